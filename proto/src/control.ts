@@ -1,0 +1,119 @@
+import { pack, unpack } from 'msgpackr';
+import { ProtocolError } from './errors.js';
+
+/**
+ * Control-frame bodies: msgpack maps carried in the payload section of
+ * HELLO, WELCOME, SUB, ERROR, GOODBYE and the cluster frames. Decoders check
+ * every field they rely on; unknown fields are ignored so later versions can
+ * add some.
+ */
+
+export interface HelloBody {
+  /** Lowest and highest protocol versions the client speaks. */
+  v: [number, number];
+  /** Bearer token, when the node requires authentication. */
+  token?: string;
+  /** Free-form client name for the node's connection list. */
+  name?: string;
+  /** Client library and version, e.g. "meshbus-node/0.1.0". */
+  lang?: string;
+  /** false: do not deliver the connection's own publishes back to it. Default true. */
+  echo?: boolean;
+}
+
+export interface WelcomeBody {
+  /** Version chosen by the node. */
+  v: number;
+  /** Node id: 16 hex digits. */
+  node: string;
+  /** The connection's id on this node (16 hex digits), used as origin of its events. */
+  client: string;
+  maxPayload: number;
+  maxTopic: number;
+  /** Interval at which the node pings, in ms; the client should do the same. */
+  ping: number;
+  /** Client URLs of other nodes of the mesh, for failover. */
+  peers: string[];
+}
+
+export interface SubBody {
+  /** Queue group: each event goes to one member of the group. */
+  q?: string;
+}
+
+export interface ErrorBody {
+  /** Numeric error code (SPEC.md "Error codes"). */
+  code: number;
+  message: string;
+}
+
+export interface GoodbyeBody {
+  code: number;
+  reason: string;
+  /** Where to reconnect (client URLs); empty means any known server. */
+  reconnect?: string[];
+}
+
+export function encodeBody(body: object): Uint8Array {
+  return pack(body) as Uint8Array;
+}
+
+/** Decodes a msgpack map body; MB_ERR_BAD_BODY when it is not one. */
+export function decodeBody(bytes: Uint8Array): Record<string, unknown> {
+  if (bytes.length === 0) return {};
+  let v: unknown;
+  try {
+    v = unpack(bytes);
+  } catch (e) {
+    throw new ProtocolError('MB_ERR_BAD_BODY', 'not msgpack', { cause: e });
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
+    throw new ProtocolError('MB_ERR_BAD_BODY', 'not a map');
+  }
+  return v as Record<string, unknown>;
+}
+
+function need(ok: boolean, what: string): void {
+  if (!ok) throw new ProtocolError('MB_ERR_BAD_BODY', what);
+}
+const isStr = (v: unknown): v is string => typeof v === 'string';
+const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const isStrArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
+
+export function decodeHello(bytes: Uint8Array): HelloBody {
+  const b = decodeBody(bytes);
+  need(Array.isArray(b.v) && b.v.length === 2 && isUint(b.v[0]) && isUint(b.v[1]), 'HELLO.v must be [min, max]');
+  need(b.token === undefined || isStr(b.token), 'HELLO.token must be a string');
+  need(b.name === undefined || isStr(b.name), 'HELLO.name must be a string');
+  need(b.lang === undefined || isStr(b.lang), 'HELLO.lang must be a string');
+  need(b.echo === undefined || typeof b.echo === 'boolean', 'HELLO.echo must be a boolean');
+  return b as unknown as HelloBody;
+}
+
+export function decodeWelcome(bytes: Uint8Array): WelcomeBody {
+  const b = decodeBody(bytes);
+  need(isUint(b.v), 'WELCOME.v');
+  need(isStr(b.node) && isStr(b.client), 'WELCOME.node/client');
+  need(isUint(b.maxPayload) && isUint(b.maxTopic) && isUint(b.ping), 'WELCOME limits');
+  need(isStrArray(b.peers), 'WELCOME.peers');
+  return b as unknown as WelcomeBody;
+}
+
+export function decodeSub(bytes: Uint8Array): SubBody {
+  const b = decodeBody(bytes);
+  need(b.q === undefined || (isStr(b.q) && b.q.length > 0 && b.q.length <= 256), 'SUB.q must be a non-empty string');
+  return b as SubBody;
+}
+
+export function decodeError(bytes: Uint8Array): ErrorBody {
+  const b = decodeBody(bytes);
+  need(isUint(b.code) && isStr(b.message), 'ERROR body must be {code, message}');
+  return b as unknown as ErrorBody;
+}
+
+export function decodeGoodbye(bytes: Uint8Array): GoodbyeBody {
+  const b = decodeBody(bytes);
+  need(isUint(b.code) && isStr(b.reason), 'GOODBYE body must be {code, reason}');
+  need(b.reconnect === undefined || isStrArray(b.reconnect), 'GOODBYE.reconnect');
+  return b as unknown as GoodbyeBody;
+}

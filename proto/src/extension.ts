@@ -1,0 +1,98 @@
+import { pack, unpack } from 'msgpackr';
+import { MAX_EXT } from './constants.js';
+import { ProtocolError } from './errors.js';
+
+/** Where an event sits in a topic's history: the stream epoch and offset. */
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
+/**
+ * The optional extension block between topic and payload: metadata that only
+ * some frames carry, so the fixed header stays small. Encoded as one msgpack
+ * map with short keys (see SPEC.md "Extension block").
+ */
+export interface Extension {
+  /** Application headers: string keys to string values. */
+  headers?: Record<string, string>;
+  /** Reply topic of a request. */
+  reply?: string;
+  /** Position of an event in a durable topic's history. */
+  position?: Position;
+  /** Trace id of a traced event: the origin node and its request id. */
+  trace?: string;
+}
+
+interface WireExt {
+  h?: Record<string, string>;
+  r?: string;
+  p?: [string, number];
+  t?: string;
+}
+
+/** Encodes an extension block; undefined when there is nothing to carry. */
+export function encodeExtension(ext: Extension | undefined): Uint8Array | undefined {
+  if (!ext) return undefined;
+  const w: WireExt = {};
+  let any = false;
+  if (ext.headers && Object.keys(ext.headers).length > 0) {
+    w.h = ext.headers;
+    any = true;
+  }
+  if (ext.reply !== undefined) {
+    w.r = ext.reply;
+    any = true;
+  }
+  if (ext.position) {
+    w.p = [ext.position.epoch, ext.position.offset];
+    any = true;
+  }
+  if (ext.trace !== undefined) {
+    w.t = ext.trace;
+    any = true;
+  }
+  if (!any) return undefined;
+  const bytes = pack(w) as Uint8Array;
+  if (bytes.length > MAX_EXT) throw new ProtocolError('MB_ERR_BAD_EXTENSION', `extension block of ${bytes.length} bytes exceeds ${MAX_EXT}`);
+  return bytes;
+}
+
+function isStringRecord(v: unknown): v is Record<string, string> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  for (const x of Object.values(v)) if (typeof x !== 'string') return false;
+  return true;
+}
+
+/** Decodes an extension block, validating every field's type. */
+export function decodeExtension(bytes: Uint8Array): Extension {
+  let w: unknown;
+  try {
+    w = unpack(bytes);
+  } catch (e) {
+    throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'not msgpack', { cause: e });
+  }
+  if (typeof w !== 'object' || w === null || Array.isArray(w)) throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'not a map');
+  const m = w as Record<string, unknown>;
+  const ext: Extension = {};
+  if (m.h !== undefined) {
+    if (!isStringRecord(m.h)) throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'headers must map strings to strings');
+    ext.headers = m.h;
+  }
+  if (m.r !== undefined) {
+    if (typeof m.r !== 'string') throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'reply must be a string');
+    ext.reply = m.r;
+  }
+  if (m.p !== undefined) {
+    const p = m.p;
+    if (!Array.isArray(p) || typeof p[0] !== 'string' || typeof p[1] !== 'number') {
+      throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'position must be [epoch, offset]');
+    }
+    ext.position = { epoch: p[0], offset: p[1] };
+  }
+  if (m.t !== undefined) {
+    if (typeof m.t !== 'string') throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'trace must be a string');
+    ext.trace = m.t;
+  }
+  return ext;
+}

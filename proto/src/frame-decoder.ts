@@ -1,0 +1,212 @@
+import { DEFAULT_MAX_FRAME, FIXED_SIZE } from './constants.js';
+import { ProtocolError, codeFromNumber } from './errors.js';
+import { Frame } from './frame.js';
+import { SCAN_META, SCAN_SLOTS, jsScanner, type FrameScanner } from './frame-scanner.js';
+
+export interface FrameDecoderOptions {
+  /** Largest accepted value of the length field. */
+  maxFrameLength?: number;
+  /** Scanner implementation: the TypeScript one by default, the native addon's in a node. */
+  scanner?: FrameScanner;
+}
+
+/** Frames scanned per scanner call; the decoder loops when a chunk holds more. */
+const BATCH = 256;
+const E_TOO_LARGE = 1006;
+
+/**
+ * Streaming frame decoder. Feed it chunks as they arrive, split anywhere;
+ * it hands back frames whose bytes are views into the received chunk. Bytes
+ * are copied only for a frame that straddles two chunks.
+ *
+ * A fatal ProtocolError (bad magic, CRC, version, type, reserved bits,
+ * lengths) stops the decoder: the stream can no longer be trusted. A frame
+ * over the size limit whose header is otherwise valid is reported
+ * (MB_ERR_FRAME_TOO_LARGE) and skipped without buffering it, and decoding
+ * continues with the next frame.
+ */
+export class FrameDecoder {
+  private readonly maxFrameLength: number;
+  private readonly scanner: FrameScanner;
+  private readonly out = new Uint32Array(SCAN_META + BATCH * SCAN_SLOTS);
+  /** Bytes of a frame being reassembled across chunks. */
+  private part: Uint8Array | undefined;
+  private partLen = 0;
+  /** Bytes of an oversized frame still to discard. */
+  private skip = 0;
+  private failure: ProtocolError | undefined;
+
+  constructor(options: FrameDecoderOptions = {}) {
+    this.maxFrameLength = options.maxFrameLength ?? DEFAULT_MAX_FRAME;
+    this.scanner = options.scanner ?? jsScanner;
+  }
+
+  /** The fatal error that stopped this decoder, if any. */
+  get failed(): ProtocolError | undefined {
+    return this.failure;
+  }
+
+  /** Bytes held back waiting for the rest of a frame. */
+  get buffered(): number {
+    return this.partLen;
+  }
+
+  /**
+   * Decodes `chunk`, calling `onFrame` for each complete frame and `onError`
+   * for each error (after a fatal one, nothing more). Never throws for bad
+   * input. Frames are only valid until the caller releases `chunk`.
+   */
+  push(chunk: Uint8Array, onFrame: (f: Frame) => void, onError: (e: ProtocolError) => void): void {
+    if (this.failure) return;
+    let pos = 0;
+    const n = chunk.length;
+    if (this.skip > 0) {
+      const k = Math.min(this.skip, n);
+      this.skip -= k;
+      pos = k;
+      if (this.skip > 0) return;
+    }
+    if (this.partLen > 0) {
+      pos = this.continuePart(chunk, pos, onFrame, onError);
+      if (pos < 0) return;
+    }
+    const out = this.out;
+    while (pos < n) {
+      const count = this.scanner.scan(chunk, pos, n, this.maxFrameLength, out);
+      for (let i = 0; i < count; i++) {
+        const o = SCAN_META + i * SCAN_SLOTS;
+        const s = out[o]!;
+        onFrame(new Frame(chunk, s, s + out[o + 1]!));
+      }
+      const stop = out[1]!;
+      const err = out[2]!;
+      if (err !== 0) {
+        if (err === E_TOO_LARGE) {
+          const size = out[3]! + 4;
+          onError(new ProtocolError('MB_ERR_FRAME_TOO_LARGE', `${size - 4} bytes, limit ${this.maxFrameLength}`));
+          const k = Math.min(size, n - stop);
+          pos = stop + k;
+          if (k < size) {
+            this.skip = size - k;
+            return;
+          }
+          continue;
+        }
+        this.fail(new ProtocolError(codeFromNumber(err), `at stream offset ${stop}`), onError);
+        return;
+      }
+      if (count === BATCH && stop < n) {
+        pos = stop;
+        continue;
+      }
+      // Incomplete frame at `stop`: keep its bytes for the next chunk.
+      if (stop < n) this.startPart(chunk, stop, n, out[3]!);
+      return;
+    }
+  }
+
+  /**
+   * Declares the end of the stream. Reports MB_ERR_TRUNCATED when a frame
+   * was left incomplete.
+   */
+  end(onError: (e: ProtocolError) => void): void {
+    if (this.failure) return;
+    if (this.partLen > 0 || this.skip > 0) {
+      this.fail(new ProtocolError('MB_ERR_TRUNCATED', `${this.partLen || this.skip} bytes of an incomplete frame`), onError);
+    }
+  }
+
+  /** Drops any partial frame and error state, e.g. after a reconnect. */
+  reset(): void {
+    this.part = undefined;
+    this.partLen = 0;
+    this.skip = 0;
+    this.failure = undefined;
+  }
+
+  private fail(e: ProtocolError, onError: (e: ProtocolError) => void): void {
+    this.failure = e;
+    this.part = undefined;
+    this.partLen = 0;
+    onError(e);
+  }
+
+  /** Starts reassembly of the frame at `chunk[from, to)`, whose length field is `length` or 0 if unknown. */
+  private startPart(chunk: Uint8Array, from: number, to: number, length: number): void {
+    // Until the header is complete the frame size is unknown: hold a header-sized buffer.
+    const size = length > 0 ? length + 4 : FIXED_SIZE;
+    this.part = new Uint8Array(size);
+    this.part.set(chunk.subarray(from, to), 0);
+    this.partLen = to - from;
+  }
+
+  /** Continues reassembly; returns the position after the consumed bytes, or -1 to stop. */
+  private continuePart(
+    chunk: Uint8Array,
+    pos: number,
+    onFrame: (f: Frame) => void,
+    onError: (e: ProtocolError) => void,
+  ): number {
+    let part = this.part!;
+    if (part.length === FIXED_SIZE && this.partLen < FIXED_SIZE) {
+      // Header stage: complete the header, then validate it before sizing the buffer.
+      const k = Math.min(FIXED_SIZE - this.partLen, chunk.length - pos);
+      part.set(chunk.subarray(pos, pos + k), this.partLen);
+      this.partLen += k;
+      pos += k;
+      const count = this.scanner.scan(part, 0, this.partLen, this.maxFrameLength, this.out);
+      const err = this.out[2]!;
+      if (count === 1) {
+        // A header-only frame (no topic, extension or payload).
+        this.part = undefined;
+        this.partLen = 0;
+        onFrame(new Frame(part, 0, FIXED_SIZE));
+        return pos;
+      }
+      if (err === E_TOO_LARGE) {
+        const size = this.out[3]! + 4;
+        onError(new ProtocolError('MB_ERR_FRAME_TOO_LARGE', `${size - 4} bytes, limit ${this.maxFrameLength}`));
+        this.part = undefined;
+        this.partLen = 0;
+        this.skip = size - FIXED_SIZE;
+        const k2 = Math.min(this.skip, chunk.length - pos);
+        this.skip -= k2;
+        return this.skip > 0 ? -1 : pos + k2;
+      }
+      if (err !== 0) {
+        this.fail(new ProtocolError(codeFromNumber(err), 'in a frame split across chunks'), onError);
+        return -1;
+      }
+      if (this.partLen < FIXED_SIZE) return -1;
+      const full = new Uint8Array(this.out[3]! + 4);
+      full.set(part, 0);
+      this.part = part = full;
+    }
+    const k = Math.min(part.length - this.partLen, chunk.length - pos);
+    part.set(chunk.subarray(pos, pos + k), this.partLen);
+    this.partLen += k;
+    pos += k;
+    if (this.partLen < part.length) return -1;
+    this.part = undefined;
+    this.partLen = 0;
+    onFrame(new Frame(part, 0, part.length));
+    return pos;
+  }
+}
+
+/**
+ * Decodes a complete byte string into frames. Throws the first
+ * ProtocolError; used for test vectors and tools, not on the hot path.
+ */
+export function decodeFrames(bytes: Uint8Array, options?: FrameDecoderOptions): Frame[] {
+  const frames: Frame[] = [];
+  let error: ProtocolError | undefined;
+  const d = new FrameDecoder(options);
+  const onError = (e: ProtocolError): void => {
+    error ??= e;
+  };
+  d.push(bytes, (f) => frames.push(f), onError);
+  d.end(onError);
+  if (error) throw error;
+  return frames;
+}

@@ -1,0 +1,15 @@
+export * from './constants.js';
+export * from './errors.js';
+export * from './bytes.js';
+export { crc32c } from './crc32c.js';
+export { topicHash } from './topic-hash.js';
+export { utf8Decode, utf8Encode, utf8Length, utf8Write } from './utf8.js';
+export { writeHeader, resealHeader, patchHops, type HeaderFields } from './header.js';
+export { checkHeader, jsScanner, SCAN_META, SCAN_SLOTS, type FrameScanner } from './frame-scanner.js';
+export { Frame } from './frame.js';
+export { FrameDecoder, decodeFrames, type FrameDecoderOptions } from './frame-decoder.js';
+export { encodeFrame, encodeHead, type FrameSpec } from './frame-encoder.js';
+export { encodeExtension, decodeExtension, type Extension, type Position } from './extension.js';
+export * from './control.js';
+export { topicProblem, assertTopic, assertPattern, topicMatches, hasWildcard, type TopicLimits } from './topic.js';
+export { TopicTrie } from './topic-trie.js';

@@ -1,0 +1,128 @@
+/**
+ * A trie of subscription patterns keyed by topic tokens: the one matching
+ * structure used by the node's routing table, by peer interest tables and by
+ * the SDK's local dispatch. `*` matches one token, `>` one or more trailing
+ * tokens. Values are compared by identity.
+ */
+
+class TrieNode<T> {
+  readonly children = new Map<string, TrieNode<T>>();
+  star: TrieNode<T> | undefined;
+  /** Values whose pattern ends at this node. */
+  here: Set<T> | undefined;
+  /** Values whose pattern ends with `>` after this node. */
+  rest: Set<T> | undefined;
+
+  isEmpty(): boolean {
+    return this.children.size === 0 && !this.star && !this.here?.size && !this.rest?.size;
+  }
+}
+
+export class TopicTrie<T> {
+  private readonly root = new TrieNode<T>();
+  private count = 0;
+  private gen = 0;
+
+  /** Number of (pattern, value) entries. */
+  get size(): number {
+    return this.count;
+  }
+
+  /** Changes on every add or remove; lets callers cache match results. */
+  get version(): number {
+    return this.gen;
+  }
+
+  /** Adds `value` under `pattern`; returns false when it was already there. */
+  add(pattern: string, value: T): boolean {
+    const tokens = pattern.split('.');
+    let node = this.root;
+    for (let i = 0; i < tokens.length; i++) {
+      const tok = tokens[i]!;
+      if (tok === '>' && i === tokens.length - 1) {
+        node.rest ??= new Set();
+        return this.insert(node.rest, value);
+      }
+      if (tok === '*') {
+        node = node.star ??= new TrieNode<T>();
+      } else {
+        let next = node.children.get(tok);
+        if (!next) node.children.set(tok, (next = new TrieNode<T>()));
+        node = next;
+      }
+    }
+    node.here ??= new Set();
+    return this.insert(node.here, value);
+  }
+
+  private insert(set: Set<T>, value: T): boolean {
+    if (set.has(value)) return false;
+    set.add(value);
+    this.count++;
+    this.gen++;
+    return true;
+  }
+
+  /** Removes `value` from `pattern`; returns false when it was not there. */
+  remove(pattern: string, value: T): boolean {
+    const tokens = pattern.split('.');
+    const path: Array<[TrieNode<T>, string]> = [];
+    let node: TrieNode<T> | undefined = this.root;
+    let removed = false;
+    for (let i = 0; i < tokens.length && node; i++) {
+      const tok = tokens[i]!;
+      if (tok === '>' && i === tokens.length - 1) {
+        removed = node.rest?.delete(value) ?? false;
+        node = undefined;
+        break;
+      }
+      path.push([node, tok]);
+      node = tok === '*' ? node.star : node.children.get(tok);
+    }
+    if (node) removed = node.here?.delete(value) ?? false;
+    if (!removed) return false;
+    this.count--;
+    this.gen++;
+    // Prune nodes left empty, deepest first.
+    for (let i = path.length - 1; i >= 0; i--) {
+      const [parent, tok] = path[i]!;
+      const child = tok === '*' ? parent.star : parent.children.get(tok);
+      if (!child || !child.isEmpty()) break;
+      if (tok === '*') parent.star = undefined;
+      else parent.children.delete(tok);
+    }
+    return true;
+  }
+
+  /**
+   * Calls `visit` for each value whose pattern matches the literal `topic`.
+   * A value stored under several matching patterns is visited once per
+   * pattern; callers that need each value once deduplicate.
+   */
+  match(topic: string, visit: (value: T) => void): void {
+    this.walk(this.root, topic.split('.'), 0, visit);
+  }
+
+  private walk(node: TrieNode<T>, tokens: string[], i: number, visit: (value: T) => void): void {
+    if (node.rest && i < tokens.length) for (const v of node.rest) visit(v);
+    if (i === tokens.length) {
+      if (node.here) for (const v of node.here) visit(v);
+      return;
+    }
+    const next = node.children.get(tokens[i]!);
+    if (next) this.walk(next, tokens, i + 1, visit);
+    if (node.star) this.walk(node.star, tokens, i + 1, visit);
+  }
+
+  /** Calls `visit` for every (pattern, value) entry. */
+  forEach(visit: (pattern: string, value: T) => void): void {
+    const rec = (node: TrieNode<T>, prefix: string): void => {
+      const p = (tok: string): string => (prefix ? `${prefix}.${tok}` : tok);
+      if (node.here) for (const v of node.here) visit(prefix, v);
+      if (node.rest) for (const v of node.rest) visit(p('>'), v);
+      for (const [tok, child] of node.children) rec(child, p(tok));
+      if (node.star) rec(node.star, p('*'));
+    };
+    rec(this.root, '');
+  }
+}

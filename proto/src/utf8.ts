@@ -1,0 +1,134 @@
+/**
+ * UTF-8 conversion without depending on TextEncoder/TextDecoder: Hermes (React
+ * Native) shipped without them. ASCII, the common case for topics, takes a
+ * tight loop; the platform codec is used for longer non-ASCII text when present.
+ */
+
+interface TextCodecs {
+  TextEncoder?: new () => { encode(s: string): Uint8Array };
+  TextDecoder?: new (label?: string, opts?: { fatal?: boolean }) => { decode(b: Uint8Array): string };
+}
+const g = globalThis as unknown as TextCodecs;
+const encoder = g.TextEncoder ? new g.TextEncoder() : undefined;
+const decoder = g.TextDecoder ? new g.TextDecoder('utf-8', { fatal: true }) : undefined;
+
+/** Byte length of `s` encoded as UTF-8 (lone surrogates count as U+FFFD). */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** Writes `s` as UTF-8 at `buf[off]`; returns the number of bytes written. */
+export function utf8Write(s: string, buf: Uint8Array, off: number): number {
+  const start = off;
+  for (let i = 0; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      buf[off++] = c;
+      continue;
+    }
+    if (c < 0x800) {
+      buf[off++] = 0xc0 | (c >> 6);
+      buf[off++] = 0x80 | (c & 0x3f);
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      if (c <= 0xdbff && (d & 0xfc00) === 0xdc00) {
+        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
+        i++;
+        buf[off++] = 0xf0 | (c >> 18);
+        buf[off++] = 0x80 | ((c >> 12) & 0x3f);
+        buf[off++] = 0x80 | ((c >> 6) & 0x3f);
+        buf[off++] = 0x80 | (c & 0x3f);
+        continue;
+      }
+      c = 0xfffd;
+    }
+    buf[off++] = 0xe0 | (c >> 12);
+    buf[off++] = 0x80 | ((c >> 6) & 0x3f);
+    buf[off++] = 0x80 | (c & 0x3f);
+  }
+  return off - start;
+}
+
+/** UTF-8 bytes of `s` in a new array. */
+export function utf8Encode(s: string): Uint8Array {
+  if (encoder && s.length > 64) return encoder.encode(s);
+  const out = new Uint8Array(utf8Length(s));
+  utf8Write(s, out, 0);
+  return out;
+}
+
+/**
+ * Decodes `buf[start, end)`. Returns undefined when the bytes are not valid
+ * UTF-8, so callers can raise their own typed error.
+ */
+export function utf8Decode(buf: Uint8Array, start = 0, end = buf.length): string | undefined {
+  let ascii = true;
+  for (let i = start; i < end; i++) {
+    if (buf[i]! >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) {
+    if (end - start <= 64) {
+      let s = '';
+      for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]!);
+      return s;
+    }
+    if (decoder) return decoder.decode(buf.subarray(start, end));
+  }
+  if (decoder) {
+    try {
+      return decoder.decode(buf.subarray(start, end));
+    } catch {
+      return undefined;
+    }
+  }
+  return decodeSlow(buf, start, end);
+}
+
+function decodeSlow(buf: Uint8Array, start: number, end: number): string | undefined {
+  let s = '';
+  let i = start;
+  while (i < end) {
+    const b = buf[i++]!;
+    let cp: number;
+    let need: number;
+    if (b < 0x80) {
+      s += String.fromCharCode(b);
+      continue;
+    } else if (b >= 0xc2 && b < 0xe0) {
+      cp = b & 0x1f;
+      need = 1;
+    } else if (b >= 0xe0 && b < 0xf0) {
+      cp = b & 0x0f;
+      need = 2;
+    } else if (b >= 0xf0 && b < 0xf5) {
+      cp = b & 0x07;
+      need = 3;
+    } else return undefined;
+    if (i + need > end) return undefined;
+    for (let k = 0; k < need; k++) {
+      const c = buf[i++]!;
+      if ((c & 0xc0) !== 0x80) return undefined;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if ((need === 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (need === 3 && (cp < 0x10000 || cp > 0x10ffff))) {
+      return undefined;
+    }
+    s += String.fromCodePoint(cp);
+  }
+  return s;
+}
