@@ -39,6 +39,8 @@ export interface WelcomeBody {
 export interface SubBody {
   /** Queue group: each event goes to one member of the group. */
   q?: string;
+  /** Slow-consumer policy: 'disconnect' (default) or 'drop'. */
+  slow?: 'drop' | 'disconnect';
 }
 
 export interface ErrorBody {
@@ -102,6 +104,7 @@ export function decodeWelcome(bytes: Uint8Array): WelcomeBody {
 export function decodeSub(bytes: Uint8Array): SubBody {
   const b = decodeBody(bytes);
   need(b.q === undefined || (isStr(b.q) && b.q.length > 0 && b.q.length <= 256), 'SUB.q must be a non-empty string');
+  need(b.slow === undefined || b.slow === 'drop' || b.slow === 'disconnect', "SUB.slow must be 'drop' or 'disconnect'");
   return b as SubBody;
 }
 
