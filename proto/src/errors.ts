@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   MB_ERR_STORE_UNAVAILABLE: { num: 4001, kind: 'store', fatal: false, message: 'durable store unavailable' },
   // 9xxx: anything else a node could not do.
   MB_ERR_INTERNAL: { num: 9001, kind: 'session', fatal: false, message: 'internal error' },
+  MB_ERR_CONFIG: { num: 9002, kind: 'session', fatal: true, message: 'invalid configuration' },
 } as const satisfies Record<string, CodeDef>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
