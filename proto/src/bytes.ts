@@ -43,3 +43,11 @@ export function writeHex64(b: Uint8Array, o: number, s: string): boolean {
   for (let i = 0; i < 8; i++) b[o + i] = parseInt(s.slice(i * 2, i * 2 + 2), 16);
   return true;
 }
+
+/**
+ * A copy of `b[start, end)` as a plain Uint8Array. Not `b.slice()`: on a Node
+ * Buffer, slice returns a view that shares memory.
+ */
+export function copyBytes(b: Uint8Array, start = 0, end = b.length): Uint8Array {
+  return Uint8Array.prototype.slice.call(b, start, end);
+}

@@ -1,0 +1,337 @@
+import {
+  ERROR_CODES,
+  FIXED_SIZE,
+  FrameDecoder,
+  FrameType,
+  MAX_VERSION,
+  MIN_VERSION,
+  OFF,
+  ProtocolError,
+  assertPattern,
+  copyBytes,
+  decodeHello,
+  decodeSub,
+  encodeBody,
+  encodeFrame,
+  isMeshbusError,
+  resealHeader,
+  writeU32,
+  type ErrorCode,
+  type Frame,
+  type MeshbusError,
+  type WelcomeBody,
+} from '@meshbus/proto';
+import { OutboundQueue } from './outbound-queue.js';
+import type { SlowPolicy, Subscriber, Subscription } from './subscriber.js';
+import type { Wire } from './wire.js';
+import type { NodeContext } from './node-context.js';
+
+type State = 'hello' | 'open' | 'closing' | 'closed';
+
+let nextUid = 1;
+
+/**
+ * One client connection's protocol state: handshake, subscriptions,
+ * liveness and its outbound queue. Transport-agnostic: TCP and WebSocket
+ * connections are both a ClientSession over a Wire.
+ */
+export class ClientSession implements Subscriber {
+  readonly kind = 'client' as const;
+  readonly uid = nextUid++;
+  readonly connectedAt = Date.now();
+  /** Client id announced in WELCOME (16 hex digits). */
+  readonly clientId: string;
+  name = '';
+  lang = '';
+  echo = true;
+  private state: State = 'hello';
+  private readonly subs = new Map<number, Subscription>();
+  private readonly decoder: FrameDecoder;
+  private readonly out: OutboundQueue;
+  private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastRx = Date.now();
+  private pingsOut = 0;
+  private pingSeq = 0;
+  msgsIn = 0;
+  msgsOut = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(
+    readonly wire: Wire,
+    private readonly ctx: NodeContext,
+  ) {
+    this.clientId = ctx.newClientId();
+    this.decoder = new FrameDecoder({ maxFrameLength: ctx.maxFrameLength, scanner: ctx.scanner });
+    const o = ctx.options;
+    this.out = new OutboundQueue(wire, Math.min(1024 * 1024, o.maxPending >>> 1), o.maxPending, 'disconnect', () => this.slowConsumer());
+    this.handshakeTimer = setTimeout(() => {
+      if (this.state === 'hello') this.fail('MB_ERR_HANDSHAKE_TIMEOUT', `${o.handshakeTimeout} ms`);
+    }, o.handshakeTimeout);
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  get subscriptionCount(): number {
+    return this.subs.size;
+  }
+
+  get pending(): number {
+    return this.out.pending;
+  }
+
+  get dropped(): number {
+    return this.out.dropped;
+  }
+
+  subscriptions(): IterableIterator<Subscription> {
+    return this.subs.values();
+  }
+
+  // ---- input ----
+
+  /** Bytes from the wire. */
+  onData(chunk: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.lastRx = Date.now();
+    this.pingsOut = 0;
+    this.bytesIn += chunk.length;
+    this.decoder.push(chunk, this.onFrame, this.onDecodeError);
+  }
+
+  private readonly onDecodeError = (e: ProtocolError): void => {
+    this.ctx.stats.protocolErrors++;
+    if (e.fatal) this.fail(e.code, e.message);
+    else this.sendError(e.code, 0, e.message);
+  };
+
+  private readonly onFrame = (f: Frame): void => {
+    if (this.state !== 'open') {
+      if (this.state === 'hello') this.onHello(f);
+      return;
+    }
+    try {
+      switch (f.type) {
+        case FrameType.PUB:
+        case FrameType.REQ:
+          this.msgsIn++;
+          this.ctx.publish(this, f);
+          return;
+        case FrameType.SUB:
+          this.onSub(f);
+          return;
+        case FrameType.UNSUB:
+          this.unsubscribe(f.correlation);
+          return;
+        case FrameType.PING:
+          this.send(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
+          return;
+        case FrameType.PONG:
+          return;
+        case FrameType.GOODBYE:
+          this.close();
+          return;
+        case FrameType.ERROR:
+          this.ctx.logger.debug({ client: this.clientId }, 'client sent ERROR');
+          return;
+        default:
+          this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, f.typeName);
+      }
+    } catch (e) {
+      this.onHandlerError(e, f.correlation);
+    }
+  };
+
+  private onHandlerError(e: unknown, correlation: number): void {
+    if (isMeshbusError(e)) {
+      if (e.fatal) this.fail(e.code, e.message);
+      else this.sendError(e.code, correlation, e.message);
+      return;
+    }
+    this.ctx.logger.error({ client: this.clientId, err: String(e) }, 'internal error handling a frame');
+    this.sendError('MB_ERR_INTERNAL', correlation, 'internal error');
+  }
+
+  private onHello(f: Frame): void {
+    if (f.type !== FrameType.HELLO) {
+      this.fail('MB_ERR_HANDSHAKE_REQUIRED', `got ${f.typeName} before HELLO`);
+      return;
+    }
+    let hello;
+    try {
+      hello = decodeHello(f.payload);
+    } catch (e) {
+      this.fail('MB_ERR_BAD_BODY', (e as MeshbusError).message);
+      return;
+    }
+    const [lo, hi] = hello.v;
+    const v = Math.min(hi, MAX_VERSION);
+    if (v < lo || v < MIN_VERSION) {
+      this.fail('MB_ERR_UNSUPPORTED_VERSION', `client speaks ${lo}..${hi}, node ${MIN_VERSION}..${MAX_VERSION}`);
+      return;
+    }
+    const o = this.ctx.options;
+    if (o.token !== undefined && hello.token !== o.token) {
+      this.ctx.stats.authFailures++;
+      this.fail('MB_ERR_AUTH_FAILED', 'bad or missing token');
+      return;
+    }
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    this.name = hello.name ?? '';
+    this.lang = hello.lang ?? '';
+    this.echo = hello.echo ?? true;
+    this.state = 'open';
+    const welcome: WelcomeBody = {
+      v,
+      node: this.ctx.id,
+      client: this.clientId,
+      maxPayload: o.maxPayload,
+      maxTopic: o.maxTopicLength,
+      ping: o.pingInterval,
+      peers: o.peers(),
+    };
+    this.send(encodeFrame({ type: FrameType.WELCOME, correlation: f.correlation, payload: encodeBody(welcome) }));
+    this.ctx.opened(this);
+  }
+
+  private onSub(f: Frame): void {
+    const sid = f.correlation;
+    const pattern = f.topic;
+    assertPattern(pattern, this.ctx.options);
+    const body = decodeSub(f.payload);
+    if (sid === 0) throw new ProtocolError('MB_ERR_BAD_BODY', 'SUB needs a non-zero sid in correlation');
+    const old = this.subs.get(sid);
+    if (!old && this.subs.size >= this.ctx.options.maxSubscriptions) {
+      this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, `limit ${this.ctx.options.maxSubscriptions}`);
+      return;
+    }
+    if (old) this.ctx.table.remove(old);
+    const sub: Subscription = { sid, pattern, queue: body.q, owner: this, slow: body.slow ?? 'disconnect' };
+    this.subs.set(sid, sub);
+    this.ctx.table.add(sub);
+    this.updatePolicy();
+  }
+
+  private unsubscribe(sid: number): void {
+    const sub = this.subs.get(sid);
+    if (!sub) return;
+    this.subs.delete(sid);
+    this.ctx.table.remove(sub);
+    this.updatePolicy();
+  }
+
+  /** A connection drops events only when every one of its subscriptions asked for 'drop'. */
+  private updatePolicy(): void {
+    let policy: SlowPolicy = this.subs.size > 0 ? 'drop' : 'disconnect';
+    for (const s of this.subs.values()) if (s.slow === 'disconnect') policy = 'disconnect';
+    this.out.policy = policy;
+  }
+
+  // ---- output ----
+
+  deliver(f: Frame, sid: number): void {
+    if (this.state !== 'open') return;
+    let ok: boolean;
+    if (sid === 0) {
+      ok = this.out.send(f.bytes);
+    } else {
+      // A queue-group delivery names its member: a copy of the header with the sid set.
+      const head = copyBytes(f.buf, f.start, f.start + FIXED_SIZE);
+      writeU32(head, OFF.SID, sid);
+      resealHeader(head, 0);
+      ok = this.out.send(head);
+      if (ok) ok = this.out.send(f.buf.subarray(f.start + FIXED_SIZE, f.end));
+    }
+    if (ok) {
+      this.msgsOut++;
+      this.bytesOut += f.size;
+    } else if (this.state === 'open') {
+      this.ctx.stats.dropped.slow++;
+    }
+  }
+
+  send(chunk: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.out.send(chunk);
+  }
+
+  sendError(code: ErrorCode, correlation: number, message: string): void {
+    if (this.state === 'closed') return;
+    this.ctx.stats.errorsSent++;
+    const body = encodeBody({ code: ERROR_CODES[code].num, message });
+    this.out.sendUrgent(encodeFrame({ type: FrameType.ERROR, correlation, payload: body }));
+  }
+
+  /** Sends a fatal ERROR, then closes once it is flushed. */
+  fail(code: ErrorCode, message: string): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.ctx.logger.debug({ client: this.clientId, remote: this.wire.remote, code, message }, 'closing connection');
+    this.sendError(code, 0, message);
+    this.close();
+  }
+
+  /** Asks the client to go elsewhere, then closes (graceful shutdown). */
+  goodbye(code: ErrorCode, reason: string, reconnect: string[]): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    const body = encodeBody({ code: ERROR_CODES[code].num, reason, reconnect });
+    this.out.sendUrgent(encodeFrame({ type: FrameType.GOODBYE, payload: body }));
+    this.close();
+  }
+
+  private slowConsumer(): void {
+    if (this.state !== 'open') return;
+    this.ctx.stats.slowConsumers++;
+    this.ctx.logger.warn({ client: this.clientId, remote: this.wire.remote, pending: this.out.pending }, 'slow consumer disconnected');
+    this.fail('MB_ERR_SLOW_CONSUMER', `more than ${this.ctx.options.maxPending} bytes pending`);
+  }
+
+  /** Stops reading and routing; flushes and ends the wire. */
+  close(): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.state = 'closing';
+    this.dropSubscriptions();
+    this.wire.end();
+    // A peer that never reads would keep the socket half-open; bound the wait.
+    setTimeout(() => this.wire.destroy(), this.ctx.options.drainTimeout).unref();
+  }
+
+  /** The wire is gone. */
+  onClose(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    clearTimeout(this.handshakeTimer);
+    this.dropSubscriptions();
+    this.ctx.closed(this);
+  }
+
+  onDrain(): void {
+    this.out.onDrain();
+  }
+
+  private dropSubscriptions(): void {
+    for (const sub of this.subs.values()) this.ctx.table.remove(sub);
+    this.subs.clear();
+  }
+
+  /** Liveness and write-deadline check, called by the node's timer. */
+  tick(now: number): void {
+    if (this.state !== 'open') return;
+    const o = this.ctx.options;
+    if (this.out.stalled(now, o.writeDeadline)) {
+      this.slowConsumer();
+      return;
+    }
+    if (now - this.lastRx < o.pingInterval) return;
+    if (this.pingsOut >= o.maxPingsOut) {
+      this.ctx.stats.staleConnections++;
+      this.fail('MB_ERR_STALE_CONNECTION', `${this.pingsOut} pings unanswered`);
+      return;
+    }
+    this.pingsOut++;
+    this.lastRx = now;
+    this.send(encodeFrame({ type: FrameType.PING, correlation: ++this.pingSeq }));
+  }
+}

@@ -1,0 +1,22 @@
+import type { Frame, FrameScanner } from '@meshbus/proto';
+import type { ClientSession } from './client-session.js';
+import type { Logger } from './logger.js';
+import type { ResolvedOptions } from './options.js';
+import type { RoutingTable } from './routing-table.js';
+import type { NodeStats } from './stats.js';
+
+/** What a session needs from its node; keeps sessions testable and the node's surface small. */
+export interface NodeContext {
+  readonly id: string;
+  readonly options: ResolvedOptions;
+  readonly table: RoutingTable;
+  readonly stats: NodeStats;
+  readonly logger: Logger;
+  readonly scanner: FrameScanner;
+  readonly maxFrameLength: number;
+  newClientId(): string;
+  /** Routes an event (PUB or REQ) a client published. */
+  publish(from: ClientSession, frame: Frame): void;
+  opened(session: ClientSession): void;
+  closed(session: ClientSession): void;
+}

@@ -1,0 +1,270 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import {
+  ERROR_CODES,
+  FrameType,
+  HEADER_SIZE,
+  MAX_EXT,
+  OFF,
+  ProtocolError,
+  encodeBody,
+  encodeFrame,
+  jsScanner,
+  readU64,
+  resealHeader,
+  topicHash,
+  topicProblem,
+  writeHex64,
+  writeU64,
+  type Frame,
+  type FrameScanner,
+} from '@meshbus/proto';
+import { ClientSession } from './client-session.js';
+import { randomId } from './ids.js';
+import { jsonLogger, type Logger } from './logger.js';
+import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
+import { RoutingTable, type Route } from './routing-table.js';
+import { newStats, type NodeStats } from './stats.js';
+import { TcpWire } from './tcp-wire.js';
+import type { NodeContext } from './node-context.js';
+import type { Subscriber } from './subscriber.js';
+
+/** Hooks a cluster layer installs to see what the node routes. */
+export interface NodeHooks {
+  /** After local delivery of an event published by a local client. */
+  published?(frame: Frame, route: Route, from: Subscriber): void;
+}
+
+/**
+ * One meshbus node: accepts client connections, routes events through its
+ * routing table, and shuts down gracefully. Peering lives in @meshbus/cluster,
+ * which plugs into `table` and `hooks`.
+ */
+export class MeshNode implements NodeContext {
+  readonly id: string;
+  readonly options: ResolvedOptions;
+  readonly table = new RoutingTable();
+  readonly stats: NodeStats = newStats();
+  readonly logger: Logger;
+  readonly scanner: FrameScanner;
+  readonly maxFrameLength: number;
+  readonly startedAt = Date.now();
+  readonly hooks: NodeHooks = {};
+  private readonly sessions = new Set<ClientSession>();
+  private readonly server: Server;
+  private readonly originBytes = new Uint8Array(8);
+  private seq = 0;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private shuttingDown = false;
+  private boundPort = 0;
+
+  constructor(options: NodeOptions = {}, scanner: FrameScanner = jsScanner) {
+    const id = options.id ?? randomId();
+    this.logger = options.logger ?? jsonLogger('info', { node: id });
+    this.options = resolveOptions(options, { id, logger: this.logger });
+    this.id = this.options.id;
+    writeHex64(this.originBytes, 0, this.id);
+    this.scanner = scanner;
+    // Frames larger than the payload limit still decode (and are refused with a
+    // typed error, connection kept) up to twice the limit; beyond, the decoder skips them.
+    this.maxFrameLength = HEADER_SIZE + this.options.maxTopicLength + MAX_EXT + this.options.maxPayload * 2;
+    this.server = createServer({ noDelay: true }, (s) => this.accept(s));
+  }
+
+  /** The TCP port clients connect to (known after listen()). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get host(): string {
+    return this.options.host;
+  }
+
+  get connectionCount(): number {
+    return this.sessions.size;
+  }
+
+  get draining(): boolean {
+    return this.shuttingDown;
+  }
+
+  connections(): IterableIterator<ClientSession> {
+    return this.sessions.values();
+  }
+
+  /** Starts listening; rejects with a ConfigError for a port in use or a bad address. */
+  async listen(): Promise<this> {
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException): void => {
+        reject(
+          e.code === 'EADDRINUSE'
+            ? new ConfigError(`port ${this.options.port} on ${this.options.host} is already in use`)
+            : new ConfigError(`cannot listen on ${this.options.host}:${this.options.port}: ${e.message}`),
+        );
+      };
+      this.server.once('error', onError);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', onError);
+        resolve();
+      });
+    });
+    const addr = this.server.address();
+    this.boundPort = typeof addr === 'object' && addr ? addr.port : this.options.port;
+    const o = this.options;
+    const period = Math.max(20, Math.min(o.pingInterval, o.writeDeadline, o.handshakeTimeout) / 4);
+    this.timer = setInterval(() => this.tick(), period);
+    this.timer.unref();
+    this.logger.info({ host: o.host, port: this.boundPort, scanner: this.scanner.name }, 'node listening');
+    return this;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.shuttingDown || this.sessions.size >= this.options.maxConnections) {
+      this.stats.connectionsRefused++;
+      const code = this.shuttingDown ? 'MB_ERR_DRAINING' : 'MB_ERR_TOO_MANY_CONNECTIONS';
+      const body = encodeBody({ code: ERROR_CODES[code].num, message: ERROR_CODES[code].message });
+      socket.on('error', () => {});
+      socket.end(encodeFrame({ type: FrameType.ERROR, payload: body }));
+      return;
+    }
+    this.attach((events) => new TcpWire(socket, events));
+  }
+
+  /**
+   * Adds a client connection over any transport: `makeWire` gets the events
+   * the session wants to hear. Used for TCP here and by the WebSocket gateway.
+   */
+  attach(makeWire: (events: import('./wire.js').WireEvents) => import('./wire.js').Wire): ClientSession {
+    let session: ClientSession | undefined;
+    const wire = makeWire({
+      data: (chunk) => session!.onData(chunk),
+      drain: () => session!.onDrain(),
+      close: () => session!.onClose(),
+    });
+    session = new ClientSession(wire, this);
+    this.sessions.add(session);
+    this.stats.connectionsTotal++;
+    return session;
+  }
+
+  newClientId(): string {
+    return randomId();
+  }
+
+  opened(session: ClientSession): void {
+    this.logger.debug({ client: session.clientId, remote: session.wire.remote, name: session.name }, 'client connected');
+  }
+
+  closed(session: ClientSession): void {
+    this.sessions.delete(session);
+  }
+
+  private readonly decodeTopic = (f: Frame): string => {
+    const topic = f.topic;
+    const problem = topicProblem(topic, false, this.options);
+    if (problem) throw new ProtocolError('MB_ERR_BAD_TOPIC', problem);
+    if (topicHash(f.topicBytes) !== f.topicHash) throw new ProtocolError('MB_ERR_BAD_HASH', `for topic "${topic}"`);
+    return topic;
+  };
+
+  publish(from: ClientSession, f: Frame): void {
+    const o = this.options;
+    if (f.payloadLen > o.maxPayload) {
+      from.sendError('MB_ERR_PAYLOAD_TOO_LARGE', f.correlation, `${f.payloadLen} bytes, limit ${o.maxPayload}`);
+      return;
+    }
+    if (f.topicLen === 0 || f.topicLen > o.maxTopicLength) {
+      from.sendError('MB_ERR_BAD_TOPIC', f.correlation, `topic of ${f.topicLen} bytes`);
+      return;
+    }
+    let route: Route;
+    try {
+      route = this.table.routeFrame(f, this.decodeTopic);
+    } catch (e) {
+      const err = e as ProtocolError;
+      from.sendError(err.code ?? 'MB_ERR_BAD_TOPIC', f.correlation, err.message);
+      return;
+    }
+    this.stamp(f);
+    this.stats.msgsIn++;
+    this.stats.bytesIn += f.size;
+    const n = this.deliver(f, route, from, false);
+    if (n === 0) {
+      this.stats.noInterest++;
+      if (f.type === FrameType.REQ) from.sendError('MB_ERR_NO_RESPONDERS', f.correlation, `no subscriber for the request`);
+    }
+    if (f.ackRequested) from.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
+    this.hooks.published?.(f, route, from);
+  }
+
+  /**
+   * Delivers `f` to the receivers of `route`; returns how many got it.
+   * `localOnly`: skip peer receivers (an event that came from a peer in a full mesh).
+   */
+  deliver(f: Frame, route: Route, from: Subscriber | undefined, localOnly: boolean): number {
+    let n = 0;
+    const skipSelf = from instanceof ClientSession && !from.echo ? from : undefined;
+    for (const s of route.plain) {
+      if (s === skipSelf || (localOnly && s.kind === 'peer')) continue;
+      s.deliver(f, 0);
+      n++;
+    }
+    for (const g of route.groups) {
+      if (localOnly && g.local.length === 0) continue;
+      const m = this.table.pick(g, skipSelf);
+      if (!m) continue;
+      m.owner.deliver(f, m.sid);
+      n++;
+    }
+    this.stats.msgsOut += n;
+    return n;
+  }
+
+  /** Gives an event its mesh identity at ingress: this node's id, a node-wide sequence, a timestamp. */
+  private stamp(f: Frame): void {
+    const b = f.buf;
+    const s = f.start;
+    b.set(this.originBytes, s + OFF.ORIGIN);
+    writeU64(b, s + OFF.SEQ, ++this.seq);
+    if (readU64(b, s + OFF.TIMESTAMP) === 0) writeU64(b, s + OFF.TIMESTAMP, Date.now());
+    resealHeader(b, s);
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const s of this.sessions) s.tick(now);
+  }
+
+  /**
+   * Graceful stop: refuse new connections, tell every client to go elsewhere
+   * (GOODBYE MB_ERR_DRAINING with the peer list), wait for them to flush and
+   * close (at most drainTimeout), then close the listener.
+   */
+  async shutdown(): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    this.logger.info({ connections: this.sessions.size }, 'node draining');
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const peers = this.options.peers();
+    for (const s of this.sessions) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers);
+    const deadline = Date.now() + this.options.drainTimeout;
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    for (const s of this.sessions) s.wire.destroy();
+    if (this.timer) clearInterval(this.timer);
+    await closed;
+    this.logger.info({}, 'node stopped');
+  }
+
+  /** Abrupt stop: drop every connection at once (tests, fatal errors). */
+  async close(): Promise<void> {
+    this.shuttingDown = true;
+    if (this.timer) clearInterval(this.timer);
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sessions) s.wire.destroy();
+    await closed;
+  }
+}
+
+/** Creates a node and starts listening. */
+export async function startNode(options: NodeOptions = {}, scanner?: FrameScanner): Promise<MeshNode> {
+  return new MeshNode(options, scanner).listen();
+}

@@ -1,0 +1,88 @@
+import { DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, DEFAULT_MAX_TOPIC_DEPTH, HEADER_SIZE, MAX_EXT, SessionError } from '@meshbus/proto';
+import type { Logger } from './logger.js';
+
+/** Everything a node can be told. Every field has an embedded default. */
+export interface NodeOptions {
+  /** Interface for client TCP connections. Default 127.0.0.1... see README: 0.0.0.0 from the CLI. */
+  host?: string;
+  /** TCP port for clients; 0 picks a free one. Default 4480. */
+  port?: number;
+  /** Node id, 16 hex digits; random when absent. */
+  id?: string;
+  /** Human name shown in views and logs. */
+  name?: string;
+  /** Static bearer token clients must present in HELLO; absent: no auth. */
+  token?: string;
+  /** Largest payload accepted from clients, bytes. Default 1 MiB. */
+  maxPayload?: number;
+  /** Largest topic, bytes. Default 256. */
+  maxTopicLength?: number;
+  /** Deepest topic, tokens. Default 32. */
+  maxTopicDepth?: number;
+  /** Subscriptions per connection. Default 10,000. */
+  maxSubscriptions?: number;
+  /** Client connections per node. Default 65,536. */
+  maxConnections?: number;
+  /** A connection must say HELLO within this many ms. Default 5,000. */
+  handshakeTimeout?: number;
+  /** Ping a silent connection after this many ms. Default 20,000. */
+  pingInterval?: number;
+  /** Unanswered pings before a connection is stale and closed. Default 2. */
+  maxPingsOut?: number;
+  /** Bytes queued for one connection beyond which the slow-consumer policy applies. Default 8 MiB. */
+  maxPending?: number;
+  /** A connection whose socket accepted nothing for this many ms while data waited is closed. Default 10,000. */
+  writeDeadline?: number;
+  /** On shutdown, wait at most this long for clients to take their last bytes. Default 5,000. */
+  drainTimeout?: number;
+  /** Client URLs of other nodes, announced in WELCOME for failover. */
+  peers?: () => string[];
+  logger?: Logger;
+}
+
+export type ResolvedOptions = Required<Omit<NodeOptions, 'token' | 'id' | 'name' | 'peers' | 'logger'>> &
+  Pick<NodeOptions, 'token'> & { id: string; name: string; peers: () => string[]; logger: Logger };
+
+function check(ok: boolean, what: string): void {
+  if (!ok) throw new ConfigError(what);
+}
+
+/** An invalid option; raised at start-up, never later. */
+export class ConfigError extends SessionError {
+  constructor(detail: string) {
+    super('MB_ERR_CONFIG', detail);
+  }
+}
+
+const isPosInt = (v: number): boolean => Number.isInteger(v) && v > 0;
+
+export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: Logger }): ResolvedOptions {
+  const r: ResolvedOptions = {
+    host: o.host ?? '127.0.0.1',
+    port: o.port ?? 4480,
+    id: o.id ?? defaults.id,
+    name: o.name ?? '',
+    token: o.token,
+    maxPayload: o.maxPayload ?? DEFAULT_MAX_PAYLOAD,
+    maxTopicLength: o.maxTopicLength ?? DEFAULT_MAX_TOPIC,
+    maxTopicDepth: o.maxTopicDepth ?? DEFAULT_MAX_TOPIC_DEPTH,
+    maxSubscriptions: o.maxSubscriptions ?? 10_000,
+    maxConnections: o.maxConnections ?? 65_536,
+    handshakeTimeout: o.handshakeTimeout ?? 5_000,
+    pingInterval: o.pingInterval ?? 20_000,
+    maxPingsOut: o.maxPingsOut ?? 2,
+    maxPending: o.maxPending ?? 8 * 1024 * 1024,
+    writeDeadline: o.writeDeadline ?? 10_000,
+    drainTimeout: o.drainTimeout ?? 5_000,
+    peers: o.peers ?? (() => []),
+    logger: o.logger ?? defaults.logger,
+  };
+  check(Number.isInteger(r.port) && r.port >= 0 && r.port < 65536, `port must be 0..65535, got ${o.port}`);
+  check(/^[0-9a-f]{16}$/.test(r.id), `id must be 16 lowercase hex digits, got ${o.id}`);
+  check(isPosInt(r.maxPayload) && r.maxPayload <= 0xffffffff - HEADER_SIZE - 0xffff - MAX_EXT, `maxPayload out of range: ${o.maxPayload}`);
+  check(isPosInt(r.maxTopicLength) && r.maxTopicLength <= 0xffff, `maxTopicLength must be 1..65535`);
+  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout'] as const) {
+    check(isPosInt(r[k]), `${k} must be a positive integer, got ${String(o[k])}`);
+  }
+  return r;
+}

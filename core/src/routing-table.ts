@@ -1,0 +1,155 @@
+import { TopicTrie, copyBytes, topicHash, type Frame } from '@meshbus/proto';
+import type { Subscriber, Subscription } from './subscriber.js';
+
+/** The receivers of one topic, computed once and cached until the table changes. */
+export interface Route {
+  /** Subscribers with at least one plain subscription that matches, each once. */
+  readonly plain: readonly Subscriber[];
+  /** One entry per queue group with a matching member. */
+  readonly groups: readonly QueueGroupRoute[];
+}
+
+export interface QueueGroupRoute {
+  readonly name: string;
+  /** Members owned by local clients: preferred. */
+  readonly local: readonly Subscription[];
+  /** Members owned by peers: used only when no local member exists. */
+  readonly remote: readonly Subscription[];
+}
+
+const EMPTY_ROUTE: Route = { plain: [], groups: [] };
+
+interface CacheEntry {
+  bytes: Uint8Array;
+  topic: string;
+  route: Route;
+  version: number;
+}
+
+/** A change of the set of (pattern, queue) pairs that local clients subscribe to. */
+export interface InterestChange {
+  op: '+' | '-';
+  pattern: string;
+  queue: string | undefined;
+}
+
+const MAX_CACHE = 16_384;
+
+/**
+ * The node's one routing table: every subscription, local or learned from a
+ * peer, in a TopicTrie. Lookups are cached per topic and keyed by the topic
+ * hash from the frame header, so a repeated topic costs one hash-map hit and
+ * a byte compare instead of a string decode and a trie walk.
+ */
+export class RoutingTable {
+  private readonly trie = new TopicTrie<Subscription>();
+  private readonly cache = new Map<number, CacheEntry>();
+  /** Counts of local (client) subscriptions per pattern and queue: the interest peers hear about. */
+  private readonly interest = new Map<string, number>();
+  private readonly listeners: Array<(c: InterestChange) => void> = [];
+  private rr = 0;
+
+  get size(): number {
+    return this.trie.size;
+  }
+
+  add(sub: Subscription): void {
+    if (!this.trie.add(sub.pattern, sub)) return;
+    if (sub.owner.kind === 'client') this.count(sub, 1);
+  }
+
+  remove(sub: Subscription): void {
+    if (!this.trie.remove(sub.pattern, sub)) return;
+    if (sub.owner.kind === 'client') this.count(sub, -1);
+  }
+
+  /** Listens to changes of local interest (for propagation to peers). */
+  onInterest(listener: (c: InterestChange) => void): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** The current local interest: each (pattern, queue) pair local clients subscribe to. */
+  localInterest(): Array<{ pattern: string; queue: string | undefined }> {
+    return [...this.interest.keys()].map((k) => {
+      const i = k.indexOf('\u0000');
+      return i < 0 ? { pattern: k, queue: undefined } : { pattern: k.slice(0, i), queue: k.slice(i + 1) };
+    });
+  }
+
+  /** Every subscription, for views. */
+  forEach(visit: (sub: Subscription) => void): void {
+    this.trie.forEach((_p, sub) => visit(sub));
+  }
+
+  private count(sub: Subscription, d: 1 | -1): void {
+    const key = sub.queue === undefined ? sub.pattern : `${sub.pattern}\u0000${sub.queue}`;
+    const n = (this.interest.get(key) ?? 0) + d;
+    if (n > 0) this.interest.set(key, n);
+    else this.interest.delete(key);
+    if ((d === 1 && n === 1) || (d === -1 && n === 0)) {
+      const c: InterestChange = { op: d === 1 ? '+' : '-', pattern: sub.pattern, queue: sub.queue };
+      for (const l of this.listeners) l(c);
+    }
+  }
+
+  /**
+   * The route of a frame's topic. `decode` gives the topic string on a cache
+   * miss (and may throw a typed error for invalid topics, which is passed on).
+   */
+  routeFrame(frame: Frame, decode: (f: Frame) => string): Route {
+    const hash = frame.topicHash;
+    const e = this.cache.get(hash);
+    const buf = frame.buf;
+    const start = frame.topicStart;
+    const len = frame.topicLen;
+    if (e !== undefined && e.version === this.trie.version && e.bytes.length === len) {
+      const b = e.bytes;
+      let i = 0;
+      while (i < len && b[i] === buf[start + i]) i++;
+      if (i === len) return e.route;
+    }
+    const topic = decode(frame);
+    const route = this.route(topic);
+    if (this.cache.size >= MAX_CACHE) this.cache.clear();
+    // Keyed by the real hash, so a client sending a wrong hash cannot poison the entry of another topic.
+    const bytes = copyBytes(buf, start, start + len);
+    if (topicHash(bytes) === hash) this.cache.set(hash, { bytes, topic, route, version: this.trie.version });
+    return route;
+  }
+
+  /** The route of a literal topic (uncached). */
+  route(topic: string): Route {
+    let plain: Set<Subscriber> | undefined;
+    let groups: Map<string, { local: Subscription[]; remote: Subscription[] }> | undefined;
+    this.trie.match(topic, (sub) => {
+      if (sub.queue === undefined) {
+        (plain ??= new Set()).add(sub.owner);
+        return;
+      }
+      groups ??= new Map();
+      let g = groups.get(sub.queue);
+      if (!g) groups.set(sub.queue, (g = { local: [], remote: [] }));
+      (sub.owner.kind === 'client' ? g.local : g.remote).push(sub);
+    });
+    if (!plain && !groups) return EMPTY_ROUTE;
+    return {
+      plain: plain ? [...plain] : [],
+      groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote })) : [],
+    };
+  }
+
+  /** Picks the member of a group that gets the next event: round robin, local members first. */
+  pick(group: QueueGroupRoute, skip?: Subscriber): Subscription | undefined {
+    const members = group.local.length > 0 ? group.local : group.remote;
+    const n = members.length;
+    for (let k = 0; k < n; k++) {
+      const m = members[(this.rr++ & 0x7fffffff) % n]!;
+      if (m.owner !== skip) return m;
+    }
+    return undefined;
+  }
+}

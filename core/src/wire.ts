@@ -1,0 +1,26 @@
+/**
+ * A byte pipe to one client, whatever carries it (TCP socket, WebSocket).
+ * Sessions write frames to a Wire and never see the transport.
+ */
+export interface Wire {
+  /** "ip:port" of the other end, for logs and views. */
+  readonly remote: string;
+  /** 'tcp' or 'ws', for metrics. */
+  readonly kind: 'tcp' | 'ws';
+  /** Bytes accepted by write() and not yet handed to the operating system. */
+  readonly buffered: number;
+  /** Queues `chunk`; writes of one tick leave in one system call. */
+  write(chunk: Uint8Array): void;
+  /** Flushes what is queued, then closes. */
+  end(): void;
+  /** Closes at once, dropping what is queued. */
+  destroy(): void;
+}
+
+/** Callbacks a transport gives its session. */
+export interface WireEvents {
+  data(chunk: Uint8Array): void;
+  /** The wire took queued bytes: the session may write more. */
+  drain(): void;
+  close(): void;
+}
