@@ -19,6 +19,8 @@ export interface FrameSpec {
   seq?: number;
   timestamp?: number;
   correlation?: number;
+  /** Subscription id; only a node sets it, on a queue-group delivery. */
+  sid?: number;
 }
 
 /**
@@ -45,6 +47,7 @@ export function encodeHead(spec: FrameSpec): Uint8Array {
     seq: spec.seq,
     timestamp: spec.timestamp,
     correlation: spec.correlation,
+    sid: spec.sid,
     topicLen,
     extLen: ext.length,
     payloadLen: spec.payload?.length ?? 0,

@@ -1,6 +1,7 @@
 import { crc32c } from './crc32c.js';
 import { CRC_COVERED, DEFAULT_MAX_HOPS, FIXED_SIZE, HEADER_SIZE, MAGIC, OFF, VERSION, type FrameType } from './constants.js';
 import { writeU16, writeU32, writeU64 } from './bytes.js';
+import { ClientError } from './errors.js';
 
 /** The header fields a sender chooses. Lengths are given, never inferred. */
 export interface HeaderFields {
@@ -33,6 +34,8 @@ export function writeHeader(dst: Uint8Array, off: number, f: HeaderFields): void
   const topicLen = f.topicLen ?? 0;
   const extLen = f.extLen ?? 0;
   const payloadLen = f.payloadLen ?? 0;
+  const origin = f.origin ?? ZERO_ORIGIN;
+  if (origin.length !== 8) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `origin must be 8 bytes, got ${origin.length}`);
   writeU32(dst, off + OFF.LENGTH, HEADER_SIZE + topicLen + extLen + payloadLen);
   writeU16(dst, off + OFF.MAGIC, MAGIC);
   dst[off + OFF.VERSION] = VERSION;
@@ -41,7 +44,7 @@ export function writeHeader(dst: Uint8Array, off: number, f: HeaderFields): void
   dst[off + OFF.HOPS] = f.hops ?? 0;
   dst[off + OFF.MAX_HOPS] = f.maxHops ?? DEFAULT_MAX_HOPS;
   writeU32(dst, off + OFF.TOPIC_HASH, f.topicHash ?? 0);
-  dst.set(f.origin ?? ZERO_ORIGIN, off + OFF.ORIGIN);
+  dst.set(origin, off + OFF.ORIGIN);
   writeU64(dst, off + OFF.SEQ, f.seq ?? 0);
   writeU64(dst, off + OFF.TIMESTAMP, f.timestamp ?? 0);
   writeU32(dst, off + OFF.CORRELATION, f.correlation ?? 0);
