@@ -22,7 +22,7 @@ import {
   type WelcomeBody,
 } from '@meshbus/proto';
 import { OutboundQueue } from './outbound-queue.js';
-import type { SlowPolicy, Subscriber, Subscription } from './subscriber.js';
+import type { SlowPolicy, Subscriber, Subscription, Throttled } from './subscriber.js';
 import type { Wire } from './wire.js';
 import type { NodeContext } from './node-context.js';
 
@@ -35,7 +35,7 @@ let nextUid = 1;
  * liveness and its outbound queue. Transport-agnostic: TCP and WebSocket
  * connections are both a ClientSession over a Wire.
  */
-export class ClientSession implements Subscriber {
+export class ClientSession implements Subscriber, Throttled {
   readonly kind = 'client' as const;
   readonly uid = nextUid++;
   readonly connectedAt = Date.now();
@@ -52,6 +52,13 @@ export class ClientSession implements Subscriber {
   private lastRx = Date.now();
   private pingsOut = 0;
   private pingSeq = 0;
+  /** Publishers paused until this receiver drains. */
+  private waiters: Set<Throttled> | undefined;
+  /** Set when this receiver held publishers back for maxStall: it no longer may, until it drains. */
+  private overrun = false;
+  /** Receivers this publisher waits for, and since when. */
+  private readonly blockers = new Set<Subscriber>();
+  private blockedSince = 0;
   msgsIn = 0;
   msgsOut = 0;
   bytesIn = 0;
@@ -80,6 +87,40 @@ export class ClientSession implements Subscriber {
 
   get pending(): number {
     return this.out.pending;
+  }
+
+  get congested(): boolean {
+    return !this.overrun && this.out.congested;
+  }
+
+  addWaiter(w: Throttled): void {
+    (this.waiters ??= new Set()).add(w);
+  }
+
+  /**
+   * Flow control: stop reading from this publisher until `receiver` catches
+   * up, so a burst waits instead of being dropped or overrunning the bound.
+   */
+  blockOn(receiver: Subscriber): void {
+    if (this.blockers.has(receiver) || receiver === this) return;
+    if (this.blockers.size === 0) {
+      this.blockedSince = Date.now();
+      this.wire.pause();
+    }
+    this.blockers.add(receiver);
+    receiver.addWaiter(this);
+  }
+
+  unblock(receiver: Subscriber): void {
+    if (!this.blockers.delete(receiver)) return;
+    if (this.blockers.size === 0 && this.state !== 'closed') this.wire.resume();
+  }
+
+  private releaseWaiters(): void {
+    const w = this.waiters;
+    if (!w) return;
+    this.waiters = undefined;
+    for (const p of w) p.unblock(this);
   }
 
   get dropped(): number {
@@ -235,6 +276,7 @@ export class ClientSession implements Subscriber {
   deliver(f: Frame, sid: number): void {
     if (this.state !== 'open') return;
     let ok: boolean;
+    const droppedBefore = this.out.dropped;
     if (sid === 0) {
       ok = this.out.send(f.bytes);
     } else {
@@ -248,9 +290,9 @@ export class ClientSession implements Subscriber {
     if (ok) {
       this.msgsOut++;
       this.bytesOut += f.size;
-    } else if (this.state === 'open') {
-      this.ctx.stats.dropped.slow++;
     }
+    const dropped = this.out.dropped - droppedBefore;
+    if (dropped > 0) this.ctx.stats.dropped.slow += dropped;
   }
 
   send(chunk: Uint8Array): void {
@@ -304,11 +346,17 @@ export class ClientSession implements Subscriber {
     this.state = 'closed';
     clearTimeout(this.handshakeTimer);
     this.dropSubscriptions();
+    this.releaseWaiters();
+    this.blockers.clear();
     this.ctx.closed(this);
   }
 
   onDrain(): void {
     this.out.onDrain();
+    if (!this.out.congested) {
+      this.overrun = false;
+      this.releaseWaiters();
+    }
   }
 
   private dropSubscriptions(): void {
@@ -320,6 +368,12 @@ export class ClientSession implements Subscriber {
   tick(now: number): void {
     if (this.state !== 'open') return;
     const o = this.ctx.options;
+    if (this.blockers.size > 0 && now - this.blockedSince > o.maxStall) {
+      // The receivers did not catch up in time: stop waiting for them.
+      for (const r of this.blockers) if (r instanceof ClientSession) r.overrun = true;
+      this.blockers.clear();
+      this.wire.resume();
+    }
     if (this.out.stalled(now, o.writeDeadline)) {
       this.slowConsumer();
       return;

@@ -110,7 +110,7 @@ export class MeshNode implements NodeContext {
     const addr = this.server.address();
     this.boundPort = typeof addr === 'object' && addr ? addr.port : this.options.port;
     const o = this.options;
-    const period = Math.max(20, Math.min(o.pingInterval, o.writeDeadline, o.handshakeTimeout) / 4);
+    const period = Math.max(20, Math.min(o.pingInterval, o.writeDeadline, o.handshakeTimeout, o.maxStall) / 4);
     this.timer = setInterval(() => this.tick(), period);
     this.timer.unref();
     this.logger.info({ host: o.host, port: this.boundPort, scanner: this.scanner.name }, 'node listening');
@@ -203,9 +203,11 @@ export class MeshNode implements NodeContext {
   deliver(f: Frame, route: Route, from: Subscriber | undefined, localOnly: boolean): number {
     let n = 0;
     const skipSelf = from instanceof ClientSession && !from.echo ? from : undefined;
+    const throttle = from instanceof ClientSession ? from : undefined;
     for (const s of route.plain) {
       if (s === skipSelf || (localOnly && s.kind === 'peer')) continue;
       s.deliver(f, 0);
+      if (throttle && s.congested) throttle.blockOn(s);
       n++;
     }
     for (const g of route.groups) {
@@ -213,6 +215,7 @@ export class MeshNode implements NodeContext {
       const m = this.table.pick(g, skipSelf);
       if (!m) continue;
       m.owner.deliver(f, m.sid);
+      if (throttle && m.owner.congested) throttle.blockOn(m.owner);
       n++;
     }
     this.stats.msgsOut += n;

@@ -33,6 +33,11 @@ export interface NodeOptions {
   maxPending?: number;
   /** A connection whose socket accepted nothing for this many ms while data waited is closed. Default 10,000. */
   writeDeadline?: number;
+  /**
+   * Longest time a publisher is paused while a receiver catches up; after it, the
+   * receiver no longer holds publishers back and its slow-consumer policy applies. Default 1,000.
+   */
+  maxStall?: number;
   /** On shutdown, wait at most this long for clients to take their last bytes. Default 5,000. */
   drainTimeout?: number;
   /** Client URLs of other nodes, announced in WELCOME for failover. */
@@ -74,6 +79,7 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     maxPending: o.maxPending ?? 8 * 1024 * 1024,
     writeDeadline: o.writeDeadline ?? 10_000,
     drainTimeout: o.drainTimeout ?? 5_000,
+    maxStall: o.maxStall ?? 1_000,
     peers: o.peers ?? (() => []),
     logger: o.logger ?? defaults.logger,
   };
@@ -81,7 +87,7 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
   check(/^[0-9a-f]{16}$/.test(r.id), `id must be 16 lowercase hex digits, got ${o.id}`);
   check(isPosInt(r.maxPayload) && r.maxPayload <= 0xffffffff - HEADER_SIZE - 0xffff - MAX_EXT, `maxPayload out of range: ${o.maxPayload}`);
   check(isPosInt(r.maxTopicLength) && r.maxTopicLength <= 0xffff, `maxTopicLength must be 1..65535`);
-  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout'] as const) {
+  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall'] as const) {
     check(isPosInt(r[k]), `${k} must be a positive integer, got ${String(o[k])}`);
   }
   return r;

@@ -26,6 +26,11 @@ export class OutboundQueue {
     private readonly onSlow: () => void,
   ) {}
 
+  /** Past the high-water mark: publishers feeding this queue should wait. */
+  get congested(): boolean {
+    return this.backlogBytes > 0 || this.wire.buffered >= this.highWater;
+  }
+
   get pending(): number {
     return this.backlogBytes + this.wire.buffered;
   }

@@ -15,6 +15,16 @@ export interface Subscriber {
    * subscription chosen for a queue group. Must not throw.
    */
   deliver(frame: Frame, sid: number): void;
+  /** True while the receiver's queue is past its high-water mark. */
+  readonly congested: boolean;
+  /** Registers a publisher to be told when this receiver is no longer congested. */
+  addWaiter(w: Throttled): void;
+}
+
+/** A sender that can be paused while one of its receivers catches up. */
+export interface Throttled {
+  /** `receiver` drained (or went away): stop waiting for it. */
+  unblock(receiver: Subscriber): void;
 }
 
 export type SlowPolicy = 'drop' | 'disconnect';

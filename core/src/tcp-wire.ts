@@ -42,6 +42,14 @@ export class TcpWire implements Wire {
     this.socket.write(chunk);
   }
 
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   end(): void {
     this.socket.end();
   }

@@ -15,6 +15,9 @@ export interface Wire {
   end(): void;
   /** Closes at once, dropping what is queued. */
   destroy(): void;
+  /** Stops reading (flow control toward a publisher that outruns its receivers). */
+  pause(): void;
+  resume(): void;
 }
 
 /** Callbacks a transport gives its session. */

@@ -1,0 +1,132 @@
+import net from 'node:net';
+import {
+  FrameDecoder,
+  FrameType,
+  codeFromNumber,
+  decodeError,
+  encodeBody,
+  encodeFrame,
+  type ErrorCode,
+  type Frame,
+  type FrameSpec,
+} from '@meshbus/proto';
+
+/** A copy of the fields a test looks at; frames themselves are views valid only during the callback. */
+export interface Got {
+  type: number;
+  typeName: string;
+  topic: string;
+  sid: number;
+  correlation: number;
+  payload: Buffer;
+  error?: ErrorCode;
+}
+
+/**
+ * A protocol client made of raw frames over a real socket, so the node's tests
+ * do not depend on the SDK and can send anything, including garbage.
+ */
+export class RawClient {
+  readonly got: Got[] = [];
+  closed = false;
+  private readonly decoder = new FrameDecoder();
+  private waiters: Array<() => void> = [];
+
+  private constructor(readonly socket: net.Socket) {
+    socket.on('data', (c) => {
+      this.decoder.push(c, (f) => this.onFrame(f), () => {});
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => {});
+  }
+
+  static async connect(port: number, hello: Record<string, unknown> | false = {}): Promise<RawClient> {
+    const s = await new Promise<net.Socket>((resolve, reject) => {
+      const sock = net.connect(port, '127.0.0.1', () => resolve(sock));
+      sock.once('error', reject);
+    });
+    const c = new RawClient(s);
+    if (hello !== false) {
+      c.send({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1], ...hello }) });
+      await c.waitFor((g) => g.type === FrameType.WELCOME || g.type === FrameType.ERROR);
+    }
+    return c;
+  }
+
+  private onFrame(f: Frame): void {
+    const g: Got = {
+      type: f.type,
+      typeName: f.typeName,
+      topic: f.topic,
+      sid: f.sid,
+      correlation: f.correlation,
+      payload: Buffer.from(f.payload),
+    };
+    if (f.type === FrameType.ERROR) g.error = codeFromNumber(decodeError(f.payload).code);
+    this.got.push(g);
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  send(spec: FrameSpec): void {
+    this.socket.write(encodeFrame(spec));
+  }
+
+  sub(pattern: string, sid: number, body: Record<string, unknown> = {}): void {
+    this.send({ type: FrameType.SUB, topic: pattern, correlation: sid, payload: encodeBody(body) });
+  }
+
+  pub(topic: string, data: string | Uint8Array, correlation = 0, type: FrameType = FrameType.PUB): void {
+    this.send({ type, topic, correlation, payload: typeof data === 'string' ? Buffer.from(data) : data });
+  }
+
+  /** Round trip through the node: every frame sent before has been processed when this resolves. */
+  async flush(timeoutMs = 5000): Promise<void> {
+    const n = Math.floor(Math.random() * 1e9) + 1;
+    this.send({ type: FrameType.PING, correlation: n });
+    await this.waitFor((g) => g.type === FrameType.PONG && g.correlation === n, timeoutMs);
+  }
+
+  /** Waits (bounded) until a received frame satisfies `pred`, and returns it. */
+  async waitFor(pred: (g: Got) => boolean, timeoutMs = 5000): Promise<Got> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.got.find(pred);
+      if (hit) return hit;
+      if (this.closed) throw new Error(`connection closed; got ${this.got.map((g) => g.typeName).join(',')}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out; got ${this.got.map((g) => g.typeName).join(',')}`);
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+  }
+
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error('connection still open');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  events(topic?: string): Got[] {
+    return this.got.filter((g) => (g.type === FrameType.PUB || g.type === FrameType.REQ) && (topic === undefined || g.topic === topic));
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
