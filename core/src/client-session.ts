@@ -22,7 +22,7 @@ import {
   type WelcomeBody,
 } from '@meshbus/proto';
 import { OutboundQueue } from './outbound-queue.js';
-import type { SlowPolicy, Subscriber, Subscription, Throttled } from './subscriber.js';
+import type { EventSource, SlowPolicy, Subscriber, Subscription, Throttled } from './subscriber.js';
 import type { Wire } from './wire.js';
 import type { NodeContext } from './node-context.js';
 
@@ -35,7 +35,7 @@ let nextUid = 1;
  * liveness and its outbound queue. Transport-agnostic: TCP and WebSocket
  * connections are both a ClientSession over a Wire.
  */
-export class ClientSession implements Subscriber, Throttled {
+export class ClientSession implements Subscriber, EventSource {
   readonly kind = 'client' as const;
   readonly uid = nextUid++;
   readonly connectedAt = Date.now();
@@ -232,7 +232,7 @@ export class ClientSession implements Subscriber, Throttled {
       maxPayload: o.maxPayload,
       maxTopic: o.maxTopicLength,
       ping: o.pingInterval,
-      peers: o.peers(),
+      peers: this.ctx.peerUrls(),
     };
     this.send(encodeFrame({ type: FrameType.WELCOME, correlation: f.correlation, payload: encodeBody(welcome) }));
     this.ctx.opened(this);

@@ -1,7 +1,7 @@
 export { MeshNode, startNode, type NodeHooks } from './node.js';
 export { ClientSession } from './client-session.js';
 export { RoutingTable, type Route, type QueueGroupRoute, type InterestChange } from './routing-table.js';
-export type { Subscriber, Subscription, SlowPolicy } from './subscriber.js';
+export type { Subscriber, Subscription, SlowPolicy, Throttled, EventSource } from './subscriber.js';
 export type { Wire, WireEvents } from './wire.js';
 export { OutboundQueue } from './outbound-queue.js';
 export { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';

@@ -15,6 +15,7 @@ export interface NodeContext {
   readonly scanner: FrameScanner;
   readonly maxFrameLength: number;
   newClientId(): string;
+  peerUrls(): string[];
   /** Routes an event (PUB or REQ) a client published. */
   publish(from: ClientSession, frame: Frame): void;
   opened(session: ClientSession): void;

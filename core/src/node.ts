@@ -14,6 +14,7 @@ import {
   topicHash,
   topicProblem,
   writeHex64,
+  writeU32,
   writeU64,
   type Frame,
   type FrameScanner,
@@ -26,12 +27,14 @@ import { RoutingTable, type Route } from './routing-table.js';
 import { newStats, type NodeStats } from './stats.js';
 import { TcpWire } from './tcp-wire.js';
 import type { NodeContext } from './node-context.js';
-import type { Subscriber } from './subscriber.js';
+import type { EventSource, Subscriber } from './subscriber.js';
 
 /** Hooks a cluster layer installs to see what the node routes. */
 export interface NodeHooks {
-  /** After local delivery of an event published by a local client. */
+  /** After delivery of an event published by a local client. */
   published?(frame: Frame, route: Route, from: Subscriber): void;
+  /** Client URLs of the other nodes, for WELCOME and GOODBYE. */
+  peers?(): string[];
 }
 
 /**
@@ -146,6 +149,11 @@ export class MeshNode implements NodeContext {
     return session;
   }
 
+  /** Client URLs of other nodes: the cluster's view when attached, else the configured list. */
+  peerUrls(): string[] {
+    return this.hooks.peers ? this.hooks.peers() : this.options.peers();
+  }
+
   newClientId(): string {
     return randomId();
   }
@@ -200,24 +208,45 @@ export class MeshNode implements NodeContext {
    * Delivers `f` to the receivers of `route`; returns how many got it.
    * `localOnly`: skip peer receivers (an event that came from a peer in a full mesh).
    */
-  deliver(f: Frame, route: Route, from: Subscriber | undefined, localOnly: boolean): number {
+  deliver(f: Frame, route: Route, from: (Subscriber & EventSource) | undefined, localOnly: boolean): number {
     let n = 0;
-    const skipSelf = from instanceof ClientSession && !from.echo ? from : undefined;
-    const throttle = from instanceof ClientSession ? from : undefined;
+    // A source never gets its own event back over the link it came on; a client only if it wants echo.
+    const skip = from && (from.kind === 'peer' || !from.echo) ? from : undefined;
     for (const s of route.plain) {
-      if (s === skipSelf || (localOnly && s.kind === 'peer')) continue;
+      if (s === skip || (localOnly && s.kind === 'peer')) continue;
       s.deliver(f, 0);
-      if (throttle && s.congested) throttle.blockOn(s);
+      if (from && s.congested) from.blockOn(s);
       n++;
     }
     for (const g of route.groups) {
       if (localOnly && g.local.length === 0) continue;
-      const m = this.table.pick(g, skipSelf);
+      const m = this.table.pick(g, skip);
       if (!m) continue;
       m.owner.deliver(f, m.sid);
-      if (throttle && m.owner.congested) throttle.blockOn(m.owner);
+      if (from && m.owner.congested) from.blockOn(m.owner);
       n++;
     }
+    return this.countOut(n);
+  }
+
+  /**
+   * Delivers a queue-group event to one member of `group`, local members
+   * first (an event a peer handed to this node for one of its groups).
+   */
+  deliverToGroup(f: Frame, route: Route, group: string, from: (Subscriber & EventSource) | undefined, localOnly: boolean): boolean {
+    for (const g of route.groups) {
+      if (g.name !== group || (localOnly && g.local.length === 0)) continue;
+      const m = this.table.pick(g, from);
+      if (!m) return false;
+      m.owner.deliver(f, m.sid);
+      if (from && m.owner.congested) from.blockOn(m.owner);
+      this.countOut(1);
+      return true;
+    }
+    return false;
+  }
+
+  private countOut(n: number): number {
     this.stats.msgsOut += n;
     return n;
   }
@@ -229,6 +258,8 @@ export class MeshNode implements NodeContext {
     b.set(this.originBytes, s + OFF.ORIGIN);
     writeU64(b, s + OFF.SEQ, ++this.seq);
     if (readU64(b, s + OFF.TIMESTAMP) === 0) writeU64(b, s + OFF.TIMESTAMP, Date.now());
+    // Only nodes set sid, on queue-group deliveries.
+    writeU32(b, s + OFF.SID, 0);
     resealHeader(b, s);
   }
 
@@ -247,7 +278,7 @@ export class MeshNode implements NodeContext {
     this.shuttingDown = true;
     this.logger.info({ connections: this.sessions.size }, 'node draining');
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    const peers = this.options.peers();
+    const peers = this.peerUrls();
     for (const s of this.sessions) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers);
     const deadline = Date.now() + this.options.drainTimeout;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

@@ -27,6 +27,14 @@ export interface Throttled {
   unblock(receiver: Subscriber): void;
 }
 
+/** Where an event came from: a client session or a peer link. Both can be paused. */
+export interface EventSource extends Throttled {
+  /** Pauses reading from this source until `receiver` is no longer congested. */
+  blockOn(receiver: Subscriber): void;
+  /** False when the source asked not to receive its own events back (clients: HELLO echo=false). */
+  readonly echo: boolean;
+}
+
 export type SlowPolicy = 'drop' | 'disconnect';
 
 /** One subscription: a pattern, an optional queue group and its owner. */
