@@ -69,10 +69,16 @@ export function decodeBody(bytes: Uint8Array): Record<string, unknown> {
   } catch (e) {
     throw new ProtocolError('MB_ERR_BAD_BODY', 'not msgpack', { cause: e });
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
+  if (typeof v !== 'object' || v === null || !isPlainObject(v)) {
     throw new ProtocolError('MB_ERR_BAD_BODY', 'not a map');
   }
   return v as Record<string, unknown>;
+}
+
+/** A msgpack map as unpacked: not an array, byte string, Date (timestamp extension) or other class instance. */
+function isPlainObject(v: object): boolean {
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
 
 function need(ok: boolean, what: string): void {
@@ -84,7 +90,7 @@ const isStrArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(is
 
 export function decodeHello(bytes: Uint8Array): HelloBody {
   const b = decodeBody(bytes);
-  need(Array.isArray(b.v) && b.v.length === 2 && isUint(b.v[0]) && isUint(b.v[1]), 'HELLO.v must be [min, max]');
+  need(Array.isArray(b.v) && b.v.length === 2 && isUint(b.v[0]) && isUint(b.v[1]) && b.v[0] <= b.v[1], 'HELLO.v must be [min, max]');
   need(b.token === undefined || isStr(b.token), 'HELLO.token must be a string');
   need(b.name === undefined || isStr(b.name), 'HELLO.name must be a string');
   need(b.lang === undefined || isStr(b.lang), 'HELLO.lang must be a string');

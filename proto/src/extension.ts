@@ -58,8 +58,14 @@ export function encodeExtension(ext: Extension | undefined): Uint8Array | undefi
   return bytes;
 }
 
+function isMap(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
 function isStringRecord(v: unknown): v is Record<string, string> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  if (!isMap(v)) return false;
   for (const x of Object.values(v)) if (typeof x !== 'string') return false;
   return true;
 }
@@ -72,7 +78,7 @@ export function decodeExtension(bytes: Uint8Array): Extension {
   } catch (e) {
     throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'not msgpack', { cause: e });
   }
-  if (typeof w !== 'object' || w === null || Array.isArray(w)) throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'not a map');
+  if (!isMap(w)) throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'not a map');
   const m = w as Record<string, unknown>;
   const ext: Extension = {};
   if (m.h !== undefined) {
@@ -85,7 +91,7 @@ export function decodeExtension(bytes: Uint8Array): Extension {
   }
   if (m.p !== undefined) {
     const p = m.p;
-    if (!Array.isArray(p) || typeof p[0] !== 'string' || typeof p[1] !== 'number') {
+    if (!Array.isArray(p) || p.length !== 2 || typeof p[0] !== 'string' || !Number.isInteger(p[1]) || (p[1] as number) < 0) {
       throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'position must be [epoch, offset]');
     }
     ext.position = { epoch: p[0], offset: p[1] };
