@@ -1,1 +1,7 @@
-export {};
+/**
+ * `@meshbus/sdk` for Node.js: the core client with TCP and WebSocket (`ws`)
+ * transports. `connect()` here picks the transport from the URL scheme.
+ */
+export * from './core.js';
+export { connect, nodeTransport } from './node.js';
+export { TcpTransport } from './tcp-transport.js';

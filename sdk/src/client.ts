@@ -1,0 +1,818 @@
+import {
+  ClientError,
+  DEFAULT_MAX_PAYLOAD,
+  DEFAULT_MAX_TOPIC,
+  FrameType,
+  MAX_VERSION,
+  MIN_VERSION,
+  TopicTrie,
+  assertPattern,
+  assertTopic,
+  codeFromNumber,
+  decodeGoodbye,
+  encodeBody,
+  errorFromCode,
+  isMeshbusError,
+  type Extension,
+  type Frame,
+  type HelloBody,
+  type MeshbusError,
+  type WelcomeBody,
+} from '@meshbus/proto';
+import { Backoff } from './backoff.js';
+import { toBytes, type Codec } from './codecs.js';
+import { Connection, errorFrom, type ConnectionHandlers } from './connection.js';
+import { Emitter } from './emitter.js';
+import { Heartbeat } from './heartbeats.js';
+import { Msg, type Responder } from './msg.js';
+import type { CoreConnectOptions, PublishOptions, RequestOptions, ServerInfo, Status } from './options.js';
+import { MemoryOutbox, type Outbox } from './outbox.js';
+import { QueuedIterator } from './queued-iterator.js';
+import { ServerPool, parseServer, type ServerUrl } from './servers.js';
+import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
+import type { TransportFactory } from './transport.js';
+
+export const CLIENT_LANG = 'meshbus-js/0.1.0';
+
+type State = 'connecting' | 'connected' | 'reconnecting' | 'draining' | 'closed';
+
+interface PendingRequest {
+  id: number;
+  topic: string;
+  payload: Uint8Array;
+  headers: Record<string, string> | undefined;
+  codec: Codec | undefined;
+  resolve: (m: Msg) => void;
+  reject: (e: MeshbusError) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface PongWaiter {
+  resolve: () => void;
+  reject: (e: MeshbusError) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** Subscription errors a node reports with correlation = sid. */
+const SUB_ERRORS = new Set(['MB_ERR_BAD_TOPIC', 'MB_ERR_TOO_MANY_SUBSCRIPTIONS', 'MB_ERR_PERMISSION_DENIED']);
+
+export interface ClientStats {
+  inMsgs: number;
+  inBytes: number;
+  outMsgs: number;
+  outBytes: number;
+  reconnects: number;
+}
+
+/**
+ * The meshbus protocol client: platform-free, the transports are injected.
+ * Create it with `connect()` (from `@meshbus/sdk` in Node, or the core entry
+ * with your own transport factory).
+ */
+export class Client implements SubscriptionOwner, Responder {
+  private state: State = 'connecting';
+  private conn: Connection | undefined;
+  private opening: Connection | undefined;
+  private serverInfo: ServerInfo | undefined;
+  private readonly pool: ServerPool;
+  private readonly backoff: Backoff;
+  private readonly transport: TransportFactory;
+  private readonly outbox: Outbox | undefined;
+  private readonly emitter = new Emitter<{ status: Status }>();
+  private readonly statusIterators = new Set<QueuedIterator<Status>>();
+  private readonly subs = new Map<number, Subscription>();
+  /** Plain (non-queue) subscriptions by pattern, for sid-0 deliveries. */
+  private readonly trie = new TopicTrie<Subscription>();
+  private readonly requests = new Map<number, PendingRequest>();
+  /** Requests made while disconnected, sent on the next connection. */
+  private waitingRequests: PendingRequest[] = [];
+  private readonly pongs = new Map<number, PongWaiter>();
+  private heartbeat: Heartbeat | undefined;
+  private inboxPrefix = '';
+  private inboxSid = 0;
+  private lastId = 0;
+  private everConnected = false;
+  private sleepTimer: ReturnType<typeof setTimeout> | undefined;
+  private wake: (() => void) | undefined;
+  private closeError: MeshbusError | undefined;
+  private readonly closedPromise: Promise<MeshbusError | undefined>;
+  private resolveClosed!: (e: MeshbusError | undefined) => void;
+  private readonly counters: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, reconnects: 0 };
+
+  private constructor(
+    servers: string | string[],
+    private readonly options: CoreConnectOptions,
+  ) {
+    this.transport = options.transport;
+    const list = Array.isArray(servers) ? servers : [servers];
+    const transport = this.transport;
+    this.pool = new ServerPool(list, {
+      randomize: options.randomize,
+      ignoreLearned: options.ignoreClusterPeers,
+      supports: (u) => {
+        try {
+          return transport(u) !== undefined;
+        } catch {
+          return false;
+        }
+      },
+    });
+    this.backoff = new Backoff(options.reconnectBackoff);
+    const ob = options.outbox;
+    this.outbox = ob === false ? undefined : isOutbox(ob) ? ob : new MemoryOutbox(ob ?? {});
+    this.closedPromise = new Promise((r) => (this.resolveClosed = r));
+  }
+
+  /** Connects to the first reachable server; see ConnectOptions for the policy. */
+  static async connect(servers: string | string[], options: CoreConnectOptions): Promise<Client> {
+    if (!options || typeof options.transport !== 'function') {
+      throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'options.transport (a TransportFactory) is required');
+    }
+    const c = new Client(servers, options);
+    try {
+      await c.connectLoop('initial', false);
+    } catch (e) {
+      const err = asError(e);
+      c.finish(err);
+      throw err;
+    }
+    return c;
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /** What the current node said in WELCOME; undefined while disconnected. */
+  get info(): ServerInfo | undefined {
+    return this.conn ? this.serverInfo : undefined;
+  }
+  /** The URL of the node this client is connected to, if any. */
+  get server(): string | undefined {
+    return this.conn?.server.href;
+  }
+  get isConnected(): boolean {
+    return this.conn !== undefined && (this.state === 'connected' || this.state === 'draining');
+  }
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+  /** Every server the client knows, including peers learned from nodes. */
+  get servers(): string[] {
+    return this.pool.list().map((u) => u.href);
+  }
+  /** Publishes waiting in the outbox. */
+  get outboxCount(): number {
+    return this.outbox?.count ?? 0;
+  }
+  stats(): ClientStats {
+    return { ...this.counters };
+  }
+
+  /** Resolves when the client is closed: undefined after close()/drain(), else the terminal error. */
+  closed(): Promise<MeshbusError | undefined> {
+    return this.closedPromise;
+  }
+
+  /** Adds a status listener; returns a function that removes it. */
+  on(type: 'status', listener: (s: Status) => void): () => void {
+    return this.emitter.on(type, listener);
+  }
+
+  /** Status events from now on as an async iterator; ends when the client closes. */
+  status(): AsyncIterableIterator<Status> {
+    const it = new QueuedIterator<Status>();
+    if (this.state === 'closed') {
+      it.end();
+      return it;
+    }
+    this.statusIterators.add(it);
+    it.onStop = () => this.statusIterators.delete(it);
+    return it;
+  }
+
+  /**
+   * Publishes an event. Validates the topic and the payload size against the
+   * node's limit first (ProtocolError MB_ERR_BAD_TOPIC, SessionError
+   * MB_ERR_PAYLOAD_TOO_LARGE). While disconnected the event goes to the
+   * outbox, or throws ClientError MB_ERR_OUTBOX_FULL when it is full.
+   */
+  publish(topic: string, payload?: unknown, options?: PublishOptions): void {
+    this.assertUsable();
+    const data = toBytes(payload, options?.codec);
+    this.checkPublish(topic, data);
+    const headers = options?.headers;
+    if (headers !== undefined) checkHeaders(headers);
+    const conn = this.conn;
+    if (conn && (this.state === 'connected' || this.state === 'draining')) {
+      this.sendPub(conn, topic, data, headers, 0);
+      return;
+    }
+    this.enqueue(topic, data, headers);
+  }
+
+  /**
+   * Subscribes to a pattern (`*` one token, `>` the rest). Returns a
+   * Subscription to iterate with `for await`, unless `callback` is given.
+   */
+  subscribe(pattern: string, options: SubscribeOptions = {}): Subscription {
+    this.assertUsable();
+    if (this.state === 'draining') throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is draining');
+    assertPattern(pattern, { maxTopicLength: this.maxTopic });
+    if (options.queue !== undefined && (typeof options.queue !== 'string' || options.queue.length === 0 || options.queue.length > 256)) {
+      throw new ClientError('MB_ERR_INVALID_ARGUMENT', `queue group must be a non-empty string of at most 256 characters`);
+    }
+    if (options.slow !== undefined && options.slow !== 'drop' && options.slow !== 'disconnect') {
+      throw new ClientError('MB_ERR_INVALID_ARGUMENT', `slow must be 'drop' or 'disconnect', got ${String(options.slow)}`);
+    }
+    if (options.max !== undefined && !(Number.isInteger(options.max) && options.max > 0)) {
+      throw new ClientError('MB_ERR_INVALID_ARGUMENT', `max must be a positive integer, got ${String(options.max)}`);
+    }
+    const sid = this.nextId();
+    const sub = new Subscription(this, sid, pattern, { ...options, codec: options.codec ?? this.options.codec });
+    this.subs.set(sid, sub);
+    if (options.queue === undefined) this.trie.add(pattern, sub);
+    if (this.conn) this.sendSub(this.conn, sub);
+    return sub;
+  }
+
+  /**
+   * Sends a request and resolves with the first reply. Rejects at once with
+   * SessionError MB_ERR_NO_RESPONDERS when nothing subscribes to the topic,
+   * with ClientError MB_ERR_TIMEOUT after `timeout` ms. A request made while
+   * disconnected is sent on reconnect if its deadline has not passed; one
+   * in flight when the connection drops is rejected (MB_ERR_CONNECTION_CLOSED).
+   */
+  request(topic: string, payload?: unknown, options: RequestOptions = {}): Promise<Msg> {
+    try {
+      this.assertUsable();
+      const data = toBytes(payload, options.codec);
+      this.checkPublish(topic, data);
+      if (options.headers !== undefined) checkHeaders(options.headers);
+      const timeout = options.timeout ?? this.options.requestTimeout ?? 5000;
+      if (!(timeout > 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `timeout must be > 0, got ${timeout}`);
+      return new Promise<Msg>((resolve, reject) => {
+        const req: PendingRequest = {
+          id: 0,
+          topic,
+          payload: data,
+          headers: options.headers,
+          codec: options.replyCodec ?? this.options.codec,
+          resolve,
+          reject,
+          timer: setTimeout(() => {
+            this.forgetRequest(req);
+            reject(new ClientError('MB_ERR_TIMEOUT', `no reply on "${topic}" within ${timeout} ms`));
+          }, timeout),
+        };
+        const conn = this.conn;
+        if (conn && (this.state === 'connected' || this.state === 'draining')) this.sendRequest(conn, req);
+        else this.waitingRequests.push(req);
+      });
+    } catch (e) {
+      return Promise.reject(asError(e));
+    }
+  }
+
+  /** Unsubscribes `sub` (same as `sub.unsubscribe()`). */
+  unsubscribe(sub: Subscription): void {
+    if (sub.isClosed) return;
+    this.removeSub(sub);
+    if (this.conn) this.conn.sendFrame({ type: FrameType.UNSUB, correlation: sub.sid });
+    sub.end();
+  }
+
+  /**
+   * Round trip to the node (PING → PONG). When it resolves, the node has
+   * processed every frame sent before. Rejects with MB_ERR_CONNECTION_CLOSED
+   * when disconnected, MB_ERR_TIMEOUT after `timeout` ms (default requestTimeout).
+   */
+  flush(timeout = this.options.requestTimeout ?? 5000): Promise<void> {
+    const conn = this.conn;
+    if (!conn || this.state === 'closed') {
+      return Promise.reject(new ClientError('MB_ERR_CONNECTION_CLOSED', this.state === 'closed' ? 'client is closed' : 'not connected'));
+    }
+    return new Promise<void>((resolve, reject) => {
+      const id = this.nextId();
+      const w: PongWaiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          this.pongs.delete(id);
+          reject(new ClientError('MB_ERR_TIMEOUT', `no PONG within ${timeout} ms`));
+        }, timeout),
+      };
+      this.pongs.set(id, w);
+      conn.sendFrame({ type: FrameType.PING, correlation: id });
+    });
+  }
+
+  /**
+   * Graceful stop: unsubscribes everything, waits until the node has
+   * processed that (events already on the way are still delivered), ends
+   * the subscriptions, then closes. Publishes remain allowed until the close.
+   */
+  async drain(): Promise<void> {
+    if (this.state === 'closed' || this.state === 'draining') return this.closedPromise.then(() => undefined);
+    const conn = this.conn;
+    if (!conn) return this.close();
+    this.state = 'draining';
+    for (const sub of this.subs.values()) conn.sendFrame({ type: FrameType.UNSUB, correlation: sub.sid });
+    if (this.inboxSid) conn.sendFrame({ type: FrameType.UNSUB, correlation: this.inboxSid });
+    try {
+      await this.flush();
+    } catch {
+      /* closing anyway */
+    }
+    for (const sub of [...this.subs.values()]) {
+      this.removeSub(sub);
+      sub.end();
+    }
+    await this.close();
+  }
+
+  /** Closes now: pending requests and flushes are rejected (MB_ERR_CONNECTION_CLOSED), subscriptions end. */
+  async close(): Promise<void> {
+    if (this.state !== 'closed') {
+      const conn = this.conn;
+      if (conn) {
+        conn.sendFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 0, reason: 'client closing' }) });
+      }
+      this.finish(undefined);
+    }
+    await this.closedPromise;
+  }
+
+  /**
+   * Checks the connection now: pings and declares it dead (reconnecting)
+   * unless something arrives within `timeout` ms. Call it when the app
+   * comes to the foreground, the network comes back, or the page becomes
+   * visible: the socket may be silently dead.
+   */
+  checkLiveness(timeout?: number): void {
+    this.heartbeat?.probe(timeout);
+  }
+
+  // ---------------------------------------------------------- owner callbacks
+
+  /** @internal */
+  slowConsumer(sub: Subscription): void {
+    this.emit({ type: 'slow-consumer', source: 'client', sid: sub.sid, pattern: sub.pattern, dropped: sub.dropped, pending: sub.pending });
+  }
+
+  /** @internal */
+  callbackFailed(sub: Subscription, error: unknown): void {
+    const e = isMeshbusError(error) ? error : new ClientError('MB_ERR_INVALID_ARGUMENT', `subscription callback threw: ${String((error as Error)?.message ?? error)}`, { cause: error });
+    this.emit({ type: 'error', error: e, sid: sub.sid });
+  }
+
+  /** @internal Answers a request (Msg.respond). */
+  respond(reply: string, correlation: number, payload: unknown, options?: PublishOptions): void {
+    this.assertUsable();
+    const data = toBytes(payload, options?.codec);
+    this.checkPublish(reply, data);
+    const conn = this.conn;
+    if (conn) this.sendPub(conn, reply, data, options?.headers, correlation);
+    // No outbox for replies: the requester's inbox is tied to its connection.
+    else throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'not connected; the reply cannot be delivered later');
+  }
+
+  // ------------------------------------------------------------ connecting
+
+  private async connectLoop(kind: 'initial' | 'reconnect', immediate: boolean): Promise<void> {
+    const max = this.options.maxReconnectAttempts ?? Infinity;
+    const firstRound = this.pool.size;
+    let attempt = 0;
+    let lastError: MeshbusError | undefined;
+    for (;;) {
+      if (this.state === 'closed') throw this.closeError ?? new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
+      let delay: number;
+      if (kind === 'initial') {
+        if (attempt >= firstRound && !this.options.waitOnFirstConnect) {
+          throw new ClientError('MB_ERR_CONNECT_FAILED', `${lastError?.message ?? 'no server reachable'}`, { cause: lastError });
+        }
+        if (attempt - firstRound >= max) throw new ClientError('MB_ERR_CONNECT_FAILED', `gave up after ${attempt} attempts`, { cause: lastError });
+        delay = attempt < firstRound ? 0 : this.backoff.delay(attempt - firstRound);
+      } else {
+        if (attempt >= max) throw new ClientError('MB_ERR_CONNECT_FAILED', `gave up after ${attempt} reconnect attempts`, { cause: lastError });
+        delay = attempt === 0 && immediate ? 0 : this.backoff.delay(attempt);
+      }
+      const server = this.pool.next();
+      attempt++;
+      if (kind === 'reconnect' || delay > 0) this.emit({ type: 'reconnecting', attempt, delay, server: server.href });
+      if (delay > 0) await this.sleep(delay);
+      if ((this.state as State) === 'closed') throw this.closeError ?? new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
+      try {
+        await this.open(server);
+        return;
+      } catch (e) {
+        lastError = asError(e);
+        if (isTerminal(lastError, this.options)) throw lastError;
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.sleepTimer = setTimeout(() => {
+        this.sleepTimer = undefined;
+        this.wake = undefined;
+        resolve();
+      }, ms);
+    });
+  }
+
+  private async open(server: ServerUrl): Promise<void> {
+    const transport = this.transport(server);
+    if (!transport) throw new ClientError('MB_ERR_CONNECT_FAILED', `no transport for ${server.href}`);
+    let token = this.options.token;
+    if (this.options.getToken) {
+      try {
+        token = (await this.options.getToken()) ?? undefined;
+      } catch (e) {
+        throw new ClientError('MB_ERR_CONNECT_FAILED', `getToken failed: ${String((e as Error)?.message ?? e)}`, { cause: e });
+      }
+    }
+    const hello: HelloBody = { v: [MIN_VERSION, MAX_VERSION], lang: CLIENT_LANG };
+    if (token !== undefined) hello.token = token;
+    if (this.options.name !== undefined) hello.name = this.options.name;
+    if (this.options.echo !== undefined) hello.echo = this.options.echo;
+    const conn = new Connection(server, transport, this.handlers);
+    this.opening = conn;
+    try {
+      const welcome = await conn.open(hello, this.options.connectTimeout ?? 5000);
+      if (this.state === 'closed') {
+        conn.close();
+        throw this.closeError ?? new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
+      }
+      if (!conn.isOpen) throw conn.error ?? new ClientError('MB_ERR_CONNECTION_CLOSED', `${server.href} closed after WELCOME`);
+      this.attach(conn, welcome);
+    } finally {
+      if (this.opening === conn) this.opening = undefined;
+    }
+  }
+
+  /** Makes `conn` the current connection: resubscribe, flush the outbox, send waiting requests. */
+  private attach(conn: Connection, w: WelcomeBody): void {
+    const reconnected = this.everConnected;
+    if (reconnected) this.counters.reconnects++;
+    this.everConnected = true;
+    this.conn = conn;
+    this.serverInfo = {
+      server: conn.server.href,
+      version: w.v,
+      node: w.node,
+      client: w.client,
+      maxPayload: w.maxPayload,
+      maxTopic: w.maxTopic,
+      ping: w.ping,
+      peers: [...w.peers],
+    };
+    this.pool.learn(w.peers);
+    this.inboxPrefix = `_INBOX.${w.client}.`;
+    this.inboxSid = 0;
+    for (const sub of this.subs.values()) this.sendSub(conn, sub);
+    // The outbox goes out before anything published from now on: order is kept.
+    let flushed = 0;
+    if (this.outbox && this.outbox.count > 0) {
+      for (const e of this.outbox.takeAll()) {
+        try {
+          this.checkPublish(e.topic, e.payload);
+        } catch (err) {
+          this.emit({ type: 'error', error: asError(err) });
+          continue;
+        }
+        this.sendPub(conn, e.topic, e.payload, e.headers, 0);
+        flushed++;
+      }
+    }
+    const waiting = this.waitingRequests;
+    this.waitingRequests = [];
+    for (const r of waiting) this.sendRequest(conn, r);
+    if (this.state !== 'draining') this.state = 'connected';
+    const interval = this.options.pingInterval ?? (w.ping > 0 ? w.ping : 20_000);
+    this.heartbeat = new Heartbeat(
+      { interval, maxOut: this.options.maxPingOut ?? 2, wakeTimeout: this.options.wakeTimeout ?? 2000 },
+      {
+        lastReceived: () => conn.lastReceived,
+        ping: () => conn.sendFrame({ type: FrameType.PING, correlation: this.nextId() }),
+        dead: (e) => conn.close(e),
+      },
+    );
+    this.heartbeat.start();
+    this.emit({ type: 'connected', server: conn.server.href, info: this.serverInfo, reconnected });
+    if (flushed > 0) this.emit({ type: 'outbox-flushed', count: flushed });
+  }
+
+  private readonly handlers: ConnectionHandlers = {
+    frame: (conn, f) => this.onFrame(conn, f),
+    problem: (_conn, e) => this.emit({ type: 'error', error: e }),
+    closed: (conn, error) => this.onConnectionClosed(conn, error),
+  };
+
+  private onConnectionClosed(conn: Connection, error: MeshbusError | undefined): void {
+    if (conn !== this.conn) return;
+    this.conn = undefined;
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    this.inboxSid = 0;
+    const lost = new ClientError('MB_ERR_CONNECTION_CLOSED', `connection to ${conn.server.href} lost${error ? `: ${error.message}` : ''}`, { cause: error });
+    this.failInFlight(lost);
+    if (this.state === 'closed') return;
+    this.emit({ type: 'disconnected', server: conn.server.href, ...(error ? { error } : {}) });
+    if (this.state === 'draining' || this.options.reconnect === false) {
+      this.finish(error);
+      return;
+    }
+    if (error && isTerminal(error, this.options)) {
+      this.finish(error);
+      return;
+    }
+    this.state = 'reconnecting';
+    const immediate = error?.code === 'MB_ERR_DRAINING';
+    this.connectLoop('reconnect', immediate).catch((e: unknown) => {
+      if (this.state !== 'closed') this.finish(asError(e));
+    });
+  }
+
+  // ------------------------------------------------------------- receiving
+
+  private onFrame(conn: Connection, f: Frame): void {
+    switch (f.type) {
+      case FrameType.PUB:
+      case FrameType.REQ:
+        this.onEvent(f);
+        return;
+      case FrameType.PING:
+        conn.sendFrame({ type: FrameType.PONG, correlation: f.correlation });
+        return;
+      case FrameType.PONG: {
+        const w = this.pongs.get(f.correlation);
+        if (w) {
+          this.pongs.delete(f.correlation);
+          clearTimeout(w.timer);
+          w.resolve();
+        }
+        return;
+      }
+      case FrameType.ERROR:
+        this.onError(conn, f.correlation, errorFrom(f));
+        return;
+      case FrameType.GOODBYE:
+        this.onGoodbye(conn, f);
+        return;
+      default:
+        // WELCOME again, ACK/NACK without a request for them, cluster frames: not for this client.
+        return;
+    }
+  }
+
+  private onEvent(f: Frame): void {
+    let topic: string;
+    let ext: Extension | undefined;
+    try {
+      topic = f.topic;
+      ext = f.ext;
+    } catch (e) {
+      this.emit({ type: 'error', error: asError(e) });
+      return;
+    }
+    this.counters.inMsgs++;
+    this.counters.inBytes += f.payloadLen;
+    const sid = f.sid;
+    if (sid !== 0) {
+      const sub = this.subs.get(sid);
+      if (sub) sub.deliver(new Msg(f, topic, ext, this, sub.codec));
+      return;
+    }
+    if (this.inboxPrefix && topic.startsWith(this.inboxPrefix)) this.onReply(f, topic, ext);
+    let msg: Msg | undefined;
+    this.trie.match(topic, (sub) => {
+      msg ??= new Msg(f, topic, ext, this, undefined);
+      sub.deliver(sub.codec === undefined ? msg : new Msg(f, topic, ext, this, sub.codec));
+    });
+  }
+
+  private onReply(f: Frame, topic: string, ext: Extension | undefined): void {
+    const id = Number(topic.slice(this.inboxPrefix.length));
+    const req = this.requests.get(id);
+    if (!req) return;
+    this.forgetRequest(req);
+    req.resolve(new Msg(f, topic, ext, this, req.codec));
+  }
+
+  private onError(conn: Connection, correlation: number, err: MeshbusError): void {
+    if (correlation !== 0) {
+      const req = this.requests.get(correlation);
+      if (req) {
+        this.forgetRequest(req);
+        req.reject(err);
+        if (!err.fatal) return;
+      }
+      const sub = this.subs.get(correlation);
+      if (sub && SUB_ERRORS.has(err.code)) {
+        this.removeSub(sub);
+        sub.end(err);
+        this.emit({ type: 'error', error: err, sid: sub.sid });
+        return;
+      }
+    }
+    if (err.code === 'MB_ERR_SLOW_CONSUMER') this.emit({ type: 'slow-consumer', source: 'node', error: err });
+    else if (!err.fatal) this.emit({ type: 'error', error: err });
+    if (err.fatal) conn.close(err);
+  }
+
+  private onGoodbye(conn: Connection, f: Frame): void {
+    let err: MeshbusError;
+    try {
+      const g = decodeGoodbye(f.payload);
+      err = errorFromCode(codeFromNumber(g.code), g.reason);
+      if (g.reconnect && g.reconnect.length > 0) {
+        this.pool.learn(g.reconnect);
+        // Go to the first redirect target this client can use.
+        for (const u of g.reconnect) {
+          const href = safeHref(u);
+          if (href !== undefined && this.pool.list().some((s) => s.href === href)) {
+            this.pool.prefer(href);
+            break;
+          }
+        }
+      }
+    } catch (e) {
+      err = asError(e);
+    }
+    this.pool.avoid(conn.server.href);
+    conn.close(err);
+  }
+
+  // --------------------------------------------------------------- sending
+
+  private sendPub(conn: Connection, topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, correlation: number): void {
+    conn.sendEvent({ type: FrameType.PUB, topic, payload, ext: headers ? { headers } : undefined, correlation });
+    this.counters.outMsgs++;
+    this.counters.outBytes += payload.length;
+  }
+
+  private sendSub(conn: Connection, sub: Subscription): void {
+    const body: { q?: string; slow?: 'drop' | 'disconnect' } = {};
+    if (sub.options.queue !== undefined) body.q = sub.options.queue;
+    if (sub.options.slow !== undefined) body.slow = sub.options.slow;
+    const payload = body.q !== undefined || body.slow !== undefined ? encodeBody(body) : undefined;
+    conn.sendFrame({ type: FrameType.SUB, topic: sub.pattern, correlation: sub.sid, payload });
+  }
+
+  private sendRequest(conn: Connection, req: PendingRequest): void {
+    if (this.inboxSid === 0) {
+      this.inboxSid = this.nextId();
+      conn.sendFrame({ type: FrameType.SUB, topic: `${this.inboxPrefix}>`, correlation: this.inboxSid });
+    }
+    req.id = this.nextId();
+    this.requests.set(req.id, req);
+    const ext: Extension = { reply: `${this.inboxPrefix}${req.id}` };
+    if (req.headers) ext.headers = req.headers;
+    conn.sendEvent({ type: FrameType.REQ, topic: req.topic, payload: req.payload, ext, correlation: req.id });
+    this.counters.outMsgs++;
+    this.counters.outBytes += req.payload.length;
+  }
+
+  private enqueue(topic: string, payload: Uint8Array, headers: Record<string, string> | undefined): void {
+    const ob = this.outbox;
+    if (!ob) throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'not connected and the outbox is disabled');
+    const entry = headers ? { topic, payload, headers, at: Date.now() } : { topic, payload, at: Date.now() };
+    try {
+      ob.add(entry);
+    } catch (e) {
+      const err = asError(e);
+      if (err instanceof ClientError && err.code === 'MB_ERR_OUTBOX_FULL') {
+        this.emit({ type: 'outbox-overflow', error: err, topic, count: ob.count, bytes: ob.bytes });
+      }
+      throw err;
+    }
+  }
+
+  // --------------------------------------------------------------- helpers
+
+  private get maxPayload(): number {
+    return this.serverInfo?.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+  }
+  private get maxTopic(): number {
+    return this.serverInfo?.maxTopic || DEFAULT_MAX_TOPIC;
+  }
+
+  private checkPublish(topic: string, data: Uint8Array): void {
+    assertTopic(topic, { maxTopicLength: this.maxTopic });
+    if (data.length > this.maxPayload) {
+      throw errorFromCode('MB_ERR_PAYLOAD_TOO_LARGE', `${data.length} bytes, the node accepts at most ${this.maxPayload}`);
+    }
+  }
+
+  private assertUsable(): void {
+    if (this.state === 'closed') throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
+  }
+
+  private nextId(): number {
+    for (;;) {
+      this.lastId = this.lastId >= 0xffffffff ? 1 : this.lastId + 1;
+      const id = this.lastId;
+      if (!this.subs.has(id) && !this.requests.has(id) && !this.pongs.has(id) && id !== this.inboxSid) return id;
+    }
+  }
+
+  private removeSub(sub: Subscription): void {
+    this.subs.delete(sub.sid);
+    if (sub.options.queue === undefined) this.trie.remove(sub.pattern, sub);
+  }
+
+  private forgetRequest(req: PendingRequest): void {
+    clearTimeout(req.timer);
+    if (req.id !== 0 && this.requests.get(req.id) === req) this.requests.delete(req.id);
+    const i = this.waitingRequests.indexOf(req);
+    if (i >= 0) this.waitingRequests.splice(i, 1);
+  }
+
+  /** Rejects requests and flushes that were sent on a connection that is gone. */
+  private failInFlight(err: MeshbusError): void {
+    for (const req of [...this.requests.values()]) {
+      this.forgetRequest(req);
+      req.reject(err);
+    }
+    for (const [id, w] of this.pongs) {
+      this.pongs.delete(id);
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+  }
+
+  private emit(s: Status): void {
+    this.emitter.emit('status', s);
+    for (const it of this.statusIterators) it.push(s);
+  }
+
+  /** Enters the closed state for good. */
+  private finish(error: MeshbusError | undefined): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closeError = error;
+    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
+    this.sleepTimer = undefined;
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    const conn = this.conn;
+    this.conn = undefined;
+    conn?.close();
+    this.opening?.close();
+    const closedErr = new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed', { cause: error });
+    this.failInFlight(closedErr);
+    for (const req of this.waitingRequests.splice(0)) {
+      clearTimeout(req.timer);
+      req.reject(closedErr);
+    }
+    for (const sub of [...this.subs.values()]) {
+      this.removeSub(sub);
+      sub.end(error);
+    }
+    const unsent = this.outbox?.clear() ?? 0;
+    this.emit(error ? { type: 'closed', error, unsent } : { type: 'closed', unsent });
+    for (const it of this.statusIterators) it.end();
+    this.statusIterators.clear();
+    this.resolveClosed(error);
+  }
+}
+
+/** Connects a client with an injected transport factory (the platform-free entry). */
+export function connect(servers: string | string[], options: CoreConnectOptions): Promise<Client> {
+  return Client.connect(servers, options);
+}
+
+function isOutbox(v: unknown): v is Outbox {
+  return typeof v === 'object' && v !== null && typeof (v as Outbox).add === 'function' && typeof (v as Outbox).takeAll === 'function';
+}
+
+/** Errors after which reconnecting would only repeat the failure. */
+function isTerminal(e: MeshbusError, o: CoreConnectOptions): boolean {
+  if (e.code === 'MB_ERR_AUTH_FAILED') return true;
+  if (e.code === 'MB_ERR_TOKEN_EXPIRED') return o.getToken === undefined;
+  return false;
+}
+
+function asError(e: unknown): MeshbusError {
+  if (isMeshbusError(e)) return e;
+  return new ClientError('MB_ERR_INVALID_ARGUMENT', String((e as Error)?.message ?? e), { cause: e });
+}
+
+function checkHeaders(h: unknown): void {
+  if (typeof h !== 'object' || h === null || Array.isArray(h)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'headers must be an object of strings');
+  for (const [k, v] of Object.entries(h)) {
+    if (typeof v !== 'string') throw new ClientError('MB_ERR_INVALID_ARGUMENT', `header "${k}" must be a string`);
+  }
+}
+
+function safeHref(u: string): string | undefined {
+  try {
+    return parseServer(u).href;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,91 @@
+import { pack, unpack } from 'msgpackr';
+import { ClientError, utf8Decode, utf8Encode } from '@meshbus/proto';
+
+/** Turns application values into payload bytes and back. */
+export interface Codec<T = unknown> {
+  readonly name: string;
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+/** Bytes as they are (no copy). */
+export const RawCodec: Codec<Uint8Array> = {
+  name: 'raw',
+  encode(value) {
+    if (!(value instanceof Uint8Array)) throw new ClientError('MB_ERR_CODEC', 'raw codec expects a Uint8Array');
+    return value;
+  },
+  decode: (bytes) => bytes,
+};
+
+/** UTF-8 text; invalid UTF-8 is a ClientError MB_ERR_CODEC. */
+export const StringCodec: Codec<string> = {
+  name: 'string',
+  encode(value) {
+    if (typeof value !== 'string') throw new ClientError('MB_ERR_CODEC', 'string codec expects a string');
+    return utf8Encode(value);
+  },
+  decode(bytes) {
+    const s = utf8Decode(bytes);
+    if (s === undefined) throw new ClientError('MB_ERR_CODEC', 'payload is not valid UTF-8');
+    return s;
+  },
+};
+
+/** JSON text in UTF-8. */
+export const JsonCodec: Codec<unknown> = {
+  name: 'json',
+  encode(value) {
+    let s: string | undefined;
+    try {
+      s = JSON.stringify(value);
+    } catch (e) {
+      throw new ClientError('MB_ERR_CODEC', 'value cannot be encoded as JSON', { cause: e });
+    }
+    if (s === undefined) throw new ClientError('MB_ERR_CODEC', 'value cannot be encoded as JSON');
+    return utf8Encode(s);
+  },
+  decode(bytes) {
+    try {
+      return JSON.parse(StringCodec.decode(bytes)) as unknown;
+    } catch (e) {
+      if (e instanceof ClientError) throw e;
+      throw new ClientError('MB_ERR_CODEC', 'payload is not JSON', { cause: e });
+    }
+  },
+};
+
+/** MessagePack via msgpackr. */
+export const MsgpackCodec: Codec<unknown> = {
+  name: 'msgpack',
+  encode(value) {
+    try {
+      return pack(value) as Uint8Array;
+    } catch (e) {
+      throw new ClientError('MB_ERR_CODEC', 'value cannot be encoded as msgpack', { cause: e });
+    }
+  },
+  decode(bytes) {
+    try {
+      return unpack(bytes) as unknown;
+    } catch (e) {
+      throw new ClientError('MB_ERR_CODEC', 'payload is not msgpack', { cause: e });
+    }
+  },
+};
+
+export type Payload = Uint8Array | string;
+
+/**
+ * Payload bytes for a publish: with a codec, `value` goes through it;
+ * without one, bytes are sent as they are and strings as UTF-8.
+ */
+export function toBytes(value: unknown, codec?: Codec<never>): Uint8Array {
+  if (codec) return (codec as Codec<unknown>).encode(value);
+  if (value === undefined || value === null) return EMPTY;
+  if (value instanceof Uint8Array) return value;
+  if (typeof value === 'string') return utf8Encode(value);
+  throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'payload must be a Uint8Array or a string unless a codec is given');
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,204 @@
+import {
+  ClientError,
+  FrameDecoder,
+  FrameType,
+  HEADER_SIZE,
+  MAX_EXT,
+  SessionError,
+  codeFromNumber,
+  decodeError,
+  decodeWelcome,
+  encodeBody,
+  encodeFrame,
+  encodeHead,
+  errorFromCode,
+  isMeshbusError,
+  type Frame,
+  type FrameSpec,
+  type HelloBody,
+  type MeshbusError,
+  type ProtocolError,
+  type WelcomeBody,
+} from '@meshbus/proto';
+import type { ServerUrl } from './servers.js';
+import type { Transport } from './transport.js';
+
+/** Largest payload this client accepts from a node (a node announces its own, smaller limit for publishes). */
+const CLIENT_MAX_PAYLOAD = 64 * 1024 * 1024;
+const MAX_FRAME = HEADER_SIZE + 0xffff + MAX_EXT + CLIENT_MAX_PAYLOAD;
+
+export interface ConnectionHandlers {
+  /** A frame received after the handshake (and PINGs during it). */
+  frame(conn: Connection, f: Frame): void;
+  /** A non-fatal decoding problem (e.g. an oversized frame that was skipped). */
+  problem(conn: Connection, e: MeshbusError): void;
+  /** The connection ended; `error` says why, undefined after a local close. Called once. */
+  closed(conn: Connection, error: MeshbusError | undefined): void;
+}
+
+/**
+ * One session with one node over one transport: the frame decoder, the
+ * HELLO/WELCOME handshake and the close bookkeeping. The client above it
+ * owns subscriptions, requests and reconnects.
+ */
+export class Connection {
+  /** Date.now() of the last byte received. */
+  lastReceived = Date.now();
+  welcome: WelcomeBody | undefined;
+  /** Why the connection is ending, when the node told us (ERROR, GOODBYE) or a check failed. */
+  error: MeshbusError | undefined;
+  private readonly decoder = new FrameDecoder({ maxFrameLength: MAX_FRAME });
+  private handshake: { resolve: (w: WelcomeBody) => void; reject: (e: MeshbusError) => void } | undefined;
+  private ended = false;
+  private localClose = false;
+
+  constructor(
+    readonly server: ServerUrl,
+    readonly transport: Transport,
+    private readonly handlers: ConnectionHandlers,
+  ) {
+    transport.onData = this.onData;
+    transport.onClose = (reason) => this.onTransportClose(reason);
+  }
+
+  get isOpen(): boolean {
+    return !this.ended;
+  }
+
+  /** Connects the transport, sends HELLO and waits for WELCOME; rejects with the node's ERROR when it refuses. */
+  async open(hello: HelloBody, timeout: number): Promise<WelcomeBody> {
+    const deadline = Date.now() + timeout;
+    await this.transport.connect(this.server, { timeout });
+    return new Promise<WelcomeBody>((resolve, reject) => {
+      const timer = setTimeout(
+        () => {
+          this.handshake = undefined;
+          const e = new ClientError('MB_ERR_CONNECT_FAILED', `${this.server.href}: no WELCOME within ${timeout} ms`);
+          reject(e);
+          this.close(e);
+        },
+        Math.max(1, deadline - Date.now()),
+      );
+      this.handshake = {
+        resolve: (w) => {
+          clearTimeout(timer);
+          resolve(w);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      if (this.ended) {
+        this.handshake.reject(this.error ?? new ClientError('MB_ERR_CONNECT_FAILED', `${this.server.href}: closed during the handshake`));
+        this.handshake = undefined;
+        return;
+      }
+      this.sendFrame({ type: FrameType.HELLO, payload: encodeBody(hello) });
+    });
+  }
+
+  /** Sends a whole frame (control frames, small events). */
+  sendFrame(spec: FrameSpec): void {
+    if (this.ended) return;
+    this.transport.send([encodeFrame(spec)]);
+  }
+
+  /** Sends an event without copying its payload: `[head, payload]` as two chunks of one write. */
+  sendEvent(spec: FrameSpec): void {
+    if (this.ended) return;
+    const head = encodeHead(spec);
+    const p = spec.payload;
+    this.transport.send(p && p.length > 0 ? [head, p] : [head]);
+  }
+
+  /**
+   * Ends the session. `error` records why (reported by `closed`); without
+   * one this is a polite local close. Idempotent.
+   */
+  close(error?: MeshbusError): void {
+    if (this.ended) return;
+    if (error) this.error ??= error;
+    else this.localClose = true;
+    this.transport.close();
+    this.finish(undefined);
+  }
+
+  private readonly onData = (chunk: Uint8Array): void => {
+    this.lastReceived = Date.now();
+    this.decoder.push(chunk, this.onFrame, this.onDecodeError);
+  };
+
+  private readonly onFrame = (f: Frame): void => {
+    if (this.ended) return;
+    const hs = this.handshake;
+    if (hs) {
+      switch (f.type) {
+        case FrameType.WELCOME: {
+          this.handshake = undefined;
+          try {
+            this.welcome = decodeWelcome(f.payload);
+          } catch (e) {
+            const err = isMeshbusError(e) ? e : new ClientError('MB_ERR_CONNECT_FAILED', String(e));
+            hs.reject(err);
+            this.close(err);
+            return;
+          }
+          hs.resolve(this.welcome);
+          return;
+        }
+        case FrameType.ERROR: {
+          this.handshake = undefined;
+          const err = errorFrom(f);
+          hs.reject(err);
+          this.close(err);
+          return;
+        }
+        case FrameType.PING:
+          this.handlers.frame(this, f);
+          return;
+        default: {
+          this.handshake = undefined;
+          const err = new SessionError('MB_ERR_UNEXPECTED_FRAME', `${f.typeName} before WELCOME from ${this.server.href}`);
+          hs.reject(err);
+          this.close(err);
+          return;
+        }
+      }
+    }
+    if (this.welcome) this.handlers.frame(this, f);
+  };
+
+  private readonly onDecodeError = (e: ProtocolError): void => {
+    if (e.fatal) this.close(e);
+    else this.handlers.problem(this, e);
+  };
+
+  private onTransportClose(reason: Error | undefined): void {
+    if (this.ended) return;
+    if (reason) this.error ??= isMeshbusError(reason) ? reason : new ClientError('MB_ERR_CONNECTION_CLOSED', reason.message, { cause: reason });
+    else if (!this.localClose) this.error ??= new ClientError('MB_ERR_CONNECTION_CLOSED', `${this.server.href} closed the connection`);
+    this.finish(undefined);
+  }
+
+  private finish(_: undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    const hs = this.handshake;
+    this.handshake = undefined;
+    hs?.reject(this.error ?? new ClientError('MB_ERR_CONNECT_FAILED', `${this.server.href}: closed during the handshake`));
+    this.decoder.reset();
+    // A handshake that failed is reported through open()'s rejection only.
+    if (this.welcome) this.handlers.closed(this, this.localClose && !this.error ? undefined : this.error);
+  }
+}
+
+/** The typed error carried by an ERROR frame. */
+export function errorFrom(f: Frame): MeshbusError {
+  try {
+    const b = decodeError(f.payload);
+    return errorFromCode(codeFromNumber(b.code), b.message);
+  } catch (e) {
+    return isMeshbusError(e) ? e : errorFromCode('MB_ERR_BAD_BODY');
+  }
+}

@@ -1,0 +1,81 @@
+import type { Extension, Frame } from '@meshbus/proto';
+import { JsonCodec, StringCodec, type Codec } from './codecs.js';
+
+/** What a Msg needs from its client to answer a request. */
+export interface Responder {
+  respond(reply: string, correlation: number, payload: unknown, options?: { headers?: Record<string, string>; codec?: Codec<never> }): void;
+}
+
+/**
+ * A received event. `data` is a view of the received bytes (no copy); keep
+ * a copy (`data.slice()`) if you hold it for long and memory matters.
+ */
+export class Msg {
+  readonly topic: string;
+  readonly data: Uint8Array;
+  /** Subscription id of a queue-group delivery, else 0. */
+  readonly sid: number;
+  /** Correlation id from the header (the request id of a request). */
+  readonly correlation: number;
+  private readonly ext: Extension | undefined;
+
+  constructor(
+    private readonly frame: Frame,
+    topic: string,
+    ext: Extension | undefined,
+    private readonly responder: Responder,
+    private readonly codec: Codec | undefined,
+  ) {
+    this.topic = topic;
+    this.data = frame.payload;
+    this.sid = frame.sid;
+    this.correlation = frame.correlation;
+    this.ext = ext;
+  }
+
+  /** Application headers, when the publisher set any. */
+  get headers(): Record<string, string> | undefined {
+    return this.ext?.headers;
+  }
+  /** Reply topic of a request; undefined for a plain event. */
+  get reply(): string | undefined {
+    return this.ext?.reply;
+  }
+  /** Origin of the event in the mesh: 16 hex digits (set by the publisher's node). */
+  get origin(): string {
+    return this.frame.origin;
+  }
+  /** Sequence number of the event at its origin. */
+  get seq(): number {
+    return this.frame.seq;
+  }
+  /** Milliseconds since the epoch, stamped by the publisher's node. */
+  get timestamp(): number {
+    return this.frame.timestamp;
+  }
+
+  /** The payload as UTF-8 text; ClientError MB_ERR_CODEC when it is not. */
+  string(): string {
+    return StringCodec.decode(this.data);
+  }
+  /** The payload parsed as JSON; ClientError MB_ERR_CODEC when it is not. */
+  json<T = unknown>(): T {
+    return JsonCodec.decode(this.data) as T;
+  }
+  /** The payload decoded with the subscription's codec (or the client's default, JSON). */
+  decoded<T = unknown>(): T {
+    return (this.codec ?? JsonCodec).decode(this.data) as T;
+  }
+
+  /**
+   * Answers a request: publishes `payload` on the reply topic with the
+   * request's correlation id. Returns false (nothing sent) when this event
+   * is not a request.
+   */
+  respond(payload?: unknown, options?: { headers?: Record<string, string>; codec?: Codec<never> }): boolean {
+    const reply = this.reply;
+    if (!reply) return false;
+    this.responder.respond(reply, this.correlation, payload, options);
+    return true;
+  }
+}

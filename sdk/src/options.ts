@@ -1,0 +1,96 @@
+import type { ClientError, MeshbusError } from '@meshbus/proto';
+import type { BackoffOptions } from './backoff.js';
+import type { Codec } from './codecs.js';
+import type { Outbox, OutboxLimits } from './outbox.js';
+import type { TransportFactory } from './transport.js';
+
+export interface ConnectOptions {
+  /** Client name shown in the node's connection list. */
+  name?: string;
+  /** Static bearer token sent in HELLO. */
+  token?: string;
+  /** Called before every connection attempt; its result is the HELLO token (refresh it here). */
+  getToken?: () => string | undefined | Promise<string | undefined>;
+  /** false: do not receive your own publishes. Default true. */
+  echo?: boolean;
+  /** Transport connect + handshake deadline, ms. Default 5000. */
+  connectTimeout?: number;
+  /** Reconnect after a lost connection. Default true. */
+  reconnect?: boolean;
+  /** Reconnect attempts before giving up (closing with MB_ERR_CONNECT_FAILED). Default Infinity. */
+  maxReconnectAttempts?: number;
+  /** Backoff between attempts (full jitter). Default base 250 ms, max 20 s. */
+  reconnectBackoff?: BackoffOptions;
+  /** Keep retrying (with backoff) when the first connection fails, instead of rejecting connect(). Default false. */
+  waitOnFirstConnect?: boolean;
+  /** Shuffle the server list once. Default false. */
+  randomize?: boolean;
+  /** Do not add the peers a node announces to the server list. Default false. */
+  ignoreClusterPeers?: boolean;
+  /** Ping when idle this long, ms. Default: the interval announced in WELCOME. */
+  pingInterval?: number;
+  /** Unanswered pings before the connection is declared dead. Default 2. */
+  maxPingOut?: number;
+  /** Deadline of a liveness probe after a wake-up (timers frozen), ms. Default 2000. */
+  wakeTimeout?: number;
+  /**
+   * Where publishes made while disconnected wait: limits for the default
+   * in-memory outbox, your own Outbox (e.g. persistent), or false to reject
+   * such publishes with MB_ERR_CONNECTION_CLOSED.
+   */
+  outbox?: OutboxLimits | Outbox | false;
+  /** Default request timeout, ms. Default 5000. */
+  requestTimeout?: number;
+  /** Default codec of `msg.decoded()`. Default JSON. */
+  codec?: Codec;
+}
+
+/** Options of the platform-free core: the caller supplies the transports. */
+export interface CoreConnectOptions extends ConnectOptions {
+  transport: TransportFactory;
+}
+
+/** What the node said about itself and this connection in WELCOME. */
+export interface ServerInfo {
+  /** The server URL this connection uses. */
+  server: string;
+  /** Protocol version chosen. */
+  version: number;
+  /** Node id, 16 hex digits. */
+  node: string;
+  /** This connection's id on the node, 16 hex digits. */
+  client: string;
+  maxPayload: number;
+  maxTopic: number;
+  /** The node's ping interval, ms. */
+  ping: number;
+  /** Client URLs of the other nodes of the mesh. */
+  peers: string[];
+}
+
+/** Status events: `client.on('status', fn)` or `for await (const s of client.status())`. */
+export type Status =
+  | { type: 'connected'; server: string; info: ServerInfo; reconnected: boolean }
+  | { type: 'disconnected'; server: string; error?: MeshbusError }
+  | { type: 'reconnecting'; attempt: number; delay: number; server: string }
+  | { type: 'slow-consumer'; source: 'client'; sid: number; pattern: string; dropped: number; pending: number }
+  | { type: 'slow-consumer'; source: 'node'; error: MeshbusError }
+  | { type: 'error'; error: MeshbusError; sid?: number }
+  | { type: 'outbox-overflow'; error: ClientError; topic: string; count: number; bytes: number }
+  | { type: 'outbox-flushed'; count: number }
+  | { type: 'closed'; error?: MeshbusError; unsent: number };
+
+export type StatusType = Status['type'];
+
+export interface PublishOptions {
+  headers?: Record<string, string>;
+  /** Encode the payload with this codec (otherwise bytes as they are, strings as UTF-8). */
+  codec?: Codec<never>;
+}
+
+export interface RequestOptions extends PublishOptions {
+  /** ms; default the client's requestTimeout (5000). */
+  timeout?: number;
+  /** Codec used by the reply's `decoded()`. */
+  replyCodec?: Codec;
+}

@@ -1,0 +1,93 @@
+/**
+ * An unbounded-by-default FIFO exposed as an async iterator: the producer
+ * pushes, the consumer `for await`s. Used for subscriptions and status events.
+ */
+export class QueuedIterator<T> implements AsyncIterableIterator<T> {
+  private items: T[] = [];
+  private head = 0;
+  private waiter: ((r: IteratorResult<T>) => void) | undefined;
+  private waiterReject: ((e: unknown) => void) | undefined;
+  private ended = false;
+  private error: unknown;
+  /** Called once when the consumer stops early (break/return) or the iterator ends. */
+  onStop: (() => void) | undefined;
+
+  /** Items pushed and not yet taken by the consumer. */
+  get pending(): number {
+    return this.items.length - this.head;
+  }
+
+  get done(): boolean {
+    return this.ended;
+  }
+
+  push(item: T): void {
+    if (this.ended) return;
+    const w = this.waiter;
+    if (w) {
+      this.waiter = this.waiterReject = undefined;
+      w({ value: item, done: false });
+      return;
+    }
+    this.items.push(item);
+  }
+
+  /**
+   * Ends the iterator: the consumer still receives the items already queued,
+   * then `done` (or `error` thrown from `next()`).
+   */
+  end(error?: unknown): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.error = error;
+    const w = this.waiter;
+    const rj = this.waiterReject;
+    this.waiter = this.waiterReject = undefined;
+    if (w) {
+      if (error !== undefined) rj!(error);
+      else w({ value: undefined, done: true });
+    }
+    this.stopped();
+  }
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.head < this.items.length) {
+      const value = this.items[this.head]!;
+      this.items[this.head++] = undefined as T;
+      if (this.head > 1024 && this.head * 2 > this.items.length) {
+        this.items = this.items.slice(this.head);
+        this.head = 0;
+      }
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.ended) {
+      if (this.error !== undefined) {
+        const e = this.error;
+        this.error = undefined;
+        return Promise.reject(e);
+      }
+      return Promise.resolve({ value: undefined, done: true });
+    }
+    return new Promise((resolve, reject) => {
+      this.waiter = resolve;
+      this.waiterReject = reject;
+    });
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.items = [];
+    this.head = 0;
+    this.end();
+    return Promise.resolve({ value: undefined, done: true });
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return this;
+  }
+
+  private stopped(): void {
+    const f = this.onStop;
+    this.onStop = undefined;
+    f?.();
+  }
+}

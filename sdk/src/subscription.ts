@@ -1,0 +1,135 @@
+import type { MeshbusError } from '@meshbus/proto';
+import type { Codec } from './codecs.js';
+import type { Msg } from './msg.js';
+import { QueuedIterator } from './queued-iterator.js';
+
+export interface SubscribeOptions {
+  /** Queue group: each event goes to one member of the group across all its clients. */
+  queue?: string;
+  /** Node-side slow-consumer policy for this subscription: 'disconnect' (node default) or 'drop'. */
+  slow?: 'drop' | 'disconnect';
+  /** Called for each event instead of queueing it for the async iterator. Exceptions are reported as status errors. */
+  callback?: (msg: Msg) => void;
+  /** Unsubscribe automatically after this many events. */
+  max?: number;
+  /** Codec used by `msg.decoded()`. */
+  codec?: Codec;
+  /** Most events queued for a slow async-iterator consumer before the client drops (and reports) new ones. */
+  pendingLimit?: number;
+}
+
+/** What a subscription needs from its client. */
+export interface SubscriptionOwner {
+  unsubscribe(sub: Subscription): void;
+  slowConsumer(sub: Subscription): void;
+  callbackFailed(sub: Subscription, error: unknown): void;
+}
+
+/**
+ * One subscription. Iterate it with `for await` (unless a callback was
+ * given); it survives reconnects (the client resubscribes with the same sid).
+ */
+export class Subscription implements AsyncIterable<Msg> {
+  /** Events handed to this subscription. */
+  received = 0;
+  /** Events dropped locally because the consumer was too slow (see pendingLimit). */
+  dropped = 0;
+  private readonly queue: QueuedIterator<Msg> | undefined;
+  private readonly callback: ((msg: Msg) => void) | undefined;
+  private slow = false;
+  private ended = false;
+  private endError: MeshbusError | undefined;
+  private readonly closedPromise: Promise<MeshbusError | undefined>;
+  private resolveClosed!: (e: MeshbusError | undefined) => void;
+
+  constructor(
+    private readonly owner: SubscriptionOwner,
+    /** Subscription id on the wire (SUB correlation). */
+    readonly sid: number,
+    readonly pattern: string,
+    readonly options: SubscribeOptions,
+  ) {
+    this.callback = options.callback;
+    if (!this.callback) {
+      this.queue = new QueuedIterator<Msg>();
+      this.queue.onStop = () => this.unsubscribe();
+    }
+    this.closedPromise = new Promise((r) => (this.resolveClosed = r));
+  }
+
+  get queueGroup(): string | undefined {
+    return this.options.queue;
+  }
+  get codec(): Codec | undefined {
+    return this.options.codec;
+  }
+  /** Events waiting for the async-iterator consumer. */
+  get pending(): number {
+    return this.queue?.pending ?? 0;
+  }
+  get isClosed(): boolean {
+    return this.ended;
+  }
+  /** Resolves when the subscription ends: undefined after unsubscribe/close, the error when the node refused it. */
+  get closed(): Promise<MeshbusError | undefined> {
+    return this.closedPromise;
+  }
+  get error(): MeshbusError | undefined {
+    return this.endError;
+  }
+
+  /** Stops the subscription; events already queued are still yielded. Idempotent. */
+  unsubscribe(): void {
+    if (this.ended) return;
+    this.owner.unsubscribe(this);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Msg> {
+    if (!this.queue) throw new TypeError('a subscription with a callback is not iterable');
+    return this.queue;
+  }
+
+  /** @internal Hands one event to the consumer. Returns false once `max` is reached. */
+  deliver(msg: Msg): boolean {
+    if (this.ended) return false;
+    this.received++;
+    if (this.callback) {
+      try {
+        this.callback(msg);
+      } catch (e) {
+        this.owner.callbackFailed(this, e);
+      }
+    } else {
+      const q = this.queue!;
+      const limit = this.options.pendingLimit ?? 65_536;
+      if (q.pending >= limit) {
+        this.dropped++;
+        if (!this.slow) {
+          this.slow = true;
+          this.owner.slowConsumer(this);
+        }
+      } else {
+        if (this.slow && q.pending < limit / 2) this.slow = false;
+        q.push(msg);
+      }
+    }
+    const max = this.options.max;
+    if (max !== undefined && this.received >= max) {
+      this.unsubscribe();
+      return false;
+    }
+    return true;
+  }
+
+  /** @internal Ends the subscription (after the owner removed it). */
+  end(error?: MeshbusError): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.endError = error;
+    if (this.queue) {
+      this.queue.onStop = undefined;
+      this.queue.end(error);
+    }
+    this.resolveClosed(error);
+  }
+}

@@ -1,0 +1,95 @@
+import { Socket, connect as netConnect } from 'node:net';
+import { ClientError } from '@meshbus/proto';
+import { BATCH_BYTES, afterTick, type Transport } from './transport.js';
+import type { ServerUrl } from './servers.js';
+
+/**
+ * TCP transport for Node (node:net). Frames queued in one tick are written
+ * between cork() and uncork(), so Node hands them to one writev without
+ * concatenating; Nagle is off so a lone frame leaves at once.
+ */
+export class TcpTransport implements Transport {
+  onData: (chunk: Uint8Array) => void = () => {};
+  onClose: (reason?: Error) => void = () => {};
+  private socket: Socket | undefined;
+  private corked = false;
+  private queued = 0;
+  private closed = false;
+  private error: Error | undefined;
+
+  get pendingBytes(): number {
+    return (this.socket?.writableLength ?? 0) + this.queued;
+  }
+
+  connect(server: ServerUrl, options: { timeout: number }): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const socket = netConnect({ host: server.host, port: server.port });
+      this.socket = socket;
+      let opened = false;
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new ClientError('MB_ERR_CONNECT_FAILED', `${server.href}: no connection within ${options.timeout} ms`));
+      }, options.timeout);
+      socket.setNoDelay(true);
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        opened = true;
+        resolve();
+      });
+      socket.on('data', (chunk: Buffer) => this.onData(chunk));
+      socket.on('error', (e) => {
+        this.error = e;
+        if (!opened) {
+          clearTimeout(timer);
+          reject(new ClientError('MB_ERR_CONNECT_FAILED', `${server.href}: ${e.message}`, { cause: e }));
+        }
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        const wasOpen = opened;
+        opened = false;
+        if (!wasOpen) return;
+        const local = this.closed;
+        this.closed = true;
+        this.onClose(local ? undefined : new ClientError('MB_ERR_CONNECTION_CLOSED', `${server.href}: ${this.error?.message ?? 'closed by peer'}`, { cause: this.error }));
+      });
+    });
+  }
+
+  send(chunks: Uint8Array[]): void {
+    const s = this.socket;
+    if (!s || this.closed || s.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      s.cork();
+      afterTick(this.uncork);
+    }
+    for (const c of chunks) {
+      this.queued += c.length;
+      s.write(c);
+    }
+    if (this.queued >= BATCH_BYTES) {
+      // Big batch: hand it to the kernel now and start a new one.
+      s.uncork();
+      s.cork();
+      this.queued = 0;
+    }
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.queued = 0;
+    this.socket?.uncork();
+  };
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const s = this.socket;
+    if (!s) return;
+    if (this.corked) this.uncork();
+    s.end();
+    // Do not wait forever for a peer that does not read.
+    setTimeout(() => s.destroy(), 2000).unref();
+  }
+}
