@@ -23,6 +23,7 @@ import {
 } from '@meshbus/proto';
 import { OutboundQueue } from './outbound-queue.js';
 import type { EventSource, SlowPolicy, Subscriber, Subscription, Throttled } from './subscriber.js';
+import { ReceiverWaiters, SourceThrottle } from './flow-control.js';
 import type { Wire } from './wire.js';
 import type { NodeContext } from './node-context.js';
 
@@ -53,12 +54,9 @@ export class ClientSession implements Subscriber, EventSource {
   private pingsOut = 0;
   private pingSeq = 0;
   /** Publishers paused until this receiver drains. */
-  private waiters: Set<Throttled> | undefined;
-  /** Set when this receiver held publishers back for maxStall: it no longer may, until it drains. */
-  private overrun = false;
-  /** Receivers this publisher waits for, and since when. */
-  private readonly blockers = new Set<Subscriber>();
-  private blockedSince = 0;
+  private readonly waiters = new ReceiverWaiters();
+  /** Receivers this connection, as a publisher, waits for. */
+  private readonly throttle: SourceThrottle;
   msgsIn = 0;
   msgsOut = 0;
   bytesIn = 0;
@@ -69,6 +67,13 @@ export class ClientSession implements Subscriber, EventSource {
     private readonly ctx: NodeContext,
   ) {
     this.clientId = ctx.newClientId();
+    this.throttle = new SourceThrottle(
+      this,
+      () => wire.pause(),
+      () => {
+        if (this.state !== 'closed') wire.resume();
+      },
+    );
     this.decoder = new FrameDecoder({ maxFrameLength: ctx.maxFrameLength, scanner: ctx.scanner });
     const o = ctx.options;
     this.out = new OutboundQueue(wire, Math.min(1024 * 1024, o.maxPending >>> 1), o.maxPending, 'disconnect', () => this.slowConsumer());
@@ -90,11 +95,15 @@ export class ClientSession implements Subscriber, EventSource {
   }
 
   get congested(): boolean {
-    return !this.overrun && this.out.congested;
+    return !this.waiters.overrun && this.out.congested;
   }
 
   addWaiter(w: Throttled): void {
-    (this.waiters ??= new Set()).add(w);
+    this.waiters.add(w);
+  }
+
+  markOverrun(): void {
+    this.waiters.overrun = true;
   }
 
   /**
@@ -102,25 +111,11 @@ export class ClientSession implements Subscriber, EventSource {
    * up, so a burst waits instead of being dropped or overrunning the bound.
    */
   blockOn(receiver: Subscriber): void {
-    if (this.blockers.has(receiver) || receiver === this) return;
-    if (this.blockers.size === 0) {
-      this.blockedSince = Date.now();
-      this.wire.pause();
-    }
-    this.blockers.add(receiver);
-    receiver.addWaiter(this);
+    if (receiver !== this) this.throttle.blockOn(receiver);
   }
 
   unblock(receiver: Subscriber): void {
-    if (!this.blockers.delete(receiver)) return;
-    if (this.blockers.size === 0 && this.state !== 'closed') this.wire.resume();
-  }
-
-  private releaseWaiters(): void {
-    const w = this.waiters;
-    if (!w) return;
-    this.waiters = undefined;
-    for (const p of w) p.unblock(this);
+    this.throttle.unblock(receiver);
   }
 
   get dropped(): number {
@@ -346,17 +341,14 @@ export class ClientSession implements Subscriber, EventSource {
     this.state = 'closed';
     clearTimeout(this.handshakeTimer);
     this.dropSubscriptions();
-    this.releaseWaiters();
-    this.blockers.clear();
+    this.waiters.release(this);
+    this.throttle.clear();
     this.ctx.closed(this);
   }
 
   onDrain(): void {
     this.out.onDrain();
-    if (!this.out.congested) {
-      this.overrun = false;
-      this.releaseWaiters();
-    }
+    if (!this.out.congested) this.waiters.release(this);
   }
 
   private dropSubscriptions(): void {
@@ -368,12 +360,7 @@ export class ClientSession implements Subscriber, EventSource {
   tick(now: number): void {
     if (this.state !== 'open') return;
     const o = this.ctx.options;
-    if (this.blockers.size > 0 && now - this.blockedSince > o.maxStall) {
-      // The receivers did not catch up in time: stop waiting for them.
-      for (const r of this.blockers) if (r instanceof ClientSession) r.overrun = true;
-      this.blockers.clear();
-      this.wire.resume();
-    }
+    this.throttle.check(now, o.maxStall);
     if (this.out.stalled(now, o.writeDeadline)) {
       this.slowConsumer();
       return;

@@ -4,6 +4,8 @@ export { RoutingTable, type Route, type QueueGroupRoute, type InterestChange } f
 export type { Subscriber, Subscription, SlowPolicy, Throttled, EventSource } from './subscriber.js';
 export type { Wire, WireEvents } from './wire.js';
 export { OutboundQueue } from './outbound-queue.js';
+export { SourceThrottle, ReceiverWaiters } from './flow-control.js';
+export { TcpWire } from './tcp-wire.js';
 export { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
 export type { NodeStats } from './stats.js';

@@ -1,0 +1,79 @@
+import type { Subscriber, Throttled } from './subscriber.js';
+
+/**
+ * The sending side of flow control: which receivers a source waits for.
+ * The source stops reading from its wire while the set is non-empty, at most
+ * `maxStall` ms; then the receivers are marked overrun and their own
+ * slow-consumer policy applies instead.
+ */
+export class SourceThrottle {
+  private readonly blockers = new Set<Subscriber & ReceiverGate>();
+  private since = 0;
+
+  constructor(
+    private readonly owner: Throttled,
+    private readonly pause: () => void,
+    private readonly resume: () => void,
+  ) {}
+
+  get blocked(): boolean {
+    return this.blockers.size > 0;
+  }
+
+  blockOn(receiver: Subscriber): void {
+    const r = receiver as Subscriber & ReceiverGate;
+    if (this.blockers.has(r)) return;
+    if (this.blockers.size === 0) {
+      this.since = Date.now();
+      this.pause();
+    }
+    this.blockers.add(r);
+    receiver.addWaiter(this.owner);
+  }
+
+  unblock(receiver: Subscriber): void {
+    if (!this.blockers.delete(receiver as Subscriber & ReceiverGate)) return;
+    if (this.blockers.size === 0) this.resume();
+  }
+
+  /** Gives up on receivers that kept this source waiting longer than `maxStall`. */
+  check(now: number, maxStall: number): void {
+    if (this.blockers.size === 0 || now - this.since <= maxStall) return;
+    for (const r of this.blockers) r.markOverrun?.();
+    this.blockers.clear();
+    this.resume();
+  }
+
+  /** The source is gone. */
+  clear(): void {
+    this.blockers.clear();
+  }
+}
+
+/** Receivers that can stop holding sources back once they overran. */
+export interface ReceiverGate {
+  markOverrun?(): void;
+}
+
+/**
+ * The receiving side: the sources waiting for this receiver, released when
+ * its queue drains. A receiver that held sources back for maxStall is
+ * "overrun" and stops reporting congestion until it drains.
+ */
+export class ReceiverWaiters {
+  private waiters: Set<Throttled> | undefined;
+  overrun = false;
+
+  add(w: Throttled): void {
+    (this.waiters ??= new Set()).add(w);
+  }
+
+  /** The receiver drained or closed: wake every waiting source. */
+  release(receiver: Subscriber): void {
+    this.overrun = false;
+    const w = this.waiters;
+    if (!w) return;
+    this.waiters = undefined;
+    for (const p of w) p.unblock(receiver);
+  }
+}
