@@ -1,4 +1,4 @@
-export { MeshNode, startNode, type NodeHooks } from './node.js';
+export { MeshNode, startNode, type NodeHooks, type LocalPublish } from './node.js';
 export { ClientSession } from './client-session.js';
 export { RoutingTable, type Route, type QueueGroupRoute, type InterestChange } from './routing-table.js';
 export type { Subscriber, Subscription, SlowPolicy, Throttled, EventSource } from './subscriber.js';
@@ -10,3 +10,5 @@ export { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } f
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
 export type { NodeStats } from './stats.js';
 export { randomId } from './ids.js';
+export { TopicCounter } from './stats.js';
+export type { ClusterView, PeerView, LinkView, LinkState } from './cluster-view.js';

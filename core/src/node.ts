@@ -1,11 +1,14 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import {
   ERROR_CODES,
+  Frame,
   FrameType,
   HEADER_SIZE,
   MAX_EXT,
   OFF,
   ProtocolError,
+  SessionError,
+  assertTopic,
   encodeBody,
   encodeFrame,
   jsScanner,
@@ -16,7 +19,6 @@ import {
   writeHex64,
   writeU32,
   writeU64,
-  type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
 import { ClientSession } from './client-session.js';
@@ -24,7 +26,7 @@ import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
 import { RoutingTable, type Route } from './routing-table.js';
-import { newStats, type NodeStats } from './stats.js';
+import { newStats, TopicCounter, type NodeStats } from './stats.js';
 import { TcpWire } from './tcp-wire.js';
 import type { NodeContext } from './node-context.js';
 import type { EventSource, Subscriber } from './subscriber.js';
@@ -36,6 +38,29 @@ export interface NodeHooks {
   /** Client URLs of the other nodes, for WELCOME and GOODBYE. */
   peers?(): string[];
 }
+
+/** An event the node publishes itself (HTTP API, internal services). */
+export interface LocalPublish {
+  /** Application headers of the event. */
+  headers?: Record<string, string>;
+  /** Reply topic: makes the event a request (REQ). */
+  reply?: string;
+  correlation?: number;
+  /** Who publishes, as routing and the hooks see it; default a node-internal publisher. */
+  from?: Subscriber & EventSource;
+}
+
+/** The sender of events the node publishes itself: receives nothing, is never paused. */
+const INTERNAL_PUBLISHER: Subscriber & EventSource = {
+  kind: 'client',
+  uid: 0,
+  congested: false,
+  echo: true,
+  deliver() {},
+  addWaiter() {},
+  blockOn() {},
+  unblock() {},
+};
 
 /**
  * One meshbus node: accepts client connections, routes events through its
@@ -52,6 +77,8 @@ export class MeshNode implements NodeContext {
   readonly maxFrameLength: number;
   readonly startedAt = Date.now();
   readonly hooks: NodeHooks = {};
+  /** Events published on this node per topic, bounded (dashboard "top topics"). */
+  readonly topTopics = new TopicCounter();
   private readonly sessions = new Set<ClientSession>();
   private readonly server: Server;
   private readonly originBytes = new Uint8Array(8);
@@ -195,6 +222,7 @@ export class MeshNode implements NodeContext {
     this.stamp(f);
     this.stats.msgsIn++;
     this.stats.bytesIn += f.size;
+    this.topTopics.count(f.topicHash, () => f.topic);
     const n = this.deliver(f, route, from, false);
     if (n === 0) {
       this.stats.noInterest++;
@@ -202,6 +230,32 @@ export class MeshNode implements NodeContext {
     }
     if (f.ackRequested) from.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
     this.hooks.published?.(f, route, from);
+  }
+
+  /**
+   * Publishes an event from inside the node: encodes the frame and routes it
+   * exactly like a client's PUB (a REQ when `o.reply` is set). Returns how
+   * many receivers got it (a peer link counts as one). Throws ProtocolError
+   * MB_ERR_BAD_TOPIC or SessionError MB_ERR_PAYLOAD_TOO_LARGE.
+   */
+  publishLocal(topic: string, payload: Uint8Array, o: LocalPublish = {}): number {
+    const max = this.options.maxPayload;
+    if (payload.length > max) throw new SessionError('MB_ERR_PAYLOAD_TOO_LARGE', `${payload.length} bytes, limit ${max}`);
+    assertTopic(topic, this.options);
+    const ext = o.headers !== undefined || o.reply !== undefined ? { headers: o.headers, reply: o.reply } : undefined;
+    const type = o.reply !== undefined ? FrameType.REQ : FrameType.PUB;
+    const bytes = encodeFrame({ type, topic, payload, ext, correlation: o.correlation, timestamp: Date.now() });
+    const f = new Frame(bytes, 0, bytes.length);
+    const route = this.table.routeFrame(f, this.decodeTopic);
+    this.stamp(f);
+    this.stats.msgsIn++;
+    this.stats.bytesIn += f.size;
+    this.topTopics.count(f.topicHash, () => topic);
+    const from = o.from ?? INTERNAL_PUBLISHER;
+    const n = this.deliver(f, route, from, false);
+    if (n === 0) this.stats.noInterest++;
+    this.hooks.published?.(f, route, from);
+    return n;
   }
 
   /**

@@ -33,3 +33,42 @@ export function newStats(): NodeStats {
     dropped: { slow: 0 },
   };
 }
+
+/**
+ * Publish counts per topic for the dashboard's "top topics": bounded in
+ * size, cheap on the publish path (one map hit keyed by the header's topic
+ * hash; the topic string is decoded only the first time a hash is seen).
+ * When full, the less-published half is forgotten, so the topics that stay
+ * hot stay listed and memory stays bounded whatever the topic cardinality.
+ * Two topics with the same 32-bit hash share a count (display only).
+ */
+export class TopicCounter {
+  private readonly counts = new Map<number, { topic: string; n: number }>();
+
+  constructor(readonly capacity = 1024) {}
+
+  /** Counts one event on `topic` (decoded lazily) with header hash `hash`. */
+  count(hash: number, topic: () => string): void {
+    const e = this.counts.get(hash);
+    if (e !== undefined) {
+      e.n++;
+      return;
+    }
+    if (this.counts.size >= this.capacity) this.evict();
+    this.counts.set(hash, { topic: topic(), n: 1 });
+  }
+
+  /** The `n` most published topics, most first. */
+  top(n: number): Array<{ topic: string; count: number }> {
+    return [...this.counts.values()]
+      .sort((a, b) => b.n - a.n)
+      .slice(0, n)
+      .map((e) => ({ topic: e.topic, count: e.n }));
+  }
+
+  private evict(): void {
+    const keep = [...this.counts].sort((a, b) => b[1].n - a[1].n).slice(0, this.capacity >>> 1);
+    this.counts.clear();
+    for (const [k, v] of keep) this.counts.set(k, v);
+  }
+}

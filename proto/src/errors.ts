@@ -57,6 +57,8 @@ export const ERROR_CODES = {
   // 9xxx: anything else a node could not do.
   MB_ERR_INTERNAL: { num: 9001, kind: 'session', fatal: false, message: 'internal error' },
   MB_ERR_CONFIG: { num: 9002, kind: 'session', fatal: true, message: 'invalid configuration' },
+  MB_ERR_NOT_FOUND: { num: 9003, kind: 'session', fatal: false, message: 'no such resource' },
+  MB_ERR_NOT_READY: { num: 9004, kind: 'session', fatal: false, message: 'node is not ready' },
 } as const satisfies Record<string, CodeDef>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

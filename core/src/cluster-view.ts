@@ -1,0 +1,43 @@
+/**
+ * What the HTTP API and the dashboard need to know about the cluster a node
+ * belongs to. Implemented by @meshbus/cluster; a node without a cluster has
+ * none, and is ready as soon as it listens.
+ */
+export interface ClusterView {
+  /** True once the node has joined the cluster (its configured peers answered or it gave up waiting). */
+  ready(): boolean;
+  /** The peers this node knows, one entry per peer link. */
+  peers(): PeerView[];
+  /**
+   * Optional: every link known in the mesh (also between other nodes), for
+   * the topology graph. Absent: only this node's own links are drawn.
+   */
+  links?(): LinkView[];
+}
+
+export type LinkState = 'connecting' | 'up' | 'down';
+
+/** One peer of this node, as seen from this node. */
+export interface PeerView {
+  /** The peer's node id (16 hex digits); may be a placeholder while connecting. */
+  id: string;
+  name?: string;
+  /** host:port of the peer's cluster listener. */
+  address: string;
+  state: LinkState;
+  /** Last measured round-trip time of the link, ms. */
+  rttMs?: number;
+  /** When the link entered `state`, ms since the epoch. */
+  since: number;
+  /** Events received from / sent to this peer. */
+  msgsIn: number;
+  msgsOut: number;
+}
+
+/** A link between two nodes of the mesh. */
+export interface LinkView {
+  from: string;
+  to: string;
+  state: LinkState;
+  rttMs?: number;
+}
