@@ -8,6 +8,9 @@ export type Listener<T> = (event: T) => void;
 export class Emitter<M extends object> {
   private readonly listeners = new Map<keyof M, Set<Listener<never>>>();
 
+  /** `onListenerError` receives what a listener throws; by default it is rethrown from a timer (an uncaught error). */
+  constructor(private readonly onListenerError: (error: unknown) => void = rethrowLater) {}
+
   /** Adds a listener; returns a function that removes it. */
   on<K extends keyof M>(type: K, fn: Listener<M[K]>): () => void {
     let set = this.listeners.get(type);
@@ -22,8 +25,7 @@ export class Emitter<M extends object> {
 
   /**
    * Calls every listener of `type`. A listener that throws does not stop the
-   * others nor the caller's state machine: its error is rethrown on a fresh
-   * microtask so it still surfaces as an uncaught error.
+   * others nor the caller's state machine: its error goes to `onListenerError`.
    */
   emit<K extends keyof M>(type: K, event: M[K]): void {
     const set = this.listeners.get(type);
@@ -32,9 +34,7 @@ export class Emitter<M extends object> {
       try {
         (fn as Listener<M[K]>)(event);
       } catch (e) {
-        void Promise.resolve().then(() => {
-          throw e;
-        });
+        this.onListenerError(e);
       }
     }
   }
@@ -42,4 +42,10 @@ export class Emitter<M extends object> {
   listenerCount(type: keyof M): number {
     return this.listeners.get(type)?.size ?? 0;
   }
+}
+
+function rethrowLater(e: unknown): void {
+  setTimeout(() => {
+    throw e;
+  }, 0);
 }
