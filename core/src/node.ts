@@ -280,7 +280,7 @@ export class MeshNode implements NodeContext {
       if (from && m.owner.congested) from.blockOn(m.owner);
       n++;
     }
-    return this.countOut(n);
+    return this.countOut(n, f.size);
   }
 
   /**
@@ -294,14 +294,15 @@ export class MeshNode implements NodeContext {
       if (!m) return false;
       m.owner.deliver(f, m.sid);
       if (from && m.owner.congested) from.blockOn(m.owner);
-      this.countOut(1);
+      this.countOut(1, f.size);
       return true;
     }
     return false;
   }
 
-  private countOut(n: number): number {
+  private countOut(n: number, size: number): number {
     this.stats.msgsOut += n;
+    this.stats.bytesOut += n * size;
     return n;
   }
 
