@@ -1,1 +1,5 @@
-export {};
+export { ClusterNode, type PeerStatus } from './cluster-node.js';
+export { PeerLink, type PeerInfo } from './peer-link.js';
+export { resolveClusterOptions, parseAddress, type ClusterOptions, type MeshMode, type ResolvedClusterOptions } from './options.js';
+export { DedupWindow } from './dedup-window.js';
+export { InterestLedger } from './interest-ledger.js';

@@ -1,0 +1,400 @@
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import {
+  FrameType,
+  ProtocolError,
+  decodeBody,
+  topicHash,
+  topicProblem,
+  type Frame,
+} from '@meshbus/proto';
+import { ConfigError, type MeshNode, type Subscription } from '@meshbus/core';
+import { DedupWindow } from './dedup-window.js';
+import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
+import { resolveClusterOptions, parseAddress, type ClusterOptions, type ResolvedClusterOptions } from './options.js';
+import { PeerLink, type LinkHandler, type LinkSettings, type PeerInfo } from './peer-link.js';
+import { Redialer } from './redialer.js';
+
+/** One peer as the cluster sees it, for views and metrics. */
+export interface PeerStatus {
+  id: string;
+  name: string;
+  address: string;
+  client: string;
+  state: 'connecting' | 'up' | 'down';
+  rttMs: number | undefined;
+  since: number;
+  msgsIn: number;
+  msgsOut: number;
+}
+
+/** Per link: what we announced to it (our ids) and what it announced to us (its ids → subscriptions). */
+interface LinkInterest {
+  announced: Map<string, number>;
+  announcedById: Map<number, string>;
+  nextId: number;
+  learned: Map<number, Subscription>;
+}
+
+/**
+ * Makes a MeshNode part of a mesh: listens for peer links, dials seeds and
+ * gossiped peers, exchanges interest, and routes events that arrive from
+ * peers. There is no leader: every node runs the same code and any subset
+ * keeps routing when others die.
+ */
+export class ClusterNode implements LinkHandler {
+  readonly options: ResolvedClusterOptions;
+  readonly self: PeerInfo;
+  private readonly server: Server;
+  private readonly links = new Set<PeerLink>();
+  /** Up links by peer node id (at most one per peer). */
+  private readonly byPeer = new Map<string, PeerLink>();
+  private readonly interest = new Map<PeerLink, LinkInterest>();
+  private readonly ledger: InterestLedger;
+  /** Every node heard of, by id: dial targets in a full mesh and failover URLs for clients. */
+  private readonly known = new Map<string, PeerInfo>();
+  private readonly redialer: Redialer;
+  private readonly dedup = new DedupWindow();
+  private readonly settings: LinkSettings;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private boundPort = 0;
+  /** Copies of an event dropped because it was seen before (partial mesh). */
+  duplicatesDropped = 0;
+  private stopped = false;
+  private unsubscribeInterest: (() => void) | undefined;
+
+  constructor(
+    readonly node: MeshNode,
+    options: ClusterOptions = {},
+  ) {
+    this.options = resolveClusterOptions(options);
+    this.ledger = new InterestLedger(this.options.mode === 'partial');
+    this.self = {
+      id: node.id,
+      name: node.options.name,
+      cluster: '',
+      client: this.options.clientAdvertise ?? `${node.host}:${node.port}`,
+    };
+    this.settings = {
+      self: this.self,
+      secret: this.options.secret,
+      pingInterval: this.options.pingInterval,
+      handshakeTimeout: this.options.handshakeTimeout,
+      maxPending: this.options.maxPending,
+      maxStall: node.options.maxStall,
+      maxFrameLength: node.maxFrameLength,
+      scanner: node.scanner,
+      logger: node.logger,
+    };
+    this.server = createServer({ noDelay: true }, (s) => this.accepted(s));
+    this.redialer = new Redialer(this.options.redialMin, this.options.redialMax, (addr) => this.dial(addr));
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get mode(): 'full' | 'partial' {
+    return this.options.mode;
+  }
+
+  /** Listens on the cluster port, hooks into the node and dials the seeds. */
+  async start(): Promise<this> {
+    const o = this.options;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', (e: NodeJS.ErrnoException) =>
+        reject(new ConfigError(e.code === 'EADDRINUSE' ? `cluster port ${o.port} on ${o.host} is already in use` : `cannot listen for peers: ${e.message}`)),
+      );
+      this.server.listen(o.port, o.host, () => resolve());
+    });
+    const addr = this.server.address();
+    this.boundPort = typeof addr === 'object' && addr ? addr.port : o.port;
+    this.self.cluster = o.advertise ?? `${o.host}:${this.boundPort}`;
+    if (o.secret === undefined) {
+      this.node.logger.warn({}, 'no cluster secret configured: any node that can reach the cluster port may join (set --cluster-secret in production)');
+    }
+    this.node.hooks.peers = () => this.clientUrls();
+    this.unsubscribeInterest = this.node.table.onInterest((c) => this.interestChanged(keyOf(c.pattern, c.queue), 'local', c.op === '+' ? 1 : -1));
+    // Interest that existed before the cluster started.
+    for (const k of this.node.table.localInterest()) this.ledger.change(keyOf(k.pattern, k.queue), 'local', 1);
+    this.timer = setInterval(() => this.tick(), Math.max(20, o.pingInterval / 4));
+    this.timer.unref();
+    for (const seed of o.seeds) this.redialer.want(seed, true);
+    this.node.logger.info({ clusterPort: this.boundPort, mode: o.mode, seeds: o.seeds }, 'cluster listening');
+    return this;
+  }
+
+  /** Client URLs of the nodes this one is linked to (for WELCOME and GOODBYE). */
+  clientUrls(): string[] {
+    const urls: string[] = [];
+    for (const l of this.byPeer.values()) if (l.peer) urls.push(l.peer.client);
+    return urls;
+  }
+
+  /** True once every seed was tried and at least one link is up (or no seeds were given). */
+  ready(): boolean {
+    return this.options.seeds.length === 0 || this.byPeer.size > 0;
+  }
+
+  peers(): PeerStatus[] {
+    const out: PeerStatus[] = [];
+    const seen = new Set<string>();
+    for (const l of this.links) {
+      if (!l.peer) continue;
+      seen.add(l.peer.id);
+      out.push({
+        id: l.peer.id,
+        name: l.peer.name,
+        address: l.peer.cluster,
+        client: l.peer.client,
+        state: l.state === 'up' ? 'up' : l.state === 'handshake' ? 'connecting' : 'down',
+        rttMs: l.rttMs,
+        since: l.since,
+        msgsIn: l.msgsIn,
+        msgsOut: l.msgsOut,
+      });
+    }
+    for (const p of this.known.values()) {
+      if (seen.has(p.id)) continue;
+      out.push({ id: p.id, name: p.name, address: p.cluster, client: p.client, state: 'down', rttMs: undefined, since: 0, msgsIn: 0, msgsOut: 0 });
+    }
+    return out;
+  }
+
+  /** Up link to a peer node, if any. */
+  link(peerId: string): PeerLink | undefined {
+    return this.byPeer.get(peerId);
+  }
+
+  // ---- links ----
+
+  private accepted(socket: Socket): void {
+    if (this.stopped) {
+      socket.destroy();
+      return;
+    }
+    this.links.add(new PeerLink(socket, 'acceptor', this.settings, this));
+  }
+
+  /** Dials `addr` (host:port, the host may resolve to several addresses); resolves when the attempt ended. */
+  private async dial(addr: string): Promise<boolean> {
+    if (this.stopped) return false;
+    const { host, port } = parseAddress(addr);
+    let hosts: string[];
+    try {
+      hosts = (await lookup(host, { all: true })).map((a) => a.address);
+    } catch {
+      return false;
+    }
+    let any = false;
+    for (const h of hosts) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const socket = netConnect({ host: h, port });
+        socket.once('connect', () => {
+          socket.removeAllListeners('error');
+          const link = new PeerLink(socket, 'dialer', this.settings, this);
+          link.target = addr;
+          this.links.add(link);
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
+      });
+      any ||= ok;
+    }
+    return any;
+  }
+
+  linkUp(link: PeerLink): void {
+    const peer = link.peer!;
+    if (peer.id === this.self.id) {
+      // A seed list that names this node itself (one list for every node): stop dialing it.
+      if (link.target) this.redialer.connected(link.target);
+      link.close('linked to itself');
+      return;
+    }
+    const existing = this.byPeer.get(peer.id);
+    if (existing) {
+      // Both sides dialed at once: keep the link dialed by the smaller node id, on both ends.
+      const keepNew = (link.role === 'dialer') === this.self.id < peer.id;
+      if (!keepNew) {
+        link.close('duplicate link');
+        return;
+      }
+      existing.close('replaced by a newer link');
+    }
+    this.byPeer.set(peer.id, link);
+    this.known.set(peer.id, peer);
+    this.redialer.connected(peer.cluster);
+    if (link.target) this.redialer.connected(link.target);
+    this.interest.set(link, { announced: new Map(), announcedById: new Map(), nextId: 1, learned: new Map() });
+    this.node.logger.info({ peer: peer.id, name: peer.name, address: peer.cluster, role: link.role }, 'peer link up');
+    // Snapshot of our interest, then what we know of the mesh.
+    const add: Array<[number, string, string | null]> = [];
+    for (const key of this.ledger.keys()) {
+      if (!this.ledger.wants(key, link)) continue;
+      add.push(this.announce(link, key));
+    }
+    link.sendControl(FrameType.INTEREST, { snap: true, add });
+    link.sendControl(FrameType.PEERS, { peers: [this.self, ...this.known.values()].filter((p) => p.id !== peer.id) });
+  }
+
+  linkDown(link: PeerLink, reason: string): void {
+    this.links.delete(link);
+    const li = this.interest.get(link);
+    this.interest.delete(link);
+    const peerId = link.peer?.id;
+    const current = peerId !== undefined && this.byPeer.get(peerId) === link;
+    if (current) this.byPeer.delete(peerId);
+    if (li) {
+      for (const sub of li.learned.values()) this.node.table.remove(sub);
+      for (const key of this.ledger.dropSource(link)) this.propagate(key);
+    }
+    if (current || !peerId) {
+      this.node.logger.info({ peer: peerId, reason }, 'peer link down');
+      if (!this.stopped && link.peer && this.shouldRedial(link.peer)) this.redialer.want(link.peer.cluster, this.options.seeds.includes(link.peer.cluster));
+    }
+  }
+
+  private shouldRedial(p: PeerInfo): boolean {
+    return this.options.mode === 'full' || this.options.seeds.includes(p.cluster);
+  }
+
+  // ---- interest ----
+
+  private interestChanged(key: string, source: 'local' | PeerLink, delta: number): void {
+    this.ledger.change(key, source, delta);
+    this.propagate(key);
+  }
+
+  /** Tells every link whose view of `key` changed. */
+  private propagate(key: string): void {
+    for (const [link, li] of this.interest) {
+      const wants = this.ledger.wants(key, link);
+      const id = li.announced.get(key);
+      if (wants && id === undefined) link.sendControl(FrameType.INTEREST, { add: [this.announce(link, key)] });
+      else if (!wants && id !== undefined) {
+        li.announced.delete(key);
+        li.announcedById.delete(id);
+        link.sendControl(FrameType.INTEREST, { del: [id] });
+      }
+    }
+  }
+
+  private announce(link: PeerLink, key: string): [number, string, string | null] {
+    const li = this.interest.get(link)!;
+    const id = li.nextId++;
+    li.announced.set(key, id);
+    li.announcedById.set(id, key);
+    const k = parseKey(key);
+    return [id, k.pattern, k.queue ?? null];
+  }
+
+  peerControl(link: PeerLink, f: Frame): void {
+    const body = decodeBody(f.payload);
+    switch (f.type) {
+      case FrameType.INTEREST:
+        this.onInterest(link, body);
+        return;
+      case FrameType.PEERS:
+        this.onPeers(body);
+        return;
+      default:
+        this.node.logger.debug({ peer: link.peerId, type: f.typeName }, 'ignored frame from peer');
+    }
+  }
+
+  private onInterest(link: PeerLink, body: Record<string, unknown>): void {
+    const li = this.interest.get(link);
+    if (!li) return;
+    const transitive = this.options.mode === 'partial';
+    if (body.snap === true) {
+      for (const [id, sub] of li.learned) {
+        this.node.table.remove(sub);
+        li.learned.delete(id);
+        if (transitive) this.interestChanged(keyOf(sub.pattern, sub.queue), link, -1);
+      }
+    }
+    for (const id of Array.isArray(body.del) ? body.del : []) {
+      const sub = li.learned.get(id as number);
+      if (!sub) continue;
+      li.learned.delete(id as number);
+      this.node.table.remove(sub);
+      if (transitive) this.interestChanged(keyOf(sub.pattern, sub.queue), link, -1);
+    }
+    for (const entry of Array.isArray(body.add) ? body.add : []) {
+      if (!Array.isArray(entry)) continue;
+      const [id, pattern, queue] = entry as [unknown, unknown, unknown];
+      if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || typeof pattern !== 'string') continue;
+      if (topicProblem(pattern, true, this.node.options)) continue;
+      const q = typeof queue === 'string' && queue.length > 0 ? queue : undefined;
+      const old = li.learned.get(id);
+      if (old) this.node.table.remove(old);
+      const sub: Subscription = { sid: id, pattern, queue: q, owner: link, slow: 'drop' };
+      li.learned.set(id, sub);
+      this.node.table.add(sub);
+      if (transitive && !old) this.interestChanged(keyOf(pattern, q), link, 1);
+    }
+  }
+
+  private onPeers(body: Record<string, unknown>): void {
+    for (const p of Array.isArray(body.peers) ? body.peers : []) {
+      const info = p as PeerInfo;
+      if (typeof info?.id !== 'string' || typeof info.cluster !== 'string' || typeof info.client !== 'string') continue;
+      if (info.id === this.self.id) continue;
+      if (!this.known.has(info.id)) this.known.set(info.id, { id: info.id, name: String(info.name ?? ''), cluster: info.cluster, client: info.client });
+      // A full mesh dials every node it hears of; a partial mesh only its seeds.
+      if (this.options.mode === 'full' && !this.byPeer.has(info.id)) this.redialer.want(info.cluster, false);
+    }
+  }
+
+  // ---- events from peers ----
+
+  private readonly decodeTopic = (f: Frame): string => {
+    const topic = f.topic;
+    const problem = topicProblem(topic, false, this.node.options);
+    if (problem) throw new ProtocolError('MB_ERR_BAD_TOPIC', problem);
+    if (topicHash(f.topicBytes) !== f.topicHash) throw new ProtocolError('MB_ERR_BAD_HASH', topic);
+    return topic;
+  };
+
+  peerEvent(link: PeerLink, f: Frame): void {
+    const route = this.node.table.routeFrame(f, this.decodeTopic);
+    const partial = this.options.mode === 'partial';
+    const sid = f.sid;
+    const stats = this.node.stats;
+    stats.msgsIn++;
+    stats.bytesIn += f.size;
+    if (sid === 0) {
+      if (partial && !this.dedup.firstTime(f.origin, f.seq)) {
+        this.duplicatesDropped++;
+        return;
+      }
+      this.node.deliver(f, route, link, !partial);
+      return;
+    }
+    // A queue-group event: the sid is the id we announced to this peer for (pattern, group).
+    const key = this.interest.get(link)?.announcedById.get(sid);
+    if (key === undefined) return;
+    const queue = parseKey(key).queue;
+    if (queue !== undefined) this.node.deliverToGroup(f, route, queue, link, !partial);
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const l of this.links) l.tick(now, this.node.options.maxStall);
+  }
+
+  /** Leaves the mesh: says goodbye on every link and stops dialing. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.redialer.stop();
+    this.unsubscribeInterest?.();
+    if (this.timer) clearInterval(this.timer);
+    for (const l of [...this.links]) {
+      l.sendControl(FrameType.GOODBYE, { code: 2012, reason: 'node leaving' });
+      l.close('node leaving');
+    }
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,82 @@
+import { ConfigError } from '@meshbus/core';
+
+/** How events travel between nodes. See cluster/README.md. */
+export type MeshMode = 'full' | 'partial';
+
+export interface ClusterOptions {
+  /** Interface for peer links. Default 127.0.0.1. */
+  host?: string;
+  /** Port for peer links; 0 picks a free one. Default 4481. */
+  port?: number;
+  /** Address other nodes dial to reach this one; default host:port. */
+  advertise?: string;
+  /** Client URL other nodes hand to clients for failover; default the node's host:port. */
+  clientAdvertise?: string;
+  /** Peer addresses to dial: "host:port"; a host name that resolves to several addresses dials each. */
+  seeds?: string[];
+  /** Shared secret for the HMAC challenge on peer links. Absent: any node may join (development only). */
+  secret?: string;
+  /**
+   * 'full' (default): every node links to every other, learned by gossip; an event from a
+   * peer goes to local clients only. 'partial': only seeds are dialed; events are forwarded
+   * along links with duplicate suppression and a hop limit.
+   */
+  mode?: MeshMode;
+  /** Ping a silent peer after this many ms; two unanswered pings mark it dead. Default 2,000. */
+  pingInterval?: number;
+  /** Redial backoff bounds, ms. Defaults 100 and 5,000. */
+  redialMin?: number;
+  redialMax?: number;
+  /** A link must complete its handshake within this many ms. Default 5,000. */
+  handshakeTimeout?: number;
+  /** Bytes queued toward one peer before events for it are dropped (counted). Default 64 MiB. */
+  maxPending?: number;
+}
+
+export interface ResolvedClusterOptions {
+  host: string;
+  port: number;
+  advertise: string | undefined;
+  clientAdvertise: string | undefined;
+  seeds: string[];
+  secret: string | undefined;
+  mode: MeshMode;
+  pingInterval: number;
+  redialMin: number;
+  redialMax: number;
+  handshakeTimeout: number;
+  maxPending: number;
+}
+
+export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions {
+  const r: ResolvedClusterOptions = {
+    host: o.host ?? '127.0.0.1',
+    port: o.port ?? 4481,
+    advertise: o.advertise,
+    clientAdvertise: o.clientAdvertise,
+    seeds: o.seeds ?? [],
+    secret: o.secret,
+    mode: o.mode ?? 'full',
+    pingInterval: o.pingInterval ?? 2_000,
+    redialMin: o.redialMin ?? 100,
+    redialMax: o.redialMax ?? 5_000,
+    handshakeTimeout: o.handshakeTimeout ?? 5_000,
+    maxPending: o.maxPending ?? 64 * 1024 * 1024,
+  };
+  if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new ConfigError(`cluster port must be 0..65535, got ${o.port}`);
+  if (r.mode !== 'full' && r.mode !== 'partial') throw new ConfigError(`mesh mode must be 'full' or 'partial', got ${String(o.mode)}`);
+  for (const s of r.seeds) parseAddress(s);
+  for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending'] as const) {
+    if (!Number.isInteger(r[k]) || r[k] <= 0) throw new ConfigError(`${k} must be a positive integer`);
+  }
+  if (r.secret !== undefined && r.secret.length < 8) throw new ConfigError('cluster secret must have at least 8 characters');
+  return r;
+}
+
+/** Parses "host:port" (IPv6 in brackets); ConfigError when malformed. */
+export function parseAddress(addr: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(addr.trim());
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535) throw new ConfigError(`"${addr}" is not host:port`);
+  return { host: (m[1] ?? m[2])!, port };
+}

@@ -1,0 +1,359 @@
+import type { Socket } from 'node:net';
+import {
+  ERROR_CODES,
+  FIXED_SIZE,
+  FrameDecoder,
+  FrameType,
+  OFF,
+  ProtocolError,
+  codeFromNumber,
+  copyBytes,
+  decodeBody,
+  encodeBody,
+  encodeFrame,
+  resealHeader,
+  writeU32,
+  type ErrorCode,
+  type Frame,
+  type FrameScanner,
+} from '@meshbus/proto';
+import {
+  OutboundQueue,
+  ReceiverWaiters,
+  SourceThrottle,
+  TcpWire,
+  type EventSource,
+  type Logger,
+  type Subscriber,
+  type Throttled,
+} from '@meshbus/core';
+import { newNonce, proof, proofMatches } from './peer-auth.js';
+
+/** What a node tells its peers about itself. */
+export interface PeerInfo {
+  /** Node id, 16 hex digits. */
+  id: string;
+  name: string;
+  /** Address peers dial: host:port. */
+  cluster: string;
+  /** Address clients connect to: host:port. */
+  client: string;
+}
+
+export interface LinkSettings {
+  self: PeerInfo;
+  secret: string | undefined;
+  pingInterval: number;
+  handshakeTimeout: number;
+  maxPending: number;
+  maxStall: number;
+  maxFrameLength: number;
+  scanner: FrameScanner;
+  logger: Logger;
+}
+
+/** The link's owner: the cluster node. */
+export interface LinkHandler {
+  linkUp(link: PeerLink): void;
+  linkDown(link: PeerLink, reason: string): void;
+  /** An event (PUB or REQ) arrived from the peer. */
+  peerEvent(link: PeerLink, frame: Frame): void;
+  /** A cluster control frame (INTEREST, PEERS, TRACE_HOP) arrived. */
+  peerControl(link: PeerLink, frame: Frame): void;
+}
+
+type LinkState = 'handshake' | 'up' | 'closed';
+
+let nextUid = 1_000_000_000;
+
+/**
+ * One TCP link to another node, either dialed or accepted, speaking the same
+ * frames as clients. It authenticates the peer (HMAC challenge), carries
+ * events both ways, and is a Subscriber in the node's routing table: the
+ * peer's interest is stored as subscriptions owned by the link, so routing
+ * hands events to it like to any client.
+ */
+export class PeerLink implements Subscriber, EventSource {
+  readonly kind = 'peer' as const;
+  readonly uid = nextUid++;
+  readonly echo = true;
+  readonly since = Date.now();
+  /** The other node, once the handshake told us. */
+  peer: PeerInfo | undefined;
+  state: LinkState = 'handshake';
+  rttMs: number | undefined;
+  /** The address this link was dialed at (dialer side only). */
+  target: string | undefined;
+  msgsIn = 0;
+  msgsOut = 0;
+  droppedHops = 0;
+  private readonly wire: TcpWire;
+  private readonly out: OutboundQueue;
+  private readonly decoder: FrameDecoder;
+  private readonly waiters = new ReceiverWaiters();
+  private readonly throttle: SourceThrottle;
+  private readonly myNonce = newNonce();
+  private theirNonce = '';
+  private lastRx = Date.now();
+  private pingsOut = 0;
+  private pingSentAt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    socket: Socket,
+    readonly role: 'dialer' | 'acceptor',
+    private readonly s: LinkSettings,
+    private readonly handler: LinkHandler,
+  ) {
+    this.wire = new TcpWire(socket, {
+      data: (c) => this.onData(c),
+      drain: () => this.onDrain(),
+      close: () => this.onClose(),
+    });
+    this.out = new OutboundQueue(this.wire, Math.min(4 * 1024 * 1024, s.maxPending >>> 1), s.maxPending, 'drop', () => {});
+    this.decoder = new FrameDecoder({ maxFrameLength: s.maxFrameLength, scanner: s.scanner });
+    this.throttle = new SourceThrottle(
+      this,
+      () => this.wire.pause(),
+      () => {
+        if (this.state !== 'closed') this.wire.resume();
+      },
+    );
+    this.timer = setTimeout(() => {
+      if (this.state === 'handshake') this.fail('MB_ERR_HANDSHAKE_TIMEOUT', 'peer handshake timed out');
+    }, s.handshakeTimeout);
+    if (role === 'dialer') {
+      this.sendControl(FrameType.HELLO, { v: [1, 1], peer: s.self, nonce: this.myNonce });
+    }
+  }
+
+  get remote(): string {
+    return this.wire.remote;
+  }
+
+  get peerId(): string | undefined {
+    return this.peer?.id;
+  }
+
+  get pending(): number {
+    return this.out.pending;
+  }
+
+  get dropped(): number {
+    return this.out.dropped;
+  }
+
+  // ---- Subscriber: events toward the peer ----
+
+  get congested(): boolean {
+    return !this.waiters.overrun && this.out.congested;
+  }
+
+  addWaiter(w: Throttled): void {
+    this.waiters.add(w);
+  }
+
+  markOverrun(): void {
+    this.waiters.overrun = true;
+  }
+
+  /**
+   * Forwards an event: a copy of the 64-byte header with the hop count
+   * raised (and the peer's group id as sid for a queue delivery), then the
+   * topic, extension and payload as received, uncopied.
+   */
+  deliver(f: Frame, sid: number): void {
+    if (this.state !== 'up') return;
+    const hops = f.hops + 1;
+    if (hops > f.maxHops) {
+      this.droppedHops++;
+      return;
+    }
+    const head = copyBytes(f.buf, f.start, f.start + FIXED_SIZE);
+    head[OFF.HOPS] = hops;
+    writeU32(head, OFF.SID, sid);
+    resealHeader(head, 0);
+    if (this.out.send(head)) {
+      this.out.send(f.buf.subarray(f.start + FIXED_SIZE, f.end));
+      this.msgsOut++;
+    }
+  }
+
+  /** Sends a frame as is (trace reports, forwarded control). */
+  sendRaw(bytes: Uint8Array): void {
+    if (this.state === 'up') this.out.send(bytes);
+  }
+
+  sendControl(type: FrameType, body: object): void {
+    if (this.state === 'closed') return;
+    this.out.sendUrgent(encodeFrame({ type, payload: encodeBody(body) }));
+  }
+
+  // ---- EventSource: events from the peer can be paused ----
+
+  blockOn(receiver: Subscriber): void {
+    if (receiver !== this) this.throttle.blockOn(receiver);
+  }
+
+  unblock(receiver: Subscriber): void {
+    this.throttle.unblock(receiver);
+  }
+
+  // ---- input ----
+
+  private onData(chunk: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.lastRx = Date.now();
+    this.pingsOut = 0;
+    this.decoder.push(chunk, this.onFrame, this.onDecodeError);
+  }
+
+  private readonly onDecodeError = (e: ProtocolError): void => {
+    if (e.fatal) this.fail(e.code, e.message);
+    else this.s.logger.warn({ peer: this.peer?.id, code: e.code }, 'bad frame from peer');
+  };
+
+  private readonly onFrame = (f: Frame): void => {
+    try {
+      if (this.state === 'handshake') {
+        this.onHandshake(f);
+        return;
+      }
+      if (this.state !== 'up') return;
+      switch (f.type) {
+        case FrameType.PUB:
+        case FrameType.REQ:
+          this.msgsIn++;
+          this.handler.peerEvent(this, f);
+          return;
+        case FrameType.PING:
+          this.out.sendUrgent(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
+          return;
+        case FrameType.PONG:
+          if (this.pingSentAt) this.rttMs = Date.now() - this.pingSentAt;
+          return;
+        case FrameType.GOODBYE:
+          this.close('peer said goodbye');
+          return;
+        case FrameType.ERROR: {
+          const b = decodeBody(f.payload);
+          this.s.logger.warn({ peer: this.peer?.id, code: codeFromNumber(Number(b.code)), message: b.message }, 'peer reported an error');
+          return;
+        }
+        case FrameType.AUTH:
+          return;
+        default:
+          this.handler.peerControl(this, f);
+      }
+    } catch (e) {
+      const code: ErrorCode = e instanceof ProtocolError ? e.code : 'MB_ERR_INTERNAL';
+      this.s.logger.warn({ peer: this.peer?.id, code, err: String(e) }, 'peer frame rejected');
+    }
+  };
+
+  private onHandshake(f: Frame): void {
+    const s = this.s;
+    const body = decodeBody(f.payload);
+    if (f.type === FrameType.ERROR) {
+      const code = codeFromNumber(Number(body.code));
+      this.close(`refused by peer: ${code} ${String(body.message)}`);
+      return;
+    }
+    if (this.role === 'acceptor' && f.type === FrameType.HELLO) {
+      const peer = parsePeerInfo(body.peer);
+      if (!peer || typeof body.nonce !== 'string') return this.fail('MB_ERR_BAD_BODY', 'peer HELLO needs peer info and nonce');
+      this.peer = peer;
+      this.theirNonce = body.nonce;
+      this.sendControl(FrameType.WELCOME, {
+        v: 1,
+        peer: s.self,
+        nonce: this.myNonce,
+        proof: proof(s.secret, 'acceptor', this.theirNonce, this.myNonce, peer.id, s.self.id),
+      });
+      return;
+    }
+    if (this.role === 'dialer' && f.type === FrameType.WELCOME) {
+      const peer = parsePeerInfo(body.peer);
+      if (!peer || typeof body.nonce !== 'string') return this.fail('MB_ERR_BAD_BODY', 'peer WELCOME needs peer info and nonce');
+      const expected = proof(s.secret, 'acceptor', this.myNonce, body.nonce, s.self.id, peer.id);
+      if (!proofMatches(expected, body.proof)) return this.fail('MB_ERR_AUTH_FAILED', 'peer failed the cluster secret challenge');
+      this.peer = peer;
+      this.theirNonce = body.nonce;
+      this.sendControl(FrameType.AUTH, { proof: proof(s.secret, 'dialer', this.myNonce, this.theirNonce, s.self.id, peer.id) });
+      this.up();
+      return;
+    }
+    if (this.role === 'acceptor' && f.type === FrameType.AUTH && this.peer) {
+      const expected = proof(s.secret, 'dialer', this.theirNonce, this.myNonce, this.peer.id, s.self.id);
+      if (!proofMatches(expected, body.proof)) return this.fail('MB_ERR_AUTH_FAILED', 'peer failed the cluster secret challenge');
+      this.up();
+      return;
+    }
+    this.fail('MB_ERR_HANDSHAKE_REQUIRED', `unexpected ${f.typeName} during peer handshake`);
+  }
+
+  private up(): void {
+    clearTimeout(this.timer);
+    this.state = 'up';
+    this.lastRx = Date.now();
+    this.handler.linkUp(this);
+  }
+
+  private onDrain(): void {
+    this.out.onDrain();
+    if (!this.out.congested) this.waiters.release(this);
+  }
+
+  /** Liveness, called by the cluster's timer. */
+  tick(now: number, maxStall: number): void {
+    if (this.state !== 'up') return;
+    this.throttle.check(now, maxStall);
+    if (now - this.lastRx < this.s.pingInterval) return;
+    if (this.pingsOut >= 2) {
+      this.close('peer stopped answering pings');
+      this.wire.destroy();
+      return;
+    }
+    this.pingsOut++;
+    this.lastRx = now;
+    this.pingSentAt = now;
+    this.out.sendUrgent(encodeFrame({ type: FrameType.PING, correlation: this.pingsOut }));
+  }
+
+  fail(code: ErrorCode, message: string): void {
+    if (this.state === 'closed') return;
+    this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
+    this.out.sendUrgent(encodeFrame({ type: FrameType.ERROR, payload: encodeBody({ code: ERROR_CODES[code].num, message }) }));
+    this.close(message);
+  }
+
+  close(reason: string): void {
+    if (this.state === 'closed') return;
+    const wasUp = this.state === 'up';
+    this.state = 'closed';
+    clearTimeout(this.timer);
+    this.waiters.release(this);
+    this.throttle.clear();
+    this.wire.end();
+    setTimeout(() => this.wire.destroy(), 1000).unref();
+    this.handler.linkDown(this, wasUp ? reason : `handshake failed: ${reason}`);
+  }
+
+  /** Stops at once (tests: simulate a crash of this side of the link). */
+  destroy(): void {
+    this.wire.destroy();
+  }
+
+  private onClose(): void {
+    this.close('connection closed');
+  }
+}
+
+function parsePeerInfo(v: unknown): PeerInfo | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const p = v as Record<string, unknown>;
+  if (typeof p.id !== 'string' || !/^[0-9a-f]{16}$/.test(p.id)) return undefined;
+  if (typeof p.cluster !== 'string' || typeof p.client !== 'string') return undefined;
+  return { id: p.id, name: typeof p.name === 'string' ? p.name : '', cluster: p.cluster, client: p.client };
+}
+

@@ -1,0 +1,200 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Client } from '@meshbus/sdk';
+import { client, collect, fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+
+const nodes: TestNode[] = [];
+const clients: Client[] = [];
+async function mesh(n: number, opts: Parameters<typeof startMeshNode>[0] = {}): Promise<TestNode[]> {
+  const first = await startMeshNode(opts, 'n0');
+  nodes.push(first);
+  const out = [first];
+  for (let i = 1; i < n; i++) {
+    // Each node is given only the first as seed: gossip must do the rest.
+    const t = await startMeshNode({ ...opts, seeds: [first.peerAddr] }, `n${i}`);
+    nodes.push(t);
+    out.push(t);
+  }
+  return out;
+}
+async function cli(t: TestNode, opts: Record<string, unknown> = {}): Promise<Client> {
+  const c = await client(t, opts);
+  clients.push(c);
+  return c;
+}
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close().catch(() => {});
+  for (const t of nodes.splice(0)) await stopMeshNode(t).catch(() => {});
+});
+
+describe('full mesh', () => {
+  it('connects every node to every other from a single seed, and routes A to C in order', async () => {
+    const [a, b, c] = await mesh(3);
+    await until(() => fullyMeshed([a!, b!, c!]), 'full mesh');
+    const sub = await cli(c!);
+    const got = collect(sub, 'orders.>');
+    await sub.flush();
+    await until(() => remoteInterest(a!) === 1, 'interest at A');
+    const pub = await cli(a!);
+    for (let i = 0; i < 500; i++) pub.publish('orders.new', String(i));
+    await pub.flush();
+    await until(() => got.length === 500, 'all events at C');
+    expect(got).toEqual(Array.from({ length: 500 }, (_, i) => String(i)));
+    // One hop only: B has no subscriber and never saw the events.
+    expect(b!.node.stats.msgsIn).toBe(0);
+  });
+
+  it('delivers each event once per subscriber with subscribers on every node', async () => {
+    const ns = await mesh(4);
+    await until(() => fullyMeshed(ns), 'full mesh');
+    const subs = await Promise.all(ns.map((t) => cli(t)));
+    const got = subs.map((s) => collect(s, 'x.*'));
+    for (const s of subs) await s.flush();
+    await until(() => ns.every((t) => remoteInterest(t) === 3), 'interest everywhere');
+    const pub = await cli(ns[1]!);
+    for (let i = 0; i < 100; i++) pub.publish('x.y', String(i));
+    await pub.flush();
+    await until(() => got.every((g) => g.length >= 100), 'events');
+    await new Promise((r) => setTimeout(r, 100));
+    for (const g of got) expect(g).toEqual(Array.from({ length: 100 }, (_, i) => String(i)));
+  });
+
+  it('gives each queue-group event to exactly one member across nodes, local first', async () => {
+    const [a, b, c] = await mesh(3);
+    await until(() => fullyMeshed([a!, b!, c!]), 'full mesh');
+    const mb = await cli(b!);
+    const mc = await cli(c!);
+    const gotB = collect(mb, 'work.>', { queue: 'w' });
+    const gotC = collect(mc, 'work.>', { queue: 'w' });
+    await mb.flush();
+    await mc.flush();
+    await until(() => remoteInterest(a!) === 2, 'group interest at A');
+    const pub = await cli(a!);
+    for (let i = 0; i < 200; i++) pub.publish('work.item', String(i));
+    await pub.flush();
+    await until(() => gotB.length + gotC.length === 200, 'all jobs');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(gotB.length + gotC.length).toBe(200);
+    expect(new Set([...gotB, ...gotC]).size).toBe(200);
+    expect(gotB.length).toBeGreaterThan(0);
+    expect(gotC.length).toBeGreaterThan(0);
+    // A local member takes everything published on its node.
+    const local = await cli(b!);
+    const pubB = await cli(b!);
+    void local;
+    const before = gotC.length;
+    for (let i = 0; i < 50; i++) pubB.publish('work.local', 'l' + i);
+    await pubB.flush();
+    await until(() => gotB.filter((x) => x.startsWith('l')).length === 50, 'local jobs');
+    expect(gotC.length).toBe(before);
+  });
+
+  it('routes requests across nodes and replies back to the requester', async () => {
+    const [a, b] = await mesh(2);
+    await until(() => fullyMeshed([a!, b!]), 'mesh');
+    const svc = await cli(b!);
+    svc.subscribe('svc.upper', { callback: (m) => m.respond(Buffer.from(Buffer.from(m.data).toString().toUpperCase())) });
+    await svc.flush();
+    await until(() => remoteInterest(a!) === 1, 'service interest');
+    const req = await cli(a!);
+    const reply = await req.request('svc.upper', Buffer.from('hello'), { timeout: 3000 });
+    expect(Buffer.from(reply.data).toString()).toBe('HELLO');
+    await expect(req.request('svc.none', Buffer.from('x'), { timeout: 3000 })).rejects.toMatchObject({ code: 'MB_ERR_NO_RESPONDERS' });
+  });
+
+  it('drops interest learned over a link when the peer dies, and re-learns it when it returns', async () => {
+    const [a, b] = await mesh(2);
+    await until(() => fullyMeshed([a!, b!]), 'mesh');
+    const s = await cli(b!);
+    collect(s, 'k.>');
+    await s.flush();
+    await until(() => remoteInterest(a!) === 1, 'interest');
+    await s.close();
+    await stopMeshNode(b!);
+    nodes.splice(nodes.indexOf(b!), 1);
+    await until(() => remoteInterest(a!) === 0, 'interest dropped');
+    // A node restarted on the same peer address rejoins and its interest is learned again.
+    const b2 = await startMeshNode({ port: b!.cluster.port, seeds: [a!.peerAddr] }, 'b2');
+    nodes.push(b2);
+    const s2 = await cli(b2);
+    const got = collect(s2, 'k.>');
+    await s2.flush();
+    await until(() => remoteInterest(a!) === 1, 'interest re-learned');
+    const pub = await cli(a!);
+    pub.publish('k.1', 'back');
+    await until(() => got.includes('back'), 'event after rejoin');
+  });
+
+  it('refuses a node with the wrong cluster secret', async () => {
+    const a = await startMeshNode({ secret: 'correct horse battery' });
+    nodes.push(a);
+    const b = await startMeshNode({ secret: 'wrong secret value', seeds: [a.peerAddr] });
+    nodes.push(b);
+    const c = await startMeshNode({ secret: 'correct horse battery', seeds: [a.peerAddr] });
+    nodes.push(c);
+    await until(() => fullyMeshed([a, c]), 'a and c linked');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(a.cluster.link(b.node.id)).toBeUndefined();
+    expect(b.cluster.link(a.node.id)).toBeUndefined();
+    expect(c.cluster.link(b.node.id)).toBeUndefined();
+  });
+});
+
+describe('partial mesh', () => {
+  it('forwards along a line A-B-C-D in order and without duplicates', async () => {
+    const a = await startMeshNode({ mode: 'partial' }, 'A');
+    nodes.push(a);
+    const b = await startMeshNode({ mode: 'partial', seeds: [a.peerAddr] }, 'B');
+    nodes.push(b);
+    const c = await startMeshNode({ mode: 'partial', seeds: [b.peerAddr] }, 'C');
+    nodes.push(c);
+    const d = await startMeshNode({ mode: 'partial', seeds: [c.peerAddr] }, 'D');
+    nodes.push(d);
+    await until(() => !!a.cluster.link(b.node.id) && !!b.cluster.link(c.node.id) && !!c.cluster.link(d.node.id), 'line');
+    expect(a.cluster.link(c.node.id)).toBeUndefined();
+    expect(a.cluster.link(d.node.id)).toBeUndefined();
+    const sd = await cli(d);
+    const gotD = collect(sd, 'line.>');
+    const sb = await cli(b);
+    const gotB = collect(sb, 'line.>');
+    await sd.flush();
+    await sb.flush();
+    await until(() => remoteInterest(a) >= 1, 'interest reaches A through B');
+    const pub = await cli(a);
+    for (let i = 0; i < 300; i++) pub.publish('line.x', String(i));
+    await pub.flush();
+    await until(() => gotD.length >= 300 && gotB.length >= 300, 'events at D and B');
+    await new Promise((r) => setTimeout(r, 200));
+    const want = Array.from({ length: 300 }, (_, i) => String(i));
+    expect(gotD).toEqual(want);
+    expect(gotB).toEqual(want);
+    // Requests also cross the line, with replies routed back.
+    const svc = await cli(d);
+    svc.subscribe('svc.line', { callback: (m) => m.respond(Buffer.from('from D')) });
+    await svc.flush();
+    await until(() => remoteInterest(a) >= 2, 'service interest at A');
+    const r = await pub.request('svc.line', Buffer.from('?'), { timeout: 3000 });
+    expect(Buffer.from(r.data).toString()).toBe('from D');
+  });
+
+  it('drops duplicates in a ring with both directions and bounds hops', async () => {
+    // A ring A-B-C-A: every event can reach a node over two paths.
+    const a = await startMeshNode({ mode: 'partial' }, 'A');
+    nodes.push(a);
+    const b = await startMeshNode({ mode: 'partial', seeds: [a.peerAddr] }, 'B');
+    nodes.push(b);
+    const c = await startMeshNode({ mode: 'partial', seeds: [b.peerAddr, a.peerAddr] }, 'C');
+    nodes.push(c);
+    await until(() => !!a.cluster.link(b.node.id) && !!b.cluster.link(c.node.id) && !!c.cluster.link(a.node.id), 'ring');
+    const sc = await cli(c);
+    const got = collect(sc, 'ring.>');
+    await sc.flush();
+    await until(() => remoteInterest(a) >= 1 && remoteInterest(b) >= 1, 'interest');
+    const pub = await cli(a);
+    for (let i = 0; i < 200; i++) pub.publish('ring.x', String(i));
+    await pub.flush();
+    await until(() => got.length >= 200, 'events');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(got.length).toBe(200);
+    expect(new Set(got).size).toBe(200);
+  });
+});
