@@ -11,7 +11,6 @@ import {
   assertTopic,
   encodeBody,
   encodeFrame,
-  jsScanner,
   readU64,
   resealHeader,
   topicHash,
@@ -21,6 +20,7 @@ import {
   writeU64,
   type FrameScanner,
 } from '@meshbus/proto';
+import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
@@ -87,7 +87,7 @@ export class MeshNode implements NodeContext {
   private shuttingDown = false;
   private boundPort = 0;
 
-  constructor(options: NodeOptions = {}, scanner: FrameScanner = jsScanner) {
+  constructor(options: NodeOptions = {}, scanner: FrameScanner = ops.scanner) {
     const id = options.id ?? randomId();
     this.logger = options.logger ?? jsonLogger('info', { node: id });
     this.options = resolveOptions(options, { id, logger: this.logger });
@@ -143,7 +143,7 @@ export class MeshNode implements NodeContext {
     const period = Math.max(20, Math.min(o.pingInterval, o.writeDeadline, o.handshakeTimeout, o.maxStall) / 4);
     this.timer = setInterval(() => this.tick(), period);
     this.timer.unref();
-    this.logger.info({ host: o.host, port: this.boundPort, scanner: this.scanner.name }, 'node listening');
+    this.logger.info({ host: o.host, port: this.boundPort, scanner: this.scanner.name, bytes: describeOps() }, 'node listening');
     return this;
   }
 
