@@ -12,3 +12,4 @@ export type { NodeStats } from './stats.js';
 export { randomId } from './ids.js';
 export { TopicCounter } from './stats.js';
 export type { ClusterView, PeerView, LinkView, LinkState } from './cluster-view.js';
+export * from './http/index.js';

@@ -1,0 +1,195 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { ClusterView } from '../cluster-view.js';
+import type { LogLevel } from '../logger.js';
+import type { MeshNode } from '../node.js';
+import { ConfigError } from '../options.js';
+import { DASHBOARD_HTML } from './dashboard/page.js';
+import { HttpError, classify, errorBody } from './http-errors.js';
+import { RequestInbox } from './inbox.js';
+import { METRICS_CONTENT_TYPE, newHttpStats, renderMetrics, type HttpStats } from './metrics.js';
+import { registerPublishRoutes } from './publish-routes.js';
+import { RateHistory } from './rate-history.js';
+import { MAX_PAGE, clusterView, connectionsView, historyView, intParam, nodeView, readiness, statsView, subscriptionsView, type ViewContext } from './views.js';
+
+export interface HttpOptions {
+  /** Port of the HTTP API; 0 picks a free one. Default 8480. */
+  port?: number;
+  /** Interface to listen on. Default: the node's client interface. */
+  host?: string;
+  /** When set, every /v1/* endpoint requires `Authorization: Bearer <adminToken>`. */
+  adminToken?: string;
+  /** The cluster this node belongs to (readiness, peers, links); can also be attached later. */
+  cluster?: ClusterView;
+  /**
+   * fastify's own logger (pino), one JSON line per record with the node id:
+   * true or a level turns it on (the CLI does); default off (tests, embedding).
+   */
+  logger?: boolean | Exclude<LogLevel, 'silent'>;
+  /** Default wait for a reply to POST /v1/request, ms. Default 5,000. */
+  requestTimeout?: number;
+  /** Largest `?timeout=` POST /v1/request accepts, ms. Default 60,000. */
+  maxRequestTimeout?: number;
+  /** Seconds of 1-second rate samples kept for the dashboard. Default 300. */
+  historySeconds?: number;
+}
+
+export interface HttpServer {
+  /** The port the API listens on. */
+  readonly port: number;
+  /** http://host:port */
+  readonly url: string;
+  /** The fastify instance (for `inject` in tests, or to add routes). */
+  readonly app: FastifyInstance;
+  readonly stats: HttpStats;
+  /** Sets (or replaces) the cluster view once the cluster layer is up. */
+  attachCluster(view: ClusterView | undefined): void;
+  /** Stops listening; requests waiting for replies fail with MB_ERR_DRAINING. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_HTTP_PORT = 8480;
+
+const VERSION: string = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+const isPosInt = (v: number): boolean => Number.isInteger(v) && v > 0;
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** The HTTP API of `node`: health, metrics, JSON views, publish/request and the dashboard. */
+export async function startHttp(node: MeshNode, options: HttpOptions = {}): Promise<HttpServer> {
+  const port = options.port ?? DEFAULT_HTTP_PORT;
+  const host = options.host ?? node.host;
+  const requestTimeout = options.requestTimeout ?? 5_000;
+  const maxRequestTimeout = options.maxRequestTimeout ?? 60_000;
+  const historySeconds = options.historySeconds ?? 300;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`http port must be 0..65535, got ${options.port}`);
+  if (options.adminToken !== undefined && (typeof options.adminToken !== 'string' || options.adminToken.length === 0)) {
+    throw new ConfigError('adminToken must be a non-empty string');
+  }
+  for (const [k, v] of [['requestTimeout', requestTimeout], ['maxRequestTimeout', maxRequestTimeout], ['historySeconds', historySeconds]] as const) {
+    if (!isPosInt(v)) throw new ConfigError(`${k} must be a positive integer, got ${v}`);
+  }
+  if (requestTimeout > maxRequestTimeout) throw new ConfigError(`requestTimeout ${requestTimeout} exceeds maxRequestTimeout ${maxRequestTimeout}`);
+
+  const level = options.logger === true ? 'info' : options.logger || undefined;
+  const app = Fastify({
+    logger: level ? { level, base: { pid: process.pid, node: node.id } } : false,
+    // Our own onResponse hook logs requests (probes and dashboard polls at debug level).
+    logController: new LogController({ disableRequestLogging: true }),
+    // Topics travel in the path; let topic validation, not the router, refuse long ones.
+    routerOptions: { maxParamLength: 16_384 },
+    bodyLimit: node.options.maxPayload,
+    forceCloseConnections: true,
+    return503OnClosing: true,
+    frameworkErrors: (err, _req, reply) => {
+      const c = classify(err);
+      void (reply as FastifyReply).code(c.status).send(c.body);
+    },
+  });
+
+  const ctx: ViewContext = { node, cluster: options.cluster, version: VERSION, httpPort: 0 };
+  const stats = newHttpStats();
+  const history = new RateHistory(node.stats, 1000, historySeconds);
+  const inbox = new RequestInbox(node);
+  const tokenDigest = options.adminToken !== undefined ? digest(options.adminToken) : undefined;
+
+  // Payloads are bytes whatever their content type: no JSON or text parsing.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err, req, reply) => {
+    const c = classify(err);
+    if (c.internal) req.log.error({ err }, 'HTTP handler failed');
+    void reply.code(c.status).send(c.body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send(errorBody('MB_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+  });
+
+  app.addHook('onRequest', async (req: FastifyRequest) => {
+    if (!tokenDigest || !req.url.startsWith('/v1/')) return;
+    const h = req.headers.authorization;
+    const m = h === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(h);
+    if (!m) throw new HttpError('MB_ERR_AUTH_FAILED', 'missing Authorization: Bearer <admin token>');
+    if (!timingSafeEqual(digest(m[1]!), tokenDigest)) throw new HttpError('MB_ERR_PERMISSION_DENIED', 'admin token not accepted');
+  });
+  app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
+    const status = reply.statusCode;
+    const rec = { method: req.method, url: req.url, status, ms: Math.round(reply.elapsedTime * 100) / 100 };
+    if (status >= 500) req.log.warn(rec, 'http');
+    else if (req.method === 'GET' || req.method === 'HEAD') req.log.debug(rec, 'http');
+    else req.log.info(rec, 'http');
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok', id: node.id }));
+  app.get('/readyz', async (_req, reply) => {
+    const r = readiness(ctx);
+    if (r.ready) return r;
+    const code = r.draining ? 'MB_ERR_DRAINING' : 'MB_ERR_NOT_READY';
+    const why = r.draining ? 'node is draining' : !r.listening ? 'node is not listening' : 'cluster not joined';
+    return reply.code(503).send({ ...errorBody(code, why), ...r });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', METRICS_CONTENT_TYPE);
+    return renderMetrics({ node, cluster: ctx.cluster, history, http: stats, version: VERSION });
+  });
+  const page = async (_req: FastifyRequest, reply: FastifyReply) =>
+    reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header('content-security-policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:")
+      .send(DASHBOARD_HTML);
+  app.get('/', page);
+  app.get('/dashboard', page);
+
+  app.get('/v1/node', async () => nodeView(ctx));
+  app.get('/v1/cluster', async () => clusterView(ctx));
+  app.get<{ Querystring: { offset?: string; limit?: string } }>('/v1/connections', async (req) => {
+    const offset = intParam(req.query.offset, 'offset', 0, 0, 0xffffffff);
+    const limit = intParam(req.query.limit, 'limit', 100, 1, MAX_PAGE);
+    return connectionsView(node, offset, limit);
+  });
+  app.get('/v1/subscriptions', async () => subscriptionsView(node));
+  app.get('/v1/stats', async () => statsView(node, history));
+  app.get('/v1/stats/history', async () => historyView(history));
+  registerPublishRoutes(app, { node, inbox, stats, requestTimeout, maxRequestTimeout });
+
+  try {
+    await app.listen({ port, host });
+  } catch (e) {
+    history.close();
+    await app.close();
+    const err = e as NodeJS.ErrnoException;
+    throw err.code === 'EADDRINUSE'
+      ? new ConfigError(`http port ${port} on ${host} is already in use`)
+      : new ConfigError(`cannot listen for HTTP on ${host}:${port}: ${err.message}`);
+  }
+  const addr = app.server.address();
+  const bound = typeof addr === 'object' && addr ? addr.port : port;
+  ctx.httpPort = bound;
+  app.log.info({ host, port: bound }, 'http api listening');
+  let closed = false;
+  return {
+    port: bound,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}`,
+    app,
+    stats,
+    attachCluster(view) {
+      ctx.cluster = view;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      inbox.close();
+      history.close();
+      await app.close();
+    },
+  };
+}

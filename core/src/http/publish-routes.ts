@@ -1,0 +1,82 @@
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import { isMeshbusError } from '@meshbus/proto';
+import type { MeshNode } from '../node.js';
+import { HttpError } from './http-errors.js';
+import type { RequestInbox } from './inbox.js';
+import type { HttpStats } from './metrics.js';
+import { intParam } from './views.js';
+
+/** Request headers `x-meshbus-h-<name>: value` travel as event header `<name>` (lower case). */
+export const HEADER_PREFIX = 'x-meshbus-h-';
+
+export interface PublishDeps {
+  node: MeshNode;
+  inbox: RequestInbox;
+  stats: HttpStats;
+  /** Default wait for a reply, ms. */
+  requestTimeout: number;
+  /** Largest `?timeout=` accepted, ms. */
+  maxRequestTimeout: number;
+}
+
+/** The event headers carried by an HTTP request; undefined when there are none. */
+export function eventHeaders(h: IncomingHttpHeaders): Record<string, string> | undefined {
+  let out: Record<string, string> | undefined;
+  for (const [k, v] of Object.entries(h)) {
+    if (!k.startsWith(HEADER_PREFIX) || k.length === HEADER_PREFIX.length || v === undefined) continue;
+    (out ??= {})[k.slice(HEADER_PREFIX.length)] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
+const VALUE = /^[\t\x20-\x7e]*$/;
+
+/** Sets an event's headers on an HTTP answer as `x-meshbus-h-<name>`; names or values HTTP cannot carry are left out. */
+function setEventHeaders(reply: FastifyReply, headers: Record<string, string>): void {
+  for (const [k, v] of Object.entries(headers)) {
+    if (TOKEN.test(k) && typeof v === 'string' && VALUE.test(v)) reply.header(HEADER_PREFIX + k.toLowerCase(), v);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+const bodyBytes = (body: unknown): Uint8Array => (body instanceof Uint8Array ? body : EMPTY);
+
+/**
+ * POST /v1/publish/:topic and POST /v1/request/:topic?timeout=ms. The body
+ * is the payload, as bytes, whatever its content type; the node routes it
+ * exactly like a client's PUB (or REQ).
+ */
+export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): void {
+  const { node, inbox, stats } = d;
+  const bodyLimit = node.options.maxPayload;
+
+  app.post<{ Params: { topic: string } }>('/v1/publish/:topic', { bodyLimit }, async (req) => {
+    if (node.draining) throw new HttpError('MB_ERR_DRAINING');
+    const topic = req.params.topic;
+    const receivers = node.publishLocal(topic, bodyBytes(req.body), { headers: eventHeaders(req.headers) });
+    stats.published++;
+    return { topic, receivers };
+  });
+
+  app.post<{ Params: { topic: string }; Querystring: { timeout?: string } }>('/v1/request/:topic', { bodyLimit }, async (req, reply) => {
+    if (node.draining) throw new HttpError('MB_ERR_DRAINING');
+    const timeout = intParam(req.query.timeout, 'timeout', d.requestTimeout, 1, d.maxRequestTimeout);
+    let r;
+    try {
+      r = await inbox.request(req.params.topic, bodyBytes(req.body), eventHeaders(req.headers), timeout);
+    } catch (e) {
+      const code = isMeshbusError(e) ? e.code : undefined;
+      if (code === 'MB_ERR_TIMEOUT') stats.requests.timeout++;
+      else if (code === 'MB_ERR_NO_RESPONDERS') stats.requests.noResponders++;
+      else stats.requests.failed++;
+      throw e;
+    }
+    stats.requests.ok++;
+    const ct = r.headers['content-type'];
+    reply.header('content-type', ct !== undefined && VALUE.test(ct) ? ct : 'application/octet-stream');
+    setEventHeaders(reply, r.headers);
+    return Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength);
+  });
+}

@@ -1,0 +1,179 @@
+import type { ClientSession } from '../client-session.js';
+import type { ClusterView, LinkView, PeerView } from '../cluster-view.js';
+import type { MeshNode } from '../node.js';
+import { HttpError } from './http-errors.js';
+import type { RateHistory, RateSample } from './rate-history.js';
+
+/** The JSON views of GET /v1/*: plain objects built from the node's state at call time. */
+
+export interface ViewContext {
+  node: MeshNode;
+  cluster: ClusterView | undefined;
+  version: string;
+  httpPort: number;
+}
+
+const address = (n: MeshNode): string => `${n.host}:${n.port}`;
+
+export function readiness(ctx: ViewContext): { ready: boolean; listening: boolean; joined: boolean; draining: boolean } {
+  const listening = ctx.node.port > 0 && !ctx.node.draining;
+  const joined = ctx.cluster?.ready() ?? true;
+  return { ready: listening && joined, listening, joined, draining: ctx.node.draining };
+}
+
+/** GET /v1/node */
+export function nodeView(ctx: ViewContext) {
+  const n = ctx.node;
+  const o = n.options;
+  const uptimeMs = Date.now() - n.startedAt;
+  return {
+    id: n.id,
+    name: o.name,
+    version: ctx.version,
+    runtime: `node ${process.version}`,
+    startedAt: new Date(n.startedAt).toISOString(),
+    uptimeSeconds: Math.floor(uptimeMs / 1000),
+    address: address(n),
+    httpPort: ctx.httpPort,
+    scanner: n.scanner.name,
+    auth: o.token !== undefined,
+    ...readiness(ctx),
+    connections: n.connectionCount,
+    subscriptions: n.table.size,
+    limits: {
+      maxPayload: o.maxPayload,
+      maxTopicLength: o.maxTopicLength,
+      maxTopicDepth: o.maxTopicDepth,
+      maxSubscriptions: o.maxSubscriptions,
+      maxConnections: o.maxConnections,
+      maxPending: o.maxPending,
+      handshakeTimeout: o.handshakeTimeout,
+      pingInterval: o.pingInterval,
+      maxPingsOut: o.maxPingsOut,
+      writeDeadline: o.writeDeadline,
+      maxStall: o.maxStall,
+      drainTimeout: o.drainTimeout,
+    },
+  };
+}
+
+export interface ClusterNodeView {
+  id: string;
+  name: string;
+  address: string;
+  self: boolean;
+  state: 'up' | 'connecting' | 'down';
+}
+
+/**
+ * GET /v1/cluster: this node, its peers as it sees them, and the links of
+ * the mesh (every link when the cluster layer reports them, else this
+ * node's own). `nodes` lists every node named by a peer or a link once.
+ */
+export function clusterView(ctx: ViewContext) {
+  const n = ctx.node;
+  const peers: PeerView[] = ctx.cluster?.peers() ?? [];
+  const self: ClusterNodeView = { id: n.id, name: n.options.name, address: address(n), self: true, state: n.draining ? 'down' : 'up' };
+  const nodes = new Map<string, ClusterNodeView>([[n.id, self]]);
+  for (const p of peers) {
+    if (!nodes.has(p.id)) nodes.set(p.id, { id: p.id, name: p.name ?? '', address: p.address, self: false, state: p.state });
+  }
+  const links: LinkView[] = ctx.cluster?.links?.() ?? peers.map((p) => ({ from: n.id, to: p.id, state: p.state, ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}) }));
+  for (const l of links) {
+    for (const id of [l.from, l.to]) {
+      if (!nodes.has(id)) nodes.set(id, { id, name: '', address: '', self: false, state: l.state });
+    }
+  }
+  return { self: n.id, ready: readiness(ctx).ready, clustered: ctx.cluster !== undefined, nodes: [...nodes.values()], peers, links };
+}
+
+function connectionView(c: ClientSession) {
+  return {
+    clientId: c.clientId,
+    kind: c.wire.kind,
+    remote: c.wire.remote,
+    name: c.name,
+    lang: c.lang,
+    open: c.isOpen,
+    connectedAt: new Date(c.connectedAt).toISOString(),
+    msgsIn: c.msgsIn,
+    msgsOut: c.msgsOut,
+    bytesIn: c.bytesIn,
+    bytesOut: c.bytesOut,
+    pending: c.pending,
+    dropped: c.dropped,
+    congested: c.congested,
+    subscriptions: c.subscriptionCount,
+  };
+}
+
+export const MAX_PAGE = 1000;
+
+/** Parses a non-negative integer query parameter; 400 MB_ERR_INVALID_ARGUMENT when it is not one. */
+export function intParam(v: unknown, name: string, dflt: number, min: number, max: number): number {
+  if (v === undefined || v === '') return dflt;
+  const n = typeof v === 'string' && /^\d{1,10}$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw new HttpError('MB_ERR_INVALID_ARGUMENT', `${name} must be an integer in ${min}..${max}, got "${String(v)}"`);
+  return n;
+}
+
+/** GET /v1/connections?offset=&limit= : client connections in arrival order, a page at a time. */
+export function connectionsView(node: MeshNode, offset: number, limit: number) {
+  const page: ReturnType<typeof connectionView>[] = [];
+  let i = 0;
+  for (const c of node.connections()) {
+    if (i >= offset && page.length < limit) page.push(connectionView(c));
+    i++;
+  }
+  return { total: i, offset, limit, connections: page };
+}
+
+/**
+ * GET /v1/subscriptions: one entry per pattern with how many subscriptions
+ * use it (local clients and peers), and its queue groups with member counts.
+ */
+export function subscriptionsView(node: MeshNode) {
+  const by = new Map<string, { pattern: string; count: number; clients: number; peers: number; plain: number; queues: Map<string, number> }>();
+  node.table.forEach((sub) => {
+    let e = by.get(sub.pattern);
+    if (!e) by.set(sub.pattern, (e = { pattern: sub.pattern, count: 0, clients: 0, peers: 0, plain: 0, queues: new Map() }));
+    e.count++;
+    if (sub.owner.kind === 'client') e.clients++;
+    else e.peers++;
+    if (sub.queue === undefined) e.plain++;
+    else e.queues.set(sub.queue, (e.queues.get(sub.queue) ?? 0) + 1);
+  });
+  const patterns = [...by.values()]
+    .sort((a, b) => b.count - a.count || (a.pattern < b.pattern ? -1 : 1))
+    .map((e) => ({ ...e, queues: [...e.queues].map(([name, members]) => ({ name, members })) }));
+  return { total: node.table.size, patterns };
+}
+
+/** Connections holding queued data or having dropped events, worst first (the dashboard's slow consumers). */
+export function slowConsumers(node: MeshNode, limit: number) {
+  const out: ReturnType<typeof connectionView>[] = [];
+  for (const c of node.connections()) if (c.congested || c.dropped > 0) out.push(connectionView(c));
+  return out.sort((a, b) => b.pending - a.pending || b.dropped - a.dropped).slice(0, limit);
+}
+
+/** GET /v1/stats: counters now, the last second's rates, top topics and slow consumers. */
+export function statsView(node: MeshNode, history: RateHistory) {
+  const s = node.stats;
+  const mem = process.memoryUsage();
+  return {
+    t: Date.now(),
+    connections: node.connectionCount,
+    subscriptions: node.table.size,
+    counters: { ...s, dropped: { ...s.dropped } },
+    rates: history.latest(),
+    eventLoopLagMs: { p50: history.lag.p50 * 1000, p99: history.lag.p99 * 1000, max: history.lag.max * 1000 },
+    memory: { rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal },
+    topTopics: node.topTopics.top(10),
+    slowConsumers: slowConsumers(node, 10),
+  };
+}
+
+/** GET /v1/stats/history: one sample per interval, oldest first. */
+export function historyView(history: RateHistory): { intervalMs: number; samples: readonly RateSample[] } {
+  return { intervalMs: history.intervalMs, samples: history.list() };
+}
