@@ -1,0 +1,138 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '@meshbus/core';
+
+/**
+ * The settings of `meshbus start`, from (lowest to highest precedence)
+ * embedded defaults, a JSON config file, MESHBUS_* environment variables and
+ * flags. Names are the flags' camelCase forms, e.g. clusterPort.
+ */
+export interface StartConfig {
+  host: string;
+  port: number;
+  httpPort: number | undefined;
+  httpHost: string;
+  wsPort: number | undefined;
+  clusterPort: number | undefined;
+  clusterHost: string;
+  advertise: string | undefined;
+  seeds: string[];
+  clusterSecret: string | undefined;
+  mesh: 'full' | 'partial';
+  name: string;
+  token: string | undefined;
+  adminToken: string | undefined;
+  maxPayload: number | undefined;
+  maxConnections: number | undefined;
+  maxSubscriptions: number | undefined;
+  pingInterval: number | undefined;
+  logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  workers: number;
+}
+
+export const START_DEFAULTS: StartConfig = {
+  host: '127.0.0.1',
+  port: 4480,
+  httpPort: 8480,
+  httpHost: '127.0.0.1',
+  wsPort: undefined,
+  clusterPort: undefined,
+  clusterHost: '127.0.0.1',
+  advertise: undefined,
+  seeds: [],
+  clusterSecret: undefined,
+  mesh: 'full',
+  name: '',
+  token: undefined,
+  adminToken: undefined,
+  maxPayload: undefined,
+  maxConnections: undefined,
+  maxSubscriptions: undefined,
+  pingInterval: undefined,
+  logLevel: 'info',
+  workers: 1,
+};
+
+type Kind = 'string' | 'int' | 'list' | 'port';
+const KINDS: Record<keyof StartConfig, Kind> = {
+  host: 'string',
+  port: 'port',
+  httpPort: 'port',
+  httpHost: 'string',
+  wsPort: 'port',
+  clusterPort: 'port',
+  clusterHost: 'string',
+  advertise: 'string',
+  seeds: 'list',
+  clusterSecret: 'string',
+  mesh: 'string',
+  name: 'string',
+  token: 'string',
+  adminToken: 'string',
+  maxPayload: 'int',
+  maxConnections: 'int',
+  maxSubscriptions: 'int',
+  pingInterval: 'int',
+  logLevel: 'string',
+  workers: 'int',
+};
+
+export const START_KEYS = Object.keys(KINDS) as Array<keyof StartConfig>;
+
+/** "clusterPort" → "cluster-port". */
+export function flagName(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+function envName(key: string): string {
+  return 'MESHBUS_' + flagName(key).replace(/-/g, '_').toUpperCase();
+}
+
+function coerce(key: keyof StartConfig, raw: unknown, where: string): unknown {
+  const kind = KINDS[key];
+  if (kind === 'list') {
+    if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
+    if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter(Boolean);
+    throw new ConfigError(`${where}: ${key} must be a comma-separated list`);
+  }
+  if (kind === 'string') {
+    if (typeof raw !== 'string') throw new ConfigError(`${where}: ${key} must be a string`);
+    return raw;
+  }
+  const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${where}: ${key} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+  if (kind === 'port' && n > 65535) throw new ConfigError(`${where}: ${key} must be a port (0..65535), got ${n}`);
+  return n;
+}
+
+export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): StartConfig {
+  const cfg: Record<string, unknown> = { ...START_DEFAULTS };
+  const file = (flags.config as string | undefined) ?? env.MESHBUS_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null) throw new ConfigError(`config file ${file} must hold a JSON object`);
+    for (const [k, v] of Object.entries(parsed)) {
+      if (!(k in KINDS)) throw new ConfigError(`config file ${file}: unknown setting "${k}" (known: ${START_KEYS.join(', ')})`);
+      cfg[k] = coerce(k as keyof StartConfig, v, file);
+    }
+  }
+  for (const k of START_KEYS) {
+    const v = env[envName(k)];
+    if (v !== undefined && v !== '') cfg[k] = coerce(k, v, envName(k));
+  }
+  for (const k of START_KEYS) {
+    const v = flags[flagName(k)];
+    if (v !== undefined) cfg[k] = coerce(k, v, `--${flagName(k)}`);
+  }
+  const c = cfg as unknown as StartConfig;
+  if (c.mesh !== 'full' && c.mesh !== 'partial') throw new ConfigError(`--mesh must be 'full' or 'partial', got ${c.mesh}`);
+  if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) throw new ConfigError(`--log-level must be debug, info, warn, error or silent`);
+  if (c.httpPort === 0 && flags['http-port'] === undefined) c.httpPort = undefined;
+  if (c.seeds.length > 0 && c.clusterPort === undefined) c.clusterPort = 4481;
+  if (c.workers < 1) throw new ConfigError('--workers must be at least 1');
+  return c;
+}

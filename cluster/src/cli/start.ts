@@ -1,0 +1,54 @@
+import { MeshNode, jsonLogger, randomId, type Logger } from '@meshbus/core';
+import { ClusterNode } from '../cluster-node.js';
+import type { StartConfig } from './config.js';
+
+/** A running server: the node, its cluster membership and the HTTP API, stopped together. */
+export interface RunningServer {
+  node: MeshNode;
+  cluster: ClusterNode | undefined;
+  stop(): Promise<void>;
+}
+
+/** Starts everything `meshbus start` runs, from a resolved config. */
+export async function startServer(cfg: StartConfig, logger?: Logger): Promise<RunningServer> {
+  const id = randomId();
+  const log = logger ?? jsonLogger(cfg.logLevel, { node: id, ...(cfg.name ? { name: cfg.name } : {}) });
+  const node = new MeshNode({
+    id,
+    logger: log,
+    host: cfg.host,
+    port: cfg.port,
+    name: cfg.name,
+    token: cfg.token,
+    maxPayload: cfg.maxPayload,
+    maxConnections: cfg.maxConnections,
+    maxSubscriptions: cfg.maxSubscriptions,
+    pingInterval: cfg.pingInterval,
+  });
+  await node.listen();
+  let cluster: ClusterNode | undefined;
+  try {
+    if (cfg.clusterPort !== undefined) {
+      cluster = await new ClusterNode(node, {
+        host: cfg.clusterHost,
+        port: cfg.clusterPort,
+        advertise: cfg.advertise,
+        clientAdvertise: cfg.advertise ? `${cfg.advertise.replace(/:\d+$/, '')}:${node.port}` : undefined,
+        seeds: cfg.seeds,
+        secret: cfg.clusterSecret,
+        mode: cfg.mesh,
+      }).start();
+    }
+  } catch (e) {
+    await node.close();
+    throw e;
+  }
+  return {
+    node,
+    cluster,
+    async stop() {
+      await cluster?.stop();
+      await node.shutdown();
+    },
+  };
+}
