@@ -494,6 +494,7 @@ export class Client implements SubscriptionOwner, Responder {
       { interval, maxOut: this.options.maxPingOut ?? 2, wakeTimeout: this.options.wakeTimeout ?? 2000 },
       {
         lastReceived: () => conn.lastReceived,
+        receivedCount: () => conn.receivedCount,
         ping: () => conn.sendFrame({ type: FrameType.PING, correlation: this.nextId() }),
         dead: (e) => conn.close(e),
       },

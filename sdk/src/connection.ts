@@ -44,6 +44,8 @@ export interface ConnectionHandlers {
 export class Connection {
   /** Date.now() of the last byte received. */
   lastReceived = Date.now();
+  /** Chunks received. */
+  receivedCount = 0;
   welcome: WelcomeBody | undefined;
   /** Why the connection is ending, when the node told us (ERROR, GOODBYE) or a check failed. */
   error: MeshbusError | undefined;
@@ -126,6 +128,7 @@ export class Connection {
 
   private readonly onData = (chunk: Uint8Array): void => {
     this.lastReceived = Date.now();
+    this.receivedCount++;
     this.decoder.push(chunk, this.onFrame, this.onDecodeError);
   };
 

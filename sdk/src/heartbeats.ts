@@ -13,6 +13,8 @@ export interface HeartbeatOptions {
 export interface HeartbeatIo {
   /** Date.now() of the last byte received. */
   lastReceived(): number;
+  /** Chunks received so far (a counter: unlike a ms timestamp it cannot tie with the probe's send time). */
+  receivedCount(): number;
   ping(): void;
   dead(error: MeshbusError): void;
 }
@@ -58,12 +60,12 @@ export class Heartbeat {
   probe(timeout = this.options.wakeTimeout): void {
     if (this.stopped) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    const sent = this.now();
+    const before = this.io.receivedCount();
     this.io.ping();
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.stopped) return;
-      if (this.io.lastReceived() < sent) {
+      if (this.io.receivedCount() === before) {
         this.stopped = true;
         this.io.dead(new SessionError('MB_ERR_STALE_CONNECTION', `no answer within ${timeout} ms of a liveness probe`));
         return;

@@ -190,7 +190,7 @@ describe('Heartbeat', () => {
       let last = Date.now();
       const pings: number[] = [];
       let dead: string | undefined;
-      const hb = new Heartbeat({ interval: 1000, maxOut: 2, wakeTimeout: 200 }, { lastReceived: () => last, ping: () => pings.push(Date.now()), dead: (e) => (dead = e.code) });
+      const hb = new Heartbeat({ interval: 1000, maxOut: 2, wakeTimeout: 200 }, { lastReceived: () => last, receivedCount: () => 0, ping: () => pings.push(Date.now()), dead: (e) => (dead = e.code) });
       hb.start();
       vi.advanceTimersByTime(1000);
       expect(pings.length).toBe(1);
@@ -217,7 +217,7 @@ describe('Heartbeat', () => {
       let dead: string | undefined;
       const hb = new Heartbeat(
         { interval: 1000, maxOut: 2, wakeTimeout: 200, now: () => clock },
-        { lastReceived: () => last, ping: () => pings.push(clock), dead: (e) => (dead = e.code) },
+        { lastReceived: () => last, receivedCount: () => 0, ping: () => pings.push(clock), dead: (e) => (dead = e.code) },
       );
       hb.start();
       clock += 60_000; // slept a minute; the timer fires late

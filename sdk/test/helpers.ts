@@ -1,0 +1,156 @@
+import net from 'node:net';
+import { WebSocketServer } from 'ws';
+import { silentLogger, startNode, type MeshNode } from '@meshbus/core';
+import type { Client, Status } from '../src/index.js';
+
+export type NodeOpts = Parameters<typeof startNode>[0];
+
+/** Nodes and closers registered by a test, torn down after it. */
+export class Fixture {
+  readonly nodes: MeshNode[] = [];
+  readonly clients: Client[] = [];
+  readonly closers: Array<() => Promise<void> | void> = [];
+
+  async node(opts: NodeOpts = {}): Promise<MeshNode> {
+    const n = await startNode({ host: '127.0.0.1', port: 0, logger: silentLogger, ...opts });
+    this.nodes.push(n);
+    return n;
+  }
+
+  track<T extends Client>(c: T): T {
+    this.clients.push(c);
+    return c;
+  }
+
+  async teardown(): Promise<void> {
+    for (const c of this.clients.splice(0)) await c.close().catch(() => {});
+    for (const f of this.closers.splice(0)) await f();
+    for (const n of this.nodes.splice(0)) await n.close().catch(() => {});
+  }
+}
+
+export function url(n: MeshNode | number): string {
+  return `127.0.0.1:${typeof n === 'number' ? n : n.port}`;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `cond()` holds, polling; throws after `ms`. */
+export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Records a client's status events. */
+export function recordStatus(c: Client): Status[] {
+  const got: Status[] = [];
+  c.on('status', (s) => got.push(s));
+  return got;
+}
+
+/** Waits for the next status event matching `pred`. */
+export function nextStatus(c: Client, pred: (s: Status) => boolean, ms = 10_000): Promise<Status> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => {
+      off();
+      reject(new Error('no matching status event'));
+    }, ms);
+    const off = c.on('status', (s) => {
+      if (pred(s)) {
+        clearTimeout(t);
+        off();
+        resolve(s);
+      }
+    });
+  });
+}
+
+/**
+ * A TCP proxy to `target`: `freeze()` silently stops forwarding in both
+ * directions (a half-open connection: no FIN, no RST), `kill()` drops all.
+ */
+export async function tcpProxy(target: number): Promise<{ port: number; freeze(): void; kill(): void; close(): Promise<void> }> {
+  let frozen = false;
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  const server = net.createServer((a) => {
+    const b = net.connect(target, '127.0.0.1');
+    const pair: [net.Socket, net.Socket] = [a, b];
+    pairs.add(pair);
+    a.on('data', (d) => {
+      if (!frozen) b.write(d);
+    });
+    b.on('data', (d) => {
+      if (!frozen) a.write(d);
+    });
+    const end = (): void => {
+      a.destroy();
+      b.destroy();
+      pairs.delete(pair);
+    };
+    a.on('close', end).on('error', end);
+    b.on('close', end).on('error', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    freeze: () => (frozen = true),
+    kill: () => {
+      for (const [a, b] of pairs) {
+        a.destroy();
+        b.destroy();
+      }
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const [a, b] of pairs) {
+          a.destroy();
+          b.destroy();
+        }
+        server.close(() => r());
+      }),
+  };
+}
+
+/**
+ * A WebSocket endpoint bridged to a node's TCP port (the node has no
+ * WebSocket gateway yet). Node→client bytes are re-framed so each WS
+ * message carries whole frames, as the protocol requires.
+ */
+export async function wsBridge(target: number): Promise<{ port: number; close(): Promise<void> }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  wss.on('connection', (ws) => {
+    const tcp = net.connect(target, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    tcp.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      let end = 0;
+      while (buf.length - end >= 4) {
+        const len = buf.readUInt32BE(end) + 4;
+        if (buf.length - end < len) break;
+        end += len;
+      }
+      if (end > 0) {
+        ws.send(buf.subarray(0, end));
+        buf = buf.subarray(end);
+      }
+    });
+    ws.on('message', (d: Buffer) => tcp.write(d));
+    ws.on('close', () => tcp.destroy());
+    tcp.on('close', () => ws.close());
+    tcp.on('error', () => ws.close());
+  });
+  const port = (wss.address() as net.AddressInfo).port;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => r());
+      }),
+  };
+}
