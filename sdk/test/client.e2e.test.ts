@@ -475,3 +475,74 @@ describe('WebSocket transport', () => {
     expect((await got).data.length).toBe(200_000);
   });
 });
+
+describe('status stream, custom outbox, local slow consumer', () => {
+  it('client.status() yields the typed events and ends on close', async () => {
+    const n = await fx.node();
+    const port = n.port;
+    const c = await client(url(n), { reconnectBackoff: { base: 20, max: 40 } });
+    const it = c.status();
+    const types: string[] = [];
+    const reading = (async () => {
+      for await (const s of it) types.push(s.type);
+    })();
+    await n.close();
+    await nextStatus(c, (s) => s.type === 'reconnecting');
+    await fx.node({ port });
+    await nextStatus(c, (s) => s.type === 'connected');
+    await c.close();
+    await reading;
+    expect(types[0]).toBe('disconnected');
+    expect(types).toContain('reconnecting');
+    expect(types.slice(-2)).toEqual(['connected', 'closed']);
+  });
+
+  it('a user-supplied Outbox (e.g. persistent) is used while offline and drained in order', async () => {
+    const stored: Array<{ topic: string; payload: Uint8Array; at: number }> = [];
+    const outbox = {
+      get count() {
+        return stored.length;
+      },
+      get bytes() {
+        return stored.reduce((n, e) => n + e.payload.length, 0);
+      },
+      add(e: { topic: string; payload: Uint8Array; at: number }) {
+        stored.push(e);
+      },
+      takeAll() {
+        return stored.splice(0);
+      },
+      clear() {
+        return stored.splice(0).length;
+      },
+    };
+    const n = await fx.node();
+    const port = n.port;
+    const c = await client(url(n), { outbox, reconnectBackoff: { base: 20, max: 40 } });
+    const got: string[] = [];
+    c.subscribe('s', { callback: (m) => got.push(m.string()) });
+    await n.close();
+    await nextStatus(c, (s) => s.type === 'disconnected');
+    c.publish('s', 'a');
+    c.publish('s', 'b');
+    expect(stored.map((e) => e.topic)).toEqual(['s', 's']);
+    await fx.node({ port });
+    await until(() => got.length === 2);
+    expect(got).toEqual(['a', 'b']);
+    expect(stored).toEqual([]);
+  });
+
+  it('reports a slow async-iterator consumer and counts what it dropped', async () => {
+    const n = await fx.node();
+    const c = await client(url(n));
+    const sub = c.subscribe('f', { pendingLimit: 10 });
+    const slow = nextStatus(c, (s) => s.type === 'slow-consumer');
+    await c.flush();
+    for (let i = 0; i < 25; i++) c.publish('f', String(i));
+    expect(await slow).toMatchObject({ type: 'slow-consumer', source: 'client', sid: sub.sid, pattern: 'f' });
+    await c.flush();
+    expect(sub.pending).toBe(10);
+    expect(sub.dropped).toBe(15);
+    expect(sub.received).toBe(25);
+  });
+});
