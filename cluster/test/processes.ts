@@ -1,0 +1,59 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/meshbus.js', import.meta.url));
+
+/** A free loopback port (bound then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface NodeProcess {
+  child: ChildProcess;
+  port: number;
+  clusterPort: number;
+  url: string;
+  log: string[];
+  exited: Promise<number | null>;
+}
+
+/** Runs `meshbus start` as a real process and waits until it listens. */
+export async function spawnNode(args: { port?: number; clusterPort?: number; seeds?: string[]; extra?: string[] }): Promise<NodeProcess> {
+  const port = args.port ?? (await freePort());
+  const clusterPort = args.clusterPort ?? (await freePort());
+  const argv = [
+    BIN, 'start',
+    '--port', String(port),
+    '--cluster-port', String(clusterPort),
+    '--http-port', '0',
+    '--log-level', 'info',
+    ...(args.seeds?.length ? ['--seeds', args.seeds.join(',')] : []),
+    ...(args.extra ?? []),
+  ];
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`node did not start: ${log.join('')}`)), 10_000);
+    const onData = (d: Buffer): void => {
+      log.push(d.toString());
+      if (log.join('').includes('cluster listening')) {
+        clearTimeout(t);
+        resolve();
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.stdout!.on('data', (d: Buffer) => log.push(d.toString()));
+    child.once('exit', () => reject(new Error(`node exited: ${log.join('')}`)));
+  });
+  return { child, port, clusterPort, url: `127.0.0.1:${port}`, log, exited };
+}
