@@ -43,6 +43,8 @@ export interface HttpServer {
   /** The fastify instance (for `inject` in tests, or to add routes). */
   readonly app: FastifyInstance;
   readonly stats: HttpStats;
+  /** The 1-second rate samples behind /v1/stats/history. */
+  readonly history: RateHistory;
   /** Sets (or replaces) the cluster view once the cluster layer is up. */
   attachCluster(view: ClusterView | undefined): void;
   /** Stops listening; requests waiting for replies fail with MB_ERR_DRAINING. */
@@ -181,6 +183,7 @@ export async function startHttp(node: MeshNode, options: HttpOptions = {}): Prom
     url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}`,
     app,
     stats,
+    history,
     attachCluster(view) {
       ctx.cluster = view;
     },
