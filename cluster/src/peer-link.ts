@@ -127,6 +127,10 @@ export class PeerLink implements Subscriber, EventSource {
     }
   }
 
+  get label(): string {
+    return `peer ${this.peer?.id ?? this.remote}`;
+  }
+
   get remote(): string {
     return this.wire.remote;
   }

@@ -82,6 +82,10 @@ export class ClientSession implements Subscriber, EventSource {
     }, o.handshakeTimeout);
   }
 
+  get label(): string {
+    return `client ${this.clientId}`;
+  }
+
   get isOpen(): boolean {
     return this.state === 'open';
   }

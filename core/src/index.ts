@@ -1,4 +1,4 @@
-export { MeshNode, startNode, type NodeHooks, type LocalPublish } from './node.js';
+export { MeshNode, startNode, type NodeHooks, type LocalPublish, type TraceHop } from './node.js';
 export { ClientSession } from './client-session.js';
 export { RoutingTable, type Route, type QueueGroupRoute, type InterestChange } from './routing-table.js';
 export type { Subscriber, Subscription, SlowPolicy, Throttled, EventSource } from './subscriber.js';

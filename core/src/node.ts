@@ -263,6 +263,8 @@ export class MeshNode implements NodeContext {
    * `localOnly`: skip peer receivers (an event that came from a peer in a full mesh).
    */
   deliver(f: Frame, route: Route, from: (Subscriber & EventSource) | undefined, localOnly: boolean): number {
+    const tIn = f.traced ? now() : 0;
+    const trace: string[] | undefined = f.traced ? [] : undefined;
     let n = 0;
     // A source never gets its own event back over the link it came on; a client only if it wants echo.
     const skip = from && (from.kind === 'peer' || !from.echo) ? from : undefined;
@@ -270,6 +272,7 @@ export class MeshNode implements NodeContext {
       if (s === skip || (localOnly && s.kind === 'peer')) continue;
       s.deliver(f, 0);
       if (from && s.congested) from.blockOn(s);
+      if (trace) trace.push(s.label ?? s.kind);
       n++;
     }
     for (const g of route.groups) {
@@ -278,9 +281,45 @@ export class MeshNode implements NodeContext {
       if (!m) continue;
       m.owner.deliver(f, m.sid);
       if (from && m.owner.congested) from.blockOn(m.owner);
+      if (trace) trace.push(`${m.owner.label ?? m.owner.kind} (group ${g.name})`);
       n++;
     }
+    if (trace) this.reportHop(f, from, tIn, trace);
     return this.countOut(n, f.size);
+  }
+
+  /**
+   * Message tracing: a node that handles an event with the TRACE flag
+   * publishes one hop record (node, time in, time out, where it went) as an
+   * event on `_TRACE.<trace id>`, routed through the mesh like any other, so
+   * whoever traces subscribes there and sees the path hop by hop.
+   */
+  private reportHop(f: Frame, from: Subscriber | undefined, tIn: number, to: string[]): void {
+    let traceId: string | undefined;
+    try {
+      traceId = f.ext?.trace;
+    } catch {
+      traceId = undefined;
+    }
+    traceId ??= `${f.origin}-${f.seq}`;
+    const topic = `_TRACE.${traceId}`;
+    if (topicProblem(topic, false, this.options)) return;
+    const hop: TraceHop = {
+      node: this.id,
+      name: this.options.name,
+      hops: f.hops,
+      topic: f.topic,
+      from: from?.label ?? from?.kind ?? 'internal',
+      in: tIn,
+      out: now(),
+      to,
+    };
+    this.stats.traceHops++;
+    try {
+      this.publishLocal(topic, encodeBody(hop));
+    } catch (e) {
+      this.logger.warn({ err: String(e) }, 'trace report failed');
+    }
   }
 
   /**
@@ -288,6 +327,7 @@ export class MeshNode implements NodeContext {
    * first (an event a peer handed to this node for one of its groups).
    */
   deliverToGroup(f: Frame, route: Route, group: string, from: (Subscriber & EventSource) | undefined, localOnly: boolean): boolean {
+    const tIn = f.traced ? now() : 0;
     for (const g of route.groups) {
       if (g.name !== group || (localOnly && g.local.length === 0)) continue;
       const m = this.table.pick(g, from);
@@ -295,6 +335,7 @@ export class MeshNode implements NodeContext {
       m.owner.deliver(f, m.sid);
       if (from && m.owner.congested) from.blockOn(m.owner);
       this.countOut(1, f.size);
+      if (f.traced) this.reportHop(f, from, tIn, [`${m.owner.label ?? m.owner.kind} (group ${g.name})`]);
       return true;
     }
     return false;
@@ -351,6 +392,26 @@ export class MeshNode implements NodeContext {
     for (const s of this.sessions) s.wire.destroy();
     await closed;
   }
+}
+
+/** One node's report about a traced event. */
+export interface TraceHop {
+  node: string;
+  name: string;
+  /** Hop count of the event when it reached this node (0 at the origin node). */
+  hops: number;
+  topic: string;
+  /** Where the event came from: "client <id>", "peer <node id>" or "internal". */
+  from: string;
+  /** Wall-clock ms (with fraction) when routing started and ended on this node. */
+  in: number;
+  out: number;
+  /** Receivers it was handed to: "client <id>", "peer <node id>", with "(group g)" for queue groups. */
+  to: string[];
+}
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 /** Creates a node and starts listening. */

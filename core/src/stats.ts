@@ -14,6 +14,8 @@ export interface NodeStats {
   connectionsTotal: number;
   connectionsRefused: number;
   dropped: { slow: number };
+  /** Trace hop records this node published. */
+  traceHops: number;
 }
 
 export function newStats(): NodeStats {
@@ -31,6 +33,7 @@ export function newStats(): NodeStats {
     connectionsTotal: 0,
     connectionsRefused: 0,
     dropped: { slow: 0 },
+    traceHops: 0,
   };
 }
 

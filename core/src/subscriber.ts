@@ -19,6 +19,8 @@ export interface Subscriber {
   readonly congested: boolean;
   /** Registers a publisher to be told when this receiver is no longer congested. */
   addWaiter(w: Throttled): void;
+  /** How message traces name this receiver, e.g. "client 3f2a…" or "peer 9c01…". */
+  readonly label?: string;
 }
 
 /** A sender that can be paused while one of its receivers catches up. */
