@@ -40,7 +40,8 @@ export class OutboundQueue {
     if (this.backlogBytes === 0) {
       const buffered = this.wire.buffered;
       if (buffered === 0) this.lastProgress = Date.now();
-      if (buffered + chunk.length <= this.highWater) {
+      // An empty wire takes any frame, even one larger than the mark: nothing would ever drain it otherwise.
+      if (buffered === 0 || buffered + chunk.length <= this.highWater) {
         this.wire.write(chunk);
         return true;
       }

@@ -128,13 +128,8 @@ describe('publish and subscribe', () => {
 
   it('payloads of 0 B, 1 B and exactly maxPayload (512 KiB) arrive intact', () => roundTrip(512 * 1024));
 
-  // KNOWN NODE BUG (core/src/outbound-queue.ts): a frame larger than the
-  // queue's highWater (min(1 MiB, maxPending/2)) goes to the backlog while the
-  // wire is empty, and the backlog is only flushed on 'drain', which never
-  // comes: the subscriber's connection stalls for good. A 1 MiB payload (the
-  // default maxPayload) plus its 65-byte head is such a frame. Flip to it()
-  // once the node writes an oversized frame when its wire is empty.
-  it.fails('payload of exactly the default maxPayload (1 MiB) arrives intact [node bug: stalls]', () => roundTrip(1024 * 1024));
+  // A frame larger than the node's queue high-water mark must still go out when the wire is empty.
+  it('payload of exactly the default maxPayload (1 MiB) arrives intact', () => roundTrip(1024 * 1024));
 
   it('rejects an over-limit payload and a bad topic locally with typed errors; the connection stays', async () => {
     const n = await fx.node({ maxPayload: 1000 });
