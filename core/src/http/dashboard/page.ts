@@ -53,13 +53,13 @@ export const DASHBOARD_HTML = `<!doctype html>
   .node.down circle { stroke: var(--bad); }
   .node.connecting circle { stroke: var(--warn); }
   .node.self circle { fill: #3a2950; stroke: var(--self); stroke-width: 4; }
-  .node text { fill: var(--fg); font-size: 12px; text-anchor: middle; }
+  .node text { fill: var(--fg); font-size: 12px; text-anchor: middle; paint-order: stroke; stroke: var(--card); stroke-width: 3px; }
   .node text.sub { fill: var(--dim); font-size: 10px; }
   .node.self text.sub { fill: var(--self); }
   .axis { stroke: var(--line); stroke-width: 1; }
   .axis-label { fill: var(--dim); font-size: 10px; }
   .series { fill: none; stroke-width: 2; }
-  .series.in { stroke: var(--in); }
+  .series.in { stroke: var(--in); stroke-width: 5; stroke-opacity: .55; }
   .series.out { stroke: var(--out); }
   #auth { grid-column: 1 / -1; }
   #auth input { background: var(--bg); color: var(--fg); border: 1px solid var(--line); border-radius: 4px; padding: 4px 8px; }
