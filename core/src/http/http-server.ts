@@ -82,7 +82,8 @@ export async function startHttp(node: MeshNode, options: HttpOptions = {}): Prom
 
   const level = options.logger === true ? 'info' : options.logger || undefined;
   const app = Fastify({
-    logger: level ? { level, base: { pid: process.pid, node: node.id } } : false,
+    // Same line shape as the node's own jsonLogger: string levels, the node id on every line.
+    logger: level ? { level, base: { pid: process.pid, node: node.id }, formatters: { level: (label: string) => ({ level: label }) } } : false,
     // Our own onResponse hook logs requests (probes and dashboard polls at debug level).
     logController: new LogController({ disableRequestLogging: true }),
     // Topics travel in the path; let topic validation, not the router, refuse long ones.
