@@ -222,7 +222,7 @@ export class MeshNode implements NodeContext {
     this.stamp(f);
     this.stats.msgsIn++;
     this.stats.bytesIn += f.size;
-    this.topTopics.count(f.topicHash, () => f.topic);
+    this.topTopics.count(f.topicHash, f);
     const n = this.deliver(f, route, from, false);
     if (n === 0) {
       this.stats.noInterest++;
@@ -250,7 +250,7 @@ export class MeshNode implements NodeContext {
     this.stamp(f);
     this.stats.msgsIn++;
     this.stats.bytesIn += f.size;
-    this.topTopics.count(f.topicHash, () => topic);
+    this.topTopics.count(f.topicHash, f);
     const from = o.from ?? INTERNAL_PUBLISHER;
     const n = this.deliver(f, route, from, false);
     if (n === 0) this.stats.noInterest++;

@@ -50,15 +50,19 @@ export class TopicCounter {
 
   constructor(readonly capacity = 1024) {}
 
-  /** Counts one event on `topic` (decoded lazily) with header hash `hash`. */
-  count(hash: number, topic: () => string): void {
+  /**
+   * Counts one event with header topic hash `hash`; `source.topic` (a Frame's
+   * lazy getter) is read only for a hash not seen before. No allocation for a
+   * known topic.
+   */
+  count(hash: number, source: { readonly topic: string }): void {
     const e = this.counts.get(hash);
     if (e !== undefined) {
       e.n++;
       return;
     }
     if (this.counts.size >= this.capacity) this.evict();
-    this.counts.set(hash, { topic: topic(), n: 1 });
+    this.counts.set(hash, { topic: source.topic, n: 1 });
   }
 
   /** The `n` most published topics, most first. */

@@ -358,8 +358,8 @@ describe('dashboard data', () => {
 
   it('TopicCounter stays bounded and keeps hot topics through evictions', () => {
     const tc = new TopicCounter(8);
-    for (let i = 0; i < 100; i++) tc.count(1, () => 'hot');
-    for (let i = 0; i < 1000; i++) tc.count(1000 + i, () => `t${i}`);
+    for (let i = 0; i < 100; i++) tc.count(1, { topic: 'hot' });
+    for (let i = 0; i < 1000; i++) tc.count(1000 + i, { topic: `t${i}` });
     const top = tc.top(20);
     expect(top.length).toBeLessThanOrEqual(8);
     expect(top[0]).toEqual({ topic: 'hot', count: 100 });
