@@ -3,6 +3,7 @@ import {
   DEFAULT_MAX_PAYLOAD,
   DEFAULT_MAX_TOPIC,
   FrameType,
+  Flags,
   MAX_VERSION,
   MIN_VERSION,
   TopicTrie,
@@ -203,7 +204,7 @@ export class Client implements SubscriptionOwner, Responder {
     if (headers !== undefined) checkHeaders(headers);
     const conn = this.conn;
     if (conn && (this.state === 'connected' || this.state === 'draining')) {
-      this.sendPub(conn, topic, data, headers, 0);
+      this.sendPub(conn, topic, data, headers, 0, options?.trace);
       return;
     }
     this.enqueue(topic, data, headers);
@@ -647,8 +648,13 @@ export class Client implements SubscriptionOwner, Responder {
 
   // --------------------------------------------------------------- sending
 
-  private sendPub(conn: Connection, topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, correlation: number): void {
-    conn.sendEvent({ type: FrameType.PUB, topic, payload, ext: headers ? { headers } : undefined, correlation });
+  private sendPub(conn: Connection, topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, correlation: number, trace?: string): void {
+    if (trace !== undefined) {
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(trace)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `trace id "${trace}" must be 1-64 letters, digits, - or _`);
+      conn.sendEvent({ type: FrameType.PUB, topic, payload, ext: { headers, trace }, correlation, flags: Flags.TRACE });
+    } else {
+      conn.sendEvent({ type: FrameType.PUB, topic, payload, ext: headers ? { headers } : undefined, correlation });
+    }
     this.counters.outMsgs++;
     this.counters.outBytes += payload.length;
   }

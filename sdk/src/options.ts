@@ -86,6 +86,12 @@ export interface PublishOptions {
   headers?: Record<string, string>;
   /** Encode the payload with this codec (otherwise bytes as they are, strings as UTF-8). */
   codec?: Codec<never>;
+  /**
+   * Trace id (one topic token: letters, digits, `-`, `_`): every node the event passes
+   * through publishes a hop record on `_TRACE.<id>`. Applies to events sent while
+   * connected; events from the outbox go untraced.
+   */
+  trace?: string;
 }
 
 export interface RequestOptions extends PublishOptions {
