@@ -8,12 +8,15 @@ import {
   topicProblem,
   type Frame,
 } from '@meshbus/proto';
-import { ConfigError, type MeshNode, type Subscription } from '@meshbus/core';
+import { ConfigError, type ClusterView, type LinkView, type MeshNode, type Subscription } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
 import { resolveClusterOptions, parseAddress, type ClusterOptions, type ResolvedClusterOptions } from './options.js';
 import { PeerLink, type LinkHandler, type LinkSettings, type PeerInfo } from './peer-link.js';
 import { Redialer } from './redialer.js';
+
+/** Nodes repeat their gossip this often, ms, so topology views stay fresh. */
+const GOSSIP_EVERY = 5_000;
 
 /** One peer as the cluster sees it, for views and metrics. */
 export interface PeerStatus {
@@ -42,11 +45,11 @@ interface LinkInterest {
  * peers. There is no leader: every node runs the same code and any subset
  * keeps routing when others die.
  */
-export class ClusterNode implements LinkHandler {
+export class ClusterNode implements LinkHandler, ClusterView {
   readonly options: ResolvedClusterOptions;
   readonly self: PeerInfo;
   private readonly server: Server;
-  private readonly links = new Set<PeerLink>();
+  private readonly allLinks = new Set<PeerLink>();
   /** Up links by peer node id (at most one per peer). */
   private readonly byPeer = new Map<string, PeerLink>();
   private readonly interest = new Map<PeerLink, LinkInterest>();
@@ -62,6 +65,9 @@ export class ClusterNode implements LinkHandler {
   duplicatesDropped = 0;
   private stopped = false;
   private unsubscribeInterest: (() => void) | undefined;
+  /** Links of other nodes, as they gossiped them: node id → (peer ids, when heard). */
+  private readonly remoteLinks = new Map<string, { peers: string[]; at: number }>();
+  private lastGossip = 0;
 
   constructor(
     readonly node: MeshNode,
@@ -139,7 +145,7 @@ export class ClusterNode implements LinkHandler {
   peers(): PeerStatus[] {
     const out: PeerStatus[] = [];
     const seen = new Set<string>();
-    for (const l of this.links) {
+    for (const l of this.allLinks) {
       if (!l.peer) continue;
       seen.add(l.peer.id);
       out.push({
@@ -173,7 +179,7 @@ export class ClusterNode implements LinkHandler {
       socket.destroy();
       return;
     }
-    this.links.add(new PeerLink(socket, 'acceptor', this.settings, this));
+    this.allLinks.add(new PeerLink(socket, 'acceptor', this.settings, this));
   }
 
   /** Dials `addr` (host:port, the host may resolve to several addresses); resolves when the attempt ended. */
@@ -194,7 +200,7 @@ export class ClusterNode implements LinkHandler {
           socket.removeAllListeners('error');
           const link = new PeerLink(socket, 'dialer', this.settings, this);
           link.target = addr;
-          this.links.add(link);
+          this.allLinks.add(link);
           resolve(true);
         });
         socket.once('error', () => resolve(false));
@@ -235,11 +241,40 @@ export class ClusterNode implements LinkHandler {
       add.push(this.announce(link, key));
     }
     link.sendControl(FrameType.INTEREST, { snap: true, add });
-    link.sendControl(FrameType.PEERS, { peers: [this.self, ...this.known.values()].filter((p) => p.id !== peer.id) });
+    this.gossip();
+  }
+
+  /** Tells every peer what this node knows: nodes (for discovery) and its own links (for topology views). */
+  private gossip(): void {
+    this.lastGossip = Date.now();
+    const links = [...this.byPeer.keys()];
+    for (const l of this.byPeer.values()) {
+      const peers = [this.self, ...this.known.values()].filter((p) => p.id !== l.peer!.id);
+      l.sendControl(FrameType.PEERS, { from: this.self.id, peers, links });
+    }
+  }
+
+  /** Every link known in the mesh: this node's own and those its peers reported. */
+  links(): LinkView[] {
+    const out: LinkView[] = [];
+    const seen = new Set<string>();
+    const add = (a: string, b: string, v: Omit<LinkView, 'from' | 'to'>): void => {
+      const key = a < b ? `${a}|${b}` : `${b}|${a}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      out.push({ from: a, to: b, ...v });
+    };
+    for (const [id, l] of this.byPeer) add(this.self.id, id, { state: 'up', rttMs: l.rttMs });
+    const fresh = Date.now() - 4 * GOSSIP_EVERY;
+    for (const [from, r] of this.remoteLinks) {
+      if (r.at < fresh || !this.byPeer.has(from)) continue;
+      for (const to of r.peers) add(from, to, { state: 'up' });
+    }
+    return out;
   }
 
   linkDown(link: PeerLink, reason: string): void {
-    this.links.delete(link);
+    this.allLinks.delete(link);
     const li = this.interest.get(link);
     this.interest.delete(link);
     const peerId = link.peer?.id;
@@ -249,6 +284,7 @@ export class ClusterNode implements LinkHandler {
       for (const sub of li.learned.values()) this.node.table.remove(sub);
       for (const key of this.ledger.dropSource(link)) this.propagate(key);
     }
+    if (current) this.gossip();
     if (current || !peerId) {
       this.node.logger.info({ peer: peerId, reason }, 'peer link down');
       if (!this.stopped && link.peer && this.shouldRedial(link.peer)) this.redialer.want(link.peer.cluster, this.options.seeds.includes(link.peer.cluster));
@@ -297,6 +333,9 @@ export class ClusterNode implements LinkHandler {
         return;
       case FrameType.PEERS:
         this.onPeers(body);
+        if (link.peer && Array.isArray(body.links)) {
+          this.remoteLinks.set(link.peer.id, { peers: body.links.filter((x): x is string => typeof x === 'string'), at: Date.now() });
+        }
         return;
       default:
         this.node.logger.debug({ peer: link.peerId, type: f.typeName }, 'ignored frame from peer');
@@ -381,7 +420,8 @@ export class ClusterNode implements LinkHandler {
 
   private tick(): void {
     const now = Date.now();
-    for (const l of this.links) l.tick(now, this.node.options.maxStall);
+    if (now - this.lastGossip > GOSSIP_EVERY) this.gossip();
+    for (const l of this.allLinks) l.tick(now, this.node.options.maxStall);
   }
 
   /** Leaves the mesh: says goodbye on every link and stops dialing. */
@@ -391,7 +431,7 @@ export class ClusterNode implements LinkHandler {
     this.redialer.stop();
     this.unsubscribeInterest?.();
     if (this.timer) clearInterval(this.timer);
-    for (const l of [...this.links]) {
+    for (const l of [...this.allLinks]) {
       l.sendControl(FrameType.GOODBYE, { code: 2012, reason: 'node leaving' });
       l.close('node leaving');
     }

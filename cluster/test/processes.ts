@@ -27,7 +27,7 @@ export interface NodeProcess {
 }
 
 /** Runs `meshbus start` as a real process and waits until it listens. */
-export async function spawnNode(args: { port?: number; clusterPort?: number; seeds?: string[]; extra?: string[] }): Promise<NodeProcess> {
+export async function spawnNode(args: { port?: number; clusterPort?: number; seeds?: string[]; extra?: string[]; readyText?: string }): Promise<NodeProcess> {
   const port = args.port ?? (await freePort());
   const clusterPort = args.clusterPort ?? (await freePort());
   const argv = [
@@ -46,7 +46,7 @@ export async function spawnNode(args: { port?: number; clusterPort?: number; see
     const t = setTimeout(() => reject(new Error(`node did not start: ${log.join('')}`)), 10_000);
     const onData = (d: Buffer): void => {
       log.push(d.toString());
-      if (log.join('').includes('cluster listening')) {
+      if (log.join('').includes(args.readyText ?? 'cluster listening')) {
         clearTimeout(t);
         resolve();
       }

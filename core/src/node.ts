@@ -3,6 +3,7 @@ import {
   ERROR_CODES,
   Frame,
   FrameType,
+  Flags,
   HEADER_SIZE,
   MAX_EXT,
   OFF,
@@ -48,6 +49,8 @@ export interface LocalPublish {
   correlation?: number;
   /** Who publishes, as routing and the hooks see it; default a node-internal publisher. */
   from?: Subscriber & EventSource;
+  /** Trace id: the event carries the TRACE flag and hop records go to `_TRACE.<trace>`. */
+  trace?: string;
 }
 
 /** The sender of events the node publishes itself: receives nothing, is never paused. */
@@ -242,9 +245,10 @@ export class MeshNode implements NodeContext {
     const max = this.options.maxPayload;
     if (payload.length > max) throw new SessionError('MB_ERR_PAYLOAD_TOO_LARGE', `${payload.length} bytes, limit ${max}`);
     assertTopic(topic, this.options);
-    const ext = o.headers !== undefined || o.reply !== undefined ? { headers: o.headers, reply: o.reply } : undefined;
+    const ext = o.headers !== undefined || o.reply !== undefined || o.trace !== undefined ? { headers: o.headers, reply: o.reply, trace: o.trace } : undefined;
     const type = o.reply !== undefined ? FrameType.REQ : FrameType.PUB;
-    const bytes = encodeFrame({ type, topic, payload, ext, correlation: o.correlation, timestamp: Date.now() });
+    const flags = o.trace !== undefined ? Flags.TRACE : 0;
+    const bytes = encodeFrame({ type, topic, payload, ext, flags, correlation: o.correlation, timestamp: Date.now() });
     const f = new Frame(bytes, 0, bytes.length);
     const route = this.table.routeFrame(f, this.decodeTopic);
     this.stamp(f);

@@ -10,7 +10,7 @@ export interface StartConfig {
   host: string;
   port: number;
   httpPort: number | undefined;
-  httpHost: string;
+  httpHost: string | undefined;
   wsPort: number | undefined;
   clusterPort: number | undefined;
   clusterHost: string;
@@ -33,7 +33,7 @@ export const START_DEFAULTS: StartConfig = {
   host: '127.0.0.1',
   port: 4480,
   httpPort: 8480,
-  httpHost: '127.0.0.1',
+  httpHost: undefined,
   wsPort: undefined,
   clusterPort: undefined,
   clusterHost: '127.0.0.1',
@@ -131,7 +131,6 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   const c = cfg as unknown as StartConfig;
   if (c.mesh !== 'full' && c.mesh !== 'partial') throw new ConfigError(`--mesh must be 'full' or 'partial', got ${c.mesh}`);
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) throw new ConfigError(`--log-level must be debug, info, warn, error or silent`);
-  if (c.httpPort === 0 && flags['http-port'] === undefined) c.httpPort = undefined;
   if (c.seeds.length > 0 && c.clusterPort === undefined) c.clusterPort = 4481;
   if (c.workers < 1) throw new ConfigError('--workers must be at least 1');
   return c;

@@ -1,4 +1,4 @@
-import { MeshNode, jsonLogger, randomId, type Logger } from '@meshbus/core';
+import { MeshNode, jsonLogger, randomId, startHttp, type HttpServer, type Logger } from '@meshbus/core';
 import { ClusterNode } from '../cluster-node.js';
 import type { StartConfig } from './config.js';
 
@@ -6,6 +6,7 @@ import type { StartConfig } from './config.js';
 export interface RunningServer {
   node: MeshNode;
   cluster: ClusterNode | undefined;
+  http: HttpServer | undefined;
   stop(): Promise<void>;
 }
 
@@ -27,6 +28,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
   });
   await node.listen();
   let cluster: ClusterNode | undefined;
+  let http: HttpServer | undefined;
   try {
     if (cfg.clusterPort !== undefined) {
       cluster = await new ClusterNode(node, {
@@ -39,16 +41,29 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
         mode: cfg.mesh,
       }).start();
     }
+    if (cfg.httpPort !== undefined) {
+      http = await startHttp(node, {
+        port: cfg.httpPort,
+        host: cfg.httpHost ?? cfg.host,
+        adminToken: cfg.adminToken,
+        cluster,
+        logger: cfg.logLevel === 'silent' ? false : cfg.logLevel,
+      });
+      log.info({ http: http.url, dashboard: `${http.url}/` }, 'http api listening');
+    }
   } catch (e) {
+    await cluster?.stop();
     await node.close();
     throw e;
   }
   return {
     node,
     cluster,
+    http,
     async stop() {
       await cluster?.stop();
       await node.shutdown();
+      await http?.close();
     },
   };
 }

@@ -1,5 +1,101 @@
+import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import type { StartConfig } from './config.js';
-export async function runWorkers(_cfg: StartConfig): Promise<number> {
-  process.stderr.write('meshbus: --workers is not available in this build\n');
-  return 1;
+import { startServer } from './start.js';
+
+/**
+ * `meshbus start --workers N`: one node per core. The primary process only
+ * supervises; each worker is a full meshbus node. Workers share the client
+ * port (node:cluster hands accepted connections round-robin to workers, the
+ * TreeScale design of one acceptor and one event loop per core), and each
+ * worker has its own cluster port, linked to the others as a full mesh over
+ * loopback: the same peer protocol that joins machines joins the cores, so
+ * routing between workers needs no other mechanism. With --cluster-port P,
+ * worker i listens for peers on P+i and other machines see each worker as a
+ * node of the mesh.
+ */
+export async function runWorkers(cfg: StartConfig): Promise<number> {
+  return cluster.isPrimary ? supervise(cfg) : runWorker(cfg);
+}
+
+interface WorkerPlan {
+  index: number;
+  clusterPorts: number[];
+  /** Secret of the loopback links between workers when the user gave none. */
+  secret: string | undefined;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+async function supervise(cfg: StartConfig): Promise<number> {
+  const n = cfg.workers;
+  const clusterPorts: number[] = [];
+  for (let i = 0; i < n; i++) clusterPorts.push(cfg.clusterPort !== undefined ? cfg.clusterPort + i : await freePort());
+  // Workers that only mesh among themselves still authenticate their links.
+  const secret = cfg.clusterSecret ?? (cfg.clusterPort === undefined ? randomBytes(24).toString('hex') : undefined);
+  let stopping = false;
+  const fork = (index: number): void => {
+    const plan: WorkerPlan = { index, clusterPorts, secret };
+    const w = cluster.fork({ MESHBUS_WORKER_PLAN: JSON.stringify(plan) });
+    w.once('exit', (code, signal) => {
+      if (stopping) return;
+      process.stderr.write(JSON.stringify({ level: 'warn', time: Date.now(), worker: index, code, signal, msg: 'worker exited, restarting' }) + '\n');
+      setTimeout(() => fork(index), 200);
+    });
+  };
+  for (let i = 0; i < n; i++) fork(i);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      const workers = Object.values(cluster.workers ?? {});
+      let left = workers.length;
+      if (left === 0) resolve();
+      for (const w of workers) {
+        w?.once('exit', () => {
+          if (--left === 0) resolve();
+        });
+        w?.process.kill('SIGTERM');
+      }
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  return 0;
+}
+
+async function runWorker(cfg: StartConfig): Promise<number> {
+  const plan = JSON.parse(process.env.MESHBUS_WORKER_PLAN ?? '{}') as WorkerPlan;
+  const i = plan.index;
+  const external = cfg.clusterPort !== undefined;
+  const host = external ? cfg.clusterHost : '127.0.0.1';
+  const others = plan.clusterPorts.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`);
+  const server = await startServer({
+    ...cfg,
+    workers: 1,
+    name: `${cfg.name || 'node'}#${i}`,
+    clusterHost: host,
+    clusterPort: plan.clusterPorts[i]!,
+    advertise: cfg.advertise ? `${cfg.advertise.replace(/:\d+$/, '')}:${plan.clusterPorts[i]}` : undefined,
+    // Each worker meshes with its siblings (and the configured seeds); a full mesh needs one of them.
+    seeds: [...cfg.seeds, ...others.slice(0, 1)],
+    mesh: cfg.mesh,
+    clusterSecret: plan.secret,
+  });
+  await new Promise<void>((resolve) => {
+    const stop = (): void => void server.stop().then(resolve, resolve);
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+  process.exit(0);
 }

@@ -9,6 +9,7 @@ import { DASHBOARD_HTML } from './dashboard/page.js';
 import { HttpError, classify, errorBody } from './http-errors.js';
 import { RequestInbox } from './inbox.js';
 import { METRICS_CONTENT_TYPE, newHttpStats, renderMetrics, type HttpStats } from './metrics.js';
+import { registerTraceRoutes } from './trace-routes.js';
 import { registerPublishRoutes } from './publish-routes.js';
 import { RateHistory } from './rate-history.js';
 import { MAX_PAGE, clusterView, connectionsView, historyView, intParam, nodeView, readiness, statsView, subscriptionsView, type ViewContext } from './views.js';
@@ -163,6 +164,7 @@ export async function startHttp(node: MeshNode, options: HttpOptions = {}): Prom
   app.get('/v1/stats', async () => statsView(node, history));
   app.get('/v1/stats/history', async () => historyView(history));
   registerPublishRoutes(app, { node, inbox, stats, requestTimeout, maxRequestTimeout });
+  registerTraceRoutes(app, node);
 
   try {
     await app.listen({ port, host });
