@@ -1,0 +1,79 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, expect, it } from 'vitest';
+import { startHttp, type HttpServer } from '@meshbus/core';
+import { fullyMeshed, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+
+const CHROMIUM = process.env.MESHBUS_CHROMIUM ?? '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function meshWithHttp(n: number): Promise<Array<TestNode & { http: HttpServer }>> {
+  const out: Array<TestNode & { http: HttpServer }> = [];
+  for (let i = 0; i < n; i++) {
+    const t = await startMeshNode(i === 0 ? {} : { seeds: [out[0]!.peerAddr] }, `node-${'abc'[i]}`);
+    const http = await startHttp(t.node, { port: 0, host: '127.0.0.1', cluster: t.cluster });
+    cleanup.push(() => stopMeshNode(t));
+    cleanup.push(() => http.close());
+    out.push({ ...t, http });
+  }
+  await until(() => fullyMeshed(out), 'full mesh');
+  return out;
+}
+
+it('HTTP views a real 3-node mesh: /v1/cluster lists every node and link, /readyz is ready', async () => {
+  const [a, b, c] = await meshWithHttp(3);
+  await until(() => a!.cluster.links().length === 3, 'gossiped links');
+  const view = (await (await fetch(`${a!.http.url}/v1/cluster`)).json()) as { nodes: Array<{ id: string }>; links: unknown[] };
+  expect(view.nodes.map((x) => x.id).sort()).toEqual([a!.node.id, b!.node.id, c!.node.id].sort());
+  expect(view.links).toHaveLength(3);
+  expect((await fetch(`${b!.http.url}/readyz`)).status).toBe(200);
+});
+
+it('POST /v1/trace/:topic returns the path of an event through the mesh', async () => {
+  const [a, , c] = await meshWithHttp(3);
+  const res = await fetch(`${c!.http.url}/v1/trace/orders.x?wait=300`, { method: 'POST', body: 'hello' });
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { hops: Array<{ node: string; to: string[] }> };
+  // No subscriber anywhere: the origin node reports one hop that went nowhere.
+  expect(body.hops.map((h) => h.node)).toEqual([c!.node.id]);
+  expect(body.hops[0]!.to).toEqual([]);
+  void a;
+});
+
+it('the dashboard shows the three nodes of a running mesh', async (ctx) => {
+  const skip = (why: string): never => {
+    const msg = `dashboard mesh test: no usable headless chromium (${why})`;
+    if (process.env.MESHBUS_REQUIRE_BROWSER === '1') throw new Error(msg);
+    console.log(`SKIPPED ${msg}`);
+    return ctx.skip(msg);
+  };
+  if (!existsSync(CHROMIUM)) skip(`${CHROMIUM} not found`);
+  const playwright = await import('playwright-core');
+  const nodes = await meshWithHttp(3);
+  await until(() => nodes[0]!.cluster.links().length === 3, 'gossiped links');
+  const profile = mkdtempSync(join(tmpdir(), 'meshbus-chromium-'));
+  cleanup.push(() => rmSync(profile, { recursive: true, force: true }));
+  let browser: import('playwright-core').BrowserContext;
+  try {
+    browser = await playwright.chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+  } catch (e) {
+    skip(`launch failed: ${(e as Error).message.split('\n')[0]}`);
+  }
+  cleanup.push(() => browser.close());
+  const page = browser!.pages()[0] ?? (await browser!.newPage());
+  await page.goto(`${nodes[1]!.http.url}/`);
+  await page.waitForFunction(() => document.querySelectorAll('#topology [data-node-id]').length === 3, undefined, { timeout: 10_000 });
+  for (const t of nodes) expect(await page.locator(`#topology [data-node-id="${t.node.id}"]`).count()).toBe(1);
+  expect(await page.locator(`#topology [data-node-id="${nodes[1]!.node.id}"]`).getAttribute('class')).toContain('self');
+  await page.waitForFunction(() => document.querySelectorAll('#topology line.link.up').length === 3, undefined, { timeout: 10_000 });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'dashboard-3-node-mesh.png'), fullPage: true });
+});
