@@ -13,3 +13,5 @@ export { randomId } from './ids.js';
 export { TopicCounter } from './stats.js';
 export type { ClusterView, PeerView, LinkView, LinkState } from './cluster-view.js';
 export * from './http/index.js';
+export { WsGateway, startWsGateway, DEFAULT_WS_PORT, type WsGatewayOptions } from './ws-gateway.js';
+export { WsWire, wholeFrames } from './ws-wire.js';

@@ -11,7 +11,12 @@ export interface StartConfig {
   port: number;
   httpPort: number | undefined;
   httpHost: string | undefined;
+  /** WebSocket gateway port (browsers, mobile); 'off' disables it. */
   wsPort: number | undefined;
+  /** Origins allowed to open a WebSocket (browsers' Origin header); empty: any. */
+  wsOrigins: string[];
+  /** permessage-deflate on the WebSocket gateway: 'off' (default) or 'on'. */
+  wsDeflate: 'off' | 'on';
   clusterPort: number | undefined;
   clusterHost: string;
   advertise: string | undefined;
@@ -34,7 +39,9 @@ export const START_DEFAULTS: StartConfig = {
   port: 4480,
   httpPort: 8480,
   httpHost: undefined,
-  wsPort: undefined,
+  wsPort: 8481,
+  wsOrigins: [],
+  wsDeflate: 'off',
   clusterPort: undefined,
   clusterHost: '127.0.0.1',
   advertise: undefined,
@@ -59,6 +66,8 @@ const KINDS: Record<keyof StartConfig, Kind> = {
   httpPort: 'port',
   httpHost: 'string',
   wsPort: 'port',
+  wsOrigins: 'list',
+  wsDeflate: 'string',
   clusterPort: 'port',
   clusterHost: 'string',
   advertise: 'string',
@@ -89,6 +98,7 @@ function envName(key: string): string {
 
 function coerce(key: keyof StartConfig, raw: unknown, where: string): unknown {
   const kind = KINDS[key];
+  if (key === 'wsPort' && raw === 'off') return undefined;
   if (kind === 'list') {
     if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
     if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter(Boolean);
@@ -132,6 +142,7 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   if (c.mesh !== 'full' && c.mesh !== 'partial') throw new ConfigError(`--mesh must be 'full' or 'partial', got ${c.mesh}`);
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) throw new ConfigError(`--log-level must be debug, info, warn, error or silent`);
   if (c.seeds.length > 0 && c.clusterPort === undefined) c.clusterPort = 4481;
+  if (c.wsDeflate !== 'off' && c.wsDeflate !== 'on') throw new ConfigError(`--ws-deflate must be 'on' or 'off', got ${c.wsDeflate}`);
   if (c.workers < 1) throw new ConfigError('--workers must be at least 1');
   return c;
 }

@@ -1,4 +1,4 @@
-import { MeshNode, jsonLogger, randomId, startHttp, type HttpServer, type Logger } from '@meshbus/core';
+import { DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, startHttp, type HttpServer, type Logger } from '@meshbus/core';
 import { ClusterNode } from '../cluster-node.js';
 import type { StartConfig } from './config.js';
 
@@ -7,6 +7,8 @@ export interface RunningServer {
   node: MeshNode;
   cluster: ClusterNode | undefined;
   http: HttpServer | undefined;
+  /** The WebSocket gateway (undefined with --ws-port off). */
+  ws: WsGateway | undefined;
   stop(): Promise<void>;
 }
 
@@ -29,7 +31,9 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
   await node.listen();
   let cluster: ClusterNode | undefined;
   let http: HttpServer | undefined;
+  let ws: WsGateway | undefined;
   try {
+    if (cfg.wsPort !== undefined) ws = await startWs(node, cfg, log);
     if (cfg.clusterPort !== undefined) {
       cluster = await new ClusterNode(node, {
         host: cfg.clusterHost,
@@ -52,6 +56,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
       log.info({ http: http.url, dashboard: `${http.url}/` }, 'http api listening');
     }
   } catch (e) {
+    await ws?.close();
     await cluster?.stop();
     await node.close();
     throw e;
@@ -60,10 +65,34 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
     node,
     cluster,
     http,
+    ws,
     async stop() {
       await cluster?.stop();
       await node.shutdown();
+      await ws?.close();
       await http?.close();
     },
   };
+}
+
+/**
+ * The WebSocket gateway on its own port. When that port is the default (not
+ * chosen) and already taken, e.g. a second node on one machine with only
+ * --port changed, the node runs without it and says so: set --ws-port.
+ */
+async function startWs(node: MeshNode, cfg: StartConfig, log: Logger): Promise<WsGateway | undefined> {
+  const ws = new WsGateway(node, {
+    host: cfg.host,
+    port: cfg.wsPort,
+    origins: cfg.wsOrigins,
+    perMessageDeflate: cfg.wsDeflate === 'on',
+  });
+  try {
+    return await ws.listen();
+  } catch (e) {
+    await ws.close();
+    if (cfg.wsPort !== DEFAULT_WS_PORT || !/already in use/.test((e as Error).message)) throw e;
+    log.warn({ port: cfg.wsPort }, 'ws gateway not started: the default ws port is in use (set --ws-port, or --ws-port off)');
+    return undefined;
+  }
 }

@@ -1,0 +1,211 @@
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws';
+import { ERROR_CODES, FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
+import { ConfigError } from './options.js';
+import type { MeshNode } from './node.js';
+import { WS_CLOSE, WsWire } from './ws-wire.js';
+
+/** Default port of the WebSocket gateway of `meshbus start`. */
+export const DEFAULT_WS_PORT = 8481;
+
+export interface WsGatewayOptions {
+  /** Own listener port (0 picks a free one). Ignored when `server` is given. Default 8481. */
+  port?: number;
+  /** Own listener interface. Default: the node's client host. */
+  host?: string;
+  /**
+   * Mount on an existing HTTP server (e.g. the HTTP API) instead of listening:
+   * the gateway takes the upgrade requests for `path` and leaves other requests alone.
+   */
+  server?: HttpServer;
+  /** Request path accepted. Default '/ws' when mounted; any path on the gateway's own port. */
+  path?: string;
+  /**
+   * Origin allow-list (the `Origin` header browsers send): exact origins such as
+   * 'https://app.example.com', or '*'. Absent or empty: any origin. A request
+   * without an Origin header (not a browser) is always accepted; auth is the token in HELLO.
+   */
+  origins?: string[];
+  /** Largest WebSocket message, bytes (ws `maxPayload`; closes with 1009 past it). Default: the node's largest frame + 64 KiB. */
+  maxPayload?: number;
+  /** permessage-deflate: false (default: frames are already compact and compression costs CPU per message), true, or ws's options. */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /** WebSocket ping period, ms; a connection that did not pong the previous ping is closed. 0: off. Default 30,000. */
+  pingInterval?: number;
+}
+
+/**
+ * The WebSocket gateway of a node: browsers and mobile apps connect over
+ * WebSocket and get exactly what TCP clients get (SPEC §2: the same frames in
+ * binary messages). Each connection is a WsWire attached to the node as a
+ * ClientSession, so handshake, auth, limits, routing and the slow-consumer
+ * policy are the TCP ones. Listens on its own port or mounts on an HTTP server.
+ */
+export class WsGateway {
+  private readonly wss: WebSocketServer;
+  private readonly http: HttpServer;
+  private readonly owned: boolean;
+  private readonly path: string | undefined;
+  private readonly origins: Set<string> | undefined;
+  private readonly compress: boolean;
+  private readonly wires = new Set<WsWire>();
+  private pinger: ReturnType<typeof setInterval> | undefined;
+  private boundPort = 0;
+  private closed = false;
+
+  constructor(
+    private readonly node: MeshNode,
+    private readonly options: WsGatewayOptions = {},
+  ) {
+    const o = options;
+    if (o.port !== undefined && !(Number.isInteger(o.port) && o.port >= 0 && o.port < 65536)) throw new ConfigError(`ws port must be 0..65535, got ${o.port}`);
+    if (o.maxPayload !== undefined && !(Number.isInteger(o.maxPayload) && o.maxPayload > 0)) throw new ConfigError(`ws maxPayload must be a positive integer`);
+    if (o.path !== undefined && !o.path.startsWith('/')) throw new ConfigError(`ws path must start with "/", got ${o.path}`);
+    this.owned = o.server === undefined;
+    this.path = o.path ?? (this.owned ? undefined : '/ws');
+    const origins = (o.origins ?? []).filter((s) => s.length > 0);
+    this.origins = origins.length === 0 || origins.includes('*') ? undefined : new Set(origins.map(normalizeOrigin));
+    this.compress = o.perMessageDeflate !== undefined && o.perMessageDeflate !== false;
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: o.maxPayload ?? node.maxFrameLength + 64 * 1024,
+      perMessageDeflate: o.perMessageDeflate ?? false,
+      clientTracking: false,
+    });
+    this.http =
+      o.server ??
+      createServer((_req, res) => {
+        res.writeHead(426, { upgrade: 'websocket', 'content-type': 'text/plain' });
+        res.end('meshbus WebSocket gateway: connect with a WebSocket client\n');
+      });
+    this.http.on('upgrade', this.onUpgrade);
+  }
+
+  /** The port WebSocket clients connect to (the HTTP server's when mounted). */
+  get port(): number {
+    if (this.owned) return this.boundPort;
+    const a = this.http.address();
+    return typeof a === 'object' && a ? a.port : 0;
+  }
+
+  /** Open WebSocket client connections. */
+  get connectionCount(): number {
+    return this.wires.size;
+  }
+
+  /** Starts the ping timer and, on its own port, listens. ConfigError for a port in use. */
+  async listen(): Promise<this> {
+    if (this.owned) {
+      const host = this.options.host ?? this.node.host;
+      const port = this.options.port ?? DEFAULT_WS_PORT;
+      await new Promise<void>((resolve, reject) => {
+        const onError = (e: NodeJS.ErrnoException): void => {
+          reject(
+            e.code === 'EADDRINUSE'
+              ? new ConfigError(`ws port ${port} on ${host} is already in use`)
+              : new ConfigError(`cannot listen for WebSocket on ${host}:${port}: ${e.message}`),
+          );
+        };
+        this.http.once('error', onError);
+        this.http.listen(port, host, () => {
+          this.http.off('error', onError);
+          resolve();
+        });
+      });
+      const a = this.http.address();
+      this.boundPort = typeof a === 'object' && a ? a.port : port;
+    }
+    const every = this.options.pingInterval ?? 30_000;
+    if (every > 0) {
+      this.pinger = setInterval(() => this.pingAll(), every);
+      this.pinger.unref();
+    }
+    this.node.logger.info({ port: this.port, path: this.path ?? '*', mounted: !this.owned, deflate: this.compress }, 'ws gateway listening');
+    return this;
+  }
+
+  /** Stops accepting; drops the connections still open (after the node's shutdown has said GOODBYE). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.pinger) clearInterval(this.pinger);
+    this.http.off('upgrade', this.onUpgrade);
+    for (const w of this.wires) w.destroy();
+    this.wss.close();
+    if (this.owned && this.http.listening) {
+      await new Promise<void>((resolve) => {
+        this.http.close(() => resolve());
+        this.http.closeAllConnections();
+      });
+    }
+  }
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (this.path !== undefined && path !== this.path) {
+      // Mounted: another upgrade handler may own this path.
+      if (!this.owned && this.http.listeners('upgrade').length > 1) return;
+      refuse(socket, 404, 'Not Found');
+      return;
+    }
+    const origin = req.headers.origin;
+    if (this.closed || (origin !== undefined && this.origins !== undefined && !this.origins.has(normalizeOrigin(origin)))) {
+      this.node.stats.connectionsRefused++;
+      this.node.logger.info({ origin, remote: req.socket.remoteAddress }, this.closed ? 'ws connection refused: gateway closed' : 'ws connection refused: origin not allowed');
+      refuse(socket, 403, 'Forbidden');
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket as Socket));
+  };
+
+  private accept(ws: WebSocket, socket: Socket): void {
+    const node = this.node;
+    if (node.draining || node.connectionCount >= node.options.maxConnections) {
+      // As for TCP: a typed ERROR, then close.
+      node.stats.connectionsRefused++;
+      const code = node.draining ? 'MB_ERR_DRAINING' : 'MB_ERR_TOO_MANY_CONNECTIONS';
+      const body = encodeBody({ code: ERROR_CODES[code].num, message: ERROR_CODES[code].message });
+      ws.on('error', () => {});
+      ws.send(encodeFrame({ type: FrameType.ERROR, payload: body }), { binary: true });
+      ws.close(node.draining ? WS_CLOSE.GOING_AWAY : WS_CLOSE.POLICY);
+      return;
+    }
+    let wire!: WsWire;
+    const session = node.attach((events) => {
+      wire = new WsWire(ws, socket, events, {
+        protocolError: (code, message) => {
+          node.stats.protocolErrors++;
+          session.fail(code, message);
+        },
+      }, this.compress);
+      return wire;
+    });
+    this.wires.add(wire);
+    ws.once('close', () => this.wires.delete(wire));
+  }
+
+  private pingAll(): void {
+    for (const w of this.wires) {
+      if (w.ping()) continue;
+      this.node.stats.staleConnections++;
+      this.node.logger.debug({ remote: w.remote }, 'ws connection closed: no pong');
+      w.destroy();
+    }
+  }
+}
+
+/** Starts a WebSocket gateway for `node` (see WsGatewayOptions). */
+export function startWsGateway(node: MeshNode, options: WsGatewayOptions = {}): Promise<WsGateway> {
+  return new WsGateway(node, options).listen();
+}
+
+function normalizeOrigin(o: string): string {
+  return o.trim().toLowerCase().replace(/\/+$/, '');
+}
+
+function refuse(socket: Duplex, status: number, text: string): void {
+  socket.on('error', () => {});
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}

@@ -1,0 +1,148 @@
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+import { readU32 } from '@meshbus/proto';
+import type { Wire, WireEvents } from './wire.js';
+
+/** Close codes the gateway uses (RFC 6455 §7.4.1). */
+export const WS_CLOSE = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  UNSUPPORTED_DATA: 1003,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+} as const;
+
+/** What the wire reports to its gateway besides the session's events. */
+export interface WsWireHooks {
+  /** A message broke the framing rule (SPEC §2): text, or ending inside a frame. */
+  protocolError(code: 'MB_ERR_TRUNCATED' | 'MB_ERR_UNEXPECTED_FRAME', message: string): void;
+}
+
+/**
+ * A Wire over one WebSocket (the `ws` package). SPEC §2: binary messages
+ * only, each holding whole frames. Frames written in one tick are batched
+ * into one binary message (sent on the next process tick, or at once past
+ * 64 KiB); `buffered` is what waits in the batch plus `ws.bufferedAmount`
+ * (socket buffer and, with permessage-deflate, the compression queue);
+ * pause/resume stop reading from the underlying socket.
+ */
+export class WsWire implements Wire {
+  readonly kind = 'ws' as const;
+  readonly remote: string;
+  /** ws-level liveness: a pong (or any message) arrived since the last ping. */
+  alive = true;
+  private batch: Uint8Array[] = [];
+  private batchBytes = 0;
+  private scheduled = false;
+  private ended = false;
+  private readonly flushBatch = (): void => this.flush();
+  private readonly sent = (err?: Error): void => {
+    // The socket took a message: progress for the session's write deadline and backlog.
+    if (!err) this.events.drain();
+  };
+
+  constructor(
+    private readonly ws: WebSocket,
+    socket: Socket,
+    private readonly events: WireEvents,
+    private readonly hooks: WsWireHooks,
+    private readonly compress: boolean,
+  ) {
+    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    socket.setNoDelay(true);
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => this.onMessage(data, isBinary));
+    ws.on('pong', () => (this.alive = true));
+    ws.on('close', () => events.close());
+    // Errors (ECONNRESET, bad frames, maxPayload exceeded) are followed by 'close'.
+    ws.on('error', () => {});
+    socket.on('drain', () => events.drain());
+  }
+
+  get buffered(): number {
+    return this.batchBytes + this.ws.bufferedAmount;
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.ended || this.ws.readyState !== 1) return;
+    this.batch.push(chunk);
+    this.batchBytes += chunk.length;
+    if (this.batchBytes >= BATCH_BYTES) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flushBatch);
+    }
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.flush();
+    this.ended = true;
+    if (this.ws.readyState === 1) this.ws.close(WS_CLOSE.NORMAL);
+  }
+
+  destroy(): void {
+    this.ended = true;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.ws.terminate();
+  }
+
+  /** ws-level ping (the gateway's liveness timer); false when the last one went unanswered. */
+  ping(): boolean {
+    if (!this.alive) return false;
+    this.alive = false;
+    if (this.ws.readyState === 1) this.ws.ping();
+    return true;
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const n = this.batch.length;
+    if (n === 0 || this.ws.readyState !== 1) return;
+    const msg = n === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    this.batch = [];
+    this.batchBytes = 0;
+    this.ws.send(msg, { binary: true, compress: this.compress }, this.sent);
+  }
+
+  private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    this.alive = true;
+    if (this.ended) return;
+    if (!isBinary) {
+      this.hooks.protocolError('MB_ERR_UNEXPECTED_FRAME', 'text WebSocket message (binary messages only)');
+      return;
+    }
+    const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+    // The decoder sees the bytes first so a corrupt header gets its own error code.
+    this.events.data(bytes);
+    const problem = wholeFrames(bytes);
+    if (problem !== undefined) this.hooks.protocolError('MB_ERR_TRUNCATED', problem);
+  }
+}
+
+/** A batch goes out early once this many bytes wait. */
+const BATCH_BYTES = 64 * 1024;
+
+/**
+ * SPEC §2: a message holds whole frames. Walks the length prefixes; returns
+ * why the message is malformed, or undefined. The decoder checks the rest.
+ */
+export function wholeFrames(b: Uint8Array): string | undefined {
+  let off = 0;
+  while (off < b.length) {
+    if (b.length - off < 4) return `message ends inside a length prefix at byte ${off}`;
+    const next = off + 4 + readU32(b, off);
+    if (next > b.length) return `message of ${b.length} bytes ends inside a frame that needs ${next - off} from byte ${off}`;
+    off = next;
+  }
+  return undefined;
+}
