@@ -1,0 +1,112 @@
+/** Process and port helpers shared by the targets and the runner. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { delimiter, join } from 'node:path';
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes. */
+export const now = (): number => performance.timeOrigin + performance.now();
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** True when something accepts TCP connections at host:port. */
+export function reachable(hostPort: string, timeoutMs = 500): Promise<boolean> {
+  const [host, port] = splitHostPort(hostPort);
+  return new Promise((resolve) => {
+    const s = tcpConnect({ host, port });
+    const done = (ok: boolean): void => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(ok);
+    };
+    const t = setTimeout(() => done(false), timeoutMs);
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+export function splitHostPort(hp: string): [string, number] {
+  const i = hp.lastIndexOf(':');
+  return [hp.slice(0, i), Number(hp.slice(i + 1))];
+}
+
+/** Waits until host:port accepts connections or the process died or the deadline passed. */
+export async function waitForPort(hostPort: string, child: ChildProcess | undefined, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child && child.exitCode !== null) throw new Error(`server exited with code ${child.exitCode} before listening on ${hostPort}`);
+    if (await reachable(hostPort, 300)) return;
+    await sleep(50);
+  }
+  throw new Error(`nothing listening on ${hostPort} after ${timeoutMs} ms`);
+}
+
+/** Full path of an executable on PATH (or the given absolute path), else undefined. */
+export function which(name: string, extra: string[] = []): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/bin', ...extra];
+  for (const d of dirs) {
+    const p = join(d, name);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+/** A server process: stderr kept (last 4 KiB) for error messages; killed with the harness. */
+export function spawnServer(cmd: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess & { tail: () => string } {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env }) as ChildProcess & { tail: () => string };
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err = (err + d.toString()).slice(-4096);
+  });
+  child.tail = () => err;
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+export function stopProcess(child: ChildProcess, graceMs = 2000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Resident set size of a process in bytes (Linux /proc), or undefined. */
+export function rssOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * `npm run bench`: meshbus side by side with NATS and Redis pub/sub.
+ *
+ *   node bench/dist/run.js [--duration 3] [--warmup 1] [--full]
+ *        [--targets meshbus,nats,redis] [--scenarios 1to1,fanout10,...] [--sizes 16,128,4096]
+ *        [--out bench/results] [--no-write] [--external-meshbus host:port[,host:port]]
+ *
+ * Writes bench/results/<date>.json, latest.json and latest.svg. See bench/README.md.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { SIZES, scenarios } from './scenarios.js';
+import { TARGETS, getTarget, useExternalMeshbus, type TargetName } from './targets/index.js';
+import { runOne, type RunResult } from './runner.js';
+import { machine, markdownTable, ratios, svgChart, textTable, type Report } from './report.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const RESULTS_DIR = join(here, '..', 'results');
+
+export interface BenchOptions {
+  targets?: TargetName[];
+  scenarios?: string[];
+  sizes?: number[];
+  durationMs?: number;
+  warmupMs?: number;
+  full?: boolean;
+  /** Directory for JSON and SVG; undefined = do not write. */
+  outDir?: string;
+  externalMeshbus?: string[];
+  log?: (line: string) => void;
+}
+
+export async function runBench(o: BenchOptions = {}): Promise<Report> {
+  const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const full = o.full ?? false;
+  const settings = { durationMs: o.durationMs ?? 3000, warmupMs: o.warmupMs ?? 1000, log };
+  const sizes = o.sizes ?? [...SIZES];
+  if (o.externalMeshbus) useExternalMeshbus(o.externalMeshbus);
+  const all = scenarios(full);
+  const chosen = o.scenarios ? all.filter((s) => o.scenarios!.includes(s.id)) : all.filter((s) => full || !s.full);
+  if (o.scenarios) for (const id of o.scenarios) if (!all.some((s) => s.id === id)) throw new Error(`unknown scenario ${id} (known: ${all.map((s) => s.id).join(', ')})`);
+
+  const targets: Report['targets'] = [];
+  for (const name of o.targets ?? TARGETS) {
+    const why = await getTarget(name).unavailable();
+    targets.push(why ? { name, status: 'skipped', reason: why } : { name, status: 'ok' });
+    if (why) log(`skipping ${name}: ${why}`);
+  }
+  const ok = targets.filter((t) => t.status === 'ok').map((t) => t.name);
+  const m = machine();
+  log(`machine: ${m.cores} cores, ${m.cpu}, Node ${m.node}; ${settings.durationMs} ms per run after ${settings.warmupMs} ms warm-up`);
+
+  const results: RunResult[] = [];
+  for (const sc of chosen) {
+    for (const payload of sc.sized ? sizes : [0]) {
+      // Targets back to back for the same scenario and size: drift on a shared machine hits them alike.
+      for (const t of ok) {
+        const r = await runOne(t, sc, payload, settings);
+        results.push(r);
+        log(summaryLine(r));
+      }
+    }
+  }
+  const notes = [
+    'rate = events received per second at the subscribers (summed over subscribers), measured between the first and the last measured event each received.',
+    'lost = Σ over subscribers of (events published in the measured window − events received); publishers pace on flush every batch (~256 KiB, 16..1000 events).',
+    'WebSocket scenarios: not yet (no WebSocket gateway in core when this ran; `wsPort` is parsed but not served).',
+    'Redis: no cross-node scenario (no 2-node pub/sub mesh); request/reply emulated with PUBLISH + a reply channel.',
+  ];
+  const report: Report = {
+    date: new Date().toISOString(),
+    machine: m,
+    settings: { durationMs: settings.durationMs, warmupMs: settings.warmupMs, full, sizes },
+    targets,
+    notes,
+    results,
+    ratios: ratios(results),
+  };
+  if (o.outDir) {
+    mkdirSync(o.outDir, { recursive: true });
+    const json = JSON.stringify(report, null, 2) + '\n';
+    writeFileSync(join(o.outDir, `${report.date.slice(0, 10)}.json`), json);
+    writeFileSync(join(o.outDir, 'latest.json'), json);
+    writeFileSync(join(o.outDir, 'latest.svg'), svgChart(report));
+    writeFileSync(join(o.outDir, 'latest.md'), markdownTable(report.ratios) + '\n');
+  }
+  return report;
+}
+
+function summaryLine(r: RunResult): string {
+  const head = `${r.scenario} ${r.payload}B ${r.target}:`;
+  if (r.skipped) return `${head} skipped (${r.skipped})`;
+  if (r.error) return `${head} ERROR ${r.error}`;
+  if (r.latency) return `${head} p50 ${r.latency.p50} µs, p99 ${r.latency.p99} µs, p99.9 ${r.latency.p999} µs (${r.latency.count} round trips, ${r.timeouts} timeouts)`;
+  if (r.rssPer10k !== undefined) return `${head} RSS +${((r.rssAfter! - r.rssBefore!) / 2 ** 20).toFixed(1)} MiB for ${r.connections} connections = ${(r.rssPer10k / 2 ** 20).toFixed(1)} MiB per 10k`;
+  return `${head} ${r.rate} msg/s received (published ${r.pubRate}/s), lost ${r.lost} of ${r.sent}×subs, out of order ${r.outOfOrder}, disconnects ${r.disconnects}`;
+}
+
+async function cli(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      full: { type: 'boolean' },
+      targets: { type: 'string' },
+      scenarios: { type: 'string' },
+      sizes: { type: 'string' },
+      out: { type: 'string' },
+      'no-write': { type: 'boolean' },
+      'external-meshbus': { type: 'string' },
+      help: { type: 'boolean' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(
+      'node bench/dist/run.js [--duration S] [--warmup S] [--full] [--targets meshbus,nats,redis] [--scenarios ids] [--sizes 16,128,4096] [--out DIR] [--no-write] [--external-meshbus host:port]\n',
+    );
+    return;
+  }
+  const list = (s: string | undefined): string[] | undefined => s?.split(',').map((x) => x.trim()).filter(Boolean);
+  const report = await runBench({
+    durationMs: values.duration ? Number(values.duration) * 1000 : undefined,
+    warmupMs: values.warmup ? Number(values.warmup) * 1000 : undefined,
+    full: values.full,
+    targets: list(values.targets) as TargetName[] | undefined,
+    scenarios: list(values.scenarios),
+    sizes: list(values.sizes)?.map(Number),
+    outDir: values['no-write'] ? undefined : resolve(values.out ?? RESULTS_DIR),
+    externalMeshbus: list(values['external-meshbus']),
+  });
+  process.stdout.write(textTable(report.results) + '\n\n' + markdownTable(report.ratios) + '\n');
+  if (!values['no-write']) process.stdout.write(`\nwritten: ${resolve(values.out ?? RESULTS_DIR)}/{${report.date.slice(0, 10)}.json,latest.json,latest.svg}\n`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  cli(process.argv.slice(2)).then(
+    () => process.exit(0),
+    (e: unknown) => {
+      process.stderr.write(`bench: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,55 @@
+/** The benchmark scenarios: what runs, on how many nodes, with how many clients in how many processes. */
+
+export type ScenarioKind = 'stream' | 'latency' | 'idle';
+
+export interface Scenario {
+  id: string;
+  title: string;
+  kind: ScenarioKind;
+  nodes: 1 | 2;
+  /** Publishers (stream), requesters (latency) or connections (idle). */
+  pubs: number;
+  /** Subscribers (stream) or responders (latency). */
+  subs: number;
+  /** Processes the publishers / subscribers are spread over (never the same process as the other side). */
+  pubProcs: number;
+  subProcs: number;
+  /** Runs at every payload size (idle does not). */
+  sized: boolean;
+  /** Only with --full (long or heavy). */
+  full: boolean;
+  what: string;
+}
+
+export const SIZES = [16, 128, 4096] as const;
+
+export function scenarios(full: boolean): Scenario[] {
+  const idleConns = full ? 10_000 : 2_000;
+  return [
+    { id: '1to1', title: '1 pub → 1 sub, one node', kind: 'stream', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false,
+      what: 'events/s received by one subscriber from one publisher through one node' },
+    { id: '1to1-2nodes', title: '1 pub → 1 sub, across two nodes', kind: 'stream', nodes: 2, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false,
+      what: 'the same, publisher on node A and subscriber on node B of a 2-node cluster (NATS: 2 servers with routes)' },
+    { id: 'fanout10', title: 'fan-out 1 → 10 (TCP)', kind: 'stream', nodes: 1, pubs: 1, subs: 10, pubProcs: 1, subProcs: 2, sized: true, full: false,
+      what: 'deliveries/s summed over 10 subscribers (2 processes of 5 connections) of one topic' },
+    { id: 'm2m4x4', title: '4 pubs → 4 subs', kind: 'stream', nodes: 1, pubs: 4, subs: 4, pubProcs: 2, subProcs: 2, sized: true, full: false,
+      what: 'deliveries/s summed over 4 subscribers of one topic fed by 4 publishers (2+2 processes)' },
+    { id: 'reqrep', title: 'request/reply latency', kind: 'latency', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false,
+      what: 'round trip of one request at a time, requester and responder in separate processes; HDR histogram p50/p99/p99.9' },
+    { id: 'fanout1000', title: 'fan-out 1 → 1,000 (TCP)', kind: 'stream', nodes: 1, pubs: 1, subs: 1000, pubProcs: 1, subProcs: 4, sized: true, full: true,
+      what: 'deliveries/s summed over 1,000 subscribers (4 processes of 250)' },
+    { id: 'idle', title: `idle connections (${idleConns.toLocaleString('en')})`, kind: 'idle', nodes: 1, pubs: idleConns, subs: 0, pubProcs: 4, subProcs: 0, sized: false, full: false,
+      what: `server RSS growth for ${idleConns.toLocaleString('en')} idle client connections, scaled to 10,000` },
+  ];
+}
+
+/** Events per flush: ~256 KiB per batch, between 16 and 1,000 events. The same for every target. */
+export function batchFor(payload: number): number {
+  return Math.max(16, Math.min(1000, Math.floor((256 * 1024) / payload)));
+}
+
+/** Splits n items over k parts as evenly as possible. */
+export function split(n: number, k: number): number[] {
+  const parts = Math.max(1, Math.min(k, n));
+  return Array.from({ length: parts }, (_, i) => Math.floor(n / parts) + (i < n % parts ? 1 : 0));
+}

@@ -1,0 +1,83 @@
+/** meshbus: `meshbus start` processes (one, or two joined by cluster ports) and the @meshbus/sdk client. */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from '@meshbus/sdk';
+import { freePort, spawnServer, stopProcess, waitForPort } from '../proc.js';
+import type { BenchClient, Servers, Target } from './types.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** bench/{src,dist}/targets → repo root. */
+export const MESHBUS_BIN = join(here, '..', '..', '..', 'bin', 'meshbus.js');
+
+/** URLs of already running nodes (npm run profile starts the node under clinic itself). */
+let external: string[] | undefined;
+export function useExternalMeshbus(urls: string[]): void {
+  external = urls;
+}
+
+export const meshbus: Target = {
+  name: 'meshbus',
+  async clusterSupport() {
+    return external && external.length < 2 ? 'external node given' : true;
+  },
+  async unavailable() {
+    if (external) return undefined;
+    return existsSync(MESHBUS_BIN) ? undefined : `${MESHBUS_BIN} not found`;
+  },
+  async start(nodes) {
+    if (external) return { urls: external.slice(0, nodes), pids: [], note: 'external', stop: async () => {} };
+    const ports = await Promise.all(Array.from({ length: nodes }, () => freePort()));
+    const cports = nodes > 1 ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : [];
+    const children: Array<ReturnType<typeof spawnServer>> = [];
+    try {
+      for (let i = 0; i < nodes; i++) {
+        const args = [MESHBUS_BIN, 'start', '--port', String(ports[i]), '--http-port', '0', '--log-level', 'warn'];
+        if (nodes > 1) {
+          args.push('--cluster-port', String(cports[i]), '--name', `bench-${i}`);
+          if (i > 0) args.push('--seeds', `127.0.0.1:${cports[0]}`);
+        }
+        const c = spawnServer(process.execPath, args);
+        children.push(c);
+        await waitForPort(`127.0.0.1:${ports[i]}`, c);
+      }
+    } catch (e) {
+      await Promise.all(children.map((c) => stopProcess(c)));
+      throw new Error(`meshbus start failed: ${(e as Error).message} ${children.map((c) => c.tail()).join(' ')}`);
+    }
+    return {
+      urls: ports.map((p) => `127.0.0.1:${p}`),
+      pids: children.map((c) => c.pid),
+      note: nodes > 1 ? `${nodes} \`meshbus start\` processes, full mesh` : '`meshbus start` process',
+      stop: async () => {
+        await Promise.all(children.map((c) => stopProcess(c)));
+      },
+    };
+  },
+  async connect(url) {
+    const nc = await connect(url, { name: 'bench' });
+    let disconnects = 0;
+    nc.on('status', (s) => {
+      if (s.type === 'disconnected') disconnects++;
+    });
+    return {
+      publish: (topic, data) => nc.publish(topic, data),
+      flush: () => nc.flush(30_000),
+      async subscribe(topic, onMsg) {
+        nc.subscribe(topic, { callback: (m) => onMsg(m.data) });
+        await nc.flush();
+      },
+      async serve(topic) {
+        nc.subscribe(topic, { callback: (m) => m.respond(m.data) });
+        await nc.flush();
+      },
+      async request(topic, data, timeoutMs) {
+        return (await nc.request(topic, data, { timeout: timeoutMs })).data;
+      },
+      get disconnects() {
+        return disconnects;
+      },
+      close: () => nc.close(),
+    } satisfies BenchClient;
+  },
+};

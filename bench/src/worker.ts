@@ -1,0 +1,196 @@
+/**
+ * A benchmark client process (forked by run.ts with one JSON job): a group
+ * of publishers, subscribers, responders, one requester, or idle
+ * connections, all of one target. Talks to the parent over IPC:
+ *
+ *   parent → worker: job, then {cmd: 'start' | 'probe' | 'collect' | 'stop'}
+ *   worker → parent: {ev: 'ready' | 'probed' | 'result' | 'error'}
+ *
+ * Event payloads carry [flag, publisher id, seq u32 LE, ...]: flag 0 is
+ * warm-up, 1 measured, 2 a readiness probe. Subscribers count only flag 1.
+ */
+import { getTarget, type BenchClient, type TargetName } from './targets/index.js';
+import { newHistogram, summarize } from './histogram.js';
+import { now, sleep } from './proc.js';
+
+export type Role = 'pub' | 'sub' | 'rep' | 'req' | 'idle';
+
+export interface WorkerJob {
+  target: TargetName;
+  role: Role;
+  /** URL of each connection (cycled when shorter than conns). */
+  urls: string[];
+  conns: number;
+  topic: string;
+  payload: number;
+  /** Publishers: messages between two flushes. */
+  batch: number;
+  /** First publisher id of this process (ids are global across processes). */
+  pubBase: number;
+  warmupMs: number;
+  durationMs: number;
+}
+
+export interface PubResult {
+  sent: number;
+  warmSent: number;
+  start: number;
+  end: number;
+  disconnects: number;
+}
+export interface SubResult {
+  received: number;
+  first: number;
+  last: number;
+  outOfOrder: number;
+  disconnects: number;
+}
+
+type Cmd = { cmd: 'start' } | { cmd: 'probe' } | { cmd: 'collect'; expected: number; idleMs: number; maxMs: number } | { cmd: 'stop' };
+
+const send = (m: object): void => {
+  process.send?.(m);
+};
+
+async function main(job: WorkerJob): Promise<void> {
+  const target = getTarget(job.target);
+  const clients: BenchClient[] = [];
+  // Connect a few at a time: thousands of simultaneous handshakes only measure the accept queue.
+  for (let i = 0; i < job.conns; i += 50) {
+    const n = Math.min(50, job.conns - i);
+    clients.push(...(await Promise.all(Array.from({ length: n }, (_, k) => target.connect(job.urls[(i + k) % job.urls.length]!)))));
+  }
+  const handlers: Partial<Record<Cmd['cmd'], (c: Cmd) => Promise<object | void>>> = {};
+
+  if (job.role === 'pub') setupPub(job, clients, handlers);
+  else if (job.role === 'sub') await setupSub(job, clients, handlers);
+  else if (job.role === 'rep') for (const c of clients) await c.serve(job.topic);
+  else if (job.role === 'req') setupReq(job, clients[0]!, handlers);
+
+  process.on('message', (m: Cmd) => {
+    if (m.cmd === 'stop') {
+      void Promise.allSettled(clients.map((c) => c.close())).then(() => process.exit(0));
+      setTimeout(() => process.exit(0), 2000).unref();
+      return;
+    }
+    const h = handlers[m.cmd];
+    if (!h) return;
+    h(m).then(
+      (r) => r && send(r),
+      (e: unknown) => send({ ev: 'error', message: String((e as Error)?.stack ?? e) }),
+    );
+  });
+  send({ ev: 'ready' });
+}
+
+function setupPub(job: WorkerJob, clients: BenchClient[], handlers: Partial<Record<Cmd['cmd'], (c: Cmd) => Promise<object | void>>>): void {
+  const seqs = new Uint32Array(clients.length);
+  const probe = Buffer.alloc(job.payload);
+  probe[0] = 2;
+  handlers.probe = async () => {
+    for (const c of clients) c.publish(job.topic, probe);
+    await Promise.all(clients.map((c) => c.flush()));
+  };
+  handlers.start = async () => {
+    const results = await Promise.all(clients.map((c, i) => pubLoop(job, c, job.pubBase + i, seqs, i)));
+    return { ev: 'result', pubs: results };
+  };
+}
+
+/** Publishes `batch` events, awaits a flush, repeats: as fast as the client allows, paced by the server's answers. */
+async function pubLoop(job: WorkerJob, c: BenchClient, id: number, seqs: Uint32Array, i: number): Promise<PubResult> {
+  // A pool of distinct buffers per batch: clients may keep a reference until the flush (no copy on publish).
+  const pool = Array.from({ length: job.batch }, () => Buffer.alloc(job.payload, 0x61));
+  const t0 = now();
+  const warmEnd = t0 + job.warmupMs;
+  const end = warmEnd + job.durationMs;
+  let sent = 0;
+  let warmSent = 0;
+  let start = 0;
+  let last = t0;
+  for (;;) {
+    const t = now();
+    if (t >= end) break;
+    const flag = t >= warmEnd ? 1 : 0;
+    if (flag && start === 0) start = t;
+    for (let k = 0; k < pool.length; k++) {
+      const b = pool[k]!;
+      b[0] = flag;
+      b[1] = id & 0xff;
+      b.writeUInt32LE(seqs[i]!, 2);
+      seqs[i]!++;
+      c.publish(job.topic, b);
+    }
+    if (flag) sent += pool.length;
+    else warmSent += pool.length;
+    await c.flush();
+    last = now();
+  }
+  return { sent, warmSent, start, end: last, disconnects: c.disconnects };
+}
+
+async function setupSub(job: WorkerJob, clients: BenchClient[], handlers: Partial<Record<Cmd['cmd'], (c: Cmd) => Promise<object | void>>>): Promise<void> {
+  const stats = clients.map(() => ({ received: 0, probes: 0, first: 0, last: 0, outOfOrder: 0, lastSeq: new Float64Array(256).fill(-1) }));
+  let probed = 0;
+  let lastAny = now();
+  await Promise.all(
+    clients.map((c, i) => {
+      const s = stats[i]!;
+      return c.subscribe(job.topic, (d) => {
+        const flag = d[0];
+        if (flag === 2) {
+          if (s.probes++ === 0 && ++probed === clients.length) send({ ev: 'probed' });
+          return;
+        }
+        const seq = (d[2]! | (d[3]! << 8) | (d[4]! << 16) | (d[5]! << 24)) >>> 0;
+        const p = d[1]!;
+        if (seq <= s.lastSeq[p]!) s.outOfOrder++;
+        s.lastSeq[p] = seq;
+        if (flag !== 1) return;
+        const t = now();
+        if (s.received++ === 0) s.first = t;
+        s.last = t;
+        lastAny = t;
+      });
+    }),
+  );
+  handlers.collect = async (m) => {
+    const { expected, idleMs, maxMs } = m as Extract<Cmd, { cmd: 'collect' }>;
+    const deadline = now() + maxMs;
+    lastAny = Math.max(lastAny, now());
+    while (stats.some((s) => s.received < expected) && now() < deadline && now() - lastAny < idleMs) await sleep(20);
+    const subs: SubResult[] = stats.map((s, i) => ({ received: s.received, first: s.first, last: s.last, outOfOrder: s.outOfOrder, disconnects: clients[i]!.disconnects }));
+    return { ev: 'result', subs };
+  };
+}
+
+function setupReq(job: WorkerJob, c: BenchClient, handlers: Partial<Record<Cmd['cmd'], (c: Cmd) => Promise<object | void>>>): void {
+  handlers.start = async () => {
+    const data = Buffer.alloc(job.payload, 0x61);
+    const h = newHistogram();
+    const t0 = now();
+    const warmEnd = t0 + job.warmupMs;
+    const end = warmEnd + job.durationMs;
+    let timeouts = 0;
+    let t = t0;
+    while (t < end) {
+      try {
+        await c.request(job.topic, data, 2000);
+        const t2 = now();
+        if (t >= warmEnd) h.recordValue(Math.max(1, Math.round((t2 - t) * 1000)));
+        t = t2;
+      } catch {
+        if (t >= warmEnd) timeouts++;
+        t = now();
+      }
+    }
+    return { ev: 'result', latency: summarize(h), timeouts, seconds: job.durationMs / 1000 };
+  };
+}
+
+process.once('message', (job: WorkerJob) => {
+  main(job).catch((e: unknown) => {
+    send({ ev: 'error', message: String((e as Error)?.stack ?? e) });
+    setTimeout(() => process.exit(1), 100);
+  });
+});

@@ -1,0 +1,28 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runBench } from '../src/run.js';
+import type { Report } from '../src/report.js';
+
+// Smoke test of the real harness (built worker, a real `meshbus start` process,
+// forked publisher and subscriber): one tiny scenario, no timing assertions.
+describe('bench harness', () => {
+  const out = mkdtempSync(join(tmpdir(), 'meshbus-bench-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('runs 1 pub → 1 sub through one meshbus node and writes JSON and SVG', async () => {
+    const report = await runBench({ targets: ['meshbus'], scenarios: ['1to1'], sizes: [128], durationMs: 300, warmupMs: 100, outDir: out, log: () => {} });
+    const written = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Report;
+    expect(written.results).toHaveLength(1);
+    const r = written.results[0]!;
+    expect(r.error).toBeUndefined();
+    expect(r.target).toBe('meshbus');
+    expect(r.rate).toBeGreaterThan(0);
+    expect(r.sent).toBeGreaterThan(0);
+    expect(r.lost).toBeGreaterThanOrEqual(0);
+    expect(written.machine.cores).toBeGreaterThan(0);
+    expect(report.ratios[0]?.values.meshbus).toBe(r.rate);
+    expect(readFileSync(join(out, 'latest.svg'), 'utf8')).toMatch(/^<svg/);
+  }, 60_000);
+});
