@@ -9,7 +9,9 @@ import {
   ProtocolError,
   assertPattern,
   copyBytes,
+  decodeBody,
   decodeHello,
+  SessionError,
   decodeSub,
   encodeBody,
   encodeFrame,
@@ -24,6 +26,8 @@ import {
 import { OutboundQueue } from './outbound-queue.js';
 import type { EventSource, SlowPolicy, Subscriber, Subscription, Throttled } from './subscriber.js';
 import { ReceiverWaiters, SourceThrottle } from './flow-control.js';
+import { Permissions } from './auth/permissions.js';
+import { RateLimiter } from './auth/rate-limiter.js';
 import type { Wire } from './wire.js';
 import type { NodeContext } from './node-context.js';
 
@@ -57,6 +61,12 @@ export class ClientSession implements Subscriber, EventSource {
   private readonly waiters = new ReceiverWaiters();
   /** Receivers this connection, as a publisher, waits for. */
   private readonly throttle: SourceThrottle;
+  /** Token subject, when the node verifies JWTs. */
+  subject = '';
+  private permissions: Permissions | undefined;
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly limiter: RateLimiter | undefined;
+  private lastLimitError = 0;
   msgsIn = 0;
   msgsOut = 0;
   bytesIn = 0;
@@ -77,6 +87,7 @@ export class ClientSession implements Subscriber, EventSource {
     this.decoder = new FrameDecoder({ maxFrameLength: ctx.maxFrameLength, scanner: ctx.scanner });
     const o = ctx.options;
     this.out = new OutboundQueue(wire, Math.min(1024 * 1024, o.maxPending >>> 1), o.maxPending, 'disconnect', () => this.slowConsumer());
+    if (o.publishRate > 0) this.limiter = new RateLimiter(o.publishRate, o.publishBurst);
     this.handshakeTimer = setTimeout(() => {
       if (this.state === 'hello') this.fail('MB_ERR_HANDSHAKE_TIMEOUT', `${o.handshakeTimeout} ms`);
     }, o.handshakeTimeout);
@@ -157,7 +168,19 @@ export class ClientSession implements Subscriber, EventSource {
         case FrameType.PUB:
         case FrameType.REQ:
           this.msgsIn++;
+          if (this.limiter && !this.limiter.take()) {
+            this.rateLimited(f.correlation);
+            return;
+          }
+          if (this.permissions && !this.permissions.canPublish(f.topic)) {
+            this.ctx.stats.permissionDenied++;
+            this.sendError('MB_ERR_PERMISSION_DENIED', f.correlation, `publish to "${f.topic}"`);
+            return;
+          }
           this.ctx.publish(this, f);
+          return;
+        case FrameType.AUTH:
+          this.onAuth(f);
           return;
         case FrameType.SUB:
           this.onSub(f);
@@ -213,7 +236,9 @@ export class ClientSession implements Subscriber, EventSource {
       return;
     }
     const o = this.ctx.options;
-    if (o.token !== undefined && hello.token !== o.token) {
+    if (this.ctx.jwt) {
+      if (!this.acceptToken(hello.token)) return;
+    } else if (o.token !== undefined && hello.token !== o.token) {
       this.ctx.stats.authFailures++;
       this.fail('MB_ERR_AUTH_FAILED', 'bad or missing token');
       return;
@@ -237,10 +262,72 @@ export class ClientSession implements Subscriber, EventSource {
     this.ctx.opened(this);
   }
 
+  /**
+   * Verifies a JWT and adopts its subject, permissions and expiry. On
+   * failure: ERROR and close (MB_ERR_AUTH_FAILED or MB_ERR_TOKEN_EXPIRED).
+   */
+  private acceptToken(token: string | undefined): boolean {
+    try {
+      if (token === undefined) throw new SessionError('MB_ERR_AUTH_FAILED', 'a token is required');
+      const claims = this.ctx.jwt!.verify(token);
+      this.subject = claims.sub;
+      this.permissions = claims.permissions ? new Permissions(claims.permissions) : undefined;
+      clearTimeout(this.expiryTimer);
+      this.expiryTimer = undefined;
+      if (claims.exp !== undefined) {
+        // setTimeout overflows past 2^31 ms; re-arm in steps for far-off expiries.
+        const arm = (): void => {
+          const left = claims.exp! * 1000 - Date.now();
+          this.expiryTimer = setTimeout(left > 0x7fffffff ? arm : () => this.expired(), Math.min(Math.max(left, 0), 0x7fffffff));
+          this.expiryTimer.unref?.();
+        };
+        arm();
+      }
+      return true;
+    } catch (e) {
+      const err = isMeshbusError(e) ? e : new SessionError('MB_ERR_AUTH_FAILED', String(e));
+      this.ctx.stats.authFailures++;
+      this.fail(err.code, err.message);
+      return false;
+    }
+  }
+
+  private expired(): void {
+    if (this.state !== 'open') return;
+    this.ctx.stats.tokensExpired++;
+    this.fail('MB_ERR_TOKEN_EXPIRED', `token of ${this.subject} expired; reconnect with a fresh one or send AUTH before expiry`);
+  }
+
+  /** AUTH on a live connection: a refreshed token replaces the old one (answered with ACK). */
+  private onAuth(f: Frame): void {
+    if (!this.ctx.jwt) {
+      this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, 'this node does not use tokens');
+      return;
+    }
+    const body = decodeBody(f.payload);
+    if (this.acceptToken(typeof body.token === 'string' ? body.token : undefined)) {
+      this.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
+    }
+  }
+
+  private rateLimited(correlation: number): void {
+    this.ctx.stats.rateLimited++;
+    const now = Date.now();
+    // One error a second is enough to tell the client; more would amplify the flood.
+    if (now - this.lastLimitError < 1000) return;
+    this.lastLimitError = now;
+    this.sendError('MB_ERR_RATE_LIMITED', correlation, `more than ${this.ctx.options.publishRate} publishes/s`);
+  }
+
   private onSub(f: Frame): void {
     const sid = f.correlation;
     const pattern = f.topic;
     assertPattern(pattern, this.ctx.options);
+    if (this.permissions && !this.permissions.canSubscribe(pattern)) {
+      this.ctx.stats.permissionDenied++;
+      this.sendError('MB_ERR_PERMISSION_DENIED', sid, `subscribe to "${pattern}"`);
+      return;
+    }
     const body = decodeSub(f.payload);
     if (sid === 0) throw new ProtocolError('MB_ERR_BAD_BODY', 'SUB needs a non-zero sid in correlation');
     const old = this.subs.get(sid);
@@ -274,6 +361,7 @@ export class ClientSession implements Subscriber, EventSource {
 
   deliver(f: Frame, sid: number): void {
     if (this.state !== 'open') return;
+    if (this.permissions?.filtersDelivery && !this.permissions.canReceive(f.topic)) return;
     let ok: boolean;
     const droppedBefore = this.out.dropped;
     if (sid === 0) {
@@ -344,6 +432,7 @@ export class ClientSession implements Subscriber, EventSource {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.handshakeTimer);
+    clearTimeout(this.expiryTimer);
     this.dropSubscriptions();
     this.waiters.release(this);
     this.throttle.clear();

@@ -15,3 +15,5 @@ export type { ClusterView, PeerView, LinkView, LinkState } from './cluster-view.
 export * from './http/index.js';
 export { WsGateway, startWsGateway, DEFAULT_WS_PORT, type WsGatewayOptions } from './ws-gateway.js';
 export { WsWire, wholeFrames } from './ws-wire.js';
+export { JwtVerifier, signHs256, type JwtKeys, type TokenClaims, type TopicRules } from './auth/jwt.js';
+export { Permissions, covers } from './auth/permissions.js';

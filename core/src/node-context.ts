@@ -1,6 +1,7 @@
 import type { Frame, FrameScanner } from '@meshbus/proto';
 import type { ClientSession } from './client-session.js';
 import type { Logger } from './logger.js';
+import type { JwtVerifier } from './auth/jwt.js';
 import type { ResolvedOptions } from './options.js';
 import type { RoutingTable } from './routing-table.js';
 import type { NodeStats } from './stats.js';
@@ -15,6 +16,8 @@ export interface NodeContext {
   readonly scanner: FrameScanner;
   readonly maxFrameLength: number;
   newClientId(): string;
+  /** Verifies client JWTs when the node is configured for them. */
+  readonly jwt: JwtVerifier | undefined;
   peerUrls(): string[];
   /** Routes an event (PUB or REQ) a client published. */
   publish(from: ClientSession, frame: Frame): void;

@@ -23,6 +23,7 @@ import {
 } from '@meshbus/proto';
 import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
+import { JwtVerifier } from './auth/jwt.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
@@ -83,6 +84,9 @@ export class MeshNode implements NodeContext {
   /** Events published on this node per topic, bounded (dashboard "top topics"). */
   readonly topTopics = new TopicCounter();
   private readonly sessions = new Set<ClientSession>();
+  /** Open client connections per IP address, for maxConnectionsPerIp. */
+  private readonly perIp = new Map<string, number>();
+  readonly jwt: JwtVerifier | undefined;
   private readonly server: Server;
   private readonly originBytes = new Uint8Array(8);
   private seq = 0;
@@ -101,6 +105,7 @@ export class MeshNode implements NodeContext {
     // typed error, connection kept) up to twice the limit; beyond, the decoder skips them.
     this.maxFrameLength = HEADER_SIZE + this.options.maxTopicLength + MAX_EXT + this.options.maxPayload * 2;
     this.server = createServer({ noDelay: true }, (s) => this.accept(s));
+    this.jwt = this.options.jwt ? new JwtVerifier(this.options.jwt) : undefined;
   }
 
   /** The TCP port clients connect to (known after listen()). */
@@ -176,6 +181,13 @@ export class MeshNode implements NodeContext {
     session = new ClientSession(wire, this);
     this.sessions.add(session);
     this.stats.connectionsTotal++;
+    const ip = ipOf(wire.remote);
+    const n = (this.perIp.get(ip) ?? 0) + 1;
+    this.perIp.set(ip, n);
+    if (n > this.options.maxConnectionsPerIp) {
+      this.stats.connectionsRefused++;
+      session.fail('MB_ERR_TOO_MANY_CONNECTIONS', `more than ${this.options.maxConnectionsPerIp} connections from ${ip}`);
+    }
     return session;
   }
 
@@ -193,7 +205,11 @@ export class MeshNode implements NodeContext {
   }
 
   closed(session: ClientSession): void {
-    this.sessions.delete(session);
+    if (!this.sessions.delete(session)) return;
+    const ip = ipOf(session.wire.remote);
+    const n = (this.perIp.get(ip) ?? 1) - 1;
+    if (n > 0) this.perIp.set(ip, n);
+    else this.perIp.delete(ip);
   }
 
   private readonly decodeTopic = (f: Frame): string => {
@@ -412,6 +428,12 @@ export interface TraceHop {
   out: number;
   /** Receivers it was handed to: "client <id>", "peer <node id>", with "(group g)" for queue groups. */
   to: string[];
+}
+
+/** The address part of "ip:port" (IPv6 addresses contain colons too). */
+function ipOf(remote: string): string {
+  const i = remote.lastIndexOf(':');
+  return i < 0 ? remote : remote.slice(0, i);
 }
 
 function now(): number {

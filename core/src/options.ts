@@ -1,5 +1,6 @@
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, DEFAULT_MAX_TOPIC_DEPTH, HEADER_SIZE, MAX_EXT, SessionError } from '@meshbus/proto';
 import type { Logger } from './logger.js';
+import type { JwtKeys } from './auth/jwt.js';
 
 /** Everything a node can be told. Every field has an embedded default. */
 export interface NodeOptions {
@@ -13,6 +14,17 @@ export interface NodeOptions {
   name?: string;
   /** Static bearer token clients must present in HELLO; absent: no auth. */
   token?: string;
+  /**
+   * Signed client tokens (JWT, HS256 and/or EdDSA) carrying the subject,
+   * expiry and per-topic publish/subscribe permissions. Takes precedence over `token`.
+   */
+  jwt?: JwtKeys;
+  /** Connections from one IP address. Default 1,024. */
+  maxConnectionsPerIp?: number;
+  /** Publishes per second per connection (token bucket); 0: unlimited. Default 0. */
+  publishRate?: number;
+  /** Burst of the publish rate limit. Default 2 × publishRate. */
+  publishBurst?: number;
   /** Largest payload accepted from clients, bytes. Default 1 MiB. */
   maxPayload?: number;
   /** Largest topic, bytes. Default 256. */
@@ -45,8 +57,8 @@ export interface NodeOptions {
   logger?: Logger;
 }
 
-export type ResolvedOptions = Required<Omit<NodeOptions, 'token' | 'id' | 'name' | 'peers' | 'logger'>> &
-  Pick<NodeOptions, 'token'> & { id: string; name: string; peers: () => string[]; logger: Logger };
+export type ResolvedOptions = Required<Omit<NodeOptions, 'token' | 'jwt' | 'id' | 'name' | 'peers' | 'logger'>> &
+  Pick<NodeOptions, 'token' | 'jwt'> & { id: string; name: string; peers: () => string[]; logger: Logger };
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new ConfigError(what);
@@ -68,6 +80,10 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     id: o.id ?? defaults.id,
     name: o.name ?? '',
     token: o.token,
+    jwt: o.jwt,
+    maxConnectionsPerIp: o.maxConnectionsPerIp ?? 1024,
+    publishRate: o.publishRate ?? 0,
+    publishBurst: o.publishBurst ?? Math.max(1, 2 * (o.publishRate ?? 0)),
     maxPayload: o.maxPayload ?? DEFAULT_MAX_PAYLOAD,
     maxTopicLength: o.maxTopicLength ?? DEFAULT_MAX_TOPIC,
     maxTopicDepth: o.maxTopicDepth ?? DEFAULT_MAX_TOPIC_DEPTH,
@@ -87,8 +103,10 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
   check(/^[0-9a-f]{16}$/.test(r.id), `id must be 16 lowercase hex digits, got ${o.id}`);
   check(isPosInt(r.maxPayload) && r.maxPayload <= 0xffffffff - HEADER_SIZE - 0xffff - MAX_EXT, `maxPayload out of range: ${o.maxPayload}`);
   check(isPosInt(r.maxTopicLength) && r.maxTopicLength <= 0xffff, `maxTopicLength must be 1..65535`);
-  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall'] as const) {
+  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall', 'maxConnectionsPerIp', 'publishBurst'] as const) {
     check(isPosInt(r[k]), `${k} must be a positive integer, got ${String(o[k])}`);
   }
+  check(Number.isFinite(r.publishRate) && r.publishRate >= 0, `publishRate must be >= 0, got ${o.publishRate}`);
+  if (r.jwt) check(r.jwt.hs256Secret !== undefined || r.jwt.ed25519PublicKey !== undefined, 'jwt needs hs256Secret or ed25519PublicKey');
   return r;
 }

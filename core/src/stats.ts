@@ -9,6 +9,12 @@ export interface NodeStats {
   slowConsumers: number;
   staleConnections: number;
   authFailures: number;
+  /** PUB or SUB refused by the client's token permissions. */
+  permissionDenied: number;
+  /** Publishes dropped by the per-connection rate limit. */
+  rateLimited: number;
+  /** Live connections closed because their token expired. */
+  tokensExpired: number;
   protocolErrors: number;
   errorsSent: number;
   connectionsTotal: number;
@@ -28,6 +34,9 @@ export function newStats(): NodeStats {
     slowConsumers: 0,
     staleConnections: 0,
     authFailures: 0,
+    permissionDenied: 0,
+    rateLimited: 0,
+    tokensExpired: 0,
     protocolErrors: 0,
     errorsSent: 0,
     connectionsTotal: 0,

@@ -107,6 +107,9 @@ export function renderMetrics(src: MetricsSource): string {
   m.add('meshbus_protocol_errors_total', 'counter', 'Malformed frames or byte streams received from clients.', s.protocolErrors);
   m.add('meshbus_errors_sent_total', 'counter', 'ERROR frames sent to clients.', s.errorsSent);
   m.add('meshbus_auth_failures_total', 'counter', 'Client handshakes refused for a bad token.', s.authFailures);
+  m.add('meshbus_permission_denied_total', 'counter', 'Publishes and subscriptions refused by token permissions.', s.permissionDenied);
+  m.add('meshbus_rate_limited_total', 'counter', 'Publishes dropped by the per-connection rate limit.', s.rateLimited);
+  m.add('meshbus_tokens_expired_total', 'counter', 'Live connections closed because their token expired.', s.tokensExpired);
   m.add('meshbus_stale_connections_total', 'counter', 'Connections closed for unanswered pings.', s.staleConnections);
   m.add('meshbus_http_published_total', 'counter', 'Events published through POST /v1/publish.', http.published);
   m.add('meshbus_http_requests_total', 'counter', 'Requests made through POST /v1/request, by outcome.', [

@@ -1,0 +1,99 @@
+import { TopicTrie, assertPattern } from '@meshbus/proto';
+import type { TopicRules } from './jwt.js';
+
+/**
+ * True when every topic `pattern` can match is also matched by `cover`
+ * (token by token: `>` covers one or more trailing tokens, `*` any one
+ * token, a literal only itself).
+ */
+export function covers(cover: string, pattern: string): boolean {
+  const c = cover.split('.');
+  const p = pattern.split('.');
+  for (let i = 0; i < c.length; i++) {
+    const ct = c[i]!;
+    if (ct === '>') return i < p.length;
+    if (i >= p.length) return false;
+    const pt = p[i]!;
+    if (pt === '>') return false;
+    if (ct === '*') continue;
+    if (ct !== pt) return false;
+  }
+  return c.length === p.length;
+}
+
+/** One side (publish or subscribe) of a client's permissions, compiled. */
+class RuleSet {
+  private readonly allow: string[] | undefined;
+  private readonly deny: string[];
+  private readonly allowTrie = new TopicTrie<true>();
+  private readonly denyTrie = new TopicTrie<true>();
+
+  constructor(rules: TopicRules | undefined) {
+    this.allow = rules?.allow;
+    this.deny = rules?.deny ?? [];
+    for (const p of this.allow ?? []) {
+      assertPattern(p);
+      this.allowTrie.add(p, true);
+    }
+    for (const p of this.deny) {
+      assertPattern(p);
+      this.denyTrie.add(p, true);
+    }
+  }
+
+  get hasDeny(): boolean {
+    return this.deny.length > 0;
+  }
+
+  /** A literal topic: allowed by some allow pattern (or no allow list) and no deny pattern. */
+  topic(topic: string): boolean {
+    if (this.deny.length > 0 && matchesAny(this.denyTrie, topic)) return false;
+    return this.allow === undefined || matchesAny(this.allowTrie, topic);
+  }
+
+  /** A subscription pattern: covered by an allow pattern and not entirely inside a deny pattern. */
+  pattern(pattern: string): boolean {
+    if (this.deny.some((d) => covers(d, pattern))) return false;
+    return this.allow === undefined || this.allow.some((a) => covers(a, pattern));
+  }
+}
+
+function matchesAny(trie: TopicTrie<true>, topic: string): boolean {
+  let hit = false;
+  trie.match(topic, () => {
+    hit = true;
+  });
+  return hit;
+}
+
+/**
+ * A client's permissions from its token, checked on every PUB and SUB
+ * (deny wins). A subscription that overlaps a denied pattern without being
+ * inside it is accepted, and the denied topics are filtered out at delivery.
+ */
+export class Permissions {
+  private readonly pub: RuleSet;
+  private readonly sub: RuleSet;
+
+  constructor(rules: { publish?: TopicRules; subscribe?: TopicRules } | undefined) {
+    this.pub = new RuleSet(rules?.publish);
+    this.sub = new RuleSet(rules?.subscribe);
+  }
+
+  canPublish(topic: string): boolean {
+    return this.pub.topic(topic);
+  }
+
+  canSubscribe(pattern: string): boolean {
+    return this.sub.pattern(pattern);
+  }
+
+  /** True when deliveries must be filtered by topic (some subscribe pattern is denied). */
+  get filtersDelivery(): boolean {
+    return this.sub.hasDeny;
+  }
+
+  canReceive(topic: string): boolean {
+    return this.sub.topic(topic);
+  }
+}
