@@ -1,0 +1,359 @@
+import { createServer, type Server } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import {
+  FrameDecoder,
+  FrameType,
+  codeFromNumber,
+  decodeError,
+  decodeWelcome,
+  encodeBody,
+  encodeFrame,
+  type FrameSpec,
+} from '@meshbus/proto';
+import { WsGateway, silentLogger, startHttp, startNode, wholeFrames, type MeshNode, type WsGatewayOptions } from '../src/index.js';
+import { RawClient, type Got } from './raw-client.js';
+
+/** RawClient's twin over WebSocket: raw frames in binary messages. */
+class RawWs {
+  readonly got: Got[] = [];
+  closed = false;
+  closeCode = 0;
+  private readonly decoder = new FrameDecoder();
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer) => this.decoder.push(data, (f) => {
+      const g: Got = { type: f.type, typeName: f.typeName, topic: f.topic, sid: f.sid, correlation: f.correlation, payload: Buffer.from(f.payload) };
+      if (f.type === FrameType.ERROR) g.error = codeFromNumber(decodeError(f.payload).code);
+      this.got.push(g);
+    }, () => {}));
+    ws.on('close', (code) => {
+      this.closed = true;
+      this.closeCode = code;
+    });
+    ws.on('error', () => {});
+  }
+
+  static async connect(url: string, o: { hello?: Record<string, unknown> | false; origin?: string; ws?: WebSocket.ClientOptions } = {}): Promise<RawWs> {
+    const ws = new WebSocket(url, { ...(o.origin ? { origin: o.origin } : {}), ...o.ws });
+    // Listen before 'open': a refusal's ERROR can arrive in the same chunk as the upgrade response.
+    const c = new RawWs(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+    if (o.hello !== false) {
+      c.send({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1], ...o.hello }) });
+      await c.waitFor((g) => g.type === FrameType.WELCOME || g.type === FrameType.ERROR);
+    }
+    return c;
+  }
+
+  send(...specs: FrameSpec[]): void {
+    // All frames in one binary message (SPEC §2 allows several whole frames per message).
+    this.ws.send(Buffer.concat(specs.map((s) => encodeFrame(s))));
+  }
+
+  sub(pattern: string, sid: number, body: Record<string, unknown> = {}): void {
+    this.send({ type: FrameType.SUB, topic: pattern, correlation: sid, payload: encodeBody(body) });
+  }
+
+  pub(topic: string, data: string | Uint8Array): void {
+    this.send({ type: FrameType.PUB, topic, payload: typeof data === 'string' ? Buffer.from(data) : data });
+  }
+
+  async flush(timeoutMs = 5000): Promise<void> {
+    const n = Math.floor(Math.random() * 1e9) + 1;
+    this.send({ type: FrameType.PING, correlation: n });
+    await this.waitFor((g) => g.type === FrameType.PONG && g.correlation === n, timeoutMs);
+  }
+
+  async waitFor(pred: (g: Got) => boolean, timeoutMs = 5000): Promise<Got> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.got.find(pred);
+      if (hit) return hit;
+      if (this.closed) throw new Error(`connection closed (${this.closeCode}); got ${this.got.map((g) => g.typeName).join(',')}`);
+      if (Date.now() > deadline) throw new Error(`timed out; got ${this.got.map((g) => g.typeName).join(',')}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async waitClosed(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed) {
+      if (Date.now() > deadline) throw new Error('connection still open');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  events(topic?: string): Got[] {
+    return this.got.filter((g) => g.type === FrameType.PUB && (topic === undefined || g.topic === topic));
+  }
+}
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f();
+});
+
+async function node(opts: Parameters<typeof startNode>[0] = {}): Promise<MeshNode> {
+  const n = await startNode({ port: 0, logger: silentLogger, ...opts });
+  cleanups.push(() => n.close());
+  return n;
+}
+
+async function gateway(n: MeshNode, opts: WsGatewayOptions = {}): Promise<WsGateway> {
+  const g = await new WsGateway(n, { port: 0, host: '127.0.0.1', ...opts }).listen();
+  cleanups.push(() => g.close());
+  return g;
+}
+
+async function ws(g: WsGateway, o: Parameters<typeof RawWs.connect>[1] = {}, path = '/'): Promise<RawWs> {
+  const c = await RawWs.connect(`ws://127.0.0.1:${g.port}${path}`, o);
+  cleanups.push(() => c.ws.terminate());
+  return c;
+}
+
+async function tcp(n: MeshNode): Promise<RawClient> {
+  const c = await RawClient.connect(n.port);
+  cleanups.push(() => c.close());
+  return c;
+}
+
+describe('ws gateway: handshake and limits', () => {
+  it('HELLO → WELCOME over a WebSocket; the connection counts as kind ws', async () => {
+    const n = await node({ name: 'w1' });
+    const g = await gateway(n);
+    const c = await ws(g, { hello: { name: 'browser' } });
+    const w = c.got.find((x) => x.type === FrameType.WELCOME)!;
+    expect(decodeWelcome(w.payload).node).toBe(n.id);
+    const kinds = [...n.connections()].map((s) => [s.wire.kind, s.name, s.isOpen]);
+    expect(kinds).toEqual([['ws', 'browser', true]]);
+    expect(g.connectionCount).toBe(1);
+    // The metrics endpoint counts it as a WebSocket connection.
+    const http = await startHttp(n, { port: 0, host: '127.0.0.1', logger: false });
+    cleanups.push(() => http.close());
+    const text = await (await fetch(`${http.url}/metrics`)).text();
+    expect(text).toMatch(/^meshbus_connections\{kind="ws"\} 1$/m);
+    expect(text).toMatch(/^meshbus_connections\{kind="tcp"\} 0$/m);
+  });
+
+  it('the token check and handshake rules are the TCP ones', async () => {
+    const n = await node({ token: 's3cret' });
+    const g = await gateway(n);
+    const bad = await ws(g, { hello: { token: 'nope' } });
+    expect(bad.got.find((x) => x.type === FrameType.ERROR)?.error).toBe('MB_ERR_AUTH_FAILED');
+    await bad.waitClosed();
+    const good = await ws(g, { hello: { token: 's3cret' } });
+    expect(good.got.some((x) => x.type === FrameType.WELCOME)).toBe(true);
+    const early = await ws(g, { hello: false });
+    early.pub('x', 'before hello');
+    expect((await early.waitFor((x) => x.type === FrameType.ERROR)).error).toBe('MB_ERR_HANDSHAKE_REQUIRED');
+    await early.waitClosed();
+    expect(n.stats.authFailures).toBe(1);
+  });
+
+  it('refuses an origin outside the allow-list (403), accepts listed origins and non-browser clients', async () => {
+    const n = await node();
+    const g = await gateway(n, { origins: ['https://app.example.com', 'http://localhost:3000/'] });
+    await expect(ws(g, { origin: 'https://evil.example.com' })).rejects.toThrow(/HTTP 403/);
+    expect(n.stats.connectionsRefused).toBe(1);
+    expect(n.connectionCount).toBe(0);
+    const ok = await ws(g, { origin: 'https://APP.example.com' });
+    expect(ok.got.some((x) => x.type === FrameType.WELCOME)).toBe(true);
+    const ok2 = await ws(g, { origin: 'http://localhost:3000' });
+    expect(ok2.got.some((x) => x.type === FrameType.WELCOME)).toBe(true);
+    const noOrigin = await ws(g);
+    expect(noOrigin.got.some((x) => x.type === FrameType.WELCOME)).toBe(true);
+  });
+
+  it('closes a connection that sends a text message or a message ending inside a frame', async () => {
+    const n = await node();
+    const g = await gateway(n);
+    const text = await ws(g);
+    text.ws.send('hello');
+    expect((await text.waitFor((x) => x.type === FrameType.ERROR)).error).toBe('MB_ERR_UNEXPECTED_FRAME');
+    await text.waitClosed();
+    const cut = await ws(g);
+    const f = encodeFrame({ type: FrameType.PUB, topic: 'a.b', payload: Buffer.alloc(100, 7) });
+    cut.ws.send(f.subarray(0, 80));
+    expect((await cut.waitFor((x) => x.type === FrameType.ERROR)).error).toBe('MB_ERR_TRUNCATED');
+    await cut.waitClosed();
+    expect(wholeFrames(Buffer.concat([f, f]))).toBeUndefined();
+    expect(wholeFrames(f.subarray(0, 2))).toMatch(/length prefix/);
+  });
+
+  it('closes a message over maxPayload with 1009', async () => {
+    const n = await node();
+    const g = await gateway(n, { maxPayload: 4096 });
+    const c = await ws(g);
+    c.pub('big', Buffer.alloc(8192));
+    await c.waitClosed();
+    expect(c.closeCode).toBe(1009);
+    await vi_until(() => n.connectionCount === 0);
+  });
+
+  it('ws-level ping: a peer that stops answering pings is closed', async () => {
+    const n = await node();
+    const g = await gateway(n, { pingInterval: 100 });
+    const live = await ws(g);
+    const dead = await ws(g, { ws: { autoPong: false } });
+    await dead.waitClosed(3000);
+    expect(live.closed).toBe(false);
+    expect(n.stats.staleConnections).toBe(1);
+  });
+
+  it('permessage-deflate is off by default and negotiated when enabled', async () => {
+    const n = await node();
+    const off = await gateway(n);
+    const a = await ws(off, { ws: { perMessageDeflate: true } });
+    expect(a.ws.extensions).toBe('');
+    const on = await gateway(n, { perMessageDeflate: { threshold: 0 } });
+    const b = await ws(on, { ws: { perMessageDeflate: true } });
+    expect(b.ws.extensions).toContain('permessage-deflate');
+    b.sub('z', 1);
+    await b.flush();
+    const t = await tcp(n);
+    t.pub('z', 'x'.repeat(5000));
+    expect((await b.waitFor((x) => x.type === FrameType.PUB)).payload.toString()).toBe('x'.repeat(5000));
+  });
+
+  it('refuses with MB_ERR_DRAINING while the node shuts down, and says GOODBYE to open connections', async () => {
+    const n = await node({ drainTimeout: 300 });
+    const g = await gateway(n);
+    const c = await ws(g);
+    const stopping = n.shutdown();
+    const bye = await c.waitFor((x) => x.type === FrameType.GOODBYE);
+    expect(bye).toBeTruthy();
+    const late = await ws(g, { hello: false });
+    expect((await late.waitFor((x) => x.type === FrameType.ERROR)).error).toBe('MB_ERR_DRAINING');
+    await stopping;
+  });
+});
+
+describe('ws gateway mounted on an HTTP server', () => {
+  it('takes upgrades on its path only; plain HTTP is left to the server', async () => {
+    const n = await node();
+    const server: Server = createServer((_req, res) => res.end('api'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+    const g = await new WsGateway(n, { server }).listen();
+    cleanups.push(() => g.close());
+    expect(g.port).toBe((server.address() as { port: number }).port);
+    const c = await ws(g, {}, '/ws');
+    expect(c.got.some((x) => x.type === FrameType.WELCOME)).toBe(true);
+    await expect(ws(g, {}, '/other')).rejects.toThrow(/HTTP 404/);
+    expect(await (await fetch(`http://127.0.0.1:${g.port}/v1/x`)).text()).toBe('api');
+  });
+});
+
+describe('ws gateway: routing with TCP clients', () => {
+  it('a WebSocket client and a TCP client exchange events both ways through one node', async () => {
+    const n = await node();
+    const g = await gateway(n);
+    const w = await ws(g);
+    const t = await tcp(n);
+    w.sub('to.ws.>', 1);
+    t.sub('to.tcp.*', 7);
+    await w.flush();
+    await t.flush();
+    for (let i = 0; i < 50; i++) t.pub(`to.ws.${i}`, `t${i}`);
+    // Several frames in one WebSocket message.
+    w.send(...Array.from({ length: 50 }, (_, i) => ({ type: FrameType.PUB, topic: `to.tcp.${i}`, payload: Buffer.from(`w${i}`) })));
+    await w.waitFor(() => w.events().length === 50);
+    await t.waitFor(() => t.events().length === 50);
+    expect(w.events().map((x) => x.payload.toString())).toEqual(Array.from({ length: 50 }, (_, i) => `t${i}`));
+    expect(t.events().map((x) => x.payload.toString())).toEqual(Array.from({ length: 50 }, (_, i) => `w${i}`));
+    // A request from TCP answered over WebSocket.
+    w.sub('svc.echo', 2);
+    await w.flush();
+    t.sub('_INBOX.t.1', 9);
+    await t.flush();
+    t.send({ type: FrameType.REQ, topic: 'svc.echo', correlation: 5, payload: Buffer.from('ping'), ext: { reply: '_INBOX.t.1' } });
+    const req = await w.waitFor((x) => x.topic === 'svc.echo');
+    expect(req.payload.toString()).toBe('ping');
+    w.send({ type: FrameType.PUB, topic: '_INBOX.t.1', correlation: 5, payload: Buffer.from('pong') });
+    expect((await t.waitFor((x) => x.topic === '_INBOX.t.1')).payload.toString()).toBe('pong');
+  });
+
+  it('batches the frames of one tick into one binary message', async () => {
+    const n = await node();
+    const g = await gateway(n);
+    const w = await ws(g);
+    let messages = 0;
+    w.ws.on('message', () => messages++);
+    w.sub('b', 1);
+    await w.flush();
+    const t = await tcp(n);
+    const before = messages;
+    // One TCP chunk holding 200 events: routed in one tick, sent as one (or very few) messages.
+    t.socket.write(Buffer.concat(Array.from({ length: 200 }, (_, i) => encodeFrame({ type: FrameType.PUB, topic: 'b', payload: Buffer.from(String(i)) }))));
+    await w.waitFor(() => w.events().length === 200);
+    expect(messages - before).toBeLessThanOrEqual(3);
+  });
+});
+
+describe('ws gateway: slow consumers', () => {
+  /** A WebSocket subscriber that stops reading: the node's queue for it fills up. */
+  async function stalled(g: WsGateway, slow: 'drop' | 'disconnect'): Promise<RawWs> {
+    const c = await ws(g);
+    c.sub('flood', 1, { slow });
+    await c.flush();
+    c.ws.pause();
+    return c;
+  }
+
+  it('disconnects a slow WebSocket consumer (MB_ERR_SLOW_CONSUMER) while a TCP subscriber gets everything', async () => {
+    const n = await node({ maxPending: 256 * 1024, maxStall: 200 });
+    const g = await gateway(n);
+    const slow = await stalled(g, 'disconnect');
+    const healthy = await tcp(n);
+    healthy.sub('flood', 1);
+    await healthy.flush();
+    const pub = await tcp(n);
+    const total = 2000;
+    const payload = Buffer.alloc(4096, 1);
+    for (let i = 0; i < total; i++) pub.pub('flood', payload);
+    await pub.flush(20_000);
+    await vi_until(() => healthy.events().length === total, 10_000);
+    expect(n.stats.slowConsumers).toBe(1);
+    slow.ws.resume();
+    expect((await slow.waitFor((x) => x.type === FrameType.ERROR)).error).toBe('MB_ERR_SLOW_CONSUMER');
+    await slow.waitClosed();
+  });
+
+  it("drops the oldest events for a 'drop' WebSocket subscriber, bounded, and keeps it connected", async () => {
+    const n = await node({ maxPending: 256 * 1024, maxStall: 200 });
+    const g = await gateway(n);
+    const slow = await stalled(g, 'drop');
+    const pub = await tcp(n);
+    const total = 2000;
+    for (let i = 0; i < total; i++) {
+      const p = Buffer.alloc(4096);
+      p.writeUInt32BE(i, 0);
+      pub.pub('flood', p);
+    }
+    await pub.flush(20_000);
+    const session = [...n.connections()].find((s) => s.wire.kind === 'ws')!;
+    expect(session.pending).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
+    expect(session.dropped).toBeGreaterThan(0);
+    slow.ws.resume();
+    pub.pub('flood', Buffer.alloc(4096, 0xff));
+    await slow.waitFor((x) => x.payload[0] === 0xff && x.payload[1] === 0xff, 10_000);
+    const seqs = slow.events().slice(0, -1).map((x) => x.payload.readUInt32BE(0));
+    expect(seqs.length).toBeLessThan(total);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    expect(seqs.at(-1)).toBe(total - 1);
+    expect(slow.closed).toBe(false);
+  });
+});
+
+async function vi_until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
