@@ -390,7 +390,10 @@ export class ClientSession implements Subscriber, EventSource {
   sendError(code: ErrorCode, correlation: number, message: string): void {
     if (this.state === 'closed') return;
     this.ctx.stats.errorsSent++;
-    const body = encodeBody({ code: ERROR_CODES[code].num, message });
+    // Send the detail only: receivers prefix the code's own text when they build their error.
+    const prefix = ERROR_CODES[code].message + ': ';
+    const detail = message.startsWith(prefix) ? message.slice(prefix.length) : message;
+    const body = encodeBody({ code: ERROR_CODES[code].num, message: detail });
     this.out.sendUrgent(encodeFrame({ type: FrameType.ERROR, correlation, payload: body }));
   }
 

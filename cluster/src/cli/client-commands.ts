@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ClientError, utf8Decode, utf8Encode } from '@meshbus/proto';
+import { ClientError, isMeshbusError, utf8Decode, utf8Encode } from '@meshbus/proto';
 import { connect, type Client } from '@meshbus/sdk';
 
 const common = {
@@ -11,6 +11,8 @@ async function open(server: string, token: string | undefined): Promise<Client> 
   try {
     return await connect(server.split(','), { name: 'meshbus-cli', token, reconnect: false, connectTimeout: 3000 });
   } catch (e) {
+    // The node answered and refused (auth, version): say that, not "unreachable".
+    if (isMeshbusError(e) && e.code !== 'MB_ERR_CONNECT_FAILED') throw e;
     const why = (e as Error).message.split(': ').pop();
     throw new ClientError('MB_ERR_CONNECT_FAILED', `cannot reach a meshbus node at ${server} (${why})`, { cause: e });
   }

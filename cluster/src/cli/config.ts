@@ -32,6 +32,12 @@ export interface StartConfig {
   pingInterval: number | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   workers: number;
+  /** HS256 secret for client JWTs. */
+  jwtSecret: string | undefined;
+  /** File with the Ed25519 public key (PEM) for EdDSA client JWTs. */
+  jwtPublicKey: string | undefined;
+  maxConnectionsPerIp: number | undefined;
+  publishRate: number | undefined;
 }
 
 export const START_DEFAULTS: StartConfig = {
@@ -57,6 +63,10 @@ export const START_DEFAULTS: StartConfig = {
   pingInterval: undefined,
   logLevel: 'info',
   workers: 1,
+  jwtSecret: undefined,
+  jwtPublicKey: undefined,
+  maxConnectionsPerIp: undefined,
+  publishRate: undefined,
 };
 
 type Kind = 'string' | 'int' | 'list' | 'port';
@@ -83,6 +93,10 @@ const KINDS: Record<keyof StartConfig, Kind> = {
   pingInterval: 'int',
   logLevel: 'string',
   workers: 'int',
+  jwtSecret: 'string',
+  jwtPublicKey: 'string',
+  maxConnectionsPerIp: 'int',
+  publishRate: 'int',
 };
 
 export const START_KEYS = Object.keys(KINDS) as Array<keyof StartConfig>;

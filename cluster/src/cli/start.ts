@@ -1,4 +1,5 @@
-import { DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, startHttp, type HttpServer, type Logger } from '@meshbus/core';
+import { readFileSync } from 'node:fs';
+import { ConfigError, DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, startHttp, type HttpServer, type JwtKeys, type Logger } from '@meshbus/core';
 import { ClusterNode } from '../cluster-node.js';
 import type { StartConfig } from './config.js';
 
@@ -25,6 +26,9 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
     token: cfg.token,
     maxPayload: cfg.maxPayload,
     maxConnections: cfg.maxConnections,
+    jwt: jwtKeys(cfg),
+    maxConnectionsPerIp: cfg.maxConnectionsPerIp,
+    publishRate: cfg.publishRate,
     maxSubscriptions: cfg.maxSubscriptions,
     pingInterval: cfg.pingInterval,
   });
@@ -95,4 +99,18 @@ async function startWs(node: MeshNode, cfg: StartConfig, log: Logger): Promise<W
     log.warn({ port: cfg.wsPort }, 'ws gateway not started: the default ws port is in use (set --ws-port, or --ws-port off)');
     return undefined;
   }
+}
+
+/** Client token keys from --jwt-secret and --jwt-public-key (a PEM file). */
+function jwtKeys(cfg: StartConfig): JwtKeys | undefined {
+  if (cfg.jwtSecret === undefined && cfg.jwtPublicKey === undefined) return undefined;
+  let pem: string | undefined;
+  if (cfg.jwtPublicKey !== undefined) {
+    try {
+      pem = readFileSync(cfg.jwtPublicKey, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`cannot read --jwt-public-key ${cfg.jwtPublicKey}: ${(e as Error).message}`);
+    }
+  }
+  return { hs256Secret: cfg.jwtSecret, ed25519PublicKey: pem };
 }
