@@ -95,6 +95,12 @@ export class Client implements SubscriptionOwner, Responder {
   private everConnected = false;
   private sleepTimer: ReturnType<typeof setTimeout> | undefined;
   private wake: (() => void) | undefined;
+  /** suspend() was called: no connection wanted until resume(). */
+  private suspended = false;
+  /** setOnline(false): the platform says there is no network; no attempts until it returns. */
+  private offline = false;
+  /** Connect loops waiting for suspended/offline to clear. */
+  private releaseWaiters: Array<() => void> = [];
   private closeError: MeshbusError | undefined;
   private readonly closedPromise: Promise<MeshbusError | undefined>;
   private resolveClosed!: (e: MeshbusError | undefined) => void;
@@ -352,6 +358,74 @@ export class Client implements SubscriptionOwner, Responder {
     this.heartbeat?.probe(timeout);
   }
 
+  /**
+   * Drops the connection on purpose and makes no attempt to reconnect until
+   * resume(): subscriptions, the outbox and waiting requests are kept
+   * (publishes go to the outbox). For an app moving to the background.
+   */
+  suspend(): void {
+    if (this.state === 'closed' || this.suspended) return;
+    this.suspended = true;
+    this.opening?.close(new ClientError('MB_ERR_CONNECTION_CLOSED', 'client suspended'));
+    const conn = this.conn;
+    if (conn) {
+      conn.sendFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 0, reason: 'client suspended' }) });
+      conn.close(new ClientError('MB_ERR_CONNECTION_CLOSED', 'client suspended'));
+    }
+  }
+
+  /**
+   * Ends suspend(): reconnects now, without a backoff delay (getToken() is
+   * called for the new connection, so the token is fresh). If the connection
+   * was kept, probes it instead (checkLiveness).
+   */
+  resume(): void {
+    if (this.state === 'closed') return;
+    if (!this.suspended) {
+      if (this.conn) this.checkLiveness();
+      return;
+    }
+    this.suspended = false;
+    this.releaseHold();
+  }
+
+  get isSuspended(): boolean {
+    return this.suspended;
+  }
+
+  /**
+   * What the platform says about the network (browser online/offline,
+   * React Native NetInfo). Offline: reconnect attempts pause (no storm while
+   * there is no network; the current connection, if any, is left to the
+   * heartbeat). Back online: reconnect now, or probe the current connection,
+   * which may have died with the old network.
+   */
+  setOnline(online: boolean): void {
+    if (this.state === 'closed' || this.offline === !online) {
+      if (online && this.conn && !this.suspended) this.checkLiveness();
+      return;
+    }
+    this.offline = !online;
+    if (!online) return;
+    if (this.conn) this.checkLiveness();
+    this.releaseHold();
+  }
+
+  private get held(): boolean {
+    return this.suspended || this.offline;
+  }
+
+  private releaseHold(): void {
+    if (this.held) return;
+    for (const w of this.releaseWaiters.splice(0)) w();
+    // A loop sleeping between attempts tries now.
+    const wake = this.wake;
+    this.wake = undefined;
+    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
+    this.sleepTimer = undefined;
+    wake?.();
+  }
+
   // ---------------------------------------------------------- owner callbacks
 
   /** @internal */
@@ -385,6 +459,16 @@ export class Client implements SubscriptionOwner, Responder {
     let lastError: MeshbusError | undefined;
     for (;;) {
       if (this.state === 'closed') throw this.closeError ?? new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
+      if (this.held) {
+        // Suspended or offline: no attempt until released, then one at once with a fresh backoff.
+        await new Promise<void>((r) => this.releaseWaiters.push(r));
+        if ((this.state as State) === 'closed') throw this.closeError ?? new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
+        if (kind === 'reconnect') {
+          attempt = 0;
+          immediate = true;
+        }
+        continue;
+      }
       let delay: number;
       if (kind === 'initial') {
         if (attempt >= firstRound && !this.options.waitOnFirstConnect) {
@@ -401,6 +485,7 @@ export class Client implements SubscriptionOwner, Responder {
       if (kind === 'reconnect' || delay > 0) this.emit({ type: 'reconnecting', attempt, delay, server: server.href });
       if (delay > 0) await this.sleep(delay);
       if ((this.state as State) === 'closed') throw this.closeError ?? new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
+      if (this.held) continue;
       try {
         await this.open(server);
         return;
@@ -764,6 +849,7 @@ export class Client implements SubscriptionOwner, Responder {
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
+    for (const w of this.releaseWaiters.splice(0)) w();
     this.heartbeat?.stop();
     this.heartbeat = undefined;
     const conn = this.conn;

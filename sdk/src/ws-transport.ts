@@ -74,7 +74,8 @@ export class WsTransport implements Transport {
       };
       ws.onmessage = (ev) => {
         const d = ev.data;
-        if (d instanceof ArrayBuffer) this.onData(new Uint8Array(d));
+        // Tag checks rather than instanceof: the WebSocket may come from another realm (a vm context, an iframe).
+        if (isArrayBuffer(d)) this.onData(new Uint8Array(d));
         else if (ArrayBuffer.isView(d)) this.onData(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
         else {
           // Text messages are not part of the protocol.
@@ -158,4 +159,8 @@ export class WsTransport implements Transport {
       /* ignore */
     }
   }
+}
+
+function isArrayBuffer(d: unknown): d is ArrayBuffer {
+  return d instanceof ArrayBuffer || Object.prototype.toString.call(d) === '[object ArrayBuffer]';
 }

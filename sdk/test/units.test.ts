@@ -234,7 +234,7 @@ describe('Heartbeat', () => {
 });
 
 describe('browser-safe modules', () => {
-  it('the core import graph (core.ts, browser.ts) reaches no Node built-in and not ws', () => {
+  it('the core import graph (core.ts, browser.ts, mobile.ts) reaches no Node built-in and not ws', () => {
     const src = resolve(dirname(fileURLToPath(import.meta.url)), '../src');
     const seen = new Set<string>();
     const bad: string[] = [];
@@ -251,7 +251,9 @@ describe('browser-safe modules', () => {
     };
     visit('core.ts');
     visit('browser.ts');
+    visit('mobile.ts');
     expect(bad).toEqual([]);
+    expect(seen.has('lifecycle.ts')).toBe(true);
     expect(seen.has('client.ts') && seen.has('ws-transport.ts') && seen.has('outbox.ts')).toBe(true);
     expect(seen.has('tcp-transport.ts') || seen.has('node.ts')).toBe(false);
   });

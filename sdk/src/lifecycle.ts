@@ -1,0 +1,67 @@
+import type { Client } from './client.js';
+
+/** App state as React Native's AppState reports it (or a page's visibility). */
+export type AppStateValue = 'active' | 'background';
+
+/** Foreground/background source, injected by the app (React Native: AppState). */
+export interface AppStateAdapter {
+  current(): AppStateValue;
+  /** Calls `cb` on every change; returns a function that stops the calls. */
+  subscribe(cb: (state: AppStateValue) => void): () => void;
+}
+
+/** Network reachability source, injected by the app (React Native: NetInfo; browsers: online/offline). */
+export interface NetworkAdapter {
+  isConnected(): boolean;
+  /** Calls `cb` on every change; returns a function that stops the calls. */
+  subscribe(cb: (connected: boolean) => void): () => void;
+}
+
+export interface LifecycleOptions {
+  appState?: AppStateAdapter;
+  network?: NetworkAdapter;
+  /**
+   * In the background: 'disconnect' closes the connection (no heartbeats, no
+   * battery cost) and reconnects on foreground with a fresh token; 'keep'
+   * leaves it open and probes it on foreground. Default 'disconnect'.
+   */
+  backgroundPolicy?: 'disconnect' | 'keep';
+}
+
+/**
+ * Wires platform events to the client, the same way on every platform:
+ * - background: `suspend()` ('disconnect' policy);
+ * - foreground: `resume()` (reconnect now; getToken() runs for the new
+ *   connection) or, with a kept connection, `checkLiveness()` (ping now and
+ *   fail fast: timers were frozen, the socket may be dead);
+ * - network lost: `setOnline(false)` (reconnect attempts pause);
+ * - network back: `setOnline(true)` (reconnect now, or probe the connection).
+ * Returns a function that unbinds; it also unbinds when the client closes.
+ */
+export function bindLifecycle(client: Client, o: LifecycleOptions): () => void {
+  const policy = o.backgroundPolicy ?? 'disconnect';
+  const offs: Array<() => void> = [];
+  const onAppState = (s: AppStateValue): void => {
+    if (s === 'background') {
+      if (policy === 'disconnect') client.suspend();
+    } else if (client.isSuspended) client.resume();
+    else client.checkLiveness();
+  };
+  const onNetwork = (connected: boolean): void => client.setOnline(connected);
+  if (o.appState) {
+    offs.push(o.appState.subscribe(onAppState));
+    if (o.appState.current() === 'background' && policy === 'disconnect') client.suspend();
+  }
+  if (o.network) {
+    offs.push(o.network.subscribe(onNetwork));
+    if (!o.network.isConnected()) client.setOnline(false);
+  }
+  let bound = true;
+  const unbind = (): void => {
+    if (!bound) return;
+    bound = false;
+    for (const off of offs) off();
+  };
+  void client.closed().then(unbind);
+  return unbind;
+}

@@ -1,0 +1,210 @@
+import vm from 'node:vm';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { WsGateway, type MeshNode } from '@meshbus/core';
+import { connect as nodeConnect, type Client, type Msg, type Status } from '../src/index.js';
+import type * as Mobile from '../src/mobile.js';
+import { bundle } from './bundles.js';
+import { Fixture, sleep, until, url } from './helpers.js';
+
+type AppStateValue = 'active' | 'background';
+
+/** An injectable AppState/NetInfo: the test flips it like the OS would. */
+class Switch<T> {
+  private readonly listeners = new Set<(v: T) => void>();
+  constructor(public value: T) {}
+  set(v: T): void {
+    this.value = v;
+    for (const l of this.listeners) l(v);
+  }
+  subscribe = (cb: (v: T) => void): (() => void) => {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  };
+  get count(): number {
+    return this.listeners.size;
+  }
+}
+
+/**
+ * Loads the mobile bundle in a fresh vm context that has only what an
+ * embedded runtime gives: WebSocket, timers and JS built-ins. No process,
+ * Buffer, TextEncoder/TextDecoder, URL, DOM or fetch.
+ */
+function loadMobile(): typeof Mobile {
+  const sandbox: Record<string, unknown> = { WebSocket, setTimeout, clearTimeout, setInterval, clearInterval };
+  const ctx = vm.createContext(sandbox);
+  for (const g of ['process', 'Buffer', 'TextEncoder', 'TextDecoder', 'require', 'window', 'document', 'navigator', 'queueMicrotask', 'URL']) {
+    expect(vm.runInContext(`typeof ${g}`, ctx), g).toBe('undefined');
+  }
+  vm.runInContext(bundle('meshbus.mobile.js'), ctx, { filename: 'meshbus.mobile.js' });
+  return (ctx as { meshbusMobile: typeof Mobile }).meshbusMobile;
+}
+
+const fx = new Fixture();
+afterEach(() => fx.teardown());
+
+async function wsNode(opts: Parameters<Fixture['node']>[0] = {}): Promise<{ node: MeshNode; gw: WsGateway; wsUrl: string }> {
+  const node = await fx.node({ pingInterval: 1000, ...opts });
+  const gw = await new WsGateway(node, { port: 0, host: '127.0.0.1' }).listen();
+  fx.closers.push(() => gw.close());
+  return { node, gw, wsUrl: `ws://127.0.0.1:${gw.port}` };
+}
+
+const wsSessions = (n: MeshNode): number => [...n.connections()].filter((s) => s.wire.kind === 'ws' && s.isOpen).length;
+
+describe('mobile SDK in a runtime without Node or DOM globals', () => {
+  it('background → disconnect, foreground → reconnect with a fresh token, resubscribe, outbox flushed', async () => {
+    const { node, wsUrl } = await wsNode({ token: 'tok' });
+    const m = loadMobile();
+    const app = new Switch<AppStateValue>('active');
+    const net = new Switch<boolean>(true);
+    let tokens = 0;
+    const c = fx.track(
+      await m.connect(wsUrl, {
+        name: 'phone',
+        getToken: () => (tokens++, 'tok'),
+        appState: { current: () => app.value, subscribe: app.subscribe },
+        network: { isConnected: () => net.value, subscribe: net.subscribe },
+        reconnectBackoff: { base: 50, max: 200 },
+      }) as unknown as Client,
+    );
+    const statuses: Status[] = [];
+    c.on('status', (s) => statuses.push(s));
+    expect(tokens).toBe(1);
+    const got: string[] = [];
+    c.subscribe('app.>', { callback: (msg: Msg) => got.push(`${msg.topic}=${msg.string()}`) });
+    const server = fx.track(await nodeConnect(url(node), { token: 'tok' }));
+    const fromPhone: string[] = [];
+    server.subscribe('phone.>', { callback: (msg) => fromPhone.push(msg.string()) });
+    await server.flush();
+    await c.flush();
+    server.publish('app.a', 'one');
+    await until(() => got.length === 1, 5000, 'first event');
+
+    app.set('background');
+    await until(() => wsSessions(node) === 0, 5000, 'disconnect in background');
+    expect(c.isConnected).toBe(false);
+    expect(c.isSuspended).toBe(true);
+    // Published while in the background: kept in the outbox, no reconnect attempt.
+    c.publish('phone.x', 'queued while backgrounded');
+    expect(c.outboxCount).toBe(1);
+    await sleep(400);
+    expect(wsSessions(node)).toBe(0);
+    expect(statuses.filter((s) => s.type === 'reconnecting')).toEqual([]);
+
+    app.set('active');
+    await until(() => c.isConnected, 5000, 'reconnect on foreground');
+    expect(tokens).toBe(2);
+    await until(() => fromPhone.length === 1, 5000, 'outbox flushed');
+    expect(fromPhone).toEqual(['queued while backgrounded']);
+    await c.flush();
+    server.publish('app.b', 'two');
+    await until(() => got.length === 2, 5000, 'event after resubscribe');
+    expect(got).toEqual(['app.a=one', 'app.b=two']);
+    const connected = statuses.filter((s) => s.type === 'connected');
+    expect(connected).toHaveLength(1);
+    expect(connected[0]!.type === 'connected' && connected[0]!.reconnected).toBe(true);
+
+    await c.close();
+    expect(app.count).toBe(0);
+    expect(net.count).toBe(0);
+  });
+
+  it('network lost → no reconnect attempts; network back → reconnects at once', async () => {
+    const { node, wsUrl } = await wsNode();
+    const m = loadMobile();
+    const net = new Switch<boolean>(true);
+    const c = fx.track(
+      (await m.connect(wsUrl, {
+        network: { isConnected: () => net.value, subscribe: net.subscribe },
+        // Long backoff: only "reconnect now" can make the test's deadline.
+        reconnectBackoff: { base: 30_000, max: 30_000 },
+      })) as unknown as Client,
+    );
+    const got: string[] = [];
+    c.subscribe('n.*', { callback: (msg: Msg) => got.push(msg.string()) });
+    await c.flush();
+    const statuses: Status[] = [];
+    c.on('status', (s) => statuses.push(s));
+
+    net.set(false);
+    // The network really goes: the node side drops the socket.
+    for (const s of node.connections()) if (s.wire.kind === 'ws') s.wire.destroy();
+    await until(() => !c.isConnected, 5000, 'disconnected');
+    await sleep(500);
+    expect(statuses.filter((s) => s.type === 'reconnecting')).toEqual([]);
+    expect(wsSessions(node)).toBe(0);
+
+    const t0 = Date.now();
+    net.set(true);
+    await until(() => c.isConnected, 3000, 'reconnect when the network is back');
+    expect(Date.now() - t0).toBeLessThan(2000);
+    await c.flush();
+    const pub = fx.track(await nodeConnect(url(node)));
+    pub.publish('n.1', 'after');
+    await until(() => got.length === 1, 5000, 'resubscribed');
+    expect(got).toEqual(['after']);
+  });
+
+  it("backgroundPolicy 'keep': stays connected in the background and probes liveness on foreground", async () => {
+    const { node, wsUrl } = await wsNode();
+    const m = loadMobile();
+    const app = new Switch<AppStateValue>('active');
+    const c = fx.track(
+      (await m.connect(wsUrl, {
+        appState: { current: () => app.value, subscribe: app.subscribe },
+        backgroundPolicy: 'keep',
+        wakeTimeout: 500,
+      })) as unknown as Client,
+    );
+    app.set('background');
+    await sleep(200);
+    expect(c.isConnected).toBe(true);
+    const session = [...node.connections()].find((s) => s.wire.kind === 'ws')!;
+    const before = session.msgsIn + session.bytesIn;
+    app.set('active');
+    // The probe is a PING now, answered: the connection stays.
+    await until(() => session.bytesIn + session.msgsIn > before, 2000, 'probe sent');
+    await sleep(700);
+    expect(c.isConnected).toBe(true);
+    expect(c.stats().reconnects).toBe(0);
+  });
+
+  it('a kept connection that died while the app slept is detected on foreground and replaced', async () => {
+    const { node, gw, wsUrl } = await wsNode();
+    const m = loadMobile();
+    const app = new Switch<AppStateValue>('active');
+    const c = fx.track(
+      (await m.connect(wsUrl, {
+        appState: { current: () => app.value, subscribe: app.subscribe },
+        backgroundPolicy: 'keep',
+        wakeTimeout: 300,
+        reconnectBackoff: { base: 20, max: 50 },
+      })) as unknown as Client,
+    );
+    app.set('background');
+    // Half-open: the node stops reading and answering (like a NAT that forgot the flow).
+    const session = [...node.connections()].find((s) => s.wire.kind === 'ws')!;
+    session.wire.pause();
+    const realSend = (session as unknown as { send(c: Uint8Array): void }).send;
+    (session as unknown as { send(c: Uint8Array): void }).send = () => {};
+    app.set('active');
+    await until(() => c.stats().reconnects === 1 && c.isConnected, 5000, 'stale connection replaced');
+    (session as unknown as { send: typeof realSend }).send = realSend;
+    expect(gw.connectionCount).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('mobile bundle', () => {
+  it('exports the same API as the browser entry plus the lifecycle binding', () => {
+    const m = loadMobile();
+    for (const k of ['connect', 'bindLifecycle', 'webSocketTransport', 'JsonCodec', 'MsgpackCodec', 'ClientError', 'MemoryOutbox']) {
+      expect(typeof (m as unknown as Record<string, unknown>)[k], k).not.toBe('undefined');
+    }
+    // msgpack and UTF-8 work without TextEncoder/TextDecoder/Buffer.
+    const v = { a: 'héllo ✓', n: [1, 2.5, -3], t: true };
+    expect(m.MsgpackCodec.decode(m.MsgpackCodec.encode(v))).toEqual(v);
+    expect(m.StringCodec.decode(m.StringCodec.encode('ünïcødé 🚀'))).toBe('ünïcødé 🚀');
+  });
+});
