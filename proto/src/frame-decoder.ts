@@ -13,6 +13,12 @@ export interface FrameDecoderOptions {
 /** Frames scanned per scanner call; the decoder loops when a chunk holds more. */
 const BATCH = 256;
 const E_TOO_LARGE = 1006;
+/**
+ * First reassembly buffer of a frame split across chunks. It then grows
+ * (doubling) as the frame's bytes arrive, so memory follows what the peer
+ * actually sent, never what its length field claims.
+ */
+const PART_MIN = 64 * 1024;
 
 /**
  * Streaming frame decoder. Feed it chunks as they arrive, split anywhere;
@@ -32,6 +38,8 @@ export class FrameDecoder {
   /** Bytes of a frame being reassembled across chunks. */
   private part: Uint8Array | undefined;
   private partLen = 0;
+  /** Size of the frame being reassembled once its header is validated; 0 while only the header is collected. */
+  private want = 0;
   /** Bytes of an oversized frame still to discard. */
   private skip = 0;
   private failure: ProtocolError | undefined;
@@ -120,6 +128,7 @@ export class FrameDecoder {
   reset(): void {
     this.part = undefined;
     this.partLen = 0;
+    this.want = 0;
     this.skip = 0;
     this.failure = undefined;
   }
@@ -128,16 +137,28 @@ export class FrameDecoder {
     this.failure = e;
     this.part = undefined;
     this.partLen = 0;
+    this.want = 0;
     onError(e);
   }
 
   /** Starts reassembly of the frame at `chunk[from, to)`, whose length field is `length` or 0 if unknown. */
   private startPart(chunk: Uint8Array, from: number, to: number, length: number): void {
     // Until the header is complete the frame size is unknown: hold a header-sized buffer.
-    const size = length > 0 ? length + 4 : FIXED_SIZE;
-    this.part = new Uint8Array(size);
+    this.want = length > 0 ? length + 4 : 0;
+    this.part = new Uint8Array(this.want > 0 ? Math.min(this.want, Math.max(PART_MIN, 2 * (to - from))) : FIXED_SIZE);
     this.part.set(chunk.subarray(from, to), 0);
     this.partLen = to - from;
+  }
+
+  /** Room for `n` more bytes of the frame being reassembled, growing by doubling up to its size. */
+  private reserve(n: number): Uint8Array {
+    const part = this.part!;
+    const need = this.partLen + n;
+    if (need <= part.length) return part;
+    const grown = new Uint8Array(Math.min(this.want, Math.max(need, 2 * part.length, PART_MIN)));
+    grown.set(part.subarray(0, this.partLen), 0);
+    this.part = grown;
+    return grown;
   }
 
   /** Continues reassembly; returns the position after the consumed bytes, or -1 to stop. */
@@ -147,8 +168,8 @@ export class FrameDecoder {
     onFrame: (f: Frame) => void,
     onError: (e: ProtocolError) => void,
   ): number {
-    let part = this.part!;
-    if (part.length === FIXED_SIZE && this.partLen < FIXED_SIZE) {
+    const part = this.part!;
+    if (this.want === 0) {
       // Header stage: complete the header, then validate it before sizing the buffer.
       const k = Math.min(FIXED_SIZE - this.partLen, chunk.length - pos);
       part.set(chunk.subarray(pos, pos + k), this.partLen);
@@ -178,18 +199,20 @@ export class FrameDecoder {
         return -1;
       }
       if (this.partLen < FIXED_SIZE) return -1;
-      const full = new Uint8Array(this.out[3]! + 4);
-      full.set(part, 0);
-      this.part = part = full;
+      // Do not allocate what the length field claims (up to 4 GiB) before the bytes arrive.
+      this.want = this.out[3]! + 4;
     }
-    const k = Math.min(part.length - this.partLen, chunk.length - pos);
-    part.set(chunk.subarray(pos, pos + k), this.partLen);
+    const k = Math.min(this.want - this.partLen, chunk.length - pos);
+    const buf = this.reserve(k);
+    buf.set(chunk.subarray(pos, pos + k), this.partLen);
     this.partLen += k;
     pos += k;
-    if (this.partLen < part.length) return -1;
+    if (this.partLen < this.want) return -1;
+    const size = this.want;
     this.part = undefined;
     this.partLen = 0;
-    onFrame(new Frame(part, 0, part.length));
+    this.want = 0;
+    onFrame(new Frame(buf, 0, size));
     return pos;
   }
 }
