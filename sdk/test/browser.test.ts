@@ -1,0 +1,312 @@
+import { createServer, type Server } from 'node:http';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as netServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { WsGateway, silentLogger, startNode, type MeshNode } from '@meshbus/core';
+import { ClusterNode } from '@meshbus/cluster';
+import { connect, type Client, type Msg } from '../src/index.js';
+import { bundle, SDK_ROOT } from './bundles.js';
+import { until } from './helpers.js';
+
+/** Debian's chromium; MESHBUS_CHROMIUM points elsewhere. Never a downloaded browser. */
+const CHROMIUM = process.env.MESHBUS_CHROMIUM ?? '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** The README's browser example, exactly as printed there. */
+const README_EXAMPLE = (() => {
+  const md = readFileSync(join(SDK_ROOT, 'README.md'), 'utf8');
+  const m = /<!-- browser-example[^>]*-->\n```html\n([\s\S]*?)```/.exec(md);
+  if (!m) throw new Error('sdk/README.md has no browser-example block');
+  return m[1]!;
+})();
+
+type Ctx = { skip(note?: string): never };
+type Playwright = typeof import('playwright-core');
+type BrowserContext = import('playwright-core').BrowserContext;
+type Page = import('playwright-core').Page;
+
+/** Without a browser the test skips with a printed reason, or fails when MESHBUS_REQUIRE_BROWSER=1. */
+function noBrowser(ctx: Ctx, why: string): never {
+  const msg = `browser SDK test: no usable headless chromium (${why}); install it with "apt-get install -y chromium"`;
+  if (process.env.MESHBUS_REQUIRE_BROWSER === '1') throw new Error(msg);
+  console.log(`SKIPPED ${msg}`);
+  return ctx.skip(msg);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = netServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+/**
+ * Chromium resolves `localhost:8481` (the README's URL) to this port through
+ * --host-resolver-rules, so the example runs unchanged while the test's node
+ * listens on a free port.
+ */
+let gatewayPort = 0;
+let pageServer: Server;
+let pageOrigin = '';
+let profile = '';
+let browser: BrowserContext | undefined;
+let launchProblem: string | undefined;
+
+const PAGES: Record<string, () => string> = {
+  '/meshbus.iife.js': () => bundle('meshbus.iife.js'),
+  '/meshbus.esm.js': () => bundle('meshbus.esm.js'),
+  '/example.html': () => `<!doctype html><html><head><meta charset="utf-8"><title>example</title></head><body>\n${README_EXAMPLE}</body></html>`,
+  // The ESM bundle as a module: a harness the tests drive through page.evaluate.
+  '/esm.html': () => `<!doctype html><html><head><meta charset="utf-8"><title>esm</title></head><body>
+<script type="module">
+  import * as meshbus from '/meshbus.esm.js';
+  window.meshbus = meshbus;
+  window.ready = true;
+</script></body></html>`,
+};
+
+beforeAll(async () => {
+  gatewayPort = await freePort();
+  pageServer = createServer((req, res) => {
+    const page = PAGES[(req.url ?? '/').split('?')[0]!];
+    if (!page) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': req.url!.endsWith('.js') ? 'text/javascript' : 'text/html' });
+    res.end(page());
+  });
+  await new Promise<void>((r) => pageServer.listen(0, '127.0.0.1', r));
+  pageOrigin = `http://127.0.0.1:${(pageServer.address() as { port: number }).port}`;
+  if (!existsSync(CHROMIUM)) {
+    launchProblem = `${CHROMIUM} not found`;
+    return;
+  }
+  let playwright: Playwright;
+  try {
+    playwright = await import('playwright-core');
+  } catch (e) {
+    launchProblem = `playwright-core not installed: ${(e as Error).message}`;
+    return;
+  }
+  profile = mkdtempSync(join(tmpdir(), 'meshbus-sdk-chromium-'));
+  try {
+    browser = await playwright.chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [...ARGS, `--host-resolver-rules=MAP localhost:8481 127.0.0.1:${gatewayPort}`],
+    });
+  } catch (e) {
+    launchProblem = `launch failed: ${(e as Error).message.split('\n')[0]}`;
+  }
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await new Promise<void>((r) => pageServer.close(() => r()));
+});
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function openPage(ctx: Ctx, path: string): Promise<{ page: Page; problems: string[]; logs: string[] }> {
+  if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');
+  const page = await browser!.newPage();
+  cleanup.push(() => page.close());
+  const problems: string[] = [];
+  const logs: string[] = [];
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => logs.push(m.text()));
+  await page.goto(`${pageOrigin}${path}`);
+  return { page, problems, logs };
+}
+
+/** A node with its WebSocket gateway on the port Chromium maps localhost:8481 to; only the test page's origin is allowed. */
+async function wsNode(node?: MeshNode): Promise<{ node: MeshNode; gw: WsGateway }> {
+  const n = node ?? (await startNode({ port: 0, logger: silentLogger, pingInterval: 1000 }));
+  const gw = await new WsGateway(n, { port: gatewayPort, host: '127.0.0.1', origins: [pageOrigin] }).listen();
+  return { node: n, gw };
+}
+
+async function tcpClient(node: MeshNode): Promise<Client> {
+  const c = await connect(`127.0.0.1:${node.port}`, { name: 'node-tcp' });
+  cleanup.push(() => c.close());
+  return c;
+}
+
+function collect(c: Client, pattern: string): string[] {
+  const got: string[] = [];
+  c.subscribe(pattern, { callback: (m: Msg) => got.push(`${m.topic}=${m.string()}`) });
+  return got;
+}
+
+describe('browser SDK in headless chromium', () => {
+  it('the README example works as written (script-tag build) and talks to a Node TCP client', async (ctx) => {
+    if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');
+    const { node, gw } = await wsNode();
+    cleanup.push(() => node.close());
+    cleanup.push(() => gw.close());
+    const tcp = await tcpClient(node);
+    const fromBrowser = collect(tcp, 'chat.>');
+    await tcp.flush();
+    const { page, problems, logs } = await openPage(ctx, '/example.html');
+    expect(await page.content()).toContain(README_EXAMPLE.trim().split('\n')[2]!.trim());
+    await until(() => fromBrowser.length === 1, 10_000, 'the example publish at the TCP client');
+    expect(fromBrowser).toEqual(['chat.hello=hi from the browser']);
+    tcp.publish('chat.node', 'hello browser');
+    await page.waitForFunction(() => document.body.textContent!.includes('chat.node: hello browser'), undefined, { timeout: 10_000 });
+    const text = await page.evaluate(() => document.body.textContent);
+    expect(text).toContain('chat.hello: hi from the browser');
+    expect(logs.filter((l) => l.startsWith('meshbus '))).toEqual([]); // status changes after connect: none yet
+    expect([...node.connections()].map((s) => s.wire.kind).sort()).toEqual(['tcp', 'ws']);
+    expect(problems).toEqual([]);
+  });
+
+  it('ESM bundle: subscribes and publishes, survives a node restart (reconnect + resubscribe), exchanges with TCP both ways', async (ctx) => {
+    if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');
+    let { node, gw } = await wsNode();
+    cleanup.push(() => node.close());
+    cleanup.push(() => gw.close());
+    const { page, problems } = await openPage(ctx, '/esm.html');
+    await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+    await page.evaluate(async () => {
+      const w = window as unknown as Record<string, any>;
+      w.got = [];
+      w.statuses = [];
+      const nc = await w.meshbus.connect('ws://localhost:8481', { name: 'esm-page', reconnectBackoff: { base: 50, max: 300 } });
+      nc.on('status', (s: { type: string; reconnected?: boolean }) => w.statuses.push(s.type + (s.reconnected ? ':re' : '')));
+      nc.subscribe('to.browser.*', { callback: (m: { topic: string; string(): string }) => w.got.push(`${m.topic}=${m.string()}`) });
+      await nc.flush();
+      w.nc = nc;
+    });
+    const got = (): Promise<string[]> => page.evaluate(() => (window as unknown as { got: string[] }).got);
+
+    let tcp = await tcpClient(node);
+    let fromBrowser = collect(tcp, 'to.node.>');
+    await tcp.flush();
+    tcp.publish('to.browser.1', 'before restart');
+    await page.evaluate(() => (window as unknown as { nc: Client }).nc.publish('to.node.1', 'from page'));
+    await until(() => fromBrowser.length === 1, 10_000, 'page → tcp');
+    await page.waitForFunction(() => (window as unknown as { got: string[] }).got.length === 1);
+
+    // Restart: the node goes away (abruptly) and comes back on the same port.
+    await tcp.close();
+    await gw.close();
+    await node.close();
+    ({ node, gw } = await wsNode(await startNode({ port: 0, logger: silentLogger, pingInterval: 1000 })));
+    cleanup.push(() => node.close());
+    cleanup.push(() => gw.close());
+    await page.waitForFunction(() => (window as unknown as { statuses: string[] }).statuses.includes('connected:re'), undefined, { timeout: 15_000 });
+    await page.evaluate(() => (window as unknown as { nc: Client }).nc.flush());
+    tcp = await tcpClient(node);
+    fromBrowser = collect(tcp, 'to.node.>');
+    await tcp.flush();
+    tcp.publish('to.browser.2', 'after restart');
+    await page.waitForFunction(() => (window as unknown as { got: string[] }).got.length === 2, undefined, { timeout: 10_000 });
+    expect(await got()).toEqual(['to.browser.1=before restart', 'to.browser.2=after restart']);
+    await page.evaluate(() => (window as unknown as { nc: Client }).nc.publish('to.node.2', 'from page again'));
+    await until(() => fromBrowser.length === 1, 10_000, 'page → tcp after restart');
+    expect(fromBrowser).toEqual(['to.node.2=from page again']);
+    const statuses = await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses);
+    expect(statuses).toContain('disconnected');
+    expect(statuses).toContain('reconnecting');
+    expect(problems).toEqual([]);
+    await page.evaluate(() => (window as unknown as { nc: Client }).nc.close());
+  });
+
+  it('across two nodes of a mesh: the browser on node A, a TCP client on node B, both ways', async (ctx) => {
+    if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');
+    const a = await startNode({ port: 0, logger: silentLogger, name: 'a' });
+    const b = await startNode({ port: 0, logger: silentLogger, name: 'b' });
+    cleanup.push(() => a.close());
+    cleanup.push(() => b.close());
+    const ca = await new ClusterNode(a, { port: 0, pingInterval: 200, redialMin: 50, redialMax: 500 }).start();
+    cleanup.push(() => ca.stop());
+    const cb = await new ClusterNode(b, { port: 0, pingInterval: 200, redialMin: 50, redialMax: 500, seeds: [`127.0.0.1:${ca.port}`] }).start();
+    cleanup.push(() => cb.stop());
+    await until(() => ca.link(b.id)?.state === 'up' && cb.link(a.id)?.state === 'up', 10_000, 'mesh up');
+    const { gw } = await wsNode(a);
+    cleanup.push(() => gw.close());
+
+    const tcpB = await tcpClient(b);
+    const fromBrowser = collect(tcpB, 'up.>');
+    await tcpB.flush();
+    const { page, problems } = await openPage(ctx, '/esm.html');
+    await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+    await page.evaluate(async () => {
+      const w = window as unknown as Record<string, any>;
+      w.got = [];
+      const nc = await w.meshbus.connect('ws://localhost:8481');
+      nc.subscribe('down.>', { callback: (m: { topic: string; string(): string }) => w.got.push(`${m.topic}=${m.string()}`) });
+      await nc.flush();
+      w.nc = nc;
+    });
+    // Interest from the browser's node reaches B before B publishes.
+    await until(() => {
+      let n = 0;
+      b.table.forEach((s) => {
+        if (s.owner.kind === 'peer' && s.pattern === 'down.>') n++;
+      });
+      return n === 1;
+    }, 10_000, 'interest at B');
+    await until(() => {
+      let n = 0;
+      a.table.forEach((s) => {
+        if (s.owner.kind === 'peer' && s.pattern === 'up.>') n++;
+      });
+      return n === 1;
+    }, 10_000, 'interest at A');
+    for (let i = 0; i < 20; i++) tcpB.publish(`down.${i}`, `b${i}`);
+    await page.evaluate(() => {
+      const nc = (window as unknown as { nc: Client }).nc;
+      for (let i = 0; i < 20; i++) nc.publish(`up.${i}`, `w${i}`);
+    });
+    await page.waitForFunction(() => (window as unknown as { got: string[] }).got.length === 20, undefined, { timeout: 10_000 });
+    await until(() => fromBrowser.length === 20, 10_000, 'browser → B');
+    expect(await page.evaluate(() => (window as unknown as { got: string[] }).got)).toEqual(Array.from({ length: 20 }, (_, i) => `down.${i}=b${i}`));
+    expect(fromBrowser).toEqual(Array.from({ length: 20 }, (_, i) => `up.${i}=w${i}`));
+    // A request from the browser answered by the TCP client on the other node.
+    tcpB.subscribe('svc.upper', { callback: (m: Msg) => m.respond(m.string().toUpperCase()) });
+    await tcpB.flush();
+    await until(() => {
+      let n = 0;
+      a.table.forEach((s) => {
+        if (s.owner.kind === 'peer' && s.pattern === 'svc.upper') n++;
+      });
+      return n === 1;
+    }, 10_000, 'responder interest at A');
+    const reply = await page.evaluate(async () => (await (window as unknown as { nc: Client }).nc.request('svc.upper', 'mesh', { timeout: 5000 })).string());
+    expect(reply).toBe('MESH');
+    expect(problems).toEqual([]);
+    await page.evaluate(() => (window as unknown as { nc: Client }).nc.close());
+  });
+
+  it('the gateway refuses a page from an origin outside the allow-list', async (ctx) => {
+    if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');
+    const n = await startNode({ port: 0, logger: silentLogger });
+    cleanup.push(() => n.close());
+    const gw = await new WsGateway(n, { port: gatewayPort, host: '127.0.0.1', origins: ['https://only.example.com'] }).listen();
+    cleanup.push(() => gw.close());
+    const { page } = await openPage(ctx, '/esm.html');
+    await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+    const err = await page.evaluate(async () => {
+      try {
+        await (window as unknown as { meshbus: { connect(u: string, o: object): Promise<Client> } }).meshbus.connect('ws://localhost:8481', { connectTimeout: 2000 });
+        return 'connected';
+      } catch (e) {
+        return (e as { code?: string }).code ?? String(e);
+      }
+    });
+    expect(err).toBe('MB_ERR_CONNECT_FAILED');
+    expect(n.stats.connectionsRefused).toBeGreaterThanOrEqual(1);
+  });
+});
