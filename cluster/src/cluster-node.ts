@@ -1,4 +1,5 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { lookup } from 'node:dns/promises';
 import {
   FrameType,
@@ -8,12 +9,16 @@ import {
   topicProblem,
   type Frame,
 } from '@meshbus/proto';
-import { ConfigError, type ClusterView, type LinkView, type MeshNode, type Subscription } from '@meshbus/core';
+import { ConfigError, serverTlsOptions, type ClusterView, type LinkView, type MeshNode, type Subscription } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
 import { resolveClusterOptions, parseAddress, type ClusterOptions, type ResolvedClusterOptions } from './options.js';
 import { PeerLink, type LinkHandler, type LinkSettings, type PeerInfo } from './peer-link.js';
 import { Redialer } from './redialer.js';
+
+function isIp(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}
 
 /** Nodes repeat their gossip this often, ms, so topology views stay fresh. */
 const GOSSIP_EVERY = 5_000;
@@ -92,7 +97,13 @@ export class ClusterNode implements LinkHandler, ClusterView {
       scanner: node.scanner,
       logger: node.logger,
     };
-    this.server = createServer({ noDelay: true }, (s) => this.accepted(s));
+    const tls = this.options.tls;
+    if (tls) {
+      this.server = createTlsServer({ ...serverTlsOptions(tls), noDelay: true }, (s) => this.accepted(s));
+      this.server.on('tlsClientError', (e) => node.logger.warn({ err: e.message }, 'peer TLS handshake failed'));
+    } else {
+      this.server = createServer({ noDelay: true }, (s) => this.accepted(s));
+    }
     this.redialer = new Redialer(this.options.redialMin, this.options.redialMax, (addr) => this.dial(addr));
   }
 
@@ -195,8 +206,11 @@ export class ClusterNode implements LinkHandler, ClusterView {
     let any = false;
     for (const h of hosts) {
       const ok = await new Promise<boolean>((resolve) => {
-        const socket = netConnect({ host: h, port });
-        socket.once('connect', () => {
+        const tls = this.options.tls;
+        const socket = tls
+          ? tlsConnect({ host: h, port, ca: tls.ca, cert: tls.cert, key: tls.key, servername: isIp(host) ? undefined : host })
+          : netConnect({ host: h, port });
+        socket.once(tls ? 'secureConnect' : 'connect', () => {
           socket.removeAllListeners('error');
           const link = new PeerLink(socket, 'dialer', this.settings, this);
           link.target = addr;

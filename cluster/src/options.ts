@@ -1,4 +1,4 @@
-import { ConfigError } from '@meshbus/core';
+import { ConfigError, type TlsConfig } from '@meshbus/core';
 
 /** How events travel between nodes. See cluster/README.md. */
 export type MeshMode = 'full' | 'partial';
@@ -31,6 +31,12 @@ export interface ClusterOptions {
   handshakeTimeout?: number;
   /** Bytes queued toward one peer before events for it are dropped (counted). Default 64 MiB. */
   maxPending?: number;
+  /**
+   * TLS on peer links, both directions: the certificate this node presents, the CA
+   * that signs its peers, and `requireClientCert` for mutual TLS (a peer without a
+   * certificate from that CA cannot even start the handshake).
+   */
+  tls?: TlsConfig;
 }
 
 export interface ResolvedClusterOptions {
@@ -46,6 +52,7 @@ export interface ResolvedClusterOptions {
   redialMax: number;
   handshakeTimeout: number;
   maxPending: number;
+  tls: TlsConfig | undefined;
 }
 
 export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions {
@@ -62,6 +69,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
     redialMax: o.redialMax ?? 5_000,
     handshakeTimeout: o.handshakeTimeout ?? 5_000,
     maxPending: o.maxPending ?? 64 * 1024 * 1024,
+    tls: o.tls,
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new ConfigError(`cluster port must be 0..65535, got ${o.port}`);
   if (r.mode !== 'full' && r.mode !== 'partial') throw new ConfigError(`mesh mode must be 'full' or 'partial', got ${String(o.mode)}`);

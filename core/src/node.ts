@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import {
   ERROR_CODES,
   Frame,
@@ -24,6 +25,7 @@ import {
 import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
 import { JwtVerifier } from './auth/jwt.js';
+import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
@@ -104,7 +106,14 @@ export class MeshNode implements NodeContext {
     // Frames larger than the payload limit still decode (and are refused with a
     // typed error, connection kept) up to twice the limit; beyond, the decoder skips them.
     this.maxFrameLength = HEADER_SIZE + this.options.maxTopicLength + MAX_EXT + this.options.maxPayload * 2;
-    this.server = createServer({ noDelay: true }, (s) => this.accept(s));
+    const tls = this.options.tls;
+    if (tls) {
+      this.server = createTlsServer({ ...serverTlsOptions(tls), noDelay: true }, (s) => this.accept(s));
+      // A failed TLS handshake never becomes a session: count it and move on.
+      this.server.on('tlsClientError', () => this.stats.connectionsRefused++);
+    } else {
+      this.server = createServer({ noDelay: true }, (s) => this.accept(s));
+    }
     this.jwt = this.options.jwt ? new JwtVerifier(this.options.jwt) : undefined;
   }
 

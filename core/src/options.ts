@@ -1,6 +1,7 @@
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, DEFAULT_MAX_TOPIC_DEPTH, HEADER_SIZE, MAX_EXT, SessionError } from '@meshbus/proto';
 import type { Logger } from './logger.js';
 import type { JwtKeys } from './auth/jwt.js';
+import type { TlsConfig } from './tls-config.js';
 
 /** Everything a node can be told. Every field has an embedded default. */
 export interface NodeOptions {
@@ -19,6 +20,8 @@ export interface NodeOptions {
    * expiry and per-topic publish/subscribe permissions. Takes precedence over `token`.
    */
   jwt?: JwtKeys;
+  /** Serve clients over TLS (the SDK's tls:// URLs); `requireClientCert` for mutual TLS. */
+  tls?: TlsConfig;
   /** Connections from one IP address. Default 1,024. */
   maxConnectionsPerIp?: number;
   /** Publishes per second per connection (token bucket); 0: unlimited. Default 0. */
@@ -57,8 +60,8 @@ export interface NodeOptions {
   logger?: Logger;
 }
 
-export type ResolvedOptions = Required<Omit<NodeOptions, 'token' | 'jwt' | 'id' | 'name' | 'peers' | 'logger'>> &
-  Pick<NodeOptions, 'token' | 'jwt'> & { id: string; name: string; peers: () => string[]; logger: Logger };
+export type ResolvedOptions = Required<Omit<NodeOptions, 'token' | 'jwt' | 'tls' | 'id' | 'name' | 'peers' | 'logger'>> &
+  Pick<NodeOptions, 'token' | 'jwt' | 'tls'> & { id: string; name: string; peers: () => string[]; logger: Logger };
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new ConfigError(what);
@@ -81,6 +84,7 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     name: o.name ?? '',
     token: o.token,
     jwt: o.jwt,
+    tls: o.tls,
     maxConnectionsPerIp: o.maxConnectionsPerIp ?? 1024,
     publishRate: o.publishRate ?? 0,
     publishBurst: o.publishBurst ?? Math.max(1, 2 * (o.publishRate ?? 0)),

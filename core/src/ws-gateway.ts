@@ -1,4 +1,6 @@
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { serverTlsOptions, type TlsConfig } from './tls-config.js';
+import { createServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws';
@@ -20,6 +22,8 @@ export interface WsGatewayOptions {
    * the gateway takes the upgrade requests for `path` and leaves other requests alone.
    */
   server?: HttpServer;
+  /** On its own port, serve wss:// with this certificate. Ignored when `server` is given (mount on an HTTPS server instead). */
+  tls?: TlsConfig;
   /** Request path accepted. Default '/ws' when mounted; any path on the gateway's own port. */
   path?: string;
   /**
@@ -74,12 +78,11 @@ export class WsGateway {
       perMessageDeflate: o.perMessageDeflate ?? false,
       clientTracking: false,
     });
-    this.http =
-      o.server ??
-      createServer((_req, res) => {
-        res.writeHead(426, { upgrade: 'websocket', 'content-type': 'text/plain' });
-        res.end('meshbus WebSocket gateway: connect with a WebSocket client\n');
-      });
+    const plain = (_req: IncomingMessage, res: ServerResponse): void => {
+      res.writeHead(426, { upgrade: 'websocket', 'content-type': 'text/plain' });
+      res.end('meshbus WebSocket gateway: connect with a WebSocket client\n');
+    };
+    this.http = o.server ?? (o.tls ? (createHttpsServer(serverTlsOptions(o.tls), plain) as unknown as HttpServer) : createServer(plain));
     this.http.on('upgrade', this.onUpgrade);
   }
 

@@ -26,7 +26,7 @@ export interface BrowserConnectOptions extends ConnectOptions {
 /** WebSocket transports from the global constructor; undefined (unusable) for TCP servers. */
 export function webSocketTransport(ctor?: WebSocketConstructor): TransportFactory {
   return (server) => {
-    if (server.scheme === 'tcp') return undefined;
+    if (server.scheme === 'tcp' || server.scheme === 'tls') return undefined;
     const C = ctor ?? (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
     return C ? new WsTransport(C) : undefined;
   };

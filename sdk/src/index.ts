@@ -3,5 +3,6 @@
  * transports. `connect()` here picks the transport from the URL scheme.
  */
 export * from './core.js';
-export { connect, nodeTransport } from './node.js';
+export { connect, nodeTransport, nodeTransports } from './node.js';
+export type { TlsClientOptions } from './tcp-transport.js';
 export { TcpTransport } from './tcp-transport.js';

@@ -2,20 +2,37 @@ import WebSocket from 'ws';
 import { connect as coreConnect, type Client } from './client.js';
 import type { ConnectOptions } from './options.js';
 import type { TransportFactory } from './transport.js';
-import { TcpTransport } from './tcp-transport.js';
+import { TcpTransport, type TlsClientOptions } from './tcp-transport.js';
 import { WsTransport, type WebSocketConstructor } from './ws-transport.js';
 
-/** Node transports: TCP for meshbus:// / tcp:// / host:port, the `ws` package for ws:// and wss://. */
-export const nodeTransport: TransportFactory = (server) => {
-  if (server.scheme === 'tcp') return new TcpTransport();
-  return new WsTransport(WebSocket as unknown as WebSocketConstructor);
-};
+/**
+ * Node transports: TCP for meshbus:// / tcp:// / host:port, TCP over TLS for
+ * tls://, the `ws` package for ws:// and wss:// (with the same TLS settings).
+ */
+export function nodeTransports(tls: TlsClientOptions = {}): TransportFactory {
+  const ws = Object.keys(tls).length === 0 ? (WebSocket as unknown as WebSocketConstructor) : withTls(tls);
+  return (server) => (server.scheme === 'tcp' || server.scheme === 'tls' ? new TcpTransport(tls) : new WsTransport(ws));
+}
+
+/** The default Node transports (system CAs for tls:// and wss://). */
+export const nodeTransport: TransportFactory = nodeTransports();
+
+/** A `ws` constructor that applies TLS settings to wss:// connections. */
+function withTls(tls: TlsClientOptions): WebSocketConstructor {
+  class TlsWebSocket extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, tls);
+    }
+  }
+  return TlsWebSocket as unknown as WebSocketConstructor;
+}
 
 /**
  * Connects to a meshbus node from Node.js.
  *
  *     const client = await connect('127.0.0.1:4480');
  */
-export function connect(servers: string | string[], options: ConnectOptions = {}): Promise<Client> {
-  return coreConnect(servers, { transport: nodeTransport, ...options });
+export function connect(servers: string | string[], options: ConnectOptions & { tls?: TlsClientOptions } = {}): Promise<Client> {
+  const { tls, ...rest } = options;
+  return coreConnect(servers, { transport: tls ? nodeTransports(tls) : nodeTransport, ...rest });
 }

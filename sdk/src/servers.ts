@@ -3,7 +3,7 @@ import { ClientError } from '@meshbus/proto';
 /** Default TCP port of a meshbus node. */
 export const DEFAULT_PORT = 4480;
 
-export type Scheme = 'tcp' | 'ws' | 'wss';
+export type Scheme = 'tcp' | 'tls' | 'ws' | 'wss';
 
 /** A parsed server address. */
 export interface ServerUrl {
@@ -21,7 +21,7 @@ const URL_RE = /^(?:([a-zA-Z][a-zA-Z0-9+.-]*):\/\/)?(\[[0-9a-fA-F:.]+\]|[^:/?#[\
 
 /**
  * Parses `meshbus://host:port`, `tcp://host:port`, `host:port`, `host`
- * (TCP, default port 4480) and `ws://` / `wss://` URLs (ports 80/443 by
+ * (TCP, default port 4480), `tls://host:port` (TCP over TLS) and `ws://` / `wss://` URLs (ports 80/443 by
  * default, path kept). No URL global needed: React Native's is incomplete.
  */
 export function parseServer(input: string): ServerUrl {
@@ -31,19 +31,21 @@ export function parseServer(input: string): ServerUrl {
   const rawScheme = (m[1] ?? 'tcp').toLowerCase();
   let scheme: Scheme;
   if (rawScheme === 'tcp' || rawScheme === 'meshbus') scheme = 'tcp';
+  else if (rawScheme === 'tls' || rawScheme === 'meshbus+tls') scheme = 'tls';
   else if (rawScheme === 'ws' || rawScheme === 'wss') scheme = rawScheme;
   else throw new ClientError('MB_ERR_INVALID_ARGUMENT', `unsupported scheme "${rawScheme}" in "${input}"`);
   let host = m[2]!;
   const bracketed = host.startsWith('[');
   if (bracketed) host = host.slice(1, -1);
-  const port = m[3] !== undefined ? Number(m[3]) : scheme === 'tcp' ? DEFAULT_PORT : scheme === 'ws' ? 80 : 443;
+  const stream = scheme === 'tcp' || scheme === 'tls';
+  const port = m[3] !== undefined ? Number(m[3]) : stream ? DEFAULT_PORT : scheme === 'ws' ? 80 : 443;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new ClientError('MB_ERR_INVALID_ARGUMENT', `invalid port in "${input}"`);
   }
-  if (scheme === 'tcp' && m[4] !== undefined && m[4] !== '/') {
+  if (stream && m[4] !== undefined && m[4] !== '/') {
     throw new ClientError('MB_ERR_INVALID_ARGUMENT', `a TCP server URL has no path: "${input}"`);
   }
-  const path = scheme === 'tcp' ? '' : (m[4] ?? '/');
+  const path = stream ? '' : (m[4] ?? '/');
   const hostPart = host.includes(':') ? `[${host}]` : host;
   return { scheme, host, port, path, href: `${scheme}://${hostPart}:${port}${path}` };
 }

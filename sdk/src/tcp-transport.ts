@@ -1,7 +1,19 @@
 import { Socket, connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { ClientError } from '@meshbus/proto';
 import { BATCH_BYTES, afterTick, type Transport } from './transport.js';
 import type { ServerUrl } from './servers.js';
+
+/** TLS settings of a Node client (PEM text). */
+export interface TlsClientOptions {
+  /** CA bundle to trust instead of the system's. */
+  ca?: string;
+  /** Client certificate and key, for nodes that require mutual TLS. */
+  cert?: string;
+  key?: string;
+  /** false only for testing against self-signed certificates. Default true. */
+  rejectUnauthorized?: boolean;
+}
 
 /**
  * TCP transport for Node (node:net). Frames queued in one tick are written
@@ -21,9 +33,15 @@ export class TcpTransport implements Transport {
     return (this.socket?.writableLength ?? 0) + this.queued;
   }
 
+  /** `tls`: options for tls:// servers (CA to trust, client certificate for mutual TLS). */
+  constructor(private readonly tls: TlsClientOptions = {}) {}
+
   connect(server: ServerUrl, options: { timeout: number }): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = netConnect({ host: server.host, port: server.port });
+      const secure = server.scheme === 'tls';
+      const socket = secure
+        ? tlsConnect({ host: server.host, port: server.port, ...this.tls, servername: /^[\d.]+$|:/.test(server.host) ? undefined : server.host })
+        : netConnect({ host: server.host, port: server.port });
       this.socket = socket;
       let opened = false;
       const timer = setTimeout(() => {
@@ -31,7 +49,7 @@ export class TcpTransport implements Transport {
         reject(new ClientError('MB_ERR_CONNECT_FAILED', `${server.href}: no connection within ${options.timeout} ms`));
       }, options.timeout);
       socket.setNoDelay(true);
-      socket.once('connect', () => {
+      socket.once(secure ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         opened = true;
         resolve();

@@ -38,6 +38,15 @@ export interface StartConfig {
   jwtPublicKey: string | undefined;
   maxConnectionsPerIp: number | undefined;
   publishRate: number | undefined;
+  /** PEM files: with cert and key, clients (tcp, ws, http) are served over TLS. */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  /** CA bundle that signs client certificates (with tlsClientAuth) and peers' (with clusterTls). */
+  tlsCa: string | undefined;
+  /** 'on': clients must present a certificate signed by tlsCa. */
+  tlsClientAuth: 'on' | 'off';
+  /** 'on': peer links use TLS with the same certificate, mutual with tlsCa. */
+  clusterTls: 'on' | 'off';
 }
 
 export const START_DEFAULTS: StartConfig = {
@@ -67,6 +76,11 @@ export const START_DEFAULTS: StartConfig = {
   jwtPublicKey: undefined,
   maxConnectionsPerIp: undefined,
   publishRate: undefined,
+  tlsCert: undefined,
+  tlsKey: undefined,
+  tlsCa: undefined,
+  tlsClientAuth: 'off',
+  clusterTls: 'off',
 };
 
 type Kind = 'string' | 'int' | 'list' | 'port';
@@ -97,6 +111,11 @@ const KINDS: Record<keyof StartConfig, Kind> = {
   jwtPublicKey: 'string',
   maxConnectionsPerIp: 'int',
   publishRate: 'int',
+  tlsCert: 'string',
+  tlsKey: 'string',
+  tlsCa: 'string',
+  tlsClientAuth: 'string',
+  clusterTls: 'string',
 };
 
 export const START_KEYS = Object.keys(KINDS) as Array<keyof StartConfig>;
@@ -158,5 +177,12 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   if (c.seeds.length > 0 && c.clusterPort === undefined) c.clusterPort = 4481;
   if (c.wsDeflate !== 'off' && c.wsDeflate !== 'on') throw new ConfigError(`--ws-deflate must be 'on' or 'off', got ${c.wsDeflate}`);
   if (c.workers < 1) throw new ConfigError('--workers must be at least 1');
+  for (const k of ['tlsClientAuth', 'clusterTls'] as const) {
+    if (c[k] !== 'on' && c[k] !== 'off') throw new ConfigError(`--${flagName(k)} must be on or off`);
+  }
+  if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
+  if ((c.tlsClientAuth === 'on' || c.clusterTls === 'on') && (c.tlsCert === undefined || c.tlsCa === undefined)) {
+    throw new ConfigError('--tls-client-auth and --cluster-tls need --tls-cert, --tls-key and --tls-ca');
+  }
   return c;
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, startHttp, type HttpServer, type JwtKeys, type Logger } from '@meshbus/core';
+import { ConfigError, DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, startHttp, type HttpServer, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
 import { ClusterNode } from '../cluster-node.js';
 import type { StartConfig } from './config.js';
 
@@ -15,6 +15,7 @@ export interface RunningServer {
 
 /** Starts everything `meshbus start` runs, from a resolved config. */
 export async function startServer(cfg: StartConfig, logger?: Logger): Promise<RunningServer> {
+  const clientTls = tlsFor(cfg, cfg.tlsClientAuth === 'on');
   const id = randomId();
   const log = logger ?? jsonLogger(cfg.logLevel, { node: id, ...(cfg.name ? { name: cfg.name } : {}) });
   const node = new MeshNode({
@@ -27,6 +28,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
     maxPayload: cfg.maxPayload,
     maxConnections: cfg.maxConnections,
     jwt: jwtKeys(cfg),
+    tls: clientTls,
     maxConnectionsPerIp: cfg.maxConnectionsPerIp,
     publishRate: cfg.publishRate,
     maxSubscriptions: cfg.maxSubscriptions,
@@ -46,6 +48,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
         clientAdvertise: cfg.advertise ? `${cfg.advertise.replace(/:\d+$/, '')}:${node.port}` : undefined,
         seeds: cfg.seeds,
         secret: cfg.clusterSecret,
+        tls: cfg.clusterTls === 'on' ? tlsFor(cfg, true) : undefined,
         mode: cfg.mesh,
       }).start();
     }
@@ -55,6 +58,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
         host: cfg.httpHost ?? cfg.host,
         adminToken: cfg.adminToken,
         cluster,
+        tls: clientTls,
         logger: cfg.logLevel === 'silent' ? false : cfg.logLevel,
       });
       log.info({ http: http.url, dashboard: `${http.url}/` }, 'http api listening');
@@ -90,6 +94,7 @@ async function startWs(node: MeshNode, cfg: StartConfig, log: Logger): Promise<W
     port: cfg.wsPort,
     origins: cfg.wsOrigins,
     perMessageDeflate: cfg.wsDeflate === 'on',
+    tls: tlsFor(cfg, cfg.tlsClientAuth === 'on'),
   });
   try {
     return await ws.listen();
@@ -113,4 +118,10 @@ function jwtKeys(cfg: StartConfig): JwtKeys | undefined {
     }
   }
   return { hs256Secret: cfg.jwtSecret, ed25519PublicKey: pem };
+}
+
+/** TLS material from --tls-cert/--tls-key/--tls-ca; undefined without a certificate. */
+function tlsFor(cfg: StartConfig, mutual: boolean): TlsConfig | undefined {
+  if (cfg.tlsCert === undefined || cfg.tlsKey === undefined) return undefined;
+  return loadTls({ cert: cfg.tlsCert, key: cfg.tlsKey, ca: cfg.tlsCa, requireClientCert: mutual });
 }

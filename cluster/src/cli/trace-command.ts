@@ -12,7 +12,7 @@ import type { TraceHop } from '@meshbus/core';
 export async function traceEvent(client: Client, topic: string, payload: Uint8Array, waitMs: number): Promise<{ id: string; hops: TraceHop[] }> {
   const id = randomBytes(8).toString('hex');
   const hops: TraceHop[] = [];
-  const sub = client.subscribe(`_TRACE.${id}`, { callback: (m) => hops.push(decodeBody(m.data) as unknown as TraceHop) });
+  const sub = client.subscribe(`_TRACE.${id}`, { callback: (m) => void hops.push(decodeBody(m.data) as unknown as TraceHop) });
   await client.flush();
   client.publish(topic, payload, { trace: id });
   await client.flush();

@@ -1,3 +1,4 @@
+import { serverTlsOptions, type TlsConfig } from '../tls-config.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -34,6 +35,8 @@ export interface HttpOptions {
   maxRequestTimeout?: number;
   /** Seconds of 1-second rate samples kept for the dashboard. Default 300. */
   historySeconds?: number;
+  /** Serve HTTPS with this certificate (and require client certificates when asked). */
+  tls?: TlsConfig;
 }
 
 export interface HttpServer {
@@ -83,6 +86,7 @@ export async function startHttp(node: MeshNode, options: HttpOptions = {}): Prom
 
   const level = options.logger === true ? 'info' : options.logger || undefined;
   const app = Fastify({
+    ...(options.tls ? { https: serverTlsOptions(options.tls) } : {}),
     // Same line shape as the node's own jsonLogger: string levels, the node id on every line.
     logger: level ? { level, base: { pid: process.pid, node: node.id }, formatters: { level: (label: string) => ({ level: label }) } } : false,
     // Our own onResponse hook logs requests (probes and dashboard polls at debug level).
@@ -183,7 +187,7 @@ export async function startHttp(node: MeshNode, options: HttpOptions = {}): Prom
   let closed = false;
   return {
     port: bound,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}`,
+    url: `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`,
     app,
     stats,
     history,
