@@ -7,6 +7,7 @@
 #   2. clinic flame   -> bench/profiles/<stamp>/flame/*.html
 #   3. node --cpu-prof -> bench/profiles/<stamp>/cpuprofile/*.cpuprofile and summary.txt
 #      (top functions by self time and meshbus functions by inclusive time, as text)
+# (NO_INSIGHT=1 keeps clinic from asking for analytics consent: without a TTY it would exit silently.)
 # PROFILE_TOOLS="cpu" (or "doctor flame cpu") picks which ones run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -29,8 +30,9 @@ for tool in $TOOLS; do
     doctor|flame)
       if [ ! -x "$CLINIC" ]; then echo "clinic is not installed (npm install): skipping clinic $tool" >&2; continue; fi
       echo "== clinic $tool: $SCEN $SIZE B, ${SECS}s" >&2
-      (cd "$OUT" && CLINIC_NO_INSIGHT=1 "$CLINIC" "$tool" --open=false --dest "$OUT/$tool" \
-        --on-port "$LOAD > $OUT/$tool-load.txt 2>&1" -- node "${NODE_ARGS[@]}") || echo "clinic $tool failed (see above)" >&2
+      (cd "$OUT" && NO_INSIGHT=1 "$CLINIC" "$tool" --open=false --dest "$OUT/$tool" \
+        --on-port "$LOAD > $OUT/$tool-load.txt 2>&1" -- node "${NODE_ARGS[@]}") || true
+      ls "$OUT/$tool"/*.html >/dev/null 2>&1 || echo "clinic $tool wrote no report (see above)" >&2
       ;;
     cpu)
       echo "== node --cpu-prof: $SCEN $SIZE B, ${SECS}s" >&2

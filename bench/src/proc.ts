@@ -110,3 +110,27 @@ export function rssOf(pid: number | undefined): number | undefined {
     return undefined;
   }
 }
+
+/** CPU time (user + system) a process has used, in seconds (Linux /proc), or undefined. */
+export function cpuOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name; clock ticks are 100 Hz on Linux.
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Summed CPU seconds of several processes; undefined if any is unknown. */
+export function cpuOfAll(pids: Array<number | undefined>): number | undefined {
+  let t = 0;
+  for (const p of pids) {
+    const c = cpuOf(p);
+    if (c === undefined) return undefined;
+    t += c;
+  }
+  return t;
+}

@@ -95,7 +95,7 @@ function summaryLine(r: RunResult): string {
   if (r.error) return `${head} ERROR ${r.error}`;
   if (r.latency) return `${head} p50 ${r.latency.p50} µs, p99 ${r.latency.p99} µs, p99.9 ${r.latency.p999} µs (${r.latency.count} round trips, ${r.timeouts} timeouts)`;
   if (r.rssPer10k !== undefined) return `${head} RSS +${((r.rssAfter! - r.rssBefore!) / 2 ** 20).toFixed(1)} MiB for ${r.connections} connections = ${(r.rssPer10k / 2 ** 20).toFixed(1)} MiB per 10k`;
-  return `${head} ${r.rate} msg/s received (published ${r.pubRate}/s), lost ${r.lost} of ${r.sent}×subs, out of order ${r.outOfOrder}, disconnects ${r.disconnects}`;
+  return `${head} ${r.rate} msg/s received (published ${r.pubRate}/s), lost ${r.lost} of ${r.sent}×subs, out of order ${r.outOfOrder}, disconnects ${r.disconnects}, server CPU ${r.serverCpu ?? '?'} s = ${r.serverNsPerMsg ?? '?'} ns/msg`;
 }
 
 async function cli(argv: string[]): Promise<void> {

@@ -10,7 +10,7 @@ import { batchFor, split, type Scenario } from './scenarios.js';
 import { getTarget, type Servers, type TargetName } from './targets/index.js';
 import type { LatencySummary } from './histogram.js';
 import type { PubResult, SubResult, WorkerJob } from './worker.js';
-import { rssOf, sleep } from './proc.js';
+import { cpuOfAll, rssOf, sleep } from './proc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The compiled worker, whether this module runs from dist/ or (under vitest) from src/. */
@@ -41,6 +41,10 @@ export interface RunResult {
   maxLostPerSub?: number;
   outOfOrder?: number;
   disconnects?: number;
+  /** CPU seconds the server process(es) used in the measured window (Linux /proc; absent for a server not started here). */
+  serverCpu?: number;
+  /** Server CPU nanoseconds per event delivered to a subscriber: the node's own cost, whatever limits the clients. */
+  serverNsPerMsg?: number;
   // latency
   latency?: LatencySummary;
   timeouts?: number;
@@ -194,8 +198,13 @@ async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettin
   }
   await sleep(100);
   for (const p of pubs) p.send({ cmd: 'start' });
+  let cpu0: number | undefined;
+  const cpuTimer = setTimeout(() => (cpu0 = cpuOfAll(servers.pids)), s.warmupMs);
   const runMs = s.warmupMs + s.durationMs + 60_000;
   const pr = (await Promise.all(pubs.map((p) => p.next('result', runMs)))).flatMap((m) => m.pubs as PubResult[]);
+  clearTimeout(cpuTimer);
+  const cpu1 = cpuOfAll(servers.pids);
+  const serverCpu = cpu0 !== undefined && cpu1 !== undefined ? Math.round((cpu1 - cpu0) * 100) / 100 : undefined;
   const sent = pr.reduce((a, p) => a + p.sent, 0);
   for (const w of subs) w.send({ cmd: 'collect', expected: sent, idleMs: 1500, maxMs: 30_000 });
   const sr = (await Promise.all(subs.map((w) => w.next('result', 40_000)))).flatMap((m) => m.subs as SubResult[]);
@@ -217,6 +226,8 @@ async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettin
     maxLostPerSub: Math.max(...lostEach),
     outOfOrder: sr.reduce((a, x) => a + x.outOfOrder, 0),
     disconnects: sr.reduce((a, x) => a + x.disconnects, 0) + pr.reduce((a, p) => a + p.disconnects, 0),
+    serverCpu,
+    serverNsPerMsg: serverCpu !== undefined && received > 0 ? Math.round((serverCpu * 1e9) / received) : undefined,
   };
 }
 

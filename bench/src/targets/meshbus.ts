@@ -37,7 +37,8 @@ export const meshbus: Target = {
           args.push('--cluster-port', String(cports[i]), '--name', `bench-${i}`);
           if (i > 0) args.push('--seeds', `127.0.0.1:${cports[0]}`);
         }
-        const c = spawnServer(process.execPath, args);
+        // Every bench client comes from 127.0.0.1: lift the per-IP limit (env, so an older CLI ignores it).
+        const c = spawnServer(process.execPath, args, { ...process.env, MESHBUS_MAX_CONNECTIONS_PER_IP: '100000' });
         children.push(c);
         await waitForPort(`127.0.0.1:${ports[i]}`, c);
       }
