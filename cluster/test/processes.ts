@@ -35,6 +35,7 @@ export async function spawnNode(args: { port?: number; clusterPort?: number; see
     '--port', String(port),
     '--cluster-port', String(clusterPort),
     '--http-port', '0',
+    '--ws-port', '0',
     '--log-level', 'info',
     ...(args.seeds?.length ? ['--seeds', args.seeds.join(',')] : []),
     ...(args.extra ?? []),
