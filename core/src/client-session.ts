@@ -24,6 +24,7 @@ import {
   type WelcomeBody,
 } from '@meshbus/proto';
 import { OutboundQueue } from './outbound-queue.js';
+import { refuseWithoutRedis } from './durable/durability.js';
 import type { EventSource, SlowPolicy, Subscriber, Subscription, Throttled } from './subscriber.js';
 import { ReceiverWaiters, SourceThrottle } from './flow-control.js';
 import { Permissions } from './auth/permissions.js';
@@ -188,6 +189,12 @@ export class ClientSession implements Subscriber, EventSource {
         case FrameType.UNSUB:
           this.unsubscribe(f.correlation);
           return;
+        case FrameType.ACK:
+        case FrameType.NACK:
+          // A consumer settles a durable work-queue delivery (correlation = delivery id).
+          if (this.ctx.durability) this.ctx.durability.clientAck(this, f);
+          else this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, f.typeName);
+          return;
         case FrameType.PING:
           this.send(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
           return;
@@ -335,18 +342,22 @@ export class ClientSession implements Subscriber, EventSource {
       this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, `limit ${this.ctx.options.maxSubscriptions}`);
       return;
     }
-    if (old) this.ctx.table.remove(old);
-    const sub: Subscription = { sid, pattern, queue: body.q, owner: this, slow: body.slow ?? 'disconnect' };
+    const d = this.ctx.durability;
+    if (!d) refuseWithoutRedis(body);
+    const sub: Subscription = d?.subscription(this, sid, pattern, body) ?? { sid, pattern, queue: body.q, owner: this, slow: body.slow ?? 'disconnect' };
+    if (old) this.detach(old);
     this.subs.set(sid, sub);
     this.ctx.table.add(sub);
     this.updatePolicy();
+    // Durable extras once the subscription routes: recovery, queue consumer, latest values.
+    d?.subscribed(this, sub, body, () => this.subs.get(sid) === sub);
   }
 
   private unsubscribe(sid: number): void {
     const sub = this.subs.get(sid);
     if (!sub) return;
     this.subs.delete(sid);
-    this.ctx.table.remove(sub);
+    this.detach(sub);
     this.updatePolicy();
   }
 
@@ -448,8 +459,13 @@ export class ClientSession implements Subscriber, EventSource {
   }
 
   private dropSubscriptions(): void {
-    for (const sub of this.subs.values()) this.ctx.table.remove(sub);
+    for (const sub of this.subs.values()) this.detach(sub);
     this.subs.clear();
+  }
+
+  private detach(sub: Subscription): void {
+    this.ctx.table.remove(sub);
+    this.ctx.durability?.unsubscribed(sub);
   }
 
   /** Liveness and write-deadline check, called by the node's timer. */

@@ -1,5 +1,6 @@
 export { MeshNode, startNode, type NodeHooks, type LocalPublish, type TraceHop } from './node.js';
 export { ClientSession } from './client-session.js';
+export * from './durable/index.js';
 export { RoutingTable, type Route, type QueueGroupRoute, type InterestChange } from './routing-table.js';
 export type { Subscriber, Subscription, SlowPolicy, Throttled, EventSource } from './subscriber.js';
 export type { Wire, WireEvents } from './wire.js';

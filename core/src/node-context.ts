@@ -1,5 +1,6 @@
 import type { Frame, FrameScanner } from '@meshbus/proto';
 import type { ClientSession } from './client-session.js';
+import type { Durability } from './durable/durability.js';
 import type { Logger } from './logger.js';
 import type { JwtVerifier } from './auth/jwt.js';
 import type { ResolvedOptions } from './options.js';
@@ -16,6 +17,8 @@ export interface NodeContext {
   readonly scanner: FrameScanner;
   readonly maxFrameLength: number;
   newClientId(): string;
+  /** Redis-backed durability; undefined when the node runs without Redis. */
+  readonly durability?: Durability;
   /** Verifies client JWTs when the node is configured for them. */
   readonly jwt: JwtVerifier | undefined;
   peerUrls(): string[];

@@ -24,6 +24,7 @@ import {
 } from '@meshbus/proto';
 import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
+import { Durability, logDurabilityOff } from './durable/durability.js';
 import { JwtVerifier } from './auth/jwt.js';
 import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
@@ -85,6 +86,8 @@ export class MeshNode implements NodeContext {
   readonly hooks: NodeHooks = {};
   /** Events published on this node per topic, bounded (dashboard "top topics"). */
   readonly topTopics = new TopicCounter();
+  /** Redis-backed features (durable topics, recovery, work queues); undefined without `durable.redis`. */
+  readonly durability: Durability | undefined;
   private readonly sessions = new Set<ClientSession>();
   /** Open client connections per IP address, for maxConnectionsPerIp. */
   private readonly perIp = new Map<string, number>();
@@ -103,6 +106,7 @@ export class MeshNode implements NodeContext {
     this.id = this.options.id;
     writeHex64(this.originBytes, 0, this.id);
     this.scanner = scanner;
+    this.durability = Durability.create(this, options.durable);
     // Frames larger than the payload limit still decode (and are refused with a
     // typed error, connection kept) up to twice the limit; beyond, the decoder skips them.
     this.maxFrameLength = HEADER_SIZE + this.options.maxTopicLength + MAX_EXT + this.options.maxPayload * 2;
@@ -161,6 +165,8 @@ export class MeshNode implements NodeContext {
     this.timer = setInterval(() => this.tick(), period);
     this.timer.unref();
     this.logger.info({ host: o.host, port: this.boundPort, scanner: this.scanner.name, bytes: describeOps() }, 'node listening');
+    if (this.durability) await this.durability.start();
+    else logDurabilityOff(this.logger);
     return this;
   }
 
@@ -247,10 +253,16 @@ export class MeshNode implements NodeContext {
       from.sendError(err.code ?? 'MB_ERR_BAD_TOPIC', f.correlation, err.message);
       return;
     }
+    const durable = this.durability === undefined ? null : this.durability.match(f);
     this.stamp(f);
     this.stats.msgsIn++;
     this.stats.bytesIn += f.size;
     this.topTopics.count(f.topicHash, f);
+    if (durable !== null) {
+      // Stored first, delivered when Redis has it; the ACK waits for the store.
+      this.durability!.publish(f, durable, from);
+      return;
+    }
     const n = this.deliver(f, route, from, false);
     if (n === 0) {
       this.stats.noInterest++;
@@ -288,6 +300,18 @@ export class MeshNode implements NodeContext {
   }
 
   /**
+   * Delivers an event the durable store accepted (or a delayed one that is
+   * due) and hands it to the cluster, like a fresh publish from `from`.
+   */
+  deliverAccepted(f: Frame, from: Subscriber & EventSource = INTERNAL_PUBLISHER): number {
+    const route = this.table.routeFrame(f, this.decodeTopic);
+    const n = this.deliver(f, route, from, false);
+    if (n === 0) this.stats.noInterest++;
+    this.hooks.published?.(f, route, from);
+    return n;
+  }
+
+  /**
    * Delivers `f` to the receivers of `route`; returns how many got it.
    * `localOnly`: skip peer receivers (an event that came from a peer in a full mesh).
    */
@@ -302,6 +326,15 @@ export class MeshNode implements NodeContext {
       s.deliver(f, 0);
       if (from && s.congested) from.blockOn(s);
       if (trace) trace.push(s.label ?? s.kind);
+      n++;
+    }
+    const sq = route.sequenced;
+    for (let i = 0; i < sq.length; i++) {
+      // Subscriptions resuming from a durable position: each gets its own in-order delivery.
+      const s = sq[i]!;
+      if (s.owner === skip) continue;
+      s.sequencer!.offer(f);
+      if (from && s.owner.congested) from.blockOn(s.owner);
       n++;
     }
     for (const g of route.groups) {
@@ -410,6 +443,7 @@ export class MeshNode implements NodeContext {
     for (const s of this.sessions) s.wire.destroy();
     if (this.timer) clearInterval(this.timer);
     await closed;
+    await this.durability?.stop();
     this.logger.info({}, 'node stopped');
   }
 
@@ -420,6 +454,7 @@ export class MeshNode implements NodeContext {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.sessions) s.wire.destroy();
     await closed;
+    await this.durability?.stop();
   }
 }
 

@@ -1,5 +1,6 @@
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, DEFAULT_MAX_TOPIC_DEPTH, HEADER_SIZE, MAX_EXT, SessionError } from '@meshbus/proto';
 import type { Logger } from './logger.js';
+import type { DurableOptions } from './durable/store-config.js';
 import type { JwtKeys } from './auth/jwt.js';
 import type { TlsConfig } from './tls-config.js';
 
@@ -58,9 +59,11 @@ export interface NodeOptions {
   /** Client URLs of other nodes, announced in WELCOME for failover. */
   peers?: () => string[];
   logger?: Logger;
+  /** Redis-backed durability (history, recovery, latest values, durable queues); off without `durable.redis`. */
+  durable?: DurableOptions;
 }
 
-export type ResolvedOptions = Required<Omit<NodeOptions, 'token' | 'jwt' | 'tls' | 'id' | 'name' | 'peers' | 'logger'>> &
+export type ResolvedOptions = Required<Omit<NodeOptions, 'durable' | 'token' | 'jwt' | 'tls' | 'id' | 'name' | 'peers' | 'logger'>> &
   Pick<NodeOptions, 'token' | 'jwt' | 'tls'> & { id: string; name: string; peers: () => string[]; logger: Logger };
 
 function check(ok: boolean, what: string): void {

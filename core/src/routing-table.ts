@@ -7,6 +7,8 @@ export interface Route {
   readonly plain: readonly Subscriber[];
   /** One entry per queue group with a matching member. */
   readonly groups: readonly QueueGroupRoute[];
+  /** Subscriptions with a durable position (SUB `since`): each gets its own sid-addressed delivery. */
+  readonly sequenced: readonly Subscription[];
 }
 
 export interface QueueGroupRoute {
@@ -17,7 +19,7 @@ export interface QueueGroupRoute {
   readonly remote: readonly Subscription[];
 }
 
-const EMPTY_ROUTE: Route = { plain: [], groups: [] };
+const EMPTY_ROUTE: Route = { plain: [], groups: [], sequenced: [] };
 
 interface CacheEntry {
   bytes: Uint8Array;
@@ -54,11 +56,13 @@ export class RoutingTable {
   }
 
   add(sub: Subscription): void {
+    if (sub.detached) return;
     if (!this.trie.add(sub.pattern, sub)) return;
     if (sub.owner.kind === 'client') this.count(sub, 1);
   }
 
   remove(sub: Subscription): void {
+    if (sub.detached) return;
     if (!this.trie.remove(sub.pattern, sub)) return;
     if (sub.owner.kind === 'client') this.count(sub, -1);
   }
@@ -125,7 +129,12 @@ export class RoutingTable {
   route(topic: string): Route {
     let plain: Set<Subscriber> | undefined;
     let groups: Map<string, { local: Subscription[]; remote: Subscription[] }> | undefined;
+    let sequenced: Subscription[] | undefined;
     this.trie.match(topic, (sub) => {
+      if (sub.sequencer !== undefined) {
+        (sequenced ??= []).push(sub);
+        return;
+      }
       if (sub.queue === undefined) {
         (plain ??= new Set()).add(sub.owner);
         return;
@@ -135,10 +144,11 @@ export class RoutingTable {
       if (!g) groups.set(sub.queue, (g = { local: [], remote: [] }));
       (sub.owner.kind === 'client' ? g.local : g.remote).push(sub);
     });
-    if (!plain && !groups) return EMPTY_ROUTE;
+    if (!plain && !groups && !sequenced) return EMPTY_ROUTE;
     return {
       plain: plain ? [...plain] : [],
       groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote })) : [],
+      sequenced: sequenced ?? [],
     };
   }
 

@@ -39,6 +39,15 @@ export interface EventSource extends Throttled {
 
 export type SlowPolicy = 'drop' | 'disconnect';
 
+/**
+ * A subscription that gets each event as its own sid-addressed delivery,
+ * through a sequencer that keeps durable positions in order (SUB `since`).
+ */
+export interface SequencedReceiver {
+  offer(frame: Frame): void;
+  cancel(): void;
+}
+
 /** One subscription: a pattern, an optional queue group and its owner. */
 export interface Subscription {
   readonly sid: number;
@@ -46,4 +55,8 @@ export interface Subscription {
   readonly queue: string | undefined;
   readonly owner: Subscriber;
   readonly slow: SlowPolicy;
+  /** Set on subscriptions with a durable position: routed apart from plain ones. */
+  readonly sequencer?: SequencedReceiver;
+  /** Not in the routing table: a durable work-queue member, fed by its queue's worker. */
+  readonly detached?: boolean;
 }

@@ -41,6 +41,32 @@ export interface SubBody {
   q?: string;
   /** Slow-consumer policy: 'disconnect' (default) or 'drop'. */
   slow?: 'drop' | 'disconnect';
+  /**
+   * Resume a durable literal topic after this position [epoch, offset]: the
+   * node replays the events after it, then live ones, and answers the SUB
+   * with an ACK carrying a SubAckBody. Epoch "" means "from now" (the ACK
+   * tells the current position).
+   */
+  since?: [string, number];
+  /** With `q`: a durable work queue (jobs in Redis, ACK/NACK per delivery). */
+  durable?: boolean;
+  /** false: do not send the latest value of matching `latest` topics. Default true. */
+  latest?: boolean;
+}
+
+/** Body of the ACK that answers a SUB with `since` (and of later ACKs on that sid when a gap cannot be filled). */
+export interface SubAckBody {
+  /** false: events between the requested position and `offset` are not available (other epoch, trimmed, store down). */
+  recovered: boolean;
+  epoch: string;
+  /** Delivery continues with the events after this offset. */
+  offset: number;
+}
+
+/** Body of the ACK that answers a durable PUB: where the event was stored. */
+export interface PubAckBody {
+  epoch: string;
+  offset: number;
 }
 
 export interface ErrorBody {
@@ -111,7 +137,27 @@ export function decodeSub(bytes: Uint8Array): SubBody {
   const b = decodeBody(bytes);
   need(b.q === undefined || (isStr(b.q) && b.q.length > 0 && b.q.length <= 256), 'SUB.q must be a non-empty string');
   need(b.slow === undefined || b.slow === 'drop' || b.slow === 'disconnect', "SUB.slow must be 'drop' or 'disconnect'");
+  need(b.since === undefined || (Array.isArray(b.since) && b.since.length === 2 && isStr(b.since[0]) && isUint(b.since[1])), 'SUB.since must be [epoch, offset]');
+  need(b.durable === undefined || typeof b.durable === 'boolean', 'SUB.durable must be a boolean');
+  need(b.durable !== true || b.q !== undefined, 'SUB.durable needs a queue group (q)');
+  need(b.latest === undefined || typeof b.latest === 'boolean', 'SUB.latest must be a boolean');
   return b as SubBody;
+}
+
+/** Decodes the body of an ACK answering a SUB with `since`. */
+export function decodeSubAck(bytes: Uint8Array): SubAckBody {
+  const b = decodeBody(bytes);
+  need(typeof b.recovered === 'boolean' && isStr(b.epoch) && isUint(b.offset), 'SUB ACK body must be {recovered, epoch, offset}');
+  return b as unknown as SubAckBody;
+}
+
+/** Decodes the body of an ACK answering a durable PUB (empty body: not durable). */
+export function decodePubAck(bytes: Uint8Array): PubAckBody | undefined {
+  if (bytes.length === 0) return undefined;
+  const b = decodeBody(bytes);
+  if (b.epoch === undefined) return undefined;
+  need(isStr(b.epoch) && isUint(b.offset), 'PUB ACK body must be {epoch, offset}');
+  return b as unknown as PubAckBody;
 }
 
 export function decodeError(bytes: Uint8Array): ErrorBody {

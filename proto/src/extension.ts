@@ -22,6 +22,8 @@ export interface Extension {
   position?: Position;
   /** Trace id of a traced event: the origin node and its request id. */
   trace?: string;
+  /** Delayed publish: the node publishes the event this many ms after it received it (durable topics). */
+  delay?: number;
 }
 
 interface WireExt {
@@ -29,6 +31,7 @@ interface WireExt {
   r?: string;
   p?: [string, number];
   t?: string;
+  d?: number;
 }
 
 /** Encodes an extension block; undefined when there is nothing to carry. */
@@ -50,6 +53,10 @@ export function encodeExtension(ext: Extension | undefined): Uint8Array | undefi
   }
   if (ext.trace !== undefined) {
     w.t = ext.trace;
+    any = true;
+  }
+  if (ext.delay !== undefined) {
+    w.d = ext.delay;
     any = true;
   }
   if (!any) return undefined;
@@ -99,6 +106,10 @@ export function decodeExtension(bytes: Uint8Array): Extension {
   if (m.t !== undefined) {
     if (typeof m.t !== 'string') throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'trace must be a string');
     ext.trace = m.t;
+  }
+  if (m.d !== undefined) {
+    if (!Number.isInteger(m.d) || (m.d as number) < 0) throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'delay must be a non-negative integer (ms)');
+    ext.delay = m.d as number;
   }
   return ext;
 }

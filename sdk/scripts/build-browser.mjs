@@ -25,11 +25,12 @@ mkdirSync(out, { recursive: true });
  * reported, not enforced. Lower them as the client shrinks.
  */
 const GOAL = 12 * 1024;
+// +0.5 KB for the durability API (acked publish, resume from positions, durable queue ack/nack).
 const BUDGET = {
-  'meshbus.esm.js': 29 * 1024,
-  'meshbus.iife.js': 29 * 1024,
-  'meshbus.mobile.js': 29 * 1024,
-  'meshbus.esm.js without msgpackr': 17 * 1024,
+  'meshbus.esm.js': 29.5 * 1024,
+  'meshbus.iife.js': 29.5 * 1024,
+  'meshbus.mobile.js': 29.5 * 1024,
+  'meshbus.esm.js without msgpackr': 17.5 * 1024,
 };
 
 const common = {

@@ -11,6 +11,8 @@ import {
   assertTopic,
   codeFromNumber,
   decodeGoodbye,
+  decodePubAck,
+  decodeSubAck,
   encodeBody,
   errorFromCode,
   isMeshbusError,
@@ -18,6 +20,7 @@ import {
   type Frame,
   type HelloBody,
   type MeshbusError,
+  type Position,
   type WelcomeBody,
 } from '@meshbus/proto';
 import { Backoff } from './backoff.js';
@@ -46,6 +49,16 @@ interface PendingRequest {
   resolve: (m: Msg) => void;
   reject: (e: MeshbusError) => void;
   timer: ReturnType<typeof setTimeout>;
+}
+
+interface PendingAck {
+  id: number;
+  topic: string;
+  payload: Uint8Array;
+  headers: Record<string, string> | undefined;
+  delay: number | undefined;
+  resolve: (p: Position | undefined) => void;
+  reject: (e: MeshbusError) => void;
 }
 
 interface PongWaiter {
@@ -88,6 +101,10 @@ export class Client implements SubscriptionOwner, Responder {
   /** Requests made while disconnected, sent on the next connection. */
   private waitingRequests: PendingRequest[] = [];
   private readonly pongs = new Map<number, PongWaiter>();
+  /** Publishes waiting for the node's ACK/NACK (publish with `ack`), by correlation. */
+  private readonly acks = new Map<number, PendingAck>();
+  /** Acked publishes made while disconnected, sent on the next connection. */
+  private waitingAcks: PendingAck[] = [];
   private heartbeat: Heartbeat | undefined;
   private inboxPrefix = '';
   private inboxSid = 0;
@@ -202,7 +219,10 @@ export class Client implements SubscriptionOwner, Responder {
    * MB_ERR_PAYLOAD_TOO_LARGE). While disconnected the event goes to the
    * outbox, or throws ClientError MB_ERR_OUTBOX_FULL when it is full.
    */
-  publish(topic: string, payload?: unknown, options?: PublishOptions): void {
+  publish(topic: string, payload: unknown, options: PublishOptions & { ack: true }): Promise<Position | undefined>;
+  publish(topic: string, payload?: unknown, options?: PublishOptions): void;
+  publish(topic: string, payload?: unknown, options?: PublishOptions): void | Promise<Position | undefined> {
+    if (options?.ack || options?.delay !== undefined || options?.at !== undefined) return this.publishAcked(topic, payload, options);
     this.assertUsable();
     const data = toBytes(payload, options?.codec);
     this.checkPublish(topic, data);
@@ -236,9 +256,85 @@ export class Client implements SubscriptionOwner, Responder {
     const sid = this.nextId();
     const sub = new Subscription(this, sid, pattern, { ...options, codec: options.codec ?? this.options.codec });
     this.subs.set(sid, sub);
-    if (options.queue === undefined) this.trie.add(pattern, sub);
+    if (options.queue === undefined && !sub.sequenced) this.trie.add(pattern, sub);
     if (this.conn) this.sendSub(this.conn, sub);
     return sub;
+  }
+
+  /**
+   * A publish the node acknowledges: resolves once the node accepted it,
+   * for a durable topic once Redis has it (with its position); rejects with
+   * the NACK's error (StoreError MB_ERR_STORE_UNAVAILABLE when Redis did not
+   * take it) or MB_ERR_CONNECTION_CLOSED when the connection dropped first
+   * (outcome unknown). `delay` / `at` publish later (durable topics).
+   */
+  private publishAcked(topic: string, payload: unknown, options: PublishOptions): Promise<Position | undefined> | void {
+    this.assertUsable();
+    const data = toBytes(payload, options.codec);
+    this.checkPublish(topic, data);
+    if (options.headers !== undefined) checkHeaders(options.headers);
+    let delay = options.delay;
+    if (options.at !== undefined) delay = Math.max(0, Math.round((typeof options.at === 'number' ? options.at : options.at.getTime()) - Date.now()));
+    if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `delay must be a non-negative integer (ms), got ${String(delay)}`);
+    const p: PendingAck = { id: 0, topic, payload: data, headers: options.headers, delay, resolve: () => {}, reject: () => {} };
+    const promise = new Promise<Position | undefined>((resolve, reject) => {
+      p.resolve = resolve;
+      p.reject = reject;
+    });
+    const conn = this.conn;
+    if (conn && (this.state === 'connected' || this.state === 'draining')) this.sendAcked(conn, p);
+    else this.waitingAcks.push(p);
+    if (options.ack) return promise;
+    promise.catch((e: unknown) => this.emit({ type: 'error', error: asError(e) }));
+  }
+
+  private sendAcked(conn: Connection, p: PendingAck): void {
+    p.id = this.nextId();
+    this.acks.set(p.id, p);
+    const ext: Extension = {};
+    if (p.headers) ext.headers = p.headers;
+    if (p.delay !== undefined && p.delay > 0) ext.delay = p.delay;
+    conn.sendEvent({ type: FrameType.PUB, topic: p.topic, payload: p.payload, ext, correlation: p.id, flags: Flags.ACK_REQUESTED });
+    this.counters.outMsgs++;
+    this.counters.outBytes += p.payload.length;
+  }
+
+  /** @internal ACKs (ok) or NACKs a durable queue delivery. */
+  settle(correlation: number, ok: boolean, reason?: string): void {
+    const conn = this.conn;
+    if (!conn) return; // the node fails the delivery when the connection drops; the job is retried
+    if (ok) conn.sendFrame({ type: FrameType.ACK, correlation });
+    else conn.sendFrame({ type: FrameType.NACK, correlation, payload: encodeBody({ code: 9001, message: reason ?? 'handler failed' }) });
+  }
+
+  private onAck(f: Frame): void {
+    const id = f.correlation;
+    const p = this.acks.get(id);
+    if (p) {
+      this.acks.delete(id);
+      if (f.type === FrameType.NACK) p.reject(errorFrom(f));
+      else {
+        try {
+          p.resolve(decodePubAck(f.payload));
+        } catch {
+          p.resolve(undefined);
+        }
+      }
+      return;
+    }
+    const sub = this.subs.get(id);
+    if (sub && f.type === FrameType.ACK && f.payloadLen > 0) {
+      let body;
+      try {
+        body = decodeSubAck(f.payload);
+      } catch (e) {
+        this.emit({ type: 'error', error: asError(e), sid: id });
+        return;
+      }
+      sub.recovered = body.recovered;
+      sub.position = { epoch: body.epoch, offset: body.offset };
+      this.emit({ type: 'recovery', sid: id, pattern: sub.pattern, recovered: body.recovered, position: { ...sub.position } });
+    }
   }
 
   /**
@@ -574,6 +670,9 @@ export class Client implements SubscriptionOwner, Responder {
     const waiting = this.waitingRequests;
     this.waitingRequests = [];
     for (const r of waiting) this.sendRequest(conn, r);
+    const acked = this.waitingAcks;
+    this.waitingAcks = [];
+    for (const p of acked) this.sendAcked(conn, p);
     if (this.state !== 'draining') this.state = 'connected';
     const interval = this.options.pingInterval ?? (w.ping > 0 ? w.ping : 20_000);
     this.heartbeat = new Heartbeat(
@@ -643,6 +742,10 @@ export class Client implements SubscriptionOwner, Responder {
       }
       case FrameType.ERROR:
         this.onError(conn, f.correlation, errorFrom(f));
+        return;
+      case FrameType.ACK:
+      case FrameType.NACK:
+        this.onAck(f);
         return;
       case FrameType.GOODBYE:
         this.onGoodbye(conn, f);
@@ -745,10 +848,14 @@ export class Client implements SubscriptionOwner, Responder {
   }
 
   private sendSub(conn: Connection, sub: Subscription): void {
-    const body: { q?: string; slow?: 'drop' | 'disconnect' } = {};
+    const body: { q?: string; slow?: 'drop' | 'disconnect'; since?: [string, number]; durable?: boolean; latest?: boolean } = {};
     if (sub.options.queue !== undefined) body.q = sub.options.queue;
     if (sub.options.slow !== undefined) body.slow = sub.options.slow;
-    const payload = body.q !== undefined || body.slow !== undefined ? encodeBody(body) : undefined;
+    // Resume from the last position seen (after a reconnect, on any node), or "from now".
+    if (sub.sequenced) body.since = sub.position ? [sub.position.epoch, sub.position.offset] : ['', 0];
+    if (sub.options.durable) body.durable = true;
+    if (sub.options.latest === false) body.latest = false;
+    const payload = Object.keys(body).length > 0 ? encodeBody(body) : undefined;
     conn.sendFrame({ type: FrameType.SUB, topic: sub.pattern, correlation: sub.sid, payload });
   }
 
@@ -805,7 +912,7 @@ export class Client implements SubscriptionOwner, Responder {
     for (;;) {
       this.lastId = this.lastId >= 0xffffffff ? 1 : this.lastId + 1;
       const id = this.lastId;
-      if (!this.subs.has(id) && !this.requests.has(id) && !this.pongs.has(id) && id !== this.inboxSid) return id;
+      if (!this.subs.has(id) && !this.requests.has(id) && !this.pongs.has(id) && !this.acks.has(id) && id !== this.inboxSid) return id;
     }
   }
 
@@ -831,6 +938,10 @@ export class Client implements SubscriptionOwner, Responder {
       this.pongs.delete(id);
       clearTimeout(w.timer);
       w.reject(err);
+    }
+    for (const [id, p] of this.acks) {
+      this.acks.delete(id);
+      p.reject(err);
     }
   }
 
@@ -862,6 +973,7 @@ export class Client implements SubscriptionOwner, Responder {
       clearTimeout(req.timer);
       req.reject(closedErr);
     }
+    for (const p of this.waitingAcks.splice(0)) p.reject(closedErr);
     for (const sub of [...this.subs.values()]) {
       this.removeSub(sub);
       sub.end(error);

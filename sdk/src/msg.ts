@@ -1,9 +1,11 @@
-import type { Extension, Frame } from '@meshbus/proto';
+import type { Extension, Frame, Position } from '@meshbus/proto';
 import { JsonCodec, StringCodec, type Codec } from './codecs.js';
 
 /** What a Msg needs from its client to answer a request. */
 export interface Responder {
   respond(reply: string, correlation: number, payload: unknown, options?: { headers?: Record<string, string>; codec?: Codec<never> }): void;
+  /** ACK (ok) or NACK a durable queue delivery. */
+  settle?(correlation: number, ok: boolean, reason?: string): void;
 }
 
 /**
@@ -48,6 +50,27 @@ export class Msg {
   /** Sequence number of the event at its origin. */
   get seq(): number {
     return this.frame.seq;
+  }
+  /** Where the event sits in its durable topic's history (durable topics only). */
+  get position(): Position | undefined {
+    return this.ext?.position;
+  }
+  /** A durable queue delivery that waits for ack() / nack(). */
+  get needsAck(): boolean {
+    return this.sid !== 0 && this.frame.ackRequested && !this.settled;
+  }
+  private settled = false;
+  /** Completes a durable queue job (done automatically when a callback returns). */
+  ack(): void {
+    if (!this.needsAck) return;
+    this.settled = true;
+    this.responder.settle?.(this.correlation, true);
+  }
+  /** Fails a durable queue job: it is retried with backoff, then dead-lettered. */
+  nack(reason?: unknown): void {
+    if (!this.needsAck) return;
+    this.settled = true;
+    this.responder.settle?.(this.correlation, false, reason === undefined ? undefined : String((reason as Error)?.message ?? reason));
   }
   /** Milliseconds since the epoch, stamped by the publisher's node. */
   get timestamp(): number {

@@ -1,4 +1,4 @@
-import type { ClientError, MeshbusError } from '@meshbus/proto';
+import type { ClientError, MeshbusError, Position } from '@meshbus/proto';
 import type { BackoffOptions } from './backoff.js';
 import type { Codec } from './codecs.js';
 import type { Outbox, OutboxLimits } from './outbox.js';
@@ -78,6 +78,7 @@ export type Status =
   | { type: 'error'; error: MeshbusError; sid?: number }
   | { type: 'outbox-overflow'; error: ClientError; topic: string; count: number; bytes: number }
   | { type: 'outbox-flushed'; count: number }
+  | { type: 'recovery'; sid: number; pattern: string; recovered: boolean; position: Position }
   | { type: 'closed'; error?: MeshbusError; unsent: number };
 
 export type StatusType = Status['type'];
@@ -92,6 +93,16 @@ export interface PublishOptions {
    * connected; events from the outbox go untraced.
    */
   trace?: string;
+  /**
+   * Ask the node to acknowledge: publish() returns a promise that resolves once the
+   * node accepted the event (durable topics: once Redis has it, with its position)
+   * and rejects on NACK (StoreError MB_ERR_STORE_UNAVAILABLE) or a lost connection.
+   */
+  ack?: boolean;
+  /** Delayed publish (durable topics): the node publishes it this many ms later. */
+  delay?: number;
+  /** Delayed publish at a wall-clock time (Date or ms since the epoch). */
+  at?: Date | number;
 }
 
 export interface RequestOptions extends PublishOptions {

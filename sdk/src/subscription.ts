@@ -1,4 +1,4 @@
-import type { MeshbusError } from '@meshbus/proto';
+import type { MeshbusError, Position } from '@meshbus/proto';
 import type { Codec } from './codecs.js';
 import type { Msg } from './msg.js';
 import { QueuedIterator } from './queued-iterator.js';
@@ -8,8 +8,25 @@ export interface SubscribeOptions {
   queue?: string;
   /** Node-side slow-consumer policy for this subscription: 'disconnect' (node default) or 'drop'. */
   slow?: 'drop' | 'disconnect';
-  /** Called for each event instead of queueing it for the async iterator. Exceptions are reported as status errors. */
-  callback?: (msg: Msg) => void;
+  /**
+   * Called for each event instead of queueing it for the async iterator. Exceptions are reported as status errors.
+   * On a durable queue subscription, returning (or a returned promise resolving) ACKs the job; a throw or rejection NACKs it.
+   */
+  callback?: (msg: Msg) => unknown;
+  /**
+   * Resume a durable topic (literal, configured with history on the node) after this
+   * position: missed events first, in order, then live ones. Implies `recover`.
+   */
+  since?: Position;
+  /**
+   * Track the position of a durable topic and resume from it after every reconnect
+   * (any node of the mesh). `sub.recovered` / status 'recovery' tell whether nothing was missed.
+   */
+  recover?: boolean;
+  /** With `queue`: a durable work queue; each event is a job ACKed by a successful handler. */
+  durable?: boolean;
+  /** false: do not receive the latest value of matching `latest` topics on subscribing. */
+  latest?: boolean;
   /** Unsubscribe automatically after this many events. */
   max?: number;
   /** Codec used by `msg.decoded()`. */
@@ -35,7 +52,11 @@ export class Subscription implements AsyncIterable<Msg> {
   /** Events dropped locally because the consumer was too slow (see pendingLimit). */
   dropped = 0;
   private readonly queue: QueuedIterator<Msg> | undefined;
-  private readonly callback: ((msg: Msg) => void) | undefined;
+  private readonly callback: ((msg: Msg) => unknown) | undefined;
+  /** Position of the last event received (subscriptions with `recover` / `since`); save it to resume after a restart. */
+  position: Position | undefined;
+  /** After the node answered a resume: false when events were missed (history lost or trimmed). */
+  recovered: boolean | undefined;
   private slow = false;
   private ended = false;
   private endError: MeshbusError | undefined;
@@ -50,6 +71,7 @@ export class Subscription implements AsyncIterable<Msg> {
     readonly options: SubscribeOptions,
   ) {
     this.callback = options.callback;
+    this.position = options.since;
     if (!this.callback) {
       this.queue = new QueuedIterator<Msg>();
       this.queue.onStop = () => this.unsubscribe();
@@ -66,6 +88,10 @@ export class Subscription implements AsyncIterable<Msg> {
   /** Events waiting for the async-iterator consumer. */
   get pending(): number {
     return this.queue?.pending ?? 0;
+  }
+  /** True for subscriptions that resume from durable positions (`recover` or `since`). */
+  get sequenced(): boolean {
+    return this.options.recover === true || this.options.since !== undefined;
   }
   get isClosed(): boolean {
     return this.ended;
@@ -92,11 +118,32 @@ export class Subscription implements AsyncIterable<Msg> {
   /** @internal Hands one event to the consumer. Returns false once `max` is reached. */
   deliver(msg: Msg): boolean {
     if (this.ended) return false;
+    if (this.sequenced) {
+      const p = msg.position;
+      if (p) {
+        // The node keeps order; this drops a duplicate at a seam should one ever get through.
+        if (this.position && p.epoch === this.position.epoch && p.offset <= this.position.offset) return true;
+        this.position = p;
+      }
+    }
     this.received++;
     if (this.callback) {
+      const job = this.options.durable === true && msg.needsAck;
       try {
-        this.callback(msg);
+        const r = this.callback(msg);
+        if (job) {
+          if (r && typeof (r as Promise<void>).then === 'function') {
+            (r as Promise<void>).then(
+              () => msg.ack(),
+              (e: unknown) => {
+                msg.nack(e);
+                this.owner.callbackFailed(this, e);
+              },
+            );
+          } else msg.ack();
+        }
       } catch (e) {
+        if (job) msg.nack(e);
         this.owner.callbackFailed(this, e);
       }
     } else {

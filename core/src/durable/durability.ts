@@ -1,0 +1,328 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import {
+  ERROR_CODES,
+  Frame,
+  FrameType,
+  SessionError,
+  StoreError,
+  decodeError,
+  encodeBody,
+  encodeFrame,
+  hasWildcard,
+  type PubAckBody,
+  type SubAckBody,
+  type SubBody,
+} from '@meshbus/proto';
+import type { Logger } from '../logger.js';
+import type { EventSource, Subscriber, Subscription } from '../subscriber.js';
+import { withPosition } from './frames.js';
+import { HistoryStore } from './history-store.js';
+import { sendLatest } from './latest-value.js';
+import { Sequencer, type SequencedOwner } from './recovery.js';
+import { DurableMatcher, resolveDurable, type DurableOptions, type ResolvedDurable, type TopicDurability } from './store-config.js';
+import { WorkQueues, type QueueRef } from './work-queue.js';
+
+/** A client connection as durability sees it. */
+export interface DurableSession extends Subscriber, EventSource {
+  send(chunk: Uint8Array): void;
+  readonly isOpen: boolean;
+}
+
+function sequencedOwner(s: DurableSession): SequencedOwner {
+  return {
+    deliver: (f, sid) => s.deliver(f, sid),
+    sendSubAck: (sid, body) => s.send(subAckFrame(sid, body)),
+    get isOpen() {
+      return s.isOpen;
+    },
+  };
+}
+
+/** What durability needs from its node. */
+export interface DurableHost {
+  readonly logger: Logger;
+  /** Routes and delivers an accepted event, and hands it to the cluster. */
+  deliverAccepted(f: Frame, from?: Subscriber & EventSource): number;
+  /** Publishes a node-made event (dead letters). */
+  publishLocal(topic: string, payload: Uint8Array, o?: { headers?: Record<string, string> }): number;
+}
+
+type Publisher = (Subscriber & EventSource & { send?(chunk: Uint8Array): void }) | undefined;
+
+/** Features that need Redis, for the start-up log line. */
+export const DURABLE_FEATURES = ['history', 'recovery', 'latest-value', 'durable-queues', 'delayed-publish', 'durable-acks'];
+
+/** Says which features are off: the node runs without Redis. */
+export function logDurabilityOff(logger: Logger): void {
+  logger.info({ durability: 'off', off: DURABLE_FEATURES }, 'no redis configured: durable topics, recovery, latest values, durable queues and delayed publish are off');
+}
+
+/**
+ * Everything Redis-backed on one node: durable publishes (history, latest
+ * value, work-queue jobs, delayed publish), SUB `since` recovery, latest
+ * values for new subscribers and durable queue consumers. The node calls it
+ * only for topics that match a durable rule or queue (`match`), so plain
+ * events pay one cached lookup.
+ */
+export class Durability {
+  readonly matcher: DurableMatcher<QueueRef>;
+  private history!: HistoryStore;
+  private work!: WorkQueues;
+  private readonly conns: Redis[] = [];
+  private readonly sequencers = new Map<Subscription, Sequencer>();
+
+  private constructor(
+    private readonly host: DurableHost,
+    readonly cfg: ResolvedDurable,
+  ) {
+    this.matcher = new DurableMatcher<QueueRef>(cfg.topics);
+  }
+
+  /** undefined when `o` configures no Redis (the node runs without durability). */
+  static create(host: DurableHost, o: DurableOptions | undefined): Durability | undefined {
+    const cfg = resolveDurable(o);
+    return cfg ? new Durability(host, cfg) : undefined;
+  }
+
+  private connect(extra: RedisOptions): Redis {
+    const r = new Redis(this.cfg.redis, { lazyConnect: false, ...extra });
+    r.on('error', () => {}); // reported through failed commands and the 'ready'/'end' log lines
+    this.conns.push(r);
+    return r;
+  }
+
+  async start(): Promise<void> {
+    const log = this.host.logger;
+    // Writes fail fast instead of waiting in an offline queue: a publish is
+    // acknowledged only when Redis answered, and a NACKed one is never
+    // written later by a resend after a reconnect.
+    const cmd = this.connect({ enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: this.cfg.writeTimeoutMs });
+    const bull = this.connect({ enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    const workers = this.connect({ maxRetriesPerRequest: null });
+    const sub = this.connect({ maxRetriesPerRequest: null });
+    let wasReady = false;
+    cmd.on('ready', () => {
+      if (wasReady) log.info({ redis: redact(this.cfg.redis) }, 'redis reconnected');
+      wasReady = true;
+    });
+    cmd.on('close', () => {
+      if (wasReady) log.warn({ redis: redact(this.cfg.redis) }, 'redis connection lost: durable publishes are refused until it is back');
+    });
+    this.history = new HistoryStore(cmd, this.cfg.prefix);
+    this.work = new WorkQueues(
+      this.cfg,
+      bull,
+      workers,
+      sub,
+      this.matcher,
+      log,
+      (f) => this.publishStored(f),
+      (group, f, error) => this.publishDead(group, f, error),
+    );
+    const ready = await waitReady(cmd, 3000);
+    if (!ready) log.warn({ redis: redact(this.cfg.redis) }, 'redis not reachable yet: durable features wait for it (publishes to durable topics are refused meanwhile)');
+    await waitReady(bull, 3000);
+    await this.work.start();
+    log.info(
+      { durability: 'on', redis: redact(this.cfg.redis), prefix: this.cfg.prefix, topics: this.cfg.topics.map((t) => t.pattern), features: DURABLE_FEATURES },
+      'durability on',
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sequencers.values()) s.cancel();
+    this.sequencers.clear();
+    await this.work?.stop();
+    await Promise.allSettled(this.conns.map((c) => c.quit().catch(() => c.disconnect())));
+  }
+
+  /** What is durable about a published frame's topic; null for plain events (cached per topic). */
+  match(f: Frame): TopicDurability<QueueRef> | null {
+    if (f.type !== FrameType.PUB) return null;
+    return this.matcher.forFrame(f);
+  }
+
+  // ---------------------------------------------------------------- publish
+
+  /**
+   * A PUB on a durable topic, already stamped. With a history/latest rule the
+   * event is stored first and delivered (with its position) only once Redis
+   * has it; then work-queue jobs are added; then the publisher gets its ACK
+   * (with the position) or a NACK MB_ERR_STORE_UNAVAILABLE.
+   */
+  publish(f: Frame, d: TopicDurability<QueueRef>, from: Publisher): void {
+    const ack = f.ackRequested ? f.correlation : -1;
+    let delay = 0;
+    if (f.extLen > 0) {
+      try {
+        delay = f.ext?.delay ?? 0;
+      } catch {
+        delay = 0;
+      }
+    }
+    // The frame is a view of the received chunk: keep a copy across the await.
+    const bytes = f.bytes.slice();
+    const done = delay > 0 ? this.work.schedule(d.topic, bytes, delay).then(() => undefined) : this.store(bytes, d, from);
+    done.then(
+      (pos) => {
+        if (ack >= 0) from?.send?.(encodeFrame({ type: FrameType.ACK, correlation: ack, payload: pos ? encodeBody(pos) : undefined }));
+      },
+      (e: unknown) => {
+        this.host.logger.warn({ topic: d.topic, err: String((e as Error)?.message ?? e) }, 'durable publish failed');
+        const body = encodeBody({ code: ERROR_CODES.MB_ERR_STORE_UNAVAILABLE.num, message: `durable store: ${String((e as Error)?.message ?? e)}` });
+        from?.send?.(encodeFrame({ type: ack >= 0 ? FrameType.NACK : FrameType.ERROR, correlation: ack >= 0 ? ack : f.correlation, payload: body }));
+      },
+    );
+  }
+
+  /** Stores, delivers and enqueues one event; resolves with its position (if it has history/latest). */
+  private async store(bytes: Uint8Array, d: TopicDurability<QueueRef>, from: Publisher): Promise<PubAckBody | undefined> {
+    let frame: Frame;
+    let pos: PubAckBody | undefined;
+    if (d.rule) {
+      pos = await this.history.append(d.topic, d.rule, bytes);
+      frame = withPosition(bytes, pos);
+    } else {
+      frame = new Frame(bytes, 0, bytes.length);
+    }
+    // Delivered right when the append resolves: appends resolve in order, so deliveries keep it.
+    this.host.deliverAccepted(frame, from);
+    if (d.queues.length > 0) await this.work.enqueue(d.queues, d.topic, frame.bytes);
+    return pos;
+  }
+
+  /** Publishes a stored frame (a delayed publish that is due) as if it were published now on this node. */
+  async publishStored(bytes: Uint8Array): Promise<void> {
+    const f = new Frame(bytes, 0, bytes.length);
+    const d = this.matcher.forFrame(f);
+    if (!d) {
+      this.host.deliverAccepted(f);
+      return;
+    }
+    await this.store(bytes, d, undefined);
+  }
+
+  private publishDead(group: string, frame: Uint8Array, error: string): void {
+    const f = new Frame(frame, 0, frame.length);
+    try {
+      this.host.publishLocal(`_DLQ.${group}`, f.payload, { headers: { ...(f.ext?.headers ?? {}), 'mb-topic': f.topic, 'mb-error': error } });
+    } catch (e) {
+      this.host.logger.warn({ group, err: String(e) }, 'cannot publish dead letter');
+    }
+  }
+
+  // ---------------------------------------------------------- subscriptions
+
+  /**
+   * The subscription for a SUB that asks for durability (`since` or
+   * `durable`), or undefined for an ordinary one. Throws a typed error for
+   * a SUB durability cannot serve.
+   */
+  subscription(owner: DurableSession, sid: number, pattern: string, body: SubBody): Subscription | undefined {
+    const slow = body.slow ?? 'disconnect';
+    if (body.durable) {
+      return { sid, pattern, queue: body.q, owner, slow, detached: true };
+    }
+    if (body.since === undefined) return undefined;
+    if (hasWildcard(pattern)) throw new SessionError('MB_ERR_NOT_FOUND', `since needs a literal topic, got the pattern "${pattern}"`);
+    const d = this.matcher.forTopic(pattern);
+    if (!d?.rule) throw new SessionError('MB_ERR_NOT_FOUND', `"${pattern}" is not a durable topic with history on this node`);
+    const seq = new Sequencer(sequencedOwner(owner), sid, pattern, d.rule, this.history, this.host.logger);
+    const sub: Subscription = { sid, pattern, queue: undefined, owner, slow, sequencer: seq };
+    this.sequencers.set(sub, seq);
+    return sub;
+  }
+
+  /** After the subscription is in the routing table: start recovery, consume the queue, or send latest values. */
+  subscribed(owner: DurableSession, sub: Subscription, body: SubBody, isCurrent: () => boolean): void {
+    const seq = this.sequencers.get(sub);
+    if (seq) {
+      seq.start({ epoch: body.since![0], offset: body.since![1] });
+      return;
+    }
+    if (sub.detached) {
+      this.work.addMember(sub).catch((e: unknown) => {
+        this.host.logger.warn({ pattern: sub.pattern, err: String(e) }, 'durable queue registration failed');
+        owner.send(
+          encodeFrame({
+            type: FrameType.ERROR,
+            correlation: sub.sid,
+            payload: encodeBody({ code: ERROR_CODES.MB_ERR_STORE_UNAVAILABLE.num, message: `durable queue: ${String((e as Error)?.message ?? e)}` }),
+          }),
+        );
+      });
+      return;
+    }
+    if (body.latest !== false && sub.queue === undefined && this.matcher.latestRules().length > 0) {
+      void sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<unknown>, this.history, isCurrent, this.host.logger);
+    }
+  }
+
+  unsubscribed(sub: Subscription): void {
+    const seq = this.sequencers.get(sub);
+    if (seq) {
+      seq.cancel();
+      this.sequencers.delete(sub);
+    }
+    if (sub.detached) this.work.removeMember(sub);
+  }
+
+  /** ACK/NACK from a client: settles a durable queue delivery. False when it names none. */
+  clientAck(owner: DurableSession, f: Frame): boolean {
+    let reason = '';
+    if (f.type === FrameType.NACK && f.payloadLen > 0) {
+      try {
+        reason = decodeError(f.payload).message;
+      } catch {
+        reason = 'rejected by consumer';
+      }
+    }
+    return this.work.settle(owner, f.correlation, f.type === FrameType.ACK, reason);
+  }
+
+  /** Dead letters of a queue group, for tools and tests. */
+  deadLetters(group: string): ReturnType<WorkQueues['deadLetters']> {
+    return this.work.deadLetters(group);
+  }
+
+  /** Jobs still waiting for (pattern, group). */
+  backlog(pattern: string, group: string): Promise<number> {
+    return this.work.backlog(pattern, group);
+  }
+
+  /** Reads history directly (tools, tests). */
+  get historyStore(): HistoryStore {
+    return this.history;
+  }
+}
+
+/** The ACK answering a SUB with `since`. */
+export function subAckFrame(sid: number, body: SubAckBody): Uint8Array {
+  return encodeFrame({ type: FrameType.ACK, correlation: sid, payload: encodeBody(body) });
+}
+
+/** SUB fields that need Redis, on a node without it. */
+export function refuseWithoutRedis(body: SubBody): void {
+  if (body.since !== undefined || body.durable === true) {
+    throw new StoreError('MB_ERR_STORE_UNAVAILABLE', 'durability is off on this node (no redis configured)');
+  }
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+function waitReady(r: Redis, ms: number): Promise<boolean> {
+  if (r.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      r.off('ready', on);
+      resolve(false);
+    }, ms);
+    const on = (): void => {
+      clearTimeout(t);
+      resolve(true);
+    };
+    r.once('ready', on);
+  });
+}

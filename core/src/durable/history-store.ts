@@ -1,0 +1,194 @@
+import type { Redis } from 'ioredis';
+import type { Position } from '@meshbus/proto';
+import { randomId } from '../ids.js';
+import type { ResolvedTopicRule } from './store-config.js';
+
+/**
+ * Per-topic history in Redis.
+ *
+ * - `<prefix>m:{<topic>}`: hash {e: epoch, o: last offset}. The epoch is a
+ *   random id created when the hash does not exist (first event, or history
+ *   lost: Redis restarted without persistence, keys deleted). A position from
+ *   another epoch can never be recovered.
+ * - `<prefix>h:{<topic>}`: stream; entry id `<offset>-0`, fields f (the
+ *   stamped frame as published, without position) and t (Redis time, ms).
+ *   Trimmed by count (MAXLEN) and age (MINID at the first young entry).
+ * - `<prefix>l:<rule pattern>`: hash topic → `<epoch>|<offset>|<frame>`,
+ *   the latest event of each topic of a `latest` rule.
+ *
+ * Offset assignment, XADD, trimming and the latest value happen in one Lua
+ * script, so they are atomic: offsets are gap-free and in stream order.
+ */
+
+const TRIM_BY_AGE = `
+local function trimByAge(stream, age)
+  if age <= 0 then return end
+  local now = redis.call('TIME')
+  local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - age
+  local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 128)
+  local keep = nil
+  for _, e in ipairs(first) do
+    local f = e[2]
+    local t = nil
+    for j = 1, #f, 2 do if f[j] == 't' then t = tonumber(f[j + 1]) end end
+    if t == nil or t >= cutoff then keep = e[1]; break end
+  end
+  if keep then
+    redis.call('XTRIM', stream, 'MINID', keep)
+  elseif #first > 0 then
+    local last = tonumber(string.match(first[#first][1], '^(%d+)'))
+    redis.call('XTRIM', stream, 'MINID', string.format('%d-0', last + 1))
+  end
+end
+local function meta(stream, m, fresh)
+  local epoch = redis.call('HGET', m, 'e')
+  if not epoch then
+    epoch = fresh
+    redis.call('DEL', stream)
+    redis.call('HSET', m, 'e', epoch, 'o', 0)
+  end
+  return epoch
+end
+`;
+
+/** KEYS: stream, meta, latest hash. ARGV: frame, size, maxAgeMs, fresh epoch, topic, latest (1/0). → {epoch, offset} */
+const APPEND = `${TRIM_BY_AGE}
+local epoch = meta(KEYS[1], KEYS[2], ARGV[4])
+local off = redis.call('HINCRBY', KEYS[2], 'o', 1)
+local size = tonumber(ARGV[2])
+local age = tonumber(ARGV[3])
+if size > 0 then
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  redis.call('XADD', KEYS[1], 'MAXLEN', size, string.format('%d-0', off), 'f', ARGV[1], 't', string.format('%d', ms))
+  if age > 0 then
+    trimByAge(KEYS[1], age)
+    redis.call('PEXPIRE', KEYS[1], age)
+  end
+end
+if ARGV[6] == '1' then
+  redis.call('HSET', KEYS[3], ARGV[5], epoch .. '|' .. string.format('%d', off) .. '|' .. ARGV[1])
+end
+return {epoch, off}
+`;
+
+/**
+ * KEYS: stream, meta. ARGV: since epoch ('' = from now), since offset, maxAgeMs, fresh epoch,
+ * upper offset (0 = to the end), max entries.
+ * → {epoch, top, recovered (1/0), entries}
+ */
+const READ = `${TRIM_BY_AGE}
+local epoch = meta(KEYS[1], KEYS[2], ARGV[4])
+local top = tonumber(redis.call('HGET', KEYS[2], 'o'))
+if ARGV[1] == '' then return {epoch, top, 1, {}} end
+if ARGV[1] ~= epoch then return {epoch, top, 0, {}} end
+local since = tonumber(ARGV[2])
+local upto = tonumber(ARGV[5])
+if upto == 0 or upto > top then upto = top end
+if since > top then return {epoch, top, 0, {}} end
+if since >= upto then return {epoch, top, 1, {}} end
+if upto - since > tonumber(ARGV[6]) then return {epoch, top, 0, {}} end
+trimByAge(KEYS[1], tonumber(ARGV[3]))
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+if #first == 0 then return {epoch, top, 0, {}} end
+local firstOff = tonumber(string.match(first[1][1], '^(%d+)'))
+if firstOff > since + 1 then return {epoch, top, 0, {}} end
+local entries = redis.call('XRANGE', KEYS[1], string.format('%d-0', since + 1), string.format('%d-0', upto))
+return {epoch, top, 1, entries}
+`;
+
+/** One event read back from history. */
+export interface StoredEvent {
+  offset: number;
+  /** The frame as published (stamped, no position). */
+  frame: Uint8Array;
+}
+
+export interface ReadResult {
+  epoch: string;
+  /** Offset of the newest event of the topic (0: none yet). */
+  top: number;
+  /** false: the history does not cover the requested position (other epoch, trimmed, too long). */
+  recovered: boolean;
+  events: StoredEvent[];
+}
+
+/** Most events replayed by one read; a client further behind gets recovered=false. */
+export const MAX_REPLAY = 100_000;
+
+type ScriptReply = [Buffer, number | Buffer, number?, Array<[Buffer, Buffer[]]>?];
+
+interface StoreCommands {
+  mbAppendBuffer(k1: string, k2: string, k3: string, frame: Buffer, size: number, age: number, fresh: string, topic: string, latest: string): Promise<ScriptReply>;
+  mbReadBuffer(k1: string, k2: string, epoch: string, since: number, age: number, fresh: string, upto: number, max: number): Promise<ScriptReply>;
+}
+
+export class HistoryStore {
+  private readonly r: Redis & StoreCommands;
+
+  constructor(
+    redis: Redis,
+    private readonly prefix: string,
+  ) {
+    redis.defineCommand('mbAppend', { numberOfKeys: 3, lua: APPEND });
+    redis.defineCommand('mbRead', { numberOfKeys: 2, lua: READ });
+    this.r = redis as Redis & StoreCommands;
+  }
+
+  streamKey(topic: string): string {
+    return `${this.prefix}h:{${topic}}`;
+  }
+  metaKey(topic: string): string {
+    return `${this.prefix}m:{${topic}}`;
+  }
+  latestKey(rule: ResolvedTopicRule): string {
+    return `${this.prefix}l:${rule.pattern}`;
+  }
+
+  /** Stores one event; resolves with its position once Redis has executed the write. */
+  async append(topic: string, rule: ResolvedTopicRule, frame: Uint8Array): Promise<Position> {
+    const buf = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+    const [epoch, off] = await this.r.mbAppendBuffer(
+      this.streamKey(topic),
+      this.metaKey(topic),
+      this.latestKey(rule),
+      buf,
+      rule.size,
+      rule.maxAgeMs,
+      randomId(),
+      topic,
+      rule.latest ? '1' : '0',
+    );
+    return { epoch: epoch.toString(), offset: Number(off) };
+  }
+
+  /**
+   * Events of `topic` after `since` (up to offset `upto`, 0 = all), atomically
+   * with the current epoch and top offset. `since.epoch === ''` reads nothing
+   * and just reports the current position.
+   */
+  async read(topic: string, rule: ResolvedTopicRule, since: Position, upto = 0): Promise<ReadResult> {
+    const reply = await this.r.mbReadBuffer(this.streamKey(topic), this.metaKey(topic), since.epoch, since.offset, rule.maxAgeMs, randomId(), upto, MAX_REPLAY);
+    const [epoch, top, recovered, entries] = reply;
+    const events: StoredEvent[] = [];
+    for (const [id, fields] of entries ?? []) {
+      let frame: Buffer | undefined;
+      for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === 'f') frame = fields[i + 1];
+      if (frame) events.push({ offset: parseInt(id.toString(), 10), frame });
+    }
+    return { epoch: epoch.toString(), top: Number(top), recovered: recovered === 1, events };
+  }
+
+  /** The latest events stored for `rule`: topic → position and frame. */
+  async latest(rule: ResolvedTopicRule): Promise<Array<{ topic: string; position: Position; frame: Uint8Array }>> {
+    const all = await this.r.hgetallBuffer(this.latestKey(rule));
+    const out: Array<{ topic: string; position: Position; frame: Uint8Array }> = [];
+    for (const [topic, v] of Object.entries(all)) {
+      const a = v.indexOf(0x7c);
+      const b = a < 0 ? -1 : v.indexOf(0x7c, a + 1);
+      if (b < 0) continue;
+      out.push({ topic, position: { epoch: v.subarray(0, a).toString(), offset: Number(v.subarray(a + 1, b).toString()) }, frame: v.subarray(b + 1) });
+    }
+    return out;
+  }
+}

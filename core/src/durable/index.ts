@@ -1,0 +1,6 @@
+export { Durability, logDurabilityOff, refuseWithoutRedis, subAckFrame, DURABLE_FEATURES, type DurableHost, type DurableSession } from './durability.js';
+export { resolveDurable, DurableMatcher, type DurableOptions, type DurableTopic, type ResolvedDurable, type ResolvedTopicRule, type TopicDurability } from './store-config.js';
+export { HistoryStore, MAX_REPLAY, type ReadResult, type StoredEvent } from './history-store.js';
+export { Sequencer, type SequencedOwner } from './recovery.js';
+export { WorkQueues, queueName, dlqName, type QueueRef, type JobData } from './work-queue.js';
+export { withPosition, positionOf } from './frames.js';

@@ -1,0 +1,170 @@
+import { TopicTrie, assertPattern, copyBytes, topicHash, type Frame } from '@meshbus/proto';
+import { ConfigError } from '../options.js';
+
+/** One durable topic pattern: what the node keeps in Redis for the topics it matches. */
+export interface DurableTopic {
+  /** Topic pattern (`*`, `>` allowed), e.g. `orders.>`. */
+  pattern: string;
+  /**
+   * History kept per topic (a Redis stream): at most `size` events and none
+   * older than `maxAgeMs`. Absent or size 0: no history (events still get a position).
+   */
+  history?: { size?: number; maxAgeMs?: number };
+  /** Keep the last event of each matching topic: new subscribers get it at once. */
+  latest?: boolean;
+}
+
+/** How the node uses Redis. Without `redis` every durable feature is off. */
+export interface DurableOptions {
+  /** Redis URL (`redis://host:port/db`). Absent: durability off. */
+  redis?: string;
+  /** Prefix of every Redis key (and BullMQ prefix). Default `meshbus:`. */
+  prefix?: string;
+  /** Durable topic patterns; the first matching entry applies. */
+  topics?: DurableTopic[];
+  /** Durable work queues (BullMQ). */
+  queues?: {
+    /** Deliveries of one job before it goes to the dead-letter queue. Default 5. */
+    attempts?: number;
+    /** First retry delay, ms, doubled each attempt. Default 1000. */
+    backoffMs?: number;
+    /** How long a consumer has to ACK/NACK a delivery, ms. Default 30000. */
+    ackTimeoutMs?: number;
+  };
+  /** A durable publish that Redis has not answered within this many ms is NACKed. Default 5000. */
+  writeTimeoutMs?: number;
+}
+
+export interface ResolvedTopicRule {
+  readonly pattern: string;
+  readonly size: number;
+  readonly maxAgeMs: number;
+  readonly latest: boolean;
+}
+
+export interface ResolvedDurable {
+  redis: string;
+  prefix: string;
+  topics: ResolvedTopicRule[];
+  attempts: number;
+  backoffMs: number;
+  ackTimeoutMs: number;
+  writeTimeoutMs: number;
+}
+
+const nonNeg = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+/** Validates `durable` options; undefined when Redis is not configured. ConfigError on bad values. */
+export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable | undefined {
+  if (!o?.redis) return undefined;
+  if (!/^rediss?:\/\//.test(o.redis)) throw new ConfigError(`durable.redis must be a redis:// URL, got ${o.redis}`);
+  const topics: ResolvedTopicRule[] = [];
+  for (const t of o.topics ?? []) {
+    try {
+      assertPattern(t.pattern);
+    } catch (e) {
+      throw new ConfigError(`durable topic pattern "${t.pattern}": ${(e as Error).message}`);
+    }
+    const size = t.history?.size ?? (t.history ? 1000 : 0);
+    const maxAgeMs = t.history?.maxAgeMs ?? 0;
+    if (!nonNeg(size) || !nonNeg(maxAgeMs)) throw new ConfigError(`durable topic "${t.pattern}": history size and maxAgeMs must be non-negative integers`);
+    topics.push({ pattern: t.pattern, size, maxAgeMs, latest: t.latest === true });
+  }
+  const q = o.queues ?? {};
+  const r: ResolvedDurable = {
+    redis: o.redis,
+    prefix: o.prefix ?? 'meshbus:',
+    topics,
+    attempts: q.attempts ?? 5,
+    backoffMs: q.backoffMs ?? 1000,
+    ackTimeoutMs: q.ackTimeoutMs ?? 30_000,
+    writeTimeoutMs: o.writeTimeoutMs ?? 5000,
+  };
+  for (const k of ['attempts', 'ackTimeoutMs', 'writeTimeoutMs'] as const) {
+    if (!(nonNeg(r[k]) && r[k] > 0)) throw new ConfigError(`durable ${k} must be a positive integer`);
+  }
+  if (!nonNeg(r.backoffMs)) throw new ConfigError('durable queues.backoffMs must be a non-negative integer');
+  return r;
+}
+
+interface CacheEntry<T> {
+  bytes: Uint8Array;
+  value: T;
+  version: number;
+}
+
+const MAX_CACHE = 16_384;
+
+/**
+ * Which durable rule (if any) applies to a frame's topic. The answer is
+ * cached per topic hash and confirmed against the topic bytes, like the
+ * routing table's cache: a repeated topic costs one map hit and a byte compare.
+ * `version` is bumped when the set of durable queues changes.
+ */
+export class DurableMatcher<Q> {
+  private readonly rules = new TopicTrie<{ i: number; rule: ResolvedTopicRule }>();
+  private readonly queues = new TopicTrie<Q>();
+  private readonly cache = new Map<number, CacheEntry<TopicDurability<Q> | null>>();
+  private version = 0;
+
+  constructor(rules: ResolvedTopicRule[]) {
+    rules.forEach((rule, i) => this.rules.add(rule.pattern, { i, rule }));
+  }
+
+  addQueue(pattern: string, q: Q): void {
+    if (this.queues.add(pattern, q)) this.version++;
+  }
+  removeQueue(pattern: string, q: Q): void {
+    if (this.queues.remove(pattern, q)) this.version++;
+  }
+
+  /** What is durable about the topic of `f`: null when nothing (the common case). */
+  forFrame(f: Frame): TopicDurability<Q> | null {
+    const hash = f.topicHash;
+    const e = this.cache.get(hash);
+    const buf = f.buf;
+    const start = f.topicStart;
+    const len = f.topicLen;
+    if (e !== undefined && e.version === this.version && e.bytes.length === len) {
+      const b = e.bytes;
+      let i = 0;
+      while (i < len && b[i] === buf[start + i]) i++;
+      if (i === len) return e.value;
+    }
+    const value = this.forTopic(f.topic);
+    if (this.cache.size >= MAX_CACHE) this.cache.clear();
+    const bytes = copyBytes(buf, start, start + len);
+    if (topicHash(bytes) === hash) this.cache.set(hash, { bytes, value, version: this.version });
+    return value;
+  }
+
+  /** Uncached lookup by topic string. */
+  forTopic(topic: string): TopicDurability<Q> | null {
+    let best: { i: number; rule: ResolvedTopicRule } | undefined;
+    this.rules.match(topic, (r) => {
+      if (!best || r.i < best.i) best = r;
+    });
+    const queues: Q[] = [];
+    this.queues.match(topic, (q) => queues.push(q));
+    if (!best && queues.length === 0) return null;
+    return { topic, rule: best?.rule, queues };
+  }
+
+  /** Rules with `latest: true`. */
+  latestRules(): ResolvedTopicRule[] {
+    const out: ResolvedTopicRule[] = [];
+    this.rules.forEach((_p, r) => {
+      if (r.rule.latest) out.push(r.rule);
+    });
+    return out;
+  }
+}
+
+/** What the node does with an event on a durable topic. */
+export interface TopicDurability<Q> {
+  topic: string;
+  /** The durable topic rule (history / latest), if one matches. */
+  rule: ResolvedTopicRule | undefined;
+  /** Durable work queues whose pattern matches. */
+  queues: Q[];
+}

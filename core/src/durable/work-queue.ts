@@ -1,0 +1,307 @@
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import type { Subscription } from '../subscriber.js';
+import { withDelivery } from './frames.js';
+import type { DurableMatcher, ResolvedDurable } from './store-config.js';
+
+/** A durable work queue: events on `pattern` become BullMQ jobs for the consumers of `group`. */
+export interface QueueRef {
+  pattern: string;
+  group: string;
+  /** BullMQ queue name. */
+  name: string;
+}
+
+export interface JobData {
+  /** The event frame, base64. */
+  f: string;
+  topic: string;
+}
+
+interface Member {
+  sub: Subscription;
+  busy: boolean;
+}
+
+interface Delivery {
+  member: Member;
+  resolve: () => void;
+  reject: (e: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/** BullMQ queue names cannot contain ':'; base64url keeps any pattern and group. */
+export function queueName(pattern: string, group: string): string {
+  return `wq-${Buffer.from(`${pattern}\u0000${group}`).toString('base64url')}`;
+}
+export function dlqName(group: string): string {
+  return `dlq-${Buffer.from(group).toString('base64url')}`;
+}
+
+/**
+ * Durable work queues across the mesh.
+ *
+ * Discovery: the set `<prefix>queues` lists every (pattern, group) ever
+ * subscribed durably; a node reads it at start, re-reads it on a pub/sub
+ * notice (`<prefix>queues:changed`) and every few seconds. The node where an
+ * event is published adds one job per matching queue (so once per event,
+ * wherever the consumers are). Jobs wait in Redis while no consumer is online.
+ *
+ * Consumption: a node with local members of a group runs one BullMQ Worker
+ * for it, concurrency = its number of members; each job goes to one free
+ * member as a sid-addressed delivery with ACK_REQUESTED and a delivery id in
+ * `correlation`. The client's ACK completes the job; NACK, timeout or
+ * disconnect fails it: BullMQ retries with exponential backoff and, after
+ * `attempts`, the node moves it to the dead-letter queue of the group and
+ * publishes it on `_DLQ.<group>`.
+ */
+export class WorkQueues {
+  private readonly queues = new Map<string, Queue>();
+  private readonly known = new Map<string, QueueRef>();
+  private readonly workers = new Map<string, { ref: QueueRef; worker: Worker; members: Member[]; rr: number }>();
+  private readonly deliveries = new Map<number, Delivery>();
+  private nextDelivery = 0;
+  private refreshTimer: ReturnType<typeof setInterval> | undefined;
+  private delayed: Queue | undefined;
+  private delayedWorker: Worker | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly cfg: ResolvedDurable,
+    /** Commands (SADD, SMEMBERS, PUBLISH) and BullMQ producers. */
+    private readonly redis: Redis,
+    /** Blocking connections for workers are duplicated from this one. */
+    private readonly workerConn: Redis,
+    /** Pub/sub connection for queue-set notices. */
+    private readonly sub: Redis,
+    private readonly matcher: DurableMatcher<QueueRef>,
+    private readonly logger: Logger,
+    /** Publishes an event whose delay is over (on whichever node's worker takes it). */
+    private readonly publishDue: (frame: Uint8Array) => Promise<void>,
+    /** Publishes a dead letter on `_DLQ.<group>`. */
+    private readonly publishDead: (group: string, frame: Uint8Array, error: string) => void,
+  ) {}
+
+  private get setKey(): string {
+    return `${this.cfg.prefix}queues`;
+  }
+  private get channel(): string {
+    return `${this.cfg.prefix}queues:changed`;
+  }
+  private get bullPrefix(): string {
+    return `${this.cfg.prefix}bull`;
+  }
+
+  async start(): Promise<void> {
+    this.sub.on('message', (ch: string) => {
+      if (ch === this.channel) void this.refresh();
+    });
+    await this.sub.subscribe(this.channel).catch((e: unknown) => this.logger.warn({ err: String(e) }, 'queue notices unavailable'));
+    await this.refresh();
+    this.refreshTimer = setInterval(() => void this.refresh(), 5000);
+    this.refreshTimer.unref();
+    this.delayed = new Queue('delayed', { connection: this.redis, prefix: this.bullPrefix });
+    this.delayedWorker = new Worker(
+      'delayed',
+      async (job: Job<JobData>) => {
+        await this.publishDue(Buffer.from(job.data.f, 'base64'));
+      },
+      { connection: this.workerConn, prefix: this.bullPrefix, concurrency: 16 },
+    );
+    this.delayedWorker.on('error', (e) => this.logger.warn({ err: String(e) }, 'delayed worker error'));
+  }
+
+  /** Re-reads the set of durable queues. */
+  async refresh(): Promise<void> {
+    let members: string[];
+    try {
+      members = await this.redis.smembers(this.setKey);
+    } catch {
+      return;
+    }
+    for (const m of members) {
+      let pg: unknown;
+      try {
+        pg = JSON.parse(m);
+      } catch {
+        continue;
+      }
+      if (!Array.isArray(pg) || typeof pg[0] !== 'string' || typeof pg[1] !== 'string') continue;
+      this.learn(pg[0], pg[1]);
+    }
+  }
+
+  private learn(pattern: string, group: string): QueueRef {
+    const name = queueName(pattern, group);
+    let ref = this.known.get(name);
+    if (!ref) {
+      ref = { pattern, group, name };
+      this.known.set(name, ref);
+      this.matcher.addQueue(pattern, ref);
+    }
+    return ref;
+  }
+
+  private queue(name: string): Queue {
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue(name, { connection: this.redis, prefix: this.bullPrefix });
+      q.on('error', (e) => this.logger.warn({ queue: name, err: String(e) }, 'queue error'));
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  /** Adds one job per matching queue; resolves once Redis has them all. */
+  async enqueue(refs: QueueRef[], topic: string, frame: Uint8Array, delay = 0): Promise<void> {
+    const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic };
+    await Promise.all(
+      refs.map((ref) =>
+        this.queue(ref.name).add('event', data, {
+          attempts: this.cfg.attempts,
+          backoff: { type: 'exponential', delay: this.cfg.backoffMs },
+          delay: delay > 0 ? delay : undefined,
+          removeOnComplete: true,
+          removeOnFail: true,
+        }),
+      ),
+    );
+  }
+
+  /** A publish with a delay: a BullMQ delayed job, published when due. */
+  async schedule(topic: string, frame: Uint8Array, delay: number): Promise<void> {
+    const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic };
+    await this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true });
+  }
+
+  /** A local client subscribed durably to (pattern, group): register the queue and consume it here. */
+  async addMember(sub: Subscription): Promise<void> {
+    const group = sub.queue!;
+    const ref = this.learn(sub.pattern, group);
+    await this.redis.sadd(this.setKey, JSON.stringify([sub.pattern, group]));
+    await this.redis.publish(this.channel, ref.name);
+    if (this.stopped) return;
+    let w = this.workers.get(ref.name);
+    if (!w) {
+      const entry = { ref, worker: undefined as unknown as Worker, members: [] as Member[], rr: 0 };
+      entry.worker = new Worker(ref.name, (job: Job<JobData>) => this.process(entry, job), {
+        connection: this.workerConn,
+        prefix: this.bullPrefix,
+        concurrency: 1,
+      });
+      entry.worker.on('failed', (job, err) => {
+        if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) void this.deadLetter(ref, job as Job<JobData>, err);
+      });
+      entry.worker.on('error', (e) => this.logger.warn({ queue: ref.name, err: String(e) }, 'worker error'));
+      this.workers.set(ref.name, entry);
+      w = entry;
+    }
+    w.members.push({ sub, busy: false });
+    w.worker.concurrency = w.members.length;
+  }
+
+  /** A local member left: its in-flight delivery fails (retried elsewhere); the worker stops with the last member. */
+  removeMember(sub: Subscription): void {
+    const name = queueName(sub.pattern, sub.queue!);
+    const w = this.workers.get(name);
+    if (!w) return;
+    const i = w.members.findIndex((m) => m.sub === sub);
+    if (i < 0) return;
+    const [m] = w.members.splice(i, 1);
+    for (const [id, d] of this.deliveries) {
+      if (d.member === m) {
+        this.deliveries.delete(id);
+        clearTimeout(d.timer);
+        d.reject(new Error('consumer disconnected'));
+      }
+    }
+    if (w.members.length === 0) {
+      this.workers.delete(name);
+      void w.worker.close().catch(() => {});
+    } else {
+      w.worker.concurrency = w.members.length;
+    }
+  }
+
+  private async process(w: { ref: QueueRef; members: Member[]; rr: number }, job: Job<JobData>): Promise<void> {
+    const n = w.members.length;
+    let member: Member | undefined;
+    for (let k = 0; k < n && !member; k++) {
+      const m = w.members[(w.rr++ & 0x7fffffff) % n]!;
+      if (!m.busy) member = m;
+    }
+    if (!member) throw new Error('no free consumer on this node');
+    member.busy = true;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.nextDelivery = this.nextDelivery >= 0xffffffff ? 1 : this.nextDelivery + 1;
+        const id = this.nextDelivery;
+        const timer = setTimeout(() => {
+          this.deliveries.delete(id);
+          reject(new Error(`no ACK within ${this.cfg.ackTimeoutMs} ms`));
+        }, this.cfg.ackTimeoutMs);
+        this.deliveries.set(id, { member: member!, resolve, reject, timer });
+        const f = withDelivery(Buffer.from(job.data.f, 'base64'), id);
+        member!.sub.owner.deliver(f, member!.sub.sid);
+      });
+    } finally {
+      member.busy = false;
+    }
+  }
+
+  /** ACK/NACK from a client for delivery `id`; false when it names no delivery of this node. */
+  settle(owner: unknown, id: number, ok: boolean, reason: string): boolean {
+    const d = this.deliveries.get(id);
+    if (!d || d.member.sub.owner !== owner) return false;
+    this.deliveries.delete(id);
+    clearTimeout(d.timer);
+    if (ok) d.resolve();
+    else d.reject(new Error(reason || 'rejected by consumer'));
+    return true;
+  }
+
+  private async deadLetter(ref: QueueRef, job: Job<JobData>, err: Error): Promise<void> {
+    const frame = Buffer.from(job.data.f, 'base64');
+    try {
+      await this.queue(dlqName(ref.group)).add(
+        'dead',
+        { ...job.data, pattern: ref.pattern, group: ref.group, error: err.message, attempts: job.attemptsMade },
+        { removeOnComplete: true, removeOnFail: false },
+      );
+    } catch (e) {
+      this.logger.error({ queue: ref.name, err: String(e) }, 'dead-letter queue write failed');
+    }
+    this.publishDead(ref.group, frame, err.message);
+  }
+
+  /** Jobs waiting in the dead-letter queue of `group` (oldest first). */
+  async deadLetters(group: string): Promise<Array<JobData & { error: string; attempts: number }>> {
+    const jobs = await this.queue(dlqName(group)).getJobs(['waiting', 'delayed', 'paused'], 0, -1, true);
+    return jobs.map((j) => j.data as JobData & { error: string; attempts: number });
+  }
+
+  /** Jobs not yet done for (pattern, group). */
+  async backlog(pattern: string, group: string): Promise<number> {
+    const c = await this.queue(queueName(pattern, group)).getJobCounts('waiting', 'delayed', 'active', 'prioritized');
+    return Object.values(c).reduce((a, b) => a + b, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.refreshTimer) clearInterval(this.refreshTimer);
+    for (const d of this.deliveries.values()) {
+      clearTimeout(d.timer);
+      d.reject(new Error('node stopping'));
+    }
+    this.deliveries.clear();
+    const closing: Array<Promise<unknown>> = [];
+    for (const w of this.workers.values()) closing.push(w.worker.close(true));
+    if (this.delayedWorker) closing.push(this.delayedWorker.close(true));
+    for (const q of this.queues.values()) closing.push(q.close());
+    if (this.delayed) closing.push(this.delayed.close());
+    await Promise.allSettled(closing);
+    this.workers.clear();
+  }
+}
+

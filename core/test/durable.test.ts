@@ -1,0 +1,191 @@
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { connect, type Client, type Msg, type Status } from '@meshbus/sdk';
+import type { Position } from '@meshbus/proto';
+import { silentLogger, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
+import { stopStartedRedis, testRedis, until, type TestRedis } from './redis-helper.js';
+
+let redis: TestRedis | undefined;
+const nodes: MeshNode[] = [];
+const clients: Client[] = [];
+
+beforeEach(async ({ skip }) => {
+  redis ??= await testRedis({ skip });
+});
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close().catch(() => {});
+  for (const n of nodes.splice(0)) await n.close();
+});
+afterAll(async () => {
+  await redis?.cleanup();
+  await stopStartedRedis();
+});
+
+function durable(topics: NonNullable<NodeOptions['durable']>['topics'], extra: Partial<NonNullable<NodeOptions['durable']>> = {}): NodeOptions['durable'] {
+  return { redis: redis!.url, prefix: `${redis!.prefix}${Math.random().toString(36).slice(2, 8)}:`, topics, ...extra };
+}
+
+async function node(opts: NodeOptions): Promise<MeshNode> {
+  const n = await startNode({ port: 0, logger: silentLogger, ...opts });
+  nodes.push(n);
+  return n;
+}
+
+async function client(n: MeshNode, opts: Record<string, unknown> = {}): Promise<Client> {
+  const c = await connect(`127.0.0.1:${n.port}`, { reconnectBackoff: { base: 20, max: 100 }, ...opts });
+  clients.push(c);
+  return c;
+}
+
+/** Drops the node side of `c`'s connection (the client sees a lost connection and reconnects). */
+function kill(n: MeshNode, c: Client): void {
+  const id = c.info?.client;
+  for (const s of n.connections()) if (s.clientId === id) s.wire.destroy();
+}
+
+const text = (m: Msg): string => Buffer.from(m.data).toString();
+
+describe('durable topics: history and recovery', () => {
+  it('acks a durable publish with its position once Redis has it', async () => {
+    const n = await node({ durable: durable([{ pattern: 'hist.>', history: { size: 100 } }]) });
+    const pub = await client(n);
+    const p1 = await pub.publish('hist.a', 'one', { ack: true });
+    const p2 = await pub.publish('hist.a', 'two', { ack: true });
+    expect(p1?.epoch).toMatch(/^[0-9a-f]{16}$/);
+    expect(p2).toEqual({ epoch: p1!.epoch, offset: p1!.offset + 1 });
+    // a plain topic is acked too, without a position
+    expect(await pub.publish('plain.a', 'x', { ack: true })).toBeUndefined();
+    const r = await n.durability!.historyStore.read('hist.a', n.durability!.cfg.topics[0]!, { epoch: p1!.epoch, offset: 0 });
+    expect(r.events.map((e) => e.offset)).toEqual([1, 2]);
+  });
+
+  it('delivers durable events with their position', async () => {
+    const n = await node({ durable: durable([{ pattern: 'hist.>', history: { size: 100 } }]) });
+    const sub = await client(n);
+    const got: Array<Position | undefined> = [];
+    sub.subscribe('hist.*', { callback: (m) => void got.push(m.position) });
+    await sub.flush();
+    const pub = await client(n);
+    const p = await pub.publish('hist.b', 'x', { ack: true });
+    await until(() => got.length === 1, 'delivery');
+    expect(got[0]).toEqual(p);
+  });
+
+  it('a killed subscriber resumes exactly where it left: every event once, in order, recovered=true', async () => {
+    const n = await node({ durable: durable([{ pattern: 'stream.>', history: { size: 10_000 } }]) });
+    const subc = await client(n);
+    const got: string[] = [];
+    const recoveries: Array<Extract<Status, { type: 'recovery' }>> = [];
+    subc.on('status', (s) => {
+      if (s.type === 'recovery') recoveries.push(s);
+    });
+    const sub = subc.subscribe('stream.x', { recover: true, callback: (m) => void got.push(text(m)) });
+    await until(() => recoveries.length === 1, 'first SUB ack');
+    expect(recoveries[0]!.recovered).toBe(true);
+    const pub = await client(n);
+    const N = 600;
+    let killed = 0;
+    for (let i = 1; i <= N; i++) {
+      const acked = pub.publish('stream.x', String(i), { ack: true });
+      if (i % 150 === 0 && i < N) {
+        await acked;
+        // the previous resubscribe has been answered: this kill interrupts a live stream
+        await until(() => recoveries.length === killed + 1, 'subscriber resubscribed');
+        kill(n, subc);
+        killed++;
+      }
+      if (i % 50 === 0) await acked;
+    }
+    await until(() => got.length >= N, `all ${N} events (got ${got.length})`);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got).toEqual(Array.from({ length: N }, (_, i) => String(i + 1)));
+    expect(killed).toBe(3);
+    expect(subc.stats().reconnects).toBe(3);
+    expect(recoveries.length).toBe(4);
+    expect(recoveries.every((r) => r.recovered)).toBe(true);
+    expect(sub.recovered).toBe(true);
+    expect(sub.position?.offset).toBe(N);
+  });
+
+  it('an app saves a position and resumes from it after a restart', async () => {
+    const n = await node({ durable: durable([{ pattern: 'app.>', history: { size: 1000 } }]) });
+    const pub = await client(n);
+    const first = await client(n);
+    const got1: string[] = [];
+    const s1 = first.subscribe('app.feed', { recover: true, callback: (m) => void got1.push(text(m)) });
+    await until(() => s1.recovered !== undefined, 'ack');
+    for (let i = 1; i <= 5; i++) await pub.publish('app.feed', `e${i}`, { ack: true });
+    await until(() => got1.length === 5, 'first five');
+    const saved = s1.position!;
+    await first.close();
+    for (let i = 6; i <= 9; i++) await pub.publish('app.feed', `e${i}`, { ack: true });
+    const second = await client(n);
+    const got2: string[] = [];
+    const s2 = second.subscribe('app.feed', { since: saved, callback: (m) => void got2.push(text(m)) });
+    await until(() => got2.length === 4, 'missed four');
+    await pub.publish('app.feed', 'e10', { ack: true });
+    await until(() => got2.length === 5, 'live one');
+    expect(got2).toEqual(['e6', 'e7', 'e8', 'e9', 'e10']);
+    expect(s2.recovered).toBe(true);
+  });
+
+  it('history trimmed below the position: recovered=false, then live from the current position', async () => {
+    const n = await node({ durable: durable([{ pattern: 'trim.>', history: { size: 5 } }]) });
+    const pub = await client(n);
+    let last: Position | undefined;
+    for (let i = 1; i <= 3; i++) last = await pub.publish('trim.t', `a${i}`, { ack: true });
+    for (let i = 1; i <= 20; i++) await pub.publish('trim.t', `b${i}`, { ack: true });
+    const c = await client(n);
+    const got: string[] = [];
+    const s = c.subscribe('trim.t', { since: last, callback: (m) => void got.push(text(m)) });
+    await until(() => s.recovered !== undefined, 'ack');
+    expect(s.recovered).toBe(false);
+    expect(s.position).toEqual({ epoch: last!.epoch, offset: 23 });
+    await pub.publish('trim.t', 'live', { ack: true });
+    await until(() => got.length === 1, 'live');
+    expect(got).toEqual(['live']);
+  });
+
+  it('a position from another epoch is not recovered', async () => {
+    const n = await node({ durable: durable([{ pattern: 'ep.>', history: { size: 100 } }]) });
+    const pub = await client(n);
+    await pub.publish('ep.t', 'x', { ack: true });
+    const c = await client(n);
+    const s = c.subscribe('ep.t', { since: { epoch: 'deadbeefdeadbeef', offset: 1 }, callback: () => {} });
+    await until(() => s.recovered !== undefined, 'ack');
+    expect(s.recovered).toBe(false);
+  });
+
+  it('latest value: a new subscriber gets the last event of each matching topic at once', async () => {
+    const n = await node({ durable: durable([{ pattern: 'price.>', latest: true }]) });
+    const pub = await client(n);
+    await pub.publish('price.eur', '1.10', { ack: true });
+    await pub.publish('price.eur', '1.11', { ack: true });
+    await pub.publish('price.gbp', '0.85', { ack: true });
+    await pub.publish('other.x', 'no', { ack: true });
+    const c = await client(n);
+    const got: string[] = [];
+    c.subscribe('price.*', { callback: (m) => void got.push(`${m.topic}=${text(m)}`) });
+    await until(() => got.length === 2, 'latest values');
+    expect(got.sort()).toEqual(['price.eur=1.11', 'price.gbp=0.85']);
+    const none: string[] = [];
+    c.subscribe('price.*', { latest: false, callback: (m) => void none.push(text(m)) });
+    await c.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(none).toEqual([]);
+  });
+
+  it('a node without redis runs plain pub/sub and refuses durable subscriptions', async () => {
+    const n = await node({});
+    expect(n.durability).toBeUndefined();
+    const c = await client(n);
+    const s = c.subscribe('x.y', { since: { epoch: '', offset: 0 } });
+    const errs: string[] = [];
+    c.on('status', (st) => {
+      if (st.type === 'error') errs.push(st.error.code);
+    });
+    await c.flush();
+    await until(() => errs.length > 0, 'error');
+    expect(errs[0]).toBe('MB_ERR_STORE_UNAVAILABLE');
+    expect(s.recovered).toBeUndefined();
+  });
+});
