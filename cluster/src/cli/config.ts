@@ -47,6 +47,15 @@ export interface StartConfig {
   tlsClientAuth: 'on' | 'off';
   /** 'on': peer links use TLS with the same certificate, mutual with tlsCa. */
   clusterTls: 'on' | 'off';
+  /** Redis URL: turns durability on (history, recovery, latest values, durable queues, delayed publish). */
+  redis: string | undefined;
+  /** Key prefix in Redis. Default meshbus:. */
+  redisPrefix: string | undefined;
+  /**
+   * Durable topic patterns, each `pattern[|history=N][|age=MS][|latest]`,
+   * e.g. `orders.>|history=10000|age=86400000`, `prices.>|latest`.
+   */
+  durable: string[];
 }
 
 export const START_DEFAULTS: StartConfig = {
@@ -72,6 +81,9 @@ export const START_DEFAULTS: StartConfig = {
   pingInterval: undefined,
   logLevel: 'info',
   workers: 1,
+  redis: undefined,
+  redisPrefix: undefined,
+  durable: [],
   jwtSecret: undefined,
   jwtPublicKey: undefined,
   maxConnectionsPerIp: undefined,
@@ -107,6 +119,9 @@ const KINDS: Record<keyof StartConfig, Kind> = {
   pingInterval: 'int',
   logLevel: 'string',
   workers: 'int',
+  redis: 'string',
+  redisPrefix: 'string',
+  durable: 'list',
   jwtSecret: 'string',
   jwtPublicKey: 'string',
   maxConnectionsPerIp: 'int',
@@ -145,6 +160,23 @@ function coerce(key: keyof StartConfig, raw: unknown, where: string): unknown {
   if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${where}: ${key} must be a non-negative integer, got ${JSON.stringify(raw)}`);
   if (kind === 'port' && n > 65535) throw new ConfigError(`${where}: ${key} must be a port (0..65535), got ${n}`);
   return n;
+}
+
+/** `pattern[|history=N][|age=MS][|latest]` → a durable topic rule. */
+export function parseDurableTopic(spec: string): { pattern: string; history?: { size?: number; maxAgeMs?: number }; latest?: boolean } {
+  const [pattern, ...opts] = spec.split('|').map((x) => x.trim());
+  if (!pattern) throw new ConfigError(`--durable: empty pattern in "${spec}"`);
+  const t: { pattern: string; history?: { size?: number; maxAgeMs?: number }; latest?: boolean } = { pattern };
+  for (const o of opts) {
+    const m = /^(history|age)=(\d+)$/.exec(o);
+    if (m) {
+      t.history ??= {};
+      if (m[1] === 'history') t.history.size = Number(m[2]);
+      else t.history.maxAgeMs = Number(m[2]);
+    } else if (o === 'latest') t.latest = true;
+    else throw new ConfigError(`--durable: unknown option "${o}" in "${spec}" (history=N, age=MS, latest)`);
+  }
+  return t;
 }
 
 export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): StartConfig {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, startHttp, type HttpServer, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
 import { ClusterNode } from '../cluster-node.js';
-import type { StartConfig } from './config.js';
+import { parseDurableTopic, type StartConfig } from './config.js';
 
 /** A running server: the node, its cluster membership and the HTTP API, stopped together. */
 export interface RunningServer {
@@ -33,6 +33,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
     publishRate: cfg.publishRate,
     maxSubscriptions: cfg.maxSubscriptions,
     pingInterval: cfg.pingInterval,
+    durable: cfg.redis ? { redis: cfg.redis, prefix: cfg.redisPrefix, topics: cfg.durable.map(parseDurableTopic) } : undefined,
   });
   await node.listen();
   let cluster: ClusterNode | undefined;

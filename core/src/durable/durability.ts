@@ -70,6 +70,7 @@ export class Durability {
   private work!: WorkQueues;
   private readonly conns: Redis[] = [];
   private readonly sequencers = new Map<Subscription, Sequencer>();
+  private stopping = false;
 
   private constructor(
     private readonly host: DurableHost,
@@ -106,7 +107,7 @@ export class Durability {
       wasReady = true;
     });
     cmd.on('close', () => {
-      if (wasReady) log.warn({ redis: redact(this.cfg.redis) }, 'redis connection lost: durable publishes are refused until it is back');
+      if (wasReady && !this.stopping) log.warn({ redis: redact(this.cfg.redis) }, 'redis connection lost: durable publishes are refused until it is back');
     });
     this.history = new HistoryStore(cmd, this.cfg.prefix);
     this.work = new WorkQueues(
@@ -130,6 +131,7 @@ export class Durability {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     for (const s of this.sequencers.values()) s.cancel();
     this.sequencers.clear();
     await this.work?.stop();
