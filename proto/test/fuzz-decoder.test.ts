@@ -78,7 +78,7 @@ describe('fuzz: TS frame decoder vs the SPEC model, any chunking', () => {
       }),
       { numRuns: Math.ceil(RUNS / 3) },
     );
-  });
+  }, TIMEOUT);
 
   it('buffers at most one frame (never an oversized one), whatever the cuts', () => {
     fc.assert(
@@ -91,5 +91,5 @@ describe('fuzz: TS frame decoder vs the SPEC model, any chunking', () => {
       }),
       { numRuns: Math.ceil(RUNS / 10) },
     );
-  });
+  }, TIMEOUT);
 });

@@ -1,0 +1,21 @@
+/**
+ * CI-sized soak (bench/src/soak-run.ts; the long run is `node bench/dist/soak.js`):
+ * a real node process takes 4 waves of 1,000 connections (HELLO, SUB, PUB,
+ * own event back, then half GOODBYE and half RST); after each wave its file
+ * descriptors return to the warm-up baseline and its RSS stays near it.
+ */
+import { expect, it } from 'vitest';
+import { runSoak } from '../../bench/src/soak-run.js';
+
+it('file descriptors and memory return to baseline after waves of 1,000 connections', async () => {
+  const r = await runSoak({ waves: 3, connections: 1000, batch: 250, settleMs: 1000, log: (l) => console.log(l) });
+  expect(r.unexpectedExit).toBeUndefined();
+  expect(r.exitCode).toBe(0);
+  for (const w of r.waves) {
+    expect(w.failed, `wave ${w.wave}`).toBe(0);
+    expect(w.fdPeak, `wave ${w.wave} reached its connections`).toBeGreaterThan(r.baseline.fd + 50);
+    if (w.wave === 0) continue;
+    expect(w.fdAfter, `wave ${w.wave} fds`).toBeLessThanOrEqual(r.baseline.fd + 2);
+    expect(w.rssAfterMb, `wave ${w.wave} RSS`).toBeLessThan(r.baseline.rssMb * 1.25 + 20);
+  }
+}, 60_000);
