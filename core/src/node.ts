@@ -288,11 +288,17 @@ export class MeshNode implements NodeContext {
     const bytes = encodeFrame({ type, topic, payload, ext, flags, correlation: o.correlation, timestamp: Date.now() });
     const f = new Frame(bytes, 0, bytes.length);
     const route = this.table.routeFrame(f, this.decodeTopic);
+    const durable = this.durability === undefined ? null : this.durability.match(f);
     this.stamp(f);
     this.stats.msgsIn++;
     this.stats.bytesIn += f.size;
     this.topTopics.count(f.topicHash, f);
     const from = o.from ?? INTERNAL_PUBLISHER;
+    if (durable !== null) {
+      // Durable topics are stored first whoever publishes (HTTP included); receivers get it when Redis has it.
+      this.durability!.publish(f, durable, from);
+      return route.plain.length + route.groups.length;
+    }
     const n = this.deliver(f, route, from, false);
     if (n === 0) this.stats.noInterest++;
     this.hooks.published?.(f, route, from);

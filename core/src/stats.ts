@@ -19,7 +19,7 @@ export interface NodeStats {
   errorsSent: number;
   connectionsTotal: number;
   connectionsRefused: number;
-  dropped: { slow: number };
+  dropped: { slow: number; /** Durable publishes refused because too many writes waited for Redis. */ storeBacklog: number };
   /** Trace hop records this node published. */
   traceHops: number;
 }
@@ -41,7 +41,7 @@ export function newStats(): NodeStats {
     errorsSent: 0,
     connectionsTotal: 0,
     connectionsRefused: 0,
-    dropped: { slow: 0 },
+    dropped: { slow: 0, storeBacklog: 0 },
     traceHops: 0,
   };
 }

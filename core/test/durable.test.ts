@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { connect, type Client, type Msg, type Status } from '@meshbus/sdk';
-import type { Position } from '@meshbus/proto';
-import { silentLogger, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
+import { Frame, type Position } from '@meshbus/proto';
+import { silentLogger, startHttp, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
 import { stopStartedRedis, testRedis, until, type TestRedis } from './redis-helper.js';
 
 let redis: TestRedis | undefined;
@@ -56,6 +56,22 @@ describe('durable topics: history and recovery', () => {
     expect(await pub.publish('plain.a', 'x', { ack: true })).toBeUndefined();
     const r = await n.durability!.historyStore.read('hist.a', n.durability!.cfg.topics[0]!, { epoch: p1!.epoch, offset: 0 });
     expect(r.events.map((e) => e.offset)).toEqual([1, 2]);
+  });
+
+  it('stores durable events published over HTTP too', async () => {
+    const n = await node({ durable: durable([{ pattern: 'hist.>', history: { size: 100 } }]) });
+    const http = await startHttp(n, { port: 0, host: '127.0.0.1' });
+    try {
+      const pub = await client(n);
+      const p1 = await pub.publish('hist.h', 'tcp', { ack: true });
+      const res = await fetch(`${http.url}/v1/publish/hist.h`, { method: 'POST', body: 'http' });
+      expect(res.status).toBe(200);
+      await until(async () => (await n.durability!.historyStore.read('hist.h', n.durability!.cfg.topics[0]!, { epoch: p1!.epoch, offset: 0 })).events.length === 2, 'HTTP event stored');
+      const r = await n.durability!.historyStore.read('hist.h', n.durability!.cfg.topics[0]!, { epoch: p1!.epoch, offset: 0 });
+      expect(r.events.map((e) => Buffer.from(new Frame(e.frame, 0, e.frame.length).payload).toString())).toEqual(['tcp', 'http']);
+    } finally {
+      await http.close();
+    }
   });
 
   it('delivers durable events with their position', async () => {

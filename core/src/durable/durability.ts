@@ -8,13 +8,16 @@ import {
   decodeError,
   encodeBody,
   encodeFrame,
+  copyBytes,
   hasWildcard,
   type PubAckBody,
   type SubAckBody,
   type SubBody,
 } from '@meshbus/proto';
 import type { Logger } from '../logger.js';
-import type { EventSource, Subscriber, Subscription } from '../subscriber.js';
+import type { EventSource, Subscriber, Subscription, Throttled } from '../subscriber.js';
+import type { NodeStats } from '../stats.js';
+import { ReceiverWaiters } from '../flow-control.js';
 import { withPosition } from './frames.js';
 import { HistoryStore } from './history-store.js';
 import { sendLatest } from './latest-value.js';
@@ -45,9 +48,39 @@ export interface DurableHost {
   deliverAccepted(f: Frame, from?: Subscriber & EventSource): number;
   /** Publishes a node-made event (dead letters). */
   publishLocal(topic: string, payload: Uint8Array, o?: { headers?: Record<string, string> }): number;
+  readonly stats: NodeStats;
 }
 
 type Publisher = (Subscriber & EventSource & { send?(chunk: Uint8Array): void }) | undefined;
+
+/** Durable writes waiting for Redis: publishers pause at PAUSE, resume at RESUME, and are refused at MAX. */
+const PAUSE_IN_FLIGHT = 2_000;
+const RESUME_IN_FLIGHT = 500;
+const MAX_IN_FLIGHT = 20_000;
+
+/**
+ * The receiver publishers wait for while Redis is behind: it plugs into the
+ * node's flow control (SourceThrottle) like a congested subscriber.
+ */
+class StoreGate implements Subscriber {
+  readonly kind = 'client' as const;
+  readonly uid = -2_000_000_000;
+  readonly label = 'durable store';
+  private readonly waiters = new ReceiverWaiters();
+  get congested(): boolean {
+    return !this.waiters.overrun;
+  }
+  deliver(): void {}
+  addWaiter(w: Throttled): void {
+    this.waiters.add(w);
+  }
+  markOverrun(): void {
+    this.waiters.overrun = true;
+  }
+  release(): void {
+    this.waiters.release(this);
+  }
+}
 
 /** Features that need Redis, for the start-up log line. */
 export const DURABLE_FEATURES = ['history', 'recovery', 'latest-value', 'durable-queues', 'delayed-publish', 'durable-acks'];
@@ -71,6 +104,9 @@ export class Durability {
   private readonly conns: Redis[] = [];
   private readonly sequencers = new Map<Subscription, Sequencer>();
   private stopping = false;
+  /** Durable writes sent to Redis and not yet answered. */
+  private inFlight = 0;
+  private readonly gate = new StoreGate();
 
   private constructor(
     private readonly host: DurableHost,
@@ -154,6 +190,13 @@ export class Durability {
    */
   publish(f: Frame, d: TopicDurability<QueueRef>, from: Publisher): void {
     const ack = f.ackRequested ? f.correlation : -1;
+    if (this.inFlight >= MAX_IN_FLIGHT) {
+      // Redis is far behind: refuse rather than hold events in memory without bound.
+      this.host.stats.dropped.storeBacklog++;
+      const body = encodeBody({ code: ERROR_CODES.MB_ERR_STORE_UNAVAILABLE.num, message: `${this.inFlight} durable writes already waiting for Redis` });
+      from?.send?.(encodeFrame({ type: ack >= 0 ? FrameType.NACK : FrameType.ERROR, correlation: ack >= 0 ? ack : f.correlation, payload: body }));
+      return;
+    }
     let delay = 0;
     if (f.extLen > 0) {
       try {
@@ -162,9 +205,16 @@ export class Durability {
         delay = 0;
       }
     }
-    // The frame is a view of the received chunk: keep a copy across the await.
-    const bytes = f.bytes.slice();
+    // The frame is a view of the received chunk: keep a copy across the await (not Buffer#slice, a view).
+    const bytes = copyBytes(f.bytes);
     const done = delay > 0 ? this.work.schedule(d.topic, bytes, delay).then(() => undefined) : this.store(bytes, d, from);
+    this.inFlight++;
+    // Past the high mark, the publisher waits (flow control) until Redis catches up.
+    if (this.inFlight >= PAUSE_IN_FLIGHT && from) from.blockOn(this.gate);
+    done.finally(() => {
+      this.inFlight--;
+      if (this.inFlight <= RESUME_IN_FLIGHT) this.gate.release();
+    });
     done.then(
       (pos) => {
         if (ack >= 0) from?.send?.(encodeFrame({ type: FrameType.ACK, correlation: ack, payload: pos ? encodeBody(pos) : undefined }));

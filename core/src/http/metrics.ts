@@ -102,6 +102,7 @@ export function renderMetrics(src: MetricsSource): string {
   m.add('meshbus_slow_consumers_total', 'counter', 'Connections closed as slow consumers.', s.slowConsumers);
   m.add('meshbus_dropped_total', 'counter', 'Events not delivered, by reason: dropped from a slow consumer queue, or accepted with no receiver.', [
     [{ reason: 'slow_consumer' }, s.dropped.slow],
+    [{ reason: 'store_backlog' }, s.dropped.storeBacklog],
     [{ reason: 'no_interest' }, s.noInterest],
   ]);
   m.add('meshbus_protocol_errors_total', 'counter', 'Malformed frames or byte streams received from clients.', s.protocolErrors);
