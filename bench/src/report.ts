@@ -30,6 +30,8 @@ export interface RatioRow {
   metric: 'rate' | 'p50' | 'p99' | 'p99.9' | 'rssPer10k';
   values: Partial<Record<TargetName, number>>;
   lost: Partial<Record<TargetName, number>>;
+  /** Server CPU ns per delivered event (stream scenarios, servers started by the harness). */
+  serverNs: Partial<Record<TargetName, number>>;
   /** meshbus / peer. */
   ratio: Partial<Record<Exclude<TargetName, 'meshbus'>, number>>;
 }
@@ -63,10 +65,11 @@ export function ratios(results: RunResult[]): RatioRow[] {
     const rs = results.filter((r) => r.scenario === scenario && r.payload === Number(p));
     const metrics: Array<RatioRow['metric']> = rs.some((r) => r.latency) ? ['p50', 'p99', 'p99.9'] : rs.some((r) => r.rssPer10k !== undefined) ? ['rssPer10k'] : ['rate'];
     for (const metric of metrics) {
-      const row: RatioRow = { scenario, payload: Number(p), metric, values: {}, lost: {}, ratio: {} };
+      const row: RatioRow = { scenario, payload: Number(p), metric, values: {}, lost: {}, serverNs: {}, ratio: {} };
       for (const r of rs) {
         const v = metricOf(r, metric);
         if (v !== undefined) row.values[r.target] = v;
+        if (r.serverNsPerMsg !== undefined) row.serverNs[r.target] = r.serverNsPerMsg;
         if (r.lost !== undefined) row.lost[r.target] = r.lost;
         else if (r.timeouts !== undefined) row.lost[r.target] = r.timeouts;
       }
@@ -88,14 +91,15 @@ const unit = (m: RatioRow['metric']): string => (m === 'rate' ? 'msg/s' : m === 
 /** A Markdown table of the ratios with losses (the one for bench/README.md). */
 export function markdownTable(rows: RatioRow[]): string {
   const out = [
-    '| scenario | payload | metric | meshbus | NATS | Redis | meshbus/NATS | meshbus/Redis | lost (meshbus / NATS / Redis) |',
-    '|---|---|---|---:|---:|---:|---:|---:|---|',
+    '| scenario | payload | metric | meshbus | NATS | Redis | meshbus/NATS | meshbus/Redis | lost (meshbus / NATS / Redis) | server ns/msg (meshbus / NATS / Redis) |',
+    '|---|---|---|---:|---:|---:|---:|---:|---|---|',
   ];
   for (const r of rows) {
     const lost = (['meshbus', 'nats', 'redis'] as const).map((t) => (r.lost[t] === undefined ? '—' : String(r.lost[t]))).join(' / ');
+    const ns = r.serverNs && Object.keys(r.serverNs).length ? (['meshbus', 'nats', 'redis'] as const).map((t) => String(r.serverNs[t] ?? '—')).join(' / ') : '';
     const size = r.metric === 'rssPer10k' ? '—' : fmtSize(r.payload);
     out.push(
-      `| ${r.scenario} | ${size} | ${r.metric} (${unit(r.metric)}) | ${fmtN(r.values.meshbus)} | ${fmtN(r.values.nats)} | ${fmtN(r.values.redis)} | ${r.ratio.nats ?? '—'} | ${r.ratio.redis ?? '—'} | ${r.metric === 'rate' || r.metric === 'p50' ? lost : ''} |`,
+      `| ${r.scenario} | ${size} | ${r.metric} (${unit(r.metric)}) | ${fmtN(r.values.meshbus)} | ${fmtN(r.values.nats)} | ${fmtN(r.values.redis)} | ${r.ratio.nats ?? '—'} | ${r.ratio.redis ?? '—'} | ${r.metric === 'rate' || r.metric === 'p50' ? lost : ''} | ${ns} |`,
     );
   }
   return out.join('\n');

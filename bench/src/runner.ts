@@ -142,8 +142,8 @@ class Worker {
   }
 }
 
-function job(target: TargetName, role: WorkerJob['role'], urls: string[], conns: number, payload: number, s: RunSettings, pubBase = 0): WorkerJob {
-  return { target, role, urls, conns, topic: 'bench.events.x', payload, batch: batchFor(payload), pubBase, warmupMs: s.warmupMs, durationMs: s.durationMs };
+function job(target: TargetName, role: WorkerJob['role'], urls: string[], conns: number, payload: number, s: RunSettings, pubBase = 0, fanout = 1): WorkerJob {
+  return { target, role, urls, conns, topic: 'bench.events.x', payload, batch: batchFor(payload, fanout), pubBase, warmupMs: s.warmupMs, durationMs: s.durationMs };
 }
 
 /** Runs one scenario at one payload size against one target (servers started and stopped here). */
@@ -180,7 +180,7 @@ async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettin
   const subs = split(sc.subs, sc.subProcs).map((n) => new Worker(job(t, 'sub', subUrl, n, payload, s)));
   let id = 0;
   const pubs = split(sc.pubs, sc.pubProcs).map((n) => {
-    const w = new Worker(job(t, 'pub', pubUrl, n, payload, s, id));
+    const w = new Worker(job(t, 'pub', pubUrl, n, payload, s, id, sc.subs));
     id += n;
     return w;
   });

@@ -43,9 +43,15 @@ export function scenarios(full: boolean): Scenario[] {
   ];
 }
 
-/** Events per flush: ~256 KiB per batch, between 16 and 1,000 events. The same for every target. */
-export function batchFor(payload: number): number {
-  return Math.max(16, Math.min(1000, Math.floor((256 * 1024) / payload)));
+/**
+ * Events per flush: ~256 KiB per batch, between 16 and 1,000 events, and at
+ * most ~4 MiB of deliveries per batch for wide fan-outs (1 → 1,000 gets 32
+ * events of 128 B per flush instead of 1,000, so a 3 s run is more than a
+ * handful of batches). The same for every target.
+ */
+export function batchFor(payload: number, subs = 1): number {
+  const perPayload = Math.max(16, Math.min(1000, Math.floor((256 * 1024) / payload)));
+  return Math.min(perPayload, Math.max(16, Math.floor((4 * 1024 * 1024) / (payload * subs))));
 }
 
 /** Splits n items over k parts as evenly as possible. */
