@@ -126,6 +126,7 @@ export function cpuOf(pid: number | undefined): number | undefined {
 
 /** Summed CPU seconds of several processes; undefined if any is unknown. */
 export function cpuOfAll(pids: Array<number | undefined>): number | undefined {
+  if (pids.length === 0) return undefined;
   let t = 0;
   for (const p of pids) {
     const c = cpuOf(p);
