@@ -66,6 +66,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private readonly settings: LinkSettings;
   private timer: ReturnType<typeof setInterval> | undefined;
   private boundPort = 0;
+  /** Which node each address we dialed led to (seeds, proxies, DNS names): redialed when that node's link dies. */
+  private readonly dialedPeer = new Map<string, string>();
   /** Copies of an event dropped because it was seen before (partial mesh). */
   duplicatesDropped = 0;
   private stopped = false;
@@ -232,6 +234,15 @@ export class ClusterNode implements LinkHandler, ClusterView {
       link.close('linked to itself');
       return;
     }
+    // A link to this peer is up, whichever one survives below: stop dialing it at
+    // every address it is known by (its advertised one and, through a proxy or a
+    // DNS seed, the one we dialed). Otherwise the redialer keeps making links
+    // that are then closed as duplicates, forever.
+    this.redialer.connected(peer.cluster);
+    if (link.target) {
+      this.redialer.connected(link.target);
+      this.dialedPeer.set(link.target, peer.id);
+    }
     const existing = this.byPeer.get(peer.id);
     if (existing) {
       // Both sides dialed at once: keep the link dialed by the smaller node id, on both ends.
@@ -240,14 +251,13 @@ export class ClusterNode implements LinkHandler, ClusterView {
         link.close('duplicate link');
         return;
       }
-      existing.close('replaced by a newer link');
     }
+    // Point at the new link before closing the old one, so linkDown sees the old one as stale and does not redial.
     this.byPeer.set(peer.id, link);
+    existing?.close('replaced by a newer link');
     this.known.set(peer.id, peer);
-    this.redialer.connected(peer.cluster);
-    if (link.target) this.redialer.connected(link.target);
     this.interest.set(link, { announced: new Map(), announcedById: new Map(), nextId: 1, learned: new Map() });
-    this.node.logger.info({ peer: peer.id, name: peer.name, address: peer.cluster, role: link.role }, 'peer link up');
+    this.node.logger.info({ peer: peer.id, peerName: peer.name, address: peer.cluster, role: link.role }, 'peer link up');
     // Snapshot of our interest, then what we know of the mesh.
     const add: Array<[number, string, string | null]> = [];
     for (const key of this.ledger.keys()) {
@@ -301,12 +311,22 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (current) this.gossip();
     if (current || !peerId) {
       this.node.logger.info({ peer: peerId, reason }, 'peer link down');
-      if (!this.stopped && link.peer && this.shouldRedial(link.peer)) this.redialer.want(link.peer.cluster, this.options.seeds.includes(link.peer.cluster));
+      if (!this.stopped && link.peer) this.redialPeer(link.peer);
     }
+    // A dial that never got as far as a link: try that address again later.
+    if (!this.stopped && !link.peer && link.target) this.redialer.want(link.target, this.options.seeds.includes(link.target));
   }
 
-  private shouldRedial(p: PeerInfo): boolean {
-    return this.options.mode === 'full' || this.options.seeds.includes(p.cluster);
+  /**
+   * The link to `peer` is gone: dial again every address we reached it at
+   * (seeds, which may be proxies or DNS names) and, in a full mesh, the
+   * address it advertises.
+   */
+  private redialPeer(peer: PeerInfo): void {
+    for (const [target, id] of this.dialedPeer) {
+      if (id === peer.id) this.redialer.want(target, this.options.seeds.includes(target));
+    }
+    if (this.options.mode === 'full') this.redialer.want(peer.cluster, this.options.seeds.includes(peer.cluster));
   }
 
   // ---- interest ----

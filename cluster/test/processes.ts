@@ -27,13 +27,20 @@ export interface NodeProcess {
 }
 
 /** Runs `meshbus start` as a real process and waits until it listens. */
-export async function spawnNode(args: { port?: number; clusterPort?: number; seeds?: string[]; extra?: string[]; readyText?: string }): Promise<NodeProcess> {
+export async function spawnNode(args: {
+  port?: number;
+  /** null: no --cluster-port flag (e.g. --workers picks its own loopback ports). */
+  clusterPort?: number | null;
+  seeds?: string[];
+  extra?: string[];
+  readyText?: string;
+}): Promise<NodeProcess> {
   const port = args.port ?? (await freePort());
-  const clusterPort = args.clusterPort ?? (await freePort());
+  const clusterPort = args.clusterPort === null ? 0 : (args.clusterPort ?? (await freePort()));
   const argv = [
     BIN, 'start',
     '--port', String(port),
-    '--cluster-port', String(clusterPort),
+    ...(args.clusterPort === null ? [] : ['--cluster-port', String(clusterPort)]),
     '--http-port', '0',
     '--ws-port', '0',
     '--log-level', 'info',
@@ -44,7 +51,8 @@ export async function spawnNode(args: { port?: number; clusterPort?: number; see
   const log: string[] = [];
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`node did not start: ${log.join('')}`)), 10_000);
+    // Generous: CI runs other process-heavy suites (chaos, soak) on the same 2 cores.
+    const t = setTimeout(() => reject(new Error(`node did not start: ${log.join('')}`)), 25_000);
     const onData = (d: Buffer): void => {
       log.push(d.toString());
       if (log.join('').includes(args.readyText ?? 'cluster listening')) {

@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 it('runs one node per worker on a shared port, and routes between workers', async () => {
-  const p = await spawnNode({ extra: ['--workers', '2'], readyText: 'peer link up' });
+  const p = await spawnNode({ clusterPort: null, extra: ['--workers', '2'], readyText: 'peer link up' });
   procs.push(p);
   const byNode = new Map<string, Client>();
   for (let i = 0; i < 12 && byNode.size < 2; i++) {
@@ -42,4 +42,4 @@ it('runs one node per worker on a shared port, and routes between workers', asyn
   expect(tail).toEqual(Array.from({ length: 50 }, (_, k) => String(start + k)));
   p.child.kill('SIGTERM');
   expect(await p.exited).toBe(0);
-}, 30_000);
+}, 60_000);
