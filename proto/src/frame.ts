@@ -10,6 +10,8 @@ import { decodeExtension, type Extension } from './extension.js';
  * can forward `bytes` to every subscriber unchanged.
  */
 export class Frame {
+  private view: Uint8Array | undefined;
+
   constructor(
     /** The buffer holding the frame (the received chunk, or a reassembly buffer). */
     readonly buf: Uint8Array,
@@ -103,8 +105,11 @@ export class Frame {
   get payload(): Uint8Array {
     return this.buf.subarray(this.end - this.payloadLen, this.end);
   }
-  /** The whole frame as received, a view: what a node forwards. */
+  /**
+   * The whole frame as received, a view: what a node forwards. Made once and
+   * kept: a node hands the same view to every receiver of a fan-out.
+   */
   get bytes(): Uint8Array {
-    return this.buf.subarray(this.start, this.end);
+    return (this.view ??= this.buf.subarray(this.start, this.end));
   }
 }
