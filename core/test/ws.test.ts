@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
   FrameDecoder,
+  decodeGoodbye,
   FrameType,
   codeFromNumber,
   decodeError,
@@ -226,7 +227,7 @@ describe('ws gateway: handshake and limits', () => {
     const c = await ws(g);
     const stopping = n.shutdown();
     const bye = await c.waitFor((x) => x.type === FrameType.GOODBYE);
-    expect(bye).toBeTruthy();
+    expect(decodeGoodbye(bye.payload).code).toBe(2012);
     const late = await ws(g, { hello: false });
     expect((await late.waitFor((x) => x.type === FrameType.ERROR)).error).toBe('MB_ERR_DRAINING');
     await stopping;
