@@ -255,6 +255,9 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // Point at the new link before closing the old one, so linkDown sees the old one as stale and does not redial.
     this.byPeer.set(peer.id, link);
     existing?.close('replaced by a newer link');
+    // Whoever answered at an address owns it now: a node known there before under
+    // another id (it restarted) is gone.
+    for (const [id, p] of this.known) if (id !== peer.id && (p.cluster === peer.cluster || p.cluster === link.target)) this.known.delete(id);
     this.known.set(peer.id, peer);
     this.interest.set(link, { announced: new Map(), announcedById: new Map(), nextId: 1, learned: new Map() });
     this.node.logger.info({ peer: peer.id, peerName: peer.name, address: peer.cluster, role: link.role }, 'peer link up');
@@ -272,8 +275,11 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private gossip(): void {
     this.lastGossip = Date.now();
     const links = [...this.byPeer.keys()];
+    // Only nodes we are linked to right now: a node that died (and perhaps came back
+    // under a new id at the same address) must not live on in everyone's gossip.
+    const live = [this.self, ...[...this.byPeer.values()].map((l) => l.peer!)];
     for (const l of this.byPeer.values()) {
-      const peers = [this.self, ...this.known.values()].filter((p) => p.id !== l.peer!.id);
+      const peers = live.filter((p) => p.id !== l.peer!.id);
       l.sendControl(FrameType.PEERS, { from: this.self.id, peers, links });
     }
   }
@@ -414,10 +420,17 @@ export class ClusterNode implements LinkHandler, ClusterView {
       const info = p as PeerInfo;
       if (typeof info?.id !== 'string' || typeof info.cluster !== 'string' || typeof info.client !== 'string') continue;
       if (info.id === this.self.id) continue;
+      // A live link already answers at that address under another id: the gossip is stale.
+      if (this.addressTaken(info.cluster, info.id)) continue;
       if (!this.known.has(info.id)) this.known.set(info.id, { id: info.id, name: String(info.name ?? ''), cluster: info.cluster, client: info.client });
       // A full mesh dials every node it hears of; a partial mesh only its seeds.
       if (this.options.mode === 'full' && !this.byPeer.has(info.id)) this.redialer.want(info.cluster, false);
     }
+  }
+
+  private addressTaken(addr: string, id: string): boolean {
+    for (const [peerId, l] of this.byPeer) if (peerId !== id && (l.peer!.cluster === addr || l.target === addr)) return true;
+    return false;
   }
 
   // ---- events from peers ----
