@@ -66,6 +66,8 @@ interface Msg {
   [k: string]: unknown;
 }
 
+let profiled = 0;
+
 /** One forked client process with a queue of the events it sent. */
 class Worker {
   private readonly child: ChildProcess;
@@ -74,7 +76,10 @@ class Worker {
   private failure: Error | undefined;
 
   constructor(job: WorkerJob) {
-    this.child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+    // BENCH_WORKER_PROFILE=DIR: every client process writes a V8 CPU profile (<role>-*.cpuprofile) to DIR.
+    const prof = process.env.BENCH_WORKER_PROFILE;
+    const execArgv = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`, `--cpu-prof-name=${job.target}-${job.role}-${++profiled}.cpuprofile`] : [];
+    this.child = fork(WORKER, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     this.child.on('message', (m: Msg) => {
       if (m.ev === 'error') this.fail(new Error(`${job.target} ${job.role} worker: ${String(m.message)}`));
       else if (this.waiter) {

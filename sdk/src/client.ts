@@ -34,6 +34,7 @@ import { MemoryOutbox, type Outbox } from './outbox.js';
 import { QueuedIterator } from './queued-iterator.js';
 import { ServerPool, parseServer, type ServerUrl } from './servers.js';
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
+import { topicBytes } from './topic-cache.js';
 import type { TransportFactory } from './transport.js';
 
 export const CLIENT_LANG = 'meshbus-js/0.1.0';
@@ -898,7 +899,16 @@ export class Client implements SubscriptionOwner, Responder {
   }
 
   private checkPublish(topic: string, data: Uint8Array): void {
-    assertTopic(topic, { maxTopicLength: this.maxTopic });
+    const max = this.maxTopic;
+    if (typeof topic !== 'string') assertTopic(topic, { maxTopicLength: max });
+    else {
+      // Validated once per topic string (and node limit), not on every publish.
+      const t = topicBytes(topic);
+      if (t.validFor !== max) {
+        assertTopic(topic, { maxTopicLength: max });
+        t.validFor = max;
+      }
+    }
     if (data.length > this.maxPayload) {
       throw errorFromCode('MB_ERR_PAYLOAD_TOO_LARGE', `${data.length} bytes, the node accepts at most ${this.maxPayload}`);
     }

@@ -8,24 +8,37 @@ import {
   codeFromNumber,
   decodeError,
   decodeWelcome,
+  FIXED_SIZE,
+  ProtocolError,
   encodeBody,
+  encodeExtension,
   encodeFrame,
   encodeHead,
+  writeHeader,
   errorFromCode,
   isMeshbusError,
   type Frame,
   type FrameSpec,
   type HelloBody,
   type MeshbusError,
-  type ProtocolError,
   type WelcomeBody,
 } from '@meshbus/proto';
 import type { ServerUrl } from './servers.js';
-import type { Transport } from './transport.js';
+import { topicBytes } from './topic-cache.js';
+import { BATCH_BYTES, afterTick, type Transport } from './transport.js';
 
 /** Largest payload this client accepts from a node (a node announces its own, smaller limit for publishes). */
 const CLIENT_MAX_PAYLOAD = 64 * 1024 * 1024;
 const MAX_FRAME = HEADER_SIZE + 0xffff + MAX_EXT + CLIENT_MAX_PAYLOAD;
+/**
+ * Frames are encoded into a slab, back to back, and a tick's frames go to the
+ * transport as one chunk. Slab bytes are never reused (the transport may hold
+ * them until its write), a full slab is replaced by a new one.
+ */
+const SLAB_BYTES = 128 * 1024;
+/** Payloads above this are not copied: the frame goes out as `[head, payload]`. */
+const COPY_MAX = 2 * 1024;
+const EMPTY = new Uint8Array(0);
 
 export interface ConnectionHandlers {
   /** A frame received after the handshake (and PINGs during it). */
@@ -53,6 +66,11 @@ export class Connection {
   private handshake: { resolve: (w: WelcomeBody) => void; reject: (e: MeshbusError) => void } | undefined;
   private ended = false;
   private localClose = false;
+  private slab: Uint8Array = EMPTY;
+  /** Start of the bytes not yet handed to the transport, and end of the encoded bytes, in `slab`. */
+  private batchStart = 0;
+  private batchEnd = 0;
+  private flushScheduled = false;
 
   constructor(
     readonly server: ServerUrl,
@@ -100,19 +118,84 @@ export class Connection {
     });
   }
 
-  /** Sends a whole frame (control frames, small events). */
+  /** Sends a whole frame (control frames). */
   sendFrame(spec: FrameSpec): void {
     if (this.ended) return;
-    this.transport.send([encodeFrame(spec)]);
+    const frame = encodeFrame(spec);
+    const off = this.reserve(frame.length);
+    this.slab.set(frame, off);
+    this.commit(off + frame.length);
   }
 
-  /** Sends an event without copying its payload: `[head, payload]` as two chunks of one write. */
+  /**
+   * Sends an event: encoded into the tick's batch (topic bytes and hash
+   * cached per topic string), or, for a payload over COPY_MAX, as
+   * `[head, payload]` without copying the payload.
+   */
   sendEvent(spec: FrameSpec): void {
     if (this.ended) return;
-    const head = encodeHead(spec);
-    const p = spec.payload;
-    this.transport.send(p && p.length > 0 ? [head, p] : [head]);
+    const p = spec.payload ?? EMPTY;
+    if (p.length > COPY_MAX) {
+      this.flushBatch();
+      this.transport.send([encodeHead(spec), p]);
+      return;
+    }
+    const t = topicBytes(spec.topic ?? '');
+    const topicLen = t.bytes.length;
+    if (topicLen > 0xffff) throw new ProtocolError('MB_ERR_BAD_TOPIC', `topic of ${topicLen} bytes`);
+    const ext = spec.ext === undefined ? EMPTY : (encodeExtension(spec.ext) ?? EMPTY);
+    if (ext.length > MAX_EXT) throw new ProtocolError('MB_ERR_BAD_EXTENSION', `extension of ${ext.length} bytes`);
+    const size = FIXED_SIZE + topicLen + ext.length + p.length;
+    const off = this.reserve(size);
+    const slab = this.slab;
+    slab.set(t.bytes, off + FIXED_SIZE);
+    if (ext.length > 0) slab.set(ext, off + FIXED_SIZE + topicLen);
+    if (p.length > 0) slab.set(p, off + FIXED_SIZE + topicLen + ext.length);
+    writeHeader(slab, off, {
+      type: spec.type,
+      flags: spec.flags,
+      hops: spec.hops,
+      maxHops: spec.maxHops,
+      topicHash: t.hash,
+      origin: spec.origin,
+      seq: spec.seq,
+      timestamp: spec.timestamp,
+      correlation: spec.correlation,
+      sid: spec.sid,
+      topicLen,
+      extLen: ext.length,
+      payloadLen: p.length,
+    });
+    this.commit(off + size);
   }
+
+  /** Offset in `slab` where `size` bytes can be written (a new slab when the current one is full). */
+  private reserve(size: number): number {
+    if (this.batchEnd + size <= this.slab.length) return this.batchEnd;
+    this.flushBatch();
+    this.slab = new Uint8Array(Math.max(SLAB_BYTES, size));
+    this.batchStart = this.batchEnd = 0;
+    return 0;
+  }
+
+  /** Marks `slab[.., end)` as encoded; hands the batch over at the end of the tick, or now when it is large. */
+  private commit(end: number): void {
+    this.batchEnd = end;
+    if (end - this.batchStart >= BATCH_BYTES) this.flushBatch();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      afterTick(this.flushBatch);
+    }
+  }
+
+  private readonly flushBatch = (): void => {
+    this.flushScheduled = false;
+    const start = this.batchStart;
+    const end = this.batchEnd;
+    if (end === start) return;
+    this.batchStart = end;
+    if (!this.ended) this.transport.send([this.slab.subarray(start, end)]);
+  };
 
   /**
    * Ends the session. `error` records why (reported by `closed`); without
@@ -122,6 +205,7 @@ export class Connection {
     if (this.ended) return;
     if (error) this.error ??= error;
     else this.localClose = true;
+    this.flushBatch();
     this.transport.close();
     this.finish(undefined);
   }
