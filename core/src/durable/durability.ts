@@ -211,10 +211,12 @@ export class Durability {
     this.inFlight++;
     // Past the high mark, the publisher waits (flow control) until Redis catches up.
     if (this.inFlight >= PAUSE_IN_FLIGHT && from) from.blockOn(this.gate);
-    done.finally(() => {
+    const settled = (): void => {
       this.inFlight--;
       if (this.inFlight <= RESUME_IN_FLIGHT) this.gate.release();
-    });
+    };
+    // then(settled, settled), not finally(): finally() would make a second promise whose rejection nobody handles.
+    done.then(settled, settled);
     done.then(
       (pos) => {
         if (ack >= 0) from?.send?.(encodeFrame({ type: FrameType.ACK, correlation: ack, payload: pos ? encodeBody(pos) : undefined }));
