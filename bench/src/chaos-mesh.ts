@@ -14,12 +14,19 @@
  * subscriber, events lost (at-most-once: gaps allowed, counted), and for each
  * fault the time until every subscriber again receives events from every
  * publisher (from the fault, and from its healing).
+ *
+ * With a Redis (chaos-durable.ts; `redis` option, default: 127.0.0.1:6379 or
+ * a redis-server of our own) the nodes also run durable topics and a durable
+ * queue group, checked for lost acknowledged events and duplicates. Without
+ * one the report says "durable checks skipped: no Redis" (an error instead
+ * when `requireRedis`, default MESHBUS_REQUIRE_REDIS=1).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
+import { DURABLE_SPEC, DurableChecks, findRedis, skippedDurable, summarizeDurable, type ChaosRedis, type DurableReport } from './chaos-durable.js';
 import { ChaosProxy } from './chaos-proxy.js';
 
 const BIN = fileURLToPath(new URL('../../bin/meshbus.js', import.meta.url));
@@ -37,6 +44,18 @@ export interface ChaosOptions {
   rate?: number;
   /** Which faults to cycle through. */
   faults?: FaultKind[];
+  /** Redis for the durable checks: a redis:// URL, 'auto' (default) or 'off'. */
+  redis?: string;
+  /** Fail instead of skipping the durable checks without Redis. Default: MESHBUS_REQUIRE_REDIS=1. */
+  requireRedis?: boolean;
+  /** Durable publishers (acked publishes on dur.p<i>). Default 2. */
+  durablePublishers?: number;
+  /** Acked publishes per second per durable publisher. Default 20. */
+  durableRate?: number;
+  /** Acked jobs per second to the durable queue group. Default 20. */
+  jobRate?: number;
+  /** How long to wait at the end for acked durable events and jobs still missing. Default 10 s. */
+  durableDrainMs?: number;
   log?: (line: string) => void;
 }
 
@@ -76,6 +95,7 @@ export interface ChaosReport {
   maxFlowAfterFaultMs: number | null;
   maxFlowAfterHealMs: number | null;
   proxy: { accepted: number; cut: number };
+  durable: DurableReport;
 }
 
 interface Proc {
@@ -148,6 +168,12 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
   const rate = opts.rate ?? 100;
   const kinds = opts.faults ?? ['kill', 'drop', 'stall'];
   const log = opts.log ?? ((): void => {});
+  const requireRedis = opts.requireRedis ?? process.env['MESHBUS_REQUIRE_REDIS'] === '1';
+  const found = await findRedis(opts.redis ?? process.env['CHAOS_REDIS']);
+  if (typeof found === 'string' && requireRedis && opts.redis !== 'off') throw new Error(`MESHBUS_REQUIRE_REDIS=1 but ${found}`);
+  const redis: ChaosRedis | undefined = typeof found === 'string' ? undefined : found;
+  if (typeof found === 'string') log(`durable checks skipped: ${found}`);
+  else log(`durable checks on: Redis ${redis!.url}, key prefix ${redis!.prefix}`);
   const t0 = Date.now();
   const stamp = (): string => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
 
@@ -173,6 +199,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     if (i === last) a.push('--seeds', `127.0.0.1:${toSeed.port}`, '--advertise', `127.0.0.1:${toLast.port}`);
     else if (i === 0) a.push('--advertise', `127.0.0.1:${toSeed.port}`);
     else a.push('--seeds', `127.0.0.1:${ports[0]!.cluster}`);
+    if (redis) a.push('--redis', redis.url, '--redis-prefix', redis.prefix, '--durable', DURABLE_SPEC);
     return a;
   }
 
@@ -243,6 +270,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
   }
 
   const clients: Client[] = [];
+  let durable: DurableChecks | undefined;
   let pubTimer: ReturnType<typeof setInterval> | undefined;
   let rssTimer: ReturnType<typeof setInterval> | undefined;
   const report: Partial<ChaosReport> = {};
@@ -314,11 +342,24 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
       clients.push(c);
       pubs.push(c);
     }
+    if (redis) {
+      durable = new DurableChecks({
+        redis,
+        urls,
+        clientOptions: clientOpts,
+        publishers: opts.durablePublishers ?? 2,
+        rate: opts.durableRate ?? 20,
+        jobRate: opts.jobRate ?? 20,
+        log: (l) => log(`${stamp()}${l}`),
+      });
+      await durable.start();
+    }
     await sleep(500); // interest propagates
     const perTick = Math.max(1, Math.round(rate / 100));
     const tickMs = Math.max(1, Math.round((1000 * perTick) / rate));
     pubTimer = setInterval(() => {
       const now = Date.now();
+      durable?.tick(tickMs);
       for (let p = 0; p < nPub; p++) {
         for (let k = 0; k < perTick; k++) {
           try {
@@ -390,6 +431,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     pubTimer = undefined;
     for (const c of pubs) await c.flush().catch(() => {});
     await sleep(2000);
+    const durableReport = durable ? await durable.finish(opts.durableDrainMs ?? 10_000) : skippedDurable(typeof found === 'string' ? found : 'not run');
     await sampleRss();
     const sent = seqs.reduce((a, b) => a + b, 0);
     let received = 0;
@@ -434,11 +476,12 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
       maxFlowAfterFaultMs: maxOf(ff),
       maxFlowAfterHealMs: maxOf(fh),
       proxy: { accepted: toSeed.accepted + toLast.accepted, cut: toSeed.cut + toLast.cut },
+      durable: durableReport,
     });
   } finally {
     if (pubTimer) clearInterval(pubTimer);
     if (rssTimer) clearInterval(rssTimer);
-    await Promise.all(clients.map((c) => c.close().catch(() => {})));
+    await Promise.all([...clients, ...(durable?.clients ?? [])].map((c) => c.close().catch(() => {})));
     // Graceful stop: every node must exit 0 on SIGTERM.
     const codes = await Promise.all(
       procs.map(async (p) => {
@@ -456,6 +499,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     if (process.env['CHAOS_DUMP']) for (const p of procs) if (p) (await import('node:fs')).writeFileSync(`${process.env['CHAOS_DUMP']}-${p.index}.log`, p.log.join(''));
     report.unexpectedExits = unexpectedExits;
     for (const px of proxies) await px.close();
+    await redis?.release();
   }
   return report as ChaosReport;
 }
@@ -469,6 +513,7 @@ export function summarize(r: ChaosReport): string {
     ...r.faults.map((f) => `  ${(f.at / 1000).toFixed(1)}s ${f.kind.padEnd(5)} ${f.target.padEnd(22)} after fault ${f.flowAfterFaultMs ?? 'NEVER'} ms, after heal ${f.flowAfterHealMs ?? 'NEVER'} ms`),
     `peak RSS per node (MB): ${r.peakRssMb.join(', ')}; at the end: ${r.rssAfterMb.join(', ')}`,
     `unexpected exits: ${r.unexpectedExits.length}; exit codes on SIGTERM: ${r.finalExitCodes.join(', ')}`,
+    ...summarizeDurable(r.durable),
   ];
   return lines.join('\n');
 }

@@ -5,13 +5,22 @@
  *
  *   node bench/dist/chaos.js [--duration 120] [--nodes 3] [--fault-every 8]
  *        [--fault-for 3] [--rate 100] [--publishers 3] [--subscribers 3] [--json out.json]
+ *        [--redis auto|off|redis://host:port] [--durable-publishers 2] [--durable-rate 20]
+ *        [--job-rate 20] [--durable-drain 70]
  *
  * Exits 1 when a check fails: an unexpected node exit, a non-zero exit code
- * on SIGTERM, a duplicate or out-of-order delivery, or events that did not
- * resume within 20 s of a fault healing.
+ * on SIGTERM, a duplicate or out-of-order delivery, events that did not
+ * resume within 20 s of a fault healing, or (with Redis, see
+ * chaos-durable.ts) an acknowledged durable event lost, duplicated or out of
+ * order, an acknowledged job lost or a job delivered twice to the group
+ * without its consumer's node being lost mid-job. `--durable-drain` (s) is how
+ * long the end waits for acked events and jobs still missing: jobs held by a
+ * killed node come back after BullMQ's stall check (lock 30 s, check every
+ * 30 s), hence 70 s by default here.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { durableFailed } from './chaos-durable.js';
 import { runChaos, summarize } from './chaos-mesh.js';
 
 const { values } = parseArgs({
@@ -24,6 +33,11 @@ const { values } = parseArgs({
     publishers: { type: 'string', default: '3' },
     subscribers: { type: 'string', default: '3' },
     json: { type: 'string' },
+    redis: { type: 'string', default: 'auto' },
+    'durable-publishers': { type: 'string', default: '2' },
+    'durable-rate': { type: 'string', default: '20' },
+    'job-rate': { type: 'string', default: '20' },
+    'durable-drain': { type: 'string', default: '70' },
   },
 });
 
@@ -35,6 +49,11 @@ const report = await runChaos({
   rate: Number(values.rate),
   publishers: Number(values.publishers),
   subscribers: Number(values.subscribers),
+  redis: values.redis,
+  durablePublishers: Number(values['durable-publishers']),
+  durableRate: Number(values['durable-rate']),
+  jobRate: Number(values['job-rate']),
+  durableDrainMs: Number(values['durable-drain']) * 1000,
   log: (l) => console.log(l),
 });
 console.log(summarize(report));
@@ -44,6 +63,7 @@ const failed =
   report.finalExitCodes.some((c) => c !== 0) ||
   report.duplicates > 0 ||
   report.reordered > 0 ||
-  report.maxFlowAfterHealMs === null;
+  report.maxFlowAfterHealMs === null ||
+  durableFailed(report.durable);
 console.log(failed ? 'CHAOS: FAILED' : 'CHAOS: OK');
 process.exit(failed ? 1 : 0);
