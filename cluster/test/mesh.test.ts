@@ -124,6 +124,15 @@ describe('full mesh', () => {
     await until(() => got.includes('back'), 'event after rejoin');
   });
 
+  it('joins through a seed given as a DNS name (every address it resolves to is dialed)', async () => {
+    const a = await startMeshNode({}, 'a');
+    nodes.push(a);
+    // "localhost" resolves to 127.0.0.1 (and ::1 where configured): the reachable one links.
+    const b = await startMeshNode({ seeds: [`localhost:${a.cluster.port}`] }, 'b');
+    nodes.push(b);
+    await until(() => fullyMeshed([a, b]), 'link through a DNS seed');
+  });
+
   it('refuses a node with the wrong cluster secret', async () => {
     const a = await startMeshNode({ secret: 'correct horse battery' });
     nodes.push(a);
