@@ -52,6 +52,18 @@ interface PendingRequest {
   timer: ReturnType<typeof setTimeout>;
 }
 
+interface Dispatch {
+  /** The topic bytes (a copy). */
+  readonly bytes: Uint8Array;
+  readonly topic: string;
+  /** Plain subscriptions matching the topic, valid while the trie's version equals `version`. */
+  subs: Subscription[];
+  version: number;
+}
+
+/** Received topics remembered for dispatch; past this the cache starts over. */
+const MAX_DISPATCH = 1024;
+
 interface PendingAck {
   id: number;
   topic: string;
@@ -98,6 +110,8 @@ export class Client implements SubscriptionOwner, Responder {
   private readonly subs = new Map<number, Subscription>();
   /** Plain (non-queue) subscriptions by pattern, for sid-0 deliveries. */
   private readonly trie = new TopicTrie<Subscription>();
+  /** Received topics by header hash: decoded topic and matching subscriptions (see dispatchOf). */
+  private readonly dispatch = new Map<number, Dispatch>();
   private readonly requests = new Map<number, PendingRequest>();
   /** Requests made while disconnected, sent on the next connection. */
   private waitingRequests: PendingRequest[] = [];
@@ -758,15 +772,16 @@ export class Client implements SubscriptionOwner, Responder {
   }
 
   private onEvent(f: Frame): void {
-    let topic: string;
+    let d: Dispatch;
     let ext: Extension | undefined;
     try {
-      topic = f.topic;
+      d = this.dispatchOf(f);
       ext = f.ext;
     } catch (e) {
       this.emit({ type: 'error', error: asError(e) });
       return;
     }
+    const topic = d.topic;
     this.counters.inMsgs++;
     this.counters.inBytes += f.payloadLen;
     const sid = f.sid;
@@ -776,11 +791,47 @@ export class Client implements SubscriptionOwner, Responder {
       return;
     }
     if (this.inboxPrefix && topic.startsWith(this.inboxPrefix)) this.onReply(f, topic, ext);
+    const trie = this.trie;
+    if (d.version !== trie.version) {
+      const subs: Subscription[] = [];
+      trie.match(topic, (sub) => subs.push(sub));
+      d.subs = subs;
+      d.version = trie.version;
+    }
+    const subs = d.subs;
     let msg: Msg | undefined;
-    this.trie.match(topic, (sub) => {
+    for (let i = 0; i < subs.length; i++) {
+      const sub = subs[i]!;
+      if (sub.isClosed) continue;
       msg ??= new Msg(f, topic, ext, this, undefined);
       sub.deliver(sub.codec === undefined ? msg : new Msg(f, topic, ext, this, sub.codec));
-    });
+    }
+  }
+
+  /**
+   * The topic of a received event and its local subscribers, cached by the
+   * header's topic hash and confirmed against the topic bytes: no UTF-8
+   * decode and no trie walk per event. The subscriber list is recomputed when
+   * the trie changed (subscribe / unsubscribe). Reply topics are not cached.
+   */
+  private dispatchOf(f: Frame): Dispatch {
+    const hash = f.topicHash;
+    const len = f.topicLen;
+    const d = this.dispatch.get(hash);
+    if (d !== undefined && d.bytes.length === len) {
+      const b = f.buf;
+      const s = f.topicStart;
+      const t = d.bytes;
+      let i = 0;
+      while (i < len && b[s + i] === t[i]) i++;
+      if (i === len) return d;
+    }
+    const topic = f.topic;
+    const e: Dispatch = { bytes: f.topicBytes.slice(), topic, subs: [], version: -1 };
+    if (this.inboxPrefix && topic.startsWith(this.inboxPrefix)) return e;
+    if (this.dispatch.size >= MAX_DISPATCH) this.dispatch.clear();
+    this.dispatch.set(hash, e);
+    return e;
   }
 
   private onReply(f: Frame, topic: string, ext: Extension | undefined): void {
