@@ -54,7 +54,7 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
 
   const results: RunResult[] = [];
   for (const sc of chosen) {
-    for (const payload of sc.sized ? sizes : [0]) {
+    for (const payload of sc.sized ? (sc.sizes ?? sizes) : [0]) {
       // Targets back to back for the same scenario and size: drift on a shared machine hits them alike.
       for (const t of ok) {
         const r = await runOne(t, sc, payload, settings);
@@ -66,7 +66,8 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
   const notes = [
     'rate = events received per second at the subscribers (summed over subscribers), measured between the first and the last measured event each received.',
     'lost = Σ over subscribers of (events published in the measured window − events received); publishers pace on flush every batch (~256 KiB, 16..1000 events).',
-    'WebSocket scenarios: not yet (no WebSocket gateway in core when this ran; `wsPort` is parsed but not served).',
+    'WebSocket scenarios (fanout10-ws, --full fanout1000-ws): meshbus only, every client on the node\'s WebSocket gateway (`--ws-port`); the nats npm client and ioredis speak TCP.',
+    'slow: publisher on node A, subscribers on node B (2-node cluster), one busy-waiting per event; slowLost / normalLost and disconnects per kind of subscriber.',
     'Redis: no cross-node scenario (no 2-node pub/sub mesh); request/reply emulated with PUBLISH + a reply channel.',
   ];
   const report: Report = {
@@ -95,7 +96,8 @@ function summaryLine(r: RunResult): string {
   if (r.error) return `${head} ERROR ${r.error}`;
   if (r.latency) return `${head} p50 ${r.latency.p50} µs, p99 ${r.latency.p99} µs, p99.9 ${r.latency.p999} µs (${r.latency.count} round trips, ${r.timeouts} timeouts)`;
   if (r.rssPer10k !== undefined) return `${head} RSS +${((r.rssAfter! - r.rssBefore!) / 2 ** 20).toFixed(1)} MiB for ${r.connections} connections = ${(r.rssPer10k / 2 ** 20).toFixed(1)} MiB per 10k`;
-  return `${head} ${r.rate} msg/s received (published ${r.pubRate}/s), lost ${r.lost} of ${r.sent}×subs, out of order ${r.outOfOrder}, disconnects ${r.disconnects}, server CPU ${r.serverCpu ?? '?'} s = ${r.serverNsPerMsg ?? '?'} ns/msg`;
+  const slow = r.slowLost !== undefined ? ` [slow sub: received ${r.slowReceived}, lost ${r.slowLost}, disconnects ${r.slowDisconnects}; normal subs: lost ${r.normalLost}, disconnects ${r.normalDisconnects}]` : '';
+  return `${head} ${r.rate} msg/s received (published ${r.pubRate}/s), lost ${r.lost} of ${r.sent}×subs, out of order ${r.outOfOrder}, disconnects ${r.disconnects}, server CPU ${r.serverCpu ?? '?'} s = ${r.serverNsPerMsg ?? '?'} ns/msg${slow}`;
 }
 
 async function cli(argv: string[]): Promise<void> {

@@ -41,6 +41,12 @@ export interface RunResult {
   maxLostPerSub?: number;
   outOfOrder?: number;
   disconnects?: number;
+  /** Scenarios with a slow consumer: lost and disconnects of the slow subscriber, and of the others. */
+  slowLost?: number;
+  slowDisconnects?: number;
+  slowReceived?: number;
+  normalLost?: number;
+  normalDisconnects?: number;
   /** CPU seconds the server process(es) used in the measured window (Linux /proc; absent for a server not started here). */
   serverCpu?: number;
   /** Server CPU nanoseconds per event delivered to a subscriber: the node's own cost, whatever limits the clients. */
@@ -155,6 +161,7 @@ function job(target: TargetName, role: WorkerJob['role'], urls: string[], conns:
 export async function runOne(targetName: TargetName, sc: Scenario, payload: number, s: RunSettings): Promise<RunResult> {
   const base: RunResult = { scenario: sc.id, target: targetName, payload, nodes: sc.nodes };
   const target = getTarget(targetName);
+  if (sc.only && !sc.only.includes(targetName)) return { ...base, skipped: `no ${sc.ws ? 'WebSocket ' : ''}variant for ${targetName} in this harness` };
   if (sc.nodes > 1) {
     const ok = await target.clusterSupport();
     if (ok !== true) return { ...base, skipped: ok };
@@ -180,9 +187,11 @@ export async function runOne(targetName: TargetName, sc: Scenario, payload: numb
 }
 
 async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettings, servers: Servers, workers: Worker[]): Promise<Partial<RunResult>> {
-  const pubUrl = [servers.urls[0]!];
-  const subUrl = [servers.urls[servers.urls.length - 1]!];
-  const subs = split(sc.subs, sc.subProcs).map((n) => new Worker(job(t, 'sub', subUrl, n, payload, s)));
+  const urls = sc.ws ? servers.wsUrls : servers.urls;
+  if (!urls || urls.length === 0) throw new Error('no WebSocket URL for this server');
+  const pubUrl = [urls[0]!];
+  const subUrl = [urls[urls.length - 1]!];
+  const subs = split(sc.subs, sc.subProcs).map((n, i) => new Worker({ ...job(t, 'sub', subUrl, n, payload, s), ...(i === 0 && sc.slowUs ? { slowUs: sc.slowUs } : {}) }));
   let id = 0;
   const pubs = split(sc.pubs, sc.pubProcs).map((n) => {
     const w = new Worker(job(t, 'pub', pubUrl, n, payload, s, id, sc.subs));
@@ -219,6 +228,15 @@ async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettin
   const last = Math.max(...got.map((x) => x.last));
   const lostEach = sr.map((x) => Math.max(0, sent - x.received));
   const lost = lostEach.reduce((a, b) => a + b, 0);
+  const slow = sc.slowUs
+    ? {
+        slowLost: sr.reduce((a, x, i) => a + (x.slow ? lostEach[i]! : 0), 0),
+        slowReceived: sr.reduce((a, x) => a + (x.slow ? x.received : 0), 0),
+        slowDisconnects: sr.reduce((a, x) => a + (x.slow ? x.disconnects : 0), 0),
+        normalLost: sr.reduce((a, x, i) => a + (x.slow ? 0 : lostEach[i]!), 0),
+        normalDisconnects: sr.reduce((a, x) => a + (x.slow ? 0 : x.disconnects), 0),
+      }
+    : {};
   const pubWindow = Math.max(...pr.map((p) => p.end)) - Math.min(...pr.map((p) => p.start));
   return {
     sent,
@@ -233,6 +251,7 @@ async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettin
     disconnects: sr.reduce((a, x) => a + x.disconnects, 0) + pr.reduce((a, p) => a + p.disconnects, 0),
     serverCpu,
     serverNsPerMsg: serverCpu !== undefined && received > 0 ? Math.round((serverCpu * 1e9) / received) : undefined,
+    ...slow,
   };
 }
 

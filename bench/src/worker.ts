@@ -29,6 +29,8 @@ export interface WorkerJob {
   pubBase: number;
   warmupMs: number;
   durationMs: number;
+  /** Subscribers: busy-wait this many µs per event (a slow consumer). */
+  slowUs?: number;
 }
 
 export interface PubResult {
@@ -44,6 +46,8 @@ export interface SubResult {
   last: number;
   outOfOrder: number;
   disconnects: number;
+  /** This subscriber was the slow consumer. */
+  slow?: boolean;
 }
 
 type Cmd = { cmd: 'start' } | { cmd: 'probe' } | { cmd: 'collect'; expected: number; idleMs: number; maxMs: number } | { cmd: 'stop' };
@@ -133,11 +137,16 @@ async function setupSub(job: WorkerJob, clients: BenchClient[], handlers: Partia
   const stats = clients.map(() => ({ received: 0, probes: 0, first: 0, last: 0, outOfOrder: 0, lastSeq: new Float64Array(256).fill(-1) }));
   let probed = 0;
   let lastAny = now();
+  const slowMs = (job.slowUs ?? 0) / 1000;
   await Promise.all(
     clients.map((c, i) => {
       const s = stats[i]!;
       return c.subscribe(job.topic, (d) => {
         const flag = d[0];
+        if (slowMs > 0) {
+          const until = now() + slowMs;
+          while (now() < until);
+        }
         if (flag === 2) {
           if (s.probes++ === 0 && ++probed === clients.length) send({ ev: 'probed' });
           return;
@@ -159,7 +168,7 @@ async function setupSub(job: WorkerJob, clients: BenchClient[], handlers: Partia
     const deadline = now() + maxMs;
     lastAny = Math.max(lastAny, now());
     while (stats.some((s) => s.received < expected) && now() < deadline && now() - lastAny < idleMs) await sleep(20);
-    const subs: SubResult[] = stats.map((s, i) => ({ received: s.received, first: s.first, last: s.last, outOfOrder: s.outOfOrder, disconnects: clients[i]!.disconnects }));
+    const subs: SubResult[] = stats.map((s, i) => ({ received: s.received, first: s.first, last: s.last, outOfOrder: s.outOfOrder, disconnects: clients[i]!.disconnects, ...(slowMs > 0 ? { slow: true } : {}) }));
     return { ev: 'result', subs };
   };
 }

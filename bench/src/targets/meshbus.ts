@@ -28,11 +28,12 @@ export const meshbus: Target = {
   async start(nodes) {
     if (external) return { urls: external.slice(0, nodes), pids: [], note: 'external', stop: async () => {} };
     const ports = await Promise.all(Array.from({ length: nodes }, () => freePort()));
+    const wports = await Promise.all(Array.from({ length: nodes }, () => freePort()));
     const cports = nodes > 1 ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : [];
     const children: Array<ReturnType<typeof spawnServer>> = [];
     try {
       for (let i = 0; i < nodes; i++) {
-        const args = [MESHBUS_BIN, 'start', '--port', String(ports[i]), '--http-port', '0', '--log-level', 'warn'];
+        const args = [MESHBUS_BIN, 'start', '--port', String(ports[i]), '--http-port', '0', '--ws-port', String(wports[i]), '--log-level', 'warn'];
         if (nodes > 1) {
           args.push('--cluster-port', String(cports[i]), '--name', `bench-${i}`);
           if (i > 0) args.push('--seeds', `127.0.0.1:${cports[0]}`);
@@ -48,6 +49,7 @@ export const meshbus: Target = {
     }
     return {
       urls: ports.map((p) => `127.0.0.1:${p}`),
+      wsUrls: wports.map((p) => `ws://127.0.0.1:${p}`),
       pids: children.map((c) => c.pid),
       note: nodes > 1 ? `${nodes} \`meshbus start\` processes, full mesh` : '`meshbus start` process',
       stop: async () => {

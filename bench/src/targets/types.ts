@@ -10,6 +10,8 @@ export const TARGETS: readonly TargetName[] = ['meshbus', 'nats', 'redis'];
 export interface Servers {
   /** Client URL of each node (host:port). */
   urls: string[];
+  /** WebSocket URL of each node (ws://host:port), when the target serves WebSocket clients. */
+  wsUrls?: string[];
   /** PID of each node's process when this harness started it (for RSS); undefined for a server it only reached. */
   pids: Array<number | undefined>;
   /** How the servers were obtained, for the report. */
