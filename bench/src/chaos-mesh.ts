@@ -69,6 +69,8 @@ export interface FaultRecord {
   flowAfterFaultMs: number | null;
   /** ms from healing (restart / proxy back to pass) until the same holds for events published after healing. */
   flowAfterHealMs: number | null;
+  /** Plain deliveries out of per-publisher order from this fault's injection until the next one's (or the end). */
+  reordered: number;
 }
 
 export interface ChaosReport {
@@ -87,6 +89,8 @@ export interface ChaosReport {
   received: number;
   duplicates: number;
   reordered: number;
+  /** Of which before the first fault. */
+  reorderedBeforeFaults: number;
   lost: number;
   unexpectedExits: string[];
   finalExitCodes: Array<number | null>;
@@ -389,10 +393,22 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     // ---- faults ----
     const faults: FaultRecord[] = [];
     const end = t0 + durationMs;
+    const totalReordered = (): number => subs.reduce((a, s) => a + s.reordered, 0);
+    const reorderedBeforeFaults = totalReordered();
+    let reorderedMark = reorderedBeforeFaults;
+    const closeFault = (): void => {
+      const f = faults[faults.length - 1];
+      if (!f) return;
+      const now = totalReordered();
+      f.reordered = now - reorderedMark;
+      reorderedMark = now;
+    };
     let k = 0;
     while (Date.now() + faultMs + 2000 < end) {
       const kind = kinds[k % kinds.length]!;
+      closeFault();
       const at = Date.now();
+      reorderedMark = totalReordered();
       let target: string;
       const afterFault = flowing(at, faultEveryMs * 3 + 15_000);
       if (kind === 'kill') {
@@ -418,7 +434,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
       const healedAt = Date.now();
       const flowAfterHealMs = await flowing(healedAt, 20_000);
       const flowAfterFaultMs = await afterFault;
-      faults.push({ kind, target, at: at - t0, flowAfterFaultMs, flowAfterHealMs });
+      faults.push({ kind, target, at: at - t0, flowAfterFaultMs, flowAfterHealMs, reordered: 0 });
       log(`${stamp()}   events flowing to all subscribers ${flowAfterHealMs ?? 'NEVER'} ms after healing (${flowAfterFaultMs ?? 'NEVER'} ms after the fault); proxy connections so far ${toSeed.accepted}+${toLast.accepted}`);
       k++;
       const wait = at + faultEveryMs - Date.now();
@@ -431,6 +447,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     pubTimer = undefined;
     for (const c of pubs) await c.flush().catch(() => {});
     await sleep(2000);
+    closeFault();
     const durableReport = durable ? await durable.finish(opts.durableDrainMs ?? 10_000) : skippedDurable(typeof found === 'string' ? found : 'not run');
     await sampleRss();
     const sent = seqs.reduce((a, b) => a + b, 0);
@@ -470,6 +487,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
       received,
       duplicates,
       reordered,
+      reorderedBeforeFaults,
       lost: sent * nSub - distinct,
       peakRssMb: peakRss.map((b) => Math.round(b / 1048576)),
       rssAfterMb: rssAfter.map((b) => Math.round(b / 1048576)),
@@ -508,9 +526,9 @@ export function summarize(r: ChaosReport): string {
   const lines = [
     `chaos: ${r.nodes} nodes, ${(r.durationMs / 1000).toFixed(0)} s, ${r.publishers} publishers x ${r.rate}/s, ${r.subscribers} subscribers`,
     `faults: ${r.faults.length} (kill ${r.faultCounts.kill}, drop ${r.faultCounts.drop}, stall ${r.faultCounts.stall}); proxy connections ${r.proxy.accepted}, cut ${r.proxy.cut}`,
-    `events: sent ${r.sent}, deliveries expected ${r.expected}, received ${r.received}, lost ${r.lost} (${((100 * r.lost) / Math.max(1, r.expected)).toFixed(2)}%), duplicates ${r.duplicates}, out of order ${r.reordered}`,
+    `events: sent ${r.sent}, deliveries expected ${r.expected}, received ${r.received}, lost ${r.lost} (${((100 * r.lost) / Math.max(1, r.expected)).toFixed(2)}%), duplicates ${r.duplicates}, out of order ${r.reordered}${r.reorderedBeforeFaults ? ` (${r.reorderedBeforeFaults} before the first fault)` : ''}`,
     `flow resumed (all subscribers, all publishers): max ${r.maxFlowAfterHealMs} ms after healing, max ${r.maxFlowAfterFaultMs} ms after the fault`,
-    ...r.faults.map((f) => `  ${(f.at / 1000).toFixed(1)}s ${f.kind.padEnd(5)} ${f.target.padEnd(22)} after fault ${f.flowAfterFaultMs ?? 'NEVER'} ms, after heal ${f.flowAfterHealMs ?? 'NEVER'} ms`),
+    ...r.faults.map((f) => `  ${(f.at / 1000).toFixed(1)}s ${f.kind.padEnd(5)} ${f.target.padEnd(22)} after fault ${f.flowAfterFaultMs ?? 'NEVER'} ms, after heal ${f.flowAfterHealMs ?? 'NEVER'} ms${f.reordered ? `, ${f.reordered} out of order until the next fault` : ''}`),
     `peak RSS per node (MB): ${r.peakRssMb.join(', ')}; at the end: ${r.rssAfterMb.join(', ')}`,
     `unexpected exits: ${r.unexpectedExits.length}; exit codes on SIGTERM: ${r.finalExitCodes.join(', ')}`,
     ...summarizeDurable(r.durable),
