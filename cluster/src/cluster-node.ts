@@ -68,6 +68,10 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private boundPort = 0;
   /** Which node each address we dialed led to (seeds, proxies, DNS names): redialed when that node's link dies. */
   private readonly dialedPeer = new Map<string, string>();
+  /** Highest sequence delivered per origin node (full mesh), for inOrder(). */
+  private readonly lastSeq = new Map<string, number>();
+  /** Events dropped because an older copy arrived after a newer one from the same node (full mesh). */
+  reorderedDropped = 0;
   /** Copies of an event dropped because it was seen before (partial mesh). */
   duplicatesDropped = 0;
   private stopped = false;
@@ -245,8 +249,13 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     const existing = this.byPeer.get(peer.id);
     if (existing) {
-      // Both sides dialed at once: keep the link dialed by the smaller node id, on both ends.
-      const keepNew = (link.role === 'dialer') === this.self.id < peer.id;
+      // A link that has been silent past a ping round is suspect (stalled, or its
+      // other end already gave up on it): the new one replaces it, and whatever
+      // the old one still delivers is ignored from now on, so old and new events
+      // never interleave. Otherwise both sides dialed at once: keep the link
+      // dialed by the smaller node id, on both ends.
+      const stale = existing.silentFor(Date.now()) > 1.5 * this.options.pingInterval;
+      const keepNew = stale || (link.role === 'dialer') === this.self.id < peer.id;
       if (!keepNew) {
         link.close('duplicate link');
         return;
@@ -450,6 +459,10 @@ export class ClusterNode implements LinkHandler, ClusterView {
     const stats = this.node.stats;
     stats.msgsIn++;
     stats.bytesIn += f.size;
+    if (!partial && !this.inOrder(link, f.seq)) {
+      this.reorderedDropped++;
+      return;
+    }
     if (sid === 0) {
       if (partial && !this.dedup.firstTime(f.origin, f.seq)) {
         this.duplicatesDropped++;
@@ -463,6 +476,22 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (key === undefined) return;
     const queue = parseKey(key).queue;
     if (queue !== undefined) this.node.deliverToGroup(f, route, queue, link, !partial);
+  }
+
+  /**
+   * In a full mesh every event on a link from X was stamped by X, with X's
+   * increasing sequence. Two links to X can briefly coexist (one replacing a
+   * stalled one), and an event still in flight on the old one must not overtake
+   * newer ones: per-publisher order wins over delivery (at-most-once allows the
+   * drop, not the reorder). Copies with the same sequence (a plain and a
+   * queue-group copy of one event) pass.
+   */
+  private inOrder(link: PeerLink, seq: number): boolean {
+    const id = link.peer!.id;
+    const last = this.lastSeq.get(id) ?? 0;
+    if (seq < last) return false;
+    if (seq > last) this.lastSeq.set(id, seq);
+    return true;
   }
 
   private tick(): void {

@@ -131,6 +131,11 @@ export class PeerLink implements Subscriber, EventSource {
     return `peer ${this.peer?.id ?? this.remote}`;
   }
 
+  /** ms since anything arrived on this link (pongs included). */
+  silentFor(now: number): number {
+    return now - this.lastRx;
+  }
+
   get remote(): string {
     return this.wire.remote;
   }

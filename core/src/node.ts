@@ -310,6 +310,10 @@ export class MeshNode implements NodeContext {
    * due) and hands it to the cluster, like a fresh publish from `from`.
    */
   deliverAccepted(f: Frame, from: Subscriber & EventSource = INTERNAL_PUBLISHER): number {
+    // Leaves now, later than events stamped after it: give it the next sequence so
+    // peers see this node's events in increasing order (they drop any that go back).
+    writeU64(f.buf, f.start + OFF.SEQ, ++this.seq);
+    resealHeader(f.buf, f.start);
     const route = this.table.routeFrame(f, this.decodeTopic);
     const n = this.deliver(f, route, from, false);
     if (n === 0) this.stats.noInterest++;
