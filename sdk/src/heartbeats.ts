@@ -31,6 +31,8 @@ export class Heartbeat {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private outstanding = 0;
   private lastTick = 0;
+  /** receivedCount() at the previous tick: anything since answers the pings sent before. */
+  private lastCount = 0;
   private stopped = true;
   private readonly now: () => number;
 
@@ -44,6 +46,7 @@ export class Heartbeat {
   start(): void {
     this.stopped = false;
     this.lastTick = this.now();
+    this.lastCount = this.io.receivedCount();
     this.schedule(this.options.interval);
   }
 
@@ -88,6 +91,15 @@ export class Heartbeat {
     const gap = now - this.lastTick;
     this.lastTick = now;
     const idle = now - this.io.lastReceived();
+    // Any byte since the last tick answers the pings sent so far. Judging only by
+    // idle time fails a client that receives nothing but PONGs (a pure publisher):
+    // the PONG lands just after the ping, so the next tick finds it exactly one
+    // interval old and would count the ping as unanswered.
+    const count = this.io.receivedCount();
+    if (count !== this.lastCount) {
+      this.lastCount = count;
+      this.outstanding = 0;
+    }
     if (gap > interval * 2 && idle > interval) {
       // Timers were frozen (sleep, background): do not trust the socket.
       this.probe();

@@ -208,6 +208,38 @@ describe('Heartbeat', () => {
       vi.useRealTimers();
     }
   });
+  it('keeps a connection that receives nothing but the PONGs (a pure publisher) alive', () => {
+    vi.useFakeTimers();
+    try {
+      let last = Date.now();
+      let count = 0;
+      let pings = 0;
+      let dead: string | undefined;
+      const hb = new Heartbeat(
+        { interval: 1000, maxOut: 2, wakeTimeout: 200 },
+        {
+          lastReceived: () => last,
+          receivedCount: () => count,
+          // The PONG arrives 1 ms after each ping: the next tick finds it just one interval old.
+          ping: () => {
+            pings++;
+            setTimeout(() => {
+              last = Date.now();
+              count++;
+            }, 1);
+          },
+          dead: (e) => (dead = e.code),
+        },
+      );
+      hb.start();
+      vi.advanceTimersByTime(20_000);
+      expect(dead).toBeUndefined();
+      expect(pings).toBeGreaterThanOrEqual(10);
+      hb.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
   it('after a wall-clock jump (timers frozen), probes at once and fails fast', () => {
     vi.useFakeTimers();
     try {
