@@ -211,28 +211,31 @@ describe('Heartbeat', () => {
   it('keeps a connection that receives nothing but the PONGs (a pure publisher) alive', () => {
     vi.useFakeTimers();
     try {
-      let last = Date.now();
+      let clock = 1_000_000;
+      let last = clock;
       let count = 0;
       let pings = 0;
       let dead: string | undefined;
       const hb = new Heartbeat(
-        { interval: 1000, maxOut: 2, wakeTimeout: 200 },
+        { interval: 1000, maxOut: 2, wakeTimeout: 200, now: () => clock },
         {
           lastReceived: () => last,
           receivedCount: () => count,
-          // The PONG arrives 1 ms after each ping: the next tick finds it just one interval old.
+          // The PONG arrives 1 ms after each ping.
           ping: () => {
             pings++;
-            setTimeout(() => {
-              last = Date.now();
-              count++;
-            }, 1);
+            last = clock + 1;
+            count++;
           },
           dead: (e) => (dead = e.code),
         },
       );
       hb.start();
-      vi.advanceTimersByTime(20_000);
+      for (let i = 0; i < 20; i++) {
+        // Timers fire a little late: the last PONG is just over one interval old at the tick.
+        clock += 1002;
+        vi.advanceTimersByTime(1000);
+      }
       expect(dead).toBeUndefined();
       expect(pings).toBeGreaterThanOrEqual(10);
       hb.stop();
