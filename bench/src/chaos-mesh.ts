@@ -343,6 +343,9 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     const seqs = new Array<number>(nPub).fill(0);
     for (let p = 0; p < nPub; p++) {
       const c = await connect(rotated(p), { name: `chaos-pub-${p}`, ...clientOpts });
+      c.on('status', (st) => {
+        if (st.type === 'disconnected' || st.type === 'connected') log(`${stamp()}   publisher ${p} ${st.type}${st.type === 'connected' ? ` to ${st.server}` : ''}${'error' in st && st.error ? ` (${st.error.code})` : ''}`);
+      });
       clients.push(c);
       pubs.push(c);
     }
