@@ -28,9 +28,8 @@ it('survives SIGKILL, dropped and stalled peer links: no crash, bounded memory, 
   expect(r.duplicates).toBe(0);
   expect(r.received).toBeGreaterThan(r.expected / 2);
   for (const mb of r.peakRssMb) expect(mb).toBeLessThan(400);
-  // Per-publisher order of plain events: still violated after faults (see
-  // RELIABILITY.md, "Findings"); counted, not failed, until fixed.
-  if (r.reordered > 0) console.warn(`KNOWN ISSUE: ${r.reordered} deliveries out of per-publisher order`);
+  // Per-publisher order of plain events, through kills, drops and stalls.
+  expect(r.reordered).toBe(0);
 
   const d = r.durable;
   if (d.skipped) {
