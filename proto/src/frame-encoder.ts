@@ -1,7 +1,7 @@
 import { FIXED_SIZE, MAX_EXT, type FrameType } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { encodeExtension, type Extension } from './extension.js';
-import { writeHeader } from './header.js';
+import { writeHeader, type HeaderFields } from './header.js';
 import { topicHash } from './topic-hash.js';
 import { utf8Length, utf8Write } from './utf8.js';
 
@@ -37,22 +37,32 @@ export function encodeHead(spec: FrameSpec): Uint8Array {
   const head = new Uint8Array(FIXED_SIZE + topicLen + ext.length);
   utf8Write(topic, head, FIXED_SIZE);
   head.set(ext, FIXED_SIZE + topicLen);
-  writeHeader(head, 0, {
+  const hash = topicLen > 0 ? topicHash(head, FIXED_SIZE, FIXED_SIZE + topicLen) : 0;
+  writeHeader(head, 0, headerOf(spec, hash, topicLen, ext.length, spec.payload?.length ?? 0));
+  return head;
+}
+
+/**
+ * The header fields of a frame described by `spec`, once its topic hash and
+ * part lengths are known: for encoders that lay the parts out themselves
+ * (the SDK writes a tick's frames back to back into one buffer).
+ */
+export function headerOf(spec: FrameSpec, topicHash: number, topicLen: number, extLen: number, payloadLen: number): HeaderFields {
+  return {
     type: spec.type,
     flags: spec.flags,
     hops: spec.hops,
     maxHops: spec.maxHops,
-    topicHash: topicLen > 0 ? topicHash(head, FIXED_SIZE, FIXED_SIZE + topicLen) : 0,
+    topicHash,
     origin: spec.origin,
     seq: spec.seq,
     timestamp: spec.timestamp,
     correlation: spec.correlation,
     sid: spec.sid,
     topicLen,
-    extLen: ext.length,
-    payloadLen: spec.payload?.length ?? 0,
-  });
-  return head;
+    extLen,
+    payloadLen,
+  };
 }
 
 /** Encodes a whole frame into one buffer (payload copied): simplest for control frames and small events. */

@@ -8,7 +8,7 @@ export { writeHeader, resealHeader, patchHops, type HeaderFields } from './heade
 export { checkHeader, jsScanner, SCAN_META, SCAN_SLOTS, type FrameScanner } from './frame-scanner.js';
 export { Frame } from './frame.js';
 export { FrameDecoder, decodeFrames, type FrameDecoderOptions } from './frame-decoder.js';
-export { encodeFrame, encodeHead, type FrameSpec } from './frame-encoder.js';
+export { encodeFrame, encodeHead, headerOf, type FrameSpec } from './frame-encoder.js';
 export { encodeExtension, decodeExtension, type Extension, type Position } from './extension.js';
 export * from './control.js';
 export { topicProblem, assertTopic, assertPattern, topicMatches, hasWildcard, type TopicLimits } from './topic.js';

@@ -14,6 +14,7 @@ import {
   encodeExtension,
   encodeFrame,
   encodeHead,
+  headerOf,
   writeHeader,
   errorFromCode,
   isMeshbusError,
@@ -151,21 +152,7 @@ export class Connection {
     slab.set(t.bytes, off + FIXED_SIZE);
     if (ext.length > 0) slab.set(ext, off + FIXED_SIZE + topicLen);
     if (p.length > 0) slab.set(p, off + FIXED_SIZE + topicLen + ext.length);
-    writeHeader(slab, off, {
-      type: spec.type,
-      flags: spec.flags,
-      hops: spec.hops,
-      maxHops: spec.maxHops,
-      topicHash: t.hash,
-      origin: spec.origin,
-      seq: spec.seq,
-      timestamp: spec.timestamp,
-      correlation: spec.correlation,
-      sid: spec.sid,
-      topicLen,
-      extLen: ext.length,
-      payloadLen: p.length,
-    });
+    writeHeader(slab, off, headerOf(spec, t.hash, topicLen, ext.length, p.length));
     this.commit(off + size);
   }
 

@@ -1,4 +1,4 @@
-import type { ClientError, MeshbusError, Position } from '@meshbus/proto';
+import type { ClientError, MeshbusError, Position, WelcomeBody } from '@meshbus/proto';
 import type { BackoffOptions } from './backoff.js';
 import type { Codec } from './codecs.js';
 import type { Outbox, OutboxLimits } from './outbox.js';
@@ -50,22 +50,12 @@ export interface CoreConnectOptions extends ConnectOptions {
   transport: TransportFactory;
 }
 
-/** What the node said about itself and this connection in WELCOME. */
-export interface ServerInfo {
+/** What the node said about itself and this connection in WELCOME (field meanings in proto's WelcomeBody). */
+export interface ServerInfo extends Omit<WelcomeBody, 'v'> {
   /** The server URL this connection uses. */
   server: string;
   /** Protocol version chosen. */
   version: number;
-  /** Node id, 16 hex digits. */
-  node: string;
-  /** This connection's id on the node, 16 hex digits. */
-  client: string;
-  maxPayload: number;
-  maxTopic: number;
-  /** The node's ping interval, ms. */
-  ping: number;
-  /** Client URLs of the other nodes of the mesh. */
-  peers: string[];
 }
 
 /** Status events: `client.on('status', fn)` or `for await (const s of client.status())`. */
