@@ -52,7 +52,10 @@ export async function spawnNode(args: {
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   await new Promise<void>((resolve, reject) => {
     // Generous: CI runs other process-heavy suites (chaos, soak) on the same 2 cores.
-    const t = setTimeout(() => reject(new Error(`node did not start: ${log.join('')}`)), 25_000);
+    const t = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`node did not start: ${log.join('')}`));
+    }, 25_000);
     const onData = (d: Buffer): void => {
       log.push(d.toString());
       if (log.join('').includes(args.readyText ?? 'cluster listening')) {

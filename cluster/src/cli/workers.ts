@@ -96,6 +96,8 @@ async function runWorker(cfg: StartConfig): Promise<number> {
     const stop = (): void => void server.stop().then(resolve, resolve);
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
+    // The primary is gone (even SIGKILLed): a worker must not live on alone.
+    process.once('disconnect', stop);
   });
   process.exit(0);
 }
