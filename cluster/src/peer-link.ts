@@ -19,13 +19,9 @@ import {
 } from '@meshbus/proto';
 import {
   OutboundQueue,
-  ReceiverWaiters,
-  SourceThrottle,
+  FlowEndpoint,
   TcpWire,
-  type EventSource,
   type Logger,
-  type Subscriber,
-  type Throttled,
 } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 
@@ -73,7 +69,7 @@ let nextUid = 1_000_000_000;
  * peer's interest is stored as subscriptions owned by the link, so routing
  * hands events to it like to any client.
  */
-export class PeerLink implements Subscriber, EventSource {
+export class PeerLink extends FlowEndpoint {
   readonly kind = 'peer' as const;
   readonly uid = nextUid++;
   readonly echo = true;
@@ -88,10 +84,8 @@ export class PeerLink implements Subscriber, EventSource {
   msgsOut = 0;
   droppedHops = 0;
   private readonly wire: TcpWire;
-  private readonly out: OutboundQueue;
+  protected readonly out: OutboundQueue;
   private readonly decoder: FrameDecoder;
-  private readonly waiters = new ReceiverWaiters();
-  private readonly throttle: SourceThrottle;
   private readonly myNonce = newNonce();
   private theirNonce = '';
   private lastRx = Date.now();
@@ -105,6 +99,7 @@ export class PeerLink implements Subscriber, EventSource {
     private readonly s: LinkSettings,
     private readonly handler: LinkHandler,
   ) {
+    super();
     this.wire = new TcpWire(socket, {
       data: (c) => this.onData(c),
       drain: () => this.onDrain(),
@@ -112,13 +107,6 @@ export class PeerLink implements Subscriber, EventSource {
     });
     this.out = new OutboundQueue(this.wire, Math.min(4 * 1024 * 1024, s.maxPending >>> 1), s.maxPending, 'drop', () => {});
     this.decoder = new FrameDecoder({ maxFrameLength: s.maxFrameLength, scanner: s.scanner });
-    this.throttle = new SourceThrottle(
-      this,
-      () => this.wire.pause(),
-      () => {
-        if (this.state !== 'closed') this.wire.resume();
-      },
-    );
     this.timer = setTimeout(() => {
       if (this.state === 'handshake') this.fail('MB_ERR_HANDSHAKE_TIMEOUT', 'peer handshake timed out');
     }, s.handshakeTimeout);
@@ -144,26 +132,12 @@ export class PeerLink implements Subscriber, EventSource {
     return this.peer?.id;
   }
 
-  get pending(): number {
-    return this.out.pending;
+  protected pauseInput(): void {
+    this.wire.pause();
   }
 
-  get dropped(): number {
-    return this.out.dropped;
-  }
-
-  // ---- Subscriber: events toward the peer ----
-
-  get congested(): boolean {
-    return !this.waiters.overrun && this.out.congested;
-  }
-
-  addWaiter(w: Throttled): void {
-    this.waiters.add(w);
-  }
-
-  markOverrun(): void {
-    this.waiters.overrun = true;
+  protected resumeInput(): void {
+    if (this.state !== 'closed') this.wire.resume();
   }
 
   /**
@@ -196,16 +170,6 @@ export class PeerLink implements Subscriber, EventSource {
   sendControl(type: FrameType, body: object): void {
     if (this.state === 'closed') return;
     this.out.sendUrgent(encodeFrame({ type, payload: encodeBody(body) }));
-  }
-
-  // ---- EventSource: events from the peer can be paused ----
-
-  blockOn(receiver: Subscriber): void {
-    if (receiver !== this) this.throttle.blockOn(receiver);
-  }
-
-  unblock(receiver: Subscriber): void {
-    this.throttle.unblock(receiver);
   }
 
   // ---- input ----
@@ -309,14 +273,13 @@ export class PeerLink implements Subscriber, EventSource {
   }
 
   private onDrain(): void {
-    this.out.onDrain();
-    if (!this.out.congested) this.waiters.release(this);
+    this.drained();
   }
 
   /** Liveness, called by the cluster's timer. */
   tick(now: number, maxStall: number): void {
     if (this.state !== 'up') return;
-    this.throttle.check(now, maxStall);
+    this.checkStall(now, maxStall);
     if (now - this.lastRx < this.s.pingInterval) return;
     if (this.pingsOut >= 2) {
       this.close('peer stopped answering pings');
@@ -341,8 +304,7 @@ export class PeerLink implements Subscriber, EventSource {
     const wasUp = this.state === 'up';
     this.state = 'closed';
     clearTimeout(this.timer);
-    this.waiters.release(this);
-    this.throttle.clear();
+    this.releaseFlow();
     this.wire.end();
     setTimeout(() => this.wire.destroy(), 1000).unref();
     this.handler.linkDown(this, wasUp ? reason : `handshake failed: ${reason}`);

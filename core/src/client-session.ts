@@ -25,8 +25,8 @@ import {
 } from '@meshbus/proto';
 import { OutboundQueue } from './outbound-queue.js';
 import { refuseWithoutRedis } from './durable/durability.js';
-import type { EventSource, SlowPolicy, Subscriber, Subscription, Throttled } from './subscriber.js';
-import { ReceiverWaiters, SourceThrottle } from './flow-control.js';
+import type { SlowPolicy, Subscription } from './subscriber.js';
+import { FlowEndpoint } from './flow-endpoint.js';
 import { Permissions } from './auth/permissions.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import type { Wire } from './wire.js';
@@ -41,7 +41,7 @@ let nextUid = 1;
  * liveness and its outbound queue. Transport-agnostic: TCP and WebSocket
  * connections are both a ClientSession over a Wire.
  */
-export class ClientSession implements Subscriber, EventSource {
+export class ClientSession extends FlowEndpoint {
   readonly kind = 'client' as const;
   readonly uid = nextUid++;
   readonly connectedAt = Date.now();
@@ -53,15 +53,11 @@ export class ClientSession implements Subscriber, EventSource {
   private state: State = 'hello';
   private readonly subs = new Map<number, Subscription>();
   private readonly decoder: FrameDecoder;
-  private readonly out: OutboundQueue;
+  protected readonly out: OutboundQueue;
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   private lastRx = Date.now();
   private pingsOut = 0;
   private pingSeq = 0;
-  /** Publishers paused until this receiver drains. */
-  private readonly waiters = new ReceiverWaiters();
-  /** Receivers this connection, as a publisher, waits for. */
-  private readonly throttle: SourceThrottle;
   /** Token subject, when the node verifies JWTs. */
   subject = '';
   private permissions: Permissions | undefined;
@@ -77,14 +73,8 @@ export class ClientSession implements Subscriber, EventSource {
     readonly wire: Wire,
     private readonly ctx: NodeContext,
   ) {
+    super();
     this.clientId = ctx.newClientId();
-    this.throttle = new SourceThrottle(
-      this,
-      () => wire.pause(),
-      () => {
-        if (this.state !== 'closed') wire.resume();
-      },
-    );
     this.decoder = new FrameDecoder({ maxFrameLength: ctx.maxFrameLength, scanner: ctx.scanner });
     const o = ctx.options;
     this.out = new OutboundQueue(wire, Math.min(1024 * 1024, o.maxPending >>> 1), o.maxPending, 'disconnect', () => this.slowConsumer());
@@ -106,36 +96,12 @@ export class ClientSession implements Subscriber, EventSource {
     return this.subs.size;
   }
 
-  get pending(): number {
-    return this.out.pending;
+  protected pauseInput(): void {
+    this.wire.pause();
   }
 
-  get congested(): boolean {
-    return !this.waiters.overrun && this.out.congested;
-  }
-
-  addWaiter(w: Throttled): void {
-    this.waiters.add(w);
-  }
-
-  markOverrun(): void {
-    this.waiters.overrun = true;
-  }
-
-  /**
-   * Flow control: stop reading from this publisher until `receiver` catches
-   * up, so a burst waits instead of being dropped or overrunning the bound.
-   */
-  blockOn(receiver: Subscriber): void {
-    if (receiver !== this) this.throttle.blockOn(receiver);
-  }
-
-  unblock(receiver: Subscriber): void {
-    this.throttle.unblock(receiver);
-  }
-
-  get dropped(): number {
-    return this.out.dropped;
+  protected resumeInput(): void {
+    if (this.state !== 'closed') this.wire.resume();
   }
 
   subscriptions(): IterableIterator<Subscription> {
@@ -448,14 +414,12 @@ export class ClientSession implements Subscriber, EventSource {
     clearTimeout(this.handshakeTimer);
     clearTimeout(this.expiryTimer);
     this.dropSubscriptions();
-    this.waiters.release(this);
-    this.throttle.clear();
+    this.releaseFlow();
     this.ctx.closed(this);
   }
 
   onDrain(): void {
-    this.out.onDrain();
-    if (!this.out.congested) this.waiters.release(this);
+    this.drained();
   }
 
   private dropSubscriptions(): void {
@@ -472,7 +436,7 @@ export class ClientSession implements Subscriber, EventSource {
   tick(now: number): void {
     if (this.state !== 'open') return;
     const o = this.ctx.options;
-    this.throttle.check(now, o.maxStall);
+    this.checkStall(now, o.maxStall);
     if (this.out.stalled(now, o.writeDeadline)) {
       this.slowConsumer();
       return;

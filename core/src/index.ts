@@ -19,3 +19,4 @@ export { WsWire, wholeFrames } from './ws-wire.js';
 export { JwtVerifier, signHs256, type JwtKeys, type TokenClaims, type TopicRules } from './auth/jwt.js';
 export { Permissions, covers } from './auth/permissions.js';
 export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles } from './tls-config.js';
+export { FlowEndpoint } from './flow-endpoint.js';

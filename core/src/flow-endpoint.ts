@@ -1,0 +1,81 @@
+import type { Frame } from '@meshbus/proto';
+import { ReceiverWaiters, SourceThrottle } from './flow-control.js';
+import type { OutboundQueue } from './outbound-queue.js';
+import type { EventSource, Subscriber, Throttled } from './subscriber.js';
+
+/**
+ * What client sessions and peer links share: an outbound queue they deliver
+ * into, and both sides of flow control (as a receiver, the sources waiting
+ * for it; as a source, the receivers it waits for). Subclasses say how to
+ * pause and resume their input, and own their queue.
+ */
+export abstract class FlowEndpoint implements Subscriber, EventSource {
+  abstract readonly kind: 'client' | 'peer';
+  abstract readonly uid: number;
+  abstract readonly echo: boolean;
+  abstract get label(): string;
+  abstract deliver(frame: Frame, sid: number): void;
+
+  protected abstract readonly out: OutboundQueue;
+  /** Stop / restart reading from the other end. */
+  protected abstract pauseInput(): void;
+  protected abstract resumeInput(): void;
+
+  private readonly waiters = new ReceiverWaiters();
+  private readonly throttle = new SourceThrottle(
+    this,
+    () => this.pauseInput(),
+    () => this.resumeInput(),
+  );
+
+  /** Bytes queued toward the other end. */
+  get pending(): number {
+    return this.out.pending;
+  }
+
+  /** Events dropped from the queue ('drop' policy). */
+  get dropped(): number {
+    return this.out.dropped;
+  }
+
+  get congested(): boolean {
+    return !this.waiters.overrun && this.out.congested;
+  }
+
+  addWaiter(w: Throttled): void {
+    this.waiters.add(w);
+  }
+
+  markOverrun(): void {
+    this.waiters.overrun = true;
+  }
+
+  /**
+   * Flow control: stop reading from this source until `receiver` catches up,
+   * so a burst waits instead of being dropped or overrunning the bound.
+   */
+  blockOn(receiver: Subscriber): void {
+    if (receiver !== this) this.throttle.blockOn(receiver);
+  }
+
+  unblock(receiver: Subscriber): void {
+    this.throttle.unblock(receiver);
+  }
+
+  /** The wire took queued bytes: move more in, and wake the sources waiting for this receiver. */
+  protected drained(): void {
+    this.out.onDrain();
+    if (!this.out.congested) this.waiters.release(this);
+  }
+
+  /** Gives up on receivers that kept this source paused longer than `maxStall`. */
+  protected checkStall(now: number, maxStall: number): void {
+    this.throttle.check(now, maxStall);
+  }
+
+  /** The endpoint is gone: nobody waits for it, it waits for nobody. */
+  protected releaseFlow(): void {
+    this.waiters.release(this);
+    this.throttle.clear();
+  }
+}
