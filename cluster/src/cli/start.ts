@@ -62,7 +62,6 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
         tls: clientTls,
         logger: cfg.logLevel === 'silent' ? false : cfg.logLevel,
       });
-      log.info({ http: http.url, dashboard: `${http.url}/` }, 'http api listening');
     }
   } catch (e) {
     await ws?.close();
