@@ -27,6 +27,7 @@ import net from 'node:net';
 import { Redis } from 'ioredis';
 import { queueName } from '@meshbus/core';
 import { connect, type Client, type ConnectOptions, type Msg, type Status } from '@meshbus/sdk';
+import { freePort } from '@meshbus/core';
 
 export const DURABLE_SPEC = 'dur.>|history=100000';
 const JOBS_PATTERN = 'jobs.>';
@@ -138,17 +139,6 @@ export function pingRedis(port: number, host = '127.0.0.1', ms = 500): Promise<b
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ChaosRedis {
   url: string;

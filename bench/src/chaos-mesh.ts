@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
 import { DURABLE_SPEC, DurableChecks, findRedis, skippedDurable, summarizeDurable, type ChaosRedis, type DurableReport } from './chaos-durable.js';
 import { ChaosProxy } from './chaos-proxy.js';
+import { freePort } from '@meshbus/core';
 
 const BIN = fileURLToPath(new URL('../../bin/meshbus.js', import.meta.url));
 
@@ -113,17 +114,7 @@ interface Proc {
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -1,26 +1,15 @@
 /** Process and port helpers shared by the targets and the runner. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
-import { createServer, connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { freePort } from '@meshbus/core';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across processes. */
 export const now = (): number => performance.timeOrigin + performance.now();
-
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** True when something accepts TCP connections at host:port. */
 export function reachable(hostPort: string, timeoutMs = 500): Promise<boolean> {

@@ -20,3 +20,4 @@ export { JwtVerifier, signHs256, type JwtKeys, type TokenClaims, type TopicRules
 export { Permissions, covers } from './auth/permissions.js';
 export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles } from './tls-config.js';
 export { FlowEndpoint } from './flow-endpoint.js';
+export { freePort } from './free-port.js';

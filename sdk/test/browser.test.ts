@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { ClusterNode } from '@meshbus/cluster';
 import { connect, type Client, type Msg } from '../src/index.js';
 import { bundle, SDK_ROOT } from './bundles.js';
 import { until } from './helpers.js';
+import { freePort } from '@meshbus/core';
 
 /** Debian's chromium; MESHBUS_CHROMIUM points elsewhere. Never a downloaded browser. */
 const CHROMIUM = process.env.MESHBUS_CHROMIUM ?? '/usr/bin/chromium';
@@ -35,16 +35,6 @@ function noBrowser(ctx: Ctx, why: string): never {
   return ctx.skip(msg);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = netServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 /**
  * Chromium resolves `localhost:8481` (the README's URL) to this port through

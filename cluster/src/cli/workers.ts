@@ -1,8 +1,8 @@
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import type { StartConfig } from './config.js';
 import { startServer } from './start.js';
+import { freePort } from '@meshbus/core';
 
 /**
  * `meshbus start --workers N`: one node per core. The primary process only
@@ -26,16 +26,6 @@ interface WorkerPlan {
   secret: string | undefined;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 async function supervise(cfg: StartConfig): Promise<number> {
   const n = cfg.workers;
