@@ -23,7 +23,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
 import { DURABLE_SPEC, DurableChecks, findRedis, skippedDurable, summarizeDurable, type ChaosRedis, type DurableReport } from './chaos-durable.js';
