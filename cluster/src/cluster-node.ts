@@ -318,7 +318,12 @@ export class ClusterNode implements LinkHandler, ClusterView {
     this.interest.delete(link);
     const peerId = link.peer?.id;
     const current = peerId !== undefined && this.byPeer.get(peerId) === link;
-    if (current) this.byPeer.delete(peerId);
+    if (current) {
+      this.byPeer.delete(peerId);
+      // Nothing more arrives from that link; a node that comes back under the same
+      // configured id starts its sequence again and must not be taken for old news.
+      this.lastSeq.delete(peerId);
+    }
     if (li) {
       for (const sub of li.learned.values()) this.node.table.remove(sub);
       for (const key of this.ledger.dropSource(link)) this.propagate(key);

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@meshbus/sdk';
+import { silentLogger, startNode } from '@meshbus/core';
+import { ClusterNode } from '../src/index.js';
 import { client, collect, fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
 
 const nodes: TestNode[] = [];
@@ -131,6 +133,37 @@ describe('full mesh', () => {
     const b = await startMeshNode({ seeds: [`localhost:${a.cluster.port}`] }, 'b');
     nodes.push(b);
     await until(() => fullyMeshed([a, b]), 'link through a DNS seed');
+  });
+
+  it('takes events from a node restarted under the same configured id (its sequence starts again)', async () => {
+    const a = await startMeshNode({}, 'a');
+    nodes.push(a);
+    const sub = await cli(a);
+    const got = collect(sub, 'r.>');
+    await sub.flush();
+    const startB = async (): Promise<TestNode> => {
+      const node = await startNode({ port: 0, logger: silentLogger, id: '00000000000000bb' });
+      const cluster = await new ClusterNode(node, { port: 0, pingInterval: 200, redialMin: 50, redialMax: 500, seeds: [a.peerAddr] }).start();
+      const t = { node, cluster, url: `127.0.0.1:${node.port}`, peerAddr: `127.0.0.1:${cluster.port}` };
+      nodes.push(t);
+      await until(() => fullyMeshed([a, t]) && remoteInterest(t) === 1, 'B linked with interest');
+      return t;
+    };
+    const b1 = await startB();
+    const p1 = await cli(b1);
+    for (let i = 0; i < 200; i++) p1.publish('r.x', 'first' + i);
+    await p1.flush();
+    await until(() => got.length === 200, 'events of the first B');
+    await p1.close();
+    await stopMeshNode(b1);
+    nodes.splice(nodes.indexOf(b1), 1);
+    await until(() => a.cluster.link('00000000000000bb') === undefined, 'B gone');
+    const b2 = await startB();
+    const p2 = await cli(b2);
+    for (let i = 0; i < 5; i++) p2.publish('r.x', 'second' + i);
+    await p2.flush();
+    await until(() => got.length === 205, 'events of the restarted B');
+    expect(got.slice(200)).toEqual(['second0', 'second1', 'second2', 'second3', 'second4']);
   });
 
   it('refuses a node with the wrong cluster secret', async () => {
