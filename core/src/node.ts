@@ -94,7 +94,13 @@ export class MeshNode implements NodeContext {
   readonly jwt: JwtVerifier | undefined;
   private readonly server: Server;
   private readonly originBytes = new Uint8Array(8);
-  private seq = 0;
+  /**
+   * Sequence of the events this node stamps. It starts from the clock (µs) so a
+   * node restarted under the same configured id keeps increasing: peers drop
+   * sequences that go back (duplicate and reorder protection), so restarting
+   * from 1 would look like old news. Exact below 2^53 for centuries.
+   */
+  private seq = Date.now() * 1000;
   private timer: ReturnType<typeof setInterval> | undefined;
   private shuttingDown = false;
   private boundPort = 0;
