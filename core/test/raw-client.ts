@@ -23,38 +23,32 @@ export interface Got {
 }
 
 /**
- * A protocol client made of raw frames over a real socket, so the node's tests
- * do not depend on the SDK and can send anything, including garbage.
+ * What every raw test client does whatever carries its bytes: decode what
+ * arrives, keep a copy of each frame, wait for frames, and send the common
+ * frames. Subclasses give `send` and feed `received` / `ended`.
  */
-export class RawClient {
+export abstract class RawFrames {
   readonly got: Got[] = [];
   closed = false;
   private readonly decoder = new FrameDecoder();
   private waiters: Array<() => void> = [];
 
-  private constructor(readonly socket: net.Socket) {
-    socket.on('data', (c) => {
-      this.decoder.push(c, (f) => this.onFrame(f), () => {});
-      this.wake();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake();
-    });
-    socket.on('error', () => {});
+  /** Sends frames (a transport may put several in one message). */
+  abstract send(...specs: FrameSpec[]): void;
+
+  /** Extra words for "connection closed" errors (e.g. a WebSocket close code). */
+  protected closeInfo(): string {
+    return '';
   }
 
-  static async connect(port: number, hello: Record<string, unknown> | false = {}): Promise<RawClient> {
-    const s = await new Promise<net.Socket>((resolve, reject) => {
-      const sock = net.connect(port, '127.0.0.1', () => resolve(sock));
-      sock.once('error', reject);
-    });
-    const c = new RawClient(s);
-    if (hello !== false) {
-      c.send({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1], ...hello }) });
-      await c.waitFor((g) => g.type === FrameType.WELCOME || g.type === FrameType.ERROR);
-    }
-    return c;
+  protected received(chunk: Uint8Array): void {
+    this.decoder.push(chunk, (f) => this.onFrame(f), () => {});
+    this.wake();
+  }
+
+  protected ended(): void {
+    this.closed = true;
+    this.wake();
   }
 
   private onFrame(f: Frame): void {
@@ -76,8 +70,10 @@ export class RawClient {
     for (const f of w) f();
   }
 
-  send(spec: FrameSpec): void {
-    this.socket.write(encodeFrame(spec));
+  protected async hello(hello: Record<string, unknown> | false): Promise<void> {
+    if (hello === false) return;
+    this.send({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1], ...hello }) });
+    await this.waitFor((g) => g.type === FrameType.WELCOME || g.type === FrameType.ERROR);
   }
 
   sub(pattern: string, sid: number, body: Record<string, unknown> = {}): void {
@@ -101,7 +97,7 @@ export class RawClient {
     for (;;) {
       const hit = this.got.find(pred);
       if (hit) return hit;
-      if (this.closed) throw new Error(`connection closed; got ${this.got.map((g) => g.typeName).join(',')}`);
+      if (this.closed) throw new Error(`connection closed${this.closeInfo()}; got ${this.got.map((g) => g.typeName).join(',')}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out; got ${this.got.map((g) => g.typeName).join(',')}`);
       await new Promise<void>((r) => {
@@ -124,6 +120,33 @@ export class RawClient {
 
   events(topic?: string): Got[] {
     return this.got.filter((g) => (g.type === FrameType.PUB || g.type === FrameType.REQ) && (topic === undefined || g.topic === topic));
+  }
+}
+
+/**
+ * A protocol client made of raw frames over a real socket, so the node's tests
+ * do not depend on the SDK and can send anything, including garbage.
+ */
+export class RawClient extends RawFrames {
+  private constructor(readonly socket: net.Socket) {
+    super();
+    socket.on('data', (c) => this.received(c));
+    socket.on('close', () => this.ended());
+    socket.on('error', () => {});
+  }
+
+  static async connect(port: number, hello: Record<string, unknown> | false = {}): Promise<RawClient> {
+    const s = await new Promise<net.Socket>((resolve, reject) => {
+      const sock = net.connect(port, '127.0.0.1', () => resolve(sock));
+      sock.once('error', reject);
+    });
+    const c = new RawClient(s);
+    await c.hello(hello);
+    return c;
+  }
+
+  send(...specs: FrameSpec[]): void {
+    for (const spec of specs) this.socket.write(encodeFrame(spec));
   }
 
   close(): void {

@@ -2,35 +2,25 @@ import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
-  FrameDecoder,
   decodeGoodbye,
   FrameType,
-  codeFromNumber,
-  decodeError,
   decodeWelcome,
-  encodeBody,
   encodeFrame,
   type FrameSpec,
 } from '@meshbus/proto';
 import { WsGateway, silentLogger, startHttp, startNode, wholeFrames, type MeshNode, type WsGatewayOptions } from '../src/index.js';
-import { RawClient, type Got } from './raw-client.js';
+import { RawClient, RawFrames } from './raw-client.js';
 
 /** RawClient's twin over WebSocket: raw frames in binary messages. */
-class RawWs {
-  readonly got: Got[] = [];
-  closed = false;
+class RawWs extends RawFrames {
   closeCode = 0;
-  private readonly decoder = new FrameDecoder();
 
   private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data: Buffer) => this.decoder.push(data, (f) => {
-      const g: Got = { type: f.type, typeName: f.typeName, topic: f.topic, sid: f.sid, correlation: f.correlation, payload: Buffer.from(f.payload) };
-      if (f.type === FrameType.ERROR) g.error = codeFromNumber(decodeError(f.payload).code);
-      this.got.push(g);
-    }, () => {}));
+    super();
+    ws.on('message', (data: Buffer) => this.received(data));
     ws.on('close', (code) => {
-      this.closed = true;
       this.closeCode = code;
+      this.ended();
     });
     ws.on('error', () => {});
   }
@@ -44,10 +34,7 @@ class RawWs {
       ws.once('error', reject);
       ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
     });
-    if (o.hello !== false) {
-      c.send({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1], ...o.hello }) });
-      await c.waitFor((g) => g.type === FrameType.WELCOME || g.type === FrameType.ERROR);
-    }
+    await c.hello(o.hello ?? {});
     return c;
   }
 
@@ -56,41 +43,8 @@ class RawWs {
     this.ws.send(Buffer.concat(specs.map((s) => encodeFrame(s))));
   }
 
-  sub(pattern: string, sid: number, body: Record<string, unknown> = {}): void {
-    this.send({ type: FrameType.SUB, topic: pattern, correlation: sid, payload: encodeBody(body) });
-  }
-
-  pub(topic: string, data: string | Uint8Array): void {
-    this.send({ type: FrameType.PUB, topic, payload: typeof data === 'string' ? Buffer.from(data) : data });
-  }
-
-  async flush(timeoutMs = 5000): Promise<void> {
-    const n = Math.floor(Math.random() * 1e9) + 1;
-    this.send({ type: FrameType.PING, correlation: n });
-    await this.waitFor((g) => g.type === FrameType.PONG && g.correlation === n, timeoutMs);
-  }
-
-  async waitFor(pred: (g: Got) => boolean, timeoutMs = 5000): Promise<Got> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.got.find(pred);
-      if (hit) return hit;
-      if (this.closed) throw new Error(`connection closed (${this.closeCode}); got ${this.got.map((g) => g.typeName).join(',')}`);
-      if (Date.now() > deadline) throw new Error(`timed out; got ${this.got.map((g) => g.typeName).join(',')}`);
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  }
-
-  async waitClosed(timeoutMs = 5000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed) {
-      if (Date.now() > deadline) throw new Error('connection still open');
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
-  events(topic?: string): Got[] {
-    return this.got.filter((g) => g.type === FrameType.PUB && (topic === undefined || g.topic === topic));
+  protected override closeInfo(): string {
+    return ` (${this.closeCode})`;
   }
 }
 
