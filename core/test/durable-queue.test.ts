@@ -1,40 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connect, type Client, type Msg } from '@meshbus/sdk';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Msg } from '@meshbus/sdk';
 import type { Position } from '@meshbus/proto';
-import { silentLogger, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
-import { requireRedisServer, startRedisServer, stopStartedRedis, testRedis, until, type RedisServer, type TestRedis } from './redis-helper.js';
+import type { MeshNode, NodeOptions } from '../src/index.js';
+import { durableSuite, requireRedisServer, startRedisServer, until, type RedisServer } from './redis-helper.js';
 
-let redis: TestRedis | undefined;
-const nodes: MeshNode[] = [];
-const clients: Client[] = [];
+const suite = durableSuite();
+const { node, client } = suite;
 
-beforeEach(async ({ skip }) => {
-  redis ??= await testRedis({ skip });
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => {});
-  for (const n of nodes.splice(0)) await n.close();
-});
-afterAll(async () => {
-  await redis?.cleanup();
-  await stopStartedRedis();
-});
-
-function durable(extra: Partial<NonNullable<NodeOptions['durable']>> = {}, url = redis!.url): NodeOptions['durable'] {
-  return { redis: url, prefix: `${redis!.prefix}${Math.random().toString(36).slice(2, 8)}:`, ...extra };
-}
-async function node(opts: NodeOptions): Promise<MeshNode> {
-  const n = await startNode({ port: 0, logger: silentLogger, ...opts });
-  nodes.push(n);
-  return n;
-}
-async function client(n: MeshNode): Promise<Client> {
-  const c = await connect(`127.0.0.1:${n.port}`, { reconnectBackoff: { base: 20, max: 100 } });
-  clients.push(c);
-  return c;
+function durable(extra: Partial<NonNullable<NodeOptions['durable']>> = {}, url = suite.redis().url): NodeOptions['durable'] {
+  return { redis: url, prefix: suite.prefix(), ...extra };
 }
 const text = (m: Msg): string => Buffer.from(m.data).toString();
 const queued = (n: MeshNode, topic: string): boolean => (n.durability!.matcher.forTopic(topic)?.queues.length ?? 0) > 0;

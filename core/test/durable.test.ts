@@ -1,39 +1,14 @@
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { connect, type Client, type Msg, type Status } from '@meshbus/sdk';
+import { describe, expect, it } from 'vitest';
+import type { Client, Msg, Status } from '@meshbus/sdk';
 import { Frame, type Position } from '@meshbus/proto';
-import { silentLogger, startHttp, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
-import { stopStartedRedis, testRedis, until, type TestRedis } from './redis-helper.js';
+import { startHttp, type MeshNode, type NodeOptions } from '../src/index.js';
+import { durableSuite, until } from './redis-helper.js';
 
-let redis: TestRedis | undefined;
-const nodes: MeshNode[] = [];
-const clients: Client[] = [];
-
-beforeEach(async ({ skip }) => {
-  redis ??= await testRedis({ skip });
-});
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => {});
-  for (const n of nodes.splice(0)) await n.close();
-});
-afterAll(async () => {
-  await redis?.cleanup();
-  await stopStartedRedis();
-});
+const suite = durableSuite();
+const { node, client } = suite;
 
 function durable(topics: NonNullable<NodeOptions['durable']>['topics'], extra: Partial<NonNullable<NodeOptions['durable']>> = {}): NodeOptions['durable'] {
-  return { redis: redis!.url, prefix: `${redis!.prefix}${Math.random().toString(36).slice(2, 8)}:`, topics, ...extra };
-}
-
-async function node(opts: NodeOptions): Promise<MeshNode> {
-  const n = await startNode({ port: 0, logger: silentLogger, ...opts });
-  nodes.push(n);
-  return n;
-}
-
-async function client(n: MeshNode, opts: Record<string, unknown> = {}): Promise<Client> {
-  const c = await connect(`127.0.0.1:${n.port}`, { reconnectBackoff: { base: 20, max: 100 }, ...opts });
-  clients.push(c);
-  return c;
+  return { redis: suite.redis().url, prefix: suite.prefix(), topics, ...extra };
 }
 
 /** Drops the node side of `c`'s connection (the client sees a lost connection and reconnects). */

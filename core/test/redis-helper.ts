@@ -2,7 +2,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
-import { freePort } from '../src/index.js';
+import { afterAll, afterEach, beforeEach } from 'vitest';
+import { connect, type Client, type ConnectOptions } from '@meshbus/sdk';
+import { freePort, silentLogger, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
 
 /**
  * Redis for tests. Uses 127.0.0.1:6379 when something answers PING there;
@@ -158,4 +160,45 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The fixture of the durability suites: a test Redis (or a skip), and nodes
+ * and SDK clients that are closed after each test. Call once at module level.
+ */
+export function durableSuite(): {
+  redis(): TestRedis;
+  /** A key prefix of its own for one node set, inside the run's prefix. */
+  prefix(): string;
+  node(opts: NodeOptions): Promise<MeshNode>;
+  client(n: MeshNode, opts?: ConnectOptions): Promise<Client>;
+} {
+  let redis: TestRedis | undefined;
+  const nodes: MeshNode[] = [];
+  const clients: Client[] = [];
+  beforeEach(async ({ skip }) => {
+    redis ??= await testRedis({ skip });
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close().catch(() => {});
+    for (const n of nodes.splice(0)) await n.close();
+  });
+  afterAll(async () => {
+    await redis?.cleanup();
+    await stopStartedRedis();
+  });
+  return {
+    redis: () => redis!,
+    prefix: () => `${redis!.prefix}${Math.random().toString(36).slice(2, 8)}:`,
+    async node(opts) {
+      const n = await startNode({ port: 0, logger: silentLogger, ...opts });
+      nodes.push(n);
+      return n;
+    },
+    async client(n, opts = {}) {
+      const c = await connect(`127.0.0.1:${n.port}`, { reconnectBackoff: { base: 20, max: 100 }, ...opts });
+      clients.push(c);
+      return c;
+    },
+  };
 }
