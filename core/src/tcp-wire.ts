@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { TickBatch } from './tick-batch.js';
 import type { Wire, WireEvents } from './wire.js';
 
 /**
@@ -18,17 +19,13 @@ const GATHER_MAX_AVG = 1024;
 export class TcpWire implements Wire {
   readonly kind = 'tcp' as const;
   readonly remote: string;
-  private pending: Uint8Array[] = [];
-  private pendingBytes = 0;
-  private scheduled = false;
-  private readonly flush = (): void => {
-    this.scheduled = false;
-    const chunks = this.pending;
+  private readonly pending = new TickBatch(() => this.flush());
+
+  private flush(): void {
+    const bytes = this.pending.bytes;
+    const chunks = this.pending.take();
     const n = chunks.length;
     if (n === 0) return;
-    const bytes = this.pendingBytes;
-    this.pending = [];
-    this.pendingBytes = 0;
     const s = this.socket;
     if (s.destroyed || s.writableEnded) return;
     if (n === 1) s.write(chunks[0]!);
@@ -38,7 +35,7 @@ export class TcpWire implements Wire {
       for (let i = 0; i < n; i++) s.write(chunks[i]!);
       s.uncork();
     }
-  };
+  }
 
   constructor(
     private readonly socket: Socket,
@@ -55,17 +52,12 @@ export class TcpWire implements Wire {
 
   /** Bytes not yet taken by the kernel: the socket's buffer plus this tick's frames. */
   get buffered(): number {
-    return this.socket.writableLength + this.pendingBytes;
+    return this.socket.writableLength + this.pending.bytes;
   }
 
   write(chunk: Uint8Array): void {
     if (this.socket.destroyed) return;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.flush);
-    }
+    this.pending.add(chunk);
   }
 
   pause(): void {
@@ -82,8 +74,7 @@ export class TcpWire implements Wire {
   }
 
   destroy(): void {
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.pending.take();
     this.socket.destroy();
   }
 }

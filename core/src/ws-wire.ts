@@ -1,3 +1,4 @@
+import { TickBatch } from './tick-batch.js';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { readU32 } from '@meshbus/proto';
@@ -32,11 +33,8 @@ export class WsWire implements Wire {
   readonly remote: string;
   /** ws-level liveness: a pong (or any message) arrived since the last ping. */
   alive = true;
-  private batch: Uint8Array[] = [];
-  private batchBytes = 0;
-  private scheduled = false;
+  private readonly batch = new TickBatch(() => this.flush(), BATCH_BYTES);
   private ended = false;
-  private readonly flushBatch = (): void => this.flush();
   private readonly sent = (err?: Error): void => {
     // The socket took a message: progress for the session's write deadline and backlog.
     if (!err) this.events.drain();
@@ -60,18 +58,12 @@ export class WsWire implements Wire {
   }
 
   get buffered(): number {
-    return this.batchBytes + this.ws.bufferedAmount;
+    return this.batch.bytes + this.ws.bufferedAmount;
   }
 
   write(chunk: Uint8Array): void {
     if (this.ended || this.ws.readyState !== 1) return;
-    this.batch.push(chunk);
-    this.batchBytes += chunk.length;
-    if (this.batchBytes >= BATCH_BYTES) this.flush();
-    else if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.flushBatch);
-    }
+    this.batch.add(chunk);
   }
 
   pause(): void {
@@ -91,8 +83,7 @@ export class WsWire implements Wire {
 
   destroy(): void {
     this.ended = true;
-    this.batch = [];
-    this.batchBytes = 0;
+    this.batch.take();
     this.ws.terminate();
   }
 
@@ -105,12 +96,10 @@ export class WsWire implements Wire {
   }
 
   private flush(): void {
-    this.scheduled = false;
-    const n = this.batch.length;
-    if (n === 0 || this.ws.readyState !== 1) return;
-    const msg = n === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
-    this.batch = [];
-    this.batchBytes = 0;
+    if (this.batch.count === 0 || this.ws.readyState !== 1) return;
+    const bytes = this.batch.bytes;
+    const chunks = this.batch.take();
+    const msg = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
     this.ws.send(msg, { binary: true, compress: this.compress }, this.sent);
   }
 
