@@ -4,6 +4,9 @@
  */
 import { FIXED_SIZE, FrameType, OFF, resealHeader, topicHash, writeHeader, type HeaderFields } from '@meshbus/proto';
 import { jsOps, nativeOps, type ByteOps } from '../src/index.js';
+import { concat } from '../../proto/test/helpers.js';
+
+export { concat };
 
 /** Set on CI (which has a compiler): a missing addon is then a failure, not a fallback. */
 export const REQUIRE_NATIVE = process.env['MESHBUS_REQUIRE_NATIVE'] === '1';
@@ -42,15 +45,6 @@ export function frame(o: FrameOpts = {}): Uint8Array {
   return buf;
 }
 
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** Patches header bytes at `off` and recomputes the CRC, so only the patched rule fails. */
 export function patch(buf: Uint8Array, off: number, at: number, bytes: readonly number[]): Uint8Array {

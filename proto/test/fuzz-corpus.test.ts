@@ -10,8 +10,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_FRAME, FIXED_SIZE, FrameType, OFF, resealHeader } from '../src/index.js';
-import { run } from './helpers.js';
-import { buildFrame, concatBytes, cut, diffFromModel, loadCorpus, model, mutate, saveToCorpus } from './fuzz-lib.js';
+import { concat, run } from './helpers.js';
+import { buildFrame, cut, diffFromModel, loadCorpus, model, mutate, saveToCorpus } from './fuzz-lib.js';
 
 if (process.env['FUZZ_SEED_CORPUS'] === '1') writeSeeds();
 
@@ -44,12 +44,12 @@ function writeSeeds(): void {
     ['seed-header-only', ping, DEFAULT_MAX_FRAME, 'a 64-byte frame (no topic, ext or payload)'],
     ['seed-five-bytes', ping.subarray(0, 5), DEFAULT_MAX_FRAME, '5 bytes: magic not yet checkable, truncated at end'],
     ['seed-bad-magic-at-6', mutate(ping, 'magic', 0, 7).subarray(0, 6), DEFAULT_MAX_FRAME, 'bad magic reported from 6 bytes, before the header is complete'],
-    ['seed-two-then-crc', concatBytes([pub(), ping, mutate(pub(), 'crc', 1, 3)]), DEFAULT_MAX_FRAME, 'two frames, then a CRC failure'],
+    ['seed-two-then-crc', concat([pub(), ping, mutate(pub(), 'crc', 1, 3)]), DEFAULT_MAX_FRAME, 'two frames, then a CRC failure'],
     ['seed-short-length', mutate(ping, 'short', 12, 0), DEFAULT_MAX_FRAME, 'length field below 60 with a valid CRC'],
     ['seed-huge-length', mutate(pub(), 'huge', 0, 0), DEFAULT_MAX_FRAME, 'consistent lengths claiming 4 GiB: too large, skip past the end'],
     ['seed-huge-length-maxlimit', mutate(pub(), 'huge', 0, 0), 0xffffffff, 'consistent 4 GiB claim under a 4 GiB limit: pending forever, truncated'],
-    ['seed-too-large-then-valid', concatBytes([pub(200), ping, pub(3)]), 200, 'an oversized frame is skipped (bytes present) and decoding resumes'],
-    ['seed-too-large-at-end', concatBytes([ping, pub(500).subarray(0, 300)]), 200, 'an oversized frame cut short: too large, then truncated'],
+    ['seed-too-large-then-valid', concat([pub(200), ping, pub(3)]), 200, 'an oversized frame is skipped (bytes present) and decoding resumes'],
+    ['seed-too-large-at-end', concat([ping, pub(500).subarray(0, 300)]), 200, 'an oversized frame cut short: too large, then truncated'],
     ['seed-reserved-bytes', mutate(ping, 'reserved', 2, 4), DEFAULT_MAX_FRAME, 'reserved bytes 56-59 non-zero'],
     ['seed-reserved-flags', mutate(ping, 'flags', 0, 0x8004), DEFAULT_MAX_FRAME, 'reserved flag bits'],
     ['seed-version-0', mutate(ping, 'version', 0, 0), DEFAULT_MAX_FRAME, 'version 0'],
@@ -61,10 +61,10 @@ function writeSeeds(): void {
     ['seed-limit-plus-one', pub(200 - 60 - 17 + 1), 200, 'a frame one byte over the decoder limit'],
     ['seed-min-limit-header-only', ping, 60, 'limit 60: a header-only frame fits exactly'],
     ['seed-zeroes', new Uint8Array(128), DEFAULT_MAX_FRAME, 'zero bytes: bad magic'],
-    ['seed-many-small', concatBytes(Array.from({ length: 300 }, () => ping)), DEFAULT_MAX_FRAME, '300 frames in one chunk: more than one scan batch (256)'],
-    ['seed-garbage-after-valid', concatBytes([pub(), new Uint8Array([1, 2, 3, 4, 5, 6, 7])]), DEFAULT_MAX_FRAME, 'a valid frame then garbage'],
+    ['seed-many-small', concat(Array.from({ length: 300 }, () => ping)), DEFAULT_MAX_FRAME, '300 frames in one chunk: more than one scan batch (256)'],
+    ['seed-garbage-after-valid', concat([pub(), new Uint8Array([1, 2, 3, 4, 5, 6, 7])]), DEFAULT_MAX_FRAME, 'a valid frame then garbage'],
     ['seed-sid-set', (() => { const f = pub(); f[OFF.SID + 3] = 5; resealHeader(f, 0); return f; })(), DEFAULT_MAX_FRAME, 'sid set: still a valid frame for the decoder'],
-    ['seed-too-large-header-split', concatBytes([mutate(pub(10), 'tooLarge', 0, 250), ping]), FIXED_SIZE + 100, 'oversized frame followed by a frame'],
+    ['seed-too-large-header-split', concat([mutate(pub(10), 'tooLarge', 0, 250), ping]), FIXED_SIZE + 100, 'oversized frame followed by a frame'],
   ];
   for (const [name, bytes, max, note] of seeds) {
     const file = saveToCorpus(name, bytes, max, note);

@@ -15,8 +15,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_FRAME, FIXED_SIZE, FrameDecoder, ProtocolError, decodeFrames, isMeshbusError } from '../src/index.js';
-import { run } from './helpers.js';
-import { Tally, cut, cutterArb, diffFromModel, frameArb, fuzzRuns, maxFrameArb, model, saveToCorpus, streamArb, concatBytes } from './fuzz-lib.js';
+import { concat, run } from './helpers.js';
+import { Tally, cut, cutterArb, diffFromModel, frameArb, fuzzRuns, maxFrameArb, model, saveToCorpus, streamArb } from './fuzz-lib.js';
 
 const RUNS = fuzzRuns(1500);
 const TIMEOUT = Math.max(60_000, RUNS * 20);
@@ -50,14 +50,14 @@ function campaign(name: string, arb: fc.Arbitrary<Uint8Array>, cutsPerInput: num
 describe('fuzz: TS frame decoder vs the SPEC model, any chunking', () => {
   campaign('generated streams', streamArb, 3);
   // Mostly valid frames: long runs of good frames split everywhere.
-  campaign('valid-heavy streams', fc.array(frameArb, { minLength: 1, maxLength: 30 }).map(concatBytes), 2, Math.ceil(RUNS / 3));
+  campaign('valid-heavy streams', fc.array(frameArb, { minLength: 1, maxLength: 30 }).map(concat), 2, Math.ceil(RUNS / 3));
   // Raw bytes, and raw bytes behind a valid-looking prefix.
   campaign(
     'random bytes',
     fc.oneof(
       fc.uint8Array({ maxLength: 300, size: 'large' }),
       // Behind a length prefix and the magic, so the later header checks see random bytes.
-      fc.tuple(fc.nat(200), fc.uint8Array({ minLength: 58, maxLength: 400, size: 'large' })).map(([len, rest]) => concatBytes([new Uint8Array([0, 0, 0, 60 + len, 0x4d, 0x42]), rest])),
+      fc.tuple(fc.nat(200), fc.uint8Array({ minLength: 58, maxLength: 400, size: 'large' })).map(([len, rest]) => concat([new Uint8Array([0, 0, 0, 60 + len, 0x4d, 0x42]), rest])),
     ),
     1,
     Math.ceil(RUNS / 3),

@@ -24,7 +24,7 @@ import {
   type ErrorCode,
 } from '../src/index.js';
 import { codeFromNumber } from '../src/errors.js';
-import { hex, unhex, type RunResult } from './helpers.js';
+import { concat, hex, unhex, type RunResult } from './helpers.js';
 
 /** Property runs per campaign: FUZZ_RUNS when set, else `ci`. */
 export function fuzzRuns(ci: number): number {
@@ -51,15 +51,6 @@ export class Tally {
 const enc = new TextEncoder();
 const KNOWN_TYPES = Object.values(FrameType) as number[];
 
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** One valid frame. */
 export function buildFrame(o: {
@@ -236,7 +227,7 @@ export const streamArb = fc
     flips: fc.oneof({ arbitrary: fc.constant([] as Array<[number, number]>), weight: 4 }, { arbitrary: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { maxLength: 3 }), weight: 1 }),
   })
   .map(({ frames, tail, flips }) => {
-    const s = concatBytes([...frames, tail]);
+    const s = concat([...frames, tail]);
     for (const [at, x] of flips) if (s.length) s[at % s.length]! ^= x;
     return s;
   });

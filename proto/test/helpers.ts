@@ -75,7 +75,7 @@ export function run(chunks: Uint8Array[], options?: FrameDecoderOptions): RunRes
   return res;
 }
 
-export function concat(parts: Uint8Array[]): Uint8Array {
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;
   const out = new Uint8Array(n);

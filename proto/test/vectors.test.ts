@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { buildVectors } from '../vectors/generate.js';
+import { buildVectors, expectedFields } from '../vectors/generate.js';
 import { FrameDecoder } from '../src/frame-decoder.js';
 import { ProtocolError } from '../src/errors.js';
 import { crc32c } from '../src/crc32c.js';
@@ -62,27 +62,7 @@ const committed = readFileSync(FILE, 'utf8');
 const vectors = JSON.parse(committed) as Vectors;
 
 function fieldsOf(f: Frame, base: number): ExpectFrame {
-  return {
-    offset: base + f.start,
-    size: f.size,
-    type: f.type,
-    typeName: f.typeName,
-    flags: f.flags,
-    hops: f.hops,
-    maxHops: f.maxHops,
-    topicHash: f.topicHash,
-    origin: f.origin,
-    seq: f.seq,
-    timestamp: f.timestamp,
-    correlation: f.correlation,
-    sid: f.sid,
-    topicLen: f.topicLen,
-    extLen: f.extLen,
-    payloadLen: f.payloadLen,
-    topic: f.topic,
-    ext: hex(f.extBytes),
-    payload: hex(f.payload),
-  };
+  return { ...expectedFields(f), offset: base + f.start } as ExpectFrame;
 }
 
 /** Runs the decoder the way a consumer of the vectors would, over the given chunk sizes. */

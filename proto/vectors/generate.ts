@@ -18,8 +18,8 @@ import { Frame } from '../src/frame.js';
 import { resealHeader } from '../src/header.js';
 import { topicHash } from '../src/topic-hash.js';
 import { utf8Encode } from '../src/utf8.js';
+import { concat, hex } from '../test/helpers.js';
 
-const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
 const ORIGIN_NODE = new Uint8Array([0x6e, 0x6f, 0x64, 0x65, 0x00, 0x00, 0x00, 0xa1]);
 const ORIGIN_CLIENT = new Uint8Array([0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc1]);
@@ -264,15 +264,7 @@ function mutated(frame: Uint8Array, mutate: (b: Uint8Array) => void, reseal = tr
   return b;
 }
 
-function cat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+const cat = (...parts: Uint8Array[]): Uint8Array => concat(parts);
 
 export interface InvalidCase {
   name: string;
