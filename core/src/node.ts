@@ -36,10 +36,8 @@ import { TcpWire } from './tcp-wire.js';
 import type { NodeContext } from './node-context.js';
 import type { EventSource, Subscriber } from './subscriber.js';
 
-/** Hooks a cluster layer installs to see what the node routes. */
+/** Hooks a cluster layer installs. Peers receive events as Subscribers in the routing table, so no event hook is needed. */
 export interface NodeHooks {
-  /** After delivery of an event published by a local client. */
-  published?(frame: Frame, route: Route, from: Subscriber): void;
   /** Client URLs of the other nodes, for WELCOME and GOODBYE. */
   peers?(): string[];
 }
@@ -51,7 +49,7 @@ export interface LocalPublish {
   /** Reply topic: makes the event a request (REQ). */
   reply?: string;
   correlation?: number;
-  /** Who publishes, as routing and the hooks see it; default a node-internal publisher. */
+  /** Who publishes, as routing sees it (never delivered its own event back unless it wants echo); default a node-internal publisher. */
   from?: Subscriber & EventSource;
   /** Trace id: the event carries the TRACE flag and hop records go to `_TRACE.<trace>`. */
   trace?: string;
@@ -275,7 +273,6 @@ export class MeshNode implements NodeContext {
       if (f.type === FrameType.REQ) from.sendError('MB_ERR_NO_RESPONDERS', f.correlation, `no subscriber for the request`);
     }
     if (f.ackRequested) from.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
-    this.hooks.published?.(f, route, from);
   }
 
   /**
@@ -307,13 +304,12 @@ export class MeshNode implements NodeContext {
     }
     const n = this.deliver(f, route, from, false);
     if (n === 0) this.stats.noInterest++;
-    this.hooks.published?.(f, route, from);
     return n;
   }
 
   /**
    * Delivers an event the durable store accepted (or a delayed one that is
-   * due) and hands it to the cluster, like a fresh publish from `from`.
+   * due), to local receivers and peers alike, like a fresh publish from `from`.
    */
   deliverAccepted(f: Frame, from: Subscriber & EventSource = INTERNAL_PUBLISHER): number {
     // Leaves now, later than events stamped after it: give it the next sequence so
@@ -323,7 +319,6 @@ export class MeshNode implements NodeContext {
     const route = this.table.routeFrame(f, this.decodeTopic);
     const n = this.deliver(f, route, from, false);
     if (n === 0) this.stats.noInterest++;
-    this.hooks.published?.(f, route, from);
     return n;
   }
 

@@ -44,7 +44,7 @@ function sequencedOwner(s: DurableSession): SequencedOwner {
 /** What durability needs from its node. */
 export interface DurableHost {
   readonly logger: Logger;
-  /** Routes and delivers an accepted event, and hands it to the cluster. */
+  /** Routes and delivers an accepted event (to peers too: they are receivers in the routing table). */
   deliverAccepted(f: Frame, from?: Subscriber & EventSource): number;
   /** Publishes a node-made event (dead letters). */
   publishLocal(topic: string, payload: Uint8Array, o?: { headers?: Record<string, string> }): number;
