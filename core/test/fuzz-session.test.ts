@@ -34,7 +34,8 @@ import {
 } from '@meshbus/proto';
 import { MeshNode, silentLogger, startNode } from '../src/index.js';
 import { RawClient } from './raw-client.js';
-import { Tally, buildFrame, concatBytes, cut, cutterArb, frameArb, fuzzRuns, model, mutate, MUTATIONS, type Mutation } from '../../proto/test/fuzz-lib.js';
+import { Tally, buildFrame, cut, cutterArb, frameArb, fuzzRuns, model, mutate, MUTATIONS, type Mutation } from '../../proto/test/fuzz-lib.js';
+import { concat } from '../../proto/test/helpers.js';
 
 const RUNS = Math.max(50, Math.ceil(fuzzRuns(4000) / 4));
 const HANDSHAKE_MS = 250;
@@ -134,11 +135,11 @@ type Input = { kind: string; bytes: Uint8Array };
 const inputArb: fc.Arbitrary<Input> = fc.oneof(
   helloBodyArb.map((b) => ({ kind: 'hello-body', bytes: hello(b) })),
   fc.tuple(helloBodyArb, fc.constantFrom(...MUTATIONS), fc.nat(), fc.nat(0xffff)).map(([b, m, x, y]) => ({ kind: 'hello-mutated', bytes: mutate(hello(b), m, x, y) })),
-  fc.array(frameArb, { minLength: 1, maxLength: 4 }).map((fs) => ({ kind: 'before-hello', bytes: concatBytes(fs) })),
+  fc.array(frameArb, { minLength: 1, maxLength: 4 }).map((fs) => ({ kind: 'before-hello', bytes: concat(fs) })),
   fc.uint8Array({ maxLength: 200 }).map((b) => ({ kind: 'garbage', bytes: b })),
   fc
     .tuple(fc.array(sessionFrameArb, { maxLength: 12 }), fc.oneof(fc.constant(new Uint8Array(0)), fc.uint8Array({ maxLength: 80 })))
-    .map(([fs, tail]) => ({ kind: 'hello-then-frames', bytes: concatBytes([GOOD_HELLO, ...fs, tail]) })),
+    .map(([fs, tail]) => ({ kind: 'hello-then-frames', bytes: concat([GOOD_HELLO, ...fs, tail]) })),
 );
 
 // ---- one execution ----
