@@ -105,7 +105,11 @@ export class PeerLink extends FlowEndpoint {
       drain: () => this.onDrain(),
       close: () => this.onClose(),
     });
-    this.out = new OutboundQueue(this.wire, Math.min(4 * 1024 * 1024, s.maxPending >>> 1), s.maxPending, 'drop', () => {});
+    // Events past maxPending are dropped (counted in `dropped`); a control frame (INTEREST, PONG…)
+    // that does not fit means the peer stopped reading: the link closes and is dialed again.
+    this.out = new OutboundQueue(this.wire, Math.min(4 * 1024 * 1024, s.maxPending >>> 1), s.maxPending, 'drop', () =>
+      this.fail('MB_ERR_SLOW_CONSUMER', `peer has more than ${s.maxPending} bytes pending`),
+    );
     this.decoder = new FrameDecoder({ maxFrameLength: s.maxFrameLength, scanner: s.scanner });
     this.timer = setTimeout(() => {
       if (this.state === 'handshake') this.fail('MB_ERR_HANDSHAKE_TIMEOUT', 'peer handshake timed out');
@@ -156,10 +160,7 @@ export class PeerLink extends FlowEndpoint {
     head[OFF.HOPS] = hops;
     writeU32(head, OFF.SID, sid);
     resealHeader(head, 0);
-    if (this.out.send(head)) {
-      this.out.send(f.buf.subarray(f.start + FIXED_SIZE, f.end));
-      this.msgsOut++;
-    }
+    if (this.out.send(head, f.buf.subarray(f.start + FIXED_SIZE, f.end))) this.msgsOut++;
   }
 
   /** Sends a frame as is (trace reports, forwarded control). */
@@ -169,7 +170,7 @@ export class PeerLink extends FlowEndpoint {
 
   sendControl(type: FrameType, body: object): void {
     if (this.state === 'closed') return;
-    this.out.sendUrgent(encodeFrame({ type, payload: encodeBody(body) }));
+    this.out.sendControl(encodeFrame({ type, payload: encodeBody(body) }));
   }
 
   // ---- input ----
@@ -200,7 +201,7 @@ export class PeerLink extends FlowEndpoint {
           this.handler.peerEvent(this, f);
           return;
         case FrameType.PING:
-          this.out.sendUrgent(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
+          this.out.sendControl(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
           return;
         case FrameType.PONG:
           if (this.pingSentAt) this.rttMs = Date.now() - this.pingSentAt;
@@ -289,13 +290,13 @@ export class PeerLink extends FlowEndpoint {
     this.pingsOut++;
     this.lastRx = now;
     this.pingSentAt = now;
-    this.out.sendUrgent(encodeFrame({ type: FrameType.PING, correlation: this.pingsOut }));
+    this.out.sendControl(encodeFrame({ type: FrameType.PING, correlation: this.pingsOut }));
   }
 
   fail(code: ErrorCode, message: string): void {
     if (this.state === 'closed') return;
     this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
-    this.out.sendUrgent(encodeFrame({ type: FrameType.ERROR, payload: encodeBody({ code: ERROR_CODES[code].num, message }) }));
+    this.out.sendFinal(encodeFrame({ type: FrameType.ERROR, payload: encodeBody({ code: ERROR_CODES[code].num, message }) }));
     this.close(message);
   }
 

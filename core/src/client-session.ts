@@ -97,7 +97,13 @@ export class ClientSession extends FlowEndpoint {
   }
 
   protected pauseInput(): void {
+    this.ctx.stats.flowPauses++;
     this.wire.pause();
+  }
+
+  /** A connection whose subscriptions all chose 'drop' sheds load itself and never pauses a publisher. */
+  protected override holdsSources(): boolean {
+    return this.out.policy !== 'drop';
   }
 
   protected resumeInput(): void {
@@ -331,7 +337,9 @@ export class ClientSession extends FlowEndpoint {
   private updatePolicy(): void {
     let policy: SlowPolicy = this.subs.size > 0 ? 'drop' : 'disconnect';
     for (const s of this.subs.values()) if (s.slow === 'disconnect') policy = 'disconnect';
+    if (this.out.policy === policy) return;
     this.out.policy = policy;
+    this.flowPolicyChanged();
   }
 
   // ---- output ----
@@ -348,8 +356,7 @@ export class ClientSession extends FlowEndpoint {
       const head = copyBytes(f.buf, f.start, f.start + FIXED_SIZE);
       writeU32(head, OFF.SID, sid);
       resealHeader(head, 0);
-      ok = this.out.send(head);
-      if (ok) ok = this.out.send(f.buf.subarray(f.start + FIXED_SIZE, f.end));
+      ok = this.out.send(head, f.buf.subarray(f.start + FIXED_SIZE, f.end));
     }
     if (ok) {
       this.msgsOut++;
@@ -359,39 +366,48 @@ export class ClientSession extends FlowEndpoint {
     if (dropped > 0) this.ctx.stats.dropped.slow += dropped;
   }
 
+  /**
+   * Sends a control frame (ACK, PONG, WELCOME, SubAck, ERROR…). It counts
+   * against maxPending like events; past it the client is a slow consumer.
+   */
   send(chunk: Uint8Array): void {
     if (this.state === 'closed') return;
-    this.out.send(chunk);
+    this.out.sendControl(chunk);
   }
 
+  /** A non-fatal ERROR; counts against maxPending like any frame (past it: slow consumer). */
   sendError(code: ErrorCode, correlation: number, message: string): void {
     if (this.state === 'closed') return;
+    this.out.sendControl(this.errorFrame(code, correlation, message));
+  }
+
+  /** Sends a fatal ERROR as the last frame (bounded, see OutboundQueue.sendFinal), then closes once it is flushed. */
+  fail(code: ErrorCode, message: string): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.ctx.logger.debug({ client: this.clientId, remote: this.wire.remote, code, message }, 'closing connection');
+    this.out.sendFinal(this.errorFrame(code, 0, message));
+    this.close();
+  }
+
+  private errorFrame(code: ErrorCode, correlation: number, message: string): Uint8Array {
     this.ctx.stats.errorsSent++;
     // Send the detail only: receivers prefix the code's own text when they build their error.
     const prefix = ERROR_CODES[code].message + ': ';
     const detail = message.startsWith(prefix) ? message.slice(prefix.length) : message;
-    const body = encodeBody({ code: ERROR_CODES[code].num, message: detail });
-    this.out.sendUrgent(encodeFrame({ type: FrameType.ERROR, correlation, payload: body }));
-  }
-
-  /** Sends a fatal ERROR, then closes once it is flushed. */
-  fail(code: ErrorCode, message: string): void {
-    if (this.state === 'closing' || this.state === 'closed') return;
-    this.ctx.logger.debug({ client: this.clientId, remote: this.wire.remote, code, message }, 'closing connection');
-    this.sendError(code, 0, message);
-    this.close();
+    return encodeFrame({ type: FrameType.ERROR, correlation, payload: encodeBody({ code: ERROR_CODES[code].num, message: detail }) });
   }
 
   /** Asks the client to go elsewhere, then closes (graceful shutdown). */
   goodbye(code: ErrorCode, reason: string, reconnect: string[]): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     const body = encodeBody({ code: ERROR_CODES[code].num, reason, reconnect });
-    this.out.sendUrgent(encodeFrame({ type: FrameType.GOODBYE, payload: body }));
+    this.out.sendFinal(encodeFrame({ type: FrameType.GOODBYE, payload: body }));
     this.close();
   }
 
+  /** More than maxPending bytes queued (or nothing taken for writeDeadline): one final ERROR, then close. */
   private slowConsumer(): void {
-    if (this.state !== 'open') return;
+    if (this.state === 'closing' || this.state === 'closed') return;
     this.ctx.stats.slowConsumers++;
     this.ctx.logger.warn({ client: this.clientId, remote: this.wire.remote, pending: this.out.pending }, 'slow consumer disconnected');
     this.fail('MB_ERR_SLOW_CONSUMER', `more than ${this.ctx.options.maxPending} bytes pending`);
@@ -436,7 +452,7 @@ export class ClientSession extends FlowEndpoint {
   tick(now: number): void {
     if (this.state !== 'open') return;
     const o = this.ctx.options;
-    this.checkStall(now, o.maxStall);
+    if (this.checkStall(now, o.maxStall)) this.ctx.stats.flowStalls++;
     if (this.out.stalled(now, o.writeDeadline)) {
       this.slowConsumer();
       return;

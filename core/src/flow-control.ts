@@ -4,11 +4,16 @@ import type { Subscriber, Throttled } from './subscriber.js';
  * The sending side of flow control: which receivers a source waits for.
  * The source stops reading from its wire while the set is non-empty, at most
  * `maxStall` ms; then the receivers are marked overrun and their own
- * slow-consumer policy applies instead.
+ * slow-consumer policy applies instead. Every receiver releases its waiters
+ * as soon as its unsent bytes fall below the high-water mark (or it closes),
+ * so `maxStall` is only reached by a receiver that really stopped reading.
  */
 export class SourceThrottle {
   private readonly blockers = new Set<Subscriber & ReceiverGate>();
   private since = 0;
+  /** Times the source was paused / gave up waiting after maxStall. */
+  pauses = 0;
+  stalls = 0;
 
   constructor(
     private readonly owner: Throttled,
@@ -25,6 +30,7 @@ export class SourceThrottle {
     if (this.blockers.has(r)) return;
     if (this.blockers.size === 0) {
       this.since = Date.now();
+      this.pauses++;
       this.pause();
     }
     this.blockers.add(r);
@@ -36,12 +42,14 @@ export class SourceThrottle {
     if (this.blockers.size === 0) this.resume();
   }
 
-  /** Gives up on receivers that kept this source waiting longer than `maxStall`. */
-  check(now: number, maxStall: number): void {
-    if (this.blockers.size === 0 || now - this.since <= maxStall) return;
+  /** Gives up on receivers that kept this source waiting longer than `maxStall`; true when it did. */
+  check(now: number, maxStall: number): boolean {
+    if (this.blockers.size === 0 || now - this.since <= maxStall) return false;
     for (const r of this.blockers) r.markOverrun?.();
     this.blockers.clear();
+    this.stalls++;
     this.resume();
+    return true;
   }
 
   /** The source is gone. */
@@ -57,8 +65,9 @@ export interface ReceiverGate {
 
 /**
  * The receiving side: the sources waiting for this receiver, released when
- * its queue drains. A receiver that held sources back for maxStall is
- * "overrun" and stops reporting congestion until it drains.
+ * its queue falls below the high-water mark. A receiver that held sources
+ * back for maxStall is "overrun" and stops reporting congestion until its
+ * queue falls below the mark again (FlowEndpoint.congested clears it).
  */
 export class ReceiverWaiters {
   private waiters: Set<Throttled> | undefined;

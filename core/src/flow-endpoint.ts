@@ -38,8 +38,34 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
     return this.out.dropped;
   }
 
+  /**
+   * True while sources should wait for this receiver: it has at least the
+   * high-water mark unsent, holds sources back (drop receivers never do), and
+   * has not overrun. Overrun lasts only until the queue falls below the mark.
+   */
   get congested(): boolean {
-    return !this.waiters.overrun && this.out.congested;
+    if (!this.out.congested) {
+      if (this.waiters.overrun) this.waiters.overrun = false;
+      return false;
+    }
+    return !this.waiters.overrun && this.holdsSources();
+  }
+
+  /**
+   * False for a receiver that sheds load itself ('drop' policy): it sees a
+   * gap rather than pausing the sources it shares with others (SPEC §10.6).
+   */
+  protected holdsSources(): boolean {
+    return true;
+  }
+
+  /** Times this endpoint, as a source, was paused for a receiver / gave up after maxStall. */
+  get flowPauses(): number {
+    return this.throttle.pauses;
+  }
+
+  get flowStalls(): number {
+    return this.throttle.stalls;
   }
 
   addWaiter(w: Throttled): void {
@@ -62,15 +88,24 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
     this.throttle.unblock(receiver);
   }
 
-  /** The wire took queued bytes: move more in, and wake the sources waiting for this receiver. */
+  /**
+   * The wire took queued bytes (a 'drain' event, a write the kernel took
+   * whole, a WebSocket send callback): move more in, and wake the sources
+   * waiting for this receiver once it is below the mark.
+   */
   protected drained(): void {
     this.out.onDrain();
     if (!this.out.congested) this.waiters.release(this);
   }
 
-  /** Gives up on receivers that kept this source paused longer than `maxStall`. */
-  protected checkStall(now: number, maxStall: number): void {
-    this.throttle.check(now, maxStall);
+  /** Whether this receiver holds sources back changed: wake them if it no longer does. */
+  protected flowPolicyChanged(): void {
+    if (!this.congested) this.waiters.release(this);
+  }
+
+  /** Gives up on receivers that kept this source paused longer than `maxStall`; true when it did. */
+  protected checkStall(now: number, maxStall: number): boolean {
+    return this.throttle.check(now, maxStall);
   }
 
   /** The endpoint is gone: nobody waits for it, it waits for nobody. */

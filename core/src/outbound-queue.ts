@@ -3,17 +3,25 @@ import type { Wire } from './wire.js';
 import type { SlowPolicy } from './subscriber.js';
 
 /**
- * What a session sends, with a bound. Frames go straight to the wire while
- * it keeps up; past `highWater` bytes buffered in the wire they wait in a
- * backlog of copies (so a slow reader pins no input chunks). Past
- * `maxPending` bytes in all, the policy decides: 'drop' discards the oldest
- * backlog entries, 'disconnect' reports a slow consumer. Memory per
- * connection is bounded either way.
+ * Everything a session sends, with one bound. Frames go straight to the
+ * wire while it keeps up; past `highWater` bytes buffered in the wire they
+ * wait in a backlog of copies (so a slow reader pins no input chunks; the
+ * wire copies what it must hold too, see TcpWire). Every byte queued for the
+ * connection — events and control frames alike (ERROR, ACK, PONG, WELCOME,
+ * GOODBYE) — counts against `maxPending`:
+ * - an event past the bound: 'drop' discards the oldest backlog entries (and
+ *   the event itself if that is not enough), 'disconnect' reports a slow consumer;
+ * - a control frame past the bound is never dropped silently: the connection
+ *   is a slow consumer whatever its policy.
+ * Reporting a slow consumer sends one last frame (`sendFinal`) and the queue
+ * refuses everything afterwards, so closing costs at most that frame.
  */
 export class OutboundQueue {
   private backlog: Uint8Array[] = [];
   private head = 0;
   private backlogBytes = 0;
+  /** Set by sendFinal: nothing more is queued. */
+  private sealed = false;
   /** Time the wire last made progress (or had nothing to send). */
   lastProgress = Date.now();
   dropped = 0;
@@ -26,7 +34,7 @@ export class OutboundQueue {
     private readonly onSlow: () => void,
   ) {}
 
-  /** Past the high-water mark: publishers feeding this queue should wait. */
+  /** At least `highWater` bytes unsent: publishers feeding this queue should wait. */
   get congested(): boolean {
     return this.backlogBytes > 0 || this.wire.buffered >= this.highWater;
   }
@@ -35,41 +43,66 @@ export class OutboundQueue {
     return this.backlogBytes + this.wire.buffered;
   }
 
-  /** Sends control frames and events alike; returns false when the event was dropped or the consumer is slow. */
-  send(chunk: Uint8Array): boolean {
-    if (this.backlogBytes === 0) {
-      const buffered = this.wire.buffered;
-      if (buffered === 0) this.lastProgress = Date.now();
-      // An empty wire takes any frame, even one larger than the mark: nothing would ever drain it otherwise.
-      if (buffered === 0 || buffered + chunk.length <= this.highWater) {
-        this.wire.write(chunk);
-        return true;
-      }
-    }
-    if (this.backlogBytes + this.wire.buffered + chunk.length > this.maxPending) {
+  /**
+   * Queues an event — `chunk`, or `chunk` then `tail` as one frame (a
+   * rewritten header and the rest as received): kept or dropped together, so
+   * a drop never leaves half a frame. False when dropped or the consumer is slow.
+   */
+  send(chunk: Uint8Array, tail?: Uint8Array): boolean {
+    if (this.sealed) return false;
+    const size = tail === undefined ? chunk.length : chunk.length + tail.length;
+    if (this.direct(chunk, tail, size)) return true;
+    if (this.backlogBytes + this.wire.buffered + size > this.maxPending) {
       if (this.policy === 'disconnect') {
         this.onSlow();
         return false;
       }
-      while (this.backlogBytes > 0 && this.backlogBytes + this.wire.buffered + chunk.length > this.maxPending) {
+      while (this.backlogBytes > 0 && this.backlogBytes + this.wire.buffered + size > this.maxPending) {
         const old = this.backlog[this.head]!;
         this.backlog[this.head++] = EMPTY;
         this.backlogBytes -= old.length;
         this.dropped++;
       }
-      if (this.backlogBytes + this.wire.buffered + chunk.length > this.maxPending) {
+      if (this.backlogBytes + this.wire.buffered + size > this.maxPending) {
         this.dropped++;
         return false;
       }
     }
-    this.backlog.push(copyBytes(chunk));
-    this.backlogBytes += chunk.length;
+    this.enqueue(chunk, tail, size);
     return true;
   }
 
-  /** Sends a frame that must go out even past the limits (ERROR, GOODBYE). */
-  sendUrgent(chunk: Uint8Array): void {
-    this.flushBacklog();
+  /**
+   * Queues a control frame (ERROR, ACK, PONG, WELCOME, SubAck…) in order with
+   * the events. Never dropped: past `maxPending` the consumer is reported
+   * slow instead (and the frame is not queued). False when not queued.
+   */
+  sendControl(chunk: Uint8Array): boolean {
+    if (this.sealed) return false;
+    if (this.direct(chunk, undefined, chunk.length)) return true;
+    if (this.backlogBytes + this.wire.buffered + chunk.length > this.maxPending) {
+      this.onSlow();
+      return false;
+    }
+    this.enqueue(chunk, undefined, chunk.length);
+    return true;
+  }
+
+  /**
+   * The last frame before closing (fatal ERROR, GOODBYE). Goes behind what
+   * waits when that fits the bound; otherwise what waits is discarded (the
+   * reader is too slow to ever get it) and the frame goes alone. Afterwards
+   * the queue takes nothing more, so closing adds at most this one frame.
+   */
+  sendFinal(chunk: Uint8Array): void {
+    if (this.sealed) return;
+    this.sealed = true;
+    if (this.backlogBytes + this.wire.buffered + chunk.length > this.maxPending) this.dropped += this.backlog.length - this.head;
+    // Within the bound, what waits goes to the wire now: the wire flushes it before it ends.
+    else for (let i = this.head; i < this.backlog.length; i++) this.wire.write(this.backlog[i]!);
+    this.backlog = [];
+    this.head = 0;
+    this.backlogBytes = 0;
     this.wire.write(chunk);
   }
 
@@ -82,6 +115,33 @@ export class OutboundQueue {
   /** True when data has waited longer than `deadline` ms without the wire taking any. */
   stalled(now: number, deadline: number): boolean {
     return this.pending > 0 && now - this.lastProgress > deadline;
+  }
+
+  /** Hands the frame to the wire when nothing waits and the wire is below the mark. */
+  private direct(chunk: Uint8Array, tail: Uint8Array | undefined, size: number): boolean {
+    if (this.backlogBytes !== 0) return false;
+    const buffered = this.wire.buffered;
+    if (buffered === 0) this.lastProgress = Date.now();
+    // An empty wire takes any frame, even one larger than the mark: nothing would ever drain it otherwise.
+    if (buffered === 0 || buffered + size <= this.highWater) {
+      this.wire.write(chunk);
+      if (tail !== undefined) this.wire.write(tail);
+      return true;
+    }
+    return false;
+  }
+
+  /** Backlog entries are copies (one per frame): they pin no input chunk. */
+  private enqueue(chunk: Uint8Array, tail: Uint8Array | undefined, size: number): void {
+    let c: Uint8Array;
+    if (tail === undefined) c = copyBytes(chunk);
+    else {
+      c = new Uint8Array(size);
+      c.set(chunk, 0);
+      c.set(tail, chunk.length);
+    }
+    this.backlog.push(c);
+    this.backlogBytes += size;
   }
 
   private flushBacklog(): void {

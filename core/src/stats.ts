@@ -7,6 +7,10 @@ export interface NodeStats {
   /** Events accepted with no receiver anywhere. */
   noInterest: number;
   slowConsumers: number;
+  /** Times a client publisher was paused because a receiver had its high-water mark unsent. */
+  flowPauses: number;
+  /** Times a paused client publisher gave up waiting after maxStall (its receivers were marked overrun). */
+  flowStalls: number;
   staleConnections: number;
   authFailures: number;
   /** PUB or SUB refused by the client's token permissions. */
@@ -32,6 +36,8 @@ export function newStats(): NodeStats {
     bytesOut: 0,
     noInterest: 0,
     slowConsumers: 0,
+    flowPauses: 0,
+    flowStalls: 0,
     staleConnections: 0,
     authFailures: 0,
     permissionDenied: 0,

@@ -15,24 +15,44 @@ const GATHER_MAX_AVG = 1024;
  * large ones corked into a single writev. Measured (bench/README.md): the
  * per-chunk stream bookkeeping and the per-iovec cost of a writev of
  * hundreds of small frames were the largest share of a node's CPU.
+ *
+ * Memory: a frame handed over uncopied is a view of the input chunk it
+ * arrived in, and keeps that whole chunk alive while the socket holds it.
+ * Once the socket is backed up (bytes from earlier writes still unsent),
+ * every frame that is a view of a larger buffer is copied before the
+ * socket keeps it, so what a slow reader pins is what the limits count.
+ * A reader that keeps up costs no copy; at most one batch of views per
+ * connection (the write that found the socket empty) is held uncopied.
+ *
+ * Progress: each batch write carries a callback that reports `drain` once
+ * the kernel took it — Node emits 'drain' only after a write() that
+ * returned false, so without it a receiver whose high-water mark was
+ * reached by one batch the kernel took at once would never wake its
+ * waiting publishers.
  */
 export class TcpWire implements Wire {
   readonly kind = 'tcp' as const;
   readonly remote: string;
-  private readonly pending = new TickBatch(() => this.flush());
+  private readonly pending = new TickBatch(() => this.flush(true));
+  private readonly written: () => void;
 
-  private flush(): void {
+  private flush(notify: boolean): void {
     const bytes = this.pending.bytes;
     const chunks = this.pending.take();
     const n = chunks.length;
     if (n === 0) return;
     const s = this.socket;
     if (s.destroyed || s.writableEnded) return;
-    if (n === 1) s.write(chunks[0]!);
-    else if (bytes <= n * GATHER_MAX_AVG) s.write(Buffer.concat(chunks, bytes));
+    const cb = notify ? this.written : undefined;
+    const backedUp = s.writableLength > 0;
+    if (n === 1) s.write(backedUp ? detached(chunks[0]!) : chunks[0]!, cb);
+    else if (bytes <= n * GATHER_MAX_AVG) s.write(Buffer.concat(chunks, bytes), cb);
     else {
       s.cork();
-      for (let i = 0; i < n; i++) s.write(chunks[i]!);
+      for (let i = 0; i < n; i++) {
+        const c = chunks[i]!;
+        s.write(backedUp ? detached(c) : c, i === n - 1 ? cb : undefined);
+      }
       s.uncork();
     }
   }
@@ -42,6 +62,7 @@ export class TcpWire implements Wire {
     events: WireEvents,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    this.written = () => events.drain();
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => events.data(chunk));
     socket.on('drain', () => events.drain());
@@ -69,7 +90,7 @@ export class TcpWire implements Wire {
   }
 
   end(): void {
-    this.flush();
+    this.flush(false);
     this.socket.end();
   }
 
@@ -77,4 +98,12 @@ export class TcpWire implements Wire {
     this.pending.take();
     this.socket.destroy();
   }
+}
+
+/**
+ * `chunk` itself when it owns (most of) its memory, else a copy: a small
+ * view must not keep a large input chunk alive while it waits in a buffer.
+ */
+export function detached(chunk: Uint8Array): Uint8Array {
+  return chunk.byteLength * 2 >= chunk.buffer.byteLength ? chunk : Buffer.from(chunk);
 }

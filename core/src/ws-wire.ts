@@ -1,4 +1,5 @@
 import { TickBatch } from './tick-batch.js';
+import { detached } from './tcp-wire.js';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { readU32 } from '@meshbus/proto';
@@ -36,7 +37,8 @@ export class WsWire implements Wire {
   private readonly batch = new TickBatch(() => this.flush(), BATCH_BYTES);
   private ended = false;
   private readonly sent = (err?: Error): void => {
-    // The socket took a message: progress for the session's write deadline and backlog.
+    // The socket took a message: progress for the session's write deadline and backlog, and
+    // the wake-up for publishers waiting on this receiver (no 'drain' follows a write the kernel took whole).
     if (!err) this.events.drain();
   };
 
@@ -99,7 +101,8 @@ export class WsWire implements Wire {
     if (this.batch.count === 0 || this.ws.readyState !== 1) return;
     const bytes = this.batch.bytes;
     const chunks = this.batch.take();
-    const msg = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
+    // A lone frame is a view of its input message: copied once the socket is backed up (see TcpWire).
+    const msg = chunks.length === 1 ? (this.ws.bufferedAmount > 0 ? detached(chunks[0]!) : chunks[0]!) : Buffer.concat(chunks, bytes);
     this.ws.send(msg, { binary: true, compress: this.compress }, this.sent);
   }
 

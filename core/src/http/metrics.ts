@@ -100,6 +100,8 @@ export function renderMetrics(src: MetricsSource): string {
   m.add('meshbus_bytes_out_total', 'counter', 'Bytes of events handed to receivers, frames whole.', s.bytesOut);
   m.add('meshbus_pending_bytes', 'gauge', 'Bytes queued toward clients and not yet written.', pending);
   m.add('meshbus_slow_consumers_total', 'counter', 'Connections closed as slow consumers.', s.slowConsumers);
+  m.add('meshbus_flow_pauses_total', 'counter', 'Times a publisher was paused until a receiver drained below its high-water mark.', s.flowPauses);
+  m.add('meshbus_flow_stalls_total', 'counter', 'Times a paused publisher gave up after maxStall.', s.flowStalls);
   m.add('meshbus_dropped_total', 'counter', 'Events not delivered, by reason: dropped from a slow consumer queue, or accepted with no receiver.', [
     [{ reason: 'slow_consumer' }, s.dropped.slow],
     [{ reason: 'store_backlog' }, s.dropped.storeBacklog],
