@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { FrameType } from '@meshbus/proto';
+import { MeshNode, silentLogger, startNode } from '../src/index.js';
+import { RawClient } from './raw-client.js';
+
+/** Flow control and the per-connection bound (SPEC §10): behaviour, counted by the node's stats. */
+
+const nodes: MeshNode[] = [];
+const clients: RawClient[] = [];
+async function node(opts: ConstructorParameters<typeof MeshNode>[0] = {}): Promise<MeshNode> {
+  const n = await startNode({ port: 0, logger: silentLogger, ...opts });
+  nodes.push(n);
+  return n;
+}
+async function client(n: MeshNode): Promise<RawClient> {
+  const c = await RawClient.connect(n.port);
+  clients.push(c);
+  return c;
+}
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  for (const n of nodes.splice(0)) await n.close();
+});
+
+async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('flow control wakes publishers whenever a receiver gets below its mark', () => {
+  it('a 1 MiB event the kernel takes at once does not stall the publisher (issue #14.2)', async () => {
+    const n = await node();
+    const sub = await client(n);
+    sub.sub('big', 1);
+    await sub.flush();
+    const pub = await client(n);
+    pub.pub('big', new Uint8Array(1048576));
+    await sub.waitFor((g) => g.topic === 'big');
+    await pub.flush(5000);
+    // Old code: the publisher stayed paused until maxStall (no 'drain' after a write taken whole).
+    expect(n.stats.flowStalls).toBe(0);
+    expect(n.stats.slowConsumers).toBe(0);
+  });
+
+  it('events of the maximum payload one after another never hit maxStall, and a later 20 MiB burst reaches the same subscriber', async () => {
+    const n = await node();
+    const sub = await client(n);
+    sub.sub('big', 1);
+    await sub.flush();
+    const pub = await client(n);
+    pub.pub('big', new Uint8Array(1048576));
+    await sub.waitFor((g) => g.topic === 'big');
+    await pub.flush(5000);
+    // Old code: the receiver was left "overrun" and this burst disconnected it (MB_ERR_SLOW_CONSUMER).
+    const burst = 20;
+    for (let i = 0; i < burst; i++) pub.pub('big', new Uint8Array(1048576).fill(i));
+    await pub.flush(20_000);
+    await until(() => sub.events('big').length === burst + 1 || sub.closed, 20_000);
+    expect(sub.closed).toBe(false);
+    expect(sub.events('big')).toHaveLength(burst + 1);
+    expect(n.stats.slowConsumers).toBe(0);
+    expect(n.stats.flowStalls).toBe(0);
+  });
+});
+
+describe("a 'drop' subscriber never holds anyone back (issue #14.3, SPEC §10.6)", () => {
+  it('a stuck drop subscriber drops while the publisher is never stalled for it and a normal subscriber gets everything', async () => {
+    const n = await node({ maxPending: 256 * 1024 });
+    const stuck = await client(n);
+    stuck.sub('feed', 1, { slow: 'drop' });
+    await stuck.flush();
+    stuck.socket.pause();
+    const normal = await client(n);
+    normal.sub('feed', 1);
+    await normal.flush();
+    const pub = await client(n);
+    const total = 4000; // 16 MiB
+    const payload = Buffer.alloc(4096, 7);
+    for (let i = 0; i < total; i++) pub.pub('feed', payload);
+    await pub.flush(20_000);
+    await until(() => normal.events().length === total);
+    expect(normal.events()).toHaveLength(total);
+    // Old code: the publisher waited maxStall for the stuck one before it started dropping.
+    expect(n.stats.flowStalls).toBe(0);
+    expect(n.stats.dropped.slow).toBeGreaterThan(0);
+    expect(stuck.closed).toBe(false);
+  });
+});
+
+describe('every byte queued for a connection counts against its bound (issue #13.6)', () => {
+  const maxPending = 256 * 1024;
+  for (const kind of ['REQ with no responders (ERROR)', 'PING (PONG)'] as const) {
+    it(`a connection that never reads and pipelines ${kind} is closed as a slow consumer with its queue bounded`, async () => {
+      const n = await node({ maxPending, drainTimeout: 500 });
+      const c = await client(n);
+      c.socket.pause();
+      let maxSeen = 0;
+      const sample = setInterval(() => {
+        for (const s of n.connections()) maxSeen = Math.max(maxSeen, s.pending);
+      }, 5);
+      try {
+        // ~150k answers of ~100 bytes: far more than the bound plus what the kernel's socket buffers hold.
+        for (let i = 0; i < 150_000 && !c.closed; i++) {
+          if (kind === 'PING (PONG)') c.send({ type: FrameType.PING, correlation: i + 1 });
+          else c.pub('nobody.home', 'x', i + 1, FrameType.REQ);
+          if (i % 5000 === 0) await new Promise((r) => setImmediate(r));
+        }
+        // Old code: answers went out through an urgent path past the bound, the connection stayed open.
+        await until(() => n.stats.slowConsumers === 1, 20_000);
+      } finally {
+        clearInterval(sample);
+      }
+      await until(() => n.connectionCount === 0, 10_000);
+      expect(maxSeen).toBeLessThanOrEqual(maxPending + 1024);
+    });
+  }
+});

@@ -1,0 +1,190 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
+import { RawClient } from '../raw-client.js';
+
+/**
+ * Issue #13.4: what a connection keeps alive must be what its limits count.
+ * The node runs in its own process so its RSS is its own; this process is
+ * the attacker: four subscribers that never read and a publisher whose every
+ * 64 KiB chunk holds one small event (the rest a publish nobody receives).
+ * A delivered event is a view of the chunk it arrived in; while the node
+ * held such views for a non-reading socket, each 90-byte event pinned 64 KiB.
+ */
+
+const CORE_DIR = fileURLToPath(new URL('../..', import.meta.url));
+const MAX_PENDING = 1024 * 1024;
+const SUBSCRIBERS = 4;
+/**
+ * RSS the node gains under any heavy input whatever it retains: V8's young
+ * generation grows to its maximum semi-spaces, malloc keeps freed input
+ * chunks' pages (measured: ~30-40 MiB after 500 MiB of input). Fixed, not
+ * proportional to what is sent; the old code's pinning added ~400 MiB.
+ */
+const MARGIN = 96 * 1024 * 1024;
+/** Buffers V8 counts: exact, so only a small fixed margin (sockets' own buffers, decoder). */
+const BUFFER_MARGIN = 4 * 1024 * 1024;
+
+interface Mem {
+  rss: number;
+  arrayBuffers: number;
+  pending: number;
+  dropped: number;
+  subscriptions: number;
+}
+
+/** argv: port, count, hex bytes to send on each connection; then holds the sockets open without reading until killed. */
+const STUCK_SUBSCRIBERS = `
+import socket, sys, time
+port, n, hello = int(sys.argv[1]), int(sys.argv[2]), bytes.fromhex(sys.argv[3])
+socks = []
+for _ in range(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(('127.0.0.1', port))
+    s.sendall(hello)
+    socks.append(s)
+while True:
+    time.sleep(1)
+`;
+
+async function until(cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A node in a child process answering "mem" on stdin with its memory after a full GC. */
+class NodeProcess {
+  private readonly lines: string[] = [];
+  private waiters: Array<() => void> = [];
+  private constructor(readonly child: ChildProcessWithoutNullStreams) {
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      this.lines.push(l);
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  static async start(opts: Record<string, unknown>): Promise<{ proc: NodeProcess; port: number }> {
+    const code = `
+      import { startNode, silentLogger } from '@meshbus/core';
+      import { createInterface } from 'node:readline';
+      const n = await startNode({ port: 0, logger: silentLogger, ...${JSON.stringify(opts)} });
+      console.log(JSON.stringify({ port: n.port }));
+      createInterface({ input: process.stdin }).on('line', (cmd) => {
+        let pending = 0;
+        for (const s of n.connections()) pending += s.pending;
+        if (cmd === 'pending') return console.log(JSON.stringify({ pending }));
+        globalThis.gc(); globalThis.gc();
+        const m = process.memoryUsage();
+        let subscriptions = 0;
+        for (const s of n.connections()) subscriptions += s.subscriptionCount;
+        console.log(JSON.stringify({ rss: m.rss, arrayBuffers: m.arrayBuffers, pending, dropped: n.stats.dropped.slow, subscriptions }));
+      });
+      process.stdin.on('end', () => process.exit(0));`;
+    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { cwd: CORE_DIR, stdio: 'pipe' });
+    child.stderr.resume();
+    const proc = new NodeProcess(child);
+    const { port } = JSON.parse(await proc.nextLine()) as { port: number };
+    return { proc, port };
+  }
+
+  private async nextLine(): Promise<string> {
+    const deadline = Date.now() + 10_000;
+    while (this.lines.length === 0) {
+      if (Date.now() > deadline || this.child.exitCode !== null) throw new Error('node process did not answer');
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 100);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    return this.lines.shift()!;
+  }
+
+  /** Memory after a full GC, and the node's queue figures. */
+  async mem(): Promise<Mem> {
+    this.child.stdin.write('mem\n');
+    return JSON.parse(await this.nextLine()) as Mem;
+  }
+
+  /** Bytes queued in the node for all connections (no GC). */
+  async pending(): Promise<number> {
+    this.child.stdin.write('pending\n');
+    return (JSON.parse(await this.nextLine()) as { pending: number }).pending;
+  }
+
+  stop(): void {
+    this.child.kill();
+  }
+}
+
+const cleanup: Array<() => void> = [];
+afterEach(() => {
+  for (const f of cleanup.splice(0)) f();
+});
+
+describe('slow consumers pin no input chunks (issue #13.4)', () => {
+  it('four never-reading subscribers fed one small event per 64 KiB chunk: node RSS stays within what its limits count', async () => {
+    const { proc, port } = await NodeProcess.start({ maxPending: MAX_PENDING });
+    cleanup.push(() => proc.stop());
+    // The subscribers: sockets with a small fixed receive buffer (SO_RCVBUF turns off the kernel's
+    // autotuning, which on loopback would otherwise absorb megabytes) that say HELLO, SUB and never read.
+    const subscribe = Buffer.concat([
+      encodeFrame({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1] }) }),
+      encodeFrame({ type: FrameType.SUB, topic: 'feed', correlation: 1, payload: encodeBody({ slow: 'drop' }) }),
+    ]);
+    const attacker = spawn('python3', ['-c', STUCK_SUBSCRIBERS, String(port), String(SUBSCRIBERS), subscribe.toString('hex')], { stdio: 'pipe' });
+    cleanup.push(() => attacker.kill());
+    attacker.stderr.resume();
+    attacker.stdout.resume();
+    await until(async () => (await proc.mem()).subscriptions === SUBSCRIBERS);
+    const pub = await RawClient.connect(port);
+    cleanup.push(() => pub.close());
+    await pub.flush();
+    const small = encodeFrame({ type: FrameType.PUB, topic: 'feed', payload: new Uint8Array(16) });
+
+    // Phase 1, cheap: small events packed 100 to a write until the kernel buffers toward the
+    // subscribers are full and the node starts holding bytes (those are copies: one batch per write).
+    const packed = Buffer.concat(Array.from({ length: 100 }, () => small));
+    let prefill = 0;
+    while ((await proc.pending()) === 0) {
+      if (++prefill > 50_000) throw new Error('the node never held bytes for the stuck subscribers');
+      pub.socket.write(packed);
+    }
+    const before = await proc.mem();
+
+    // Phase 2, the attack: 64 KiB units of one small event, then a publish to a topic nobody hears.
+    const padHead = encodeFrame({ type: FrameType.PUB, topic: 'pad', payload: new Uint8Array(0) }).length;
+    const pad = encodeFrame({ type: FrameType.PUB, topic: 'pad', payload: new Uint8Array(65536 - small.length - padHead) });
+    const unit = Buffer.concat([small, pad]);
+    expect(unit.length).toBe(65536);
+    const units = 8000; // ~500 MiB; the old node held ~6,000 of these events per socket as views (its 512 KiB high-water mark), each pinning its 64 KiB unit
+    for (let i = 0; i < units; i++) {
+      if (!pub.socket.write(unit)) await new Promise((r) => pub.socket.once('drain', r));
+    }
+    await pub.flush(30_000);
+    const after = await proc.mem();
+    console.log(`[#13.4] prefill: ${prefill} writes of ${packed.length} bytes`);
+
+    const growth = after.rss - before.rss;
+    const bound = SUBSCRIBERS * MAX_PENDING + MARGIN;
+    console.log(
+      `[#13.4] node RSS growth ${(growth / 2 ** 20).toFixed(1)} MiB (bound ${(bound / 2 ** 20).toFixed(1)} MiB); ` +
+        `arrayBuffers ${(before.arrayBuffers / 2 ** 20).toFixed(1)} -> ${(after.arrayBuffers / 2 ** 20).toFixed(1)} MiB; ` +
+        `pending ${(after.pending / 2 ** 20).toFixed(2)} MiB; dropped ${after.dropped}`,
+    );
+    // The attack reached the node: it holds over half its high-water mark per stuck subscriber.
+    expect(after.pending).toBeGreaterThan((SUBSCRIBERS * MAX_PENDING) / 4);
+    expect(after.pending).toBeLessThanOrEqual(SUBSCRIBERS * MAX_PENDING + 64 * 1024);
+    expect(after.arrayBuffers - before.arrayBuffers).toBeLessThanOrEqual(SUBSCRIBERS * MAX_PENDING + BUFFER_MARGIN);
+    expect(growth).toBeLessThanOrEqual(bound);
+    expect(after.subscriptions).toBe(SUBSCRIBERS);
+  });
+});
