@@ -13,6 +13,7 @@ import {
   decodeHello,
   SessionError,
   decodeSub,
+  decodeUnsub,
   encodeBody,
   encodeFrame,
   isMeshbusError,
@@ -52,6 +53,8 @@ export class ClientSession extends FlowEndpoint {
   echo = true;
   private state: State = 'hello';
   private readonly subs = new Map<number, Subscription>();
+  /** How many of `subs` have a `max` (0: deliveries are not looked up). */
+  private limited = 0;
   private readonly decoder: FrameDecoder;
   protected readonly out: OutboundQueue;
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -159,7 +162,7 @@ export class ClientSession extends FlowEndpoint {
           this.onSub(f);
           return;
         case FrameType.UNSUB:
-          this.unsubscribe(f.correlation);
+          this.onUnsub(f);
           return;
         case FrameType.ACK:
         case FrameType.NACK:
@@ -317,12 +320,40 @@ export class ClientSession extends FlowEndpoint {
     const d = this.ctx.durability;
     if (!d) refuseWithoutRedis(body);
     const sub: Subscription = d?.subscription(this, sid, pattern, body) ?? { sid, pattern, queue: body.q, owner: this, slow: body.slow ?? 'disconnect' };
+    if (body.max !== undefined) this.limit(sub, body.max);
     if (old) this.detach(old);
     this.subs.set(sid, sub);
+    if (sub.max !== undefined) this.limited++;
     this.ctx.table.add(sub);
     this.updatePolicy();
     // Durable extras once the subscription routes: recovery, queue consumer, latest values.
     d?.subscribed(this, sub, body, () => this.subs.get(sid) === sub);
+  }
+
+  /** UNSUB: now, or (body `max`) after that many more deliveries. */
+  private onUnsub(f: Frame): void {
+    const sid = f.correlation;
+    const max = f.payloadLen === 0 ? undefined : decodeUnsub(f.payload).max;
+    const sub = this.subs.get(sid);
+    if (max === undefined || !sub) {
+      this.unsubscribe(sid);
+      return;
+    }
+    const had = sub.max !== undefined;
+    this.limit(sub, max);
+    if (!had) this.limited++;
+    this.ctx.table.limitChanged();
+  }
+
+  /** Gives `sub` a limit of `max` deliveries from now (not yet counted in `limited`). */
+  private limit(sub: Subscription, max: number): void {
+    sub.max = max;
+    sub.delivered = 0;
+  }
+
+  /** One delivery to `sub` (which has a max); at the max the subscription ends, as if UNSUB'd. */
+  countDelivery(sub: Subscription): void {
+    if (++sub.delivered! >= sub.max! && this.subs.get(sub.sid) === sub) this.unsubscribe(sub.sid);
   }
 
   private unsubscribe(sid: number): void {
@@ -364,6 +395,11 @@ export class ClientSession extends FlowEndpoint {
     }
     const dropped = this.out.dropped - droppedBefore;
     if (dropped > 0) this.ctx.stats.dropped.slow += dropped;
+    if (sid !== 0 && this.limited !== 0) {
+      // Queue, durable and resumed deliveries name their subscription: count those with a max.
+      const sub = this.subs.get(sid);
+      if (sub?.max !== undefined) this.countDelivery(sub);
+    }
   }
 
   /**
@@ -444,6 +480,7 @@ export class ClientSession extends FlowEndpoint {
   }
 
   private detach(sub: Subscription): void {
+    if (sub.max !== undefined) this.limited--;
     this.ctx.table.remove(sub);
     this.ctx.durability?.unsubscribed(sub);
   }

@@ -339,6 +339,12 @@ export class MeshNode implements NodeContext {
       if (trace) trace.push(s.label ?? s.kind);
       n++;
     }
+    const lim = route.limited;
+    for (let i = 0; i < lim.length; i++) {
+      // Plain subscriptions with a max: the delivery above counts against it (SUB `max`).
+      const s = lim[i]!;
+      if (s.owner !== skip) s.owner.countDelivery?.(s);
+    }
     const sq = route.sequenced;
     for (let i = 0; i < sq.length; i++) {
       // Subscriptions resuming from a durable position: each gets its own in-order delivery.

@@ -9,6 +9,8 @@ export interface Route {
   readonly groups: readonly QueueGroupRoute[];
   /** Subscriptions with a durable position (SUB `since`): each gets its own sid-addressed delivery. */
   readonly sequenced: readonly Subscription[];
+  /** Plain subscriptions with a `max` (their owners are in `plain`): each delivery is counted against it. */
+  readonly limited: readonly Subscription[];
 }
 
 export interface QueueGroupRoute {
@@ -19,7 +21,7 @@ export interface QueueGroupRoute {
   readonly remote: readonly Subscription[];
 }
 
-const EMPTY_ROUTE: Route = { plain: [], groups: [], sequenced: [] };
+const EMPTY_ROUTE: Route = { plain: [], groups: [], sequenced: [], limited: [] };
 
 interface CacheEntry {
   bytes: Uint8Array;
@@ -130,6 +132,7 @@ export class RoutingTable {
     let plain: Set<Subscriber> | undefined;
     let groups: Map<string, { local: Subscription[]; remote: Subscription[] }> | undefined;
     let sequenced: Subscription[] | undefined;
+    let limited: Subscription[] | undefined;
     this.trie.match(topic, (sub) => {
       if (sub.sequencer !== undefined) {
         (sequenced ??= []).push(sub);
@@ -137,6 +140,7 @@ export class RoutingTable {
       }
       if (sub.queue === undefined) {
         (plain ??= new Set()).add(sub.owner);
+        if (sub.max !== undefined) (limited ??= []).push(sub);
         return;
       }
       groups ??= new Map();
@@ -149,7 +153,13 @@ export class RoutingTable {
       plain: plain ? [...plain] : [],
       groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote })) : [],
       sequenced: sequenced ?? [],
+      limited: limited ?? [],
     };
+  }
+
+  /** A subscription in the table got a `max` (UNSUB with max): cached routes must list it. */
+  limitChanged(): void {
+    this.cache.clear();
   }
 
   /** Picks the member of a group that gets the next event: round robin, local members first. */

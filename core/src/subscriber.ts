@@ -21,6 +21,12 @@ export interface Subscriber {
   addWaiter(w: Throttled): void;
   /** How message traces name this receiver, e.g. "client 3f2a…" or "peer 9c01…". */
   readonly label?: string;
+  /**
+   * A plain delivery matched `sub`, a subscription with a `max`: count it
+   * (and end the subscription at its max). Queue and other sid-addressed
+   * deliveries are counted by `deliver` itself.
+   */
+  countDelivery?(sub: Subscription): void;
 }
 
 /** A sender that can be paused while one of its receivers catches up. */
@@ -59,4 +65,7 @@ export interface Subscription {
   readonly sequencer?: SequencedReceiver;
   /** Not in the routing table: a durable work-queue member, fed by its queue's worker. */
   readonly detached?: boolean;
+  /** SUB/UNSUB `max`: the subscription ends after this many deliveries (counted in `delivered`). */
+  max?: number;
+  delivered?: number;
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType } from '@meshbus/proto';
+import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
 import { MeshNode, silentLogger, startNode } from '../src/index.js';
 import { RawClient } from './raw-client.js';
 
@@ -117,4 +117,77 @@ describe('every byte queued for a connection counts against its bound (issue #13
       expect(maxSeen).toBeLessThanOrEqual(maxPending + 1024);
     });
   }
+});
+
+describe('SUB max: the node counts deliveries per subscription and ends it at its max (issue #14.4)', () => {
+  /** `count` publishes to `topic` in one write: the node routes them all from one input chunk. */
+  function burst(pub: RawClient, topic: string, count: number): void {
+    const frames = Array.from({ length: count }, (_, i) => encodeFrame({ type: FrameType.PUB, topic, payload: Buffer.from(String(i)) }));
+    pub.socket.write(Buffer.concat(frames));
+  }
+
+  for (const total of [10, 200]) {
+    it(`a queue member with max 1 gets 1 of ${total}, the other member the rest, none lost`, async () => {
+      const n = await node();
+      const a = await client(n);
+      const b = await client(n);
+      a.sub('q', 1, { q: 'g', max: 1 });
+      b.sub('q', 1, { q: 'g' });
+      await a.flush();
+      await b.flush();
+      const pub = await client(n);
+      burst(pub, 'q', total);
+      await pub.flush();
+      await until(() => a.events('q').length + b.events('q').length >= total);
+      await a.flush();
+      await b.flush();
+      // Old code: the node ignored max and kept choosing A (A's SDK then discarded what it got past 1).
+      expect(a.events('q')).toHaveLength(1);
+      expect(b.events('q')).toHaveLength(total - 1);
+      const subs = [...n.connections()].map((s) => s.subscriptionCount).sort();
+      expect(subs).toEqual([0, 0, 1]); // A's subscription ended; B's remains; the publisher has none
+    });
+  }
+
+  it('a plain subscription with max 3 gets exactly 3 events and then ends', async () => {
+    const n = await node();
+    const a = await client(n);
+    a.sub('p.>', 1, { max: 3 });
+    a.sub('other', 2);
+    await a.flush();
+    const pub = await client(n);
+    burst(pub, 'p.x', 10);
+    await pub.flush();
+    await a.flush();
+    expect(a.events('p.x')).toHaveLength(3);
+    expect([...n.connections()].map((s) => s.subscriptionCount).sort()).toEqual([0, 1]);
+  });
+
+  it('UNSUB with max ends the subscription after that many more deliveries', async () => {
+    const n = await node();
+    const a = await client(n);
+    a.sub('u', 7);
+    await a.flush();
+    const pub = await client(n);
+    burst(pub, 'u', 2);
+    await pub.flush();
+    await until(() => a.events('u').length === 2);
+    a.send({ type: FrameType.UNSUB, correlation: 7, payload: encodeBody({ max: 2 }) });
+    await a.flush();
+    burst(pub, 'u', 5);
+    await pub.flush();
+    await a.flush();
+    expect(a.events('u')).toHaveLength(4);
+  });
+
+  it('refuses a max that is not an integer 1..2^31 with MB_ERR_BAD_BODY', async () => {
+    const n = await node();
+    const a = await client(n);
+    for (const [sid, max] of [[1, 0], [2, 2 ** 31 + 1], [3, 1.5], [4, -1]] as const) {
+      a.sub('x', sid, { max });
+      const e = await a.waitFor((g) => g.type === FrameType.ERROR && g.correlation === sid);
+      expect(e.error).toBe('MB_ERR_BAD_BODY');
+    }
+    expect(a.closed).toBe(false);
+  });
 });

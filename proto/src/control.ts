@@ -52,7 +52,20 @@ export interface SubBody {
   durable?: boolean;
   /** false: do not send the latest value of matching `latest` topics. Default true. */
   latest?: boolean;
+  /**
+   * The subscription ends by itself after this many deliveries (1..2^31),
+   * counted by the node: a queue member that reached it is no longer chosen.
+   */
+  max?: number;
 }
+
+/** Body of UNSUB (optional): with `max`, the subscription ends after `max` more deliveries instead of now. */
+export interface UnsubBody {
+  max?: number;
+}
+
+/** Largest SUB/UNSUB `max`. */
+export const MAX_SUB_LIMIT = 2 ** 31;
 
 /** Body of the ACK that answers a SUB with `since` (and of later ACKs on that sid when a gap cannot be filled). */
 export interface SubAckBody {
@@ -141,8 +154,18 @@ export function decodeSub(bytes: Uint8Array): SubBody {
   need(b.durable === undefined || typeof b.durable === 'boolean', 'SUB.durable must be a boolean');
   need(b.durable !== true || b.q !== undefined, 'SUB.durable needs a queue group (q)');
   need(b.latest === undefined || typeof b.latest === 'boolean', 'SUB.latest must be a boolean');
+  need(b.max === undefined || isLimit(b.max), `SUB.max must be an integer 1..${MAX_SUB_LIMIT}`);
   return b as SubBody;
 }
+
+/** Decodes an UNSUB body (empty: unsubscribe now). */
+export function decodeUnsub(bytes: Uint8Array): UnsubBody {
+  const b = decodeBody(bytes);
+  need(b.max === undefined || isLimit(b.max), `UNSUB.max must be an integer 1..${MAX_SUB_LIMIT}`);
+  return b as UnsubBody;
+}
+
+const isLimit = (v: unknown): v is number => isUint(v) && v >= 1 && v <= MAX_SUB_LIMIT;
 
 /** Decodes the body of an ACK answering a SUB with `since`. */
 export function decodeSubAck(bytes: Uint8Array): SubAckBody {
