@@ -9,7 +9,7 @@ import type { SlowPolicy } from './subscriber.js';
  * wire copies what it must hold too, see TcpWire). Every byte queued for the
  * connection — events and control frames alike (ERROR, ACK, PONG, WELCOME,
  * GOODBYE) — counts against `maxPending`:
- * - an event past the bound: 'drop' discards the oldest backlog entries (and
+ * - an event past the bound: 'drop' discards the oldest queued events (and
  *   the event itself if that is not enough), 'disconnect' reports a slow consumer;
  * - a control frame past the bound is never dropped silently: the connection
  *   is a slow consumer whatever its policy.
@@ -20,6 +20,12 @@ export class OutboundQueue {
   private backlog: Uint8Array[] = [];
   private head = 0;
   private backlogBytes = 0;
+  /** Bytes of control frames in the backlog: never dropped, so not freed by dropping. */
+  private controlBytes = 0;
+  /** Backlog copies of control frames. */
+  private readonly controls = new WeakSet<Uint8Array>();
+  /** Every backlog entry before this index is a control frame or already dropped: where the drop scan starts. */
+  private dropFrom = 0;
   /** Set by sendFinal: nothing more is queued. */
   private sealed = false;
   /** Time the wire last made progress (or had nothing to send). */
@@ -57,12 +63,7 @@ export class OutboundQueue {
         this.onSlow();
         return false;
       }
-      while (this.backlogBytes > 0 && this.backlogBytes + this.wire.buffered + size > this.maxPending) {
-        const old = this.backlog[this.head]!;
-        this.backlog[this.head++] = EMPTY;
-        this.backlogBytes -= old.length;
-        this.dropped++;
-      }
+      this.dropOldestEvents(size);
       if (this.backlogBytes + this.wire.buffered + size > this.maxPending) {
         this.dropped++;
         return false;
@@ -74,17 +75,22 @@ export class OutboundQueue {
 
   /**
    * Queues a control frame (ERROR, ACK, PONG, WELCOME, SubAck…) in order with
-   * the events. Never dropped: past `maxPending` the consumer is reported
-   * slow instead (and the frame is not queued). False when not queued.
+   * the events. Never dropped: past `maxPending` a 'drop' queue drops its
+   * oldest events to make room; when that is not enough (or the policy is
+   * 'disconnect') the consumer is reported slow instead and the frame is not
+   * queued. False when not queued.
    */
   sendControl(chunk: Uint8Array): boolean {
     if (this.sealed) return false;
     if (this.direct(chunk, undefined, chunk.length)) return true;
+    // A 'drop' connection makes room by dropping events first; only control frames past the bound make it slow.
+    if (this.policy === 'drop' && this.backlogBytes + this.wire.buffered + chunk.length > this.maxPending) this.dropOldestEvents(chunk.length);
     if (this.backlogBytes + this.wire.buffered + chunk.length > this.maxPending) {
       this.onSlow();
       return false;
     }
-    this.enqueue(chunk, undefined, chunk.length);
+    this.controls.add(this.enqueue(chunk, undefined, chunk.length));
+    this.controlBytes += chunk.length;
     return true;
   }
 
@@ -103,6 +109,8 @@ export class OutboundQueue {
     this.backlog = [];
     this.head = 0;
     this.backlogBytes = 0;
+    this.controlBytes = 0;
+    this.dropFrom = 0;
     this.wire.write(chunk);
   }
 
@@ -132,7 +140,7 @@ export class OutboundQueue {
   }
 
   /** Backlog entries are copies (one per frame): they pin no input chunk. */
-  private enqueue(chunk: Uint8Array, tail: Uint8Array | undefined, size: number): void {
+  private enqueue(chunk: Uint8Array, tail: Uint8Array | undefined, size: number): Uint8Array {
     let c: Uint8Array;
     if (tail === undefined) c = copyBytes(chunk);
     else {
@@ -142,20 +150,46 @@ export class OutboundQueue {
     }
     this.backlog.push(c);
     this.backlogBytes += size;
+    return c;
+  }
+
+  /**
+   * 'drop' policy: frees room for `size` more bytes by dropping the oldest
+   * queued events, skipping control frames (never dropped). Amortised O(1):
+   * the scan resumes where the last one stopped.
+   */
+  private dropOldestEvents(size: number): void {
+    const b = this.backlog;
+    let i = Math.max(this.dropFrom, this.head);
+    while (this.backlogBytes > this.controlBytes && i < b.length && this.backlogBytes + this.wire.buffered + size > this.maxPending) {
+      const old = b[i]!;
+      if (old.length !== 0 && !this.controls.has(old)) {
+        b[i] = EMPTY;
+        this.backlogBytes -= old.length;
+        this.dropped++;
+      }
+      i++;
+    }
+    this.dropFrom = i;
+    while (this.head < b.length && b[this.head]!.length === 0) this.head++;
   }
 
   private flushBacklog(): void {
     while (this.head < this.backlog.length && this.wire.buffered < this.highWater) {
       const c = this.backlog[this.head]!;
       this.backlog[this.head++] = EMPTY;
+      if (c.length === 0) continue;
       this.backlogBytes -= c.length;
+      if (this.controlBytes !== 0 && this.controls.has(c)) this.controlBytes -= c.length;
       this.wire.write(c);
     }
     if (this.head === this.backlog.length) {
       this.backlog = [];
       this.head = 0;
+      this.dropFrom = 0;
     } else if (this.head > 1024 && this.head * 2 > this.backlog.length) {
       this.backlog = this.backlog.slice(this.head);
+      this.dropFrom = Math.max(0, this.dropFrom - this.head);
       this.head = 0;
     }
   }

@@ -119,6 +119,33 @@ describe('every byte queued for a connection counts against its bound (issue #13
   }
 });
 
+describe("a 'drop' connection drops events, never control frames", () => {
+  it('every PONG reaches a stuck drop subscriber that pipelined PINGs between events it receives itself', async () => {
+    const n = await node({ maxPending: 1024 * 1024 });
+    const c = await client(n);
+    c.sub('self', 1, { slow: 'drop' });
+    await c.flush();
+    c.socket.pause();
+    const payload = Buffer.alloc(4096, 3);
+    const pings = 2000;
+    const sent = new Set<number>();
+    for (let i = 0; i < pings * 4; i++) {
+      c.pub('self', payload); // 32 MiB echoed back: past the kernel's buffers and the bound
+      if (i % 4 === 3) {
+        sent.add(1_000_000 + i);
+        c.send({ type: FrameType.PING, correlation: 1_000_000 + i });
+      }
+    }
+    await until(() => n.stats.dropped.slow > 0, 20_000);
+    c.socket.resume();
+    // Old code: PONGs sat in the same backlog as events and were dropped as "oldest events".
+    const pongs = (): number => c.got.filter((g) => g.type === FrameType.PONG && sent.has(g.correlation)).length;
+    await until(() => pongs() === pings, 20_000);
+    expect(c.closed).toBe(false);
+    expect(c.events('self').length).toBeLessThan(pings * 4);
+  });
+});
+
 describe('SUB max: the node counts deliveries per subscription and ends it at its max (issue #14.4)', () => {
   /** `count` publishes to `topic` in one write: the node routes them all from one input chunk. */
   function burst(pub: RawClient, topic: string, count: number): void {
