@@ -149,17 +149,19 @@ export interface ChaosRedis {
 
 /**
  * A Redis for a chaos run: `url` when given ('off': none), else
- * 127.0.0.1:6379 when it answers PING, else a redis-server of our own on a
+ * MESHBUS_TEST_REDIS_URL (default 127.0.0.1:6379) when it answers PING, else a redis-server of our own on a
  * free port (no persistence). Undefined (with the reason) when none.
  */
 export async function findRedis(url: string | undefined): Promise<ChaosRedis | string> {
   if (url === 'off') return 'disabled (--redis off)';
   let child: ChildProcess | undefined;
+  // The test suites' shared Redis (core/test/redis-helper.ts reads the same variable).
+  const shared = new URL(process.env['MESHBUS_TEST_REDIS_URL'] || 'redis://127.0.0.1:6379');
   if (url && url !== 'auto') {
     const u = new URL(url);
     if (!(await pingRedis(Number(u.port || 6379), u.hostname || '127.0.0.1', 1000))) return `no Redis (${url} does not answer PING)`;
-  } else if (await pingRedis(6379)) {
-    url = 'redis://127.0.0.1:6379';
+  } else if (await pingRedis(Number(shared.port || 6379), shared.hostname || '127.0.0.1')) {
+    url = shared.href;
   } else if (spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0) {
     const port = await freePort();
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
@@ -173,7 +175,7 @@ export async function findRedis(url: string | undefined): Promise<ChaosRedis | s
     }
     url = `redis://127.0.0.1:${port}`;
   } else {
-    return 'no Redis (nothing on 127.0.0.1:6379, redis-server not installed)';
+    return `no Redis (nothing at ${shared.href}, redis-server not installed)`;
   }
   const prefix = `chaos:${randomBytes(5).toString('hex')}:`;
   const redisUrl = url;

@@ -13,7 +13,9 @@ import { ConfigError, serverTlsOptions, type ClusterView, type LinkView, type Me
 import { DedupWindow } from './dedup-window.js';
 import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
 import { resolveClusterOptions, parseAddress, type ClusterOptions, type ResolvedClusterOptions } from './options.js';
-import { PeerLink, type LinkHandler, type LinkSettings, type PeerInfo } from './peer-link.js';
+import { PeerLink, type LinkHandler, type LinkSettings } from './peer-link.js';
+import { PeerInfoError, clusterAddressProblem, isNodeId, nameProblem, parsePeerInfo, type PeerInfo } from './peer-info.js';
+import { PreAuthGate, connectionKey } from './pre-auth-gate.js';
 import { Redialer } from './redialer.js';
 
 function isIp(host: string): boolean {
@@ -22,6 +24,8 @@ function isIp(host: string): boolean {
 
 /** Nodes repeat their gossip this often, ms, so topology views stay fresh. */
 const GOSSIP_EVERY = 5_000;
+/** Refused pre-auth connections are logged at most this often, ms (with the count since the last line). */
+const REFUSAL_LOG_EVERY = 10_000;
 
 /** One peer as the cluster sees it, for views and metrics. */
 export interface PeerStatus {
@@ -79,12 +83,26 @@ export class ClusterNode implements LinkHandler, ClusterView {
   /** Links of other nodes, as they gossiped them: node id → (peer ids, when heard). */
   private readonly remoteLinks = new Map<string, { peers: string[]; at: number }>();
   private lastGossip = 0;
+  /** Connections that have not authenticated yet (bounded in total and per IP). */
+  private readonly preAuth: PreAuthGate;
+  /** Gate key of each accepted link still in its handshake. */
+  private readonly gateKey = new WeakMap<PeerLink, string>();
+  private refusalsLogged = 0;
+  private lastRefusalLog = 0;
+  private knownFullWarned = false;
+  /** TLS handshakes on the cluster port that failed (or timed out), since start; logged at most every REFUSAL_LOG_EVERY. */
+  private tlsFailures = 0;
+  private lastTlsFailureLog = 0;
 
   constructor(
     readonly node: MeshNode,
     options: ClusterOptions = {},
   ) {
     this.options = resolveClusterOptions(options);
+    // Peers refuse a node whose name breaks the rule they check (peer-info.ts): say so now.
+    const np = nameProblem(node.options.name);
+    if (np) throw new ConfigError(`node name cannot be used in a cluster: ${np}`);
+    this.preAuth = new PreAuthGate(this.options.maxPreAuth, this.options.maxPreAuthPerIp);
     this.ledger = new InterestLedger(this.options.mode === 'partial');
     this.self = {
       id: node.id,
@@ -105,12 +123,75 @@ export class ClusterNode implements LinkHandler, ClusterView {
     };
     const tls = this.options.tls;
     if (tls) {
-      this.server = createTlsServer({ ...serverTlsOptions(tls), noDelay: true }, (s) => this.accepted(s));
-      this.server.on('tlsClientError', (e) => node.logger.warn({ err: e.message }, 'peer TLS handshake failed'));
+      // The TLS handshake is part of the peer handshake: same timeout, and the slot is taken on TCP accept (below).
+      this.server = createTlsServer({ ...serverTlsOptions(tls), noDelay: true, handshakeTimeout: this.options.handshakeTimeout }, (s) => this.accepted(s));
+      this.server.on('tlsClientError', (e, socket) => {
+        // Not destroyed by Node itself (a handshake timeout would leave the socket open).
+        socket.destroy();
+        this.tlsFailures++;
+        const now = Date.now();
+        if (now - this.lastTlsFailureLog < REFUSAL_LOG_EVERY) return;
+        this.lastTlsFailureLog = now;
+        node.logger.warn({ err: e.message, failures: this.tlsFailures }, 'peer TLS handshake failed');
+      });
+      // Runs before the TLS server wraps the socket, so a refused one costs no TLS state.
+      this.server.prependListener('connection', (raw: Socket) => void this.admit(raw));
     } else {
-      this.server = createServer({ noDelay: true }, (s) => this.accepted(s));
+      this.server = createServer({ noDelay: true }, (raw) => {
+        if (this.admit(raw)) this.accepted(raw);
+      });
     }
-    this.redialer = new Redialer(this.options.redialMin, this.options.redialMax, (addr) => this.dial(addr));
+    this.redialer = new Redialer({
+      min: this.options.redialMin,
+      max: this.options.redialMax,
+      giveUpAfter: this.options.redialGiveUp,
+      maxLearned: this.options.maxKnownPeers,
+      dial: (addr) => this.dial(addr),
+      note: (event, addr, reason) =>
+        event === 'gave-up'
+          ? node.logger.warn({ address: addr, reason }, 'gave up dialing a gossiped peer address: it never authenticated')
+          : node.logger.warn({ address: addr, reason }, 'not dialing more gossiped peer addresses'),
+    });
+  }
+
+  /** Peer connections accepted that have not authenticated yet. */
+  get pendingHandshakes(): number {
+    return this.preAuth.pending;
+  }
+
+  /** Peer connections refused because the pre-auth bounds were reached, since start. */
+  get refusedConnections(): number {
+    return this.preAuth.refused;
+  }
+
+  /**
+   * Takes a pre-auth slot for a new TCP connection, or closes it (no ERROR
+   * frame: it would cost a write per refused connection, and with TLS it
+   * could not be read anyway). The slot is freed when the link is up or the
+   * socket closes.
+   */
+  private admit(raw: Socket): boolean {
+    const ip = raw.remoteAddress;
+    const key = connectionKey(raw);
+    if (this.stopped || ip === undefined || !this.preAuth.admit(key, ip)) {
+      raw.destroy();
+      if (ip !== undefined && !this.stopped) this.logRefusal(ip);
+      return false;
+    }
+    raw.once('close', () => this.preAuth.release(key));
+    return true;
+  }
+
+  private logRefusal(ip: string): void {
+    const now = Date.now();
+    if (now - this.lastRefusalLog < REFUSAL_LOG_EVERY) return;
+    this.lastRefusalLog = now;
+    const refused = this.preAuth.refused - this.refusalsLogged;
+    this.refusalsLogged = this.preAuth.refused;
+    this.node.logger.warn(
+      { code: 'MB_ERR_TOO_MANY_CONNECTIONS', remote: ip, refused, pending: this.preAuth.pending, maxPreAuth: this.options.maxPreAuth, maxPreAuthPerIp: this.options.maxPreAuthPerIp },
+      'refusing peer connections: too many have not authenticated yet',
+    );
   }
 
   get port(): number {
@@ -132,7 +213,13 @@ export class ClusterNode implements LinkHandler, ClusterView {
     });
     const addr = this.server.address();
     this.boundPort = typeof addr === 'object' && addr ? addr.port : o.port;
-    this.self.cluster = o.advertise ?? `${o.host}:${this.boundPort}`;
+    this.self.cluster = o.advertise ?? `${o.host.includes(':') ? `[${o.host}]` : o.host}:${this.boundPort}`;
+    // Peers check the address they are told (peer-info.ts) and would refuse this node.
+    const ap = clusterAddressProblem(this.self.cluster);
+    if (ap) {
+      await new Promise<void>((r) => this.server.close(() => r()));
+      throw new ConfigError(`advertised cluster address "${this.self.cluster}": ${ap}`);
+    }
     if (o.secret === undefined) {
       this.node.logger.warn({}, 'no cluster secret configured: any node that can reach the cluster port may join (set --cluster-secret in production)');
     }
@@ -162,15 +249,16 @@ export class ClusterNode implements LinkHandler, ClusterView {
   peers(): PeerStatus[] {
     const out: PeerStatus[] = [];
     const seen = new Set<string>();
+    // Only authenticated links: a connection that merely claimed a name is never shown.
     for (const l of this.allLinks) {
-      if (!l.peer) continue;
+      if (!l.peer || l.state !== 'up') continue;
       seen.add(l.peer.id);
       out.push({
         id: l.peer.id,
         name: l.peer.name,
         address: l.peer.cluster,
         client: l.peer.client,
-        state: l.state === 'up' ? 'up' : l.state === 'handshake' ? 'connecting' : 'down',
+        state: 'up',
         rttMs: l.rttMs,
         since: l.since,
         msgsIn: l.msgsIn,
@@ -196,7 +284,17 @@ export class ClusterNode implements LinkHandler, ClusterView {
       socket.destroy();
       return;
     }
-    this.allLinks.add(new PeerLink(socket, 'acceptor', this.settings, this));
+    const link = new PeerLink(socket, 'acceptor', this.settings, this);
+    this.gateKey.set(link, connectionKey(socket));
+    this.allLinks.add(link);
+  }
+
+  /** The link authenticated or closed: its pre-auth slot is free. */
+  private leftHandshake(link: PeerLink): void {
+    const key = this.gateKey.get(link);
+    if (key === undefined) return;
+    this.gateKey.delete(link);
+    this.preAuth.release(key);
   }
 
   /** Dials `addr` (host:port, the host may resolve to several addresses); resolves when the attempt ended. */
@@ -216,14 +314,23 @@ export class ClusterNode implements LinkHandler, ClusterView {
         const socket = tls
           ? tlsConnect({ host: h, port, ca: tls.ca, cert: tls.cert, key: tls.key, servername: isIp(host) ? undefined : host })
           : netConnect({ host: h, port });
+        // A connect (or, with TLS, a TLS handshake) that never completes is a failed attempt too.
+        const timer = setTimeout(() => {
+          socket.destroy();
+          resolve(false);
+        }, this.options.handshakeTimeout);
         socket.once(tls ? 'secureConnect' : 'connect', () => {
+          clearTimeout(timer);
           socket.removeAllListeners('error');
           const link = new PeerLink(socket, 'dialer', this.settings, this);
           link.target = addr;
           this.allLinks.add(link);
           resolve(true);
         });
-        socket.once('error', () => resolve(false));
+        socket.once('error', () => {
+          clearTimeout(timer);
+          resolve(false);
+        });
       });
       any ||= ok;
     }
@@ -231,6 +338,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   }
 
   linkUp(link: PeerLink): void {
+    this.leftHandshake(link);
     const peer = link.peer!;
     if (peer.id === this.self.id) {
       // A seed list that names this node itself (one list for every node): stop dialing it.
@@ -313,6 +421,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   }
 
   linkDown(link: PeerLink, reason: string): void {
+    this.leftHandshake(link);
     this.allLinks.delete(link);
     const li = this.interest.get(link);
     this.interest.delete(link);
@@ -329,12 +438,18 @@ export class ClusterNode implements LinkHandler, ClusterView {
       for (const key of this.ledger.dropSource(link)) this.propagate(key);
     }
     if (current) this.gossip();
-    if (current || !peerId) {
+    if (current) {
       this.node.logger.info({ peer: peerId, reason }, 'peer link down');
-      if (!this.stopped && link.peer) this.redialPeer(link.peer);
+      if (!this.stopped) this.redialPeer(link.peer!);
     }
-    // A dial that never got as far as a link: try that address again later.
-    if (!this.stopped && !link.peer && link.target) this.redialer.want(link.target, this.options.seeds.includes(link.target));
+    // A link we dialed that never authenticated: a failure of that address (the
+    // redialer tries again with backoff, and gives a gossiped address up after a
+    // bounded number of failures, or at once if the secret was refused either way).
+    if (!this.stopped && !link.peer && link.target) {
+      const refused = link.failCode === 'MB_ERR_AUTH_FAILED';
+      if (!this.redialer.wants(link.target) && this.options.seeds.includes(link.target)) this.redialer.want(link.target, true);
+      this.redialer.failed(link.target, link.failCode ? `${link.failCode}: ${reason}` : reason, refused);
+    }
   }
 
   /**
@@ -386,9 +501,11 @@ export class ClusterNode implements LinkHandler, ClusterView {
         this.onInterest(link, body);
         return;
       case FrameType.PEERS:
-        this.onPeers(body);
+        this.onPeers(link, body);
         if (link.peer && Array.isArray(body.links)) {
-          this.remoteLinks.set(link.peer.id, { peers: body.links.filter((x): x is string => typeof x === 'string'), at: Date.now() });
+          // Node ids only, at most as many as we keep nodes: these become edges in /v1/cluster.
+          const ids = body.links.slice(0, this.options.maxKnownPeers).filter(isNodeId);
+          this.remoteLinks.set(link.peer.id, { peers: ids, at: Date.now() });
         }
         return;
       default:
@@ -429,16 +546,43 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
   }
 
-  private onPeers(body: Record<string, unknown>): void {
-    for (const p of Array.isArray(body.peers) ? body.peers : []) {
-      const info = p as PeerInfo;
-      if (typeof info?.id !== 'string' || typeof info.cluster !== 'string' || typeof info.client !== 'string') continue;
+  /**
+   * Gossip from an authenticated peer. Each entry is checked (peer-info.ts):
+   * a bad one is skipped, logged and answered with a non-fatal ERROR
+   * MB_ERR_BAD_PEER_INFO (one per frame); the link stays. At most
+   * maxKnownPeers entries are read and kept.
+   */
+  private onPeers(link: PeerLink, body: Record<string, unknown>): void {
+    const entries = Array.isArray(body.peers) ? body.peers.slice(0, this.options.maxKnownPeers) : [];
+    let bad: PeerInfoError | undefined;
+    let badCount = 0;
+    for (const p of entries) {
+      let info: PeerInfo;
+      try {
+        info = parsePeerInfo(p);
+      } catch (e) {
+        if (!(e instanceof PeerInfoError)) throw e;
+        bad ??= e;
+        badCount++;
+        continue;
+      }
       if (info.id === this.self.id) continue;
       // A live link already answers at that address under another id: the gossip is stale.
       if (this.addressTaken(info.cluster, info.id)) continue;
-      if (!this.known.has(info.id)) this.known.set(info.id, { id: info.id, name: String(info.name ?? ''), cluster: info.cluster, client: info.client });
+      if (!this.known.has(info.id)) {
+        if (this.known.size >= this.options.maxKnownPeers) {
+          if (!this.knownFullWarned) this.node.logger.warn({ peer: link.peerId, maxKnownPeers: this.options.maxKnownPeers }, 'gossip names more nodes than maxKnownPeers: ignoring the rest');
+          this.knownFullWarned = true;
+          continue;
+        }
+        this.known.set(info.id, info);
+      }
       // A full mesh dials every node it hears of; a partial mesh only its seeds.
       if (this.options.mode === 'full' && !this.byPeer.has(info.id)) this.redialer.want(info.cluster, false);
+    }
+    if (bad) {
+      this.node.logger.warn({ peer: link.peerId, code: bad.code, refused: badCount, err: bad.message }, 'refused gossiped peer info');
+      link.sendControl(FrameType.ERROR, { code: bad.num, message: `${badCount} gossiped peer entr${badCount === 1 ? 'y' : 'ies'} refused: ${bad.message}` });
     }
   }
 

@@ -32,6 +32,22 @@ export interface ClusterOptions {
   /** Bytes queued toward one peer before events for it are dropped (counted). Default 64 MiB. */
   maxPending?: number;
   /**
+   * Peer connections that have not authenticated yet, at most, at once; more are closed on
+   * accept. Each is closed when its handshake does not complete within `handshakeTimeout`.
+   * Default 64.
+   */
+  maxPreAuth?: number;
+  /** The same bound per remote IP address. Default 8. */
+  maxPreAuthPerIp?: number;
+  /** Nodes learned by gossip that this node keeps (views, failover URLs, dial targets), at most. Default 1,024. */
+  maxKnownPeers?: number;
+  /**
+   * A gossip-learned address is given up after this many consecutive failed attempts (no
+   * connection, or a link that closed before authenticating), or at once when the node
+   * there refuses our cluster secret. Seeds are never given up. Default 20.
+   */
+  redialGiveUp?: number;
+  /**
    * TLS on peer links, both directions: the certificate this node presents, the CA
    * that signs its peers, and `requireClientCert` for mutual TLS (a peer without a
    * certificate from that CA cannot even start the handshake).
@@ -52,6 +68,10 @@ export interface ResolvedClusterOptions {
   redialMax: number;
   handshakeTimeout: number;
   maxPending: number;
+  maxPreAuth: number;
+  maxPreAuthPerIp: number;
+  maxKnownPeers: number;
+  redialGiveUp: number;
   tls: TlsConfig | undefined;
 }
 
@@ -69,12 +89,16 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
     redialMax: o.redialMax ?? 5_000,
     handshakeTimeout: o.handshakeTimeout ?? 5_000,
     maxPending: o.maxPending ?? 64 * 1024 * 1024,
+    maxPreAuth: o.maxPreAuth ?? 64,
+    maxPreAuthPerIp: o.maxPreAuthPerIp ?? 8,
+    maxKnownPeers: o.maxKnownPeers ?? 1024,
+    redialGiveUp: o.redialGiveUp ?? 20,
     tls: o.tls,
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new ConfigError(`cluster port must be 0..65535, got ${o.port}`);
   if (r.mode !== 'full' && r.mode !== 'partial') throw new ConfigError(`mesh mode must be 'full' or 'partial', got ${String(o.mode)}`);
   for (const s of r.seeds) parseAddress(s);
-  for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending'] as const) {
+  for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'redialGiveUp'] as const) {
     if (!Number.isInteger(r[k]) || r[k] <= 0) throw new ConfigError(`${k} must be a positive integer`);
   }
   if (r.secret !== undefined && r.secret.length < 8) throw new ConfigError('cluster secret must have at least 8 characters');

@@ -7,6 +7,7 @@ import {
   OFF,
   ProtocolError,
   codeFromNumber,
+  isMeshbusError,
   copyBytes,
   decodeBody,
   encodeBody,
@@ -24,17 +25,18 @@ import {
   type Logger,
 } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
+import { parsePeerInfo, type PeerInfo } from './peer-info.js';
 
-/** What a node tells its peers about itself. */
-export interface PeerInfo {
-  /** Node id, 16 hex digits. */
-  id: string;
-  name: string;
-  /** Address peers dial: host:port. */
-  cluster: string;
-  /** Address clients connect to: host:port. */
-  client: string;
-}
+export type { PeerInfo };
+
+/**
+ * Bytes a link may receive before it has authenticated, checked before each
+ * chunk is decoded: the handshake frames are a few hundred bytes, so a
+ * connection that claims a huge frame (or streams garbage) is closed after
+ * at most this plus one socket read, instead of being buffered up to the
+ * node's frame limit.
+ */
+export const PRE_AUTH_MAX_BYTES = 16 * 1024;
 
 export interface LinkSettings {
   self: PeerInfo;
@@ -74,8 +76,13 @@ export class PeerLink extends FlowEndpoint {
   readonly uid = nextUid++;
   readonly echo = true;
   readonly since = Date.now();
-  /** The other node, once the handshake told us. */
+  /** The other node, once it authenticated (never a mere claim: see `claimed`). */
   peer: PeerInfo | undefined;
+  /** What the other side claimed in its HELLO (acceptor) before proving it knows the secret. */
+  private claimed: PeerInfo | undefined;
+  /** Why the handshake failed, when it did: a code this side raised or the peer sent. */
+  failCode: ErrorCode | undefined;
+  private preAuthBytes = 0;
   state: LinkState = 'handshake';
   rttMs: number | undefined;
   /** The address this link was dialed at (dialer side only). */
@@ -177,13 +184,18 @@ export class PeerLink extends FlowEndpoint {
 
   private onData(chunk: Uint8Array): void {
     if (this.state === 'closed') return;
+    if (this.state === 'handshake') {
+      if (this.preAuthBytes > PRE_AUTH_MAX_BYTES) return this.fail('MB_ERR_FRAME_TOO_LARGE', `more than ${PRE_AUTH_MAX_BYTES} bytes before the peer handshake completed`);
+      this.preAuthBytes += chunk.length;
+    }
     this.lastRx = Date.now();
     this.pingsOut = 0;
     this.decoder.push(chunk, this.onFrame, this.onDecodeError);
   }
 
   private readonly onDecodeError = (e: ProtocolError): void => {
-    if (e.fatal) this.fail(e.code, e.message);
+    // Before authentication nothing is tolerated (and nothing is logged per frame).
+    if (e.fatal || this.state === 'handshake') this.fail(e.code, e.message);
     else this.s.logger.warn({ peer: this.peer?.id, code: e.code }, 'bad frame from peer');
   };
 
@@ -220,7 +232,8 @@ export class PeerLink extends FlowEndpoint {
           this.handler.peerControl(this, f);
       }
     } catch (e) {
-      const code: ErrorCode = e instanceof ProtocolError ? e.code : 'MB_ERR_INTERNAL';
+      const code: ErrorCode = isMeshbusError(e) ? e.code : 'MB_ERR_INTERNAL';
+      if (this.state === 'handshake') return this.fail(code, e instanceof Error ? e.message : String(e));
       this.s.logger.warn({ peer: this.peer?.id, code, err: String(e) }, 'peer frame rejected');
     }
   };
@@ -230,13 +243,16 @@ export class PeerLink extends FlowEndpoint {
     const body = decodeBody(f.payload);
     if (f.type === FrameType.ERROR) {
       const code = codeFromNumber(Number(body.code));
-      this.close(`refused by peer: ${code} ${String(body.message)}`);
+      this.failCode = code;
+      this.close(`refused by peer: ${code} ${String(body.message).slice(0, 200)}`);
       return;
     }
-    if (this.role === 'acceptor' && f.type === FrameType.HELLO) {
+    if (this.role === 'acceptor' && f.type === FrameType.HELLO && !this.claimed) {
+      // Throws PeerInfoError (MB_ERR_BAD_PEER_INFO): the link fails below.
       const peer = parsePeerInfo(body.peer);
-      if (!peer || typeof body.nonce !== 'string') return this.fail('MB_ERR_BAD_BODY', 'peer HELLO needs peer info and nonce');
-      this.peer = peer;
+      if (typeof body.nonce !== 'string' || !/^[0-9a-f]{32}$/.test(body.nonce)) return this.fail('MB_ERR_BAD_BODY', 'peer HELLO needs a nonce of 32 hex digits');
+      // Only a claim until AUTH proves it: never shown in views, never routed to.
+      this.claimed = peer;
       this.theirNonce = body.nonce;
       this.sendControl(FrameType.WELCOME, {
         v: 1,
@@ -248,7 +264,7 @@ export class PeerLink extends FlowEndpoint {
     }
     if (this.role === 'dialer' && f.type === FrameType.WELCOME) {
       const peer = parsePeerInfo(body.peer);
-      if (!peer || typeof body.nonce !== 'string') return this.fail('MB_ERR_BAD_BODY', 'peer WELCOME needs peer info and nonce');
+      if (typeof body.nonce !== 'string' || !/^[0-9a-f]{32}$/.test(body.nonce)) return this.fail('MB_ERR_BAD_BODY', 'peer WELCOME needs a nonce of 32 hex digits');
       const expected = proof(s.secret, 'acceptor', this.myNonce, body.nonce, s.self.id, peer.id);
       if (!proofMatches(expected, body.proof)) return this.fail('MB_ERR_AUTH_FAILED', 'peer failed the cluster secret challenge');
       this.peer = peer;
@@ -257,9 +273,10 @@ export class PeerLink extends FlowEndpoint {
       this.up();
       return;
     }
-    if (this.role === 'acceptor' && f.type === FrameType.AUTH && this.peer) {
-      const expected = proof(s.secret, 'dialer', this.theirNonce, this.myNonce, this.peer.id, s.self.id);
+    if (this.role === 'acceptor' && f.type === FrameType.AUTH && this.claimed) {
+      const expected = proof(s.secret, 'dialer', this.theirNonce, this.myNonce, this.claimed.id, s.self.id);
       if (!proofMatches(expected, body.proof)) return this.fail('MB_ERR_AUTH_FAILED', 'peer failed the cluster secret challenge');
+      this.peer = this.claimed;
       this.up();
       return;
     }
@@ -295,6 +312,7 @@ export class PeerLink extends FlowEndpoint {
 
   fail(code: ErrorCode, message: string): void {
     if (this.state === 'closed') return;
+    if (this.state === 'handshake') this.failCode = code;
     this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
     this.out.sendFinal(encodeFrame({ type: FrameType.ERROR, payload: encodeBody({ code: ERROR_CODES[code].num, message }) }));
     this.close(message);
@@ -320,12 +338,3 @@ export class PeerLink extends FlowEndpoint {
     this.close('connection closed');
   }
 }
-
-function parsePeerInfo(v: unknown): PeerInfo | undefined {
-  if (typeof v !== 'object' || v === null) return undefined;
-  const p = v as Record<string, unknown>;
-  if (typeof p.id !== 'string' || !/^[0-9a-f]{16}$/.test(p.id)) return undefined;
-  if (typeof p.cluster !== 'string' || typeof p.client !== 'string') return undefined;
-  return { id: p.id, name: typeof p.name === 'string' ? p.name : '', cluster: p.cluster, client: p.client };
-}
-

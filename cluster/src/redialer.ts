@@ -1,10 +1,19 @@
 /**
  * Keeps dialing the addresses this node wants links to, with exponential
- * backoff and full jitter per address, until a link to it is up. Seeds are
- * redialed forever; addresses learned by gossip are given up after
- * GIVE_UP consecutive failures (the node is presumed gone for good).
+ * backoff and full jitter per address, until a link to it is up.
+ *
+ * Seeds (the operator's list) are redialed forever. Addresses learned by
+ * gossip are given up after `giveUpAfter` consecutive failures, where a
+ * failure is a TCP connect that failed or a link dialed there that closed
+ * before authenticating, and at once when the node there refused our
+ * cluster secret (or failed to prove it knows it). A given-up address is not
+ * dialed again on gossip alone (remembered up to MAX_GIVEN_UP addresses,
+ * oldest forgotten first); a link to it coming up (the node dialed us)
+ * clears it. At most `maxLearned` gossip-learned addresses are dialed at once.
  */
-const GIVE_UP = 20;
+
+/** How many given-up addresses are remembered. */
+const MAX_GIVEN_UP = 4096;
 
 interface Target {
   seed: boolean;
@@ -13,44 +22,107 @@ interface Target {
   dialing: boolean;
 }
 
+export interface RedialerOptions {
+  /** Backoff bounds, ms. */
+  min: number;
+  max: number;
+  /** Consecutive failures after which a gossip-learned address is given up. */
+  giveUpAfter: number;
+  /** Gossip-learned addresses dialed at once, at most; more are ignored until some are connected or given up. */
+  maxLearned: number;
+  /** Dials `addr`; true when a connection was made (the handshake's outcome comes later, via connected()/failed()). */
+  dial: (addr: string) => Promise<boolean>;
+  /** Told once per address given up, and once when the learned-address bound is first hit. */
+  note: (event: 'gave-up' | 'too-many', addr: string, reason: string) => void;
+}
+
 export class Redialer {
   private readonly targets = new Map<string, Target>();
+  private readonly givenUp = new Set<string>();
+  private learned = 0;
+  private warnedFull = false;
   private stopped = false;
 
-  constructor(
-    private readonly min: number,
-    private readonly max: number,
-    private readonly dial: (addr: string) => Promise<boolean>,
-  ) {}
+  constructor(private readonly o: RedialerOptions) {}
 
   /** Wants a link to `addr`: dials soon, then with backoff until connected() is called. */
   want(addr: string, seed: boolean): void {
     if (this.stopped) return;
     const t = this.targets.get(addr);
     if (t) {
-      t.seed ||= seed;
+      if (seed && !t.seed) {
+        t.seed = true;
+        this.learned--;
+      }
       return;
+    }
+    if (!seed) {
+      if (this.givenUp.has(addr)) return;
+      if (this.learned >= this.o.maxLearned) {
+        if (!this.warnedFull) this.o.note('too-many', addr, `already dialing ${this.learned} addresses learned by gossip`);
+        this.warnedFull = true;
+        return;
+      }
+      this.learned++;
     }
     const target: Target = { seed, failures: 0, timer: undefined, dialing: false };
     this.targets.set(addr, target);
     this.schedule(addr, target, 0);
   }
 
-  /** A link to `addr` is up: stop dialing it. */
+  /** True while `addr` is being dialed (or waits for its next attempt). */
+  wants(addr: string): boolean {
+    return this.targets.has(addr);
+  }
+
+  /** True when `addr` was given up. */
+  gaveUp(addr: string): boolean {
+    return this.givenUp.has(addr);
+  }
+
+  /** A link to `addr` is up: stop dialing it, and forget that it was ever given up. */
   connected(addr: string): void {
+    this.givenUp.delete(addr);
     const t = this.targets.get(addr);
     if (!t) return;
-    clearTimeout(t.timer);
-    this.targets.delete(addr);
+    this.drop(addr, t);
+  }
+
+  /**
+   * A link dialed at `addr` closed before authenticating. `refused`: the
+   * node there refused our secret or could not prove its own, so a
+   * gossip-learned address is given up at once.
+   */
+  failed(addr: string, reason: string, refused: boolean): void {
+    const t = this.targets.get(addr);
+    if (!t) return;
+    t.failures++;
+    if (!t.seed && (refused || t.failures >= this.o.giveUpAfter)) this.giveUp(addr, t, refused ? reason : `${t.failures} failed attempts, last: ${reason}`);
   }
 
   stop(): void {
     this.stopped = true;
     for (const t of this.targets.values()) clearTimeout(t.timer);
     this.targets.clear();
+    this.learned = 0;
+  }
+
+  private drop(addr: string, t: Target): void {
+    clearTimeout(t.timer);
+    this.targets.delete(addr);
+    if (!t.seed) this.learned--;
+  }
+
+  private giveUp(addr: string, t: Target, reason: string): void {
+    this.drop(addr, t);
+    if (this.givenUp.size >= MAX_GIVEN_UP) this.givenUp.delete(this.givenUp.values().next().value!);
+    this.givenUp.add(addr);
+    this.warnedFull = false;
+    this.o.note('gave-up', addr, reason);
   }
 
   private schedule(addr: string, t: Target, delay: number): void {
+    clearTimeout(t.timer);
     t.timer = setTimeout(() => void this.attempt(addr, t), delay);
     t.timer.unref();
   }
@@ -58,17 +130,20 @@ export class Redialer {
   private async attempt(addr: string, t: Target): Promise<void> {
     if (this.stopped || this.targets.get(addr) !== t) return;
     t.dialing = true;
-    const ok = await this.dial(addr).catch(() => false);
+    const ok = await this.o.dial(addr).catch(() => false);
     t.dialing = false;
     if (this.stopped || this.targets.get(addr) !== t) return;
-    // A successful TCP connect still needs the handshake; keep the target until connected().
-    t.failures = ok ? t.failures : t.failures + 1;
-    if (!t.seed && t.failures >= GIVE_UP) {
-      this.targets.delete(addr);
-      return;
+    if (!ok) {
+      t.failures++;
+      if (!t.seed && t.failures >= this.o.giveUpAfter) {
+        this.giveUp(addr, t, `${t.failures} failed attempts, last: no connection`);
+        return;
+      }
     }
-    const ceiling = Math.min(this.max, this.min * 2 ** Math.min(t.failures, 16));
-    const delay = ok ? this.max : Math.random() * ceiling;
-    this.schedule(addr, t, Math.max(this.min, delay));
+    // A connection still needs the handshake: keep the target until connected()
+    // (or failed(), which counts); try again after `max` if neither came.
+    const ceiling = Math.min(this.o.max, this.o.min * 2 ** Math.min(t.failures, 16));
+    const delay = ok ? this.o.max : Math.random() * ceiling;
+    this.schedule(addr, t, Math.max(this.o.min, delay));
   }
 }

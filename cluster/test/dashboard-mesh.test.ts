@@ -1,13 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { startHttp, type HttpServer } from '@meshbus/core';
 import { fullyMeshed, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { launchChromium, noBrowser } from '../../core/test/chromium.js';
 
-const CHROMIUM = process.env.MESHBUS_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
 const cleanup: Array<() => Promise<void> | void> = [];
@@ -49,26 +47,13 @@ it('POST /v1/trace/:topic returns the path of an event through the mesh', async 
 });
 
 it('the dashboard shows the three nodes of a running mesh', async (ctx) => {
-  const skip = (why: string): never => {
-    const msg = `dashboard mesh test: no usable headless chromium (${why})`;
-    if (process.env.MESHBUS_REQUIRE_BROWSER === '1') throw new Error(msg);
-    console.log(`SKIPPED ${msg}`);
-    return ctx.skip(msg);
-  };
-  if (!existsSync(CHROMIUM)) skip(`${CHROMIUM} not found`);
-  const playwright = await import('playwright-core');
+  const chromium = await launchChromium({ viewport: { width: 1280, height: 900 } });
+  if (typeof chromium === 'string') noBrowser(ctx, 'dashboard mesh test', chromium);
+  cleanup.push(() => chromium.close());
+  const browser = chromium.browser;
   const nodes = await meshWithHttp(3);
   await until(() => nodes[0]!.cluster.links().length === 3, 'gossiped links');
-  const profile = mkdtempSync(join(tmpdir(), 'meshbus-chromium-'));
-  cleanup.push(() => rmSync(profile, { recursive: true, force: true }));
-  let browser: import('playwright-core').BrowserContext;
-  try {
-    browser = await playwright.chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
-  } catch (e) {
-    skip(`launch failed: ${(e as Error).message.split('\n')[0]}`);
-  }
-  cleanup.push(() => browser.close());
-  const page = browser!.pages()[0] ?? (await browser!.newPage());
+  const page = browser.pages()[0] ?? (await browser.newPage());
   await page.goto(`${nodes[1]!.http.url}/`);
   await page.waitForFunction(() => document.querySelectorAll('#topology [data-node-id]').length === 3, undefined, { timeout: 10_000 });
   for (const t of nodes) expect(await page.locator(`#topology [data-node-id="${t.node.id}"]`).count()).toBe(1);

@@ -34,6 +34,8 @@ import {
 } from '@meshbus/proto';
 import { MeshNode, silentLogger, startNode } from '../src/index.js';
 import { RawClient } from './raw-client.js';
+import { PropertyFailure, runParams } from '../../proto/test/property.js';
+import { LONG_FACTOR, sized } from '../../proto/test/run-size.js';
 import { Tally, buildFrame, cut, cutterArb, frameArb, fuzzRuns, model, mutate, MUTATIONS, type Mutation } from '../../proto/test/fuzz-lib.js';
 import { concat } from '../../proto/test/helpers.js';
 
@@ -237,10 +239,10 @@ describe('fuzz: the handshake and session of a live node over loopback', () => {
       check(input, ans);
       if (tally.inputs % 25 === 0) await checkHealthy();
     });
-    const out = await fc.check(prop, { numRuns: RUNS });
+    const out = await fc.check(prop, runParams({ numRuns: RUNS }));
     tally.print(Date.now() - t0);
     console.log(`[fuzz] node session inputs by kind: ${[...kinds].map(([k, n]) => `${k}=${n}`).join(' ')}; health checks passed: ${healthChecks}`);
-    if (out.failed) expect.fail(`counterexample ${JSON.stringify(Buffer.from((out.counterexample![0] as Input).bytes).toString('hex'))} (${(out.counterexample![0] as Input).kind}): ${String(out.errorInstance)}`);
+    if (out.failed) throw new PropertyFailure(out.seed, out.counterexamplePath, `counterexample ${JSON.stringify(Buffer.from((out.counterexample![0] as Input).bytes).toString('hex'))} (${(out.counterexample![0] as Input).kind}): ${fc.defaultReportMessage(out) ?? String(out.errorInstance)}`);
     await checkHealthy();
     // Every fuzz connection and its subscriptions are gone; the two healthy clients remain.
     const deadline = Date.now() + 5000;
@@ -249,5 +251,5 @@ describe('fuzz: the handshake and session of a live node over loopback', () => {
     let subs = 0;
     node.table.forEach(() => subs++);
     expect(subs).toBe(1);
-  }, Math.max(120_000, RUNS * 200));
+  }, Math.max(120_000, RUNS * 200) * sized(1, LONG_FACTOR));
 });

@@ -1,14 +1,11 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MeshNode, silentLogger, startHttp, startNode, type HttpServer, type PeerView } from '../src/index.js';
 import { RawClient } from './raw-client.js';
+import { launchChromium, noBrowser } from './chromium.js';
 
-/** Debian's chromium; MESHBUS_CHROMIUM points elsewhere. Never a downloaded browser. */
-const CHROMIUM = process.env.MESHBUS_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
 const cleanup: Array<() => Promise<void> | void> = [];
@@ -16,23 +13,13 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-/** Without a browser the test skips with a printed reason, or fails when MESHBUS_REQUIRE_BROWSER=1. */
-function noBrowser(ctx: { skip(note?: string): never }, why: string): never {
-  const msg = `dashboard test: no usable headless chromium (${why}); install it with "apt-get install -y chromium"`;
-  if (process.env.MESHBUS_REQUIRE_BROWSER === '1') throw new Error(msg);
-  console.log(`SKIPPED ${msg}`);
-  return ctx.skip(msg);
-}
 
 describe('dashboard in headless chromium', () => {
   it('shows this node in the topology, live rates, top topics, and renders every node of /v1/cluster', async (ctx) => {
-    if (!existsSync(CHROMIUM)) noBrowser(ctx, `${CHROMIUM} not found`);
-    let playwright: typeof import('playwright-core');
-    try {
-      playwright = await import('playwright-core');
-    } catch (e) {
-      noBrowser(ctx, `playwright-core not installed: ${(e as Error).message}`);
-    }
+    const chromium = await launchChromium({ viewport: { width: 1280, height: 900 } });
+    if (typeof chromium === 'string') noBrowser(ctx, 'dashboard test', chromium);
+    cleanup.push(() => chromium.close());
+    const browser = chromium.browser;
 
     const node: MeshNode = await startNode({ port: 0, logger: silentLogger, name: 'alpha' });
     cleanup.push(() => node.close());
@@ -55,15 +42,6 @@ describe('dashboard in headless chromium', () => {
       http.history.sample();
     }
 
-    const profile = mkdtempSync(join(tmpdir(), 'meshbus-chromium-'));
-    cleanup.push(() => rmSync(profile, { recursive: true, force: true }));
-    let browser: import('playwright-core').BrowserContext;
-    try {
-      browser = await playwright!.chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
-    } catch (e) {
-      noBrowser(ctx, `launch failed: ${(e as Error).message.split('\n')[0]}`);
-    }
-    cleanup.push(() => browser.close());
     const page = browser.pages()[0] ?? (await browser.newPage());
     const problems: string[] = [];
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));

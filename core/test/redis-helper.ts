@@ -7,8 +7,9 @@ import { connect, type Client, type ConnectOptions } from '@meshbus/sdk';
 import { freePort, silentLogger, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
 
 /**
- * Redis for tests. Uses 127.0.0.1:6379 when something answers PING there;
- * otherwise starts `redis-server` on a free port (no persistence). When
+ * Redis for tests. Uses 127.0.0.1:6379 (or MESHBUS_TEST_REDIS_URL) when
+ * something answers PING there; otherwise starts `redis-server` on a free
+ * port (no persistence). When
  * redis-server is not installed the test is skipped with the reason printed,
  * or fails when MESHBUS_REQUIRE_REDIS=1. Every test run gets its own key
  * prefix (`mbtest:<random>:`), deleted by cleanup().
@@ -105,13 +106,14 @@ const started: RedisServer[] = [];
  */
 export async function testRedis(ctx: SkipCtx): Promise<TestRedis> {
   let url: string | undefined;
-  if (await ping(6379)) url = 'redis://127.0.0.1:6379';
+  const shared = sharedRedisUrl();
+  if (await ping(Number(shared.port || 6379), shared.hostname || '127.0.0.1')) url = shared.href;
   else if (redisServerInstalled()) {
     const s = await startRedisServer();
     started.push(s);
     url = s.url;
   } else {
-    const reason = 'no Redis on 127.0.0.1:6379 and redis-server is not installed (apt-get install redis-server)';
+    const reason = `no Redis at ${shared.href} and redis-server is not installed (apt-get install redis-server)`;
     if (process.env.MESHBUS_REQUIRE_REDIS === '1') throw new Error(`MESHBUS_REQUIRE_REDIS=1 but ${reason}`);
     console.warn(`[durable tests] skipped: ${reason}`);
     ctx.skip(reason);
@@ -119,6 +121,11 @@ export async function testRedis(ctx: SkipCtx): Promise<TestRedis> {
   }
   const prefix = `mbtest:${randomBytes(6).toString('hex')}:`;
   return { url, prefix, cleanup: () => deleteKeys(url!, prefix) };
+}
+
+/** The shared Redis the tests try first: MESHBUS_TEST_REDIS_URL, default redis://127.0.0.1:6379. */
+export function sharedRedisUrl(): URL {
+  return new URL(process.env['MESHBUS_TEST_REDIS_URL'] || 'redis://127.0.0.1:6379');
 }
 
 /** Requires redis-server itself (for tests that restart their own); same skip rules. */

@@ -11,20 +11,22 @@
  * Skipped (with a note) when the addon is not built. FUZZ_RUNS=N scales it.
  */
 import fc from 'fast-check';
+import { PropertyFailure, assertProperty, runParams } from '../../proto/test/property.js';
+import { LONG_FACTOR, sized } from '../../proto/test/run-size.js';
 import { describe, expect, it } from 'vitest';
 import { SCAN_META, SCAN_SLOTS, jsScanner } from '@meshbus/proto';
 import { jsOps, nativeOps, ops } from '../src/index.js';
 import { run } from '../../proto/test/helpers.js';
 import { Tally, cut, cutterArb, diffFromModel, fuzzRuns, maxFrameArb, model, saveToCorpus, streamArb } from '../../proto/test/fuzz-lib.js';
-import { NATIVE_NOTE, REQUIRE_NATIVE } from './helpers.js';
+import { NATIVE_NOTE, needNative } from './helpers.js';
 
 const RUNS = fuzzRuns(1500);
-const TIMEOUT = Math.max(60_000, RUNS * 30);
+const TIMEOUT = Math.max(60_000, RUNS * 30) * sized(1, LONG_FACTOR);
 const native = nativeOps;
 
 describe(`fuzz: native scanner == TS scanner through FrameDecoder${NATIVE_NOTE}`, () => {
-  it('addon present when required', () => {
-    if (REQUIRE_NATIVE) expect(native).toBeDefined();
+  it('addon present (skipped without it, a failure under MESHBUS_REQUIRE_NATIVE=1)', (ctx) => {
+    expect(needNative(ctx).name).toBe('native');
   });
 
   it.skipIf(!native)(`identical frames and errors on generated streams, any chunking (${RUNS} inputs x 3 chunkings x 3 scanners)`, () => {
@@ -46,19 +48,19 @@ describe(`fuzz: native scanner == TS scanner through FrameDecoder${NATIVE_NOTE}`
         expect(hyb).toEqual(js);
       }
     });
-    const out = fc.check(prop, { numRuns: RUNS });
+    const out = fc.check(prop, runParams({ numRuns: RUNS }));
     tally.print(Date.now() - t0);
     if (out.failed) {
       const [s, max] = out.counterexample!;
       const file = saveToCorpus('found-native', s, max, `fuzz-native: ${String(out.errorInstance)}`.replace(/\n/g, ' '));
-      expect.fail(`counterexample saved as proto/test/corpus/${file}: ${String(out.errorInstance)}`);
+      throw new PropertyFailure(out.seed, out.counterexamplePath, `counterexample saved as proto/test/corpus/${file}: ${fc.defaultReportMessage(out) ?? String(out.errorInstance)}`);
     }
   }, TIMEOUT);
 
   it.skipIf(!native)(`raw scan(): identical out arrays at random offsets and capacities (${RUNS} inputs)`, () => {
     const tally = new Tally('native vs ts raw scan');
     const t0 = Date.now();
-    fc.assert(
+    assertProperty(
       fc.property(streamArb, maxFrameArb, fc.nat(), fc.nat(), fc.integer({ min: 0, max: 6 }), (s, max, a, b, cap) => {
         const start = s.length ? a % (s.length + 1) : 0;
         const end = start + (s.length - start ? b % (s.length - start + 1) : 0);

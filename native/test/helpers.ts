@@ -3,13 +3,24 @@
  * frame builders on top of @meshbus/proto (the reference codec).
  */
 import { FIXED_SIZE, FrameType, OFF, resealHeader, topicHash, writeHeader, type HeaderFields } from '@meshbus/proto';
-import { jsOps, nativeOps, type ByteOps } from '../src/index.js';
+import { jsOps, nativeOps, nativeUnavailableReason, type ByteOps } from '../src/index.js';
 import { concat } from '../../proto/test/helpers.js';
 
 export { concat };
 
 /** Set on CI (which has a compiler): a missing addon is then a failure, not a fallback. */
 export const REQUIRE_NATIVE = process.env['MESHBUS_REQUIRE_NATIVE'] === '1';
+
+/**
+ * The addon for a test that checks it: without it the test is reported as
+ * skipped (with the reason), or fails under MESHBUS_REQUIRE_NATIVE=1.
+ */
+export function needNative(ctx: { skip(note?: string): never }): ByteOps {
+  if (nativeOps) return nativeOps;
+  const why = `native addon unavailable (${nativeUnavailableReason ?? 'not built'})`;
+  if (REQUIRE_NATIVE) throw new Error(`MESHBUS_REQUIRE_NATIVE=1 but the ${why}`);
+  return ctx.skip(why);
+}
 
 /** Every implementation available here; the JS one always. */
 export const impls: readonly ByteOps[] = nativeOps ? [jsOps, nativeOps] : [jsOps];

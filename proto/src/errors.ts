@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   MB_ERR_UNEXPECTED_FRAME: { num: 2013, kind: 'session', fatal: false, message: 'frame type not allowed here' },
   MB_ERR_PAYLOAD_TOO_LARGE: { num: 2014, kind: 'session', fatal: false, message: 'payload exceeds the negotiated limit' },
   MB_ERR_UNKNOWN_SUBSCRIPTION: { num: 2015, kind: 'session', fatal: false, message: 'no such subscription' },
+  MB_ERR_BAD_PEER_INFO: { num: 2060, kind: 'session', fatal: false, message: 'invalid node id, name or address from a peer' },
   // 3xxx: raised by a client library, never sent by a node.
   MB_ERR_TIMEOUT: { num: 3001, kind: 'client', fatal: false, message: 'request timed out' },
   MB_ERR_CONNECTION_CLOSED: { num: 3002, kind: 'client', fatal: false, message: 'connection closed' },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { assertProperty } from './property.js';
 import { pack } from 'msgpackr';
 import {
   decodeBody,
@@ -83,7 +84,7 @@ describe('control bodies', () => {
 
   it('property: random bytes give a body or MB_ERR_BAD_BODY, nothing else', () => {
     const decoders = [decodeBody, decodeHello, decodeWelcome, decodeSub, decodeError, decodeGoodbye];
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ maxLength: 64 }), (b) => {
         for (const d of decoders) {
           const c = code(() => d(b));
@@ -166,7 +167,7 @@ describe('extension block', () => {
   });
 
   it('property: random bytes give an extension or MB_ERR_BAD_EXTENSION', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ maxLength: 64 }), (b) => {
         const c = code(() => decodeExtension(b));
         if (c !== undefined) expect(c).toBe('MB_ERR_BAD_EXTENSION');

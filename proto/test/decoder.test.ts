@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { assertProperty } from './property.js';
 import { Flags, FrameType, OFF } from '../src/constants.js';
 import { ERROR_CODES, ProtocolError } from '../src/errors.js';
 import { encodeFrame, encodeHead, type FrameSpec } from '../src/frame-encoder.js';
@@ -274,7 +275,7 @@ function assertOnlyTypedOutcomes(r: ReturnType<typeof run>): void {
 
 describe('FrameDecoder: properties', () => {
   it('random valid streams split at random points give the same frames', () => {
-    fc.assert(
+    assertProperty(
       fc.property(
         streamArb.chain((s) => fc.tuple(fc.constant(s), cutsArb(s.length))),
         ([s, cuts]) => {
@@ -288,7 +289,7 @@ describe('FrameDecoder: properties', () => {
   });
 
   it('decoded frames equal what was encoded', () => {
-    fc.assert(
+    assertProperty(
       fc.property(specArb, (spec) => {
         const f = decodeFrames(encodeFrame(spec))[0]!;
         expect(f.type).toBe(spec.type);
@@ -309,7 +310,7 @@ describe('FrameDecoder: properties', () => {
   });
 
   it('random bytes give only typed ProtocolErrors, never a throw', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ maxLength: 400 }), cutsArb(400), (bytes, cuts) => {
         const r = run(splitAt(bytes, cuts.filter((c) => c <= bytes.length)));
         assertOnlyTypedOutcomes(r);
@@ -319,7 +320,7 @@ describe('FrameDecoder: properties', () => {
   });
 
   it('random bytes behind a valid magic give only typed errors or frames', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ minLength: 64, maxLength: 200 }), (bytes) => {
         bytes[4] = 0x4d;
         bytes[5] = 0x42;
@@ -334,7 +335,7 @@ describe('FrameDecoder: properties', () => {
   });
 
   it('mutated valid streams give typed errors or correct frames, split anywhere', () => {
-    fc.assert(
+    assertProperty(
       fc.property(
         streamArb,
         fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
@@ -360,7 +361,7 @@ describe('FrameDecoder: properties', () => {
   });
 
   it('frame accessors on decoded random frames throw only ProtocolErrors', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ maxLength: 60 }), fc.uint8Array({ maxLength: 40 }), (topic, ext) => {
         const head = encodeHead({ type: FrameType.PUB });
         const b = concat([head, topic, ext]);

@@ -13,13 +13,15 @@
  * CI size by default; FUZZ_RUNS=N for a campaign.
  */
 import fc from 'fast-check';
+import { PropertyFailure, assertProperty, runParams } from './property.js';
+import { LONG_FACTOR, sized } from './run-size.js';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_FRAME, FIXED_SIZE, FrameDecoder, ProtocolError, decodeFrames, isMeshbusError } from '../src/index.js';
 import { concat, run } from './helpers.js';
 import { Tally, cut, cutterArb, diffFromModel, frameArb, fuzzRuns, maxFrameArb, model, saveToCorpus, streamArb } from './fuzz-lib.js';
 
 const RUNS = fuzzRuns(1500);
-const TIMEOUT = Math.max(60_000, RUNS * 20);
+const TIMEOUT = Math.max(60_000, RUNS * 20) * sized(1, LONG_FACTOR);
 
 function campaign(name: string, arb: fc.Arbitrary<Uint8Array>, cutsPerInput: number, runs = RUNS): void {
   it(`${name} (${runs} inputs x ${cutsPerInput + 1} chunkings)`, () => {
@@ -37,12 +39,12 @@ function campaign(name: string, arb: fc.Arbitrary<Uint8Array>, cutsPerInput: num
         if (d) throw new Error(`${d} (chunks: ${chunks.map((c) => c.length).join(',')})`);
       }
     });
-    const out = fc.check(prop, { numRuns: runs });
+    const out = fc.check(prop, runParams({ numRuns: runs }));
     tally.print(Date.now() - t0);
     if (out.failed) {
       const [s, max] = out.counterexample!;
       const file = saveToCorpus('found-ts', s, max, `fuzz-decoder ${name}: ${String(out.errorInstance)}`.replace(/\n/g, ' '));
-      expect.fail(`counterexample saved as proto/test/corpus/${file}: ${String(out.errorInstance)}`);
+      throw new PropertyFailure(out.seed, out.counterexamplePath, `counterexample saved as proto/test/corpus/${file}: ${fc.defaultReportMessage(out) ?? String(out.errorInstance)}`);
     }
   }, TIMEOUT);
 }
@@ -64,7 +66,7 @@ describe('fuzz: TS frame decoder vs the SPEC model, any chunking', () => {
   );
 
   it('decodeFrames throws only ProtocolErrors, and agrees with the streaming decoder', () => {
-    fc.assert(
+    assertProperty(
       fc.property(streamArb, (s) => {
         try {
           const frames = decodeFrames(s);
@@ -81,7 +83,7 @@ describe('fuzz: TS frame decoder vs the SPEC model, any chunking', () => {
   }, TIMEOUT);
 
   it('buffers at most one frame (never an oversized one), whatever the cuts', () => {
-    fc.assert(
+    assertProperty(
       fc.property(streamArb, maxFrameArb, cutterArb, (s, max, c) => {
         const d = new FrameDecoder({ maxFrameLength: max });
         for (const chunk of cut(s, c)) {

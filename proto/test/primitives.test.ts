@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { assertProperty } from './property.js';
 import { crc32c } from '../src/crc32c.js';
 import { topicHash } from '../src/topic-hash.js';
 import { utf8Decode, utf8Encode, utf8Length, utf8Write } from '../src/utf8.js';
@@ -36,7 +37,7 @@ describe('crc32c', () => {
     expect(crc32c(b, 2, 11)).toBe(0xe3069283);
   });
   it('matches a bitwise reference on random data at random offsets', () => {
-    fc.assert(
+    assertProperty(
       fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(), fc.nat(), (b, x, y) => {
         const s = x % (b.length + 1);
         const e = s + (y % (b.length - s + 1));
@@ -105,7 +106,7 @@ describe('utf8', () => {
   });
   it('property: agrees with the platform codec on random strings and random bytes', () => {
     const td = new TextDecoder('utf-8', { fatal: true });
-    fc.assert(
+    assertProperty(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 80 }), fc.uint8Array({ maxLength: 80 }), (s, b) => {
         expect(Array.from(utf8Encode(s))).toEqual(Array.from(new TextEncoder().encode(s)));
         let want: string | undefined;
@@ -153,7 +154,7 @@ describe('utf8 without TextEncoder/TextDecoder (Hermes)', () => {
         TextDecoder.prototype.decode = dec0;
       }
     };
-    fc.assert(
+    assertProperty(
       fc.property(fc.string({ unit: 'binary', maxLength: 150 }), fc.uint8Array({ maxLength: 150 }), (s, b) => {
         const enc = new TextEncoder().encode(s);
         let want: string | undefined;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { assertProperty } from './property.js';
 import { assertPattern, assertTopic, hasWildcard, topicMatches, topicProblem } from '../src/topic.js';
 import { TopicTrie } from '../src/topic-trie.js';
 import { ProtocolError } from '../src/errors.js';
@@ -130,7 +131,7 @@ describe('TopicTrie', () => {
   const topicArb = fc.array(tok, { minLength: 1, maxLength: 5 }).map((ts) => ts.join('.'));
 
   it('property: match agrees with topicMatches, through adds and removes', () => {
-    fc.assert(
+    assertProperty(
       fc.property(
         fc.array(fc.tuple(patArb, fc.nat({ max: 5 }), fc.boolean()), { maxLength: 40 }),
         fc.array(topicArb, { minLength: 1, maxLength: 10 }),

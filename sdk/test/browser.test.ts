@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WsGateway, silentLogger, startNode, type MeshNode } from '@meshbus/core';
@@ -9,10 +8,8 @@ import { connect, type Client, type Msg } from '../src/index.js';
 import { bundle, SDK_ROOT } from './bundles.js';
 import { until } from './helpers.js';
 import { freePort } from '@meshbus/core';
+import { launchChromium, noBrowser as skipOrFail, type BrowserContext, type Chromium } from '../../core/test/chromium.js';
 
-/** Debian's chromium; MESHBUS_CHROMIUM points elsewhere. Never a downloaded browser. */
-const CHROMIUM = process.env.MESHBUS_CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 /** The README's browser example, exactly as printed there. */
 const README_EXAMPLE = (() => {
@@ -23,18 +20,10 @@ const README_EXAMPLE = (() => {
 })();
 
 type Ctx = { skip(note?: string): never };
-type Playwright = typeof import('playwright-core');
-type BrowserContext = import('playwright-core').BrowserContext;
 type Page = import('playwright-core').Page;
 
-/** Without a browser the test skips with a printed reason, or fails when MESHBUS_REQUIRE_BROWSER=1. */
-function noBrowser(ctx: Ctx, why: string): never {
-  const msg = `browser SDK test: no usable headless chromium (${why}); install it with "apt-get install -y chromium"`;
-  if (process.env.MESHBUS_REQUIRE_BROWSER === '1') throw new Error(msg);
-  console.log(`SKIPPED ${msg}`);
-  return ctx.skip(msg);
-}
-
+/** Without a browser each test is reported as skipped with the reason, or fails when MESHBUS_REQUIRE_BROWSER=1. */
+const noBrowser = (ctx: Ctx, why: string): never => skipOrFail(ctx, 'browser SDK test', why);
 
 /**
  * Chromium resolves `localhost:8481` (the README's URL) to this port through
@@ -44,7 +33,7 @@ function noBrowser(ctx: Ctx, why: string): never {
 let gatewayPort = 0;
 let pageServer: Server;
 let pageOrigin = '';
-let profile = '';
+let chromium: Chromium | undefined;
 let browser: BrowserContext | undefined;
 let launchProblem: string | undefined;
 
@@ -74,32 +63,16 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => pageServer.listen(0, '127.0.0.1', r));
   pageOrigin = `http://127.0.0.1:${(pageServer.address() as { port: number }).port}`;
-  if (!existsSync(CHROMIUM)) {
-    launchProblem = `${CHROMIUM} not found`;
-    return;
-  }
-  let playwright: Playwright;
-  try {
-    playwright = await import('playwright-core');
-  } catch (e) {
-    launchProblem = `playwright-core not installed: ${(e as Error).message}`;
-    return;
-  }
-  profile = mkdtempSync(join(tmpdir(), 'meshbus-sdk-chromium-'));
-  try {
-    browser = await playwright.chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [...ARGS, `--host-resolver-rules=MAP localhost:8481 127.0.0.1:${gatewayPort}`],
-    });
-  } catch (e) {
-    launchProblem = `launch failed: ${(e as Error).message.split('\n')[0]}`;
+  const launched = await launchChromium({ args: [`--host-resolver-rules=MAP localhost:8481 127.0.0.1:${gatewayPort}`] });
+  if (typeof launched === 'string') launchProblem = launched;
+  else {
+    chromium = launched;
+    browser = launched.browser;
   }
 });
 
 afterAll(async () => {
-  await browser?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await chromium?.close();
   await new Promise<void>((r) => pageServer.close(() => r()));
 });
 

@@ -1,0 +1,77 @@
+import { SessionError } from '@meshbus/proto';
+import { parseAddress } from './options.js';
+
+/** What a node tells its peers about itself. */
+export interface PeerInfo {
+  /** Node id, 16 lowercase hex digits (core's randomId). */
+  id: string;
+  /** Human name: at most MAX_PEER_NAME characters, no control or format characters. May be empty. */
+  name: string;
+  /** Address peers dial: host:port (IPv6 in brackets), port 1..65535. */
+  cluster: string;
+  /** Address or URL clients connect to: 1..MAX_CLIENT_URL characters, printable, no spaces. */
+  client: string;
+}
+
+/** Longest node name a peer may claim, in characters. */
+export const MAX_PEER_NAME = 64;
+/** Longest client address or URL a peer may claim, in characters. */
+export const MAX_CLIENT_URL = 256;
+/** Longest cluster address a peer may claim (a DNS name of 253 characters and a port). */
+const MAX_CLUSTER_ADDR = 262;
+
+const NODE_ID = /^[0-9a-f]{16}$/;
+/** Control, format, line and paragraph separators, unassigned and private-use code points. */
+const UNPRINTABLE = /[\p{C}\p{Zl}\p{Zp}]/u;
+
+/** A node id, name or address from a peer (handshake or gossip) is malformed: MB_ERR_BAD_PEER_INFO. */
+export class PeerInfoError extends SessionError {
+  constructor(detail: string) {
+    super('MB_ERR_BAD_PEER_INFO', detail);
+  }
+}
+
+/** True for a node id in the format every node uses (16 lowercase hex digits). */
+export function isNodeId(v: unknown): v is string {
+  return typeof v === 'string' && NODE_ID.test(v);
+}
+
+/** The problem with a node name, or undefined when it is fine (also applied to this node's own name). */
+export function nameProblem(name: string): string | undefined {
+  if ([...name].length > MAX_PEER_NAME) return `name longer than ${MAX_PEER_NAME} characters`;
+  if (UNPRINTABLE.test(name)) return 'name has control or unprintable characters';
+  return undefined;
+}
+
+/** The problem with a cluster address (host:port), or undefined when it is fine. */
+export function clusterAddressProblem(addr: string): string | undefined {
+  if (addr.length > MAX_CLUSTER_ADDR || UNPRINTABLE.test(addr)) return 'cluster address is not host:port';
+  try {
+    parseAddress(addr);
+    return undefined;
+  } catch {
+    return 'cluster address is not host:port';
+  }
+}
+
+/**
+ * Checks peer info from the wire (a HELLO, a WELCOME or a gossip entry).
+ * Returns it as a fresh object with only the known fields; throws
+ * PeerInfoError (MB_ERR_BAD_PEER_INFO) naming the first bad field.
+ */
+export function parsePeerInfo(v: unknown): PeerInfo {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new PeerInfoError('peer info is not a map');
+  const p = v as Record<string, unknown>;
+  if (!isNodeId(p.id)) throw new PeerInfoError('node id is not 16 lowercase hex digits');
+  const name = p.name ?? '';
+  if (typeof name !== 'string') throw new PeerInfoError(`node ${p.id}: name is not a string`);
+  const np = nameProblem(name);
+  if (np) throw new PeerInfoError(`node ${p.id}: ${np}`);
+  if (typeof p.cluster !== 'string') throw new PeerInfoError(`node ${p.id}: cluster address is not a string`);
+  const cp = clusterAddressProblem(p.cluster);
+  if (cp) throw new PeerInfoError(`node ${p.id}: ${cp}`);
+  if (typeof p.client !== 'string' || p.client.length === 0 || p.client.length > MAX_CLIENT_URL || UNPRINTABLE.test(p.client) || /\s/.test(p.client)) {
+    throw new PeerInfoError(`node ${p.id}: client address is not 1..${MAX_CLIENT_URL} printable characters`);
+  }
+  return { id: p.id, name, cluster: p.cluster, client: p.client };
+}

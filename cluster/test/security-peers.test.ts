@@ -1,0 +1,369 @@
+/**
+ * The cluster port against connections that never authenticate and peers
+ * that gossip garbage (issue #13), with real sockets: pre-auth connections
+ * are bounded (in total and per IP) and closed after the handshake timeout,
+ * a connection that merely claims a name never shows in /v1/cluster or
+ * /metrics, gossiped ids, names and addresses are checked, and a gossiped
+ * address that never authenticates stops being dialled.
+ */
+import { rmSync } from 'node:fs';
+import net from 'node:net';
+import tlsModule from 'node:tls';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FrameType, decodeBody, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
+import { silentLogger, startHttp, startNode, type Logger } from '@meshbus/core';
+import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
+import { newNonce, proof } from '../src/peer-auth.js';
+import { RawClient, RawFrames } from '../../core/test/raw-client.js';
+import { startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { makePki } from './tls-certs.js';
+
+const SECRET = 'correct horse battery';
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+/** A node with a cluster, stopped after the test; `lines` collects its warnings. */
+async function node(opts: ClusterOptions, name = 'a'): Promise<TestNode & { lines: string[] }> {
+  const lines: string[] = [];
+  const logger: Logger = { ...silentLogger, warn: (o, msg) => lines.push(`${msg ?? ''} ${JSON.stringify(o)}`) };
+  const n = await startNode({ port: 0, logger, name, pingInterval: 1000 });
+  const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 100, ...opts }).start();
+  const t = { node: n, cluster, url: `127.0.0.1:${n.port}`, peerAddr: `127.0.0.1:${cluster.port}`, lines };
+  cleanup.push(() => stopMeshNode(t));
+  return t;
+}
+
+/** A raw TCP connection from `localAddress` (any 127.x address works on Linux) that says nothing. */
+async function silent(port: number, localAddress = '127.0.0.1'): Promise<{ socket: net.Socket; closed: () => boolean }> {
+  const socket = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress }, () => resolve(s));
+    s.once('error', reject);
+  });
+  let closed = false;
+  socket.on('close', () => (closed = true));
+  socket.resume(); // read (and drop) what the node sends, so its FIN is seen
+  socket.on('error', () => {});
+  cleanup.push(() => void socket.destroy());
+  return { socket, closed: () => closed };
+}
+
+const info = (over: Partial<PeerInfo> = {}): PeerInfo => ({ id: 'ab12cd34ef56ab78', name: 'intruder-x9', cluster: '127.0.0.1:9', client: '127.0.0.1:9', ...over });
+
+/** A fake peer that completes the handshake with `secret` (the dialer's side, by hand). */
+async function fakePeer(t: TestNode, me: PeerInfo, secret = SECRET): Promise<RawClient> {
+  const nonce = newNonce();
+  const c = await RawClient.connect(t.cluster.port, { peer: me, nonce });
+  cleanup.push(() => c.close());
+  const w = c.got.find((g) => g.type === FrameType.WELCOME)!;
+  const body = decodeBody(w.payload) as { nonce: string; peer: PeerInfo };
+  c.send({ type: FrameType.AUTH, payload: encodeBody({ proof: proof(secret, 'dialer', nonce, body.nonce, me.id, body.peer.id) }) });
+  await until(() => t.cluster.link(me.id)?.state === 'up', 'fake peer authenticated');
+  return c;
+}
+
+/** RawFrames over mutual TLS (a fake peer of a TLS cluster). */
+class TlsRaw extends RawFrames {
+  constructor(readonly socket: tlsModule.TLSSocket) {
+    super();
+    socket.on('data', (c: Buffer) => this.received(c));
+    socket.on('close', () => this.ended());
+    socket.on('error', () => {});
+  }
+  send(...specs: FrameSpec[]): void {
+    for (const spec of specs) this.socket.write(encodeFrame(spec));
+  }
+}
+
+/** A TCP listener we control: counts connections, accepts them and never answers. */
+async function blackHole(): Promise<{ addr: string; connections: () => number }> {
+  let n = 0;
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    n++;
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  cleanup.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => r());
+      }),
+  );
+  return { addr: `127.0.0.1:${(srv.address() as net.AddressInfo).port}`, connections: () => n };
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('connections that do not authenticate', () => {
+  it('are bounded per IP and in total: past the bound they are closed at once, the others stay until the handshake timeout', async () => {
+    const a = await node({ maxPreAuth: 6, maxPreAuthPerIp: 4, handshakeTimeout: 30_000 });
+    const held = [];
+    for (let i = 0; i < 4; i++) held.push(await silent(a.cluster.port, '127.0.0.1'));
+    await until(() => a.cluster.pendingHandshakes === 4, 'four pending handshakes');
+    // A fifth from the same IP: refused.
+    const overIp = await silent(a.cluster.port, '127.0.0.1');
+    await until(overIp.closed, 'the fifth connection from one IP closed');
+    // Another IP still gets in, up to the total bound of 6.
+    for (let i = 0; i < 2; i++) held.push(await silent(a.cluster.port, '127.0.0.2'));
+    await until(() => a.cluster.pendingHandshakes === 6, 'six pending handshakes');
+    const overTotal = await silent(a.cluster.port, '127.0.0.3');
+    await until(overTotal.closed, 'the seventh connection closed');
+    expect(a.cluster.refusedConnections).toBe(2);
+    expect(held.filter((h) => h.closed())).toEqual([]);
+    // Logged (rate-limited: one line for the burst).
+    expect(a.lines.filter((l) => l.includes('too many have not authenticated'))).toHaveLength(1);
+    // A slot freed by a closed connection is free again.
+    held.pop()!.socket.destroy();
+    await until(() => a.cluster.pendingHandshakes === 5, 'slot freed');
+    held.push(await silent(a.cluster.port, '127.0.0.4'));
+    await until(() => a.cluster.pendingHandshakes === 6, 'slot taken again');
+    expect(held.filter((h) => h.closed())).toEqual([]);
+  });
+
+  it('over TLS: the bound counts TCP connections that have not even started TLS, and the TLS handshake has the same timeout', async () => {
+    const pki = makePki();
+    cleanup.push(() => rmSync(pki.dir, { recursive: true, force: true }));
+    const tls = { cert: pki.cert, key: pki.key, ca: pki.ca, requireClientCert: true };
+    const a = await node({ maxPreAuth: 3, handshakeTimeout: 30_000, tls });
+    const held = [];
+    for (let i = 0; i < 3; i++) held.push(await silent(a.cluster.port));
+    await until(() => a.cluster.pendingHandshakes === 3, 'three pending handshakes');
+    const over = await silent(a.cluster.port);
+    await until(over.closed, 'the fourth connection closed');
+    expect(a.cluster.refusedConnections).toBe(1);
+    expect(held.filter((h) => h.closed())).toEqual([]);
+    const b = await node({ maxPreAuth: 3, handshakeTimeout: 300, tls }, 'b');
+    const quiet = await silent(b.cluster.port);
+    await until(quiet.closed, 'a connection that never starts TLS closed after the handshake timeout');
+    await until(() => b.cluster.pendingHandshakes === 0, 'slot freed');
+  });
+
+  it('are closed after the handshake timeout, silent or stuck after HELLO, and free their slots', async () => {
+    const a = await node({ maxPreAuth: 4, handshakeTimeout: 300 });
+    const quiet = [await silent(a.cluster.port), await silent(a.cluster.port)];
+    const stuck = await RawClient.connect(a.cluster.port, { peer: info(), nonce: newNonce() }); // never sends AUTH
+    cleanup.push(() => stuck.close());
+    for (const q of quiet) await until(q.closed, 'silent connection closed by the node');
+    await stuck.waitClosed();
+    await until(() => a.cluster.pendingHandshakes === 0, 'no pending handshakes');
+    expect(a.cluster.refusedConnections).toBe(0);
+  });
+
+  it('may not send more than a few KiB before authenticating (a huge claimed frame is not buffered)', async () => {
+    const a = await node({ handshakeTimeout: 30_000 });
+    const { socket, closed } = await silent(a.cluster.port);
+    // A valid frame of 900 KiB (under the node's frame limit), sent slowly in 8 KiB pieces: only
+    // its first 512 KiB, so it is never complete and only the pre-auth byte bound can end it.
+    const big = encodeFrame({ type: FrameType.HELLO, payload: new Uint8Array(900 * 1024) });
+    for (let off = 0; off < 512 * 1024 && !closed(); off += 8 * 1024) {
+      socket.write(big.subarray(off, off + 8 * 1024));
+      await sleep(5);
+    }
+    await until(closed, 'connection closed before authenticating');
+    expect(a.lines.some((l) => l.includes('MB_ERR_FRAME_TOO_LARGE') && l.includes('before the peer handshake completed'))).toBe(true);
+  });
+});
+
+describe('what a connection claims before it authenticates', () => {
+  it('never shows in peers(), /v1/cluster or /metrics (a HELLO without AUTH, or with a wrong proof)', async () => {
+    const a = await node({ handshakeTimeout: 30_000 });
+    const http = await startHttp(a.node, { port: 0, host: '127.0.0.1', cluster: a.cluster });
+    cleanup.push(() => http.close());
+    const claim1 = info({ id: '1111111111111111', name: 'claimed-no-auth' });
+    const c1 = await RawClient.connect(a.cluster.port, { peer: claim1, nonce: newNonce() });
+    cleanup.push(() => c1.close());
+    expect(c1.got.some((g) => g.type === FrameType.WELCOME)).toBe(true); // the node read the claim
+    const claim2 = info({ id: '2222222222222222', name: 'claimed-bad-proof' });
+    const c2 = await RawClient.connect(a.cluster.port, { peer: claim2, nonce: newNonce() });
+    cleanup.push(() => c2.close());
+    c2.send({ type: FrameType.AUTH, payload: encodeBody({ proof: 'f'.repeat(64) }) });
+    expect((await c2.waitFor((g) => g.type === FrameType.ERROR)).error).toBe('MB_ERR_AUTH_FAILED');
+    expect(a.cluster.pendingHandshakes).toBe(1);
+
+    expect(a.cluster.peers()).toEqual([]);
+    expect(a.cluster.links()).toEqual([]);
+    const cluster = await (await fetch(`${http.url}/v1/cluster`)).text();
+    const metrics = await (await fetch(`${http.url}/metrics`)).text();
+    for (const text of [cluster, metrics]) {
+      for (const s of ['claimed-no-auth', 'claimed-bad-proof', claim1.id, claim2.id]) expect(text).not.toContain(s);
+    }
+    expect(metrics).toContain('meshbus_connections{kind="peer"} 0');
+  });
+
+  it('a HELLO with a malformed id, name or address is refused with MB_ERR_BAD_PEER_INFO', async () => {
+    const a = await node({});
+    const bad: Array<Partial<PeerInfo> | Record<string, unknown>> = [
+      { id: 'NOT-A-NODE-ID!!!' },
+      { id: 'ab12cd34ef56ab7' },
+      { name: 'x'.repeat(65) },
+      { name: 'evil\u001b[31mred' },
+      { name: 42 },
+      { cluster: 'no-port' },
+      { cluster: '127.0.0.1:70000' },
+      { client: '' },
+      { client: 'a b:1' },
+    ];
+    for (const over of bad) {
+      const c = await RawClient.connect(a.cluster.port, { peer: { ...info(), ...over }, nonce: newNonce() });
+      cleanup.push(() => c.close());
+      const g = await c.waitFor((x) => x.type === FrameType.ERROR || x.type === FrameType.WELCOME);
+      expect(g.error, JSON.stringify(over)).toBe('MB_ERR_BAD_PEER_INFO');
+      await c.waitClosed();
+    }
+    expect(a.lines.filter((l) => l.includes('MB_ERR_BAD_PEER_INFO'))).toHaveLength(bad.length);
+    expect(a.cluster.peers()).toEqual([]);
+  });
+});
+
+describe('this node\'s own info passes the checks its peers make', () => {
+  it('a node on an IPv6 address advertises [host]:port and links with a node that dials it there', async () => {
+    const a = await node({ host: '::1' });
+    expect(a.cluster.self.cluster).toBe(`[::1]:${a.cluster.port}`);
+    const b = await node({ seeds: [a.cluster.self.cluster] }, 'b');
+    await until(() => a.cluster.link(b.node.id)?.state === 'up' && b.cluster.link(a.node.id)?.state === 'up', 'IPv6 link up');
+  });
+
+  it('a node name its peers would refuse is a ConfigError at start', async () => {
+    const n = await startNode({ port: 0, logger: silentLogger, name: 'bad\u0000name' });
+    cleanup.push(() => n.close());
+    expect(() => new ClusterNode(n, { port: 0 })).toThrow(/node name cannot be used in a cluster/);
+  });
+});
+
+describe('gossip', () => {
+  it('bogus ids, names and addresses are refused (ERROR to the sender, logged); valid entries are kept and dialled', async () => {
+    const a = await node({});
+    const http = await startHttp(a.node, { port: 0, host: '127.0.0.1', cluster: a.cluster });
+    cleanup.push(() => http.close());
+    const target = await blackHole();
+    const me = info({ id: 'feedfacefeedface', name: 'gossiper' });
+    const g = await fakePeer(a, me);
+    const good = info({ id: '0123456789abcdef', name: 'good-node', cluster: target.addr });
+    const bogus = [
+      info({ id: 'BOGUS-ID', name: 'bogus-1' }),
+      info({ id: '0000000000000001', name: 'bogus-2', cluster: 'not-an-address' }),
+      info({ id: '0000000000000002', name: 'bogus-3', cluster: '127.0.0.1:0' }),
+      info({ id: '0000000000000003', name: 'bogus-4\u0007' }),
+      info({ id: '0000000000000004', name: 'bogus-5', client: 'x'.repeat(300) }),
+    ];
+    g.send({ type: FrameType.PEERS, payload: encodeBody({ from: me.id, peers: [...bogus, good], links: ['<script>', '0000000000000001', good.id] }) });
+    const err = await g.waitFor((x) => x.type === FrameType.ERROR);
+    expect(err.error).toBe('MB_ERR_BAD_PEER_INFO');
+    expect(String(decodeBody(err.payload).message)).toContain('5 gossiped peer entries refused');
+    await until(() => target.connections() > 0, 'the valid gossiped address dialled');
+
+    const ids = a.cluster.peers().map((p) => p.id).sort();
+    expect(ids).toEqual([good.id, me.id].sort());
+    const view = (await (await fetch(`${http.url}/v1/cluster`)).json()) as { nodes: Array<{ id: string; name: string }> };
+    expect(view.nodes.map((n) => n.id).sort()).toEqual([a.node.id, good.id, me.id, '0000000000000001'].sort());
+    expect(view.nodes.map((n) => n.name)).not.toContain('bogus-2');
+    const metrics = await (await fetch(`${http.url}/metrics`)).text();
+    for (const b of bogus) expect(metrics).not.toContain(b.name);
+    expect(metrics).not.toContain('<script>');
+    expect(a.lines.filter((l) => l.includes('refused gossiped peer info'))).toHaveLength(1);
+    // The link with the gossiping peer stays up.
+    expect(a.cluster.link(me.id)?.state).toBe('up');
+  });
+
+  it('a gossiped address that accepts connections but never authenticates is given up after redialGiveUp attempts, logged once', async () => {
+    const a = await node({ redialGiveUp: 3, handshakeTimeout: 150 });
+    const hole = await blackHole();
+    const me = info({ id: 'feedfacefeedface', name: 'gossiper' });
+    const g = await fakePeer(a, me);
+    const announce = (): void =>
+      g.send({ type: FrameType.PEERS, payload: encodeBody({ from: me.id, peers: [info({ id: '0123456789abcdef', name: 'hole', cluster: hole.addr })], links: [] }) });
+    announce();
+    await until(() => a.lines.some((l) => l.includes('gave up dialing')), 'gave up', 15_000);
+    const dialled = hole.connections();
+    expect(dialled).toBeGreaterThanOrEqual(3);
+    expect(dialled).toBeLessThanOrEqual(4);
+    // Told again (gossip repeats): still not dialled. Long enough for many redials at redialMax 100 ms.
+    for (let i = 0; i < 5; i++) {
+      announce();
+      await g.flush();
+      await sleep(200);
+    }
+    expect(hole.connections()).toBe(dialled);
+    expect(a.lines.filter((l) => l.includes('gave up dialing'))).toHaveLength(1);
+    expect(a.lines.find((l) => l.includes('gave up dialing'))).toContain(hole.addr);
+  });
+
+  it('a gossiped node that refuses our secret is given up at once', async () => {
+    const a = await node({ redialGiveUp: 20, handshakeTimeout: 2000 });
+    const other = await startMeshNode({ secret: 'another secret value' }, 'other');
+    cleanup.push(() => stopMeshNode(other));
+    // Count dials through a TCP proxy we control in front of it.
+    let dials = 0;
+    const proxy = net.createServer((s) => {
+      dials++;
+      const up = net.connect(other.cluster.port, '127.0.0.1');
+      s.pipe(up).pipe(s);
+      s.on('error', () => up.destroy());
+      up.on('error', () => s.destroy());
+      s.on('close', () => up.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
+    const proxied = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const me = info({ id: 'feedfacefeedface', name: 'gossiper' });
+    const g = await fakePeer(a, me);
+    g.send({ type: FrameType.PEERS, payload: encodeBody({ from: me.id, peers: [info({ id: other.node.id, name: 'other', cluster: proxied })], links: [] }) });
+    await until(() => a.lines.some((l) => l.includes('gave up dialing')), 'gave up');
+    expect(a.lines.find((l) => l.includes('gave up dialing'))).toContain('MB_ERR_AUTH_FAILED');
+    const after = dials;
+    expect(after).toBeLessThanOrEqual(2);
+    for (let i = 0; i < 5; i++) {
+      await g.flush();
+      await sleep(200);
+    }
+    expect(dials).toBe(after);
+  });
+
+  it('over TLS: a gossiped address where TLS never completes is a failed attempt, and is given up', async () => {
+    const pki = makePki();
+    cleanup.push(() => rmSync(pki.dir, { recursive: true, force: true }));
+    const a = await node({ redialGiveUp: 2, handshakeTimeout: 200, tls: { cert: pki.cert, key: pki.key, ca: pki.ca, requireClientCert: true } });
+    const hole = await blackHole();
+    const socket = await new Promise<tlsModule.TLSSocket>((resolve, reject) => {
+      const s = tlsModule.connect({ host: '127.0.0.1', port: a.cluster.port, ca: pki.ca, cert: pki.cert2, key: pki.key2 }, () => resolve(s));
+      s.once('error', reject);
+    });
+    const g = new TlsRaw(socket);
+    cleanup.push(() => void socket.destroy());
+    const me = info({ id: 'feedfacefeedface', name: 'gossiper' });
+    const nonce = newNonce();
+    g.send({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1], peer: me, nonce }) });
+    const w = decodeBody((await g.waitFor((x) => x.type === FrameType.WELCOME)).payload) as { nonce: string; peer: PeerInfo };
+    g.send({ type: FrameType.AUTH, payload: encodeBody({ proof: proof(SECRET, 'dialer', nonce, w.nonce, me.id, w.peer.id) }) });
+    await until(() => a.cluster.link(me.id)?.state === 'up', 'fake TLS peer authenticated');
+    g.send({ type: FrameType.PEERS, payload: encodeBody({ from: me.id, peers: [info({ id: '0123456789abcdef', name: 'hole', cluster: hole.addr })], links: [] }) });
+    await until(() => a.lines.some((l) => l.includes('gave up dialing')), 'gave up');
+    const dialled = hole.connections();
+    expect(dialled).toBeGreaterThanOrEqual(2);
+    expect(dialled).toBeLessThanOrEqual(3);
+    for (let i = 0; i < 4; i++) {
+      await g.flush();
+      await sleep(200);
+    }
+    expect(hole.connections()).toBe(dialled);
+  });
+
+  it('keeps at most maxKnownPeers gossiped nodes', async () => {
+    const a = await node({ maxKnownPeers: 5, mode: 'partial' });
+    const me = info({ id: 'feedfacefeedface', name: 'gossiper' });
+    const g = await fakePeer(a, me);
+    const many = Array.from({ length: 50 }, (_, i) => info({ id: `10000000000000${i.toString(16).padStart(2, '0')}`, name: `n${i}`, cluster: `127.0.0.1:${1000 + i}` }));
+    g.send({ type: FrameType.PEERS, payload: encodeBody({ from: me.id, peers: many, links: many.map((p) => p.id) }) });
+    await g.flush();
+    await until(() => a.cluster.peers().length > 1, 'gossip read');
+    expect(a.cluster.peers().length).toBeLessThanOrEqual(5);
+    expect(a.cluster.links().length).toBeLessThanOrEqual(1 + 5);
+    expect(a.lines.filter((l) => l.includes('more nodes than maxKnownPeers'))).toHaveLength(1);
+  });
+});
