@@ -379,7 +379,7 @@ export class ClientSession extends FlowEndpoint {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.ctx.logger.debug({ client: this.clientId, remote: this.wire.remote, code, message }, 'closing connection');
     this.sendError(code, 0, message);
-    this.close();
+    this.close(code);
   }
 
   /** Asks the client to go elsewhere, then closes (graceful shutdown). */
@@ -387,7 +387,7 @@ export class ClientSession extends FlowEndpoint {
     if (this.state === 'closing' || this.state === 'closed') return;
     const body = encodeBody({ code: ERROR_CODES[code].num, reason, reconnect });
     this.out.sendUrgent(encodeFrame({ type: FrameType.GOODBYE, payload: body }));
-    this.close();
+    this.close(code);
   }
 
   private slowConsumer(): void {
@@ -397,12 +397,12 @@ export class ClientSession extends FlowEndpoint {
     this.fail('MB_ERR_SLOW_CONSUMER', `more than ${this.ctx.options.maxPending} bytes pending`);
   }
 
-  /** Stops reading and routing; flushes and ends the wire. */
-  close(): void {
+  /** Stops reading and routing; flushes and ends the wire (`reason`: the fatal error or GOODBYE code, if any). */
+  close(reason?: ErrorCode): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     this.dropSubscriptions();
-    this.wire.end();
+    this.wire.end(reason);
     // A peer that never reads would keep the socket half-open; bound the wait.
     setTimeout(() => this.wire.destroy(), this.ctx.options.drainTimeout).unref();
   }

@@ -26,6 +26,8 @@ export interface StartConfig {
   name: string;
   token: string | undefined;
   adminToken: string | undefined;
+  /** 'on': start the HTTP API without --admin-token where it is otherwise refused (non-loopback --http-host, or client tokens required). */
+  httpInsecureOpen: 'on' | 'off';
   maxPayload: number | undefined;
   maxConnections: number | undefined;
   maxSubscriptions: number | undefined;
@@ -75,6 +77,7 @@ export const START_DEFAULTS: StartConfig = {
   name: '',
   token: undefined,
   adminToken: undefined,
+  httpInsecureOpen: 'off',
   maxPayload: undefined,
   maxConnections: undefined,
   maxSubscriptions: undefined,
@@ -113,6 +116,7 @@ const KINDS: Record<keyof StartConfig, Kind> = {
   name: 'string',
   token: 'string',
   adminToken: 'string',
+  httpInsecureOpen: 'string',
   maxPayload: 'int',
   maxConnections: 'int',
   maxSubscriptions: 'int',
@@ -208,6 +212,7 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) throw new ConfigError(`--log-level must be debug, info, warn, error or silent`);
   if (c.seeds.length > 0 && c.clusterPort === undefined) c.clusterPort = 4481;
   if (c.wsDeflate !== 'off' && c.wsDeflate !== 'on') throw new ConfigError(`--ws-deflate must be 'on' or 'off', got ${c.wsDeflate}`);
+  if (c.httpInsecureOpen !== 'off' && c.httpInsecureOpen !== 'on') throw new ConfigError(`--http-insecure-open must be 'on' or 'off', got ${c.httpInsecureOpen}`);
   if (c.workers < 1) throw new ConfigError('--workers must be at least 1');
   for (const k of ['tlsClientAuth', 'clusterTls'] as const) {
     if (c[k] !== 'on' && c[k] !== 'off') throw new ConfigError(`--${flagName(k)} must be on or off`);
