@@ -46,6 +46,10 @@ export interface WsGatewayOptions {
  * binary messages). Each connection is a WsWire attached to the node as a
  * ClientSession, so handshake, auth, limits, routing and the slow-consumer
  * policy are the TCP ones. Listens on its own port or mounts on an HTTP server.
+ * On its own port the upgrade headers are due within the node's
+ * handshakeTimeout of the TCP accept (listener-timeouts.ts), and HELLO within
+ * that same deadline whether mounted or not. Connections end with the close
+ * code of their error (wsCloseCode, SPEC §2).
  */
 export class WsGateway {
   private readonly wss: WebSocketServer;

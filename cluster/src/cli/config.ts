@@ -9,6 +9,7 @@ import { ConfigError } from '@meshbus/core';
 export interface StartConfig {
   host: string;
   port: number;
+  /** HTTP API port; 'off' disables it. */
   httpPort: number | undefined;
   httpHost: string | undefined;
   /** WebSocket gateway port (browsers, mobile); 'off' disables it. */
@@ -150,7 +151,7 @@ function envName(key: string): string {
 
 function coerce(key: keyof StartConfig, raw: unknown, where: string): unknown {
   const kind = KINDS[key];
-  if (key === 'wsPort' && raw === 'off') return undefined;
+  if ((key === 'wsPort' || key === 'httpPort') && raw === 'off') return undefined;
   if (kind === 'list') {
     if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
     if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter(Boolean);
