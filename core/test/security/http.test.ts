@@ -1,4 +1,8 @@
 import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
 import { MeshNode, WsGateway, silentLogger, startHttp, startNode, type HttpOptions, type HttpServer, type NodeOptions } from '../../src/index.js';
@@ -322,7 +326,7 @@ describe('one handshake deadline on every listener (#13 low)', () => {
       s.resume();
       let at = 0;
       const t = setInterval(() => {
-        if (at < request.length - 1 && !s.destroyed) s.write(request[at++]!);
+        if (at < request.length - 1 && !s.destroyed) s.write(request[at++]!, 'latin1');
       }, everyMs);
       timers.push(t);
       s.on('close', () => {
@@ -374,6 +378,19 @@ describe('one handshake deadline on every listener (#13 low)', () => {
     // The server let go of them, not only the client.
     const open = await new Promise<number>((r) => http.app.server.getConnections((_e, n) => r(n)));
     expect(open).toBe(0);
+  });
+
+  it('over TLS too: a TLS handshake that never completes is closed on the HTTPS API and the wss port', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshbus-sec-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '1', '-subj', '/CN=localhost'], { cwd: dir, stdio: 'ignore' });
+    const tls = { cert: readFileSync(join(dir, 'c.pem'), 'utf8'), key: readFileSync(join(dir, 'k.pem'), 'utf8') };
+    const { node, http } = await setup({ handshakeTimeout: 1000 }, { tls });
+    const g = await new WsGateway(node, { port: 0, host: '127.0.0.1', tls }).listen();
+    cleanups.push(() => g.close());
+    // The first bytes of a TLS record header, then nothing more than a byte a second would give.
+    const hello = '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03' + 'r'.repeat(200);
+    expect(await slowloris(http.port, hello, 10, 250, 8000)).toBe(10);
+    expect(await slowloris(g.port, hello, 10, 250, 8000)).toBe(10);
   });
 
   it('closes an upgraded WebSocket that never says HELLO', async () => {
