@@ -23,7 +23,7 @@ export interface DroppedReplies {
   unknownToken: number;
   /** Right reply topic, wrong correlation: not an answer to that request. */
   badCorrelation: number;
-  /** Right token and correlation, but an extension block that cannot be decoded. */
+  /** A topic or extension block that cannot be decoded. */
   malformed: number;
 }
 
@@ -98,7 +98,16 @@ export class RequestInbox implements Subscriber, EventSource {
   }
 
   deliver(f: Frame, _sid: number): void {
-    const topic = f.topic;
+    let topic: string;
+    let headers: Record<string, string>;
+    try {
+      topic = f.topic;
+      headers = f.ext?.headers ?? {};
+    } catch {
+      // An undecodable topic or extension is no answer; the requester keeps waiting.
+      this.dropped.malformed++;
+      return;
+    }
     const token = topic.startsWith(this.prefix) ? topic.slice(this.prefix.length) : '';
     const w = TOKEN.test(token) ? this.waiting.get(token) : undefined;
     if (!w) {
@@ -107,14 +116,6 @@ export class RequestInbox implements Subscriber, EventSource {
     }
     if (f.correlation !== w.correlation) {
       this.dropped.badCorrelation++;
-      return;
-    }
-    let headers: Record<string, string>;
-    try {
-      headers = f.ext?.headers ?? {};
-    } catch {
-      // A malformed extension: not an answer; the requester keeps waiting.
-      this.dropped.malformed++;
       return;
     }
     this.settle(token)?.resolve({ topic, payload: copyBytes(f.payload), headers });
