@@ -72,6 +72,32 @@ function rawRequest(method: string, target: string, o: { headers?: Record<string
 
 const BIN = { 'content-type': 'application/octet-stream' };
 
+/** The first close frame in unmasked server-to-client WebSocket frames, or undefined. */
+function wsCloseFrame(b: Buffer): { code: number; reason: string } | undefined {
+  let at = 0;
+  while (at + 2 <= b.length) {
+    const opcode = b[at]! & 0x0f;
+    let len = b[at + 1]! & 0x7f;
+    let head = 2;
+    if (len === 126) {
+      if (at + 4 > b.length) return undefined;
+      len = b.readUInt16BE(at + 2);
+      head = 4;
+    } else if (len === 127) {
+      if (at + 10 > b.length) return undefined;
+      len = Number(b.readBigUInt64BE(at + 2));
+      head = 10;
+    }
+    if (at + head + len > b.length) return undefined;
+    if (opcode === 0x8) {
+      const body = b.subarray(at + head, at + head + len);
+      return { code: body.length >= 2 ? body.readUInt16BE(0) : 1005, reason: body.subarray(2).toString() };
+    }
+    at += head + len;
+  }
+  return undefined;
+}
+
 async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
@@ -378,6 +404,31 @@ describe('one handshake deadline on every listener (#13 low)', () => {
     // The server let go of them, not only the client.
     const open = await new Promise<number>((r) => http.app.server.getConnections((_e, n) => r(n)));
     expect(open).toBe(0);
+  });
+
+  it('counts the WebSocket HELLO deadline from the TCP accept, not from the upgrade', async () => {
+    const T = 3000;
+    const node = await startNode({ port: 0, logger: silentLogger, handshakeTimeout: T });
+    cleanups.push(() => node.close());
+    const g = await new WsGateway(node, { port: 0, host: '127.0.0.1' }).listen();
+    cleanups.push(() => g.close());
+    const s = net.connect(g.port, '127.0.0.1');
+    s.on('error', () => {});
+    cleanups.push(() => s.destroy());
+    let got = Buffer.alloc(0);
+    s.on('data', (b: Buffer) => (got = Buffer.concat([got, b])));
+    const upgrade = 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    // The headers take two thirds of T (allowed), then the client never says HELLO.
+    s.write(upgrade.slice(0, 20));
+    await new Promise((r) => setTimeout(r, (2 * T) / 3));
+    s.write(upgrade.slice(20));
+    expect(await until(() => got.includes('\r\n\r\n'), 5000)).toBe(true);
+    expect(got.toString('latin1')).toMatch(/^HTTP\/1\.1 101/);
+    // The server's close frame must come before T has passed since the upgrade (it is due at T
+    // from the accept, a third of T from now; counted from the upgrade it would come at T).
+    const closeFrame = (): { code: number; reason: string } | undefined => wsCloseFrame(got.subarray(got.indexOf('\r\n\r\n') + 4));
+    expect(await until(() => closeFrame() !== undefined, (5 * T) / 6)).toBe(true);
+    expect(closeFrame()).toEqual({ code: 1008, reason: 'MB_ERR_HANDSHAKE_TIMEOUT' });
   });
 
   it('over TLS too: a TLS handshake that never completes is closed on the HTTPS API and the wss port', async () => {
