@@ -59,7 +59,7 @@ export class WsGateway {
   private readonly origins: Set<string> | undefined;
   private readonly compress: boolean;
   private readonly wires = new Set<WsWire>();
-  /** When each socket was accepted (TLS: when its handshake ended): HELLO is due handshakeTimeout after it. */
+  /** When each socket was accepted (TLS: when its handshake ended; keep-alive: its last answer): HELLO is due handshakeTimeout after it. */
   private readonly acceptedAt = new WeakMap<object, number>();
   private pinger: ReturnType<typeof setInterval> | undefined;
   private boundPort = 0;
@@ -93,6 +93,7 @@ export class WsGateway {
     this.http.on('upgrade', this.onUpgrade);
     this.http.on('connection', this.onConnection);
     this.http.on('secureConnection', this.onConnection);
+    this.http.on('request', this.onRequest);
   }
 
   /** The port WebSocket clients connect to (the HTTP server's when mounted). */
@@ -146,6 +147,7 @@ export class WsGateway {
     this.http.off('upgrade', this.onUpgrade);
     this.http.off('connection', this.onConnection);
     this.http.off('secureConnection', this.onConnection);
+    this.http.off('request', this.onRequest);
     for (const w of this.wires) w.destroy();
     this.wss.close();
     if (this.owned && this.http.listening) {
@@ -158,6 +160,11 @@ export class WsGateway {
 
   private readonly onConnection = (socket: object): void => {
     this.acceptedAt.set(socket, Date.now());
+  };
+
+  /** A keep-alive connection may upgrade after plain requests: its handshake starts after the last answer. */
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    res.once('finish', () => this.acceptedAt.set(req.socket, Date.now()));
   };
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
