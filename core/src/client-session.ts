@@ -29,6 +29,7 @@ import type { SlowPolicy, Subscription } from './subscriber.js';
 import { FlowEndpoint } from './flow-endpoint.js';
 import { Permissions } from './auth/permissions.js';
 import { RateLimiter } from './auth/rate-limiter.js';
+import { sameSecret } from './auth/same-secret.js';
 import type { Wire } from './wire.js';
 import type { NodeContext } from './node-context.js';
 
@@ -211,7 +212,7 @@ export class ClientSession extends FlowEndpoint {
     const o = this.ctx.options;
     if (this.ctx.jwt) {
       if (!this.acceptToken(hello.token)) return;
-    } else if (o.token !== undefined && hello.token !== o.token) {
+    } else if (o.token !== undefined && !sameSecret(hello.token, o.token)) {
       this.ctx.stats.authFailures++;
       this.fail('MB_ERR_AUTH_FAILED', 'bad or missing token');
       return;
