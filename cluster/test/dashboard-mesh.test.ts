@@ -37,7 +37,7 @@ it('HTTP views a real 3-node mesh: /v1/cluster lists every node and link, /ready
 
 it('POST /v1/trace/:topic returns the path of an event through the mesh', async () => {
   const [a, , c] = await meshWithHttp(3);
-  const res = await fetch(`${c!.http.url}/v1/trace/orders.x?wait=300`, { method: 'POST', body: 'hello' });
+  const res = await fetch(`${c!.http.url}/v1/trace/orders.x?wait=300`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'hello' });
   expect(res.status).toBe(200);
   const body = (await res.json()) as { hops: Array<{ node: string; to: string[] }> };
   // No subscriber anywhere: the origin node reports one hop that went nowhere.

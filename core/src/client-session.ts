@@ -30,6 +30,7 @@ import type { SlowPolicy, Subscription } from './subscriber.js';
 import { FlowEndpoint } from './flow-endpoint.js';
 import { Permissions } from './auth/permissions.js';
 import { RateLimiter } from './auth/rate-limiter.js';
+import { sameSecret } from './auth/same-secret.js';
 import type { Wire } from './wire.js';
 import type { NodeContext } from './node-context.js';
 
@@ -220,7 +221,7 @@ export class ClientSession extends FlowEndpoint {
     const o = this.ctx.options;
     if (this.ctx.jwt) {
       if (!this.acceptToken(hello.token)) return;
-    } else if (o.token !== undefined && hello.token !== o.token) {
+    } else if (o.token !== undefined && !sameSecret(hello.token, o.token)) {
       this.ctx.stats.authFailures++;
       this.fail('MB_ERR_AUTH_FAILED', 'bad or missing token');
       return;
@@ -422,7 +423,7 @@ export class ClientSession extends FlowEndpoint {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.ctx.logger.debug({ client: this.clientId, remote: this.wire.remote, code, message }, 'closing connection');
     this.out.sendFinal(this.errorFrame(code, 0, message));
-    this.close();
+    this.close(code);
   }
 
   private errorFrame(code: ErrorCode, correlation: number, message: string): Uint8Array {
@@ -438,7 +439,7 @@ export class ClientSession extends FlowEndpoint {
     if (this.state === 'closing' || this.state === 'closed') return;
     const body = encodeBody({ code: ERROR_CODES[code].num, reason, reconnect });
     this.out.sendFinal(encodeFrame({ type: FrameType.GOODBYE, payload: body }));
-    this.close();
+    this.close(code);
   }
 
   /** More than maxPending bytes queued (or nothing taken for writeDeadline): one final ERROR, then close. */
@@ -449,12 +450,12 @@ export class ClientSession extends FlowEndpoint {
     this.fail('MB_ERR_SLOW_CONSUMER', `more than ${this.ctx.options.maxPending} bytes pending`);
   }
 
-  /** Stops reading and routing; flushes and ends the wire. */
-  close(): void {
+  /** Stops reading and routing; flushes and ends the wire (`reason`: the fatal error or GOODBYE code, if any). */
+  close(reason?: ErrorCode): void {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.state = 'closing';
     this.dropSubscriptions();
-    this.wire.end();
+    this.wire.end(reason);
     // A peer that never reads would keep the socket half-open; bound the wait.
     setTimeout(() => this.wire.destroy(), this.ctx.options.drainTimeout).unref();
   }

@@ -1,3 +1,4 @@
+import type { ErrorCode } from '@meshbus/proto';
 /**
  * A byte pipe to one client, whatever carries it (TCP socket, WebSocket).
  * Sessions write frames to a Wire and never see the transport.
@@ -11,8 +12,8 @@ export interface Wire {
   readonly buffered: number;
   /** Queues `chunk`; writes of one tick leave in one system call. */
   write(chunk: Uint8Array): void;
-  /** Flushes what is queued, then closes. */
-  end(): void;
+  /** Flushes what is queued, then closes; `reason` is the fatal ERROR or GOODBYE code that ends it, if any (WebSocket close codes follow it). */
+  end(reason?: ErrorCode): void;
   /** Closes at once, dropping what is queued. */
   destroy(): void;
   /** Stops reading (flow control toward a publisher that outruns its receivers). */

@@ -1,13 +1,13 @@
-import { createServer as createHttpsServer } from 'node:https';
-import { serverTlsOptions, type TlsConfig } from './tls-config.js';
-import { createServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from 'node:http';
+import type { TlsConfig } from './tls-config.js';
+import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws';
 import { ERROR_CODES, FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
 import { ConfigError } from './options.js';
 import type { MeshNode } from './node.js';
-import { WS_CLOSE, WsWire } from './ws-wire.js';
+import { WsWire, wsCloseCode } from './ws-wire.js';
+import { createListenerServer } from './listener-timeouts.js';
 
 /** Default port of the WebSocket gateway of `meshbus start`. */
 export const DEFAULT_WS_PORT = 8481;
@@ -46,6 +46,10 @@ export interface WsGatewayOptions {
  * binary messages). Each connection is a WsWire attached to the node as a
  * ClientSession, so handshake, auth, limits, routing and the slow-consumer
  * policy are the TCP ones. Listens on its own port or mounts on an HTTP server.
+ * On its own port the upgrade headers are due within the node's
+ * handshakeTimeout of the TCP accept (listener-timeouts.ts), and HELLO within
+ * that same deadline whether mounted or not. Connections end with the close
+ * code of their error (wsCloseCode, SPEC §2).
  */
 export class WsGateway {
   private readonly wss: WebSocketServer;
@@ -55,6 +59,8 @@ export class WsGateway {
   private readonly origins: Set<string> | undefined;
   private readonly compress: boolean;
   private readonly wires = new Set<WsWire>();
+  /** When each socket was accepted (TLS: when its handshake ended; keep-alive: its last answer): HELLO is due handshakeTimeout after it. */
+  private readonly acceptedAt = new WeakMap<object, number>();
   private pinger: ReturnType<typeof setInterval> | undefined;
   private boundPort = 0;
   private closed = false;
@@ -82,8 +88,12 @@ export class WsGateway {
       res.writeHead(426, { upgrade: 'websocket', 'content-type': 'text/plain' });
       res.end('meshbus WebSocket gateway: connect with a WebSocket client\n');
     };
-    this.http = o.server ?? (o.tls ? (createHttpsServer(serverTlsOptions(o.tls), plain) as unknown as HttpServer) : createServer(plain));
+    // Own port: the listener policy shared with the HTTP API (headers within handshakeTimeout, listener-timeouts.ts).
+    this.http = o.server ?? createListenerServer(plain, node.options.handshakeTimeout, o.tls);
     this.http.on('upgrade', this.onUpgrade);
+    this.http.on('connection', this.onConnection);
+    this.http.on('secureConnection', this.onConnection);
+    this.http.on('request', this.onRequest);
   }
 
   /** The port WebSocket clients connect to (the HTTP server's when mounted). */
@@ -135,6 +145,9 @@ export class WsGateway {
     this.closed = true;
     if (this.pinger) clearInterval(this.pinger);
     this.http.off('upgrade', this.onUpgrade);
+    this.http.off('connection', this.onConnection);
+    this.http.off('secureConnection', this.onConnection);
+    this.http.off('request', this.onRequest);
     for (const w of this.wires) w.destroy();
     this.wss.close();
     if (this.owned && this.http.listening) {
@@ -144,6 +157,15 @@ export class WsGateway {
       });
     }
   }
+
+  private readonly onConnection = (socket: object): void => {
+    this.acceptedAt.set(socket, Date.now());
+  };
+
+  /** A keep-alive connection may upgrade after plain requests: its handshake starts after the last answer. */
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    res.once('finish', () => this.acceptedAt.set(req.socket, Date.now()));
+  };
 
   private readonly onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const path = (req.url ?? '/').split('?')[0];
@@ -172,7 +194,7 @@ export class WsGateway {
       const body = encodeBody({ code: ERROR_CODES[code].num, message: ERROR_CODES[code].message });
       ws.on('error', () => {});
       ws.send(encodeFrame({ type: FrameType.ERROR, payload: body }), { binary: true });
-      ws.close(node.draining ? WS_CLOSE.GOING_AWAY : WS_CLOSE.POLICY);
+      ws.close(wsCloseCode(code), code);
       return;
     }
     let wire!: WsWire;
@@ -186,7 +208,16 @@ export class WsGateway {
       return wire;
     });
     this.wires.add(wire);
-    ws.once('close', () => this.wires.delete(wire));
+    // The session's own HELLO timer starts now; the policy counts from the TCP accept, so the
+    // time the upgrade headers took is taken off (listener-timeouts.ts).
+    const due = (this.acceptedAt.get(socket) ?? Date.now()) + node.options.handshakeTimeout;
+    const hello = setTimeout(() => {
+      if (!session.isOpen) session.fail('MB_ERR_HANDSHAKE_TIMEOUT', `${node.options.handshakeTimeout} ms from accept`);
+    }, Math.max(0, due - Date.now()));
+    ws.once('close', () => {
+      clearTimeout(hello);
+      this.wires.delete(wire);
+    });
   }
 
   private pingAll(): void {

@@ -2,10 +2,10 @@ import { TickBatch } from './tick-batch.js';
 import { detached } from './tcp-wire.js';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { readU32 } from '@meshbus/proto';
+import { ERROR_CODES, readU32, type ErrorCode } from '@meshbus/proto';
 import type { Wire, WireEvents } from './wire.js';
 
-/** Close codes the gateway uses (RFC 6455 §7.4.1). */
+/** Close codes the gateway uses (RFC 6455 §7.4.1; 1013 from the IANA registry). */
 export const WS_CLOSE = {
   NORMAL: 1000,
   GOING_AWAY: 1001,
@@ -13,7 +13,42 @@ export const WS_CLOSE = {
   UNSUPPORTED_DATA: 1003,
   POLICY: 1008,
   TOO_BIG: 1009,
+  INTERNAL_ERROR: 1011,
+  TRY_AGAIN_LATER: 1013,
 } as const;
+
+/**
+ * The close code that ends a WebSocket connection for meshbus error `reason`
+ * (SPEC §2): none (client GOODBYE, normal end) 1000; MB_ERR_DRAINING 1001;
+ * a frame or payload over the size limit 1009; any other protocol error
+ * (malformed frame, frame before HELLO) 1002; MB_ERR_TOO_MANY_CONNECTIONS
+ * 1013; MB_ERR_INTERNAL / MB_ERR_CONFIG / MB_ERR_STORE_UNAVAILABLE 1011; any
+ * other session error (auth failed, token expired, permission, handshake
+ * timeout, slow consumer, stale connection) 1008. A text message is 1003
+ * (WsWire decides that one itself). The close reason is the error code name;
+ * the ERROR frame sent before the close carries the number and detail.
+ */
+export function wsCloseCode(reason: ErrorCode | undefined): number {
+  switch (reason) {
+    case undefined:
+      return WS_CLOSE.NORMAL;
+    case 'MB_ERR_DRAINING':
+      return WS_CLOSE.GOING_AWAY;
+    case 'MB_ERR_FRAME_TOO_LARGE':
+    case 'MB_ERR_PAYLOAD_TOO_LARGE':
+      return WS_CLOSE.TOO_BIG;
+    case 'MB_ERR_HANDSHAKE_REQUIRED':
+      return WS_CLOSE.PROTOCOL_ERROR;
+    case 'MB_ERR_TOO_MANY_CONNECTIONS':
+      return WS_CLOSE.TRY_AGAIN_LATER;
+    case 'MB_ERR_INTERNAL':
+    case 'MB_ERR_CONFIG':
+    case 'MB_ERR_STORE_UNAVAILABLE':
+      return WS_CLOSE.INTERNAL_ERROR;
+    default:
+      return ERROR_CODES[reason].kind === 'protocol' ? WS_CLOSE.PROTOCOL_ERROR : WS_CLOSE.POLICY;
+  }
+}
 
 /** What the wire reports to its gateway besides the session's events. */
 export interface WsWireHooks {
@@ -36,6 +71,8 @@ export class WsWire implements Wire {
   alive = true;
   private readonly batch = new TickBatch(() => this.flush(), BATCH_BYTES);
   private ended = false;
+  /** Set when the wire itself saw the violation (text message: 1003); wins over the session's reason. */
+  private closeCode: number | undefined;
   private readonly sent = (err?: Error): void => {
     // The socket took a message: progress for the session's write deadline and backlog, and
     // the wake-up for publishers waiting on this receiver (no 'drain' follows a write the kernel took whole).
@@ -76,11 +113,11 @@ export class WsWire implements Wire {
     this.ws.resume();
   }
 
-  end(): void {
+  end(reason?: ErrorCode): void {
     if (this.ended) return;
     this.flush();
     this.ended = true;
-    if (this.ws.readyState === 1) this.ws.close(WS_CLOSE.NORMAL);
+    if (this.ws.readyState === 1) this.ws.close(this.closeCode ?? wsCloseCode(reason), reason ?? '');
   }
 
   destroy(): void {
@@ -110,6 +147,7 @@ export class WsWire implements Wire {
     this.alive = true;
     if (this.ended) return;
     if (!isBinary) {
+      this.closeCode = WS_CLOSE.UNSUPPORTED_DATA;
       this.hooks.protocolError('MB_ERR_UNEXPECTED_FRAME', 'text WebSocket message (binary messages only)');
       return;
     }

@@ -39,7 +39,7 @@ describe('durable topics: history and recovery', () => {
     try {
       const pub = await client(n);
       const p1 = await pub.publish('hist.h', 'tcp', { ack: true });
-      const res = await fetch(`${http.url}/v1/publish/hist.h`, { method: 'POST', body: 'http' });
+      const res = await fetch(`${http.url}/v1/publish/hist.h`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'http' });
       expect(res.status).toBe(200);
       await until(async () => (await n.durability!.historyStore.read('hist.h', n.durability!.cfg.topics[0]!, { epoch: p1!.epoch, offset: 0 })).events.length === 2, 'HTTP event stored');
       const r = await n.durability!.historyStore.read('hist.h', n.durability!.cfg.topics[0]!, { epoch: p1!.epoch, offset: 0 });

@@ -28,6 +28,8 @@ afterEach(async () => {
 });
 
 const json = async (r: Response): Promise<any> => JSON.parse(await r.text());
+/** Payloads go as bytes: the API refuses form, text/plain and missing content types (CORS simple requests). */
+const BIN = { 'content-type': 'application/octet-stream' };
 
 describe('health and readiness', () => {
   it('answers /healthz and /readyz through inject and over a real socket', async () => {
@@ -59,7 +61,7 @@ describe('health and readiness', () => {
     expect(r2.json().error.code).toBe('MB_ERR_DRAINING');
     // Liveness is unaffected: the process is up.
     expect((await http.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
-    const p = await http.app.inject({ method: 'POST', url: '/v1/publish/a.b', payload: 'x' });
+    const p = await http.app.inject({ method: 'POST', url: '/v1/publish/a.b', payload: 'x', headers: BIN });
     expect([p.statusCode, p.json().error.code]).toEqual([503, 'MB_ERR_DRAINING']);
   });
 });
@@ -214,7 +216,7 @@ describe('publish and request over HTTP', () => {
     await fetch(`${http.url}/v1/publish/orders.us`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{ "a" : 1 }' });
     expect((await tap.waitFor((x) => x.topic === 'orders.us')).payload.toString()).toBe('{ "a" : 1 }');
     // An empty body is an empty payload.
-    const empty = await http.app.inject({ method: 'POST', url: '/v1/publish/orders.none' });
+    const empty = await http.app.inject({ method: 'POST', url: '/v1/publish/orders.none', headers: BIN });
     expect(empty.statusCode).toBe(200);
     expect((await tap.waitFor((x) => x.topic === 'orders.none')).payload.length).toBe(0);
     expect(http.stats.published).toBe(3);
@@ -229,11 +231,11 @@ describe('publish and request over HTTP', () => {
     const tap = new EventTap(svc);
     svc.sub('svc.echo', 1);
     await svc.flush();
-    const pending = fetch(`${http.url}/v1/request/svc.echo?timeout=3000`, { method: 'POST', headers: { 'x-meshbus-h-who': 'http' }, body: 'ping' });
+    const pending = fetch(`${http.url}/v1/request/svc.echo?timeout=3000`, { method: 'POST', headers: { ...BIN, 'x-meshbus-h-who': 'http' }, body: 'ping' });
     const req = await tap.waitFor((e) => e.type === FrameType.REQ);
     expect(req.payload.toString()).toBe('ping');
     expect(req.ext?.headers).toEqual({ who: 'http' });
-    expect(req.ext?.reply).toMatch(new RegExp(`^_INBOX\\.${node.id}\\.http\\.\\d+$`));
+    expect(req.ext?.reply).toMatch(new RegExp(`^_INBOX\\.${node.id}\\.http\\.[0-9a-f]{32}$`));
     svc.send({ type: FrameType.PUB, topic: req.ext!.reply!, correlation: req.correlation, ext: { headers: { 'content-type': 'text/plain', answered: 'yes' } }, payload: Buffer.from('pong:ping') });
     const r = await pending;
     expect(r.status).toBe(200);
@@ -246,7 +248,7 @@ describe('publish and request over HTTP', () => {
   it('answers 503 MB_ERR_NO_RESPONDERS at once and 504 MB_ERR_TIMEOUT when nobody replies', async () => {
     const { node, http } = await setup();
     const t0 = Date.now();
-    const none = await fetch(`${http.url}/v1/request/svc.missing`, { method: 'POST', body: 'x' });
+    const none = await fetch(`${http.url}/v1/request/svc.missing`, { method: 'POST', headers: BIN, body: 'x' });
     expect(none.status).toBe(503);
     expect((await json(none)).error).toMatchObject({ code: 'MB_ERR_NO_RESPONDERS', num: 2007 });
     expect(Date.now() - t0).toBeLessThan(1000);
@@ -254,13 +256,13 @@ describe('publish and request over HTTP', () => {
     mute.sub('svc.mute', 1);
     await mute.flush();
     const t1 = Date.now();
-    const slow = await fetch(`${http.url}/v1/request/svc.mute?timeout=150`, { method: 'POST', body: 'x' });
+    const slow = await fetch(`${http.url}/v1/request/svc.mute?timeout=150`, { method: 'POST', headers: BIN, body: 'x' });
     expect(slow.status).toBe(504);
     expect((await json(slow)).error.code).toBe('MB_ERR_TIMEOUT');
     expect(Date.now() - t1).toBeGreaterThanOrEqual(140);
-    const bad = await http.app.inject({ method: 'POST', url: '/v1/request/svc.mute?timeout=abc', payload: 'x' });
+    const bad = await http.app.inject({ method: 'POST', url: '/v1/request/svc.mute?timeout=abc', payload: 'x', headers: BIN });
     expect([bad.statusCode, bad.json().error.code]).toEqual([400, 'MB_ERR_INVALID_ARGUMENT']);
-    const tooLong = await http.app.inject({ method: 'POST', url: '/v1/request/svc.mute?timeout=999999', payload: 'x' });
+    const tooLong = await http.app.inject({ method: 'POST', url: '/v1/request/svc.mute?timeout=999999', payload: 'x', headers: BIN });
     expect(tooLong.statusCode).toBe(400);
     expect(http.stats.requests).toMatchObject({ noResponders: 1, timeout: 1 });
   });
@@ -268,16 +270,16 @@ describe('publish and request over HTTP', () => {
   it('refuses a bad topic with 400 and a payload over the limit with 413', async () => {
     const { http } = await setup({ maxPayload: 1024 });
     for (const t of ['a.*', 'a..b', 'a.>', encodeURIComponent('a b'), 'x'.repeat(300)]) {
-      const r = await http.app.inject({ method: 'POST', url: `/v1/publish/${t}`, payload: 'x' });
+      const r = await http.app.inject({ method: 'POST', url: `/v1/publish/${t}`, payload: 'x', headers: BIN });
       expect(r.statusCode, t).toBe(400);
       expect(r.json().error).toMatchObject({ code: 'MB_ERR_BAD_TOPIC', num: 1009 });
     }
-    const big = await fetch(`${http.url}/v1/publish/a.b`, { method: 'POST', body: Buffer.alloc(1025) });
+    const big = await fetch(`${http.url}/v1/publish/a.b`, { method: 'POST', headers: BIN, body: Buffer.alloc(1025) });
     expect(big.status).toBe(413);
     expect((await json(big)).error.code).toBe('MB_ERR_PAYLOAD_TOO_LARGE');
-    const ok = await fetch(`${http.url}/v1/publish/a.b`, { method: 'POST', body: Buffer.alloc(1024) });
+    const ok = await fetch(`${http.url}/v1/publish/a.b`, { method: 'POST', headers: BIN, body: Buffer.alloc(1024) });
     expect(ok.status).toBe(200);
-    const bigReq = await http.app.inject({ method: 'POST', url: '/v1/request/a.b', payload: Buffer.alloc(5000) });
+    const bigReq = await http.app.inject({ method: 'POST', url: '/v1/request/a.b', payload: Buffer.alloc(5000), headers: BIN });
     expect(bigReq.statusCode).toBe(413);
   });
 });
@@ -295,9 +297,9 @@ describe('admin token and errors', () => {
     }
     const basic = await http.app.inject({ method: 'GET', url: '/v1/node', headers: { authorization: 'Basic czNjcmV0' } });
     expect(basic.statusCode).toBe(401);
-    const pub = await fetch(`${http.url}/v1/publish/a.b`, { method: 'POST', body: 'x' });
+    const pub = await fetch(`${http.url}/v1/publish/a.b`, { method: 'POST', headers: BIN, body: 'x' });
     expect(pub.status).toBe(401);
-    const pubOk = await fetch(`${http.url}/v1/publish/a.b`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer s3cret' } });
+    const pubOk = await fetch(`${http.url}/v1/publish/a.b`, { method: 'POST', body: 'x', headers: { ...BIN, authorization: 'Bearer s3cret' } });
     expect(pubOk.status).toBe(200);
     for (const url of ['/healthz', '/readyz', '/metrics', '/', '/dashboard']) {
       expect((await http.app.inject({ method: 'GET', url })).statusCode, url).toBe(200);

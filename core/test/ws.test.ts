@@ -14,12 +14,14 @@ import { RawClient, RawFrames } from './raw-client.js';
 /** RawClient's twin over WebSocket: raw frames in binary messages. */
 class RawWs extends RawFrames {
   closeCode = 0;
+  closeReason = '';
 
   private constructor(readonly ws: WebSocket) {
     super();
     ws.on('message', (data: Buffer) => this.received(data));
-    ws.on('close', (code) => {
+    ws.on('close', (code, reason) => {
       this.closeCode = code;
+      this.closeReason = reason.toString();
       this.ended();
     });
     ws.on('error', () => {});
@@ -131,11 +133,14 @@ describe('ws gateway: handshake and limits', () => {
     text.ws.send('hello');
     expect((await text.waitFor((x) => x.type === FrameType.ERROR)).error).toBe('MB_ERR_UNEXPECTED_FRAME');
     await text.waitClosed();
+    // RFC 6455 §7.4.1: data it cannot accept is 1003, not a normal 1000.
+    expect(text.closeCode).toBe(1003);
     const cut = await ws(g);
     const f = encodeFrame({ type: FrameType.PUB, topic: 'a.b', payload: Buffer.alloc(100, 7) });
     cut.ws.send(f.subarray(0, 80));
     expect((await cut.waitFor((x) => x.type === FrameType.ERROR)).error).toBe('MB_ERR_TRUNCATED');
     await cut.waitClosed();
+    expect([cut.closeCode, cut.closeReason]).toEqual([1002, 'MB_ERR_TRUNCATED']);
     expect(wholeFrames(Buffer.concat([f, f]))).toBeUndefined();
     expect(wholeFrames(f.subarray(0, 2))).toMatch(/length prefix/);
   });
@@ -148,6 +153,32 @@ describe('ws gateway: handshake and limits', () => {
     await c.waitClosed();
     expect(c.closeCode).toBe(1009);
     await vi_until(() => n.connectionCount === 0);
+  });
+
+  it('closes with the RFC 6455 code of the error: 1002 protocol, 1008 policy, 1009 too big, 1013 full, 1001 going away', async () => {
+    const n = await node({ token: 's3cret', maxConnections: 3, drainTimeout: 300 });
+    const g = await gateway(n);
+    const garbage = await ws(g, { hello: false });
+    garbage.ws.send(Buffer.concat([Buffer.from([0, 0, 0, 64]), Buffer.alloc(64, 0xee)]));
+    await garbage.waitClosed();
+    expect(garbage.closeCode).toBe(1002);
+    const early = await ws(g, { hello: false });
+    early.pub('x', 'before hello');
+    await early.waitClosed();
+    expect([early.closeCode, early.closeReason]).toEqual([1002, 'MB_ERR_HANDSHAKE_REQUIRED']);
+    const bad = await ws(g, { hello: { token: 'nope' } });
+    await bad.waitClosed();
+    expect([bad.closeCode, bad.closeReason]).toEqual([1008, 'MB_ERR_AUTH_FAILED']);
+    await vi_until(() => n.connectionCount === 0);
+    const keep: RawWs[] = [];
+    for (let i = 0; i < 3; i++) keep.push(await ws(g, { hello: { token: 's3cret' } }));
+    const full = await ws(g, { hello: false });
+    await full.waitClosed();
+    expect([full.closeCode, full.closeReason]).toEqual([1013, 'MB_ERR_TOO_MANY_CONNECTIONS']);
+    const stopping = n.shutdown();
+    await keep[0]!.waitClosed();
+    expect([keep[0]!.closeCode, keep[0]!.closeReason]).toEqual([1001, 'MB_ERR_DRAINING']);
+    await stopping;
   });
 
   it('ws-level ping: a peer that stops answering pings is closed', async () => {

@@ -60,6 +60,7 @@ export const ERROR_CODES = {
   MB_ERR_CONFIG: { num: 9002, kind: 'session', fatal: true, message: 'invalid configuration' },
   MB_ERR_NOT_FOUND: { num: 9003, kind: 'session', fatal: false, message: 'no such resource' },
   MB_ERR_NOT_READY: { num: 9004, kind: 'session', fatal: false, message: 'node is not ready' },
+  MB_ERR_UNSUPPORTED_MEDIA_TYPE: { num: 9010, kind: 'session', fatal: false, message: 'content type not accepted' },
 } as const satisfies Record<string, CodeDef>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -9,6 +9,7 @@ import { ConfigError } from '@meshbus/core';
 export interface StartConfig {
   host: string;
   port: number;
+  /** HTTP API port; 'off' disables it. */
   httpPort: number | undefined;
   httpHost: string | undefined;
   /** WebSocket gateway port (browsers, mobile); 'off' disables it. */
@@ -26,6 +27,8 @@ export interface StartConfig {
   name: string;
   token: string | undefined;
   adminToken: string | undefined;
+  /** 'on': start the HTTP API without --admin-token where it is otherwise refused (non-loopback --http-host, or client tokens required). */
+  httpInsecureOpen: 'on' | 'off';
   maxPayload: number | undefined;
   maxConnections: number | undefined;
   maxSubscriptions: number | undefined;
@@ -75,6 +78,7 @@ export const START_DEFAULTS: StartConfig = {
   name: '',
   token: undefined,
   adminToken: undefined,
+  httpInsecureOpen: 'off',
   maxPayload: undefined,
   maxConnections: undefined,
   maxSubscriptions: undefined,
@@ -113,6 +117,7 @@ const KINDS: Record<keyof StartConfig, Kind> = {
   name: 'string',
   token: 'string',
   adminToken: 'string',
+  httpInsecureOpen: 'string',
   maxPayload: 'int',
   maxConnections: 'int',
   maxSubscriptions: 'int',
@@ -146,7 +151,7 @@ function envName(key: string): string {
 
 function coerce(key: keyof StartConfig, raw: unknown, where: string): unknown {
   const kind = KINDS[key];
-  if (key === 'wsPort' && raw === 'off') return undefined;
+  if ((key === 'wsPort' || key === 'httpPort') && raw === 'off') return undefined;
   if (kind === 'list') {
     if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
     if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter(Boolean);
@@ -208,6 +213,7 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) throw new ConfigError(`--log-level must be debug, info, warn, error or silent`);
   if (c.seeds.length > 0 && c.clusterPort === undefined) c.clusterPort = 4481;
   if (c.wsDeflate !== 'off' && c.wsDeflate !== 'on') throw new ConfigError(`--ws-deflate must be 'on' or 'off', got ${c.wsDeflate}`);
+  if (c.httpInsecureOpen !== 'off' && c.httpInsecureOpen !== 'on') throw new ConfigError(`--http-insecure-open must be 'on' or 'off', got ${c.httpInsecureOpen}`);
   if (c.workers < 1) throw new ConfigError('--workers must be at least 1');
   for (const k of ['tlsClientAuth', 'clusterTls'] as const) {
     if (c[k] !== 'on' && c[k] !== 'off') throw new ConfigError(`--${flagName(k)} must be on or off`);

@@ -58,6 +58,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
         port: cfg.httpPort,
         host: cfg.httpHost ?? cfg.host,
         adminToken: cfg.adminToken,
+        insecureOpenAdmin: cfg.httpInsecureOpen === 'on',
         cluster,
         tls: clientTls,
         logger: cfg.logLevel === 'silent' ? false : cfg.logLevel,

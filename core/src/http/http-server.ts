@@ -1,13 +1,15 @@
-import { serverTlsOptions, type TlsConfig } from '../tls-config.js';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import type { TlsConfig } from '../tls-config.js';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ClusterView } from '../cluster-view.js';
 import type { LogLevel } from '../logger.js';
 import type { MeshNode } from '../node.js';
 import { ConfigError } from '../options.js';
+import { createListenerServer } from '../listener-timeouts.js';
+import { accessCheck } from './access.js';
 import { DASHBOARD_HTML } from './dashboard/page.js';
-import { HttpError, classify, errorBody } from './http-errors.js';
+import { classify, errorBody } from './http-errors.js';
 import { RequestInbox } from './inbox.js';
 import { METRICS_CONTENT_TYPE, newHttpStats, renderMetrics, type HttpStats } from './metrics.js';
 import { registerTraceRoutes } from './trace-routes.js';
@@ -20,8 +22,19 @@ export interface HttpOptions {
   port?: number;
   /** Interface to listen on. Default: the node's client interface. */
   host?: string;
-  /** When set, every /v1/* endpoint requires `Authorization: Bearer <adminToken>`. */
+  /**
+   * When set, every route except the probes, /metrics and the dashboard page
+   * requires `Authorization: Bearer <adminToken>` (see access.ts OPEN_ROUTES).
+   * Without it the API is open, which startHttp allows only on a loopback host
+   * of a node that does not require client auth, unless `insecureOpenAdmin`.
+   */
   adminToken?: string;
+  /**
+   * Start without `adminToken` even on a non-loopback host or on a node that
+   * requires client tokens (anyone who reaches the port can then publish,
+   * bypassing client auth); logs a warning. Default false.
+   */
+  insecureOpenAdmin?: boolean;
   /** The cluster this node belongs to (readiness, peers, links); can also be attached later. */
   cluster?: ClusterView;
   /**
@@ -66,7 +79,26 @@ const VERSION: string = (() => {
 })();
 
 const isPosInt = (v: number): boolean => Number.isInteger(v) && v > 0;
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/** True for an interface only this machine can reach (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  if (h === 'localhost') return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
+  return /^::ffff:127\./.test(h);
+}
+
+/**
+ * Why an HTTP API without an admin token must not start, or undefined when it
+ * may: a host other hosts can reach, or a node whose clients need a token
+ * (the API would be a way around it).
+ */
+function openAdminRefusal(node: MeshNode, host: string): string | undefined {
+  if (!isLoopbackHost(host)) return `the HTTP API on non-loopback host ${host} needs an admin token`;
+  if (node.options.token !== undefined || node.options.jwt !== undefined) return 'the HTTP API of a node that requires client tokens needs an admin token';
+  return undefined;
+}
 
 /** The HTTP API of `node`: health, metrics, JSON views, publish/request and the dashboard. */
 export async function startHttp(node: MeshNode, options: HttpOptions = {}): Promise<HttpServer> {
@@ -83,10 +115,15 @@ export async function startHttp(node: MeshNode, options: HttpOptions = {}): Prom
     if (!isPosInt(v)) throw new ConfigError(`${k} must be a positive integer, got ${v}`);
   }
   if (requestTimeout > maxRequestTimeout) throw new ConfigError(`requestTimeout ${requestTimeout} exceeds maxRequestTimeout ${maxRequestTimeout}`);
+  const refusal = options.adminToken === undefined ? openAdminRefusal(node, host) : undefined;
+  if (refusal !== undefined && options.insecureOpenAdmin !== true) {
+    throw new ConfigError(`${refusal} (set adminToken / --admin-token; or insecureOpenAdmin / --http-insecure-open on to run it open anyway)`);
+  }
 
   const level = options.logger === true ? 'info' : options.logger || undefined;
   const app = Fastify({
-    ...(options.tls ? { https: serverTlsOptions(options.tls) } : {}),
+    // The listener handshake policy shared with the WebSocket gateway (listener-timeouts.ts).
+    serverFactory: (handler) => createListenerServer(handler, node.options.handshakeTimeout, options.tls),
     // Same line shape as the node's own jsonLogger: string levels, the node id on every line.
     logger: level ? { level, base: { pid: process.pid, node: node.id }, formatters: { level: (label: string) => ({ level: label }) } } : false,
     // Our own onResponse hook logs requests (probes and dashboard polls at debug level).
@@ -105,8 +142,7 @@ export async function startHttp(node: MeshNode, options: HttpOptions = {}): Prom
   const ctx: ViewContext = { node, cluster: options.cluster, version: VERSION, httpPort: 0 };
   const stats = newHttpStats();
   const history = new RateHistory(node.stats, 1000, historySeconds);
-  const inbox = new RequestInbox(node);
-  const tokenDigest = options.adminToken !== undefined ? digest(options.adminToken) : undefined;
+  const inbox = new RequestInbox(node, stats.repliesDropped);
 
   // Payloads are bytes whatever their content type: no JSON or text parsing.
   app.removeAllContentTypeParsers();
@@ -121,13 +157,8 @@ export async function startHttp(node: MeshNode, options: HttpOptions = {}): Prom
     void reply.code(404).send(errorBody('MB_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
   });
 
-  app.addHook('onRequest', async (req: FastifyRequest) => {
-    if (!tokenDigest || !req.url.startsWith('/v1/')) return;
-    const h = req.headers.authorization;
-    const m = h === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(h);
-    if (!m) throw new HttpError('MB_ERR_AUTH_FAILED', 'missing Authorization: Bearer <admin token>');
-    if (!timingSafeEqual(digest(m[1]!), tokenDigest)) throw new HttpError('MB_ERR_PERMISSION_DENIED', 'admin token not accepted');
-  });
+  // Deny by default, decided on the matched route (access.ts); runs for the not-found handler too.
+  app.addHook('onRequest', accessCheck(options.adminToken, options.tls ? 'https' : 'http'));
   app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     const status = reply.statusCode;
     const rec = { method: req.method, url: req.url, status, ms: Math.round(reply.elapsedTime * 100) / 100 };
@@ -184,6 +215,7 @@ export async function startHttp(node: MeshNode, options: HttpOptions = {}): Prom
   const bound = typeof addr === 'object' && addr ? addr.port : port;
   ctx.httpPort = bound;
   app.log.info({ host, port: bound }, 'http api listening');
+  if (refusal !== undefined) node.logger.warn({ host, port: bound }, `INSECURE: ${refusal}, but insecureOpenAdmin is set: anyone who reaches this port can publish and read the admin views`);
   let closed = false;
   return {
     port: bound,

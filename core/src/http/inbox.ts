@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { ClientError, SessionError, copyBytes, type Frame } from '@meshbus/proto';
 import type { MeshNode } from '../node.js';
 import type { EventSource, Subscriber, Subscription, Throttled } from '../subscriber.js';
@@ -10,21 +11,42 @@ export interface Reply {
 }
 
 interface Waiting {
+  correlation: number;
   resolve(r: Reply): void;
   reject(e: Error): void;
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** Replies the inbox refused, by reason (for metrics). */
+export interface DroppedReplies {
+  /** Reply topic names no request in flight: forged, late (after the timeout) or a duplicate. */
+  unknownToken: number;
+  /** Right reply topic, wrong correlation: not an answer to that request. */
+  badCorrelation: number;
+  /** A topic or extension block that cannot be decoded. */
+  malformed: number;
+}
+
 /** Internal subscribers take negative uids so they never collide with client sessions. */
 let nextUid = -1;
+
+/** 128 random bits per request: a reply topic nobody can guess. */
+const TOKEN_BYTES = 16;
+const TOKEN = /^[0-9a-f]{32}$/;
 
 /**
  * The node's own inbox for requests made from inside the node (HTTP
  * `POST /v1/request`). It is a Subscriber on `_INBOX.<node id>.http.*`,
- * subscribed on first use: each request gets reply topic
- * `_INBOX.<node id>.http.<n>` and correlation n, and waits for the first
- * reply. As a local ('client') subscription, the inbox is announced to peers
- * like any client's, so replies from other nodes find their way back.
+ * subscribed on first use. Each request gets a reply topic
+ * `_INBOX.<node id>.http.<token>` where token is 128 random bits (hex) from
+ * the CSPRNG, and a random non-zero 32-bit correlation. A reply is taken only
+ * when its topic names a request in flight AND it carries that request's
+ * correlation; the first such reply wins, every other message on the inbox is
+ * dropped and counted in `dropped`. So only a receiver of the request (the
+ * only ones told the token) can answer it: another client can neither guess a
+ * reply topic nor answer a request it did not see. As a local ('client')
+ * subscription the inbox is announced to peers like any client's, so replies
+ * from other nodes find their way back.
  */
 export class RequestInbox implements Subscriber, EventSource {
   readonly kind = 'client' as const;
@@ -33,10 +55,13 @@ export class RequestInbox implements Subscriber, EventSource {
   readonly echo = true;
   private readonly prefix: string;
   private sub: Subscription | undefined;
-  private readonly waiting = new Map<number, Waiting>();
-  private next = 0;
+  private readonly waiting = new Map<string, Waiting>();
 
-  constructor(private readonly node: MeshNode) {
+  /** `dropped` counts the refused replies (the HTTP stats' object, so /metrics shows them). */
+  constructor(
+    private readonly node: MeshNode,
+    readonly dropped: DroppedReplies = { unknownToken: 0, badCorrelation: 0, malformed: 0 },
+  ) {
     this.prefix = `_INBOX.${node.id}.http.`;
   }
 
@@ -53,34 +78,47 @@ export class RequestInbox implements Subscriber, EventSource {
    */
   request(topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, timeoutMs: number): Promise<Reply> {
     this.subscribe();
-    const id = this.next = this.next >= 0xffffffff ? 1 : this.next + 1;
+    const token = randomBytes(TOKEN_BYTES).toString('hex');
+    const correlation = randomBytes(4).readUInt32BE(0) || 1;
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.waiting.delete(id);
+        this.waiting.delete(token);
         reject(new ClientError('MB_ERR_TIMEOUT', `no reply within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.waiting.set(id, { resolve, reject, timer });
+      this.waiting.set(token, { correlation, resolve, reject, timer });
       let n: number;
       try {
-        n = this.node.publishLocal(topic, payload, { headers, reply: this.prefix + id, correlation: id, from: this });
+        n = this.node.publishLocal(topic, payload, { headers, reply: this.prefix + token, correlation, from: this });
       } catch (e) {
-        this.settle(id)?.reject(e as Error);
+        this.settle(token)?.reject(e as Error);
         return;
       }
-      if (n === 0) this.settle(id)?.reject(new SessionError('MB_ERR_NO_RESPONDERS', `no subscriber for "${topic}"`));
+      if (n === 0) this.settle(token)?.reject(new SessionError('MB_ERR_NO_RESPONDERS', `no subscriber for "${topic}"`));
     });
   }
 
   deliver(f: Frame, _sid: number): void {
+    let topic: string;
+    let headers: Record<string, string>;
     try {
-      const topic = f.topic;
-      const id = topic.startsWith(this.prefix) ? Number(topic.slice(this.prefix.length)) : f.correlation;
-      const w = this.settle(id);
-      if (!w) return; // late or duplicate reply
-      w.resolve({ topic, payload: copyBytes(f.payload), headers: f.ext?.headers ?? {} });
+      topic = f.topic;
+      headers = f.ext?.headers ?? {};
     } catch {
-      // A malformed reply (bad extension): the requester times out.
+      // An undecodable topic or extension is no answer; the requester keeps waiting.
+      this.dropped.malformed++;
+      return;
     }
+    const token = topic.startsWith(this.prefix) ? topic.slice(this.prefix.length) : '';
+    const w = TOKEN.test(token) ? this.waiting.get(token) : undefined;
+    if (!w) {
+      this.dropped.unknownToken++;
+      return;
+    }
+    if (f.correlation !== w.correlation) {
+      this.dropped.badCorrelation++;
+      return;
+    }
+    this.settle(token)?.resolve({ topic, payload: copyBytes(f.payload), headers });
   }
 
   addWaiter(_w: Throttled): void {
@@ -95,7 +133,7 @@ export class RequestInbox implements Subscriber, EventSource {
 
   /** Fails every request in flight and leaves the routing table. */
   close(): void {
-    for (const id of [...this.waiting.keys()]) this.settle(id)?.reject(new SessionError('MB_ERR_DRAINING', 'HTTP API closing'));
+    for (const token of [...this.waiting.keys()]) this.settle(token)?.reject(new SessionError('MB_ERR_DRAINING', 'HTTP API closing'));
     if (this.sub) this.node.table.remove(this.sub);
     this.sub = undefined;
   }
@@ -106,10 +144,10 @@ export class RequestInbox implements Subscriber, EventSource {
     this.node.table.add(this.sub);
   }
 
-  private settle(id: number): Waiting | undefined {
-    const w = this.waiting.get(id);
+  private settle(token: string): Waiting | undefined {
+    const w = this.waiting.get(token);
     if (!w) return undefined;
-    this.waiting.delete(id);
+    this.waiting.delete(token);
     clearTimeout(w.timer);
     return w;
   }

@@ -1,6 +1,7 @@
 import type { ClusterView, LinkState } from '../cluster-view.js';
 import type { MeshNode } from '../node.js';
 import type { RateHistory } from './rate-history.js';
+import type { DroppedReplies } from './inbox.js';
 
 /**
  * GET /metrics in the Prometheus text exposition format (version 0.0.4),
@@ -14,10 +15,12 @@ export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 export interface HttpStats {
   published: number;
   requests: { ok: number; timeout: number; noResponders: number; failed: number };
+  /** Messages on the HTTP inbox that answered no request in flight (forged, late or malformed). */
+  repliesDropped: DroppedReplies;
 }
 
 export function newHttpStats(): HttpStats {
-  return { published: 0, requests: { ok: 0, timeout: 0, noResponders: 0, failed: 0 } };
+  return { published: 0, requests: { ok: 0, timeout: 0, noResponders: 0, failed: 0 }, repliesDropped: { unknownToken: 0, badCorrelation: 0, malformed: 0 } };
 }
 
 export interface MetricsSource {
@@ -120,6 +123,11 @@ export function renderMetrics(src: MetricsSource): string {
     [{ outcome: 'timeout' }, http.requests.timeout],
     [{ outcome: 'no_responders' }, http.requests.noResponders],
     [{ outcome: 'failed' }, http.requests.failed],
+  ]);
+  m.add('meshbus_http_replies_dropped_total', 'counter', 'Messages on the POST /v1/request inbox refused as answers, by reason.', [
+    [{ reason: 'unknown_token' }, http.repliesDropped.unknownToken],
+    [{ reason: 'bad_correlation' }, http.repliesDropped.badCorrelation],
+    [{ reason: 'malformed' }, http.repliesDropped.malformed],
   ]);
 
   m.add('meshbus_peers', 'gauge', 'Peer links by state.', STATES.map((st) => [{ state: st }, peers.filter((p) => p.state === st).length]));

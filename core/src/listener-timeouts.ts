@@ -1,0 +1,65 @@
+import { createServer, type RequestListener, type Server as HttpServer, type ServerOptions } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { serverTlsOptions, type TlsConfig } from './tls-config.js';
+
+/**
+ * The one handshake policy of every HTTP-based listener of a node (the HTTP
+ * API and the WebSocket gateway; the client TCP port applies the same
+ * `handshakeTimeout` to HELLO in its session). With T the node's
+ * `handshakeTimeout`:
+ *
+ * - TLS: the TLS handshake completes within T of the TCP accept.
+ * - A request's headers (a WebSocket upgrade's included) are complete within
+ *   T of the connection opening, or of the request's first byte on a
+ *   keep-alive connection; else 408 and close.
+ * - A whole request, body included, arrives within max(T, 30 s).
+ * - A keep-alive connection idle for T after a response is closed.
+ *
+ * Node checks these deadlines on a timer every `connectionsCheckingInterval`
+ * (T/4, between 50 ms and 1 s), so a connection is closed at most that much
+ * after its deadline. The WebSocket gateway adds the HELLO deadline: T from
+ * the TCP accept, not from the upgrade.
+ */
+export interface ListenerTimeouts {
+  /** ms for request headers (Node `headersTimeout`). */
+  headersTimeout: number;
+  /** ms for the whole request (Node `requestTimeout`). */
+  requestTimeout: number;
+  /** ms a keep-alive connection may stay idle (Node `keepAliveTimeout`). */
+  keepAliveTimeout: number;
+  /** ms between deadline checks (Node `connectionsCheckingInterval`). */
+  connectionsCheckingInterval: number;
+  /** ms for the TLS handshake (tls.Server `handshakeTimeout`). */
+  handshakeTimeout: number;
+}
+
+/** Shortest allowance for a whole request with its body, ms. */
+export const MIN_REQUEST_TIMEOUT = 30_000;
+
+/** The deadlines of every HTTP-based listener for a node whose `handshakeTimeout` is `handshakeMs`. */
+export function listenerTimeouts(handshakeMs: number): ListenerTimeouts {
+  return {
+    headersTimeout: handshakeMs,
+    requestTimeout: Math.max(handshakeMs, MIN_REQUEST_TIMEOUT),
+    keepAliveTimeout: handshakeMs,
+    connectionsCheckingInterval: Math.min(1000, Math.max(50, Math.floor(handshakeMs / 4))),
+    handshakeTimeout: handshakeMs,
+  };
+}
+
+/**
+ * An HTTP server (HTTPS with `tls`) that applies the listener policy
+ * for `handshakeMs`. Used by the HTTP API (as fastify's serverFactory) and
+ * the WebSocket gateway's own port, so both close slow handshakes alike.
+ */
+export function createListenerServer(handler: RequestListener, handshakeMs: number, tls?: TlsConfig): HttpServer {
+  const t = listenerTimeouts(handshakeMs);
+  const opts: ServerOptions = {
+    headersTimeout: t.headersTimeout,
+    requestTimeout: t.requestTimeout,
+    keepAliveTimeout: t.keepAliveTimeout,
+    connectionsCheckingInterval: t.connectionsCheckingInterval,
+  };
+  // An https.Server is an http.Server for everything the callers use (listen, upgrade, close).
+  return tls ? (createHttpsServer({ ...serverTlsOptions(tls), ...opts, handshakeTimeout: t.handshakeTimeout }, handler) as unknown as HttpServer) : createServer(opts, handler);
+}
