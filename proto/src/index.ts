@@ -3,7 +3,7 @@ export * from './errors.js';
 export * from './bytes.js';
 export { crc32c } from './crc32c.js';
 export { topicHash } from './topic-hash.js';
-export { utf8Decode, utf8Encode, utf8Length, utf8Write } from './utf8.js';
+export { utf8Decode, utf8Encode, utf8Length, utf8Write, loneSurrogateAt, assertWellFormed } from './utf8.js';
 export { writeHeader, resealHeader, patchHops, type HeaderFields } from './header.js';
 export { checkHeader, jsScanner, SCAN_META, SCAN_SLOTS, type FrameScanner } from './frame-scanner.js';
 export { Frame } from './frame.js';
