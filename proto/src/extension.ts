@@ -39,8 +39,8 @@ interface WireExt {
  * Encodes an extension block; undefined when there is nothing to carry.
  * Refuses what the block cannot carry exactly, with ClientError
  * MB_ERR_INVALID_ARGUMENT (an encoding-side error, raised where the block is
- * made): a header key or value, reply or trace with a lone surrogate, or a
- * block over MAX_EXT (65,535) bytes.
+ * made): a header key or value, reply or trace with a lone surrogate, a
+ * header named `__proto__`, or a block over MAX_EXT (65,535) bytes.
  */
 export function encodeExtension(ext: Extension | undefined): Uint8Array | undefined {
   if (!ext) return undefined;
@@ -49,7 +49,7 @@ export function encodeExtension(ext: Extension | undefined): Uint8Array | undefi
   if (ext.headers) {
     let n = 0;
     for (const k in ext.headers) {
-      assertWellFormed(k, 'header name');
+      assertHeaderName(k);
       assertWellFormed(ext.headers[k]!, `header "${k}"`);
       n++;
     }
@@ -82,6 +82,16 @@ export function encodeExtension(ext: Extension | undefined): Uint8Array | undefi
     throw new ClientError('MB_ERR_INVALID_ARGUMENT', `headers, reply and trace encode to ${bytes.length} bytes; an event's extension block holds at most ${MAX_EXT}`);
   }
   return bytes;
+}
+
+/**
+ * Throws ClientError MB_ERR_INVALID_ARGUMENT for a header name that cannot
+ * round-trip: one with a lone surrogate, or `__proto__` (msgpack decoders
+ * rename it to keep it off the prototype).
+ */
+export function assertHeaderName(k: string): void {
+  if (k === '__proto__') throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'a header cannot be named "__proto__" (decoders rename it)');
+  assertWellFormed(k, 'header name');
 }
 
 function isMap(v: unknown): v is Record<string, unknown> {

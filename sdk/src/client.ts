@@ -9,6 +9,7 @@ import {
   MIN_VERSION,
   TopicTrie,
   assertPattern,
+  assertHeaderName,
   assertTopic,
   assertWellFormed,
   codeFromNumber,
@@ -1198,7 +1199,7 @@ export class Client implements SubscriptionOwner, Responder {
    * node it is flushed to): the topic (ProtocolError MB_ERR_BAD_TOPIC, which
    * includes a lone surrogate), the payload size against the node's limit
    * (the last node's while offline; SessionError MB_ERR_PAYLOAD_TOO_LARGE),
-   * header names and values (strings, well-formed), the trace id, and the
+   * header names and values (strings, well-formed, no `__proto__` name), the trace id, and the
    * size of the extension block they make (ClientError MB_ERR_INVALID_ARGUMENT).
    */
   private checkEvent(topic: string, data: Uint8Array, headers: Record<string, string> | undefined, trace: string | undefined, request: boolean): void {
@@ -1226,7 +1227,7 @@ export class Client implements SubscriptionOwner, Responder {
     for (const k in headers) {
       const v = headers[k];
       if (typeof v !== 'string') throw new ClientError('MB_ERR_INVALID_ARGUMENT', `header "${k}" must be a string`);
-      assertWellFormed(k, 'header name');
+      assertHeaderName(k);
       assertWellFormed(v, `header "${k}"`);
       bound += utf8Length(k) + utf8Length(v) + 10;
     }

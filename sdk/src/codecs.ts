@@ -58,7 +58,8 @@ export const JsonCodec: Codec<unknown> = {
 /**
  * MessagePack via msgpackr. A string anywhere in the value (or a map key)
  * with a lone surrogate is refused (ClientError MB_ERR_INVALID_ARGUMENT):
- * msgpackr would send U+FFFD in its place.
+ * msgpackr would send U+FFFD in its place; so is an object key `__proto__`
+ * (decoders rename it).
  */
 export const MsgpackCodec: Codec<unknown> = {
   name: 'msgpack',
@@ -95,6 +96,7 @@ function assertStringsWellFormed(v: unknown, seen: Set<object>): void {
     }
   } else {
     for (const k of Object.keys(v)) {
+      if (k === '__proto__') throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'a key "__proto__" in the payload would not round-trip (decoders rename it)');
       assertWellFormed(k, 'a key in the payload');
       assertStringsWellFormed((v as Record<string, unknown>)[k], seen);
     }

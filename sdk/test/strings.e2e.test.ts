@@ -6,7 +6,8 @@
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { MeshNode } from '@meshbus/core';
-import { loneSurrogateAt, topicProblem } from '@meshbus/proto';
+import { FIXED_SIZE, FrameType, headerOf, loneSurrogateAt, topicHash, topicProblem, writeHeader } from '@meshbus/proto';
+import { RawClient } from '../../core/test/raw-client.js';
 import { JsonCodec, MsgpackCodec, StringCodec, connect, type Client, type Msg } from '../src/index.js';
 import { Fixture, until, url } from './helpers.js';
 
@@ -91,9 +92,9 @@ describe('property: exact round trip or a typed refusal at the call', () => {
 
   it('header names and values', async () => {
     await fc.assert(
-      fc.asyncProperty(anyString, anyString, async (k, v) => {
+      fc.asyncProperty(fc.oneof(anyString, fc.constant('__proto__')), anyString, async (k, v) => {
         const headers = { [k]: v };
-        if (loneSurrogateAt(k) >= 0 || loneSurrogateAt(v) >= 0) {
+        if (loneSurrogateAt(k) >= 0 || loneSurrogateAt(v) >= 0 || k === '__proto__') {
           expect(codeOf(() => pub.publish('h.x', 'x', { headers }))).toBe('MB_ERR_INVALID_ARGUMENT');
           return;
         }
@@ -106,11 +107,13 @@ describe('property: exact round trip or a typed refusal at the call', () => {
 
   it('string payloads, plain and through the string, JSON and msgpack codecs', async () => {
     await fc.assert(
-      fc.asyncProperty(anyString, async (s) => {
+      fc.asyncProperty(fc.oneof(anyString, fc.constant('__proto__')), async (s) => {
         const ill = loneSurrogateAt(s) >= 0;
         if (ill) {
           expect(codeOf(() => pub.publish('s.x', s))).toBe('MB_ERR_INVALID_ARGUMENT');
           expect(codeOf(() => pub.publish('s.x', s, { codec: StringCodec }))).toBe('MB_ERR_INVALID_ARGUMENT');
+          expect(codeOf(() => pub.publish('s.x', { [s]: [s] }, { codec: MsgpackCodec }))).toBe('MB_ERR_INVALID_ARGUMENT');
+        } else if (s === '__proto__') {
           expect(codeOf(() => pub.publish('s.x', { [s]: [s] }, { codec: MsgpackCodec }))).toBe('MB_ERR_INVALID_ARGUMENT');
         } else {
           expect((await roundTrip(() => pub.publish('s.x', s))).string()).toBe(s);
@@ -134,5 +137,30 @@ describe('property: exact round trip or a typed refusal at the call', () => {
       }),
       { numRuns: 50 },
     );
+  });
+});
+
+describe('the node refuses topic bytes that are not UTF-8', () => {
+  /** A PUB or SUB frame whose topic is `bytes` as they are (with a correct hash and CRC). */
+  function rawFrame(type: FrameType, bytes: Uint8Array, correlation: number): Uint8Array {
+    const buf = new Uint8Array(FIXED_SIZE + bytes.length);
+    buf.set(bytes, FIXED_SIZE);
+    writeHeader(buf, 0, headerOf({ type, correlation }, topicHash(bytes), bytes.length, 0, 0));
+    return buf;
+  }
+
+  it('a lone surrogate written by a lax encoder (CESU-8 ED A0 BD) or any invalid byte: MB_ERR_BAD_TOPIC for PUB and SUB', async () => {
+    const raw = await RawClient.connect(node.port);
+    fx.closers.push(() => raw.close());
+    const bad = [Uint8Array.of(0x61, 0x2e, 0xed, 0xa0, 0xbd), Uint8Array.of(0x61, 0x2e, 0xff), Uint8Array.of(0x61, 0x2e, 0xc3)];
+    let corr = 100;
+    for (const b of bad) {
+      for (const type of [FrameType.PUB, FrameType.SUB]) {
+        const c = ++corr;
+        raw.socket.write(rawFrame(type, b, c));
+        const err = await raw.waitFor((g) => g.type === FrameType.ERROR && g.correlation === c);
+        expect(err.error, `${type} ${[...b].join(',')}`).toBe('MB_ERR_BAD_TOPIC');
+      }
+    }
   });
 });
