@@ -319,6 +319,7 @@ export class Client implements SubscriptionOwner, Responder {
     const sid = this.nextId();
     const sub = new Subscription(this, sid, pattern, { ...options, codec: options.codec ?? this.options.codec });
     this.subs.set(sid, sub);
+    this.ended.delete(sid);
     if (options.queue === undefined && !sub.sequenced) this.trie.add(pattern, sub);
     if (this.conn) this.sendSub(this.conn, sub);
     return sub;
@@ -1010,9 +1011,12 @@ export class Client implements SubscriptionOwner, Responder {
       else this.dropped(sid, topic);
       return;
     }
+    // A reply is handed to its request (a late one, after the timeout, is
+    // ignored: the timeout was the report); it also reaches any subscription matching it.
+    let handed = 0;
     if (this.inboxPrefix && topic.startsWith(this.inboxPrefix)) {
       this.onReply(f, topic, ext);
-      return;
+      handed++;
     }
     const trie = this.trie;
     if (d.version !== trie.version) {
@@ -1023,7 +1027,6 @@ export class Client implements SubscriptionOwner, Responder {
     }
     const subs = d.subs;
     let msg: Msg | undefined;
-    let handed = 0;
     for (let i = 0; i < subs.length; i++) {
       const sub = subs[i]!;
       if (sub.isClosed) continue;
