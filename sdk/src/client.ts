@@ -747,8 +747,10 @@ export class Client implements SubscriptionOwner, Responder {
       // failed (it would open another one beside it): let go of it first,
       // so its close does not start a second reconnect loop, then close it.
       const err = asError(e);
-      if (this.conn === conn) this.detach();
-      else if (this.attached === conn) {
+      if (this.conn === conn) {
+        this.detach();
+        this.failInFlight(new ClientError('MB_ERR_CONNECTION_CLOSED', `connection to ${server.href} given up while attaching: ${err.message}`, { cause: err }));
+      } else if (this.attached === conn) {
         // It was attached and dropped meanwhile: its close started the reconnect loop already.
         this.emit({ type: 'error', error: err });
         return;
