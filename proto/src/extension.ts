@@ -48,7 +48,7 @@ export function encodeExtension(ext: Extension | undefined): Uint8Array | undefi
   let any = false;
   if (ext.headers) {
     let n = 0;
-    for (const k in ext.headers) {
+    for (const k of Object.keys(ext.headers)) {
       assertHeaderName(k);
       assertWellFormed(ext.headers[k]!, `header "${k}"`);
       n++;

@@ -1010,6 +1010,7 @@ export class Client implements SubscriptionOwner, Responder {
     if (sid !== 0) {
       const sub = this.subs.get(sid);
       if (sub) this.deliverTo(sub, new Msg(f, topic, ext, this, sub.codec));
+      // A durable job dropped here is not settled: the node redelivers it after its ack timeout.
       else this.dropped(sid, topic);
       return;
     }
@@ -1229,7 +1230,7 @@ export class Client implements SubscriptionOwner, Responder {
     // An upper bound of the block's msgpack size; only a block that might not fit is encoded to know.
     let bound = 16 + (trace !== undefined ? 70 : 0) + (request ? REPLY_RESERVE : 0);
     if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'headers must be an object of strings');
-    for (const k in headers) {
+    for (const k of Object.keys(headers)) {
       const v = headers[k];
       if (typeof v !== 'string') throw new ClientError('MB_ERR_INVALID_ARGUMENT', `header "${k}" must be a string`);
       assertHeaderName(k);
