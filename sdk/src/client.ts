@@ -1319,6 +1319,7 @@ export class Client implements SubscriptionOwner, Responder {
       this.removeSub(sub);
       sub.end(error);
     }
+    this.ended.clear();
     const unsent = this.outbox?.clear() ?? 0;
     this.emit(error ? { type: 'closed', error, unsent } : { type: 'closed', unsent });
     for (const it of this.statusIterators) it.end();
