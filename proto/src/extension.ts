@@ -1,6 +1,7 @@
 import { pack, unpack } from 'msgpackr';
 import { MAX_EXT } from './constants.js';
-import { ProtocolError } from './errors.js';
+import { ClientError, ProtocolError } from './errors.js';
+import { assertWellFormed } from './utf8.js';
 
 /** Where an event sits in a topic's history: the stream epoch and offset. */
 export interface Position {
@@ -34,16 +35,31 @@ interface WireExt {
   d?: number;
 }
 
-/** Encodes an extension block; undefined when there is nothing to carry. */
+/**
+ * Encodes an extension block; undefined when there is nothing to carry.
+ * Refuses what the block cannot carry exactly, with ClientError
+ * MB_ERR_INVALID_ARGUMENT (an encoding-side error, raised where the block is
+ * made): a header key or value, reply or trace with a lone surrogate, a
+ * header named `__proto__`, or a block over MAX_EXT (65,535) bytes.
+ */
 export function encodeExtension(ext: Extension | undefined): Uint8Array | undefined {
   if (!ext) return undefined;
   const w: WireExt = {};
   let any = false;
-  if (ext.headers && Object.keys(ext.headers).length > 0) {
-    w.h = ext.headers;
-    any = true;
+  if (ext.headers) {
+    let n = 0;
+    for (const k of Object.keys(ext.headers)) {
+      assertHeaderName(k);
+      assertWellFormed(ext.headers[k]!, `header "${k}"`);
+      n++;
+    }
+    if (n > 0) {
+      w.h = ext.headers;
+      any = true;
+    }
   }
   if (ext.reply !== undefined) {
+    assertWellFormed(ext.reply, 'reply topic');
     w.r = ext.reply;
     any = true;
   }
@@ -52,6 +68,7 @@ export function encodeExtension(ext: Extension | undefined): Uint8Array | undefi
     any = true;
   }
   if (ext.trace !== undefined) {
+    assertWellFormed(ext.trace, 'trace id');
     w.t = ext.trace;
     any = true;
   }
@@ -61,8 +78,20 @@ export function encodeExtension(ext: Extension | undefined): Uint8Array | undefi
   }
   if (!any) return undefined;
   const bytes = pack(w) as Uint8Array;
-  if (bytes.length > MAX_EXT) throw new ProtocolError('MB_ERR_BAD_EXTENSION', `extension block of ${bytes.length} bytes exceeds ${MAX_EXT}`);
+  if (bytes.length > MAX_EXT) {
+    throw new ClientError('MB_ERR_INVALID_ARGUMENT', `headers, reply and trace encode to ${bytes.length} bytes; an event's extension block holds at most ${MAX_EXT}`);
+  }
   return bytes;
+}
+
+/**
+ * Throws ClientError MB_ERR_INVALID_ARGUMENT for a header name that cannot
+ * round-trip: one with a lone surrogate, or `__proto__` (msgpack decoders
+ * rename it to keep it off the prototype).
+ */
+export function assertHeaderName(k: string): void {
+  if (k === '__proto__') throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'a header cannot be named "__proto__" (decoders rename it)');
+  assertWellFormed(k, 'header name');
 }
 
 function isMap(v: unknown): v is Record<string, unknown> {

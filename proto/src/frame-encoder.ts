@@ -1,4 +1,4 @@
-import { FIXED_SIZE, MAX_EXT, type FrameType } from './constants.js';
+import { FIXED_SIZE, type FrameType } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { encodeExtension, type Extension } from './extension.js';
 import { writeHeader, type HeaderFields } from './header.js';
@@ -33,7 +33,6 @@ export function encodeHead(spec: FrameSpec): Uint8Array {
   const topicLen = utf8Length(topic);
   if (topicLen > 0xffff) throw new ProtocolError('MB_ERR_BAD_TOPIC', `topic of ${topicLen} bytes`);
   const ext = encodeExtension(spec.ext) ?? EMPTY;
-  if (ext.length > MAX_EXT) throw new ProtocolError('MB_ERR_BAD_EXTENSION', `extension of ${ext.length} bytes`);
   const head = new Uint8Array(FIXED_SIZE + topicLen + ext.length);
   utf8Write(topic, head, FIXED_SIZE);
   head.set(ext, FIXED_SIZE + topicLen);

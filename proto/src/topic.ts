@@ -34,6 +34,14 @@ export function topicProblem(topic: string, pattern: boolean, limits: TopicLimit
       continue;
     }
     if (c <= 0x20 || c === 0x7f) return `whitespace or control character in "${topic}"`;
+    if (c >= 0xd800 && c <= 0xdfff) {
+      // A surrogate must be the high half of a pair: a lone one has no UTF-8 form
+      // (it would travel as U+FFFD and match nothing).
+      if (c > 0xdbff || i + 1 >= topic.length || (topic.charCodeAt(i + 1) & 0xfc00) !== 0xdc00) {
+        return `lone surrogate U+${c.toString(16).toUpperCase()} at index ${i} in the topic (cut inside a surrogate pair?)`;
+      }
+      i++;
+    }
     if ((c === 0x2a || c === 0x3e) && (i !== tokenStart || (i + 1 < topic.length && topic.charCodeAt(i + 1) !== 0x2e))) {
       return `"${String.fromCharCode(c)}" must be a whole token in "${topic}"`;
     }

@@ -2,17 +2,62 @@
  * UTF-8 conversion without depending on TextEncoder/TextDecoder: Hermes (React
  * Native) shipped without them. ASCII, the common case for topics, takes a
  * tight loop; the platform codec is used for longer non-ASCII text when present.
+ *
+ * Strings round-trip exactly or not at all: encoding refuses a lone surrogate
+ * (ill-formed UTF-16 has no UTF-8 form; replacing it by U+FFFD would alter the
+ * string in transit) and decoding keeps a leading U+FEFF (a BOM is content
+ * here, not a marker to strip) and refuses invalid UTF-8.
  */
+import { ClientError } from './errors.js';
 
 interface TextCodecs {
   TextEncoder?: new () => { encode(s: string): Uint8Array };
-  TextDecoder?: new (label?: string, opts?: { fatal?: boolean }) => { decode(b: Uint8Array): string };
+  TextDecoder?: new (label?: string, opts?: { fatal?: boolean; ignoreBOM?: boolean }) => { decode(b: Uint8Array): string };
 }
 const g = globalThis as unknown as TextCodecs;
 const encoder = g.TextEncoder ? new g.TextEncoder() : undefined;
-const decoder = g.TextDecoder ? new g.TextDecoder('utf-8', { fatal: true }) : undefined;
+// ignoreBOM: true means "do not strip it": the U+FEFF stays in the string.
+const decoder = g.TextDecoder ? new g.TextDecoder('utf-8', { fatal: true, ignoreBOM: true }) : undefined;
 
-/** Byte length of `s` encoded as UTF-8 (lone surrogates count as U+FFFD). */
+interface WellFormed {
+  isWellFormed(): boolean;
+}
+const hasIsWellFormed = typeof (String.prototype as unknown as Partial<WellFormed>).isWellFormed === 'function';
+
+/**
+ * Index of the first lone surrogate in `s` (a UTF-16 unit with no UTF-8
+ * form), or -1 when `s` is well-formed.
+ */
+export function loneSurrogateAt(s: string): number {
+  // The engine's check (ES2024) is much faster on long strings; Hermes may lack it.
+  if (s.length > 32 && hasIsWellFormed && (s as unknown as WellFormed).isWellFormed()) return -1;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      i++;
+      continue;
+    }
+    return i;
+  }
+  return -1;
+}
+
+/**
+ * Throws ClientError MB_ERR_INVALID_ARGUMENT when `s` holds a lone surrogate;
+ * `what` names the string in the message (e.g. 'header "x"').
+ */
+export function assertWellFormed(s: string, what = 'string'): void {
+  const i = loneSurrogateAt(s);
+  if (i >= 0) throw loneSurrogate(s, i, what);
+}
+
+function loneSurrogate(s: string, i: number, what: string): ClientError {
+  const unit = s.charCodeAt(i).toString(16).toUpperCase();
+  return new ClientError('MB_ERR_INVALID_ARGUMENT', `${what} has a lone surrogate U+${unit} at index ${i}: it has no UTF-8 form (a string cut inside a surrogate pair?)`);
+}
+
+/** Byte length of `s` encoded as UTF-8 (a lone surrogate counts 3 bytes; utf8Write refuses it). */
 export function utf8Length(s: string): number {
   let n = 0;
   for (let i = 0; i < s.length; i++) {
@@ -27,7 +72,10 @@ export function utf8Length(s: string): number {
   return n;
 }
 
-/** Writes `s` as UTF-8 at `buf[off]`; returns the number of bytes written. */
+/**
+ * Writes `s` as UTF-8 at `buf[off]`; returns the number of bytes written.
+ * Throws ClientError MB_ERR_INVALID_ARGUMENT on a lone surrogate.
+ */
 export function utf8Write(s: string, buf: Uint8Array, off: number): number {
   const start = off;
   for (let i = 0; i < s.length; i++) {
@@ -52,7 +100,7 @@ export function utf8Write(s: string, buf: Uint8Array, off: number): number {
         buf[off++] = 0x80 | (c & 0x3f);
         continue;
       }
-      c = 0xfffd;
+      throw loneSurrogate(s, i, 'string');
     }
     buf[off++] = 0xe0 | (c >> 12);
     buf[off++] = 0x80 | ((c >> 6) & 0x3f);
@@ -61,17 +109,22 @@ export function utf8Write(s: string, buf: Uint8Array, off: number): number {
   return off - start;
 }
 
-/** UTF-8 bytes of `s` in a new array. */
+/** UTF-8 bytes of `s` in a new array; ClientError MB_ERR_INVALID_ARGUMENT on a lone surrogate. */
 export function utf8Encode(s: string): Uint8Array {
-  if (encoder && s.length > 64) return encoder.encode(s);
+  if (encoder && s.length > 64) {
+    // TextEncoder would write U+FFFD for a lone surrogate: check first.
+    assertWellFormed(s);
+    return encoder.encode(s);
+  }
   const out = new Uint8Array(utf8Length(s));
   utf8Write(s, out, 0);
   return out;
 }
 
 /**
- * Decodes `buf[start, end)`. Returns undefined when the bytes are not valid
- * UTF-8, so callers can raise their own typed error.
+ * Decodes `buf[start, end)`, keeping a leading BOM (U+FEFF). Returns
+ * undefined when the bytes are not valid UTF-8, so callers can raise their
+ * own typed error.
  */
 export function utf8Decode(buf: Uint8Array, start = 0, end = buf.length): string | undefined {
   let ascii = true;

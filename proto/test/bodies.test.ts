@@ -12,7 +12,7 @@ import {
   encodeBody,
 } from '../src/control.js';
 import { decodeExtension, encodeExtension, type Extension } from '../src/extension.js';
-import { ProtocolError } from '../src/errors.js';
+import { MeshbusError, type ProtocolError } from '../src/errors.js';
 import { encodeFrame } from '../src/frame-encoder.js';
 import { decodeFrames } from '../src/frame-decoder.js';
 import { FrameType, MAX_EXT } from '../src/constants.js';
@@ -24,7 +24,7 @@ function code(fn: () => unknown): string | undefined {
     fn();
     return undefined;
   } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
+    expect(e).toBeInstanceOf(MeshbusError);
     return (e as ProtocolError).code;
   }
 }
@@ -155,8 +155,22 @@ describe('extension block', () => {
     for (const b of bad) expect(code(() => decodeExtension(b)), Array.from(b).join(',')).toBe('MB_ERR_BAD_EXTENSION');
   });
 
-  it('an extension block over 65535 bytes is refused with a typed error', () => {
-    expect(code(() => encodeExtension({ headers: { big: 'x'.repeat(MAX_EXT) } }))).toBe('MB_ERR_BAD_EXTENSION');
+  it('an extension block over 65535 bytes is refused as an encoding error, not a decoding one', () => {
+    let err: unknown;
+    try {
+      encodeExtension({ headers: { big: 'x'.repeat(MAX_EXT) } });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as MeshbusError).code).toBe('MB_ERR_INVALID_ARGUMENT');
+    expect((err as Error).message).toMatch(/encode to \d+ bytes; an event's extension block holds at most 65535/);
+    expect((err as Error).message).not.toMatch(/decod/);
+  });
+
+  it('header names and values, reply and trace with a lone surrogate are refused, not sent as U+FFFD', () => {
+    for (const ext of [{ headers: { k: 'a\ud83d' } }, { headers: { ['\udc00']: 'v' } }, { reply: 'r.\ud83d' }, { trace: '\ud800' }]) {
+      expect(code(() => encodeExtension(ext))).toBe('MB_ERR_INVALID_ARGUMENT');
+    }
   });
 
   it('a frame with a malformed block decodes; reading ext raises MB_ERR_BAD_EXTENSION', () => {

@@ -3,7 +3,19 @@ import fc from 'fast-check';
 import { assertProperty } from './property.js';
 import { crc32c } from '../src/crc32c.js';
 import { topicHash } from '../src/topic-hash.js';
-import { utf8Decode, utf8Encode, utf8Length, utf8Write } from '../src/utf8.js';
+import { loneSurrogateAt, utf8Decode, utf8Encode, utf8Length, utf8Write } from '../src/utf8.js';
+import { isMeshbusError } from '../src/errors.js';
+
+/** The code of what `fn` throws (a MeshbusError), or undefined. */
+function code(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (e) {
+    expect(isMeshbusError(e)).toBe(true);
+    return (e as { code: string }).code;
+  }
+}
 import { hex64, readU16, readU32, readU64, writeHex64, writeU16, writeU32, writeU64 } from '../src/bytes.js';
 
 const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
@@ -90,14 +102,31 @@ describe('utf8', () => {
       expect(utf8Decode(want)).toBe(s);
     }
   });
-  it('lone surrogates become U+FFFD, consistently in length and write', () => {
-    for (const s of ['\ud800', 'a\udc00b', '\ud83dx', 'x\ud83d']) {
-      const want = new TextEncoder().encode(s);
-      expect(utf8Length(s)).toBe(want.length);
-      const out = new Uint8Array(want.length);
-      expect(utf8Write(s, out, 0)).toBe(want.length);
-      expect(Array.from(out)).toEqual(Array.from(want));
+  it('a lone surrogate is refused (ClientError MB_ERR_INVALID_ARGUMENT), never written as U+FFFD', () => {
+    for (const s of ['\ud800', 'a\udc00b', '\ud83dx', 'x\ud83d', 'a.\ud83d', 'y'.repeat(100) + '\udc00']) {
+      expect(loneSurrogateAt(s)).toBeGreaterThanOrEqual(0);
+      expect(code(() => utf8Encode(s))).toBe('MB_ERR_INVALID_ARGUMENT');
+      expect(code(() => utf8Write(s, new Uint8Array(utf8Length(s)), 0))).toBe('MB_ERR_INVALID_ARGUMENT');
     }
+    expect(loneSurrogateAt('😀' + 'z'.repeat(100))).toBe(-1);
+  });
+  it('keeps a leading BOM (U+FEFF) when decoding, with and without the platform decoder', () => {
+    for (const s of ['\ufeff', '\ufeffdemo.x', '\ufeffhello', '\ufeff' + 'é'.repeat(100), '\ufeff' + 'x'.repeat(100)]) {
+      expect(utf8Decode(utf8Encode(s))).toBe(s);
+    }
+  });
+  it('property: every string round-trips exactly or is refused, ill-formed UTF-16 included', () => {
+    const units = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 120 });
+    fc.assert(
+      fc.property(fc.oneof(units, fc.string({ unit: 'binary', maxLength: 120 }), units.map((s) => '\ufeff' + s)), (s) => {
+        if (loneSurrogateAt(s) >= 0) {
+          expect(code(() => utf8Encode(s))).toBe('MB_ERR_INVALID_ARGUMENT');
+          return;
+        }
+        expect(utf8Decode(utf8Encode(s))).toBe(s);
+      }),
+      { numRuns: 1000 },
+    );
   });
   it('rejects invalid UTF-8 with undefined', () => {
     for (const h of [[0x80], [0xc0, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xc3], [0xff]]) {

@@ -6,6 +6,15 @@ import { TopicTrie } from '../src/topic-trie.js';
 import { ProtocolError } from '../src/errors.js';
 
 describe('topic validation', () => {
+  it('a lone surrogate (a name cut inside a surrogate pair) is a bad topic; a whole pair is fine', () => {
+    for (const t of ['a.\uD83D', 'a.\uDE00', '\uD83Dx.b', 'a.b\uDC00c']) {
+      expect(topicProblem(t, false), JSON.stringify(t)).toMatch(/lone surrogate/);
+      expect(() => assertTopic(t)).toThrow(/lone surrogate/);
+      expect(() => assertPattern(t)).toThrow(/lone surrogate/);
+    }
+    expect(topicProblem('a.\uD83D\uDE00', false)).toBeUndefined();
+    expect(topicProblem('\uFEFFdemo.x', false)).toBeUndefined();
+  });
   it('accepts literal topics and patterns', () => {
     for (const t of ['a', 'a.b.c', 'orders.eu-west_1.created', '_INBOX.0123.1', 'café.温度', 'a'.repeat(256)]) {
       expect(topicProblem(t, false), t).toBeUndefined();

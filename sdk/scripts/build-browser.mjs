@@ -25,16 +25,17 @@ mkdirSync(out, { recursive: true });
 
 /**
  * The issue's goal is 12 KB gzipped. With mini-msgpack the bundles are about
- * 18.5 KB: the rest is the shared client (client.ts alone is about a third)
+ * 20.8 KB (19.5 before exception-safe attach, subscription max/drain and the
+ * string checks of issue #14): the rest is the shared client (client.ts alone is about a third)
  * and proto (see README "Bundle size"). The budgets guard against growth at
  * the current size plus a small margin; the 12 KB goal is reported, not
  * enforced. Lower them as the client shrinks.
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 19.5 * 1024,
-  'meshbus.iife.js': 19.5 * 1024,
-  'meshbus.mobile.js': 19.5 * 1024,
+  'meshbus.esm.js': 21.5 * 1024,
+  'meshbus.iife.js': 21.5 * 1024,
+  'meshbus.mobile.js': 21.5 * 1024,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');

@@ -4,23 +4,29 @@ import {
   DEFAULT_MAX_TOPIC,
   FrameType,
   Flags,
+  MAX_EXT,
   MAX_VERSION,
   MIN_VERSION,
   TopicTrie,
   assertPattern,
+  assertHeaderName,
   assertTopic,
+  assertWellFormed,
   codeFromNumber,
   decodeGoodbye,
   decodePubAck,
   decodeSubAck,
   encodeBody,
+  encodeExtension,
   errorFromCode,
   isMeshbusError,
+  utf8Length,
   type Extension,
   type Frame,
   type HelloBody,
   type MeshbusError,
   type Position,
+  type SubBody,
   type WelcomeBody,
 } from '@meshbus/proto';
 import { Backoff } from './backoff.js';
@@ -30,11 +36,11 @@ import { Emitter } from './emitter.js';
 import { Heartbeat } from './heartbeats.js';
 import { Msg, type Responder } from './msg.js';
 import type { CoreConnectOptions, PublishOptions, RequestOptions, ServerInfo, Status } from './options.js';
-import { MemoryOutbox, type Outbox } from './outbox.js';
+import { MemoryOutbox, type Outbox, type OutboxEntry } from './outbox.js';
 import { QueuedIterator } from './queued-iterator.js';
 import { ServerPool, parseServer, type ServerUrl } from './servers.js';
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
-import { topicBytes } from './topic-cache.js';
+import { peekTopicBytes, topicBytes } from './topic-cache.js';
 import type { TransportFactory } from './transport.js';
 
 export const CLIENT_LANG = 'meshbus-js/0.1.0';
@@ -89,7 +95,36 @@ export interface ClientStats {
   outMsgs: number;
   outBytes: number;
   reconnects: number;
+  /**
+   * Events received and not handed to any consumer: for a subscription past
+   * its `max`, unsubscribed (or drained) before they arrived, one the client
+   * does not know, or slow-consumer drops. Each is also a 'dropped' (or
+   * 'slow-consumer') status event.
+   */
+  dropped: number;
 }
+
+/** Why the client discarded a received event (status 'dropped'). */
+export type DropReason = 'max-reached' | 'unsubscribed' | 'unknown-subscription' | 'no-subscriber';
+
+/** Subscriptions ended recently, by sid: events still in flight for them are counted against them. */
+const MAX_ENDED = 1024;
+
+/**
+ * Bytes kept free in the extension-size check for the reply topic of a
+ * request (`_INBOX.<client id>.<n>`), whatever the node: so a request that
+ * passes the check offline also fits once the inbox is known.
+ */
+const REPLY_RESERVE = 128;
+
+/**
+ * Test seam: called at each step of attaching a connection (see attach());
+ * tests set it to make a step throw. Not exported from the package entries.
+ * @internal
+ */
+export const attachFaults: { hook: ((client: Client, step: AttachStep, index: number) => void) | undefined } = { hook: undefined };
+/** @internal */
+export type AttachStep = 'welcome' | 'sub' | 'outbox' | 'request' | 'ack' | 'heartbeat' | 'connected';
 
 /**
  * The meshbus protocol client: platform-free, the transports are injected.
@@ -100,6 +135,8 @@ export class Client implements SubscriptionOwner, Responder {
   private state: State = 'connecting';
   private conn: Connection | undefined;
   private opening: Connection | undefined;
+  /** The connection open() is attaching (see open()'s catch). */
+  private attached: Connection | undefined;
   private serverInfo: ServerInfo | undefined;
   private readonly pool: ServerPool;
   private readonly backoff: Backoff;
@@ -136,7 +173,9 @@ export class Client implements SubscriptionOwner, Responder {
   private closeError: MeshbusError | undefined;
   private readonly closedPromise: Promise<MeshbusError | undefined>;
   private resolveClosed!: (e: MeshbusError | undefined) => void;
-  private readonly counters: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, reconnects: 0 };
+  private readonly counters: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, reconnects: 0, dropped: 0 };
+  /** Subscriptions ended recently (max, unsubscribe, drain), for the events still on their way. */
+  private readonly ended = new Map<number, { sub: Subscription; reason: DropReason }>();
 
   private constructor(
     servers: string | string[],
@@ -166,6 +205,13 @@ export class Client implements SubscriptionOwner, Responder {
   static async connect(servers: string | string[], options: CoreConnectOptions): Promise<Client> {
     if (!options || typeof options.transport !== 'function') {
       throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'options.transport (a TransportFactory) is required');
+    }
+    for (const k of ['name', 'token'] as const) {
+      const v = options[k];
+      if (v !== undefined) {
+        if (typeof v !== 'string') throw new ClientError('MB_ERR_INVALID_ARGUMENT', `${k} must be a string`);
+        assertWellFormed(v, k);
+      }
     }
     const c = new Client(servers, options);
     try {
@@ -240,15 +286,16 @@ export class Client implements SubscriptionOwner, Responder {
     if (options?.ack || options?.delay !== undefined || options?.at !== undefined) return this.publishAcked(topic, payload, options);
     this.assertUsable();
     const data = toBytes(payload, options?.codec);
-    this.checkPublish(topic, data);
     const headers = options?.headers;
-    if (headers !== undefined) checkHeaders(headers);
+    const trace = options?.trace;
+    // The same checks online and offline: an entry the outbox accepts can be sent.
+    this.checkEvent(topic, data, headers, trace, false);
     const conn = this.conn;
     if (conn && (this.state === 'connected' || this.state === 'draining')) {
-      this.sendPub(conn, topic, data, headers, 0, options?.trace);
+      this.sendPub(conn, topic, data, headers, 0, trace);
       return;
     }
-    this.enqueue(topic, data, headers);
+    this.enqueue(topic, data, headers, trace);
   }
 
   /**
@@ -262,6 +309,7 @@ export class Client implements SubscriptionOwner, Responder {
     if (options.queue !== undefined && (typeof options.queue !== 'string' || options.queue.length === 0 || options.queue.length > 256)) {
       throw new ClientError('MB_ERR_INVALID_ARGUMENT', `queue group must be a non-empty string of at most 256 characters`);
     }
+    if (options.queue !== undefined) assertWellFormed(options.queue, 'queue group');
     if (options.slow !== undefined && options.slow !== 'drop' && options.slow !== 'disconnect') {
       throw new ClientError('MB_ERR_INVALID_ARGUMENT', `slow must be 'drop' or 'disconnect', got ${String(options.slow)}`);
     }
@@ -271,9 +319,18 @@ export class Client implements SubscriptionOwner, Responder {
     const sid = this.nextId();
     const sub = new Subscription(this, sid, pattern, { ...options, codec: options.codec ?? this.options.codec });
     this.subs.set(sid, sub);
+    this.ended.delete(sid);
     if (options.queue === undefined && !sub.sequenced) this.trie.add(pattern, sub);
     if (this.conn) this.sendSub(this.conn, sub);
     return sub;
+  }
+
+  /**
+   * Delivers `msg` to `sub`; once `max` is reached the subscription is
+   * removed (the node stops routing to it on its own: SUB carried `max`).
+   */
+  private deliverTo(sub: Subscription, msg: Msg): void {
+    if (!sub.deliver(msg) && !sub.isClosed) this.endSub(sub, 'max-reached', true);
   }
 
   /**
@@ -286,8 +343,7 @@ export class Client implements SubscriptionOwner, Responder {
   private publishAcked(topic: string, payload: unknown, options: PublishOptions): Promise<Position | undefined> | void {
     this.assertUsable();
     const data = toBytes(payload, options.codec);
-    this.checkPublish(topic, data);
-    if (options.headers !== undefined) checkHeaders(options.headers);
+    this.checkEvent(topic, data, options.headers, undefined, false);
     let delay = options.delay;
     if (options.at !== undefined) delay = Math.max(0, Math.round((typeof options.at === 'number' ? options.at : options.at.getTime()) - Date.now()));
     if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `delay must be a non-negative integer (ms), got ${String(delay)}`);
@@ -363,8 +419,7 @@ export class Client implements SubscriptionOwner, Responder {
     try {
       this.assertUsable();
       const data = toBytes(payload, options.codec);
-      this.checkPublish(topic, data);
-      if (options.headers !== undefined) checkHeaders(options.headers);
+      this.checkEvent(topic, data, options.headers, undefined, true);
       const timeout = options.timeout ?? this.options.requestTimeout ?? 5000;
       if (!(timeout > 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `timeout must be > 0, got ${timeout}`);
       return new Promise<Msg>((resolve, reject) => {
@@ -390,12 +445,51 @@ export class Client implements SubscriptionOwner, Responder {
     }
   }
 
-  /** Unsubscribes `sub` (same as `sub.unsubscribe()`). */
+  /**
+   * Unsubscribes `sub` (same as `sub.unsubscribe()`) at once: events the node
+   * routed to it before the UNSUB are counted as dropped (status 'dropped');
+   * use `sub.drain()` to receive them.
+   */
   unsubscribe(sub: Subscription): void {
     if (sub.isClosed) return;
+    this.endSub(sub, 'unsubscribed', true);
+  }
+
+  /**
+   * Ends `sub` locally and (with `unsub`) tells the node; remembers it so
+   * that events already on their way are counted against it, not lost silently.
+   */
+  private endSub(sub: Subscription, reason: DropReason, unsub: boolean, error?: MeshbusError): void {
     this.removeSub(sub);
-    if (this.conn) this.conn.sendFrame({ type: FrameType.UNSUB, correlation: sub.sid });
-    sub.end();
+    if (unsub && this.conn) this.conn.sendFrame({ type: FrameType.UNSUB, correlation: sub.sid });
+    if (this.ended.size >= MAX_ENDED) this.ended.delete(this.ended.keys().next().value!);
+    this.ended.set(sub.sid, { sub, reason });
+    sub.end(error);
+  }
+
+  /**
+   * @internal `sub.drain()`: UNSUB, then a round trip (the node answers the
+   * PING after every event it routed to the subscription before the UNSUB),
+   * delivering those events, then ends the subscription. Without a
+   * connection nothing is in flight and it ends at once. A connection lost
+   * during the drain ends it too (the node forgets the subscription with the
+   * connection).
+   */
+  async drainSub(sub: Subscription): Promise<void> {
+    if (sub.isClosed) return;
+    const conn = this.conn;
+    if (!conn || sub.draining) {
+      if (!sub.draining) this.endSub(sub, 'unsubscribed', false);
+      return sub.closed.then(() => undefined);
+    }
+    sub.draining = true;
+    conn.sendFrame({ type: FrameType.UNSUB, correlation: sub.sid });
+    try {
+      await this.flush();
+    } catch {
+      /* disconnected or closed: the node has dropped the subscription with the connection */
+    }
+    if (!sub.isClosed) this.endSub(sub, 'unsubscribed', false);
   }
 
   /**
@@ -433,17 +527,17 @@ export class Client implements SubscriptionOwner, Responder {
     const conn = this.conn;
     if (!conn) return this.close();
     this.state = 'draining';
-    for (const sub of this.subs.values()) conn.sendFrame({ type: FrameType.UNSUB, correlation: sub.sid });
+    for (const sub of this.subs.values()) {
+      sub.draining = true;
+      conn.sendFrame({ type: FrameType.UNSUB, correlation: sub.sid });
+    }
     if (this.inboxSid) conn.sendFrame({ type: FrameType.UNSUB, correlation: this.inboxSid });
     try {
       await this.flush();
     } catch {
       /* closing anyway */
     }
-    for (const sub of [...this.subs.values()]) {
-      this.removeSub(sub);
-      sub.end();
-    }
+    for (const sub of [...this.subs.values()]) this.endSub(sub, 'unsubscribed', false);
     await this.close();
   }
 
@@ -540,7 +634,9 @@ export class Client implements SubscriptionOwner, Responder {
   // ---------------------------------------------------------- owner callbacks
 
   /** @internal */
-  slowConsumer(sub: Subscription): void {
+  slowConsumer(sub: Subscription, first: boolean): void {
+    this.counters.dropped++;
+    if (!first) return;
     this.emit({ type: 'slow-consumer', source: 'client', sid: sub.sid, pattern: sub.pattern, dropped: sub.dropped, pending: sub.pending });
   }
 
@@ -554,9 +650,9 @@ export class Client implements SubscriptionOwner, Responder {
   respond(reply: string, correlation: number, payload: unknown, options?: PublishOptions): void {
     this.assertUsable();
     const data = toBytes(payload, options?.codec);
-    this.checkPublish(reply, data);
+    this.checkEvent(reply, data, options?.headers, options?.trace, false);
     const conn = this.conn;
-    if (conn) this.sendPub(conn, reply, data, options?.headers, correlation);
+    if (conn) this.sendPub(conn, reply, data, options?.headers, correlation, options?.trace);
     // No outbox for replies: the requester's inbox is tied to its connection.
     else throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'not connected; the reply cannot be delivered later');
   }
@@ -629,6 +725,11 @@ export class Client implements SubscriptionOwner, Responder {
         throw new ClientError('MB_ERR_CONNECT_FAILED', `getToken failed: ${String((e as Error)?.message ?? e)}`, { cause: e });
       }
     }
+    if (token !== undefined) {
+      if (typeof token !== 'string') throw new ClientError('MB_ERR_CONNECT_FAILED', 'getToken must return a string or undefined');
+      const bad = safely(() => assertWellFormed(token!, 'token from getToken'));
+      if (bad) throw new ClientError('MB_ERR_CONNECT_FAILED', bad.message, { cause: bad });
+    }
     const hello: HelloBody = { v: [MIN_VERSION, MAX_VERSION], lang: CLIENT_LANG };
     if (token !== undefined) hello.token = token;
     if (this.options.name !== undefined) hello.name = this.options.name;
@@ -637,23 +738,44 @@ export class Client implements SubscriptionOwner, Responder {
     this.opening = conn;
     try {
       const welcome = await conn.open(hello, this.options.connectTimeout ?? 5000);
-      if (this.state === 'closed') {
-        conn.close();
-        throw this.closeError ?? new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
-      }
+      if (this.state === 'closed') throw this.closeError ?? new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
       if (!conn.isOpen) throw conn.error ?? new ClientError('MB_ERR_CONNECTION_CLOSED', `${server.href} closed after WELCOME`);
       this.attach(conn, welcome);
+    } catch (e) {
+      // attach() guards each step; this is the net under it and under the
+      // handshake. The client never keeps a connection the loop counts as
+      // failed (it would open another one beside it): let go of it first,
+      // so its close does not start a second reconnect loop, then close it.
+      const err = asError(e);
+      if (this.conn === conn) {
+        this.detach();
+        this.failInFlight(new ClientError('MB_ERR_CONNECTION_CLOSED', `connection to ${server.href} given up while attaching: ${err.message}`, { cause: err }));
+      } else if (this.attached === conn) {
+        // It was attached and dropped meanwhile: its close started the reconnect loop already.
+        this.emit({ type: 'error', error: err });
+        return;
+      }
+      conn.close(err);
+      throw err;
     } finally {
       if (this.opening === conn) this.opening = undefined;
+      this.attached = undefined;
     }
   }
 
-  /** Makes `conn` the current connection: resubscribe, flush the outbox, send waiting requests. */
+  /**
+   * Makes `conn` the current connection: resubscribe, flush the outbox, send
+   * waiting requests. Exception-safe: every step that can fail is guarded and
+   * fails alone, reported for what it concerns (a subscription ends with the
+   * error, an outbox entry or a request gets an error naming it), so the
+   * client never keeps a half-attached connection nor loses an item without
+   * a word. If the connection drops meanwhile, what was not sent yet stays
+   * queued for the next one.
+   */
   private attach(conn: Connection, w: WelcomeBody): void {
+    const hook = attachFaults.hook;
+    hook?.(this, 'welcome', 0);
     const reconnected = this.everConnected;
-    if (reconnected) this.counters.reconnects++;
-    this.everConnected = true;
-    this.conn = conn;
     this.serverInfo = {
       server: conn.server.href,
       version: w.v,
@@ -664,44 +786,147 @@ export class Client implements SubscriptionOwner, Responder {
       ping: w.ping,
       peers: [...w.peers],
     };
-    this.pool.learn(w.peers);
+    this.conn = conn;
+    this.attached = conn;
+    if (reconnected) this.counters.reconnects++;
+    this.everConnected = true;
     this.inboxPrefix = `_INBOX.${w.client}.`;
     this.inboxSid = 0;
-    for (const sub of this.subs.values()) this.sendSub(conn, sub);
-    // The outbox goes out before anything published from now on: order is kept.
-    let flushed = 0;
-    if (this.outbox && this.outbox.count > 0) {
-      for (const e of this.outbox.takeAll()) {
-        try {
-          this.checkPublish(e.topic, e.payload);
-        } catch (err) {
-          this.emit({ type: 'error', error: asError(err) });
-          continue;
-        }
-        this.sendPub(conn, e.topic, e.payload, e.headers, 0);
-        flushed++;
+    const learned = safely(() => this.pool.learn(w.peers));
+    if (learned) this.emit({ type: 'error', error: learned });
+    let i = 0;
+    for (const sub of [...this.subs.values()]) {
+      if (sub.draining) {
+        // Its UNSUB went to the old connection; nothing more will come for it.
+        this.endSub(sub, 'unsubscribed', false);
+        continue;
+      }
+      const err = safely(() => {
+        hook?.(this, 'sub', i++);
+        this.sendSub(conn, sub);
+      });
+      if (err) {
+        this.endSub(sub, 'unsubscribed', false, err);
+        this.emit({ type: 'error', error: err, sid: sub.sid });
       }
     }
+    // The outbox goes out before anything published from now on: order is kept.
+    const flushed = this.flushOutbox(conn);
     const waiting = this.waitingRequests;
     this.waitingRequests = [];
-    for (const r of waiting) this.sendRequest(conn, r);
+    i = 0;
+    for (const r of waiting) {
+      if (!conn.isOpen) {
+        this.waitingRequests.push(r);
+        continue;
+      }
+      const err = safely(() => {
+        hook?.(this, 'request', i++);
+        this.sendRequest(conn, r);
+      });
+      if (err) {
+        this.forgetRequest(r);
+        r.reject(err);
+      }
+    }
     const acked = this.waitingAcks;
     this.waitingAcks = [];
-    for (const p of acked) this.sendAcked(conn, p);
+    i = 0;
+    for (const p of acked) {
+      if (!conn.isOpen) {
+        this.waitingAcks.push(p);
+        continue;
+      }
+      const err = safely(() => {
+        hook?.(this, 'ack', i++);
+        this.sendAcked(conn, p);
+      });
+      if (err) {
+        if (this.acks.get(p.id) === p) this.acks.delete(p.id);
+        p.reject(err);
+      }
+    }
+    if (this.conn !== conn) return; // dropped during the attach: the reconnect loop has taken over
     if (this.state !== 'draining') this.state = 'connected';
     const interval = this.options.pingInterval ?? (w.ping > 0 ? w.ping : 20_000);
-    this.heartbeat = new Heartbeat(
-      { interval, maxOut: this.options.maxPingOut ?? 2, wakeTimeout: this.options.wakeTimeout ?? 2000 },
-      {
-        lastReceived: () => conn.lastReceived,
-        receivedCount: () => conn.receivedCount,
-        ping: () => conn.sendFrame({ type: FrameType.PING, correlation: this.nextId() }),
-        dead: (e) => conn.close(e),
-      },
-    );
-    this.heartbeat.start();
-    this.emit({ type: 'connected', server: conn.server.href, info: this.serverInfo, reconnected });
-    if (flushed > 0) this.emit({ type: 'outbox-flushed', count: flushed });
+    const hb = safely(() => {
+      hook?.(this, 'heartbeat', 0);
+      this.heartbeat = new Heartbeat(
+        { interval, maxOut: this.options.maxPingOut ?? 2, wakeTimeout: this.options.wakeTimeout ?? 2000 },
+        {
+          lastReceived: () => conn.lastReceived,
+          receivedCount: () => conn.receivedCount,
+          ping: () => conn.sendFrame({ type: FrameType.PING, correlation: this.nextId() }),
+          dead: (e) => conn.close(e),
+        },
+      );
+      this.heartbeat.start();
+    });
+    if (hb) {
+      // Without a heartbeat a dead socket would go unnoticed: give this connection up.
+      this.emit({ type: 'error', error: hb });
+      conn.close(hb);
+      return;
+    }
+    const done = safely(() => {
+      hook?.(this, 'connected', 0);
+      this.emit({ type: 'connected', server: conn.server.href, info: this.serverInfo!, reconnected });
+      if (flushed > 0) this.emit({ type: 'outbox-flushed', count: flushed });
+    });
+    if (done) this.emit({ type: 'error', error: done });
+  }
+
+  /**
+   * Sends the outbox on `conn`, oldest first; returns how many were sent. An
+   * entry the node cannot take (e.g. its payload exceeds this node's limit)
+   * gets an 'error' status naming it; when the connection drops meanwhile,
+   * the rest goes back to the outbox.
+   */
+  private flushOutbox(conn: Connection): number {
+    const ob = this.outbox;
+    if (!ob || ob.count === 0) return 0;
+    let entries: OutboxEntry[];
+    try {
+      entries = ob.takeAll();
+    } catch (e) {
+      this.emit({ type: 'error', error: asError(e) });
+      return 0;
+    }
+    const hook = attachFaults.hook;
+    let flushed = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      let err: MeshbusError | undefined;
+      // Each entry is handed to the transport before the next: an entry is
+      // either taken by the transport, refused with a status, or put back.
+      if (conn.isOpen) {
+        err = safely(() => {
+          hook?.(this, 'outbox', i);
+          this.checkEvent(e.topic, e.payload, e.headers, e.trace, false);
+          this.sendPub(conn, e.topic, e.payload, e.headers, 0, e.trace);
+        });
+      }
+      if (!conn.flushNow()) {
+        // The connection dropped (or the transport refused this write): keep the rest for the next one.
+        for (const rest of entries.slice(i)) {
+          const back = safely(() => ob.add(rest));
+          if (back) this.emit({ type: 'error', error: back, entry: rest });
+        }
+        break;
+      }
+      if (err) this.emit({ type: 'error', error: err, entry: e });
+      else flushed++;
+    }
+    return flushed;
+  }
+
+  /** Lets go of the current connection without closing it (its closing will not be reported). */
+  private detach(): void {
+    this.conn = undefined;
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    this.inboxSid = 0;
+    if (this.state === 'connected') this.state = 'reconnecting';
   }
 
   private readonly handlers: ConnectionHandlers = {
@@ -712,13 +937,10 @@ export class Client implements SubscriptionOwner, Responder {
 
   private onConnectionClosed(conn: Connection, error: MeshbusError | undefined): void {
     if (conn !== this.conn) return;
-    this.conn = undefined;
-    this.heartbeat?.stop();
-    this.heartbeat = undefined;
-    this.inboxSid = 0;
+    this.detach();
     const lost = new ClientError('MB_ERR_CONNECTION_CLOSED', `connection to ${conn.server.href} lost${error ? `: ${error.message}` : ''}`, { cause: error });
     this.failInFlight(lost);
-    if (this.state === 'closed') return;
+    if ((this.state as State) === 'closed') return;
     this.emit({ type: 'disconnected', server: conn.server.href, ...(error ? { error } : {}) });
     if (this.state === 'draining' || this.options.reconnect === false) {
       this.finish(error);
@@ -787,10 +1009,18 @@ export class Client implements SubscriptionOwner, Responder {
     const sid = f.sid;
     if (sid !== 0) {
       const sub = this.subs.get(sid);
-      if (sub) sub.deliver(new Msg(f, topic, ext, this, sub.codec));
+      if (sub) this.deliverTo(sub, new Msg(f, topic, ext, this, sub.codec));
+      // A durable job dropped here is not settled: the node redelivers it after its ack timeout.
+      else this.dropped(sid, topic);
       return;
     }
-    if (this.inboxPrefix && topic.startsWith(this.inboxPrefix)) this.onReply(f, topic, ext);
+    // A reply is handed to its request (a late one, after the timeout, is
+    // ignored: the timeout was the report); it also reaches any subscription matching it.
+    let handed = 0;
+    if (this.inboxPrefix && topic.startsWith(this.inboxPrefix)) {
+      this.onReply(f, topic, ext);
+      handed++;
+    }
     const trie = this.trie;
     if (d.version !== trie.version) {
       const subs: Subscription[] = [];
@@ -804,7 +1034,25 @@ export class Client implements SubscriptionOwner, Responder {
       const sub = subs[i]!;
       if (sub.isClosed) continue;
       msg ??= new Msg(f, topic, ext, this, undefined);
-      sub.deliver(sub.codec === undefined ? msg : new Msg(f, topic, ext, this, sub.codec));
+      this.deliverTo(sub, sub.codec === undefined ? msg : new Msg(f, topic, ext, this, sub.codec));
+      handed++;
+    }
+    if (handed === 0) this.dropped(0, topic);
+  }
+
+  /**
+   * Counts and reports an event nobody here takes: for a subscription that
+   * ended (max reached, unsubscribed) it counts against that subscription;
+   * sid 0 with no local match happens when the UNSUB crossed the event.
+   */
+  private dropped(sid: number, topic: string): void {
+    this.counters.dropped++;
+    const gone = sid !== 0 ? this.ended.get(sid) : undefined;
+    if (gone) {
+      gone.sub.dropped++;
+      this.emit({ type: 'dropped', reason: gone.reason, sid, pattern: gone.sub.pattern, topic, count: gone.sub.dropped });
+    } else {
+      this.emit({ type: 'dropped', reason: sid !== 0 ? 'unknown-subscription' : 'no-subscriber', sid, topic, count: this.counters.dropped });
     }
   }
 
@@ -852,8 +1100,7 @@ export class Client implements SubscriptionOwner, Responder {
       }
       const sub = this.subs.get(correlation);
       if (sub && SUB_ERRORS.has(err.code)) {
-        this.removeSub(sub);
-        sub.end(err);
+        this.endSub(sub, 'unsubscribed', false, err);
         this.emit({ type: 'error', error: err, sid: sub.sid });
         return;
       }
@@ -890,7 +1137,6 @@ export class Client implements SubscriptionOwner, Responder {
 
   private sendPub(conn: Connection, topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, correlation: number, trace?: string): void {
     if (trace !== undefined) {
-      if (!/^[A-Za-z0-9_-]{1,64}$/.test(trace)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `trace id "${trace}" must be 1-64 letters, digits, - or _`);
       conn.sendEvent({ type: FrameType.PUB, topic, payload, ext: { headers, trace }, correlation, flags: Flags.TRACE });
     } else {
       conn.sendEvent({ type: FrameType.PUB, topic, payload, ext: headers ? { headers } : undefined, correlation });
@@ -900,8 +1146,10 @@ export class Client implements SubscriptionOwner, Responder {
   }
 
   private sendSub(conn: Connection, sub: Subscription): void {
-    const body: { q?: string; slow?: 'drop' | 'disconnect'; since?: [string, number]; durable?: boolean; latest?: boolean } = {};
+    const body: SubBody = {};
     if (sub.options.queue !== undefined) body.q = sub.options.queue;
+    // The node stops routing after this many (a queue group then picks other members); after a reconnect, what is left.
+    if (sub.options.max !== undefined) body.max = Math.max(1, sub.options.max - sub.received);
     if (sub.options.slow !== undefined) body.slow = sub.options.slow;
     // Resume from the last position seen (after a reconnect, on any node), or "from now".
     if (sub.sequenced) body.since = sub.position ? [sub.position.epoch, sub.position.offset] : ['', 0];
@@ -925,10 +1173,12 @@ export class Client implements SubscriptionOwner, Responder {
     this.counters.outBytes += req.payload.length;
   }
 
-  private enqueue(topic: string, payload: Uint8Array, headers: Record<string, string> | undefined): void {
+  private enqueue(topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, trace: string | undefined): void {
     const ob = this.outbox;
     if (!ob) throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'not connected and the outbox is disabled');
-    const entry = headers ? { topic, payload, headers, at: Date.now() } : { topic, payload, at: Date.now() };
+    const entry: OutboxEntry = { topic, payload, at: Date.now() };
+    if (headers) entry.headers = headers;
+    if (trace !== undefined) entry.trace = trace;
     try {
       ob.add(entry);
     } catch (e) {
@@ -949,19 +1199,49 @@ export class Client implements SubscriptionOwner, Responder {
     return this.serverInfo?.maxTopic || DEFAULT_MAX_TOPIC;
   }
 
-  private checkPublish(topic: string, data: Uint8Array): void {
+  /**
+   * Everything that could make an event unsendable, checked where the user
+   * calls (publish, request, respond; and again for an outbox entry on the
+   * node it is flushed to): the topic (ProtocolError MB_ERR_BAD_TOPIC, which
+   * includes a lone surrogate), the payload size against the node's limit
+   * (the last node's while offline; SessionError MB_ERR_PAYLOAD_TOO_LARGE),
+   * header names and values (strings, well-formed, no `__proto__` name), the trace id, and the
+   * size of the extension block they make (ClientError MB_ERR_INVALID_ARGUMENT).
+   */
+  private checkEvent(topic: string, data: Uint8Array, headers: Record<string, string> | undefined, trace: string | undefined, request: boolean): void {
     const max = this.maxTopic;
     if (typeof topic !== 'string') assertTopic(topic, { maxTopicLength: max });
     else {
       // Validated once per topic string (and node limit), not on every publish.
-      const t = topicBytes(topic);
-      if (t.validFor !== max) {
+      // Validated before it is encoded: a lone surrogate is a bad topic, not an encoding failure.
+      const t = peekTopicBytes(topic);
+      if (t === undefined || t.validFor !== max) {
         assertTopic(topic, { maxTopicLength: max });
-        t.validFor = max;
+        topicBytes(topic).validFor = max;
       }
     }
     if (data.length > this.maxPayload) {
       throw errorFromCode('MB_ERR_PAYLOAD_TOO_LARGE', `${data.length} bytes, the node accepts at most ${this.maxPayload}`);
+    }
+    if (trace !== undefined && (typeof trace !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(trace))) {
+      throw new ClientError('MB_ERR_INVALID_ARGUMENT', `trace id "${String(trace)}" must be 1-64 letters, digits, - or _`);
+    }
+    if (headers === undefined) return;
+    // An upper bound of the block's msgpack size; only a block that might not fit is encoded to know.
+    let bound = 16 + (trace !== undefined ? 70 : 0) + (request ? REPLY_RESERVE : 0);
+    if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'headers must be an object of strings');
+    for (const k of Object.keys(headers)) {
+      const v = headers[k];
+      if (typeof v !== 'string') throw new ClientError('MB_ERR_INVALID_ARGUMENT', `header "${k}" must be a string`);
+      assertHeaderName(k);
+      assertWellFormed(v, `header "${k}"`);
+      bound += utf8Length(k) + utf8Length(v) + 10;
+    }
+    if (bound > MAX_EXT) {
+      const ext: Extension = { headers };
+      if (trace !== undefined) ext.trace = trace;
+      if (request) ext.reply = 'x'.repeat(REPLY_RESERVE);
+      encodeExtension(ext);
     }
   }
 
@@ -1039,6 +1319,7 @@ export class Client implements SubscriptionOwner, Responder {
       this.removeSub(sub);
       sub.end(error);
     }
+    this.ended.clear();
     const unsent = this.outbox?.clear() ?? 0;
     this.emit(error ? { type: 'closed', error, unsent } : { type: 'closed', unsent });
     for (const it of this.statusIterators) it.end();
@@ -1068,10 +1349,13 @@ function asError(e: unknown): MeshbusError {
   return new ClientError('MB_ERR_INVALID_ARGUMENT', String((e as Error)?.message ?? e), { cause: e });
 }
 
-function checkHeaders(h: unknown): void {
-  if (typeof h !== 'object' || h === null || Array.isArray(h)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'headers must be an object of strings');
-  for (const [k, v] of Object.entries(h)) {
-    if (typeof v !== 'string') throw new ClientError('MB_ERR_INVALID_ARGUMENT', `header "${k}" must be a string`);
+/** Runs `fn`; returns what it threw (as a MeshbusError), or undefined. */
+function safely(fn: () => void): MeshbusError | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (e) {
+    return asError(e);
   }
 }
 

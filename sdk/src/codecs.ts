@@ -1,5 +1,5 @@
 import { pack, unpack } from 'msgpackr';
-import { ClientError, utf8Decode, utf8Encode } from '@meshbus/proto';
+import { ClientError, assertWellFormed, utf8Decode, utf8Encode } from '@meshbus/proto';
 
 /** Turns application values into payload bytes and back. */
 export interface Codec<T = unknown> {
@@ -18,7 +18,7 @@ export const RawCodec: Codec<Uint8Array> = {
   decode: (bytes) => bytes,
 };
 
-/** UTF-8 text; invalid UTF-8 is a ClientError MB_ERR_CODEC. */
+/** UTF-8 text; a string with a lone surrogate is a ClientError MB_ERR_INVALID_ARGUMENT, invalid UTF-8 received is MB_ERR_CODEC. A leading U+FEFF is kept. */
 export const StringCodec: Codec<string> = {
   name: 'string',
   encode(value) {
@@ -55,10 +55,16 @@ export const JsonCodec: Codec<unknown> = {
   },
 };
 
-/** MessagePack via msgpackr. */
+/**
+ * MessagePack via msgpackr. A string anywhere in the value (or a map key)
+ * with a lone surrogate is refused (ClientError MB_ERR_INVALID_ARGUMENT):
+ * msgpackr would send U+FFFD in its place; so is an object key `__proto__`
+ * (decoders rename it).
+ */
 export const MsgpackCodec: Codec<unknown> = {
   name: 'msgpack',
   encode(value) {
+    assertStringsWellFormed(value, new Set());
     try {
       return pack(value) as Uint8Array;
     } catch (e) {
@@ -73,6 +79,29 @@ export const MsgpackCodec: Codec<unknown> = {
     }
   },
 };
+
+/** Throws ClientError MB_ERR_INVALID_ARGUMENT when a string in `v` (values, keys; arrays, objects, Maps, Sets) is ill-formed. */
+function assertStringsWellFormed(v: unknown, seen: Set<object>): void {
+  if (typeof v === 'string') {
+    assertWellFormed(v, 'a string in the payload');
+    return;
+  }
+  if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v) || seen.has(v)) return;
+  seen.add(v);
+  if (Array.isArray(v) || v instanceof Set) for (const x of v) assertStringsWellFormed(x, seen);
+  else if (v instanceof Map) {
+    for (const [k, x] of v) {
+      assertStringsWellFormed(k, seen);
+      assertStringsWellFormed(x, seen);
+    }
+  } else {
+    for (const k of Object.keys(v)) {
+      if (k === '__proto__') throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'a key "__proto__" in the payload would not round-trip (decoders rename it)');
+      assertWellFormed(k, 'a key in the payload');
+      assertStringsWellFormed((v as Record<string, unknown>)[k], seen);
+    }
+  }
+}
 
 export type Payload = Uint8Array | string;
 

@@ -137,15 +137,15 @@ export class Connection {
     if (this.ended) return;
     const p = spec.payload ?? EMPTY;
     if (p.length > COPY_MAX) {
+      const head = encodeHead(spec);
       this.flushBatch();
-      this.transport.send([encodeHead(spec), p]);
+      this.send([head, p]);
       return;
     }
     const t = topicBytes(spec.topic ?? '');
     const topicLen = t.bytes.length;
     if (topicLen > 0xffff) throw new ProtocolError('MB_ERR_BAD_TOPIC', `topic of ${topicLen} bytes`);
     const ext = spec.ext === undefined ? EMPTY : (encodeExtension(spec.ext) ?? EMPTY);
-    if (ext.length > MAX_EXT) throw new ProtocolError('MB_ERR_BAD_EXTENSION', `extension of ${ext.length} bytes`);
     const size = FIXED_SIZE + topicLen + ext.length + p.length;
     const off = this.reserve(size);
     const slab = this.slab;
@@ -175,14 +175,39 @@ export class Connection {
     }
   }
 
+  /**
+   * Hands what is encoded to the transport now. Returns false when the
+   * connection is (or just got) closed: then what was encoded since the
+   * last successful hand-over was not sent (a transport refuses
+   * synchronously, by throwing).
+   */
+  flushNow(): boolean {
+    this.flushBatch();
+    return !this.ended;
+  }
+
   private readonly flushBatch = (): void => {
     this.flushScheduled = false;
     const start = this.batchStart;
     const end = this.batchEnd;
     if (end === start) return;
     this.batchStart = end;
-    if (!this.ended) this.transport.send([this.slab.subarray(start, end)]);
+    if (!this.ended) this.send([this.slab.subarray(start, end)]);
   };
+
+  /**
+   * Hands chunks to the transport. A transport that throws (a socket already
+   * gone, a bug) ends this connection with the error instead of escaping
+   * into a microtask (an uncaught error) or into the caller's loop.
+   */
+  private send(chunks: Uint8Array[]): void {
+    try {
+      this.transport.send(chunks);
+    } catch (e) {
+      const err = isMeshbusError(e) ? e : new ClientError('MB_ERR_CONNECTION_CLOSED', `${this.server.href}: transport send failed: ${String((e as Error)?.message ?? e)}`, { cause: e });
+      this.close(err);
+    }
+  }
 
   /**
    * Ends the session. `error` records why (reported by `closed`); without
@@ -193,7 +218,11 @@ export class Connection {
     if (error) this.error ??= error;
     else this.localClose = true;
     this.flushBatch();
-    this.transport.close();
+    try {
+      this.transport.close();
+    } catch {
+      /* ending anyway: the transport is dropped */
+    }
     this.finish(undefined);
   }
 

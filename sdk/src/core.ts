@@ -3,7 +3,7 @@
  * outbox, backoff and the WebSocket transport. Nothing here imports a Node
  * built-in; a browser or mobile entry adds its WebSocket and re-exports this.
  */
-export { Client, connect, CLIENT_LANG, type ClientStats } from './client.js';
+export { Client, connect, CLIENT_LANG, type ClientStats, type DropReason } from './client.js';
 export { Msg } from './msg.js';
 export { Subscription, type SubscribeOptions } from './subscription.js';
 export type { ConnectOptions, CoreConnectOptions, PublishOptions, RequestOptions, ServerInfo, Status, StatusType } from './options.js';

@@ -1,7 +1,8 @@
 import type { ClientError, MeshbusError, Position, WelcomeBody } from '@meshbus/proto';
 import type { BackoffOptions } from './backoff.js';
 import type { Codec } from './codecs.js';
-import type { Outbox, OutboxLimits } from './outbox.js';
+import type { Outbox, OutboxEntry, OutboxLimits } from './outbox.js';
+import type { DropReason } from './client.js';
 import type { TransportFactory } from './transport.js';
 
 export interface ConnectOptions {
@@ -65,7 +66,16 @@ export type Status =
   | { type: 'reconnecting'; attempt: number; delay: number; server: string }
   | { type: 'slow-consumer'; source: 'client'; sid: number; pattern: string; dropped: number; pending: number }
   | { type: 'slow-consumer'; source: 'node'; error: MeshbusError }
-  | { type: 'error'; error: MeshbusError; sid?: number }
+  /** `entry`: an outbox entry refused when it was flushed (e.g. over the new node's payload limit); it is not sent. */
+  | { type: 'error'; error: MeshbusError; sid?: number; entry?: OutboxEntry }
+  /**
+   * A received event nobody here took, counted in `stats().dropped` (and the
+   * subscription's `dropped` when it is known): it arrived after the
+   * subscription reached `max` or was unsubscribed (use `sub.drain()` to
+   * avoid that), or for a subscription the client does not know. `count`:
+   * that subscription's drops so far, else the client's.
+   */
+  | { type: 'dropped'; reason: DropReason; sid: number; pattern?: string; topic: string; count: number }
   | { type: 'outbox-overflow'; error: ClientError; topic: string; count: number; bytes: number }
   | { type: 'outbox-flushed'; count: number }
   | { type: 'recovery'; sid: number; pattern: string; recovered: boolean; position: Position }
@@ -79,8 +89,8 @@ export interface PublishOptions {
   codec?: Codec<never>;
   /**
    * Trace id (one topic token: letters, digits, `-`, `_`): every node the event passes
-   * through publishes a hop record on `_TRACE.<id>`. Applies to events sent while
-   * connected; events from the outbox go untraced.
+   * through publishes a hop record on `_TRACE.<id>`. Kept with an event that waits
+   * in the outbox.
    */
   trace?: string;
   /**

@@ -5,6 +5,8 @@ export interface OutboxEntry {
   topic: string;
   payload: Uint8Array;
   headers?: Record<string, string>;
+  /** Trace id given to publish(). */
+  trace?: string;
   /** Date.now() when the publish was made. */
   at: number;
 }
@@ -37,7 +39,7 @@ export interface OutboxLimits {
 
 /** Size an entry counts for against `maxBytes`. */
 export function entrySize(e: OutboxEntry): number {
-  let n = e.topic.length + e.payload.length;
+  let n = e.topic.length + e.payload.length + (e.trace?.length ?? 0);
   if (e.headers) for (const k in e.headers) n += k.length + e.headers[k]!.length;
   return n;
 }

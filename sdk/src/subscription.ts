@@ -27,7 +27,12 @@ export interface SubscribeOptions {
   durable?: boolean;
   /** false: do not receive the latest value of matching `latest` topics on subscribing. */
   latest?: boolean;
-  /** Unsubscribe automatically after this many events. */
+  /**
+   * Unsubscribe automatically after this many events (a positive integer).
+   * The node is told (SUB `max`) and stops routing to this subscription once
+   * it has delivered that many, so a queue group sends the rest to its other
+   * members; after a reconnect the SUB carries what is left.
+   */
   max?: number;
   /** Codec used by `msg.decoded()`. */
   codec?: Codec;
@@ -38,7 +43,9 @@ export interface SubscribeOptions {
 /** What a subscription needs from its client. */
 export interface SubscriptionOwner {
   unsubscribe(sub: Subscription): void;
-  slowConsumer(sub: Subscription): void;
+  drainSub(sub: Subscription): Promise<void>;
+  /** An event was dropped for a slow consumer; `first` when the subscription just became slow. */
+  slowConsumer(sub: Subscription, first: boolean): void;
   callbackFailed(sub: Subscription, error: unknown): void;
 }
 
@@ -49,8 +56,15 @@ export interface SubscriptionOwner {
 export class Subscription implements AsyncIterable<Msg> {
   /** Events handed to this subscription. */
   received = 0;
-  /** Events dropped locally because the consumer was too slow (see pendingLimit). */
+  /**
+   * Events that reached this client for this subscription and were not handed
+   * to the consumer: dropped for a slow consumer (see pendingLimit), or
+   * arrived after the subscription ended (max reached, unsubscribe()). Each
+   * is reported by a status event ('slow-consumer', 'dropped').
+   */
   dropped = 0;
+  /** @internal drain() is under way: the UNSUB is sent, events routed before it still arrive. */
+  draining = false;
   private readonly queue: QueuedIterator<Msg> | undefined;
   private readonly callback: ((msg: Msg) => unknown) | undefined;
   /** Position of the last event received (subscriptions with `recover` / `since`); save it to resume after a restart. */
@@ -110,12 +124,25 @@ export class Subscription implements AsyncIterable<Msg> {
     this.owner.unsubscribe(this);
   }
 
+  /**
+   * Stops the subscription without losing events: sends UNSUB, waits for a
+   * round trip to the node so every event it routed here before the UNSUB
+   * has arrived, hands those to the callback / iterator, then ends the
+   * subscription and resolves. For a queue-group member, the group's other
+   * members get everything after the UNSUB. Resolves at once when already
+   * ended; when the connection is lost meanwhile it ends then (the node drops
+   * the subscription with the connection). Never rejects.
+   */
+  drain(): Promise<void> {
+    return this.owner.drainSub(this);
+  }
+
   [Symbol.asyncIterator](): AsyncIterator<Msg> {
     if (!this.queue) throw new TypeError('a subscription with a callback is not iterable');
     return this.queue;
   }
 
-  /** @internal Hands one event to the consumer. Returns false once `max` is reached. */
+  /** @internal Hands one event to the consumer. Returns false once `max` is reached (the owner then ends it). */
   deliver(msg: Msg): boolean {
     if (this.ended) return false;
     if (this.sequenced) {
@@ -151,20 +178,16 @@ export class Subscription implements AsyncIterable<Msg> {
       const limit = this.options.pendingLimit ?? 65_536;
       if (q.pending >= limit) {
         this.dropped++;
-        if (!this.slow) {
-          this.slow = true;
-          this.owner.slowConsumer(this);
-        }
+        const first = !this.slow;
+        this.slow = true;
+        this.owner.slowConsumer(this, first);
       } else {
         if (this.slow && q.pending < limit / 2) this.slow = false;
         q.push(msg);
       }
     }
     const max = this.options.max;
-    if (max !== undefined && this.received >= max) {
-      this.unsubscribe();
-      return false;
-    }
+    if (max !== undefined && this.received >= max) return false;
     return true;
   }
 

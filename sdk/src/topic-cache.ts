@@ -24,3 +24,8 @@ export function topicBytes(topic: string): TopicBytes {
   }
   return e;
 }
+
+/** The cached entry of `topic`, if any, without encoding it. */
+export function peekTopicBytes(topic: string): TopicBytes | undefined {
+  return cache.get(topic);
+}

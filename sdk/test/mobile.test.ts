@@ -208,3 +208,41 @@ describe('mobile bundle', () => {
     expect(m.StringCodec.decode(m.StringCodec.encode('ünïcødé 🚀'))).toBe('ünïcødé 🚀');
   });
 });
+
+describe('issue #14 fixes in the mobile bundle (no TextEncoder/TextDecoder: proto’s hand codec)', () => {
+  const codeOf = (fn: () => unknown): string | undefined => {
+    try {
+      fn();
+      return undefined;
+    } catch (e) {
+      return (e as { code?: string }).code ?? 'untyped';
+    }
+  };
+
+  it('strings round-trip exactly (leading BOM kept) or are refused at the call; offline publishes are checked as online; sub.drain()', async () => {
+    const { wsUrl } = await wsNode();
+    const m = loadMobile();
+    const c = fx.track((await m.connect(wsUrl, { reconnectBackoff: { base: 50, max: 200 } })) as unknown as Client);
+    const got: Msg[] = [];
+    const sub = c.subscribe('\uFEFFdemo.>', { callback: (msg: Msg) => got.push(msg) });
+    await c.flush();
+    expect(codeOf(() => c.subscribe('a.\uD83D'))).toBe('MB_ERR_BAD_TOPIC');
+    expect(codeOf(() => c.publish('a.\uD83D', 'x'))).toBe('MB_ERR_BAD_TOPIC');
+    expect(codeOf(() => c.publish('\uFEFFdemo.x', 'x', { headers: { k: 'v\uDC00' } }))).toBe('MB_ERR_INVALID_ARGUMENT');
+    expect(codeOf(() => c.publish('\uFEFFdemo.x', 'x\uD800'))).toBe('MB_ERR_INVALID_ARGUMENT');
+    expect(codeOf(() => c.publish('\uFEFFdemo.x', 'x', { headers: { pad: 'x'.repeat(70000) } }))).toBe('MB_ERR_INVALID_ARGUMENT');
+    const long = '\uFEFF' + 'é'.repeat(100);
+    c.publish('\uFEFFdemo.x', '\uFEFFhello', { headers: { '\uFEFFk': long } });
+    await c.flush();
+    await until(() => got.length === 1);
+    expect(got[0]!.topic).toBe('\uFEFFdemo.x');
+    expect(got[0]!.string()).toBe('\uFEFFhello');
+    expect(got[0]!.headers).toEqual({ '\uFEFFk': long });
+    await sub.drain();
+    expect(sub.isClosed).toBe(true);
+    c.suspend();
+    await until(() => !c.isConnected);
+    expect(codeOf(() => c.publish('x', 'x', { headers: { pad: 'x'.repeat(70000) } }))).toBe('MB_ERR_INVALID_ARGUMENT');
+    expect(c.outboxCount).toBe(0);
+  });
+});
