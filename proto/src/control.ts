@@ -41,8 +41,6 @@ export interface SubBody {
   q?: string;
   /** Slow-consumer policy: 'disconnect' (default) or 'drop'. */
   slow?: 'drop' | 'disconnect';
-  /** Deliver at most this many events (a positive integer), then stop routing to this subscription. */
-  max?: number;
   /**
    * Resume a durable literal topic after this position [epoch, offset]: the
    * node replays the events after it, then live ones, and answers the SUB
