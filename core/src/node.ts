@@ -26,6 +26,7 @@ import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
 import { Durability, logDurabilityOff } from './durable/durability.js';
 import { JwtVerifier } from './auth/jwt.js';
+import { isTraceId } from './auth/reserved-topics.js';
 import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
@@ -374,9 +375,10 @@ export class MeshNode implements NodeContext {
     } catch {
       traceId = undefined;
     }
-    traceId ??= `${f.origin}-${f.seq}`;
+    // Only a well-formed random id names the record's topic: a sender (a client
+    // checked at ingress, or a peer) never picks where the node publishes.
+    if (traceId === undefined || !isTraceId(traceId)) return;
     const topic = `_TRACE.${traceId}`;
-    if (topicProblem(topic, false, this.options)) return;
     const hop: TraceHop = {
       node: this.id,
       name: this.options.name,

@@ -890,7 +890,8 @@ export class Client implements SubscriptionOwner, Responder {
 
   private sendPub(conn: Connection, topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, correlation: number, trace?: string): void {
     if (trace !== undefined) {
-      if (!/^[A-Za-z0-9_-]{1,64}$/.test(trace)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `trace id "${trace}" must be 1-64 letters, digits, - or _`);
+      // Nodes accept only random 16-hex trace ids (SPEC 10.9): hop records go to _TRACE.<id>, readable by whoever knows it.
+      if (!/^[0-9a-f]{16}$/.test(trace)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `trace id "${trace}" must be 16 lowercase hex digits (random)`);
       conn.sendEvent({ type: FrameType.PUB, topic, payload, ext: { headers, trace }, correlation, flags: Flags.TRACE });
     } else {
       conn.sendEvent({ type: FrameType.PUB, topic, payload, ext: headers ? { headers } : undefined, correlation });

@@ -78,7 +78,7 @@ export interface PublishOptions {
   /** Encode the payload with this codec (otherwise bytes as they are, strings as UTF-8). */
   codec?: Codec<never>;
   /**
-   * Trace id (one topic token: letters, digits, `-`, `_`): every node the event passes
+   * Trace id, 16 random lowercase hex digits (nodes refuse other ids): every node the event passes
    * through publishes a hop record on `_TRACE.<id>`. Applies to events sent while
    * connected; events from the outbox go untraced.
    */
