@@ -192,9 +192,13 @@ export class ClientSession extends FlowEndpoint {
     }
   };
 
-  /** A reply topic is a publish the responder makes on the requester's behalf: it needs the same permission. */
+  /**
+   * A reply topic is a publish the responder makes on the requester's
+   * behalf: it needs the same permission, except in the requester's own inbox.
+   */
   private replyAllowed(reply: string | undefined, correlation: number): boolean {
     if (reply === undefined || !this.permissions || this.permissions.canPublish(reply)) return true;
+    if (reply.startsWith(`_INBOX.${this.clientId}.`)) return true;
     this.ctx.stats.permissionDenied++;
     this.sendError('MB_ERR_PERMISSION_DENIED', correlation, `reply topic "${reply}" (not allowed to publish there)`);
     return false;

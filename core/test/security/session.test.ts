@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Flags, FrameType, encodeBody, type FrameSpec } from '@meshbus/proto';
-import { WsGateway, silentLogger, startNode, type MeshNode } from '../../src/index.js';
+import { WsGateway, silentLogger, startHttp, startNode, type MeshNode } from '../../src/index.js';
 import { sameStaticToken } from '../../src/auth/static-token.js';
 import { RawClient, RawWs, type RawFrames } from '../raw-client.js';
 import { SECRET, inSeconds, token } from '../jwt-helpers.js';
@@ -211,6 +211,31 @@ describe.each(['tcp', 'ws'] as const)('reserved topics over %s', (transport) => 
   });
 });
 
+describe('the HTTP API inbox', () => {
+  it('keeps answering POST /v1/request while a ">" client cannot read or subscribe to its replies', async () => {
+    const b = await bed('tcp');
+    const http = await startHttp(b.n, { port: 0, host: '127.0.0.1' });
+    cleanups.push(() => http.close());
+    const svc = await b.connect();
+    svc.sub('svc.echo', 1);
+    const spy = await b.connect();
+    spy.sub('>', 1);
+    spy.sub(`_INBOX.${b.n.id}.http.>`, 2);
+    await svc.flush();
+    await spy.flush();
+    expect(errorsOf(spy)).toEqual([['MB_ERR_PERMISSION_DENIED', 2]]);
+    const pending = fetch(`${http.url}/v1/request/svc.echo?timeout=3000`, { method: 'POST', body: 'ping' });
+    const r = await svc.waitFor((g) => g.type === FrameType.REQ);
+    const reply = `_INBOX.${b.n.id}.http.${r.correlation}`;
+    svc.pub(reply, 'pong', r.correlation);
+    const res = await pending;
+    expect(await res.text()).toBe('pong');
+    spy.pub('end', 'x');
+    await spy.waitFor((g) => g.topic === 'end');
+    expect(spy.events().map((g) => g.topic)).toEqual(['svc.echo', 'end']);
+  });
+});
+
 describe('pre-auth frame bound', () => {
   it('is configurable (maxHelloSize) and bounds the token length', async () => {
     const b = await bed('tcp', { maxHelloSize: 300, token: 's3cret' });
@@ -239,13 +264,20 @@ describe('JWT permissions', () => {
     const svc = await b.connect({ token: token({ sub: 'svc', exp: inSeconds(600) }) });
     svc.sub('orders.*', 1);
     await svc.flush();
-    const c = await b.connect({ token: token({ sub: 'app', exp: inSeconds(600), permissions: { publish: { allow: ['orders.>', '_INBOX.>'] } } }) });
+    const c = await b.connect({ token: token({ sub: 'app', exp: inSeconds(600), permissions: { publish: { allow: ['orders.>'] } } }) });
+    const other = await b.connect({ token: token({ sub: 'x', exp: inSeconds(600) }) });
     c.send(req('orders.get', 'admin.cmd.shutdown', 1));
-    c.send(req('orders.get', `_INBOX.${c.clientId}.1`, 2));
+    c.send(req('orders.get', `_INBOX.${other.clientId}.1`, 2));
+    // Its own inbox is always a valid reply topic, without a publish rule for it.
+    c.send(req('orders.get', `_INBOX.${c.clientId}.1`, 3));
+    c.send(req('orders.get', 'orders.replies', 4));
     await c.flush();
-    await svc.waitFor((g) => g.correlation === 2);
-    expect(errorsOf(c)).toEqual([['MB_ERR_PERMISSION_DENIED', 1]]);
-    expect(svc.events().map((g) => g.correlation)).toEqual([2]);
+    await svc.waitFor((g) => g.correlation === 4);
+    expect(errorsOf(c)).toEqual([
+      ['MB_ERR_PERMISSION_DENIED', 1],
+      ['MB_ERR_PERMISSION_DENIED', 2],
+    ]);
+    expect(svc.events().map((g) => g.correlation)).toEqual([3, 4]);
   });
 
   it('lets a token opt in to wide _TRACE subscriptions by naming them', async () => {
