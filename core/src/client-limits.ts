@@ -1,5 +1,5 @@
 import { ProtocolError, SessionError, topicProblem, type Frame, type HelloBody, type SubBody, type TopicLimits } from '@meshbus/proto';
-import { isTraceId } from './auth/reserved-topics.js';
+import { isTraceId, isTraceTopic } from './auth/reserved-topics.js';
 
 /**
  * The bounds a node puts on every number and size a client sends (SPEC.md
@@ -22,8 +22,10 @@ export const CLIENT_LIMITS = {
   offset: Number.MAX_SAFE_INTEGER,
   /** Largest `maxHops` on a client's event (the default is 8). */
   maxHops: 16,
-  /** How far ahead of the node's clock a client's event timestamp may be, ms. */
-  futureSkewMs: 60_000,
+  /** How far ahead of the node's clock a client's event timestamp may be, ms (room for skewed device clocks). */
+  futureSkewMs: 300_000,
+  /** Bytes of a NACK body (its reason is stored with a dead-lettered job). */
+  nackBody: 4096,
   /** Longest delayed publish (extension `d`), ms: 30 days. */
   delayMs: 30 * 24 * 3600 * 1000,
 } as const;
@@ -54,6 +56,11 @@ export function checkHello(body: HelloBody): void {
   }
 }
 
+/** A consumer's ACK or NACK of a durable delivery: the NACK body (a reason) is bounded. */
+export function checkSettle(f: Frame): void {
+  if (f.payloadLen > CLIENT_LIMITS.nackBody) throw outOfRange(`${f.typeName} body of ${f.payloadLen} bytes, limit ${CLIENT_LIMITS.nackBody}`);
+}
+
 /** The numbers and sizes of a decoded SUB body (`q` is bounded by the decoder). */
 export function checkSub(body: SubBody): void {
   checkBodyKeys(body as unknown as Record<string, unknown>, 'SUB');
@@ -65,7 +72,8 @@ export function checkSub(body: SubBody): void {
 }
 
 /**
- * What the node checks on a client's PUB or REQ before routing it: header
+ * What the node checks on a client's PUB or REQ before routing it: not on
+ * `_TRACE` (MB_ERR_PERMISSION_DENIED, topic or reply topic), header
  * numbers (hops 0, sid 0, maxHops, timestamp) and, when present, the
  * extension block: the reply topic is a valid literal topic (MB_ERR_BAD_TOPIC),
  * the trace id is 16 lowercase hex digits (MB_ERR_BAD_EXTENSION), the delay
@@ -73,12 +81,14 @@ export function checkSub(body: SubBody): void {
  * permission check. Header-only checks cost a few byte reads; the extension
  * block is decoded only when the frame has one.
  */
-export function checkEvent(f: Frame, limits: TopicLimits, now: number): string | undefined {
+export function checkEvent(f: Frame, limits: TopicLimits): string | undefined {
   if (f.hops !== 0) throw outOfRange(`hops ${f.hops}: clients send 0`);
   if (f.sid !== 0) throw outOfRange(`sid ${f.sid}: clients send 0`);
   if (f.maxHops > CLIENT_LIMITS.maxHops) throw outOfRange(`maxHops ${f.maxHops}, limit ${CLIENT_LIMITS.maxHops}`);
+  // Hop records come from nodes only: a client can neither forge one nor make a responder do it.
+  if (f.buf[f.topicStart] === 0x5f /* _ */ && isTraceTopic(f.topic)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `only nodes publish on ${f.topic}`);
   const ts = f.timestamp;
-  if (ts !== 0 && ts > now + CLIENT_LIMITS.futureSkewMs) throw outOfRange(`timestamp ${ts} is more than ${CLIENT_LIMITS.futureSkewMs} ms ahead of the node's clock`);
+  if (ts !== 0 && ts > Date.now() + CLIENT_LIMITS.futureSkewMs) throw outOfRange(`timestamp ${ts} is more than ${CLIENT_LIMITS.futureSkewMs} ms ahead of the node's clock`);
   if (f.extLen === 0) {
     if (f.traced) throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'a traced event needs a trace id (extension t)');
     return undefined;
@@ -87,6 +97,7 @@ export function checkEvent(f: Frame, limits: TopicLimits, now: number): string |
   if (ext.reply !== undefined) {
     const problem = topicProblem(ext.reply, false, limits);
     if (problem) throw new ProtocolError('MB_ERR_BAD_TOPIC', `reply topic: ${problem}`);
+    if (isTraceTopic(ext.reply)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `reply topic ${ext.reply}: only nodes publish there`);
   }
   if (ext.trace !== undefined) {
     if (!isTraceId(ext.trace)) throw new ProtocolError('MB_ERR_BAD_EXTENSION', `trace id "${ext.trace.slice(0, 64)}" must be 16 lowercase hex digits`);

@@ -30,7 +30,7 @@ import { FlowEndpoint } from './flow-endpoint.js';
 import { Permissions } from './auth/permissions.js';
 import { ReservedFilter, isTracePattern, reservedSubscribeProblem, startsWithWildcard } from './auth/reserved-topics.js';
 import { sameStaticToken } from './auth/static-token.js';
-import { checkBodyKeys, checkEvent, checkHello, checkSub, checkToken } from './client-limits.js';
+import { checkBodyKeys, checkEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { tokenExpiry } from './auth/token-lifetime.js';
 import type { Wire } from './wire.js';
@@ -155,7 +155,7 @@ export class ClientSession extends FlowEndpoint {
             this.sendError('MB_ERR_PERMISSION_DENIED', f.correlation, `publish to "${f.topic}"`);
             return;
           }
-          if (!this.replyAllowed(checkEvent(f, this.ctx.options, Date.now()), f.correlation)) return;
+          if (!this.replyAllowed(checkEvent(f, this.ctx.options), f.correlation)) return;
           this.ctx.publish(this, f);
           return;
         case FrameType.AUTH:
@@ -170,6 +170,7 @@ export class ClientSession extends FlowEndpoint {
         case FrameType.ACK:
         case FrameType.NACK:
           // A consumer settles a durable work-queue delivery (correlation = delivery id).
+          checkSettle(f);
           if (this.ctx.durability) this.ctx.durability.clientAck(this, f);
           else this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, f.typeName);
           return;

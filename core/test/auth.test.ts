@@ -101,7 +101,8 @@ describe('JWT auth', () => {
 
   it('closes a live connection when its token expires, unless refreshed with AUTH', async () => {
     const n = await node();
-    const short = () => signHs256({ sub: 'temp', exp: Math.floor(Date.now() / 1000) + 1 }, SECRET);
+    // 1 to 2 s left: never so little that the refresh below could arrive after it (exp is in whole seconds).
+    const short = () => signHs256({ sub: 'temp', exp: inSeconds(2) }, SECRET);
     const refreshed = await client(n, short());
     const lapsed = await client(n, short());
     refreshed.send({ type: FrameType.AUTH, correlation: 9, payload: encodeBody({ token: signHs256({ sub: 'temp', exp: inSeconds(3600) }, SECRET) }) });

@@ -28,6 +28,11 @@ function firstToken(p: string): string {
   return i < 0 ? p : p.slice(0, i);
 }
 
+/** True for `_TRACE` and `_TRACE.…`: topics only nodes publish on (hop records). */
+export function isTraceTopic(topic: string): boolean {
+  return topic.charCodeAt(0) === 0x5f /* _ */ && firstToken(topic) === TRACE;
+}
+
 /** A pattern whose first token is a wildcard can match reserved topics whatever they are. */
 export function startsWithWildcard(pattern: string): boolean {
   const c = pattern.charCodeAt(0);

@@ -143,8 +143,13 @@ describe.each(['tcp', 'ws'] as const)('reserved topics over %s', (transport) => 
       ['MB_ERR_BAD_EXTENSION', 7],
       ['MB_ERR_BAD_EXTENSION', 8],
     ]);
+    // Forged hop records: straight, or through a responder's reply.
+    spy.pub(`_TRACE.${id}`, 'fake hop', 20);
+    spy.send(req('orders.new', `_TRACE.${id}`, 21));
     spy.pub('end', 'x');
     await spy.waitFor((g) => g.topic === 'end');
+    expect(errorsOf(spy).slice(3)).toEqual([20, 21].map((k) => ['MB_ERR_PERMISSION_DENIED', k]));
+    expect(tracer.events().filter((g) => g.topic === `_TRACE.${id}`).length).toBe(1);
     expect(spy.events().map((g) => g.topic)).toEqual(['orders.new', 'end']);
     expect(sink.events().map((g) => g.topic)).toEqual(['orders.new']);
   });
@@ -177,10 +182,11 @@ describe.each(['tcp', 'ws'] as const)('reserved topics over %s', (transport) => 
       { ...base, correlation: 4, ext: { delay: 365 * 24 * 3600_000 } },
       { ...base, correlation: 5, maxHops: 16, timestamp: Date.now() - 1000 },
     );
+    c.send({ type: FrameType.NACK, correlation: 8, payload: encodeBody({ code: 1, message: 'r'.repeat(5000) }) });
     c.sub('q', 6, { since: ['e', 1e300] });
     c.sub('q', 7, { since: ['e'.repeat(65), 1] });
     await c.flush();
-    expect(errorsOf(c)).toEqual([1, 2, 3, 4, 6, 7].map((k) => ['MB_ERR_OUT_OF_RANGE', k]));
+    expect(errorsOf(c)).toEqual([1, 2, 3, 4, 8, 6, 7].map((k) => ['MB_ERR_OUT_OF_RANGE', k]));
     await sub.waitFor((g) => g.correlation === 5);
     expect(sub.events().map((g) => g.correlation)).toEqual([5]);
     expect(c.closed).toBe(false);
