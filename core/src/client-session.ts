@@ -40,6 +40,9 @@ type State = 'hello' | 'open' | 'closing' | 'closed';
 
 let nextUid = 1;
 
+/** Bytes a first WebSocket message may hold beyond maxHelloSize: frames a client batches with its HELLO. */
+const PRE_AUTH_MESSAGE_SLACK = 64 * 1024;
+
 /**
  * One client connection's protocol state: handshake, subscriptions,
  * liveness and its outbound queue. Transport-agnostic: TCP and WebSocket
@@ -84,6 +87,8 @@ export class ClientSession extends FlowEndpoint {
     // Until HELLO is accepted only a small frame is read: nothing larger is buffered or decoded for an unknown peer.
     this.decoder = new FrameDecoder({ maxFrameLength: Math.min(ctx.options.maxHelloSize, ctx.maxFrameLength), scanner: ctx.scanner });
     const o = ctx.options;
+    // A message transport buffers whole messages: bound those too (room for a HELLO and a few small frames batched with it).
+    wire.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
     this.out = new OutboundQueue(wire, Math.min(1024 * 1024, o.maxPending >>> 1), o.maxPending, 'disconnect', () => this.slowConsumer());
     if (o.publishRate > 0) this.limiter = new RateLimiter(o.publishRate, o.publishBurst);
     this.handshakeTimer = setTimeout(() => {
@@ -246,6 +251,7 @@ export class ClientSession extends FlowEndpoint {
     clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
     this.decoder.limit = this.ctx.maxFrameLength;
+    this.wire.limitInput?.(undefined);
     this.name = hello.name ?? '';
     this.lang = hello.lang ?? '';
     this.echo = hello.echo ?? true;
