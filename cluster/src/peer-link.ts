@@ -25,6 +25,9 @@ import {
 } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 
+/** Largest frame (length field, bytes) read from a peer before it passed the handshake: HELLO/WELCOME/AUTH bodies are a few hundred bytes. */
+const PEER_HANDSHAKE_MAX_FRAME = 16 * 1024;
+
 /** What a node tells its peers about itself. */
 export interface PeerInfo {
   /** Node id, 16 hex digits. */
@@ -106,7 +109,8 @@ export class PeerLink extends FlowEndpoint {
       close: () => this.onClose(),
     });
     this.out = new OutboundQueue(this.wire, Math.min(4 * 1024 * 1024, s.maxPending >>> 1), s.maxPending, 'drop', () => {});
-    this.decoder = new FrameDecoder({ maxFrameLength: s.maxFrameLength, scanner: s.scanner });
+    // Until the cluster-secret challenge is passed only small frames are read: nothing bigger is buffered or decoded.
+    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(PEER_HANDSHAKE_MAX_FRAME, s.maxFrameLength), scanner: s.scanner });
     this.timer = setTimeout(() => {
       if (this.state === 'handshake') this.fail('MB_ERR_HANDSHAKE_TIMEOUT', 'peer handshake timed out');
     }, s.handshakeTimeout);
@@ -182,7 +186,7 @@ export class PeerLink extends FlowEndpoint {
   }
 
   private readonly onDecodeError = (e: ProtocolError): void => {
-    if (e.fatal) this.fail(e.code, e.message);
+    if (e.fatal || (this.state === 'handshake' && e.code === 'MB_ERR_FRAME_TOO_LARGE')) this.fail(e.code, e.message);
     else this.s.logger.warn({ peer: this.peer?.id, code: e.code }, 'bad frame from peer');
   };
 
@@ -267,6 +271,7 @@ export class PeerLink extends FlowEndpoint {
 
   private up(): void {
     clearTimeout(this.timer);
+    this.decoder.limit = this.s.maxFrameLength;
     this.state = 'up';
     this.lastRx = Date.now();
     this.handler.linkUp(this);
