@@ -28,7 +28,7 @@ import { refuseWithoutRedis } from './durable/durability.js';
 import type { SlowPolicy, Subscription } from './subscriber.js';
 import { FlowEndpoint } from './flow-endpoint.js';
 import { Permissions } from './auth/permissions.js';
-import { ReservedFilter, isTracePattern, reservedSubscribeProblem, startsWithWildcard } from './auth/reserved-topics.js';
+import { ReservedFilter, isOwnInbox, isTracePattern, reservedSubscribeProblem, startsWithWildcard } from './auth/reserved-topics.js';
 import { sameStaticToken } from './auth/static-token.js';
 import { checkBodyKeys, checkEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { RateLimiter } from './auth/rate-limiter.js';
@@ -352,7 +352,9 @@ export class ClientSession extends FlowEndpoint {
     const p = this.permissions;
     const reserved = reservedSubscribeProblem(pattern, this.clientId, (x) => p !== undefined && p.explicitlyAllowsSubscribe(x));
     if (reserved !== undefined) return reserved;
-    if (p && !p.canSubscribe(pattern)) return `subscribe to "${pattern}"`;
+    if (!p) return undefined;
+    // The own inbox needs no allow rule (request/reply works under any allow list); a deny still applies.
+    if (isOwnInbox(pattern, this.clientId) ? p.deniesSubscribe(pattern) : !p.canSubscribe(pattern)) return `subscribe to "${pattern}"`;
     return undefined;
   }
 

@@ -52,7 +52,10 @@ export interface LocalPublish {
   correlation?: number;
   /** Who publishes, as routing sees it (never delivered its own event back unless it wants echo); default a node-internal publisher. */
   from?: Subscriber & EventSource;
-  /** Trace id: the event carries the TRACE flag and hop records go to `_TRACE.<trace>`. */
+  /**
+   * Trace id, 16 random lowercase hex digits: the event carries the TRACE flag
+   * and hop records go to `_TRACE.<trace>`. Any other id: no hop records.
+   */
   trace?: string;
 }
 
@@ -366,7 +369,9 @@ export class MeshNode implements NodeContext {
    * Message tracing: a node that handles an event with the TRACE flag
    * publishes one hop record (node, time in, time out, where it went) as an
    * event on `_TRACE.<trace id>`, routed through the mesh like any other, so
-   * whoever traces subscribes there and sees the path hop by hop.
+   * whoever traces subscribes there and sees the path hop by hop. Only for a
+   * well-formed (16 hex digit) id, whoever sent the event: nobody else picks
+   * the topic the node publishes on (SPEC 10.9, 11.1).
    */
   private reportHop(f: Frame, from: Subscriber | undefined, tIn: number, to: string[]): void {
     let traceId: string | undefined;

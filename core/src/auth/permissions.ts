@@ -47,6 +47,11 @@ class RuleSet {
     return (this.allow ?? []).some((a) => a[0] !== '*' && a[0] !== '>' && covers(a, pattern));
   }
 
+  /** A pattern entirely inside a deny pattern. */
+  denied(pattern: string): boolean {
+    return this.deny.some((d) => covers(d, pattern));
+  }
+
   get hasDeny(): boolean {
     return this.deny.length > 0;
   }
@@ -100,6 +105,11 @@ export class Permissions {
    */
   explicitlyAllowsSubscribe(pattern: string): boolean {
     return this.sub.explicit(pattern);
+  }
+
+  /** True when a deny pattern covers `pattern` (whatever the allow list says). */
+  deniesSubscribe(pattern: string): boolean {
+    return this.sub.denied(pattern);
   }
 
   /** True when deliveries must be filtered by topic (some subscribe pattern is denied). */

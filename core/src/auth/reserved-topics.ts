@@ -66,6 +66,11 @@ export function reservedSubscribeProblem(pattern: string, clientId: string, expl
   return undefined;
 }
 
+/** True for the connection's own inbox patterns: `_INBOX.<clientId>` and below. */
+export function isOwnInbox(pattern: string, clientId: string): boolean {
+  return pattern.startsWith(INBOX_DOT) && firstToken(pattern.slice(INBOX_DOT.length)) === clientId;
+}
+
 /**
  * The delivery filter of a connection that has subscriptions starting with
  * a wildcard (`>`, `*.…`): those match reserved topics too, so events on

@@ -280,6 +280,19 @@ describe('pre-auth frame bound', () => {
 });
 
 describe('JWT permissions', () => {
+  it('lets a client subscribe to its own inbox under any allow list, unless a deny covers it', async () => {
+    const b = await bed('tcp', { jwt: { hs256Secret: SECRET } });
+    const narrow = await b.connect({ token: token({ sub: 'a', exp: inSeconds(600), permissions: { subscribe: { allow: ['orders.>'] } } }) });
+    const denied = await b.connect({ token: token({ sub: 'b', exp: inSeconds(600), permissions: { subscribe: { deny: ['_INBOX.>'] } } }) });
+    narrow.sub(`_INBOX.${narrow.clientId}.>`, 1);
+    narrow.sub('payments.>', 2);
+    denied.sub(`_INBOX.${denied.clientId}.>`, 1);
+    await narrow.flush();
+    await denied.flush();
+    expect(errorsOf(narrow)).toEqual([['MB_ERR_PERMISSION_DENIED', 2]]);
+    expect(errorsOf(denied)).toEqual([['MB_ERR_PERMISSION_DENIED', 1]]);
+  });
+
   it('checks reply topics against publish permissions', async () => {
     const b = await bed('tcp', { jwt: { hs256Secret: SECRET } });
     const svc = await b.connect({ token: token({ sub: 'svc', exp: inSeconds(600) }) });
