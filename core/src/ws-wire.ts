@@ -97,8 +97,9 @@ export class WsWire implements Wire {
   limitInput(maxBytes: number | undefined): void {
     const r = (this.ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
     if (!r || typeof r._maxPayload !== 'number') return;
-    this.configuredMax ??= r._maxPayload;
-    r._maxPayload = maxBytes ?? this.configuredMax;
+    const configured = (this.configuredMax ??= r._maxPayload);
+    // Never above the gateway's own limit (0 there means none).
+    r._maxPayload = maxBytes === undefined ? configured : configured > 0 ? Math.min(maxBytes, configured) : maxBytes;
   }
 
   private configuredMax: number | undefined;
