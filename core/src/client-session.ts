@@ -204,7 +204,7 @@ export class ClientSession extends FlowEndpoint {
    */
   private replyAllowed(reply: string | undefined, correlation: number): boolean {
     if (reply === undefined || !this.permissions || this.permissions.canPublish(reply)) return true;
-    if (reply.startsWith(`_INBOX.${this.clientId}.`)) return true;
+    if (isOwnInbox(reply, this.clientId)) return true;
     this.ctx.stats.permissionDenied++;
     this.sendError('MB_ERR_PERMISSION_DENIED', correlation, `reply topic "${reply}" (not allowed to publish there)`);
     return false;
