@@ -214,7 +214,6 @@ describe.each(['tcp', 'ws'] as const)('reserved topics over %s', (transport) => 
     await many.waitClosed();
     const longName = await b.connect({ name: 'n'.repeat(1000) });
     expect(longName.got.map((g) => g.error)).toEqual(['MB_ERR_OUT_OF_RANGE']);
-    expect(b.n.stats.protocolErrors).toBeGreaterThanOrEqual(1);
     // After WELCOME the full frame size applies, even for a frame in the same chunk as the HELLO.
     const payload = Buffer.alloc(60 * 1024, 1);
     const piped = await b.connect(false);
