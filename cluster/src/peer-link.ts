@@ -117,7 +117,8 @@ export class PeerLink extends FlowEndpoint {
     this.out = new OutboundQueue(this.wire, Math.min(4 * 1024 * 1024, s.maxPending >>> 1), s.maxPending, 'drop', () =>
       this.fail('MB_ERR_SLOW_CONSUMER', `peer has more than ${s.maxPending} bytes pending`),
     );
-    this.decoder = new FrameDecoder({ maxFrameLength: s.maxFrameLength, scanner: s.scanner });
+    // Until the cluster-secret challenge is passed only small frames are read: nothing bigger is buffered or decoded.
+    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(PRE_AUTH_MAX_BYTES, s.maxFrameLength), scanner: s.scanner });
     this.timer = setTimeout(() => {
       if (this.state === 'handshake') this.fail('MB_ERR_HANDSHAKE_TIMEOUT', 'peer handshake timed out');
     }, s.handshakeTimeout);
@@ -285,6 +286,7 @@ export class PeerLink extends FlowEndpoint {
 
   private up(): void {
     clearTimeout(this.timer);
+    this.decoder.limit = this.s.maxFrameLength;
     this.state = 'up';
     this.lastRx = Date.now();
     this.handler.linkUp(this);

@@ -29,14 +29,20 @@ import { refuseWithoutRedis } from './durable/durability.js';
 import type { SlowPolicy, Subscription } from './subscriber.js';
 import { FlowEndpoint } from './flow-endpoint.js';
 import { Permissions } from './auth/permissions.js';
+import { ReservedFilter, isOwnInbox, isTracePattern, reservedSubscribeProblem, startsWithWildcard } from './auth/reserved-topics.js';
+import { checkBodyKeys, checkEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { sameSecret } from './auth/same-secret.js';
+import { tokenExpiry } from './auth/token-lifetime.js';
 import type { Wire } from './wire.js';
 import type { NodeContext } from './node-context.js';
 
 type State = 'hello' | 'open' | 'closing' | 'closed';
 
 let nextUid = 1;
+
+/** Bytes a first WebSocket message may hold beyond maxHelloSize: frames a client batches with its HELLO. */
+const PRE_AUTH_MESSAGE_SLACK = 64 * 1024;
 
 /**
  * One client connection's protocol state: handshake, subscriptions,
@@ -65,6 +71,8 @@ export class ClientSession extends FlowEndpoint {
   /** Token subject, when the node verifies JWTs. */
   subject = '';
   private permissions: Permissions | undefined;
+  /** Set while some subscription starts with a wildcard: drops other inboxes' and unknown traces' events. */
+  private reserved: ReservedFilter | undefined;
   private expiryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly limiter: RateLimiter | undefined;
   private lastLimitError = 0;
@@ -79,8 +87,11 @@ export class ClientSession extends FlowEndpoint {
   ) {
     super();
     this.clientId = ctx.newClientId();
-    this.decoder = new FrameDecoder({ maxFrameLength: ctx.maxFrameLength, scanner: ctx.scanner });
+    // Until HELLO is accepted only a small frame is read: nothing larger is buffered or decoded for an unknown peer.
+    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(ctx.options.maxHelloSize, ctx.maxFrameLength), scanner: ctx.scanner });
     const o = ctx.options;
+    // A message transport buffers whole messages: bound those too (room for a HELLO and a few small frames batched with it).
+    wire.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
     this.out = new OutboundQueue(wire, Math.min(1024 * 1024, o.maxPending >>> 1), o.maxPending, 'disconnect', () => this.slowConsumer());
     if (o.publishRate > 0) this.limiter = new RateLimiter(o.publishRate, o.publishBurst);
     this.handshakeTimer = setTimeout(() => {
@@ -131,6 +142,10 @@ export class ClientSession extends FlowEndpoint {
 
   private readonly onDecodeError = (e: ProtocolError): void => {
     this.ctx.stats.protocolErrors++;
+    if (this.state === 'hello' && e.code === 'MB_ERR_FRAME_TOO_LARGE') {
+      this.fail(e.code, `before the handshake (maxHelloSize): ${e.message}`);
+      return;
+    }
     if (e.fatal) this.fail(e.code, e.message);
     else this.sendError(e.code, 0, e.message);
   };
@@ -154,6 +169,7 @@ export class ClientSession extends FlowEndpoint {
             this.sendError('MB_ERR_PERMISSION_DENIED', f.correlation, `publish to "${f.topic}"`);
             return;
           }
+          if (!this.replyAllowed(checkEvent(f, this.ctx.options), f.correlation)) return;
           this.ctx.publish(this, f);
           return;
         case FrameType.AUTH:
@@ -168,6 +184,7 @@ export class ClientSession extends FlowEndpoint {
         case FrameType.ACK:
         case FrameType.NACK:
           // A consumer settles a durable work-queue delivery (correlation = delivery id).
+          checkSettle(f);
           if (this.ctx.durability) this.ctx.durability.clientAck(this, f);
           else this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, f.typeName);
           return;
@@ -190,6 +207,18 @@ export class ClientSession extends FlowEndpoint {
     }
   };
 
+  /**
+   * A reply topic is a publish the responder makes on the requester's
+   * behalf: it needs the same permission, except in the requester's own inbox.
+   */
+  private replyAllowed(reply: string | undefined, correlation: number): boolean {
+    if (reply === undefined || !this.permissions || this.permissions.canPublish(reply)) return true;
+    if (isOwnInbox(reply, this.clientId)) return true;
+    this.ctx.stats.permissionDenied++;
+    this.sendError('MB_ERR_PERMISSION_DENIED', correlation, `reply topic "${reply}" (not allowed to publish there)`);
+    return false;
+  }
+
   private onHandlerError(e: unknown, correlation: number): void {
     if (isMeshbusError(e)) {
       if (e.fatal) this.fail(e.code, e.message);
@@ -208,8 +237,10 @@ export class ClientSession extends FlowEndpoint {
     let hello;
     try {
       hello = decodeHello(f.payload);
+      checkHello(hello);
     } catch (e) {
-      this.fail('MB_ERR_BAD_BODY', (e as MeshbusError).message);
+      const err = e as MeshbusError;
+      this.fail(err.code === 'MB_ERR_OUT_OF_RANGE' ? err.code : 'MB_ERR_BAD_BODY', err.message);
       return;
     }
     const [lo, hi] = hello.v;
@@ -228,6 +259,8 @@ export class ClientSession extends FlowEndpoint {
     }
     clearTimeout(this.handshakeTimer);
     this.handshakeTimer = undefined;
+    this.decoder.limit = this.ctx.maxFrameLength;
+    this.wire.limitInput?.(undefined);
     this.name = hello.name ?? '';
     this.lang = hello.lang ?? '';
     this.echo = hello.echo ?? true;
@@ -248,19 +281,28 @@ export class ClientSession extends FlowEndpoint {
   /**
    * Verifies a JWT and adopts its subject, permissions and expiry. On
    * failure: ERROR and close (MB_ERR_AUTH_FAILED or MB_ERR_TOKEN_EXPIRED).
+   * With `refresh` (AUTH on a live connection), a valid token for another
+   * subject is refused with a non-fatal MB_ERR_SUBJECT_CHANGED on
+   * `refresh.correlation` and the connection keeps its old token.
    */
-  private acceptToken(token: string | undefined): boolean {
+  private acceptToken(token: string | undefined, refresh?: { correlation: number }): boolean {
     try {
       if (token === undefined) throw new SessionError('MB_ERR_AUTH_FAILED', 'a token is required');
       const claims = this.ctx.jwt!.verify(token);
+      if (refresh && claims.sub !== this.subject) {
+        this.ctx.stats.authFailures++;
+        this.sendError('MB_ERR_SUBJECT_CHANGED', refresh.correlation, `connection is "${this.subject}", token is for "${claims.sub}"`);
+        return false;
+      }
+      const expiry = tokenExpiry(claims, this.ctx.options.maxTokenLifetime, Date.now());
       this.subject = claims.sub;
       this.permissions = claims.permissions ? new Permissions(claims.permissions) : undefined;
       clearTimeout(this.expiryTimer);
       this.expiryTimer = undefined;
-      if (claims.exp !== undefined) {
+      if (expiry !== undefined) {
         // setTimeout overflows past 2^31 ms; re-arm in steps for far-off expiries.
         const arm = (): void => {
-          const left = claims.exp! * 1000 - Date.now();
+          const left = expiry - Date.now();
           this.expiryTimer = setTimeout(left > 0x7fffffff ? arm : () => this.expired(), Math.min(Math.max(left, 0), 0x7fffffff));
           this.expiryTimer.unref?.();
         };
@@ -281,16 +323,48 @@ export class ClientSession extends FlowEndpoint {
     this.fail('MB_ERR_TOKEN_EXPIRED', `token of ${this.subject} expired; reconnect with a fresh one or send AUTH before expiry`);
   }
 
-  /** AUTH on a live connection: a refreshed token replaces the old one (answered with ACK). */
+  /**
+   * AUTH on a live connection: a refreshed token replaces the old one
+   * (answered with ACK). A token for another subject is refused with
+   * MB_ERR_SUBJECT_CHANGED and the connection stays on its old token; an
+   * invalid or expired one closes it. Once accepted, every live subscription
+   * is checked against the new permissions and each one now denied ends
+   * with ERROR MB_ERR_PERMISSION_DENIED on its sid.
+   */
   private onAuth(f: Frame): void {
     if (!this.ctx.jwt) {
       this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, 'this node does not use tokens');
       return;
     }
     const body = decodeBody(f.payload);
-    if (this.acceptToken(typeof body.token === 'string' ? body.token : undefined)) {
-      this.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
+    checkBodyKeys(body, 'AUTH');
+    const token = typeof body.token === 'string' ? body.token : undefined;
+    checkToken(token);
+    if (!this.acceptToken(token, { correlation: f.correlation })) return;
+    this.recheckSubscriptions();
+    this.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
+  }
+
+  /** Ends the subscriptions the current permissions no longer allow. */
+  private recheckSubscriptions(): void {
+    const denied: Subscription[] = [];
+    for (const s of this.subs.values()) if (this.subscribeProblem(s.pattern) !== undefined) denied.push(s);
+    for (const s of denied) {
+      this.unsubscribe(s.sid);
+      this.ctx.stats.permissionDenied++;
+      this.sendError('MB_ERR_PERMISSION_DENIED', s.sid, `subscribe to "${s.pattern}" (not allowed by the refreshed token)`);
     }
+  }
+
+  /** Why this connection may not subscribe to `pattern` (reserved prefixes, then token permissions), or undefined. */
+  private subscribeProblem(pattern: string): string | undefined {
+    const p = this.permissions;
+    const reserved = reservedSubscribeProblem(pattern, this.clientId, (x) => p !== undefined && p.explicitlyAllowsSubscribe(x));
+    if (reserved !== undefined) return reserved;
+    if (!p) return undefined;
+    // The own inbox needs no allow rule (request/reply works under any allow list); a deny still applies.
+    if (isOwnInbox(pattern, this.clientId) ? p.deniesSubscribe(pattern) : !p.canSubscribe(pattern)) return `subscribe to "${pattern}"`;
+    return undefined;
   }
 
   private rateLimited(correlation: number): void {
@@ -306,12 +380,14 @@ export class ClientSession extends FlowEndpoint {
     const sid = f.correlation;
     const pattern = f.topic;
     assertPattern(pattern, this.ctx.options);
-    if (this.permissions && !this.permissions.canSubscribe(pattern)) {
+    const problem = this.subscribeProblem(pattern);
+    if (problem !== undefined) {
       this.ctx.stats.permissionDenied++;
-      this.sendError('MB_ERR_PERMISSION_DENIED', sid, `subscribe to "${pattern}"`);
+      this.sendError('MB_ERR_PERMISSION_DENIED', sid, problem);
       return;
     }
     const body = decodeSub(f.payload);
+    checkSub(body);
     if (sid === 0) throw new ProtocolError('MB_ERR_BAD_BODY', 'SUB needs a non-zero sid in correlation');
     const old = this.subs.get(sid);
     if (!old && this.subs.size >= this.ctx.options.maxSubscriptions) {
@@ -365,10 +441,21 @@ export class ClientSession extends FlowEndpoint {
     this.updatePolicy();
   }
 
-  /** A connection drops events only when every one of its subscriptions asked for 'drop'. */
+  /**
+   * A connection drops events only when every one of its subscriptions asked
+   * for 'drop'. Also (re)builds the reserved-topic delivery filter, needed
+   * only while some subscription starts with a wildcard.
+   */
   private updatePolicy(): void {
     let policy: SlowPolicy = this.subs.size > 0 ? 'drop' : 'disconnect';
-    for (const s of this.subs.values()) if (s.slow === 'disconnect') policy = 'disconnect';
+    let wide = false;
+    const traces: string[] = [];
+    for (const s of this.subs.values()) {
+      if (s.slow === 'disconnect') policy = 'disconnect';
+      if (startsWithWildcard(s.pattern)) wide = true;
+      else if (isTracePattern(s.pattern)) traces.push(s.pattern);
+    }
+    this.reserved = wide ? new ReservedFilter(this.clientId, traces) : undefined;
     if (this.out.policy === policy) return;
     this.out.policy = policy;
     this.flowPolicyChanged();
@@ -379,6 +466,7 @@ export class ClientSession extends FlowEndpoint {
   deliver(f: Frame, sid: number): void {
     if (this.state !== 'open') return;
     if (this.permissions?.filtersDelivery && !this.permissions.canReceive(f.topic)) return;
+    if (this.reserved && !this.reserved.canReceive(f.topic)) return;
     let ok: boolean;
     const droppedBefore = this.out.dropped;
     if (sid === 0) {

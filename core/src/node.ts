@@ -26,6 +26,7 @@ import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
 import { Durability, logDurabilityOff } from './durable/durability.js';
 import { JwtVerifier } from './auth/jwt.js';
+import { isTraceId } from './auth/reserved-topics.js';
 import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
@@ -51,7 +52,10 @@ export interface LocalPublish {
   correlation?: number;
   /** Who publishes, as routing sees it (never delivered its own event back unless it wants echo); default a node-internal publisher. */
   from?: Subscriber & EventSource;
-  /** Trace id: the event carries the TRACE flag and hop records go to `_TRACE.<trace>`. */
+  /**
+   * Trace id, 16 random lowercase hex digits: the event carries the TRACE flag
+   * and hop records go to `_TRACE.<trace>`. Any other id: no hop records.
+   */
   trace?: string;
 }
 
@@ -371,7 +375,9 @@ export class MeshNode implements NodeContext {
    * Message tracing: a node that handles an event with the TRACE flag
    * publishes one hop record (node, time in, time out, where it went) as an
    * event on `_TRACE.<trace id>`, routed through the mesh like any other, so
-   * whoever traces subscribes there and sees the path hop by hop.
+   * whoever traces subscribes there and sees the path hop by hop. Only for a
+   * well-formed (16 hex digit) id, whoever sent the event: nobody else picks
+   * the topic the node publishes on (SPEC 10.9, 11.1).
    */
   private reportHop(f: Frame, from: Subscriber | undefined, tIn: number, to: string[]): void {
     let traceId: string | undefined;
@@ -380,9 +386,10 @@ export class MeshNode implements NodeContext {
     } catch {
       traceId = undefined;
     }
-    traceId ??= `${f.origin}-${f.seq}`;
+    // Only a well-formed random id names the record's topic: a sender (a client
+    // checked at ingress, or a peer) never picks where the node publishes.
+    if (traceId === undefined || !isTraceId(traceId)) return;
     const topic = `_TRACE.${traceId}`;
-    if (topicProblem(topic, false, this.options)) return;
     const hop: TraceHop = {
       node: this.id,
       name: this.options.name,

@@ -23,6 +23,20 @@ export interface NodeOptions {
   jwt?: JwtKeys;
   /** Serve clients over TLS (the SDK's tls:// URLs); `requireClientCert` for mutual TLS. */
   tls?: TlsConfig;
+  /**
+   * Longest a client token is trusted, seconds; 0: no limit (a token without
+   * `exp` is valid for ever). When set, a token needs `exp` or `iat`, and a
+   * session ends (MB_ERR_TOKEN_EXPIRED) at the earliest of `exp`,
+   * `iat` + maxTokenLifetime and connect/AUTH time + maxTokenLifetime. Default 0.
+   */
+  maxTokenLifetime?: number;
+  /**
+   * Largest frame (its length field, bytes) read before the handshake is
+   * done: a bigger first frame is refused with MB_ERR_FRAME_TOO_LARGE and the
+   * connection closed without decoding it. Default 8,192 (a HELLO is ~100
+   * bytes plus its token).
+   */
+  maxHelloSize?: number;
   /** Connections from one IP address. Default 1,024. */
   maxConnectionsPerIp?: number;
   /** Publishes per second per connection (token bucket); 0: unlimited. Default 0. */
@@ -88,6 +102,8 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     token: o.token,
     jwt: o.jwt,
     tls: o.tls,
+    maxTokenLifetime: o.maxTokenLifetime ?? 0,
+    maxHelloSize: o.maxHelloSize ?? 8192,
     maxConnectionsPerIp: o.maxConnectionsPerIp ?? 1024,
     publishRate: o.publishRate ?? 0,
     publishBurst: o.publishBurst ?? Math.max(1, 2 * (o.publishRate ?? 0)),
@@ -110,9 +126,11 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
   check(/^[0-9a-f]{16}$/.test(r.id), `id must be 16 lowercase hex digits, got ${o.id}`);
   check(isPosInt(r.maxPayload) && r.maxPayload <= 0xffffffff - HEADER_SIZE - 0xffff - MAX_EXT, `maxPayload out of range: ${o.maxPayload}`);
   check(isPosInt(r.maxTopicLength) && r.maxTopicLength <= 0xffff, `maxTopicLength must be 1..65535`);
-  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall', 'maxConnectionsPerIp', 'publishBurst'] as const) {
+  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall', 'maxConnectionsPerIp', 'publishBurst', 'maxHelloSize'] as const) {
     check(isPosInt(r[k]), `${k} must be a positive integer, got ${String(o[k])}`);
   }
+  check(r.maxHelloSize >= 256, `maxHelloSize must be at least 256, got ${o.maxHelloSize}`);
+  check(Number.isInteger(r.maxTokenLifetime) && r.maxTokenLifetime >= 0, `maxTokenLifetime must be a whole number of seconds >= 0, got ${o.maxTokenLifetime}`);
   check(Number.isFinite(r.publishRate) && r.publishRate >= 0, `publishRate must be >= 0, got ${o.publishRate}`);
   if (r.jwt) check(r.jwt.hs256Secret !== undefined || r.jwt.ed25519PublicKey !== undefined, 'jwt needs hs256Secret or ed25519PublicKey');
   return r;

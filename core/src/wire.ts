@@ -19,6 +19,13 @@ export interface Wire {
   /** Stops reading (flow control toward a publisher that outruns its receivers). */
   pause(): void;
   resume(): void;
+  /**
+   * Bounds what a message-based transport buffers before handing bytes over
+   * (WebSocket: the largest message, bytes; past it the transport closes):
+   * a number until the handshake is done, undefined to restore the
+   * transport's configured limit. Stream transports (TCP) need not implement it.
+   */
+  limitInput?(maxBytes: number | undefined): void;
 }
 
 /** Callbacks a transport gives its session. */

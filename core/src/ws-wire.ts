@@ -126,6 +126,23 @@ export class WsWire implements Wire {
     this.ws.terminate();
   }
 
+  /**
+   * Sets the `ws` receiver's message limit for this connection only. `ws` has
+   * no public per-connection setting; its receiver checks `_maxPayload` on
+   * every frame header, before buffering, so this is where a pre-handshake
+   * bound stops a big message. Without that field (another `ws` version)
+   * the gateway-wide maxPayload still applies.
+   */
+  limitInput(maxBytes: number | undefined): void {
+    const r = (this.ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+    if (!r || typeof r._maxPayload !== 'number') return;
+    const configured = (this.configuredMax ??= r._maxPayload);
+    // Never above the gateway's own limit (0 there means none).
+    r._maxPayload = maxBytes === undefined ? configured : configured > 0 ? Math.min(maxBytes, configured) : maxBytes;
+  }
+
+  private configuredMax: number | undefined;
+
   /** ws-level ping (the gateway's liveness timer); false when the last one went unanswered. */
   ping(): boolean {
     if (!this.alive) return false;

@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, encodeBody } from '@meshbus/proto';
 import { MeshNode, covers, signHs256, silentLogger, startNode, JwtVerifier } from '../src/index.js';
 import { RawClient } from './raw-client.js';
+import { SECRET, inSeconds } from './jwt-helpers.js';
 
-const SECRET = 'test-secret-for-hs256-tokens';
 const nodes: MeshNode[] = [];
 const clients: RawClient[] = [];
 async function node(opts: Parameters<typeof startNode>[0] = {}): Promise<MeshNode> {
@@ -21,7 +21,6 @@ afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   for (const n of nodes.splice(0)) await n.close();
 });
-const inSeconds = (s: number): number => Math.floor(Date.now() / 1000) + s;
 
 describe('pattern cover', () => {
   it('decides when one pattern contains another', () => {
@@ -102,7 +101,8 @@ describe('JWT auth', () => {
 
   it('closes a live connection when its token expires, unless refreshed with AUTH', async () => {
     const n = await node();
-    const short = () => signHs256({ sub: 'temp', exp: Math.floor(Date.now() / 1000) + 1 }, SECRET);
+    // 1 to 2 s left: never so little that the refresh below could arrive after it (exp is in whole seconds).
+    const short = () => signHs256({ sub: 'temp', exp: inSeconds(2) }, SECRET);
     const refreshed = await client(n, short());
     const lapsed = await client(n, short());
     refreshed.send({ type: FrameType.AUTH, correlation: 9, payload: encodeBody({ token: signHs256({ sub: 'temp', exp: inSeconds(3600) }, SECRET) }) });

@@ -155,16 +155,17 @@ describe('request/reply', () => {
     svc.sub('svc.echo', 1);
     await svc.flush();
     const req = await client(n);
-    req.sub('_INBOX.me.>', 1);
+    const inbox = `_INBOX.${req.clientId}`;
+    req.sub(`${inbox}.>`, 1);
     await req.flush();
-    req.send({ type: FrameType.REQ, topic: 'svc.echo', correlation: 77, ext: { reply: '_INBOX.me.1' }, payload: Buffer.from('ping') });
+    req.send({ type: FrameType.REQ, topic: 'svc.echo', correlation: 77, ext: { reply: `${inbox}.1` }, payload: Buffer.from('ping') });
     const r = await svc.waitFor((g) => g.type === FrameType.REQ);
     expect(r.correlation).toBe(77);
-    svc.pub('_INBOX.me.1', 'pong', r.correlation);
-    const reply = await req.waitFor((g) => g.topic === '_INBOX.me.1');
+    svc.pub(`${inbox}.1`, 'pong', r.correlation);
+    const reply = await req.waitFor((g) => g.topic === `${inbox}.1`);
     expect([reply.payload.toString(), reply.correlation]).toEqual(['pong', 77]);
 
-    req.send({ type: FrameType.REQ, topic: 'svc.missing', correlation: 78, ext: { reply: '_INBOX.me.2' } });
+    req.send({ type: FrameType.REQ, topic: 'svc.missing', correlation: 78, ext: { reply: `${inbox}.2` } });
     const e = await req.waitFor((g) => g.type === FrameType.ERROR);
     expect([e.error, e.correlation]).toEqual(['MB_ERR_NO_RESPONDERS', 78]);
   });

@@ -1,9 +1,11 @@
 import net from 'node:net';
+import WebSocket from 'ws';
 import {
   FrameDecoder,
   FrameType,
   codeFromNumber,
   decodeError,
+  decodeWelcome,
   encodeBody,
   encodeFrame,
   type ErrorCode,
@@ -68,6 +70,13 @@ export abstract class RawFrames {
     const w = this.waiters;
     this.waiters = [];
     for (const f of w) f();
+  }
+
+  /** The connection's client id from WELCOME (its inbox is `_INBOX.<clientId>.`). */
+  get clientId(): string {
+    const w = this.got.find((g) => g.type === FrameType.WELCOME);
+    if (!w) throw new Error('no WELCOME received');
+    return decodeWelcome(w.payload).client;
   }
 
   protected async hello(hello: Record<string, unknown> | false): Promise<void> {
@@ -151,5 +160,44 @@ export class RawClient extends RawFrames {
 
   close(): void {
     this.socket.destroy();
+  }
+}
+
+/** RawClient's twin over WebSocket: raw frames in binary messages. */
+export class RawWs extends RawFrames {
+  closeCode = 0;
+  closeReason = '';
+
+  private constructor(readonly ws: WebSocket) {
+    super();
+    ws.on('message', (data: Buffer) => this.received(data));
+    ws.on('close', (code, reason) => {
+      this.closeCode = code;
+      this.closeReason = reason.toString();
+      this.ended();
+    });
+    ws.on('error', () => {});
+  }
+
+  static async connect(url: string, o: { hello?: Record<string, unknown> | false; origin?: string; ws?: WebSocket.ClientOptions } = {}): Promise<RawWs> {
+    const ws = new WebSocket(url, { ...(o.origin ? { origin: o.origin } : {}), ...o.ws });
+    // Listen before 'open': a refusal's ERROR can arrive in the same chunk as the upgrade response.
+    const c = new RawWs(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+    await c.hello(o.hello ?? {});
+    return c;
+  }
+
+  send(...specs: FrameSpec[]): void {
+    // All frames in one binary message (SPEC §2 allows several whole frames per message).
+    this.ws.send(Buffer.concat(specs.map((s) => encodeFrame(s))));
+  }
+
+  protected override closeInfo(): string {
+    return ` (${this.closeCode})`;
   }
 }

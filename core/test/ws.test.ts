@@ -6,49 +6,9 @@ import {
   FrameType,
   decodeWelcome,
   encodeFrame,
-  type FrameSpec,
 } from '@meshbus/proto';
 import { WsGateway, silentLogger, startHttp, startNode, wholeFrames, type MeshNode, type WsGatewayOptions } from '../src/index.js';
-import { RawClient, RawFrames } from './raw-client.js';
-
-/** RawClient's twin over WebSocket: raw frames in binary messages. */
-class RawWs extends RawFrames {
-  closeCode = 0;
-  closeReason = '';
-
-  private constructor(readonly ws: WebSocket) {
-    super();
-    ws.on('message', (data: Buffer) => this.received(data));
-    ws.on('close', (code, reason) => {
-      this.closeCode = code;
-      this.closeReason = reason.toString();
-      this.ended();
-    });
-    ws.on('error', () => {});
-  }
-
-  static async connect(url: string, o: { hello?: Record<string, unknown> | false; origin?: string; ws?: WebSocket.ClientOptions } = {}): Promise<RawWs> {
-    const ws = new WebSocket(url, { ...(o.origin ? { origin: o.origin } : {}), ...o.ws });
-    // Listen before 'open': a refusal's ERROR can arrive in the same chunk as the upgrade response.
-    const c = new RawWs(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-    });
-    await c.hello(o.hello ?? {});
-    return c;
-  }
-
-  send(...specs: FrameSpec[]): void {
-    // All frames in one binary message (SPEC §2 allows several whole frames per message).
-    this.ws.send(Buffer.concat(specs.map((s) => encodeFrame(s))));
-  }
-
-  protected override closeInfo(): string {
-    return ` (${this.closeCode})`;
-  }
-}
+import { RawClient, RawWs } from './raw-client.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -255,13 +215,14 @@ describe('ws gateway: routing with TCP clients', () => {
     // A request from TCP answered over WebSocket.
     w.sub('svc.echo', 2);
     await w.flush();
-    t.sub('_INBOX.t.1', 9);
+    const inbox = `_INBOX.${t.clientId}.1`;
+    t.sub(inbox, 9);
     await t.flush();
-    t.send({ type: FrameType.REQ, topic: 'svc.echo', correlation: 5, payload: Buffer.from('ping'), ext: { reply: '_INBOX.t.1' } });
+    t.send({ type: FrameType.REQ, topic: 'svc.echo', correlation: 5, payload: Buffer.from('ping'), ext: { reply: inbox } });
     const req = await w.waitFor((x) => x.topic === 'svc.echo');
     expect(req.payload.toString()).toBe('ping');
-    w.send({ type: FrameType.PUB, topic: '_INBOX.t.1', correlation: 5, payload: Buffer.from('pong') });
-    expect((await t.waitFor((x) => x.topic === '_INBOX.t.1')).payload.toString()).toBe('pong');
+    w.send({ type: FrameType.PUB, topic: inbox, correlation: 5, payload: Buffer.from('pong') });
+    expect((await t.waitFor((x) => x.topic === inbox)).payload.toString()).toBe('pong');
   });
 
   it('batches the frames of one tick into one binary message', async () => {

@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   MB_ERR_UNEXPECTED_FRAME: { num: 2013, kind: 'session', fatal: false, message: 'frame type not allowed here' },
   MB_ERR_PAYLOAD_TOO_LARGE: { num: 2014, kind: 'session', fatal: false, message: 'payload exceeds the negotiated limit' },
   MB_ERR_UNKNOWN_SUBSCRIPTION: { num: 2015, kind: 'session', fatal: false, message: 'no such subscription' },
+  MB_ERR_SUBJECT_CHANGED: { num: 2020, kind: 'session', fatal: false, message: 'a refreshed token must have the same subject' },
+  MB_ERR_OUT_OF_RANGE: { num: 2021, kind: 'session', fatal: false, message: 'a number or size is past its documented bound' },
   MB_ERR_BAD_PEER_INFO: { num: 2060, kind: 'session', fatal: false, message: 'invalid node id, name or address from a peer' },
   // 3xxx: raised by a client library, never sent by a node.
   MB_ERR_TIMEOUT: { num: 3001, kind: 'client', fatal: false, message: 'request timed out' },

@@ -32,7 +32,7 @@ const PART_MIN = 64 * 1024;
  * continues with the next frame.
  */
 export class FrameDecoder {
-  private readonly maxFrameLength: number;
+  private maxFrameLength: number;
   private readonly scanner: FrameScanner;
   private readonly out = new Uint32Array(SCAN_META + BATCH * SCAN_SLOTS);
   /** Bytes of a frame being reassembled across chunks. */
@@ -47,6 +47,21 @@ export class FrameDecoder {
   constructor(options: FrameDecoderOptions = {}) {
     this.maxFrameLength = options.maxFrameLength ?? DEFAULT_MAX_FRAME;
     this.scanner = options.scanner ?? jsScanner;
+  }
+
+  /** Largest accepted value of the length field. */
+  get limit(): number {
+    return this.maxFrameLength;
+  }
+
+  /**
+   * Changes the size limit for the frames not yet scanned, e.g. a node keeps
+   * it small until the handshake is done, then raises it. Takes effect
+   * immediately, even for frames later in the chunk being decoded (a frame
+   * refused under the old limit is not reported if the new one admits it).
+   */
+  set limit(n: number) {
+    this.maxFrameLength = n;
   }
 
   /** The fatal error that stopped this decoder, if any. */
@@ -91,6 +106,11 @@ export class FrameDecoder {
       if (err !== 0) {
         if (err === E_TOO_LARGE) {
           const size = out[3]! + 4;
+          // A frame handled just above (a HELLO) may have raised the limit: scan again under it.
+          if (size - 4 <= this.maxFrameLength) {
+            pos = stop;
+            continue;
+          }
           onError(new ProtocolError('MB_ERR_FRAME_TOO_LARGE', `${size - 4} bytes, limit ${this.maxFrameLength}`));
           const k = Math.min(size, n - stop);
           pos = stop + k;

@@ -136,6 +136,24 @@ describe('FrameDecoder: errors', () => {
     expect(run(Array.from({ length: s.length }, (_, i) => s.slice(i, i + 1)), { maxFrameLength: 1000 })).toEqual(want);
   });
 
+  it('a limit raised by a frame handler applies to the rest of the same chunk (a node raises it once HELLO is accepted)', () => {
+    const big = encodeFrame({ type: FrameType.PUB, topic: 'big', payload: new Uint8Array(5000).fill(1) });
+    const s = concat([ping, big, ping, big]);
+    for (const chunks of [[s], splitAt(s, [ping.length + 10])]) {
+      const d = new FrameDecoder({ maxFrameLength: 1000 });
+      const types: number[] = [];
+      const errs: ProtocolError[] = [];
+      d.push(chunks[0]!, (f) => {
+        types.push(f.type);
+        if (types.length === 1) d.limit = 10_000;
+      }, (e) => errs.push(e));
+      for (const c of chunks.slice(1)) d.push(c, (f) => types.push(f.type), (e) => errs.push(e));
+      expect(errs).toEqual([]);
+      expect(types).toEqual([FrameType.PING, FrameType.PUB, FrameType.PING, FrameType.PUB]);
+      expect(d.limit).toBe(10_000);
+    }
+  });
+
   it('an oversized frame is never buffered', () => {
     const big = encodeHead({ type: FrameType.PUB, topic: 'big', payload: new Uint8Array(1 << 20) });
     const d = new FrameDecoder({ maxFrameLength: 1000 });

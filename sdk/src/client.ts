@@ -1223,8 +1223,9 @@ export class Client implements SubscriptionOwner, Responder {
     if (data.length > this.maxPayload) {
       throw errorFromCode('MB_ERR_PAYLOAD_TOO_LARGE', `${data.length} bytes, the node accepts at most ${this.maxPayload}`);
     }
-    if (trace !== undefined && (typeof trace !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(trace))) {
-      throw new ClientError('MB_ERR_INVALID_ARGUMENT', `trace id "${String(trace)}" must be 1-64 letters, digits, - or _`);
+    // Nodes accept only random 16-hex trace ids (SPEC 10.9): hop records go to _TRACE.<id>, readable by whoever knows it.
+    if (trace !== undefined && (typeof trace !== 'string' || !/^[0-9a-f]{16}$/.test(trace))) {
+      throw new ClientError('MB_ERR_INVALID_ARGUMENT', `trace id "${String(trace)}" must be 16 lowercase hex digits (random)`);
     }
     if (headers === undefined) return;
     // An upper bound of the block's msgpack size; only a block that might not fit is encoded to know.

@@ -88,9 +88,9 @@ export interface PublishOptions {
   /** Encode the payload with this codec (otherwise bytes as they are, strings as UTF-8). */
   codec?: Codec<never>;
   /**
-   * Trace id (one topic token: letters, digits, `-`, `_`): every node the event passes
-   * through publishes a hop record on `_TRACE.<id>`. Kept with an event that waits
-   * in the outbox.
+   * Trace id, 16 random lowercase hex digits (nodes refuse other ids, SPEC 10.9): every node
+   * the event passes through publishes a hop record on `_TRACE.<id>`. Kept with an event
+   * that waits in the outbox.
    */
   trace?: string;
   /**

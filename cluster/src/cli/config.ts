@@ -39,6 +39,8 @@ export interface StartConfig {
   jwtSecret: string | undefined;
   /** File with the Ed25519 public key (PEM) for EdDSA client JWTs. */
   jwtPublicKey: string | undefined;
+  /** Longest a client JWT is trusted, seconds (NodeOptions.maxTokenLifetime). */
+  maxTokenLifetime: number | undefined;
   maxConnectionsPerIp: number | undefined;
   publishRate: number | undefined;
   /** PEM files: with cert and key, clients (tcp, ws, http) are served over TLS. */
@@ -90,6 +92,7 @@ export const START_DEFAULTS: StartConfig = {
   durable: [],
   jwtSecret: undefined,
   jwtPublicKey: undefined,
+  maxTokenLifetime: undefined,
   maxConnectionsPerIp: undefined,
   publishRate: undefined,
   tlsCert: undefined,
@@ -129,6 +132,7 @@ const KINDS: Record<keyof StartConfig, Kind> = {
   durable: 'list',
   jwtSecret: 'string',
   jwtPublicKey: 'string',
+  maxTokenLifetime: 'int',
   maxConnectionsPerIp: 'int',
   publishRate: 'int',
   tlsCert: 'string',

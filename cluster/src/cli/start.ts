@@ -28,6 +28,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger): Promise<Ru
     maxPayload: cfg.maxPayload,
     maxConnections: cfg.maxConnections,
     jwt: jwtKeys(cfg),
+    maxTokenLifetime: cfg.maxTokenLifetime,
     tls: clientTls,
     maxConnectionsPerIp: cfg.maxConnectionsPerIp,
     publishRate: cfg.publishRate,

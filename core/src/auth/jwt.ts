@@ -20,6 +20,8 @@ export interface TokenClaims {
   sub: string;
   /** Expiry, seconds since the epoch. */
   exp?: number;
+  /** Issued at, seconds since the epoch (used with the node's maxTokenLifetime). */
+  iat?: number;
   nbf?: number;
   /** Per-topic permissions; absent: everything allowed. */
   permissions?: { publish?: TopicRules; subscribe?: TopicRules };
@@ -78,6 +80,7 @@ export class JwtVerifier {
     if (claims.exp !== undefined && (typeof claims.exp !== 'number' || claims.exp <= now)) {
       throw new SessionError('MB_ERR_TOKEN_EXPIRED', `token of ${claims.sub} expired`);
     }
+    if (claims.iat !== undefined && (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat))) throw bad('token iat must be a number');
     if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf - LEEWAY > now)) throw bad('token not valid yet');
     const perms = claims.permissions;
     if (perms !== undefined) checkPermissions(perms);

@@ -41,6 +41,17 @@ class RuleSet {
     }
   }
 
+  /** A pattern named by an allow pattern that starts with a literal token (a wildcard-first `>` never counts) and not denied. */
+  explicit(pattern: string): boolean {
+    if (this.deny.some((d) => covers(d, pattern))) return false;
+    return (this.allow ?? []).some((a) => a[0] !== '*' && a[0] !== '>' && covers(a, pattern));
+  }
+
+  /** A pattern entirely inside a deny pattern. */
+  denied(pattern: string): boolean {
+    return this.deny.some((d) => covers(d, pattern));
+  }
+
   get hasDeny(): boolean {
     return this.deny.length > 0;
   }
@@ -86,6 +97,19 @@ export class Permissions {
 
   canSubscribe(pattern: string): boolean {
     return this.sub.pattern(pattern);
+  }
+
+  /**
+   * True when the allow list names `pattern` explicitly, with a pattern whose
+   * first token is literal: the opt-in for wide `_TRACE` subscriptions.
+   */
+  explicitlyAllowsSubscribe(pattern: string): boolean {
+    return this.sub.explicit(pattern);
+  }
+
+  /** True when a deny pattern covers `pattern` (whatever the allow list says). */
+  deniesSubscribe(pattern: string): boolean {
+    return this.sub.denied(pattern);
   }
 
   /** True when deliveries must be filtered by topic (some subscribe pattern is denied). */

@@ -1,0 +1,98 @@
+import { covers } from './permissions.js';
+
+/**
+ * The two topic prefixes the node reserves (SPEC.md 11.1):
+ *
+ * - `_INBOX.<client id>.…` belongs to the connection whose WELCOME gave it
+ *   that client id: only it may subscribe there; anyone may publish replies.
+ * - `_TRACE.<trace id>` carries the hop records of one traced event. Trace
+ *   ids are 16 random lowercase hex digits, so only whoever started the
+ *   trace knows the topic; a client subscribes to its own trace id and
+ *   nothing wider unless its token explicitly allows a `_TRACE` pattern.
+ */
+export const INBOX = '_INBOX';
+export const TRACE = '_TRACE';
+const INBOX_DOT = '_INBOX.';
+const TRACE_DOT = '_TRACE.';
+
+const TRACE_ID = /^[0-9a-f]{16}$/;
+
+/** A well-formed trace id: 16 lowercase hex digits (64 random bits). */
+export function isTraceId(id: string): boolean {
+  return TRACE_ID.test(id);
+}
+
+/** The first token of a topic or pattern. */
+function firstToken(p: string): string {
+  const i = p.indexOf('.');
+  return i < 0 ? p : p.slice(0, i);
+}
+
+/** True for `_TRACE` and `_TRACE.…`: topics only nodes publish on (hop records). */
+export function isTraceTopic(topic: string): boolean {
+  return topic.charCodeAt(0) === 0x5f /* _ */ && firstToken(topic) === TRACE;
+}
+
+/** A pattern whose first token is a wildcard can match reserved topics whatever they are. */
+export function startsWithWildcard(pattern: string): boolean {
+  const c = pattern.charCodeAt(0);
+  return (c === 0x2a /* * */ || c === 0x3e /* > */) && (pattern.length === 1 || pattern.charCodeAt(1) === 0x2e);
+}
+
+/** True for patterns on `_TRACE` itself (not wildcards that merely can match it). */
+export function isTracePattern(pattern: string): boolean {
+  return firstToken(pattern) === TRACE;
+}
+
+/**
+ * Why connection `clientId` may not subscribe to `pattern`, or undefined
+ * when it may as far as reserved prefixes go. `explicitlyAllowed` says
+ * whether the client's token names this `_TRACE` pattern in its allow list.
+ */
+export function reservedSubscribeProblem(pattern: string, clientId: string, explicitlyAllowed: (p: string) => boolean): string | undefined {
+  const first = firstToken(pattern);
+  if (first === INBOX) {
+    const rest = pattern.slice(INBOX_DOT.length);
+    const second = firstToken(rest);
+    if (pattern.length > INBOX.length && second === clientId) return undefined;
+    return `"${pattern}": a client may subscribe only to its own inbox ${INBOX_DOT}${clientId}.>`;
+  }
+  if (first === TRACE) {
+    const id = pattern.slice(TRACE_DOT.length);
+    if (pattern.length > TRACE.length && isTraceId(id)) return undefined;
+    if (explicitlyAllowed(pattern)) return undefined;
+    return `"${pattern}": subscribe to one trace id (${TRACE_DOT}<16 hex digits>), wider patterns need a token that allows them`;
+  }
+  return undefined;
+}
+
+/** True for the connection's own inbox patterns: `_INBOX.<clientId>` and below. */
+export function isOwnInbox(pattern: string, clientId: string): boolean {
+  return pattern.startsWith(INBOX_DOT) && firstToken(pattern.slice(INBOX_DOT.length)) === clientId;
+}
+
+/**
+ * The delivery filter of a connection that has subscriptions starting with
+ * a wildcard (`>`, `*.…`): those match reserved topics too, so events on
+ * other connections' inboxes and on trace ids the connection did not
+ * subscribe to by name are dropped. Built only for such connections, so
+ * every other connection's deliveries skip it.
+ */
+export class ReservedFilter {
+  private readonly ownInbox: string;
+
+  constructor(
+    clientId: string,
+    /** The connection's accepted `_TRACE…` patterns. */
+    private readonly tracePatterns: readonly string[],
+  ) {
+    this.ownInbox = `${INBOX_DOT}${clientId}.`;
+  }
+
+  canReceive(topic: string): boolean {
+    if (topic.charCodeAt(0) !== 0x5f /* _ */) return true;
+    if (topic.startsWith(INBOX_DOT)) return topic.startsWith(this.ownInbox);
+    if (topic.startsWith(TRACE_DOT)) return this.tracePatterns.some((p) => covers(p, topic));
+    return true;
+  }
+}
