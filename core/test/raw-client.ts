@@ -21,6 +21,8 @@ export interface Got {
   sid: number;
   correlation: number;
   payload: Buffer;
+  /** Reply topic of a REQ (from its extension block). */
+  reply?: string;
   error?: ErrorCode;
 }
 
@@ -63,6 +65,7 @@ export abstract class RawFrames {
       payload: Buffer.from(f.payload),
     };
     if (f.type === FrameType.ERROR) g.error = codeFromNumber(decodeError(f.payload).code);
+    if (f.type === FrameType.REQ) g.reply = f.ext?.reply;
     this.got.push(g);
   }
 

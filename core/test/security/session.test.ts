@@ -244,9 +244,10 @@ describe('the HTTP API inbox', () => {
     await svc.flush();
     await spy.flush();
     expect(errorsOf(spy)).toEqual([['MB_ERR_PERMISSION_DENIED', 2]]);
-    const pending = fetch(`${http.url}/v1/request/svc.echo?timeout=3000`, { method: 'POST', body: 'ping' });
+    const pending = fetch(`${http.url}/v1/request/svc.echo?timeout=3000`, { method: 'POST', body: 'ping', headers: { 'content-type': 'application/octet-stream' } });
     const r = await svc.waitFor((g) => g.type === FrameType.REQ);
-    const reply = `_INBOX.${b.n.id}.http.${r.correlation}`;
+    const reply = r.reply!;
+    expect(reply.startsWith(`_INBOX.${b.n.id}.http.`)).toBe(true);
     svc.pub(reply, 'pong', r.correlation);
     const res = await pending;
     expect(await res.text()).toBe('pong');
