@@ -51,6 +51,7 @@ export class Redialer {
   }
 
   private schedule(addr: string, t: Target, delay: number): void {
+    // attempt() cannot reject: the dial's failure is caught inside, the rest is synchronous bookkeeping.
     t.timer = setTimeout(() => void this.attempt(addr, t), delay);
     t.timer.unref();
   }

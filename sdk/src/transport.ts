@@ -32,5 +32,8 @@ export const BATCH_BYTES = 64 * 1024;
 
 /** Runs `fn` after the current synchronous code (a microtask), on every platform. */
 export function afterTick(fn: () => void): void {
-  void Promise.resolve().then(fn);
+  // A throwing fn must not become an unhandled rejection (which ends a Node process).
+  Promise.resolve()
+    .then(fn)
+    .catch((e: unknown) => console.error('meshbus: deferred callback failed', e));
 }
