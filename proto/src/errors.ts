@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   MB_ERR_UNEXPECTED_FRAME: { num: 2013, kind: 'session', fatal: false, message: 'frame type not allowed here' },
   MB_ERR_PAYLOAD_TOO_LARGE: { num: 2014, kind: 'session', fatal: false, message: 'payload exceeds the negotiated limit' },
   MB_ERR_UNKNOWN_SUBSCRIPTION: { num: 2015, kind: 'session', fatal: false, message: 'no such subscription' },
+  MB_ERR_TOO_MANY_REPLAYS: { num: 2040, kind: 'session', fatal: false, message: 'too many history replays in progress' },
   // 3xxx: raised by a client library, never sent by a node.
   MB_ERR_TIMEOUT: { num: 3001, kind: 'client', fatal: false, message: 'request timed out' },
   MB_ERR_CONNECTION_CLOSED: { num: 3002, kind: 'client', fatal: false, message: 'connection closed' },
@@ -54,6 +55,7 @@ export const ERROR_CODES = {
   MB_ERR_CODEC: { num: 3006, kind: 'client', fatal: false, message: 'payload codec failed' },
   // 4xxx: durable storage.
   MB_ERR_STORE_UNAVAILABLE: { num: 4001, kind: 'store', fatal: false, message: 'durable store unavailable' },
+  MB_ERR_STORE_CORRUPT: { num: 4010, kind: 'store', fatal: false, message: 'stored entry cannot be decoded and was skipped' },
   // 9xxx: anything else a node could not do.
   MB_ERR_INTERNAL: { num: 9001, kind: 'session', fatal: false, message: 'internal error' },
   MB_ERR_CONFIG: { num: 9002, kind: 'session', fatal: true, message: 'invalid configuration' },
