@@ -1,21 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import {
-  FIXED_SIZE,
   Flags,
   FrameType,
   decodeError,
   decodeSubAck,
   encodeBody,
   encodeFrame,
-  headerOf,
-  topicHash,
-  writeHeader,
-  type FrameSpec,
   type SubAckBody,
 } from '@meshbus/proto';
 import type { MeshNode, NodeOptions } from '../../src/index.js';
-import { RawClient, type Got } from '../raw-client.js';
+import { RawClient, frameWithExt, type Got } from '../raw-client.js';
 import { durableSuite, until } from '../redis-helper.js';
 
 /**
@@ -35,18 +30,6 @@ function durable(topics: Durable['topics'], extra: Partial<Durable> = {}): Durab
 
 /** The exact extension block of the report: msgpack {h: 5} — valid msgpack, invalid extension (headers must map strings). */
 const POISON_EXT = Uint8Array.from([0x81, 0xa1, 0x68, 0x05]);
-
-/** A frame whose extension block is the given bytes, verbatim (encodeFrame only writes valid blocks). */
-function frameWithExt(spec: FrameSpec, ext: Uint8Array): Uint8Array {
-  const topic = Buffer.from(spec.topic ?? '');
-  const payload = spec.payload ?? new Uint8Array(0);
-  const out = new Uint8Array(FIXED_SIZE + topic.length + ext.length + payload.length);
-  writeHeader(out, 0, headerOf(spec, topicHash(topic), topic.length, ext.length, payload.length));
-  out.set(topic, FIXED_SIZE);
-  out.set(ext, FIXED_SIZE + topic.length);
-  out.set(payload, FIXED_SIZE + topic.length + ext.length);
-  return out;
-}
 
 const raws: RawClient[] = [];
 async function raw(n: MeshNode): Promise<RawClient> {
