@@ -851,6 +851,14 @@ export class Client implements SubscriptionOwner, Responder {
         if (!err.fatal) return;
       }
       const sub = this.subs.get(correlation);
+      if (sub && err.code === 'MB_ERR_TOO_MANY_REPLAYS') {
+        // The node runs a bounded number of history replays per connection (SPEC §15.3): ask again shortly.
+        const t = setTimeout(() => {
+          if (this.conn === conn && this.subs.get(sub.sid) === sub) this.sendSub(conn, sub);
+        }, 200 + Math.random() * 300);
+        (t as { unref?: () => void }).unref?.();
+        return;
+      }
       if (sub && SUB_ERRORS.has(err.code)) {
         this.removeSub(sub);
         sub.end(err);

@@ -326,3 +326,21 @@ describe('replays are paged and bounded', () => {
     }
   });
 });
+
+describe('replay bounds and the SDK', () => {
+  it('an SDK client with more recovering subscriptions than the per-connection bound gets all of them: refused ones are asked again', async () => {
+    const n = await node({ durable: durable([{ pattern: 'many.>', history: { size: 100 } }], { replay: { perConnection: 2 } }) });
+    const pub = await suite.client(n);
+    for (let t = 0; t < 6; t++) await pub.publish(`many.t${t}`, 'x', { ack: true });
+    const c = await suite.client(n);
+    const subs = Array.from({ length: 6 }, (_, t) => c.subscribe(`many.t${t}`, { recover: true }));
+    await until(() => subs.every((s) => s.recovered === true), 'every subscription acknowledged');
+    expect(n.stats.store.replaysRefused).toBeGreaterThan(0);
+    // and they are live
+    const got: string[] = [];
+    c.subscribe('many.>', { callback: (m) => void got.push(m.topic) });
+    await c.flush();
+    await pub.publish('many.t5', 'live', { ack: true });
+    await until(() => got.includes('many.t5'), 'live event');
+  });
+});
