@@ -266,8 +266,9 @@ export class Sequencer implements SequencedReceiver {
       return;
     }
     if (pos.epoch !== this.epoch) {
-      // History was lost (or reset) while we were live: say so, then continue from the new epoch.
-      this.lost(pos.epoch, pos.offset - 1);
+      this.pending.push(f);
+      this.checkEpoch(f, pos);
+      return;
     }
     if (pos.offset <= this.offset) return;
     if (pos.offset === this.offset + 1) {
@@ -276,20 +277,58 @@ export class Sequencer implements SequencedReceiver {
       return;
     }
     this.pending.push(f);
-    this.fill(pos.offset - 1);
+    this.fill(pos.offset - 1, f);
   }
 
-  /** Reads (offset, upto] from history in pages, delivers it, then the buffered events. */
-  private fill(upto: number): void {
+  /**
+   * A live event from another epoch: the history was lost (or reset) while
+   * we were live — or the event is bogus (a peer may be buggy or
+   * compromised). The store decides: its epoch is the truth.
+   */
+  private checkEpoch(f: Frame, pos: Position): void {
+    this.fetching = true;
+    const from = this.position;
+    this.read(from, 0, (r) => {
+      if (r.epoch === pos.epoch) {
+        // Really reset: say so, then continue from the new epoch (the event follows from pending).
+        this.lost(pos.epoch, pos.offset - 1);
+      } else {
+        this.bogus(f, `epoch ${pos.epoch} is not the store's (${r.epoch})`);
+        if (r.epoch !== from.epoch) this.lost(r.epoch, r.top);
+      }
+      this.goLive();
+    });
+  }
+
+  /** Drops a buffered live event whose position the store contradicts: it never reaches the client nor moves its position. */
+  private bogus(f: Frame, why: string): void {
+    this.pending = this.pending.filter((x) => x !== f);
+    this.deps.logger.warn({ topic: this.topic, sid: this.sid }, `event with an impossible position dropped: ${why}`);
+  }
+
+  /** Reads (offset, upto] from history in pages, delivers it, then the buffered events; `trigger` is the live event that jumped ahead. */
+  private fill(upto: number, trigger: Frame): void {
     this.fetching = true;
     const from = this.position;
     this.read(from, upto, (r) => {
-      if (r.epoch !== from.epoch || !r.recovered) {
+      if (r.epoch !== from.epoch) {
         this.lost(r.epoch, upto);
         this.goLive();
         return;
       }
-      this.replayPages(r, upto, () => this.goLive());
+      let target = upto;
+      if (upto + 1 > r.top) {
+        // A node delivers an event only after the store has it, so an offset above the
+        // store's top is impossible: the event is bogus (a buggy or compromised peer).
+        this.bogus(trigger, `offset ${upto + 1} is above the store's last offset ${r.top}`);
+        target = Math.max(this.offset, r.top);
+      }
+      if (!r.recovered) {
+        this.lost(r.epoch, target);
+        this.goLive();
+        return;
+      }
+      this.replayPages(r, target, () => this.goLive());
     });
   }
 
