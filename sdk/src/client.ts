@@ -851,12 +851,10 @@ export class Client implements SubscriptionOwner, Responder {
         if (!err.fatal) return;
       }
       const sub = this.subs.get(correlation);
-      if (sub && err.code === 'MB_ERR_TOO_MANY_REPLAYS') {
-        // The node runs a bounded number of history replays per connection (SPEC §15.3): ask again shortly.
-        const t = setTimeout(() => {
-          if (this.conn === conn && this.subs.get(sub.sid) === sub) this.sendSub(conn, sub);
-        }, 200 + Math.random() * 300);
-        (t as { unref?: () => void }).unref?.();
+      if (sub && err.num === 2040) {
+        // MB_ERR_TOO_MANY_REPLAYS: the node bounds history replays per connection (SPEC §15.3); ask again
+        // shortly (on this connection: an ended one ignores it, and a reconnect resubscribes anyway).
+        setTimeout(() => this.subs.has(sub.sid) && this.sendSub(conn, sub), 300);
         return;
       }
       if (sub && SUB_ERRORS.has(err.code)) {
