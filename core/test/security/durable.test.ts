@@ -9,7 +9,8 @@ import {
   encodeFrame,
   type SubAckBody,
 } from '@meshbus/proto';
-import type { MeshNode, NodeOptions } from '../../src/index.js';
+import { Queue } from 'bullmq';
+import { queueName, type MeshNode, type NodeOptions } from '../../src/index.js';
 import { RawClient, frameWithExt, type Got } from '../raw-client.js';
 import { durableSuite, until } from '../redis-helper.js';
 
@@ -262,6 +263,32 @@ describe('what comes back from Redis is untrusted: bad entries are skipped with 
     } finally {
       closeRaws();
     }
+  });
+});
+
+describe('durable queue jobs read back from Redis are untrusted too', () => {
+  it('a job whose frame is garbage is dropped and counted; the consumer gets the good jobs and the node stays up', async () => {
+    const d = durable([], {});
+    const n = await node({ durable: d });
+    const c = await suite.client(n);
+    const got: string[] = [];
+    c.subscribe('jobs.>', { queue: 'g', durable: true, callback: (m) => void got.push(Buffer.from(m.data).toString()) });
+    await until(() => (n.durability!.matcher.forTopic('jobs.a')?.queues.length ?? 0) > 0, 'queue registered');
+    // A job written by someone else straight into the queue: not a frame, then a frame with the poison extension.
+    const q = new Queue(queueName('jobs.>', 'g'), { connection: { url: suite.redis().url }, prefix: `${d.prefix}bull` });
+    try {
+      await q.add('event', { f: Buffer.from('garbage').toString('base64'), topic: 'jobs.a' });
+      await q.add('event', { f: Buffer.from(frameWithExt({ type: FrameType.PUB, topic: 'jobs.a', payload: Buffer.from('bad') }, POISON_EXT)).toString('base64'), topic: 'jobs.a' });
+      await q.add('event', { nothing: true });
+    } finally {
+      await q.close();
+    }
+    const pub = await suite.client(n);
+    await pub.publish('jobs.a', 'good', { ack: true });
+    await until(() => got.includes('good'), 'the good job');
+    await until(() => n.stats.store.corrupt === 3, 'the bad jobs counted');
+    expect(got).toEqual(['good']);
+    await alive(n);
   });
 });
 
