@@ -3,6 +3,7 @@ import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls
 import { lookup } from 'node:dns/promises';
 import {
   FrameType,
+  checkIngressExtension,
   ProtocolError,
   decodeBody,
   topicHash,
@@ -78,6 +79,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
   reorderedDropped = 0;
   /** Copies of an event dropped because it was seen before (partial mesh). */
   duplicatesDropped = 0;
+  /** Events from peers dropped because their extension block is malformed (SPEC §8). */
+  badPeerEvents = 0;
   private stopped = false;
   private unsubscribeInterest: (() => void) | undefined;
   /** Links of other nodes, as they gossiped them: node id → (peer ids, when heard). */
@@ -602,6 +605,16 @@ export class ClusterNode implements LinkHandler, ClusterView {
   };
 
   peerEvent(link: PeerLink, f: Frame): void {
+    // A peer may be buggy or compromised: its events pass the same extension check as a
+    // client's, except that a position (stamped by the node that stored the event) is allowed.
+    try {
+      checkIngressExtension(f.extBytes, f.type === FrameType.REQ, 'peer');
+    } catch (e) {
+      this.node.stats.protocolErrors++;
+      this.badPeerEvents++;
+      this.node.logger.debug({ peer: link.peer?.id, err: String((e as Error).message) }, 'malformed event from peer dropped');
+      return;
+    }
     const route = this.node.table.routeFrame(f, this.decodeTopic);
     const partial = this.options.mode === 'partial';
     const sid = f.sid;

@@ -123,6 +123,7 @@ export class Redialer {
 
   private schedule(addr: string, t: Target, delay: number): void {
     clearTimeout(t.timer);
+    // attempt() cannot reject: the dial's failure is caught inside, the rest is synchronous bookkeeping.
     t.timer = setTimeout(() => void this.attempt(addr, t), delay);
     t.timer.unref();
   }

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startNode, silentLogger } from '@meshbus/core';
 import { connect, type Client, type Msg, type Status } from '@meshbus/sdk';
+import { FrameType, encodeFrame } from '@meshbus/proto';
 import { ClusterNode } from '../src/index.js';
 import { fullyMeshed, until, type TestNode } from './mesh-helpers.js';
 import { stopStartedRedis, testRedis, type TestRedis } from '../../core/test/redis-helper.js';
@@ -110,5 +111,32 @@ describe('durability across the mesh', () => {
     expect(perNode[0]! + perNode[1]!).toBe(N);
     expect(perNode[0]).toBeGreaterThan(0);
     expect(perNode[1]).toBeGreaterThan(0);
+  });
+});
+
+describe('positions from a peer are checked against the store (issue #13)', () => {
+  it('a peer event with an offset above the store or a foreign epoch never reaches a resuming subscriber, nor moves its position', async () => {
+    const [a, b] = await pair();
+    const sub = await cli(b.url);
+    const got: string[] = [];
+    const s = sub.subscribe('feed.x', { recover: true, callback: (m) => void got.push(text(m)) });
+    await until(() => s.recovered !== undefined, 'SUB ack');
+    const pub = await cli(b.url);
+    const p1 = (await pub.publish('feed.x', 'e1', { ack: true }))!;
+    await until(() => got.length === 1, 'e1');
+    // A buggy or compromised peer: well-formed positions the store contradicts.
+    let seq = Date.now() * 4000;
+    const forge = (payload: string, epoch: string, offset: number): Uint8Array =>
+      encodeFrame({ type: FrameType.PUB, topic: 'feed.x', seq: ++seq, ext: { position: { epoch, offset } }, payload: Buffer.from(payload) });
+    const before = b.node.stats.msgsIn;
+    const link = a.cluster.link(b.node.id)!;
+    link.sendRaw(forge('forged-offset', p1.epoch, 999_999));
+    link.sendRaw(forge('forged-epoch', 'ffffffffffffffff', 2));
+    await until(() => b.node.stats.msgsIn >= before + 2, 'forged events received');
+    for (let i = 2; i <= 4; i++) await pub.publish('feed.x', `e${i}`, { ack: true });
+    await until(() => got.length >= 4, 'the acknowledged events');
+    await sub.flush();
+    expect(got).toEqual(['e1', 'e2', 'e3', 'e4']);
+    expect(s.position).toEqual({ epoch: p1.epoch, offset: p1.offset + 3 });
   });
 });

@@ -22,6 +22,8 @@ export async function spawnNode(args: {
   seeds?: string[];
   extra?: string[];
   readyText?: string;
+  /** Options for node itself, before the script (e.g. --import of a test probe). */
+  nodeArgs?: string[];
 }): Promise<NodeProcess> {
   const port = args.port ?? (await freePort());
   const clusterPort = args.clusterPort === null ? 0 : (args.clusterPort ?? (await freePort()));
@@ -35,7 +37,7 @@ export async function spawnNode(args: {
     ...(args.seeds?.length ? ['--seeds', args.seeds.join(',')] : []),
     ...(args.extra ?? []),
   ];
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(args.nodeArgs ?? []), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   const log: string[] = [];
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   await new Promise<void>((resolve, reject) => {

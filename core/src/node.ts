@@ -11,6 +11,7 @@ import {
   ProtocolError,
   SessionError,
   assertTopic,
+  checkIngressExtension,
   encodeBody,
   encodeFrame,
   readU64,
@@ -255,9 +256,12 @@ export class MeshNode implements NodeContext {
     }
     let route: Route;
     try {
+      // The one check of what a client may carry, before anything routes or stores the event.
+      checkIngressExtension(f.extBytes, f.type === FrameType.REQ, 'client');
       route = this.table.routeFrame(f, this.decodeTopic);
     } catch (e) {
       const err = e as ProtocolError;
+      if (err.code === 'MB_ERR_BAD_EXTENSION') this.stats.protocolErrors++;
       from.sendError(err.code ?? 'MB_ERR_BAD_TOPIC', f.correlation, err.message);
       return;
     }
@@ -283,7 +287,7 @@ export class MeshNode implements NodeContext {
    * Publishes an event from inside the node: encodes the frame and routes it
    * exactly like a client's PUB (a REQ when `o.reply` is set). Returns how
    * many receivers got it (a peer link counts as one). Throws ProtocolError
-   * MB_ERR_BAD_TOPIC or SessionError MB_ERR_PAYLOAD_TOO_LARGE.
+   * MB_ERR_BAD_TOPIC / MB_ERR_BAD_EXTENSION or SessionError MB_ERR_PAYLOAD_TOO_LARGE.
    */
   publishLocal(topic: string, payload: Uint8Array, o: LocalPublish = {}): number {
     const max = this.options.maxPayload;
@@ -294,6 +298,8 @@ export class MeshNode implements NodeContext {
     const flags = o.trace !== undefined ? Flags.TRACE : 0;
     const bytes = encodeFrame({ type, topic, payload, ext, flags, correlation: o.correlation, timestamp: Date.now() });
     const f = new Frame(bytes, 0, bytes.length);
+    // Same ingress rule as a client's PUB/REQ (HTTP callers are clients too).
+    checkIngressExtension(f.extBytes, type === FrameType.REQ, 'client');
     const route = this.table.routeFrame(f, this.decodeTopic);
     const durable = this.durability === undefined ? null : this.durability.match(f);
     this.stamp(f);

@@ -26,6 +26,8 @@ export interface NodeStats {
   dropped: { slow: number; /** Durable publishes refused because too many writes waited for Redis. */ storeBacklog: number };
   /** Trace hop records this node published. */
   traceHops: number;
+  /** Durable store: entries read back from Redis that could not be decoded (skipped), history pages read, SUB `since` refused by the replay bounds. */
+  store: { corrupt: number; replayPages: number; replaysRefused: number };
 }
 
 export function newStats(): NodeStats {
@@ -49,6 +51,7 @@ export function newStats(): NodeStats {
     connectionsRefused: 0,
     dropped: { slow: 0, storeBacklog: 0 },
     traceHops: 0,
+    store: { corrupt: 0, replayPages: 0, replaysRefused: 0 },
   };
 }
 

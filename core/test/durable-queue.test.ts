@@ -164,7 +164,14 @@ describe('Redis restarted during publishing', () => {
       }
     }
     expect(r.recovered).toBe(true);
-    const stored = new Map(r.events.map((e) => [e.offset, Buffer.from(e.frame.subarray(e.frame.length - 8)).toString().replace(/^.*tx/, 'tx')]));
+    // History reads are paged: read on until the top.
+    const events = [...r.events];
+    while (events.length > 0 && events[events.length - 1]!.offset < r.top) {
+      const next = await n.durability!.historyStore.read('ledger.main', n.durability!.cfg.topics[0]!, { epoch: r.epoch, offset: events[events.length - 1]!.offset });
+      if (next.events.length === 0) break;
+      events.push(...next.events);
+    }
+    const stored = new Map(events.map((e) => [e.offset, Buffer.from(e.frame.subarray(e.frame.length - 8)).toString().replace(/^.*tx/, 'tx')]));
     for (const [body, pos] of acked) {
       expect(pos.epoch).toBe([...acked.values()][0]!.epoch);
       expect(stored.get(pos.offset)).toBe(body);

@@ -1,6 +1,7 @@
 import net from 'node:net';
 import WebSocket from 'ws';
 import {
+  FIXED_SIZE,
   FrameDecoder,
   FrameType,
   codeFromNumber,
@@ -8,6 +9,9 @@ import {
   decodeWelcome,
   encodeBody,
   encodeFrame,
+  headerOf,
+  topicHash,
+  writeHeader,
   type ErrorCode,
   type Frame,
   type FrameSpec,
@@ -203,4 +207,16 @@ export class RawWs extends RawFrames {
   protected override closeInfo(): string {
     return ` (${this.closeCode})`;
   }
+}
+
+/** A frame whose extension block is `ext` verbatim (encodeFrame writes only valid blocks): for tests of malformed ones. */
+export function frameWithExt(spec: FrameSpec, ext: Uint8Array): Uint8Array {
+  const topic = Buffer.from(spec.topic ?? '');
+  const payload = spec.payload ?? new Uint8Array(0);
+  const out = new Uint8Array(FIXED_SIZE + topic.length + ext.length + payload.length);
+  writeHeader(out, 0, headerOf(spec, topicHash(topic), topic.length, ext.length, payload.length));
+  out.set(topic, FIXED_SIZE);
+  out.set(ext, FIXED_SIZE + topic.length);
+  out.set(payload, FIXED_SIZE + topic.length + ext.length);
+  return out;
 }

@@ -8,7 +8,7 @@ import {
   encodeFrame,
 } from '@meshbus/proto';
 import { WsGateway, silentLogger, startHttp, startNode, wholeFrames, type MeshNode, type WsGatewayOptions } from '../src/index.js';
-import { RawClient, RawWs } from './raw-client.js';
+import { RawClient, RawWs, frameWithExt } from './raw-client.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -223,6 +223,23 @@ describe('ws gateway: routing with TCP clients', () => {
     expect(req.payload.toString()).toBe('ping');
     w.send({ type: FrameType.PUB, topic: inbox, correlation: 5, payload: Buffer.from('pong') });
     expect((await t.waitFor((x) => x.topic === inbox)).payload.toString()).toBe('pong');
+  });
+
+  it('validates the extension block of PUB/REQ like TCP: malformed, REQ without reply and client positions get 1011 (issue #13)', async () => {
+    const n = await node();
+    const g = await gateway(n);
+    const w = await ws(g);
+    w.sub('>', 1);
+    await w.flush();
+    w.ws.send(frameWithExt({ type: FrameType.PUB, topic: 'x.a', correlation: 11, payload: Buffer.from('p') }, Uint8Array.from([0x81, 0xa1, 0x68, 0x05])));
+    w.send(
+      { type: FrameType.REQ, topic: 'x.a', correlation: 12, payload: Buffer.from('p') },
+      { type: FrameType.PUB, topic: 'x.a', correlation: 13, ext: { position: { epoch: '0123456789abcdef', offset: 9 } }, payload: Buffer.from('p') },
+      { type: FrameType.REQ, topic: 'x.a', correlation: 14, ext: { reply: '_INBOX.w.1', position: { epoch: '0123456789abcdef', offset: 9 } }, payload: Buffer.from('p') },
+    );
+    await w.flush();
+    for (const corr of [11, 12, 13, 14]) expect(w.got.filter((x) => x.correlation === corr).map((x) => x.error)).toEqual(['MB_ERR_BAD_EXTENSION']);
+    expect(w.events()).toEqual([]);
   });
 
   it('batches the frames of one tick into one binary message', async () => {

@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   MB_ERR_UNKNOWN_SUBSCRIPTION: { num: 2015, kind: 'session', fatal: false, message: 'no such subscription' },
   MB_ERR_SUBJECT_CHANGED: { num: 2020, kind: 'session', fatal: false, message: 'a refreshed token must have the same subject' },
   MB_ERR_OUT_OF_RANGE: { num: 2021, kind: 'session', fatal: false, message: 'a number or size is past its documented bound' },
+  MB_ERR_TOO_MANY_REPLAYS: { num: 2040, kind: 'session', fatal: false, message: 'too many history replays in progress' },
   MB_ERR_BAD_PEER_INFO: { num: 2060, kind: 'session', fatal: false, message: 'invalid node id, name or address from a peer' },
   // 3xxx: raised by a client library, never sent by a node.
   MB_ERR_TIMEOUT: { num: 3001, kind: 'client', fatal: false, message: 'request timed out' },
@@ -57,6 +58,7 @@ export const ERROR_CODES = {
   MB_ERR_CODEC: { num: 3006, kind: 'client', fatal: false, message: 'payload codec failed' },
   // 4xxx: durable storage.
   MB_ERR_STORE_UNAVAILABLE: { num: 4001, kind: 'store', fatal: false, message: 'durable store unavailable' },
+  MB_ERR_STORE_CORRUPT: { num: 4010, kind: 'store', fatal: false, message: 'stored entry cannot be decoded and was skipped' },
   // 9xxx: anything else a node could not do.
   MB_ERR_INTERNAL: { num: 9001, kind: 'session', fatal: false, message: 'internal error' },
   MB_ERR_CONFIG: { num: 9002, kind: 'session', fatal: true, message: 'invalid configuration' },

@@ -142,3 +142,27 @@ export function decodeExtension(bytes: Uint8Array): Extension {
   }
   return ext;
 }
+
+/** Who handed a node an event: a client (TCP, WebSocket, HTTP) or another node over a peer link. */
+export type IngressOrigin = 'client' | 'peer';
+
+/**
+ * Validates the extension block of a PUB or REQ where it enters a node
+ * (SPEC §8, §15.1), before anything routes or stores it: the block must
+ * decode with every known key well-typed, a REQ must carry its reply topic
+ * `r`, and only a node sets a position `p` — a client's is refused, a peer's
+ * (stamped by the node that stored the event) is accepted when well-formed.
+ *
+ * `ext` is the block's bytes (empty: none). Returns the decoded block
+ * (undefined when there is none). Throws ProtocolError MB_ERR_BAD_EXTENSION.
+ */
+export function checkIngressExtension(ext: Uint8Array, isRequest: boolean, origin: IngressOrigin): Extension | undefined {
+  const decoded = ext.length > 0 ? decodeExtension(ext) : undefined;
+  if (isRequest && (decoded?.reply === undefined || decoded.reply.length === 0)) {
+    throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'a REQ needs a reply topic (extension key r)');
+  }
+  if (origin === 'client' && decoded?.position !== undefined) {
+    throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'position (extension key p) is set by nodes only');
+  }
+  return decoded;
+}

@@ -1099,6 +1099,12 @@ export class Client implements SubscriptionOwner, Responder {
         if (!err.fatal) return;
       }
       const sub = this.subs.get(correlation);
+      if (sub && err.num === 2040) {
+        // MB_ERR_TOO_MANY_REPLAYS: the node bounds history replays per connection (SPEC §15.3); ask again
+        // shortly (on this connection: an ended one ignores it, and a reconnect resubscribes anyway).
+        setTimeout(() => this.subs.has(sub.sid) && this.sendSub(conn, sub), 300);
+        return;
+      }
       if (sub && SUB_ERRORS.has(err.code)) {
         this.endSub(sub, 'unsubscribed', false, err);
         this.emit({ type: 'error', error: err, sid: sub.sid });

@@ -62,6 +62,7 @@ export function bindLifecycle(client: Client, o: LifecycleOptions): () => void {
     bound = false;
     for (const off of offs) off();
   };
+  // closed() only ever resolves (with the error that closed the client, if any), and unbind cannot throw.
   void client.closed().then(unbind);
   return unbind;
 }

@@ -56,7 +56,9 @@ export async function runSub(args: string[]): Promise<number> {
   const sub = c.subscribe(topic, values.queue ? { queue: values.queue } : {});
   await c.flush();
   process.stderr.write(`subscribed to ${topic} on ${values.server}\n`);
-  const stop = (): void => void c.close();
+  const stop = (): void => {
+    c.close().catch((e: unknown) => process.stderr.write(`meshbus: close failed: ${String(e)}\n`));
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   let n = 0;

@@ -3,6 +3,7 @@ import { isMeshbusError } from '@meshbus/proto';
 import { ConfigError } from '@meshbus/core';
 import { START_DEFAULTS, START_KEYS, flagName, loadStartConfig } from './config.js';
 import { startServer } from './start.js';
+import { logUnhandledRejections } from './rejection-guard.js';
 import { runDev } from './dev.js';
 import { runPub, runReq, runSub, runTrace } from './client-commands.js';
 
@@ -80,6 +81,7 @@ async function start(args: string[]): Promise<number> {
     return runWorkers(cfg);
   }
   const server = await startServer(cfg);
+  logUnhandledRejections(server.node.logger);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = (signal: string): void => {

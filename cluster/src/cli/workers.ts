@@ -2,7 +2,8 @@ import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type { StartConfig } from './config.js';
 import { startServer } from './start.js';
-import { freePort } from '@meshbus/core';
+import { logUnhandledRejections } from './rejection-guard.js';
+import { freePort, jsonLogger } from '@meshbus/core';
 
 /**
  * `meshbus start --workers N`: one node per core. The primary process only
@@ -28,6 +29,7 @@ interface WorkerPlan {
 
 
 async function supervise(cfg: StartConfig): Promise<number> {
+  logUnhandledRejections(jsonLogger(cfg.logLevel, { role: 'primary' }));
   const n = cfg.workers;
   const clusterPorts: number[] = [];
   for (let i = 0; i < n; i++) clusterPorts.push(cfg.clusterPort !== undefined ? cfg.clusterPort + i : await freePort());
@@ -82,7 +84,9 @@ async function runWorker(cfg: StartConfig): Promise<number> {
     mesh: cfg.mesh,
     clusterSecret: plan.secret,
   });
+  logUnhandledRejections(server.node.logger);
   await new Promise<void>((resolve) => {
+    // then(resolve, resolve): handles both outcomes, so the chain cannot reject.
     const stop = (): void => void server.stop().then(resolve, resolve);
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);

@@ -24,6 +24,8 @@ import { sendLatest } from './latest-value.js';
 import { Sequencer, type SequencedOwner } from './recovery.js';
 import { DurableMatcher, resolveDurable, type DurableOptions, type ResolvedDurable, type TopicDurability } from './store-config.js';
 import { WorkQueues, type QueueRef } from './work-queue.js';
+import { ReplaySlots } from './replay-slots.js';
+import { readStoredFrame } from './stored-frame.js';
 
 /** A client connection as durability sees it. */
 export interface DurableSession extends Subscriber, EventSource {
@@ -35,6 +37,12 @@ function sequencedOwner(s: DurableSession): SequencedOwner {
   return {
     deliver: (f, sid) => s.deliver(f, sid),
     sendSubAck: (sid, body) => s.send(subAckFrame(sid, body)),
+    // Through the ordinary queue (not urgent): the notice stays in order with the deliveries around it.
+    notice: (sid, code, message) => s.send(encodeFrame({ type: FrameType.ERROR, correlation: sid, payload: encodeBody({ code: ERROR_CODES[code].num, message }) })),
+    addWaiter: (w) => s.addWaiter(w),
+    get congested() {
+      return s.congested;
+    },
     get isOpen() {
       return s.isOpen;
     },
@@ -107,12 +115,14 @@ export class Durability {
   /** Durable writes sent to Redis and not yet answered. */
   private inFlight = 0;
   private readonly gate = new StoreGate();
+  private readonly replays: ReplaySlots;
 
   private constructor(
     private readonly host: DurableHost,
     readonly cfg: ResolvedDurable,
   ) {
     this.matcher = new DurableMatcher<QueueRef>(cfg.topics);
+    this.replays = new ReplaySlots(cfg.replay.perConnection, cfg.replay.perNode);
   }
 
   /** undefined when `o` configures no Redis (the node runs without durability). */
@@ -145,7 +155,7 @@ export class Durability {
     cmd.on('close', () => {
       if (wasReady && !this.stopping) log.warn({ redis: redact(this.cfg.redis) }, 'redis connection lost: durable publishes are refused until it is back');
     });
-    this.history = new HistoryStore(cmd, this.cfg.prefix);
+    this.history = new HistoryStore(cmd, this.cfg.prefix, this.cfg.replay);
     this.work = new WorkQueues(
       this.cfg,
       bull,
@@ -155,6 +165,7 @@ export class Durability {
       log,
       (f) => this.publishStored(f),
       (group, f, error) => this.publishDead(group, f, error),
+      () => this.host.stats.store.corrupt++,
     );
     const ready = await waitReady(cmd, 3000);
     if (!ready) log.warn({ redis: redact(this.cfg.redis) }, 'redis not reachable yet: durable features wait for it (publishes to durable topics are refused meanwhile)');
@@ -247,7 +258,15 @@ export class Durability {
 
   /** Publishes a stored frame (a delayed publish that is due) as if it were published now on this node. */
   async publishStored(bytes: Uint8Array): Promise<void> {
-    const f = new Frame(bytes, 0, bytes.length);
+    let f: Frame;
+    try {
+      // A delayed job comes back from Redis: untrusted, checked like any stored entry.
+      f = readStoredFrame(bytes);
+    } catch (e) {
+      this.host.stats.store.corrupt++;
+      this.host.logger.warn({ err: String((e as Error).message) }, 'delayed publish skipped: stored frame is corrupt');
+      return;
+    }
     const d = this.matcher.forFrame(f);
     if (!d) {
       this.host.deliverAccepted(f);
@@ -257,8 +276,8 @@ export class Durability {
   }
 
   private publishDead(group: string, frame: Uint8Array, error: string): void {
-    const f = new Frame(frame, 0, frame.length);
     try {
+      const f = readStoredFrame(frame);
       this.host.publishLocal(`_DLQ.${group}`, f.payload, { headers: { ...(f.ext?.headers ?? {}), 'mb-topic': f.topic, 'mb-error': error } });
     } catch (e) {
       this.host.logger.warn({ group, err: String(e) }, 'cannot publish dead letter');
@@ -281,7 +300,14 @@ export class Durability {
     if (hasWildcard(pattern)) throw new SessionError('MB_ERR_NOT_FOUND', `since needs a literal topic, got the pattern "${pattern}"`);
     const d = this.matcher.forTopic(pattern);
     if (!d?.rule) throw new SessionError('MB_ERR_NOT_FOUND', `"${pattern}" is not a durable topic with history on this node`);
-    const seq = new Sequencer(sequencedOwner(owner), sid, pattern, d.rule, this.history, this.host.logger);
+    let release: () => void;
+    try {
+      release = this.replays.acquire(owner);
+    } catch (e) {
+      this.host.stats.store.replaysRefused++;
+      throw e;
+    }
+    const seq = new Sequencer(sequencedOwner(owner), sid, pattern, d.rule, { store: this.history, logger: this.host.logger, stats: this.host.stats, release });
     const sub: Subscription = { sid, pattern, queue: undefined, owner, slow, sequencer: seq };
     this.sequencers.set(sub, seq);
     return sub;
@@ -308,7 +334,9 @@ export class Durability {
       return;
     }
     if (body.latest !== false && sub.queue === undefined && this.matcher.latestRules().length > 0) {
-      void sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<unknown>, this.history, isCurrent, this.host.logger);
+      sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<unknown>, this.history, isCurrent, this.host.logger, this.host.stats).catch((e: unknown) =>
+        this.host.logger.error({ pattern: sub.pattern, err: String(e) }, 'latest values failed'),
+      );
     }
   }
 

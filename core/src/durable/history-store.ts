@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Position } from '@meshbus/proto';
 import { randomId } from '../ids.js';
 import type { ResolvedTopicRule } from './store-config.js';
+import { isEpoch, readStoredFrame } from './stored-frame.js';
 
 /**
  * Per-topic history in Redis.
@@ -40,14 +41,22 @@ local function trimByAge(stream, age)
     redis.call('XTRIM', stream, 'MINID', string.format('%d-0', last + 1))
   end
 end
+-- The stream's epoch. A missing or malformed meta hash (anything but 16 hex digits and
+-- an integer offset: Redis is shared, nothing in it is trusted) means the history is lost:
+-- a fresh epoch, an empty stream. Second result: 1 when the hash was malformed.
 local function meta(stream, m, fresh)
   local epoch = redis.call('HGET', m, 'e')
-  if not epoch then
+  local o = tonumber(redis.call('HGET', m, 'o'))
+  local ok = epoch and #epoch == 16 and string.match(epoch, '^[0-9a-f]+$') and o and o >= 0 and math.floor(o) == o
+  if not ok then
+    local corrupt = 0
+    if redis.call('EXISTS', m) == 1 then corrupt = 1 end
     epoch = fresh
-    redis.call('DEL', stream)
+    redis.call('DEL', stream, m)
     redis.call('HSET', m, 'e', epoch, 'o', 0)
+    return epoch, corrupt
   end
-  return epoch
+  return epoch, 0
 end
 `;
 
@@ -74,34 +83,57 @@ return {epoch, off}
 
 /**
  * KEYS: stream, meta. ARGV: since epoch ('' = from now), since offset, maxAgeMs, fresh epoch,
- * upper offset (0 = to the end), max entries.
- * → {epoch, top, recovered (1/0), entries}
+ * upper offset (0 = to the end), max entries in all, max entries in this page, max bytes in this page.
+ * → {epoch, top, recovered (1/0), entries, corrupt meta (1/0)}
+ *
+ * One page at most: XRANGE in small steps until the page's entry or byte
+ * budget is reached (at least one entry), so a replay never makes Redis
+ * build a reply of the whole history.
  */
 const READ = `${TRIM_BY_AGE}
-local epoch = meta(KEYS[1], KEYS[2], ARGV[4])
+local epoch, corrupt = meta(KEYS[1], KEYS[2], ARGV[4])
 local top = tonumber(redis.call('HGET', KEYS[2], 'o'))
-if ARGV[1] == '' then return {epoch, top, 1, {}} end
-if ARGV[1] ~= epoch then return {epoch, top, 0, {}} end
+if ARGV[1] == '' then return {epoch, top, 1, {}, corrupt} end
+if ARGV[1] ~= epoch then return {epoch, top, 0, {}, corrupt} end
 local since = tonumber(ARGV[2])
 local upto = tonumber(ARGV[5])
 if upto == 0 or upto > top then upto = top end
-if since > top then return {epoch, top, 0, {}} end
-if since >= upto then return {epoch, top, 1, {}} end
-if upto - since > tonumber(ARGV[6]) then return {epoch, top, 0, {}} end
+if since > top then return {epoch, top, 0, {}, corrupt} end
+if since >= upto then return {epoch, top, 1, {}, corrupt} end
+if upto - since > tonumber(ARGV[6]) then return {epoch, top, 0, {}, corrupt} end
 trimByAge(KEYS[1], tonumber(ARGV[3]))
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-if #first == 0 then return {epoch, top, 0, {}} end
+if #first == 0 then return {epoch, top, 0, {}, corrupt} end
 local firstOff = tonumber(string.match(first[1][1], '^(%d+)'))
-if firstOff > since + 1 then return {epoch, top, 0, {}} end
-local entries = redis.call('XRANGE', KEYS[1], string.format('%d-0', since + 1), string.format('%d-0', upto))
-return {epoch, top, 1, entries}
+if firstOff == nil or firstOff > since + 1 then return {epoch, top, 0, {}, corrupt} end
+local maxEntries = tonumber(ARGV[7])
+local maxBytes = tonumber(ARGV[8])
+local entries = {}
+local bytes = 0
+local from = since + 1
+while #entries < maxEntries and bytes < maxBytes and from <= upto do
+  local step = math.min(16, maxEntries - #entries)
+  local got = redis.call('XRANGE', KEYS[1], string.format('%d-0', from), string.format('%d-0', upto), 'COUNT', step)
+  if #got == 0 then break end
+  for _, e in ipairs(got) do
+    if #entries >= maxEntries or (bytes >= maxBytes and #entries > 0) then break end
+    for j = 2, #e[2], 2 do bytes = bytes + #e[2][j] end
+    entries[#entries + 1] = e
+    local off = tonumber(string.match(e[1], '^(%d+)'))
+    if off == nil then return redis.error_reply('MBCORRUPT stream id ' .. e[1]) end
+    from = off + 1
+  end
+end
+return {epoch, top, 1, entries, corrupt}
 `;
 
 /** One event read back from history. */
 export interface StoredEvent {
   offset: number;
-  /** The frame as published (stamped, no position). */
+  /** The frame as published (stamped, no position), checked by readStoredFrame; empty when `corrupt`. */
   frame: Uint8Array;
+  /** Set when the entry cannot be decoded (what is wrong): it is skipped, its subscriber told. */
+  corrupt?: string;
 }
 
 export interface ReadResult {
@@ -110,17 +142,42 @@ export interface ReadResult {
   top: number;
   /** false: the history does not cover the requested position (other epoch, trimmed, too long). */
   recovered: boolean;
+  /** One page, in offset order: at most `pageEvents` events and about `pageBytes` bytes. */
   events: StoredEvent[];
+  /** The stream's meta hash was malformed: it was reset (new epoch, history lost). */
+  metaCorrupt: boolean;
 }
 
-/** Most events replayed by one read; a client further behind gets recovered=false. */
+/** The latest value of one topic of a `latest` rule; `corrupt` says why an unreadable one was skipped. */
+export type LatestValue = { topic: string; position: Position; frame: Uint8Array } | { topic: string; corrupt: string };
+
+/** Most events one replay may cover; a client further behind gets recovered=false. */
 export const MAX_REPLAY = 100_000;
 
-type ScriptReply = [Buffer, number | Buffer, number?, Array<[Buffer, Buffer[]]>?];
+/** Page bounds of one history read. */
+export interface PageLimits {
+  pageEvents: number;
+  pageBytes: number;
+}
+
+const DEFAULT_PAGE: PageLimits = { pageEvents: 256, pageBytes: 1024 * 1024 };
+
+type ScriptReply = [Buffer, number | Buffer, number?, Array<[Buffer, Buffer[]]>?, number?];
 
 interface StoreCommands {
   mbAppendBuffer(k1: string, k2: string, k3: string, frame: Buffer, size: number, age: number, fresh: string, topic: string, latest: string): Promise<ScriptReply>;
-  mbReadBuffer(k1: string, k2: string, epoch: string, since: number, age: number, fresh: string, upto: number, max: number): Promise<ScriptReply>;
+  mbReadBuffer(
+    k1: string,
+    k2: string,
+    epoch: string,
+    since: number,
+    age: number,
+    fresh: string,
+    upto: number,
+    max: number,
+    pageEvents: number,
+    pageBytes: number,
+  ): Promise<ScriptReply>;
 }
 
 export class HistoryStore {
@@ -129,6 +186,7 @@ export class HistoryStore {
   constructor(
     redis: Redis,
     private readonly prefix: string,
+    private readonly page: PageLimits = DEFAULT_PAGE,
   ) {
     redis.defineCommand('mbAppend', { numberOfKeys: 3, lua: APPEND });
     redis.defineCommand('mbRead', { numberOfKeys: 2, lua: READ });
@@ -163,32 +221,74 @@ export class HistoryStore {
   }
 
   /**
-   * Events of `topic` after `since` (up to offset `upto`, 0 = all), atomically
-   * with the current epoch and top offset. `since.epoch === ''` reads nothing
-   * and just reports the current position.
+   * One page of the events of `topic` after `since` (up to offset `upto`, 0 =
+   * all), atomically with the current epoch and top offset. `since.epoch ===
+   * ''` reads nothing and just reports the current position. Entries that
+   * cannot be decoded come back marked `corrupt` (never thrown). Rejects when
+   * Redis fails.
    */
   async read(topic: string, rule: ResolvedTopicRule, since: Position, upto = 0): Promise<ReadResult> {
-    const reply = await this.r.mbReadBuffer(this.streamKey(topic), this.metaKey(topic), since.epoch, since.offset, rule.maxAgeMs, randomId(), upto, MAX_REPLAY);
-    const [epoch, top, recovered, entries] = reply;
+    const reply = await this.r.mbReadBuffer(
+      this.streamKey(topic),
+      this.metaKey(topic),
+      since.epoch,
+      since.offset,
+      rule.maxAgeMs,
+      randomId(),
+      upto,
+      MAX_REPLAY,
+      this.page.pageEvents,
+      this.page.pageBytes,
+    );
+    const [epoch, top, recovered, entries, corrupt] = reply;
     const events: StoredEvent[] = [];
     for (const [id, fields] of entries ?? []) {
+      const offset = parseInt(id.toString(), 10);
+      if (!Number.isSafeInteger(offset)) continue;
       let frame: Buffer | undefined;
       for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === 'f') frame = fields[i + 1];
-      if (frame) events.push({ offset: parseInt(id.toString(), 10), frame });
+      if (!frame) {
+        events.push({ offset, frame: EMPTY, corrupt: 'entry has no frame field' });
+        continue;
+      }
+      try {
+        readStoredFrame(frame, topic);
+        events.push({ offset, frame });
+      } catch (e) {
+        events.push({ offset, frame: EMPTY, corrupt: (e as Error).message });
+      }
     }
-    return { epoch: epoch.toString(), top: Number(top), recovered: recovered === 1, events };
+    return { epoch: epoch.toString(), top: Number(top), recovered: recovered === 1, events, metaCorrupt: corrupt === 1 };
   }
 
-  /** The latest events stored for `rule`: topic → position and frame. */
-  async latest(rule: ResolvedTopicRule): Promise<Array<{ topic: string; position: Position; frame: Uint8Array }>> {
+  /** The latest events stored for `rule`, one per topic; unreadable ones come back with `corrupt` set. */
+  async latest(rule: ResolvedTopicRule): Promise<LatestValue[]> {
     const all = await this.r.hgetallBuffer(this.latestKey(rule));
-    const out: Array<{ topic: string; position: Position; frame: Uint8Array }> = [];
+    const out: LatestValue[] = [];
     for (const [topic, v] of Object.entries(all)) {
       const a = v.indexOf(0x7c);
       const b = a < 0 ? -1 : v.indexOf(0x7c, a + 1);
-      if (b < 0) continue;
-      out.push({ topic, position: { epoch: v.subarray(0, a).toString(), offset: Number(v.subarray(a + 1, b).toString()) }, frame: v.subarray(b + 1) });
+      if (b < 0) {
+        out.push({ topic, corrupt: 'not <epoch>|<offset>|<frame>' });
+        continue;
+      }
+      const epoch = v.subarray(0, a).toString();
+      const offset = Number(v.subarray(a + 1, b).toString());
+      if (!isEpoch(epoch) || !Number.isSafeInteger(offset) || offset <= 0) {
+        out.push({ topic, corrupt: 'malformed position' });
+        continue;
+      }
+      const frame = v.subarray(b + 1);
+      try {
+        readStoredFrame(frame, topic);
+      } catch (e) {
+        out.push({ topic, corrupt: (e as Error).message });
+        continue;
+      }
+      out.push({ topic, position: { epoch, offset }, frame });
     }
     return out;
   }
 }
+
+const EMPTY = new Uint8Array(0);

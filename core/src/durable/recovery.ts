@@ -1,6 +1,7 @@
-import { Frame, type Position } from '@meshbus/proto';
+import { Frame, isMeshbusError, type ErrorCode, type Position } from '@meshbus/proto';
 import type { Logger } from '../logger.js';
-import type { SequencedReceiver } from '../subscriber.js';
+import type { NodeStats } from '../stats.js';
+import type { SequencedReceiver, Throttled } from '../subscriber.js';
 import { positionOf, withPosition } from './frames.js';
 import type { HistoryStore, ReadResult } from './history-store.js';
 import type { ResolvedTopicRule } from './store-config.js';
@@ -11,32 +12,61 @@ export interface SequencedOwner {
   deliver(f: Frame, sid: number): void;
   /** Sends the SUB's ACK: {recovered, epoch, offset} with correlation = sid. */
   sendSubAck(sid: number, body: { recovered: boolean; epoch: string; offset: number }): void;
+  /** Sends a non-fatal ERROR with correlation = sid, in order with the deliveries (e.g. a skipped corrupt entry). */
+  notice(sid: number, code: ErrorCode, message: string): void;
   readonly isOpen: boolean;
+  /** True while the connection's outbound queue is past its high-water mark. */
+  readonly congested: boolean;
+  /** Calls `w.unblock` once the outbound queue drained below its mark (or the connection went away). */
+  addWaiter(w: Throttled): void;
+}
+
+/** What a Sequencer uses of its node. */
+export interface SequencerDeps {
+  readonly store: HistoryStore;
+  readonly logger: Logger;
+  readonly stats: NodeStats;
+  /** Frees the replay slot this subscription holds (called once, when its first replay ends or it is cancelled). */
+  readonly release: () => void;
 }
 
 /** After a replay, look once more for events this node did not see live (interest still propagating). */
 const RECHECK_MS = [300, 1500];
 
 /**
+ * Live events buffered while a replay reads history. Past this many they are
+ * dropped: they are in the history too, and a read after the replay (the
+ * recheck) delivers them in order, so memory stays bounded during a long replay.
+ */
+const MAX_PENDING = 4096;
+
+/**
  * A subscription with a position (SUB `since`): resumes a literal durable
  * topic from a position and then stays in offset order.
  *
  * The subscription is in the routing table before history is read, so live
- * events that arrive meanwhile are buffered. The read returns the history and
- * the top offset atomically; then the buffered events follow, those at or
- * below the last delivered offset dropped: no gap and no duplicate at the
- * seam. Live events stay in offset order: one whose offset jumps ahead (an
- * event from another node still on its way, or sent before this node's
- * interest reached the publisher's node) triggers a read of the missing
- * range. Whenever the history cannot fill a hole (other epoch, trimmed,
- * store down), the client gets an explicit ACK with recovered=false and the
- * position from which it continues.
+ * events that arrive meanwhile are buffered. The first read returns the top
+ * offset atomically with the first page of history; the replay then reads
+ * page after page up to that offset, each page only once the connection's
+ * outbound queue has drained (so neither Redis nor the node ever holds more
+ * than a page for it); then the buffered events follow, those at or below the
+ * last delivered offset dropped: no gap and no duplicate at the seam. Live
+ * events stay in offset order: one whose offset jumps ahead (an event from
+ * another node still on its way, or sent before this node's interest reached
+ * the publisher's node) triggers a read of the missing range. Whenever the
+ * history cannot fill a hole (other epoch, trimmed, store down), the client
+ * gets an explicit ACK with recovered=false and the position from which it
+ * continues. An entry that cannot be decoded is skipped with an ERROR
+ * MB_ERR_STORE_CORRUPT on the sid. Nothing here throws out of a promise.
  */
 export class Sequencer implements SequencedReceiver {
   private epoch = '';
   private offset = 0;
   private fetching = true;
   private closed = false;
+  private released = false;
+  /** Buffered live events were dropped (MAX_PENDING): read them from history once live. */
+  private overflowed = false;
   private pending: Frame[] = [];
   private timers: Array<ReturnType<typeof setTimeout>> = [];
 
@@ -45,8 +75,7 @@ export class Sequencer implements SequencedReceiver {
     readonly sid: number,
     readonly topic: string,
     private readonly rule: ResolvedTopicRule,
-    private readonly store: HistoryStore,
-    private readonly logger: Logger,
+    private readonly deps: SequencerDeps,
   ) {}
 
   get position(): Position {
@@ -56,10 +85,7 @@ export class Sequencer implements SequencedReceiver {
   /** Starts: replays history after `since` (epoch '' = from now), then goes live. */
   start(since: Position): void {
     this.fetching = true;
-    this.store.read(this.topic, this.rule, since).then(
-      (r) => this.afterInitial(since, r),
-      (e: unknown) => this.storeFailed(e, true),
-    );
+    this.read(since, 0, (r) => this.afterInitial(since, r));
   }
 
   cancel(): void {
@@ -67,46 +93,158 @@ export class Sequencer implements SequencedReceiver {
     this.pending = [];
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
+    this.releaseSlot();
   }
 
   offer(f: Frame): void {
     if (this.closed) return;
     if (this.fetching) {
+      if (this.pending.length >= MAX_PENDING) {
+        this.pending = [];
+        this.overflowed = true;
+      }
       this.pending.push(f);
       return;
     }
     this.accept(f);
   }
 
+  /** One page read; `ok` runs with it, a failure goes to storeFailed. Never leaves a rejection unhandled. */
+  private read(from: Position, upto: number, ok: (r: ReadResult) => void): void {
+    this.deps.stats.store.replayPages++;
+    this.deps.store
+      .read(this.topic, this.rule, from, upto)
+      .then(
+        (r) => {
+          if (this.closed) return;
+          if (r.metaCorrupt) this.corrupt(`stream metadata of "${this.topic}" was malformed: history reset`);
+          ok(r);
+        },
+        (e: unknown) => this.storeFailed(e),
+      )
+      .catch((e: unknown) => {
+        // A bug in the callbacks: keep the node up, and the subscription going live.
+        this.deps.logger.error({ topic: this.topic, err: String(e) }, 'history replay failed');
+        if (!this.closed && this.fetching) this.goLive();
+      });
+  }
+
   private afterInitial(since: Position, r: ReadResult): void {
-    if (this.closed) return;
     this.epoch = r.epoch;
     const recovered = r.recovered;
-    this.owner.sendSubAck(this.sid, { recovered, epoch: r.epoch, offset: recovered && since.epoch !== '' ? since.offset : r.top });
-    if (recovered && since.epoch !== '') {
-      this.offset = since.offset;
-      this.replay(r);
+    const replaying = recovered && since.epoch !== '';
+    this.owner.sendSubAck(this.sid, { recovered, epoch: r.epoch, offset: replaying ? since.offset : r.top });
+    const top = r.top;
+    const finish = (): void => {
+      this.offset = Math.max(this.offset, top);
+      this.goLive();
+      for (const ms of RECHECK_MS) {
+        const t = setTimeout(() => this.recheck(), ms);
+        t.unref?.();
+        this.timers.push(t);
+      }
+    };
+    if (!replaying) {
+      finish();
+      return;
     }
-    this.offset = Math.max(this.offset, r.top);
-    this.goLive();
-    for (const ms of RECHECK_MS) {
-      const t = setTimeout(() => this.recheck(), ms);
-      t.unref?.();
-      this.timers.push(t);
+    this.offset = since.offset;
+    this.replayPages(r, top, finish);
+  }
+
+  /**
+   * Delivers page `r`, then reads and delivers the next ones up to offset
+   * `target`, each once the connection has drained; then `done`.
+   */
+  private replayPages(r: ReadResult, target: number, done: () => void): void {
+    if (this.closed) return;
+    const before = this.offset;
+    this.deliverPage(r, target);
+    if (this.closed) return;
+    if (this.offset >= target || this.offset === before) {
+      // Finished, or the history no longer has what follows (trimmed meanwhile): say so and continue.
+      if (this.offset < target) this.lost(this.epoch, target);
+      done();
+      return;
+    }
+    this.whenDrained(() => {
+      const from = this.position;
+      this.read(from, target, (next) => {
+        if (next.epoch !== from.epoch || !next.recovered) {
+          this.lost(next.epoch, target);
+          done();
+          return;
+        }
+        this.replayPages(next, target, done);
+      });
+    });
+  }
+
+  /** Runs `fn` now, or once the connection's outbound queue has drained below its mark. */
+  private whenDrained(fn: () => void): void {
+    const run = (): void => {
+      if (!this.closed) fn();
+    };
+    if (!this.owner.congested || !this.owner.isOpen) {
+      run();
+      return;
+    }
+    this.owner.addWaiter({ unblock: run });
+  }
+
+  private deliverPage(r: ReadResult, target: number): void {
+    for (const e of r.events) {
+      if (!this.owner.isOpen) return;
+      if (e.offset <= this.offset) continue;
+      if (e.offset > target) break;
+      if (e.offset !== this.offset + 1) {
+        // Entries missing inside the stream (deleted by hand): an explicit hole.
+        this.lost(this.epoch, e.offset - 1);
+      }
+      this.offset = e.offset;
+      if (e.corrupt !== undefined) {
+        this.corrupt(`offset ${e.offset} of "${this.topic}" skipped: ${e.corrupt}`);
+        continue;
+      }
+      let f: Frame;
+      try {
+        f = withPosition(e.frame, { epoch: this.epoch, offset: e.offset });
+      } catch (err) {
+        this.corrupt(`offset ${e.offset} of "${this.topic}" skipped: ${(err as Error).message}`);
+        continue;
+      }
+      this.owner.deliver(f, this.sid);
     }
   }
 
-  private replay(r: ReadResult): void {
-    for (const e of r.events) {
-      if (e.offset <= this.offset) continue;
-      if (e.offset !== this.offset + 1) break;
-      this.offset = e.offset;
-      this.owner.deliver(withPosition(e.frame, { epoch: this.epoch, offset: e.offset }), this.sid);
-    }
+  /** Tells the client it may have missed events: it continues after (epoch, offset). */
+  private lost(epoch: string, offset: number): void {
+    this.owner.sendSubAck(this.sid, { recovered: false, epoch, offset });
+    this.epoch = epoch;
+    this.offset = offset;
+  }
+
+  private corrupt(message: string): void {
+    this.deps.stats.store.corrupt++;
+    this.deps.logger.warn({ topic: this.topic, sid: this.sid }, message);
+    this.owner.notice(this.sid, 'MB_ERR_STORE_CORRUPT', message);
+  }
+
+  private releaseSlot(): void {
+    if (this.released) return;
+    this.released = true;
+    this.deps.release();
   }
 
   private goLive(): void {
+    this.releaseSlot();
     this.fetching = false;
+    if (this.overflowed) {
+      this.overflowed = false;
+      const t = setTimeout(() => this.recheck(), 0);
+      t.unref?.();
+      this.timers.push(t);
+    }
     const pending = this.pending;
     this.pending = [];
     for (let i = 0; i < pending.length; i++) {
@@ -121,16 +259,16 @@ export class Sequencer implements SequencedReceiver {
 
   private accept(f: Frame): void {
     if (!this.owner.isOpen) return;
+    // Only node-stamped positions reach here: clients cannot set one (refused at ingress, SPEC §15.1).
     const pos = positionOf(f);
     if (!pos) {
       this.owner.deliver(f, this.sid);
       return;
     }
     if (pos.epoch !== this.epoch) {
-      // History was lost (or reset) while we were live: say so, then continue from the new epoch.
-      this.owner.sendSubAck(this.sid, { recovered: false, epoch: pos.epoch, offset: pos.offset - 1 });
-      this.epoch = pos.epoch;
-      this.offset = pos.offset - 1;
+      this.pending.push(f);
+      this.checkEpoch(f, pos);
+      return;
     }
     if (pos.offset <= this.offset) return;
     if (pos.offset === this.offset + 1) {
@@ -139,31 +277,59 @@ export class Sequencer implements SequencedReceiver {
       return;
     }
     this.pending.push(f);
-    this.fill(pos.offset - 1);
+    this.fill(pos.offset - 1, f);
   }
 
-  /** Reads (offset, upto] from history, delivers it, then the buffered events. */
-  private fill(upto: number): void {
+  /**
+   * A live event from another epoch: the history was lost (or reset) while
+   * we were live — or the event is bogus (a peer may be buggy or
+   * compromised). The store decides: its epoch is the truth.
+   */
+  private checkEpoch(f: Frame, pos: Position): void {
     this.fetching = true;
     const from = this.position;
-    this.store.read(this.topic, this.rule, from, upto).then(
-      (r) => {
-        if (this.closed) return;
-        if (r.epoch !== from.epoch || !r.recovered) {
-          this.owner.sendSubAck(this.sid, { recovered: false, epoch: r.epoch, offset: upto });
-          this.epoch = r.epoch;
-          this.offset = upto;
-        } else {
-          this.replay(r);
-          if (this.offset < upto) {
-            this.owner.sendSubAck(this.sid, { recovered: false, epoch: r.epoch, offset: upto });
-            this.offset = upto;
-          }
-        }
+    this.read(from, 0, (r) => {
+      if (r.epoch === pos.epoch) {
+        // Really reset: say so, then continue from the new epoch (the event follows from pending).
+        this.lost(pos.epoch, pos.offset - 1);
+      } else {
+        this.bogus(f, `epoch ${pos.epoch} is not the store's (${r.epoch})`);
+        if (r.epoch !== from.epoch) this.lost(r.epoch, r.top);
+      }
+      this.goLive();
+    });
+  }
+
+  /** Drops a buffered live event whose position the store contradicts: it never reaches the client nor moves its position. */
+  private bogus(f: Frame, why: string): void {
+    this.pending = this.pending.filter((x) => x !== f);
+    this.deps.logger.warn({ topic: this.topic, sid: this.sid }, `event with an impossible position dropped: ${why}`);
+  }
+
+  /** Reads (offset, upto] from history in pages, delivers it, then the buffered events; `trigger` is the live event that jumped ahead. */
+  private fill(upto: number, trigger: Frame): void {
+    this.fetching = true;
+    const from = this.position;
+    this.read(from, upto, (r) => {
+      if (r.epoch !== from.epoch) {
+        this.lost(r.epoch, upto);
         this.goLive();
-      },
-      (e: unknown) => this.storeFailed(e, false),
-    );
+        return;
+      }
+      let target = upto;
+      if (upto + 1 > r.top) {
+        // A node delivers an event only after the store has it, so an offset above the
+        // store's top is impossible: the event is bogus (a buggy or compromised peer).
+        this.bogus(trigger, `offset ${upto + 1} is above the store's last offset ${r.top}`);
+        target = Math.max(this.offset, r.top);
+      }
+      if (!r.recovered) {
+        this.lost(r.epoch, target);
+        this.goLive();
+        return;
+      }
+      this.replayPages(r, target, () => this.goLive());
+    });
   }
 
   /** Catches events this node never saw live (e.g. published before the publisher's node learned our interest). */
@@ -171,27 +337,19 @@ export class Sequencer implements SequencedReceiver {
     if (this.closed || this.fetching || !this.owner.isOpen) return;
     this.fetching = true;
     const from = this.position;
-    this.store.read(this.topic, this.rule, from).then(
-      (r) => {
-        if (this.closed) return;
-        if (r.epoch === from.epoch && r.recovered) this.replay(r);
-        this.goLive();
-      },
-      () => this.goLive(),
-    );
+    this.read(from, 0, (r) => {
+      if (r.epoch === from.epoch && r.recovered && r.top > this.offset) this.replayPages(r, r.top, () => this.goLive());
+      else this.goLive();
+    });
   }
 
-  private storeFailed(e: unknown, initial: boolean): void {
+  private storeFailed(e: unknown): void {
     if (this.closed) return;
-    this.logger.warn({ topic: this.topic, err: String(e) }, 'history read failed');
+    this.deps.logger.warn({ topic: this.topic, err: String(e) }, 'history read failed');
+    if (isMeshbusError(e) && e.code === 'MB_ERR_STORE_CORRUPT') this.corrupt(e.message);
     // Continue live; the client is told it may have missed events.
     const next = this.pending[0] ? positionOf(this.pending[0]) : undefined;
-    const epoch = next?.epoch ?? this.epoch;
-    const offset = next ? next.offset - 1 : this.offset;
-    this.owner.sendSubAck(this.sid, { recovered: false, epoch, offset });
-    this.epoch = epoch;
-    this.offset = offset;
-    void initial;
+    this.lost(next?.epoch ?? this.epoch, next ? next.offset - 1 : this.offset);
     this.goLive();
   }
 }

@@ -33,6 +33,21 @@ export interface DurableOptions {
   };
   /** A durable publish that Redis has not answered within this many ms is NACKed. Default 5000. */
   writeTimeoutMs?: number;
+  /**
+   * History replays (SUB `since`): read in pages, the next page only once the
+   * subscriber's outbound queue has drained, so one replay never holds more
+   * than a page in Redis or in the node.
+   */
+  replay?: {
+    /** Most events read per Redis call. Default 256. */
+    pageEvents?: number;
+    /** Most bytes (stored frames) read per Redis call; a page holds at least one event. Default 1 MiB. */
+    pageBytes?: number;
+    /** Replays in progress on one connection; past it a SUB `since` gets ERROR MB_ERR_TOO_MANY_REPLAYS. Default 4. */
+    perConnection?: number;
+    /** Replays in progress on the node; past it a SUB `since` gets ERROR MB_ERR_TOO_MANY_REPLAYS. Default 64. */
+    perNode?: number;
+  };
 }
 
 export interface ResolvedTopicRule {
@@ -50,6 +65,7 @@ export interface ResolvedDurable {
   backoffMs: number;
   ackTimeoutMs: number;
   writeTimeoutMs: number;
+  replay: { pageEvents: number; pageBytes: number; perConnection: number; perNode: number };
 }
 
 const nonNeg = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
@@ -79,7 +95,16 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
     backoffMs: q.backoffMs ?? 1000,
     ackTimeoutMs: q.ackTimeoutMs ?? 30_000,
     writeTimeoutMs: o.writeTimeoutMs ?? 5000,
+    replay: {
+      pageEvents: o.replay?.pageEvents ?? 256,
+      pageBytes: o.replay?.pageBytes ?? 1024 * 1024,
+      perConnection: o.replay?.perConnection ?? 4,
+      perNode: o.replay?.perNode ?? 64,
+    },
   };
+  for (const [k, v] of Object.entries(r.replay)) {
+    if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable replay.${k} must be a positive integer`);
+  }
   for (const k of ['attempts', 'ackTimeoutMs', 'writeTimeoutMs'] as const) {
     if (!(nonNeg(r[k]) && r[k] > 0)) throw new ConfigError(`durable ${k} must be a positive integer`);
   }

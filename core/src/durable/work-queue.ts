@@ -2,7 +2,9 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
+import { StoreError, topicProblem } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
+import { readStoredFrame } from './stored-frame.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 
 /** A durable work queue: events on `pattern` become BullMQ jobs for the consumers of `group`. */
@@ -29,6 +31,15 @@ interface Delivery {
   resolve: () => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
+}
+
+/** The event frame of a job read back from Redis; StoreError MB_ERR_STORE_CORRUPT when it is not one. */
+function jobFrame(data: unknown): Uint8Array {
+  const f = (data as Partial<JobData> | null)?.f;
+  if (typeof f !== 'string') throw new StoreError('MB_ERR_STORE_CORRUPT', 'job has no frame');
+  const bytes = Buffer.from(f, 'base64');
+  readStoredFrame(bytes);
+  return bytes;
 }
 
 /** BullMQ queue names cannot contain ':'; base64url keeps any pattern and group. */
@@ -81,6 +92,8 @@ export class WorkQueues {
     private readonly publishDue: (frame: Uint8Array) => Promise<void>,
     /** Publishes a dead letter on `_DLQ.<group>`. */
     private readonly publishDead: (group: string, frame: Uint8Array, error: string) => void,
+    /** Counts a job read back from Redis that cannot be decoded (skipped). */
+    private readonly onCorrupt: () => void = () => {},
   ) {}
 
   private get setKey(): string {
@@ -95,11 +108,11 @@ export class WorkQueues {
 
   async start(): Promise<void> {
     this.sub.on('message', (ch: string) => {
-      if (ch === this.channel) void this.refresh();
+      if (ch === this.channel) this.refreshLogged();
     });
     await this.sub.subscribe(this.channel).catch((e: unknown) => this.logger.warn({ err: String(e) }, 'queue notices unavailable'));
     await this.refresh();
-    this.refreshTimer = setInterval(() => void this.refresh(), 5000);
+    this.refreshTimer = setInterval(() => this.refreshLogged(), 5000);
     this.refreshTimer.unref();
     this.delayed = new Queue('delayed', { connection: this.redis, prefix: this.bullPrefix });
     this.delayedWorker = new Worker(
@@ -112,7 +125,11 @@ export class WorkQueues {
     this.delayedWorker.on('error', (e) => this.logger.warn({ err: String(e) }, 'delayed worker error'));
   }
 
-  /** Re-reads the set of durable queues. */
+  private refreshLogged(): void {
+    this.refresh().catch((e: unknown) => this.logger.warn({ err: String(e) }, 'durable queue refresh failed'));
+  }
+
+  /** Re-reads the set of durable queues; members that are not a valid [pattern, group] are skipped. */
   async refresh(): Promise<void> {
     let members: string[];
     try {
@@ -127,7 +144,9 @@ export class WorkQueues {
       } catch {
         continue;
       }
-      if (!Array.isArray(pg) || typeof pg[0] !== 'string' || typeof pg[1] !== 'string') continue;
+      if (!Array.isArray(pg) || typeof pg[0] !== 'string' || typeof pg[1] !== 'string' || pg[1].length === 0) continue;
+      // Read back from Redis: untrusted, a bad pattern would throw in the matcher.
+      if (topicProblem(pg[0], true)) continue;
       this.learn(pg[0], pg[1]);
     }
   }
@@ -191,7 +210,9 @@ export class WorkQueues {
         concurrency: 1,
       });
       entry.worker.on('failed', (job, err) => {
-        if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) void this.deadLetter(ref, job as Job<JobData>, err);
+        if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+          this.deadLetter(ref, job as Job<JobData>, err).catch((e: unknown) => this.logger.error({ queue: ref.name, err: String(e) }, 'dead-lettering failed'));
+        }
       });
       entry.worker.on('error', (e) => this.logger.warn({ queue: ref.name, err: String(e) }, 'worker error'));
       this.workers.set(ref.name, entry);
@@ -225,6 +246,15 @@ export class WorkQueues {
   }
 
   private async process(w: { ref: QueueRef; members: Member[]; rr: number }, job: Job<JobData>): Promise<void> {
+    // The job comes back from Redis: untrusted. An unreadable one is dropped (retrying cannot fix it), counted and logged.
+    let frame: Uint8Array;
+    try {
+      frame = jobFrame(job.data);
+    } catch (e) {
+      this.onCorrupt();
+      this.logger.warn({ queue: w.ref.name, job: job.id, err: String((e as Error).message) }, 'corrupt durable queue job dropped');
+      return;
+    }
     const n = w.members.length;
     let member: Member | undefined;
     for (let k = 0; k < n && !member; k++) {
@@ -242,7 +272,7 @@ export class WorkQueues {
           reject(new Error(`no ACK within ${this.cfg.ackTimeoutMs} ms`));
         }, this.cfg.ackTimeoutMs);
         this.deliveries.set(id, { member: member!, resolve, reject, timer });
-        const f = withDelivery(Buffer.from(job.data.f, 'base64'), id);
+        const f = withDelivery(frame, id);
         member!.sub.owner.deliver(f, member!.sub.sid);
       });
     } finally {
@@ -262,7 +292,14 @@ export class WorkQueues {
   }
 
   private async deadLetter(ref: QueueRef, job: Job<JobData>, err: Error): Promise<void> {
-    const frame = Buffer.from(job.data.f, 'base64');
+    let frame: Uint8Array;
+    try {
+      frame = jobFrame(job.data);
+    } catch (e) {
+      this.onCorrupt();
+      this.logger.warn({ queue: ref.name, err: String((e as Error).message) }, 'corrupt job not dead-lettered');
+      return;
+    }
     try {
       await this.queue(dlqName(ref.group)).add(
         'dead',

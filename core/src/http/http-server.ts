@@ -135,6 +135,7 @@ export async function startHttp(node: MeshNode, options: HttpOptions = {}): Prom
     return503OnClosing: true,
     frameworkErrors: (err, _req, reply) => {
       const c = classify(err);
+      // send() returns the reply (a thenable that makes no promise unless awaited): nothing can reject here.
       void (reply as FastifyReply).code(c.status).send(c.body);
     },
   });
@@ -151,9 +152,11 @@ export async function startHttp(node: MeshNode, options: HttpOptions = {}): Prom
   app.setErrorHandler((err, req, reply) => {
     const c = classify(err);
     if (c.internal) req.log.error({ err }, 'HTTP handler failed');
+    // A thenable reply, never a promise unless awaited: nothing can reject here.
     void reply.code(c.status).send(c.body);
   });
   app.setNotFoundHandler((req, reply) => {
+    // A thenable reply, never a promise unless awaited: nothing can reject here.
     void reply.code(404).send(errorBody('MB_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
   });
 
