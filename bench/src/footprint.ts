@@ -80,9 +80,14 @@ async function emptyNodeRss(): Promise<number> {
 }
 
 type Rec = Record<string, Value | { error: string }>;
-/** Runs `n` rounds, each measuring every checkout once (interleaved, so drift of a shared machine hits both alike). */
-async function rounds(cos: Checkout[], n: number, what: string, once: (co: Checkout) => Promise<number>): Promise<Rec> {
-  const runs = new Map<string, number[]>(cos.map((c) => [c.label, []]));
+/**
+ * Runs `n` rounds, each measuring every checkout once (interleaved, so drift
+ * of a shared machine hits both alike). `once` gives one or more named
+ * figures per run; the result holds, per figure, each checkout's median and
+ * spread (or the first error: that checkout is not measured again).
+ */
+async function rounds<K extends string>(cos: Checkout[], n: number, what: string, once: (co: Checkout) => Promise<Record<K, number>>): Promise<Record<K, Rec>> {
+  const runs = new Map<string, Array<Record<K, number>>>(cos.map((c) => [c.label, []]));
   const errors = new Map<string, string>();
   for (let i = 0; i < n; i++) {
     for (const co of cos) {
@@ -95,10 +100,15 @@ async function rounds(cos: Checkout[], n: number, what: string, once: (co: Check
       }
     }
   }
-  const out: Rec = {};
-  for (const co of cos) {
-    const r = runs.get(co.label)!;
-    out[co.label] = errors.has(co.label) ? { error: errors.get(co.label)! } : { value: spread(r).median, spread: spread(r) };
+  const keys = [...new Set([...runs.values()].flatMap((r) => r.flatMap((x) => Object.keys(x) as K[])))];
+  const out = {} as Record<K, Rec>;
+  for (const k of keys) {
+    const rec: Rec = {};
+    for (const co of cos) {
+      const r = runs.get(co.label)!.map((x) => x[k]);
+      rec[co.label] = errors.has(co.label) ? { error: errors.get(co.label)! } : { value: spread(r).median, spread: spread(r) };
+    }
+    out[k] = rec;
   }
   return out;
 }
@@ -138,20 +148,29 @@ async function main(): Promise<void> {
   rows.push({ id: 'bundleGzip', figure: 'browser ESM bundle (gzip)', unit: 'KB', target: goal ? { max: goal, source: 'sdk goal' } : undefined, values: bundles });
 
   log(`import time: ${runs} fresh processes each`);
-  rows.push({ id: 'importCore', figure: "import('@meshbus/core')", unit: 'ms', values: await rounds(cos, runs, 'import core', (co) => importOnce(co, '@meshbus/core')) });
-  rows.push({ id: 'importBullmq', figure: "import('bullmq') alone", unit: 'ms', values: await rounds(cos, runs, 'import bullmq', (co) => importOnce(co, 'bullmq')) });
+  const imp = await rounds(cos, runs, 'import', async (co) => {
+    const core = await importOnce(co, '@meshbus/core');
+    const bull = await importOnce(co, 'bullmq');
+    return { core: core.wall, coreCpu: core.cpu, bull: bull.wall, bullCpu: bull.cpu };
+  });
+  rows.push({ id: 'importCore', figure: "import('@meshbus/core')", unit: 'ms', values: imp.core });
+  rows.push({ id: 'importCoreCpu', figure: "  CPU of that import", unit: 'ms', values: imp.coreCpu });
+  rows.push({ id: 'importBullmq', figure: "import('bullmq') alone", unit: 'ms', values: imp.bull });
+  rows.push({ id: 'importBullmqCpu', figure: "  CPU of that import", unit: 'ms', values: imp.bullCpu });
 
   log(`start-up: ${runs} runs each`);
-  rows.push({ id: 'startup', figure: 'start-up to first WELCOME', unit: 'ms', target: { max: 400, source: ISSUE }, values: await rounds(cos, runs, 'start-up', startupOnce) });
+  const up = await rounds(cos, runs, 'start-up', startupOnce);
+  rows.push({ id: 'startup', figure: 'start-up to first WELCOME', unit: 'ms', target: { max: 400, source: ISSUE }, values: up.wall });
+  rows.push({ id: 'startupCpu', figure: '  node CPU by then', unit: 'ms', values: up.cpu });
 
   log(`idle RSS: ${rssRuns} runs each (${SETTLE_MS / 1000} s settle)`);
   const empty: number[] = [];
   const idle = await rounds(cos, rssRuns, 'idle RSS', async (co) => {
     const [rss, e] = await Promise.all([idleRssOnce(co), co === cos[0] ? emptyNodeRss() : Promise.resolve(NaN)]);
     if (Number.isFinite(e)) empty.push(e);
-    return rss;
+    return { rss };
   });
-  rows.push({ id: 'idleRss', figure: 'node RSS at idle', unit: 'MB', target: { max: 60 * MB, source: ISSUE }, values: idle });
+  rows.push({ id: 'idleRss', figure: 'node RSS at idle', unit: 'MB', target: { max: 60 * MB, source: ISSUE }, values: idle.rss });
   const emptyValue: Value | undefined = empty.length ? { value: spread(empty).median, spread: spread(empty), note: `node -e 'setTimeout(…)', same Node binary` } : undefined;
   if (emptyValue) rows.push({ id: 'emptyNodeRss', figure: 'empty Node process RSS', unit: 'MB', values: Object.fromEntries(labels.map((l) => [l, emptyValue])) });
 
@@ -181,7 +200,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: { ...machine(), loadStart: load0, loadEnd: load1 },
     settings: { conns, runs, rssRuns, settleMs: SETTLE_MS, units: '1 KB = 1024 B, 1 MB = 1048576 B; ms' },
-    checkouts: cos.map((c) => ({ label: c.label, root: c.root })),
+    checkouts: cos.map((c) => ({ label: c.label, root: c.root, commit: c.commit })),
     figures: rows.map((r) => ({
       ...r,
       verdict: Object.fromEntries(labels.map((l) => [l, pass(r, l) === undefined ? (r.target ? 'unmeasured' : 'report only') : pass(r, l) ? 'pass' : 'fail'])),

@@ -8,19 +8,22 @@ import { join } from 'node:path';
 import type { Checkout } from './node-process.js';
 
 // Timed inside the child, around the import alone: Node's own boot (~40 ms) is not the package's cost.
-const TIMER = "const t=performance.now();await import(process.argv[1]);process.stdout.write(String(performance.now()-t))";
+// CPU: process.cpuUsage() over the same span (user + system, all threads of the process).
+const TIMER =
+  "const c=process.cpuUsage(),t=performance.now();await import(process.argv[1]);const w=performance.now()-t,u=process.cpuUsage(c);process.stdout.write(w+' '+(u.user+u.system)/1000)";
 
 /**
  * Milliseconds `await import(spec)` takes in a fresh `node` process started
  * in `<root>/<dir>` (so bare specifiers resolve as that package's code
- * resolves them). Throws when the import fails.
+ * resolves them): wall, and CPU of the process over the same span. Throws
+ * when the import fails.
  */
-export function importOnce(co: Checkout, spec: string, dir = 'core'): Promise<number> {
+export function importOnce(co: Checkout, spec: string, dir = 'core'): Promise<{ wall: number; cpu: number }> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ['--input-type=module', '-e', TIMER, spec], { cwd: join(co.root, dir), timeout: 30_000 }, (err, stdout, stderr) => {
-      const ms = Number(stdout);
-      if (err || !Number.isFinite(ms)) reject(new Error(`${co.label}: import('${spec}') failed: ${(err?.message ?? '') + stderr}`.trim()));
-      else resolve(ms);
+      const [wall, cpu] = stdout.split(' ').map(Number);
+      if (err || !Number.isFinite(wall) || !Number.isFinite(cpu)) reject(new Error(`${co.label}: import('${spec}') failed: ${(err?.message ?? '') + stderr}`.trim()));
+      else resolve({ wall: wall!, cpu: cpu! });
     });
   });
 }

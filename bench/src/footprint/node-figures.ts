@@ -16,11 +16,11 @@ const CLIENTS = existsSync(join(here, 'idle-clients.js')) ? join(here, 'idle-cli
 /** Time to settle before reading RSS (start-up allocations, lazy compilation, a GC or two). */
 export const SETTLE_MS = 3000;
 
-/** Milliseconds from spawn to the first WELCOME on the client port. */
-export async function startupOnce(co: Checkout): Promise<number> {
+/** Milliseconds from spawn to the first WELCOME on the client port (wall), and the node's CPU time by then. */
+export async function startupOnce(co: Checkout): Promise<{ wall: number; cpu: number }> {
   const n = await startNode(co);
   await n.stop();
-  return n.startupMs;
+  return { wall: n.startupMs, cpu: n.startupCpuMs };
 }
 
 /** Node RSS in bytes (/proc/<pid>/status VmRSS) 3 s after it accepted its first client. */

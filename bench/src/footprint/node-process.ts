@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { FrameDecoder, FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
-import { freePort, sleep, stopProcess } from '../proc.js';
+import { cpuOf, freePort, sleep, stopProcess } from '../proc.js';
 
 /** A checkout measured: its root (holding bin/meshbus.js, installed and built). */
 export interface Checkout {
@@ -21,6 +21,12 @@ export interface RunningNode {
   port: number;
   /** Milliseconds from just before spawn() to the first WELCOME. */
   startupMs: number;
+  /**
+   * CPU milliseconds (user + system, all threads; /proc, 10 ms ticks) the
+   * node had used when its first WELCOME arrived: steadier than startupMs on
+   * a loaded machine, where the wall time mostly measures waiting for a core.
+   */
+  startupCpuMs: number;
   stop: () => Promise<void>;
 }
 
@@ -106,5 +112,7 @@ export async function startNode(co: Checkout, o: StartOptions = {}): Promise<Run
     await stop();
     throw new Error(`${co.label}: meshbus start ${(e as Error).message}`);
   }
-  return { child, pid: child.pid!, port, startupMs: performance.now() - t0, stop };
+  const startupMs = performance.now() - t0;
+  const startupCpuMs = (cpuOf(child.pid) ?? NaN) * 1000;
+  return { child, pid: child.pid!, port, startupMs, startupCpuMs, stop };
 }
