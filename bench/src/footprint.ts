@@ -174,16 +174,21 @@ async function main(): Promise<void> {
   const emptyValue: Value | undefined = empty.length ? { value: spread(empty).median, spread: spread(empty), note: `node -e 'setTimeout(…)', same Node binary` } : undefined;
   if (emptyValue) rows.push({ id: 'emptyNodeRss', figure: 'empty Node process RSS', unit: 'MB', values: Object.fromEntries(labels.map((l) => [l, emptyValue])) });
 
+  const connsDetail: Record<string, unknown> = {};
   if (conns > 0) {
     log(`idle connections: ${conns.toLocaleString('en')} each, one subscription each`);
     const per: Rec = {};
-    const extra: Record<string, unknown> = {};
     for (const co of cos) {
       try {
         const f = await idleConns(co, conns, log);
-        extra[co.label] = f;
+        connsDetail[co.label] = f;
         const warn = f.openAtEnd < f.connections ? `; only ${f.openAtEnd} still open at the end: figure invalid` : '';
-        per[co.label] = { value: f.bytesPerConn, note: `RSS ${(f.rssBefore / MB).toFixed(1)} → ${(f.rssAfter / MB).toFixed(1)} MB for ${f.connections} connections${warn}` };
+        const b = f.nodeBefore;
+        const a = f.nodeAfter;
+        const view = a && b
+          ? `; node says ${a.connections} connections, ${a.subscriptions} subscriptions, heapUsed ${(b.heapUsed / MB).toFixed(1)} → ${(a.heapUsed / MB).toFixed(1)} MB (${((a.heapUsed - b.heapUsed) / f.connections / KB).toFixed(2)} KB per connection)`
+          : '';
+        per[co.label] = { value: f.bytesPerConn, note: `RSS ${(f.rssBefore / MB).toFixed(1)} → ${(f.rssAfter / MB).toFixed(1)} MB for ${f.connections} connections${view}${warn}` };
       } catch (e) {
         per[co.label] = { error: (e as Error).message };
       }
@@ -207,6 +212,7 @@ async function main(): Promise<void> {
       ...(labels.length > 1 ? { ratio: ratio(r, labels[0]!, labels[1]!) } : {}),
     })),
     source: src,
+    idleConnections: connsDetail,
   };
   if (!args['no-write']) {
     const file = args.out ?? join(THIS_ROOT, 'bench', 'results', `footprint-${report.date.slice(0, 19).replace(/:/g, '-')}.json`);

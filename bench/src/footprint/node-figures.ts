@@ -45,6 +45,32 @@ export interface ConnsFigure {
   /** Connections still open when rssAfter was read (should equal connections). */
   openAtEnd: number;
   clientProcesses: number;
+  /**
+   * The node's own view (GET /v1/stats on its HTTP API) before and after:
+   * connection and subscription counts (a check that every connection holds
+   * its subscription) and V8 heapUsed (how much of the growth is JS heap).
+   * Absent when the checkout's node has no such API.
+   */
+  nodeBefore?: NodeStats;
+  nodeAfter?: NodeStats;
+}
+
+export interface NodeStats {
+  connections: number;
+  subscriptions: number;
+  heapUsed: number;
+}
+
+async function nodeStats(httpPort: number): Promise<NodeStats | undefined> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${httpPort}/v1/stats`, { signal: AbortSignal.timeout(5000) });
+    if (!r.ok) return undefined;
+    const j = (await r.json()) as { connections?: number; subscriptions?: number; memory?: { heapUsed?: number } };
+    if (typeof j.connections !== 'number') return undefined;
+    return { connections: j.connections, subscriptions: j.subscriptions ?? NaN, heapUsed: j.memory?.heapUsed ?? NaN };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Connections per client process: well under the usual 20,000-fd hard limit, with room for the process's own fds. */
@@ -83,13 +109,16 @@ function ask(child: ChildProcess, msg: unknown, ev: string, timeoutMs: number): 
 /**
  * RSS growth of a fresh node for `conns` idle client connections, each with
  * one subscription, opened by separate client processes; both RSS readings
- * after SETTLE_MS. Throws when a connection could not be made ready.
+ * after `settleMs` (default SETTLE_MS). Throws when a connection could not be made ready.
  */
-export async function idleConns(co: Checkout, conns: number, log: (s: string) => void): Promise<ConnsFigure> {
+export async function idleConns(co: Checkout, conns: number, log: (s: string) => void, settleMs = SETTLE_MS): Promise<ConnsFigure> {
   const n = await startNode(co, { raiseFdLimit: true });
   const clients: ChildProcess[] = [];
   try {
-    await sleep(SETTLE_MS);
+    await sleep(settleMs);
+    // The first HTTP request warms the API's code; read RSS a little after it, so that one-time cost is not counted per connection.
+    const nodeBefore = await nodeStats(n.httpPort);
+    await sleep(500);
     const rssBefore = rssOf(n.pid)!;
     const procs = Math.ceil(conns / PER_PROCESS);
     const t0 = performance.now();
@@ -104,12 +133,13 @@ export async function idleConns(co: Checkout, conns: number, log: (s: string) =>
     const ready = replies.reduce((a, r) => a + (r.ready ?? 0), 0);
     const err = replies.find((r) => r.firstError)?.firstError;
     if (ready < conns) throw new Error(`${co.label}: only ${ready} of ${conns} connections ready (${err ?? 'no error seen'})`);
-    log(`  ${co.label}: ${conns.toLocaleString('en')} connections ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; settling ${SETTLE_MS / 1000} s`);
-    await sleep(SETTLE_MS);
+    log(`  ${co.label}: ${conns.toLocaleString('en')} connections ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; settling ${settleMs / 1000} s`);
+    await sleep(settleMs);
     const rssAfter = rssOf(n.pid)!;
     const status = await Promise.all(clients.map((c) => ask(c, 'status', 'status', 10_000)));
     const openAtEnd = status.reduce((a, r) => a + (r.open ?? 0), 0);
-    return { connections: conns, rssBefore, rssAfter, bytesPerConn: (rssAfter - rssBefore) / conns, openAtEnd, clientProcesses: procs };
+    const nodeAfter = await nodeStats(n.httpPort);
+    return { connections: conns, rssBefore, rssAfter, bytesPerConn: (rssAfter - rssBefore) / conns, openAtEnd, clientProcesses: procs, nodeBefore, nodeAfter };
   } finally {
     for (const c of clients) {
       if (c.connected) c.send('stop');

@@ -19,6 +19,7 @@ export interface RunningNode {
   child: ChildProcess;
   pid: number;
   port: number;
+  httpPort: number;
   /** Milliseconds from just before spawn() to the first WELCOME. */
   startupMs: number;
   /**
@@ -85,6 +86,17 @@ export interface StartOptions {
  * Throws when the node exits or 20 s pass first (the node is killed).
  */
 export async function startNode(co: Checkout, o: StartOptions = {}): Promise<RunningNode> {
+  // A port found free may be taken by another process before the node binds it: try again with new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(co, o);
+    } catch (e) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((e as Error).message)) throw e;
+    }
+  }
+}
+
+async function startOnce(co: Checkout, o: StartOptions): Promise<RunningNode> {
   const [port, httpPort, wsPort] = [await freePort(), await freePort(), await freePort()];
   const args = [join(co.root, 'bin', 'meshbus.js'), 'start', '--port', String(port), '--http-port', String(httpPort), '--ws-port', String(wsPort)];
   // exec keeps the pid: /proc/<pid> is the node's own, not bash's.
@@ -114,5 +126,5 @@ export async function startNode(co: Checkout, o: StartOptions = {}): Promise<Run
   }
   const startupMs = performance.now() - t0;
   const startupCpuMs = (cpuOf(child.pid) ?? NaN) * 1000;
-  return { child, pid: child.pid!, port, startupMs, startupCpuMs, stop };
+  return { child, pid: child.pid!, port, httpPort, startupMs, startupCpuMs, stop };
 }
