@@ -32,16 +32,6 @@ const KB = 1024;
 const ISSUE = 'issue #15';
 const MAX_LINES = 500;
 
-const { values: args } = parseArgs({
-  options: {
-    conns: { type: 'string', default: '10000' },
-    runs: { type: 'string', default: '10' },
-    'rss-runs': { type: 'string', default: '3' },
-    against: { type: 'string' },
-    out: { type: 'string' },
-    'no-write': { type: 'boolean', default: false },
-  },
-});
 
 function int(name: string, v: string, min: number, max: number): number {
   const n = Number(v);
@@ -70,7 +60,7 @@ function checkout(root: string, fallback: string): Checkout & { commit: string }
 
 /** RSS of a Node process doing nothing, 3 s after spawn: the floor any node sits on. */
 async function emptyNodeRss(): Promise<number> {
-  const c = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  const c = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { stdio: 'ignore' });
   try {
     await sleep(SETTLE_MS);
     return rssOf(c.pid) ?? NaN;
@@ -113,7 +103,21 @@ async function rounds<K extends string>(cos: Checkout[], n: number, what: string
   return out;
 }
 
+function parseOptions() {
+  return parseArgs({
+    options: {
+      conns: { type: 'string', default: '10000' },
+      runs: { type: 'string', default: '10' },
+      'rss-runs': { type: 'string', default: '3' },
+      against: { type: 'string' },
+      out: { type: 'string' },
+      'no-write': { type: 'boolean', default: false },
+    },
+  }).values;
+}
+
 async function main(): Promise<void> {
+  const args = parseOptions();
   const conns = int('conns', args.conns!, 0, 100_000);
   const runs = int('runs', args.runs!, 1, 50);
   const rssRuns = int('rss-runs', args['rss-runs']!, 1, 20);
@@ -140,11 +144,12 @@ async function main(): Promise<void> {
 
   log('browser bundle');
   const bundles: Rec = {};
+  let goal: number | undefined;
   for (const co of cos) {
     const b = bundleSize(co, log);
+    goal ??= b?.goal;
     bundles[co.label] = b ? { value: b.gzip, note: `${b.minified} B minified, ${b.gzip} B gzip -9 (${b.source === 'built' ? 'built now' : 'sdk/dist-browser/sizes.json'})` } : { error: 'no sdk/dist-browser/sizes.json and no build-browser script' };
   }
-  const goal = cos.map((c) => bundleSize(c, () => {})?.goal).find((g) => g !== undefined);
   rows.push({ id: 'bundleGzip', figure: 'browser ESM bundle (gzip)', unit: 'KB', target: goal ? { max: goal, source: 'sdk goal' } : undefined, values: bundles });
 
   log(`import time: ${runs} fresh processes each`);
@@ -229,7 +234,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => proces
 main().then(
   () => process.exit(0),
   (e: unknown) => {
-    log(`footprint: ${(e as Error).stack ?? String(e)}`);
+    log(`footprint: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(1);
   },
 );
