@@ -386,7 +386,7 @@ export class Client implements SubscriptionOwner, Responder {
   /** The durable features, or ClientError MB_ERR_INVALID_ARGUMENT naming what needed them. */
   private durable(what: string): NonNullable<Engine['durable']> {
     const d = this.e.durable;
-    if (!d) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `${what} need the durable features: connect(servers, { durable }) with durable from '@meshbus/sdk/durable'`);
+    if (!d) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `${what} need connect(servers, { durable }) (@meshbus/sdk/durable)`);
     return d;
   }
 }
