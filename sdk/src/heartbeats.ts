@@ -27,7 +27,12 @@ export interface LivenessOptions {
   wakeTimeout: number;
 }
 
-/** What the driver does after a tick: call tick() again in `ms`, after sending a PING for 'ping', or fail the connection. */
+/**
+ * What the driver does after a tick: call tick() again in `ms` (after
+ * sending a PING, for 'ping'), start a probe, or fail the connection. The
+ * next tick must come when `ms` has elapsed, not earlier: a driver that
+ * sweeps all its connections on one timer keeps a due time per connection.
+ */
 export type LivenessAction = { readonly do: 'wait'; readonly ms: number } | { readonly do: 'ping'; readonly ms: number } | { readonly do: 'probe' } | { readonly do: 'stale'; readonly reason: string };
 
 /** The liveness rule of one connection (see LivenessOptions). */
