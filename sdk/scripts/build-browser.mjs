@@ -24,18 +24,18 @@ const out = join(root, 'dist-browser');
 mkdirSync(out, { recursive: true });
 
 /**
- * The issue's goal is 12 KB gzipped. With mini-msgpack the bundles are about
- * 20.8 KB (19.5 before exception-safe attach, subscription max/drain and the
- * string checks of issue #14): the rest is the shared client (client.ts alone is about a third)
- * and proto (see README "Bundle size"). The budgets guard against growth at
- * the current size plus a small margin; the 12 KB goal is reported, not
- * enforced. Lower them as the client shrinks.
+ * The issue's goal is 12 KB gzipped, not met: about 20.7 KB. After the
+ * redesign of issue #15 (client.ts a facade over an engine, durable features
+ * an opt-in import, one write batch) the SDK's own modules are about 13.3 KB
+ * gzipped by themselves (proto and msgpack left out), proto and mini-msgpack
+ * the rest (see README "Bundle size"). The budgets sit just above the
+ * measured sizes: they stop growth; lower them as the client shrinks.
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 21.5 * 1024,
-  'meshbus.iife.js': 21.5 * 1024,
-  'meshbus.mobile.js': 21.5 * 1024,
+  'meshbus.esm.js': 21.0 * 1024,
+  'meshbus.iife.js': 21.2 * 1024,
+  'meshbus.mobile.js': 21.0 * 1024,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');
@@ -53,6 +53,9 @@ const common = {
   treeShaking: true,
   platform: 'browser',
   target: 'es2020',
+  // Class fields stay native (not lowered to a helper call naming each field):
+  // the npm entries (dist/, compiled for ES2022) need them anyway.
+  supported: { 'class-field': true, 'class-static-field': true },
   legalComments: 'none',
   logLevel: 'warning',
   write: false,

@@ -26,17 +26,21 @@ import {
 } from '@meshbus/proto';
 import type { ServerUrl } from './servers.js';
 import { topicBytes } from './topic-cache.js';
-import { BATCH_BYTES, afterTick, type Transport } from './transport.js';
+import type { Transport } from './transport.js';
 
 /** Largest payload this client accepts from a node (a node announces its own, smaller limit for publishes). */
 const CLIENT_MAX_PAYLOAD = 64 * 1024 * 1024;
 const MAX_FRAME = HEADER_SIZE + 0xffff + MAX_EXT + CLIENT_MAX_PAYLOAD;
 /**
- * Frames are encoded into a slab, back to back, and a tick's frames go to the
- * transport as one chunk. Slab bytes are never reused (the transport may hold
+ * The one write batch of the client (the transports write what they are
+ * given at once): frames are encoded into a slab, back to back, and a
+ * tick's frames go to the transport in one send() (one writev, one
+ * WebSocket message). Slab bytes are never reused (the transport may hold
  * them until its write), a full slab is replaced by a new one.
  */
 const SLAB_BYTES = 128 * 1024;
+/** Hand the batch over early once this many bytes are gathered, rather than at the end of the tick. */
+const BATCH_BYTES = 64 * 1024;
 /** Payloads above this are not copied: the frame goes out as `[head, payload]`. */
 const COPY_MAX = 2 * 1024;
 const EMPTY = new Uint8Array(0);
@@ -71,6 +75,9 @@ export class Connection {
   /** Start of the bytes not yet handed to the transport, and end of the encoded bytes, in `slab`. */
   private batchStart = 0;
   private batchEnd = 0;
+  /** Gathered this tick and not yet handed over: slab segments, and `[head, payload]` of large events. */
+  private out: Uint8Array[] = [];
+  private outBytes = 0;
   private flushScheduled = false;
 
   constructor(
@@ -138,8 +145,10 @@ export class Connection {
     const p = spec.payload ?? EMPTY;
     if (p.length > COPY_MAX) {
       const head = encodeHead(spec);
-      this.flushBatch();
-      this.send([head, p]);
+      this.cut();
+      this.out.push(head, p);
+      this.outBytes += head.length + p.length;
+      this.scheduleFlush();
       return;
     }
     const t = topicBytes(spec.topic ?? '');
@@ -159,7 +168,7 @@ export class Connection {
   /** Offset in `slab` where `size` bytes can be written (a new slab when the current one is full). */
   private reserve(size: number): number {
     if (this.batchEnd + size <= this.slab.length) return this.batchEnd;
-    this.flushBatch();
+    this.cut();
     this.slab = new Uint8Array(Math.max(SLAB_BYTES, size));
     this.batchStart = this.batchEnd = 0;
     return 0;
@@ -168,11 +177,27 @@ export class Connection {
   /** Marks `slab[.., end)` as encoded; hands the batch over at the end of the tick, or now when it is large. */
   private commit(end: number): void {
     this.batchEnd = end;
-    if (end - this.batchStart >= BATCH_BYTES) this.flushBatch();
+    this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.outBytes + this.batchEnd - this.batchStart >= BATCH_BYTES) this.flushBatch();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
-      afterTick(this.flushBatch);
+      // After the current synchronous code (a microtask), on every platform. void: flushBatch hands
+      // bytes to a transport whose send failures end the connection inside it, so it cannot reject.
+      void Promise.resolve().then(this.flushBatch);
     }
+  }
+
+  /** Moves the slab bytes encoded since the last cut into the batch. */
+  private cut(): void {
+    const start = this.batchStart;
+    const end = this.batchEnd;
+    if (end === start) return;
+    this.batchStart = end;
+    this.out.push(this.slab.subarray(start, end));
+    this.outBytes += end - start;
   }
 
   /**
@@ -188,11 +213,12 @@ export class Connection {
 
   private readonly flushBatch = (): void => {
     this.flushScheduled = false;
-    const start = this.batchStart;
-    const end = this.batchEnd;
-    if (end === start) return;
-    this.batchStart = end;
-    if (!this.ended) this.send([this.slab.subarray(start, end)]);
+    this.cut();
+    const out = this.out;
+    if (out.length === 0) return;
+    this.out = [];
+    this.outBytes = 0;
+    if (!this.ended) this.send(out);
   };
 
   /**

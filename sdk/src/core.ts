@@ -6,6 +6,7 @@
 export { Client, connect, CLIENT_LANG, type ClientStats, type DropReason } from './client.js';
 export { Msg } from './msg.js';
 export { Subscription, type SubscribeOptions } from './subscription.js';
+export type { DurableFeature } from './durable-api.js';
 export type { ConnectOptions, CoreConnectOptions, PublishOptions, RequestOptions, ServerInfo, Status, StatusType } from './options.js';
 export { RawCodec, StringCodec, JsonCodec, MsgpackCodec, type Codec } from './codecs.js';
 export { MemoryOutbox, entrySize, type Outbox, type OutboxEntry, type OutboxLimits } from './outbox.js';

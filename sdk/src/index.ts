@@ -6,3 +6,4 @@ export * from './core.js';
 export { connect, nodeTransport, nodeTransports } from './node.js';
 export type { TlsClientOptions } from './tcp-transport.js';
 export { TcpTransport } from './tcp-transport.js';
+export { durable } from './durable.js';

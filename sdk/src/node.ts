@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import { connect as coreConnect, type Client } from './client.js';
+import { durable } from './durable.js';
 import type { ConnectOptions } from './options.js';
 import type { TransportFactory } from './transport.js';
 import { TcpTransport, type TlsClientOptions } from './tcp-transport.js';
@@ -28,11 +29,12 @@ function withTls(tls: TlsClientOptions): WebSocketConstructor {
 }
 
 /**
- * Connects to a meshbus node from Node.js.
+ * Connects to a meshbus node from Node.js, with the durable features
+ * (acked publish, `since` / `recover`, durable queues) enabled.
  *
  *     const client = await connect('127.0.0.1:4480');
  */
 export function connect(servers: string | string[], options: ConnectOptions & { tls?: TlsClientOptions } = {}): Promise<Client> {
   const { tls, ...rest } = options;
-  return coreConnect(servers, { transport: tls ? nodeTransports(tls) : nodeTransport, ...rest });
+  return coreConnect(servers, { transport: tls ? nodeTransports(tls) : nodeTransport, durable, ...rest });
 }

@@ -1,9 +1,10 @@
-import type { ClientError, MeshbusError, Position, WelcomeBody } from '@meshbus/proto';
 import type { BackoffOptions } from './backoff.js';
 import type { Codec } from './codecs.js';
-import type { Outbox, OutboxEntry, OutboxLimits } from './outbox.js';
-import type { DropReason } from './client.js';
+import type { DurableFeature } from './durable-api.js';
+import type { Outbox, OutboxLimits } from './outbox.js';
 import type { TransportFactory } from './transport.js';
+
+export type { ClientStats, DropReason, ServerInfo, Status, StatusType } from './types.js';
 
 export interface ConnectOptions {
   /** Client name shown in the node's connection list. */
@@ -44,6 +45,14 @@ export interface ConnectOptions {
   requestTimeout?: number;
   /** Default codec of `msg.decoded()`. Default JSON. */
   codec?: Codec;
+  /**
+   * The durable features (acked and delayed publish, `since` / `recover`,
+   * durable queue settle): `durable`, exported by the `@meshbus/sdk/durable` entry.
+   * The Node entry (`@meshbus/sdk`) passes it by default; the core, browser
+   * and mobile entries leave it out unless given, so their bundles do not
+   * carry it. Without it, those options throw ClientError MB_ERR_INVALID_ARGUMENT.
+   */
+  durable?: DurableFeature;
 }
 
 /** Options of the platform-free core: the caller supplies the transports. */
@@ -51,37 +60,6 @@ export interface CoreConnectOptions extends ConnectOptions {
   transport: TransportFactory;
 }
 
-/** What the node said about itself and this connection in WELCOME (field meanings in proto's WelcomeBody). */
-export interface ServerInfo extends Omit<WelcomeBody, 'v'> {
-  /** The server URL this connection uses. */
-  server: string;
-  /** Protocol version chosen. */
-  version: number;
-}
-
-/** Status events: `client.on('status', fn)` or `for await (const s of client.status())`. */
-export type Status =
-  | { type: 'connected'; server: string; info: ServerInfo; reconnected: boolean }
-  | { type: 'disconnected'; server: string; error?: MeshbusError }
-  | { type: 'reconnecting'; attempt: number; delay: number; server: string }
-  | { type: 'slow-consumer'; source: 'client'; sid: number; pattern: string; dropped: number; pending: number }
-  | { type: 'slow-consumer'; source: 'node'; error: MeshbusError }
-  /** `entry`: an outbox entry refused when it was flushed (e.g. over the new node's payload limit); it is not sent. */
-  | { type: 'error'; error: MeshbusError; sid?: number; entry?: OutboxEntry }
-  /**
-   * A received event nobody here took, counted in `stats().dropped` (and the
-   * subscription's `dropped` when it is known): it arrived after the
-   * subscription reached `max` or was unsubscribed (use `sub.drain()` to
-   * avoid that), or for a subscription the client does not know. `count`:
-   * that subscription's drops so far, else the client's.
-   */
-  | { type: 'dropped'; reason: DropReason; sid: number; pattern?: string; topic: string; count: number }
-  | { type: 'outbox-overflow'; error: ClientError; topic: string; count: number; bytes: number }
-  | { type: 'outbox-flushed'; count: number }
-  | { type: 'recovery'; sid: number; pattern: string; recovered: boolean; position: Position }
-  | { type: 'closed'; error?: MeshbusError; unsent: number };
-
-export type StatusType = Status['type'];
 
 export interface PublishOptions {
   headers?: Record<string, string>;

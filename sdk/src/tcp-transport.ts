@@ -1,7 +1,7 @@
 import { Socket, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { ClientError } from '@meshbus/proto';
-import { BATCH_BYTES, afterTick, type Transport } from './transport.js';
+import type { Transport } from './transport.js';
 import type { ServerUrl } from './servers.js';
 
 /** TLS settings of a Node client (PEM text). */
@@ -16,21 +16,20 @@ export interface TlsClientOptions {
 }
 
 /**
- * TCP transport for Node (node:net). Frames queued in one tick are written
- * between cork() and uncork(), so Node hands them to one writev without
- * concatenating; Nagle is off so a lone frame leaves at once.
+ * TCP transport for Node (node:net). The chunks of one send() (a tick's
+ * frames, gathered by the connection) are written between cork() and
+ * uncork(), so Node hands them to one writev without concatenating; Nagle
+ * is off so a lone frame leaves at once.
  */
 export class TcpTransport implements Transport {
   onData: (chunk: Uint8Array) => void = () => {};
   onClose: (reason?: Error) => void = () => {};
   private socket: Socket | undefined;
-  private corked = false;
-  private queued = 0;
   private closed = false;
   private error: Error | undefined;
 
   get pendingBytes(): number {
-    return (this.socket?.writableLength ?? 0) + this.queued;
+    return this.socket?.writableLength ?? 0;
   }
 
   /** `tls`: options for tls:// servers (CA to trust, client certificate for mutual TLS). */
@@ -76,36 +75,22 @@ export class TcpTransport implements Transport {
 
   send(chunks: Uint8Array[]): void {
     const s = this.socket;
-    if (!s || this.closed || s.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      s.cork();
-      afterTick(this.uncork);
+    if (!s || this.closed || s.destroyed) throw new ClientError('MB_ERR_CONNECTION_CLOSED', `socket closed: ${this.error?.message ?? 'no longer writable'}`);
+    if (chunks.length === 1) {
+      s.write(chunks[0]!);
+      return;
     }
-    for (const c of chunks) {
-      this.queued += c.length;
-      s.write(c);
-    }
-    if (this.queued >= BATCH_BYTES) {
-      // Big batch: hand it to the kernel now and start a new one.
-      s.uncork();
-      s.cork();
-      this.queued = 0;
-    }
+    // One writev for the frames of the tick.
+    s.cork();
+    for (const c of chunks) s.write(c);
+    s.uncork();
   }
-
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.queued = 0;
-    this.socket?.uncork();
-  };
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
     const s = this.socket;
     if (!s) return;
-    if (this.corked) this.uncork();
     s.end();
     // Do not wait forever for a peer that does not read.
     setTimeout(() => s.destroy(), 2000).unref();

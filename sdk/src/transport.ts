@@ -9,9 +9,11 @@ export interface Transport {
   /** Opens the connection; rejects (a MeshbusError) when it cannot. */
   connect(server: ServerUrl, options: { timeout: number }): Promise<void>;
   /**
-   * Queues the chunks of one frame (e.g. `[head, payload]`). Frames queued in
-   * the same tick leave in one write (TCP writev / one WebSocket message);
-   * chunks are not copied before that write, so callers must not reuse them.
+   * Writes `chunks` now, in order, as one write (TCP: one writev; WebSocket:
+   * one message). The transport does not batch: the connection above it
+   * (connection.ts) is the one layer that gathers a tick's frames. Chunks
+   * may be held until the OS takes them, so callers must not reuse them.
+   * Throws (a MeshbusError) when the connection can no longer write.
    */
   send(chunks: Uint8Array[]): void;
   /** Called with each chunk received. The chunk is owned by the receiver. */
@@ -26,14 +28,3 @@ export interface Transport {
 
 /** Builds the transport for a server, or undefined when its scheme is not supported here. */
 export type TransportFactory = (server: ServerUrl) => Transport | undefined;
-
-/** Flush a batch early once this many bytes are queued, rather than at the end of the tick. */
-export const BATCH_BYTES = 64 * 1024;
-
-/** Runs `fn` after the current synchronous code (a microtask), on every platform. */
-export function afterTick(fn: () => void): void {
-  // void: the callbacks given here (batch flush, uncork) only write to a socket whose state
-  // they check first, and cannot throw, so this promise cannot reject. (A catch would cost
-  // bytes the browser bundle's budget does not have.)
-  void Promise.resolve().then(fn);
-}

@@ -1,5 +1,5 @@
 import { ClientError } from '@meshbus/proto';
-import { BATCH_BYTES, afterTick, type Transport } from './transport.js';
+import type { Transport } from './transport.js';
 import type { ServerUrl } from './servers.js';
 
 /** The part of a WHATWG WebSocket this transport uses (the browser global and the `ws` package both fit). */
@@ -20,8 +20,8 @@ export type WebSocketConstructor = new (url: string, protocols?: string | string
 const OPEN = 1;
 
 /**
- * WebSocket transport: each binary message carries whole frames; frames
- * queued in one tick are concatenated into one message. Works with any
+ * WebSocket transport: each send() is one binary message of whole frames
+ * (the chunks of a tick, gathered by the connection, concatenated). Works with any
  * WHATWG-style constructor, so the same code runs in browsers, React Native
  * and Node (with the `ws` package).
  */
@@ -29,9 +29,6 @@ export class WsTransport implements Transport {
   onData: (chunk: Uint8Array) => void = () => {};
   onClose: (reason?: Error) => void = () => {};
   private ws: WebSocketLike | undefined;
-  private batch: Uint8Array[] = [];
-  private batchBytes = 0;
-  private scheduled = false;
   private closed = false;
   /** onClose was called. */
   private notified = false;
@@ -39,7 +36,7 @@ export class WsTransport implements Transport {
   constructor(private readonly WebSocketCtor: WebSocketConstructor) {}
 
   get pendingBytes(): number {
-    return this.batchBytes + (this.ws?.bufferedAmount ?? 0);
+    return this.ws?.bufferedAmount ?? 0;
   }
 
   connect(server: ServerUrl, options: { timeout: number }): Promise<void> {
@@ -105,37 +102,22 @@ export class WsTransport implements Transport {
   }
 
   send(chunks: Uint8Array[]): void {
-    if (this.closed) return;
-    for (const c of chunks) {
-      if (c.length === 0) continue;
-      this.batch.push(c);
-      this.batchBytes += c.length;
-    }
-    if (this.batchBytes >= BATCH_BYTES) this.flush();
-    else if (!this.scheduled) {
-      this.scheduled = true;
-      afterTick(this.flush);
-    }
-  }
-
-  private readonly flush = (): void => {
-    this.scheduled = false;
     const ws = this.ws;
-    if (this.batch.length === 0 || !ws || ws.readyState !== OPEN) return;
+    if (this.closed || !ws || ws.readyState !== OPEN) throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'WebSocket is not open');
     let msg: Uint8Array;
-    if (this.batch.length === 1) msg = this.batch[0]!;
+    if (chunks.length === 1) msg = chunks[0]!;
     else {
-      msg = new Uint8Array(this.batchBytes);
-      let off = 0;
-      for (const c of this.batch) {
-        msg.set(c, off);
-        off += c.length;
+      let n = 0;
+      for (const c of chunks) n += c.length;
+      msg = new Uint8Array(n);
+      n = 0;
+      for (const c of chunks) {
+        msg.set(c, n);
+        n += c.length;
       }
     }
-    this.batch = [];
-    this.batchBytes = 0;
     ws.send(msg);
-  };
+  }
 
   private fail(e: Error): void {
     if (this.closed || this.notified) return;
@@ -151,7 +133,6 @@ export class WsTransport implements Transport {
 
   close(): void {
     if (this.closed) return;
-    this.flush();
     this.closed = true;
     try {
       this.ws?.close(1000);

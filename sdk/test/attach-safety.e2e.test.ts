@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { MeshNode } from '@meshbus/core';
 import { ClientError, TcpTransport, connect as nodeConnect, type Msg, type Status, type Transport } from '../src/index.js';
 import { attachFaults, connect, type AttachStep, type Client } from '../src/client.js';
+import { durable } from '../src/durable.js';
 import { Fixture, nextStatus, recordStatus, until, url } from './helpers.js';
 
 const fx = new Fixture();
@@ -140,7 +141,7 @@ describe('a throw at any step of (re)connecting', () => {
       const n = await fx.node();
       const port = n.port;
       const { factory, plan } = faultyTransports();
-      const c: Client = fx.track(await connect(url(n), { transport: factory, reconnectBackoff: { base: 20, max: 100 }, requestTimeout: 10_000 }));
+      const c: Client = fx.track(await connect(url(n), { transport: factory, durable, reconnectBackoff: { base: 20, max: 100 }, requestTimeout: 10_000 }));
       const statuses = recordStatus(c);
       const da: string[] = [];
       const db: string[] = [];

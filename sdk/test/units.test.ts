@@ -291,5 +291,7 @@ describe('browser-safe modules', () => {
     expect(seen.has('lifecycle.ts')).toBe(true);
     expect(seen.has('client.ts') && seen.has('ws-transport.ts') && seen.has('outbox.ts')).toBe(true);
     expect(seen.has('tcp-transport.ts') || seen.has('node.ts')).toBe(false);
+    // The durable features are an opt-in import for these entries (issue #15).
+    expect(seen.has('durable.ts')).toBe(false);
   });
 });

@@ -1,0 +1,186 @@
+import { TopicTrie, type Extension, type Frame, type MeshbusError } from '@meshbus/proto';
+import { asError } from './errors.js';
+import { Msg, type Responder } from './msg.js';
+import type { Subscription } from './subscription.js';
+import type { ClientStats, DropReason, Status } from './types.js';
+
+/** What the dispatcher needs from its client. */
+export interface DispatchHost {
+  readonly counters: ClientStats;
+  readonly responder: Responder;
+  emit(s: Status): void;
+  /** Tells the node to stop routing to `sid` (UNSUB), when connected. */
+  unsub(sid: number): void;
+  /** A reply on the client's inbox (`topic` starts with `inboxPrefix`). */
+  reply(f: Frame, topic: string, ext: Extension | undefined): void;
+}
+
+interface CachedTopic {
+  /** The topic bytes (a copy). */
+  readonly bytes: Uint8Array;
+  readonly topic: string;
+  /** Plain subscriptions matching the topic, valid while the trie's version equals `version`. */
+  subs: Subscription[];
+  version: number;
+}
+
+/** Received topics remembered for dispatch; past this the cache starts over. */
+const MAX_CACHED = 1024;
+/** Subscriptions ended recently, by sid: events still in flight for them are counted against them. */
+const MAX_ENDED = 1024;
+
+/**
+ * Received events → subscriptions. Owns the subscription table (by sid,
+ * and plain ones in a topic trie for sid-0 deliveries), a cache of received
+ * topics (no UTF-8 decode and no trie walk per event), and the accounting
+ * of events nobody takes (status 'dropped', `stats().dropped`).
+ */
+export class Dispatcher {
+  readonly subs = new Map<number, Subscription>();
+  /** `_INBOX.<client id>.` of the current connection ('' before the first). */
+  inboxPrefix = '';
+  private readonly trie = new TopicTrie<Subscription>();
+  private readonly cache = new Map<number, CachedTopic>();
+  private readonly ended = new Map<number, { sub: Subscription; reason: DropReason }>();
+
+  constructor(private readonly host: DispatchHost) {}
+
+  add(sub: Subscription): void {
+    this.subs.set(sub.sid, sub);
+    this.ended.delete(sub.sid);
+    if (sub.options.queue === undefined && !sub.sequenced) this.trie.add(sub.pattern, sub);
+  }
+
+  private remove(sub: Subscription): void {
+    this.subs.delete(sub.sid);
+    if (sub.options.queue === undefined) this.trie.remove(sub.pattern, sub);
+  }
+
+  /**
+   * Ends `sub` locally and (with `unsub`) tells the node; remembers it so
+   * that events already on their way are counted against it, not lost silently.
+   */
+  end(sub: Subscription, reason: DropReason, unsub: boolean, error?: MeshbusError): void {
+    this.remove(sub);
+    if (unsub) this.host.unsub(sub.sid);
+    if (this.ended.size >= MAX_ENDED) this.ended.delete(this.ended.keys().next().value!);
+    this.ended.set(sub.sid, { sub, reason });
+    sub.end(error);
+  }
+
+  /** Ends every subscription (client closed) with `error`. */
+  endAll(error: MeshbusError | undefined): void {
+    for (const sub of [...this.subs.values()]) {
+      this.remove(sub);
+      sub.end(error);
+    }
+    this.ended.clear();
+  }
+
+  /** Hands a received PUB/REQ to its subscriptions (and to its request, for a reply). */
+  event(f: Frame): void {
+    const host = this.host;
+    let d: CachedTopic;
+    let ext: Extension | undefined;
+    try {
+      d = this.lookup(f);
+      ext = f.ext;
+    } catch (e) {
+      host.emit({ type: 'error', error: asError(e) });
+      return;
+    }
+    const topic = d.topic;
+    host.counters.inMsgs++;
+    host.counters.inBytes += f.payloadLen;
+    const sid = f.sid;
+    if (sid !== 0) {
+      const sub = this.subs.get(sid);
+      if (sub) this.deliverTo(sub, new Msg(f, topic, ext, host.responder, sub.codec));
+      // A durable job dropped here is not settled: the node redelivers it after its ack timeout.
+      else this.dropped(sid, topic);
+      return;
+    }
+    // A reply is handed to its request (a late one, after the timeout, is
+    // ignored: the timeout was the report); it also reaches any subscription matching it.
+    let handed = 0;
+    if (this.inboxPrefix && topic.startsWith(this.inboxPrefix)) {
+      host.reply(f, topic, ext);
+      handed++;
+    }
+    const trie = this.trie;
+    if (d.version !== trie.version) {
+      const subs: Subscription[] = [];
+      trie.match(topic, (sub) => subs.push(sub));
+      d.subs = subs;
+      d.version = trie.version;
+    }
+    const subs = d.subs;
+    let msg: Msg | undefined;
+    for (let i = 0; i < subs.length; i++) {
+      const sub = subs[i]!;
+      if (sub.isClosed) continue;
+      msg ??= new Msg(f, topic, ext, host.responder, undefined);
+      this.deliverTo(sub, sub.codec === undefined ? msg : new Msg(f, topic, ext, host.responder, sub.codec));
+      handed++;
+    }
+    if (handed === 0) this.dropped(0, topic);
+  }
+
+  /** Slow-consumer drop in a subscription's queue (the subscription reports it). */
+  slowConsumer(sub: Subscription, first: boolean): void {
+    this.host.counters.dropped++;
+    if (!first) return;
+    this.host.emit({ type: 'slow-consumer', source: 'client', sid: sub.sid, pattern: sub.pattern, dropped: sub.dropped, pending: sub.pending });
+  }
+
+  /**
+   * Delivers `msg` to `sub`; once `max` is reached the subscription is
+   * removed (the node stops routing to it on its own: SUB carried `max`).
+   */
+  private deliverTo(sub: Subscription, msg: Msg): void {
+    if (!sub.deliver(msg) && !sub.isClosed) this.end(sub, 'max-reached', true);
+  }
+
+  /**
+   * Counts and reports an event nobody here takes: for a subscription that
+   * ended (max reached, unsubscribed) it counts against that subscription;
+   * sid 0 with no local match happens when the UNSUB crossed the event.
+   */
+  private dropped(sid: number, topic: string): void {
+    const counters = this.host.counters;
+    counters.dropped++;
+    const gone = sid !== 0 ? this.ended.get(sid) : undefined;
+    if (gone) {
+      gone.sub.dropped++;
+      this.host.emit({ type: 'dropped', reason: gone.reason, sid, pattern: gone.sub.pattern, topic, count: gone.sub.dropped });
+    } else {
+      this.host.emit({ type: 'dropped', reason: sid !== 0 ? 'unknown-subscription' : 'no-subscriber', sid, topic, count: counters.dropped });
+    }
+  }
+
+  /**
+   * The topic of a received event and its local subscribers, cached by the
+   * header's topic hash and confirmed against the topic bytes. The
+   * subscriber list is recomputed when the trie changed (subscribe /
+   * unsubscribe). Reply topics are not cached.
+   */
+  private lookup(f: Frame): CachedTopic {
+    const hash = f.topicHash;
+    const len = f.topicLen;
+    const d = this.cache.get(hash);
+    if (d !== undefined && d.bytes.length === len) {
+      const b = f.buf;
+      const s = f.topicStart;
+      const t = d.bytes;
+      let i = 0;
+      while (i < len && b[s + i] === t[i]) i++;
+      if (i === len) return d;
+    }
+    const topic = f.topic;
+    const e: CachedTopic = { bytes: f.topicBytes.slice(), topic, subs: [], version: -1 };
+    if (this.inboxPrefix && topic.startsWith(this.inboxPrefix)) return e;
+    if (this.cache.size >= MAX_CACHED) this.cache.clear();
+    this.cache.set(hash, e);
+    return e;
+  }
+}

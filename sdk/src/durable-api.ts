@@ -1,0 +1,47 @@
+import type { Frame, MeshbusError, Position, SubBody } from '@meshbus/proto';
+import type { Connection } from './connection.js';
+import type { PendingTable } from './pending.js';
+import type { Subscription } from './subscription.js';
+import type { ClientStats, Status } from './types.js';
+
+/**
+ * The seam between the client and its optional durable features
+ * (durable.ts): what the client offers them, and what they add. Types only,
+ * so the core, browser and mobile entries carry none of the durable code
+ * unless `connect(..., { durable })` is given.
+ */
+export interface DurableHost {
+  readonly pending: PendingTable;
+  readonly counters: ClientStats;
+  /** The connection to send on now; undefined while not connected (acked publishes then wait for the next one). */
+  live(): Connection | undefined;
+  /** The current connection, if any (also while draining or attaching). */
+  current(): Connection | undefined;
+  /** The live subscription with this sid. */
+  sub(sid: number): Subscription | undefined;
+  emit(s: Status): void;
+}
+
+/** What the durable features add to one client. */
+export interface DurableExtension {
+  /**
+   * An acked (or delayed) publish of checked, encoded data: resolves with
+   * the node's ACK (the position, durable topics), rejects with the NACK's
+   * error or MB_ERR_CONNECTION_CLOSED (outcome unknown). Made while
+   * disconnected, it is sent on the next connection.
+   */
+  publish(topic: string, data: Uint8Array, options: { headers?: Record<string, string>; delay?: number; at?: Date | number }): Promise<Position | undefined>;
+  /** On a new connection: sends the acked publishes that waited; `step(i)` runs before each (a test seam). Those not sent stay queued. */
+  resend(conn: Connection, step: (i: number) => void): void;
+  /** An ACK or NACK from the node: for an acked publish, or a resumed subscription's SUB. */
+  onAck(f: Frame): void;
+  /** ACKs (ok) or NACKs a durable queue delivery. */
+  settle(correlation: number, ok: boolean, reason?: string): void;
+  /** Adds the durable fields (`since`, `durable`) to a subscription's SUB body. */
+  subBody(sub: Subscription, body: SubBody): void;
+  /** The client closed: rejects the acked publishes still waiting. */
+  close(err: MeshbusError): void;
+}
+
+/** `durable` from `@meshbus/sdk/durable`: builds the extension of one client. */
+export type DurableFeature = (host: DurableHost) => DurableExtension;

@@ -1,0 +1,129 @@
+/**
+ * `@meshbus/sdk/durable`: acked and delayed publish, resuming durable
+ * topics (`since` / `recover`) and settling durable queue jobs. The Node
+ * entry passes it to every client; in the browser and mobile entries it is
+ * an opt-in import, so bundles without it stay small:
+ *
+ *     import { connect } from '@meshbus/sdk/browser';
+ *     import { durable } from '@meshbus/sdk/durable';
+ *     const client = await connect('wss://host/', { durable });
+ */
+import { ClientError, FrameType, Flags, decodePubAck, decodeSubAck, encodeBody, type Extension, type Frame, type MeshbusError, type Position, type SubBody } from '@meshbus/proto';
+import type { Connection } from './connection.js';
+import type { DurableExtension, DurableFeature, DurableHost } from './durable-api.js';
+import { errorFrom } from './connection.js';
+import { asError, safely } from './errors.js';
+import type { Correlated } from './pending.js';
+import type { Subscription } from './subscription.js';
+
+export type { DurableExtension, DurableFeature, DurableHost } from './durable-api.js';
+
+interface PendingAck extends Correlated {
+  readonly kind: 'ack';
+  topic: string;
+  payload: Uint8Array;
+  headers: Record<string, string> | undefined;
+  delay: number | undefined;
+  resolve(p: Position | undefined): void;
+}
+
+/** The durable features, for `connect(servers, { durable })`. */
+export const durable: DurableFeature = (host) => new Durable(host);
+
+class Durable implements DurableExtension {
+  /** Acked publishes made while disconnected, sent on the next connection. */
+  private waiting: PendingAck[] = [];
+
+  constructor(private readonly host: DurableHost) {}
+
+  publish(topic: string, data: Uint8Array, options: { headers?: Record<string, string>; delay?: number; at?: Date | number }): Promise<Position | undefined> {
+    let delay = options.delay;
+    if (options.at !== undefined) delay = Math.max(0, Math.round((typeof options.at === 'number' ? options.at : options.at.getTime()) - Date.now()));
+    if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `delay must be a non-negative integer (ms), got ${String(delay)}`);
+    const p: PendingAck = { kind: 'ack', id: 0, topic, payload: data, headers: options.headers, delay, resolve: () => {}, reject: () => {} };
+    const promise = new Promise<Position | undefined>((resolve, reject) => {
+      p.resolve = resolve;
+      p.reject = reject;
+    });
+    const conn = this.host.live();
+    if (conn) this.send(conn, p);
+    else this.waiting.push(p);
+    return promise;
+  }
+
+  private send(conn: Connection, p: PendingAck): void {
+    const id = this.host.pending.add(p);
+    const ext: Extension = {};
+    if (p.headers) ext.headers = p.headers;
+    if (p.delay !== undefined && p.delay > 0) ext.delay = p.delay;
+    conn.sendEvent({ type: FrameType.PUB, topic: p.topic, payload: p.payload, ext, correlation: id, flags: Flags.ACK_REQUESTED });
+    this.host.counters.outMsgs++;
+    this.host.counters.outBytes += p.payload.length;
+  }
+
+  resend(conn: Connection, step: (i: number) => void): void {
+    const acked = this.waiting;
+    this.waiting = [];
+    let i = 0;
+    for (const p of acked) {
+      if (!conn.isOpen) {
+        this.waiting.push(p);
+        continue;
+      }
+      const err = safely(() => {
+        step(i++);
+        this.send(conn, p);
+      });
+      if (err) {
+        this.host.pending.remove(p);
+        p.reject(err);
+      }
+    }
+  }
+
+  onAck(f: Frame): void {
+    const id = f.correlation;
+    const p = this.host.pending.take<PendingAck>(id, 'ack');
+    if (p) {
+      if (f.type === FrameType.NACK) p.reject(errorFrom(f));
+      else {
+        try {
+          p.resolve(decodePubAck(f.payload));
+        } catch {
+          p.resolve(undefined);
+        }
+      }
+      return;
+    }
+    const sub = this.host.sub(id);
+    if (sub && f.type === FrameType.ACK && f.payloadLen > 0) {
+      let body;
+      try {
+        body = decodeSubAck(f.payload);
+      } catch (e) {
+        this.host.emit({ type: 'error', error: asError(e), sid: id });
+        return;
+      }
+      sub.recovered = body.recovered;
+      sub.position = { epoch: body.epoch, offset: body.offset };
+      this.host.emit({ type: 'recovery', sid: id, pattern: sub.pattern, recovered: body.recovered, position: { ...sub.position } });
+    }
+  }
+
+  settle(correlation: number, ok: boolean, reason?: string): void {
+    const conn = this.host.current();
+    if (!conn) return; // the node fails the delivery when the connection drops; the job is retried
+    if (ok) conn.sendFrame({ type: FrameType.ACK, correlation });
+    else conn.sendFrame({ type: FrameType.NACK, correlation, payload: encodeBody({ code: 9001, message: reason ?? 'handler failed' }) });
+  }
+
+  subBody(sub: Subscription, body: SubBody): void {
+    // Resume from the last position seen (after a reconnect, on any node), or "from now".
+    if (sub.sequenced) body.since = sub.position ? [sub.position.epoch, sub.position.offset] : ['', 0];
+    if (sub.options.durable) body.durable = true;
+  }
+
+  close(err: MeshbusError): void {
+    for (const p of this.waiting.splice(0)) p.reject(err);
+  }
+}

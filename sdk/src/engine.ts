@@ -1,0 +1,496 @@
+import {
+  ClientError,
+  DEFAULT_MAX_PAYLOAD,
+  DEFAULT_MAX_TOPIC,
+  FrameType,
+  Flags,
+  codeFromNumber,
+  decodeGoodbye,
+  encodeBody,
+  errorFromCode,
+  type Extension,
+  type Frame,
+  type MeshbusError,
+  type SubBody,
+  type WelcomeBody,
+} from '@meshbus/proto';
+import { Connection, errorFrom, type ConnectionHandlers } from './connection.js';
+import { Dispatcher, type DispatchHost } from './dispatcher.js';
+import type { DurableExtension, DurableHost } from './durable-api.js';
+import { Emitter } from './emitter.js';
+import { asError, safely } from './errors.js';
+import { checkEvent } from './event-checks.js';
+import { Heartbeat } from './heartbeats.js';
+import { Msg, type Responder } from './msg.js';
+import type { CoreConnectOptions } from './options.js';
+import { MemoryOutbox, type Outbox, type OutboxEntry } from './outbox.js';
+import { PendingTable, type PendingFlush, type PendingRequest } from './pending.js';
+
+export type { PendingFlush, PendingRequest } from './pending.js';
+import { QueuedIterator } from './queued-iterator.js';
+import { SessionLoop, isTerminal } from './session-loop.js';
+
+export { CLIENT_LANG } from './session-loop.js';
+import type { Subscription } from './subscription.js';
+import type { ClientStats, ServerInfo, Status } from './types.js';
+
+export type State = 'connecting' | 'connected' | 'reconnecting' | 'draining' | 'closed';
+
+/** Subscription errors a node reports with correlation = sid. */
+const SUB_ERRORS = new Set(['MB_ERR_BAD_TOPIC', 'MB_ERR_TOO_MANY_SUBSCRIPTIONS', 'MB_ERR_PERMISSION_DENIED']);
+
+/**
+ * Test seam: called at each step of attaching a connection (see attach());
+ * tests set it to make a step throw. Not exported from the package entries.
+ * @internal
+ */
+export const attachFaults: { hook: ((client: object, step: AttachStep, index: number) => void) | undefined } = { hook: undefined };
+/** @internal */
+export type AttachStep = 'welcome' | 'sub' | 'outbox' | 'request' | 'ack' | 'heartbeat' | 'connected';
+
+/**
+ * The client's engine under the public facade (client.ts): the current
+ * connection and what is attached to it (resubscribe, outbox, waiting
+ * requests, heartbeat), frame routing, and the close bookkeeping. The
+ * connect/backoff loop is session-loop.ts, received events go through
+ * dispatcher.ts, answers through the correlation table (pending.ts).
+ * @internal
+ */
+export class Engine implements DispatchHost, DurableHost {
+  state: State = 'connecting';
+  conn: Connection | undefined;
+  /** The connection open() is attaching (see open()'s catch). */
+  private attached: Connection | undefined;
+  serverInfo: ServerInfo | undefined;
+  readonly outbox: Outbox | undefined;
+  readonly emitter = new Emitter<{ status: Status }>();
+  readonly statusIterators = new Set<QueuedIterator<Status>>();
+  readonly counters: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, reconnects: 0, dropped: 0 };
+  readonly dispatcher: Dispatcher;
+  readonly pending: PendingTable;
+  readonly durable: DurableExtension | undefined;
+  readonly loop: SessionLoop;
+  /** Requests made while disconnected, sent on the next connection. */
+  waitingRequests: PendingRequest[] = [];
+  private heartbeat: Heartbeat | undefined;
+  inboxSid = 0;
+  private everConnected = false;
+  closeError: MeshbusError | undefined;
+  readonly closedPromise: Promise<MeshbusError | undefined>;
+  private resolveClosed!: (e: MeshbusError | undefined) => void;
+
+  constructor(
+    servers: string[],
+    readonly options: CoreConnectOptions,
+    /** The facade: answers for Msg (respond, settle) and the attach seam's first argument. */
+    readonly responder: Responder & object,
+  ) {
+    const ob = options.outbox;
+    this.outbox = ob === false ? undefined : isOutbox(ob) ? ob : new MemoryOutbox(ob ?? {});
+    this.dispatcher = new Dispatcher(this);
+    this.pending = new PendingTable((id) => this.dispatcher.subs.has(id) || id === this.inboxSid);
+    this.durable = options.durable?.(this);
+    this.loop = new SessionLoop(servers, options, this);
+    this.closedPromise = new Promise((r) => (this.resolveClosed = r));
+  }
+
+  // ------------------------------------------------------------ host interfaces
+
+  live(): Connection | undefined {
+    return this.conn && (this.state === 'connected' || this.state === 'draining') ? this.conn : undefined;
+  }
+  current(): Connection | undefined {
+    return this.conn;
+  }
+  sub(sid: number): Subscription | undefined {
+    return this.dispatcher.subs.get(sid);
+  }
+  unsub(sid: number): void {
+    this.conn?.sendFrame({ type: FrameType.UNSUB, correlation: sid });
+  }
+  reply(f: Frame, topic: string, ext: Extension | undefined): void {
+    const req = this.pending.take<PendingRequest>(Number(topic.slice(this.dispatcher.inboxPrefix.length)), 'request');
+    if (req) req.resolve(new Msg(f, topic, ext, this.responder, req.codec));
+  }
+  emit(s: Status): void {
+    this.emitter.emit('status', s);
+    for (const it of this.statusIterators) it.push(s);
+  }
+
+  // ---------------------------------------------------------------- checks
+
+  /** Throws ClientError MB_ERR_CONNECTION_CLOSED once the client is closed. */
+  assertUsable(): void {
+    if (this.state === 'closed') throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
+  }
+  get maxTopic(): number {
+    return this.serverInfo?.maxTopic || DEFAULT_MAX_TOPIC;
+  }
+  /** See event-checks.ts; against the current (or last) node's limits. */
+  check(topic: string, data: Uint8Array, headers: Record<string, string> | undefined, trace: string | undefined, request: boolean): void {
+    checkEvent({ maxTopic: this.maxTopic, maxPayload: this.serverInfo?.maxPayload ?? DEFAULT_MAX_PAYLOAD }, topic, data, headers, trace, request);
+  }
+
+  // --------------------------------------------------------------- sending
+
+  sendPub(conn: Connection, topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, correlation: number, trace?: string): void {
+    if (trace !== undefined) {
+      conn.sendEvent({ type: FrameType.PUB, topic, payload, ext: { headers, trace }, correlation, flags: Flags.TRACE });
+    } else {
+      conn.sendEvent({ type: FrameType.PUB, topic, payload, ext: headers ? { headers } : undefined, correlation });
+    }
+    this.counters.outMsgs++;
+    this.counters.outBytes += payload.length;
+  }
+
+  sendSub(conn: Connection, sub: Subscription): void {
+    const o = sub.options;
+    const body: SubBody = {};
+    if (o.queue !== undefined) body.q = o.queue;
+    // The node stops routing after this many (a queue group then picks other members); after a reconnect, what is left.
+    if (o.max !== undefined) body.max = Math.max(1, o.max - sub.received);
+    if (o.slow !== undefined) body.slow = o.slow;
+    this.durable?.subBody(sub, body);
+    if (o.latest === false) body.latest = false;
+    const payload = Object.keys(body).length > 0 ? encodeBody(body) : undefined;
+    conn.sendFrame({ type: FrameType.SUB, topic: sub.pattern, correlation: sub.sid, payload });
+  }
+
+  sendRequest(conn: Connection, req: PendingRequest): void {
+    const prefix = this.dispatcher.inboxPrefix;
+    if (this.inboxSid === 0) {
+      this.inboxSid = this.pending.nextId();
+      conn.sendFrame({ type: FrameType.SUB, topic: `${prefix}>`, correlation: this.inboxSid });
+    }
+    const id = this.pending.add(req);
+    const ext: Extension = { reply: `${prefix}${id}` };
+    if (req.headers) ext.headers = req.headers;
+    conn.sendEvent({ type: FrameType.REQ, topic: req.topic, payload: req.payload, ext, correlation: id });
+    this.counters.outMsgs++;
+    this.counters.outBytes += req.payload.length;
+  }
+
+  /** Stores a publish made while disconnected; ClientError MB_ERR_OUTBOX_FULL (with an 'outbox-overflow' status) when it does not fit. */
+  enqueue(topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, trace: string | undefined): void {
+    const ob = this.outbox;
+    if (!ob) throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'not connected and the outbox is disabled');
+    const entry: OutboxEntry = { topic, payload, at: Date.now() };
+    if (headers) entry.headers = headers;
+    if (trace !== undefined) entry.trace = trace;
+    try {
+      ob.add(entry);
+    } catch (e) {
+      const err = asError(e);
+      if (err instanceof ClientError && err.code === 'MB_ERR_OUTBOX_FULL') {
+        this.emit({ type: 'outbox-overflow', error: err, topic, count: ob.count, bytes: ob.bytes });
+      }
+      throw err;
+    }
+  }
+
+  forgetRequest(req: PendingRequest): void {
+    this.pending.remove(req);
+    const i = this.waitingRequests.indexOf(req);
+    if (i >= 0) this.waitingRequests.splice(i, 1);
+  }
+
+  /** Pings now and fails the connection unless something arrives within `timeout` ms. */
+  probe(timeout?: number): void {
+    this.heartbeat?.probe(timeout);
+  }
+
+  // ------------------------------------------------------------ attaching
+
+  /**
+   * Runs the connection `conn` through attach() (the session loop calls it
+   * after WELCOME). The client never keeps a connection the loop counts as
+   * failed (it would open another one beside it): on a throw it lets go of
+   * it first, so its close does not start a second reconnect loop, then
+   * closes it and rethrows.
+   */
+  adopt(conn: Connection, welcome: WelcomeBody): void {
+    try {
+      this.attach(conn, welcome);
+    } catch (e) {
+      const err = asError(e);
+      if (this.conn === conn) {
+        this.detach();
+        this.pending.failAll(new ClientError('MB_ERR_CONNECTION_CLOSED', `connection to ${conn.server.href} given up while attaching: ${err.message}`, { cause: err }));
+      } else if (this.attached === conn) {
+        // It was attached and dropped meanwhile: its close started the reconnect loop already.
+        this.attached = undefined;
+        this.emit({ type: 'error', error: err });
+        return;
+      }
+      conn.close(err);
+      throw err;
+    } finally {
+      this.attached = undefined;
+    }
+  }
+
+  /**
+   * Makes `conn` the current connection: resubscribe, flush the outbox, send
+   * waiting requests. Exception-safe: every step that can fail is guarded and
+   * fails alone, reported for what it concerns (a subscription ends with the
+   * error, an outbox entry or a request gets an error naming it), so the
+   * client never keeps a half-attached connection nor loses an item without
+   * a word. If the connection drops meanwhile, what was not sent yet stays
+   * queued for the next one.
+   */
+  private attach(conn: Connection, w: WelcomeBody): void {
+    const hook = attachFaults.hook;
+    const owner = this.responder;
+    hook?.(owner, 'welcome', 0);
+    const reconnected = this.everConnected;
+    this.serverInfo = { server: conn.server.href, version: w.v, node: w.node, client: w.client, maxPayload: w.maxPayload, maxTopic: w.maxTopic, ping: w.ping, peers: [...w.peers] };
+    this.conn = conn;
+    this.attached = conn;
+    if (reconnected) this.counters.reconnects++;
+    this.everConnected = true;
+    this.dispatcher.inboxPrefix = `_INBOX.${w.client}.`;
+    this.inboxSid = 0;
+    const learned = safely(() => this.loop.pool.learn(w.peers));
+    if (learned) this.emit({ type: 'error', error: learned });
+    let i = 0;
+    for (const sub of [...this.dispatcher.subs.values()]) {
+      if (sub.draining) {
+        // Its UNSUB went to the old connection; nothing more will come for it.
+        this.dispatcher.end(sub, 'unsubscribed', false);
+        continue;
+      }
+      const err = safely(() => {
+        hook?.(owner, 'sub', i++);
+        this.sendSub(conn, sub);
+      });
+      if (err) {
+        this.dispatcher.end(sub, 'unsubscribed', false, err);
+        this.emit({ type: 'error', error: err, sid: sub.sid });
+      }
+    }
+    // The outbox goes out before anything published from now on: order is kept.
+    const flushed = this.flushOutbox(conn);
+    const waiting = this.waitingRequests;
+    this.waitingRequests = [];
+    i = 0;
+    for (const r of waiting) {
+      if (!conn.isOpen) {
+        this.waitingRequests.push(r);
+        continue;
+      }
+      const err = safely(() => {
+        hook?.(owner, 'request', i++);
+        this.sendRequest(conn, r);
+      });
+      if (err) {
+        this.forgetRequest(r);
+        r.reject(err);
+      }
+    }
+    this.durable?.resend(conn, (n) => hook?.(owner, 'ack', n));
+    if (this.conn !== conn) return; // dropped during the attach: the reconnect loop has taken over
+    if (this.state !== 'draining') this.state = 'connected';
+    const o = this.options;
+    const interval = o.pingInterval ?? (w.ping > 0 ? w.ping : 20_000);
+    const hb = safely(() => {
+      hook?.(owner, 'heartbeat', 0);
+      this.heartbeat = new Heartbeat(
+        { interval, maxOut: o.maxPingOut ?? 2, wakeTimeout: o.wakeTimeout ?? 2000 },
+        {
+          lastReceived: () => conn.lastReceived,
+          receivedCount: () => conn.receivedCount,
+          ping: () => conn.sendFrame({ type: FrameType.PING, correlation: this.pending.nextId() }),
+          dead: (e) => conn.close(e),
+        },
+      );
+      this.heartbeat.start();
+    });
+    if (hb) {
+      // Without a heartbeat a dead socket would go unnoticed: give this connection up.
+      this.emit({ type: 'error', error: hb });
+      conn.close(hb);
+      return;
+    }
+    const done = safely(() => {
+      hook?.(owner, 'connected', 0);
+      this.emit({ type: 'connected', server: conn.server.href, info: this.serverInfo!, reconnected });
+      if (flushed > 0) this.emit({ type: 'outbox-flushed', count: flushed });
+    });
+    if (done) this.emit({ type: 'error', error: done });
+  }
+
+  /**
+   * Sends the outbox on `conn`, oldest first; returns how many were sent. An
+   * entry the node cannot take (e.g. its payload exceeds this node's limit)
+   * gets an 'error' status naming it; when the connection drops meanwhile,
+   * the rest goes back to the outbox.
+   */
+  private flushOutbox(conn: Connection): number {
+    const ob = this.outbox;
+    if (!ob || ob.count === 0) return 0;
+    let entries: OutboxEntry[];
+    try {
+      entries = ob.takeAll();
+    } catch (e) {
+      this.emit({ type: 'error', error: asError(e) });
+      return 0;
+    }
+    const hook = attachFaults.hook;
+    let flushed = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      let err: MeshbusError | undefined;
+      // Each entry is handed to the transport before the next: an entry is
+      // either taken by the transport, refused with a status, or put back.
+      if (conn.isOpen) {
+        err = safely(() => {
+          hook?.(this.responder, 'outbox', i);
+          this.check(e.topic, e.payload, e.headers, e.trace, false);
+          this.sendPub(conn, e.topic, e.payload, e.headers, 0, e.trace);
+        });
+      }
+      if (!conn.flushNow()) {
+        // The connection dropped (or the transport refused this write): keep the rest for the next one.
+        for (const rest of entries.slice(i)) {
+          const back = safely(() => ob.add(rest));
+          if (back) this.emit({ type: 'error', error: back, entry: rest });
+        }
+        break;
+      }
+      if (err) this.emit({ type: 'error', error: err, entry: e });
+      else flushed++;
+    }
+    return flushed;
+  }
+
+  /** Lets go of the current connection without closing it (its closing will not be reported). */
+  private detach(): void {
+    this.conn = undefined;
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    this.inboxSid = 0;
+    if (this.state === 'connected') this.state = 'reconnecting';
+  }
+
+  readonly handlers: ConnectionHandlers = {
+    frame: (conn, f) => this.onFrame(conn, f),
+    problem: (_conn, e) => this.emit({ type: 'error', error: e }),
+    closed: (conn, error) => this.onConnectionClosed(conn, error),
+  };
+
+  private onConnectionClosed(conn: Connection, error: MeshbusError | undefined): void {
+    if (conn !== this.conn) return;
+    this.detach();
+    const lost = new ClientError('MB_ERR_CONNECTION_CLOSED', `connection to ${conn.server.href} lost${error ? `: ${error.message}` : ''}`, { cause: error });
+    this.pending.failAll(lost);
+    if ((this.state as State) === 'closed') return;
+    this.emit({ type: 'disconnected', server: conn.server.href, ...(error ? { error } : {}) });
+    if (this.state === 'draining' || this.options.reconnect === false || (error && isTerminal(error, this.options))) {
+      this.finish(error);
+      return;
+    }
+    this.state = 'reconnecting';
+    this.loop.run('reconnect', error?.code === 'MB_ERR_DRAINING').catch((e: unknown) => {
+      if (this.state !== 'closed') this.finish(asError(e));
+    });
+  }
+
+  // ------------------------------------------------------------- receiving
+
+  private onFrame(conn: Connection, f: Frame): void {
+    switch (f.type) {
+      case FrameType.PUB:
+      case FrameType.REQ:
+        this.dispatcher.event(f);
+        return;
+      case FrameType.PING:
+        conn.sendFrame({ type: FrameType.PONG, correlation: f.correlation });
+        return;
+      case FrameType.PONG:
+        this.pending.take<PendingFlush>(f.correlation, 'flush')?.resolve();
+        return;
+      case FrameType.ERROR:
+        this.onError(conn, f.correlation, errorFrom(f));
+        return;
+      case FrameType.ACK:
+      case FrameType.NACK:
+        this.durable?.onAck(f);
+        return;
+      case FrameType.GOODBYE:
+        this.onGoodbye(conn, f);
+        return;
+      default:
+        // WELCOME again, ACK/NACK without a request for them, cluster frames: not for this client.
+        return;
+    }
+  }
+
+  private onError(conn: Connection, correlation: number, err: MeshbusError): void {
+    if (correlation !== 0) {
+      const req = this.pending.take<PendingRequest>(correlation, 'request');
+      if (req) {
+        req.reject(err);
+        if (!err.fatal) return;
+      }
+      const sub = this.dispatcher.subs.get(correlation);
+      if (sub && err.num === 2040) {
+        // MB_ERR_TOO_MANY_REPLAYS: the node bounds history replays per connection (SPEC §15.3); ask again
+        // shortly (on this connection: an ended one ignores it, and a reconnect resubscribes anyway).
+        setTimeout(() => this.dispatcher.subs.has(sub.sid) && this.sendSub(conn, sub), 300);
+        return;
+      }
+      if (sub && SUB_ERRORS.has(err.code)) {
+        this.dispatcher.end(sub, 'unsubscribed', false, err);
+        this.emit({ type: 'error', error: err, sid: sub.sid });
+        return;
+      }
+    }
+    if (err.code === 'MB_ERR_SLOW_CONSUMER') this.emit({ type: 'slow-consumer', source: 'node', error: err });
+    else if (!err.fatal) this.emit({ type: 'error', error: err });
+    if (err.fatal) conn.close(err);
+  }
+
+  private onGoodbye(conn: Connection, f: Frame): void {
+    let err: MeshbusError;
+    try {
+      const g = decodeGoodbye(f.payload);
+      err = errorFromCode(codeFromNumber(g.code), g.reason);
+      if (g.reconnect && g.reconnect.length > 0) this.loop.redirect(g.reconnect);
+    } catch (e) {
+      err = asError(e);
+    }
+    this.loop.pool.avoid(conn.server.href);
+    conn.close(err);
+  }
+
+  /** Enters the closed state for good. */
+  finish(error: MeshbusError | undefined): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closeError = error;
+    this.loop.stop();
+    this.heartbeat?.stop();
+    this.heartbeat = undefined;
+    const conn = this.conn;
+    this.conn = undefined;
+    conn?.close();
+    const closedErr = new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed', { cause: error });
+    this.pending.failAll(closedErr);
+    for (const req of this.waitingRequests.splice(0)) {
+      clearTimeout(req.timer);
+      req.reject(closedErr);
+    }
+    this.durable?.close(closedErr);
+    this.dispatcher.endAll(error);
+    const unsent = this.outbox?.clear() ?? 0;
+    this.emit(error ? { type: 'closed', error, unsent } : { type: 'closed', unsent });
+    for (const it of this.statusIterators) it.end();
+    this.statusIterators.clear();
+    this.resolveClosed(error);
+  }
+
+}
+
+function isOutbox(v: unknown): v is Outbox {
+  return typeof v === 'object' && v !== null && typeof (v as Outbox).add === 'function' && typeof (v as Outbox).takeAll === 'function';
+}

@@ -1,0 +1,84 @@
+import type { MeshbusError } from '@meshbus/proto';
+import type { Codec } from './codecs.js';
+import type { Msg } from './msg.js';
+
+/**
+ * Something waiting for the node's answer under a correlation id: a
+ * request (its reply, or an ERROR), a flush (PONG), an acked publish
+ * (ACK/NACK, see durable.ts). `timer` is the caller's deadline, cleared when
+ * the entry leaves the table.
+ */
+export interface Correlated {
+  readonly kind: 'request' | 'flush' | 'ack';
+  /** The correlation id; 0 until the entry is sent. */
+  id: number;
+  reject(e: MeshbusError): void;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** A request waiting for its reply (sent when `id` is set; else it waits for a connection). */
+export interface PendingRequest extends Correlated {
+  readonly kind: 'request';
+  topic: string;
+  payload: Uint8Array;
+  headers: Record<string, string> | undefined;
+  codec: Codec | undefined;
+  resolve(m: Msg): void;
+}
+
+export interface PendingFlush extends Correlated {
+  readonly kind: 'flush';
+  resolve(): void;
+}
+
+/**
+ * The one correlation table of a client, and its id source. Subscription
+ * ids, heartbeat pings and the inbox subscription share the id space, so
+ * `nextId` also skips the ids the caller says are taken.
+ */
+export class PendingTable {
+  private readonly byId = new Map<number, Correlated>();
+  private lastId = 0;
+
+  constructor(private readonly taken: (id: number) => boolean) {}
+
+  /** A 32-bit id (never 0) used by nothing in flight. */
+  nextId(): number {
+    for (;;) {
+      this.lastId = this.lastId >= 0xffffffff ? 1 : this.lastId + 1;
+      const id = this.lastId;
+      if (!this.byId.has(id) && !this.taken(id)) return id;
+    }
+  }
+
+  /** Gives `e` a fresh id and records it; returns the id. */
+  add(e: Correlated): number {
+    e.id = this.nextId();
+    this.byId.set(e.id, e);
+    return e.id;
+  }
+
+  /** The entry of `kind` waiting under `id`, removed (its timer cleared); undefined when there is none. */
+  take<T extends Correlated>(id: number, kind: T['kind']): T | undefined {
+    const e = this.byId.get(id);
+    if (e === undefined || e.kind !== kind) return undefined;
+    this.remove(e);
+    return e as T;
+  }
+
+  /** Removes `e` if it is in the table, and clears its timer. */
+  remove(e: Correlated): void {
+    if (e.timer !== undefined) clearTimeout(e.timer);
+    if (e.id !== 0 && this.byId.get(e.id) === e) this.byId.delete(e.id);
+  }
+
+  /** Rejects and removes every entry: they were sent on a connection that is gone (outcome unknown). */
+  failAll(err: MeshbusError): void {
+    const all = [...this.byId.values()];
+    this.byId.clear();
+    for (const e of all) {
+      if (e.timer !== undefined) clearTimeout(e.timer);
+      e.reject(err);
+    }
+  }
+}

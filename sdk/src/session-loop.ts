@@ -1,0 +1,226 @@
+import { ClientError, MAX_VERSION, MIN_VERSION, assertWellFormed, type HelloBody, type MeshbusError, type WelcomeBody } from '@meshbus/proto';
+import { Backoff } from './backoff.js';
+import { Connection, type ConnectionHandlers } from './connection.js';
+import { asError, safely } from './errors.js';
+import type { CoreConnectOptions } from './options.js';
+import { ServerPool, parseServer, type ServerUrl } from './servers.js';
+import type { TransportFactory } from './transport.js';
+import type { Status } from './types.js';
+
+export const CLIENT_LANG = 'meshbus-js/0.1.0';
+
+/** What the loop needs from the engine it (re)connects. */
+export interface LoopHost {
+  readonly state: string;
+  readonly closeError: MeshbusError | undefined;
+  readonly handlers: ConnectionHandlers;
+  emit(s: Status): void;
+  /** Makes a connection that completed its handshake the current one; throws (having closed it) when it cannot. */
+  adopt(conn: Connection, welcome: WelcomeBody): void;
+}
+
+/**
+ * The connect / reconnect loop: the server list, backoff between
+ * attempts, and the holds that pause it (suspend(), the platform saying
+ * the network is gone). One attempt at a time; the connection it opens
+ * is handed to the engine (adopt).
+ */
+export class SessionLoop {
+  readonly pool: ServerPool;
+  private readonly backoff: Backoff;
+  private readonly transport: TransportFactory;
+  /** The connection being opened (handshake), closed by suspend() and close(). */
+  opening: Connection | undefined;
+  private sleepTimer: ReturnType<typeof setTimeout> | undefined;
+  private wake: (() => void) | undefined;
+  /** suspend() was called: no connection wanted until resume(). */
+  suspended = false;
+  /** setOnline(false): the platform says there is no network; no attempts until it returns. */
+  offline = false;
+  /** Loops waiting for suspended/offline to clear. */
+  private releaseWaiters: Array<() => void> = [];
+
+  constructor(
+    servers: string[],
+    private readonly options: CoreConnectOptions,
+    private readonly host: LoopHost,
+  ) {
+    const transport = (this.transport = options.transport);
+    this.pool = new ServerPool(servers, {
+      randomize: options.randomize,
+      ignoreLearned: options.ignoreClusterPeers,
+      supports: (u) => {
+        try {
+          return transport(u) !== undefined;
+        } catch {
+          return false;
+        }
+      },
+    });
+    this.backoff = new Backoff(options.reconnectBackoff);
+  }
+
+  get held(): boolean {
+    return this.suspended || this.offline;
+  }
+
+  private closed(): MeshbusError {
+    return this.host.closeError ?? new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
+  }
+
+  /**
+   * Attempts until one connection is adopted. 'initial': one round over
+   * the list, then MB_ERR_CONNECT_FAILED (unless waitOnFirstConnect);
+   * 'reconnect': up to maxReconnectAttempts with backoff (`immediate`: the
+   * first without delay). Rejects at once for terminal errors (auth).
+   */
+  async run(kind: 'initial' | 'reconnect', immediate: boolean): Promise<void> {
+    const o = this.options;
+    const max = o.maxReconnectAttempts ?? Infinity;
+    const firstRound = this.pool.size;
+    let attempt = 0;
+    let lastError: MeshbusError | undefined;
+    for (;;) {
+      if (this.host.state === 'closed') throw this.closed();
+      if (this.held) {
+        // Suspended or offline: no attempt until released, then one at once with a fresh backoff.
+        await new Promise<void>((r) => this.releaseWaiters.push(r));
+        if (this.host.state === 'closed') throw this.closed();
+        if (kind === 'reconnect') {
+          attempt = 0;
+          immediate = true;
+        }
+        continue;
+      }
+      let delay: number;
+      if (kind === 'initial') {
+        if (attempt >= firstRound && !o.waitOnFirstConnect) {
+          throw new ClientError('MB_ERR_CONNECT_FAILED', `${lastError?.message ?? 'no server reachable'}`, { cause: lastError });
+        }
+        if (attempt - firstRound >= max) throw new ClientError('MB_ERR_CONNECT_FAILED', `gave up after ${attempt} attempts`, { cause: lastError });
+        delay = attempt < firstRound ? 0 : this.backoff.delay(attempt - firstRound);
+      } else {
+        if (attempt >= max) throw new ClientError('MB_ERR_CONNECT_FAILED', `gave up after ${attempt} reconnect attempts`, { cause: lastError });
+        delay = attempt === 0 && immediate ? 0 : this.backoff.delay(attempt);
+      }
+      const server = this.pool.next();
+      attempt++;
+      if (kind === 'reconnect' || delay > 0) this.host.emit({ type: 'reconnecting', attempt, delay, server: server.href });
+      if (delay > 0) await this.sleep(delay);
+      if (this.host.state === 'closed') throw this.closed();
+      if (this.held) continue;
+      try {
+        await this.open(server);
+        return;
+      } catch (e) {
+        lastError = asError(e);
+        if (isTerminal(lastError, o)) throw lastError;
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.sleepTimer = setTimeout(() => {
+        this.sleepTimer = undefined;
+        this.wake = undefined;
+        resolve();
+      }, ms);
+    });
+  }
+
+  /** One attempt: transport, HELLO/WELCOME, then adopt. A connection that fails any step is closed before the error propagates. */
+  private async open(server: ServerUrl): Promise<void> {
+    const transport = this.transport(server);
+    if (!transport) throw new ClientError('MB_ERR_CONNECT_FAILED', `no transport for ${server.href}`);
+    const hello = await this.hello();
+    const conn = new Connection(server, transport, this.host.handlers);
+    this.opening = conn;
+    let welcome: WelcomeBody;
+    try {
+      welcome = await conn.open(hello, this.options.connectTimeout ?? 5000);
+      if (this.host.state === 'closed') throw this.closed();
+      if (!conn.isOpen) throw conn.error ?? new ClientError('MB_ERR_CONNECTION_CLOSED', `${server.href} closed after WELCOME`);
+    } catch (e) {
+      const err = asError(e);
+      conn.close(err);
+      throw err;
+    } finally {
+      if (this.opening === conn) this.opening = undefined;
+    }
+    this.host.adopt(conn, welcome);
+  }
+
+  /** The HELLO for the next attempt (getToken() called here); MB_ERR_CONNECT_FAILED when the token is unusable. */
+  private async hello(): Promise<HelloBody> {
+    const o = this.options;
+    let token = o.token;
+    if (o.getToken) {
+      try {
+        token = (await o.getToken()) ?? undefined;
+      } catch (e) {
+        throw new ClientError('MB_ERR_CONNECT_FAILED', `getToken failed: ${String((e as Error)?.message ?? e)}`, { cause: e });
+      }
+    }
+    if (token !== undefined) {
+      if (typeof token !== 'string') throw new ClientError('MB_ERR_CONNECT_FAILED', 'getToken must return a string or undefined');
+      const bad = safely(() => assertWellFormed(token!, 'token from getToken'));
+      if (bad) throw new ClientError('MB_ERR_CONNECT_FAILED', bad.message, { cause: bad });
+    }
+    const hello: HelloBody = { v: [MIN_VERSION, MAX_VERSION], lang: CLIENT_LANG };
+    if (token !== undefined) hello.token = token;
+    if (o.name !== undefined) hello.name = o.name;
+    if (o.echo !== undefined) hello.echo = o.echo;
+    return hello;
+  }
+
+  /** A GOODBYE's redirect list: learn the servers, go to the first one this client can use. */
+  redirect(targets: string[]): void {
+    this.pool.learn(targets);
+    for (const u of targets) {
+      const href = safeHref(u);
+      if (href !== undefined && this.pool.list().some((s) => s.href === href)) {
+        this.pool.prefer(href);
+        break;
+      }
+    }
+  }
+
+  /** Lets a held loop (and one sleeping between attempts) try now, unless still held. */
+  release(): void {
+    if (this.held) return;
+    for (const w of this.releaseWaiters.splice(0)) w();
+    const wake = this.wake;
+    this.wake = undefined;
+    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
+    this.sleepTimer = undefined;
+    wake?.();
+  }
+
+  /** The client closed: wakes every waiting loop (they see 'closed' and stop) and closes the connection being opened. */
+  stop(): void {
+    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
+    this.sleepTimer = undefined;
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+    for (const w of this.releaseWaiters.splice(0)) w();
+    this.opening?.close();
+  }
+}
+
+/** Errors after which reconnecting would only repeat the failure. */
+export function isTerminal(e: MeshbusError, o: CoreConnectOptions): boolean {
+  if (e.code === 'MB_ERR_AUTH_FAILED') return true;
+  if (e.code === 'MB_ERR_TOKEN_EXPIRED') return o.getToken === undefined;
+  return false;
+}
+
+function safeHref(u: string): string | undefined {
+  try {
+    return parseServer(u).href;
+  } catch {
+    return undefined;
+  }
+}
