@@ -221,6 +221,8 @@ export class ClientSession extends FlowEndpoint {
 
   private onHandlerError(e: unknown, correlation: number): void {
     if (isMeshbusError(e)) {
+      // Every malformed frame counts, whichever check refused it (session limits, ingress, routing).
+      if (ERROR_CODES[e.code].kind === 'protocol') this.ctx.stats.protocolErrors++;
       if (e.fatal) this.fail(e.code, e.message);
       else this.sendError(e.code, correlation, e.message);
       return;

@@ -261,7 +261,7 @@ export class MeshNode implements NodeContext {
       route = this.table.routeFrame(f, this.decodeTopic);
     } catch (e) {
       const err = e as ProtocolError;
-      if (err.code === 'MB_ERR_BAD_EXTENSION') this.stats.protocolErrors++;
+      if (ERROR_CODES[err.code]?.kind === 'protocol') this.stats.protocolErrors++;
       from.sendError(err.code ?? 'MB_ERR_BAD_TOPIC', f.correlation, err.message);
       return;
     }
