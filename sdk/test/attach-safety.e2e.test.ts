@@ -5,10 +5,10 @@
 // (connect, each send), against a real node restarted on the same port.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MeshNode } from '@meshbus/core';
-import { ClientError, TcpTransport, connect as nodeConnect, type Msg, type Status, type Transport } from '../src/index.js';
+import { ClientError, connect as nodeConnect, type Msg, type Status, type Transport } from '../src/index.js';
 import { attachFaults, connect, type AttachStep, type Client } from '../src/client.js';
 import { durable } from '../src/durable.js';
-import { Fixture, nextStatus, recordStatus, until, url } from './helpers.js';
+import { Fixture, nextStatus, recordStatus, tapTransport, until, url } from './helpers.js';
 
 const fx = new Fixture();
 afterEach(async () => {
@@ -22,39 +22,20 @@ const clientConns = (n: MeshNode, others: number): number => n.connectionCount -
 /** A TCP transport factory whose next `connect` or n-th `send` (after arm()) throws. */
 function faultyTransports() {
   const plan: { connect: boolean; sendAt: number; sends: number } = { connect: false, sendAt: 0, sends: 0 };
-  const factory = () => {
-    const t = new TcpTransport();
-    const wrapped: Transport = {
-      connect: (server, o) => {
+  const factory = (): Transport =>
+    tapTransport({
+      connect: (next) => {
         if (plan.connect) {
           plan.connect = false;
           throw new Error('injected: connect');
         }
-        return t.connect(server, o);
+        return next();
       },
-      send: (chunks) => {
+      send: (chunks, next) => {
         if (plan.sendAt > 0 && ++plan.sends === plan.sendAt) throw new Error(`injected: send #${plan.sendAt}`);
-        t.send(chunks);
+        next();
       },
-      set onData(f) {
-        t.onData = f;
-      },
-      get onData() {
-        return t.onData;
-      },
-      set onClose(f) {
-        t.onClose = f;
-      },
-      get onClose() {
-        return t.onClose;
-      },
-      close: () => t.close(),
-      get pendingBytes() {
-        return t.pendingBytes;
-      },
-    };
-    return wrapped;
-  };
+    });
   return { factory, plan };
 }
 

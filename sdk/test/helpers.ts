@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { WebSocketServer } from 'ws';
 import { silentLogger, startNode, type MeshNode } from '@meshbus/core';
-import type { Client, Status } from '../src/index.js';
+import { TcpTransport, type Client, type Status, type Transport } from '../src/index.js';
 
 export type NodeOpts = Parameters<typeof startNode>[0];
 
@@ -152,5 +152,33 @@ export async function wsBridge(target: number): Promise<{ port: number; close():
         for (const c of wss.clients) c.terminate();
         wss.close(() => r());
       }),
+  };
+}
+
+/**
+ * A TCP transport with hooks around `connect` and `send` (to record or to
+ * inject faults); everything else is delegated unchanged.
+ */
+export function tapTransport(hooks: { connect?: (next: () => Promise<void>) => Promise<void>; send?: (chunks: Uint8Array[], next: () => void) => void }): Transport {
+  const t = new TcpTransport();
+  return {
+    connect: (server, o) => (hooks.connect ? hooks.connect(() => t.connect(server, o)) : t.connect(server, o)),
+    send: (chunks) => (hooks.send ? hooks.send(chunks, () => t.send(chunks)) : t.send(chunks)),
+    set onData(f) {
+      t.onData = f;
+    },
+    get onData() {
+      return t.onData;
+    },
+    set onClose(f) {
+      t.onClose = f;
+    },
+    get onClose() {
+      return t.onClose;
+    },
+    close: () => t.close(),
+    get pendingBytes() {
+      return t.pendingBytes;
+    },
   };
 }

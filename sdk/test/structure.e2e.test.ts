@@ -11,9 +11,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Client } from '../src/client.js';
 import { durable } from '../src/durable.js';
 import { Liveness } from '../src/heartbeats.js';
-import { TcpTransport, connect as nodeConnect, isMeshbusError, type Msg, type Transport } from '../src/index.js';
+import { connect as nodeConnect, isMeshbusError, type Msg, type Transport } from '../src/index.js';
 import { WsTransport, type WebSocketLike } from '../src/ws-transport.js';
-import { Fixture, until, url } from './helpers.js';
+import { Fixture, tapTransport, until, url } from './helpers.js';
 
 const fx = new Fixture();
 afterEach(() => fx.teardown());
@@ -23,32 +23,13 @@ const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../src');
 /** A TCP transport factory that records the chunk lists handed to send(). */
 function recordingTransports(): { factory: () => Transport; sends: Uint8Array[][] } {
   const sends: Uint8Array[][] = [];
-  const factory = (): Transport => {
-    const t = new TcpTransport();
-    return {
-      connect: (server, o) => t.connect(server, o),
-      send: (chunks) => {
+  const factory = (): Transport =>
+    tapTransport({
+      send: (chunks, next) => {
         sends.push(chunks);
-        t.send(chunks);
+        next();
       },
-      set onData(f) {
-        t.onData = f;
-      },
-      get onData() {
-        return t.onData;
-      },
-      set onClose(f) {
-        t.onClose = f;
-      },
-      get onClose() {
-        return t.onClose;
-      },
-      close: () => t.close(),
-      get pendingBytes() {
-        return t.pendingBytes;
-      },
-    };
-  };
+    });
   return { factory, sends };
 }
 

@@ -4,9 +4,9 @@
 // node routed to the subscription before its UNSUB. Real nodes throughout.
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameDecoder, FrameType, decodeSub, type SubBody } from '@meshbus/proto';
-import { TcpTransport, connect, type Client, type Status, type Transport } from '../src/index.js';
+import { connect, type Client, type Status, type Transport } from '../src/index.js';
 import { connect as coreConnect } from '../src/client.js';
-import { Fixture, until, url } from './helpers.js';
+import { Fixture, tapTransport, until, url } from './helpers.js';
 
 const fx = new Fixture();
 afterEach(() => fx.teardown());
@@ -24,37 +24,18 @@ function record(c: Client): Status[] {
 
 /** TCP transports that decode what the client sends and record each SUB body. */
 function spyingTransports(subs: Array<{ sid: number; topic: string; body: SubBody }>) {
-  return () => {
-    const t = new TcpTransport();
+  return (): Transport => {
     const dec = new FrameDecoder();
-    const w: Transport = {
-      connect: (s, o) => t.connect(s, o),
-      send: (chunks) => {
+    return tapTransport({
+      send: (chunks, next) => {
         for (const c of chunks) {
           dec.push(c.slice(), (f) => {
             if (f.type === FrameType.SUB) subs.push({ sid: f.correlation, topic: f.topic, body: f.payloadLen > 0 ? decodeSub(f.payload) : {} });
           }, () => {});
         }
-        t.send(chunks);
+        next();
       },
-      set onData(f) {
-        t.onData = f;
-      },
-      get onData() {
-        return t.onData;
-      },
-      set onClose(f) {
-        t.onClose = f;
-      },
-      get onClose() {
-        return t.onClose;
-      },
-      close: () => t.close(),
-      get pendingBytes() {
-        return t.pendingBytes;
-      },
-    };
-    return w;
+    });
   };
 }
 
