@@ -1,7 +1,6 @@
 import {
   ERROR_CODES,
   FIXED_SIZE,
-  FrameDecoder,
   FrameType,
   MAX_VERSION,
   MIN_VERSION,
@@ -24,20 +23,17 @@ import {
   type MeshbusError,
   type WelcomeBody,
 } from '@meshbus/proto';
-import { OutboundQueue } from './outbound-queue.js';
 import { refuseWithoutRedis } from './durable/durability.js';
 import type { SlowPolicy, Subscription } from './subscriber.js';
-import { FlowEndpoint } from './flow-endpoint.js';
+import { Connection } from './connection.js';
 import { Permissions } from './auth/permissions.js';
 import { ReservedFilter, isOwnInbox, isTracePattern, reservedSubscribeProblem, startsWithWildcard } from './auth/reserved-topics.js';
 import { checkBodyKeys, checkEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { sameSecret } from './auth/same-secret.js';
 import { tokenExpiry } from './auth/token-lifetime.js';
-import type { Wire } from './wire.js';
+import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
-
-type State = 'hello' | 'open' | 'closing' | 'closed';
 
 let nextUid = 1;
 
@@ -45,11 +41,12 @@ let nextUid = 1;
 const PRE_AUTH_MESSAGE_SLACK = 64 * 1024;
 
 /**
- * One client connection's protocol state: handshake, subscriptions,
- * liveness and its outbound queue. Transport-agnostic: TCP and WebSocket
- * connections are both a ClientSession over a Wire.
+ * One client connection's protocol: handshake, tokens, subscriptions and
+ * deliveries. Decoding, liveness, the outbound queue and closing are the
+ * shared Connection's. Transport-agnostic: TCP and WebSocket connections are
+ * both a ClientSession over a Transport.
  */
-export class ClientSession extends FlowEndpoint {
+export class ClientSession extends Connection {
   readonly kind = 'client' as const;
   readonly uid = nextUid++;
   readonly connectedAt = Date.now();
@@ -58,16 +55,9 @@ export class ClientSession extends FlowEndpoint {
   name = '';
   lang = '';
   echo = true;
-  private state: State = 'hello';
   private readonly subs = new Map<number, Subscription>();
   /** How many of `subs` have a `max` (0: deliveries are not looked up). */
   private limited = 0;
-  private readonly decoder: FrameDecoder;
-  protected readonly out: OutboundQueue;
-  private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
-  private lastRx = Date.now();
-  private pingsOut = 0;
-  private pingSeq = 0;
   /** Token subject, when the node verifies JWTs. */
   subject = '';
   private permissions: Permissions | undefined;
@@ -78,25 +68,29 @@ export class ClientSession extends FlowEndpoint {
   private lastLimitError = 0;
   msgsIn = 0;
   msgsOut = 0;
-  bytesIn = 0;
   bytesOut = 0;
 
   constructor(
-    readonly wire: Wire,
+    makeTransport: (events: TransportEvents) => Transport,
     private readonly ctx: NodeContext,
   ) {
-    super();
-    this.clientId = ctx.newClientId();
-    // Until HELLO is accepted only a small frame is read: nothing larger is buffered or decoded for an unknown peer.
-    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(ctx.options.maxHelloSize, ctx.maxFrameLength), scanner: ctx.scanner });
     const o = ctx.options;
+    super(makeTransport, {
+      scanner: ctx.scanner,
+      // Until HELLO is accepted only a small frame is read: nothing larger is buffered or decoded for an unknown peer.
+      preAuthFrameLength: o.maxHelloSize,
+      maxFrameLength: ctx.maxFrameLength,
+      highWater: Math.min(1024 * 1024, o.maxPending >>> 1),
+      maxPending: o.maxPending,
+      policy: 'disconnect',
+      handshakeTimeout: o.handshakeTimeout,
+      liveness: { interval: o.pingInterval, maxOut: o.maxPingsOut, wakeTimeout: o.pingInterval },
+      closeTimeout: o.drainTimeout,
+    });
+    this.clientId = ctx.newClientId();
     // A message transport buffers whole messages: bound those too (room for a HELLO and a few small frames batched with it).
-    wire.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
-    this.out = new OutboundQueue(wire, Math.min(1024 * 1024, o.maxPending >>> 1), o.maxPending, 'disconnect', () => this.slowConsumer());
+    this.transport.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
     if (o.publishRate > 0) this.limiter = new RateLimiter(o.publishRate, o.publishBurst);
-    this.handshakeTimer = setTimeout(() => {
-      if (this.state === 'hello') this.fail('MB_ERR_HANDSHAKE_TIMEOUT', `${o.handshakeTimeout} ms`);
-    }, o.handshakeTimeout);
   }
 
   get label(): string {
@@ -104,25 +98,21 @@ export class ClientSession extends FlowEndpoint {
   }
 
   get isOpen(): boolean {
-    return this.state === 'open';
+    return this.phase === 'open';
   }
 
   get subscriptionCount(): number {
     return this.subs.size;
   }
 
-  protected pauseInput(): void {
+  protected override pauseInput(): void {
     this.ctx.stats.flowPauses++;
-    this.wire.pause();
+    super.pauseInput();
   }
 
   /** A connection whose subscriptions all chose 'drop' sheds load itself and never pauses a publisher. */
   protected override holdsSources(): boolean {
     return this.out.policy !== 'drop';
-  }
-
-  protected resumeInput(): void {
-    if (this.state !== 'closed') this.wire.resume();
   }
 
   subscriptions(): IterableIterator<Subscription> {
@@ -131,18 +121,9 @@ export class ClientSession extends FlowEndpoint {
 
   // ---- input ----
 
-  /** Bytes from the wire. */
-  onData(chunk: Uint8Array): void {
-    if (this.state === 'closed') return;
-    this.lastRx = Date.now();
-    this.pingsOut = 0;
-    this.bytesIn += chunk.length;
-    this.decoder.push(chunk, this.onFrame, this.onDecodeError);
-  }
-
-  private readonly onDecodeError = (e: ProtocolError): void => {
+  protected readonly onDecodeError = (e: ProtocolError): void => {
     this.ctx.stats.protocolErrors++;
-    if (this.state === 'hello' && e.code === 'MB_ERR_FRAME_TOO_LARGE') {
+    if (this.phase === 'handshake' && e.code === 'MB_ERR_FRAME_TOO_LARGE') {
       this.fail(e.code, `before the handshake (maxHelloSize): ${e.message}`);
       return;
     }
@@ -150,9 +131,9 @@ export class ClientSession extends FlowEndpoint {
     else this.sendError(e.code, 0, e.message);
   };
 
-  private readonly onFrame = (f: Frame): void => {
-    if (this.state !== 'open') {
-      if (this.state === 'hello') this.onHello(f);
+  protected readonly onFrame = (f: Frame): void => {
+    if (this.phase !== 'open') {
+      if (this.phase === 'handshake') this.onHello(f);
       return;
     }
     try {
@@ -189,7 +170,7 @@ export class ClientSession extends FlowEndpoint {
           else this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, f.typeName);
           return;
         case FrameType.PING:
-          this.send(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
+          this.pong(f);
           return;
         case FrameType.PONG:
           return;
@@ -259,14 +240,11 @@ export class ClientSession extends FlowEndpoint {
       this.fail('MB_ERR_AUTH_FAILED', 'bad or missing token');
       return;
     }
-    clearTimeout(this.handshakeTimer);
-    this.handshakeTimer = undefined;
-    this.decoder.limit = this.ctx.maxFrameLength;
-    this.wire.limitInput?.(undefined);
+    this.transport.limitInput?.(undefined);
     this.name = hello.name ?? '';
     this.lang = hello.lang ?? '';
     this.echo = hello.echo ?? true;
-    this.state = 'open';
+    this.opened();
     const welcome: WelcomeBody = {
       v,
       node: this.ctx.id,
@@ -320,7 +298,7 @@ export class ClientSession extends FlowEndpoint {
   }
 
   private expired(): void {
-    if (this.state !== 'open') return;
+    if (this.phase !== 'open') return;
     this.ctx.stats.tokensExpired++;
     this.fail('MB_ERR_TOKEN_EXPIRED', `token of ${this.subject} expired; reconnect with a fresh one or send AUTH before expiry`);
   }
@@ -466,7 +444,7 @@ export class ClientSession extends FlowEndpoint {
   // ---- output ----
 
   deliver(f: Frame, sid: number): void {
-    if (this.state !== 'open') return;
+    if (this.phase !== 'open') return;
     if (this.permissions?.filtersDelivery && !this.permissions.canReceive(f.topic)) return;
     if (this.reserved && !this.reserved.canReceive(f.topic)) return;
     let ok: boolean;
@@ -493,76 +471,34 @@ export class ClientSession extends FlowEndpoint {
     }
   }
 
-  /**
-   * Sends a control frame (ACK, PONG, WELCOME, SubAck, ERROR…). It counts
-   * against maxPending like events; past it the client is a slow consumer.
-   */
-  send(chunk: Uint8Array): void {
-    if (this.state === 'closed') return;
-    this.out.sendControl(chunk);
-  }
-
-  /** A non-fatal ERROR; counts against maxPending like any frame (past it: slow consumer). */
-  sendError(code: ErrorCode, correlation: number, message: string): void {
-    if (this.state === 'closed') return;
-    this.out.sendControl(this.errorFrame(code, correlation, message));
-  }
-
-  /** Sends a fatal ERROR as the last frame (bounded, see OutboundQueue.sendFinal), then closes once it is flushed. */
-  fail(code: ErrorCode, message: string): void {
-    if (this.state === 'closing' || this.state === 'closed') return;
-    this.ctx.logger.debug({ client: this.clientId, remote: this.wire.remote, code, message }, 'closing connection');
-    this.out.sendFinal(this.errorFrame(code, 0, message));
-    this.close(code);
-  }
-
-  private errorFrame(code: ErrorCode, correlation: number, message: string): Uint8Array {
+  protected override errorSent(): void {
     this.ctx.stats.errorsSent++;
-    // Send the detail only: receivers prefix the code's own text when they build their error.
-    const prefix = ERROR_CODES[code].message + ': ';
-    const detail = message.startsWith(prefix) ? message.slice(prefix.length) : message;
-    return encodeFrame({ type: FrameType.ERROR, correlation, payload: encodeBody({ code: ERROR_CODES[code].num, message: detail }) });
   }
 
-  /** Asks the client to go elsewhere, then closes (graceful shutdown). */
-  goodbye(code: ErrorCode, reason: string, reconnect: string[]): void {
-    if (this.state === 'closing' || this.state === 'closed') return;
-    const body = encodeBody({ code: ERROR_CODES[code].num, reason, reconnect });
-    this.out.sendFinal(encodeFrame({ type: FrameType.GOODBYE, payload: body }));
-    this.close(code);
+  protected override failing(code: ErrorCode, message: string): void {
+    this.ctx.logger.debug({ client: this.clientId, remote: this.remote, code, message }, 'closing connection');
   }
 
   /** More than maxPending bytes queued (or nothing taken for writeDeadline): one final ERROR, then close. */
-  private slowConsumer(): void {
-    if (this.state === 'closing' || this.state === 'closed') return;
+  protected overflow(): void {
+    if (this.phase === 'closing' || this.phase === 'closed') return;
     this.ctx.stats.slowConsumers++;
-    this.ctx.logger.warn({ client: this.clientId, remote: this.wire.remote, pending: this.out.pending }, 'slow consumer disconnected');
+    this.ctx.logger.warn({ client: this.clientId, remote: this.remote, pending: this.out.pending }, 'slow consumer disconnected');
     this.fail('MB_ERR_SLOW_CONSUMER', `more than ${this.ctx.options.maxPending} bytes pending`);
   }
 
-  /** Stops reading and routing; flushes and ends the wire (`reason`: the fatal error or GOODBYE code, if any). */
+  /** Stops reading and routing; flushes and ends the transport (`reason`: the fatal error or GOODBYE code, if any). */
   close(reason?: ErrorCode): void {
-    if (this.state === 'closing' || this.state === 'closed') return;
-    this.state = 'closing';
-    this.dropSubscriptions();
-    this.wire.end(reason);
-    // A peer that never reads would keep the socket half-open; bound the wait.
-    setTimeout(() => this.wire.destroy(), this.ctx.options.drainTimeout).unref();
+    this.end(reason, reason ?? 'closed');
   }
 
-  /** The wire is gone. */
-  onClose(): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    clearTimeout(this.handshakeTimer);
+  protected closing(): void {
     clearTimeout(this.expiryTimer);
     this.dropSubscriptions();
-    this.releaseFlow();
-    this.ctx.closed(this);
   }
 
-  onDrain(): void {
-    this.drained();
+  protected override ended(): void {
+    this.ctx.closed(this);
   }
 
   private dropSubscriptions(): void {
@@ -578,21 +514,18 @@ export class ClientSession extends FlowEndpoint {
 
   /** Liveness and write-deadline check, called by the node's timer. */
   tick(now: number): void {
-    if (this.state !== 'open') return;
+    if (this.phase !== 'open') return;
     const o = this.ctx.options;
     if (this.checkStall(now, o.maxStall)) this.ctx.stats.flowStalls++;
     if (this.out.stalled(now, o.writeDeadline)) {
-      this.slowConsumer();
+      this.overflow();
       return;
     }
-    if (now - this.lastRx < o.pingInterval) return;
-    if (this.pingsOut >= o.maxPingsOut) {
-      this.ctx.stats.staleConnections++;
-      this.fail('MB_ERR_STALE_CONNECTION', `${this.pingsOut} pings unanswered`);
-      return;
-    }
-    this.pingsOut++;
-    this.lastRx = now;
-    this.send(encodeFrame({ type: FrameType.PING, correlation: ++this.pingSeq }));
+    this.checkLiveness(now);
+  }
+
+  protected override stale(reason: string): void {
+    this.ctx.stats.staleConnections++;
+    super.stale(reason);
   }
 }

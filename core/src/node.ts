@@ -11,6 +11,7 @@ import {
   ProtocolError,
   SessionError,
   assertTopic,
+  errorFrame,
   checkIngressExtension,
   encodeBody,
   encodeFrame,
@@ -34,7 +35,8 @@ import { jsonLogger, type Logger } from './logger.js';
 import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
 import { RoutingTable, type Route } from './routing-table.js';
 import { newStats, TopicCounter, type NodeStats } from './stats.js';
-import { TcpWire } from './tcp-wire.js';
+import { TcpTransport } from './tcp-transport.js';
+import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
 import type { EventSource, Subscriber } from './subscriber.js';
 
@@ -183,29 +185,22 @@ export class MeshNode implements NodeContext {
     if (this.shuttingDown || this.sessions.size >= this.options.maxConnections) {
       this.stats.connectionsRefused++;
       const code = this.shuttingDown ? 'MB_ERR_DRAINING' : 'MB_ERR_TOO_MANY_CONNECTIONS';
-      const body = encodeBody({ code: ERROR_CODES[code].num, message: ERROR_CODES[code].message });
       socket.on('error', () => {});
-      socket.end(encodeFrame({ type: FrameType.ERROR, payload: body }));
+      socket.end(errorFrame(code, 0, ERROR_CODES[code].message));
       return;
     }
-    this.attach((events) => new TcpWire(socket, events));
+    this.attach((events) => new TcpTransport(socket, events));
   }
 
   /**
    * Adds a client connection over any transport: `makeWire` gets the events
    * the session wants to hear. Used for TCP here and by the WebSocket gateway.
    */
-  attach(makeWire: (events: import('./wire.js').WireEvents) => import('./wire.js').Wire): ClientSession {
-    let session: ClientSession | undefined;
-    const wire = makeWire({
-      data: (chunk) => session!.onData(chunk),
-      drain: () => session!.onDrain(),
-      close: () => session!.onClose(),
-    });
-    session = new ClientSession(wire, this);
+  attach(makeTransport: (events: TransportEvents) => Transport): ClientSession {
+    const session = new ClientSession(makeTransport, this);
     this.sessions.add(session);
     this.stats.connectionsTotal++;
-    const ip = ipOf(wire.remote);
+    const ip = ipOf(session.remote);
     const n = (this.perIp.get(ip) ?? 0) + 1;
     this.perIp.set(ip, n);
     if (n > this.options.maxConnectionsPerIp) {
@@ -225,12 +220,12 @@ export class MeshNode implements NodeContext {
   }
 
   opened(session: ClientSession): void {
-    this.logger.debug({ client: session.clientId, remote: session.wire.remote, name: session.name }, 'client connected');
+    this.logger.debug({ client: session.clientId, remote: session.remote, name: session.name }, 'client connected');
   }
 
   closed(session: ClientSession): void {
     if (!this.sessions.delete(session)) return;
-    const ip = ipOf(session.wire.remote);
+    const ip = ipOf(session.remote);
     const n = (this.perIp.get(ip) ?? 1) - 1;
     if (n > 0) this.perIp.set(ip, n);
     else this.perIp.delete(ip);
@@ -470,7 +465,7 @@ export class MeshNode implements NodeContext {
     for (const s of this.sessions) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers);
     const deadline = Date.now() + this.options.drainTimeout;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    for (const s of this.sessions) s.wire.destroy();
+    for (const s of this.sessions) s.transport.destroy();
     if (this.timer) clearInterval(this.timer);
     await closed;
     await this.durability?.stop();
@@ -482,7 +477,7 @@ export class MeshNode implements NodeContext {
     this.shuttingDown = true;
     if (this.timer) clearInterval(this.timer);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sessions) s.wire.destroy();
+    for (const s of this.sessions) s.transport.destroy();
     await closed;
     await this.durability?.stop();
   }

@@ -46,7 +46,7 @@ describe('ws gateway: handshake and limits', () => {
     const c = await ws(g, { hello: { name: 'browser' } });
     const w = c.got.find((x) => x.type === FrameType.WELCOME)!;
     expect(decodeWelcome(w.payload).node).toBe(n.id);
-    const kinds = [...n.connections()].map((s) => [s.wire.kind, s.name, s.isOpen]);
+    const kinds = [...n.connections()].map((s) => [s.transport.kind, s.name, s.isOpen]);
     expect(kinds).toEqual([['ws', 'browser', true]]);
     expect(g.connectionCount).toBe(1);
     // The metrics endpoint counts it as a WebSocket connection.
@@ -300,7 +300,7 @@ describe('ws gateway: slow consumers', () => {
       pub.pub('flood', p);
     }
     await pub.flush(20_000);
-    const session = [...n.connections()].find((s) => s.wire.kind === 'ws')!;
+    const session = [...n.connections()].find((s) => s.transport.kind === 'ws')!;
     expect(session.pending).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
     expect(session.dropped).toBeGreaterThan(0);
     slow.ws.resume();

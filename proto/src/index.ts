@@ -11,5 +11,7 @@ export { FrameDecoder, decodeFrames, type FrameDecoderOptions } from './frame-de
 export { encodeFrame, encodeHead, headerOf, type FrameSpec } from './frame-encoder.js';
 export { encodeExtension, decodeExtension, assertHeaderName, checkIngressExtension, type Extension, type IngressOrigin, type Position } from './extension.js';
 export * from './control.js';
+export { errorFrame, nackFrame, goodbyeFrame } from './error-frames.js';
+export { Liveness, type LivenessAction, type LivenessOptions } from './liveness.js';
 export { topicProblem, assertTopic, assertPattern, topicMatches, hasWildcard, type TopicLimits } from './topic.js';
 export { TopicTrie } from './topic-trie.js';

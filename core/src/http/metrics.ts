@@ -68,7 +68,7 @@ export function renderMetrics(src: MetricsSource): string {
   const byKind = { tcp: 0, ws: 0 };
   let pending = 0;
   for (const c of node.connections()) {
-    byKind[c.wire.kind]++;
+    byKind[c.transport.kind]++;
     pending += c.pending;
   }
   const peers = cluster?.peers() ?? [];

@@ -90,8 +90,8 @@ export function clusterView(ctx: ViewContext) {
 function connectionView(c: ClientSession) {
   return {
     clientId: c.clientId,
-    kind: c.wire.kind,
-    remote: c.wire.remote,
+    kind: c.transport.kind,
+    remote: c.transport.remote,
     name: c.name,
     lang: c.lang,
     open: c.isOpen,

@@ -1,9 +1,9 @@
 import { TickBatch } from './tick-batch.js';
-import { detached } from './tcp-wire.js';
+import { detached } from './tcp-transport.js';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { ERROR_CODES, readU32, type ErrorCode } from '@meshbus/proto';
-import type { Wire, WireEvents } from './wire.js';
+import type { Transport, TransportEvents } from './transport.js';
 
 /** Close codes the gateway uses (RFC 6455 §7.4.1; 1013 from the IANA registry). */
 export const WS_CLOSE = {
@@ -25,7 +25,7 @@ export const WS_CLOSE = {
  * 1013; MB_ERR_INTERNAL / MB_ERR_CONFIG / MB_ERR_STORE_UNAVAILABLE 1011; any
  * other session error (auth failed, token expired, permission, handshake
  * timeout, slow consumer, stale connection) 1008. A text message is 1003
- * (WsWire decides that one itself). The close reason is the error code name;
+ * (WsTransport decides that one itself). The close reason is the error code name;
  * the ERROR frame sent before the close carries the number and detail.
  */
 export function wsCloseCode(reason: ErrorCode | undefined): number {
@@ -51,20 +51,20 @@ export function wsCloseCode(reason: ErrorCode | undefined): number {
 }
 
 /** What the wire reports to its gateway besides the session's events. */
-export interface WsWireHooks {
+export interface WsTransportHooks {
   /** A message broke the framing rule (SPEC §2): text, or ending inside a frame. */
   protocolError(code: 'MB_ERR_TRUNCATED' | 'MB_ERR_UNEXPECTED_FRAME', message: string): void;
 }
 
 /**
- * A Wire over one WebSocket (the `ws` package). SPEC §2: binary messages
+ * A Transport over one WebSocket (the `ws` package). SPEC §2: binary messages
  * only, each holding whole frames. Frames written in one tick are batched
  * into one binary message (sent on the next process tick, or at once past
  * 64 KiB); `buffered` is what waits in the batch plus `ws.bufferedAmount`
  * (socket buffer and, with permessage-deflate, the compression queue);
  * pause/resume stop reading from the underlying socket.
  */
-export class WsWire implements Wire {
+export class WsTransport implements Transport {
   readonly kind = 'ws' as const;
   readonly remote: string;
   /** ws-level liveness: a pong (or any message) arrived since the last ping. */
@@ -82,8 +82,8 @@ export class WsWire implements Wire {
   constructor(
     private readonly ws: WebSocket,
     socket: Socket,
-    private readonly events: WireEvents,
-    private readonly hooks: WsWireHooks,
+    private readonly events: TransportEvents,
+    private readonly hooks: WsTransportHooks,
     private readonly compress: boolean,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
@@ -155,7 +155,7 @@ export class WsWire implements Wire {
     if (this.batch.count === 0 || this.ws.readyState !== 1) return;
     const bytes = this.batch.bytes;
     const chunks = this.batch.take();
-    // A lone frame is a view of its input message: copied once the socket is backed up (see TcpWire).
+    // A lone frame is a view of its input message: copied once the socket is backed up (see TcpTransport).
     const msg = chunks.length === 1 ? (this.ws.bufferedAmount > 0 ? detached(chunks[0]!) : chunks[0]!) : Buffer.concat(chunks, bytes);
     this.ws.send(msg, { binary: true, compress: this.compress }, this.sent);
   }
