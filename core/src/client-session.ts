@@ -28,7 +28,7 @@ import type { SlowPolicy, Subscription } from './subscriber.js';
 import { Connection } from './connection.js';
 import { Permissions } from './auth/permissions.js';
 import { ReservedFilter, isOwnInbox, isTracePattern, reservedSubscribeProblem, startsWithWildcard } from './auth/reserved-topics.js';
-import { checkBodyKeys, checkEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
+import { checkBodyKeys, checkClientEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { sameSecret } from './auth/same-secret.js';
 import { tokenExpiry } from './auth/token-lifetime.js';
@@ -150,7 +150,7 @@ export class ClientSession extends Connection {
             this.sendError('MB_ERR_PERMISSION_DENIED', f.correlation, `publish to "${f.topic}"`);
             return;
           }
-          if (!this.replyAllowed(checkEvent(f, this.ctx.options), f.correlation)) return;
+          if (!this.replyAllowed(checkClientEvent(f, this.ctx.options), f.correlation)) return;
           this.ctx.publish(this, f);
           return;
         case FrameType.AUTH:

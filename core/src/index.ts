@@ -1,8 +1,8 @@
 export { MeshNode, startNode, type NodeHooks, type LocalPublish, type TraceHop } from './node.js';
 export { ClientSession } from './client-session.js';
 export * from './durable/index.js';
-export { RoutingTable, type Route, type QueueGroupRoute, type InterestChange } from './routing-table.js';
-export type { Subscriber, Subscription, SlowPolicy, Throttled, EventSource } from './subscriber.js';
+export { RoutingTable, type Receivers, type GroupReceivers, type InterestChange } from './routing-table.js';
+export type { Subscriber, SubscriberKind, Subscription, SlowPolicy, Throttled, EventSource } from './subscriber.js';
 export type { Transport, TransportEvents } from './transport.js';
 export { OutboundQueue } from './outbound-queue.js';
 export { SourceThrottle, ReceiverWaiters } from './flow-control.js';
@@ -20,5 +20,6 @@ export { JwtVerifier, signHs256, type JwtKeys, type TokenClaims, type TopicRules
 export { Permissions, covers } from './auth/permissions.js';
 export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles } from './tls-config.js';
 export { FlowEndpoint } from './flow-endpoint.js';
+export { InternalSubscriber, type InternalSubscription, type InternalSubscribeOptions } from './internal-subscriber.js';
 export { Connection, type ConnectionSettings, type ConnectionState } from './connection.js';
 export { freePort } from './free-port.js';

@@ -11,6 +11,7 @@ import {
   ProtocolError,
   SessionError,
   assertTopic,
+  assertPattern,
   errorFrame,
   checkIngressExtension,
   encodeBody,
@@ -33,12 +34,13 @@ import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
-import { RoutingTable, type Route } from './routing-table.js';
+import { RoutingTable, type Receivers } from './routing-table.js';
 import { newStats, TopicCounter, type NodeStats } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
-import type { EventSource, Subscriber } from './subscriber.js';
+import type { EventSource, Subscriber, Subscription } from './subscriber.js';
+import { InternalSubscriber, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 
 /** Hooks a cluster layer installs. Peers receive events as Subscribers in the routing table, so no event hook is needed. */
 export interface NodeHooks {
@@ -62,17 +64,11 @@ export interface LocalPublish {
   trace?: string;
 }
 
+/** What ingress returns when durability took the event: it is delivered (and acknowledged) once stored. */
+const STORED = -1;
+
 /** The sender of events the node publishes itself: receives nothing, is never paused. */
-const INTERNAL_PUBLISHER: Subscriber & EventSource = {
-  kind: 'client',
-  uid: 0,
-  congested: false,
-  echo: true,
-  deliver() {},
-  addWaiter() {},
-  blockOn() {},
-  unblock() {},
-};
+const INTERNAL_PUBLISHER = new InternalSubscriber('internal');
 
 /**
  * One meshbus node: accepts client connections, routes events through its
@@ -239,42 +235,41 @@ export class MeshNode implements NodeContext {
     return topic;
   };
 
+  /**
+   * Subscribes a receiver inside the node (HTTP inbox, HTTP trace…) to
+   * `pattern`: `deliver` gets each matching event (a view valid only during
+   * the call; copy what you keep; must not throw). The receiver's kind is
+   * 'internal': local interest (announced to peers, preferred in queue
+   * groups), never congested, not counted as a client. Throws ProtocolError
+   * MB_ERR_BAD_TOPIC for an invalid pattern.
+   */
+  subscribeInternal(pattern: string, deliver: (frame: Frame, sid: number) => void, o: InternalSubscribeOptions): InternalSubscription {
+    assertPattern(pattern, this.options);
+    const subscriber = new InternalSubscriber(o.label, deliver);
+    const subscription: Subscription = { sid: 1, pattern, queue: o.queue, owner: subscriber, slow: 'drop' };
+    this.table.add(subscription);
+    let live = true;
+    return {
+      subscriber,
+      subscription,
+      unsubscribe: () => {
+        if (live) this.table.remove(subscription);
+        live = false;
+      },
+    };
+  }
+
+  /**
+   * A client's PUB or REQ, already checked by its session (client-limits
+   * checkClientEvent). Throws the typed error of a bad topic or hash (the
+   * session answers it). Then the publisher hears NO_RESPONDERS (a REQ
+   * nobody receives) and its ACK, unless durability took the event (the ACK
+   * waits for the store).
+   */
   publish(from: ClientSession, f: Frame): void {
-    const o = this.options;
-    if (f.payloadLen > o.maxPayload) {
-      from.sendError('MB_ERR_PAYLOAD_TOO_LARGE', f.correlation, `${f.payloadLen} bytes, limit ${o.maxPayload}`);
-      return;
-    }
-    if (f.topicLen === 0 || f.topicLen > o.maxTopicLength) {
-      from.sendError('MB_ERR_BAD_TOPIC', f.correlation, `topic of ${f.topicLen} bytes`);
-      return;
-    }
-    let route: Route;
-    try {
-      // The one check of what a client may carry, before anything routes or stores the event.
-      checkIngressExtension(f.extBytes, f.type === FrameType.REQ, 'client');
-      route = this.table.routeFrame(f, this.decodeTopic);
-    } catch (e) {
-      const err = e as ProtocolError;
-      if (ERROR_CODES[err.code]?.kind === 'protocol') this.stats.protocolErrors++;
-      from.sendError(err.code ?? 'MB_ERR_BAD_TOPIC', f.correlation, err.message);
-      return;
-    }
-    const durable = this.durability === undefined ? null : this.durability.match(f);
-    this.stamp(f);
-    this.stats.msgsIn++;
-    this.stats.bytesIn += f.size;
-    this.topTopics.count(f.topicHash, f);
-    if (durable !== null) {
-      // Stored first, delivered when Redis has it; the ACK waits for the store.
-      this.durability!.publish(f, durable, from);
-      return;
-    }
-    const n = this.deliver(f, route, from, false);
-    if (n === 0) {
-      this.stats.noInterest++;
-      if (f.type === FrameType.REQ) from.sendError('MB_ERR_NO_RESPONDERS', f.correlation, `no subscriber for the request`);
-    }
+    const n = this.ingress(f, from);
+    if (n === STORED) return;
+    if (n === 0 && f.type === FrameType.REQ) from.sendError('MB_ERR_NO_RESPONDERS', f.correlation, `no subscriber for the request`);
     if (f.ackRequested) from.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
   }
 
@@ -295,21 +290,33 @@ export class MeshNode implements NodeContext {
     const f = new Frame(bytes, 0, bytes.length);
     // Same ingress rule as a client's PUB/REQ (HTTP callers are clients too).
     checkIngressExtension(f.extBytes, type === FrameType.REQ, 'client');
-    const route = this.table.routeFrame(f, this.decodeTopic);
+    const n = this.ingress(f, o.from ?? INTERNAL_PUBLISHER);
+    if (n !== STORED) return n;
+    // Durable topics are stored first whoever publishes (HTTP included): report who will receive it.
+    const r = this.table.routeFrame(f, this.decodeTopic);
+    return r.plain.length + r.groups.length;
+  }
+
+  /**
+   * The one ingress of an event published on this node (a client's PUB/REQ,
+   * an HTTP or internal publish): finds its receivers (a bad topic or hash
+   * throws a typed error before anything else happens), gives it its mesh
+   * identity (stamp) and counts it; then an event on a durable topic goes to
+   * durability (stored first, delivered when Redis has it: returns STORED),
+   * any other is delivered now (returns how many receivers got it).
+   */
+  private ingress(f: Frame, from: Subscriber & EventSource): number {
+    const receivers = this.table.routeFrame(f, this.decodeTopic);
     const durable = this.durability === undefined ? null : this.durability.match(f);
     this.stamp(f);
     this.stats.msgsIn++;
     this.stats.bytesIn += f.size;
     this.topTopics.count(f.topicHash, f);
-    const from = o.from ?? INTERNAL_PUBLISHER;
     if (durable !== null) {
-      // Durable topics are stored first whoever publishes (HTTP included); receivers get it when Redis has it.
       this.durability!.publish(f, durable, from);
-      return route.plain.length + route.groups.length;
+      return STORED;
     }
-    const n = this.deliver(f, route, from, false);
-    if (n === 0) this.stats.noInterest++;
-    return n;
+    return this.fanOut(f, receivers, from);
   }
 
   /**
@@ -321,36 +328,40 @@ export class MeshNode implements NodeContext {
     // peers see this node's events in increasing order (they drop any that go back).
     writeU64(f.buf, f.start + OFF.SEQ, ++this.seq);
     resealHeader(f.buf, f.start);
-    const route = this.table.routeFrame(f, this.decodeTopic);
-    const n = this.deliver(f, route, from, false);
+    return this.fanOut(f, this.table.routeFrame(f, this.decodeTopic), from);
+  }
+
+  /** Delivers an admitted event; an event nobody receives counts in noInterest. */
+  private fanOut(f: Frame, receivers: Receivers, from: Subscriber & EventSource): number {
+    const n = this.deliver(f, receivers, from, false);
     if (n === 0) this.stats.noInterest++;
     return n;
   }
 
   /**
-   * Delivers `f` to the receivers of `route`; returns how many got it.
+   * Delivers `f` to `receivers`; returns how many got it.
    * `localOnly`: skip peer receivers (an event that came from a peer in a full mesh).
    */
-  deliver(f: Frame, route: Route, from: (Subscriber & EventSource) | undefined, localOnly: boolean): number {
+  deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, localOnly: boolean): number {
     const tIn = f.traced ? now() : 0;
     const trace: string[] | undefined = f.traced ? [] : undefined;
     let n = 0;
     // A source never gets its own event back over the link it came on; a client only if it wants echo.
     const skip = from && (from.kind === 'peer' || !from.echo) ? from : undefined;
-    for (const s of route.plain) {
+    for (const s of receivers.plain) {
       if (s === skip || (localOnly && s.kind === 'peer')) continue;
       s.deliver(f, 0);
       if (from && s.congested) from.blockOn(s);
       if (trace) trace.push(s.label ?? s.kind);
       n++;
     }
-    const lim = route.limited;
+    const lim = receivers.limited;
     for (let i = 0; i < lim.length; i++) {
       // Plain subscriptions with a max: the delivery above counts against it (SUB `max`).
       const s = lim[i]!;
       if (s.owner !== skip) s.owner.countDelivery?.(s);
     }
-    const sq = route.sequenced;
+    const sq = receivers.sequenced;
     for (let i = 0; i < sq.length; i++) {
       // Subscriptions resuming from a durable position: each gets its own in-order delivery.
       const s = sq[i]!;
@@ -359,7 +370,7 @@ export class MeshNode implements NodeContext {
       if (from && s.owner.congested) from.blockOn(s.owner);
       n++;
     }
-    for (const g of route.groups) {
+    for (const g of receivers.groups) {
       if (localOnly && g.local.length === 0) continue;
       const m = this.table.pick(g, skip);
       if (!m) continue;
@@ -413,9 +424,9 @@ export class MeshNode implements NodeContext {
    * Delivers a queue-group event to one member of `group`, local members
    * first (an event a peer handed to this node for one of its groups).
    */
-  deliverToGroup(f: Frame, route: Route, group: string, from: (Subscriber & EventSource) | undefined, localOnly: boolean): boolean {
+  deliverToGroup(f: Frame, receivers: Receivers, group: string, from: (Subscriber & EventSource) | undefined, localOnly: boolean): boolean {
     const tIn = f.traced ? now() : 0;
-    for (const g of route.groups) {
+    for (const g of receivers.groups) {
       if (g.name !== group || (localOnly && g.local.length === 0)) continue;
       const m = this.table.pick(g, from);
       if (!m) return false;
