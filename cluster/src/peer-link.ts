@@ -16,7 +16,7 @@ import {
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
-import { Connection, TcpTransport, type ConnectionState, type Logger } from '@meshbus/core';
+import { Connection, TcpTransport, forwardedHeader, type ConnectionState, type Logger } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 import { parsePeerInfo, type PeerInfo } from './peer-info.js';
 
@@ -142,11 +142,7 @@ export class PeerLink extends Connection {
       this.droppedHops++;
       return;
     }
-    const head = copyBytes(f.buf, f.start, f.start + FIXED_SIZE);
-    head[OFF.HOPS] = hops;
-    writeU32(head, OFF.SID, sid);
-    resealHeader(head, 0);
-    if (this.out.send(head, f.buf.subarray(f.start + FIXED_SIZE, f.end))) this.msgsOut++;
+    if (this.out.send(forwardedHeader(f, sid, hops), f.buf.subarray(f.start + FIXED_SIZE, f.end))) this.msgsOut++;
   }
 
   /** Sends a frame as is (trace reports, forwarded control). */

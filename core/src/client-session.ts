@@ -4,10 +4,8 @@ import {
   FrameType,
   MAX_VERSION,
   MIN_VERSION,
-  OFF,
   ProtocolError,
   assertPattern,
-  copyBytes,
   decodeBody,
   decodeHello,
   SessionError,
@@ -16,22 +14,21 @@ import {
   encodeBody,
   encodeFrame,
   isMeshbusError,
-  resealHeader,
-  writeU32,
   type ErrorCode,
   type Frame,
   type MeshbusError,
   type WelcomeBody,
 } from '@meshbus/proto';
 import { refuseWithoutRedis } from './durable/durability.js';
-import type { SlowPolicy, Subscription } from './subscriber.js';
-import { Connection } from './connection.js';
-import { Permissions } from './auth/permissions.js';
-import { ReservedFilter, isOwnInbox, isTracePattern, reservedSubscribeProblem, startsWithWildcard } from './auth/reserved-topics.js';
+import type { Subscription } from './subscriber.js';
+import { Connection, forwardedHeader } from './connection.js';
+import { deliveryPolicy, subscribeProblem } from './subscription-policy.js';
+import type { Permissions } from './auth/permissions.js';
+import { isOwnInbox, type ReservedFilter } from './auth/reserved-topics.js';
 import { checkBodyKeys, checkClientEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { sameSecret } from './auth/same-secret.js';
-import { tokenExpiry } from './auth/token-lifetime.js';
+import { SessionToken } from './session-token.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
 
@@ -58,12 +55,10 @@ export class ClientSession extends Connection {
   private readonly subs = new Map<number, Subscription>();
   /** How many of `subs` have a `max` (0: deliveries are not looked up). */
   private limited = 0;
-  /** Token subject, when the node verifies JWTs. */
-  subject = '';
-  private permissions: Permissions | undefined;
+  /** The connection's JWT, when the node verifies them. */
+  private readonly token: SessionToken | undefined;
   /** Set while some subscription starts with a wildcard: drops other inboxes' and unknown traces' events. */
   private reserved: ReservedFilter | undefined;
-  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly limiter: RateLimiter | undefined;
   private lastLimitError = 0;
   msgsIn = 0;
@@ -91,6 +86,16 @@ export class ClientSession extends Connection {
     // A message transport buffers whole messages: bound those too (room for a HELLO and a few small frames batched with it).
     this.transport.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
     if (o.publishRate > 0) this.limiter = new RateLimiter(o.publishRate, o.publishBurst);
+    if (ctx.jwt) this.token = new SessionToken(ctx.jwt, o.maxTokenLifetime, () => this.expired());
+  }
+
+  /** Token subject ('' when the node does not verify JWTs). */
+  get subject(): string {
+    return this.token?.subject ?? '';
+  }
+
+  private get permissions(): Permissions | undefined {
+    return this.token?.permissions;
   }
 
   get label(): string {
@@ -233,7 +238,7 @@ export class ClientSession extends Connection {
       return;
     }
     const o = this.ctx.options;
-    if (this.ctx.jwt) {
+    if (this.token) {
       if (!this.acceptToken(hello.token)) return;
     } else if (o.token !== undefined && !sameSecret(hello.token, o.token)) {
       this.ctx.stats.authFailures++;
@@ -267,28 +272,11 @@ export class ClientSession extends Connection {
    */
   private acceptToken(token: string | undefined, refresh?: { correlation: number }): boolean {
     try {
-      if (token === undefined) throw new SessionError('MB_ERR_AUTH_FAILED', 'a token is required');
-      const claims = this.ctx.jwt!.verify(token);
-      if (refresh && claims.sub !== this.subject) {
-        this.ctx.stats.authFailures++;
-        this.sendError('MB_ERR_SUBJECT_CHANGED', refresh.correlation, `connection is "${this.subject}", token is for "${claims.sub}"`);
-        return false;
-      }
-      const expiry = tokenExpiry(claims, this.ctx.options.maxTokenLifetime, Date.now());
-      this.subject = claims.sub;
-      this.permissions = claims.permissions ? new Permissions(claims.permissions) : undefined;
-      clearTimeout(this.expiryTimer);
-      this.expiryTimer = undefined;
-      if (expiry !== undefined) {
-        // setTimeout overflows past 2^31 ms; re-arm in steps for far-off expiries.
-        const arm = (): void => {
-          const left = expiry - Date.now();
-          this.expiryTimer = setTimeout(left > 0x7fffffff ? arm : () => this.expired(), Math.min(Math.max(left, 0), 0x7fffffff));
-          this.expiryTimer.unref?.();
-        };
-        arm();
-      }
-      return true;
+      const other = this.token!.adopt(token, refresh !== undefined);
+      if (other === undefined) return true;
+      this.ctx.stats.authFailures++;
+      this.sendError('MB_ERR_SUBJECT_CHANGED', refresh!.correlation, `connection is "${this.subject}", token is for "${other}"`);
+      return false;
     } catch (e) {
       const err = isMeshbusError(e) ? e : new SessionError('MB_ERR_AUTH_FAILED', String(e));
       this.ctx.stats.authFailures++;
@@ -328,23 +316,12 @@ export class ClientSession extends Connection {
   /** Ends the subscriptions the current permissions no longer allow. */
   private recheckSubscriptions(): void {
     const denied: Subscription[] = [];
-    for (const s of this.subs.values()) if (this.subscribeProblem(s.pattern) !== undefined) denied.push(s);
+    for (const s of this.subs.values()) if (subscribeProblem(s.pattern, this.clientId, this.permissions) !== undefined) denied.push(s);
     for (const s of denied) {
       this.unsubscribe(s.sid);
       this.ctx.stats.permissionDenied++;
       this.sendError('MB_ERR_PERMISSION_DENIED', s.sid, `subscribe to "${s.pattern}" (not allowed by the refreshed token)`);
     }
-  }
-
-  /** Why this connection may not subscribe to `pattern` (reserved prefixes, then token permissions), or undefined. */
-  private subscribeProblem(pattern: string): string | undefined {
-    const p = this.permissions;
-    const reserved = reservedSubscribeProblem(pattern, this.clientId, (x) => p !== undefined && p.explicitlyAllowsSubscribe(x));
-    if (reserved !== undefined) return reserved;
-    if (!p) return undefined;
-    // The own inbox needs no allow rule (request/reply works under any allow list); a deny still applies.
-    if (isOwnInbox(pattern, this.clientId) ? p.deniesSubscribe(pattern) : !p.canSubscribe(pattern)) return `subscribe to "${pattern}"`;
-    return undefined;
   }
 
   private rateLimited(correlation: number): void {
@@ -360,7 +337,7 @@ export class ClientSession extends Connection {
     const sid = f.correlation;
     const pattern = f.topic;
     assertPattern(pattern, this.ctx.options);
-    const problem = this.subscribeProblem(pattern);
+    const problem = subscribeProblem(pattern, this.clientId, this.permissions);
     if (problem !== undefined) {
       this.ctx.stats.permissionDenied++;
       this.sendError('MB_ERR_PERMISSION_DENIED', sid, problem);
@@ -427,15 +404,8 @@ export class ClientSession extends Connection {
    * only while some subscription starts with a wildcard.
    */
   private updatePolicy(): void {
-    let policy: SlowPolicy = this.subs.size > 0 ? 'drop' : 'disconnect';
-    let wide = false;
-    const traces: string[] = [];
-    for (const s of this.subs.values()) {
-      if (s.slow === 'disconnect') policy = 'disconnect';
-      if (startsWithWildcard(s.pattern)) wide = true;
-      else if (isTracePattern(s.pattern)) traces.push(s.pattern);
-    }
-    this.reserved = wide ? new ReservedFilter(this.clientId, traces) : undefined;
+    const { policy, reserved } = deliveryPolicy(this.subs.values(), this.clientId);
+    this.reserved = reserved;
     if (this.out.policy === policy) return;
     this.out.policy = policy;
     this.flowPolicyChanged();
@@ -453,10 +423,7 @@ export class ClientSession extends Connection {
       ok = this.out.send(f.bytes);
     } else {
       // A queue-group delivery names its member: a copy of the header with the sid set.
-      const head = copyBytes(f.buf, f.start, f.start + FIXED_SIZE);
-      writeU32(head, OFF.SID, sid);
-      resealHeader(head, 0);
-      ok = this.out.send(head, f.buf.subarray(f.start + FIXED_SIZE, f.end));
+      ok = this.out.send(forwardedHeader(f, sid, f.hops), f.buf.subarray(f.start + FIXED_SIZE, f.end));
     }
     if (ok) {
       this.msgsOut++;
@@ -493,7 +460,7 @@ export class ClientSession extends Connection {
   }
 
   protected closing(): void {
-    clearTimeout(this.expiryTimer);
+    this.token?.stop();
     this.dropSubscriptions();
   }
 

@@ -1,5 +1,10 @@
 import {
+  FIXED_SIZE,
   FrameDecoder,
+  OFF,
+  copyBytes,
+  resealHeader,
+  writeU32,
   FrameType,
   Liveness,
   encodeFrame,
@@ -243,4 +248,17 @@ export abstract class Connection extends FlowEndpoint {
   protected ended(): void {}
   /** The outbound queue passed its hard bound with a frame that must not be dropped. */
   protected abstract overflow(): void;
+}
+
+/**
+ * A copy of `f`'s 64-byte header with `sid` and `hops` set and resealed: what
+ * a queue-group delivery (sid names the member) or a forward to a peer (hops
+ * raised) sends before the rest of the frame, which goes out uncopied.
+ */
+export function forwardedHeader(f: Frame, sid: number, hops: number): Uint8Array {
+  const head = copyBytes(f.buf, f.start, f.start + FIXED_SIZE);
+  head[OFF.HOPS] = hops;
+  writeU32(head, OFF.SID, sid);
+  resealHeader(head, 0);
+  return head;
 }

@@ -21,5 +21,5 @@ export { Permissions, covers } from './auth/permissions.js';
 export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles } from './tls-config.js';
 export { FlowEndpoint } from './flow-endpoint.js';
 export { InternalSubscriber, type InternalSubscription, type InternalSubscribeOptions } from './internal-subscriber.js';
-export { Connection, type ConnectionSettings, type ConnectionState } from './connection.js';
+export { Connection, forwardedHeader, type ConnectionSettings, type ConnectionState } from './connection.js';
 export { freePort } from './free-port.js';

@@ -29,7 +29,7 @@ import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
 import { Durability, logDurabilityOff } from './durable/durability.js';
 import { JwtVerifier } from './auth/jwt.js';
-import { isTraceId } from './auth/reserved-topics.js';
+import { hopRecord, traceClock as now } from './trace-hop.js';
 import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
@@ -383,38 +383,13 @@ export class MeshNode implements NodeContext {
     return this.countOut(n, f.size);
   }
 
-  /**
-   * Message tracing: a node that handles an event with the TRACE flag
-   * publishes one hop record (node, time in, time out, where it went) as an
-   * event on `_TRACE.<trace id>`, routed through the mesh like any other, so
-   * whoever traces subscribes there and sees the path hop by hop. Only for a
-   * well-formed (16 hex digit) id, whoever sent the event: nobody else picks
-   * the topic the node publishes on (SPEC 10.9, 11.1).
-   */
+  /** Publishes the hop record of a traced event (trace-hop.ts), if its trace id is well-formed. */
   private reportHop(f: Frame, from: Subscriber | undefined, tIn: number, to: string[]): void {
-    let traceId: string | undefined;
-    try {
-      traceId = f.ext?.trace;
-    } catch {
-      traceId = undefined;
-    }
-    // Only a well-formed random id names the record's topic: a sender (a client
-    // checked at ingress, or a peer) never picks where the node publishes.
-    if (traceId === undefined || !isTraceId(traceId)) return;
-    const topic = `_TRACE.${traceId}`;
-    const hop: TraceHop = {
-      node: this.id,
-      name: this.options.name,
-      hops: f.hops,
-      topic: f.topic,
-      from: from?.label ?? from?.kind ?? 'internal',
-      in: tIn,
-      out: now(),
-      to,
-    };
+    const record = hopRecord(f, { id: this.id, name: this.options.name }, from, tIn, to);
+    if (record === undefined) return;
     this.stats.traceHops++;
     try {
-      this.publishLocal(topic, encodeBody(hop));
+      this.publishLocal(record.topic, encodeBody(record.hop));
     } catch (e) {
       this.logger.warn({ err: String(e) }, 'trace report failed');
     }
@@ -494,31 +469,13 @@ export class MeshNode implements NodeContext {
   }
 }
 
-/** One node's report about a traced event. */
-export interface TraceHop {
-  node: string;
-  name: string;
-  /** Hop count of the event when it reached this node (0 at the origin node). */
-  hops: number;
-  topic: string;
-  /** Where the event came from: "client <id>", "peer <node id>" or "internal". */
-  from: string;
-  /** Wall-clock ms (with fraction) when routing started and ended on this node. */
-  in: number;
-  out: number;
-  /** Receivers it was handed to: "client <id>", "peer <node id>", with "(group g)" for queue groups. */
-  to: string[];
-}
-
 /** The address part of "ip:port" (IPv6 addresses contain colons too). */
 function ipOf(remote: string): string {
   const i = remote.lastIndexOf(':');
   return i < 0 ? remote : remote.slice(0, i);
 }
 
-function now(): number {
-  return performance.timeOrigin + performance.now();
-}
+export type { TraceHop } from './trace-hop.js';
 
 /** Creates a node and starts listening. */
 export async function startNode(options: NodeOptions = {}, scanner?: FrameScanner): Promise<MeshNode> {
