@@ -36,7 +36,7 @@ export interface WsGatewayOptions {
   maxPayload?: number;
   /** permessage-deflate: false (default: frames are already compact and compression costs CPU per message), true, or ws's options. */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
-  /** WebSocket ping period, ms; a connection that did not pong the previous ping is closed. 0: off. Default 30,000. */
+  /** WebSocket ping period, ms: a ws-level ping when nothing was received for that long; a connection that received nothing (no pong, no message) since the previous ping is closed (the shared liveness rule, proto Liveness). 0: off. Default 30,000. */
   pingInterval?: number;
 }
 
@@ -130,7 +130,7 @@ export class WsGateway {
       const a = this.http.address();
       this.boundPort = typeof a === 'object' && a ? a.port : port;
     }
-    const every = this.options.pingInterval ?? 30_000;
+    const every = this.pingEvery;
     if (every > 0) {
       this.pinger = setInterval(() => this.pingAll(), every);
       this.pinger.unref();
@@ -203,7 +203,7 @@ export class WsGateway {
           node.stats.protocolErrors++;
           session.fail(code, message);
         },
-      }, this.compress);
+      }, this.compress, this.pingEvery);
       return wire;
     });
     this.transports.add(wire);
@@ -219,9 +219,15 @@ export class WsGateway {
     });
   }
 
+  /** ws-level ping period, ms (0: off). */
+  private get pingEvery(): number {
+    return this.options.pingInterval ?? 30_000;
+  }
+
   private pingAll(): void {
+    const now = Date.now();
     for (const w of this.transports) {
-      if (w.ping()) continue;
+      if (w.keepAlive(now)) continue;
       this.node.stats.staleConnections++;
       this.node.logger.debug({ remote: w.remote }, 'ws connection closed: no pong');
       w.destroy();

@@ -2,7 +2,7 @@ import { TickBatch } from './tick-batch.js';
 import { detached } from './tcp-transport.js';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { ERROR_CODES, readU32, type ErrorCode } from '@meshbus/proto';
+import { ERROR_CODES, Liveness, readU32, type ErrorCode } from '@meshbus/proto';
 import type { Transport, TransportEvents } from './transport.js';
 
 /** Close codes the gateway uses (RFC 6455 §7.4.1; 1013 from the IANA registry). */
@@ -67,8 +67,14 @@ export interface WsTransportHooks {
 export class WsTransport implements Transport {
   readonly kind = 'ws' as const;
   readonly remote: string;
-  /** ws-level liveness: a pong (or any message) arrived since the last ping. */
-  alive = true;
+  /**
+   * ws-level keepalive, judged by the shared liveness rule (proto Liveness,
+   * one unanswered ping allowed): anything received, a pong or any message,
+   * answers the pings. Undefined when the gateway does not ping.
+   */
+  private readonly keepalive: Liveness | undefined;
+  private received = 0;
+  private lastRx = Date.now();
   private readonly batch = new TickBatch(() => this.flush(), BATCH_BYTES);
   private ended = false;
   /** Set when the wire itself saw the violation (text message: 1003); wins over the session's reason. */
@@ -85,11 +91,17 @@ export class WsTransport implements Transport {
     private readonly events: TransportEvents,
     private readonly hooks: WsTransportHooks,
     private readonly compress: boolean,
+    /** ws-level ping period, ms (0: none); the gateway calls keepAlive() at this period. */
+    pingInterval = 0,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    if (pingInterval > 0) {
+      this.keepalive = new Liveness({ interval: pingInterval, maxOut: 1, wakeTimeout: pingInterval });
+      this.keepalive.start(this.lastRx, 0);
+    }
     socket.setNoDelay(true);
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => this.onMessage(data, isBinary));
-    ws.on('pong', () => (this.alive = true));
+    ws.on('pong', () => this.heard());
     ws.on('close', () => events.close());
     // Errors (ECONNRESET, bad frames, maxPayload exceeded) are followed by 'close'.
     ws.on('error', () => {});
@@ -143,12 +155,23 @@ export class WsTransport implements Transport {
 
   private configuredMax: number | undefined;
 
-  /** ws-level ping (the gateway's liveness timer); false when the last one went unanswered. */
-  ping(): boolean {
-    if (!this.alive) return false;
-    this.alive = false;
-    if (this.ws.readyState === 1) this.ws.ping();
+  /**
+   * The gateway's keepalive tick (every pingInterval ms): sends a ws-level
+   * ping when the rule asks for one; false when the connection is stale
+   * (nothing received since the last unanswered ping).
+   */
+  keepAlive(now: number): boolean {
+    if (this.keepalive === undefined) return true;
+    const a = this.keepalive.tick(now, this.lastRx, this.received);
+    if (a.do === 'stale') return false;
+    // A 'probe' (the timer was frozen) is a ping too; the next tick judges it.
+    if (a.do !== 'wait' && this.ws.readyState === 1) this.ws.ping();
     return true;
+  }
+
+  private heard(): void {
+    this.received++;
+    this.lastRx = Date.now();
   }
 
   private flush(): void {
@@ -161,7 +184,7 @@ export class WsTransport implements Transport {
   }
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
-    this.alive = true;
+    this.heard();
     if (this.ended) return;
     if (!isBinary) {
       this.closeCode = WS_CLOSE.UNSUPPORTED_DATA;

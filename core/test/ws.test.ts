@@ -151,6 +151,27 @@ describe('ws gateway: handshake and limits', () => {
     expect(n.stats.staleConnections).toBe(1);
   });
 
+  it('ws-level ping follows the shared liveness rule: a client that never pongs but keeps publishing stays open', async () => {
+    const n = await node();
+    const g = await gateway(n, { pingInterval: 100 });
+    const publisher = await ws(g, { ws: { autoPong: false } });
+    const silent = await ws(g, { ws: { autoPong: false } });
+    let sent = 0;
+    const timer = setInterval(() => {
+      publisher.pub('ws.live', 'x');
+      sent++;
+    }, 25);
+    try {
+      await silent.waitClosed(3000);
+      // 10 ping intervals of publishing: far past the one unanswered ping allowed.
+      while (sent < 40 && !publisher.closed) await new Promise((r) => setTimeout(r, 25));
+    } finally {
+      clearInterval(timer);
+    }
+    expect(publisher.closed).toBe(false);
+    expect(n.stats.staleConnections).toBe(1);
+  });
+
   it('permessage-deflate is off by default and negotiated when enabled', async () => {
     const n = await node();
     const off = await gateway(n);
