@@ -585,7 +585,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     if (bad) {
       this.node.logger.warn({ peer: link.peerId, code: bad.code, refused: badCount, err: bad.message }, 'refused gossiped peer info');
-      link.sendControl(FrameType.ERROR, { code: bad.num, message: `${badCount} gossiped peer entr${badCount === 1 ? 'y' : 'ies'} refused: ${bad.message}` });
+      link.sendError(bad.code, 0, `${badCount} gossiped peer entr${badCount === 1 ? 'y' : 'ies'} refused: ${bad.message}`);
     }
   }
 
@@ -669,10 +669,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     this.redialer.stop();
     this.unsubscribeInterest?.();
     if (this.timer) clearInterval(this.timer);
-    for (const l of [...this.allLinks]) {
-      l.sendControl(FrameType.GOODBYE, { code: 2012, reason: 'node leaving' });
-      l.close('node leaving');
-    }
+    for (const l of [...this.allLinks]) l.goodbye('MB_ERR_DRAINING', 'node leaving');
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
