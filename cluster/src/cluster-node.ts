@@ -1,16 +1,8 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { lookup } from 'node:dns/promises';
-import {
-  FrameType,
-  checkIngressExtension,
-  ProtocolError,
-  decodeBody,
-  topicHash,
-  topicProblem,
-  type Frame,
-} from '@meshbus/proto';
-import { ConfigError, serverTlsOptions, type ClusterView, type LinkView, type MeshNode, type Subscription } from '@meshbus/core';
+import { FrameType, decodeBody, topicProblem, type Frame } from '@meshbus/proto';
+import { ConfigError, serverTlsOptions, type ClusterView, type LinkView, type MeshNode, type Receivers, type Subscription } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
 import { resolveClusterOptions, parseAddress, type ClusterOptions, type ResolvedClusterOptions } from './options.js';
@@ -596,31 +588,19 @@ export class ClusterNode implements LinkHandler, ClusterView {
 
   // ---- events from peers ----
 
-  private readonly decodeTopic = (f: Frame): string => {
-    const topic = f.topic;
-    const problem = topicProblem(topic, false, this.node.options);
-    if (problem) throw new ProtocolError('MB_ERR_BAD_TOPIC', problem);
-    if (topicHash(f.topicBytes) !== f.topicHash) throw new ProtocolError('MB_ERR_BAD_HASH', topic);
-    return topic;
-  };
-
   peerEvent(link: PeerLink, f: Frame): void {
-    // A peer may be buggy or compromised: its events pass the same extension check as a
-    // client's, except that a position (stamped by the node that stored the event) is allowed.
+    // A peer may be buggy or compromised: its events pass the node's ingress checks (the
+    // same as a client's, except that a position stamped by the storing node is allowed).
+    let route: Receivers;
     try {
-      checkIngressExtension(f.extBytes, f.type === FrameType.REQ, 'peer');
+      route = this.node.forwardedIngress(f);
     } catch (e) {
-      this.node.stats.protocolErrors++;
       this.badPeerEvents++;
       this.node.logger.debug({ peer: link.peer?.id, err: String((e as Error).message) }, 'malformed event from peer dropped');
       return;
     }
-    const route = this.node.table.routeFrame(f, this.decodeTopic);
     const partial = this.options.mode === 'partial';
     const sid = f.sid;
-    const stats = this.node.stats;
-    stats.msgsIn++;
-    stats.bytesIn += f.size;
     if (!partial && !this.inOrder(link, f.seq)) {
       this.reorderedDropped++;
       return;

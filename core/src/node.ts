@@ -2,15 +2,11 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import {
   ERROR_CODES,
-  Frame,
   FrameType,
-  Flags,
   HEADER_SIZE,
   MAX_EXT,
   OFF,
   ProtocolError,
-  SessionError,
-  assertTopic,
   assertPattern,
   errorFrame,
   checkIngressExtension,
@@ -23,6 +19,7 @@ import {
   writeHex64,
   writeU32,
   writeU64,
+  type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
 import { ops, describeOps } from '@meshbus/native';
@@ -40,28 +37,13 @@ import { TcpTransport } from './tcp-transport.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
 import type { EventSource, Subscriber, Subscription } from './subscriber.js';
+import { localFrame, type LocalPublish } from './local-publish.js';
 import { InternalSubscriber, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 
 /** Hooks a cluster layer installs. Peers receive events as Subscribers in the routing table, so no event hook is needed. */
 export interface NodeHooks {
   /** Client URLs of the other nodes, for WELCOME and GOODBYE. */
   peers?(): string[];
-}
-
-/** An event the node publishes itself (HTTP API, internal services). */
-export interface LocalPublish {
-  /** Application headers of the event. */
-  headers?: Record<string, string>;
-  /** Reply topic: makes the event a request (REQ). */
-  reply?: string;
-  correlation?: number;
-  /** Who publishes, as routing sees it (never delivered its own event back unless it wants echo); default a node-internal publisher. */
-  from?: Subscriber & EventSource;
-  /**
-   * Trace id, 16 random lowercase hex digits: the event carries the TRACE flag
-   * and hop records go to `_TRACE.<trace>`. Any other id: no hop records.
-   */
-  trace?: string;
 }
 
 /** What ingress returns when durability took the event: it is delivered (and acknowledged) once stored. */
@@ -280,16 +262,7 @@ export class MeshNode implements NodeContext {
    * MB_ERR_BAD_TOPIC / MB_ERR_BAD_EXTENSION or SessionError MB_ERR_PAYLOAD_TOO_LARGE.
    */
   publishLocal(topic: string, payload: Uint8Array, o: LocalPublish = {}): number {
-    const max = this.options.maxPayload;
-    if (payload.length > max) throw new SessionError('MB_ERR_PAYLOAD_TOO_LARGE', `${payload.length} bytes, limit ${max}`);
-    assertTopic(topic, this.options);
-    const ext = o.headers !== undefined || o.reply !== undefined || o.trace !== undefined ? { headers: o.headers, reply: o.reply, trace: o.trace } : undefined;
-    const type = o.reply !== undefined ? FrameType.REQ : FrameType.PUB;
-    const flags = o.trace !== undefined ? Flags.TRACE : 0;
-    const bytes = encodeFrame({ type, topic, payload, ext, flags, correlation: o.correlation, timestamp: Date.now() });
-    const f = new Frame(bytes, 0, bytes.length);
-    // Same ingress rule as a client's PUB/REQ (HTTP callers are clients too).
-    checkIngressExtension(f.extBytes, type === FrameType.REQ, 'client');
+    const f = localFrame(topic, payload, o, this.options);
     const n = this.ingress(f, o.from ?? INTERNAL_PUBLISHER);
     if (n !== STORED) return n;
     // Durable topics are stored first whoever publishes (HTTP included): report who will receive it.
@@ -317,6 +290,29 @@ export class MeshNode implements NodeContext {
       return STORED;
     }
     return this.fanOut(f, receivers, from);
+  }
+
+  /**
+   * The ingress of an event a peer forwarded (stamped by the node where it
+   * was published, so not stamped again): the extension rules every
+   * publisher meets (a peer may carry a durable position) and the node's
+   * topic check, then counted like any event in. Returns its receivers (the
+   * caller delivers it: `deliver` / `deliverToGroup`, local receivers only in
+   * a full mesh). A malformed event counts in protocolErrors and throws
+   * ProtocolError MB_ERR_BAD_EXTENSION / MB_ERR_BAD_TOPIC / MB_ERR_BAD_HASH.
+   */
+  forwardedIngress(f: Frame): Receivers {
+    let receivers: Receivers;
+    try {
+      checkIngressExtension(f.extBytes, f.type === FrameType.REQ, 'peer');
+      receivers = this.table.routeFrame(f, this.decodeTopic);
+    } catch (e) {
+      this.stats.protocolErrors++;
+      throw e;
+    }
+    this.stats.msgsIn++;
+    this.stats.bytesIn += f.size;
+    return receivers;
   }
 
   /**
@@ -476,6 +472,7 @@ function ipOf(remote: string): string {
 }
 
 export type { TraceHop } from './trace-hop.js';
+export type { LocalPublish } from './local-publish.js';
 
 /** Creates a node and starts listening. */
 export async function startNode(options: NodeOptions = {}, scanner?: FrameScanner): Promise<MeshNode> {
