@@ -1,16 +1,8 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { lookup } from 'node:dns/promises';
-import {
-  FrameType,
-  checkIngressExtension,
-  ProtocolError,
-  decodeBody,
-  topicHash,
-  topicProblem,
-  type Frame,
-} from '@meshbus/proto';
-import { ConfigError, serverTlsOptions, type ClusterView, type LinkView, type MeshNode, type Subscription } from '@meshbus/core';
+import { FrameType, decodeBody, topicProblem, type Frame } from '@meshbus/proto';
+import { ConfigError, serverTlsOptions, type ClusterView, type LinkView, type MeshNode, type Receivers, type Subscription } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
 import { resolveClusterOptions, parseAddress, type ClusterOptions, type ResolvedClusterOptions } from './options.js';
@@ -585,7 +577,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     if (bad) {
       this.node.logger.warn({ peer: link.peerId, code: bad.code, refused: badCount, err: bad.message }, 'refused gossiped peer info');
-      link.sendControl(FrameType.ERROR, { code: bad.num, message: `${badCount} gossiped peer entr${badCount === 1 ? 'y' : 'ies'} refused: ${bad.message}` });
+      link.sendError(bad.code, 0, `${badCount} gossiped peer entr${badCount === 1 ? 'y' : 'ies'} refused: ${bad.message}`);
     }
   }
 
@@ -596,31 +588,19 @@ export class ClusterNode implements LinkHandler, ClusterView {
 
   // ---- events from peers ----
 
-  private readonly decodeTopic = (f: Frame): string => {
-    const topic = f.topic;
-    const problem = topicProblem(topic, false, this.node.options);
-    if (problem) throw new ProtocolError('MB_ERR_BAD_TOPIC', problem);
-    if (topicHash(f.topicBytes) !== f.topicHash) throw new ProtocolError('MB_ERR_BAD_HASH', topic);
-    return topic;
-  };
-
   peerEvent(link: PeerLink, f: Frame): void {
-    // A peer may be buggy or compromised: its events pass the same extension check as a
-    // client's, except that a position (stamped by the node that stored the event) is allowed.
+    // A peer may be buggy or compromised: its events pass the node's ingress checks (the
+    // same as a client's, except that a position stamped by the storing node is allowed).
+    let route: Receivers;
     try {
-      checkIngressExtension(f.extBytes, f.type === FrameType.REQ, 'peer');
+      route = this.node.forwardedIngress(f);
     } catch (e) {
-      this.node.stats.protocolErrors++;
       this.badPeerEvents++;
       this.node.logger.debug({ peer: link.peer?.id, err: String((e as Error).message) }, 'malformed event from peer dropped');
       return;
     }
-    const route = this.node.table.routeFrame(f, this.decodeTopic);
     const partial = this.options.mode === 'partial';
     const sid = f.sid;
-    const stats = this.node.stats;
-    stats.msgsIn++;
-    stats.bytesIn += f.size;
     if (!partial && !this.inOrder(link, f.seq)) {
       this.reorderedDropped++;
       return;
@@ -669,10 +649,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     this.redialer.stop();
     this.unsubscribeInterest?.();
     if (this.timer) clearInterval(this.timer);
-    for (const l of [...this.allLinks]) {
-      l.sendControl(FrameType.GOODBYE, { code: 2012, reason: 'node leaving' });
-      l.close('node leaving');
-    }
+    for (const l of [...this.allLinks]) l.goodbye('MB_ERR_DRAINING', 'node leaving');
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

@@ -1,8 +1,6 @@
 import type { Socket } from 'node:net';
 import {
-  ERROR_CODES,
   FIXED_SIZE,
-  FrameDecoder,
   FrameType,
   OFF,
   ProtocolError,
@@ -18,12 +16,7 @@ import {
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
-import {
-  OutboundQueue,
-  FlowEndpoint,
-  TcpWire,
-  type Logger,
-} from '@meshbus/core';
+import { Connection, TcpTransport, forwardedHeader, type ConnectionState, type Logger } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 import { parsePeerInfo, type PeerInfo } from './peer-info.js';
 
@@ -62,6 +55,11 @@ export interface LinkHandler {
 
 type LinkState = 'handshake' | 'up' | 'closed';
 
+/** Unanswered pings after which a link is stale (the same rule as clients', proto Liveness). */
+const MAX_PINGS_OUT = 2;
+/** After close, how long a link may take to flush its last frames before the socket is destroyed, ms. */
+const CLOSE_TIMEOUT = 1000;
+
 let nextUid = 1_000_000_000;
 
 /**
@@ -71,7 +69,7 @@ let nextUid = 1_000_000_000;
  * peer's interest is stored as subscriptions owned by the link, so routing
  * hands events to it like to any client.
  */
-export class PeerLink extends FlowEndpoint {
+export class PeerLink extends Connection {
   readonly kind = 'peer' as const;
   readonly uid = nextUid++;
   readonly echo = true;
@@ -83,22 +81,15 @@ export class PeerLink extends FlowEndpoint {
   /** Why the handshake failed, when it did: a code this side raised or the peer sent. */
   failCode: ErrorCode | undefined;
   private preAuthBytes = 0;
-  state: LinkState = 'handshake';
   rttMs: number | undefined;
   /** The address this link was dialed at (dialer side only). */
   target: string | undefined;
   msgsIn = 0;
   msgsOut = 0;
   droppedHops = 0;
-  private readonly wire: TcpWire;
-  protected readonly out: OutboundQueue;
-  private readonly decoder: FrameDecoder;
   private readonly myNonce = newNonce();
   private theirNonce = '';
-  private lastRx = Date.now();
-  private pingsOut = 0;
   private pingSentAt = 0;
-  private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     socket: Socket,
@@ -106,22 +97,20 @@ export class PeerLink extends FlowEndpoint {
     private readonly s: LinkSettings,
     private readonly handler: LinkHandler,
   ) {
-    super();
-    this.wire = new TcpWire(socket, {
-      data: (c) => this.onData(c),
-      drain: () => this.onDrain(),
-      close: () => this.onClose(),
+    super((events) => new TcpTransport(socket, events), {
+      scanner: s.scanner,
+      // Until the cluster-secret challenge is passed only small frames are read: nothing bigger is buffered or decoded.
+      preAuthFrameLength: PRE_AUTH_MAX_BYTES,
+      maxFrameLength: s.maxFrameLength,
+      // Events past maxPending are dropped (counted in `dropped`); a control frame (INTEREST, PONG…)
+      // that does not fit means the peer stopped reading: the link closes and is dialed again.
+      highWater: Math.min(4 * 1024 * 1024, s.maxPending >>> 1),
+      maxPending: s.maxPending,
+      policy: 'drop',
+      handshakeTimeout: s.handshakeTimeout,
+      liveness: { interval: s.pingInterval, maxOut: MAX_PINGS_OUT, wakeTimeout: s.pingInterval },
+      closeTimeout: CLOSE_TIMEOUT,
     });
-    // Events past maxPending are dropped (counted in `dropped`); a control frame (INTEREST, PONG…)
-    // that does not fit means the peer stopped reading: the link closes and is dialed again.
-    this.out = new OutboundQueue(this.wire, Math.min(4 * 1024 * 1024, s.maxPending >>> 1), s.maxPending, 'drop', () =>
-      this.fail('MB_ERR_SLOW_CONSUMER', `peer has more than ${s.maxPending} bytes pending`),
-    );
-    // Until the cluster-secret challenge is passed only small frames are read: nothing bigger is buffered or decoded.
-    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(PRE_AUTH_MAX_BYTES, s.maxFrameLength), scanner: s.scanner });
-    this.timer = setTimeout(() => {
-      if (this.state === 'handshake') this.fail('MB_ERR_HANDSHAKE_TIMEOUT', 'peer handshake timed out');
-    }, s.handshakeTimeout);
     if (role === 'dialer') {
       this.sendControl(FrameType.HELLO, { v: [1, 1], peer: s.self, nonce: this.myNonce });
     }
@@ -131,25 +120,14 @@ export class PeerLink extends FlowEndpoint {
     return `peer ${this.peer?.id ?? this.remote}`;
   }
 
-  /** ms since anything arrived on this link (pongs included). */
-  silentFor(now: number): number {
-    return now - this.lastRx;
-  }
-
-  get remote(): string {
-    return this.wire.remote;
+  /** 'handshake' until the peer proved the cluster secret, 'up' while it carries events, then 'closed'. */
+  get state(): LinkState {
+    const s = this.phase;
+    return s === 'open' ? 'up' : s === 'handshake' ? 'handshake' : 'closed';
   }
 
   get peerId(): string | undefined {
     return this.peer?.id;
-  }
-
-  protected pauseInput(): void {
-    this.wire.pause();
-  }
-
-  protected resumeInput(): void {
-    if (this.state !== 'closed') this.wire.resume();
   }
 
   /**
@@ -164,11 +142,7 @@ export class PeerLink extends FlowEndpoint {
       this.droppedHops++;
       return;
     }
-    const head = copyBytes(f.buf, f.start, f.start + FIXED_SIZE);
-    head[OFF.HOPS] = hops;
-    writeU32(head, OFF.SID, sid);
-    resealHeader(head, 0);
-    if (this.out.send(head, f.buf.subarray(f.start + FIXED_SIZE, f.end))) this.msgsOut++;
+    if (this.out.send(forwardedHeader(f, sid, hops), f.buf.subarray(f.start + FIXED_SIZE, f.end))) this.msgsOut++;
   }
 
   /** Sends a frame as is (trace reports, forwarded control). */
@@ -178,29 +152,26 @@ export class PeerLink extends FlowEndpoint {
 
   sendControl(type: FrameType, body: object): void {
     if (this.state === 'closed') return;
-    this.out.sendControl(encodeFrame({ type, payload: encodeBody(body) }));
+    this.send(encodeFrame({ type, payload: encodeBody(body) }));
   }
 
   // ---- input ----
 
-  private onData(chunk: Uint8Array): void {
-    if (this.state === 'closed') return;
+  override onData(chunk: Uint8Array): void {
     if (this.state === 'handshake') {
       if (this.preAuthBytes > PRE_AUTH_MAX_BYTES) return this.fail('MB_ERR_FRAME_TOO_LARGE', `more than ${PRE_AUTH_MAX_BYTES} bytes before the peer handshake completed`);
       this.preAuthBytes += chunk.length;
     }
-    this.lastRx = Date.now();
-    this.pingsOut = 0;
-    this.decoder.push(chunk, this.onFrame, this.onDecodeError);
+    super.onData(chunk);
   }
 
-  private readonly onDecodeError = (e: ProtocolError): void => {
+  protected readonly onDecodeError = (e: ProtocolError): void => {
     // Before authentication nothing is tolerated (and nothing is logged per frame).
     if (e.fatal || this.state === 'handshake') this.fail(e.code, e.message);
     else this.s.logger.warn({ peer: this.peer?.id, code: e.code }, 'bad frame from peer');
   };
 
-  private readonly onFrame = (f: Frame): void => {
+  protected readonly onFrame = (f: Frame): void => {
     try {
       if (this.state === 'handshake') {
         this.onHandshake(f);
@@ -214,7 +185,7 @@ export class PeerLink extends FlowEndpoint {
           this.handler.peerEvent(this, f);
           return;
         case FrameType.PING:
-          this.out.sendControl(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
+          this.pong(f);
           return;
         case FrameType.PONG:
           if (this.pingSentAt) this.rttMs = Date.now() - this.pingSentAt;
@@ -285,58 +256,42 @@ export class PeerLink extends FlowEndpoint {
   }
 
   private up(): void {
-    clearTimeout(this.timer);
-    this.decoder.limit = this.s.maxFrameLength;
-    this.state = 'up';
-    this.lastRx = Date.now();
+    this.opened();
     this.handler.linkUp(this);
   }
 
-  private onDrain(): void {
-    this.drained();
-  }
-
-  /** Liveness, called by the cluster's timer. */
+  /** Liveness (the shared rule) and flow stalls, called by the cluster's timer. */
   tick(now: number, maxStall: number): void {
     if (this.state !== 'up') return;
     this.checkStall(now, maxStall);
-    if (now - this.lastRx < this.s.pingInterval) return;
-    if (this.pingsOut >= 2) {
-      this.close('peer stopped answering pings');
-      this.wire.destroy();
-      return;
-    }
-    this.pingsOut++;
-    this.lastRx = now;
-    this.pingSentAt = now;
-    this.out.sendControl(encodeFrame({ type: FrameType.PING, correlation: this.pingsOut }));
+    this.checkLiveness(now);
   }
 
-  fail(code: ErrorCode, message: string): void {
-    if (this.state === 'closed') return;
+  protected override ping(now: number): void {
+    this.pingSentAt = now;
+    super.ping(now);
+  }
+
+  protected override handshakeExpired(): void {
+    this.fail('MB_ERR_HANDSHAKE_TIMEOUT', 'peer handshake timed out');
+  }
+
+  protected overflow(): void {
+    this.fail('MB_ERR_SLOW_CONSUMER', `peer has more than ${this.s.maxPending} bytes pending`);
+  }
+
+  protected override failing(code: ErrorCode, message: string): void {
     if (this.state === 'handshake') this.failCode = code;
     this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
-    this.out.sendFinal(encodeFrame({ type: FrameType.ERROR, payload: encodeBody({ code: ERROR_CODES[code].num, message }) }));
-    this.close(message);
   }
 
+  /** Closes the link (flushing what is queued); the cluster hears linkDown(reason) at once. */
   close(reason: string): void {
-    if (this.state === 'closed') return;
-    const wasUp = this.state === 'up';
-    this.state = 'closed';
-    clearTimeout(this.timer);
+    this.end(undefined, reason);
+  }
+
+  protected closing(was: ConnectionState, reason: string): void {
     this.releaseFlow();
-    this.wire.end();
-    setTimeout(() => this.wire.destroy(), 1000).unref();
-    this.handler.linkDown(this, wasUp ? reason : `handshake failed: ${reason}`);
-  }
-
-  /** Stops at once (tests: simulate a crash of this side of the link). */
-  destroy(): void {
-    this.wire.destroy();
-  }
-
-  private onClose(): void {
-    this.close('connection closed');
+    this.handler.linkDown(this, was === 'open' ? reason : `handshake failed: ${reason}`);
   }
 }

@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
-import { Flags, FrameType, encodeFrame, type FrameSpec } from '@meshbus/proto';
+import { Flags, FrameType, OFF, encodeFrame, resealHeader, writeU32, type FrameSpec } from '@meshbus/proto';
 import type { Client, Msg } from '@meshbus/sdk';
 import { frameWithExt } from '../../core/test/raw-client.js';
 import { client, fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
@@ -45,5 +45,34 @@ it('a peer event with a malformed extension or a REQ without reply is dropped; a
   clients.push(pub);
   pub.publish('peer.x', 'after');
   await until(() => got.some((g) => g.data === 'after'), 'a normal event after the bad ones');
+  expect(link.state).toBe('up');
+});
+
+it('a peer event with a wrong topic hash or an invalid topic goes through the node ingress: dropped, counted, link kept', async () => {
+  const a = await startMeshNode({}, 'a');
+  nodes.push(a);
+  const b = await startMeshNode({ seeds: [a.peerAddr] }, 'b');
+  nodes.push(b);
+  await until(() => fullyMeshed([a, b]), 'mesh');
+  const sub = await client(b);
+  clients.push(sub);
+  const got: string[] = [];
+  sub.subscribe('peer.>', { callback: (m: Msg) => void got.push(Buffer.from(m.data).toString()) });
+  await sub.flush();
+  await until(() => remoteInterest(a) === 1, 'interest at a');
+  const link = a.cluster.link(b.node.id)!;
+  let seq = Date.now() * 4000;
+  const badHash = encodeFrame({ type: FrameType.PUB, topic: 'peer.x', seq: ++seq, payload: Buffer.from('bad-hash') });
+  writeU32(badHash, OFF.TOPIC_HASH, 12345);
+  resealHeader(badHash, 0);
+  const errorsBefore = b.node.stats.protocolErrors;
+  link.sendRaw(badHash);
+  link.sendRaw(encodeFrame({ type: FrameType.PUB, topic: 'peer..x', seq: ++seq, payload: Buffer.from('bad-topic') }));
+  link.sendRaw(encodeFrame({ type: FrameType.PUB, topic: 'peer.x', seq: ++seq, payload: Buffer.from('good') }));
+  await until(() => got.length >= 1, 'the good event');
+  await sub.flush();
+  expect(got).toEqual(['good']);
+  expect(b.cluster.badPeerEvents).toBe(2);
+  expect(b.node.stats.protocolErrors - errorsBefore).toBe(2);
   expect(link.state).toBe('up');
 });

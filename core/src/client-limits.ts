@@ -1,4 +1,4 @@
-import { ProtocolError, SessionError, topicProblem, type Frame, type HelloBody, type SubBody, type TopicLimits } from '@meshbus/proto';
+import { FrameType, ProtocolError, SessionError, checkIngressRules, decodeExtension, topicProblem, type Frame, type HelloBody, type SubBody, type TopicLimits } from '@meshbus/proto';
 import { isTraceId, isTraceTopic } from './auth/reserved-topics.js';
 
 /**
@@ -71,17 +71,30 @@ export function checkSub(body: SubBody): void {
   }
 }
 
+/** The sizes a client's event is held to (node options). */
+export interface EventLimits extends TopicLimits {
+  /** Largest payload, bytes. */
+  maxPayload: number;
+  /** Longest topic, bytes. */
+  maxTopicLength: number;
+}
+
 /**
- * What the node checks on a client's PUB or REQ before routing it: not on
- * `_TRACE` (MB_ERR_PERMISSION_DENIED, topic or reply topic), header
- * numbers (hops 0, sid 0, maxHops, timestamp) and, when present, the
- * extension block: the reply topic is a valid literal topic (MB_ERR_BAD_TOPIC),
- * the trace id is 16 lowercase hex digits (MB_ERR_BAD_EXTENSION), the delay
- * is bounded (MB_ERR_OUT_OF_RANGE). Returns the reply topic, if any, for the
- * permission check. Header-only checks cost a few byte reads; the extension
- * block is decoded only when the frame has one.
+ * The one check of a client's PUB or REQ (TCP, WebSocket), before anything
+ * routes or stores it, in one pass that decodes the extension block once:
+ * not on `_TRACE` (MB_ERR_PERMISSION_DENIED, topic or reply topic), header
+ * numbers (hops 0, sid 0, maxHops, timestamp: MB_ERR_OUT_OF_RANGE) and, when
+ * present, the extension block: the reply topic is a valid literal topic
+ * (MB_ERR_BAD_TOPIC), the trace id is 16 lowercase hex digits
+ * (MB_ERR_BAD_EXTENSION), the delay is bounded (MB_ERR_OUT_OF_RANGE); then
+ * the payload size (SessionError MB_ERR_PAYLOAD_TOO_LARGE) and topic length
+ * (MB_ERR_BAD_TOPIC); then the ingress rules every publisher meets (proto
+ * checkIngressRules: a REQ carries its reply topic, no client position).
+ * Returns the reply topic, if any, for the permission check. Header-only
+ * checks cost a few byte reads; the extension block is decoded only when
+ * the frame has one.
  */
-export function checkEvent(f: Frame, limits: TopicLimits): string | undefined {
+export function checkClientEvent(f: Frame, limits: EventLimits): string | undefined {
   if (f.hops !== 0) throw outOfRange(`hops ${f.hops}: clients send 0`);
   if (f.sid !== 0) throw outOfRange(`sid ${f.sid}: clients send 0`);
   if (f.maxHops > CLIENT_LIMITS.maxHops) throw outOfRange(`maxHops ${f.maxHops}, limit ${CLIENT_LIMITS.maxHops}`);
@@ -89,21 +102,24 @@ export function checkEvent(f: Frame, limits: TopicLimits): string | undefined {
   if (f.buf[f.topicStart] === 0x5f /* _ */ && isTraceTopic(f.topic)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `only nodes publish on ${f.topic}`);
   const ts = f.timestamp;
   if (ts !== 0 && ts > Date.now() + CLIENT_LIMITS.futureSkewMs) throw outOfRange(`timestamp ${ts} is more than ${CLIENT_LIMITS.futureSkewMs} ms ahead of the node's clock`);
-  if (f.extLen === 0) {
+  const ext = f.extLen === 0 ? undefined : decodeExtension(f.extBytes);
+  if (ext === undefined) {
     if (f.traced) throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'a traced event needs a trace id (extension t)');
-    return undefined;
+  } else {
+    if (ext.reply !== undefined) {
+      const problem = topicProblem(ext.reply, false, limits);
+      if (problem) throw new ProtocolError('MB_ERR_BAD_TOPIC', `reply topic: ${problem}`);
+      if (isTraceTopic(ext.reply)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `reply topic ${ext.reply}: only nodes publish there`);
+    }
+    if (ext.trace !== undefined) {
+      if (!isTraceId(ext.trace)) throw new ProtocolError('MB_ERR_BAD_EXTENSION', `trace id "${ext.trace.slice(0, 64)}" must be 16 lowercase hex digits`);
+    } else if (f.traced) {
+      throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'a traced event needs a trace id (extension t)');
+    }
+    if (ext.delay !== undefined && ext.delay > CLIENT_LIMITS.delayMs) throw outOfRange(`delay ${ext.delay} ms, limit ${CLIENT_LIMITS.delayMs}`);
   }
-  const ext = f.ext!;
-  if (ext.reply !== undefined) {
-    const problem = topicProblem(ext.reply, false, limits);
-    if (problem) throw new ProtocolError('MB_ERR_BAD_TOPIC', `reply topic: ${problem}`);
-    if (isTraceTopic(ext.reply)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `reply topic ${ext.reply}: only nodes publish there`);
-  }
-  if (ext.trace !== undefined) {
-    if (!isTraceId(ext.trace)) throw new ProtocolError('MB_ERR_BAD_EXTENSION', `trace id "${ext.trace.slice(0, 64)}" must be 16 lowercase hex digits`);
-  } else if (f.traced) {
-    throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'a traced event needs a trace id (extension t)');
-  }
-  if (ext.delay !== undefined && ext.delay > CLIENT_LIMITS.delayMs) throw outOfRange(`delay ${ext.delay} ms, limit ${CLIENT_LIMITS.delayMs}`);
-  return ext.reply;
+  if (f.payloadLen > limits.maxPayload) throw new SessionError('MB_ERR_PAYLOAD_TOO_LARGE', `${f.payloadLen} bytes, limit ${limits.maxPayload}`);
+  if (f.topicLen === 0 || f.topicLen > limits.maxTopicLength) throw new ProtocolError('MB_ERR_BAD_TOPIC', `topic of ${f.topicLen} bytes`);
+  checkIngressRules(ext, f.type === FrameType.REQ, 'client');
+  return ext?.reply;
 }

@@ -1,14 +1,11 @@
 import {
   ERROR_CODES,
   FIXED_SIZE,
-  FrameDecoder,
   FrameType,
   MAX_VERSION,
   MIN_VERSION,
-  OFF,
   ProtocolError,
   assertPattern,
-  copyBytes,
   decodeBody,
   decodeHello,
   SessionError,
@@ -17,27 +14,23 @@ import {
   encodeBody,
   encodeFrame,
   isMeshbusError,
-  resealHeader,
-  writeU32,
   type ErrorCode,
   type Frame,
   type MeshbusError,
   type WelcomeBody,
 } from '@meshbus/proto';
-import { OutboundQueue } from './outbound-queue.js';
 import { refuseWithoutRedis } from './durable/durability.js';
-import type { SlowPolicy, Subscription } from './subscriber.js';
-import { FlowEndpoint } from './flow-endpoint.js';
-import { Permissions } from './auth/permissions.js';
-import { ReservedFilter, isOwnInbox, isTracePattern, reservedSubscribeProblem, startsWithWildcard } from './auth/reserved-topics.js';
-import { checkBodyKeys, checkEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
+import type { Subscription } from './subscriber.js';
+import { Connection, forwardedHeader } from './connection.js';
+import { deliveryPolicy, subscribeProblem } from './subscription-policy.js';
+import type { Permissions } from './auth/permissions.js';
+import { isOwnInbox, type ReservedFilter } from './auth/reserved-topics.js';
+import { checkBodyKeys, checkClientEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { sameSecret } from './auth/same-secret.js';
-import { tokenExpiry } from './auth/token-lifetime.js';
-import type { Wire } from './wire.js';
+import { SessionToken } from './session-token.js';
+import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
-
-type State = 'hello' | 'open' | 'closing' | 'closed';
 
 let nextUid = 1;
 
@@ -45,11 +38,12 @@ let nextUid = 1;
 const PRE_AUTH_MESSAGE_SLACK = 64 * 1024;
 
 /**
- * One client connection's protocol state: handshake, subscriptions,
- * liveness and its outbound queue. Transport-agnostic: TCP and WebSocket
- * connections are both a ClientSession over a Wire.
+ * One client connection's protocol: handshake, tokens, subscriptions and
+ * deliveries. Decoding, liveness, the outbound queue and closing are the
+ * shared Connection's. Transport-agnostic: TCP and WebSocket connections are
+ * both a ClientSession over a Transport.
  */
-export class ClientSession extends FlowEndpoint {
+export class ClientSession extends Connection {
   readonly kind = 'client' as const;
   readonly uid = nextUid++;
   readonly connectedAt = Date.now();
@@ -58,45 +52,50 @@ export class ClientSession extends FlowEndpoint {
   name = '';
   lang = '';
   echo = true;
-  private state: State = 'hello';
   private readonly subs = new Map<number, Subscription>();
   /** How many of `subs` have a `max` (0: deliveries are not looked up). */
   private limited = 0;
-  private readonly decoder: FrameDecoder;
-  protected readonly out: OutboundQueue;
-  private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
-  private lastRx = Date.now();
-  private pingsOut = 0;
-  private pingSeq = 0;
-  /** Token subject, when the node verifies JWTs. */
-  subject = '';
-  private permissions: Permissions | undefined;
+  /** The connection's JWT, when the node verifies them. */
+  private readonly token: SessionToken | undefined;
   /** Set while some subscription starts with a wildcard: drops other inboxes' and unknown traces' events. */
   private reserved: ReservedFilter | undefined;
-  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly limiter: RateLimiter | undefined;
   private lastLimitError = 0;
   msgsIn = 0;
   msgsOut = 0;
-  bytesIn = 0;
   bytesOut = 0;
 
   constructor(
-    readonly wire: Wire,
+    makeTransport: (events: TransportEvents) => Transport,
     private readonly ctx: NodeContext,
   ) {
-    super();
-    this.clientId = ctx.newClientId();
-    // Until HELLO is accepted only a small frame is read: nothing larger is buffered or decoded for an unknown peer.
-    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(ctx.options.maxHelloSize, ctx.maxFrameLength), scanner: ctx.scanner });
     const o = ctx.options;
+    super(makeTransport, {
+      scanner: ctx.scanner,
+      // Until HELLO is accepted only a small frame is read: nothing larger is buffered or decoded for an unknown peer.
+      preAuthFrameLength: o.maxHelloSize,
+      maxFrameLength: ctx.maxFrameLength,
+      highWater: Math.min(1024 * 1024, o.maxPending >>> 1),
+      maxPending: o.maxPending,
+      policy: 'disconnect',
+      handshakeTimeout: o.handshakeTimeout,
+      liveness: { interval: o.pingInterval, maxOut: o.maxPingsOut, wakeTimeout: o.pingInterval },
+      closeTimeout: o.drainTimeout,
+    });
+    this.clientId = ctx.newClientId();
     // A message transport buffers whole messages: bound those too (room for a HELLO and a few small frames batched with it).
-    wire.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
-    this.out = new OutboundQueue(wire, Math.min(1024 * 1024, o.maxPending >>> 1), o.maxPending, 'disconnect', () => this.slowConsumer());
+    this.transport.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
     if (o.publishRate > 0) this.limiter = new RateLimiter(o.publishRate, o.publishBurst);
-    this.handshakeTimer = setTimeout(() => {
-      if (this.state === 'hello') this.fail('MB_ERR_HANDSHAKE_TIMEOUT', `${o.handshakeTimeout} ms`);
-    }, o.handshakeTimeout);
+    if (ctx.jwt) this.token = new SessionToken(ctx.jwt, o.maxTokenLifetime, () => this.expired());
+  }
+
+  /** Token subject ('' when the node does not verify JWTs). */
+  get subject(): string {
+    return this.token?.subject ?? '';
+  }
+
+  private get permissions(): Permissions | undefined {
+    return this.token?.permissions;
   }
 
   get label(): string {
@@ -104,25 +103,21 @@ export class ClientSession extends FlowEndpoint {
   }
 
   get isOpen(): boolean {
-    return this.state === 'open';
+    return this.phase === 'open';
   }
 
   get subscriptionCount(): number {
     return this.subs.size;
   }
 
-  protected pauseInput(): void {
+  protected override pauseInput(): void {
     this.ctx.stats.flowPauses++;
-    this.wire.pause();
+    super.pauseInput();
   }
 
   /** A connection whose subscriptions all chose 'drop' sheds load itself and never pauses a publisher. */
   protected override holdsSources(): boolean {
     return this.out.policy !== 'drop';
-  }
-
-  protected resumeInput(): void {
-    if (this.state !== 'closed') this.wire.resume();
   }
 
   subscriptions(): IterableIterator<Subscription> {
@@ -131,18 +126,9 @@ export class ClientSession extends FlowEndpoint {
 
   // ---- input ----
 
-  /** Bytes from the wire. */
-  onData(chunk: Uint8Array): void {
-    if (this.state === 'closed') return;
-    this.lastRx = Date.now();
-    this.pingsOut = 0;
-    this.bytesIn += chunk.length;
-    this.decoder.push(chunk, this.onFrame, this.onDecodeError);
-  }
-
-  private readonly onDecodeError = (e: ProtocolError): void => {
+  protected readonly onDecodeError = (e: ProtocolError): void => {
     this.ctx.stats.protocolErrors++;
-    if (this.state === 'hello' && e.code === 'MB_ERR_FRAME_TOO_LARGE') {
+    if (this.phase === 'handshake' && e.code === 'MB_ERR_FRAME_TOO_LARGE') {
       this.fail(e.code, `before the handshake (maxHelloSize): ${e.message}`);
       return;
     }
@@ -150,9 +136,9 @@ export class ClientSession extends FlowEndpoint {
     else this.sendError(e.code, 0, e.message);
   };
 
-  private readonly onFrame = (f: Frame): void => {
-    if (this.state !== 'open') {
-      if (this.state === 'hello') this.onHello(f);
+  protected readonly onFrame = (f: Frame): void => {
+    if (this.phase !== 'open') {
+      if (this.phase === 'handshake') this.onHello(f);
       return;
     }
     try {
@@ -169,7 +155,7 @@ export class ClientSession extends FlowEndpoint {
             this.sendError('MB_ERR_PERMISSION_DENIED', f.correlation, `publish to "${f.topic}"`);
             return;
           }
-          if (!this.replyAllowed(checkEvent(f, this.ctx.options), f.correlation)) return;
+          if (!this.replyAllowed(checkClientEvent(f, this.ctx.options), f.correlation)) return;
           this.ctx.publish(this, f);
           return;
         case FrameType.AUTH:
@@ -189,7 +175,7 @@ export class ClientSession extends FlowEndpoint {
           else this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, f.typeName);
           return;
         case FrameType.PING:
-          this.send(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
+          this.pong(f);
           return;
         case FrameType.PONG:
           return;
@@ -252,21 +238,18 @@ export class ClientSession extends FlowEndpoint {
       return;
     }
     const o = this.ctx.options;
-    if (this.ctx.jwt) {
+    if (this.token) {
       if (!this.acceptToken(hello.token)) return;
     } else if (o.token !== undefined && !sameSecret(hello.token, o.token)) {
       this.ctx.stats.authFailures++;
       this.fail('MB_ERR_AUTH_FAILED', 'bad or missing token');
       return;
     }
-    clearTimeout(this.handshakeTimer);
-    this.handshakeTimer = undefined;
-    this.decoder.limit = this.ctx.maxFrameLength;
-    this.wire.limitInput?.(undefined);
+    this.transport.limitInput?.(undefined);
     this.name = hello.name ?? '';
     this.lang = hello.lang ?? '';
     this.echo = hello.echo ?? true;
-    this.state = 'open';
+    this.opened();
     const welcome: WelcomeBody = {
       v,
       node: this.ctx.id,
@@ -289,28 +272,11 @@ export class ClientSession extends FlowEndpoint {
    */
   private acceptToken(token: string | undefined, refresh?: { correlation: number }): boolean {
     try {
-      if (token === undefined) throw new SessionError('MB_ERR_AUTH_FAILED', 'a token is required');
-      const claims = this.ctx.jwt!.verify(token);
-      if (refresh && claims.sub !== this.subject) {
-        this.ctx.stats.authFailures++;
-        this.sendError('MB_ERR_SUBJECT_CHANGED', refresh.correlation, `connection is "${this.subject}", token is for "${claims.sub}"`);
-        return false;
-      }
-      const expiry = tokenExpiry(claims, this.ctx.options.maxTokenLifetime, Date.now());
-      this.subject = claims.sub;
-      this.permissions = claims.permissions ? new Permissions(claims.permissions) : undefined;
-      clearTimeout(this.expiryTimer);
-      this.expiryTimer = undefined;
-      if (expiry !== undefined) {
-        // setTimeout overflows past 2^31 ms; re-arm in steps for far-off expiries.
-        const arm = (): void => {
-          const left = expiry - Date.now();
-          this.expiryTimer = setTimeout(left > 0x7fffffff ? arm : () => this.expired(), Math.min(Math.max(left, 0), 0x7fffffff));
-          this.expiryTimer.unref?.();
-        };
-        arm();
-      }
-      return true;
+      const other = this.token!.adopt(token, refresh !== undefined);
+      if (other === undefined) return true;
+      this.ctx.stats.authFailures++;
+      this.sendError('MB_ERR_SUBJECT_CHANGED', refresh!.correlation, `connection is "${this.subject}", token is for "${other}"`);
+      return false;
     } catch (e) {
       const err = isMeshbusError(e) ? e : new SessionError('MB_ERR_AUTH_FAILED', String(e));
       this.ctx.stats.authFailures++;
@@ -320,7 +286,7 @@ export class ClientSession extends FlowEndpoint {
   }
 
   private expired(): void {
-    if (this.state !== 'open') return;
+    if (this.phase !== 'open') return;
     this.ctx.stats.tokensExpired++;
     this.fail('MB_ERR_TOKEN_EXPIRED', `token of ${this.subject} expired; reconnect with a fresh one or send AUTH before expiry`);
   }
@@ -350,23 +316,12 @@ export class ClientSession extends FlowEndpoint {
   /** Ends the subscriptions the current permissions no longer allow. */
   private recheckSubscriptions(): void {
     const denied: Subscription[] = [];
-    for (const s of this.subs.values()) if (this.subscribeProblem(s.pattern) !== undefined) denied.push(s);
+    for (const s of this.subs.values()) if (subscribeProblem(s.pattern, this.clientId, this.permissions) !== undefined) denied.push(s);
     for (const s of denied) {
       this.unsubscribe(s.sid);
       this.ctx.stats.permissionDenied++;
       this.sendError('MB_ERR_PERMISSION_DENIED', s.sid, `subscribe to "${s.pattern}" (not allowed by the refreshed token)`);
     }
-  }
-
-  /** Why this connection may not subscribe to `pattern` (reserved prefixes, then token permissions), or undefined. */
-  private subscribeProblem(pattern: string): string | undefined {
-    const p = this.permissions;
-    const reserved = reservedSubscribeProblem(pattern, this.clientId, (x) => p !== undefined && p.explicitlyAllowsSubscribe(x));
-    if (reserved !== undefined) return reserved;
-    if (!p) return undefined;
-    // The own inbox needs no allow rule (request/reply works under any allow list); a deny still applies.
-    if (isOwnInbox(pattern, this.clientId) ? p.deniesSubscribe(pattern) : !p.canSubscribe(pattern)) return `subscribe to "${pattern}"`;
-    return undefined;
   }
 
   private rateLimited(correlation: number): void {
@@ -382,7 +337,7 @@ export class ClientSession extends FlowEndpoint {
     const sid = f.correlation;
     const pattern = f.topic;
     assertPattern(pattern, this.ctx.options);
-    const problem = this.subscribeProblem(pattern);
+    const problem = subscribeProblem(pattern, this.clientId, this.permissions);
     if (problem !== undefined) {
       this.ctx.stats.permissionDenied++;
       this.sendError('MB_ERR_PERMISSION_DENIED', sid, problem);
@@ -449,15 +404,8 @@ export class ClientSession extends FlowEndpoint {
    * only while some subscription starts with a wildcard.
    */
   private updatePolicy(): void {
-    let policy: SlowPolicy = this.subs.size > 0 ? 'drop' : 'disconnect';
-    let wide = false;
-    const traces: string[] = [];
-    for (const s of this.subs.values()) {
-      if (s.slow === 'disconnect') policy = 'disconnect';
-      if (startsWithWildcard(s.pattern)) wide = true;
-      else if (isTracePattern(s.pattern)) traces.push(s.pattern);
-    }
-    this.reserved = wide ? new ReservedFilter(this.clientId, traces) : undefined;
+    const { policy, reserved } = deliveryPolicy(this.subs.values(), this.clientId);
+    this.reserved = reserved;
     if (this.out.policy === policy) return;
     this.out.policy = policy;
     this.flowPolicyChanged();
@@ -466,7 +414,7 @@ export class ClientSession extends FlowEndpoint {
   // ---- output ----
 
   deliver(f: Frame, sid: number): void {
-    if (this.state !== 'open') return;
+    if (this.phase !== 'open') return;
     if (this.permissions?.filtersDelivery && !this.permissions.canReceive(f.topic)) return;
     if (this.reserved && !this.reserved.canReceive(f.topic)) return;
     let ok: boolean;
@@ -475,10 +423,7 @@ export class ClientSession extends FlowEndpoint {
       ok = this.out.send(f.bytes);
     } else {
       // A queue-group delivery names its member: a copy of the header with the sid set.
-      const head = copyBytes(f.buf, f.start, f.start + FIXED_SIZE);
-      writeU32(head, OFF.SID, sid);
-      resealHeader(head, 0);
-      ok = this.out.send(head, f.buf.subarray(f.start + FIXED_SIZE, f.end));
+      ok = this.out.send(forwardedHeader(f, sid, f.hops), f.buf.subarray(f.start + FIXED_SIZE, f.end));
     }
     if (ok) {
       this.msgsOut++;
@@ -493,76 +438,34 @@ export class ClientSession extends FlowEndpoint {
     }
   }
 
-  /**
-   * Sends a control frame (ACK, PONG, WELCOME, SubAck, ERROR…). It counts
-   * against maxPending like events; past it the client is a slow consumer.
-   */
-  send(chunk: Uint8Array): void {
-    if (this.state === 'closed') return;
-    this.out.sendControl(chunk);
-  }
-
-  /** A non-fatal ERROR; counts against maxPending like any frame (past it: slow consumer). */
-  sendError(code: ErrorCode, correlation: number, message: string): void {
-    if (this.state === 'closed') return;
-    this.out.sendControl(this.errorFrame(code, correlation, message));
-  }
-
-  /** Sends a fatal ERROR as the last frame (bounded, see OutboundQueue.sendFinal), then closes once it is flushed. */
-  fail(code: ErrorCode, message: string): void {
-    if (this.state === 'closing' || this.state === 'closed') return;
-    this.ctx.logger.debug({ client: this.clientId, remote: this.wire.remote, code, message }, 'closing connection');
-    this.out.sendFinal(this.errorFrame(code, 0, message));
-    this.close(code);
-  }
-
-  private errorFrame(code: ErrorCode, correlation: number, message: string): Uint8Array {
+  protected override errorSent(): void {
     this.ctx.stats.errorsSent++;
-    // Send the detail only: receivers prefix the code's own text when they build their error.
-    const prefix = ERROR_CODES[code].message + ': ';
-    const detail = message.startsWith(prefix) ? message.slice(prefix.length) : message;
-    return encodeFrame({ type: FrameType.ERROR, correlation, payload: encodeBody({ code: ERROR_CODES[code].num, message: detail }) });
   }
 
-  /** Asks the client to go elsewhere, then closes (graceful shutdown). */
-  goodbye(code: ErrorCode, reason: string, reconnect: string[]): void {
-    if (this.state === 'closing' || this.state === 'closed') return;
-    const body = encodeBody({ code: ERROR_CODES[code].num, reason, reconnect });
-    this.out.sendFinal(encodeFrame({ type: FrameType.GOODBYE, payload: body }));
-    this.close(code);
+  protected override failing(code: ErrorCode, message: string): void {
+    this.ctx.logger.debug({ client: this.clientId, remote: this.remote, code, message }, 'closing connection');
   }
 
   /** More than maxPending bytes queued (or nothing taken for writeDeadline): one final ERROR, then close. */
-  private slowConsumer(): void {
-    if (this.state === 'closing' || this.state === 'closed') return;
+  protected overflow(): void {
+    if (this.phase === 'closing' || this.phase === 'closed') return;
     this.ctx.stats.slowConsumers++;
-    this.ctx.logger.warn({ client: this.clientId, remote: this.wire.remote, pending: this.out.pending }, 'slow consumer disconnected');
+    this.ctx.logger.warn({ client: this.clientId, remote: this.remote, pending: this.out.pending }, 'slow consumer disconnected');
     this.fail('MB_ERR_SLOW_CONSUMER', `more than ${this.ctx.options.maxPending} bytes pending`);
   }
 
-  /** Stops reading and routing; flushes and ends the wire (`reason`: the fatal error or GOODBYE code, if any). */
+  /** Stops reading and routing; flushes and ends the transport (`reason`: the fatal error or GOODBYE code, if any). */
   close(reason?: ErrorCode): void {
-    if (this.state === 'closing' || this.state === 'closed') return;
-    this.state = 'closing';
-    this.dropSubscriptions();
-    this.wire.end(reason);
-    // A peer that never reads would keep the socket half-open; bound the wait.
-    setTimeout(() => this.wire.destroy(), this.ctx.options.drainTimeout).unref();
+    this.end(reason, reason ?? 'closed');
   }
 
-  /** The wire is gone. */
-  onClose(): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    clearTimeout(this.handshakeTimer);
-    clearTimeout(this.expiryTimer);
+  protected closing(): void {
+    this.token?.stop();
     this.dropSubscriptions();
-    this.releaseFlow();
+  }
+
+  protected override ended(): void {
     this.ctx.closed(this);
-  }
-
-  onDrain(): void {
-    this.drained();
   }
 
   private dropSubscriptions(): void {
@@ -578,21 +481,18 @@ export class ClientSession extends FlowEndpoint {
 
   /** Liveness and write-deadline check, called by the node's timer. */
   tick(now: number): void {
-    if (this.state !== 'open') return;
+    if (this.phase !== 'open') return;
     const o = this.ctx.options;
     if (this.checkStall(now, o.maxStall)) this.ctx.stats.flowStalls++;
     if (this.out.stalled(now, o.writeDeadline)) {
-      this.slowConsumer();
+      this.overflow();
       return;
     }
-    if (now - this.lastRx < o.pingInterval) return;
-    if (this.pingsOut >= o.maxPingsOut) {
-      this.ctx.stats.staleConnections++;
-      this.fail('MB_ERR_STALE_CONNECTION', `${this.pingsOut} pings unanswered`);
-      return;
-    }
-    this.pingsOut++;
-    this.lastRx = now;
-    this.send(encodeFrame({ type: FrameType.PING, correlation: ++this.pingSeq }));
+    this.checkLiveness(now);
+  }
+
+  protected override stale(reason: string): void {
+    this.ctx.stats.staleConnections++;
+    super.stale(reason);
   }
 }

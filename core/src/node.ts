@@ -2,15 +2,13 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import {
   ERROR_CODES,
-  Frame,
   FrameType,
-  Flags,
   HEADER_SIZE,
   MAX_EXT,
   OFF,
   ProtocolError,
-  SessionError,
-  assertTopic,
+  assertPattern,
+  errorFrame,
   checkIngressExtension,
   encodeBody,
   encodeFrame,
@@ -21,22 +19,26 @@ import {
   writeHex64,
   writeU32,
   writeU64,
+  type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
 import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
 import { Durability, logDurabilityOff } from './durable/durability.js';
 import { JwtVerifier } from './auth/jwt.js';
-import { isTraceId } from './auth/reserved-topics.js';
+import { hopRecord, traceClock as now } from './trace-hop.js';
 import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
-import { RoutingTable, type Route } from './routing-table.js';
+import { RoutingTable, type Receivers } from './routing-table.js';
 import { newStats, TopicCounter, type NodeStats } from './stats.js';
-import { TcpWire } from './tcp-wire.js';
+import { TcpTransport } from './tcp-transport.js';
+import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
-import type { EventSource, Subscriber } from './subscriber.js';
+import type { EventSource, Subscriber, Subscription } from './subscriber.js';
+import { localFrame, type LocalPublish } from './local-publish.js';
+import { InternalSubscriber, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 
 /** Hooks a cluster layer installs. Peers receive events as Subscribers in the routing table, so no event hook is needed. */
 export interface NodeHooks {
@@ -44,33 +46,11 @@ export interface NodeHooks {
   peers?(): string[];
 }
 
-/** An event the node publishes itself (HTTP API, internal services). */
-export interface LocalPublish {
-  /** Application headers of the event. */
-  headers?: Record<string, string>;
-  /** Reply topic: makes the event a request (REQ). */
-  reply?: string;
-  correlation?: number;
-  /** Who publishes, as routing sees it (never delivered its own event back unless it wants echo); default a node-internal publisher. */
-  from?: Subscriber & EventSource;
-  /**
-   * Trace id, 16 random lowercase hex digits: the event carries the TRACE flag
-   * and hop records go to `_TRACE.<trace>`. Any other id: no hop records.
-   */
-  trace?: string;
-}
+/** What ingress returns when durability took the event: it is delivered (and acknowledged) once stored. */
+const STORED = -1;
 
 /** The sender of events the node publishes itself: receives nothing, is never paused. */
-const INTERNAL_PUBLISHER: Subscriber & EventSource = {
-  kind: 'client',
-  uid: 0,
-  congested: false,
-  echo: true,
-  deliver() {},
-  addWaiter() {},
-  blockOn() {},
-  unblock() {},
-};
+const INTERNAL_PUBLISHER = new InternalSubscriber('internal');
 
 /**
  * One meshbus node: accepts client connections, routes events through its
@@ -183,29 +163,22 @@ export class MeshNode implements NodeContext {
     if (this.shuttingDown || this.sessions.size >= this.options.maxConnections) {
       this.stats.connectionsRefused++;
       const code = this.shuttingDown ? 'MB_ERR_DRAINING' : 'MB_ERR_TOO_MANY_CONNECTIONS';
-      const body = encodeBody({ code: ERROR_CODES[code].num, message: ERROR_CODES[code].message });
       socket.on('error', () => {});
-      socket.end(encodeFrame({ type: FrameType.ERROR, payload: body }));
+      socket.end(errorFrame(code, 0, ERROR_CODES[code].message));
       return;
     }
-    this.attach((events) => new TcpWire(socket, events));
+    this.attach((events) => new TcpTransport(socket, events));
   }
 
   /**
    * Adds a client connection over any transport: `makeWire` gets the events
    * the session wants to hear. Used for TCP here and by the WebSocket gateway.
    */
-  attach(makeWire: (events: import('./wire.js').WireEvents) => import('./wire.js').Wire): ClientSession {
-    let session: ClientSession | undefined;
-    const wire = makeWire({
-      data: (chunk) => session!.onData(chunk),
-      drain: () => session!.onDrain(),
-      close: () => session!.onClose(),
-    });
-    session = new ClientSession(wire, this);
+  attach(makeTransport: (events: TransportEvents) => Transport): ClientSession {
+    const session = new ClientSession(makeTransport, this);
     this.sessions.add(session);
     this.stats.connectionsTotal++;
-    const ip = ipOf(wire.remote);
+    const ip = ipOf(session.remote);
     const n = (this.perIp.get(ip) ?? 0) + 1;
     this.perIp.set(ip, n);
     if (n > this.options.maxConnectionsPerIp) {
@@ -225,12 +198,12 @@ export class MeshNode implements NodeContext {
   }
 
   opened(session: ClientSession): void {
-    this.logger.debug({ client: session.clientId, remote: session.wire.remote, name: session.name }, 'client connected');
+    this.logger.debug({ client: session.clientId, remote: session.remote, name: session.name }, 'client connected');
   }
 
   closed(session: ClientSession): void {
     if (!this.sessions.delete(session)) return;
-    const ip = ipOf(session.wire.remote);
+    const ip = ipOf(session.remote);
     const n = (this.perIp.get(ip) ?? 1) - 1;
     if (n > 0) this.perIp.set(ip, n);
     else this.perIp.delete(ip);
@@ -244,42 +217,41 @@ export class MeshNode implements NodeContext {
     return topic;
   };
 
+  /**
+   * Subscribes a receiver inside the node (HTTP inbox, HTTP trace…) to
+   * `pattern`: `deliver` gets each matching event (a view valid only during
+   * the call; copy what you keep; must not throw). The receiver's kind is
+   * 'internal': local interest (announced to peers, preferred in queue
+   * groups), never congested, not counted as a client. Throws ProtocolError
+   * MB_ERR_BAD_TOPIC for an invalid pattern.
+   */
+  subscribeInternal(pattern: string, deliver: (frame: Frame, sid: number) => void, o: InternalSubscribeOptions): InternalSubscription {
+    assertPattern(pattern, this.options);
+    const subscriber = new InternalSubscriber(o.label, deliver);
+    const subscription: Subscription = { sid: 1, pattern, queue: o.queue, owner: subscriber, slow: 'drop' };
+    this.table.add(subscription);
+    let live = true;
+    return {
+      subscriber,
+      subscription,
+      unsubscribe: () => {
+        if (live) this.table.remove(subscription);
+        live = false;
+      },
+    };
+  }
+
+  /**
+   * A client's PUB or REQ, already checked by its session (client-limits
+   * checkClientEvent). Throws the typed error of a bad topic or hash (the
+   * session answers it). Then the publisher hears NO_RESPONDERS (a REQ
+   * nobody receives) and its ACK, unless durability took the event (the ACK
+   * waits for the store).
+   */
   publish(from: ClientSession, f: Frame): void {
-    const o = this.options;
-    if (f.payloadLen > o.maxPayload) {
-      from.sendError('MB_ERR_PAYLOAD_TOO_LARGE', f.correlation, `${f.payloadLen} bytes, limit ${o.maxPayload}`);
-      return;
-    }
-    if (f.topicLen === 0 || f.topicLen > o.maxTopicLength) {
-      from.sendError('MB_ERR_BAD_TOPIC', f.correlation, `topic of ${f.topicLen} bytes`);
-      return;
-    }
-    let route: Route;
-    try {
-      // The one check of what a client may carry, before anything routes or stores the event.
-      checkIngressExtension(f.extBytes, f.type === FrameType.REQ, 'client');
-      route = this.table.routeFrame(f, this.decodeTopic);
-    } catch (e) {
-      const err = e as ProtocolError;
-      if (ERROR_CODES[err.code]?.kind === 'protocol') this.stats.protocolErrors++;
-      from.sendError(err.code ?? 'MB_ERR_BAD_TOPIC', f.correlation, err.message);
-      return;
-    }
-    const durable = this.durability === undefined ? null : this.durability.match(f);
-    this.stamp(f);
-    this.stats.msgsIn++;
-    this.stats.bytesIn += f.size;
-    this.topTopics.count(f.topicHash, f);
-    if (durable !== null) {
-      // Stored first, delivered when Redis has it; the ACK waits for the store.
-      this.durability!.publish(f, durable, from);
-      return;
-    }
-    const n = this.deliver(f, route, from, false);
-    if (n === 0) {
-      this.stats.noInterest++;
-      if (f.type === FrameType.REQ) from.sendError('MB_ERR_NO_RESPONDERS', f.correlation, `no subscriber for the request`);
-    }
+    const n = this.ingress(f, from);
+    if (n === STORED) return;
+    if (n === 0 && f.type === FrameType.REQ) from.sendError('MB_ERR_NO_RESPONDERS', f.correlation, `no subscriber for the request`);
     if (f.ackRequested) from.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
   }
 
@@ -290,31 +262,57 @@ export class MeshNode implements NodeContext {
    * MB_ERR_BAD_TOPIC / MB_ERR_BAD_EXTENSION or SessionError MB_ERR_PAYLOAD_TOO_LARGE.
    */
   publishLocal(topic: string, payload: Uint8Array, o: LocalPublish = {}): number {
-    const max = this.options.maxPayload;
-    if (payload.length > max) throw new SessionError('MB_ERR_PAYLOAD_TOO_LARGE', `${payload.length} bytes, limit ${max}`);
-    assertTopic(topic, this.options);
-    const ext = o.headers !== undefined || o.reply !== undefined || o.trace !== undefined ? { headers: o.headers, reply: o.reply, trace: o.trace } : undefined;
-    const type = o.reply !== undefined ? FrameType.REQ : FrameType.PUB;
-    const flags = o.trace !== undefined ? Flags.TRACE : 0;
-    const bytes = encodeFrame({ type, topic, payload, ext, flags, correlation: o.correlation, timestamp: Date.now() });
-    const f = new Frame(bytes, 0, bytes.length);
-    // Same ingress rule as a client's PUB/REQ (HTTP callers are clients too).
-    checkIngressExtension(f.extBytes, type === FrameType.REQ, 'client');
-    const route = this.table.routeFrame(f, this.decodeTopic);
+    const f = localFrame(topic, payload, o, this.options);
+    const n = this.ingress(f, o.from ?? INTERNAL_PUBLISHER);
+    if (n !== STORED) return n;
+    // Durable topics are stored first whoever publishes (HTTP included): report who will receive it.
+    const r = this.table.routeFrame(f, this.decodeTopic);
+    return r.plain.length + r.groups.length;
+  }
+
+  /**
+   * The one ingress of an event published on this node (a client's PUB/REQ,
+   * an HTTP or internal publish): finds its receivers (a bad topic or hash
+   * throws a typed error before anything else happens), gives it its mesh
+   * identity (stamp) and counts it; then an event on a durable topic goes to
+   * durability (stored first, delivered when Redis has it: returns STORED),
+   * any other is delivered now (returns how many receivers got it).
+   */
+  private ingress(f: Frame, from: Subscriber & EventSource): number {
+    const receivers = this.table.routeFrame(f, this.decodeTopic);
     const durable = this.durability === undefined ? null : this.durability.match(f);
     this.stamp(f);
     this.stats.msgsIn++;
     this.stats.bytesIn += f.size;
     this.topTopics.count(f.topicHash, f);
-    const from = o.from ?? INTERNAL_PUBLISHER;
     if (durable !== null) {
-      // Durable topics are stored first whoever publishes (HTTP included); receivers get it when Redis has it.
       this.durability!.publish(f, durable, from);
-      return route.plain.length + route.groups.length;
+      return STORED;
     }
-    const n = this.deliver(f, route, from, false);
-    if (n === 0) this.stats.noInterest++;
-    return n;
+    return this.fanOut(f, receivers, from);
+  }
+
+  /**
+   * The ingress of an event a peer forwarded (stamped by the node where it
+   * was published, so not stamped again): the extension rules every
+   * publisher meets (a peer may carry a durable position) and the node's
+   * topic check, then counted like any event in. Returns its receivers (the
+   * caller delivers it: `deliver` / `deliverToGroup`, local receivers only in
+   * a full mesh). A malformed event counts in protocolErrors and throws
+   * ProtocolError MB_ERR_BAD_EXTENSION / MB_ERR_BAD_TOPIC / MB_ERR_BAD_HASH.
+   */
+  forwardedIngress(f: Frame): Receivers {
+    let receivers: Receivers;
+    try {
+      checkIngressExtension(f.extBytes, f.type === FrameType.REQ, 'peer');
+      receivers = this.table.routeFrame(f, this.decodeTopic);
+    } catch (e) {
+      this.stats.protocolErrors++;
+      throw e;
+    }
+    this.stats.msgsIn++;
+    this.stats.bytesIn += f.size;
+    return receivers;
   }
 
   /**
@@ -326,36 +324,40 @@ export class MeshNode implements NodeContext {
     // peers see this node's events in increasing order (they drop any that go back).
     writeU64(f.buf, f.start + OFF.SEQ, ++this.seq);
     resealHeader(f.buf, f.start);
-    const route = this.table.routeFrame(f, this.decodeTopic);
-    const n = this.deliver(f, route, from, false);
+    return this.fanOut(f, this.table.routeFrame(f, this.decodeTopic), from);
+  }
+
+  /** Delivers an admitted event; an event nobody receives counts in noInterest. */
+  private fanOut(f: Frame, receivers: Receivers, from: Subscriber & EventSource): number {
+    const n = this.deliver(f, receivers, from, false);
     if (n === 0) this.stats.noInterest++;
     return n;
   }
 
   /**
-   * Delivers `f` to the receivers of `route`; returns how many got it.
+   * Delivers `f` to `receivers`; returns how many got it.
    * `localOnly`: skip peer receivers (an event that came from a peer in a full mesh).
    */
-  deliver(f: Frame, route: Route, from: (Subscriber & EventSource) | undefined, localOnly: boolean): number {
+  deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, localOnly: boolean): number {
     const tIn = f.traced ? now() : 0;
     const trace: string[] | undefined = f.traced ? [] : undefined;
     let n = 0;
     // A source never gets its own event back over the link it came on; a client only if it wants echo.
     const skip = from && (from.kind === 'peer' || !from.echo) ? from : undefined;
-    for (const s of route.plain) {
+    for (const s of receivers.plain) {
       if (s === skip || (localOnly && s.kind === 'peer')) continue;
       s.deliver(f, 0);
       if (from && s.congested) from.blockOn(s);
       if (trace) trace.push(s.label ?? s.kind);
       n++;
     }
-    const lim = route.limited;
+    const lim = receivers.limited;
     for (let i = 0; i < lim.length; i++) {
       // Plain subscriptions with a max: the delivery above counts against it (SUB `max`).
       const s = lim[i]!;
       if (s.owner !== skip) s.owner.countDelivery?.(s);
     }
-    const sq = route.sequenced;
+    const sq = receivers.sequenced;
     for (let i = 0; i < sq.length; i++) {
       // Subscriptions resuming from a durable position: each gets its own in-order delivery.
       const s = sq[i]!;
@@ -364,7 +366,7 @@ export class MeshNode implements NodeContext {
       if (from && s.owner.congested) from.blockOn(s.owner);
       n++;
     }
-    for (const g of route.groups) {
+    for (const g of receivers.groups) {
       if (localOnly && g.local.length === 0) continue;
       const m = this.table.pick(g, skip);
       if (!m) continue;
@@ -377,38 +379,13 @@ export class MeshNode implements NodeContext {
     return this.countOut(n, f.size);
   }
 
-  /**
-   * Message tracing: a node that handles an event with the TRACE flag
-   * publishes one hop record (node, time in, time out, where it went) as an
-   * event on `_TRACE.<trace id>`, routed through the mesh like any other, so
-   * whoever traces subscribes there and sees the path hop by hop. Only for a
-   * well-formed (16 hex digit) id, whoever sent the event: nobody else picks
-   * the topic the node publishes on (SPEC 10.9, 11.1).
-   */
+  /** Publishes the hop record of a traced event (trace-hop.ts), if its trace id is well-formed. */
   private reportHop(f: Frame, from: Subscriber | undefined, tIn: number, to: string[]): void {
-    let traceId: string | undefined;
-    try {
-      traceId = f.ext?.trace;
-    } catch {
-      traceId = undefined;
-    }
-    // Only a well-formed random id names the record's topic: a sender (a client
-    // checked at ingress, or a peer) never picks where the node publishes.
-    if (traceId === undefined || !isTraceId(traceId)) return;
-    const topic = `_TRACE.${traceId}`;
-    const hop: TraceHop = {
-      node: this.id,
-      name: this.options.name,
-      hops: f.hops,
-      topic: f.topic,
-      from: from?.label ?? from?.kind ?? 'internal',
-      in: tIn,
-      out: now(),
-      to,
-    };
+    const record = hopRecord(f, { id: this.id, name: this.options.name }, from, tIn, to);
+    if (record === undefined) return;
     this.stats.traceHops++;
     try {
-      this.publishLocal(topic, encodeBody(hop));
+      this.publishLocal(record.topic, encodeBody(record.hop));
     } catch (e) {
       this.logger.warn({ err: String(e) }, 'trace report failed');
     }
@@ -418,9 +395,9 @@ export class MeshNode implements NodeContext {
    * Delivers a queue-group event to one member of `group`, local members
    * first (an event a peer handed to this node for one of its groups).
    */
-  deliverToGroup(f: Frame, route: Route, group: string, from: (Subscriber & EventSource) | undefined, localOnly: boolean): boolean {
+  deliverToGroup(f: Frame, receivers: Receivers, group: string, from: (Subscriber & EventSource) | undefined, localOnly: boolean): boolean {
     const tIn = f.traced ? now() : 0;
-    for (const g of route.groups) {
+    for (const g of receivers.groups) {
       if (g.name !== group || (localOnly && g.local.length === 0)) continue;
       const m = this.table.pick(g, from);
       if (!m) return false;
@@ -470,7 +447,7 @@ export class MeshNode implements NodeContext {
     for (const s of this.sessions) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers);
     const deadline = Date.now() + this.options.drainTimeout;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    for (const s of this.sessions) s.wire.destroy();
+    for (const s of this.sessions) s.transport.destroy();
     if (this.timer) clearInterval(this.timer);
     await closed;
     await this.durability?.stop();
@@ -482,26 +459,10 @@ export class MeshNode implements NodeContext {
     this.shuttingDown = true;
     if (this.timer) clearInterval(this.timer);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sessions) s.wire.destroy();
+    for (const s of this.sessions) s.transport.destroy();
     await closed;
     await this.durability?.stop();
   }
-}
-
-/** One node's report about a traced event. */
-export interface TraceHop {
-  node: string;
-  name: string;
-  /** Hop count of the event when it reached this node (0 at the origin node). */
-  hops: number;
-  topic: string;
-  /** Where the event came from: "client <id>", "peer <node id>" or "internal". */
-  from: string;
-  /** Wall-clock ms (with fraction) when routing started and ended on this node. */
-  in: number;
-  out: number;
-  /** Receivers it was handed to: "client <id>", "peer <node id>", with "(group g)" for queue groups. */
-  to: string[];
 }
 
 /** The address part of "ip:port" (IPv6 addresses contain colons too). */
@@ -510,9 +471,8 @@ function ipOf(remote: string): string {
   return i < 0 ? remote : remote.slice(0, i);
 }
 
-function now(): number {
-  return performance.timeOrigin + performance.now();
-}
+export type { TraceHop } from './trace-hop.js';
+export type { LocalPublish } from './local-publish.js';
 
 /** Creates a node and starts listening. */
 export async function startNode(options: NodeOptions = {}, scanner?: FrameScanner): Promise<MeshNode> {

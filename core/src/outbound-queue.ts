@@ -1,12 +1,12 @@
 import { copyBytes } from '@meshbus/proto';
-import type { Wire } from './wire.js';
+import type { Transport } from './transport.js';
 import type { SlowPolicy } from './subscriber.js';
 
 /**
  * Everything a session sends, with one bound. Frames go straight to the
  * wire while it keeps up; past `highWater` bytes buffered in the wire they
  * wait in a backlog of copies (so a slow reader pins no input chunks; the
- * wire copies what it must hold too, see TcpWire). Every byte queued for the
+ * wire copies what it must hold too, see TcpTransport). Every byte queued for the
  * connection — events and control frames alike (ERROR, ACK, PONG, WELCOME,
  * GOODBYE) — counts against `maxPending`:
  * - an event past the bound: 'drop' discards the oldest queued events (and
@@ -33,7 +33,7 @@ export class OutboundQueue {
   dropped = 0;
 
   constructor(
-    private readonly wire: Wire,
+    private readonly transport: Transport,
     private readonly highWater: number,
     private readonly maxPending: number,
     public policy: SlowPolicy,
@@ -42,11 +42,11 @@ export class OutboundQueue {
 
   /** At least `highWater` bytes unsent: publishers feeding this queue should wait. */
   get congested(): boolean {
-    return this.backlogBytes > 0 || this.wire.buffered >= this.highWater;
+    return this.backlogBytes > 0 || this.transport.buffered >= this.highWater;
   }
 
   get pending(): number {
-    return this.backlogBytes + this.wire.buffered;
+    return this.backlogBytes + this.transport.buffered;
   }
 
   /**
@@ -58,13 +58,13 @@ export class OutboundQueue {
     if (this.sealed) return false;
     const size = tail === undefined ? chunk.length : chunk.length + tail.length;
     if (this.direct(chunk, tail, size)) return true;
-    if (this.backlogBytes + this.wire.buffered + size > this.maxPending) {
+    if (this.backlogBytes + this.transport.buffered + size > this.maxPending) {
       if (this.policy === 'disconnect') {
         this.onSlow();
         return false;
       }
       this.dropOldestEvents(size);
-      if (this.backlogBytes + this.wire.buffered + size > this.maxPending) {
+      if (this.backlogBytes + this.transport.buffered + size > this.maxPending) {
         this.dropped++;
         return false;
       }
@@ -84,8 +84,8 @@ export class OutboundQueue {
     if (this.sealed) return false;
     if (this.direct(chunk, undefined, chunk.length)) return true;
     // A 'drop' connection makes room by dropping events first; only control frames past the bound make it slow.
-    if (this.policy === 'drop' && this.backlogBytes + this.wire.buffered + chunk.length > this.maxPending) this.dropOldestEvents(chunk.length);
-    if (this.backlogBytes + this.wire.buffered + chunk.length > this.maxPending) {
+    if (this.policy === 'drop' && this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) this.dropOldestEvents(chunk.length);
+    if (this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) {
       this.onSlow();
       return false;
     }
@@ -103,15 +103,15 @@ export class OutboundQueue {
   sendFinal(chunk: Uint8Array): void {
     if (this.sealed) return;
     this.sealed = true;
-    if (this.backlogBytes + this.wire.buffered + chunk.length > this.maxPending) this.dropped += this.backlog.length - this.head;
+    if (this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) this.dropped += this.backlog.length - this.head;
     // Within the bound, what waits goes to the wire now: the wire flushes it before it ends.
-    else for (let i = this.head; i < this.backlog.length; i++) this.wire.write(this.backlog[i]!);
+    else for (let i = this.head; i < this.backlog.length; i++) this.transport.write(this.backlog[i]!);
     this.backlog = [];
     this.head = 0;
     this.backlogBytes = 0;
     this.controlBytes = 0;
     this.dropFrom = 0;
-    this.wire.write(chunk);
+    this.transport.write(chunk);
   }
 
   /** The wire drained: move backlog into it. */
@@ -128,12 +128,12 @@ export class OutboundQueue {
   /** Hands the frame to the wire when nothing waits and the wire is below the mark. */
   private direct(chunk: Uint8Array, tail: Uint8Array | undefined, size: number): boolean {
     if (this.backlogBytes !== 0) return false;
-    const buffered = this.wire.buffered;
+    const buffered = this.transport.buffered;
     if (buffered === 0) this.lastProgress = Date.now();
     // An empty wire takes any frame, even one larger than the mark: nothing would ever drain it otherwise.
     if (buffered === 0 || buffered + size <= this.highWater) {
-      this.wire.write(chunk);
-      if (tail !== undefined) this.wire.write(tail);
+      this.transport.write(chunk);
+      if (tail !== undefined) this.transport.write(tail);
       return true;
     }
     return false;
@@ -161,7 +161,7 @@ export class OutboundQueue {
   private dropOldestEvents(size: number): void {
     const b = this.backlog;
     let i = Math.max(this.dropFrom, this.head);
-    while (this.backlogBytes > this.controlBytes && i < b.length && this.backlogBytes + this.wire.buffered + size > this.maxPending) {
+    while (this.backlogBytes > this.controlBytes && i < b.length && this.backlogBytes + this.transport.buffered + size > this.maxPending) {
       const old = b[i]!;
       if (old.length !== 0 && !this.controls.has(old)) {
         b[i] = EMPTY;
@@ -175,13 +175,13 @@ export class OutboundQueue {
   }
 
   private flushBacklog(): void {
-    while (this.head < this.backlog.length && this.wire.buffered < this.highWater) {
+    while (this.head < this.backlog.length && this.transport.buffered < this.highWater) {
       const c = this.backlog[this.head]!;
       this.backlog[this.head++] = EMPTY;
       if (c.length === 0) continue;
       this.backlogBytes -= c.length;
       if (this.controlBytes !== 0 && this.controls.has(c)) this.controlBytes -= c.length;
-      this.wire.write(c);
+      this.transport.write(c);
     }
     if (this.head === this.backlog.length) {
       this.backlog = [];

@@ -1,36 +1,40 @@
 import { TopicTrie, copyBytes, topicHash, type Frame } from '@meshbus/proto';
 import type { Subscriber, Subscription } from './subscriber.js';
 
-/** The receivers of one topic, computed once and cached until the table changes. */
-export interface Route {
+/**
+ * The receivers of one topic (what routing hands an event to), computed once
+ * and cached until the table changes. (Not a "route": in a mesh, a route is a
+ * server-to-server link.)
+ */
+export interface Receivers {
   /** Subscribers with at least one plain subscription that matches, each once. */
   readonly plain: readonly Subscriber[];
   /** One entry per queue group with a matching member. */
-  readonly groups: readonly QueueGroupRoute[];
+  readonly groups: readonly GroupReceivers[];
   /** Subscriptions with a durable position (SUB `since`): each gets its own sid-addressed delivery. */
   readonly sequenced: readonly Subscription[];
   /** Plain subscriptions with a `max` (their owners are in `plain`): each delivery is counted against it. */
   readonly limited: readonly Subscription[];
 }
 
-export interface QueueGroupRoute {
+export interface GroupReceivers {
   readonly name: string;
-  /** Members owned by local clients: preferred. */
+  /** Members owned by local clients or internal receivers: preferred. */
   readonly local: readonly Subscription[];
   /** Members owned by peers: used only when no local member exists. */
   readonly remote: readonly Subscription[];
 }
 
-const EMPTY_ROUTE: Route = { plain: [], groups: [], sequenced: [], limited: [] };
+const NO_RECEIVERS: Receivers = { plain: [], groups: [], sequenced: [], limited: [] };
 
 interface CacheEntry {
   bytes: Uint8Array;
   topic: string;
-  route: Route;
+  receivers: Receivers;
   version: number;
 }
 
-/** A change of the set of (pattern, queue) pairs that local clients subscribe to. */
+/** A change of the set of (pattern, queue) pairs that local clients and internal receivers subscribe to. */
 export interface InterestChange {
   op: '+' | '-';
   pattern: string;
@@ -48,7 +52,7 @@ const MAX_CACHE = 16_384;
 export class RoutingTable {
   private readonly trie = new TopicTrie<Subscription>();
   private readonly cache = new Map<number, CacheEntry>();
-  /** Counts of local (client) subscriptions per pattern and queue: the interest peers hear about. */
+  /** Counts of local (client and internal) subscriptions per pattern and queue: the interest peers hear about. */
   private readonly interest = new Map<string, number>();
   private readonly listeners: Array<(c: InterestChange) => void> = [];
   private rr = 0;
@@ -60,13 +64,13 @@ export class RoutingTable {
   add(sub: Subscription): void {
     if (sub.detached) return;
     if (!this.trie.add(sub.pattern, sub)) return;
-    if (sub.owner.kind === 'client') this.count(sub, 1);
+    if (sub.owner.kind !== 'peer') this.count(sub, 1);
   }
 
   remove(sub: Subscription): void {
     if (sub.detached) return;
     if (!this.trie.remove(sub.pattern, sub)) return;
-    if (sub.owner.kind === 'client') this.count(sub, -1);
+    if (sub.owner.kind !== 'peer') this.count(sub, -1);
   }
 
   /** Listens to changes of local interest (for propagation to peers). */
@@ -78,7 +82,7 @@ export class RoutingTable {
     };
   }
 
-  /** The current local interest: each (pattern, queue) pair local clients subscribe to. */
+  /** The current local interest: each (pattern, queue) pair local clients and internal receivers subscribe to. */
   localInterest(): Array<{ pattern: string; queue: string | undefined }> {
     return [...this.interest.keys()].map((k) => {
       const i = k.indexOf('\u0000');
@@ -103,10 +107,10 @@ export class RoutingTable {
   }
 
   /**
-   * The route of a frame's topic. `decode` gives the topic string on a cache
+   * The receivers of a frame's topic. `decode` gives the topic string on a cache
    * miss (and may throw a typed error for invalid topics, which is passed on).
    */
-  routeFrame(frame: Frame, decode: (f: Frame) => string): Route {
+  routeFrame(frame: Frame, decode: (f: Frame) => string): Receivers {
     const hash = frame.topicHash;
     const e = this.cache.get(hash);
     const buf = frame.buf;
@@ -116,19 +120,19 @@ export class RoutingTable {
       const b = e.bytes;
       let i = 0;
       while (i < len && b[i] === buf[start + i]) i++;
-      if (i === len) return e.route;
+      if (i === len) return e.receivers;
     }
     const topic = decode(frame);
-    const route = this.route(topic);
+    const receivers = this.route(topic);
     if (this.cache.size >= MAX_CACHE) this.cache.clear();
     // Keyed by the real hash, so a client sending a wrong hash cannot poison the entry of another topic.
     const bytes = copyBytes(buf, start, start + len);
-    if (topicHash(bytes) === hash) this.cache.set(hash, { bytes, topic, route, version: this.trie.version });
-    return route;
+    if (topicHash(bytes) === hash) this.cache.set(hash, { bytes, topic, receivers, version: this.trie.version });
+    return receivers;
   }
 
-  /** The route of a literal topic (uncached). */
-  route(topic: string): Route {
+  /** The receivers of a literal topic (uncached). */
+  route(topic: string): Receivers {
     let plain: Set<Subscriber> | undefined;
     let groups: Map<string, { local: Subscription[]; remote: Subscription[] }> | undefined;
     let sequenced: Subscription[] | undefined;
@@ -146,9 +150,9 @@ export class RoutingTable {
       groups ??= new Map();
       let g = groups.get(sub.queue);
       if (!g) groups.set(sub.queue, (g = { local: [], remote: [] }));
-      (sub.owner.kind === 'client' ? g.local : g.remote).push(sub);
+      (sub.owner.kind !== 'peer' ? g.local : g.remote).push(sub);
     });
-    if (!plain && !groups && !sequenced) return EMPTY_ROUTE;
+    if (!plain && !groups && !sequenced) return NO_RECEIVERS;
     return {
       plain: plain ? [...plain] : [],
       groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote })) : [],
@@ -157,13 +161,13 @@ export class RoutingTable {
     };
   }
 
-  /** A subscription in the table got a `max` (UNSUB with max): cached routes must list it. */
+  /** A subscription in the table got a `max` (UNSUB with max): cached receivers must list it. */
   limitChanged(): void {
     this.cache.clear();
   }
 
   /** Picks the member of a group that gets the next event: round robin, local members first. */
-  pick(group: QueueGroupRoute, skip?: Subscriber): Subscription | undefined {
+  pick(group: GroupReceivers, skip?: Subscriber): Subscription | undefined {
     const members = group.local.length > 0 ? group.local : group.remote;
     const n = members.length;
     for (let k = 0; k < n; k++) {

@@ -1,13 +1,19 @@
 import type { Frame } from '@meshbus/proto';
 
 /**
- * Anything the routing table delivers events to: a client connection (TCP
- * or WebSocket) or, in a cluster, a peer link. One interface, so routing
- * does not care which.
+ * Who receives: a client connection (TCP or WebSocket), a peer link (in a
+ * cluster), or a receiver inside the node ('internal': HTTP inbox, HTTP
+ * trace, the node's own publishes). Clients and internal receivers are local
+ * interest: announced to peers, and preferred over peers in queue groups.
+ */
+export type SubscriberKind = 'client' | 'peer' | 'internal';
+
+/**
+ * Anything the routing table delivers events to. One interface, so routing
+ * does not care which kind.
  */
 export interface Subscriber {
-  /** 'client' receivers are preferred over 'peer' ones for queue groups. */
-  readonly kind: 'client' | 'peer';
+  readonly kind: SubscriberKind;
   /** Unique per node; used to deliver an event once per subscriber. */
   readonly uid: number;
   /**

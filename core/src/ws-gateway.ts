@@ -3,10 +3,10 @@ import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws';
-import { ERROR_CODES, FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
+import { ERROR_CODES, errorFrame } from '@meshbus/proto';
 import { ConfigError } from './options.js';
 import type { MeshNode } from './node.js';
-import { WsWire, wsCloseCode } from './ws-wire.js';
+import { WsTransport, wsCloseCode } from './ws-transport.js';
 import { createListenerServer } from './listener-timeouts.js';
 
 /** Default port of the WebSocket gateway of `meshbus start`. */
@@ -36,14 +36,14 @@ export interface WsGatewayOptions {
   maxPayload?: number;
   /** permessage-deflate: false (default: frames are already compact and compression costs CPU per message), true, or ws's options. */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
-  /** WebSocket ping period, ms; a connection that did not pong the previous ping is closed. 0: off. Default 30,000. */
+  /** WebSocket ping period, ms: a ws-level ping when nothing was received for that long; a connection that received nothing (no pong, no message) since the previous ping is closed (the shared liveness rule, proto Liveness). 0: off. Default 30,000. */
   pingInterval?: number;
 }
 
 /**
  * The WebSocket gateway of a node: browsers and mobile apps connect over
  * WebSocket and get exactly what TCP clients get (SPEC §2: the same frames in
- * binary messages). Each connection is a WsWire attached to the node as a
+ * binary messages). Each connection is a WsTransport attached to the node as a
  * ClientSession, so handshake, auth, limits, routing and the slow-consumer
  * policy are the TCP ones. Listens on its own port or mounts on an HTTP server.
  * On its own port the upgrade headers are due within the node's
@@ -58,7 +58,7 @@ export class WsGateway {
   private readonly path: string | undefined;
   private readonly origins: Set<string> | undefined;
   private readonly compress: boolean;
-  private readonly wires = new Set<WsWire>();
+  private readonly transports = new Set<WsTransport>();
   /** When each socket was accepted (TLS: when its handshake ended; keep-alive: its last answer): HELLO is due handshakeTimeout after it. */
   private readonly acceptedAt = new WeakMap<object, number>();
   private pinger: ReturnType<typeof setInterval> | undefined;
@@ -105,7 +105,7 @@ export class WsGateway {
 
   /** Open WebSocket client connections. */
   get connectionCount(): number {
-    return this.wires.size;
+    return this.transports.size;
   }
 
   /** Starts the ping timer and, on its own port, listens. ConfigError for a port in use. */
@@ -130,7 +130,7 @@ export class WsGateway {
       const a = this.http.address();
       this.boundPort = typeof a === 'object' && a ? a.port : port;
     }
-    const every = this.options.pingInterval ?? 30_000;
+    const every = this.pingEvery;
     if (every > 0) {
       this.pinger = setInterval(() => this.pingAll(), every);
       this.pinger.unref();
@@ -148,7 +148,7 @@ export class WsGateway {
     this.http.off('connection', this.onConnection);
     this.http.off('secureConnection', this.onConnection);
     this.http.off('request', this.onRequest);
-    for (const w of this.wires) w.destroy();
+    for (const w of this.transports) w.destroy();
     this.wss.close();
     if (this.owned && this.http.listening) {
       await new Promise<void>((resolve) => {
@@ -191,23 +191,22 @@ export class WsGateway {
       // As for TCP: a typed ERROR, then close.
       node.stats.connectionsRefused++;
       const code = node.draining ? 'MB_ERR_DRAINING' : 'MB_ERR_TOO_MANY_CONNECTIONS';
-      const body = encodeBody({ code: ERROR_CODES[code].num, message: ERROR_CODES[code].message });
       ws.on('error', () => {});
-      ws.send(encodeFrame({ type: FrameType.ERROR, payload: body }), { binary: true });
+      ws.send(errorFrame(code, 0, ERROR_CODES[code].message), { binary: true });
       ws.close(wsCloseCode(code), code);
       return;
     }
-    let wire!: WsWire;
+    let wire!: WsTransport;
     const session = node.attach((events) => {
-      wire = new WsWire(ws, socket, events, {
+      wire = new WsTransport(ws, socket, events, {
         protocolError: (code, message) => {
           node.stats.protocolErrors++;
           session.fail(code, message);
         },
-      }, this.compress);
+      }, this.compress, this.pingEvery);
       return wire;
     });
-    this.wires.add(wire);
+    this.transports.add(wire);
     // The session's own HELLO timer starts now; the policy counts from the TCP accept, so the
     // time the upgrade headers took is taken off (listener-timeouts.ts).
     const due = (this.acceptedAt.get(socket) ?? Date.now()) + node.options.handshakeTimeout;
@@ -216,13 +215,19 @@ export class WsGateway {
     }, Math.max(0, due - Date.now()));
     ws.once('close', () => {
       clearTimeout(hello);
-      this.wires.delete(wire);
+      this.transports.delete(wire);
     });
   }
 
+  /** ws-level ping period, ms (0: off). */
+  private get pingEvery(): number {
+    return this.options.pingInterval ?? 30_000;
+  }
+
   private pingAll(): void {
-    for (const w of this.wires) {
-      if (w.ping()) continue;
+    const now = Date.now();
+    for (const w of this.transports) {
+      if (w.keepAlive(now)) continue;
       this.node.stats.staleConnections++;
       this.node.logger.debug({ remote: w.remote }, 'ws connection closed: no pong');
       w.destroy();

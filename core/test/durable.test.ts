@@ -14,7 +14,7 @@ function durable(topics: NonNullable<NodeOptions['durable']>['topics'], extra: P
 /** Drops the node side of `c`'s connection (the client sees a lost connection and reconnects). */
 function kill(n: MeshNode, c: Client): void {
   const id = c.info?.client;
-  for (const s of n.connections()) if (s.clientId === id) s.wire.destroy();
+  for (const s of n.connections()) if (s.clientId === id) s.transport.destroy();
 }
 
 const text = (m: Msg): string => Buffer.from(m.data).toString();

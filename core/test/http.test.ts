@@ -131,6 +131,40 @@ describe('JSON views', () => {
   });
 });
 
+describe('internal subscribers', () => {
+  it('the HTTP inbox is the node\'s own subscription (kind internal): not counted as a client in views or metrics', async () => {
+    const { node, http } = await setup();
+    const none = await fetch(`${http.url}/v1/request/svc.none`, { method: 'POST', headers: BIN, body: 'x' });
+    expect(none.status).toBe(503);
+    const inbox = `_INBOX.${node.id}.http.*`;
+    const owners: string[] = [];
+    node.table.forEach((s) => s.pattern === inbox && owners.push(s.owner.kind));
+    expect(owners).toEqual(['internal']);
+    const v = (await http.app.inject({ method: 'GET', url: '/v1/subscriptions' })).json();
+    expect(v.patterns.find((p: { pattern: string }) => p.pattern === inbox)).toMatchObject({ count: 1, clients: 0, peers: 0, internal: 1 });
+    const m = parseProm(await (await fetch(`${http.url}/metrics`)).text());
+    expect([m.get('meshbus_subscriptions', { owner: 'client' }), m.get('meshbus_subscriptions', { owner: 'internal' })]).toEqual([0, 1]);
+    // Still local interest: what peers hear about, so replies from other nodes come back.
+    expect(node.table.localInterest()).toContainEqual({ pattern: inbox, queue: undefined });
+  });
+
+  it('subscribeInternal delivers matching events until unsubscribed, and refuses a bad pattern', async () => {
+    const { node } = await setup();
+    const got: string[] = [];
+    const sub = node.subscribeInternal('int.*', (f) => got.push(f.topic), { label: 'test' });
+    const c = await client(node);
+    c.pub('int.a', 'x');
+    await c.flush();
+    expect(node.publishLocal('int.b', new Uint8Array(1))).toBe(1);
+    sub.unsubscribe();
+    sub.unsubscribe();
+    c.pub('int.c', 'x');
+    await c.flush();
+    expect(got).toEqual(['int.a', 'int.b']);
+    expect(() => node.subscribeInternal('a..b', () => {}, { label: 'bad' })).toThrow(expect.objectContaining({ code: 'MB_ERR_BAD_TOPIC' }));
+  });
+});
+
 describe('/metrics', () => {
   it('is valid Prometheus text and counts the traffic actually sent', async () => {
     const peers: PeerView[] = [{ id: 'aaaaaaaaaaaaaaaa', name: 'n"2', address: '127.0.0.1:7001', state: 'up', rttMs: 2, since: 0, msgsIn: 7, msgsOut: 9 }];

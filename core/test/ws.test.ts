@@ -46,7 +46,7 @@ describe('ws gateway: handshake and limits', () => {
     const c = await ws(g, { hello: { name: 'browser' } });
     const w = c.got.find((x) => x.type === FrameType.WELCOME)!;
     expect(decodeWelcome(w.payload).node).toBe(n.id);
-    const kinds = [...n.connections()].map((s) => [s.wire.kind, s.name, s.isOpen]);
+    const kinds = [...n.connections()].map((s) => [s.transport.kind, s.name, s.isOpen]);
     expect(kinds).toEqual([['ws', 'browser', true]]);
     expect(g.connectionCount).toBe(1);
     // The metrics endpoint counts it as a WebSocket connection.
@@ -148,6 +148,27 @@ describe('ws gateway: handshake and limits', () => {
     const dead = await ws(g, { ws: { autoPong: false } });
     await dead.waitClosed(3000);
     expect(live.closed).toBe(false);
+    expect(n.stats.staleConnections).toBe(1);
+  });
+
+  it('ws-level ping follows the shared liveness rule: a client that never pongs but keeps publishing stays open', async () => {
+    const n = await node();
+    const g = await gateway(n, { pingInterval: 100 });
+    const publisher = await ws(g, { ws: { autoPong: false } });
+    const silent = await ws(g, { ws: { autoPong: false } });
+    let sent = 0;
+    const timer = setInterval(() => {
+      publisher.pub('ws.live', 'x');
+      sent++;
+    }, 25);
+    try {
+      await silent.waitClosed(3000);
+      // 10 ping intervals of publishing: far past the one unanswered ping allowed.
+      while (sent < 40 && !publisher.closed) await new Promise((r) => setTimeout(r, 25));
+    } finally {
+      clearInterval(timer);
+    }
+    expect(publisher.closed).toBe(false);
     expect(n.stats.staleConnections).toBe(1);
   });
 
@@ -300,7 +321,7 @@ describe('ws gateway: slow consumers', () => {
       pub.pub('flood', p);
     }
     await pub.flush(20_000);
-    const session = [...n.connections()].find((s) => s.wire.kind === 'ws')!;
+    const session = [...n.connections()].find((s) => s.transport.kind === 'ws')!;
     expect(session.pending).toBeLessThanOrEqual(256 * 1024 + 64 * 1024);
     expect(session.dropped).toBeGreaterThan(0);
     slow.ws.resume();

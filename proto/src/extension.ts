@@ -157,7 +157,11 @@ export type IngressOrigin = 'client' | 'peer';
  * (undefined when there is none). Throws ProtocolError MB_ERR_BAD_EXTENSION.
  */
 export function checkIngressExtension(ext: Uint8Array, isRequest: boolean, origin: IngressOrigin): Extension | undefined {
-  const decoded = ext.length > 0 ? decodeExtension(ext) : undefined;
+  return checkIngressRules(ext.length > 0 ? decodeExtension(ext) : undefined, isRequest, origin);
+}
+
+/** The ingress rules of checkIngressExtension on a block already decoded (undefined: none), for callers that decode it once for more checks. */
+export function checkIngressRules(decoded: Extension | undefined, isRequest: boolean, origin: IngressOrigin): Extension | undefined {
   if (isRequest && (decoded?.reply === undefined || decoded.reply.length === 0)) {
     throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'a REQ needs a reply topic (extension key r)');
   }

@@ -130,7 +130,7 @@ describe('browser SDK in headless chromium', () => {
     const text = await page.evaluate(() => document.body.textContent);
     expect(text).toContain('chat.hello: hi from the browser');
     expect(logs.filter((l) => l.startsWith('meshbus '))).toEqual([]); // status changes after connect: none yet
-    expect([...node.connections()].map((s) => s.wire.kind).sort()).toEqual(['tcp', 'ws']);
+    expect([...node.connections()].map((s) => s.transport.kind).sort()).toEqual(['tcp', 'ws']);
     expect(problems).toEqual([]);
   });
 

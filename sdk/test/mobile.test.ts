@@ -51,7 +51,7 @@ async function wsNode(opts: Parameters<Fixture['node']>[0] = {}): Promise<{ node
   return { node, gw, wsUrl: `ws://127.0.0.1:${gw.port}` };
 }
 
-const wsSessions = (n: MeshNode): number => [...n.connections()].filter((s) => s.wire.kind === 'ws' && s.isOpen).length;
+const wsSessions = (n: MeshNode): number => [...n.connections()].filter((s) => s.transport.kind === 'ws' && s.isOpen).length;
 
 describe('mobile SDK in a runtime without Node or DOM globals', () => {
   it('background → disconnect, foreground → reconnect with a fresh token, resubscribe, outbox flushed', async () => {
@@ -130,7 +130,7 @@ describe('mobile SDK in a runtime without Node or DOM globals', () => {
 
     net.set(false);
     // The network really goes: the node side drops the socket.
-    for (const s of node.connections()) if (s.wire.kind === 'ws') s.wire.destroy();
+    for (const s of node.connections()) if (s.transport.kind === 'ws') s.transport.destroy();
     await until(() => !c.isConnected, 5000, 'disconnected');
     await sleep(500);
     expect(statuses.filter((s) => s.type === 'reconnecting')).toEqual([]);
@@ -161,7 +161,7 @@ describe('mobile SDK in a runtime without Node or DOM globals', () => {
     app.set('background');
     await sleep(200);
     expect(c.isConnected).toBe(true);
-    const session = [...node.connections()].find((s) => s.wire.kind === 'ws')!;
+    const session = [...node.connections()].find((s) => s.transport.kind === 'ws')!;
     const before = session.msgsIn + session.bytesIn;
     app.set('active');
     // The probe is a PING now, answered: the connection stays.
@@ -185,8 +185,8 @@ describe('mobile SDK in a runtime without Node or DOM globals', () => {
     );
     app.set('background');
     // Half-open: the node stops reading and answering (like a NAT that forgot the flow).
-    const session = [...node.connections()].find((s) => s.wire.kind === 'ws')!;
-    session.wire.pause();
+    const session = [...node.connections()].find((s) => s.transport.kind === 'ws')!;
+    session.transport.pause();
     const realSend = (session as unknown as { send(c: Uint8Array): void }).send;
     (session as unknown as { send(c: Uint8Array): void }).send = () => {};
     app.set('active');

@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import {
-  ERROR_CODES,
+  errorFrame,
+  nackFrame,
   Frame,
   FrameType,
   SessionError,
@@ -38,7 +39,7 @@ function sequencedOwner(s: DurableSession): SequencedOwner {
     deliver: (f, sid) => s.deliver(f, sid),
     sendSubAck: (sid, body) => s.send(subAckFrame(sid, body)),
     // Through the ordinary queue (not urgent): the notice stays in order with the deliveries around it.
-    notice: (sid, code, message) => s.send(encodeFrame({ type: FrameType.ERROR, correlation: sid, payload: encodeBody({ code: ERROR_CODES[code].num, message }) })),
+    notice: (sid, code, message) => s.send(errorFrame(code, sid, message)),
     addWaiter: (w) => s.addWaiter(w),
     get congested() {
       return s.congested;
@@ -71,7 +72,7 @@ const MAX_IN_FLIGHT = 20_000;
  * node's flow control (SourceThrottle) like a congested subscriber.
  */
 class StoreGate implements Subscriber {
-  readonly kind = 'client' as const;
+  readonly kind = 'internal' as const;
   readonly uid = -2_000_000_000;
   readonly label = 'durable store';
   private readonly waiters = new ReceiverWaiters();
@@ -88,6 +89,11 @@ class StoreGate implements Subscriber {
   release(): void {
     this.waiters.release(this);
   }
+}
+
+/** A durable publish refused (MB_ERR_STORE_UNAVAILABLE): NACK on `ack` when the publisher asked for one, else ERROR on its correlation. */
+function refusal(ack: number, correlation: number, detail: string): Uint8Array {
+  return ack >= 0 ? nackFrame('MB_ERR_STORE_UNAVAILABLE', ack, detail) : errorFrame('MB_ERR_STORE_UNAVAILABLE', correlation, detail);
 }
 
 /** Features that need Redis, for the start-up log line. */
@@ -204,8 +210,7 @@ export class Durability {
     if (this.inFlight >= MAX_IN_FLIGHT) {
       // Redis is far behind: refuse rather than hold events in memory without bound.
       this.host.stats.dropped.storeBacklog++;
-      const body = encodeBody({ code: ERROR_CODES.MB_ERR_STORE_UNAVAILABLE.num, message: `${this.inFlight} durable writes already waiting for Redis` });
-      from?.send?.(encodeFrame({ type: ack >= 0 ? FrameType.NACK : FrameType.ERROR, correlation: ack >= 0 ? ack : f.correlation, payload: body }));
+      from?.send?.(refusal(ack, f.correlation, `${this.inFlight} durable writes already waiting for Redis`));
       return;
     }
     let delay = 0;
@@ -234,8 +239,7 @@ export class Durability {
       },
       (e: unknown) => {
         this.host.logger.warn({ topic: d.topic, err: String((e as Error)?.message ?? e) }, 'durable publish failed');
-        const body = encodeBody({ code: ERROR_CODES.MB_ERR_STORE_UNAVAILABLE.num, message: `durable store: ${String((e as Error)?.message ?? e)}` });
-        from?.send?.(encodeFrame({ type: ack >= 0 ? FrameType.NACK : FrameType.ERROR, correlation: ack >= 0 ? ack : f.correlation, payload: body }));
+        from?.send?.(refusal(ack, f.correlation, `durable store: ${String((e as Error)?.message ?? e)}`));
       },
     );
   }
@@ -323,13 +327,7 @@ export class Durability {
     if (sub.detached) {
       this.work.addMember(sub).catch((e: unknown) => {
         this.host.logger.warn({ pattern: sub.pattern, err: String(e) }, 'durable queue registration failed');
-        owner.send(
-          encodeFrame({
-            type: FrameType.ERROR,
-            correlation: sub.sid,
-            payload: encodeBody({ code: ERROR_CODES.MB_ERR_STORE_UNAVAILABLE.num, message: `durable queue: ${String((e as Error)?.message ?? e)}` }),
-          }),
-        );
+        owner.send(errorFrame('MB_ERR_STORE_UNAVAILABLE', sub.sid, `durable queue: ${String((e as Error)?.message ?? e)}`));
       });
       return;
     }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ClientError, SessionError, copyBytes, type Frame } from '@meshbus/proto';
 import type { MeshNode } from '../node.js';
-import type { EventSource, Subscriber, Subscription, Throttled } from '../subscriber.js';
+import type { InternalSubscription } from '../internal-subscriber.js';
 
 /** The first reply to a request. */
 export interface Reply {
@@ -27,9 +27,6 @@ export interface DroppedReplies {
   malformed: number;
 }
 
-/** Internal subscribers take negative uids so they never collide with client sessions. */
-let nextUid = -1;
-
 /** 128 random bits per request: a reply topic nobody can guess. */
 const TOKEN_BYTES = 16;
 const TOKEN = /^[0-9a-f]{32}$/;
@@ -44,17 +41,14 @@ const TOKEN = /^[0-9a-f]{32}$/;
  * correlation; the first such reply wins, every other message on the inbox is
  * dropped and counted in `dropped`. So only a receiver of the request (the
  * only ones told the token) can answer it: another client can neither guess a
- * reply topic nor answer a request it did not see. As a local ('client')
- * subscription the inbox is announced to peers like any client's, so replies
- * from other nodes find their way back.
+ * reply topic nor answer a request it did not see. Its subscription is the
+ * node's own (MeshNode.subscribeInternal, kind 'internal'): local interest,
+ * announced to peers like a client's, so replies from other nodes find their
+ * way back.
  */
-export class RequestInbox implements Subscriber, EventSource {
-  readonly kind = 'client' as const;
-  readonly uid = nextUid--;
-  readonly congested = false;
-  readonly echo = true;
+export class RequestInbox {
   private readonly prefix: string;
-  private sub: Subscription | undefined;
+  private sub: InternalSubscription | undefined;
   private readonly waiting = new Map<string, Waiting>();
 
   /** `dropped` counts the refused replies (the HTTP stats' object, so /metrics shows them). */
@@ -77,7 +71,7 @@ export class RequestInbox implements Subscriber, EventSource {
    * bad topic or payload.
    */
   request(topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, timeoutMs: number): Promise<Reply> {
-    this.subscribe();
+    const from = this.subscribe().subscriber;
     const token = randomBytes(TOKEN_BYTES).toString('hex');
     const correlation = randomBytes(4).readUInt32BE(0) || 1;
     return new Promise<Reply>((resolve, reject) => {
@@ -88,7 +82,7 @@ export class RequestInbox implements Subscriber, EventSource {
       this.waiting.set(token, { correlation, resolve, reject, timer });
       let n: number;
       try {
-        n = this.node.publishLocal(topic, payload, { headers, reply: this.prefix + token, correlation, from: this });
+        n = this.node.publishLocal(topic, payload, { headers, reply: this.prefix + token, correlation, from });
       } catch (e) {
         this.settle(token)?.reject(e as Error);
         return;
@@ -97,7 +91,8 @@ export class RequestInbox implements Subscriber, EventSource {
     });
   }
 
-  deliver(f: Frame, _sid: number): void {
+  /** An event on the inbox: the answer to a request in flight, or dropped and counted. */
+  private readonly deliver = (f: Frame): void => {
     let topic: string;
     let headers: Record<string, string>;
     try {
@@ -119,29 +114,17 @@ export class RequestInbox implements Subscriber, EventSource {
       return;
     }
     this.settle(token)?.resolve({ topic, payload: copyBytes(f.payload), headers });
-  }
-
-  addWaiter(_w: Throttled): void {
-    // Never congested: replies are handed over at once.
-  }
-
-  blockOn(_receiver: Subscriber): void {
-    // An HTTP publisher is not paused; its request simply waits for the reply.
-  }
-
-  unblock(_receiver: Subscriber): void {}
+  };
 
   /** Fails every request in flight and leaves the routing table. */
   close(): void {
     for (const token of [...this.waiting.keys()]) this.settle(token)?.reject(new SessionError('MB_ERR_DRAINING', 'HTTP API closing'));
-    if (this.sub) this.node.table.remove(this.sub);
+    this.sub?.unsubscribe();
     this.sub = undefined;
   }
 
-  private subscribe(): void {
-    if (this.sub) return;
-    this.sub = { sid: 1, pattern: `${this.prefix}*`, queue: undefined, owner: this, slow: 'drop' };
-    this.node.table.add(this.sub);
+  private subscribe(): InternalSubscription {
+    return (this.sub ??= this.node.subscribeInternal(`${this.prefix}*`, this.deliver, { label: 'http inbox' }));
   }
 
   private settle(token: string): Waiting | undefined {

@@ -68,17 +68,13 @@ export function renderMetrics(src: MetricsSource): string {
   const byKind = { tcp: 0, ws: 0 };
   let pending = 0;
   for (const c of node.connections()) {
-    byKind[c.wire.kind]++;
+    byKind[c.transport.kind]++;
     pending += c.pending;
   }
   const peers = cluster?.peers() ?? [];
   const peersUp = peers.filter((p) => p.state === 'up').length;
-  let subsClient = 0;
-  let subsPeer = 0;
-  node.table.forEach((sub) => {
-    if (sub.owner.kind === 'client') subsClient++;
-    else subsPeer++;
-  });
+  const subs = { client: 0, peer: 0, internal: 0 };
+  node.table.forEach((sub) => subs[sub.owner.kind]++);
 
   m.add('meshbus_info', 'gauge', 'Node identity; always 1.', [
     [{ id: node.id, name: node.options.name, version: src.version, scanner: node.scanner.name }, 1],
@@ -93,9 +89,10 @@ export function renderMetrics(src: MetricsSource): string {
   ]);
   m.add('meshbus_connections_total', 'counter', 'Client connections accepted since start.', s.connectionsTotal);
   m.add('meshbus_connections_refused_total', 'counter', 'Client connections refused (limit reached or draining).', s.connectionsRefused);
-  m.add('meshbus_subscriptions', 'gauge', 'Subscriptions in the routing table by owner: local clients or peers.', [
-    [{ owner: 'client' }, subsClient],
-    [{ owner: 'peer' }, subsPeer],
+  m.add('meshbus_subscriptions', 'gauge', 'Subscriptions in the routing table by owner: local clients, peers, or the node itself (internal: HTTP inbox, traces).', [
+    [{ owner: 'client' }, subs.client],
+    [{ owner: 'peer' }, subs.peer],
+    [{ owner: 'internal' }, subs.internal],
   ]);
   m.add('meshbus_messages_in_total', 'counter', 'Events accepted for routing (from clients and the HTTP API).', s.msgsIn);
   m.add('meshbus_messages_out_total', 'counter', 'Events handed to receivers (clients and peer links).', s.msgsOut);

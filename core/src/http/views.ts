@@ -90,8 +90,8 @@ export function clusterView(ctx: ViewContext) {
 function connectionView(c: ClientSession) {
   return {
     clientId: c.clientId,
-    kind: c.wire.kind,
-    remote: c.wire.remote,
+    kind: c.transport.kind,
+    remote: c.transport.remote,
     name: c.name,
     lang: c.lang,
     open: c.isOpen,
@@ -130,16 +130,18 @@ export function connectionsView(node: MeshNode, offset: number, limit: number) {
 
 /**
  * GET /v1/subscriptions: one entry per pattern with how many subscriptions
- * use it (local clients and peers), and its queue groups with member counts.
+ * use it (local clients, peers, and the node's internal receivers such as
+ * the HTTP inbox), and its queue groups with member counts.
  */
 export function subscriptionsView(node: MeshNode) {
-  const by = new Map<string, { pattern: string; count: number; clients: number; peers: number; plain: number; queues: Map<string, number> }>();
+  const by = new Map<string, { pattern: string; count: number; clients: number; peers: number; internal: number; plain: number; queues: Map<string, number> }>();
   node.table.forEach((sub) => {
     let e = by.get(sub.pattern);
-    if (!e) by.set(sub.pattern, (e = { pattern: sub.pattern, count: 0, clients: 0, peers: 0, plain: 0, queues: new Map() }));
+    if (!e) by.set(sub.pattern, (e = { pattern: sub.pattern, count: 0, clients: 0, peers: 0, internal: 0, plain: 0, queues: new Map() }));
     e.count++;
     if (sub.owner.kind === 'client') e.clients++;
-    else e.peers++;
+    else if (sub.owner.kind === 'peer') e.peers++;
+    else e.internal++;
     if (sub.queue === undefined) e.plain++;
     else e.queues.set(sub.queue, (e.queues.get(sub.queue) ?? 0) + 1);
   });

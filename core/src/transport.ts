@@ -1,9 +1,9 @@
 import type { ErrorCode } from '@meshbus/proto';
 /**
  * A byte pipe to one client, whatever carries it (TCP socket, WebSocket).
- * Sessions write frames to a Wire and never see the transport.
+ * Sessions write frames to a Transport and never see the transport.
  */
-export interface Wire {
+export interface Transport {
   /** "ip:port" of the other end, for logs and views. */
   readonly remote: string;
   /** 'tcp' or 'ws', for metrics. */
@@ -29,7 +29,7 @@ export interface Wire {
 }
 
 /** Callbacks a transport gives its session. */
-export interface WireEvents {
+export interface TransportEvents {
   data(chunk: Uint8Array): void;
   /** The wire took queued bytes: the session may write more. */
   drain(): void;

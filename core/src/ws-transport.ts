@@ -1,9 +1,9 @@
 import { TickBatch } from './tick-batch.js';
-import { detached } from './tcp-wire.js';
+import { detached } from './tcp-transport.js';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { ERROR_CODES, readU32, type ErrorCode } from '@meshbus/proto';
-import type { Wire, WireEvents } from './wire.js';
+import { ERROR_CODES, Liveness, readU32, type ErrorCode } from '@meshbus/proto';
+import type { Transport, TransportEvents } from './transport.js';
 
 /** Close codes the gateway uses (RFC 6455 §7.4.1; 1013 from the IANA registry). */
 export const WS_CLOSE = {
@@ -25,7 +25,7 @@ export const WS_CLOSE = {
  * 1013; MB_ERR_INTERNAL / MB_ERR_CONFIG / MB_ERR_STORE_UNAVAILABLE 1011; any
  * other session error (auth failed, token expired, permission, handshake
  * timeout, slow consumer, stale connection) 1008. A text message is 1003
- * (WsWire decides that one itself). The close reason is the error code name;
+ * (WsTransport decides that one itself). The close reason is the error code name;
  * the ERROR frame sent before the close carries the number and detail.
  */
 export function wsCloseCode(reason: ErrorCode | undefined): number {
@@ -51,24 +51,30 @@ export function wsCloseCode(reason: ErrorCode | undefined): number {
 }
 
 /** What the wire reports to its gateway besides the session's events. */
-export interface WsWireHooks {
+export interface WsTransportHooks {
   /** A message broke the framing rule (SPEC §2): text, or ending inside a frame. */
   protocolError(code: 'MB_ERR_TRUNCATED' | 'MB_ERR_UNEXPECTED_FRAME', message: string): void;
 }
 
 /**
- * A Wire over one WebSocket (the `ws` package). SPEC §2: binary messages
+ * A Transport over one WebSocket (the `ws` package). SPEC §2: binary messages
  * only, each holding whole frames. Frames written in one tick are batched
  * into one binary message (sent on the next process tick, or at once past
  * 64 KiB); `buffered` is what waits in the batch plus `ws.bufferedAmount`
  * (socket buffer and, with permessage-deflate, the compression queue);
  * pause/resume stop reading from the underlying socket.
  */
-export class WsWire implements Wire {
+export class WsTransport implements Transport {
   readonly kind = 'ws' as const;
   readonly remote: string;
-  /** ws-level liveness: a pong (or any message) arrived since the last ping. */
-  alive = true;
+  /**
+   * ws-level keepalive, judged by the shared liveness rule (proto Liveness,
+   * one unanswered ping allowed): anything received, a pong or any message,
+   * answers the pings. Undefined when the gateway does not ping.
+   */
+  private readonly keepalive: Liveness | undefined;
+  private received = 0;
+  private lastRx = Date.now();
   private readonly batch = new TickBatch(() => this.flush(), BATCH_BYTES);
   private ended = false;
   /** Set when the wire itself saw the violation (text message: 1003); wins over the session's reason. */
@@ -82,14 +88,20 @@ export class WsWire implements Wire {
   constructor(
     private readonly ws: WebSocket,
     socket: Socket,
-    private readonly events: WireEvents,
-    private readonly hooks: WsWireHooks,
+    private readonly events: TransportEvents,
+    private readonly hooks: WsTransportHooks,
     private readonly compress: boolean,
+    /** ws-level ping period, ms (0: none); the gateway calls keepAlive() at this period. */
+    pingInterval = 0,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    if (pingInterval > 0) {
+      this.keepalive = new Liveness({ interval: pingInterval, maxOut: 1, wakeTimeout: pingInterval });
+      this.keepalive.start(this.lastRx, 0);
+    }
     socket.setNoDelay(true);
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => this.onMessage(data, isBinary));
-    ws.on('pong', () => (this.alive = true));
+    ws.on('pong', () => this.heard());
     ws.on('close', () => events.close());
     // Errors (ECONNRESET, bad frames, maxPayload exceeded) are followed by 'close'.
     ws.on('error', () => {});
@@ -143,25 +155,36 @@ export class WsWire implements Wire {
 
   private configuredMax: number | undefined;
 
-  /** ws-level ping (the gateway's liveness timer); false when the last one went unanswered. */
-  ping(): boolean {
-    if (!this.alive) return false;
-    this.alive = false;
-    if (this.ws.readyState === 1) this.ws.ping();
+  /**
+   * The gateway's keepalive tick (every pingInterval ms): sends a ws-level
+   * ping when the rule asks for one; false when the connection is stale
+   * (nothing received since the last unanswered ping).
+   */
+  keepAlive(now: number): boolean {
+    if (this.keepalive === undefined) return true;
+    const a = this.keepalive.tick(now, this.lastRx, this.received);
+    if (a.do === 'stale') return false;
+    // A 'probe' (the timer was frozen) is a ping too; the next tick judges it.
+    if (a.do !== 'wait' && this.ws.readyState === 1) this.ws.ping();
     return true;
+  }
+
+  private heard(): void {
+    this.received++;
+    this.lastRx = Date.now();
   }
 
   private flush(): void {
     if (this.batch.count === 0 || this.ws.readyState !== 1) return;
     const bytes = this.batch.bytes;
     const chunks = this.batch.take();
-    // A lone frame is a view of its input message: copied once the socket is backed up (see TcpWire).
+    // A lone frame is a view of its input message: copied once the socket is backed up (see TcpTransport).
     const msg = chunks.length === 1 ? (this.ws.bufferedAmount > 0 ? detached(chunks[0]!) : chunks[0]!) : Buffer.concat(chunks, bytes);
     this.ws.send(msg, { binary: true, compress: this.compress }, this.sent);
   }
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
-    this.alive = true;
+    this.heard();
     if (this.ended) return;
     if (!isBinary) {
       this.closeCode = WS_CLOSE.UNSUPPORTED_DATA;

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { TickBatch } from './tick-batch.js';
-import type { Wire, WireEvents } from './wire.js';
+import type { Transport, TransportEvents } from './transport.js';
 
 /**
  * Frames smaller than this on average are gathered into one buffer per tick
@@ -9,7 +9,7 @@ import type { Wire, WireEvents } from './wire.js';
 const GATHER_MAX_AVG = 1024;
 
 /**
- * A Wire over a TCP socket. Frames written during one tick (everything one
+ * A Transport over a TCP socket. Frames written during one tick (everything one
  * input chunk routes here) are held in an array and handed to the socket
  * once, on the next tick: small frames concatenated into a single write,
  * large ones corked into a single writev. Measured (bench/README.md): the
@@ -30,7 +30,7 @@ const GATHER_MAX_AVG = 1024;
  * reached by one batch the kernel took at once would never wake its
  * waiting publishers.
  */
-export class TcpWire implements Wire {
+export class TcpTransport implements Transport {
   readonly kind = 'tcp' as const;
   readonly remote: string;
   private readonly pending = new TickBatch(() => this.flush(true));
@@ -59,7 +59,7 @@ export class TcpWire implements Wire {
 
   constructor(
     private readonly socket: Socket,
-    events: WireEvents,
+    events: TransportEvents,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.written = () => events.drain();

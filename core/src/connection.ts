@@ -1,0 +1,264 @@
+import {
+  FIXED_SIZE,
+  FrameDecoder,
+  OFF,
+  copyBytes,
+  resealHeader,
+  writeU32,
+  FrameType,
+  Liveness,
+  encodeFrame,
+  errorFrame,
+  goodbyeFrame,
+  type ErrorCode,
+  type Frame,
+  type FrameScanner,
+  type LivenessOptions,
+  type ProtocolError,
+} from '@meshbus/proto';
+import { FlowEndpoint } from './flow-endpoint.js';
+import { OutboundQueue } from './outbound-queue.js';
+import type { SlowPolicy } from './subscriber.js';
+import type { Transport, TransportEvents } from './transport.js';
+
+/** Where a connection is: authenticating, open, flushing its last frames, gone. */
+export type ConnectionState = 'handshake' | 'open' | 'closing' | 'closed';
+
+/** What a connection is built with (all sizes in bytes, times in ms). */
+export interface ConnectionSettings {
+  scanner: FrameScanner;
+  /** Largest frame decoded before the handshake completes. */
+  preAuthFrameLength: number;
+  /** Largest frame decoded once open. */
+  maxFrameLength: number;
+  /** Outbound queue: high-water mark, hard bound, and what happens to events past the mark. */
+  highWater: number;
+  maxPending: number;
+  policy: SlowPolicy;
+  /** Time allowed for the handshake; past it the connection fails with MB_ERR_HANDSHAKE_TIMEOUT. */
+  handshakeTimeout: number;
+  /** The shared liveness rule's settings (proto Liveness): ping interval, unanswered pings, wake-up probe deadline. */
+  liveness: LivenessOptions;
+  /** After close(), how long the transport may take to flush before it is destroyed. */
+  closeTimeout: number;
+}
+
+/**
+ * One framed connection, whatever is on the other end: what client sessions
+ * and peer links share. It owns the transport, the frame decoder, the
+ * outbound queue, liveness (the same pure rule as the SDK's, so a connection
+ * whose other end only publishes, or only answers pings, is never declared
+ * stale), the handshake deadline, and close/destroy. Every ERROR and GOODBYE
+ * it sends is built by proto's errorFrame/goodbyeFrame.
+ *
+ * Subclasses keep only their protocol: `onFrame` / `onDecodeError` for input,
+ * the `closing` / `ended` hooks, and `overflow` (the queue's hard bound hit).
+ */
+export abstract class Connection extends FlowEndpoint {
+  protected phase: ConnectionState = 'handshake';
+  readonly transport: Transport;
+  protected readonly out: OutboundQueue;
+  protected readonly decoder: FrameDecoder;
+  /** Date.now() of the last chunk received, and how many chunks arrived (liveness input). */
+  protected lastRx = Date.now();
+  private received = 0;
+  bytesIn = 0;
+  private readonly liveness: Liveness;
+  /** When the liveness rule wants its next tick (the node sweeps all connections on one timer). */
+  private due = Infinity;
+  /** A probe is running (timers were frozen): its deadline, ms; 0 when none. */
+  private probeMs = 0;
+  private pingSeq = 0;
+  private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Frames decoded from the transport; an arrow field, so the hot path makes no closure. */
+  protected abstract readonly onFrame: (f: Frame) => void;
+  protected abstract readonly onDecodeError: (e: ProtocolError) => void;
+
+  constructor(
+    makeTransport: (events: TransportEvents) => Transport,
+    protected readonly settings: ConnectionSettings,
+  ) {
+    super();
+    this.transport = makeTransport({
+      data: (chunk) => this.onData(chunk),
+      drain: () => this.drained(),
+      close: () => this.onClose(),
+    });
+    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner });
+    this.out = new OutboundQueue(this.transport, settings.highWater, settings.maxPending, settings.policy, () => this.overflow());
+    this.liveness = new Liveness(settings.liveness);
+    this.handshakeTimer = setTimeout(() => {
+      if (this.phase === 'handshake') this.handshakeExpired();
+    }, settings.handshakeTimeout);
+  }
+
+  /** "ip:port" of the other end. */
+  get remote(): string {
+    return this.transport.remote;
+  }
+
+  /** ms since anything arrived (pongs included). */
+  silentFor(now: number): number {
+    return now - this.lastRx;
+  }
+
+  protected pauseInput(): void {
+    this.transport.pause();
+  }
+
+  protected resumeInput(): void {
+    if (this.phase !== 'closed') this.transport.resume();
+  }
+
+  /** Bytes from the transport. */
+  onData(chunk: Uint8Array): void {
+    if (this.phase === 'closed') return;
+    this.lastRx = Date.now();
+    this.received++;
+    this.bytesIn += chunk.length;
+    this.decoder.push(chunk, this.onFrame, this.onDecodeError);
+  }
+
+  /** The handshake succeeded: full-size frames, no handshake deadline, liveness starts. */
+  protected opened(): void {
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
+    this.decoder.limit = this.settings.maxFrameLength;
+    this.phase = 'open';
+    const now = Date.now();
+    this.due = now + this.liveness.start(now, this.received);
+  }
+
+  /** The handshake deadline passed. */
+  protected handshakeExpired(): void {
+    this.fail('MB_ERR_HANDSHAKE_TIMEOUT', `${this.settings.handshakeTimeout} ms`);
+  }
+
+  /**
+   * Liveness (proto Liveness): called by the owner's sweep timer; acts only
+   * once the rule's due time is reached. Pings, probes after a frozen timer,
+   * and fails a silent connection with MB_ERR_STALE_CONNECTION.
+   */
+  protected checkLiveness(now: number): void {
+    if (this.phase !== 'open' || now < this.due) return;
+    const probing = this.probeMs;
+    this.probeMs = 0;
+    const a = probing > 0 ? this.liveness.probeEnded(now, this.received, probing) : this.liveness.tick(now, this.lastRx, this.received);
+    switch (a.do) {
+      case 'wait':
+        this.due = now + a.ms;
+        return;
+      case 'ping':
+        this.ping(now);
+        this.due = now + a.ms;
+        return;
+      case 'probe':
+        this.probeMs = this.liveness.probe(this.received);
+        this.ping(now);
+        this.due = now + this.probeMs;
+        return;
+      case 'stale':
+        this.stale(a.reason);
+        return;
+    }
+  }
+
+  /** Sends a PING (a subclass may note the time, e.g. for round trips). */
+  protected ping(_now: number): void {
+    this.send(encodeFrame({ type: FrameType.PING, correlation: ++this.pingSeq }));
+  }
+
+  /** The other end stopped answering. */
+  protected stale(reason: string): void {
+    this.fail('MB_ERR_STALE_CONNECTION', reason);
+  }
+
+  /** Answers a PING with its PONG. */
+  protected pong(f: Frame): void {
+    this.send(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
+  }
+
+  /** Sends a control frame; it counts against maxPending (past it: `overflow`). */
+  send(chunk: Uint8Array): void {
+    if (this.phase === 'closed') return;
+    this.out.sendControl(chunk);
+  }
+
+  /** A non-fatal ERROR on `correlation` (0: none). */
+  sendError(code: ErrorCode, correlation: number, message: string): void {
+    if (this.phase === 'closed') return;
+    this.errorSent(code, message);
+    this.out.sendControl(errorFrame(code, correlation, message));
+  }
+
+  /** Sends a fatal ERROR as the last frame (bounded, see OutboundQueue.sendFinal), then closes once it is flushed. */
+  fail(code: ErrorCode, message: string): void {
+    if (this.phase === 'closing' || this.phase === 'closed') return;
+    this.failing(code, message);
+    this.errorSent(code, message);
+    this.out.sendFinal(errorFrame(code, 0, message));
+    this.end(code, message);
+  }
+
+  /** Sends GOODBYE as the last frame (`reconnect`: where to go instead), then closes. */
+  goodbye(code: ErrorCode, reason: string, reconnect?: string[]): void {
+    if (this.phase === 'closing' || this.phase === 'closed') return;
+    this.out.sendFinal(goodbyeFrame(code, reason, reconnect));
+    this.end(code, reason);
+  }
+
+  /**
+   * Stops reading and routing, flushes and ends the transport (`code`: the
+   * fatal ERROR or GOODBYE code that ends it, if any); a transport that does
+   * not finish within closeTimeout is destroyed.
+   */
+  protected end(code: ErrorCode | undefined, reason: string): void {
+    if (this.phase === 'closing' || this.phase === 'closed') return;
+    const was = this.phase;
+    this.phase = 'closing';
+    clearTimeout(this.handshakeTimer);
+    this.closing(was, reason);
+    this.transport.end(code);
+    // A peer that never reads would keep the socket half-open; bound the wait.
+    setTimeout(() => this.transport.destroy(), this.settings.closeTimeout).unref();
+  }
+
+  /** Drops the connection at once, queued frames included. */
+  destroy(): void {
+    this.transport.destroy();
+  }
+
+  /** The transport is gone. */
+  onClose(): void {
+    if (this.phase === 'closed') return;
+    this.end(undefined, 'connection closed');
+    this.phase = 'closed';
+    this.releaseFlow();
+    this.ended();
+  }
+
+  /** Before a fatal ERROR is sent (logging, the reason a handshake failed). */
+  protected failing(_code: ErrorCode, _message: string): void {}
+  /** An ERROR is about to be sent (counters). */
+  protected errorSent(_code: ErrorCode, _message: string): void {}
+  /** The connection stops (state was `was`): leave routing, tell the owner. Called once. */
+  protected abstract closing(was: ConnectionState, reason: string): void;
+  /** The transport closed, after `closing`. Called once. */
+  protected ended(): void {}
+  /** The outbound queue passed its hard bound with a frame that must not be dropped. */
+  protected abstract overflow(): void;
+}
+
+/**
+ * A copy of `f`'s 64-byte header with `sid` and `hops` set and resealed: what
+ * a queue-group delivery (sid names the member) or a forward to a peer (hops
+ * raised) sends before the rest of the frame, which goes out uncopied.
+ */
+export function forwardedHeader(f: Frame, sid: number, hops: number): Uint8Array {
+  const head = copyBytes(f.buf, f.start, f.start + FIXED_SIZE);
+  head[OFF.HOPS] = hops;
+  writeU32(head, OFF.SID, sid);
+  resealHeader(head, 0);
+  return head;
+}

@@ -1,0 +1,55 @@
+import { SessionError } from '@meshbus/proto';
+import { Permissions } from './auth/permissions.js';
+import { tokenExpiry } from './auth/token-lifetime.js';
+import type { JwtVerifier } from './auth/jwt.js';
+
+/** setTimeout overflows past 2^31 ms: far-off expiries are re-armed in steps. */
+const MAX_TIMER_MS = 0x7fffffff;
+
+/**
+ * What a client connection holds of its JWT: the subject, the permissions,
+ * and the timer that calls `expired` when the token's lifetime ends (capped
+ * by the node's maxTokenLifetime).
+ */
+export class SessionToken {
+  subject = '';
+  permissions: Permissions | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly jwt: JwtVerifier,
+    private readonly maxLifetime: number,
+    private readonly expired: () => void,
+  ) {}
+
+  /**
+   * Verifies `token` and adopts its subject, permissions and expiry. Throws
+   * SessionError MB_ERR_AUTH_FAILED (missing or invalid) or
+   * MB_ERR_TOKEN_EXPIRED. With `sameSubject` (a refresh on a live
+   * connection), a valid token for another subject is not adopted: its
+   * subject is returned instead; otherwise undefined.
+   */
+  adopt(token: string | undefined, sameSubject: boolean): string | undefined {
+    if (token === undefined) throw new SessionError('MB_ERR_AUTH_FAILED', 'a token is required');
+    const claims = this.jwt.verify(token);
+    if (sameSubject && claims.sub !== this.subject) return claims.sub;
+    const expiry = tokenExpiry(claims, this.maxLifetime, Date.now());
+    this.subject = claims.sub;
+    this.permissions = claims.permissions ? new Permissions(claims.permissions) : undefined;
+    this.stop();
+    if (expiry !== undefined) this.arm(expiry);
+    return undefined;
+  }
+
+  private arm(expiry: number): void {
+    const left = expiry - Date.now();
+    this.timer = setTimeout(left > MAX_TIMER_MS ? () => this.arm(expiry) : this.expired, Math.min(Math.max(left, 0), MAX_TIMER_MS));
+    this.timer.unref?.();
+  }
+
+  /** No more expiry callback (the connection closed, or a new token replaces this one). */
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}

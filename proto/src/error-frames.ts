@@ -1,0 +1,35 @@
+import { ERROR_CODES, type ErrorCode } from './errors.js';
+import { FrameType } from './constants.js';
+import { encodeFrame } from './frame-encoder.js';
+import { encodeBody } from './control.js';
+
+/**
+ * The one place ERROR, NACK-with-error and GOODBYE frames are built, for
+ * every sender (client sessions, peer links, refused connections, durable
+ * notices, the SDK), so their bodies never drift apart.
+ *
+ * `detail` is what went wrong in this instance; when it starts with the
+ * code's own text ("<message>: …") that prefix is dropped: receivers prefix
+ * the code's text themselves when they build their error (SPEC §12).
+ * `correlation`: the frame at fault (or a subscription's sid), 0 for none.
+ */
+export function errorFrame(code: ErrorCode, correlation: number, detail: string): Uint8Array {
+  return encodeFrame({ type: FrameType.ERROR, correlation, payload: errorBody(code, detail) });
+}
+
+/** A NACK refusing the publish acknowledged as `correlation` (same body as ERROR). */
+export function nackFrame(code: ErrorCode, correlation: number, detail: string): Uint8Array {
+  return encodeFrame({ type: FrameType.NACK, correlation, payload: errorBody(code, detail) });
+}
+
+/** A GOODBYE: `reason` for humans, `reconnect` the client URLs to go to (omitted when undefined). */
+export function goodbyeFrame(code: ErrorCode, reason: string, reconnect?: string[]): Uint8Array {
+  const body = reconnect === undefined ? { code: ERROR_CODES[code].num, reason } : { code: ERROR_CODES[code].num, reason, reconnect };
+  return encodeFrame({ type: FrameType.GOODBYE, payload: encodeBody(body) });
+}
+
+function errorBody(code: ErrorCode, detail: string): Uint8Array {
+  const prefix = ERROR_CODES[code].message + ': ';
+  const message = detail.startsWith(prefix) ? detail.slice(prefix.length) : detail;
+  return encodeBody({ code: ERROR_CODES[code].num, message });
+}

@@ -1,0 +1,91 @@
+/**
+ * Liveness of one connection, as a pure rule (no timers, no I/O, no
+ * platform API) so every side of the protocol shares it: the SDK drives
+ * it with one timer per connection (sdk Heartbeat); a node drives its client
+ * sessions and peer links with it from one sweep timer (core Connection),
+ * keeping a due time per connection.
+ *
+ * Input: what was received (a counter of chunks/frames, and the time of the
+ * last one) and the clock at each tick. Output: what to do next (wait, send
+ * a PING, probe now, or declare the connection stale).
+ *
+ * The rule: every `interval` ms, if nothing arrived during the interval,
+ * send a PING; after `maxOut` unanswered pings the connection is stale.
+ * Anything received since the previous tick answers the pings sent so far
+ * (judging only by idle time fails a pure publisher, whose only traffic is
+ * the PONG that lands just after its ping). A tick much later than planned
+ * (timers frozen: laptop asleep, app in the background) means the socket
+ * cannot be trusted: probe at once with a short deadline (`wakeTimeout`).
+ */
+export interface LivenessOptions {
+  /** Ping when nothing was received for this long, ms. */
+  interval: number;
+  /** Unanswered pings after which the connection is stale. */
+  maxOut: number;
+  /** After a wake-up (timers were frozen), how long to wait for any byte before failing, ms. */
+  wakeTimeout: number;
+}
+
+/**
+ * What the driver does after a tick: call tick() again in `ms` (after
+ * sending a PING, for 'ping'), start a probe, or fail the connection. The
+ * next tick must come when `ms` has elapsed, not earlier: a driver that
+ * sweeps all its connections on one timer keeps a due time per connection.
+ */
+export type LivenessAction = { readonly do: 'wait'; readonly ms: number } | { readonly do: 'ping'; readonly ms: number } | { readonly do: 'probe' } | { readonly do: 'stale'; readonly reason: string };
+
+/** The liveness rule of one connection (see LivenessOptions). */
+export class Liveness {
+  private outstanding = 0;
+  private lastTick = 0;
+  /** The received counter at the previous tick. */
+  private lastCount = 0;
+  private probeCount = 0;
+
+  constructor(readonly options: LivenessOptions) {}
+
+  /** Starts (or restarts after a probe) at `now`; returns ms until the first tick. */
+  start(now: number, received: number): number {
+    this.outstanding = 0;
+    this.lastTick = now;
+    this.lastCount = received;
+    return this.options.interval;
+  }
+
+  /**
+   * A tick at `now`: `lastReceived` is the time of the last byte received,
+   * `received` a counter of chunks (or frames) received (a counter, unlike a
+   * ms timestamp, cannot tie with the ping's send time).
+   */
+  tick(now: number, lastReceived: number, received: number): LivenessAction {
+    const { interval, maxOut } = this.options;
+    const gap = now - this.lastTick;
+    this.lastTick = now;
+    const idle = now - lastReceived;
+    if (received !== this.lastCount) {
+      this.lastCount = received;
+      this.outstanding = 0;
+    }
+    // Timers were frozen (sleep, background): do not trust the socket.
+    if (gap > interval * 2 && idle > interval) return { do: 'probe' };
+    if (idle < interval) {
+      this.outstanding = 0;
+      return { do: 'wait', ms: interval - idle };
+    }
+    if (this.outstanding >= maxOut) return { do: 'stale', reason: `${this.outstanding} pings unanswered` };
+    this.outstanding++;
+    return { do: 'ping', ms: interval };
+  }
+
+  /** A probe starts (a PING is sent now): returns its deadline, ms. */
+  probe(received: number, timeout = this.options.wakeTimeout): number {
+    this.probeCount = received;
+    return timeout;
+  }
+
+  /** The probe's deadline passed: stale unless something arrived since it started; else ms until the next tick. */
+  probeEnded(now: number, received: number, timeout: number): LivenessAction {
+    if (received === this.probeCount) return { do: 'stale', reason: `no answer within ${timeout} ms of a liveness probe` };
+    return { do: 'wait', ms: this.start(now, received) };
+  }
+}
