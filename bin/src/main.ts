@@ -5,6 +5,7 @@ import { START_SETTINGS, START_KEYS, flagName, loadStartConfig } from './config.
 import { UsageError, formatHelp, noExtraArgs, parseCommand, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
 import { startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
+import { onNpmLauncherExit } from './launcher-watch.js';
 import { DEV, runDev } from './dev.js';
 import { PUB, REQ, SUB, runPub, runReq, runSub } from './client-commands.js';
 import { TRACE } from './trace-command.js';
@@ -153,11 +154,17 @@ async function runStart(p: ParsedArgs): Promise<number> {
     const { runWorkers } = await import('./workers.js');
     return runWorkers(cfg);
   }
+  // Listen for signals before starting: a SIGTERM that lands while the ports are
+  // being opened must drain too, not kill the process with its default action.
+  let early: string | undefined;
+  let onSignal = (signal: string): void => void (early ??= signal);
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   const server = await startServer(cfg);
   logUnhandledRejections(server.node.logger);
   await new Promise<void>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    onSignal = (signal) => {
       if (stopping) return;
       stopping = true;
       server.node.logger.info({ signal }, 'stopping');
@@ -166,8 +173,8 @@ async function runStart(p: ParsedArgs): Promise<number> {
         resolve();
       });
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    if (early !== undefined) onSignal(early);
+    onNpmLauncherExit(() => onSignal('launcher exited (npm forwarded a signal)'));
   });
   server.node.logger.info({}, 'stopped');
   return EXIT.ok;
