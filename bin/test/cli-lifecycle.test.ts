@@ -1,4 +1,4 @@
-import { connect as netConnect } from 'node:net';
+import { createServer, connect as netConnect } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
 import { freePortRange, portFree, spawnCli, until, type CliProcess } from './run-cli.js';
@@ -99,4 +99,18 @@ it('dev takes its peer ports from --cluster-base, and stops every node on SIGTER
   d.child.kill('SIGTERM');
   expect(await d.exited).toBe(0);
   for (const port of [base, base + 1, cluster, cluster + 1]) expect(await portFree(port), `port ${port} free`).toBe(true);
+});
+
+it('dev stops every node and exits 1 when one of them cannot start (its client port is taken)', async () => {
+  const [base, cluster, http, ws] = [await freePortRange(2), await freePortRange(2), await freePortRange(2), await freePortRange(2)];
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(base + 1, '127.0.0.1', () => r()));
+  try {
+    const d = track(spawnCli(['dev', '--nodes', '2', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'warn']));
+    expect(await d.exited).toBe(1);
+    expect(d.err()).toContain('already in use');
+    for (const port of [base, cluster, cluster + 1]) expect(await portFree(port), `port ${port} free`).toBe(true);
+  } finally {
+    await new Promise<void>((r) => blocker.close(() => r()));
+  }
 });
