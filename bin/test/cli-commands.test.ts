@@ -135,3 +135,25 @@ describe('usage errors exit 2 at once, before connecting', () => {
     expect(sub.out()).toBe('hello\nhello\nhello\n');
   });
 });
+
+it('a refused token and a node that dies under sub exit 1, not hang', async () => {
+  const port = await freePort();
+  const server = `127.0.0.1:${port}`;
+  const node = spawnCli(['start', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info', '--token', 'sekret']);
+  try {
+    await until(() => node.err().includes('node listening'), 'the node to listen');
+    const refused = await runCli(['pub', 'demo.x', 'hi', '--server', server]);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain('MB_ERR_AUTH_FAILED');
+    const sub = spawnCli(['sub', 'demo.>', '--server', server, '--token', 'sekret']);
+    await until(() => sub.err().includes('subscribed to demo.>'), 'the subscription');
+    node.child.kill('SIGKILL');
+    const t = setTimeout(() => sub.child.kill('SIGKILL'), 15_000);
+    expect(await sub.exited).toBe(1);
+    clearTimeout(t);
+    expect(sub.err()).toMatch(/^meshbus: .*MB_ERR_CONNECTION_CLOSED/m);
+  } finally {
+    if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill('SIGKILL');
+    await node.exited;
+  }
+});
