@@ -7,7 +7,7 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '**/build/**'] },
   {
-    files: ['proto/src/**/*.ts', 'native/src/**/*.ts', 'core/src/**/*.ts', 'cluster/src/**/*.ts', 'sdk/src/**/*.ts'],
+    files: ['proto/src/**/*.ts', 'native/src/**/*.ts', 'core/src/**/*.ts', 'cluster/src/**/*.ts', 'sdk/src/**/*.ts', 'bin/src/**/*.ts'],
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },

@@ -8,7 +8,7 @@ const LONG = process.env['MESHBUS_LONG'] === '1';
 
 export default defineConfig({
   test: {
-    include: ['{proto,native,core,cluster,sdk,bench}/test/**/*.test.ts'],
+    include: ['{proto,native,core,cluster,sdk,bin,bench}/test/**/*.test.ts'],
     testTimeout: LONG ? 30 * 60_000 : 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

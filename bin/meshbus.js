@@ -1,13 +1,6 @@
 #!/usr/bin/env node
-// The meshbus CLI. The code lives in @meshbus/cluster (src/cli), built by `npm install`.
-import { main } from '@meshbus/cluster/cli';
+// The meshbus command. The code is this package's src/, built to dist/ by
+// `npm install` (the root's prepare runs tsc -b).
+import { run } from './dist/main.js';
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e) => {
-    process.stderr.write(`meshbus: ${e instanceof Error ? e.stack : String(e)}\n`);
-    process.exitCode = 1;
-  },
-);
+run(process.argv.slice(2));

@@ -29,7 +29,8 @@ import { DURABLE_SPEC, DurableChecks, findRedis, skippedDurable, summarizeDurabl
 import { ChaosProxy } from './chaos-proxy.js';
 import { freePort } from '@meshbus/core';
 
-const BIN = fileURLToPath(new URL('../../bin/meshbus.js', import.meta.url));
+/** The `meshbus` command of @meshbus/cli, run as a user runs it. */
+const BIN = fileURLToPath(import.meta.resolve('@meshbus/cli/meshbus.js'));
 
 export interface ChaosOptions {
   nodes?: number;

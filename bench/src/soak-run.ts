@@ -18,7 +18,8 @@ import { fileURLToPath } from 'node:url';
 import { FrameDecoder, FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
 import { freePort, metric, procRss } from './chaos-mesh.js';
 
-const BIN = fileURLToPath(new URL('../../bin/meshbus.js', import.meta.url));
+/** The `meshbus` command of @meshbus/cli, run as a user runs it. */
+const BIN = fileURLToPath(import.meta.resolve('@meshbus/cli/meshbus.js'));
 
 export interface SoakOptions {
   waves?: number;

@@ -1,24 +1,14 @@
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
-import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
-import { lookup } from 'node:dns/promises';
-import { FrameType, decodeBody, topicProblem, type Frame } from '@meshbus/proto';
-import { ConfigError, serverTlsOptions, type ClusterView, type LinkView, type MeshNode, type Receivers, type Subscription } from '@meshbus/core';
+import type { Socket } from 'node:net';
+import { FrameType, decodeBody, type Frame } from '@meshbus/proto';
+import { ConfigError, type ClusterView, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
-import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
-import { resolveClusterOptions, parseAddress, type ClusterOptions, type ResolvedClusterOptions } from './options.js';
+import { InterestExchange } from './interest-exchange.js';
+import { resolveClusterOptions, type ClusterOptions, type ResolvedClusterOptions } from './options.js';
 import { PeerLink, type LinkHandler, type LinkSettings } from './peer-link.js';
-import { PeerInfoError, clusterAddressProblem, isNodeId, nameProblem, parsePeerInfo, type PeerInfo } from './peer-info.js';
-import { PreAuthGate, connectionKey } from './pre-auth-gate.js';
+import { clusterAddressProblem, nameProblem, type PeerInfo } from './peer-info.js';
 import { Redialer } from './redialer.js';
-
-function isIp(host: string): boolean {
-  return /^[\d.]+$/.test(host) || host.includes(':');
-}
-
-/** Nodes repeat their gossip this often, ms, so topology views stay fresh. */
-const GOSSIP_EVERY = 5_000;
-/** Refused pre-auth connections are logged at most this often, ms (with the count since the last line). */
-const REFUSAL_LOG_EVERY = 10_000;
+import { PeerPort } from './peer-port.js';
+import { Gossip } from './gossip.js';
 
 /** One peer as the cluster sees it, for views and metrics. */
 export interface PeerStatus {
@@ -33,14 +23,6 @@ export interface PeerStatus {
   msgsOut: number;
 }
 
-/** Per link: what we announced to it (our ids) and what it announced to us (its ids → subscriptions). */
-interface LinkInterest {
-  announced: Map<string, number>;
-  announcedById: Map<number, string>;
-  nextId: number;
-  learned: Map<number, Subscription>;
-}
-
 /**
  * Makes a MeshNode part of a mesh: listens for peer links, dials seeds and
  * gossiped peers, exchanges interest, and routes events that arrive from
@@ -50,19 +32,19 @@ interface LinkInterest {
 export class ClusterNode implements LinkHandler, ClusterView {
   readonly options: ResolvedClusterOptions;
   readonly self: PeerInfo;
-  private readonly server: Server;
+  /** The cluster port: listening, dialing, pre-auth bounds. */
+  private readonly peerPort: PeerPort;
+  private readonly gossip: Gossip;
   private readonly allLinks = new Set<PeerLink>();
   /** Up links by peer node id (at most one per peer). */
   private readonly byPeer = new Map<string, PeerLink>();
-  private readonly interest = new Map<PeerLink, LinkInterest>();
-  private readonly ledger: InterestLedger;
+  private readonly interest: InterestExchange;
   /** Every node heard of, by id: dial targets in a full mesh and failover URLs for clients. */
   private readonly known = new Map<string, PeerInfo>();
   private readonly redialer: Redialer;
   private readonly dedup = new DedupWindow();
   private readonly settings: LinkSettings;
   private timer: ReturnType<typeof setInterval> | undefined;
-  private boundPort = 0;
   /** Which node each address we dialed led to (seeds, proxies, DNS names): redialed when that node's link dies. */
   private readonly dialedPeer = new Map<string, string>();
   /** Highest sequence delivered per origin node (full mesh), for inOrder(). */
@@ -74,20 +56,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
   /** Events from peers dropped because their extension block is malformed (SPEC §8). */
   badPeerEvents = 0;
   private stopped = false;
-  private unsubscribeInterest: (() => void) | undefined;
-  /** Links of other nodes, as they gossiped them: node id → (peer ids, when heard). */
-  private readonly remoteLinks = new Map<string, { peers: string[]; at: number }>();
-  private lastGossip = 0;
-  /** Connections that have not authenticated yet (bounded in total and per IP). */
-  private readonly preAuth: PreAuthGate;
   /** Gate key of each accepted link still in its handshake. */
   private readonly gateKey = new WeakMap<PeerLink, string>();
-  private refusalsLogged = 0;
-  private lastRefusalLog = 0;
-  private knownFullWarned = false;
-  /** TLS handshakes on the cluster port that failed (or timed out), since start; logged at most every REFUSAL_LOG_EVERY. */
-  private tlsFailures = 0;
-  private lastTlsFailureLog = 0;
 
   constructor(
     readonly node: MeshNode,
@@ -97,8 +67,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // Peers refuse a node whose name breaks the rule they check (peer-info.ts): say so now.
     const np = nameProblem(node.options.name);
     if (np) throw new ConfigError(`node name cannot be used in a cluster: ${np}`);
-    this.preAuth = new PreAuthGate(this.options.maxPreAuth, this.options.maxPreAuthPerIp);
-    this.ledger = new InterestLedger(this.options.mode === 'partial');
+    this.interest = new InterestExchange(node, this.options.mode === 'partial');
     this.self = {
       id: node.id,
       name: node.options.name,
@@ -116,26 +85,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       scanner: node.scanner,
       logger: node.logger,
     };
-    const tls = this.options.tls;
-    if (tls) {
-      // The TLS handshake is part of the peer handshake: same timeout, and the slot is taken on TCP accept (below).
-      this.server = createTlsServer({ ...serverTlsOptions(tls), noDelay: true, handshakeTimeout: this.options.handshakeTimeout }, (s) => this.accepted(s));
-      this.server.on('tlsClientError', (e, socket) => {
-        // Not destroyed by Node itself (a handshake timeout would leave the socket open).
-        socket.destroy();
-        this.tlsFailures++;
-        const now = Date.now();
-        if (now - this.lastTlsFailureLog < REFUSAL_LOG_EVERY) return;
-        this.lastTlsFailureLog = now;
-        node.logger.warn({ err: e.message, failures: this.tlsFailures }, 'peer TLS handshake failed');
-      });
-      // Runs before the TLS server wraps the socket, so a refused one costs no TLS state.
-      this.server.prependListener('connection', (raw: Socket) => void this.admit(raw));
-    } else {
-      this.server = createServer({ noDelay: true }, (raw) => {
-        if (this.admit(raw)) this.accepted(raw);
-      });
-    }
+    this.peerPort = new PeerPort(this.options, node.logger, (s, key) => this.accepted(s, key));
     this.redialer = new Redialer({
       min: this.options.redialMin,
       max: this.options.redialMax,
@@ -147,50 +97,21 @@ export class ClusterNode implements LinkHandler, ClusterView {
           ? node.logger.warn({ address: addr, reason }, 'gave up dialing a gossiped peer address: it never authenticated')
           : node.logger.warn({ address: addr, reason }, 'not dialing more gossiped peer addresses'),
     });
+    this.gossip = new Gossip({ self: this.self, options: this.options, logger: node.logger, byPeer: this.byPeer, known: this.known, redialer: this.redialer });
   }
 
   /** Peer connections accepted that have not authenticated yet. */
   get pendingHandshakes(): number {
-    return this.preAuth.pending;
+    return this.peerPort.pending;
   }
 
   /** Peer connections refused because the pre-auth bounds were reached, since start. */
   get refusedConnections(): number {
-    return this.preAuth.refused;
-  }
-
-  /**
-   * Takes a pre-auth slot for a new TCP connection, or closes it (no ERROR
-   * frame: it would cost a write per refused connection, and with TLS it
-   * could not be read anyway). The slot is freed when the link is up or the
-   * socket closes.
-   */
-  private admit(raw: Socket): boolean {
-    const ip = raw.remoteAddress;
-    const key = connectionKey(raw);
-    if (this.stopped || ip === undefined || !this.preAuth.admit(key, ip)) {
-      raw.destroy();
-      if (ip !== undefined && !this.stopped) this.logRefusal(ip);
-      return false;
-    }
-    raw.once('close', () => this.preAuth.release(key));
-    return true;
-  }
-
-  private logRefusal(ip: string): void {
-    const now = Date.now();
-    if (now - this.lastRefusalLog < REFUSAL_LOG_EVERY) return;
-    this.lastRefusalLog = now;
-    const refused = this.preAuth.refused - this.refusalsLogged;
-    this.refusalsLogged = this.preAuth.refused;
-    this.node.logger.warn(
-      { code: 'MB_ERR_TOO_MANY_CONNECTIONS', remote: ip, refused, pending: this.preAuth.pending, maxPreAuth: this.options.maxPreAuth, maxPreAuthPerIp: this.options.maxPreAuthPerIp },
-      'refusing peer connections: too many have not authenticated yet',
-    );
+    return this.peerPort.refused;
   }
 
   get port(): number {
-    return this.boundPort;
+    return this.peerPort.port;
   }
 
   get mode(): 'full' | 'partial' {
@@ -200,32 +121,23 @@ export class ClusterNode implements LinkHandler, ClusterView {
   /** Listens on the cluster port, hooks into the node and dials the seeds. */
   async start(): Promise<this> {
     const o = this.options;
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (e: NodeJS.ErrnoException) =>
-        reject(new ConfigError(e.code === 'EADDRINUSE' ? `cluster port ${o.port} on ${o.host} is already in use` : `cannot listen for peers: ${e.message}`)),
-      );
-      this.server.listen(o.port, o.host, () => resolve());
-    });
-    const addr = this.server.address();
-    this.boundPort = typeof addr === 'object' && addr ? addr.port : o.port;
-    this.self.cluster = o.advertise ?? `${o.host.includes(':') ? `[${o.host}]` : o.host}:${this.boundPort}`;
+    const bound = await this.peerPort.listen();
+    this.self.cluster = o.advertise ?? `${o.host.includes(':') ? `[${o.host}]` : o.host}:${bound}`;
     // Peers check the address they are told (peer-info.ts) and would refuse this node.
     const ap = clusterAddressProblem(this.self.cluster);
     if (ap) {
-      await new Promise<void>((r) => this.server.close(() => r()));
+      await this.peerPort.close();
       throw new ConfigError(`advertised cluster address "${this.self.cluster}": ${ap}`);
     }
     if (o.secret === undefined) {
       this.node.logger.warn({}, 'no cluster secret configured: any node that can reach the cluster port may join (set --cluster-secret in production)');
     }
     this.node.hooks.peers = () => this.clientUrls();
-    this.unsubscribeInterest = this.node.table.onInterest((c) => this.interestChanged(keyOf(c.pattern, c.queue), 'local', c.op === '+' ? 1 : -1));
-    // Interest that existed before the cluster started.
-    for (const k of this.node.table.localInterest()) this.ledger.change(keyOf(k.pattern, k.queue), 'local', 1);
+    this.interest.start();
     this.timer = setInterval(() => this.tick(), Math.max(20, o.pingInterval / 4));
     this.timer.unref();
     for (const seed of o.seeds) this.redialer.want(seed, true);
-    this.node.logger.info({ clusterPort: this.boundPort, mode: o.mode, seeds: o.seeds }, 'cluster listening');
+    this.node.logger.info({ clusterPort: bound, mode: o.mode, seeds: o.seeds }, 'cluster listening');
     return this;
   }
 
@@ -274,13 +186,13 @@ export class ClusterNode implements LinkHandler, ClusterView {
 
   // ---- links ----
 
-  private accepted(socket: Socket): void {
+  private accepted(socket: Socket, gateKey: string): void {
     if (this.stopped) {
       socket.destroy();
       return;
     }
     const link = new PeerLink(socket, 'acceptor', this.settings, this);
-    this.gateKey.set(link, connectionKey(socket));
+    this.gateKey.set(link, gateKey);
     this.allLinks.add(link);
   }
 
@@ -289,47 +201,17 @@ export class ClusterNode implements LinkHandler, ClusterView {
     const key = this.gateKey.get(link);
     if (key === undefined) return;
     this.gateKey.delete(link);
-    this.preAuth.release(key);
+    this.peerPort.release(key);
   }
 
-  /** Dials `addr` (host:port, the host may resolve to several addresses); resolves when the attempt ended. */
-  private async dial(addr: string): Promise<boolean> {
-    if (this.stopped) return false;
-    const { host, port } = parseAddress(addr);
-    let hosts: string[];
-    try {
-      hosts = (await lookup(host, { all: true })).map((a) => a.address);
-    } catch {
-      return false;
-    }
-    let any = false;
-    for (const h of hosts) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const tls = this.options.tls;
-        const socket = tls
-          ? tlsConnect({ host: h, port, ca: tls.ca, cert: tls.cert, key: tls.key, servername: isIp(host) ? undefined : host })
-          : netConnect({ host: h, port });
-        // A connect (or, with TLS, a TLS handshake) that never completes is a failed attempt too.
-        const timer = setTimeout(() => {
-          socket.destroy();
-          resolve(false);
-        }, this.options.handshakeTimeout);
-        socket.once(tls ? 'secureConnect' : 'connect', () => {
-          clearTimeout(timer);
-          socket.removeAllListeners('error');
-          const link = new PeerLink(socket, 'dialer', this.settings, this);
-          link.target = addr;
-          this.allLinks.add(link);
-          resolve(true);
-        });
-        socket.once('error', () => {
-          clearTimeout(timer);
-          resolve(false);
-        });
-      });
-      any ||= ok;
-    }
-    return any;
+  /** Dials `addr`; every socket that connects becomes a dialer link. Resolves when the attempt ended. */
+  private dial(addr: string): Promise<boolean> {
+    if (this.stopped) return Promise.resolve(false);
+    return this.peerPort.dial(addr, (socket) => {
+      const link = new PeerLink(socket, 'dialer', this.settings, this);
+      link.target = addr;
+      this.allLinks.add(link);
+    });
   }
 
   linkUp(link: PeerLink): void {
@@ -371,55 +253,20 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // another id (it restarted) is gone.
     for (const [id, p] of this.known) if (id !== peer.id && (p.cluster === peer.cluster || p.cluster === link.target)) this.known.delete(id);
     this.known.set(peer.id, peer);
-    this.interest.set(link, { announced: new Map(), announcedById: new Map(), nextId: 1, learned: new Map() });
     this.node.logger.info({ peer: peer.id, peerName: peer.name, address: peer.cluster, role: link.role }, 'peer link up');
     // Snapshot of our interest, then what we know of the mesh.
-    const add: Array<[number, string, string | null]> = [];
-    for (const key of this.ledger.keys()) {
-      if (!this.ledger.wants(key, link)) continue;
-      add.push(this.announce(link, key));
-    }
-    link.sendControl(FrameType.INTEREST, { snap: true, add });
-    this.gossip();
-  }
-
-  /** Tells every peer what this node knows: nodes (for discovery) and its own links (for topology views). */
-  private gossip(): void {
-    this.lastGossip = Date.now();
-    const links = [...this.byPeer.keys()];
-    // Only nodes we are linked to right now: a node that died (and perhaps came back
-    // under a new id at the same address) must not live on in everyone's gossip.
-    const live = [this.self, ...[...this.byPeer.values()].map((l) => l.peer!)];
-    for (const l of this.byPeer.values()) {
-      const peers = live.filter((p) => p.id !== l.peer!.id);
-      l.sendControl(FrameType.PEERS, { from: this.self.id, peers, links });
-    }
+    this.interest.linkUp(link);
+    this.gossip.send();
   }
 
   /** Every link known in the mesh: this node's own and those its peers reported. */
   links(): LinkView[] {
-    const out: LinkView[] = [];
-    const seen = new Set<string>();
-    const add = (a: string, b: string, v: Omit<LinkView, 'from' | 'to'>): void => {
-      const key = a < b ? `${a}|${b}` : `${b}|${a}`;
-      if (seen.has(key)) return;
-      seen.add(key);
-      out.push({ from: a, to: b, ...v });
-    };
-    for (const [id, l] of this.byPeer) add(this.self.id, id, { state: 'up', rttMs: l.rttMs });
-    const fresh = Date.now() - 4 * GOSSIP_EVERY;
-    for (const [from, r] of this.remoteLinks) {
-      if (r.at < fresh || !this.byPeer.has(from)) continue;
-      for (const to of r.peers) add(from, to, { state: 'up' });
-    }
-    return out;
+    return this.gossip.links();
   }
 
   linkDown(link: PeerLink, reason: string): void {
     this.leftHandshake(link);
     this.allLinks.delete(link);
-    const li = this.interest.get(link);
-    this.interest.delete(link);
     const peerId = link.peer?.id;
     const current = peerId !== undefined && this.byPeer.get(peerId) === link;
     if (current) {
@@ -428,11 +275,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
       // configured id starts its sequence again and must not be taken for old news.
       this.lastSeq.delete(peerId);
     }
-    if (li) {
-      for (const sub of li.learned.values()) this.node.table.remove(sub);
-      for (const key of this.ledger.dropSource(link)) this.propagate(key);
-    }
-    if (current) this.gossip();
+    this.interest.linkDown(link);
+    if (current) this.gossip.send();
     if (current) {
       this.node.logger.info({ peer: peerId, reason }, 'peer link down');
       if (!this.stopped) this.redialPeer(link.peer!);
@@ -459,131 +303,18 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (this.options.mode === 'full') this.redialer.want(peer.cluster, this.options.seeds.includes(peer.cluster));
   }
 
-  // ---- interest ----
-
-  private interestChanged(key: string, source: 'local' | PeerLink, delta: number): void {
-    this.ledger.change(key, source, delta);
-    this.propagate(key);
-  }
-
-  /** Tells every link whose view of `key` changed. */
-  private propagate(key: string): void {
-    for (const [link, li] of this.interest) {
-      const wants = this.ledger.wants(key, link);
-      const id = li.announced.get(key);
-      if (wants && id === undefined) link.sendControl(FrameType.INTEREST, { add: [this.announce(link, key)] });
-      else if (!wants && id !== undefined) {
-        li.announced.delete(key);
-        li.announcedById.delete(id);
-        link.sendControl(FrameType.INTEREST, { del: [id] });
-      }
-    }
-  }
-
-  private announce(link: PeerLink, key: string): [number, string, string | null] {
-    const li = this.interest.get(link)!;
-    const id = li.nextId++;
-    li.announced.set(key, id);
-    li.announcedById.set(id, key);
-    const k = parseKey(key);
-    return [id, k.pattern, k.queue ?? null];
-  }
-
   peerControl(link: PeerLink, f: Frame): void {
     const body = decodeBody(f.payload);
     switch (f.type) {
       case FrameType.INTEREST:
-        this.onInterest(link, body);
+        this.interest.received(link, body);
         return;
       case FrameType.PEERS:
-        this.onPeers(link, body);
-        if (link.peer && Array.isArray(body.links)) {
-          // Node ids only, at most as many as we keep nodes: these become edges in /v1/cluster.
-          const ids = body.links.slice(0, this.options.maxKnownPeers).filter(isNodeId);
-          this.remoteLinks.set(link.peer.id, { peers: ids, at: Date.now() });
-        }
+        this.gossip.received(link, body);
         return;
       default:
         this.node.logger.debug({ peer: link.peerId, type: f.typeName }, 'ignored frame from peer');
     }
-  }
-
-  private onInterest(link: PeerLink, body: Record<string, unknown>): void {
-    const li = this.interest.get(link);
-    if (!li) return;
-    const transitive = this.options.mode === 'partial';
-    if (body.snap === true) {
-      for (const [id, sub] of li.learned) {
-        this.node.table.remove(sub);
-        li.learned.delete(id);
-        if (transitive) this.interestChanged(keyOf(sub.pattern, sub.queue), link, -1);
-      }
-    }
-    for (const id of Array.isArray(body.del) ? body.del : []) {
-      const sub = li.learned.get(id as number);
-      if (!sub) continue;
-      li.learned.delete(id as number);
-      this.node.table.remove(sub);
-      if (transitive) this.interestChanged(keyOf(sub.pattern, sub.queue), link, -1);
-    }
-    for (const entry of Array.isArray(body.add) ? body.add : []) {
-      if (!Array.isArray(entry)) continue;
-      const [id, pattern, queue] = entry as [unknown, unknown, unknown];
-      if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || typeof pattern !== 'string') continue;
-      if (topicProblem(pattern, true, this.node.options)) continue;
-      const q = typeof queue === 'string' && queue.length > 0 ? queue : undefined;
-      const old = li.learned.get(id);
-      if (old) this.node.table.remove(old);
-      const sub: Subscription = { sid: id, pattern, queue: q, owner: link, slow: 'drop' };
-      li.learned.set(id, sub);
-      this.node.table.add(sub);
-      if (transitive && !old) this.interestChanged(keyOf(pattern, q), link, 1);
-    }
-  }
-
-  /**
-   * Gossip from an authenticated peer. Each entry is checked (peer-info.ts):
-   * a bad one is skipped, logged and answered with a non-fatal ERROR
-   * MB_ERR_BAD_PEER_INFO (one per frame); the link stays. At most
-   * maxKnownPeers entries are read and kept.
-   */
-  private onPeers(link: PeerLink, body: Record<string, unknown>): void {
-    const entries = Array.isArray(body.peers) ? body.peers.slice(0, this.options.maxKnownPeers) : [];
-    let bad: PeerInfoError | undefined;
-    let badCount = 0;
-    for (const p of entries) {
-      let info: PeerInfo;
-      try {
-        info = parsePeerInfo(p);
-      } catch (e) {
-        if (!(e instanceof PeerInfoError)) throw e;
-        bad ??= e;
-        badCount++;
-        continue;
-      }
-      if (info.id === this.self.id) continue;
-      // A live link already answers at that address under another id: the gossip is stale.
-      if (this.addressTaken(info.cluster, info.id)) continue;
-      if (!this.known.has(info.id)) {
-        if (this.known.size >= this.options.maxKnownPeers) {
-          if (!this.knownFullWarned) this.node.logger.warn({ peer: link.peerId, maxKnownPeers: this.options.maxKnownPeers }, 'gossip names more nodes than maxKnownPeers: ignoring the rest');
-          this.knownFullWarned = true;
-          continue;
-        }
-        this.known.set(info.id, info);
-      }
-      // A full mesh dials every node it hears of; a partial mesh only its seeds.
-      if (this.options.mode === 'full' && !this.byPeer.has(info.id)) this.redialer.want(info.cluster, false);
-    }
-    if (bad) {
-      this.node.logger.warn({ peer: link.peerId, code: bad.code, refused: badCount, err: bad.message }, 'refused gossiped peer info');
-      link.sendError(bad.code, 0, `${badCount} gossiped peer entr${badCount === 1 ? 'y' : 'ies'} refused: ${bad.message}`);
-    }
-  }
-
-  private addressTaken(addr: string, id: string): boolean {
-    for (const [peerId, l] of this.byPeer) if (peerId !== id && (l.peer!.cluster === addr || l.target === addr)) return true;
-    return false;
   }
 
   // ---- events from peers ----
@@ -614,9 +345,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
       return;
     }
     // A queue-group event: the sid is the id we announced to this peer for (pattern, group).
-    const key = this.interest.get(link)?.announcedById.get(sid);
-    if (key === undefined) return;
-    const queue = parseKey(key).queue;
+    const { known, queue } = this.interest.queueFor(link, sid);
+    if (!known) return;
     if (queue !== undefined) this.node.deliverToGroup(f, route, queue, link, !partial);
   }
 
@@ -638,7 +368,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
 
   private tick(): void {
     const now = Date.now();
-    if (now - this.lastGossip > GOSSIP_EVERY) this.gossip();
+    if (this.gossip.due(now)) this.gossip.send();
     for (const l of this.allLinks) l.tick(now, this.node.options.maxStall);
   }
 
@@ -647,9 +377,9 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (this.stopped) return;
     this.stopped = true;
     this.redialer.stop();
-    this.unsubscribeInterest?.();
+    this.interest.stop();
     if (this.timer) clearInterval(this.timer);
     for (const l of [...this.allLinks]) l.goodbye('MB_ERR_DRAINING', 'node leaving');
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.peerPort.close();
   }
 }

@@ -1,5 +1,4 @@
 export { ClusterNode, type PeerStatus } from './cluster-node.js';
-export { traceEvent, formatTrace } from './cli/trace-command.js';
 export { PeerLink, type PeerInfo } from './peer-link.js';
 export { resolveClusterOptions, parseAddress, type ClusterOptions, type MeshMode, type ResolvedClusterOptions } from './options.js';
 export { DedupWindow } from './dedup-window.js';

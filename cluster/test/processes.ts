@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@meshbus/core';
 
-const BIN = fileURLToPath(new URL('../../bin/meshbus.js', import.meta.url));
+/** The `meshbus` command of @meshbus/cli (a dev dependency), run as a user runs it. */
+export const BIN = fileURLToPath(import.meta.resolve('@meshbus/cli/meshbus.js'));
 export { freePort };
 
 export interface NodeProcess {

@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import type { Client } from '@meshbus/sdk';
-import { formatTrace, traceEvent } from '../src/index.js';
+import { formatTrace, traceEvent } from '@meshbus/cli';
 import { client, collect, remoteInterest, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
 
 const nodes: TestNode[] = [];

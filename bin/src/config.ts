@@ -63,86 +63,64 @@ export interface StartConfig {
   durable: string[];
 }
 
-export const START_DEFAULTS: StartConfig = {
-  host: '127.0.0.1',
-  port: 4480,
-  httpPort: 8480,
-  httpHost: undefined,
-  wsPort: 8481,
-  wsOrigins: [],
-  wsDeflate: 'off',
-  clusterPort: undefined,
-  clusterHost: '127.0.0.1',
-  advertise: undefined,
-  seeds: [],
-  clusterSecret: undefined,
-  mesh: 'full',
-  name: '',
-  token: undefined,
-  adminToken: undefined,
-  httpInsecureOpen: 'off',
-  maxPayload: undefined,
-  maxConnections: undefined,
-  maxSubscriptions: undefined,
-  pingInterval: undefined,
-  logLevel: 'info',
-  workers: 1,
-  redis: undefined,
-  redisPrefix: undefined,
-  durable: [],
-  jwtSecret: undefined,
-  jwtPublicKey: undefined,
-  maxTokenLifetime: undefined,
-  maxConnectionsPerIp: undefined,
-  publishRate: undefined,
-  tlsCert: undefined,
-  tlsKey: undefined,
-  tlsCa: undefined,
-  tlsClientAuth: 'off',
-  clusterTls: 'off',
-};
-
 type Kind = 'string' | 'int' | 'list' | 'port';
-const KINDS: Record<keyof StartConfig, Kind> = {
-  host: 'string',
-  port: 'port',
-  httpPort: 'port',
-  httpHost: 'string',
-  wsPort: 'port',
-  wsOrigins: 'list',
-  wsDeflate: 'string',
-  clusterPort: 'port',
-  clusterHost: 'string',
-  advertise: 'string',
-  seeds: 'list',
-  clusterSecret: 'string',
-  mesh: 'string',
-  name: 'string',
-  token: 'string',
-  adminToken: 'string',
-  httpInsecureOpen: 'string',
-  maxPayload: 'int',
-  maxConnections: 'int',
-  maxSubscriptions: 'int',
-  pingInterval: 'int',
-  logLevel: 'string',
-  workers: 'int',
-  redis: 'string',
-  redisPrefix: 'string',
-  durable: 'list',
-  jwtSecret: 'string',
-  jwtPublicKey: 'string',
-  maxTokenLifetime: 'int',
-  maxConnectionsPerIp: 'int',
-  publishRate: 'int',
-  tlsCert: 'string',
-  tlsKey: 'string',
-  tlsCa: 'string',
-  tlsClientAuth: 'string',
-  clusterTls: 'string',
+
+/** One setting of `meshbus start`: how its value is read, its default, and its help sentence. */
+interface StartSetting<K extends keyof StartConfig> {
+  kind: Kind;
+  default: StartConfig[K];
+  /** Placeholder of the value in help. */
+  arg: string;
+  help: string;
+}
+
+/**
+ * Every setting of `meshbus start`, in help order: the one table that drives
+ * the flags, the MESHBUS_* variables, the config file keys, the defaults and
+ * `meshbus start --help`.
+ */
+export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
+  host: { kind: 'string', default: '127.0.0.1', arg: 'addr', help: 'Address the client port (and, unless --http-host, the HTTP API) listens on; 0.0.0.0 for every interface.' },
+  port: { kind: 'port', default: 4480, arg: 'port', help: 'TCP port for clients (0: any free port).' },
+  httpPort: { kind: 'port', default: 8480, arg: 'port|off', help: 'Port of the HTTP API and dashboard; off disables it.' },
+  httpHost: { kind: 'string', default: undefined, arg: 'addr', help: 'Address the HTTP API listens on, if not --host.' },
+  wsPort: { kind: 'port', default: 8481, arg: 'port|off', help: 'Port of the WebSocket gateway (browsers, mobile); off disables it.' },
+  wsOrigins: { kind: 'list', default: [], arg: 'origins', help: 'Comma-separated Origin values allowed to open a WebSocket; empty: any.' },
+  wsDeflate: { kind: 'string', default: 'off', arg: 'on|off', help: 'Compress WebSocket messages (permessage-deflate).' },
+  clusterPort: { kind: 'port', default: undefined, arg: 'port', help: 'Port for peer links to other nodes; unset: no cluster (4481 when --seeds is given).' },
+  clusterHost: { kind: 'string', default: '127.0.0.1', arg: 'addr', help: 'Address the cluster port listens on.' },
+  advertise: { kind: 'string', default: undefined, arg: 'host:port', help: 'Cluster address other nodes are told to dial (behind NAT or a proxy).' },
+  seeds: { kind: 'list', default: [], arg: 'host:port,...', help: 'Cluster addresses of nodes to join at start.' },
+  clusterSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'Shared secret every peer must prove; without it any node that reaches the cluster port may join.' },
+  mesh: { kind: 'string', default: 'full', arg: 'full|partial', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest.' },
+  name: { kind: 'string', default: '', arg: 'name', help: 'Human-readable node name shown in views, logs and traces.' },
+  token: { kind: 'string', default: undefined, arg: 'token', help: 'Token every client must present.' },
+  adminToken: { kind: 'string', default: undefined, arg: 'token', help: 'Bearer token of the HTTP API\'s admin routes.' },
+  httpInsecureOpen: { kind: 'string', default: 'off', arg: 'on|off', help: 'on: start the HTTP API without --admin-token where that is otherwise refused (non-loopback --http-host, or client tokens required).' },
+  maxPayload: { kind: 'int', default: undefined, arg: 'bytes', help: 'Largest event payload accepted from a client, bytes.' },
+  maxConnections: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections at once.' },
+  maxSubscriptions: { kind: 'int', default: undefined, arg: 'n', help: 'Most subscriptions per client connection.' },
+  pingInterval: { kind: 'int', default: undefined, arg: 'ms', help: 'How often idle clients are pinged, milliseconds.' },
+  logLevel: { kind: 'string', default: 'info', arg: 'level', help: 'JSON log lines on stderr at this level and above: debug, info, warn, error or silent.' },
+  workers: { kind: 'int', default: 1, arg: 'n', help: 'Run one node per worker process on the same client port, linked over loopback.' },
+  redis: { kind: 'string', default: undefined, arg: 'url', help: 'Redis URL: turns durability on (history, recovery, latest values, durable queues, delayed publish).' },
+  redisPrefix: { kind: 'string', default: undefined, arg: 'prefix', help: 'Key prefix in Redis (default meshbus:).' },
+  durable: { kind: 'list', default: [], arg: 'rules', help: 'Comma-separated durable topic rules, each pattern[|history=N][|age=MS][|latest].' },
+  jwtSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'HS256 secret that signs client JWTs.' },
+  jwtPublicKey: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Ed25519 public key (PEM file) that verifies EdDSA client JWTs.' },
+  maxTokenLifetime: { kind: 'int', default: undefined, arg: 's', help: 'Longest a client JWT is trusted, seconds, whatever its exp says.' },
+  maxConnectionsPerIp: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections from one IP address.' },
+  publishRate: { kind: 'int', default: undefined, arg: 'n', help: 'Most events per second one client may publish.' },
+  tlsCert: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Certificate (PEM): with --tls-key, clients (TCP, WebSocket, HTTP) are served over TLS.' },
+  tlsKey: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Private key (PEM) of --tls-cert.' },
+  tlsCa: { kind: 'string', default: undefined, arg: 'file.pem', help: 'CA bundle that signs client certificates (--tls-client-auth) and peers\' (--cluster-tls).' },
+  tlsClientAuth: { kind: 'string', default: 'off', arg: 'on|off', help: 'on: clients must present a certificate signed by --tls-ca.' },
+  clusterTls: { kind: 'string', default: 'off', arg: 'on|off', help: 'on: peer links use TLS with --tls-cert, mutual with --tls-ca.' },
 };
 
-export const START_KEYS = Object.keys(KINDS) as Array<keyof StartConfig>;
+export const START_DEFAULTS = Object.fromEntries(Object.entries(START_SETTINGS).map(([k, v]) => [k, v.default])) as unknown as StartConfig;
+
+export const START_KEYS = Object.keys(START_SETTINGS) as Array<keyof StartConfig>;
 
 /** "clusterPort" → "cluster-port". */
 export function flagName(key: string): string {
@@ -154,7 +132,7 @@ function envName(key: string): string {
 }
 
 function coerce(key: keyof StartConfig, raw: unknown, where: string): unknown {
-  const kind = KINDS[key];
+  const kind = START_SETTINGS[key].kind;
   if ((key === 'wsPort' || key === 'httpPort') && raw === 'off') return undefined;
   if (kind === 'list') {
     if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
@@ -200,7 +178,7 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
     }
     if (typeof parsed !== 'object' || parsed === null) throw new ConfigError(`config file ${file} must hold a JSON object`);
     for (const [k, v] of Object.entries(parsed)) {
-      if (!(k in KINDS)) throw new ConfigError(`config file ${file}: unknown setting "${k}" (known: ${START_KEYS.join(', ')})`);
+      if (!(k in START_SETTINGS)) throw new ConfigError(`config file ${file}: unknown setting "${k}" (known: ${START_KEYS.join(', ')})`);
       cfg[k] = coerce(k as keyof StartConfig, v, file);
     }
   }

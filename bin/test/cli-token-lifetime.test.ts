@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { loadStartConfig } from '../src/cli/config.js';
+import { loadStartConfig } from '../src/config.js';
 
 it('--max-token-lifetime and MESHBUS_MAX_TOKEN_LIFETIME set the node\'s maxTokenLifetime (seconds)', () => {
   expect(loadStartConfig({ 'max-token-lifetime': '3600' }, {}).maxTokenLifetime).toBe(3600);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, startHttp, type HttpServer, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
-import { ClusterNode } from '../cluster-node.js';
+import { ClusterNode } from '@meshbus/cluster';
 import { parseDurableTopic, type StartConfig } from './config.js';
 
 /** A running server: the node, its cluster membership and the HTTP API, stopped together. */

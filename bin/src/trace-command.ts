@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
-import { ClientError, decodeBody, utf8Encode } from '@meshbus/proto';
-import { connect, type Client } from '@meshbus/sdk';
+import { decodeBody, utf8Encode } from '@meshbus/proto';
+import type { Client } from '@meshbus/sdk';
 import type { TraceHop } from '@meshbus/core';
+import { checkTopic, intOption, noExtraArgs, positional, type CommandSpec, type ParsedArgs } from './command-spec.js';
+import { CONNECT_OPTIONS, openClient } from './client-commands.js';
 
 /**
  * Publishes one traced event and collects the hop records the nodes on its
@@ -36,30 +37,28 @@ export function formatTrace(topic: string, id: string, hops: TraceHop[]): string
   return `trace ${id}: ${topic}, ${hops.length} node(s)\n${lines.join('\n')}\n`;
 }
 
-export async function traceCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      server: { type: 'string', short: 's', default: '127.0.0.1:4480' },
-      token: { type: 'string' },
-      wait: { type: 'string', default: '1000' },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const [topic, data] = positionals;
-  if (topic === undefined || data === undefined) {
-    throw Object.assign(new TypeError('usage: meshbus trace <topic> <data> [--server host:port] [--wait ms] [--json]'), { code: 'ERR_PARSE_ARGS_MISSING' });
-  }
-  let client: Client;
+export const TRACE: CommandSpec = {
+  name: 'trace',
+  args: '<topic> <data>',
+  summary: 'publish one traced event and show its path through the mesh',
+  description:
+    'Publishes <data> on <topic> with a trace id and prints, one line per node, where the event went and how long each node took. Exits 1 when no node reported the event.',
+  options: [
+    ...CONNECT_OPTIONS,
+    { name: 'wait', arg: 'ms', default: '1000', help: 'Collect hop reports for this many milliseconds (1 or more).' },
+    { name: 'json', help: 'Print the hops as JSON instead of a table.' },
+  ],
+};
+
+export async function traceCommand(p: ParsedArgs): Promise<number> {
+  noExtraArgs(p, 2, TRACE);
+  const topic = checkTopic(positional(p, 0, '<topic>', TRACE), false);
+  const data = utf8Encode(positional(p, 1, '<data>', TRACE));
+  const wait = intOption(p, 'wait', 1)!;
+  const client = await openClient(p, 'meshbus-trace');
   try {
-    client = await connect(values.server.split(','), { name: 'meshbus-trace', token: values.token, reconnect: false, connectTimeout: 3000 });
-  } catch (e) {
-    throw new ClientError('MB_ERR_CONNECT_FAILED', `cannot reach a meshbus node at ${values.server}`, { cause: e });
-  }
-  try {
-    const { id, hops } = await traceEvent(client, topic, utf8Encode(data), Number(values.wait));
-    process.stdout.write(values.json ? JSON.stringify({ id, topic, hops }, null, 2) + '\n' : formatTrace(topic, id, hops));
+    const { id, hops } = await traceEvent(client, topic, data, wait);
+    process.stdout.write(p.values.json === true ? JSON.stringify({ id, topic, hops }, null, 2) + '\n' : formatTrace(topic, id, hops));
     return hops.length > 0 ? 0 : 1;
   } finally {
     await client.close();

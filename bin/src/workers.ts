@@ -20,13 +20,15 @@ export async function runWorkers(cfg: StartConfig): Promise<number> {
   return cluster.isPrimary ? supervise(cfg) : runWorker(cfg);
 }
 
+/** What a worker tells the primary once it serves: from then on, a worker that exits is restarted. */
+const READY = 'meshbus:worker-ready';
+
 interface WorkerPlan {
   index: number;
   clusterPorts: number[];
   /** Secret of the loopback links between workers when the user gave none. */
   secret: string | undefined;
 }
-
 
 async function supervise(cfg: StartConfig): Promise<number> {
   logUnhandledRejections(jsonLogger(cfg.logLevel, { role: 'primary' }));
@@ -36,34 +38,48 @@ async function supervise(cfg: StartConfig): Promise<number> {
   // Workers that only mesh among themselves still authenticate their links.
   const secret = cfg.clusterSecret ?? (cfg.clusterPort === undefined ? randomBytes(24).toString('hex') : undefined);
   let stopping = false;
+  let failed = false;
+  let finish: () => void = () => undefined;
+  const done = new Promise<void>((r) => (finish = r));
+  const stopAll = (): void => {
+    if (stopping) return;
+    stopping = true;
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined && !w.isDead());
+    let left = workers.length;
+    if (left === 0) finish();
+    for (const w of workers) {
+      w!.once('exit', () => {
+        if (--left === 0) finish();
+      });
+      w!.process.kill('SIGTERM');
+    }
+  };
   const fork = (index: number): void => {
     const plan: WorkerPlan = { index, clusterPorts, secret };
     const w = cluster.fork({ MESHBUS_WORKER_PLAN: JSON.stringify(plan) });
+    let ready = false;
+    w.on('message', (m: unknown) => {
+      if (m === READY) ready = true;
+    });
     w.once('exit', (code, signal) => {
       if (stopping) return;
+      if (!ready) {
+        // It never served (a port taken, a bad setting): a restart would fail the
+        // same way, forever, while the primary looks alive. Stop and say so.
+        failed = true;
+        process.stderr.write(JSON.stringify({ level: 'error', time: Date.now(), worker: index, code, signal, msg: 'worker failed to start: stopping every worker' }) + '\n');
+        stopAll();
+        return;
+      }
       process.stderr.write(JSON.stringify({ level: 'warn', time: Date.now(), worker: index, code, signal, msg: 'worker exited, restarting' }) + '\n');
       setTimeout(() => fork(index), 200);
     });
   };
   for (let i = 0; i < n; i++) fork(i);
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      if (stopping) return;
-      stopping = true;
-      const workers = Object.values(cluster.workers ?? {});
-      let left = workers.length;
-      if (left === 0) resolve();
-      for (const w of workers) {
-        w?.once('exit', () => {
-          if (--left === 0) resolve();
-        });
-        w?.process.kill('SIGTERM');
-      }
-    };
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  });
-  return 0;
+  process.once('SIGTERM', stopAll);
+  process.once('SIGINT', stopAll);
+  await done;
+  return failed ? 1 : 0;
 }
 
 async function runWorker(cfg: StartConfig): Promise<number> {
@@ -85,6 +101,7 @@ async function runWorker(cfg: StartConfig): Promise<number> {
     clusterSecret: plan.secret,
   });
   logUnhandledRejections(server.node.logger);
+  process.send?.(READY);
   await new Promise<void>((resolve) => {
     // then(resolve, resolve): handles both outcomes, so the chain cannot reject.
     const stop = (): void => void server.stop().then(resolve, resolve);

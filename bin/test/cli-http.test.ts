@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { silentLogger } from '@meshbus/core';
-import { loadStartConfig } from '../src/cli/config.js';
-import { startServer, type RunningServer } from '../src/cli/start.js';
+import { loadStartConfig } from '../src/config.js';
+import { startServer, type RunningServer } from '../src/start.js';
 
 /** `meshbus start` and the HTTP API's open-admin rule (core/README, HTTP access rules). */
 

@@ -1,0 +1,94 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { UsageError, intOption, noExtraArgs, stringOption, type CommandSpec, type ParsedArgs } from './command-spec.js';
+
+/** This package's entry script: each dev node is a `meshbus start` process. */
+const BIN = fileURLToPath(new URL('../meshbus.js', import.meta.url));
+
+export const DEV: CommandSpec = {
+  name: 'dev',
+  args: '',
+  summary: 'run a local mesh of N nodes on this machine',
+  description:
+    'Runs N real `meshbus start` processes on 127.0.0.1, all seeded with the first, for seeing and debugging the whole system. Node i listens for clients on base-port+i, for peers on cluster-base+i, for HTTP on http-base+i and for WebSocket on ws-base+i. Ctrl-C or SIGTERM stops them all (exit 0); if one node fails (e.g. a port is taken) the others are stopped and the command exits 1.',
+  options: [
+    { name: 'nodes', short: 'n', arg: 'n', default: '3', help: 'How many nodes to run (1 to 32).' },
+    { name: 'base-port', arg: 'port', default: '4480', help: 'Client port of the first node; node i takes base-port+i.' },
+    { name: 'cluster-base', arg: 'port', defaultText: 'base-port+1000', help: 'Peer (cluster) port of the first node; node i takes cluster-base+i.' },
+    { name: 'http-base', arg: 'port', default: '8480', help: 'HTTP API port of the first node; node i takes http-base+i.' },
+    { name: 'ws-base', arg: 'port', default: '9480', help: 'WebSocket port of the first node; node i takes ws-base+i.' },
+    { name: 'log-level', arg: 'level', default: 'warn', help: 'Log level of every node: debug, info, warn, error or silent.' },
+    { name: 'mesh', arg: 'mode', default: 'full', help: 'Mesh mode: full (every node links to every other) or partial (links to the seed only).' },
+  ],
+};
+
+/** A port range base..base+n-1 from a flag; UsageError naming the flag when it does not fit in 1..65535. */
+function basePort(p: ParsedArgs, name: string, n: number, fallback: number): number {
+  const v = intOption(p, name, 1, 65535) ?? fallback;
+  if (v + n - 1 > 65535) throw new UsageError(`--${name} ${v}: ${n} nodes need ports up to ${v + n - 1}, past 65535`);
+  return v;
+}
+
+function oneOf(p: ParsedArgs, name: string, allowed: string[]): string {
+  const v = stringOption(p, name)!;
+  if (!allowed.includes(v)) throw new UsageError(`--${name} must be ${allowed.join(', ')}; got "${v}"`);
+  return v;
+}
+
+export async function runDev(p: ParsedArgs): Promise<number> {
+  noExtraArgs(p, 0, DEV);
+  const n = intOption(p, 'nodes', 1, 32)!;
+  const base = basePort(p, 'base-port', n, 4480);
+  const clusterBase = basePort(p, 'cluster-base', n, base + 1000);
+  if (clusterBase + n - 1 > 65535) throw new UsageError(`--base-port ${base}: the peer ports base-port+1000.. would pass 65535 (set --cluster-base)`);
+  const httpBase = basePort(p, 'http-base', n, 8480);
+  const wsBase = basePort(p, 'ws-base', n, 9480);
+  const logLevel = oneOf(p, 'log-level', ['debug', 'info', 'warn', 'error', 'silent']);
+  const mesh = oneOf(p, 'mesh', ['full', 'partial']);
+  const children: ChildProcess[] = [];
+  const seed = `127.0.0.1:${clusterBase}`;
+  for (let i = 0; i < n; i++) {
+    const args = [
+      BIN, 'start',
+      '--name', `dev-${i}`,
+      '--port', String(base + i),
+      '--cluster-port', String(clusterBase + i),
+      '--http-port', String(httpBase + i),
+      '--ws-port', String(wsBase + i),
+      '--log-level', logLevel,
+      '--mesh', mesh,
+      ...(i > 0 ? ['--seeds', seed] : []),
+    ];
+    children.push(spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] }));
+  }
+  process.stdout.write(
+    `meshbus dev: ${n} nodes\n` +
+      children.map((_, i) => `  dev-${i}: clients 127.0.0.1:${base + i}  peers 127.0.0.1:${clusterBase + i}  ws://127.0.0.1:${wsBase + i}  http://127.0.0.1:${httpBase + i}/`).join('\n') +
+      `\nTry: npx meshbus sub 'demo.>' --server 127.0.0.1:${base + n - 1}   and   npx meshbus pub demo.hello hi --server 127.0.0.1:${base}\n`,
+  );
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  };
+  // A node that dies on its own (a port taken, a crash) ends the whole dev mesh: a partial one would mislead.
+  const exits = children.map(
+    (c) =>
+      new Promise<number>((r) =>
+        c.once('exit', (code) => {
+          if (!stopping) stop();
+          r(code ?? 1);
+        }),
+      ),
+  );
+  let signalled = false;
+  const onSignal = (): void => {
+    signalled = true;
+    stop();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const codes = await Promise.all(exits);
+  return signalled && codes.every((c) => c === 0) ? 0 : 1;
+}

@@ -1,0 +1,181 @@
+import { readFileSync } from 'node:fs';
+import { isMeshbusError } from '@meshbus/proto';
+import { ConfigError } from '@meshbus/core';
+import { START_SETTINGS, START_KEYS, flagName, loadStartConfig } from './config.js';
+import { UsageError, formatHelp, noExtraArgs, parseCommand, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
+import { startServer } from './start.js';
+import { logUnhandledRejections } from './rejection-guard.js';
+import { onNpmLauncherExit } from './launcher-watch.js';
+import { DEV, runDev } from './dev.js';
+import { PUB, REQ, SUB, runPub, runReq, runSub } from './client-commands.js';
+import { TRACE } from './trace-command.js';
+
+/** Exit codes of every command. */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+export const START: CommandSpec = {
+  name: 'start',
+  args: '',
+  summary: 'run a node',
+  description:
+    'Runs one meshbus node. Every option is also a MESHBUS_<NAME> environment variable (e.g. MESHBUS_CLUSTER_PORT) and a key of the JSON --config file (camelCase, e.g. clusterPort); flags win over variables, variables over the file. SIGTERM or SIGINT drains the node (clients are told to reconnect elsewhere) and exits 0.',
+  options: [
+    ...START_KEYS.map((k): OptionSpec => {
+      const s = START_SETTINGS[k];
+      const d = s.default;
+      const shown = d === undefined || (Array.isArray(d) && d.length === 0) || d === '' ? undefined : String(d);
+      return { name: flagName(k), arg: s.arg, help: s.help, ...(shown !== undefined ? { defaultText: shown } : {}) };
+    }),
+    { name: 'config', arg: 'file.json', help: 'JSON file of settings (also MESHBUS_CONFIG).' },
+  ],
+};
+
+type Runner = (p: ParsedArgs) => Promise<number>;
+
+/** Every command, in help order: its spec (parsing and --help) and what it runs. */
+export const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Runner }> = [
+  { spec: START, run: runStart },
+  { spec: DEV, run: runDev },
+  { spec: PUB, run: runPub },
+  { spec: SUB, run: runSub },
+  { spec: REQ, run: runReq },
+  {
+    spec: TRACE,
+    run: async (p) => {
+      const { traceCommand } = await import('./trace-command.js');
+      return traceCommand(p);
+    },
+  },
+];
+
+/** The package version, from this package's package.json. */
+export function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+function usage(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.spec.name.length)) + 2;
+  return `meshbus: a pub/sub event-routing mesh
+
+Usage: meshbus <command> [arguments] [options]
+
+Commands:
+${COMMANDS.map((c) => `  ${c.spec.name.padEnd(w)}${c.spec.summary}`).join('\n')}
+
+  meshbus <command> --help   the options of one command
+  meshbus --version          print the version
+
+Exit codes: 0 ok, 1 runtime failure (node unreachable, port in use, no reply), 2 bad usage (unknown flag, bad value, invalid topic).
+`;
+}
+
+/**
+ * Runs one command line (without `node` and the script). Resolves with the
+ * exit code: 0 ok, 1 runtime failure, 2 bad usage. Never rejects: errors are
+ * printed to stderr as one line.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case undefined:
+        process.stderr.write(usage());
+        return EXIT.usage;
+      case 'help':
+      case '--help':
+      case '-h': {
+        const sub = COMMANDS.find((c) => c.spec.name === rest[0]);
+        process.stdout.write(sub ? formatHelp(sub.spec) : usage());
+        return EXIT.ok;
+      }
+      case 'version':
+      case '--version':
+      case '-V':
+        process.stdout.write(`meshbus ${version()}\n`);
+        return EXIT.ok;
+    }
+    const command = COMMANDS.find((c) => c.spec.name === cmd);
+    if (!command) throw new UsageError(`unknown command "${cmd}" (commands: ${COMMANDS.map((c) => c.spec.name).join(', ')})`);
+    const parsed = parseCommand(command.spec, rest);
+    if (parsed.help) {
+      process.stdout.write(formatHelp(command.spec));
+      return EXIT.ok;
+    }
+    return await command.run(parsed);
+  } catch (e) {
+    return report(e, cmd);
+  }
+}
+
+/**
+ * The process entry (bin/meshbus.js): runs `main` and exits with its code.
+ * The explicit exit is what keeps a client command from hanging on a socket
+ * or timer still open after an error.
+ */
+export function run(argv: string[]): void {
+  main(argv).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      process.stderr.write(`meshbus: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exit(EXIT.failure);
+    },
+  );
+}
+
+function report(e: unknown, cmd: string | undefined): number {
+  if (e instanceof UsageError) {
+    const help = cmd && COMMANDS.some((c) => c.spec.name === cmd) ? `meshbus ${cmd} --help` : 'meshbus --help';
+    process.stderr.write(`meshbus: ${e.detail}\nRun "${help}" for usage.\n`);
+    return EXIT.usage;
+  }
+  if (e instanceof ConfigError || (isMeshbusError(e) && e.code === 'MB_ERR_CONFIG')) {
+    process.stderr.write(`meshbus: ${e.message.replace(/^invalid configuration: /, '')}\n`);
+    return EXIT.failure;
+  }
+  if (isMeshbusError(e)) {
+    process.stderr.write(`meshbus: ${e.message} (${e.code})\n`);
+    return EXIT.failure;
+  }
+  process.stderr.write(`meshbus: ${e instanceof Error ? e.message : String(e)}\n`);
+  return EXIT.failure;
+}
+
+async function runStart(p: ParsedArgs): Promise<number> {
+  noExtraArgs(p, 0, START);
+  let cfg;
+  try {
+    cfg = loadStartConfig(p.values);
+  } catch (e) {
+    // A bad flag, variable or config file is a usage error: nothing was started.
+    if (e instanceof ConfigError) throw new UsageError(e.message.replace(/^invalid configuration: /, ''));
+    throw e;
+  }
+  if (cfg.workers > 1) {
+    const { runWorkers } = await import('./workers.js');
+    return runWorkers(cfg);
+  }
+  // Listen for signals before starting: a SIGTERM that lands while the ports are
+  // being opened must drain too, not kill the process with its default action.
+  let early: string | undefined;
+  let onSignal = (signal: string): void => void (early ??= signal);
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  const server = await startServer(cfg);
+  logUnhandledRejections(server.node.logger);
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    onSignal = (signal) => {
+      if (stopping) return;
+      stopping = true;
+      server.node.logger.info({ signal }, 'stopping');
+      server.stop().then(resolve, (e: unknown) => {
+        server.node.logger.error({ err: String(e) }, 'stop failed');
+        resolve();
+      });
+    };
+    if (early !== undefined) onSignal(early);
+    onNpmLauncherExit(() => onSignal('launcher exited (npm forwarded a signal)'));
+  });
+  server.node.logger.info({}, 'stopped');
+  return EXIT.ok;
+}

@@ -1,0 +1,116 @@
+import { createServer, connect as netConnect } from 'node:net';
+import { afterEach, expect, it } from 'vitest';
+import { freePort } from '@meshbus/core';
+import { freePortRange, portFree, spawnCli, until, type CliProcess } from './run-cli.js';
+
+/**
+ * Issue #16: the documented ways to run a node drain on SIGTERM and exit 0
+ * with their ports free; `meshbus start --workers` whose client port is taken
+ * exits non-zero; `meshbus dev` takes its peer ports from --cluster-base.
+ * Real processes throughout.
+ */
+
+const procs: CliProcess[] = [];
+afterEach(async () => {
+  for (const p of procs.splice(0)) {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await p.exited;
+  }
+});
+
+function track(p: CliProcess): CliProcess {
+  procs.push(p);
+  return p;
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = netConnect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function nodePorts(): Promise<string[]> {
+  return ['--port', String(await freePort()), '--http-port', String(await freePort()), '--ws-port', String(await freePort())];
+}
+
+function portsOf(args: string[]): number[] {
+  return ['--port', '--http-port', '--ws-port'].map((f) => Number(args[args.indexOf(f) + 1]));
+}
+
+it('node bin/meshbus.js start drains on SIGTERM, exits 0 and frees its ports', async () => {
+  const args = await nodePorts();
+  const p = track(spawnCli(['start', ...args, '--log-level', 'info']));
+  await until(async () => (await Promise.all(portsOf(args).map(accepts))).every(Boolean), 'the node to listen on every port');
+  p.child.kill('SIGTERM');
+  expect(await p.exited).toBe(0);
+  expect(p.err()).toContain('"signal":"SIGTERM"');
+  for (const port of portsOf(args)) expect(await portFree(port), `port ${port} free`).toBe(true);
+});
+
+it('under npm (npx meshbus start), SIGTERM to the launcher still drains the node and frees its ports', async () => {
+  // npm forwards SIGTERM to the `sh -c` it runs the bin in; sh dies of it without
+  // passing it on. Before, the node lived on, orphaned, holding its ports.
+  const args = await nodePorts();
+  const p = track(spawnCli(['start', ...args, '--log-level', 'info'], { viaShell: true, env: { npm_command: 'exec' } }));
+  await until(async () => (await Promise.all(portsOf(args).map(accepts))).every(Boolean), 'the node to listen on every port');
+  p.child.kill('SIGTERM');
+  await p.exited;
+  await until(async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
+  expect(p.err()).toContain('launcher exited');
+  expect(p.err()).toContain('node stopped');
+});
+
+it('start --workers exits non-zero when the client port is taken, instead of living on serving nothing', async () => {
+  const args = await nodePorts();
+  const holder = track(spawnCli(['start', ...args, '--log-level', 'warn']));
+  await until(() => accepts(portsOf(args)[0]!), 'the first node to hold the port');
+  const w = track(spawnCli(['start', '--workers', '2', '--port', args[1]!, '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn']));
+  expect(await w.exited).toBe(1);
+  expect(w.err()).toContain('already in use');
+  expect(w.err()).toContain('worker failed to start');
+  holder.child.kill('SIGTERM');
+  expect(await holder.exited).toBe(0);
+});
+
+it('start --workers drains every worker on SIGTERM and exits 0', async () => {
+  const port = await freePort();
+  const w = track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']));
+  await until(() => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+  expect(await portFree(port)).toBe(true);
+});
+
+it('dev takes its peer ports from --cluster-base, and stops every node on SIGTERM (exit 0)', async () => {
+  const [base, cluster, http, ws] = [await freePortRange(2), await freePortRange(2), await freePortRange(2), await freePortRange(2)];
+  const d = track(
+    spawnCli(['dev', '--nodes', '2', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'info']),
+  );
+  await until(() => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
+  expect(d.out()).toContain(`peers 127.0.0.1:${cluster}`);
+  expect(d.out()).toContain(`peers 127.0.0.1:${cluster + 1}`);
+  expect(await accepts(cluster)).toBe(true);
+  expect(await accepts(cluster + 1)).toBe(true);
+  d.child.kill('SIGTERM');
+  expect(await d.exited).toBe(0);
+  for (const port of [base, base + 1, cluster, cluster + 1]) expect(await portFree(port), `port ${port} free`).toBe(true);
+});
+
+it('dev stops every node and exits 1 when one of them cannot start (its client port is taken)', async () => {
+  const [base, cluster, http, ws] = [await freePortRange(2), await freePortRange(2), await freePortRange(2), await freePortRange(2)];
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(base + 1, '127.0.0.1', () => r()));
+  try {
+    const d = track(spawnCli(['dev', '--nodes', '2', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'warn']));
+    expect(await d.exited).toBe(1);
+    expect(d.err()).toContain('already in use');
+    for (const port of [base, cluster, cluster + 1]) expect(await portFree(port), `port ${port} free`).toBe(true);
+  } finally {
+    await new Promise<void>((r) => blocker.close(() => r()));
+  }
+});

@@ -1,0 +1,131 @@
+import { FrameType, topicProblem } from '@meshbus/proto';
+import type { MeshNode, Subscription } from '@meshbus/core';
+import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
+import type { PeerLink } from './peer-link.js';
+
+/** Per link: what we announced to it (our ids) and what it announced to us (its ids → subscriptions). */
+interface LinkInterest {
+  announced: Map<string, number>;
+  announcedById: Map<number, string>;
+  nextId: number;
+  learned: Map<number, Subscription>;
+}
+
+/**
+ * Interest propagation over peer links (INTEREST frames): announces to each
+ * link the (pattern, queue group) keys it should route here, per the ledger
+ * (local interest; in a partial mesh also what other links announced), and
+ * turns what a link announces into subscriptions in the node's routing table
+ * owned by that link.
+ */
+export class InterestExchange {
+  private readonly ledger: InterestLedger;
+  private readonly perLink = new Map<PeerLink, LinkInterest>();
+  private unsubscribe: (() => void) | undefined;
+
+  /** partial: interest learned from one link is announced to the others (transitive). */
+  constructor(
+    private readonly node: MeshNode,
+    private readonly partial: boolean,
+  ) {
+    this.ledger = new InterestLedger(partial);
+  }
+
+  /** Follows the node's local interest from now on, starting with what exists already. */
+  start(): void {
+    this.unsubscribe = this.node.table.onInterest((c) => this.changed(keyOf(c.pattern, c.queue), 'local', c.op === '+' ? 1 : -1));
+    for (const k of this.node.table.localInterest()) this.ledger.change(keyOf(k.pattern, k.queue), 'local', 1);
+  }
+
+  stop(): void {
+    this.unsubscribe?.();
+  }
+
+  /** A link is up: it gets a snapshot of the interest it should route here. */
+  linkUp(link: PeerLink): void {
+    this.perLink.set(link, { announced: new Map(), announcedById: new Map(), nextId: 1, learned: new Map() });
+    const add: Array<[number, string, string | null]> = [];
+    for (const key of this.ledger.keys()) {
+      if (!this.ledger.wants(key, link)) continue;
+      add.push(this.announce(link, key));
+    }
+    link.sendControl(FrameType.INTEREST, { snap: true, add });
+  }
+
+  /** A link is gone: what it announced leaves the routing table (and, transitively, the other links). */
+  linkDown(link: PeerLink): void {
+    const li = this.perLink.get(link);
+    this.perLink.delete(link);
+    if (!li) return;
+    for (const sub of li.learned.values()) this.node.table.remove(sub);
+    for (const key of this.ledger.dropSource(link)) this.propagate(key);
+  }
+
+  /** The queue group of the key we announced to `link` under `sid`, if any. */
+  queueFor(link: PeerLink, sid: number): { known: boolean; queue: string | undefined } {
+    const key = this.perLink.get(link)?.announcedById.get(sid);
+    return key === undefined ? { known: false, queue: undefined } : { known: true, queue: parseKey(key).queue };
+  }
+
+  private changed(key: string, source: 'local' | PeerLink, delta: number): void {
+    this.ledger.change(key, source, delta);
+    this.propagate(key);
+  }
+
+  /** Tells every link whose view of `key` changed. */
+  private propagate(key: string): void {
+    for (const [link, li] of this.perLink) {
+      const wants = this.ledger.wants(key, link);
+      const id = li.announced.get(key);
+      if (wants && id === undefined) link.sendControl(FrameType.INTEREST, { add: [this.announce(link, key)] });
+      else if (!wants && id !== undefined) {
+        li.announced.delete(key);
+        li.announcedById.delete(id);
+        link.sendControl(FrameType.INTEREST, { del: [id] });
+      }
+    }
+  }
+
+  private announce(link: PeerLink, key: string): [number, string, string | null] {
+    const li = this.perLink.get(link)!;
+    const id = li.nextId++;
+    li.announced.set(key, id);
+    li.announcedById.set(id, key);
+    const k = parseKey(key);
+    return [id, k.pattern, k.queue ?? null];
+  }
+
+  /** An INTEREST frame from `link`: a snapshot, removals and additions of its subscriptions. */
+  received(link: PeerLink, body: Record<string, unknown>): void {
+    const li = this.perLink.get(link);
+    if (!li) return;
+    const transitive = this.partial;
+    if (body.snap === true) {
+      for (const [id, sub] of li.learned) {
+        this.node.table.remove(sub);
+        li.learned.delete(id);
+        if (transitive) this.changed(keyOf(sub.pattern, sub.queue), link, -1);
+      }
+    }
+    for (const id of Array.isArray(body.del) ? body.del : []) {
+      const sub = li.learned.get(id as number);
+      if (!sub) continue;
+      li.learned.delete(id as number);
+      this.node.table.remove(sub);
+      if (transitive) this.changed(keyOf(sub.pattern, sub.queue), link, -1);
+    }
+    for (const entry of Array.isArray(body.add) ? body.add : []) {
+      if (!Array.isArray(entry)) continue;
+      const [id, pattern, queue] = entry as [unknown, unknown, unknown];
+      if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || typeof pattern !== 'string') continue;
+      if (topicProblem(pattern, true, this.node.options)) continue;
+      const q = typeof queue === 'string' && queue.length > 0 ? queue : undefined;
+      const old = li.learned.get(id);
+      if (old) this.node.table.remove(old);
+      const sub: Subscription = { sid: id, pattern, queue: q, owner: link, slow: 'drop' };
+      li.learned.set(id, sub);
+      this.node.table.add(sub);
+      if (transitive && !old) this.changed(keyOf(pattern, q), link, 1);
+    }
+  }
+}

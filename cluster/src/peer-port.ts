@@ -1,0 +1,172 @@
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
+import { lookup } from 'node:dns/promises';
+import { ConfigError, serverTlsOptions, type Logger } from '@meshbus/core';
+import { parseAddress, type ResolvedClusterOptions } from './options.js';
+import { PreAuthGate, connectionKey } from './pre-auth-gate.js';
+
+/** Refused pre-auth connections (and failed TLS handshakes) are logged at most this often, ms (with the count since the last line). */
+const REFUSAL_LOG_EVERY = 10_000;
+
+function isIp(host: string): boolean {
+  return /^[\d.]+$/.test(host) || host.includes(':');
+}
+
+/**
+ * The cluster port's sockets: listens for peers (plain TCP or TLS), bounds
+ * the connections that have not authenticated yet (in total and per IP), and
+ * dials peer addresses. It hands connected sockets on; what runs over them
+ * (PeerLink) is the ClusterNode's business.
+ */
+export class PeerPort {
+  private readonly server: Server;
+  private readonly preAuth: PreAuthGate;
+  private closed = false;
+  private boundPort = 0;
+  private refusalsLogged = 0;
+  private lastRefusalLog = 0;
+  /** TLS handshakes on the cluster port that failed (or timed out), since start; logged at most every REFUSAL_LOG_EVERY. */
+  private tlsFailures = 0;
+  private lastTlsFailureLog = 0;
+
+  /** `accepted` gets each admitted socket (TLS: once its handshake is done) with its pre-auth gate key. */
+  constructor(
+    private readonly options: ResolvedClusterOptions,
+    private readonly logger: Logger,
+    accepted: (socket: Socket, gateKey: string) => void,
+  ) {
+    this.preAuth = new PreAuthGate(options.maxPreAuth, options.maxPreAuthPerIp);
+    const tls = options.tls;
+    if (tls) {
+      // The TLS handshake is part of the peer handshake: same timeout, and the slot is taken on TCP accept (below).
+      this.server = createTlsServer({ ...serverTlsOptions(tls), noDelay: true, handshakeTimeout: options.handshakeTimeout }, (s) => accepted(s, connectionKey(s)));
+      this.server.on('tlsClientError', (e, socket) => {
+        // Not destroyed by Node itself (a handshake timeout would leave the socket open).
+        socket.destroy();
+        this.tlsFailures++;
+        const now = Date.now();
+        if (now - this.lastTlsFailureLog < REFUSAL_LOG_EVERY) return;
+        this.lastTlsFailureLog = now;
+        logger.warn({ err: e.message, failures: this.tlsFailures }, 'peer TLS handshake failed');
+      });
+      // Runs before the TLS server wraps the socket, so a refused one costs no TLS state.
+      this.server.prependListener('connection', (raw: Socket) => void this.admit(raw));
+    } else {
+      this.server = createServer({ noDelay: true }, (raw) => {
+        if (this.admit(raw)) accepted(raw, connectionKey(raw));
+      });
+    }
+  }
+
+  /** Peer connections accepted that have not authenticated yet. */
+  get pending(): number {
+    return this.preAuth.pending;
+  }
+
+  /** Peer connections refused because the pre-auth bounds were reached, since start. */
+  get refused(): number {
+    return this.preAuth.refused;
+  }
+
+  /** The port listened on (the chosen one when options.port is 0); 0 before listen(). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Frees the pre-auth slot of a connection that authenticated (its socket may stay open). */
+  release(gateKey: string): void {
+    this.preAuth.release(gateKey);
+  }
+
+  /** Listens on options.host:options.port; ConfigError when the port is taken. */
+  async listen(): Promise<number> {
+    const o = this.options;
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', (e: NodeJS.ErrnoException) =>
+        reject(new ConfigError(e.code === 'EADDRINUSE' ? `cluster port ${o.port} on ${o.host} is already in use` : `cannot listen for peers: ${e.message}`)),
+      );
+      this.server.listen(o.port, o.host, () => resolve());
+    });
+    const addr = this.server.address();
+    this.boundPort = typeof addr === 'object' && addr ? addr.port : o.port;
+    return this.boundPort;
+  }
+
+  /** Stops accepting (new connections are refused from now on) and closes the listener. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /**
+   * Takes a pre-auth slot for a new TCP connection, or closes it (no ERROR
+   * frame: it would cost a write per refused connection, and with TLS it
+   * could not be read anyway). The slot is freed when the link is up or the
+   * socket closes.
+   */
+  private admit(raw: Socket): boolean {
+    const ip = raw.remoteAddress;
+    const key = connectionKey(raw);
+    if (this.closed || ip === undefined || !this.preAuth.admit(key, ip)) {
+      raw.destroy();
+      if (ip !== undefined && !this.closed) this.logRefusal(ip);
+      return false;
+    }
+    raw.once('close', () => this.preAuth.release(key));
+    return true;
+  }
+
+  private logRefusal(ip: string): void {
+    const now = Date.now();
+    if (now - this.lastRefusalLog < REFUSAL_LOG_EVERY) return;
+    this.lastRefusalLog = now;
+    const refused = this.preAuth.refused - this.refusalsLogged;
+    this.refusalsLogged = this.preAuth.refused;
+    this.logger.warn(
+      { code: 'MB_ERR_TOO_MANY_CONNECTIONS', remote: ip, refused, pending: this.preAuth.pending, maxPreAuth: this.options.maxPreAuth, maxPreAuthPerIp: this.options.maxPreAuthPerIp },
+      'refusing peer connections: too many have not authenticated yet',
+    );
+  }
+
+  /**
+   * Dials `addr` (host:port; the host may resolve to several addresses, each
+   * tried) and hands every socket that connected (with TLS: completed its
+   * handshake) to `connected`. Resolves true when at least one did. A connect
+   * that does not complete within options.handshakeTimeout is a failed attempt.
+   */
+  async dial(addr: string, connected: (socket: Socket) => void): Promise<boolean> {
+    if (this.closed) return false;
+    const { host, port } = parseAddress(addr);
+    let hosts: string[];
+    try {
+      hosts = (await lookup(host, { all: true })).map((a) => a.address);
+    } catch {
+      return false;
+    }
+    let any = false;
+    for (const h of hosts) {
+      const ok = await new Promise<boolean>((resolve) => {
+        const tls = this.options.tls;
+        const socket = tls
+          ? tlsConnect({ host: h, port, ca: tls.ca, cert: tls.cert, key: tls.key, servername: isIp(host) ? undefined : host })
+          : netConnect({ host: h, port });
+        const timer = setTimeout(() => {
+          socket.destroy();
+          resolve(false);
+        }, this.options.handshakeTimeout);
+        socket.once(tls ? 'secureConnect' : 'connect', () => {
+          clearTimeout(timer);
+          socket.removeAllListeners('error');
+          connected(socket);
+          resolve(true);
+        });
+        socket.once('error', () => {
+          clearTimeout(timer);
+          resolve(false);
+        });
+      });
+      any ||= ok;
+    }
+    return any;
+  }
+}
