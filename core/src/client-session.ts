@@ -25,7 +25,7 @@ import {
   type WelcomeBody,
 } from '@meshbus/proto';
 import { OutboundQueue } from './outbound-queue.js';
-import { refuseWithoutRedis } from './durable/durability.js';
+import { refuseWithoutRedis } from './durable/durability-off.js';
 import type { SlowPolicy, Subscription } from './subscriber.js';
 import { FlowEndpoint } from './flow-endpoint.js';
 import { Permissions } from './auth/permissions.js';

@@ -25,17 +25,20 @@ import {
 } from '@meshbus/proto';
 import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
-import { Durability, logDurabilityOff } from './durable/durability.js';
+import { logDurabilityOff } from './durable/durability-off.js';
+import { resolveDurable, type ResolvedDurable } from './durable/store-config.js';
 import { JwtVerifier } from './auth/jwt.js';
 import { isTraceId } from './auth/reserved-topics.js';
 import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
-import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
+import { ConfigError } from './config-error.js';
+import { resolveOptions, type NodeOptions, type ResolvedOptions } from './options.js';
 import { RoutingTable, type Route } from './routing-table.js';
 import { newStats, TopicCounter, type NodeStats } from './stats.js';
 import { TcpWire } from './tcp-wire.js';
 import type { NodeContext } from './node-context.js';
+import type { NodeExtension } from './node-extension.js';
 import type { EventSource, Subscriber } from './subscriber.js';
 
 /** Hooks a cluster layer installs. Peers receive events as Subscribers in the routing table, so no event hook is needed. */
@@ -89,8 +92,15 @@ export class MeshNode implements NodeContext {
   readonly hooks: NodeHooks = {};
   /** Events published on this node per topic, bounded (dashboard "top topics"). */
   readonly topTopics = new TopicCounter();
-  /** Redis-backed features (durable topics, recovery, work queues); undefined without `durable.redis`. */
-  readonly durability: Durability | undefined;
+  /**
+   * Redis-backed features (durable topics, recovery, work queues) behind the
+   * extension seam (node-extension.ts); undefined without `durable.redis`, and
+   * until listen() loaded them. The concrete object is a `Durability`
+   * (`@meshbus/core/durable`; `durabilityOf(node)` gives it typed).
+   */
+  durability: NodeExtension | undefined;
+  /** Validated `durable` options; undefined: no Redis, durability off. */
+  private readonly durableCfg: ResolvedDurable | undefined;
   private readonly sessions = new Set<ClientSession>();
   /** Open client connections per IP address, for maxConnectionsPerIp. */
   private readonly perIp = new Map<string, number>();
@@ -115,7 +125,8 @@ export class MeshNode implements NodeContext {
     this.id = this.options.id;
     writeHex64(this.originBytes, 0, this.id);
     this.scanner = scanner;
-    this.durability = Durability.create(this, options.durable);
+    // Validated now (a bad option fails here, like every other), loaded in listen().
+    this.durableCfg = resolveDurable(options.durable);
     // Frames larger than the payload limit still decode (and are refused with a
     // typed error, connection kept) up to twice the limit; beyond, the decoder skips them.
     this.maxFrameLength = HEADER_SIZE + this.options.maxTopicLength + MAX_EXT + this.options.maxPayload * 2;
@@ -153,6 +164,13 @@ export class MeshNode implements NodeContext {
 
   /** Starts listening; rejects with a ConfigError for a port in use or a bad address. */
   async listen(): Promise<this> {
+    // Durability's code (ioredis, bullmq) is loaded only when configured, and
+    // before the listener opens: no client publishes to a durable topic
+    // before the node knows it is one.
+    if (this.durableCfg && !this.durability) {
+      const { Durability } = await import('./durable/durability.js');
+      this.durability = new Durability(this, this.durableCfg);
+    }
     await new Promise<void>((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException): void => {
         reject(
