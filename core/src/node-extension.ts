@@ -26,7 +26,7 @@ import type { EventSource, Subscriber, Subscription } from './subscriber.js';
  * Hooks must not throw except where said (subscription); asynchronous work
  * catches its own errors. The HTTP API needs no hook: it is a fastify plugin
  * (`@meshbus/core/http`) over the node's public methods (publishLocal,
- * subscribeInternal, connections, stats).
+ * the routing table for its reply inbox, connections, stats).
  */
 export interface NodeExtension<M = unknown> {
   /** What is special about this published frame for the extension; null: an ordinary event the node routes itself. */
