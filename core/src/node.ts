@@ -98,7 +98,10 @@ export class MeshNode implements NodeContext {
    * until listen() loaded them. The concrete object is a `Durability`
    * (`@meshbus/core/durable`; `durabilityOf(node)` gives it typed).
    */
-  durability: NodeExtension | undefined;
+  get durability(): NodeExtension | undefined {
+    return this.extension;
+  }
+  private extension: NodeExtension | undefined;
   /** Validated `durable` options; undefined: no Redis, durability off. */
   private readonly durableCfg: ResolvedDurable | undefined;
   private readonly sessions = new Set<ClientSession>();
@@ -167,9 +170,9 @@ export class MeshNode implements NodeContext {
     // Durability's code (ioredis, bullmq) is loaded only when configured, and
     // before the listener opens: no client publishes to a durable topic
     // before the node knows it is one.
-    if (this.durableCfg && !this.durability) {
+    if (this.durableCfg && !this.extension) {
       const { Durability } = await import('./durable/durability.js');
-      this.durability = new Durability(this, this.durableCfg);
+      this.extension = new Durability(this, this.durableCfg);
     }
     await new Promise<void>((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException): void => {
