@@ -19,8 +19,17 @@ let runs = 0;
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `script` (an ES module body) in a fresh node with cwd core/; resolves with the packages it loaded. */
-function packagesLoadedBy(script: string): Promise<Set<string>> {
+/** A script line that splits the record: packagesLoadedBy's later sets hold what loaded after it. */
+const MARK = `(await import('node:fs')).appendFileSync(process.env.MB_IMPORT_LOG, 'MARK\\n');`;
+
+/** Runs `script` (an ES module body) in a fresh node with cwd core/; resolves with the packages it loaded (all of them). */
+async function packagesLoadedBy(script: string): Promise<Set<string>> {
+  const parts = await packagesLoadedInParts(script);
+  return new Set(parts.flatMap((p) => [...p]));
+}
+
+/** The same, split at each MARK line the script wrote: one set per part, in order. */
+function packagesLoadedInParts(script: string): Promise<Set<string>[]> {
   const log = join(dir, `run-${++runs}.log`);
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, ['--import', HOOK, '--input-type=module', '-e', script], {
@@ -41,12 +50,13 @@ function packagesLoadedBy(script: string): Promise<Set<string>> {
       } catch {
         // nothing resolved at all
       }
-      const pkgs = new Set<string>();
+      const parts = [new Set<string>()];
       for (const url of text.split('\n')) {
+        if (url === 'MARK') parts.push(new Set());
         const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
-        if (m) pkgs.add(m[1]!);
+        if (m) parts[parts.length - 1]!.add(m[1]!);
       }
-      resolve(pkgs);
+      resolve(parts);
     });
   });
 }
@@ -73,10 +83,21 @@ describe('what a plain node loads', () => {
     for (const p of HEAVY) expect(pkgs.has(p), p).toBe(false);
   });
 
-  it('the HTTP API subpath loads fastify and still no durability', async () => {
-    const pkgs = await packagesLoadedBy(`await import('@meshbus/core/http');`);
-    expect(pkgs.has('fastify')).toBe(true);
-    for (const p of HEAVY) expect(pkgs.has(p), p).toBe(false);
+  it('the HTTP API subpath loads fastify only when startHttp runs, and never durability', async () => {
+    const [imported, started] = await packagesLoadedInParts(`
+      const { startNode, silentLogger } = await import('@meshbus/core');
+      const { startHttp } = await import('@meshbus/core/http');
+      ${MARK}
+      const n = await startNode({ port: 0, logger: silentLogger });
+      const h = await startHttp(n, { port: 0, host: '127.0.0.1' });
+      const r = await fetch(h.url + '/healthz');
+      if (r.status !== 200) throw new Error('healthz ' + r.status);
+      await h.close();
+      await n.close();
+    `);
+    expect(imported!.has('fastify')).toBe(false);
+    expect(started!.has('fastify')).toBe(true);
+    for (const p of HEAVY) expect(imported!.has(p) || started!.has(p), p).toBe(false);
   });
 
   it('a node with redis configured loads ioredis and bullmq', async (ctx) => {

@@ -1,5 +1,4 @@
 import type { TlsConfig } from '../tls-config.js';
-import { isIP } from 'node:net';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ClusterView } from '../cluster-view.js';
 import type { LogLevel } from '../logger.js';
@@ -9,6 +8,7 @@ import { createListenerServer } from '../listener-timeouts.js';
 import { classify } from './http-errors.js';
 import type { HttpStats } from './metrics.js';
 import { meshbusHttp, type MeshbusHttpApi } from './plugin.js';
+import { DEFAULT_HTTP_PORT, openAdminRefusal } from './open-admin.js';
 import type { RateHistory } from './rate-history.js';
 
 export interface HttpOptions {
@@ -62,27 +62,6 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-export const DEFAULT_HTTP_PORT = 8480;
-
-/** True for an interface only this machine can reach (127.0.0.0/8, ::1, localhost). */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
-  if (h === 'localhost') return true;
-  if (isIP(h) === 4) return h.startsWith('127.');
-  if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-  return /^::ffff:127\./.test(h);
-}
-
-/**
- * Why an HTTP API without an admin token must not start, or undefined when it
- * may: a host other hosts can reach, or a node whose clients need a token
- * (the API would be a way around it).
- */
-function openAdminRefusal(node: MeshNode, host: string): string | undefined {
-  if (!isLoopbackHost(host)) return `the HTTP API on non-loopback host ${host} needs an admin token`;
-  if (node.options.token !== undefined || node.options.jwt !== undefined) return 'the HTTP API of a node that requires client tokens needs an admin token';
-  return undefined;
-}
 
 /**
  * The HTTP API of `node` on a port of its own: a fastify app with the node's
@@ -90,7 +69,7 @@ function openAdminRefusal(node: MeshNode, host: string): string | undefined {
  * plugin registered at the root, listening. Throws ConfigError for bad
  * options, a port in use or an open API where it must not be open.
  */
-export async function startHttp(node: MeshNode, options: HttpOptions = {}): Promise<HttpServer> {
+export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Promise<HttpServer> {
   const port = options.port ?? DEFAULT_HTTP_PORT;
   const host = options.host ?? node.host;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`http port must be 0..65535, got ${options.port}`);
