@@ -32,8 +32,7 @@ import { isTraceId } from './auth/reserved-topics.js';
 import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
-import { ConfigError } from './config-error.js';
-import { resolveOptions, type NodeOptions, type ResolvedOptions } from './options.js';
+import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
 import { RoutingTable, type Route } from './routing-table.js';
 import { newStats, TopicCounter, type NodeStats } from './stats.js';
 import { TcpWire } from './tcp-wire.js';
@@ -92,17 +91,11 @@ export class MeshNode implements NodeContext {
   readonly hooks: NodeHooks = {};
   /** Events published on this node per topic, bounded (dashboard "top topics"). */
   readonly topTopics = new TopicCounter();
-  /**
-   * Redis-backed features (durable topics, recovery, work queues) behind the
-   * extension seam (node-extension.ts); undefined without `durable.redis`, and
-   * until listen() loaded them. The concrete object is a `Durability`
-   * (`@meshbus/core/durable`; `durabilityOf(node)` gives it typed).
-   */
+  /** Redis durability through the seam (node-extension.ts), set by listen(); undefined without `durable.redis`. `durabilityOf(node)` types it. */
   get durability(): NodeExtension | undefined {
     return this.extension;
   }
   private extension: NodeExtension | undefined;
-  /** Validated `durable` options; undefined: no Redis, durability off. */
   private readonly durableCfg: ResolvedDurable | undefined;
   private readonly sessions = new Set<ClientSession>();
   /** Open client connections per IP address, for maxConnectionsPerIp. */
@@ -167,9 +160,7 @@ export class MeshNode implements NodeContext {
 
   /** Starts listening; rejects with a ConfigError for a port in use or a bad address. */
   async listen(): Promise<this> {
-    // Durability's code (ioredis, bullmq) is loaded only when configured, and
-    // before the listener opens: no client publishes to a durable topic
-    // before the node knows it is one.
+    // ioredis/bullmq load only when configured, before the listener opens (no durable publish unseen).
     if (this.durableCfg && !this.extension) {
       const { Durability } = await import('./durable/durability.js');
       this.extension = new Durability(this, this.durableCfg);
