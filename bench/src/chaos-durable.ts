@@ -25,7 +25,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
-import { queueName } from '@meshbus/core';
+import { queueName } from '@meshbus/core/durable';
 import { connect, type Client, type ConnectOptions, type Msg, type Status } from '@meshbus/sdk';
 import { freePort } from '@meshbus/core';
 

@@ -19,6 +19,7 @@ import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
 import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
 import { freePort, silentLogger, startNode } from '@meshbus/core';
+import { durabilityOf } from '@meshbus/core/durable';
 import { connect } from '@meshbus/sdk';
 
 const { values } = parseArgs({
@@ -108,8 +109,8 @@ async function main(): Promise<void> {
   const info = new Redis(redis.port, '127.0.0.1');
   try {
     // Fill the history through the store's own append script (what the node runs per publish).
-    const store = node.durability!.historyStore;
-    const rule = node.durability!.cfg.topics[0]!;
+    const store = durabilityOf(node)!.historyStore;
+    const rule = durabilityOf(node)!.cfg.topics[0]!;
     const payload = Buffer.alloc(SIZE, 0x61);
     const frame = encodeFrame({ type: FrameType.PUB, topic: TOPIC, payload });
     let epoch = '';

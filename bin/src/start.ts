@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, startHttp, type HttpServer, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
+import { ConfigError, DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
+import { startHttp, type HttpServer } from '@meshbus/core/http';
 import { ClusterNode } from '@meshbus/cluster';
 import { parseDurableTopic, type StartConfig } from './config.js';
 

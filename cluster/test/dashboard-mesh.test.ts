@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
-import { startHttp, type HttpServer } from '@meshbus/core';
+import { startHttp, type HttpServer } from '@meshbus/core/http';
 import { fullyMeshed, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
 import { launchChromium, noBrowser } from '../../core/test/chromium.js';
 

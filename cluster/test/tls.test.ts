@@ -1,5 +1,6 @@
 import { afterEach, beforeAll, expect, it } from 'vitest';
-import { startHttp, startNode, silentLogger, type HttpServer, type MeshNode } from '@meshbus/core';
+import { startNode, silentLogger, type MeshNode } from '@meshbus/core';
+import { startHttp, type HttpServer } from '@meshbus/core/http';
 import { connect, type Client } from '@meshbus/sdk';
 import { ClusterNode } from '../src/index.js';
 import { makePki, type TestPki } from './tls-certs.js';

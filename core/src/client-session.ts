@@ -19,7 +19,7 @@ import {
   type MeshbusError,
   type WelcomeBody,
 } from '@meshbus/proto';
-import { refuseWithoutRedis } from './durable/durability.js';
+import { refuseWithoutRedis } from './durable/durability-off.js';
 import type { Subscription } from './subscriber.js';
 import { Connection, forwardedHeader } from './connection.js';
 import { deliveryPolicy, subscribeProblem } from './subscription-policy.js';

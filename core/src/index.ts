@@ -1,19 +1,23 @@
 export { MeshNode, startNode, type NodeHooks, type LocalPublish, type TraceHop } from './node.js';
 export { ClientSession } from './client-session.js';
-export * from './durable/index.js';
+// Durability (ioredis, bullmq) and the HTTP API (fastify) are subpath exports,
+// '@meshbus/core/durable' and '@meshbus/core/http': importing the router never loads them.
+export type { NodeExtension, ExtensionHost, ExtensionSession, ExtensionPublisher } from './node-extension.js';
+export { DURABLE_FEATURES, logDurabilityOff, refuseWithoutRedis } from './durable/durability-off.js';
+export { resolveDurable, DurableMatcher, type DurableOptions, type DurableTopic, type ResolvedDurable, type ResolvedTopicRule, type TopicDurability } from './durable/store-config.js';
 export { RoutingTable, type Receivers, type GroupReceivers, type InterestChange } from './routing-table.js';
 export type { Subscriber, SubscriberKind, Subscription, SlowPolicy, Throttled, EventSource } from './subscriber.js';
 export type { Transport, TransportEvents } from './transport.js';
 export { OutboundQueue } from './outbound-queue.js';
 export { SourceThrottle, ReceiverWaiters } from './flow-control.js';
 export { TcpTransport } from './tcp-transport.js';
-export { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
+export { resolveOptions, type NodeOptions, type ResolvedOptions } from './options.js';
+export { ConfigError } from './config-error.js';
 export { jsonLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
 export type { NodeStats } from './stats.js';
 export { randomId } from './ids.js';
 export { TopicCounter } from './stats.js';
 export type { ClusterView, PeerView, LinkView, LinkState } from './cluster-view.js';
-export * from './http/index.js';
 export { WsGateway, startWsGateway, DEFAULT_WS_PORT, type WsGatewayOptions } from './ws-gateway.js';
 export { WsTransport, wholeFrames } from './ws-transport.js';
 export { JwtVerifier, signHs256, type JwtKeys, type TokenClaims, type TopicRules } from './auth/jwt.js';

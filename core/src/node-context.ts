@@ -1,11 +1,27 @@
-import type { Frame, FrameScanner } from '@meshbus/proto';
-import type { ClientSession } from './client-session.js';
-import type { Durability } from './durable/durability.js';
+import type { ErrorCode, Frame, FrameScanner } from '@meshbus/proto';
 import type { Logger } from './logger.js';
 import type { JwtVerifier } from './auth/jwt.js';
+import type { NodeExtension } from './node-extension.js';
 import type { ResolvedOptions } from './options.js';
 import type { RoutingTable } from './routing-table.js';
 import type { NodeStats } from './stats.js';
+import type { EventSource, Subscriber } from './subscriber.js';
+import type { Transport } from './transport.js';
+
+/**
+ * A client session as its node sees it: what the node uses of the sessions
+ * it routes for (ClientSession implements it). An interface of its own so
+ * this module does not import the session (no client-session ↔ node-context cycle).
+ */
+export interface SessionRef extends Subscriber, EventSource {
+  readonly clientId: string;
+  readonly name: string;
+  readonly transport: Transport;
+  /** Queues raw bytes for the client. */
+  send(chunk: Uint8Array): void;
+  /** Sends an ERROR (or a NACK for an ACK-requested publish) with `code`, answering `correlation`. */
+  sendError(code: ErrorCode, correlation: number, message: string): void;
+}
 
 /** What a session needs from its node; keeps sessions testable and the node's surface small. */
 export interface NodeContext {
@@ -17,13 +33,13 @@ export interface NodeContext {
   readonly scanner: FrameScanner;
   readonly maxFrameLength: number;
   newClientId(): string;
-  /** Redis-backed durability; undefined when the node runs without Redis. */
-  readonly durability?: Durability;
+  /** Redis-backed durability (through the extension seam); undefined when the node runs without Redis. */
+  readonly durability?: NodeExtension;
   /** Verifies client JWTs when the node is configured for them. */
   readonly jwt: JwtVerifier | undefined;
   peerUrls(): string[];
   /** Routes an event (PUB or REQ) a client published. */
-  publish(from: ClientSession, frame: Frame): void;
-  opened(session: ClientSession): void;
-  closed(session: ClientSession): void;
+  publish(from: SessionRef, frame: Frame): void;
+  opened(session: SessionRef): void;
+  closed(session: SessionRef): void;
 }

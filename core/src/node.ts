@@ -24,7 +24,8 @@ import {
 } from '@meshbus/proto';
 import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
-import { Durability, logDurabilityOff } from './durable/durability.js';
+import { logDurabilityOff } from './durable/durability-off.js';
+import { resolveDurable, type ResolvedDurable } from './durable/store-config.js';
 import { JwtVerifier } from './auth/jwt.js';
 import { hopRecord, traceClock as now } from './trace-hop.js';
 import { serverTlsOptions } from './tls-config.js';
@@ -39,6 +40,7 @@ import type { NodeContext } from './node-context.js';
 import type { EventSource, Subscriber, Subscription } from './subscriber.js';
 import { localFrame, type LocalPublish } from './local-publish.js';
 import { InternalSubscriber, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
+import type { NodeExtension } from './node-extension.js';
 
 /** Hooks a cluster layer installs. Peers receive events as Subscribers in the routing table, so no event hook is needed. */
 export interface NodeHooks {
@@ -69,8 +71,12 @@ export class MeshNode implements NodeContext {
   readonly hooks: NodeHooks = {};
   /** Events published on this node per topic, bounded (dashboard "top topics"). */
   readonly topTopics = new TopicCounter();
-  /** Redis-backed features (durable topics, recovery, work queues); undefined without `durable.redis`. */
-  readonly durability: Durability | undefined;
+  /** Redis durability through the seam (node-extension.ts), set by listen(); undefined without `durable.redis`. `durabilityOf(node)` types it. */
+  get durability(): NodeExtension | undefined {
+    return this.extension;
+  }
+  private extension: NodeExtension | undefined;
+  private readonly durableCfg: ResolvedDurable | undefined;
   private readonly sessions = new Set<ClientSession>();
   /** Open client connections per IP address, for maxConnectionsPerIp. */
   private readonly perIp = new Map<string, number>();
@@ -95,7 +101,8 @@ export class MeshNode implements NodeContext {
     this.id = this.options.id;
     writeHex64(this.originBytes, 0, this.id);
     this.scanner = scanner;
-    this.durability = Durability.create(this, options.durable);
+    // Validated now (a bad option fails here, like every other), loaded in listen().
+    this.durableCfg = resolveDurable(options.durable);
     // Frames larger than the payload limit still decode (and are refused with a
     // typed error, connection kept) up to twice the limit; beyond, the decoder skips them.
     this.maxFrameLength = HEADER_SIZE + this.options.maxTopicLength + MAX_EXT + this.options.maxPayload * 2;
@@ -133,6 +140,11 @@ export class MeshNode implements NodeContext {
 
   /** Starts listening; rejects with a ConfigError for a port in use or a bad address. */
   async listen(): Promise<this> {
+    // ioredis/bullmq load only when configured, before the listener opens (no durable publish unseen).
+    if (this.durableCfg && !this.extension) {
+      const { Durability } = await import('./durable/durability.js');
+      this.extension = new Durability(this, this.durableCfg);
+    }
     await new Promise<void>((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException): void => {
         reject(

@@ -1,4 +1,5 @@
-import { DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, DEFAULT_MAX_TOPIC_DEPTH, HEADER_SIZE, MAX_EXT, SessionError } from '@meshbus/proto';
+import { DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, DEFAULT_MAX_TOPIC_DEPTH, HEADER_SIZE, MAX_EXT } from '@meshbus/proto';
+import { ConfigError } from './config-error.js';
 import type { Logger } from './logger.js';
 import type { DurableOptions } from './durable/store-config.js';
 import type { JwtKeys } from './auth/jwt.js';
@@ -84,12 +85,7 @@ function check(ok: boolean, what: string): void {
   if (!ok) throw new ConfigError(what);
 }
 
-/** An invalid option; raised at start-up, never later. */
-export class ConfigError extends SessionError {
-  constructor(detail: string) {
-    super('MB_ERR_CONFIG', detail);
-  }
-}
+export { ConfigError };
 
 const isPosInt = (v: number): boolean => Number.isInteger(v) && v > 0;
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from './options.js';
+import { ConfigError } from './config-error.js';
 
 /**
  * TLS material for a listener or a dialer, as PEM text. One shape for every

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws';
 import { ERROR_CODES, errorFrame } from '@meshbus/proto';
-import { ConfigError } from './options.js';
+import { ConfigError } from './config-error.js';
 import type { MeshNode } from './node.js';
 import { WsTransport, wsCloseCode } from './ws-transport.js';
 import { createListenerServer } from './listener-timeouts.js';

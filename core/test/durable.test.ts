@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Client, Msg, Status } from '@meshbus/sdk';
 import { Frame, type Position } from '@meshbus/proto';
-import { startHttp, type MeshNode, type NodeOptions } from '../src/index.js';
+import { type MeshNode, type NodeOptions } from '../src/index.js';
+import { startHttp } from '../src/http/index.js';
 import { durableSuite, until } from './redis-helper.js';
 
 const suite = durableSuite();

@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MeshNode, silentLogger, startHttp, startNode, type HttpServer, type PeerView } from '../src/index.js';
+import { MeshNode, silentLogger, startNode, type PeerView } from '../src/index.js';
+import { startHttp, type HttpServer } from '../src/http/index.js';
 import { RawClient } from './raw-client.js';
 import { launchChromium, noBrowser } from './chromium.js';
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, encodeFrame } from '@meshbus/proto';
-import { MeshNode, TopicCounter, silentLogger, startHttp, startNode, type ClusterView, type HttpOptions, type HttpServer, type NodeOptions, type PeerView } from '../src/index.js';
+import { MeshNode, TopicCounter, silentLogger, startNode, type ClusterView, type NodeOptions, type PeerView } from '../src/index.js';
+import { startHttp, type HttpOptions, type HttpServer } from '../src/http/index.js';
 import { classify, httpStatus } from '../src/http/http-errors.js';
 import { RawClient } from './raw-client.js';
 import { EventTap, parseProm } from './http-helpers.js';

@@ -7,7 +7,8 @@ import {
   decodeWelcome,
   encodeFrame,
 } from '@meshbus/proto';
-import { WsGateway, silentLogger, startHttp, startNode, wholeFrames, type MeshNode, type WsGatewayOptions } from '../src/index.js';
+import { WsGateway, silentLogger, startNode, wholeFrames, type MeshNode, type WsGatewayOptions } from '../src/index.js';
+import { startHttp } from '../src/http/index.js';
 import { RawClient, RawWs, frameWithExt } from './raw-client.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];

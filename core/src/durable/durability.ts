@@ -5,7 +5,6 @@ import {
   Frame,
   FrameType,
   SessionError,
-  StoreError,
   decodeError,
   encodeBody,
   encodeFrame,
@@ -15,9 +14,8 @@ import {
   type SubAckBody,
   type SubBody,
 } from '@meshbus/proto';
-import type { Logger } from '../logger.js';
-import type { EventSource, Subscriber, Subscription, Throttled } from '../subscriber.js';
-import type { NodeStats } from '../stats.js';
+import type { ExtensionHost, ExtensionPublisher, ExtensionSession, NodeExtension } from '../node-extension.js';
+import type { Subscription, Throttled, Subscriber } from '../subscriber.js';
 import { ReceiverWaiters } from '../flow-control.js';
 import { withPosition } from './frames.js';
 import { HistoryStore } from './history-store.js';
@@ -27,12 +25,14 @@ import { DurableMatcher, resolveDurable, type DurableOptions, type ResolvedDurab
 import { WorkQueues, type QueueRef } from './work-queue.js';
 import { ReplaySlots } from './replay-slots.js';
 import { readStoredFrame } from './stored-frame.js';
+import { DURABLE_FEATURES } from './durability-off.js';
 
-/** A client connection as durability sees it. */
-export interface DurableSession extends Subscriber, EventSource {
-  send(chunk: Uint8Array): void;
-  readonly isOpen: boolean;
-}
+export { DURABLE_FEATURES, logDurabilityOff, refuseWithoutRedis } from './durability-off.js';
+
+/** A client connection as durability sees it (the seam's ExtensionSession). */
+export type DurableSession = ExtensionSession;
+/** What durability needs from its node (the seam's ExtensionHost). */
+export type DurableHost = ExtensionHost;
 
 function sequencedOwner(s: DurableSession): SequencedOwner {
   return {
@@ -50,17 +50,7 @@ function sequencedOwner(s: DurableSession): SequencedOwner {
   };
 }
 
-/** What durability needs from its node. */
-export interface DurableHost {
-  readonly logger: Logger;
-  /** Routes and delivers an accepted event (to peers too: they are receivers in the routing table). */
-  deliverAccepted(f: Frame, from?: Subscriber & EventSource): number;
-  /** Publishes a node-made event (dead letters). */
-  publishLocal(topic: string, payload: Uint8Array, o?: { headers?: Record<string, string> }): number;
-  readonly stats: NodeStats;
-}
-
-type Publisher = (Subscriber & EventSource & { send?(chunk: Uint8Array): void }) | undefined;
+type Publisher = ExtensionPublisher;
 
 /** Durable writes waiting for Redis: publishers pause at PAUSE, resume at RESUME, and are refused at MAX. */
 const PAUSE_IN_FLIGHT = 2_000;
@@ -96,14 +86,6 @@ function refusal(ack: number, correlation: number, detail: string): Uint8Array {
   return ack >= 0 ? nackFrame('MB_ERR_STORE_UNAVAILABLE', ack, detail) : errorFrame('MB_ERR_STORE_UNAVAILABLE', correlation, detail);
 }
 
-/** Features that need Redis, for the start-up log line. */
-export const DURABLE_FEATURES = ['history', 'recovery', 'latest-value', 'durable-queues', 'delayed-publish', 'durable-acks'];
-
-/** Says which features are off: the node runs without Redis. */
-export function logDurabilityOff(logger: Logger): void {
-  logger.info({ durability: 'off', off: DURABLE_FEATURES }, 'no redis configured: durable topics, recovery, latest values, durable queues and delayed publish are off');
-}
-
 /**
  * Everything Redis-backed on one node: durable publishes (history, latest
  * value, work-queue jobs, delayed publish), SUB `since` recovery, latest
@@ -111,7 +93,7 @@ export function logDurabilityOff(logger: Logger): void {
  * only for topics that match a durable rule or queue (`match`), so plain
  * events pay one cached lookup.
  */
-export class Durability {
+export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   readonly matcher: DurableMatcher<QueueRef>;
   private history!: HistoryStore;
   private work!: WorkQueues;
@@ -123,7 +105,8 @@ export class Durability {
   private readonly gate = new StoreGate();
   private readonly replays: ReplaySlots;
 
-  private constructor(
+  /** `cfg` from resolveDurable (store-config.ts), which the node runs at construction so a bad option fails early. */
+  constructor(
     private readonly host: DurableHost,
     readonly cfg: ResolvedDurable,
   ) {
@@ -379,13 +362,6 @@ export class Durability {
 /** The ACK answering a SUB with `since`. */
 export function subAckFrame(sid: number, body: SubAckBody): Uint8Array {
   return encodeFrame({ type: FrameType.ACK, correlation: sid, payload: encodeBody(body) });
-}
-
-/** SUB fields that need Redis, on a node without it. */
-export function refuseWithoutRedis(body: SubBody): void {
-  if (body.since !== undefined || body.durable === true) {
-    throw new StoreError('MB_ERR_STORE_UNAVAILABLE', 'durability is off on this node (no redis configured)');
-  }
 }
 
 function redact(url: string): string {

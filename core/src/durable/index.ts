@@ -1,4 +1,7 @@
+// @meshbus/core/durable: loads ioredis and bullmq. A node loads this itself
+// (listen(), only with `durable.redis`); import it to reach the store directly.
 export { Durability, logDurabilityOff, refuseWithoutRedis, subAckFrame, DURABLE_FEATURES, type DurableHost, type DurableSession } from './durability.js';
+export { durabilityOf } from './durability-of.js';
 export { resolveDurable, DurableMatcher, type DurableOptions, type DurableTopic, type ResolvedDurable, type ResolvedTopicRule, type TopicDurability } from './store-config.js';
 export { HistoryStore, MAX_REPLAY, type ReadResult, type StoredEvent } from './history-store.js';
 export { Sequencer, type SequencedOwner } from './recovery.js';

@@ -1,5 +1,5 @@
 import { TopicTrie, assertPattern, copyBytes, topicHash, type Frame } from '@meshbus/proto';
-import { ConfigError } from '../options.js';
+import { ConfigError } from '../config-error.js';
 
 /** One durable topic pattern: what the node keeps in Redis for the topics it matches. */
 export interface DurableTopic {

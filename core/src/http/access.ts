@@ -30,9 +30,20 @@ const POST_ONLY: ReadonlySet<string> = new Set(['POST']);
  * raw request target: percent-encoding, absolute-form targets, dot segments
  * or double slashes cannot make a protected route look open.
  */
-export function isOpenRoute(req: FastifyRequest): boolean {
-  const route = req.routeOptions.url;
+export function isOpenRoute(req: FastifyRequest, prefix = ''): boolean {
+  const route = unprefixed(req.routeOptions.url, prefix);
   return route !== undefined && OPEN_ROUTES.has(route) && OPEN_METHODS.has(req.method);
+}
+
+/**
+ * A matched route pattern without the plugin's registration prefix ('/' for
+ * the prefix itself, as fastify registers '/' under a prefix); undefined when
+ * it is not under the prefix (then it is not one of the API's open routes).
+ */
+function unprefixed(route: string | undefined, prefix: string): string | undefined {
+  if (route === undefined || prefix === '') return route;
+  if (route === prefix || route === `${prefix}/`) return '/';
+  return route.startsWith(`${prefix}/`) ? route.slice(prefix.length) : undefined;
 }
 
 /**
@@ -46,9 +57,9 @@ export function isOpenRoute(req: FastifyRequest): boolean {
  * 3. on those methods: a Content-Type that is not a CORS simple type and not
  *    missing, else 415 MB_ERR_UNSUPPORTED_MEDIA_TYPE.
  */
-export function accessCheck(adminToken: string | undefined, scheme: 'http' | 'https'): (req: FastifyRequest) => Promise<void> {
+export function accessCheck(adminToken: string | undefined, scheme: 'http' | 'https', prefix = ''): (req: FastifyRequest) => Promise<void> {
   return async (req) => {
-    if (adminToken !== undefined && !isOpenRoute(req)) {
+    if (adminToken !== undefined && !isOpenRoute(req, prefix)) {
       const h = req.headers.authorization;
       const m = h === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(h);
       if (!m) throw new HttpError('MB_ERR_AUTH_FAILED', 'missing Authorization: Bearer <admin token>');

@@ -10,7 +10,8 @@ import {
   type SubAckBody,
 } from '@meshbus/proto';
 import { Queue } from 'bullmq';
-import { queueName, type MeshNode, type NodeOptions } from '../../src/index.js';
+import { type MeshNode, type NodeOptions } from '../../src/index.js';
+import { queueName } from '../../src/durable/index.js';
 import { RawClient, frameWithExt, type Got } from '../raw-client.js';
 import { durableSuite, until } from '../redis-helper.js';
 

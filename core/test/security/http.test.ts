@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
-import { MeshNode, WsGateway, silentLogger, startHttp, startNode, type HttpOptions, type HttpServer, type NodeOptions } from '../../src/index.js';
+import { MeshNode, WsGateway, silentLogger, startNode, type NodeOptions } from '../../src/index.js';
+import { startHttp, type HttpOptions, type HttpServer } from '../../src/http/index.js';
 import { RawClient } from '../raw-client.js';
 import { EventTap, parseProm } from '../http-helpers.js';
 

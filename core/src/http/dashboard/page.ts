@@ -115,6 +115,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 </main>
 <div id="error"></div>
 <script>
+  var BASE = '__MESHBUS_BASE__';
 (function () {
   'use strict';
   var NS = 'http://www.w3.org/2000/svg';
@@ -177,7 +178,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   function get(path) {
     var headers = {};
     if (token) headers.Authorization = 'Bearer ' + token;
-    return fetch(path, { headers: headers, cache: 'no-store' }).then(function (r) {
+    return fetch(BASE + path, { headers: headers, cache: 'no-store' }).then(function (r) {
       if (r.status === 401 || r.status === 403) { needToken(); throw new Error('the API wants a valid admin token'); }
       if (!r.ok) throw new Error(path + ': HTTP ' + r.status);
       return r.json();
@@ -336,3 +337,14 @@ export const DASHBOARD_HTML = `<!doctype html>
 </body>
 </html>
 `;
+
+/**
+ * The page for an API mounted under `prefix` ('' at the root, else e.g.
+ * '/meshbus'): its calls to /v1/* go under the same prefix. The prefix is
+ * a fastify route prefix (path characters only); it is written as a JSON
+ * string, '<' escaped, so it cannot end the script.
+ */
+export function dashboardHtml(prefix: string): string {
+  const literal = JSON.stringify(prefix).replace(/</g, '\\u003c');
+  return DASHBOARD_HTML.replace("'__MESHBUS_BASE__'", () => literal);
+}

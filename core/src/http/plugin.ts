@@ -1,0 +1,190 @@
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { ClusterView } from '../cluster-view.js';
+import { ConfigError } from '../config-error.js';
+import type { MeshNode } from '../node.js';
+import { accessCheck } from './access.js';
+import { dashboardHtml } from './dashboard/page.js';
+import { classify, errorBody } from './http-errors.js';
+import { RequestInbox } from './inbox.js';
+import { METRICS_CONTENT_TYPE, newHttpStats, renderMetrics, type HttpStats } from './metrics.js';
+import { registerTraceRoutes } from './trace-routes.js';
+import { registerPublishRoutes } from './publish-routes.js';
+import { RateHistory } from './rate-history.js';
+import { MAX_PAGE, clusterView, connectionsView, historyView, intParam, nodeView, readiness, statsView, subscriptionsView, type ViewContext } from './views.js';
+
+/** Options of the `meshbusHttp` fastify plugin (plus fastify's own `prefix`). */
+export interface MeshbusHttpOptions {
+  /** The node the API serves. */
+  node: MeshNode;
+  /**
+   * When set, every route except the probes, /metrics and the dashboard page
+   * requires `Authorization: Bearer <adminToken>` (see access.ts OPEN_ROUTES).
+   * Without it the routes are open: refused (ConfigError at registration) on
+   * a node that requires client tokens unless `insecureOpenAdmin`, as the API
+   * would be a way around client auth. In your own app, who reaches the port is yours to decide.
+   */
+  adminToken?: string;
+  /** Register without `adminToken` on a node that requires client tokens. Default false. */
+  insecureOpenAdmin?: boolean;
+  /** The cluster this node belongs to (readiness, peers, links); can also be attached later (`onApi`). */
+  cluster?: ClusterView;
+  /** Default wait for a reply to POST /v1/request, ms. Default 5,000. */
+  requestTimeout?: number;
+  /** Largest `?timeout=` POST /v1/request accepts, ms. Default 60,000. */
+  maxRequestTimeout?: number;
+  /** Seconds of 1-second rate samples kept for the dashboard. Default 300. */
+  historySeconds?: number;
+  /** Scheme clients reach the API with, for the POST Origin check. Default 'http'. */
+  scheme?: 'http' | 'https';
+  /** Called once at registration with the API's counters, rate history and cluster setter. */
+  onApi?(api: MeshbusHttpApi): void;
+}
+
+/** What the plugin exposes to whoever registered it. */
+export interface MeshbusHttpApi {
+  readonly stats: HttpStats;
+  /** The 1-second rate samples behind /v1/stats/history. */
+  readonly history: RateHistory;
+  /** Sets (or replaces) the cluster view once the cluster layer is up. */
+  attachCluster(view: ClusterView | undefined): void;
+}
+
+const VERSION: string = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+})();
+
+const isPosInt = (v: number): boolean => Number.isInteger(v) && v > 0;
+
+/** Checks the plugin options; throws ConfigError. Returns the timeouts with defaults. */
+function checkOptions(o: MeshbusHttpOptions): { requestTimeout: number; maxRequestTimeout: number; historySeconds: number } {
+  const requestTimeout = o.requestTimeout ?? 5_000;
+  const maxRequestTimeout = o.maxRequestTimeout ?? 60_000;
+  const historySeconds = o.historySeconds ?? 300;
+  if (o.adminToken !== undefined && (typeof o.adminToken !== 'string' || o.adminToken.length === 0)) {
+    throw new ConfigError('adminToken must be a non-empty string');
+  }
+  for (const [k, v] of [['requestTimeout', requestTimeout], ['maxRequestTimeout', maxRequestTimeout], ['historySeconds', historySeconds]] as const) {
+    if (!isPosInt(v)) throw new ConfigError(`${k} must be a positive integer, got ${v}`);
+  }
+  if (requestTimeout > maxRequestTimeout) throw new ConfigError(`requestTimeout ${requestTimeout} exceeds maxRequestTimeout ${maxRequestTimeout}`);
+  const n = o.node;
+  if (o.adminToken === undefined && o.insecureOpenAdmin !== true && (n.options.token !== undefined || n.options.jwt !== undefined)) {
+    throw new ConfigError('the HTTP API of a node that requires client tokens needs an admin token (set adminToken; or insecureOpenAdmin to run it open anyway)');
+  }
+  return { requestTimeout, maxRequestTimeout, historySeconds };
+}
+
+/**
+ * The meshbus HTTP API as a fastify plugin: health, metrics, JSON views,
+ * publish/request, traces and the dashboard, under the registration's prefix:
+ *
+ *     app.register(meshbusHttp, { node, prefix: '/meshbus', adminToken })
+ *
+ * Its error and not-found handlers, access check, content-type parser and
+ * body limit (the node's maxPayload) apply to its own routes only (fastify
+ * encapsulation). Waiting requests fail with MB_ERR_DRAINING and the rate
+ * sampler stops when the app closes. `startHttp` is this plugin in a fastify
+ * app of its own, listening on its own port.
+ */
+export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: FastifyInstance, options: MeshbusHttpOptions) => {
+  const { node } = options;
+  const { requestTimeout, maxRequestTimeout, historySeconds } = checkOptions(options);
+  const prefix = app.prefix;
+  const ctx: ViewContext = {
+    node,
+    cluster: options.cluster,
+    version: VERSION,
+    // The port the app listens on, whoever made it listen.
+    get httpPort(): number {
+      const addr = app.server.address();
+      return typeof addr === 'object' && addr ? addr.port : 0;
+    },
+  };
+  const stats = newHttpStats();
+  const history = new RateHistory(node.stats, 1000, historySeconds);
+  const inbox = new RequestInbox(node, stats.repliesDropped);
+  app.addHook('onClose', async () => {
+    inbox.close();
+    history.close();
+  });
+  options.onApi?.({
+    stats,
+    history,
+    attachCluster(view) {
+      ctx.cluster = view;
+    },
+  });
+
+  // Publish bodies up to the node's payload limit, whatever the app's own bodyLimit.
+  app.addHook('onRoute', (route) => {
+    route.bodyLimit ??= node.options.maxPayload;
+  });
+  // Payloads are bytes whatever their content type: no JSON or text parsing.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err, req, reply) => {
+    const c = classify(err);
+    if (c.internal) req.log.error({ err }, 'HTTP handler failed');
+    // A thenable reply, never a promise unless awaited: nothing can reject here.
+    void reply.code(c.status).send(c.body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    // A thenable reply, never a promise unless awaited: nothing can reject here.
+    void reply.code(404).send(errorBody('MB_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+  });
+
+  // Deny by default, decided on the matched route (access.ts); runs for the not-found handler too.
+  app.addHook('onRequest', accessCheck(options.adminToken, options.scheme ?? 'http', prefix));
+  app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
+    const status = reply.statusCode;
+    const rec = { method: req.method, url: req.url, status, ms: Math.round(reply.elapsedTime * 100) / 100 };
+    if (status >= 500) req.log.warn(rec, 'http');
+    else if (req.method === 'GET' || req.method === 'HEAD') req.log.debug(rec, 'http');
+    else req.log.info(rec, 'http');
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok', id: node.id }));
+  app.get('/readyz', async (_req, reply) => {
+    const r = readiness(ctx);
+    if (r.ready) return r;
+    const code = r.draining ? 'MB_ERR_DRAINING' : 'MB_ERR_NOT_READY';
+    const why = r.draining ? 'node is draining' : !r.listening ? 'node is not listening' : 'cluster not joined';
+    return reply.code(503).send({ ...errorBody(code, why), ...r });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', METRICS_CONTENT_TYPE);
+    return renderMetrics({ node, cluster: ctx.cluster, history, http: stats, version: VERSION });
+  });
+  // The page calls the API under the same prefix.
+  const html = dashboardHtml(prefix);
+  const page = async (_req: FastifyRequest, reply: FastifyReply) =>
+    reply
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header('content-security-policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:")
+      .send(html);
+  app.get('/', page);
+  app.get('/dashboard', page);
+
+  app.get('/v1/node', async () => nodeView(ctx));
+  app.get('/v1/cluster', async () => clusterView(ctx));
+  app.get<{ Querystring: { offset?: string; limit?: string } }>('/v1/connections', async (req) => {
+    const offset = intParam(req.query.offset, 'offset', 0, 0, 0xffffffff);
+    const limit = intParam(req.query.limit, 'limit', 100, 1, MAX_PAGE);
+    return connectionsView(node, offset, limit);
+  });
+  app.get('/v1/subscriptions', async () => subscriptionsView(node));
+  app.get('/v1/stats', async () => statsView(node, history));
+  app.get('/v1/stats/history', async () => historyView(history));
+  registerPublishRoutes(app, { node, inbox, stats, requestTimeout, maxRequestTimeout });
+  registerTraceRoutes(app, node);
+};
+
+/** Fastify's plugin metadata: needs fastify 5 (no fastify-plugin wrapper: the plugin is meant to stay encapsulated). */
+Object.assign(meshbusHttp, { [Symbol.for('plugin-meta')]: { name: 'meshbus-http', fastify: '5.x' } });
