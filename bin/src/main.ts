@@ -3,7 +3,7 @@ import { isMeshbusError } from '@meshbus/proto';
 import { ConfigError } from '@meshbus/core';
 import { START_SETTINGS, START_KEYS, flagName, loadStartConfig } from './config.js';
 import { UsageError, formatHelp, noExtraArgs, parseCommand, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
-import { startServer } from './start.js';
+import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
 import { DEV, runDev } from './dev.js';
@@ -160,8 +160,10 @@ async function runStart(p: ParsedArgs): Promise<number> {
   let onSignal = (signal: string): void => void (early ??= signal);
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
-  const server = await startServer(cfg);
-  logUnhandledRejections(server.node.logger);
+  // The guard is installed before anything starts: a rejection during start-up is logged too.
+  const identity = nodeIdentity(cfg);
+  logUnhandledRejections(identity.logger);
+  const server = await startServer(cfg, undefined, identity);
   await new Promise<void>((resolve) => {
     let stopping = false;
     onSignal = (signal) => {

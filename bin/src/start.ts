@@ -15,10 +15,16 @@ export interface RunningServer {
 }
 
 /** Starts everything `meshbus start` runs, from a resolved config. */
-export async function startServer(cfg: StartConfig, logger?: Logger): Promise<RunningServer> {
-  const clientTls = tlsFor(cfg, cfg.tlsClientAuth === 'on');
+/** The id and logger a node started from `cfg` will use (made first, so the process can log through it before the node starts). */
+export function nodeIdentity(cfg: StartConfig): { id: string; logger: Logger } {
   const id = randomId();
-  const log = logger ?? jsonLogger(cfg.logLevel, { node: id, ...(cfg.name ? { name: cfg.name } : {}) });
+  return { id, logger: jsonLogger(cfg.logLevel, { node: id, ...(cfg.name ? { name: cfg.name } : {}) }) };
+}
+
+export async function startServer(cfg: StartConfig, logger?: Logger, identity: { id: string; logger: Logger } = nodeIdentity(cfg)): Promise<RunningServer> {
+  const clientTls = tlsFor(cfg, cfg.tlsClientAuth === 'on');
+  const id = identity.id;
+  const log = logger ?? identity.logger;
   const node = new MeshNode({
     id,
     logger: log,

@@ -1,7 +1,7 @@
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type { StartConfig } from './config.js';
-import { startServer } from './start.js';
+import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { freePort, jsonLogger } from '@meshbus/core';
 
@@ -88,7 +88,7 @@ async function runWorker(cfg: StartConfig): Promise<number> {
   const external = cfg.clusterPort !== undefined;
   const host = external ? cfg.clusterHost : '127.0.0.1';
   const others = plan.clusterPorts.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`);
-  const server = await startServer({
+  const workerCfg: StartConfig = {
     ...cfg,
     workers: 1,
     name: `${cfg.name || 'node'}#${i}`,
@@ -99,8 +99,11 @@ async function runWorker(cfg: StartConfig): Promise<number> {
     seeds: [...cfg.seeds, ...others.slice(0, 1)],
     mesh: cfg.mesh,
     clusterSecret: plan.secret,
-  });
-  logUnhandledRejections(server.node.logger);
+  };
+  // The guard is installed before anything starts: a rejection during start-up is logged too.
+  const identity = nodeIdentity(workerCfg);
+  logUnhandledRejections(identity.logger);
+  const server = await startServer(workerCfg, undefined, identity);
   process.send?.(READY);
   await new Promise<void>((resolve) => {
     // then(resolve, resolve): handles both outcomes, so the chain cannot reject.
