@@ -1,5 +1,6 @@
 import { TopicTrie, assertPattern, copyBytes, topicHash, type Frame } from '@meshbus/proto';
 import { ConfigError } from '../options.js';
+import { isReservedTopic, startsWithWildcard } from '../auth/reserved-topics.js';
 
 /** One durable topic pattern: what the node keeps in Redis for the topics it matches. */
 export interface DurableTopic {
@@ -129,6 +130,13 @@ const MAX_CACHE = 16_384;
 export class DurableMatcher<Q> {
   private readonly rules = new TopicTrie<{ i: number; rule: ResolvedTopicRule }>();
   private readonly queues = new TopicTrie<Q>();
+  /**
+   * Queues whose pattern starts with a wildcard (`>`, `*.…`): they never take
+   * reserved topics (another client's inbox replies, trace records), which
+   * would otherwise be stored in Redis and come out on `_DLQ.<group>` to
+   * anyone (SPEC 11.1, 15.5).
+   */
+  private readonly wideQueues = new TopicTrie<Q>();
   private readonly cache = new Map<number, CacheEntry<TopicDurability<Q> | null>>();
   private version = 0;
 
@@ -137,10 +145,13 @@ export class DurableMatcher<Q> {
   }
 
   addQueue(pattern: string, q: Q): void {
-    if (this.queues.add(pattern, q)) this.version++;
+    if (this.queuesFor(pattern).add(pattern, q)) this.version++;
   }
   removeQueue(pattern: string, q: Q): void {
-    if (this.queues.remove(pattern, q)) this.version++;
+    if (this.queuesFor(pattern).remove(pattern, q)) this.version++;
+  }
+  private queuesFor(pattern: string): TopicTrie<Q> {
+    return startsWithWildcard(pattern) ? this.wideQueues : this.queues;
   }
 
   /** What is durable about the topic of `f`: null when nothing (the common case). */
@@ -171,6 +182,7 @@ export class DurableMatcher<Q> {
     });
     const queues: Q[] = [];
     this.queues.match(topic, (q) => queues.push(q));
+    if (!isReservedTopic(topic)) this.wideQueues.match(topic, (q) => queues.push(q));
     if (!best && queues.length === 0) return null;
     return { topic, rule: best?.rule, queues };
   }
