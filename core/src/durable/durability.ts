@@ -116,6 +116,9 @@ export class Durability {
   private inFlight = 0;
   private readonly gate = new StoreGate();
   private readonly replays: ReplaySlots;
+  /** Durable queue memberships, per connection and per node (each distinct queue is a Redis connection). */
+  private readonly queueSlots: ReplaySlots;
+  private readonly queueReleases = new Map<Subscription, () => void>();
 
   private constructor(
     private readonly host: DurableHost,
@@ -123,6 +126,11 @@ export class Durability {
   ) {
     this.matcher = new DurableMatcher<QueueRef>(cfg.topics);
     this.replays = new ReplaySlots(cfg.replay.perConnection, cfg.replay.perNode);
+    this.queueSlots = new ReplaySlots(cfg.queueLimits.perConnection, cfg.queueLimits.perNode, {
+      code: 'MB_ERR_TOO_MANY_SUBSCRIPTIONS',
+      what: 'durable queue subscriptions',
+      hint: 'unsubscribe one first',
+    });
   }
 
   /** undefined when `o` configures no Redis (the node runs without durability). */
@@ -294,7 +302,11 @@ export class Durability {
   subscription(owner: DurableSession, sid: number, pattern: string, body: SubBody): Subscription | undefined {
     const slow = body.slow ?? 'disconnect';
     if (body.durable) {
-      return { sid, pattern, queue: body.q, owner, slow, detached: true };
+      this.work.admit(pattern, body.q!);
+      const release = this.queueSlots.acquire(owner);
+      const sub: Subscription = { sid, pattern, queue: body.q, owner, slow, detached: true };
+      this.queueReleases.set(sub, release);
+      return sub;
     }
     if (body.since === undefined) return undefined;
     if (hasWildcard(pattern)) throw new SessionError('MB_ERR_NOT_FOUND', `since needs a literal topic, got the pattern "${pattern}"`);
@@ -346,7 +358,11 @@ export class Durability {
       seq.cancel();
       this.sequencers.delete(sub);
     }
-    if (sub.detached) this.work.removeMember(sub);
+    if (sub.detached) {
+      this.work.removeMember(sub);
+      this.queueReleases.get(sub)?.();
+      this.queueReleases.delete(sub);
+    }
   }
 
   /** ACK/NACK from a client: settles a durable queue delivery. False when it names none. */

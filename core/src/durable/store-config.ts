@@ -31,6 +31,20 @@ export interface DurableOptions {
     backoffMs?: number;
     /** How long a consumer has to ACK/NACK a delivery, ms. Default 30000. */
     ackTimeoutMs?: number;
+    /** Durable queue subscriptions one connection may hold; past it MB_ERR_TOO_MANY_SUBSCRIPTIONS. Default 16. */
+    perConnection?: number;
+    /**
+     * Durable queue subscriptions on the node. Each distinct (pattern, group)
+     * with a local consumer is one BullMQ worker, i.e. one blocking Redis
+     * connection, so this also bounds the node's Redis connections. Default 256.
+     */
+    perNode?: number;
+    /**
+     * Distinct (pattern, group) queues the node knows (the Redis set shared by
+     * the mesh); every event adds one job per matching queue, so past it a new
+     * queue is refused (MB_ERR_TOO_MANY_SUBSCRIPTIONS) and not learned. Default 1024.
+     */
+    maxQueues?: number;
   };
   /** A durable publish that Redis has not answered within this many ms is NACKed. Default 5000. */
   writeTimeoutMs?: number;
@@ -65,6 +79,7 @@ export interface ResolvedDurable {
   attempts: number;
   backoffMs: number;
   ackTimeoutMs: number;
+  queueLimits: { perConnection: number; perNode: number; maxQueues: number };
   writeTimeoutMs: number;
   replay: { pageEvents: number; pageBytes: number; perConnection: number; perNode: number };
 }
@@ -95,6 +110,7 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
     attempts: q.attempts ?? 5,
     backoffMs: q.backoffMs ?? 1000,
     ackTimeoutMs: q.ackTimeoutMs ?? 30_000,
+    queueLimits: { perConnection: q.perConnection ?? 16, perNode: q.perNode ?? 256, maxQueues: q.maxQueues ?? 1024 },
     writeTimeoutMs: o.writeTimeoutMs ?? 5000,
     replay: {
       pageEvents: o.replay?.pageEvents ?? 256,
@@ -103,6 +119,9 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
       perNode: o.replay?.perNode ?? 64,
     },
   };
+  for (const [k, v] of Object.entries(r.queueLimits)) {
+    if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable queues.${k} must be a positive integer`);
+  }
   for (const [k, v] of Object.entries(r.replay)) {
     if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable replay.${k} must be a positive integer`);
   }

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
 import type { MeshNode, NodeOptions } from '../../src/index.js';
 import { RawClient, type Got } from '../raw-client.js';
-import { durableSuite, until } from '../redis-helper.js';
+import { Redis } from 'ioredis';
+import { durableSuite, requireRedisServer, startRedisServer, until } from '../redis-helper.js';
 
 /**
  * Red-team variants of issue #13 that were not in the issue: each test is an
@@ -59,3 +60,47 @@ describe('reserved topics through durable work queues', () => {
   });
 });
 
+
+describe('durable work queues are bounded', () => {
+  it('one client cannot open a Redis connection per queue group, nor register queues without bound', async (ctx) => {
+    requireRedisServer(ctx);
+    // Its own redis-server: the attack is on Redis connections.
+    const server = await startRedisServer();
+    const r = new Redis(server.url);
+    try {
+      const clients = async (): Promise<number> => Number(/connected_clients:(\d+)/.exec(await r.info('clients'))![1]);
+      const n = await node({ durable: { redis: server.url, prefix: 'rt:', queues: { perConnection: 16, perNode: 64, maxQueues: 128 } } });
+      await n.durability!.backlog('warm', 'up');
+      const before = await clients();
+      const attacker = await raw(n);
+      const N = 200;
+      for (let sid = 1; sid <= N; sid++) attacker.sub('>', sid, { q: `g${sid}`, durable: true });
+      await attacker.flush();
+      const refused = attacker.got.filter((g) => g.type === FrameType.ERROR && g.error === 'MB_ERR_TOO_MANY_SUBSCRIPTIONS').length;
+      expect(refused).toBe(N - 16);
+      await until(async () => (await r.scard('rt:queues')) === 16, '16 queues registered');
+      // At most one blocking connection per accepted queue group.
+      expect((await clients()) - before).toBeLessThanOrEqual(16 + 2);
+      expect(attacker.closed).toBe(false);
+
+      // Many connections: the node-wide bounds hold (perNode memberships, maxQueues distinct queues).
+      const others: RawClient[] = [];
+      for (let k = 0; k < 12; k++) {
+        const c = await raw(n);
+        for (let sid = 1; sid <= 16; sid++) c.sub('>', sid, { q: `c${k}-${sid}`, durable: true });
+        others.push(c);
+      }
+      for (const c of others) await c.flush();
+      expect(await r.scard('rt:queues')).toBeLessThanOrEqual(128);
+      expect((await clients()) - before).toBeLessThanOrEqual(64 + 2);
+      // Unsubscribing gives the slot back.
+      attacker.send({ type: FrameType.UNSUB, correlation: 1 });
+      attacker.sub('>', 1000, { q: 'g2', durable: true });
+      await attacker.flush();
+      expect(attacker.got.filter((g) => g.type === FrameType.ERROR && g.correlation === 1000)).toEqual([]);
+    } finally {
+      r.disconnect();
+      await server.stop();
+    }
+  });
+});
