@@ -2,6 +2,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { lookup } from 'node:dns/promises';
 import {
+  ERROR_CODES,
   FrameType,
   checkIngressExtension,
   ProtocolError,
@@ -18,6 +19,9 @@ import { PeerLink, type LinkHandler, type LinkSettings } from './peer-link.js';
 import { PeerInfoError, clusterAddressProblem, isNodeId, nameProblem, parsePeerInfo, type PeerInfo } from './peer-info.js';
 import { PreAuthGate, connectionKey } from './pre-auth-gate.js';
 import { Redialer } from './redialer.js';
+
+/** Longest queue group name, as for a client's SUB `q` (SPEC 10.10). */
+const MAX_QUEUE_NAME = 256;
 
 function isIp(host: string): boolean {
   return /^[\d.]+$/.test(host) || host.includes(':');
@@ -534,18 +538,41 @@ export class ClusterNode implements LinkHandler, ClusterView {
       this.node.table.remove(sub);
       if (transitive) this.interestChanged(keyOf(sub.pattern, sub.queue), link, -1);
     }
+    let bad = 0;
+    let full = 0;
     for (const entry of Array.isArray(body.add) ? body.add : []) {
       if (!Array.isArray(entry)) continue;
       const [id, pattern, queue] = entry as [unknown, unknown, unknown];
-      if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || typeof pattern !== 'string') continue;
+      if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || id > 0xffffffff || typeof pattern !== 'string') continue;
       if (topicProblem(pattern, true, this.node.options)) continue;
+      // The same bound as a client's SUB `q` (SPEC 10.10).
+      if (typeof queue === 'string' && queue.length > MAX_QUEUE_NAME) {
+        bad++;
+        continue;
+      }
       const q = typeof queue === 'string' && queue.length > 0 ? queue : undefined;
       const old = li.learned.get(id);
+      if (!old && li.learned.size >= this.options.maxPeerInterest) {
+        full++;
+        continue;
+      }
       if (old) this.node.table.remove(old);
       const sub: Subscription = { sid: id, pattern, queue: q, owner: link, slow: 'drop' };
       li.learned.set(id, sub);
       this.node.table.add(sub);
       if (transitive && !old) this.interestChanged(keyOf(pattern, q), link, 1);
+    }
+    // One ERROR per frame and kind, not one per entry: a flood is not answered in kind.
+    if (bad > 0) {
+      this.node.logger.warn({ peer: link.peerId, refused: bad }, 'peer interest with a queue name over 256 characters refused');
+      link.sendControl(FrameType.ERROR, { code: ERROR_CODES.MB_ERR_BAD_BODY.num, message: `${bad} interest entries refused: queue name over ${MAX_QUEUE_NAME} characters` });
+    }
+    if (full > 0) {
+      this.node.logger.warn({ peer: link.peerId, refused: full, maxPeerInterest: this.options.maxPeerInterest }, 'peer interest past maxPeerInterest refused');
+      link.sendControl(FrameType.ERROR, {
+        code: ERROR_CODES.MB_ERR_TOO_MANY_SUBSCRIPTIONS.num,
+        message: `${full} interest entries refused: this link already has ${li.learned.size} (maxPeerInterest)`,
+      });
     }
   }
 
