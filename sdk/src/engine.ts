@@ -291,7 +291,7 @@ export class Engine implements DispatchHost, DurableHost {
     if (this.conn !== conn) return; // dropped during the attach: the reconnect loop has taken over
     if (this.state !== 'draining') this.state = 'connected';
     const o = this.options;
-    const interval = o.pingInterval ?? (w.ping > 0 ? w.ping : 20_000);
+    const interval = heartbeatInterval(o.pingInterval ?? w.ping);
     const hb = safely(() => {
       hook?.(owner, 'heartbeat', 0);
       this.heartbeat = new Heartbeat(
@@ -489,6 +489,18 @@ export class Engine implements DispatchHost, DurableHost {
     this.resolveClosed(error);
   }
 
+}
+
+/**
+ * The heartbeat interval a node's WELCOME `ping` asks for, within what a
+ * timer can do: 0 or less means the default 20 s; below 100 ms is raised to
+ * 100 ms (a node cannot make the client spin); above 2^31−1 ms (about 24.8
+ * days) is lowered to it, where setTimeout would otherwise fire after 1 ms,
+ * over and over.
+ */
+export function heartbeatInterval(ping: number): number {
+  if (!(ping > 0)) return 20_000;
+  return Math.min(Math.max(ping, 100), 0x7fffffff);
 }
 
 function isOutbox(v: unknown): v is Outbox {

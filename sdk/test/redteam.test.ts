@@ -31,8 +31,8 @@ async function fakeNode(onFrame: (s: net.Socket, f: Frame) => void): Promise<num
   return (srv.address() as net.AddressInfo).port;
 }
 
-const welcome = (peers: string[]): Uint8Array =>
-  encodeFrame({ type: FrameType.WELCOME, payload: encodeBody({ v: 1, node: 'n', client: 'c0ffee', maxPayload: 1 << 20, maxTopic: 256, ping: 30_000, peers }) });
+const welcome = (peers: string[], ping = 30_000): Uint8Array =>
+  encodeFrame({ type: FrameType.WELCOME, payload: encodeBody({ v: 1, node: 'n', client: 'c0ffee', maxPayload: 1 << 20, maxTopic: 256, ping, peers }) });
 
 async function client(port: number): Promise<Client> {
   const c = await connect(`127.0.0.1:${port}`, { reconnectBackoff: { base: 20, max: 50 } });
@@ -58,5 +58,25 @@ describe('peer lists from a node', () => {
     await until(() => helloB >= 1 && c.isConnected, 10_000, 'redirected to the GOODBYE target');
     expect(c.servers.length).toBeLessThanOrEqual(1 + 1024);
     expect(c.servers).toContain(`tcp://127.0.0.1:${b}`);
+  });
+});
+
+describe('WELCOME ping from a node', () => {
+  it('a ping interval past what a timer can hold (2^53 ms) does not turn the heartbeat into a 1 ms timer', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    cleanup.push(() => void process.off('warning', onWarning));
+    let pings = 0;
+    const port = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome([], Number.MAX_SAFE_INTEGER));
+      if (f.type === FrameType.PING) pings++;
+    });
+    const c = await client(port);
+    // A round trip of our own: the heartbeat has had its first ticks meanwhile.
+    await until(() => c.isConnected, 5000, 'connected');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(warnings).not.toContain('TimeoutOverflowWarning');
+    expect(pings).toBe(0);
   });
 });
