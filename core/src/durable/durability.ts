@@ -346,7 +346,16 @@ export class Durability {
       return;
     }
     if (body.latest !== false && sub.queue === undefined && this.matcher.latestRules().length > 0) {
-      sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<unknown>, this.history, isCurrent, this.host.logger, this.host.stats).catch((e: unknown) =>
+      // A wildcard SUB reads the latest hash in pages and holds a replay slot meanwhile (same bounds as SUB `since`).
+      const acquire = (): (() => void) => {
+        try {
+          return this.replays.acquire(owner);
+        } catch (e) {
+          this.host.stats.store.replaysRefused++;
+          throw e;
+        }
+      };
+      sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<unknown>, this.history, isCurrent, this.host.logger, this.host.stats, acquire).catch((e: unknown) =>
         this.host.logger.error({ pattern: sub.pattern, err: String(e) }, 'latest values failed'),
       );
     }

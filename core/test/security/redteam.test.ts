@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType } from '@meshbus/proto';
+import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
 import type { MeshNode, NodeOptions } from '../../src/index.js';
 import { RawClient, type Got } from '../raw-client.js';
 import { Redis } from 'ioredis';
@@ -98,6 +98,53 @@ describe('durable work queues are bounded', () => {
       attacker.sub('>', 1000, { q: 'g2', durable: true });
       await attacker.flush();
       expect(attacker.got.filter((g) => g.type === FrameType.ERROR && g.correlation === 1000)).toEqual([]);
+    } finally {
+      r.disconnect();
+      await server.stop();
+    }
+  });
+});
+
+describe('latest values are read like history: targeted, paged and bounded', () => {
+  it('SUBs that match no latest topic, one topic, or a pattern never pull the whole latest hash from Redis', async (ctx) => {
+    requireRedisServer(ctx);
+    const server = await startRedisServer();
+    const r = new Redis(server.url);
+    try {
+      const outBytes = async (): Promise<number> => Number(/total_net_output_bytes:(\d+)/.exec(await r.info('stats'))![1]);
+      const n = await node({ durable: { redis: server.url, prefix: 'lv:', topics: [{ pattern: 'lv.>', latest: true }] } });
+      const pub = await raw(n);
+      const TOPICS = 300;
+      const big = Buffer.alloc(16 * 1024, 0x61);
+      for (let i = 0; i < TOPICS; i++) pub.send({ type: FrameType.PUB, topic: `lv.t${i}`, correlation: i + 1, payload: big });
+      await pub.flush();
+      await until(async () => (await r.hlen('lv:l:lv.>')) === TOPICS, 'latest hash written');
+      const hashBytes = TOPICS * big.length;
+
+      // 20 SUBs elsewhere and 20 on one topic, in one write.
+      const c = await raw(n);
+      const before = await outBytes();
+      const subs: Uint8Array[] = [];
+      for (let sid = 1; sid <= 20; sid++) subs.push(encodeFrame({ type: FrameType.SUB, topic: 'elsewhere.x', correlation: sid, payload: encodeBody({}) }));
+      for (let sid = 21; sid <= 40; sid++) subs.push(encodeFrame({ type: FrameType.SUB, topic: 'lv.t7', correlation: sid, payload: encodeBody({}) }));
+      c.socket.write(Buffer.concat(subs));
+      await until(() => c.got.filter((g) => g.type === FrameType.PUB && g.topic === 'lv.t7').length === 20, 'one latest value per literal SUB');
+      await c.flush();
+      // Old code: HGETALL of the whole hash per SUB (40 × 4.9 MB). Now: one value per literal SUB, nothing for the others.
+      expect((await outBytes()) - before).toBeLessThan(20 * big.length + hashBytes / 4);
+      expect(c.got.filter((g) => g.type === FrameType.PUB && g.sid >= 1 && g.sid <= 20)).toEqual([]);
+
+      // Pattern SUBs: paged reads, each holding a replay slot (4 per connection by default); the rest are told.
+      const w = await raw(n);
+      const wide: Uint8Array[] = [];
+      for (let sid = 1; sid <= 20; sid++) wide.push(encodeFrame({ type: FrameType.SUB, topic: 'lv.>', correlation: sid, payload: encodeBody({}) }));
+      w.socket.write(Buffer.concat(wide));
+      await until(() => w.got.filter((g) => g.type === FrameType.PUB).length === 4 * TOPICS, 'every latest value for each admitted pattern SUB');
+      await w.flush();
+      expect(w.got.filter((g) => g.type === FrameType.ERROR && g.error === 'MB_ERR_TOO_MANY_REPLAYS')).toHaveLength(16);
+      const admitted = new Set(w.got.filter((g) => g.type === FrameType.PUB).map((g) => g.sid));
+      expect(admitted.size).toBe(4);
+      for (const sid of admitted) expect(new Set(w.got.filter((g) => g.type === FrameType.PUB && g.sid === sid).map((g) => g.topic)).size).toBe(TOPICS);
     } finally {
       r.disconnect();
       await server.stop();
