@@ -4,7 +4,9 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameDecoder, FrameType, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
+import { Flags, FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
+import { silentLogger, startNode } from '@meshbus/core';
+import { RawClient } from '../../core/test/raw-client.js';
 import { connect, type Client } from '../src/index.js';
 import { until } from './helpers.js';
 
@@ -78,5 +80,39 @@ describe('WELCOME ping from a node', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(warnings).not.toContain('TimeoutOverflowWarning');
     expect(pings).toBe(0);
+  });
+});
+
+describe('replies to a request', () => {
+  it('cannot be forged by a client that learned the requester\'s id (trace hop records name every receiver) and sprays its inbox', async () => {
+    const n = await startNode({ port: 0, logger: silentLogger });
+    cleanup.push(() => n.close());
+    const opts = { reconnect: false } as const;
+    // The victim is a service (it subscribes) that also makes requests.
+    const victim = await connect(`127.0.0.1:${n.port}`, opts);
+    cleanup.push(() => victim.close().catch(() => {}));
+    victim.subscribe('svc.victim', { callback: () => {} });
+    const db = await connect(`127.0.0.1:${n.port}`, opts);
+    cleanup.push(() => db.close().catch(() => {}));
+    db.subscribe('db.get', { callback: (m) => void setTimeout(() => m.respond('real'), 300) });
+    await victim.flush();
+    await db.flush();
+
+    const attacker = await RawClient.connect(n.port);
+    cleanup.push(() => attacker.close());
+    const traceId = '0123456789abcdef';
+    attacker.sub(`_TRACE.${traceId}`, 1);
+    attacker.send({ type: FrameType.PUB, topic: 'svc.victim', flags: Flags.TRACE, ext: { trace: traceId }, payload: Buffer.from('x') });
+    const hop = await attacker.waitFor((g) => g.type === FrameType.PUB && g.topic === `_TRACE.${traceId}`);
+    const receiver = (decodeBody(hop.payload).to as string[]).find((t) => t.startsWith('client '))!;
+    const victimId = receiver.slice('client '.length);
+    expect(victimId).toBe(victim.info!.client);
+
+    const answer = victim.request('db.get', 'k', { timeout: 5000 });
+    // Spray replies on every likely reply topic of the victim's inbox.
+    for (let i = 0; i < 200; i++) attacker.pub(`_INBOX.${victimId}.${i}`, 'forged');
+    await attacker.flush();
+    const got = await answer;
+    expect(Buffer.from(got.data as Uint8Array).toString()).toBe('real');
   });
 });
