@@ -67,7 +67,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // Peers refuse a node whose name breaks the rule they check (peer-info.ts): say so now.
     const np = nameProblem(node.options.name);
     if (np) throw new ConfigError(`node name cannot be used in a cluster: ${np}`);
-    this.interest = new InterestExchange(node, this.options.mode === 'partial');
+    this.interest = new InterestExchange(node, this.options.mode === 'partial', this.options.maxPeerInterest);
     this.self = {
       id: node.id,
       name: node.options.name,

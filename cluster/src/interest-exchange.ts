@@ -18,15 +18,22 @@ interface LinkInterest {
  * turns what a link announces into subscriptions in the node's routing table
  * owned by that link.
  */
+/** Longest queue group name, as for a client's SUB `q` (SPEC 10.10). */
+const MAX_QUEUE_NAME = 256;
+
 export class InterestExchange {
   private readonly ledger: InterestLedger;
   private readonly perLink = new Map<PeerLink, LinkInterest>();
   private unsubscribe: (() => void) | undefined;
 
-  /** partial: interest learned from one link is announced to the others (transitive). */
+  /**
+   * partial: interest learned from one link is announced to the others (transitive).
+   * maxPeerInterest: entries one link may announce, at most (ClusterOptions.maxPeerInterest).
+   */
   constructor(
     private readonly node: MeshNode,
     private readonly partial: boolean,
+    private readonly maxPeerInterest: number,
   ) {
     this.ledger = new InterestLedger(partial);
   }
@@ -114,18 +121,38 @@ export class InterestExchange {
       this.node.table.remove(sub);
       if (transitive) this.changed(keyOf(sub.pattern, sub.queue), link, -1);
     }
+    let bad = 0;
+    let full = 0;
     for (const entry of Array.isArray(body.add) ? body.add : []) {
       if (!Array.isArray(entry)) continue;
       const [id, pattern, queue] = entry as [unknown, unknown, unknown];
-      if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || typeof pattern !== 'string') continue;
+      if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || id > 0xffffffff || typeof pattern !== 'string') continue;
       if (topicProblem(pattern, true, this.node.options)) continue;
+      // The same bound as a client's SUB `q` (SPEC 10.10).
+      if (typeof queue === 'string' && queue.length > MAX_QUEUE_NAME) {
+        bad++;
+        continue;
+      }
       const q = typeof queue === 'string' && queue.length > 0 ? queue : undefined;
       const old = li.learned.get(id);
+      if (!old && li.learned.size >= this.maxPeerInterest) {
+        full++;
+        continue;
+      }
       if (old) this.node.table.remove(old);
       const sub: Subscription = { sid: id, pattern, queue: q, owner: link, slow: 'drop' };
       li.learned.set(id, sub);
       this.node.table.add(sub);
       if (transitive && !old) this.changed(keyOf(pattern, q), link, 1);
+    }
+    // One ERROR per frame and kind, not one per entry: a flood is not answered in kind.
+    if (bad > 0) {
+      this.node.logger.warn({ peer: link.peerId, refused: bad }, 'peer interest with a queue name over 256 characters refused');
+      link.sendError('MB_ERR_BAD_BODY', 0, `${bad} interest entries refused: queue name over ${MAX_QUEUE_NAME} characters`);
+    }
+    if (full > 0) {
+      this.node.logger.warn({ peer: link.peerId, refused: full, maxPeerInterest: this.maxPeerInterest }, 'peer interest past maxPeerInterest refused');
+      link.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', 0, `${full} interest entries refused: this link already has ${li.learned.size} (maxPeerInterest)`);
     }
   }
 }

@@ -42,6 +42,14 @@ export interface ClusterOptions {
   /** Nodes learned by gossip that this node keeps (views, failover URLs, dial targets), at most. Default 1,024. */
   maxKnownPeers?: number;
   /**
+   * Interest entries (pattern, queue) one peer link may announce, at most; past it
+   * further entries are refused (ERROR MB_ERR_TOO_MANY_SUBSCRIPTIONS to the peer,
+   * logged) and not routed to. A peer announces each distinct (pattern, queue)
+   * of its clients once, so this bounds the routing table a peer can fill.
+   * Default 100,000.
+   */
+  maxPeerInterest?: number;
+  /**
    * A gossip-learned address is given up after this many consecutive failed attempts (no
    * connection, or a link that closed before authenticating), or at once when the node
    * there refuses our cluster secret. Seeds are never given up. Default 20.
@@ -71,6 +79,7 @@ export interface ResolvedClusterOptions {
   maxPreAuth: number;
   maxPreAuthPerIp: number;
   maxKnownPeers: number;
+  maxPeerInterest: number;
   redialGiveUp: number;
   tls: TlsConfig | undefined;
 }
@@ -92,13 +101,14 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
     maxPreAuth: o.maxPreAuth ?? 64,
     maxPreAuthPerIp: o.maxPreAuthPerIp ?? 8,
     maxKnownPeers: o.maxKnownPeers ?? 1024,
+    maxPeerInterest: o.maxPeerInterest ?? 100_000,
     redialGiveUp: o.redialGiveUp ?? 20,
     tls: o.tls,
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new ConfigError(`cluster port must be 0..65535, got ${o.port}`);
   if (r.mode !== 'full' && r.mode !== 'partial') throw new ConfigError(`mesh mode must be 'full' or 'partial', got ${String(o.mode)}`);
   for (const s of r.seeds) parseAddress(s);
-  for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'redialGiveUp'] as const) {
+  for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'maxPeerInterest', 'redialGiveUp'] as const) {
     if (!Number.isInteger(r[k]) || r[k] <= 0) throw new ConfigError(`${k} must be a positive integer`);
   }
   if (r.secret !== undefined && r.secret.length < 8) throw new ConfigError('cluster secret must have at least 8 characters');

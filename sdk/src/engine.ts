@@ -20,11 +20,11 @@ import type { DurableExtension, DurableHost } from './durable-api.js';
 import { Emitter } from './emitter.js';
 import { asError, safely } from './errors.js';
 import { checkEvent } from './event-checks.js';
-import { Heartbeat } from './heartbeats.js';
+import { Heartbeat, heartbeatInterval } from './heartbeats.js';
 import { Msg, type Responder } from './msg.js';
 import type { CoreConnectOptions } from './options.js';
 import { MemoryOutbox, type Outbox, type OutboxEntry } from './outbox.js';
-import { PendingTable, type PendingFlush, type PendingRequest } from './pending.js';
+import { PendingTable, parseReply, replyToken, type PendingFlush, type PendingRequest } from './pending.js';
 
 export type { PendingFlush, PendingRequest } from './pending.js';
 import { QueuedIterator } from './queued-iterator.js';
@@ -108,9 +108,13 @@ export class Engine implements DispatchHost, DurableHost {
   unsub(sid: number): void {
     this.conn?.sendFrame({ type: FrameType.UNSUB, correlation: sid });
   }
+  /** A reply on the inbox resolves its request only with the request's token (reply-token.ts). */
   reply(f: Frame, topic: string, ext: Extension | undefined): void {
-    const req = this.pending.take<PendingRequest>(Number(topic.slice(this.dispatcher.inboxPrefix.length)), 'request');
-    if (req) req.resolve(new Msg(f, topic, ext, this.responder, req.codec));
+    const r = parseReply(topic.slice(this.dispatcher.inboxPrefix.length));
+    const req = r && this.pending.peek<PendingRequest>(r.id, 'request');
+    if (!req || req.replyToken !== r.token) return;
+    this.pending.take<PendingRequest>(r.id, 'request');
+    req.resolve(new Msg(f, topic, ext, this.responder, req.codec));
   }
   emit(s: Status): void {
     this.emitter.emit('status', s);
@@ -163,7 +167,7 @@ export class Engine implements DispatchHost, DurableHost {
       conn.sendFrame({ type: FrameType.SUB, topic: `${prefix}>`, correlation: this.inboxSid });
     }
     const id = this.pending.add(req);
-    const ext: Extension = { reply: `${prefix}${id}` };
+    const ext: Extension = { reply: `${prefix}${id}.${(req.replyToken = replyToken())}` };
     if (req.headers) ext.headers = req.headers;
     conn.sendEvent({ type: FrameType.REQ, topic: req.topic, payload: req.payload, ext, correlation: id });
     this.counters.outMsgs++;
@@ -291,7 +295,7 @@ export class Engine implements DispatchHost, DurableHost {
     if (this.conn !== conn) return; // dropped during the attach: the reconnect loop has taken over
     if (this.state !== 'draining') this.state = 'connected';
     const o = this.options;
-    const interval = o.pingInterval ?? (w.ping > 0 ? w.ping : 20_000);
+    const interval = heartbeatInterval(o.pingInterval ?? w.ping);
     const hb = safely(() => {
       hook?.(owner, 'heartbeat', 0);
       this.heartbeat = new Heartbeat(
@@ -488,7 +492,6 @@ export class Engine implements DispatchHost, DurableHost {
     this.statusIterators.clear();
     this.resolveClosed(error);
   }
-
 }
 
 function isOutbox(v: unknown): v is Outbox {

@@ -3,7 +3,7 @@ import { peekTopicBytes, topicBytes } from './topic-cache.js';
 
 /**
  * Bytes kept free in the extension-size check for the reply topic of a
- * request (`_INBOX.<client id>.<n>`), whatever the node: so a request that
+ * request (`_INBOX.<client id>.<n>.<32 hex token>`), whatever the node: so a request that
  * passes the check offline also fits once the inbox is known.
  */
 const REPLY_RESERVE = 128;

@@ -85,3 +85,15 @@ export class Heartbeat {
     }
   }
 }
+
+/**
+ * The heartbeat interval a node's WELCOME `ping` asks for, within what a
+ * timer can do: 0 or less means the default 20 s; below 100 ms is raised to
+ * 100 ms (a node cannot make the client spin); above 2^31−1 ms (about 24.8
+ * days) is lowered to it, where setTimeout would otherwise fire after 1 ms,
+ * over and over.
+ */
+export function heartbeatInterval(ping: number): number {
+  if (!(ping > 0)) return 20_000;
+  return Math.min(Math.max(ping, 100), 0x7fffffff);
+}

@@ -23,6 +23,8 @@ export interface PendingRequest extends Correlated {
   payload: Uint8Array;
   headers: Record<string, string> | undefined;
   codec: Codec | undefined;
+  /** 128 random bits (hex) in the reply topic `_INBOX.<client>.<id>.<token>`: a reply without them is not this request's. */
+  replyToken?: string;
   resolve(m: Msg): void;
 }
 
@@ -58,6 +60,12 @@ export class PendingTable {
     return e.id;
   }
 
+  /** The entry of `kind` waiting under `id`, left in place; undefined when there is none. */
+  peek<T extends Correlated>(id: number, kind: T['kind']): T | undefined {
+    const e = this.byId.get(id);
+    return e === undefined || e.kind !== kind ? undefined : (e as T);
+  }
+
   /** The entry of `kind` waiting under `id`, removed (its timer cleared); undefined when there is none. */
   take<T extends Correlated>(id: number, kind: T['kind']): T | undefined {
     const e = this.byId.get(id);
@@ -82,3 +90,5 @@ export class PendingTable {
     }
   }
 }
+
+export { parseReply, replyToken } from './reply-token.js';

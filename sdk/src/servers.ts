@@ -50,6 +50,13 @@ export function parseServer(input: string): ServerUrl {
   return { scheme, host, port, path, href: `${scheme}://${hostPart}:${port}${path}` };
 }
 
+/**
+ * Most servers a client learns from nodes (WELCOME peers, GOODBYE reconnect),
+ * the node's own `maxKnownPeers` default: a hostile node's list of millions
+ * must not grow the pool, nor cost more than a bounded scan.
+ */
+export const MAX_LEARNED_SERVERS = 1024;
+
 interface Entry {
   url: ServerUrl;
   /** Learned from a node (WELCOME peers or GOODBYE), not given by the user. */
@@ -65,6 +72,9 @@ interface Entry {
  */
 export class ServerPool {
   private entries: Entry[] = [];
+  /** hrefs of `entries`: a learned list is deduplicated in O(1) per URL. */
+  private readonly hrefs = new Set<string>();
+  private learnedCount = 0;
   private cursor = 0;
 
   constructor(
@@ -88,12 +98,17 @@ export class ServerPool {
   /**
    * Adds servers announced by a node (WELCOME peers, GOODBYE reconnect).
    * Unparseable or unsupported URLs are skipped: a node must not be able to
-   * break the client with a bad peer list. Returns the servers added.
+   * break the client with a bad peer list. At most MAX_LEARNED_SERVERS
+   * learned servers are kept (the oldest make room) and only that many
+   * entries of one list are read. Returns the servers added.
    */
   learn(urls: readonly string[]): ServerUrl[] {
     if (this.options.ignoreLearned) return [];
     const added: ServerUrl[] = [];
-    for (const s of urls) {
+    // Only the first MAX_LEARNED_SERVERS entries are read: the rest cannot be added anyway.
+    const n = Math.min(urls.length, MAX_LEARNED_SERVERS);
+    for (let i = 0; i < n; i++) {
+      const s = urls[i]!;
       let u: ServerUrl;
       try {
         u = parseServer(s);
@@ -104,6 +119,11 @@ export class ServerPool {
       if (this.add(u, true)) added.push(u);
     }
     return added;
+  }
+
+  /** True when `href` (a normalised server URL) is in the pool. */
+  has(href: string): boolean {
+    return this.hrefs.has(href);
   }
 
   /** Asks `next()` to pick another server than `href` while one exists (the node is draining). */
@@ -136,9 +156,23 @@ export class ServerPool {
   }
 
   private add(url: ServerUrl, learned: boolean): boolean {
-    if (this.entries.some((e) => e.url.href === url.href)) return false;
+    if (this.hrefs.has(url.href)) return false;
+    // Full: the oldest learned server makes room (the newest lists, e.g. a GOODBYE redirect, are the ones to follow).
+    if (learned && this.learnedCount >= MAX_LEARNED_SERVERS) this.forgetOldestLearned();
+    this.hrefs.add(url.href);
     this.entries.push({ url, learned, avoid: false });
+    if (learned) this.learnedCount++;
     return true;
+  }
+
+  private forgetOldestLearned(): void {
+    const i = this.entries.findIndex((e) => e.learned);
+    if (i < 0) return;
+    this.hrefs.delete(this.entries[i]!.url.href);
+    this.entries.splice(i, 1);
+    this.learnedCount--;
+    if (this.cursor > i) this.cursor--;
+    if (this.cursor >= this.entries.length) this.cursor = 0;
   }
 }
 

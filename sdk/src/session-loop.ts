@@ -3,7 +3,7 @@ import { Backoff } from './backoff.js';
 import { Connection, type ConnectionHandlers } from './connection.js';
 import { asError, safely } from './errors.js';
 import type { CoreConnectOptions } from './options.js';
-import { ServerPool, parseServer, type ServerUrl } from './servers.js';
+import { MAX_LEARNED_SERVERS, ServerPool, parseServer, type ServerUrl } from './servers.js';
 import type { TransportFactory } from './transport.js';
 import type { Status } from './types.js';
 
@@ -178,9 +178,10 @@ export class SessionLoop {
   /** A GOODBYE's redirect list: learn the servers, go to the first one this client can use. */
   redirect(targets: string[]): void {
     this.pool.learn(targets);
-    for (const u of targets) {
+    // Bounded like learn(): a hostile node's list of millions costs a bounded scan.
+    for (const u of targets.slice(0, MAX_LEARNED_SERVERS)) {
       const href = safeHref(u);
-      if (href !== undefined && this.pool.list().some((s) => s.href === href)) {
+      if (href !== undefined && this.pool.has(href)) {
         this.pool.prefer(href);
         break;
       }

@@ -33,6 +33,13 @@ export function isTraceTopic(topic: string): boolean {
   return topic.charCodeAt(0) === 0x5f /* _ */ && firstToken(topic) === TRACE;
 }
 
+/** True for topics under a reserved prefix (`_INBOX…`, `_TRACE…`): a wildcard first token must not reach them. */
+export function isReservedTopic(topic: string): boolean {
+  if (topic.charCodeAt(0) !== 0x5f /* _ */) return false;
+  const first = firstToken(topic);
+  return first === INBOX || first === TRACE;
+}
+
 /** A pattern whose first token is a wildcard can match reserved topics whatever they are. */
 export function startsWithWildcard(pattern: string): boolean {
   const c = pattern.charCodeAt(0);

@@ -104,6 +104,9 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   private inFlight = 0;
   private readonly gate = new StoreGate();
   private readonly replays: ReplaySlots;
+  /** Durable queue memberships, per connection and per node (each distinct queue is a Redis connection). */
+  private readonly queueSlots: ReplaySlots;
+  private readonly queueReleases = new Map<Subscription, () => void>();
 
   /** `cfg` from resolveDurable (store-config.ts), which the node runs at construction so a bad option fails early. */
   constructor(
@@ -112,6 +115,11 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   ) {
     this.matcher = new DurableMatcher<QueueRef>(cfg.topics);
     this.replays = new ReplaySlots(cfg.replay.perConnection, cfg.replay.perNode);
+    this.queueSlots = new ReplaySlots(cfg.queueLimits.perConnection, cfg.queueLimits.perNode, {
+      code: 'MB_ERR_TOO_MANY_SUBSCRIPTIONS',
+      what: 'durable queue subscriptions',
+      hint: 'unsubscribe one first',
+    });
   }
 
   /** undefined when `o` configures no Redis (the node runs without durability). */
@@ -281,7 +289,11 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   subscription(owner: DurableSession, sid: number, pattern: string, body: SubBody): Subscription | undefined {
     const slow = body.slow ?? 'disconnect';
     if (body.durable) {
-      return { sid, pattern, queue: body.q, owner, slow, detached: true };
+      this.work.admit(pattern, body.q!);
+      const release = this.queueSlots.acquire(owner);
+      const sub: Subscription = { sid, pattern, queue: body.q, owner, slow, detached: true };
+      this.queueReleases.set(sub, release);
+      return sub;
     }
     if (body.since === undefined) return undefined;
     if (hasWildcard(pattern)) throw new SessionError('MB_ERR_NOT_FOUND', `since needs a literal topic, got the pattern "${pattern}"`);
@@ -315,7 +327,16 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       return;
     }
     if (body.latest !== false && sub.queue === undefined && this.matcher.latestRules().length > 0) {
-      sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<unknown>, this.history, isCurrent, this.host.logger, this.host.stats).catch((e: unknown) =>
+      // A wildcard SUB reads the latest hash in pages and holds a replay slot meanwhile (same bounds as SUB `since`).
+      const acquire = (): (() => void) => {
+        try {
+          return this.replays.acquire(owner);
+        } catch (e) {
+          this.host.stats.store.replaysRefused++;
+          throw e;
+        }
+      };
+      sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<unknown>, this.history, isCurrent, this.host.logger, this.host.stats, acquire).catch((e: unknown) =>
         this.host.logger.error({ pattern: sub.pattern, err: String(e) }, 'latest values failed'),
       );
     }
@@ -327,7 +348,11 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       seq.cancel();
       this.sequencers.delete(sub);
     }
-    if (sub.detached) this.work.removeMember(sub);
+    if (sub.detached) {
+      this.work.removeMember(sub);
+      this.queueReleases.get(sub)?.();
+      this.queueReleases.delete(sub);
+    }
   }
 
   /** ACK/NACK from a client: settles a durable queue delivery. False when it names none. */

@@ -261,34 +261,41 @@ export class HistoryStore {
     return { epoch: epoch.toString(), top: Number(top), recovered: recovered === 1, events, metaCorrupt: corrupt === 1 };
   }
 
-  /** The latest events stored for `rule`, one per topic; unreadable ones come back with `corrupt` set. */
-  async latest(rule: ResolvedTopicRule): Promise<LatestValue[]> {
-    const all = await this.r.hgetallBuffer(this.latestKey(rule));
-    const out: LatestValue[] = [];
-    for (const [topic, v] of Object.entries(all)) {
-      const a = v.indexOf(0x7c);
-      const b = a < 0 ? -1 : v.indexOf(0x7c, a + 1);
-      if (b < 0) {
-        out.push({ topic, corrupt: 'not <epoch>|<offset>|<frame>' });
-        continue;
-      }
-      const epoch = v.subarray(0, a).toString();
-      const offset = Number(v.subarray(a + 1, b).toString());
-      if (!isEpoch(epoch) || !Number.isSafeInteger(offset) || offset <= 0) {
-        out.push({ topic, corrupt: 'malformed position' });
-        continue;
-      }
-      const frame = v.subarray(b + 1);
-      try {
-        readStoredFrame(frame, topic);
-      } catch (e) {
-        out.push({ topic, corrupt: (e as Error).message });
-        continue;
-      }
-      out.push({ topic, position: { epoch, offset }, frame });
-    }
-    return out;
+  /** The latest event stored for one topic of `rule` (one HGET), or undefined when there is none. */
+  async latestOf(rule: ResolvedTopicRule, topic: string): Promise<LatestValue | undefined> {
+    const v = await this.r.hgetBuffer(this.latestKey(rule), topic);
+    return v === null ? undefined : parseLatest(topic, v);
   }
+
+  /**
+   * One page of the latest events of `rule` (HSCAN from `cursor`, about
+   * `count` topics): never the whole hash in one reply. Resolves with the
+   * next cursor ('0' when done) and the values; unreadable ones come back
+   * with `corrupt` set.
+   */
+  async latestPage(rule: ResolvedTopicRule, cursor: string, count: number): Promise<{ cursor: string; values: LatestValue[] }> {
+    const [next, flat] = await this.r.hscanBuffer(this.latestKey(rule), cursor, 'COUNT', count);
+    const values: LatestValue[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) values.push(parseLatest(flat[i]!.toString(), flat[i + 1]!));
+    return { cursor: next.toString(), values };
+  }
+}
+
+/** A latest-hash value `<epoch>|<offset>|<frame>` read back from Redis (untrusted). */
+function parseLatest(topic: string, v: Buffer): LatestValue {
+  const a = v.indexOf(0x7c);
+  const b = a < 0 ? -1 : v.indexOf(0x7c, a + 1);
+  if (b < 0) return { topic, corrupt: 'not <epoch>|<offset>|<frame>' };
+  const epoch = v.subarray(0, a).toString();
+  const offset = Number(v.subarray(a + 1, b).toString());
+  if (!isEpoch(epoch) || !Number.isSafeInteger(offset) || offset <= 0) return { topic, corrupt: 'malformed position' };
+  const frame = v.subarray(b + 1);
+  try {
+    readStoredFrame(frame, topic);
+  } catch (e) {
+    return { topic, corrupt: (e as Error).message };
+  }
+  return { topic, position: { epoch, offset }, frame };
 }
 
 const EMPTY = new Uint8Array(0);

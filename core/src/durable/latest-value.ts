@@ -1,9 +1,9 @@
-import { topicMatches, type Frame } from '@meshbus/proto';
+import { hasWildcard, isMeshbusError, topicMatches, type Frame } from '@meshbus/proto';
 import type { NodeStats } from '../stats.js';
 import type { Logger } from '../logger.js';
 import { withPosition } from './frames.js';
-import type { HistoryStore } from './history-store.js';
-import type { DurableMatcher } from './store-config.js';
+import type { HistoryStore, LatestValue } from './history-store.js';
+import type { DurableMatcher, ResolvedTopicRule } from './store-config.js';
 import type { SequencedOwner } from './recovery.js';
 
 /**
@@ -23,42 +23,106 @@ export async function sendLatest(
   isCurrent: () => boolean,
   logger: Logger,
   stats: NodeStats,
+  /** Takes a replay slot for a paged read (throws SessionError MB_ERR_TOO_MANY_REPLAYS); returns its release. */
+  acquire: () => () => void = () => () => {},
 ): Promise<number> {
   let n = 0;
-  for (const rule of matcher.latestRules()) {
-    let values;
+  // Only rules a topic of this pattern can fall under are read: a SUB elsewhere costs Redis nothing.
+  const rules = matcher.latestRules().filter((r) => patternsOverlap(pattern, r.pattern));
+  if (rules.length === 0) return 0;
+  const literal = !hasWildcard(pattern);
+  let release = (): void => {};
+  if (!literal) {
     try {
-      values = await store.latest(rule);
+      release = acquire();
     } catch (e) {
-      logger.warn({ pattern, err: String(e) }, 'latest values unavailable');
-      return n;
-    }
-    values.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
-    for (const v of values) {
-      if (!isCurrent() || !owner.isOpen) return n;
-      if (!topicMatches(pattern, v.topic)) continue;
-      // The first matching rule decides: skip topics another rule owns.
-      if (matcher.forTopic(v.topic)?.rule !== rule) continue;
-      // Read back from Redis: an unreadable value is skipped and the subscriber told (ERROR MB_ERR_STORE_CORRUPT on its sid).
-      let f: Frame | undefined;
-      let problem = 'corrupt' in v ? v.corrupt : '';
-      if (!('corrupt' in v)) {
-        try {
-          f = withPosition(v.frame, v.position);
-        } catch (e) {
-          problem = (e as Error).message;
-        }
-      }
-      if (f === undefined) {
-        stats.store.corrupt++;
-        const message = `latest value of "${v.topic}" skipped: ${problem}`;
-        logger.warn({ pattern, sid }, message);
-        owner.notice(sid, 'MB_ERR_STORE_CORRUPT', message);
-        continue;
-      }
-      owner.deliver(f, sid);
-      n++;
+      if (!isMeshbusError(e)) throw e;
+      owner.notice(sid, e.code, `latest values not sent: ${e.message}`);
+      return 0;
     }
   }
-  return n;
+  try {
+    for (const rule of rules) {
+      let cursor = '0';
+      do {
+        // The next page only once the connection has drained: a client that does not read holds one page.
+        if (!literal && cursor !== '0') await drained(owner);
+        if (!isCurrent() || !owner.isOpen) return n;
+        let values: LatestValue[];
+        try {
+          if (literal) {
+            const v = await store.latestOf(rule, pattern);
+            values = v ? [v] : [];
+            cursor = '0';
+          } else {
+            const page = await store.latestPage(rule, cursor, LATEST_PAGE);
+            values = page.values;
+            cursor = page.cursor;
+          }
+        } catch (e) {
+          logger.warn({ pattern, err: String(e) }, 'latest values unavailable');
+          return n;
+        }
+        values.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
+        for (const v of values) {
+          if (!isCurrent() || !owner.isOpen) return n;
+          if (deliverLatest(owner, sid, pattern, matcher, rule, v, logger, stats)) n++;
+        }
+      } while (cursor !== '0');
+    }
+    return n;
+  } finally {
+    release();
+  }
+}
+
+/** Topics per HSCAN page of a latest hash (a hint to Redis; a page holds about this many values). */
+const LATEST_PAGE = 32;
+
+/** Sends one latest value to `sid` if it is the pattern's and the rule's; true when delivered. */
+function deliverLatest(owner: SequencedOwner, sid: number, pattern: string, matcher: DurableMatcher<unknown>, rule: ResolvedTopicRule, v: LatestValue, logger: Logger, stats: NodeStats): boolean {
+  if (!topicMatches(pattern, v.topic)) return false;
+  // The first matching rule decides: skip topics another rule owns.
+  if (matcher.forTopic(v.topic)?.rule !== rule) return false;
+  // Read back from Redis: an unreadable value is skipped and the subscriber told (ERROR MB_ERR_STORE_CORRUPT on its sid).
+  let f: Frame | undefined;
+  let problem = 'corrupt' in v ? v.corrupt : '';
+  if (!('corrupt' in v)) {
+    try {
+      f = withPosition(v.frame, v.position);
+    } catch (e) {
+      problem = (e as Error).message;
+    }
+  }
+  if (f === undefined) {
+    stats.store.corrupt++;
+    const message = `latest value of "${v.topic}" skipped: ${problem}`;
+    logger.warn({ pattern, sid }, message);
+    owner.notice(sid, 'MB_ERR_STORE_CORRUPT', message);
+    return false;
+  }
+  owner.deliver(f, sid);
+  return true;
+}
+
+/** Resolves once the connection's outbound queue is below its mark (or it went away). */
+function drained(owner: SequencedOwner): Promise<void> {
+  if (!owner.congested || !owner.isOpen) return Promise.resolve();
+  return new Promise((resolve) => owner.addWaiter({ unblock: () => resolve() }));
+}
+
+/**
+ * True when some topic matches both patterns (`*` one token, `>` one or
+ * more trailing tokens). Patterns are valid (SPEC 11), so `>` is last.
+ */
+export function patternsOverlap(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; ; i++) {
+    if (i === x.length || i === y.length) return x.length === y.length;
+    const p = x[i]!;
+    const q = y[i]!;
+    if (p === '>' || q === '>') return true;
+    if (p !== '*' && q !== '*' && p !== q) return false;
+  }
 }

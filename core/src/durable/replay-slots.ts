@@ -1,4 +1,4 @@
-import { SessionError } from '@meshbus/proto';
+import { SessionError, type ErrorCode } from '@meshbus/proto';
 
 /**
  * Bounds the history replays (SUB `since`) in progress, per connection and
@@ -13,6 +13,8 @@ export class ReplaySlots {
   constructor(
     private readonly perConnection: number,
     private readonly perNode: number,
+    /** The refusal's code and what is counted (also bounds durable queue memberships, durability.ts). */
+    private readonly refusal: { code: ErrorCode; what: string; hint: string } = { code: 'MB_ERR_TOO_MANY_REPLAYS', what: 'replays already in progress', hint: 'retry when one has caught up' },
   ) {}
 
   /** Replays in progress on the node. */
@@ -27,10 +29,10 @@ export class ReplaySlots {
   acquire(owner: object): () => void {
     const mine = this.perOwner.get(owner) ?? 0;
     if (mine >= this.perConnection) {
-      throw new SessionError('MB_ERR_TOO_MANY_REPLAYS', `${mine} replays already in progress on this connection (limit ${this.perConnection}); retry when one has caught up`);
+      throw new SessionError(this.refusal.code, `${mine} ${this.refusal.what} on this connection (limit ${this.perConnection}); ${this.refusal.hint}`);
     }
     if (this.total >= this.perNode) {
-      throw new SessionError('MB_ERR_TOO_MANY_REPLAYS', `${this.total} replays already in progress on this node (limit ${this.perNode}); retry later`);
+      throw new SessionError(this.refusal.code, `${this.total} ${this.refusal.what} on this node (limit ${this.perNode}); retry later`);
     }
     this.total++;
     this.perOwner.set(owner, mine + 1);

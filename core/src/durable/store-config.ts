@@ -1,5 +1,6 @@
 import { TopicTrie, assertPattern, copyBytes, topicHash, type Frame } from '@meshbus/proto';
 import { ConfigError } from '../config-error.js';
+import { isReservedTopic, startsWithWildcard } from '../auth/reserved-topics.js';
 
 /** One durable topic pattern: what the node keeps in Redis for the topics it matches. */
 export interface DurableTopic {
@@ -30,6 +31,20 @@ export interface DurableOptions {
     backoffMs?: number;
     /** How long a consumer has to ACK/NACK a delivery, ms. Default 30000. */
     ackTimeoutMs?: number;
+    /** Durable queue subscriptions one connection may hold; past it MB_ERR_TOO_MANY_SUBSCRIPTIONS. Default 16. */
+    perConnection?: number;
+    /**
+     * Durable queue subscriptions on the node. Each distinct (pattern, group)
+     * with a local consumer is one BullMQ worker, i.e. one blocking Redis
+     * connection, so this also bounds the node's Redis connections. Default 256.
+     */
+    perNode?: number;
+    /**
+     * Distinct (pattern, group) queues the node knows (the Redis set shared by
+     * the mesh); every event adds one job per matching queue, so past it a new
+     * queue is refused (MB_ERR_TOO_MANY_SUBSCRIPTIONS) and not learned. Default 1024.
+     */
+    maxQueues?: number;
   };
   /** A durable publish that Redis has not answered within this many ms is NACKed. Default 5000. */
   writeTimeoutMs?: number;
@@ -64,6 +79,7 @@ export interface ResolvedDurable {
   attempts: number;
   backoffMs: number;
   ackTimeoutMs: number;
+  queueLimits: { perConnection: number; perNode: number; maxQueues: number };
   writeTimeoutMs: number;
   replay: { pageEvents: number; pageBytes: number; perConnection: number; perNode: number };
 }
@@ -94,6 +110,7 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
     attempts: q.attempts ?? 5,
     backoffMs: q.backoffMs ?? 1000,
     ackTimeoutMs: q.ackTimeoutMs ?? 30_000,
+    queueLimits: { perConnection: q.perConnection ?? 16, perNode: q.perNode ?? 256, maxQueues: q.maxQueues ?? 1024 },
     writeTimeoutMs: o.writeTimeoutMs ?? 5000,
     replay: {
       pageEvents: o.replay?.pageEvents ?? 256,
@@ -102,6 +119,9 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
       perNode: o.replay?.perNode ?? 64,
     },
   };
+  for (const [k, v] of Object.entries(r.queueLimits)) {
+    if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable queues.${k} must be a positive integer`);
+  }
   for (const [k, v] of Object.entries(r.replay)) {
     if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable replay.${k} must be a positive integer`);
   }
@@ -129,6 +149,13 @@ const MAX_CACHE = 16_384;
 export class DurableMatcher<Q> {
   private readonly rules = new TopicTrie<{ i: number; rule: ResolvedTopicRule }>();
   private readonly queues = new TopicTrie<Q>();
+  /**
+   * Queues whose pattern starts with a wildcard (`>`, `*.…`): they never take
+   * reserved topics (another client's inbox replies, trace records), which
+   * would otherwise be stored in Redis and come out on `_DLQ.<group>` to
+   * anyone (SPEC 11.1, 15.5).
+   */
+  private readonly wideQueues = new TopicTrie<Q>();
   private readonly cache = new Map<number, CacheEntry<TopicDurability<Q> | null>>();
   private version = 0;
 
@@ -137,10 +164,13 @@ export class DurableMatcher<Q> {
   }
 
   addQueue(pattern: string, q: Q): void {
-    if (this.queues.add(pattern, q)) this.version++;
+    if (this.queuesFor(pattern).add(pattern, q)) this.version++;
   }
   removeQueue(pattern: string, q: Q): void {
-    if (this.queues.remove(pattern, q)) this.version++;
+    if (this.queuesFor(pattern).remove(pattern, q)) this.version++;
+  }
+  private queuesFor(pattern: string): TopicTrie<Q> {
+    return startsWithWildcard(pattern) ? this.wideQueues : this.queues;
   }
 
   /** What is durable about the topic of `f`: null when nothing (the common case). */
@@ -171,6 +201,7 @@ export class DurableMatcher<Q> {
     });
     const queues: Q[] = [];
     this.queues.match(topic, (q) => queues.push(q));
+    if (!isReservedTopic(topic)) this.wideQueues.match(topic, (q) => queues.push(q));
     if (!best && queues.length === 0) return null;
     return { topic, rule: best?.rule, queues };
   }

@@ -2,7 +2,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
-import { StoreError, topicProblem } from '@meshbus/proto';
+import { SessionError, StoreError, topicProblem } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
 import { readStoredFrame } from './stored-frame.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
@@ -147,6 +147,8 @@ export class WorkQueues {
       if (!Array.isArray(pg) || typeof pg[0] !== 'string' || typeof pg[1] !== 'string' || pg[1].length === 0) continue;
       // Read back from Redis: untrusted, a bad pattern would throw in the matcher.
       if (topicProblem(pg[0], true)) continue;
+      // Bounded: every event adds one job per matching queue (see maxQueues).
+      if (!this.known.has(queueName(pg[0], pg[1])) && this.known.size >= this.cfg.queueLimits.maxQueues) continue;
       this.learn(pg[0], pg[1]);
     }
   }
@@ -192,6 +194,17 @@ export class WorkQueues {
   async schedule(topic: string, frame: Uint8Array, delay: number): Promise<void> {
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic };
     await this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true });
+  }
+
+  /**
+   * Throws SessionError MB_ERR_TOO_MANY_SUBSCRIPTIONS when (pattern, group)
+   * is a queue the node does not know and it already knows `maxQueues`.
+   */
+  admit(pattern: string, group: string): void {
+    const max = this.cfg.queueLimits.maxQueues;
+    if (!this.known.has(queueName(pattern, group)) && this.known.size >= max) {
+      throw new SessionError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', `${this.known.size} durable queues exist (limit ${max}); join an existing queue group`);
+    }
   }
 
   /** A local client subscribed durably to (pattern, group): register the queue and consume it here. */

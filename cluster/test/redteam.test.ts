@@ -1,0 +1,63 @@
+/**
+ * Red-team variants against authenticated peers (they hold the cluster
+ * secret, but a buggy or compromised node must not grow another one's memory
+ * past its bounds).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { FrameType, codeFromNumber, decodeBody, decodeError, encodeBody } from '@meshbus/proto';
+import { silentLogger, startNode } from '@meshbus/core';
+import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
+import { newNonce, proof } from '../src/peer-auth.js';
+import { RawClient } from '../../core/test/raw-client.js';
+import { stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+
+const SECRET = 'correct horse battery';
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function node(opts: ClusterOptions = {}): Promise<TestNode> {
+  const n = await startNode({ port: 0, logger: silentLogger, name: 'a', pingInterval: 1000 });
+  const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 100, ...opts }).start();
+  const t = { node: n, cluster, url: `127.0.0.1:${n.port}`, peerAddr: `127.0.0.1:${cluster.port}` };
+  cleanup.push(() => stopMeshNode(t));
+  return t;
+}
+
+const me: PeerInfo = { id: 'ab12cd34ef56ab78', name: 'hostile-peer', cluster: '127.0.0.1:9', client: '127.0.0.1:9' };
+
+/** A fake peer that completes the handshake with the secret (the dialer's side, by hand). */
+async function fakePeer(t: TestNode): Promise<RawClient> {
+  const nonce = newNonce();
+  const c = await RawClient.connect(t.cluster.port, { peer: me, nonce });
+  cleanup.push(() => c.close());
+  const w = c.got.find((g) => g.type === FrameType.WELCOME)!;
+  const body = decodeBody(w.payload) as { nonce: string; peer: PeerInfo };
+  c.send({ type: FrameType.AUTH, payload: encodeBody({ proof: proof(SECRET, 'dialer', nonce, body.nonce, me.id, body.peer.id) }) });
+  await until(() => t.cluster.link(me.id)?.state === 'up', 'fake peer authenticated');
+  return c;
+}
+
+describe('interest announced by a peer', () => {
+  it('is bounded per link (maxPeerInterest) and checked like a client SUB (queue name length); the link stays', async () => {
+    const t = await node({ maxPeerInterest: 1000 });
+    const base = t.node.table.size;
+    const peer = await fakePeer(t);
+    let id = 1;
+    for (let frame = 0; frame < 5; frame++) {
+      const add: Array<[number, string, string | null]> = [];
+      for (let k = 0; k < 1000; k++, id++) add.push([id, `spam.${id}.${'x'.repeat(40)}`, null]);
+      peer.send({ type: FrameType.INTEREST, payload: encodeBody({ add }) });
+    }
+    // Queue names past 256 characters are refused like a client's SUB `q`.
+    peer.send({ type: FrameType.INTEREST, payload: encodeBody({ del: [1], add: [[id + 1, 'ok.topic', 'q'.repeat(10_000)]] }) });
+    await peer.flush();
+    expect(t.node.table.size - base).toBeLessThanOrEqual(1000);
+    const errors = peer.got.filter((g) => g.type === FrameType.ERROR).map((g) => codeFromNumber(decodeError(g.payload).code));
+    expect(errors).toContain('MB_ERR_TOO_MANY_SUBSCRIPTIONS');
+    expect(errors).toContain('MB_ERR_BAD_BODY');
+    expect(t.cluster.link(me.id)?.state).toBe('up');
+  });
+});

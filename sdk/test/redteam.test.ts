@@ -1,0 +1,118 @@
+/**
+ * A hostile node against the Node SDK: what a node sends must never throw
+ * out of the client nor grow its memory or CPU without bound.
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Flags, FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
+import { silentLogger, startNode } from '@meshbus/core';
+import { RawClient } from '../../core/test/raw-client.js';
+import { connect, type Client } from '../src/index.js';
+import { until } from './helpers.js';
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+/** A fake node on loopback: `onFrame` answers each frame a client sends on socket `s`. */
+async function fakeNode(onFrame: (s: net.Socket, f: Frame) => void): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((s) => {
+    sockets.add(s);
+    const d = new FrameDecoder();
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+    s.on('data', (c) => d.push(c, (f) => onFrame(s, f), () => s.destroy()));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  cleanup.push(() => new Promise<void>((r) => {
+    for (const s of sockets) s.destroy();
+    srv.close(() => r());
+  }));
+  return (srv.address() as net.AddressInfo).port;
+}
+
+const welcome = (peers: string[], ping = 30_000): Uint8Array =>
+  encodeFrame({ type: FrameType.WELCOME, payload: encodeBody({ v: 1, node: 'n', client: 'c0ffee', maxPayload: 1 << 20, maxTopic: 256, ping, peers }) });
+
+async function client(port: number): Promise<Client> {
+  const c = await connect(`127.0.0.1:${port}`, { reconnectBackoff: { base: 20, max: 50 } });
+  cleanup.push(() => c.close().catch(() => {}));
+  return c;
+}
+
+describe('peer lists from a node', () => {
+  it('a WELCOME with 40,000 peers and a GOODBYE with 100,000 reconnect targets keep the server list bounded', async () => {
+    const many = (n: number, tag: string): string[] => Array.from({ length: n }, (_, i) => `${tag}${i}.example:${1 + (i % 60_000)}`);
+    let helloB = 0;
+    const b = await fakeNode((s, f) => {
+      if (f.type !== FrameType.HELLO) return;
+      helloB++;
+      s.write(welcome([]));
+    });
+    const a = await fakeNode((s, f) => {
+      if (f.type !== FrameType.HELLO) return;
+      s.write(welcome(many(40_000, 'w')));
+      s.write(encodeFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 2009, reason: 'bye', reconnect: [`127.0.0.1:${b}`, ...many(100_000, 'g')] }) }));
+    });
+    const c = await client(a);
+    await until(() => helloB >= 1 && c.isConnected, 10_000, 'redirected to the GOODBYE target');
+    expect(c.servers.length).toBeLessThanOrEqual(1 + 1024);
+    expect(c.servers).toContain(`tcp://127.0.0.1:${b}`);
+  });
+});
+
+describe('WELCOME ping from a node', () => {
+  it('a ping interval past what a timer can hold (2^53 ms) does not turn the heartbeat into a 1 ms timer', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    cleanup.push(() => void process.off('warning', onWarning));
+    let pings = 0;
+    const port = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome([], Number.MAX_SAFE_INTEGER));
+      if (f.type === FrameType.PING) pings++;
+    });
+    const c = await client(port);
+    // A round trip of our own: the heartbeat has had its first ticks meanwhile.
+    await until(() => c.isConnected, 5000, 'connected');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(warnings).not.toContain('TimeoutOverflowWarning');
+    expect(pings).toBe(0);
+  });
+});
+
+describe('replies to a request', () => {
+  it('cannot be forged by a client that learned the requester\'s id (trace hop records name every receiver) and sprays its inbox', async () => {
+    const n = await startNode({ port: 0, logger: silentLogger });
+    cleanup.push(() => n.close());
+    const opts = { reconnect: false } as const;
+    // The victim is a service (it subscribes) that also makes requests.
+    const victim = await connect(`127.0.0.1:${n.port}`, opts);
+    cleanup.push(() => victim.close().catch(() => {}));
+    victim.subscribe('svc.victim', { callback: () => {} });
+    const db = await connect(`127.0.0.1:${n.port}`, opts);
+    cleanup.push(() => db.close().catch(() => {}));
+    db.subscribe('db.get', { callback: (m) => void setTimeout(() => m.respond('real'), 300) });
+    await victim.flush();
+    await db.flush();
+
+    const attacker = await RawClient.connect(n.port);
+    cleanup.push(() => attacker.close());
+    const traceId = '0123456789abcdef';
+    attacker.sub(`_TRACE.${traceId}`, 1);
+    attacker.send({ type: FrameType.PUB, topic: 'svc.victim', flags: Flags.TRACE, ext: { trace: traceId }, payload: Buffer.from('x') });
+    const hop = await attacker.waitFor((g) => g.type === FrameType.PUB && g.topic === `_TRACE.${traceId}`);
+    const receiver = (decodeBody(hop.payload).to as string[]).find((t) => t.startsWith('client '))!;
+    const victimId = receiver.slice('client '.length);
+    expect(victimId).toBe(victim.info!.client);
+
+    const answer = victim.request('db.get', 'k', { timeout: 5000 });
+    // Spray replies on every likely reply topic of the victim's inbox.
+    for (let i = 0; i < 200; i++) attacker.pub(`_INBOX.${victimId}.${i}`, 'forged');
+    await attacker.flush();
+    const got = await answer;
+    expect(Buffer.from(got.data as Uint8Array).toString()).toBe('real');
+  });
+});
