@@ -22,9 +22,9 @@ import {
 import { refuseWithoutRedis } from './durable/durability-off.js';
 import type { Subscription } from './subscriber.js';
 import { Connection, forwardedHeader } from './connection.js';
-import { deliveryPolicy, subscribeProblem } from './subscription-policy.js';
+import { DeliveryPolicy, subscribeProblem } from './subscription-policy.js';
 import type { Permissions } from './auth/permissions.js';
-import { isOwnInbox, type ReservedFilter } from './auth/reserved-topics.js';
+import { isOwnInbox } from './auth/reserved-topics.js';
 import { checkBodyKeys, checkClientEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { sameSecret } from './auth/same-secret.js';
@@ -57,8 +57,8 @@ export class ClientSession extends Connection {
   private limited = 0;
   /** The connection's JWT, when the node verifies them. */
   private readonly token: SessionToken | undefined;
-  /** Set while some subscription starts with a wildcard: drops other inboxes' and unknown traces' events. */
-  private reserved: ReservedFilter | undefined;
+  /** The connection's slow-consumer policy and reserved-topic filter, kept up to date per SUB/UNSUB. */
+  private readonly policy: DeliveryPolicy;
   private readonly limiter: RateLimiter | undefined;
   private lastLimitError = 0;
   msgsIn = 0;
@@ -83,6 +83,7 @@ export class ClientSession extends Connection {
       closeTimeout: o.drainTimeout,
     });
     this.clientId = ctx.newClientId();
+    this.policy = new DeliveryPolicy(this.clientId);
     // A message transport buffers whole messages: bound those too (room for a HELLO and a few small frames batched with it).
     this.transport.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
     if (o.publishRate > 0) this.limiter = new RateLimiter(o.publishRate, o.publishBurst);
@@ -357,6 +358,7 @@ export class ClientSession extends Connection {
     if (body.max !== undefined) this.limit(sub, body.max);
     if (old) this.detach(old);
     this.subs.set(sid, sub);
+    this.policy.add(sub);
     if (sub.max !== undefined) this.limited++;
     this.ctx.table.add(sub);
     this.updatePolicy();
@@ -398,14 +400,9 @@ export class ClientSession extends Connection {
     this.updatePolicy();
   }
 
-  /**
-   * A connection drops events only when every one of its subscriptions asked
-   * for 'drop'. Also (re)builds the reserved-topic delivery filter, needed
-   * only while some subscription starts with a wildcard.
-   */
+  /** The queue follows the subscriptions' slow-consumer policy (DeliveryPolicy). */
   private updatePolicy(): void {
-    const { policy, reserved } = deliveryPolicy(this.subs.values(), this.clientId);
-    this.reserved = reserved;
+    const policy = this.policy.policy;
     if (this.out.policy === policy) return;
     this.out.policy = policy;
     this.flowPolicyChanged();
@@ -416,7 +413,8 @@ export class ClientSession extends Connection {
   deliver(f: Frame, sid: number): void {
     if (this.phase !== 'open') return;
     if (this.permissions?.filtersDelivery && !this.permissions.canReceive(f.topic)) return;
-    if (this.reserved && !this.reserved.canReceive(f.topic)) return;
+    const reserved = this.policy.reserved;
+    if (reserved && !reserved.canReceive(f.topic)) return;
     let ok: boolean;
     const droppedBefore = this.out.dropped;
     if (sid === 0) {
@@ -474,6 +472,7 @@ export class ClientSession extends Connection {
   }
 
   private detach(sub: Subscription): void {
+    this.policy.remove(sub);
     if (sub.max !== undefined) this.limited--;
     this.ctx.table.remove(sub);
     this.ctx.durability?.unsubscribed(sub);
