@@ -20,6 +20,15 @@ it('file descriptors and memory return to baseline after waves of 1,000 connecti
     expect(w.fdPeak, `wave ${w.wave} reached its connections`).toBeGreaterThan(r.baseline.fd + 50);
     if (w.wave === 0) continue;
     expect(w.fdAfter, `wave ${w.wave} fds`).toBeLessThanOrEqual(r.baseline.fd + 2);
-    expect(w.rssAfterMb, `wave ${w.wave} RSS`).toBeLessThan(r.baseline.rssMb * 1.25 + 20);
+    // RSS does not return to the baseline (V8 and the allocator keep freed pages for reuse) but must
+    // stay within a fixed margin of it: a wave's peak costs ~20 MB and about two peaks' worth stay
+    // cached. (A bound proportional to the baseline got tighter as the idle node got smaller.)
+    expect(w.rssAfterMb, `wave ${w.wave} RSS`).toBeLessThan(r.baseline.rssMb + 64);
+  }
+  // Long runs: memory levels off — the second half of the waves grows less than the first half.
+  const after = r.waves.slice(1).map((w) => w.rssAfterMb);
+  if (after.length >= 6) {
+    const mid = Math.floor(after.length / 2);
+    expect(after[after.length - 1]! - after[mid]!, 'RSS growth in the second half of the waves').toBeLessThan(after[mid]! - after[0]! + 8);
   }
 }, WAVES * 20_000);
