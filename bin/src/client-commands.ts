@@ -1,45 +1,7 @@
 import { ClientError, isMeshbusError, utf8Decode, utf8Encode } from '@meshbus/proto';
 import { connect, type Client } from '@meshbus/sdk';
-import { UsageError, checkTopic, intOption, noExtraArgs, positional, stringOption, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
-
-/** Options every client command takes. */
-export const CONNECT_OPTIONS: OptionSpec[] = [
-  { name: 'server', short: 's', arg: 'host:port', default: '127.0.0.1:4480', help: 'Node to connect to; a comma-separated list is tried in order.' },
-  { name: 'token', arg: 'token', help: 'Client token (or JWT) the node requires, if any.' },
-];
-
-export const PUB: CommandSpec = {
-  name: 'pub',
-  args: '<topic> <data>',
-  summary: 'publish an event',
-  description: 'Publishes <data> (UTF-8 text) on <topic>, a topic without wildcards, then exits once the node has received it.',
-  options: [
-    ...CONNECT_OPTIONS,
-    { name: 'count', arg: 'n', default: '1', help: 'Publish the event this many times (1 or more).' },
-    { name: 'header', arg: 'key=value', multiple: true, help: 'Add a header to the event; the value may be empty (key=).' },
-  ],
-};
-
-export const SUB: CommandSpec = {
-  name: 'sub',
-  args: '<pattern>',
-  summary: 'print the events of a topic pattern',
-  description:
-    'Subscribes to <pattern> (`*` matches one token, `>` one or more trailing tokens) and prints each event\'s payload on its own line (base64 if not UTF-8). Runs until --count events arrived, or Ctrl-C / SIGTERM.',
-  options: [
-    ...CONNECT_OPTIONS,
-    { name: 'queue', arg: 'group', help: 'Join this queue group: each event goes to one member of the group.' },
-    { name: 'count', arg: 'n', help: 'Exit 0 after this many events (1 or more); default: run until stopped.' },
-  ],
-};
-
-export const REQ: CommandSpec = {
-  name: 'req',
-  args: '<topic> <data>',
-  summary: 'send a request and print the reply',
-  description: 'Sends <data> as a request on <topic> and prints the first reply. Exits 1 on timeout or when nobody serves the topic.',
-  options: [...CONNECT_OPTIONS, { name: 'timeout', arg: 'ms', default: '5000', help: 'Give up waiting for a reply after this many milliseconds (1 or more).' }],
-};
+import { UsageError, checkTopic, intOption, noExtraArgs, positional, stringOption, type ParsedArgs } from './command-spec.js';
+import { PUB, REQ, SUB } from './command-specs.js';
 
 /** Connects with no reconnection: a CLI run talks to the node once. */
 export async function openClient(p: ParsedArgs, name = 'meshbus-cli'): Promise<Client> {

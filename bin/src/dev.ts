@@ -1,26 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { UsageError, intOption, noExtraArgs, stringOption, type CommandSpec, type ParsedArgs } from './command-spec.js';
+import { UsageError, intOption, noExtraArgs, stringOption, type ParsedArgs } from './command-spec.js';
+import { DEV } from './command-specs.js';
 
 /** This package's entry script: each dev node is a `meshbus start` process. */
 const BIN = fileURLToPath(new URL('../meshbus.js', import.meta.url));
-
-export const DEV: CommandSpec = {
-  name: 'dev',
-  args: '',
-  summary: 'run a local mesh of N nodes on this machine',
-  description:
-    'Runs N real `meshbus start` processes on 127.0.0.1, all seeded with the first, for seeing and debugging the whole system. Node i listens for clients on base-port+i, for peers on cluster-base+i, for HTTP on http-base+i and for WebSocket on ws-base+i. Ctrl-C or SIGTERM stops them all (exit 0); if one node fails (e.g. a port is taken) the others are stopped and the command exits 1.',
-  options: [
-    { name: 'nodes', short: 'n', arg: 'n', default: '3', help: 'How many nodes to run (1 to 32).' },
-    { name: 'base-port', arg: 'port', default: '4480', help: 'Client port of the first node; node i takes base-port+i.' },
-    { name: 'cluster-base', arg: 'port', defaultText: 'base-port+1000', help: 'Peer (cluster) port of the first node; node i takes cluster-base+i.' },
-    { name: 'http-base', arg: 'port', default: '8480', help: 'HTTP API port of the first node; node i takes http-base+i.' },
-    { name: 'ws-base', arg: 'port', default: '9480', help: 'WebSocket port of the first node; node i takes ws-base+i.' },
-    { name: 'log-level', arg: 'level', default: 'warn', help: 'Log level of every node: debug, info, warn, error or silent.' },
-    { name: 'mesh', arg: 'mode', default: 'full', help: 'Mesh mode: full (every node links to every other) or partial (links to the seed only).' },
-  ],
-};
 
 /** A port range base..base+n-1 from a flag; UsageError naming the flag when it does not fit in 1..65535. */
 function basePort(p: ParsedArgs, name: string, n: number, fallback: number): number {

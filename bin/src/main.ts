@@ -1,14 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { isMeshbusError } from '@meshbus/proto';
 import { ConfigError } from '@meshbus/core';
-import { START_SETTINGS, START_KEYS, flagName, loadStartConfig } from './config.js';
-import { UsageError, formatHelp, noExtraArgs, parseCommand, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
-import { nodeIdentity, startServer } from './start.js';
-import { logUnhandledRejections } from './rejection-guard.js';
-import { onNpmLauncherExit } from './launcher-watch.js';
-import { DEV, runDev } from './dev.js';
-import { PUB, REQ, SUB, runPub, runReq, runSub } from './client-commands.js';
-import { TRACE } from './trace-command.js';
+import { START_SETTINGS, START_KEYS, flagName } from './config.js';
+import { UsageError, formatHelp, parseCommand, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
+import { DEV, PUB, REQ, SUB, TRACE } from './command-specs.js';
 
 /** Exit codes of every command. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -32,20 +27,19 @@ export const START: CommandSpec = {
 
 type Runner = (p: ParsedArgs) => Promise<number>;
 
-/** Every command, in help order: its spec (parsing and --help) and what it runs. */
+/**
+ * Every command, in help order: its spec (parsing and --help) and what it runs.
+ * A runner imports its module when its command runs, not before: `meshbus start`
+ * then loads neither the SDK (pub, sub, req, trace) nor the dev launcher, which
+ * keeps the node's start-up short (issue #15), and `--help` loads no runner.
+ */
 export const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Runner }> = [
-  { spec: START, run: runStart },
-  { spec: DEV, run: runDev },
-  { spec: PUB, run: runPub },
-  { spec: SUB, run: runSub },
-  { spec: REQ, run: runReq },
-  {
-    spec: TRACE,
-    run: async (p) => {
-      const { traceCommand } = await import('./trace-command.js');
-      return traceCommand(p);
-    },
-  },
+  { spec: START, run: async (p) => (await import('./start-command.js')).runStart(p) },
+  { spec: DEV, run: async (p) => (await import('./dev.js')).runDev(p) },
+  { spec: PUB, run: async (p) => (await import('./client-commands.js')).runPub(p) },
+  { spec: SUB, run: async (p) => (await import('./client-commands.js')).runSub(p) },
+  { spec: REQ, run: async (p) => (await import('./client-commands.js')).runReq(p) },
+  { spec: TRACE, run: async (p) => (await import('./trace-command.js')).traceCommand(p) },
 ];
 
 /** The package version, from this package's package.json. */
@@ -138,46 +132,4 @@ function report(e: unknown, cmd: string | undefined): number {
   }
   process.stderr.write(`meshbus: ${e instanceof Error ? e.message : String(e)}\n`);
   return EXIT.failure;
-}
-
-async function runStart(p: ParsedArgs): Promise<number> {
-  noExtraArgs(p, 0, START);
-  let cfg;
-  try {
-    cfg = loadStartConfig(p.values);
-  } catch (e) {
-    // A bad flag, variable or config file is a usage error: nothing was started.
-    if (e instanceof ConfigError) throw new UsageError(e.message.replace(/^invalid configuration: /, ''));
-    throw e;
-  }
-  if (cfg.workers > 1) {
-    const { runWorkers } = await import('./workers.js');
-    return runWorkers(cfg);
-  }
-  // Listen for signals before starting: a SIGTERM that lands while the ports are
-  // being opened must drain too, not kill the process with its default action.
-  let early: string | undefined;
-  let onSignal = (signal: string): void => void (early ??= signal);
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  // The guard is installed before anything starts: a rejection during start-up is logged too.
-  const identity = nodeIdentity(cfg);
-  logUnhandledRejections(identity.logger);
-  const server = await startServer(cfg, undefined, identity);
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    onSignal = (signal) => {
-      if (stopping) return;
-      stopping = true;
-      server.node.logger.info({ signal }, 'stopping');
-      server.stop().then(resolve, (e: unknown) => {
-        server.node.logger.error({ err: String(e) }, 'stop failed');
-        resolve();
-      });
-    };
-    if (early !== undefined) onSignal(early);
-    onNpmLauncherExit(() => onSignal('launcher exited (npm forwarded a signal)'));
-  });
-  server.node.logger.info({}, 'stopped');
-  return EXIT.ok;
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
 import { startHttp, type HttpServer } from '@meshbus/core/http';
-import { ClusterNode } from '@meshbus/cluster';
+import type { ClusterNode } from '@meshbus/cluster';
 import { parseDurableTopic, type StartConfig } from './config.js';
 
 /** A running server: the node, its cluster membership and the HTTP API, stopped together. */
@@ -50,6 +50,8 @@ export async function startServer(cfg: StartConfig, logger?: Logger, identity: {
   try {
     if (cfg.wsPort !== undefined) ws = await startWs(node, cfg, log);
     if (cfg.clusterPort !== undefined) {
+      // Loaded only for a clustered node: a single node's start-up does not pay for it (issue #15).
+      const { ClusterNode } = await import('@meshbus/cluster');
       cluster = await new ClusterNode(node, {
         host: cfg.clusterHost,
         port: cfg.clusterPort,

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { decodeBody, utf8Encode } from '@meshbus/proto';
 import type { Client } from '@meshbus/sdk';
 import type { TraceHop } from '@meshbus/core';
-import { checkTopic, intOption, noExtraArgs, positional, type CommandSpec, type ParsedArgs } from './command-spec.js';
-import { CONNECT_OPTIONS, openClient } from './client-commands.js';
+import { checkTopic, intOption, noExtraArgs, positional, type ParsedArgs } from './command-spec.js';
+import { TRACE } from './command-specs.js';
+import { openClient } from './client-commands.js';
 
 /**
  * Publishes one traced event and collects the hop records the nodes on its
@@ -36,19 +37,6 @@ export function formatTrace(topic: string, id: string, hops: TraceHop[]): string
   });
   return `trace ${id}: ${topic}, ${hops.length} node(s)\n${lines.join('\n')}\n`;
 }
-
-export const TRACE: CommandSpec = {
-  name: 'trace',
-  args: '<topic> <data>',
-  summary: 'publish one traced event and show its path through the mesh',
-  description:
-    'Publishes <data> on <topic> with a trace id and prints, one line per node, where the event went and how long each node took. Exits 1 when no node reported the event.',
-  options: [
-    ...CONNECT_OPTIONS,
-    { name: 'wait', arg: 'ms', default: '1000', help: 'Collect hop reports for this many milliseconds (1 or more).' },
-    { name: 'json', help: 'Print the hops as JSON instead of a table.' },
-  ],
-};
 
 export async function traceCommand(p: ParsedArgs): Promise<number> {
   noExtraArgs(p, 2, TRACE);

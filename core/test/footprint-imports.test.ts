@@ -109,8 +109,6 @@ describe('what a plain node loads', () => {
         const n = await startNode({ port: 0, logger: silentLogger, durable: ${durable} });
         if (!n.durability) throw new Error('no durability');
         await n.close();
-        // Something under bullmq/ioredis keeps timers after close(); exit without waiting for them.
-        process.exit(0);
       `);
       for (const p of HEAVY) expect(pkgs.has(p), p).toBe(true);
     } finally {

@@ -166,7 +166,11 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     );
     const ready = await waitReady(cmd, 3000);
     if (!ready) log.warn({ redis: redact(this.cfg.redis) }, 'redis not reachable yet: durable features wait for it (publishes to durable topics are refused meanwhile)');
-    await waitReady(bull, 3000);
+    // The queue connections are used only once ready, within the same bound: a
+    // SUBSCRIBE sent while ioredis's ready check is in flight fails that check
+    // (subscriber mode), ioredis reconnects, and a stop() in that window left
+    // its disconnect timer holding the process open after close().
+    await Promise.all([waitReady(bull, 3000), waitReady(workers, 3000), waitReady(sub, 3000)]);
     await this.work.start();
     log.info(
       { durability: 'on', redis: redact(this.cfg.redis), prefix: this.cfg.prefix, topics: this.cfg.topics.map((t) => t.pattern), features: DURABLE_FEATURES },

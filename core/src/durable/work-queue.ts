@@ -5,6 +5,7 @@ import type { Subscription } from '../subscriber.js';
 import { SessionError, StoreError, topicProblem } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
 import { readStoredFrame } from './stored-frame.js';
+import { closeWorker } from './close-worker.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 
 /** A durable work queue: events on `pattern` become BullMQ jobs for the consumers of `group`. */
@@ -252,7 +253,7 @@ export class WorkQueues {
     }
     if (w.members.length === 0) {
       this.workers.delete(name);
-      void w.worker.close().catch(() => {});
+      void closeWorker(w.worker, false);
     } else {
       w.worker.concurrency = w.members.length;
     }
@@ -346,8 +347,8 @@ export class WorkQueues {
     }
     this.deliveries.clear();
     const closing: Array<Promise<unknown>> = [];
-    for (const w of this.workers.values()) closing.push(w.worker.close(true));
-    if (this.delayedWorker) closing.push(this.delayedWorker.close(true));
+    for (const w of this.workers.values()) closing.push(closeWorker(w.worker, true));
+    if (this.delayedWorker) closing.push(closeWorker(this.delayedWorker, true));
     for (const q of this.queues.values()) closing.push(q.close());
     if (this.delayed) closing.push(this.delayed.close());
     await Promise.allSettled(closing);

@@ -1,0 +1,50 @@
+import { ConfigError } from '@meshbus/core';
+import { loadStartConfig } from './config.js';
+import { UsageError, noExtraArgs, type ParsedArgs } from './command-spec.js';
+import { nodeIdentity, startServer } from './start.js';
+import { logUnhandledRejections } from './rejection-guard.js';
+import { onNpmLauncherExit } from './launcher-watch.js';
+import { EXIT, START } from './main.js';
+
+/** `meshbus start`: runs one node (or --workers processes) until SIGTERM/SIGINT; resolves with the exit code. */
+export async function runStart(p: ParsedArgs): Promise<number> {
+  noExtraArgs(p, 0, START);
+  let cfg;
+  try {
+    cfg = loadStartConfig(p.values);
+  } catch (e) {
+    // A bad flag, variable or config file is a usage error: nothing was started.
+    if (e instanceof ConfigError) throw new UsageError(e.message.replace(/^invalid configuration: /, ''));
+    throw e;
+  }
+  if (cfg.workers > 1) {
+    const { runWorkers } = await import('./workers.js');
+    return runWorkers(cfg);
+  }
+  // Listen for signals before starting: a SIGTERM that lands while the ports are
+  // being opened must drain too, not kill the process with its default action.
+  let early: string | undefined;
+  let onSignal = (signal: string): void => void (early ??= signal);
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  // The guard is installed before anything starts: a rejection during start-up is logged too.
+  const identity = nodeIdentity(cfg);
+  logUnhandledRejections(identity.logger);
+  const server = await startServer(cfg, undefined, identity);
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    onSignal = (signal) => {
+      if (stopping) return;
+      stopping = true;
+      server.node.logger.info({ signal }, 'stopping');
+      server.stop().then(resolve, (e: unknown) => {
+        server.node.logger.error({ err: String(e) }, 'stop failed');
+        resolve();
+      });
+    };
+    if (early !== undefined) onSignal(early);
+    onNpmLauncherExit(() => onSignal('launcher exited (npm forwarded a signal)'));
+  });
+  server.node.logger.info({}, 'stopped');
+  return EXIT.ok;
+}

@@ -1,0 +1,52 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePortRange, spawnCli, until } from './run-cli.js';
+
+// Issue #15, start-up time: `meshbus start` loads only what a node runs. The
+// client commands' code (and the SDK behind it), the dev launcher and, without
+// --cluster-port, the cluster package are imported only when used. The node
+// runs with the loader hook of core/test/fixtures, which records every module
+// URL the ESM loader resolves.
+
+const HOOK = fileURLToPath(new URL('../../core/test/fixtures/record-imports.mjs', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'mb-cli-imports-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The module URLs a `meshbus <args>` process resolved by the time `ready(stdout)` held (then it is stopped with SIGTERM). */
+async function modulesLoadedBy(args: string[], ready: (out: string) => boolean): Promise<string[]> {
+  const log = join(dir, `run-${args[0]}-${Date.now()}.log`);
+  const p = spawnCli(args, { env: { NODE_OPTIONS: `--import ${HOOK}`, MB_IMPORT_LOG: log } });
+  try {
+    await until(() => ready(p.out()) || p.child.exitCode !== null, `meshbus ${args[0]} to be ready`);
+  } finally {
+    p.child.kill('SIGTERM');
+    await p.exited;
+  }
+  return readFileSync(log, 'utf8').split('\n').filter(Boolean);
+}
+
+describe('what meshbus start loads', () => {
+  it('a plain node loads neither the SDK, the client commands, the dev launcher nor the cluster', async () => {
+    const port = await freePortRange(3);
+    const urls = await modulesLoadedBy(
+      ['start', '--port', String(port), '--ws-port', String(port + 1), '--http-port', String(port + 2)],
+      (out) => out.includes('"http api listening"'),
+    );
+    expect(urls.some((u) => u.includes('/core/dist/node.js'))).toBe(true); // the hook saw the node's modules
+    const unwanted = urls.filter((u) => /\/sdk\/dist\/|\/cluster\/dist\/|\/bin\/dist\/(client-commands|trace-command|dev)\.js/.test(u));
+    expect(unwanted).toEqual([]);
+  });
+
+  it('a node with --cluster-port loads the cluster package', async () => {
+    const port = await freePortRange(4);
+    const urls = await modulesLoadedBy(
+      ['start', '--port', String(port), '--ws-port', String(port + 1), '--http-port', String(port + 2), '--cluster-port', String(port + 3)],
+      (out) => out.includes('"http api listening"'),
+    );
+    expect(urls.some((u) => u.includes('/cluster/dist/cluster-node.js'))).toBe(true);
+    expect(urls.filter((u) => u.includes('/sdk/dist/'))).toEqual([]);
+  });
+});
