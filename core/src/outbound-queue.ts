@@ -23,7 +23,8 @@ export class OutboundQueue {
   /** Bytes of control frames in the backlog: never dropped, so not freed by dropping. */
   private controlBytes = 0;
   /** Backlog copies of control frames. */
-  private readonly controls = new WeakSet<Uint8Array>();
+  /** Queued control frames (never dropped); made on the first one, so an idle connection carries none. */
+  private controls: WeakSet<Uint8Array> | undefined;
   /** Every backlog entry before this index is a control frame or already dropped: where the drop scan starts. */
   private dropFrom = 0;
   /** Set by sendFinal: nothing more is queued. */
@@ -89,7 +90,7 @@ export class OutboundQueue {
       this.onSlow();
       return false;
     }
-    this.controls.add(this.enqueue(chunk, undefined, chunk.length));
+    (this.controls ??= new WeakSet()).add(this.enqueue(chunk, undefined, chunk.length));
     this.controlBytes += chunk.length;
     return true;
   }
@@ -163,7 +164,7 @@ export class OutboundQueue {
     let i = Math.max(this.dropFrom, this.head);
     while (this.backlogBytes > this.controlBytes && i < b.length && this.backlogBytes + this.transport.buffered + size > this.maxPending) {
       const old = b[i]!;
-      if (old.length !== 0 && !this.controls.has(old)) {
+      if (old.length !== 0 && !this.controls?.has(old)) {
         b[i] = EMPTY;
         this.backlogBytes -= old.length;
         this.dropped++;
@@ -180,7 +181,7 @@ export class OutboundQueue {
       this.backlog[this.head++] = EMPTY;
       if (c.length === 0) continue;
       this.backlogBytes -= c.length;
-      if (this.controlBytes !== 0 && this.controls.has(c)) this.controlBytes -= c.length;
+      if (this.controlBytes !== 0 && this.controls!.has(c)) this.controlBytes -= c.length;
       this.transport.write(c);
     }
     if (this.head === this.backlog.length) {

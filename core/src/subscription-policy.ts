@@ -29,7 +29,8 @@ export class DeliveryPolicy {
   private count = 0;
   private disconnects = 0;
   private wide = 0;
-  private readonly traces = new Map<string, number>();
+  /** Trace patterns held (by count); made on the first one. */
+  private traces: Map<string, number> | undefined;
   private filter: ReservedFilter | undefined;
   private stale = false;
 
@@ -51,7 +52,7 @@ export class DeliveryPolicy {
   get reserved(): ReservedFilter | undefined {
     if (this.wide === 0) return undefined;
     if (this.stale || !this.filter) {
-      this.filter = new ReservedFilter(this.clientId, [...this.traces.keys()]);
+      this.filter = new ReservedFilter(this.clientId, this.traces ? [...this.traces.keys()] : []);
       this.stale = false;
     }
     return this.filter;
@@ -64,9 +65,10 @@ export class DeliveryPolicy {
       this.wide += d;
       this.stale = true;
     } else if (isTracePattern(s.pattern)) {
-      const n = (this.traces.get(s.pattern) ?? 0) + d;
-      if (n > 0) this.traces.set(s.pattern, n);
-      else this.traces.delete(s.pattern);
+      const traces = (this.traces ??= new Map());
+      const n = (traces.get(s.pattern) ?? 0) + d;
+      if (n > 0) traces.set(s.pattern, n);
+      else traces.delete(s.pattern);
       this.stale = true;
     }
   }
