@@ -107,6 +107,9 @@ export function renderMetrics(src: MetricsSource): string {
     [{ reason: 'store_backlog' }, s.dropped.storeBacklog],
     [{ reason: 'no_interest' }, s.noInterest],
   ]);
+  m.add('meshbus_store_corrupt_entries_total', 'counter', 'Entries read back from Redis that could not be decoded: skipped, the subscriber told (ERROR 4010).', s.store.corrupt);
+  m.add('meshbus_store_replay_pages_total', 'counter', 'History pages read from Redis for SUB since (recovery).', s.store.replayPages);
+  m.add('meshbus_store_replays_refused_total', 'counter', 'SUB since refused by the per-connection or per-node replay bound (MB_ERR_TOO_MANY_REPLAYS).', s.store.replaysRefused);
   m.add('meshbus_protocol_errors_total', 'counter', 'Malformed frames or byte streams received from clients.', s.protocolErrors);
   m.add('meshbus_errors_sent_total', 'counter', 'ERROR frames sent to clients.', s.errorsSent);
   m.add('meshbus_auth_failures_total', 'counter', 'Client handshakes refused for a bad token.', s.authFailures);

@@ -14,6 +14,19 @@ import { type MeshNode, type NodeOptions } from '../../src/index.js';
 import { queueName } from '../../src/durable/index.js';
 import { RawClient, frameWithExt, type Got } from '../raw-client.js';
 import { durableSuite, until } from '../redis-helper.js';
+import { startHttp } from '../../src/http/index.js';
+
+/** The value of an unlabelled series in the node's /metrics, as an operator scrapes it. */
+async function metric(n: MeshNode, name: string): Promise<number | undefined> {
+  const http = await startHttp(n, { port: 0, host: '127.0.0.1' });
+  try {
+    const text = await (await fetch(`${http.url}/metrics`)).text();
+    const m = text.match(new RegExp(`^${name} (\\S+)$`, 'm'));
+    return m ? Number(m[1]) : undefined;
+  } finally {
+    await http.close();
+  }
+}
 
 /**
  * Issue #13: bad input that reaches the durable store — from a client, a peer
@@ -219,6 +232,7 @@ describe('what comes back from Redis is untrusted: bad entries are skipped with 
       expect(notices.map((g) => decodeError(g.payload).message.match(/offset (\d+)/)?.[1])).toEqual(['2', '4', '6']);
       expect(subAcks(c, 3)).toEqual([{ recovered: true, epoch: EPOCH, offset: 0 }]);
       expect(n.stats.store.corrupt).toBe(3);
+      expect(await metric(n, 'meshbus_store_corrupt_entries_total')).toBe(3);
       await alive(n);
     } finally {
       closeRaws();
@@ -331,6 +345,7 @@ describe('replays are paged and bounded', () => {
       expect(decodeError(errors(c, 5)[0]!.payload).code).toBe(2040);
       expect(deliveries(c, 5)).toEqual([]);
       expect(n.stats.store.replaysRefused).toBe(1);
+      expect(await metric(n, 'meshbus_store_replays_refused_total')).toBe(1);
       c.sub('rp.t', 6, { since: [epoch, 0] });
       await until(() => deliveries(c, 6).length === 20, 'a replay after the others finished');
       expect(errors(c, 6)).toEqual([]);
