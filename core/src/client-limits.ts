@@ -1,5 +1,5 @@
-import { FrameType, ProtocolError, SessionError, checkIngressRules, decodeExtension, topicProblem, type Frame, type HelloBody, type SubBody, type TopicLimits } from '@meshbus/proto';
-import { isTraceId, isTraceTopic } from './auth/reserved-topics.js';
+import { FrameType, ProtocolError, SessionError, checkIngressRules, decodeExtension, isTraceId, topicProblem, type Frame, type HelloBody, type SubBody, type TopicLimits } from '@meshbus/proto';
+import { isTraceTopic } from './auth/reserved-topics.js';
 
 /**
  * The bounds a node puts on every number and size a client sends (SPEC.md

@@ -1,5 +1,4 @@
-import type { Frame } from '@meshbus/proto';
-import { isTraceId } from './auth/reserved-topics.js';
+import { isTraceId, type Frame } from '@meshbus/proto';
 import type { Subscriber } from './subscriber.js';
 
 /** One node's report about a traced event. */

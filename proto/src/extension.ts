@@ -170,3 +170,11 @@ export function checkIngressRules(decoded: Extension | undefined, isRequest: boo
   }
   return decoded;
 }
+
+/**
+ * A well-formed trace id (SPEC 10.9): 16 lowercase hex digits (64 random bits).
+ * Nodes refuse others; the SDK checks at the call with the same rule.
+ */
+export function isTraceId(id: string): boolean {
+  return /^[0-9a-f]{16}$/.test(id);
+}

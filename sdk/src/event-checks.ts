@@ -1,4 +1,4 @@
-import { ClientError, MAX_EXT, assertHeaderName, assertTopic, assertWellFormed, encodeExtension, errorFromCode, utf8Length, type Extension } from '@meshbus/proto';
+import { ClientError, MAX_EXT, assertHeaderName, assertTopic, assertWellFormed, encodeExtension, errorFromCode, isTraceId, utf8Length, type Extension } from '@meshbus/proto';
 import { peekTopicBytes, topicBytes } from './topic-cache.js';
 
 /**
@@ -46,7 +46,7 @@ export function checkEvent(
     throw errorFromCode('MB_ERR_PAYLOAD_TOO_LARGE', `${data.length} bytes, the node accepts at most ${limits.maxPayload}`);
   }
   // Nodes accept only random 16-hex trace ids (SPEC 10.9): hop records go to _TRACE.<id>, readable by whoever knows it.
-  if (trace !== undefined && (typeof trace !== 'string' || !/^[0-9a-f]{16}$/.test(trace))) {
+  if (trace !== undefined && (typeof trace !== 'string' || !isTraceId(trace))) {
     throw new ClientError('MB_ERR_INVALID_ARGUMENT', `trace id "${String(trace)}" must be 16 lowercase hex digits (random)`);
   }
   if (headers === undefined) return;

@@ -1,3 +1,4 @@
+import { isTraceId } from '@meshbus/proto';
 import { covers } from './permissions.js';
 
 /**
@@ -15,12 +16,6 @@ export const TRACE = '_TRACE';
 const INBOX_DOT = '_INBOX.';
 const TRACE_DOT = '_TRACE.';
 
-const TRACE_ID = /^[0-9a-f]{16}$/;
-
-/** A well-formed trace id: 16 lowercase hex digits (64 random bits). */
-export function isTraceId(id: string): boolean {
-  return TRACE_ID.test(id);
-}
 
 /** The first token of a topic or pattern. */
 function firstToken(p: string): string {

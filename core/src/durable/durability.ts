@@ -21,7 +21,7 @@ import { withPosition } from './frames.js';
 import { HistoryStore } from './history-store.js';
 import { sendLatest } from './latest-value.js';
 import { Sequencer, type SequencedOwner } from './recovery.js';
-import { DurableMatcher, resolveDurable, type DurableOptions, type ResolvedDurable, type TopicDurability } from './store-config.js';
+import { DurableMatcher, type ResolvedDurable, type TopicDurability } from './store-config.js';
 import { WorkQueues, type QueueRef } from './work-queue.js';
 import { ReplaySlots } from './replay-slots.js';
 import { readStoredFrame } from './stored-frame.js';
@@ -120,12 +120,6 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       what: 'durable queue subscriptions',
       hint: 'unsubscribe one first',
     });
-  }
-
-  /** undefined when `o` configures no Redis (the node runs without durability). */
-  static create(host: DurableHost, o: DurableOptions | undefined): Durability | undefined {
-    const cfg = resolveDurable(o);
-    return cfg ? new Durability(host, cfg) : undefined;
   }
 
   private connect(extra: RedisOptions): Redis {
