@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { UsageError, intOption, noExtraArgs, stringOption, type ParsedArgs } from './command-spec.js';
 import { DEV } from './command-specs.js';
+import { onNpmLauncherExit } from './launcher-watch.js';
 
 /** This package's entry script: each dev node is a `meshbus start` process. */
 const BIN = fileURLToPath(new URL('../meshbus.js', import.meta.url));
@@ -73,6 +74,7 @@ export async function runDev(p: ParsedArgs): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  onNpmLauncherExit(onSignal);
   const codes = await Promise.all(exits);
   return signalled && codes.every((c) => c === 0) ? 0 : 1;
 }

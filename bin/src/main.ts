@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+// First: it records the launcher's pid before anything else can take time.
+import './launcher-watch.js';
 import { isMeshbusError } from '@meshbus/proto';
 import { ConfigError } from '@meshbus/core';
 import { START_SETTINGS, START_KEYS, flagName } from './config.js';

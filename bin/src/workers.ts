@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { StartConfig } from './config.js';
 import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
+import { onNpmLauncherExit } from './launcher-watch.js';
 import { freePort, jsonLogger } from '@meshbus/core';
 
 /**
@@ -78,6 +79,7 @@ async function supervise(cfg: StartConfig): Promise<number> {
   for (let i = 0; i < n; i++) fork(i);
   process.once('SIGTERM', stopAll);
   process.once('SIGINT', stopAll);
+  onNpmLauncherExit(stopAll);
   await done;
   return failed ? 1 : 0;
 }

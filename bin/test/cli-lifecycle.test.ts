@@ -15,6 +15,7 @@ afterEach(async () => {
   for (const p of procs.splice(0)) {
     if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
     await p.exited;
+    p.killGroup();
   }
 });
 
@@ -63,6 +64,41 @@ it('under npm (npx meshbus start), SIGTERM to the launcher still drains the node
   await until(async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
   expect(p.err()).toContain('launcher exited');
   expect(p.err()).toContain('node stopped');
+});
+
+it('under npm, a launcher killed while the node is still opening its ports drains the node too', async () => {
+  // The node used to note its launcher only once every port was open: a signal
+  // that came earlier left it re-parented, waiting for a change already past.
+  const args = await nodePorts();
+  const p = track(spawnCli(['start', ...args, '--log-level', 'info'], { viaShell: true, env: { npm_command: 'exec' } }));
+  await until(() => accepts(portsOf(args)[0]!), 'the node to listen on its client port', 20_000, 5);
+  p.child.kill('SIGTERM');
+  await p.exited;
+  await until(async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
+  expect(p.err()).toContain('node stopped');
+});
+
+it('under npm, SIGTERM to the launcher of start --workers or dev stops every node', async () => {
+  const port = await freePort();
+  const w = track(
+    spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info'], { viaShell: true, env: { npm_command: 'exec' } }),
+  );
+  await until(() => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
+  w.child.kill('SIGTERM');
+  await w.exited;
+  await until(() => portFree(port), 'the orphaned workers to free the client port');
+
+  const [base, cluster, http, ws] = [await freePortRange(2), await freePortRange(2), await freePortRange(2), await freePortRange(2)];
+  const d = track(
+    spawnCli(['dev', '--nodes', '2', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'info'], {
+      viaShell: true,
+      env: { npm_command: 'exec' },
+    }),
+  );
+  await until(() => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
+  d.child.kill('SIGTERM');
+  await d.exited;
+  await until(async () => (await Promise.all([base, base + 1, cluster, cluster + 1].map(portFree))).every(Boolean), 'the orphaned dev mesh to free its ports');
 });
 
 it('start --workers exits non-zero when the client port is taken, instead of living on serving nothing', async () => {

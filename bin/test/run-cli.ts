@@ -12,21 +12,32 @@ export interface CliProcess {
   err: () => string;
   /** Exit code, or the signal name when killed by one. */
   exited: Promise<number | string>;
+  /** Kills whatever is left of a `viaShell` process's group (its orphaned node); no-op otherwise. */
+  killGroup: () => void;
 }
 
 /** Starts `node bin/meshbus.js <args>` with piped output. */
 export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; viaShell?: boolean } = {}): CliProcess {
   const env = { ...process.env, ...opts.env };
   // viaShell: the way npm runs a bin (`sh -c "<bin> <args>"`), to stand in for npx.
+  // In a process group of its own, which a node orphaned by the shell keeps:
+  // killGroup() then reaches it even when a test failed before it drained.
   const child = opts.viaShell
-    ? spawn('sh', ['-c', [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ')], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    ? spawn('sh', ['-c', [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ')], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     : spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | string>((r) => child.once('exit', (code, signal) => r(code ?? signal ?? 'unknown')));
-  return { child, out: () => out, err: () => err, exited };
+  const killGroup = (): void => {
+    try {
+      if (opts.viaShell && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // ESRCH: the group is gone already.
+    }
+  };
+  return { child, out: () => out, err: () => err, exited, killGroup };
 }
 
 /**
@@ -41,12 +52,12 @@ export async function runCli(args: string[], limitMs = 15_000): Promise<{ code: 
   return { code: code === 'SIGKILL' ? 'hung' : code, out: p.out(), err: p.err() };
 }
 
-/** Polls `cond` every 50 ms until it holds; throws naming `what` after `limitMs`. */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, limitMs = 20_000): Promise<void> {
+/** Polls `cond` every `everyMs` until it holds; throws naming `what` after `limitMs`. */
+export async function until(cond: () => boolean | Promise<boolean>, what: string, limitMs = 20_000, everyMs = 50): Promise<void> {
   const end = Date.now() + limitMs;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
