@@ -24,6 +24,8 @@ export interface StartConfig {
   seeds: string[];
   clusterSecret: string | undefined;
   mesh: 'full' | 'partial';
+  /** ms a node with seeds waits for a first link before /readyz says ready anyway. */
+  readyWait: number | undefined;
   name: string;
   token: string | undefined;
   adminToken: string | undefined;
@@ -93,6 +95,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   seeds: { kind: 'list', default: [], arg: 'host:port,...', help: 'Cluster addresses of nodes to join at start.' },
   clusterSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'Shared secret every peer must prove; without it any node that reaches the cluster port may join.' },
   mesh: { kind: 'string', default: 'full', arg: 'full|partial', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest.' },
+  readyWait: { kind: 'int', default: undefined, arg: 'ms', help: 'With --seeds: how long to wait for a first peer link before /readyz reports ready anyway (seeds that are only this node, or names that do not resolve yet); default 10000.' },
   name: { kind: 'string', default: '', arg: 'name', help: 'Human-readable node name shown in views, logs and traces.' },
   token: { kind: 'string', default: undefined, arg: 'token', help: 'Token every client must present.' },
   adminToken: { kind: 'string', default: undefined, arg: 'token', help: 'Bearer token of the HTTP API\'s admin routes.' },

@@ -61,6 +61,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger, identity: {
         secret: cfg.clusterSecret,
         tls: cfg.clusterTls === 'on' ? tlsFor(cfg, true) : undefined,
         mode: cfg.mesh,
+        readyWait: cfg.readyWait,
       }).start();
     }
     if (cfg.httpPort !== undefined) {

@@ -56,6 +56,10 @@ export class ClusterNode implements LinkHandler, ClusterView {
   /** Events from peers dropped because their extension block is malformed (SPEC §8). */
   badPeerEvents = 0;
   private stopped = false;
+  /** When start() ran: readiness stops waiting for seeds `readyWait` ms after it. */
+  private startedAt: number | undefined;
+  /** Seeds that turned out to be this node itself (bounded by the seed list). */
+  private readonly selfSeeds = new Set<string>();
   /** Gate key of each accepted link still in its handshake. */
   private readonly gateKey = new WeakMap<PeerLink, string>();
 
@@ -136,6 +140,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     this.interest.start();
     this.timer = setInterval(() => this.tick(), Math.max(20, o.pingInterval / 4));
     this.timer.unref();
+    this.startedAt = Date.now();
     for (const seed of o.seeds) this.redialer.want(seed, true);
     this.node.logger.info({ clusterPort: bound, mode: o.mode, seeds: o.seeds }, 'cluster listening');
     return this;
@@ -148,9 +153,16 @@ export class ClusterNode implements LinkHandler, ClusterView {
     return urls;
   }
 
-  /** True once every seed was tried and at least one link is up (or no seeds were given). */
+  /**
+   * True once a link is up, or when there is nothing to wait for: no seeds, every
+   * seed led back to this node, or `readyWait` ms passed since start (seeds that
+   * never answer, or do not resolve yet, must not keep a node unready forever).
+   */
   ready(): boolean {
-    return this.options.seeds.length === 0 || this.byPeer.size > 0;
+    const o = this.options;
+    if (o.seeds.length === 0 || this.byPeer.size > 0) return true;
+    if (o.seeds.every((s) => this.selfSeeds.has(s))) return true;
+    return this.startedAt !== undefined && Date.now() - this.startedAt >= o.readyWait;
   }
 
   peers(): PeerStatus[] {
@@ -219,7 +231,10 @@ export class ClusterNode implements LinkHandler, ClusterView {
     const peer = link.peer!;
     if (peer.id === this.self.id) {
       // A seed list that names this node itself (one list for every node): stop dialing it.
-      if (link.target) this.redialer.connected(link.target);
+      if (link.target) {
+        this.redialer.connected(link.target);
+        this.selfSeeds.add(link.target);
+      }
       link.close('linked to itself');
       return;
     }

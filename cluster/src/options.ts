@@ -56,6 +56,14 @@ export interface ClusterOptions {
    */
   redialGiveUp?: number;
   /**
+   * How long, ms, a node with seeds waits for its first link before it reports
+   * ready anyway (/readyz). A node whose seeds are only itself, or names that
+   * do not resolve yet (the first pod of a StatefulSet behind a headless
+   * service), would otherwise never become ready, and Kubernetes would never
+   * publish the address the other pods need to reach it. Default 10,000.
+   */
+  readyWait?: number;
+  /**
    * TLS on peer links, both directions: the certificate this node presents, the CA
    * that signs its peers, and `requireClientCert` for mutual TLS (a peer without a
    * certificate from that CA cannot even start the handshake).
@@ -81,6 +89,7 @@ export interface ResolvedClusterOptions {
   maxKnownPeers: number;
   maxPeerInterest: number;
   redialGiveUp: number;
+  readyWait: number;
   tls: TlsConfig | undefined;
 }
 
@@ -103,6 +112,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
     maxKnownPeers: o.maxKnownPeers ?? 1024,
     maxPeerInterest: o.maxPeerInterest ?? 100_000,
     redialGiveUp: o.redialGiveUp ?? 20,
+    readyWait: o.readyWait ?? 10_000,
     tls: o.tls,
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new ConfigError(`cluster port must be 0..65535, got ${o.port}`);
@@ -111,6 +121,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
   for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'maxPeerInterest', 'redialGiveUp'] as const) {
     if (!Number.isInteger(r[k]) || r[k] <= 0) throw new ConfigError(`${k} must be a positive integer`);
   }
+  if (!Number.isInteger(r.readyWait) || r.readyWait < 0) throw new ConfigError('readyWait must be a non-negative integer (ms)');
   if (r.secret !== undefined && r.secret.length < 8) throw new ConfigError('cluster secret must have at least 8 characters');
   return r;
 }

@@ -18,6 +18,9 @@ function isIp(host: string): boolean {
  * dials peer addresses. It hands connected sockets on; what runs over them
  * (PeerLink) is the ClusterNode's business.
  */
+/** Unresolvable addresses remembered for logging, at most (seeds plus gossip-learned ones are bounded anyway). */
+const MAX_DNS_FAILING = 1024;
+
 export class PeerPort {
   private readonly server: Server;
   private readonly preAuth: PreAuthGate;
@@ -28,6 +31,8 @@ export class PeerPort {
   /** TLS handshakes on the cluster port that failed (or timed out), since start; logged at most every REFUSAL_LOG_EVERY. */
   private tlsFailures = 0;
   private lastTlsFailureLog = 0;
+  /** Addresses whose name does not resolve, with the last error code: logged once per change, not per redial. */
+  private readonly dnsFailing = new Map<string, string>();
 
   /** `accepted` gets each admitted socket (TLS: once its handshake is done) with its pre-auth gate key. */
   constructor(
@@ -140,9 +145,11 @@ export class PeerPort {
     let hosts: string[];
     try {
       hosts = (await lookup(host, { all: true })).map((a) => a.address);
-    } catch {
+    } catch (e) {
+      this.dnsFailed(addr, host, (e as NodeJS.ErrnoException).code ?? 'EUNKNOWN');
       return false;
     }
+    if (this.dnsFailing.delete(addr)) this.logger.info({ address: addr, addresses: hosts }, 'peer address resolves again');
     let any = false;
     for (const h of hosts) {
       const ok = await new Promise<boolean>((resolve) => {
@@ -168,5 +175,14 @@ export class PeerPort {
       any ||= ok;
     }
     return any;
+  }
+
+  private dnsFailed(addr: string, host: string, code: string): void {
+    if (this.dnsFailing.get(addr) === code) return;
+    this.dnsFailing.delete(addr);
+    if (this.dnsFailing.size >= MAX_DNS_FAILING) this.dnsFailing.delete(this.dnsFailing.keys().next().value!);
+    this.dnsFailing.set(addr, code);
+    // A seed that does not resolve yet is normal while a StatefulSet starts; said once, not per redial.
+    this.logger.warn({ address: addr, host, code }, 'cannot resolve peer address (DNS); still dialing');
   }
 }
