@@ -23,7 +23,7 @@ export interface StartConfig {
   advertise: string | undefined;
   seeds: string[];
   clusterSecret: string | undefined;
-  mesh: 'full' | 'partial';
+  mesh: 'full' | 'partial' | 'leaf';
   /** ms a node with seeds waits for a first link before /readyz says ready anyway. */
   readyWait: number | undefined;
   name: string;
@@ -94,7 +94,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   advertise: { kind: 'string', default: undefined, arg: 'host:port', help: 'Cluster address other nodes are told to dial (behind NAT or a proxy).' },
   seeds: { kind: 'list', default: [], arg: 'host:port,...', help: 'Cluster addresses of nodes to join at start.' },
   clusterSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'Shared secret every peer must prove; without it any node that reaches the cluster port may join.' },
-  mesh: { kind: 'string', default: 'full', arg: 'full|partial', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest.' },
+  mesh: { kind: 'string', default: 'full', arg: 'full|partial|leaf', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest; leaf: an edge node linked to one of --seeds (hubs of a full mesh) at a time, sending up only its own clients\' interest.' },
   readyWait: { kind: 'int', default: undefined, arg: 'ms', help: 'With --seeds: how long to wait for a first peer link before /readyz reports ready anyway (seeds that are only this node, or names that do not resolve yet); default 10000.' },
   name: { kind: 'string', default: '', arg: 'name', help: 'Human-readable node name shown in views, logs and traces.' },
   token: { kind: 'string', default: undefined, arg: 'token', help: 'Token every client must present.' },
@@ -194,9 +194,11 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
     if (v !== undefined) cfg[k] = coerce(k, v, `--${flagName(k)}`);
   }
   const c = cfg as unknown as StartConfig;
-  if (c.mesh !== 'full' && c.mesh !== 'partial') throw new ConfigError(`--mesh must be 'full' or 'partial', got ${c.mesh}`);
+  if (c.mesh !== 'full' && c.mesh !== 'partial' && c.mesh !== 'leaf') throw new ConfigError(`--mesh must be 'full', 'partial' or 'leaf', got ${c.mesh}`);
+  if (c.mesh === 'leaf' && c.seeds.length === 0) throw new ConfigError('--mesh leaf needs --seeds: the hub nodes it links to');
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) throw new ConfigError(`--log-level must be debug, info, warn, error or silent`);
-  if (c.seeds.length > 0 && c.clusterPort === undefined) c.clusterPort = 4481;
+  // A leaf accepts no links: its cluster port only names it, so any free port will do.
+  if (c.seeds.length > 0 && c.clusterPort === undefined) c.clusterPort = c.mesh === 'leaf' ? 0 : 4481;
   if (c.wsDeflate !== 'off' && c.wsDeflate !== 'on') throw new ConfigError(`--ws-deflate must be 'on' or 'off', got ${c.wsDeflate}`);
   if (c.httpInsecureOpen !== 'off' && c.httpInsecureOpen !== 'on') throw new ConfigError(`--http-insecure-open must be 'on' or 'off', got ${c.httpInsecureOpen}`);
   if (c.workers < 1) throw new ConfigError('--workers must be at least 1');

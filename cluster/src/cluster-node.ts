@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
-import { FrameType, decodeBody, type Frame } from '@meshbus/proto';
+import { FrameType, OFF, decodeBody, readU32, type Frame } from '@meshbus/proto';
 import { ConfigError, type ClusterView, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestExchange } from './interest-exchange.js';
-import { resolveClusterOptions, type ClusterOptions, type ResolvedClusterOptions } from './options.js';
+import { resolveClusterOptions, type ClusterOptions, type MeshMode, type ResolvedClusterOptions } from './options.js';
 import { PeerLink, type LinkHandler, type LinkSettings } from './peer-link.js';
 import { clusterAddressProblem, nameProblem, type PeerInfo } from './peer-info.js';
 import { Redialer } from './redialer.js';
@@ -21,7 +21,12 @@ export interface PeerStatus {
   since: number;
   msgsIn: number;
   msgsOut: number;
+  /** Set on a hub for the link of a leaf node. */
+  leaf?: true;
 }
+
+/** Origins (nodes and the leaves behind them) whose last sequence is remembered for ordering; the oldest is forgotten past it. */
+const MAX_ORIGINS = 4096;
 
 /**
  * Makes a MeshNode part of a mesh: listens for peer links, dials seeds and
@@ -36,8 +41,10 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private readonly peerPort: PeerPort;
   private readonly gossip: Gossip;
   private readonly allLinks = new Set<PeerLink>();
-  /** Up links by peer node id (at most one per peer). */
+  /** Up links by peer node id (at most one per peer). A leaf node has at most one: its hub. */
   private readonly byPeer = new Map<string, PeerLink>();
+  /** On a hub: up links of leaf nodes, by leaf node id. Never gossiped, never dialed. */
+  private readonly leaves = new Map<string, PeerLink>();
   private readonly interest: InterestExchange;
   /** Every node heard of, by id: dial targets in a full mesh and failover URLs for clients. */
   private readonly known = new Map<string, PeerInfo>();
@@ -47,7 +54,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private timer: ReturnType<typeof setInterval> | undefined;
   /** Which node each address we dialed led to (seeds, proxies, DNS names): redialed when that node's link dies. */
   private readonly dialedPeer = new Map<string, string>();
-  /** Highest sequence delivered per origin node (full mesh), for inOrder(). */
+  /** Highest sequence delivered per origin node (full mesh; a leaf's events come through its hub), for inOrder(). */
   private readonly lastSeq = new Map<string, number>();
   /** Events dropped because an older copy arrived after a newer one from the same node (full mesh). */
   reorderedDropped = 0;
@@ -77,6 +84,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       name: node.options.name,
       cluster: '',
       client: this.options.clientAdvertise ?? `${node.host}:${node.port}`,
+      ...(this.options.mode === 'leaf' ? { leaf: true as const } : {}),
     };
     this.settings = {
       self: this.self,
@@ -118,7 +126,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     return this.peerPort.port;
   }
 
-  get mode(): 'full' | 'partial' {
+  get mode(): MeshMode {
     return this.options.mode;
   }
 
@@ -146,9 +154,14 @@ export class ClusterNode implements LinkHandler, ClusterView {
     return this;
   }
 
-  /** Client URLs of the nodes this one is linked to (for WELCOME and GOODBYE). */
+  /**
+   * Client URLs of the nodes this one is linked to (for WELCOME and GOODBYE).
+   * None on a leaf: its clients stay at the edge (their own server list), not
+   * sent to the hub's region.
+   */
   clientUrls(): string[] {
     const urls: string[] = [];
+    if (this.options.mode === 'leaf') return urls;
     for (const l of this.byPeer.values()) if (l.peer) urls.push(l.peer.client);
     return urls;
   }
@@ -160,6 +173,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
    */
   ready(): boolean {
     const o = this.options;
+    // A leaf has links only to hubs: one up is all it waits for.
     if (o.seeds.length === 0 || this.byPeer.size > 0) return true;
     if (o.seeds.every((s) => this.selfSeeds.has(s))) return true;
     return this.startedAt !== undefined && Date.now() - this.startedAt >= o.readyWait;
@@ -182,6 +196,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
         since: l.since,
         msgsIn: l.msgsIn,
         msgsOut: l.msgsOut,
+        ...(l.kind === 'leaf' ? { leaf: true as const } : {}),
       });
     }
     for (const p of this.known.values()) {
@@ -229,6 +244,20 @@ export class ClusterNode implements LinkHandler, ClusterView {
   linkUp(link: PeerLink): void {
     this.leftHandshake(link);
     const peer = link.peer!;
+    const o = this.options;
+    if (o.mode === 'leaf' && link.role === 'acceptor') {
+      // A leaf is the end of a branch: a link into it would let events loop (or a leaf chain form).
+      this.refuseTopology(link, 'this node is a leaf: it accepts no links (point --seeds of other nodes at a hub)');
+      return;
+    }
+    if (peer.leaf && o.mode === 'leaf') {
+      this.refuseTopology(link, 'a leaf cannot be the hub of another leaf');
+      return;
+    }
+    if (peer.leaf && o.mode === 'full') {
+      this.leafUp(link);
+      return;
+    }
     if (peer.id === this.self.id) {
       // A seed list that names this node itself (one list for every node): stop dialing it.
       if (link.target) {
@@ -246,6 +275,15 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (link.target) {
       this.redialer.connected(link.target);
       this.dialedPeer.set(link.target, peer.id);
+    }
+    if (o.mode === 'leaf') {
+      // One hub at a time: its seeds are the hubs it may fail over to, not a mesh to join.
+      const hub = this.byPeer.values().next().value;
+      if (hub !== undefined && hub.peer!.id !== peer.id) {
+        link.close('a leaf keeps one hub link');
+        return;
+      }
+      for (const s of o.seeds) this.redialer.connected(s);
     }
     const existing = this.byPeer.get(peer.id);
     if (existing) {
@@ -268,10 +306,27 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // another id (it restarted) is gone.
     for (const [id, p] of this.known) if (id !== peer.id && (p.cluster === peer.cluster || p.cluster === link.target)) this.known.delete(id);
     this.known.set(peer.id, peer);
-    this.node.logger.info({ peer: peer.id, peerName: peer.name, address: peer.cluster, role: link.role }, 'peer link up');
-    // Snapshot of our interest, then what we know of the mesh.
+    this.node.logger.info({ peer: peer.id, peerName: peer.name, address: peer.cluster, role: link.role, ...(o.mode === 'leaf' ? { hub: true } : {}) }, 'peer link up');
+    // Snapshot of our interest, then what we know of the mesh (a leaf gossips nothing: it is not part of one).
     this.interest.linkUp(link);
-    this.gossip.send();
+    if (o.mode !== 'leaf') this.gossip.send();
+  }
+
+  /** On a hub: a leaf node linked in. Its clients' interest becomes this node's to announce; it is never gossiped. */
+  private leafUp(link: PeerLink): void {
+    const peer = link.peer!;
+    link.kind = 'leaf';
+    const existing = this.leaves.get(peer.id);
+    this.leaves.set(peer.id, link);
+    existing?.close('replaced by a newer link');
+    this.node.logger.info({ leaf: peer.id, leafName: peer.name, remote: link.remote }, 'leaf link up');
+    this.interest.linkUp(link);
+  }
+
+  /** A link that would make a topology meshbus does not route (a loop): an ERROR both ends log, then close. */
+  private refuseTopology(link: PeerLink, why: string): void {
+    this.node.logger.error({ peer: link.peer?.id, peerName: link.peer?.name, remote: link.remote, code: 'MB_ERR_TOPOLOGY' }, `peer link refused: ${why}`);
+    link.fail('MB_ERR_TOPOLOGY', why);
   }
 
   /** Every link known in the mesh: this node's own and those its peers reported. */
@@ -283,6 +338,14 @@ export class ClusterNode implements LinkHandler, ClusterView {
     this.leftHandshake(link);
     this.allLinks.delete(link);
     const peerId = link.peer?.id;
+    if (link.kind === 'leaf') {
+      if (this.leaves.get(peerId!) === link) {
+        this.leaves.delete(peerId!);
+        this.node.logger.info({ leaf: peerId, reason }, 'leaf link down');
+      }
+      this.interest.linkDown(link);
+      return;
+    }
     const current = peerId !== undefined && this.byPeer.get(peerId) === link;
     if (current) {
       this.byPeer.delete(peerId);
@@ -291,7 +354,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       this.lastSeq.delete(peerId);
     }
     this.interest.linkDown(link);
-    if (current) this.gossip.send();
+    if (current && this.options.mode !== 'leaf') this.gossip.send();
     if (current) {
       this.node.logger.info({ peer: peerId, reason }, 'peer link down');
       if (!this.stopped) this.redialPeer(link.peer!);
@@ -312,6 +375,11 @@ export class ClusterNode implements LinkHandler, ClusterView {
    * address it advertises.
    */
   private redialPeer(peer: PeerInfo): void {
+    if (this.options.mode === 'leaf') {
+      // Its hub is gone: any hub will do, the one that answers first.
+      for (const s of this.options.seeds) this.redialer.want(s, true);
+      return;
+    }
     for (const [target, id] of this.dialedPeer) {
       if (id === peer.id) this.redialer.want(target, this.options.seeds.includes(target));
     }
@@ -325,7 +393,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
         this.interest.received(link, body);
         return;
       case FrameType.PEERS:
-        this.gossip.received(link, body);
+        // A leaf dials its seeds only, and a hub does not take a leaf for a mesh node.
+        if (this.options.mode !== 'leaf' && link.kind !== 'leaf') this.gossip.received(link, body);
         return;
       default:
         this.node.logger.debug({ peer: link.peerId, type: f.typeName }, 'ignored frame from peer');
@@ -347,22 +416,25 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     const partial = this.options.mode === 'partial';
     const sid = f.sid;
-    if (!partial && !this.inOrder(link, f.seq)) {
+    if (!partial && !this.inOrder(link, f)) {
       this.reorderedDropped++;
       return;
     }
+    // One hop in a full mesh: an event from a peer goes to local receivers (leaves included).
+    // A leaf's event is like a client's publish here: to everyone who wants it, peers too.
+    const localOnly = !partial && link.kind !== 'leaf';
     if (sid === 0) {
       if (partial && !this.dedup.firstTime(f.origin, f.seq)) {
         this.duplicatesDropped++;
         return;
       }
-      this.node.deliver(f, route, link, !partial);
+      this.node.deliver(f, route, link, localOnly);
       return;
     }
     // A queue-group event: the sid is the id we announced to this peer for (pattern, group).
     const { known, queue } = this.interest.queueFor(link, sid);
     if (!known) return;
-    if (queue !== undefined) this.node.deliverToGroup(f, route, queue, link, !partial);
+    if (queue !== undefined) this.node.deliverToGroup(f, route, queue, link, localOnly);
   }
 
   /**
@@ -373,8 +445,12 @@ export class ClusterNode implements LinkHandler, ClusterView {
    * drop, not the reorder). Copies with the same sequence (a plain and a
    * queue-group copy of one event) pass.
    */
-  private inOrder(link: PeerLink, seq: number): boolean {
-    const id = link.peer!.id;
+  private inOrder(link: PeerLink, f: Frame): boolean {
+    const seq = f.seq;
+    // Keyed by origin: the link's peer for its own events (compared without making a
+    // string), else a leaf behind it (a hub relays its leaves' events).
+    const id = link.originWords !== undefined && readU32(f.buf, f.start + OFF.ORIGIN) === link.originWords[0] && readU32(f.buf, f.start + OFF.ORIGIN + 4) === link.originWords[1] ? link.peer!.id : f.origin;
+    if (id !== link.peer!.id && !this.lastSeq.has(id) && this.lastSeq.size >= MAX_ORIGINS) this.lastSeq.delete(this.lastSeq.keys().next().value!);
     const last = this.lastSeq.get(id) ?? 0;
     if (seq < last) return false;
     if (seq > last) this.lastSeq.set(id, seq);
@@ -383,7 +459,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
 
   private tick(): void {
     const now = Date.now();
-    if (this.gossip.due(now)) this.gossip.send();
+    if (this.options.mode !== 'leaf' && this.gossip.due(now)) this.gossip.send();
     for (const l of this.allLinks) l.tick(now, this.node.options.maxStall);
   }
 

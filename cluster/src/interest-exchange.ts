@@ -14,7 +14,8 @@ interface LinkInterest {
 /**
  * Interest propagation over peer links (INTEREST frames): announces to each
  * link the (pattern, queue group) keys it should route here, per the ledger
- * (local interest; in a partial mesh also what other links announced), and
+ * (local interest and leaves'; to a leaf, and in a partial mesh, also what
+ * other links announced), and
  * turns what a link announces into subscriptions in the node's routing table
  * owned by that link.
  */
@@ -35,7 +36,7 @@ export class InterestExchange {
     private readonly partial: boolean,
     private readonly maxPeerInterest: number,
   ) {
-    this.ledger = new InterestLedger(partial);
+    this.ledger = new InterestLedger(partial, (src) => src !== 'local' && (src as PeerLink).kind === 'leaf');
   }
 
   /** Follows the node's local interest from now on, starting with what exists already. */
@@ -106,12 +107,11 @@ export class InterestExchange {
   received(link: PeerLink, body: Record<string, unknown>): void {
     const li = this.perLink.get(link);
     if (!li) return;
-    const transitive = this.partial;
     if (body.snap === true) {
       for (const [id, sub] of li.learned) {
         this.node.table.remove(sub);
         li.learned.delete(id);
-        if (transitive) this.changed(keyOf(sub.pattern, sub.queue), link, -1);
+        this.changed(keyOf(sub.pattern, sub.queue), link, -1);
       }
     }
     for (const id of Array.isArray(body.del) ? body.del : []) {
@@ -119,7 +119,7 @@ export class InterestExchange {
       if (!sub) continue;
       li.learned.delete(id as number);
       this.node.table.remove(sub);
-      if (transitive) this.changed(keyOf(sub.pattern, sub.queue), link, -1);
+      this.changed(keyOf(sub.pattern, sub.queue), link, -1);
     }
     let bad = 0;
     let full = 0;
@@ -139,11 +139,15 @@ export class InterestExchange {
         full++;
         continue;
       }
-      if (old) this.node.table.remove(old);
+      if (old) {
+        this.node.table.remove(old);
+        this.changed(keyOf(old.pattern, old.queue), link, -1);
+      }
       const sub: Subscription = { sid: id, pattern, queue: q, owner: link, slow: 'drop' };
       li.learned.set(id, sub);
       this.node.table.add(sub);
-      if (transitive && !old) this.changed(keyOf(pattern, q), link, 1);
+      // Recorded in every mode: a leaf hears what peers want (what they tell a peer is the ledger's rule).
+      this.changed(keyOf(pattern, q), link, 1);
     }
     // One ERROR per frame and kind, not one per entry: a flood is not answered in kind.
     if (bad > 0) {

@@ -1,9 +1,11 @@
 /**
  * Who wants what: for each (pattern, queue) key, how many subscriptions each
- * source holds, where a source is 'local' (this node's clients) or a peer
- * link. A link is told about a key when some source other than itself wants
- * it: in a full mesh only 'local' counts (events travel one hop), in a
- * partial mesh every other link counts too (split horizon).
+ * source holds, where a source is 'local' (this node's clients) or a link
+ * (a peer's or a leaf's). A link is told about a key when some source other
+ * than itself wants it (split horizon), counting only what this node would
+ * route for it: for a peer of a full mesh, where events travel one hop, the
+ * node's clients and its leaves; for a leaf, and for any link of a partial
+ * mesh, every other source.
  */
 export type Source = 'local' | object;
 
@@ -24,7 +26,11 @@ export function parseKey(key: string): InterestKey {
 export class InterestLedger {
   private readonly counts = new Map<string, Map<Source, number>>();
 
-  constructor(private readonly transitive: boolean) {}
+  /** `isLeaf`: whether a source link is a leaf node's link (on its hub). */
+  constructor(
+    private readonly transitive: boolean,
+    private readonly isLeaf: (source: Source) => boolean = () => false,
+  ) {}
 
   /** Adjusts the count of `source` for `key`. */
   change(key: string, source: Source, delta: number): void {
@@ -52,8 +58,11 @@ export class InterestLedger {
   wants(key: string, link: Source): boolean {
     const m = this.counts.get(key);
     if (!m) return false;
-    if (!this.transitive) return (m.get('local') ?? 0) > 0;
-    for (const [src, n] of m) if (src !== link && n > 0) return true;
+    const everything = this.transitive || this.isLeaf(link);
+    for (const [src, n] of m) {
+      if (src === link || n <= 0) continue;
+      if (everything || src === 'local' || this.isLeaf(src)) return true;
+    }
     return false;
   }
 

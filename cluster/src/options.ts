@@ -1,7 +1,7 @@
 import { ConfigError, type TlsConfig } from '@meshbus/core';
 
 /** How events travel between nodes. See cluster/README.md. */
-export type MeshMode = 'full' | 'partial';
+export type MeshMode = 'full' | 'partial' | 'leaf';
 
 export interface ClusterOptions {
   /** Interface for peer links. Default 127.0.0.1. */
@@ -19,7 +19,9 @@ export interface ClusterOptions {
   /**
    * 'full' (default): every node links to every other, learned by gossip; an event from a
    * peer goes to local clients only. 'partial': only seeds are dialed; events are forwarded
-   * along links with duplicate suppression and a hop limit.
+   * along links with duplicate suppression and a hop limit. 'leaf': a leaf node (an edge
+   * point of presence): links to one of its seeds (hubs of a mesh) at a time, failing over
+   * between them, announces only its own clients' interest and accepts no links.
    */
   mode?: MeshMode;
   /** Ping a silent peer after this many ms; two unanswered pings mark it dead. Default 2,000. */
@@ -116,7 +118,8 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
     tls: o.tls,
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new ConfigError(`cluster port must be 0..65535, got ${o.port}`);
-  if (r.mode !== 'full' && r.mode !== 'partial') throw new ConfigError(`mesh mode must be 'full' or 'partial', got ${String(o.mode)}`);
+  if (r.mode !== 'full' && r.mode !== 'partial' && r.mode !== 'leaf') throw new ConfigError(`mesh mode must be 'full', 'partial' or 'leaf', got ${String(o.mode)}`);
+  if (r.mode === 'leaf' && r.seeds.length === 0) throw new ConfigError('a leaf node needs seeds: the hub nodes it links to');
   for (const s of r.seeds) parseAddress(s);
   for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'maxPeerInterest', 'redialGiveUp'] as const) {
     if (!Number.isInteger(r[k]) || r[k] <= 0) throw new ConfigError(`${k} must be a positive integer`);

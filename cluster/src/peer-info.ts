@@ -11,6 +11,8 @@ export interface PeerInfo {
   cluster: string;
   /** Address or URL clients connect to: 1..MAX_CLIENT_URL characters, printable, no spaces. */
   client: string;
+  /** Set by a leaf node in its HELLO: its hub treats the link as a leaf's (cluster/README.md, "Leaf nodes"). */
+  leaf?: true;
 }
 
 /** Longest node name a peer may claim, in characters. */
@@ -73,5 +75,5 @@ export function parsePeerInfo(v: unknown): PeerInfo {
   if (typeof p.client !== 'string' || p.client.length === 0 || p.client.length > MAX_CLIENT_URL || UNPRINTABLE.test(p.client) || /\s/.test(p.client)) {
     throw new PeerInfoError(`node ${p.id}: client address is not 1..${MAX_CLIENT_URL} printable characters`);
   }
-  return { id: p.id, name, cluster: p.cluster, client: p.client };
+  return { id: p.id, name, cluster: p.cluster, client: p.client, ...(p.leaf === true ? { leaf: true as const } : {}) };
 }

@@ -70,12 +70,15 @@ let nextUid = 1_000_000_000;
  * hands events to it like to any client.
  */
 export class PeerLink extends Connection {
-  readonly kind = 'peer' as const;
+  /** 'leaf' on a hub, for the link of a leaf node (set by the cluster when the link comes up). */
+  kind: 'peer' | 'leaf' = 'peer';
   readonly uid = nextUid++;
   readonly echo = true;
   readonly since = Date.now();
   /** The other node, once it authenticated (never a mere claim: see `claimed`). */
   peer: PeerInfo | undefined;
+  /** The peer's node id as the two big-endian words of a header's origin field, to compare without making a string. */
+  originWords: readonly [number, number] | undefined;
   /** What the other side claimed in its HELLO (acceptor) before proving it knows the secret. */
   private claimed: PeerInfo | undefined;
   /** Why the handshake failed, when it did: a code this side raised or the peer sent. */
@@ -195,7 +198,10 @@ export class PeerLink extends Connection {
           return;
         case FrameType.ERROR: {
           const b = decodeBody(f.payload);
-          this.s.logger.warn({ peer: this.peer?.id, code: codeFromNumber(Number(b.code)), message: b.message }, 'peer reported an error');
+          const code = codeFromNumber(Number(b.code));
+          // A refused topology is a configuration error of this mesh: said at error level, with the peer's reason.
+          if (code === 'MB_ERR_TOPOLOGY') this.s.logger.error({ peer: this.peer?.id, code, message: b.message }, 'peer refused this link: topology');
+          else this.s.logger.warn({ peer: this.peer?.id, code, message: b.message }, 'peer reported an error');
           return;
         }
         case FrameType.AUTH:
@@ -256,6 +262,8 @@ export class PeerLink extends Connection {
   }
 
   private up(): void {
+    const id = this.peer!.id;
+    this.originWords = [parseInt(id.slice(0, 8), 16), parseInt(id.slice(8), 16)];
     this.opened();
     this.handler.linkUp(this);
   }

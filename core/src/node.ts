@@ -348,14 +348,15 @@ export class MeshNode implements NodeContext {
 
   /**
    * Delivers `f` to `receivers`; returns how many got it.
-   * `localOnly`: skip peer receivers (an event that came from a peer in a full mesh).
+   * `localOnly`: skip peer receivers (an event that came from a peer in a full
+   * mesh); leaves are local receivers of their hub.
    */
   deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, localOnly: boolean): number {
     const tIn = f.traced ? now() : 0;
     const trace: string[] | undefined = f.traced ? [] : undefined;
     let n = 0;
     // A source never gets its own event back over the link it came on; a client only if it wants echo.
-    const skip = from && (from.kind === 'peer' || !from.echo) ? from : undefined;
+    const skip = from && (from.kind === 'peer' || from.kind === 'leaf' || !from.echo) ? from : undefined;
     for (const s of receivers.plain) {
       if (s === skip || (localOnly && s.kind === 'peer')) continue;
       s.deliver(f, 0);

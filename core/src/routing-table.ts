@@ -1,5 +1,5 @@
 import { TopicTrie, copyBytes, topicHash, type Frame } from '@meshbus/proto';
-import type { Subscriber, Subscription } from './subscriber.js';
+import type { Subscriber, SubscriberKind, Subscription } from './subscriber.js';
 
 /**
  * The receivers of one topic (what routing hands an event to), computed once
@@ -43,6 +43,11 @@ export interface InterestChange {
 
 const MAX_CACHE = 16_384;
 
+/** Interest the table reports to the cluster: clients' and internal receivers' (a leaf's is announced by the cluster, per link). */
+function isLocalInterest(kind: SubscriberKind): boolean {
+  return kind === 'client' || kind === 'internal';
+}
+
 /**
  * The node's one routing table: every subscription, local or learned from a
  * peer, in a TopicTrie. Lookups are cached per topic and keyed by the topic
@@ -64,13 +69,13 @@ export class RoutingTable {
   add(sub: Subscription): void {
     if (sub.detached) return;
     if (!this.trie.add(sub.pattern, sub)) return;
-    if (sub.owner.kind !== 'peer') this.count(sub, 1);
+    if (isLocalInterest(sub.owner.kind)) this.count(sub, 1);
   }
 
   remove(sub: Subscription): void {
     if (sub.detached) return;
     if (!this.trie.remove(sub.pattern, sub)) return;
-    if (sub.owner.kind !== 'peer') this.count(sub, -1);
+    if (isLocalInterest(sub.owner.kind)) this.count(sub, -1);
   }
 
   /** Listens to changes of local interest (for propagation to peers). */

@@ -2,11 +2,14 @@ import type { Frame } from '@meshbus/proto';
 
 /**
  * Who receives: a client connection (TCP or WebSocket), a peer link (in a
- * cluster), or a receiver inside the node ('internal': HTTP inbox, HTTP
- * trace, the node's own publishes). Clients and internal receivers are local
- * interest: announced to peers, and preferred over peers in queue groups.
+ * cluster), a link to a leaf node (on its hub: cluster/README.md, "Leaf
+ * nodes"), or a receiver inside the node ('internal': HTTP inbox, HTTP
+ * trace, the node's own publishes). Clients and internal receivers are the
+ * local interest the routing table reports to the cluster. Leaves are local
+ * for delivery (an event from a peer reaches them; preferred over peers in
+ * queue groups) and their interest is announced by the cluster itself.
  */
-export type SubscriberKind = 'client' | 'peer' | 'internal';
+export type SubscriberKind = 'client' | 'peer' | 'leaf' | 'internal';
 
 /**
  * Anything the routing table delivers events to. One interface, so routing
