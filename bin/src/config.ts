@@ -26,6 +26,10 @@ export interface StartConfig {
   mesh: 'full' | 'partial' | 'leaf';
   /** ms a node with seeds waits for a first link before /readyz says ready anyway. */
   readyWait: number | undefined;
+  /** This node's region (nodes of one region form one mesh; regions are joined by gateways). */
+  region: string | undefined;
+  /** Gateways to other regions, each `region=host:port|host:port`. */
+  gateways: string[];
   name: string;
   token: string | undefined;
   adminToken: string | undefined;
@@ -95,6 +99,8 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   seeds: { kind: 'list', default: [], arg: 'host:port,...', help: 'Cluster addresses of nodes to join at start.' },
   clusterSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'Shared secret every peer must prove; without it any node that reaches the cluster port may join.' },
   mesh: { kind: 'string', default: 'full', arg: 'full|partial|leaf', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest; leaf: an edge node linked to one of --seeds (hubs of a full mesh) at a time, sending up only its own clients\' interest.' },
+  region: { kind: 'string', default: undefined, arg: 'name', help: 'This node\'s region (A-Z, a-z, 0-9, _ and -): the nodes of one region form one mesh, and a peer link between regions is refused; join regions with --gateways.' },
+  gateways: { kind: 'list', default: [], arg: 'region=host:port|host:port,...', help: 'Other regions to join: for each, cluster addresses of some of its nodes; this node keeps one gateway link per region (the first that answers, the others for failover). Needs --region.' },
   readyWait: { kind: 'int', default: undefined, arg: 'ms', help: 'With --seeds: how long to wait for a first peer link before /readyz reports ready anyway (seeds that are only this node, or names that do not resolve yet); default 10000.' },
   name: { kind: 'string', default: '', arg: 'name', help: 'Human-readable node name shown in views, logs and traces.' },
   token: { kind: 'string', default: undefined, arg: 'token', help: 'Token every client must present.' },
@@ -152,6 +158,19 @@ function coerce(key: keyof StartConfig, raw: unknown, where: string): unknown {
   return n;
 }
 
+/** `region=host:port|host:port` entries (--gateways) → region → addresses. */
+export function parseGateways(specs: string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const spec of specs) {
+    const m = /^([^=\s]+)=(.+)$/.exec(spec.trim());
+    if (!m) throw new ConfigError(`--gateways: "${spec}" is not region=host:port|host:port`);
+    const addrs = m[2]!.split('|').map((a) => a.trim()).filter(Boolean);
+    if (addrs.length === 0) throw new ConfigError(`--gateways: region ${m[1]} has no address`);
+    (out[m[1]!] ??= []).push(...addrs);
+  }
+  return out;
+}
+
 /** `pattern[|history=N][|age=MS][|latest]` → a durable topic rule. */
 export function parseDurableTopic(spec: string): { pattern: string; history?: { size?: number; maxAgeMs?: number }; latest?: boolean } {
   const [pattern, ...opts] = spec.split('|').map((x) => x.trim());
@@ -199,6 +218,10 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) throw new ConfigError(`--log-level must be debug, info, warn, error or silent`);
   // A leaf accepts no links: its cluster port only names it, so any free port will do.
   if (c.seeds.length > 0 && c.clusterPort === undefined) c.clusterPort = c.mesh === 'leaf' ? 0 : 4481;
+  // Other regions' nodes dial this one's cluster port for their gateway links.
+  if (c.gateways.length > 0 && c.clusterPort === undefined) c.clusterPort = 4481;
+  if (c.gateways.length > 0 && c.region === undefined) throw new ConfigError('--gateways needs --region');
+  parseGateways(c.gateways);
   if (c.wsDeflate !== 'off' && c.wsDeflate !== 'on') throw new ConfigError(`--ws-deflate must be 'on' or 'off', got ${c.wsDeflate}`);
   if (c.httpInsecureOpen !== 'off' && c.httpInsecureOpen !== 'on') throw new ConfigError(`--http-insecure-open must be 'on' or 'off', got ${c.httpInsecureOpen}`);
   if (c.workers < 1) throw new ConfigError('--workers must be at least 1');

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
 import { startHttp, type HttpServer } from '@meshbus/core/http';
 import type { ClusterNode } from '@meshbus/cluster';
-import { parseDurableTopic, type StartConfig } from './config.js';
+import { parseDurableTopic, parseGateways, type StartConfig } from './config.js';
 
 /** A running server: the node, its cluster membership and the HTTP API, stopped together. */
 export interface RunningServer {
@@ -62,6 +62,8 @@ export async function startServer(cfg: StartConfig, logger?: Logger, identity: {
         tls: cfg.clusterTls === 'on' ? tlsFor(cfg, true) : undefined,
         mode: cfg.mesh,
         readyWait: cfg.readyWait,
+        region: cfg.region,
+        gateways: parseGateways(cfg.gateways),
       }).start();
     }
     if (cfg.httpPort !== undefined) {

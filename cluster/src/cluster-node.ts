@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { FrameType, OFF, decodeBody, readU32, type Frame } from '@meshbus/proto';
-import { ConfigError, type ClusterView, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
+import { ConfigError, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestExchange } from './interest-exchange.js';
 import { resolveClusterOptions, type ClusterOptions, type MeshMode, type ResolvedClusterOptions } from './options.js';
@@ -9,6 +9,7 @@ import { clusterAddressProblem, nameProblem, type PeerInfo } from './peer-info.j
 import { Redialer } from './redialer.js';
 import { PeerPort } from './peer-port.js';
 import { Gossip } from './gossip.js';
+import { Gateways } from './gateways.js';
 
 /** One peer as the cluster sees it, for views and metrics. */
 export interface PeerStatus {
@@ -23,6 +24,8 @@ export interface PeerStatus {
   msgsOut: number;
   /** Set on a hub for the link of a leaf node. */
   leaf?: true;
+  /** Set for a gateway link: the region at its other end. */
+  gateway?: string;
 }
 
 /** Origins (nodes and the leaves behind them) whose last sequence is remembered for ordering; the oldest is forgotten past it. */
@@ -40,6 +43,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   /** The cluster port: listening, dialing, pre-auth bounds. */
   private readonly peerPort: PeerPort;
   private readonly gossip: Gossip;
+  private readonly gateways: Gateways;
   private readonly allLinks = new Set<PeerLink>();
   /** Up links by peer node id (at most one per peer). A leaf node has at most one: its hub. */
   private readonly byPeer = new Map<string, PeerLink>();
@@ -85,6 +89,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       cluster: '',
       client: this.options.clientAdvertise ?? `${node.host}:${node.port}`,
       ...(this.options.mode === 'leaf' ? { leaf: true as const } : {}),
+      ...(this.options.region !== undefined ? { region: this.options.region } : {}),
     };
     this.settings = {
       self: this.self,
@@ -110,6 +115,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
           : node.logger.warn({ address: addr, reason }, 'not dialing more gossiped peer addresses'),
     });
     this.gossip = new Gossip({ self: this.self, options: this.options, logger: node.logger, byPeer: this.byPeer, known: this.known, redialer: this.redialer });
+    this.gateways = new Gateways({ options: this.options, logger: node.logger, redialer: this.redialer, refuse: (l, why) => this.refuseTopology(l, why) });
   }
 
   /** Peer connections accepted that have not authenticated yet. */
@@ -150,6 +156,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     this.timer.unref();
     this.startedAt = Date.now();
     for (const seed of o.seeds) this.redialer.want(seed, true);
+    this.gateways.start();
     this.node.logger.info({ clusterPort: bound, mode: o.mode, seeds: o.seeds }, 'cluster listening');
     return this;
   }
@@ -197,6 +204,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
         msgsIn: l.msgsIn,
         msgsOut: l.msgsOut,
         ...(l.kind === 'leaf' ? { leaf: true as const } : {}),
+        ...(l.kind === 'gateway' ? { gateway: l.region! } : {}),
       });
     }
     for (const p of this.known.values()) {
@@ -234,8 +242,9 @@ export class ClusterNode implements LinkHandler, ClusterView {
   /** Dials `addr`; every socket that connects becomes a dialer link. Resolves when the attempt ended. */
   private dial(addr: string): Promise<boolean> {
     if (this.stopped) return Promise.resolve(false);
+    const gateway = this.gateways.regionOf(addr) !== undefined;
     return this.peerPort.dial(addr, (socket) => {
-      const link = new PeerLink(socket, 'dialer', this.settings, this);
+      const link = new PeerLink(socket, 'dialer', this.settings, this, gateway ? { gateway: true } : {});
       link.target = addr;
       this.allLinks.add(link);
     });
@@ -245,6 +254,15 @@ export class ClusterNode implements LinkHandler, ClusterView {
     this.leftHandshake(link);
     const peer = link.peer!;
     const o = this.options;
+    if (peer.id === this.self.id) {
+      // A seed list that names this node itself (one list for every node): stop dialing it.
+      if (link.target) {
+        this.redialer.connected(link.target);
+        this.selfSeeds.add(link.target);
+      }
+      link.close('linked to itself');
+      return;
+    }
     if (o.mode === 'leaf' && link.role === 'acceptor') {
       // A leaf is the end of a branch: a link into it would let events loop (or a leaf chain form).
       this.refuseTopology(link, 'this node is a leaf: it accepts no links (point --seeds of other nodes at a hub)');
@@ -258,13 +276,10 @@ export class ClusterNode implements LinkHandler, ClusterView {
       this.leafUp(link);
       return;
     }
-    if (peer.id === this.self.id) {
-      // A seed list that names this node itself (one list for every node): stop dialing it.
-      if (link.target) {
-        this.redialer.connected(link.target);
-        this.selfSeeds.add(link.target);
-      }
-      link.close('linked to itself');
+    const as = this.gateways.linkUp(link);
+    if (as === 'refused') return;
+    if (as === 'gateway') {
+      this.interest.linkUp(link);
       return;
     }
     // A link to this peer is up, whichever one survives below: stop dialing it at
@@ -338,6 +353,11 @@ export class ClusterNode implements LinkHandler, ClusterView {
     this.leftHandshake(link);
     this.allLinks.delete(link);
     const peerId = link.peer?.id;
+    if (link.kind === 'gateway') {
+      this.gateways.linkDown(link, reason);
+      this.interest.linkDown(link);
+      return;
+    }
     if (link.kind === 'leaf') {
       if (this.leaves.get(peerId!) === link) {
         this.leaves.delete(peerId!);
@@ -393,8 +413,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
         this.interest.received(link, body);
         return;
       case FrameType.PEERS:
-        // A leaf dials its seeds only, and a hub does not take a leaf for a mesh node.
-        if (this.options.mode !== 'leaf' && link.kind !== 'leaf') this.gossip.received(link, body);
+        // A leaf dials its seeds only; leaves and other regions' nodes are not nodes of this mesh.
+        if (this.options.mode !== 'leaf' && link.kind === 'peer') this.gossip.received(link, body);
         return;
       default:
         this.node.logger.debug({ peer: link.peerId, type: f.typeName }, 'ignored frame from peer');
@@ -422,19 +442,20 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     // One hop in a full mesh: an event from a peer goes to local receivers (leaves included).
     // A leaf's event is like a client's publish here: to everyone who wants it, peers too.
-    const localOnly = !partial && link.kind !== 'leaf';
+    // Another region's event goes to this region only, never out to a third.
+    const scope: DeliveryScope = partial || link.kind === 'leaf' ? 'all' : link.kind === 'gateway' ? 'region' : 'local';
     if (sid === 0) {
       if (partial && !this.dedup.firstTime(f.origin, f.seq)) {
         this.duplicatesDropped++;
         return;
       }
-      this.node.deliver(f, route, link, localOnly);
+      this.node.deliver(f, route, link, scope);
       return;
     }
     // A queue-group event: the sid is the id we announced to this peer for (pattern, group).
     const { known, queue } = this.interest.queueFor(link, sid);
     if (!known) return;
-    if (queue !== undefined) this.node.deliverToGroup(f, route, queue, link, localOnly);
+    if (queue !== undefined) this.node.deliverToGroup(f, route, queue, link, scope);
   }
 
   /**

@@ -36,7 +36,10 @@ export class InterestExchange {
     private readonly partial: boolean,
     private readonly maxPeerInterest: number,
   ) {
-    this.ledger = new InterestLedger(partial, (src) => src !== 'local' && (src as PeerLink).kind === 'leaf');
+    this.ledger = new InterestLedger(partial, (src) => {
+      const l = src as PeerLink;
+      return l.kind === 'gateway' ? (l.role === 'dialer' ? 'gateway-out' : 'gateway-in') : l.kind;
+    });
   }
 
   /** Follows the node's local interest from now on, starting with what exists already. */

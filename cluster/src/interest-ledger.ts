@@ -1,13 +1,20 @@
 /**
  * Who wants what: for each (pattern, queue) key, how many subscriptions each
- * source holds, where a source is 'local' (this node's clients) or a link
- * (a peer's or a leaf's). A link is told about a key when some source other
- * than itself wants it (split horizon), counting only what this node would
- * route for it: for a peer of a full mesh, where events travel one hop, the
- * node's clients and its leaves; for a leaf, and for any link of a partial
- * mesh, every other source.
+ * source holds, where a source is 'local' (this node's clients) or a link. A
+ * link is told about a key when some source other than itself wants it
+ * (split horizon), counting only what this node would route for it:
+ *
+ * | told to | counts |
+ * |---|---|
+ * | a peer of a full mesh (one hop) | local, leaves |
+ * | a leaf; any link of a partial mesh | every other source |
+ * | a gateway link another region dialed (it sends us that region's events) | local, leaves, peers: the whole region, no other region |
+ * | a gateway link this node dialed (we send over it, never receive) | nothing |
  */
 export type Source = 'local' | object;
+
+/** How the ledger sees a link. */
+export type LinkClass = 'peer' | 'leaf' | 'gateway-in' | 'gateway-out';
 
 export interface InterestKey {
   pattern: string;
@@ -26,10 +33,10 @@ export function parseKey(key: string): InterestKey {
 export class InterestLedger {
   private readonly counts = new Map<string, Map<Source, number>>();
 
-  /** `isLeaf`: whether a source link is a leaf node's link (on its hub). */
+  /** `classOf`: what a source link is (default: a peer). */
   constructor(
     private readonly transitive: boolean,
-    private readonly isLeaf: (source: Source) => boolean = () => false,
+    private readonly classOf: (link: object) => LinkClass = () => 'peer',
   ) {}
 
   /** Adjusts the count of `source` for `key`. */
@@ -58,10 +65,14 @@ export class InterestLedger {
   wants(key: string, link: Source): boolean {
     const m = this.counts.get(key);
     if (!m) return false;
-    const everything = this.transitive || this.isLeaf(link);
+    const to = link === 'local' ? 'peer' : this.classOf(link);
+    if (to === 'gateway-out') return false;
+    const everything = this.transitive || to === 'leaf';
     for (const [src, n] of m) {
       if (src === link || n <= 0) continue;
-      if (everything || src === 'local' || this.isLeaf(src)) return true;
+      if (everything || src === 'local') return true;
+      const from = this.classOf(src);
+      if (from === 'leaf' || (to === 'gateway-in' && from === 'peer')) return true;
     }
     return false;
   }

@@ -66,6 +66,19 @@ export interface ClusterOptions {
    */
   readyWait?: number;
   /**
+   * This node's region: 1..64 characters of A-Z, a-z, 0-9, `_` and `-`. Nodes of one
+   * region form one mesh; a peer link between regions is refused (MB_ERR_TOPOLOGY), they
+   * are joined by gateway links. Required with `gateways`.
+   */
+  region?: string;
+  /**
+   * Other regions to join: region name → cluster addresses of some of its nodes. This
+   * node keeps one gateway link to each region (the first address that answers; the
+   * others are failover) and sends over it the events that enter the mesh here and that
+   * region wants. Full mesh only. See cluster/README.md, "Gateways".
+   */
+  gateways?: Record<string, string[]>;
+  /**
    * TLS on peer links, both directions: the certificate this node presents, the CA
    * that signs its peers, and `requireClientCert` for mutual TLS (a peer without a
    * certificate from that CA cannot even start the handshake).
@@ -92,6 +105,8 @@ export interface ResolvedClusterOptions {
   maxPeerInterest: number;
   redialGiveUp: number;
   readyWait: number;
+  region: string | undefined;
+  gateways: Record<string, string[]>;
   tls: TlsConfig | undefined;
 }
 
@@ -115,6 +130,8 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
     maxPeerInterest: o.maxPeerInterest ?? 100_000,
     redialGiveUp: o.redialGiveUp ?? 20,
     readyWait: o.readyWait ?? 10_000,
+    region: o.region,
+    gateways: o.gateways ?? {},
     tls: o.tls,
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new ConfigError(`cluster port must be 0..65535, got ${o.port}`);
@@ -124,9 +141,26 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
   for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'maxPeerInterest', 'redialGiveUp'] as const) {
     if (!Number.isInteger(r[k]) || r[k] <= 0) throw new ConfigError(`${k} must be a positive integer`);
   }
+  if (r.region !== undefined && !isRegionName(r.region)) throw new ConfigError(`region must be 1..64 characters of A-Z, a-z, 0-9, _ and -, got ${JSON.stringify(r.region)}`);
+  const remote = Object.entries(r.gateways);
+  if (remote.length > 0) {
+    if (r.region === undefined) throw new ConfigError('gateways need this node\'s region (--region)');
+    if (r.mode !== 'full') throw new ConfigError('gateways join full meshes: a partial-mesh or leaf node cannot have them');
+  }
+  for (const [name, addrs] of remote) {
+    if (!isRegionName(name)) throw new ConfigError(`gateway region must be 1..64 characters of A-Z, a-z, 0-9, _ and -, got ${JSON.stringify(name)}`);
+    if (name === r.region) throw new ConfigError(`a gateway joins another region: ${name} is this node's own`);
+    if (!Array.isArray(addrs) || addrs.length === 0) throw new ConfigError(`gateway region ${name} needs at least one address`);
+    for (const a of addrs) parseAddress(a);
+  }
   if (!Number.isInteger(r.readyWait) || r.readyWait < 0) throw new ConfigError('readyWait must be a non-negative integer (ms)');
   if (r.secret !== undefined && r.secret.length < 8) throw new ConfigError('cluster secret must have at least 8 characters');
   return r;
+}
+
+/** True for a region name: 1..64 characters of A-Z, a-z, 0-9, `_` and `-`. */
+export function isRegionName(v: unknown): v is string {
+  return typeof v === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(v);
 }
 
 /** Parses "host:port" (IPv6 in brackets); ConfigError when malformed. */

@@ -1,5 +1,5 @@
 import { SessionError } from '@meshbus/proto';
-import { parseAddress } from './options.js';
+import { isRegionName, parseAddress } from './options.js';
 
 /** What a node tells its peers about itself. */
 export interface PeerInfo {
@@ -13,6 +13,10 @@ export interface PeerInfo {
   client: string;
   /** Set by a leaf node in its HELLO: its hub treats the link as a leaf's (cluster/README.md, "Leaf nodes"). */
   leaf?: true;
+  /** The node's region, when it has one (ClusterOptions.region). */
+  region?: string;
+  /** Set in the HELLO of a gateway link (cluster/README.md, "Gateways"). */
+  gateway?: true;
 }
 
 /** Longest node name a peer may claim, in characters. */
@@ -75,5 +79,14 @@ export function parsePeerInfo(v: unknown): PeerInfo {
   if (typeof p.client !== 'string' || p.client.length === 0 || p.client.length > MAX_CLIENT_URL || UNPRINTABLE.test(p.client) || /\s/.test(p.client)) {
     throw new PeerInfoError(`node ${p.id}: client address is not 1..${MAX_CLIENT_URL} printable characters`);
   }
-  return { id: p.id, name, cluster: p.cluster, client: p.client, ...(p.leaf === true ? { leaf: true as const } : {}) };
+  if (p.region !== undefined && !isRegionName(p.region)) throw new PeerInfoError(`node ${p.id}: region is not 1..64 characters of A-Z, a-z, 0-9, _ and -`);
+  return {
+    id: p.id,
+    name,
+    cluster: p.cluster,
+    client: p.client,
+    ...(p.leaf === true ? { leaf: true as const } : {}),
+    ...(p.region !== undefined ? { region: p.region } : {}),
+    ...(p.gateway === true ? { gateway: true as const } : {}),
+  };
 }

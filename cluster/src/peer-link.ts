@@ -70,8 +70,13 @@ let nextUid = 1_000_000_000;
  * hands events to it like to any client.
  */
 export class PeerLink extends Connection {
-  /** 'leaf' on a hub, for the link of a leaf node (set by the cluster when the link comes up). */
-  kind: 'peer' | 'leaf' = 'peer';
+  /**
+   * 'leaf' on a hub, for the link of a leaf node; 'gateway' for a link to a node
+   * of another region. Set by the cluster when the link comes up.
+   */
+  kind: 'peer' | 'leaf' | 'gateway' = 'peer';
+  /** For a gateway link: the region at its other end. */
+  region: string | undefined;
   readonly uid = nextUid++;
   readonly echo = true;
   readonly since = Date.now();
@@ -99,6 +104,8 @@ export class PeerLink extends Connection {
     readonly role: 'dialer' | 'acceptor',
     private readonly s: LinkSettings,
     private readonly handler: LinkHandler,
+    /** Fields added to this node's peer info in the HELLO (a gateway dial says so). */
+    hello: Partial<PeerInfo> = {},
   ) {
     super((events) => new TcpTransport(socket, events), {
       scanner: s.scanner,
@@ -115,7 +122,7 @@ export class PeerLink extends Connection {
       closeTimeout: CLOSE_TIMEOUT,
     });
     if (role === 'dialer') {
-      this.sendControl(FrameType.HELLO, { v: [1, 1], peer: s.self, nonce: this.myNonce });
+      this.sendControl(FrameType.HELLO, { v: [1, 1], peer: { ...s.self, ...hello }, nonce: this.myNonce });
     }
   }
 

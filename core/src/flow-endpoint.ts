@@ -10,7 +10,7 @@ import type { EventSource, Subscriber, Throttled } from './subscriber.js';
  * pause and resume their input, and own their queue.
  */
 export abstract class FlowEndpoint implements Subscriber, EventSource {
-  abstract readonly kind: 'client' | 'peer' | 'leaf';
+  abstract readonly kind: 'client' | 'peer' | 'leaf' | 'gateway';
   abstract readonly uid: number;
   abstract readonly echo: boolean;
   abstract get label(): string;

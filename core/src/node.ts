@@ -32,12 +32,12 @@ import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
-import { RoutingTable, type Receivers } from './routing-table.js';
+import { RoutingTable, type DeliveryScope, type Receivers } from './routing-table.js';
 import { newStats, TopicCounter, type NodeStats } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
-import type { EventSource, Subscriber, Subscription } from './subscriber.js';
+import type { EventSource, Subscriber, SubscriberKind, Subscription } from './subscriber.js';
 import { localFrame, type LocalPublish } from './local-publish.js';
 import { InternalSubscriber, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 import type { NodeExtension } from './node-extension.js';
@@ -341,24 +341,25 @@ export class MeshNode implements NodeContext {
 
   /** Delivers an admitted event; an event nobody receives counts in noInterest. */
   private fanOut(f: Frame, receivers: Receivers, from: Subscriber & EventSource): number {
-    const n = this.deliver(f, receivers, from, false);
+    const n = this.deliver(f, receivers, from, 'all');
     if (n === 0) this.stats.noInterest++;
     return n;
   }
 
   /**
    * Delivers `f` to `receivers`; returns how many got it.
-   * `localOnly`: skip peer receivers (an event that came from a peer in a full
-   * mesh); leaves are local receivers of their hub.
+   * `scope`: which receivers by where the event came from (DeliveryScope): peers
+   * are skipped for 'local', gateway links for 'local' and 'region'; leaves are
+   * local receivers of their hub.
    */
-  deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, localOnly: boolean): number {
+  deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, scope: DeliveryScope): number {
     const tIn = f.traced ? now() : 0;
     const trace: string[] | undefined = f.traced ? [] : undefined;
     let n = 0;
     // A source never gets its own event back over the link it came on; a client only if it wants echo.
-    const skip = from && (from.kind === 'peer' || from.kind === 'leaf' || !from.echo) ? from : undefined;
+    const skip = from && (isLink(from.kind) || !from.echo) ? from : undefined;
     for (const s of receivers.plain) {
-      if (s === skip || (localOnly && s.kind === 'peer')) continue;
+      if (s === skip || (scope !== 'all' && (s.kind === 'gateway' || (scope === 'local' && s.kind === 'peer')))) continue;
       s.deliver(f, 0);
       if (from && s.congested) from.blockOn(s);
       if (trace) trace.push(s.label ?? s.kind);
@@ -380,8 +381,7 @@ export class MeshNode implements NodeContext {
       n++;
     }
     for (const g of receivers.groups) {
-      if (localOnly && g.local.length === 0) continue;
-      const m = this.table.pick(g, skip);
+      const m = this.table.pick(g, skip, scope);
       if (!m) continue;
       m.owner.deliver(f, m.sid);
       if (from && m.owner.congested) from.blockOn(m.owner);
@@ -408,11 +408,11 @@ export class MeshNode implements NodeContext {
    * Delivers a queue-group event to one member of `group`, local members
    * first (an event a peer handed to this node for one of its groups).
    */
-  deliverToGroup(f: Frame, receivers: Receivers, group: string, from: (Subscriber & EventSource) | undefined, localOnly: boolean): boolean {
+  deliverToGroup(f: Frame, receivers: Receivers, group: string, from: (Subscriber & EventSource) | undefined, scope: DeliveryScope): boolean {
     const tIn = f.traced ? now() : 0;
     for (const g of receivers.groups) {
-      if (g.name !== group || (localOnly && g.local.length === 0)) continue;
-      const m = this.table.pick(g, from);
+      if (g.name !== group) continue;
+      const m = this.table.pick(g, from, scope);
       if (!m) return false;
       m.owner.deliver(f, m.sid);
       if (from && m.owner.congested) from.blockOn(m.owner);
@@ -479,6 +479,11 @@ export class MeshNode implements NodeContext {
 }
 
 /** The address part of "ip:port" (IPv6 addresses contain colons too). */
+/** A link to another node (peer, leaf or gateway): never sent back what it sent. */
+function isLink(kind: SubscriberKind): boolean {
+  return kind === 'peer' || kind === 'leaf' || kind === 'gateway';
+}
+
 function ipOf(remote: string): string {
   const i = remote.lastIndexOf(':');
   return i < 0 ? remote : remote.slice(0, i);

@@ -19,11 +19,22 @@ export interface Receivers {
 
 export interface GroupReceivers {
   readonly name: string;
-  /** Members owned by local clients or internal receivers: preferred. */
+  /** Members owned by local clients, internal receivers or leaves: preferred. */
   readonly local: readonly Subscription[];
-  /** Members owned by peers: used only when no local member exists. */
+  /** Members owned by peers of this node's mesh: used only when no local member exists. */
   readonly remote: readonly Subscription[];
+  /** Members behind gateway links (other regions): used only when the region has none. */
+  readonly far: readonly Subscription[];
 }
+
+/**
+ * Which receivers an event may reach, by where it came from (cluster/README.md):
+ * 'all' when it enters the mesh here (a client's, a leaf's or the node's own
+ * event), 'region' when it came over a gateway (never back out to another
+ * region), 'local' when a peer of a full mesh forwarded it (one hop: this node's
+ * clients, internal receivers and leaves only).
+ */
+export type DeliveryScope = 'all' | 'region' | 'local';
 
 const NO_RECEIVERS: Receivers = { plain: [], groups: [], sequenced: [], limited: [] };
 
@@ -139,7 +150,7 @@ export class RoutingTable {
   /** The receivers of a literal topic (uncached). */
   route(topic: string): Receivers {
     let plain: Set<Subscriber> | undefined;
-    let groups: Map<string, { local: Subscription[]; remote: Subscription[] }> | undefined;
+    let groups: Map<string, { local: Subscription[]; remote: Subscription[]; far: Subscription[] }> | undefined;
     let sequenced: Subscription[] | undefined;
     let limited: Subscription[] | undefined;
     this.trie.match(topic, (sub) => {
@@ -154,13 +165,14 @@ export class RoutingTable {
       }
       groups ??= new Map();
       let g = groups.get(sub.queue);
-      if (!g) groups.set(sub.queue, (g = { local: [], remote: [] }));
-      (sub.owner.kind !== 'peer' ? g.local : g.remote).push(sub);
+      if (!g) groups.set(sub.queue, (g = { local: [], remote: [], far: [] }));
+      const kind = sub.owner.kind;
+      (kind === 'peer' ? g.remote : kind === 'gateway' ? g.far : g.local).push(sub);
     });
     if (!plain && !groups && !sequenced) return NO_RECEIVERS;
     return {
       plain: plain ? [...plain] : [],
-      groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote })) : [],
+      groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote, far: g.far })) : [],
       sequenced: sequenced ?? [],
       limited: limited ?? [],
     };
@@ -172,8 +184,9 @@ export class RoutingTable {
   }
 
   /** Picks the member of a group that gets the next event: round robin, local members first. */
-  pick(group: GroupReceivers, skip?: Subscriber): Subscription | undefined {
-    const members = group.local.length > 0 ? group.local : group.remote;
+  pick(group: GroupReceivers, skip?: Subscriber, scope: DeliveryScope = 'all'): Subscription | undefined {
+    // Nearest first: this node's members, else the region's, else another region's.
+    const members = group.local.length > 0 || scope === 'local' ? group.local : group.remote.length > 0 || scope === 'region' ? group.remote : group.far;
     const n = members.length;
     for (let k = 0; k < n; k++) {
       const m = members[(this.rr++ & 0x7fffffff) % n]!;

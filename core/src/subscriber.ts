@@ -7,9 +7,11 @@ import type { Frame } from '@meshbus/proto';
  * trace, the node's own publishes). Clients and internal receivers are the
  * local interest the routing table reports to the cluster. Leaves are local
  * for delivery (an event from a peer reaches them; preferred over peers in
- * queue groups) and their interest is announced by the cluster itself.
+ * queue groups) and their interest is announced by the cluster itself. A
+ * gateway link joins another region's mesh: its members come last in queue
+ * groups, and an event that came from another region never goes out to one.
  */
-export type SubscriberKind = 'client' | 'peer' | 'leaf' | 'internal';
+export type SubscriberKind = 'client' | 'peer' | 'leaf' | 'gateway' | 'internal';
 
 /**
  * Anything the routing table delivers events to. One interface, so routing

@@ -73,7 +73,7 @@ export function renderMetrics(src: MetricsSource): string {
   }
   const peers = cluster?.peers() ?? [];
   const peersUp = peers.filter((p) => p.state === 'up').length;
-  const subs = { client: 0, peer: 0, leaf: 0, internal: 0 };
+  const subs = { client: 0, peer: 0, leaf: 0, gateway: 0, internal: 0 };
   node.table.forEach((sub) => subs[sub.owner.kind]++);
 
   m.add('meshbus_info', 'gauge', 'Node identity; always 1.', [
@@ -89,10 +89,11 @@ export function renderMetrics(src: MetricsSource): string {
   ]);
   m.add('meshbus_connections_total', 'counter', 'Client connections accepted since start.', s.connectionsTotal);
   m.add('meshbus_connections_refused_total', 'counter', 'Client connections refused (limit reached or draining).', s.connectionsRefused);
-  m.add('meshbus_subscriptions', 'gauge', 'Subscriptions in the routing table by owner: local clients, peers, leaf nodes (on their hub), or the node itself (internal: HTTP inbox, traces).', [
+  m.add('meshbus_subscriptions', 'gauge', 'Subscriptions in the routing table by owner: local clients, peers, leaf nodes (on their hub), gateway links (other regions), or the node itself (internal: HTTP inbox, traces).', [
     [{ owner: 'client' }, subs.client],
     [{ owner: 'peer' }, subs.peer],
     [{ owner: 'leaf' }, subs.leaf],
+    [{ owner: 'gateway' }, subs.gateway],
     [{ owner: 'internal' }, subs.internal],
   ]);
   m.add('meshbus_messages_in_total', 'counter', 'Events accepted for routing (from clients and the HTTP API).', s.msgsIn);

@@ -140,7 +140,7 @@ export function subscriptionsView(node: MeshNode) {
     if (!e) by.set(sub.pattern, (e = { pattern: sub.pattern, count: 0, clients: 0, peers: 0, internal: 0, plain: 0, queues: new Map() }));
     e.count++;
     if (sub.owner.kind === 'client') e.clients++;
-    else if (sub.owner.kind === 'peer' || sub.owner.kind === 'leaf') e.peers++;
+    else if (sub.owner.kind !== 'internal') e.peers++;
     else e.internal++;
     if (sub.queue === undefined) e.plain++;
     else e.queues.set(sub.queue, (e.queues.get(sub.queue) ?? 0) + 1);

@@ -1,0 +1,116 @@
+import type { Logger } from '@meshbus/core';
+import type { ResolvedClusterOptions } from './options.js';
+import type { PeerLink } from './peer-link.js';
+import type { Redialer } from './redialer.js';
+
+/** What the gateway bookkeeping needs of the ClusterNode it serves. */
+export interface GatewayHost {
+  options: ResolvedClusterOptions;
+  logger: Logger;
+  redialer: Redialer;
+  /** Refuses a link that would join regions wrongly (ERROR MB_ERR_TOPOLOGY, logged). */
+  refuse(link: PeerLink, why: string): void;
+}
+
+/**
+ * Gateway links between regions (cluster/README.md, "Gateways"). Each node
+ * dials one node of every other region it is given (`gateways`), keeping one
+ * link per region and failing over between that region's addresses; it sends
+ * its own events (those that enter the mesh at this node) over the links it
+ * dialed, and takes other regions' events in over the links it accepted. So
+ * each direction of a pair of nodes has one user, and an event crosses at most
+ * one gateway: one that came from another region goes no further than this
+ * region (DeliveryScope 'region').
+ */
+export class Gateways {
+  /** The link this node dialed to each remote region. */
+  private readonly out = new Map<string, PeerLink>();
+  /** Links other regions' nodes dialed to this one. */
+  private readonly in = new Set<PeerLink>();
+  /** Gateway address → its region. */
+  private readonly targets = new Map<string, string>();
+
+  constructor(private readonly h: GatewayHost) {
+    for (const [region, addrs] of Object.entries(h.options.gateways)) for (const a of addrs) this.targets.set(a, region);
+  }
+
+  /** Starts dialing every region. */
+  start(): void {
+    for (const region of Object.keys(this.h.options.gateways)) this.dialRegion(region);
+  }
+
+  /** The region `addr` is a gateway address of, if it is one. */
+  regionOf(addr: string): string | undefined {
+    return this.targets.get(addr);
+  }
+
+  /** Whether the link is a gateway link, and if not, whether it may be a peer link of this region. */
+  linkUp(link: PeerLink): 'gateway' | 'refused' | 'peer' {
+    const peer = link.peer!;
+    const mine = this.h.options.region;
+    const expected = link.role === 'dialer' && link.target !== undefined ? this.targets.get(link.target) : undefined;
+    if (expected !== undefined) {
+      if (peer.region !== expected) {
+        this.h.refuse(link, `${link.target} is a gateway address of region ${expected}, but the node there is in region ${peer.region ?? '(none)'}`);
+        return 'refused';
+      }
+      const current = this.out.get(expected);
+      if (current !== undefined && current !== link) {
+        link.close('one gateway link per region');
+        return 'refused';
+      }
+      this.adopt(link, expected);
+      this.out.set(expected, link);
+      for (const a of this.h.options.gateways[expected] ?? []) this.h.redialer.connected(a);
+      this.h.logger.info({ region: expected, peer: peer.id, peerName: peer.name, address: link.target, direction: 'out' }, 'gateway link up');
+      return 'gateway';
+    }
+    if (link.role === 'acceptor' && peer.gateway) {
+      if (mine === undefined) {
+        this.h.refuse(link, 'this node has no region: it takes no gateway links (set --region)');
+        return 'refused';
+      }
+      if (peer.region === undefined || peer.region === mine) {
+        this.h.refuse(link, `a gateway link joins two regions, but both nodes are in region ${mine}`);
+        return 'refused';
+      }
+      this.adopt(link, peer.region);
+      this.in.add(link);
+      this.h.logger.info({ region: peer.region, peer: peer.id, peerName: peer.name, remote: link.remote, direction: 'in' }, 'gateway link up');
+      return 'gateway';
+    }
+    if (mine !== undefined && peer.region !== undefined && peer.region !== mine) {
+      // Seeds that point into another region would merge two meshes into one.
+      this.h.refuse(link, `a peer link between regions ${mine} and ${peer.region}: join regions with --gateways`);
+      return 'refused';
+    }
+    return 'peer';
+  }
+
+  /** A gateway link is gone: a lost outbound one is replaced by dialing its region again. */
+  linkDown(link: PeerLink, reason: string): void {
+    const region = link.region!;
+    if (this.in.delete(link)) {
+      this.h.logger.info({ region, peer: link.peer?.id, reason, direction: 'in' }, 'gateway link down');
+      return;
+    }
+    if (this.out.get(region) !== link) return;
+    this.out.delete(region);
+    this.h.logger.info({ region, peer: link.peer?.id, reason, direction: 'out' }, 'gateway link down');
+    this.dialRegion(region);
+  }
+
+  /** Regions this node has an outbound gateway link to, for views. */
+  linkedRegions(): string[] {
+    return [...this.out.keys()];
+  }
+
+  private adopt(link: PeerLink, region: string): void {
+    link.kind = 'gateway';
+    link.region = region;
+  }
+
+  private dialRegion(region: string): void {
+    for (const a of this.h.options.gateways[region] ?? []) this.h.redialer.want(a, true);
+  }
+}
