@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { FrameType, OFF, decodeBody, readU32, type Frame } from '@meshbus/proto';
+import { FrameType, decodeBody, type Frame } from '@meshbus/proto';
 import { ConfigError, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestExchange } from './interest-exchange.js';
@@ -10,6 +10,7 @@ import { Redialer } from './redialer.js';
 import { PeerPort } from './peer-port.js';
 import { Gossip } from './gossip.js';
 import { Gateways } from './gateways.js';
+import { OriginOrder } from './origin-order.js';
 
 /** One peer as the cluster sees it, for views and metrics. */
 export interface PeerStatus {
@@ -27,9 +28,6 @@ export interface PeerStatus {
   /** Set for a gateway link: the region at its other end. */
   gateway?: string;
 }
-
-/** Origins (nodes and the leaves behind them) whose last sequence is remembered for ordering; the oldest is forgotten past it. */
-const MAX_ORIGINS = 4096;
 
 /**
  * Makes a MeshNode part of a mesh: listens for peer links, dials seeds and
@@ -58,14 +56,16 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private timer: ReturnType<typeof setInterval> | undefined;
   /** Which node each address we dialed led to (seeds, proxies, DNS names): redialed when that node's link dies. */
   private readonly dialedPeer = new Map<string, string>();
-  /** Highest sequence delivered per origin node (full mesh; a leaf's events come through its hub), for inOrder(). */
-  private readonly lastSeq = new Map<string, number>();
+  /** Per-publisher order through link changes (full mesh, leaves, gateways). */
+  private readonly order = new OriginOrder();
   /** Events dropped because an older copy arrived after a newer one from the same node (full mesh). */
   reorderedDropped = 0;
   /** Copies of an event dropped because it was seen before (partial mesh). */
   duplicatesDropped = 0;
   /** Events from peers dropped because their extension block is malformed (SPEC §8). */
   badPeerEvents = 0;
+  /** INTEREST and PEERS bytes sent on links that are closed now (traffic() adds the open ones). */
+  private readonly retired = { interestBytesOut: 0, gossipBytesOut: 0 };
   private stopped = false;
   /** When start() ran: readiness stops waiting for seeds `readyWait` ms after it. */
   private startedAt: number | undefined;
@@ -214,6 +214,16 @@ export class ClusterNode implements LinkHandler, ClusterView {
     return out;
   }
 
+  /** Bytes this node sent since start to propagate interest (INTEREST) and to gossip (PEERS), over every link. */
+  traffic(): { interestBytesOut: number; gossipBytesOut: number } {
+    const t = { ...this.retired };
+    for (const l of this.allLinks) {
+      t.interestBytesOut += l.interestBytesOut;
+      t.gossipBytesOut += l.gossipBytesOut;
+    }
+    return t;
+  }
+
   /** Up link to a peer node, if any. */
   link(peerId: string): PeerLink | undefined {
     return this.byPeer.get(peerId);
@@ -352,6 +362,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
   linkDown(link: PeerLink, reason: string): void {
     this.leftHandshake(link);
     this.allLinks.delete(link);
+    this.retired.interestBytesOut += link.interestBytesOut;
+    this.retired.gossipBytesOut += link.gossipBytesOut;
     const peerId = link.peer?.id;
     if (link.kind === 'gateway') {
       this.gateways.linkDown(link, reason);
@@ -371,7 +383,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       this.byPeer.delete(peerId);
       // Nothing more arrives from that link; a node that comes back under the same
       // configured id starts its sequence again and must not be taken for old news.
-      this.lastSeq.delete(peerId);
+      this.order.forget(peerId);
     }
     this.interest.linkDown(link);
     if (current && this.options.mode !== 'leaf') this.gossip.send();
@@ -436,7 +448,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     const partial = this.options.mode === 'partial';
     const sid = f.sid;
-    if (!partial && !this.inOrder(link, f)) {
+    if (!partial && !this.order.admit(link, f)) {
       this.reorderedDropped++;
       return;
     }
@@ -458,25 +470,6 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (queue !== undefined) this.node.deliverToGroup(f, route, queue, link, scope);
   }
 
-  /**
-   * In a full mesh every event on a link from X was stamped by X, with X's
-   * increasing sequence. Two links to X can briefly coexist (one replacing a
-   * stalled one), and an event still in flight on the old one must not overtake
-   * newer ones: per-publisher order wins over delivery (at-most-once allows the
-   * drop, not the reorder). Copies with the same sequence (a plain and a
-   * queue-group copy of one event) pass.
-   */
-  private inOrder(link: PeerLink, f: Frame): boolean {
-    const seq = f.seq;
-    // Keyed by origin: the link's peer for its own events (compared without making a
-    // string), else a leaf behind it (a hub relays its leaves' events).
-    const id = link.originWords !== undefined && readU32(f.buf, f.start + OFF.ORIGIN) === link.originWords[0] && readU32(f.buf, f.start + OFF.ORIGIN + 4) === link.originWords[1] ? link.peer!.id : f.origin;
-    if (id !== link.peer!.id && !this.lastSeq.has(id) && this.lastSeq.size >= MAX_ORIGINS) this.lastSeq.delete(this.lastSeq.keys().next().value!);
-    const last = this.lastSeq.get(id) ?? 0;
-    if (seq < last) return false;
-    if (seq > last) this.lastSeq.set(id, seq);
-    return true;
-  }
 
   private tick(): void {
     const now = Date.now();

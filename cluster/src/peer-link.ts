@@ -95,6 +95,9 @@ export class PeerLink extends Connection {
   msgsIn = 0;
   msgsOut = 0;
   droppedHops = 0;
+  /** Bytes of INTEREST frames (interest propagation) and PEERS frames (gossip) sent on this link. */
+  interestBytesOut = 0;
+  gossipBytesOut = 0;
   private readonly myNonce = newNonce();
   private theirNonce = '';
   private pingSentAt = 0;
@@ -162,7 +165,10 @@ export class PeerLink extends Connection {
 
   sendControl(type: FrameType, body: object): void {
     if (this.state === 'closed') return;
-    this.send(encodeFrame({ type, payload: encodeBody(body) }));
+    const frame = encodeFrame({ type, payload: encodeBody(body) });
+    if (type === FrameType.INTEREST) this.interestBytesOut += frame.length;
+    else if (type === FrameType.PEERS) this.gossipBytesOut += frame.length;
+    this.send(frame);
   }
 
   // ---- input ----

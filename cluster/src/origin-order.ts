@@ -1,0 +1,39 @@
+import { OFF, readU32, type Frame } from '@meshbus/proto';
+import type { PeerLink } from './peer-link.js';
+
+/** Origins whose last sequence is remembered; the oldest is forgotten past it (it then loses only this protection). */
+const MAX_ORIGINS = 4096;
+
+/**
+ * Per-publisher order through link changes (full mesh, leaves, gateways).
+ * Every event carries its origin node's increasing sequence (core stamps it
+ * from Date.now() × 1000, so a restarted node does not go back). Two links
+ * to one place can briefly coexist (one replacing a stalled one, a leaf or a
+ * gateway failing over), and an event still in flight on the old one must not
+ * overtake newer ones: per-publisher order wins over delivery (at-most-once
+ * allows the drop, not the reorder). Copies with the same sequence (a plain
+ * and a queue-group copy of one event) pass.
+ */
+export class OriginOrder {
+  private readonly lastSeq = new Map<string, number>();
+
+  /** True when `f` (from `link`) is not older than what was delivered from its origin. */
+  admit(link: PeerLink, f: Frame): boolean {
+    const seq = f.seq;
+    // The link's peer for its own events (compared without making a string), else
+    // the node behind it: a hub relays its leaves' events, a gateway its region's.
+    const w = link.originWords;
+    const own = w !== undefined && readU32(f.buf, f.start + OFF.ORIGIN) === w[0] && readU32(f.buf, f.start + OFF.ORIGIN + 4) === w[1];
+    const id = own ? link.peer!.id : f.origin;
+    if (!own && !this.lastSeq.has(id) && this.lastSeq.size >= MAX_ORIGINS) this.lastSeq.delete(this.lastSeq.keys().next().value!);
+    const last = this.lastSeq.get(id) ?? 0;
+    if (seq < last) return false;
+    if (seq > last) this.lastSeq.set(id, seq);
+    return true;
+  }
+
+  /** Nothing more comes from `origin` over the link that died; a node back under the same id starts afresh. */
+  forget(origin: string): void {
+    this.lastSeq.delete(origin);
+  }
+}
