@@ -3,9 +3,11 @@ import type { MeshNode, Subscription } from '@meshbus/core';
 import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
 import type { PeerLink } from './peer-link.js';
 
-/** Per link: what we announced to it (our ids) and what it announced to us (its ids → subscriptions). */
+/** Per link: what we announced to it (our ids, with the distance told) and what it announced to us (its ids → subscriptions). */
 interface LinkInterest {
   announced: Map<string, number>;
+  /** Distance announced per key (INTEREST add entry's 4th element). */
+  told: Map<string, number>;
   announcedById: Map<number, string>;
   nextId: number;
   learned: Map<number, Subscription>;
@@ -19,6 +21,9 @@ interface LinkInterest {
  * turns what a link announces into subscriptions in the node's routing table
  * owned by that link.
  */
+/** An INTEREST add entry: [id, pattern, queue or null, distance in links to the subscriber]. */
+type Entry = [number, string, string | null, number];
+
 /** Longest queue group name, as for a client's SUB `q` (SPEC 10.10). */
 const MAX_QUEUE_NAME = 256;
 
@@ -54,11 +59,11 @@ export class InterestExchange {
 
   /** A link is up: it gets a snapshot of the interest it should route here. */
   linkUp(link: PeerLink): void {
-    this.perLink.set(link, { announced: new Map(), announcedById: new Map(), nextId: 1, learned: new Map() });
-    const add: Array<[number, string, string | null]> = [];
+    this.perLink.set(link, { announced: new Map(), told: new Map(), announcedById: new Map(), nextId: 1, learned: new Map() });
+    const add: Entry[] = [];
     for (const key of this.ledger.keys()) {
-      if (!this.ledger.wants(key, link)) continue;
-      add.push(this.announce(link, key));
+      const dist = this.ledger.distanceFor(key, link);
+      if (dist !== undefined) add.push(this.announce(link, key, dist));
     }
     link.sendControl(FrameType.INTEREST, { snap: true, add });
   }
@@ -78,32 +83,38 @@ export class InterestExchange {
     return key === undefined ? { known: false, queue: undefined } : { known: true, queue: parseKey(key).queue };
   }
 
-  private changed(key: string, source: 'local' | PeerLink, delta: number): void {
-    this.ledger.change(key, source, delta);
+  private changed(key: string, source: 'local' | PeerLink, delta: number, dist?: number): void {
+    this.ledger.change(key, source, delta, dist);
     this.propagate(key);
   }
 
-  /** Tells every link whose view of `key` changed. */
+  /** Tells every link whose view of `key` changed: now wanted, no longer wanted, or at another distance. */
   private propagate(key: string): void {
     for (const [link, li] of this.perLink) {
-      const wants = this.ledger.wants(key, link);
+      const dist = this.ledger.distanceFor(key, link);
       const id = li.announced.get(key);
-      if (wants && id === undefined) link.sendControl(FrameType.INTEREST, { add: [this.announce(link, key)] });
-      else if (!wants && id !== undefined) {
+      if (dist !== undefined && (id === undefined || li.told.get(key) !== dist)) link.sendControl(FrameType.INTEREST, { add: [this.announce(link, key, dist)] });
+      else if (dist === undefined && id !== undefined) {
         li.announced.delete(key);
+        li.told.delete(key);
         li.announcedById.delete(id);
         link.sendControl(FrameType.INTEREST, { del: [id] });
       }
     }
   }
 
-  private announce(link: PeerLink, key: string): [number, string, string | null] {
+  /** An add entry for `key` (the id already announced for it, if any: the peer replaces the entry). */
+  private announce(link: PeerLink, key: string, dist: number): Entry {
     const li = this.perLink.get(link)!;
-    const id = li.nextId++;
-    li.announced.set(key, id);
-    li.announcedById.set(id, key);
+    let id = li.announced.get(key);
+    if (id === undefined) {
+      id = li.nextId++;
+      li.announced.set(key, id);
+      li.announcedById.set(id, key);
+    }
+    li.told.set(key, dist);
     const k = parseKey(key);
-    return [id, k.pattern, k.queue ?? null];
+    return [id, k.pattern, k.queue ?? null, dist];
   }
 
   /** An INTEREST frame from `link`: a snapshot, removals and additions of its subscriptions. */
@@ -128,8 +139,10 @@ export class InterestExchange {
     let full = 0;
     for (const entry of Array.isArray(body.add) ? body.add : []) {
       if (!Array.isArray(entry)) continue;
-      const [id, pattern, queue] = entry as [unknown, unknown, unknown];
+      const [id, pattern, queue, distance] = entry as [unknown, unknown, unknown, unknown];
       if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || id > 0xffffffff || typeof pattern !== 'string') continue;
+      // Links to the subscriber; an entry without one (or a nonsense one) is one link away.
+      const dist = typeof distance === 'number' && Number.isInteger(distance) && distance >= 1 && distance <= 255 ? distance : 1;
       if (topicProblem(pattern, true, this.node.options)) continue;
       // The same bound as a client's SUB `q` (SPEC 10.10).
       if (typeof queue === 'string' && queue.length > MAX_QUEUE_NAME) {
@@ -142,6 +155,11 @@ export class InterestExchange {
         full++;
         continue;
       }
+      if (old && old.pattern === pattern && old.queue === q) {
+        // The same entry at another distance: the routing table is unchanged.
+        this.changed(keyOf(pattern, q), link, 0, dist);
+        continue;
+      }
       if (old) {
         this.node.table.remove(old);
         this.changed(keyOf(old.pattern, old.queue), link, -1);
@@ -150,7 +168,7 @@ export class InterestExchange {
       li.learned.set(id, sub);
       this.node.table.add(sub);
       // Recorded in every mode: a leaf hears what peers want (what they tell a peer is the ledger's rule).
-      this.changed(keyOf(pattern, q), link, 1);
+      this.changed(keyOf(pattern, q), link, 1, dist);
     }
     // One ERROR per frame and kind, not one per entry: a flood is not answered in kind.
     if (bad > 0) {

@@ -30,8 +30,25 @@ export function parseKey(key: string): InterestKey {
   return i < 0 ? { pattern: key, queue: undefined } : { pattern: key.slice(0, i), queue: key.slice(i + 1) };
 }
 
+/**
+ * Farthest interest is announced, in links from the subscriber: the default
+ * maxHops of an event (SPEC 3.3), so no event could travel farther anyway. It
+ * also ends the count to infinity of interest that circles in a partial mesh
+ * with cycles (RIP's rule, with triggered updates): when the subscriber goes,
+ * what the ring nodes still announce to each other grows by one link per
+ * round until it passes this bound and is withdrawn.
+ */
+export const MAX_INTEREST_DISTANCE = 8;
+
+interface Held {
+  /** Subscriptions (local) or entries (a link) for the key. */
+  n: number;
+  /** Links from this node to the nearest subscriber through that source: 0 for local. */
+  dist: number;
+}
+
 export class InterestLedger {
-  private readonly counts = new Map<string, Map<Source, number>>();
+  private readonly counts = new Map<string, Map<Source, Held>>();
 
   /** `classOf`: what a source link is (default: a peer). */
   constructor(
@@ -39,12 +56,13 @@ export class InterestLedger {
     private readonly classOf: (link: object) => LinkClass = () => 'peer',
   ) {}
 
-  /** Adjusts the count of `source` for `key`. */
-  change(key: string, source: Source, delta: number): void {
+  /** Adjusts the count of `source` for `key`; `dist` (a link's entries): how far its subscriber is. */
+  change(key: string, source: Source, delta: number, dist = source === 'local' ? 0 : 1): void {
     let m = this.counts.get(key);
     if (!m) this.counts.set(key, (m = new Map()));
-    const n = (m.get(source) ?? 0) + delta;
-    if (n > 0) m.set(source, n);
+    const h = m.get(source);
+    const n = (h?.n ?? 0) + delta;
+    if (n > 0) m.set(source, { n, dist });
     else m.delete(source);
     if (m.size === 0) this.counts.delete(key);
   }
@@ -61,20 +79,28 @@ export class InterestLedger {
     return touched;
   }
 
-  /** True when `link` should hear about `key`. */
-  wants(key: string, link: Source): boolean {
+  /**
+   * The distance to announce `key` to `link` with (the nearest counted source's
+   * plus one), or undefined when the link should not hear of it: no source
+   * other than itself counts for it (the table in this file's header), or the
+   * nearest is past MAX_INTEREST_DISTANCE.
+   */
+  distanceFor(key: string, link: Source): number | undefined {
     const m = this.counts.get(key);
-    if (!m) return false;
+    if (!m) return undefined;
     const to = link === 'local' ? 'peer' : this.classOf(link);
-    if (to === 'gateway-out') return false;
+    if (to === 'gateway-out') return undefined;
     const everything = this.transitive || to === 'leaf';
-    for (const [src, n] of m) {
-      if (src === link || n <= 0) continue;
-      if (everything || src === 'local') return true;
-      const from = this.classOf(src);
-      if (from === 'leaf' || (to === 'gateway-in' && from === 'peer')) return true;
+    let best = Infinity;
+    for (const [src, h] of m) {
+      if (src === link || h.n <= 0 || h.dist >= best) continue;
+      if (everything || src === 'local') best = h.dist;
+      else {
+        const from = this.classOf(src);
+        if (from === 'leaf' || (to === 'gateway-in' && from === 'peer')) best = h.dist;
+      }
     }
-    return false;
+    return best + 1 <= MAX_INTEREST_DISTANCE ? best + 1 : undefined;
   }
 
   keys(): IterableIterator<string> {

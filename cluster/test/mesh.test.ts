@@ -239,4 +239,35 @@ describe('partial mesh', () => {
     expect(got.length).toBe(200);
     expect(new Set(got).size).toBe(200);
   });
+  it('withdraws interest everywhere in a ring of four when the subscriber leaves, and when its node dies', async () => {
+    // A ring A-B-C-D-A with E hanging off A. Interest from E goes around the ring both
+    // ways; without a bound, each ring node kept it alive for the next (count to infinity).
+    const a = await startMeshNode({ mode: 'partial' }, 'A');
+    nodes.push(a);
+    const b = await startMeshNode({ mode: 'partial', seeds: [a.peerAddr] }, 'B');
+    nodes.push(b);
+    const c = await startMeshNode({ mode: 'partial', seeds: [b.peerAddr] }, 'C');
+    nodes.push(c);
+    const d = await startMeshNode({ mode: 'partial', seeds: [c.peerAddr, a.peerAddr] }, 'D');
+    nodes.push(d);
+    const e = await startMeshNode({ mode: 'partial', seeds: [a.peerAddr] }, 'E');
+    nodes.push(e);
+    const ring = [a, b, c, d];
+    await until(() => !!a.cluster.link(b.node.id) && !!b.cluster.link(c.node.id) && !!c.cluster.link(d.node.id) && !!d.cluster.link(a.node.id) && !!e.cluster.link(a.node.id), 'ring and spur');
+    const knows = (t: TestNode, topic: string): boolean => t.node.table.route(topic).plain.length > 0;
+    const se = await cli(e);
+    const sub = se.subscribe('spur.x', { callback: () => undefined });
+    await se.flush();
+    await until(() => ring.every((t) => knows(t, 'spur.x')), 'E\'s interest around the ring');
+    sub.unsubscribe();
+    await se.flush();
+    await until(() => ring.every((t) => !knows(t, 'spur.x')), 'the interest to be withdrawn after UNSUB');
+
+    se.subscribe('spur.y', { callback: () => undefined });
+    await se.flush();
+    await until(() => ring.every((t) => knows(t, 'spur.y')), 'the second interest around the ring');
+    await stopMeshNode(e);
+    nodes.splice(nodes.indexOf(e), 1);
+    await until(() => ring.every((t) => !knows(t, 'spur.y')), 'the interest to be withdrawn after E died');
+  });
 });
