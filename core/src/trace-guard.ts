@@ -1,7 +1,11 @@
 import { SessionError, decodeBody, isTraceId, type Frame } from '@meshbus/proto';
 
-/** Trace ids one owner may hold at once; past it the oldest is released (bounds the table at maxConnections × this). */
-export const MAX_TRACES_PER_OWNER = 256;
+/**
+ * Trace ids one owner may hold at once; past it the oldest is released. A
+ * tracer needs a few; the bound keeps the worst case (every connection
+ * claiming ids it never uses) at about 3 KB per connection.
+ */
+export const MAX_TRACES_PER_OWNER = 32;
 
 const TRACE_DOT = '_TRACE.';
 
