@@ -82,7 +82,7 @@ export class ClientSession extends Connection {
     });
     this.clientId = ctx.newClientId();
     this.policy = new DeliveryPolicy(this.clientId);
-    // A message transport buffers whole messages: bound those too (room for a HELLO and a few small frames batched with it).
+    // A message transport buffers whole messages: bound what it reads until HELLO (room for a HELLO and a few small frames batched with it).
     this.transport.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
     if (o.publishRate > 0) this.limiter = new RateLimiter(o.publishRate, o.publishBurst);
     this.auth = new ClientAuth(ctx, this, () => this.expired());
