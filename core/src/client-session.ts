@@ -211,6 +211,7 @@ export class ClientSession extends Connection {
     if (isMeshbusError(e)) {
       // Every malformed frame counts, whichever check refused it (session limits, ingress, routing).
       if (ERROR_CODES[e.code].kind === 'protocol') this.ctx.stats.protocolErrors++;
+      else if (e.code === 'MB_ERR_PERMISSION_DENIED') this.ctx.stats.permissionDenied++;
       if (e.fatal) this.fail(e.code, e.message);
       else this.sendError(e.code, correlation, e.message);
       return;

@@ -87,6 +87,7 @@ describe.each(['tcp', 'ws'] as const)('tracing over %s', (transport) => {
       ['MB_ERR_PERMISSION_DENIED', 31],
       ['MB_ERR_PERMISSION_DENIED', 32],
     ]);
+    expect(b.n.stats.permissionDenied).toBe(3);
     // The tracer's next traced event: its records still come to it alone.
     tracer.send(traced('orders.new', id));
     await sink.waitFor((g) => g.topic === 'orders.new' && sink.events('orders.new').length === 2);
