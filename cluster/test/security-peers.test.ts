@@ -424,9 +424,10 @@ describe('traces across two nodes (issue #13: a seen trace id reused)', () => {
     tracer.send(traced('orders.new', id));
     await sink.waitFor(() => sink.events('orders.new').length === 2);
     await tracer.waitFor(() => tracer.events(`_TRACE.${id}`).length === 4);
-    await sleep(200);
+    // A sentinel behind a's record on the a→b link (and b's own, delivered when b routed the event).
+    tracer.pub('orders.end', 'x');
+    await sink.waitFor((g) => g.topic === 'orders.end');
     await tracer.flush();
-    await sink.flush();
     const mine = tracer.events(`_TRACE.${id}`).map((g) => decodeBody(g.payload));
     expect(mine.length).toBe(4);
     expect(mine.map((h) => h.topic)).not.toContain('orders.fake');
