@@ -94,6 +94,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     this.settings = {
       self: this.self,
       secret: this.options.secret,
+      authThrottle: node.authThrottle,
       pingInterval: this.options.pingInterval,
       handshakeTimeout: this.options.handshakeTimeout,
       maxPending: this.options.maxPending,

@@ -16,7 +16,7 @@ import {
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
-import { Connection, TcpTransport, forwardedHeader, type ConnectionState, type Logger } from '@meshbus/core';
+import { Connection, TcpTransport, forwardedHeader, remoteAddress, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 import { parsePeerInfo, type PeerInfo } from './peer-info.js';
 
@@ -34,6 +34,8 @@ export const PRE_AUTH_MAX_BYTES = 16 * 1024;
 export interface LinkSettings {
   self: PeerInfo;
   secret: string | undefined;
+  /** The node's failed-auth limiter (shared with clients and the HTTP API): an acceptor charges a wrong cluster-secret proof to the dialer's address and refuses an address out of attempts. */
+  authThrottle?: AuthThrottle;
   pingInterval: number;
   handshakeTimeout: number;
   maxPending: number;
@@ -239,6 +241,9 @@ export class PeerLink extends Connection {
       return;
     }
     if (this.role === 'acceptor' && f.type === FrameType.HELLO && !this.claimed) {
+      // An address out of failed attempts gets no challenge to answer (and no proof of ours to study).
+      const throttled = s.authThrottle?.refusal(remoteAddress(this.remote), 'peer');
+      if (throttled) return this.fail(throttled.code, throttled.message);
       // Throws PeerInfoError (MB_ERR_BAD_PEER_INFO): the link fails below.
       const peer = parsePeerInfo(body.peer);
       if (typeof body.nonce !== 'string' || !/^[0-9a-f]{32}$/.test(body.nonce)) return this.fail('MB_ERR_BAD_BODY', 'peer HELLO needs a nonce of 32 hex digits');
@@ -266,7 +271,10 @@ export class PeerLink extends Connection {
     }
     if (this.role === 'acceptor' && f.type === FrameType.AUTH && this.claimed) {
       const expected = proof(s.secret, 'dialer', this.theirNonce, this.myNonce, this.claimed.id, s.self.id);
-      if (!proofMatches(expected, body.proof)) return this.fail('MB_ERR_AUTH_FAILED', 'peer failed the cluster secret challenge');
+      if (!proofMatches(expected, body.proof)) {
+        s.authThrottle?.failed(remoteAddress(this.remote), 'peer');
+        return this.fail('MB_ERR_AUTH_FAILED', 'peer failed the cluster secret challenge');
+      }
       this.peer = this.claimed;
       this.up();
       return;

@@ -10,8 +10,8 @@ import { rmSync } from 'node:fs';
 import net from 'node:net';
 import tlsModule from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType, decodeBody, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
-import { silentLogger, startNode, type Logger } from '@meshbus/core';
+import { Flags, FrameType, decodeBody, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
+import { silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
 import { startHttp } from '@meshbus/core/http';
 import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
 import { newNonce, proof } from '../src/peer-auth.js';
@@ -27,10 +27,10 @@ afterEach(async () => {
 });
 
 /** A node with a cluster, stopped after the test; `lines` collects its warnings. */
-async function node(opts: ClusterOptions, name = 'a'): Promise<TestNode & { lines: string[] }> {
+async function node(opts: ClusterOptions, name = 'a', nodeOpts: NodeOptions = {}): Promise<TestNode & { lines: string[] }> {
   const lines: string[] = [];
   const logger: Logger = { ...silentLogger, warn: (o, msg) => lines.push(`${msg ?? ''} ${JSON.stringify(o)}`) };
-  const n = await startNode({ port: 0, logger, name, pingInterval: 1000 });
+  const n = await startNode({ port: 0, logger, name, pingInterval: 1000, ...nodeOpts });
   const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 100, ...opts }).start();
   const t = { node: n, cluster, url: `127.0.0.1:${n.port}`, peerAddr: `127.0.0.1:${cluster.port}`, lines };
   cleanup.push(() => stopMeshNode(t));
@@ -367,5 +367,112 @@ describe('gossip', () => {
     expect(a.cluster.peers().length).toBeLessThanOrEqual(5);
     expect(a.cluster.links().length).toBeLessThanOrEqual(1 + 5);
     expect(a.lines.filter((l) => l.includes('more nodes than maxKnownPeers'))).toHaveLength(1);
+  });
+});
+
+describe('traces across two nodes (issue #13: a seen trace id reused)', () => {
+  const traced = (topic: string, id: string, correlation = 0): FrameSpec => ({ type: FrameType.PUB, topic, correlation, flags: Flags.TRACE, ext: { trace: id }, payload: Buffer.from('t') });
+  const interestIn = (t: TestNode, pattern: string): boolean => {
+    let found = false;
+    t.node.table.forEach((s) => {
+      if (s.owner.kind === 'peer' && s.pattern === pattern) found = true;
+    });
+    return found;
+  };
+
+  it('a receiver on the other node that learned the id gets none of the records and cannot add hops to them', async () => {
+    const a = await node({}, 'a');
+    const b = await node({ seeds: [a.peerAddr] }, 'b');
+    await until(() => a.cluster.link(b.node.id)?.state === 'up' && b.cluster.link(a.node.id)?.state === 'up', 'a-b link up');
+    const tracer = await RawClient.connect(a.node.port);
+    const sink = await RawClient.connect(b.node.port);
+    const snoop = await RawClient.connect(a.node.port);
+    cleanup.push(() => tracer.close(), () => sink.close(), () => snoop.close());
+    const id = '5eed5eed5eed5eed';
+    tracer.sub(`_TRACE.${id}`, 1);
+    sink.sub('orders.>', 1);
+    await until(() => interestIn(b, `_TRACE.${id}`) && interestIn(a, 'orders.>'), 'interest exchanged');
+
+    tracer.send(traced('orders.new', id));
+    const ev = await sink.waitFor((g) => g.topic === 'orders.new');
+    expect(ev.trace).toBe(id);
+    await tracer.waitFor(() => tracer.events(`_TRACE.${id}`).length === 2);
+    const hops = tracer.events(`_TRACE.${id}`).map((g) => decodeBody(g.payload));
+    expect(hops.map((h) => h.node).sort()).toEqual([a.node.id, b.node.id].sort());
+    for (const h of hops) {
+      expect(h.origin).toBe(a.node.id);
+      // Node ids and counts, no client: the sink's id is nowhere in what the tracer got.
+      expect(JSON.stringify(h)).not.toContain(sink.clientId);
+    }
+
+    // The sink, on node b, uses the id it saw: subscribes to the records there (b has no
+    // owner for it yet, so that is its own trace on b) and publishes traced events with it.
+    sink.sub(`_TRACE.${id}`, 2);
+    await until(() => interestIn(a, `_TRACE.${id}`), 'the sink\'s trace interest reached a');
+    sink.send(traced('orders.fake', id, 51));
+    await sink.waitFor((g) => g.topic === `_TRACE.${id}`);
+    // A client of node a that learned the id: refused there, where the tracer owns it.
+    snoop.sub(`_TRACE.${id}`, 3);
+    snoop.send(traced('orders.fake', id, 52));
+    await snoop.flush();
+    expect(snoop.got.filter((g) => g.type === FrameType.ERROR).map((g) => [g.error, g.correlation])).toEqual([
+      ['MB_ERR_PERMISSION_DENIED', 3],
+      ['MB_ERR_PERMISSION_DENIED', 52],
+    ]);
+
+    // The tracer traces again: the sink receives none of those records, and the tracer none of the sink's.
+    tracer.send(traced('orders.new', id));
+    await sink.waitFor(() => sink.events('orders.new').length === 2);
+    await tracer.waitFor(() => tracer.events(`_TRACE.${id}`).length === 4);
+    // A sentinel behind a's record on the a→b link (and b's own, delivered when b routed the event).
+    tracer.pub('orders.end', 'x');
+    await sink.waitFor((g) => g.topic === 'orders.end');
+    await tracer.flush();
+    const mine = tracer.events(`_TRACE.${id}`).map((g) => decodeBody(g.payload));
+    expect(mine.length).toBe(4);
+    expect(mine.map((h) => h.topic)).not.toContain('orders.fake');
+    const theirs = sink.events(`_TRACE.${id}`).map((g) => decodeBody(g.payload));
+    expect(theirs.map((h) => h.topic)).toEqual(['orders.fake']);
+    expect(theirs[0]!.origin).toBe(b.node.id);
+  });
+});
+
+describe('failed cluster-secret proofs (issue #13: AUTH not rate-limited)', () => {
+  it('an address that keeps failing the challenge is refused with MB_ERR_AUTH_THROTTLED; the right secret works again after the window', async () => {
+    const a = await node({ handshakeTimeout: 5000 }, 'a', { authThrottle: { maxFailures: 4, windowMs: 1200 } });
+    const me = info({ id: 'feedfacefeedface', name: 'guesser' });
+    const guess = async (secret: string): Promise<string | undefined> => {
+      const nonce = newNonce();
+      const c = await RawClient.connect(a.cluster.port, { peer: me, nonce });
+      cleanup.push(() => c.close());
+      const first = c.got.find((g) => g.type === FrameType.WELCOME || g.type === FrameType.ERROR)!;
+      if (first.type === FrameType.ERROR) {
+        await c.waitClosed();
+        return first.error;
+      }
+      const body = decodeBody(first.payload) as { nonce: string; peer: PeerInfo };
+      c.send({ type: FrameType.AUTH, payload: encodeBody({ proof: proof(secret, 'dialer', nonce, body.nonce, me.id, body.peer.id) }) });
+      await c.waitClosed().catch(() => {});
+      const err = c.got.find((g) => g.type === FrameType.ERROR);
+      return err?.error ?? (a.cluster.link(me.id)?.state === 'up' ? 'up' : undefined);
+    };
+    const t = a.node.authThrottle;
+    const results: Array<string | undefined> = [];
+    for (let i = 0; i < t.maxFailures + 2; i++) results.push(await guess(`wrong ${i}`));
+    expect(results.slice(0, t.maxFailures)).toEqual(Array(t.maxFailures).fill('MB_ERR_AUTH_FAILED'));
+    expect(results.slice(t.maxFailures)).toEqual(['MB_ERR_AUTH_THROTTLED', 'MB_ERR_AUTH_THROTTLED']);
+    expect(t.refused.peer).toBe(2);
+    expect(t.failures.peer).toBe(t.maxFailures);
+    // Throttled: even the right secret is refused unchecked while the window lasts...
+    expect(await guess(SECRET)).toBe('MB_ERR_AUTH_THROTTLED');
+    // ...and works once it has passed (the bucket refilled).
+    await sleep(t.windowMs + 100);
+    await fakePeer(a, me);
+    expect(a.cluster.link(me.id)?.state).toBe('up');
+    const http = await startHttp(a.node, { port: 0, adminToken: 'x' });
+    cleanup.push(() => http.close());
+    const metrics = await (await fetch(`http://127.0.0.1:${http.port}/metrics`)).text();
+    expect(metrics).toContain('meshbus_auth_throttled_total{path="peer"} 3');
+    expect(metrics).toContain(`meshbus_auth_failed_attempts_total{path="peer"} ${t.maxFailures}`);
   });
 });

@@ -1,4 +1,4 @@
-import { FrameType, ProtocolError, SessionError, checkIngressRules, decodeExtension, isTraceId, topicProblem, type Frame, type HelloBody, type SubBody, type TopicLimits } from '@meshbus/proto';
+import { FrameType, ProtocolError, SessionError, checkIngressRules, decodeExtension, isTraceId, topicProblem, type Extension, type Frame, type HelloBody, type SubBody, type TopicLimits } from '@meshbus/proto';
 import { isTraceTopic } from './auth/reserved-topics.js';
 
 /**
@@ -90,11 +90,12 @@ export interface EventLimits extends TopicLimits {
  * the payload size (SessionError MB_ERR_PAYLOAD_TOO_LARGE) and topic length
  * (MB_ERR_BAD_TOPIC); then the ingress rules every publisher meets (proto
  * checkIngressRules: a REQ carries its reply topic, no client position).
- * Returns the reply topic, if any, for the permission check. Header-only
+ * Returns the decoded extension block, if any (its reply topic for the
+ * permission check, its trace id for the trace owner check). Header-only
  * checks cost a few byte reads; the extension block is decoded only when
  * the frame has one.
  */
-export function checkClientEvent(f: Frame, limits: EventLimits): string | undefined {
+export function checkClientEvent(f: Frame, limits: EventLimits): Extension | undefined {
   if (f.hops !== 0) throw outOfRange(`hops ${f.hops}: clients send 0`);
   if (f.sid !== 0) throw outOfRange(`sid ${f.sid}: clients send 0`);
   if (f.maxHops > CLIENT_LIMITS.maxHops) throw outOfRange(`maxHops ${f.maxHops}, limit ${CLIENT_LIMITS.maxHops}`);
@@ -121,5 +122,5 @@ export function checkClientEvent(f: Frame, limits: EventLimits): string | undefi
   if (f.payloadLen > limits.maxPayload) throw new SessionError('MB_ERR_PAYLOAD_TOO_LARGE', `${f.payloadLen} bytes, limit ${limits.maxPayload}`);
   if (f.topicLen === 0 || f.topicLen > limits.maxTopicLength) throw new ProtocolError('MB_ERR_BAD_TOPIC', `topic of ${f.topicLen} bytes`);
   checkIngressRules(ext, f.type === FrameType.REQ, 'client');
-  return ext?.reply;
+  return ext;
 }

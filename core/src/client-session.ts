@@ -8,7 +8,6 @@ import {
   assertPattern,
   decodeBody,
   decodeHello,
-  SessionError,
   decodeSub,
   decodeUnsub,
   encodeBody,
@@ -24,11 +23,10 @@ import type { Subscription } from './subscriber.js';
 import { Connection, forwardedHeader } from './connection.js';
 import { DeliveryPolicy, subscribeProblem } from './subscription-policy.js';
 import type { Permissions } from './auth/permissions.js';
-import { isOwnInbox } from './auth/reserved-topics.js';
+import { TRACE, isOwnInbox, isTraceTopic } from './auth/reserved-topics.js';
 import { checkBodyKeys, checkClientEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { RateLimiter } from './auth/rate-limiter.js';
-import { sameSecret } from './auth/same-secret.js';
-import { SessionToken } from './session-token.js';
+import { ClientAuth } from './client-auth.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
 
@@ -55,8 +53,8 @@ export class ClientSession extends Connection {
   private readonly subs = new Map<number, Subscription>();
   /** How many of `subs` have a `max` (0: deliveries are not looked up). */
   private limited = 0;
-  /** The connection's JWT, when the node verifies them. */
-  private readonly token: SessionToken | undefined;
+  /** Its credentials: static token or JWT, refreshes, the failed-auth throttle. */
+  private readonly auth: ClientAuth;
   /** The connection's slow-consumer policy and reserved-topic filter, kept up to date per SUB/UNSUB. */
   private readonly policy: DeliveryPolicy;
   private readonly limiter: RateLimiter | undefined;
@@ -84,19 +82,19 @@ export class ClientSession extends Connection {
     });
     this.clientId = ctx.newClientId();
     this.policy = new DeliveryPolicy(this.clientId);
-    // A message transport buffers whole messages: bound those too (room for a HELLO and a few small frames batched with it).
+    // A message transport buffers whole messages: bound what it reads until HELLO (room for a HELLO and a few small frames batched with it).
     this.transport.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
     if (o.publishRate > 0) this.limiter = new RateLimiter(o.publishRate, o.publishBurst);
-    if (ctx.jwt) this.token = new SessionToken(ctx.jwt, o.maxTokenLifetime, () => this.expired());
+    this.auth = new ClientAuth(ctx, this, () => this.expired());
   }
 
   /** Token subject ('' when the node does not verify JWTs). */
   get subject(): string {
-    return this.token?.subject ?? '';
+    return this.auth.subject;
   }
 
   private get permissions(): Permissions | undefined {
-    return this.token?.permissions;
+    return this.auth.permissions;
   }
 
   get label(): string {
@@ -156,7 +154,10 @@ export class ClientSession extends Connection {
             this.sendError('MB_ERR_PERMISSION_DENIED', f.correlation, `publish to "${f.topic}"`);
             return;
           }
-          if (!this.replyAllowed(checkClientEvent(f, this.ctx.options), f.correlation)) return;
+          const ext = checkClientEvent(f, this.ctx.options);
+          if (!this.replyAllowed(ext?.reply, f.correlation)) return;
+          // A trace id is the first user's on this node: nobody else adds hops to its trace (trace-guard.ts).
+          if (ext?.trace !== undefined) this.ctx.traces.claim(this, ext.trace);
           this.ctx.publish(this, f);
           return;
         case FrameType.AUTH:
@@ -210,6 +211,7 @@ export class ClientSession extends Connection {
     if (isMeshbusError(e)) {
       // Every malformed frame counts, whichever check refused it (session limits, ingress, routing).
       if (ERROR_CODES[e.code].kind === 'protocol') this.ctx.stats.protocolErrors++;
+      else if (e.code === 'MB_ERR_PERMISSION_DENIED') this.ctx.stats.permissionDenied++;
       if (e.fatal) this.fail(e.code, e.message);
       else this.sendError(e.code, correlation, e.message);
       return;
@@ -239,13 +241,7 @@ export class ClientSession extends Connection {
       return;
     }
     const o = this.ctx.options;
-    if (this.token) {
-      if (!this.acceptToken(hello.token)) return;
-    } else if (o.token !== undefined && !sameSecret(hello.token, o.token)) {
-      this.ctx.stats.authFailures++;
-      this.fail('MB_ERR_AUTH_FAILED', 'bad or missing token');
-      return;
-    }
+    if (!this.auth.hello(hello.token)) return;
     this.transport.limitInput?.(undefined);
     this.name = hello.name ?? '';
     this.lang = hello.lang ?? '';
@@ -262,28 +258,6 @@ export class ClientSession extends Connection {
     };
     this.send(encodeFrame({ type: FrameType.WELCOME, correlation: f.correlation, payload: encodeBody(welcome) }));
     this.ctx.opened(this);
-  }
-
-  /**
-   * Verifies a JWT and adopts its subject, permissions and expiry. On
-   * failure: ERROR and close (MB_ERR_AUTH_FAILED or MB_ERR_TOKEN_EXPIRED).
-   * With `refresh` (AUTH on a live connection), a valid token for another
-   * subject is refused with a non-fatal MB_ERR_SUBJECT_CHANGED on
-   * `refresh.correlation` and the connection keeps its old token.
-   */
-  private acceptToken(token: string | undefined, refresh?: { correlation: number }): boolean {
-    try {
-      const other = this.token!.adopt(token, refresh !== undefined);
-      if (other === undefined) return true;
-      this.ctx.stats.authFailures++;
-      this.sendError('MB_ERR_SUBJECT_CHANGED', refresh!.correlation, `connection is "${this.subject}", token is for "${other}"`);
-      return false;
-    } catch (e) {
-      const err = isMeshbusError(e) ? e : new SessionError('MB_ERR_AUTH_FAILED', String(e));
-      this.ctx.stats.authFailures++;
-      this.fail(err.code, err.message);
-      return false;
-    }
   }
 
   private expired(): void {
@@ -309,7 +283,7 @@ export class ClientSession extends Connection {
     checkBodyKeys(body, 'AUTH');
     const token = typeof body.token === 'string' ? body.token : undefined;
     checkToken(token);
-    if (!this.acceptToken(token, { correlation: f.correlation })) return;
+    if (!this.auth.refresh(token, f.correlation)) return;
     this.recheckSubscriptions();
     this.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
   }
@@ -344,6 +318,7 @@ export class ClientSession extends Connection {
       this.sendError('MB_ERR_PERMISSION_DENIED', sid, problem);
       return;
     }
+    if (isTraceTopic(pattern) && !this.permissions?.explicitlyAllowsSubscribe(pattern)) this.ctx.traces.claim(this, pattern.slice(TRACE.length + 1));
     const body = decodeSub(f.payload);
     checkSub(body);
     if (sid === 0) throw new ProtocolError('MB_ERR_BAD_BODY', 'SUB needs a non-zero sid in correlation');
@@ -415,6 +390,7 @@ export class ClientSession extends Connection {
     if (this.permissions?.filtersDelivery && !this.permissions.canReceive(f.topic)) return;
     const reserved = this.policy.reserved;
     if (reserved && !reserved.canReceive(f.topic)) return;
+    if (f.buf[f.topicStart] === 0x5f /* _ */ && isTraceTopic(f.topic) && !this.traceVisible(f)) return;
     let ok: boolean;
     const droppedBefore = this.out.dropped;
     if (sid === 0) {
@@ -434,6 +410,11 @@ export class ClientSession extends Connection {
       const sub = this.subs.get(sid);
       if (sub?.max !== undefined) this.countDelivery(sub);
     }
+  }
+
+  /** A hop record reaches the tracer that owns its id here, or a token explicitly allowed its `_TRACE` topic (trace-guard.ts). */
+  private traceVisible(f: Frame): boolean {
+    return this.permissions?.explicitlyAllowsSubscribe(f.topic) === true || this.ctx.traces.mayReceive(this, f);
   }
 
   protected override errorSent(): void {
@@ -458,7 +439,7 @@ export class ClientSession extends Connection {
   }
 
   protected closing(): void {
-    this.token?.stop();
+    this.auth.stop();
     this.dropSubscriptions();
   }
 

@@ -22,6 +22,8 @@ export { WsGateway, startWsGateway, DEFAULT_WS_PORT, type WsGatewayOptions } fro
 export { WsTransport, wholeFrames } from './ws-transport.js';
 export { JwtVerifier, signHs256, type JwtKeys, type TokenClaims, type TopicRules } from './auth/jwt.js';
 export { Permissions, covers } from './auth/permissions.js';
+export { AuthThrottle, addressKey, remoteAddress, type AuthThrottleOptions, type AuthPath } from './auth/auth-throttle.js';
+export { TraceGuard } from './trace-guard.js';
 export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles } from './tls-config.js';
 export { FlowEndpoint } from './flow-endpoint.js';
 export { InternalSubscriber, type InternalSubscription, type InternalSubscribeOptions } from './internal-subscriber.js';

@@ -7,6 +7,8 @@ import type { RoutingTable } from './routing-table.js';
 import type { NodeStats } from './stats.js';
 import type { EventSource, Subscriber } from './subscriber.js';
 import type { Transport } from './transport.js';
+import type { TraceGuard } from './trace-guard.js';
+import type { AuthThrottle } from './auth/auth-throttle.js';
 
 /**
  * A client session as its node sees it: what the node uses of the sessions
@@ -37,6 +39,10 @@ export interface NodeContext {
   readonly durability?: NodeExtension;
   /** Verifies client JWTs when the node is configured for them. */
   readonly jwt: JwtVerifier | undefined;
+  /** Failed authentications per remote address, shared by clients, peers and the HTTP API. */
+  readonly authThrottle: AuthThrottle;
+  /** Which connection owns each trace id used on this node, and who may read hop records. */
+  readonly traces: TraceGuard;
   peerUrls(): string[];
   /** Routes an event (PUB or REQ) a client published. */
   publish(from: SessionRef, frame: Frame): void;

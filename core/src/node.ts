@@ -27,7 +27,9 @@ import { ClientSession } from './client-session.js';
 import { logDurabilityOff } from './durable/durability-off.js';
 import { resolveDurable, type ResolvedDurable } from './durable/store-config.js';
 import { JwtVerifier } from './auth/jwt.js';
-import { hopRecord, traceClock as now } from './trace-hop.js';
+import { hopLabel, hopRecord, traceClock as now } from './trace-hop.js';
+import { TraceGuard } from './trace-guard.js';
+import { AuthThrottle } from './auth/auth-throttle.js';
 import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
@@ -71,6 +73,9 @@ export class MeshNode implements NodeContext {
   readonly hooks: NodeHooks = {};
   /** Events published on this node per topic, bounded (dashboard "top topics"). */
   readonly topTopics = new TopicCounter();
+  /** Trace id owners (trace-guard.ts) and failed authentications per address (auth-throttle.ts): NodeContext. */
+  readonly traces: TraceGuard;
+  readonly authThrottle: AuthThrottle;
   /** Redis durability through the seam (node-extension.ts), set by listen(); undefined without `durable.redis`. `durabilityOf(node)` types it. */
   get durability(): NodeExtension | undefined {
     return this.extension;
@@ -99,6 +104,8 @@ export class MeshNode implements NodeContext {
     this.logger = options.logger ?? jsonLogger('info', { node: id });
     this.options = resolveOptions(options, { id, logger: this.logger });
     this.id = this.options.id;
+    this.traces = new TraceGuard(this.id);
+    this.authThrottle = new AuthThrottle(this.options.authThrottle);
     writeHex64(this.originBytes, 0, this.id);
     this.scanner = scanner;
     // Validated now (a bad option fails here, like every other), loaded in listen().
@@ -215,6 +222,7 @@ export class MeshNode implements NodeContext {
 
   closed(session: ClientSession): void {
     if (!this.sessions.delete(session)) return;
+    this.traces.release(session);
     const ip = ipOf(session.remote);
     const n = (this.perIp.get(ip) ?? 1) - 1;
     if (n > 0) this.perIp.set(ip, n);
@@ -362,7 +370,7 @@ export class MeshNode implements NodeContext {
       if (s === skip || (scope !== 'all' && (s.kind === 'gateway' || (scope === 'local' && s.kind === 'peer')))) continue;
       s.deliver(f, 0);
       if (from && s.congested) from.blockOn(s);
-      if (trace) trace.push(s.label ?? s.kind);
+      if (trace) trace.push(hopLabel(s));
       n++;
     }
     const lim = receivers.limited;
@@ -385,7 +393,7 @@ export class MeshNode implements NodeContext {
       if (!m) continue;
       m.owner.deliver(f, m.sid);
       if (from && m.owner.congested) from.blockOn(m.owner);
-      if (trace) trace.push(`${m.owner.label ?? m.owner.kind} (group ${g.name})`);
+      if (trace) trace.push(hopLabel(m.owner, true));
       n++;
     }
     if (trace) this.reportHop(f, from, tIn, trace);
@@ -417,7 +425,7 @@ export class MeshNode implements NodeContext {
       m.owner.deliver(f, m.sid);
       if (from && m.owner.congested) from.blockOn(m.owner);
       this.countOut(1, f.size);
-      if (f.traced) this.reportHop(f, from, tIn, [`${m.owner.label ?? m.owner.kind} (group ${g.name})`]);
+      if (f.traced) this.reportHop(f, from, tIn, [hopLabel(m.owner, true)]);
       return true;
     }
     return false;

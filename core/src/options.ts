@@ -4,6 +4,7 @@ import type { Logger } from './logger.js';
 import type { DurableOptions } from './durable/store-config.js';
 import type { JwtKeys } from './auth/jwt.js';
 import type { TlsConfig } from './tls-config.js';
+import type { AuthThrottleOptions } from './auth/auth-throttle.js';
 
 /** Everything a node can be told. Every field has an embedded default. */
 export interface NodeOptions {
@@ -38,6 +39,13 @@ export interface NodeOptions {
    * bytes plus its token).
    */
   maxHelloSize?: number;
+  /**
+   * Failed authentications one remote address may make (client tokens over
+   * TCP and WebSocket, the cluster secret, the HTTP admin token, all in one
+   * table): past them it is refused with MB_ERR_AUTH_THROTTLED until its
+   * allowance refills. Default 10 per 60 s, 10,000 addresses remembered.
+   */
+  authThrottle?: AuthThrottleOptions;
   /** Connections from one IP address. Default 1,024. */
   maxConnectionsPerIp?: number;
   /** Publishes per second per connection (token bucket); 0: unlimited. Default 0. */
@@ -78,8 +86,8 @@ export interface NodeOptions {
   durable?: DurableOptions;
 }
 
-export type ResolvedOptions = Required<Omit<NodeOptions, 'durable' | 'token' | 'jwt' | 'tls' | 'id' | 'name' | 'peers' | 'logger'>> &
-  Pick<NodeOptions, 'token' | 'jwt' | 'tls'> & { id: string; name: string; peers: () => string[]; logger: Logger };
+export type ResolvedOptions = Required<Omit<NodeOptions, 'durable' | 'token' | 'jwt' | 'tls' | 'id' | 'name' | 'peers' | 'logger' | 'authThrottle'>> &
+  Pick<NodeOptions, 'token' | 'jwt' | 'tls' | 'authThrottle'> & { id: string; name: string; peers: () => string[]; logger: Logger };
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new ConfigError(what);
@@ -98,6 +106,7 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     token: o.token,
     jwt: o.jwt,
     tls: o.tls,
+    authThrottle: o.authThrottle,
     maxTokenLifetime: o.maxTokenLifetime ?? 0,
     maxHelloSize: o.maxHelloSize ?? 8192,
     maxConnectionsPerIp: o.maxConnectionsPerIp ?? 1024,

@@ -1,20 +1,36 @@
 import { isTraceId, type Frame } from '@meshbus/proto';
 import type { Subscriber } from './subscriber.js';
 
-/** One node's report about a traced event. */
+/**
+ * One node's report about a traced event (SPEC 10.9). It names nodes, never
+ * a client: whoever traces learns the path and the timings, not who else
+ * receives the topic.
+ */
 export interface TraceHop {
   node: string;
   name: string;
+  /** Id of the node where the traced event entered the mesh (its header origin): the node whose tracer may see this record. */
+  origin: string;
   /** Hop count of the event when it reached this node (0 at the origin node). */
   hops: number;
   topic: string;
-  /** Where the event came from: "client <id>", "peer <node id>" or "internal". */
+  /** Where the event came from: "client", "peer <node id>" or "internal". */
   from: string;
   /** Wall-clock ms (with fraction) when routing started and ended on this node. */
   in: number;
   out: number;
-  /** Receivers it was handed to: "client <id>", "peer <node id>", with "(group g)" for queue groups. */
+  /** Receivers it was handed to: "client", "internal" or "peer <node id>", each with " (group)" for a queue-group delivery. */
   to: string[];
+}
+
+/**
+ * What a hop record says of a receiver or sender: peers by node id (the mesh
+ * topology is the tracer's to see), a client only as "client", whatever its
+ * id, so a trace never tells one client who the others are.
+ */
+export function hopLabel(s: { kind: string; label?: string }, group?: boolean): string {
+  const who = s.kind === 'peer' ? (s.label ?? 'peer') : s.kind;
+  return group === true ? `${who} (group)` : who;
 }
 
 /** Wall-clock ms with a fraction, for hop timings. */
@@ -44,9 +60,10 @@ export function hopRecord(f: Frame, node: { id: string; name: string }, from: Su
   const hop: TraceHop = {
     node: node.id,
     name: node.name,
+    origin: f.origin,
     hops: f.hops,
     topic: f.topic,
-    from: from?.label ?? from?.kind ?? 'internal',
+    from: from === undefined ? 'internal' : hopLabel(from),
     in: tIn,
     out: traceClock(),
     to,

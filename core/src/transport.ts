@@ -20,10 +20,12 @@ export interface Transport {
   pause(): void;
   resume(): void;
   /**
-   * Bounds what a message-based transport buffers before handing bytes over
-   * (WebSocket: the largest message, bytes; past it the transport closes):
-   * a number until the handshake is done, undefined to restore the
-   * transport's configured limit. Stream transports (TCP) need not implement it.
+   * Bounds what a message-based transport reads, in bytes, while it is set
+   * (WebSocket: everything the client sends, framing included; past it the
+   * transport stops reading and reports MB_ERR_FRAME_TOO_LARGE): a number
+   * until the handshake is done, undefined to lift it (the transport's
+   * configured message limit still applies). Stream transports (TCP) need
+   * not implement it: their decoder bounds the pre-handshake frame.
    */
   limitInput?(maxBytes: number | undefined): void;
 }

@@ -52,8 +52,8 @@ export function wsCloseCode(reason: ErrorCode | undefined): number {
 
 /** What the wire reports to its gateway besides the session's events. */
 export interface WsTransportHooks {
-  /** A message broke the framing rule (SPEC §2): text, or ending inside a frame. */
-  protocolError(code: 'MB_ERR_TRUNCATED' | 'MB_ERR_UNEXPECTED_FRAME', message: string): void;
+  /** A message broke the framing rule (SPEC §2): text, or ending inside a frame; or more arrived than limitInput allows. */
+  protocolError(code: 'MB_ERR_TRUNCATED' | 'MB_ERR_UNEXPECTED_FRAME' | 'MB_ERR_FRAME_TOO_LARGE', message: string): void;
 }
 
 /**
@@ -85,9 +85,20 @@ export class WsTransport implements Transport {
     if (!err) this.events.drain();
   };
 
+  /** Bytes the socket may deliver while input is limited (limitInput), undefined when it is not. */
+  private inputLimit: number | undefined;
+  private inputRead = 0;
+  /** More than inputLimit arrived: reading stopped, the connection is being refused. */
+  private overLimit = false;
+  private readonly countInput = (chunk: Buffer): void => {
+    if (this.inputLimit === undefined || this.overLimit) return;
+    this.inputRead += chunk.length;
+    if (this.inputRead > this.inputLimit + FRAMING_SLACK) this.refuseInput(`more than ${this.inputLimit} bytes before the handshake`);
+  };
+
   constructor(
     private readonly ws: WebSocket,
-    socket: Socket,
+    private readonly socket: Socket,
     private readonly events: TransportEvents,
     private readonly hooks: WsTransportHooks,
     private readonly compress: boolean,
@@ -130,6 +141,9 @@ export class WsTransport implements Transport {
     this.flush();
     this.ended = true;
     if (this.ws.readyState === 1) this.ws.close(this.closeCode ?? wsCloseCode(reason), reason ?? '');
+    // Input past the bound is no longer read (paused): a FIN right after the close frame lets the
+    // client see the end now, without waiting for a closing handshake this side will not read.
+    if (this.overLimit) this.socket.end();
   }
 
   destroy(): void {
@@ -139,21 +153,32 @@ export class WsTransport implements Transport {
   }
 
   /**
-   * Sets the `ws` receiver's message limit for this connection only. `ws` has
-   * no public per-connection setting; its receiver checks `_maxPayload` on
-   * every frame header, before buffering, so this is where a pre-handshake
-   * bound stops a big message. Without that field (another `ws` version)
-   * the gateway-wide maxPayload still applies.
+   * Bounds what this connection may send, in bytes, until called again with
+   * undefined (the session does so once HELLO is accepted). Counted on the
+   * socket's own 'data' events (public Node API, no `ws` internals), so a
+   * message that claims or streams more is refused while it arrives, not
+   * once `ws` has buffered it whole: past `maxBytes` (plus a little for
+   * WebSocket framing) reading stops and the session hears
+   * MB_ERR_FRAME_TOO_LARGE (close 1009). A whole message larger than
+   * `maxBytes` after permessage-deflate inflation is refused the same way.
+   * The gateway-wide `maxPayload` (ws's public option) bounds every message.
    */
   limitInput(maxBytes: number | undefined): void {
-    const r = (this.ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
-    if (!r || typeof r._maxPayload !== 'number') return;
-    const configured = (this.configuredMax ??= r._maxPayload);
-    // Never above the gateway's own limit (0 there means none).
-    r._maxPayload = maxBytes === undefined ? configured : configured > 0 ? Math.min(maxBytes, configured) : maxBytes;
+    if (maxBytes === undefined) {
+      this.inputLimit = undefined;
+      this.socket.off('data', this.countInput);
+      return;
+    }
+    if (this.inputLimit === undefined) this.socket.on('data', this.countInput);
+    this.inputLimit = maxBytes;
   }
 
-  private configuredMax: number | undefined;
+  /** Stops reading and has the session refuse the connection (MB_ERR_FRAME_TOO_LARGE, close 1009). */
+  private refuseInput(message: string): void {
+    this.overLimit = true;
+    this.ws.pause();
+    this.hooks.protocolError('MB_ERR_FRAME_TOO_LARGE', message);
+  }
 
   /**
    * The gateway's keepalive tick (every pingInterval ms): sends a ws-level
@@ -180,7 +205,8 @@ export class WsTransport implements Transport {
     const chunks = this.batch.take();
     // A lone frame is a view of its input message: copied once the socket is backed up (see TcpTransport).
     const msg = chunks.length === 1 ? (this.ws.bufferedAmount > 0 ? detached(chunks[0]!) : chunks[0]!) : Buffer.concat(chunks, bytes);
-    this.ws.send(msg, { binary: true, compress: this.compress }, this.sent);
+    // Uncompressed when refusing input: written at once, before the close frame and the FIN that end() follows it with.
+    this.ws.send(msg, { binary: true, compress: this.compress && !this.overLimit }, this.sent);
   }
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
@@ -192,12 +218,19 @@ export class WsTransport implements Transport {
       return;
     }
     const bytes = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+    if (this.inputLimit !== undefined && bytes.length > this.inputLimit) {
+      this.refuseInput(`message of ${bytes.length} bytes before the handshake, limit ${this.inputLimit}`);
+      return;
+    }
     // The decoder sees the bytes first so a corrupt header gets its own error code.
     this.events.data(bytes);
     const problem = wholeFrames(bytes);
     if (problem !== undefined) this.hooks.protocolError('MB_ERR_TRUNCATED', problem);
   }
 }
+
+/** WebSocket frame headers (2–14 bytes each) allowed on top of a limitInput bound. */
+const FRAMING_SLACK = 4096;
 
 /** A batch goes out early once this many bytes wait. */
 const BATCH_BYTES = 64 * 1024;

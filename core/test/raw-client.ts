@@ -27,6 +27,8 @@ export interface Got {
   payload: Buffer;
   /** Reply topic of a REQ (from its extension block). */
   reply?: string;
+  /** Trace id of a traced event (extension `t`): what every receiver of it learns. */
+  trace?: string;
   error?: ErrorCode;
 }
 
@@ -70,6 +72,7 @@ export abstract class RawFrames {
     };
     if (f.type === FrameType.ERROR) g.error = codeFromNumber(decodeError(f.payload).code);
     if (f.type === FrameType.REQ) g.reply = f.ext?.reply;
+    if (f.traced) g.trace = f.ext?.trace;
     this.got.push(g);
   }
 

@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   MB_ERR_SUBJECT_CHANGED: { num: 2020, kind: 'session', fatal: false, message: 'a refreshed token must have the same subject' },
   MB_ERR_OUT_OF_RANGE: { num: 2021, kind: 'session', fatal: false, message: 'a number or size is past its documented bound' },
   MB_ERR_TOO_MANY_REPLAYS: { num: 2040, kind: 'session', fatal: false, message: 'too many history replays in progress' },
+  MB_ERR_AUTH_THROTTLED: { num: 2050, kind: 'session', fatal: true, message: 'too many failed authentications from this address' },
   MB_ERR_BAD_PEER_INFO: { num: 2060, kind: 'session', fatal: false, message: 'invalid node id, name or address from a peer' },
   MB_ERR_TOPOLOGY: { num: 2061, kind: 'session', fatal: true, message: 'link refused: it would make a topology meshbus does not route (a loop)' },
   // 3xxx: raised by a client library, never sent by a node.

@@ -45,7 +45,7 @@ export function checkEvent(
   if (data.length > limits.maxPayload) {
     throw errorFromCode('MB_ERR_PAYLOAD_TOO_LARGE', `${data.length} bytes, the node accepts at most ${limits.maxPayload}`);
   }
-  // Nodes accept only random 16-hex trace ids (SPEC 10.9): hop records go to _TRACE.<id>, readable by whoever knows it.
+  // Nodes accept only random 16-hex trace ids (SPEC 10.9): hop records go to _TRACE.<id>, to the connection that used the id first on its node.
   if (trace !== undefined && (typeof trace !== 'string' || !isTraceId(trace))) {
     throw new ClientError('MB_ERR_INVALID_ARGUMENT', `trace id "${String(trace)}" must be 16 lowercase hex digits (random)`);
   }

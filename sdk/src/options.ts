@@ -67,8 +67,10 @@ export interface PublishOptions {
   codec?: Codec<never>;
   /**
    * Trace id, 16 random lowercase hex digits (nodes refuse other ids, SPEC 10.9): every node
-   * the event passes through publishes a hop record on `_TRACE.<id>`. Kept with an event
-   * that waits in the outbox.
+   * the event passes through publishes a hop record on `_TRACE.<id>`, delivered only to the
+   * connection that used the id first on the node where the event was published (subscribe
+   * to `_TRACE.<id>`, then publish, on this client); another connection's use of the id there
+   * is MB_ERR_PERMISSION_DENIED. Kept with an event that waits in the outbox.
    */
   trace?: string;
   /**

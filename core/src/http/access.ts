@@ -1,5 +1,6 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sameSecret } from '../auth/same-secret.js';
+import type { AuthThrottle } from '../auth/auth-throttle.js';
 import { HttpError } from './http-errors.js';
 
 /**
@@ -51,19 +52,33 @@ function unprefixed(route: string | undefined, prefix: string): string | undefin
  * 1. admin token (when one is set): every route but OPEN_ROUTES needs
  *    `Authorization: Bearer <token>` (401 MB_ERR_AUTH_FAILED without it,
  *    403 MB_ERR_PERMISSION_DENIED for a wrong one; compared in constant time
- *    over SHA-256 digests, so neither length nor content leaks);
+ *    over SHA-256 digests, so neither length nor content leaks). A wrong
+ *    token is charged to the caller's address in `throttle` (the node's
+ *    failed-auth limiter, shared with clients and peers); an address out of
+ *    attempts gets 429 MB_ERR_AUTH_THROTTLED, before its token is looked at,
+ *    and the connection is closed;
  * 2. on POST: an `Origin` header, when present, must be the
  *    node's own (`<scheme>://<Host header>`), else 403 MB_ERR_PERMISSION_DENIED;
  * 3. on those methods: a Content-Type that is not a CORS simple type and not
  *    missing, else 415 MB_ERR_UNSUPPORTED_MEDIA_TYPE.
  */
-export function accessCheck(adminToken: string | undefined, scheme: 'http' | 'https', prefix = ''): (req: FastifyRequest) => Promise<void> {
-  return async (req) => {
+export function accessCheck(adminToken: string | undefined, scheme: 'http' | 'https', prefix = '', throttle?: AuthThrottle): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return async (req, reply) => {
     if (adminToken !== undefined && !isOpenRoute(req, prefix)) {
+      const address = req.socket.remoteAddress ?? '?';
+      const throttled = throttle?.refusal(address, 'http');
+      if (throttled) {
+        // Keep-alive would let the caller go on trying on the same connection: end it with the answer.
+        void reply.header('connection', 'close');
+        throw new HttpError(throttled.code, throttled.message);
+      }
       const h = req.headers.authorization;
       const m = h === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(h);
       if (!m) throw new HttpError('MB_ERR_AUTH_FAILED', 'missing Authorization: Bearer <admin token>');
-      if (!sameSecret(m[1], adminToken)) throw new HttpError('MB_ERR_PERMISSION_DENIED', 'admin token not accepted');
+      if (!sameSecret(m[1], adminToken)) {
+        throttle?.failed(address, 'http');
+        throw new HttpError('MB_ERR_PERMISSION_DENIED', 'admin token not accepted');
+      }
     }
     if (!POST_ONLY.has(req.method)) return;
     const origin = req.headers.origin;

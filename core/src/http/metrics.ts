@@ -115,6 +115,11 @@ export function renderMetrics(src: MetricsSource): string {
   m.add('meshbus_protocol_errors_total', 'counter', 'Malformed frames or byte streams received from clients.', s.protocolErrors);
   m.add('meshbus_errors_sent_total', 'counter', 'ERROR frames sent to clients.', s.errorsSent);
   m.add('meshbus_auth_failures_total', 'counter', 'Client handshakes refused for a bad token.', s.authFailures);
+  const t = node.authThrottle;
+  const paths = ['client', 'peer', 'http'] as const;
+  m.add('meshbus_auth_failed_attempts_total', 'counter', 'Refused secrets charged to their address by the failed-auth limiter, by path: client token (TCP and WebSocket), peer cluster secret, HTTP admin token.', paths.map((p) => [{ path: p }, t.failures[p]]));
+  m.add('meshbus_auth_throttled_total', 'counter', 'Authentications refused unchecked (MB_ERR_AUTH_THROTTLED) because their address had no failed attempts left, by path.', paths.map((p) => [{ path: p }, t.refused[p]]));
+  m.add('meshbus_auth_throttle_addresses', 'gauge', 'Remote addresses the failed-auth limiter remembers (bounded by its maxAddresses).', t.size);
   m.add('meshbus_permission_denied_total', 'counter', 'Publishes and subscriptions refused by token permissions.', s.permissionDenied);
   m.add('meshbus_rate_limited_total', 'counter', 'Publishes dropped by the per-connection rate limit.', s.rateLimited);
   m.add('meshbus_tokens_expired_total', 'counter', 'Live connections closed because their token expired.', s.tokensExpired);

@@ -140,7 +140,7 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   });
 
   // Deny by default, decided on the matched route (access.ts); runs for the not-found handler too.
-  app.addHook('onRequest', accessCheck(options.adminToken, options.scheme ?? 'http', prefix));
+  app.addHook('onRequest', accessCheck(options.adminToken, options.scheme ?? 'http', prefix, node.authThrottle));
   app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     const status = reply.statusCode;
     const rec = { method: req.method, url: req.url, status, ms: Math.round(reply.elapsedTime * 100) / 100 };

@@ -4,11 +4,15 @@ import { decodeBody } from '@meshbus/proto';
 import type { MeshNode, TraceHop } from '../node.js';
 import { HttpError } from './http-errors.js';
 import { intParam } from './views.js';
+import { recordOrigin } from '../trace-guard.js';
 
 /**
  * POST /v1/trace/:topic?wait=ms: publishes the body as a traced event and
  * answers, after `wait` ms (default 1,000), with the hop records every node
- * on its path reported, ordered by hop count and time.
+ * on its path reported, ordered by hop count and time. The id is bound to
+ * this request on the node (no client may subscribe to it or reuse it here)
+ * and only records of the event published here are collected: one that
+ * another node's client published with the same id is not part of the trace.
  */
 export function registerTraceRoutes(app: FastifyInstance, node: MeshNode): void {
   app.post<{ Params: { topic: string }; Querystring: { wait?: string } }>('/v1/trace/:topic', async (req) => {
@@ -16,10 +20,13 @@ export function registerTraceRoutes(app: FastifyInstance, node: MeshNode): void 
     const wait = intParam(req.query.wait, 'wait', 1000, 1, 30_000);
     const id = randomBytes(8).toString('hex');
     const collected: TraceHop[] = [];
+    const owner = {};
+    node.traces.claim(owner, id);
     // The node's own subscription (kind 'internal'): announced to peers, so their hop records come back.
     const sub = node.subscribeInternal(
       `_TRACE.${id}`,
       (f) => {
+        if (recordOrigin(f) !== node.id) return;
         try {
           collected.push(decodeBody(f.payload) as unknown as TraceHop);
         } catch {
@@ -36,6 +43,7 @@ export function registerTraceRoutes(app: FastifyInstance, node: MeshNode): void 
       return { id, topic: req.params.topic, receivers, hops };
     } finally {
       sub.unsubscribe();
+      node.traces.release(owner);
     }
   });
 }

@@ -200,7 +200,7 @@ describe.each(['tcp', 'ws'] as const)('reserved topics over %s', (transport) => 
     huge.send(hugeHello);
     await huge.waitClosed();
     if (huge instanceof RawWs) {
-      // WebSocket: the message is refused by its header, before ws buffers it.
+      // WebSocket: the message is refused while it arrives, before ws has buffered it (ws-pre-auth.test.ts).
       expect(huge.closeCode).toBe(1009);
     } else {
       expect(huge.got.map((g) => g.error)).toEqual(['MB_ERR_FRAME_TOO_LARGE']);
