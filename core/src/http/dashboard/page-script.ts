@@ -132,6 +132,7 @@ export const DASHBOARD_SCRIPT = `
     });
   }
   function num(text) { return { text: text, cls: 'num' }; }
+  function addr(text) { return { text: text, cls: 'addr' }; }
 
   // ---- topology ----
   function drawTopology(c) {
@@ -251,12 +252,12 @@ export const DASHBOARD_SCRIPT = `
       if (!n.summary) return;
       n.summary.slowConsumers.forEach(function (c) { slowAll.push({ node: n.name || shortId(n.id), c: c }); });
     });
-    fillTable('mesh-slow', slowAll, function (x) { return [x.node, clientLabel(x.c), str(x.c.remote), num(bytes(x.c.pending)), x.c.dropped, slowState(x.c)]; }, function (x) { return slowRow(x.c); });
+    fillTable('mesh-slow', slowAll, function (x) { return [x.node, clientLabel(x.c), addr(x.c.remote), num(bytes(x.c.pending)), x.c.dropped, slowState(x.c)]; }, function (x) { return slowRow(x.c); });
   }
   function drawConnections(v) {
     $('conns-count').textContent = v.connections.length < v.total ? v.connections.length + ' of ' + v.total : String(v.total);
     fillTable('conns', v.connections, function (c) {
-      return [str(c.clientId), str(c.name), str(c.kind), str(c.remote), str(c.lang), c.subscriptions, c.msgsIn, c.msgsOut, num(bytes(c.pending)), c.dropped,
+      return [{ text: c.clientId, cls: 'mono' }, str(c.name), str(c.kind), addr(c.remote), str(c.lang), c.subscriptions, c.msgsIn, c.msgsOut, num(bytes(c.pending)), c.dropped,
         c.open ? { text: c.congested ? 'congested' : 'open', cls: 'state' + (c.congested ? ' closing' : '') } : { text: 'closing', cls: 'state closing' }];
     });
   }
@@ -299,7 +300,7 @@ export const DASHBOARD_SCRIPT = `
       $('t-lag').textContent = ms(st.eventLoopLagMs.p99);
       $('t-rss').textContent = bytes(st.memory.rss);
       fillTable('topics', st.topTopics, function (t) { return [t.topic, t.count]; });
-      fillTable('slow', st.slowConsumers, function (c) { return [clientLabel(c), str(c.remote), num(bytes(c.pending)), c.dropped, slowState(c)]; }, slowRow);
+      fillTable('slow', st.slowConsumers, function (c) { return [clientLabel(c), addr(c.remote), num(bytes(c.pending)), c.dropped, slowState(c)]; }, slowRow);
       drawDurability(st.durability);
       drawRates(r[1]);
     });

@@ -31,7 +31,8 @@ export const DASHBOARD_CSS = `
   table { width: 100%; border-collapse: collapse; }
   th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid var(--line); vertical-align: top; overflow-wrap: anywhere; }
   th { color: var(--dim); font-weight: 500; font-size: 12px; white-space: nowrap; }
-  td.num, th.num { text-align: right; white-space: nowrap; }
+  td.num, th.num, td.state, td.addr { white-space: nowrap; }
+  td.num, th.num { text-align: right; }
   td.none { color: var(--dim); font-style: italic; }
   tr.gone td { color: var(--dim); text-decoration: line-through; text-decoration-color: var(--bad); }
   tr.gone td.state, td.state.gone { text-decoration: none; color: var(--bad); }
