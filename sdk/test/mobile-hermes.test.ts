@@ -47,7 +47,7 @@ interface ServerEvent {
 }
 
 /** A `ws` WebSocket that records what goes each way, by connection. */
-function recordingWebSocket(connections: Array<{ server: ServerEvent[] }>, frames: string[]) {
+function recordingWebSocket(connections: Array<{ server: ServerEvent[] }>, frames: Array<{ conn: number; hex: string }>) {
   return class RecordingWebSocket {
     static CONNECTING = 0;
     static OPEN = 1;
@@ -59,9 +59,10 @@ function recordingWebSocket(connections: Array<{ server: ServerEvent[] }>, frame
     onclose: ((ev: { code?: number; reason?: string }) => void) | null = null;
     private readonly ws: WebSocket;
     private readonly conn = { server: [] as ServerEvent[], sent: 0, closing: false };
+    private readonly index: number;
 
     constructor(address: string) {
-      connections.push(this.conn);
+      this.index = connections.push(this.conn) - 1;
       this.ws = new WebSocket(address);
       this.ws.binaryType = 'arraybuffer';
       this.ws.onopen = (ev) => this.onopen?.(ev);
@@ -91,7 +92,7 @@ function recordingWebSocket(connections: Array<{ server: ServerEvent[] }>, frame
       const b = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
       for (let pos = 0; pos + 4 <= b.length; ) {
         const end = pos + 4 + b.readUInt32BE(pos);
-        frames.push(b.subarray(pos, end).toString('hex'));
+        frames.push({ conn: this.index, hex: b.subarray(pos, end).toString('hex') });
         this.conn.sent++;
         pos = end;
       }
@@ -145,11 +146,11 @@ describe('mobile SDK in hermes (hermes-engine-cli), transformed as Metro does', 
     expect(code.scenario).not.toMatch(/\basync\s+function\b/);
 
     // ---- 1. the session against a real node, in Node's vm, recorded ----
-    const node = await fx.node({ pingInterval: 60_000 });
+    const node = await fx.node({ pingInterval: 60_000, token: 'app-token' });
     const gw = await new WsGateway(node, { port: 0, host: '127.0.0.1' }).listen();
     fx.closers.push(() => gw.close());
     const wsUrl = `ws://127.0.0.1:${gw.port}`;
-    const server = fx.track(await nodeConnect(url(node)));
+    const server = fx.track(await nodeConnect(url(node), { token: 'app-token' }));
     const fromApp: Array<{ topic: string; value: unknown; headers?: Record<string, string> }> = [];
     server.subscribe('phone.>', {
       callback: (m: Msg) => fromApp.push({ topic: m.topic, value: m.topic === 'phone.msgpack' ? MsgpackCodec.decode(m.data) : m.string(), ...(m.headers ? { headers: m.headers } : {}) }),
@@ -158,12 +159,16 @@ describe('mobile SDK in hermes (hermes-engine-cli), transformed as Metro does', 
     await server.flush();
 
     const connections: Array<{ server: ServerEvent[] }> = [];
-    const nodeFrames: string[] = [];
+    const nodeFrames: Array<{ conn: number; hex: string }> = [];
     const steps: Record<string, () => Promise<void>> = {
       publish: async () => {
         server.publish('app.a', 'one', { headers: { k: 'v' } });
         server.publish('app.b', 'ünïcødé 🚀');
         server.publish('data.x', { n: [1, 2.5, -3], s: 'é' }, { codec: MsgpackCodec });
+        await server.flush();
+      },
+      'after-resume': async () => {
+        server.publish('app.d', 'after resume');
         await server.flush();
       },
       'after-unsubscribe': async () => {
@@ -186,14 +191,19 @@ describe('mobile SDK in hermes (hermes-engine-cli), transformed as Metro does', 
 
     // What the app saw, and what the node got from it.
     expect(inNode).toEqual({
-      statuses: ['closed'],
+      statuses: ['disconnected', 'reconnecting', 'connected', 'outbox-flushed', 'closed'],
       connected: true,
       events: [
         { topic: 'app.a', text: 'one', headers: { k: 'v' } },
         { topic: 'app.b', text: 'ünïcødé 🚀', headers: null },
         { topic: 'data.x', value: { n: [1, 2.5, -3], s: 'é' } },
         { topic: 'app.c', text: 'last', headers: null },
+        { topic: 'app.d', text: 'after resume', headers: null },
       ],
+      suspended: true,
+      outboxWhileAway: 1,
+      tokens: 2,
+      listenersLeft: 0,
       reply: 'echo:ping',
       errors: ['MB_ERR_NO_RESPONDERS', 'MB_ERR_BAD_TOPIC'],
       closed: true,
@@ -201,8 +211,10 @@ describe('mobile SDK in hermes (hermes-engine-cli), transformed as Metro does', 
     expect(fromApp).toEqual([
       { topic: 'phone.text', value: 'from the app' },
       { topic: 'phone.msgpack', value: { from: 'hermes', n: [1, 2.5, -3], t: true }, headers: { 'x-app': 'ünï' } },
+      { topic: 'phone.queued', value: 'sent from the outbox' },
     ]);
-    expect(connections).toHaveLength(1);
+    // Two connections: the first until the app went to the background, the second after.
+    expect(connections).toHaveLength(2);
 
     // ---- 2. the same app in hermes, against the recording ----
     const dir = mkdtempSync(join(tmpdir(), 'meshbus-hermes-'));
@@ -222,10 +234,10 @@ describe('mobile SDK in hermes (hermes-engine-cli), transformed as Metro does', 
     expect(run.status).toBe(0);
 
     expect(inHermes.result).toEqual(inNode);
-    expect(inHermes.frames.map((f) => f.conn)).toEqual(nodeFrames.map(() => 0));
-    expect(inHermes.frames.map((f) => meaning(f.hex))).toEqual(nodeFrames.map(meaning));
+    expect(inHermes.frames.map((f) => f.conn)).toEqual(nodeFrames.map((f) => f.conn));
+    expect(inHermes.frames.map((f) => meaning(f.hex))).toEqual(nodeFrames.map((f) => meaning(f.hex)));
     // The frames say what the session was: HELLO first, then SUBs, PINGs, PUBs, REQs, UNSUB.
-    const types = nodeFrames.map((h) => meaning(h).type);
+    const types = nodeFrames.map((f) => meaning(f.hex).type);
     expect(types[0]).toBe('HELLO');
     for (const t of ['SUB', 'PING', 'PUB', 'REQ', 'UNSUB']) expect(types).toContain(t);
   });

@@ -16,7 +16,27 @@ var meshbusScenario = async function (m, host) {
       })();
     });
   }
-  var c = await m.connect(host.url, { name: 'hermes-app', WebSocket: host.WebSocket, reconnectBackoff: { base: 20, max: 50 } });
+  // React Native's AppState, injected: the scenario flips it as the OS would.
+  var app = { value: 'active', listeners: [] };
+  var appState = {
+    current: function () { return app.value; },
+    subscribe: function (cb) {
+      app.listeners.push(cb);
+      return function () { app.listeners = app.listeners.filter(function (l) { return l !== cb; }); };
+    },
+  };
+  function setApp(v) {
+    app.value = v;
+    app.listeners.slice().forEach(function (l) { l(v); });
+  }
+  var tokens = 0;
+  var c = await m.connect(host.url, {
+    name: 'hermes-app',
+    WebSocket: host.WebSocket,
+    reconnectBackoff: { base: 20, max: 50 },
+    appState: appState,
+    getToken: function () { tokens++; return 'app-token'; },
+  });
   c.on('status', function (s) { out.statuses.push(s.type); });
   out.connected = c.isConnected;
   c.subscribe('app.>', {
@@ -49,7 +69,22 @@ var meshbusScenario = async function (m, host) {
   await c.flush();
   await host.step('after-unsubscribe');
   await until(function () { return out.events.length === 4; }, 'the event after unsubscribing');
+
+  // Background: the connection goes (GOODBYE), a publish waits in the outbox;
+  // foreground: a new connection with a fresh token, resubscribed, outbox sent.
+  setApp('background');
+  await until(function () { return !c.isConnected; }, 'disconnected in the background');
+  out.suspended = c.isSuspended;
+  c.publish('phone.queued', 'sent from the outbox');
+  out.outboxWhileAway = c.outboxCount;
+  setApp('active');
+  await until(function () { return c.isConnected; }, 'reconnected in the foreground');
+  await c.flush();
+  await host.step('after-resume');
+  await until(function () { return out.events.length === 5; }, 'an event after resuming');
+  out.tokens = tokens;
   await c.close();
+  out.listenersLeft = app.listeners.length;
   out.closed = c.isClosed;
   return out;
 };
