@@ -34,8 +34,9 @@ import type { SlowConsumerLog } from './slow-consumers.js';
  *   id | nonce). A node whose HTTP API is open (or has another token) cannot
  *   read the figures of a node whose API is protected: it is told
  *   MB_ERR_PERMISSION_DENIED and the page shows that node as such.
- * - At most ANSWERS_PER_SECOND answers per node (a burst of twice that), so
- *   forged requests cannot make a node spend its time on summaries.
+ * - At most ANSWERS_PER_SECOND answers (figures or refusals) per node, a
+ *   burst of twice that, and requests over 512 bytes are ignored, so forged
+ *   requests cannot make a node spend its time answering.
  *
  * A node without the HTTP API has no responder: it shows as
  * MB_ERR_NO_RESPONDERS ("no HTTP API"); a node with no link to this one
@@ -102,6 +103,7 @@ export const MESH_TIMEOUT_MS = 1500;
 export const MAX_MESH_NODES = 64;
 export const ANSWERS_PER_SECOND = 20;
 
+const MAX_REQUEST = 512;
 const REPLY = /^_INBOX\.([0-9a-f]{16})\.http\.[0-9a-f]{32}$/;
 const NONCE = /^[0-9a-f]{32}$/;
 const HEX_MAC = /^[0-9a-f]{64}$/;
@@ -173,6 +175,8 @@ export class MeshStats {
 
   /** A summary request from another node (or anyone who published on our stats topic). */
   private readonly answer = (f: Frame): void => {
+    // A request is a nonce and a MAC: a few hundred bytes at most.
+    if (f.payloadLen > MAX_REQUEST) return;
     let reply: string | undefined;
     let req: unknown;
     try {
@@ -184,13 +188,12 @@ export class MeshStats {
     const m = reply === undefined ? null : REPLY.exec(reply);
     if (!m || !this.knownNode(m[1]!) || typeof req !== 'object' || req === null) return;
     const { nonce, proof: mac } = req as { nonce?: unknown; proof?: unknown };
-    if (typeof nonce !== 'string' || !NONCE.test(nonce)) return;
+    if (typeof nonce !== 'string' || !NONCE.test(nonce) || !this.take()) return;
     let out: unknown;
     const token = this.o.adminToken;
     if (token !== undefined && !(typeof mac === 'string' && HEX_MAC.test(mac) && timingSafeEqual(Buffer.from(mac), Buffer.from(proof(token, this.o.node.id, nonce))))) {
       out = { error: { code: 'MB_ERR_PERMISSION_DENIED', message: "this node's admin token differs from the asking node's" } };
     } else {
-      if (!this.take()) return;
       out = { summary: this.o.summary() };
     }
     try {
