@@ -5,6 +5,8 @@ import { ConfigError } from '../config-error.js';
 import type { MeshNode } from '../node.js';
 import { accessCheck } from './access.js';
 import { dashboardHtml } from './dashboard/page.js';
+import { MeshStats, nodeSummary } from './dashboard/mesh-stats.js';
+import { SlowConsumerLog } from './dashboard/slow-consumers.js';
 import { classify, errorBody } from './http-errors.js';
 import { RequestInbox } from './inbox.js';
 import { METRICS_CONTENT_TYPE, newHttpStats, renderMetrics, type HttpStats } from './metrics.js';
@@ -108,15 +110,22 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   const stats = newHttpStats();
   const history = new RateHistory(node.stats, 1000, historySeconds);
   const inbox = new RequestInbox(node, stats.repliesDropped);
+  const slow = new SlowConsumerLog(node);
+  const mesh = new MeshStats({ node, cluster: () => ctx.cluster, summary: () => nodeSummary(ctx, history, slow), inbox, adminToken: options.adminToken });
+  // Only a clustered node has anyone to answer: a standalone node adds no subscription.
+  if (ctx.cluster) mesh.start();
   app.addHook('onClose', async () => {
+    mesh.close();
     inbox.close();
     history.close();
+    slow.close();
   });
   options.onApi?.({
     stats,
     history,
     attachCluster(view) {
       ctx.cluster = view;
+      if (view) mesh.start();
     },
   });
 
@@ -180,7 +189,8 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
     return connectionsView(node, offset, limit);
   });
   app.get('/v1/subscriptions', async () => subscriptionsView(node));
-  app.get('/v1/stats', async () => statsView(node, history));
+  app.get('/v1/stats', async () => statsView(node, history, slow));
+  app.get('/v1/mesh', async () => mesh.collect());
   app.get('/v1/stats/history', async () => historyView(history));
   registerPublishRoutes(app, { node, inbox, stats, requestTimeout, maxRequestTimeout });
   registerTraceRoutes(app, node);

@@ -87,7 +87,7 @@ export function clusterView(ctx: ViewContext) {
   return { self: n.id, ready: readiness(ctx).ready, clustered: ctx.cluster !== undefined, nodes: [...nodes.values()], peers, links };
 }
 
-function connectionView(c: ClientSession) {
+export function connectionView(c: ClientSession) {
   return {
     clientId: c.clientId,
     kind: c.transport.kind,
@@ -151,6 +151,14 @@ export function subscriptionsView(node: MeshNode) {
   return { total: node.table.size, patterns };
 }
 
+/**
+ * A slow consumer as the dashboard lists it: its connection view and its
+ * state: 'open', 'closing' (closed by the node or the client, still
+ * flushing) or 'disconnected' (gone; `disconnectedAt` ISO time, the other
+ * fields as last seen).
+ */
+export type SlowConsumerView = ReturnType<typeof connectionView> & { state: 'open' | 'closing' | 'disconnected'; disconnectedAt?: string };
+
 /** Connections holding queued data or having dropped events, worst first (the dashboard's slow consumers). */
 export function slowConsumers(node: MeshNode, limit: number) {
   const out: ReturnType<typeof connectionView>[] = [];
@@ -158,8 +166,63 @@ export function slowConsumers(node: MeshNode, limit: number) {
   return out.sort((a, b) => b.pending - a.pending || b.dropped - a.dropped).slice(0, limit);
 }
 
-/** GET /v1/stats: counters now, the last second's rates, top topics and slow consumers. */
-export function statsView(node: MeshNode, history: RateHistory) {
+/**
+ * The `n` most published topics that are not internal: topics whose first
+ * character is `_` (`_INBOX.…` replies, `_TRACE.…` hop records, any other
+ * `_`-reserved name) are the mesh's own traffic, not the application's.
+ */
+export function topUserTopics(node: MeshNode, n: number): Array<{ topic: string; count: number }> {
+  const out: Array<{ topic: string; count: number }> = [];
+  // top() sorts the whole bounded counter (capacity entries) anyway: ask for all, keep the first n user topics.
+  for (const t of node.topTopics.top(node.topTopics.capacity)) {
+    if (t.topic.charCodeAt(0) === 0x5f /* _ */) continue;
+    out.push(t);
+    if (out.length >= n) break;
+  }
+  return out;
+}
+
+/**
+ * Durability as the dashboard shows it. `on`: the node runs a durable store
+ * (Redis). `redis`: 'up' while the store's write connection is ready, 'down'
+ * while not, 'unknown' when the node does not report it (`stats.store.redisUp`
+ * absent) or durability is off. `writesPending`: durable writes sent to Redis
+ * and not answered yet (-1: not reported). The counters are the node's
+ * (`meshbus_store_*`): refused for backlog, corrupt entries skipped, history
+ * pages read, replays refused.
+ */
+export interface DurabilityView {
+  on: boolean;
+  redis: 'up' | 'down' | 'unknown';
+  writesPending: number;
+  refusedBacklog: number;
+  corrupt: number;
+  replayPages: number;
+  replaysRefused: number;
+}
+
+export function durabilityView(node: MeshNode): DurabilityView {
+  // redisUp / writesPending are reported by nodes that track them (1 up, 0 down, -1 no durability).
+  const store = node.stats.store as MeshNode['stats']['store'] & { redisUp?: number; writesPending?: number };
+  const on = node.durability !== undefined;
+  const up = store.redisUp;
+  return {
+    on,
+    redis: !on || up === undefined || up < 0 ? 'unknown' : up === 1 ? 'up' : 'down',
+    writesPending: typeof store.writesPending === 'number' ? store.writesPending : -1,
+    refusedBacklog: node.stats.dropped.storeBacklog,
+    corrupt: store.corrupt,
+    replayPages: store.replayPages,
+    replaysRefused: store.replaysRefused,
+  };
+}
+
+/**
+ * GET /v1/stats: counters now, the last second's rates, top topics (internal
+ * ones left out), slow consumers (with `slow`, also those disconnected in the
+ * last minutes, marked `state: 'disconnected'`) and durability.
+ */
+export function statsView(node: MeshNode, history: RateHistory, slow?: { list(limit: number): SlowConsumerView[] }) {
   const s = node.stats;
   const mem = process.memoryUsage();
   return {
@@ -170,8 +233,9 @@ export function statsView(node: MeshNode, history: RateHistory) {
     rates: history.latest(),
     eventLoopLagMs: { p50: history.lag.p50 * 1000, p99: history.lag.p99 * 1000, max: history.lag.max * 1000 },
     memory: { rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal },
-    topTopics: node.topTopics.top(10),
-    slowConsumers: slowConsumers(node, 10),
+    topTopics: topUserTopics(node, 10),
+    slowConsumers: slow ? slow.list(10) : slowConsumers(node, 10).map((c): SlowConsumerView => ({ ...c, state: c.open ? 'open' : 'closing' })),
+    durability: durabilityView(node),
   };
 }
 
