@@ -91,7 +91,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   clusterHost: { kind: 'string', default: '127.0.0.1', arg: 'addr', help: 'Address the cluster port listens on.' },
   advertise: { kind: 'string', default: undefined, arg: 'host:port', help: 'Cluster address other nodes are told to dial (behind NAT or a proxy).' },
   seeds: { kind: 'list', default: [], arg: 'host:port,...', help: 'Cluster addresses of nodes to join at start.' },
-  clusterSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'Shared secret every peer must prove; without it any node that reaches the cluster port may join.' },
+  clusterSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'Shared secret every peer must prove, at least 8 characters (checked before any port opens); without it any node that reaches the cluster port may join.' },
   mesh: { kind: 'string', default: 'full', arg: 'full|partial', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest.' },
   name: { kind: 'string', default: '', arg: 'name', help: 'Human-readable node name shown in views, logs and traces.' },
   token: { kind: 'string', default: undefined, arg: 'token', help: 'Token every client must present.' },
@@ -166,6 +166,9 @@ export function parseDurableTopic(spec: string): { pattern: string; history?: { 
   return t;
 }
 
+/** Shortest --cluster-secret accepted (the cluster layer's own minimum, @meshbus/cluster options). */
+export const MIN_CLUSTER_SECRET = 8;
+
 export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): StartConfig {
   const cfg: Record<string, unknown> = { ...START_DEFAULTS };
   const file = (flags.config as string | undefined) ?? env.MESHBUS_CONFIG;
@@ -197,6 +200,10 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   if (c.wsDeflate !== 'off' && c.wsDeflate !== 'on') throw new ConfigError(`--ws-deflate must be 'on' or 'off', got ${c.wsDeflate}`);
   if (c.httpInsecureOpen !== 'off' && c.httpInsecureOpen !== 'on') throw new ConfigError(`--http-insecure-open must be 'on' or 'off', got ${c.httpInsecureOpen}`);
   if (c.workers < 1) throw new ConfigError('--workers must be at least 1');
+  // The cluster layer refuses it too, but only once the client port is open: say it before anything listens.
+  if (c.clusterSecret !== undefined && c.clusterSecret.length < MIN_CLUSTER_SECRET) {
+    throw new ConfigError(`--cluster-secret (MESHBUS_CLUSTER_SECRET, clusterSecret) must have at least ${MIN_CLUSTER_SECRET} characters, got ${c.clusterSecret.length}`);
+  }
   for (const k of ['tlsClientAuth', 'clusterTls'] as const) {
     if (c[k] !== 'on' && c[k] !== 'off') throw new ConfigError(`--${flagName(k)} must be on or off`);
   }
