@@ -1,7 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
 import { makePki } from '../../cluster/test/tls-certs.js';
-import { runCli, spawnCli, until, type CliProcess } from './run-cli.js';
+import { BIN, runCli, spawnCli, until, type CliProcess } from './run-cli.js';
 
 /**
  * Issue #16, the client commands: sub shows topics (headers, JSON, raw),
@@ -129,6 +130,18 @@ describe('against one node', () => {
     const pubOnly = await runCli(['bench', 'bench.p', '--pub', '1', '--sub', '0', '--msgs', '10', '--size', '0', '--server', server]);
     expect(pubOnly.code, pubOnly.err).toBe(0);
     expect(pubOnly.out).toMatch(/pub\s+[\d,]+ msgs\/s/);
+  });
+
+  it('bench shows a progress line on a terminal (run under script(1) for a TTY), none when stderr is a pipe', async (ctx) => {
+    if (spawnSync('script', ['--version'], { stdio: 'ignore' }).status !== 0) return ctx.skip('script(1) is not installed');
+    const cmd = [process.execPath, BIN, 'bench', 'bench.tty', '--msgs', '300', '--size', '8', '--server', server].map((a) => `'${a}'`).join(' ');
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.status, r.stdout).toBe(0);
+    expect(r.stdout).toContain('\rpublished 300/300  received 300/300');
+    expect(r.stdout).toMatch(/sub\s+[\d,]+ msgs\/s/);
+    const piped = await runCli(['bench', 'bench.tty', '--msgs', '300', '--server', server]);
+    expect(piped.code).toBe(0);
+    expect(piped.err).toBe('');
   });
 
   it('cluster and server list print the node and the mesh table from the HTTP views; --json gives both views', async () => {
