@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ClientError, isMeshbusError } from '@meshbus/proto';
-import { connect, type Client, type ConnectOptions } from '@meshbus/sdk';
+import { connect, parseServer, type Client, type ConnectOptions } from '@meshbus/sdk';
 import { UsageError, stringOption, type ParsedArgs } from './command-spec.js';
 
 /** Where a client command connects when neither --server nor MESHBUS_SERVER says. */
@@ -20,7 +20,8 @@ export interface ClientTarget {
 /**
  * Resolves --server / MESHBUS_SERVER, --token / MESHBUS_TOKEN and
  * --tls-ca / MESHBUS_TLS_CA (flags win). UsageError for an empty address in
- * the list or a CA file that cannot be read.
+ * the list, an address the SDK cannot parse (scheme, port) or a CA file that
+ * cannot be read.
  */
 export function clientTarget(p: ParsedArgs, env: NodeJS.ProcessEnv = process.env): ClientTarget {
   const label = stringOption(p, 'server') ?? nonEmpty(env.MESHBUS_SERVER) ?? DEFAULT_SERVER;
@@ -38,6 +39,14 @@ export function clientTarget(p: ParsedArgs, env: NodeJS.ProcessEnv = process.env
   }
   // With a CA, a bare host:port means TLS: nobody gives a CA to talk in clear.
   const servers = ca === undefined ? list : list.map((s) => (/^[a-z]+:\/\//i.test(s) ? s : `tls://${s}`));
+  for (const s of servers) {
+    try {
+      parseServer(s);
+    } catch (e) {
+      // A scheme or port the SDK cannot use is bad usage, found before connecting.
+      throw new UsageError(`--server "${s}": ${(e as Error).message.replace(/^invalid argument: /, '')}`);
+    }
+  }
   return { servers, label, token, ca };
 }
 

@@ -186,6 +186,9 @@ describe('against one node', () => {
     { args: ['server'], says: 'missing sub-command' },
     { args: ['server', 'kill'], says: 'unknown sub-command "kill"' },
     { args: ['pub', 'x', 'y', '--tls-ca', '/nonexistent/ca.pem'], says: '--tls-ca "/nonexistent/ca.pem"' },
+    { args: ['pub', 'x', 'y', '--server', 'foo://x:1'], says: 'unsupported scheme "foo"' },
+    { args: ['sub', 'x', '--server', '127.0.0.1:99999'], says: '--server "127.0.0.1:99999": invalid port' },
+    { args: ['bench', 'b', '--server', 'host:notaport'], says: '--server "host:notaport"' },
   ])('meshbus $args exits 2: $says', async ({ args, says }) => {
     const r = await runCli(args.includes('--server') || args[0] === 'cluster' || args[0] === 'server' ? args : [...args, '--server', server]);
     expect(r.code).toBe(2);
