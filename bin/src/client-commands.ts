@@ -39,14 +39,27 @@ export async function runPub(p: ParsedArgs): Promise<number> {
   const data = utf8Encode(positional(p, 1, '<data>', PUB));
   const count = intOption(p, 'count', 1)!;
   const h = headerOption(p);
+  const delay = intOption(p, 'delay', 0, 30 * 24 * 3600 * 1000);
+  const acked = p.values.ack === true || delay !== undefined;
+  const json = p.values.json === true;
   const c = await openClient(p);
   try {
-    for (let i = 0; i < count; i++) c.publish(topic, data, h ? { headers: h } : undefined);
-    await c.flush();
+    if (!acked) {
+      for (let i = 0; i < count; i++) c.publish(topic, data, h ? { headers: h } : undefined);
+      await c.flush();
+      if (json) process.stdout.write(JSON.stringify({ topic, published: count, bytes: data.length }) + '\n');
+      return 0;
+    }
+    // One at a time: the position printed is the one of that event, and a refusal stops the run.
+    for (let n = 1; n <= count; n++) {
+      const pos = await c.publish(topic, data, { ack: true, ...(h ? { headers: h } : {}), ...(delay !== undefined ? { delay } : {}) });
+      if (json) process.stdout.write(JSON.stringify({ n, topic, ...(pos ?? {}) }) + '\n');
+      else process.stdout.write(`[#${n}] ${topic}: ${pos ? `stored at ${pos.epoch}:${pos.offset}` : delay !== undefined ? `scheduled in ${delay} ms` : 'acknowledged'}\n`);
+    }
+    return 0;
   } finally {
     await c.close();
   }
-  return 0;
 }
 
 /**

@@ -54,11 +54,15 @@ export const PUB: CommandSpec = {
   name: 'pub',
   args: '<topic> <data>',
   summary: 'publish an event',
-  description: 'Publishes <data> (UTF-8 text) on <topic>, a topic without wildcards, then exits once the node has received it.',
+  description:
+    'Publishes <data> (UTF-8 text) on <topic>, a topic without wildcards, then exits once the node has received it. With --ack (or --delay) each event waits for the node\'s acknowledgement, which on a durable topic carries its position in the topic\'s history.',
   options: [
     ...CONNECT_OPTIONS,
     { name: 'count', arg: 'n', default: '1', help: 'Publish the event this many times (1 or more).' },
     { name: 'header', arg: 'key=value', multiple: true, help: 'Add a header to the event; the value may be empty (key=).' },
+    { name: 'ack', help: 'Wait for the node to acknowledge each event and print its position (durable topics); exit 1 when refused (e.g. MB_ERR_NOT_DURABLE).' },
+    { name: 'delay', arg: 'ms', help: 'Have the node publish the event this many milliseconds later (durable topics, needs Redis); implies --ack.' },
+    { name: 'json', help: 'Print one JSON object per event (n, topic, epoch and offset when acknowledged with a position), or one for the run without --ack.' },
   ],
 };
 

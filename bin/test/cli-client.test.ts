@@ -107,6 +107,8 @@ describe('against one node', () => {
     const bad = await runCli(['pub', 'env.x', 'hi'], 15_000, { MESHBUS_SERVER: `127.0.0.1:${await freePort()}` });
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('cannot reach a meshbus node');
+    const json = await runCli(['pub', 'env.x', 'hi', '--count', '2', '--json'], 15_000, { MESHBUS_SERVER: server });
+    expect(JSON.parse(json.out)).toEqual({ topic: 'env.x', published: 2, bytes: 2 });
     // The flag wins over the variable.
     expect((await runCli(['pub', 'env.x', 'hi', '--server', server], 15_000, { MESHBUS_SERVER: 'nowhere:1' })).code).toBe(0);
   });
@@ -173,6 +175,8 @@ describe('against one node', () => {
     { args: ['sub', 'x', '--queue', 'a b'], says: '--queue' },
     { args: ['sub', 'x', '--reconnects', '-1'], says: '--reconnects' },
     { args: ['req', 'x', 'y', '--header', 'nov'], says: '--header "nov"' },
+    { args: ['pub', 'x', 'y', '--delay', 'soon'], says: '--delay' },
+    { args: ['pub', 'x', 'y', '--ack=yes'], says: '--ack' },
     { args: ['history'], says: 'missing <topic>' },
     { args: ['history', 'a.*'], says: 'wildcard in publish topic' },
     { args: ['history', 'a', '--last', '10001'], says: '--last' },

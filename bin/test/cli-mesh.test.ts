@@ -73,11 +73,24 @@ describe('a two-node mesh', () => {
   });
 });
 
-it('history prints a durable topic\'s positions and newest events, and exits 1 on a topic that is not durable', async (ctx) => {
+it('history prints a durable topic\'s positions and newest events, pub --ack its positions; both exit 1 on a topic that is not durable', async (ctx) => {
   const redis = await testRedis(ctx);
   try {
     const n = await startNode(['--redis', redis.url, '--redis-prefix', redis.prefix, '--durable', 'hist.>|history=100']);
-    for (const word of ['one', 'two', 'three']) expect((await runCli(['pub', 'hist.a', word, '--server', n.server])).code).toBe(0);
+    expect((await runCli(['pub', 'hist.a', 'one', '--server', n.server])).code).toBe(0);
+    // pub --ack prints each event's position; --json as one object per event.
+    const acked = await runCli(['pub', 'hist.a', 'two', '--ack', '--server', n.server]);
+    expect(acked.code, acked.err).toBe(0);
+    expect(acked.out).toMatch(/^\[#1\] hist\.a: stored at [0-9a-f]{16}:2\n$/);
+    const ackedJson = await runCli(['pub', 'hist.a', 'three', '--ack', '--json', '--server', n.server]);
+    expect(ackedJson.code, ackedJson.err).toBe(0);
+    expect(JSON.parse(ackedJson.out)).toMatchObject({ n: 1, topic: 'hist.a', offset: 3 });
+    // An acked or delayed publish on a topic no rule covers: exit 1 with the typed error, nothing stored.
+    for (const flag of ['--ack', '--delay']) {
+      const refused = await runCli(['pub', 'plain.a', 'x', ...(flag === '--delay' ? [flag, '100'] : [flag]), '--server', n.server]);
+      expect(refused.code).toBe(1);
+      expect(refused.err).toContain('(MB_ERR_NOT_DURABLE)');
+    }
     const r = await runCli(['history', 'hist.a', '--last', '2', '--server', n.server]);
     expect(r.code, r.err).toBe(0);
     const lines = r.out.trim().split('\n');
@@ -100,6 +113,9 @@ it('history prints a durable topic\'s positions and newest events, and exits 1 o
   const r = await runCli(['history', 'hist.a', '--server', bare.server]);
   expect(r.code).toBe(1);
   expect(r.err).toContain('MB_ERR_NOT_DURABLE');
+  const ack = await runCli(['pub', 'hist.a', 'x', '--ack', '--server', bare.server]);
+  expect(ack.code).toBe(1);
+  expect(ack.err).toMatch(/^meshbus: topic is not durable on this node: acked publish: durability is off on this node \(no redis configured\) \(MB_ERR_NOT_DURABLE\)/);
 });
 
 it('start refuses a --cluster-secret under 8 characters with exit 2, before binding any port', async () => {
