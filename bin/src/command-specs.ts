@@ -171,7 +171,7 @@ export const BENCH: CommandSpec = {
     'Runs --sub subscribers (each its own connection, subscribed to <topic>) and --pub publishers (each its own connection) that share --msgs events of --size bytes, then prints publish and delivery rates (msgs/s, MB/s) and the latency from publish to delivery (p50, p90, p99, max; events of at least 8 bytes carry their send time). A progress line is shown on a terminal. Give several --server addresses to spread the clients over a mesh (client i uses server i mod n). Exits 1 when subscribers missed events within --timeout.',
   options: [
     ...CONNECT_OPTIONS,
-    { name: 'pub', arg: 'n', default: '1', help: 'Publishing connections (0 to 1000).' },
+    { name: 'pub', arg: 'n', default: '1', help: 'Publishing connections (0 to 1000); 0: the subscribers wait for --msgs events from another run (e.g. `bench --sub 0` elsewhere).' },
     { name: 'sub', arg: 'n', default: '1', help: 'Subscribing connections (0 to 1000).' },
     { name: 'msgs', arg: 'n', default: '100000', help: 'Events published in all, shared among the publishers (1 or more).' },
     { name: 'size', arg: 'bytes', default: '128', help: 'Payload size in bytes (0 to 1048576); 8 or more to measure latency.' },
