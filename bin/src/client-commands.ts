@@ -1,29 +1,14 @@
-import { ClientError, isMeshbusError, utf8Decode, utf8Encode } from '@meshbus/proto';
-import { connect, type Client } from '@meshbus/sdk';
+import { ClientError, isMeshbusError, utf8Encode, type MeshbusError } from '@meshbus/proto';
+import type { Client, ConnectOptions, Msg } from '@meshbus/sdk';
 import { UsageError, checkTopic, intOption, noExtraArgs, positional, stringOption, type ParsedArgs } from './command-spec.js';
-import { PUB, REQ, SUB } from './command-specs.js';
+import { PUB, REPLY, REQ, SUB } from './command-specs.js';
+import { clientTarget, openClient } from './client-connect.js';
+import { formatMsg, msgJson, payloadText, type MsgFormat } from './msg-format.js';
 
-/** Connects with no reconnection: a CLI run talks to the node once. */
-export async function openClient(p: ParsedArgs, name = 'meshbus-cli'): Promise<Client> {
-  const server = stringOption(p, 'server')!;
-  const servers = server.split(',').map((s) => s.trim());
-  if (servers.some((s) => s.length === 0)) throw new UsageError(`--server "${server}": empty address in the list`);
-  try {
-    return await connect(servers, { name, token: stringOption(p, 'token'), reconnect: false, connectTimeout: 3000 });
-  } catch (e) {
-    // The node answered and refused (auth, version): say that, not "unreachable".
-    if (isMeshbusError(e) && e.code !== 'MB_ERR_CONNECT_FAILED') throw e;
-    const why = (e as Error).message.split(': ').pop();
-    throw new ClientError('MB_ERR_CONNECT_FAILED', `cannot reach a meshbus node at ${server} (${why})`, { cause: e });
-  }
-}
-
-function text(b: Uint8Array): string {
-  return utf8Decode(b) ?? Buffer.from(b).toString('base64');
-}
+export { openClient } from './client-connect.js';
 
 /** `--header k=v` values as a header record; UsageError for one without `=` or with an empty key. */
-function headers(p: ParsedArgs): Record<string, string> | undefined {
+export function headerOption(p: ParsedArgs): Record<string, string> | undefined {
   const raw = (p.values.header as string[] | undefined) ?? [];
   if (raw.length === 0) return undefined;
   const out: Record<string, string> = {};
@@ -35,44 +20,149 @@ function headers(p: ParsedArgs): Record<string, string> | undefined {
   return out;
 }
 
+/** --json / --raw / neither; UsageError when both are given. */
+function printFormat(p: ParsedArgs): MsgFormat {
+  if (p.values.json === true && p.values.raw === true) throw new UsageError('--json and --raw: give one of them');
+  return p.values.json === true ? 'json' : p.values.raw === true ? 'raw' : 'text';
+}
+
+function queueOption(p: ParsedArgs): string | undefined {
+  const queue = stringOption(p, 'queue');
+  if (queue === '') throw new UsageError('--queue: empty group name');
+  if (queue !== undefined) checkTopic(queue, false, '--queue');
+  return queue;
+}
+
 export async function runPub(p: ParsedArgs): Promise<number> {
   noExtraArgs(p, 2, PUB);
   const topic = checkTopic(positional(p, 0, '<topic>', PUB), false);
   const data = utf8Encode(positional(p, 1, '<data>', PUB));
   const count = intOption(p, 'count', 1)!;
-  const h = headers(p);
+  const h = headerOption(p);
+  const delay = intOption(p, 'delay', 0, 30 * 24 * 3600 * 1000);
+  const acked = p.values.ack === true || delay !== undefined;
+  const json = p.values.json === true;
   const c = await openClient(p);
   try {
-    for (let i = 0; i < count; i++) c.publish(topic, data, h ? { headers: h } : undefined);
-    await c.flush();
+    if (!acked) {
+      for (let i = 0; i < count; i++) c.publish(topic, data, h ? { headers: h } : undefined);
+      await c.flush();
+      if (json) process.stdout.write(JSON.stringify({ topic, published: count, bytes: data.length }) + '\n');
+      return 0;
+    }
+    // One at a time: the position printed is the one of that event, and a refusal stops the run.
+    for (let n = 1; n <= count; n++) {
+      const pos = await c.publish(topic, data, { ack: true, ...(h ? { headers: h } : {}), ...(delay !== undefined ? { delay } : {}) });
+      if (json) process.stdout.write(JSON.stringify({ n, topic, ...(pos ?? {}) }) + '\n');
+      else process.stdout.write(`[#${n}] ${topic}: ${pos ? `stored at ${pos.epoch}:${pos.offset}` : delay !== undefined ? `scheduled in ${delay} ms` : 'acknowledged'}\n`);
+    }
+    return 0;
   } finally {
     await c.close();
   }
-  return 0;
+}
+
+/**
+ * A long-running client (sub, reply): reconnects up to `reconnects` times
+ * (to the next server of the list or one the mesh announced; at once after
+ * a drain), saying so on stderr. `failure(e)` turns the client's terminal
+ * error into one that also names why the last connection was lost.
+ */
+async function openFollowing(p: ParsedArgs, name: string): Promise<{ c: Client; failure: (e: unknown) => unknown }> {
+  const reconnects = intOption(p, 'reconnects', 0, 1000)!;
+  const options: ConnectOptions = reconnects === 0 ? {} : { reconnect: true, maxReconnectAttempts: reconnects, reconnectBackoff: { base: 100, max: 2000 } };
+  const c = await openClient(p, name, options);
+  let lost: MeshbusError | undefined;
+  c.on('status', (s) => {
+    if (s.type === 'disconnected') {
+      lost = s.error;
+      if (reconnects > 0) {
+        const why = s.error?.code === 'MB_ERR_DRAINING' ? 'is draining' : `was lost${s.error ? ` (${s.error.message})` : ''}`;
+        process.stderr.write(`${s.server} ${why}; reconnecting\n`);
+      }
+    } else if (s.type === 'connected' && s.reconnected) {
+      process.stderr.write(`reconnected to ${s.server}, subscribed again\n`);
+    }
+  });
+  const failure = (e: unknown): unknown => {
+    if (!isMeshbusError(e) || lost === undefined || e === lost || reconnects === 0) return e;
+    return new ClientError(e.code === 'MB_ERR_CONNECT_FAILED' ? 'MB_ERR_CONNECT_FAILED' : 'MB_ERR_CONNECTION_CLOSED', `lost the connection (${lost.message}, ${lost.code}), then ${e.message}`, { cause: e });
+  };
+  return { c, failure };
+}
+
+/** Closes `c` on SIGINT/SIGTERM (the command then ends with 0). */
+function closeOnSignal(c: Client): () => void {
+  const stop = (): void => {
+    c.close().catch((e: unknown) => process.stderr.write(`meshbus: close failed: ${String(e)}\n`));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return () => {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  };
 }
 
 export async function runSub(p: ParsedArgs): Promise<number> {
   noExtraArgs(p, 1, SUB);
   const topic = checkTopic(positional(p, 0, '<pattern>', SUB), true, '<pattern>');
   const max = intOption(p, 'count', 1) ?? Infinity;
-  const queue = stringOption(p, 'queue');
-  if (queue === '') throw new UsageError('--queue: empty group name');
-  const c = await openClient(p);
-  const stop = (): void => {
-    c.close().catch((e: unknown) => process.stderr.write(`meshbus: close failed: ${String(e)}\n`));
-  };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const queue = queueOption(p);
+  const format = printFormat(p);
+  const showHeaders = p.values.headers === true;
+  const { c, failure } = await openFollowing(p, 'meshbus-sub');
+  const unhook = closeOnSignal(c);
   try {
     const sub = c.subscribe(topic, queue ? { queue } : {});
     await c.flush();
-    process.stderr.write(`subscribed to ${topic} on ${stringOption(p, 'server')}\n`);
+    process.stderr.write(`subscribed to ${topic} on ${c.server ?? clientTarget(p).label}\n`);
     let n = 0;
     for await (const m of sub) {
-      process.stdout.write(text(m.data) + '\n');
-      if (++n >= max) break;
+      process.stdout.write(formatMsg(m, ++n, format, showHeaders));
+      if (n >= max) break;
     }
+  } catch (e) {
+    throw failure(e);
   } finally {
+    unhook();
+    await c.close();
+  }
+  return 0;
+}
+
+export async function runReply(p: ParsedArgs): Promise<number> {
+  noExtraArgs(p, 2, REPLY);
+  const topic = checkTopic(positional(p, 0, '<topic>', REPLY), true);
+  const echo = p.values.echo === true;
+  const given = p.positionals[1];
+  if (echo && given !== undefined) throw new UsageError('reply: give <data> or --echo, not both');
+  if (!echo && given === undefined) throw new UsageError('reply: missing <data> (or --echo to answer with the request itself)');
+  const h = headerOption(p);
+  if (echo && h) throw new UsageError('--header: --echo answers with the request\'s own headers');
+  const data = given === undefined ? undefined : utf8Encode(given);
+  const max = intOption(p, 'count', 1) ?? Infinity;
+  const queue = queueOption(p);
+  const format = printFormat(p);
+  const showHeaders = p.values.headers === true;
+  const { c, failure } = await openFollowing(p, 'meshbus-reply');
+  const unhook = closeOnSignal(c);
+  try {
+    const sub = c.subscribe(topic, queue ? { queue } : {});
+    await c.flush();
+    process.stderr.write(`serving requests on ${topic} on ${c.server ?? clientTarget(p).label}\n`);
+    let n = 0;
+    for await (const m of sub) {
+      // An event that is not a request (no reply topic) is shown, not answered or counted.
+      const answered = echo ? m.respond(m.data, m.headers ? { headers: m.headers } : undefined) : m.respond(data, h ? { headers: h } : undefined);
+      process.stdout.write(formatMsg(m, answered ? ++n : n, format, showHeaders));
+      if (n >= max) break;
+    }
+    await c.flush();
+  } catch (e) {
+    throw failure(e);
+  } finally {
+    unhook();
     await c.close();
   }
   return 0;
@@ -83,10 +173,11 @@ export async function runReq(p: ParsedArgs): Promise<number> {
   const topic = checkTopic(positional(p, 0, '<topic>', REQ), false);
   const data = utf8Encode(positional(p, 1, '<data>', REQ));
   const timeout = intOption(p, 'timeout', 1)!;
+  const h = headerOption(p);
   const c = await openClient(p);
   try {
-    const reply = await c.request(topic, data, { timeout });
-    process.stdout.write(text(reply.data) + '\n');
+    const reply: Msg = await c.request(topic, data, { timeout, ...(h ? { headers: h } : {}) });
+    process.stdout.write(p.values.json === true ? JSON.stringify(msgJson(reply)) + '\n' : payloadText(reply.data).text + '\n');
     return 0;
   } finally {
     await c.close();

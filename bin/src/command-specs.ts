@@ -22,21 +22,47 @@ export const DEV: CommandSpec = {
   ],
 };
 
-/** Options every client command takes. */
+/** Options every client command takes (each also read from its MESHBUS_* variable; the flag wins). */
 export const CONNECT_OPTIONS: OptionSpec[] = [
-  { name: 'server', short: 's', arg: 'host:port', default: '127.0.0.1:4480', help: 'Node to connect to; a comma-separated list is tried in order.' },
-  { name: 'token', arg: 'token', help: 'Client token (or JWT) the node requires, if any.' },
+  {
+    name: 'server',
+    short: 's',
+    arg: 'host:port',
+    defaultText: 'MESHBUS_SERVER, else 127.0.0.1:4480',
+    help: 'Node to connect to (host:port, tls://, ws://, wss://); a comma-separated list is tried in order, and sub/reply move to the next one when a node drains.',
+  },
+  { name: 'token', arg: 'token', defaultText: 'MESHBUS_TOKEN', help: 'Client token (or JWT) the node requires, if any.' },
+  { name: 'tls-ca', arg: 'file.pem', defaultText: 'MESHBUS_TLS_CA', help: 'CA bundle (PEM) that signs the node\'s certificate; a --server host:port without scheme is then reached over TLS.' },
 ];
+
+/** How sub, reply and req print events. */
+const PRINT_OPTIONS: OptionSpec[] = [
+  { name: 'headers', help: 'Show each event\'s headers (as JSON, after the topic).' },
+  { name: 'json', help: 'Print one JSON object per event and line (topic, data, encoding when base64, size, headers, reply, position, timestamp), for scripts.' },
+  { name: 'raw', help: 'Print only each payload, one per line (base64 if not UTF-8).' },
+];
+
+/** Following a node that drains or dies (sub, reply). */
+const RECONNECT_OPTION: OptionSpec = {
+  name: 'reconnects',
+  arg: 'n',
+  default: '5',
+  help: 'Reconnection attempts (to any server of --server or announced by the mesh) after a lost connection before exiting 1; 0: exit at once.',
+};
 
 export const PUB: CommandSpec = {
   name: 'pub',
   args: '<topic> <data>',
   summary: 'publish an event',
-  description: 'Publishes <data> (UTF-8 text) on <topic>, a topic without wildcards, then exits once the node has received it.',
+  description:
+    'Publishes <data> (UTF-8 text) on <topic>, a topic without wildcards, then exits once the node has received it. With --ack (or --delay) each event waits for the node\'s acknowledgement, which on a durable topic carries its position in the topic\'s history.',
   options: [
     ...CONNECT_OPTIONS,
     { name: 'count', arg: 'n', default: '1', help: 'Publish the event this many times (1 or more).' },
     { name: 'header', arg: 'key=value', multiple: true, help: 'Add a header to the event; the value may be empty (key=).' },
+    { name: 'ack', help: 'Wait for the node to acknowledge each event and print its position (durable topics); exit 1 when refused (e.g. MB_ERR_NOT_DURABLE).' },
+    { name: 'delay', arg: 'ms', help: 'Have the node publish the event this many milliseconds later (durable topics, needs Redis); implies --ack.' },
+    { name: 'json', help: 'Print one JSON object per event (n, topic, epoch and offset when acknowledged with a position), or one for the run without --ack.' },
   ],
 };
 
@@ -45,11 +71,30 @@ export const SUB: CommandSpec = {
   args: '<pattern>',
   summary: 'print the events of a topic pattern',
   description:
-    'Subscribes to <pattern> (`*` matches one token, `>` one or more trailing tokens) and prints each event\'s payload on its own line (base64 if not UTF-8). Runs until --count events arrived, or Ctrl-C / SIGTERM.',
+    'Subscribes to <pattern> (`*` matches one token, `>` one or more trailing tokens) and prints each event as `[#n] topic: payload` (payload base64 if not UTF-8). Runs until --count events arrived, or Ctrl-C / SIGTERM. When the node drains or is lost, it resubscribes on another server (--server a,b or the peers the mesh announces); events published meanwhile are not replayed.',
   options: [
     ...CONNECT_OPTIONS,
     { name: 'queue', arg: 'group', help: 'Join this queue group: each event goes to one member of the group.' },
     { name: 'count', arg: 'n', help: 'Exit 0 after this many events (1 or more); default: run until stopped.' },
+    ...PRINT_OPTIONS,
+    RECONNECT_OPTION,
+  ],
+};
+
+export const REPLY: CommandSpec = {
+  name: 'reply',
+  args: '<topic> [<data>]',
+  summary: 'serve requests on a topic',
+  description:
+    'Answers every request on <topic> (a pattern is allowed) with <data>, or with the request\'s own payload and headers given --echo, and prints each request served. Runs until --count requests were answered, or Ctrl-C / SIGTERM; follows a draining node like sub.',
+  options: [
+    ...CONNECT_OPTIONS,
+    { name: 'echo', help: 'Answer each request with its own payload and headers instead of <data>.' },
+    { name: 'queue', arg: 'group', help: 'Serve as a member of this queue group: each request goes to one member.' },
+    { name: 'count', arg: 'n', help: 'Exit 0 after answering this many requests (1 or more); default: run until stopped.' },
+    { name: 'header', arg: 'key=value', multiple: true, help: 'Add a header to each reply (with <data>).' },
+    ...PRINT_OPTIONS,
+    RECONNECT_OPTION,
   ],
 };
 
@@ -58,7 +103,12 @@ export const REQ: CommandSpec = {
   args: '<topic> <data>',
   summary: 'send a request and print the reply',
   description: 'Sends <data> as a request on <topic> and prints the first reply. Exits 1 on timeout or when nobody serves the topic.',
-  options: [...CONNECT_OPTIONS, { name: 'timeout', arg: 'ms', default: '5000', help: 'Give up waiting for a reply after this many milliseconds (1 or more).' }],
+  options: [
+    ...CONNECT_OPTIONS,
+    { name: 'timeout', arg: 'ms', default: '5000', help: 'Give up waiting for a reply after this many milliseconds (1 or more).' },
+    { name: 'header', arg: 'key=value', multiple: true, help: 'Add a header to the request; the value may be empty (key=).' },
+    { name: 'json', help: 'Print the reply as one JSON object (topic, data, encoding when base64, size, headers) instead of its payload.' },
+  ],
 };
 
 export const TRACE: CommandSpec = {
@@ -71,5 +121,61 @@ export const TRACE: CommandSpec = {
     ...CONNECT_OPTIONS,
     { name: 'wait', arg: 'ms', default: '1000', help: 'Collect hop reports for this many milliseconds (1 or more).' },
     { name: 'json', help: 'Print the hops as JSON instead of a table.' },
+  ],
+};
+
+export const HISTORY: CommandSpec = {
+  name: 'history',
+  args: '<topic>',
+  summary: 'print the stored history of a durable topic',
+  description:
+    'Reads the history a node keeps for <topic> (a literal topic matching a durable rule with history, on a node started with --redis) and prints its epoch and last offset, then the last --last events, one per line as `offset  time  payload`. Exits 1 when the topic is not durable on that node (MB_ERR_NOT_DURABLE).',
+  options: [
+    ...CONNECT_OPTIONS,
+    { name: 'last', arg: 'n', default: '20', help: 'How many of the newest events to print (0: only the positions; at most 10000).' },
+    { name: 'json', help: 'Print one JSON object: topic, epoch, lastOffset, recovered and the events (offset, timestamp, data, headers).' },
+    { name: 'wait', arg: 'ms', default: '5000', help: 'Give up when the node has not sent the history within this many milliseconds.' },
+  ],
+};
+
+/** Options of the commands that read a node's HTTP API. */
+const HTTP_OPTIONS: OptionSpec[] = [
+  { name: 'http', arg: 'url', defaultText: 'MESHBUS_HTTP, else http://127.0.0.1:8480', help: 'Base URL of a node\'s HTTP API.' },
+  { name: 'admin-token', arg: 'token', defaultText: 'MESHBUS_ADMIN_TOKEN', help: 'Bearer token of the HTTP API, when the node has --admin-token.' },
+  { name: 'tls-ca', arg: 'file.pem', defaultText: 'MESHBUS_TLS_CA', help: 'CA bundle (PEM) that signs the node\'s certificate, for an https:// URL.' },
+  { name: 'json', help: 'Print the views as JSON ({ node, cluster }) instead of tables.' },
+];
+
+export const CLUSTER: CommandSpec = {
+  name: 'cluster',
+  args: '',
+  summary: 'show the nodes of the mesh (HTTP API)',
+  description:
+    'Reads GET /v1/node and GET /v1/cluster from one node\'s HTTP API and prints that node (version, uptime, readiness, connections) and a table of every node of the mesh it knows: id, name, address, link state, round trip. Exits 1 when the API cannot be reached or refuses the token.',
+  options: HTTP_OPTIONS,
+};
+
+export const SERVER: CommandSpec = {
+  name: 'server',
+  args: 'list',
+  summary: 'same as cluster (`server list`)',
+  description: '`meshbus server list` is `meshbus cluster`, for users of `nats server list`.',
+  options: HTTP_OPTIONS,
+};
+
+export const BENCH: CommandSpec = {
+  name: 'bench',
+  args: '<topic>',
+  summary: 'measure publish/subscribe throughput and latency',
+  description:
+    'Runs --sub subscribers (each its own connection, subscribed to <topic>) and --pub publishers (each its own connection) that share --msgs events of --size bytes, then prints publish and delivery rates (msgs/s, MB/s) and the latency from publish to delivery (p50, p90, p99, max; events of at least 8 bytes carry their send time). A progress line is shown on a terminal. Give several --server addresses to spread the clients over a mesh (client i uses server i mod n). Exits 1 when subscribers missed events within --timeout.',
+  options: [
+    ...CONNECT_OPTIONS,
+    { name: 'pub', arg: 'n', default: '1', help: 'Publishing connections (0 to 1000); 0: the subscribers wait for --msgs events from another run (e.g. `bench --sub 0` elsewhere).' },
+    { name: 'sub', arg: 'n', default: '1', help: 'Subscribing connections (0 to 1000).' },
+    { name: 'msgs', arg: 'n', default: '100000', help: 'Events published in all, shared among the publishers (1 or more).' },
+    { name: 'size', arg: 'bytes', default: '128', help: 'Payload size in bytes (0 to 1048576); 8 or more to measure latency.' },
+    { name: 'timeout', arg: 'ms', default: '60000', help: 'Give up waiting for the subscribers after this many milliseconds past the last publish.' },
+    { name: 'json', help: 'Print the summary as one JSON object.' },
   ],
 };

@@ -97,7 +97,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   clusterHost: { kind: 'string', default: '127.0.0.1', arg: 'addr', help: 'Address the cluster port listens on.' },
   advertise: { kind: 'string', default: undefined, arg: 'host:port', help: 'Cluster address other nodes are told to dial (behind NAT or a proxy).' },
   seeds: { kind: 'list', default: [], arg: 'host:port,...', help: 'Cluster addresses of nodes to join at start.' },
-  clusterSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'Shared secret every peer must prove; without it any node that reaches the cluster port may join.' },
+  clusterSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'Shared secret every peer must prove, at least 8 characters (checked before any port opens); without it any node that reaches the cluster port may join.' },
   mesh: { kind: 'string', default: 'full', arg: 'full|partial|leaf', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest; leaf: an edge node linked to one of --seeds (hubs of a full mesh) at a time, sending up only its own clients\' interest.' },
   region: { kind: 'string', default: undefined, arg: 'name', help: 'This node\'s region (A-Z, a-z, 0-9, _ and -): the nodes of one region form one mesh, and a peer link between regions is refused; join regions with --gateways.' },
   gateways: { kind: 'list', default: [], arg: 'region=host:port|host:port,...', help: 'Other regions to join: for each, cluster addresses of some of its nodes; this node keeps one gateway link per region (the first that answers, the others for failover). Needs --region.' },
@@ -188,6 +188,9 @@ export function parseDurableTopic(spec: string): { pattern: string; history?: { 
   return t;
 }
 
+/** Shortest --cluster-secret accepted (the cluster layer's own minimum, @meshbus/cluster options). */
+export const MIN_CLUSTER_SECRET = 8;
+
 export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): StartConfig {
   const cfg: Record<string, unknown> = { ...START_DEFAULTS };
   const file = (flags.config as string | undefined) ?? env.MESHBUS_CONFIG;
@@ -225,6 +228,10 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   if (c.wsDeflate !== 'off' && c.wsDeflate !== 'on') throw new ConfigError(`--ws-deflate must be 'on' or 'off', got ${c.wsDeflate}`);
   if (c.httpInsecureOpen !== 'off' && c.httpInsecureOpen !== 'on') throw new ConfigError(`--http-insecure-open must be 'on' or 'off', got ${c.httpInsecureOpen}`);
   if (c.workers < 1) throw new ConfigError('--workers must be at least 1');
+  // The cluster layer refuses it too, but only once the client port is open: say it before anything listens.
+  if (c.clusterSecret !== undefined && c.clusterSecret.length < MIN_CLUSTER_SECRET) {
+    throw new ConfigError(`--cluster-secret (MESHBUS_CLUSTER_SECRET, clusterSecret) must have at least ${MIN_CLUSTER_SECRET} characters, got ${c.clusterSecret.length}`);
+  }
   for (const k of ['tlsClientAuth', 'clusterTls'] as const) {
     if (c[k] !== 'on' && c[k] !== 'off') throw new ConfigError(`--${flagName(k)} must be on or off`);
   }

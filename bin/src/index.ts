@@ -8,3 +8,7 @@ export { loadStartConfig, parseDurableTopic, START_DEFAULTS, START_SETTINGS, typ
 export { UsageError, formatHelp, parseCommand, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
 export { traceEvent, formatTrace } from './trace-command.js';
 export { logUnhandledRejections } from './rejection-guard.js';
+export { readHistory, formatHistory, type TopicHistory } from './history-command.js';
+export { runBench, formatBench, percentile, type BenchResult } from './bench-command.js';
+export { readCluster, formatCluster, type NodeInfo, type ClusterInfo } from './cluster-command.js';
+export { clientTarget, openClient, DEFAULT_SERVER, type ClientTarget } from './client-connect.js';

@@ -5,7 +5,7 @@ import { isMeshbusError } from '@meshbus/proto';
 import { ConfigError } from '@meshbus/core';
 import { START_SETTINGS, START_KEYS, flagName } from './config.js';
 import { UsageError, formatHelp, parseCommand, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
-import { DEV, PUB, REQ, SUB, TRACE } from './command-specs.js';
+import { BENCH, CLUSTER, DEV, HISTORY, PUB, REPLY, REQ, SERVER, SUB, TRACE } from './command-specs.js';
 
 /** Exit codes of every command. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -41,7 +41,12 @@ export const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Runner }> = [
   { spec: PUB, run: async (p) => (await import('./client-commands.js')).runPub(p) },
   { spec: SUB, run: async (p) => (await import('./client-commands.js')).runSub(p) },
   { spec: REQ, run: async (p) => (await import('./client-commands.js')).runReq(p) },
+  { spec: REPLY, run: async (p) => (await import('./client-commands.js')).runReply(p) },
+  { spec: HISTORY, run: async (p) => (await import('./history-command.js')).runHistory(p) },
   { spec: TRACE, run: async (p) => (await import('./trace-command.js')).traceCommand(p) },
+  { spec: BENCH, run: async (p) => (await import('./bench-command.js')).runBenchCommand(p) },
+  { spec: CLUSTER, run: async (p) => (await import('./cluster-command.js')).runCluster(p) },
+  { spec: SERVER, run: async (p) => (await import('./cluster-command.js')).runServer(p) },
 ];
 
 /** The package version, from this package's package.json. */
@@ -60,6 +65,8 @@ ${COMMANDS.map((c) => `  ${c.spec.name.padEnd(w)}${c.spec.summary}`).join('\n')}
 
   meshbus <command> --help   the options of one command
   meshbus --version          print the version
+
+Client commands read MESHBUS_SERVER, MESHBUS_TOKEN and MESHBUS_TLS_CA when the flags are not given.
 
 Exit codes: 0 ok, 1 runtime failure (node unreachable, port in use, no reply), 2 bad usage (unknown flag, bad value, invalid topic).
 `;

@@ -4,7 +4,7 @@ import type { Client } from '@meshbus/sdk';
 import type { TraceHop } from '@meshbus/core';
 import { checkTopic, intOption, noExtraArgs, positional, type ParsedArgs } from './command-spec.js';
 import { TRACE } from './command-specs.js';
-import { openClient } from './client-commands.js';
+import { openClient } from './client-connect.js';
 
 /**
  * Publishes one traced event and collects the hop records the nodes on its

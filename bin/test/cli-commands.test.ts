@@ -132,7 +132,8 @@ describe('usage errors exit 2 at once, before connecting', () => {
     const r = await runCli(['pub', 'cli.x', 'hello', '--count', '3', '--header', 'k=v', '--header', 'empty=', '--server', server]);
     expect(r.code).toBe(0);
     expect(await sub.exited).toBe(0);
-    expect(sub.out()).toBe('hello\nhello\nhello\n');
+    // sub shows each event's topic (issue #16: it printed bare payloads).
+    expect(sub.out()).toBe('[#1] cli.x: hello\n[#2] cli.x: hello\n[#3] cli.x: hello\n');
   });
 });
 

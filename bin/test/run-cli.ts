@@ -16,7 +16,7 @@ export interface CliProcess {
   killGroup: () => void;
 }
 
-/** Starts `node bin/meshbus.js <args>` with piped output. */
+/** Starts `node bin/meshbus.js <args>` with piped output (`env` adds to this process's environment). */
 export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; viaShell?: boolean } = {}): CliProcess {
   const env = { ...process.env, ...opts.env };
   // viaShell: the way npm runs a bin (`sh -c "<bin> <args>"`), to stand in for npx.
@@ -44,8 +44,8 @@ export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; viaShe
  * Runs a command to its end, bounded: a process still running after `limitMs`
  * is killed and reported as 'hung' (what a client command must never do).
  */
-export async function runCli(args: string[], limitMs = 15_000): Promise<{ code: number | string; out: string; err: string }> {
-  const p = spawnCli(args);
+export async function runCli(args: string[], limitMs = 15_000, env?: NodeJS.ProcessEnv): Promise<{ code: number | string; out: string; err: string }> {
+  const p = spawnCli(args, env ? { env } : {});
   const t = setTimeout(() => p.child.kill('SIGKILL'), limitMs);
   const code = await p.exited;
   clearTimeout(t);

@@ -24,7 +24,7 @@ import {
 } from '@meshbus/proto';
 import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
-import { logDurabilityOff } from './durable/durability-off.js';
+import { logDurabilityOff, notDurableRefusal } from './durable/durability-off.js';
 import { resolveDurable, type ResolvedDurable } from './durable/store-config.js';
 import { JwtVerifier } from './auth/jwt.js';
 import { hopLabel, hopRecord, traceClock as now } from './trace-hop.js';
@@ -52,6 +52,8 @@ export interface NodeHooks {
 
 /** What ingress returns when durability took the event: it is delivered (and acknowledged) once stored. */
 const STORED = -1;
+/** What ingress returns when it refused the event (a durable option on a topic that is not durable: notDurableRefusal). */
+const REFUSED = -2;
 
 /** The sender of events the node publishes itself: receives nothing, is never paused. */
 const INTERNAL_PUBLISHER = new InternalSubscriber('internal');
@@ -270,7 +272,7 @@ export class MeshNode implements NodeContext {
    */
   publish(from: ClientSession, f: Frame): void {
     const n = this.ingress(f, from);
-    if (n === STORED) return;
+    if (n === STORED || n === REFUSED) return;
     if (n === 0 && f.type === FrameType.REQ) from.sendError('MB_ERR_NO_RESPONDERS', f.correlation, `no subscriber for the request`);
     if (f.ackRequested) from.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
   }
@@ -284,6 +286,7 @@ export class MeshNode implements NodeContext {
   publishLocal(topic: string, payload: Uint8Array, o: LocalPublish = {}): number {
     const f = localFrame(topic, payload, o, this.options);
     const n = this.ingress(f, o.from ?? INTERNAL_PUBLISHER);
+    if (n === REFUSED) return 0;
     if (n !== STORED) return n;
     // Durable topics are stored first whoever publishes (HTTP included): report who will receive it.
     const r = this.table.routeFrame(f, this.decodeTopic);
@@ -296,11 +299,19 @@ export class MeshNode implements NodeContext {
    * throws a typed error before anything else happens), gives it its mesh
    * identity (stamp) and counts it; then an event on a durable topic goes to
    * durability (stored first, delivered when Redis has it: returns STORED),
-   * any other is delivered now (returns how many receivers got it).
+   * any other is delivered now (returns how many receivers got it). A PUB
+   * asking for an ACK or a delay on a topic nothing durable covers is
+   * refused instead (NACK/ERROR MB_ERR_NOT_DURABLE to `from`; returns REFUSED).
    */
-  private ingress(f: Frame, from: Subscriber & EventSource): number {
+  private ingress(f: Frame, from: Subscriber & EventSource & { send?(chunk: Uint8Array): void }): number {
     const receivers = this.table.routeFrame(f, this.decodeTopic);
     const durable = this.durability === undefined ? null : this.durability.match(f);
+    // An ACK or a delay asked on a topic nothing durable covers: refused, not a silent plain delivery.
+    const refusal = notDurableRefusal(f, durable !== null, this.durability !== undefined);
+    if (refusal !== undefined) {
+      from.send?.(refusal);
+      return REFUSED;
+    }
     this.stamp(f);
     this.stats.msgsIn++;
     this.stats.bytesIn += f.size;

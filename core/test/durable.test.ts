@@ -28,8 +28,8 @@ describe('durable topics: history and recovery', () => {
     const p2 = await pub.publish('hist.a', 'two', { ack: true });
     expect(p1?.epoch).toMatch(/^[0-9a-f]{16}$/);
     expect(p2).toEqual({ epoch: p1!.epoch, offset: p1!.offset + 1 });
-    // a plain topic is acked too, without a position
-    expect(await pub.publish('plain.a', 'x', { ack: true })).toBeUndefined();
+    // a topic no durable rule covers: a typed refusal, not an ACK that claims durability (issue #16)
+    await expect(pub.publish('plain.a', 'x', { ack: true })).rejects.toMatchObject({ code: 'MB_ERR_NOT_DURABLE' });
     const r = await n.durability!.historyStore.read('hist.a', n.durability!.cfg.topics[0]!, { epoch: p1!.epoch, offset: 0 });
     expect(r.events.map((e) => e.offset)).toEqual([1, 2]);
   });
@@ -153,7 +153,8 @@ describe('durable topics: history and recovery', () => {
     await pub.publish('price.eur', '1.10', { ack: true });
     await pub.publish('price.eur', '1.11', { ack: true });
     await pub.publish('price.gbp', '0.85', { ack: true });
-    await pub.publish('other.x', 'no', { ack: true });
+    pub.publish('other.x', 'no');
+    await pub.flush();
     const c = await client(n);
     const got: string[] = [];
     c.subscribe('price.*', { callback: (m) => void got.push(`${m.topic}=${text(m)}`) });
@@ -177,7 +178,9 @@ describe('durable topics: history and recovery', () => {
     });
     await c.flush();
     await until(() => errs.length > 0, 'error');
-    expect(errs[0]).toBe('MB_ERR_STORE_UNAVAILABLE');
+    expect(errs[0]).toBe('MB_ERR_NOT_DURABLE');
     expect(s.recovered).toBeUndefined();
+    // the subscription ends with the refusal instead of staying open and silent (issue #16)
+    expect((await s.closed)?.code).toBe('MB_ERR_NOT_DURABLE');
   });
 });

@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   // 4xxx: durable storage.
   MB_ERR_STORE_UNAVAILABLE: { num: 4001, kind: 'store', fatal: false, message: 'durable store unavailable' },
   MB_ERR_STORE_CORRUPT: { num: 4010, kind: 'store', fatal: false, message: 'stored entry cannot be decoded and was skipped' },
+  MB_ERR_NOT_DURABLE: { num: 4020, kind: 'store', fatal: false, message: 'topic is not durable on this node' },
   // 9xxx: anything else a node could not do.
   MB_ERR_INTERNAL: { num: 9001, kind: 'session', fatal: false, message: 'internal error' },
   MB_ERR_CONFIG: { num: 9002, kind: 'session', fatal: true, message: 'invalid configuration' },

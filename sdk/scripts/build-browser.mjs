@@ -33,9 +33,9 @@ mkdirSync(out, { recursive: true });
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 21.3 * 1024,
-  'meshbus.iife.js': 21.5 * 1024,
-  'meshbus.mobile.js': 21.3 * 1024,
+  'meshbus.esm.js': 21.8 * 1024,
+  'meshbus.iife.js': 22.0 * 1024,
+  'meshbus.mobile.js': 21.8 * 1024,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');

@@ -106,9 +106,12 @@ export class Client implements SubscriptionOwner, Responder {
    * With `ack` the node acknowledges: the promise resolves once the node
    * accepted the event (for a durable topic once Redis has it, with its
    * position) and rejects with the NACK's error (StoreError
-   * MB_ERR_STORE_UNAVAILABLE) or MB_ERR_CONNECTION_CLOSED when the
+   * MB_ERR_STORE_UNAVAILABLE; StoreError MB_ERR_NOT_DURABLE when no durable
+   * rule or queue covers the topic on that node, or it has no durability:
+   * the event is then not delivered) or MB_ERR_CONNECTION_CLOSED when the
    * connection dropped first (outcome unknown). `delay` / `at` publish later
-   * (durable topics). These three need the durable features (`durable`
+   * (durable topics; elsewhere refused the same way, reported as an `error`
+   * status without `ack`). These three need the durable features (`durable`
    * option; the Node entry has them), else ClientError MB_ERR_INVALID_ARGUMENT.
    */
   publish(topic: string, payload: unknown, options: PublishOptions & { ack: true }): Promise<Position | undefined>;

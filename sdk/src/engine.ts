@@ -37,7 +37,7 @@ import type { ClientStats, ServerInfo, Status } from './types.js';
 export type State = 'connecting' | 'connected' | 'reconnecting' | 'draining' | 'closed';
 
 /** Subscription errors a node reports with correlation = sid. */
-const SUB_ERRORS = new Set(['MB_ERR_BAD_TOPIC', 'MB_ERR_TOO_MANY_SUBSCRIPTIONS', 'MB_ERR_PERMISSION_DENIED']);
+const SUB_ERRORS = new Set(['MB_ERR_BAD_TOPIC', 'MB_ERR_TOO_MANY_SUBSCRIPTIONS', 'MB_ERR_PERMISSION_DENIED', 'MB_ERR_NOT_DURABLE']);
 
 /**
  * Test seam: called at each step of attaching a connection (see attach());

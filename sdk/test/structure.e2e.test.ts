@@ -60,13 +60,15 @@ describe('durable features are an opt-in import', () => {
     expect(got).toEqual(['plain']);
   });
 
-  it('with `durable` (and in the Node entry by default) an acked publish resolves once the node accepted it', async () => {
+  it('with `durable` (and in the Node entry by default) an acked publish is sent and answered by the node', async () => {
+    // This node has no durability: it answers the acked publish with NACK MB_ERR_NOT_DURABLE
+    // (issue #16: an ACK without a store would claim a durability it does not have).
     const n = await fx.node();
     const { factory } = recordingTransports();
     const withIt = fx.track(await connect(url(n), { transport: factory, durable }));
-    await expect(withIt.publish('a', 'x', { ack: true })).resolves.toBeUndefined();
+    await expect(withIt.publish('a', 'x', { ack: true })).rejects.toMatchObject({ code: 'MB_ERR_NOT_DURABLE' });
     const nodeEntry = fx.track(await nodeConnect(url(n)));
-    await expect(nodeEntry.publish('a', 'y', { ack: true })).resolves.toBeUndefined();
+    await expect(nodeEntry.publish('a', 'y', { ack: true })).rejects.toMatchObject({ code: 'MB_ERR_NOT_DURABLE' });
   });
 });
 

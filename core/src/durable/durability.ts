@@ -4,7 +4,7 @@ import {
   nackFrame,
   Frame,
   FrameType,
-  SessionError,
+  StoreError,
   decodeError,
   encodeBody,
   encodeFrame,
@@ -294,9 +294,9 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       return sub;
     }
     if (body.since === undefined) return undefined;
-    if (hasWildcard(pattern)) throw new SessionError('MB_ERR_NOT_FOUND', `since needs a literal topic, got the pattern "${pattern}"`);
+    if (hasWildcard(pattern)) throw new StoreError('MB_ERR_NOT_DURABLE', `since/recover needs a literal topic, got the pattern "${pattern}"`);
     const d = this.matcher.forTopic(pattern);
-    if (!d?.rule) throw new SessionError('MB_ERR_NOT_FOUND', `"${pattern}" is not a durable topic with history on this node`);
+    if (!d?.rule) throw new StoreError('MB_ERR_NOT_DURABLE', `since/recover: no durable rule with history covers "${pattern}" on this node`);
     let release: () => void;
     try {
       release = this.replays.acquire(owner);
