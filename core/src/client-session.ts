@@ -2,12 +2,9 @@ import {
   ERROR_CODES,
   FIXED_SIZE,
   FrameType,
-  MAX_VERSION,
-  MIN_VERSION,
   ProtocolError,
   assertPattern,
   decodeBody,
-  decodeHello,
   SessionError,
   decodeSub,
   decodeUnsub,
@@ -16,8 +13,8 @@ import {
   isMeshbusError,
   type ErrorCode,
   type Frame,
+  type HelloBody,
   type MeshbusError,
-  type WelcomeBody,
 } from '@meshbus/proto';
 import { refuseWithoutRedis } from './durable/durability-off.js';
 import type { Subscription } from './subscriber.js';
@@ -25,10 +22,12 @@ import { Connection, forwardedHeader } from './connection.js';
 import { DeliveryPolicy, subscribeProblem } from './subscription-policy.js';
 import type { Permissions } from './auth/permissions.js';
 import { isOwnInbox } from './auth/reserved-topics.js';
-import { checkBodyKeys, checkClientEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
+import { checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { sameSecret } from './auth/same-secret.js';
 import { SessionToken } from './session-token.js';
+import { FrameHold } from './frame-hold.js';
+import { readHello, welcomeFrame } from './handshake.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
 
@@ -60,7 +59,8 @@ export class ClientSession extends Connection {
   /** The connection's slow-consumer policy and reserved-topic filter, kept up to date per SUB/UNSUB. */
   private readonly policy: DeliveryPolicy;
   private readonly limiter: RateLimiter | undefined;
-  private lastLimitError = 0;
+  /** Frames decoded while a token is verified, so what follows HELLO or AUTH is handled under the token it sent. */
+  private readonly held: FrameHold;
   msgsIn = 0;
   msgsOut = 0;
   bytesOut = 0;
@@ -84,6 +84,7 @@ export class ClientSession extends Connection {
     });
     this.clientId = ctx.newClientId();
     this.policy = new DeliveryPolicy(this.clientId);
+    this.held = new FrameHold(this.transport);
     // A message transport buffers whole messages: bound those too (room for a HELLO and a few small frames batched with it).
     this.transport.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
     if (o.publishRate > 0) this.limiter = new RateLimiter(o.publishRate, o.publishBurst);
@@ -109,6 +110,11 @@ export class ClientSession extends Connection {
 
   get subscriptionCount(): number {
     return this.subs.size;
+  }
+
+  /** Flow control does not resume input while a token is being verified (holdInput). */
+  protected override resumeInput(): void {
+    if (!this.held.holding) super.resumeInput();
   }
 
   protected override pauseInput(): void {
@@ -138,6 +144,10 @@ export class ClientSession extends Connection {
   };
 
   protected readonly onFrame = (f: Frame): void => {
+    if (this.held.holding) {
+      this.held.push(f);
+      return;
+    }
     if (this.phase !== 'open') {
       if (this.phase === 'handshake') this.onHello(f);
       return;
@@ -219,71 +229,66 @@ export class ClientSession extends Connection {
   }
 
   private onHello(f: Frame): void {
-    if (f.type !== FrameType.HELLO) {
-      this.fail('MB_ERR_HANDSHAKE_REQUIRED', `got ${f.typeName} before HELLO`);
-      return;
-    }
-    let hello;
+    let hello: HelloBody, v: number;
     try {
-      hello = decodeHello(f.payload);
-      checkHello(hello);
+      ({ hello, v } = readHello(f));
     } catch (e) {
       const err = e as MeshbusError;
-      this.fail(err.code === 'MB_ERR_OUT_OF_RANGE' ? err.code : 'MB_ERR_BAD_BODY', err.message);
-      return;
-    }
-    const [lo, hi] = hello.v;
-    const v = Math.min(hi, MAX_VERSION);
-    if (v < lo || v < MIN_VERSION) {
-      this.fail('MB_ERR_UNSUPPORTED_VERSION', `client speaks ${lo}..${hi}, node ${MIN_VERSION}..${MAX_VERSION}`);
+      this.fail(err.code, err.message);
       return;
     }
     const o = this.ctx.options;
     if (this.token) {
-      if (!this.acceptToken(hello.token)) return;
-    } else if (o.token !== undefined && !sameSecret(hello.token, o.token)) {
+      this.acceptToken(hello.token, undefined, () => this.welcome(hello, v, f.correlation));
+      return;
+    }
+    if (o.token !== undefined && !sameSecret(hello.token, o.token)) {
       this.ctx.stats.authFailures++;
       this.fail('MB_ERR_AUTH_FAILED', 'bad or missing token');
       return;
     }
+    this.welcome(hello, v, f.correlation);
+  }
+
+  /** The handshake succeeded: WELCOME, and the session is open. */
+  private welcome(hello: HelloBody, v: number, correlation: number): void {
+    const o = this.ctx.options;
     this.transport.limitInput?.(undefined);
     this.name = hello.name ?? '';
     this.lang = hello.lang ?? '';
     this.echo = hello.echo ?? true;
     this.opened();
-    const welcome: WelcomeBody = {
-      v,
-      node: this.ctx.id,
-      client: this.clientId,
-      maxPayload: o.maxPayload,
-      maxTopic: o.maxTopicLength,
-      ping: o.pingInterval,
-      peers: this.ctx.peerUrls(),
-    };
-    this.send(encodeFrame({ type: FrameType.WELCOME, correlation: f.correlation, payload: encodeBody(welcome) }));
+    this.send(welcomeFrame(this.ctx, this.clientId, v, correlation));
     this.ctx.opened(this);
   }
 
   /**
-   * Verifies a JWT and adopts its subject, permissions and expiry. On
-   * failure: ERROR and close (MB_ERR_AUTH_FAILED or MB_ERR_TOKEN_EXPIRED).
+   * Verifies a JWT (async: jose, maybe a JWKS fetch), adopts its subject, permissions and
+   * expiry, then calls `accepted`; frames arriving meanwhile are held and handled after,
+   * under the new token. Failure: ERROR and close (MB_ERR_AUTH_FAILED, MB_ERR_TOKEN_EXPIRED).
    * With `refresh` (AUTH on a live connection), a valid token for another
    * subject is refused with a non-fatal MB_ERR_SUBJECT_CHANGED on
    * `refresh.correlation` and the connection keeps its old token.
    */
-  private acceptToken(token: string | undefined, refresh?: { correlation: number }): boolean {
-    try {
-      const other = this.token!.adopt(token, refresh !== undefined);
-      if (other === undefined) return true;
+  private acceptToken(token: string | undefined, refresh: { correlation: number } | undefined, accepted: () => void): void {
+    this.held.start();
+    const gone = (): boolean => this.phase === 'closing' || this.phase === 'closed';
+    const done = (other: string | undefined): void => {
+      if (gone()) return;
+      if (other === undefined) return accepted();
       this.ctx.stats.authFailures++;
       this.sendError('MB_ERR_SUBJECT_CHANGED', refresh!.correlation, `connection is "${this.subject}", token is for "${other}"`);
-      return false;
-    } catch (e) {
+    };
+    const failed = (e: unknown): void => {
+      if (gone()) return;
       const err = isMeshbusError(e) ? e : new SessionError('MB_ERR_AUTH_FAILED', String(e));
       this.ctx.stats.authFailures++;
       this.fail(err.code, err.message);
-      return false;
-    }
+    };
+    void this.token!.adopt(token, refresh !== undefined)
+      .then(done, failed)
+      .catch((e: unknown) => this.onHandlerError(e, refresh?.correlation ?? 0))
+      .finally(() => this.held.release(this.onFrame, gone, () => !this.sourceBlocked));
   }
 
   private expired(): void {
@@ -309,9 +314,10 @@ export class ClientSession extends Connection {
     checkBodyKeys(body, 'AUTH');
     const token = typeof body.token === 'string' ? body.token : undefined;
     checkToken(token);
-    if (!this.acceptToken(token, { correlation: f.correlation })) return;
-    this.recheckSubscriptions();
-    this.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
+    this.acceptToken(token, { correlation: f.correlation }, () => {
+      this.recheckSubscriptions();
+      this.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
+    });
   }
 
   /** Ends the subscriptions the current permissions no longer allow. */
@@ -327,11 +333,7 @@ export class ClientSession extends Connection {
 
   private rateLimited(correlation: number): void {
     this.ctx.stats.rateLimited++;
-    const now = Date.now();
-    // One error a second is enough to tell the client; more would amplify the flood.
-    if (now - this.lastLimitError < 1000) return;
-    this.lastLimitError = now;
-    this.sendError('MB_ERR_RATE_LIMITED', correlation, `more than ${this.ctx.options.publishRate} publishes/s`);
+    if (this.limiter!.shouldReport()) this.sendError('MB_ERR_RATE_LIMITED', correlation, `more than ${this.ctx.options.publishRate} publishes/s`);
   }
 
   private onSub(f: Frame): void {
@@ -458,7 +460,8 @@ export class ClientSession extends Connection {
   }
 
   protected closing(): void {
-    this.token?.stop();
+    this.held.clear();
+    this.token?.close();
     this.dropSubscriptions();
   }
 

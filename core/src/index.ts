@@ -21,6 +21,7 @@ export type { ClusterView, PeerView, LinkView, LinkState } from './cluster-view.
 export { WsGateway, startWsGateway, DEFAULT_WS_PORT, type WsGatewayOptions } from './ws-gateway.js';
 export { WsTransport, wholeFrames } from './ws-transport.js';
 export { JwtVerifier, signHs256, type JwtKeys, type TokenClaims, type TopicRules } from './auth/jwt.js';
+export { mintToken, type MintOptions } from './auth/token-mint.js';
 export { Permissions, covers } from './auth/permissions.js';
 export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles } from './tls-config.js';
 export { FlowEndpoint } from './flow-endpoint.js';

@@ -2,7 +2,7 @@ import { DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, DEFAULT_MAX_TOPIC_DEPTH, HEADER
 import { ConfigError } from './config-error.js';
 import type { Logger } from './logger.js';
 import type { DurableOptions } from './durable/store-config.js';
-import type { JwtKeys } from './auth/jwt.js';
+import { jwtKeysProblem, type JwtKeys } from './auth/jwt.js';
 import type { TlsConfig } from './tls-config.js';
 
 /** Everything a node can be told. Every field has an embedded default. */
@@ -18,8 +18,10 @@ export interface NodeOptions {
   /** Static bearer token clients must present in HELLO; absent: no auth. */
   token?: string;
   /**
-   * Signed client tokens (JWT, HS256 and/or EdDSA) carrying the subject,
-   * expiry and per-topic publish/subscribe permissions. Takes precedence over `token`.
+   * Signed client tokens (JWT, verified with jose: HS256 secret, Ed25519
+   * public key, JWKS URL or file, with `aud`/`iss` checks and a maximum
+   * validity) carrying the subject, expiry and per-topic publish/subscribe
+   * permissions. Takes precedence over `token`.
    */
   jwt?: JwtKeys;
   /** Serve clients over TLS (the SDK's tls:// URLs); `requireClientCert` for mutual TLS. */
@@ -128,6 +130,9 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
   check(r.maxHelloSize >= 256, `maxHelloSize must be at least 256, got ${o.maxHelloSize}`);
   check(Number.isInteger(r.maxTokenLifetime) && r.maxTokenLifetime >= 0, `maxTokenLifetime must be a whole number of seconds >= 0, got ${o.maxTokenLifetime}`);
   check(Number.isFinite(r.publishRate) && r.publishRate >= 0, `publishRate must be >= 0, got ${o.publishRate}`);
-  if (r.jwt) check(r.jwt.hs256Secret !== undefined || r.jwt.ed25519PublicKey !== undefined, 'jwt needs hs256Secret or ed25519PublicKey');
+  if (r.jwt) {
+    const problem = jwtKeysProblem(r.jwt);
+    check(problem === undefined, problem ?? '');
+  }
   return r;
 }
