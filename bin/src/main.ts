@@ -5,7 +5,7 @@ import { isMeshbusError } from '@meshbus/proto';
 import { ConfigError } from '@meshbus/core';
 import { START_SETTINGS, START_KEYS, flagName } from './config.js';
 import { UsageError, formatHelp, parseCommand, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
-import { DEV, PUB, REQ, SUB, TRACE } from './command-specs.js';
+import { DEV, PUB, REQ, SUB, TOKEN, TRACE } from './command-specs.js';
 
 /** Exit codes of every command. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -42,6 +42,7 @@ export const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Runner }> = [
   { spec: SUB, run: async (p) => (await import('./client-commands.js')).runSub(p) },
   { spec: REQ, run: async (p) => (await import('./client-commands.js')).runReq(p) },
   { spec: TRACE, run: async (p) => (await import('./trace-command.js')).traceCommand(p) },
+  { spec: TOKEN, run: async (p) => (await import('./token-command.js')).runToken(p) },
 ];
 
 /** The package version, from this package's package.json. */

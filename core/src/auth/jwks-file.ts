@@ -1,8 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
-import { createLocalJWKSet, errors as joseErrors, type CompactJWSHeaderParameters, type FlattenedJWSInput, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { CompactJWSHeaderParameters, FlattenedJWSInput, JSONWebKeySet, JWTVerifyGetKey } from 'jose';
+import type { Jose } from './jose-loader.js';
 import { SessionError } from '@meshbus/proto';
 
-type KeySet = ReturnType<typeof createLocalJWKSet>;
+type KeySet = ReturnType<Jose['createLocalJWKSet']>;
 
 /**
  * A JSON Web Key Set read from a file, kept current for key rotation: the
@@ -19,7 +20,10 @@ export class JwksFile {
   /** One reload at a time: concurrent handshakes share it. */
   private loading: Promise<KeySet> | undefined;
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly jose: Jose,
+  ) {}
 
   /** The key for a token header (jose's getKey contract); rejects with jose's JWKS errors or SessionError. */
   async key(header: CompactJWSHeaderParameters, token: FlattenedJWSInput): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> {
@@ -27,7 +31,7 @@ export class JwksFile {
     try {
       return await set(header, token);
     } catch (e) {
-      if (!(e instanceof joseErrors.JWKSNoMatchingKey)) throw e;
+      if ((e as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw e;
       set = await this.reload();
       return set(header, token);
     }
@@ -64,7 +68,7 @@ export class JwksFile {
     }
     let set: KeySet;
     try {
-      set = createLocalJWKSet(jwks as JSONWebKeySet);
+      set = this.jose.createLocalJWKSet(jwks as JSONWebKeySet);
     } catch (e) {
       throw new SessionError('MB_ERR_AUTH_FAILED', `JWKS file ${this.path} is not a JSON Web Key Set: ${(e as Error).message}`);
     }

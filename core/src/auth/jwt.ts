@@ -1,7 +1,8 @@
 import { createHmac, createPublicKey, type KeyObject } from 'node:crypto';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type CompactJWSHeaderParameters, type FlattenedJWSInput, type JWTVerifyGetKey } from 'jose';
+import type { CompactJWSHeaderParameters, FlattenedJWSInput, JWTVerifyGetKey } from 'jose';
 import { SessionError } from '@meshbus/proto';
 import { JwksFile } from './jwks-file.js';
+import { loadJose, type Jose } from './jose-loader.js';
 
 /**
  * Keys a node accepts client tokens from, and the claims it insists on. At
@@ -86,35 +87,46 @@ function bad(detail: string): SessionError {
 export class JwtVerifier {
   private readonly hmacKey: Uint8Array | undefined;
   private readonly edKey: KeyObject | undefined;
-  private readonly remote: JWTVerifyGetKey | undefined;
-  private readonly file: JwksFile | undefined;
+  private remote: JWTVerifyGetKey | undefined;
+  private file: JwksFile | undefined;
   private readonly algorithms: string[];
   private readonly resolve: JWTVerifyGetKey;
+  /** jose and the JWKS resolvers, set up at the first verification: a node without client tokens never loads jose. */
+  private jose: Promise<Jose> | undefined;
 
   constructor(private readonly keys: JwtKeys) {
     this.hmacKey = keys.hs256Secret !== undefined ? new TextEncoder().encode(keys.hs256Secret) : undefined;
     this.edKey = keys.ed25519PublicKey !== undefined ? createPublicKey(keys.ed25519PublicKey) : undefined;
-    if (keys.jwksUrl !== undefined) {
-      this.remote = createRemoteJWKSet(new URL(keys.jwksUrl), {
-        cacheMaxAge: (keys.jwksCacheMaxAge ?? 600) * 1000,
-        cooldownDuration: (keys.jwksCooldown ?? 30) * 1000,
-        timeoutDuration: 5000,
-      });
-    }
-    if (keys.jwksFile !== undefined) this.file = new JwksFile(keys.jwksFile);
     const algs = new Set<string>();
     if (this.hmacKey) algs.add('HS256');
     if (this.edKey) algs.add('EdDSA');
-    if (this.remote || this.file) for (const a of JWKS_ALGS) algs.add(a);
+    if (keys.jwksUrl !== undefined || keys.jwksFile !== undefined) for (const a of JWKS_ALGS) algs.add(a);
     this.algorithms = [...algs];
     this.resolve = (header, token) => this.keyFor(header, token);
   }
 
+  private setup(): Promise<Jose> {
+    this.jose ??= loadJose().then((jose) => {
+      const k = this.keys;
+      if (k.jwksUrl !== undefined) {
+        this.remote = jose.createRemoteJWKSet(new URL(k.jwksUrl), {
+          cacheMaxAge: (k.jwksCacheMaxAge ?? 600) * 1000,
+          cooldownDuration: (k.jwksCooldown ?? 30) * 1000,
+          timeoutDuration: 5000,
+        });
+      }
+      if (k.jwksFile !== undefined) this.file = new JwksFile(k.jwksFile, jose);
+      return jose;
+    });
+    return this.jose;
+  }
+
   /** Picks the key a token is checked with, from its header. */
   private keyFor(header: CompactJWSHeaderParameters, token: FlattenedJWSInput): ReturnType<JWTVerifyGetKey> {
+    const jwks = this.remote ?? this.file;
     if (header.alg === 'HS256') {
       if (this.hmacKey) return this.hmacKey;
-    } else if (this.edKey && (header.alg === 'EdDSA' || header.alg === 'Ed25519') && (header.kid === undefined || !(this.remote || this.file))) {
+    } else if (this.edKey && (header.alg === 'EdDSA' || header.alg === 'Ed25519') && (header.kid === undefined || !jwks)) {
       return this.edKey;
     } else if (this.file) {
       return this.file.key(header, token);
@@ -129,7 +141,8 @@ export class JwtVerifier {
     const now = nowMs / 1000;
     let claims: Record<string, unknown>;
     try {
-      const r = await jwtVerify(token, this.resolve, {
+      const jose = await this.setup();
+      const r = await jose.jwtVerify(token, this.resolve, {
         algorithms: this.algorithms,
         audience: this.keys.audience,
         issuer: this.keys.issuer,
@@ -172,19 +185,27 @@ export function jwtKeysProblem(k: JwtKeys): string | undefined {
   return undefined;
 }
 
-/** jose's errors (and anything else) → a SessionError with a meshbus code. */
+/** jose's errors (by their stable `code`) and anything else → a SessionError with a meshbus code. */
 function translate(e: unknown): SessionError {
   if (e instanceof SessionError) return e;
-  if (e instanceof joseErrors.JWTExpired) return new SessionError('MB_ERR_TOKEN_EXPIRED', `token of ${String(e.payload.sub)} expired`);
-  if (e instanceof joseErrors.JWTClaimValidationFailed) return bad(`token claim ${e.claim} refused: ${e.message}`);
-  if (e instanceof joseErrors.JWSSignatureVerificationFailed) return bad('bad token signature');
-  if (e instanceof joseErrors.JOSEAlgNotAllowed) return bad(`token algorithm is not accepted by this node: ${e.message}`);
-  if (e instanceof joseErrors.JWKSNoMatchingKey) return bad('no key of the JWKS matches the token (kid, alg)');
-  if (e instanceof joseErrors.JWSInvalid || e instanceof joseErrors.JWTInvalid) {
-    return bad(/Compact JWS/.test(e.message) ? 'token is not a JWT' : `token is malformed: ${e.message}`);
+  const code = (e as { code?: unknown }).code;
+  const msg = e instanceof Error ? e.message : String(e);
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return new SessionError('MB_ERR_TOKEN_EXPIRED', `token of ${String((e as { payload?: { sub?: unknown } }).payload?.sub)} expired`);
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return bad(`token claim ${String((e as { claim?: unknown }).claim)} refused: ${msg}`);
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return bad('bad token signature');
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return bad(`token algorithm is not accepted by this node: ${msg}`);
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return bad('no key of the JWKS matches the token (kid, alg)');
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+      return bad(/Compact JWS/.test(msg) ? 'token is not a JWT' : `token is malformed: ${msg}`);
   }
-  if (e instanceof joseErrors.JOSEError) return bad(`${e.code}: ${e.message}`);
-  return bad(`token refused: ${e instanceof Error ? e.message : String(e)}`);
+  return bad(typeof code === 'string' ? `${code}: ${msg}` : `token refused: ${msg}`);
 }
 
 function checkTtl(claims: Record<string, unknown>, maxTtl: number, now: number): void {

@@ -1,7 +1,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
-import { SignJWT } from 'jose';
 import { ConfigError } from '../config-error.js';
 import type { TopicRules } from './jwt.js';
+import { loadJose } from './jose-loader.js';
 
 /** What `mintToken` signs. Times are seconds. */
 export interface MintOptions {
@@ -49,6 +49,7 @@ export async function mintToken(o: MintOptions): Promise<string> {
   const permissions: { publish?: TopicRules; subscribe?: TopicRules } = {};
   if (o.publish) permissions.publish = o.publish;
   if (o.subscribe) permissions.subscribe = o.subscribe;
+  const { SignJWT } = await loadJose();
   const jwt = new SignJWT(Object.keys(permissions).length > 0 ? { permissions } : {}).setSubject(o.sub).setIssuedAt(now);
   if (o.ttl !== undefined && o.ttl > 0) jwt.setExpirationTime(now + o.ttl);
   if (o.audience !== undefined) jwt.setAudience(o.audience);
