@@ -34,6 +34,8 @@ export interface StartConfig {
   maxSubscriptions: number | undefined;
   pingInterval: number | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** OTLP/HTTP (JSON) endpoint receiving a span per hop of events that carry a W3C traceparent. */
+  otlpEndpoint: string | undefined;
   workers: number;
   /** HS256 secret for client JWTs. */
   jwtSecret: string | undefined;
@@ -114,6 +116,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   maxSubscriptions: { kind: 'int', default: undefined, arg: 'n', help: 'Most subscriptions per client connection.' },
   pingInterval: { kind: 'int', default: undefined, arg: 'ms', help: 'How often idle clients are pinged, milliseconds.' },
   logLevel: { kind: 'string', default: 'info', arg: 'level', help: 'JSON log lines on stderr at this level and above: debug, info, warn, error or silent.' },
+  otlpEndpoint: { kind: 'string', default: undefined, arg: 'url', help: 'OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318) that receives one OpenTelemetry span per hop of every event carrying a W3C traceparent header, named like meshbus trace names hops.' },
   workers: { kind: 'int', default: 1, arg: 'n', help: 'Run one node per worker process on the same client port, linked over loopback.' },
   redis: { kind: 'string', default: undefined, arg: 'url', help: 'Redis URL: turns durability on (history, recovery, latest values, durable queues, delayed publish).' },
   redisPrefix: { kind: 'string', default: undefined, arg: 'prefix', help: 'Key prefix in Redis (default meshbus:).' },

@@ -41,6 +41,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger, identity: {
     publishRate: cfg.publishRate,
     maxSubscriptions: cfg.maxSubscriptions,
     pingInterval: cfg.pingInterval,
+    otlpEndpoint: cfg.otlpEndpoint,
     durable: cfg.redis ? { redis: cfg.redis, prefix: cfg.redisPrefix, topics: cfg.durable.map(parseDurableTopic) } : undefined,
   });
   await node.listen();

@@ -20,6 +20,8 @@ export { TopicCounter } from './stats.js';
 export type { ClusterView, PeerView, LinkView, LinkState } from './cluster-view.js';
 export { WsGateway, startWsGateway, DEFAULT_WS_PORT, type WsGatewayOptions } from './ws-gateway.js';
 export { WsTransport, wholeFrames } from './ws-transport.js';
+export { OtlpExporter, parseTraceParent, hopSpanId, type OtlpOptions, type TraceParent } from './otlp-export.js';
+export { hopName } from './trace-hop.js';
 export { JwtVerifier, signHs256, type JwtKeys, type TokenClaims, type TopicRules } from './auth/jwt.js';
 export { mintToken, type MintOptions } from './auth/token-mint.js';
 export { Permissions, covers } from './auth/permissions.js';

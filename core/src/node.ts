@@ -28,6 +28,7 @@ import { logDurabilityOff } from './durable/durability-off.js';
 import { resolveDurable, type ResolvedDurable } from './durable/store-config.js';
 import { JwtVerifier } from './auth/jwt.js';
 import { hopRecord, traceClock as now } from './trace-hop.js';
+import { OtlpExporter, type TraceParent } from './otlp-export.js';
 import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
@@ -81,6 +82,7 @@ export class MeshNode implements NodeContext {
   /** Open client connections per IP address, for maxConnectionsPerIp. */
   private readonly perIp = new Map<string, number>();
   readonly jwt: JwtVerifier | undefined;
+  readonly otlp: OtlpExporter | undefined; // a span per hop of events carrying a traceparent (otlpEndpoint)
   private readonly server: Server;
   private readonly originBytes = new Uint8Array(8);
   /**
@@ -115,6 +117,7 @@ export class MeshNode implements NodeContext {
       this.server = createServer({ noDelay: true }, (s) => this.accept(s));
     }
     this.jwt = this.options.jwt ? new JwtVerifier(this.options.jwt) : undefined;
+    this.otlp = this.options.otlpEndpoint ? new OtlpExporter({ endpoint: this.options.otlpEndpoint }, { id: this.id, name: this.options.name }, this.logger) : undefined;
   }
 
   /** The TCP port clients connect to (known after listen()). */
@@ -351,8 +354,9 @@ export class MeshNode implements NodeContext {
    * `localOnly`: skip peer receivers (an event that came from a peer in a full mesh).
    */
   deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, localOnly: boolean): number {
-    const tIn = f.traced ? now() : 0;
-    const trace: string[] | undefined = f.traced ? [] : undefined;
+    const otel = this.otlp?.parentOf(f);
+    const tIn = f.traced || otel ? now() : 0;
+    const trace: string[] | undefined = f.traced || otel ? [] : undefined;
     let n = 0;
     // A source never gets its own event back over the link it came on; a client only if it wants echo.
     const skip = from && (from.kind === 'peer' || !from.echo) ? from : undefined;
@@ -387,12 +391,14 @@ export class MeshNode implements NodeContext {
       if (trace) trace.push(`${m.owner.label ?? m.owner.kind} (group ${g.name})`);
       n++;
     }
-    if (trace) this.reportHop(f, from, tIn, trace);
+    if (trace) this.reportHop(f, from, tIn, trace, otel);
     return this.countOut(n, f.size);
   }
 
-  /** Publishes the hop record of a traced event (trace-hop.ts), if its trace id is well-formed. */
-  private reportHop(f: Frame, from: Subscriber | undefined, tIn: number, to: string[]): void {
+  /** Publishes the hop record of a traced event (trace-hop.ts), if its trace id is well-formed; exports its OTLP span (`otel`: it carries a traceparent). */
+  private reportHop(f: Frame, from: Subscriber | undefined, tIn: number, to: string[], otel?: TraceParent): void {
+    if (otel) this.otlp!.hop(f, otel, from, tIn, to);
+    if (!f.traced) return;
     const record = hopRecord(f, { id: this.id, name: this.options.name }, from, tIn, to);
     if (record === undefined) return;
     this.stats.traceHops++;
@@ -408,7 +414,8 @@ export class MeshNode implements NodeContext {
    * first (an event a peer handed to this node for one of its groups).
    */
   deliverToGroup(f: Frame, receivers: Receivers, group: string, from: (Subscriber & EventSource) | undefined, localOnly: boolean): boolean {
-    const tIn = f.traced ? now() : 0;
+    const otel = this.otlp?.parentOf(f);
+    const tIn = f.traced || otel ? now() : 0;
     for (const g of receivers.groups) {
       if (g.name !== group || (localOnly && g.local.length === 0)) continue;
       const m = this.table.pick(g, from);
@@ -416,7 +423,7 @@ export class MeshNode implements NodeContext {
       m.owner.deliver(f, m.sid);
       if (from && m.owner.congested) from.blockOn(m.owner);
       this.countOut(1, f.size);
-      if (f.traced) this.reportHop(f, from, tIn, [`${m.owner.label ?? m.owner.kind} (group ${g.name})`]);
+      if (f.traced || otel) this.reportHop(f, from, tIn, [`${m.owner.label ?? m.owner.kind} (group ${g.name})`], otel);
       return true;
     }
     return false;
@@ -474,6 +481,7 @@ export class MeshNode implements NodeContext {
     for (const s of this.sessions) s.transport.destroy();
     await closed;
     await this.durability?.stop();
+    await this.otlp?.flush();
   }
 }
 

@@ -24,6 +24,12 @@ export interface NodeOptions {
    * permissions. Takes precedence over `token`.
    */
   jwt?: JwtKeys;
+  /**
+   * OTLP/HTTP endpoint (JSON encoding) to export a span per hop of events
+   * carrying a W3C `traceparent` header (otlp-export.ts); a URL without a
+   * path gets `/v1/traces`. Absent: no export, no header is looked at.
+   */
+  otlpEndpoint?: string;
   /** Serve clients over TLS (the SDK's tls:// URLs); `requireClientCert` for mutual TLS. */
   tls?: TlsConfig;
   /**
@@ -80,8 +86,8 @@ export interface NodeOptions {
   durable?: DurableOptions;
 }
 
-export type ResolvedOptions = Required<Omit<NodeOptions, 'durable' | 'token' | 'jwt' | 'tls' | 'id' | 'name' | 'peers' | 'logger'>> &
-  Pick<NodeOptions, 'token' | 'jwt' | 'tls'> & { id: string; name: string; peers: () => string[]; logger: Logger };
+export type ResolvedOptions = Required<Omit<NodeOptions, 'durable' | 'token' | 'jwt' | 'tls' | 'otlpEndpoint' | 'id' | 'name' | 'peers' | 'logger'>> &
+  Pick<NodeOptions, 'token' | 'jwt' | 'tls' | 'otlpEndpoint'> & { id: string; name: string; peers: () => string[]; logger: Logger };
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new ConfigError(what);
@@ -100,6 +106,7 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     token: o.token,
     jwt: o.jwt,
     tls: o.tls,
+    otlpEndpoint: o.otlpEndpoint,
     maxTokenLifetime: o.maxTokenLifetime ?? 0,
     maxHelloSize: o.maxHelloSize ?? 8192,
     maxConnectionsPerIp: o.maxConnectionsPerIp ?? 1024,
@@ -130,6 +137,7 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
   check(r.maxHelloSize >= 256, `maxHelloSize must be at least 256, got ${o.maxHelloSize}`);
   check(Number.isInteger(r.maxTokenLifetime) && r.maxTokenLifetime >= 0, `maxTokenLifetime must be a whole number of seconds >= 0, got ${o.maxTokenLifetime}`);
   check(Number.isFinite(r.publishRate) && r.publishRate >= 0, `publishRate must be >= 0, got ${o.publishRate}`);
+  if (r.otlpEndpoint !== undefined) check(/^https?:\/\/[^/]/.test(r.otlpEndpoint), `otlpEndpoint must be an http(s) URL, got ${r.otlpEndpoint}`);
   if (r.jwt) {
     const problem = jwtKeysProblem(r.jwt);
     check(problem === undefined, problem ?? '');
