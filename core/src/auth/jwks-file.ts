@@ -17,6 +17,7 @@ type KeySet = ReturnType<Jose['createLocalJWKSet']>;
 export class JwksFile {
   private set: KeySet | undefined;
   private stamp = '';
+  private lastUnknownReload = 0;
   /** One reload at a time: concurrent handshakes share it. */
   private loading: Promise<KeySet> | undefined;
 
@@ -32,6 +33,9 @@ export class JwksFile {
       return await set(header, token);
     } catch (e) {
       if ((e as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw e;
+      const now = Date.now();
+      if (now - this.lastUnknownReload < 1000) throw e;
+      this.lastUnknownReload = now;
       set = await this.reload();
       return set(header, token);
     }
