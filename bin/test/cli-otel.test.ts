@@ -181,6 +181,13 @@ describe('OpenTelemetry across two nodes', () => {
     await until(() => got.length === 2, 'both events');
     expect(got.find((x) => x.topic === 'plain.own')!.headers).toEqual({ traceparent: own });
     expect(got.find((x) => x.topic === 'plain.none')!.headers).toBeUndefined();
+    // Requests carry it too.
+    let asked: Record<string, string> | undefined;
+    sub.subscribe('svc.echo', { callback: (q) => void ((asked = q.headers), q.respond('ok')) });
+    await sub.flush();
+    const reply = await context.with(parent, () => pub.request('svc.echo', 'q'));
+    expect(reply.string()).toBe('ok');
+    expect(asked?.traceparent).toBe(`00-${'c'.repeat(32)}-${'d'.repeat(16)}-01`);
     const noOtel = await connect(a, { reconnect: false, openTelemetry: false });
     clients.push(noOtel);
     context.with(parent, () => noOtel.publish('plain.off', 'z'));
