@@ -1,5 +1,5 @@
-import { createHmac, createPublicKey, type KeyObject } from 'node:crypto';
-import type { CompactJWSHeaderParameters, FlattenedJWSInput, JWTVerifyGetKey } from 'jose';
+import { createHmac, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
+import type { CompactJWSHeaderParameters, CryptoKey, FlattenedJWSInput, JWTVerifyGetKey } from 'jose';
 import { SessionError } from '@meshbus/proto';
 import { JwksFile } from './jwks-file.js';
 import { loadJose, type Jose } from './jose-loader.js';
@@ -85,7 +85,9 @@ function bad(detail: string): SessionError {
  * "none".
  */
 export class JwtVerifier {
-  private readonly hmacKey: Uint8Array | undefined;
+  private readonly hmacSecret: Uint8Array | undefined;
+  /** The secret imported once as a WebCrypto key: jose would import a raw secret again for every token. */
+  private hmacKey: CryptoKey | undefined;
   private readonly edKey: KeyObject | undefined;
   private remote: JWTVerifyGetKey | undefined;
   private file: JwksFile | undefined;
@@ -95,10 +97,10 @@ export class JwtVerifier {
   private jose: Promise<Jose> | undefined;
 
   constructor(private readonly keys: JwtKeys) {
-    this.hmacKey = keys.hs256Secret !== undefined ? new TextEncoder().encode(keys.hs256Secret) : undefined;
+    this.hmacSecret = keys.hs256Secret !== undefined ? new TextEncoder().encode(keys.hs256Secret) : undefined;
     this.edKey = keys.ed25519PublicKey !== undefined ? createPublicKey(keys.ed25519PublicKey) : undefined;
     const algs = new Set<string>();
-    if (this.hmacKey) algs.add('HS256');
+    if (this.hmacSecret) algs.add('HS256');
     if (this.edKey) algs.add('EdDSA');
     if (keys.jwksUrl !== undefined || keys.jwksFile !== undefined) for (const a of JWKS_ALGS) algs.add(a);
     this.algorithms = [...algs];
@@ -106,8 +108,9 @@ export class JwtVerifier {
   }
 
   private setup(): Promise<Jose> {
-    this.jose ??= loadJose().then((jose) => {
+    this.jose ??= loadJose().then(async (jose) => {
       const k = this.keys;
+      if (this.hmacSecret) this.hmacKey = (await webcrypto.subtle.importKey('raw', this.hmacSecret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])) as CryptoKey;
       if (k.jwksUrl !== undefined) {
         this.remote = jose.createRemoteJWKSet(new URL(k.jwksUrl), {
           cacheMaxAge: (k.jwksCacheMaxAge ?? 600) * 1000,
