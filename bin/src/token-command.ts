@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { mintToken, type TopicRules } from '@meshbus/core';
-import { UsageError, noExtraArgs, stringOption, type ParsedArgs } from './command-spec.js';
+import { UsageError, checkTopic, noExtraArgs, stringOption, type ParsedArgs } from './command-spec.js';
 import { TOKEN } from './command-specs.js';
 
 const UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
@@ -13,8 +13,10 @@ export function parseTtl(raw: string): number {
   return s;
 }
 
+/** A repeatable pattern option's values, each checked with the protocol's pattern rules (UsageError naming the flag). */
 function list(p: ParsedArgs, name: string): string[] | undefined {
   const v = p.values[name] as string[] | undefined;
+  for (const pattern of v ?? []) checkTopic(pattern, true, `--${name}`);
   return v && v.length > 0 ? v : undefined;
 }
 

@@ -73,6 +73,8 @@ describe('meshbus token', () => {
     { args: ['--sub', 'a', '--secret', SECRET, '--private-key', 'k.pem'], says: 'exactly one of --secret' },
     { args: ['--sub', 'a', '--secret', SECRET, '--ttl', 'soon'], says: '--ttl' },
     { args: ['--sub', 'a', '--secret', SECRET, 'extra'], says: 'unexpected argument' },
+    { args: ['--sub', 'a', '--secret', SECRET, '--pub', 'a..b'], says: '--pub "a..b"' },
+    { args: ['--sub', 'a', '--secret', SECRET, '--sub-allow', 'a.>.b'], says: '--sub-allow' },
   ])('exits 2 on bad usage: $args', async ({ args, says }) => {
     const r = await runCli(['token', ...args]);
     expect(r.code).toBe(2);
