@@ -179,3 +179,24 @@ export const BENCH: CommandSpec = {
     { name: 'json', help: 'Print the summary as one JSON object.' },
   ],
 };
+
+export const TOKEN: CommandSpec = {
+  name: 'token',
+  args: '',
+  summary: 'mint a client token (JWT) with permissions, for development',
+  description:
+    'Signs a client token for --sub with jose and prints it on stdout (nothing else), for `--token` or an SDK\'s `token` option. Sign with --secret (HS256, the node\'s --jwt-secret) or --private-key (a PEM file: Ed25519 → EdDSA, EC P-256/384/521 → ES256/384/512, RSA → RS256, matching the node\'s --jwt-public-key or a key of its JWKS, named by --kid). Without --pub, --pub-deny, --sub-allow and --sub-deny the token allows everything. For development: a production token service keeps its keys elsewhere.',
+  options: [
+    { name: 'sub', arg: 'subject', help: 'Subject of the token (sub claim): who the client is. Required.' },
+    { name: 'secret', arg: 'secret', help: 'HS256 secret to sign with (also MESHBUS_JWT_SECRET).' },
+    { name: 'private-key', arg: 'file.pem', help: 'Private key (PEM file) to sign with instead of a secret.' },
+    { name: 'kid', arg: 'id', help: 'Key id written in the token header, naming the key in a JWKS.' },
+    { name: 'pub', arg: 'pattern', multiple: true, help: 'Topic pattern the client may publish to (permissions.publish.allow).' },
+    { name: 'pub-deny', arg: 'pattern', multiple: true, help: 'Topic pattern the client may not publish to, even inside --pub (permissions.publish.deny).' },
+    { name: 'sub-allow', arg: 'pattern', multiple: true, help: 'Topic pattern the client may subscribe to (permissions.subscribe.allow).' },
+    { name: 'sub-deny', arg: 'pattern', multiple: true, help: 'Topic pattern the client may not subscribe to, even inside --sub-allow (permissions.subscribe.deny).' },
+    { name: 'ttl', arg: 'duration', default: '1h', help: 'How long the token is valid: seconds, or a number with s, m, h or d (90s, 15m, 1h, 7d); 0 for no expiry.' },
+    { name: 'aud', arg: 'audience', help: 'Audience (aud claim), for nodes started with --jwt-audience.' },
+    { name: 'iss', arg: 'issuer', help: 'Issuer (iss claim), for nodes started with --jwt-issuer.' },
+  ],
+};

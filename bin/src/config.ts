@@ -40,11 +40,25 @@ export interface StartConfig {
   maxSubscriptions: number | undefined;
   pingInterval: number | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** OTLP/HTTP (JSON) endpoint receiving a span per hop of events that carry a W3C traceparent. */
+  otlpEndpoint: string | undefined;
   workers: number;
   /** HS256 secret for client JWTs. */
   jwtSecret: string | undefined;
   /** File with the Ed25519 public key (PEM) for EdDSA client JWTs. */
   jwtPublicKey: string | undefined;
+  /** JWKS URL whose keys verify client JWTs (rotation: refetched on unknown kid). */
+  jwksUrl: string | undefined;
+  /** JWKS file whose keys verify client JWTs (reread when it changes). */
+  jwksFile: string | undefined;
+  /** Seconds a fetched JWKS is cached. */
+  jwksCacheMaxAge: number | undefined;
+  /** Accepted `aud` values of client JWTs; empty: not checked. */
+  jwtAudience: string[];
+  /** Accepted `iss` values of client JWTs; empty: not checked. */
+  jwtIssuer: string[];
+  /** Longest validity (exp - iat, exp - now) a client JWT may claim, seconds. */
+  jwtMaxTtl: number | undefined;
   /** Longest a client JWT is trusted, seconds (NodeOptions.maxTokenLifetime). */
   maxTokenLifetime: number | undefined;
   maxConnectionsPerIp: number | undefined;
@@ -111,12 +125,19 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   maxSubscriptions: { kind: 'int', default: undefined, arg: 'n', help: 'Most subscriptions per client connection.' },
   pingInterval: { kind: 'int', default: undefined, arg: 'ms', help: 'How often idle clients are pinged, milliseconds.' },
   logLevel: { kind: 'string', default: 'info', arg: 'level', help: 'JSON log lines on stderr at this level and above: debug, info, warn, error or silent.' },
+  otlpEndpoint: { kind: 'string', default: undefined, arg: 'url', help: 'OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318) that receives one OpenTelemetry span per hop of every event carrying a W3C traceparent header, named like meshbus trace names hops.' },
   workers: { kind: 'int', default: 1, arg: 'n', help: 'Run one node per worker process on the same client port, linked over loopback.' },
   redis: { kind: 'string', default: undefined, arg: 'url', help: 'Redis URL: turns durability on (history, recovery, latest values, durable queues, delayed publish).' },
   redisPrefix: { kind: 'string', default: undefined, arg: 'prefix', help: 'Key prefix in Redis (default meshbus:).' },
   durable: { kind: 'list', default: [], arg: 'rules', help: 'Comma-separated durable topic rules, each pattern[|history=N][|age=MS][|latest].' },
   jwtSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'HS256 secret that signs client JWTs.' },
   jwtPublicKey: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Ed25519 public key (PEM file) that verifies EdDSA client JWTs.' },
+  jwksUrl: { kind: 'string', default: undefined, arg: 'url', help: 'JWKS URL whose keys verify client JWTs by kid; fetched again for an unknown kid, so rotated keys are picked up.' },
+  jwksFile: { kind: 'string', default: undefined, arg: 'file.json', help: 'JWKS file whose keys verify client JWTs by kid; read again whenever it changes.' },
+  jwksCacheMaxAge: { kind: 'int', default: undefined, arg: 's', help: 'Seconds a fetched --jwks-url set is trusted before it is fetched again, so removed keys stop working (default 600).' },
+  jwtAudience: { kind: 'list', default: [], arg: 'aud,...', help: 'Client JWTs must name one of these in aud; empty: aud is not checked.' },
+  jwtIssuer: { kind: 'list', default: [], arg: 'iss,...', help: 'Client JWTs must have one of these as iss; empty: iss is not checked.' },
+  jwtMaxTtl: { kind: 'int', default: undefined, arg: 's', help: 'Refuse client JWTs that need no exp or claim to be valid longer than this many seconds (exp - iat, exp - now).' },
   maxTokenLifetime: { kind: 'int', default: undefined, arg: 's', help: 'Longest a client JWT is trusted, seconds, whatever its exp says.' },
   maxConnectionsPerIp: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections from one IP address.' },
   publishRate: { kind: 'int', default: undefined, arg: 'n', help: 'Most events per second one client may publish.' },
@@ -235,6 +256,7 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   for (const k of ['tlsClientAuth', 'clusterTls'] as const) {
     if (c[k] !== 'on' && c[k] !== 'off') throw new ConfigError(`--${flagName(k)} must be on or off`);
   }
+  if (c.jwksUrl !== undefined && c.jwksFile !== undefined) throw new ConfigError('--jwks-url and --jwks-file cannot both be set');
   if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
   if ((c.tlsClientAuth === 'on' || c.clusterTls === 'on') && (c.tlsCert === undefined || c.tlsCa === undefined)) {
     throw new ConfigError('--tls-client-auth and --cluster-tls need --tls-cert, --tls-key and --tls-ca');

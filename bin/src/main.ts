@@ -5,7 +5,7 @@ import { isMeshbusError } from '@meshbus/proto';
 import { ConfigError } from '@meshbus/core';
 import { START_SETTINGS, START_KEYS, flagName } from './config.js';
 import { UsageError, formatHelp, parseCommand, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
-import { BENCH, CLUSTER, DEV, HISTORY, PUB, REPLY, REQ, SERVER, SUB, TRACE } from './command-specs.js';
+import { BENCH, CLUSTER, DEV, HISTORY, PUB, REPLY, REQ, SERVER, SUB, TOKEN, TRACE } from './command-specs.js';
 
 /** Exit codes of every command. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -47,6 +47,7 @@ export const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Runner }> = [
   { spec: BENCH, run: async (p) => (await import('./bench-command.js')).runBenchCommand(p) },
   { spec: CLUSTER, run: async (p) => (await import('./cluster-command.js')).runCluster(p) },
   { spec: SERVER, run: async (p) => (await import('./cluster-command.js')).runServer(p) },
+  { spec: TOKEN, run: async (p) => (await import('./token-command.js')).runToken(p) },
 ];
 
 /** The package version, from this package's package.json. */

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
 import { startHttp, type HttpServer } from '@meshbus/core/http';
 import type { ClusterNode } from '@meshbus/cluster';
@@ -41,6 +41,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger, identity: {
     publishRate: cfg.publishRate,
     maxSubscriptions: cfg.maxSubscriptions,
     pingInterval: cfg.pingInterval,
+    otlpEndpoint: cfg.otlpEndpoint,
     durable: cfg.redis ? { redis: cfg.redis, prefix: cfg.redisPrefix, topics: cfg.durable.map(parseDurableTopic) } : undefined,
   });
   await node.listen();
@@ -120,9 +121,9 @@ async function startWs(node: MeshNode, cfg: StartConfig, log: Logger): Promise<W
   }
 }
 
-/** Client token keys from --jwt-secret and --jwt-public-key (a PEM file). */
+/** Client token keys and claim rules from --jwt-secret, --jwt-public-key (a PEM file), --jwks-url / --jwks-file and --jwt-*. */
 function jwtKeys(cfg: StartConfig): JwtKeys | undefined {
-  if (cfg.jwtSecret === undefined && cfg.jwtPublicKey === undefined) return undefined;
+  if (cfg.jwtSecret === undefined && cfg.jwtPublicKey === undefined && cfg.jwksUrl === undefined && cfg.jwksFile === undefined) return undefined;
   let pem: string | undefined;
   if (cfg.jwtPublicKey !== undefined) {
     try {
@@ -131,7 +132,17 @@ function jwtKeys(cfg: StartConfig): JwtKeys | undefined {
       throw new ConfigError(`cannot read --jwt-public-key ${cfg.jwtPublicKey}: ${(e as Error).message}`);
     }
   }
-  return { hs256Secret: cfg.jwtSecret, ed25519PublicKey: pem };
+  if (cfg.jwksFile !== undefined && !existsSync(cfg.jwksFile)) throw new ConfigError(`--jwks-file ${cfg.jwksFile} does not exist`);
+  return {
+    hs256Secret: cfg.jwtSecret,
+    ed25519PublicKey: pem,
+    jwksUrl: cfg.jwksUrl,
+    jwksFile: cfg.jwksFile,
+    jwksCacheMaxAge: cfg.jwksCacheMaxAge,
+    audience: cfg.jwtAudience.length > 0 ? cfg.jwtAudience : undefined,
+    issuer: cfg.jwtIssuer.length > 0 ? cfg.jwtIssuer : undefined,
+    maxTtl: cfg.jwtMaxTtl,
+  };
 }
 
 /** TLS material from --tls-cert/--tls-key/--tls-ca; undefined without a certificate. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { decodeBody, utf8Encode } from '@meshbus/proto';
 import type { Client } from '@meshbus/sdk';
-import type { TraceHop } from '@meshbus/core';
+import { hopName, type TraceHop } from '@meshbus/core/trace-hop';
 import { checkTopic, intOption, noExtraArgs, positional, type ParsedArgs } from './command-spec.js';
 import { TRACE } from './command-specs.js';
 import { openClient } from './client-connect.js';
@@ -29,7 +29,7 @@ export function formatTrace(topic: string, id: string, hops: TraceHop[]): string
   if (hops.length === 0) return `trace ${id}: no node reported the event on ${topic} (is the server reachable and the topic valid?)\n`;
   const t0 = hops[0]!.in;
   const lines = hops.map((h) => {
-    const name = h.name ? `${h.node} (${h.name})` : h.node;
+    const name = hopName(h);
     const at = (h.in - t0).toFixed(3).padStart(8);
     const spent = (h.out - h.in).toFixed(3);
     const to = h.to.length ? h.to.join(', ') : 'nobody';

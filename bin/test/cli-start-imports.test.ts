@@ -29,14 +29,14 @@ async function modulesLoadedBy(args: string[], ready: (out: string) => boolean):
 }
 
 describe('what meshbus start loads', () => {
-  it('a plain node loads neither the SDK, the client commands, the dev launcher nor the cluster', async () => {
+  it('a plain node loads neither the SDK, the client commands, the dev launcher, the cluster nor jose', async () => {
     const port = await freePortRange(3);
     const urls = await modulesLoadedBy(
       ['start', '--port', String(port), '--ws-port', String(port + 1), '--http-port', String(port + 2)],
       (out) => out.includes('"http api listening"'),
     );
     expect(urls.some((u) => u.includes('/core/dist/node.js'))).toBe(true); // the hook saw the node's modules
-    const unwanted = urls.filter((u) => /\/sdk\/dist\/|\/cluster\/dist\/|\/bin\/dist\/(client-commands|trace-command|dev)\.js/.test(u));
+    const unwanted = urls.filter((u) => /\/sdk\/dist\/|\/cluster\/dist\/|\/node_modules\/jose\/|\/bin\/dist\/(client-commands|trace-command|token-command|dev)\.js/.test(u));
     expect(unwanted).toEqual([]);
   });
 

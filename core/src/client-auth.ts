@@ -9,9 +9,16 @@ import type { NodeContext } from './node-context.js';
 export interface AuthenticatedConnection {
   /** "<address>:<port>" of the client. */
   readonly remote: string;
+  /** True once the connection is closing or closed: a late verdict is dropped. */
+  readonly gone: boolean;
   /** ERROR `code` and close. */
   fail(code: ErrorCode, message: string): void;
   sendError(code: ErrorCode, correlation: number, message: string): void;
+  /** Holds the frames that arrive while a token is verified; release() handles them, in order, under the verdict. */
+  hold(): void;
+  release(): void;
+  /** A throw from `accepted` (a bug): reported like any handler error, on `correlation`. */
+  handlerError(e: unknown, correlation: number): void;
 }
 
 /**
@@ -43,49 +50,55 @@ export class ClientAuth {
     return this.token?.permissions;
   }
 
-  /** HELLO's `token`: true when the connection may open; else it has been failed (ERROR and close). */
-  hello(token: string | undefined): boolean {
+  /**
+   * HELLO's `token`: calls `accepted` when the connection may open, at once
+   * (no credentials, a static token) or once its JWT is verified (jose,
+   * maybe a JWKS fetch: frames meanwhile are held); else fails the
+   * connection (ERROR and close).
+   */
+  hello(token: string | undefined, accepted: () => void): void {
     const secret = this.ctx.options.token;
-    if (!this.token && secret === undefined) return true;
+    if (!this.token && secret === undefined) return accepted();
     const throttled = this.ctx.authThrottle.refusal(remoteAddress(this.conn.remote), 'client');
-    if (throttled) {
-      this.conn.fail(throttled.code, throttled.message);
-      return false;
-    }
-    if (this.token) return this.adopt(token);
-    if (sameSecret(token, secret!)) return true;
+    if (throttled) return this.conn.fail(throttled.code, throttled.message);
+    if (this.token) return this.adopt(token, undefined, accepted);
+    if (sameSecret(token, secret!)) return accepted();
     this.failed('MB_ERR_AUTH_FAILED', 'bad or missing token');
-    return false;
   }
 
   /**
-   * AUTH on a live connection (JWT nodes only): true when `token` replaced
-   * the old one. A valid token for another subject is refused with a
-   * non-fatal MB_ERR_SUBJECT_CHANGED on `correlation` (the old token stays);
-   * an invalid or expired one fails the connection.
+   * AUTH on a live connection (JWT nodes only): calls `accepted` once
+   * `token` replaced the old one. A valid token for another subject is
+   * refused with a non-fatal MB_ERR_SUBJECT_CHANGED on `correlation` (the
+   * old token stays); an invalid or expired one fails the connection.
    */
-  refresh(token: string | undefined, correlation: number): boolean {
-    return this.adopt(token, correlation);
+  refresh(token: string | undefined, correlation: number, accepted: () => void): void {
+    this.adopt(token, correlation, accepted);
   }
 
   /** Stops the expiry timer (the connection is closing). */
   stop(): void {
-    this.token?.stop();
+    this.token?.close();
   }
 
-  /** Verifies a JWT and adopts its subject, permissions and expiry (`correlation`: an AUTH refresh). */
-  private adopt(token: string | undefined, correlation?: number): boolean {
-    try {
-      const other = this.token!.adopt(token, correlation !== undefined);
-      if (other === undefined) return true;
+  /** Verifies a JWT and adopts its subject, permissions and expiry (`correlation`: an AUTH refresh), holding frames meanwhile. */
+  private adopt(token: string | undefined, correlation: number | undefined, accepted: () => void): void {
+    this.conn.hold();
+    const done = (other: string | undefined): void => {
+      if (this.conn.gone) return;
+      if (other === undefined) return accepted();
       this.ctx.stats.authFailures++;
       this.conn.sendError('MB_ERR_SUBJECT_CHANGED', correlation!, `connection is "${this.subject}", token is for "${other}"`);
-      return false;
-    } catch (e) {
+    };
+    const refused = (e: unknown): void => {
+      if (this.conn.gone) return;
       const err = isMeshbusError(e) ? e : new SessionError('MB_ERR_AUTH_FAILED', String(e));
       this.failed(err.code, err.message);
-      return false;
-    }
+    };
+    void this.token!.adopt(token, correlation !== undefined)
+      .then(done, refused)
+      .catch((e: unknown) => this.conn.handlerError(e, correlation ?? 0))
+      .finally(() => this.conn.release());
   }
 
   private failed(code: ErrorCode, message: string): void {

@@ -2,12 +2,9 @@ import {
   ERROR_CODES,
   FIXED_SIZE,
   FrameType,
-  MAX_VERSION,
-  MIN_VERSION,
   ProtocolError,
   assertPattern,
   decodeBody,
-  decodeHello,
   decodeSub,
   decodeUnsub,
   encodeBody,
@@ -15,8 +12,8 @@ import {
   isMeshbusError,
   type ErrorCode,
   type Frame,
+  type HelloBody,
   type MeshbusError,
-  type WelcomeBody,
 } from '@meshbus/proto';
 import { refuseWithoutRedis } from './durable/durability-off.js';
 import type { Subscription } from './subscriber.js';
@@ -24,9 +21,11 @@ import { Connection, forwardedHeader } from './connection.js';
 import { DeliveryPolicy, subscribeProblem } from './subscription-policy.js';
 import type { Permissions } from './auth/permissions.js';
 import { TRACE, isOwnInbox, isTraceTopic } from './auth/reserved-topics.js';
-import { checkBodyKeys, checkClientEvent, checkHello, checkSettle, checkSub, checkToken } from './client-limits.js';
+import { checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { ClientAuth } from './client-auth.js';
+import { FrameHold } from './frame-hold.js';
+import { readHello, welcomeFrame } from './handshake.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
 
@@ -58,7 +57,8 @@ export class ClientSession extends Connection {
   /** The connection's slow-consumer policy and reserved-topic filter, kept up to date per SUB/UNSUB. */
   private readonly policy: DeliveryPolicy;
   private readonly limiter: RateLimiter | undefined;
-  private lastLimitError = 0;
+  /** Frames decoded while a token is verified, so what follows HELLO or AUTH is handled under the token it sent. */
+  private readonly held: FrameHold;
   msgsIn = 0;
   msgsOut = 0;
   bytesOut = 0;
@@ -82,6 +82,7 @@ export class ClientSession extends Connection {
     });
     this.clientId = ctx.newClientId();
     this.policy = new DeliveryPolicy(this.clientId);
+    this.held = new FrameHold(this.transport);
     // A message transport buffers whole messages: bound what it reads until HELLO (room for a HELLO and a few small frames batched with it).
     this.transport.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
     if (o.publishRate > 0) this.limiter = new RateLimiter(o.publishRate, o.publishBurst);
@@ -107,6 +108,29 @@ export class ClientSession extends Connection {
 
   get subscriptionCount(): number {
     return this.subs.size;
+  }
+
+  /** Flow control does not resume input while a token is being verified (holdInput). */
+  protected override resumeInput(): void {
+    if (!this.held.holding) super.resumeInput();
+  }
+
+  // ---- AuthenticatedConnection (client-auth.ts) ----
+
+  get gone(): boolean {
+    return this.phase === 'closing' || this.phase === 'closed';
+  }
+
+  hold(): void {
+    this.held.start();
+  }
+
+  release(): void {
+    this.held.release(this.onFrame, () => this.gone, () => !this.sourceBlocked);
+  }
+
+  handlerError(e: unknown, correlation: number): void {
+    this.onHandlerError(e, correlation);
   }
 
   protected override pauseInput(): void {
@@ -136,6 +160,10 @@ export class ClientSession extends Connection {
   };
 
   protected readonly onFrame = (f: Frame): void => {
+    if (this.held.holding) {
+      this.held.push(f);
+      return;
+    }
     if (this.phase !== 'open') {
       if (this.phase === 'handshake') this.onHello(f);
       return;
@@ -221,42 +249,26 @@ export class ClientSession extends Connection {
   }
 
   private onHello(f: Frame): void {
-    if (f.type !== FrameType.HELLO) {
-      this.fail('MB_ERR_HANDSHAKE_REQUIRED', `got ${f.typeName} before HELLO`);
-      return;
-    }
-    let hello;
+    let hello: HelloBody, v: number;
     try {
-      hello = decodeHello(f.payload);
-      checkHello(hello);
+      ({ hello, v } = readHello(f));
     } catch (e) {
       const err = e as MeshbusError;
-      this.fail(err.code === 'MB_ERR_OUT_OF_RANGE' ? err.code : 'MB_ERR_BAD_BODY', err.message);
-      return;
-    }
-    const [lo, hi] = hello.v;
-    const v = Math.min(hi, MAX_VERSION);
-    if (v < lo || v < MIN_VERSION) {
-      this.fail('MB_ERR_UNSUPPORTED_VERSION', `client speaks ${lo}..${hi}, node ${MIN_VERSION}..${MAX_VERSION}`);
+      this.fail(err.code, err.message);
       return;
     }
     const o = this.ctx.options;
-    if (!this.auth.hello(hello.token)) return;
+    this.auth.hello(hello.token, () => this.welcome(hello, v, f.correlation));
+  }
+
+  /** The handshake succeeded: WELCOME, and the session is open. */
+  private welcome(hello: HelloBody, v: number, correlation: number): void {
     this.transport.limitInput?.(undefined);
     this.name = hello.name ?? '';
     this.lang = hello.lang ?? '';
     this.echo = hello.echo ?? true;
     this.opened();
-    const welcome: WelcomeBody = {
-      v,
-      node: this.ctx.id,
-      client: this.clientId,
-      maxPayload: o.maxPayload,
-      maxTopic: o.maxTopicLength,
-      ping: o.pingInterval,
-      peers: this.ctx.peerUrls(),
-    };
-    this.send(encodeFrame({ type: FrameType.WELCOME, correlation: f.correlation, payload: encodeBody(welcome) }));
+    this.send(welcomeFrame(this.ctx, this.clientId, v, correlation));
     this.ctx.opened(this);
   }
 
@@ -283,9 +295,10 @@ export class ClientSession extends Connection {
     checkBodyKeys(body, 'AUTH');
     const token = typeof body.token === 'string' ? body.token : undefined;
     checkToken(token);
-    if (!this.auth.refresh(token, f.correlation)) return;
-    this.recheckSubscriptions();
-    this.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
+    this.auth.refresh(token, f.correlation, () => {
+      this.recheckSubscriptions();
+      this.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
+    });
   }
 
   /** Ends the subscriptions the current permissions no longer allow. */
@@ -301,11 +314,7 @@ export class ClientSession extends Connection {
 
   private rateLimited(correlation: number): void {
     this.ctx.stats.rateLimited++;
-    const now = Date.now();
-    // One error a second is enough to tell the client; more would amplify the flood.
-    if (now - this.lastLimitError < 1000) return;
-    this.lastLimitError = now;
-    this.sendError('MB_ERR_RATE_LIMITED', correlation, `more than ${this.ctx.options.publishRate} publishes/s`);
+    if (this.limiter!.shouldReport()) this.sendError('MB_ERR_RATE_LIMITED', correlation, `more than ${this.ctx.options.publishRate} publishes/s`);
   }
 
   private onSub(f: Frame): void {
@@ -439,6 +448,7 @@ export class ClientSession extends Connection {
   }
 
   protected closing(): void {
+    this.held.clear();
     this.auth.stop();
     this.dropSubscriptions();
   }

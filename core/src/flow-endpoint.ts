@@ -64,6 +64,11 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
     return this.throttle.pauses;
   }
 
+  /** True while, as a source, this endpoint's input is paused for a receiver. */
+  protected get sourceBlocked(): boolean {
+    return this.throttle.blocked;
+  }
+
   get flowStalls(): number {
     return this.throttle.stalls;
   }

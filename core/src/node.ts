@@ -30,6 +30,7 @@ import { JwtVerifier } from './auth/jwt.js';
 import { hopLabel, hopRecord, traceClock as now } from './trace-hop.js';
 import { TraceGuard } from './trace-guard.js';
 import { AuthThrottle } from './auth/auth-throttle.js';
+import { OtlpExporter, type TraceParent } from './otlp-export.js';
 import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
@@ -88,6 +89,7 @@ export class MeshNode implements NodeContext {
   /** Open client connections per IP address, for maxConnectionsPerIp. */
   private readonly perIp = new Map<string, number>();
   readonly jwt: JwtVerifier | undefined;
+  readonly otlp: OtlpExporter | undefined; // a span per hop of events carrying a traceparent (otlpEndpoint)
   private readonly server: Server;
   private readonly originBytes = new Uint8Array(8);
   /**
@@ -124,6 +126,7 @@ export class MeshNode implements NodeContext {
       this.server = createServer({ noDelay: true }, (s) => this.accept(s));
     }
     this.jwt = this.options.jwt ? new JwtVerifier(this.options.jwt) : undefined;
+    this.otlp = this.options.otlpEndpoint ? new OtlpExporter({ endpoint: this.options.otlpEndpoint }, { id: this.id, name: this.options.name }, this.logger) : undefined;
   }
 
   /** The TCP port clients connect to (known after listen()). */
@@ -372,8 +375,9 @@ export class MeshNode implements NodeContext {
    * local receivers of their hub.
    */
   deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, scope: DeliveryScope): number {
-    const tIn = f.traced ? now() : 0;
-    const trace: string[] | undefined = f.traced ? [] : undefined;
+    const otel = this.otlp?.parentOf(f);
+    const tIn = f.traced || otel ? now() : 0;
+    const trace: string[] | undefined = f.traced || otel ? [] : undefined;
     let n = 0;
     // A source never gets its own event back over the link it came on; a client only if it wants echo.
     const skip = from && (isLink(from.kind) || !from.echo) ? from : undefined;
@@ -407,12 +411,14 @@ export class MeshNode implements NodeContext {
       if (trace) trace.push(hopLabel(m.owner, true));
       n++;
     }
-    if (trace) this.reportHop(f, from, tIn, trace);
+    if (trace) this.reportHop(f, from, tIn, trace, otel);
     return this.countOut(n, f.size);
   }
 
-  /** Publishes the hop record of a traced event (trace-hop.ts), if its trace id is well-formed. */
-  private reportHop(f: Frame, from: Subscriber | undefined, tIn: number, to: string[]): void {
+  /** Publishes the hop record of a traced event (trace-hop.ts), if its trace id is well-formed; exports its OTLP span (`otel`: it carries a traceparent). */
+  private reportHop(f: Frame, from: Subscriber | undefined, tIn: number, to: string[], otel?: TraceParent): void {
+    if (otel) this.otlp!.hop(f, otel, from, tIn, to);
+    if (!f.traced) return;
     const record = hopRecord(f, { id: this.id, name: this.options.name }, from, tIn, to);
     if (record === undefined) return;
     this.stats.traceHops++;
@@ -428,7 +434,8 @@ export class MeshNode implements NodeContext {
    * first (an event a peer handed to this node for one of its groups).
    */
   deliverToGroup(f: Frame, receivers: Receivers, group: string, from: (Subscriber & EventSource) | undefined, scope: DeliveryScope): boolean {
-    const tIn = f.traced ? now() : 0;
+    const otel = this.otlp?.parentOf(f);
+    const tIn = f.traced || otel ? now() : 0;
     for (const g of receivers.groups) {
       if (g.name !== group) continue;
       const m = this.table.pick(g, from, scope);
@@ -436,7 +443,7 @@ export class MeshNode implements NodeContext {
       m.owner.deliver(f, m.sid);
       if (from && m.owner.congested) from.blockOn(m.owner);
       this.countOut(1, f.size);
-      if (f.traced) this.reportHop(f, from, tIn, [hopLabel(m.owner, true)]);
+      if (f.traced || otel) this.reportHop(f, from, tIn, [hopLabel(m.owner, true)], otel);
       return true;
     }
     return false;
@@ -494,6 +501,7 @@ export class MeshNode implements NodeContext {
     for (const s of this.sessions) s.transport.destroy();
     await closed;
     await this.durability?.stop();
+    await this.otlp?.flush();
   }
 }
 

@@ -2,7 +2,7 @@ import { DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, DEFAULT_MAX_TOPIC_DEPTH, HEADER
 import { ConfigError } from './config-error.js';
 import type { Logger } from './logger.js';
 import type { DurableOptions } from './durable/store-config.js';
-import type { JwtKeys } from './auth/jwt.js';
+import { jwtKeysProblem, type JwtKeys } from './auth/jwt.js';
 import type { TlsConfig } from './tls-config.js';
 import type { AuthThrottleOptions } from './auth/auth-throttle.js';
 
@@ -19,10 +19,18 @@ export interface NodeOptions {
   /** Static bearer token clients must present in HELLO; absent: no auth. */
   token?: string;
   /**
-   * Signed client tokens (JWT, HS256 and/or EdDSA) carrying the subject,
-   * expiry and per-topic publish/subscribe permissions. Takes precedence over `token`.
+   * Signed client tokens (JWT, verified with jose: HS256 secret, Ed25519
+   * public key, JWKS URL or file, with `aud`/`iss` checks and a maximum
+   * validity) carrying the subject, expiry and per-topic publish/subscribe
+   * permissions. Takes precedence over `token`.
    */
   jwt?: JwtKeys;
+  /**
+   * OTLP/HTTP endpoint (JSON encoding) to export a span per hop of events
+   * carrying a W3C `traceparent` header (otlp-export.ts); a URL without a
+   * path gets `/v1/traces`. Absent: no export, no header is looked at.
+   */
+  otlpEndpoint?: string;
   /** Serve clients over TLS (the SDK's tls:// URLs); `requireClientCert` for mutual TLS. */
   tls?: TlsConfig;
   /**
@@ -86,8 +94,8 @@ export interface NodeOptions {
   durable?: DurableOptions;
 }
 
-export type ResolvedOptions = Required<Omit<NodeOptions, 'durable' | 'token' | 'jwt' | 'tls' | 'id' | 'name' | 'peers' | 'logger' | 'authThrottle'>> &
-  Pick<NodeOptions, 'token' | 'jwt' | 'tls' | 'authThrottle'> & { id: string; name: string; peers: () => string[]; logger: Logger };
+export type ResolvedOptions = Required<Omit<NodeOptions, 'durable' | 'token' | 'jwt' | 'tls' | 'otlpEndpoint' | 'id' | 'name' | 'peers' | 'logger' | 'authThrottle'>> &
+  Pick<NodeOptions, 'token' | 'jwt' | 'tls' | 'otlpEndpoint' | 'authThrottle'> & { id: string; name: string; peers: () => string[]; logger: Logger };
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new ConfigError(what);
@@ -107,6 +115,7 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     jwt: o.jwt,
     tls: o.tls,
     authThrottle: o.authThrottle,
+    otlpEndpoint: o.otlpEndpoint,
     maxTokenLifetime: o.maxTokenLifetime ?? 0,
     maxHelloSize: o.maxHelloSize ?? 8192,
     maxConnectionsPerIp: o.maxConnectionsPerIp ?? 1024,
@@ -137,6 +146,10 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
   check(r.maxHelloSize >= 256, `maxHelloSize must be at least 256, got ${o.maxHelloSize}`);
   check(Number.isInteger(r.maxTokenLifetime) && r.maxTokenLifetime >= 0, `maxTokenLifetime must be a whole number of seconds >= 0, got ${o.maxTokenLifetime}`);
   check(Number.isFinite(r.publishRate) && r.publishRate >= 0, `publishRate must be >= 0, got ${o.publishRate}`);
-  if (r.jwt) check(r.jwt.hs256Secret !== undefined || r.jwt.ed25519PublicKey !== undefined, 'jwt needs hs256Secret or ed25519PublicKey');
+  if (r.otlpEndpoint !== undefined) check(/^https?:\/\/[^/]/.test(r.otlpEndpoint), `otlpEndpoint must be an http(s) URL, got ${r.otlpEndpoint}`);
+  if (r.jwt) {
+    const problem = jwtKeysProblem(r.jwt);
+    check(problem === undefined, problem ?? '');
+  }
   return r;
 }

@@ -15,6 +15,8 @@ export class SessionToken {
   subject = '';
   permissions: Permissions | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** The connection closed: a verification finishing later arms nothing. */
+  private stopped = false;
 
   constructor(
     private readonly jwt: JwtVerifier,
@@ -23,15 +25,18 @@ export class SessionToken {
   ) {}
 
   /**
-   * Verifies `token` and adopts its subject, permissions and expiry. Throws
-   * SessionError MB_ERR_AUTH_FAILED (missing or invalid) or
+   * Verifies `token` and adopts its subject, permissions and expiry. Rejects
+   * with SessionError MB_ERR_AUTH_FAILED (missing or invalid) or
    * MB_ERR_TOKEN_EXPIRED. With `sameSubject` (a refresh on a live
    * connection), a valid token for another subject is not adopted: its
-   * subject is returned instead; otherwise undefined.
+   * subject is returned instead; otherwise undefined. Verification is
+   * asynchronous (jose, and JWKS keys may be fetched): the caller orders
+   * adoptions and holds what depends on them.
    */
-  adopt(token: string | undefined, sameSubject: boolean): string | undefined {
+  async adopt(token: string | undefined, sameSubject: boolean): Promise<string | undefined> {
     if (token === undefined) throw new SessionError('MB_ERR_AUTH_FAILED', 'a token is required');
-    const claims = this.jwt.verify(token);
+    const claims = await this.jwt.verify(token);
+    if (this.stopped) return undefined;
     if (sameSubject && claims.sub !== this.subject) return claims.sub;
     const expiry = tokenExpiry(claims, this.maxLifetime, Date.now());
     this.subject = claims.sub;
@@ -47,8 +52,14 @@ export class SessionToken {
     this.timer.unref?.();
   }
 
-  /** No more expiry callback (the connection closed, or a new token replaces this one). */
-  stop(): void {
+  /** The connection closed: no expiry callback now or after a verification in flight. */
+  close(): void {
+    this.stopped = true;
+    this.stop();
+  }
+
+  /** No more expiry callback (a new token replaces this one). */
+  private stop(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
   }

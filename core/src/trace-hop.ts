@@ -70,3 +70,12 @@ export function hopRecord(f: Frame, node: { id: string; name: string }, from: Su
   };
   return { topic: `_TRACE.${traceId}`, hop };
 }
+
+/**
+ * How a hop's node is named to people: "<node id> (<name>)", or the id alone.
+ * The one naming of `meshbus trace` lines and of the spans a node exports
+ * over OTLP (otlp-export.ts), so both show the same hops.
+ */
+export function hopName(h: { node: string; name: string }): string {
+  return h.name ? `${h.node} (${h.name})` : h.node;
+}

@@ -115,11 +115,11 @@ describe('JWT auth', () => {
     expect(n.stats.tokensExpired).toBe(1);
   });
 
-  it('verifier refuses tokens without a subject or with malformed permissions', () => {
+  it('verifier refuses tokens without a subject or with malformed permissions', async () => {
     const v = new JwtVerifier({ hs256Secret: SECRET });
-    expect(() => v.verify(signHs256({ exp: inSeconds(10) }, SECRET))).toThrow(/subject/);
-    expect(() => v.verify(signHs256({ sub: 'x', permissions: { publish: { allow: 'a.b' } } }, SECRET))).toThrow(/list/);
-    expect(() => v.verify('garbage')).toThrow(/not a JWT/);
+    await expect(v.verify(signHs256({ exp: inSeconds(10) }, SECRET))).rejects.toThrow(/subject/);
+    await expect(v.verify(signHs256({ sub: 'x', permissions: { publish: { allow: 'a.b' } } }, SECRET))).rejects.toThrow(/list/);
+    await expect(v.verify('garbage')).rejects.toThrow(/not a JWT/);
   });
 });
 

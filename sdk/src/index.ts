@@ -3,7 +3,8 @@
  * transports. `connect()` here picks the transport from the URL scheme.
  */
 export * from './core.js';
-export { connect, nodeTransport, nodeTransports } from './node.js';
+export { connect, nodeTransport, nodeTransports, type NodeConnectOptions } from './node.js';
+export { injectTraceContext, loadOpenTelemetry, withTraceContext, type OpenTelemetryApi } from './trace-context.js';
 export type { TlsClientOptions } from './tcp-transport.js';
 export { TcpTransport } from './tcp-transport.js';
 export { durable } from './durable.js';

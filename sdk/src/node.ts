@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 import { connect as coreConnect, type Client } from './client.js';
 import { durable } from './durable.js';
+import { loadOpenTelemetry, withTraceContext } from './trace-context.js';
 import type { ConnectOptions } from './options.js';
 import type { TransportFactory } from './transport.js';
 import { TcpTransport, type TlsClientOptions } from './tcp-transport.js';
@@ -34,7 +35,23 @@ function withTls(tls: TlsClientOptions): WebSocketConstructor {
  *
  *     const client = await connect('127.0.0.1:4480');
  */
-export function connect(servers: string | string[], options: ConnectOptions & { tls?: TlsClientOptions } = {}): Promise<Client> {
-  const { tls, ...rest } = options;
-  return coreConnect(servers, { transport: tls ? nodeTransports(tls) : nodeTransport, durable, ...rest });
+export async function connect(servers: string | string[], options: NodeConnectOptions = {}): Promise<Client> {
+  const { tls, openTelemetry, ...rest } = options;
+  const [client, otel] = await Promise.all([
+    coreConnect(servers, { transport: tls ? nodeTransports(tls) : nodeTransport, durable, ...rest }),
+    openTelemetry === false ? undefined : loadOpenTelemetry(),
+  ]);
+  return otel ? withTraceContext(client, otel) : client;
+}
+
+/** Options of the Node entry's `connect`. */
+export interface NodeConnectOptions extends ConnectOptions {
+  tls?: TlsClientOptions;
+  /**
+   * With `@opentelemetry/api` installed (an optional peer dependency), events
+   * sent carry the active span's W3C trace context (`traceparent`,
+   * `tracestate` headers, through the application's propagator). false: never.
+   * Default true; without the package nothing is loaded and nothing changes.
+   */
+  openTelemetry?: boolean;
 }

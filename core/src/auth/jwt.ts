@@ -1,12 +1,48 @@
-import { createHmac, createPublicKey, timingSafeEqual, verify, type KeyObject } from 'node:crypto';
+import { createHmac, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
+import type { CompactJWSHeaderParameters, CryptoKey, FlattenedJWSInput, JWTVerifyGetKey } from 'jose';
 import { SessionError } from '@meshbus/proto';
+import { JwksFile } from './jwks-file.js';
+import { loadJose, type Jose } from './jose-loader.js';
 
-/** Keys a node accepts client tokens from. One or both may be set. */
+/**
+ * Keys a node accepts client tokens from, and the claims it insists on. At
+ * least one key source (secret, public key, JWKS URL or JWKS file) is set.
+ */
 export interface JwtKeys {
   /** Shared secret for HS256 tokens. */
   hs256Secret?: string;
   /** Ed25519 public key (PEM) for EdDSA tokens. */
   ed25519PublicKey?: string;
+  /**
+   * JWKS URL (http or https): asymmetric keys chosen by the token's `kid`
+   * and `alg`. Fetched on first use, cached `jwksCacheMaxAge` seconds, and
+   * fetched again when a token names an unknown `kid` (at most once per
+   * `jwksCooldown` seconds): a new signing key is accepted as soon as it is
+   * published, a removed one is refused once the cache expires.
+   */
+  jwksUrl?: string;
+  /**
+   * JWKS file: like jwksUrl, read from disk; read again when its size or
+   * modification time changes (checked at every verification) and when a
+   * token names an unknown `kid`. Not together with jwksUrl.
+   */
+  jwksFile?: string;
+  /** Seconds a fetched JWKS is trusted before it is fetched again. Default 600. */
+  jwksCacheMaxAge?: number;
+  /** Seconds between fetches caused by unknown `kid`s. Default 30. */
+  jwksCooldown?: number;
+  /** Accepted `aud` value(s): a token must name one of them. Absent: `aud` is not checked. */
+  audience?: string | string[];
+  /** Accepted `iss` value(s): a token must have one of them. Absent: `iss` is not checked. */
+  issuer?: string | string[];
+  /**
+   * Longest validity a token may claim, seconds; 0 or absent: no limit. When
+   * set, a token needs `exp`, and one whose `exp − iat` or `exp − now` is
+   * longer is refused (MB_ERR_AUTH_FAILED): a token service cannot mint
+   * tokens that outlive the operator's rule. (`maxTokenLifetime` instead caps
+   * how long an accepted token is trusted.)
+   */
+  maxTtl?: number;
 }
 
 /** Topic allow and deny lists (wildcards allowed); deny wins. */
@@ -23,6 +59,8 @@ export interface TokenClaims {
   /** Issued at, seconds since the epoch (used with the node's maxTokenLifetime). */
   iat?: number;
   nbf?: number;
+  aud?: string | string[];
+  iss?: string;
   /** Per-topic permissions; absent: everything allowed. */
   permissions?: { publish?: TopicRules; subscribe?: TopicRules };
 }
@@ -30,62 +68,154 @@ export interface TokenClaims {
 /** Tolerated clock difference for `nbf`, seconds. Expiry is exact, so a handshake and a live connection agree. */
 const LEEWAY = 5;
 
-function b64urlDecode(s: string): Buffer {
-  return Buffer.from(s, 'base64url');
-}
+/** Algorithms accepted from JWKS keys: asymmetric only, so a public key can never be used as an HMAC secret. */
+const JWKS_ALGS = ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
 
 function bad(detail: string): SessionError {
   return new SessionError('MB_ERR_AUTH_FAILED', detail);
 }
 
 /**
- * Verifies a compact JWS (HS256 or EdDSA) and returns its claims. Throws
- * SessionError MB_ERR_AUTH_FAILED for a malformed or badly signed token and
- * MB_ERR_TOKEN_EXPIRED for an expired one. No dependency: node:crypto does
- * both algorithms, and "alg" must match a configured key (never "none").
+ * Verifies compact JWS tokens through `jose` and returns their claims.
+ * Rejects with SessionError MB_ERR_TOKEN_EXPIRED for an expired token and
+ * MB_ERR_AUTH_FAILED for anything else (malformed, bad signature, unknown
+ * key or algorithm, `aud`/`iss` mismatch, validity over `maxTtl`, JWKS
+ * unreachable). "alg" must match the kind of key it is checked with: HS256
+ * only with the secret, asymmetric algorithms only with public keys, never
+ * "none".
  */
 export class JwtVerifier {
-  private readonly hmacKey: Buffer | undefined;
+  private readonly hmacSecret: Uint8Array | undefined;
+  /** The secret imported once as a WebCrypto key: jose would import a raw secret again for every token. */
+  private hmacKey: CryptoKey | undefined;
   private readonly edKey: KeyObject | undefined;
+  private remote: JWTVerifyGetKey | undefined;
+  private file: JwksFile | undefined;
+  private readonly algorithms: string[];
+  private readonly resolve: JWTVerifyGetKey;
+  /** jose and the JWKS resolvers, set up at the first verification: a node without client tokens never loads jose. */
+  private jose: Promise<Jose> | undefined;
 
-  constructor(keys: JwtKeys) {
-    this.hmacKey = keys.hs256Secret !== undefined ? Buffer.from(keys.hs256Secret) : undefined;
+  constructor(private readonly keys: JwtKeys) {
+    this.hmacSecret = keys.hs256Secret !== undefined ? new TextEncoder().encode(keys.hs256Secret) : undefined;
     this.edKey = keys.ed25519PublicKey !== undefined ? createPublicKey(keys.ed25519PublicKey) : undefined;
+    const algs = new Set<string>();
+    if (this.hmacSecret) algs.add('HS256');
+    if (this.edKey) algs.add('EdDSA');
+    if (keys.jwksUrl !== undefined || keys.jwksFile !== undefined) for (const a of JWKS_ALGS) algs.add(a);
+    this.algorithms = [...algs];
+    this.resolve = (header, token) => this.keyFor(header, token);
   }
 
-  verify(token: string, nowMs = Date.now()): TokenClaims {
-    const parts = token.split('.');
-    if (parts.length !== 3) throw bad('token is not a JWT');
-    const [h, p, sig] = parts as [string, string, string];
-    let header: { alg?: unknown; typ?: unknown };
+  private setup(): Promise<Jose> {
+    this.jose ??= loadJose().then(async (jose) => {
+      const k = this.keys;
+      if (this.hmacSecret) this.hmacKey = (await webcrypto.subtle.importKey('raw', this.hmacSecret, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify'])) as CryptoKey;
+      if (k.jwksUrl !== undefined) {
+        this.remote = jose.createRemoteJWKSet(new URL(k.jwksUrl), {
+          cacheMaxAge: (k.jwksCacheMaxAge ?? 600) * 1000,
+          cooldownDuration: (k.jwksCooldown ?? 30) * 1000,
+          timeoutDuration: 5000,
+        });
+      }
+      if (k.jwksFile !== undefined) this.file = new JwksFile(k.jwksFile, jose);
+      return jose;
+    });
+    return this.jose;
+  }
+
+  /** Picks the key a token is checked with, from its header. */
+  private keyFor(header: CompactJWSHeaderParameters, token: FlattenedJWSInput): ReturnType<JWTVerifyGetKey> {
+    const jwks = this.remote ?? this.file;
+    if (header.alg === 'HS256') {
+      if (this.hmacKey) return this.hmacKey;
+    } else if (this.edKey && (header.alg === 'EdDSA' || header.alg === 'Ed25519') && (header.kid === undefined || !jwks)) {
+      return this.edKey;
+    } else if (this.file) {
+      return this.file.key(header, token);
+    } else if (this.remote) {
+      return this.remote(header, token);
+    }
+    throw bad(`token algorithm ${JSON.stringify(header.alg)} is not accepted by this node`);
+  }
+
+  /** The token's claims; rejects as the class says. `nowMs` is the clock (ms since the epoch). */
+  async verify(token: string, nowMs = Date.now()): Promise<TokenClaims> {
+    const now = nowMs / 1000;
     let claims: Record<string, unknown>;
     try {
-      header = JSON.parse(b64urlDecode(h).toString('utf8'));
-      claims = JSON.parse(b64urlDecode(p).toString('utf8'));
-    } catch {
-      throw bad('token header or payload is not JSON');
+      const jose = await this.setup();
+      const r = await jose.jwtVerify(token, this.resolve, {
+        algorithms: this.algorithms,
+        audience: this.keys.audience,
+        issuer: this.keys.issuer,
+        clockTolerance: LEEWAY,
+        currentDate: new Date(nowMs),
+      });
+      claims = r.payload as Record<string, unknown>;
+    } catch (e) {
+      throw translate(e);
     }
-    const signed = Buffer.from(`${h}.${p}`);
-    const signature = b64urlDecode(sig);
-    if (header.alg === 'HS256' && this.hmacKey) {
-      const want = createHmac('sha256', this.hmacKey).update(signed).digest();
-      if (want.length !== signature.length || !timingSafeEqual(want, signature)) throw bad('bad token signature');
-    } else if (header.alg === 'EdDSA' && this.edKey) {
-      if (!verify(null, signed, this.edKey, signature)) throw bad('bad token signature');
-    } else {
-      throw bad(`token algorithm ${JSON.stringify(header.alg)} is not accepted by this node`);
-    }
-    if (typeof claims !== 'object' || claims === null || typeof claims.sub !== 'string') throw bad('token has no subject');
-    const now = nowMs / 1000;
-    if (claims.exp !== undefined && (typeof claims.exp !== 'number' || claims.exp <= now)) {
-      throw new SessionError('MB_ERR_TOKEN_EXPIRED', `token of ${claims.sub} expired`);
-    }
-    if (claims.iat !== undefined && (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat))) throw bad('token iat must be a number');
-    if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf - LEEWAY > now)) throw bad('token not valid yet');
+    if (typeof claims.sub !== 'string') throw bad('token has no subject');
+    // jose tolerates LEEWAY on exp too; meshbus's expiry is exact.
+    if (typeof claims.exp === 'number' && claims.exp <= now) throw new SessionError('MB_ERR_TOKEN_EXPIRED', `token of ${claims.sub} expired`);
+    const maxTtl = this.keys.maxTtl ?? 0;
+    if (maxTtl > 0) checkTtl(claims, maxTtl, now);
     const perms = claims.permissions;
     if (perms !== undefined) checkPermissions(perms);
     return claims as unknown as TokenClaims;
   }
+}
+
+/** What is wrong with `k` (a message for ConfigError), or undefined when a verifier can be built from it. */
+export function jwtKeysProblem(k: JwtKeys): string | undefined {
+  if (k.hs256Secret === undefined && k.ed25519PublicKey === undefined && k.jwksUrl === undefined && k.jwksFile === undefined) {
+    return 'jwt needs hs256Secret, ed25519PublicKey, jwksUrl or jwksFile';
+  }
+  if (k.jwksUrl !== undefined && k.jwksFile !== undefined) return 'jwt.jwksUrl and jwt.jwksFile cannot both be set';
+  if (k.ed25519PublicKey !== undefined) {
+    try {
+      if (createPublicKey(k.ed25519PublicKey).asymmetricKeyType !== 'ed25519') return 'jwt.ed25519PublicKey is not an Ed25519 key';
+    } catch (e) {
+      return `jwt.ed25519PublicKey is not a PEM public key: ${(e as Error).message}`;
+    }
+  }
+  if (k.jwksUrl !== undefined && !/^https?:\/\/[^/]/.test(k.jwksUrl)) return `jwt.jwksUrl must be an http(s) URL, got ${k.jwksUrl}`;
+  for (const n of ['jwksCacheMaxAge', 'jwksCooldown', 'maxTtl'] as const) {
+    const v = k[n];
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) return `jwt.${n} must be a number of seconds >= 0, got ${v}`;
+  }
+  return undefined;
+}
+
+/** jose's errors (by their stable `code`) and anything else → a SessionError with a meshbus code. */
+function translate(e: unknown): SessionError {
+  if (e instanceof SessionError) return e;
+  const code = (e as { code?: unknown }).code;
+  const msg = e instanceof Error ? e.message : String(e);
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return new SessionError('MB_ERR_TOKEN_EXPIRED', `token of ${String((e as { payload?: { sub?: unknown } }).payload?.sub)} expired`);
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return bad(`token claim ${String((e as { claim?: unknown }).claim)} refused: ${msg}`);
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return bad('bad token signature');
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return bad(`token algorithm is not accepted by this node: ${msg}`);
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return bad('no key of the JWKS matches the token (kid, alg)');
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+      return bad(/Compact JWS/.test(msg) ? 'token is not a JWT' : `token is malformed: ${msg}`);
+  }
+  return bad(typeof code === 'string' ? `${code}: ${msg}` : `token refused: ${msg}`);
+}
+
+function checkTtl(claims: Record<string, unknown>, maxTtl: number, now: number): void {
+  const { exp, iat } = claims;
+  if (typeof exp !== 'number') throw bad(`token has no exp; this node accepts tokens valid at most ${maxTtl} s`);
+  if (typeof iat === 'number' && exp - iat > maxTtl) throw bad(`token is valid for ${exp - iat} s (exp - iat), more than the ${maxTtl} s this node accepts`);
+  if (exp - now > maxTtl) throw bad(`token expires in ${Math.ceil(exp - now)} s, more than the ${maxTtl} s this node accepts`);
 }
 
 function checkPermissions(v: unknown): void {
@@ -103,7 +233,7 @@ function checkPermissions(v: unknown): void {
   }
 }
 
-/** Signs claims as an HS256 JWT: for tests, tools and token services written in Node. */
+/** Signs claims as an HS256 JWT, synchronously: for tests and tools written in Node (`mintToken` signs with any key). */
 export function signHs256(claims: TokenClaims | Record<string, unknown>, secret: string): string {
   const h = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
   const p = Buffer.from(JSON.stringify(claims)).toString('base64url');

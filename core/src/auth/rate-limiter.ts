@@ -5,6 +5,7 @@
 export class RateLimiter {
   private tokens: number;
   private last = Date.now();
+  private lastReport = 0;
 
   constructor(
     private readonly rate: number,
@@ -22,6 +23,13 @@ export class RateLimiter {
     }
     if (this.tokens < 1) return false;
     this.tokens -= 1;
+    return true;
+  }
+
+  /** Whether to tell the client about a refusal now: once a second at most, since more errors would amplify the flood. */
+  shouldReport(now = Date.now()): boolean {
+    if (now - this.lastReport < 1000) return false;
+    this.lastReport = now;
     return true;
   }
 }

@@ -1,0 +1,102 @@
+import { createServer, type Server } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FrameType } from '@meshbus/proto';
+import { MeshNode, freePort, parseTraceParent, silentLogger, startNode } from '../src/index.js';
+import { RawClient } from './raw-client.js';
+
+/**
+ * The node's OTLP/HTTP span export (otlp-export.ts) against a loopback
+ * receiver: only events with a valid W3C traceparent get a span, malformed
+ * headers are ignored, and a collector that is down never disturbs routing.
+ * (Spans across two nodes: bin/test/cli-otel.test.ts.)
+ */
+
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f();
+});
+
+const T = '4bf92f3577b34da6a3ce929d0e0e4736';
+const S = '00f067aa0ba902b7';
+
+describe('parseTraceParent', () => {
+  it('takes W3C traceparent values and refuses malformed ones', () => {
+    expect(parseTraceParent({ traceparent: `00-${T}-${S}-01`, tracestate: 'a=1' })).toEqual({ traceId: T, spanId: S, flags: 1, state: 'a=1' });
+    expect(parseTraceParent({ traceparent: `01-${T}-${S}-00-future` })?.traceId).toBe(T);
+    for (const bad of [`ff-${T}-${S}-01`, `00-${'0'.repeat(32)}-${S}-01`, `00-${T}-${'0'.repeat(16)}-01`, `00-${T.toUpperCase()}-${S}-01`, `00-${T}-${S}-01-extra`, 'garbage', '']) {
+      expect(parseTraceParent({ traceparent: bad }), bad).toBeUndefined();
+    }
+    expect(parseTraceParent(undefined)).toBeUndefined();
+    expect(parseTraceParent({})).toBeUndefined();
+  });
+});
+
+async function receiver(): Promise<{ url: string; spans: Array<{ traceId: string; parentSpanId: string; name: string }> }> {
+  const spans: Array<{ traceId: string; parentSpanId: string; name: string }> = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      const doc = JSON.parse(body) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: typeof spans }> }> };
+      for (const rs of doc.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+      res.end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise<void>((r) => server.close(() => r())));
+  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/traces`, spans };
+}
+
+async function node(otlpEndpoint: string): Promise<MeshNode> {
+  const n = await startNode({ port: 0, logger: silentLogger, name: 'solo', otlpEndpoint });
+  cleanups.push(() => n.close());
+  return n;
+}
+
+async function client(n: MeshNode): Promise<RawClient> {
+  const c = await RawClient.connect(n.port);
+  cleanups.push(() => c.close());
+  return c;
+}
+
+describe('OTLP export', () => {
+  it('exports a span only for events with a valid traceparent; bad headers are ignored, the connection kept', async () => {
+    const r = await receiver();
+    const n = await node(r.url);
+    const sub = await client(n);
+    sub.sub('x.>', 1);
+    await sub.flush();
+    const c = await client(n);
+    const pub = (topic: string, headers?: Record<string, string>): void => c.send({ type: FrameType.PUB, topic, ...(headers ? { ext: { headers } } : {}), payload: Buffer.from('e') });
+    pub('x.plain');
+    pub('x.bad', { traceparent: 'not-a-traceparent' });
+    pub('x.long', { traceparent: `00-${T}-${S}-01`.padEnd(600, '-') });
+    pub('x.good', { traceparent: `00-${T}-${S}-01` });
+    await c.flush();
+    await sub.waitFor((g) => g.topic === 'x.good');
+    await n.otlp!.flush();
+    expect(r.spans.map((s) => [s.traceId, s.parentSpanId, s.name])).toEqual([[T, S, `${n.id} (solo)`]]);
+    expect(sub.events().map((g) => g.topic)).toEqual(['x.plain', 'x.bad', 'x.long', 'x.good']);
+    expect(c.got.filter((g) => g.type === FrameType.ERROR)).toEqual([]);
+    expect(n.otlp!.exported).toBe(1);
+  });
+
+  it('keeps routing when the collector is down, counting the spans it could not send', async () => {
+    const n = await node(`http://127.0.0.1:${await freePort()}`);
+    expect(n.otlp!.url).toMatch(/\/v1\/traces$/);
+    const sub = await client(n);
+    sub.sub('y', 1);
+    await sub.flush();
+    const c = await client(n);
+    for (let i = 0; i < 3; i++) c.send({ type: FrameType.PUB, topic: 'y', ext: { headers: { traceparent: `00-${T}-${S}-01` } }, payload: Buffer.from(String(i)) });
+    await c.flush();
+    await sub.waitFor(() => sub.events().length === 3);
+    await n.otlp!.flush();
+    expect(n.otlp!.failed).toBe(3);
+    expect(n.otlp!.exported).toBe(0);
+  });
+
+  it('refuses an otlpEndpoint that is not an http(s) URL at start', () => {
+    expect(() => new MeshNode({ otlpEndpoint: 'udp://collector:4317', logger: silentLogger })).toThrow(/otlpEndpoint/);
+  });
+});
