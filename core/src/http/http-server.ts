@@ -1,4 +1,5 @@
 import type { TlsConfig } from '../tls-config.js';
+import type { Registry } from 'prom-client';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ClusterView } from '../cluster-view.js';
 import type { LogLevel } from '../logger.js';
@@ -44,6 +45,10 @@ export interface HttpOptions {
   historySeconds?: number;
   /** Serve HTTPS with this certificate (and require client certificates when asked). */
   tls?: TlsConfig;
+  /** Labels on every series of /metrics (see MeshbusHttpOptions.metricsLabels). */
+  metricsLabels?: Record<string, string>;
+  /** Serves GET /metrics from this instead of the node's own registry (see MeshbusHttpOptions.metricsSource). */
+  metricsSource?: (own: Registry) => Promise<string>;
 }
 
 export interface HttpServer {
@@ -54,6 +59,8 @@ export interface HttpServer {
   /** The fastify instance (for `inject` in tests, or to add routes). */
   readonly app: FastifyInstance;
   readonly stats: HttpStats;
+  /** The prom-client registry of this node's series. */
+  readonly registry: Registry;
   /** The 1-second rate samples behind /v1/stats/history. */
   readonly history: RateHistory;
   /** Sets (or replaces) the cluster view once the cluster layer is up. */
@@ -109,6 +116,8 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
       maxRequestTimeout: options.maxRequestTimeout,
       historySeconds: options.historySeconds,
       scheme: options.tls ? 'https' : 'http',
+      metricsLabels: options.metricsLabels,
+      metricsSource: options.metricsSource,
       onApi: (a) => (api = a),
     });
     await app.listen({ port, host });
@@ -120,7 +129,7 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
       ? new ConfigError(`http port ${port} on ${host} is already in use`)
       : new ConfigError(`cannot listen for HTTP on ${host}:${port}: ${err.message}`);
   }
-  const { stats, history, attachCluster } = api!;
+  const { stats, registry, history, attachCluster } = api!;
   const addr = app.server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;
   app.log.info({ host, port: bound }, 'http api listening');
@@ -131,6 +140,7 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
     url: `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`,
     app,
     stats,
+    registry,
     history,
     attachCluster,
     async close() {

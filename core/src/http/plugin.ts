@@ -7,7 +7,8 @@ import { accessCheck } from './access.js';
 import { dashboardHtml } from './dashboard/page.js';
 import { classify, errorBody } from './http-errors.js';
 import { RequestInbox } from './inbox.js';
-import { METRICS_CONTENT_TYPE, newHttpStats, renderMetrics, type HttpStats } from './metrics.js';
+import type { Registry } from 'prom-client';
+import { METRICS_CONTENT_TYPE, newHttpStats, type HttpStats } from './metrics.js';
 import { registerTraceRoutes } from './trace-routes.js';
 import { registerPublishRoutes } from './publish-routes.js';
 import { RateHistory } from './rate-history.js';
@@ -37,6 +38,14 @@ export interface MeshbusHttpOptions {
   historySeconds?: number;
   /** Scheme clients reach the API with, for the POST Origin check. Default 'http'. */
   scheme?: 'http' | 'https';
+  /** Labels put on every series of this node's /metrics (e.g. `{ worker: '0' }`); names must not clash with the series' own. */
+  metricsLabels?: Record<string, string>;
+  /**
+   * Serves GET /metrics from this instead of the node's own registry, given
+   * that registry (`meshbus start --workers`: every worker's series, gathered
+   * by the primary). Resolves with the exposition text (METRICS_CONTENT_TYPE).
+   */
+  metricsSource?: (own: Registry) => Promise<string>;
   /** Called once at registration with the API's counters, rate history and cluster setter. */
   onApi?(api: MeshbusHttpApi): void;
 }
@@ -44,6 +53,8 @@ export interface MeshbusHttpOptions {
 /** What the plugin exposes to whoever registered it. */
 export interface MeshbusHttpApi {
   readonly stats: HttpStats;
+  /** The prom-client registry behind /metrics (this node's series only). */
+  readonly registry: Registry;
   /** The 1-second rate samples behind /v1/stats/history. */
   readonly history: RateHistory;
   /** Sets (or replaces) the cluster view once the cluster layer is up. */
@@ -108,12 +119,18 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   const stats = newHttpStats();
   const history = new RateHistory(node.stats, 1000, historySeconds);
   const inbox = new RequestInbox(node, stats.repliesDropped);
+  // prom-client is loaded here, by registration, not by importing @meshbus/core/http.
+  const { createNodeMetrics } = await import('./node-metrics.js');
+  const registry = createNodeMetrics({ node, cluster: () => ctx.cluster, history, http: stats, version: VERSION });
+  if (options.metricsLabels) registry.setDefaultLabels(options.metricsLabels);
+  const scrape = options.metricsSource ?? ((own: Registry) => own.metrics());
   app.addHook('onClose', async () => {
     inbox.close();
     history.close();
   });
   options.onApi?.({
     stats,
+    registry,
     history,
     attachCluster(view) {
       ctx.cluster = view;
@@ -159,7 +176,7 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   });
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', METRICS_CONTENT_TYPE);
-    return renderMetrics({ node, cluster: ctx.cluster, history, http: stats, version: VERSION });
+    return scrape(registry);
   });
   // The page calls the API under the same prefix.
   const html = dashboardHtml(prefix);
