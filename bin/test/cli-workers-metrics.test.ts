@@ -1,0 +1,66 @@
+import { spawnSync } from 'node:child_process';
+import { afterEach, expect, it } from 'vitest';
+import { freePort } from '@meshbus/core';
+import { spawnCli, until, type CliProcess } from './run-cli.js';
+
+/**
+ * Issue 16: `meshbus start --workers N` has one /metrics for the whole
+ * process. node:cluster hands each scrape's connection to one worker; before,
+ * each answered with its own series, so successive scrapes alternated
+ * between workers. Now every scrape holds every worker's series, each with a
+ * `worker` label. Real processes, real scrapes.
+ */
+
+const procs: CliProcess[] = [];
+afterEach(async () => {
+  for (const p of procs.splice(0)) {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await p.exited;
+  }
+});
+
+/** The `worker` label values of a family's samples in an exposition. */
+function workersOf(text: string, family: string): string[] {
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${family}{`)) continue;
+    const m = /[{,]worker="([^"]*)"/.exec(line);
+    if (m) out.add(m[1]!);
+  }
+  return [...out].sort();
+}
+
+it('start --workers 2: every scrape of /metrics shows the series of both workers', async (ctx) => {
+  const port = await freePort();
+  const http = await freePort();
+  const w = spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', String(http), '--ws-port', 'off', '--log-level', 'info']);
+  procs.push(w);
+  await until(() => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
+  await until(() => (w.err().match(/http api listening/g) ?? []).length >= 2, 'both workers to serve HTTP');
+  const scrapes: string[] = [];
+  // Fresh connections each time (no keep-alive): node:cluster deals them to the workers in turn.
+  for (let i = 0; i < 4; i++) {
+    const r = await fetch(`http://127.0.0.1:${http}/metrics`, { headers: { connection: 'close' } });
+    expect(r.status).toBe(200);
+    scrapes.push(await r.text());
+  }
+  for (const text of scrapes) {
+    expect(workersOf(text, 'meshbus_info')).toEqual(['0', '1']);
+    expect(workersOf(text, 'meshbus_messages_in_total')).toEqual(['0', '1']);
+    expect(workersOf(text, 'process_cpu_seconds_total')).toEqual(['0', '1']);
+    expect(text).toMatch(/^meshbus_workers_answered 2$/m);
+  }
+  // Each worker's node has its own id: two meshbus_info series, not one summed.
+  expect(scrapes[0]!.split('\n').filter((l) => l.startsWith('meshbus_info{')).length).toBe(2);
+
+  const promtool = spawnSync('promtool', ['check', 'metrics'], { input: scrapes[0], encoding: 'utf8', timeout: 30_000 });
+  if (promtool.error) {
+    if (process.env['MESHBUS_REQUIRE_PROMTOOL'] === '1') throw promtool.error;
+    ctx.skip('no promtool: the aggregated exposition was not linted (apt-get install -y prometheus)');
+  }
+  expect(`${promtool.stdout}${promtool.stderr}`).toBe('');
+  expect(promtool.status).toBe(0);
+
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
