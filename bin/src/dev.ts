@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError, intOption, noExtraArgs, stringOption, type ParsedArgs } from './command-spec.js';
 import { DEV } from './command-specs.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
+import { jsonLogger, type LogLevel } from '@meshbus/core';
 
 /** This package's entry script: each dev node is a `meshbus start` process. */
 const BIN = fileURLToPath(new URL('../meshbus.js', import.meta.url));
@@ -58,11 +59,16 @@ export async function runDev(p: ParsedArgs): Promise<number> {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
   };
   // A node that dies on its own (a port taken, a crash) ends the whole dev mesh: a partial one would mislead.
+  // The launcher's own records go the nodes' way: the same pino line on the same stderr.
+  const log = jsonLogger(logLevel as LogLevel, { role: 'dev' });
   const exits = children.map(
-    (c) =>
+    (c, i) =>
       new Promise<number>((r) =>
-        c.once('exit', (code) => {
-          if (!stopping) stop();
+        c.once('exit', (code, signal) => {
+          if (!stopping) {
+            log.error({ node: `dev-${i}`, code, signal }, 'a dev node exited: stopping the dev mesh');
+            stop();
+          }
           r(code ?? 1);
         }),
       ),

@@ -71,7 +71,8 @@ export function newTimings(): NodeTimings {
  * Times one routed event in DELIVERY_SAMPLE for `timings.delivery`: the
  * observation runs in setImmediate, after the transports' next-tick write
  * batches of this turn went to their sockets. One clock read and one
- * callback per sampled event, a decrement for the others.
+ * callback per sampled event, a decrement for the others; nothing more
+ * while `timings.delivery` is the no-op.
  */
 export class DeliveryTimer {
   private left = 0;
@@ -82,6 +83,8 @@ export class DeliveryTimer {
   tick(): void {
     if (this.left-- > 0) return;
     this.left = DELIVERY_SAMPLE - 1;
+    // Nobody exports delivery times (no /metrics): no clock read, no callback.
+    if (this.timings.delivery === IGNORE) return;
     setImmediate(observeSince, this.timings, performance.now());
   }
 }
