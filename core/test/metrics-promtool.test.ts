@@ -82,4 +82,15 @@ describe('/metrics through prom-client', () => {
     expect(check.out).toBe('');
     expect(check.code).toBe(0);
   });
+
+  it('closing the HTTP API puts the node\'s no-op duration observers back', async () => {
+    const node = await startNode({ port: 0, logger: silentLogger });
+    nodes.push(node);
+    const idle = { ...node.timings };
+    const http = await startHttp(node, { port: 0, host: '127.0.0.1' });
+    expect(node.timings.delivery).not.toBe(idle.delivery);
+    await http.close();
+    expect(node.timings).toEqual(idle);
+    expect(node.timings.delivery).toBe(idle.delivery);
+  });
 });

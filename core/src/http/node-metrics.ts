@@ -111,8 +111,12 @@ function lagSummary(registry: Registry, history: RateHistory): void {
 
 const STATES: readonly LinkState[] = ['connecting', 'up', 'down'];
 
-/** A registry holding the node's series; sets the node's and the HTTP stats' duration observers. */
-export function createNodeMetrics(src: NodeMetricsSource): Registry {
+/**
+ * A registry holding the node's series; sets the node's and the HTTP stats'
+ * duration observers. `detach()` (when the HTTP app closes) puts the node's
+ * no-op observers back if they are still this registry's.
+ */
+export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry; detach(): void } {
   const { node, history, http } = src;
   const s = node.stats;
   const registry = new Registry();
@@ -216,6 +220,7 @@ export function createNodeMetrics(src: NodeMetricsSource): Registry {
     ];
   });
 
+  const idle = { delivery: node.timings.delivery, durableWrite: node.timings.durableWrite };
   node.timings.delivery = new Histogram({
     name: 'meshbus_delivery_seconds',
     help: 'Through the node, one event in 16: from routing an event (client, HTTP or peer) to the end of the event-loop turn that wrote it to the receivers. Durable events: see meshbus_store_write_seconds.',
@@ -234,5 +239,13 @@ export function createNodeMetrics(src: NodeMetricsSource): Registry {
     buckets: ROUND_TRIP_BUCKETS,
     registers: [registry],
   });
-  return registry;
+  const mine = { delivery: node.timings.delivery, durableWrite: node.timings.durableWrite };
+  return {
+    registry,
+    detach() {
+      if (node.timings.delivery === mine.delivery) node.timings.delivery = idle.delivery;
+      if (node.timings.durableWrite === mine.durableWrite) node.timings.durableWrite = idle.durableWrite;
+      registry.clear();
+    },
+  };
 }

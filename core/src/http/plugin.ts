@@ -121,12 +121,13 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   const inbox = new RequestInbox(node, stats.repliesDropped);
   // prom-client is loaded here, by registration, not by importing @meshbus/core/http.
   const { createNodeMetrics } = await import('./node-metrics.js');
-  const registry = createNodeMetrics({ node, cluster: () => ctx.cluster, history, http: stats, version: VERSION });
+  const { registry, detach } = createNodeMetrics({ node, cluster: () => ctx.cluster, history, http: stats, version: VERSION });
   if (options.metricsLabels) registry.setDefaultLabels(options.metricsLabels);
   const scrape = options.metricsSource ?? ((own: Registry) => own.metrics());
   app.addHook('onClose', async () => {
     inbox.close();
     history.close();
+    detach();
   });
   options.onApi?.({
     stats,
