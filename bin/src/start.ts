@@ -21,12 +21,12 @@ export function nodeIdentity(cfg: StartConfig): { id: string; logger: Logger } {
   return { id, logger: jsonLogger(cfg.logLevel, { node: id, ...(cfg.name ? { name: cfg.name } : {}) }) };
 }
 
-/** `httpExtra`: what a worker adds to its HTTP API (its metrics label, /metrics gathered by the primary). */
+/** `httpExtra`: what a worker adds to its HTTP API (its metrics label; /metrics and /v1/workers gathered by the primary). */
 export async function startServer(
   cfg: StartConfig,
   logger?: Logger,
   identity: { id: string; logger: Logger } = nodeIdentity(cfg),
-  httpExtra: Pick<HttpOptions, 'metricsLabels' | 'metricsSource'> = {},
+  httpExtra: Pick<HttpOptions, 'metricsLabels' | 'metricsSource' | 'workers'> = {},
 ): Promise<RunningServer> {
   const clientTls = tlsFor(cfg, cfg.tlsClientAuth === 'on');
   const id = identity.id;

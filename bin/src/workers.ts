@@ -4,9 +4,9 @@ import type { StartConfig } from './config.js';
 import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
-import type { Registry } from 'prom-client';
 import { freePort, jsonLogger } from '@meshbus/core';
-import { metricsGatherer, workerMetrics } from './worker-metrics.js';
+import { workerGatherer, workerSources, type WorkerView } from './worker-gather.js';
+import type { RunningServer } from './start.js';
 
 /**
  * `meshbus start --workers N`: one node per core. The primary process only
@@ -44,7 +44,7 @@ async function supervise(cfg: StartConfig): Promise<number> {
   let stopping = false;
   let failed = false;
   const serving = new Set<Worker>();
-  const metrics = metricsGatherer(() => [...serving], log);
+  const gatherer = workerGatherer(() => [...serving], log);
   let finish: () => void = () => undefined;
   const done = new Promise<void>((r) => (finish = r));
   const stopAll = (): void => {
@@ -69,7 +69,7 @@ async function supervise(cfg: StartConfig): Promise<number> {
       ready = true;
       serving.add(w);
     });
-    metrics.listen(w);
+    gatherer.listen(w);
     w.once('exit', (code, signal) => {
       serving.delete(w);
       if (stopping) return;
@@ -114,11 +114,12 @@ async function runWorker(cfg: StartConfig): Promise<number> {
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(workerCfg);
   logUnhandledRejections(identity.logger);
-  // Every worker's series on every scrape, each labelled with its worker (worker-metrics.ts).
-  let registry: Registry | undefined;
-  const metricsSource = workerMetrics(() => registry);
-  const server = await startServer(workerCfg, undefined, identity, { metricsLabels: { worker: String(i) }, metricsSource });
-  registry = server.http?.registry;
+  // Every worker's series on every scrape (each labelled with its worker) and every worker
+  // in /v1/workers, whichever worker the connection landed on (worker-gather.ts).
+  let running: RunningServer | undefined;
+  const sources = workerSources({ registry: () => running?.http?.registry, view: () => running && workerView(i, running) });
+  const server = await startServer(workerCfg, undefined, identity, { metricsLabels: { worker: String(i) }, ...sources });
+  running = server;
   process.send?.(READY);
   await new Promise<void>((resolve) => {
     // then(resolve, resolve): handles both outcomes, so the chain cannot reject.
@@ -129,4 +130,23 @@ async function runWorker(cfg: StartConfig): Promise<number> {
     process.once('disconnect', stop);
   });
   process.exit(0);
+}
+
+/** This worker, for the dashboard's per-worker table; undefined without the HTTP API (its rates live there). */
+function workerView(worker: number, s: RunningServer): WorkerView | undefined {
+  if (!s.http) return undefined;
+  const rates = s.http.history.latest();
+  return {
+    worker,
+    id: s.node.id,
+    name: s.node.options.name,
+    pid: process.pid,
+    connections: s.node.connectionCount,
+    subscriptions: s.node.table.size,
+    msgsIn: rates.msgsIn,
+    msgsOut: rates.msgsOut,
+    lagP99Ms: rates.lagP99Ms,
+    rss: process.memoryUsage().rss,
+    slowConsumers: s.node.stats.slowConsumers,
+  };
 }

@@ -2,13 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
 import { spawnCli, until, type CliProcess } from './run-cli.js';
+import { launchChromium, noBrowser } from '../../core/test/chromium.js';
 
 /**
  * Issue 16: `meshbus start --workers N` has one /metrics for the whole
  * process. node:cluster hands each scrape's connection to one worker; before,
  * each answered with its own series, so successive scrapes alternated
  * between workers. Now every scrape holds every worker's series, each with a
- * `worker` label. Real processes, real scrapes.
+ * `worker` label, and the dashboard lists every worker. Real processes, real
+ * scrapes, a real browser.
  */
 
 const procs: CliProcess[] = [];
@@ -61,6 +63,36 @@ it('start --workers 2: every scrape of /metrics shows the series of both workers
   expect(`${promtool.stdout}${promtool.stderr}`).toBe('');
   expect(promtool.status).toBe(0);
 
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
+it('start --workers 2: /v1/workers and the dashboard list both workers whichever one answers', async (ctx) => {
+  const port = await freePort();
+  const http = await freePort();
+  const w = spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', String(http), '--ws-port', 'off', '--log-level', 'info']);
+  procs.push(w);
+  await until(() => (w.err().match(/http api listening/g) ?? []).length >= 2, 'both workers to serve HTTP');
+  for (let i = 0; i < 4; i++) {
+    const r = await fetch(`http://127.0.0.1:${http}/v1/workers`, { headers: { connection: 'close' } });
+    const body = (await r.json()) as { workers: Array<{ worker: number; id: string; name: string; pid: number }> };
+    expect(body.workers.map((x) => x.worker)).toEqual([0, 1]);
+    expect(body.workers.map((x) => x.name)).toEqual(['node#0', 'node#1']);
+    expect(new Set(body.workers.map((x) => x.pid)).size).toBe(2);
+  }
+
+  const chromium = await launchChromium({ viewport: { width: 1280, height: 900 } });
+  if (typeof chromium === 'string') noBrowser(ctx, 'workers dashboard test', chromium);
+  try {
+    const page = chromium.browser.pages()[0] ?? (await chromium.browser.newPage());
+    await page.goto(`http://127.0.0.1:${http}/`);
+    await page.locator('#workers-card:not([hidden])').waitFor({ timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelectorAll('#workers tbody tr').length === 2);
+    const first = await page.locator('#workers tbody tr td:first-child').allTextContents();
+    expect(first).toEqual(['#0', '#1']);
+  } finally {
+    await chromium.close();
+  }
   w.child.kill('SIGTERM');
   expect(await w.exited).toBe(0);
 });

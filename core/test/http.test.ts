@@ -222,6 +222,13 @@ describe('/metrics', () => {
     expect(last.get('meshbus_dropped_total', { reason: 'no_interest' })! - after.get('meshbus_dropped_total', { reason: 'no_interest' })!).toBe(1);
   });
 
+  it('GET /v1/workers lists none on a node not run with --workers, and needs the token', async () => {
+    const { http } = await setup({}, { adminToken: 'sekret' });
+    expect((await fetch(`${http.url}/v1/workers`)).status).toBe(401);
+    const r = await fetch(`${http.url}/v1/workers`, { headers: { authorization: 'Bearer sekret' } });
+    expect(await json(r)).toEqual({ workers: [] });
+  });
+
   it('needs no token, while /v1 does', async () => {
     const { http } = await setup({}, { adminToken: 'sekret' });
     expect((await fetch(`${http.url}/metrics`)).status).toBe(200);

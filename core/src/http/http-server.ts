@@ -52,6 +52,8 @@ export interface HttpOptions {
   metricsLabels?: Record<string, string>;
   /** Serves GET /metrics from this instead of the node's own registry (see MeshbusHttpOptions.metricsSource). */
   metricsSource?: (own: Registry) => Promise<string>;
+  /** Answers GET /v1/workers (see MeshbusHttpOptions.workers). */
+  workers?: () => Promise<unknown[]>;
 }
 
 export interface HttpServer {
@@ -120,6 +122,7 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
       scheme: options.tls ? 'https' : 'http',
       metricsLabels: options.metricsLabels,
       metricsSource: options.metricsSource,
+      workers: options.workers,
       onApi: (a) => (api = a),
     });
     await app.listen({ port, host });

@@ -46,6 +46,12 @@ export interface MeshbusHttpOptions {
    * by the primary). Resolves with the exposition text (METRICS_CONTENT_TYPE).
    */
   metricsSource?: (own: Registry) => Promise<string>;
+  /**
+   * The processes serving this API together, for GET /v1/workers and the
+   * dashboard's per-worker table (`meshbus start --workers`: one object per
+   * worker, gathered by the primary). Without it /v1/workers lists none.
+   */
+  workers?: () => Promise<unknown[]>;
   /** Called once at registration with the API's counters, rate history and cluster setter. */
   onApi?(api: MeshbusHttpApi): void;
 }
@@ -200,6 +206,7 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   app.get('/v1/subscriptions', async () => subscriptionsView(node));
   app.get('/v1/stats', async () => statsView(node, history));
   app.get('/v1/stats/history', async () => historyView(history));
+  app.get('/v1/workers', async () => ({ workers: options.workers ? await options.workers() : [] }));
   registerPublishRoutes(app, { node, inbox, stats, requestTimeout, maxRequestTimeout });
   registerTraceRoutes(app, node);
 };

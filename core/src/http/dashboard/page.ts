@@ -3,7 +3,8 @@
  * plain HTML with an inline script and style, no framework and no external
  * asset (the Content-Security-Policy the server sends allows nothing else).
  * It polls the node's own JSON API: /v1/stats and /v1/stats/history every
- * second, /v1/cluster every two seconds, /v1/node every ten. When the API
+ * second, /v1/cluster and /v1/workers every two seconds, /v1/node every
+ * ten. The workers card shows only for a node run with --workers. When the API
  * wants an admin token, the page asks for it once (or takes it from
  * `#token=...` in the URL) and keeps it in sessionStorage.
  *
@@ -107,6 +108,10 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section class="card">
     <h2>Slow consumers</h2>
     <table id="slow"><thead><tr><th>client</th><th>remote</th><th class="num">pending</th><th class="num">dropped</th></tr></thead><tbody></tbody></table>
+  </section>
+  <section id="workers-card" class="card" hidden>
+    <h2>Workers</h2>
+    <table id="workers"><thead><tr><th>worker</th><th>node</th><th class="num">pid</th><th class="num">conns</th><th class="num">subs</th><th class="num">in / s</th><th class="num">out / s</th><th class="num">lag p99</th><th class="num">rss</th><th class="num">slow</th></tr></thead><tbody></tbody></table>
   </section>
   <section class="card">
     <h2>Peers</h2>
@@ -319,8 +324,17 @@ export const DASHBOARD_HTML = `<!doctype html>
       drawRates(r[1]);
     });
   }
+  function refreshWorkers() {
+    return get('/v1/workers').then(function (w) {
+      // Only a node run with --workers has any: the card stays hidden otherwise.
+      $('workers-card').hidden = w.workers.length === 0;
+      fillTable('workers', w.workers, function (x) {
+        return ['#' + x.worker, x.name || shortId(x.id), String(x.pid), x.connections, x.subscriptions, x.msgsIn, x.msgsOut, ms(x.lagP99Ms), bytes(x.rss), x.slowConsumers];
+      });
+    });
+  }
   function guard(p) { return p.then(clearError, showError); }
-  function refreshAll() { guard(Promise.all([refreshNode(), refreshCluster(), refreshStats()])); }
+  function refreshAll() { guard(Promise.all([refreshNode(), refreshCluster(), refreshStats(), refreshWorkers()])); }
 
   var ticks = 0;
   refreshAll();
@@ -328,7 +342,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     if (authNeeded) return;
     ticks++;
     var work = [refreshStats()];
-    if (ticks % 2 === 0) work.push(refreshCluster());
+    if (ticks % 2 === 0) work.push(refreshCluster(), refreshWorkers());
     if (ticks % 10 === 0) work.push(refreshNode());
     guard(Promise.all(work));
   }, 1000);
