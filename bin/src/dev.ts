@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError, intOption, noExtraArgs, stringOption, type ParsedArgs } from './command-spec.js';
 import { DEV } from './command-specs.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
+import type { LogLevel, Logger } from '@meshbus/core';
 
 /** This package's entry script: each dev node is a `meshbus start` process. */
 const BIN = fileURLToPath(new URL('../meshbus.js', import.meta.url));
@@ -58,12 +59,23 @@ export async function runDev(p: ParsedArgs): Promise<number> {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
   };
   // A node that dies on its own (a port taken, a crash) ends the whole dev mesh: a partial one would mislead.
+  // The launcher's own records go the nodes' way: the same pino line on the same stderr.
+  // Loaded once the nodes are spawned: their start does not wait for @meshbus/core here.
+  const log: Promise<Logger | undefined> = import('@meshbus/core').then(
+    (m) => m.jsonLogger(logLevel as LogLevel, { role: 'dev' }),
+    () => undefined,
+  );
   const exits = children.map(
-    (c) =>
+    (c, i) =>
       new Promise<number>((r) =>
-        c.once('exit', (code) => {
-          if (!stopping) stop();
-          r(code ?? 1);
+        c.once('exit', (code, signal) => {
+          if (stopping) return r(code ?? 1);
+          stop();
+          // Resolves either way (the loader promise cannot reject): the launcher's exit waits for the line.
+          void log.then((l) => {
+            l?.error({ node: `dev-${i}`, code, signal }, 'a dev node exited: stopping the dev mesh');
+            r(code ?? 1);
+          });
         }),
       ),
   );

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
-import { startHttp, type HttpServer } from '@meshbus/core/http';
+import { startHttp, type HttpOptions, type HttpServer } from '@meshbus/core/http';
 import type { ClusterNode } from '@meshbus/cluster';
 import { parseDurableTopic, parseGateways, type StartConfig } from './config.js';
 
@@ -21,7 +21,13 @@ export function nodeIdentity(cfg: StartConfig): { id: string; logger: Logger } {
   return { id, logger: jsonLogger(cfg.logLevel, { node: id, ...(cfg.name ? { name: cfg.name } : {}) }) };
 }
 
-export async function startServer(cfg: StartConfig, logger?: Logger, identity: { id: string; logger: Logger } = nodeIdentity(cfg)): Promise<RunningServer> {
+/** `httpExtra`: what a worker adds to its HTTP API (its metrics label; /metrics and /v1/workers gathered by the primary). */
+export async function startServer(
+  cfg: StartConfig,
+  logger?: Logger,
+  identity: { id: string; logger: Logger } = nodeIdentity(cfg),
+  httpExtra: Pick<HttpOptions, 'metricsLabels' | 'metricsSource' | 'workers'> = {},
+): Promise<RunningServer> {
   const clientTls = tlsFor(cfg, cfg.tlsClientAuth === 'on');
   const id = identity.id;
   const log = logger ?? identity.logger;
@@ -76,6 +82,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger, identity: {
         cluster,
         tls: clientTls,
         logger: cfg.logLevel === 'silent' ? false : cfg.logLevel,
+        ...httpExtra,
       });
     }
   } catch (e) {

@@ -1,10 +1,12 @@
-import cluster from 'node:cluster';
+import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type { StartConfig } from './config.js';
 import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
 import { freePort, jsonLogger } from '@meshbus/core';
+import { workerGatherer, workerSources, type WorkerView } from './worker-gather.js';
+import type { RunningServer } from './start.js';
 
 /**
  * `meshbus start --workers N`: one node per core. The primary process only
@@ -32,7 +34,8 @@ interface WorkerPlan {
 }
 
 async function supervise(cfg: StartConfig): Promise<number> {
-  logUnhandledRejections(jsonLogger(cfg.logLevel, { role: 'primary' }));
+  const log = jsonLogger(cfg.logLevel, { role: 'primary' });
+  logUnhandledRejections(log);
   const n = cfg.workers;
   const clusterPorts: number[] = [];
   for (let i = 0; i < n; i++) clusterPorts.push(cfg.clusterPort !== undefined ? cfg.clusterPort + i : await freePort());
@@ -40,6 +43,8 @@ async function supervise(cfg: StartConfig): Promise<number> {
   const secret = cfg.clusterSecret ?? (cfg.clusterPort === undefined ? randomBytes(24).toString('hex') : undefined);
   let stopping = false;
   let failed = false;
+  const serving = new Set<Worker>();
+  const gatherer = workerGatherer(() => [...serving], log);
   let finish: () => void = () => undefined;
   const done = new Promise<void>((r) => (finish = r));
   const stopAll = (): void => {
@@ -60,19 +65,23 @@ async function supervise(cfg: StartConfig): Promise<number> {
     const w = cluster.fork({ MESHBUS_WORKER_PLAN: JSON.stringify(plan) });
     let ready = false;
     w.on('message', (m: unknown) => {
-      if (m === READY) ready = true;
+      if (m !== READY) return;
+      ready = true;
+      serving.add(w);
     });
+    gatherer.listen(w);
     w.once('exit', (code, signal) => {
+      serving.delete(w);
       if (stopping) return;
       if (!ready) {
         // It never served (a port taken, a bad setting): a restart would fail the
         // same way, forever, while the primary looks alive. Stop and say so.
         failed = true;
-        process.stderr.write(JSON.stringify({ level: 'error', time: Date.now(), worker: index, code, signal, msg: 'worker failed to start: stopping every worker' }) + '\n');
+        log.error({ worker: index, code, signal }, 'worker failed to start: stopping every worker');
         stopAll();
         return;
       }
-      process.stderr.write(JSON.stringify({ level: 'warn', time: Date.now(), worker: index, code, signal, msg: 'worker exited, restarting' }) + '\n');
+      log.warn({ worker: index, code, signal }, 'worker exited, restarting');
       setTimeout(() => fork(index), 200);
     });
   };
@@ -105,7 +114,12 @@ async function runWorker(cfg: StartConfig): Promise<number> {
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(workerCfg);
   logUnhandledRejections(identity.logger);
-  const server = await startServer(workerCfg, undefined, identity);
+  // Every worker's series on every scrape (each labelled with its worker) and every worker
+  // in /v1/workers, whichever worker the connection landed on (worker-gather.ts).
+  let running: RunningServer | undefined;
+  const sources = workerSources({ registry: () => running?.http?.registry, view: () => running && workerView(i, running) });
+  const server = await startServer(workerCfg, undefined, identity, { metricsLabels: { worker: String(i) }, ...sources });
+  running = server;
   process.send?.(READY);
   await new Promise<void>((resolve) => {
     // then(resolve, resolve): handles both outcomes, so the chain cannot reject.
@@ -116,4 +130,23 @@ async function runWorker(cfg: StartConfig): Promise<number> {
     process.once('disconnect', stop);
   });
   process.exit(0);
+}
+
+/** This worker, for the dashboard's per-worker table; undefined without the HTTP API (its rates live there). */
+function workerView(worker: number, s: RunningServer): WorkerView | undefined {
+  if (!s.http) return undefined;
+  const rates = s.http.history.latest();
+  return {
+    worker,
+    id: s.node.id,
+    name: s.node.options.name,
+    pid: process.pid,
+    connections: s.node.connectionCount,
+    subscriptions: s.node.table.size,
+    msgsIn: rates.msgsIn,
+    msgsOut: rates.msgsOut,
+    lagP99Ms: rates.lagP99Ms,
+    rss: process.memoryUsage().rss,
+    slowConsumers: s.node.stats.slowConsumers,
+  };
 }

@@ -145,6 +145,9 @@ it('dev stops every node and exits 1 when one of them cannot start (its client p
     const d = track(spawnCli(['dev', '--nodes', '2', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'warn']));
     expect(await d.exited).toBe(1);
     expect(d.err()).toContain('already in use');
+    // The launcher says which node ended the mesh, in the nodes' own log line.
+    const line = d.err().split('\n').find((l) => l.includes('a dev node exited'));
+    expect(JSON.parse(line!)).toMatchObject({ level: 'error', role: 'dev', node: 'dev-1', code: 1 });
     for (const port of [base, cluster, cluster + 1]) expect(await portFree(port), `port ${port} free`).toBe(true);
   } finally {
     await new Promise<void>((r) => blocker.close(() => r()));

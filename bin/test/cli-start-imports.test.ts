@@ -15,12 +15,12 @@ const HOOK = fileURLToPath(new URL('../../core/test/fixtures/record-imports.mjs'
 const dir = mkdtempSync(join(tmpdir(), 'mb-cli-imports-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The module URLs a `meshbus <args>` process resolved by the time `ready(stdout)` held (then it is stopped with SIGTERM). */
+/** The module URLs a `meshbus <args>` process resolved by the time `ready(log)` held on its log (stderr; then it is stopped with SIGTERM). */
 async function modulesLoadedBy(args: string[], ready: (out: string) => boolean): Promise<string[]> {
   const log = join(dir, `run-${args[0]}-${Date.now()}.log`);
   const p = spawnCli(args, { env: { NODE_OPTIONS: `--import ${HOOK}`, MB_IMPORT_LOG: log } });
   try {
-    await until(() => ready(p.out()) || p.child.exitCode !== null, `meshbus ${args[0]} to be ready`);
+    await until(() => ready(p.err()) || p.child.exitCode !== null, `meshbus ${args[0]} to be ready`);
   } finally {
     p.child.kill('SIGTERM');
     await p.exited;

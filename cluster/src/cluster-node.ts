@@ -389,7 +389,10 @@ export class ClusterNode implements LinkHandler, ClusterView {
     this.interest.linkDown(link);
     if (current && this.options.mode !== 'leaf') this.gossip.send();
     if (current) {
-      this.node.logger.info({ peer: peerId, reason }, 'peer link down');
+      // warn: the default level of `meshbus dev` shows a peer going down; our own shutdown is no news.
+      const rec = { peer: peerId, peerName: link.peer?.name, address: link.peer?.cluster, reason };
+      if (this.stopped) this.node.logger.info(rec, 'peer link down');
+      else this.node.logger.warn(rec, 'peer link down');
       if (!this.stopped) this.redialPeer(link.peer!);
     }
     // A link we dialed that never authenticated: a failure of that address (the

@@ -438,7 +438,7 @@ export class ClientSession extends Connection {
   protected overflow(): void {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.ctx.stats.slowConsumers++;
-    this.ctx.logger.warn({ client: this.clientId, remote: this.remote, pending: this.out.pending }, 'slow consumer disconnected');
+    this.ctx.logger.warn({ client: this.clientId, remote: this.remote, name: this.name || undefined, pending: this.out.pending }, 'slow consumer disconnected');
     this.fail('MB_ERR_SLOW_CONSUMER', `more than ${this.ctx.options.maxPending} bytes pending`);
   }
 

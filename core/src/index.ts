@@ -13,7 +13,7 @@ export { SourceThrottle, ReceiverWaiters } from './flow-control.js';
 export { TcpTransport } from './tcp-transport.js';
 export { resolveOptions, type NodeOptions, type ResolvedOptions } from './options.js';
 export { ConfigError } from './config-error.js';
-export { jsonLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
+export { jsonLogger, pinoOf, silentLogger, type Logger, type LogLevel } from './logger.js';
 export type { NodeStats } from './stats.js';
 export { randomId } from './ids.js';
 export { TopicCounter } from './stats.js';

@@ -1,6 +1,6 @@
 import type { Frame, SubBody } from '@meshbus/proto';
 import type { Logger } from './logger.js';
-import type { NodeStats } from './stats.js';
+import type { NodeStats, NodeTimings } from './stats.js';
 import type { EventSource, Subscriber, Subscription } from './subscriber.js';
 
 /**
@@ -60,6 +60,8 @@ export type ExtensionPublisher = (Subscriber & EventSource & { send?(chunk: Uint
 export interface ExtensionHost {
   readonly logger: Logger;
   readonly stats: NodeStats;
+  /** Where durations are reported (durable write latency). */
+  readonly timings: NodeTimings;
   /** Routes and delivers an accepted event (to peers too: they are receivers in the routing table). */
   deliverAccepted(f: Frame, from?: Subscriber & EventSource): number;
   /** Publishes a node-made event (e.g. dead letters). */

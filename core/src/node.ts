@@ -36,7 +36,7 @@ import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
 import { RoutingTable, type DeliveryScope, type Receivers } from './routing-table.js';
-import { newStats, TopicCounter, type NodeStats } from './stats.js';
+import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
@@ -69,6 +69,9 @@ export class MeshNode implements NodeContext {
   readonly options: ResolvedOptions;
   readonly table = new RoutingTable();
   readonly stats: NodeStats = newStats();
+  /** Duration observers (delivery, durable writes): no-ops until an exporter, e.g. the HTTP API's /metrics, sets them. */
+  readonly timings: NodeTimings = newTimings();
+  private readonly deliveryTimer = new DeliveryTimer(this.timings);
   readonly logger: Logger;
   readonly scanner: FrameScanner;
   readonly maxFrameLength: number;
@@ -323,6 +326,7 @@ export class MeshNode implements NodeContext {
       this.durability!.publish(f, durable, from);
       return STORED;
     }
+    this.deliveryTimer.tick();
     return this.fanOut(f, receivers, from);
   }
 
@@ -346,6 +350,7 @@ export class MeshNode implements NodeContext {
     }
     this.stats.msgsIn++;
     this.stats.bytesIn += f.size;
+    this.deliveryTimer.tick();
     return receivers;
   }
 

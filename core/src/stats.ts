@@ -26,8 +26,72 @@ export interface NodeStats {
   dropped: { slow: number; /** Durable publishes refused because too many writes waited for Redis. */ storeBacklog: number };
   /** Trace hop records this node published. */
   traceHops: number;
-  /** Durable store: entries read back from Redis that could not be decoded (skipped), history pages read, SUB `since` refused by the replay bounds. */
-  store: { corrupt: number; replayPages: number; replaysRefused: number };
+  /**
+   * Durable store: entries read back from Redis that could not be decoded
+   * (skipped), history pages read, SUB `since` refused by the replay bounds;
+   * `redisUp` 1 while the write connection to Redis is ready, 0 while not, -1
+   * on a node without durability; `writesPending` durable writes sent to Redis
+   * and not answered yet.
+   */
+  store: { corrupt: number; replayPages: number; replaysRefused: number; redisUp: number; writesPending: number };
+}
+
+/** Takes one duration, in seconds (a prom-client Histogram satisfies it). */
+export interface LatencyObserver {
+  observe(seconds: number): void;
+}
+
+const IGNORE: LatencyObserver = { observe() {} };
+
+/**
+ * Where the node reports durations. Each is a no-op until someone who
+ * exports them (the HTTP API's /metrics) puts an observer in; so a node that
+ * exports nothing measures nothing, and core never loads a metrics library.
+ */
+export interface NodeTimings {
+  /**
+   * One event in DELIVERY_SAMPLE: from routing it (a client's, the HTTP API's
+   * or a peer's event) to the end of the event-loop turn that handed it to
+   * the receivers' sockets. Events on durable topics are timed by
+   * `durableWrite` instead.
+   */
+  delivery: LatencyObserver;
+  /** Every durable publish: from ingress to Redis's answer (stored, or refused/failed). */
+  durableWrite: LatencyObserver;
+}
+
+/** One event in this many is timed for `NodeTimings.delivery` (a power of two). */
+export const DELIVERY_SAMPLE = 16;
+
+export function newTimings(): NodeTimings {
+  return { delivery: IGNORE, durableWrite: IGNORE };
+}
+
+/**
+ * Times one routed event in DELIVERY_SAMPLE for `timings.delivery`: the
+ * observation runs in setImmediate, after the transports' next-tick write
+ * batches of this turn went to their sockets. One clock read and one
+ * callback per sampled event, a decrement for the others; nothing more
+ * while `timings.delivery` is the no-op.
+ */
+export class DeliveryTimer {
+  private left = 0;
+
+  constructor(private readonly timings: NodeTimings) {}
+
+  /** Called as an event is routed. */
+  tick(): void {
+    if (this.left-- > 0) return;
+    this.left = DELIVERY_SAMPLE - 1;
+    // Nobody exports delivery times (no /metrics): no clock read, no callback.
+    if (this.timings.delivery === IGNORE) return;
+    setImmediate(observeSince, this.timings, performance.now());
+  }
+}
+
+/** setImmediate callback of DeliveryTimer (a plain function: no closure per sampled event). */
+function observeSince(t: NodeTimings, t0: number): void {
+  t.delivery.observe((performance.now() - t0) / 1000);
 }
 
 export function newStats(): NodeStats {
@@ -51,7 +115,7 @@ export function newStats(): NodeStats {
     connectionsRefused: 0,
     dropped: { slow: 0, storeBacklog: 0 },
     traceHops: 0,
-    store: { corrupt: 0, replayPages: 0, replaysRefused: 0 },
+    store: { corrupt: 0, replayPages: 0, replaysRefused: 0, redisUp: -1, writesPending: 0 },
   };
 }
 

@@ -67,7 +67,8 @@ describe('what a plain node loads', () => {
   it('importing @meshbus/core loads neither the durability nor the HTTP dependencies', async () => {
     const pkgs = await packagesLoadedBy(`await import('@meshbus/core');`);
     expect(pkgs.has('ws')).toBe(true); // the hook sees packages at all
-    for (const p of [...HEAVY, 'fastify']) expect(pkgs.has(p), p).toBe(false);
+    // prom-client (/metrics) loads with the HTTP plugin, pino with the first jsonLogger: 40 and 20 ms of start-up otherwise.
+    for (const p of [...HEAVY, 'fastify', 'prom-client', 'pino']) expect(pkgs.has(p), p).toBe(false);
   });
 
   it('a node started without redis never loads ioredis or bullmq, also after a client published', async () => {
@@ -83,7 +84,7 @@ describe('what a plain node loads', () => {
     for (const p of HEAVY) expect(pkgs.has(p), p).toBe(false);
   });
 
-  it('the HTTP API subpath loads fastify only when startHttp runs, and never durability', async () => {
+  it('the HTTP API subpath loads fastify and prom-client only when startHttp runs, and never durability', async () => {
     const [imported, started] = await packagesLoadedInParts(`
       const { startNode, silentLogger } = await import('@meshbus/core');
       const { startHttp } = await import('@meshbus/core/http');
@@ -97,6 +98,8 @@ describe('what a plain node loads', () => {
     `);
     expect(imported!.has('fastify')).toBe(false);
     expect(started!.has('fastify')).toBe(true);
+    expect(imported!.has('prom-client')).toBe(false);
+    expect(started!.has('prom-client')).toBe(true);
     for (const p of HEAVY) expect(imported!.has(p) || started!.has(p), p).toBe(false);
   });
 

@@ -66,6 +66,8 @@ describe('dashboard in headless chromium', () => {
     const topics = await page.locator('#topics tbody tr td:first-child').allTextContents();
     expect(topics.slice(0, 2)).toEqual(['orders.eu.created', 'orders.us.created']);
     expect(Number(await page.locator('#t-conns').textContent())).toBe(2);
+    // Not a --workers node: no workers card.
+    expect(await page.locator('#workers-card').isHidden()).toBe(true);
     // The token came from the URL and is no longer in it.
     expect(page.url()).not.toContain('dash-token');
     mkdirSync(ARTIFACTS, { recursive: true });

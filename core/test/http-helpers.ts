@@ -71,7 +71,9 @@ export function parseProm(text: string): { samples: PromSample[]; types: Map<str
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$/.exec(line);
     if (!m) throw new Error(`bad sample line "${line}"`);
     const name = m[1]!;
-    if (!types.has(name)) throw new Error(`sample ${name} before its TYPE line`);
+    // A histogram's or summary's samples carry the family name plus _bucket, _sum or _count.
+    const family = types.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '');
+    if (!types.has(family) || (family !== name && !['histogram', 'summary'].includes(types.get(family)!))) throw new Error(`sample ${name} before its TYPE line`);
     const labels: Record<string, string> = {};
     if (m[3]) {
       const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)/g;
@@ -85,7 +87,8 @@ export function parseProm(text: string): { samples: PromSample[]; types: Map<str
       if (consumed !== rest.length) throw new Error(`bad labels in "${line}"`);
     }
     const value = m[4] === '+Inf' ? Infinity : m[4] === '-Inf' ? -Infinity : Number(m[4]);
-    if (Number.isNaN(value) && m[4] !== 'NaN') throw new Error(`bad value in "${line}"`);
+    // prom-client writes NaN as "Nan" (an event-loop mean before any sample); Prometheus reads it case-blind (Go's ParseFloat).
+    if (Number.isNaN(value) && !/^nan$/i.test(m[4]!)) throw new Error(`bad value in "${line}"`);
     samples.push({ name, labels, value });
   }
   return {

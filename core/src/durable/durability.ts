@@ -139,11 +139,15 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     const workers = this.connect({ maxRetriesPerRequest: null });
     const sub = this.connect({ maxRetriesPerRequest: null });
     let wasReady = false;
+    const up = this.host.stats.store;
+    up.redisUp = 0;
     cmd.on('ready', () => {
+      up.redisUp = 1;
       if (wasReady) log.info({ redis: redact(this.cfg.redis) }, 'redis reconnected');
       wasReady = true;
     });
     cmd.on('close', () => {
+      up.redisUp = 0;
       if (wasReady && !this.stopping) log.warn({ redis: redact(this.cfg.redis) }, 'redis connection lost: durable publishes are refused until it is back');
     });
     this.history = new HistoryStore(cmd, this.cfg.prefix, this.cfg.replay);
@@ -212,12 +216,14 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     }
     // The frame is a view of the received chunk: keep a copy across the await (not Buffer#slice, a view).
     const bytes = copyBytes(f.bytes);
+    const t0 = performance.now();
     const done = delay > 0 ? this.work.schedule(d.topic, bytes, delay).then(() => undefined) : this.store(bytes, d, from);
-    this.inFlight++;
+    this.host.stats.store.writesPending = ++this.inFlight;
     // Past the high mark, the publisher waits (flow control) until Redis catches up.
     if (this.inFlight >= PAUSE_IN_FLIGHT && from) from.blockOn(this.gate);
     const settled = (): void => {
-      this.inFlight--;
+      this.host.stats.store.writesPending = --this.inFlight;
+      this.host.timings.durableWrite.observe((performance.now() - t0) / 1000);
       if (this.inFlight <= RESUME_IN_FLIGHT) this.gate.release();
     };
     // then(settled, settled), not finally(): finally() would make a second promise whose rejection nobody handles.

@@ -1,7 +1,8 @@
 import type { TlsConfig } from '../tls-config.js';
-import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
+import type { Registry } from 'prom-client';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { ClusterView } from '../cluster-view.js';
-import type { LogLevel } from '../logger.js';
+import { jsonLogger, pinoOf, type LogLevel } from '../logger.js';
 import type { MeshNode } from '../node.js';
 import { ConfigError } from '../config-error.js';
 import { createListenerServer } from '../listener-timeouts.js';
@@ -32,8 +33,11 @@ export interface HttpOptions {
   /** The cluster this node belongs to (readiness, peers, links); can also be attached later. */
   cluster?: ClusterView;
   /**
-   * fastify's own logger (pino), one JSON line per record with the node id:
-   * true or a level turns it on (the CLI does); default off (tests, embedding).
+   * Request and API logs: true or a level turns them on (the CLI does);
+   * default off (tests, embedding). They go through the node's logger when
+   * jsonLogger made it (one pino instance: one stream, one format; a level
+   * given here applies to the HTTP records only), else through a pino
+   * logger of the same format on stderr.
    */
   logger?: boolean | Exclude<LogLevel, 'silent'>;
   /** Default wait for a reply to POST /v1/request, ms. Default 5,000. */
@@ -44,6 +48,12 @@ export interface HttpOptions {
   historySeconds?: number;
   /** Serve HTTPS with this certificate (and require client certificates when asked). */
   tls?: TlsConfig;
+  /** Labels on every series of /metrics (see MeshbusHttpOptions.metricsLabels). */
+  metricsLabels?: Record<string, string>;
+  /** Serves GET /metrics from this instead of the node's own registry (see MeshbusHttpOptions.metricsSource). */
+  metricsSource?: (own: Registry) => Promise<string>;
+  /** Answers GET /v1/workers (see MeshbusHttpOptions.workers). */
+  workers?: () => Promise<unknown[]>;
 }
 
 export interface HttpServer {
@@ -54,6 +64,8 @@ export interface HttpServer {
   /** The fastify instance (for `inject` in tests, or to add routes). */
   readonly app: FastifyInstance;
   readonly stats: HttpStats;
+  /** The prom-client registry of this node's series. */
+  readonly registry: Registry;
   /** The 1-second rate samples behind /v1/stats/history. */
   readonly history: RateHistory;
   /** Sets (or replaces) the cluster view once the cluster layer is up. */
@@ -78,12 +90,11 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
     throw new ConfigError(`${refusal} (set adminToken / --admin-token; or insecureOpenAdmin / --http-insecure-open on to run it open anyway)`);
   }
 
-  const level = options.logger === true ? 'info' : options.logger || undefined;
   const app = Fastify({
     // The listener handshake policy shared with the WebSocket gateway (listener-timeouts.ts).
     serverFactory: (handler) => createListenerServer(handler, node.options.handshakeTimeout, options.tls),
-    // Same line shape as the node's own jsonLogger: string levels, the node id on every line.
-    logger: level ? { level, base: { pid: process.pid, node: node.id }, formatters: { level: (label: string) => ({ level: label }) } } : false,
+    // One logger per process: the node's own pino when jsonLogger made it (same stream, same line).
+    ...httpLogger(node, options.logger),
     // Our own onResponse hook logs requests (probes and dashboard polls at debug level).
     logController: new LogController({ disableRequestLogging: true }),
     // Topics travel in the path; let topic validation, not the router, refuse long ones.
@@ -109,6 +120,9 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
       maxRequestTimeout: options.maxRequestTimeout,
       historySeconds: options.historySeconds,
       scheme: options.tls ? 'https' : 'http',
+      metricsLabels: options.metricsLabels,
+      metricsSource: options.metricsSource,
+      workers: options.workers,
       onApi: (a) => (api = a),
     });
     await app.listen({ port, host });
@@ -120,7 +134,7 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
       ? new ConfigError(`http port ${port} on ${host} is already in use`)
       : new ConfigError(`cannot listen for HTTP on ${host}:${port}: ${err.message}`);
   }
-  const { stats, history, attachCluster } = api!;
+  const { stats, registry, history, attachCluster } = api!;
   const addr = app.server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;
   app.log.info({ host, port: bound }, 'http api listening');
@@ -131,6 +145,7 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
     url: `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`,
     app,
     stats,
+    registry,
     history,
     attachCluster,
     async close() {
@@ -140,4 +155,13 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
       await app.close();
     },
   };
+}
+
+/** fastify's logger options for `logger` (HttpOptions.logger): the node's pino instance, a child at another level, or none. */
+function httpLogger(node: MeshNode, logger: HttpOptions['logger']): { loggerInstance: FastifyBaseLogger } | { logger: false } {
+  if (logger === undefined || logger === false) return { logger: false };
+  const own = pinoOf(node.logger);
+  if (own) return { loggerInstance: logger === true || logger === own.level ? own : own.child({}, { level: logger }) };
+  const level = logger === true ? 'info' : logger;
+  return { loggerInstance: pinoOf(jsonLogger(level, { node: node.id }))! };
 }

@@ -7,7 +7,7 @@ export { startHttp } from './start-http.js';
 export type { HttpOptions, HttpServer } from './http-server.js';
 export { isLoopbackHost, DEFAULT_HTTP_PORT } from './open-admin.js';
 export { httpStatus, errorBody, HttpError, type ErrorBody } from './http-errors.js';
-export { renderMetrics, METRICS_CONTENT_TYPE, type HttpStats } from './metrics.js';
+export { METRICS_CONTENT_TYPE, type HttpStats } from './metrics.js';
 export { RateHistory, type RateSample } from './rate-history.js';
 export { RequestInbox, type Reply, type DroppedReplies } from './inbox.js';
 export { OPEN_ROUTES } from './access.js';

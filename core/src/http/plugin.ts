@@ -9,7 +9,8 @@ import { MeshStats, nodeSummary } from './dashboard/mesh-stats.js';
 import { SlowConsumerLog } from './dashboard/slow-consumers.js';
 import { classify, errorBody } from './http-errors.js';
 import { RequestInbox } from './inbox.js';
-import { METRICS_CONTENT_TYPE, newHttpStats, renderMetrics, type HttpStats } from './metrics.js';
+import type { Registry } from 'prom-client';
+import { METRICS_CONTENT_TYPE, newHttpStats, type HttpStats } from './metrics.js';
 import { registerTraceRoutes } from './trace-routes.js';
 import { registerPublishRoutes } from './publish-routes.js';
 import { RateHistory } from './rate-history.js';
@@ -39,6 +40,20 @@ export interface MeshbusHttpOptions {
   historySeconds?: number;
   /** Scheme clients reach the API with, for the POST Origin check. Default 'http'. */
   scheme?: 'http' | 'https';
+  /** Labels put on every series of this node's /metrics (e.g. `{ worker: '0' }`); names must not clash with the series' own. */
+  metricsLabels?: Record<string, string>;
+  /**
+   * Serves GET /metrics from this instead of the node's own registry, given
+   * that registry (`meshbus start --workers`: every worker's series, gathered
+   * by the primary). Resolves with the exposition text (METRICS_CONTENT_TYPE).
+   */
+  metricsSource?: (own: Registry) => Promise<string>;
+  /**
+   * The processes serving this API together, for GET /v1/workers and the
+   * dashboard's per-worker table (`meshbus start --workers`: one object per
+   * worker, gathered by the primary). Without it /v1/workers lists none.
+   */
+  workers?: () => Promise<unknown[]>;
   /** Called once at registration with the API's counters, rate history and cluster setter. */
   onApi?(api: MeshbusHttpApi): void;
 }
@@ -46,6 +61,8 @@ export interface MeshbusHttpOptions {
 /** What the plugin exposes to whoever registered it. */
 export interface MeshbusHttpApi {
   readonly stats: HttpStats;
+  /** The prom-client registry behind /metrics (this node's series only). */
+  readonly registry: Registry;
   /** The 1-second rate samples behind /v1/stats/history. */
   readonly history: RateHistory;
   /** Sets (or replaces) the cluster view once the cluster layer is up. */
@@ -114,14 +131,21 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   const mesh = new MeshStats({ node, cluster: () => ctx.cluster, summary: () => nodeSummary(ctx, history, slow), inbox, adminToken: options.adminToken });
   // Only a clustered node has anyone to answer: a standalone node adds no subscription.
   if (ctx.cluster) mesh.start();
+  // prom-client is loaded here, by registration, not by importing @meshbus/core/http.
+  const { createNodeMetrics } = await import('./node-metrics.js');
+  const { registry, detach } = createNodeMetrics({ node, cluster: () => ctx.cluster, history, http: stats, version: VERSION });
+  if (options.metricsLabels) registry.setDefaultLabels(options.metricsLabels);
+  const scrape = options.metricsSource ?? ((own: Registry) => own.metrics());
   app.addHook('onClose', async () => {
     mesh.close();
     inbox.close();
     history.close();
     slow.close();
+    detach();
   });
   options.onApi?.({
     stats,
+    registry,
     history,
     attachCluster(view) {
       ctx.cluster = view;
@@ -168,7 +192,7 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   });
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', METRICS_CONTENT_TYPE);
-    return renderMetrics({ node, cluster: ctx.cluster, history, http: stats, version: VERSION });
+    return scrape(registry);
   });
   // The page calls the API under the same prefix.
   const html = dashboardHtml(prefix);
@@ -192,6 +216,7 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   app.get('/v1/stats', async () => statsView(node, history, slow));
   app.get('/v1/mesh', async () => mesh.collect());
   app.get('/v1/stats/history', async () => historyView(history));
+  app.get('/v1/workers', async () => ({ workers: options.workers ? await options.workers() : [] }));
   registerPublishRoutes(app, { node, inbox, stats, requestTimeout, maxRequestTimeout });
   registerTraceRoutes(app, node);
 };

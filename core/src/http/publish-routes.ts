@@ -64,6 +64,7 @@ export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): voi
     if (node.draining) throw new HttpError('MB_ERR_DRAINING');
     const timeout = intParam(req.query.timeout, 'timeout', d.requestTimeout, 1, d.maxRequestTimeout);
     let r;
+    const t0 = performance.now();
     try {
       r = await inbox.request(req.params.topic, bodyBytes(req.body), eventHeaders(req.headers), timeout);
     } catch (e) {
@@ -74,6 +75,7 @@ export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): voi
       throw e;
     }
     stats.requests.ok++;
+    stats.roundTrip.observe((performance.now() - t0) / 1000);
     const ct = r.headers['content-type'];
     reply.header('content-type', ct !== undefined && VALUE.test(ct) ? ct : 'application/octet-stream');
     setEventHeaders(reply, r.headers);

@@ -34,6 +34,8 @@ export class RateHistory {
   private readonly timer: ReturnType<typeof setInterval>;
   private readonly loop: IntervalHistogram;
   lag: LagWindow = { p50: 0, p99: 0, max: 0, mean: 0 };
+  /** Event-loop delay samples since start (the completed windows): how many, and their sum in seconds. */
+  readonly lagTotals = { count: 0, sumSeconds: 0 };
 
   constructor(
     private readonly stats: NodeStats,
@@ -64,6 +66,10 @@ export class RateHistory {
     const h = this.loop;
     const ns = (v: number): number => (Number.isFinite(v) ? v / 1e9 : 0);
     this.lag = h.count > 0 ? { p50: ns(h.percentile(50)), p99: ns(h.percentile(99)), max: ns(h.max), mean: ns(h.mean) } : this.lag;
+    if (h.count > 0) {
+      this.lagTotals.count += h.count;
+      this.lagTotals.sumSeconds += ns(h.mean) * h.count;
+    }
     h.reset();
     const s: RateSample = {
       t: now.t,

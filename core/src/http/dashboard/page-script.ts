@@ -305,8 +305,17 @@ export const DASHBOARD_SCRIPT = `
       drawRates(r[1]);
     });
   }
+  function refreshWorkers() {
+    return get('/v1/workers').then(function (w) {
+      // Only a node run with --workers has any: the card stays hidden otherwise.
+      $('workers-card').hidden = w.workers.length === 0;
+      fillTable('workers', w.workers, function (x) {
+        return ['#' + x.worker, x.name || shortId(x.id), String(x.pid), x.connections, x.subscriptions, x.msgsIn, x.msgsOut, ms(x.lagP99Ms), bytes(x.rss), x.slowConsumers];
+      });
+    });
+  }
   function guard(p) { return p.then(clearError, showError); }
-  function refreshAll() { guard(Promise.all([refreshNode(), refreshCluster(), refreshStats(), refreshMesh(), refreshConnections()])); }
+  function refreshAll() { guard(Promise.all([refreshNode(), refreshCluster(), refreshStats(), refreshMesh(), refreshConnections(), refreshWorkers()])); }
 
   var ticks = 0;
   refreshAll();
@@ -314,7 +323,7 @@ export const DASHBOARD_SCRIPT = `
     if (authNeeded) return;
     ticks++;
     var work = [refreshStats()];
-    if (ticks % 2 === 0) work.push(refreshCluster(), refreshMesh(), refreshConnections());
+    if (ticks % 2 === 0) work.push(refreshCluster(), refreshMesh(), refreshConnections(), refreshWorkers());
     if (ticks % 10 === 0) work.push(refreshNode());
     guard(Promise.all(work));
   }, 1000);

@@ -13,6 +13,7 @@ import { DASHBOARD_CSS } from './page-style.js';
  * mesh-wide table (every node's state, connections, rates, lag, memory, slow
  * consumers and durability, from GET /v1/mesh) with every node's slow
  * consumers, and this node's connections.
+ * A workers card (GET /v1/workers) shows only for a node run with --workers.
  *
  * Every value from the node is set with textContent or an SVG attribute,
  * never as HTML: topics and client names come from clients.
@@ -67,6 +68,10 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h2>Slow consumers</h2>
     <table id="slow"><thead><tr><th>client</th><th>remote</th><th class="num">pending</th><th class="num">dropped</th><th>state</th></tr></thead><tbody></tbody></table>
   </section>
+  <section id="workers-card" class="card" hidden>
+    <h2>Workers</h2>
+    <table id="workers"><thead><tr><th>worker</th><th>node</th><th class="num">pid</th><th class="num">conns</th><th class="num">subs</th><th class="num">in / s</th><th class="num">out / s</th><th class="num">lag p99</th><th class="num">rss</th><th class="num">slow</th></tr></thead><tbody></tbody></table>
+  </section>
   <section class="card">
     <h2>Peers</h2>
     <table id="peers"><thead><tr><th>node</th><th>address</th><th>state</th><th class="num">rtt</th><th class="num">in</th><th class="num">out</th></tr></thead><tbody></tbody></table>
@@ -89,6 +94,10 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section class="card wide">
     <h2>Slow consumers in the mesh</h2>
     <table id="mesh-slow"><thead><tr><th>node</th><th>client</th><th>remote</th><th class="num">pending</th><th class="num">dropped</th><th>state</th></tr></thead><tbody></tbody></table>
+  </section>
+  <section id="workers-card" class="card wide" hidden>
+    <h2>Workers</h2>
+    <table id="workers"><thead><tr><th>worker</th><th>node</th><th class="num">pid</th><th class="num">conns</th><th class="num">subs</th><th class="num">in / s</th><th class="num">out / s</th><th class="num">lag p99</th><th class="num">rss</th><th class="num">slow</th></tr></thead><tbody></tbody></table>
   </section>
   <section class="card wide">
     <h2>Connections <small id="conns-count"></small></h2>

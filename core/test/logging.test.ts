@@ -1,0 +1,100 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { jsonLogger, pinoOf, startNode, type MeshNode } from '../src/index.js';
+import { startHttp, type HttpServer } from '../src/http/index.js';
+import { RawClient } from './raw-client.js';
+
+/**
+ * Issue 16, one logger: pino behind the node's small Logger interface; the
+ * HTTP API logs through the same pino instance (one stream, one format);
+ * a slow-consumer line names the client.
+ */
+
+const nodes: MeshNode[] = [];
+const servers: HttpServer[] = [];
+const clients: RawClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) c.close();
+  for (const s of servers.splice(0)) await s.close();
+  for (const n of nodes.splice(0)) await n.close();
+});
+
+/** A jsonLogger whose lines are collected, parsed. */
+function capture(level: Parameters<typeof jsonLogger>[0], base: object = {}) {
+  const lines: string[] = [];
+  const logger = jsonLogger(level, base, (l) => void lines.push(l));
+  return { logger, lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+describe('jsonLogger (pino)', () => {
+  it('writes one JSON object per line: string level, time in ms, pid, the base fields, the record, msg', () => {
+    const { logger, lines, records } = capture('info', { node: 'abc' });
+    const before = Date.now();
+    logger.debug({ x: 0 }, 'not shown');
+    logger.info({ x: 1 }, 'shown');
+    logger.warn({}, 'also');
+    expect(lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n'))).toBe(true);
+    const [a, b] = records();
+    expect(a).toMatchObject({ level: 'info', pid: process.pid, node: 'abc', x: 1, msg: 'shown' });
+    expect(a!.time).toBeGreaterThanOrEqual(before);
+    expect(b).toMatchObject({ level: 'warn', msg: 'also' });
+    expect(records()).toHaveLength(2);
+  });
+
+  it("'silent' writes nothing", () => {
+    const { logger, lines } = capture('silent');
+    logger.error({}, 'x');
+    expect(lines).toEqual([]);
+  });
+});
+
+describe('one logger for the node and its HTTP API', () => {
+  it('the HTTP API logs through the node\'s pino instance: same stream, same line shape', async () => {
+    const { logger, records } = capture('info', { node: 'n1' });
+    const node = await startNode({ port: 0, logger });
+    nodes.push(node);
+    const http = await startHttp(node, { port: 0, host: '127.0.0.1', logger: true });
+    servers.push(http);
+    expect(pinoOf(logger)).toBeDefined();
+    const r = await fetch(`${http.url}/v1/publish/a.b`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: 'x' });
+    expect(r.status).toBe(200);
+    const recs = records();
+    expect(recs.find((x) => x.msg === 'node listening')).toMatchObject({ level: 'info', node: 'n1' });
+    expect(recs.find((x) => x.msg === 'http api listening')).toMatchObject({ level: 'info', node: 'n1', port: http.port });
+    expect(recs.find((x) => x.msg === 'http')).toMatchObject({ level: 'info', node: 'n1', method: 'POST', status: 200 });
+  });
+
+  it('a level given to the HTTP API applies to its records only', async () => {
+    const { logger, records } = capture('info', { node: 'n2' });
+    const node = await startNode({ port: 0, logger });
+    nodes.push(node);
+    const http = await startHttp(node, { port: 0, host: '127.0.0.1', logger: 'debug' });
+    servers.push(http);
+    await fetch(`${http.url}/healthz`);
+    // Probes log at debug: shown for the HTTP API at debug, through the node's stream.
+    expect(records().find((x) => x.msg === 'http' && x.url === '/healthz')).toMatchObject({ level: 'debug', node: 'n2' });
+    node.logger.debug({}, 'node debug');
+    expect(records().some((x) => x.msg === 'node debug')).toBe(false);
+  });
+});
+
+describe('slow consumer', () => {
+  it('the disconnect line names the client: id, remote address and its name', async () => {
+    const { logger, records } = capture('info');
+    const node = await startNode({ port: 0, logger, maxPending: 256 * 1024, maxStall: 200 });
+    nodes.push(node);
+    const slow = await RawClient.connect(node.port, { name: 'slowpoke' });
+    clients.push(slow);
+    slow.sub('flood', 1, { slow: 'disconnect' });
+    await slow.flush();
+    slow.socket.pause();
+    const pub = await RawClient.connect(node.port);
+    clients.push(pub);
+    for (let i = 0; i < 2000; i++) pub.pub('flood', Buffer.alloc(4096, 1));
+    await pub.flush(10_000);
+    for (let i = 0; i < 500 && node.stats.slowConsumers === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const session = [...node.connections()].find((c) => c.name === 'slowpoke');
+    const line = records().find((x) => x.msg === 'slow consumer disconnected');
+    expect(line).toMatchObject({ level: 'warn', name: 'slowpoke', remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/), client: expect.any(String) });
+    if (session) expect(line!.client).toBe(session.clientId);
+  });
+});
