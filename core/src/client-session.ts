@@ -18,9 +18,10 @@ import {
   type Frame,
   type MeshbusError,
   type WelcomeBody,
+  errorFrame,
 } from '@meshbus/proto';
 import { refuseWithoutRedis } from './durable/durability-off.js';
-import type { Subscription } from './subscriber.js';
+import type { DropTag, Subscription } from './subscriber.js';
 import { Connection, forwardedHeader } from './connection.js';
 import { DeliveryPolicy, subscribeProblem } from './subscription-policy.js';
 import type { Permissions } from './auth/permissions.js';
@@ -57,8 +58,10 @@ export class ClientSession extends Connection {
   private limited = 0;
   /** The connection's JWT, when the node verifies them. */
   private readonly token: SessionToken | undefined;
-  /** The connection's slow-consumer policy and reserved-topic filter, kept up to date per SUB/UNSUB. */
+  /** The connection's reserved-topic filter, kept up to date per SUB/UNSUB. */
   private readonly policy: DeliveryPolicy;
+  /** Events dropped per 'drop' subscription (sid → count) not yet reported to the client; made on the first drop. */
+  private unreported: Map<number, number> | undefined;
   private readonly limiter: RateLimiter | undefined;
   private lastLimitError = 0;
   msgsIn = 0;
@@ -114,11 +117,6 @@ export class ClientSession extends Connection {
   protected override pauseInput(): void {
     this.ctx.stats.flowPauses++;
     super.pauseInput();
-  }
-
-  /** A connection whose subscriptions all chose 'drop' sheds load itself and never pauses a publisher. */
-  protected override holdsSources(): boolean {
-    return this.out.policy !== 'drop';
   }
 
   subscriptions(): IterableIterator<Subscription> {
@@ -361,7 +359,6 @@ export class ClientSession extends Connection {
     this.policy.add(sub);
     if (sub.max !== undefined) this.limited++;
     this.ctx.table.add(sub);
-    this.updatePolicy();
     // Durable extras once the subscription routes: recovery, queue consumer, latest values.
     d?.subscribed(this, sub, body, () => this.subs.get(sid) === sub);
   }
@@ -397,43 +394,70 @@ export class ClientSession extends Connection {
     if (!sub) return;
     this.subs.delete(sid);
     this.detach(sub);
-    this.updatePolicy();
-  }
-
-  /** The queue follows the subscriptions' slow-consumer policy (DeliveryPolicy). */
-  private updatePolicy(): void {
-    const policy = this.policy.policy;
-    if (this.out.policy === policy) return;
-    this.out.policy = policy;
-    this.flowPolicyChanged();
   }
 
   // ---- output ----
 
-  deliver(f: Frame, sid: number): void {
+  /**
+   * Queues one event. `drop` (the sids of the 'drop' subscriptions it is
+   * for, when all of them are): past the bound it is dropped, counted and
+   * reported to those subscriptions (MB_ERR_EVENTS_DROPPED); without it the
+   * event is firm and past the bound the connection is a slow consumer.
+   */
+  deliver(f: Frame, sid: number, drop?: DropTag): void {
     if (this.phase !== 'open') return;
     if (this.permissions?.filtersDelivery && !this.permissions.canReceive(f.topic)) return;
     const reserved = this.policy.reserved;
     if (reserved && !reserved.canReceive(f.topic)) return;
     let ok: boolean;
-    const droppedBefore = this.out.dropped;
     if (sid === 0) {
-      ok = this.out.send(f.bytes);
+      ok = this.out.send(f.bytes, undefined, drop);
     } else {
       // A queue-group delivery names its member: a copy of the header with the sid set.
-      ok = this.out.send(forwardedHeader(f, sid, f.hops), f.buf.subarray(f.start + FIXED_SIZE, f.end));
+      ok = this.out.send(forwardedHeader(f, sid, f.hops), f.buf.subarray(f.start + FIXED_SIZE, f.end), drop);
     }
     if (ok) {
       this.msgsOut++;
       this.bytesOut += f.size;
     }
-    const dropped = this.out.dropped - droppedBefore;
-    if (dropped > 0) this.ctx.stats.dropped.slow += dropped;
     if (sid !== 0 && this.limited !== 0) {
       // Queue, durable and resumed deliveries name their subscription: count those with a max.
       const sub = this.subs.get(sid);
       if (sub?.max !== undefined) this.countDelivery(sub);
     }
+  }
+
+  /** A droppable event was dropped: counted, and owed to each subscription it was for (reported by `reportDrops`). */
+  protected override eventDropped(tag: DropTag): void {
+    this.ctx.stats.dropped.slow++;
+    const u = (this.unreported ??= new Map());
+    for (let i = 0; i < tag.length; i++) u.set(tag[i]!, (u.get(tag[i]!) ?? 0) + 1);
+  }
+
+  /**
+   * Tells each 'drop' subscription how many events it lost since the last
+   * report: ERROR MB_ERR_EVENTS_DROPPED (not fatal), correlation = sid, body
+   * `count`. A notice that does not fit the bound waits for the next call (it
+   * never makes the connection slow); sids ended meanwhile are forgotten.
+   */
+  private reportDrops(): void {
+    const u = this.unreported;
+    if (u === undefined || this.phase !== 'open') return;
+    for (const [sid, count] of u) {
+      if (!this.subs.has(sid)) {
+        u.delete(sid);
+        continue;
+      }
+      if (!this.out.sendNotice(errorFrame('MB_ERR_EVENTS_DROPPED', sid, `${count} events dropped for this 'drop' subscription (slow consumer)`, count))) return;
+      u.delete(sid);
+    }
+    this.unreported = undefined;
+  }
+
+  /** The wire took bytes: once below the mark, report drops at once rather than at the next tick. */
+  protected override drained(): void {
+    super.drained();
+    if (this.unreported !== undefined && !this.out.congested) this.reportDrops();
   }
 
   protected override errorSent(): void {
@@ -483,6 +507,7 @@ export class ClientSession extends Connection {
     if (this.phase !== 'open') return;
     const o = this.ctx.options;
     if (this.checkStall(now, o.maxStall)) this.ctx.stats.flowStalls++;
+    this.reportDrops();
     if (this.out.stalled(now, o.writeDeadline)) {
       this.overflow();
       return;

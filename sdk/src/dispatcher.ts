@@ -1,4 +1,4 @@
-import { TopicTrie, type Extension, type Frame, type MeshbusError } from '@meshbus/proto';
+import { ERROR_CODES, TopicTrie, decodeError, errorFromCode, type ErrorBody, type Extension, type Frame, type MeshbusError } from '@meshbus/proto';
 import { asError } from './errors.js';
 import { Msg, type Responder } from './msg.js';
 import type { Subscription } from './subscription.js';
@@ -124,6 +124,29 @@ export class Dispatcher {
       handed++;
     }
     if (handed === 0) this.dropped(0, topic);
+  }
+
+  /**
+   * ERROR MB_ERR_EVENTS_DROPPED (SPEC §10.6): the node dropped body `count`
+   * events for the 'drop' subscription whose sid is the correlation (its
+   * queue toward this client was full). Counted in `sub.nodeDropped` and
+   * reported as a 'slow-consumer' status from the node; the subscription
+   * goes on. False (nothing done) for any other ERROR.
+   */
+  nodeDropped(f: Frame): boolean {
+    let body: ErrorBody;
+    try {
+      body = decodeError(f.payload);
+    } catch {
+      return false;
+    }
+    if (body.code !== ERROR_CODES.MB_ERR_EVENTS_DROPPED.num) return false;
+    const count = body.count ?? 1;
+    const sub = this.subs.get(f.correlation);
+    if (sub) sub.nodeDropped += count;
+    const error = errorFromCode('MB_ERR_EVENTS_DROPPED', body.message);
+    this.host.emit({ type: 'slow-consumer', source: 'node', error, sid: f.correlation, pattern: sub?.pattern, dropped: count });
+    return true;
   }
 
   /** Slow-consumer drop in a subscription's queue (the subscription reports it). */

@@ -414,7 +414,7 @@ export class Engine implements DispatchHost, DurableHost {
         this.pending.take<PendingFlush>(f.correlation, 'flush')?.resolve();
         return;
       case FrameType.ERROR:
-        this.onError(conn, f.correlation, errorFrom(f));
+        if (!this.dispatcher.nodeDropped(f)) this.onError(conn, f.correlation, errorFrom(f));
         return;
       case FrameType.ACK:
       case FrameType.NACK:
