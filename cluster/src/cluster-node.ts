@@ -332,7 +332,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     const partial = this.options.mode === 'partial';
     const sid = f.sid;
-    if (!partial && !this.inOrder(link, f.seq)) {
+    // An event passed on by a node whose queue member had ended (hops 2, memberGone) is out of its origin's order anyway.
+    if (!partial && f.hops < 2 && !this.inOrder(link, f.seq)) {
       this.reorderedDropped++;
       return;
     }
@@ -346,8 +347,32 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     // A queue-group event: the sid is the id we announced to this peer for (pattern, group).
     const { known, queue } = this.interest.queueFor(link, sid);
-    if (!known) return;
-    if (queue !== undefined) this.node.deliverToGroup(f, route, queue, link, !partial);
+    if (!known || queue === undefined) {
+      this.node.stats.dropped.noQueueMember++;
+      return;
+    }
+    if (!this.node.deliverToGroup(f, route, queue, link, !partial)) this.memberGone(f, route, queue);
+  }
+
+  /**
+   * A queue-group event for `queue` reached this node after its last member
+   * here ended — reached its `max` or unsubscribed while the peer, not yet
+   * told, was sending (SPEC 10.3). As with NATS, the ended member never gets
+   * it. In a full mesh it goes on once to a member on another node (the
+   * sender included, if it has one now): an event already passed on (hops
+   * ≥ 2) is not passed again. Otherwise it is counted as dropped
+   * (`dropped.noQueueMember`, meshbus_dropped_total{reason="no_queue_member"}).
+   */
+  private memberGone(f: Frame, route: Receivers, queue: string): void {
+    if (this.options.mode === 'full' && f.hops < 2) {
+      const g = route.groups.find((x) => x.name === queue);
+      const m = g && g.remote.length > 0 ? this.node.table.pick({ name: queue, local: [], remote: g.remote }) : undefined;
+      if (m) {
+        m.owner.deliver(f, m.sid);
+        return;
+      }
+    }
+    this.node.stats.dropped.noQueueMember++;
   }
 
   /**

@@ -7,6 +7,12 @@ import type { PeerLink } from './peer-link.js';
 interface LinkInterest {
   announced: Map<string, number>;
   announcedById: Map<number, string>;
+  /**
+   * Ids withdrawn from this link, newest last (at most MAX_RETIRED; ids are
+   * never reused on a link): events the peer sent before it heard of the
+   * withdrawal still name their queue group (a member that reached `max`).
+   */
+  retired: Map<number, string>;
   nextId: number;
   learned: Map<number, Subscription>;
 }
@@ -20,6 +26,8 @@ interface LinkInterest {
  */
 /** Longest queue group name, as for a client's SUB `q` (SPEC 10.10). */
 const MAX_QUEUE_NAME = 256;
+/** Withdrawn ids remembered per link: far more than can be in flight in one interest-propagation window. */
+const MAX_RETIRED = 4096;
 
 export class InterestExchange {
   private readonly ledger: InterestLedger;
@@ -50,7 +58,7 @@ export class InterestExchange {
 
   /** A link is up: it gets a snapshot of the interest it should route here. */
   linkUp(link: PeerLink): void {
-    this.perLink.set(link, { announced: new Map(), announcedById: new Map(), nextId: 1, learned: new Map() });
+    this.perLink.set(link, { announced: new Map(), announcedById: new Map(), retired: new Map(), nextId: 1, learned: new Map() });
     const add: Array<[number, string, string | null]> = [];
     for (const key of this.ledger.keys()) {
       if (!this.ledger.wants(key, link)) continue;
@@ -68,9 +76,14 @@ export class InterestExchange {
     for (const key of this.ledger.dropSource(link)) this.propagate(key);
   }
 
-  /** The queue group of the key we announced to `link` under `sid`, if any. */
+  /**
+   * The queue group of the key we announced to `link` under `sid`, if any —
+   * also for an id withdrawn recently (the peer may have sent events for it
+   * before it heard: they still belong to that group).
+   */
   queueFor(link: PeerLink, sid: number): { known: boolean; queue: string | undefined } {
-    const key = this.perLink.get(link)?.announcedById.get(sid);
+    const li = this.perLink.get(link);
+    const key = li?.announcedById.get(sid) ?? li?.retired.get(sid);
     return key === undefined ? { known: false, queue: undefined } : { known: true, queue: parseKey(key).queue };
   }
 
@@ -88,6 +101,8 @@ export class InterestExchange {
       else if (!wants && id !== undefined) {
         li.announced.delete(key);
         li.announcedById.delete(id);
+        li.retired.set(id, key);
+        if (li.retired.size > MAX_RETIRED) li.retired.delete(li.retired.keys().next().value!);
         link.sendControl(FrameType.INTEREST, { del: [id] });
       }
     }

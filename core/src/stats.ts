@@ -23,7 +23,13 @@ export interface NodeStats {
   errorsSent: number;
   connectionsTotal: number;
   connectionsRefused: number;
-  dropped: { slow: number; /** Durable publishes refused because too many writes waited for Redis. */ storeBacklog: number };
+  dropped: {
+    slow: number;
+    /** Durable publishes refused because too many writes waited for Redis. */
+    storeBacklog: number;
+    /** Queue-group events a peer sent for a group whose members here had all ended (max reached, unsubscribed) with no other member to take them (SPEC 10.3). */
+    noQueueMember: number;
+  };
   /** Trace hop records this node published. */
   traceHops: number;
   /** Durable store: entries read back from Redis that could not be decoded (skipped), history pages read, SUB `since` refused by the replay bounds. */
@@ -49,7 +55,7 @@ export function newStats(): NodeStats {
     errorsSent: 0,
     connectionsTotal: 0,
     connectionsRefused: 0,
-    dropped: { slow: 0, storeBacklog: 0 },
+    dropped: { slow: 0, storeBacklog: 0, noQueueMember: 0 },
     traceHops: 0,
     store: { corrupt: 0, replayPages: 0, replaysRefused: 0 },
   };

@@ -102,9 +102,10 @@ export function renderMetrics(src: MetricsSource): string {
   m.add('meshbus_slow_consumers_total', 'counter', 'Connections closed as slow consumers.', s.slowConsumers);
   m.add('meshbus_flow_pauses_total', 'counter', 'Times a publisher was paused until a receiver drained below its high-water mark.', s.flowPauses);
   m.add('meshbus_flow_stalls_total', 'counter', 'Times a paused publisher gave up after maxStall.', s.flowStalls);
-  m.add('meshbus_dropped_total', 'counter', 'Events not delivered, by reason: dropped from a slow consumer queue, or accepted with no receiver.', [
+  m.add('meshbus_dropped_total', 'counter', 'Events not delivered, by reason: dropped from a slow consumer queue, refused for a store backlog, a queue-group event whose members here had all ended, or accepted with no receiver.', [
     [{ reason: 'slow_consumer' }, s.dropped.slow],
     [{ reason: 'store_backlog' }, s.dropped.storeBacklog],
+    [{ reason: 'no_queue_member' }, s.dropped.noQueueMember],
     [{ reason: 'no_interest' }, s.noInterest],
   ]);
   m.add('meshbus_store_corrupt_entries_total', 'counter', 'Entries read back from Redis that could not be decoded: skipped, the subscriber told (ERROR 4010).', s.store.corrupt);
