@@ -187,7 +187,7 @@ export function decodePubAck(bytes: Uint8Array): PubAckBody | undefined {
 
 export function decodeError(bytes: Uint8Array): ErrorBody {
   const b = decodeBody(bytes);
-  need(isUint(b.code) && isStr(b.message) && (b.count === undefined || isUint(b.count)), 'ERROR body must be {code, message, count?}');
+  need(isUint(b.code) && isStr(b.message) && (b.count === undefined || isUint(b.count)), 'ERROR body must be {code, message}');
   return b as unknown as ErrorBody;
 }
 

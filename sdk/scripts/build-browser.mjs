@@ -33,9 +33,10 @@ mkdirSync(out, { recursive: true });
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 21.3 * 1024,
-  'meshbus.iife.js': 21.5 * 1024,
-  'meshbus.mobile.js': 21.3 * 1024,
+  // +0.05 KB: the node's per-subscription drop reports (MB_ERR_EVENTS_DROPPED, sub.nodeDropped).
+  'meshbus.esm.js': 21.35 * 1024,
+  'meshbus.iife.js': 21.55 * 1024,
+  'meshbus.mobile.js': 21.35 * 1024,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');

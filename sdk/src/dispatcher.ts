@@ -1,4 +1,4 @@
-import { ERROR_CODES, TopicTrie, decodeError, errorFromCode, type ErrorBody, type Extension, type Frame, type MeshbusError } from '@meshbus/proto';
+import { TopicTrie, type Extension, type Frame, type MeshbusError } from '@meshbus/proto';
 import { asError } from './errors.js';
 import { Msg, type Responder } from './msg.js';
 import type { Subscription } from './subscription.js';
@@ -127,26 +127,17 @@ export class Dispatcher {
   }
 
   /**
-   * ERROR MB_ERR_EVENTS_DROPPED (SPEC §10.6): the node dropped body `count`
-   * events for the 'drop' subscription whose sid is the correlation (its
-   * queue toward this client was full). Counted in `sub.nodeDropped` and
-   * reported as a 'slow-consumer' status from the node; the subscription
-   * goes on. False (nothing done) for any other ERROR.
+   * ERROR MB_ERR_SLOW_CONSUMER (the node closes the connection), or
+   * MB_ERR_EVENTS_DROPPED (SPEC §10.6): the node dropped `error.count` events
+   * for the 'drop' subscription `sid` (its queue toward this client was
+   * full); counted in `sub.nodeDropped`, the subscription goes on. Both are
+   * a 'slow-consumer' status from the node.
    */
-  nodeDropped(f: Frame): boolean {
-    let body: ErrorBody;
-    try {
-      body = decodeError(f.payload);
-    } catch {
-      return false;
-    }
-    if (body.code !== ERROR_CODES.MB_ERR_EVENTS_DROPPED.num) return false;
-    const count = body.count ?? 1;
-    const sub = this.subs.get(f.correlation);
-    if (sub) sub.nodeDropped += count;
-    const error = errorFromCode('MB_ERR_EVENTS_DROPPED', body.message);
-    this.host.emit({ type: 'slow-consumer', source: 'node', error, sid: f.correlation, pattern: sub?.pattern, dropped: count });
-    return true;
+  nodeSlow(sid: number, error: MeshbusError & { count?: number }): void {
+    const sub = this.subs.get(sid);
+    const dropped = error.count;
+    if (sub && dropped) sub.nodeDropped += dropped;
+    this.host.emit({ type: 'slow-consumer', source: 'node', error, sid: sub?.sid, pattern: sub?.pattern, dropped });
   }
 
   /** Slow-consumer drop in a subscription's queue (the subscription reports it). */
