@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, decodeError, encodeBody, encodeFrame } from '@meshbus/proto';
 import { MeshNode, WsGateway, silentLogger, startNode } from '../src/index.js';
@@ -10,8 +11,14 @@ import { RawClient, RawWs, type RawFrames } from './raw-client.js';
  * way of reporting progress (socket drain / write callback vs ws send callback).
  */
 
-type Kind = 'tcp' | 'ws';
-const KINDS: Kind[] = ['tcp', 'ws'];
+/**
+ * 'wsz': WebSocket with permessage-deflate (messages wait in ws's compression
+ * queue before the socket; progress is the send callback after compression),
+ * for the wake-up tests. Payloads are random so compression cannot make a
+ * flood small enough to fit the kernel's buffers.
+ */
+type Kind = 'tcp' | 'ws' | 'wsz';
+const KINDS: Kind[] = ['tcp', 'ws', 'wsz'];
 
 const nodes: MeshNode[] = [];
 const gateways = new Map<MeshNode, WsGateway>();
@@ -26,9 +33,10 @@ async function client(n: MeshNode, kind: Kind = 'tcp'): Promise<RawFrames> {
   let c: RawFrames;
   if (kind === 'tcp') c = await RawClient.connect(n.port);
   else {
+    const deflate = kind === 'wsz';
     let g = gateways.get(n);
-    if (!g) gateways.set(n, (g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen()));
-    c = await RawWs.connect(`ws://127.0.0.1:${g.port}/`);
+    if (!g) gateways.set(n, (g = await new WsGateway(n, { port: 0, host: '127.0.0.1', perMessageDeflate: deflate }).listen()));
+    c = await RawWs.connect(`ws://127.0.0.1:${g.port}/`, { ws: { perMessageDeflate: deflate } });
   }
   clients.push(c);
   return c;
@@ -48,6 +56,14 @@ async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
   }
 }
 
+/**
+ * A fresh 4 KiB of random bytes per event: permessage-deflate cannot shrink
+ * it (a repeated payload compresses to a few bytes through the shared window).
+ */
+function noise(): Buffer {
+  return randomBytes(4096);
+}
+
 /** Events the node reported dropped for `sid` (ERROR MB_ERR_EVENTS_DROPPED, body `count`). */
 function reportedDrops(c: RawFrames, sid: number): number {
   let n = 0;
@@ -63,7 +79,7 @@ for (const kind of KINDS) {
       sub.sub('big', 1);
       await sub.flush();
       const pub = await client(n, kind);
-      pub.pub('big', new Uint8Array(1048576));
+      pub.pub('big', randomBytes(1048576));
       await sub.waitFor((g) => g.topic === 'big');
       await pub.flush(5000);
       // Old code: the publisher stayed paused until maxStall (no 'drain' after a write taken whole).
@@ -77,12 +93,12 @@ for (const kind of KINDS) {
       sub.sub('big', 1);
       await sub.flush();
       const pub = await client(n, kind);
-      pub.pub('big', new Uint8Array(1048576));
+      pub.pub('big', randomBytes(1048576));
       await sub.waitFor((g) => g.topic === 'big');
       await pub.flush(5000);
       // Old code: the receiver was left "overrun" and this burst disconnected it (MB_ERR_SLOW_CONSUMER).
       const burst = 20;
-      for (let i = 0; i < burst; i++) pub.pub('big', new Uint8Array(1048576).fill(i));
+      for (let i = 0; i < burst; i++) pub.pub('big', randomBytes(1048576));
       await pub.flush(20_000);
       await until(() => sub.events('big').length === burst + 1 || sub.closed, 20_000);
       expect(sub.closed).toBe(false);
@@ -91,6 +107,9 @@ for (const kind of KINDS) {
       expect(n.stats.flowStalls).toBe(0);
     });
   });
+
+  // Compressing tens of MiB of random bytes costs seconds of CPU per test: the wake-ups above cover deflate's own queue.
+  if (kind === 'wsz') continue;
 
   describe(`${kind}: a 'drop' subscriber never holds anyone back (issue #14.3, SPEC §10.6)`, () => {
     it('a stuck drop subscriber drops while the publisher is never stalled for it and a normal subscriber gets everything', async () => {
@@ -104,8 +123,7 @@ for (const kind of KINDS) {
       await normal.flush();
       const pub = await client(n, kind);
       const total = 4000; // 16 MiB
-      const payload = Buffer.alloc(4096, 7);
-      for (let i = 0; i < total; i++) pub.pub('feed', payload);
+      for (let i = 0; i < total; i++) pub.pub('feed', noise());
       await pub.flush(20_000);
       await until(() => normal.events().length === total);
       expect(normal.events()).toHaveLength(total);
@@ -152,11 +170,10 @@ for (const kind of KINDS) {
       c.sub('self', 1, { slow: 'drop' });
       await c.flush();
       c.pauseReading();
-      const payload = Buffer.alloc(4096, 3);
       const pings = 2000;
       const sent = new Set<number>();
       for (let i = 0; i < pings * 4; i++) {
-        c.pub('self', payload); // 32 MiB echoed back: past the kernel's buffers and the bound
+        c.pub('self', noise()); // 32 MiB echoed back: past the kernel's buffers and the bound
         if (i % 4 === 3) {
           sent.add(1_000_000 + i);
           c.send({ type: FrameType.PING, correlation: 1_000_000 + i });
@@ -188,8 +205,7 @@ for (const kind of KINDS) {
       }, 5);
       const total = 4000; // 16 MiB of 'feed': far past the bound and the kernel's buffers
       try {
-        const payload = Buffer.alloc(4096, 7);
-        for (let i = 0; i < total; i++) pub.pub('feed', payload);
+        for (let i = 0; i < total; i++) pub.pub('feed', noise());
         await pub.flush(20_000);
         await until(() => n.stats.dropped.slow > 0, 20_000);
       } finally {
@@ -221,9 +237,8 @@ for (const kind of KINDS) {
       await c.flush();
       c.pauseReading();
       const pub = await client(n, kind);
-      const payload = Buffer.alloc(4096, 1);
       for (let i = 0; i < 4000 && n.stats.slowConsumers === 0; i++) {
-        pub.pub('mix.a', payload);
+        pub.pub('mix.a', noise());
         if (i % 200 === 199) await pub.flush(20_000);
       }
       await until(() => n.stats.slowConsumers === 1, 20_000);
@@ -240,9 +255,8 @@ for (const kind of KINDS) {
       await c.flush();
       c.pauseReading();
       const pub = await client(n, kind);
-      const payload = Buffer.alloc(4096, 2);
       const total = 4000;
-      for (let i = 0; i < total; i++) pub.pub('work', payload);
+      for (let i = 0; i < total; i++) pub.pub('work', noise());
       await pub.flush(20_000);
       await until(() => n.stats.dropped.slow > 0, 20_000);
       expect(n.stats.slowConsumers).toBe(0);
