@@ -18,8 +18,8 @@ import {
   type Frame,
   type MeshbusError,
   type WelcomeBody,
-  errorFrame,
 } from '@meshbus/proto';
+import { DropReports } from './drop-reports.js';
 import { refuseWithoutRedis } from './durable/durability-off.js';
 import type { DropTag, Subscription } from './subscriber.js';
 import { Connection, forwardedHeader } from './connection.js';
@@ -60,8 +60,8 @@ export class ClientSession extends Connection {
   private readonly token: SessionToken | undefined;
   /** The connection's reserved-topic filter, kept up to date per SUB/UNSUB. */
   private readonly policy: DeliveryPolicy;
-  /** Events dropped per 'drop' subscription (sid → count) not yet reported to the client; made on the first drop. */
-  private unreported: Map<number, number> | undefined;
+  /** Drop reports owed to 'drop' subscriptions; made on the first drop. */
+  private drops: DropReports | undefined;
   private readonly limiter: RateLimiter | undefined;
   private lastLimitError = 0;
   msgsIn = 0;
@@ -398,12 +398,7 @@ export class ClientSession extends Connection {
 
   // ---- output ----
 
-  /**
-   * Queues one event. `drop` (the sids of the 'drop' subscriptions it is
-   * for, when all of them are): past the bound it is dropped, counted and
-   * reported to those subscriptions (MB_ERR_EVENTS_DROPPED); without it the
-   * event is firm and past the bound the connection is a slow consumer.
-   */
+  /** Queues one event; `drop`: droppable, for these 'drop' sids (else firm: past the bound, a slow consumer). SPEC §10.6. */
   deliver(f: Frame, sid: number, drop?: DropTag): void {
     if (this.phase !== 'open') return;
     if (this.permissions?.filtersDelivery && !this.permissions.canReceive(f.topic)) return;
@@ -427,37 +422,16 @@ export class ClientSession extends Connection {
     }
   }
 
-  /** A droppable event was dropped: counted, and owed to each subscription it was for (reported by `reportDrops`). */
+  /** A droppable event was dropped: counted, and owed to each subscription it was for (DropReports). */
   protected override eventDropped(tag: DropTag): void {
     this.ctx.stats.dropped.slow++;
-    const u = (this.unreported ??= new Map());
-    for (let i = 0; i < tag.length; i++) u.set(tag[i]!, (u.get(tag[i]!) ?? 0) + 1);
-  }
-
-  /**
-   * Tells each 'drop' subscription how many events it lost since the last
-   * report: ERROR MB_ERR_EVENTS_DROPPED (not fatal), correlation = sid, body
-   * `count`. A notice that does not fit the bound waits for the next call (it
-   * never makes the connection slow); sids ended meanwhile are forgotten.
-   */
-  private reportDrops(): void {
-    const u = this.unreported;
-    if (u === undefined || this.phase !== 'open') return;
-    for (const [sid, count] of u) {
-      if (!this.subs.has(sid)) {
-        u.delete(sid);
-        continue;
-      }
-      if (!this.out.sendNotice(errorFrame('MB_ERR_EVENTS_DROPPED', sid, `${count} events dropped for this 'drop' subscription (slow consumer)`, count))) return;
-      u.delete(sid);
-    }
-    this.unreported = undefined;
+    (this.drops ??= new DropReports()).record(tag);
   }
 
   /** The wire took bytes: once below the mark, report drops at once rather than at the next tick. */
   protected override drained(): void {
     super.drained();
-    if (this.unreported !== undefined && !this.out.congested) this.reportDrops();
+    if (this.drops?.due && !this.out.congested && this.phase === 'open') this.drops.send(this.out, this.subs);
   }
 
   protected override errorSent(): void {
@@ -507,7 +481,7 @@ export class ClientSession extends Connection {
     if (this.phase !== 'open') return;
     const o = this.ctx.options;
     if (this.checkStall(now, o.maxStall)) this.ctx.stats.flowStalls++;
-    this.reportDrops();
+    this.drops?.send(this.out, this.subs);
     if (this.out.stalled(now, o.writeDeadline)) {
       this.overflow();
       return;

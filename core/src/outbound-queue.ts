@@ -119,11 +119,11 @@ export class OutboundQueue {
   /**
    * A notice the node may skip (a drop report): queued like a control frame
    * when it fits the bound (droppable events make room), else not queued —
-   * a notice never makes a connection slow. False when not queued.
+   * a notice never makes a connection slow, nor starts its write deadline.
+   * False when not queued.
    */
   sendNotice(chunk: Uint8Array): boolean {
     if (this.sealed) return false;
-    this.firmWaiting = true;
     if (this.direct(chunk, undefined, chunk.length)) return true;
     if (!this.fits(chunk.length)) return false;
     this.enqueue(chunk, undefined, chunk.length, undefined);
