@@ -247,6 +247,27 @@ for (const kind of KINDS) {
       await until(() => n.connectionCount === 1, 10_000);
     });
 
+    it("a reader that stops with only 'drop' events waiting is not closed by the write deadline; the report reaches it when it reads again", async () => {
+      const writeDeadline = 300;
+      const n = await node({ maxPending: 256 * 1024, writeDeadline });
+      const c = await client(n, kind);
+      c.sub('feed', 1, { slow: 'drop' });
+      c.sub('ctl', 2);
+      await c.flush();
+      c.pauseReading();
+      const pub = await client(n, kind);
+      for (let i = 0; i < 2000; i++) pub.pub('feed', noise());
+      await pub.flush(20_000);
+      await until(() => n.stats.dropped.slow > 0, 20_000);
+      // Several write deadlines pass while the node holds only droppable events for it (and one round of reports).
+      await new Promise((r) => setTimeout(r, writeDeadline * 5));
+      expect(n.stats.slowConsumers).toBe(0);
+      expect(n.connectionCount).toBe(2);
+      c.resumeReading();
+      await until(() => c.events('feed').length + reportedDrops(c, 1) === 2000, 20_000);
+      expect(c.closed).toBe(false);
+    });
+
     it("a queue member that chose 'drop' drops (and reports) instead of disconnecting its connection", async () => {
       const n = await node({ maxPending: 256 * 1024 });
       const c = await client(n, kind);
