@@ -342,7 +342,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
         this.duplicatesDropped++;
         return;
       }
-      this.node.deliver(f, route, link, !partial);
+      // None here: the subscription it was sent for ended (max reached, UNSUB) before the peer heard.
+      if (this.node.deliver(f, route, link, !partial) === 0) this.node.stats.noInterest++;
       return;
     }
     // A queue-group event: the sid is the id we announced to this peer for (pattern, group).

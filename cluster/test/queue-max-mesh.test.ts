@@ -59,6 +59,24 @@ describe('queue-group max across nodes', () => {
     expect(a!.node.stats.dropped.noQueueMember).toBeGreaterThan(0); // the burst was in flight when the member ended
   });
 
+  it('2 nodes, a plain subscription with max 5: it gets exactly 5; what the publisher node sent before it heard is counted as no interest', async () => {
+    const [a, b] = await mesh(2);
+    const ma = await cli(a!);
+    const got: string[] = [];
+    ma.subscribe('plain', { max: 5, callback: (m: Msg) => got.push(m.string()) });
+    await ma.flush();
+    await until(() => remoteInterest(b!) === 1, 'interest at B');
+    const pub = await cli(b!);
+    const total = 200;
+    for (let i = 0; i < total; i++) pub.publish('plain', String(i));
+    await pub.flush();
+    // Old code: A counted nothing for the events that arrived after the subscription ended.
+    await until(() => a!.node.stats.noInterest + b!.node.stats.noInterest === total - 5, 'every event delivered or counted');
+    await ma.flush();
+    expect(got).toHaveLength(5);
+    expect(ma.stats().dropped).toBe(0);
+  });
+
   it('3 nodes: what was in flight to a member that reached max goes to the member on the third node, none lost', async () => {
     const [a, b, c] = await mesh(3);
     const ma = await cli(a!);

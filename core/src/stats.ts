@@ -4,7 +4,7 @@ export interface NodeStats {
   msgsOut: number;
   bytesIn: number;
   bytesOut: number;
-  /** Events accepted with no receiver anywhere. */
+  /** Events accepted with no receiver anywhere, and events a peer forwarded for subscriptions here that ended before it heard (SPEC 10.3). */
   noInterest: number;
   slowConsumers: number;
   /** Times a client publisher was paused because a receiver had its high-water mark unsent. */
