@@ -452,7 +452,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     const partial = this.options.mode === 'partial';
     const sid = f.sid;
-    if (!partial && !this.order.admit(link, f)) {
+    // A queue event passed on by a node whose member had ended (memberGone: sid set, hops 2 or more) is out of its origin's order anyway.
+    if (!partial && !(f.sid !== 0 && f.hops >= 2) && !this.order.admit(link, f)) {
       this.reorderedDropped++;
       return;
     }
@@ -465,13 +466,38 @@ export class ClusterNode implements LinkHandler, ClusterView {
         this.duplicatesDropped++;
         return;
       }
-      this.node.deliver(f, route, link, scope);
+      // None here: the subscription it was sent for ended (max reached, UNSUB) before the peer heard.
+      if (this.node.deliver(f, route, link, scope) === 0) this.node.stats.noInterest++;
       return;
     }
     // A queue-group event: the sid is the id we announced to this peer for (pattern, group).
     const { known, queue } = this.interest.queueFor(link, sid);
-    if (!known) return;
-    if (queue !== undefined) this.node.deliverToGroup(f, route, queue, link, scope);
+    if (!known || queue === undefined) {
+      this.node.stats.dropped.noQueueMember++;
+      return;
+    }
+    if (!this.node.deliverToGroup(f, route, queue, link, scope)) this.memberGone(f, route, queue);
+  }
+
+  /**
+   * A queue-group event for `queue` reached this node after its last member
+   * here ended — reached its `max` or unsubscribed while the peer, not yet
+   * told, was sending (SPEC 10.3). As with NATS, the ended member never gets
+   * it. In a full mesh it goes on once to a member on another node (the
+   * sender included, if it has one now): an event already passed on (hops
+   * ≥ 2) is not passed again. Otherwise it is counted as dropped
+   * (`dropped.noQueueMember`, meshbus_dropped_total{reason="no_queue_member"}).
+   */
+  private memberGone(f: Frame, route: Receivers, queue: string): void {
+    if (this.options.mode === 'full' && f.hops < 2) {
+      const g = route.groups.find((x) => x.name === queue);
+      const m = g && g.remote.length > 0 ? this.node.table.pick({ name: queue, local: [], remote: g.remote, far: [] }) : undefined;
+      if (m) {
+        m.owner.deliver(f, m.sid);
+        return;
+      }
+    }
+    this.node.stats.dropped.noQueueMember++;
   }
 
 

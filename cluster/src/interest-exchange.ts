@@ -9,6 +9,12 @@ interface LinkInterest {
   /** Distance announced per key (INTEREST add entry's 4th element). */
   told: Map<string, number>;
   announcedById: Map<number, string>;
+  /**
+   * Ids withdrawn from this link, newest last (at most MAX_RETIRED; ids are
+   * never reused on a link): events the peer sent before it heard of the
+   * withdrawal still name their queue group (a member that reached `max`).
+   */
+  retired: Map<number, string>;
   nextId: number;
   learned: Map<number, Subscription>;
 }
@@ -26,6 +32,8 @@ type Entry = [number, string, string | null, number];
 
 /** Longest queue group name, as for a client's SUB `q` (SPEC 10.10). */
 const MAX_QUEUE_NAME = 256;
+/** Withdrawn ids remembered per link: far more than can be in flight in one interest-propagation window. */
+const MAX_RETIRED = 4096;
 
 export class InterestExchange {
   private readonly ledger: InterestLedger;
@@ -59,7 +67,7 @@ export class InterestExchange {
 
   /** A link is up: it gets a snapshot of the interest it should route here. */
   linkUp(link: PeerLink): void {
-    this.perLink.set(link, { announced: new Map(), told: new Map(), announcedById: new Map(), nextId: 1, learned: new Map() });
+    this.perLink.set(link, { announced: new Map(), told: new Map(), announcedById: new Map(), retired: new Map(), nextId: 1, learned: new Map() });
     const add: Entry[] = [];
     for (const key of this.ledger.keys()) {
       const dist = this.ledger.distanceFor(key, link);
@@ -77,9 +85,14 @@ export class InterestExchange {
     for (const key of this.ledger.dropSource(link)) this.propagate(key);
   }
 
-  /** The queue group of the key we announced to `link` under `sid`, if any. */
+  /**
+   * The queue group of the key we announced to `link` under `sid`, if any —
+   * also for an id withdrawn recently (the peer may have sent events for it
+   * before it heard: they still belong to that group).
+   */
   queueFor(link: PeerLink, sid: number): { known: boolean; queue: string | undefined } {
-    const key = this.perLink.get(link)?.announcedById.get(sid);
+    const li = this.perLink.get(link);
+    const key = li?.announcedById.get(sid) ?? li?.retired.get(sid);
     return key === undefined ? { known: false, queue: undefined } : { known: true, queue: parseKey(key).queue };
   }
 
@@ -98,6 +111,8 @@ export class InterestExchange {
         li.announced.delete(key);
         li.told.delete(key);
         li.announcedById.delete(id);
+        li.retired.set(id, key);
+        if (li.retired.size > MAX_RETIRED) li.retired.delete(li.retired.keys().next().value!);
         link.sendControl(FrameType.INTEREST, { del: [id] });
       }
     }

@@ -15,8 +15,9 @@ import {
   type HelloBody,
   type MeshbusError,
 } from '@meshbus/proto';
+import { DropReports } from './drop-reports.js';
 import { refuseWithoutRedis } from './durable/durability-off.js';
-import type { Subscription } from './subscriber.js';
+import type { DropTag, Subscription } from './subscriber.js';
 import { Connection, forwardedHeader } from './connection.js';
 import { DeliveryPolicy, subscribeProblem } from './subscription-policy.js';
 import type { Permissions } from './auth/permissions.js';
@@ -54,8 +55,10 @@ export class ClientSession extends Connection {
   private limited = 0;
   /** Its credentials: static token or JWT, refreshes, the failed-auth throttle. */
   private readonly auth: ClientAuth;
-  /** The connection's slow-consumer policy and reserved-topic filter, kept up to date per SUB/UNSUB. */
+  /** The connection's reserved-topic filter, kept up to date per SUB/UNSUB. */
   private readonly policy: DeliveryPolicy;
+  /** Drop reports owed to 'drop' subscriptions; made on the first drop. */
+  private drops: DropReports | undefined;
   private readonly limiter: RateLimiter | undefined;
   /** Frames decoded while a token is verified, so what follows HELLO or AUTH is handled under the token it sent. */
   private readonly held: FrameHold;
@@ -136,11 +139,6 @@ export class ClientSession extends Connection {
   protected override pauseInput(): void {
     this.ctx.stats.flowPauses++;
     super.pauseInput();
-  }
-
-  /** A connection whose subscriptions all chose 'drop' sheds load itself and never pauses a publisher. */
-  protected override holdsSources(): boolean {
-    return this.out.policy !== 'drop';
   }
 
   subscriptions(): IterableIterator<Subscription> {
@@ -345,7 +343,6 @@ export class ClientSession extends Connection {
     this.policy.add(sub);
     if (sub.max !== undefined) this.limited++;
     this.ctx.table.add(sub);
-    this.updatePolicy();
     // Durable extras once the subscription routes: recovery, queue consumer, latest values.
     d?.subscribed(this, sub, body, () => this.subs.get(sid) === sub);
   }
@@ -381,44 +378,45 @@ export class ClientSession extends Connection {
     if (!sub) return;
     this.subs.delete(sid);
     this.detach(sub);
-    this.updatePolicy();
-  }
-
-  /** The queue follows the subscriptions' slow-consumer policy (DeliveryPolicy). */
-  private updatePolicy(): void {
-    const policy = this.policy.policy;
-    if (this.out.policy === policy) return;
-    this.out.policy = policy;
-    this.flowPolicyChanged();
   }
 
   // ---- output ----
 
-  deliver(f: Frame, sid: number): void {
+  /** Queues one event; `drop`: droppable, for these 'drop' sids (else firm: past the bound, a slow consumer). SPEC §10.6. */
+  deliver(f: Frame, sid: number, drop?: DropTag): void {
     if (this.phase !== 'open') return;
     if (this.permissions?.filtersDelivery && !this.permissions.canReceive(f.topic)) return;
     const reserved = this.policy.reserved;
     if (reserved && !reserved.canReceive(f.topic)) return;
     if (f.buf[f.topicStart] === 0x5f /* _ */ && isTraceTopic(f.topic) && !this.traceVisible(f)) return;
     let ok: boolean;
-    const droppedBefore = this.out.dropped;
     if (sid === 0) {
-      ok = this.out.send(f.bytes);
+      ok = this.out.send(f.bytes, undefined, drop);
     } else {
       // A queue-group delivery names its member: a copy of the header with the sid set.
-      ok = this.out.send(forwardedHeader(f, sid, f.hops), f.buf.subarray(f.start + FIXED_SIZE, f.end));
+      ok = this.out.send(forwardedHeader(f, sid, f.hops), f.buf.subarray(f.start + FIXED_SIZE, f.end), drop);
     }
     if (ok) {
       this.msgsOut++;
       this.bytesOut += f.size;
     }
-    const dropped = this.out.dropped - droppedBefore;
-    if (dropped > 0) this.ctx.stats.dropped.slow += dropped;
     if (sid !== 0 && this.limited !== 0) {
       // Queue, durable and resumed deliveries name their subscription: count those with a max.
       const sub = this.subs.get(sid);
       if (sub?.max !== undefined) this.countDelivery(sub);
     }
+  }
+
+  /** A droppable event was dropped: counted, and owed to each subscription it was for (DropReports). */
+  protected override eventDropped(tag: DropTag): void {
+    this.ctx.stats.dropped.slow++;
+    (this.drops ??= new DropReports()).record(tag);
+  }
+
+  /** The wire took bytes: once below the mark, report drops at once rather than at the next tick. */
+  protected override drained(): void {
+    super.drained();
+    if (this.drops?.due && !this.out.congested && this.phase === 'open') this.drops.send(this.out, this.subs);
   }
 
   /** A hop record reaches the tracer that owns its id here, or a token explicitly allowed its `_TRACE` topic (trace-guard.ts). */
@@ -474,6 +472,7 @@ export class ClientSession extends Connection {
     if (this.phase !== 'open') return;
     const o = this.ctx.options;
     if (this.checkStall(now, o.maxStall)) this.ctx.stats.flowStalls++;
+    this.drops?.send(this.out, this.subs);
     if (this.out.stalled(now, o.writeDeadline)) {
       this.overflow();
       return;

@@ -17,7 +17,7 @@ import {
   type ProtocolError,
 } from '@meshbus/proto';
 import { FlowEndpoint } from './flow-endpoint.js';
-import { OutboundQueue } from './outbound-queue.js';
+import { OutboundQueue, type DropTag } from './outbound-queue.js';
 import type { SlowPolicy } from './subscriber.js';
 import type { Transport, TransportEvents } from './transport.js';
 
@@ -86,7 +86,7 @@ export abstract class Connection extends FlowEndpoint {
       close: () => this.onClose(),
     });
     this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner });
-    this.out = new OutboundQueue(this.transport, settings.highWater, settings.maxPending, settings.policy, () => this.overflow());
+    this.out = new OutboundQueue(this.transport, settings.highWater, settings.maxPending, settings.policy, () => this.overflow(), (tag) => this.eventDropped(tag));
     this.liveness = new Liveness(settings.liveness);
     this.handshakeTimer = setTimeout(() => {
       if (this.phase === 'handshake') this.handshakeExpired();
@@ -246,6 +246,8 @@ export abstract class Connection extends FlowEndpoint {
   protected abstract closing(was: ConnectionState, reason: string): void;
   /** The transport closed, after `closing`. Called once. */
   protected ended(): void {}
+  /** One droppable event was dropped from (or refused by) the outbound queue; `tag` names who lost it. */
+  protected eventDropped(_tag: DropTag): void {}
   /** The outbound queue passed its hard bound with a frame that must not be dropped. */
   protected abstract overflow(): void;
 }

@@ -1,6 +1,6 @@
 import type { Frame } from '@meshbus/proto';
 import { ReceiverWaiters, SourceThrottle } from './flow-control.js';
-import type { OutboundQueue } from './outbound-queue.js';
+import type { DropTag, OutboundQueue } from './outbound-queue.js';
 import type { EventSource, Subscriber, Throttled } from './subscriber.js';
 
 /**
@@ -14,7 +14,7 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
   abstract readonly uid: number;
   abstract readonly echo: boolean;
   abstract get label(): string;
-  abstract deliver(frame: Frame, sid: number): void;
+  abstract deliver(frame: Frame, sid: number, drop?: DropTag): void;
 
   protected abstract readonly out: OutboundQueue;
   /** Stop / restart reading from the other end. */
@@ -33,30 +33,23 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
     return this.out.pending;
   }
 
-  /** Events dropped from the queue ('drop' policy). */
+  /** Events dropped from the queue (droppable events past the bound, SPEC §10.6). */
   get dropped(): number {
     return this.out.dropped;
   }
 
   /**
    * True while sources should wait for this receiver: it has at least the
-   * high-water mark unsent, holds sources back (drop receivers never do), and
-   * has not overrun. Overrun lasts only until the queue falls below the mark.
+   * high-water mark unsent and has not overrun. Overrun lasts only until the
+   * queue falls below the mark. (A delivery for 'drop' subscriptions never
+   * waits on it: the node checks this only after firm deliveries, SPEC §10.6.)
    */
   get congested(): boolean {
     if (!this.out.congested) {
       if (this.waiters.overrun) this.waiters.overrun = false;
       return false;
     }
-    return !this.waiters.overrun && this.holdsSources();
-  }
-
-  /**
-   * False for a receiver that sheds load itself ('drop' policy): it sees a
-   * gap rather than pausing the sources it shares with others (SPEC §10.6).
-   */
-  protected holdsSources(): boolean {
-    return true;
+    return !this.waiters.overrun;
   }
 
   /** Times this endpoint, as a source, was paused for a receiver / gave up after maxStall. */
@@ -101,11 +94,6 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
   protected drained(): void {
     this.out.onDrain();
     if (!this.out.congested) this.waiters.release(this);
-  }
-
-  /** Whether this receiver holds sources back changed: wake them if it no longer does. */
-  protected flowPolicyChanged(): void {
-    if (!this.congested) this.waiters.release(this);
   }
 
   /** Gives up on receivers that kept this source paused longer than `maxStall`; true when it did. */

@@ -35,7 +35,7 @@ import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
-import { RoutingTable, type DeliveryScope, type Receivers } from './routing-table.js';
+import { RoutingTable, dropTagOf, type DeliveryScope, type Receivers } from './routing-table.js';
 import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { Transport, TransportEvents } from './transport.js';
@@ -386,10 +386,14 @@ export class MeshNode implements NodeContext {
     let n = 0;
     // A source never gets its own event back over the link it came on; a client only if it wants echo.
     const skip = from && (isLink(from.kind) || !from.echo) ? from : undefined;
-    for (const s of receivers.plain) {
+    const plain = receivers.plain;
+    for (let i = 0; i < plain.length; i++) {
+      const s = plain[i]!;
       if (s === skip || (scope !== 'all' && (s.kind === 'gateway' || (scope === 'local' && s.kind === 'peer')))) continue;
-      s.deliver(f, 0);
-      if (from && s.congested) from.blockOn(s);
+      // Events only 'drop' subscriptions want may be dropped: they never hold the publisher back (SPEC §10.6).
+      const drop = receivers.plainDrop[i];
+      s.deliver(f, 0, drop);
+      if (from && drop === undefined && s.congested) from.blockOn(s);
       if (trace) trace.push(hopLabel(s));
       n++;
     }
@@ -411,8 +415,9 @@ export class MeshNode implements NodeContext {
     for (const g of receivers.groups) {
       const m = this.table.pick(g, skip, scope);
       if (!m) continue;
-      m.owner.deliver(f, m.sid);
-      if (from && m.owner.congested) from.blockOn(m.owner);
+      const drop = dropTagOf(m);
+      m.owner.deliver(f, m.sid, drop);
+      if (from && drop === undefined && m.owner.congested) from.blockOn(m.owner);
       if (trace) trace.push(hopLabel(m.owner, true));
       n++;
     }
@@ -445,8 +450,9 @@ export class MeshNode implements NodeContext {
       if (g.name !== group) continue;
       const m = this.table.pick(g, from, scope);
       if (!m) return false;
-      m.owner.deliver(f, m.sid);
-      if (from && m.owner.congested) from.blockOn(m.owner);
+      const drop = dropTagOf(m);
+      m.owner.deliver(f, m.sid, drop);
+      if (from && drop === undefined && m.owner.congested) from.blockOn(m.owner);
       this.countOut(1, f.size);
       if (f.traced || otel) this.reportHop(f, from, tIn, [hopLabel(m.owner, true)], otel);
       return true;

@@ -1,6 +1,11 @@
 import { copyBytes } from '@meshbus/proto';
 import type { Transport } from './transport.js';
-import type { SlowPolicy } from './subscriber.js';
+import type { DropTag, SlowPolicy } from './subscriber.js';
+
+export type { DropTag } from './subscriber.js';
+
+/** The tag of an untagged event on a 'drop' queue. */
+const NO_SIDS: DropTag = [];
 
 /**
  * Everything a session sends, with one bound. Frames go straight to the
@@ -8,37 +13,56 @@ import type { SlowPolicy } from './subscriber.js';
  * wait in a backlog of copies (so a slow reader pins no input chunks; the
  * wire copies what it must hold too, see TcpTransport). Every byte queued for the
  * connection — events and control frames alike (ERROR, ACK, PONG, WELCOME,
- * GOODBYE) — counts against `maxPending`:
- * - an event past the bound: 'drop' discards the oldest queued events (and
- *   the event itself if that is not enough), 'disconnect' reports a slow consumer;
- * - a control frame past the bound is never dropped silently: the connection
- *   is a slow consumer whatever its policy.
+ * GOODBYE) — counts against `maxPending`, whatever the events' policy.
+ *
+ * Each queued event is *droppable* (sent with a DropTag: it was for 'drop'
+ * subscriptions only; or any event when the queue's `policy` is 'drop') or
+ * *firm* (a 'disconnect' subscription wants it). Past the bound:
+ * - room is made first by dropping the oldest queued droppable events
+ *   (reported to `onDrop` with their tags), never a firm event or a control frame;
+ * - a droppable event that still does not fit is dropped itself (reported);
+ * - a firm event or control frame that still does not fit makes the
+ *   connection a slow consumer (`onSlow`).
+ * So 'drop' subscriptions never make a connection slow and never hold more
+ * than the bound, and a 'disconnect' one is slow only when firm bytes and
+ * what the wire holds fill the bound.
  * Reporting a slow consumer sends one last frame (`sendFinal`) and the queue
  * refuses everything afterwards, so closing costs at most that frame.
  */
 export class OutboundQueue {
   private backlog: Uint8Array[] = [];
+  /** Per backlog entry: its DropTag when droppable, undefined when firm (control frames, firm events). */
+  private tags: Array<DropTag | undefined> = [];
   private head = 0;
   private backlogBytes = 0;
-  /** Bytes of control frames in the backlog: never dropped, so not freed by dropping. */
-  private controlBytes = 0;
-  /** Backlog copies of control frames. */
-  /** Queued control frames (never dropped); made on the first one, so an idle connection carries none. */
-  private controls: WeakSet<Uint8Array> | undefined;
-  /** Every backlog entry before this index is a control frame or already dropped: where the drop scan starts. */
+  /** Bytes of firm entries (control frames, firm events) in the backlog: not freed by dropping. */
+  private firmBytes = 0;
+  /** Every backlog entry before this index is firm or already dropped: where the drop scan starts. */
   private dropFrom = 0;
   /** Set by sendFinal: nothing more is queued. */
   private sealed = false;
   /** Time the wire last made progress (or had nothing to send). */
   lastProgress = Date.now();
+  /**
+   * Something other than an event for 'drop' subscriptions was handed out
+   * since the queue was last empty: only then does the write deadline apply
+   * (a reader that stopped with only such events waiting loses events, it is
+   * not disconnected for them).
+   */
+  private firmWaiting = false;
   dropped = 0;
 
+  /**
+   * `policy`: what an event sent without a DropTag is ('drop': droppable,
+   * 'disconnect': firm). `onDrop(tag)`: one event was dropped (called once per event).
+   */
   constructor(
     private readonly transport: Transport,
     private readonly highWater: number,
     private readonly maxPending: number,
     public policy: SlowPolicy,
     private readonly onSlow: () => void,
+    private readonly onDrop?: (tag: DropTag) => void,
   ) {}
 
   /** At least `highWater` bytes unsent: publishers feeding this queue should wait. */
@@ -53,45 +77,56 @@ export class OutboundQueue {
   /**
    * Queues an event — `chunk`, or `chunk` then `tail` as one frame (a
    * rewritten header and the rest as received): kept or dropped together, so
-   * a drop never leaves half a frame. False when dropped or the consumer is slow.
+   * a drop never leaves half a frame. `drop`: the event is droppable, for
+   * these sids (see DropTag). False when dropped or the consumer is slow.
    */
-  send(chunk: Uint8Array, tail?: Uint8Array): boolean {
+  send(chunk: Uint8Array, tail?: Uint8Array, drop?: DropTag): boolean {
     if (this.sealed) return false;
     const size = tail === undefined ? chunk.length : chunk.length + tail.length;
+    if (drop === undefined) this.firmWaiting = true;
     if (this.direct(chunk, tail, size)) return true;
-    if (this.backlogBytes + this.transport.buffered + size > this.maxPending) {
-      if (this.policy === 'disconnect') {
+    const tag = drop ?? (this.policy === 'drop' ? NO_SIDS : undefined);
+    if (!this.fits(size)) {
+      if (tag === undefined) {
         this.onSlow();
         return false;
       }
-      this.dropOldestEvents(size);
-      if (this.backlogBytes + this.transport.buffered + size > this.maxPending) {
-        this.dropped++;
-        return false;
-      }
+      this.lose(tag);
+      return false;
     }
-    this.enqueue(chunk, tail, size);
+    this.enqueue(chunk, tail, size, tag);
     return true;
   }
 
   /**
    * Queues a control frame (ERROR, ACK, PONG, WELCOME, SubAck…) in order with
-   * the events. Never dropped: past `maxPending` a 'drop' queue drops its
-   * oldest events to make room; when that is not enough (or the policy is
-   * 'disconnect') the consumer is reported slow instead and the frame is not
-   * queued. False when not queued.
+   * the events. Never dropped: past `maxPending` the oldest droppable events
+   * make room; when that is not enough the consumer is reported slow instead
+   * and the frame is not queued. False when not queued.
    */
   sendControl(chunk: Uint8Array): boolean {
     if (this.sealed) return false;
+    this.firmWaiting = true;
     if (this.direct(chunk, undefined, chunk.length)) return true;
-    // A 'drop' connection makes room by dropping events first; only control frames past the bound make it slow.
-    if (this.policy === 'drop' && this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) this.dropOldestEvents(chunk.length);
-    if (this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) {
+    if (!this.fits(chunk.length)) {
       this.onSlow();
       return false;
     }
-    (this.controls ??= new WeakSet()).add(this.enqueue(chunk, undefined, chunk.length));
-    this.controlBytes += chunk.length;
+    this.enqueue(chunk, undefined, chunk.length, undefined);
+    return true;
+  }
+
+  /**
+   * A notice the node may skip (a drop report): queued like a control frame
+   * when it fits the bound (droppable events make room), else not queued —
+   * a notice never makes a connection slow, nor starts its write deadline.
+   * False when not queued.
+   */
+  sendNotice(chunk: Uint8Array): boolean {
+    if (this.sealed) return false;
+    if (this.direct(chunk, undefined, chunk.length)) return true;
+    if (!this.fits(chunk.length)) return false;
+    this.enqueue(chunk, undefined, chunk.length, undefined);
     return true;
   }
 
@@ -106,11 +141,12 @@ export class OutboundQueue {
     this.sealed = true;
     if (this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) this.dropped += this.backlog.length - this.head;
     // Within the bound, what waits goes to the wire now: the wire flushes it before it ends.
-    else for (let i = this.head; i < this.backlog.length; i++) this.transport.write(this.backlog[i]!);
+    else for (let i = this.head; i < this.backlog.length; i++) if (this.backlog[i]!.length !== 0) this.transport.write(this.backlog[i]!);
     this.backlog = [];
+    this.tags = [];
     this.head = 0;
     this.backlogBytes = 0;
-    this.controlBytes = 0;
+    this.firmBytes = 0;
     this.dropFrom = 0;
     this.transport.write(chunk);
   }
@@ -119,11 +155,29 @@ export class OutboundQueue {
   onDrain(): void {
     this.lastProgress = Date.now();
     this.flushBacklog();
+    if (this.pending === 0) this.firmWaiting = false;
   }
 
-  /** True when data has waited longer than `deadline` ms without the wire taking any. */
+  /**
+   * True when data has waited longer than `deadline` ms without the wire
+   * taking any — unless all that was handed out since the queue was last
+   * empty were events for 'drop' subscriptions (those are dropped instead).
+   */
   stalled(now: number, deadline: number): boolean {
-    return this.pending > 0 && now - this.lastProgress > deadline;
+    return this.firmWaiting && this.pending > 0 && now - this.lastProgress > deadline;
+  }
+
+  /** Whether `size` more bytes fit the bound, after dropping the oldest droppable events to make room. */
+  private fits(size: number): boolean {
+    if (this.backlogBytes + this.transport.buffered + size <= this.maxPending) return true;
+    if (this.backlogBytes > this.firmBytes) this.dropOldestEvents(size);
+    return this.backlogBytes + this.transport.buffered + size <= this.maxPending;
+  }
+
+  /** One droppable event is gone. */
+  private lose(tag: DropTag): void {
+    this.dropped++;
+    this.onDrop?.(tag);
   }
 
   /** Hands the frame to the wire when nothing waits and the wire is below the mark. */
@@ -141,7 +195,7 @@ export class OutboundQueue {
   }
 
   /** Backlog entries are copies (one per frame): they pin no input chunk. */
-  private enqueue(chunk: Uint8Array, tail: Uint8Array | undefined, size: number): Uint8Array {
+  private enqueue(chunk: Uint8Array, tail: Uint8Array | undefined, size: number, tag: DropTag | undefined): void {
     let c: Uint8Array;
     if (tail === undefined) c = copyBytes(chunk);
     else {
@@ -150,24 +204,28 @@ export class OutboundQueue {
       c.set(tail, chunk.length);
     }
     this.backlog.push(c);
+    this.tags.push(tag);
     this.backlogBytes += size;
-    return c;
+    if (tag === undefined) this.firmBytes += size;
   }
 
   /**
-   * 'drop' policy: frees room for `size` more bytes by dropping the oldest
-   * queued events, skipping control frames (never dropped). Amortised O(1):
-   * the scan resumes where the last one stopped.
+   * Frees room for `size` more bytes by dropping the oldest queued droppable
+   * events, skipping firm ones and control frames. Amortised O(1): the scan
+   * resumes where the last one stopped.
    */
   private dropOldestEvents(size: number): void {
     const b = this.backlog;
+    const t = this.tags;
     let i = Math.max(this.dropFrom, this.head);
-    while (this.backlogBytes > this.controlBytes && i < b.length && this.backlogBytes + this.transport.buffered + size > this.maxPending) {
+    while (this.backlogBytes > this.firmBytes && i < b.length && this.backlogBytes + this.transport.buffered + size > this.maxPending) {
       const old = b[i]!;
-      if (old.length !== 0 && !this.controls?.has(old)) {
+      const tag = t[i];
+      if (old.length !== 0 && tag !== undefined) {
         b[i] = EMPTY;
+        t[i] = undefined;
         this.backlogBytes -= old.length;
-        this.dropped++;
+        this.lose(tag);
       }
       i++;
     }
@@ -178,18 +236,22 @@ export class OutboundQueue {
   private flushBacklog(): void {
     while (this.head < this.backlog.length && this.transport.buffered < this.highWater) {
       const c = this.backlog[this.head]!;
-      this.backlog[this.head++] = EMPTY;
+      const firm = this.tags[this.head] === undefined;
+      this.backlog[this.head] = EMPTY;
+      this.tags[this.head++] = undefined;
       if (c.length === 0) continue;
       this.backlogBytes -= c.length;
-      if (this.controlBytes !== 0 && this.controls!.has(c)) this.controlBytes -= c.length;
+      if (firm) this.firmBytes -= c.length;
       this.transport.write(c);
     }
     if (this.head === this.backlog.length) {
       this.backlog = [];
+      this.tags = [];
       this.head = 0;
       this.dropFrom = 0;
     } else if (this.head > 1024 && this.head * 2 > this.backlog.length) {
       this.backlog = this.backlog.slice(this.head);
+      this.tags = this.tags.slice(this.head);
       this.dropFrom = Math.max(0, this.dropFrom - this.head);
       this.head = 0;
     }

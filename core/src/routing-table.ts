@@ -1,5 +1,5 @@
 import { TopicTrie, copyBytes, topicHash, type Frame } from '@meshbus/proto';
-import type { Subscriber, SubscriberKind, Subscription } from './subscriber.js';
+import type { DropTag, Subscriber, SubscriberKind, Subscription } from './subscriber.js';
 
 /**
  * The receivers of one topic (what routing hands an event to), computed once
@@ -9,6 +9,12 @@ import type { Subscriber, SubscriberKind, Subscription } from './subscriber.js';
 export interface Receivers {
   /** Subscribers with at least one plain subscription that matches, each once. */
   readonly plain: readonly Subscriber[];
+  /**
+   * Per entry of `plain`: the sids of its matching subscriptions when every
+   * one is a client's 'drop' subscription (the event may be dropped for it
+   * and never holds the publisher back, SPEC §10.6), else undefined.
+   */
+  readonly plainDrop: readonly (DropTag | undefined)[];
   /** One entry per queue group with a matching member. */
   readonly groups: readonly GroupReceivers[];
   /** Subscriptions with a durable position (SUB `since`): each gets its own sid-addressed delivery. */
@@ -36,7 +42,17 @@ export interface GroupReceivers {
  */
 export type DeliveryScope = 'all' | 'region' | 'local';
 
-const NO_RECEIVERS: Receivers = { plain: [], groups: [], sequenced: [], limited: [] };
+const NO_RECEIVERS: Receivers = { plain: [], plainDrop: [], groups: [], sequenced: [], limited: [] };
+
+/** Whether deliveries for `sub` may be dropped: a client's subscription that chose 'drop'. */
+function sheds(sub: Subscription): boolean {
+  return sub.slow === 'drop' && sub.owner.kind === 'client';
+}
+
+/** The DropTag of a delivery addressed to `sub` (a queue member): `[sid]` for a client's 'drop' subscription, made once. */
+export function dropTagOf(sub: Subscription): DropTag | undefined {
+  return sheds(sub) ? (sub.dropTag ??= [sub.sid]) : undefined;
+}
 
 interface CacheEntry {
   bytes: Uint8Array;
@@ -149,7 +165,8 @@ export class RoutingTable {
 
   /** The receivers of a literal topic (uncached). */
   route(topic: string): Receivers {
-    let plain: Set<Subscriber> | undefined;
+    // Per plain receiver: the sids of its matching 'drop' subscriptions, or null once one of them is firm.
+    let plain: Map<Subscriber, number[] | null> | undefined;
     let groups: Map<string, { local: Subscription[]; remote: Subscription[]; far: Subscription[] }> | undefined;
     let sequenced: Subscription[] | undefined;
     let limited: Subscription[] | undefined;
@@ -159,7 +176,13 @@ export class RoutingTable {
         return;
       }
       if (sub.queue === undefined) {
-        (plain ??= new Set()).add(sub.owner);
+        plain ??= new Map();
+        const had = plain.get(sub.owner);
+        if (had === undefined) plain.set(sub.owner, sheds(sub) ? [sub.sid] : null);
+        else if (had !== null) {
+          if (sheds(sub)) had.push(sub.sid);
+          else plain.set(sub.owner, null);
+        }
         if (sub.max !== undefined) (limited ??= []).push(sub);
         return;
       }
@@ -171,7 +194,8 @@ export class RoutingTable {
     });
     if (!plain && !groups && !sequenced) return NO_RECEIVERS;
     return {
-      plain: plain ? [...plain] : [],
+      plain: plain ? [...plain.keys()] : [],
+      plainDrop: plain ? [...plain.values()].map((t) => t ?? undefined) : [],
       groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote, far: g.far })) : [],
       sequenced: sequenced ?? [],
       limited: limited ?? [],

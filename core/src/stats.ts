@@ -4,7 +4,7 @@ export interface NodeStats {
   msgsOut: number;
   bytesIn: number;
   bytesOut: number;
-  /** Events accepted with no receiver anywhere. */
+  /** Events accepted with no receiver anywhere, and events a peer forwarded for subscriptions here that ended before it heard (SPEC 10.3). */
   noInterest: number;
   slowConsumers: number;
   /** Times a client publisher was paused because a receiver had its high-water mark unsent. */
@@ -23,7 +23,13 @@ export interface NodeStats {
   errorsSent: number;
   connectionsTotal: number;
   connectionsRefused: number;
-  dropped: { slow: number; /** Durable publishes refused because too many writes waited for Redis. */ storeBacklog: number };
+  dropped: {
+    slow: number;
+    /** Durable publishes refused because too many writes waited for Redis. */
+    storeBacklog: number;
+    /** Queue-group events a peer sent for a group whose members here had all ended (max reached, unsubscribed) with no other member to take them (SPEC 10.3). */
+    noQueueMember: number;
+  };
   /** Trace hop records this node published. */
   traceHops: number;
   /**
@@ -113,7 +119,7 @@ export function newStats(): NodeStats {
     errorsSent: 0,
     connectionsTotal: 0,
     connectionsRefused: 0,
-    dropped: { slow: 0, storeBacklog: 0 },
+    dropped: { slow: 0, storeBacklog: 0, noQueueMember: 0 },
     traceHops: 0,
     store: { corrupt: 0, replayPages: 0, replaysRefused: 0, redisUp: -1, writesPending: 0 },
   };

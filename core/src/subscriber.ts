@@ -23,9 +23,12 @@ export interface Subscriber {
   readonly uid: number;
   /**
    * Hands over one event. `sid` is 0 for plain delivery, or the member
-   * subscription chosen for a queue group. Must not throw.
+   * subscription chosen for a queue group. `drop`: every subscription of
+   * this receiver the event is for chose 'drop' (these sids): it may be
+   * dropped rather than held (SPEC §10.6); undefined: the receiver's own rule.
+   * Must not throw.
    */
-  deliver(frame: Frame, sid: number): void;
+  deliver(frame: Frame, sid: number, drop?: DropTag): void;
   /** True while the receiver's queue is past its high-water mark. */
   readonly congested: boolean;
   /** Registers a publisher to be told when this receiver is no longer congested. */
@@ -57,6 +60,15 @@ export interface EventSource extends Throttled {
 export type SlowPolicy = 'drop' | 'disconnect';
 
 /**
+ * Who loses an event if it is dropped: the sids of the connection's 'drop'
+ * subscriptions it was sent for (all of them chose 'drop'; empty when the
+ * queue's own policy is 'drop', e.g. a peer link). An event sent without one
+ * on a 'disconnect' queue is *firm*: never dropped.
+ */
+export type DropTag = readonly number[];
+
+
+/**
  * A subscription that gets each event as its own sid-addressed delivery,
  * through a sequencer that keeps durable positions in order (SUB `since`).
  */
@@ -76,6 +88,8 @@ export interface Subscription {
   readonly sequencer?: SequencedReceiver;
   /** Not in the routing table: a durable work-queue member, fed by its queue's worker. */
   readonly detached?: boolean;
+  /** A client's 'drop' subscription: `[sid]`, the DropTag of deliveries addressed to it (made once, by the routing table). */
+  dropTag?: DropTag;
   /** SUB/UNSUB `max`: the subscription ends after this many deliveries (counted in `delivered`). */
   max?: number;
   delivered?: number;

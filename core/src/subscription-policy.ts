@@ -1,6 +1,6 @@
 import type { Permissions } from './auth/permissions.js';
 import { ReservedFilter, isOwnInbox, isTracePattern, reservedSubscribeProblem, startsWithWildcard } from './auth/reserved-topics.js';
-import type { SlowPolicy, Subscription } from './subscriber.js';
+import type { Subscription } from './subscriber.js';
 
 /**
  * Why client `clientId` (with token permissions `p`, if any) may not
@@ -19,15 +19,13 @@ export function subscribeProblem(pattern: string, clientId: string, p: Permissio
 /**
  * What a connection's subscriptions make of its deliveries, kept up to date
  * in O(1) per SUB and UNSUB (a scan of every subscription per SUB let one
- * client holding 10,000 of them make each re-SUB cost 10,000 steps): it drops
- * events only when every subscription asked for 'drop'; and while some
- * subscription starts with a wildcard, a filter keeps other clients' inboxes
- * and traces not subscribed by name out (rebuilt only after a change, at the
- * cost of the trace patterns held).
+ * client holding 10,000 of them make each re-SUB cost 10,000 steps): while
+ * some subscription starts with a wildcard, a filter keeps other clients'
+ * inboxes and traces not subscribed by name out (rebuilt only after a
+ * change, at the cost of the trace patterns held). (The slow-consumer policy
+ * is per subscription, decided per event by the routing table: DropTag.)
  */
 export class DeliveryPolicy {
-  private count = 0;
-  private disconnects = 0;
   private wide = 0;
   /** Trace patterns held (by count); made on the first one. */
   private traces: Map<string, number> | undefined;
@@ -44,10 +42,6 @@ export class DeliveryPolicy {
     this.tally(s, -1);
   }
 
-  get policy(): SlowPolicy {
-    return this.count > 0 && this.disconnects === 0 ? 'drop' : 'disconnect';
-  }
-
   /** The reserved-topic filter, or undefined while no subscription starts with a wildcard. */
   get reserved(): ReservedFilter | undefined {
     if (this.wide === 0) return undefined;
@@ -59,8 +53,6 @@ export class DeliveryPolicy {
   }
 
   private tally(s: Subscription, d: 1 | -1): void {
-    this.count += d;
-    if (s.slow === 'disconnect') this.disconnects += d;
     if (startsWithWildcard(s.pattern)) {
       this.wide += d;
       this.stale = true;

@@ -45,6 +45,13 @@ export abstract class RawFrames {
 
   /** Sends frames (a transport may put several in one message). */
   abstract send(...specs: FrameSpec[]): void;
+  /** Stops / restarts reading from the socket: the node sees a reader that stopped (its kernel buffers fill). */
+  pauseReading(): void {
+    throw new Error(`${this.constructor.name} cannot pause`);
+  }
+  resumeReading(): void {
+    throw new Error(`${this.constructor.name} cannot resume`);
+  }
 
   /** Extra words for "connection closed" errors (e.g. a WebSocket close code). */
   protected closeInfo(): string {
@@ -168,6 +175,14 @@ export class RawClient extends RawFrames {
     for (const spec of specs) this.socket.write(encodeFrame(spec));
   }
 
+  override pauseReading(): void {
+    this.socket.pause();
+  }
+
+  override resumeReading(): void {
+    this.socket.resume();
+  }
+
   close(): void {
     this.socket.destroy();
   }
@@ -205,6 +220,18 @@ export class RawWs extends RawFrames {
   send(...specs: FrameSpec[]): void {
     // All frames in one binary message (SPEC §2 allows several whole frames per message).
     this.ws.send(Buffer.concat(specs.map((s) => encodeFrame(s))));
+  }
+
+  override pauseReading(): void {
+    this.ws.pause();
+  }
+
+  override resumeReading(): void {
+    this.ws.resume();
+  }
+
+  close(): void {
+    this.ws.terminate();
   }
 
   protected override closeInfo(): string {

@@ -86,6 +86,8 @@ export interface ErrorBody {
   /** Numeric error code (SPEC.md "Error codes"). */
   code: number;
   message: string;
+  /** How many events the error covers (MB_ERR_EVENTS_DROPPED: events dropped since the last report). */
+  count?: number;
 }
 
 export interface GoodbyeBody {
@@ -185,7 +187,7 @@ export function decodePubAck(bytes: Uint8Array): PubAckBody | undefined {
 
 export function decodeError(bytes: Uint8Array): ErrorBody {
   const b = decodeBody(bytes);
-  need(isUint(b.code) && isStr(b.message), 'ERROR body must be {code, message}');
+  need(isUint(b.code) && isStr(b.message) && (b.count === undefined || isUint(b.count)), 'ERROR body must be {code, message}');
   return b as unknown as ErrorBody;
 }
 

@@ -12,9 +12,11 @@ import { encodeBody } from './control.js';
  * code's own text ("<message>: …") that prefix is dropped: receivers prefix
  * the code's text themselves when they build their error (SPEC §12).
  * `correlation`: the frame at fault (or a subscription's sid), 0 for none.
+ * `count`: how many events the error covers (ErrorBody `count`, e.g.
+ * MB_ERR_EVENTS_DROPPED), omitted when undefined.
  */
-export function errorFrame(code: ErrorCode, correlation: number, detail: string): Uint8Array {
-  return encodeFrame({ type: FrameType.ERROR, correlation, payload: errorBody(code, detail) });
+export function errorFrame(code: ErrorCode, correlation: number, detail: string, count?: number): Uint8Array {
+  return encodeFrame({ type: FrameType.ERROR, correlation, payload: errorBody(code, detail, count) });
 }
 
 /** A NACK refusing the publish acknowledged as `correlation` (same body as ERROR). */
@@ -28,8 +30,8 @@ export function goodbyeFrame(code: ErrorCode, reason: string, reconnect?: string
   return encodeFrame({ type: FrameType.GOODBYE, payload: encodeBody(body) });
 }
 
-function errorBody(code: ErrorCode, detail: string): Uint8Array {
+function errorBody(code: ErrorCode, detail: string, count?: number): Uint8Array {
   const prefix = ERROR_CODES[code].message + ': ';
   const message = detail.startsWith(prefix) ? detail.slice(prefix.length) : detail;
-  return encodeBody({ code: ERROR_CODES[code].num, message });
+  return encodeBody(count === undefined ? { code: ERROR_CODES[code].num, message } : { code: ERROR_CODES[code].num, message, count });
 }

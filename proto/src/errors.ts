@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   MB_ERR_UNEXPECTED_FRAME: { num: 2013, kind: 'session', fatal: false, message: 'frame type not allowed here' },
   MB_ERR_PAYLOAD_TOO_LARGE: { num: 2014, kind: 'session', fatal: false, message: 'payload exceeds the negotiated limit' },
   MB_ERR_UNKNOWN_SUBSCRIPTION: { num: 2015, kind: 'session', fatal: false, message: 'no such subscription' },
+  MB_ERR_EVENTS_DROPPED: { num: 2016, kind: 'session', fatal: false, message: 'events dropped for a slow subscription' },
   MB_ERR_SUBJECT_CHANGED: { num: 2020, kind: 'session', fatal: false, message: 'a refreshed token must have the same subject' },
   MB_ERR_OUT_OF_RANGE: { num: 2021, kind: 'session', fatal: false, message: 'a number or size is past its documented bound' },
   MB_ERR_TOO_MANY_REPLAYS: { num: 2040, kind: 'session', fatal: false, message: 'too many history replays in progress' },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ERROR_CODES, Frame, FrameType, decodeError, decodeGoodbye, errorFrame, goodbyeFrame, nackFrame } from '../src/index.js';
+import { ERROR_CODES, Frame, FrameType, decodeError, decodeGoodbye, encodeBody, errorFrame, goodbyeFrame, nackFrame } from '../src/index.js';
 
 const frame = (bytes: Uint8Array): Frame => new Frame(bytes, 0, bytes.length);
 
@@ -11,6 +11,15 @@ describe('error frames', () => {
     // The code's own text is not repeated: receivers prefix it themselves.
     expect(decodeError(f.payload)).toEqual({ code: 2004, message: 'publish to "a"' });
     expect(decodeError(frame(errorFrame('MB_ERR_DRAINING', 0, 'bye')).payload)).toEqual({ code: 2012, message: 'bye' });
+  });
+
+  it('errorFrame carries a count when given (a drop report), and decodeError refuses one that is not a uint', () => {
+    const f = frame(errorFrame('MB_ERR_EVENTS_DROPPED', 5, '12 events dropped', 12));
+    expect([f.type, f.correlation]).toEqual([FrameType.ERROR, 5]);
+    expect(decodeError(f.payload)).toEqual({ code: 2016, message: '12 events dropped', count: 12 });
+    expect(ERROR_CODES.MB_ERR_EVENTS_DROPPED.fatal).toBe(false);
+    const bad = encodeBody({ code: 2016, message: 'x', count: -1 });
+    expect(() => decodeError(bad)).toThrow(/ERROR body/);
   });
 
   it('nackFrame has the ERROR body on a NACK', () => {

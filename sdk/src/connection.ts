@@ -322,11 +322,11 @@ export class Connection {
   }
 }
 
-/** The typed error carried by an ERROR frame. */
-export function errorFrom(f: Frame): MeshbusError {
+/** The typed error carried by an ERROR frame, with the body's `count` when it has one (MB_ERR_EVENTS_DROPPED). */
+export function errorFrom(f: Frame): MeshbusError & { count?: number } {
   try {
     const b = decodeError(f.payload);
-    return errorFromCode(codeFromNumber(b.code), b.message);
+    return Object.assign(errorFromCode(codeFromNumber(b.code), b.message), { count: b.count });
   } catch (e) {
     return isMeshbusError(e) ? e : errorFromCode('MB_ERR_BAD_BODY');
   }

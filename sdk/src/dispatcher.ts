@@ -126,6 +126,20 @@ export class Dispatcher {
     if (handed === 0) this.dropped(0, topic);
   }
 
+  /**
+   * ERROR MB_ERR_SLOW_CONSUMER (the node closes the connection), or
+   * MB_ERR_EVENTS_DROPPED (SPEC §10.6): the node dropped `error.count` events
+   * for the 'drop' subscription `sid` (its queue toward this client was
+   * full); counted in `sub.nodeDropped`, the subscription goes on. Both are
+   * a 'slow-consumer' status from the node.
+   */
+  nodeSlow(sid: number, error: MeshbusError & { count?: number }): void {
+    const sub = this.subs.get(sid);
+    const dropped = error.count;
+    if (sub && dropped) sub.nodeDropped += dropped;
+    this.host.emit({ type: 'slow-consumer', source: 'node', error, sid: sub?.sid, pattern: sub?.pattern, dropped });
+  }
+
   /** Slow-consumer drop in a subscription's queue (the subscription reports it). */
   slowConsumer(sub: Subscription, first: boolean): void {
     this.host.counters.dropped++;

@@ -429,7 +429,7 @@ export class Engine implements DispatchHost, DurableHost {
     }
   }
 
-  private onError(conn: Connection, correlation: number, err: MeshbusError): void {
+  private onError(conn: Connection, correlation: number, err: MeshbusError & { count?: number }): void {
     if (correlation !== 0) {
       const req = this.pending.take<PendingRequest>(correlation, 'request');
       if (req) {
@@ -449,7 +449,7 @@ export class Engine implements DispatchHost, DurableHost {
         return;
       }
     }
-    if (err.code === 'MB_ERR_SLOW_CONSUMER') this.emit({ type: 'slow-consumer', source: 'node', error: err });
+    if (err.num === 2006 || err.num === 2016) this.dispatcher.nodeSlow(correlation, err);
     else if (!err.fatal) this.emit({ type: 'error', error: err });
     if (err.fatal) conn.close(err);
   }

@@ -63,6 +63,12 @@ export class Subscription implements AsyncIterable<Msg> {
    * is reported by a status event ('slow-consumer', 'dropped').
    */
   dropped = 0;
+  /**
+   * Events the node dropped for this subscription before they reached the
+   * client ('drop' policy, queue toward this client full: SPEC §10.6), as
+   * reported by the node ('slow-consumer' status with `source: 'node'`).
+   */
+  nodeDropped = 0;
   /** @internal drain() is under way: the UNSUB is sent, events routed before it still arrive. */
   draining = false;
   private readonly queue: QueuedIterator<Msg> | undefined;

@@ -33,7 +33,13 @@ export type Status =
   | { type: 'disconnected'; server: string; error?: MeshbusError }
   | { type: 'reconnecting'; attempt: number; delay: number; server: string }
   | { type: 'slow-consumer'; source: 'client'; sid: number; pattern: string; dropped: number; pending: number }
-  | { type: 'slow-consumer'; source: 'node'; error: MeshbusError }
+  /**
+   * From the node: `MB_ERR_SLOW_CONSUMER` (the connection is closed), or
+   * `MB_ERR_EVENTS_DROPPED` with the 'drop' subscription `sid` (`pattern`
+   * when still known) and the events the node `dropped` for it since its
+   * last report (also added to `sub.nodeDropped`); the connection goes on.
+   */
+  | { type: 'slow-consumer'; source: 'node'; error: MeshbusError; sid?: number; pattern?: string; dropped?: number }
   /** `entry`: an outbox entry refused when it was flushed (e.g. over the new node's payload limit); it is not sent. */
   | { type: 'error'; error: MeshbusError; sid?: number; entry?: OutboxEntry }
   /**

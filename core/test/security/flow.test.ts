@@ -33,18 +33,38 @@ interface Mem {
   pending: number;
   dropped: number;
   subscriptions: number;
+  slowConsumers: number;
+  connections: number;
 }
 
-/** argv: port, count, hex bytes to send on each connection; then holds the sockets open without reading until killed. */
+type Kind = 'tcp' | 'ws';
+
+/**
+ * argv: port, count, hex bytes to send on each connection, 'tcp' or 'ws';
+ * then holds the sockets open without reading until killed. Over 'ws' each
+ * socket first upgrades (reading only the 101 answer) and sends the bytes as
+ * one masked binary message (mask 0: the bytes go as they are).
+ */
 const STUCK_SUBSCRIBERS = `
-import socket, sys, time
-port, n, hello = int(sys.argv[1]), int(sys.argv[2]), bytes.fromhex(sys.argv[3])
+import socket, struct, sys, time
+port, n, hello, kind = int(sys.argv[1]), int(sys.argv[2]), bytes.fromhex(sys.argv[3]), sys.argv[4]
 socks = []
 for _ in range(n):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(('127.0.0.1', port))
-    s.sendall(hello)
+    if kind == 'ws':
+        s.sendall(b'GET / HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n'
+                  b'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n')
+        head = b''
+        while b'\\r\\n\\r\\n' not in head:
+            head += s.recv(1)
+        assert b' 101 ' in head.split(b'\\r\\n')[0], head
+        size = len(hello)
+        lead = bytes([0x82, 0x80 | size]) if size < 126 else bytes([0x82, 0x80 | 126]) + struct.pack('>H', size)
+        s.sendall(lead + b'\\0\\0\\0\\0' + hello)
+    else:
+        s.sendall(hello)
     socks.append(s)
 while True:
     time.sleep(1)
@@ -69,12 +89,14 @@ class NodeProcess {
     });
   }
 
-  static async start(opts: Record<string, unknown>): Promise<{ proc: NodeProcess; port: number }> {
+  /** A node with `opts`; `port` is its TCP port, `wsPort` its WebSocket gateway's. */
+  static async start(opts: Record<string, unknown>): Promise<{ proc: NodeProcess; port: number; wsPort: number }> {
     const code = `
-      import { startNode, silentLogger } from '@meshbus/core';
+      import { startNode, silentLogger, WsGateway } from '@meshbus/core';
       import { createInterface } from 'node:readline';
       const n = await startNode({ port: 0, logger: silentLogger, ...${JSON.stringify(opts)} });
-      console.log(JSON.stringify({ port: n.port }));
+      const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+      console.log(JSON.stringify({ port: n.port, wsPort: g.port }));
       createInterface({ input: process.stdin }).on('line', (cmd) => {
         let pending = 0;
         for (const s of n.connections()) pending += s.pending;
@@ -83,14 +105,15 @@ class NodeProcess {
         const m = process.memoryUsage();
         let subscriptions = 0;
         for (const s of n.connections()) subscriptions += s.subscriptionCount;
-        console.log(JSON.stringify({ rss: m.rss, arrayBuffers: m.arrayBuffers, pending, dropped: n.stats.dropped.slow, subscriptions }));
+        console.log(JSON.stringify({ rss: m.rss, arrayBuffers: m.arrayBuffers, pending, dropped: n.stats.dropped.slow, subscriptions,
+          slowConsumers: n.stats.slowConsumers, connections: n.connectionCount }));
       });
       process.stdin.on('end', () => process.exit(0));`;
     const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { cwd: CORE_DIR, stdio: 'pipe' });
     child.stderr.resume();
     const proc = new NodeProcess(child);
-    const { port } = JSON.parse(await proc.nextLine()) as { port: number };
-    return { proc, port };
+    const { port, wsPort } = JSON.parse(await proc.nextLine()) as { port: number; wsPort: number };
+    return { proc, port, wsPort };
   }
 
   private async nextLine(): Promise<string> {
@@ -130,9 +153,11 @@ afterEach(() => {
   for (const f of cleanup.splice(0)) f();
 });
 
-describe('slow consumers pin no input chunks (issue #13.4)', () => {
+const KINDS: Kind[] = ['tcp', 'ws'];
+
+describe.each(KINDS)('%s: slow consumers pin no input chunks (issue #13.4)', (kind) => {
   it('four never-reading subscribers fed one small event per 64 KiB chunk: node RSS stays within what its limits count', async () => {
-    const { proc, port } = await NodeProcess.start({ maxPending: MAX_PENDING });
+    const { proc, port, wsPort } = await NodeProcess.start({ maxPending: MAX_PENDING });
     cleanup.push(() => proc.stop());
     // The subscribers: sockets with a small fixed receive buffer (SO_RCVBUF turns off the kernel's
     // autotuning, which on loopback would otherwise absorb megabytes) that say HELLO, SUB and never read.
@@ -140,7 +165,7 @@ describe('slow consumers pin no input chunks (issue #13.4)', () => {
       encodeFrame({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1] }) }),
       encodeFrame({ type: FrameType.SUB, topic: 'feed', correlation: 1, payload: encodeBody({ slow: 'drop' }) }),
     ]);
-    const attacker = spawn('python3', ['-c', STUCK_SUBSCRIBERS, String(port), String(SUBSCRIBERS), subscribe.toString('hex')], { stdio: 'pipe' });
+    const attacker = spawn('python3', ['-c', STUCK_SUBSCRIBERS, String(kind === 'ws' ? wsPort : port), String(SUBSCRIBERS), subscribe.toString('hex'), kind], { stdio: 'pipe' });
     cleanup.push(() => attacker.kill());
     attacker.stderr.resume();
     attacker.stdout.resume();
@@ -171,12 +196,12 @@ describe('slow consumers pin no input chunks (issue #13.4)', () => {
     }
     await pub.flush(30_000);
     const after = await proc.mem();
-    console.log(`[#13.4] prefill: ${prefill} writes of ${packed.length} bytes`);
+    console.log(`[#13.4 ${kind}] prefill: ${prefill} writes of ${packed.length} bytes`);
 
     const growth = after.rss - before.rss;
     const bound = SUBSCRIBERS * MAX_PENDING + MARGIN;
     console.log(
-      `[#13.4] node RSS growth ${(growth / 2 ** 20).toFixed(1)} MiB (bound ${(bound / 2 ** 20).toFixed(1)} MiB); ` +
+      `[#13.4 ${kind}] node RSS growth ${(growth / 2 ** 20).toFixed(1)} MiB (bound ${(bound / 2 ** 20).toFixed(1)} MiB); ` +
         `arrayBuffers ${(before.arrayBuffers / 2 ** 20).toFixed(1)} -> ${(after.arrayBuffers / 2 ** 20).toFixed(1)} MiB; ` +
         `pending ${(after.pending / 2 ** 20).toFixed(2)} MiB; dropped ${after.dropped}`,
     );
@@ -186,5 +211,41 @@ describe('slow consumers pin no input chunks (issue #13.4)', () => {
     expect(after.arrayBuffers - before.arrayBuffers).toBeLessThanOrEqual(SUBSCRIBERS * MAX_PENDING + BUFFER_MARGIN);
     expect(growth).toBeLessThanOrEqual(bound);
     expect(after.subscriptions).toBe(SUBSCRIBERS);
+  });
+});
+
+describe.each(KINDS)('%s: a never-reading slow consumer is disconnected and its memory released', (kind) => {
+  it("four stuck 'disconnect' subscribers flooded past maxPending: each is closed as a slow consumer, the node's buffers return to what they were", async () => {
+    const { proc, port, wsPort } = await NodeProcess.start({ maxPending: MAX_PENDING, drainTimeout: 300 });
+    cleanup.push(() => proc.stop());
+    const subscribe = Buffer.concat([
+      encodeFrame({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1] }) }),
+      encodeFrame({ type: FrameType.SUB, topic: 'feed', correlation: 1 }),
+    ]);
+    const attacker = spawn('python3', ['-c', STUCK_SUBSCRIBERS, String(kind === 'ws' ? wsPort : port), String(SUBSCRIBERS), subscribe.toString('hex'), kind], { stdio: 'pipe' });
+    cleanup.push(() => attacker.kill());
+    attacker.stderr.resume();
+    attacker.stdout.resume();
+    await until(async () => (await proc.mem()).subscriptions === SUBSCRIBERS);
+    const pub = await RawClient.connect(port);
+    cleanup.push(() => pub.close());
+    await pub.flush();
+    const before = await proc.mem();
+    // 64 MiB of 64 KiB events: far past what the kernel buffers and maxPending hold for each subscriber.
+    const big = encodeFrame({ type: FrameType.PUB, topic: 'feed', payload: new Uint8Array(65536) });
+    for (let i = 0; i < 1024; i++) {
+      if (!pub.socket.write(big)) await new Promise((r) => pub.socket.once('drain', r));
+    }
+    await pub.flush(30_000);
+    await until(async () => {
+      const m = await proc.mem();
+      return m.slowConsumers === SUBSCRIBERS && m.connections === 1;
+    }, 20_000);
+    const after = await proc.mem();
+    console.log(`[slow ${kind}] arrayBuffers ${(before.arrayBuffers / 2 ** 20).toFixed(1)} -> ${(after.arrayBuffers / 2 ** 20).toFixed(1)} MiB; pending ${after.pending}`);
+    expect(after.pending).toBe(0);
+    expect(after.subscriptions).toBe(0);
+    // Nothing of what was queued for them stays reachable once they are gone.
+    expect(after.arrayBuffers - before.arrayBuffers).toBeLessThanOrEqual(BUFFER_MARGIN);
   });
 });
