@@ -142,12 +142,15 @@ export async function deleteKeys(url: string, prefix: string): Promise<void> {
   r.on('error', () => {});
   try {
     await r.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await r.del(...keys);
-    } while (cursor !== '0');
+    // The node's keys start with the prefix; BullMQ's with `{<prefix>` (its hash-tagged prefix).
+    for (const match of [`${prefix}*`, `{${prefix}*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await r.scan(cursor, 'MATCH', match.replace(/[[\]]/g, '\\$&'), 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await r.del(...keys);
+      } while (cursor !== '0');
+    }
   } catch {
     /* the server may be gone already */
   } finally {

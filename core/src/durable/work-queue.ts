@@ -1,5 +1,5 @@
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { waitForReplicas, type RedisClient } from './redis-connect.js';
 import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
 import { SessionError, StoreError, topicProblem } from '@meshbus/proto';
@@ -52,6 +52,15 @@ export function dlqName(group: string): string {
 }
 
 /**
+ * BullMQ's key prefix for a node key prefix: `{<prefix>bull}`. Every BullMQ
+ * script touches several keys of a queue; the braces make them one hash tag,
+ * hence one Redis Cluster slot (BullMQ's own rule for clusters).
+ */
+export function bullPrefix(prefix: string): string {
+  return `{${prefix}bull}`;
+}
+
+/**
  * Durable work queues across the mesh.
  *
  * Discovery: the set `<prefix>queues` lists every (pattern, group) ever
@@ -82,11 +91,11 @@ export class WorkQueues {
   constructor(
     private readonly cfg: ResolvedDurable,
     /** Commands (SADD, SMEMBERS, PUBLISH) and BullMQ producers. */
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** Blocking connections for workers are duplicated from this one. */
-    private readonly workerConn: Redis,
+    private readonly workerConn: RedisClient,
     /** Pub/sub connection for queue-set notices. */
-    private readonly sub: Redis,
+    private readonly sub: RedisClient,
     private readonly matcher: DurableMatcher<QueueRef>,
     private readonly logger: Logger,
     /** Publishes an event whose delay is over (on whichever node's worker takes it). */
@@ -104,7 +113,21 @@ export class WorkQueues {
     return `${this.cfg.prefix}queues:changed`;
   }
   private get bullPrefix(): string {
-    return `${this.cfg.prefix}bull`;
+    return bullPrefix(this.cfg.prefix);
+  }
+
+  /**
+   * With `waitReplicas`, waits until that many replicas have the jobs this
+   * node wrote (WAIT on the producer connection, routed to the BullMQ slot);
+   * throws StoreError MB_ERR_STORE_UNAVAILABLE when fewer confirm in time.
+   */
+  private async replicated(): Promise<void> {
+    const { waitReplicas, waitTimeoutMs } = this.cfg;
+    if (waitReplicas <= 0) return;
+    const got = await waitForReplicas(this.redis, `${this.bullPrefix}:wait`, waitReplicas, waitTimeoutMs);
+    if (got < waitReplicas) {
+      throw new StoreError('MB_ERR_STORE_UNAVAILABLE', `job stored on the primary, confirmed by ${got} of ${waitReplicas} replicas within ${waitTimeoutMs} ms`);
+    }
   }
 
   async start(): Promise<void> {
@@ -189,12 +212,14 @@ export class WorkQueues {
         }),
       ),
     );
+    await this.replicated();
   }
 
   /** A publish with a delay: a BullMQ delayed job, published when due. */
   async schedule(topic: string, frame: Uint8Array, delay: number): Promise<void> {
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic };
     await this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true });
+    await this.replicated();
   }
 
   /**
