@@ -174,9 +174,10 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
 
 /**
  * The fixture of the durability suites: a test Redis (or a skip), and nodes
- * and SDK clients that are closed after each test. Call once at module level.
+ * and SDK clients that are closed after each test. Call once at module level
+ * (or once in a describe, with `provide` giving another deployment).
  */
-export function durableSuite(): {
+export function durableSuite(provide: (ctx: SkipCtx) => Promise<TestRedis> = testRedis): {
   redis(): TestRedis;
   /** A key prefix of its own for one node set, inside the run's prefix. */
   prefix(): string;
@@ -187,7 +188,7 @@ export function durableSuite(): {
   const nodes: MeshNode[] = [];
   const clients: Client[] = [];
   beforeEach(async ({ skip }) => {
-    redis ??= await testRedis({ skip });
+    redis ??= await provide({ skip });
   });
   afterEach(async () => {
     for (const c of clients.splice(0)) await c.close().catch(() => {});

@@ -1,0 +1,52 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { durabilityOf } from '../src/durable/index.js';
+import { durableSuite, until, type TestRedis } from './redis-helper.js';
+import { historyScenarios, queueScenarios } from './durable-scenarios.js';
+import { startRedisCluster, startSentinelSetup, topologyToolsInstalled, type Topology } from './redis-topology.js';
+
+/**
+ * The durable scenarios of durable.test.ts and durable-queue.test.ts on a
+ * 3-primary Redis Cluster and on a primary + replica behind 3 sentinels, each
+ * started once for this file on loopback ports and killed after it.
+ */
+
+const setups: Array<[string, () => Promise<Topology>]> = [
+  ['a Redis Cluster (redis-cluster://, 3 primaries)', startRedisCluster],
+  ['a Sentinel setup (redis-sentinel://, primary + replica + 3 sentinels)', startSentinelSetup],
+];
+
+for (const [name, start] of setups) {
+  describe(`durability on ${name}`, () => {
+    let topo: Promise<Topology> | undefined;
+    const provide = async (ctx: { skip(note?: string): void }): Promise<TestRedis> => {
+      if (!topologyToolsInstalled()) {
+        const reason = 'redis-server and redis-cli are not installed (apt-get install redis-server)';
+        if (process.env.MESHBUS_REQUIRE_REDIS === '1') throw new Error(`MESHBUS_REQUIRE_REDIS=1 but ${reason}`);
+        ctx.skip(reason);
+      }
+      topo ??= start();
+      const t = await topo;
+      return { url: t.url, prefix: `mbtest:${randomBytes(6).toString('hex')}:`, cleanup: async () => {} };
+    };
+    afterAll(async () => {
+      await (await topo?.catch(() => undefined))?.stop();
+    });
+    const suite = durableSuite(provide);
+    historyScenarios(suite);
+    queueScenarios(suite);
+
+    it('latest values of topics on different shards come to one wildcard subscriber', async () => {
+      const n = await suite.node({ durable: { redis: suite.redis().url, prefix: suite.prefix(), topics: [{ pattern: 'px.>', latest: true }] } });
+      const pub = await suite.client(n);
+      const topics = Array.from({ length: 24 }, (_, i) => `px.t${i}`);
+      for (const t of topics) await pub.publish(t, `v-${t}`, { ack: true });
+      const c = await suite.client(n);
+      const got: string[] = [];
+      c.subscribe('px.>', { callback: (m) => void got.push(`${m.topic}=${Buffer.from(m.data).toString()}`) });
+      await until(() => got.length === topics.length, `latest of ${topics.length} topics (got ${got.length})`);
+      expect(got.sort()).toEqual(topics.map((t) => `${t}=v-${t}`).sort());
+      expect(durabilityOf(n)?.cfg.target.kind).toBe(name.includes('Cluster') ? 'cluster' : 'sentinel');
+    });
+  });
+}
