@@ -41,7 +41,7 @@ export async function startServer(cfg: StartConfig, logger?: Logger, identity: {
     publishRate: cfg.publishRate,
     maxSubscriptions: cfg.maxSubscriptions,
     pingInterval: cfg.pingInterval,
-    durable: cfg.redis ? { redis: cfg.redis, prefix: cfg.redisPrefix, topics: cfg.durable.map(parseDurableTopic) } : undefined,
+    durable: cfg.redis ? { redis: cfg.redis, prefix: cfg.redisPrefix, waitReplicas: cfg.redisWaitReplicas, topics: cfg.durable.map(parseDurableTopic) } : undefined,
   });
   await node.listen();
   let cluster: ClusterNode | undefined;

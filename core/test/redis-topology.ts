@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -23,7 +24,9 @@ export interface SentinelTopology extends Topology {
   /** Port of the server that is primary now (asks a sentinel). */
   primaryPort(): Promise<number>;
   /** SIGKILLs the current primary; resolves once a sentinel names another one (bounded). */
-  killPrimary(timeoutMs?: number): Promise<{ old: number; next: number; ms: number }>;
+  killPrimary(onKilled?: () => void, timeoutMs?: number): Promise<{ old: number; next: number; ms: number }>;
+  /** Starts a killed server again on its port, empty, as a replica of the current primary (what the sentinels would make it, sooner); resolves once it is in sync. */
+  revive(port: number, timeoutMs?: number): Promise<void>;
 }
 
 /** True when the binaries these deployments need are installed. */
@@ -120,24 +123,77 @@ export async function startRedisCluster(): Promise<Topology> {
 }
 
 /**
+ * A TCP proxy to `target` on a free loopback port that delays what the target
+ * sends by `delayMs`, and drops whatever it still holds when the target's side
+ * closes: a replica lagging `delayMs` behind its primary, which loses the
+ * replication stream it has not received yet when the primary dies.
+ */
+async function lagProxy(target: number, delayMs: number): Promise<{ port: number; close(): void }> {
+  const server = net.createServer((down) => {
+    const up = net.connect(target, '127.0.0.1');
+    const pending = new Set<ReturnType<typeof setTimeout>>();
+    let dead = false;
+    const kill = (): void => {
+      dead = true;
+      for (const t of pending) clearTimeout(t);
+      pending.clear();
+      down.destroy();
+      up.destroy();
+    };
+    down.on('data', (d) => up.write(d));
+    up.on('data', (d) => {
+      const t = setTimeout(() => {
+        pending.delete(t);
+        if (!dead) down.write(d);
+      }, delayMs);
+      pending.add(t);
+    });
+    for (const sock of [up, down]) {
+      sock.on('error', kill);
+      sock.on('close', kill);
+    }
+  });
+  const port = await freePort();
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return { port, close: () => server.close() };
+}
+
+export interface SentinelOptions {
+  /** The replica replicates through a lagProxy with this delay, ms (0: directly). */
+  replicationDelayMs?: number;
+  /**
+   * The sentinels' failover-timeout, ms (default 2000). A sentinel repoints a
+   * replica that replicates from another address than the primary's (the lag
+   * proxy) after this long, and fails a master over again only after twice it.
+   */
+  failoverTimeoutMs?: number;
+}
+
+/**
  * A primary, one replica and three sentinels (quorum 2, primary judged down
  * after 1 s), master name `mymaster`. Resolves once the replica is in sync and
  * every sentinel knows the replica and the two other sentinels (what a
  * failover needs).
  */
-export async function startSentinelSetup(): Promise<SentinelTopology> {
+export async function startSentinelSetup(opts: SentinelOptions = {}): Promise<SentinelTopology> {
   const dir = mkdtempSync(join(tmpdir(), 'mb-rsentinel-'));
   const procs: Proc[] = [];
   const data: Proc[] = [];
   const sentinels: Proc[] = [];
+  let revivable: (port: number) => string[] = () => [];
+  let closeProxy = (): void => {};
   try {
     const primary = await freePort();
     const replica = await freePort();
+    const proxy = opts.replicationDelayMs ? await lagProxy(primary, opts.replicationDelayMs) : undefined;
+    closeProxy = () => proxy?.close();
+    const dataArgs = (port: number): string[] => ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    revivable = dataArgs;
     for (const [port, extra] of [
       [primary, []],
-      [replica, ['--replicaof', '127.0.0.1', String(primary)]],
+      [replica, ['--replicaof', '127.0.0.1', String(proxy?.port ?? primary)]],
     ] as Array<[number, string[]]>) {
-      const child = spawnRedis(['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra]);
+      const child = spawnRedis([...dataArgs(port), ...extra]);
       const p = { port, child };
       procs.push(p);
       data.push(p);
@@ -154,7 +210,7 @@ export async function startSentinelSetup(): Promise<SentinelTopology> {
           `dir ${dir}`,
           `sentinel monitor mymaster 127.0.0.1 ${primary} 2`,
           'sentinel down-after-milliseconds mymaster 1000',
-          'sentinel failover-timeout mymaster 5000',
+          `sentinel failover-timeout mymaster ${opts.failoverTimeoutMs ?? 2000}`,
           'sentinel parallel-syncs mymaster 1',
           '',
         ].join('\n'),
@@ -188,10 +244,12 @@ export async function startSentinelSetup(): Promise<SentinelTopology> {
     return {
       url: `redis-sentinel://${sentinels.map((s) => `127.0.0.1:${s.port}`).join(',')}/mymaster`,
       primaryPort,
-      async killPrimary(timeoutMs = 30_000) {
+      async killPrimary(onKilled, timeoutMs = 30_000) {
         const old = await primaryPort();
         const t0 = Date.now();
-        await killAll(data.filter((p) => p.port === old));
+        const dying = killAll(data.filter((p) => p.port === old));
+        onKilled?.();
+        await dying;
         let next = old;
         await until(
           async () => {
@@ -205,12 +263,21 @@ export async function startSentinelSetup(): Promise<SentinelTopology> {
         );
         return { old, next, ms: Date.now() - t0 };
       },
+      async revive(port, timeoutMs = 30_000) {
+        const p = { port, child: spawnRedis([...revivable(port), '--replicaof', '127.0.0.1', String(await primaryPort())]) };
+        procs.push(p);
+        data.push(p);
+        await waitPing(port);
+        await until(async () => /master_link_status:up/.test(String(await redisCall(port, 'INFO', 'replication'))), `revived ${port} in sync as a replica`, timeoutMs);
+      },
       stop: async () => {
+        closeProxy();
         await killAll(procs);
         rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (e) {
+    closeProxy();
     await killAll(procs);
     rmSync(dir, { recursive: true, force: true });
     throw e;

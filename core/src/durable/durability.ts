@@ -27,7 +27,8 @@ import { WorkQueues, type QueueRef } from './work-queue.js';
 import { ReplaySlots } from './replay-slots.js';
 import { readStoredFrame } from './stored-frame.js';
 import { DURABLE_FEATURES } from './durability-off.js';
-import { connectRedis, type RedisClient } from './redis-connect.js';
+import { connectRedis, isCluster, type RedisClient } from './redis-connect.js';
+import { ReplicaWait } from './replica-wait.js';
 import { redactUrl as redact } from './redis-target.js';
 
 export { DURABLE_FEATURES, logDurabilityOff, refuseWithoutRedis } from './durability-off.js';
@@ -99,6 +100,9 @@ function refusal(ack: number, correlation: number, detail: string): Uint8Array {
 export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   readonly matcher: DurableMatcher<QueueRef>;
   private history!: HistoryStore;
+  /** WAIT for `waitReplicas` replicas after history writes (cfg.waitReplicas > 0). */
+  private replicaWait: ReplicaWait | undefined;
+  private clustered = false;
   private work!: WorkQueues;
   private readonly conns: RedisClient[] = [];
   private readonly sequencers = new Map<Subscription, Sequencer>();
@@ -150,6 +154,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       if (wasReady && !this.stopping) log.warn({ redis: redact(this.cfg.redis) }, 'redis connection lost: durable publishes are refused until it is back');
     });
     this.history = new HistoryStore(cmd, this.cfg.prefix, this.cfg.replay);
+    if (this.cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(cmd, this.cfg.waitReplicas, this.cfg.waitTimeoutMs);
+    this.clustered = isCluster(cmd);
     this.work = new WorkQueues(
       this.cfg,
       bull,
@@ -245,10 +251,12 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       pos = await this.history.append(d.topic, d.rule, bytes);
       frame = withPosition(bytes, pos);
       const { waitReplicas, waitTimeoutMs } = this.cfg;
-      if (waitReplicas > 0) {
+      if (this.replicaWait) {
         // Delivered only once the replicas have it too (or WAIT timed out): a subscriber then never
-        // sees an event that a failover forgets and whose offset a later event reuses.
-        const got = await this.history.confirm(d.topic, waitReplicas, waitTimeoutMs);
+        // sees an event that a failover forgets and whose offset a later event reuses. One WAIT
+        // answers every write before it on the connection: one group per shard (per topic on a cluster).
+        const key = this.history.metaKey(d.topic);
+        const got = await this.replicaWait.confirm(this.clustered ? key : '', key);
         if (got < waitReplicas) unconfirmed = `stored on the primary, confirmed by ${got} of ${waitReplicas} replicas within ${waitTimeoutMs} ms`;
       }
     } else {

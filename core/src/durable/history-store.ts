@@ -1,5 +1,4 @@
 import type { RedisClient } from './redis-connect.js';
-import { waitForReplicas } from './redis-connect.js';
 import type { Position } from '@meshbus/proto';
 import { randomId } from '../ids.js';
 import type { ResolvedTopicRule } from './store-config.js';
@@ -221,13 +220,6 @@ export class HistoryStore {
     return { epoch: epoch.toString(), offset: Number(off) };
   }
 
-  /**
-   * Waits until `replicas` replicas have every write this store made on the
-   * shard of `topic` (Redis WAIT, at most `timeoutMs`); resolves with how many did.
-   */
-  confirm(topic: string, replicas: number, timeoutMs: number): Promise<number> {
-    return waitForReplicas(this.r, this.metaKey(topic), replicas, timeoutMs);
-  }
 
   /**
    * One page of the events of `topic` after `since` (up to offset `upto`, 0 =

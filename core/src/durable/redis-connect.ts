@@ -19,8 +19,9 @@ export function connectRedis(target: RedisTarget, extra: RedisOptions): RedisCli
       username: target.username,
       password: target.password,
       lazyConnect: false,
-      // Ask the sentinels for the new primary as soon as they announce a failover, not only when the old one's socket closes.
-      failoverDetector: true,
+      // A primary the sentinels demoted refuses writes (READONLY): reconnect, which asks them for the new one.
+      // (Not ioredis's failoverDetector: its sentinel subscriptions outlive quit() and retry forever.)
+      reconnectOnError: (e) => e.message.startsWith('READONLY'),
       ...extra,
     });
   }

@@ -1,5 +1,6 @@
 import { Queue, Worker, type Job } from 'bullmq';
-import { waitForReplicas, type RedisClient } from './redis-connect.js';
+import type { RedisClient } from './redis-connect.js';
+import { ReplicaWait } from './replica-wait.js';
 import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
 import { SessionError, StoreError, topicProblem } from '@meshbus/proto';
@@ -87,6 +88,7 @@ export class WorkQueues {
   private delayed: Queue | undefined;
   private delayedWorker: Worker | undefined;
   private stopped = false;
+  private readonly replicaWait: ReplicaWait | undefined;
 
   constructor(
     private readonly cfg: ResolvedDurable,
@@ -104,7 +106,9 @@ export class WorkQueues {
     private readonly publishDead: (group: string, frame: Uint8Array, error: string) => void,
     /** Counts a job read back from Redis that cannot be decoded (skipped). */
     private readonly onCorrupt: () => void = () => {},
-  ) {}
+  ) {
+    if (cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(redis, cfg.waitReplicas, cfg.waitTimeoutMs);
+  }
 
   private get setKey(): string {
     return `${this.cfg.prefix}queues`;
@@ -122,9 +126,10 @@ export class WorkQueues {
    * throws StoreError MB_ERR_STORE_UNAVAILABLE when fewer confirm in time.
    */
   private async replicated(): Promise<void> {
+    if (!this.replicaWait) return;
     const { waitReplicas, waitTimeoutMs } = this.cfg;
-    if (waitReplicas <= 0) return;
-    const got = await waitForReplicas(this.redis, `${this.bullPrefix}:wait`, waitReplicas, waitTimeoutMs);
+    // Every BullMQ key is in one slot: one group.
+    const got = await this.replicaWait.confirm('bull', `${this.bullPrefix}:wait`);
     if (got < waitReplicas) {
       throw new StoreError('MB_ERR_STORE_UNAVAILABLE', `job stored on the primary, confirmed by ${got} of ${waitReplicas} replicas within ${waitTimeoutMs} ms`);
     }
