@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { durabilityOf } from '../src/durable/index.js';
 import { durableSuite, until, type TestRedis } from './redis-helper.js';
 import { historyScenarios, queueScenarios } from './durable-scenarios.js';
-import { startRedisCluster, startSentinelSetup, topologyToolsInstalled, type Topology } from './redis-topology.js';
+import { redisCall, startRedisCluster, startSentinelSetup, topologyToolsInstalled, type Topology } from './redis-topology.js';
 
 /**
  * The durable scenarios of durable.test.ts and durable-queue.test.ts on a
@@ -47,6 +47,30 @@ for (const [name, start] of setups) {
       await until(() => got.length === topics.length, `latest of ${topics.length} topics (got ${got.length})`);
       expect(got.sort()).toEqual(topics.map((t) => `${t}=v-${t}`).sort());
       expect(durabilityOf(n)?.cfg.target.kind).toBe(name.includes('Cluster') ? 'cluster' : 'sentinel');
+      if (name.includes('Cluster')) {
+        // The topics' keys spread over the shards (hash tag = topic), not all in one slot.
+        const ports = [...(await topo!).url.matchAll(/:(\d+)/g)].map((m) => Number(m[1]));
+        const sizes = await Promise.all(ports.map(async (p) => Number(await redisCall(p, 'DBSIZE'))));
+        expect(sizes.filter((k) => k > 0).length).toBeGreaterThanOrEqual(2);
+      }
+    });
+
+    it.runIf(name.includes('Cluster'))('waitReplicas on shards without replicas: WAIT reaches the topic\'s primary, the event is stored and delivered, the ACK becomes a NACK', async () => {
+      const n = await suite.node({ durable: { redis: suite.redis().url, prefix: suite.prefix(), topics: [{ pattern: 'w.>', history: { size: 10 } }], waitReplicas: 1, waitTimeoutMs: 100 } });
+      const c = await suite.client(n);
+      const got: string[] = [];
+      c.subscribe('w.>', { callback: (m) => void got.push(m.topic) });
+      await c.flush();
+      const errs: string[] = [];
+      for (const t of ['w.a', 'w.b', 'w.c', 'w.d']) {
+        await c.publish(t, 'x', { ack: true }).catch((e: { code: string; message: string }) => void errs.push(`${e.code} ${e.message}`));
+      }
+      expect(errs).toHaveLength(4);
+      for (const e of errs) expect(e).toMatch(/^MB_ERR_STORE_UNAVAILABLE .*confirmed by 0 of 1 replicas/);
+      await until(() => got.length === 4, 'deliveries');
+      const d = durabilityOf(n)!;
+      const r = await d.historyStore.read('w.c', d.cfg.topics[0]!, { epoch: '', offset: 0 });
+      expect(r.top).toBe(1);
     });
   });
 }

@@ -129,8 +129,9 @@ export async function startRedisCluster(): Promise<Topology> {
  * replication stream it has not received yet when the primary dies.
  */
 async function lagProxy(target: number, delayMs: number): Promise<{ port: number; close(): void }> {
-  const server = net.createServer((down) => {
-    const up = net.connect(target, '127.0.0.1');
+  // No Nagle on either side: a replica's small REPLCONF ACK held back by Nagle and delayed ACKs (up to 200 ms) would be a proxy artefact.
+  const server = net.createServer({ noDelay: true }, (down) => {
+    const up = net.connect({ port: target, host: '127.0.0.1', noDelay: true });
     const pending = new Set<ReturnType<typeof setTimeout>>();
     let dead = false;
     const kill = (): void => {
