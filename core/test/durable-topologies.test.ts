@@ -55,22 +55,28 @@ for (const [name, start] of setups) {
       }
     });
 
-    it.runIf(name.includes('Cluster'))('waitReplicas on shards without replicas: WAIT reaches the topic\'s primary, the event is stored and delivered, the ACK becomes a NACK', async () => {
-      const n = await suite.node({ durable: { redis: suite.redis().url, prefix: suite.prefix(), topics: [{ pattern: 'w.>', history: { size: 10 } }], waitReplicas: 1, waitTimeoutMs: 100 } });
+    it.runIf(name.includes('Cluster'))('waitReplicas on shards without replicas: WAIT goes to the topic\'s primary, the event is stored and delivered, the ACK becomes a NACK', async () => {
+      const prefix = suite.prefix();
+      const ports = [...(await topo!).url.matchAll(/:(\d+)/g)].map((m) => Number(m[1]));
+      await Promise.all(ports.map((p) => redisCall(p, 'CONFIG', 'RESETSTAT')));
+      const n = await suite.node({ durable: { redis: suite.redis().url, prefix, topics: [{ pattern: 'w.>', history: { size: 10 } }], waitReplicas: 1, waitTimeoutMs: 100 } });
       const c = await suite.client(n);
-      const got: string[] = [];
-      c.subscribe('w.>', { callback: (m) => void got.push(m.topic) });
+      let got = 0;
+      c.subscribe('w.>', { callback: () => void got++ });
       await c.flush();
       const errs: string[] = [];
-      for (const t of ['w.a', 'w.b', 'w.c', 'w.d']) {
-        await c.publish(t, 'x', { ack: true }).catch((e: { code: string; message: string }) => void errs.push(`${e.code} ${e.message}`));
-      }
-      expect(errs).toHaveLength(4);
+      for (let i = 0; i < 6; i++) await c.publish('w.a', 'x', { ack: true }).catch((e: { code: string; message: string }) => void errs.push(`${e.code} ${e.message}`));
+      expect(errs).toHaveLength(6);
       for (const e of errs) expect(e).toMatch(/^MB_ERR_STORE_UNAVAILABLE .*confirmed by 0 of 1 replicas/);
-      await until(() => got.length === 4, 'deliveries');
+      await until(() => got === 6, 'deliveries');
       const d = durabilityOf(n)!;
-      const r = await d.historyStore.read('w.c', d.cfg.topics[0]!, { epoch: '', offset: 0 });
-      expect(r.top).toBe(1);
+      expect((await d.historyStore.read('w.a', d.cfg.topics[0]!, { epoch: '', offset: 0 })).top).toBe(6);
+      // WAIT counts the writes of its own connection: it must run on the topic's primary and only
+      // there (a keyless WAIT would go to a random primary and confirm nothing).
+      const waits = await Promise.all(ports.map(async (p) => Number(/cmdstat_wait:calls=(\d+)/.exec(String(await redisCall(p, 'INFO', 'commandstats')))?.[1] ?? 0)));
+      const owner = await Promise.all(ports.map(async (p) => (await redisCall(p, 'EXISTS', `${prefix}m:{w.a}`).catch(() => 0)) === 1));
+      expect(owner.filter(Boolean)).toHaveLength(1);
+      expect(waits.map((w, i) => (owner[i] ? w >= 6 : w === 0))).toEqual([true, true, true]);
     });
   });
 }
