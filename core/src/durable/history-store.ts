@@ -220,7 +220,6 @@ export class HistoryStore {
     return { epoch: epoch.toString(), offset: Number(off) };
   }
 
-
   /**
    * One page of the events of `topic` after `since` (up to offset `upto`, 0 =
    * all), atomically with the current epoch and top offset. `since.epoch ===

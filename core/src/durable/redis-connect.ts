@@ -1,4 +1,5 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { StoreError } from '@meshbus/proto';
 import type { RedisTarget } from './redis-target.js';
 
 /** A Redis client of any deployment: one server (or a Sentinel-managed primary) or a Cluster. */
@@ -45,11 +46,12 @@ export function isCluster(c: RedisClient): c is Cluster {
  * counts the writes of its own connection, so it must reach the primary that
  * took them on the same connection: a pipeline whose only keyed command
  * (EXISTS `slotKey`) routes it there in a cluster (one server: the one connection).
+ * Rejects with what Redis or ioredis answered when it fails.
  */
 export async function waitForReplicas(c: RedisClient, slotKey: string, replicas: number, timeoutMs: number): Promise<number> {
   const res = await c.pipeline().exists(slotKey).call('WAIT', replicas, timeoutMs).exec();
   const last = res?.[1];
-  if (!last) throw new Error('WAIT got no reply');
+  if (!last) throw new StoreError('MB_ERR_STORE_UNAVAILABLE', 'WAIT got no reply');
   if (last[0]) throw last[0];
   return Number(last[1]);
 }
