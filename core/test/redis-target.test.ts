@@ -27,6 +27,7 @@ describe('durable.redis: one server, a cluster or a sentinel setup', () => {
   });
 
   it('refuses what is none of them, naming the problem and never the password', () => {
+    expect(() => parseRedisTarget('rediss-cluster://h1:1')).toThrow(/TLS to a Redis Cluster or through sentinels is not supported yet/);
     for (const bad of ['http://h:1', 'redis-cluster://', 'redis-cluster://h1:1/0', 'redis-sentinel://h1:1', 'redis-sentinel://h1:1/m/x', 'redis-sentinel://u:topsecret@h1:99999/m', 'redis-cluster://h1:1,,h2:2']) {
       let err: unknown;
       try {

@@ -27,6 +27,7 @@ const MULTI = /^redis-(cluster|sentinel):\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/([^?#]*
 /** Parses `durable.redis`; ConfigError naming the problem when it is none of the three forms. */
 export function parseRedisTarget(url: string): RedisTarget {
   if (/^rediss?:\/\//.test(url)) return { kind: 'single', url };
+  if (/^rediss-(cluster|sentinel):\/\//.test(url)) throw new ConfigError(`durable.redis: TLS to a Redis Cluster or through sentinels is not supported yet, got ${redactUrl(url)}`);
   const m = MULTI.exec(url);
   if (!m) {
     throw new ConfigError(
