@@ -25,7 +25,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
-import { queueName } from '@meshbus/core/durable';
+import { bullPrefix, queueName } from '@meshbus/core/durable';
 import { connect, type Client, type ConnectOptions, type Msg, type Status } from '@meshbus/sdk';
 import { freePort } from '@meshbus/core';
 
@@ -210,12 +210,15 @@ async function withRedis<T>(url: string, fn: (r: Redis) => Promise<T>): Promise<
 
 async function deleteKeys(url: string, prefix: string): Promise<void> {
   await withRedis(url, async (r) => {
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await r.del(...keys);
-    } while (cursor !== '0');
+    // The node's keys, and BullMQ's under its hash-tagged prefix `{<prefix>bull}`.
+    for (const match of [`${prefix}*`, `${bullPrefix(prefix)}*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await r.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await r.del(...keys);
+      } while (cursor !== '0');
+    }
   });
 }
 
@@ -223,7 +226,7 @@ async function deleteKeys(url: string, prefix: string): Promise<void> {
 async function queuedJobs(url: string, prefix: string): Promise<Set<number>> {
   const out = new Set<number>();
   await withRedis(url, async (r) => {
-    const base = `${prefix}bull:${queueName(JOBS_PATTERN, JOBS_GROUP)}`;
+    const base = `${bullPrefix(prefix)}:${queueName(JOBS_PATTERN, JOBS_GROUP)}`;
     const ids = new Set<string>([
       ...(await r.lrange(`${base}:wait`, 0, -1)),
       ...(await r.lrange(`${base}:active`, 0, -1)),

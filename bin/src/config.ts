@@ -72,10 +72,16 @@ export interface StartConfig {
   tlsClientAuth: 'on' | 'off';
   /** 'on': peer links use TLS with the same certificate, mutual with tlsCa. */
   clusterTls: 'on' | 'off';
-  /** Redis URL: turns durability on (history, recovery, latest values, durable queues, delayed publish). */
+  /**
+   * Where Redis is: turns durability on (history, recovery, latest values, durable queues, delayed publish).
+   * `redis://host:port[/db]`, `redis-cluster://h1:p1,h2:p2,…` (cluster seeds) or
+   * `redis-sentinel://h1:p1,h2:p2,…/<master name>` (sentinels); credentials as `user:pass@` before the hosts.
+   */
   redis: string | undefined;
   /** Key prefix in Redis. Default meshbus:. */
   redisPrefix: string | undefined;
+  /** Replicas that must confirm a durable write (Redis WAIT) before the publisher's ACK. Default 0. */
+  redisWaitReplicas: number | undefined;
   /**
    * Durable topic patterns, each `pattern[|history=N][|age=MS][|latest]`,
    * e.g. `orders.>|history=10000|age=86400000`, `prices.>|latest`.
@@ -127,8 +133,19 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   logLevel: { kind: 'string', default: 'info', arg: 'level', help: 'JSON log lines on stderr at this level and above: debug, info, warn, error or silent.' },
   otlpEndpoint: { kind: 'string', default: undefined, arg: 'url', help: 'OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318) that receives one OpenTelemetry span per hop of every event carrying a W3C traceparent header, named like meshbus trace names hops.' },
   workers: { kind: 'int', default: 1, arg: 'n', help: 'Run one node per worker process on the same client port, linked over loopback.' },
-  redis: { kind: 'string', default: undefined, arg: 'url', help: 'Redis URL: turns durability on (history, recovery, latest values, durable queues, delayed publish).' },
+  redis: {
+    kind: 'string',
+    default: undefined,
+    arg: 'url',
+    help: 'Redis: turns durability on (history, recovery, latest values, durable queues, delayed publish). redis://host:port[/db], redis-cluster://h1:p1,h2:p2 (cluster seeds) or redis-sentinel://h1:p1,h2:p2/<master name> (sentinels); user:pass@ before the hosts.',
+  },
   redisPrefix: { kind: 'string', default: undefined, arg: 'prefix', help: 'Key prefix in Redis (default meshbus:).' },
+  redisWaitReplicas: {
+    kind: 'int',
+    default: undefined,
+    arg: 'n',
+    help: 'Durable writes are ACKed only once n replicas confirm them (Redis WAIT, 1 s at most, else NACK); default 0: ACKed once the primary has them, which a failover can lose.',
+  },
   durable: { kind: 'list', default: [], arg: 'rules', help: 'Comma-separated durable topic rules, each pattern[|history=N][|age=MS][|latest].' },
   jwtSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'HS256 secret that signs client JWTs.' },
   jwtPublicKey: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Ed25519 public key (PEM file) that verifies EdDSA client JWTs.' },

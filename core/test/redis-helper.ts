@@ -142,12 +142,15 @@ export async function deleteKeys(url: string, prefix: string): Promise<void> {
   r.on('error', () => {});
   try {
     await r.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await r.del(...keys);
-    } while (cursor !== '0');
+    // The node's keys start with the prefix; BullMQ's with `{<prefix>` (its hash-tagged prefix).
+    for (const match of [`${prefix}*`, `{${prefix}*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await r.scan(cursor, 'MATCH', match.replace(/[[\]]/g, '\\$&'), 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) await r.del(...keys);
+      } while (cursor !== '0');
+    }
   } catch {
     /* the server may be gone already */
   } finally {
@@ -171,9 +174,10 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
 
 /**
  * The fixture of the durability suites: a test Redis (or a skip), and nodes
- * and SDK clients that are closed after each test. Call once at module level.
+ * and SDK clients that are closed after each test. Call once at module level
+ * (or once in a describe, with `provide` giving another deployment).
  */
-export function durableSuite(): {
+export function durableSuite(provide: (ctx: SkipCtx) => Promise<TestRedis> = testRedis): {
   redis(): TestRedis;
   /** A key prefix of its own for one node set, inside the run's prefix. */
   prefix(): string;
@@ -184,7 +188,7 @@ export function durableSuite(): {
   const nodes: MeshNode[] = [];
   const clients: Client[] = [];
   beforeEach(async ({ skip }) => {
-    redis ??= await testRedis({ skip });
+    redis ??= await provide({ skip });
   });
   afterEach(async () => {
     for (const c of clients.splice(0)) await c.close().catch(() => {});

@@ -1,9 +1,10 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import {
   errorFrame,
   nackFrame,
   Frame,
   FrameType,
+  SessionError,
   StoreError,
   decodeError,
   encodeBody,
@@ -26,6 +27,9 @@ import { WorkQueues, type QueueRef } from './work-queue.js';
 import { ReplaySlots } from './replay-slots.js';
 import { readStoredFrame } from './stored-frame.js';
 import { DURABLE_FEATURES } from './durability-off.js';
+import { connectRedis, isCluster, type RedisClient } from './redis-connect.js';
+import { ReplicaWait } from './replica-wait.js';
+import { redactUrl as redact } from './redis-target.js';
 
 export { DURABLE_FEATURES, logDurabilityOff, refuseWithoutRedis } from './durability-off.js';
 
@@ -96,8 +100,11 @@ function refusal(ack: number, correlation: number, detail: string): Uint8Array {
 export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   readonly matcher: DurableMatcher<QueueRef>;
   private history!: HistoryStore;
+  /** WAIT for `waitReplicas` replicas after history writes (cfg.waitReplicas > 0). */
+  private replicaWait: ReplicaWait | undefined;
+  private clustered = false;
   private work!: WorkQueues;
-  private readonly conns: Redis[] = [];
+  private readonly conns: RedisClient[] = [];
   private readonly sequencers = new Map<Subscription, Sequencer>();
   private stopping = false;
   /** Durable writes sent to Redis and not yet answered. */
@@ -122,8 +129,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     });
   }
 
-  private connect(extra: RedisOptions): Redis {
-    const r = new Redis(this.cfg.redis, { lazyConnect: false, ...extra });
+  private connect(extra: RedisOptions): RedisClient {
+    const r = connectRedis(this.cfg.target, extra);
     r.on('error', () => {}); // reported through failed commands and the 'ready'/'end' log lines
     this.conns.push(r);
     return r;
@@ -151,6 +158,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       if (wasReady && !this.stopping) log.warn({ redis: redact(this.cfg.redis) }, 'redis connection lost: durable publishes are refused until it is back');
     });
     this.history = new HistoryStore(cmd, this.cfg.prefix, this.cfg.replay);
+    if (this.cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(cmd, this.cfg.waitReplicas, this.cfg.waitTimeoutMs);
+    this.clustered = isCluster(cmd);
     this.work = new WorkQueues(
       this.cfg,
       bull,
@@ -243,15 +252,27 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   private async store(bytes: Uint8Array, d: TopicDurability<QueueRef>, from: Publisher): Promise<PubAckBody | undefined> {
     let frame: Frame;
     let pos: PubAckBody | undefined;
+    let unconfirmed = '';
     if (d.rule) {
       pos = await this.history.append(d.topic, d.rule, bytes);
       frame = withPosition(bytes, pos);
+      const { waitReplicas, waitTimeoutMs } = this.cfg;
+      if (this.replicaWait) {
+        // Delivered only once the replicas have it too (or WAIT timed out): a subscriber then never
+        // sees an event that a failover forgets and whose offset a later event reuses. One WAIT
+        // answers every write before it on the connection: one group per shard (per topic on a cluster).
+        const key = this.history.metaKey(d.topic);
+        const got = await this.replicaWait.confirm(this.clustered ? key : '', key);
+        if (got < waitReplicas) unconfirmed = `stored on the primary, confirmed by ${got} of ${waitReplicas} replicas within ${waitTimeoutMs} ms`;
+      }
     } else {
       frame = new Frame(bytes, 0, bytes.length);
     }
-    // Delivered right when the append resolves: appends resolve in order, so deliveries keep it.
+    // Delivered right when the append resolves: appends of one topic resolve in order (one
+    // connection to the topic's shard), so deliveries keep it.
     this.host.deliverAccepted(frame, from);
     if (d.queues.length > 0) await this.work.enqueue(d.queues, d.topic, frame.bytes);
+    if (unconfirmed) throw new StoreError('MB_ERR_STORE_UNAVAILABLE', unconfirmed);
     return pos;
   }
 
@@ -393,11 +414,7 @@ export function subAckFrame(sid: number, body: SubAckBody): Uint8Array {
   return encodeFrame({ type: FrameType.ACK, correlation: sid, payload: encodeBody(body) });
 }
 
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
-}
-
-function waitReady(r: Redis, ms: number): Promise<boolean> {
+function waitReady(r: RedisClient, ms: number): Promise<boolean> {
   if (r.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
     const t = setTimeout(() => {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connect.js';
 import type { Position } from '@meshbus/proto';
 import { randomId } from '../ids.js';
 import type { ResolvedTopicRule } from './store-config.js';
@@ -7,18 +7,23 @@ import { isEpoch, readStoredFrame } from './stored-frame.js';
 /**
  * Per-topic history in Redis.
  *
- * - `<prefix>m:{<topic>}`: hash {e: epoch, o: last offset}. The epoch is a
- *   random id created when the hash does not exist (first event, or history
- *   lost: Redis restarted without persistence, keys deleted). A position from
- *   another epoch can never be recovered.
+ * - `<prefix>m:{<topic>}`: hash {e: epoch, o: last offset, l: latest}. The
+ *   epoch is a random id created when the hash does not exist (first event,
+ *   or history lost: Redis restarted without persistence, keys deleted). A
+ *   position from another epoch can never be recovered. `l` (topics of a
+ *   `latest` rule only) is `<epoch>|<offset>|<frame>`, the topic's latest event.
  * - `<prefix>h:{<topic>}`: stream; entry id `<offset>-0`, fields f (the
  *   stamped frame as published, without position) and t (Redis time, ms).
  *   Trimmed by count (MAXLEN) and age (MINID at the first young entry).
- * - `<prefix>l:<rule pattern>`: hash topic → `<epoch>|<offset>|<frame>`,
- *   the latest event of each topic of a `latest` rule.
+ * - `<prefix>lt:<rule pattern>`: set of the topics of a `latest` rule that
+ *   have a latest value (SADD, idempotent, beside the script), which a
+ *   wildcard subscription scans.
  *
  * Offset assignment, XADD, trimming and the latest value happen in one Lua
- * script, so they are atomic: offsets are gap-free and in stream order.
+ * script, so they are atomic: offsets are gap-free and in stream order. Every
+ * key the script touches has the topic as its hash tag (`{<topic>}`): one slot,
+ * so the same layout works on one server, a Sentinel primary and a Redis
+ * Cluster (where the topics spread over the shards).
  */
 
 const TRIM_BY_AGE = `
@@ -60,7 +65,7 @@ local function meta(stream, m, fresh)
 end
 `;
 
-/** KEYS: stream, meta, latest hash. ARGV: frame, size, maxAgeMs, fresh epoch, topic, latest (1/0). → {epoch, offset} */
+/** KEYS: stream, meta. ARGV: frame, size, maxAgeMs, fresh epoch, latest (1/0). → {epoch, offset} */
 const APPEND = `${TRIM_BY_AGE}
 local epoch = meta(KEYS[1], KEYS[2], ARGV[4])
 local off = redis.call('HINCRBY', KEYS[2], 'o', 1)
@@ -75,8 +80,8 @@ if size > 0 then
     redis.call('PEXPIRE', KEYS[1], age)
   end
 end
-if ARGV[6] == '1' then
-  redis.call('HSET', KEYS[3], ARGV[5], epoch .. '|' .. string.format('%d', off) .. '|' .. ARGV[1])
+if ARGV[5] == '1' then
+  redis.call('HSET', KEYS[2], 'l', epoch .. '|' .. string.format('%d', off) .. '|' .. ARGV[1])
 end
 return {epoch, off}
 `;
@@ -165,7 +170,7 @@ const DEFAULT_PAGE: PageLimits = { pageEvents: 256, pageBytes: 1024 * 1024 };
 type ScriptReply = [Buffer, number | Buffer, number?, Array<[Buffer, Buffer[]]>?, number?];
 
 interface StoreCommands {
-  mbAppendBuffer(k1: string, k2: string, k3: string, frame: Buffer, size: number, age: number, fresh: string, topic: string, latest: string): Promise<ScriptReply>;
+  mbAppendBuffer(k1: string, k2: string, frame: Buffer, size: number, age: number, fresh: string, latest: string): Promise<ScriptReply>;
   mbReadBuffer(
     k1: string,
     k2: string,
@@ -181,16 +186,16 @@ interface StoreCommands {
 }
 
 export class HistoryStore {
-  private readonly r: Redis & StoreCommands;
+  private readonly r: RedisClient & StoreCommands;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly prefix: string,
     private readonly page: PageLimits = DEFAULT_PAGE,
   ) {
-    redis.defineCommand('mbAppend', { numberOfKeys: 3, lua: APPEND });
+    redis.defineCommand('mbAppend', { numberOfKeys: 2, lua: APPEND });
     redis.defineCommand('mbRead', { numberOfKeys: 2, lua: READ });
-    this.r = redis as Redis & StoreCommands;
+    this.r = redis as RedisClient & StoreCommands;
   }
 
   streamKey(topic: string): string {
@@ -199,24 +204,19 @@ export class HistoryStore {
   metaKey(topic: string): string {
     return `${this.prefix}m:{${topic}}`;
   }
-  latestKey(rule: ResolvedTopicRule): string {
-    return `${this.prefix}l:${rule.pattern}`;
+  /** The set of the topics of a `latest` rule that have a latest value. */
+  latestIndexKey(rule: ResolvedTopicRule): string {
+    return `${this.prefix}lt:${rule.pattern}`;
   }
 
   /** Stores one event; resolves with its position once Redis has executed the write. */
   async append(topic: string, rule: ResolvedTopicRule, frame: Uint8Array): Promise<Position> {
     const buf = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
-    const [epoch, off] = await this.r.mbAppendBuffer(
-      this.streamKey(topic),
-      this.metaKey(topic),
-      this.latestKey(rule),
-      buf,
-      rule.size,
-      rule.maxAgeMs,
-      randomId(),
-      topic,
-      rule.latest ? '1' : '0',
-    );
+    const appended = this.r.mbAppendBuffer(this.streamKey(topic), this.metaKey(topic), buf, rule.size, rule.maxAgeMs, randomId(), rule.latest ? '1' : '0');
+    // The index lives in another slot (not in the script). Sent with it, awaited with it: a
+    // reader may see a topic without a value yet (skipped), and the value is live-delivered anyway.
+    const indexed = rule.latest ? this.r.sadd(this.latestIndexKey(rule), topic) : undefined;
+    const [[epoch, off]] = await Promise.all([appended, indexed]);
     return { epoch: epoch.toString(), offset: Number(off) };
   }
 
@@ -261,23 +261,27 @@ export class HistoryStore {
     return { epoch: epoch.toString(), top: Number(top), recovered: recovered === 1, events, metaCorrupt: corrupt === 1 };
   }
 
-  /** The latest event stored for one topic of `rule` (one HGET), or undefined when there is none. */
-  async latestOf(rule: ResolvedTopicRule, topic: string): Promise<LatestValue | undefined> {
-    const v = await this.r.hgetBuffer(this.latestKey(rule), topic);
+  /** The latest event stored for one topic (one HGET), or undefined when there is none. */
+  async latestOf(_rule: ResolvedTopicRule, topic: string): Promise<LatestValue | undefined> {
+    const v = await this.r.hgetBuffer(this.metaKey(topic), 'l');
     return v === null ? undefined : parseLatest(topic, v);
   }
 
   /**
-   * One page of the latest events of `rule` (HSCAN from `cursor`, about
-   * `count` topics): never the whole hash in one reply. Resolves with the
-   * next cursor ('0' when done) and the values; unreadable ones come back
+   * One page of the latest events of `rule` (SSCAN of its topic set from
+   * `cursor`, about `count` topics, then one HGET per topic): never the whole
+   * set in one reply. Resolves with the next cursor ('0' when done) and the
+   * values; topics without a value are left out, unreadable ones come back
    * with `corrupt` set.
    */
   async latestPage(rule: ResolvedTopicRule, cursor: string, count: number): Promise<{ cursor: string; values: LatestValue[] }> {
-    const [next, flat] = await this.r.hscanBuffer(this.latestKey(rule), cursor, 'COUNT', count);
+    const [next, topics] = await this.r.sscan(this.latestIndexKey(rule), cursor, 'COUNT', count);
+    const raw = await Promise.all(topics.map((t) => this.r.hgetBuffer(this.metaKey(t), 'l')));
     const values: LatestValue[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) values.push(parseLatest(flat[i]!.toString(), flat[i + 1]!));
-    return { cursor: next.toString(), values };
+    raw.forEach((v, i) => {
+      if (v !== null) values.push(parseLatest(topics[i]!, v));
+    });
+    return { cursor: next, values };
   }
 }
 

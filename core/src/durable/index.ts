@@ -5,5 +5,7 @@ export { durabilityOf } from './durability-of.js';
 export { resolveDurable, DurableMatcher, type DurableOptions, type DurableTopic, type ResolvedDurable, type ResolvedTopicRule, type TopicDurability } from './store-config.js';
 export { HistoryStore, MAX_REPLAY, type ReadResult, type StoredEvent } from './history-store.js';
 export { Sequencer, type SequencedOwner } from './recovery.js';
-export { WorkQueues, queueName, dlqName, type QueueRef, type JobData } from './work-queue.js';
+export { WorkQueues, queueName, dlqName, bullPrefix, type QueueRef, type JobData } from './work-queue.js';
+export { parseRedisTarget, redactUrl, type RedisTarget, type HostPort } from './redis-target.js';
+export { connectRedis, waitForReplicas, type RedisClient } from './redis-connect.js';
 export { withPosition, positionOf } from './frames.js';

@@ -76,7 +76,7 @@ export async function sendLatest(
   }
 }
 
-/** Topics per HSCAN page of a latest hash (a hint to Redis; a page holds about this many values). */
+/** Topics per SSCAN page of a rule's topic set (a hint to Redis; a page holds about this many values). */
 const LATEST_PAGE = 32;
 
 /** Sends one latest value to `sid` if it is the pattern's and the rule's; true when delivered. */

@@ -1,6 +1,7 @@
 import { TopicTrie, assertPattern, copyBytes, topicHash, type Frame } from '@meshbus/proto';
 import { ConfigError } from '../config-error.js';
 import { isReservedTopic, startsWithWildcard } from '../auth/reserved-topics.js';
+import { parseRedisTarget, type RedisTarget } from './redis-target.js';
 
 /** One durable topic pattern: what the node keeps in Redis for the topics it matches. */
 export interface DurableTopic {
@@ -17,10 +18,30 @@ export interface DurableTopic {
 
 /** How the node uses Redis. Without `redis` every durable feature is off. */
 export interface DurableOptions {
-  /** Redis URL (`redis://host:port/db`). Absent: durability off. */
+  /**
+   * Where the store is (absent: durability off). One server:
+   * `redis://[user:pass@]host:port[/db]` (or `rediss://`). A Redis Cluster:
+   * `redis-cluster://[user:pass@]host:port[,host:port…]` (seeds). A Sentinel
+   * setup: `redis-sentinel://[user:pass@]host:port[,host:port…]/<master name>[/db]`
+   * (the sentinels; the credentials are the primary's). See redis-target.ts.
+   */
   redis?: string;
-  /** Prefix of every Redis key (and BullMQ prefix). Default `meshbus:`. */
+  /**
+   * Prefix of every Redis key. Default `meshbus:`. Keys of one topic carry the
+   * topic as a hash tag (`<prefix>h:{<topic>}`), BullMQ's keys the prefix
+   * (`{<prefix>bull}:…`), so every script stays within one cluster slot.
+   */
   prefix?: string;
+  /**
+   * Replicas that must confirm a durable write (Redis `WAIT`) before the
+   * event is delivered and its publisher ACKed. Default 0: the ACK means the
+   * primary executed the write, which a failover can lose (replication is
+   * asynchronous). With N > 0 a write not confirmed by N replicas within
+   * `waitTimeoutMs` is NACKed MB_ERR_STORE_UNAVAILABLE (it may still be kept).
+   */
+  waitReplicas?: number;
+  /** How long a durable write waits for `waitReplicas` confirmations, ms. Default 1000; below `writeTimeoutMs`. */
+  waitTimeoutMs?: number;
   /** Durable topic patterns; the first matching entry applies. */
   topics?: DurableTopic[];
   /** Durable work queues (BullMQ). */
@@ -74,6 +95,10 @@ export interface ResolvedTopicRule {
 
 export interface ResolvedDurable {
   redis: string;
+  /** `redis` parsed: one server, a cluster or a sentinel setup. */
+  target: RedisTarget;
+  waitReplicas: number;
+  waitTimeoutMs: number;
   prefix: string;
   topics: ResolvedTopicRule[];
   attempts: number;
@@ -89,7 +114,7 @@ const nonNeg = (v: unknown): boolean => typeof v === 'number' && Number.isIntege
 /** Validates `durable` options; undefined when Redis is not configured. ConfigError on bad values. */
 export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable | undefined {
   if (!o?.redis) return undefined;
-  if (!/^rediss?:\/\//.test(o.redis)) throw new ConfigError(`durable.redis must be a redis:// URL, got ${o.redis}`);
+  const target = parseRedisTarget(o.redis);
   const topics: ResolvedTopicRule[] = [];
   for (const t of o.topics ?? []) {
     try {
@@ -105,6 +130,9 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
   const q = o.queues ?? {};
   const r: ResolvedDurable = {
     redis: o.redis,
+    target,
+    waitReplicas: o.waitReplicas ?? 0,
+    waitTimeoutMs: o.waitTimeoutMs ?? 1000,
     prefix: o.prefix ?? 'meshbus:',
     topics,
     attempts: q.attempts ?? 5,
@@ -127,6 +155,10 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
   }
   for (const k of ['attempts', 'ackTimeoutMs', 'writeTimeoutMs'] as const) {
     if (!(nonNeg(r[k]) && r[k] > 0)) throw new ConfigError(`durable ${k} must be a positive integer`);
+  }
+  if (!nonNeg(r.waitReplicas)) throw new ConfigError('durable waitReplicas must be a non-negative integer');
+  if (r.waitReplicas > 0 && !(nonNeg(r.waitTimeoutMs) && r.waitTimeoutMs > 0 && r.waitTimeoutMs < r.writeTimeoutMs)) {
+    throw new ConfigError(`durable waitTimeoutMs must be a positive integer below writeTimeoutMs (${r.writeTimeoutMs})`);
   }
   if (!nonNeg(r.backoffMs)) throw new ConfigError('durable queues.backoffMs must be a non-negative integer');
   return r;

@@ -1,5 +1,6 @@
 import { Queue, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-connect.js';
+import { ReplicaWait } from './replica-wait.js';
 import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
 import { SessionError, StoreError, topicProblem } from '@meshbus/proto';
@@ -52,6 +53,15 @@ export function dlqName(group: string): string {
 }
 
 /**
+ * BullMQ's key prefix for a node key prefix: `{<prefix>bull}`. Every BullMQ
+ * script touches several keys of a queue; the braces make them one hash tag,
+ * hence one Redis Cluster slot (BullMQ's own rule for clusters).
+ */
+export function bullPrefix(prefix: string): string {
+  return `{${prefix}bull}`;
+}
+
+/**
  * Durable work queues across the mesh.
  *
  * Discovery: the set `<prefix>queues` lists every (pattern, group) ever
@@ -78,15 +88,16 @@ export class WorkQueues {
   private delayed: Queue | undefined;
   private delayedWorker: Worker | undefined;
   private stopped = false;
+  private readonly replicaWait: ReplicaWait | undefined;
 
   constructor(
     private readonly cfg: ResolvedDurable,
     /** Commands (SADD, SMEMBERS, PUBLISH) and BullMQ producers. */
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** Blocking connections for workers are duplicated from this one. */
-    private readonly workerConn: Redis,
+    private readonly workerConn: RedisClient,
     /** Pub/sub connection for queue-set notices. */
-    private readonly sub: Redis,
+    private readonly sub: RedisClient,
     private readonly matcher: DurableMatcher<QueueRef>,
     private readonly logger: Logger,
     /** Publishes an event whose delay is over (on whichever node's worker takes it). */
@@ -95,7 +106,9 @@ export class WorkQueues {
     private readonly publishDead: (group: string, frame: Uint8Array, error: string) => void,
     /** Counts a job read back from Redis that cannot be decoded (skipped). */
     private readonly onCorrupt: () => void = () => {},
-  ) {}
+  ) {
+    if (cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(redis, cfg.waitReplicas, cfg.waitTimeoutMs);
+  }
 
   private get setKey(): string {
     return `${this.cfg.prefix}queues`;
@@ -104,7 +117,22 @@ export class WorkQueues {
     return `${this.cfg.prefix}queues:changed`;
   }
   private get bullPrefix(): string {
-    return `${this.cfg.prefix}bull`;
+    return bullPrefix(this.cfg.prefix);
+  }
+
+  /**
+   * With `waitReplicas`, waits until that many replicas have the jobs this
+   * node wrote (WAIT on the producer connection, routed to the BullMQ slot);
+   * throws StoreError MB_ERR_STORE_UNAVAILABLE when fewer confirm in time.
+   */
+  private async replicated(): Promise<void> {
+    if (!this.replicaWait) return;
+    const { waitReplicas, waitTimeoutMs } = this.cfg;
+    // Every BullMQ key is in one slot: one group.
+    const got = await this.replicaWait.confirm('bull', `${this.bullPrefix}:wait`);
+    if (got < waitReplicas) {
+      throw new StoreError('MB_ERR_STORE_UNAVAILABLE', `job stored on the primary, confirmed by ${got} of ${waitReplicas} replicas within ${waitTimeoutMs} ms`);
+    }
   }
 
   async start(): Promise<void> {
@@ -189,12 +217,14 @@ export class WorkQueues {
         }),
       ),
     );
+    await this.replicated();
   }
 
   /** A publish with a delay: a BullMQ delayed job, published when due. */
   async schedule(topic: string, frame: Uint8Array, delay: number): Promise<void> {
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic };
     await this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true });
+    await this.replicated();
   }
 
   /**

@@ -11,7 +11,7 @@ import {
 } from '@meshbus/proto';
 import { Queue } from 'bullmq';
 import { type MeshNode, type NodeOptions } from '../../src/index.js';
-import { queueName } from '../../src/durable/index.js';
+import { bullPrefix, queueName } from '../../src/durable/index.js';
 import { RawClient, frameWithExt, type Got } from '../raw-client.js';
 import { durableSuite, until } from '../redis-helper.js';
 import { startHttp } from '../../src/http/index.js';
@@ -211,9 +211,11 @@ describe('what comes back from Redis is untrusted: bad entries are skipped with 
     await withRedis(async (r) => {
       await r.hset(`${p}m:{${TOPIC}}`, 'e', EPOCH, 'o', String(entries.length));
       for (let i = 0; i < entries.length; i++) await r.xadd(`${p}h:{${TOPIC}}`, `${i + 1}-0`, 'f', entries[i]!, 't', String(Date.now()));
-      await r.hset(`${p}l:store.>`, TOPIC, Buffer.concat([Buffer.from(`${EPOCH}|7|`), good('e7')]));
-      await r.hset(`${p}l:store.>`, 'store.u', Buffer.concat([Buffer.from(`${EPOCH}|3|`), badExt]));
-      await r.hset(`${p}l:store.>`, 'store.v', Buffer.from('no separators at all'));
+      // Latest values: field l of each topic's meta hash, listed in the rule's topic set.
+      await r.hset(`${p}m:{${TOPIC}}`, 'l', Buffer.concat([Buffer.from(`${EPOCH}|7|`), good('e7')]));
+      await r.hset(`${p}m:{store.u}`, 'l', Buffer.concat([Buffer.from(`${EPOCH}|3|`), badExt]));
+      await r.hset(`${p}m:{store.v}`, 'l', Buffer.from('no separators at all'));
+      await r.sadd(`${p}lt:store.>`, TOPIC, 'store.u', 'store.v');
     });
   }
 
@@ -290,7 +292,7 @@ describe('durable queue jobs read back from Redis are untrusted too', () => {
     c.subscribe('jobs.>', { queue: 'g', durable: true, callback: (m) => void got.push(Buffer.from(m.data).toString()) });
     await until(() => (n.durability!.matcher.forTopic('jobs.a')?.queues.length ?? 0) > 0, 'queue registered');
     // A job written by someone else straight into the queue: not a frame, then a frame with the poison extension.
-    const q = new Queue(queueName('jobs.>', 'g'), { connection: { url: suite.redis().url }, prefix: `${d.prefix}bull` });
+    const q = new Queue(queueName('jobs.>', 'g'), { connection: { url: suite.redis().url }, prefix: bullPrefix(d.prefix!) });
     try {
       await q.add('event', { f: Buffer.from('garbage').toString('base64'), topic: 'jobs.a' });
       await q.add('event', { f: Buffer.from(frameWithExt({ type: FrameType.PUB, topic: 'jobs.a', payload: Buffer.from('bad') }, POISON_EXT)).toString('base64'), topic: 'jobs.a' });

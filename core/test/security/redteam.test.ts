@@ -118,7 +118,9 @@ describe('latest values are read like history: targeted, paged and bounded', () 
       const big = Buffer.alloc(16 * 1024, 0x61);
       for (let i = 0; i < TOPICS; i++) pub.send({ type: FrameType.PUB, topic: `lv.t${i}`, correlation: i + 1, payload: big });
       await pub.flush();
-      await until(async () => (await r.hlen('lv:l:lv.>')) === TOPICS, 'latest hash written');
+      // Latest values: field l of each topic's meta hash, the topics listed in the rule's set.
+      await until(async () => (await r.scard('lv:lt:lv.>')) === TOPICS, 'latest topics listed');
+      await until(async () => (await Promise.all(Array.from({ length: TOPICS }, (_, i) => r.hexists(`lv:m:{lv.t${i}}`, 'l')))).every((x) => x === 1), 'latest values written');
       const hashBytes = TOPICS * big.length;
 
       // 20 SUBs elsewhere and 20 on one topic, in one write.

@@ -1,0 +1,57 @@
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { StoreError } from '@meshbus/proto';
+import type { RedisTarget } from './redis-target.js';
+
+/** A Redis client of any deployment: one server (or a Sentinel-managed primary) or a Cluster. */
+export type RedisClient = Redis | Cluster;
+
+/**
+ * Per-connection behaviour wanted by the caller (as RedisOptions for one
+ * server); for a cluster they apply to every node connection, and
+ * `enableOfflineQueue` to the cluster client too.
+ */
+export function connectRedis(target: RedisTarget, extra: RedisOptions): RedisClient {
+  if (target.kind === 'single') return new Redis(target.url, { lazyConnect: false, ...extra });
+  if (target.kind === 'sentinel') {
+    return new Redis({
+      sentinels: target.sentinels,
+      name: target.name,
+      db: target.db,
+      username: target.username,
+      password: target.password,
+      lazyConnect: false,
+      // A primary the sentinels demoted refuses writes (READONLY): reconnect, which asks them for the new one.
+      // (Not ioredis's failoverDetector: its sentinel subscriptions outlive quit() and retry forever.)
+      reconnectOnError: (e) => e.message.startsWith('READONLY'),
+      ...extra,
+    });
+  }
+  return new Cluster(target.nodes, {
+    lazyConnect: false,
+    enableOfflineQueue: extra.enableOfflineQueue ?? true,
+    // Writes go to the primaries only: history is read right after it is written.
+    scaleReads: 'master',
+    redisOptions: { username: target.username, password: target.password, ...extra },
+  });
+}
+
+/** True for a Cluster client. */
+export function isCluster(c: RedisClient): c is Cluster {
+  return (c as Cluster).isCluster === true;
+}
+
+/**
+ * `WAIT replicas timeoutMs` for the writes this client made on the key's
+ * shard: resolves with the number of replicas that confirmed them. WAIT
+ * counts the writes of its own connection, so it must reach the primary that
+ * took them on the same connection: a pipeline whose only keyed command
+ * (EXISTS `slotKey`) routes it there in a cluster (one server: the one connection).
+ * Rejects with what Redis or ioredis answered when it fails.
+ */
+export async function waitForReplicas(c: RedisClient, slotKey: string, replicas: number, timeoutMs: number): Promise<number> {
+  const res = await c.pipeline().exists(slotKey).call('WAIT', replicas, timeoutMs).exec();
+  const last = res?.[1];
+  if (!last) throw new StoreError('MB_ERR_STORE_UNAVAILABLE', 'WAIT got no reply');
+  if (last[0]) throw last[0];
+  return Number(last[1]);
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, resolveDurable } from '../src/index.js';
+import { parseRedisTarget } from '../src/durable/redis-target.js';
+
+describe('durable.redis: one server, a cluster or a sentinel setup', () => {
+  it('reads the three URL forms', () => {
+    expect(parseRedisTarget('redis://127.0.0.1:6379/2')).toEqual({ kind: 'single', url: 'redis://127.0.0.1:6379/2' });
+    expect(parseRedisTarget('redis-cluster://10.0.0.1:7000,10.0.0.2:7001,h3')).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+        { host: 'h3', port: 6379 },
+      ],
+    });
+    expect(parseRedisTarget('redis-sentinel://:s%40cret@s1:26379,[::1]:26380/my%20master/3')).toEqual({
+      kind: 'sentinel',
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: '::1', port: 26380 },
+      ],
+      name: 'my master',
+      db: 3,
+      password: 's@cret',
+    });
+    expect(parseRedisTarget('redis-cluster://app:pw@h1:1')).toMatchObject({ username: 'app', password: 'pw' });
+  });
+
+  it('refuses what is none of them, naming the problem and never the password', () => {
+    expect(() => parseRedisTarget('rediss-cluster://h1:1')).toThrow(/TLS to a Redis Cluster or through sentinels is not supported yet/);
+    for (const bad of ['http://h:1', 'redis-cluster://', 'redis-cluster://h1:1/0', 'redis-sentinel://h1:1', 'redis-sentinel://h1:1/m/x', 'redis-sentinel://u:topsecret@h1:99999/m', 'redis-cluster://h1:1,,h2:2']) {
+      let err: unknown;
+      try {
+        parseRedisTarget(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, bad).toBeInstanceOf(ConfigError);
+      expect(String((err as Error).message)).not.toContain('topsecret');
+    }
+  });
+
+  it('waitReplicas: a non-negative integer, with a timeout below writeTimeoutMs', () => {
+    expect(resolveDurable({ redis: 'redis://h:1', waitReplicas: 1 })).toMatchObject({ waitReplicas: 1, waitTimeoutMs: 1000, target: { kind: 'single' } });
+    expect(() => resolveDurable({ redis: 'redis://h:1', waitReplicas: -1 })).toThrow(ConfigError);
+    expect(() => resolveDurable({ redis: 'redis://h:1', waitReplicas: 1, waitTimeoutMs: 5000, writeTimeoutMs: 5000 })).toThrow(ConfigError);
+  });
+});
