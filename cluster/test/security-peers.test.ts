@@ -439,7 +439,7 @@ describe('traces across two nodes (issue #13: a seen trace id reused)', () => {
 
 describe('failed cluster-secret proofs (issue #13: AUTH not rate-limited)', () => {
   it('an address that keeps failing the challenge is refused with MB_ERR_AUTH_THROTTLED; the right secret works again after the window', async () => {
-    const a = await node({ handshakeTimeout: 5000 }, 'a', { authThrottle: { maxFailures: 4, windowMs: 1200 } });
+    const a = await node({ handshakeTimeout: 5000 }, 'a', { authThrottle: { maxFailures: 4, windowMs: 4000 } });
     const me = info({ id: 'feedfacefeedface', name: 'guesser' });
     const guess = async (secret: string): Promise<string | undefined> => {
       const nonce = newNonce();

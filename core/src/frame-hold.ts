@@ -49,8 +49,14 @@ export class FrameHold {
     if (!gone() && mayResume()) this.transport.resume();
   }
 
-  /** Drops whatever is held (the connection closed). */
+  /**
+   * Drops whatever is held (the connection is closing) and lets the transport
+   * read again: a WebSocket's close handshake needs the peer's close frame, and
+   * a transport left paused would wait for its close timeout instead.
+   */
   clear(): void {
+    if (this.frames === undefined) return;
     this.frames = undefined;
+    this.transport.resume();
   }
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Frame } from '@meshbus/proto';
 import type { Logger } from './logger.js';
 import type { Subscriber } from './subscriber.js';
-import { hopName, traceClock } from './trace-hop.js';
+import { hopLabel, hopName, traceClock } from './trace-hop.js';
 
 /** A W3C trace context carried by an event (`traceparent`, `tracestate` headers). */
 export interface TraceParent {
@@ -122,7 +122,8 @@ export class OtlpExporter {
       return;
     }
     const hops = f.hops;
-    const fromLabel = from?.label ?? from?.kind ?? 'internal';
+    // The same names as meshbus trace's hop records (never a client id).
+    const fromLabel = from === undefined ? 'internal' : hopLabel(from);
     const peer = /^peer ([0-9a-f]{16})$/.exec(fromLabel);
     const parent = peer && hops > 0 ? hopSpanId(tp, peer[1]!, hops - 1) : tp.spanId;
     let topic: string;

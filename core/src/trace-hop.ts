@@ -29,7 +29,8 @@ export interface TraceHop {
  * id, so a trace never tells one client who the others are.
  */
 export function hopLabel(s: { kind: string; label?: string }, group?: boolean): string {
-  const who = s.kind === 'peer' ? (s.label ?? 'peer') : s.kind;
+  // Links to other nodes (peers, leaves, gateways) are named by node id; clients never are.
+  const who = s.kind === 'peer' || s.kind === 'leaf' || s.kind === 'gateway' ? (s.label ?? s.kind) : s.kind;
   return group === true ? `${who} (group)` : who;
 }
 

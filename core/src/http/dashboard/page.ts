@@ -95,10 +95,6 @@ export const DASHBOARD_HTML = `<!doctype html>
     <h2>Slow consumers in the mesh</h2>
     <table id="mesh-slow"><thead><tr><th>node</th><th>client</th><th>remote</th><th class="num">pending</th><th class="num">dropped</th><th>state</th></tr></thead><tbody></tbody></table>
   </section>
-  <section id="workers-card" class="card wide" hidden>
-    <h2>Workers</h2>
-    <table id="workers"><thead><tr><th>worker</th><th>node</th><th class="num">pid</th><th class="num">conns</th><th class="num">subs</th><th class="num">in / s</th><th class="num">out / s</th><th class="num">lag p99</th><th class="num">rss</th><th class="num">slow</th></tr></thead><tbody></tbody></table>
-  </section>
   <section class="card wide">
     <h2>Connections <small id="conns-count"></small></h2>
     <table id="conns"><thead><tr><th>client id</th><th>name</th><th>kind</th><th>remote</th><th>lang</th><th class="num">subs</th><th class="num">in</th><th class="num">out</th><th class="num">pending</th><th class="num">dropped</th><th>state</th></tr></thead><tbody></tbody></table>
