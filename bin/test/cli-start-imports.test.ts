@@ -1,24 +1,22 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePortRange, spawnCli, until } from './run-cli.js';
+import { freePortRange, RECORD_IMPORTS_HOOK, spawnCli, until } from '@meshbus/testkit';
 
 // Issue #15, start-up time: `meshbus start` loads only what a node runs. The
 // client commands' code (and the SDK behind it), the dev launcher and, without
 // --cluster-port, the cluster package are imported only when used. The node
-// runs with the loader hook of core/test/fixtures, which records every module
+// runs with the testkit's loader hook (RECORD_IMPORTS_HOOK), which records every module
 // URL the ESM loader resolves.
 
-const HOOK = fileURLToPath(new URL('../../core/test/fixtures/record-imports.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mb-cli-imports-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The module URLs a `meshbus <args>` process resolved by the time `ready(stdout)` held (then it is stopped with SIGTERM). */
 async function modulesLoadedBy(args: string[], ready: (out: string) => boolean): Promise<string[]> {
   const log = join(dir, `run-${args[0]}-${Date.now()}.log`);
-  const p = spawnCli(args, { env: { NODE_OPTIONS: `--import ${HOOK}`, MB_IMPORT_LOG: log } });
+  const p = spawnCli(args, { env: { NODE_OPTIONS: `--import ${RECORD_IMPORTS_HOOK}`, MB_IMPORT_LOG: log } });
   try {
     await until(() => ready(p.out()) || p.child.exitCode !== null, `meshbus ${args[0]} to be ready`);
   } finally {

@@ -21,15 +21,6 @@ export async function stopMeshNode(t: TestNode): Promise<void> {
   await t.node.close();
 }
 
-/** Waits (bounded) until `cond` holds. */
-export async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** True once every node has an up link to every other. */
 export function fullyMeshed(nodes: TestNode[]): boolean {
   return nodes.every((n) => nodes.every((m) => m === n || n.cluster.link(m.node.id)?.state === 'up'));

@@ -6,10 +6,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, codeFromNumber, decodeBody, decodeError, encodeBody } from '@meshbus/proto';
 import { silentLogger, startNode } from '@meshbus/core';
+import { RawClient, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
 import { newNonce, proof } from '../src/peer-auth.js';
-import { RawClient } from '../../core/test/raw-client.js';
-import { stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 const SECRET = 'correct horse battery';
 

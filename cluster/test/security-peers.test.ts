@@ -13,10 +13,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, decodeBody, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
 import { silentLogger, startNode, type Logger } from '@meshbus/core';
 import { startHttp } from '@meshbus/core/http';
+import { RawClient, RawFrames, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
 import { newNonce, proof } from '../src/peer-auth.js';
-import { RawClient, RawFrames } from '../../core/test/raw-client.js';
-import { startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 import { makePki } from './tls-certs.js';
 
 const SECRET = 'correct horse battery';

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Msg } from '@meshbus/sdk';
 import type { Position } from '@meshbus/proto';
-import type { MeshNode, NodeOptions } from '../src/index.js';
-import { durableSuite, requireRedisServer, startRedisServer, until, type RedisServer } from './redis-helper.js';
+import { durableSuite, type RedisServer, requireRedisServer, startRedisServer, until } from '@meshbus/testkit';
+import { startNode, type MeshNode, type NodeOptions } from '../src/index.js';
 
-const suite = durableSuite();
+const suite = durableSuite({ start: startNode });
 const { node, client } = suite;
 
 function durable(extra: Partial<NonNullable<NodeOptions['durable']>> = {}, url = suite.redis().url): NodeOptions['durable'] {

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Client, Msg, Status } from '@meshbus/sdk';
 import { Frame, type Position } from '@meshbus/proto';
-import { type MeshNode, type NodeOptions } from '../src/index.js';
+import { durableSuite, until } from '@meshbus/testkit';
+import { startNode, type MeshNode, type NodeOptions } from '../src/index.js';
 import { startHttp } from '../src/http/index.js';
-import { durableSuite, until } from './redis-helper.js';
 
-const suite = durableSuite();
+const suite = durableSuite({ start: startNode });
 const { node, client } = suite;
 
 function durable(topics: NonNullable<NodeOptions['durable']>['topics'], extra: Partial<NonNullable<NodeOptions['durable']>> = {}): NodeOptions['durable'] {

@@ -1,34 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
-import { MeshNode, silentLogger, startNode } from '../src/index.js';
-import { RawClient } from './raw-client.js';
+import { nodeKit, until, type RawClient } from '@meshbus/testkit';
+import { startNode, type MeshNode, type NodeOptions } from '../src/index.js';
 
 /** Flow control and the per-connection bound (SPEC §10): behaviour, counted by the node's stats. */
 
-const nodes: MeshNode[] = [];
-const clients: RawClient[] = [];
-async function node(opts: ConstructorParameters<typeof MeshNode>[0] = {}): Promise<MeshNode> {
-  const n = await startNode({ port: 0, logger: silentLogger, ...opts });
-  nodes.push(n);
-  return n;
-}
-async function client(n: MeshNode): Promise<RawClient> {
-  const c = await RawClient.connect(n.port);
-  clients.push(c);
-  return c;
-}
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  for (const n of nodes.splice(0)) await n.close();
-});
-
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const kit = nodeKit({ start: startNode });
+const node = (opts?: NodeOptions): Promise<MeshNode> => kit.node(opts);
+const client = (n: MeshNode): Promise<RawClient> => kit.raw(n);
 
 describe('flow control wakes publishers whenever a receiver gets below its mark', () => {
   it('a 1 MiB event the kernel takes at once does not stall the publisher (issue #14.2)', async () => {
@@ -58,7 +37,7 @@ describe('flow control wakes publishers whenever a receiver gets below its mark'
     const burst = 20;
     for (let i = 0; i < burst; i++) pub.pub('big', new Uint8Array(1048576).fill(i));
     await pub.flush(20_000);
-    await until(() => sub.events('big').length === burst + 1 || sub.closed, 20_000);
+    await until(() => sub.events('big').length === burst + 1 || sub.closed, 'the burst or a close', 20_000);
     expect(sub.closed).toBe(false);
     expect(sub.events('big')).toHaveLength(burst + 1);
     expect(n.stats.slowConsumers).toBe(0);
@@ -109,11 +88,11 @@ describe('every byte queued for a connection counts against its bound (issue #13
           if (i % 5000 === 0) await new Promise((r) => setImmediate(r));
         }
         // Old code: answers went out through an urgent path past the bound, the connection stayed open.
-        await until(() => n.stats.slowConsumers === 1, 20_000);
+        await until(() => n.stats.slowConsumers === 1, 'one slow consumer', 20_000);
       } finally {
         clearInterval(sample);
       }
-      await until(() => n.connectionCount === 0, 10_000);
+      await until(() => n.connectionCount === 0, 'no connection left', 10_000);
       expect(maxSeen).toBeLessThanOrEqual(maxPending + 1024);
     });
   }
@@ -136,11 +115,11 @@ describe("a 'drop' connection drops events, never control frames", () => {
         c.send({ type: FrameType.PING, correlation: 1_000_000 + i });
       }
     }
-    await until(() => n.stats.dropped.slow > 0, 20_000);
+    await until(() => n.stats.dropped.slow > 0, 'a drop counted', 20_000);
     c.socket.resume();
     // Old code: PONGs sat in the same backlog as events and were dropped as "oldest events".
     const pongs = (): number => c.got.filter((g) => g.type === FrameType.PONG && sent.has(g.correlation)).length;
-    await until(() => pongs() === pings, 20_000);
+    await until(() => pongs() === pings, 'every PONG', 20_000);
     expect(c.closed).toBe(false);
     expect(c.events('self').length).toBeLessThan(pings * 4);
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testRedis } from './redis-helper.js';
+import { packagesIn, RECORD_IMPORTS_HOOK, testRedis } from '@meshbus/testkit';
 
 // Issue #15: the router stands alone. Importing @meshbus/core or starting a
 // node without Redis must not load the durability dependencies (ioredis,
@@ -13,7 +13,6 @@ import { testRedis } from './redis-helper.js';
 // everything) with a loader hook that records every resolved module.
 
 const CORE = fileURLToPath(new URL('..', import.meta.url));
-const HOOK = fileURLToPath(new URL('./fixtures/record-imports.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mb-imports-'));
 let runs = 0;
 
@@ -32,7 +31,7 @@ async function packagesLoadedBy(script: string): Promise<Set<string>> {
 function packagesLoadedInParts(script: string): Promise<Set<string>[]> {
   const log = join(dir, `run-${++runs}.log`);
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', HOOK, '--input-type=module', '-e', script], {
+    const p = spawn(process.execPath, ['--import', RECORD_IMPORTS_HOOK, '--input-type=module', '-e', script], {
       cwd: CORE,
       env: { ...process.env, MB_IMPORT_LOG: log },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -50,13 +49,12 @@ function packagesLoadedInParts(script: string): Promise<Set<string>[]> {
       } catch {
         // nothing resolved at all
       }
-      const parts = [new Set<string>()];
-      for (const url of text.split('\n')) {
-        if (url === 'MARK') parts.push(new Set());
-        const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
-        if (m) parts[parts.length - 1]!.add(m[1]!);
+      const parts: string[][] = [[]];
+      for (const line of text.split('\n')) {
+        if (line === 'MARK') parts.push([]);
+        else parts[parts.length - 1]!.push(line);
       }
-      resolve(parts);
+      resolve(parts.map((urls) => packagesIn(urls)));
     });
   });
 }

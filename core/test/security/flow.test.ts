@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
-import { RawClient } from '../raw-client.js';
+import { RawClient, until } from '@meshbus/testkit';
 
 /**
  * Issue #13.4: what a connection keeps alive must be what its limits count.
@@ -49,14 +49,6 @@ for _ in range(n):
 while True:
     time.sleep(1)
 `;
-
-async function until(cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A node in a child process answering "mem" on stdin with its memory after a full GC. */
 class NodeProcess {
@@ -144,7 +136,7 @@ describe('slow consumers pin no input chunks (issue #13.4)', () => {
     cleanup.push(() => attacker.kill());
     attacker.stderr.resume();
     attacker.stdout.resume();
-    await until(async () => (await proc.mem()).subscriptions === SUBSCRIBERS);
+    await until(async () => (await proc.mem()).subscriptions === SUBSCRIBERS, 'every subscription', 10_000, 20);
     const pub = await RawClient.connect(port);
     cleanup.push(() => pub.close());
     await pub.flush();

@@ -204,6 +204,11 @@ export class RawWs extends RawFrames {
     this.ws.send(Buffer.concat(specs.map((s) => encodeFrame(s))));
   }
 
+  /** Drops the connection at once (no close handshake). */
+  close(): void {
+    this.ws.terminate();
+  }
+
   protected override closeInfo(): string {
     return ` (${this.closeCode})`;
   }
