@@ -8,7 +8,8 @@ import { packagesIn, RECORD_IMPORTS_HOOK, testRedis } from '@meshbus/testkit';
 
 // Issue #15: the router stands alone. Importing @meshbus/core or starting a
 // node without Redis must not load the durability dependencies (ioredis,
-// bullmq) nor the HTTP API's (fastify); they load only where they are used.
+// bullmq), the HTTP API's (fastify) nor the WebSocket gateway's (ws); they
+// load only where they are used.
 // Each case runs in a fresh Node process (the test's own process has loaded
 // everything) with a loader hook that records every resolved module.
 
@@ -62,10 +63,10 @@ function packagesLoadedInParts(script: string): Promise<Set<string>[]> {
 const HEAVY = ['ioredis', 'bullmq'];
 
 describe('what a plain node loads', () => {
-  it('importing @meshbus/core loads neither the durability nor the HTTP dependencies', async () => {
+  it('importing @meshbus/core loads neither the durability, the HTTP nor the WebSocket dependencies', async () => {
     const pkgs = await packagesLoadedBy(`await import('@meshbus/core');`);
-    expect(pkgs.has('ws')).toBe(true); // the hook sees packages at all
-    for (const p of [...HEAVY, 'fastify']) expect(pkgs.has(p), p).toBe(false);
+    expect(pkgs.has('msgpackr')).toBe(true); // the hook sees packages at all
+    for (const p of [...HEAVY, 'fastify', 'ws']) expect(pkgs.has(p), p).toBe(false);
   });
 
   it('a node started without redis never loads ioredis or bullmq, also after a client published', async () => {
@@ -77,8 +78,23 @@ describe('what a plain node loads', () => {
       n.publishLocal('a.b', new Uint8Array(1));
       await n.close();
     `);
-    expect(pkgs.has('ws')).toBe(true);
-    for (const p of HEAVY) expect(pkgs.has(p), p).toBe(false);
+    expect(pkgs.has('msgpackr')).toBe(true);
+    for (const p of [...HEAVY, 'ws']) expect(pkgs.has(p), p).toBe(false);
+  });
+
+  it('the WebSocket gateway subpath loads ws, and serves a node', async () => {
+    const [plain, gateway] = await packagesLoadedInParts(`
+      const { startNode, silentLogger } = await import('@meshbus/core');
+      ${MARK}
+      const { WsGateway } = await import('@meshbus/core/ws');
+      const n = await startNode({ port: 0, logger: silentLogger });
+      const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+      await g.close();
+      await n.close();
+    `);
+    expect(plain!.has('ws')).toBe(false);
+    expect(gateway!.has('ws')).toBe(true);
+    for (const p of HEAVY) expect(plain!.has(p) || gateway!.has(p), p).toBe(false);
   });
 
   it('the HTTP API subpath loads fastify only when startHttp runs, and never durability', async () => {

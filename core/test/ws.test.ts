@@ -8,7 +8,8 @@ import {
   encodeFrame,
 } from '@meshbus/proto';
 import { frameWithExt, nodeKit, RawClient, RawWs, until } from '@meshbus/testkit';
-import { WsGateway, silentLogger, startNode, wholeFrames, type MeshNode, type NodeOptions, type WsGatewayOptions } from '../src/index.js';
+import { silentLogger, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
+import { WsGateway, wholeFrames, type WsGatewayOptions } from '../src/ws/index.js';
 import { startHttp } from '../src/http/index.js';
 
 const kit = nodeKit({ start: startNode });

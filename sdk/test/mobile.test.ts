@@ -1,7 +1,8 @@
 import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { WsGateway, type MeshNode } from '@meshbus/core';
+import type { MeshNode } from '@meshbus/core';
+import { WsGateway } from '@meshbus/core/ws';
 import { Fixture, sleep, until, url } from '@meshbus/testkit';
 import { connect as nodeConnect, type Client, type Msg, type Status } from '../src/index.js';
 import type * as Mobile from '../src/mobile.js';

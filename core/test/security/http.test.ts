@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
 import { heldWithin, nodeKit, type RawClient } from '@meshbus/testkit';
-import { WsGateway, silentLogger, startNode, type MeshNode, type NodeOptions } from '../../src/index.js';
+import { silentLogger, startNode, type MeshNode, type NodeOptions } from '../../src/index.js';
+import { WsGateway } from '../../src/ws/index.js';
 import { startHttp, type HttpOptions, type HttpServer } from '../../src/http/index.js';
 import { EventTap, nodeWithHttp, parseProm, type NodeWithHttp } from '../http-helpers.js';
 
