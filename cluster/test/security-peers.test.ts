@@ -16,7 +16,7 @@ import { startHttp } from '@meshbus/core/http';
 import { RawClient, RawFrames, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
 import { newNonce, proof } from '../src/peer-auth.js';
-import { startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { fakePeer as authenticatedPeer, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 import { makePki } from './tls-certs.js';
 
 const SECRET = 'correct horse battery';
@@ -30,9 +30,7 @@ afterEach(async () => {
 async function node(opts: ClusterOptions, name = 'a'): Promise<TestNode & { lines: string[] }> {
   const lines: string[] = [];
   const logger: Logger = { ...silentLogger, warn: (o, msg) => lines.push(`${msg ?? ''} ${JSON.stringify(o)}`) };
-  const n = await startNode({ port: 0, logger, name, pingInterval: 1000 });
-  const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 100, ...opts }).start();
-  const t = { node: n, cluster, url: `127.0.0.1:${n.port}`, peerAddr: `127.0.0.1:${cluster.port}`, lines };
+  const t = { ...(await startMeshNode({ secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 100, ...opts }, name, { logger })), lines };
   cleanup.push(() => stopMeshNode(t));
   return t;
 }
@@ -55,13 +53,8 @@ const info = (over: Partial<PeerInfo> = {}): PeerInfo => ({ id: 'ab12cd34ef56ab7
 
 /** A fake peer that completes the handshake with `secret` (the dialer's side, by hand). */
 async function fakePeer(t: TestNode, me: PeerInfo, secret = SECRET): Promise<RawClient> {
-  const nonce = newNonce();
-  const c = await RawClient.connect(t.cluster.port, { peer: me, nonce });
+  const c = await authenticatedPeer(t, me, secret);
   cleanup.push(() => c.close());
-  const w = c.got.find((g) => g.type === FrameType.WELCOME)!;
-  const body = decodeBody(w.payload) as { nonce: string; peer: PeerInfo };
-  c.send({ type: FrameType.AUTH, payload: encodeBody({ proof: proof(secret, 'dialer', nonce, body.nonce, me.id, body.peer.id) }) });
-  await until(() => t.cluster.link(me.id)?.state === 'up', 'fake peer authenticated');
   return c;
 }
 
