@@ -155,7 +155,7 @@ export interface ChaosRedis {
 export async function findRedis(url: string | undefined): Promise<ChaosRedis | string> {
   if (url === 'off') return 'disabled (--redis off)';
   let child: ChildProcess | undefined;
-  // The test suites' shared Redis (core/test/redis-helper.ts reads the same variable).
+  // The test suites' shared Redis (@meshbus/testkit's testRedis reads the same variable).
   const shared = new URL(process.env['MESHBUS_TEST_REDIS_URL'] || 'redis://127.0.0.1:6379');
   if (url && url !== 'auto') {
     const u = new URL(url);

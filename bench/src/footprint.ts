@@ -112,12 +112,37 @@ function parseOptions() {
       against: { type: 'string' },
       out: { type: 'string' },
       'no-write': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   }).values;
 }
 
+const USAGE = `npm run footprint -- [options]   (node bench/dist/footprint.js [options])
+
+The resource figures of issue #15 for this checkout, and with --against for
+another one in the same run (interleaved, side by side, ratio this/against):
+start-up time to the first WELCOME (median of --runs), idle RSS of a plain
+\`meshbus start\` (median of --rss-runs) next to an empty Node process, node
+RSS per idle client connection at --conns connections, browser ESM bundle
+size, import('@meshbus/core') time, files over ${MAX_LINES} lines and import
+cycles. A table on stdout, progress on stderr, JSON in
+bench/results/footprint-<date>.json. Needs built checkouts (npx tsc -b).
+
+  --conns N       idle client connections (default 10000; 0 skips them)
+  --runs N        start-up and import runs (default 10)
+  --rss-runs N    idle RSS runs (default 3)
+  --against DIR   another built meshbus checkout to measure alongside
+  --out FILE      write the JSON there instead
+  --no-write      no JSON file
+  -h, --help      this text
+`;
+
 async function main(): Promise<void> {
   const args = parseOptions();
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
   const conns = int('conns', args.conns!, 0, 100_000);
   const runs = int('runs', args.runs!, 1, 50);
   const rssRuns = int('rss-runs', args['rss-runs']!, 1, 20);

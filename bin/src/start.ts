@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { ConfigError, DEFAULT_WS_PORT, MeshNode, WsGateway, jsonLogger, randomId, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
+import { ConfigError, MeshNode, jsonLogger, randomId, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
+import type { WsGateway } from '@meshbus/core/ws';
 import { startHttp, type HttpOptions, type HttpServer } from '@meshbus/core/http';
 import type { ClusterNode } from '@meshbus/cluster';
 import { parseDurableTopic, parseGateways, type StartConfig } from './config.js';
@@ -111,6 +112,8 @@ export async function startServer(
  * --port changed, the node runs without it and says so: set --ws-port.
  */
 async function startWs(node: MeshNode, cfg: StartConfig, log: Logger): Promise<WsGateway | undefined> {
+  // Loaded only with the ws port on: a node without it never loads `ws` (issue #15).
+  const { WsGateway, DEFAULT_WS_PORT } = await import('@meshbus/core/ws');
   const ws = new WsGateway(node, {
     host: cfg.host,
     port: cfg.wsPort,

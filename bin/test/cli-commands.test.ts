@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
+import { type CliProcess, runCli, spawnCli, until } from '@meshbus/testkit';
 import { COMMANDS } from '../src/index.js';
-import { runCli, spawnCli, until, type CliProcess } from './run-cli.js';
 
 /**
  * Issue #16, "The meshbus command": every command has --help, --version works,

@@ -1,7 +1,7 @@
 import { createServer, connect as netConnect } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { freePortRange, portFree, spawnCli, until, type CliProcess } from './run-cli.js';
+import { type CliProcess, freePortRange, portFree, spawnCli, until } from '@meshbus/testkit';
 
 /**
  * Issue #16: the documented ways to run a node drain on SIGTERM and exit 0

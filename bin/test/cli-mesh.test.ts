@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { testRedis, stopStartedRedis } from '../../core/test/redis-helper.js';
-import { portFree, runCli, spawnCli, until, type CliProcess } from './run-cli.js';
+import { testRedis, stopStartedRedis } from '@meshbus/testkit';
+import { portFree, runCli, spawnCli, until, type CliProcess } from '@meshbus/testkit';
 
 /**
  * Issue #16 with several real nodes: `sub` follows a draining node to

@@ -6,7 +6,7 @@ import { ROOT_CONTEXT, TraceFlags, context, createTraceState, propagation, trace
 import { decodeBody } from '@meshbus/proto';
 import { hopName, type TraceHop } from '@meshbus/core';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
-import { freePortRange, spawnCli, until, type CliProcess } from './run-cli.js';
+import { freePortRange, spawnCli, until, type CliProcess } from '@meshbus/testkit';
 
 /**
  * Issue #16, traces: an application using @opentelemetry/api publishes inside

@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { spawnCli, until, type CliProcess } from './run-cli.js';
+import { spawnCli, until, type CliProcess } from '@meshbus/testkit';
 
 /**
  * Issue 16: a peer going down is logged at the default level of `meshbus

@@ -2,7 +2,7 @@ import { afterAll, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
 import { connect } from '@meshbus/sdk';
 import { loadStartConfig } from '../src/config.js';
-import { spawnCli, until, type CliProcess } from './run-cli.js';
+import { spawnCli, until, type CliProcess } from '@meshbus/testkit';
 import { redisCall, startSentinelSetup, topologyToolsInstalled, type SentinelTopology } from '../../core/test/redis-topology.js';
 
 it('--redis-wait-replicas and MESHBUS_REDIS_WAIT_REPLICAS set durable.waitReplicas', () => {

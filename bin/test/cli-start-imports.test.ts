@@ -1,24 +1,22 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePortRange, spawnCli, until } from './run-cli.js';
+import { freePortRange, packagesIn, RECORD_IMPORTS_HOOK, spawnCli, until } from '@meshbus/testkit';
 
 // Issue #15, start-up time: `meshbus start` loads only what a node runs. The
 // client commands' code (and the SDK behind it), the dev launcher and, without
 // --cluster-port, the cluster package are imported only when used. The node
-// runs with the loader hook of core/test/fixtures, which records every module
+// runs with the testkit's loader hook (RECORD_IMPORTS_HOOK), which records every module
 // URL the ESM loader resolves.
 
-const HOOK = fileURLToPath(new URL('../../core/test/fixtures/record-imports.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mb-cli-imports-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The module URLs a `meshbus <args>` process resolved by the time `ready(log)` held on its log (stderr; then it is stopped with SIGTERM). */
 async function modulesLoadedBy(args: string[], ready: (out: string) => boolean): Promise<string[]> {
   const log = join(dir, `run-${args[0]}-${Date.now()}.log`);
-  const p = spawnCli(args, { env: { NODE_OPTIONS: `--import ${HOOK}`, MB_IMPORT_LOG: log } });
+  const p = spawnCli(args, { env: { NODE_OPTIONS: `--import ${RECORD_IMPORTS_HOOK}`, MB_IMPORT_LOG: log } });
   try {
     await until(() => ready(p.err()) || p.child.exitCode !== null, `meshbus ${args[0]} to be ready`);
   } finally {
@@ -38,6 +36,15 @@ describe('what meshbus start loads', () => {
     expect(urls.some((u) => u.includes('/core/dist/node.js'))).toBe(true); // the hook saw the node's modules
     const unwanted = urls.filter((u) => /\/sdk\/dist\/|\/cluster\/dist\/|\/node_modules\/jose\/|\/bin\/dist\/(client-commands|trace-command|token-command|dev)\.js/.test(u));
     expect(unwanted).toEqual([]);
+  });
+
+  it('a node with --ws-port off never loads ws; with the ws port on it does', async () => {
+    const port = await freePortRange(3);
+    const off = await modulesLoadedBy(['start', '--port', String(port), '--ws-port', 'off', '--http-port', 'off'], (out) => out.includes('"node listening"'));
+    expect(off.some((u) => u.includes('/core/dist/node.js'))).toBe(true);
+    expect([...packagesIn(off)]).not.toContain('ws');
+    const on = await modulesLoadedBy(['start', '--port', String(port), '--ws-port', String(port + 1), '--http-port', 'off'], (out) => out.includes('"ws gateway listening"'));
+    expect([...packagesIn(on)]).toContain('ws');
   });
 
   it('a node with --cluster-port loads the cluster package', async () => {

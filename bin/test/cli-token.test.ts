@@ -6,7 +6,7 @@ import { decodeJwt, decodeProtectedHeader, exportJWK, exportPKCS8, generateKeyPa
 import { freePort } from '@meshbus/core';
 import { connect, type Client, type Status } from '@meshbus/sdk';
 import { loadStartConfig } from '../src/config.js';
-import { runCli, spawnCli, until, type CliProcess } from './run-cli.js';
+import { runCli, spawnCli, until, type CliProcess } from '@meshbus/testkit';
 
 /**
  * Issue #16, tokens: `meshbus token` mints a JWT with jose, and a node started

@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { spawnCli, until, type CliProcess } from './run-cli.js';
-import { launchChromium, noBrowser } from '../../core/test/chromium.js';
+import { spawnCli, until, type CliProcess } from '@meshbus/testkit';
+import { launchChromium, noBrowser } from '@meshbus/testkit';
 import { promtoolCheck } from '../../core/test/promtool.js';
 
 /**

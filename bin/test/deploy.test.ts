@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { freePort } from '@meshbus/core';
 import { START_SETTINGS } from '../src/config.js';
-import { BIN, until } from './run-cli.js';
+import { MESHBUS_BIN as BIN, until } from '@meshbus/testkit';
 
 /**
  * Issue #16, deployment: the Dockerfile, the Kubernetes manifests and the

@@ -5,8 +5,8 @@ import { afterEach, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
 import { startHttp, type HttpServer } from '@meshbus/core/http';
 import { fullyMeshed, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
-import { launchChromium, noBrowser } from '../../core/test/chromium.js';
-import { RawClient } from '../../core/test/raw-client.js';
+import { launchChromium, noBrowser } from '@meshbus/testkit';
+import { RawClient } from '@meshbus/testkit';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const TOKEN = 'mesh-admin-token';

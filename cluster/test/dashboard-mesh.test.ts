@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
 import { startHttp, type HttpServer } from '@meshbus/core/http';
-import { fullyMeshed, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
-import { launchChromium, noBrowser } from '../../core/test/chromium.js';
+import { launchChromium, noBrowser, until } from '@meshbus/testkit';
+import { fullyMeshed, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 

@@ -2,9 +2,9 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startNode, silentLogger } from '@meshbus/core';
 import { connect, type Client, type Msg, type Status } from '@meshbus/sdk';
 import { FrameType, encodeFrame } from '@meshbus/proto';
+import { stopStartedRedis, testRedis, type TestRedis, until } from '@meshbus/testkit';
 import { ClusterNode } from '../src/index.js';
-import { fullyMeshed, until, type TestNode } from './mesh-helpers.js';
-import { stopStartedRedis, testRedis, type TestRedis } from '../../core/test/redis-helper.js';
+import { fullyMeshed, type TestNode } from './mesh-helpers.js';
 
 let redis: TestRedis | undefined;
 const nodes: TestNode[] = [];

@@ -1,26 +1,15 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { connect, type Client } from '@meshbus/sdk';
-import { spawnNode, type NodeProcess } from './processes.js';
-import { until } from './mesh-helpers.js';
+import { nodeKit, until, type NodeProcess } from '@meshbus/testkit';
 
-const procs: NodeProcess[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => {});
-  for (const p of procs.splice(0)) {
-    p.child.kill('SIGKILL');
-    await p.exited;
-  }
-});
+const fx = nodeKit();
+const spawnNode = (args: Parameters<typeof fx.spawnNode>[0]): Promise<NodeProcess> => fx.spawnNode(args, 'SIGKILL');
 
 it('keeps routing when a node is killed with SIGKILL; its subscribers fail over and resume', async () => {
   const a = await spawnNode({});
-  procs.push(a);
   const seeds = [`127.0.0.1:${a.clusterPort}`];
   const b = await spawnNode({ seeds });
-  procs.push(b);
   const c = await spawnNode({ seeds });
-  procs.push(c);
 
   // Wait until C is linked to both others (its WELCOME then lists them).
   for (let i = 0; ; i++) {
@@ -33,14 +22,14 @@ it('keeps routing when a node is killed with SIGKILL; its subscribers fail over 
   }
   // The subscriber starts on C and learns the other nodes from WELCOME.
   const sub = await connect(c.url, { reconnectBackoff: { base: 50, max: 300 } });
-  clients.push(sub);
+  fx.track(sub);
   expect(sub.info!.peers).toHaveLength(2);
   const got: number[] = [];
   sub.subscribe('ticks', { callback: (m) => got.push(Number(Buffer.from(m.data).toString())) });
   await sub.flush();
 
   const pub = await connect(a.url);
-  clients.push(pub);
+  fx.track(pub);
   let seq = 0;
   const timer = setInterval(() => pub.publish('ticks', Buffer.from(String(seq++))), 5);
   try {
@@ -62,9 +51,8 @@ it('keeps routing when a node is killed with SIGKILL; its subscribers fail over 
 
     // A restarted node rejoins the mesh and its interest is learned again.
     const c2 = await spawnNode({ port: c.port, clusterPort: c.clusterPort, seeds });
-    procs.push(c2);
     const sub2 = await connect(c2.url);
-    clients.push(sub2);
+    fx.track(sub2);
     const got2: string[] = [];
     sub2.subscribe('ticks', { callback: (m) => got2.push(Buffer.from(m.data).toString()) });
     await sub2.flush();

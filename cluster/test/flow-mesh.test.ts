@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { RawClient } from '../../core/test/raw-client.js';
-import { fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { RawClient, until } from '@meshbus/testkit';
+import { fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 /** Flow control and SUB `max` across a peer link (SPEC §10.3, §10.6). */
 

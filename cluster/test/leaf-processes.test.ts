@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { connect, type Client } from '@meshbus/sdk';
-import { spawnNode, type NodeProcess } from './processes.js';
+import { spawnNode, type NodeProcess } from '@meshbus/testkit';
 import { until } from './mesh-helpers.js';
 
 /**

@@ -3,9 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
 import { startNode, silentLogger, type MeshNode } from '@meshbus/core';
-import { RawClient, RawFrames } from '../../core/test/raw-client.js';
+import { RawClient, RawFrames, until } from '@meshbus/testkit';
 import { ClusterNode } from '../src/index.js';
-import { until } from './mesh-helpers.js';
 
 /**
  * Node-side sessions and peer links use the SDK's liveness rule (proto

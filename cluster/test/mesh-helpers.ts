@@ -1,6 +1,9 @@
-import { startNode, silentLogger, type MeshNode } from '@meshbus/core';
+import { startNode, silentLogger, type MeshNode, type NodeOptions } from '@meshbus/core';
+import { FrameType, decodeBody, encodeBody } from '@meshbus/proto';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
-import { ClusterNode, type ClusterOptions } from '../src/index.js';
+import { RawClient, until } from '@meshbus/testkit';
+import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
+import { newNonce, proof } from '../src/peer-auth.js';
 
 export interface TestNode {
   node: MeshNode;
@@ -9,9 +12,9 @@ export interface TestNode {
   peerAddr: string;
 }
 
-/** Starts a node with a cluster on free loopback ports. */
-export async function startMeshNode(opts: ClusterOptions = {}, name = ''): Promise<TestNode> {
-  const node = await startNode({ port: 0, logger: silentLogger, name, pingInterval: 1000 });
+/** Starts a node (`nodeOpts` over the test defaults) with a cluster (`opts` over the test defaults) on free loopback ports. */
+export async function startMeshNode(opts: ClusterOptions = {}, name = '', nodeOpts: NodeOptions = {}): Promise<TestNode> {
+  const node = await startNode({ port: 0, logger: silentLogger, name, pingInterval: 1000, ...nodeOpts });
   const cluster = await new ClusterNode(node, { port: 0, pingInterval: 200, redialMin: 50, redialMax: 500, ...opts }).start();
   return { node, cluster, url: `127.0.0.1:${node.port}`, peerAddr: `127.0.0.1:${cluster.port}` };
 }
@@ -19,15 +22,6 @@ export async function startMeshNode(opts: ClusterOptions = {}, name = ''): Promi
 export async function stopMeshNode(t: TestNode): Promise<void> {
   await t.cluster.stop();
   await t.node.close();
-}
-
-/** Waits (bounded) until `cond` holds. */
-export async function until(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** True once every node has an up link to every other. */
@@ -53,4 +47,19 @@ export function collect(c: Client, pattern: string, opts: { queue?: string } = {
   const got: string[] = [];
   c.subscribe(pattern, { ...opts, callback: (m: Msg) => got.push(Buffer.from(m.data).toString()) });
   return got;
+}
+
+/**
+ * A fake peer on `t`'s cluster port that completes the handshake as `me`
+ * with `secret`, by hand (the dialer's side); resolves once `t` holds the
+ * link up. The caller closes it.
+ */
+export async function fakePeer(t: TestNode, me: PeerInfo, secret: string): Promise<RawClient> {
+  const nonce = newNonce();
+  const c = await RawClient.connect(t.cluster.port, { peer: me, nonce });
+  const w = c.got.find((g) => g.type === FrameType.WELCOME)!;
+  const body = decodeBody(w.payload) as { nonce: string; peer: PeerInfo };
+  c.send({ type: FrameType.AUTH, payload: encodeBody({ proof: proof(secret, 'dialer', nonce, body.nonce, me.id, body.peer.id) }) });
+  await until(() => t.cluster.link(me.id)?.state === 'up', 'fake peer authenticated');
+  return c;
 }

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@meshbus/sdk';
 import { silentLogger, startNode } from '@meshbus/core';
+import { until } from '@meshbus/testkit';
 import { ClusterNode } from '../src/index.js';
-import { client, collect, fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { client, collect, fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 const nodes: TestNode[] = [];
 const clients: Client[] = [];

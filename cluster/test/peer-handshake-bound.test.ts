@@ -1,7 +1,8 @@
 import net from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { FrameDecoder, FrameType, codeFromNumber, decodeError, encodeBody, encodeFrame, type ErrorCode } from '@meshbus/proto';
-import { startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { until } from '@meshbus/testkit';
+import { startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 /**
  * A connection to the cluster port that has not passed the cluster-secret

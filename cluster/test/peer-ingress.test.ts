@@ -1,8 +1,8 @@
 import { afterEach, expect, it } from 'vitest';
 import { Flags, FrameType, OFF, encodeFrame, resealHeader, writeU32, type FrameSpec } from '@meshbus/proto';
 import type { Client, Msg } from '@meshbus/sdk';
-import { frameWithExt } from '../../core/test/raw-client.js';
-import { client, fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { frameWithExt, until } from '@meshbus/testkit';
+import { client, fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 /**
  * Issue #13: events from a peer pass the same extension check as a client's

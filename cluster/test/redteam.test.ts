@@ -4,12 +4,10 @@
  * past its bounds).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType, codeFromNumber, decodeBody, decodeError, encodeBody } from '@meshbus/proto';
-import { silentLogger, startNode } from '@meshbus/core';
-import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
-import { newNonce, proof } from '../src/peer-auth.js';
-import { RawClient } from '../../core/test/raw-client.js';
-import { stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { FrameType, codeFromNumber, decodeError, encodeBody } from '@meshbus/proto';
+import type { RawClient } from '@meshbus/testkit';
+import type { ClusterOptions, PeerInfo } from '../src/index.js';
+import { fakePeer as authenticatedPeer, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 const SECRET = 'correct horse battery';
 
@@ -19,9 +17,7 @@ afterEach(async () => {
 });
 
 async function node(opts: ClusterOptions = {}): Promise<TestNode> {
-  const n = await startNode({ port: 0, logger: silentLogger, name: 'a', pingInterval: 1000 });
-  const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 100, ...opts }).start();
-  const t = { node: n, cluster, url: `127.0.0.1:${n.port}`, peerAddr: `127.0.0.1:${cluster.port}` };
+  const t = await startMeshNode({ secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 100, ...opts }, 'a');
   cleanup.push(() => stopMeshNode(t));
   return t;
 }
@@ -30,13 +26,8 @@ const me: PeerInfo = { id: 'ab12cd34ef56ab78', name: 'hostile-peer', cluster: '1
 
 /** A fake peer that completes the handshake with the secret (the dialer's side, by hand). */
 async function fakePeer(t: TestNode): Promise<RawClient> {
-  const nonce = newNonce();
-  const c = await RawClient.connect(t.cluster.port, { peer: me, nonce });
+  const c = await authenticatedPeer(t, me, SECRET);
   cleanup.push(() => c.close());
-  const w = c.got.find((g) => g.type === FrameType.WELCOME)!;
-  const body = decodeBody(w.payload) as { nonce: string; peer: PeerInfo };
-  c.send({ type: FrameType.AUTH, payload: encodeBody({ proof: proof(SECRET, 'dialer', nonce, body.nonce, me.id, body.peer.id) }) });
-  await until(() => t.cluster.link(me.id)?.state === 'up', 'fake peer authenticated');
   return c;
 }
 

@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
-import { freePort, spawnNode, type NodeProcess } from './processes.js';
+import { freePort, spawnNode, type NodeProcess } from '@meshbus/testkit';
 import { until } from './mesh-helpers.js';
 
 /**

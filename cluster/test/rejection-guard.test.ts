@@ -1,7 +1,6 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { connect } from '@meshbus/sdk';
-import { spawnNode, type NodeProcess } from './processes.js';
-import { until } from './mesh-helpers.js';
+import { nodeKit, until } from '@meshbus/testkit';
 
 /**
  * Issue #13: a promise rejection nobody handled exited `meshbus start` with
@@ -12,17 +11,10 @@ import { until } from './mesh-helpers.js';
 
 const PROBE = `data:text/javascript,process.on('SIGUSR2', () => { Promise.reject(new Error('probe rejection')); });`;
 
-const procs: NodeProcess[] = [];
-afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    if (p.child.exitCode === null) p.child.kill('SIGTERM');
-    await p.exited;
-  }
-});
+const fx = nodeKit();
 
 it('meshbus start logs an unhandled rejection and keeps running', async () => {
-  const p = await spawnNode({ clusterPort: null, readyText: 'node listening', nodeArgs: ['--import', PROBE] });
-  procs.push(p);
+  const p = await fx.spawnNode({ clusterPort: null, readyText: 'node listening', nodeArgs: ['--import', PROBE] });
   p.child.kill('SIGUSR2');
   await until(() => p.log.join('').includes('probe rejection'), 'the rejection logged');
   const line = p.log.join('').split('\n').find((l) => l.includes('probe rejection'))!;

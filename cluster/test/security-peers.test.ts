@@ -13,10 +13,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Flags, FrameType, decodeBody, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
 import { silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
 import { startHttp } from '@meshbus/core/http';
+import { RawClient, RawFrames, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
 import { newNonce, proof } from '../src/peer-auth.js';
-import { RawClient, RawFrames } from '../../core/test/raw-client.js';
-import { startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { fakePeer as authenticatedPeer, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 import { makePki } from './tls-certs.js';
 
 const SECRET = 'correct horse battery';
@@ -55,13 +55,8 @@ const info = (over: Partial<PeerInfo> = {}): PeerInfo => ({ id: 'ab12cd34ef56ab7
 
 /** A fake peer that completes the handshake with `secret` (the dialer's side, by hand). */
 async function fakePeer(t: TestNode, me: PeerInfo, secret = SECRET): Promise<RawClient> {
-  const nonce = newNonce();
-  const c = await RawClient.connect(t.cluster.port, { peer: me, nonce });
+  const c = await authenticatedPeer(t, me, secret);
   cleanup.push(() => c.close());
-  const w = c.got.find((g) => g.type === FrameType.WELCOME)!;
-  const body = decodeBody(w.payload) as { nonce: string; peer: PeerInfo };
-  c.send({ type: FrameType.AUTH, payload: encodeBody({ proof: proof(secret, 'dialer', nonce, body.nonce, me.id, body.peer.id) }) });
-  await until(() => t.cluster.link(me.id)?.state === 'up', 'fake peer authenticated');
   return c;
 }
 

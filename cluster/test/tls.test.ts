@@ -2,9 +2,9 @@ import { afterEach, beforeAll, expect, it } from 'vitest';
 import { startNode, silentLogger, type MeshNode } from '@meshbus/core';
 import { startHttp, type HttpServer } from '@meshbus/core/http';
 import { connect, type Client } from '@meshbus/sdk';
+import { until } from '@meshbus/testkit';
 import { ClusterNode } from '../src/index.js';
 import { makePki, type TestPki } from './tls-certs.js';
-import { until } from './mesh-helpers.js';
 
 let pki: TestPki;
 beforeAll(() => {

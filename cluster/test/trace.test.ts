@@ -1,7 +1,8 @@
 import { afterEach, expect, it } from 'vitest';
 import type { Client } from '@meshbus/sdk';
 import { formatTrace, traceEvent } from '@meshbus/cli';
-import { client, collect, remoteInterest, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { until } from '@meshbus/testkit';
+import { client, collect, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 const nodes: TestNode[] = [];
 const clients: Client[] = [];

@@ -1,25 +1,16 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { connect, type Client } from '@meshbus/sdk';
-import { spawnNode, type NodeProcess } from './processes.js';
-import { until } from './mesh-helpers.js';
+import { nodeKit, until, type NodeProcess } from '@meshbus/testkit';
 
-const procs: NodeProcess[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => {});
-  for (const p of procs.splice(0)) {
-    p.child.kill('SIGTERM');
-    await p.exited;
-  }
-});
+const fx = nodeKit();
+const spawnNode = (args: Parameters<typeof fx.spawnNode>[0]): Promise<NodeProcess> => fx.spawnNode(args, 'SIGTERM');
 
 it('runs one node per worker on a shared port, and routes between workers', async () => {
   const p = await spawnNode({ clusterPort: null, extra: ['--workers', '2'], readyText: 'peer link up' });
-  procs.push(p);
   const byNode = new Map<string, Client>();
   for (let i = 0; i < 12 && byNode.size < 2; i++) {
     const c = await connect(p.url);
-    clients.push(c);
+    fx.track(c);
     if (!byNode.has(c.info!.node)) byNode.set(c.info!.node, c);
   }
   // Connections are spread over the workers: two distinct node ids behind one port.

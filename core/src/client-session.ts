@@ -19,6 +19,7 @@ import { DropReports } from './drop-reports.js';
 import { refuseWithoutRedis } from './durable/durability-off.js';
 import type { DropTag, Subscription } from './subscriber.js';
 import { Connection, forwardedHeader } from './connection.js';
+import { settingsOf } from './session-settings.js';
 import { DeliveryPolicy, subscribeProblem } from './subscription-policy.js';
 import type { Permissions } from './auth/permissions.js';
 import { TRACE, isOwnInbox, isTraceTopic } from './auth/reserved-topics.js';
@@ -70,19 +71,8 @@ export class ClientSession extends Connection {
     makeTransport: (events: TransportEvents) => Transport,
     private readonly ctx: NodeContext,
   ) {
+    super(makeTransport, settingsOf(ctx));
     const o = ctx.options;
-    super(makeTransport, {
-      scanner: ctx.scanner,
-      // Until HELLO is accepted only a small frame is read: nothing larger is buffered or decoded for an unknown peer.
-      preAuthFrameLength: o.maxHelloSize,
-      maxFrameLength: ctx.maxFrameLength,
-      highWater: Math.min(1024 * 1024, o.maxPending >>> 1),
-      maxPending: o.maxPending,
-      policy: 'disconnect',
-      handshakeTimeout: o.handshakeTimeout,
-      liveness: { interval: o.pingInterval, maxOut: o.maxPingsOut, wakeTimeout: o.pingInterval },
-      closeTimeout: o.drainTimeout,
-    });
     this.clientId = ctx.newClientId();
     this.policy = new DeliveryPolicy(this.clientId);
     this.held = new FrameHold(this.transport);

@@ -21,12 +21,21 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
   protected abstract pauseInput(): void;
   protected abstract resumeInput(): void;
 
-  private readonly waiters = new ReceiverWaiters();
-  private readonly throttle = new SourceThrottle(
-    this,
-    () => this.pauseInput(),
-    () => this.resumeInput(),
-  );
+  /**
+   * Both sides of flow control, made on first use: most connections never
+   * wait for a receiver nor have a source waiting for them, and an idle
+   * connection should cost no more than it must (issue #15 footprint).
+   */
+  private waiters: ReceiverWaiters | undefined;
+  private throttle: SourceThrottle | undefined;
+
+  private sourceThrottle(): SourceThrottle {
+    return (this.throttle ??= new SourceThrottle(
+      this,
+      () => this.pauseInput(),
+      () => this.resumeInput(),
+    ));
+  }
 
   /** Bytes queued toward the other end. */
   get pending(): number {
@@ -46,32 +55,32 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
    */
   get congested(): boolean {
     if (!this.out.congested) {
-      if (this.waiters.overrun) this.waiters.overrun = false;
+      if (this.waiters?.overrun) this.waiters.overrun = false;
       return false;
     }
-    return !this.waiters.overrun;
+    return !this.waiters?.overrun;
   }
 
   /** Times this endpoint, as a source, was paused for a receiver / gave up after maxStall. */
   get flowPauses(): number {
-    return this.throttle.pauses;
+    return this.throttle?.pauses ?? 0;
   }
 
   /** True while, as a source, this endpoint's input is paused for a receiver. */
   protected get sourceBlocked(): boolean {
-    return this.throttle.blocked;
+    return this.throttle?.blocked ?? false;
   }
 
   get flowStalls(): number {
-    return this.throttle.stalls;
+    return this.throttle?.stalls ?? 0;
   }
 
   addWaiter(w: Throttled): void {
-    this.waiters.add(w);
+    (this.waiters ??= new ReceiverWaiters()).add(w);
   }
 
   markOverrun(): void {
-    this.waiters.overrun = true;
+    (this.waiters ??= new ReceiverWaiters()).overrun = true;
   }
 
   /**
@@ -79,11 +88,11 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
    * so a burst waits instead of being dropped or overrunning the bound.
    */
   blockOn(receiver: Subscriber): void {
-    if (receiver !== this) this.throttle.blockOn(receiver);
+    if (receiver !== this) this.sourceThrottle().blockOn(receiver);
   }
 
   unblock(receiver: Subscriber): void {
-    this.throttle.unblock(receiver);
+    this.throttle?.unblock(receiver);
   }
 
   /**
@@ -93,17 +102,17 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
    */
   protected drained(): void {
     this.out.onDrain();
-    if (!this.out.congested) this.waiters.release(this);
+    if (!this.out.congested) this.waiters?.release(this);
   }
 
   /** Gives up on receivers that kept this source paused longer than `maxStall`; true when it did. */
   protected checkStall(now: number, maxStall: number): boolean {
-    return this.throttle.check(now, maxStall);
+    return this.throttle?.check(now, maxStall) ?? false;
   }
 
   /** The endpoint is gone: nobody waits for it, it waits for nobody. */
   protected releaseFlow(): void {
-    this.waiters.release(this);
-    this.throttle.clear();
+    this.waiters?.release(this);
+    this.throttle?.clear();
   }
 }

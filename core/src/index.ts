@@ -1,7 +1,8 @@
 export { MeshNode, startNode, type NodeHooks, type LocalPublish, type TraceHop } from './node.js';
 export { ClientSession } from './client-session.js';
-// Durability (ioredis, bullmq) and the HTTP API (fastify) are subpath exports,
-// '@meshbus/core/durable' and '@meshbus/core/http': importing the router never loads them.
+// Durability (ioredis, bullmq), the HTTP API (fastify) and the WebSocket gateway
+// (ws) are subpath exports, '@meshbus/core/durable', '@meshbus/core/http' and
+// '@meshbus/core/ws': importing the router never loads them.
 export type { NodeExtension, ExtensionHost, ExtensionSession, ExtensionPublisher } from './node-extension.js';
 export { DURABLE_FEATURES, logDurabilityOff, refuseWithoutRedis } from './durable/durability-off.js';
 export { resolveDurable, DurableMatcher, type DurableOptions, type DurableTopic, type ResolvedDurable, type ResolvedTopicRule, type TopicDurability } from './durable/store-config.js';
@@ -18,8 +19,6 @@ export type { NodeStats } from './stats.js';
 export { randomId } from './ids.js';
 export { TopicCounter } from './stats.js';
 export type { ClusterView, PeerView, LinkView, LinkState } from './cluster-view.js';
-export { WsGateway, startWsGateway, DEFAULT_WS_PORT, type WsGatewayOptions } from './ws-gateway.js';
-export { WsTransport, wholeFrames } from './ws-transport.js';
 export { OtlpExporter, parseTraceParent, hopSpanId, type OtlpOptions, type TraceParent } from './otlp-export.js';
 export { hopName } from './trace-hop.js';
 export { JwtVerifier, signHs256, type JwtKeys, type TokenClaims, type TopicRules } from './auth/jwt.js';

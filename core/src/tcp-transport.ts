@@ -62,13 +62,15 @@ export class TcpTransport implements Transport {
     events: TransportEvents,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
-    this.written = () => events.drain();
+    // The owner's handlers go to the socket as they are: no wrapper closures
+    // per connection (issue #15 footprint: an idle connection's heap).
+    this.written = events.drain;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => events.data(chunk));
-    socket.on('drain', () => events.drain());
-    socket.on('close', () => events.close());
+    socket.on('data', events.data);
+    socket.on('drain', events.drain);
+    socket.on('close', events.close);
     // Errors (ECONNRESET, EPIPE) are followed by 'close'; the session handles that.
-    socket.on('error', () => {});
+    socket.on('error', ignore);
   }
 
   /** Bytes not yet taken by the kernel: the socket's buffer plus this tick's frames. */
@@ -99,6 +101,8 @@ export class TcpTransport implements Transport {
     this.socket.destroy();
   }
 }
+
+function ignore(): void {}
 
 /**
  * `chunk` itself when it owns (most of) its memory, else a copy: a small

@@ -23,10 +23,11 @@ export class TickBatch {
   add(chunk: Uint8Array): void {
     this.chunks.push(chunk);
     this.bytes += chunk.length;
-    if (this.bytes >= this.maxBytes) this.fire();
+    if (this.bytes >= this.maxBytes) TickBatch.fire(this);
     else if (!this.scheduled) {
       this.scheduled = true;
-      process.nextTick(this.fire);
+      // One static function with the batch as argument: no closure per batch (per connection).
+      process.nextTick(TickBatch.fire, this);
     }
   }
 
@@ -38,8 +39,8 @@ export class TickBatch {
     return c;
   }
 
-  private readonly fire = (): void => {
-    this.scheduled = false;
-    this.onTick();
-  };
+  private static fire(b: TickBatch): void {
+    b.scheduled = false;
+    b.onTick();
+  }
 }

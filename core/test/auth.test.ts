@@ -1,26 +1,13 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType, encodeBody } from '@meshbus/proto';
-import { MeshNode, covers, signHs256, silentLogger, startNode, JwtVerifier } from '../src/index.js';
-import { RawClient } from './raw-client.js';
+import { nodeKit, type RawClient } from '@meshbus/testkit';
+import { covers, signHs256, startNode, JwtVerifier, type MeshNode, type NodeOptions } from '../src/index.js';
 import { SECRET, inSeconds } from './jwt-helpers.js';
 
-const nodes: MeshNode[] = [];
-const clients: RawClient[] = [];
-async function node(opts: Parameters<typeof startNode>[0] = {}): Promise<MeshNode> {
-  const n = await startNode({ port: 0, logger: silentLogger, jwt: { hs256Secret: SECRET }, ...opts });
-  nodes.push(n);
-  return n;
-}
-async function client(n: MeshNode, token?: string): Promise<RawClient> {
-  const c = await RawClient.connect(n.port, token === undefined ? {} : { token });
-  clients.push(c);
-  return c;
-}
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  for (const n of nodes.splice(0)) await n.close();
-});
+const kit = nodeKit({ start: startNode, defaults: { jwt: { hs256Secret: SECRET } } });
+const node = (opts?: NodeOptions): Promise<MeshNode> => kit.node(opts);
+const client = (n: MeshNode, token?: string): Promise<RawClient> => kit.raw(n, token === undefined ? {} : { token });
 
 describe('pattern cover', () => {
   it('decides when one pattern contains another', () => {
@@ -126,14 +113,14 @@ describe('JWT auth', () => {
 describe('limits', () => {
   it('refuses connections over the per-IP limit with a typed error', async () => {
     const n = await node({ jwt: undefined, maxConnectionsPerIp: 2 });
-    await client(n);
+    const first = await client(n);
     await client(n);
     const third = await client(n);
     expect(third.got[0]!.error).toBe('MB_ERR_TOO_MANY_CONNECTIONS');
     await third.waitClosed();
     expect(n.stats.connectionsRefused).toBe(1);
     // A freed slot can be used again.
-    clients[0]!.close();
+    first.close();
     await new Promise((r) => setTimeout(r, 50));
     expect((await client(n)).got[0]!.type).toBe(FrameType.WELCOME);
   });

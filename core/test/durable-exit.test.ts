@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { testRedis } from './redis-helper.js';
+import { testRedis } from '@meshbus/testkit';
 import { startRedisCluster, startSentinelSetup, topologyToolsInstalled, type Topology } from './redis-topology.js';
 
 // A node with Redis must let its process exit by itself once close() resolved:

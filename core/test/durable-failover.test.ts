@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Position } from '@meshbus/proto';
 import { durabilityOf } from '../src/durable/index.js';
 import { silentLogger, startNode, type MeshNode } from '../src/index.js';
-import { durableSuite, until, type TestRedis } from './redis-helper.js';
+import { durableSuite, until, type TestRedis } from '@meshbus/testkit';
 import { startSentinelSetup, topologyToolsInstalled, type SentinelTopology } from './redis-topology.js';
 
 /**
@@ -33,7 +33,7 @@ const provide = async (ctx: { skip(note?: string): void }): Promise<TestRedis> =
 afterAll(async () => {
   await (await topo?.catch(() => undefined))?.stop();
 });
-const suite = durableSuite(provide);
+const suite = durableSuite({ provide });
 
 interface Trial {
   acked: number;

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Position } from '@meshbus/proto';
-import type { NodeOptions } from '../src/index.js';
-import { durableSuite, requireRedisServer, startRedisServer, until, type RedisServer } from './redis-helper.js';
+import { durableSuite, type RedisServer, requireRedisServer, startRedisServer, until } from '@meshbus/testkit';
+import { startNode, type NodeOptions } from '../src/index.js';
 import { queueScenarios } from './durable-scenarios.js';
 
-const suite = durableSuite();
+const suite = durableSuite({ start: startNode });
 const { node, client } = suite;
 
 function durable(extra: Partial<NonNullable<NodeOptions['durable']>> = {}, url = suite.redis().url): NodeOptions['durable'] {

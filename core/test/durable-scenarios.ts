@@ -3,7 +3,7 @@ import type { Client, Msg, Status } from '@meshbus/sdk';
 import { Frame, type Position } from '@meshbus/proto';
 import type { MeshNode, NodeOptions } from '../src/index.js';
 import { startHttp } from '../src/http/index.js';
-import { until, type durableSuite } from './redis-helper.js';
+import { until, type durableSuite } from '@meshbus/testkit';
 
 /**
  * The durable scenarios, written once and run against every Redis deployment:

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { durableSuite, until } from './redis-helper.js';
+import { durableSuite, until } from '@meshbus/testkit';
 import { historyScenarios } from './durable-scenarios.js';
+import { startNode } from '../src/index.js';
 
-const suite = durableSuite();
+const suite = durableSuite({ start: startNode });
 const { node, client } = suite;
 
 historyScenarios(suite);

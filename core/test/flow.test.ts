@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, decodeError, encodeBody, encodeFrame } from '@meshbus/proto';
-import { MeshNode, WsGateway, silentLogger, startNode } from '../src/index.js';
-import { RawClient, RawWs, type RawFrames } from './raw-client.js';
+import { MeshNode, silentLogger, startNode } from '../src/index.js';
+import { WsGateway } from '../src/ws/index.js';
+import { RawClient, RawWs, type RawFrames } from '@meshbus/testkit';
 
 /**
  * Flow control and the per-connection bound (SPEC §10.6): behaviour, counted

@@ -4,16 +4,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { testRedis } from './redis-helper.js';
+import { packagesIn, RECORD_IMPORTS_HOOK, testRedis } from '@meshbus/testkit';
 
 // Issue #15: the router stands alone. Importing @meshbus/core or starting a
 // node without Redis must not load the durability dependencies (ioredis,
-// bullmq) nor the HTTP API's (fastify); they load only where they are used.
+// bullmq), the HTTP API's (fastify) nor the WebSocket gateway's (ws); they
+// load only where they are used.
 // Each case runs in a fresh Node process (the test's own process has loaded
 // everything) with a loader hook that records every resolved module.
 
 const CORE = fileURLToPath(new URL('..', import.meta.url));
-const HOOK = fileURLToPath(new URL('./fixtures/record-imports.mjs', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'mb-imports-'));
 let runs = 0;
 
@@ -32,7 +32,7 @@ async function packagesLoadedBy(script: string): Promise<Set<string>> {
 function packagesLoadedInParts(script: string): Promise<Set<string>[]> {
   const log = join(dir, `run-${++runs}.log`);
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', HOOK, '--input-type=module', '-e', script], {
+    const p = spawn(process.execPath, ['--import', RECORD_IMPORTS_HOOK, '--input-type=module', '-e', script], {
       cwd: CORE,
       env: { ...process.env, MB_IMPORT_LOG: log },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -50,13 +50,12 @@ function packagesLoadedInParts(script: string): Promise<Set<string>[]> {
       } catch {
         // nothing resolved at all
       }
-      const parts = [new Set<string>()];
-      for (const url of text.split('\n')) {
-        if (url === 'MARK') parts.push(new Set());
-        const m = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url);
-        if (m) parts[parts.length - 1]!.add(m[1]!);
+      const parts: string[][] = [[]];
+      for (const line of text.split('\n')) {
+        if (line === 'MARK') parts.push([]);
+        else parts[parts.length - 1]!.push(line);
       }
-      resolve(parts);
+      resolve(parts.map((urls) => packagesIn(urls)));
     });
   });
 }
@@ -64,11 +63,11 @@ function packagesLoadedInParts(script: string): Promise<Set<string>[]> {
 const HEAVY = ['ioredis', 'bullmq'];
 
 describe('what a plain node loads', () => {
-  it('importing @meshbus/core loads neither the durability nor the HTTP dependencies', async () => {
+  it('importing @meshbus/core loads neither the durability, the HTTP nor the WebSocket dependencies', async () => {
     const pkgs = await packagesLoadedBy(`await import('@meshbus/core');`);
-    expect(pkgs.has('ws')).toBe(true); // the hook sees packages at all
+    expect(pkgs.has('msgpackr')).toBe(true); // the hook sees packages at all
     // prom-client (/metrics) loads with the HTTP plugin, pino with the first jsonLogger: 40 and 20 ms of start-up otherwise.
-    for (const p of [...HEAVY, 'fastify', 'prom-client', 'pino']) expect(pkgs.has(p), p).toBe(false);
+    for (const p of [...HEAVY, 'fastify', 'ws', 'prom-client', 'pino']) expect(pkgs.has(p), p).toBe(false);
   });
 
   it('a node started without redis never loads ioredis or bullmq, also after a client published', async () => {
@@ -80,8 +79,23 @@ describe('what a plain node loads', () => {
       n.publishLocal('a.b', new Uint8Array(1));
       await n.close();
     `);
-    expect(pkgs.has('ws')).toBe(true);
-    for (const p of HEAVY) expect(pkgs.has(p), p).toBe(false);
+    expect(pkgs.has('msgpackr')).toBe(true);
+    for (const p of [...HEAVY, 'ws']) expect(pkgs.has(p), p).toBe(false);
+  });
+
+  it('the WebSocket gateway subpath loads ws, and serves a node', async () => {
+    const [plain, gateway] = await packagesLoadedInParts(`
+      const { startNode, silentLogger } = await import('@meshbus/core');
+      ${MARK}
+      const { WsGateway } = await import('@meshbus/core/ws');
+      const n = await startNode({ port: 0, logger: silentLogger });
+      const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+      await g.close();
+      await n.close();
+    `);
+    expect(plain!.has('ws')).toBe(false);
+    expect(gateway!.has('ws')).toBe(true);
+    for (const p of HEAVY) expect(plain!.has(p) || gateway!.has(p), p).toBe(false);
   });
 
   it('the HTTP API subpath loads fastify and prom-client only when startHttp runs, and never durability', async () => {

@@ -32,8 +32,8 @@ import {
   isKnownType,
   type Frame,
 } from '@meshbus/proto';
+import { RawClient } from '@meshbus/testkit';
 import { MeshNode, silentLogger, startNode } from '../src/index.js';
-import { RawClient } from './raw-client.js';
 import { PropertyFailure, runParams } from '../../proto/test/property.js';
 import { LONG_FACTOR, sized } from '../../proto/test/run-size.js';
 import { Tally, buildFrame, cut, cutterArb, frameArb, fuzzRuns, model, mutate, MUTATIONS, type Mutation } from '../../proto/test/fuzz-lib.js';

@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MeshNode, silentLogger, startNode } from '../src/index.js';
 import { startHttp, type HttpServer } from '../src/http/index.js';
-import { RawClient } from './raw-client.js';
-import { launchChromium, noBrowser } from './chromium.js';
-import { requireRedisServer, startRedisServer } from './redis-helper.js';
+import { RawClient } from '@meshbus/testkit';
+import { launchChromium, noBrowser } from '@meshbus/testkit';
+import { requireRedisServer, startRedisServer } from '@meshbus/testkit';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const TOKEN = 'ops-token';

@@ -2,10 +2,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { launchChromium, noBrowser, RawClient } from '@meshbus/testkit';
 import { MeshNode, silentLogger, startNode, type PeerView } from '../src/index.js';
 import { startHttp, type HttpServer } from '../src/http/index.js';
-import { RawClient } from './raw-client.js';
-import { launchChromium, noBrowser } from './chromium.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 

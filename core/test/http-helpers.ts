@@ -1,5 +1,7 @@
 import { FrameDecoder, FrameType, type Extension } from '@meshbus/proto';
-import type { RawClient } from './raw-client.js';
+import type { Fixture, RawClient } from '@meshbus/testkit';
+import type { MeshNode, NodeOptions } from '../src/index.js';
+import { startHttp, type HttpOptions, type HttpServer } from '../src/http/index.js';
 
 /** An event as a test sees it, extension included (RawClient keeps no extension). */
 export interface TappedEvent {
@@ -98,4 +100,17 @@ export function parseProm(text: string): { samples: PromSample[]; types: Map<str
       return samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
     },
   };
+}
+
+export interface NodeWithHttp {
+  node: MeshNode;
+  http: HttpServer;
+}
+
+/** A node of `kit` with the HTTP API on a free loopback port, closed after the test. */
+export async function nodeWithHttp(kit: Fixture, nodeOpts: NodeOptions = {}, httpOpts: HttpOptions = {}): Promise<NodeWithHttp> {
+  const node = await kit.node(nodeOpts);
+  const http = await startHttp(node, { port: 0, host: '127.0.0.1', ...httpOpts });
+  kit.defer(() => http.close());
+  return { node, http };
 }

@@ -1,8 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RawClient } from '@meshbus/testkit';
 import { ConfigError, silentLogger, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
 import { meshbusHttp, type MeshbusHttpApi } from '../src/http/index.js';
-import { RawClient } from './raw-client.js';
 
 // Issue #15: the HTTP API is a fastify plugin a user mounts in their own
 // fastify app, under a prefix of their choice, beside their own routes.

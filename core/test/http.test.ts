@@ -1,32 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType, encodeFrame } from '@meshbus/proto';
-import { MeshNode, TopicCounter, silentLogger, startNode, type ClusterView, type NodeOptions, type PeerView } from '../src/index.js';
+import { nodeKit, type RawClient } from '@meshbus/testkit';
+import { TopicCounter, silentLogger, startNode, type MeshNode, type ClusterView, type NodeOptions, type PeerView } from '../src/index.js';
 import { startHttp, type HttpOptions, type HttpServer } from '../src/http/index.js';
 import { classify, httpStatus } from '../src/http/http-errors.js';
-import { RawClient } from './raw-client.js';
-import { EventTap, parseProm } from './http-helpers.js';
+import { EventTap, nodeWithHttp, parseProm, type NodeWithHttp } from './http-helpers.js';
 
-const nodes: MeshNode[] = [];
-const servers: HttpServer[] = [];
-const clients: RawClient[] = [];
+const kit = nodeKit({ start: startNode });
 
-async function setup(nodeOpts: NodeOptions = {}, httpOpts: HttpOptions = {}): Promise<{ node: MeshNode; http: HttpServer }> {
-  const node = await startNode({ port: 0, logger: silentLogger, ...nodeOpts });
-  nodes.push(node);
-  const http = await startHttp(node, { port: 0, host: '127.0.0.1', ...httpOpts });
-  servers.push(http);
-  return { node, http };
-}
-async function client(n: MeshNode): Promise<RawClient> {
-  const c = await RawClient.connect(n.port);
-  clients.push(c);
-  return c;
-}
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  for (const s of servers.splice(0)) await s.close();
-  for (const n of nodes.splice(0)) await n.close();
-});
+const setup = (nodeOpts?: NodeOptions, httpOpts?: HttpOptions): Promise<NodeWithHttp> => nodeWithHttp(kit, nodeOpts, httpOpts);
+const client = (n: MeshNode): Promise<RawClient> => kit.raw(n);
 
 const json = async (r: Response): Promise<any> => JSON.parse(await r.text());
 /** Payloads go as bytes: the API refuses form, text/plain and missing content types (CORS simple requests). */

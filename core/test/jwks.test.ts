@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { FrameType, encodeBody } from '@meshbus/proto';
 import { MeshNode, mintToken, silentLogger, signHs256, startNode, type JwtKeys } from '../src/index.js';
-import { RawClient } from './raw-client.js';
+import { RawClient } from '@meshbus/testkit';
 import { SECRET, inSeconds } from './jwt-helpers.js';
 
 /**

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { jsonLogger, pinoOf, startNode, type MeshNode } from '../src/index.js';
 import { startHttp, type HttpServer } from '../src/http/index.js';
-import { RawClient } from './raw-client.js';
+import { RawClient } from '@meshbus/testkit';
 
 /**
  * Issue 16, one logger: pino behind the node's small Logger interface; the

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
 import { silentLogger, startNode, type MeshNode, type PeerView } from '../src/index.js';
 import { startHttp, type HttpServer } from '../src/http/index.js';
-import { RawClient } from './raw-client.js';
+import { RawClient } from '@meshbus/testkit';
 import { EventTap, parseProm } from './http-helpers.js';
 import { openMetricsClashes, promtoolCheck } from './promtool.js';
 

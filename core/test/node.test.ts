@@ -1,25 +1,12 @@
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType, decodeWelcome, encodeBody, encodeFrame, decodeGoodbye, decodeFrames } from '@meshbus/proto';
-import { MeshNode, silentLogger, startNode, ConfigError } from '../src/index.js';
-import { RawClient } from './raw-client.js';
+import { nodeKit, RawClient } from '@meshbus/testkit';
+import { silentLogger, startNode, ConfigError, type MeshNode, type NodeOptions } from '../src/index.js';
 
-const nodes: MeshNode[] = [];
-const clients: RawClient[] = [];
-async function node(opts: ConstructorParameters<typeof MeshNode>[0] = {}): Promise<MeshNode> {
-  const n = await startNode({ port: 0, logger: silentLogger, ...opts });
-  nodes.push(n);
-  return n;
-}
-async function client(n: MeshNode, hello: Record<string, unknown> | false = {}): Promise<RawClient> {
-  const c = await RawClient.connect(n.port, hello);
-  clients.push(c);
-  return c;
-}
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  for (const n of nodes.splice(0)) await n.close();
-});
+const kit = nodeKit({ start: startNode });
+const node = (opts?: NodeOptions): Promise<MeshNode> => kit.node(opts);
+const client = (n: MeshNode, hello?: Record<string, unknown> | false): Promise<RawClient> => kit.raw(n, hello);
 
 describe('handshake', () => {
   it('answers HELLO with WELCOME carrying the node id and limits', async () => {

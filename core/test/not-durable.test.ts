@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Client } from '@meshbus/sdk';
 import { type NodeOptions } from '../src/index.js';
-import { durableSuite, until } from './redis-helper.js';
+import { durableSuite, until } from '@meshbus/testkit';
 
 /**
  * Issue #16: durable options on a topic nothing durable covers are a typed

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
 import { MeshNode, freePort, parseTraceParent, silentLogger, startNode } from '../src/index.js';
-import { RawClient } from './raw-client.js';
+import { RawClient } from '@meshbus/testkit';
 
 /**
  * The node's OTLP/HTTP span export (otlp-export.ts) against a loopback

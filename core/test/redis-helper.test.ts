@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { freePort, ping, stopStartedRedis, testRedis } from './redis-helper.js';
+import { freePort, ping, stopStartedRedis, testRedis } from '@meshbus/testkit';
 
 afterEach(async () => {
   vi.unstubAllEnvs();

@@ -4,7 +4,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, ping, redisServerInstalled } from './redis-helper.js';
+import { freePort, ping, redisServerInstalled } from '@meshbus/testkit';
 
 /**
  * Redis deployments started by the tests on loopback free ports, in temp

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { ReplicaWait } from '../src/durable/replica-wait.js';
-import { requireRedisServer, startRedisServer } from './redis-helper.js';
+import { requireRedisServer, startRedisServer } from '@meshbus/testkit';
 
 describe('ReplicaWait: one WAIT answers every write waiting on the connection', () => {
   it('50 writers confirming at once cost 2 WAITs, not 50; each gets the replica count', async (ctx) => {

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import {
   decodeGoodbye,
@@ -7,38 +7,27 @@ import {
   decodeWelcome,
   encodeFrame,
 } from '@meshbus/proto';
-import { WsGateway, silentLogger, startNode, wholeFrames, type MeshNode, type WsGatewayOptions } from '../src/index.js';
+import { frameWithExt, nodeKit, RawClient, RawWs, until } from '@meshbus/testkit';
+import { silentLogger, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
+import { WsGateway, wholeFrames, type WsGatewayOptions } from '../src/ws/index.js';
 import { startHttp } from '../src/http/index.js';
-import { RawClient, RawWs, frameWithExt } from './raw-client.js';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
-
-async function node(opts: Parameters<typeof startNode>[0] = {}): Promise<MeshNode> {
-  const n = await startNode({ port: 0, logger: silentLogger, ...opts });
-  cleanups.push(() => n.close());
-  return n;
-}
+const kit = nodeKit({ start: startNode });
+const node = (opts?: NodeOptions): Promise<MeshNode> => kit.node(opts);
 
 async function gateway(n: MeshNode, opts: WsGatewayOptions = {}): Promise<WsGateway> {
   const g = await new WsGateway(n, { port: 0, host: '127.0.0.1', ...opts }).listen();
-  cleanups.push(() => g.close());
+  kit.defer(() => g.close());
   return g;
 }
 
 async function ws(g: WsGateway, o: Parameters<typeof RawWs.connect>[1] = {}, path = '/'): Promise<RawWs> {
   const c = await RawWs.connect(`ws://127.0.0.1:${g.port}${path}`, o);
-  cleanups.push(() => c.ws.terminate());
+  kit.defer(() => c.ws.terminate());
   return c;
 }
 
-async function tcp(n: MeshNode): Promise<RawClient> {
-  const c = await RawClient.connect(n.port);
-  cleanups.push(() => c.close());
-  return c;
-}
+const tcp = (n: MeshNode): Promise<RawClient> => kit.raw(n);
 
 describe('ws gateway: handshake and limits', () => {
   it('HELLO → WELCOME over a WebSocket; the connection counts as kind ws', async () => {
@@ -52,7 +41,7 @@ describe('ws gateway: handshake and limits', () => {
     expect(g.connectionCount).toBe(1);
     // The metrics endpoint counts it as a WebSocket connection.
     const http = await startHttp(n, { port: 0, host: '127.0.0.1', logger: false });
-    cleanups.push(() => http.close());
+    kit.defer(() => http.close());
     const text = await (await fetch(`${http.url}/metrics`)).text();
     expect(text).toMatch(/^meshbus_connections\{kind="ws"\} 1$/m);
     expect(text).toMatch(/^meshbus_connections\{kind="tcp"\} 0$/m);
@@ -113,7 +102,7 @@ describe('ws gateway: handshake and limits', () => {
     c.pub('big', Buffer.alloc(8192));
     await c.waitClosed();
     expect(c.closeCode).toBe(1009);
-    await vi_until(() => n.connectionCount === 0);
+    await until(() => n.connectionCount === 0);
   });
 
   it('closes with the RFC 6455 code of the error: 1002 protocol, 1008 policy, 1009 too big, 1013 full, 1001 going away', async () => {
@@ -130,7 +119,7 @@ describe('ws gateway: handshake and limits', () => {
     const bad = await ws(g, { hello: { token: 'nope' } });
     await bad.waitClosed();
     expect([bad.closeCode, bad.closeReason]).toEqual([1008, 'MB_ERR_AUTH_FAILED']);
-    await vi_until(() => n.connectionCount === 0);
+    await until(() => n.connectionCount === 0);
     const keep: RawWs[] = [];
     for (let i = 0; i < 3; i++) keep.push(await ws(g, { hello: { token: 's3cret' } }));
     const full = await ws(g, { hello: false });
@@ -206,9 +195,9 @@ describe('ws gateway mounted on an HTTP server', () => {
     const n = await node();
     const server: Server = createServer((_req, res) => res.end('api'));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    cleanups.push(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+    kit.defer(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
     const g = await new WsGateway(n, { server }).listen();
-    cleanups.push(() => g.close());
+    kit.defer(() => g.close());
     expect(g.port).toBe((server.address() as { port: number }).port);
     const c = await ws(g, {}, '/ws');
     expect(c.got.some((x) => x.type === FrameType.WELCOME)).toBe(true);
@@ -303,7 +292,7 @@ describe('ws gateway: slow consumers', () => {
     const payload = Buffer.alloc(4096, 1);
     for (let i = 0; i < total; i++) pub.pub('flood', payload);
     await pub.flush(20_000);
-    await vi_until(() => healthy.events().length === total, 10_000);
+    await until(() => healthy.events().length === total, 'every event at the healthy client', 10_000);
     expect(n.stats.slowConsumers).toBe(1);
     slow.ws.resume();
     expect((await slow.waitFor((x) => x.type === FrameType.ERROR)).error).toBe('MB_ERR_SLOW_CONSUMER');
@@ -335,11 +324,3 @@ describe('ws gateway: slow consumers', () => {
     expect(slow.closed).toBe(false);
   });
 });
-
-async function vi_until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

@@ -5,10 +5,11 @@
 // (connect, each send), against a real node restarted on the same port.
 import { afterEach, describe, expect, it } from 'vitest';
 import type { MeshNode } from '@meshbus/core';
+import { Fixture, until, url } from '@meshbus/testkit';
 import { ClientError, connect as nodeConnect, type Msg, type Status, type Transport } from '../src/index.js';
 import { attachFaults, connect, type AttachStep, type Client } from '../src/client.js';
 import { durable } from '../src/durable.js';
-import { Fixture, nextStatus, recordStatus, tapTransport, until, url } from './helpers.js';
+import { nextStatus, recordStatus, tapTransport } from './helpers.js';
 
 const fx = new Fixture();
 afterEach(async () => {
@@ -89,7 +90,7 @@ describe('the issue example: a publish that cannot be encoded, made offline', ()
     await c.flush();
     expect(got.map((m) => m.string())).toEqual(['0', '1', '2', '3', '4']);
     await c.close();
-    await until(() => clientConns(n2, 1) === 0, 5000, 'the client connection to close');
+    await until(() => clientConns(n2, 1) === 0, 'the client connection to close', 5000);
   });
 });
 
@@ -156,7 +157,7 @@ describe('a throw at any step of (re)connecting', () => {
       obs.subscribe('o.>', { callback: (m) => os.set(m.topic, (os.get(m.topic) ?? 0) + 1) });
       obs.subscribe('svc', { callback: (m) => m.respond('r') });
       await obs.flush();
-      await until(() => c.isConnected && c.outboxCount === 0, 10_000, 'reconnected with the outbox flushed');
+      await until(() => c.isConnected && c.outboxCount === 0, 'reconnected with the outbox flushed', 10_000);
       await c.flush();
       await obs.flush();
       const rep = await reply;
@@ -191,7 +192,7 @@ describe('a throw at any step of (re)connecting', () => {
           expect(statuses.some((s) => s.type === 'error' && s.sid === sub.sid)).toBe(true);
           expect(got).toEqual([]);
         } else {
-          await until(() => got.length >= 5, 5000, `${sub.pattern} deliveries`);
+          await until(() => got.length >= 5, `${sub.pattern} deliveries`, 5000);
           await c.flush();
           expect(got).toEqual(['0', '1', '2', '3', '4']);
         }
@@ -202,7 +203,7 @@ describe('a throw at any step of (re)connecting', () => {
       else expect(plan.sends).toBeGreaterThanOrEqual(fault.at);
       expect(clientConns(n2, 1)).toBe(1);
       await c.close();
-      await until(() => clientConns(n2, 1) === 0, 5000, 'no connection left after close()');
+      await until(() => clientConns(n2, 1) === 0, 'no connection left after close()', 5000);
     });
   }
 

@@ -2,13 +2,13 @@ import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WsGateway, silentLogger, startNode, type MeshNode } from '@meshbus/core';
+import { silentLogger, startNode, type MeshNode } from '@meshbus/core';
+import { WsGateway } from '@meshbus/core/ws';
 import { ClusterNode } from '@meshbus/cluster';
+import { type BrowserContext, type Chromium, launchChromium, noBrowser as skipOrFail, until } from '@meshbus/testkit';
 import { connect, type Client, type Msg } from '../src/index.js';
 import { bundle, SDK_ROOT } from './bundles.js';
-import { until } from './helpers.js';
 import { freePort } from '@meshbus/core';
-import { launchChromium, noBrowser as skipOrFail, type BrowserContext, type Chromium } from '../../core/test/chromium.js';
 
 
 /** The README's browser example, exactly as printed there. */
@@ -123,7 +123,7 @@ describe('browser SDK in headless chromium', () => {
     await tcp.flush();
     const { page, problems, logs } = await openPage(ctx, '/example.html');
     expect(await page.content()).toContain(README_EXAMPLE.trim().split('\n')[2]!.trim());
-    await until(() => fromBrowser.length === 1, 10_000, 'the example publish at the TCP client');
+    await until(() => fromBrowser.length === 1, 'the example publish at the TCP client', 10_000);
     expect(fromBrowser).toEqual(['chat.hello=hi from the browser']);
     tcp.publish('chat.node', 'hello browser');
     await page.waitForFunction(() => document.body.textContent!.includes('chat.node: hello browser'), undefined, { timeout: 10_000 });
@@ -158,7 +158,7 @@ describe('browser SDK in headless chromium', () => {
     await tcp.flush();
     tcp.publish('to.browser.1', 'before restart');
     await page.evaluate(() => (window as unknown as { nc: Client }).nc.publish('to.node.1', 'from page'));
-    await until(() => fromBrowser.length === 1, 10_000, 'page → tcp');
+    await until(() => fromBrowser.length === 1, 'page → tcp', 10_000);
     await page.waitForFunction(() => (window as unknown as { got: string[] }).got.length === 1);
 
     // Restart: the node goes away (abruptly) and comes back on the same port.
@@ -177,7 +177,7 @@ describe('browser SDK in headless chromium', () => {
     await page.waitForFunction(() => (window as unknown as { got: string[] }).got.length === 2, undefined, { timeout: 10_000 });
     expect(await got()).toEqual(['to.browser.1=before restart', 'to.browser.2=after restart']);
     await page.evaluate(() => (window as unknown as { nc: Client }).nc.publish('to.node.2', 'from page again'));
-    await until(() => fromBrowser.length === 1, 10_000, 'page → tcp after restart');
+    await until(() => fromBrowser.length === 1, 'page → tcp after restart', 10_000);
     expect(fromBrowser).toEqual(['to.node.2=from page again']);
     const statuses = await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses);
     expect(statuses).toContain('disconnected');
@@ -196,7 +196,7 @@ describe('browser SDK in headless chromium', () => {
     cleanup.push(() => ca.stop());
     const cb = await new ClusterNode(b, { port: 0, pingInterval: 200, redialMin: 50, redialMax: 500, seeds: [`127.0.0.1:${ca.port}`] }).start();
     cleanup.push(() => cb.stop());
-    await until(() => ca.link(b.id)?.state === 'up' && cb.link(a.id)?.state === 'up', 10_000, 'mesh up');
+    await until(() => ca.link(b.id)?.state === 'up' && cb.link(a.id)?.state === 'up', 'mesh up', 10_000);
     const { gw } = await wsNode(a);
     cleanup.push(() => gw.close());
 
@@ -220,21 +220,21 @@ describe('browser SDK in headless chromium', () => {
         if (s.owner.kind === 'peer' && s.pattern === 'down.>') n++;
       });
       return n === 1;
-    }, 10_000, 'interest at B');
+    }, 'interest at B', 10_000);
     await until(() => {
       let n = 0;
       a.table.forEach((s) => {
         if (s.owner.kind === 'peer' && s.pattern === 'up.>') n++;
       });
       return n === 1;
-    }, 10_000, 'interest at A');
+    }, 'interest at A', 10_000);
     for (let i = 0; i < 20; i++) tcpB.publish(`down.${i}`, `b${i}`);
     await page.evaluate(() => {
       const nc = (window as unknown as { nc: Client }).nc;
       for (let i = 0; i < 20; i++) nc.publish(`up.${i}`, `w${i}`);
     });
     await page.waitForFunction(() => (window as unknown as { got: string[] }).got.length === 20, undefined, { timeout: 10_000 });
-    await until(() => fromBrowser.length === 20, 10_000, 'browser → B');
+    await until(() => fromBrowser.length === 20, 'browser → B', 10_000);
     expect(await page.evaluate(() => (window as unknown as { got: string[] }).got)).toEqual(Array.from({ length: 20 }, (_, i) => `down.${i}=b${i}`));
     expect(fromBrowser).toEqual(Array.from({ length: 20 }, (_, i) => `up.${i}=w${i}`));
     // A request from the browser answered by the TCP client on the other node.
@@ -246,7 +246,7 @@ describe('browser SDK in headless chromium', () => {
         if (s.owner.kind === 'peer' && s.pattern === 'svc.upper') n++;
       });
       return n === 1;
-    }, 10_000, 'responder interest at A');
+    }, 'responder interest at A', 10_000);
     const reply = await page.evaluate(async () => (await (window as unknown as { nc: Client }).nc.request('svc.upper', 'mesh', { timeout: 5000 })).string());
     expect(reply).toBe('MESH');
     expect(problems).toEqual([]);

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { Fixture, sleep, until, url } from '@meshbus/testkit';
 import { ClientError, MsgpackCodec, ProtocolError, SessionError, connect, type Msg, type Status } from '../src/index.js';
-import { Fixture, nextStatus, recordStatus, sleep, tcpProxy, until, url, wsBridge } from './helpers.js';
+import { nextStatus, recordStatus, tcpProxy, wsBridge } from './helpers.js';
 
 const fx = new Fixture();
 afterEach(() => fx.teardown());
@@ -119,7 +120,7 @@ describe('publish and subscribe', () => {
     c.publish('p', new Uint8Array(0));
     c.publish('p', new Uint8Array([7]));
     c.publish('p', big);
-    await until(() => got.length === 3, 3000, 'three payloads');
+    await until(() => got.length === 3, 'three payloads', 3000);
     expect(got[0]!.data.length).toBe(0);
     expect([...got[1]!.data]).toEqual([7]);
     expect(got[2]!.data.length).toBe(max);

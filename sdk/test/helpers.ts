@@ -1,48 +1,6 @@
 import net from 'node:net';
 import { WebSocketServer } from 'ws';
-import { silentLogger, startNode, type MeshNode } from '@meshbus/core';
 import { TcpTransport, type Client, type Status, type Transport } from '../src/index.js';
-
-export type NodeOpts = Parameters<typeof startNode>[0];
-
-/** Nodes and closers registered by a test, torn down after it. */
-export class Fixture {
-  readonly nodes: MeshNode[] = [];
-  readonly clients: Client[] = [];
-  readonly closers: Array<() => Promise<void> | void> = [];
-
-  async node(opts: NodeOpts = {}): Promise<MeshNode> {
-    const n = await startNode({ host: '127.0.0.1', port: 0, logger: silentLogger, ...opts });
-    this.nodes.push(n);
-    return n;
-  }
-
-  track<T extends Client>(c: T): T {
-    this.clients.push(c);
-    return c;
-  }
-
-  async teardown(): Promise<void> {
-    for (const c of this.clients.splice(0)) await c.close().catch(() => {});
-    for (const f of this.closers.splice(0)) await f();
-    for (const n of this.nodes.splice(0)) await n.close().catch(() => {});
-  }
-}
-
-export function url(n: MeshNode | number): string {
-  return `127.0.0.1:${typeof n === 'number' ? n : n.port}`;
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until `cond()` holds, polling; throws after `ms`. */
-export async function until(cond: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /** Records a client's status events. */
 export function recordStatus(c: Client): Status[] {

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { WsGateway } from '@meshbus/core';
+import { WsGateway } from '@meshbus/core/ws';
 import { decodeFrames } from '@meshbus/proto';
 import { MsgpackCodec, connect as nodeConnect, type Msg } from '../src/index.js';
 import { bundle, SDK_ROOT } from './bundles.js';

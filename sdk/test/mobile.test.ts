@@ -1,11 +1,12 @@
 import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { WsGateway, type MeshNode } from '@meshbus/core';
+import type { MeshNode } from '@meshbus/core';
+import { WsGateway } from '@meshbus/core/ws';
+import { Fixture, sleep, until, url } from '@meshbus/testkit';
 import { connect as nodeConnect, type Client, type Msg, type Status } from '../src/index.js';
 import type * as Mobile from '../src/mobile.js';
 import { bundle } from './bundles.js';
-import { Fixture, sleep, until, url } from './helpers.js';
 
 type AppStateValue = 'active' | 'background';
 
@@ -80,10 +81,10 @@ describe('mobile SDK in a runtime without Node or DOM globals', () => {
     await server.flush();
     await c.flush();
     server.publish('app.a', 'one');
-    await until(() => got.length === 1, 5000, 'first event');
+    await until(() => got.length === 1, 'first event', 5000);
 
     app.set('background');
-    await until(() => wsSessions(node) === 0, 5000, 'disconnect in background');
+    await until(() => wsSessions(node) === 0, 'disconnect in background', 5000);
     expect(c.isConnected).toBe(false);
     expect(c.isSuspended).toBe(true);
     // Published while in the background: kept in the outbox, no reconnect attempt.
@@ -94,13 +95,13 @@ describe('mobile SDK in a runtime without Node or DOM globals', () => {
     expect(statuses.filter((s) => s.type === 'reconnecting')).toEqual([]);
 
     app.set('active');
-    await until(() => c.isConnected, 5000, 'reconnect on foreground');
+    await until(() => c.isConnected, 'reconnect on foreground', 5000);
     expect(tokens).toBe(2);
-    await until(() => fromPhone.length === 1, 5000, 'outbox flushed');
+    await until(() => fromPhone.length === 1, 'outbox flushed', 5000);
     expect(fromPhone).toEqual(['queued while backgrounded']);
     await c.flush();
     server.publish('app.b', 'two');
-    await until(() => got.length === 2, 5000, 'event after resubscribe');
+    await until(() => got.length === 2, 'event after resubscribe', 5000);
     expect(got).toEqual(['app.a=one', 'app.b=two']);
     const connected = statuses.filter((s) => s.type === 'connected');
     expect(connected).toHaveLength(1);
@@ -131,19 +132,19 @@ describe('mobile SDK in a runtime without Node or DOM globals', () => {
     net.set(false);
     // The network really goes: the node side drops the socket.
     for (const s of node.connections()) if (s.transport.kind === 'ws') s.transport.destroy();
-    await until(() => !c.isConnected, 5000, 'disconnected');
+    await until(() => !c.isConnected, 'disconnected', 5000);
     await sleep(500);
     expect(statuses.filter((s) => s.type === 'reconnecting')).toEqual([]);
     expect(wsSessions(node)).toBe(0);
 
     const t0 = Date.now();
     net.set(true);
-    await until(() => c.isConnected, 3000, 'reconnect when the network is back');
+    await until(() => c.isConnected, 'reconnect when the network is back', 3000);
     expect(Date.now() - t0).toBeLessThan(2000);
     await c.flush();
     const pub = fx.track(await nodeConnect(url(node)));
     pub.publish('n.1', 'after');
-    await until(() => got.length === 1, 5000, 'resubscribed');
+    await until(() => got.length === 1, 'resubscribed', 5000);
     expect(got).toEqual(['after']);
   });
 
@@ -165,7 +166,7 @@ describe('mobile SDK in a runtime without Node or DOM globals', () => {
     const before = session.msgsIn + session.bytesIn;
     app.set('active');
     // The probe is a PING now, answered: the connection stays.
-    await until(() => session.bytesIn + session.msgsIn > before, 2000, 'probe sent');
+    await until(() => session.bytesIn + session.msgsIn > before, 'probe sent', 2000);
     await sleep(700);
     expect(c.isConnected).toBe(true);
     expect(c.stats().reconnects).toBe(0);
@@ -190,7 +191,7 @@ describe('mobile SDK in a runtime without Node or DOM globals', () => {
     const realSend = (session as unknown as { send(c: Uint8Array): void }).send;
     (session as unknown as { send(c: Uint8Array): void }).send = () => {};
     app.set('active');
-    await until(() => c.stats().reconnects === 1 && c.isConnected, 5000, 'stale connection replaced');
+    await until(() => c.stats().reconnects === 1 && c.isConnected, 'stale connection replaced', 5000);
     (session as unknown as { send: typeof realSend }).send = realSend;
     expect(gw.connectionCount).toBeGreaterThanOrEqual(1);
   });

@@ -6,9 +6,8 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Flags, FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
 import { silentLogger, startNode } from '@meshbus/core';
-import { RawClient } from '../../core/test/raw-client.js';
+import { RawClient, until } from '@meshbus/testkit';
 import { connect, type Client } from '../src/index.js';
-import { until } from './helpers.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -57,7 +56,7 @@ describe('peer lists from a node', () => {
       s.write(encodeFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 2009, reason: 'bye', reconnect: [`127.0.0.1:${b}`, ...many(100_000, 'g')] }) }));
     });
     const c = await client(a);
-    await until(() => helloB >= 1 && c.isConnected, 10_000, 'redirected to the GOODBYE target');
+    await until(() => helloB >= 1 && c.isConnected, 'redirected to the GOODBYE target', 10_000);
     expect(c.servers.length).toBeLessThanOrEqual(1 + 1024);
     expect(c.servers).toContain(`tcp://127.0.0.1:${b}`);
   });
@@ -76,7 +75,7 @@ describe('WELCOME ping from a node', () => {
     });
     const c = await client(port);
     // A round trip of our own: the heartbeat has had its first ticks meanwhile.
-    await until(() => c.isConnected, 5000, 'connected');
+    await until(() => c.isConnected, 'connected', 5000);
     await new Promise((r) => setTimeout(r, 200));
     expect(warnings).not.toContain('TimeoutOverflowWarning');
     expect(pings).toBe(0);

@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
+import { Fixture, until, url } from '@meshbus/testkit';
 import { ClientError, connect, type Msg } from '../src/index.js';
-import { Fixture, until, url } from './helpers.js';
 
 /**
  * The SDK against a node that binds inboxes to their connection and keeps

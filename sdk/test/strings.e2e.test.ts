@@ -7,9 +7,8 @@ import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { MeshNode } from '@meshbus/core';
 import { FIXED_SIZE, FrameType, headerOf, loneSurrogateAt, topicHash, topicProblem, writeHeader } from '@meshbus/proto';
-import { RawClient } from '../../core/test/raw-client.js';
+import { Fixture, RawClient, until, url } from '@meshbus/testkit';
 import { JsonCodec, MsgpackCodec, StringCodec, connect, type Client, type Msg } from '../src/index.js';
-import { Fixture, until, url } from './helpers.js';
 
 /** Any sequence of UTF-16 code units: lone surrogates, BOMs, controls and all. */
 const units = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 40 });
@@ -48,7 +47,7 @@ async function roundTrip(send: () => void): Promise<Msg> {
   const before = got.length;
   send();
   await pub.flush();
-  await until(() => got.length > before, 5000, 'delivery');
+  await until(() => got.length > before, 'delivery', 5000);
   return got[got.length - 1]!;
 }
 

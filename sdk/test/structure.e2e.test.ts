@@ -8,12 +8,13 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Fixture, until, url } from '@meshbus/testkit';
 import { connect, type Client } from '../src/client.js';
 import { durable } from '../src/durable.js';
 import { Liveness } from '../src/heartbeats.js';
 import { connect as nodeConnect, isMeshbusError, type Msg, type Transport } from '../src/index.js';
 import { WsTransport, type WebSocketLike } from '../src/ws-transport.js';
-import { Fixture, tapTransport, until, url } from './helpers.js';
+import { tapTransport } from './helpers.js';
 
 const fx = new Fixture();
 afterEach(() => fx.teardown());

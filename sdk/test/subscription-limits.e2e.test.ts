@@ -4,9 +4,10 @@
 // node routed to the subscription before its UNSUB. Real nodes throughout.
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameDecoder, FrameType, decodeSub, type SubBody } from '@meshbus/proto';
+import { Fixture, until, url } from '@meshbus/testkit';
 import { connect, type Client, type Status, type Transport } from '../src/index.js';
 import { connect as coreConnect } from '../src/client.js';
-import { Fixture, tapTransport, until, url } from './helpers.js';
+import { tapTransport } from './helpers.js';
 
 const fx = new Fixture();
 afterEach(() => fx.teardown());
@@ -87,7 +88,7 @@ describe('subscription max', () => {
     await b.flush();
     for (let i = 0; i < 10; i++) pub.publish('q', String(i));
     await pub.flush();
-    await until(() => ha + hb + a.stats().dropped + b.stats().dropped >= 10, 5000, 'all 10 accounted for');
+    await until(() => ha + hb + a.stats().dropped + b.stats().dropped >= 10, 'all 10 accounted for', 5000);
     await a.flush().catch(() => {});
     await b.flush();
     expect(subA.isClosed).toBe(true);
@@ -146,7 +147,7 @@ describe('sub.drain() and unsubscribe of a queue member', () => {
     await drained;
     expect(subA.isClosed).toBe(true);
     const atDrain = counts.a;
-    await until(() => counts.a + counts.b >= N, 10_000, 'all events handled');
+    await until(() => counts.a + counts.b >= N, 'all events handled', 10_000);
     await b.flush();
     await a.flush();
     expect(counts.a + counts.b).toBe(N);
@@ -166,7 +167,7 @@ describe('sub.drain() and unsubscribe of a queue member', () => {
     }
     await pub.flush();
     await a.flush();
-    await until(() => counts.a + counts.b + subA.dropped >= N, 10_000, 'all events accounted for');
+    await until(() => counts.a + counts.b + subA.dropped >= N, 'all events accounted for', 10_000);
     await b.flush();
     expect(counts.a + counts.b + subA.dropped).toBe(N);
     expect(a.stats().dropped).toBe(subA.dropped);

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
-import { WsGateway, signHs256, silentLogger, startNode, type MeshNode, type NodeOptions } from '../../src/index.js';
+import { signHs256, silentLogger, startNode, type MeshNode, type NodeOptions } from '../../src/index.js';
+import { WsGateway } from '../../src/ws/index.js';
 import { startHttp } from '../../src/http/index.js';
 import { AuthThrottle, addressKey } from '../../src/auth/auth-throttle.js';
-import { RawClient, RawWs, type RawFrames } from '../raw-client.js';
+import { RawClient, RawWs, type RawFrames } from '@meshbus/testkit';
 import { SECRET, inSeconds, token } from '../jwt-helpers.js';
 
 /**

@@ -10,10 +10,9 @@ import {
   type SubAckBody,
 } from '@meshbus/proto';
 import { Queue } from 'bullmq';
-import { type MeshNode, type NodeOptions } from '../../src/index.js';
+import { durableSuite, frameWithExt, type Got, RawClient, until } from '@meshbus/testkit';
+import { startNode, type MeshNode, type NodeOptions } from '../../src/index.js';
 import { bullPrefix, queueName } from '../../src/durable/index.js';
-import { RawClient, frameWithExt, type Got } from '../raw-client.js';
-import { durableSuite, until } from '../redis-helper.js';
 import { startHttp } from '../../src/http/index.js';
 
 /** The value of an unlabelled series in the node's /metrics, as an operator scrapes it. */
@@ -34,7 +33,7 @@ async function metric(n: MeshNode, name: string): Promise<number | undefined> {
  * another subscriber's stream; recovery requests are paged and bounded.
  */
 
-const suite = durableSuite();
+const suite = durableSuite({ start: startNode });
 const { node } = suite;
 
 type Durable = NonNullable<NodeOptions['durable']>;

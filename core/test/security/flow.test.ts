@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
-import { RawClient } from '../raw-client.js';
+import { RawClient, until } from '@meshbus/testkit';
 
 /**
  * Issue #13.4: what a connection keeps alive must be what its limits count.
@@ -70,14 +70,6 @@ while True:
     time.sleep(1)
 `;
 
-async function until(cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** A node in a child process answering "mem" on stdin with its memory after a full GC. */
 class NodeProcess {
   private readonly lines: string[] = [];
@@ -92,7 +84,8 @@ class NodeProcess {
   /** A node with `opts`; `port` is its TCP port, `wsPort` its WebSocket gateway's. */
   static async start(opts: Record<string, unknown>): Promise<{ proc: NodeProcess; port: number; wsPort: number }> {
     const code = `
-      import { startNode, silentLogger, WsGateway } from '@meshbus/core';
+      import { startNode, silentLogger } from '@meshbus/core';
+      import { WsGateway } from '@meshbus/core/ws';
       import { createInterface } from 'node:readline';
       const n = await startNode({ port: 0, logger: silentLogger, ...${JSON.stringify(opts)} });
       const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
@@ -169,7 +162,7 @@ describe.each(KINDS)('%s: slow consumers pin no input chunks (issue #13.4)', (ki
     cleanup.push(() => attacker.kill());
     attacker.stderr.resume();
     attacker.stdout.resume();
-    await until(async () => (await proc.mem()).subscriptions === SUBSCRIBERS);
+    await until(async () => (await proc.mem()).subscriptions === SUBSCRIBERS, 'every subscription', 10_000, 20);
     const pub = await RawClient.connect(port);
     cleanup.push(() => pub.close());
     await pub.flush();

@@ -3,12 +3,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
-import { MeshNode, WsGateway, silentLogger, startNode, type NodeOptions } from '../../src/index.js';
+import { heldWithin, nodeKit, type RawClient } from '@meshbus/testkit';
+import { silentLogger, startNode, type MeshNode, type NodeOptions } from '../../src/index.js';
+import { WsGateway } from '../../src/ws/index.js';
 import { startHttp, type HttpOptions, type HttpServer } from '../../src/http/index.js';
-import { RawClient } from '../raw-client.js';
-import { EventTap, parseProm } from '../http-helpers.js';
+import { EventTap, nodeWithHttp, parseProm, type NodeWithHttp } from '../http-helpers.js';
 
 /**
  * Hostile callers of the HTTP API and the WebSocket port: requests written
@@ -16,24 +17,11 @@ import { EventTap, parseProm } from '../http-helpers.js';
  * replies, cross-site simple requests, slow handshakes.
  */
 
-const cleanups: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
+const kit = nodeKit({ start: startNode });
 
-async function setup(nodeOpts: NodeOptions = {}, httpOpts: HttpOptions = {}): Promise<{ node: MeshNode; http: HttpServer }> {
-  const node = await startNode({ port: 0, logger: silentLogger, ...nodeOpts });
-  cleanups.push(() => node.close());
-  const http = await startHttp(node, { port: 0, host: '127.0.0.1', ...httpOpts });
-  cleanups.push(() => http.close());
-  return { node, http };
-}
+const setup = (nodeOpts?: NodeOptions, httpOpts?: HttpOptions): Promise<NodeWithHttp> => nodeWithHttp(kit, nodeOpts, httpOpts);
 
-async function client(n: MeshNode): Promise<RawClient> {
-  const c = await RawClient.connect(n.port);
-  cleanups.push(() => c.close());
-  return c;
-}
+const client = (n: MeshNode): Promise<RawClient> => kit.raw(n);
 
 interface RawAnswer {
   status: number;
@@ -97,15 +85,6 @@ function wsCloseFrame(b: Buffer): { code: number; reason: string } | undefined {
     at += head + len;
   }
   return undefined;
-}
-
-async function until(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
 }
 
 describe('admin token: decided on the matched route, deny by default (#13.1)', () => {
@@ -276,24 +255,24 @@ describe('cross-site requests and content types (#13 low)', () => {
 describe('an open admin API only where it is safe (#13 low)', () => {
   it('refuses to start without an admin token on a non-loopback host or on a node that requires client tokens', async () => {
     const node = await startNode({ port: 0, logger: silentLogger });
-    cleanups.push(() => node.close());
+    kit.defer(() => node.close());
     for (const host of ['0.0.0.0', '::']) {
       await expect(startHttp(node, { port: 0, host })).rejects.toMatchObject({ code: 'MB_ERR_CONFIG', message: expect.stringMatching(/admin token/) });
     }
     const authed = await startNode({ port: 0, logger: silentLogger, token: 'client-secret' });
-    cleanups.push(() => authed.close());
+    kit.defer(() => authed.close());
     await expect(startHttp(authed, { port: 0, host: '127.0.0.1' })).rejects.toMatchObject({ code: 'MB_ERR_CONFIG' });
     const jwt = await startNode({ port: 0, logger: silentLogger, jwt: { hs256Secret: 'k'.repeat(32) } });
-    cleanups.push(() => jwt.close());
+    kit.defer(() => jwt.close());
     await expect(startHttp(jwt, { port: 0, host: '127.0.0.1' })).rejects.toMatchObject({ code: 'MB_ERR_CONFIG' });
     // With a token it starts; the explicit opt-out starts it open, with a warning.
     const ok = await startHttp(authed, { port: 0, host: '127.0.0.1', adminToken: 'admin' });
-    cleanups.push(() => ok.close());
+    kit.defer(() => ok.close());
     const warnings: string[] = [];
     const loud = await startNode({ port: 0, logger: { ...silentLogger, warn: (_o: object, m?: string) => void warnings.push(m ?? '') } });
-    cleanups.push(() => loud.close());
+    kit.defer(() => loud.close());
     const open = await startHttp(loud, { port: 0, host: '0.0.0.0', insecureOpenAdmin: true });
-    cleanups.push(() => open.close());
+    kit.defer(() => open.close());
     expect(warnings.some((w) => /INSECURE/.test(w))).toBe(true);
     expect((await fetch(`http://127.0.0.1:${open.port}/v1/node`)).status).toBe(200);
   });
@@ -362,11 +341,11 @@ describe('one handshake deadline on every listener (#13 low)', () => {
       });
       sockets.push(s);
     }
-    cleanups.push(() => {
+    kit.defer(() => {
       for (const t of timers) clearInterval(t);
       for (const s of sockets) s.destroy();
     });
-    await until(() => closed === n, boundMs);
+    await heldWithin(() => closed === n, boundMs);
     return closed;
   }
 
@@ -380,9 +359,9 @@ describe('one handshake deadline on every listener (#13 low)', () => {
 
   it('closes slow upgrade headers on the WebSocket port within handshakeTimeout', async () => {
     const node = await startNode({ port: 0, logger: silentLogger, handshakeTimeout: 1000 });
-    cleanups.push(() => node.close());
+    kit.defer(() => node.close());
     const g = await new WsGateway(node, { port: 0, host: '127.0.0.1' }).listen();
-    cleanups.push(() => g.close());
+    kit.defer(() => g.close());
     expect(await slowloris(g.port, SLOW_UPGRADE, 30, 250, 8000)).toBe(30);
   });
 
@@ -394,13 +373,13 @@ describe('one handshake deadline on every listener (#13 low)', () => {
     for (const s of [idle, silent]) {
       s.on('error', () => {});
       s.on('close', () => closed++);
-      cleanups.push(() => s.destroy());
+      kit.defer(() => s.destroy());
     }
     let answered = '';
     idle.on('data', (b) => (answered += b.toString()));
     idle.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     silent.resume();
-    expect(await until(() => closed === 2, 8000)).toBe(true);
+    expect(await heldWithin(() => closed === 2, 8000)).toBe(true);
     expect(answered).toMatch(/^HTTP\/1\.1 200/);
     // The server let go of them, not only the client.
     const open = await new Promise<number>((r) => http.app.server.getConnections((_e, n) => r(n)));
@@ -410,12 +389,12 @@ describe('one handshake deadline on every listener (#13 low)', () => {
   it('counts the WebSocket HELLO deadline from the TCP accept, not from the upgrade', async () => {
     const T = 3000;
     const node = await startNode({ port: 0, logger: silentLogger, handshakeTimeout: T });
-    cleanups.push(() => node.close());
+    kit.defer(() => node.close());
     const g = await new WsGateway(node, { port: 0, host: '127.0.0.1' }).listen();
-    cleanups.push(() => g.close());
+    kit.defer(() => g.close());
     const s = net.connect(g.port, '127.0.0.1');
     s.on('error', () => {});
-    cleanups.push(() => s.destroy());
+    kit.defer(() => s.destroy());
     let got = Buffer.alloc(0);
     s.on('data', (b: Buffer) => (got = Buffer.concat([got, b])));
     const upgrade = 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
@@ -423,12 +402,12 @@ describe('one handshake deadline on every listener (#13 low)', () => {
     s.write(upgrade.slice(0, 20));
     await new Promise((r) => setTimeout(r, (2 * T) / 3));
     s.write(upgrade.slice(20));
-    expect(await until(() => got.includes('\r\n\r\n'), 5000)).toBe(true);
+    expect(await heldWithin(() => got.includes('\r\n\r\n'), 5000)).toBe(true);
     expect(got.toString('latin1')).toMatch(/^HTTP\/1\.1 101/);
     // The server's close frame must come before T has passed since the upgrade (it is due at T
     // from the accept, a third of T from now; counted from the upgrade it would come at T).
     const closeFrame = (): { code: number; reason: string } | undefined => wsCloseFrame(got.subarray(got.indexOf('\r\n\r\n') + 4));
-    expect(await until(() => closeFrame() !== undefined, (5 * T) / 6)).toBe(true);
+    expect(await heldWithin(() => closeFrame() !== undefined, (5 * T) / 6)).toBe(true);
     expect(closeFrame()).toEqual({ code: 1008, reason: 'MB_ERR_HANDSHAKE_TIMEOUT' });
   });
 
@@ -438,7 +417,7 @@ describe('one handshake deadline on every listener (#13 low)', () => {
     const tls = { cert: readFileSync(join(dir, 'c.pem'), 'utf8'), key: readFileSync(join(dir, 'k.pem'), 'utf8') };
     const { node, http } = await setup({ handshakeTimeout: 1000 }, { tls });
     const g = await new WsGateway(node, { port: 0, host: '127.0.0.1', tls }).listen();
-    cleanups.push(() => g.close());
+    kit.defer(() => g.close());
     // The first bytes of a TLS record header, then nothing more than a byte a second would give.
     const hello = '\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03' + 'r'.repeat(200);
     expect(await slowloris(http.port, hello, 10, 250, 8000)).toBe(10);
@@ -447,14 +426,14 @@ describe('one handshake deadline on every listener (#13 low)', () => {
 
   it('closes an upgraded WebSocket that never says HELLO', async () => {
     const node = await startNode({ port: 0, logger: silentLogger, handshakeTimeout: 1000 });
-    cleanups.push(() => node.close());
+    kit.defer(() => node.close());
     const g = await new WsGateway(node, { port: 0, host: '127.0.0.1' }).listen();
-    cleanups.push(() => g.close());
+    kit.defer(() => g.close());
     const { default: WebSocket } = await import('ws');
     const ws = new WebSocket(`ws://127.0.0.1:${g.port}/`);
-    cleanups.push(() => ws.terminate());
+    kit.defer(() => ws.terminate());
     const code = await new Promise<number>((resolve) => ws.on('close', (c) => resolve(c)));
     expect(code).toBe(1008);
-    expect(await until(() => node.connectionCount === 0, 5000)).toBe(true);
+    expect(await heldWithin(() => node.connectionCount === 0, 5000)).toBe(true);
   });
 });

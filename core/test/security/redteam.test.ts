@@ -1,16 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
+import { durableSuite, type Got, RawClient, requireRedisServer, startRedisServer, until } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode, type NodeOptions } from '../../src/index.js';
-import { RawClient, type Got } from '../raw-client.js';
 import { Redis } from 'ioredis';
-import { durableSuite, requireRedisServer, startRedisServer, until } from '../redis-helper.js';
 
 /**
  * Red-team variants of issue #13 that were not in the issue: each test is an
  * attack that worked against the fixed code (see RELIABILITY.md, Security).
  */
 
-const suite = durableSuite();
+const suite = durableSuite({ start: startNode });
 const { node } = suite;
 
 type Durable = NonNullable<NodeOptions['durable']>;

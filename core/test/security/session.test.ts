@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Flags, FrameType, encodeBody, type FrameSpec } from '@meshbus/proto';
-import { WsGateway, silentLogger, startNode, type MeshNode } from '../../src/index.js';
+import { RawClient, type RawFrames, RawWs } from '@meshbus/testkit';
+import { silentLogger, startNode, type MeshNode } from '../../src/index.js';
+import { WsGateway } from '../../src/ws/index.js';
 import { startHttp } from '../../src/http/index.js';
 import { sameSecret } from '../../src/auth/same-secret.js';
-import { RawClient, RawWs, type RawFrames } from '../raw-client.js';
 import { SECRET, inSeconds, token } from '../jwt-helpers.js';
 
 /**

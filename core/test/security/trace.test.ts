@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Flags, FrameType, decodeBody } from '@meshbus/proto';
-import { WsGateway, silentLogger, startNode, type MeshNode } from '../../src/index.js';
+import { silentLogger, startNode, type MeshNode } from '../../src/index.js';
+import { WsGateway } from '../../src/ws/index.js';
 import { startHttp } from '../../src/http/index.js';
 import { TraceGuard, MAX_TRACES_PER_OWNER } from '../../src/trace-guard.js';
-import { RawClient, RawWs, type RawFrames } from '../raw-client.js';
+import { RawClient, RawWs, type RawFrames } from '@meshbus/testkit';
 
 /**
  * Tracing against hostile clients on one node, over TCP and WebSocket (the

@@ -2,8 +2,9 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterEach, expect, it } from 'vitest';
 import { FrameDecoder, FrameType, codeFromNumber, decodeError } from '@meshbus/proto';
-import { WsGateway, silentLogger, startNode } from '../../src/index.js';
-import { RawWs } from '../raw-client.js';
+import { silentLogger, startNode } from '../../src/index.js';
+import { WsGateway } from '../../src/ws/index.js';
+import { RawWs } from '@meshbus/testkit';
 
 /**
  * What a WebSocket client may send before its HELLO is accepted (issue #13),

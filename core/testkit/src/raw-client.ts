@@ -230,6 +230,7 @@ export class RawWs extends RawFrames {
     this.ws.resume();
   }
 
+  /** Drops the connection at once (no close handshake). */
   close(): void {
     this.ws.terminate();
   }

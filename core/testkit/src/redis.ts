@@ -2,9 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeEach } from 'vitest';
-import { connect, type Client, type ConnectOptions } from '@meshbus/sdk';
-import { freePort, silentLogger, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
+import { freePort } from '@meshbus/core';
 
 /**
  * Redis for tests. Uses 127.0.0.1:6379 (or MESHBUS_TEST_REDIS_URL) when
@@ -32,15 +30,13 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-interface SkipCtx {
+export interface SkipCtx {
   skip(note?: string): void;
 }
 
 export function redisServerInstalled(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
-
-export { freePort };
 
 /** True when a Redis on host:port answers PING within `ms`. */
 export function ping(port: number, host = '127.0.0.1', ms = 500): Promise<boolean> {
@@ -161,55 +157,4 @@ export async function deleteKeys(url: string, prefix: string): Promise<void> {
 /** Stops the redis-servers this file started. */
 export async function stopStartedRedis(): Promise<void> {
   for (const s of started.splice(0)) await s.stop();
-}
-
-/** Waits (bounded) until `cond` holds. */
-export async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/**
- * The fixture of the durability suites: a test Redis (or a skip), and nodes
- * and SDK clients that are closed after each test. Call once at module level
- * (or once in a describe, with `provide` giving another deployment).
- */
-export function durableSuite(provide: (ctx: SkipCtx) => Promise<TestRedis> = testRedis): {
-  redis(): TestRedis;
-  /** A key prefix of its own for one node set, inside the run's prefix. */
-  prefix(): string;
-  node(opts: NodeOptions): Promise<MeshNode>;
-  client(n: MeshNode, opts?: ConnectOptions): Promise<Client>;
-} {
-  let redis: TestRedis | undefined;
-  const nodes: MeshNode[] = [];
-  const clients: Client[] = [];
-  beforeEach(async ({ skip }) => {
-    redis ??= await provide({ skip });
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await c.close().catch(() => {});
-    for (const n of nodes.splice(0)) await n.close();
-  });
-  afterAll(async () => {
-    await redis?.cleanup();
-    await stopStartedRedis();
-  });
-  return {
-    redis: () => redis!,
-    prefix: () => `${redis!.prefix}${Math.random().toString(36).slice(2, 8)}:`,
-    async node(opts) {
-      const n = await startNode({ port: 0, logger: silentLogger, ...opts });
-      nodes.push(n);
-      return n;
-    },
-    async client(n, opts = {}) {
-      const c = await connect(`127.0.0.1:${n.port}`, { reconnectBackoff: { base: 20, max: 100 }, ...opts });
-      clients.push(c);
-      return c;
-    },
-  };
 }

@@ -1,0 +1,28 @@
+import type { ConnectionSettings } from './connection.js';
+import type { NodeContext } from './node-context.js';
+
+/**
+ * The connection settings of a node's client sessions: one object per node,
+ * shared by its sessions (a node's options do not change once it runs), not
+ * two per connection (issue #15 footprint).
+ */
+const settingsByNode = new WeakMap<NodeContext, ConnectionSettings>();
+export function settingsOf(ctx: NodeContext): ConnectionSettings {
+  let s = settingsByNode.get(ctx);
+  if (s) return s;
+  const o = ctx.options;
+  s = {
+    scanner: ctx.scanner,
+    // Until HELLO is accepted only a small frame is read: nothing larger is buffered or decoded for an unknown peer.
+    preAuthFrameLength: o.maxHelloSize,
+    maxFrameLength: ctx.maxFrameLength,
+    highWater: Math.min(1024 * 1024, o.maxPending >>> 1),
+    maxPending: o.maxPending,
+    policy: 'disconnect',
+    handshakeTimeout: o.handshakeTimeout,
+    liveness: { interval: o.pingInterval, maxOut: o.maxPingsOut, wakeTimeout: o.pingInterval },
+    closeTimeout: o.drainTimeout,
+  };
+  settingsByNode.set(ctx, s);
+  return s;
+}

@@ -1,0 +1,25 @@
+/**
+ * @meshbus/testkit: the helpers every meshbus test suite shares (private, not
+ * published). Tests import these instead of copying them.
+ */
+export { sleep, until, heldWithin } from './wait.js';
+export { freePort, freePortRange, portFree } from './ports.js';
+export { Fixture, nodeKit, url, type Closable, type FixtureOptions, type NodeLike } from './fixture.js';
+export { RawClient, RawFrames, RawWs, frameWithExt, type Got } from './raw-client.js';
+export {
+  deleteKeys,
+  ping,
+  redisServerInstalled,
+  requireRedisServer,
+  sharedRedisUrl,
+  startRedisServer,
+  stopStartedRedis,
+  testRedis,
+  type RedisServer,
+  type SkipCtx,
+  type TestRedis,
+} from './redis.js';
+export { durableSuite } from './durable-suite.js';
+export { MESHBUS_BIN, runCli, spawnCli, spawnNode, type CliProcess, type NodeProcess } from './processes.js';
+export { CHROMIUM, CHROMIUM_ARGS, launchChromium, noBrowser, type BrowserContext, type Chromium } from './chromium.js';
+export { RECORD_IMPORTS_HOOK, packagesIn } from './imports.js';

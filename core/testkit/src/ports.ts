@@ -1,0 +1,25 @@
+import { createServer } from 'node:net';
+import { freePort } from '@meshbus/core';
+
+/** A free loopback port (bound once and released: another process may take it in between). */
+export { freePort };
+
+/** True when nothing listens on 127.0.0.1:port (we can bind it ourselves). */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** `n` consecutive free loopback ports, the first returned (random start in 20000..59999, 50 tries). */
+export async function freePortRange(n: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    let ok = true;
+    for (let i = 0; i < n && ok; i++) ok = await portFree(base + i);
+    if (ok) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports found`);
+}

@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '@meshbus/core';
+
+/** The `meshbus` command's entry script (bin/meshbus.js of @meshbus/cli), run as users run it: `node <BIN> ...`. */
+export const MESHBUS_BIN = fileURLToPath(import.meta.resolve('@meshbus/cli/meshbus.js'));
+
+/** A `meshbus` process: its output so far and its exit. */
+export interface CliProcess {
+  child: ChildProcess;
+  out: () => string;
+  err: () => string;
+  /** Exit code, or the signal name when killed by one. */
+  exited: Promise<number | string>;
+  /** Kills whatever is left of a `viaShell` process's group (its orphaned node); no-op otherwise. */
+  killGroup: () => void;
+}
+
+/** Starts `node bin/meshbus.js <args>` with piped output. */
+export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; viaShell?: boolean } = {}): CliProcess {
+  const env = { ...process.env, ...opts.env };
+  // viaShell: the way npm runs a bin (`sh -c "<bin> <args>"`), to stand in for npx.
+  // In a process group of its own, which a node orphaned by the shell keeps:
+  // killGroup() then reaches it even when a test failed before it drained.
+  const child = opts.viaShell
+    ? spawn('sh', ['-c', [process.execPath, MESHBUS_BIN, ...args].map((a) => `'${a}'`).join(' ')], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    : spawn(process.execPath, [MESHBUS_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | string>((r) => child.once('exit', (code, signal) => r(code ?? signal ?? 'unknown')));
+  const killGroup = (): void => {
+    try {
+      if (opts.viaShell && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // ESRCH: the group is gone already.
+    }
+  };
+  return { child, out: () => out, err: () => err, exited, killGroup };
+}
+
+/**
+ * Runs a command to its end, bounded: a process still running after `limitMs`
+ * is killed and reported as 'hung' (what a client command must never do).
+ */
+export async function runCli(args: string[], limitMs = 15_000): Promise<{ code: number | string; out: string; err: string }> {
+  const p = spawnCli(args);
+  const t = setTimeout(() => p.child.kill('SIGKILL'), limitMs);
+  const code = await p.exited;
+  clearTimeout(t);
+  return { code: code === 'SIGKILL' ? 'hung' : code, out: p.out(), err: p.err() };
+}
+
+export interface NodeProcess {
+  child: ChildProcess;
+  port: number;
+  clusterPort: number;
+  url: string;
+  log: string[];
+  exited: Promise<number | null>;
+}
+
+/** Runs `meshbus start` (cluster, HTTP and ws ports on) as a real process and waits until it logs `readyText`. */
+export async function spawnNode(args: {
+  port?: number;
+  /** null: no --cluster-port flag (e.g. --workers picks its own loopback ports). */
+  clusterPort?: number | null;
+  seeds?: string[];
+  extra?: string[];
+  /** Default 'cluster listening'. */
+  readyText?: string;
+  /** Options for node itself, before the script (e.g. --import of a test probe). */
+  nodeArgs?: string[];
+}): Promise<NodeProcess> {
+  const port = args.port ?? (await freePort());
+  const clusterPort = args.clusterPort === null ? 0 : (args.clusterPort ?? (await freePort()));
+  const argv = [
+    MESHBUS_BIN, 'start',
+    '--port', String(port),
+    ...(args.clusterPort === null ? [] : ['--cluster-port', String(clusterPort)]),
+    '--http-port', '0',
+    '--ws-port', '0',
+    '--log-level', 'info',
+    ...(args.seeds?.length ? ['--seeds', args.seeds.join(',')] : []),
+    ...(args.extra ?? []),
+  ];
+  const child = spawn(process.execPath, [...(args.nodeArgs ?? []), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  await new Promise<void>((resolve, reject) => {
+    // Generous: CI runs other process-heavy suites (chaos, soak) on the same 2 cores.
+    const t = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`node did not start: ${log.join('')}`));
+    }, 25_000);
+    const onData = (d: Buffer): void => {
+      log.push(d.toString());
+      if (log.join('').includes(args.readyText ?? 'cluster listening')) {
+        clearTimeout(t);
+        resolve();
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.stdout!.on('data', (d: Buffer) => log.push(d.toString()));
+    child.once('exit', () => reject(new Error(`node exited: ${log.join('')}`)));
+  });
+  return { child, port, clusterPort, url: `127.0.0.1:${port}`, log, exited };
+}
