@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Client, Msg } from '@meshbus/sdk';
 import { freePort, silentLogger, startNode, type Logger } from '@meshbus/core';
 import { ClusterNode, type ClusterOptions } from '../src/index.js';
-import { client, collect, fullyMeshed, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { client, collect, fullyMeshed, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { until } from '@meshbus/testkit';
 
 /**
  * Issue #18: gateways. Regions are full meshes; every node keeps one gateway

@@ -1,7 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { connect, type Client } from '@meshbus/sdk';
-import { spawnNode, type NodeProcess } from '@meshbus/testkit';
-import { until } from './mesh-helpers.js';
+import { spawnNode, type NodeProcess, until } from '@meshbus/testkit';
 
 /**
  * Issue #18, leaf nodes with real `meshbus start` processes: two hubs in a

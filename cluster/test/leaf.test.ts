@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Client, Msg } from '@meshbus/sdk';
 import { silentLogger, startNode, type Logger } from '@meshbus/core';
 import { ClusterNode, type ClusterOptions } from '../src/index.js';
-import { client, collect, fullyMeshed, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { client, collect, fullyMeshed, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { until } from '@meshbus/testkit';
 
 /**
  * Issue #18: leaf nodes. A leaf links to one hub of a full mesh at a time

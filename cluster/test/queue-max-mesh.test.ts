@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client, Msg } from '@meshbus/sdk';
-import { client, fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, until, type TestNode } from './mesh-helpers.js';
+import { client, fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { until } from '@meshbus/testkit';
 
 /**
  * SUB `max` on a queue member across nodes (SPEC 10.3): the publisher's node

@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { freePort, startNode, silentLogger, type Logger } from '@meshbus/core';
 import { ClusterNode } from '../src/index.js';
-import { until } from './mesh-helpers.js';
+import { until } from '@meshbus/testkit';
 
 /**
  * Issue #16: a node whose seeds are only itself, or names that do not resolve

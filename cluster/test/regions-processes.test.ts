@@ -1,7 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
-import { freePort, spawnNode, type NodeProcess } from '@meshbus/testkit';
-import { until } from './mesh-helpers.js';
+import { freePort, spawnNode, type NodeProcess, until } from '@meshbus/testkit';
 
 /**
  * Issue #18 with real `meshbus start` processes: two regions joined by

@@ -33,7 +33,7 @@ const provide = async (ctx: { skip(note?: string): void }): Promise<TestRedis> =
 afterAll(async () => {
   await (await topo?.catch(() => undefined))?.stop();
 });
-const suite = durableSuite({ provide });
+const suite = durableSuite({ provide, start: startNode });
 
 interface Trial {
   acked: number;

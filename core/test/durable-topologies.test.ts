@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { durabilityOf } from '../src/durable/index.js';
+import { startNode } from '../src/index.js';
 import { durableSuite, until, type TestRedis } from '@meshbus/testkit';
 import { historyScenarios, queueScenarios } from './durable-scenarios.js';
 import { redisCall, startRedisCluster, startSentinelSetup, topologyToolsInstalled, type Topology } from './redis-topology.js';
@@ -32,7 +33,7 @@ for (const [name, start] of setups) {
     afterAll(async () => {
       await (await topo?.catch(() => undefined))?.stop();
     });
-    const suite = durableSuite({ provide });
+    const suite = durableSuite({ provide, start: startNode });
     historyScenarios(suite);
     queueScenarios(suite);
 

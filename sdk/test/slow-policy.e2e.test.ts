@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Client, type Status } from '../src/index.js';
-import { Fixture, until, url } from './helpers.js';
+import { Fixture, until, url } from '@meshbus/testkit';
 
 const fx = new Fixture();
 afterEach(() => fx.teardown());

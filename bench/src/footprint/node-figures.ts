@@ -61,16 +61,20 @@ export interface NodeStats {
   heapUsed: number;
 }
 
+/** The node's /v1/stats; the HTTP API may open a little after the client port (WELCOME), so it is asked again for up to 10 s. */
 async function nodeStats(httpPort: number): Promise<NodeStats | undefined> {
-  try {
-    const r = await fetch(`http://127.0.0.1:${httpPort}/v1/stats`, { signal: AbortSignal.timeout(5000) });
-    if (!r.ok) return undefined;
-    const j = (await r.json()) as { connections?: number; subscriptions?: number; memory?: { heapUsed?: number } };
-    if (typeof j.connections !== 'number') return undefined;
-    return { connections: j.connections, subscriptions: j.subscriptions ?? NaN, heapUsed: j.memory?.heapUsed ?? NaN };
-  } catch {
-    return undefined;
+  for (const end = Date.now() + 10_000; Date.now() < end; await sleep(100)) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${httpPort}/v1/stats`, { signal: AbortSignal.timeout(5000) });
+      if (!r.ok) continue;
+      const j = (await r.json()) as { connections?: number; subscriptions?: number; memory?: { heapUsed?: number } };
+      if (typeof j.connections !== 'number') return undefined;
+      return { connections: j.connections, subscriptions: j.subscriptions ?? NaN, heapUsed: j.memory?.heapUsed ?? NaN };
+    } catch {
+      // not listening yet
+    }
   }
+  return undefined;
 }
 
 /** Connections per client process: well under the usual 20,000-fd hard limit, with room for the process's own fds. */

@@ -44,8 +44,8 @@ export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; viaShe
  * Runs a command to its end, bounded: a process still running after `limitMs`
  * is killed and reported as 'hung' (what a client command must never do).
  */
-export async function runCli(args: string[], limitMs = 15_000): Promise<{ code: number | string; out: string; err: string }> {
-  const p = spawnCli(args);
+export async function runCli(args: string[], limitMs = 15_000, env?: NodeJS.ProcessEnv): Promise<{ code: number | string; out: string; err: string }> {
+  const p = spawnCli(args, { env });
   const t = setTimeout(() => p.child.kill('SIGKILL'), limitMs);
   const code = await p.exited;
   clearTimeout(t);
