@@ -10,6 +10,7 @@ import { Redialer } from './redialer.js';
 import { PeerPort } from './peer-port.js';
 import { Gossip } from './gossip.js';
 import { Gateways } from './gateways.js';
+import { Leaves } from './leaves.js';
 import { OriginOrder } from './origin-order.js';
 
 /** One peer as the cluster sees it, for views and metrics. */
@@ -45,8 +46,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private readonly allLinks = new Set<PeerLink>();
   /** Up links by peer node id (at most one per peer). A leaf node has at most one: its hub. */
   private readonly byPeer = new Map<string, PeerLink>();
-  /** On a hub: up links of leaf nodes, by leaf node id. Never gossiped, never dialed. */
-  private readonly leaves = new Map<string, PeerLink>();
+  /** Leaf links (on a hub) and the hub link (on a leaf). */
+  private readonly leaves: Leaves;
   private readonly interest: InterestExchange;
   /** Every node heard of, by id: dial targets in a full mesh and failover URLs for clients. */
   private readonly known = new Map<string, PeerInfo>();
@@ -116,6 +117,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
           : node.logger.warn({ address: addr, reason }, 'not dialing more gossiped peer addresses'),
     });
     this.gossip = new Gossip({ self: this.self, options: this.options, logger: node.logger, byPeer: this.byPeer, known: this.known, redialer: this.redialer });
+    this.leaves = new Leaves({ options: this.options, logger: node.logger, redialer: this.redialer, byPeer: this.byPeer, refuse: (l, why) => this.refuseTopology(l, why) });
     this.gateways = new Gateways({ options: this.options, logger: node.logger, redialer: this.redialer, refuse: (l, why) => this.refuseTopology(l, why) });
   }
 
@@ -274,22 +276,12 @@ export class ClusterNode implements LinkHandler, ClusterView {
       link.close('linked to itself');
       return;
     }
-    if (o.mode === 'leaf' && link.role === 'acceptor') {
-      // A leaf is the end of a branch: a link into it would let events loop (or a leaf chain form).
-      this.refuseTopology(link, 'this node is a leaf: it accepts no links (point --seeds of other nodes at a hub)');
-      return;
-    }
-    if (peer.leaf && o.mode === 'leaf') {
-      this.refuseTopology(link, 'a leaf cannot be the hub of another leaf');
-      return;
-    }
-    if (peer.leaf && o.mode === 'full') {
-      this.leafUp(link);
-      return;
-    }
-    const as = this.gateways.linkUp(link);
-    if (as === 'refused') return;
-    if (as === 'gateway') {
+    const leafAs = this.leaves.linkUp(link);
+    if (leafAs === 'refused') return;
+    const regionAs = leafAs === 'leaf' ? 'peer' : this.gateways.linkUp(link);
+    if (regionAs === 'refused') return;
+    if (leafAs === 'leaf' || regionAs === 'gateway') {
+      // A leaf's or another region's link: interest only, never gossiped.
       this.interest.linkUp(link);
       return;
     }
@@ -301,15 +293,6 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (link.target) {
       this.redialer.connected(link.target);
       this.dialedPeer.set(link.target, peer.id);
-    }
-    if (o.mode === 'leaf') {
-      // One hub at a time: its seeds are the hubs it may fail over to, not a mesh to join.
-      const hub = this.byPeer.values().next().value;
-      if (hub !== undefined && hub.peer!.id !== peer.id) {
-        link.close('a leaf keeps one hub link');
-        return;
-      }
-      for (const s of o.seeds) this.redialer.connected(s);
     }
     const existing = this.byPeer.get(peer.id);
     if (existing) {
@@ -338,17 +321,6 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (o.mode !== 'leaf') this.gossip.send();
   }
 
-  /** On a hub: a leaf node linked in. Its clients' interest becomes this node's to announce; it is never gossiped. */
-  private leafUp(link: PeerLink): void {
-    const peer = link.peer!;
-    link.kind = 'leaf';
-    const existing = this.leaves.get(peer.id);
-    this.leaves.set(peer.id, link);
-    existing?.close('replaced by a newer link');
-    this.node.logger.info({ leaf: peer.id, leafName: peer.name, remote: link.remote }, 'leaf link up');
-    this.interest.linkUp(link);
-  }
-
   /** A link that would make a topology meshbus does not route (a loop): an ERROR both ends log, then close. */
   private refuseTopology(link: PeerLink, why: string): void {
     this.node.logger.error({ peer: link.peer?.id, peerName: link.peer?.name, remote: link.remote, code: 'MB_ERR_TOPOLOGY' }, `peer link refused: ${why}`);
@@ -372,10 +344,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       return;
     }
     if (link.kind === 'leaf') {
-      if (this.leaves.get(peerId!) === link) {
-        this.leaves.delete(peerId!);
-        this.node.logger.info({ leaf: peerId, reason }, 'leaf link down');
-      }
+      this.leaves.leafDown(link, reason);
       this.interest.linkDown(link);
       return;
     }
@@ -411,11 +380,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
    * address it advertises.
    */
   private redialPeer(peer: PeerInfo): void {
-    if (this.options.mode === 'leaf') {
-      // Its hub is gone: any hub will do, the one that answers first.
-      for (const s of this.options.seeds) this.redialer.want(s, true);
-      return;
-    }
+    if (this.options.mode === 'leaf') return this.leaves.hubDown();
     for (const [target, id] of this.dialedPeer) {
       if (id === peer.id) this.redialer.want(target, this.options.seeds.includes(target));
     }

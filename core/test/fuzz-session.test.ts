@@ -181,7 +181,8 @@ async function exchange(chunks: Uint8Array[], pauses: boolean): Promise<Answer> 
   }
   // Half-close: the node sees the end of the stream and closes too.
   sock.end();
-  const t = setTimeout(() => sock.destroy(), 5000);
+  // Only a bound against a node that never closes: on a loaded 2-core box an answer can take seconds.
+  const t = setTimeout(() => sock.destroy(), 20_000);
   await closed;
   clearTimeout(t);
   ans.closed = true;

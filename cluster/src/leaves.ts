@@ -1,0 +1,83 @@
+import type { Logger } from '@meshbus/core';
+import type { ResolvedClusterOptions } from './options.js';
+import type { PeerLink } from './peer-link.js';
+import type { Redialer } from './redialer.js';
+
+/** What the leaf rules need of the ClusterNode they serve. */
+export interface LeafHost {
+  options: ResolvedClusterOptions;
+  logger: Logger;
+  redialer: Redialer;
+  /** Up links to peer nodes by id (a leaf's: its hub). */
+  byPeer: ReadonlyMap<string, PeerLink>;
+  /** Refuses a link that would make a loop (ERROR MB_ERR_TOPOLOGY, logged). */
+  refuse(link: PeerLink, why: string): void;
+}
+
+/**
+ * Leaf nodes (cluster/README.md, "Leaf nodes"), both ends. On a hub: the
+ * links of the leaves hanging off it, kind 'leaf', never gossiped nor
+ * dialed. On a leaf: one hub link at a time, the others of its seeds kept for
+ * failover. And the two links that would loop: one into a leaf, and a leaf
+ * taken for another leaf's hub.
+ */
+export class Leaves {
+  /** On a hub: up links of leaf nodes, by leaf node id. */
+  private readonly links = new Map<string, PeerLink>();
+
+  constructor(private readonly h: LeafHost) {}
+
+  private get isLeaf(): boolean {
+    return this.h.options.mode === 'leaf';
+  }
+
+  /**
+   * A link authenticated: 'refused' (a loop, or a leaf's second hub: closed),
+   * 'leaf' (a hub's new leaf, set up here: the caller announces interest), or
+   * 'peer' (a link of the mesh, or a leaf's hub, for the caller to keep).
+   */
+  linkUp(link: PeerLink): 'leaf' | 'refused' | 'peer' {
+    const peer = link.peer!;
+    const o = this.h.options;
+    if (this.isLeaf && link.role === 'acceptor') {
+      // A leaf is the end of a branch: a link into it would let events loop (or a leaf chain form).
+      this.h.refuse(link, 'this node is a leaf: it accepts no links (point --seeds of other nodes at a hub)');
+      return 'refused';
+    }
+    if (peer.leaf && this.isLeaf) {
+      this.h.refuse(link, 'a leaf cannot be the hub of another leaf');
+      return 'refused';
+    }
+    if (peer.leaf && o.mode === 'full') {
+      link.kind = 'leaf';
+      const existing = this.links.get(peer.id);
+      this.links.set(peer.id, link);
+      existing?.close('replaced by a newer link');
+      this.h.logger.info({ leaf: peer.id, leafName: peer.name, remote: link.remote }, 'leaf link up');
+      return 'leaf';
+    }
+    if (this.isLeaf) {
+      // One hub at a time: its seeds are the hubs it may fail over to, not a mesh to join.
+      const hub = this.h.byPeer.values().next().value;
+      if (hub !== undefined && hub.peer!.id !== peer.id) {
+        link.close('a leaf keeps one hub link');
+        return 'refused';
+      }
+      for (const s of o.seeds) this.h.redialer.connected(s);
+    }
+    return 'peer';
+  }
+
+  /** A hub's leaf link closed. */
+  leafDown(link: PeerLink, reason: string): void {
+    const id = link.peer!.id;
+    if (this.links.get(id) !== link) return;
+    this.links.delete(id);
+    this.h.logger.info({ leaf: id, reason }, 'leaf link down');
+  }
+
+  /** A leaf lost its hub: any of its seeds will do, the one that answers first. */
+  hubDown(): void {
+    for (const s of this.h.options.seeds) this.h.redialer.want(s, true);
+  }
+}
