@@ -24,7 +24,7 @@ import { WsGateway } from '@meshbus/core/ws';
 import { decodeFrames } from '@meshbus/proto';
 import { MsgpackCodec, connect as nodeConnect, type Msg } from '../src/index.js';
 import { bundle, SDK_ROOT } from './bundles.js';
-import { Fixture, url } from './helpers.js';
+import { Fixture, url } from '@meshbus/testkit';
 import { hermesBinary, metroTransform } from './metro-transform.js';
 
 const fx = new Fixture();
