@@ -15,7 +15,7 @@
 //   node scripts/build-browser.mjs [--analyze]   --analyze: print esbuild's per-module breakdown
 import { analyzeMetafile, build } from 'esbuild';
 import { gzipSync, brotliCompressSync } from 'node:zlib';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -47,6 +47,38 @@ const miniMsgpack = {
   },
 };
 
+/**
+ * Internal property names shortened in the bundles (esbuild `mangleProps`):
+ * members of the engine's classes and of the objects they pass each other,
+ * which no application sees. A name is renamed everywhere in a bundle, so it
+ * must never be a name an application, the platform or the wire reads:
+ * checkMangled() fails the build when a listed name is a member of the
+ * public API (the entries' source files below, private members aside), a
+ * property of a JS built-in or of the DOM APIs the SDK uses, or a quoted
+ * string in the bundle (esbuild leaves `o['x']` and `'x' in o` alone).
+ * Not mangled on purpose: wire body keys, option, status and stats fields,
+ * Transport/Outbox/adapter/DurableHost members (an application or the
+ * opt-in durable module implements or calls them), FrameType names
+ * (error messages print them).
+ */
+const INTERNAL_PROPS = `
+  dispatcher waitingRequests inboxPrefix inboxSid statusIterators closedPromise resolveClosed serverInfo
+  assertUsable everConnected attached closeError forgetRequest sendRequest sendSub sendPub
+  flushOutbox detach attach adopt onConnectionClosed onGoodbye onError enqueue
+  sendFrame sendEvent receivedCount lastReceived handlers batchStart batchEnd flushBatch flushScheduled
+  scheduleFlush reserve commit localClose slab onTransportClose onFrame onDecodeError failure isOpen flushNow
+  partLen maxFrameLength skip want part rest startPart continuePart scan
+  buf topicLen payloadLen extLen hops maxHops ackRequested typeName topicStart topicBytes extBytes view
+  children star root insert walk maxTopicLength maxTopicDepth
+  subs cache deliverTo lookup endAll nodeSlow
+  byId lastId nextId failAll take peek probeCount
+  timer sleepTimer outstanding suspended stopped lastTick lastCount rule tick act schedule probeEnded dead
+  cursor learnedCount hrefs forgetOldestLearned pool
+  items head waiter waiterReject releaseWaiters listeners
+  opening wake sleep onStop run hello redirect
+  notified fail endError settled replyToken validFor held taken learned problem isEmpty gen cut unsub release
+`.trim().split(/\s+/);
+
 const common = {
   bundle: true,
   minify: true,
@@ -60,6 +92,7 @@ const common = {
   logLevel: 'warning',
   write: false,
   metafile: true,
+  mangleProps: new RegExp(`^(${INTERNAL_PROPS.join('|')})$`),
   plugins: [miniMsgpack],
 };
 
@@ -82,6 +115,7 @@ for (const b of builds) {
     plugins: b.plugins ?? common.plugins,
   });
   const code = r.outputFiles[0].contents;
+  if (!b.measureOnly) checkMangled(r.outputFiles[0].text, b.name);
   const gz = gzipSync(code, { level: 9 }).length;
   const br = brotliCompressSync(code).length;
   sizes[b.name] = { minified: code.length, gzip: gz, brotli: br };
@@ -99,6 +133,38 @@ writeFileSync(join(out, 'sizes.json'), JSON.stringify({ goal: GOAL, budget: BUDG
 if (over) {
   console.error('build-browser: a bundle is over its size budget');
   process.exit(1);
+}
+
+/**
+ * Exits 1 when a name of INTERNAL_PROPS could be seen from outside the
+ * bundle (see INTERNAL_PROPS). Public names: every identifier of the public
+ * modules' declarations (dist/*.d.ts from `tsc -b`, which the bundles need
+ * anyway for proto; comments and private/protected members left out) and
+ * of proto's error, control-body, extension and constant modules (wire keys).
+ */
+function checkMangled(text, name) {
+  const sdk = ['browser', 'mobile', 'core', 'client', 'msg', 'subscription', 'options', 'types', 'codecs', 'outbox', 'backoff', 'servers', 'transport', 'ws-transport', 'emitter', 'lifecycle', 'durable-api', 'durable'];
+  const files = [...sdk.map((f) => join(root, 'dist', `${f}.d.ts`)), ...['errors', 'control', 'extension', 'constants'].map((f) => join(root, '..', 'proto', 'dist', `${f}.d.ts`))];
+  const seen = new Set();
+  for (const f of files) {
+    const src = readFileSync(f, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/\/\/.*$/gm, '')
+      .split('\n')
+      .filter((l) => !/^\s*(private|protected)\b/.test(l))
+      .join('\n');
+    for (const m of src.matchAll(/[A-Za-z_$][\w$]*/g)) seen.add(m[0]);
+  }
+  for (const o of [Object, Array, Map, Set, WeakMap, Promise, Uint8Array, DataView, ArrayBuffer, String, Number, Math, JSON, Error, Symbol, Date, RegExp, Function, BigInt, Reflect, globalThis, Object.getPrototypeOf(Uint8Array)]) {
+    for (const x of [o, o.prototype]) if (x) for (const k of Object.getOwnPropertyNames(x)) seen.add(k);
+  }
+  const dom = 'binaryType bufferedAmount readyState onopen onmessage onclose onerror send close protocol url extensions addEventListener removeEventListener dispatchEvent document visibilityState navigator onLine crypto getRandomValues code reason wasClean data then catch finally next return throw done value';
+  for (const k of dom.split(' ')) seen.add(k);
+  const bad = INTERNAL_PROPS.filter((p) => seen.has(p) || text.includes(`"${p}"`) || text.includes(`'${p}'`) || text.includes(`\`${p}\``));
+  if (bad.length > 0) {
+    console.error(`build-browser: ${name}: names in INTERNAL_PROPS an application, the platform or the wire can see: ${bad.join(' ')}`);
+    process.exit(1);
+  }
 }
 
 function kb(n) {
