@@ -77,7 +77,21 @@ const INTERNAL_PROPS = `
   items head waiter waiterReject releaseWaiters listeners
   opening wake sleep onStop run hello redirect
   notified fail endError settled replyToken validFor held taken learned problem isEmpty gen cut unsub release
+  finish remove check stop open reset
 `.trim().split(/\s+/);
+
+const CRC32C_COMPACT = join(root, '..', 'proto', 'dist', 'crc32c-compact.js');
+/**
+ * Swaps proto's slicing-by-8 CRC32C (eight 256-entry tables, for nodes) for
+ * proto's one-table version (same function, test/primitives.test.ts checks
+ * both): clients checksum 60-byte headers only.
+ */
+const compactCrc = {
+  name: 'crc32c-compact',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/crc32c\.js$/ }, (a) => (/[\\/]proto[\\/]dist$/.test(a.resolveDir) ? { path: CRC32C_COMPACT } : undefined));
+  },
+};
 
 const common = {
   bundle: true,
@@ -93,7 +107,7 @@ const common = {
   write: false,
   metafile: true,
   mangleProps: new RegExp(`^(${INTERNAL_PROPS.join('|')})$`),
-  plugins: [miniMsgpack],
+  plugins: [miniMsgpack, compactCrc],
 };
 
 const builds = [
