@@ -53,7 +53,8 @@ const miniMsgpack = {
  * which no application sees. A name is renamed everywhere in a bundle, so it
  * must never be a name an application, the platform or the wire reads:
  * checkMangled() fails the build when a listed name is a member of the
- * public API (the entries' source files below, private members aside), a
+ * public API (the entries' declarations, private members aside, and what
+ * DurableHost hands the opt-in durable module), a
  * property of a JS built-in or of the DOM APIs the SDK uses, or a quoted
  * string in the bundle (esbuild leaves `o['x']` and `'x' in o` alone).
  * Not mangled on purpose: wire body keys, option, status and stats fields,
@@ -64,20 +65,15 @@ const miniMsgpack = {
 const INTERNAL_PROPS = `
   dispatcher waitingRequests inboxPrefix inboxSid statusIterators closedPromise resolveClosed serverInfo
   assertUsable everConnected attached closeError forgetRequest sendRequest sendSub sendPub
-  flushOutbox detach attach adopt onConnectionClosed onGoodbye onError enqueue
-  sendFrame sendEvent receivedCount lastReceived handlers batchStart batchEnd flushBatch flushScheduled
-  scheduleFlush reserve commit localClose slab onTransportClose onFrame onDecodeError failure isOpen flushNow
-  partLen maxFrameLength skip want part rest startPart continuePart scan
-  buf topicLen payloadLen extLen hops maxHops ackRequested typeName topicStart topicBytes extBytes view
-  children star root insert walk maxTopicLength maxTopicDepth
-  subs cache deliverTo lookup endAll nodeSlow
-  byId lastId nextId failAll take peek probeCount
-  timer sleepTimer outstanding suspended stopped lastTick lastCount rule tick act schedule probeEnded dead
-  cursor learnedCount hrefs forgetOldestLearned pool
-  items head waiter waiterReject releaseWaiters listeners
-  opening wake sleep onStop run hello redirect
-  notified fail endError settled replyToken validFor held taken learned problem isEmpty gen cut unsub release
-  finish remove check stop open reset
+  flushOutbox detach attach adopt onConnectionClosed onGoodbye onError enqueue finish check stop reset
+  batchStart batchEnd flushBatch flushScheduled scheduleFlush reserve commit cut localClose slab
+  onTransportClose onFrame onDecodeError failure partLen maxFrameLength skip want part rest startPart
+  continuePart scan view children star root insert walk maxTopicLength maxTopicDepth
+  subs cache deliverTo lookup endAll nodeSlow byId lastId probeCount
+  sleepTimer outstanding suspended stopped lastTick lastCount rule tick act schedule probeEnded dead
+  cursor learnedCount hrefs forgetOldestLearned pool items head waiter waiterReject releaseWaiters
+  listeners opening wake sleep onStop run redirect notified fail endError settled validFor held learned
+  isEmpty gen unsub release
 `.trim().split(/\s+/);
 
 const CRC32C_COMPACT = join(root, '..', 'proto', 'dist', 'crc32c-compact.js');
@@ -157,8 +153,11 @@ if (over) {
  * of proto's error, control-body, extension and constant modules (wire keys).
  */
 function checkMangled(text, name) {
-  const sdk = ['browser', 'mobile', 'core', 'client', 'msg', 'subscription', 'options', 'types', 'codecs', 'outbox', 'backoff', 'servers', 'transport', 'ws-transport', 'emitter', 'lifecycle', 'durable-api', 'durable'];
-  const files = [...sdk.map((f) => join(root, 'dist', `${f}.d.ts`)), ...['errors', 'control', 'extension', 'constants'].map((f) => join(root, '..', 'proto', 'dist', `${f}.d.ts`))];
+  // With what DurableHost hands the opt-in durable module (connections, the pending table, frames):
+  // `@meshbus/sdk/durable` loaded beside a prebuilt bundle must find the members it uses.
+  const sdk = ['browser', 'mobile', 'core', 'client', 'msg', 'subscription', 'options', 'types', 'codecs', 'outbox', 'backoff', 'servers', 'transport', 'ws-transport', 'emitter', 'lifecycle', 'durable-api', 'durable', 'connection', 'pending'];
+  const proto = ['errors', 'control', 'extension', 'constants', 'frame'];
+  const files = [...sdk.map((f) => join(root, 'dist', `${f}.d.ts`)), ...proto.map((f) => join(root, '..', 'proto', 'dist', `${f}.d.ts`))];
   const seen = new Set();
   for (const f of files) {
     const src = readFileSync(f, 'utf8')
