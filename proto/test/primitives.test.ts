@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { assertProperty } from './property.js';
-import { crc32c } from '../src/crc32c.js';
+import { crc32c as crc32cSliced } from '../src/crc32c.js';
+import { crc32c as crc32cCompact } from '../src/crc32c-compact.js';
 import { topicHash } from '../src/topic-hash.js';
 import { loneSurrogateAt, utf8Decode, utf8Encode, utf8Length, utf8Write } from '../src/utf8.js';
 import { isMeshbusError } from '../src/errors.js';
@@ -30,36 +31,43 @@ function crcRef(b: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-describe('crc32c', () => {
-  it('check value of "123456789" is 0xE3069283', () => {
-    expect(crc32c(ascii('123456789'))).toBe(0xe3069283);
+// Both implementations: slicing-by-8 (Node, the fallback of the native addon) and the
+// one-table one the browser and mobile bundles carry.
+for (const [name, crc32c] of [
+  ['crc32c (slicing-by-8)', crc32cSliced],
+  ['crc32c (compact, browser bundles)', crc32cCompact],
+] as const) {
+  describe(name, () => {
+    it('check value of "123456789" is 0xE3069283', () => {
+      expect(crc32c(ascii('123456789'))).toBe(0xe3069283);
+    });
+    it('known values (RFC 3720 B.4)', () => {
+      expect(crc32c(new Uint8Array(32))).toBe(0x8a9136aa);
+      expect(crc32c(new Uint8Array(32).fill(0xff))).toBe(0x62a8ab43);
+      expect(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i))).toBe(0x46dd794e);
+      expect(crc32c(new Uint8Array(0))).toBe(0);
+    });
+    it('incremental use equals one pass, at every split', () => {
+      const b = ascii('123456789abcdefghijklmnopqrstuvwxyz');
+      for (let i = 0; i <= b.length; i++) expect(crc32c(b, i, b.length, crc32c(b, 0, i))).toBe(crc32c(b));
+    });
+    it('ranges: start/end select a sub-range', () => {
+      const b = ascii('xx123456789yy');
+      expect(crc32c(b, 2, 11)).toBe(0xe3069283);
+    });
+    it('matches a bitwise reference on random data at random offsets', () => {
+      assertProperty(
+        fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(), fc.nat(), (b, x, y) => {
+          const s = x % (b.length + 1);
+          const e = s + (y % (b.length - s + 1));
+          expect(crc32c(b, s, e)).toBe(crcRef(b.subarray(s, e)));
+          expect(crc32c(b, e, b.length, crc32c(b, s, e))).toBe(crcRef(b.subarray(s)));
+        }),
+        { numRuns: 300 },
+      );
+    });
   });
-  it('known values (RFC 3720 B.4)', () => {
-    expect(crc32c(new Uint8Array(32))).toBe(0x8a9136aa);
-    expect(crc32c(new Uint8Array(32).fill(0xff))).toBe(0x62a8ab43);
-    expect(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i))).toBe(0x46dd794e);
-    expect(crc32c(new Uint8Array(0))).toBe(0);
-  });
-  it('incremental use equals one pass, at every split', () => {
-    const b = ascii('123456789abcdefghijklmnopqrstuvwxyz');
-    for (let i = 0; i <= b.length; i++) expect(crc32c(b, i, b.length, crc32c(b, 0, i))).toBe(crc32c(b));
-  });
-  it('ranges: start/end select a sub-range', () => {
-    const b = ascii('xx123456789yy');
-    expect(crc32c(b, 2, 11)).toBe(0xe3069283);
-  });
-  it('matches a bitwise reference on random data at random offsets', () => {
-    assertProperty(
-      fc.property(fc.uint8Array({ maxLength: 200 }), fc.nat(), fc.nat(), (b, x, y) => {
-        const s = x % (b.length + 1);
-        const e = s + (y % (b.length - s + 1));
-        expect(crc32c(b, s, e)).toBe(crcRef(b.subarray(s, e)));
-        expect(crc32c(b, e, b.length, crc32c(b, s, e))).toBe(crcRef(b.subarray(s)));
-      }),
-      { numRuns: 300 },
-    );
-  });
-});
+}
 
 describe('topicHash (FNV-1a 32)', () => {
   it('standard FNV-1a values', () => {
