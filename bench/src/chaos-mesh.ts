@@ -22,11 +22,13 @@
  * when `requireRedis`, default MESHBUS_REQUIRE_REDIS=1).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
-import { DURABLE_SPEC, DurableChecks, findRedis, skippedDurable, summarizeDurable, type ChaosRedis, type DurableReport } from './chaos-durable.js';
+import { DURABLE_SPEC, DurableChecks, findRedis, skippedDurable, type ChaosRedis } from './chaos-durable.js';
 import { ChaosProxy } from './chaos-proxy.js';
+import { httpGet, metric, procRss, type ChaosReport, type FaultKind, type FaultRecord } from './chaos-report.js';
+
+export { metric, procRss, summarize, type ChaosReport, type FaultKind, type FaultRecord } from './chaos-report.js';
 import { freePort } from '@meshbus/core';
 
 /** The `meshbus` command of @meshbus/cli, run as a user runs it. */
@@ -60,49 +62,6 @@ export interface ChaosOptions {
   log?: (line: string) => void;
 }
 
-export type FaultKind = 'kill' | 'drop' | 'stall';
-
-export interface FaultRecord {
-  kind: FaultKind;
-  target: string;
-  at: number;
-  /** ms from injection until every subscriber got an event of every publisher published after the injection. */
-  flowAfterFaultMs: number | null;
-  /** ms from healing (restart / proxy back to pass) until the same holds for events published after healing. */
-  flowAfterHealMs: number | null;
-  /** Plain deliveries out of per-publisher order from this fault's injection until the next one's (or the end). */
-  reordered: number;
-}
-
-export interface ChaosReport {
-  startedAt: string;
-  nodes: number;
-  durationMs: number;
-  publishers: number;
-  subscribers: number;
-  rate: number;
-  faults: FaultRecord[];
-  faultCounts: Record<FaultKind, number>;
-  /** Events published (handed to the SDK) per publisher, summed. */
-  sent: number;
-  /** Deliveries expected: sent x subscribers. */
-  expected: number;
-  received: number;
-  duplicates: number;
-  reordered: number;
-  /** Of which before the first fault. */
-  reorderedBeforeFaults: number;
-  lost: number;
-  unexpectedExits: string[];
-  finalExitCodes: Array<number | null>;
-  peakRssMb: number[];
-  rssAfterMb: number[];
-  maxFlowAfterFaultMs: number | null;
-  maxFlowAfterHealMs: number | null;
-  proxy: { accepted: number; cut: number };
-  durable: DurableReport;
-}
-
 interface Proc {
   index: number;
   child: ChildProcess;
@@ -117,41 +76,6 @@ interface Proc {
 export { freePort };
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function httpGet(port: number, path: string, timeoutMs = 2000): Promise<{ status: number; body: string }> {
-  const ctl = new AbortController();
-  const t = setTimeout(() => ctl.abort(), timeoutMs);
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: ctl.signal });
-    return { status: res.status, body: await res.text() };
-  } finally {
-    clearTimeout(t);
-  }
-}
-
-/** A Prometheus sample's value: `name{labels} value`, labels matched as a substring. */
-export function metric(text: string, name: string, labels = ''): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (!(rest.startsWith('{') || rest.startsWith(' '))) continue;
-    if (labels && !rest.includes(labels)) continue;
-    const v = Number(line.slice(line.lastIndexOf(' ') + 1));
-    if (Number.isFinite(v)) return v;
-  }
-  return undefined;
-}
-
-/** RSS in bytes from /proc (Linux). */
-export function procRss(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
-    return m ? Number(m[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
   const n = Math.max(3, Math.min(5, opts.nodes ?? 3));
@@ -514,18 +438,4 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
     await redis?.release();
   }
   return report as ChaosReport;
-}
-
-export function summarize(r: ChaosReport): string {
-  const lines = [
-    `chaos: ${r.nodes} nodes, ${(r.durationMs / 1000).toFixed(0)} s, ${r.publishers} publishers x ${r.rate}/s, ${r.subscribers} subscribers`,
-    `faults: ${r.faults.length} (kill ${r.faultCounts.kill}, drop ${r.faultCounts.drop}, stall ${r.faultCounts.stall}); proxy connections ${r.proxy.accepted}, cut ${r.proxy.cut}`,
-    `events: sent ${r.sent}, deliveries expected ${r.expected}, received ${r.received}, lost ${r.lost} (${((100 * r.lost) / Math.max(1, r.expected)).toFixed(2)}%), duplicates ${r.duplicates}, out of order ${r.reordered}${r.reorderedBeforeFaults ? ` (${r.reorderedBeforeFaults} before the first fault)` : ''}`,
-    `flow resumed (all subscribers, all publishers): max ${r.maxFlowAfterHealMs} ms after healing, max ${r.maxFlowAfterFaultMs} ms after the fault`,
-    ...r.faults.map((f) => `  ${(f.at / 1000).toFixed(1)}s ${f.kind.padEnd(5)} ${f.target.padEnd(22)} after fault ${f.flowAfterFaultMs ?? 'NEVER'} ms, after heal ${f.flowAfterHealMs ?? 'NEVER'} ms${f.reordered ? `, ${f.reordered} out of order until the next fault` : ''}`),
-    `peak RSS per node (MB): ${r.peakRssMb.join(', ')}; at the end: ${r.rssAfterMb.join(', ')}`,
-    `unexpected exits: ${r.unexpectedExits.length}; exit codes on SIGTERM: ${r.finalExitCodes.join(', ')}`,
-    ...summarizeDurable(r.durable),
-  ];
-  return lines.join('\n');
 }
