@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Client } from '@meshbus/sdk';
-import { freePort } from '@meshbus/core';
+import { createServer } from 'node:net';
 import type { MeshMode } from '@meshbus/cluster';
 import { newHistogram, summarize, type LatencySummary } from '../histogram.js';
 import { sleep } from '../proc.js';
@@ -85,6 +85,29 @@ function plan(topology: Topology, n: number): { mode: MeshMode; seeds: number[] 
   return out;
 }
 
+/**
+ * `n` free loopback ports below Linux's ephemeral range (32768 and up), so the
+ * many outgoing connections of a run cannot take one between the moment it is
+ * chosen and the moment its node listens on it.
+ */
+async function proxyPorts(n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let tries = 0; out.length < n && tries < 20 * n; tries++) {
+    const p = 20_000 + Math.floor(Math.random() * 12_000);
+    if (!out.includes(p) && (await portFree(p))) out.push(p);
+  }
+  if (out.length < n) throw new Error(`mesh-sim: found only ${out.length} of ${n} free ports`);
+  return out;
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
 /** Hubs of the leaf topology: one per 10 nodes, at least 2. */
 export function hubCount(n: number): number {
   return Math.max(2, Math.ceil(n / 10));
@@ -92,7 +115,7 @@ export function hubCount(n: number): number {
 
 function request(p: SimProc, m: SimRequest): Promise<SimStats> {
   return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`node ${p.cfg.name} did not answer`)), 10_000);
+    const t = setTimeout(() => reject(new Error(`node ${p.cfg.name} did not answer`)), 30_000);
     const on = (r: SimReply): void => {
       if (!('stats' in r)) return;
       clearTimeout(t);
@@ -148,7 +171,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   const pingInterval = o.pingInterval ?? 1000;
   const log = o.log ?? (() => undefined);
   const p = plan(o.topology, o.nodes);
-  const ports = await Promise.all(p.map(() => freePort()));
+  const ports = await proxyPorts(p.length + 1);
   const procs: SimProc[] = [];
   const clients: Client[] = [];
   try {
@@ -217,7 +240,7 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     // Join: a new node with a subscription; converged when every node knows it.
     const last = procs.length;
     const joinPlan = o.topology === 'full' ? { mode: 'full' as const, seeds: [0] } : o.topology === 'partial' ? { mode: 'partial' as const, seeds: [last - 1] } : { mode: 'leaf' as const, seeds: [0, 1] };
-    const joinPort = await freePort();
+    const joinPort = ports[ports.length - 1]!;
     const joined = await spawnSim({ name: `${o.topology}-join`, mode: joinPlan.mode, seeds: joinPlan.seeds.map((s) => procs[s]!.addr), proxyPort: joinPort, delayMs, pingInterval });
     const joinStart = performance.now();
     const jc = await connect(`127.0.0.1:${joined.clientPort}`, { reconnect: false });

@@ -54,7 +54,8 @@ async function main(): Promise<void> {
     redialMin: 50,
     redialMax: 1000,
   }).start();
-  const send = (m: SimReply): void => void process.send!(m);
+  // The driver may be gone (a failed run): a reply into a closed channel is dropped, not thrown.
+  const send = (m: SimReply): void => void process.send!(m, undefined, undefined, () => undefined);
   process.on('message', (m: SimRequest) => {
     if (m.op === 'stop') {
       void cluster
