@@ -56,4 +56,25 @@ describe('what meshbus start loads', () => {
     expect(urls.some((u) => u.includes('/cluster/dist/cluster-node.js'))).toBe(true);
     expect(urls.filter((u) => u.includes('/sdk/dist/'))).toEqual([]);
   });
+
+  it('a plain node loads fastify, prom-client and the dashboard on the first HTTP request, not at start-up, and answers it', async () => {
+    const port = await freePortRange(3);
+    const log = join(dir, `run-lazy-http-${Date.now()}.log`);
+    const p = spawnCli(['start', '--port', String(port), '--ws-port', String(port + 1), '--http-port', String(port + 2)], {
+      env: { NODE_OPTIONS: `--import ${RECORD_IMPORTS_HOOK}`, MB_IMPORT_LOG: log },
+    });
+    try {
+      await until(() => p.err().includes('"http api listening"') || p.child.exitCode !== null, 'meshbus start to be ready');
+      const loaded = (): string[] => readFileSync(log, 'utf8').split('\n').filter(Boolean);
+      const http = (urls: string[]): string[] => urls.filter((u) => /\/node_modules\/(fastify|prom-client)\/|\/core\/dist\/http\/(plugin\.js|http-server\.js|dashboard\/)/.test(u));
+      expect(loaded().some((u) => u.includes('/core/dist/node.js'))).toBe(true);
+      expect(http(loaded())).toEqual([]);
+      const r = await fetch(`http://127.0.0.1:${port + 2}/healthz`);
+      expect(r.status).toBe(200);
+      expect([...packagesIn(loaded())]).toEqual(expect.arrayContaining(['fastify', 'prom-client']));
+    } finally {
+      p.child.kill('SIGTERM');
+      await p.exited;
+    }
+  });
 });
