@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClusterView } from '../cluster-view.js';
+import type { ErrorCode } from '@meshbus/proto';
 import { ConfigError } from '../config-error.js';
 import { createListenerServer } from '../listener-timeouts.js';
 import type { MeshNode } from '../node.js';
+import { errorBody } from './http-errors.js';
 import { checkHttpOptions, checkPluginOptions, httpLogger, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
 import { DEFAULT_HTTP_PORT } from './open-admin.js';
 import { RateHistory } from './rate-history.js';
@@ -56,6 +58,8 @@ export async function startHttpOnDemand(node: MeshNode, options: HttpOptions = {
   const server = createListenerServer(
     (req, res) => {
       if (handler) return handler(req, res);
+      // Closed before anything loaded: as fastify answers while closing (return503OnClosing).
+      if (closed) return answer(res, 503, 'MB_ERR_DRAINING');
       waiting.push([req, res]);
       load().catch(() => {}); // failures answered below, and logged once
     },
@@ -65,6 +69,7 @@ export async function startHttpOnDemand(node: MeshNode, options: HttpOptions = {
   const history = new RateHistory(node.stats, 1000, historySeconds);
 
   const load = (): Promise<HttpServer> => {
+    if (closed && !loading) return Promise.reject(new ConfigError('the HTTP API is closed'));
     loading ??= (async () => {
       const { mountHttp } = await import('./http-server.js');
       const m = await mountHttp(node, { ...options, cluster }, server, history);
@@ -80,9 +85,11 @@ export async function startHttpOnDemand(node: MeshNode, options: HttpOptions = {
       },
       (e: unknown) => {
         node.logger.error({ err: (e as Error).message }, 'http api failed to load');
+        // The next request tries again; those waiting now get a 500.
+        loading = undefined;
         const queued = waiting;
         waiting = [];
-        for (const [, res] of queued) res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"code":"MB_ERR_INTERNAL","message":"the HTTP API failed to load"}}\n');
+        for (const [, res] of queued) answer(res, 500, 'MB_ERR_INTERNAL', 'the HTTP API failed to load');
         throw e;
       },
     );
@@ -144,4 +151,9 @@ export async function startHttpOnDemand(node: MeshNode, options: HttpOptions = {
       });
     },
   };
+}
+
+/** An error answer in the API's shape (`{ error: { code, num, message } }`) without fastify. */
+function answer(res: ServerResponse, status: number, code: ErrorCode, message?: string): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', connection: 'close' }).end(JSON.stringify(errorBody(code, message)));
 }
