@@ -54,6 +54,8 @@ export interface WsGatewayOptions {
 export class WsGateway {
   /** ws's server, made by the first upgrade (`ws` is loaded then: issue #15, ~3 MB of RSS an idle gateway does not hold). */
   private wss: Promise<WebSocketServer> | undefined;
+  /** The same once made: later upgrades go to it directly. */
+  private wssReady: WebSocketServer | undefined;
   private readonly http: HttpServer;
   private readonly owned: boolean;
   private readonly path: string | undefined;
@@ -177,7 +179,11 @@ export class WsGateway {
       refuse(socket, 403, 'Forbidden');
       return;
     }
-    // While ws loads (the first upgrade only) the socket has no error listener of ws's yet: an error must not go unhandled.
+    if (this.wssReady) {
+      this.wssReady.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket as Socket));
+      return;
+    }
+    // While ws loads (the first upgrades only) the socket has no error listener of ws's yet: an error must not go unhandled.
     const onError = (): void => void socket.destroy();
     socket.on('error', onError);
     this.server().then(
@@ -199,12 +205,17 @@ export class WsGateway {
   private server(): Promise<WebSocketServer> {
     this.wss ??= import('ws').then(
       ({ WebSocketServer }) =>
-        new WebSocketServer({
+        (this.wssReady = new WebSocketServer({
           noServer: true,
           maxPayload: this.options.maxPayload ?? this.node.maxFrameLength + 64 * 1024,
           perMessageDeflate: this.options.perMessageDeflate ?? false,
           clientTracking: false,
-        }),
+        })),
+      (e: unknown) => {
+        // The next upgrade tries again.
+        this.wss = undefined;
+        throw e;
+      },
     );
     return this.wss;
   }
