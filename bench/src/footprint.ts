@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { machine } from './report.js';
 import { rssOf, sleep, stopProcess } from './proc.js';
 import { bundleSize, importOnce } from './footprint/load-figures.js';
-import { SETTLE_MS, idleConns, idleRssOnce, startupOnce } from './footprint/node-figures.js';
+import { AFTER_HTTP_MS, SETTLE_MS, idleConns, idleRssOnce, startupOnce } from './footprint/node-figures.js';
 import { killAllNodes, type Checkout } from './footprint/node-process.js';
 import { spread, textTable, pass, ratio, type Row, type Value } from './footprint/report.js';
 import { scanSource } from './footprint/source-scan.js';
@@ -196,11 +196,13 @@ async function main(): Promise<void> {
   log(`idle RSS: ${rssRuns} runs each (${SETTLE_MS / 1000} s settle)`);
   const empty: number[] = [];
   const idle = await rounds(cos, rssRuns, 'idle RSS', async (co) => {
-    const [rss, e] = await Promise.all([idleRssOnce(co), co === cos[0] ? emptyNodeRss() : Promise.resolve(NaN)]);
+    const [f, e] = await Promise.all([idleRssOnce(co), co === cos[0] ? emptyNodeRss() : Promise.resolve(NaN)]);
     if (Number.isFinite(e)) empty.push(e);
-    return { rss };
+    return { rss: f.rss, firstHttp: f.firstHttpMs, rssAfterHttp: f.rssAfterHttp };
   });
   rows.push({ id: 'idleRss', figure: 'node RSS at idle', unit: 'MB', target: { max: 60 * MB, source: ISSUE }, values: idle.rss });
+  rows.push({ id: 'firstHttp', figure: '  first HTTP request then (/healthz)', unit: 'ms', values: idle.firstHttp });
+  rows.push({ id: 'idleRssAfterHttp', figure: `  node RSS ${AFTER_HTTP_MS / 1000} s after it`, unit: 'MB', values: idle.rssAfterHttp });
   const emptyValue: Value | undefined = empty.length ? { value: spread(empty).median, spread: spread(empty), note: `node -e 'setTimeout(…)', same Node binary` } : undefined;
   if (emptyValue) rows.push({ id: 'emptyNodeRss', figure: 'empty Node process RSS', unit: 'MB', values: Object.fromEntries(labels.map((l) => [l, emptyValue])) });
 

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { scanSource } from '../src/footprint/source-scan.js';
-import { idleConns, startupOnce } from '../src/footprint/node-figures.js';
+import { idleConns, idleRssOnce, startupOnce } from '../src/footprint/node-figures.js';
 import { spread } from '../src/footprint/report.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -51,6 +51,13 @@ describe('footprint node figures', () => {
     const r = await startupOnce(co);
     expect(r.wall).toBeGreaterThan(0);
     expect(r.cpu).toBeGreaterThan(0);
+  }, 30_000);
+
+  it('reads the idle RSS, then times the first HTTP request (it must answer) and reads the RSS after it', async () => {
+    const f = await idleRssOnce(co);
+    expect(f.rss).toBeGreaterThan(0);
+    expect(f.firstHttpMs).toBeGreaterThan(0);
+    expect(f.rssAfterHttp).toBeGreaterThan(0);
   }, 30_000);
 
   it('holds more idle connections than the default per-IP limit, each with its subscription, from a separate process', async () => {

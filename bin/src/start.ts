@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, MeshNode, jsonLogger, randomId, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
 import type { WsGateway } from '@meshbus/core/ws';
-import { startHttp, type HttpOptions, type HttpServer } from '@meshbus/core/http';
+import { startHttpOnDemand, type HttpOptions, type OnDemandHttpServer } from '@meshbus/core/http';
 import type { ClusterNode } from '@meshbus/cluster';
 import { parseDurableTopic, parseGateways, type StartConfig } from './config.js';
 
@@ -9,7 +9,8 @@ import { parseDurableTopic, parseGateways, type StartConfig } from './config.js'
 export interface RunningServer {
   node: MeshNode;
   cluster: ClusterNode | undefined;
-  http: HttpServer | undefined;
+  /** The HTTP API (undefined with --http-port off); fastify loads on its first request (issue #15). */
+  http: OnDemandHttpServer | undefined;
   /** The WebSocket gateway (undefined with --ws-port off). */
   ws: WsGateway | undefined;
   stop(): Promise<void>;
@@ -53,7 +54,7 @@ export async function startServer(
   });
   await node.listen();
   let cluster: ClusterNode | undefined;
-  let http: HttpServer | undefined;
+  let http: OnDemandHttpServer | undefined;
   let ws: WsGateway | undefined;
   try {
     if (cfg.wsPort !== undefined) ws = await startWs(node, cfg, log);
@@ -75,7 +76,8 @@ export async function startServer(
       }).start();
     }
     if (cfg.httpPort !== undefined) {
-      http = await startHttp(node, {
+      // fastify, the dashboard and prom-client load on the first request (or now, for a cluster or a worker).
+      http = await startHttpOnDemand(node, {
         port: cfg.httpPort,
         host: cfg.httpHost ?? cfg.host,
         adminToken: cfg.adminToken,

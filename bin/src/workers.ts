@@ -117,7 +117,7 @@ async function runWorker(cfg: StartConfig): Promise<number> {
   // Every worker's series on every scrape (each labelled with its worker) and every worker
   // in /v1/workers, whichever worker the connection landed on (worker-gather.ts).
   let running: RunningServer | undefined;
-  const sources = workerSources({ registry: () => running?.http?.registry, view: () => running && workerView(i, running) });
+  const sources = workerSources({ registry: () => running?.http?.loaded?.registry, view: () => running && workerView(i, running) });
   const server = await startServer(workerCfg, undefined, identity, { metricsLabels: { worker: String(i) }, ...sources });
   running = server;
   process.send?.(READY);

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePortRange, packagesIn, RECORD_IMPORTS_HOOK, spawnCli, until } from '@meshbus/testkit';
+import { freePortRange, packagesIn, RawWs, RECORD_IMPORTS_HOOK, spawnCli, until } from '@meshbus/testkit';
 
 // Issue #15, start-up time: `meshbus start` loads only what a node runs. The
 // client commands' code (and the SDK behind it), the dev launcher and, without
@@ -38,12 +38,23 @@ describe('what meshbus start loads', () => {
     expect(unwanted).toEqual([]);
   });
 
-  it('a node with --ws-port off never loads ws; with the ws port on it does', async () => {
+  it('a node with --ws-port off never loads ws; with the ws port on it does, at the first upgrade', async () => {
+    let wsClient: RawWs | undefined;
     const port = await freePortRange(3);
     const off = await modulesLoadedBy(['start', '--port', String(port), '--ws-port', 'off', '--http-port', 'off'], (out) => out.includes('"node listening"'));
     expect(off.some((u) => u.includes('/core/dist/node.js'))).toBe(true);
     expect([...packagesIn(off)]).not.toContain('ws');
-    const on = await modulesLoadedBy(['start', '--port', String(port), '--ws-port', String(port + 1), '--http-port', 'off'], (out) => out.includes('"ws gateway listening"'));
+    // With the ws port on, ws loads on the first WebSocket upgrade (not at start-up: issue #15 footprint).
+    let upgraded = false;
+    const on = await modulesLoadedBy(['start', '--port', String(port), '--ws-port', String(port + 1), '--http-port', 'off'], (out) => {
+      if (!out.includes('"ws gateway listening"')) return false;
+      if (!upgraded) {
+        upgraded = true;
+        void RawWs.connect(`ws://127.0.0.1:${port + 1}`).then((c) => (wsClient = c), () => {});
+      }
+      return wsClient !== undefined;
+    });
+    wsClient?.close();
     expect([...packagesIn(on)]).toContain('ws');
   });
 
@@ -55,5 +66,26 @@ describe('what meshbus start loads', () => {
     );
     expect(urls.some((u) => u.includes('/cluster/dist/cluster-node.js'))).toBe(true);
     expect(urls.filter((u) => u.includes('/sdk/dist/'))).toEqual([]);
+  });
+
+  it('a plain node loads fastify, prom-client and the dashboard on the first HTTP request, not at start-up, and answers it', async () => {
+    const port = await freePortRange(3);
+    const log = join(dir, `run-lazy-http-${Date.now()}.log`);
+    const p = spawnCli(['start', '--port', String(port), '--ws-port', String(port + 1), '--http-port', String(port + 2)], {
+      env: { NODE_OPTIONS: `--import ${RECORD_IMPORTS_HOOK}`, MB_IMPORT_LOG: log },
+    });
+    try {
+      await until(() => p.err().includes('"http api listening"') || p.child.exitCode !== null, 'meshbus start to be ready');
+      const loaded = (): string[] => readFileSync(log, 'utf8').split('\n').filter(Boolean);
+      const http = (urls: string[]): string[] => urls.filter((u) => /\/node_modules\/(fastify|prom-client)\/|\/core\/dist\/http\/(plugin\.js|http-server\.js|dashboard\/)/.test(u));
+      expect(loaded().some((u) => u.includes('/core/dist/node.js'))).toBe(true);
+      expect(http(loaded())).toEqual([]);
+      const r = await fetch(`http://127.0.0.1:${port + 2}/healthz`);
+      expect(r.status).toBe(200);
+      expect([...packagesIn(loaded())]).toEqual(expect.arrayContaining(['fastify', 'prom-client']));
+    } finally {
+      p.child.kill('SIGTERM');
+      await p.exited;
+    }
   });
 });

@@ -2,7 +2,7 @@ import type { TlsConfig } from './tls-config.js';
 import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type PerMessageDeflateOptions, type WebSocket } from 'ws';
+import type { PerMessageDeflateOptions, WebSocket, WebSocketServer } from 'ws';
 import { ERROR_CODES, errorFrame } from '@meshbus/proto';
 import { ConfigError } from './config-error.js';
 import type { MeshNode } from './node.js';
@@ -52,7 +52,10 @@ export interface WsGatewayOptions {
  * code of their error (wsCloseCode, SPEC §2).
  */
 export class WsGateway {
-  private readonly wss: WebSocketServer;
+  /** ws's server, made by the first upgrade (`ws` is loaded then: issue #15, ~3 MB of RSS an idle gateway does not hold). */
+  private wss: Promise<WebSocketServer> | undefined;
+  /** The same once made: later upgrades go to it directly. */
+  private wssReady: WebSocketServer | undefined;
   private readonly http: HttpServer;
   private readonly owned: boolean;
   private readonly path: string | undefined;
@@ -78,12 +81,6 @@ export class WsGateway {
     const origins = (o.origins ?? []).filter((s) => s.length > 0);
     this.origins = origins.length === 0 || origins.includes('*') ? undefined : new Set(origins.map(normalizeOrigin));
     this.compress = o.perMessageDeflate !== undefined && o.perMessageDeflate !== false;
-    this.wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: o.maxPayload ?? node.maxFrameLength + 64 * 1024,
-      perMessageDeflate: o.perMessageDeflate ?? false,
-      clientTracking: false,
-    });
     const plain = (_req: IncomingMessage, res: ServerResponse): void => {
       res.writeHead(426, { upgrade: 'websocket', 'content-type': 'text/plain' });
       res.end('meshbus WebSocket gateway: connect with a WebSocket client\n');
@@ -149,7 +146,7 @@ export class WsGateway {
     this.http.off('secureConnection', this.onConnection);
     this.http.off('request', this.onRequest);
     for (const w of this.transports) w.destroy();
-    this.wss.close();
+    if (this.wss) await this.wss.then((wss) => wss.close(), () => {});
     if (this.owned && this.http.listening) {
       await new Promise<void>((resolve) => {
         this.http.close(() => resolve());
@@ -182,8 +179,46 @@ export class WsGateway {
       refuse(socket, 403, 'Forbidden');
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket as Socket));
+    if (this.wssReady) {
+      this.wssReady.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket as Socket));
+      return;
+    }
+    // While ws loads (the first upgrades only) the socket has no error listener of ws's yet: an error must not go unhandled.
+    const onError = (): void => void socket.destroy();
+    socket.on('error', onError);
+    this.server().then(
+      (wss) => {
+        socket.off('error', onError);
+        // Closed while ws loaded: as a closed gateway.
+        if (this.closed) return refuse(socket, 403, 'Forbidden');
+        wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket as Socket));
+      },
+      (e: unknown) => {
+        socket.off('error', onError);
+        this.node.logger.error({ err: (e as Error).message }, 'ws gateway: cannot load ws');
+        refuse(socket, 500, 'Internal Server Error');
+      },
+    );
   };
+
+  /** ws's server for the upgrades, loading `ws` on the first call. */
+  private server(): Promise<WebSocketServer> {
+    this.wss ??= import('ws').then(
+      ({ WebSocketServer }) =>
+        (this.wssReady = new WebSocketServer({
+          noServer: true,
+          maxPayload: this.options.maxPayload ?? this.node.maxFrameLength + 64 * 1024,
+          perMessageDeflate: this.options.perMessageDeflate ?? false,
+          clientTracking: false,
+        })),
+      (e: unknown) => {
+        // The next upgrade tries again.
+        this.wss = undefined;
+        throw e;
+      },
+    );
+    return this.wss;
+  }
 
   private accept(ws: WebSocket, socket: Socket): void {
     const node = this.node;

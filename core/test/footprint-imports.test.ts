@@ -83,19 +83,29 @@ describe('what a plain node loads', () => {
     for (const p of [...HEAVY, 'ws']) expect(pkgs.has(p), p).toBe(false);
   });
 
-  it('the WebSocket gateway subpath loads ws, and serves a node', async () => {
-    const [plain, gateway] = await packagesLoadedInParts(`
+  it('the WebSocket gateway loads ws on its first upgrade, not when imported or listening, and serves a node', async () => {
+    const [plain, listening, upgraded] = await packagesLoadedInParts(`
       const { startNode, silentLogger } = await import('@meshbus/core');
       ${MARK}
       const { WsGateway } = await import('@meshbus/core/ws');
       const n = await startNode({ port: 0, logger: silentLogger });
       const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+      ${MARK}
+      // A WebSocket handshake by hand (the test process must not load ws itself): 101, then close.
+      const { connect } = await import('node:net');
+      const head = await new Promise((resolve, reject) => {
+        const s = connect(g.port, '127.0.0.1', () => s.write('GET / HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\nSec-WebSocket-Version: 13\\r\\n\\r\\n'));
+        s.once('data', (d) => { s.destroy(); resolve(d.toString()); });
+        s.once('error', reject);
+      });
+      if (!head.startsWith('HTTP/1.1 101')) throw new Error('no upgrade: ' + head);
       await g.close();
       await n.close();
     `);
     expect(plain!.has('ws')).toBe(false);
-    expect(gateway!.has('ws')).toBe(true);
-    for (const p of HEAVY) expect(plain!.has(p) || gateway!.has(p), p).toBe(false);
+    expect(listening!.has('ws')).toBe(false);
+    expect(upgraded!.has('ws')).toBe(true);
+    for (const p of HEAVY) expect(plain!.has(p) || listening!.has(p) || upgraded!.has(p), p).toBe(false);
   });
 
   it('the HTTP API subpath loads fastify and prom-client only when startHttp runs, and never durability', async () => {

@@ -47,6 +47,14 @@ describe('ws gateway: handshake and limits', () => {
     expect(text).toMatch(/^meshbus_connections\{kind="tcp"\} 0$/m);
   });
 
+  it('the first upgrades of a fresh gateway (ws loaded by the first) all complete: several at once, each with its WELCOME', async () => {
+    const n = await node();
+    const g = await gateway(n);
+    const cs = await Promise.all([1, 2, 3, 4].map((i) => ws(g, { hello: { name: `c${i}` } })));
+    for (const c of cs) expect(c.got.some((x) => x.type === FrameType.WELCOME)).toBe(true);
+    expect(n.connectionCount).toBe(4);
+  });
+
   it('the token check and handshake rules are the TCP ones', async () => {
     const n = await node({ token: 's3cret' });
     const g = await gateway(n);

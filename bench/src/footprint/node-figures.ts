@@ -23,14 +23,38 @@ export async function startupOnce(co: Checkout): Promise<{ wall: number; cpu: nu
   return { wall: n.startupMs, cpu: n.startupCpuMs };
 }
 
-/** Node RSS in bytes (/proc/<pid>/status VmRSS) 3 s after it accepted its first client. */
-export async function idleRssOnce(co: Checkout): Promise<number> {
+/** Time after the first HTTP request before RSS is read again (the API it loaded has settled). */
+export const AFTER_HTTP_MS = 1000;
+
+export interface IdleFigure {
+  /** Node RSS in bytes (/proc/<pid>/status VmRSS) SETTLE_MS after it accepted its first client: the issue's figure. */
+  rss: number;
+  /**
+   * Milliseconds for the first HTTP request (GET /healthz) right after that
+   * reading: with the HTTP API loaded on demand (`meshbus start` since
+   * issue #15's footprint work), the time to load it; else one request.
+   */
+  firstHttpMs: number;
+  /** Node RSS AFTER_HTTP_MS after that request answered: the idle node once its HTTP API has been used. */
+  rssAfterHttp: number;
+}
+
+/** One fresh node: its idle RSS, then the first HTTP request and the RSS after it (see IdleFigure). */
+export async function idleRssOnce(co: Checkout): Promise<IdleFigure> {
   const n = await startNode(co);
   try {
     await sleep(SETTLE_MS);
     const rss = rssOf(n.pid);
     if (rss === undefined) throw new Error(`${co.label}: cannot read /proc/${n.pid}/status`);
-    return rss;
+    const t0 = performance.now();
+    const r = await fetch(`http://127.0.0.1:${n.httpPort}/healthz`, { signal: AbortSignal.timeout(10_000) });
+    await r.arrayBuffer();
+    const firstHttpMs = performance.now() - t0;
+    if (r.status !== 200) throw new Error(`${co.label}: GET /healthz answered ${r.status}`);
+    await sleep(AFTER_HTTP_MS);
+    const rssAfterHttp = rssOf(n.pid);
+    if (rssAfterHttp === undefined) throw new Error(`${co.label}: cannot read /proc/${n.pid}/status`);
+    return { rss, firstHttpMs, rssAfterHttp };
   } finally {
     await n.stop();
   }

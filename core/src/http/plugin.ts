@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ClusterView } from '../cluster-view.js';
-import { ConfigError } from '../config-error.js';
 import type { MeshNode } from '../node.js';
 import { accessCheck } from './access.js';
 import { dashboardHtml } from './dashboard/page.js';
@@ -14,6 +13,7 @@ import { METRICS_CONTENT_TYPE, newHttpStats, type HttpStats } from './metrics.js
 import { registerTraceRoutes } from './trace-routes.js';
 import { registerPublishRoutes } from './publish-routes.js';
 import { RateHistory } from './rate-history.js';
+import { checkPluginOptions } from './http-options.js';
 import { MAX_PAGE, clusterView, connectionsView, historyView, intParam, nodeView, readiness, statsView, subscriptionsView, type ViewContext } from './views.js';
 
 /** Options of the `meshbusHttp` fastify plugin (plus fastify's own `prefix`). */
@@ -38,6 +38,8 @@ export interface MeshbusHttpOptions {
   maxRequestTimeout?: number;
   /** Seconds of 1-second rate samples kept for the dashboard. Default 300. */
   historySeconds?: number;
+  /** Rate samples kept by the caller (sampling since before the plugin was registered; the caller closes it). Default: the plugin's own, of historySeconds. */
+  history?: RateHistory;
   /** Scheme clients reach the API with, for the POST Origin check. Default 'http'. */
   scheme?: 'http' | 'https';
   /** Labels put on every series of this node's /metrics (e.g. `{ worker: '0' }`); names must not clash with the series' own. */
@@ -77,26 +79,6 @@ const VERSION: string = (() => {
   }
 })();
 
-const isPosInt = (v: number): boolean => Number.isInteger(v) && v > 0;
-
-/** Checks the plugin options; throws ConfigError. Returns the timeouts with defaults. */
-function checkOptions(o: MeshbusHttpOptions): { requestTimeout: number; maxRequestTimeout: number; historySeconds: number } {
-  const requestTimeout = o.requestTimeout ?? 5_000;
-  const maxRequestTimeout = o.maxRequestTimeout ?? 60_000;
-  const historySeconds = o.historySeconds ?? 300;
-  if (o.adminToken !== undefined && (typeof o.adminToken !== 'string' || o.adminToken.length === 0)) {
-    throw new ConfigError('adminToken must be a non-empty string');
-  }
-  for (const [k, v] of [['requestTimeout', requestTimeout], ['maxRequestTimeout', maxRequestTimeout], ['historySeconds', historySeconds]] as const) {
-    if (!isPosInt(v)) throw new ConfigError(`${k} must be a positive integer, got ${v}`);
-  }
-  if (requestTimeout > maxRequestTimeout) throw new ConfigError(`requestTimeout ${requestTimeout} exceeds maxRequestTimeout ${maxRequestTimeout}`);
-  const n = o.node;
-  if (o.adminToken === undefined && o.insecureOpenAdmin !== true && (n.options.token !== undefined || n.options.jwt !== undefined)) {
-    throw new ConfigError('the HTTP API of a node that requires client tokens needs an admin token (set adminToken; or insecureOpenAdmin to run it open anyway)');
-  }
-  return { requestTimeout, maxRequestTimeout, historySeconds };
-}
 
 /**
  * The meshbus HTTP API as a fastify plugin: health, metrics, JSON views,
@@ -112,7 +94,7 @@ function checkOptions(o: MeshbusHttpOptions): { requestTimeout: number; maxReque
  */
 export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: FastifyInstance, options: MeshbusHttpOptions) => {
   const { node } = options;
-  const { requestTimeout, maxRequestTimeout, historySeconds } = checkOptions(options);
+  const { requestTimeout, maxRequestTimeout, historySeconds } = checkPluginOptions(options);
   const prefix = app.prefix;
   const ctx: ViewContext = {
     node,
@@ -125,7 +107,8 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
     },
   };
   const stats = newHttpStats();
-  const history = new RateHistory(node.stats, 1000, historySeconds);
+  // Given by the on-demand listener (http-on-demand.ts), which samples from start-up; else the plugin's own.
+  const history = options.history ?? new RateHistory(node.stats, 1000, historySeconds);
   const inbox = new RequestInbox(node, stats.repliesDropped);
   const slow = new SlowConsumerLog(node);
   const mesh = new MeshStats({ node, cluster: () => ctx.cluster, summary: () => nodeSummary(ctx, history, slow), inbox, adminToken: options.adminToken });
@@ -139,7 +122,7 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   app.addHook('onClose', async () => {
     mesh.close();
     inbox.close();
-    history.close();
+    if (history !== options.history) history.close();
     slow.close();
     detach();
   });

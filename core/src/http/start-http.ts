@@ -1,5 +1,5 @@
 import type { MeshNode } from '../node.js';
-import type { HttpOptions, HttpServer } from './http-server.js';
+import type { HttpOptions, HttpServer } from './http-options.js';
 
 /**
  * The HTTP API of `node` on a port of its own (see http-server.ts
