@@ -343,6 +343,14 @@ export class ClusterNode implements LinkHandler, ClusterView {
     const peer = link.peer!;
     link.kind = 'leaf';
     const existing = this.leaves.get(peer.id);
+    // The leaf keeps one link per hub by the full mesh's rule (linkUp): a second link
+    // (the hub reached at two addresses: a DNS name, a proxy) replaces the first only
+    // when that one is stale or the leaf's id is the smaller. Deciding otherwise here
+    // would close the link the leaf keeps, while it closes this one: both die, forever.
+    if (existing && existing.silentFor(Date.now()) <= 1.5 * this.options.pingInterval && (link.role === 'dialer') !== this.self.id < peer.id) {
+      link.close('duplicate link');
+      return;
+    }
     this.leaves.set(peer.id, link);
     existing?.close('replaced by a newer link');
     this.node.logger.info({ leaf: peer.id, leafName: peer.name, remote: link.remote }, 'leaf link up');

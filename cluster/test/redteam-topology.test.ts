@@ -1,0 +1,100 @@
+/**
+ * Red-team cases against the topology features (leaf nodes, gateways, partial
+ * mesh interest distance): configurations a user can write and peers that
+ * misbehave. Real nodes over loopback.
+ */
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Client } from '@meshbus/sdk';
+import { silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
+import { until } from '@meshbus/testkit';
+import { ClusterNode, type ClusterOptions } from '../src/index.js';
+import { client, collect, stopMeshNode, type TestNode } from './mesh-helpers.js';
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A logger that keeps every line (message and fields) at info and above. */
+function capture(): { logger: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const put = (o: object, msg?: string): void => void lines.push(`${msg ?? ''} ${JSON.stringify(o)}`);
+  return { logger: { ...silentLogger, info: put, warn: put, error: put }, lines };
+}
+
+async function node(opts: ClusterOptions, name: string, nodeOpts: NodeOptions = {}): Promise<TestNode> {
+  const n = await startNode({ port: 0, logger: silentLogger, name, pingInterval: 1000, ...nodeOpts });
+  const c = await new ClusterNode(n, { port: 0, pingInterval: 200, redialMin: 20, redialMax: 200, ...opts }).start();
+  const t = { node: n, cluster: c, url: `127.0.0.1:${n.port}`, peerAddr: `127.0.0.1:${c.port}` };
+  cleanup.push(() => stopMeshNode(t));
+  return t;
+}
+
+async function cli(t: TestNode): Promise<Client> {
+  const c = await client(t);
+  cleanup.push(() => c.close().catch(() => {}));
+  return c;
+}
+
+/** A TCP forwarder to `port` (a second address of the same node, as a DNS alias or a load balancer gives). */
+async function proxyTo(port: number): Promise<string> {
+  const sockets = new Set<net.Socket>();
+  const proxy = net.createServer((s) => {
+    const up = net.connect(port, '127.0.0.1');
+    sockets.add(s).add(up);
+    s.pipe(up).pipe(s);
+    s.on('error', () => up.destroy());
+    up.on('error', () => s.destroy());
+    s.on('close', () => up.destroy());
+    up.on('close', () => s.destroy());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  cleanup.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        proxy.close(() => r());
+      }),
+  );
+  return `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+}
+
+describe('a leaf that reaches its hub at two addresses', () => {
+  it.each([
+    ['above', 'ffffffffffffffff'],
+    ['below', '0000000000000001'],
+  ])('keeps one link to it, the same one on both ends, and carries events (leaf id %s the hub id)', async (_, leafId) => {
+    const hubLog = capture();
+    const hub = await node({}, 'hub', { id: '1111111111111111', logger: hubLog.logger });
+    const alias = await proxyTo(hub.cluster.port);
+    const leaf = await node({ mode: 'leaf', seeds: [hub.peerAddr, alias] }, 'leaf', { id: leafId });
+    const leafUp = (): boolean => hub.cluster.peers().some((p) => p.leaf && p.state === 'up') && leaf.cluster.peers().some((p) => p.state === 'up');
+    await until(leafUp, 'the leaf to link to its hub');
+    // Let both dials finish and whatever they cause settle.
+    await sleep(600);
+    await until(leafUp, 'the leaf to be linked after both dials');
+    const ups = hubLog.lines.filter((l) => l.startsWith('leaf link up')).length;
+    const sub = await cli(leaf);
+    const got = collect(sub, 'x');
+    await sub.flush();
+    await until(() => ownerKinds(hub).includes('leaf'), 'the leaf\'s interest at the hub');
+    const pub = await cli(hub);
+    for (let i = 0; i < 20; i++) pub.publish('x', String(i));
+    await pub.flush();
+    await until(() => got.length === 20, 'events to reach the leaf');
+    await sleep(400);
+    // No flapping: the links that came up stayed.
+    expect(hubLog.lines.filter((l) => l.startsWith('leaf link up')).length).toBe(ups);
+    expect(ups).toBeLessThanOrEqual(2);
+  });
+});
+
+/** The owner kind of every subscription `t` holds. */
+function ownerKinds(t: TestNode): string[] {
+  const kinds: string[] = [];
+  t.node.table.forEach((s) => kinds.push(s.owner.kind));
+  return kinds;
+}
