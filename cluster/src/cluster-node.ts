@@ -62,7 +62,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   reorderedDropped = 0;
   /** Copies of an event dropped because it was seen before (partial mesh). */
   duplicatesDropped = 0;
-  /** Events from peers dropped because their extension block is malformed (SPEC §8). */
+  /** Events from peers dropped because their extension block is malformed (SPEC §8), or sent the wrong way over a gateway link. */
   badPeerEvents = 0;
   /** INTEREST and PEERS bytes sent on links that are closed now (traffic() adds the open ones). */
   private readonly retired = { interestBytesOut: 0, gossipBytesOut: 0 };
@@ -434,6 +434,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     const body = decodeBody(f.payload);
     switch (f.type) {
       case FrameType.INTEREST:
+        if (this.gateways.wrongWay(link, 'interest', body)) return;
         this.interest.received(link, body);
         return;
       case FrameType.PEERS:
@@ -448,6 +449,10 @@ export class ClusterNode implements LinkHandler, ClusterView {
   // ---- events from peers ----
 
   peerEvent(link: PeerLink, f: Frame): void {
+    if (this.gateways.wrongWay(link, 'events')) {
+      this.badPeerEvents++;
+      return;
+    }
     // A peer may be buggy or compromised: its events pass the node's ingress checks (the
     // same as a client's, except that a position stamped by the storing node is allowed).
     let route: Receivers;

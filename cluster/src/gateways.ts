@@ -27,6 +27,8 @@ export class Gateways {
   private readonly out = new Map<string, PeerLink>();
   /** Links other regions' nodes dialed to this one. */
   private readonly in = new Set<PeerLink>();
+  /** Links already warned about for being used the wrong way. */
+  private readonly warned = new WeakSet<PeerLink>();
   /** Gateway address → its region. */
   private readonly targets = new Map<string, string>();
 
@@ -98,6 +100,25 @@ export class Gateways {
     this.out.delete(region);
     this.h.logger.info({ region, peer: link.peer?.id, reason, direction: 'out' }, 'gateway link down');
     this.dialRegion(region);
+  }
+
+  /**
+   * True when `link` is a gateway link used the wrong way, which the caller then
+   * ignores (a bug or a hostile node; logged once per link). Events come in only
+   * over links the other region dialed: an event taken in over a link this node
+   * dialed would reach this region twice. Interest comes in only over links this
+   * node dialed: interest announced over a link the other region dialed would
+   * have this node send events back over it, a second path (duplicates there).
+   * `body`: the INTEREST frame's (the dialer's empty snapshot at link up is fine).
+   */
+  wrongWay(link: PeerLink, what: 'events' | 'interest', body?: Record<string, unknown>): boolean {
+    if (link.kind !== 'gateway' || (link.role === 'dialer') !== (what === 'events')) return false;
+    if (what === 'interest' && !(Array.isArray(body?.add) && body.add.length > 0)) return true;
+    if (!this.warned.has(link)) {
+      this.warned.add(link);
+      this.h.logger.warn({ peer: link.peer?.id, region: link.region, what }, `ignored ${what} sent the wrong way over a gateway link (events travel over the link their sender dialed, interest the other way)`);
+    }
+    return true;
   }
 
   /** Regions this node has an outbound gateway link to, for views. */

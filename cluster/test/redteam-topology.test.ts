@@ -6,9 +6,11 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@meshbus/sdk';
-import { silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
+import { freePort, silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
+import { FrameType } from '@meshbus/proto';
 import { until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions } from '../src/index.js';
+import type { PeerLink } from '../src/peer-link.js';
 import { client, collect, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
@@ -98,3 +100,57 @@ function ownerKinds(t: TestNode): string[] {
   t.node.table.forEach((s) => kinds.push(s.owner.kind));
   return kinds;
 }
+
+/** `t`'s gateway link to `region` that it dialed ('out') or accepted ('in'): a node's links are private, a hostile node's are not. */
+function gatewayLink(t: TestNode, region: string, dir: 'out' | 'in'): PeerLink {
+  const links = (t.cluster as unknown as { allLinks: Set<PeerLink> }).allLinks;
+  const l = [...links].find((x) => x.kind === 'gateway' && x.region === region && x.state === 'up' && (x.role === 'dialer') === (dir === 'out'));
+  if (!l) throw new Error(`no ${dir} gateway link to ${region}`);
+  return l;
+}
+
+/** Two one-node regions eu and us joined by gateways (a link each way). */
+async function twoRegions(): Promise<{ eu: TestNode; us: TestNode }> {
+  const [pe, pu] = [await freePort(), await freePort()];
+  const eu = await node({ port: pe, region: 'eu', gateways: { us: [`127.0.0.1:${pu}`] } }, 'eu-0');
+  const us = await node({ port: pu, region: 'us', gateways: { eu: [`127.0.0.1:${pe}`] } }, 'us-0');
+  const both = (t: TestNode): boolean => t.cluster.peers().filter((p) => p.gateway !== undefined && p.state === 'up').length === 2;
+  await until(() => both(eu) && both(us), 'a gateway link each way');
+  return { eu, us };
+}
+
+describe('a gateway peer that uses a link in the wrong direction', () => {
+  it('announcing interest over a link it dialed gets nothing sent back over that link (no duplicates in its region)', async () => {
+    const { eu, us } = await twoRegions();
+    const sub = await cli(us);
+    const got = collect(sub, 'x');
+    await sub.flush();
+    await until(() => ownerKinds(eu).includes('gateway'), 'the us subscriber\'s interest at eu');
+    // us (buggy or hostile) announces interest over the link it dialed, where it must send only events.
+    gatewayLink(us, 'eu', 'out').sendControl(FrameType.INTEREST, { add: [[1, 'x', null, 1]] });
+    await sleep(200);
+    const pub = await cli(eu);
+    for (let i = 0; i < 10; i++) pub.publish('x', String(i));
+    await pub.flush();
+    await until(() => got.length >= 10, 'the events in us');
+    await sleep(300);
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
+  });
+
+  it('sending events over a link it accepted has them ignored (no duplicates in the dialer\'s region)', async () => {
+    const { eu, us } = await twoRegions();
+    const sub = await cli(eu);
+    const got = collect(sub, 'y');
+    await sub.flush();
+    await until(() => ownerKinds(us).includes('gateway'), 'the eu subscriber\'s interest at us');
+    // us (buggy or hostile) routes its events over the link eu dialed too, where it must send none.
+    const wrong = gatewayLink(us, 'eu', 'in');
+    us.node.table.add({ sid: 1, pattern: 'y', queue: undefined, owner: wrong, slow: 'drop' });
+    const pub = await cli(us);
+    for (let i = 0; i < 10; i++) pub.publish('y', String(i));
+    await pub.flush();
+    await until(() => got.length >= 10, 'the events in eu');
+    await sleep(300);
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
+  });
+});
