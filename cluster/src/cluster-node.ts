@@ -455,6 +455,13 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     // A peer may be buggy or compromised: its events pass the node's ingress checks (the
     // same as a client's, except that a position stamped by the storing node is allowed).
+    // A leaf sends up its own events only (those that entered the mesh at it): one stamped
+    // by another node would be a forgery, able to make this node drop that node's events
+    // as old (per-publisher order, below) with a far-future sequence.
+    if (link.kind === 'leaf' && !link.stampedByPeer(f)) {
+      this.badPeerEvents++;
+      return;
+    }
     let route: Receivers;
     try {
       route = this.node.forwardedIngress(f);

@@ -1,4 +1,4 @@
-import { OFF, readU32, type Frame } from '@meshbus/proto';
+import type { Frame } from '@meshbus/proto';
 import type { PeerLink } from './peer-link.js';
 
 /** Origins whose last sequence is remembered; the oldest is forgotten past it (it then loses only this protection). */
@@ -22,8 +22,7 @@ export class OriginOrder {
     const seq = f.seq;
     // The link's peer for its own events (compared without making a string), else
     // the node behind it: a hub relays its leaves' events, a gateway its region's.
-    const w = link.originWords;
-    const own = w !== undefined && readU32(f.buf, f.start + OFF.ORIGIN) === w[0] && readU32(f.buf, f.start + OFF.ORIGIN + 4) === w[1];
+    const own = link.stampedByPeer(f);
     const id = own ? link.peer!.id : f.origin;
     if (!own && !this.lastSeq.has(id) && this.lastSeq.size >= MAX_ORIGINS) this.lastSeq.delete(this.lastSeq.keys().next().value!);
     const last = this.lastSeq.get(id) ?? 0;

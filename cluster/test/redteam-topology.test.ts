@@ -7,7 +7,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@meshbus/sdk';
 import { freePort, silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
-import { FrameType } from '@meshbus/proto';
+import { FrameType, encodeFrame } from '@meshbus/proto';
 import { until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions } from '../src/index.js';
 import type { PeerLink } from '../src/peer-link.js';
@@ -152,5 +152,29 @@ describe('a gateway peer that uses a link in the wrong direction', () => {
     await until(() => got.length >= 10, 'the events in eu');
     await sleep(300);
     expect(got).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
+  });
+});
+
+describe('a leaf that forwards events it did not publish', () => {
+  it('cannot poison the hub\'s per-publisher order for another node (forged origin, far-future sequence)', async () => {
+    const hub = await node({}, 'hub');
+    const peer = await node({ seeds: [hub.peerAddr] }, 'peer');
+    await until(() => hub.cluster.link(peer.node.id)?.state === 'up' && peer.cluster.link(hub.node.id)?.state === 'up', 'the mesh');
+    const leaf = await node({ mode: 'leaf', seeds: [hub.peerAddr] }, 'leaf');
+    await until(() => leaf.cluster.link(hub.node.id)?.state === 'up', 'the leaf\'s hub link');
+    const sub = await cli(hub);
+    const got = collect(sub, 'z');
+    await sub.flush();
+    await until(() => ownerKinds(peer).includes('peer'), 'the hub\'s interest at the peer');
+    // The leaf (buggy or hostile) sends up an event stamped as the peer's, far in the future.
+    const forged = encodeFrame({ type: FrameType.PUB, topic: 'z', payload: Buffer.from('forged'), origin: Buffer.from(peer.node.id, 'hex'), seq: 2 ** 52, maxHops: 8 });
+    leaf.cluster.link(hub.node.id)!.sendRaw(forged);
+    await sleep(200);
+    const pub = await cli(peer);
+    for (let i = 0; i < 10; i++) pub.publish('z', String(i));
+    await pub.flush();
+    await until(() => got.filter((g) => g !== 'forged').length >= 10, 'the peer\'s events at the hub');
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
+    expect(hub.cluster.badPeerEvents).toBe(1);
   });
 });
