@@ -88,7 +88,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       name: node.options.name,
       cluster: '',
       client: this.options.clientAdvertise ?? `${node.host}:${node.port}`,
-      ...(this.options.mode === 'leaf' ? { leaf: true as const } : {}),
+      ...(this.options.mode === 'leaf' ? { leaf: true as const } : { mesh: this.options.mode }),
       ...(this.options.region !== undefined ? { region: this.options.region } : {}),
     };
     this.settings = {
@@ -285,6 +285,11 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     if (peer.leaf && o.mode === 'full') {
       this.leafUp(link);
+      return;
+    }
+    if (o.mode !== 'leaf' && !peer.leaf && peer.mesh !== undefined && peer.mesh !== o.mode) {
+      // A partial node forwards what a full node delivered to it to the full node's peers, which had it already.
+      this.refuseTopology(link, `a ${o.mode}-mesh node and a ${peer.mesh}-mesh node cannot link (events would arrive twice): give every node of a mesh the same --mesh; an edge node under a full mesh is --mesh leaf`);
       return;
     }
     const as = this.gateways.linkUp(link);

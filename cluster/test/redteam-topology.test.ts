@@ -178,3 +178,45 @@ describe('a leaf that forwards events it did not publish', () => {
     expect(hub.cluster.badPeerEvents).toBe(1);
   });
 });
+
+describe('a partial-mesh node linked to nodes of a full mesh', () => {
+  it('is refused (MB_ERR_TOPOLOGY, logged), so the full mesh\'s subscribers never get an event twice', async () => {
+    const log = capture();
+    const f1 = await node({}, 'full-1', { logger: log.logger });
+    const f2 = await node({ seeds: [f1.peerAddr] }, 'full-2');
+    await until(() => f1.cluster.link(f2.node.id)?.state === 'up' && f2.cluster.link(f1.node.id)?.state === 'up', 'the full mesh');
+    // A user's edge node, configured partial and seeded with both nodes of the full mesh.
+    const p = await node({ mode: 'partial', seeds: [f1.peerAddr, f2.peerAddr] }, 'partial');
+    await until(() => log.lines.some((l) => l.includes('a full-mesh node and a partial-mesh node cannot link')), 'the refusal');
+    expect(p.cluster.peers().filter((x) => x.state === 'up')).toEqual([]);
+    const sub = await cli(f2);
+    const got = collect(sub, 'd');
+    await sub.flush();
+    await sleep(400);
+    const pub = await cli(f1);
+    for (let i = 0; i < 10; i++) pub.publish('d', String(i));
+    await pub.flush();
+    await until(() => got.length >= 10, 'the events at full-2');
+    await sleep(400);
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
+  });
+});
+
+describe('mesh modes that do link', () => {
+  it('a leaf under a partial-mesh node, and partial nodes together, carry events', async () => {
+    const p1 = await node({ mode: 'partial' }, 'p1');
+    const p2 = await node({ mode: 'partial', seeds: [p1.peerAddr] }, 'p2');
+    const leaf = await node({ mode: 'leaf', seeds: [p2.peerAddr] }, 'leaf');
+    await until(() => p1.cluster.link(p2.node.id)?.state === 'up' && leaf.cluster.link(p2.node.id)?.state === 'up', 'the links');
+    const sub = await cli(leaf);
+    const got = collect(sub, 'e');
+    await sub.flush();
+    await until(() => ownerKinds(p1).includes('peer'), 'the leaf\'s interest at p1');
+    const pub = await cli(p1);
+    for (let i = 0; i < 5; i++) pub.publish('e', String(i));
+    await pub.flush();
+    await until(() => got.length >= 5, 'the events at the leaf');
+    await sleep(200);
+    expect(got).toEqual(['0', '1', '2', '3', '4']);
+  });
+});
