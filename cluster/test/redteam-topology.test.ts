@@ -220,3 +220,35 @@ describe('mesh modes that do link', () => {
     expect(got).toEqual(['0', '1', '2', '3', '4']);
   });
 });
+
+describe('request/reply leaf → hub → hub → leaf', () => {
+  it('when the responder\'s hub dies mid-request: every request settles (reply or error), and replies resume through the other hub', async () => {
+    const a = await node({}, 'hub-a');
+    const b = await node({ seeds: [a.peerAddr] }, 'hub-b');
+    await until(() => a.cluster.link(b.node.id)?.state === 'up' && b.cluster.link(a.node.id)?.state === 'up', 'the hubs');
+    const l1 = await node({ mode: 'leaf', seeds: [a.peerAddr] }, 'leaf-1');
+    const l2 = await node({ mode: 'leaf', seeds: [b.peerAddr, a.peerAddr] }, 'leaf-2', { id: 'ffffffffffffff02' });
+    await until(() => l1.cluster.link(a.node.id)?.state === 'up' && l2.cluster.peers().some((p) => p.state === 'up'), 'the leaves');
+    const hubOfL2 = l2.cluster.link(b.node.id) ? b : a;
+    const responder = await cli(l2);
+    responder.subscribe('svc.echo', { callback: (m) => m.respond(m.data) });
+    await responder.flush();
+    const requester = await cli(l1);
+    await until(() => requester.request('svc.echo', 'ping', { timeout: 300 }).then(() => true, () => false), 'a first reply');
+    const outcomes: Array<Promise<string>> = [];
+    const ask = (i: number): Promise<string> =>
+      requester.request('svc.echo', String(i), { timeout: 1500 }).then(
+        (m) => (Buffer.from(m.data).toString() === String(i) ? 'ok' : 'wrong'),
+        (e: { code?: string }) => e.code ?? 'error',
+      );
+    for (let i = 0; i < 20; i++) outcomes.push(ask(i));
+    await stopMeshNode(hubOfL2);
+    for (let i = 20; i < 40; i++) outcomes.push(ask(i));
+    const settled = await Promise.all(outcomes);
+    expect(settled).not.toContain('wrong');
+    // Each either answered or failed with a stable code (timeout, no responders), never hung.
+    for (const s of settled) expect(['ok', 'MB_ERR_TIMEOUT', 'MB_ERR_NO_RESPONDERS']).toContain(s);
+    if (hubOfL2 === a) return; // the requester's own hub died: nothing to resume through
+    await until(() => requester.request('svc.echo', 'again', { timeout: 300 }).then(() => true, () => false), 'replies through hub-a', 15_000);
+  });
+});
