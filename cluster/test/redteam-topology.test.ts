@@ -252,3 +252,34 @@ describe('request/reply leaf → hub → hub → leaf', () => {
     await until(() => requester.request('svc.echo', 'again', { timeout: 300 }).then(() => true, () => false), 'replies through hub-a', 15_000);
   });
 });
+
+describe('a leaf that announces more interest than its hub\'s peers take from the hub', () => {
+  it('cannot crowd the hub\'s own clients out of its peers\' routing (leaves get half of maxPeerInterest, together)', async () => {
+    const hub = await node({ maxPeerInterest: 40 }, 'hub');
+    const peer = await node({ maxPeerInterest: 40, seeds: [hub.peerAddr] }, 'peer');
+    await until(() => hub.cluster.link(peer.node.id)?.state === 'up' && peer.cluster.link(hub.node.id)?.state === 'up', 'the mesh');
+    const leaf = await node({ mode: 'leaf', seeds: [hub.peerAddr] }, 'leaf');
+    await until(() => leaf.cluster.link(hub.node.id)?.state === 'up', 'the leaf');
+    // The leaf's clients want 40 topics: as many entries as the peer takes from the hub in all.
+    const greedy = await cli(leaf);
+    const leafGot: string[] = [];
+    for (let i = 0; i < 40; i++) greedy.subscribe(`leaf.${i}`, { callback: () => leafGot.push(String(i)) });
+    await greedy.flush();
+    await sleep(300);
+    // Then a client of the hub subscribes: the peer must still route its events to the hub.
+    const own = await cli(hub);
+    const got = collect(own, 'mine');
+    await own.flush();
+    const pub = await cli(peer);
+    await until(async () => {
+      pub.publish('mine', 'x');
+      await pub.flush();
+      await sleep(50);
+      return got.length > 0;
+    }, 'the hub\'s client to get the peer\'s event');
+    // The leaf's first 20 topics are routed from the peer.
+    for (let i = 0; i < 20; i++) pub.publish(`leaf.${i}`, 'y');
+    await pub.flush();
+    await until(() => leafGot.length >= 20, 'the leaf\'s events within its share');
+  });
+});
