@@ -27,6 +27,8 @@ export class Gateways {
   private readonly out = new Map<string, PeerLink>();
   /** Links other regions' nodes dialed to this one. */
   private readonly in = new Set<PeerLink>();
+  /** Regions that dial this node without it having gateways to them, warned about once. */
+  private readonly warnedRegions = new Set<string>();
   /** Links already warned about for being used the wrong way. */
   private readonly warned = new WeakSet<PeerLink>();
   /** Gateway address → its region. */
@@ -78,6 +80,11 @@ export class Gateways {
       }
       this.adopt(link, peer.region);
       this.in.add(link);
+      if (this.h.options.gateways[peer.region] === undefined && !this.warnedRegions.has(peer.region)) {
+        // Gateways must be full: this region's events reach another only over links this region's nodes dial.
+        this.warnedRegions.add(peer.region);
+        this.h.logger.warn({ region: peer.region, peer: peer.id, peerName: peer.name }, `region ${peer.region} dials this node, but this node has no --gateways for it: events that enter the mesh here never reach ${peer.region}`);
+      }
       this.h.logger.info({ region: peer.region, peer: peer.id, peerName: peer.name, remote: link.remote, direction: 'in' }, 'gateway link up');
       return 'gateway';
     }

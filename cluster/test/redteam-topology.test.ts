@@ -283,3 +283,23 @@ describe('a leaf that announces more interest than its hub\'s peers take from th
     await until(() => leafGot.length >= 20, 'the leaf\'s events within its share');
   });
 });
+
+describe('gateway settings a user can get wrong', () => {
+  it('a gateway address that leads back to the node itself is an error in the log, and is not dialed again', async () => {
+    const log = capture();
+    const port = await freePort();
+    const alias = await proxyTo(port);
+    await node({ port, region: 'eu', gateways: { us: [alias] } }, 'eu-0', { logger: log.logger });
+    await until(() => log.lines.some((l) => l.includes(`gateway address ${alias} of region us leads to this node itself`)), 'the error');
+    await sleep(500);
+    expect(log.lines.filter((l) => l.startsWith('peer link refused: gateway address'))).toHaveLength(1);
+  });
+
+  it('a region dialed by another that has no gateways back to it says so once', async () => {
+    const usLog = capture();
+    const pu = await freePort();
+    await node({ port: pu, region: 'us' }, 'us-0', { logger: usLog.logger });
+    await node({ region: 'eu', gateways: { us: [`127.0.0.1:${pu}`] } }, 'eu-0');
+    await until(() => usLog.lines.some((l) => l.includes('region eu dials this node, but this node has no --gateways for it')), 'the warning');
+  });
+});
