@@ -11,23 +11,10 @@ import { PeerPort } from './peer-port.js';
 import { Gossip } from './gossip.js';
 import { Gateways } from './gateways.js';
 import { OriginOrder } from './origin-order.js';
+import { keepsNewLink, topologyProblem } from './topology-rules.js';
+import { peerStatuses, type PeerStatus } from './peer-status.js';
 
-/** One peer as the cluster sees it, for views and metrics. */
-export interface PeerStatus {
-  id: string;
-  name: string;
-  address: string;
-  client: string;
-  state: 'connecting' | 'up' | 'down';
-  rttMs: number | undefined;
-  since: number;
-  msgsIn: number;
-  msgsOut: number;
-  /** Set on a hub for the link of a leaf node. */
-  leaf?: true;
-  /** Set for a gateway link: the region at its other end. */
-  gateway?: string;
-}
+export type { PeerStatus };
 
 /**
  * Makes a MeshNode part of a mesh: listens for peer links, dials seeds and
@@ -188,31 +175,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   }
 
   peers(): PeerStatus[] {
-    const out: PeerStatus[] = [];
-    const seen = new Set<string>();
-    // Only authenticated links: a connection that merely claimed a name is never shown.
-    for (const l of this.allLinks) {
-      if (!l.peer || l.state !== 'up') continue;
-      seen.add(l.peer.id);
-      out.push({
-        id: l.peer.id,
-        name: l.peer.name,
-        address: l.peer.cluster,
-        client: l.peer.client,
-        state: 'up',
-        rttMs: l.rttMs,
-        since: l.since,
-        msgsIn: l.msgsIn,
-        msgsOut: l.msgsOut,
-        ...(l.kind === 'leaf' ? { leaf: true as const } : {}),
-        ...(l.kind === 'gateway' ? { gateway: l.region! } : {}),
-      });
-    }
-    for (const p of this.known.values()) {
-      if (seen.has(p.id)) continue;
-      out.push({ id: p.id, name: p.name, address: p.cluster, client: p.client, state: 'down', rttMs: undefined, since: 0, msgsIn: 0, msgsOut: 0 });
-    }
-    return out;
+    return peerStatuses(this.allLinks, this.known.values());
   }
 
   /** Bytes this node sent since start to propagate interest (INTEREST) and to gossip (PEERS), over every link. */
@@ -280,24 +243,9 @@ export class ClusterNode implements LinkHandler, ClusterView {
       link.close('linked to itself');
       return;
     }
-    if (o.mode === 'leaf' && link.role === 'acceptor') {
-      // A leaf is the end of a branch: a link into it would let events loop (or a leaf chain form).
-      this.refuseTopology(link, 'this node is a leaf: it accepts no links (point --seeds of other nodes at a hub)');
-      return;
-    }
-    if (peer.leaf && o.mode === 'leaf') {
-      this.refuseTopology(link, 'a leaf cannot be the hub of another leaf');
-      return;
-    }
-    if (peer.leaf && o.mode === 'full') {
-      this.leafUp(link);
-      return;
-    }
-    if (o.mode !== 'leaf' && !peer.leaf && peer.mesh !== undefined && peer.mesh !== o.mode) {
-      // A partial node forwards what a full node delivered to it to the full node's peers, which had it already.
-      this.refuseTopology(link, `a ${o.mode}-mesh node and a ${peer.mesh}-mesh node cannot link (events would arrive twice): give every node of a mesh the same --mesh; an edge node under a full mesh is --mesh leaf`);
-      return;
-    }
+    const problem = topologyProblem(o.mode, link);
+    if (problem !== undefined) return this.refuseTopology(link, problem);
+    if (peer.leaf && o.mode === 'full') return this.leafUp(link);
     const as = this.gateways.linkUp(link);
     if (as === 'refused') return;
     if (as === 'gateway') {
@@ -324,14 +272,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     const existing = this.byPeer.get(peer.id);
     if (existing) {
-      // A link that has been silent past a ping round is suspect (stalled, or its
-      // other end already gave up on it): the new one replaces it, and whatever
-      // the old one still delivers is ignored from now on, so old and new events
-      // never interleave. Otherwise both sides dialed at once: keep the link
-      // dialed by the smaller node id, on both ends.
-      const stale = existing.silentFor(Date.now()) > 1.5 * this.options.pingInterval;
-      const keepNew = stale || (link.role === 'dialer') === this.self.id < peer.id;
-      if (!keepNew) {
+      // A replaced link's late events are ignored from now on (order, below), so old and new never interleave.
+      if (!keepsNewLink(this.self.id, link, existing, o.pingInterval)) {
         link.close('duplicate link');
         return;
       }
@@ -354,11 +296,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
     const peer = link.peer!;
     link.kind = 'leaf';
     const existing = this.leaves.get(peer.id);
-    // The leaf keeps one link per hub by the full mesh's rule (linkUp): a second link
-    // (the hub reached at two addresses: a DNS name, a proxy) replaces the first only
-    // when that one is stale or the leaf's id is the smaller. Deciding otherwise here
-    // would close the link the leaf keeps, while it closes this one: both die, forever.
-    if (existing && existing.silentFor(Date.now()) <= 1.5 * this.options.pingInterval && (link.role === 'dialer') !== this.self.id < peer.id) {
+    // The leaf decides by the same rule (linkUp): otherwise each end could close the link the other keeps, forever.
+    if (existing && !keepsNewLink(this.self.id, link, existing, this.options.pingInterval)) {
       link.close('duplicate link');
       return;
     }
