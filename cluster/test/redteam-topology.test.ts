@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@meshbus/sdk';
 import { freePort, silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
 import { FrameType, encodeFrame } from '@meshbus/proto';
+import { formatTrace, traceEvent } from '@meshbus/cli';
 import { until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions } from '../src/index.js';
 import type { PeerLink } from '../src/peer-link.js';
@@ -301,5 +302,33 @@ describe('gateway settings a user can get wrong', () => {
     await node({ port: pu, region: 'us' }, 'us-0', { logger: usLog.logger });
     await node({ region: 'eu', gateways: { us: [`127.0.0.1:${pu}`] } }, 'eu-0');
     await until(() => usLog.lines.some((l) => l.includes('region eu dials this node, but this node has no --gateways for it')), 'the warning');
+  });
+});
+
+describe('a traced event published on a leaf', () => {
+  it('reports every hop leaf → hub → hub → leaf to its tracer only, not to a client that learned the id elsewhere', async () => {
+    const a = await node({}, 'hub-a');
+    const b = await node({ seeds: [a.peerAddr] }, 'hub-b');
+    await until(() => a.cluster.link(b.node.id)?.state === 'up' && b.cluster.link(a.node.id)?.state === 'up', 'the hubs');
+    const l1 = await node({ mode: 'leaf', seeds: [a.peerAddr] }, 'leaf-1');
+    const l2 = await node({ mode: 'leaf', seeds: [b.peerAddr] }, 'leaf-2');
+    await until(() => l1.cluster.link(a.node.id)?.state === 'up' && l2.cluster.link(b.node.id)?.state === 'up', 'the leaves');
+    const sub = await cli(l2);
+    const got = collect(sub, 'orders.>');
+    await sub.flush();
+    await until(() => ownerKinds(l1).includes('peer'), 'the subscriber\'s interest at leaf-1');
+    const tracer = await cli(l1);
+    const { hops, id } = await traceEvent(tracer, 'orders.new', Buffer.from('traced'), 800);
+    expect(got).toEqual(['traced']);
+    expect(hops.map((h) => h.name), formatTrace('orders.new', id, hops)).toEqual(['leaf-1', 'hub-a', 'hub-b', 'leaf-2']);
+    // A client of hub-b that saw the id (it travels in the event) gets no records of it.
+    const snoop = await cli(b);
+    const snooped = collect(snoop, `_TRACE.${id}`);
+    await snoop.flush();
+    tracer.publish('orders.again', 'x', { trace: id });
+    await tracer.flush();
+    await until(() => got.length >= 2, 'the second event');
+    await sleep(300);
+    expect(snooped).toEqual([]);
   });
 });
