@@ -9,7 +9,7 @@ import type { Client } from '@meshbus/sdk';
 import { freePort, silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
 import { FrameType, encodeFrame } from '@meshbus/proto';
 import { formatTrace, traceEvent } from '@meshbus/cli';
-import { until } from '@meshbus/testkit';
+import { RawClient, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions } from '../src/index.js';
 import type { PeerLink } from '../src/peer-link.js';
 import { client, collect, stopMeshNode, type TestNode } from './mesh-helpers.js';
@@ -330,5 +330,20 @@ describe('a traced event published on a leaf', () => {
     await until(() => got.length >= 2, 'the second event');
     await sleep(300);
     expect(snooped).toEqual([]);
+  });
+});
+
+describe('the failed-authentication throttle', () => {
+  it('does not let failed client tokens from an address lock a leaf at that address out of its hub', async () => {
+    const secret = 'correct horse battery';
+    const hub = await node({ secret }, 'hub', { token: 'right-token', authThrottle: { maxFailures: 3, windowMs: 60_000 } });
+    // Anyone sharing the leaf's address (a NAT, a proxy, this host) fails client tokens until throttled.
+    for (let i = 0; i < 5; i++) {
+      const c = await RawClient.connect(hub.node.port, { token: 'wrong' }).catch(() => undefined);
+      c?.close();
+    }
+    expect(hub.node.authThrottle.refusal('127.0.0.1', 'client')?.code).toBe('MB_ERR_AUTH_THROTTLED');
+    const leaf = await node({ mode: 'leaf', secret, seeds: [hub.peerAddr] }, 'leaf');
+    await until(() => leaf.cluster.link(hub.node.id)?.state === 'up', 'the leaf to link to its hub', 5000);
   });
 });
