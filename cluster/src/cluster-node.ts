@@ -407,8 +407,9 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // same as a client's, except that a position stamped by the storing node is allowed).
     // A leaf sends up its own events only (those that entered the mesh at it): one stamped
     // by another node would be a forgery, able to make this node drop that node's events
-    // as old (per-publisher order, below) with a far-future sequence.
-    if (link.kind === 'leaf' && !link.stampedByPeer(f)) {
+    // as old (per-publisher order, below) with a far-future sequence. A queue event the leaf
+    // passes back (its member had ended: memberGone) keeps its origin, and skips that order.
+    if (link.kind === 'leaf' && !link.stampedByPeer(f) && !(f.sid !== 0 && f.hops >= 2)) {
       this.badPeerEvents++;
       return;
     }
@@ -446,7 +447,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       this.node.stats.dropped.noQueueMember++;
       return;
     }
-    if (!this.node.deliverToGroup(f, route, queue, link, scope)) this.memberGone(f, route, queue);
+    if (!this.node.deliverToGroup(f, route, queue, link, scope)) this.memberGone(f, route, queue, link);
   }
 
   /**
@@ -455,11 +456,16 @@ export class ClusterNode implements LinkHandler, ClusterView {
    * told, was sending (SPEC 10.3). As with NATS, the ended member never gets
    * it. In a full mesh it goes on once to a member on another node (the
    * sender included, if it has one now): an event already passed on (hops
-   * ≥ 2) is not passed again. Otherwise it is counted as dropped
+   * ≥ 2) is not passed again. A leaf passes it back to its hub (if the group
+   * has a member elsewhere), and the hub on to a member of the mesh (never
+   * back to the leaf: deliverToGroup skipped it): a hub prefers its leaves'
+   * members, so without this all it sends a leaf before the leaf's `max`
+   * withdrawal arrives would be lost. Otherwise it is counted as dropped
    * (`dropped.noQueueMember`, meshbus_dropped_total{reason="no_queue_member"}).
    */
-  private memberGone(f: Frame, route: Receivers, queue: string): void {
-    if (this.options.mode === 'full' && f.hops < 2) {
+  private memberGone(f: Frame, route: Receivers, queue: string, from: PeerLink): void {
+    const mode = this.options.mode;
+    if (mode === 'leaf' || (mode === 'full' && (f.hops < 2 || from.kind === 'leaf'))) {
       const g = route.groups.find((x) => x.name === queue);
       const m = g && g.remote.length > 0 ? this.node.table.pick({ name: queue, local: [], remote: g.remote, far: [] }) : undefined;
       if (m) {

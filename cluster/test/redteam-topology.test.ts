@@ -347,3 +347,77 @@ describe('the failed-authentication throttle', () => {
     await until(() => leaf.cluster.link(hub.node.id)?.state === 'up', 'the leaf to link to its hub', 5000);
   });
 });
+
+describe('a leaf that flaps between its hubs', () => {
+  it('leaves no interest behind: after 8 link losses, only its current hub holds its subscriptions, and events reach it once', async () => {
+    const a = await node({}, 'hub-a');
+    const b = await node({ seeds: [a.peerAddr] }, 'hub-b');
+    await until(() => a.cluster.link(b.node.id)?.state === 'up' && b.cluster.link(a.node.id)?.state === 'up', 'the hubs');
+    const leaf = await node({ mode: 'leaf', seeds: [a.peerAddr, b.peerAddr] }, 'leaf');
+    const sub = await cli(leaf);
+    const got = collect(sub, 'f.>');
+    collect(sub, 'g.one');
+    collect(sub, 'h.*', { queue: 'q' });
+    await sub.flush();
+    const hubOf = (): TestNode | undefined => [a, b].find((h) => h.cluster.peers().some((p) => p.leaf && p.state === 'up'));
+    const count = (t: TestNode, kind: string): number => ownerKinds(t).filter((k) => k === kind).length;
+    for (let i = 0; i < 8; i++) {
+      await until(() => hubOf() !== undefined && count(hubOf()!, 'leaf') === 3, 'the leaf linked with its interest');
+      const hub = hubOf()!;
+      const link = (hub.cluster as unknown as { allLinks: Set<PeerLink> }).allLinks;
+      for (const l of link) if (l.kind === 'leaf') l.close('test: lost');
+    }
+    await until(() => hubOf() !== undefined && count(hubOf()!, 'leaf') === 3, 'the leaf linked at the end');
+    await sleep(500);
+    const hub = hubOf()!;
+    const other = hub === a ? b : a;
+    expect(count(hub, 'leaf')).toBe(3);
+    expect(count(other, 'leaf')).toBe(0);
+    // The other hub holds the leaf's interest once, as its hub's.
+    await until(() => count(other, 'peer') === 3, 'the leaf\'s interest at the other hub');
+    const pub = await cli(other);
+    for (let i = 0; i < 10; i++) pub.publish('f.x', String(i));
+    await pub.flush();
+    await until(() => got.length >= 10, 'the events at the leaf');
+    await sleep(300);
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => String(i)));
+  });
+});
+
+describe('queue groups with max across a leaf', () => {
+  it.each([['its own hub', 'a'], ['another hub', 'b']])(
+    'a leaf member that reaches its max loses none of the events sent to it meanwhile (publisher on %s): each reaches exactly one member',
+    async (_, at) => {
+      const a = await node({}, 'hub-a');
+      const b = await node({ seeds: [a.peerAddr] }, 'hub-b');
+      const c = await node({ seeds: [a.peerAddr] }, 'hub-c');
+      const meshed = (): boolean => [a, b, c].every((x) => [a, b, c].every((y) => x === y || x.cluster.link(y.node.id)?.state === 'up'));
+      await until(meshed, 'the hubs');
+      const leaf = await node({ mode: 'leaf', seeds: [a.peerAddr] }, 'leaf');
+      await until(() => leaf.cluster.link(a.node.id)?.state === 'up', 'the leaf');
+      const onLeaf = await cli(leaf);
+      const onC = await cli(c);
+      const gotLeaf: string[] = [];
+      const gotC = collect(onC, 'job', { queue: 'w' });
+      onLeaf.subscribe('job', { queue: 'w', max: 5, callback: (m) => gotLeaf.push(Buffer.from(m.data).toString()) });
+      await onLeaf.flush();
+      await onC.flush();
+      await until(() => count2(a, 'leaf') === 1 && count2(a, 'peer') === 1 && count2(b, 'peer') === 2, 'both members at the hubs');
+      const pub = await cli(at === 'a' ? a : b);
+      for (let i = 0; i < 60; i++) pub.publish('job', String(i));
+      await pub.flush();
+      const dropped = (): number => [a, b, c, leaf].reduce((n, t) => n + t.node.stats.dropped.noQueueMember, 0);
+      await until(() => gotLeaf.length + gotC.length + dropped() >= 60, 'every job delivered or counted');
+      await sleep(300);
+      expect(gotLeaf.length).toBeLessThanOrEqual(5);
+      const all = [...gotLeaf, ...gotC];
+      expect(new Set(all).size).toBe(all.length);
+      expect(dropped()).toBe(0);
+      expect(all.length).toBe(60);
+    },
+  );
+});
+
+function count2(t: TestNode, kind: string): number {
+  return ownerKinds(t).filter((k) => k === kind).length;
+}
