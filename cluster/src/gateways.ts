@@ -27,6 +27,8 @@ export class Gateways {
   private readonly out = new Map<string, PeerLink>();
   /** Links other regions' nodes dialed to this one. */
   private readonly in = new Set<PeerLink>();
+  /** Peers without a region (this node has one), warned about once each (bounded). */
+  private readonly warnedPeers = new Set<string>();
   /** Regions that dial this node without it having gateways to them, warned about once. */
   private readonly warnedRegions = new Set<string>();
   /** Links already warned about for being used the wrong way. */
@@ -92,6 +94,12 @@ export class Gateways {
       // Seeds that point into another region would merge two meshes into one.
       this.h.refuse(link, `a peer link between regions ${mine} and ${peer.region}: join regions with --gateways`);
       return 'refused';
+    }
+    if (mine !== undefined && peer.region === undefined && !this.warnedPeers.has(peer.id)) {
+      // Not refused (a mesh moving to regions restarts its nodes one by one), but it routes only half-way.
+      if (this.warnedPeers.size >= 1024) this.warnedPeers.clear();
+      this.warnedPeers.add(peer.id);
+      this.h.logger.warn({ peer: peer.id, peerName: peer.name, region: mine }, `peer ${peer.name || peer.id} has no --region while this node is in region ${mine}: events published on it never reach other regions (give it --region ${mine} and --gateways)`);
     }
     return 'peer';
   }

@@ -296,6 +296,14 @@ describe('gateway settings a user can get wrong', () => {
     expect(log.lines.filter((l) => l.startsWith('peer link refused: gateway address'))).toHaveLength(1);
   });
 
+  it('a node without --region that joins a region\'s mesh is linked, with a warning that its events stay in the region', async () => {
+    const euLog = capture();
+    const eu = await node({ region: 'eu' }, 'eu-0', { logger: euLog.logger });
+    const plain = await node({ seeds: [eu.peerAddr] }, 'no-region');
+    await until(() => plain.cluster.link(eu.node.id)?.state === 'up', 'the link');
+    await until(() => euLog.lines.some((l) => l.includes('peer no-region has no --region while this node is in region eu')), 'the warning');
+  });
+
   it('a region dialed by another that has no gateways back to it says so once', async () => {
     const usLog = capture();
     const pu = await freePort();
