@@ -7,12 +7,12 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@meshbus/sdk';
 import { freePort, silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
-import { FrameType, encodeFrame } from '@meshbus/proto';
+import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
 import { formatTrace, traceEvent } from '@meshbus/cli';
 import { RawClient, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions } from '../src/index.js';
 import type { PeerLink } from '../src/peer-link.js';
-import { client, collect, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { client, collect, fakePeer, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -429,3 +429,41 @@ describe('queue groups with max across a leaf', () => {
 function count2(t: TestNode, kind: string): number {
   return ownerKinds(t).filter((k) => k === kind).length;
 }
+
+describe('a hostile leaf (it holds the cluster secret)', () => {
+  it('cannot make its hub dial anyone (PEERS), and its odd interest distances neither crash the hub nor travel past the bound', async () => {
+    const secret = 'correct horse battery';
+    const hub = await node({ secret }, 'hub');
+    const peer = await node({ secret, seeds: [hub.peerAddr] }, 'peer');
+    await until(() => hub.cluster.link(peer.node.id)?.state === 'up' && peer.cluster.link(hub.node.id)?.state === 'up', 'the mesh');
+    let dials = 0;
+    const trap = net.createServer((s) => {
+      dials++;
+      s.destroy();
+    });
+    await new Promise<void>((r) => trap.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => trap.close(() => r())));
+    const trapAddr = `127.0.0.1:${(trap.address() as net.AddressInfo).port}`;
+    const me = { id: 'abcdefabcdef0001', name: 'bad-leaf', cluster: '127.0.0.1:9', client: '127.0.0.1:9', leaf: true as const };
+    const leaf = await fakePeer(hub, me, secret);
+    cleanup.push(() => leaf.close());
+    expect(hub.cluster.peers().find((p) => p.id === me.id)?.leaf).toBe(true);
+    // Gossip naming another node, as a hub would send it.
+    leaf.send({ type: FrameType.PEERS, payload: encodeBody({ from: me.id, peers: [{ id: 'abcdefabcdef0002', name: 'lure', cluster: trapAddr, client: '127.0.0.1:9' }], links: [] }) });
+    // Distances: none, 0, negative, fractional, huge, a string, and 8 (the farthest announced).
+    const odd: unknown[] = [undefined, 0, -5, 2.5, 1e9, 'x', 8];
+    leaf.send({ type: FrameType.INTEREST, payload: encodeBody({ snap: true, add: odd.map((d, i) => (d === undefined ? [i + 1, `odd.${i}`, null] : [i + 1, `odd.${i}`, null, d])) }) });
+    await leaf.flush();
+    // Read as one link away, except 8: announced at 9, past the bound, it goes no further.
+    await until(() => ownerKinds(peer).filter((k) => k === 'peer').length === 6, 'the leaf\'s interest at the peer');
+    await sleep(400);
+    const patterns: string[] = [];
+    peer.node.table.forEach((s) => patterns.push(s.pattern));
+    expect(patterns.sort()).toEqual(['odd.0', 'odd.1', 'odd.2', 'odd.3', 'odd.4', 'odd.5']);
+    expect(dials).toBe(0);
+    expect(hub.cluster.peers().some((p) => p.id === 'abcdefabcdef0002')).toBe(false);
+    // Withdrawn with the link.
+    leaf.close();
+    await until(() => !ownerKinds(peer).includes('peer'), 'the leaf\'s interest withdrawn at the peer');
+  });
+});
