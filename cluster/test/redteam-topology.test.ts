@@ -7,7 +7,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@meshbus/sdk';
 import { freePort, silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
-import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
+import { FrameType, decodeFrames, encodeBody, encodeFrame } from '@meshbus/proto';
 import { formatTrace, traceEvent } from '@meshbus/cli';
 import { RawClient, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions } from '../src/index.js';
@@ -465,5 +465,22 @@ describe('a hostile leaf (it holds the cluster secret)', () => {
     // Withdrawn with the link.
     leaf.close();
     await until(() => !ownerKinds(peer).includes('peer'), 'the leaf\'s interest withdrawn at the peer');
+  });
+});
+
+describe('an event a leaf delivers for its durable store (a delayed publish due now)', () => {
+  it('leaves it stamped as the leaf\'s own, so its hub routes it (another node\'s id on it would be dropped as forged)', async () => {
+    const hub = await node({}, 'hub');
+    const leaf = await node({ mode: 'leaf', seeds: [hub.peerAddr] }, 'leaf');
+    await until(() => leaf.cluster.link(hub.node.id)?.state === 'up', 'the leaf');
+    const sub = await cli(hub);
+    const got = collect(sub, 'later');
+    await sub.flush();
+    await until(() => ownerKinds(leaf).includes('peer'), 'the hub\'s interest at the leaf');
+    // As a delayed job comes back from Redis: stamped by whichever node took the publish.
+    const stored = encodeFrame({ type: FrameType.PUB, topic: 'later', payload: Buffer.from('due'), origin: Buffer.from('0123456789abcdef', 'hex'), seq: 5, maxHops: 8 });
+    leaf.node.deliverAccepted(decodeFrames(stored)[0]!);
+    await until(() => got.length === 1, 'the delayed event at the hub');
+    expect(hub.cluster.badPeerEvents).toBe(0);
   });
 });
