@@ -8,7 +8,8 @@ import { FrameType, codeFromNumber, decodeError, encodeBody } from '@meshbus/pro
 import { connect } from '@meshbus/sdk';
 import { until } from '@meshbus/testkit';
 import type { RawClient } from '@meshbus/testkit';
-import type { ClusterOptions, PeerInfo } from '../src/index.js';
+import type { ClusterOptions, DedupWindow, PeerInfo } from '../src/index.js';
+import { MAX_DEDUP_ORIGINS } from '../src/dedup-window.js';
 import { fakePeer as authenticatedPeer, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 const SECRET = 'correct horse battery';
@@ -56,9 +57,9 @@ describe('interest announced by a peer', () => {
 });
 
 describe('events forwarded by a peer', () => {
-  it('one stamped far in the future as another node\'s does not make this node drop that node\'s events', async () => {
-    const t = await node();
-    const other = await startMeshNode({ secret: SECRET, pingInterval: 5000, seeds: [t.peerAddr] }, 'b');
+  it.each(['full', 'partial'] as const)('one stamped far in the future as another node\'s does not make this node drop that node\'s events (%s mesh)', async (mode) => {
+    const t = await node({ mode });
+    const other = await startMeshNode({ secret: SECRET, pingInterval: 5000, seeds: [t.peerAddr], mode }, 'b');
     cleanup.push(() => stopMeshNode(other));
     await until(() => t.cluster.link(other.node.id)?.state === 'up' && other.cluster.link(t.node.id)?.state === 'up', 'the mesh');
     const sub = await connect(t.url);
@@ -78,6 +79,26 @@ describe('events forwarded by a peer', () => {
     await pub.flush();
     await until(() => got.length >= 6, 'b\'s events after it');
     expect(got).toEqual(['forged', '0', '1', '2', '3', '4']);
-    expect(t.cluster.reorderedDropped).toBe(0);
+    expect(t.cluster.reorderedDropped + t.cluster.duplicatesDropped).toBe(0);
+  });
+});
+
+describe('events under made-up origins (partial mesh)', () => {
+  it('do not grow the duplicate filter past its bound', async () => {
+    const t = await node({ mode: 'partial' });
+    const peer = await fakePeer(t);
+    const n = MAX_DEDUP_ORIGINS + 1000;
+    for (let i = 0; i < n; i += 500) {
+      const frames = [];
+      for (let k = i; k < Math.min(n, i + 500); k++) {
+        frames.push({ type: FrameType.PUB, topic: 'spray', payload: Buffer.from('x'), origin: Buffer.from(k.toString(16).padStart(16, 'a'), 'hex'), seq: 1, maxHops: 8 });
+      }
+      peer.send(...frames);
+      await peer.flush();
+    }
+    const dedup = (t.cluster as unknown as { dedup: DedupWindow }).dedup;
+    await until(() => t.node.stats.msgsIn >= n, 'every event read');
+    expect(dedup.size).toBeLessThanOrEqual(MAX_DEDUP_ORIGINS);
+    expect(t.cluster.link(me.id)?.state).toBe('up');
   });
 });
