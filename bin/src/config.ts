@@ -226,6 +226,9 @@ export function parseDurableTopic(spec: string): { pattern: string; history?: { 
   return t;
 }
 
+/** A region name, as the cluster layer checks it (@meshbus/cluster isRegionName). */
+const REGION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** Shortest --cluster-secret accepted (the cluster layer's own minimum, @meshbus/cluster options). */
 export const MIN_CLUSTER_SECRET = 8;
 
@@ -261,8 +264,14 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   if (c.seeds.length > 0 && c.clusterPort === undefined) c.clusterPort = c.mesh === 'leaf' ? 0 : 4481;
   // Other regions' nodes dial this one's cluster port for their gateway links.
   if (c.gateways.length > 0 && c.clusterPort === undefined) c.clusterPort = 4481;
+  // The cluster layer's rules (options.ts), said before any port opens, exit 2 (the cluster is loaded only later, if at all).
+  if (c.region !== undefined && !REGION_NAME.test(c.region)) throw new ConfigError(`--region must be 1..64 characters of A-Z, a-z, 0-9, _ and -, got ${JSON.stringify(c.region)}`);
   if (c.gateways.length > 0 && c.region === undefined) throw new ConfigError('--gateways needs --region');
-  parseGateways(c.gateways);
+  for (const name of Object.keys(parseGateways(c.gateways))) {
+    if (c.mesh !== 'full') throw new ConfigError(`--gateways join full meshes: a --mesh ${c.mesh} node cannot have them`);
+    if (!REGION_NAME.test(name)) throw new ConfigError(`--gateways: region must be 1..64 characters of A-Z, a-z, 0-9, _ and -, got ${JSON.stringify(name)}`);
+    if (name === c.region) throw new ConfigError(`--gateways: ${name} is this node's own region (--region): gateways join other regions`);
+  }
   if (c.wsDeflate !== 'off' && c.wsDeflate !== 'on') throw new ConfigError(`--ws-deflate must be 'on' or 'off', got ${c.wsDeflate}`);
   if (c.httpInsecureOpen !== 'off' && c.httpInsecureOpen !== 'on') throw new ConfigError(`--http-insecure-open must be 'on' or 'off', got ${c.httpInsecureOpen}`);
   if (c.workers < 1) throw new ConfigError('--workers must be at least 1');

@@ -12,23 +12,10 @@ import { Gossip } from './gossip.js';
 import { Gateways } from './gateways.js';
 import { Leaves } from './leaves.js';
 import { OriginOrder } from './origin-order.js';
+import { keepsNewLink, topologyProblem } from './topology-rules.js';
+import { peerStatuses, type PeerStatus } from './peer-status.js';
 
-/** One peer as the cluster sees it, for views and metrics. */
-export interface PeerStatus {
-  id: string;
-  name: string;
-  address: string;
-  client: string;
-  state: 'connecting' | 'up' | 'down';
-  rttMs: number | undefined;
-  since: number;
-  msgsIn: number;
-  msgsOut: number;
-  /** Set on a hub for the link of a leaf node. */
-  leaf?: true;
-  /** Set for a gateway link: the region at its other end. */
-  gateway?: string;
-}
+export type { PeerStatus };
 
 /**
  * Makes a MeshNode part of a mesh: listens for peer links, dials seeds and
@@ -63,7 +50,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   reorderedDropped = 0;
   /** Copies of an event dropped because it was seen before (partial mesh). */
   duplicatesDropped = 0;
-  /** Events from peers dropped because their extension block is malformed (SPEC §8). */
+  /** Events from peers dropped because their extension block is malformed (SPEC §8), or sent the wrong way over a gateway link. */
   badPeerEvents = 0;
   /** INTEREST and PEERS bytes sent on links that are closed now (traffic() adds the open ones). */
   private readonly retired = { interestBytesOut: 0, gossipBytesOut: 0 };
@@ -89,7 +76,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       name: node.options.name,
       cluster: '',
       client: this.options.clientAdvertise ?? `${node.host}:${node.port}`,
-      ...(this.options.mode === 'leaf' ? { leaf: true as const } : {}),
+      ...(this.options.mode === 'leaf' ? { leaf: true as const } : { mesh: this.options.mode }),
       ...(this.options.region !== undefined ? { region: this.options.region } : {}),
     };
     this.settings = {
@@ -117,7 +104,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
           : node.logger.warn({ address: addr, reason }, 'not dialing more gossiped peer addresses'),
     });
     this.gossip = new Gossip({ self: this.self, options: this.options, logger: node.logger, byPeer: this.byPeer, known: this.known, redialer: this.redialer });
-    this.leaves = new Leaves({ options: this.options, logger: node.logger, redialer: this.redialer, byPeer: this.byPeer, refuse: (l, why) => this.refuseTopology(l, why) });
+    this.leaves = new Leaves({ options: this.options, logger: node.logger, redialer: this.redialer, byPeer: this.byPeer, selfId: node.id });
     this.gateways = new Gateways({ options: this.options, logger: node.logger, redialer: this.redialer, refuse: (l, why) => this.refuseTopology(l, why) });
   }
 
@@ -190,31 +177,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   }
 
   peers(): PeerStatus[] {
-    const out: PeerStatus[] = [];
-    const seen = new Set<string>();
-    // Only authenticated links: a connection that merely claimed a name is never shown.
-    for (const l of this.allLinks) {
-      if (!l.peer || l.state !== 'up') continue;
-      seen.add(l.peer.id);
-      out.push({
-        id: l.peer.id,
-        name: l.peer.name,
-        address: l.peer.cluster,
-        client: l.peer.client,
-        state: 'up',
-        rttMs: l.rttMs,
-        since: l.since,
-        msgsIn: l.msgsIn,
-        msgsOut: l.msgsOut,
-        ...(l.kind === 'leaf' ? { leaf: true as const } : {}),
-        ...(l.kind === 'gateway' ? { gateway: l.region! } : {}),
-      });
-    }
-    for (const p of this.known.values()) {
-      if (seen.has(p.id)) continue;
-      out.push({ id: p.id, name: p.name, address: p.cluster, client: p.client, state: 'down', rttMs: undefined, since: 0, msgsIn: 0, msgsOut: 0 });
-    }
-    return out;
+    return peerStatuses(this.allLinks, this.known.values());
   }
 
   /** Bytes this node sent since start to propagate interest (INTEREST) and to gossip (PEERS), over every link. */
@@ -268,6 +231,12 @@ export class ClusterNode implements LinkHandler, ClusterView {
     const peer = link.peer!;
     const o = this.options;
     if (peer.id === this.self.id) {
+      const region = link.target === undefined ? undefined : this.gateways.regionOf(link.target);
+      if (region !== undefined) {
+        this.redialer.connected(link.target!);
+        this.refuseTopology(link, `gateway address ${link.target} of region ${region} leads to this node itself`);
+        return;
+      }
       // A seed list that names this node itself (one list for every node): stop dialing it.
       if (link.target) {
         this.redialer.connected(link.target);
@@ -276,6 +245,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
       link.close('linked to itself');
       return;
     }
+    const problem = topologyProblem(o.mode, link);
+    if (problem !== undefined) return this.refuseTopology(link, problem);
     const leafAs = this.leaves.linkUp(link);
     if (leafAs === 'refused') return;
     const regionAs = leafAs === 'leaf' ? 'peer' : this.gateways.linkUp(link);
@@ -296,14 +267,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     const existing = this.byPeer.get(peer.id);
     if (existing) {
-      // A link that has been silent past a ping round is suspect (stalled, or its
-      // other end already gave up on it): the new one replaces it, and whatever
-      // the old one still delivers is ignored from now on, so old and new events
-      // never interleave. Otherwise both sides dialed at once: keep the link
-      // dialed by the smaller node id, on both ends.
-      const stale = existing.silentFor(Date.now()) > 1.5 * this.options.pingInterval;
-      const keepNew = stale || (link.role === 'dialer') === this.self.id < peer.id;
-      if (!keepNew) {
+      // A replaced link's late events are ignored from now on (order, below), so old and new never interleave.
+      if (!keepsNewLink(this.self.id, link, existing, o.pingInterval)) {
         link.close('duplicate link');
         return;
       }
@@ -391,6 +356,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     const body = decodeBody(f.payload);
     switch (f.type) {
       case FrameType.INTEREST:
+        if (this.gateways.wrongWay(link, 'interest', body)) return;
         this.interest.received(link, body);
         return;
       case FrameType.PEERS:
@@ -405,8 +371,20 @@ export class ClusterNode implements LinkHandler, ClusterView {
   // ---- events from peers ----
 
   peerEvent(link: PeerLink, f: Frame): void {
+    if (this.gateways.wrongWay(link, 'events')) {
+      this.badPeerEvents++;
+      return;
+    }
     // A peer may be buggy or compromised: its events pass the node's ingress checks (the
     // same as a client's, except that a position stamped by the storing node is allowed).
+    // A leaf sends up its own events only (those that entered the mesh at it): one stamped
+    // by another node would be a forgery, able to make this node drop that node's events
+    // as old (per-publisher order, below) with a far-future sequence. A queue event the leaf
+    // passes back (its member had ended: memberGone) keeps its origin, and skips that order.
+    if (link.kind === 'leaf' && !link.stampedByPeer(f) && !(f.sid !== 0 && f.hops >= 2)) {
+      this.badPeerEvents++;
+      return;
+    }
     let route: Receivers;
     try {
       route = this.node.forwardedIngress(f);
@@ -441,7 +419,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       this.node.stats.dropped.noQueueMember++;
       return;
     }
-    if (!this.node.deliverToGroup(f, route, queue, link, scope)) this.memberGone(f, route, queue);
+    if (!this.node.deliverToGroup(f, route, queue, link, scope)) this.memberGone(f, route, queue, link);
   }
 
   /**
@@ -450,11 +428,16 @@ export class ClusterNode implements LinkHandler, ClusterView {
    * told, was sending (SPEC 10.3). As with NATS, the ended member never gets
    * it. In a full mesh it goes on once to a member on another node (the
    * sender included, if it has one now): an event already passed on (hops
-   * ≥ 2) is not passed again. Otherwise it is counted as dropped
+   * ≥ 2) is not passed again. A leaf passes it back to its hub (if the group
+   * has a member elsewhere), and the hub on to a member of the mesh (never
+   * back to the leaf: deliverToGroup skipped it): a hub prefers its leaves'
+   * members, so without this all it sends a leaf before the leaf's `max`
+   * withdrawal arrives would be lost. Otherwise it is counted as dropped
    * (`dropped.noQueueMember`, meshbus_dropped_total{reason="no_queue_member"}).
    */
-  private memberGone(f: Frame, route: Receivers, queue: string): void {
-    if (this.options.mode === 'full' && f.hops < 2) {
+  private memberGone(f: Frame, route: Receivers, queue: string, from: PeerLink): void {
+    const mode = this.options.mode;
+    if (mode === 'leaf' || (mode === 'full' && (f.hops < 2 || from.kind === 'leaf'))) {
       const g = route.groups.find((x) => x.name === queue);
       const m = g && g.remote.length > 0 ? this.node.table.pick({ name: queue, local: [], remote: g.remote, far: [] }) : undefined;
       if (m) {

@@ -27,6 +27,12 @@ export class Gateways {
   private readonly out = new Map<string, PeerLink>();
   /** Links other regions' nodes dialed to this one. */
   private readonly in = new Set<PeerLink>();
+  /** Peers without a region (this node has one), warned about once each (bounded). */
+  private readonly warnedPeers = new Set<string>();
+  /** Regions that dial this node without it having gateways to them, warned about once. */
+  private readonly warnedRegions = new Set<string>();
+  /** Links already warned about for being used the wrong way. */
+  private readonly warned = new WeakSet<PeerLink>();
   /** Gateway address → its region. */
   private readonly targets = new Map<string, string>();
 
@@ -76,6 +82,11 @@ export class Gateways {
       }
       this.adopt(link, peer.region);
       this.in.add(link);
+      if (this.h.options.gateways[peer.region] === undefined && !this.warnedRegions.has(peer.region)) {
+        // Gateways must be full: this region's events reach another only over links this region's nodes dial.
+        this.warnedRegions.add(peer.region);
+        this.h.logger.warn({ region: peer.region, peer: peer.id, peerName: peer.name }, `region ${peer.region} dials this node, but this node has no --gateways for it: events that enter the mesh here never reach ${peer.region}`);
+      }
       this.h.logger.info({ region: peer.region, peer: peer.id, peerName: peer.name, remote: link.remote, direction: 'in' }, 'gateway link up');
       return 'gateway';
     }
@@ -83,6 +94,12 @@ export class Gateways {
       // Seeds that point into another region would merge two meshes into one.
       this.h.refuse(link, `a peer link between regions ${mine} and ${peer.region}: join regions with --gateways`);
       return 'refused';
+    }
+    if (mine !== undefined && peer.region === undefined && !this.warnedPeers.has(peer.id)) {
+      // Not refused (a mesh moving to regions restarts its nodes one by one), but it routes only half-way.
+      if (this.warnedPeers.size >= 1024) this.warnedPeers.clear();
+      this.warnedPeers.add(peer.id);
+      this.h.logger.warn({ peer: peer.id, peerName: peer.name, region: mine }, `peer ${peer.name || peer.id} has no --region while this node is in region ${mine}: events published on it never reach other regions (give it --region ${mine} and --gateways)`);
     }
     return 'peer';
   }
@@ -98,6 +115,25 @@ export class Gateways {
     this.out.delete(region);
     this.h.logger.info({ region, peer: link.peer?.id, reason, direction: 'out' }, 'gateway link down');
     this.dialRegion(region);
+  }
+
+  /**
+   * True when `link` is a gateway link used the wrong way, which the caller then
+   * ignores (a bug or a hostile node; logged once per link). Events come in only
+   * over links the other region dialed: an event taken in over a link this node
+   * dialed would reach this region twice. Interest comes in only over links this
+   * node dialed: interest announced over a link the other region dialed would
+   * have this node send events back over it, a second path (duplicates there).
+   * `body`: the INTEREST frame's (the dialer's empty snapshot at link up is fine).
+   */
+  wrongWay(link: PeerLink, what: 'events' | 'interest', body?: Record<string, unknown>): boolean {
+    if (link.kind !== 'gateway' || (link.role === 'dialer') !== (what === 'events')) return false;
+    if (what === 'interest' && !(Array.isArray(body?.add) && body.add.length > 0)) return true;
+    if (!this.warned.has(link)) {
+      this.warned.add(link);
+      this.h.logger.warn({ peer: link.peer?.id, region: link.region, what }, `ignored ${what} sent the wrong way over a gateway link (events travel over the link their sender dialed, interest the other way)`);
+    }
+    return true;
   }
 
   /** Regions this node has an outbound gateway link to, for views. */

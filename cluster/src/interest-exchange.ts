@@ -38,6 +38,13 @@ const MAX_RETIRED = 4096;
 export class InterestExchange {
   private readonly ledger: InterestLedger;
   private readonly perLink = new Map<PeerLink, LinkInterest>();
+  /**
+   * Entries learned over leaf links, all leaves together. A hub announces its leaves'
+   * interest to its peers as its own, and each peer takes at most maxPeerInterest
+   * entries from it: leaves get half of that, so they cannot crowd out (or, one
+   * hostile leaf, take all of) what the hub's own clients need routed to them.
+   */
+  private leafEntries = 0;
   private unsubscribe: (() => void) | undefined;
 
   /**
@@ -81,6 +88,7 @@ export class InterestExchange {
     const li = this.perLink.get(link);
     this.perLink.delete(link);
     if (!li) return;
+    if (link.kind === 'leaf') this.leafEntries -= li.learned.size;
     for (const sub of li.learned.values()) this.node.table.remove(sub);
     for (const key of this.ledger.dropSource(link)) this.propagate(key);
   }
@@ -136,10 +144,12 @@ export class InterestExchange {
   received(link: PeerLink, body: Record<string, unknown>): void {
     const li = this.perLink.get(link);
     if (!li) return;
+    const leaf = link.kind === 'leaf';
     if (body.snap === true) {
       for (const [id, sub] of li.learned) {
         this.node.table.remove(sub);
         li.learned.delete(id);
+        if (leaf) this.leafEntries--;
         this.changed(keyOf(sub.pattern, sub.queue), link, -1);
       }
     }
@@ -147,11 +157,13 @@ export class InterestExchange {
       const sub = li.learned.get(id as number);
       if (!sub) continue;
       li.learned.delete(id as number);
+      if (leaf) this.leafEntries--;
       this.node.table.remove(sub);
       this.changed(keyOf(sub.pattern, sub.queue), link, -1);
     }
     let bad = 0;
     let full = 0;
+    let leavesFull = 0;
     for (const entry of Array.isArray(body.add) ? body.add : []) {
       if (!Array.isArray(entry)) continue;
       const [id, pattern, queue, distance] = entry as [unknown, unknown, unknown, unknown];
@@ -170,6 +182,10 @@ export class InterestExchange {
         full++;
         continue;
       }
+      if (!old && leaf && this.leafEntries >= this.maxPeerInterest >>> 1) {
+        leavesFull++;
+        continue;
+      }
       if (old && old.pattern === pattern && old.queue === q) {
         // The same entry at another distance: the routing table is unchanged.
         this.changed(keyOf(pattern, q), link, 0, dist);
@@ -180,6 +196,7 @@ export class InterestExchange {
         this.changed(keyOf(old.pattern, old.queue), link, -1);
       }
       const sub: Subscription = { sid: id, pattern, queue: q, owner: link, slow: 'drop' };
+      if (!old && leaf) this.leafEntries++;
       li.learned.set(id, sub);
       this.node.table.add(sub);
       // Recorded in every mode: a leaf hears what peers want (what they tell a peer is the ledger's rule).
@@ -193,6 +210,10 @@ export class InterestExchange {
     if (full > 0) {
       this.node.logger.warn({ peer: link.peerId, refused: full, maxPeerInterest: this.maxPeerInterest }, 'peer interest past maxPeerInterest refused');
       link.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', 0, `${full} interest entries refused: this link already has ${li.learned.size} (maxPeerInterest)`);
+    }
+    if (leavesFull > 0) {
+      this.node.logger.warn({ leaf: link.peerId, refused: leavesFull, leafEntries: this.leafEntries }, 'leaf interest past half of maxPeerInterest (all leaves together) refused');
+      link.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', 0, `${leavesFull} interest entries refused: this hub's leaves already have ${this.leafEntries} together (half of maxPeerInterest)`);
     }
   }
 }

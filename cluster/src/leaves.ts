@@ -2,6 +2,7 @@ import type { Logger } from '@meshbus/core';
 import type { ResolvedClusterOptions } from './options.js';
 import type { PeerLink } from './peer-link.js';
 import type { Redialer } from './redialer.js';
+import { keepsNewLink } from './topology-rules.js';
 
 /** What the leaf rules need of the ClusterNode they serve. */
 export interface LeafHost {
@@ -10,16 +11,15 @@ export interface LeafHost {
   redialer: Redialer;
   /** Up links to peer nodes by id (a leaf's: its hub). */
   byPeer: ReadonlyMap<string, PeerLink>;
-  /** Refuses a link that would make a loop (ERROR MB_ERR_TOPOLOGY, logged). */
-  refuse(link: PeerLink, why: string): void;
+  /** This node's id (which of two links to one node both ends keep). */
+  selfId: string;
 }
 
 /**
  * Leaf nodes (cluster/README.md, "Leaf nodes"), both ends. On a hub: the
  * links of the leaves hanging off it, kind 'leaf', never gossiped nor
  * dialed. On a leaf: one hub link at a time, the others of its seeds kept for
- * failover. And the two links that would loop: one into a leaf, and a leaf
- * taken for another leaf's hub.
+ * failover. (The links that would loop are refused before, topology-rules.ts.)
  */
 export class Leaves {
   /** On a hub: up links of leaf nodes, by leaf node id. */
@@ -32,25 +32,21 @@ export class Leaves {
   }
 
   /**
-   * A link authenticated: 'refused' (a loop, or a leaf's second hub: closed),
+   * A link authenticated and passed topologyProblem: 'refused' (a duplicate, or a leaf's second hub: closed),
    * 'leaf' (a hub's new leaf, set up here: the caller announces interest), or
    * 'peer' (a link of the mesh, or a leaf's hub, for the caller to keep).
    */
   linkUp(link: PeerLink): 'leaf' | 'refused' | 'peer' {
     const peer = link.peer!;
     const o = this.h.options;
-    if (this.isLeaf && link.role === 'acceptor') {
-      // A leaf is the end of a branch: a link into it would let events loop (or a leaf chain form).
-      this.h.refuse(link, 'this node is a leaf: it accepts no links (point --seeds of other nodes at a hub)');
-      return 'refused';
-    }
-    if (peer.leaf && this.isLeaf) {
-      this.h.refuse(link, 'a leaf cannot be the hub of another leaf');
-      return 'refused';
-    }
     if (peer.leaf && o.mode === 'full') {
       link.kind = 'leaf';
       const existing = this.links.get(peer.id);
+      // The leaf decides by the same rule (the mesh's): otherwise each end could close the link the other keeps, forever.
+      if (existing && !keepsNewLink(this.h.selfId, link, existing, o.pingInterval)) {
+        link.close('duplicate link');
+        return 'refused';
+      }
       this.links.set(peer.id, link);
       existing?.close('replaced by a newer link');
       this.h.logger.info({ leaf: peer.id, leafName: peer.name, remote: link.remote }, 'leaf link up');

@@ -1,8 +1,16 @@
-import { OFF, readU32, type Frame } from '@meshbus/proto';
+import type { Frame } from '@meshbus/proto';
 import type { PeerLink } from './peer-link.js';
 
 /** Origins whose last sequence is remembered; the oldest is forgotten past it (it then loses only this protection). */
 const MAX_ORIGINS = 4096;
+/**
+ * How far ahead of this node's clock a sequence is still remembered, µs (an
+ * hour: far beyond clock skew and beyond what a node's counter can gain on
+ * its clock). Further ahead it is admitted but not remembered: otherwise one
+ * event a peer forged (or a node with a wildly wrong clock) stamped far in the
+ * future would make this node drop every later event of that origin as old.
+ */
+const MAX_AHEAD_US = 3600 * 1e6;
 
 /**
  * Per-publisher order through link changes (full mesh, leaves, gateways).
@@ -22,13 +30,12 @@ export class OriginOrder {
     const seq = f.seq;
     // The link's peer for its own events (compared without making a string), else
     // the node behind it: a hub relays its leaves' events, a gateway its region's.
-    const w = link.originWords;
-    const own = w !== undefined && readU32(f.buf, f.start + OFF.ORIGIN) === w[0] && readU32(f.buf, f.start + OFF.ORIGIN + 4) === w[1];
+    const own = link.stampedByPeer(f);
     const id = own ? link.peer!.id : f.origin;
     if (!own && !this.lastSeq.has(id) && this.lastSeq.size >= MAX_ORIGINS) this.lastSeq.delete(this.lastSeq.keys().next().value!);
     const last = this.lastSeq.get(id) ?? 0;
     if (seq < last) return false;
-    if (seq > last) this.lastSeq.set(id, seq);
+    if (seq > last && seq <= Date.now() * 1000 + MAX_AHEAD_US) this.lastSeq.set(id, seq);
     return true;
   }
 

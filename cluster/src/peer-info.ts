@@ -17,6 +17,12 @@ export interface PeerInfo {
   region?: string;
   /** Set in the HELLO of a gateway link (cluster/README.md, "Gateways"). */
   gateway?: true;
+  /**
+   * The mesh mode of a node that is not a leaf: a full-mesh and a partial-mesh node
+   * refuse to link (each would give the other's subscribers events twice). Absent
+   * from older nodes (then not checked); an unknown value is ignored.
+   */
+  mesh?: 'full' | 'partial';
 }
 
 /** Longest node name a peer may claim, in characters. */
@@ -88,5 +94,6 @@ export function parsePeerInfo(v: unknown): PeerInfo {
     ...(p.leaf === true ? { leaf: true as const } : {}),
     ...(p.region !== undefined ? { region: p.region } : {}),
     ...(p.gateway === true ? { gateway: true as const } : {}),
+    ...(p.mesh === 'full' || p.mesh === 'partial' ? { mesh: p.mesh } : {}),
   };
 }

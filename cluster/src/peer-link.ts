@@ -10,6 +10,7 @@ import {
   decodeBody,
   encodeBody,
   encodeFrame,
+  readU32,
   resealHeader,
   writeU32,
   type ErrorCode,
@@ -158,6 +159,12 @@ export class PeerLink extends Connection {
       return;
     }
     if (this.out.send(forwardedHeader(f, sid, hops), f.buf.subarray(f.start + FIXED_SIZE, f.end))) this.msgsOut++;
+  }
+
+  /** Whether the node at the other end stamped `f` (its origin is the peer's id), compared without making a string. */
+  stampedByPeer(f: Frame): boolean {
+    const w = this.originWords;
+    return w !== undefined && readU32(f.buf, f.start + OFF.ORIGIN) === w[0] && readU32(f.buf, f.start + OFF.ORIGIN + 4) === w[1];
   }
 
   /** Sends a frame as is (trace reports, forwarded control). */

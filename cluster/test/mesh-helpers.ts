@@ -5,6 +5,9 @@ import { RawClient, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
 import { newNonce, proof } from '../src/peer-auth.js';
 
+// Several suites take `until` from here (it moved into the testkit).
+export { until };
+
 export interface TestNode {
   node: MeshNode;
   cluster: ClusterNode;
@@ -60,6 +63,7 @@ export async function fakePeer(t: TestNode, me: PeerInfo, secret: string): Promi
   const w = c.got.find((g) => g.type === FrameType.WELCOME)!;
   const body = decodeBody(w.payload) as { nonce: string; peer: PeerInfo };
   c.send({ type: FrameType.AUTH, payload: encodeBody({ proof: proof(secret, 'dialer', nonce, body.nonce, me.id, body.peer.id) }) });
-  await until(() => t.cluster.link(me.id)?.state === 'up', 'fake peer authenticated');
+  // Any kind of link: a peer's, a leaf's (me.leaf), a gateway's (me.gateway).
+  await until(() => t.cluster.peers().some((p) => p.id === me.id && p.state === 'up'), 'fake peer authenticated');
   return c;
 }

@@ -361,6 +361,10 @@ export class MeshNode implements NodeContext {
   deliverAccepted(f: Frame, from: Subscriber & EventSource = INTERNAL_PUBLISHER): number {
     // Leaves now, later than events stamped after it: give it the next sequence so
     // peers see this node's events in increasing order (they drop any that go back).
+    // And this node's origin: a delayed publish may have been stamped by another node
+    // sharing the store, and that node's id with this node's sequence would upset its
+    // order at peers (a hub also drops a leaf's event stamped by another node).
+    f.buf.set(this.originBytes, f.start + OFF.ORIGIN);
     writeU64(f.buf, f.start + OFF.SEQ, ++this.seq);
     resealHeader(f.buf, f.start);
     return this.fanOut(f, this.table.routeFrame(f, this.decodeTopic), from);

@@ -25,7 +25,8 @@ interface Bucket {
  * The failed-authentication limiter every secret-checking path shares:
  * client HELLO/AUTH tokens (TCP and WebSocket), the cluster secret of peer
  * links and the HTTP API's admin token. Per remote address (IPv6: per /64,
- * what one host usually holds), a token bucket of `maxFailures` failures
+ * what one host usually holds; peer links counted apart from the other two,
+ * see bucketKey), a token bucket of `maxFailures` failures
  * refilled over `windowMs`; while it is empty the address is refused before
  * its secret is even looked at (MB_ERR_AUTH_THROTTLED, then close), so a
  * correct secret from it works again once the bucket refills. Memory is one
@@ -63,7 +64,7 @@ export class AuthThrottle {
    * undefined. Call before looking at the secret.
    */
   refusal(address: string, path: AuthPath, now = Date.now()): SessionError | undefined {
-    const b = this.current(addressKey(address), now);
+    const b = this.current(bucketKey(address, path), now);
     if (b === undefined || b.tokens >= 1) return undefined;
     this.refused[path]++;
     const wait = Math.ceil(((1 - b.tokens) * this.windowMs) / this.maxFailures);
@@ -73,7 +74,7 @@ export class AuthThrottle {
   /** Records one failed authentication from `address` on `path`. */
   failed(address: string, path: AuthPath, now = Date.now()): void {
     this.failures[path]++;
-    const key = addressKey(address);
+    const key = bucketKey(address, path);
     const b = this.current(key, now) ?? { tokens: this.maxFailures, at: now };
     b.tokens = Math.max(0, b.tokens - 1);
     // Most recently failed last: eviction takes the first.
@@ -96,6 +97,16 @@ export class AuthThrottle {
     }
     return b;
   }
+}
+
+/**
+ * The bucket of `address` on `path`: clients and the HTTP API share one per
+ * address; peer links (the cluster port, usually private) have their own, so
+ * failed client tokens from an address a leaf or peer shares (a NAT, a proxy,
+ * the same host) never lock that node out of the mesh, and the other way round.
+ */
+function bucketKey(address: string, path: AuthPath): string {
+  return path === 'peer' ? `peer ${addressKey(address)}` : addressKey(address);
 }
 
 /**
