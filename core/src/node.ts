@@ -17,8 +17,11 @@ import {
   topicHash,
   topicProblem,
   writeHex64,
-  writeU32,
   writeU64,
+  applyCrcDelta,
+  patchBytes8,
+  patchU32,
+  patchU64,
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
@@ -470,12 +473,13 @@ export class MeshNode implements NodeContext {
   private stamp(f: Frame): void {
     const b = f.buf;
     const s = f.start;
-    b.set(this.originBytes, s + OFF.ORIGIN);
-    writeU64(b, s + OFF.SEQ, ++this.seq);
-    if (readU64(b, s + OFF.TIMESTAMP) === 0) writeU64(b, s + OFF.TIMESTAMP, Date.now());
+    // The header's CRC was checked by the decoder (or made by encodeFrame): updated
+    // incrementally for the bytes that change (header-patch.ts), not recomputed over 60 bytes.
+    let d = patchBytes8(b, s, OFF.ORIGIN, this.originBytes) ^ patchU64(b, s, OFF.SEQ, ++this.seq);
+    if (readU64(b, s + OFF.TIMESTAMP) === 0) d ^= patchU64(b, s, OFF.TIMESTAMP, Date.now());
     // Only nodes set sid, on queue-group deliveries.
-    writeU32(b, s + OFF.SID, 0);
-    resealHeader(b, s);
+    d ^= patchU32(b, s, OFF.SID, 0);
+    applyCrcDelta(b, s, d);
   }
 
   private tick(): void {
