@@ -2,6 +2,8 @@ import { startNode, silentLogger, type MeshNode, type NodeOptions } from '@meshb
 import { FrameType, decodeBody, encodeBody } from '@meshbus/proto';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
 import { RawClient, until } from '@meshbus/testkit';
+/** Re-exported for the suites that import it from here (gateway, leaf, queue-max-mesh). */
+export { until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
 import { newNonce, proof } from '../src/peer-auth.js';
 
