@@ -85,6 +85,11 @@ export class TcpTransport implements Transport {
     this.pending.add(chunk);
   }
 
+  writeRange(buf: Uint8Array, start: number, end: number): void {
+    if (this.socket.destroyed) return;
+    this.pending.addRange(buf, start, end);
+  }
+
   pause(): void {
     this.socket.pause();
   }

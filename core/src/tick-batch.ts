@@ -16,10 +16,15 @@
  */
 export class TickBatch {
   private chunks: Uint8Array[] = [];
-  /** First chunk of the run of contiguous views being gathered (not yet in `chunks`). */
-  private run: Uint8Array | undefined;
-  /** Byte offset, in `run.buffer`, one past the run's last byte. */
+  /** The run of contiguous bytes being gathered (not yet in `chunks`): its ArrayBuffer and byte offsets there. */
+  private runAb: ArrayBufferLike | undefined;
+  private runStart = 0;
   private runEnd = 0;
+  /** The chunk itself while the run is exactly one add()ed chunk (handed out as is). */
+  private runFirst: Uint8Array | undefined;
+  /** The array of the last addRange() and the index in it where the run ends: a cheap test for the next range. */
+  private runSrc: Uint8Array | undefined;
+  private runSrcEnd = 0;
   /** Bytes waiting. */
   bytes = 0;
   private scheduled = false;
@@ -31,19 +36,60 @@ export class TickBatch {
 
   /** Entries `take()` would hand out now (contiguous views count once). */
   get count(): number {
-    return this.run === undefined ? this.chunks.length : this.chunks.length + 1;
+    return this.runAb === undefined ? this.chunks.length : this.chunks.length + 1;
   }
 
   add(chunk: Uint8Array): void {
-    const run = this.run;
-    if (run !== undefined && chunk.byteOffset === this.runEnd && chunk.buffer === run.buffer) {
-      this.runEnd += chunk.length;
+    const ab = chunk.buffer;
+    const off = chunk.byteOffset;
+    const len = chunk.length;
+    if (ab === this.runAb && off === this.runEnd) {
+      this.runEnd += len;
+      this.runFirst = undefined;
     } else {
-      if (run !== undefined) this.chunks.push(joined(run, this.runEnd));
-      this.run = chunk;
-      this.runEnd = chunk.byteOffset + chunk.length;
+      this.close();
+      this.runAb = ab;
+      this.runStart = off;
+      this.runEnd = off + len;
+      this.runFirst = chunk;
     }
-    this.bytes += chunk.length;
+    this.runSrc = undefined;
+    this.added(len);
+  }
+
+  /** Adds `buf[start, end)`, like `add(buf.subarray(start, end))` without making the view. */
+  addRange(buf: Uint8Array, start: number, end: number): void {
+    const len = end - start;
+    if (buf === this.runSrc && start === this.runSrcEnd) {
+      this.runEnd += len;
+    } else {
+      const ab = buf.buffer;
+      const off = buf.byteOffset + start;
+      if (ab === this.runAb && off === this.runEnd) this.runEnd += len;
+      else {
+        this.close();
+        this.runAb = ab;
+        this.runStart = off;
+        this.runEnd = off + len;
+      }
+      this.runSrc = buf;
+    }
+    this.runFirst = undefined;
+    this.runSrcEnd = end;
+    this.added(len);
+  }
+
+  /** The waiting chunks, in order; the batch is empty afterwards. */
+  take(): Uint8Array[] {
+    this.close();
+    const c = this.chunks;
+    this.chunks = [];
+    this.bytes = 0;
+    return c;
+  }
+
+  private added(len: number): void {
+    this.bytes += len;
     if (this.bytes >= this.maxBytes) TickBatch.fire(this);
     else if (!this.scheduled) {
       this.scheduled = true;
@@ -52,25 +98,18 @@ export class TickBatch {
     }
   }
 
-  /** The waiting chunks, in order; the batch is empty afterwards. */
-  take(): Uint8Array[] {
-    const c = this.chunks;
-    if (this.run !== undefined) c.push(joined(this.run, this.runEnd));
-    this.chunks = [];
-    this.run = undefined;
-    this.runEnd = 0;
-    this.bytes = 0;
-    return c;
+  /** Moves the run into `chunks`: the chunk itself when it was one add()ed chunk, else one view (no copy). */
+  private close(): void {
+    const ab = this.runAb;
+    if (ab === undefined) return;
+    this.chunks.push(this.runFirst ?? Buffer.from(ab as ArrayBuffer, this.runStart, this.runEnd - this.runStart));
+    this.runAb = undefined;
+    this.runFirst = undefined;
+    this.runSrc = undefined;
   }
 
   private static fire(b: TickBatch): void {
     b.scheduled = false;
     b.onTick();
   }
-}
-
-/** `first` when the run is that one chunk, else one view from its start to `end` (no copy). */
-function joined(first: Uint8Array, end: number): Uint8Array {
-  const start = first.byteOffset;
-  return end === start + first.length ? first : Buffer.from(first.buffer, start, end - start);
 }

@@ -50,3 +50,35 @@ describe('TickBatch', () => {
     expect(fired).toBe(2);
   });
 });
+
+describe('TickBatch.addRange', () => {
+  it('joins ranges of one array, and ranges with views of the same memory, into one view', () => {
+    const input = Buffer.from(Array.from({ length: 100 }, (_, i) => i));
+    const b = new TickBatch(() => {});
+    b.addRange(input, 0, 10);
+    b.addRange(input, 10, 25);
+    b.add(input.subarray(25, 30)); // a view right after the ranges
+    b.addRange(input, 30, 40); // a range right after the view
+    expect(b.count).toBe(1);
+    expect(b.bytes).toBe(40);
+    const out = b.take();
+    expect(out).toHaveLength(1);
+    expect(out[0]!.buffer).toBe(input.buffer);
+    expect(concat(out)).toEqual([...input.subarray(0, 40)]);
+  });
+
+  it('keeps gaps and other arrays apart, in order, with the same bytes as views would give', () => {
+    const a = Buffer.from(Array.from({ length: 64 }, (_, i) => i));
+    const inner = a.subarray(8, 48); // a view with a byteOffset: ranges are relative to it
+    const other = Buffer.from([200, 201]);
+    const b = new TickBatch(() => {});
+    b.addRange(inner, 0, 4);
+    b.addRange(inner, 6, 10);
+    b.addRange(other, 0, 2);
+    b.addRange(inner, 10, 12);
+    b.addRange(inner, 12, 20);
+    const out = b.take();
+    expect(out.map((c) => c.length)).toEqual([4, 4, 2, 10]);
+    expect(concat(out)).toEqual([...inner.subarray(0, 4), ...inner.subarray(6, 10), 200, 201, ...inner.subarray(10, 20)]);
+  });
+});
