@@ -12,16 +12,11 @@ import {
   checkIngressExtension,
   encodeBody,
   encodeFrame,
-  readU64,
   resealHeader,
   topicHash,
   topicProblem,
   writeHex64,
   writeU64,
-  applyCrcDelta,
-  patchBytes8,
-  patchU32,
-  patchU64,
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
@@ -41,6 +36,7 @@ import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } f
 import { RoutingTable, dropTagOf, type DeliveryScope, type Receivers } from './routing-table.js';
 import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
+import { EventStamp } from './event-stamp.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
 import type { EventSource, Subscriber, SubscriberKind, Subscription } from './subscriber.js';
@@ -104,7 +100,7 @@ export class MeshNode implements NodeContext {
    * sequences that go back (duplicate and reorder protection), so restarting
    * from 1 would look like old news. Exact below 2^53 for centuries.
    */
-  private seq = Date.now() * 1000;
+  private readonly stamper: EventStamp;
   private timer: ReturnType<typeof setInterval> | undefined;
   private shuttingDown = false;
   private boundPort = 0;
@@ -117,6 +113,7 @@ export class MeshNode implements NodeContext {
     this.traces = new TraceGuard(this.id);
     this.authThrottle = new AuthThrottle(this.options.authThrottle);
     writeHex64(this.originBytes, 0, this.id);
+    this.stamper = new EventStamp(this.originBytes, Date.now() * 1000);
     this.scanner = scanner;
     // Validated now (a bad option fails here, like every other), loaded in listen().
     this.durableCfg = resolveDurable(options.durable);
@@ -364,7 +361,7 @@ export class MeshNode implements NodeContext {
   deliverAccepted(f: Frame, from: Subscriber & EventSource = INTERNAL_PUBLISHER): number {
     // Leaves now, later than events stamped after it: give it the next sequence so
     // peers see this node's events in increasing order (they drop any that go back).
-    writeU64(f.buf, f.start + OFF.SEQ, ++this.seq);
+    writeU64(f.buf, f.start + OFF.SEQ, ++this.stamper.seq);
     resealHeader(f.buf, f.start);
     return this.fanOut(f, this.table.routeFrame(f, this.decodeTopic), from);
   }
@@ -469,17 +466,9 @@ export class MeshNode implements NodeContext {
     return n;
   }
 
-  /** Gives an event its mesh identity at ingress: this node's id, a node-wide sequence, a timestamp. */
+  /** Gives an event its mesh identity at ingress: this node's id, a node-wide sequence, a timestamp (event-stamp.ts). */
   private stamp(f: Frame): void {
-    const b = f.buf;
-    const s = f.start;
-    // The header's CRC was checked by the decoder (or made by encodeFrame): updated
-    // incrementally for the bytes that change (header-patch.ts), not recomputed over 60 bytes.
-    let d = patchBytes8(b, s, OFF.ORIGIN, this.originBytes) ^ patchU64(b, s, OFF.SEQ, ++this.seq);
-    if (readU64(b, s + OFF.TIMESTAMP) === 0) d ^= patchU64(b, s, OFF.TIMESTAMP, Date.now());
-    // Only nodes set sid, on queue-group deliveries.
-    d ^= patchU32(b, s, OFF.SID, 0);
-    applyCrcDelta(b, s, d);
+    this.stamper.stamp(f);
   }
 
   private tick(): void {
