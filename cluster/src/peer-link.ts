@@ -17,7 +17,7 @@ import {
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
-import { Connection, TcpTransport, forwardedHeader, remoteAddress, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
+import { Connection, ForwardSlab, TcpTransport, remoteAddress, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 import { parsePeerInfo, type PeerInfo } from './peer-info.js';
 
@@ -104,6 +104,8 @@ export class PeerLink extends Connection {
   private readonly myNonce = newNonce();
   private theirNonce = '';
   private pingSentAt = 0;
+  /** Where forwarded events are built (forward-slab.ts); made on the first forward. */
+  private slab: ForwardSlab | undefined;
 
   constructor(
     socket: Socket,
@@ -147,9 +149,10 @@ export class PeerLink extends Connection {
   }
 
   /**
-   * Forwards an event: a copy of the 64-byte header with the hop count
-   * raised (and the peer's group id as sid for a queue delivery), then the
-   * topic, extension and payload as received, uncopied.
+   * Forwards an event with the hop count raised (and the peer's group id as
+   * sid for a queue delivery): small events copied whole into the link's
+   * slab, back to back; larger ones as a copied header and then the topic,
+   * extension and payload as received, uncopied (ForwardSlab).
    */
   deliver(f: Frame, sid: number): void {
     if (this.state !== 'up') return;
@@ -158,7 +161,8 @@ export class PeerLink extends Connection {
       this.droppedHops++;
       return;
     }
-    if (this.out.send(forwardedHeader(f, sid, hops), f.buf.subarray(f.start + FIXED_SIZE, f.end))) this.msgsOut++;
+    const [head, tail] = (this.slab ??= new ForwardSlab()).forward(f, sid, hops);
+    if (this.out.send(head, tail)) this.msgsOut++;
   }
 
   /** Whether the node at the other end stamped `f` (its origin is the peer's id), compared without making a string. */

@@ -5,9 +5,6 @@ import { RawClient, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
 import { newNonce, proof } from '../src/peer-auth.js';
 
-// Several suites take `until` from here (it moved into the testkit).
-export { until };
-
 export interface TestNode {
   node: MeshNode;
   cluster: ClusterNode;

@@ -381,7 +381,8 @@ export class ClientSession extends Connection {
     if (f.buf[f.topicStart] === 0x5f /* _ */ && isTraceTopic(f.topic) && !this.traceVisible(f)) return;
     let ok: boolean;
     if (sid === 0) {
-      ok = this.out.send(f.bytes, undefined, drop);
+      // The frame as it arrived, as a range of its input chunk: no view made per delivery (TickBatch joins them).
+      ok = this.out.sendRange(f.buf, f.start, f.end, drop);
     } else {
       // A queue-group delivery names its member: a copy of the header with the sid set.
       ok = this.out.send(forwardedHeader(f, sid, f.hops), f.buf.subarray(f.start + FIXED_SIZE, f.end), drop);

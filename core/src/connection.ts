@@ -3,8 +3,9 @@ import {
   FrameDecoder,
   OFF,
   copyBytes,
-  resealHeader,
-  writeU32,
+  applyCrcDelta,
+  patchU8,
+  patchU32,
   FrameType,
   Liveness,
   encodeFrame,
@@ -259,8 +260,7 @@ export abstract class Connection extends FlowEndpoint {
  */
 export function forwardedHeader(f: Frame, sid: number, hops: number): Uint8Array {
   const head = copyBytes(f.buf, f.start, f.start + FIXED_SIZE);
-  head[OFF.HOPS] = hops;
-  writeU32(head, OFF.SID, sid);
-  resealHeader(head, 0);
+  // A copy of a checked header: its CRC is updated for the changed bytes only (header-patch.ts).
+  applyCrcDelta(head, 0, patchU8(head, 0, OFF.HOPS, hops) ^ patchU32(head, 0, OFF.SID, sid));
   return head;
 }

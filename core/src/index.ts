@@ -30,4 +30,5 @@ export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles } from './tls-
 export { FlowEndpoint } from './flow-endpoint.js';
 export { InternalSubscriber, type InternalSubscription, type InternalSubscribeOptions } from './internal-subscriber.js';
 export { Connection, forwardedHeader, type ConnectionSettings, type ConnectionState } from './connection.js';
+export { ForwardSlab } from './forward-slab.js';
 export { freePort } from './free-port.js';

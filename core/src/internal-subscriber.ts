@@ -54,3 +54,25 @@ export interface InternalSubscribeOptions {
   /** Queue group: one member of the group gets each event. */
   queue?: string;
 }
+
+/**
+ * Subscribes a receiver inside the node to `pattern` in `table` (the node's
+ * routing table): `deliver` gets each matching event (a view valid only
+ * during the call; copy what you keep; must not throw). Its kind is
+ * 'internal': local interest (announced to peers, preferred in queue
+ * groups), never congested, not counted as a client.
+ */
+export function subscribeInternal(table: { add(s: Subscription): void; remove(s: Subscription): void }, pattern: string, deliver: (frame: Frame, sid: number) => void, o: InternalSubscribeOptions): InternalSubscription {
+  const subscriber = new InternalSubscriber(o.label, deliver);
+  const subscription: Subscription = { sid: 1, pattern, queue: o.queue, owner: subscriber, slow: 'drop' };
+  table.add(subscription);
+  let live = true;
+  return {
+    subscriber,
+    subscription,
+    unsubscribe: () => {
+      if (live) table.remove(subscription);
+      live = false;
+    },
+  };
+}

@@ -12,18 +12,17 @@ import {
   checkIngressExtension,
   encodeBody,
   encodeFrame,
-  readU64,
   resealHeader,
   topicHash,
-  topicProblem,
   writeHex64,
-  writeU32,
   writeU64,
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
 import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
+import { ClientRegistry } from './client-registry.js';
+import { checkedTopicDecoder } from './topic-decoder.js';
 import { logDurabilityOff, notDurableRefusal } from './durable/durability-off.js';
 import { resolveDurable, type ResolvedDurable } from './durable/store-config.js';
 import { JwtVerifier } from './auth/jwt.js';
@@ -38,11 +37,12 @@ import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } f
 import { RoutingTable, dropTagOf, type DeliveryScope, type Receivers } from './routing-table.js';
 import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
+import { EventStamp } from './event-stamp.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
-import type { EventSource, Subscriber, SubscriberKind, Subscription } from './subscriber.js';
+import type { EventSource, Subscriber, SubscriberKind } from './subscriber.js';
 import { localFrame, type LocalPublish } from './local-publish.js';
-import { InternalSubscriber, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
+import { InternalSubscriber, subscribeInternal, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 import type { NodeExtension } from './node-extension.js';
 
 /** Hooks a cluster layer installs. Peers receive events as Subscribers in the routing table, so no event hook is needed. */
@@ -88,9 +88,7 @@ export class MeshNode implements NodeContext {
   }
   private extension: NodeExtension | undefined;
   private readonly durableCfg: ResolvedDurable | undefined;
-  private readonly sessions = new Set<ClientSession>();
-  /** Open client connections per IP address, for maxConnectionsPerIp. */
-  private readonly perIp = new Map<string, number>();
+  private readonly sessions = new ClientRegistry();
   readonly jwt: JwtVerifier | undefined;
   readonly otlp: OtlpExporter | undefined; // a span per hop of events carrying a traceparent (otlpEndpoint)
   private readonly server: Server;
@@ -101,7 +99,7 @@ export class MeshNode implements NodeContext {
    * sequences that go back (duplicate and reorder protection), so restarting
    * from 1 would look like old news. Exact below 2^53 for centuries.
    */
-  private seq = Date.now() * 1000;
+  private readonly stamper: EventStamp;
   private timer: ReturnType<typeof setInterval> | undefined;
   private shuttingDown = false;
   private boundPort = 0;
@@ -110,10 +108,12 @@ export class MeshNode implements NodeContext {
     const id = options.id ?? randomId();
     this.logger = options.logger ?? jsonLogger('info', { node: id });
     this.options = resolveOptions(options, { id, logger: this.logger });
+    this.decodeTopic = checkedTopicDecoder(this.options);
     this.id = this.options.id;
     this.traces = new TraceGuard(this.id);
     this.authThrottle = new AuthThrottle(this.options.authThrottle);
     writeHex64(this.originBytes, 0, this.id);
+    this.stamper = new EventStamp(this.originBytes, Date.now() * 1000);
     this.scanner = scanner;
     // Validated now (a bad option fails here, like every other), loaded in listen().
     this.durableCfg = resolveDurable(options.durable);
@@ -203,12 +203,9 @@ export class MeshNode implements NodeContext {
    */
   attach(makeTransport: (events: TransportEvents) => Transport): ClientSession {
     const session = new ClientSession(makeTransport, this);
-    this.sessions.add(session);
+    const { ip, count } = this.sessions.add(session);
     this.stats.connectionsTotal++;
-    const ip = ipOf(session.remote);
-    const n = (this.perIp.get(ip) ?? 0) + 1;
-    this.perIp.set(ip, n);
-    if (n > this.options.maxConnectionsPerIp) {
+    if (count > this.options.maxConnectionsPerIp) {
       this.stats.connectionsRefused++;
       session.fail('MB_ERR_TOO_MANY_CONNECTIONS', `more than ${this.options.maxConnectionsPerIp} connections from ${ip}`);
     }
@@ -231,42 +228,19 @@ export class MeshNode implements NodeContext {
   closed(session: ClientSession): void {
     if (!this.sessions.delete(session)) return;
     this.traces.release(session);
-    const ip = ipOf(session.remote);
-    const n = (this.perIp.get(ip) ?? 1) - 1;
-    if (n > 0) this.perIp.set(ip, n);
-    else this.perIp.delete(ip);
   }
 
-  private readonly decodeTopic = (f: Frame): string => {
-    const topic = f.topic;
-    const problem = topicProblem(topic, false, this.options);
-    if (problem) throw new ProtocolError('MB_ERR_BAD_TOPIC', problem);
-    if (topicHash(f.topicBytes) !== f.topicHash) throw new ProtocolError('MB_ERR_BAD_HASH', `for topic "${topic}"`);
-    return topic;
-  };
+  /** Topic of an entering event, checked (topic-decoder.ts): the routing table calls it on a cache miss. */
+  private readonly decodeTopic: (f: Frame) => string;
 
   /**
    * Subscribes a receiver inside the node (HTTP inbox, HTTP trace…) to
-   * `pattern`: `deliver` gets each matching event (a view valid only during
-   * the call; copy what you keep; must not throw). The receiver's kind is
-   * 'internal': local interest (announced to peers, preferred in queue
-   * groups), never congested, not counted as a client. Throws ProtocolError
-   * MB_ERR_BAD_TOPIC for an invalid pattern.
+   * `pattern` (internal-subscriber.ts subscribeInternal). Throws
+   * ProtocolError MB_ERR_BAD_TOPIC for an invalid pattern.
    */
   subscribeInternal(pattern: string, deliver: (frame: Frame, sid: number) => void, o: InternalSubscribeOptions): InternalSubscription {
     assertPattern(pattern, this.options);
-    const subscriber = new InternalSubscriber(o.label, deliver);
-    const subscription: Subscription = { sid: 1, pattern, queue: o.queue, owner: subscriber, slow: 'drop' };
-    this.table.add(subscription);
-    let live = true;
-    return {
-      subscriber,
-      subscription,
-      unsubscribe: () => {
-        if (live) this.table.remove(subscription);
-        live = false;
-      },
-    };
+    return subscribeInternal(this.table, pattern, deliver, o);
   }
 
   /**
@@ -365,7 +339,7 @@ export class MeshNode implements NodeContext {
     // sharing the store, and that node's id with this node's sequence would upset its
     // order at peers (a hub also drops a leaf's event stamped by another node).
     f.buf.set(this.originBytes, f.start + OFF.ORIGIN);
-    writeU64(f.buf, f.start + OFF.SEQ, ++this.seq);
+    writeU64(f.buf, f.start + OFF.SEQ, ++this.stamper.seq);
     resealHeader(f.buf, f.start);
     return this.fanOut(f, this.table.routeFrame(f, this.decodeTopic), from);
   }
@@ -470,16 +444,9 @@ export class MeshNode implements NodeContext {
     return n;
   }
 
-  /** Gives an event its mesh identity at ingress: this node's id, a node-wide sequence, a timestamp. */
+  /** Gives an event its mesh identity at ingress: this node's id, a node-wide sequence, a timestamp (event-stamp.ts). */
   private stamp(f: Frame): void {
-    const b = f.buf;
-    const s = f.start;
-    b.set(this.originBytes, s + OFF.ORIGIN);
-    writeU64(b, s + OFF.SEQ, ++this.seq);
-    if (readU64(b, s + OFF.TIMESTAMP) === 0) writeU64(b, s + OFF.TIMESTAMP, Date.now());
-    // Only nodes set sid, on queue-group deliveries.
-    writeU32(b, s + OFF.SID, 0);
-    resealHeader(b, s);
+    this.stamper.stamp(f);
   }
 
   private tick(): void {
@@ -497,11 +464,7 @@ export class MeshNode implements NodeContext {
     this.shuttingDown = true;
     this.logger.info({ connections: this.sessions.size }, 'node draining');
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    const peers = this.peerUrls();
-    for (const s of this.sessions) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers);
-    const deadline = Date.now() + this.options.drainTimeout;
-    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    for (const s of this.sessions) s.transport.destroy();
+    await this.sessions.drain(this.peerUrls(), this.options.drainTimeout);
     if (this.timer) clearInterval(this.timer);
     await closed;
     await this.durability?.stop();
@@ -513,7 +476,7 @@ export class MeshNode implements NodeContext {
     this.shuttingDown = true;
     if (this.timer) clearInterval(this.timer);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sessions) s.transport.destroy();
+    this.sessions.destroyAll();
     await closed;
     await this.durability?.stop();
     await this.otlp?.flush();
@@ -524,11 +487,6 @@ export class MeshNode implements NodeContext {
 /** A link to another node (peer, leaf or gateway): never sent back what it sent. */
 function isLink(kind: SubscriberKind): boolean {
   return kind === 'peer' || kind === 'leaf' || kind === 'gateway';
-}
-
-function ipOf(remote: string): string {
-  const i = remote.lastIndexOf(':');
-  return i < 0 ? remote : remote.slice(0, i);
 }
 
 export type { TraceHop } from './trace-hop.js';

@@ -85,6 +85,29 @@ export class OutboundQueue {
     const size = tail === undefined ? chunk.length : chunk.length + tail.length;
     if (drop === undefined) this.firmWaiting = true;
     if (this.direct(chunk, tail, size)) return true;
+    return this.hold(chunk, tail, size, drop);
+  }
+
+  /**
+   * `send(buf.subarray(start, end), undefined, drop)` without making the view
+   * while the frame goes straight to the wire (the transport's writeRange):
+   * how a node delivers an event as the bytes it arrived in.
+   */
+  sendRange(buf: Uint8Array, start: number, end: number, drop?: DropTag): boolean {
+    if (this.sealed) return false;
+    const size = end - start;
+    if (drop === undefined) this.firmWaiting = true;
+    if (this.wireTakes(size)) {
+      const t = this.transport;
+      if (t.writeRange !== undefined) t.writeRange(buf, start, end);
+      else t.write(buf.subarray(start, end));
+      return true;
+    }
+    return this.hold(buf.subarray(start, end), undefined, size, drop);
+  }
+
+  /** The frame could not go to the wire now: queue it within the bound, or drop it, or report a slow consumer. */
+  private hold(chunk: Uint8Array, tail: Uint8Array | undefined, size: number, drop: DropTag | undefined): boolean {
     const tag = drop ?? (this.policy === 'drop' ? NO_SIDS : undefined);
     if (!this.fits(size)) {
       if (tag === undefined) {
@@ -182,16 +205,19 @@ export class OutboundQueue {
 
   /** Hands the frame to the wire when nothing waits and the wire is below the mark. */
   private direct(chunk: Uint8Array, tail: Uint8Array | undefined, size: number): boolean {
+    if (!this.wireTakes(size)) return false;
+    this.transport.write(chunk);
+    if (tail !== undefined) this.transport.write(tail);
+    return true;
+  }
+
+  /** Nothing waits and the wire is below the mark: a frame of `size` bytes may go to it now. */
+  private wireTakes(size: number): boolean {
     if (this.backlogBytes !== 0) return false;
     const buffered = this.transport.buffered;
     if (buffered === 0) this.lastProgress = Date.now();
     // An empty wire takes any frame, even one larger than the mark: nothing would ever drain it otherwise.
-    if (buffered === 0 || buffered + size <= this.highWater) {
-      this.transport.write(chunk);
-      if (tail !== undefined) this.transport.write(tail);
-      return true;
-    }
-    return false;
+    return buffered === 0 || buffered + size <= this.highWater;
   }
 
   /** Backlog entries are copies (one per frame): they pin no input chunk. */

@@ -19,8 +19,10 @@ const GATHER_MAX_AVG = 1024;
  * Memory: a frame handed over uncopied is a view of the input chunk it
  * arrived in, and keeps that whole chunk alive while the socket holds it.
  * Once the socket is backed up (bytes from earlier writes still unsent),
- * every frame that is a view of a larger buffer is copied before the
- * socket keeps it, so what a slow reader pins is what the limits count.
+ * every chunk that covers less than half of its buffer is copied before the
+ * socket keeps it (`detached`), so what a slow reader pins is at most twice
+ * what the limits count. TickBatch joins the frames of one input chunk into
+ * one view, which then usually covers most of that chunk and is kept as is.
  * A reader that keeps up costs no copy; at most one batch of views per
  * connection (the write that found the socket empty) is held uncopied.
  *
@@ -81,6 +83,11 @@ export class TcpTransport implements Transport {
   write(chunk: Uint8Array): void {
     if (this.socket.destroyed) return;
     this.pending.add(chunk);
+  }
+
+  writeRange(buf: Uint8Array, start: number, end: number): void {
+    if (this.socket.destroyed) return;
+    this.pending.addRange(buf, start, end);
   }
 
   pause(): void {

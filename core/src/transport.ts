@@ -12,6 +12,12 @@ export interface Transport {
   readonly buffered: number;
   /** Queues `chunk`; writes of one tick leave in one system call. */
   write(chunk: Uint8Array): void;
+  /**
+   * Queues the bytes `buf[start, end)`, like `write(buf.subarray(start, end))`
+   * without making that view (a node's deliveries are ranges of input chunks;
+   * see TickBatch). Optional: without it the caller makes the view.
+   */
+  writeRange?(buf: Uint8Array, start: number, end: number): void;
   /** Flushes what is queued, then closes; `reason` is the fatal ERROR or GOODBYE code that ends it, if any (WebSocket close codes follow it). */
   end(reason?: ErrorCode): void;
   /** Closes at once, dropping what is queued. */

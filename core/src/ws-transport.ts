@@ -128,6 +128,11 @@ export class WsTransport implements Transport {
     this.batch.add(chunk);
   }
 
+  writeRange(buf: Uint8Array, start: number, end: number): void {
+    if (this.ended || this.ws.readyState !== 1) return;
+    this.batch.addRange(buf, start, end);
+  }
+
   pause(): void {
     this.ws.pause();
   }

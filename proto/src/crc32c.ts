@@ -6,6 +6,8 @@
 
 const POLY = 0x82f63b78;
 const T = new Int32Array(8 * 256);
+/** The byte table (first 256 entries): one CRC step is `T[(c ^ byte) & 0xff] ^ (c >>> 8)` (header-patch.ts builds on it). */
+export const CRC_TABLE: Int32Array = T;
 for (let n = 0; n < 256; n++) {
   let c = n;
   for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ POLY : c >>> 1;
