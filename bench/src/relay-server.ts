@@ -79,9 +79,9 @@ class RelayConn {
       }
       // A frame boundary: the length (bytes 0..3) and the type (byte 7).
       if (this.stashLen + (n - i) < 8) {
+        // The chunk ends inside the next frame's first 8 bytes: keep them for the next chunk, forward only what came before.
         c.copy(this.stash, this.stashLen, i, n);
         this.stashLen += n - i;
-        i = n;
         break;
       }
       let len: number;

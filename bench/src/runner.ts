@@ -246,7 +246,7 @@ async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettin
   });
   workers.push(...subs, ...pubs);
   const setupMs = 30_000 + sc.subs * 50;
-  await Promise.all(workers.map((w) => w.next('ready', setupMs)));
+  await Promise.all([...subs, ...pubs].map((w) => w.next('ready', setupMs)));
   // Interest may take a moment to reach the publisher's node: probe until every subscriber has heard one.
   const probed = new Set<Worker>();
   const deadline = Date.now() + 15_000;
