@@ -66,9 +66,9 @@ export function loadTable(results: RunResult[]): string {
 /** Two panels: ns per delivered event against subscriptions, and against topics (log x). */
 export function growthSvg(report: Report): string {
   const pts = growthPoints(report.results);
-  const W = 1000;
+  const W = 1080;
   const H = 430;
-  const panelW = 430;
+  const panelW = 400;
   const panelH = 280;
   const top = 80;
   const colors: Record<string, string> = { meshbus: '#8e44ad', nats: '#2a7ab9' };
@@ -84,7 +84,7 @@ export function growthSvg(report: Report): string {
     lx += 130;
   }
   SERIES.forEach((s, i) => {
-    const ox = 70 + i * (panelW + 90);
+    const ox = 70 + i * (panelW + 110);
     const all = LINE_TARGETS.flatMap((t) => pts[s][t] ?? []);
     const xs = all.map((p) => p.x);
     const ys = all.map((p) => p.ns ?? 0);

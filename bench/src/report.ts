@@ -178,6 +178,13 @@ export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
+/** A ratio oriented so that > 1 means meshbus is better (latency and memory inverted); undefined when there is none. */
+function better(r: RatioRow, b: Versus): number | undefined {
+  const v = r.ratio[b];
+  if (v === undefined) return undefined;
+  return r.metric === 'rate' ? v : v > 0 ? 1 / v : undefined;
+}
+
 /**
  * Horizontal bars of meshbus/peer ratios, one group per scenario and
  * payload, with the absolute values of the row beside them; the dashed line
@@ -186,20 +193,15 @@ export function esc(s: string): string {
  * always means meshbus is better. The title names the run (date, load, versions).
  */
 export function svgChart(report: Report): string {
-  const rows = report.ratios.filter((r) => r.metric !== 'p99.9' && Object.keys(r.ratio).length > 0);
+  const rows = report.ratios.filter((r) => r.metric !== 'p99.9' && BARS.some((b) => better(r, b) !== undefined));
   const barH = 14;
   const left = 250;
   const width = 1180;
   const plotW = 520;
   const top = 64;
-  const bars = (r: RatioRow): Versus[] => BARS.filter((b) => r.ratio[b] !== undefined);
+  const bars = (r: RatioRow): Versus[] => BARS.filter((b) => better(r, b) !== undefined);
   const groupH = (r: RatioRow): number => barH * bars(r).length + 10;
   const height = top + rows.reduce((a, r) => a + groupH(r), 0) + 50;
-  const better = (r: RatioRow, b: Versus): number | undefined => {
-    const v = r.ratio[b];
-    if (v === undefined) return undefined;
-    return r.metric === 'rate' ? v : v > 0 ? 1 / v : undefined;
-  };
   const maxV = Math.max(2, ...rows.flatMap((r) => BARS.map((b) => better(r, b) ?? 0)));
   const x = (v: number): number => left + (Math.min(v, maxV) / maxV) * plotW;
   const colors: Record<Versus, string> = { nats: '#2a7ab9', redis: '#c0392b', relay: '#27ae60', tcp: '#e67e22' };

@@ -30,6 +30,8 @@ export interface BenchOptions {
   /** Directory for JSON and SVG; undefined = do not write. */
   outDir?: string;
   externalMeshbus?: string[];
+  /** Paced scenarios: this fraction of the max rate instead of the scenario's (0.5). */
+  pace?: number;
   log?: (line: string) => void;
 }
 
@@ -45,7 +47,7 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
   };
   const sizes = o.sizes ?? [...SIZES];
   if (o.externalMeshbus) useExternalMeshbus(o.externalMeshbus);
-  const all = scenarios(full);
+  const all = scenarios(full).map((sc) => (sc.pace && o.pace ? { ...sc, pace: o.pace } : sc));
   const chosen = o.scenarios ? all.filter((s) => o.scenarios!.includes(s.id)) : all.filter((s) => full || !s.full);
   if (o.scenarios) for (const id of o.scenarios) if (!all.some((s) => s.id === id)) throw new Error(`unknown scenario ${id} (known: ${all.map((s) => s.id).join(', ')})`);
 
@@ -136,12 +138,13 @@ async function cli(argv: string[]): Promise<void> {
       out: { type: 'string' },
       'no-write': { type: 'boolean' },
       'external-meshbus': { type: 'string' },
+      pace: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) {
     process.stdout.write(
-      'node bench/dist/run.js [--duration S] [--warmup S] [--full] [--targets meshbus,nats,redis] [--scenarios ids] [--sizes 16,128,4096] [--out DIR] [--no-write] [--external-meshbus host:port]\n',
+      'node bench/dist/run.js [--duration S] [--warmup S] [--full] [--targets meshbus,nats,redis] [--scenarios ids] [--sizes 16,128,4096] [--out DIR] [--no-write] [--external-meshbus host:port] [--pace 0.5]\n',
     );
     return;
   }
@@ -155,6 +158,7 @@ async function cli(argv: string[]): Promise<void> {
     sizes: list(values.sizes)?.map(Number),
     outDir: values['no-write'] ? undefined : resolve(values.out ?? RESULTS_DIR),
     externalMeshbus: list(values['external-meshbus']),
+    pace: values.pace ? Number(values.pace) : undefined,
   });
   process.stdout.write(textTable(report.results) + '\n\n' + reportMarkdown(report) + '\n');
   if (!values['no-write']) process.stdout.write(`\nwritten: ${resolve(values.out ?? RESULTS_DIR)}/{${report.date.slice(0, 10)}.json,latest.json,latest.svg,latest-growth.svg,latest.md}\n`);
