@@ -109,7 +109,10 @@ export function growthSvg(report: Report): string {
       for (const p of line) {
         parts.push(`<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.ns!).toFixed(1)}" r="3" fill="${colors[t]}"/>`);
         const mem = p.memPerSub !== undefined ? `, ${p.memPerSub} B/sub` : '';
-        parts.push(`<text x="${(px(p.x) + 5).toFixed(1)}" y="${(py(p.ns!) + (k === 0 ? -6 : 14)).toFixed(1)}" font-size="10" fill="${colors[t]}">${esc(`${p.ns} ns, ${fmtN(p.rate)}/s${mem}`)}</text>`);
+        // Above the point when this line is the higher one at this x (or the only one), below otherwise: labels do not cross.
+        const other = (pts[s][LINE_TARGETS[1 - k]!] ?? []).find((q) => q.x === p.x)?.ns;
+        const above = other === undefined ? k === 0 : p.ns! >= other;
+        parts.push(`<text x="${(px(p.x) + 5).toFixed(1)}" y="${(py(p.ns!) + (above ? -6 : 14)).toFixed(1)}" font-size="10" fill="${colors[t]}">${esc(`${p.ns} ns, ${fmtN(p.rate)}/s${mem}`)}</text>`);
       }
     });
   });

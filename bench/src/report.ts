@@ -196,7 +196,7 @@ export function svgChart(report: Report): string {
   const rows = report.ratios.filter((r) => r.metric !== 'p99.9' && BARS.some((b) => better(r, b) !== undefined));
   const barH = 14;
   const left = 250;
-  const width = 1180;
+  const width = 1280;
   const plotW = 520;
   const top = 64;
   const bars = (r: RatioRow): Versus[] => BARS.filter((b) => better(r, b) !== undefined);
