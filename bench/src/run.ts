@@ -14,7 +14,8 @@ import { parseArgs } from 'node:util';
 import { SIZES, scenarios } from './scenarios.js';
 import { TARGETS, getTarget, useExternalMeshbus, type TargetName } from './targets/index.js';
 import { runOne, type RunResult } from './runner.js';
-import { machine, markdownTable, ratios, svgChart, textTable, type Report } from './report.js';
+import { machine, markdownTable, ratios, runInfo, svgChart, textTable, type Report } from './report.js';
+import { growthSvg, growthTable, loadTable } from './report-growth.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const RESULTS_DIR = join(here, '..', 'results');
@@ -29,16 +30,24 @@ export interface BenchOptions {
   /** Directory for JSON and SVG; undefined = do not write. */
   outDir?: string;
   externalMeshbus?: string[];
+  /** Paced scenarios: this fraction of the max rate instead of the scenario's (0.5). */
+  pace?: number;
   log?: (line: string) => void;
 }
 
 export async function runBench(o: BenchOptions = {}): Promise<Report> {
   const log = o.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const full = o.full ?? false;
-  const settings = { durationMs: o.durationMs ?? 3000, warmupMs: o.warmupMs ?? 1000, log };
+  const results: RunResult[] = [];
+  const settings = {
+    durationMs: o.durationMs ?? 3000,
+    warmupMs: o.warmupMs ?? 1000,
+    log,
+    maxRate: (t: TargetName, p: number) => results.find((r) => r.scenario === '1to1' && r.target === t && r.payload === p && !r.error)?.rate,
+  };
   const sizes = o.sizes ?? [...SIZES];
   if (o.externalMeshbus) useExternalMeshbus(o.externalMeshbus);
-  const all = scenarios(full);
+  const all = scenarios(full).map((sc) => (sc.pace && o.pace ? { ...sc, pace: o.pace } : sc));
   const chosen = o.scenarios ? all.filter((s) => o.scenarios!.includes(s.id)) : all.filter((s) => full || !s.full);
   if (o.scenarios) for (const id of o.scenarios) if (!all.some((s) => s.id === id)) throw new Error(`unknown scenario ${id} (known: ${all.map((s) => s.id).join(', ')})`);
 
@@ -52,11 +61,12 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
   const m = machine();
   log(`machine: ${m.cores} cores, ${m.cpu}, Node ${m.node}; ${settings.durationMs} ms per run after ${settings.warmupMs} ms warm-up`);
 
-  const results: RunResult[] = [];
+  const started = runInfo();
   for (const sc of chosen) {
     for (const payload of sc.sized ? (sc.sizes ?? sizes) : [0]) {
       // Targets back to back for the same scenario and size: drift on a shared machine hits them alike.
       for (const t of ok) {
+        if (getTarget(t).supports?.(sc) === false) continue;
         const r = await runOne(t, sc, payload, settings);
         results.push(r);
         log(summaryLine(r));
@@ -69,11 +79,15 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
     'WebSocket scenarios (fanout10-ws, --full fanout1000-ws): meshbus only, every client on the node\'s WebSocket gateway (`--ws-port`); the nats npm client and ioredis speak TCP.',
     'slow: publisher on node A, subscribers on node B (2-node cluster), one busy-waiting per event; slowLost / normalLost and disconnects per kind of subscriber.',
     'Redis: no cross-node scenario (no 2-node pub/sub mesh); request/reply emulated with PUBLISH + a reply channel.',
+    'relay = the ceiling: a byte relay (bench/src/relay-server.ts) that copies the PUB bytes from the publisher socket to the subscriber socket, talked to by the same meshbus SDK clients; 1to1 only.',
+    'load-p99: paced publisher at 50 % of the target\'s own 1to1 rate of this run; latency per event from the publish call to the subscriber callback.',
+    'subs-N: N − 1 non-matching subscriptions (literal and wildcard) on the node plus the subscriber; memPerSub = node RSS growth / those subscriptions. topics-N: the publisher cycles N topics, the subscriber takes bench.events.*.',
   ];
   const report: Report = {
     date: new Date().toISOString(),
     machine: m,
     settings: { durationMs: settings.durationMs, warmupMs: settings.warmupMs, full, sizes },
+    run: { ...started, loadEnd: runInfo().loadStart },
     targets,
     notes,
     results,
@@ -85,19 +99,30 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
     writeFileSync(join(o.outDir, `${report.date.slice(0, 10)}.json`), json);
     writeFileSync(join(o.outDir, 'latest.json'), json);
     writeFileSync(join(o.outDir, 'latest.svg'), svgChart(report));
-    writeFileSync(join(o.outDir, 'latest.md'), markdownTable(report.ratios) + '\n');
+    writeFileSync(join(o.outDir, 'latest-growth.svg'), growthSvg(report));
+    writeFileSync(join(o.outDir, 'latest.md'), reportMarkdown(report));
   }
   return report;
+}
+
+/** Every table of a report, as Markdown (latest.md). */
+export function reportMarkdown(report: Report): string {
+  const r = report.run;
+  const v = r?.versions;
+  const head = `Run ${report.date} — load average ${r?.loadStart.join(' / ')} at the start, ${r?.loadEnd?.join(' / ')} at the end; meshbus ${v?.meshbus}, nats-server ${v?.natsServer ?? '—'}, redis-server ${v?.redisServer ?? '—'}, Node ${v?.node}; ${report.machine.cores} cores ${report.machine.cpu}; ${report.settings.durationMs / 1000} s per run after ${report.settings.warmupMs / 1000} s warm-up.`;
+  return [head, '', markdownTable(report.ratios), '', 'Delivery latency under load:', '', loadTable(report.results), '', 'Cost as the work grows:', '', growthTable(report.results), ''].join('\n');
 }
 
 function summaryLine(r: RunResult): string {
   const head = `${r.scenario} ${r.payload}B ${r.target}:`;
   if (r.skipped) return `${head} skipped (${r.skipped})`;
   if (r.error) return `${head} ERROR ${r.error}`;
-  if (r.latency) return `${head} p50 ${r.latency.p50} µs, p99 ${r.latency.p99} µs, p99.9 ${r.latency.p999} µs (${r.latency.count} round trips, ${r.timeouts} timeouts)`;
+  if (r.latency && r.pacedRate === undefined) return `${head} p50 ${r.latency.p50} µs, p99 ${r.latency.p99} µs, p99.9 ${r.latency.p999} µs (${r.latency.count} round trips, ${r.timeouts} timeouts)`;
   if (r.rssPer10k !== undefined) return `${head} RSS +${((r.rssAfter! - r.rssBefore!) / 2 ** 20).toFixed(1)} MiB for ${r.connections} connections = ${(r.rssPer10k / 2 ** 20).toFixed(1)} MiB per 10k`;
+  const paced = r.pacedRate !== undefined ? ` [paced at ${r.pacedRate}/s of ${r.maxRate}; delivery latency p50 ${r.latency?.p50} µs, p99 ${r.latency?.p99} µs, p99.9 ${r.latency?.p999} µs; skipped ${r.pacedSkipped}]` : '';
+  const filled = r.fillSubs !== undefined ? ` [+${r.fillSubs} non-matching subscriptions: ${r.memPerSub ?? '?'} B RSS each]` : '';
   const slow = r.slowLost !== undefined ? ` [slow sub: received ${r.slowReceived}, lost ${r.slowLost}, disconnects ${r.slowDisconnects}; normal subs: lost ${r.normalLost}, disconnects ${r.normalDisconnects}]` : '';
-  return `${head} ${r.rate} msg/s received (published ${r.pubRate}/s), lost ${r.lost} of ${r.sent}×subs, out of order ${r.outOfOrder}, disconnects ${r.disconnects}, server CPU ${r.serverCpu ?? '?'} s = ${r.serverNsPerMsg ?? '?'} ns/msg${slow}`;
+  return `${head} ${r.rate} msg/s received (published ${r.pubRate}/s), lost ${r.lost} of ${r.sent}×subs, out of order ${r.outOfOrder}, disconnects ${r.disconnects}, server CPU ${r.serverCpu ?? '?'} s = ${r.serverNsPerMsg ?? '?'} ns/msg${slow}${paced}${filled}`;
 }
 
 async function cli(argv: string[]): Promise<void> {
@@ -113,12 +138,13 @@ async function cli(argv: string[]): Promise<void> {
       out: { type: 'string' },
       'no-write': { type: 'boolean' },
       'external-meshbus': { type: 'string' },
+      pace: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) {
     process.stdout.write(
-      'node bench/dist/run.js [--duration S] [--warmup S] [--full] [--targets meshbus,nats,redis] [--scenarios ids] [--sizes 16,128,4096] [--out DIR] [--no-write] [--external-meshbus host:port]\n',
+      'node bench/dist/run.js [--duration S] [--warmup S] [--full] [--targets meshbus,nats,redis] [--scenarios ids] [--sizes 16,128,4096] [--out DIR] [--no-write] [--external-meshbus host:port] [--pace 0.5]\n',
     );
     return;
   }
@@ -132,9 +158,10 @@ async function cli(argv: string[]): Promise<void> {
     sizes: list(values.sizes)?.map(Number),
     outDir: values['no-write'] ? undefined : resolve(values.out ?? RESULTS_DIR),
     externalMeshbus: list(values['external-meshbus']),
+    pace: values.pace ? Number(values.pace) : undefined,
   });
-  process.stdout.write(textTable(report.results) + '\n\n' + markdownTable(report.ratios) + '\n');
-  if (!values['no-write']) process.stdout.write(`\nwritten: ${resolve(values.out ?? RESULTS_DIR)}/{${report.date.slice(0, 10)}.json,latest.json,latest.svg}\n`);
+  process.stdout.write(textTable(report.results) + '\n\n' + reportMarkdown(report) + '\n');
+  if (!values['no-write']) process.stdout.write(`\nwritten: ${resolve(values.out ?? RESULTS_DIR)}/{${report.date.slice(0, 10)}.json,latest.json,latest.svg,latest-growth.svg,latest.md}\n`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

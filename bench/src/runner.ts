@@ -51,8 +51,20 @@ export interface RunResult {
   serverCpu?: number;
   /** Server CPU nanoseconds per event delivered to a subscriber: the node's own cost, whatever limits the clients. */
   serverNsPerMsg?: number;
-  // latency
+  // latency (reqrep: round trip; load-p99: delivery latency per event at the paced rate)
   latency?: LatencySummary;
+  /** Paced scenarios: the offered rate (events/s) and the max rate it is a fraction of. */
+  pacedRate?: number;
+  maxRate?: number;
+  /** Paced scenarios: events the publisher skipped because its timer fell behind. */
+  pacedSkipped?: number;
+  // growth
+  /** Non-matching subscriptions added on the node before the run, and the node's RSS before and after adding them. */
+  fillSubs?: number;
+  rssBeforeFill?: number;
+  rssAfterFill?: number;
+  /** (rssAfterFill − rssBeforeFill) / fillSubs, bytes. */
+  memPerSub?: number;
   timeouts?: number;
   // idle
   connections?: number;
@@ -65,6 +77,8 @@ export interface RunSettings {
   durationMs: number;
   warmupMs: number;
   log: (line: string) => void;
+  /** Paced scenarios: the target's max 1 → 1 rate at this payload measured earlier in the run, if any. */
+  maxRate?: (target: TargetName, payload: number) => number | undefined;
 }
 
 interface Msg {
@@ -162,6 +176,16 @@ export async function runOne(targetName: TargetName, sc: Scenario, payload: numb
   const base: RunResult = { scenario: sc.id, target: targetName, payload, nodes: sc.nodes };
   const target = getTarget(targetName);
   if (sc.only && !sc.only.includes(targetName)) return { ...base, skipped: `no ${sc.ws ? 'WebSocket ' : ''}variant for ${targetName} in this harness` };
+  let maxRate: number | undefined;
+  if (sc.pace) {
+    // 50 % of what? The target's own 1 → 1 rate at this size: from this run, else measured now.
+    maxRate = s.maxRate?.(targetName, payload);
+    if (maxRate === undefined) {
+      const cal = await runOne(targetName, { ...sc, id: '1to1', pace: undefined }, payload, s);
+      if (!cal.rate) return { ...base, error: `calibration 1to1 failed: ${cal.error ?? cal.skipped ?? 'rate 0'}` };
+      maxRate = cal.rate;
+    }
+  }
   if (sc.nodes > 1) {
     const ok = await target.clusterSupport();
     if (ok !== true) return { ...base, skipped: ok };
@@ -175,7 +199,7 @@ export async function runOne(targetName: TargetName, sc: Scenario, payload: numb
   const workers: Worker[] = [];
   try {
     const r = { ...base, servers: servers.note };
-    if (sc.kind === 'stream') return { ...r, ...(await stream(targetName, sc, payload, s, servers, workers)) };
+    if (sc.kind === 'stream') return { ...r, ...(await stream(targetName, sc, payload, s, servers, workers, maxRate)) };
     if (sc.kind === 'latency') return { ...r, ...(await latency(targetName, payload, s, servers, workers)) };
     return { ...r, ...(await idle(targetName, sc, s, servers, workers)) };
   } catch (e) {
@@ -186,21 +210,43 @@ export async function runOne(targetName: TargetName, sc: Scenario, payload: numb
   }
 }
 
-async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettings, servers: Servers, workers: Worker[]): Promise<Partial<RunResult>> {
+/** Adds `sc.fill` non-matching subscriptions on the first node; the node's RSS before and after. */
+async function fill(t: TargetName, sc: Scenario, payload: number, s: RunSettings, servers: Servers, workers: Worker[]): Promise<Partial<RunResult>> {
+  const n = sc.fill ?? 0;
+  if (n === 0) return {};
+  // meshbus allows 10,000 subscriptions per connection by default: 5,000 per connection, for every target alike.
+  const w = new Worker({ ...job(t, 'fill', [servers.urls[0]!], Math.ceil(n / 5000), payload, s), fill: n });
+  workers.push(w);
+  await w.next('ready', 60_000);
+  await sleep(500);
+  const before = rssOf(servers.pids[0]);
+  w.send({ cmd: 'fill' });
+  await w.next('filled', 300_000);
+  await sleep(1000);
+  const after = rssOf(servers.pids[0]);
+  const mem = before !== undefined && after !== undefined ? { rssBeforeFill: before, rssAfterFill: after, memPerSub: Math.round((after - before) / n) } : {};
+  return { fillSubs: n, ...mem };
+}
+
+async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettings, servers: Servers, workers: Worker[], maxRate?: number): Promise<Partial<RunResult>> {
   const urls = sc.ws ? servers.wsUrls : servers.urls;
   if (!urls || urls.length === 0) throw new Error('no WebSocket URL for this server');
+  const filled = await fill(t, sc, payload, s, servers, workers);
   const pubUrl = [urls[0]!];
-  const subUrl = [urls[urls.length - 1]!];
-  const subs = split(sc.subs, sc.subProcs).map((n, i) => new Worker({ ...job(t, 'sub', subUrl, n, payload, s), ...(i === 0 && sc.slowUs ? { slowUs: sc.slowUs } : {}) }));
+  // Subscriber processes on the nodes after the publisher's, round robin (one node: the same node).
+  const subUrl = (i: number): string[] => [urls.length === 1 ? urls[0]! : urls[1 + (i % (urls.length - 1))]!];
+  const shape = { topics: sc.topics, subTopic: sc.topics ? 'bench.events.*' : undefined, latency: sc.pace ? true : undefined };
+  const subs = split(sc.subs, sc.subProcs).map((n, i) => new Worker({ ...job(t, 'sub', subUrl(i), n, payload, s), ...shape, ...(i === 0 && sc.slowUs ? { slowUs: sc.slowUs } : {}) }));
   let id = 0;
+  const paceRate = sc.pace && maxRate ? Math.max(1, Math.round((sc.pace * maxRate) / sc.pubs)) : undefined;
   const pubs = split(sc.pubs, sc.pubProcs).map((n) => {
-    const w = new Worker(job(t, 'pub', pubUrl, n, payload, s, id, sc.subs));
+    const w = new Worker({ ...job(t, 'pub', pubUrl, n, payload, s, id, sc.subs), ...shape, paceRate });
     id += n;
     return w;
   });
   workers.push(...subs, ...pubs);
   const setupMs = 30_000 + sc.subs * 50;
-  await Promise.all(workers.map((w) => w.next('ready', setupMs)));
+  await Promise.all([...subs, ...pubs].map((w) => w.next('ready', setupMs)));
   // Interest may take a moment to reach the publisher's node: probe until every subscriber has heard one.
   const probed = new Set<Worker>();
   const deadline = Date.now() + 15_000;
@@ -252,6 +298,8 @@ async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettin
     serverCpu,
     serverNsPerMsg: serverCpu !== undefined && received > 0 ? Math.round((serverCpu * 1e9) / received) : undefined,
     ...slow,
+    ...filled,
+    ...(paceRate ? { pacedRate: paceRate * sc.pubs, maxRate, pacedSkipped: pr.reduce((a, p) => a + (p.skipped ?? 0), 0), latency: sr.find((x) => x.latency)?.latency } : {}),
   };
 }
 

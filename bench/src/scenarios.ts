@@ -8,7 +8,8 @@ export interface Scenario {
   id: string;
   title: string;
   kind: ScenarioKind;
-  nodes: 1 | 2;
+  /** Nodes: publishers on the first, subscriber processes spread over the others (1: all on one). */
+  nodes: 1 | 2 | 3;
   /** Publishers (stream), requesters (latency) or connections (idle). */
   pubs: number;
   /** Subscribers (stream) or responders (latency). */
@@ -29,6 +30,16 @@ export interface Scenario {
   sizes?: readonly number[];
   /** The first subscriber process is a slow consumer: it busy-waits this many µs per event. */
   slowUs?: number;
+  /** The `relay` target (the ceiling) runs this scenario too. */
+  ceiling?: boolean;
+  /** Subscriptions added on the node that do NOT match the published topic (mixed literal and wildcard; `fillerPatterns`), before the run. */
+  fill?: number;
+  /** Distinct topics the publisher cycles through (`bench.events.t<i>`; subscribers take `bench.events.*`). */
+  topics?: number;
+  /** Paced publisher at this fraction of the target's own max 1 → 1 rate (same run), latency per event at the subscriber. */
+  pace?: number;
+  /** A point of a "cost as the work grows" series: which series, and its x (subscriptions or topics). */
+  growth?: { series: 'subscriptions' | 'topics'; x: number };
 }
 
 export const SIZES = [16, 128, 4096] as const;
@@ -39,18 +50,25 @@ export const SLOW_US = 25;
 export function scenarios(full: boolean): Scenario[] {
   const idleConns = full ? 10_000 : 2_000;
   return [
-    { id: '1to1', title: '1 pub → 1 sub, one node', kind: 'stream', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false,
+    { id: '1to1', title: '1 pub → 1 sub, one node', kind: 'stream', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false, ceiling: true,
       what: 'events/s received by one subscriber from one publisher through one node' },
     { id: '1to1-2nodes', title: '1 pub → 1 sub, across two nodes', kind: 'stream', nodes: 2, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false,
       what: 'the same, publisher on node A and subscriber on node B of a 2-node cluster (NATS: 2 servers with routes)' },
+    { id: '1to1-ws', title: '1 pub → 1 sub over WebSocket', kind: 'stream', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false, ws: true, only: ['meshbus'],
+      what: '1to1 with both clients on the WebSocket gateway (meshbus only), reported as a ratio to meshbus 1to1 over TCP of the same run' },
     { id: 'fanout10', title: 'fan-out 1 → 10 (TCP)', kind: 'stream', nodes: 1, pubs: 1, subs: 10, pubProcs: 1, subProcs: 2, sized: true, full: false,
       what: 'deliveries/s summed over 10 subscribers (2 processes of 5 connections) of one topic' },
     { id: 'fanout10-ws', title: 'fan-out 1 → 10 (WebSocket)', kind: 'stream', nodes: 1, pubs: 1, subs: 10, pubProcs: 1, subProcs: 2, sized: true, full: false, ws: true, only: ['meshbus'],
       what: 'fanout10 with every client on the WebSocket gateway (meshbus only: the nats npm client and ioredis speak TCP)' },
+    { id: 'fanout10-3nodes', title: 'fan-out 1 → 10 across three nodes', kind: 'stream', nodes: 3, pubs: 1, subs: 10, pubProcs: 1, subProcs: 2, sized: true, full: false, only: ['meshbus', 'nats'],
+      what: 'publisher on node A, 5 subscribers on node B and 5 on node C (meshbus: 3 `meshbus start`, full mesh; NATS: 3 servers with routes)' },
     { id: 'm2m4x4', title: '4 pubs → 4 subs', kind: 'stream', nodes: 1, pubs: 4, subs: 4, pubProcs: 2, subProcs: 2, sized: true, full: false,
       what: 'deliveries/s summed over 4 subscribers of one topic fed by 4 publishers (2+2 processes)' },
     { id: 'reqrep', title: 'request/reply latency', kind: 'latency', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false,
       what: 'round trip of one request at a time, requester and responder in separate processes; HDR histogram p50/p99/p99.9' },
+    { id: 'load-p99', title: 'delivery latency at 50 % load', kind: 'stream', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false, only: ['meshbus', 'nats'], pace: 0.5,
+      what: "1 → 1 with a paced publisher at 50 % of the target's own 1to1 rate of this run; latency per event (publish call → subscriber callback, µs) p50/p99/p99.9" },
+    ...growth(),
     { id: 'fanout1000', title: 'fan-out 1 → 1,000 (TCP)', kind: 'stream', nodes: 1, pubs: 1, subs: 1000, pubProcs: 1, subProcs: 4, sized: true, full: true,
       what: 'deliveries/s summed over 1,000 subscribers (4 processes of 250)' },
     { id: 'fanout1000-ws', title: 'fan-out 1 → 1,000 (WebSocket)', kind: 'stream', nodes: 1, pubs: 1, subs: 1000, pubProcs: 1, subProcs: 4, sized: true, full: true, ws: true, only: ['meshbus'],
@@ -60,6 +78,49 @@ export function scenarios(full: boolean): Scenario[] {
     { id: 'idle', title: `idle connections (${idleConns.toLocaleString('en')})`, kind: 'idle', nodes: 1, pubs: idleConns, subs: 0, pubProcs: 4, subProcs: 0, sized: false, full: false,
       what: `server RSS growth for ${idleConns.toLocaleString('en')} idle client connections, scaled to 10,000` },
   ];
+}
+
+/** Payload of the growth series: one size, to keep the suite short. */
+export const GROWTH_SIZE = 128;
+
+/**
+ * "Cost as the work grows": 1 → 1 at 128 B with 1, 1,000 and 100,000
+ * subscriptions on the node (all but the subscriber's own do not match the
+ * topic), and with 1, 100 and 10,000 distinct topics in flight. meshbus and
+ * NATS (Redis: PSUBSCRIBE patterns are another mechanism, not compared).
+ */
+function growth(): Scenario[] {
+  const base = { kind: 'stream', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false, only: ['meshbus', 'nats'], sizes: [GROWTH_SIZE] } as const;
+  const subs = [1, 1000, 100_000].map(
+    (n): Scenario => ({ ...base, id: `subs-${label(n)}`, title: `1 → 1 with ${n.toLocaleString('en')} subscriptions on the node`, fill: n - 1, growth: { series: 'subscriptions', x: n },
+      what: `1 → 1 at ${GROWTH_SIZE} B with ${(n - 1).toLocaleString('en')} other subscriptions on the node that do not match (literal and wildcard, fillerPatterns), plus the subscriber's; node RSS per subscription` }),
+  );
+  const topics = [1, 100, 10_000].map(
+    (n): Scenario => ({ ...base, id: `topics-${label(n)}`, title: `1 → 1 cycling ${n.toLocaleString('en')} topics`, topics: n, growth: { series: 'topics', x: n },
+      what: `1 → 1 at ${GROWTH_SIZE} B, the publisher cycling ${n.toLocaleString('en')} topics bench.events.t<i>, the subscriber on bench.events.*` }),
+  );
+  return [...subs, ...topics];
+}
+
+const label = (n: number): string => (n >= 1000 ? `${n / 1000}k` : String(n));
+
+/**
+ * The i-th subscription pattern that does NOT match the bench topics
+ * (`bench.events.x`, `bench.events.t<k>`): a mix of literal and wildcard
+ * patterns sharing the topics' prefixes, so a lookup cannot skip them by the
+ * first token. Valid for meshbus and NATS alike.
+ */
+export function fillerPattern(i: number): string {
+  switch (i % 4) {
+    case 0:
+      return `bench.events.y${i}`; // literal sibling
+    case 1:
+      return `bench.*.y${i}`; // single-token wildcard in the middle
+    case 2:
+      return `*.events.z${i}`; // leading wildcard
+    default:
+      return `bench.events.x.${i}.>`; // under the topic, never the topic itself
+  }
 }
 
 /**

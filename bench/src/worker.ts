@@ -10,10 +10,11 @@
  * warm-up, 1 measured, 2 a readiness probe. Subscribers count only flag 1.
  */
 import { getTarget, type BenchClient, type TargetName } from './targets/index.js';
-import { newHistogram, summarize } from './histogram.js';
+import { newHistogram, summarize, type LatencySummary } from './histogram.js';
 import { now, sleep } from './proc.js';
+import { fillerPattern } from './scenarios.js';
 
-export type Role = 'pub' | 'sub' | 'rep' | 'req' | 'idle';
+export type Role = 'pub' | 'sub' | 'rep' | 'req' | 'idle' | 'fill';
 
 export interface WorkerJob {
   target: TargetName;
@@ -31,6 +32,16 @@ export interface WorkerJob {
   durationMs: number;
   /** Subscribers: busy-wait this many µs per event (a slow consumer). */
   slowUs?: number;
+  /** Publishers: cycle this many topics `bench.events.t<i>` instead of `topic`. */
+  topics?: number;
+  /** Subscribers: the pattern to subscribe (default `topic`). */
+  subTopic?: string;
+  /** Publishers: paced at this many events/s each (no flush pacing); payload bytes 6..13 carry the publish time (float64 LE, ms). */
+  paceRate?: number;
+  /** Subscribers: record the delivery latency of every measured event (needs paced publishers). */
+  latency?: boolean;
+  /** Role fill: this many non-matching subscriptions (`fillerPattern`) spread over the connections. */
+  fill?: number;
 }
 
 export interface PubResult {
@@ -39,6 +50,8 @@ export interface PubResult {
   start: number;
   end: number;
   disconnects: number;
+  /** Paced publishers: events skipped because the timer fell more than 10 ms behind. */
+  skipped?: number;
 }
 export interface SubResult {
   received: number;
@@ -48,9 +61,11 @@ export interface SubResult {
   disconnects: number;
   /** This subscriber was the slow consumer. */
   slow?: boolean;
+  /** Delivery latency (publish call → callback, µs) of the measured events, when asked. */
+  latency?: LatencySummary;
 }
 
-type Cmd = { cmd: 'start' } | { cmd: 'probe' } | { cmd: 'collect'; expected: number; idleMs: number; maxMs: number } | { cmd: 'stop' };
+type Cmd = { cmd: 'start' } | { cmd: 'probe' } | { cmd: 'fill' } | { cmd: 'collect'; expected: number; idleMs: number; maxMs: number } | { cmd: 'stop' };
 
 const send = (m: object): void => {
   process.send?.(m);
@@ -70,6 +85,14 @@ async function main(job: WorkerJob): Promise<void> {
   else if (job.role === 'sub') await setupSub(job, clients, handlers);
   else if (job.role === 'rep') for (const c of clients) await c.serve(job.topic);
   else if (job.role === 'req') setupReq(job, clients[0]!, handlers);
+  else if (job.role === 'fill') {
+    handlers.fill = async () => {
+      const per: string[][] = clients.map(() => []);
+      for (let k = 0; k < (job.fill ?? 0); k++) per[k % clients.length]!.push(fillerPattern(k));
+      await Promise.all(clients.map((c, i) => c.fill(per[i]!)));
+      return { ev: 'filled' };
+    };
+  }
 
   process.on('message', (m: Cmd) => {
     if (m.cmd === 'stop') {
@@ -87,16 +110,23 @@ async function main(job: WorkerJob): Promise<void> {
   send({ ev: 'ready' });
 }
 
+/** The topics a publisher cycles through. */
+function topicsOf(job: WorkerJob): string[] {
+  return job.topics ? Array.from({ length: job.topics }, (_, k) => `bench.events.t${k}`) : [job.topic];
+}
+
 function setupPub(job: WorkerJob, clients: BenchClient[], handlers: Partial<Record<Cmd['cmd'], (c: Cmd) => Promise<object | void>>>): void {
   const seqs = new Uint32Array(clients.length);
   const probe = Buffer.alloc(job.payload);
   probe[0] = 2;
+  const topic0 = topicsOf(job)[0]!;
   handlers.probe = async () => {
-    for (const c of clients) c.publish(job.topic, probe);
+    for (const c of clients) c.publish(topic0, probe);
     await Promise.all(clients.map((c) => c.flush()));
   };
   handlers.start = async () => {
-    const results = await Promise.all(clients.map((c, i) => pubLoop(job, c, job.pubBase + i, seqs, i)));
+    const loop = job.paceRate ? pacedLoop : pubLoop;
+    const results = await Promise.all(clients.map((c, i) => loop(job, c, job.pubBase + i, seqs, i)));
     return { ev: 'result', pubs: results };
   };
 }
@@ -105,6 +135,8 @@ function setupPub(job: WorkerJob, clients: BenchClient[], handlers: Partial<Reco
 async function pubLoop(job: WorkerJob, c: BenchClient, id: number, seqs: Uint32Array, i: number): Promise<PubResult> {
   // A pool of distinct buffers per batch: clients may keep a reference until the flush (no copy on publish).
   const pool = Array.from({ length: job.batch }, () => Buffer.alloc(job.payload, 0x61));
+  const topics = topicsOf(job);
+  const nt = topics.length;
   const t0 = now();
   const warmEnd = t0 + job.warmupMs;
   const end = warmEnd + job.durationMs;
@@ -122,8 +154,8 @@ async function pubLoop(job: WorkerJob, c: BenchClient, id: number, seqs: Uint32A
       b[0] = flag;
       b[1] = id & 0xff;
       b.writeUInt32LE(seqs[i]!, 2);
+      c.publish(nt === 1 ? topics[0]! : topics[seqs[i]! % nt]!, b);
       seqs[i]!++;
-      c.publish(job.topic, b);
     }
     if (flag) sent += pool.length;
     else warmSent += pool.length;
@@ -133,15 +165,70 @@ async function pubLoop(job: WorkerJob, c: BenchClient, id: number, seqs: Uint32A
   return { sent, warmSent, start, end: last, disconnects: c.disconnects };
 }
 
+/**
+ * Publishes at `paceRate` events/s: every ~1 ms timer tick, the events due
+ * since the start (at most 10 ms worth in one burst; a larger deficit is
+ * skipped, counted in `skipped`), each stamped with the publish time. No
+ * flush pacing. Buffers come from a ring of 200 ms of events, so a client
+ * that keeps a payload by reference until it is written (large payloads)
+ * never sees it rewritten.
+ */
+async function pacedLoop(job: WorkerJob, c: BenchClient, id: number, seqs: Uint32Array, i: number): Promise<PubResult> {
+  const rate = job.paceRate!;
+  const ring = Array.from({ length: Math.max(1024, Math.ceil(rate * 0.2)) }, () => Buffer.alloc(job.payload, 0x61));
+  const maxBurst = Math.max(1, Math.ceil(rate / 100));
+  const topics = topicsOf(job);
+  const t0 = now();
+  const warmEnd = t0 + job.warmupMs;
+  const end = warmEnd + job.durationMs;
+  let issued = 0;
+  let r = 0;
+  let sent = 0;
+  let warmSent = 0;
+  let skipped = 0;
+  let start = 0;
+  for (;;) {
+    const t = now();
+    if (t >= end) break;
+    const flag = t >= warmEnd ? 1 : 0;
+    if (flag && start === 0) start = t;
+    let due = Math.floor(((t - t0) * rate) / 1000) - issued;
+    if (due > maxBurst) {
+      skipped += due - maxBurst;
+      issued += due - maxBurst;
+      due = maxBurst;
+    }
+    for (let k = 0; k < due; k++) {
+      const b = ring[r]!;
+      r = r + 1 === ring.length ? 0 : r + 1;
+      b[0] = flag;
+      b[1] = id & 0xff;
+      b.writeUInt32LE(seqs[i]!, 2);
+      b.writeDoubleLE(now(), 6);
+      c.publish(topics[seqs[i]! % topics.length]!, b);
+      seqs[i]!++;
+    }
+    issued += due;
+    if (flag) sent += due;
+    else warmSent += due;
+    await sleep(1);
+  }
+  await c.flush();
+  return { sent, warmSent, start, end: now(), disconnects: c.disconnects, skipped };
+}
+
 async function setupSub(job: WorkerJob, clients: BenchClient[], handlers: Partial<Record<Cmd['cmd'], (c: Cmd) => Promise<object | void>>>): Promise<void> {
-  const stats = clients.map(() => ({ received: 0, probes: 0, first: 0, last: 0, outOfOrder: 0, lastSeq: new Float64Array(256).fill(-1) }));
+  const stats = clients.map(() => ({ received: 0, probes: 0, first: 0, last: 0, outOfOrder: 0, lastSeq: new Float64Array(256).fill(-1), hist: job.latency ? newHistogram() : undefined }));
+  // Reads the float64 publish time at payload bytes 6..13 without a view per event.
+  const stamp = new Float64Array(1);
+  const stampBytes = new Uint8Array(stamp.buffer);
   let probed = 0;
   let lastAny = now();
   const slowMs = (job.slowUs ?? 0) / 1000;
   await Promise.all(
     clients.map((c, i) => {
       const s = stats[i]!;
-      return c.subscribe(job.topic, (d) => {
+      return c.subscribe(job.subTopic ?? job.topic, (d) => {
         const flag = d[0];
         if (slowMs > 0) {
           const until = now() + slowMs;
@@ -157,6 +244,10 @@ async function setupSub(job: WorkerJob, clients: BenchClient[], handlers: Partia
         s.lastSeq[p] = seq;
         if (flag !== 1) return;
         const t = now();
+        if (s.hist) {
+          for (let k = 0; k < 8; k++) stampBytes[k] = d[6 + k]!;
+          s.hist.recordValue(Math.max(1, Math.round((t - stamp[0]!) * 1000)));
+        }
         if (s.received++ === 0) s.first = t;
         s.last = t;
         lastAny = t;
@@ -168,7 +259,7 @@ async function setupSub(job: WorkerJob, clients: BenchClient[], handlers: Partia
     const deadline = now() + maxMs;
     lastAny = Math.max(lastAny, now());
     while (stats.some((s) => s.received < expected) && now() < deadline && now() - lastAny < idleMs) await sleep(20);
-    const subs: SubResult[] = stats.map((s, i) => ({ received: s.received, first: s.first, last: s.last, outOfOrder: s.outOfOrder, disconnects: clients[i]!.disconnects, ...(slowMs > 0 ? { slow: true } : {}) }));
+    const subs: SubResult[] = stats.map((s, i) => ({ received: s.received, first: s.first, last: s.last, outOfOrder: s.outOfOrder, disconnects: clients[i]!.disconnects, ...(slowMs > 0 ? { slow: true } : {}), ...(s.hist ? { latency: summarize(s.hist) } : {}) }));
     return { ev: 'result', subs };
   };
 }

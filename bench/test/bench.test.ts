@@ -26,3 +26,23 @@ describe('bench harness', () => {
     expect(readFileSync(join(out, 'latest.svg'), 'utf8')).toMatch(/^<svg/);
   }, 60_000);
 });
+
+describe('growth scenarios', () => {
+  it('measures 1 → 1 with 999 non-matching subscriptions on the node and the RSS per subscription, and plots it', async () => {
+    const { growthSvg, growthTable } = await import('../src/report-growth.js');
+    const report = await runBench({ targets: ['meshbus'], scenarios: ['subs-1k', 'topics-100'], durationMs: 300, warmupMs: 100, log: () => {} });
+    const [subs, topics] = report.results;
+    expect(subs?.error).toBeUndefined();
+    expect(subs?.fillSubs).toBe(999);
+    expect(typeof subs?.memPerSub).toBe('number');
+    expect(subs?.rate).toBeGreaterThan(0);
+    expect(subs?.lost).toBe(0);
+    expect(topics?.error).toBeUndefined();
+    expect(topics?.rate).toBeGreaterThan(0);
+    expect(topics?.lost).toBe(0);
+    expect(report.ratios.some((r) => r.scenario === 'subs-1k' && r.metric === 'memPerSub')).toBe(true);
+    expect(growthTable(report.results)).toMatch(/\| subscriptions \| 1,000 \|/);
+    expect(growthSvg(report)).toMatch(/^<svg[\s\S]*<circle/);
+    expect(report.run?.versions.meshbus).toBeTruthy();
+  }, 90_000);
+});

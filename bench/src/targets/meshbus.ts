@@ -70,6 +70,10 @@ export const meshbus: Target = {
         nc.subscribe(topic, { callback: (m) => onMsg(m.data) });
         await nc.flush();
       },
+      async fill(patterns) {
+        for (const p of patterns) nc.subscribe(p, { callback: () => {} });
+        await nc.flush(120_000);
+      },
       async serve(topic) {
         nc.subscribe(topic, { callback: (m) => m.respond(m.data) });
         await nc.flush();

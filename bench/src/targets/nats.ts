@@ -70,6 +70,10 @@ export const nats: Target = {
         nc.subscribe(topic, { callback: (_err, m) => onMsg(m.data) });
         await nc.flush();
       },
+      async fill(patterns) {
+        for (const p of patterns) nc.subscribe(p, { callback: () => {} });
+        await nc.flush();
+      },
       async serve(topic) {
         nc.subscribe(topic, { callback: (_err, m) => m.respond(m.data) });
         await nc.flush();

@@ -82,6 +82,7 @@ export const redis: Target = {
         await last;
       },
       subscribe: (topic, onMsg) => subscribe(topic, onMsg),
+      fill: () => Promise.reject(new Error('no filler subscriptions for Redis in this harness')),
       serve: (topic) =>
         subscribe(topic, (m) => {
           const n = m[0]!;

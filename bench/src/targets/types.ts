@@ -2,9 +2,10 @@
  * One interface for every system under test. The parent process uses the
  * server side (probe, start); worker processes use the client side (connect).
  */
-export type TargetName = 'meshbus' | 'nats' | 'redis';
+/** `relay` is the ceiling: a byte relay, not a broker (targets/relay.ts). */
+export type TargetName = 'meshbus' | 'nats' | 'redis' | 'relay';
 
-export const TARGETS: readonly TargetName[] = ['meshbus', 'nats', 'redis'];
+export const TARGETS: readonly TargetName[] = ['meshbus', 'nats', 'redis', 'relay'];
 
 /** The servers of one run: one URL per node, stopped together. */
 export interface Servers {
@@ -27,6 +28,8 @@ export interface BenchClient {
   flush(): Promise<void>;
   /** Subscribes and resolves once the server has registered the subscription. */
   subscribe(topic: string, onMsg: (data: Uint8Array) => void): Promise<void>;
+  /** Subscribes every pattern (callbacks that do nothing) and resolves once the server has them all (one flush). */
+  fill(patterns: string[]): Promise<void>;
   /** Serves `topic`: echoes each request's payload as the reply. */
   serve(topic: string): Promise<void>;
   /** One request/reply round trip. */
@@ -38,10 +41,12 @@ export interface BenchClient {
 
 export interface Target {
   readonly name: TargetName;
-  /** Whether a 2-node cluster can be started for the cross-node scenario; else the reason it cannot. */
+  /** Whether a cluster (2 or 3 nodes) can be started for the cross-node scenarios; else the reason it cannot. */
   clusterSupport(): Promise<true | string>;
+  /** Whether this target runs `sc` at all (default: every scenario); scenarios it does not support leave no row. */
+  supports?(sc: { id: string; ceiling?: boolean }): boolean;
   /** undefined when the target can run here, else a message saying why it is skipped. */
   unavailable(): Promise<string | undefined>;
-  start(nodes: 1 | 2): Promise<Servers>;
+  start(nodes: 1 | 2 | 3): Promise<Servers>;
   connect(url: string): Promise<BenchClient>;
 }
