@@ -146,22 +146,47 @@ export function newStats(): NodeStats {
  */
 export class TopicCounter {
   private readonly counts = new Map<number, { topic: string; n: number }>();
+  /** Events of topics not counted because the table was full (room is made at most once per `evictEveryMs`). */
+  private missed = 0;
+  private lastEvict = 0;
 
-  constructor(readonly capacity = 1024) {}
+  /**
+   * `capacity`: topics counted at most. `evictEveryMs`: how often, at most, a
+   * full table drops its less published half to make room. Evicting on every
+   * miss sorted the table every few hundred events once more topics than
+   * `capacity` were in flight (10,000 topics: ~5 % of the node's time).
+   */
+  constructor(
+    readonly capacity = 1024,
+    private readonly evictEveryMs = 1000,
+  ) {}
 
   /**
    * Counts one event with header topic hash `hash`; `source.topic` (a Frame's
    * lazy getter) is read only for a hash not seen before. No allocation for a
-   * known topic.
+   * known topic, nor for an unknown one while the table is full: that event
+   * is not counted (the figures are approximate, for the dashboard's top topics).
    */
-  count(hash: number, source: { readonly topic: string }): void {
+  count(hash: number, source: { readonly topic: string }, now = Date.now()): void {
     const e = this.counts.get(hash);
     if (e !== undefined) {
       e.n++;
       return;
     }
-    if (this.counts.size >= this.capacity) this.evict();
+    if (this.counts.size >= this.capacity) {
+      if (now - this.lastEvict < this.evictEveryMs) {
+        this.missed++;
+        return;
+      }
+      this.lastEvict = now;
+      this.evict();
+    }
     this.counts.set(hash, { topic: source.topic, n: 1 });
+  }
+
+  /** Events not counted because the table was full. */
+  get uncounted(): number {
+    return this.missed;
   }
 
   /** The `n` most published topics, most first. */

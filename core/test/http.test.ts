@@ -387,9 +387,30 @@ describe('dashboard data', () => {
   it('TopicCounter stays bounded and keeps hot topics through evictions', () => {
     const tc = new TopicCounter(8);
     for (let i = 0; i < 100; i++) tc.count(1, { topic: 'hot' });
-    for (let i = 0; i < 1000; i++) tc.count(1000 + i, { topic: `t${i}` });
+    // Evictions at most once per second: the clock is passed in.
+    for (let i = 0; i < 1000; i++) tc.count(1000 + i, { topic: `t${i}` }, 1000 * (i + 1));
     const top = tc.top(20);
     expect(top.length).toBeLessThanOrEqual(8);
     expect(top[0]).toEqual({ topic: 'hot', count: 100 });
+  });
+
+  it('TopicCounter does not sort itself per event when more topics than its capacity are in flight', () => {
+    const tc = new TopicCounter(8, 1000);
+    let reads = 0;
+    const src = (t: string): { readonly topic: string } => ({
+      get topic() {
+        reads++;
+        return t;
+      },
+    });
+    for (let i = 0; i < 8; i++) tc.count(i, src(`t${i}`), 5000);
+    // Full: the first new topic makes room (one eviction: 4 kept, 4 free); once
+    // full again, for the rest of that second new topics are neither decoded nor stored.
+    for (let i = 0; i < 10_000; i++) tc.count(100 + i, src(`n${i}`), 5000);
+    expect(reads).toBe(8 + 4);
+    expect(tc.uncounted).toBe(10_000 - 4);
+    // A second later there is room again (the less published half dropped).
+    tc.count(99_999, src('later'), 6001);
+    expect(tc.top(8).map((x) => x.topic)).toContain('later');
   });
 });
