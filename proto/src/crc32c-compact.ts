@@ -7,6 +7,8 @@
  */
 
 const T = new Int32Array(256);
+/** The byte table, as crc32c.ts exports it (its first 256 entries): header-patch.ts builds on it. */
+export const CRC_TABLE: Int32Array = T;
 for (let n = 0; n < 256; n++) {
   let c = n;
   for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
