@@ -23,6 +23,7 @@
  */
 import { connect, type Client, type ConnectOptions, type Msg, type Status } from '@meshbus/sdk';
 import { queuedJobs, type ChaosRedis } from './chaos-redis.js';
+import { sleep } from './proc.js';
 
 export { findRedis, type ChaosRedis } from './chaos-redis.js';
 
@@ -309,7 +310,6 @@ export class DurableChecks {
   /** Stops publishing, waits (bounded) for every acked event and job, and returns the figures. */
   async finish(drainMs: number): Promise<DurableReport> {
     this.stopped = true;
-    const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
     const settleBy = Date.now() + 10_000;
     while ((this.inFlight.some((x) => x > 0) || this.jobInFlight > 0) && Date.now() < settleBy) await sleep(20);
     const drainBy = Date.now() + drainMs;

@@ -26,9 +26,10 @@ import { fileURLToPath } from 'node:url';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
 import { DURABLE_SPEC, DurableChecks, findRedis, skippedDurable, type ChaosRedis } from './chaos-durable.js';
 import { ChaosProxy } from './chaos-proxy.js';
-import { httpGet, metric, procRss, type ChaosReport, type FaultKind, type FaultRecord } from './chaos-report.js';
+import { httpGet, metric, type ChaosReport, type FaultKind, type FaultRecord } from './chaos-report.js';
+import { rssOf, sleep } from './proc.js';
 
-export { metric, procRss, summarize, type ChaosReport, type FaultKind, type FaultRecord } from './chaos-report.js';
+export { metric, summarize, type ChaosReport, type FaultKind, type FaultRecord } from './chaos-report.js';
 import { freePort } from '@meshbus/core';
 
 /** The `meshbus` command of @meshbus/cli, run as a user runs it. */
@@ -75,7 +76,6 @@ interface Proc {
 
 export { freePort };
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
   const n = Math.max(3, Math.min(5, opts.nodes ?? 3));
@@ -182,7 +182,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
         } catch {
           /* fall back */
         }
-        rss ??= procRss(p.child.pid);
+        rss ??= rssOf(p.child.pid);
         if (rss) peakRss[i] = Math.max(peakRss[i]!, rss);
       }),
     );
@@ -384,7 +384,7 @@ export async function runChaos(opts: ChaosOptions = {}): Promise<ChaosReport> {
         try {
           return metric((await httpGet(p!.httpPort, '/metrics')).body, 'meshbus_memory_bytes', 'kind="rss"') ?? 0;
         } catch {
-          return procRss(p?.child.pid) ?? 0;
+          return rssOf(p?.child.pid) ?? 0;
         }
       }),
     );

@@ -1,5 +1,4 @@
 /** The chaos engine's report (chaos-mesh.ts): its shape, its summary, and the probes that fill it (HTTP views, /metrics, /proc RSS). */
-import { readFileSync } from 'node:fs';
 import { summarizeDurable, type DurableReport } from './chaos-durable.js';
 
 export type FaultKind = 'kill' | 'drop' | 'stall';
@@ -67,17 +66,6 @@ export function metric(text: string, name: string, labels = ''): number | undefi
     if (Number.isFinite(v)) return v;
   }
   return undefined;
-}
-
-/** RSS in bytes from /proc (Linux). */
-export function procRss(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
-    return m ? Number(m[1]) * 1024 : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 export function summarize(r: ChaosReport): string {

@@ -16,7 +16,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { FrameDecoder, FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
-import { freePort, metric, procRss } from './chaos-mesh.js';
+import { freePort, metric } from './chaos-mesh.js';
+import { rssOf, sleep } from './proc.js';
 
 /** The `meshbus` command of @meshbus/cli, run as a user runs it. */
 const BIN = fileURLToPath(import.meta.resolve('@meshbus/cli/meshbus.js'));
@@ -76,7 +77,6 @@ export function openFilesLimit(): number | undefined {
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const HELLO = encodeFrame({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1], name: 'soak' }) });
 const GOODBYE = encodeFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 0, reason: 'soak done' }) });
 
@@ -152,7 +152,7 @@ export async function runSoak(opts: SoakOptions = {}): Promise<SoakReport> {
     if (Date.now() - t0 > 15_000 || unexpectedExit) throw new Error(`soak node did not start: ${out.join('')}`);
     await sleep(50);
   }
-  const rssMb = (): number => Math.round(((procRss(pid) ?? 0) / 1048576) * 10) / 10;
+  const rssMb = (): number => Math.round(((rssOf(pid) ?? 0) / 1048576) * 10) / 10;
   const records: WaveRecord[] = [];
   let baseline = { fd: fdCount(pid), rssMb: rssMb() };
   try {

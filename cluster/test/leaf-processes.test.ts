@@ -1,6 +1,6 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { connect, type Client } from '@meshbus/sdk';
-import { spawnNode, type NodeProcess, until } from '@meshbus/testkit';
+import { nodeKit, type NodeProcess, until } from '@meshbus/testkit';
 
 /**
  * Issue #18, leaf nodes with real `meshbus start` processes: two hubs in a
@@ -9,33 +9,21 @@ import { spawnNode, type NodeProcess, until } from '@meshbus/testkit';
  * hub of the subscribing leaf is killed with SIGKILL and the leaf fails over:
  * events flow again, in order per publisher, without duplicates.
  */
-const procs: NodeProcess[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => {});
-  for (const p of procs.splice(0)) {
-    p.child.kill('SIGKILL');
-    await p.exited;
-  }
-});
+// Processes are killed with SIGKILL after each test (some already were, by the test), clients closed first.
+const fx = nodeKit();
+const spawn = (args: Parameters<typeof fx.spawnNode>[0]): Promise<NodeProcess> => fx.spawnNode(args, 'SIGKILL');
 
 async function cli(p: NodeProcess): Promise<Client> {
-  const c = await connect(p.url, { reconnectBackoff: { base: 50, max: 300 } });
-  clients.push(c);
-  return c;
+  return fx.track(await connect(p.url, { reconnectBackoff: { base: 50, max: 300 } }));
 }
 
 it('routes across leaves and hubs of real processes, and a leaf fails over when its hub is killed', async () => {
-  const a = await spawnNode({});
-  procs.push(a);
-  const b = await spawnNode({ seeds: [`127.0.0.1:${a.clusterPort}`] });
-  procs.push(b);
+  const a = await spawn({});
+  const b = await spawn({ seeds: [`127.0.0.1:${a.clusterPort}`] });
   await until(() => b.log.join('').includes('peer link up'), 'the hubs to link', 15_000);
   const hubs = [`127.0.0.1:${a.clusterPort}`, `127.0.0.1:${b.clusterPort}`];
-  const edge = await spawnNode({ seeds: hubs, extra: ['--mesh', 'leaf'] });
-  procs.push(edge);
-  const roaming = await spawnNode({ seeds: hubs, extra: ['--mesh', 'leaf'] });
-  procs.push(roaming);
+  const edge = await spawn({ seeds: hubs, extra: ['--mesh', 'leaf'] });
+  const roaming = await spawn({ seeds: hubs, extra: ['--mesh', 'leaf'] });
   for (const l of [edge, roaming]) await until(() => l.log.join('').includes('"hub":true'), 'a leaf to link to its hub', 15_000);
 
   // A responder on one leaf, a requester on the other.

@@ -1,6 +1,6 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
-import { freePort, spawnNode, type NodeProcess, until } from '@meshbus/testkit';
+import { freePort, nodeKit, type NodeProcess, until } from '@meshbus/testkit';
 
 /**
  * Issue #18 with real `meshbus start` processes: two regions joined by
@@ -18,20 +18,12 @@ const LONG = process.env.MESHBUS_LONG === '1';
 const PER_REGION = LONG ? 3 : 2;
 const LEAVES = LONG ? 2 : 1;
 
-const procs: NodeProcess[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => {});
-  for (const p of procs.splice(0)) {
-    p.child.kill('SIGKILL');
-    await p.exited;
-  }
-});
+// Processes are killed with SIGKILL after each test (some already were, by the test), clients closed first.
+const fx = nodeKit();
+const spawn = (args: Parameters<typeof fx.spawnNode>[0]): Promise<NodeProcess> => fx.spawnNode(args, 'SIGKILL');
 
 async function cli(p: NodeProcess): Promise<Client> {
-  const c = await connect(p.url, { reconnectBackoff: { base: 50, max: 300 } });
-  clients.push(c);
-  return c;
+  return fx.track(await connect(p.url, { reconnectBackoff: { base: 50, max: 300 } }));
 }
 const text = (m: Msg): string => Buffer.from(m.data).toString();
 const logOf = (p: NodeProcess): string => p.log.join('');
@@ -45,12 +37,11 @@ it(`routes across ${PER_REGION}+${PER_REGION} nodes in two regions and ${2 * LEA
     const other = r === 'eu' ? 'us' : 'eu';
     for (let i = 0; i < PER_REGION; i++) {
       const rotated = [...addrs(other).slice(i), ...addrs(other).slice(0, i)];
-      const p = await spawnNode({
+      const p = await spawn({
         clusterPort: ports[r][i]!,
         seeds: i > 0 ? [addrs(r)[0]!] : [],
         extra: ['--region', r, '--gateways', `${other}=${rotated.join('|')}`, '--name', `${r}-${i}`],
       });
-      procs.push(p);
       region[r].push(p);
     }
   }
@@ -62,8 +53,7 @@ it(`routes across ${PER_REGION}+${PER_REGION} nodes in two regions and ${2 * LEA
   const leaves: Record<'eu' | 'us', NodeProcess[]> = { eu: [], us: [] };
   for (const r of ['eu', 'us'] as const) {
     for (let i = 0; i < LEAVES; i++) {
-      const l = await spawnNode({ clusterPort: null, seeds: addrs(r).slice(0, 2), extra: ['--mesh', 'leaf', '--name', `${r}-leaf-${i}`] });
-      procs.push(l);
+      const l = await spawn({ clusterPort: null, seeds: addrs(r).slice(0, 2), extra: ['--mesh', 'leaf', '--name', `${r}-leaf-${i}`] });
       leaves[r].push(l);
     }
   }

@@ -66,7 +66,8 @@ async function main(): Promise<void> {
       return;
     }
     const t = cluster.traffic();
-    const interested = m.topic !== undefined && node.table.route(m.topic).plain.length + node.table.route(m.topic).groups.length > 0;
+    const route = m.topic === undefined ? undefined : node.table.route(m.topic);
+    const interested = route !== undefined && route.plain.length + route.groups.length > 0;
     send({
       stats: true,
       id: node.id,
