@@ -90,7 +90,7 @@ export class InterestExchange {
     if (!li) return;
     if (link.kind === 'leaf') this.leafEntries -= li.learned.size;
     for (const sub of li.learned.values()) this.node.table.remove(sub);
-    for (const key of this.ledger.dropSource(link)) this.propagate(key);
+    for (const key of this.ledger.dropSource(link)) this.propagate(key, link);
   }
 
   /**
@@ -106,12 +106,19 @@ export class InterestExchange {
 
   private changed(key: string, source: 'local' | PeerLink, delta: number, dist?: number): void {
     this.ledger.change(key, source, delta, dist);
-    this.propagate(key);
+    this.propagate(key, source);
   }
 
-  /** Tells every link whose view of `key` changed: now wanted, no longer wanted, or at another distance. */
-  private propagate(key: string): void {
+  /**
+   * Tells every link whose view of `key` changed (now wanted, no longer wanted,
+   * or at another distance) by a change of `source`'s entries: only the links
+   * `source` counts for are looked at (in a full mesh, a peer's interest
+   * matters only to leaves and to regions that dialed this node, not to the
+   * other peers).
+   */
+  private propagate(key: string, source: 'local' | PeerLink): void {
     for (const [link, li] of this.perLink) {
+      if (!this.ledger.countsFor(source, link)) continue;
       const dist = this.ledger.distanceFor(key, link);
       const id = li.announced.get(key);
       if (dist !== undefined && (id === undefined || li.told.get(key) !== dist)) link.sendControl(FrameType.INTEREST, { add: [this.announce(link, key, dist)] });

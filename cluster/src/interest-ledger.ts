@@ -85,22 +85,24 @@ export class InterestLedger {
    * other than itself counts for it (the table in this file's header), or the
    * nearest is past MAX_INTEREST_DISTANCE.
    */
-  distanceFor(key: string, link: Source): number | undefined {
+  distanceFor(key: string, link: object): number | undefined {
     const m = this.counts.get(key);
     if (!m) return undefined;
-    const to = link === 'local' ? 'peer' : this.classOf(link);
-    if (to === 'gateway-out') return undefined;
-    const everything = this.transitive || to === 'leaf';
     let best = Infinity;
     for (const [src, h] of m) {
       if (src === link || h.n <= 0 || h.dist >= best) continue;
-      if (everything || src === 'local') best = h.dist;
-      else {
-        const from = this.classOf(src);
-        if (from === 'leaf' || (to === 'gateway-in' && from === 'peer')) best = h.dist;
-      }
+      if (this.countsFor(src, link)) best = h.dist;
     }
     return best + 1 <= MAX_INTEREST_DISTANCE ? best + 1 : undefined;
+  }
+
+  /** Whether what `source` wants counts toward what `link` is told (the table in this file's header). */
+  countsFor(source: Source, link: object): boolean {
+    const to = this.classOf(link);
+    if (to === 'gateway-out') return false;
+    if (this.transitive || to === 'leaf' || source === 'local') return true;
+    const from = this.classOf(source);
+    return from === 'leaf' || (to === 'gateway-in' && from === 'peer');
   }
 
   keys(): IterableIterator<string> {
