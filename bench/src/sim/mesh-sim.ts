@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Client } from '@meshbus/sdk';
-import { createServer } from 'node:net';
+import { freePort } from '@meshbus/core';
 import type { MeshMode } from '@meshbus/cluster';
 import { newHistogram, summarize, type LatencySummary } from '../histogram.js';
 import { sleep } from '../proc.js';
@@ -85,29 +85,6 @@ function plan(topology: Topology, n: number): { mode: MeshMode; seeds: number[] 
   return out;
 }
 
-/**
- * `n` free loopback ports below Linux's ephemeral range (32768 and up), so the
- * many outgoing connections of a run cannot take one between the moment it is
- * chosen and the moment its node listens on it.
- */
-async function proxyPorts(n: number): Promise<number[]> {
-  const out: number[] = [];
-  for (let tries = 0; out.length < n && tries < 20 * n; tries++) {
-    const p = 20_000 + Math.floor(Math.random() * 12_000);
-    if (!out.includes(p) && (await portFree(p))) out.push(p);
-  }
-  if (out.length < n) throw new Error(`mesh-sim: found only ${out.length} of ${n} free ports`);
-  return out;
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once('error', () => resolve(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
 /** Hubs of the leaf topology: one per 10 nodes, at least 2. */
 export function hubCount(n: number): number {
   return Math.max(2, Math.ceil(n / 10));
@@ -171,7 +148,12 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   const pingInterval = o.pingInterval ?? 1000;
   const log = o.log ?? (() => undefined);
   const p = plan(o.topology, o.nodes);
-  const ports = await proxyPorts(p.length + 1);
+  // Distinct ports (freePort picks at random: two calls may agree).
+  const ports: number[] = [];
+  while (ports.length < p.length + 1) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
   const procs: SimProc[] = [];
   const clients: Client[] = [];
   try {

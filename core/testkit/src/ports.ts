@@ -13,10 +13,10 @@ export function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** `n` consecutive free loopback ports, the first returned (random start in 20000..59999, 50 tries). */
+/** `n` consecutive free loopback ports, the first returned (random start in 20000..32767, below the kernel's ephemeral ports as freePort, 50 tries). */
 export async function freePortRange(n: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    const base = 20_000 + Math.floor(Math.random() * (12_768 - n));
     let ok = true;
     for (let i = 0; i < n && ok; i++) ok = await portFree(base + i);
     if (ok) return base;
