@@ -2,6 +2,7 @@ import { FrameType, topicProblem } from '@meshbus/proto';
 import type { MeshNode, Subscription } from '@meshbus/core';
 import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
 import type { PeerLink } from './peer-link.js';
+import { InterestOutbox, type InterestEntry } from './interest-outbox.js';
 
 /** Per link: what we announced to it (our ids, with the distance told) and what it announced to us (its ids → subscriptions). */
 interface LinkInterest {
@@ -17,6 +18,8 @@ interface LinkInterest {
   retired: Map<number, string>;
   nextId: number;
   learned: Map<number, Subscription>;
+  /** INTEREST owed to the link, sent at the end of the turn (flush). */
+  outbox: InterestOutbox;
 }
 
 /**
@@ -27,8 +30,7 @@ interface LinkInterest {
  * turns what a link announces into subscriptions in the node's routing table
  * owned by that link.
  */
-/** An INTEREST add entry: [id, pattern, queue or null, distance in links to the subscriber]. */
-type Entry = [number, string, string | null, number];
+type Entry = InterestEntry;
 
 /** Longest queue group name, as for a client's SUB `q` (SPEC 10.10). */
 const MAX_QUEUE_NAME = 256;
@@ -46,6 +48,7 @@ export class InterestExchange {
    */
   private leafEntries = 0;
   private unsubscribe: (() => void) | undefined;
+  private flushQueued = false;
 
   /**
    * partial: interest learned from one link is announced to the others (transitive).
@@ -74,13 +77,15 @@ export class InterestExchange {
 
   /** A link is up: it gets a snapshot of the interest it should route here. */
   linkUp(link: PeerLink): void {
-    this.perLink.set(link, { announced: new Map(), told: new Map(), announcedById: new Map(), retired: new Map(), nextId: 1, learned: new Map() });
-    const add: Entry[] = [];
+    const li: LinkInterest = { announced: new Map(), told: new Map(), announcedById: new Map(), retired: new Map(), nextId: 1, learned: new Map(), outbox: new InterestOutbox() };
+    this.perLink.set(link, li);
+    li.outbox.snapshot();
     for (const key of this.ledger.keys()) {
       const dist = this.ledger.distanceFor(key, link);
-      if (dist !== undefined) add.push(this.announce(link, key, dist));
+      if (dist !== undefined) li.outbox.add(this.announce(link, key, dist));
     }
-    link.sendControl(FrameType.INTEREST, { snap: true, add });
+    // Now, not at the end of the turn: the snapshot is the first thing the link hears after the handshake.
+    this.send(link, li);
   }
 
   /** A link is gone: what it announced leaves the routing table (and, transitively, the other links). */
@@ -121,16 +126,34 @@ export class InterestExchange {
       if (!this.ledger.countsFor(source, link)) continue;
       const dist = this.ledger.distanceFor(key, link);
       const id = li.announced.get(key);
-      if (dist !== undefined && (id === undefined || li.told.get(key) !== dist)) link.sendControl(FrameType.INTEREST, { add: [this.announce(link, key, dist)] });
+      if (dist !== undefined && (id === undefined || li.told.get(key) !== dist)) this.queue(li).add(this.announce(link, key, dist));
       else if (dist === undefined && id !== undefined) {
         li.announced.delete(key);
         li.told.delete(key);
         li.announcedById.delete(id);
         li.retired.set(id, key);
         if (li.retired.size > MAX_RETIRED) li.retired.delete(li.retired.keys().next().value!);
-        link.sendControl(FrameType.INTEREST, { del: [id] });
+        this.queue(li).del(id);
       }
     }
+  }
+
+  /** `li`'s outbox, with a flush of every link's outbox at the end of this turn: a burst of changes is one frame per link. */
+  private queue(li: LinkInterest): InterestOutbox {
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flush);
+    }
+    return li.outbox;
+  }
+
+  private readonly flush = (): void => {
+    this.flushQueued = false;
+    for (const [link, li] of this.perLink) if (!li.outbox.empty) this.send(link, li);
+  };
+
+  private send(link: PeerLink, li: LinkInterest): void {
+    for (const body of li.outbox.take()) link.sendControl(FrameType.INTEREST, body);
   }
 
   /** An add entry for `key` (the id already announced for it, if any: the peer replaces the entry). */
