@@ -6,7 +6,7 @@ import { InterestExchange } from './interest-exchange.js';
 import { resolveClusterOptions, type ClusterOptions, type MeshMode, type ResolvedClusterOptions } from './options.js';
 import { PeerLink, type LinkHandler, type LinkSettings } from './peer-link.js';
 import { clusterAddressProblem, nameProblem, type PeerInfo } from './peer-info.js';
-import { Redialer } from './redialer.js';
+import { REPORT_EVERY, Redialer, type RedialEvent, type RedialNote } from './redialer.js';
 import { PeerPort } from './peer-port.js';
 import { Gossip } from './gossip.js';
 import { Gateways } from './gateways.js';
@@ -98,10 +98,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       giveUpAfter: this.options.redialGiveUp,
       maxLearned: this.options.maxKnownPeers,
       dial: (addr) => this.dial(addr),
-      note: (event, addr, reason) =>
-        event === 'gave-up'
-          ? node.logger.warn({ address: addr, reason }, 'gave up dialing a gossiped peer address: it never authenticated')
-          : node.logger.warn({ address: addr, reason }, 'not dialing more gossiped peer addresses'),
+      note: (event, addr, d) => this.redialNote(event, addr, d),
     });
     this.gossip = new Gossip({ self: this.self, options: this.options, logger: node.logger, byPeer: this.byPeer, known: this.known, redialer: this.redialer });
     this.leaves = new Leaves({ options: this.options, logger: node.logger, redialer: this.redialer, byPeer: this.byPeer, selfId: node.id });
@@ -337,6 +334,19 @@ export class ClusterNode implements LinkHandler, ClusterView {
       if (!this.redialer.wants(link.target) && this.options.seeds.includes(link.target)) this.redialer.want(link.target, true);
       this.redialer.failed(link.target, link.failCode ? `${link.failCode}: ${reason}` : reason, refused);
     }
+  }
+
+  /** Says what the redialer tells (redialer.ts: seeds once per way of failing, then every 5 min; gossiped addresses once given up). */
+  private redialNote(event: RedialEvent, address: string, d: RedialNote): void {
+    const log = this.node.logger;
+    // A refused secret or topology is the operator's to fix: said at error level.
+    const level = /MB_ERR_(AUTH_FAILED|TOPOLOGY)/.test(d.reason) ? 'error' : 'warn';
+    const rec = { address, reason: d.reason, attempts: d.attempts };
+    if (event === 'gave-up') log.warn(rec, 'gave up dialing a gossiped peer address: it never authenticated');
+    else if (event === 'too-many') log.warn(rec, 'not dialing more gossiped peer addresses');
+    else if (event === 'failing') log[level](rec, `cannot link to ${address}; still dialing (said again every ${REPORT_EVERY / 60_000} min while it fails this way)`);
+    else if (event === 'still-failing') log[level](rec, `still cannot link to ${address}; still dialing`);
+    else log.info(rec, `linked to ${address} after ${d.attempts} failed attempts`);
   }
 
   /**

@@ -322,6 +322,9 @@ export class PeerLink extends Connection {
 
   protected override failing(code: ErrorCode, message: string): void {
     if (this.state === 'handshake') this.failCode = code;
+    // A link we dialed that fails its handshake is a failed attempt at that address: the
+    // cluster's redialer says so once per way of failing, not once per redial.
+    if (this.state === 'handshake' && this.role === 'dialer') return;
     this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
   }
 

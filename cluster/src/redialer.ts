@@ -10,16 +10,41 @@
  * dialed again on gossip alone (remembered up to MAX_GIVEN_UP addresses,
  * oldest forgotten first); a link to it coming up (the node dialed us)
  * clears it. At most `maxLearned` gossip-learned addresses are dialed at once.
+ *
+ * What an operator reads: a seed that fails is told once (`failing`: the
+ * first failure, and again when the way it fails changes, e.g. from "no
+ * connection" to MB_ERR_AUTH_FAILED), then at most once per REPORT_EVERY with
+ * the attempts since (`still-failing`), and once when it links
+ * (`recovered`); before, every redial of a seed refusing our secret wrote a
+ * warning (every 5 s at the default backoff, forever). Gossip-learned
+ * addresses are told once, when given up.
  */
 
 /** How many given-up addresses are remembered. */
 const MAX_GIVEN_UP = 4096;
+/** How often a seed failing the same way is told again, ms. */
+export const REPORT_EVERY = 5 * 60_000;
 
 interface Target {
   seed: boolean;
   failures: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   dialing: boolean;
+  /** How the current streak of failures fails (an error code, or "no connection"), once told. */
+  failing: string | undefined;
+  /** When the streak was last told, ms since the epoch. */
+  toldAt: number;
+  /** Failures since it was last told. */
+  untold: number;
+}
+
+/** What the redialer tells the operator (RedialerOptions.note). */
+export type RedialEvent = 'gave-up' | 'too-many' | 'failing' | 'still-failing' | 'recovered';
+
+export interface RedialNote {
+  reason: string;
+  /** Failed attempts: in all (gave-up, recovered) or since last told (still-failing). */
+  attempts?: number;
 }
 
 export interface RedialerOptions {
@@ -32,8 +57,8 @@ export interface RedialerOptions {
   maxLearned: number;
   /** Dials `addr`; true when a connection was made (the handshake's outcome comes later, via connected()/failed()). */
   dial: (addr: string) => Promise<boolean>;
-  /** Told once per address given up, and once when the learned-address bound is first hit. */
-  note: (event: 'gave-up' | 'too-many', addr: string, reason: string) => void;
+  /** Told once per address given up, once when the learned-address bound is first hit, and of failing seeds (see the class). */
+  note: (event: RedialEvent, addr: string, detail: RedialNote) => void;
 }
 
 export class Redialer {
@@ -59,13 +84,13 @@ export class Redialer {
     if (!seed) {
       if (this.givenUp.has(addr)) return;
       if (this.learned >= this.o.maxLearned) {
-        if (!this.warnedFull) this.o.note('too-many', addr, `already dialing ${this.learned} addresses learned by gossip`);
+        if (!this.warnedFull) this.o.note('too-many', addr, { reason: `already dialing ${this.learned} addresses learned by gossip` });
         this.warnedFull = true;
         return;
       }
       this.learned++;
     }
-    const target: Target = { seed, failures: 0, timer: undefined, dialing: false };
+    const target: Target = { seed, failures: 0, timer: undefined, dialing: false, failing: undefined, toldAt: 0, untold: 0 };
     this.targets.set(addr, target);
     this.schedule(addr, target, 0);
   }
@@ -85,6 +110,7 @@ export class Redialer {
     this.givenUp.delete(addr);
     const t = this.targets.get(addr);
     if (!t) return;
+    if (t.failing !== undefined) this.o.note('recovered', addr, { reason: t.failing, attempts: t.failures });
     this.drop(addr, t);
   }
 
@@ -96,8 +122,7 @@ export class Redialer {
   failed(addr: string, reason: string, refused: boolean): void {
     const t = this.targets.get(addr);
     if (!t) return;
-    t.failures++;
-    if (!t.seed && (refused || t.failures >= this.o.giveUpAfter)) this.giveUp(addr, t, refused ? reason : `${t.failures} failed attempts, last: ${reason}`);
+    this.failure(addr, t, reason, refused);
   }
 
   stop(): void {
@@ -118,7 +143,29 @@ export class Redialer {
     if (this.givenUp.size >= MAX_GIVEN_UP) this.givenUp.delete(this.givenUp.values().next().value!);
     this.givenUp.add(addr);
     this.warnedFull = false;
-    this.o.note('gave-up', addr, reason);
+    this.o.note('gave-up', addr, { reason, attempts: t.failures });
+  }
+
+  /** One failed attempt at `addr`: counted, told (seeds, see the class), and a gossiped address given up when it is time. */
+  private failure(addr: string, t: Target, reason: string, refused: boolean): boolean {
+    t.failures++;
+    if (!t.seed) {
+      if (refused || t.failures >= this.o.giveUpAfter) {
+        this.giveUp(addr, t, refused ? reason : `${t.failures} failed attempts, last: ${reason}`);
+        return true;
+      }
+      return false;
+    }
+    const kind = /^MB_ERR_[A-Z_]+/.exec(reason)?.[0] ?? reason;
+    const now = Date.now();
+    t.untold++;
+    if (kind !== t.failing) this.o.note('failing', addr, { reason, attempts: t.failures });
+    else if (now - t.toldAt >= REPORT_EVERY) this.o.note('still-failing', addr, { reason, attempts: t.untold });
+    else return false;
+    t.failing = kind;
+    t.toldAt = now;
+    t.untold = 0;
+    return false;
   }
 
   private schedule(addr: string, t: Target, delay: number): void {
@@ -134,13 +181,7 @@ export class Redialer {
     const ok = await this.o.dial(addr).catch(() => false);
     t.dialing = false;
     if (this.stopped || this.targets.get(addr) !== t) return;
-    if (!ok) {
-      t.failures++;
-      if (!t.seed && t.failures >= this.o.giveUpAfter) {
-        this.giveUp(addr, t, `${t.failures} failed attempts, last: no connection`);
-        return;
-      }
-    }
+    if (!ok && this.failure(addr, t, 'no connection', false)) return;
     // A connection still needs the handshake: keep the target until connected()
     // (or failed(), which counts); try again after `max` if neither came.
     const ceiling = Math.min(this.o.max, this.o.min * 2 ** Math.min(t.failures, 16));

@@ -365,6 +365,46 @@ describe('gossip', () => {
   });
 });
 
+describe('a seed that keeps failing', () => {
+  it('is said once per way of failing, not once per redial, and once more when it links (was: a warning every redial, forever)', async () => {
+    const all: Array<{ level: string; msg: string; o: Record<string, unknown> }> = [];
+    const rec = (level: string) => (o: object, msg?: string) => void all.push({ level, msg: msg ?? '', o: o as Record<string, unknown> });
+    const logger: Logger = { ...silentLogger, info: rec('info'), warn: rec('warn'), error: rec('error') };
+    const wrong = await startMeshNode({ secret: 'another secret value' }, 'wrong');
+    cleanup.push(() => stopMeshNode(wrong));
+    const right = await startMeshNode({ secret: SECRET }, 'right');
+    cleanup.push(() => stopMeshNode(right));
+    // The seed is a proxy: first to the node with another secret, then to one with ours.
+    let to = wrong.cluster.port;
+    let dials = 0;
+    const proxy = net.createServer((s) => {
+      dials++;
+      const up = net.connect(to, '127.0.0.1');
+      s.pipe(up).pipe(s);
+      s.on('error', () => up.destroy());
+      up.on('error', () => s.destroy());
+      s.on('close', () => up.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
+    const seed = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const n = await startNode({ port: 0, logger, name: 'a', pingInterval: 1000 });
+    const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 60, seeds: [seed] }).start();
+    cleanup.push(() => stopMeshNode({ node: n, cluster, url: '', peerAddr: '' }));
+    await until(() => dials >= 8, 'redialed many times', 15_000);
+    const about = (): typeof all => all.filter((l) => l.level !== 'info' && JSON.stringify(l).includes(seed));
+    expect(about()).toHaveLength(1);
+    expect(about()[0].level).toBe('error');
+    expect(String(about()[0].o.reason)).toContain('MB_ERR_AUTH_FAILED');
+    expect(all.filter((l) => l.msg === 'closing peer link')).toHaveLength(0);
+    to = right.cluster.port;
+    await until(() => cluster.peers().some((p) => p.id === right.node.id && p.state === 'up'), 'linked once the seed takes our secret', 15_000);
+    const linked = all.filter((l) => l.level === 'info' && l.msg.startsWith(`linked to ${seed} after`));
+    expect(linked).toHaveLength(1);
+    expect(Number(linked[0].o.attempts)).toBeGreaterThanOrEqual(8);
+  });
+});
+
 describe('traces across two nodes (issue #13: a seen trace id reused)', () => {
   const traced = (topic: string, id: string, correlation = 0): FrameSpec => ({ type: FrameType.PUB, topic, correlation, flags: Flags.TRACE, ext: { trace: id }, payload: Buffer.from('t') });
   const interestIn = (t: TestNode, pattern: string): boolean => {
