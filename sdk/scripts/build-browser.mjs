@@ -83,18 +83,48 @@ const INTERNAL_PROPS = `
   LENGTH TYPE FLAGS HOPS MAX_HOPS TOPIC_HASH ORIGIN SEQ TIMESTAMP CORRELATION TOPIC_LEN EXT_LEN PAYLOAD_LEN SID RESERVED CRC
 `.trim().split(/\s+/);
 
-const CRC32C_COMPACT = join(root, '..', 'proto', 'dist', 'crc32c-compact.js');
+/**
+ * A plugin resolving proto's own import of `./<name>.js` to proto's
+ * `<swap>.js` instead (imports from elsewhere are left alone).
+ */
+function protoSwap(name, swap) {
+  const path = join(root, '..', 'proto', 'dist', `${swap}.js`);
+  return {
+    name: swap,
+    setup(b) {
+      b.onResolve({ filter: new RegExp(`^\\./${name}\\.js$`) }, (a) => (/[\\/]proto[\\/]dist$/.test(a.resolveDir) ? { path } : undefined));
+    },
+  };
+}
+
 /**
  * Swaps proto's slicing-by-8 CRC32C (eight 256-entry tables, for nodes) for
  * proto's one-table version (same function, test/primitives.test.ts checks
  * both): clients checksum 60-byte headers only.
  */
-const compactCrc = {
-  name: 'crc32c-compact',
-  setup(b) {
-    b.onResolve({ filter: /^\.\/crc32c\.js$/ }, (a) => (/[\\/]proto[\\/]dist$/.test(a.resolveDir) ? { path: CRC32C_COMPACT } : undefined));
-  },
-};
+const compactCrc = protoSwap('crc32c', 'crc32c-compact');
+/**
+ * Swaps proto's frame decoder (built around the batched scanner contract a
+ * node needs: native scanner, shared scan buffer) for proto's compact one:
+ * the same class and results (test/decoder.test.ts, the fuzz campaign and
+ * its corpus run over both).
+ */
+const compactDecoder = protoSwap('frame-decoder', 'frame-decoder-compact');
+/**
+ * Swaps proto's topic trie for proto's map of patterns matched one by one
+ * (the same API and results, test/topic.test.ts runs over both): a client
+ * holds few patterns, and its dispatcher caches each topic's match until
+ * the patterns change.
+ */
+const compactTrie = protoSwap('topic-trie', 'topic-trie-compact');
+
+/**
+ * Swaps proto's UTF-8 code (its own loops, for Hermes which may lack
+ * TextEncoder/TextDecoder) for proto's platform version (utf8-platform.ts:
+ * same functions, test/primitives.test.ts runs one suite over both) in the
+ * browser bundles; the mobile bundle keeps utf8.ts.
+ */
+const platformUtf8 = protoSwap('utf8', 'utf8-platform');
 
 const common = {
   bundle: true,
@@ -110,14 +140,14 @@ const common = {
   write: false,
   metafile: true,
   mangleProps: new RegExp(`^(${INTERNAL_PROPS.join('|')})$`),
-  plugins: [miniMsgpack, compactCrc],
+  plugins: [miniMsgpack, compactCrc, compactDecoder, compactTrie],
 };
 
 const builds = [
-  { name: 'meshbus.esm.js', entry: 'src/browser.ts', format: 'esm' },
-  { name: 'meshbus.iife.js', entry: 'src/browser.ts', format: 'iife', globalName: 'meshbus' },
+  { name: 'meshbus.esm.js', entry: 'src/browser.ts', format: 'esm', plugins: [...common.plugins, platformUtf8] },
+  { name: 'meshbus.iife.js', entry: 'src/browser.ts', format: 'iife', globalName: 'meshbus', plugins: [...common.plugins, platformUtf8] },
   { name: 'meshbus.mobile.js', entry: 'src/mobile.ts', format: 'iife', globalName: 'meshbusMobile' },
-  { name: 'meshbus.esm.js with msgpackr', entry: 'src/browser.ts', format: 'esm', plugins: [], measureOnly: true },
+  { name: 'meshbus.esm.js with msgpackr', entry: 'src/browser.ts', format: 'esm', plugins: [compactCrc, compactDecoder, compactTrie, platformUtf8], measureOnly: true },
 ];
 
 const sizes = {};
