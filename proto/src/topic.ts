@@ -64,8 +64,11 @@ export function assertPattern(pattern: string, limits?: TopicLimits): void {
 
 /** True when the literal `topic` matches the subscription `pattern`. */
 export function topicMatches(pattern: string, topic: string): boolean {
-  const p = pattern.split('.');
-  const t = topic.split('.');
+  return tokensMatch(pattern.split('.'), topic.split('.'));
+}
+
+/** topicMatches on tokens already split at the dots (`p` a pattern's, `t` a topic's). */
+export function tokensMatch(p: readonly string[], t: readonly string[]): boolean {
   for (let i = 0; i < p.length; i++) {
     const tok = p[i]!;
     if (tok === '>') return t.length > i;
