@@ -64,11 +64,8 @@ export function assertPattern(pattern: string, limits?: TopicLimits): void {
 
 /** True when the literal `topic` matches the subscription `pattern`. */
 export function topicMatches(pattern: string, topic: string): boolean {
-  return tokensMatch(pattern.split('.'), topic.split('.'));
-}
-
-/** topicMatches on tokens already split at the dots (`p` a pattern's, `t` a topic's). */
-export function tokensMatch(p: readonly string[], t: readonly string[]): boolean {
+  const p = pattern.split('.');
+  const t = topic.split('.');
   for (let i = 0; i < p.length; i++) {
     const tok = p[i]!;
     if (tok === '>') return t.length > i;

@@ -41,7 +41,7 @@ mkdirSync(out, { recursive: true });
 const GOAL = 12 * 1024;
 const BUDGET = {
   'meshbus.esm.js': 19.6 * 1024,
-  'meshbus.iife.js': 19.9 * 1024,
+  'meshbus.iife.js': 19.8 * 1024,
   'meshbus.mobile.js': 20.0 * 1024,
 };
 
@@ -116,8 +116,7 @@ const compactDecoder = protoSwap('frame-decoder', 'frame-decoder-compact');
  * Swaps proto's topic trie for proto's map of patterns matched one by one
  * (the same API and results, test/topic.test.ts runs over both): a client
  * holds few patterns, and its dispatcher caches each topic's match until
- * the patterns change. A cache miss costs tens of ns per pattern (about
- * 4 us with 100 patterns, 45 us with 1,000, against 0.5-2 us for the trie).
+ * the patterns change.
  */
 const compactTrie = protoSwap('topic-trie', 'topic-trie-compact');
 
