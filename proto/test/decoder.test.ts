@@ -4,241 +4,230 @@ import { assertProperty } from './property.js';
 import { Flags, FrameType, OFF } from '../src/constants.js';
 import { ERROR_CODES, ProtocolError } from '../src/errors.js';
 import { encodeFrame, encodeHead, type FrameSpec } from '../src/frame-encoder.js';
-import { FrameDecoder, decodeFrames, type FrameDecoderOptions } from '../src/frame-decoder.js';
-import * as compact from '../src/frame-decoder-compact.js';
+import { FrameDecoder, decodeFrames } from '../src/frame-decoder.js';
 import { jsScanner, SCAN_META, SCAN_SLOTS } from '../src/frame-scanner.js';
 import { resealHeader } from '../src/header.js';
 import type { Frame } from '../src/frame.js';
 import { sampleFrames, streamCases } from '../vectors/generate.js';
-import { concat, run as runWith, splitAt, type DecoderClass, type RunResult } from './helpers.js';
+import { concat, run, splitAt } from './helpers.js';
 
 const samples = sampleFrames().map((s) => encodeFrame(s.spec));
 const stream = concat(samples);
-const run = runWith;
+const whole = run([stream]);
 
-// The node's decoder and the compact one of the SDK's browser and mobile bundles: the same results.
-const IMPLS = [
-  ['FrameDecoder', FrameDecoder, decodeFrames],
-  ['compact FrameDecoder', compact.FrameDecoder, compact.decodeFrames],
-] as const;
-for (const [impl, FrameDecoder, decodeFrames] of IMPLS) {
-  const run = (chunks: Uint8Array[], options?: FrameDecoderOptions): RunResult => runWith(chunks, options, FrameDecoder as DecoderClass);
-  const whole = run([stream]);
+describe('FrameDecoder: splits', () => {
+  it('decodes the sample stream in one chunk', () => {
+    expect(whole.errors).toEqual([]);
+    expect(whole.thrown).toEqual([]);
+    expect(whole.frames.length).toBe(samples.length);
+  });
 
-  describe(`${impl}: splits`, () => {
-    it('decodes the sample stream in one chunk', () => {
-      expect(whole.errors).toEqual([]);
-      expect(whole.thrown).toEqual([]);
-      expect(whole.frames.length).toBe(samples.length);
-    });
-
-    it('every split point into two chunks gives identical frames', () => {
-      for (let i = 0; i <= stream.length; i++) {
-        const r = run(splitAt(stream, [i]));
-        expect(r.thrown).toEqual([]);
-        expect(r.errors).toEqual([]);
-        expect(r.frames).toEqual(whole.frames);
-      }
-    });
-
-    it('one byte at a time gives identical frames', () => {
-      const chunks = Array.from({ length: stream.length }, (_, i) => stream.slice(i, i + 1));
-      expect(run(chunks)).toEqual(whole);
-    });
-
-    it('every pair of split points within the first frames gives identical frames', () => {
-      const part = concat(samples.slice(0, 4));
-      const want = run([part]);
-      for (let i = 0; i <= part.length; i += 3) {
-        for (let j = i; j <= part.length; j += 5) expect(run(splitAt(part, [i, j]))).toEqual(want);
-      }
-    });
-
-    it('empty chunks are harmless', () => {
-      const chunks = [new Uint8Array(0), stream.slice(0, 10), new Uint8Array(0), stream.slice(10), new Uint8Array(0)];
-      expect(run(chunks)).toEqual(whole);
-    });
-
-    it('a chunk with more frames than one scanner batch', () => {
-      const ping = encodeFrame({ type: FrameType.PING, correlation: 1 });
-      const many = concat(Array.from({ length: 1000 }, () => ping));
-      const r = run([many]);
+  it('every split point into two chunks gives identical frames', () => {
+    for (let i = 0; i <= stream.length; i++) {
+      const r = run(splitAt(stream, [i]));
+      expect(r.thrown).toEqual([]);
       expect(r.errors).toEqual([]);
-      expect(r.frames.length).toBe(1000);
-      expect(run(splitAt(many, [777, 64 * 300 + 5])).frames.length).toBe(1000);
-    });
-
-    it('a header-only frame completed across chunks', () => {
-      const ping = encodeFrame({ type: FrameType.PING, correlation: 9 });
-      for (let i = 1; i < 64; i++) {
-        const r = run(splitAt(concat([ping, ping]), [i, 64 + i]));
-        expect(r.errors).toEqual([]);
-        expect(r.frames.map((f) => f.correlation)).toEqual([9, 9]);
-      }
-    });
-
-    it('decodeFrames throws the first ProtocolError', () => {
-      expect(() => decodeFrames(stream.subarray(0, stream.length - 1))).toThrow(ProtocolError);
-      expect(decodeFrames(stream).length).toBe(samples.length);
-    });
-
-    it('stream vectors decode the same split anywhere', () => {
-      for (const c of streamCases()) {
-        const want = run([c.bytes]);
-        for (let i = 0; i <= c.bytes.length; i += 7) expect(run(splitAt(c.bytes, [i]))).toEqual(want);
-      }
-    });
+      expect(r.frames).toEqual(whole.frames);
+    }
   });
 
-  describe(`${impl}: views, not copies`, () => {
-    it('payload, topic and bytes of a frame inside one chunk share the chunk buffer', () => {
-      const chunk = stream.slice();
-      const frames: Frame[] = [];
-      new FrameDecoder().push(chunk, (f) => frames.push(f), () => expect.unreachable());
-      for (const f of frames) {
-        expect(f.buf).toBe(chunk);
-        expect(f.payload.buffer).toBe(chunk.buffer);
-        expect(f.topicBytes.buffer).toBe(chunk.buffer);
-        expect(f.bytes.buffer).toBe(chunk.buffer);
-      }
-      // Writing through the view is visible in the chunk: same memory.
-      const pub = frames.find((f) => f.payloadLen > 0)!;
-      pub.payload[0] = 0x99;
-      expect(chunk[pub.end - pub.payloadLen]).toBe(0x99);
-    });
-
-    it('views work on a chunk that is itself a subarray at an offset', () => {
-      const big = new Uint8Array(stream.length + 100);
-      big.set(stream, 37);
-      const chunk = big.subarray(37, 37 + stream.length);
-      const frames: Frame[] = [];
-      new FrameDecoder().push(chunk, (f) => frames.push(f), () => expect.unreachable());
-      expect(frames.length).toBe(samples.length);
-      for (const f of frames) expect(f.payload.buffer).toBe(big.buffer);
-    });
-
-    it('a frame split across chunks is reassembled into its own buffer', () => {
-      const f1 = encodeFrame({ type: FrameType.PUB, topic: 'a', payload: new Uint8Array(100).fill(7) });
-      const [a, b] = splitAt(f1, [80]);
-      const frames: Frame[] = [];
-      const d = new FrameDecoder();
-      d.push(a!, (f) => frames.push(f), () => expect.unreachable());
-      expect(d.buffered).toBe(80);
-      d.push(b!, (f) => frames.push(f), () => expect.unreachable());
-      expect(d.buffered).toBe(0);
-      expect(frames[0]!.payload.buffer).not.toBe(a!.buffer);
-      expect(frames[0]!.payload.every((x) => x === 7)).toBe(true);
-    });
+  it('one byte at a time gives identical frames', () => {
+    const chunks = Array.from({ length: stream.length }, (_, i) => stream.slice(i, i + 1));
+    expect(run(chunks)).toEqual(whole);
   });
 
-  describe(`${impl}: errors`, () => {
-    const pub = encodeFrame({ type: FrameType.PUB, topic: 'a.b', payload: new Uint8Array([1, 2, 3]) });
-    const ping = encodeFrame({ type: FrameType.PING, correlation: 4 });
+  it('every pair of split points within the first frames gives identical frames', () => {
+    const part = concat(samples.slice(0, 4));
+    const want = run([part]);
+    for (let i = 0; i <= part.length; i += 3) {
+      for (let j = i; j <= part.length; j += 5) expect(run(splitAt(part, [i, j]))).toEqual(want);
+    }
+  });
 
-    it('frames over the limit are skipped with MB_ERR_FRAME_TOO_LARGE and the next frame is decoded', () => {
-      const big = encodeFrame({ type: FrameType.PUB, topic: 'big', payload: new Uint8Array(5000).fill(1) });
-      const s = concat([ping, big, pub, big, ping]);
-      const want = run([s], { maxFrameLength: 1000 });
-      expect(want.errors.map((e) => e.code)).toEqual(['MB_ERR_FRAME_TOO_LARGE', 'MB_ERR_FRAME_TOO_LARGE']);
-      expect(want.errors.every((e) => !e.fatal)).toBe(true);
-      expect(want.frames.map((f) => f.type)).toEqual([FrameType.PING, FrameType.PUB, FrameType.PING]);
-      for (let i = 0; i <= s.length; i += 11) expect(run(splitAt(s, [i]), { maxFrameLength: 1000 })).toEqual(want);
-      expect(run(Array.from({ length: s.length }, (_, i) => s.slice(i, i + 1)), { maxFrameLength: 1000 })).toEqual(want);
-    });
+  it('empty chunks are harmless', () => {
+    const chunks = [new Uint8Array(0), stream.slice(0, 10), new Uint8Array(0), stream.slice(10), new Uint8Array(0)];
+    expect(run(chunks)).toEqual(whole);
+  });
 
-    it('a limit raised by a frame handler applies to the rest of the same chunk (a node raises it once HELLO is accepted)', () => {
-      const big = encodeFrame({ type: FrameType.PUB, topic: 'big', payload: new Uint8Array(5000).fill(1) });
-      const s = concat([ping, big, ping, big]);
-      for (const chunks of [[s], splitAt(s, [ping.length + 10])]) {
-        const d = new FrameDecoder({ maxFrameLength: 1000 });
-        const types: number[] = [];
-        const errs: ProtocolError[] = [];
-        d.push(chunks[0]!, (f) => {
-          types.push(f.type);
-          if (types.length === 1) d.limit = 10_000;
-        }, (e) => errs.push(e));
-        for (const c of chunks.slice(1)) d.push(c, (f) => types.push(f.type), (e) => errs.push(e));
-        expect(errs).toEqual([]);
-        expect(types).toEqual([FrameType.PING, FrameType.PUB, FrameType.PING, FrameType.PUB]);
-        expect(d.limit).toBe(10_000);
-      }
-    });
+  it('a chunk with more frames than one scanner batch', () => {
+    const ping = encodeFrame({ type: FrameType.PING, correlation: 1 });
+    const many = concat(Array.from({ length: 1000 }, () => ping));
+    const r = run([many]);
+    expect(r.errors).toEqual([]);
+    expect(r.frames.length).toBe(1000);
+    expect(run(splitAt(many, [777, 64 * 300 + 5])).frames.length).toBe(1000);
+  });
 
-    it('an oversized frame is never buffered', () => {
-      const big = encodeHead({ type: FrameType.PUB, topic: 'big', payload: new Uint8Array(1 << 20) });
+  it('a header-only frame completed across chunks', () => {
+    const ping = encodeFrame({ type: FrameType.PING, correlation: 9 });
+    for (let i = 1; i < 64; i++) {
+      const r = run(splitAt(concat([ping, ping]), [i, 64 + i]));
+      expect(r.errors).toEqual([]);
+      expect(r.frames.map((f) => f.correlation)).toEqual([9, 9]);
+    }
+  });
+
+  it('decodeFrames throws the first ProtocolError', () => {
+    expect(() => decodeFrames(stream.subarray(0, stream.length - 1))).toThrow(ProtocolError);
+    expect(decodeFrames(stream).length).toBe(samples.length);
+  });
+
+  it('stream vectors decode the same split anywhere', () => {
+    for (const c of streamCases()) {
+      const want = run([c.bytes]);
+      for (let i = 0; i <= c.bytes.length; i += 7) expect(run(splitAt(c.bytes, [i]))).toEqual(want);
+    }
+  });
+});
+
+describe('FrameDecoder: views, not copies', () => {
+  it('payload, topic and bytes of a frame inside one chunk share the chunk buffer', () => {
+    const chunk = stream.slice();
+    const frames: Frame[] = [];
+    new FrameDecoder().push(chunk, (f) => frames.push(f), () => expect.unreachable());
+    for (const f of frames) {
+      expect(f.buf).toBe(chunk);
+      expect(f.payload.buffer).toBe(chunk.buffer);
+      expect(f.topicBytes.buffer).toBe(chunk.buffer);
+      expect(f.bytes.buffer).toBe(chunk.buffer);
+    }
+    // Writing through the view is visible in the chunk: same memory.
+    const pub = frames.find((f) => f.payloadLen > 0)!;
+    pub.payload[0] = 0x99;
+    expect(chunk[pub.end - pub.payloadLen]).toBe(0x99);
+  });
+
+  it('views work on a chunk that is itself a subarray at an offset', () => {
+    const big = new Uint8Array(stream.length + 100);
+    big.set(stream, 37);
+    const chunk = big.subarray(37, 37 + stream.length);
+    const frames: Frame[] = [];
+    new FrameDecoder().push(chunk, (f) => frames.push(f), () => expect.unreachable());
+    expect(frames.length).toBe(samples.length);
+    for (const f of frames) expect(f.payload.buffer).toBe(big.buffer);
+  });
+
+  it('a frame split across chunks is reassembled into its own buffer', () => {
+    const f1 = encodeFrame({ type: FrameType.PUB, topic: 'a', payload: new Uint8Array(100).fill(7) });
+    const [a, b] = splitAt(f1, [80]);
+    const frames: Frame[] = [];
+    const d = new FrameDecoder();
+    d.push(a!, (f) => frames.push(f), () => expect.unreachable());
+    expect(d.buffered).toBe(80);
+    d.push(b!, (f) => frames.push(f), () => expect.unreachable());
+    expect(d.buffered).toBe(0);
+    expect(frames[0]!.payload.buffer).not.toBe(a!.buffer);
+    expect(frames[0]!.payload.every((x) => x === 7)).toBe(true);
+  });
+});
+
+describe('FrameDecoder: errors', () => {
+  const pub = encodeFrame({ type: FrameType.PUB, topic: 'a.b', payload: new Uint8Array([1, 2, 3]) });
+  const ping = encodeFrame({ type: FrameType.PING, correlation: 4 });
+
+  it('frames over the limit are skipped with MB_ERR_FRAME_TOO_LARGE and the next frame is decoded', () => {
+    const big = encodeFrame({ type: FrameType.PUB, topic: 'big', payload: new Uint8Array(5000).fill(1) });
+    const s = concat([ping, big, pub, big, ping]);
+    const want = run([s], { maxFrameLength: 1000 });
+    expect(want.errors.map((e) => e.code)).toEqual(['MB_ERR_FRAME_TOO_LARGE', 'MB_ERR_FRAME_TOO_LARGE']);
+    expect(want.errors.every((e) => !e.fatal)).toBe(true);
+    expect(want.frames.map((f) => f.type)).toEqual([FrameType.PING, FrameType.PUB, FrameType.PING]);
+    for (let i = 0; i <= s.length; i += 11) expect(run(splitAt(s, [i]), { maxFrameLength: 1000 })).toEqual(want);
+    expect(run(Array.from({ length: s.length }, (_, i) => s.slice(i, i + 1)), { maxFrameLength: 1000 })).toEqual(want);
+  });
+
+  it('a limit raised by a frame handler applies to the rest of the same chunk (a node raises it once HELLO is accepted)', () => {
+    const big = encodeFrame({ type: FrameType.PUB, topic: 'big', payload: new Uint8Array(5000).fill(1) });
+    const s = concat([ping, big, ping, big]);
+    for (const chunks of [[s], splitAt(s, [ping.length + 10])]) {
       const d = new FrameDecoder({ maxFrameLength: 1000 });
+      const types: number[] = [];
       const errs: ProtocolError[] = [];
-      d.push(big, () => expect.unreachable(), (e) => errs.push(e));
-      expect(errs.map((e) => e.code)).toEqual(['MB_ERR_FRAME_TOO_LARGE']);
-      expect(d.buffered).toBe(0);
-      d.push(new Uint8Array(1 << 20), () => expect.unreachable(), () => expect.unreachable());
-      const frames: Frame[] = [];
-      d.push(ping, (f) => frames.push(f), () => expect.unreachable());
-      expect(frames.length).toBe(1);
-    });
-
-    it('a truncated stream gives MB_ERR_TRUNCATED on end()', () => {
-      for (let cut = 1; cut < pub.length; cut++) {
-        const r = run([pub.subarray(0, cut)]);
-        expect(r.frames).toEqual([]);
-        expect(r.errors.map((e) => e.code)).toEqual(['MB_ERR_TRUNCATED']);
-      }
-      expect(run([]).errors).toEqual([]);
-    });
-
-    it('a fatal error stops the decoder until reset()', () => {
-      const bad = pub.slice();
-      bad[OFF.VERSION] = 7;
-      resealHeader(bad, 0);
-      const d = new FrameDecoder();
-      const errs: ProtocolError[] = [];
-      const frames: Frame[] = [];
-      d.push(concat([ping, bad, ping]), (f) => frames.push(f), (e) => errs.push(e));
-      expect(frames.length).toBe(1);
-      expect(errs.map((e) => [e.code, e.fatal])).toEqual([['MB_ERR_UNSUPPORTED_VERSION', true]]);
-      expect(d.failed?.code).toBe('MB_ERR_UNSUPPORTED_VERSION');
-      d.push(ping, (f) => frames.push(f), (e) => errs.push(e));
-      d.end((e) => errs.push(e));
-      expect(frames.length).toBe(1);
-      expect(errs.length).toBe(1);
-      d.reset();
-      d.push(ping, (f) => frames.push(f), (e) => errs.push(e));
-      expect(frames.length).toBe(2);
-    });
-
-    it('each header check gives its own code, in the specified order', () => {
-      const cases: Array<[string, (b: Uint8Array) => void, boolean]> = [
-        ['MB_ERR_BAD_MAGIC', (b) => (b[OFF.MAGIC] = 0), false],
-        ['MB_ERR_BAD_CRC', (b) => (b[OFF.SEQ] = 1), false],
-        ['MB_ERR_BAD_CRC', (b) => (b[OFF.VERSION] = 2), false],
-        ['MB_ERR_UNSUPPORTED_VERSION', (b) => (b[OFF.VERSION] = 2), true],
-        ['MB_ERR_UNKNOWN_TYPE', (b) => ((b[OFF.TYPE] = 0x99), (b[OFF.RESERVED] = 1)), true],
-        ['MB_ERR_RESERVED_BITS', (b) => (b[OFF.FLAGS] = 1), true],
-        ['MB_ERR_RESERVED_BITS', (b) => ((b[OFF.RESERVED + 2] = 1), (b[OFF.PAYLOAD_LEN] = 1)), true],
-        ['MB_ERR_LENGTH_MISMATCH', (b) => (b[OFF.TOPIC_LEN + 1] = 2), true],
-        ['MB_ERR_LENGTH_MISMATCH', (b) => (b[OFF.EXT_LEN + 1] = 1), true],
-      ];
-      for (const [code, mutate, reseal] of cases) {
-        const b = pub.slice();
-        mutate(b);
-        if (reseal) resealHeader(b, 0);
-        const r = run([b]);
-        expect(r.errors[0]?.code, code).toBe(code);
-        expect(r.errors[0]!.fatal).toBe(true);
-        expect(run(splitAt(b, [5, 30])).errors[0]?.code).toBe(code);
-      }
-    });
-
-    it('bad magic is reported as soon as 6 bytes are present', () => {
-      const d = new FrameDecoder();
-      const errs: ProtocolError[] = [];
-      d.push(new Uint8Array([0, 0, 0, 60, 0x47]), () => undefined, (e) => errs.push(e));
+      d.push(chunks[0]!, (f) => {
+        types.push(f.type);
+        if (types.length === 1) d.limit = 10_000;
+      }, (e) => errs.push(e));
+      for (const c of chunks.slice(1)) d.push(c, (f) => types.push(f.type), (e) => errs.push(e));
       expect(errs).toEqual([]);
-      d.push(new Uint8Array([0x45]), () => undefined, (e) => errs.push(e));
-      expect(errs.map((e) => e.code)).toEqual(['MB_ERR_BAD_MAGIC']);
-    });
+      expect(types).toEqual([FrameType.PING, FrameType.PUB, FrameType.PING, FrameType.PUB]);
+      expect(d.limit).toBe(10_000);
+    }
   });
-}
+
+  it('an oversized frame is never buffered', () => {
+    const big = encodeHead({ type: FrameType.PUB, topic: 'big', payload: new Uint8Array(1 << 20) });
+    const d = new FrameDecoder({ maxFrameLength: 1000 });
+    const errs: ProtocolError[] = [];
+    d.push(big, () => expect.unreachable(), (e) => errs.push(e));
+    expect(errs.map((e) => e.code)).toEqual(['MB_ERR_FRAME_TOO_LARGE']);
+    expect(d.buffered).toBe(0);
+    d.push(new Uint8Array(1 << 20), () => expect.unreachable(), () => expect.unreachable());
+    const frames: Frame[] = [];
+    d.push(ping, (f) => frames.push(f), () => expect.unreachable());
+    expect(frames.length).toBe(1);
+  });
+
+  it('a truncated stream gives MB_ERR_TRUNCATED on end()', () => {
+    for (let cut = 1; cut < pub.length; cut++) {
+      const r = run([pub.subarray(0, cut)]);
+      expect(r.frames).toEqual([]);
+      expect(r.errors.map((e) => e.code)).toEqual(['MB_ERR_TRUNCATED']);
+    }
+    expect(run([]).errors).toEqual([]);
+  });
+
+  it('a fatal error stops the decoder until reset()', () => {
+    const bad = pub.slice();
+    bad[OFF.VERSION] = 7;
+    resealHeader(bad, 0);
+    const d = new FrameDecoder();
+    const errs: ProtocolError[] = [];
+    const frames: Frame[] = [];
+    d.push(concat([ping, bad, ping]), (f) => frames.push(f), (e) => errs.push(e));
+    expect(frames.length).toBe(1);
+    expect(errs.map((e) => [e.code, e.fatal])).toEqual([['MB_ERR_UNSUPPORTED_VERSION', true]]);
+    expect(d.failed?.code).toBe('MB_ERR_UNSUPPORTED_VERSION');
+    d.push(ping, (f) => frames.push(f), (e) => errs.push(e));
+    d.end((e) => errs.push(e));
+    expect(frames.length).toBe(1);
+    expect(errs.length).toBe(1);
+    d.reset();
+    d.push(ping, (f) => frames.push(f), (e) => errs.push(e));
+    expect(frames.length).toBe(2);
+  });
+
+  it('each header check gives its own code, in the specified order', () => {
+    const cases: Array<[string, (b: Uint8Array) => void, boolean]> = [
+      ['MB_ERR_BAD_MAGIC', (b) => (b[OFF.MAGIC] = 0), false],
+      ['MB_ERR_BAD_CRC', (b) => (b[OFF.SEQ] = 1), false],
+      ['MB_ERR_BAD_CRC', (b) => (b[OFF.VERSION] = 2), false],
+      ['MB_ERR_UNSUPPORTED_VERSION', (b) => (b[OFF.VERSION] = 2), true],
+      ['MB_ERR_UNKNOWN_TYPE', (b) => ((b[OFF.TYPE] = 0x99), (b[OFF.RESERVED] = 1)), true],
+      ['MB_ERR_RESERVED_BITS', (b) => (b[OFF.FLAGS] = 1), true],
+      ['MB_ERR_RESERVED_BITS', (b) => ((b[OFF.RESERVED + 2] = 1), (b[OFF.PAYLOAD_LEN] = 1)), true],
+      ['MB_ERR_LENGTH_MISMATCH', (b) => (b[OFF.TOPIC_LEN + 1] = 2), true],
+      ['MB_ERR_LENGTH_MISMATCH', (b) => (b[OFF.EXT_LEN + 1] = 1), true],
+    ];
+    for (const [code, mutate, reseal] of cases) {
+      const b = pub.slice();
+      mutate(b);
+      if (reseal) resealHeader(b, 0);
+      const r = run([b]);
+      expect(r.errors[0]?.code, code).toBe(code);
+      expect(r.errors[0]!.fatal).toBe(true);
+      expect(run(splitAt(b, [5, 30])).errors[0]?.code).toBe(code);
+    }
+  });
+
+  it('bad magic is reported as soon as 6 bytes are present', () => {
+    const d = new FrameDecoder();
+    const errs: ProtocolError[] = [];
+    d.push(new Uint8Array([0, 0, 0, 60, 0x47]), () => undefined, (e) => errs.push(e));
+    expect(errs).toEqual([]);
+    d.push(new Uint8Array([0x45]), () => undefined, (e) => errs.push(e));
+    expect(errs.map((e) => e.code)).toEqual(['MB_ERR_BAD_MAGIC']);
+  });
+});
 
 describe('frame scanner contract', () => {
   it('reports offsets, sizes, type|flags<<8 and topic hash; stops when out is full', () => {

@@ -10,8 +10,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_FRAME, FIXED_SIZE, FrameType, OFF, resealHeader } from '../src/index.js';
-import { concat, run, type DecoderClass } from './helpers.js';
-import { FrameDecoder as CompactDecoder } from '../src/frame-decoder-compact.js';
+import { concat, run } from './helpers.js';
 import { buildFrame, cut, diffFromModel, loadCorpus, model, mutate, saveToCorpus } from './fuzz-lib.js';
 
 if (process.env['FUZZ_SEED_CORPUS'] === '1') writeSeeds();
@@ -30,9 +29,6 @@ describe('fuzz corpus replayed through the TS decoder', () => {
       for (const chunks of chunkings) {
         const d = diffFromModel(e.bytes, run(chunks, { maxFrameLength: e.maxFrameLength }), m);
         expect(d, `chunks ${chunks.map((c) => c.length).join(',')}`).toBeUndefined();
-        // The compact decoder of the SDK's browser and mobile bundles too.
-        const dc = diffFromModel(e.bytes, run(chunks, { maxFrameLength: e.maxFrameLength }, CompactDecoder as DecoderClass), m);
-        expect(dc, `compact decoder, chunks ${chunks.map((c) => c.length).join(',')}`).toBeUndefined();
       }
     });
   }

@@ -56,11 +56,8 @@ export interface RunResult {
 const KNOWN_NUMS = new Set(Object.values(ERROR_CODES).map((d) => d.num));
 
 /** Feeds `chunks` to a fresh decoder, then ends the stream, collecting everything. */
-/** A decoder class: frame-decoder.ts's, or the SDK bundles' frame-decoder-compact.ts. */
-export type DecoderClass = new (options?: FrameDecoderOptions) => Pick<FrameDecoder, 'push' | 'end'>;
-
-export function run(chunks: Uint8Array[], options?: FrameDecoderOptions, Decoder: DecoderClass = FrameDecoder): RunResult {
-  const d = new Decoder(options);
+export function run(chunks: Uint8Array[], options?: FrameDecoderOptions): RunResult {
+  const d = new FrameDecoder(options);
   const res: RunResult = { frames: [], errors: [], thrown: [] };
   const onFrame = (f: Frame): void => {
     res.frames.push(summarize(f));

@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { assertProperty } from './property.js';
 import { assertPattern, assertTopic, hasWildcard, topicMatches, topicProblem } from '../src/topic.js';
-import { TopicTrie as FullTrie } from '../src/topic-trie.js';
-import { TopicTrie as CompactTrie } from '../src/topic-trie-compact.js';
+import { TopicTrie } from '../src/topic-trie.js';
 import { ProtocolError } from '../src/errors.js';
 
 describe('topic validation', () => {
@@ -73,125 +72,117 @@ describe('topic validation', () => {
   });
 });
 
-// The node's trie and the compact one of the SDK's browser and mobile bundles: the same results.
-const TRIES = [
-  ['TopicTrie', FullTrie],
-  ['compact TopicTrie', CompactTrie],
-] as const;
-for (const [impl, TopicTrie] of TRIES) {
-  describe(impl, () => {
-    const collect = <T>(trie: Pick<FullTrie<T>, 'match'>, topic: string): T[] => {
-      const out: T[] = [];
-      trie.match(topic, (v) => out.push(v));
-      return out.sort();
-    };
+describe('TopicTrie', () => {
+  const collect = <T>(trie: TopicTrie<T>, topic: string): T[] => {
+    const out: T[] = [];
+    trie.match(topic, (v) => out.push(v));
+    return out.sort();
+  };
 
-    it('matches literals and wildcards', () => {
-      const t = new TopicTrie<string>();
-      t.add('a.b', 'lit');
-      t.add('a.*', 'star');
-      t.add('a.>', 'rest');
-      t.add('>', 'all');
-      t.add('*.b', 'sb');
-      expect(collect(t, 'a.b')).toEqual(['all', 'lit', 'rest', 'sb', 'star']);
-      expect(collect(t, 'a')).toEqual(['all']);
-      expect(collect(t, 'a.b.c')).toEqual(['all', 'rest']);
-      expect(collect(t, 'x.b')).toEqual(['all', 'sb']);
-      expect(t.size).toBe(5);
-    });
-
-    it('add is idempotent per value, values by identity; remove returns false when absent', () => {
-      const t = new TopicTrie<object>();
-      const a = {};
-      expect(t.add('x', a)).toBe(true);
-      expect(t.add('x', a)).toBe(false);
-      expect(t.add('x', {})).toBe(true);
-      expect(t.size).toBe(2);
-      expect(t.remove('x', {})).toBe(false);
-      expect(t.remove('y', a)).toBe(false);
-      expect(t.remove('x', a)).toBe(true);
-      expect(t.remove('x', a)).toBe(false);
-      expect(t.size).toBe(1);
-    });
-
-    it('removal prunes empty nodes and changes the version', () => {
-      const t = new TopicTrie<number>();
-      const v0 = t.version;
-      t.add('a.b.c.d', 1);
-      t.add('a.*.>', 2);
-      expect(t.version).not.toBe(v0);
-      t.remove('a.b.c.d', 1);
-      t.remove('a.*.>', 2);
-      expect(t.size).toBe(0);
-      if (impl === 'TopicTrie') {
-        const root = (t as unknown as { root: { children: Map<string, unknown>; star: unknown } }).root;
-        expect(root.children.size).toBe(0);
-        expect(root.star).toBeUndefined();
-      }
-      const entries: string[] = [];
-      t.forEach((p) => entries.push(p));
-      expect(entries).toEqual([]);
-    });
-
-    it('forEach lists every (pattern, value)', () => {
-      const t = new TopicTrie<number>();
-      const pats = ['a', 'a.b', '*.c', 'a.>', '>', '*'];
-      pats.forEach((p, i) => t.add(p, i));
-      const seen: Array<[string, number]> = [];
-      t.forEach((p, v) => seen.push([p, v]));
-      expect(seen.sort((x, y) => x[1] - y[1])).toEqual(pats.map((p, i) => [p, i]));
-    });
-
-    const tok = fc.constantFrom('a', 'b', 'c');
-    const patArb = fc
-      .tuple(fc.array(fc.oneof(tok, fc.constant('*')), { minLength: 1, maxLength: 4 }), fc.boolean())
-      .map(([ts, rest]) => (rest ? [...ts.slice(0, -1), '>'] : ts).join('.'));
-    const topicArb = fc.array(tok, { minLength: 1, maxLength: 5 }).map((ts) => ts.join('.'));
-
-    it('property: match agrees with topicMatches, through adds and removes', () => {
-      assertProperty(
-        fc.property(
-          fc.array(fc.tuple(patArb, fc.nat({ max: 5 }), fc.boolean()), { maxLength: 40 }),
-          fc.array(topicArb, { minLength: 1, maxLength: 10 }),
-          (ops, topics) => {
-            const trie = new TopicTrie<number>();
-            const model = new Map<string, Set<number>>();
-            for (const [p, v, add] of ops) {
-              const set = model.get(p) ?? new Set();
-              const had = set.has(v);
-              if (add) {
-                expect(trie.add(p, v)).toBe(!had);
-                set.add(v);
-              } else {
-                expect(trie.remove(p, v)).toBe(had);
-                set.delete(v);
-              }
-              model.set(p, set);
-            }
-            let n = 0;
-            for (const s of model.values()) n += s.size;
-            expect(trie.size).toBe(n);
-            for (const topic of topics) {
-              const want: string[] = [];
-              for (const [p, s] of model) if (topicMatches(p, topic)) for (const v of s) want.push(`${p}#${v}`);
-              const byValue = new Map<number, number>();
-              trie.match(topic, (v) => byValue.set(v, (byValue.get(v) ?? 0) + 1));
-              // Each value is visited once per matching pattern.
-              const wantCount = new Map<number, number>();
-              for (const w of want) {
-                const v = Number(w.split('#')[1]);
-                wantCount.set(v, (wantCount.get(v) ?? 0) + 1);
-              }
-              expect(byValue).toEqual(wantCount);
-            }
-            // Removing everything leaves an empty trie.
-            for (const [p, s] of model) for (const v of s) expect(trie.remove(p, v)).toBe(true);
-            expect(trie.size).toBe(0);
-            if (impl === 'TopicTrie') expect((trie as unknown as { root: { isEmpty(): boolean } }).root.isEmpty()).toBe(true);
-          },
-        ),
-        { numRuns: 300 },
-      );
-    });
+  it('matches literals and wildcards', () => {
+    const t = new TopicTrie<string>();
+    t.add('a.b', 'lit');
+    t.add('a.*', 'star');
+    t.add('a.>', 'rest');
+    t.add('>', 'all');
+    t.add('*.b', 'sb');
+    expect(collect(t, 'a.b')).toEqual(['all', 'lit', 'rest', 'sb', 'star']);
+    expect(collect(t, 'a')).toEqual(['all']);
+    expect(collect(t, 'a.b.c')).toEqual(['all', 'rest']);
+    expect(collect(t, 'x.b')).toEqual(['all', 'sb']);
+    expect(t.size).toBe(5);
   });
-}
+
+  it('add is idempotent per value, values by identity; remove returns false when absent', () => {
+    const t = new TopicTrie<object>();
+    const a = {};
+    expect(t.add('x', a)).toBe(true);
+    expect(t.add('x', a)).toBe(false);
+    expect(t.add('x', {})).toBe(true);
+    expect(t.size).toBe(2);
+    expect(t.remove('x', {})).toBe(false);
+    expect(t.remove('y', a)).toBe(false);
+    expect(t.remove('x', a)).toBe(true);
+    expect(t.remove('x', a)).toBe(false);
+    expect(t.size).toBe(1);
+  });
+
+  it('removal prunes empty nodes and changes the version', () => {
+    const t = new TopicTrie<number>();
+    const v0 = t.version;
+    t.add('a.b.c.d', 1);
+    t.add('a.*.>', 2);
+    expect(t.version).not.toBe(v0);
+    t.remove('a.b.c.d', 1);
+    t.remove('a.*.>', 2);
+    expect(t.size).toBe(0);
+    const root = (t as unknown as { root: { children: Map<string, unknown>; star: unknown } }).root;
+    expect(root.children.size).toBe(0);
+    expect(root.star).toBeUndefined();
+    const entries: string[] = [];
+    t.forEach((p) => entries.push(p));
+    expect(entries).toEqual([]);
+  });
+
+  it('forEach lists every (pattern, value)', () => {
+    const t = new TopicTrie<number>();
+    const pats = ['a', 'a.b', '*.c', 'a.>', '>', '*'];
+    pats.forEach((p, i) => t.add(p, i));
+    const seen: Array<[string, number]> = [];
+    t.forEach((p, v) => seen.push([p, v]));
+    expect(seen.sort((x, y) => x[1] - y[1])).toEqual(pats.map((p, i) => [p, i]));
+  });
+
+  const tok = fc.constantFrom('a', 'b', 'c');
+  const patArb = fc
+    .tuple(fc.array(fc.oneof(tok, fc.constant('*')), { minLength: 1, maxLength: 4 }), fc.boolean())
+    .map(([ts, rest]) => (rest ? [...ts.slice(0, -1), '>'] : ts).join('.'));
+  const topicArb = fc.array(tok, { minLength: 1, maxLength: 5 }).map((ts) => ts.join('.'));
+
+  it('property: match agrees with topicMatches, through adds and removes', () => {
+    assertProperty(
+      fc.property(
+        fc.array(fc.tuple(patArb, fc.nat({ max: 5 }), fc.boolean()), { maxLength: 40 }),
+        fc.array(topicArb, { minLength: 1, maxLength: 10 }),
+        (ops, topics) => {
+          const trie = new TopicTrie<number>();
+          const model = new Map<string, Set<number>>();
+          for (const [p, v, add] of ops) {
+            const set = model.get(p) ?? new Set();
+            const had = set.has(v);
+            if (add) {
+              expect(trie.add(p, v)).toBe(!had);
+              set.add(v);
+            } else {
+              expect(trie.remove(p, v)).toBe(had);
+              set.delete(v);
+            }
+            model.set(p, set);
+          }
+          let n = 0;
+          for (const s of model.values()) n += s.size;
+          expect(trie.size).toBe(n);
+          for (const topic of topics) {
+            const want: string[] = [];
+            for (const [p, s] of model) if (topicMatches(p, topic)) for (const v of s) want.push(`${p}#${v}`);
+            const byValue = new Map<number, number>();
+            trie.match(topic, (v) => byValue.set(v, (byValue.get(v) ?? 0) + 1));
+            // Each value is visited once per matching pattern.
+            const wantCount = new Map<number, number>();
+            for (const w of want) {
+              const v = Number(w.split('#')[1]);
+              wantCount.set(v, (wantCount.get(v) ?? 0) + 1);
+            }
+            expect(byValue).toEqual(wantCount);
+          }
+          // Removing everything leaves an empty trie.
+          for (const [p, s] of model) for (const v of s) expect(trie.remove(p, v)).toBe(true);
+          expect(trie.size).toBe(0);
+          const root = (trie as unknown as { root: { isEmpty(): boolean } }).root;
+          expect(root.isEmpty()).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
