@@ -4,7 +4,8 @@ import { assertProperty } from './property.js';
 import { crc32c as crc32cSliced } from '../src/crc32c.js';
 import { crc32c as crc32cCompact } from '../src/crc32c-compact.js';
 import { topicHash } from '../src/topic-hash.js';
-import { loneSurrogateAt, utf8Decode, utf8Encode, utf8Length, utf8Write } from '../src/utf8.js';
+import * as utf8Js from '../src/utf8.js';
+import * as utf8Platform from '../src/utf8-platform.js';
 import { isMeshbusError } from '../src/errors.js';
 
 /** The code of what `fn` throws (a MeshbusError), or undefined. */
@@ -100,7 +101,12 @@ describe('bytes helpers', () => {
   });
 });
 
-describe('utf8', () => {
+// The same suite for proto's UTF-8 and the browser bundles' platform version.
+for (const [name, { loneSurrogateAt, utf8Decode, utf8Encode, utf8Length, utf8Write }] of [
+  ['utf8', utf8Js],
+  ['utf8-platform', utf8Platform],
+] as const) {
+describe(name, () => {
   const cases = ['', 'a.b.c', 'café', 'zürich.温度', '😀.x', 'x'.repeat(100), 'é'.repeat(100)];
   it('encodes like TextEncoder and decodes back', () => {
     for (const s of cases) {
@@ -136,6 +142,20 @@ describe('utf8', () => {
       { numRuns: 1000 },
     );
   });
+  it('property: utf8Length (ill-formed strings too) and utf8Write at an offset agree with utf8.ts', () => {
+    const units = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength: 60 });
+    fc.assert(
+      fc.property(fc.oneof(units, fc.string({ unit: 'grapheme', maxLength: 60 })), fc.nat(5), (s, off) => {
+        expect(utf8Length(s)).toBe(utf8Js.utf8Length(s));
+        if (loneSurrogateAt(s) >= 0) return;
+        const a = new Uint8Array(off + utf8Length(s) + 3).fill(7);
+        const b = a.slice();
+        expect(utf8Write(s, a, off)).toBe(utf8Js.utf8Write(s, b, off));
+        expect(Array.from(a)).toEqual(Array.from(b));
+      }),
+      { numRuns: 1000 },
+    );
+  });
   it('rejects invalid UTF-8 with undefined', () => {
     for (const h of [[0x80], [0xc0, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xc3], [0xff]]) {
       expect(utf8Decode(Uint8Array.from(h))).toBeUndefined();
@@ -158,6 +178,7 @@ describe('utf8', () => {
     );
   });
 });
+}
 
 describe('utf8 without TextEncoder/TextDecoder (Hermes)', () => {
   it('the module loaded with the globals deleted gives the same results', async () => {
@@ -207,9 +228,9 @@ describe('utf8 without TextEncoder/TextDecoder (Hermes)', () => {
       }),
       { numRuns: 500 },
     );
-    const long = utf8Encode('x'.repeat(200));
+    const long = utf8Js.utf8Encode('x'.repeat(200));
     expect(guarded(() => slow.utf8Decode(long))).toBe('x'.repeat(200));
     // The normal module does use the platform codec for long text: the guard is effective.
-    expect(() => guarded(() => utf8Encode('x'.repeat(200)))).toThrow('TextEncoder used');
+    expect(() => guarded(() => utf8Js.utf8Encode('x'.repeat(200)))).toThrow('TextEncoder used');
   });
 });
