@@ -161,8 +161,7 @@ export class PeerLink extends Connection {
       this.droppedHops++;
       return;
     }
-    const [head, tail] = (this.slab ??= new ForwardSlab()).forward(f, sid, hops);
-    if (this.out.send(head, tail)) this.msgsOut++;
+    if ((this.slab ??= new ForwardSlab()).forward(f, sid, hops, this.out)) this.msgsOut++;
   }
 
   /** Whether the node at the other end stamped `f` (its origin is the peer's id), compared without making a string. */
