@@ -17,7 +17,7 @@ const SEQ_LO = OFF.SEQ + 4;
  * the top three bytes of its low word change every 2^32 / every 256 events,
  * the timestamp once per millisecond. Those deltas are kept here, so a fresh
  * stamp costs one table lookup (the sequence's last byte) where a full patch
- * took 24, plus the byte writes.
+ * took 24, plus six word writes.
  *
  * The clock: `Date.now()` costs ~40 ns on this machine, as much as the rest
  * of the stamp; it is read once per event-loop turn (a microtask marks it
@@ -40,6 +40,16 @@ export class EventStamp {
   /** The clock as last read, and stamps left before it is read again (-1: read it at the next stamp). */
   private now = 0;
   private clockLeft = -1;
+  /** The origin as two big-endian words. */
+  private readonly originHi: number;
+  private readonly originLo: number;
+  /**
+   * A DataView of the array the last stamped frame lies in (`dvOf`): frames
+   * of one input chunk share it. Keeps that one chunk alive until the next
+   * stamp of another.
+   */
+  private dv: DataView | undefined;
+  private dvOf: Uint8Array | undefined;
   private readonly stale = (): void => {
     this.clockLeft = -1;
   };
@@ -53,6 +63,8 @@ export class EventStamp {
     public seq: number,
   ) {
     this.originDelta = patchBytes8(new Uint8Array(64), 0, OFF.ORIGIN, origin);
+    this.originHi = readU32(origin, 0);
+    this.originLo = readU32(origin, 4);
   }
 
   /** Stamps the frame in place. */
@@ -63,29 +75,34 @@ export class EventStamp {
     const lo = seq >>> 0;
     const hi = (seq - lo) / 0x100000000;
     const now = this.clock();
-    if (fresh(b, s)) {
+    // Word reads and writes through a DataView of the input chunk (made once per chunk): a
+    // third of the cost of the same bytes one by one (in-process 57 -> 23 ns a stamp).
+    const dv = b === this.dvOf && this.dv !== undefined ? this.dv : this.viewOf(b);
+    const o = s + OFF.ORIGIN;
+    // Origin, sequence and timestamp are 24 consecutive bytes; then sid.
+    if ((dv.getUint32(o) | dv.getUint32(o + 4) | dv.getUint32(o + 8) | dv.getUint32(o + 12) | dv.getUint32(o + 16) | dv.getUint32(o + 20) | dv.getUint32(s + OFF.SID)) === 0) {
       if (hi !== this.hi) this.newHigh(hi);
       const mid = lo >>> 8;
       if (mid !== this.mid) {
         this.mid = mid;
         this.midDelta = byteDelta(SEQ_LO, mid >>> 16) ^ byteDelta(SEQ_LO + 1, (mid >>> 8) & 0xff) ^ byteDelta(SEQ_LO + 2, mid & 0xff);
       }
+      const nowHi = Math.floor(now / 0x100000000);
       if (now !== this.deltaAt) {
         this.deltaAt = now;
-        this.nowDelta = bytesDelta(OFF.TIMESTAMP, Math.floor(now / 0x100000000)) ^ bytesDelta(OFF.TIMESTAMP + 4, now >>> 0);
+        this.nowDelta = wordDelta(OFF.TIMESTAMP, nowHi) ^ wordDelta(OFF.TIMESTAMP + 4, now >>> 0);
       }
-      const src = this.origin;
-      const o = s + OFF.ORIGIN;
-      for (let k = 0; k < 8; k++) b[o + k] = src[k]!;
-      writeWord(b, s + OFF.SEQ, hi);
-      writeWord(b, s + SEQ_LO, lo);
-      writeWord(b, s + OFF.TIMESTAMP, Math.floor(now / 0x100000000));
-      writeWord(b, s + OFF.TIMESTAMP + 4, now >>> 0);
-      applyCrcDelta(b, s, this.originDelta ^ this.hiDelta ^ this.midDelta ^ this.nowDelta ^ byteDelta(SEQ_LO + 3, lo & 0xff));
+      dv.setUint32(o, this.originHi);
+      dv.setUint32(o + 4, this.originLo);
+      dv.setUint32(o + 8, hi);
+      dv.setUint32(o + 12, lo);
+      dv.setUint32(o + 16, nowHi);
+      dv.setUint32(o + 20, now >>> 0);
+      const crc = s + OFF.CRC;
+      dv.setUint32(crc, dv.getUint32(crc) ^ this.originDelta ^ this.hiDelta ^ this.midDelta ^ this.nowDelta ^ byteDelta(SEQ_LO + 3, lo & 0xff));
       return;
     }
     // Anything else (a client that set some of these fields): each field patched over what it held.
-    const o = s + OFF.ORIGIN;
     let d: number;
     if (readU32(b, o) === 0 && readU32(b, o + 4) === 0) {
       const src = this.origin;
@@ -107,29 +124,18 @@ export class EventStamp {
     return (this.now = Date.now());
   }
 
+  private viewOf(b: Uint8Array): DataView {
+    this.dvOf = b;
+    return (this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength));
+  }
+
   private newHigh(hi: number): void {
     this.hi = hi;
-    this.hiDelta = bytesDelta(OFF.SEQ, hi);
+    this.hiDelta = wordDelta(OFF.SEQ, hi);
   }
 }
 
-/** Origin, sequence, timestamp and sid all 0 (a header as the SDK sends it). */
-function fresh(b: Uint8Array, s: number): boolean {
-  const o = s + OFF.ORIGIN;
-  // Origin, sequence and timestamp are 24 consecutive bytes.
-  let x = b[s + OFF.SID]! | b[s + OFF.SID + 1]! | b[s + OFF.SID + 2]! | b[s + OFF.SID + 3]!;
-  for (let k = 0; k < 24; k++) x |= b[o + k]!;
-  return x === 0;
-}
-
 /** CRC delta of the big-endian u32 `v` written over four zero bytes at header position `pos`. */
-function bytesDelta(pos: number, v: number): number {
+function wordDelta(pos: number, v: number): number {
   return byteDelta(pos, v >>> 24) ^ byteDelta(pos + 1, (v >>> 16) & 0xff) ^ byteDelta(pos + 2, (v >>> 8) & 0xff) ^ byteDelta(pos + 3, v & 0xff);
-}
-
-function writeWord(b: Uint8Array, i: number, v: number): void {
-  b[i] = v >>> 24;
-  b[i + 1] = v >>> 16;
-  b[i + 2] = v >>> 8;
-  b[i + 3] = v;
 }

@@ -87,6 +87,12 @@ function isLocalInterest(kind: SubscriberKind): boolean {
 export class RoutingTable {
   private readonly trie = new TopicTrie<Subscription>();
   private readonly cache = new Map<number, CacheEntry>();
+  /**
+   * The entry of the last cached route: an input chunk usually carries runs
+   * of one topic, and a hit here skips the map lookup. Checked like any
+   * entry (hash, trie version, topic bytes); dropped with the cache.
+   */
+  private last: CacheEntry | undefined;
   /** Counts of local (client and internal) subscriptions per pattern and queue: the interest peers hear about. */
   private readonly interest = new Map<string, number>();
   private readonly listeners: Array<(c: InterestChange) => void> = [];
@@ -149,7 +155,8 @@ export class RoutingTable {
     const hash = frame.topicHash;
     // Keyed by the low 30 bits: a small integer (Smi) in V8, hashed without a heap number (~6-18 ns a lookup here).
     const key = hash & SMI_MASK;
-    const e = this.cache.get(key);
+    const l = this.last;
+    const e = l !== undefined && l.hash === hash ? l : this.cache.get(key);
     const buf = frame.buf;
     const start = frame.topicStart;
     const len = frame.topicLen;
@@ -157,11 +164,14 @@ export class RoutingTable {
       const b = e.bytes;
       let i = 0;
       while (i < len && b[i] === buf[start + i]) i++;
-      if (i === len) return e.receivers;
+      if (i === len) {
+        this.last = e;
+        return e.receivers;
+      }
     }
     const topic = decode(frame);
     const receivers = this.route(topic);
-    if (this.cache.size >= MAX_CACHE) this.cache.clear();
+    if (this.cache.size >= MAX_CACHE) this.clearCache();
     // Keyed by the real hash, so a client sending a wrong hash cannot poison the entry of another topic.
     const bytes = copyBytes(buf, start, start + len);
     if (topicHash(bytes) === hash) this.cache.set(key, { hash, bytes, topic, receivers, version: this.trie.version });
@@ -209,7 +219,12 @@ export class RoutingTable {
 
   /** A subscription in the table got a `max` (UNSUB with max): cached receivers must list it. */
   limitChanged(): void {
+    this.clearCache();
+  }
+
+  private clearCache(): void {
     this.cache.clear();
+    this.last = undefined;
   }
 
   /** Picks the member of a group that gets the next event: round robin, local members first. */

@@ -146,6 +146,9 @@ export function newStats(): NodeStats {
  */
 export class TopicCounter {
   private readonly counts = new Map<number, { topic: string; n: number }>();
+  /** The key and entry of the last counted event (runs of one topic skip the map lookup). */
+  private lastKey = 0;
+  private lastEntry: { topic: string; n: number } | undefined;
   /** Events of topics not counted because the table was full (room is made at most once per `evictEveryMs`). */
   private missed = 0;
   private lastEvict = 0;
@@ -173,9 +176,16 @@ export class TopicCounter {
    */
   count(hash: number, source: { readonly topic: string }, now?: number): void {
     const key = hash | 0;
+    const l = this.lastEntry;
+    if (l !== undefined && key === this.lastKey) {
+      l.n++;
+      return;
+    }
     const e = this.counts.get(key);
     if (e !== undefined) {
       e.n++;
+      this.lastKey = key;
+      this.lastEntry = e;
       return;
     }
     if (this.counts.size >= this.capacity) {
@@ -187,7 +197,10 @@ export class TopicCounter {
       this.lastEvict = t;
       this.evict();
     }
-    this.counts.set(key, { topic: source.topic, n: 1 });
+    const n = { topic: source.topic, n: 1 };
+    this.counts.set(key, n);
+    this.lastKey = key;
+    this.lastEntry = n;
   }
 
   /** Events not counted because the table was full. */
@@ -206,6 +219,7 @@ export class TopicCounter {
   private evict(): void {
     const keep = [...this.counts].sort((a, b) => b[1].n - a[1].n).slice(0, this.capacity >>> 1);
     this.counts.clear();
+    this.lastEntry = undefined;
     for (const [k, v] of keep) this.counts.set(k, v);
   }
 }
