@@ -58,3 +58,20 @@ export class ForwardSlab {
     return out.send(slab.subarray(at, at + n), src.subarray(f.start + FIXED_SIZE, f.end));
   }
 }
+
+/**
+ * Raises the hop count of `f` by one in its own bytes (the CRC updated for
+ * that byte, header-patch.ts), as a link would in its copy. Used by
+ * MeshNode.deliver for an event whose receivers are all links: each link
+ * then sends the bytes as they are (PeerLink.forwardRaised), instead of
+ * each making a copy here. The bytes on the wire are the same (SPEC §10.3:
+ * hops raised by the sender, sid 0, which the stamp set). Returns false, leaving
+ * it untouched, when that would pass its maxHops (each link then drops it
+ * and counts that, as before).
+ */
+export function raiseHops(f: Frame): boolean {
+  const hops = f.hops + 1;
+  if (hops > f.maxHops) return false;
+  applyCrcDelta(f.buf, f.start, patchU8(f.buf, f.start, OFF.HOPS, hops));
+  return true;
+}

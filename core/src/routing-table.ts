@@ -21,6 +21,8 @@ export interface Receivers {
   readonly sequenced: readonly Subscription[];
   /** Plain subscriptions with a `max` (their owners are in `plain`): each delivery is counted against it. */
   readonly limited: readonly Subscription[];
+  /** Every receiver is a plain one that forwards to another node (`forwardRaised`): no group, no sequenced, no local receiver. */
+  readonly linksOnly: boolean;
 }
 
 export interface GroupReceivers {
@@ -42,7 +44,7 @@ export interface GroupReceivers {
  */
 export type DeliveryScope = 'all' | 'region' | 'local';
 
-const NO_RECEIVERS: Receivers = { plain: [], plainDrop: [], groups: [], sequenced: [], limited: [] };
+const NO_RECEIVERS: Receivers = { plain: [], plainDrop: [], groups: [], sequenced: [], limited: [], linksOnly: false };
 
 /** Whether deliveries for `sub` may be dropped: a client's subscription that chose 'drop'. */
 function sheds(sub: Subscription): boolean {
@@ -208,12 +210,14 @@ export class RoutingTable {
       (kind === 'peer' ? g.remote : kind === 'gateway' ? g.far : g.local).push(sub);
     });
     if (!plain && !groups && !sequenced) return NO_RECEIVERS;
+    const owners = plain ? [...plain.keys()] : [];
     return {
-      plain: plain ? [...plain.keys()] : [],
+      plain: owners,
       plainDrop: plain ? [...plain.values()].map((t) => t ?? undefined) : [],
       groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote, far: g.far })) : [],
       sequenced: sequenced ?? [],
       limited: limited ?? [],
+      linksOnly: !groups && !sequenced && owners.every((o) => o.forwardRaised !== undefined),
     };
   }
 
