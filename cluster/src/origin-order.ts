@@ -23,7 +23,19 @@ const MAX_AHEAD_US = 3600 * 1e6;
  * and a queue-group copy of one event) pass.
  */
 export class OriginOrder {
-  private readonly lastSeq = new Map<string, number>();
+  /** The last sequence per origin, in a mutable record: one map lookup per event, no set. */
+  private readonly lastSeq = new Map<string, { seq: number }>();
+  /** The origin and record of the last event admitted (events come in runs of one origin). */
+  private lastId: string | undefined;
+  private lastRec: { seq: number } | undefined;
+  /**
+   * Sequences up to this are remembered without reading the clock: this
+   * node's clock (µs) + MAX_AHEAD_US when last read. The clock only moves
+   * on, so a stale bound is a lower one: a sequence above it reads the
+   * clock again before it is refused memory (a clock read per event was
+   * ~40 ns, about a fifth of a node's cost of a peer's event at 16 B).
+   */
+  private aheadLimit = 0;
 
   /** True when `f` (from `link`) is not older than what was delivered from its origin. */
   admit(link: PeerLink, f: Frame): boolean {
@@ -32,15 +44,24 @@ export class OriginOrder {
     // the node behind it: a hub relays its leaves' events, a gateway its region's.
     const own = link.stampedByPeer(f);
     const id = own ? link.peer!.id : f.origin;
-    if (!own && !this.lastSeq.has(id) && this.lastSeq.size >= MAX_ORIGINS) this.lastSeq.delete(this.lastSeq.keys().next().value!);
-    const last = this.lastSeq.get(id) ?? 0;
-    if (seq < last) return false;
-    if (seq > last && seq <= Date.now() * 1000 + MAX_AHEAD_US) this.lastSeq.set(id, seq);
+    let rec = id === this.lastId ? this.lastRec : this.lastSeq.get(id);
+    if (rec === undefined) {
+      if (!own && this.lastSeq.size >= MAX_ORIGINS) this.forget(this.lastSeq.keys().next().value!);
+      this.lastSeq.set(id, (rec = { seq: 0 }));
+    }
+    this.lastId = id;
+    this.lastRec = rec;
+    if (seq < rec.seq) return false;
+    if (seq > rec.seq && (seq <= this.aheadLimit || seq <= (this.aheadLimit = Date.now() * 1000 + MAX_AHEAD_US))) rec.seq = seq;
     return true;
   }
 
   /** Nothing more comes from `origin` over the link that died; a node back under the same id starts afresh. */
   forget(origin: string): void {
     this.lastSeq.delete(origin);
+    if (origin === this.lastId) {
+      this.lastId = undefined;
+      this.lastRec = undefined;
+    }
   }
 }

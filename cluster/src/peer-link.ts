@@ -161,8 +161,17 @@ export class PeerLink extends Connection {
       this.droppedHops++;
       return;
     }
-    const [head, tail] = (this.slab ??= new ForwardSlab()).forward(f, sid, hops);
-    if (this.out.send(head, tail)) this.msgsOut++;
+    if ((this.slab ??= new ForwardSlab()).forward(f, sid, hops, this.out)) this.msgsOut++;
+  }
+
+  /**
+   * Sends `f` as it is: the node raised its hops for every link already (it
+   * goes to links only, MeshNode.deliver), sid 0. A range of the input
+   * chunk, like a client's delivery: no copy, no view per event.
+   */
+  forwardRaised(f: Frame): void {
+    if (this.state !== 'up') return;
+    if (this.out.sendRange(f.buf, f.start, f.end)) this.msgsOut++;
   }
 
   /** Whether the node at the other end stamped `f` (its origin is the peer's id), compared without making a string. */

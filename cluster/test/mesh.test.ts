@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Client } from '@meshbus/sdk';
+import type { Client, Msg } from '@meshbus/sdk';
+import { checkHeader, type Frame } from '@meshbus/proto';
 import { silentLogger, startNode } from '@meshbus/core';
 import { until } from '@meshbus/testkit';
 import { ClusterNode } from '../src/index.js';
@@ -44,6 +45,39 @@ describe('full mesh', () => {
     expect(got).toEqual(Array.from({ length: 500 }, (_, i) => String(i)));
     // One hop only: B has no subscriber and never saw the events.
     expect(b!.node.stats.msgsIn).toBe(0);
+  });
+
+  it('forwards an event for peers only with its hops raised in place: the peer gets hops 1 and a valid header, a local subscriber of the next event hops 0', async () => {
+    const [a, b] = await mesh(2);
+    await until(() => fullyMeshed([a!, b!]), 'full mesh');
+    // The frames as the SDK received them (Msg keeps its frame private).
+    const frames = (c: Client, pattern: string): Frame[] => {
+      const got: Frame[] = [];
+      c.subscribe(pattern, { callback: (m: Msg) => got.push((m as unknown as { frame: Frame }).frame) });
+      return got;
+    };
+    const remote = await cli(b!);
+    const atB = frames(remote, 'hop.>');
+    await remote.flush();
+    await until(() => remoteInterest(a!) === 1, 'interest at A');
+    const pub = await cli(a!);
+    // Links only at A: the in-place path.
+    for (let i = 0; i < 50; i++) pub.publish('hop.remote', String(i));
+    await pub.flush();
+    await until(() => atB.length === 50, 'events at B');
+    // Then a local subscriber too: a link and a client, the copying path.
+    const local = await cli(a!);
+    const atA = frames(local, 'hop.>');
+    await local.flush();
+    for (let i = 0; i < 50; i++) pub.publish('hop.both', String(i));
+    await pub.flush();
+    await until(() => atB.length === 100 && atA.length === 50, 'events at A and B');
+    for (const f of atB) {
+      expect(f.hops).toBe(1);
+      expect(checkHeader(f.buf, f.start, 1 << 20)).toBe(0);
+    }
+    for (const f of atA) expect(f.hops).toBe(0);
+    expect(atB.map((f) => f.topic)).toEqual([...Array(50).fill('hop.remote'), ...Array(50).fill('hop.both')]);
   });
 
   it('delivers each event once per subscriber with subscribers on every node', async () => {

@@ -9,7 +9,7 @@ import {
   ProtocolError,
   assertPattern,
   errorFrame,
-  checkIngressExtension,
+  checkIngressRules,
   encodeBody,
   encodeFrame,
   resealHeader,
@@ -34,6 +34,7 @@ import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
+import { raiseHops } from './forward-slab.js';
 import { RoutingTable, dropTagOf, type DeliveryScope, type Receivers } from './routing-table.js';
 import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
@@ -292,7 +293,7 @@ export class MeshNode implements NodeContext {
       from.send?.(refusal);
       return REFUSED;
     }
-    this.stamp(f);
+    this.stamper.stamp(f); // its mesh identity: this node's id, a node-wide sequence, a timestamp
     this.stats.msgsIn++;
     this.stats.bytesIn += f.size;
     this.topTopics.count(f.topicHash, f);
@@ -301,7 +302,7 @@ export class MeshNode implements NodeContext {
       return STORED;
     }
     this.deliveryTimer.tick();
-    return this.fanOut(f, receivers, from);
+    return this.fanOut(f, receivers, from, true);
   }
 
   /**
@@ -316,7 +317,8 @@ export class MeshNode implements NodeContext {
   forwardedIngress(f: Frame): Receivers {
     let receivers: Receivers;
     try {
-      checkIngressExtension(f.extBytes, f.type === FrameType.REQ, 'peer');
+      // f.ext: no view of an empty extension block made per event.
+      checkIngressRules(f.ext, f.type === FrameType.REQ, 'peer');
       receivers = this.table.routeFrame(f, this.decodeTopic);
     } catch (e) {
       this.stats.protocolErrors++;
@@ -344,9 +346,9 @@ export class MeshNode implements NodeContext {
     return this.fanOut(f, this.table.routeFrame(f, this.decodeTopic), from);
   }
 
-  /** Delivers an admitted event; an event nobody receives counts in noInterest. */
-  private fanOut(f: Frame, receivers: Receivers, from: Subscriber & EventSource): number {
-    const n = this.deliver(f, receivers, from, 'all');
+  /** Delivers an admitted event; an event nobody receives counts in noInterest. `inPlace`: see deliver. */
+  private fanOut(f: Frame, receivers: Receivers, from: Subscriber & EventSource, inPlace = false): number {
+    const n = this.deliver(f, receivers, from, 'all', inPlace);
     if (n === 0) this.stats.noInterest++;
     return n;
   }
@@ -356,8 +358,11 @@ export class MeshNode implements NodeContext {
    * `scope`: which receivers by where the event came from (DeliveryScope): peers
    * are skipped for 'local', gateway links for 'local' and 'region'; leaves are
    * local receivers of their hub.
+   * `inPlace` (a fresh ingress: the caller reads nothing of `f` after this):
+   * an untraced event for links to other nodes only gets its hops raised
+   * once in its own bytes, sent as they are by every link (forward-slab.ts raiseHops).
    */
-  deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, scope: DeliveryScope): number {
+  deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, scope: DeliveryScope, inPlace = false): number {
     const otel = this.otlp?.parentOf(f);
     const tIn = f.traced || otel ? now() : 0;
     const trace: string[] | undefined = f.traced || otel ? [] : undefined;
@@ -365,12 +370,14 @@ export class MeshNode implements NodeContext {
     // A source never gets its own event back over the link it came on; a client only if it wants echo.
     const skip = from && (isLink(from.kind) || !from.echo) ? from : undefined;
     const plain = receivers.plain;
+    const raised = inPlace && receivers.linksOnly && trace === undefined && raiseHops(f);
     for (let i = 0; i < plain.length; i++) {
       const s = plain[i]!;
       if (s === skip || (scope !== 'all' && (s.kind === 'gateway' || (scope === 'local' && s.kind === 'peer')))) continue;
       // Events only 'drop' subscriptions want may be dropped: they never hold the publisher back (SPEC §10.6).
       const drop = receivers.plainDrop[i];
-      s.deliver(f, 0, drop);
+      if (raised) s.forwardRaised!(f);
+      else s.deliver(f, 0, drop);
       if (from && drop === undefined && s.congested) from.blockOn(s);
       if (trace) trace.push(hopLabel(s));
       n++;
@@ -442,11 +449,6 @@ export class MeshNode implements NodeContext {
     this.stats.msgsOut += n;
     this.stats.bytesOut += n * size;
     return n;
-  }
-
-  /** Gives an event its mesh identity at ingress: this node's id, a node-wide sequence, a timestamp (event-stamp.ts). */
-  private stamp(f: Frame): void {
-    this.stamper.stamp(f);
   }
 
   private tick(): void {

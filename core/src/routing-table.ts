@@ -21,6 +21,8 @@ export interface Receivers {
   readonly sequenced: readonly Subscription[];
   /** Plain subscriptions with a `max` (their owners are in `plain`): each delivery is counted against it. */
   readonly limited: readonly Subscription[];
+  /** Every receiver is a plain one that forwards to another node (`forwardRaised`): no group, no sequenced, no local receiver. */
+  readonly linksOnly: boolean;
 }
 
 export interface GroupReceivers {
@@ -42,7 +44,7 @@ export interface GroupReceivers {
  */
 export type DeliveryScope = 'all' | 'region' | 'local';
 
-const NO_RECEIVERS: Receivers = { plain: [], plainDrop: [], groups: [], sequenced: [], limited: [] };
+const NO_RECEIVERS: Receivers = { plain: [], plainDrop: [], groups: [], sequenced: [], limited: [], linksOnly: false };
 
 /** Whether deliveries for `sub` may be dropped: a client's subscription that chose 'drop'. */
 function sheds(sub: Subscription): boolean {
@@ -87,6 +89,12 @@ function isLocalInterest(kind: SubscriberKind): boolean {
 export class RoutingTable {
   private readonly trie = new TopicTrie<Subscription>();
   private readonly cache = new Map<number, CacheEntry>();
+  /**
+   * The entry of the last cached route: an input chunk usually carries runs
+   * of one topic, and a hit here skips the map lookup. Checked like any
+   * entry (hash, trie version, topic bytes); dropped with the cache.
+   */
+  private last: CacheEntry | undefined;
   /** Counts of local (client and internal) subscriptions per pattern and queue: the interest peers hear about. */
   private readonly interest = new Map<string, number>();
   private readonly listeners: Array<(c: InterestChange) => void> = [];
@@ -149,7 +157,8 @@ export class RoutingTable {
     const hash = frame.topicHash;
     // Keyed by the low 30 bits: a small integer (Smi) in V8, hashed without a heap number (~6-18 ns a lookup here).
     const key = hash & SMI_MASK;
-    const e = this.cache.get(key);
+    const l = this.last;
+    const e = l !== undefined && l.hash === hash ? l : this.cache.get(key);
     const buf = frame.buf;
     const start = frame.topicStart;
     const len = frame.topicLen;
@@ -157,11 +166,14 @@ export class RoutingTable {
       const b = e.bytes;
       let i = 0;
       while (i < len && b[i] === buf[start + i]) i++;
-      if (i === len) return e.receivers;
+      if (i === len) {
+        this.last = e;
+        return e.receivers;
+      }
     }
     const topic = decode(frame);
     const receivers = this.route(topic);
-    if (this.cache.size >= MAX_CACHE) this.cache.clear();
+    if (this.cache.size >= MAX_CACHE) this.clearCache();
     // Keyed by the real hash, so a client sending a wrong hash cannot poison the entry of another topic.
     const bytes = copyBytes(buf, start, start + len);
     if (topicHash(bytes) === hash) this.cache.set(key, { hash, bytes, topic, receivers, version: this.trie.version });
@@ -198,18 +210,25 @@ export class RoutingTable {
       (kind === 'peer' ? g.remote : kind === 'gateway' ? g.far : g.local).push(sub);
     });
     if (!plain && !groups && !sequenced) return NO_RECEIVERS;
+    const owners = plain ? [...plain.keys()] : [];
     return {
-      plain: plain ? [...plain.keys()] : [],
+      plain: owners,
       plainDrop: plain ? [...plain.values()].map((t) => t ?? undefined) : [],
       groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote, far: g.far })) : [],
       sequenced: sequenced ?? [],
       limited: limited ?? [],
+      linksOnly: !groups && !sequenced && owners.every((o) => o.forwardRaised !== undefined),
     };
   }
 
   /** A subscription in the table got a `max` (UNSUB with max): cached receivers must list it. */
   limitChanged(): void {
+    this.clearCache();
+  }
+
+  private clearCache(): void {
     this.cache.clear();
+    this.last = undefined;
   }
 
   /** Picks the member of a group that gets the next event: round robin, local members first. */

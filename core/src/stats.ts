@@ -146,6 +146,9 @@ export function newStats(): NodeStats {
  */
 export class TopicCounter {
   private readonly counts = new Map<number, { topic: string; n: number }>();
+  /** The key and entry of the last counted event (runs of one topic skip the map lookup). */
+  private lastKey = 0;
+  private lastEntry: { topic: string; n: number } | undefined;
   /** Events of topics not counted because the table was full (room is made at most once per `evictEveryMs`). */
   private missed = 0;
   private lastEvict = 0;
@@ -166,22 +169,38 @@ export class TopicCounter {
    * lazy getter) is read only for a hash not seen before. No allocation for a
    * known topic, nor for an unknown one while the table is full: that event
    * is not counted (the figures are approximate, for the dashboard's top topics).
+   * Keyed by the hash as a signed 32-bit integer (a V8 small integer: the
+   * unsigned hash above 2^30 is a heap number, slower to hash and compare);
+   * the clock (`now`, ms, default `Date.now()`) is read only when the table is full. Measured at
+   * 1 → 1, 16 B: a `Date.now()` per event here was ~8 % of the node's time.
    */
-  count(hash: number, source: { readonly topic: string }, now = Date.now()): void {
-    const e = this.counts.get(hash);
+  count(hash: number, source: { readonly topic: string }, now?: number): void {
+    const key = hash | 0;
+    const l = this.lastEntry;
+    if (l !== undefined && key === this.lastKey) {
+      l.n++;
+      return;
+    }
+    const e = this.counts.get(key);
     if (e !== undefined) {
       e.n++;
+      this.lastKey = key;
+      this.lastEntry = e;
       return;
     }
     if (this.counts.size >= this.capacity) {
-      if (now - this.lastEvict < this.evictEveryMs) {
+      const t = now ?? Date.now();
+      if (t - this.lastEvict < this.evictEveryMs) {
         this.missed++;
         return;
       }
-      this.lastEvict = now;
+      this.lastEvict = t;
       this.evict();
     }
-    this.counts.set(hash, { topic: source.topic, n: 1 });
+    const n = { topic: source.topic, n: 1 };
+    this.counts.set(key, n);
+    this.lastKey = key;
+    this.lastEntry = n;
   }
 
   /** Events not counted because the table was full. */
@@ -200,6 +219,7 @@ export class TopicCounter {
   private evict(): void {
     const keep = [...this.counts].sort((a, b) => b[1].n - a[1].n).slice(0, this.capacity >>> 1);
     this.counts.clear();
+    this.lastEntry = undefined;
     for (const [k, v] of keep) this.counts.set(k, v);
   }
 }

@@ -29,6 +29,13 @@ export interface Subscriber {
    * Must not throw.
    */
   deliver(frame: Frame, sid: number, drop?: DropTag): void;
+  /**
+   * Links to other nodes only (peer links): a plain delivery whose bytes the
+   * node already made the forwarded frame (hops raised in place, sid 0:
+   * MeshNode.deliver, when every receiver of an event is a link), sent as
+   * they are, no copy. Must not throw.
+   */
+  forwardRaised?(frame: Frame): void;
   /** True while the receiver's queue is past its high-water mark. */
   readonly congested: boolean;
   /** Registers a publisher to be told when this receiver is no longer congested. */

@@ -42,6 +42,15 @@ function tables(): Int32Array {
   return (POS ??= positionTables());
 }
 
+/**
+ * The CRC delta of changing the header byte at position `pos` (0 ≤ pos < 60)
+ * by `x` (old value XOR new value, 0..255): one table entry. For callers that
+ * keep deltas of bytes they write often (core event-stamp.ts).
+ */
+export function byteDelta(pos: number, x: number): number {
+  return tables()[pos * 256 + x]!;
+}
+
 /** Sets byte `field` of the header at `buf[off]` to `v`; returns its CRC delta. */
 export function patchU8(buf: Uint8Array, off: number, field: number, v: number): number {
   const i = off + field;

@@ -5,7 +5,7 @@ export { crc32c } from './crc32c.js';
 export { topicHash } from './topic-hash.js';
 export { utf8Decode, utf8Encode, utf8Length, utf8Write, loneSurrogateAt, assertWellFormed } from './utf8.js';
 export { writeHeader, resealHeader, patchHops, type HeaderFields } from './header.js';
-export { patchU8, patchU32, patchU64, patchBytes8, applyCrcDelta } from './header-patch.js';
+export { patchU8, patchU32, patchU64, patchBytes8, applyCrcDelta, byteDelta } from './header-patch.js';
 export { checkHeader, jsScanner, SCAN_META, SCAN_SLOTS, type FrameScanner } from './frame-scanner.js';
 export { Frame } from './frame.js';
 export { FrameDecoder, decodeFrames, type FrameDecoderOptions } from './frame-decoder.js';

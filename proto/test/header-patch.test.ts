@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FrameType, OFF, applyCrcDelta, checkHeader, encodeFrame, patchBytes8, patchU32, patchU64, patchU8, resealHeader, writeHeader } from '../src/index.js';
+import { FrameType, OFF, applyCrcDelta, byteDelta, checkHeader, encodeFrame, patchBytes8, patchU32, patchU64, patchU8, resealHeader, writeHeader } from '../src/index.js';
 
 /** A header with random fields and a valid CRC, at `off` inside a larger buffer. */
 function header(off: number, seed: Uint8Array): Uint8Array {
@@ -58,5 +58,15 @@ describe('header-patch: incremental CRC equals a full reseal', () => {
     expect([...same]).toEqual([...f]);
     applyCrcDelta(f, 0, patchU64(f, 0, OFF.SEQ, 123456789) ^ patchU32(f, 0, OFF.SID, 7));
     expect(checkHeader(f, 0, 1 << 20)).toBe(0);
+  });
+
+  it('byteDelta(p, x) is the delta patchU8 gives for changing the byte at p by x, at every position', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 59 }), fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 255 }), (p, from, to) => {
+        const b = new Uint8Array(64);
+        b[p] = from;
+        expect(byteDelta(p, from ^ to)).toBe(patchU8(b, 0, p, to));
+      }),
+    );
   });
 });
