@@ -79,7 +79,7 @@ const INTERNAL_PROPS = `
   sleepTimer outstanding suspended stopped lastTick lastCount rule tick act schedule probeEnded dead
   cursor learnedCount hrefs forgetOldestLearned pool items head waiter waiterReject releaseWaiters
   listeners opening wake sleep onStop run redirect notified fail endError settled validFor held learned
-  isEmpty gen unsub release slotOf keyAt valueAt mark hand cap lastSubs lastVersion collect matched subsOf
+  isEmpty gen unsub release slotOf keyAt valueAt mark hand cap lastSubs collect matched subsOf misses
   LENGTH TYPE FLAGS HOPS MAX_HOPS TOPIC_HASH ORIGIN SEQ TIMESTAMP CORRELATION TOPIC_LEN EXT_LEN PAYLOAD_LEN SID RESERVED CRC
 `.trim().split(/\s+/);
 

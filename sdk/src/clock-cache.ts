@@ -13,6 +13,7 @@ export class ClockCache<K, V> {
   private readonly valueAt: V[] = [];
   private readonly mark: Uint8Array;
   private hand = 0;
+  private misses = 0;
 
   constructor(private readonly cap: number) {
     this.mark = new Uint8Array(cap);
@@ -26,11 +27,19 @@ export class ClockCache<K, V> {
     return this.valueAt[i];
   }
 
-  /** Sets `key` to `value`; when full and `key` is new, replaces the first unmarked entry from the hand on. */
+  /**
+   * Sets `key` to `value`. When full and `key` is new, only one new key in
+   * 8 gets in, replacing the first unmarked entry from the hand on: keys
+   * cycling through more than the cache holds would otherwise replace an
+   * entry on every miss and be evicted before their next use (no hit, a
+   * map delete and insert each time); admitted this way, a part of them
+   * stays and hits, and a miss costs the caller its own work only.
+   */
   set(key: K, value: V): void {
     const mark = this.mark;
     let i = this.slotOf.get(key) ?? this.keyAt.length;
     if (i === this.cap) {
+      if ((++this.misses & 7) !== 0) return;
       while (mark[(i = this.hand)]) {
         mark[i] = 0;
         this.hand = (i + 1) % this.cap;

@@ -14,13 +14,27 @@ import { topicBytes, writeTopic } from '../src/topic-cache.js';
 const MANY = 20_000;
 
 describe('ClockCache', () => {
-  it('replaces one unmarked entry per insert, giving marked ones a second chance', () => {
+  it('when full, admits one new key in 8, replacing the first unmarked entry (marked ones get a second chance)', () => {
     const c = new ClockCache<string, number>(4);
     for (const [i, k] of ['a', 'b', 'c', 'd'].entries()) c.set(k, i);
     c.get('a');
     c.get('b');
-    c.set('e', 4);
-    expect([c.get('a'), c.get('b'), c.get('c'), c.get('d'), c.get('e')]).toEqual([0, 1, undefined, 3, 4]);
+    const fresh = ['e', 'f', 'g', 'h', 'i', 'j', 'k', 'l'];
+    for (const k of fresh) c.set(k, 9);
+    expect([c.get('a'), c.get('b'), c.get('c'), c.get('d')]).toEqual([0, 1, undefined, 3]);
+    expect(fresh.map((k) => c.get(k))).toEqual([undefined, undefined, undefined, undefined, undefined, undefined, undefined, 9]);
+  });
+
+  it('keeps hitting on part of a cycle of more keys than it holds (a full cache does not churn on every miss)', () => {
+    const c = new ClockCache<number, number>(1000);
+    let hits = 0;
+    for (let round = 0; round < 20; round++) {
+      for (let k = 0; k < 3000; k++) {
+        if (c.get(k) === k) hits++;
+        else c.set(k, k);
+      }
+    }
+    expect(hits).toBeGreaterThan(20 * 3000 * 0.1);
   });
 
   it('keeps a working set that is in use while many other keys pass by (a full cache is not cleared)', () => {
@@ -112,7 +126,7 @@ describe('receive cache through a node', () => {
     for (const t of topics) pub.publish(t, 'x');
     await pub.flush();
     await until(() => wide.length >= MANY, 'the first pass');
-    // The receive cache now holds sw.t3616 .. sw.t19999 with `w` as their only subscriber.
+    // The receive cache is full of these topics, with `w` as their only subscriber.
     const o = sub.subscribe('sw.t19999', { callback: (m: Msg) => one.push(m.topic) });
     await sub.flush();
     w.unsubscribe();
