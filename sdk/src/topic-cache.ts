@@ -39,7 +39,8 @@ export function topicBytes(topic: string): TopicBytes {
   let e = cache.get(topic);
   if (e === undefined) {
     e = measure(topic);
-    cache.set(topic, e);
+    // A reply topic is used once (it names one request): not worth an entry.
+    if (!topic.startsWith('_INBOX.')) cache.set(topic, e);
   }
   lastTopic = topic;
   return (last = e);

@@ -8,7 +8,8 @@ import { topicHash, utf8Encode } from '@meshbus/proto';
 import { Fixture, until, url } from '@meshbus/testkit';
 import { ClockCache } from '../src/clock-cache.js';
 import { connect, type Client, type Msg } from '../src/index.js';
-import { topicBytes, writeTopic } from '../src/topic-cache.js';
+import { replyToken } from '../src/reply-token.js';
+import { peekTopicBytes, topicBytes, writeTopic } from '../src/topic-cache.js';
 
 /** More than either cache holds (16,384). */
 const MANY = 20_000;
@@ -72,6 +73,22 @@ describe('publish topic cache', () => {
 
 /** Two ASCII topics with the same 32-bit topic hash (4009521579; found by a birthday search over `rx.c<base 36>`). */
 const COLLIDING: [string, string] = ['rx.c172vu', 'rx.c1euea'];
+
+describe('reply topics', () => {
+  it('are not kept in the publish cache (each names one request)', () => {
+    const reply = `_INBOX.0123456789abcdef.7.${replyToken()}`;
+    expect(topicBytes(reply).length).toBe(reply.length);
+    topicBytes('pub.other');
+    expect(peekTopicBytes(reply)).toBeUndefined();
+    expect(peekTopicBytes('pub.other')).toBeDefined();
+  });
+
+  it('carry distinct 32-hex-digit tokens across refills of the random pool', () => {
+    const tokens = Array.from({ length: 300 }, () => replyToken());
+    expect(tokens.filter((t) => !/^[0-9a-f]{32}$/.test(t))).toEqual([]);
+    expect(new Set(tokens).size).toBe(tokens.length);
+  });
+});
 
 describe('receive cache through a node', () => {
   const fx = new Fixture();
