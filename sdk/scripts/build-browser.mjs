@@ -38,8 +38,8 @@ mkdirSync(out, { recursive: true });
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 21.2 * 1024,
-  'meshbus.iife.js': 21.5 * 1024,
+  'meshbus.esm.js': 21.3 * 1024,
+  'meshbus.iife.js': 21.6 * 1024,
   'meshbus.mobile.js': 21.3 * 1024,
 };
 
