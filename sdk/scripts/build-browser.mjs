@@ -38,9 +38,9 @@ mkdirSync(out, { recursive: true });
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 21.3 * 1024,
+  'meshbus.esm.js': 21.4 * 1024,
   'meshbus.iife.js': 21.6 * 1024,
-  'meshbus.mobile.js': 21.3 * 1024,
+  'meshbus.mobile.js': 21.4 * 1024,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');

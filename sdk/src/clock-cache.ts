@@ -28,18 +28,18 @@ export class ClockCache<K, V> {
   }
 
   /**
-   * Sets `key` to `value`. When full and `key` is new, only one new key in
+   * Sets `key` to `value`; false when it was not kept. When full and `key` is new, only one new key in
    * 8 gets in, replacing the first unmarked entry from the hand on: keys
    * cycling through more than the cache holds would otherwise replace an
    * entry on every miss and be evicted before their next use (no hit, a
    * map delete and insert each time); admitted this way, a part of them
    * stays and hits, and a miss costs the caller its own work only.
    */
-  set(key: K, value: V): void {
+  set(key: K, value: V): boolean {
     const mark = this.mark;
     let i = this.slotOf.get(key) ?? this.keyAt.length;
     if (i === this.cap) {
-      if ((++this.misses & 7) !== 0) return;
+      if ((++this.misses & 7) !== 0) return false;
       while (mark[(i = this.hand)]) {
         mark[i] = 0;
         this.hand = (i + 1) % this.cap;
@@ -51,5 +51,6 @@ export class ClockCache<K, V> {
     this.keyAt[i] = key;
     this.valueAt[i] = value;
     mark[i] = 0;
+    return true;
   }
 }

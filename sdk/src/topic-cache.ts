@@ -1,4 +1,4 @@
-import { asciiTopicHash, topicHash, utf8Length, utf8Write } from '@meshbus/proto';
+import { asciiTopicHash, topicHash, utf8Encode, utf8Length, utf8Write } from '@meshbus/proto';
 import { ClockCache } from './clock-cache.js';
 
 /** A publish topic's UTF-8 length and header hash, computed once per topic string. */
@@ -7,20 +7,21 @@ export interface TopicBytes {
   readonly length: number;
   /** FNV-1a of the UTF-8 bytes (proto topicHash). */
   readonly hash: number;
-  /** The UTF-8 bytes of a non-ASCII topic; undefined for ASCII, whose bytes are its char codes. */
-  readonly bytes: Uint8Array | undefined;
+  /** The UTF-8 bytes; undefined for an ASCII topic not kept in the cache (its bytes are its char codes). */
+  bytes: Uint8Array | undefined;
   /** The node topic-length limit this topic was last validated against (0: not yet). */
   validFor: number;
 }
 
 /**
  * Distinct publish topics remembered, with second-chance replacement
- * (clock-cache.ts). An ASCII entry keeps no bytes: about 45 B of cache
- * slots + a 40 B entry, ~85 B plus the topic string itself (held as the
- * key), so at most ~1.4 MB + strings for 16,384 topics. A publisher cycling
- * more topics than this pays a miss per event: one pass over the string's
- * char codes (hash and ASCII check), one validation pass (event-checks.ts),
- * no UTF-8 buffer.
+ * (clock-cache.ts). An entry is about 45 B of cache slots, a 48 B entry and
+ * its UTF-8 bytes in a Uint8Array (~180 B + the length, Node 20), plus the
+ * topic string itself (held as the key): ~4.5 MB + strings at most for
+ * 16,384 topics of 20 bytes. A publisher cycling more topics than this
+ * pays a miss per event: one pass over the string's char codes (hash and
+ * ASCII check), one validation pass (event-checks.ts), the bytes written
+ * from the char codes (no array made for a topic the cache does not keep).
  */
 const MAX_TOPICS = 16384;
 const cache = new ClockCache<string, TopicBytes>(MAX_TOPICS);
@@ -40,7 +41,8 @@ export function topicBytes(topic: string): TopicBytes {
   if (e === undefined) {
     e = measure(topic);
     // A reply topic is used once (it names one request): not worth an entry.
-    if (!topic.startsWith('_INBOX.')) cache.set(topic, e);
+    // A kept entry keeps the bytes: copying them costs less than writing the char codes (~20 ns at 15 bytes).
+    if (!topic.startsWith('_INBOX.') && cache.set(topic, e) && e.bytes === undefined) e.bytes = utf8Encode(topic);
   }
   lastTopic = topic;
   return (last = e);
@@ -60,7 +62,7 @@ export function peekTopicBytes(topic: string): TopicBytes | undefined {
 /** Writes the UTF-8 bytes of `topic` (described by `t`) at `buf[off]`. */
 export function writeTopic(t: TopicBytes, topic: string, buf: Uint8Array, off: number): void {
   if (t.bytes !== undefined) buf.set(t.bytes, off);
-  // ASCII: a byte per char code; faster than `set` of a small array.
+  // An ASCII topic not kept: a byte per char code, no array to make.
   else for (let i = 0; i < t.length; i++) buf[off + i] = topic.charCodeAt(i);
 }
 
