@@ -33,11 +33,15 @@ const cache = new ClockCache<string, TopicBytes>(MAX_TOPICS);
  */
 let lastTopic: string | undefined;
 let last: TopicBytes | undefined;
+/** The topic peekTopicBytes did not find: validation follows, then topicBytes, which need not look again. */
+let missed: string | undefined;
 
 /** The cached length and hash of `topic` (a string), computed on a miss. */
 export function topicBytes(topic: string): TopicBytes {
   if (topic === lastTopic) return last!;
-  let e = cache.get(topic);
+  let e: TopicBytes | undefined;
+  if (topic === missed) missed = undefined;
+  else e = cache.get(topic);
   if (e === undefined) {
     e = measure(topic);
     // A reply topic is used once (it names one request): not worth an entry.
@@ -55,7 +59,7 @@ export function peekTopicBytes(topic: string): TopicBytes | undefined {
   if (e !== undefined) {
     lastTopic = topic;
     last = e;
-  }
+  } else missed = topic;
   return e;
 }
 
