@@ -2,7 +2,7 @@ export * from './constants.js';
 export * from './errors.js';
 export * from './bytes.js';
 export { crc32c } from './crc32c.js';
-export { topicHash } from './topic-hash.js';
+export { asciiTopicHash, topicHash } from './topic-hash.js';
 export { utf8Decode, utf8Encode, utf8Length, utf8Write, loneSurrogateAt, assertWellFormed } from './utf8.js';
 export { writeHeader, resealHeader, patchHops, type HeaderFields } from './header.js';
 export { patchU8, patchU32, patchU64, patchBytes8, applyCrcDelta, byteDelta } from './header-patch.js';

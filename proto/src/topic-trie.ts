@@ -98,20 +98,32 @@ export class TopicTrie<T> {
    * Calls `visit` for each value whose pattern matches the literal `topic`.
    * A value stored under several matching patterns is visited once per
    * pattern; callers that need each value once deduplicate.
+   *
+   * Walks `topic` in place (token bounds by indexOf, one slice per token
+   * looked up): no split array. A miss in a route or dispatch cache lands
+   * here on every event once more topics are in flight than the cache
+   * holds, and `split` cost about 3× this walk (~200 vs ~80 ns for
+   * `bench.events.t<i>`, Node 20).
    */
   match(topic: string, visit: (value: T) => void): void {
-    this.walk(this.root, topic.split('.'), 0, visit);
+    this.walk(this.root, topic, 0, visit);
   }
 
-  private walk(node: TrieNode<T>, tokens: string[], i: number, visit: (value: T) => void): void {
-    if (node.rest && i < tokens.length) for (const v of node.rest) visit(v);
-    if (i === tokens.length) {
+  /** Matches the tokens of `topic` from index `start` (topic.length + 1: none left). */
+  private walk(node: TrieNode<T>, topic: string, start: number, visit: (value: T) => void): void {
+    const done = start > topic.length;
+    if (node.rest && !done) for (const v of node.rest) visit(v);
+    if (done) {
       if (node.here) for (const v of node.here) visit(v);
       return;
     }
-    const next = node.children.get(tokens[i]!);
-    if (next) this.walk(next, tokens, i + 1, visit);
-    if (node.star) this.walk(node.star, tokens, i + 1, visit);
+    let end = topic.indexOf('.', start);
+    if (end < 0) end = topic.length;
+    if (node.children.size > 0) {
+      const next = node.children.get(topic.slice(start, end));
+      if (next) this.walk(next, topic, end + 1, visit);
+    }
+    if (node.star) this.walk(node.star, topic, end + 1, visit);
   }
 
   /** Calls `visit` for every (pattern, value) entry. */

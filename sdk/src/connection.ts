@@ -25,7 +25,7 @@ import {
   type WelcomeBody,
 } from '@meshbus/proto';
 import type { ServerUrl } from './servers.js';
-import { topicBytes } from './topic-cache.js';
+import { topicBytes, writeTopic } from './topic-cache.js';
 import type { Transport } from './transport.js';
 
 /** Largest payload this client accepts from a node (a node announces its own, smaller limit for publishes). */
@@ -151,14 +151,15 @@ export class Connection {
       this.scheduleFlush();
       return;
     }
-    const t = topicBytes(spec.topic ?? '');
-    const topicLen = t.bytes.length;
+    const topic = spec.topic ?? '';
+    const t = topicBytes(topic);
+    const topicLen = t.length;
     if (topicLen > 0xffff) throw new ProtocolError('MB_ERR_BAD_TOPIC', `topic of ${topicLen} bytes`);
     const ext = spec.ext === undefined ? EMPTY : (encodeExtension(spec.ext) ?? EMPTY);
     const size = FIXED_SIZE + topicLen + ext.length + p.length;
     const off = this.reserve(size);
     const slab = this.slab;
-    slab.set(t.bytes, off + FIXED_SIZE);
+    writeTopic(t, topic, slab, off + FIXED_SIZE);
     if (ext.length > 0) slab.set(ext, off + FIXED_SIZE + topicLen);
     if (p.length > 0) slab.set(p, off + FIXED_SIZE + topicLen + ext.length);
     writeHeader(slab, off, headerOf(spec, t.hash, topicLen, ext.length, p.length));

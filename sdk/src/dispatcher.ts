@@ -1,4 +1,5 @@
 import { TopicTrie, type Extension, type Frame, type MeshbusError } from '@meshbus/proto';
+import { ClockCache } from './clock-cache.js';
 import { asError } from './errors.js';
 import { Msg, type Responder } from './msg.js';
 import type { Subscription } from './subscription.js';
@@ -16,16 +17,23 @@ export interface DispatchHost {
 }
 
 interface CachedTopic {
-  /** The topic bytes (a copy). */
-  readonly bytes: Uint8Array;
   readonly topic: string;
+  /** The topic's UTF-8 bytes as char codes 0-255: the topic itself when it is ASCII (no copy). */
+  readonly bytes: string;
   /** Plain subscriptions matching the topic, valid while the trie's version equals `version`. */
   subs: Subscription[];
   version: number;
 }
 
-/** Received topics remembered for dispatch; past this the cache starts over. */
-const MAX_CACHED = 1024;
+/**
+ * Received topics remembered for dispatch, second-chance replacement
+ * (clock-cache.ts): one entry leaves per new topic, so a working set of up
+ * to this many topics stays cached. Per ASCII entry ~45 B of cache slots +
+ * a ~56 B entry + the topic string (~16 B + its length); the subscriber
+ * lists are shared between topics that match the same subscriptions. At
+ * most ~2 MB for 16,384 topics of 20 bytes.
+ */
+const MAX_CACHED = 16384;
 /** Subscriptions ended recently, by sid: events still in flight for them are counted against them. */
 const MAX_ENDED = 1024;
 
@@ -40,7 +48,13 @@ export class Dispatcher {
   /** `_INBOX.<client id>.` of the current connection ('' before the first). */
   inboxPrefix = '';
   private readonly trie = new TopicTrie<Subscription>();
-  private readonly cache = new Map<number, CachedTopic>();
+  private readonly cache = new ClockCache<number, CachedTopic>(MAX_CACHED);
+  /** The last subscriber list computed: topics matching the same subscriptions share it (read-only). */
+  private lastSubs: Subscription[] = [];
+  private readonly collect = (sub: Subscription): void => {
+    this.matched.push(sub);
+  };
+  private matched: Subscription[] = [];
   private readonly ended = new Map<number, { sub: Subscription; reason: DropReason }>();
 
   constructor(private readonly host: DispatchHost) {}
@@ -109,9 +123,7 @@ export class Dispatcher {
     }
     const trie = this.trie;
     if (d.version !== trie.version) {
-      const subs: Subscription[] = [];
-      trie.match(topic, (sub) => subs.push(sub));
-      d.subs = subs;
+      d.subs = this.subsOf(topic);
       d.version = trie.version;
     }
     const subs = d.subs;
@@ -173,28 +185,57 @@ export class Dispatcher {
   }
 
   /**
+   * The plain subscriptions matching `topic` at the trie's current version;
+   * the previous list when it holds the same subscriptions (so a wildcard
+   * subscriber's topics share one array).
+   */
+  private subsOf(topic: string): Subscription[] {
+    const m = this.matched;
+    const last = this.lastSubs;
+    this.trie.match(topic, this.collect);
+    let i = 0;
+    while (i < m.length && m[i] === last[i]) i++;
+    if (i === m.length && i === last.length) {
+      m.length = 0;
+      return last;
+    }
+    this.matched = [];
+    return (this.lastSubs = m);
+  }
+
+  /**
    * The topic of a received event and its local subscribers, cached by the
-   * header's topic hash and confirmed against the topic bytes. The
-   * subscriber list is recomputed when the trie changed (subscribe /
-   * unsubscribe). Reply topics are not cached.
+   * header's topic hash (its low 30 bits: a small-integer key) and
+   * confirmed against the topic bytes. The subscriber list is recomputed
+   * when the trie changed (subscribe / unsubscribe). Reply topics are not
+   * cached. A miss decodes the topic once and keeps no copy of an ASCII
+   * topic's bytes.
    */
   private lookup(f: Frame): CachedTopic {
-    const hash = f.topicHash;
     const len = f.topicLen;
-    const d = this.cache.get(hash);
+    const key = f.topicHash & 0x3fffffff;
+    const d = this.cache.get(key);
     if (d !== undefined && d.bytes.length === len) {
-      const b = f.buf;
-      const s = f.topicStart;
+      const { buf, topicStart } = f;
       const t = d.bytes;
       let i = 0;
-      while (i < len && b[s + i] === t[i]) i++;
+      while (i < len && buf[topicStart + i] === t.charCodeAt(i)) i++;
       if (i === len) return d;
     }
-    const topic = f.topic;
-    const e: CachedTopic = { bytes: f.topicBytes.slice(), topic, subs: [], version: -1 };
-    if (this.inboxPrefix && topic.startsWith(this.inboxPrefix)) return e;
-    if (this.cache.size >= MAX_CACHED) this.cache.clear();
-    this.cache.set(hash, e);
+    // One string of the bytes' codes, flat (built in one call, not char by
+    // char: a concatenated string is a rope, slower to compare and match):
+    // it is the topic itself when every byte is ASCII.
+    const raw = f.topicBytes;
+    let bytes = '';
+    // Arguments of one call: topics are short (node default 256 bytes); a long one is built in parts.
+    for (let p = 0; p < len; p += 4096) bytes += String.fromCharCode.apply(null, raw.subarray(p, p + 4096) as unknown as number[]);
+    let i = 0;
+    while (i < len && raw[i]! < 0x80) i++;
+    const topic = i === len ? bytes : f.topic;
+    const e: CachedTopic = { topic, bytes, subs: NONE, version: -1 };
+    if (!this.inboxPrefix || !topic.startsWith(this.inboxPrefix)) this.cache.set(key, e);
     return e;
   }
 }
+
+const NONE: Subscription[] = [];
