@@ -230,13 +230,13 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (peer.id === this.self.id) {
       const region = link.target === undefined ? undefined : this.gateways.regionOf(link.target);
       if (region !== undefined) {
-        this.redialer.connected(link.target!);
+        this.redialer.connected(link.target!, false);
         this.refuseTopology(link, `gateway address ${link.target} of region ${region} leads to this node itself`);
         return;
       }
       // A seed list that names this node itself (one list for every node): stop dialing it.
       if (link.target) {
-        this.redialer.connected(link.target);
+        this.redialer.connected(link.target, false);
         this.selfSeeds.add(link.target);
       }
       link.close('linked to itself');

@@ -11,7 +11,7 @@ import net from 'node:net';
 import tlsModule from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Flags, FrameType, decodeBody, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
-import { silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
+import { freePort, silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
 import { startHttp } from '@meshbus/core/http';
 import { RawClient, RawFrames, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
@@ -402,6 +402,71 @@ describe('a seed that keeps failing', () => {
     const linked = all.filter((l) => l.level === 'info' && l.msg.startsWith(`linked to ${seed} after`));
     expect(linked).toHaveLength(1);
     expect(Number(linked[0].o.attempts)).toBeGreaterThanOrEqual(8);
+  });
+});
+
+describe('a seed that fails two ways in turn', () => {
+  it('is said once per way, not at every redial (was: each change of way was news, so a seed behind a balancer alternating between a node refusing our secret and a dead backend logged every attempt)', async () => {
+    const all: Array<{ level: string; msg: string; o: Record<string, unknown> }> = [];
+    const rec = (level: string) => (o: object, msg?: string) => void all.push({ level, msg: msg ?? '', o: o as Record<string, unknown> });
+    const logger: Logger = { ...silentLogger, info: rec('info'), warn: rec('warn'), error: rec('error') };
+    const wrong = await startMeshNode({ secret: 'another secret value' }, 'wrong');
+    cleanup.push(() => stopMeshNode(wrong));
+    const dead = await freePort();
+    // A round-robin balancer over two backends: one refuses our secret, one is down (the balancer closes the socket).
+    let dials = 0;
+    const proxy = net.createServer((s) => {
+      const up = net.connect(dials++ % 2 === 0 ? wrong.cluster.port : dead, '127.0.0.1');
+      s.pipe(up).pipe(s);
+      s.on('error', () => up.destroy());
+      up.on('error', () => s.destroy());
+      s.on('close', () => up.destroy());
+      up.on('close', () => s.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
+    const seed = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const n = await startNode({ port: 0, logger, name: 'a', pingInterval: 1000 });
+    const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 60, seeds: [seed] }).start();
+    cleanup.push(() => stopMeshNode({ node: n, cluster, url: '', peerAddr: '' }));
+    await until(() => dials >= 12, 'redialed many times', 15_000);
+    const about = all.filter((l) => l.level !== 'info' && JSON.stringify(l).includes(seed));
+    const reasons = about.map((l) => String(l.o.reason));
+    expect(reasons.some((r) => r.includes('MB_ERR_AUTH_FAILED'))).toBe(true);
+    expect(reasons.some((r) => !r.includes('MB_ERR_AUTH_FAILED'))).toBe(true);
+    expect(about).toHaveLength(2);
+  });
+});
+
+describe("a leaf's hubs", () => {
+  it('a hub that stays down is not said to have linked when another hub does (was: "linked to <dead hub>" at info level)', async () => {
+    const all: Array<{ level: string; msg: string; o: Record<string, unknown> }> = [];
+    const rec = (level: string) => (o: object, msg?: string) => void all.push({ level, msg: msg ?? '', o: o as Record<string, unknown> });
+    const logger: Logger = { ...silentLogger, info: rec('info'), warn: rec('warn'), error: rec('error') };
+    const hub = await startMeshNode({ secret: SECRET }, 'hub');
+    cleanup.push(() => stopMeshNode(hub));
+    const dead = `127.0.0.1:${await freePort()}`;
+    // The live hub is reached through a proxy that forwards only once the dead hub was said to fail.
+    let to = await freePort();
+    const proxy = net.createServer((s) => {
+      const up = net.connect(to, '127.0.0.1');
+      s.pipe(up).pipe(s);
+      s.on('error', () => up.destroy());
+      up.on('error', () => s.destroy());
+      s.on('close', () => up.destroy());
+      up.on('close', () => s.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
+    const live = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const n = await startNode({ port: 0, logger, name: 'leaf', pingInterval: 1000 });
+    const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, mode: 'leaf', pingInterval: 5000, redialMin: 20, redialMax: 60, seeds: [dead, live] }).start();
+    cleanup.push(() => stopMeshNode({ node: n, cluster, url: '', peerAddr: '' }));
+    await until(() => all.some((l) => l.msg.startsWith(`cannot link to ${dead}`)) && all.some((l) => l.msg.startsWith(`cannot link to ${live}`)), 'both hubs said to fail', 15_000);
+    to = hub.cluster.port;
+    await until(() => cluster.peers().some((p) => p.id === hub.node.id && p.state === 'up'), 'linked to the live hub', 15_000);
+    expect(all.filter((l) => l.msg.startsWith(`linked to ${live} after`))).toHaveLength(1);
+    expect(all.filter((l) => l.msg.startsWith(`linked to ${dead}`))).toHaveLength(0);
   });
 });
 
