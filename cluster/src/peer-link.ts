@@ -104,6 +104,14 @@ export class PeerLink extends Connection {
   private readonly myNonce = newNonce();
   private theirNonce = '';
   private pingSentAt = 0;
+  /**
+   * Set while INTEREST frames are owed to this link (interest-exchange.ts
+   * gathers them until the end of the turn): called before an event is
+   * written, so an event never overtakes interest this node announced before
+   * it (a client's SUB then PUB in one chunk: a peer reacting to the event
+   * could otherwise publish before it knew of the subscription).
+   */
+  owedInterest: (() => void) | undefined;
   /** Where forwarded events are built (forward-slab.ts); made on the first forward. */
   private slab: ForwardSlab | undefined;
 
@@ -161,6 +169,7 @@ export class PeerLink extends Connection {
       this.droppedHops++;
       return;
     }
+    if (this.owedInterest !== undefined) this.owedInterest();
     const [head, tail] = (this.slab ??= new ForwardSlab()).forward(f, sid, hops);
     if (this.out.send(head, tail)) this.msgsOut++;
   }
