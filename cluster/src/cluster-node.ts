@@ -8,6 +8,7 @@ import { PeerLink, type LinkHandler, type LinkSettings } from './peer-link.js';
 import { clusterAddressProblem, nameProblem, type PeerInfo } from './peer-info.js';
 import { REPORT_EVERY, Redialer, type RedialEvent, type RedialNote } from './redialer.js';
 import { PeerPort } from './peer-port.js';
+import { ToldRecently } from './told-recently.js';
 import { Gossip } from './gossip.js';
 import { Gateways } from './gateways.js';
 import { Leaves } from './leaves.js';
@@ -41,6 +42,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private readonly redialer: Redialer;
   private readonly dedup = new DedupWindow();
   private readonly settings: LinkSettings;
+  /** Topology refusals said recently (by us or the peer), per peer and reason. */
+  private readonly refusalsTold = new ToldRecently(REPORT_EVERY);
   private timer: ReturnType<typeof setInterval> | undefined;
   /** Which node each address we dialed led to (seeds, proxies, DNS names): redialed when that node's link dies. */
   private readonly dialedPeer = new Map<string, string>();
@@ -283,10 +286,21 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (o.mode !== 'leaf') this.gossip.send();
   }
 
-  /** A link that would make a topology meshbus does not route (a loop): an ERROR both ends log, then close. */
+  /**
+   * A link that would make a topology meshbus does not route (a loop): an
+   * ERROR both ends log, then close. Logged once per peer and reason every
+   * REPORT_EVERY: the misconfigured end redials, every few seconds, forever.
+   */
   private refuseTopology(link: PeerLink, why: string): void {
-    this.node.logger.error({ peer: link.peer?.id, peerName: link.peer?.name, remote: link.remote, code: 'MB_ERR_TOPOLOGY' }, `peer link refused: ${why}`);
+    if (this.refusalsTold.due(`us ${link.peer?.id ?? link.remote} ${why}`)) {
+      this.node.logger.error({ peer: link.peer?.id, peerName: link.peer?.name, remote: link.remote, code: 'MB_ERR_TOPOLOGY' }, `peer link refused: ${why}`);
+    }
     link.fail('MB_ERR_TOPOLOGY', why);
+  }
+
+  refusedByPeer(link: PeerLink, message: string): void {
+    if (!this.refusalsTold.due(`peer ${link.peer?.id ?? link.remote} ${message}`)) return;
+    this.node.logger.error({ peer: link.peer?.id, peerName: link.peer?.name, address: link.target, code: 'MB_ERR_TOPOLOGY', message }, 'peer refused this link: topology');
   }
 
   /** Every link known in the mesh: this node's own and those its peers reported. */

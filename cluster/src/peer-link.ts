@@ -54,6 +54,8 @@ export interface LinkHandler {
   peerEvent(link: PeerLink, frame: Frame): void;
   /** A cluster control frame (INTEREST, PEERS, TRACE_HOP) arrived. */
   peerControl(link: PeerLink, frame: Frame): void;
+  /** The peer refused this link as a topology (ERROR MB_ERR_TOPOLOGY, its reason): the cluster says so, once per peer and reason, not per redial. */
+  refusedByPeer(link: PeerLink, message: string): void;
 }
 
 type LinkState = 'handshake' | 'up' | 'closed';
@@ -234,8 +236,8 @@ export class PeerLink extends Connection {
         case FrameType.ERROR: {
           const b = decodeBody(f.payload);
           const code = codeFromNumber(Number(b.code));
-          // A refused topology is a configuration error of this mesh: said at error level, with the peer's reason.
-          if (code === 'MB_ERR_TOPOLOGY') this.s.logger.error({ peer: this.peer?.id, code, message: b.message }, 'peer refused this link: topology');
+          // A refused topology is a configuration error of this mesh: said by the cluster (error level, with the peer's reason).
+          if (code === 'MB_ERR_TOPOLOGY') this.handler.refusedByPeer(this, String(b.message).slice(0, 500));
           else this.s.logger.warn({ peer: this.peer?.id, code, message: b.message }, 'peer reported an error');
           return;
         }
@@ -334,6 +336,8 @@ export class PeerLink extends Connection {
     // A link we dialed that fails its handshake is a failed attempt at that address: the
     // cluster's redialer says so once per way of failing, not once per redial.
     if (this.state === 'handshake' && this.role === 'dialer') return;
+    // A link refused as a topology: the cluster said why (cluster-node.ts refuseTopology), once per peer and reason.
+    if (code === 'MB_ERR_TOPOLOGY') return;
     this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
   }
 

@@ -470,6 +470,46 @@ describe("a leaf's hubs", () => {
   });
 });
 
+describe('a seed whose link is refused as a topology', () => {
+  /** A logger keeping every line. */
+  const logs = (): { all: Array<{ level: string; msg: string }>; logger: Logger } => {
+    const all: Array<{ level: string; msg: string }> = [];
+    const rec = (level: string) => (o: object, msg?: string) => void all.push({ level, msg: `${msg ?? ''} ${JSON.stringify(o)}` });
+    return { all, logger: { ...silentLogger, info: rec('info'), warn: rec('warn'), error: rec('error') } };
+  };
+  const refusals = (all: Array<{ level: string; msg: string }>): string[] => all.filter((l) => l.level !== 'info' && /topolog|closing peer link/i.test(l.msg)).map((l) => l.msg);
+
+  it('is said once on each end, not at every redial (was: both ends wrote two lines each redial, forever: 48 in 1.5 s)', async () => {
+    const la = logs();
+    const na = await startNode({ port: 0, logger: la.logger, name: 'full', pingInterval: 1000 });
+    const full = await new ClusterNode(na, { port: 0, secret: SECRET, pingInterval: 5000 }).start();
+    cleanup.push(() => stopMeshNode({ node: na, cluster: full, url: '', peerAddr: '' }));
+    // A partial-mesh node seeded with a full-mesh one: refused by both ends (events would arrive twice).
+    const lb = logs();
+    const nb = await startNode({ port: 0, logger: lb.logger, name: 'partial', pingInterval: 1000 });
+    let dials = 0;
+    const proxy = net.createServer((s) => {
+      dials++;
+      const up = net.connect(full.port, '127.0.0.1');
+      s.pipe(up).pipe(s);
+      s.on('error', () => up.destroy());
+      up.on('error', () => s.destroy());
+      s.on('close', () => up.destroy());
+      up.on('close', () => s.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
+    const seed = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const partial = await new ClusterNode(nb, { port: 0, secret: SECRET, mode: 'partial', pingInterval: 5000, redialMin: 20, redialMax: 60, seeds: [seed] }).start();
+    cleanup.push(() => stopMeshNode({ node: nb, cluster: partial, url: '', peerAddr: '' }));
+    await until(() => dials >= 8, 'redialed many times', 15_000);
+    await until(() => refusals(la.all).length >= 1 && refusals(lb.all).length >= 1, 'both ends said it');
+    expect(refusals(la.all)).toHaveLength(1);
+    expect(refusals(lb.all)).toHaveLength(1);
+    expect(refusals(lb.all)[0]).toContain('a partial-mesh node and a full-mesh node cannot link');
+  });
+});
+
 describe('traces across two nodes (issue #13: a seen trace id reused)', () => {
   const traced = (topic: string, id: string, correlation = 0): FrameSpec => ({ type: FrameType.PUB, topic, correlation, flags: Flags.TRACE, ext: { trace: id }, payload: Buffer.from('t') });
   const interestIn = (t: TestNode, pattern: string): boolean => {
