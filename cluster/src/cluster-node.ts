@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { FrameType, decodeBody, type Frame } from '@meshbus/proto';
-import { ConfigError, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
+import { ConfigError, ToldRecently, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestExchange } from './interest-exchange.js';
 import { resolveClusterOptions, type ClusterOptions, type MeshMode, type ResolvedClusterOptions } from './options.js';
@@ -8,7 +8,6 @@ import { PeerLink, type LinkHandler, type LinkSettings } from './peer-link.js';
 import { clusterAddressProblem, nameProblem, type PeerInfo } from './peer-info.js';
 import { REPORT_EVERY, Redialer, type RedialEvent, type RedialNote } from './redialer.js';
 import { PeerPort } from './peer-port.js';
-import { ToldRecently } from './told-recently.js';
 import { Gossip } from './gossip.js';
 import { Gateways } from './gateways.js';
 import { Leaves } from './leaves.js';

@@ -1,7 +1,9 @@
 /**
- * Which log lines were said recently, so a line a peer can make this node
- * repeat (a link refused as a topology, at every redial of a misconfigured
- * node: every few seconds, forever) is said once per `every` ms per key.
+ * Which log lines were said recently, so a line something outside can make
+ * the node repeat (a peer link refused as a topology at every redial of a
+ * misconfigured node; a durable queue's Redis connection failing at every
+ * reconnect attempt: every few seconds, forever) is said once per `every` ms
+ * per key.
  * At most `max` keys are remembered, the one told longest ago forgotten
  * first (a forgotten key is said again: never silence, only repetition).
  */
