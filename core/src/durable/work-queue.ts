@@ -19,7 +19,7 @@ const ERROR_LOG_EVERY = 5 * 60_000;
 
 /** Error codes and messages of a lost Redis connection: the outage, which durability.ts also says ('redis connection lost'). */
 const CONNECTION_CODES = /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/;
-const CONNECTION_MESSAGES = /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT/;
+const CONNECTION_MESSAGES = /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT/;
 
 function connectionError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
