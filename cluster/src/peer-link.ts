@@ -17,7 +17,7 @@ import {
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
-import { Connection, ForwardSlab, TcpTransport, remoteAddress, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
+import { Connection, ForwardSlab, TcpTransport, ToldRecently, remoteAddress, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 import { parsePeerInfo, type PeerInfo } from './peer-info.js';
 
@@ -64,6 +64,9 @@ type LinkState = 'handshake' | 'up' | 'closed';
 const MAX_PINGS_OUT = 2;
 /** After close, how long a link may take to flush its last frames before the socket is destroyed, ms. */
 const CLOSE_TIMEOUT = 1000;
+
+/** How often a peer's non-fatal ERROR of one code is logged again, ms. */
+const ERROR_LOG_EVERY = 5 * 60_000;
 
 let nextUid = 1_000_000_000;
 
@@ -114,6 +117,8 @@ export class PeerLink extends Connection {
    * could otherwise publish before it knew of the subscription).
    */
   owedInterest: (() => void) | undefined;
+  /** Non-fatal ERRORs from the peer logged recently, per code. */
+  private readonly errorsTold = new ToldRecently(ERROR_LOG_EVERY, 16);
   /** Where forwarded events are built (forward-slab.ts); made on the first forward. */
   private slab: ForwardSlab | undefined;
 
@@ -238,7 +243,8 @@ export class PeerLink extends Connection {
           const code = codeFromNumber(Number(b.code));
           // A refused topology is a configuration error of this mesh: said by the cluster (error level, with the peer's reason).
           if (code === 'MB_ERR_TOPOLOGY') this.handler.refusedByPeer(this, String(b.message).slice(0, 500));
-          else this.s.logger.warn({ peer: this.peer?.id, code, message: b.message }, 'peer reported an error');
+          // Once per code every ERROR_LOG_EVERY: a peer answers each of our frames it refuses (gossip every 5 s, forever).
+          else if (this.errorsTold.due(code)) this.s.logger.warn({ peer: this.peer?.id, code, message: b.message }, 'peer reported an error (said again at most every 5 min)');
           return;
         }
         case FrameType.AUTH:

@@ -234,6 +234,25 @@ describe('this node\'s own info passes the checks its peers make', () => {
 });
 
 describe('gossip', () => {
+  it('a peer that keeps gossiping a refused entry (every 5 s) is answered each time but logged once, on both ends (was: a warning per PEERS frame on each end, forever)', async () => {
+    const a = await node({});
+    const me = info({ id: 'feedfacefeedfac1', name: 'gossiper' });
+    const g = await fakePeer(a, me);
+    const frame = { type: FrameType.PEERS, payload: encodeBody({ from: me.id, peers: [info({ id: 'BOGUS-ID', name: 'bogus-1' })], links: [] }) };
+    for (let i = 1; i <= 4; i++) {
+      g.send(frame);
+      await until(() => g.got.filter((x) => x.type === FrameType.ERROR).length >= i, 'answered');
+    }
+    expect(a.lines.filter((l) => l.includes('refused gossiped peer info'))).toHaveLength(1);
+    // The other end: a node told the same error again and again by a peer.
+    for (let i = 0; i < 4; i++) g.send({ type: FrameType.ERROR, payload: encodeBody({ code: 2060, message: `${i + 1} gossiped peer entries refused` }) });
+    await g.flush();
+    await until(() => a.lines.some((l) => l.startsWith('peer reported an error')), 'logged');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(a.lines.filter((l) => l.startsWith('peer reported an error'))).toHaveLength(1);
+    expect(a.cluster.link(me.id)?.state).toBe('up');
+  });
+
   it('bogus ids, names and addresses are refused (ERROR to the sender, logged); valid entries are kept and dialled', async () => {
     const a = await node({});
     const http = await startHttp(a.node, { port: 0, host: '127.0.0.1', cluster: a.cluster });
