@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { FrameType, decodeBody, type Frame } from '@meshbus/proto';
-import { ConfigError, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
+import { ConfigError, ToldRecently, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestExchange } from './interest-exchange.js';
 import { resolveClusterOptions, type ClusterOptions, type MeshMode, type ResolvedClusterOptions } from './options.js';
@@ -41,6 +41,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private readonly redialer: Redialer;
   private readonly dedup = new DedupWindow();
   private readonly settings: LinkSettings;
+  /** Topology refusals said recently (by us or the peer), per peer and reason. */
+  private readonly refusalsTold = new ToldRecently(REPORT_EVERY);
   private timer: ReturnType<typeof setInterval> | undefined;
   /** Which node each address we dialed led to (seeds, proxies, DNS names): redialed when that node's link dies. */
   private readonly dialedPeer = new Map<string, string>();
@@ -230,13 +232,13 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (peer.id === this.self.id) {
       const region = link.target === undefined ? undefined : this.gateways.regionOf(link.target);
       if (region !== undefined) {
-        this.redialer.connected(link.target!);
+        this.redialer.connected(link.target!, false);
         this.refuseTopology(link, `gateway address ${link.target} of region ${region} leads to this node itself`);
         return;
       }
       // A seed list that names this node itself (one list for every node): stop dialing it.
       if (link.target) {
-        this.redialer.connected(link.target);
+        this.redialer.connected(link.target, false);
         this.selfSeeds.add(link.target);
       }
       link.close('linked to itself');
@@ -283,10 +285,21 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (o.mode !== 'leaf') this.gossip.send();
   }
 
-  /** A link that would make a topology meshbus does not route (a loop): an ERROR both ends log, then close. */
+  /**
+   * A link that would make a topology meshbus does not route (a loop): an
+   * ERROR both ends log, then close. Logged once per peer and reason every
+   * REPORT_EVERY: the misconfigured end redials, every few seconds, forever.
+   */
   private refuseTopology(link: PeerLink, why: string): void {
-    this.node.logger.error({ peer: link.peer?.id, peerName: link.peer?.name, remote: link.remote, code: 'MB_ERR_TOPOLOGY' }, `peer link refused: ${why}`);
+    if (this.refusalsTold.due(`us ${link.peer?.id ?? link.remote} ${why}`)) {
+      this.node.logger.error({ peer: link.peer?.id, peerName: link.peer?.name, remote: link.remote, code: 'MB_ERR_TOPOLOGY' }, `peer link refused: ${why}`);
+    }
     link.fail('MB_ERR_TOPOLOGY', why);
+  }
+
+  refusedByPeer(link: PeerLink, message: string): void {
+    if (!this.refusalsTold.due(`peer ${link.peer?.id ?? link.remote} ${message}`)) return;
+    this.node.logger.error({ peer: link.peer?.id, peerName: link.peer?.name, address: link.target, code: 'MB_ERR_TOPOLOGY', message }, 'peer refused this link: topology');
   }
 
   /** Every link known in the mesh: this node's own and those its peers reported. */

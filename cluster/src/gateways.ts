@@ -67,7 +67,7 @@ export class Gateways {
       }
       this.adopt(link, expected);
       this.out.set(expected, link);
-      for (const a of this.h.options.gateways[expected] ?? []) this.h.redialer.connected(a);
+      for (const a of this.h.options.gateways[expected] ?? []) this.h.redialer.connected(a, a === link.target);
       this.h.logger.info({ region: expected, peer: peer.id, peerName: peer.name, address: link.target, direction: 'out' }, 'gateway link up');
       return 'gateway';
     }

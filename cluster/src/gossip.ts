@@ -1,5 +1,5 @@
 import { FrameType } from '@meshbus/proto';
-import type { LinkView, Logger } from '@meshbus/core';
+import { ToldRecently, type LinkView, type Logger } from '@meshbus/core';
 import type { ResolvedClusterOptions } from './options.js';
 import type { PeerLink } from './peer-link.js';
 import { PeerInfoError, isNodeId, parsePeerInfo, type PeerInfo } from './peer-info.js';
@@ -25,11 +25,16 @@ export interface GossipState {
  * and its links) and in (nodes to dial in a full mesh, other nodes' links
  * for /v1/cluster views). Every gossiped entry is checked (peer-info.ts).
  */
+/** How often the same refused gossip of one peer is logged again, ms (it is answered every time). */
+const LOG_EVERY = 5 * 60_000;
+
 export class Gossip {
   /** Links of other nodes, as they gossiped them: node id → (peer ids, when heard). */
   private readonly remoteLinks = new Map<string, { peers: string[]; at: number }>();
   private lastSent = 0;
   private knownFullWarned = false;
+  /** Refused gossip said recently, per peer and error: a peer repeats its PEERS every 5 s, forever. */
+  private readonly refusalsTold = new ToldRecently(LOG_EVERY);
 
   constructor(private readonly s: GossipState) {}
 
@@ -116,7 +121,9 @@ export class Gossip {
       if (options.mode === 'full' && !this.s.byPeer.has(info.id)) this.s.redialer.want(info.cluster, false);
     }
     if (bad) {
-      logger.warn({ peer: link.peerId, code: bad.code, refused: badCount, err: bad.message }, 'refused gossiped peer info');
+      if (this.refusalsTold.due(`${link.peerId} ${bad.code} ${bad.message}`)) {
+        logger.warn({ peer: link.peerId, code: bad.code, refused: badCount, err: bad.message }, 'refused gossiped peer info (said again at most every 5 min)');
+      }
       link.sendError(bad.code, 0, `${badCount} gossiped peer entr${badCount === 1 ? 'y' : 'ies'} refused: ${bad.message}`);
     }
   }

@@ -126,24 +126,29 @@ export class InterestExchange {
       if (!this.ledger.countsFor(source, link)) continue;
       const dist = this.ledger.distanceFor(key, link);
       const id = li.announced.get(key);
-      if (dist !== undefined && (id === undefined || li.told.get(key) !== dist)) this.queue(li).add(this.announce(link, key, dist));
+      if (dist !== undefined && (id === undefined || li.told.get(key) !== dist)) this.queue(link, li).add(this.announce(link, key, dist));
       else if (dist === undefined && id !== undefined) {
         li.announced.delete(key);
         li.told.delete(key);
         li.announcedById.delete(id);
         li.retired.set(id, key);
         if (li.retired.size > MAX_RETIRED) li.retired.delete(li.retired.keys().next().value!);
-        this.queue(li).del(id);
+        this.queue(link, li).del(id);
       }
     }
   }
 
-  /** `li`'s outbox, with a flush of every link's outbox at the end of this turn: a burst of changes is one frame per link. */
-  private queue(li: LinkInterest): InterestOutbox {
+  /**
+   * `link`'s outbox, with a flush of every link's outbox at the end of this
+   * turn (a burst of changes is one frame per link), or before, when an event
+   * is written to the link first (PeerLink.owedInterest).
+   */
+  private queue(link: PeerLink, li: LinkInterest): InterestOutbox {
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flush);
     }
+    link.owedInterest ??= () => this.send(link, li);
     return li.outbox;
   }
 
@@ -153,6 +158,7 @@ export class InterestExchange {
   };
 
   private send(link: PeerLink, li: LinkInterest): void {
+    link.owedInterest = undefined;
     for (const body of li.outbox.take()) link.sendControl(FrameType.INTEREST, body);
   }
 

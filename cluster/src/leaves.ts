@@ -59,7 +59,7 @@ export class Leaves {
         link.close('a leaf keeps one hub link');
         return 'refused';
       }
-      for (const s of o.seeds) this.h.redialer.connected(s);
+      for (const s of o.seeds) this.h.redialer.connected(s, s === link.target);
     }
     return 'peer';
   }

@@ -17,7 +17,7 @@ import {
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
-import { Connection, ForwardSlab, TcpTransport, remoteAddress, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
+import { Connection, ForwardSlab, TcpTransport, ToldRecently, remoteAddress, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 import { parsePeerInfo, type PeerInfo } from './peer-info.js';
 
@@ -54,6 +54,8 @@ export interface LinkHandler {
   peerEvent(link: PeerLink, frame: Frame): void;
   /** A cluster control frame (INTEREST, PEERS, TRACE_HOP) arrived. */
   peerControl(link: PeerLink, frame: Frame): void;
+  /** The peer refused this link as a topology (ERROR MB_ERR_TOPOLOGY, its reason): the cluster says so, once per peer and reason, not per redial. */
+  refusedByPeer(link: PeerLink, message: string): void;
 }
 
 type LinkState = 'handshake' | 'up' | 'closed';
@@ -62,6 +64,9 @@ type LinkState = 'handshake' | 'up' | 'closed';
 const MAX_PINGS_OUT = 2;
 /** After close, how long a link may take to flush its last frames before the socket is destroyed, ms. */
 const CLOSE_TIMEOUT = 1000;
+
+/** How often a peer's non-fatal ERROR of one code is logged again, ms. */
+const ERROR_LOG_EVERY = 5 * 60_000;
 
 let nextUid = 1_000_000_000;
 
@@ -104,6 +109,16 @@ export class PeerLink extends Connection {
   private readonly myNonce = newNonce();
   private theirNonce = '';
   private pingSentAt = 0;
+  /**
+   * Set while INTEREST frames are owed to this link (interest-exchange.ts
+   * gathers them until the end of the turn): called before an event is
+   * written, so an event never overtakes interest this node announced before
+   * it (a client's SUB then PUB in one chunk: a peer reacting to the event
+   * could otherwise publish before it knew of the subscription).
+   */
+  owedInterest: (() => void) | undefined;
+  /** Non-fatal ERRORs from the peer logged recently, per code. */
+  private readonly errorsTold = new ToldRecently(ERROR_LOG_EVERY, 16);
   /** Where forwarded events are built (forward-slab.ts); made on the first forward. */
   private slab: ForwardSlab | undefined;
 
@@ -161,6 +176,7 @@ export class PeerLink extends Connection {
       this.droppedHops++;
       return;
     }
+    if (this.owedInterest !== undefined) this.owedInterest();
     if ((this.slab ??= new ForwardSlab()).forward(f, sid, hops, this.out)) this.msgsOut++;
   }
 
@@ -171,6 +187,7 @@ export class PeerLink extends Connection {
    */
   forwardRaised(f: Frame): void {
     if (this.state !== 'up') return;
+    if (this.owedInterest !== undefined) this.owedInterest();
     if (this.out.sendRange(f.buf, f.start, f.end)) this.msgsOut++;
   }
 
@@ -234,9 +251,10 @@ export class PeerLink extends Connection {
         case FrameType.ERROR: {
           const b = decodeBody(f.payload);
           const code = codeFromNumber(Number(b.code));
-          // A refused topology is a configuration error of this mesh: said at error level, with the peer's reason.
-          if (code === 'MB_ERR_TOPOLOGY') this.s.logger.error({ peer: this.peer?.id, code, message: b.message }, 'peer refused this link: topology');
-          else this.s.logger.warn({ peer: this.peer?.id, code, message: b.message }, 'peer reported an error');
+          // A refused topology is a configuration error of this mesh: said by the cluster (error level, with the peer's reason).
+          if (code === 'MB_ERR_TOPOLOGY') this.handler.refusedByPeer(this, String(b.message).slice(0, 500));
+          // Once per code every ERROR_LOG_EVERY: a peer answers each of our frames it refuses (gossip every 5 s, forever).
+          else if (this.errorsTold.due(code)) this.s.logger.warn({ peer: this.peer?.id, code, message: b.message }, 'peer reported an error (said again at most every 5 min)');
           return;
         }
         case FrameType.AUTH:
@@ -334,6 +352,8 @@ export class PeerLink extends Connection {
     // A link we dialed that fails its handshake is a failed attempt at that address: the
     // cluster's redialer says so once per way of failing, not once per redial.
     if (this.state === 'handshake' && this.role === 'dialer') return;
+    // A link refused as a topology: the cluster said why (cluster-node.ts refuseTopology), once per peer and reason.
+    if (code === 'MB_ERR_TOPOLOGY') return;
     this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
   }
 

@@ -11,30 +11,34 @@
  * oldest forgotten first); a link to it coming up (the node dialed us)
  * clears it. At most `maxLearned` gossip-learned addresses are dialed at once.
  *
- * What an operator reads: a seed that fails is told once (`failing`: the
- * first failure, and again when the way it fails changes, e.g. from "no
- * connection" to MB_ERR_AUTH_FAILED), then at most once per REPORT_EVERY with
- * the attempts since (`still-failing`), and once when it links
+ * What an operator reads: a seed that fails is told once per way of failing
+ * (`failing`: the first failure of each way, e.g. "no connection", then
+ * MB_ERR_AUTH_FAILED), then each way at most once per REPORT_EVERY with the
+ * attempts since anything was told (`still-failing`), and once when it links
  * (`recovered`); before, every redial of a seed refusing our secret wrote a
- * warning (every 5 s at the default backoff, forever). Gossip-learned
- * addresses are told once, when given up.
+ * warning (every 5 s at the default backoff, forever). The ways are
+ * remembered apart (at most MAX_WAYS per seed), so a seed failing two ways in
+ * turn (a balancer over a node refusing our secret and a dead one) is not
+ * news at every attempt. Gossip-learned addresses are told once, when given up.
  */
 
 /** How many given-up addresses are remembered. */
 const MAX_GIVEN_UP = 4096;
 /** How often a seed failing the same way is told again, ms. */
 export const REPORT_EVERY = 5 * 60_000;
+/** Ways of failing remembered per seed (reasons without an error code are ways too); the oldest told is forgotten first. */
+const MAX_WAYS = 8;
 
 interface Target {
   seed: boolean;
   failures: number;
   timer: ReturnType<typeof setTimeout> | undefined;
   dialing: boolean;
-  /** How the current streak of failures fails (an error code, or "no connection"), once told. */
+  /** How the last failure failed (an error code, or the reason: "no connection", ...), once told. */
   failing: string | undefined;
-  /** When the streak was last told, ms since the epoch. */
-  toldAt: number;
-  /** Failures since it was last told. */
+  /** Each way of failing told in this streak, with when it was last told (ms since the epoch), oldest told first. */
+  told: Map<string, number>;
+  /** Failures since anything was last told. */
   untold: number;
 }
 
@@ -90,7 +94,7 @@ export class Redialer {
       }
       this.learned++;
     }
-    const target: Target = { seed, failures: 0, timer: undefined, dialing: false, failing: undefined, toldAt: 0, untold: 0 };
+    const target: Target = { seed, failures: 0, timer: undefined, dialing: false, failing: undefined, told: new Map(), untold: 0 };
     this.targets.set(addr, target);
     this.schedule(addr, target, 0);
   }
@@ -105,12 +109,17 @@ export class Redialer {
     return this.givenUp.has(addr);
   }
 
-  /** A link to `addr` is up: stop dialing it, and forget that it was ever given up. */
-  connected(addr: string): void {
+  /**
+   * A link to `addr` is up: stop dialing it, and forget that it was ever given
+   * up. `linked` false: dialing stops for another reason (another of a leaf's
+   * hubs or of a region's gateway addresses linked, the address leads to this
+   * node), so a failing seed is not said to have linked.
+   */
+  connected(addr: string, linked = true): void {
     this.givenUp.delete(addr);
     const t = this.targets.get(addr);
     if (!t) return;
-    if (t.failing !== undefined) this.o.note('recovered', addr, { reason: t.failing, attempts: t.failures });
+    if (linked && t.failing !== undefined) this.o.note('recovered', addr, { reason: t.failing, attempts: t.failures });
     this.drop(addr, t);
   }
 
@@ -159,11 +168,14 @@ export class Redialer {
     const kind = /^MB_ERR_[A-Z_]+/.exec(reason)?.[0] ?? reason;
     const now = Date.now();
     t.untold++;
-    if (kind !== t.failing) this.o.note('failing', addr, { reason, attempts: t.failures });
-    else if (now - t.toldAt >= REPORT_EVERY) this.o.note('still-failing', addr, { reason, attempts: t.untold });
+    const at = t.told.get(kind);
+    if (at === undefined) this.o.note('failing', addr, { reason, attempts: t.failures });
+    else if (now - at >= REPORT_EVERY) this.o.note('still-failing', addr, { reason, attempts: t.untold });
     else return false;
     t.failing = kind;
-    t.toldAt = now;
+    t.told.delete(kind);
+    t.told.set(kind, now);
+    if (t.told.size > MAX_WAYS) t.told.delete(t.told.keys().next().value!);
     t.untold = 0;
     return false;
   }

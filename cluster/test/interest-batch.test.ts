@@ -79,6 +79,24 @@ describe('INTEREST frames: gathered per turn, cut to fit any receiver', () => {
     expect(held(b, 'flip.flop')).toBe(1);
     expect(held(b, 'gone.soon')).toBe(0);
   });
+
+  it('interest announced before an event reaches the peer before that event (a client\'s SUB then PUB in one chunk; the event went first, so a peer reacting to it could publish before it knew of the subscription)', async () => {
+    const secret = 'correct horse battery';
+    const a = await node({ secret, pingInterval: 60_000 }, 'a', { pingInterval: 60_000 });
+    const peer = await fakePeer(a, ME, secret);
+    raws.push(peer);
+    peer.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[1, 'ready', null, 1]] }) });
+    await until(() => held(a, 'ready') === 1, 'a routes ready to the peer');
+    const c = await RawClient.connect(a.node.port);
+    raws.push(c);
+    c.socket.write(Buffer.concat([frameOf(FrameType.SUB, 'reply.here', 1), encodeFrame({ type: FrameType.PUB, topic: 'ready', payload: Buffer.from('go') })]));
+    const at = (): { interest: number; event: number } => ({
+      interest: peer.got.findIndex((g) => g.type === FrameType.INTEREST && JSON.stringify(decodeBody(g.payload)).includes('reply.here')),
+      event: peer.got.findIndex((g) => g.type === FrameType.PUB),
+    });
+    await until(() => at().interest >= 0 && at().event >= 0, 'the peer got both');
+    expect(at().interest).toBeLessThan(at().event);
+  });
 });
 
 /** Subscriptions `t` holds for `pattern` on behalf of its peers. */

@@ -11,7 +11,7 @@ import net from 'node:net';
 import tlsModule from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Flags, FrameType, decodeBody, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
-import { silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
+import { freePort, silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
 import { startHttp } from '@meshbus/core/http';
 import { RawClient, RawFrames, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
@@ -234,6 +234,25 @@ describe('this node\'s own info passes the checks its peers make', () => {
 });
 
 describe('gossip', () => {
+  it('a peer that keeps gossiping a refused entry (every 5 s) is answered each time but logged once, on both ends (was: a warning per PEERS frame on each end, forever)', async () => {
+    const a = await node({});
+    const me = info({ id: 'feedfacefeedfac1', name: 'gossiper' });
+    const g = await fakePeer(a, me);
+    const frame = { type: FrameType.PEERS, payload: encodeBody({ from: me.id, peers: [info({ id: 'BOGUS-ID', name: 'bogus-1' })], links: [] }) };
+    for (let i = 1; i <= 4; i++) {
+      g.send(frame);
+      await until(() => g.got.filter((x) => x.type === FrameType.ERROR).length >= i, 'answered');
+    }
+    expect(a.lines.filter((l) => l.includes('refused gossiped peer info'))).toHaveLength(1);
+    // The other end: a node told the same error again and again by a peer.
+    for (let i = 0; i < 4; i++) g.send({ type: FrameType.ERROR, payload: encodeBody({ code: 2060, message: `${i + 1} gossiped peer entries refused` }) });
+    await g.flush();
+    await until(() => a.lines.some((l) => l.startsWith('peer reported an error')), 'logged');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(a.lines.filter((l) => l.startsWith('peer reported an error'))).toHaveLength(1);
+    expect(a.cluster.link(me.id)?.state).toBe('up');
+  });
+
   it('bogus ids, names and addresses are refused (ERROR to the sender, logged); valid entries are kept and dialled', async () => {
     const a = await node({});
     const http = await startHttp(a.node, { port: 0, host: '127.0.0.1', cluster: a.cluster });
@@ -402,6 +421,111 @@ describe('a seed that keeps failing', () => {
     const linked = all.filter((l) => l.level === 'info' && l.msg.startsWith(`linked to ${seed} after`));
     expect(linked).toHaveLength(1);
     expect(Number(linked[0].o.attempts)).toBeGreaterThanOrEqual(8);
+  });
+});
+
+describe('a seed that fails two ways in turn', () => {
+  it('is said once per way, not at every redial (was: each change of way was news, so a seed behind a balancer alternating between a node refusing our secret and a dead backend logged every attempt)', async () => {
+    const all: Array<{ level: string; msg: string; o: Record<string, unknown> }> = [];
+    const rec = (level: string) => (o: object, msg?: string) => void all.push({ level, msg: msg ?? '', o: o as Record<string, unknown> });
+    const logger: Logger = { ...silentLogger, info: rec('info'), warn: rec('warn'), error: rec('error') };
+    const wrong = await startMeshNode({ secret: 'another secret value' }, 'wrong');
+    cleanup.push(() => stopMeshNode(wrong));
+    const dead = await freePort();
+    // A round-robin balancer over two backends: one refuses our secret, one is down (the balancer closes the socket).
+    let dials = 0;
+    const proxy = net.createServer((s) => {
+      const up = net.connect(dials++ % 2 === 0 ? wrong.cluster.port : dead, '127.0.0.1');
+      s.pipe(up).pipe(s);
+      s.on('error', () => up.destroy());
+      up.on('error', () => s.destroy());
+      s.on('close', () => up.destroy());
+      up.on('close', () => s.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
+    const seed = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const n = await startNode({ port: 0, logger, name: 'a', pingInterval: 1000 });
+    const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 60, seeds: [seed] }).start();
+    cleanup.push(() => stopMeshNode({ node: n, cluster, url: '', peerAddr: '' }));
+    await until(() => dials >= 12, 'redialed many times', 15_000);
+    const about = all.filter((l) => l.level !== 'info' && JSON.stringify(l).includes(seed));
+    const reasons = about.map((l) => String(l.o.reason));
+    expect(reasons.some((r) => r.includes('MB_ERR_AUTH_FAILED'))).toBe(true);
+    expect(reasons.some((r) => !r.includes('MB_ERR_AUTH_FAILED'))).toBe(true);
+    expect(about).toHaveLength(2);
+  });
+});
+
+describe("a leaf's hubs", () => {
+  it('a hub that stays down is not said to have linked when another hub does (was: "linked to <dead hub>" at info level)', async () => {
+    const all: Array<{ level: string; msg: string; o: Record<string, unknown> }> = [];
+    const rec = (level: string) => (o: object, msg?: string) => void all.push({ level, msg: msg ?? '', o: o as Record<string, unknown> });
+    const logger: Logger = { ...silentLogger, info: rec('info'), warn: rec('warn'), error: rec('error') };
+    const hub = await startMeshNode({ secret: SECRET }, 'hub');
+    cleanup.push(() => stopMeshNode(hub));
+    const dead = `127.0.0.1:${await freePort()}`;
+    // The live hub is reached through a proxy that forwards only once the dead hub was said to fail.
+    let to = await freePort();
+    const proxy = net.createServer((s) => {
+      const up = net.connect(to, '127.0.0.1');
+      s.pipe(up).pipe(s);
+      s.on('error', () => up.destroy());
+      up.on('error', () => s.destroy());
+      s.on('close', () => up.destroy());
+      up.on('close', () => s.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
+    const live = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const n = await startNode({ port: 0, logger, name: 'leaf', pingInterval: 1000 });
+    const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, mode: 'leaf', pingInterval: 5000, redialMin: 20, redialMax: 60, seeds: [dead, live] }).start();
+    cleanup.push(() => stopMeshNode({ node: n, cluster, url: '', peerAddr: '' }));
+    await until(() => all.some((l) => l.msg.startsWith(`cannot link to ${dead}`)) && all.some((l) => l.msg.startsWith(`cannot link to ${live}`)), 'both hubs said to fail', 15_000);
+    to = hub.cluster.port;
+    await until(() => cluster.peers().some((p) => p.id === hub.node.id && p.state === 'up'), 'linked to the live hub', 15_000);
+    expect(all.filter((l) => l.msg.startsWith(`linked to ${live} after`))).toHaveLength(1);
+    expect(all.filter((l) => l.msg.startsWith(`linked to ${dead}`))).toHaveLength(0);
+  });
+});
+
+describe('a seed whose link is refused as a topology', () => {
+  /** A logger keeping every line. */
+  const logs = (): { all: Array<{ level: string; msg: string }>; logger: Logger } => {
+    const all: Array<{ level: string; msg: string }> = [];
+    const rec = (level: string) => (o: object, msg?: string) => void all.push({ level, msg: `${msg ?? ''} ${JSON.stringify(o)}` });
+    return { all, logger: { ...silentLogger, info: rec('info'), warn: rec('warn'), error: rec('error') } };
+  };
+  const refusals = (all: Array<{ level: string; msg: string }>): string[] => all.filter((l) => l.level !== 'info' && /topolog|closing peer link/i.test(l.msg)).map((l) => l.msg);
+
+  it('is said once on each end, not at every redial (was: both ends wrote two lines each redial, forever: 48 in 1.5 s)', async () => {
+    const la = logs();
+    const na = await startNode({ port: 0, logger: la.logger, name: 'full', pingInterval: 1000 });
+    const full = await new ClusterNode(na, { port: 0, secret: SECRET, pingInterval: 5000 }).start();
+    cleanup.push(() => stopMeshNode({ node: na, cluster: full, url: '', peerAddr: '' }));
+    // A partial-mesh node seeded with a full-mesh one: refused by both ends (events would arrive twice).
+    const lb = logs();
+    const nb = await startNode({ port: 0, logger: lb.logger, name: 'partial', pingInterval: 1000 });
+    let dials = 0;
+    const proxy = net.createServer((s) => {
+      dials++;
+      const up = net.connect(full.port, '127.0.0.1');
+      s.pipe(up).pipe(s);
+      s.on('error', () => up.destroy());
+      up.on('error', () => s.destroy());
+      s.on('close', () => up.destroy());
+      up.on('close', () => s.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
+    const seed = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const partial = await new ClusterNode(nb, { port: 0, secret: SECRET, mode: 'partial', pingInterval: 5000, redialMin: 20, redialMax: 60, seeds: [seed] }).start();
+    cleanup.push(() => stopMeshNode({ node: nb, cluster: partial, url: '', peerAddr: '' }));
+    await until(() => dials >= 8, 'redialed many times', 15_000);
+    await until(() => refusals(la.all).length >= 1 && refusals(lb.all).length >= 1, 'both ends said it');
+    expect(refusals(la.all)).toHaveLength(1);
+    expect(refusals(lb.all)).toHaveLength(1);
+    expect(refusals(lb.all)[0]).toContain('a partial-mesh node and a full-mesh node cannot link');
   });
 });
 

@@ -32,3 +32,4 @@ export { InternalSubscriber, type InternalSubscription, type InternalSubscribeOp
 export { Connection, forwardedHeader, type ConnectionSettings, type ConnectionState } from './connection.js';
 export { ForwardSlab } from './forward-slab.js';
 export { freePort } from './free-port.js';
+export { ToldRecently } from './told-recently.js';

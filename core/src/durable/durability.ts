@@ -154,8 +154,9 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       wasReady = true;
     });
     cmd.on('close', () => {
+      // Said when the connection that was up is lost, not at each failed reconnect attempt after (each closes too).
+      if (up.redisUp === 1 && !this.stopping) log.warn({ redis: redact(this.cfg.redis) }, 'redis connection lost: durable publishes are refused until it is back');
       up.redisUp = 0;
-      if (wasReady && !this.stopping) log.warn({ redis: redact(this.cfg.redis) }, 'redis connection lost: durable publishes are refused until it is back');
     });
     this.history = new HistoryStore(cmd, this.cfg.prefix, this.cfg.replay);
     if (this.cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(cmd, this.cfg.waitReplicas, this.cfg.waitTimeoutMs);

@@ -8,6 +8,23 @@ import { withDelivery } from './frames.js';
 import { readStoredFrame } from './stored-frame.js';
 import { closeWorker } from './close-worker.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
+import { ToldRecently } from '../told-recently.js';
+
+/**
+ * How often one kind of queue or worker error is logged again, ms. BullMQ
+ * raises an 'error' per reconnect attempt of each queue's and worker's Redis
+ * connection while Redis is down (110 lines in 3 s with three queues).
+ */
+const ERROR_LOG_EVERY = 5 * 60_000;
+
+/** Error codes and messages of a lost Redis connection: the outage, which durability.ts also says ('redis connection lost'). */
+const CONNECTION_CODES = /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/;
+const CONNECTION_MESSAGES = /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT/;
+
+function connectionError(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return (typeof code === 'string' && CONNECTION_CODES.test(code)) || CONNECTION_MESSAGES.test(String(e));
+}
 
 /** A durable work queue: events on `pattern` become BullMQ jobs for the consumers of `group`. */
 export interface QueueRef {
@@ -88,6 +105,8 @@ export class WorkQueues {
   private delayed: Queue | undefined;
   private delayedWorker: Worker | undefined;
   private stopped = false;
+  /** Queue and worker errors logged recently (failed()). */
+  private readonly errorsTold = new ToldRecently(ERROR_LOG_EVERY);
   private readonly replicaWait: ReplicaWait | undefined;
 
   constructor(
@@ -151,7 +170,20 @@ export class WorkQueues {
       },
       { connection: this.workerConn, prefix: this.bullPrefix, concurrency: 16 },
     );
-    this.delayedWorker.on('error', (e) => this.logger.warn({ err: String(e) }, 'delayed worker error'));
+    this.delayedWorker.on('error', (e) => this.failed('delayed worker error', undefined, e));
+  }
+
+  /**
+   * A queue's or worker's 'error' event, logged once per kind every
+   * ERROR_LOG_EVERY: a lost connection is one kind for all of them (said once
+   * per outage, not per reconnect attempt of each), another error one kind per
+   * message.
+   */
+  private failed(what: string, queue: string | undefined, e: unknown): void {
+    const lost = connectionError(e);
+    if (!this.errorsTold.due(lost ? 'connection' : `${what} ${String(e)}`)) return;
+    if (lost) this.logger.warn({ queue, err: String(e) }, 'durable queues lost their Redis connection: retrying (said again at most every 5 min)');
+    else this.logger.warn({ queue, err: String(e) }, what);
   }
 
   private refreshLogged(): void {
@@ -197,7 +229,7 @@ export class WorkQueues {
     let q = this.queues.get(name);
     if (!q) {
       q = new Queue(name, { connection: this.redis, prefix: this.bullPrefix });
-      q.on('error', (e) => this.logger.warn({ queue: name, err: String(e) }, 'queue error'));
+      q.on('error', (e) => this.failed('queue error', name, e));
       this.queues.set(name, q);
     }
     return q;
@@ -258,7 +290,7 @@ export class WorkQueues {
           this.deadLetter(ref, job as Job<JobData>, err).catch((e: unknown) => this.logger.error({ queue: ref.name, err: String(e) }, 'dead-lettering failed'));
         }
       });
-      entry.worker.on('error', (e) => this.logger.warn({ queue: ref.name, err: String(e) }, 'worker error'));
+      entry.worker.on('error', (e) => this.failed('worker error', ref.name, e));
       this.workers.set(ref.name, entry);
       w = entry;
     }

@@ -1,0 +1,88 @@
+/**
+ * What a node writes to its log while its Redis is down: the outage is said
+ * once ("redis connection lost") and its end once ("redis reconnected"), not
+ * once per reconnect attempt of each of its Redis connections (the BullMQ
+ * queues' and workers' 'error' events were each logged at every attempt).
+ */
+import net from 'node:net';
+import { afterEach, expect, it } from 'vitest';
+import { requireRedisServer, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
+import { connect } from '@meshbus/sdk';
+import { silentLogger, startNode, type Logger, type MeshNode } from '../src/index.js';
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+/** A TCP proxy to `port` that, while `down`, refuses by closing each connection at once (and counts them). */
+async function cuttable(port: number): Promise<{ port: number; cut(): void; restore(): void; attempts(): number }> {
+  let down = false;
+  let attempts = 0;
+  const open = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    if (down) {
+      attempts++;
+      s.destroy();
+      return;
+    }
+    const up = net.connect(port, '127.0.0.1');
+    open.add(s);
+    s.pipe(up).pipe(s);
+    const end = (): void => {
+      open.delete(s);
+      s.destroy();
+      up.destroy();
+    };
+    s.on('error', end);
+    up.on('error', end);
+    s.on('close', end);
+    up.on('close', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    cut() {
+      down = true;
+      for (const s of open) s.destroy();
+    },
+    restore() {
+      down = false;
+    },
+    attempts: () => attempts,
+  };
+}
+
+it('a Redis outage is said once, not at every reconnect attempt of every queue and worker', async ({ skip }) => {
+  requireRedisServer({ skip });
+  const server: RedisServer = await startRedisServer();
+  cleanup.push(() => server.stop());
+  const proxy = await cuttable(server.port);
+  const lines: string[] = [];
+  const put = (o: object, msg?: string): void => void lines.push(`${msg ?? ''} ${JSON.stringify(o)}`);
+  const infos: string[] = [];
+  const logger: Logger = { ...silentLogger, info: (o, msg) => void infos.push(msg ?? ''), warn: put, error: put };
+  const n: MeshNode = await startNode({ port: 0, logger, durable: { redis: `redis://127.0.0.1:${proxy.port}`, prefix: 'mbtest:outage:' } });
+  cleanup.push(() => n.close());
+  const c = await connect(`127.0.0.1:${n.port}`, { name: 'w' });
+  cleanup.push(() => c.close());
+  for (const q of ['a', 'b', 'c']) c.subscribe(`work.${q}`, { queue: q, durable: true, callback: () => {} });
+  await until(() => ['a', 'b', 'c'].every((q) => (n.durability!.matcher.forTopic(`work.${q}`)?.queues.length ?? 0) > 0), 'queues registered');
+  for (const q of ['a', 'b', 'c']) await c.publish(`work.${q}`, 'x', { ack: true });
+  const before = lines.length;
+  proxy.cut();
+  await until(() => proxy.attempts() >= 30, 'reconnect attempts', 60_000);
+  const early = lines.length;
+  await until(() => proxy.attempts() >= 90, 'many more reconnect attempts', 60_000);
+  // The outage once from the node's connection, once from its queues' (was: 110 lines by 60 attempts, one per attempt of each queue and worker).
+  expect(lines.slice(before).filter((l) => l.startsWith('redis connection lost'))).toHaveLength(1);
+  expect(lines.slice(before).filter((l) => l.startsWith('durable queues lost their Redis connection'))).toHaveLength(1);
+  expect(lines.length - before).toBeLessThanOrEqual(3);
+  // And nothing more however long it lasts.
+  expect(lines.length).toBe(early);
+  proxy.restore();
+  await until(() => infos.includes('redis reconnected'), 'the end of the outage said', 30_000);
+  await c.publish('work.a', 'y', { ack: true });
+  expect(infos.filter((l) => l === 'redis reconnected')).toHaveLength(1);
+}, 90_000);
