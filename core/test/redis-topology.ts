@@ -94,9 +94,14 @@ export async function startRedisCluster(): Promise<Topology> {
   try {
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
+      // The cluster bus port is chosen too: its default, port + 10000, lies in the kernel's
+      // ephemeral range (32768-60999) for most of freePort's ports, where an outgoing
+      // connection may hold it ("redis on port ... did not start" in a loaded run).
+      let bus = await freePort();
+      while (bus === port) bus = await freePort();
       const child = spawnRedis([
         '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-        '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
+        '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', join(dir, `nodes-${port}.conf`), '--cluster-node-timeout', '2000',
         '--dir', dir,
       ]);
       procs.push({ port, child });
