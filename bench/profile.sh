@@ -21,8 +21,9 @@ OUT="$ROOT/bench/profiles/$(date -u +%Y%m%dT%H%M%SZ)-$SCEN-$SIZE"
 mkdir -p "$OUT"
 port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
 PORT=$(port)
-NODE_ARGS=("$ROOT/bin/meshbus.js" start --port "$PORT" --http-port 0 --log-level warn)
-LOAD="node $ROOT/bench/dist/run.js --targets meshbus --scenarios $SCEN --sizes $SIZE --duration $SECS --no-write --external-meshbus 127.0.0.1:$PORT"
+WSPORT=$(port)
+NODE_ARGS=("$ROOT/bin/meshbus.js" start --port "$PORT" --http-port 0 --ws-port "$WSPORT" --log-level warn)
+LOAD="node $ROOT/bench/dist/run.js --targets meshbus --scenarios $SCEN --sizes $SIZE --duration $SECS --no-write --external-meshbus 127.0.0.1:$PORT,ws://127.0.0.1:$WSPORT"
 CLINIC="$ROOT/node_modules/.bin/clinic"
 
 for tool in $TOOLS; do

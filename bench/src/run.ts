@@ -3,7 +3,7 @@
  *
  *   node bench/dist/run.js [--duration 3] [--warmup 1] [--full]
  *        [--targets meshbus,nats,redis] [--scenarios 1to1,fanout10,...] [--sizes 16,128,4096]
- *        [--out bench/results] [--no-write] [--external-meshbus host:port[,host:port]]
+ *        [--out bench/results] [--no-write] [--external-meshbus host:port[,host:port][,ws://host:port]]
  *
  * Writes bench/results/<date>.json, latest.json and latest.svg. See bench/README.md.
  */
@@ -144,7 +144,7 @@ async function cli(argv: string[]): Promise<void> {
   });
   if (values.help) {
     process.stdout.write(
-      'node bench/dist/run.js [--duration S] [--warmup S] [--full] [--targets meshbus,nats,redis] [--scenarios ids] [--sizes 16,128,4096] [--out DIR] [--no-write] [--external-meshbus host:port] [--pace 0.5]\n',
+      'node bench/dist/run.js [--duration S] [--warmup S] [--full] [--targets meshbus,nats,redis] [--scenarios ids] [--sizes 16,128,4096] [--out DIR] [--no-write] [--external-meshbus host:port[,ws://host:port]] [--pace 0.5]\n',
     );
     return;
   }

@@ -59,8 +59,9 @@ export interface WsTransportHooks {
 /**
  * A Transport over one WebSocket (the `ws` package). SPEC §2: binary messages
  * only, each holding whole frames. Frames written in one tick are batched
- * into one binary message (sent on the next process tick, or at once past
- * 64 KiB); `buffered` is what waits in the batch plus `ws.bufferedAmount`
+ * into one binary message, sent on the next process tick; a frame that
+ * would take the message past MESSAGE_BYTES (64 KiB less a header) sends
+ * the message at once and starts the next; `buffered` is what waits in the batch plus `ws.bufferedAmount`
  * (socket buffer and, with permessage-deflate, the compression queue);
  * pause/resume stop reading from the underlying socket.
  */
@@ -75,7 +76,7 @@ export class WsTransport implements Transport {
   private readonly keepalive: Liveness | undefined;
   private received = 0;
   private lastRx = Date.now();
-  private readonly batch = new TickBatch(() => this.flush(), BATCH_BYTES);
+  private readonly batch = new TickBatch(() => this.flush());
   private ended = false;
   /** Set when the wire itself saw the violation (text message: 1003); wins over the session's reason. */
   private closeCode: number | undefined;
@@ -125,11 +126,13 @@ export class WsTransport implements Transport {
 
   write(chunk: Uint8Array): void {
     if (this.ended || this.ws.readyState !== 1) return;
+    if (this.batch.bytes + chunk.length > MESSAGE_BYTES && this.batch.bytes > 0) this.flush();
     this.batch.add(chunk);
   }
 
   writeRange(buf: Uint8Array, start: number, end: number): void {
     if (this.ended || this.ws.readyState !== 1) return;
+    if (this.batch.bytes + end - start > MESSAGE_BYTES && this.batch.bytes > 0) this.flush();
     this.batch.addRange(buf, start, end);
   }
 
@@ -237,8 +240,13 @@ export class WsTransport implements Transport {
 /** WebSocket frame headers (2–14 bytes each) allowed on top of a limitInput bound. */
 const FRAMING_SLACK = 4096;
 
-/** A batch goes out early once this many bytes wait. */
-const BATCH_BYTES = 64 * 1024;
+/**
+ * Largest message the batch makes (a single larger frame goes alone): the frames that would take
+ * it past this go into the next message. One socket read of the receiver (Node: 64 KiB) can then
+ * hold a whole message with its header (≤ 14 bytes), which `ws` hands on as a view of that read;
+ * a message that spans two reads is copied into a buffer of its own (bench/README.md, "WebSocket gateway").
+ */
+const MESSAGE_BYTES = 64 * 1024 - 14;
 
 /**
  * SPEC §2: a message holds whole frames. Walks the length prefixes; returns

@@ -276,6 +276,35 @@ describe('ws gateway: routing with TCP clients', () => {
     await w.waitFor(() => w.events().length === 200);
     expect(messages - before).toBeLessThanOrEqual(3);
   });
+
+  it('a message holds at most 65,522 bytes (one 64 KiB read with its header) unless it is one larger frame; every message holds whole frames', async () => {
+    const n = await node();
+    const g = await gateway(n);
+    const w = await ws(g);
+    const sizes: number[] = [];
+    const broken: string[] = [];
+    w.ws.on('message', (d: Buffer) => {
+      sizes.push(d.length);
+      const why = wholeFrames(d);
+      if (why) broken.push(why);
+    });
+    w.sub('m', 1);
+    await w.flush();
+    const t = await tcp(n);
+    const ev = (n: number, fill: number): Buffer => encodeFrame({ type: FrameType.PUB, topic: 'm', payload: Buffer.alloc(n, fill) });
+    const lens = [54_000, 50_000, 20_000, 20_000, 100_000, 20_000, 20_000];
+    const input = lens.map((len, i) => ev(len, i));
+    const before = sizes.length;
+    // Read in 64 KiB chunks: the 50 KB event completes in the second read, in the same tick as the
+    // 20 KB one after it (70 KB together: before, one message of both); the 100 KB event goes alone.
+    t.socket.write(Buffer.concat(input));
+    await w.waitFor(() => w.events().length === lens.length);
+    expect(w.events().map((e) => e.payload.length)).toEqual(lens);
+    expect(broken).toEqual([]);
+    const out = sizes.slice(before);
+    expect(out.filter((b) => b > 65_522)).toEqual([input[4]!.length]);
+    expect(out.reduce((a, b) => a + b, 0)).toBe(input.reduce((a, b) => a + b.length, 0));
+  });
 });
 
 describe('ws gateway: slow consumers', () => {

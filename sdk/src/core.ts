@@ -13,7 +13,7 @@ export { MemoryOutbox, entrySize, type Outbox, type OutboxEntry, type OutboxLimi
 export { Backoff, type BackoffOptions } from './backoff.js';
 export { parseServer, ServerPool, DEFAULT_PORT, type ServerUrl, type Scheme } from './servers.js';
 export type { Transport, TransportFactory } from './transport.js';
-export { WsTransport, type WebSocketConstructor, type WebSocketLike } from './ws-transport.js';
+export { WsTransport, type WebSocketConstructor, type WebSocketLike, type WsTransportOptions } from './ws-transport.js';
 export { Emitter } from './emitter.js';
 export {
   MeshbusError,

@@ -13,7 +13,8 @@ import { WsTransport, type WebSocketConstructor } from './ws-transport.js';
  */
 export function nodeTransports(tls: TlsClientOptions = {}): TransportFactory {
   const ws = Object.keys(tls).length === 0 ? (WebSocket as unknown as WebSocketConstructor) : withTls(tls);
-  return (server) => (server.scheme === 'tcp' || server.scheme === 'tls' ? new TcpTransport(tls) : new WsTransport(ws));
+  // Buffers from `ws` as they are: 'arraybuffer' would copy each message (ws-transport.ts).
+  return (server) => (server.scheme === 'tcp' || server.scheme === 'tls' ? new TcpTransport(tls) : new WsTransport(ws, { binaryType: 'nodebuffer' }));
 }
 
 /** The default Node transports (system CAs for tls:// and wss://). */

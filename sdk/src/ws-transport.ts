@@ -17,6 +17,17 @@ export interface WebSocketLike {
 
 export type WebSocketConstructor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
+/** Options of a WsTransport. */
+export interface WsTransportOptions {
+  /**
+   * The WebSocket's `binaryType`. Default 'arraybuffer' (WHATWG). The Node
+   * entry passes 'nodebuffer' (the `ws` package only): messages then arrive
+   * as views of the bytes read, where 'arraybuffer' makes `ws` copy every
+   * message that is a view into a larger read into an ArrayBuffer of its own.
+   */
+  binaryType?: 'arraybuffer' | 'nodebuffer';
+}
+
 const OPEN = 1;
 
 /**
@@ -33,7 +44,10 @@ export class WsTransport implements Transport {
   /** onClose was called. */
   private notified = false;
 
-  constructor(private readonly WebSocketCtor: WebSocketConstructor) {}
+  constructor(
+    private readonly WebSocketCtor: WebSocketConstructor,
+    private readonly options: WsTransportOptions = {},
+  ) {}
 
   get pendingBytes(): number {
     return this.ws?.bufferedAmount ?? 0;
@@ -49,7 +63,7 @@ export class WsTransport implements Transport {
         return;
       }
       this.ws = ws;
-      ws.binaryType = 'arraybuffer';
+      ws.binaryType = this.options.binaryType ?? 'arraybuffer';
       let opened = false;
       let settled = false;
       const timer = setTimeout(() => {

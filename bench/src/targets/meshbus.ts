@@ -10,10 +10,12 @@ const here = dirname(fileURLToPath(import.meta.url));
 /** bench/{src,dist}/targets → repo root. */
 export const MESHBUS_BIN = join(here, '..', '..', '..', 'bin', 'meshbus.js');
 
-/** URLs of already running nodes (npm run profile starts the node under clinic itself). */
+/** URLs of already running nodes (npm run profile starts the node under clinic itself): host:port for TCP, and their WebSocket gateways as ws:// URLs. */
 let external: string[] | undefined;
+let externalWs: string[] | undefined;
 export function useExternalMeshbus(urls: string[]): void {
-  external = urls;
+  external = urls.filter((u) => !u.startsWith('ws://'));
+  externalWs = urls.filter((u) => u.startsWith('ws://'));
 }
 
 export const meshbus: Target = {
@@ -26,7 +28,7 @@ export const meshbus: Target = {
     return existsSync(MESHBUS_BIN) ? undefined : `${MESHBUS_BIN} not found`;
   },
   async start(nodes) {
-    if (external) return { urls: external.slice(0, nodes), pids: [], note: 'external', stop: async () => {} };
+    if (external) return { urls: external.slice(0, nodes), wsUrls: externalWs?.slice(0, nodes), pids: [], note: 'external', stop: async () => {} };
     const ports = await Promise.all(Array.from({ length: nodes }, () => freePort()));
     const wports = await Promise.all(Array.from({ length: nodes }, () => freePort()));
     const cports = nodes > 1 ? await Promise.all(Array.from({ length: nodes }, () => freePort())) : [];
