@@ -12,5 +12,7 @@ export default defineConfig({
     testTimeout: LONG ? 30 * 60_000 : 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Each worker process picks ports from its own slice (MESHBUS_PORT_RANGE).
+    setupFiles: ['core/testkit/src/worker-ports.ts'],
   },
 });

@@ -31,5 +31,5 @@ export { FlowEndpoint } from './flow-endpoint.js';
 export { InternalSubscriber, type InternalSubscription, type InternalSubscribeOptions } from './internal-subscriber.js';
 export { Connection, forwardedHeader, type ConnectionSettings, type ConnectionState } from './connection.js';
 export { ForwardSlab } from './forward-slab.js';
-export { freePort } from './free-port.js';
+export { freePort, portRange } from './free-port.js';
 export { ToldRecently } from './told-recently.js';

@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { freePort } from '@meshbus/core';
+import { freePort, portRange } from '@meshbus/core';
 
 /** A free loopback port (bound once and released: another process may take it in between). */
 export { freePort };
@@ -13,10 +13,11 @@ export function portFree(port: number): Promise<boolean> {
   });
 }
 
-/** `n` consecutive free loopback ports, the first returned (random start in 20000..32767, below the kernel's ephemeral ports as freePort, 50 tries). */
+/** `n` consecutive free loopback ports, the first returned (random start in freePort's range: 20000..32767 or MESHBUS_PORT_RANGE, 50 tries). */
 export async function freePortRange(n: number): Promise<number> {
+  const [lo, hi] = portRange();
   for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * (12_768 - n));
+    const base = lo + Math.floor(Math.random() * (hi - lo - n));
     let ok = true;
     for (let i = 0; i < n && ok; i++) ok = await portFree(base + i);
     if (ok) return base;
