@@ -9,7 +9,7 @@ import type { Client } from '@meshbus/sdk';
 import { freePort, silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
 import { FrameType, decodeFrames, encodeBody, encodeFrame } from '@meshbus/proto';
 import { formatTrace, traceEvent } from '@meshbus/cli';
-import { RawClient, until } from '@meshbus/testkit';
+import { RawClient, tcpProxy, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions } from '../src/index.js';
 import type { PeerLink } from '../src/peer-link.js';
 import { client, collect, fakePeer, stopMeshNode, type TestNode } from './mesh-helpers.js';
@@ -44,25 +44,9 @@ async function cli(t: TestNode): Promise<Client> {
 
 /** A TCP forwarder to `port` (a second address of the same node, as a DNS alias or a load balancer gives). */
 async function proxyTo(port: number): Promise<string> {
-  const sockets = new Set<net.Socket>();
-  const proxy = net.createServer((s) => {
-    const up = net.connect(port, '127.0.0.1');
-    sockets.add(s).add(up);
-    s.pipe(up).pipe(s);
-    s.on('error', () => up.destroy());
-    up.on('error', () => s.destroy());
-    s.on('close', () => up.destroy());
-    up.on('close', () => s.destroy());
-  });
-  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-  cleanup.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        proxy.close(() => r());
-      }),
-  );
-  return `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+  const proxy = await tcpProxy(port);
+  cleanup.push(() => proxy.close());
+  return proxy.addr;
 }
 
 describe('a leaf that reaches its hub at two addresses', () => {

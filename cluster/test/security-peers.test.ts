@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Flags, FrameType, decodeBody, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
 import { freePort, silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
 import { startHttp } from '@meshbus/core/http';
-import { RawClient, RawFrames, until } from '@meshbus/testkit';
+import { RawClient, RawFrames, tcpProxy, until } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
 import { newNonce, proof } from '../src/peer-auth.js';
 import { fakePeer as authenticatedPeer, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
@@ -315,30 +315,21 @@ describe('gossip', () => {
     const other = await startMeshNode({ secret: 'another secret value' }, 'other');
     cleanup.push(() => stopMeshNode(other));
     // Count dials through a TCP proxy we control in front of it.
-    let dials = 0;
-    const proxy = net.createServer((s) => {
-      dials++;
-      const up = net.connect(other.cluster.port, '127.0.0.1');
-      s.pipe(up).pipe(s);
-      s.on('error', () => up.destroy());
-      up.on('error', () => s.destroy());
-      s.on('close', () => up.destroy());
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
-    const proxied = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const proxy = await tcpProxy(other.cluster.port);
+    cleanup.push(() => proxy.close());
+    const proxied = proxy.addr;
     const me = info({ id: 'feedfacefeedface', name: 'gossiper' });
     const g = await fakePeer(a, me);
     g.send({ type: FrameType.PEERS, payload: encodeBody({ from: me.id, peers: [info({ id: other.node.id, name: 'other', cluster: proxied })], links: [] }) });
     await until(() => a.lines.some((l) => l.includes('gave up dialing')), 'gave up');
     expect(a.lines.find((l) => l.includes('gave up dialing'))).toContain('MB_ERR_AUTH_FAILED');
-    const after = dials;
+    const after = proxy.dials();
     expect(after).toBeLessThanOrEqual(2);
     for (let i = 0; i < 5; i++) {
       await g.flush();
       await sleep(200);
     }
-    expect(dials).toBe(after);
+    expect(proxy.dials()).toBe(after);
   });
 
   it('over TLS: a gossiped address where TLS never completes is a failed attempt, and is given up', async () => {
@@ -395,22 +386,13 @@ describe('a seed that keeps failing', () => {
     cleanup.push(() => stopMeshNode(right));
     // The seed is a proxy: first to the node with another secret, then to one with ours.
     let to = wrong.cluster.port;
-    let dials = 0;
-    const proxy = net.createServer((s) => {
-      dials++;
-      const up = net.connect(to, '127.0.0.1');
-      s.pipe(up).pipe(s);
-      s.on('error', () => up.destroy());
-      up.on('error', () => s.destroy());
-      s.on('close', () => up.destroy());
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
-    const seed = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const proxy = await tcpProxy(() => to);
+    cleanup.push(() => proxy.close());
+    const seed = proxy.addr;
     const n = await startNode({ port: 0, logger, name: 'a', pingInterval: 1000 });
     const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 60, seeds: [seed] }).start();
     cleanup.push(() => stopMeshNode({ node: n, cluster, url: '', peerAddr: '' }));
-    await until(() => dials >= 8, 'redialed many times', 15_000);
+    await until(() => proxy.dials() >= 8, 'redialed many times', 15_000);
     const about = (): typeof all => all.filter((l) => l.level !== 'info' && JSON.stringify(l).includes(seed));
     expect(about()).toHaveLength(1);
     expect(about()[0].level).toBe('error');
@@ -433,22 +415,13 @@ describe('a seed that fails two ways in turn', () => {
     cleanup.push(() => stopMeshNode(wrong));
     const dead = await freePort();
     // A round-robin balancer over two backends: one refuses our secret, one is down (the balancer closes the socket).
-    let dials = 0;
-    const proxy = net.createServer((s) => {
-      const up = net.connect(dials++ % 2 === 0 ? wrong.cluster.port : dead, '127.0.0.1');
-      s.pipe(up).pipe(s);
-      s.on('error', () => up.destroy());
-      up.on('error', () => s.destroy());
-      s.on('close', () => up.destroy());
-      up.on('close', () => s.destroy());
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
-    const seed = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const proxy = await tcpProxy((n) => (n % 2 === 0 ? wrong.cluster.port : dead));
+    cleanup.push(() => proxy.close());
+    const seed = proxy.addr;
     const n = await startNode({ port: 0, logger, name: 'a', pingInterval: 1000 });
     const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 60, seeds: [seed] }).start();
     cleanup.push(() => stopMeshNode({ node: n, cluster, url: '', peerAddr: '' }));
-    await until(() => dials >= 12, 'redialed many times', 15_000);
+    await until(() => proxy.dials() >= 12, 'redialed many times', 15_000);
     const about = all.filter((l) => l.level !== 'info' && JSON.stringify(l).includes(seed));
     const reasons = about.map((l) => String(l.o.reason));
     expect(reasons.some((r) => r.includes('MB_ERR_AUTH_FAILED'))).toBe(true);
@@ -467,17 +440,9 @@ describe("a leaf's hubs", () => {
     const dead = `127.0.0.1:${await freePort()}`;
     // The live hub is reached through a proxy that forwards only once the dead hub was said to fail.
     let to = await freePort();
-    const proxy = net.createServer((s) => {
-      const up = net.connect(to, '127.0.0.1');
-      s.pipe(up).pipe(s);
-      s.on('error', () => up.destroy());
-      up.on('error', () => s.destroy());
-      s.on('close', () => up.destroy());
-      up.on('close', () => s.destroy());
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
-    const live = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const proxy = await tcpProxy(() => to);
+    cleanup.push(() => proxy.close());
+    const live = proxy.addr;
     const n = await startNode({ port: 0, logger, name: 'leaf', pingInterval: 1000 });
     const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, mode: 'leaf', pingInterval: 5000, redialMin: 20, redialMax: 60, seeds: [dead, live] }).start();
     cleanup.push(() => stopMeshNode({ node: n, cluster, url: '', peerAddr: '' }));
@@ -506,22 +471,12 @@ describe('a seed whose link is refused as a topology', () => {
     // A partial-mesh node seeded with a full-mesh one: refused by both ends (events would arrive twice).
     const lb = logs();
     const nb = await startNode({ port: 0, logger: lb.logger, name: 'partial', pingInterval: 1000 });
-    let dials = 0;
-    const proxy = net.createServer((s) => {
-      dials++;
-      const up = net.connect(full.port, '127.0.0.1');
-      s.pipe(up).pipe(s);
-      s.on('error', () => up.destroy());
-      up.on('error', () => s.destroy());
-      s.on('close', () => up.destroy());
-      up.on('close', () => s.destroy());
-    });
-    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
-    cleanup.push(() => new Promise<void>((r) => proxy.close(() => r())));
-    const seed = `127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+    const proxy = await tcpProxy(full.port);
+    cleanup.push(() => proxy.close());
+    const seed = proxy.addr;
     const partial = await new ClusterNode(nb, { port: 0, secret: SECRET, mode: 'partial', pingInterval: 5000, redialMin: 20, redialMax: 60, seeds: [seed] }).start();
     cleanup.push(() => stopMeshNode({ node: nb, cluster: partial, url: '', peerAddr: '' }));
-    await until(() => dials >= 8, 'redialed many times', 15_000);
+    await until(() => proxy.dials() >= 8, 'redialed many times', 15_000);
     await until(() => refusals(la.all).length >= 1 && refusals(lb.all).length >= 1, 'both ends said it');
     expect(refusals(la.all)).toHaveLength(1);
     expect(refusals(lb.all)).toHaveLength(1);

@@ -4,9 +4,8 @@
  * once per reconnect attempt of each of its Redis connections (the BullMQ
  * queues' and workers' 'error' events were each logged at every attempt).
  */
-import net from 'node:net';
 import { afterEach, expect, it } from 'vitest';
-import { requireRedisServer, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
+import { requireRedisServer, startRedisServer, tcpProxy, until, type RedisServer } from '@meshbus/testkit';
 import { connect } from '@meshbus/sdk';
 import { silentLogger, startNode, type Logger, type MeshNode } from '../src/index.js';
 
@@ -19,33 +18,17 @@ afterEach(async () => {
 async function cuttable(port: number): Promise<{ port: number; cut(): void; restore(): void; attempts(): number }> {
   let down = false;
   let attempts = 0;
-  const open = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    if (down) {
-      attempts++;
-      s.destroy();
-      return;
-    }
-    const up = net.connect(port, '127.0.0.1');
-    open.add(s);
-    s.pipe(up).pipe(s);
-    const end = (): void => {
-      open.delete(s);
-      s.destroy();
-      up.destroy();
-    };
-    s.on('error', end);
-    up.on('error', end);
-    s.on('close', end);
-    up.on('close', end);
+  const proxy = await tcpProxy(() => {
+    if (!down) return port;
+    attempts++;
+    return undefined;
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
+  cleanup.push(() => proxy.close());
   return {
-    port: (server.address() as net.AddressInfo).port,
+    port: proxy.port,
     cut() {
       down = true;
-      for (const s of open) s.destroy();
+      proxy.cut();
     },
     restore() {
       down = false;
