@@ -206,8 +206,8 @@ export class OutboundQueue {
   /** Hands the frame to the wire when nothing waits and the wire is below the mark. */
   private direct(chunk: Uint8Array, tail: Uint8Array | undefined, size: number): boolean {
     if (!this.wireTakes(size)) return false;
-    this.transport.write(chunk);
-    if (tail !== undefined) this.transport.write(tail);
+    // One call for both parts: a WebSocket message is cut between frames, never inside one.
+    this.transport.write(chunk, tail);
     return true;
   }
 

@@ -176,7 +176,13 @@ export class RoutingTable {
     if (this.cache.size >= MAX_CACHE) this.clearCache();
     // Keyed by the real hash, so a client sending a wrong hash cannot poison the entry of another topic.
     const bytes = copyBytes(buf, start, start + len);
-    if (topicHash(bytes) === hash) this.cache.set(key, { hash, bytes, topic, receivers, version: this.trie.version });
+    if (topicHash(bytes) === hash) {
+      // The new entry is the last one too: a `last` left on an entry of an older trie version
+      // (a subscribe in the middle of a run of its topic) matched the hash first and missed on every event after.
+      const entry = { hash, bytes, topic, receivers, version: this.trie.version };
+      this.cache.set(key, entry);
+      this.last = entry;
+    }
     return receivers;
   }
 

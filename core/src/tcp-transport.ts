@@ -80,9 +80,10 @@ export class TcpTransport implements Transport {
     return this.socket.writableLength + this.pending.bytes;
   }
 
-  write(chunk: Uint8Array): void {
+  write(chunk: Uint8Array, tail?: Uint8Array): void {
     if (this.socket.destroyed) return;
     this.pending.add(chunk);
+    if (tail !== undefined) this.pending.add(tail);
   }
 
   writeRange(buf: Uint8Array, start: number, end: number): void {

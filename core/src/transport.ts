@@ -10,8 +10,13 @@ export interface Transport {
   readonly kind: 'tcp' | 'ws';
   /** Bytes accepted by write() and not yet handed to the operating system. */
   readonly buffered: number;
-  /** Queues `chunk`; writes of one tick leave in one system call. */
-  write(chunk: Uint8Array): void;
+  /**
+   * Queues `chunk`, then `tail` when given: one frame in two parts (a
+   * rewritten header and the rest as received), which a message-based
+   * transport keeps in one message (SPEC §2: a frame never spans two
+   * WebSocket messages). Writes of one tick leave in one system call.
+   */
+  write(chunk: Uint8Array, tail?: Uint8Array): void;
   /**
    * Queues the bytes `buf[start, end)`, like `write(buf.subarray(start, end))`
    * without making that view (a node's deliveries are ranges of input chunks;

@@ -124,10 +124,13 @@ export class WsTransport implements Transport {
     return this.batch.bytes + this.ws.bufferedAmount;
   }
 
-  write(chunk: Uint8Array): void {
+  write(chunk: Uint8Array, tail?: Uint8Array): void {
     if (this.ended || this.ws.readyState !== 1) return;
-    if (this.batch.bytes + chunk.length > MESSAGE_BYTES && this.batch.bytes > 0) this.flush();
+    // The cut goes before the whole frame: a header and its tail cut apart were a message ending inside a frame.
+    const size = tail === undefined ? chunk.length : chunk.length + tail.length;
+    if (this.batch.bytes + size > MESSAGE_BYTES && this.batch.bytes > 0) this.flush();
     this.batch.add(chunk);
+    if (tail !== undefined) this.batch.add(tail);
   }
 
   writeRange(buf: Uint8Array, start: number, end: number): void {

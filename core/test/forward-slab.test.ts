@@ -13,7 +13,10 @@ function wire(): { out: OutboundQueue; batch: TickBatch } {
     remote: 'test',
     kind: 'tcp',
     buffered: 0,
-    write: (c) => batch.add(c),
+    write: (c, tail) => {
+      batch.add(c);
+      if (tail !== undefined) batch.add(tail);
+    },
     writeRange: (b, s, e) => batch.addRange(b, s, e),
     end() {},
     destroy() {},

@@ -36,6 +36,27 @@ describe('RoutingTable.routeFrame', () => {
     expect(t.routeFrame(frame('orders.eu'), decode).plain).toHaveLength(1);
   });
 
+  it('a run of one topic is served from the cache again after a subscription change, and sees the change', () => {
+    const t = new RoutingTable();
+    const a = owner(1);
+    const b = owner(2);
+    t.add({ sid: 1, pattern: 'orders.eu', queue: undefined, owner: a, slow: 'disconnect' });
+    let decoded = 0;
+    const counting = (f: Frame): string => {
+      decoded++;
+      return decode(f);
+    };
+    for (let i = 0; i < 3; i++) expect(t.routeFrame(frame('orders.eu'), counting).plain).toEqual([a]);
+    expect(decoded).toBe(1);
+    // A subscribe in the middle of the run (another topic's, then this one's): the next event routes anew, once.
+    t.add({ sid: 2, pattern: 'other', queue: undefined, owner: b, slow: 'disconnect' });
+    for (let i = 0; i < 3; i++) expect(t.routeFrame(frame('orders.eu'), counting).plain).toEqual([a]);
+    expect(decoded).toBe(2);
+    t.add({ sid: 3, pattern: 'orders.*', queue: undefined, owner: b, slow: 'disconnect' });
+    for (let i = 0; i < 3; i++) expect(t.routeFrame(frame('orders.eu'), counting).plain).toEqual([a, b]);
+    expect(decoded).toBe(3);
+  });
+
   it('routes the same with 100,000 other subscriptions (literal and wildcard) in the table', () => {
     const t = new RoutingTable();
     const me = owner(1);

@@ -305,6 +305,31 @@ describe('ws gateway: routing with TCP clients', () => {
     expect(out.filter((b) => b > 65_522)).toEqual([input[4]!.length]);
     expect(out.reduce((a, b) => a + b, 0)).toBe(input.reduce((a, b) => a + b.length, 0));
   });
+  it('a queue-group delivery (a rewritten header, then the rest of the frame) is never cut from its header at the message size', async () => {
+    const n = await node();
+    const g = await gateway(n);
+    const w = await ws(g);
+    let messages = 0;
+    const broken: string[] = [];
+    w.ws.on('message', (d: Buffer) => {
+      messages++;
+      const why = wholeFrames(d);
+      if (why) broken.push(why);
+    });
+    // A queue member: each delivery names its sid, written as a header copy and the frame's rest.
+    w.sub('q', 1, { q: 'g' });
+    await w.flush();
+    const t = await tcp(n);
+    // 100-byte events, 400 KB in one write: the node reads them 64 KiB at a time, so a message fills
+    // up to its size in every read, and the frame that does not fit lands at every offset.
+    const count = 4_000;
+    const payload = (i: number): Buffer => Buffer.from(String(i).padStart(30, '0'));
+    t.socket.write(Buffer.concat(Array.from({ length: count }, (_, i) => encodeFrame({ type: FrameType.PUB, topic: 'q', payload: payload(i) }))));
+    await w.waitFor(() => w.events().length === count, 30_000).catch(() => undefined);
+    expect(broken).toEqual([]);
+    expect(messages).toBeGreaterThan(10);
+    expect(w.events().map((e) => e.payload.toString())).toEqual(Array.from({ length: count }, (_, i) => payload(i).toString()));
+  });
 });
 
 describe('ws gateway: slow consumers', () => {
