@@ -39,8 +39,14 @@ const MAX_FRAME = HEADER_SIZE + 0xffff + MAX_EXT + CLIENT_MAX_PAYLOAD;
  * them until its write), a full slab is replaced by a new one.
  */
 const SLAB_BYTES = 128 * 1024;
-/** Hand the batch over early once this many bytes are gathered, rather than at the end of the tick. */
-const BATCH_BYTES = 64 * 1024;
+/**
+ * Most bytes handed over at once (a frame that would take the batch past it
+ * hands the batch over first; one larger frame goes alone), rather than at
+ * the end of the tick: 64 KiB less the largest WebSocket header, the node's
+ * rule (core/src/ws-transport.ts), so a WebSocket message fits one 64 KiB
+ * socket read of the node with its header (bench/README.md, "WebSocket gateway").
+ */
+export const BATCH_BYTES = 64 * 1024 - 14;
 /** Payloads above this are not copied: the frame goes out as `[head, payload]`. */
 const COPY_MAX = 2 * 1024;
 const EMPTY = new Uint8Array(0);
@@ -130,6 +136,7 @@ export class Connection {
   sendFrame(spec: FrameSpec): void {
     if (this.ended) return;
     const frame = encodeFrame(spec);
+    this.room(frame.length);
     const off = this.reserve(frame.length);
     this.slab.set(frame, off);
     this.commit(off + frame.length);
@@ -145,6 +152,7 @@ export class Connection {
     const p = spec.payload ?? EMPTY;
     if (p.length > COPY_MAX) {
       const head = encodeHead(spec);
+      this.room(head.length + p.length);
       this.cut();
       this.out.push(head, p);
       this.outBytes += head.length + p.length;
@@ -157,6 +165,7 @@ export class Connection {
     if (topicLen > 0xffff) throw new ProtocolError('MB_ERR_BAD_TOPIC', `topic of ${topicLen} bytes`);
     const ext = spec.ext === undefined ? EMPTY : (encodeExtension(spec.ext) ?? EMPTY);
     const size = FIXED_SIZE + topicLen + ext.length + p.length;
+    this.room(size);
     const off = this.reserve(size);
     const slab = this.slab;
     writeTopic(t, topic, slab, off + FIXED_SIZE);
@@ -164,6 +173,12 @@ export class Connection {
     if (p.length > 0) slab.set(p, off + FIXED_SIZE + topicLen + ext.length);
     writeHeader(slab, off, headerOf(spec, t.hash, topicLen, ext.length, p.length));
     this.commit(off + size);
+  }
+
+  /** Hands the batch over first when a frame of `size` bytes would take it past BATCH_BYTES. */
+  private room(size: number): void {
+    const n = this.outBytes + this.batchEnd - this.batchStart;
+    if (n > 0 && n + size > BATCH_BYTES) this.flushBatch();
   }
 
   /** Offset in `slab` where `size` bytes can be written (a new slab when the current one is full). */

@@ -5,7 +5,8 @@ import { loadOpenTelemetry, withTraceContext } from './trace-context.js';
 import type { ConnectOptions } from './options.js';
 import type { TransportFactory } from './transport.js';
 import { TcpTransport, type TlsClientOptions } from './tcp-transport.js';
-import { WsTransport, type WebSocketConstructor } from './ws-transport.js';
+import type { WebSocketConstructor } from './ws-transport.js';
+import { NodeWsTransport } from './node-ws-transport.js';
 
 /**
  * Node transports: TCP for meshbus:// / tcp:// / host:port, TCP over TLS for
@@ -13,8 +14,8 @@ import { WsTransport, type WebSocketConstructor } from './ws-transport.js';
  */
 export function nodeTransports(tls: TlsClientOptions = {}): TransportFactory {
   const ws = Object.keys(tls).length === 0 ? (WebSocket as unknown as WebSocketConstructor) : withTls(tls);
-  // Buffers from `ws` as they are: 'arraybuffer' would copy each message (ws-transport.ts).
-  return (server) => (server.scheme === 'tcp' || server.scheme === 'tls' ? new TcpTransport(tls) : new WsTransport(ws, { binaryType: 'nodebuffer' }));
+  // Buffers from `ws` as they are: 'arraybuffer' would copy each message (ws-transport.ts); message buffers reused (node-ws-transport.ts).
+  return (server) => (server.scheme === 'tcp' || server.scheme === 'tls' ? new TcpTransport(tls) : new NodeWsTransport(ws, { binaryType: 'nodebuffer' }));
 }
 
 /** The default Node transports (system CAs for tls:// and wss://). */

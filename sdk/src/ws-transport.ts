@@ -11,7 +11,8 @@ export interface WebSocketLike {
   onmessage: ((ev: { data: unknown }) => void) | null;
   onerror: ((ev: unknown) => void) | null;
   onclose: ((ev: { code?: number; reason?: string }) => void) | null;
-  send(data: Uint8Array): void;
+  /** `cb`: the `ws` package only (browsers ignore it): called once the message is written. */
+  send(data: Uint8Array, cb?: (err?: Error) => void): void;
   close(code?: number, reason?: string): void;
 }
 
@@ -118,19 +119,17 @@ export class WsTransport implements Transport {
   send(chunks: Uint8Array[]): void {
     const ws = this.ws;
     if (this.closed || !ws || ws.readyState !== OPEN) throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'WebSocket is not open');
-    let msg: Uint8Array;
-    if (chunks.length === 1) msg = chunks[0]!;
+    if (chunks.length === 1) ws.send(chunks[0]!);
     else {
       let n = 0;
       for (const c of chunks) n += c.length;
-      msg = new Uint8Array(n);
-      n = 0;
-      for (const c of chunks) {
-        msg.set(c, n);
-        n += c.length;
-      }
+      this.sendGathered(ws, chunks, n);
     }
-    ws.send(msg);
+  }
+
+  /** Sends `chunks` (`bytes` in all) as one message, gathered into a new buffer (NodeWsTransport reuses its buffers). */
+  protected sendGathered(ws: WebSocketLike, chunks: Uint8Array[], bytes: number): void {
+    ws.send(gather(chunks, new Uint8Array(bytes)));
   }
 
   private fail(e: Error): void {
@@ -158,4 +157,14 @@ export class WsTransport implements Transport {
 
 function isArrayBuffer(d: unknown): d is ArrayBuffer {
   return d instanceof ArrayBuffer || Object.prototype.toString.call(d) === '[object ArrayBuffer]';
+}
+
+/** Copies `chunks` back to back into `into` (large enough); returns the bytes written, as a view of `into`. */
+export function gather(chunks: Uint8Array[], into: Uint8Array): Uint8Array {
+  let n = 0;
+  for (const c of chunks) {
+    into.set(c, n);
+    n += c.length;
+  }
+  return n === into.length ? into : into.subarray(0, n);
 }

@@ -76,9 +76,10 @@ export async function tcpProxy(target: number): Promise<{ port: number; freeze()
 /**
  * A WebSocket endpoint bridged to a node's TCP port (the node has no
  * WebSocket gateway yet). Node→client bytes are re-framed so each WS
- * message carries whole frames, as the protocol requires.
+ * message carries whole frames, as the protocol requires. `tap` sees each
+ * message the client sends, before it goes on to the node.
  */
-export async function wsBridge(target: number): Promise<{ port: number; close(): Promise<void> }> {
+export async function wsBridge(target: number, tap?: (message: Buffer) => void): Promise<{ port: number; close(): Promise<void> }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   wss.on('connection', (ws) => {
@@ -97,7 +98,10 @@ export async function wsBridge(target: number): Promise<{ port: number; close():
         buf = buf.subarray(end);
       }
     });
-    ws.on('message', (d: Buffer) => tcp.write(d));
+    ws.on('message', (d: Buffer) => {
+      tap?.(d);
+      tcp.write(d);
+    });
     ws.on('close', () => tcp.destroy());
     tcp.on('close', () => ws.close());
     tcp.on('error', () => ws.close());

@@ -3,7 +3,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FrameDecoder, FrameType, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
 import { Fixture, until, url } from '@meshbus/testkit';
 import { WsTransport, connect, nodeTransport, type Msg, type WebSocketLike } from '../src/index.js';
+import { NodeWsTransport } from '../src/node-ws-transport.js';
 import { parseServer } from '../src/servers.js';
+import { wholeFrames } from '@meshbus/core/ws';
 import { wsBridge } from './helpers.js';
 
 const fx = new Fixture();
@@ -109,6 +111,65 @@ describe('Node SDK over ws:// (the `ws` package, Buffers)', () => {
     raw.write(Buffer.concat(sizes.map((_, i) => encodeFrame({ type: FrameType.PUB, topic: 'burst', payload: payload(i) }))));
     await until(() => got.length === sizes.length);
     got.forEach((m, i) => expect(Buffer.from(m.data).equals(payload(i))).toBe(true));
+  });
+});
+
+describe('Node SDK over ws:// (the `ws` package, Buffers)', () => {
+  it('a message holds at most 65,522 bytes of whole frames (one 64 KiB read of the node with its header) unless it is one larger frame', async () => {
+    const n = await fx.node();
+    const sizes: number[] = [];
+    const broken: string[] = [];
+    const bridge = await wsBridge(n.port, (m) => {
+      sizes.push(m.length);
+      const why = wholeFrames(m);
+      if (why) broken.push(why);
+    });
+    fx.closers.push(() => bridge.close());
+    const sub = fx.track(await connect(`127.0.0.1:${n.port}`));
+    const got: Msg[] = [];
+    sub.subscribe('cut', { callback: (m) => got.push(m) });
+    await sub.flush();
+    const pub = fx.track(await connect(`ws://127.0.0.1:${bridge.port}/`));
+    // Both encodings of the connection's batch: payloads over 2 KiB go as [head, payload], smaller ones
+    // are copied into its slab. 54 KB + 50 KB used to leave as one message of both; 100 KB goes alone.
+    const lens = [54_000, 50_000, 20_000, 20_000, 100_000, ...Array.from({ length: 40 }, () => 4096), ...Array.from({ length: 700 }, () => 128), 30_000];
+    const payload = (i: number): Buffer => Buffer.alloc(lens[i]!, i & 0xff);
+    const before = sizes.length;
+    lens.forEach((_, i) => pub.publish('cut', payload(i)));
+    await pub.flush();
+    await until(() => got.length === lens.length);
+    got.forEach((m, i) => expect(Buffer.from(m.data).equals(payload(i))).toBe(true));
+    expect(broken).toEqual([]);
+    const out = sizes.slice(before);
+    const big = out.filter((b) => b > 65_522);
+    expect(big).toHaveLength(1);
+    expect(big[0]).toBeGreaterThan(100_000);
+    expect(out.length).toBeGreaterThan(5);
+  });
+
+  it('message buffers are reused once ws has written them: bursts of 4 KiB events sent back to back arrive intact and in order', async () => {
+    const n = await fx.node();
+    const bridge = await wsBridge(n.port);
+    fx.closers.push(() => bridge.close());
+    const sub = fx.track(await connect(`127.0.0.1:${n.port}`));
+    const got: Msg[] = [];
+    sub.subscribe('reuse', { callback: (m) => got.push(m) });
+    await sub.flush();
+    const t = nodeTransport(parseServer(`ws://127.0.0.1:${bridge.port}/`));
+    expect(t).toBeInstanceOf(NodeWsTransport);
+    const pub = fx.track(await connect(`ws://127.0.0.1:${bridge.port}/`));
+    // 20 bursts of 64 events (~4 messages each), the next burst sent while the last one's messages may still be
+    // in the socket: every message is gathered into a pooled buffer, so a buffer reused too early would corrupt one.
+    const payload = (i: number): Buffer => Buffer.alloc(4096, i & 0xff).fill((i >> 8) & 0xff, 0, 2);
+    let i = 0;
+    for (let burst = 0; burst < 20; burst++) {
+      for (let k = 0; k < 64; k++) pub.publish('reuse', payload(i++));
+      if (burst % 5 === 4) await pub.flush();
+      else await new Promise((r) => setImmediate(r));
+    }
+    await pub.flush();
+    await until(() => got.length === i);
+    got.forEach((m, j) => expect(Buffer.from(m.data).equals(payload(j))).toBe(true));
   });
 });
 
