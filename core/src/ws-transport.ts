@@ -2,7 +2,7 @@ import { TickBatch } from './tick-batch.js';
 import { detached } from './tcp-transport.js';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { ERROR_CODES, Liveness, readU32, type ErrorCode } from '@meshbus/proto';
+import { BATCH_BYTES, ERROR_CODES, Liveness, readU32, type ErrorCode } from '@meshbus/proto';
 import type { Transport, TransportEvents } from './transport.js';
 
 /** Close codes the gateway uses (RFC 6455 §7.4.1; 1013 from the IANA registry). */
@@ -60,7 +60,7 @@ export interface WsTransportHooks {
  * A Transport over one WebSocket (the `ws` package). SPEC §2: binary messages
  * only, each holding whole frames. Frames written in one tick are batched
  * into one binary message, sent on the next process tick; a frame that
- * would take the message past MESSAGE_BYTES (64 KiB less a header) sends
+ * would take the message past BATCH_BYTES (64 KiB less a header) sends
  * the message at once and starts the next; `buffered` is what waits in the batch plus `ws.bufferedAmount`
  * (socket buffer and, with permessage-deflate, the compression queue);
  * pause/resume stop reading from the underlying socket.
@@ -128,14 +128,14 @@ export class WsTransport implements Transport {
     if (this.ended || this.ws.readyState !== 1) return;
     // The cut goes before the whole frame: a header and its tail cut apart were a message ending inside a frame.
     const size = tail === undefined ? chunk.length : chunk.length + tail.length;
-    if (this.batch.bytes + size > MESSAGE_BYTES && this.batch.bytes > 0) this.flush();
+    if (this.batch.bytes + size > BATCH_BYTES && this.batch.bytes > 0) this.flush();
     this.batch.add(chunk);
     if (tail !== undefined) this.batch.add(tail);
   }
 
   writeRange(buf: Uint8Array, start: number, end: number): void {
     if (this.ended || this.ws.readyState !== 1) return;
-    if (this.batch.bytes + end - start > MESSAGE_BYTES && this.batch.bytes > 0) this.flush();
+    if (this.batch.bytes + end - start > BATCH_BYTES && this.batch.bytes > 0) this.flush();
     this.batch.addRange(buf, start, end);
   }
 
@@ -243,13 +243,6 @@ export class WsTransport implements Transport {
 /** WebSocket frame headers (2–14 bytes each) allowed on top of a limitInput bound. */
 const FRAMING_SLACK = 4096;
 
-/**
- * Largest message the batch makes (a single larger frame goes alone): the frames that would take
- * it past this go into the next message. One socket read of the receiver (Node: 64 KiB) can then
- * hold a whole message with its header (≤ 14 bytes), which `ws` hands on as a view of that read;
- * a message that spans two reads is copied into a buffer of its own (bench/README.md, "WebSocket gateway").
- */
-const MESSAGE_BYTES = 64 * 1024 - 14;
 
 /**
  * SPEC §2: a message holds whole frames. Walks the length prefixes; returns

@@ -89,6 +89,15 @@ export const DEFAULT_MAX_TOPIC_DEPTH = 32;
 export const MAX_EXT = 0xffff;
 export const DEFAULT_MAX_HOPS = 8;
 /**
+ * Most bytes of whole frames a sender puts in one write batch (one WebSocket
+ * message; a single larger frame goes alone): 64 KiB less the largest
+ * WebSocket header (14 B), so one 64 KiB socket read of the receiver holds a
+ * message with its header and `ws` hands it on as a view instead of copying
+ * it (bench/README.md, "WebSocket gateway"). The node's write path and the
+ * SDK's both cut there (SPEC §2).
+ */
+export const BATCH_BYTES = 64 * 1024 - 14;
+/**
  * The largest frame a decoder accepts by default: header, a maximal topic and
  * extension, and the default payload limit.
  */

@@ -1,4 +1,5 @@
 import {
+  BATCH_BYTES,
   ClientError,
   FrameDecoder,
   FrameType,
@@ -39,14 +40,6 @@ const MAX_FRAME = HEADER_SIZE + 0xffff + MAX_EXT + CLIENT_MAX_PAYLOAD;
  * them until its write), a full slab is replaced by a new one.
  */
 const SLAB_BYTES = 128 * 1024;
-/**
- * Most bytes handed over at once (a frame that would take the batch past it
- * hands the batch over first; one larger frame goes alone), rather than at
- * the end of the tick: 64 KiB less the largest WebSocket header, the node's
- * rule (core/src/ws-transport.ts), so a WebSocket message fits one 64 KiB
- * socket read of the node with its header (bench/README.md, "WebSocket gateway").
- */
-export const BATCH_BYTES = 64 * 1024 - 14;
 /** Payloads above this are not copied: the frame goes out as `[head, payload]`. */
 const COPY_MAX = 2 * 1024;
 const EMPTY = new Uint8Array(0);

@@ -1,4 +1,4 @@
-import { BATCH_BYTES } from './connection.js';
+import { BATCH_BYTES } from '@meshbus/proto';
 import { WsTransport, gather, type WebSocketLike } from './ws-transport.js';
 
 /** Message buffers a connection keeps for reuse: 4 × 64 KiB, what one publisher's burst sends in one tick (bench: 64 events of 4 KiB). */
