@@ -47,10 +47,7 @@ export class TickBatch {
       this.runEnd += len;
       this.runFirst = undefined;
     } else {
-      this.close();
-      this.runAb = ab;
-      this.runStart = off;
-      this.runEnd = off + len;
+      this.startRun(ab, off, len);
       this.runFirst = chunk;
     }
     this.runSrc = undefined;
@@ -66,12 +63,7 @@ export class TickBatch {
       const ab = buf.buffer;
       const off = buf.byteOffset + start;
       if (ab === this.runAb && off === this.runEnd) this.runEnd += len;
-      else {
-        this.close();
-        this.runAb = ab;
-        this.runStart = off;
-        this.runEnd = off + len;
-      }
+      else this.startRun(ab, off, len);
       this.runSrc = buf;
     }
     this.runFirst = undefined;
@@ -96,6 +88,14 @@ export class TickBatch {
       // One static function with the batch as argument: no closure per batch (per connection).
       process.nextTick(TickBatch.fire, this);
     }
+  }
+
+  /** Closes the run being gathered and starts one of `len` bytes at `off` in `ab`. */
+  private startRun(ab: ArrayBufferLike, off: number, len: number): void {
+    this.close();
+    this.runAb = ab;
+    this.runStart = off;
+    this.runEnd = off + len;
   }
 
   /** Moves the run into `chunks`: the chunk itself when it was one add()ed chunk, else one view (no copy). */
