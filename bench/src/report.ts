@@ -91,7 +91,7 @@ export interface Report {
   date: string;
   machine: Machine;
   run?: RunInfo;
-  settings: { durationMs: number; warmupMs: number; full: boolean; sizes: number[] };
+  settings: { durationMs: number; warmupMs: number; full: boolean; sizes: number[]; rounds?: number };
   targets: Array<{ name: TargetName; status: 'ok' | 'skipped'; reason?: string }>;
   notes: string[];
   results: RunResult[];

@@ -4,6 +4,7 @@
  *   node bench/dist/run.js [--duration 3] [--warmup 1] [--full]
  *        [--targets meshbus,nats,redis] [--scenarios 1to1,fanout10,...] [--sizes 16,128,4096]
  *        [--out bench/results] [--no-write] [--external-meshbus host:port[,host:port][,ws://host:port]]
+ *        [--rounds 3]
  *
  * Writes bench/results/<date>.json, latest.json and latest.svg. See bench/README.md.
  */
@@ -32,6 +33,12 @@ export interface BenchOptions {
   externalMeshbus?: string[];
   /** Paced scenarios: this fraction of the max rate instead of the scenario's (0.5). */
   pace?: number;
+  /**
+   * Rounds per scenario and size (default 1). Each round runs every target
+   * back to back, the order reversed every other round; each target's
+   * figure is its median round (see medianRound).
+   */
+  rounds?: number;
   log?: (line: string) => void;
 }
 
@@ -61,15 +68,23 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
   const m = machine();
   log(`machine: ${m.cores} cores, ${m.cpu}, Node ${m.node}; ${settings.durationMs} ms per run after ${settings.warmupMs} ms warm-up`);
 
+  const rounds = Math.max(1, Math.floor(o.rounds ?? 1));
   const started = runInfo();
   for (const sc of chosen) {
     for (const payload of sc.sized ? (sc.sizes ?? sizes) : [0]) {
       // Targets back to back for the same scenario and size: drift on a shared machine hits them alike.
+      const runs = new Map<TargetName, RunResult[]>();
+      for (let round = 0; round < rounds; round++) {
+        for (const t of round % 2 === 0 ? ok : [...ok].reverse()) {
+          if (getTarget(t).supports?.(sc) === false) continue;
+          const r = await runOne(t, sc, payload, settings);
+          runs.set(t, [...(runs.get(t) ?? []), r]);
+          log(`${rounds > 1 ? `[round ${round + 1}/${rounds}] ` : ''}${summaryLine(r)}`);
+        }
+      }
       for (const t of ok) {
-        if (getTarget(t).supports?.(sc) === false) continue;
-        const r = await runOne(t, sc, payload, settings);
-        results.push(r);
-        log(summaryLine(r));
+        const rs = runs.get(t);
+        if (rs) results.push(medianRound(rs));
       }
     }
   }
@@ -86,7 +101,7 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
   const report: Report = {
     date: new Date().toISOString(),
     machine: m,
-    settings: { durationMs: settings.durationMs, warmupMs: settings.warmupMs, full, sizes },
+    settings: { durationMs: settings.durationMs, warmupMs: settings.warmupMs, full, sizes, rounds },
     run: { ...started, loadEnd: runInfo().loadStart },
     targets,
     notes,
@@ -105,11 +120,28 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
   return report;
 }
 
+/**
+ * The round whose main figure is the median of `rs` (for an even count, the
+ * lower middle), with every round's figure in `roundFigures`: the rate for
+ * throughput runs, p99.9 for request/reply, RSS per 10k for idle
+ * connections. A whole round is kept, not a median per field, so the
+ * figures of one row (rate, CPU, lost) come from the same run. Failed
+ * rounds count only when every round failed.
+ */
+export function medianRound(rs: RunResult[]): RunResult {
+  const ok = rs.filter((r) => !r.error && !r.skipped);
+  if (ok.length === 0) return rs[0]!;
+  const figure = (r: RunResult): number => r.rssPer10k ?? (r.latency && r.pacedRate === undefined ? r.latency.p999 : r.rate) ?? 0;
+  const sorted = [...ok].sort((a, b) => figure(a) - figure(b));
+  const m = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return rs.length === 1 ? m : { ...m, roundFigures: ok.map(figure) };
+}
+
 /** Every table of a report, as Markdown (latest.md). */
 export function reportMarkdown(report: Report): string {
   const r = report.run;
   const v = r?.versions;
-  const head = `Run ${report.date} — load average ${r?.loadStart.join(' / ')} at the start, ${r?.loadEnd?.join(' / ')} at the end; meshbus ${v?.meshbus}, nats-server ${v?.natsServer ?? '—'}, redis-server ${v?.redisServer ?? '—'}, Node ${v?.node}; ${report.machine.cores} cores ${report.machine.cpu}; ${report.settings.durationMs / 1000} s per run after ${report.settings.warmupMs / 1000} s warm-up.`;
+  const head = `Run ${report.date} — load average ${r?.loadStart.join(' / ')} at the start, ${r?.loadEnd?.join(' / ')} at the end; meshbus ${v?.meshbus}, nats-server ${v?.natsServer ?? '—'}, redis-server ${v?.redisServer ?? '—'}, Node ${v?.node}; ${report.machine.cores} cores ${report.machine.cpu}; ${report.settings.durationMs / 1000} s per run after ${report.settings.warmupMs / 1000} s warm-up${(report.settings.rounds ?? 1) > 1 ? `; median of ${report.settings.rounds} alternating rounds per figure` : ''}.`;
   return [head, '', markdownTable(report.ratios), '', 'Delivery latency under load:', '', loadTable(report.results), '', 'Cost as the work grows:', '', growthTable(report.results), ''].join('\n');
 }
 
@@ -139,12 +171,13 @@ async function cli(argv: string[]): Promise<void> {
       'no-write': { type: 'boolean' },
       'external-meshbus': { type: 'string' },
       pace: { type: 'string' },
+      rounds: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) {
     process.stdout.write(
-      'node bench/dist/run.js [--duration S] [--warmup S] [--full] [--targets meshbus,nats,redis] [--scenarios ids] [--sizes 16,128,4096] [--out DIR] [--no-write] [--external-meshbus host:port[,ws://host:port]] [--pace 0.5]\n',
+      'node bench/dist/run.js [--duration S] [--warmup S] [--full] [--targets meshbus,nats,redis] [--scenarios ids] [--sizes 16,128,4096] [--out DIR] [--no-write] [--external-meshbus host:port[,ws://host:port]] [--pace 0.5] [--rounds N]\n',
     );
     return;
   }
@@ -159,6 +192,7 @@ async function cli(argv: string[]): Promise<void> {
     outDir: values['no-write'] ? undefined : resolve(values.out ?? RESULTS_DIR),
     externalMeshbus: list(values['external-meshbus']),
     pace: values.pace ? Number(values.pace) : undefined,
+    rounds: values.rounds ? Number(values.rounds) : undefined,
   });
   process.stdout.write(textTable(report.results) + '\n\n' + reportMarkdown(report) + '\n');
   if (!values['no-write']) process.stdout.write(`\nwritten: ${resolve(values.out ?? RESULTS_DIR)}/{${report.date.slice(0, 10)}.json,latest.json,latest.svg,latest-growth.svg,latest.md}\n`);

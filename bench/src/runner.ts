@@ -71,6 +71,8 @@ export interface RunResult {
   rssBefore?: number;
   rssAfter?: number;
   rssPer10k?: number;
+  /** With `--rounds N`: the main figure of every round (this result is the median one; see run.ts medianRound). */
+  roundFigures?: number[];
 }
 
 export interface RunSettings {

@@ -41,7 +41,9 @@ export const meshbus: Target = {
           if (i > 0) args.push('--seeds', `127.0.0.1:${cports[0]}`);
         }
         // Every bench client comes from 127.0.0.1: lift the per-IP limit (env, so an older CLI ignores it).
-        const c = spawnServer(process.execPath, args, { ...process.env, MESHBUS_MAX_CONNECTIONS_PER_IP: '100000' });
+        // MESHBUS_BENCH_NODE_FLAGS: Node flags for every node, e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile a cluster scenario.
+        const flags = process.env.MESHBUS_BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+        const c = spawnServer(process.execPath, [...flags, ...args], { ...process.env, MESHBUS_MAX_CONNECTIONS_PER_IP: '100000' });
         children.push(c);
         await waitForPort(`127.0.0.1:${ports[i]}`, c);
       }
