@@ -92,6 +92,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       maxFrameLength: node.maxFrameLength,
       scanner: node.scanner,
       logger: node.logger,
+      acceptFailuresTold: new ToldRecently(REPORT_EVERY),
     };
     this.peerPort = new PeerPort(this.options, node.logger, (s, key) => this.accepted(s, key));
     this.redialer = new Redialer({

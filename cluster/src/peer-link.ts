@@ -44,6 +44,13 @@ export interface LinkSettings {
   maxFrameLength: number;
   scanner: FrameScanner;
   logger: Logger;
+  /**
+   * Handshake failures of accepted links already logged, by remote address,
+   * code and message: a misconfigured node redialing (bad peer info, a
+   * handshake that never completes) is said once per way of failing every
+   * few minutes, not once per attempt.
+   */
+  acceptFailuresTold?: ToldRecently;
 }
 
 /** The link's owner: the cluster node. */
@@ -354,6 +361,8 @@ export class PeerLink extends Connection {
     if (this.state === 'handshake' && this.role === 'dialer') return;
     // A link refused as a topology: the cluster said why (cluster-node.ts refuseTopology), once per peer and reason.
     if (code === 'MB_ERR_TOPOLOGY') return;
+    // The address without its port: a redial comes from a new one.
+    if (this.state === 'handshake' && this.s.acceptFailuresTold?.due(`${remoteHost(this.remote)} ${code} ${message}`) === false) return;
     this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
   }
 
@@ -366,4 +375,10 @@ export class PeerLink extends Connection {
     this.releaseFlow();
     this.handler.linkDown(this, was === 'open' ? reason : `handshake failed: ${reason}`);
   }
+}
+
+/** `host` of a `host:port` (IPv6 hosts keep their colons). */
+function remoteHost(remote: string): string {
+  const i = remote.lastIndexOf(':');
+  return i < 0 ? remote : remote.slice(0, i);
 }

@@ -16,6 +16,9 @@ export function topologyProblem(mode: MeshMode, link: PeerLink): string | undefi
   const peer = link.peer!;
   // A leaf is the end of a branch: a link into it would let events loop (or a leaf chain form).
   if (mode === 'leaf' && link.role === 'acceptor') return 'this node is a leaf: it accepts no links (point --seeds of other nodes at a hub)';
+  // The same rule from the dialer's end, decided here before the link counts as up: the leaf refuses it
+  // anyway, and a hub that let it come up first said "leaf link up" / "leaf link down" at every redial.
+  if (mode !== 'leaf' && peer.leaf && link.role === 'dialer') return `${link.target ?? 'this address'} is a leaf node: a leaf dials its hub, never the other way (remove it from --seeds)`;
   if (peer.leaf && mode === 'leaf') return 'a leaf cannot be the hub of another leaf';
   // A partial node forwards what a full node delivered to it to the full node's peers, which had it already.
   if (mode !== 'leaf' && !peer.leaf && peer.mesh !== undefined && peer.mesh !== mode) {

@@ -194,8 +194,23 @@ describe('topology errors', () => {
   function capture(): { logger: Logger; lines: string[] } {
     const lines: string[] = [];
     const put = (o: object, msg?: string): void => void lines.push(`${msg ?? ''} ${JSON.stringify(o)}`);
-    return { logger: { ...silentLogger, warn: put, error: put }, lines };
+    return { logger: { ...silentLogger, info: put, warn: put, error: put }, lines };
   }
+
+  it('a full node seeded with a leaf refuses the link itself: no "leaf link up" / "leaf link down" per redial, the refusal said once', async () => {
+    const hub = await node({}, 'hub');
+    const leaf = await node({ mode: 'leaf', seeds: [hub.peerAddr] }, 'leaf');
+    await until(() => hubUp(leaf), 'the leaf to link');
+    const log = capture();
+    const full = await node({ seeds: [leaf.peerAddr] }, 'full', log.logger);
+    // redialMax 500 ms: ~10 redials in 3 s; before the fix each one logged a "leaf link up" and a "leaf link down".
+    await until(() => log.lines.some((l) => l.includes('is a leaf node')), 'the full node to refuse the leaf');
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(log.lines.filter((l) => l.startsWith('leaf link'))).toEqual([]);
+    expect(log.lines.filter((l) => l.includes('MB_ERR_TOPOLOGY'))).toHaveLength(1);
+    expect(full.cluster.peers().filter((p) => p.state === 'up')).toEqual([]);
+    expect(leavesOf(full)).toEqual([]);
+  });
 
   it('a node that dials a leaf, and a leaf that takes a leaf for its hub, are refused with MB_ERR_TOPOLOGY and a log line on both ends', async () => {
     const hub = await node({}, 'hub');
