@@ -1,5 +1,5 @@
 import { FrameType, ProtocolError, SessionError, checkIngressRules, decodeExtension, isTraceId, topicProblem, type Extension, type Frame, type HelloBody, type SubBody, type TopicLimits } from '@meshbus/proto';
-import { isTraceTopic } from './auth/reserved-topics.js';
+import { isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
 
 /**
  * The bounds a node puts on every number and size a client sends (SPEC.md
@@ -100,7 +100,7 @@ export function checkClientEvent(f: Frame, limits: EventLimits): Extension | und
   if (f.sid !== 0) throw outOfRange(`sid ${f.sid}: clients send 0`);
   if (f.maxHops > CLIENT_LIMITS.maxHops) throw outOfRange(`maxHops ${f.maxHops}, limit ${CLIENT_LIMITS.maxHops}`);
   // Hop records come from nodes only: a client can neither forge one nor make a responder do it.
-  if (f.buf[f.topicStart] === 0x5f /* _ */ && isTraceTopic(f.topic)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `only nodes publish on ${f.topic}`);
+  if (isTraceTopicAt(f.buf, f.topicStart, f.topicLen)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `only nodes publish on ${f.topic}`);
   const ts = f.timestamp;
   if (ts !== 0 && ts > Date.now() + CLIENT_LIMITS.futureSkewMs) throw outOfRange(`timestamp ${ts} is more than ${CLIENT_LIMITS.futureSkewMs} ms ahead of the node's clock`);
   const ext = f.extLen === 0 ? undefined : decodeExtension(f.extBytes);

@@ -22,7 +22,7 @@ import { Connection, forwardedHeader } from './connection.js';
 import { settingsOf } from './session-settings.js';
 import { DeliveryPolicy, subscribeProblem } from './subscription-policy.js';
 import type { Permissions } from './auth/permissions.js';
-import { TRACE, isOwnInbox, isTraceTopic } from './auth/reserved-topics.js';
+import { TRACE, isOwnInbox, isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
 import { checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { ClientAuth } from './client-auth.js';
@@ -378,7 +378,7 @@ export class ClientSession extends Connection {
     if (this.permissions?.filtersDelivery && !this.permissions.canReceive(f.topic)) return;
     const reserved = this.policy.reserved;
     if (reserved && !reserved.canReceive(f.topic)) return;
-    if (f.buf[f.topicStart] === 0x5f /* _ */ && isTraceTopic(f.topic) && !this.traceVisible(f)) return;
+    if (isTraceTopicAt(f.buf, f.topicStart, f.topicLen) && !this.traceVisible(f)) return;
     let ok: boolean;
     if (sid === 0) {
       // The frame as it arrived, as a range of its input chunk: no view made per delivery (TickBatch joins them).

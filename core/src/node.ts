@@ -52,9 +52,8 @@ export interface NodeHooks {
   peers?(): string[];
 }
 
-/** What ingress returns when durability took the event: it is delivered (and acknowledged) once stored. */
+/** What ingress returns when durability took the event (delivered, acknowledged once stored), or refused it (notDurableRefusal). */
 const STORED = -1;
-/** What ingress returns when it refused the event (a durable option on a topic that is not durable: notDurableRefusal). */
 const REFUSED = -2;
 
 /** The sender of events the node publishes itself: receives nothing, is never paused. */
@@ -296,7 +295,8 @@ export class MeshNode implements NodeContext {
     this.stamper.stamp(f); // its mesh identity: this node's id, a node-wide sequence, a timestamp
     this.stats.msgsIn++;
     this.stats.bytesIn += f.size;
-    this.topTopics.count(f.topicHash, f);
+    // Not `_INBOX`/`_TRACE` (never shown, views.ts): reply topics are new at each request (a decode, an entry each).
+    if (f.buf[f.topicStart] !== 0x5f /* _ */) this.topTopics.count(f.topicHash, f);
     if (durable !== null) {
       this.durability!.publish(f, durable, from);
       return STORED;

@@ -73,6 +73,8 @@ export interface InterestChange {
 }
 
 const MAX_CACHE = 16_384;
+/** Topics under it are request inboxes (SPEC §9): one-shot reply topics, never cached. */
+const INBOX_PREFIX = '_INBOX.';
 const SMI_MASK = 0x3fffffff;
 
 /** Interest the table reports to the cluster: clients' and internal receivers' (a leaf's is announced by the cluster, per link). */
@@ -173,6 +175,9 @@ export class RoutingTable {
     }
     const topic = decode(frame);
     const receivers = this.route(topic);
+    // A reply topic (`_INBOX.<client>.<n>.<token>`) is used once: caching it would only push the topics that
+    // repeat out of the cache and keep its entry alive past young-generation GCs (promoted, then a mark-compact).
+    if (topic.startsWith(INBOX_PREFIX)) return receivers;
     if (this.cache.size >= MAX_CACHE) this.clearCache();
     // Keyed by the real hash, so a client sending a wrong hash cannot poison the entry of another topic.
     const bytes = copyBytes(buf, start, start + len);

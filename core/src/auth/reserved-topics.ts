@@ -28,6 +28,28 @@ export function isTraceTopic(topic: string): boolean {
   return topic.charCodeAt(0) === 0x5f /* _ */ && firstToken(topic) === TRACE;
 }
 
+/** The bytes of `_TRACE`, for the check on a frame's topic bytes. */
+const TRACE_BYTES = [0x5f, 0x54, 0x52, 0x41, 0x43, 0x45];
+
+/**
+ * True when the topic bytes `buf[start, start + len)` have `first` (bytes)
+ * for first token. Read on the bytes of a frame: a reply topic
+ * (`_INBOX.<client>.<n>.<token>`) is new at every request, and decoding it
+ * into a string at each check cost ~40 % of a node's allocations on
+ * request/reply (bench/README.md, "Request/reply tail").
+ */
+function firstTokenIs(buf: Uint8Array, start: number, len: number, first: readonly number[]): boolean {
+  const n = first.length;
+  if (len < n || (len > n && buf[start + n] !== 0x2e /* . */)) return false;
+  for (let i = 0; i < n; i++) if (buf[start + i] !== first[i]) return false;
+  return true;
+}
+
+/** isTraceTopic on a frame's topic bytes, without decoding them. */
+export function isTraceTopicAt(buf: Uint8Array, start: number, len: number): boolean {
+  return buf[start] === 0x5f /* _ */ && firstTokenIs(buf, start, len, TRACE_BYTES);
+}
+
 /** True for topics under a reserved prefix (`_INBOX…`, `_TRACE…`): a wildcard first token must not reach them. */
 export function isReservedTopic(topic: string): boolean {
   if (topic.charCodeAt(0) !== 0x5f /* _ */) return false;

@@ -159,3 +159,24 @@ it('TraceGuard: one owner per id, bounded per owner, released with its owner', (
   g.claim(b, '0000000000000001');
   expect(MAX_TRACES_PER_OWNER).toBeGreaterThan(0);
 });
+
+it('the _TRACE check on topic bytes agrees with the string check, at every boundary', async () => {
+  const { isTraceTopic, isTraceTopicAt } = await import('../../src/auth/reserved-topics.js');
+  const cases: Array<[string, boolean]> = [
+    ['_TRACE', true],
+    ['_TRACE.0123456789abcdef', true],
+    ['_TRACEx', false],
+    ['_TRACE_', false],
+    ['_TRAC', false],
+    ['_trace.x', false],
+    ['_INBOX.abc.1.tok', false],
+    ['orders._TRACE', false],
+    ['a', false],
+  ];
+  for (const [topic, trace] of cases) {
+    // At an offset inside a larger buffer, as in a frame.
+    const buf = Buffer.concat([Buffer.from('xx'), Buffer.from(topic), Buffer.from('.tail')]);
+    expect(isTraceTopicAt(buf, 2, topic.length), topic).toBe(trace);
+    expect(isTraceTopic(topic), topic).toBe(trace);
+  }
+});
