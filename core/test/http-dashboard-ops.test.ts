@@ -73,10 +73,10 @@ describe('dashboard operations view in headless chromium (1440x900)', () => {
       const t = await fetch(`${http.url}/v1/trace/orders.eu.created?wait=20`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/octet-stream' }, body: 'x' });
       expect(t.status).toBe(200);
     }
-    // The node counts its own topics (what made them show up before)...
-    expect(node.topTopics.top(1)[0]!.topic).toBe('_INBOX.0123456789abcdef.http.x');
-    expect(node.topTopics.top(100).some((t) => t.topic.startsWith('_TRACE.'))).toBe(true);
-    // ...and the view leaves them out.
+    // The node does not count its own topics (a reply topic is new at every request: counting them
+    // cost a decode and an entry each, and could fill the counter), and the view leaves out any `_` topic.
+    for (let i = 0; i < 2000; i++) node.publishLocal(`_INBOX.0123456789abcdef.${i}.tok`, Buffer.from('r'));
+    expect(node.topTopics.top(100).filter((t) => t.topic.startsWith('_'))).toEqual([]);
     expect((await stats(http)).topTopics.map((t) => t.topic)).toEqual(['orders.eu.created', 'xss.&lt;i&gt;']);
 
     // A subscriber that stops reading: congested first (listed 'open'), then disconnected by the node.
