@@ -165,7 +165,7 @@ export class ClientSession extends Connection {
             this.rateLimited(f.correlation);
             return;
           }
-          if (this.permissions && !this.permissions.canPublish(f.topic)) {
+          if (this.permissions && !this.permissions.canPublishFrame(f)) {
             this.ctx.stats.permissionDenied++;
             this.sendError('MB_ERR_PERMISSION_DENIED', f.correlation, `publish to "${f.topic}"`);
             return;
@@ -375,7 +375,7 @@ export class ClientSession extends Connection {
   /** Queues one event; `drop`: droppable, for these 'drop' sids (else firm: past the bound, a slow consumer). SPEC §10.6. */
   deliver(f: Frame, sid: number, drop?: DropTag): void {
     if (this.phase !== 'open') return;
-    if (this.permissions?.filtersDelivery && !this.permissions.canReceive(f.topic)) return;
+    if (this.permissions?.filtersDelivery && !this.permissions.canReceiveFrame(f)) return;
     const reserved = this.policy.reserved;
     if (reserved && !reserved.canReceive(f.topic)) return;
     if (isTraceTopicAt(f.buf, f.topicStart, f.topicLen) && !this.traceVisible(f)) return;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Flags, FrameType, encodeBody, type FrameSpec } from '@meshbus/proto';
+import { Flags, FrameType, OFF, encodeBody, encodeFrame, resealHeader, topicHash, writeU32, type FrameSpec } from '@meshbus/proto';
 import { RawClient, type RawFrames, RawWs } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode } from '../../src/index.js';
 import { WsGateway } from '../../src/ws/index.js';
@@ -314,6 +314,53 @@ describe('JWT permissions', () => {
       ['MB_ERR_PERMISSION_DENIED', 2],
     ]);
     expect(svc.events().map((g) => g.correlation)).toEqual([3, 4]);
+  });
+
+  it('remembered publish decisions hold per topic bytes: repeats, a forged topic hash, and a refreshed token', async () => {
+    const b = await bed('tcp', { jwt: { hs256Secret: SECRET } });
+    const svc = await b.connect({ token: token({ sub: 'svc', exp: inSeconds(600) }) });
+    svc.sub('orders.>', 1);
+    await svc.flush();
+    const perms = { publish: { allow: ['orders.>'], deny: ['orders.secret.>'] } };
+    const c = (await b.connect({ token: token({ sub: 'app', exp: inSeconds(600), permissions: perms }) })) as RawClient;
+    for (let i = 1; i <= 3; i++) c.pub('orders.eu', 'ok', i);
+    for (let i = 4; i <= 6; i++) c.pub('orders.secret.x', 'no', i);
+    // A denied topic sent with the header hash of the allowed one (its decision is remembered under that hash).
+    const forged = encodeFrame({ type: FrameType.PUB, topic: 'orders.secret.x', correlation: 7, payload: Buffer.from('no') });
+    writeU32(forged, OFF.TOPIC_HASH, topicHash(Buffer.from('orders.eu')));
+    resealHeader(forged, 0);
+    c.socket.write(forged);
+    c.pub('orders.eu', 'ok', 8);
+    await c.flush();
+    await svc.waitFor((g) => g.correlation === 8);
+    expect(errorsOf(c)).toEqual([
+      ['MB_ERR_PERMISSION_DENIED', 4],
+      ['MB_ERR_PERMISSION_DENIED', 5],
+      ['MB_ERR_PERMISSION_DENIED', 6],
+      ['MB_ERR_PERMISSION_DENIED', 7],
+    ]);
+    expect(svc.events().map((g) => g.correlation)).toEqual([1, 2, 3, 8]);
+    // A refreshed token with narrower rules: the topic allowed (and remembered) before is refused now.
+    c.send({ type: FrameType.AUTH, correlation: 9, payload: encodeBody({ token: token({ sub: 'app', exp: inSeconds(600), permissions: { publish: { allow: ['orders.us'] } } }) }) });
+    await c.waitFor((g) => g.type === FrameType.ACK && g.correlation === 9);
+    c.pub('orders.eu', 'now refused', 10);
+    await c.flush();
+    expect(errorsOf(c).at(-1)).toEqual(['MB_ERR_PERMISSION_DENIED', 10]);
+  });
+
+  it('remembered delivery decisions hold per topic bytes (deny filtering at delivery)', async () => {
+    const b = await bed('tcp', { jwt: { hs256Secret: SECRET } });
+    const pub = await b.connect({ token: token({ sub: 'pub', exp: inSeconds(600) }) });
+    const c = await b.connect({ token: token({ sub: 'bob', exp: inSeconds(600), permissions: { subscribe: { allow: ['orders.>'], deny: ['orders.secret.>'] } } }) });
+    c.sub('orders.>', 1);
+    await c.flush();
+    for (let i = 0; i < 3; i++) {
+      pub.pub('orders.eu', `eu${i}`);
+      pub.pub('orders.secret.x', `s${i}`);
+    }
+    pub.pub('orders.end', 'end');
+    await c.waitFor((g) => g.topic === 'orders.end');
+    expect(c.events().map((g) => g.payload.toString())).toEqual(['eu0', 'eu1', 'eu2', 'end']);
   });
 
   it('lets a token opt in to wide _TRACE subscriptions by naming them', async () => {
