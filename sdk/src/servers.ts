@@ -1,4 +1,3 @@
-import { ClientError } from '@meshbus/proto';
 import { invalid } from './errors.js';
 
 /** Default TCP port of a meshbus node. */
