@@ -1,5 +1,6 @@
 import { ClientError, FrameType, assertPattern, assertWellFormed, encodeBody, isMeshbusError, type MeshbusError, type Position } from '@meshbus/proto';
 import { toBytes } from './codecs.js';
+import type { Connection } from './connection.js';
 import { Engine, type PendingFlush, type PendingRequest } from './engine.js';
 import { asError, connectionClosed, invalid, messageOf } from './errors.js';
 import type { Msg, Responder } from './msg.js';
@@ -221,7 +222,7 @@ export class Client implements SubscriptionOwner, Responder {
       return sub.closed.then(() => undefined);
     }
     sub.draining = true;
-    conn.sendFrame({ type: FrameType.UNSUB, correlation: sub.sid });
+    this.e.unsub(sub.sid);
     try {
       await this.flush();
     } catch {
@@ -266,9 +267,9 @@ export class Client implements SubscriptionOwner, Responder {
     const subs = e.dispatcher.subs;
     for (const sub of subs.values()) {
       sub.draining = true;
-      conn.sendFrame({ type: FrameType.UNSUB, correlation: sub.sid });
+      e.unsub(sub.sid);
     }
-    if (e.inboxSid) conn.sendFrame({ type: FrameType.UNSUB, correlation: e.inboxSid });
+    if (e.inboxSid) e.unsub(e.inboxSid);
     try {
       await this.flush();
     } catch {
@@ -282,7 +283,7 @@ export class Client implements SubscriptionOwner, Responder {
   async close(): Promise<void> {
     const e = this.e;
     if (e.state !== 'closed') {
-      e.conn?.sendFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 0, reason: 'client closing' }) });
+      goodbye(e.conn, 'client closing');
       e.finish(undefined);
     }
     await e.closedPromise;
@@ -311,7 +312,7 @@ export class Client implements SubscriptionOwner, Responder {
     e.loop.opening?.close(why());
     const conn = e.conn;
     if (conn) {
-      conn.sendFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 0, reason: 'client suspended' }) });
+      goodbye(conn, 'client suspended');
       conn.close(why());
     }
   }
@@ -392,6 +393,11 @@ export class Client implements SubscriptionOwner, Responder {
     if (!d) throw invalid(`${what} need connect(servers, { durable }) (@meshbus/sdk/durable)`);
     return d;
   }
+}
+
+/** Tells the node this client leaves on purpose (GOODBYE, code 0). */
+function goodbye(conn: Connection | undefined, reason: string): void {
+  conn?.sendFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 0, reason }) });
 }
 
 /** Connects a client with an injected transport factory (the platform-free entry). */

@@ -267,10 +267,7 @@ export class Engine implements DispatchHost, DurableHost {
         hook?.(owner, 'sub', i++);
         this.sendSub(conn, sub);
       });
-      if (err) {
-        this.dispatcher.end(sub, 'unsubscribed', false, err);
-        this.emit({ type: 'error', error: err, sid: sub.sid });
-      }
+      if (err) this.refused(sub, err);
     }
     // The outbox goes out before anything published from now on: order is kept.
     const flushed = this.flushOutbox(conn);
@@ -444,14 +441,19 @@ export class Engine implements DispatchHost, DurableHost {
         return;
       }
       if (sub && SUB_ERRORS.has(err.code)) {
-        this.dispatcher.end(sub, 'unsubscribed', false, err);
-        this.emit({ type: 'error', error: err, sid: sub.sid });
+        this.refused(sub, err);
         return;
       }
     }
     if (err.num === 2006 || err.num === 2016) this.dispatcher.nodeSlow(correlation, err);
     else if (!err.fatal) this.emit({ type: 'error', error: err });
     if (err.fatal) conn.close(err);
+  }
+
+  /** Ends `sub` with `err` (its SUB could not be sent, or the node refused it) and reports it. */
+  private refused(sub: Subscription, err: MeshbusError): void {
+    this.dispatcher.end(sub, 'unsubscribed', false, err);
+    this.emit({ type: 'error', error: err, sid: sub.sid });
   }
 
   private onGoodbye(conn: Connection, f: Frame): void {
@@ -473,10 +475,8 @@ export class Engine implements DispatchHost, DurableHost {
     this.state = 'closed';
     this.closeError = error;
     this.loop.stop();
-    this.heartbeat?.stop();
-    this.heartbeat = undefined;
     const conn = this.conn;
-    this.conn = undefined;
+    this.detach();
     conn?.close();
     const closedErr = connectionClosed('client is closed', { cause: error });
     this.pending.failAll(closedErr);

@@ -190,23 +190,22 @@ export class SessionLoop {
 
   /** Lets a held loop (and one sleeping between attempts) try now, unless still held. */
   release(): void {
-    if (this.held) return;
+    if (!this.held) this.wakeAll();
+  }
+
+  /** Ends the sleep between attempts and lets held loops go on. */
+  private wakeAll(): void {
     for (const w of this.releaseWaiters.splice(0)) w();
-    const wake = this.wake;
-    this.wake = undefined;
     if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
     this.sleepTimer = undefined;
+    const wake = this.wake;
+    this.wake = undefined;
     wake?.();
   }
 
   /** The client closed: wakes every waiting loop (they see 'closed' and stop) and closes the connection being opened. */
   stop(): void {
-    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
-    this.sleepTimer = undefined;
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-    for (const w of this.releaseWaiters.splice(0)) w();
+    this.wakeAll();
     this.opening?.close();
   }
 }
