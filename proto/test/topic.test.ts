@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { assertProperty } from './property.js';
 import { assertPattern, assertTopic, hasWildcard, topicMatches, topicProblem } from '../src/topic.js';
-import { TopicTrie } from '../src/topic-trie.js';
+import { TopicTrie, forEachEntry } from '../src/topic-trie.js';
 import { ProtocolError } from '../src/errors.js';
 
 describe('topic validation', () => {
@@ -120,16 +120,16 @@ describe('TopicTrie', () => {
     expect(root.children.size).toBe(0);
     expect(root.star).toBeUndefined();
     const entries: string[] = [];
-    t.forEach((p) => entries.push(p));
+    forEachEntry(t, (p) => entries.push(p));
     expect(entries).toEqual([]);
   });
 
-  it('forEach lists every (pattern, value)', () => {
+  it('forEachEntry lists every (pattern, value)', () => {
     const t = new TopicTrie<number>();
     const pats = ['a', 'a.b', '*.c', 'a.>', '>', '*'];
     pats.forEach((p, i) => t.add(p, i));
     const seen: Array<[string, number]> = [];
-    t.forEach((p, v) => seen.push([p, v]));
+    forEachEntry(t, (p, v) => seen.push([p, v]));
     expect(seen.sort((x, y) => x[1] - y[1])).toEqual(pats.map((p, i) => [p, i]));
   });
 

@@ -1,7 +1,8 @@
 import { ClientError, FrameType, assertPattern, assertWellFormed, encodeBody, isMeshbusError, type MeshbusError, type Position } from '@meshbus/proto';
 import { toBytes } from './codecs.js';
+import type { Connection } from './connection.js';
 import { Engine, type PendingFlush, type PendingRequest } from './engine.js';
-import { asError } from './errors.js';
+import { asError, connectionClosed, invalid, messageOf } from './errors.js';
 import type { Msg, Responder } from './msg.js';
 import type { CoreConnectOptions, PublishOptions, RequestOptions } from './options.js';
 import { QueuedIterator } from './queued-iterator.js';
@@ -28,12 +29,12 @@ export class Client implements SubscriptionOwner, Responder {
   /** Connects to the first reachable server; see ConnectOptions for the policy. */
   static async connect(servers: string | string[], options: CoreConnectOptions): Promise<Client> {
     if (!options || typeof options.transport !== 'function') {
-      throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'options.transport (a TransportFactory) is required');
+      throw invalid('options.transport (a TransportFactory) is required');
     }
     for (const k of ['name', 'token'] as const) {
       const v = options[k];
       if (v !== undefined) {
-        if (typeof v !== 'string') throw new ClientError('MB_ERR_INVALID_ARGUMENT', `${k} must be a string`);
+        if (typeof v !== 'string') throw invalid(`${k} must be a string`);
         assertWellFormed(v, k);
       }
     }
@@ -144,18 +145,18 @@ export class Client implements SubscriptionOwner, Responder {
   subscribe(pattern: string, options: SubscribeOptions = {}): Subscription {
     const e = this.e;
     e.assertUsable();
-    if (e.state === 'draining') throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is draining');
+    if (e.state === 'draining') throw connectionClosed('client is draining');
     assertPattern(pattern, { maxTopicLength: e.maxTopic });
     const q = options.queue;
     if (q !== undefined && (typeof q !== 'string' || q.length === 0 || q.length > 256)) {
-      throw new ClientError('MB_ERR_INVALID_ARGUMENT', `queue group must be a non-empty string of at most 256 characters`);
+      throw invalid(`queue group must be a non-empty string of at most 256 characters`);
     }
     if (q !== undefined) assertWellFormed(q, 'queue group');
     if (options.slow !== undefined && options.slow !== 'drop' && options.slow !== 'disconnect') {
-      throw new ClientError('MB_ERR_INVALID_ARGUMENT', `slow must be 'drop' or 'disconnect', got ${String(options.slow)}`);
+      throw invalid(`slow must be 'drop' or 'disconnect', got ${String(options.slow)}`);
     }
     if (options.max !== undefined && !(Number.isInteger(options.max) && options.max > 0)) {
-      throw new ClientError('MB_ERR_INVALID_ARGUMENT', `max must be a positive integer, got ${String(options.max)}`);
+      throw invalid(`max must be a positive integer, got ${String(options.max)}`);
     }
     if (options.since !== undefined || options.recover || options.durable) this.durable('since, recover and durable');
     const sub = new Subscription(this, e.pending.nextId(), pattern, { ...options, codec: options.codec ?? e.options.codec });
@@ -178,7 +179,7 @@ export class Client implements SubscriptionOwner, Responder {
       const data = toBytes(payload, options.codec);
       e.check(topic, data, options.headers, undefined, true);
       const timeout = options.timeout ?? e.options.requestTimeout ?? 5000;
-      if (!(timeout > 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `timeout must be > 0, got ${timeout}`);
+      if (!(timeout > 0)) throw invalid(`timeout must be > 0, got ${timeout}`);
       return new Promise<Msg>((resolve, reject) => {
         const req: PendingRequest = { kind: 'request', id: 0, topic, payload: data, headers: options.headers, codec: options.replyCodec ?? e.options.codec, resolve, reject };
         req.timer = setTimeout(() => {
@@ -221,7 +222,7 @@ export class Client implements SubscriptionOwner, Responder {
       return sub.closed.then(() => undefined);
     }
     sub.draining = true;
-    conn.sendFrame({ type: FrameType.UNSUB, correlation: sub.sid });
+    this.e.unsub(sub.sid);
     try {
       await this.flush();
     } catch {
@@ -239,7 +240,7 @@ export class Client implements SubscriptionOwner, Responder {
     const e = this.e;
     const conn = e.conn;
     if (!conn || e.state === 'closed') {
-      return Promise.reject(new ClientError('MB_ERR_CONNECTION_CLOSED', e.state === 'closed' ? 'client is closed' : 'not connected'));
+      return Promise.reject(connectionClosed(e.state === 'closed' ? 'client is closed' : 'not connected'));
     }
     return new Promise<void>((resolve, reject) => {
       const w: PendingFlush = { kind: 'flush', id: 0, resolve, reject };
@@ -266,9 +267,9 @@ export class Client implements SubscriptionOwner, Responder {
     const subs = e.dispatcher.subs;
     for (const sub of subs.values()) {
       sub.draining = true;
-      conn.sendFrame({ type: FrameType.UNSUB, correlation: sub.sid });
+      e.unsub(sub.sid);
     }
-    if (e.inboxSid) conn.sendFrame({ type: FrameType.UNSUB, correlation: e.inboxSid });
+    if (e.inboxSid) e.unsub(e.inboxSid);
     try {
       await this.flush();
     } catch {
@@ -282,7 +283,7 @@ export class Client implements SubscriptionOwner, Responder {
   async close(): Promise<void> {
     const e = this.e;
     if (e.state !== 'closed') {
-      e.conn?.sendFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 0, reason: 'client closing' }) });
+      goodbye(e.conn, 'client closing');
       e.finish(undefined);
     }
     await e.closedPromise;
@@ -307,11 +308,11 @@ export class Client implements SubscriptionOwner, Responder {
     const e = this.e;
     if (e.state === 'closed' || e.loop.suspended) return;
     e.loop.suspended = true;
-    const why = (): ClientError => new ClientError('MB_ERR_CONNECTION_CLOSED', 'client suspended');
+    const why = (): ClientError => connectionClosed('client suspended');
     e.loop.opening?.close(why());
     const conn = e.conn;
     if (conn) {
-      conn.sendFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 0, reason: 'client suspended' }) });
+      goodbye(conn, 'client suspended');
       conn.close(why());
     }
   }
@@ -365,7 +366,7 @@ export class Client implements SubscriptionOwner, Responder {
 
   /** @internal */
   callbackFailed(sub: Subscription, error: unknown): void {
-    const err = isMeshbusError(error) ? error : new ClientError('MB_ERR_INVALID_ARGUMENT', `subscription callback threw: ${String((error as Error)?.message ?? error)}`, { cause: error });
+    const err = isMeshbusError(error) ? error : invalid(`subscription callback threw: ${messageOf(error)}`, { cause: error });
     this.e.emit({ type: 'error', error: err, sid: sub.sid });
   }
 
@@ -378,7 +379,7 @@ export class Client implements SubscriptionOwner, Responder {
     const conn = e.conn;
     if (conn) e.sendPub(conn, reply, data, options?.headers, correlation, options?.trace);
     // No outbox for replies: the requester's inbox is tied to its connection.
-    else throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'not connected; the reply cannot be delivered later');
+    else throw connectionClosed('not connected; the reply cannot be delivered later');
   }
 
   /** @internal ACKs (ok) or NACKs a durable queue delivery. */
@@ -389,9 +390,14 @@ export class Client implements SubscriptionOwner, Responder {
   /** The durable features, or ClientError MB_ERR_INVALID_ARGUMENT naming what needed them. */
   private durable(what: string): NonNullable<Engine['durable']> {
     const d = this.e.durable;
-    if (!d) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `${what} need connect(servers, { durable }) (@meshbus/sdk/durable)`);
+    if (!d) throw invalid(`${what} need connect(servers, { durable }) (@meshbus/sdk/durable)`);
     return d;
   }
+}
+
+/** Tells the node this client leaves on purpose (GOODBYE, code 0). */
+function goodbye(conn: Connection | undefined, reason: string): void {
+  conn?.sendFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 0, reason }) });
 }
 
 /** Connects a client with an injected transport factory (the platform-free entry). */

@@ -1,5 +1,6 @@
 import { pack, unpack } from 'msgpackr';
 import { ClientError, assertWellFormed, utf8Decode, utf8Encode } from '@meshbus/proto';
+import { invalid } from './errors.js';
 
 /** Turns application values into payload bytes and back. */
 export interface Codec<T = unknown> {
@@ -96,7 +97,7 @@ function assertStringsWellFormed(v: unknown, seen: Set<object>): void {
     }
   } else {
     for (const k of Object.keys(v)) {
-      if (k === '__proto__') throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'a key "__proto__" in the payload would not round-trip (decoders rename it)');
+      if (k === '__proto__') throw invalid('a key "__proto__" in the payload would not round-trip (decoders rename it)');
       assertWellFormed(k, 'a key in the payload');
       assertStringsWellFormed((v as Record<string, unknown>)[k], seen);
     }
@@ -114,7 +115,7 @@ export function toBytes(value: unknown, codec?: Codec<never>): Uint8Array {
   if (value === undefined || value === null) return EMPTY;
   if (value instanceof Uint8Array) return value;
   if (typeof value === 'string') return utf8Encode(value);
-  throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'payload must be a Uint8Array or a string unless a codec is given');
+  throw invalid('payload must be a Uint8Array or a string unless a codec is given');
 }
 
 const EMPTY = new Uint8Array(0);

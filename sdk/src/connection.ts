@@ -28,6 +28,7 @@ import {
 import type { ServerUrl } from './servers.js';
 import { topicBytes, writeTopic } from './topic-cache.js';
 import type { Transport } from './transport.js';
+import { connectionClosed, messageOf } from './errors.js';
 
 /** Largest payload this client accepts from a node (a node announces its own, smaller limit for publishes). */
 const CLIENT_MAX_PAYLOAD = 64 * 1024 * 1024;
@@ -239,7 +240,7 @@ export class Connection {
     try {
       this.transport.send(chunks);
     } catch (e) {
-      const err = isMeshbusError(e) ? e : new ClientError('MB_ERR_CONNECTION_CLOSED', `${this.server.href}: transport send failed: ${String((e as Error)?.message ?? e)}`, { cause: e });
+      const err = isMeshbusError(e) ? e : connectionClosed(`${this.server.href}: transport send failed: ${messageOf(e)}`, { cause: e });
       this.close(err);
     }
   }
@@ -314,8 +315,8 @@ export class Connection {
 
   private onTransportClose(reason: Error | undefined): void {
     if (this.ended) return;
-    if (reason) this.error ??= isMeshbusError(reason) ? reason : new ClientError('MB_ERR_CONNECTION_CLOSED', reason.message, { cause: reason });
-    else if (!this.localClose) this.error ??= new ClientError('MB_ERR_CONNECTION_CLOSED', `${this.server.href} closed the connection`);
+    if (reason) this.error ??= isMeshbusError(reason) ? reason : connectionClosed(reason.message, { cause: reason });
+    else if (!this.localClose) this.error ??= connectionClosed(`${this.server.href} closed the connection`);
     this.finish(undefined);
   }
 

@@ -18,7 +18,7 @@ import { Connection, errorFrom, type ConnectionHandlers } from './connection.js'
 import { Dispatcher, type DispatchHost } from './dispatcher.js';
 import type { DurableExtension, DurableHost } from './durable-api.js';
 import { Emitter } from './emitter.js';
-import { asError, safely } from './errors.js';
+import { asError, connectionClosed, safely } from './errors.js';
 import { checkEvent } from './event-checks.js';
 import { Heartbeat, heartbeatInterval } from './heartbeats.js';
 import { Msg, type Responder } from './msg.js';
@@ -125,7 +125,7 @@ export class Engine implements DispatchHost, DurableHost {
 
   /** Throws ClientError MB_ERR_CONNECTION_CLOSED once the client is closed. */
   assertUsable(): void {
-    if (this.state === 'closed') throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
+    if (this.state === 'closed') throw connectionClosed('client is closed');
   }
   get maxTopic(): number {
     return this.serverInfo?.maxTopic || DEFAULT_MAX_TOPIC;
@@ -177,7 +177,7 @@ export class Engine implements DispatchHost, DurableHost {
   /** Stores a publish made while disconnected; ClientError MB_ERR_OUTBOX_FULL (with an 'outbox-overflow' status) when it does not fit. */
   enqueue(topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, trace: string | undefined): void {
     const ob = this.outbox;
-    if (!ob) throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'not connected and the outbox is disabled');
+    if (!ob) throw connectionClosed('not connected and the outbox is disabled');
     const entry: OutboxEntry = { topic, payload, at: Date.now() };
     if (headers) entry.headers = headers;
     if (trace !== undefined) entry.trace = trace;
@@ -219,7 +219,7 @@ export class Engine implements DispatchHost, DurableHost {
       const err = asError(e);
       if (this.conn === conn) {
         this.detach();
-        this.pending.failAll(new ClientError('MB_ERR_CONNECTION_CLOSED', `connection to ${conn.server.href} given up while attaching: ${err.message}`, { cause: err }));
+        this.pending.failAll(connectionClosed(`connection to ${conn.server.href} given up while attaching: ${err.message}`, { cause: err }));
       } else if (this.attached === conn) {
         // It was attached and dropped meanwhile: its close started the reconnect loop already.
         this.attached = undefined;
@@ -267,10 +267,7 @@ export class Engine implements DispatchHost, DurableHost {
         hook?.(owner, 'sub', i++);
         this.sendSub(conn, sub);
       });
-      if (err) {
-        this.dispatcher.end(sub, 'unsubscribed', false, err);
-        this.emit({ type: 'error', error: err, sid: sub.sid });
-      }
+      if (err) this.refused(sub, err);
     }
     // The outbox goes out before anything published from now on: order is kept.
     const flushed = this.flushOutbox(conn);
@@ -385,7 +382,7 @@ export class Engine implements DispatchHost, DurableHost {
   private onConnectionClosed(conn: Connection, error: MeshbusError | undefined): void {
     if (conn !== this.conn) return;
     this.detach();
-    const lost = new ClientError('MB_ERR_CONNECTION_CLOSED', `connection to ${conn.server.href} lost${error ? `: ${error.message}` : ''}`, { cause: error });
+    const lost = connectionClosed(`connection to ${conn.server.href} lost${error ? `: ${error.message}` : ''}`, { cause: error });
     this.pending.failAll(lost);
     if ((this.state as State) === 'closed') return;
     this.emit({ type: 'disconnected', server: conn.server.href, ...(error ? { error } : {}) });
@@ -444,14 +441,19 @@ export class Engine implements DispatchHost, DurableHost {
         return;
       }
       if (sub && SUB_ERRORS.has(err.code)) {
-        this.dispatcher.end(sub, 'unsubscribed', false, err);
-        this.emit({ type: 'error', error: err, sid: sub.sid });
+        this.refused(sub, err);
         return;
       }
     }
     if (err.num === 2006 || err.num === 2016) this.dispatcher.nodeSlow(correlation, err);
     else if (!err.fatal) this.emit({ type: 'error', error: err });
     if (err.fatal) conn.close(err);
+  }
+
+  /** Ends `sub` with `err` (its SUB could not be sent, or the node refused it) and reports it. */
+  private refused(sub: Subscription, err: MeshbusError): void {
+    this.dispatcher.end(sub, 'unsubscribed', false, err);
+    this.emit({ type: 'error', error: err, sid: sub.sid });
   }
 
   private onGoodbye(conn: Connection, f: Frame): void {
@@ -473,12 +475,10 @@ export class Engine implements DispatchHost, DurableHost {
     this.state = 'closed';
     this.closeError = error;
     this.loop.stop();
-    this.heartbeat?.stop();
-    this.heartbeat = undefined;
     const conn = this.conn;
-    this.conn = undefined;
+    this.detach();
     conn?.close();
-    const closedErr = new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed', { cause: error });
+    const closedErr = connectionClosed('client is closed', { cause: error });
     this.pending.failAll(closedErr);
     for (const req of this.waitingRequests.splice(0)) {
       clearTimeout(req.timer);

@@ -1,5 +1,6 @@
 import { ClientError, MAX_EXT, assertHeaderName, assertTopic, assertWellFormed, encodeExtension, errorFromCode, isTraceId, utf8Length, type Extension } from '@meshbus/proto';
 import { peekTopicBytes, topicBytes } from './topic-cache.js';
+import { invalid } from './errors.js';
 
 /**
  * Bytes kept free in the extension-size check for the reply topic of a
@@ -47,15 +48,15 @@ export function checkEvent(
   }
   // Nodes accept only random 16-hex trace ids (SPEC 10.9): hop records go to _TRACE.<id>, to the connection that used the id first on its node.
   if (trace !== undefined && (typeof trace !== 'string' || !isTraceId(trace))) {
-    throw new ClientError('MB_ERR_INVALID_ARGUMENT', `trace id "${String(trace)}" must be 16 lowercase hex digits (random)`);
+    throw invalid(`trace id "${String(trace)}" must be 16 lowercase hex digits (random)`);
   }
   if (headers === undefined) return;
   // An upper bound of the block's msgpack size; only a block that might not fit is encoded to know.
   let bound = 16 + (trace !== undefined ? 70 : 0) + (request ? REPLY_RESERVE : 0);
-  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'headers must be an object of strings');
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw invalid('headers must be an object of strings');
   for (const k of Object.keys(headers)) {
     const v = headers[k];
-    if (typeof v !== 'string') throw new ClientError('MB_ERR_INVALID_ARGUMENT', `header "${k}" must be a string`);
+    if (typeof v !== 'string') throw invalid(`header "${k}" must be a string`);
     assertHeaderName(k);
     assertWellFormed(v, `header "${k}"`);
     bound += utf8Length(k) + utf8Length(v) + 10;

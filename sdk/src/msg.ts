@@ -1,5 +1,6 @@
 import type { Extension, Frame, Position } from '@meshbus/proto';
 import { JsonCodec, StringCodec, type Codec } from './codecs.js';
+import { messageOf } from './errors.js';
 
 /** What a Msg needs from its client to answer a request. */
 export interface Responder {
@@ -70,7 +71,7 @@ export class Msg {
   nack(reason?: unknown): void {
     if (!this.needsAck) return;
     this.settled = true;
-    this.responder.settle?.(this.correlation, false, reason === undefined ? undefined : String((reason as Error)?.message ?? reason));
+    this.responder.settle?.(this.correlation, false, reason === undefined ? undefined : messageOf(reason));
   }
   /** Milliseconds since the epoch, stamped by the publisher's node. */
   get timestamp(): number {

@@ -1,4 +1,4 @@
-import { ClientError } from '@meshbus/proto';
+import { invalid } from './errors.js';
 
 /** Default TCP port of a meshbus node. */
 export const DEFAULT_PORT = 4480;
@@ -25,25 +25,25 @@ const URL_RE = /^(?:([a-zA-Z][a-zA-Z0-9+.-]*):\/\/)?(\[[0-9a-fA-F:.]+\]|[^:/?#[\
  * default, path kept). No URL global needed: React Native's is incomplete.
  */
 export function parseServer(input: string): ServerUrl {
-  if (typeof input !== 'string') throw new ClientError('MB_ERR_INVALID_ARGUMENT', `server must be a string, got ${typeof input}`);
+  if (typeof input !== 'string') throw invalid(`server must be a string, got ${typeof input}`);
   const m = URL_RE.exec(input.trim());
-  if (!m) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `invalid server URL "${input}"`);
+  if (!m) throw invalid(`invalid server URL "${input}"`);
   const rawScheme = (m[1] ?? 'tcp').toLowerCase();
   let scheme: Scheme;
   if (rawScheme === 'tcp' || rawScheme === 'meshbus') scheme = 'tcp';
   else if (rawScheme === 'tls' || rawScheme === 'meshbus+tls') scheme = 'tls';
   else if (rawScheme === 'ws' || rawScheme === 'wss') scheme = rawScheme;
-  else throw new ClientError('MB_ERR_INVALID_ARGUMENT', `unsupported scheme "${rawScheme}" in "${input}"`);
+  else throw invalid(`unsupported scheme "${rawScheme}" in "${input}"`);
   let host = m[2]!;
   const bracketed = host.startsWith('[');
   if (bracketed) host = host.slice(1, -1);
   const stream = scheme === 'tcp' || scheme === 'tls';
   const port = m[3] !== undefined ? Number(m[3]) : stream ? DEFAULT_PORT : scheme === 'ws' ? 80 : 443;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new ClientError('MB_ERR_INVALID_ARGUMENT', `invalid port in "${input}"`);
+    throw invalid(`invalid port in "${input}"`);
   }
   if (stream && m[4] !== undefined && m[4] !== '/') {
-    throw new ClientError('MB_ERR_INVALID_ARGUMENT', `a TCP server URL has no path: "${input}"`);
+    throw invalid(`a TCP server URL has no path: "${input}"`);
   }
   const path = stream ? '' : (m[4] ?? '/');
   const hostPart = host.includes(':') ? `[${host}]` : host;
@@ -81,7 +81,7 @@ export class ServerPool {
     servers: string[],
     private readonly options: { randomize?: boolean; ignoreLearned?: boolean; supports?: (u: ServerUrl) => boolean } = {},
   ) {
-    if (servers.length === 0) throw new ClientError('MB_ERR_INVALID_ARGUMENT', 'no server given');
+    if (servers.length === 0) throw invalid('no server given');
     for (const s of servers) this.add(parseServer(s), false);
     if (options.randomize) shuffle(this.entries);
   }

@@ -1,7 +1,7 @@
 import { ClientError, MAX_VERSION, MIN_VERSION, assertWellFormed, type HelloBody, type MeshbusError, type WelcomeBody } from '@meshbus/proto';
 import { Backoff } from './backoff.js';
 import { Connection, type ConnectionHandlers } from './connection.js';
-import { asError, safely } from './errors.js';
+import { asError, connectionClosed, messageOf, safely } from './errors.js';
 import type { CoreConnectOptions } from './options.js';
 import { MAX_LEARNED_SERVERS, ServerPool, parseServer, type ServerUrl } from './servers.js';
 import type { TransportFactory } from './transport.js';
@@ -65,7 +65,7 @@ export class SessionLoop {
   }
 
   private closed(): MeshbusError {
-    return this.host.closeError ?? new ClientError('MB_ERR_CONNECTION_CLOSED', 'client is closed');
+    return this.host.closeError ?? connectionClosed('client is closed');
   }
 
   /**
@@ -141,7 +141,7 @@ export class SessionLoop {
     try {
       welcome = await conn.open(hello, this.options.connectTimeout ?? 5000);
       if (this.host.state === 'closed') throw this.closed();
-      if (!conn.isOpen) throw conn.error ?? new ClientError('MB_ERR_CONNECTION_CLOSED', `${server.href} closed after WELCOME`);
+      if (!conn.isOpen) throw conn.error ?? connectionClosed(`${server.href} closed after WELCOME`);
     } catch (e) {
       const err = asError(e);
       conn.close(err);
@@ -160,7 +160,7 @@ export class SessionLoop {
       try {
         token = (await o.getToken()) ?? undefined;
       } catch (e) {
-        throw new ClientError('MB_ERR_CONNECT_FAILED', `getToken failed: ${String((e as Error)?.message ?? e)}`, { cause: e });
+        throw new ClientError('MB_ERR_CONNECT_FAILED', `getToken failed: ${messageOf(e)}`, { cause: e });
       }
     }
     if (token !== undefined) {
@@ -190,23 +190,22 @@ export class SessionLoop {
 
   /** Lets a held loop (and one sleeping between attempts) try now, unless still held. */
   release(): void {
-    if (this.held) return;
+    if (!this.held) this.wakeAll();
+  }
+
+  /** Ends the sleep between attempts and lets held loops go on. */
+  private wakeAll(): void {
     for (const w of this.releaseWaiters.splice(0)) w();
-    const wake = this.wake;
-    this.wake = undefined;
     if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
     this.sleepTimer = undefined;
+    const wake = this.wake;
+    this.wake = undefined;
     wake?.();
   }
 
   /** The client closed: wakes every waiting loop (they see 'closed' and stop) and closes the connection being opened. */
   stop(): void {
-    if (this.sleepTimer !== undefined) clearTimeout(this.sleepTimer);
-    this.sleepTimer = undefined;
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-    for (const w of this.releaseWaiters.splice(0)) w();
+    this.wakeAll();
     this.opening?.close();
   }
 }

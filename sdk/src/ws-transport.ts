@@ -1,6 +1,7 @@
 import { ClientError } from '@meshbus/proto';
 import type { Transport } from './transport.js';
 import type { ServerUrl } from './servers.js';
+import { connectionClosed, messageOf } from './errors.js';
 
 /** The part of a WHATWG WebSocket this transport uses (the browser global and the `ws` package both fit). */
 export interface WebSocketLike {
@@ -60,7 +61,7 @@ export class WsTransport implements Transport {
       try {
         ws = new this.WebSocketCtor(server.href);
       } catch (e) {
-        reject(new ClientError('MB_ERR_CONNECT_FAILED', `${server.href}: ${String((e as Error)?.message ?? e)}`, { cause: e }));
+        reject(new ClientError('MB_ERR_CONNECT_FAILED', `${server.href}: ${messageOf(e)}`, { cause: e }));
         return;
       }
       this.ws = ws;
@@ -91,7 +92,7 @@ export class WsTransport implements Transport {
         else if (ArrayBuffer.isView(d)) this.onData(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
         else {
           // Text messages are not part of the protocol.
-          this.fail(new ClientError('MB_ERR_CONNECTION_CLOSED', `${server.href}: non-binary WebSocket message`));
+          this.fail(connectionClosed(`${server.href}: non-binary WebSocket message`));
         }
       };
       ws.onerror = () => {
@@ -110,7 +111,7 @@ export class WsTransport implements Transport {
         const local = this.closed;
         this.closed = true;
         this.onClose(
-          local ? undefined : new ClientError('MB_ERR_CONNECTION_CLOSED', `${server.href}: WebSocket closed (code ${ev?.code ?? '?'}${ev?.reason ? `, ${ev.reason}` : ''})`),
+          local ? undefined : connectionClosed(`${server.href}: WebSocket closed (code ${ev?.code ?? '?'}${ev?.reason ? `, ${ev.reason}` : ''})`),
         );
       };
     });
@@ -118,7 +119,7 @@ export class WsTransport implements Transport {
 
   send(chunks: Uint8Array[]): void {
     const ws = this.ws;
-    if (this.closed || !ws || ws.readyState !== OPEN) throw new ClientError('MB_ERR_CONNECTION_CLOSED', 'WebSocket is not open');
+    if (this.closed || !ws || ws.readyState !== OPEN) throw connectionClosed('WebSocket is not open');
     if (chunks.length === 1) ws.send(chunks[0]!);
     else {
       let n = 0;

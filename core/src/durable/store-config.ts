@@ -1,4 +1,4 @@
-import { TopicTrie, assertPattern, copyBytes, topicHash, type Frame } from '@meshbus/proto';
+import { TopicTrie, assertPattern, forEachEntry, copyBytes, topicHash, type Frame } from '@meshbus/proto';
 import { ConfigError } from '../config-error.js';
 import { isReservedTopic, startsWithWildcard } from '../auth/reserved-topics.js';
 import { parseRedisTarget, type RedisTarget } from './redis-target.js';
@@ -241,7 +241,7 @@ export class DurableMatcher<Q> {
   /** Rules with `latest: true`. */
   latestRules(): ResolvedTopicRule[] {
     const out: ResolvedTopicRule[] = [];
-    this.rules.forEach((_p, r) => {
+    forEachEntry(this.rules, (_p, r) => {
       if (r.rule.latest) out.push(r.rule);
     });
     return out;

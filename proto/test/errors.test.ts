@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { ClientError, ERROR_CODES, ProtocolError, SessionError, StoreError, codeFromNumber, errorFromCode, isMeshbusError, type ErrorCode } from '../src/errors.js';
+
+describe('ERROR_CODES built from its rows', () => {
+  it('gives each code the kind of its thousand and errorFromCode the class of that kind', () => {
+    const classes = { protocol: ProtocolError, session: SessionError, client: ClientError, store: StoreError };
+    const kinds: Record<number, string> = { 1: 'protocol', 2: 'session', 3: 'client', 4: 'store', 9: 'session' };
+    for (const [code, d] of Object.entries(ERROR_CODES) as [ErrorCode, (typeof ERROR_CODES)[ErrorCode]][]) {
+      expect(d.kind, code).toBe(kinds[Math.floor(d.num / 1000)]);
+      expect(Object.keys(d)).toEqual(['num', 'kind', 'fatal', 'message']);
+      expect(typeof d.fatal).toBe('boolean');
+      const e = errorFromCode(code, 'why');
+      expect(e, code).toBeInstanceOf(classes[d.kind]);
+      expect(isMeshbusError(e)).toBe(true);
+      expect([e.code, e.num, e.fatal, e.message]).toEqual([code, d.num, d.fatal, `${d.message}: why`]);
+      expect(codeFromNumber(d.num)).toBe(code);
+    }
+    expect(ERROR_CODES.MB_ERR_BAD_MAGIC).toEqual({ num: 1001, kind: 'protocol', fatal: true, message: 'frame does not start with the meshbus magic' });
+    expect(ERROR_CODES.MB_ERR_UNSUPPORTED_MEDIA_TYPE).toEqual({ num: 9010, kind: 'session', fatal: false, message: 'content type not accepted' });
+    expect(codeFromNumber(1234)).toBe('MB_ERR_INTERNAL');
+  });
+});
