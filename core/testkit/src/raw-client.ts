@@ -29,6 +29,8 @@ export interface Got {
   reply?: string;
   /** Trace id of a traced event (extension `t`): what every receiver of it learns. */
   trace?: string;
+  /** Durable position of an event (extension `p`), when it has one. */
+  offset?: number;
   error?: ErrorCode;
 }
 
@@ -80,6 +82,7 @@ export abstract class RawFrames {
     if (f.type === FrameType.ERROR) g.error = codeFromNumber(decodeError(f.payload).code);
     if (f.type === FrameType.REQ) g.reply = f.ext?.reply;
     if (f.traced) g.trace = f.ext?.trace;
+    if (f.type === FrameType.PUB && f.extLen > 0) g.offset = f.ext?.position?.offset;
     this.got.push(g);
   }
 
