@@ -42,6 +42,13 @@ const MAX_FRAME = HEADER_SIZE + 0xffff + MAX_EXT + CLIENT_MAX_PAYLOAD;
 const SLAB_BYTES = 128 * 1024;
 /** Payloads above this are not copied: the frame goes out as `[head, payload]`. */
 const COPY_MAX = 2 * 1024;
+/**
+ * A node's PING is not answered while this many bytes wait unsent toward it
+ * (SPEC 10.5): they answer it when they arrive, and a node that does not
+ * read them would otherwise make the client queue one PONG per PING it
+ * sends, without bound (1,000,000 PINGs queued 60 MB of PONGs).
+ */
+const PONG_BACKLOG = 64 * 1024;
 const EMPTY = new Uint8Array(0);
 
 export interface ConnectionHandlers {
@@ -123,6 +130,16 @@ export class Connection {
       }
       this.sendFrame({ type: FrameType.HELLO, payload: encodeBody(hello) });
     });
+  }
+
+  /** Bytes given to this connection and not yet taken by the OS / WebSocket: this tick's batch and the transport's queue. */
+  get unsent(): number {
+    return this.outBytes + this.batchEnd - this.batchStart + this.transport.pendingBytes;
+  }
+
+  /** Answers a node's PING, unless PONG_BACKLOG bytes already wait for the node (they answer it when they arrive). */
+  pong(correlation: number): void {
+    if (this.unsent < PONG_BACKLOG) this.sendFrame({ type: FrameType.PONG, correlation });
   }
 
   /** Sends a whole frame (control frames). */
