@@ -130,6 +130,14 @@ const compactCrc = protoSwap('crc32c', 'crc32c-compact');
  */
 const platformUtf8 = protoSwap('utf8', 'utf8-platform');
 
+/**
+ * Swaps proto's check of the extension-block subset (msgpack-subset.ts,
+ * 0.8 KB gzip) for a no-op in every bundle: their decoder, mini-msgpack,
+ * refuses whatever is outside the subset itself (test/mini-msgpack.test.ts
+ * checks both agree on what the subset accepts); nodes run the full check.
+ */
+const noSubsetCheck = protoSwap('msgpack-subset', 'msgpack-subset-bundle');
+
 const common = {
   bundle: true,
   minify: true,
@@ -144,7 +152,7 @@ const common = {
   write: false,
   metafile: true,
   mangleProps: new RegExp(`^(${INTERNAL_PROPS.join('|')})$`),
-  plugins: [miniMsgpack, compactCrc],
+  plugins: [miniMsgpack, compactCrc, noSubsetCheck],
 };
 
 const builds = [

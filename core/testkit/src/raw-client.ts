@@ -47,6 +47,10 @@ export abstract class RawFrames {
 
   /** Sends frames (a transport may put several in one message). */
   abstract send(...specs: FrameSpec[]): void;
+  /** Sends bytes as they are (one WebSocket message): frames encodeFrame would refuse to make (frameWithExt). */
+  sendBytes(_bytes: Uint8Array): void {
+    throw new Error(`${this.constructor.name} cannot send raw bytes`);
+  }
   /** Stops / restarts reading from the socket: the node sees a reader that stopped (its kernel buffers fill). */
   pauseReading(): void {
     throw new Error(`${this.constructor.name} cannot pause`);
@@ -178,6 +182,10 @@ export class RawClient extends RawFrames {
     for (const spec of specs) this.socket.write(encodeFrame(spec));
   }
 
+  override sendBytes(bytes: Uint8Array): void {
+    this.socket.write(bytes);
+  }
+
   override pauseReading(): void {
     this.socket.pause();
   }
@@ -223,6 +231,10 @@ export class RawWs extends RawFrames {
   send(...specs: FrameSpec[]): void {
     // All frames in one binary message (SPEC §2 allows several whole frames per message).
     this.ws.send(Buffer.concat(specs.map((s) => encodeFrame(s))));
+  }
+
+  override sendBytes(bytes: Uint8Array): void {
+    this.ws.send(bytes);
   }
 
   override pauseReading(): void {
