@@ -186,14 +186,21 @@ export class Sequencer implements SequencedReceiver {
   }
 
   /**
-   * Delivers page `r`, then reads and delivers the next ones up to offset
-   * `target`, each once the connection has drained; then `done`.
+   * Delivers page `r` (from its event `at`) while the connection is below its
+   * mark, the rest of it once it has drained; then reads and delivers the next
+   * pages up to offset `target` the same way; then `done`. A page never goes
+   * into the queue at once: with a maxPending below a page and the mark
+   * (replay.pageBytes, ~1 MiB) that closed a subscriber that reads as a slow
+   * consumer. `before`: the offset when the page started.
    */
-  private replayPages(r: ReadResult, target: number, done: () => void): void {
+  private replayPages(r: ReadResult, target: number, done: () => void, at = 0, before = this.offset): void {
     if (this.closed) return;
-    const before = this.offset;
-    this.deliverPage(r, target);
+    const stopped = this.deliverPage(r, target, at);
     if (this.closed) return;
+    if (stopped < r.events.length) {
+      this.whenDrained(() => this.replayPages(r, target, done, stopped, before));
+      return;
+    }
     if (this.offset >= target || this.offset === before) {
       // Finished, or the history no longer has what follows (trimmed meanwhile): say so and continue.
       if (this.offset < target) this.lost(this.epoch, target);
@@ -225,9 +232,13 @@ export class Sequencer implements SequencedReceiver {
     this.owner.addWaiter({ unblock: run });
   }
 
-  private deliverPage(r: ReadResult, target: number): void {
-    for (const e of r.events) {
-      if (!this.owner.isOpen) return;
+  /** Delivers the events of `r` from index `at` up to `target`; returns where it stopped: the connection got congested, or the page's end. */
+  private deliverPage(r: ReadResult, target: number, at: number): number {
+    const events = r.events;
+    for (let i = at; i < events.length; i++) {
+      const e = events[i]!;
+      if (!this.owner.isOpen) return events.length;
+      if (i > at && this.owner.congested) return i;
       if (e.offset <= this.offset) continue;
       if (e.offset > target) break;
       if (e.offset !== this.offset + 1) {
@@ -248,6 +259,7 @@ export class Sequencer implements SequencedReceiver {
       }
       this.owner.deliver(f, this.sid);
     }
+    return events.length;
   }
 
   /** Tells the client it may have missed events: it continues after (epoch, offset). */
