@@ -37,8 +37,8 @@ mkdirSync(out, { recursive: true });
  * buffers added 0.08 KB (budgets +0.1 KB, bench/README.md "WebSocket gateway");
  * the hostile review's bounds on what a node makes a client hold (a status
  * iterator of at most STATUS_BACKLOG events, PONGs withheld past a 64 KiB
- * backlog, one retry per refused SUB `since`) took them to 21.2 / 21.4 / 21.6 KB
- * (budgets +0.2 / +0.1 / +0.2 KB).
+ * backlog, one retry per refused SUB `since`, control bodies over 4 MiB
+ * refused unread) took them to 21.3 / 21.5 / 21.7 KB (budgets +0.2 KB).
  * What is left is the client itself (engine, facade, connection,
  * session loop, servers, dispatcher...: every feature of the Node client),
  * proto's frame codec and topic rules, and the error table whose messages are
@@ -48,7 +48,7 @@ mkdirSync(out, { recursive: true });
 const GOAL = 12 * 1024;
 const BUDGET = {
   'meshbus.esm.js': 21.3 * 1024,
-  'meshbus.iife.js': 21.5 * 1024,
+  'meshbus.iife.js': 21.6 * 1024,
   'meshbus.mobile.js': 21.7 * 1024,
 };
 

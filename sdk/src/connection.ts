@@ -33,6 +33,15 @@ import type { Transport } from './transport.js';
 const CLIENT_MAX_PAYLOAD = 64 * 1024 * 1024;
 const MAX_FRAME = HEADER_SIZE + 0xffff + MAX_EXT + CLIENT_MAX_PAYLOAD;
 /**
+ * Largest control body (WELCOME, ERROR, GOODBYE, ACK...) the client decodes:
+ * a node's are small (a WELCOME naming 40,000 peers is under 1 MB). Without
+ * it a hostile node could have the client buffer and decode a 64 MiB body
+ * (a msgpack array of 30 million nils in a WELCOME: 2.2 s and ~185 MiB of
+ * RSS per connection attempt). Before WELCOME nothing larger is buffered.
+ */
+const MAX_CONTROL_BODY = 4 * 1024 * 1024;
+const MAX_HANDSHAKE_FRAME = HEADER_SIZE + 0xffff + MAX_EXT + MAX_CONTROL_BODY;
+/**
  * The one write batch of the client (the transports write what they are
  * given at once): frames are encoded into a slab, back to back, and a
  * tick's frames go to the transport in one send() (one writev, one
@@ -73,7 +82,7 @@ export class Connection {
   welcome: WelcomeBody | undefined;
   /** Why the connection is ending, when the node told us (ERROR, GOODBYE) or a check failed. */
   error: MeshbusError | undefined;
-  private readonly decoder = new FrameDecoder({ maxFrameLength: MAX_FRAME });
+  private readonly decoder = new FrameDecoder({ maxFrameLength: MAX_HANDSHAKE_FRAME });
   private handshake: { resolve: (w: WelcomeBody) => void; reject: (e: MeshbusError) => void } | undefined;
   private ended = false;
   private localClose = false;
@@ -286,6 +295,10 @@ export class Connection {
 
   private readonly onFrame = (f: Frame): void => {
     if (this.ended) return;
+    if (f.payloadLen > MAX_CONTROL_BODY && f.type !== FrameType.PUB && f.type !== FrameType.REQ) {
+      this.close(new ProtocolError('MB_ERR_FRAME_TOO_LARGE', `${f.typeName} of ${f.payloadLen} bytes`));
+      return;
+    }
     const hs = this.handshake;
     if (hs) {
       switch (f.type) {
@@ -293,6 +306,8 @@ export class Connection {
           this.handshake = undefined;
           try {
             this.welcome = decodeWelcome(f.payload);
+            // Events may be as large as the client accepts from now on.
+            this.decoder.limit = MAX_FRAME;
           } catch (e) {
             const err = isMeshbusError(e) ? e : new ClientError('MB_ERR_CONNECT_FAILED', String(e));
             hs.reject(err);
@@ -325,7 +340,8 @@ export class Connection {
   };
 
   private readonly onDecodeError = (e: ProtocolError): void => {
-    if (e.fatal) this.close(e);
+    // Before WELCOME nothing is skipped: a node has no reason to send a large frame then.
+    if (e.fatal || this.handshake) this.close(e);
     else this.handlers.problem(this, e);
   };
 

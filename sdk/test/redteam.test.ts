@@ -186,3 +186,42 @@ describe('frames a node makes the client send (hostile review: urgent paths with
     expect(subs).toBe(2);
   });
 });
+
+describe('control bodies from a node are bounded before they are decoded (hostile review)', () => {
+  /** A msgpack map {peers: [nil x n]}: n elements for n + 12 bytes, a decoding bomb. */
+  const nilBomb = (n: number): Buffer => {
+    const arr = Buffer.alloc(5 + n, 0xc0);
+    arr[0] = 0xdd;
+    arr.writeUInt32BE(n, 1);
+    return Buffer.concat([Buffer.from([0x81, 0xa5]), Buffer.from('peers'), arr]);
+  };
+
+  it('a WELCOME of 30 MB (30 million nils) is refused unread, at once (it took 2.2 s and ~185 MiB to decode)', async () => {
+    const port = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(encodeFrame({ type: FrameType.WELCOME, payload: nilBomb(30_000_000) }));
+    });
+    const t0 = Date.now();
+    const err = await connect(`127.0.0.1:${port}`, { maxReconnectAttempts: 0 }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(String(err?.message)).toMatch(/MB_ERR_FRAME_TOO_LARGE|exceeds|limit/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('a GOODBYE of 8 MB after WELCOME closes the connection as MB_ERR_FRAME_TOO_LARGE without decoding it', async () => {
+    let node: net.Socket | undefined;
+    const port = await fakeNode((s, f) => {
+      if (f.type !== FrameType.HELLO || node) return;
+      node = s;
+      s.write(welcome([]));
+    });
+    const c = await client(port);
+    const statuses: Status[] = [];
+    c.on('status', (s) => void statuses.push(s));
+    node!.write(encodeFrame({ type: FrameType.GOODBYE, payload: nilBomb(8_000_000) }));
+    await until(() => statuses.some((s) => s.type === 'disconnected'), 'disconnected', 10_000);
+    const d = statuses.find((s) => s.type === 'disconnected') as Extract<Status, { type: 'disconnected' }>;
+    expect(d.error?.code).toBe('MB_ERR_FRAME_TOO_LARGE');
+  });
+});
