@@ -12,6 +12,9 @@ export interface PeerStatus {
   since: number;
   msgsIn: number;
   msgsOut: number;
+  /** Bytes queued toward the peer and not yet written; events dropped toward it. */
+  pending?: number;
+  dropped?: number;
   /** Set on a hub for the link of a leaf node. */
   leaf?: true;
   /** Set for a gateway link: the region at its other end. */
@@ -40,6 +43,8 @@ export function peerStatuses(links: Iterable<PeerLink>, known: Iterable<PeerInfo
       since: l.since,
       msgsIn: l.msgsIn,
       msgsOut: l.msgsOut,
+      pending: l.pending,
+      dropped: l.dropped,
       ...(l.kind === 'leaf' ? { leaf: true as const } : {}),
       ...(l.kind === 'gateway' ? { gateway: l.region! } : {}),
     });

@@ -32,6 +32,10 @@ export interface PeerView {
   /** Events received from / sent to this peer. */
   msgsIn: number;
   msgsOut: number;
+  /** Bytes queued toward this peer and not yet written (its link's outbound queue and socket), when the link is up. */
+  pending?: number;
+  /** Events dropped toward this peer (its link's queue past its bound). */
+  dropped?: number;
 }
 
 /** A link between two nodes of the mesh. */

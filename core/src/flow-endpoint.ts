@@ -37,9 +37,22 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
     ));
   }
 
-  /** Bytes queued toward the other end. */
+  /** Bytes queued toward the other end, and kept for it outside the queue (reserve). */
   get pending(): number {
-    return this.out.pending;
+    return this.out.pending + this.out.held;
+  }
+
+  /**
+   * Counts `size` bytes kept for this connection outside its queue against
+   * its bound (OutboundQueue.reserve): false when they do not fit, and then
+   * the caller must not keep them. Give them back with unreserve().
+   */
+  reserve(size: number): boolean {
+    return this.out.reserve(size);
+  }
+
+  unreserve(size: number): void {
+    this.out.unreserve(size);
   }
 
   /** Events dropped from the queue (droppable events past the bound, SPEC §10.6). */

@@ -51,6 +51,10 @@ export interface NodeExtension<M = unknown> {
 export interface ExtensionSession extends Subscriber, EventSource {
   send(chunk: Uint8Array): void;
   readonly isOpen: boolean;
+  /** Counts bytes the extension keeps for this connection outside its queue against the connection's bound; false: they do not fit, do not keep them. */
+  reserve(size: number): boolean;
+  /** Gives back bytes taken with reserve(). */
+  unreserve(size: number): void;
 }
 
 /** Who published an event an extension takes: a session (it can be sent ACK/NACK), a node-internal publisher, or nobody (a due delayed publish). */

@@ -41,6 +41,8 @@ export class OutboundQueue {
   private dropFrom = 0;
   /** Set by sendFinal: nothing more is queued. */
   private sealed = false;
+  /** Bytes kept for the connection outside the queue (reserve/unreserve). */
+  private reserved = 0;
   /** Time the wire last made progress (or had nothing to send). */
   lastProgress = Date.now();
   /**
@@ -72,6 +74,32 @@ export class OutboundQueue {
 
   get pending(): number {
     return this.backlogBytes + this.transport.buffered;
+  }
+
+  /** Bytes kept for this connection outside the queue (reserve): events buffered on its behalf. */
+  get held(): number {
+    return this.reserved;
+  }
+
+  /**
+   * Counts `size` bytes the node keeps for this connection outside the queue
+   * (live events a resuming subscription buffers while its replay reads
+   * history) against the bound: true when what is queued, what the wire
+   * holds, what is already reserved and `size` fit maxPending; false (nothing
+   * reserved) otherwise, and always once sealed. The holder gives them back
+   * with unreserve(). Reserved bytes show in `held`, not in `pending` (which
+   * decides the write deadline), and are not made room for by dropping
+   * events: a holder past the bound drops its own (it can read them again).
+   */
+  reserve(size: number): boolean {
+    if (this.sealed || this.backlogBytes + this.transport.buffered + this.reserved + size > this.maxPending) return false;
+    this.reserved += size;
+    return true;
+  }
+
+  /** Gives back bytes taken with reserve(). */
+  unreserve(size: number): void {
+    this.reserved = Math.max(0, this.reserved - size);
   }
 
   /**

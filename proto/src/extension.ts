@@ -2,6 +2,7 @@ import { pack, unpack } from 'msgpackr';
 import { MAX_EXT } from './constants.js';
 import { ClientError, ProtocolError } from './errors.js';
 import { assertWellFormed } from './utf8.js';
+import { assertPlainMsgpack } from './msgpack-subset.js';
 
 /** Where an event sits in a topic's history: the stream epoch and offset. */
 export interface Position {
@@ -106,8 +107,13 @@ function isStringRecord(v: unknown): v is Record<string, string> {
   return true;
 }
 
-/** Decodes an extension block, validating every field's type. */
+/**
+ * Decodes an extension block, validating every field's type. The bytes must
+ * first be plain msgpack of the subset every decoder reads alike
+ * (assertPlainMsgpack): no extension types, well-formed UTF-8, bounded depth.
+ */
 export function decodeExtension(bytes: Uint8Array): Extension {
+  assertPlainMsgpack(bytes);
   let w: unknown;
   try {
     w = unpack(bytes);

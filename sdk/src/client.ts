@@ -5,7 +5,6 @@ import { Engine, type PendingFlush, type PendingRequest } from './engine.js';
 import { asError, connectionClosed, invalid, messageOf } from './errors.js';
 import type { Msg, Responder } from './msg.js';
 import type { CoreConnectOptions, PublishOptions, RequestOptions } from './options.js';
-import { QueuedIterator } from './queued-iterator.js';
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
 import type { ClientStats, ServerInfo, Status } from './types.js';
 
@@ -82,20 +81,12 @@ export class Client implements SubscriptionOwner, Responder {
 
   /** Adds a status listener; returns a function that removes it. */
   on(type: 'status', listener: (s: Status) => void): () => void {
-    return this.e.emitter.on(type, listener);
+    return this.e.feed.emitter.on(type, listener);
   }
 
   /** Status events from now on as an async iterator; ends when the client closes. */
   status(): AsyncIterableIterator<Status> {
-    const it = new QueuedIterator<Status>();
-    if (this.e.state === 'closed') {
-      it.end();
-      return it;
-    }
-    const its = this.e.statusIterators;
-    its.add(it);
-    it.onStop = () => its.delete(it);
-    return it;
+    return this.e.feed.iterator(this.e.state === 'closed');
   }
 
   /**

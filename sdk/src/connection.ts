@@ -34,6 +34,15 @@ import { connectionClosed, messageOf } from './errors.js';
 const CLIENT_MAX_PAYLOAD = 64 * 1024 * 1024;
 const MAX_FRAME = HEADER_SIZE + 0xffff + MAX_EXT + CLIENT_MAX_PAYLOAD;
 /**
+ * Largest control body (WELCOME, ERROR, GOODBYE, ACK...) the client decodes:
+ * a node's are small (a WELCOME naming 40,000 peers is under 1 MB). Without
+ * it a hostile node could have the client buffer and decode a 64 MiB body
+ * (a msgpack array of 30 million nils in a WELCOME: 2.2 s and ~185 MiB of
+ * RSS per connection attempt). Before WELCOME nothing larger is buffered.
+ */
+const MAX_CONTROL_BODY = 4 * 1024 * 1024;
+const MAX_HANDSHAKE_FRAME = HEADER_SIZE + 0xffff + MAX_EXT + MAX_CONTROL_BODY;
+/**
  * The one write batch of the client (the transports write what they are
  * given at once): frames are encoded into a slab, back to back, and a
  * tick's frames go to the transport in one send() (one writev, one
@@ -43,6 +52,13 @@ const MAX_FRAME = HEADER_SIZE + 0xffff + MAX_EXT + CLIENT_MAX_PAYLOAD;
 const SLAB_BYTES = 128 * 1024;
 /** Payloads above this are not copied: the frame goes out as `[head, payload]`. */
 const COPY_MAX = 2 * 1024;
+/**
+ * A node's PING is not answered while this many bytes wait unsent toward it
+ * (SPEC 10.5): they answer it when they arrive, and a node that does not
+ * read them would otherwise make the client queue one PONG per PING it
+ * sends, without bound (1,000,000 PINGs queued 60 MB of PONGs).
+ */
+const PONG_BACKLOG = 64 * 1024;
 const EMPTY = new Uint8Array(0);
 
 export interface ConnectionHandlers {
@@ -67,7 +83,7 @@ export class Connection {
   welcome: WelcomeBody | undefined;
   /** Why the connection is ending, when the node told us (ERROR, GOODBYE) or a check failed. */
   error: MeshbusError | undefined;
-  private readonly decoder = new FrameDecoder({ maxFrameLength: MAX_FRAME });
+  private readonly decoder = new FrameDecoder({ maxFrameLength: MAX_HANDSHAKE_FRAME });
   private handshake: { resolve: (w: WelcomeBody) => void; reject: (e: MeshbusError) => void } | undefined;
   private ended = false;
   private localClose = false;
@@ -124,6 +140,16 @@ export class Connection {
       }
       this.sendFrame({ type: FrameType.HELLO, payload: encodeBody(hello) });
     });
+  }
+
+  /** Bytes given to this connection and not yet taken by the OS / WebSocket: this tick's batch and the transport's queue. */
+  get unsent(): number {
+    return this.outBytes + this.batchEnd - this.batchStart + this.transport.pendingBytes;
+  }
+
+  /** Answers a node's PING, unless PONG_BACKLOG bytes already wait for the node (they answer it when they arrive). */
+  pong(correlation: number): void {
+    if (this.unsent < PONG_BACKLOG) this.sendFrame({ type: FrameType.PONG, correlation });
   }
 
   /** Sends a whole frame (control frames). */
@@ -270,6 +296,10 @@ export class Connection {
 
   private readonly onFrame = (f: Frame): void => {
     if (this.ended) return;
+    if (f.payloadLen > MAX_CONTROL_BODY && f.type !== FrameType.PUB && f.type !== FrameType.REQ) {
+      this.close(new ProtocolError('MB_ERR_FRAME_TOO_LARGE', `${f.typeName} of ${f.payloadLen} bytes`));
+      return;
+    }
     const hs = this.handshake;
     if (hs) {
       switch (f.type) {
@@ -277,6 +307,8 @@ export class Connection {
           this.handshake = undefined;
           try {
             this.welcome = decodeWelcome(f.payload);
+            // Events may be as large as the client accepts from now on.
+            this.decoder.limit = MAX_FRAME;
           } catch (e) {
             const err = isMeshbusError(e) ? e : new ClientError('MB_ERR_CONNECT_FAILED', String(e));
             hs.reject(err);
@@ -309,7 +341,8 @@ export class Connection {
   };
 
   private readonly onDecodeError = (e: ProtocolError): void => {
-    if (e.fatal) this.close(e);
+    // Before WELCOME nothing is skipped: a node has no reason to send a large frame then.
+    if (e.fatal || this.handshake) this.close(e);
     else this.handlers.problem(this, e);
   };
 

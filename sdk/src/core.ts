@@ -4,6 +4,7 @@
  * built-in; a browser or mobile entry adds its WebSocket and re-exports this.
  */
 export { Client, connect, CLIENT_LANG, type ClientStats, type DropReason } from './client.js';
+export { STATUS_BACKLOG } from './status-feed.js';
 export { Msg } from './msg.js';
 export { Subscription, type SubscribeOptions } from './subscription.js';
 export type { DurableFeature } from './durable-api.js';

@@ -17,17 +17,16 @@ import {
 import { Connection, errorFrom, type ConnectionHandlers } from './connection.js';
 import { Dispatcher, type DispatchHost } from './dispatcher.js';
 import type { DurableExtension, DurableHost } from './durable-api.js';
-import { Emitter } from './emitter.js';
 import { asError, connectionClosed, safely } from './errors.js';
 import { checkEvent } from './event-checks.js';
 import { Heartbeat, heartbeatInterval } from './heartbeats.js';
 import { Msg, type Responder } from './msg.js';
 import type { CoreConnectOptions } from './options.js';
-import { MemoryOutbox, type Outbox, type OutboxEntry } from './outbox.js';
+import { MemoryOutbox, isOutbox, type Outbox, type OutboxEntry } from './outbox.js';
 import { PendingTable, parseReply, replyToken, type PendingFlush, type PendingRequest } from './pending.js';
 
 export type { PendingFlush, PendingRequest } from './pending.js';
-import { QueuedIterator } from './queued-iterator.js';
+import { StatusFeed } from './status-feed.js';
 import { SessionLoop, isTerminal } from './session-loop.js';
 
 export { CLIENT_LANG } from './session-loop.js';
@@ -63,9 +62,11 @@ export class Engine implements DispatchHost, DurableHost {
   private attached: Connection | undefined;
   serverInfo: ServerInfo | undefined;
   readonly outbox: Outbox | undefined;
-  readonly emitter = new Emitter<{ status: Status }>();
-  readonly statusIterators = new Set<QueuedIterator<Status>>();
-  readonly counters: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, reconnects: 0, dropped: 0 };
+  /** Subscriptions refused with MB_ERR_TOO_MANY_REPLAYS whose SUB is asked again shortly (once each). */
+  private readonly retrying = new Set<number>();
+  readonly counters: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, reconnects: 0, dropped: 0, statusDropped: 0 };
+  /** Status listeners and iterators (status-feed.ts). */
+  readonly feed = new StatusFeed(this.counters);
   readonly dispatcher: Dispatcher;
   readonly pending: PendingTable;
   readonly durable: DurableExtension | undefined;
@@ -117,8 +118,7 @@ export class Engine implements DispatchHost, DurableHost {
     req.resolve(new Msg(f, topic, ext, this.responder, req.codec));
   }
   emit(s: Status): void {
-    this.emitter.emit('status', s);
-    for (const it of this.statusIterators) it.push(s);
+    this.feed.emit(s);
   }
 
   // ---------------------------------------------------------------- checks
@@ -405,7 +405,7 @@ export class Engine implements DispatchHost, DurableHost {
         this.dispatcher.event(f);
         return;
       case FrameType.PING:
-        conn.sendFrame({ type: FrameType.PONG, correlation: f.correlation });
+        conn.pong(f.correlation);
         return;
       case FrameType.PONG:
         this.pending.take<PendingFlush>(f.correlation, 'flush')?.resolve();
@@ -435,9 +435,14 @@ export class Engine implements DispatchHost, DurableHost {
       }
       const sub = this.dispatcher.subs.get(correlation);
       if (sub && err.num === 2040) {
-        // MB_ERR_TOO_MANY_REPLAYS: the node bounds history replays per connection (SPEC §15.3); ask again
-        // shortly (on this connection: an ended one ignores it, and a reconnect resubscribes anyway).
-        setTimeout(() => this.dispatcher.subs.has(sub.sid) && this.sendSub(conn, sub), 300);
+        // MB_ERR_TOO_MANY_REPLAYS (SPEC §15.3): ask again shortly, on this connection (an ended one ignores it, a
+        // reconnect resubscribes anyway); once per subscription: an ERROR storm must not become as many timers and SUBs.
+        if (this.retrying.has(sub.sid)) return;
+        this.retrying.add(sub.sid);
+        setTimeout(() => {
+          this.retrying.delete(sub.sid);
+          if (this.dispatcher.subs.get(sub.sid) === sub) this.sendSub(conn, sub);
+        }, 300);
         return;
       }
       if (sub && SUB_ERRORS.has(err.code)) {
@@ -488,12 +493,7 @@ export class Engine implements DispatchHost, DurableHost {
     this.dispatcher.endAll(error);
     const unsent = this.outbox?.clear() ?? 0;
     this.emit(error ? { type: 'closed', error, unsent } : { type: 'closed', unsent });
-    for (const it of this.statusIterators) it.end();
-    this.statusIterators.clear();
+    this.feed.end();
     this.resolveClosed(error);
   }
-}
-
-function isOutbox(v: unknown): v is Outbox {
-  return typeof v === 'object' && v !== null && typeof (v as Outbox).add === 'function' && typeof (v as Outbox).takeAll === 'function';
 }

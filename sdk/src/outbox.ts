@@ -87,3 +87,8 @@ export class MemoryOutbox implements Outbox {
     return this.takeAll().length;
   }
 }
+
+/** Whether `v` is an Outbox (the `outbox` option may also be MemoryOutbox's limits, or false). */
+export function isOutbox(v: unknown): v is Outbox {
+  return typeof v === 'object' && v !== null && typeof (v as Outbox).add === 'function' && typeof (v as Outbox).takeAll === 'function';
+}

@@ -1,8 +1,14 @@
 /**
  * An unbounded-by-default FIFO exposed as an async iterator: the producer
  * pushes, the consumer `for await`s. Used for subscriptions and status events.
+ * With `cap`, at most that many items wait: a push past it drops the
+ * oldest waiting item (counted in `overflowed`), so a producer the consumer
+ * cannot keep up with (a node's ERROR storm becoming status events) never
+ * grows memory without bound.
  */
 export class QueuedIterator<T> implements AsyncIterableIterator<T> {
+  /** Items dropped because `limit` were waiting. */
+  overflowed = 0;
   private items: T[] = [];
   private head = 0;
   private waiter: ((r: IteratorResult<T>) => void) | undefined;
@@ -11,6 +17,8 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
   private error: unknown;
   /** Called once when the consumer stops early (break/return) or the iterator ends. */
   onStop: (() => void) | undefined;
+
+  constructor(private readonly cap = Infinity) {}
 
   /** Items pushed and not yet taken by the consumer. */
   get pending(): number {
@@ -28,6 +36,11 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
       this.waiter = this.waiterReject = undefined;
       w({ value: item, done: false });
       return;
+    }
+    if (this.items.length - this.head >= this.cap) {
+      this.items[this.head++] = undefined as T;
+      this.overflowed++;
+      this.compact();
     }
     this.items.push(item);
   }
@@ -54,10 +67,7 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
     if (this.head < this.items.length) {
       const value = this.items[this.head]!;
       this.items[this.head++] = undefined as T;
-      if (this.head > 1024 && this.head * 2 > this.items.length) {
-        this.items = this.items.slice(this.head);
-        this.head = 0;
-      }
+      this.compact();
       return Promise.resolve({ value, done: false });
     }
     if (this.ended) {
@@ -79,6 +89,14 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
     this.head = 0;
     this.end();
     return Promise.resolve({ value: undefined, done: true });
+  }
+
+  /** Drops the taken slots once they are most of the array. */
+  private compact(): void {
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
   }
 
   [Symbol.asyncIterator](): AsyncIterableIterator<T> {

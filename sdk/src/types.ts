@@ -17,6 +17,12 @@ export interface ClientStats {
    * 'slow-consumer') status event.
    */
   dropped: number;
+  /**
+   * Status events a `status()` iterator did not get: each keeps at most
+   * STATUS_BACKLOG (1,024) waiting for its consumer, and past it drops the
+   * oldest (a node can send errors faster than a consumer reads them).
+   */
+  statusDropped: number;
 }
 
 /** What the node said about itself and this connection in WELCOME (field meanings in proto's WelcomeBody). */

@@ -8,6 +8,7 @@ import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { Packr, pack as mpPack, unpack as mpUnpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
+import { assertPlainMsgpack } from '@meshbus/proto';
 import { pack, unpack } from '../src/mini-msgpack.js';
 import { bundle } from './bundles.js';
 
@@ -240,6 +241,37 @@ describe('mini-msgpack (browser build) against msgpackr', () => {
     }
     expect(bodies).toBeGreaterThanOrEqual(5);
     expect(exts).toBeGreaterThanOrEqual(1);
+  });
+
+  it('whatever the shared subset check (proto assertPlainMsgpack, run before every extension block is decoded) accepts, both decoders decode alike', () => {
+    // Blocks a hostile publisher may send: valid values with random bytes changed, cut or added.
+    const mutated = fc.tuple(value, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat()).map(([v, edits, cut]) => {
+      const b = Uint8Array.from(mpPack(v));
+      for (const [at, byte] of edits) if (b.length > 0) b[at % b.length] = byte;
+      return cut % 7 === 0 && b.length > 1 ? b.subarray(0, b.length - 1 - (cut % b.length)) : b;
+    });
+    let accepted = 0;
+    fc.assert(
+      fc.property(mutated, (b) => {
+        try {
+          assertPlainMsgpack(b);
+        } catch {
+          return;
+        }
+        accepted++;
+        expect(norm(unpack(b))).toEqual(norm(mpUnpack(b)));
+      }),
+      { numRuns: 3000 },
+    );
+    expect(accepted).toBeGreaterThan(100);
+    // The cases that differed before the check: each is refused now, so neither decoder sees it.
+    const differed = {
+      'a timestamp in an unknown key': '82a16881a161a162a178d6ff00000001',
+      'a header value of ill-formed UTF-8 (msgpackr: U+FFFD)': '81a16881a161a2ff61',
+      'a msgpackr record': 'd4724091a168a178',
+      'nesting deeper than MAX_EXT_DEPTH': `81a178${'91'.repeat(40)}c0`,
+    };
+    for (const [what, h] of Object.entries(differed)) expect(() => assertPlainMsgpack(fromHex(h)), what).toThrow(/MB_ERR_BAD_EXTENSION|not|nested|extension/);
   });
 
   it('the browser and mobile bundles carry mini-msgpack, not msgpackr', () => {

@@ -4,10 +4,11 @@
  */
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Flags, FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
+import { Flags, FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, errorFrame, type Frame } from '@meshbus/proto';
 import { silentLogger, startNode } from '@meshbus/core';
 import { RawClient, until } from '@meshbus/testkit';
-import { connect, type Client } from '../src/index.js';
+import { connect, type Client, type Status } from '../src/index.js';
+import { STATUS_BACKLOG } from '../src/status-feed.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -114,5 +115,113 @@ describe('replies to a request', () => {
     await attacker.flush();
     const got = await answer;
     expect(Buffer.from(got.data as Uint8Array).toString()).toBe('real');
+  });
+});
+
+/** What the client's current connection has queued in its transport and not handed to the OS (test-only view of internals). */
+function unsentOf(c: Client): number {
+  const conn = (c as unknown as { e: { current(): { transport: { pendingBytes: number } } | undefined } }).e.current();
+  if (!conn) throw new Error('not connected');
+  return conn.transport.pendingBytes;
+}
+
+describe('frames a node makes the client send (hostile review: urgent paths within a bound)', () => {
+  it('a node that stops reading and sends 1,000,000 PINGs: the client queues a bounded number of PONGs (it queued 60 MB)', async () => {
+    let node: net.Socket | undefined;
+    const port = await fakeNode((s, f) => {
+      if (f.type !== FrameType.HELLO) return;
+      node = s;
+      s.write(welcome([]));
+    });
+    const c = await client(port);
+    await until(() => c.isConnected && node !== undefined, 'connected', 5000);
+    node!.pause();
+    const ping = encodeFrame({ type: FrameType.PING, correlation: 1 });
+    const chunk = Buffer.concat(Array.from({ length: 1000 }, () => ping));
+    for (let i = 0; i < 1000; i++) {
+      if (!node!.write(chunk)) await new Promise((r) => node!.once('drain', r));
+    }
+    // The client read every PING (nothing waits toward it any more) and answered what it answers.
+    await until(() => node!.writableLength === 0, 'the client read every PING', 20_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(c.isConnected).toBe(true);
+    expect(unsentOf(c)).toBeLessThan(1024 * 1024);
+  }, 60_000);
+
+  it('an ERROR storm while the status iterator is not read: at most STATUS_BACKLOG wait, the rest are counted as dropped', async () => {
+    let node: net.Socket | undefined;
+    const port = await fakeNode((s, f) => {
+      if (f.type !== FrameType.HELLO) return;
+      node = s;
+      s.write(welcome([]));
+    });
+    const c = await client(port);
+    await until(() => c.isConnected && node !== undefined, 'connected', 5000);
+    const statuses = c.status();
+    const storm = 5000;
+    const err = (i: number): Uint8Array => errorFrame('MB_ERR_BAD_TOPIC', 0, `storm ${i}`);
+    node!.write(Buffer.concat(Array.from({ length: storm }, (_, i) => err(i))));
+    await until(() => c.stats().statusDropped === storm - STATUS_BACKLOG, `${storm - STATUS_BACKLOG} dropped`, 10_000);
+    // What waits is the newest: the last error of the storm comes last.
+    const got: string[] = [];
+    for (let i = 0; i < STATUS_BACKLOG; i++) {
+      const s = (await statuses.next()).value as Status;
+      if (s.type === 'error') got.push(s.error.message);
+    }
+    expect(got).toHaveLength(STATUS_BACKLOG);
+    expect(got[got.length - 1]).toContain(`storm ${storm - 1}`);
+  });
+
+  it('1,000 refusals of one SUB since (MB_ERR_TOO_MANY_REPLAYS) make one retry, not 1,000', async () => {
+    let subs = 0;
+    const port = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome([]));
+      if (f.type !== FrameType.SUB) return;
+      if (subs++ === 0) s.write(Buffer.concat(Array.from({ length: 1000 }, () => errorFrame('MB_ERR_TOO_MANY_REPLAYS', f.correlation, 'busy'))));
+    });
+    const c = await client(port);
+    c.subscribe('d.x', { since: { epoch: '', offset: 0 }, callback: () => {} });
+    await until(() => subs >= 2, 'the retry', 5000);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(subs).toBe(2);
+  });
+});
+
+describe('control bodies from a node are bounded before they are decoded (hostile review)', () => {
+  /** A msgpack map {peers: [nil x n]}: n elements for n + 12 bytes, a decoding bomb. */
+  const nilBomb = (n: number): Buffer => {
+    const arr = Buffer.alloc(5 + n, 0xc0);
+    arr[0] = 0xdd;
+    arr.writeUInt32BE(n, 1);
+    return Buffer.concat([Buffer.from([0x81, 0xa5]), Buffer.from('peers'), arr]);
+  };
+
+  it('a WELCOME of 30 MB (30 million nils) is refused unread, at once (it took 2.2 s and ~185 MiB to decode)', async () => {
+    const port = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(encodeFrame({ type: FrameType.WELCOME, payload: nilBomb(30_000_000) }));
+    });
+    const t0 = Date.now();
+    const err = await connect(`127.0.0.1:${port}`, { maxReconnectAttempts: 0 }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(String(err?.message)).toMatch(/MB_ERR_FRAME_TOO_LARGE|exceeds|limit/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it('a GOODBYE of 8 MB after WELCOME closes the connection as MB_ERR_FRAME_TOO_LARGE without decoding it', async () => {
+    let node: net.Socket | undefined;
+    const port = await fakeNode((s, f) => {
+      if (f.type !== FrameType.HELLO || node) return;
+      node = s;
+      s.write(welcome([]));
+    });
+    const c = await client(port);
+    const statuses: Status[] = [];
+    c.on('status', (s) => void statuses.push(s));
+    node!.write(encodeFrame({ type: FrameType.GOODBYE, payload: nilBomb(8_000_000) }));
+    await until(() => statuses.some((s) => s.type === 'disconnected'), 'disconnected', 10_000);
+    const d = statuses.find((s) => s.type === 'disconnected') as Extract<Status, { type: 'disconnected' }>;
+    expect(d.error?.code).toBe('MB_ERR_FRAME_TOO_LARGE');
   });
 });

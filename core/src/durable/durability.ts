@@ -45,6 +45,8 @@ function sequencedOwner(s: DurableSession): SequencedOwner {
     // Through the ordinary queue (not urgent): the notice stays in order with the deliveries around it.
     notice: (sid, code, message) => s.send(errorFrame(code, sid, message)),
     addWaiter: (w) => s.addWaiter(w),
+    reserve: (size) => s.reserve(size),
+    unreserve: (size) => s.unreserve(size),
     get congested() {
       return s.congested;
     },

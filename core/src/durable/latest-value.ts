@@ -65,6 +65,10 @@ export async function sendLatest(
         }
         values.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
         for (const v of values) {
+          // Each value only once the connection has drained below its mark: a page (32 values of up to
+          // maxPayload each) pushed at once overran maxPending and closed a subscriber that reads as a
+          // slow consumer (40 values of 1 MB: closed after 8), again at every resubscribe.
+          if (!literal) await drained(owner);
           if (!isCurrent() || !owner.isOpen) return n;
           if (deliverLatest(owner, sid, pattern, matcher, rule, v, logger, stats)) n++;
         }

@@ -1,4 +1,4 @@
-import { Frame, isMeshbusError, type ErrorCode, type Position } from '@meshbus/proto';
+import { Frame, copyBytes, isMeshbusError, type ErrorCode, type Position } from '@meshbus/proto';
 import type { Logger } from '../logger.js';
 import type { NodeStats } from '../stats.js';
 import type { SequencedReceiver, Throttled } from '../subscriber.js';
@@ -19,6 +19,10 @@ export interface SequencedOwner {
   readonly congested: boolean;
   /** Calls `w.unblock` once the outbound queue drained below its mark (or the connection went away). */
   addWaiter(w: Throttled): void;
+  /** Counts `size` bytes kept for the connection (buffered live events) against its bound; false: they do not fit, do not keep them. */
+  reserve(size: number): boolean;
+  /** Gives back bytes taken with reserve(). */
+  unreserve(size: number): void;
 }
 
 /** What a Sequencer uses of its node. */
@@ -34,9 +38,12 @@ export interface SequencerDeps {
 const RECHECK_MS = [300, 1500];
 
 /**
- * Live events buffered while a replay reads history. Past this many they are
- * dropped: they are in the history too, and a read after the replay (the
- * recheck) delivers them in order, so memory stays bounded during a long replay.
+ * Live events buffered while a replay reads history. Past this many, or past
+ * the connection's bound in bytes (their bytes are reserved against its
+ * maxPending, so they show in its `pending`), they are dropped: they are in
+ * the history too, and a read after the replay (the recheck) delivers them
+ * in order, so memory stays bounded during a long replay, however long a
+ * reader that stopped keeps it waiting.
  */
 const MAX_PENDING = 4096;
 
@@ -68,6 +75,8 @@ export class Sequencer implements SequencedReceiver {
   /** Buffered live events were dropped (MAX_PENDING): read them from history once live. */
   private overflowed = false;
   private pending: Frame[] = [];
+  /** Bytes of `pending`, reserved against the connection's bound. */
+  private pendingBytes = 0;
   private timers: Array<ReturnType<typeof setTimeout>> = [];
 
   constructor(
@@ -90,7 +99,7 @@ export class Sequencer implements SequencedReceiver {
 
   cancel(): void {
     this.closed = true;
-    this.pending = [];
+    this.dropPending();
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
     this.releaseSlot();
@@ -99,14 +108,38 @@ export class Sequencer implements SequencedReceiver {
   offer(f: Frame): void {
     if (this.closed) return;
     if (this.fetching) {
-      if (this.pending.length >= MAX_PENDING) {
-        this.pending = [];
-        this.overflowed = true;
-      }
-      this.pending.push(f);
+      this.keep(f);
       return;
     }
     this.accept(f);
+  }
+
+  /**
+   * Buffers a live event until the history read in progress is delivered.
+   * Its bytes count against the connection's bound, and a view of a larger
+   * buffer (an event forwarded by a peer lies in the link's input chunk) is
+   * copied first, so what is counted is what is kept. Past MAX_PENDING events
+   * or the bound, everything buffered is dropped (`overflowed`: read from
+   * history once live) — the event too if it still does not fit.
+   */
+  private keep(f: Frame): void {
+    const size = f.end - f.start;
+    if (this.pending.length >= MAX_PENDING || !this.owner.reserve(size)) {
+      this.dropPending();
+      this.overflowed = true;
+      if (!this.owner.reserve(size)) return;
+    }
+    this.pending.push(owned(f));
+    this.pendingBytes += size;
+  }
+
+  /** Empties the buffer and gives its bytes back. */
+  private dropPending(): Frame[] {
+    const was = this.pending;
+    this.pending = [];
+    if (this.pendingBytes > 0) this.owner.unreserve(this.pendingBytes);
+    this.pendingBytes = 0;
+    return was;
   }
 
   /** One page read; `ok` runs with it, a failure goes to storeFailed. Never leaves a rejection unhandled. */
@@ -153,14 +186,21 @@ export class Sequencer implements SequencedReceiver {
   }
 
   /**
-   * Delivers page `r`, then reads and delivers the next ones up to offset
-   * `target`, each once the connection has drained; then `done`.
+   * Delivers page `r` (from its event `at`) while the connection is below its
+   * mark, the rest of it once it has drained; then reads and delivers the next
+   * pages up to offset `target` the same way; then `done`. A page never goes
+   * into the queue at once: with a maxPending below a page and the mark
+   * (replay.pageBytes, ~1 MiB) that closed a subscriber that reads as a slow
+   * consumer. `before`: the offset when the page started.
    */
-  private replayPages(r: ReadResult, target: number, done: () => void): void {
+  private replayPages(r: ReadResult, target: number, done: () => void, at = 0, before = this.offset): void {
     if (this.closed) return;
-    const before = this.offset;
-    this.deliverPage(r, target);
+    const stopped = this.deliverPage(r, target, at);
     if (this.closed) return;
+    if (stopped < r.events.length) {
+      this.whenDrained(() => this.replayPages(r, target, done, stopped, before));
+      return;
+    }
     if (this.offset >= target || this.offset === before) {
       // Finished, or the history no longer has what follows (trimmed meanwhile): say so and continue.
       if (this.offset < target) this.lost(this.epoch, target);
@@ -192,9 +232,13 @@ export class Sequencer implements SequencedReceiver {
     this.owner.addWaiter({ unblock: run });
   }
 
-  private deliverPage(r: ReadResult, target: number): void {
-    for (const e of r.events) {
-      if (!this.owner.isOpen) return;
+  /** Delivers the events of `r` from index `at` up to `target`; returns where it stopped: the connection got congested, or the page's end. */
+  private deliverPage(r: ReadResult, target: number, at: number): number {
+    const events = r.events;
+    for (let i = at; i < events.length; i++) {
+      const e = events[i]!;
+      if (!this.owner.isOpen) return events.length;
+      if (i > at && this.owner.congested) return i;
       if (e.offset <= this.offset) continue;
       if (e.offset > target) break;
       if (e.offset !== this.offset + 1) {
@@ -215,6 +259,7 @@ export class Sequencer implements SequencedReceiver {
       }
       this.owner.deliver(f, this.sid);
     }
+    return events.length;
   }
 
   /** Tells the client it may have missed events: it continues after (epoch, offset). */
@@ -245,12 +290,11 @@ export class Sequencer implements SequencedReceiver {
       t.unref?.();
       this.timers.push(t);
     }
-    const pending = this.pending;
-    this.pending = [];
+    const pending = this.dropPending();
     for (let i = 0; i < pending.length; i++) {
       if (this.fetching) {
         // A hole: the rest waits for the fill.
-        this.pending.push(...pending.slice(i));
+        for (let j = i; j < pending.length; j++) this.keep(pending[j]!);
         return;
       }
       this.accept(pending[i]!);
@@ -266,7 +310,7 @@ export class Sequencer implements SequencedReceiver {
       return;
     }
     if (pos.epoch !== this.epoch) {
-      this.pending.push(f);
+      this.keep(f);
       this.checkEpoch(f, pos);
       return;
     }
@@ -276,7 +320,7 @@ export class Sequencer implements SequencedReceiver {
       this.owner.deliver(f, this.sid);
       return;
     }
-    this.pending.push(f);
+    this.keep(f);
     this.fill(pos.offset - 1, f);
   }
 
@@ -302,7 +346,13 @@ export class Sequencer implements SequencedReceiver {
 
   /** Drops a buffered live event whose position the store contradicts: it never reaches the client nor moves its position. */
   private bogus(f: Frame, why: string): void {
-    this.pending = this.pending.filter((x) => x !== f);
+    // Buffered as a copy when it was a view: compare by position, the store's only judge.
+    const at = positionOf(f);
+    const kept = this.dropPending();
+    for (const x of kept) {
+      const p = positionOf(x);
+      if (!(at && p && p.epoch === at.epoch && p.offset === at.offset)) this.keep(x);
+    }
     this.deps.logger.warn({ topic: this.topic, sid: this.sid }, `event with an impossible position dropped: ${why}`);
   }
 
@@ -352,4 +402,15 @@ export class Sequencer implements SequencedReceiver {
     this.lost(next?.epoch ?? this.epoch, next ? next.offset - 1 : this.offset);
     this.goLive();
   }
+}
+
+/**
+ * `f` itself when its buffer holds little else (a durable event is a copy of
+ * its own), else a copy: a small view must not keep a large input chunk alive
+ * while it waits in a buffer.
+ */
+function owned(f: Frame): Frame {
+  const size = f.end - f.start;
+  if (f.buf.buffer.byteLength <= 2 * size) return f;
+  return new Frame(copyBytes(f.buf, f.start, f.end), 0, size);
 }

@@ -158,7 +158,7 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   counter(registry, 'meshbus_messages_out_total', 'Events handed to receivers (clients and peer links).', () => s.msgsOut);
   counter(registry, 'meshbus_bytes_in_total', 'Bytes of events accepted for routing, frames whole.', () => s.bytesIn);
   counter(registry, 'meshbus_bytes_out_total', 'Bytes of events handed to receivers, frames whole.', () => s.bytesOut);
-  gauge(registry, 'meshbus_pending_bytes', 'Bytes queued toward clients and not yet written.', () => {
+  gauge(registry, 'meshbus_pending_bytes', 'Bytes queued toward client connections and not yet written, with what the node buffers for them (live events waiting for a replay); peer links: meshbus_peer_pending_bytes.', () => {
     let pending = 0;
     for (const c of node.connections()) pending += c.pending;
     return pending;
@@ -211,6 +211,9 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   gauge(registry, 'meshbus_peer_up', 'Per peer: 1 when the link is up, else 0.', () => peers().map((p) => [{ peer: p.id, name: p.name ?? '', address: p.address }, p.state === 'up' ? 1 : 0]), ['peer', 'name', 'address']);
   gauge(registry, 'meshbus_peer_rtt_seconds', 'Per peer: last measured round-trip time of the link.', () =>
     peers().filter((p) => p.rttMs !== undefined).map((p) => [{ peer: p.id }, p.rttMs! / 1000]), ['peer'],
+  );
+  gauge(registry, 'meshbus_peer_pending_bytes', 'Per peer (peer, leaf or gateway link): bytes queued toward it and not yet written (meshbus_pending_bytes counts client connections).', () =>
+    peers().filter((p) => p.pending !== undefined).map((p) => [{ peer: p.id }, p.pending!]), ['peer'],
   );
   counter(registry, 'meshbus_peer_messages_in_total', 'Per peer: events received from the peer.', () => peers().map((p) => [{ peer: p.id }, p.msgsIn]), ['peer']);
   counter(registry, 'meshbus_peer_messages_out_total', 'Per peer: events sent to the peer.', () => peers().map((p) => [{ peer: p.id }, p.msgsOut]), ['peer']);

@@ -29,6 +29,8 @@ export interface Got {
   reply?: string;
   /** Trace id of a traced event (extension `t`): what every receiver of it learns. */
   trace?: string;
+  /** Durable position of an event (extension `p`), when it has one. */
+  offset?: number;
   error?: ErrorCode;
 }
 
@@ -45,6 +47,10 @@ export abstract class RawFrames {
 
   /** Sends frames (a transport may put several in one message). */
   abstract send(...specs: FrameSpec[]): void;
+  /** Sends bytes as they are (one WebSocket message): frames encodeFrame would refuse to make (frameWithExt). */
+  sendBytes(_bytes: Uint8Array): void {
+    throw new Error(`${this.constructor.name} cannot send raw bytes`);
+  }
   /** Stops / restarts reading from the socket: the node sees a reader that stopped (its kernel buffers fill). */
   pauseReading(): void {
     throw new Error(`${this.constructor.name} cannot pause`);
@@ -80,6 +86,7 @@ export abstract class RawFrames {
     if (f.type === FrameType.ERROR) g.error = codeFromNumber(decodeError(f.payload).code);
     if (f.type === FrameType.REQ) g.reply = f.ext?.reply;
     if (f.traced) g.trace = f.ext?.trace;
+    if (f.type === FrameType.PUB && f.extLen > 0) g.offset = f.ext?.position?.offset;
     this.got.push(g);
   }
 
@@ -175,6 +182,10 @@ export class RawClient extends RawFrames {
     for (const spec of specs) this.socket.write(encodeFrame(spec));
   }
 
+  override sendBytes(bytes: Uint8Array): void {
+    this.socket.write(bytes);
+  }
+
   override pauseReading(): void {
     this.socket.pause();
   }
@@ -220,6 +231,10 @@ export class RawWs extends RawFrames {
   send(...specs: FrameSpec[]): void {
     // All frames in one binary message (SPEC §2 allows several whole frames per message).
     this.ws.send(Buffer.concat(specs.map((s) => encodeFrame(s))));
+  }
+
+  override sendBytes(bytes: Uint8Array): void {
+    this.ws.send(bytes);
   }
 
   override pauseReading(): void {
