@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Flags, FrameType, decodeSubAck } from '@meshbus/proto';
-import { RawClient, redisServerInstalled, startRedisServer, until } from '@meshbus/testkit';
+import { RawClient, requireRedisServer, startRedisServer, until } from '@meshbus/testkit';
 import { silentLogger, startNode } from '../../src/index.js';
 
 /**
@@ -26,7 +26,8 @@ afterEach(async () => {
 });
 
 describe('latest values of a wildcard SUB flow with the connection', () => {
-  it.skipIf(!redisServerInstalled())('40 values of 512 KiB (two pages, each past maxPending) all reach a subscriber that reads, which stays connected', async () => {
+  it('40 values of 512 KiB (two pages, each past maxPending) all reach a subscriber that reads, which stays connected', async (ctx) => {
+    requireRedisServer(ctx);
     // Its own Redis: 20 MiB of values.
     const redis = await startRedisServer();
     cleanups.push(() => redis.stop());
@@ -51,7 +52,8 @@ describe('latest values of a wildcard SUB flow with the connection', () => {
 });
 
 describe('a history replay flows with the connection', () => {
-  it.skipIf(!redisServerInstalled())('24 events of 256 KiB replayed to a subscriber that reads, with maxPending 1 MiB: all arrive in order, no slow consumer', async () => {
+  it('24 events of 256 KiB replayed to a subscriber that reads, with maxPending 1 MiB: all arrive in order, no slow consumer', async (ctx) => {
+    requireRedisServer(ctx);
     const redis = await startRedisServer();
     cleanups.push(() => redis.stop());
     const n = await startNode({ port: 0, logger: silentLogger, maxPending: 1024 * 1024, durable: { redis: redis.url, prefix: 'replayflow:', topics: [{ pattern: 'h.>', history: { size: 100 } }] } });

@@ -1,9 +1,8 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
-import { RawClient, until } from '@meshbus/testkit';
+import { LineProcess, RawClient, until } from '@meshbus/testkit';
 
 /**
  * Issue #13.4: what a connection keeps alive must be what its limits count.
@@ -70,16 +69,9 @@ while True:
     time.sleep(1)
 `;
 
-/** A node in a child process answering "mem" on stdin with its memory after a full GC. */
+/** A node in a child process answering "mem" on stdin with its memory after a full GC, "pending" with its queued bytes. */
 class NodeProcess {
-  private readonly lines: string[] = [];
-  private waiters: Array<() => void> = [];
-  private constructor(readonly child: ChildProcessWithoutNullStreams) {
-    createInterface({ input: child.stdout }).on('line', (l) => {
-      this.lines.push(l);
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
+  private constructor(private readonly p: LineProcess) {}
 
   /** A node with `opts`; `port` is its TCP port, `wsPort` its WebSocket gateway's. */
   static async start(opts: Record<string, unknown>): Promise<{ proc: NodeProcess; port: number; wsPort: number }> {
@@ -102,42 +94,23 @@ class NodeProcess {
           slowConsumers: n.stats.slowConsumers, connections: n.connectionCount }));
       });
       process.stdin.on('end', () => process.exit(0));`;
-    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { cwd: CORE_DIR, stdio: 'pipe' });
-    child.stderr.resume();
-    const proc = new NodeProcess(child);
-    const { port, wsPort } = JSON.parse(await proc.nextLine()) as { port: number; wsPort: number };
-    return { proc, port, wsPort };
-  }
-
-  private async nextLine(): Promise<string> {
-    const deadline = Date.now() + 10_000;
-    while (this.lines.length === 0) {
-      if (Date.now() > deadline || this.child.exitCode !== null) throw new Error('node process did not answer');
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 100);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-    return this.lines.shift()!;
+    const p = new LineProcess(code, CORE_DIR);
+    const { port, wsPort } = JSON.parse(await p.next(10_000)) as { port: number; wsPort: number };
+    return { proc: new NodeProcess(p), port, wsPort };
   }
 
   /** Memory after a full GC, and the node's queue figures. */
-  async mem(): Promise<Mem> {
-    this.child.stdin.write('mem\n');
-    return JSON.parse(await this.nextLine()) as Mem;
+  mem(): Promise<Mem> {
+    return this.p.ask<Mem>('mem');
   }
 
   /** Bytes queued in the node for all connections (no GC). */
   async pending(): Promise<number> {
-    this.child.stdin.write('pending\n');
-    return (JSON.parse(await this.nextLine()) as { pending: number }).pending;
+    return (await this.p.ask<{ pending: number }>('pending')).pending;
   }
 
   stop(): void {
-    this.child.kill();
+    this.p.stop();
   }
 }
 

@@ -1,9 +1,8 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, decodeSubAck, encodeBody, encodeFrame } from '@meshbus/proto';
-import { RawClient, redisServerInstalled, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
+import { LineProcess, RawClient, requireRedisServer, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
 
 /**
  * Hostile review (variant of issue #13.4, slow consumers pinning memory): a
@@ -47,14 +46,7 @@ interface Mem {
 
 /** A durable node in a child process answering "mem" on stdin with its buffers after a full GC. */
 class NodeProcess {
-  private readonly lines: string[] = [];
-  private waiters: Array<() => void> = [];
-  private constructor(readonly child: ChildProcessWithoutNullStreams) {
-    createInterface({ input: child.stdout }).on('line', (l) => {
-      this.lines.push(l);
-      for (const w of this.waiters.splice(0)) w();
-    });
-  }
+  private constructor(private readonly p: LineProcess) {}
 
   static async start(redis: string): Promise<{ proc: NodeProcess; port: number }> {
     const opts = {
@@ -75,35 +67,17 @@ class NodeProcess {
         console.log(JSON.stringify({ arrayBuffers: process.memoryUsage().arrayBuffers, pending, connections: n.connectionCount }));
       });
       process.stdin.on('end', () => process.exit(0));`;
-    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { cwd: CORE_DIR, stdio: 'pipe' });
-    child.stderr.resume();
-    const proc = new NodeProcess(child);
-    const { port } = JSON.parse(await proc.nextLine()) as { port: number };
-    return { proc, port };
+    const p = new LineProcess(code, CORE_DIR);
+    const { port } = JSON.parse(await p.next()) as { port: number };
+    return { proc: new NodeProcess(p), port };
   }
 
-  private async nextLine(): Promise<string> {
-    const deadline = Date.now() + 15_000;
-    while (this.lines.length === 0) {
-      if (Date.now() > deadline || this.child.exitCode !== null) throw new Error('node process did not answer');
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 100);
-        this.waiters.push(() => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-    return this.lines.shift()!;
-  }
-
-  async mem(): Promise<Mem> {
-    this.child.stdin.write('mem\n');
-    return JSON.parse(await this.nextLine()) as Mem;
+  mem(): Promise<Mem> {
+    return this.p.ask<Mem>('mem');
   }
 
   stop(): void {
-    this.child.kill();
+    this.p.stop();
   }
 }
 
@@ -113,7 +87,8 @@ afterEach(async () => {
 });
 
 describe('live events buffered during a replay count against the connection (hostile review)', () => {
-  it.skipIf(!redisServerInstalled())('a resuming subscriber that stops reading: the node holds at most its bound for it, and reports it', async () => {
+  it('a resuming subscriber that stops reading: the node holds at most its bound for it, and reports it', async (ctx) => {
+    requireRedisServer(ctx);
     // Its own Redis: the attack writes ~50 MiB through it.
     const redis: RedisServer = await startRedisServer();
     cleanup.push(() => redis.stop());
@@ -166,7 +141,8 @@ describe('live events buffered during a replay count against the connection (hos
     expect(after.pending).toBeLessThanOrEqual(2 * MAX_PENDING);
   }, 120_000);
 
-  it.skipIf(!redisServerInstalled())('the events dropped from the buffer come from history: a reader that stops, then reads again, gets every offset once, in order', async () => {
+  it('the events dropped from the buffer come from history: a reader that stops, then reads again, gets every offset once, in order', async (ctx) => {
+    requireRedisServer(ctx);
     const redis: RedisServer = await startRedisServer();
     cleanup.push(() => redis.stop());
     const { proc, port } = await NodeProcess.start(redis.url);

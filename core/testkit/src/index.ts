@@ -5,6 +5,7 @@
 export { sleep, until, heldWithin } from './wait.js';
 export { freePort, freePortRange, portFree } from './ports.js';
 export { tcpProxy, type TcpProxy } from './tcp-proxy.js';
+export { LineProcess } from './line-process.js';
 export { Fixture, nodeKit, url, type Closable, type FixtureOptions, type NodeLike } from './fixture.js';
 export { RawClient, RawFrames, RawWs, frameWithExt, type Got } from './raw-client.js';
 export {
