@@ -53,6 +53,9 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
     maxRate: (t: TargetName, p: number) => results.find((r) => r.scenario === '1to1' && r.target === t && r.payload === p && !r.error)?.rate,
   };
   const sizes = o.sizes ?? [...SIZES];
+  // Checked before anything starts: `--rounds x` (NaN) ran no round at all and wrote an empty report over latest.json.
+  const rounds = o.rounds ?? 1;
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`rounds must be a positive integer, got ${o.rounds}`);
   if (o.externalMeshbus) useExternalMeshbus(o.externalMeshbus);
   const all = scenarios(full).map((sc) => (sc.pace && o.pace ? { ...sc, pace: o.pace } : sc));
   const chosen = o.scenarios ? all.filter((s) => o.scenarios!.includes(s.id)) : all.filter((s) => full || !s.full);
@@ -68,7 +71,6 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
   const m = machine();
   log(`machine: ${m.cores} cores, ${m.cpu}, Node ${m.node}; ${settings.durationMs} ms per run after ${settings.warmupMs} ms warm-up`);
 
-  const rounds = Math.max(1, Math.floor(o.rounds ?? 1));
   const started = runInfo();
   for (const sc of chosen) {
     for (const payload of sc.sized ? (sc.sizes ?? sizes) : [0]) {

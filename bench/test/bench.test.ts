@@ -47,3 +47,22 @@ describe('growth scenarios', () => {
     expect(report.run?.versions.meshbus).toMatch(/^[0-9a-f]{7,}(\+dirty)?$/);
   }, 90_000);
 });
+
+describe('--rounds', () => {
+  it('refuses a count that is not a positive integer before running anything, and writes no report', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { existsSync } = await import('node:fs');
+    const out = mkdtempSync(join(tmpdir(), 'meshbus-bench-rounds-'));
+    try {
+      const run = join(import.meta.dirname, '..', 'dist', 'run.js');
+      for (const bad of ['x', '0', '-2', '1.5']) {
+        const r = spawnSync(process.execPath, [run, `--rounds=${bad}`, '--targets', 'meshbus', '--scenarios', '1to1', '--sizes', '16', '--duration', '0.2', '--warmup', '0.1', '--out', out], { encoding: 'utf8', timeout: 30_000 });
+        expect(r.status, `--rounds ${bad}: ${r.stderr}`).toBe(1);
+        expect(r.stderr).toContain('rounds must be a positive integer');
+        expect(existsSync(join(out, 'latest.json'))).toBe(false);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
