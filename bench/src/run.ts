@@ -53,6 +53,9 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
     maxRate: (t: TargetName, p: number) => results.find((r) => r.scenario === '1to1' && r.target === t && r.payload === p && !r.error)?.rate,
   };
   const sizes = o.sizes ?? [...SIZES];
+  // Checked before anything starts: `--rounds x` (NaN) ran no round at all and wrote an empty report over latest.json.
+  const rounds = o.rounds ?? 1;
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`rounds must be a positive integer, got ${o.rounds}`);
   if (o.externalMeshbus) useExternalMeshbus(o.externalMeshbus);
   const all = scenarios(full).map((sc) => (sc.pace && o.pace ? { ...sc, pace: o.pace } : sc));
   const chosen = o.scenarios ? all.filter((s) => o.scenarios!.includes(s.id)) : all.filter((s) => full || !s.full);
@@ -68,7 +71,6 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
   const m = machine();
   log(`machine: ${m.cores} cores, ${m.cpu}, Node ${m.node}; ${settings.durationMs} ms per run after ${settings.warmupMs} ms warm-up`);
 
-  const rounds = Math.max(1, Math.floor(o.rounds ?? 1));
   const started = runInfo();
   for (const sc of chosen) {
     for (const payload of sc.sized ? (sc.sizes ?? sizes) : [0]) {
@@ -123,15 +125,17 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
 /**
  * The round whose main figure is the median of `rs` (for an even count, the
  * lower middle), with every round's figure in `roundFigures`: the rate for
- * throughput runs, p99.9 for request/reply, RSS per 10k for idle
- * connections. A whole round is kept, not a median per field, so the
- * figures of one row (rate, CPU, lost) come from the same run. Failed
- * rounds count only when every round failed.
+ * throughput runs, p99.9 for request/reply, p99 for paced runs (`load-p99`:
+ * their rate is the offered one, the same in every round, so a median by
+ * rate would pick the round by noise and report any round's latency), RSS
+ * per 10k for idle connections. A whole round is kept, not a median per
+ * field, so the figures of one row (rate, CPU, lost) come from the same run.
+ * Failed rounds count only when every round failed.
  */
 export function medianRound(rs: RunResult[]): RunResult {
   const ok = rs.filter((r) => !r.error && !r.skipped);
   if (ok.length === 0) return rs[0]!;
-  const figure = (r: RunResult): number => r.rssPer10k ?? (r.latency && r.pacedRate === undefined ? r.latency.p999 : r.rate) ?? 0;
+  const figure = (r: RunResult): number => r.rssPer10k ?? (r.latency ? (r.pacedRate === undefined ? r.latency.p999 : r.latency.p99) : r.rate) ?? 0;
   const sorted = [...ok].sort((a, b) => figure(a) - figure(b));
   const m = sorted[Math.floor((sorted.length - 1) / 2)]!;
   return rs.length === 1 ? m : { ...m, roundFigures: ok.map(figure) };

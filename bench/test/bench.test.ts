@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runBench } from '../src/run.js';
 import type { Report } from '../src/report.js';
+import type { RunResult } from '../src/runner.js';
 
 // Smoke test of the real harness (built worker, a real `meshbus start` process,
 // forked publisher and subscriber): one tiny scenario, no timing assertions.
@@ -46,4 +47,46 @@ describe('growth scenarios', () => {
     // The checkout's commit (this test runs in a git clone), `+dirty` with uncommitted changes.
     expect(report.run?.versions.meshbus).toMatch(/^[0-9a-f]{7,}(\+dirty)?$/);
   }, 90_000);
+});
+
+describe('--rounds', () => {
+  it('refuses a count that is not a positive integer before running anything, and writes no report', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { existsSync } = await import('node:fs');
+    const out = mkdtempSync(join(tmpdir(), 'meshbus-bench-rounds-'));
+    try {
+      const run = join(import.meta.dirname, '..', 'dist', 'run.js');
+      for (const bad of ['x', '0', '-2', '1.5']) {
+        const r = spawnSync(process.execPath, [run, `--rounds=${bad}`, '--targets', 'meshbus', '--scenarios', '1to1', '--sizes', '16', '--duration', '0.2', '--warmup', '0.1', '--out', out], { encoding: 'utf8', timeout: 30_000 });
+        expect(r.status, `--rounds ${bad}: ${r.stderr}`).toBe(1);
+        expect(r.stderr).toContain('rounds must be a positive integer');
+        expect(existsSync(join(out, 'latest.json'))).toBe(false);
+      }
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('medianRound', () => {
+  const paced = (rate: number, p99: number): RunResult => ({
+    scenario: 'load-p99', target: 'meshbus', payload: 128, rate, pacedRate: 1000, maxRate: 2000,
+    latency: { count: 1000, p50: 10, p99, p999: p99 * 2, max: p99 * 3, mean: 12 },
+  } as RunResult);
+
+  it('keeps a paced run\'s median round by its delivery latency, not by its rate (the offered rate, equal in every round)', async () => {
+    const { medianRound } = await import('../src/run.js');
+    // The outlier round (p99 5,000 µs) has the median rate: a median by rate reported it.
+    const m = medianRound([paced(999, 50), paced(1000, 5000), paced(1001, 60)]);
+    expect(m.latency?.p99).toBe(60);
+    expect(m.roundFigures).toEqual([50, 5000, 60]);
+  });
+
+  it('keeps throughput runs by rate and request/reply by p99.9 (held)', async () => {
+    const { medianRound } = await import('../src/run.js');
+    const tp = (rate: number): RunResult => ({ scenario: '1to1', target: 'meshbus', payload: 16, rate }) as RunResult;
+    expect(medianRound([tp(3), tp(1), tp(2)]).rate).toBe(2);
+    const rr = (p999: number): RunResult => ({ scenario: 'reqrep', target: 'meshbus', payload: 16, rate: 1, latency: { count: 1, p50: 1, p99: 1, p999, max: 1, mean: 1 } }) as RunResult;
+    expect(medianRound([rr(30), rr(10), rr(20)]).latency?.p999).toBe(20);
+  });
 });

@@ -1,4 +1,4 @@
-import { TopicTrie, assertPattern, copyBytes, type Frame } from '@meshbus/proto';
+import { DEFAULT_MAX_TOPIC, TopicTrie, assertPattern, copyBytes, type Frame } from '@meshbus/proto';
 import type { TopicRules } from './jwt.js';
 
 /**
@@ -136,6 +136,14 @@ export class Permissions {
 
 /** Decisions a connection remembers: it publishes or receives a few topics over and over. */
 const DECISIONS = 64;
+/**
+ * Longest topic remembered, bytes. The publish check runs before the topic
+ * length check (checkClientEvent), so a frame's topic may be up to 64 KiB
+ * (anything maxFrameLength lets through) and refused only afterwards, without
+ * closing the connection: keeping such topics let one client hold 64 x 64 KiB
+ * per connection. Longer topics are decided each time.
+ */
+const KEPT_TOPIC = DEFAULT_MAX_TOPIC;
 
 /**
  * A rule's answers for literal topics, keyed by a frame's topic bytes: a
@@ -144,9 +152,9 @@ const DECISIONS = 64;
  * than the rest of a node's work for a small event). The key is the
  * header's topic hash, which the client chose, so an entry is used only when
  * its bytes equal the frame's: a wrong hash can only miss. At most
- * DECISIONS entries per Permissions (per token), dropped together when
- * full; topics starting with `_` (reply inboxes, new at every request) are
- * decided each time and not kept. A refreshed token makes a new Permissions,
+ * DECISIONS entries of at most KEPT_TOPIC bytes per Permissions (per
+ * token), dropped together when full; topics starting with `_` (reply
+ * inboxes, new at every request) are decided each time and not kept. A refreshed token makes a new Permissions,
  * so no decision outlives the rules it was made under.
  */
 class FrameDecisions {
@@ -167,7 +175,7 @@ class FrameDecisions {
       if (i === len) return e.ok;
     }
     const ok = this.decide(f.topic);
-    if (buf[start] !== 0x5f /* _ */) {
+    if (buf[start] !== 0x5f /* _ */ && len <= KEPT_TOPIC) {
       if (this.m.size >= DECISIONS) this.m.clear();
       // A copy: a view would keep the whole input chunk (64 KiB) alive.
       this.m.set(key, { bytes: copyBytes(buf, start, start + len), ok });
