@@ -126,8 +126,14 @@ export class MeshbusError extends Error {
     this.fatal = def.fatal;
     (this as unknown as Record<symbol, boolean>)[BRAND] = true;
   }
+  /**
+   * The class's name: `'ClientError'`, `'SessionError'`... A minifier renames
+   * classes (the browser bundles' were `'p'`, `'b'`), so proto's own classes
+   * carry theirs as data; a subclass elsewhere (e.g. a node's `ConfigError`)
+   * answers its constructor's name.
+   */
   override get name(): string {
-    return this.constructor.name;
+    return NAMES.get(this.constructor) ?? this.constructor.name;
   }
   toJSON(): { code: ErrorCode; num: number; message: string } {
     return { code: this.code, num: this.num, message: this.message };
@@ -142,6 +148,15 @@ export class SessionError extends MeshbusError {}
 export class ClientError extends MeshbusError {}
 /** The durable store could not do what was asked (codes 4xxx). */
 export class StoreError extends MeshbusError {}
+
+/** Proto's classes by constructor, with the names they keep in minified bundles (MeshbusError.name). */
+const NAMES = new Map<unknown, string>([
+  [MeshbusError, 'MeshbusError'],
+  [ProtocolError, 'ProtocolError'],
+  [SessionError, 'SessionError'],
+  [ClientError, 'ClientError'],
+  [StoreError, 'StoreError'],
+]);
 
 const BY_KIND = { protocol: ProtocolError, session: SessionError, client: ClientError, store: StoreError };
 

@@ -47,3 +47,17 @@ describe('prebuilt ESM bundle + @meshbus/sdk/durable', () => {
     expect(got).toEqual(['d.y=plain']);
   });
 });
+
+describe('prebuilt ESM bundle: errors', () => {
+  it('keep their class names though the bundle renames classes (err.name was "p", "b"...)', async () => {
+    const mb = await loadBundle();
+    expect(new mb.ClientError('MB_ERR_TIMEOUT').name).toBe('ClientError');
+    expect(new mb.SessionError('MB_ERR_NO_RESPONDERS').name).toBe('SessionError');
+    expect(new mb.ProtocolError('MB_ERR_BAD_TOPIC').name).toBe('ProtocolError');
+    expect(new mb.StoreError('MB_ERR_NOT_DURABLE').name).toBe('StoreError');
+    // What a caller sees when a call is refused: the class's name in the error's first line too.
+    const refused = (await mb.connect('ws://127.0.0.1:1', { name: 5 as never, WebSocket: WebSocket as never, pageLifecycle: false }).catch((e: unknown) => e)) as Error;
+    expect(refused.name).toBe('ClientError');
+    expect(String(refused)).toMatch(/^ClientError: invalid argument/);
+  });
+});
