@@ -71,7 +71,11 @@ describe('relay (the ceiling)', () => {
   });
 
   it('runs 1 → 1 in the harness with the meshbus SDK clients and loses nothing', async () => {
-    const report = await runBench({ targets: ['meshbus', 'relay'], scenarios: ['1to1'], sizes: [16], durationMs: 300, warmupMs: 100, log: () => {} });
+    // 1 s measured: at 0.3 s a loaded 2-core machine could deliver every measured event in one read (rate 0, ratio 0).
+    const report = await runBench({ targets: ['meshbus', 'relay'], scenarios: ['1to1'], sizes: [16], durationMs: 1000, warmupMs: 200, log: () => {} });
+    const m = report.results.find((x) => x.target === 'meshbus')!;
+    expect(m.error).toBeUndefined();
+    expect(m.rate).toBeGreaterThan(0);
     const r = report.results.find((x) => x.target === 'relay')!;
     expect(r.error).toBeUndefined();
     expect(r.rate).toBeGreaterThan(0);

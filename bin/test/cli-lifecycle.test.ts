@@ -63,7 +63,8 @@ it('under npm (npx meshbus start), SIGTERM to the launcher still drains the node
   await p.exited;
   await until(async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
   expect(p.err()).toContain('launcher exited');
-  expect(p.err()).toContain('node stopped');
+  // Ports are freed when the drain starts, 'node stopped' is logged when it ends (and the pipe may lag): wait for it.
+  await until(() => p.err().includes('node stopped'), 'the orphaned node to log that it stopped');
 });
 
 it('under npm, a launcher killed while the node is still opening its ports drains the node too', async () => {
@@ -75,7 +76,8 @@ it('under npm, a launcher killed while the node is still opening its ports drain
   p.child.kill('SIGTERM');
   await p.exited;
   await until(async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
-  expect(p.err()).toContain('node stopped');
+  // Ports are freed when the drain starts, 'node stopped' is logged when it ends (and the pipe may lag): wait for it.
+  await until(() => p.err().includes('node stopped'), 'the orphaned node to log that it stopped');
 });
 
 it('under npm, SIGTERM to the launcher of start --workers or dev stops every node', async () => {
