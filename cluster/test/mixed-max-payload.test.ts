@@ -110,7 +110,7 @@ async function checkPair(big: Logged, small: Logged): Promise<void> {
   for (const n of over) pub.publish(TOPIC, new Uint8Array(n));
   // Per-publisher order: once the marker is in, anything sent before it would be too.
   pub.publish(TOPIC, new Uint8Array(1));
-  await until(() => atSmall.length === 2 && atBig.length === 2 + over.length, 'the marker reached both');
+  await until(() => atSmall.includes(1) && atBig.includes(1), 'the marker reached both');
   expect(atSmall).toEqual([SMALL, 1]);
   expect(atBig).toEqual([SMALL, ...over, 1]);
   // Nothing of the 490 KB went over the link (pings and gossip only).
@@ -146,7 +146,7 @@ describe('a mesh whose nodes have different max payloads', () => {
     await until(() => routesToLink(a.node), 'a learned c\'s subscriber');
     const pub = await cli(a.node);
     for (const n of [SMALL, SMALL + 1, 190_000, 1]) pub.publish(TOPIC, new Uint8Array(n));
-    await until(() => atC.length === 2, 'the marker reached c');
+    await until(() => atC.includes(1), 'the marker reached c');
     expect(atC).toEqual([SMALL, 1]);
     // mid, not a, is where the limit is known: a sends mid everything, mid skips c.
     expect(a.node.node.stats.dropped.tooLargeForPeer).toBe(0);
