@@ -469,7 +469,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     const mode = this.options.mode;
     if (mode === 'leaf' || (mode === 'full' && (f.hops < 2 || from.kind === 'leaf'))) {
       const g = route.groups.find((x) => x.name === queue);
-      const m = g && g.remote.length > 0 ? this.node.table.pick({ name: queue, local: [], remote: g.remote, far: [] }) : undefined;
+      const m = g && g.remote.length > 0 ? this.node.table.pick({ name: queue, local: [], remote: g.remote, far: [] }, undefined, 'all', f.payloadLen) : undefined;
       if (m) {
         m.owner.deliver(f, m.sid);
         return;

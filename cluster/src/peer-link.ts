@@ -128,6 +128,11 @@ export class PeerLink extends Connection {
   peerMaxPayload = DEFAULT_MAX_PAYLOAD;
   /** Events not sent because they were larger than `peerMaxPayload`. */
   tooLargeOut = 0;
+
+  /** Subscriber.maxPayload: queue groups prefer a member whose link takes the event. */
+  get maxPayload(): number {
+    return this.peerMaxPayload;
+  }
   /** Bytes of INTEREST frames (interest propagation) and PEERS frames (gossip) sent on this link. */
   interestBytesOut = 0;
   gossipBytesOut = 0;

@@ -137,6 +137,43 @@ describe('a mesh whose nodes have different max payloads', () => {
     await checkPair(big, small);
   });
 
+  it('queue groups: a member on a node that accepts the event is picked over one on a node that would refuse it; with none, counted', async () => {
+    const a = await node({}, 'a', BIG);
+    const small = await node({ seeds: [a.node.peerAddr] }, 'small', SMALL);
+    const big = await node({ seeds: [a.node.peerAddr] }, 'big', BIG);
+    await until(() => a.node.cluster.link(small.node.node.id)?.state === 'up' && a.node.cluster.link(big.node.node.id)?.state === 'up', 'linked');
+    const members = async (t: TestNode): Promise<{ got: number[]; c: Client }> => {
+      const got: number[] = [];
+      const c = await cli(t);
+      c.subscribe(TOPIC, { queue: 'workers', callback: (m: Msg) => void got.push(m.data.length) });
+      await c.flush();
+      return { got, c };
+    };
+    const atSmall = await members(small.node);
+    const atBig = await members(big.node);
+    const routed = (): number => {
+      let n = 0;
+      a.node.node.table.forEach((s) => void (s.pattern === TOPIC && s.queue === 'workers' && n++));
+      return n;
+    };
+    await until(() => routed() === 2, 'a learned both members');
+    const pub = await cli(a.node);
+    for (let i = 0; i < 10; i++) pub.publish(TOPIC, new Uint8Array(60_000));
+    // Before, round robin: about half went to the small node's link, which skipped them.
+    await until(() => atBig.got.length + a.node.node.stats.dropped.tooLargeForPeer === 10, 'every large event delivered or counted');
+    expect(atBig.got).toHaveLength(10);
+    expect(atSmall.got).toEqual([]);
+    expect(a.node.node.stats.dropped.tooLargeForPeer).toBe(0);
+    // Only the small node's member left: a large event is counted, a small one delivered.
+    await atBig.c.close();
+    await until(() => routed() === 1, 'a forgot the big node\'s member');
+    pub.publish(TOPIC, new Uint8Array(60_000));
+    pub.publish(TOPIC, new Uint8Array(1));
+    await until(() => atSmall.got.length === 1, 'the small event reached the small node\'s member');
+    expect(atSmall.got).toEqual([1]);
+    expect(a.node.node.stats.dropped.tooLargeForPeer).toBe(1);
+  });
+
   it('partial mesh: a node passing an event on skips the peer that would refuse it (the no-copy path of events for links only)', async () => {
     const a = await node({ mode: 'partial' }, 'a', BIG);
     const mid = await node({ mode: 'partial', seeds: [a.node.peerAddr] }, 'mid', BIG);
