@@ -113,8 +113,8 @@ async function checkPair(big: Logged, small: Logged): Promise<void> {
   await until(() => atSmall.includes(1) && atBig.includes(1), 'the marker reached both');
   expect(atSmall).toEqual([SMALL, 1]);
   expect(atBig).toEqual([SMALL, ...over, 1]);
-  // Nothing of the 490 KB went over the link (pings and gossip only).
-  expect(bytesReadFrom(small.node, big.node.node.id) - readBefore).toBeLessThan(SMALL);
+  // Nothing of the 490 KB went over the link: the marker (77 B measured), perhaps a ping or a PEERS frame.
+  expect(bytesReadFrom(small.node, big.node.node.id) - readBefore).toBeLessThan(2_000);
   expect(big.node.node.stats.dropped.tooLargeForPeer).toBe(over.length);
   expect(tooLargeForPeerLines(big)).toHaveLength(1);
   expect(tooLargeForPeerLines(big)[0]).toContain(`"peerMaxPayload":${SMALL}`);
