@@ -116,6 +116,7 @@ async function checkPair(big: Logged, small: Logged): Promise<void> {
   // Nothing of the 490 KB went over the link: the marker (77 B measured), perhaps a ping or a PEERS frame.
   expect(bytesReadFrom(small.node, big.node.node.id) - readBefore).toBeLessThan(2_000);
   expect(big.node.node.stats.dropped.tooLargeForPeer).toBe(over.length);
+  expect(big.node.cluster.peers().filter((p) => p.id === small.node.node.id && p.state === 'up').map((p) => [p.maxPayload, p.tooLarge])).toContainEqual([SMALL, over.length]);
   expect(tooLargeForPeerLines(big)).toHaveLength(1);
   expect(tooLargeForPeerLines(big)[0]).toContain(`"peerMaxPayload":${SMALL}`);
   expect(small.node.node.stats.dropped.tooLargeFromPeer).toBe(0);
