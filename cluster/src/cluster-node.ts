@@ -12,6 +12,7 @@ import { Gossip } from './gossip.js';
 import { Gateways } from './gateways.js';
 import { Leaves } from './leaves.js';
 import { OriginOrder } from './origin-order.js';
+import { PayloadLimits } from './payload-limits.js';
 import { keepsNewLink, topologyProblem } from './topology-rules.js';
 import { peerStatuses, type PeerStatus } from './peer-status.js';
 
@@ -46,6 +47,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private timer: ReturnType<typeof setInterval> | undefined;
   /** Which node each address we dialed led to (seeds, proxies, DNS names): redialed when that node's link dies. */
   private readonly dialedPeer = new Map<string, string>();
+  /** Events over a peer's or this node's maxPayload: skipped, dropped, counted, told (LinkHandler). */
+  readonly limits: PayloadLimits;
   /** Per-publisher order through link changes (full mesh, leaves, gateways). */
   private readonly order = new OriginOrder();
   /** Events dropped because an older copy arrived after a newer one from the same node (full mesh). */
@@ -80,7 +83,9 @@ export class ClusterNode implements LinkHandler, ClusterView {
       client: this.options.clientAdvertise ?? `${node.host}:${node.port}`,
       ...(this.options.mode === 'leaf' ? { leaf: true as const } : { mesh: this.options.mode }),
       ...(this.options.region !== undefined ? { region: this.options.region } : {}),
+      maxPayload: node.options.maxPayload,
     };
+    this.limits = new PayloadLimits(node);
     this.settings = {
       self: this.self,
       secret: this.options.secret,
@@ -280,7 +285,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // another id (it restarted) is gone.
     for (const [id, p] of this.known) if (id !== peer.id && (p.cluster === peer.cluster || p.cluster === link.target)) this.known.delete(id);
     this.known.set(peer.id, peer);
-    this.node.logger.info({ peer: peer.id, peerName: peer.name, address: peer.cluster, role: link.role, ...(o.mode === 'leaf' ? { hub: true } : {}) }, 'peer link up');
+    this.node.logger.info({ peer: peer.id, peerName: peer.name, address: peer.cluster, role: link.role, ...(o.mode === 'leaf' ? { hub: true } : {}), ...(link.peerMaxPayload !== this.node.options.maxPayload ? { peerMaxPayload: link.peerMaxPayload } : {}) }, 'peer link up');
     // Snapshot of our interest, then what we know of the mesh (a leaf gossips nothing: it is not part of one).
     this.interest.linkUp(link);
     if (o.mode !== 'leaf') this.gossip.send();
@@ -409,6 +414,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       this.badPeerEvents++;
       return;
     }
+    if (this.limits.refusedFromPeer(link, f)) return;
     let route: Receivers;
     try {
       route = this.node.forwardedIngress(f);
@@ -463,7 +469,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     const mode = this.options.mode;
     if (mode === 'leaf' || (mode === 'full' && (f.hops < 2 || from.kind === 'leaf'))) {
       const g = route.groups.find((x) => x.name === queue);
-      const m = g && g.remote.length > 0 ? this.node.table.pick({ name: queue, local: [], remote: g.remote, far: [] }) : undefined;
+      const m = g && g.remote.length > 0 ? this.node.table.pick({ name: queue, local: [], remote: g.remote, far: [] }, undefined, 'all', f.payloadLen) : undefined;
       if (m) {
         m.owner.deliver(f, m.sid);
         return;

@@ -23,6 +23,13 @@ export interface PeerInfo {
    * from older nodes (then not checked); an unknown value is ignored.
    */
   mesh?: 'full' | 'partial';
+  /**
+   * The largest event payload the node accepts, bytes (its `maxPayload`): a
+   * peer never forwards it a larger one (SPEC section 7, cluster/README.md
+   * "Limits"). Absent from older nodes: they are taken to accept the default
+   * (DEFAULT_MAX_PAYLOAD, 1 MiB).
+   */
+  maxPayload?: number;
 }
 
 /** Longest node name a peer may claim, in characters. */
@@ -85,6 +92,10 @@ export function parsePeerInfo(v: unknown): PeerInfo {
   if (typeof p.client !== 'string' || p.client.length === 0 || p.client.length > MAX_CLIENT_URL || UNPRINTABLE.test(p.client) || /\s/.test(p.client)) {
     throw new PeerInfoError(`node ${p.id}: client address is not 1..${MAX_CLIENT_URL} printable characters`);
   }
+  // A node's maxPayload is a positive u32 (core options.ts): anything else is a broken or hostile peer, not a guess to make.
+  if (p.maxPayload !== undefined && !(Number.isInteger(p.maxPayload) && (p.maxPayload as number) > 0 && (p.maxPayload as number) <= 0xffffffff)) {
+    throw new PeerInfoError(`node ${p.id}: maxPayload is not an integer 1..4294967295`);
+  }
   if (p.region !== undefined && !isRegionName(p.region)) throw new PeerInfoError(`node ${p.id}: region is not 1..64 characters of A-Z, a-z, 0-9, _ and -`);
   return {
     id: p.id,
@@ -95,5 +106,6 @@ export function parsePeerInfo(v: unknown): PeerInfo {
     ...(p.region !== undefined ? { region: p.region } : {}),
     ...(p.gateway === true ? { gateway: true as const } : {}),
     ...(p.mesh === 'full' || p.mesh === 'partial' ? { mesh: p.mesh } : {}),
+    ...(p.maxPayload !== undefined ? { maxPayload: p.maxPayload as number } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import {
+  DEFAULT_MAX_PAYLOAD,
   FIXED_SIZE,
   FrameType,
   OFF,
@@ -59,6 +60,15 @@ export interface LinkHandler {
   linkDown(link: PeerLink, reason: string): void;
   /** An event (PUB or REQ) arrived from the peer. */
   peerEvent(link: PeerLink, frame: Frame): void;
+  /**
+   * Counts and tells (bounded) an event not sent because its payload is
+   * larger than the peer's `maxPayload` (HELLO/WELCOME), and a frame from the
+   * peer the decoder refused without ending the link (too large, bad topic...).
+   */
+  readonly limits: {
+    tooLargeForPeer(link: PeerLink, payloadLen: number): void;
+    badFrame(link: PeerLink, code: ErrorCode, message: string): void;
+  };
   /** A cluster control frame (INTEREST, PEERS, TRACE_HOP) arrived. */
   peerControl(link: PeerLink, frame: Frame): void;
   /** The peer refused this link as a topology (ERROR MB_ERR_TOPOLOGY, its reason): the cluster says so, once per peer and reason, not per redial. */
@@ -110,6 +120,19 @@ export class PeerLink extends Connection {
   msgsIn = 0;
   msgsOut = 0;
   droppedHops = 0;
+  /**
+   * The largest payload the peer accepts (its HELLO/WELCOME `maxPayload`; the
+   * default for an older node that does not say), set when the link comes up.
+   * Larger events are not sent: the peer would refuse each one.
+   */
+  peerMaxPayload = DEFAULT_MAX_PAYLOAD;
+  /** Events not sent because they were larger than `peerMaxPayload`. */
+  tooLargeOut = 0;
+
+  /** Subscriber.maxPayload: queue groups prefer a member whose link takes the event. */
+  get maxPayload(): number {
+    return this.peerMaxPayload;
+  }
   /** Bytes of INTEREST frames (interest propagation) and PEERS frames (gossip) sent on this link. */
   interestBytesOut = 0;
   gossipBytesOut = 0;
@@ -178,6 +201,7 @@ export class PeerLink extends Connection {
    */
   deliver(f: Frame, sid: number): void {
     if (this.state !== 'up') return;
+    if (f.payloadLen > this.peerMaxPayload) return this.tooLarge(f);
     const hops = f.hops + 1;
     if (hops > f.maxHops) {
       this.droppedHops++;
@@ -194,8 +218,14 @@ export class PeerLink extends Connection {
    */
   forwardRaised(f: Frame): void {
     if (this.state !== 'up') return;
+    if (f.payloadLen > this.peerMaxPayload) return this.tooLarge(f);
     if (this.owedInterest !== undefined) this.owedInterest();
     if (this.out.sendRange(f.buf, f.start, f.end)) this.msgsOut++;
+  }
+
+  private tooLarge(f: Frame): void {
+    this.tooLargeOut++;
+    this.handler.limits.tooLargeForPeer(this, f.payloadLen);
   }
 
   /** Whether the node at the other end stamped `f` (its origin is the peer's id), compared without making a string. */
@@ -230,7 +260,9 @@ export class PeerLink extends Connection {
   protected readonly onDecodeError = (e: ProtocolError): void => {
     // Before authentication nothing is tolerated (and nothing is logged per frame).
     if (e.fatal || this.state === 'handshake') this.fail(e.code, e.message);
-    else this.s.logger.warn({ peer: this.peer?.id, code: e.code }, 'bad frame from peer');
+    // Counted and told once per peer and code every few minutes by the cluster: a peer
+    // repeats what it does (before, a frame too large was a warning per frame, forever).
+    else this.handler.limits.badFrame(this, e.code, e.message);
   };
 
   protected readonly onFrame = (f: Frame): void => {
@@ -329,6 +361,7 @@ export class PeerLink extends Connection {
 
   private up(): void {
     const id = this.peer!.id;
+    this.peerMaxPayload = this.peer!.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     this.originWords = [parseInt(id.slice(0, 8), 16), parseInt(id.slice(8), 16)];
     this.opened();
     this.handler.linkUp(this);

@@ -15,6 +15,9 @@ export interface PeerStatus {
   /** Bytes queued toward the peer and not yet written; events dropped toward it. */
   pending?: number;
   dropped?: number;
+  /** The largest payload the peer accepts (its HELLO/WELCOME; 1 MiB for an older node), and events not sent to it because they were larger. */
+  maxPayload?: number;
+  tooLarge?: number;
   /** Set on a hub for the link of a leaf node. */
   leaf?: true;
   /** Set for a gateway link: the region at its other end. */
@@ -45,6 +48,8 @@ export function peerStatuses(links: Iterable<PeerLink>, known: Iterable<PeerInfo
       msgsOut: l.msgsOut,
       pending: l.pending,
       dropped: l.dropped,
+      maxPayload: l.peerMaxPayload,
+      tooLarge: l.tooLargeOut,
       ...(l.kind === 'leaf' ? { leaf: true as const } : {}),
       ...(l.kind === 'gateway' ? { gateway: l.region! } : {}),
     });

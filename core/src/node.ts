@@ -398,7 +398,7 @@ export class MeshNode implements NodeContext {
       n++;
     }
     for (const g of receivers.groups) {
-      const m = this.table.pick(g, skip, scope);
+      const m = this.table.pick(g, skip, scope, f.payloadLen);
       if (!m) continue;
       const drop = dropTagOf(m);
       m.owner.deliver(f, m.sid, drop);
@@ -433,7 +433,7 @@ export class MeshNode implements NodeContext {
     const tIn = f.traced || otel ? now() : 0;
     for (const g of receivers.groups) {
       if (g.name !== group) continue;
-      const m = this.table.pick(g, from, scope);
+      const m = this.table.pick(g, from, scope, f.payloadLen);
       if (!m) return false;
       const drop = dropTagOf(m);
       m.owner.deliver(f, m.sid, drop);

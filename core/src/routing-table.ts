@@ -242,15 +242,25 @@ export class RoutingTable {
     this.last = undefined;
   }
 
-  /** Picks the member of a group that gets the next event: round robin, local members first. */
-  pick(group: GroupReceivers, skip?: Subscriber, scope: DeliveryScope = 'all'): Subscription | undefined {
+  /**
+   * Picks the member of a group that gets the next event: round robin, local
+   * members first. One whose receiver takes a payload of `payloadLen` bytes
+   * (a peer link: the peer's maxPayload) is preferred; when none does, one
+   * that does not is returned, and its link skips the event and counts it
+   * (cluster/README.md "Limits"), rather than the event vanishing uncounted.
+   */
+  pick(group: GroupReceivers, skip?: Subscriber, scope: DeliveryScope = 'all', payloadLen = 0): Subscription | undefined {
     // Nearest first: this node's members, else the region's, else another region's.
     const members = group.local.length > 0 || scope === 'local' ? group.local : group.remote.length > 0 || scope === 'region' ? group.remote : group.far;
     const n = members.length;
+    let unfit: Subscription | undefined;
     for (let k = 0; k < n; k++) {
       const m = members[(this.rr++ & 0x7fffffff) % n]!;
-      if (m.owner !== skip) return m;
+      if (m.owner === skip) continue;
+      const max = m.owner.maxPayload;
+      if (max === undefined || payloadLen <= max) return m;
+      unfit ??= m;
     }
-    return undefined;
+    return unfit;
   }
 }

@@ -29,6 +29,10 @@ export interface NodeStats {
     storeBacklog: number;
     /** Queue-group events a peer sent for a group whose members here had all ended (max reached, unsubscribed) with no other member to take them (SPEC 10.3). */
     noQueueMember: number;
+    /** Events not sent over a peer link because their payload is larger than the peer's maxPayload (cluster/README.md "Limits"): one per link skipped. */
+    tooLargeForPeer: number;
+    /** Events from a peer dropped because their payload is larger than this node's maxPayload (a peer that does not skip them: an older node). */
+    tooLargeFromPeer: number;
   };
   /** Trace hop records this node published. */
   traceHops: number;
@@ -130,7 +134,7 @@ export function newStats(): NodeStats {
     errorsSent: 0,
     connectionsTotal: 0,
     connectionsRefused: 0,
-    dropped: { slow: 0, storeBacklog: 0, noQueueMember: 0 },
+    dropped: { slow: 0, storeBacklog: 0, noQueueMember: 0, tooLargeForPeer: 0, tooLargeFromPeer: 0 },
     traceHops: 0,
     store: { corrupt: 0, replayPages: 0, replaysRefused: 0, redisUp: -1, writesPending: 0 },
   };

@@ -40,6 +40,12 @@ export interface Subscriber {
   readonly congested: boolean;
   /** Registers a publisher to be told when this receiver is no longer congested. */
   addWaiter(w: Throttled): void;
+  /**
+   * The largest payload this receiver takes, bytes (a peer link: what its
+   * peer said in HELLO/WELCOME); undefined: any. Queue groups prefer members
+   * whose receiver takes the event (RoutingTable.pick).
+   */
+  readonly maxPayload?: number;
   /** How message traces name this receiver, e.g. "client 3f2a…" or "peer 9c01…". */
   readonly label?: string;
   /**

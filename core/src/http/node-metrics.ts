@@ -166,10 +166,12 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   counter(registry, 'meshbus_slow_consumers_total', 'Connections closed as slow consumers.', () => s.slowConsumers);
   counter(registry, 'meshbus_flow_pauses_total', 'Times a publisher was paused until a receiver drained below its high-water mark.', () => s.flowPauses);
   counter(registry, 'meshbus_flow_stalls_total', 'Times a paused publisher gave up after maxStall.', () => s.flowStalls);
-  counter(registry, 'meshbus_dropped_total', 'Events not delivered, by reason: dropped from a slow consumer queue, refused for the durable write backlog, a queue-group event whose members here had all ended, or accepted with no receiver.', () => [
+  counter(registry, 'meshbus_dropped_total', 'Events not delivered, by reason: dropped from a slow consumer queue, refused for the durable write backlog, a queue-group event whose members here had all ended, not sent to a peer whose maxPayload is smaller (one per link), from a peer and over this node\'s maxPayload, or accepted with no receiver.', () => [
     [{ reason: 'slow_consumer' }, s.dropped.slow],
     [{ reason: 'store_backlog' }, s.dropped.storeBacklog],
     [{ reason: 'no_queue_member' }, s.dropped.noQueueMember],
+    [{ reason: 'too_large_for_peer' }, s.dropped.tooLargeForPeer],
+    [{ reason: 'too_large_from_peer' }, s.dropped.tooLargeFromPeer],
     [{ reason: 'no_interest' }, s.noInterest],
   ]);
   counter(registry, 'meshbus_store_corrupt_entries_total', 'Entries read back from Redis that could not be decoded: skipped, the subscriber told (ERROR 4010).', () => s.store.corrupt);
