@@ -71,6 +71,7 @@ const ROWS = [
   ['STORE_UNAVAILABLE', 4001, 0, 'durable store unavailable'],
   ['STORE_CORRUPT', 4010, 0, 'stored entry cannot be decoded and was skipped'],
   ['NOT_DURABLE', 4020, 0, 'topic is not durable on this node'],
+  ['STORE_FULL', 4030, 0, 'durable store quota reached'],
   // 9xxx: anything else a node could not do.
   ['INTERNAL', 9001, 0, 'internal error'],
   ['CONFIG', 9002, 1, 'invalid configuration'],

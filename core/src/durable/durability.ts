@@ -29,6 +29,8 @@ import { readStoredFrame } from './stored-frame.js';
 import { DURABLE_FEATURES } from './durability-off.js';
 import { connectRedis, isCluster, type RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
+import { StoreQuota } from './store-quota.js';
+import { ToldRecently } from '../told-recently.js';
 import { redactUrl as redact } from './redis-target.js';
 
 export { DURABLE_FEATURES, logDurabilityOff, refuseWithoutRedis } from './durability-off.js';
@@ -87,10 +89,16 @@ class StoreGate implements Subscriber {
   }
 }
 
-/** A durable publish refused (MB_ERR_STORE_UNAVAILABLE): NACK on `ack` when the publisher asked for one, else ERROR on its correlation. */
-function refusal(ack: number, correlation: number, detail: string): Uint8Array {
-  return ack >= 0 ? nackFrame('MB_ERR_STORE_UNAVAILABLE', ack, detail) : errorFrame('MB_ERR_STORE_UNAVAILABLE', correlation, detail);
+/**
+ * A durable publish refused (MB_ERR_STORE_UNAVAILABLE, or MB_ERR_STORE_FULL past a quota):
+ * NACK on `ack` when the publisher asked for one, else ERROR on its correlation.
+ */
+function refusal(ack: number, correlation: number, detail: string, code: 'MB_ERR_STORE_UNAVAILABLE' | 'MB_ERR_STORE_FULL' = 'MB_ERR_STORE_UNAVAILABLE'): Uint8Array {
+  return ack >= 0 ? nackFrame(code, ack, detail) : errorFrame(code, correlation, detail);
 }
+
+/** How often a refusal by a store quota is logged again per rule/quota, ms: a publisher past a quota can make one per event. */
+const FULL_LOG_EVERY = 60_000;
 
 /**
  * Everything Redis-backed on one node: durable publishes (history, latest
@@ -106,6 +114,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   private replicaWait: ReplicaWait | undefined;
   private clustered = false;
   private work!: WorkQueues;
+  private quota!: StoreQuota;
+  private readonly fullTold = new ToldRecently(FULL_LOG_EVERY);
   private readonly conns: RedisClient[] = [];
   private readonly sequencers = new Map<Subscription, Sequencer>();
   private stopping = false;
@@ -161,6 +171,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       up.redisUp = 0;
     });
     this.history = new HistoryStore(cmd, this.cfg.prefix, this.cfg.replay);
+    this.quota = new StoreQuota(cmd, this.cfg, this.host.stats.store.full);
     if (this.cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(cmd, this.cfg.waitReplicas, this.cfg.waitTimeoutMs);
     this.clustered = isCluster(cmd);
     this.work = new WorkQueues(
@@ -173,6 +184,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       (f) => this.publishStored(f),
       (group, f, error) => this.publishDead(group, f, error),
       () => this.host.stats.store.corrupt++,
+      this.quota,
     );
     const ready = await waitReady(cmd, 3000);
     if (!ready) log.warn({ redis: redact(this.cfg.redis) }, 'redis not reachable yet: durable features wait for it (publishes to durable topics are refused meanwhile)');
@@ -218,6 +230,12 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       from?.send?.(refusal(ack, f.correlation, `${this.inFlight} durable writes already waiting for Redis`));
       return;
     }
+    try {
+      this.quota.checkSize(f.payloadLen);
+    } catch (e) {
+      this.refuseFull(d, e as StoreError, ack, f.correlation, from);
+      return;
+    }
     let delay = 0;
     if (f.extLen > 0) {
       try {
@@ -245,10 +263,18 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
         if (ack >= 0) from?.send?.(encodeFrame({ type: FrameType.ACK, correlation: ack, payload: pos ? encodeBody(pos) : undefined }));
       },
       (e: unknown) => {
+        if ((e as StoreError | undefined)?.code === 'MB_ERR_STORE_FULL') return this.refuseFull(d, e as StoreError, ack, f.correlation, from);
         this.host.logger.warn({ topic: d.topic, err: String((e as Error)?.message ?? e) }, 'durable publish failed');
         from?.send?.(refusal(ack, f.correlation, `durable store: ${String((e as Error)?.message ?? e)}`));
       },
     );
+  }
+
+  /** A publish past a store quota: neither stored nor delivered; NACK/ERROR MB_ERR_STORE_FULL, logged once a minute per rule. */
+  private refuseFull(d: TopicDurability<QueueRef>, e: StoreError, ack: number, correlation: number, from: Publisher): void {
+    const rule = d.rule?.pattern ?? '';
+    if (this.fullTold.due(rule)) this.host.logger.warn({ topic: d.topic, rule, err: e.message }, 'durable publish refused: store quota reached (said again at most once a minute per rule)');
+    from?.send?.(refusal(ack, correlation, e.message.replace(/^durable store quota reached: /, ''), 'MB_ERR_STORE_FULL'));
   }
 
   /** Stores, delivers and enqueues one event; resolves with its position (if it has history/latest). */
@@ -257,6 +283,9 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     let pos: PubAckBody | undefined;
     let unconfirmed = '';
     if (d.rule) {
+      // A topic its rule does not hold yet is admitted first (mesh-wide topic count); a held one costs nothing here.
+      const admitting = this.quota.admitTopic(d.topic, d.rule);
+      if (admitting) await admitting;
       pos = await this.history.append(d.topic, d.rule, bytes);
       frame = withPosition(bytes, pos);
       const { waitReplicas, waitTimeoutMs } = this.cfg;

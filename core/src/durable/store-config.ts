@@ -14,6 +14,15 @@ export interface DurableTopic {
   history?: { size?: number; maxAgeMs?: number };
   /** Keep the last event of each matching topic: new subscribers get it at once. */
   latest?: boolean;
+  /**
+   * Distinct topics this rule may hold in Redis, counted by the whole mesh (a
+   * Redis set per rule). Every topic of a rule keeps keys in Redis (its
+   * position counter; history and latest value when configured) until an
+   * operator deletes them, so a client publishing on ever new topics grew the
+   * store without bound. Past it the first event of a new topic is refused
+   * with MB_ERR_STORE_FULL; topics already held go on. Default 10,000.
+   */
+  maxTopics?: number;
 }
 
 /** How the node uses Redis. Without `redis` every durable feature is off. */
@@ -70,6 +79,18 @@ export interface DurableOptions {
   /** A durable publish that Redis has not answered within this many ms is NACKed. Default 5000. */
   writeTimeoutMs?: number;
   /**
+   * Store quotas (SPEC 15.8): past one, a durable publish is refused with
+   * MB_ERR_STORE_FULL (4030) and neither stored nor delivered.
+   */
+  quota?: {
+    /** Largest payload of a durable or delayed publish, bytes. Default 1 MiB (the default maxPayload). */
+    maxEventBytes?: number;
+    /** Delayed publishes waiting in the whole mesh (counted in Redis). Default 10,000. */
+    delayedEvents?: number;
+    /** Bytes (stored frames) of the delayed publishes waiting in the whole mesh. Default 64 MiB. */
+    delayedBytes?: number;
+  };
+  /**
    * History replays (SUB `since`): read in pages, the next page only once the
    * subscriber's outbound queue has drained, so one replay never holds more
    * than a page in Redis or in the node.
@@ -91,6 +112,8 @@ export interface ResolvedTopicRule {
   readonly size: number;
   readonly maxAgeMs: number;
   readonly latest: boolean;
+  /** Distinct topics the rule may hold in Redis (mesh-wide). */
+  readonly maxTopics: number;
 }
 
 export interface ResolvedDurable {
@@ -106,6 +129,7 @@ export interface ResolvedDurable {
   ackTimeoutMs: number;
   queueLimits: { perConnection: number; perNode: number; maxQueues: number };
   writeTimeoutMs: number;
+  quota: { maxEventBytes: number; delayedEvents: number; delayedBytes: number };
   replay: { pageEvents: number; pageBytes: number; perConnection: number; perNode: number };
 }
 
@@ -125,7 +149,9 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
     const size = t.history?.size ?? (t.history ? 1000 : 0);
     const maxAgeMs = t.history?.maxAgeMs ?? 0;
     if (!nonNeg(size) || !nonNeg(maxAgeMs)) throw new ConfigError(`durable topic "${t.pattern}": history size and maxAgeMs must be non-negative integers`);
-    topics.push({ pattern: t.pattern, size, maxAgeMs, latest: t.latest === true });
+    const maxTopics = t.maxTopics ?? 10_000;
+    if (!(nonNeg(maxTopics) && maxTopics > 0)) throw new ConfigError(`durable topic "${t.pattern}": maxTopics must be a positive integer`);
+    topics.push({ pattern: t.pattern, size, maxAgeMs, latest: t.latest === true, maxTopics });
   }
   const q = o.queues ?? {};
   const r: ResolvedDurable = {
@@ -140,6 +166,11 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
     ackTimeoutMs: q.ackTimeoutMs ?? 30_000,
     queueLimits: { perConnection: q.perConnection ?? 16, perNode: q.perNode ?? 256, maxQueues: q.maxQueues ?? 1024 },
     writeTimeoutMs: o.writeTimeoutMs ?? 5000,
+    quota: {
+      maxEventBytes: o.quota?.maxEventBytes ?? 1024 * 1024,
+      delayedEvents: o.quota?.delayedEvents ?? 10_000,
+      delayedBytes: o.quota?.delayedBytes ?? 64 * 1024 * 1024,
+    },
     replay: {
       pageEvents: o.replay?.pageEvents ?? 256,
       pageBytes: o.replay?.pageBytes ?? 1024 * 1024,
@@ -149,6 +180,9 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
   };
   for (const [k, v] of Object.entries(r.queueLimits)) {
     if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable queues.${k} must be a positive integer`);
+  }
+  for (const [k, v] of Object.entries(r.quota)) {
+    if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable quota.${k} must be a positive integer`);
   }
   for (const [k, v] of Object.entries(r.replay)) {
     if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable replay.${k} must be a positive integer`);

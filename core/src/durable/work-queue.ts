@@ -9,6 +9,7 @@ import { readStoredFrame } from './stored-frame.js';
 import { closeWorker } from './close-worker.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 import { ToldRecently } from '../told-recently.js';
+import type { StoreQuota } from './store-quota.js';
 
 /**
  * How often one kind of queue or worker error is logged again, ms. BullMQ
@@ -38,6 +39,8 @@ export interface JobData {
   /** The event frame, base64. */
   f: string;
   topic: string;
+  /** Delayed publishes: the bytes reserved in the delayed quota (given back when published or given up). */
+  b?: number;
 }
 
 interface Member {
@@ -125,6 +128,8 @@ export class WorkQueues {
     private readonly publishDead: (group: string, frame: Uint8Array, error: string) => void,
     /** Counts a job read back from Redis that cannot be decoded (skipped). */
     private readonly onCorrupt: () => void = () => {},
+    /** Mesh-wide bound of the delayed publishes waiting (absent: unbounded, for tools). */
+    private readonly quota?: StoreQuota,
   ) {
     if (cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(redis, cfg.waitReplicas, cfg.waitTimeoutMs);
   }
@@ -167,10 +172,15 @@ export class WorkQueues {
       'delayed',
       async (job: Job<JobData>) => {
         await this.publishDue(Buffer.from(job.data.f, 'base64'));
+        this.releaseDelayed(job);
       },
       { connection: this.workerConn, prefix: this.bullPrefix, concurrency: 16 },
     );
     this.delayedWorker.on('error', (e) => this.failed('delayed worker error', undefined, e));
+    // Given up after its attempts: no longer waiting, its room in the quota is free.
+    this.delayedWorker.on('failed', (job) => {
+      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) this.releaseDelayed(job as Job<JobData>);
+    });
   }
 
   /**
@@ -252,11 +262,31 @@ export class WorkQueues {
     await this.replicated();
   }
 
-  /** A publish with a delay: a BullMQ delayed job, published when due. */
+  /**
+   * A publish with a delay: a BullMQ delayed job, published when due. Room
+   * in the mesh's delayed quota is reserved first (StoreError
+   * MB_ERR_STORE_FULL past it) and given back if the job cannot be added.
+   */
   async schedule(topic: string, frame: Uint8Array, delay: number): Promise<void> {
-    const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic };
-    await this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true });
+    const size = frame.byteLength;
+    await this.quota?.reserveDelayed(size);
+    const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic, b: size };
+    try {
+      await this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true });
+    } catch (e) {
+      this.quota?.releaseDelayed(size).catch(() => {});
+      throw e;
+    }
     await this.replicated();
+  }
+
+  /**
+   * A delayed job is no longer waiting: gives back its reservation. Best
+   * effort, never failing the job (that would publish it again); a lost
+   * release leaves the count high by one until the count is reset.
+   */
+  private releaseDelayed(job: Job<JobData>): void {
+    this.quota?.releaseDelayed(Number(job.data?.b)).catch((e: unknown) => this.failed('delayed quota release failed', undefined, e));
   }
 
   /**

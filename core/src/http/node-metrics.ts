@@ -177,6 +177,11 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   counter(registry, 'meshbus_store_corrupt_entries_total', 'Entries read back from Redis that could not be decoded: skipped, the subscriber told (ERROR 4010).', () => s.store.corrupt);
   counter(registry, 'meshbus_store_replay_pages_total', 'History pages read from Redis for SUB since (recovery).', () => s.store.replayPages);
   counter(registry, 'meshbus_store_replays_refused_total', 'SUB since refused by the per-connection or per-node replay bound (MB_ERR_TOO_MANY_REPLAYS).', () => s.store.replaysRefused);
+  counter(registry, 'meshbus_store_full_total', 'Durable publishes refused by a store quota (MB_ERR_STORE_FULL, not stored, not delivered), by quota: a new topic past its rule\'s maxTopics, delayed publishes past the mesh bound, a payload past maxEventBytes.', () => [
+    [{ quota: 'topics' }, s.store.full.topics],
+    [{ quota: 'delayed' }, s.store.full.delayed],
+    [{ quota: 'event_size' }, s.store.full.eventSize],
+  ]);
   if (node.durability !== undefined) {
     // Only on a node with durability (loaded by listen(), before the HTTP API starts): a health
     // gauge of a Redis it does not use would read as down.

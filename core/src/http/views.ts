@@ -199,6 +199,8 @@ export interface DurabilityView {
   corrupt: number;
   replayPages: number;
   replaysRefused: number;
+  /** Durable publishes refused by a store quota (MB_ERR_STORE_FULL), all quotas. */
+  refusedFull: number;
 }
 
 export function durabilityView(node: MeshNode): DurabilityView {
@@ -214,6 +216,7 @@ export function durabilityView(node: MeshNode): DurabilityView {
     corrupt: store.corrupt,
     replayPages: store.replayPages,
     replaysRefused: store.replaysRefused,
+    refusedFull: store.full.topics + store.full.delayed + store.full.eventSize,
   };
 }
 

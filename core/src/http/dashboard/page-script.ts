@@ -228,6 +228,7 @@ export const DASHBOARD_SCRIPT = `
     $('d-corrupt').textContent = count(d.corrupt);
     $('d-pages').textContent = count(d.replayPages);
     $('d-refused').textContent = count(d.replaysRefused);
+    $('d-full').textContent = count(d.refusedFull);
   }
   var errorText = { MB_ERR_NO_RESPONDERS: 'no answer route (no HTTP API there, or no link)', MB_ERR_TIMEOUT: 'no answer in time', MB_ERR_PERMISSION_DENIED: 'admin token differs' };
   function drawMesh(v) {

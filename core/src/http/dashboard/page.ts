@@ -85,6 +85,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       <dt>corrupt entries skipped</dt><dd id="d-corrupt">-</dd>
       <dt>history pages read</dt><dd id="d-pages">-</dd>
       <dt>replays refused</dt><dd id="d-refused">-</dd>
+      <dt>publishes refused (store full)</dt><dd id="d-full">-</dd>
     </dl>
   </section>
   <section class="card wide">

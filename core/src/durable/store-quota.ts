@@ -1,0 +1,159 @@
+import { StoreError } from '@meshbus/proto';
+import type { RedisClient } from './redis-connect.js';
+import type { ResolvedDurable, ResolvedTopicRule } from './store-config.js';
+
+/**
+ * Store quotas (SPEC 15.8): what one publisher can make the shared Redis
+ * hold. Without them a client allowed to publish on a durable rule grew Redis
+ * without bound: 300 delayed publishes of 1 MB (one-day delay) added 472 MB
+ * in 8 s, and every new topic under a rule is new keys that stay.
+ *
+ * Both counts live in Redis, so every node of a mesh sees the same ones and
+ * a mesh of N nodes holds the same bound as one node.
+ */
+
+/**
+ * KEYS: the rule's topic set. ARGV: topic, max. → 1 admitted (held already
+ * or added), 0 the rule holds `max` other topics. One script, so two nodes
+ * admitting different topics at once never take the set past `max`.
+ */
+const ADMIT = `
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('SADD', KEYS[1], ARGV[1])
+return 1
+`;
+
+/**
+ * KEYS: the delayed counter hash {n: events, b: bytes}. ARGV: bytes, max
+ * events, max bytes. → 1 reserved, 0 full. The hash is in shared Redis:
+ * anything but a number reads as 0 (the count restarts rather than wedges).
+ */
+const RESERVE = `
+local n = math.floor(tonumber(redis.call('HGET', KEYS[1], 'n')) or 0)
+local b = math.floor(tonumber(redis.call('HGET', KEYS[1], 'b')) or 0)
+local add = tonumber(ARGV[1])
+if n + 1 > tonumber(ARGV[2]) or b + add > tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], 'n', n + 1, 'b', b + add)
+return 1
+`;
+
+/** KEYS: the delayed counter hash. ARGV: bytes. Never below 0. → events still counted. */
+const RELEASE = `
+local n = math.floor(tonumber(redis.call('HGET', KEYS[1], 'n')) or 0) - 1
+local b = math.floor(tonumber(redis.call('HGET', KEYS[1], 'b')) or 0) - tonumber(ARGV[1])
+if n < 0 then n = 0 end
+if b < 0 or n == 0 then b = 0 end
+redis.call('HSET', KEYS[1], 'n', n, 'b', b)
+return n
+`;
+
+interface QuotaCommands {
+  mbAdmitTopic(set: string, topic: string, max: number): Promise<number>;
+  mbReserveDelayed(key: string, bytes: number, maxEvents: number, maxBytes: number): Promise<number>;
+  mbReleaseDelayed(key: string, bytes: number): Promise<number>;
+}
+
+/** Topics this node knows a rule holds; cleared when full (a topic then costs one script again). */
+const MAX_ADMITTED = 65_536;
+
+/** Refusals per quota (the node's `stats.store.full`). */
+export interface QuotaRefusals {
+  topics: number;
+  delayed: number;
+  eventSize: number;
+}
+
+export class StoreQuota {
+  private readonly r: RedisClient & QuotaCommands;
+  /**
+   * Topics admitted: the hot path (a topic the rule already holds) is one Set
+   * lookup, no Redis call. A topic an operator removed from the set stays
+   * admitted here until the cache is cleared or the node restarts.
+   */
+  private readonly admitted = new Set<string>();
+  /**
+   * Admissions waiting for Redis, per topic: later events of the same topic
+   * wait on the same promise, so their appends are sent in publish order.
+   */
+  private readonly admitting = new Map<string, Promise<void>>();
+
+  constructor(
+    redis: RedisClient,
+    private readonly cfg: Pick<ResolvedDurable, 'prefix' | 'quota'>,
+    private readonly refused: QuotaRefusals,
+  ) {
+    redis.defineCommand('mbAdmitTopic', { numberOfKeys: 1, lua: ADMIT });
+    redis.defineCommand('mbReserveDelayed', { numberOfKeys: 1, lua: RESERVE });
+    redis.defineCommand('mbReleaseDelayed', { numberOfKeys: 1, lua: RELEASE });
+    this.r = redis as RedisClient & QuotaCommands;
+  }
+
+  /** The set of the topics `rule` holds in Redis (mesh-wide). */
+  topicSetKey(rule: ResolvedTopicRule): string {
+    return `${this.cfg.prefix}tp:${rule.pattern}`;
+  }
+  /** The delayed-publish counter (mesh-wide). */
+  get delayedKey(): string {
+    return `${this.cfg.prefix}dq`;
+  }
+
+  /**
+   * undefined when `topic` may be written now (the common case); else a
+   * promise that resolves once Redis admitted it, or rejects with
+   * StoreError MB_ERR_STORE_FULL when its rule holds `maxTopics` other topics
+   * (or with Redis's error).
+   */
+  admitTopic(topic: string, rule: ResolvedTopicRule): Promise<void> | undefined {
+    if (this.admitted.has(topic)) return undefined;
+    let p = this.admitting.get(topic);
+    if (!p) {
+      p = this.r.mbAdmitTopic(this.topicSetKey(rule), topic, rule.maxTopics).then(
+        (ok) => {
+          this.admitting.delete(topic);
+          if (Number(ok) !== 1) throw new StoreError('MB_ERR_STORE_FULL', `durable rule "${rule.pattern}" holds ${rule.maxTopics} topics (maxTopics); "${topic}" is a new one`);
+          if (this.admitted.size >= MAX_ADMITTED) this.admitted.clear();
+          this.admitted.add(topic);
+        },
+        (e: unknown) => {
+          this.admitting.delete(topic);
+          throw e;
+        },
+      );
+      this.admitting.set(topic, p);
+    }
+    // One refusal counted per publish refused, also for publishes that waited on the same admission.
+    return p.catch((e: unknown) => {
+      if ((e as { code?: unknown }).code === 'MB_ERR_STORE_FULL') this.refused.topics++;
+      throw e;
+    });
+  }
+
+  /** Throws StoreError MB_ERR_STORE_FULL for a payload past `maxEventBytes`. */
+  checkSize(payloadLen: number): void {
+    const max = this.cfg.quota.maxEventBytes;
+    if (payloadLen > max) throw this.full('eventSize', `durable payload of ${payloadLen} bytes, limit ${max} (maxEventBytes)`);
+  }
+
+  /**
+   * Reserves room for one delayed publish of `bytes` (mesh-wide); rejects
+   * with StoreError MB_ERR_STORE_FULL past `delayedEvents` or `delayedBytes`.
+   * The reservation is released when the job is published (or given up).
+   */
+  async reserveDelayed(bytes: number): Promise<void> {
+    const { delayedEvents, delayedBytes } = this.cfg.quota;
+    const ok = await this.r.mbReserveDelayed(this.delayedKey, bytes, delayedEvents, delayedBytes);
+    if (Number(ok) !== 1) throw this.full('delayed', `delayed publishes waiting in the mesh are at their bound (${delayedEvents} events, ${delayedBytes} bytes); this one is ${bytes} bytes`);
+  }
+
+  private full(quota: keyof QuotaRefusals, detail: string): StoreError {
+    this.refused[quota]++;
+    return new StoreError('MB_ERR_STORE_FULL', detail);
+  }
+
+  /** Gives back a delayed publish's reservation (the byte count comes from the job: clamped, untrusted). */
+  async releaseDelayed(bytes: number): Promise<void> {
+    const b = Number.isSafeInteger(bytes) && bytes > 0 ? bytes : 0;
+    await this.r.mbReleaseDelayed(this.delayedKey, b);
+  }
+}
