@@ -83,10 +83,14 @@ export interface StartConfig {
   /** Replicas that must confirm a durable write (Redis WAIT) before the publisher's ACK. Default 0. */
   redisWaitReplicas: number | undefined;
   /**
-   * Durable topic patterns, each `pattern[|history=N][|age=MS][|latest]`,
+   * Durable topic patterns, each `pattern[|history=N][|age=MS][|latest][|topics=N]`,
    * e.g. `orders.>|history=10000|age=86400000`, `prices.>|latest`.
    */
   durable: string[];
+  /** Store quotas (durable.quota): largest durable/delayed payload, delayed publishes waiting in the mesh (events, bytes). */
+  durableMaxEventBytes: number | undefined;
+  durableDelayedEvents: number | undefined;
+  durableDelayedBytes: number | undefined;
 }
 
 type Kind = 'string' | 'int' | 'list' | 'port';
@@ -146,7 +150,15 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
     arg: 'n',
     help: 'Durable writes are ACKed only once n replicas confirm them (Redis WAIT, 1 s at most, else NACK); default 0: ACKed once the primary has them, which a failover can lose.',
   },
-  durable: { kind: 'list', default: [], arg: 'rules', help: 'Comma-separated durable topic rules, each pattern[|history=N][|age=MS][|latest].' },
+  durable: {
+    kind: 'list',
+    default: [],
+    arg: 'rules',
+    help: 'Comma-separated durable topic rules, each pattern[|history=N][|age=MS][|latest][|topics=N]; topics: distinct topics the rule may hold in Redis, mesh-wide (default 10000; past it a new topic is refused with MB_ERR_STORE_FULL).',
+  },
+  durableMaxEventBytes: { kind: 'int', default: undefined, arg: 'bytes', help: 'Largest payload of a durable or delayed publish (default 1048576); larger ones are refused with MB_ERR_STORE_FULL.' },
+  durableDelayedEvents: { kind: 'int', default: undefined, arg: 'n', help: 'Delayed publishes waiting in the whole mesh, counted in Redis (default 10000); past it MB_ERR_STORE_FULL.' },
+  durableDelayedBytes: { kind: 'int', default: undefined, arg: 'bytes', help: 'Bytes of the delayed publishes waiting in the whole mesh (default 67108864); past it MB_ERR_STORE_FULL.' },
   jwtSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'HS256 secret that signs client JWTs.' },
   jwtPublicKey: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Ed25519 public key (PEM file) that verifies EdDSA client JWTs.' },
   jwksUrl: { kind: 'string', default: undefined, arg: 'url', help: 'JWKS URL whose keys verify client JWTs by kid; fetched again for an unknown kid, so rotated keys are picked up.' },
@@ -209,19 +221,20 @@ export function parseGateways(specs: string[]): Record<string, string[]> {
   return out;
 }
 
-/** `pattern[|history=N][|age=MS][|latest]` → a durable topic rule. */
-export function parseDurableTopic(spec: string): { pattern: string; history?: { size?: number; maxAgeMs?: number }; latest?: boolean } {
+/** `pattern[|history=N][|age=MS][|latest][|topics=N]` → a durable topic rule. */
+export function parseDurableTopic(spec: string): { pattern: string; history?: { size?: number; maxAgeMs?: number }; latest?: boolean; maxTopics?: number } {
   const [pattern, ...opts] = spec.split('|').map((x) => x.trim());
   if (!pattern) throw new ConfigError(`--durable: empty pattern in "${spec}"`);
-  const t: { pattern: string; history?: { size?: number; maxAgeMs?: number }; latest?: boolean } = { pattern };
+  const t: { pattern: string; history?: { size?: number; maxAgeMs?: number }; latest?: boolean; maxTopics?: number } = { pattern };
   for (const o of opts) {
-    const m = /^(history|age)=(\d+)$/.exec(o);
-    if (m) {
+    const m = /^(history|age|topics)=(\d+)$/.exec(o);
+    if (m?.[1] === 'topics') t.maxTopics = Number(m[2]);
+    else if (m) {
       t.history ??= {};
       if (m[1] === 'history') t.history.size = Number(m[2]);
       else t.history.maxAgeMs = Number(m[2]);
     } else if (o === 'latest') t.latest = true;
-    else throw new ConfigError(`--durable: unknown option "${o}" in "${spec}" (history=N, age=MS, latest)`);
+    else throw new ConfigError(`--durable: unknown option "${o}" in "${spec}" (history=N, age=MS, latest, topics=N)`);
   }
   return t;
 }

@@ -50,7 +50,15 @@ export async function startServer(
     maxSubscriptions: cfg.maxSubscriptions,
     pingInterval: cfg.pingInterval,
     otlpEndpoint: cfg.otlpEndpoint,
-    durable: cfg.redis ? { redis: cfg.redis, prefix: cfg.redisPrefix, waitReplicas: cfg.redisWaitReplicas, topics: cfg.durable.map(parseDurableTopic) } : undefined,
+    durable: cfg.redis
+      ? {
+          redis: cfg.redis,
+          prefix: cfg.redisPrefix,
+          waitReplicas: cfg.redisWaitReplicas,
+          topics: cfg.durable.map(parseDurableTopic),
+          quota: { maxEventBytes: cfg.durableMaxEventBytes, delayedEvents: cfg.durableDelayedEvents, delayedBytes: cfg.durableDelayedBytes },
+        }
+      : undefined,
   });
   await node.listen();
   let cluster: ClusterNode | undefined;

@@ -1,7 +1,7 @@
 import { afterAll, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
 import { connect } from '@meshbus/sdk';
-import { loadStartConfig } from '../src/config.js';
+import { loadStartConfig, parseDurableTopic } from '../src/config.js';
 import { spawnCli, until, type CliProcess } from '@meshbus/testkit';
 import { redisCall, startSentinelSetup, topologyToolsInstalled, type SentinelTopology } from '../../core/test/redis-topology.js';
 
@@ -10,6 +10,13 @@ it('--redis-wait-replicas and MESHBUS_REDIS_WAIT_REPLICAS set durable.waitReplic
   expect(loadStartConfig({}, { MESHBUS_REDIS_WAIT_REPLICAS: '2' }).redisWaitReplicas).toBe(2);
   expect(loadStartConfig({}, {}).redisWaitReplicas).toBeUndefined();
   expect(() => loadStartConfig({ 'redis-wait-replicas': 'all' }, {})).toThrow(/redis-wait-replicas/);
+});
+
+it('store quotas: --durable rule option topics=N, --durable-max-event-bytes, --durable-delayed-events, MESHBUS_DURABLE_DELAYED_BYTES', () => {
+  expect(parseDurableTopic('orders.>|history=100|topics=500')).toEqual({ pattern: 'orders.>', history: { size: 100 }, maxTopics: 500 });
+  const c = loadStartConfig({ 'durable-max-event-bytes': '65536', 'durable-delayed-events': '100' }, { MESHBUS_DURABLE_DELAYED_BYTES: '1048576' });
+  expect([c.durableMaxEventBytes, c.durableDelayedEvents, c.durableDelayedBytes]).toEqual([65536, 100, 1048576]);
+  expect(() => loadStartConfig({ 'durable-delayed-events': 'many' }, {})).toThrow(/durable-delayed-events/);
 });
 
 let topo: SentinelTopology | undefined;

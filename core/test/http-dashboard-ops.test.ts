@@ -173,7 +173,7 @@ describe('dashboard operations view in headless chromium (1440x900)', () => {
     cleanup.push(() => chromium.close());
     const redis = await startRedisServer();
     cleanup.push(() => redis.kill());
-    const node = await startNode({ port: 0, logger: silentLogger, name: 'durable', durable: { redis: redis.url, prefix: 'mbdash:', topics: [{ pattern: 'hist.>', history: { size: 10 } }] } });
+    const node = await startNode({ port: 0, logger: silentLogger, name: 'durable', durable: { redis: redis.url, prefix: 'mbdash:', topics: [{ pattern: 'hist.>', history: { size: 10 } }], quota: { maxEventBytes: 8 } } });
     cleanup.push(() => node.close());
     const http = await startHttp(node, { port: 0, host: '127.0.0.1', adminToken: TOKEN });
     cleanup.push(() => http.close());
@@ -185,6 +185,11 @@ describe('dashboard operations view in headless chromium (1440x900)', () => {
     await page.locator('#durability').waitFor({ state: 'visible', timeout: 10_000 });
     await page.waitForFunction((want) => document.getElementById('d-redis')?.textContent === want, reports ? 'up' : 'unknown', { timeout: 10_000 });
     await page.waitForFunction(() => /^redis /.test(document.querySelector('#mesh tbody tr.self td:last-child')?.textContent ?? ''), undefined, { timeout: 10_000 });
+    // A durable publish past a store quota shows in the card (SPEC 15.8).
+    const pub = await RawClient.connect(node.port);
+    cleanup.push(() => pub.close());
+    pub.pub('hist.big', 'more than eight bytes', 1);
+    await page.waitForFunction(() => document.getElementById('d-full')?.textContent === '1', undefined, { timeout: 10_000 });
     expect((await (await fetch(`${http.url}/v1/stats`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()).durability).toMatchObject({ on: true, redis: reports ? 'up' : 'unknown' });
     expect(await page.evaluate(overflowing)).toEqual([]);
     mkdirSync(ARTIFACTS, { recursive: true });

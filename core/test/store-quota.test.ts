@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { Flags, FrameType, codeFromNumber, decodeError } from '@meshbus/proto';
-import { RawClient, redisServerInstalled, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
+import { RawClient, requireRedisServer, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
 import { silentLogger, startNode, type DurableOptions } from '../src/index.js';
+import { startHttp } from '../src/http/index.js';
 
 /**
  * Store quotas (SPEC 15.8). Hostile review of 2026-11-30: a client allowed to
@@ -45,7 +46,8 @@ const outcome = (g: { type: number; payload: Buffer }): string => (g.type === Fr
 const usedMemory = async (r: Redis): Promise<number> => Number(/used_memory:(\d+)/.exec(await r.info('memory'))![1]);
 
 describe('distinct topics per rule', () => {
-  it.skipIf(!redisServerInstalled())('publishes on 200 new topics past maxTopics 50 are refused with 4030, not stored, not delivered; held topics go on; the count is mesh-wide', async () => {
+  it('publishes on 200 new topics past maxTopics 50 are refused with 4030, not stored, not delivered; held topics go on; the count is mesh-wide', async (ctx) => {
+    requireRedisServer(ctx);
     const { server, r } = await ownRedis();
     const durable = { prefix: 'q:', topics: [{ pattern: 't.>', history: { size: 10 }, maxTopics: 50 }] };
     const a = await node(server.url, durable);
@@ -97,7 +99,8 @@ describe('distinct topics per rule', () => {
 });
 
 describe('delayed publishes', () => {
-  it.skipIf(!redisServerInstalled())('40 delayed publishes of 1 MB (one-day delay) past delayedBytes 8 MiB: 8 stored, 32 refused with 4030, Redis grows by at most ~the bound', async () => {
+  it('40 delayed publishes of 1 MB (one-day delay) past delayedBytes 8 MiB: 8 stored, 32 refused with 4030, Redis grows by at most ~the bound', async (ctx) => {
+    requireRedisServer(ctx);
     const { server, r } = await ownRedis();
     const n = await node(server.url, { prefix: 'dq:', topics: [{ pattern: 'later.>' }], quota: { delayedBytes: 8 * 1024 * 1024 } });
     const before = await usedMemory(r);
@@ -115,7 +118,8 @@ describe('delayed publishes', () => {
     expect(await r.hget('dq:dq', 'n')).toBe('8');
   }, 60_000);
 
-  it.skipIf(!redisServerInstalled())('the event count bound too; a delayed publish that is due frees its room (normal use unchanged)', async () => {
+  it('the event count bound too; a delayed publish that is due frees its room (normal use unchanged)', async (ctx) => {
+    requireRedisServer(ctx);
     const { server, r } = await ownRedis();
     const n = await node(server.url, { prefix: 'dn:', topics: [{ pattern: 'soon.>' }], quota: { delayedEvents: 3 } });
     const sub = await client(n.port);
@@ -142,7 +146,8 @@ describe('delayed publishes', () => {
 });
 
 describe('per-event bound', () => {
-  it.skipIf(!redisServerInstalled())('a durable payload past maxEventBytes is refused with 4030 and not delivered; one at the bound is stored', async () => {
+  it('a durable payload past maxEventBytes is refused with 4030 and not delivered; one at the bound is stored', async (ctx) => {
+    requireRedisServer(ctx);
     const { server } = await ownRedis();
     const n = await node(server.url, { prefix: 'ev:', topics: [{ pattern: 'h.>', history: { size: 10 } }], quota: { maxEventBytes: 1000 } });
     const sub = await client(n.port);
@@ -162,5 +167,13 @@ describe('per-event bound', () => {
     await new Promise((res) => setTimeout(res, 200));
     expect(sub.events().map((g) => g.payload.length)).toEqual([1000]);
     expect(n.stats.store.full.eventSize).toBe(2);
+    // Shown where the other store counters are: /metrics and /v1/stats durability.
+    const http = await startHttp(n, { port: 0, host: '127.0.0.1' });
+    cleanups.push(() => http.close());
+    const text = await (await fetch(`${http.url}/metrics`)).text();
+    expect(text).toMatch(/^meshbus_store_full_total\{quota="event_size"\} 2$/m);
+    expect(text).toMatch(/^meshbus_store_full_total\{quota="topics"\} 0$/m);
+    const stats = (await (await fetch(`${http.url}/v1/stats`)).json()) as { durability: { refusedFull: number } };
+    expect(stats.durability.refusedFull).toBe(2);
   }, 30_000);
 });

@@ -100,7 +100,8 @@ export class Client implements SubscriptionOwner, Responder {
    * position) and rejects with the NACK's error (StoreError
    * MB_ERR_STORE_UNAVAILABLE; StoreError MB_ERR_NOT_DURABLE when no durable
    * rule or queue covers the topic on that node, or it has no durability:
-   * the event is then not delivered) or MB_ERR_CONNECTION_CLOSED when the
+   * the event is then not delivered; StoreError MB_ERR_STORE_FULL past a
+   * store quota of the node: not stored, not delivered) or MB_ERR_CONNECTION_CLOSED when the
    * connection dropped first (outcome unknown). `delay` / `at` publish later
    * (durable topics; elsewhere refused the same way, reported as an `error`
    * status without `ack`). These three need the durable features (`durable`
