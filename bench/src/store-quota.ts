@@ -37,9 +37,14 @@ if (!values.base) throw new Error('--base <core/dist/index.js of the code withou
 type Core = typeof here;
 type Node = Awaited<ReturnType<Core['startNode']>>;
 
+/** The redis-servers this run started: killed when it exits, also on an error (none left behind). */
+const children: ChildProcess[] = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+
 async function redisServer(): Promise<{ url: string; r: Redis; stop: () => void }> {
   const port = await here.freePort();
   const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  children.push(child);
   const r = new Redis(port, '127.0.0.1', { retryStrategy: () => 50 });
   r.on('error', () => {});
   await r.ping();
