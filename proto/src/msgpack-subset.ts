@@ -15,7 +15,7 @@ const fail = (what: string): never => {
 /**
  * Throws ProtocolError MB_ERR_BAD_EXTENSION unless `b` is exactly one
  * msgpack value of the subset every meshbus decoder reads the same way
- * (SPEC §8): nil, booleans, integers, floats, UTF-8 strings, bin, arrays,
+ * (SPEC §8): nil, booleans, integers up to 32 bits, floats, UTF-8 strings, bin, arrays,
  * maps whose keys are strings or numbers, `undefined` (fixext 1 of type 0),
  * nested at most MAX_EXT_DEPTH deep, no trailing bytes.
  *
@@ -62,8 +62,13 @@ export function assertPlainMsgpack(b: Uint8Array): void {
       const w = 1 << (t - 0xc4);
       pos = skip(b, pos + w, lengthAt(b, pos, w));
       continue;
+    } else if (t === 0xcf || t === 0xd3) {
+      // uint64/int64: msgpackr reads them as bigint, the bundles as a number when safe. No meshbus encoder
+      // writes them for a number (msgpackr and the bundles write integers past 32 bits as float64), only
+      // for a bigint, which no extension field holds.
+      return fail(`64-bit integer at byte ${pos - 1} (decoders disagree on it: write it as a float64)`);
     } else if (t >= 0xca && t <= 0xd3) {
-      // float32/64, uint8..64, int8..64
+      // float32/64, uint8..32, int8..32
       pos = skip(b, pos, t === 0xca ? 4 : t === 0xcb ? 8 : 1 << ((t - 0xcc) & 3));
       continue;
     } else if (t === 0xd4) {
