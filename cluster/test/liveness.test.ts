@@ -1,10 +1,10 @@
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
+import { FrameType } from '@meshbus/proto';
 import { startNode, silentLogger, type MeshNode } from '@meshbus/core';
 import { RawClient, RawFrames, until } from '@meshbus/testkit';
 import { ClusterNode } from '../src/index.js';
+import { rawPeer } from './mesh-helpers.js';
 
 /**
  * Node-side sessions and peer links use the SDK's liveness rule (proto
@@ -85,10 +85,11 @@ describe('liveness of node-side connections', () => {
     stops.push(() => node.close());
     const cluster = await new ClusterNode(node, { port: 0, pingInterval: PING_MS, mode: 'partial' }).start();
     stops.push(() => cluster.stop());
-    const peers: RawPeer[] = [];
+    const peers: RawClient[] = [];
     stops.push(() => peers.forEach((p) => p.close()));
     await runAll(async () => {
-      const p = await RawPeer.dial(cluster.port);
+      // A cluster address nobody listens on: the node never links back to it (partial mesh).
+      const p = await rawPeer(cluster.port, { id: randomBytes(8).toString('hex'), name: 'raw', cluster: '127.0.0.1:1', client: '127.0.0.1:1' });
       peers.push(p);
       return p;
     }, 'live.p');
@@ -96,35 +97,3 @@ describe('liveness of node-side connections', () => {
   });
 });
 
-/** The dialing end of a peer link made of raw frames: completes the handshake (no cluster secret), then does what the test says. */
-class RawPeer extends RawFrames {
-  private constructor(readonly socket: net.Socket) {
-    super();
-    socket.on('data', (c) => this.received(c));
-    socket.on('close', () => this.ended());
-    socket.on('error', () => {});
-  }
-
-  static async dial(port: number): Promise<RawPeer> {
-    const s = await new Promise<net.Socket>((resolve, reject) => {
-      const sock = net.connect(port, '127.0.0.1', () => resolve(sock));
-      sock.once('error', reject);
-    });
-    const p = new RawPeer(s);
-    const id = randomBytes(8).toString('hex');
-    // A cluster address nobody listens on: the node never links back to it (partial mesh).
-    const peer = { id, name: 'raw', cluster: '127.0.0.1:1', client: '127.0.0.1:1' };
-    p.send({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1], peer, nonce: randomBytes(16).toString('hex') }) });
-    await p.waitFor((g) => g.type === FrameType.WELCOME);
-    p.send({ type: FrameType.AUTH, payload: encodeBody({ proof: '' }) });
-    return p;
-  }
-
-  send(...specs: FrameSpec[]): void {
-    for (const spec of specs) this.socket.write(encodeFrame(spec));
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}

@@ -50,16 +50,26 @@ export function collect(c: Client, pattern: string, opts: { queue?: string } = {
 }
 
 /**
+ * The dialing end of a peer link made of raw frames (a RawClient on `port`, the
+ * cluster port), through HELLO and AUTH: with `secret` the proof of it, without
+ * one an empty proof (a cluster that has no secret takes it).
+ */
+export async function rawPeer(port: number, me: PeerInfo, secret?: string): Promise<RawClient> {
+  const nonce = newNonce();
+  const c = await RawClient.connect(port, { peer: me, nonce });
+  const w = c.got.find((g) => g.type === FrameType.WELCOME)!;
+  const body = decodeBody(w.payload) as { nonce: string; peer: PeerInfo };
+  c.send({ type: FrameType.AUTH, payload: encodeBody({ proof: secret === undefined ? '' : proof(secret, 'dialer', nonce, body.nonce, me.id, body.peer.id) }) });
+  return c;
+}
+
+/**
  * A fake peer on `t`'s cluster port that completes the handshake as `me`
  * with `secret`, by hand (the dialer's side); resolves once `t` holds the
  * link up. The caller closes it.
  */
 export async function fakePeer(t: TestNode, me: PeerInfo, secret: string): Promise<RawClient> {
-  const nonce = newNonce();
-  const c = await RawClient.connect(t.cluster.port, { peer: me, nonce });
-  const w = c.got.find((g) => g.type === FrameType.WELCOME)!;
-  const body = decodeBody(w.payload) as { nonce: string; peer: PeerInfo };
-  c.send({ type: FrameType.AUTH, payload: encodeBody({ proof: proof(secret, 'dialer', nonce, body.nonce, me.id, body.peer.id) }) });
+  const c = await rawPeer(t.cluster.port, me, secret);
   // Any kind of link: a peer's, a leaf's (me.leaf), a gateway's (me.gateway).
   await until(() => t.cluster.peers().some((p) => p.id === me.id && p.state === 'up'), 'fake peer authenticated');
   return c;

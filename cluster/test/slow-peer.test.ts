@@ -1,11 +1,11 @@
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
+import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
 import { startNode, silentLogger } from '@meshbus/core';
 import { startHttp } from '@meshbus/core/http';
-import { RawClient, RawFrames, until } from '@meshbus/testkit';
+import { RawClient, until } from '@meshbus/testkit';
 import { ClusterNode } from '../src/index.js';
+import { rawPeer } from './mesh-helpers.js';
 
 /**
  * Hostile review (variant of issue #13.4: what a slow consumer holds must be
@@ -22,41 +22,6 @@ afterEach(async () => {
   for (const f of stops.splice(0).reverse()) await f();
 });
 
-/** The dialing end of a peer link made of raw frames (no cluster secret): completes the handshake, then does what the test says. */
-class RawPeer extends RawFrames {
-  private constructor(readonly socket: net.Socket) {
-    super();
-    socket.on('data', (c) => this.received(c));
-    socket.on('close', () => this.ended());
-    socket.on('error', () => {});
-  }
-
-  static async dial(port: number, id: string): Promise<RawPeer> {
-    const s = await new Promise<net.Socket>((resolve, reject) => {
-      const sock = net.connect(port, '127.0.0.1', () => resolve(sock));
-      sock.once('error', reject);
-    });
-    const p = new RawPeer(s);
-    const peer = { id, name: 'stuck', cluster: '127.0.0.1:1', client: '127.0.0.1:1' };
-    p.send({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1], peer, nonce: randomBytes(16).toString('hex') }) });
-    await p.waitFor((g) => g.type === FrameType.WELCOME);
-    p.send({ type: FrameType.AUTH, payload: encodeBody({ proof: '' }) });
-    return p;
-  }
-
-  send(...specs: FrameSpec[]): void {
-    for (const spec of specs) this.socket.write(encodeFrame(spec));
-  }
-
-  override pauseReading(): void {
-    this.socket.pause();
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
 describe('a peer link that stops reading', () => {
   it("what the node queues for it is reported: peers(), /v1/cluster and meshbus_peer_pending_bytes{peer}", async () => {
     const node = await startNode({ port: 0, logger: silentLogger });
@@ -64,7 +29,8 @@ describe('a peer link that stops reading', () => {
     const cluster = await new ClusterNode(node, { port: 0, mode: 'partial' }).start();
     stops.push(() => cluster.stop());
     const id = randomBytes(8).toString('hex');
-    const peer = await RawPeer.dial(cluster.port, id);
+    // A cluster address nobody listens on: the node never links back to it (partial mesh).
+    const peer = await rawPeer(cluster.port, { id, name: 'stuck', cluster: '127.0.0.1:1', client: '127.0.0.1:1' });
     stops.push(() => peer.close());
     await until(() => cluster.peers().some((p) => p.id === id && p.state === 'up'), 'the raw peer is up');
     // Its interest in `feed`, then it stops reading.
