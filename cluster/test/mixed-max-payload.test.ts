@@ -175,6 +175,29 @@ describe('a mesh whose nodes have different max payloads', () => {
     expect(a.node.node.stats.dropped.tooLargeForPeer).toBe(1);
   });
 
+  it('a request whose only responders are behind a link that would skip it hears MB_ERR_NO_RESPONDERS at once, not a timeout', async () => {
+    const big = await node({}, 'big', BIG);
+    const small = await node({ seeds: [big.node.peerAddr] }, 'small', SMALL);
+    await until(() => big.node.cluster.link(small.node.node.id)?.state === 'up', 'linked');
+    for (const queue of [undefined, 'responders']) {
+      const topic = `svc.echo.${queue ?? 'plain'}`;
+      const responder = await cli(small.node);
+      responder.subscribe(topic, { queue, callback: (m: Msg) => void m.respond(String(m.data.length)) });
+      await responder.flush();
+      await until(() => {
+        let n = 0;
+        big.node.node.table.forEach((sub) => void (sub.pattern === topic && n++));
+        return n === 1;
+      }, 'big learned the responder');
+      const requester = await cli(big.node);
+      // Before, the link counted as a receiver and skipped the event: the requester waited its whole timeout.
+      await expect(requester.request(topic, new Uint8Array(60_000), { timeout: 20_000 })).rejects.toMatchObject({ code: 'MB_ERR_NO_RESPONDERS' });
+      // One the peer takes is answered.
+      expect((await requester.request(topic, new Uint8Array(100), { timeout: 5_000 })).string()).toBe('100');
+    }
+    expect(big.node.node.stats.dropped.tooLargeForPeer).toBe(2);
+  });
+
   it('partial mesh: a node passing an event on skips the peer that would refuse it (the no-copy path of events for links only)', async () => {
     const a = await node({ mode: 'partial' }, 'a', BIG);
     const mid = await node({ mode: 'partial', seeds: [a.node.peerAddr] }, 'mid', BIG);

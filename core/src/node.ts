@@ -41,7 +41,7 @@ import { TcpTransport } from './tcp-transport.js';
 import { EventStamp } from './event-stamp.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
-import type { EventSource, Subscriber, SubscriberKind } from './subscriber.js';
+import { takesPayload, type EventSource, type Subscriber, type SubscriberKind } from './subscriber.js';
 import { localFrame, type LocalPublish } from './local-publish.js';
 import { InternalSubscriber, subscribeInternal, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 import type { NodeExtension } from './node-extension.js';
@@ -380,7 +380,7 @@ export class MeshNode implements NodeContext {
       else s.deliver(f, 0, drop);
       if (from && drop === undefined && s.congested) from.blockOn(s);
       if (trace) trace.push(hopLabel(s));
-      n++;
+      if (takesPayload(s, f.payloadLen)) n++;
     }
     const lim = receivers.limited;
     for (let i = 0; i < lim.length; i++) {
@@ -404,7 +404,7 @@ export class MeshNode implements NodeContext {
       m.owner.deliver(f, m.sid, drop);
       if (from && drop === undefined && m.owner.congested) from.blockOn(m.owner);
       if (trace) trace.push(hopLabel(m.owner, true));
-      n++;
+      if (takesPayload(m.owner, f.payloadLen)) n++;
     }
     if (trace) this.reportHop(f, from, tIn, trace, otel);
     return this.countOut(n, f.size);

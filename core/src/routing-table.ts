@@ -1,5 +1,5 @@
 import { TopicTrie, copyBytes, forEachEntry, topicHash, type Frame } from '@meshbus/proto';
-import type { DropTag, Subscriber, SubscriberKind, Subscription } from './subscriber.js';
+import { takesPayload, type DropTag, type Subscriber, type SubscriberKind, type Subscription } from './subscriber.js';
 
 /**
  * The receivers of one topic (what routing hands an event to), computed once
@@ -257,8 +257,7 @@ export class RoutingTable {
     for (let k = 0; k < n; k++) {
       const m = members[(this.rr++ & 0x7fffffff) % n]!;
       if (m.owner === skip) continue;
-      const max = m.owner.maxPayload;
-      if (max === undefined || payloadLen <= max) return m;
+      if (takesPayload(m.owner, payloadLen)) return m;
       unfit ??= m;
     }
     return unfit;

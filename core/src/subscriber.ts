@@ -107,3 +107,13 @@ export interface Subscription {
   max?: number;
   delivered?: number;
 }
+
+/**
+ * Whether `r` takes a payload of `payloadLen` bytes (its `maxPayload`). A
+ * peer link over whose limit an event is skips it (counted there): it is no
+ * receiver, so a REQ nobody else gets hears MB_ERR_NO_RESPONDERS.
+ */
+export function takesPayload(r: Subscriber, payloadLen: number): boolean {
+  const max = r.maxPayload;
+  return max === undefined || payloadLen <= max;
+}
