@@ -1,7 +1,7 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { lookup } from 'node:dns/promises';
-import { ConfigError, serverTlsOptions, type Logger } from '@meshbus/core';
+import { ConfigError, listenOn, serverTlsOptions, type Logger } from '@meshbus/core';
 import { parseAddress, type ResolvedClusterOptions } from './options.js';
 import { PreAuthGate, connectionKey } from './pre-auth-gate.js';
 
@@ -86,14 +86,7 @@ export class PeerPort {
   /** Listens on options.host:options.port; ConfigError when the port is taken. */
   async listen(): Promise<number> {
     const o = this.options;
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (e: NodeJS.ErrnoException) =>
-        reject(new ConfigError(e.code === 'EADDRINUSE' ? `cluster port ${o.port} on ${o.host} is already in use` : `cannot listen for peers: ${e.message}`)),
-      );
-      this.server.listen(o.port, o.host, () => resolve());
-    });
-    const addr = this.server.address();
-    this.boundPort = typeof addr === 'object' && addr ? addr.port : o.port;
+    this.boundPort = await listenOn(this.server, o.port, o.host, { port: 'cluster', label: 'peers' });
     return this.boundPort;
   }
 

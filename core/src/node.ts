@@ -33,7 +33,8 @@ import { OtlpExporter, type TraceParent } from './otlp-export.js';
 import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
-import { resolveOptions, ConfigError, type NodeOptions, type ResolvedOptions } from './options.js';
+import { resolveOptions, type NodeOptions, type ResolvedOptions } from './options.js';
+import { listenOn } from './listen.js';
 import { raiseHops } from './forward-slab.js';
 import { RoutingTable, dropTagOf, type DeliveryScope, type Receivers } from './routing-table.js';
 import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
@@ -160,23 +161,8 @@ export class MeshNode implements NodeContext {
       const { Durability } = await import('./durable/durability.js');
       this.extension = new Durability(this, this.durableCfg);
     }
-    await new Promise<void>((resolve, reject) => {
-      const onError = (e: NodeJS.ErrnoException): void => {
-        reject(
-          e.code === 'EADDRINUSE'
-            ? new ConfigError(`port ${this.options.port} on ${this.options.host} is already in use`)
-            : new ConfigError(`cannot listen on ${this.options.host}:${this.options.port}: ${e.message}`),
-        );
-      };
-      this.server.once('error', onError);
-      this.server.listen(this.options.port, this.options.host, () => {
-        this.server.off('error', onError);
-        resolve();
-      });
-    });
-    const addr = this.server.address();
-    this.boundPort = typeof addr === 'object' && addr ? addr.port : this.options.port;
     const o = this.options;
+    this.boundPort = await listenOn(this.server, o.port, o.host, { port: '', label: 'clients' });
     const period = Math.max(20, Math.min(o.pingInterval, o.writeDeadline, o.handshakeTimeout, o.maxStall) / 4);
     this.timer = setInterval(() => this.tick(), period);
     this.timer.unref();

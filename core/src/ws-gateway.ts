@@ -8,6 +8,7 @@ import { ConfigError } from './config-error.js';
 import type { MeshNode } from './node.js';
 import { WsTransport, wsCloseCode } from './ws-transport.js';
 import { createListenerServer } from './listener-timeouts.js';
+import { listenOn } from './listen.js';
 
 /** Default port of the WebSocket gateway of `meshbus start`. */
 export const DEFAULT_WS_PORT = 8481;
@@ -110,22 +111,7 @@ export class WsGateway {
     if (this.owned) {
       const host = this.options.host ?? this.node.host;
       const port = this.options.port ?? DEFAULT_WS_PORT;
-      await new Promise<void>((resolve, reject) => {
-        const onError = (e: NodeJS.ErrnoException): void => {
-          reject(
-            e.code === 'EADDRINUSE'
-              ? new ConfigError(`ws port ${port} on ${host} is already in use`)
-              : new ConfigError(`cannot listen for WebSocket on ${host}:${port}: ${e.message}`),
-          );
-        };
-        this.http.once('error', onError);
-        this.http.listen(port, host, () => {
-          this.http.off('error', onError);
-          resolve();
-        });
-      });
-      const a = this.http.address();
-      this.boundPort = typeof a === 'object' && a ? a.port : port;
+      this.boundPort = await listenOn(this.http, port, host, { port: 'ws', label: 'WebSocket' });
     }
     const every = this.pingEvery;
     if (every > 0) {

@@ -3,6 +3,7 @@ import type { ClusterView } from '../cluster-view.js';
 import type { ErrorCode } from '@meshbus/proto';
 import { ConfigError } from '../config-error.js';
 import { createListenerServer } from '../listener-timeouts.js';
+import { HTTP_LISTENER, listenOn } from '../listen.js';
 import type { MeshNode } from '../node.js';
 import { errorBody } from './http-errors.js';
 import { checkHttpOptions, checkPluginOptions, httpLogger, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
@@ -96,23 +97,13 @@ export async function startHttpOnDemand(node: MeshNode, options: HttpOptions = {
     return loading;
   };
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (e: NodeJS.ErrnoException): void => {
-      history.close();
-      reject(
-        e.code === 'EADDRINUSE'
-          ? new ConfigError(`http port ${port} on ${host} is already in use`)
-          : new ConfigError(`cannot listen for HTTP on ${host}:${port}: ${e.message}`),
-      );
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-  const addr = server.address();
-  const bound = typeof addr === 'object' && addr ? addr.port : port;
+  let bound: number;
+  try {
+    bound = await listenOn(server, port, host, HTTP_LISTENER);
+  } catch (e) {
+    history.close();
+    throw e;
+  }
   if (cluster || options.metricsLabels || options.metricsSource || options.workers) {
     try {
       await load();

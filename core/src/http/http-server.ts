@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 
 import type { MeshNode } from '../node.js';
 import { ConfigError } from '../config-error.js';
 import { createListenerServer } from '../listener-timeouts.js';
+import { HTTP_LISTENER, listenError } from '../listen.js';
 import { classify } from './http-errors.js';
 import { DEFAULT_HTTP_PORT } from './open-admin.js';
 import { checkHttpOptions, httpLogger, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
@@ -27,10 +28,7 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
     await app.listen({ port, host });
   } catch (e) {
     await app.close();
-    const err = e as NodeJS.ErrnoException;
-    throw err.code === 'EADDRINUSE'
-      ? new ConfigError(`http port ${port} on ${host} is already in use`)
-      : new ConfigError(`cannot listen for HTTP on ${host}:${port}: ${err.message}`);
+    throw listenError(e as NodeJS.ErrnoException, HTTP_LISTENER, host, port);
   }
   const addr = app.server.address();
   const bound = typeof addr === 'object' && addr ? addr.port : port;

@@ -1,0 +1,43 @@
+import type { Server } from 'node:net';
+import { ConfigError } from './config-error.js';
+
+/**
+ * Which listener of a node a port error names: `port` starts "<port> port P
+ * on H is already in use" (empty for the client port), `label` ends "cannot
+ * listen for <label> on H:P".
+ */
+export interface ListenerName {
+  port: string;
+  label: string;
+}
+
+/**
+ * The ConfigError of a listener that could not open: "… port P on H is
+ * already in use" for EADDRINUSE (the CLI and tests match that phrase), else
+ * "cannot listen for … on H:P: <reason>". One wording for every port of a
+ * node (clients, peers, HTTP, WebSocket).
+ */
+export function listenError(e: NodeJS.ErrnoException, name: ListenerName, host: string, port: number): ConfigError {
+  return e.code === 'EADDRINUSE'
+    ? new ConfigError(`${name.port ? `${name.port} ` : ''}port ${port} on ${host} is already in use`)
+    : new ConfigError(`cannot listen for ${name.label} on ${host}:${port}: ${e.message}`);
+}
+
+/**
+ * Opens `server` on host:port and resolves the port it got (the OS picks
+ * one for port 0). Rejects with listenError's ConfigError.
+ */
+export function listenOn(server: Server, port: number, host: string, name: ListenerName): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException): void => reject(listenError(e, name, host, port));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr ? addr.port : port);
+    });
+  });
+}
+
+/** The HTTP API's listener (its own server or fastify's). */
+export const HTTP_LISTENER: ListenerName = { port: 'http', label: 'HTTP' };
