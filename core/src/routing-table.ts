@@ -1,4 +1,4 @@
-import { TopicTrie, copyBytes, forEachEntry, topicHash, type Frame } from '@meshbus/proto';
+import { TopicTrie, copyBytes, equalBytesAt, forEachEntry, topicHash, type Frame } from '@meshbus/proto';
 import { takesPayload, type DropTag, type Subscriber, type SubscriberKind, type Subscription } from './subscriber.js';
 
 /**
@@ -164,14 +164,9 @@ export class RoutingTable {
     const buf = frame.buf;
     const start = frame.topicStart;
     const len = frame.topicLen;
-    if (e !== undefined && e.hash === hash && e.version === this.trie.version && e.bytes.length === len) {
-      const b = e.bytes;
-      let i = 0;
-      while (i < len && b[i] === buf[start + i]) i++;
-      if (i === len) {
-        this.last = e;
-        return e.receivers;
-      }
+    if (e !== undefined && e.hash === hash && e.version === this.trie.version && e.bytes.length === len && equalBytesAt(e.bytes, buf, start)) {
+      this.last = e;
+      return e.receivers;
     }
     const topic = decode(frame);
     const receivers = this.route(topic);

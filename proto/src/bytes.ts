@@ -51,3 +51,17 @@ export function writeHex64(b: Uint8Array, o: number, s: string): boolean {
 export function copyBytes(b: Uint8Array, start = 0, end = b.length): Uint8Array {
   return Uint8Array.prototype.slice.call(b, start, end);
 }
+
+/**
+ * Whether `buf[start, start + a.length)` holds the bytes of `a` (the caller
+ * checked that many bytes are there). The caches keyed by a frame's topic
+ * hash (the node's route cache, the JWT decision cache, the durable rules' cache) confirm a hit with
+ * it, so a forged or colliding hash can only miss. A plain loop: topics are
+ * short, and V8 inlines it into the callers' hot paths.
+ */
+export function equalBytesAt(a: Uint8Array, buf: Uint8Array, start: number): boolean {
+  const len = a.length;
+  let i = 0;
+  while (i < len && a[i] === buf[start + i]) i++;
+  return i === len;
+}

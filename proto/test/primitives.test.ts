@@ -18,7 +18,7 @@ function code(fn: () => unknown): string | undefined {
     return (e as { code: string }).code;
   }
 }
-import { hex64, readU16, readU32, readU64, writeHex64, writeU16, writeU32, writeU64 } from '../src/bytes.js';
+import { equalBytesAt, hex64, readU16, readU32, readU64, writeHex64, writeU16, writeU32, writeU64 } from '../src/bytes.js';
 
 const ascii = (s: string): Uint8Array => Uint8Array.from(s, (c) => c.charCodeAt(0));
 
@@ -232,5 +232,16 @@ describe('utf8 without TextEncoder/TextDecoder (Hermes)', () => {
     expect(guarded(() => slow.utf8Decode(long))).toBe('x'.repeat(200));
     // The normal module does use the platform codec for long text: the guard is effective.
     expect(() => guarded(() => utf8Js.utf8Encode('x'.repeat(200)))).toThrow('TextEncoder used');
+  });
+});
+
+describe('equalBytesAt (the topic caches confirm a hash hit with it)', () => {
+  it('compares a.length bytes of buf from start, so a hit needs the same bytes, not only the same hash', () => {
+    const buf = new TextEncoder().encode('xxorders.eu.createdyy');
+    expect(equalBytesAt(new TextEncoder().encode('orders.eu.created'), buf, 2)).toBe(true);
+    expect(equalBytesAt(new TextEncoder().encode('orders.eu.createe'), buf, 2)).toBe(false);
+    expect(equalBytesAt(new TextEncoder().encode('Orders.eu.created'), buf, 2)).toBe(false);
+    expect(equalBytesAt(new TextEncoder().encode('orders.eu.created'), buf, 1)).toBe(false);
+    expect(equalBytesAt(new Uint8Array(0), buf, 5)).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_TOPIC, TopicTrie, assertPattern, copyBytes, type Frame } from '@meshbus/proto';
+import { DEFAULT_MAX_TOPIC, TopicTrie, assertPattern, copyBytes, equalBytesAt, type Frame } from '@meshbus/proto';
 import type { TopicRules } from './jwt.js';
 
 /**
@@ -168,12 +168,7 @@ class FrameDecisions {
     const len = f.topicLen;
     const key = f.topicHash & 0x3fffffff;
     const e = this.m.get(key);
-    if (e !== undefined && e.bytes.length === len) {
-      const b = e.bytes;
-      let i = 0;
-      while (i < len && b[i] === buf[start + i]) i++;
-      if (i === len) return e.ok;
-    }
+    if (e !== undefined && e.bytes.length === len && equalBytesAt(e.bytes, buf, start)) return e.ok;
     const ok = this.decide(f.topic);
     if (buf[start] !== 0x5f /* _ */ && len <= KEPT_TOPIC) {
       if (this.m.size >= DECISIONS) this.m.clear();

@@ -1,4 +1,4 @@
-import { TopicTrie, assertPattern, forEachEntry, copyBytes, topicHash, type Frame } from '@meshbus/proto';
+import { TopicTrie, assertPattern, forEachEntry, copyBytes, equalBytesAt, topicHash, type Frame } from '@meshbus/proto';
 import { ConfigError } from '../config-error.js';
 import { isReservedTopic, startsWithWildcard } from '../auth/reserved-topics.js';
 import { parseRedisTarget, type RedisTarget } from './redis-target.js';
@@ -246,12 +246,7 @@ export class DurableMatcher<Q> {
     const buf = f.buf;
     const start = f.topicStart;
     const len = f.topicLen;
-    if (e !== undefined && e.version === this.version && e.bytes.length === len) {
-      const b = e.bytes;
-      let i = 0;
-      while (i < len && b[i] === buf[start + i]) i++;
-      if (i === len) return e.value;
-    }
+    if (e !== undefined && e.version === this.version && e.bytes.length === len && equalBytesAt(e.bytes, buf, start)) return e.value;
     const value = this.forTopic(f.topic);
     if (this.cache.size >= MAX_CACHE) this.cache.clear();
     const bytes = copyBytes(buf, start, start + len);
