@@ -216,8 +216,8 @@ export class ClientSession extends Connection {
    * behalf: it needs the same permission, except in the requester's own inbox.
    */
   private replyAllowed(reply: string | undefined, correlation: number): boolean {
-    if (reply === undefined || !this.permissions || this.permissions.canPublish(reply)) return true;
-    if (isOwnInbox(reply, this.clientId)) return true;
+    // Own inbox first: the usual reply topic, a string compare instead of the rules' trie walk.
+    if (reply === undefined || !this.permissions || isOwnInbox(reply, this.clientId) || this.permissions.canPublish(reply)) return true;
     this.ctx.stats.permissionDenied++;
     this.sendError('MB_ERR_PERMISSION_DENIED', correlation, `reply topic "${reply}" (not allowed to publish there)`);
     return false;

@@ -92,7 +92,9 @@ export function reservedSubscribeProblem(pattern: string, clientId: string, expl
 
 /** True for the connection's own inbox patterns: `_INBOX.<clientId>` and below. */
 export function isOwnInbox(pattern: string, clientId: string): boolean {
-  return pattern.startsWith(INBOX_DOT) && firstToken(pattern.slice(INBOX_DOT.length)) === clientId;
+  // Compared in place: asked for every REQ of a client with permissions (its reply topic), no substring made.
+  const end = INBOX_DOT.length + clientId.length;
+  return pattern.startsWith(INBOX_DOT) && pattern.startsWith(clientId, INBOX_DOT.length) && (pattern.length === end || pattern.charCodeAt(end) === 0x2e /* . */);
 }
 
 /**

@@ -429,3 +429,20 @@ describe('token lifetime', () => {
     expect(c.got[0]!.type).toBe(FrameType.WELCOME);
   });
 });
+
+it('a connection\'s own inbox is `_INBOX.<its id>` and below, never a longer id that starts like its own', async () => {
+  const { isOwnInbox } = await import('../../src/auth/reserved-topics.js');
+  const cases: Array<[string, boolean]> = [
+    ['_INBOX.abc', true],
+    ['_INBOX.abc.1.tok', true],
+    ['_INBOX.abc.>', true],
+    ['_INBOX.abcd.1', false],
+    ['_INBOX.ab', false],
+    ['_INBOX.ab.c', false],
+    ['_INBOX.xabc.1', false],
+    ['_INBOXabc.1', false],
+    ['_INBOX..abc', false],
+    ['orders._INBOX.abc', false],
+  ];
+  for (const [pattern, own] of cases) expect(isOwnInbox(pattern, 'abc'), pattern).toBe(own);
+});
