@@ -91,6 +91,8 @@ export interface StartConfig {
   durableMaxEventBytes: number | undefined;
   durableDelayedEvents: number | undefined;
   durableDelayedBytes: number | undefined;
+  /** Jobs waiting in one durable work queue, mesh-wide (durable.queues.maxJobs). */
+  durableQueueMaxJobs: number | undefined;
 }
 
 type Kind = 'string' | 'int' | 'list' | 'port';
@@ -159,6 +161,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   durableMaxEventBytes: { kind: 'int', default: undefined, arg: 'bytes', help: 'Largest payload of a durable or delayed publish (default 1048576); larger ones are refused with MB_ERR_STORE_FULL.' },
   durableDelayedEvents: { kind: 'int', default: undefined, arg: 'n', help: 'Delayed publishes waiting in the whole mesh, counted in Redis (default 10000); past it MB_ERR_STORE_FULL.' },
   durableDelayedBytes: { kind: 'int', default: undefined, arg: 'bytes', help: 'Bytes of the delayed publishes waiting in the whole mesh (default 67108864); past it MB_ERR_STORE_FULL.' },
+  durableQueueMaxJobs: { kind: 'int', default: undefined, arg: 'n', help: 'Jobs not yet done in one durable work queue, mesh-wide (default 100000); past it a publish that would add a job is refused with MB_ERR_STORE_FULL.' },
   jwtSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'HS256 secret that signs client JWTs.' },
   jwtPublicKey: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Ed25519 public key (PEM file) that verifies EdDSA client JWTs.' },
   jwksUrl: { kind: 'string', default: undefined, arg: 'url', help: 'JWKS URL whose keys verify client JWTs by kid; fetched again for an unknown kid, so rotated keys are picked up.' },

@@ -57,6 +57,7 @@ export async function startServer(
           waitReplicas: cfg.redisWaitReplicas,
           topics: cfg.durable.map(parseDurableTopic),
           quota: { maxEventBytes: cfg.durableMaxEventBytes, delayedEvents: cfg.durableDelayedEvents, delayedBytes: cfg.durableDelayedBytes },
+          queues: { maxJobs: cfg.durableQueueMaxJobs },
         }
       : undefined,
   });

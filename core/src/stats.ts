@@ -45,7 +45,7 @@ export interface NodeStats {
    * (MB_ERR_STORE_FULL), by quota: new topics past a rule's `maxTopics`,
    * delayed publishes past the mesh's delayed bound, payloads past `maxEventBytes`.
    */
-  store: { corrupt: number; replayPages: number; replaysRefused: number; redisUp: number; writesPending: number; full: { topics: number; delayed: number; eventSize: number } };
+  store: { corrupt: number; replayPages: number; replaysRefused: number; redisUp: number; writesPending: number; full: { topics: number; delayed: number; eventSize: number; jobs: number } };
 }
 
 /** Takes one duration, in seconds (a prom-client Histogram satisfies it). */
@@ -138,7 +138,7 @@ export function newStats(): NodeStats {
     connectionsRefused: 0,
     dropped: { slow: 0, storeBacklog: 0, noQueueMember: 0, tooLargeForPeer: 0, tooLargeFromPeer: 0 },
     traceHops: 0,
-    store: { corrupt: 0, replayPages: 0, replaysRefused: 0, redisUp: -1, writesPending: 0, full: { topics: 0, delayed: 0, eventSize: 0 } },
+    store: { corrupt: 0, replayPages: 0, replaysRefused: 0, redisUp: -1, writesPending: 0, full: { topics: 0, delayed: 0, eventSize: 0, jobs: 0 } },
   };
 }
 

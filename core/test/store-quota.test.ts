@@ -4,6 +4,7 @@ import { Flags, FrameType, codeFromNumber, decodeError } from '@meshbus/proto';
 import { RawClient, requireRedisServer, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
 import { silentLogger, startNode, type DurableOptions } from '../src/index.js';
 import { startHttp } from '../src/http/index.js';
+import { connect } from '@meshbus/sdk';
 
 /**
  * Store quotas (SPEC 15.8). Hostile review of 2026-11-30: a client allowed to
@@ -176,4 +177,66 @@ describe('per-event bound', () => {
     const stats = (await (await fetch(`${http.url}/v1/stats`)).json()) as { durability: { refusedFull: number } };
     expect(stats.durability.refusedFull).toBe(2);
   }, 30_000);
+});
+
+describe('jobs waiting per work queue', () => {
+  it('a queue whose consumers are offline holds at most maxJobs: later publishes are refused with 4030 before anything is written; room comes back as consumers take jobs', async (ctx) => {
+    requireRedisServer(ctx);
+    const { server } = await ownRedis();
+    const n = await node(server.url, { prefix: 'jq:', queues: { maxJobs: 5, backoffMs: 10 } });
+    // A consumer registers the queue, then goes offline: jobs wait in Redis for the next one.
+    const first = await connect(`127.0.0.1:${n.port}`);
+    first.subscribe('work.>', { queue: 'w', durable: true, callback: () => {} });
+    await first.flush();
+    await until(() => (n.durability!.matcher.forTopic('work.a')?.queues.length ?? 0) > 0, 'queue registered');
+    await first.close();
+    // A plain subscriber: a refused event is not delivered live either.
+    const live = await client(n.port);
+    live.sub('work.>', 1);
+    await live.flush();
+    const pub = await client(n.port);
+    // Before: every one of them was a job in Redis, however many (a queue with no consumer grew without bound).
+    // One at a time: concurrent publishes may be refused a few early (JobQuota: a job added while the count is read counts twice).
+    for (let i = 0; i < 8; i++) {
+      pub.send({ type: FrameType.PUB, topic: 'work.a', correlation: i + 1, flags: Flags.ACK_REQUESTED, payload: Buffer.from(`j${i}`) });
+      await until(() => answers(pub).length === i + 1, 'answered', 20_000);
+    }
+    expect(answers(pub).map(outcome)).toEqual(['ACK', 'ACK', 'ACK', 'ACK', 'ACK', 'MB_ERR_STORE_FULL', 'MB_ERR_STORE_FULL', 'MB_ERR_STORE_FULL']);
+    expect(n.stats.store.full.jobs).toBe(3);
+    expect(await n.durability!.backlog('work.>', 'w')).toBe(5);
+    await until(() => live.events().length === 5, 'accepted ones delivered live');
+    await new Promise((res) => setTimeout(res, 200));
+    expect(live.events().map((g) => g.payload.toString())).toEqual(['j0', 'j1', 'j2', 'j3', 'j4']);
+
+    // A consumer comes back and takes the five; the queue has room again.
+    const got: string[] = [];
+    const later = await connect(`127.0.0.1:${n.port}`);
+    cleanups.push(() => later.close());
+    later.subscribe('work.>', { queue: 'w', durable: true, callback: (m) => void got.push(m.string()) });
+    await until(() => got.length === 5, 'the backlog consumed', 30_000);
+    await until(async () => (await n.durability!.backlog('work.>', 'w')) === 0, 'no job left');
+    pub.send({ type: FrameType.PUB, topic: 'work.a', correlation: 100, flags: Flags.ACK_REQUESTED, payload: Buffer.from('j100') });
+    expect(outcome(await pub.waitFor((g) => g.correlation === 100 && (g.type === FrameType.ACK || g.type === FrameType.NACK)))).toBe('ACK');
+    await until(() => got.length === 6, 'the new job delivered');
+    expect([...got].sort()).toEqual(['j0', 'j1', 'j100', 'j2', 'j3', 'j4']);
+  }, 60_000);
+
+  it('a burst of concurrent publishes never takes a queue past maxJobs', async (ctx) => {
+    requireRedisServer(ctx);
+    const { server } = await ownRedis();
+    const n = await node(server.url, { prefix: 'jb:', queues: { maxJobs: 20 } });
+    const first = await connect(`127.0.0.1:${n.port}`);
+    first.subscribe('burst.>', { queue: 'b', durable: true, callback: () => {} });
+    await first.flush();
+    await until(() => (n.durability!.matcher.forTopic('burst.a')?.queues.length ?? 0) > 0, 'queue registered');
+    await first.close();
+    const pub = await client(n.port);
+    for (let i = 0; i < 60; i++) pub.send({ type: FrameType.PUB, topic: 'burst.a', correlation: i + 1, flags: Flags.ACK_REQUESTED, payload: Buffer.from(`b${i}`) });
+    await until(() => answers(pub).length === 60, 'answered', 20_000);
+    const acked = answers(pub).filter((g) => g.type === FrameType.ACK).length;
+    expect(acked).toBeLessThanOrEqual(20);
+    expect(acked).toBeGreaterThan(10);
+    expect(answers(pub).filter((g) => g.type === FrameType.NACK).map(outcome)).toEqual(Array(60 - acked).fill('MB_ERR_STORE_FULL'));
+    expect(await n.durability!.backlog('burst.>', 'b')).toBe(acked);
+  }, 60_000);
 });

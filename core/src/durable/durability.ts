@@ -30,6 +30,7 @@ import { DURABLE_FEATURES } from './durability-off.js';
 import { connectRedis, isCluster, type RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
 import { StoreQuota } from './store-quota.js';
+import { JobQuota } from './job-quota.js';
 import { ToldRecently } from '../told-recently.js';
 import { redactUrl as redact } from './redis-target.js';
 
@@ -115,6 +116,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   private clustered = false;
   private work!: WorkQueues;
   private quota!: StoreQuota;
+  private jobs!: JobQuota;
   private readonly fullTold = new ToldRecently(FULL_LOG_EVERY);
   private readonly conns: RedisClient[] = [];
   private readonly sequencers = new Map<Subscription, Sequencer>();
@@ -172,6 +174,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     });
     this.history = new HistoryStore(cmd, this.cfg.prefix, this.cfg.replay);
     this.quota = new StoreQuota(cmd, this.cfg, this.host.stats.store.full);
+    this.jobs = new JobQuota(this.cfg.queueLimits.maxJobs, (name) => this.work.jobsNotDone(name), this.host.stats.store.full);
     if (this.cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(cmd, this.cfg.waitReplicas, this.cfg.waitTimeoutMs);
     this.clustered = isCluster(cmd);
     this.work = new WorkQueues(
@@ -279,6 +282,18 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
 
   /** Stores, delivers and enqueues one event; resolves with its position (if it has history/latest). */
   private async store(bytes: Uint8Array, d: TopicDurability<QueueRef>, from: Publisher): Promise<PubAckBody | undefined> {
+    if (d.queues.length === 0) return this.storeAdmitted(bytes, d, from);
+    // Room in every matching queue first (queues.maxJobs): refused before anything is written or delivered.
+    const names = d.queues.map((q) => q.name);
+    await this.jobs.admit(names);
+    try {
+      return await this.storeAdmitted(bytes, d, from);
+    } finally {
+      this.jobs.settled(names);
+    }
+  }
+
+  private async storeAdmitted(bytes: Uint8Array, d: TopicDurability<QueueRef>, from: Publisher): Promise<PubAckBody | undefined> {
     let frame: Frame;
     let pos: PubAckBody | undefined;
     let unconfirmed = '';

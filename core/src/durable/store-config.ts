@@ -75,6 +75,12 @@ export interface DurableOptions {
      * queue is refused (MB_ERR_TOO_MANY_SUBSCRIPTIONS) and not learned. Default 1024.
      */
     maxQueues?: number;
+    /**
+     * Jobs not yet done in one queue, mesh-wide (SPEC 15.8): past it a publish
+     * that would add a job is refused with MB_ERR_STORE_FULL before anything
+     * is written. Default 100,000.
+     */
+    maxJobs?: number;
   };
   /** A durable publish that Redis has not answered within this many ms is NACKed. Default 5000. */
   writeTimeoutMs?: number;
@@ -127,7 +133,7 @@ export interface ResolvedDurable {
   attempts: number;
   backoffMs: number;
   ackTimeoutMs: number;
-  queueLimits: { perConnection: number; perNode: number; maxQueues: number };
+  queueLimits: { perConnection: number; perNode: number; maxQueues: number; maxJobs: number };
   writeTimeoutMs: number;
   quota: { maxEventBytes: number; delayedEvents: number; delayedBytes: number };
   replay: { pageEvents: number; pageBytes: number; perConnection: number; perNode: number };
@@ -164,7 +170,7 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
     attempts: q.attempts ?? 5,
     backoffMs: q.backoffMs ?? 1000,
     ackTimeoutMs: q.ackTimeoutMs ?? 30_000,
-    queueLimits: { perConnection: q.perConnection ?? 16, perNode: q.perNode ?? 256, maxQueues: q.maxQueues ?? 1024 },
+    queueLimits: { perConnection: q.perConnection ?? 16, perNode: q.perNode ?? 256, maxQueues: q.maxQueues ?? 1024, maxJobs: q.maxJobs ?? 100_000 },
     writeTimeoutMs: o.writeTimeoutMs ?? 5000,
     quota: {
       maxEventBytes: o.quota?.maxEventBytes ?? 1024 * 1024,

@@ -62,6 +62,8 @@ export interface QuotaRefusals {
   topics: number;
   delayed: number;
   eventSize: number;
+  /** Counted by JobQuota (job-quota.ts). */
+  jobs: number;
 }
 
 export class StoreQuota {

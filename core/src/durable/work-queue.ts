@@ -425,8 +425,13 @@ export class WorkQueues {
   }
 
   /** Jobs not yet done for (pattern, group). */
-  async backlog(pattern: string, group: string): Promise<number> {
-    const c = await this.queue(queueName(pattern, group)).getJobCounts('waiting', 'delayed', 'active', 'prioritized');
+  backlog(pattern: string, group: string): Promise<number> {
+    return this.jobsNotDone(queueName(pattern, group));
+  }
+
+  /** Jobs not yet done in the queue named `name` (waiting, active, delayed, prioritized, paused): what `queues.maxJobs` bounds. */
+  async jobsNotDone(name: string): Promise<number> {
+    const c = await this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
     return Object.values(c).reduce((a, b) => a + b, 0);
   }
 

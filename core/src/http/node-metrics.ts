@@ -181,6 +181,7 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
     [{ quota: 'topics' }, s.store.full.topics],
     [{ quota: 'delayed' }, s.store.full.delayed],
     [{ quota: 'event_size' }, s.store.full.eventSize],
+    [{ quota: 'jobs' }, s.store.full.jobs],
   ]);
   if (node.durability !== undefined) {
     // Only on a node with durability (loaded by listen(), before the HTTP API starts): a health

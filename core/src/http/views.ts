@@ -216,7 +216,7 @@ export function durabilityView(node: MeshNode): DurabilityView {
     corrupt: store.corrupt,
     replayPages: store.replayPages,
     replaysRefused: store.replaysRefused,
-    refusedFull: store.full.topics + store.full.delayed + store.full.eventSize,
+    refusedFull: store.full.topics + store.full.delayed + store.full.eventSize + store.full.jobs,
   };
 }
 
