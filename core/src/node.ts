@@ -365,8 +365,10 @@ export class MeshNode implements NodeContext {
       if (raised) s.forwardRaised!(f);
       else s.deliver(f, 0, drop);
       if (from && drop === undefined && s.congested) from.blockOn(s);
+      // A link that skips it (its peer's max payload; counted there) is no receiver: a REQ then hears NO_RESPONDERS.
+      if (!takesPayload(s, f.payloadLen)) continue;
       if (trace) trace.push(hopLabel(s));
-      if (takesPayload(s, f.payloadLen)) n++;
+      n++;
     }
     const lim = receivers.limited;
     for (let i = 0; i < lim.length; i++) {
@@ -389,8 +391,9 @@ export class MeshNode implements NodeContext {
       const drop = dropTagOf(m);
       m.owner.deliver(f, m.sid, drop);
       if (from && drop === undefined && m.owner.congested) from.blockOn(m.owner);
+      if (!takesPayload(m.owner, f.payloadLen)) continue;
       if (trace) trace.push(hopLabel(m.owner, true));
-      if (takesPayload(m.owner, f.payloadLen)) n++;
+      n++;
     }
     if (trace) this.reportHop(f, from, tIn, trace, otel);
     return this.countOut(n, f.size);
