@@ -9,7 +9,7 @@ export interface SubscribeOptions {
   /** Node-side slow-consumer policy for this subscription: 'disconnect' (node default) or 'drop'. */
   slow?: 'drop' | 'disconnect';
   /**
-   * Called for each event instead of queueing it for the async iterator. Exceptions are reported as status errors.
+   * Called for each event instead of queueing it for the async iterator. Exceptions (and a returned promise's rejection) are reported as status errors.
    * On a durable queue subscription, returning (or a returned promise resolving) ACKs the job; a throw or rejection NACKs it.
    */
   callback?: (msg: Msg) => unknown;
@@ -164,17 +164,16 @@ export class Subscription implements AsyncIterable<Msg> {
       const job = this.options.durable === true && msg.needsAck;
       try {
         const r = this.callback(msg);
-        if (job) {
-          if (r && typeof (r as Promise<void>).then === 'function') {
-            (r as Promise<void>).then(
-              () => msg.ack(),
-              (e: unknown) => {
-                msg.nack(e);
-                this.owner.callbackFailed(this, e);
-              },
-            );
-          } else msg.ack();
-        }
+        // An async callback's rejection is its throw: reported (and a job NACKed), never an unhandled rejection.
+        if (r && typeof (r as Promise<void>).then === 'function') {
+          (r as Promise<void>).then(
+            job ? () => msg.ack() : undefined,
+            (e: unknown) => {
+              if (job) msg.nack(e);
+              this.owner.callbackFailed(this, e);
+            },
+          );
+        } else if (job) msg.ack();
       } catch (e) {
         if (job) msg.nack(e);
         this.owner.callbackFailed(this, e);

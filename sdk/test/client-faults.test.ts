@@ -1,0 +1,101 @@
+/**
+ * Faults other clients had (nats.js, centrifuge-js, socket.io-client,
+ * MQTT.js bug reports), replayed against the SDK with real sockets on
+ * loopback: a real node, or a raw fake node that misbehaves on purpose.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
+import { silentLogger, startNode } from '@meshbus/core';
+import { WsGateway } from '@meshbus/core/ws';
+import { until } from '@meshbus/testkit';
+import { connect, ServerPool, type Client, type Status } from '../src/index.js';
+import { parseLearned } from '../src/servers.js';
+import { makePki, type TestPki } from '../../cluster/test/tls-certs.js';
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface FakeNode {
+  port: number;
+  /** Connections accepted so far. */
+  conns(): number;
+  /** Stops accepting new connections (the open ones stay). */
+  stopListening(): void;
+}
+
+/** A fake node on loopback (TLS with `cert`/`key`): `onFrame` answers each frame a client sends on socket `s`. */
+async function fakeNode(onFrame: (s: net.Socket, f: Frame, conn: number) => void, tlsKeys?: { cert: string; key: string }): Promise<FakeNode> {
+  const sockets = new Set<net.Socket>();
+  let conns = 0;
+  const onSocket = (s: net.Socket): void => {
+    const n = ++conns;
+    sockets.add(s);
+    const d = new FrameDecoder();
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+    s.on('data', (c) => d.push(c, (f) => onFrame(s, f, n), () => s.destroy()));
+  };
+  const srv = tlsKeys ? tls.createServer(tlsKeys, onSocket) : net.createServer(onSocket);
+  srv.on('tlsClientError', () => {});
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  let listening = true;
+  const stop = (): Promise<void> =>
+    new Promise<void>((r) => {
+      if (!listening) return r();
+      listening = false;
+      srv.close(() => r());
+    });
+  cleanup.push(async () => {
+    for (const s of sockets) s.destroy();
+    await stop();
+  });
+  return { port: (srv.address() as net.AddressInfo).port, conns: () => conns, stopListening: () => void stop() };
+}
+
+const welcome = (peers: string[] = []): Uint8Array =>
+  encodeFrame({ type: FrameType.WELCOME, payload: encodeBody({ v: 1, node: 'n', client: 'c0ffee', maxPayload: 1 << 20, maxTopic: 256, ping: 30_000, peers }) });
+
+function track(c: Client): Client {
+  cleanup.push(() => c.close().catch(() => {}));
+  return c;
+}
+
+describe('user callbacks', () => {
+  it('an async subscription callback that rejects is an error status with its sid, not an unhandled rejection, and the subscription goes on (TCP and WebSocket)', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    cleanup.push(() => void process.off('unhandledRejection', onUnhandled));
+    const n = await startNode({ port: 0, logger: silentLogger });
+    cleanup.push(() => n.close());
+    const gw = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+    cleanup.push(() => gw.close());
+    for (const url of [`127.0.0.1:${n.port}`, `ws://127.0.0.1:${gw.port}/`]) {
+      const c = track(await connect(url, { reconnect: false }));
+      const errors: Status[] = [];
+      c.on('status', (s) => s.type === 'error' && errors.push(s));
+      let calls = 0;
+      const sub = c.subscribe('cb.async', {
+        callback: async (m) => {
+          calls++;
+          await Promise.resolve();
+          if (m.string() === 'bad') throw new Error('handler failed');
+        },
+      });
+      await c.flush();
+      c.publish('cb.async', 'bad');
+      c.publish('cb.async', 'good');
+      await until(() => calls === 2 && errors.length === 1, `both events handled over ${url}`, 5000);
+      await sleep(50);
+      expect(unhandled).toEqual([]);
+      expect(errors[0]).toMatchObject({ type: 'error', sid: sub.sid, error: { code: 'MB_ERR_INVALID_ARGUMENT' } });
+      expect(sub.isClosed).toBe(false);
+      await c.close();
+    }
+  });
+});
