@@ -135,6 +135,8 @@ export class SessionLoop {
     const transport = this.transport(server);
     if (!transport) throw new ClientError('MB_ERR_CONNECT_FAILED', `no transport for ${server.href}`);
     const hello = await this.hello();
+    // getToken() may take long (a network fetch): close() or suspend() meanwhile had no connection to close, so no socket is opened now.
+    this.assertWanted();
     const conn = new Connection(server, transport, this.host.handlers);
     this.opening = conn;
     let welcome: WelcomeBody;
@@ -150,6 +152,16 @@ export class SessionLoop {
       if (this.opening === conn) this.opening = undefined;
     }
     this.host.adopt(conn, welcome);
+  }
+
+  /**
+   * Throws when no attempt is wanted any more: the client closed, or was
+   * suspended / went offline (the loop then waits for release). suspend()
+   * and close() also close a connection in its handshake (`opening`).
+   */
+  private assertWanted(): void {
+    if (this.host.state === 'closed') throw this.closed();
+    if (this.held) throw connectionClosed('suspended or offline');
   }
 
   /** The HELLO for the next attempt (getToken() called here); MB_ERR_CONNECT_FAILED when the token is unusable. */

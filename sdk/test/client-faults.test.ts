@@ -99,3 +99,46 @@ describe('user callbacks', () => {
     }
   });
 });
+
+describe('an attempt under way when the client is closed or suspended', () => {
+  /** A node that drops the client's first connection; the first reconnect's getToken() then waits for `release`. */
+  async function reconnectingInGetToken(): Promise<{ node: FakeNode; c: Client; release: () => void }> {
+    let release: (() => void) | undefined;
+    let calls = 0;
+    const node = await fakeNode((s, f, conn) => {
+      if (f.type !== FrameType.HELLO) return;
+      s.write(welcome());
+      if (conn === 1) setTimeout(() => s.destroy(), 20);
+    });
+    const c = track(
+      await connect(`127.0.0.1:${node.port}`, {
+        reconnectBackoff: { base: 1, max: 2 },
+        getToken: () => (++calls === 2 ? new Promise<string>((r) => (release = () => r('slow'))) : 'fresh'),
+      }),
+    );
+    await until(() => release !== undefined, 'the reconnect waits in getToken()', 5000);
+    return { node, c, release: release! };
+  }
+
+  it('close() while getToken() runs: no socket is opened afterwards (one was, through a whole handshake)', async () => {
+    const { node, c, release } = await reconnectingInGetToken();
+    await c.close();
+    release();
+    await sleep(300);
+    expect(node.conns()).toBe(1);
+    expect(c.isClosed).toBe(true);
+  });
+
+  it('suspend() while getToken() runs: no connection until resume() (the client connected while suspended)', async () => {
+    const { node, c, release } = await reconnectingInGetToken();
+    c.suspend();
+    release();
+    await sleep(300);
+    expect(node.conns()).toBe(1);
+    expect(c.isConnected).toBe(false);
+    expect(c.isSuspended).toBe(true);
+    c.resume();
+    await until(() => c.isConnected, 'connected after resume()', 5000);
+    expect(node.conns()).toBe(2);
+  });
+});
