@@ -254,7 +254,7 @@ export class Engine implements DispatchHost, DurableHost {
     this.everConnected = true;
     this.dispatcher.inboxPrefix = `_INBOX.${w.client}.`;
     this.inboxSid = 0;
-    const learned = safely(() => this.loop.pool.learn(w.peers));
+    const learned = safely(() => this.loop.pool.learn(w.peers, conn.server));
     if (learned) this.emit({ type: 'error', error: learned });
     let i = 0;
     for (const sub of [...this.dispatcher.subs.values()]) {
@@ -466,7 +466,7 @@ export class Engine implements DispatchHost, DurableHost {
     try {
       const g = decodeGoodbye(f.payload);
       err = errorFromCode(codeFromNumber(g.code), g.reason);
-      if (g.reconnect && g.reconnect.length > 0) this.loop.redirect(g.reconnect);
+      if (g.reconnect && g.reconnect.length > 0) this.loop.redirect(g.reconnect, conn.server);
     } catch (e) {
       err = asError(e);
     }

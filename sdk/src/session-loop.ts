@@ -3,7 +3,7 @@ import { Backoff } from './backoff.js';
 import { Connection, type ConnectionHandlers } from './connection.js';
 import { asError, connectionClosed, messageOf, safely } from './errors.js';
 import type { CoreConnectOptions } from './options.js';
-import { MAX_LEARNED_SERVERS, ServerPool, parseServer, type ServerUrl } from './servers.js';
+import { MAX_LEARNED_SERVERS, ServerPool, isSecure, parseLearned, type ServerUrl } from './servers.js';
 import type { TransportFactory } from './transport.js';
 import type { Status } from './types.js';
 
@@ -187,12 +187,13 @@ export class SessionLoop {
     return hello;
   }
 
-  /** A GOODBYE's redirect list: learn the servers, go to the first one this client can use. */
-  redirect(targets: string[]): void {
-    this.pool.learn(targets);
+  /** A GOODBYE's redirect list from server `from`: learn the servers, go to the first one this client can use. */
+  redirect(targets: string[], from: ServerUrl): void {
+    this.pool.learn(targets, from);
+    const secure = isSecure(from);
     // Bounded like learn(): a hostile node's list of millions costs a bounded scan.
     for (const u of targets.slice(0, MAX_LEARNED_SERVERS)) {
-      const href = safeHref(u);
+      const href = safeHref(u, secure);
       if (href !== undefined && this.pool.has(href)) {
         this.pool.prefer(href);
         break;
@@ -229,9 +230,9 @@ export function isTerminal(e: MeshbusError, o: CoreConnectOptions): boolean {
   return false;
 }
 
-function safeHref(u: string): string | undefined {
+function safeHref(u: string, secure: boolean): string | undefined {
   try {
-    return parseServer(u).href;
+    return parseLearned(u, secure).href;
   } catch {
     return undefined;
   }

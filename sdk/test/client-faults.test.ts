@@ -142,3 +142,42 @@ describe('an attempt under way when the client is closed or suspended', () => {
     expect(node.conns()).toBe(2);
   });
 });
+
+describe('servers learned over TLS', () => {
+  let pki: TestPki;
+  beforeAll(() => {
+    pki = makePki();
+  });
+
+  it('a node reached over tls:// that announces host:port peers: the client reaches them over TLS and never sends its token in the clear (it did, in its HELLO)', async () => {
+    const plainHellos: unknown[] = [];
+    const plain = await fakeNode((_s, f) => {
+      if (f.type === FrameType.HELLO) plainHellos.push(decodeBody(f.payload));
+    });
+    const peer = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome());
+    }, { cert: pki.cert, key: pki.key });
+    const first: FakeNode = await fakeNode((s, f) => {
+      if (f.type !== FrameType.HELLO) return;
+      // The peers as a TLS mesh announces them by default: host:port of each node's (TLS) client listener.
+      s.write(welcome([`127.0.0.1:${plain.port}`, `127.0.0.1:${peer.port}`]));
+      first.stopListening();
+      setTimeout(() => s.destroy(), 20);
+    }, { cert: pki.cert, key: pki.key });
+    const c = track(await connect(`tls://127.0.0.1:${first.port}`, { token: 'secret', tls: { ca: pki.ca }, reconnectBackoff: { base: 1, max: 20 } }));
+    await until(() => c.server === `tls://127.0.0.1:${peer.port}`, 'failed over to the announced peer over TLS', 5000);
+    expect(plainHellos).toEqual([]);
+    expect(c.servers).toEqual([`tls://127.0.0.1:${first.port}`, `tls://127.0.0.1:${plain.port}`, `tls://127.0.0.1:${peer.port}`]);
+  });
+
+  it('learned and redirect URLs heard over tls:// or wss:// are taken encrypted; over plain connections as announced', () => {
+    expect(parseLearned('h:1', true).href).toBe('tls://h:1');
+    expect(parseLearned('meshbus://h:1', true).href).toBe('tls://h:1');
+    expect(parseLearned('ws://h:8/mb', true).href).toBe('wss://h:8/mb');
+    expect(parseLearned('wss://h/', true).href).toBe('wss://h:443/');
+    expect(parseLearned('h:1', false).href).toBe('tcp://h:1');
+    const pool = new ServerPool(['wss://a/']);
+    expect(pool.learn(['ws://b:80/', 'c:2'], pool.list()[0]).map((u) => u.href)).toEqual(['wss://b:80/', 'tls://c:2']);
+    expect(new ServerPool(['a:1']).learn(['ws://b/'], { scheme: 'tcp', host: 'a', port: 1, path: '', href: 'tcp://a:1' }).map((u) => u.href)).toEqual(['ws://b:80/']);
+  });
+});
