@@ -9,6 +9,16 @@ import type { Status } from './types.js';
 
 export const CLIENT_LANG = 'meshbus-js/0.1.0';
 
+/**
+ * Connections that end sooner than this after WELCOME, twice or more in a
+ * row, do not reset the reconnect backoff (see run()): a node that WELCOMEs
+ * and drops at once, or says GOODBYE MB_ERR_DRAINING at once, must not make
+ * its clients reconnect in a loop (127 connections/s per client with
+ * DRAINING, ~8/s otherwise). One young connection lost (a node drained just
+ * after the client came) still reconnects as usual.
+ */
+export const STABLE_MS = 5000;
+
 /** What the loop needs from the engine it (re)connects. */
 export interface LoopHost {
   readonly state: string;
@@ -39,6 +49,9 @@ export class SessionLoop {
   offline = false;
   /** Loops waiting for suspended/offline to clear. */
   private releaseWaiters: Array<() => void> = [];
+  /** When the last connection was adopted, and how many in a row lived less than STABLE_MS (see run()). */
+  private adoptedAt = -Infinity;
+  private flaps = 0;
 
   constructor(
     servers: string[],
@@ -80,6 +93,11 @@ export class SessionLoop {
     const firstRound = this.pool.size;
     let attempt = 0;
     let lastError: MeshbusError | undefined;
+    if (kind === 'reconnect') {
+      // From the second connection in a row that died young, the backoff goes on from the previous ones and a DRAINING one is not left at once.
+      this.flaps = Date.now() - this.adoptedAt < STABLE_MS ? this.flaps + 1 : 0;
+      if (this.flaps > 1) immediate = false;
+    }
     for (;;) {
       if (this.host.state === 'closed') throw this.closed();
       if (this.held) {
@@ -89,6 +107,7 @@ export class SessionLoop {
         if (kind === 'reconnect') {
           attempt = 0;
           immediate = true;
+          this.flaps = 0;
         }
         continue;
       }
@@ -101,7 +120,7 @@ export class SessionLoop {
         delay = attempt < firstRound ? 0 : this.backoff.delay(attempt - firstRound);
       } else {
         if (attempt >= max) throw new ClientError('MB_ERR_CONNECT_FAILED', `gave up after ${attempt} reconnect attempts`, { cause: lastError });
-        delay = attempt === 0 && immediate ? 0 : this.backoff.delay(attempt);
+        delay = attempt === 0 && immediate ? 0 : this.backoff.delay(attempt + Math.max(0, this.flaps - 1));
       }
       const server = this.pool.next();
       attempt++;
@@ -151,6 +170,8 @@ export class SessionLoop {
     } finally {
       if (this.opening === conn) this.opening = undefined;
     }
+    // Before adopt(): a connection dropped while attaching starts the next run() from inside it.
+    this.adoptedAt = Date.now();
     this.host.adopt(conn, welcome);
   }
 

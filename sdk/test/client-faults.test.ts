@@ -181,3 +181,33 @@ describe('servers learned over TLS', () => {
     expect(new ServerPool(['a:1']).learn(['ws://b/'], { scheme: 'tcp', host: 'a', port: 1, path: '', href: 'tcp://a:1' }).map((u) => u.href)).toEqual(['ws://b:80/']);
   });
 });
+
+describe('reconnect storms', () => {
+  const backoff = { base: 250, max: 20_000, random: () => 0.5 };
+
+  it('a node that says GOODBYE MB_ERR_DRAINING right after every WELCOME gets a few reconnects, not one per round trip (127 in 1 s)', async () => {
+    const node = await fakeNode((s, f) => {
+      if (f.type !== FrameType.HELLO) return;
+      s.write(welcome());
+      setTimeout(() => s.write(encodeFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 2012, reason: 'draining' }) })), 5);
+    });
+    track(await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: backoff }));
+    await sleep(1000);
+    // The first young connection is left at once (a node may drain just after the client came), then delays of 250, 500, 1000 ms...
+    expect(node.conns()).toBeLessThanOrEqual(5);
+  });
+
+  it('a node that closes every connection right after WELCOME: the backoff keeps growing (it restarted at 0 after each WELCOME: 16 in 2 s)', async () => {
+    const node = await fakeNode((s, f) => {
+      if (f.type !== FrameType.HELLO) return;
+      s.write(welcome());
+      s.end();
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: backoff }));
+    const delays: number[] = [];
+    c.on('status', (s) => s.type === 'reconnecting' && delays.push(s.delay));
+    await sleep(2000);
+    expect(node.conns()).toBeLessThanOrEqual(6);
+    expect(delays.slice(0, 4)).toEqual([125, 250, 500, 1000]);
+  });
+});
