@@ -42,7 +42,10 @@ mkdirSync(out, { recursive: true });
  * review's bounds on what a node makes a client hold (a status iterator of
  * at most STATUS_BACKLOG events, PONGs withheld past a 64 KiB backlog, one
  * retry per refused SUB `since`, control bodies over 4 MiB refused unread),
- * to 21.1 KB (ESM 21,578 B).
+ * to 21.1 KB (ESM 21,578 B). Then +0.17 KB for client faults replayed from
+ * other clients' bug reports (learned servers kept encrypted, backoff kept
+ * across young connections, no attempt after close/suspend in getToken,
+ * async callback rejections reported), to 21.3 KB (ESM 21,822 B).
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table
@@ -53,9 +56,9 @@ mkdirSync(out, { recursive: true });
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 21.2 * 1024,
-  'meshbus.iife.js': 21.4 * 1024,
-  'meshbus.mobile.js': 21.6 * 1024,
+  'meshbus.esm.js': 21.4 * 1024,
+  'meshbus.iife.js': 21.6 * 1024,
+  'meshbus.mobile.js': 21.8 * 1024,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');
