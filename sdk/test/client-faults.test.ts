@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
 import { silentLogger, startNode } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
@@ -209,5 +209,26 @@ describe('reconnect storms', () => {
     await sleep(2000);
     expect(node.conns()).toBeLessThanOrEqual(6);
     expect(delays.slice(0, 4)).toEqual([125, 250, 500, 1000]);
+  });
+});
+
+describe('the wall clock', () => {
+  it('set back an hour while the node goes silent: the dead connection is still found within a few pings (it waited the hour out)', async () => {
+    let silent = false;
+    const node = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome());
+      if (f.type === FrameType.PING && !silent) s.write(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
+    });
+    // One wall clock for everything, set back on demand (the heartbeat reads Date.now as it was when it started).
+    const realNow = Date.now.bind(Date);
+    let offset = 0;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    cleanup.push(() => clock.mockRestore());
+    const c = track(await connect(`127.0.0.1:${node.port}`, { pingInterval: 100, maxPingOut: 2, wakeTimeout: 300, reconnect: false }));
+    await sleep(350); // a few pings answered
+    offset = -3_600_000;
+    silent = true;
+    const closed = await Promise.race([c.closed(), sleep(3000).then(() => 'still open')]);
+    expect(closed).toMatchObject({ code: 'MB_ERR_STALE_CONNECTION' });
   });
 });
