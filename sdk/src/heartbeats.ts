@@ -1,4 +1,5 @@
 import { Liveness, SessionError, type LivenessAction, type LivenessOptions, type MeshbusError } from '@meshbus/proto';
+import { MAX_TIMER, after } from './timer.js';
 
 // The pure rule lives in @meshbus/proto, shared with the node's sessions and peer links.
 export { Liveness, type LivenessAction, type LivenessOptions } from '@meshbus/proto';
@@ -51,14 +52,14 @@ export class Heartbeat {
     if (this.timer !== undefined) clearTimeout(this.timer);
     const ms = this.rule.probe(this.io.receivedCount(), timeout);
     this.io.ping();
-    this.timer = setTimeout(() => {
+    this.timer = after(ms, () => {
       this.timer = undefined;
       if (!this.stopped) this.act(this.rule.probeEnded(this.now(), this.io.receivedCount(), ms));
-    }, ms);
+    });
   }
 
   private schedule(ms: number): void {
-    this.timer = setTimeout(this.tick, ms);
+    this.timer = after(ms, this.tick);
   }
 
   private readonly tick = (): void => {
@@ -95,5 +96,5 @@ export class Heartbeat {
  */
 export function heartbeatInterval(ping: number): number {
   if (!(ping > 0)) return 20_000;
-  return Math.min(Math.max(ping, 100), 0x7fffffff);
+  return Math.min(Math.max(ping, 100), MAX_TIMER);
 }

@@ -6,6 +6,7 @@ import type { CoreConnectOptions } from './options.js';
 import { MAX_LEARNED_SERVERS, ServerPool, isSecure, parseLearned, type ServerUrl } from './servers.js';
 import type { TransportFactory } from './transport.js';
 import type { Status } from './types.js';
+import { after } from './timer.js';
 
 export const CLIENT_LANG = 'meshbus-js/0.1.0';
 
@@ -141,11 +142,12 @@ export class SessionLoop {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       this.wake = resolve;
-      this.sleepTimer = setTimeout(() => {
+      // A backoff max of Infinity (or past what a timer holds) must not turn into a 1 ms retry loop.
+      this.sleepTimer = after(ms, () => {
         this.sleepTimer = undefined;
         this.wake = undefined;
         resolve();
-      }, ms);
+      });
     });
   }
 

@@ -205,7 +205,7 @@ describe('reconnect storms', () => {
     });
     const c = track(await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: backoff }));
     const delays: number[] = [];
-    c.on('status', (s) => s.type === 'reconnecting' && delays.push(s.delay));
+    c.on('status', (s) => { console.log('ST', s.type, (s as {delay?: number}).delay); if (s.type === 'reconnecting') delays.push(s.delay); });
     await sleep(2000);
     expect(node.conns()).toBeLessThanOrEqual(6);
     expect(delays.slice(0, 4)).toEqual([125, 250, 500, 1000]);
@@ -230,5 +230,31 @@ describe('the wall clock', () => {
     silent = true;
     const closed = await Promise.race([c.closed(), sleep(3000).then(() => 'still open')]);
     expect(closed).toMatchObject({ code: 'MB_ERR_STALE_CONNECTION' });
+  });
+});
+
+describe('deadlines past what a timer holds', () => {
+  it('timeout: Infinity (request, flush, requestTimeout, connectTimeout, wakeTimeout) waits instead of firing at once (each failed in 1 ms with MB_ERR_TIMEOUT / MB_ERR_CONNECT_FAILED)', async () => {
+    const n = await startNode({ port: 0, logger: silentLogger });
+    cleanup.push(() => n.close());
+    const c = track(await connect(`127.0.0.1:${n.port}`, { connectTimeout: Infinity, requestTimeout: Infinity, wakeTimeout: Infinity }));
+    c.subscribe('svc.slow', { callback: (m) => void setTimeout(() => m.respond('late but fine'), 50) });
+    await c.flush(Infinity);
+    expect((await c.request('svc.slow', 'x', { timeout: Infinity })).string()).toBe('late but fine');
+    expect((await c.request('svc.slow', 'x', { timeout: 2 ** 31 })).string()).toBe('late but fine');
+    expect((await c.request('svc.slow', 'x')).string()).toBe('late but fine');
+  });
+
+  it('reconnectBackoff max: Infinity: a delay past what a timer holds is not a 1 ms retry', async () => {
+    const node = await fakeNode((s, f, conn) => {
+      if (f.type !== FrameType.HELLO) return;
+      s.write(welcome());
+      if (conn === 1) setTimeout(() => s.destroy(), 20);
+    });
+    // The first reconnect waits 0.99 × 2^32 ms: more than a timer holds.
+    const c = track(await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: { base: 2 ** 32, max: Infinity, random: () => 0.99 } }));
+    await sleep(500);
+    expect(c.isConnected).toBe(false);
+    expect(node.conns()).toBe(1);
   });
 });
