@@ -258,3 +258,25 @@ describe('deadlines past what a timer holds', () => {
     expect(node.conns()).toBe(1);
   });
 });
+
+describe('acked publishes made offline', () => {
+  it('wait within the outbox limits: past them MB_ERR_OUTBOX_FULL (they were kept without limit), with outbox: false MB_ERR_CONNECTION_CLOSED', async () => {
+    const n = await startNode({ port: 0, logger: silentLogger });
+    const c = track(await connect(`127.0.0.1:${n.port}`, { outbox: { maxMessages: 5, maxBytes: 1 << 20 }, reconnectBackoff: { base: 50, max: 100 } }));
+    const off = track(await connect(`127.0.0.1:${n.port}`, { outbox: false, reconnectBackoff: { base: 50, max: 100 } }));
+    await n.close();
+    await until(() => !c.isConnected && !off.isConnected, 'both offline', 5000);
+    const overflow: Status[] = [];
+    c.on('status', (s) => s.type === 'outbox-overflow' && overflow.push(s));
+    const waiting: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 5; i++) waiting.push(c.publish('dur.x', `e${i}`, { ack: true }).catch((e: unknown) => e));
+    expect(() => c.publish('dur.x', 'one too many', { ack: true })).toThrow(expect.objectContaining({ code: 'MB_ERR_OUTBOX_FULL' }));
+    expect(overflow).toHaveLength(1);
+    // Plain publishes have their own room in the outbox.
+    c.publish('plain.x', 'p');
+    expect(c.outboxCount).toBe(1);
+    expect(() => off.publish('dur.x', 'x', { ack: true })).toThrow(expect.objectContaining({ code: 'MB_ERR_CONNECTION_CLOSED' }));
+    await c.close();
+    for (const w of waiting) expect(await w).toMatchObject({ code: 'MB_ERR_CONNECTION_CLOSED' });
+  });
+});
