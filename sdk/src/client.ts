@@ -181,7 +181,10 @@ export class Client implements SubscriptionOwner, Responder {
         });
         const conn = e.live();
         if (conn) e.sendRequest(conn, req);
-        else e.waitingRequests.push(req);
+        else {
+          e.order.stamp(req);
+          e.waitingRequests.push(req);
+        }
       });
     } catch (err) {
       return Promise.reject(asError(err));

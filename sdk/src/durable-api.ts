@@ -1,5 +1,6 @@
 import type { Frame, MeshbusError, Position, SubBody } from '@meshbus/proto';
 import type { Connection } from './connection.js';
+import type { OfflineOrder } from './offline-order.js';
 import type { Outbox } from './outbox.js';
 import type { PendingTable } from './pending.js';
 import type { Subscription } from './subscription.js';
@@ -14,6 +15,8 @@ import type { ClientStats, Status } from './types.js';
 export interface DurableHost {
   /** The client's outbox (its limits bound the acked publishes waiting offline); undefined with `outbox: false`. */
   readonly outbox: Outbox | undefined;
+  /** Stamps what is made offline, so it is sent in the order it was made. */
+  readonly order: OfflineOrder;
   readonly pending: PendingTable;
   readonly counters: ClientStats;
   /** The connection to send on now; undefined while not connected (acked publishes then wait for the next one). */
@@ -36,8 +39,14 @@ export interface DurableExtension {
    * with `outbox: false`.
    */
   publish(topic: string, data: Uint8Array, options: { headers?: Record<string, string>; delay?: number; at?: Date | number }): Promise<Position | undefined>;
-  /** On a new connection: sends the acked publishes that waited; `step(i)` runs before each (a test seam). Those not sent stay queued. */
-  resend(conn: Connection, step: (i: number) => void): void;
+  /**
+   * On a new connection: sends the acked publishes that waited and were made
+   * before `before` (OfflineOrder), oldest first; `step(i)` runs before each
+   * (a test seam). Those not sent stay queued.
+   */
+  resend(conn: Connection, step: (i: number) => void, before: number): void;
+  /** When the oldest acked publish waiting was made (OfflineOrder); Infinity when none waits. */
+  firstSeq(): number;
   /** An ACK or NACK from the node: for an acked publish, or a resumed subscription's SUB. */
   onAck(f: Frame): void;
   /** ACKs (ok) or NACKs a durable queue delivery. */

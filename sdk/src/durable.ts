@@ -13,7 +13,7 @@ import type { Connection } from './connection.js';
 import type { DurableExtension, DurableFeature, DurableHost } from './durable-api.js';
 import { errorFrom } from './connection.js';
 import { asError, connectionClosed, safely } from './errors.js';
-import { MemoryOutbox, type OutboxLimits } from './outbox.js';
+import { MemoryOutbox, addOrOverflow, type OutboxLimits } from './outbox.js';
 import type { Correlated } from './pending.js';
 import type { Subscription } from './subscription.js';
 
@@ -54,7 +54,10 @@ class Durable implements DurableExtension {
     if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `delay must be a non-negative integer (ms), got ${String(delay)}`);
     const p: PendingAck = { kind: 'ack', id: 0, topic, payload: data, headers: options.headers, delay, resolve: () => {}, reject: () => {} };
     const conn = this.host.live();
-    if (!conn) this.reserve(p);
+    if (!conn) {
+      this.reserve(p);
+      this.host.order.stamp(p);
+    }
     const promise = new Promise<Position | undefined>((resolve, reject) => {
       p.resolve = resolve;
       p.reject = reject;
@@ -66,15 +69,8 @@ class Durable implements DurableExtension {
 
   /** Room for `p` among the acked publishes waiting offline; throws (with an 'outbox-overflow' status) when there is none. */
   private reserve(p: PendingAck): void {
-    const room = this.room;
-    if (!room) throw connectionClosed('not connected and the outbox is disabled');
-    try {
-      room.add({ topic: p.topic, payload: p.payload, headers: p.headers, at: 0 });
-    } catch (e) {
-      const err = asError(e);
-      this.host.emit({ type: 'outbox-overflow', error: err, topic: p.topic, count: room.count, bytes: room.bytes });
-      throw err;
-    }
+    if (!this.room) throw connectionClosed('not connected and the outbox is disabled');
+    addOrOverflow(this.room, { topic: p.topic, payload: p.payload, headers: p.headers, at: 0 }, this.host);
   }
 
   private send(conn: Connection, p: PendingAck): void {
@@ -87,13 +83,18 @@ class Durable implements DurableExtension {
     this.host.counters.outBytes += p.payload.length;
   }
 
-  resend(conn: Connection, step: (i: number) => void): void {
+  firstSeq(): number {
+    const p = this.waiting[0];
+    return p ? this.host.order.seq(p) : Infinity;
+  }
+
+  resend(conn: Connection, step: (i: number) => void, before: number): void {
     const acked = this.waiting;
     this.waiting = [];
     this.room?.clear();
     let i = 0;
     for (const p of acked) {
-      if (!conn.isOpen) {
+      if (!conn.isOpen || this.host.order.seq(p) >= before) {
         this.waiting.push(p);
         // Back in the room it had: it fits.
         this.room?.add({ topic: p.topic, payload: p.payload, headers: p.headers, at: 0 });

@@ -280,3 +280,30 @@ describe('acked publishes made offline', () => {
     for (const w of waiting) expect(await w).toMatchObject({ code: 'MB_ERR_CONNECTION_CLOSED' });
   });
 });
+
+describe('what was made offline', () => {
+  it('is sent on the next connection in the order it was made, plain and acked publishes and requests interleaved (it went as A, C, E, R1, R2, B, D)', async () => {
+    const seen: string[] = [];
+    const node = await fakeNode((s, f, conn) => {
+      if (f.type === FrameType.HELLO) {
+        s.write(welcome());
+        if (conn === 1) setTimeout(() => s.destroy(), 20);
+      }
+      if (conn === 2 && (f.type === FrameType.PUB || f.type === FrameType.REQ)) seen.push(Buffer.from(f.payload).toString());
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: { base: 300, max: 300, random: () => 0.99 }, requestTimeout: 10_000 }));
+    await until(() => !c.isConnected, 'offline', 5000);
+    const settled: Array<Promise<unknown>> = [];
+    c.publish('o.a', 'A');
+    settled.push(c.publish('o.b', 'B', { ack: true }).catch((e: unknown) => e));
+    c.publish('o.c', 'C');
+    settled.push(c.request('svc', 'R1').catch((e: unknown) => e));
+    settled.push(c.publish('o.d', 'D', { ack: true }).catch((e: unknown) => e));
+    c.publish('o.e', 'E');
+    settled.push(c.request('svc', 'R2').catch((e: unknown) => e));
+    await until(() => seen.length === 7, 'all seven sent', 5000);
+    expect(seen).toEqual(['A', 'B', 'C', 'R1', 'D', 'E', 'R2']);
+    await c.close();
+    await Promise.all(settled);
+  });
+});
