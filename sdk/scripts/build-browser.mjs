@@ -100,7 +100,7 @@ const INTERNAL_PROPS = `
   subs cache deliverTo lookup endAll nodeSlow byId lastId probeCount
   sleepTimer outstanding suspended stopped lastTick lastCount rule tick act schedule probeEnded dead
   cursor learnedCount hrefs forgetOldestLearned pool items head waiter waiterReject releaseWaiters
-  listeners opening wake sleep onStop run redirect notified fail endError settled validFor held learned sendWaiting seqs adoptedAt flaps assertWanted
+  listeners opening wake sleep onStop run redirect notified fail endError settled validFor held learned sendWaiting seqs adoptedAt flaps assertWanted probing
   isEmpty gen unsub release byPattern trie decoder slotOf keyAt valueAt mark hand cap lastSubs collect matched subsOf misses
   ended state responder conn handshake loop handlers onListenerError out WebSocketCtor owner here backoff emitter room taken hook event
   retrying overflowed compact iterators

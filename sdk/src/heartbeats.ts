@@ -21,6 +21,7 @@ export interface HeartbeatIo {
 export class Heartbeat {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = true;
+  private probing = false;
   private readonly now: () => number;
   private readonly rule: Liveness;
 
@@ -48,12 +49,16 @@ export class Heartbeat {
    * within `timeout` ms. For wake-ups, 'online' events, app foregrounding.
    */
   probe(timeout?: number): void {
-    if (this.stopped) return;
+    // A probe under way keeps its deadline: calls in a row (visibility, app-state, online events) postponed it
+    // for as long as they came, and a dead socket was never declared stale meanwhile.
+    if (this.stopped || this.probing) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     const ms = this.rule.probe(this.io.receivedCount(), timeout);
+    this.probing = true;
     this.io.ping();
     this.timer = after(ms, () => {
       this.timer = undefined;
+      this.probing = false;
       if (!this.stopped) this.act(this.rule.probeEnded(this.now(), this.io.receivedCount(), ms));
     });
   }

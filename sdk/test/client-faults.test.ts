@@ -307,3 +307,17 @@ describe('what was made offline', () => {
     await Promise.all(settled);
   });
 });
+
+describe('liveness probes in a row', () => {
+  it('checkLiveness() called every 100 ms on a dead connection still fails it within wakeTimeout (each call postponed the deadline)', async () => {
+    const node = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome());
+      // Silent afterwards: no PONG, no close, as a socket that died with the network.
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`, { wakeTimeout: 300, reconnect: false }));
+    const probes = setInterval(() => c.checkLiveness(), 100);
+    cleanup.push(() => clearInterval(probes));
+    const closed = await Promise.race([c.closed(), sleep(2000).then(() => 'still open')]);
+    expect(closed).toMatchObject({ code: 'MB_ERR_STALE_CONNECTION' });
+  });
+});
