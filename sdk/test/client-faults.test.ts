@@ -3,6 +3,7 @@
  * MQTT.js bug reports), replayed against the SDK with real sockets on
  * loopback: a real node, or a raw fake node that misbehaves on purpose.
  */
+import { spawn } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -13,6 +14,7 @@ import { until } from '@meshbus/testkit';
 import { connect, ServerPool, type Client, type Status } from '../src/index.js';
 import { parseLearned } from '../src/servers.js';
 import { makePki, type TestPki } from '../../cluster/test/tls-certs.js';
+import { nextStatus } from './helpers.js';
 
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -319,5 +321,38 @@ describe('liveness probes in a row', () => {
     cleanup.push(() => clearInterval(probes));
     const closed = await Promise.race([c.closed(), sleep(2000).then(() => 'still open')]);
     expect(closed).toMatchObject({ code: 'MB_ERR_STALE_CONNECTION' });
+  });
+});
+
+describe('close() while a TCP connect is under way', () => {
+  it('to a server that never answers the SYN: the socket goes at once (it stayed until a 2 s timer destroyed it, holding the process)', async () => {
+    // A listener whose accept queue is full (its process never runs its event loop again): SYNs are dropped.
+    const hole = spawn(process.execPath, ['-e', `
+      const srv = require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+        console.log(srv.address().port);
+        setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0), 100);
+      });`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    cleanup.push(() => void hole.kill('SIGKILL'));
+    const port = await new Promise<number>((r) => hole.stdout!.once('data', (d: Buffer) => r(Number(String(d).trim()))));
+    await sleep(300);
+    const fill: net.Socket[] = [];
+    cleanup.push(() => fill.forEach((s) => s.destroy()));
+    for (let i = 0; i < 8; i++) fill.push(net.connect(port, '127.0.0.1').on('error', () => {}));
+    await sleep(200);
+    const node = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome([`127.0.0.1:${port}`]));
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: { base: 1, max: 2 }, connectTimeout: 20_000 }));
+    node.stopListening();
+    const sockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    // The reconnect goes round-robin: the node (refused), then the black hole (learned).
+    const dialing = nextStatus(c, (s) => s.type === 'reconnecting' && s.server === `tcp://127.0.0.1:${port}`);
+    (c as unknown as { e: { conn?: { close(): void } } }).e.conn?.close();
+    await dialing;
+    await sleep(200);
+    const before = sockets();
+    await c.close();
+    await sleep(100);
+    expect(sockets()).toBe(before - 1);
   });
 });
