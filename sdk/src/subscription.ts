@@ -38,6 +38,8 @@ export interface SubscribeOptions {
   codec?: Codec;
   /** Most events queued for a slow async-iterator consumer before the client drops (and reports) new ones. */
   pendingLimit?: number;
+  /** Most payload bytes queued for a slow async-iterator consumer (default 64 MiB) before the client drops (and reports) new ones. */
+  pendingBytes?: number;
 }
 
 /** What a subscription needs from its client. */
@@ -93,7 +95,7 @@ export class Subscription implements AsyncIterable<Msg> {
     this.callback = options.callback;
     this.position = options.since;
     if (!this.callback) {
-      this.queue = new QueuedIterator<Msg>();
+      this.queue = new QueuedIterator<Msg>(Infinity, (m) => m.data.length);
       this.queue.onStop = () => this.unsubscribe();
     }
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
@@ -181,13 +183,15 @@ export class Subscription implements AsyncIterable<Msg> {
     } else {
       const q = this.queue!;
       const limit = this.options.pendingLimit ?? 65_536;
-      if (q.pending >= limit) {
+      // Bytes too: 65,536 events of 1 MiB would be 64 GiB (2,000 of 256 KiB held 500 MiB). One event always fits an empty queue.
+      const bytes = this.options.pendingBytes ?? 64 * 1024 * 1024;
+      if (q.pending >= limit || (q.weight > 0 && q.weight + msg.data.length > bytes)) {
         this.dropped++;
         const first = !this.slow;
         this.slow = true;
         this.owner.slowConsumer(this, first);
       } else {
-        if (this.slow && q.pending < limit / 2) this.slow = false;
+        if (this.slow && q.pending < limit / 2 && q.weight < bytes / 2) this.slow = false;
         q.push(msg);
       }
     }

@@ -356,3 +356,33 @@ describe('close() while a TCP connect is under way', () => {
     expect(sockets()).toBe(before - 1);
   });
 });
+
+describe('a burst of large events to an iterator nobody reads', () => {
+  it('holds at most pendingBytes (default 64 MiB) of payload, then drops and reports (it held every event: 2,000 of 256 KiB = 500 MiB)', async () => {
+    const big = Buffer.alloc(256 * 1024, 7);
+    const node = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome());
+      if (f.type === FrameType.SUB) for (let i = 0; i < 300; i++) s.write(encodeFrame({ type: FrameType.PUB, topic: 'burst', sid: f.correlation, payload: big }));
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`));
+    const slow: Status[] = [];
+    c.on('status', (s) => s.type === 'slow-consumer' && slow.push(s));
+    const sub = c.subscribe('burst', { pendingBytes: 8 * 1024 * 1024 });
+    await until(() => sub.pending + sub.dropped === 300, 'the burst arrived', 10_000);
+    expect(sub.pending).toBe(32); // 32 × 256 KiB = 8 MiB
+    expect(sub.dropped).toBe(268);
+    expect(slow).toHaveLength(1);
+    // A consumer that catches up gets what was held, in order, and new events again.
+    let read = 0;
+    for await (const m of sub) {
+      expect(m.data.length).toBe(big.length);
+      if (++read === 32) break;
+    }
+    expect(read).toBe(32);
+    // The default bound, 64 MiB: 256 of the 300 (75 MiB) are held.
+    const sub2 = c.subscribe('burst');
+    await until(() => sub2.pending + sub2.dropped === 300, 'the second burst arrived', 10_000);
+    expect(sub2.pending).toBe(256);
+    expect(sub2.dropped).toBe(44);
+  });
+});
