@@ -142,7 +142,9 @@ export abstract class Connection extends FlowEndpoint {
    * and fails a silent connection with MB_ERR_STALE_CONNECTION.
    */
   protected checkLiveness(now: number): void {
-    if (this.phase !== 'open' || now < this.due) return;
+    // A due time further off than any wait the rule gives means the clock went back: tick now (the rule then probes).
+    const l = this.liveness.options;
+    if (this.phase !== 'open' || (now < this.due && this.due - now <= Math.max(l.interval, l.wakeTimeout))) return;
     const probing = this.probeMs;
     this.probeMs = 0;
     const a = probing > 0 ? this.liveness.probeEnded(now, this.received, probing) : this.liveness.tick(now, this.lastRx, this.received);

@@ -66,11 +66,15 @@ export class Liveness {
       this.lastCount = received;
       this.outstanding = 0;
     }
-    // Timers were frozen (sleep, background): do not trust the socket.
-    if (gap > interval * 2 && idle > interval) return { do: 'probe' };
+    // Timers were frozen (sleep, background): do not trust the socket. The
+    // clock went back (an NTP step, a clock set by hand): the times say
+    // nothing either (an hour back once meant an hour-long wait, a dead socket
+    // unnoticed): probe as well.
+    if ((gap > interval * 2 && idle > interval) || gap < 0) return { do: 'probe' };
     if (idle < interval) {
       this.outstanding = 0;
-      return { do: 'wait', ms: interval - idle };
+      // Never longer than an interval, whatever the clock did.
+      return { do: 'wait', ms: Math.min(interval, interval - idle) };
     }
     if (this.outstanding >= maxOut) return { do: 'stale', reason: `${this.outstanding} pings unanswered` };
     this.outstanding++;

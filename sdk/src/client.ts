@@ -6,6 +6,7 @@ import { asError, connectionClosed, invalid, messageOf } from './errors.js';
 import type { Msg, Responder } from './msg.js';
 import type { CoreConnectOptions, PublishOptions, RequestOptions } from './options.js';
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
+import { after } from './timer.js';
 import type { ClientStats, ServerInfo, Status } from './types.js';
 
 export { CLIENT_LANG, attachFaults, type AttachStep } from './engine.js';
@@ -174,13 +175,16 @@ export class Client implements SubscriptionOwner, Responder {
       if (!(timeout > 0)) throw invalid(`timeout must be > 0, got ${timeout}`);
       return new Promise<Msg>((resolve, reject) => {
         const req: PendingRequest = { kind: 'request', id: 0, topic, payload: data, headers: options.headers, codec: options.replyCodec ?? e.options.codec, resolve, reject };
-        req.timer = setTimeout(() => {
+        req.timer = after(timeout, () => {
           e.forgetRequest(req);
           reject(new ClientError('MB_ERR_TIMEOUT', `no reply on "${topic}" within ${timeout} ms`));
-        }, timeout);
+        });
         const conn = e.live();
         if (conn) e.sendRequest(conn, req);
-        else e.waitingRequests.push(req);
+        else {
+          e.order.stamp(req);
+          e.waitingRequests.push(req);
+        }
       });
     } catch (err) {
       return Promise.reject(asError(err));
@@ -237,10 +241,10 @@ export class Client implements SubscriptionOwner, Responder {
     return new Promise<void>((resolve, reject) => {
       const w: PendingFlush = { kind: 'flush', id: 0, resolve, reject };
       const id = e.pending.add(w);
-      w.timer = setTimeout(() => {
+      w.timer = after(timeout, () => {
         e.pending.remove(w);
         reject(new ClientError('MB_ERR_TIMEOUT', `no PONG within ${timeout} ms`));
-      }, timeout);
+      });
       conn.sendFrame({ type: FrameType.PING, correlation: id });
     });
   }

@@ -29,6 +29,7 @@ import type { ServerUrl } from './servers.js';
 import { topicBytes, writeTopic } from './topic-cache.js';
 import type { Transport } from './transport.js';
 import { connectionClosed, messageOf } from './errors.js';
+import { MAX_TIMER } from './timer.js';
 
 /** Largest payload this client accepts from a node (a node announces its own, smaller limit for publishes). */
 const CLIENT_MAX_PAYLOAD = 64 * 1024 * 1024;
@@ -111,6 +112,8 @@ export class Connection {
 
   /** Connects the transport, sends HELLO and waits for WELCOME; rejects with the node's ERROR when it refuses. */
   async open(hello: HelloBody, timeout: number): Promise<WelcomeBody> {
+    // connectTimeout: Infinity (or past what a timer holds) must not time out at once, here nor in the transport.
+    timeout = Math.min(timeout, MAX_TIMER);
     const deadline = Date.now() + timeout;
     await this.transport.connect(this.server, { timeout });
     return new Promise<WelcomeBody>((resolve, reject) => {

@@ -1,5 +1,7 @@
 import type { Frame, MeshbusError, Position, SubBody } from '@meshbus/proto';
 import type { Connection } from './connection.js';
+import type { OfflineOrder } from './offline-order.js';
+import type { Outbox } from './outbox.js';
 import type { PendingTable } from './pending.js';
 import type { Subscription } from './subscription.js';
 import type { ClientStats, Status } from './types.js';
@@ -11,6 +13,10 @@ import type { ClientStats, Status } from './types.js';
  * unless `connect(..., { durable })` is given.
  */
 export interface DurableHost {
+  /** The client's outbox (its limits bound the acked publishes waiting offline); undefined with `outbox: false`. */
+  readonly outbox: Outbox | undefined;
+  /** Stamps what is made offline, so it is sent in the order it was made. */
+  readonly order: OfflineOrder;
   readonly pending: PendingTable;
   readonly counters: ClientStats;
   /** The connection to send on now; undefined while not connected (acked publishes then wait for the next one). */
@@ -28,11 +34,19 @@ export interface DurableExtension {
    * An acked (or delayed) publish of checked, encoded data: resolves with
    * the node's ACK (the position, durable topics), rejects with the NACK's
    * error or MB_ERR_CONNECTION_CLOSED (outcome unknown). Made while
-   * disconnected, it is sent on the next connection.
+   * disconnected, it is sent on the next connection; it throws ClientError
+   * MB_ERR_OUTBOX_FULL past the outbox limits, MB_ERR_CONNECTION_CLOSED
+   * with `outbox: false`.
    */
   publish(topic: string, data: Uint8Array, options: { headers?: Record<string, string>; delay?: number; at?: Date | number }): Promise<Position | undefined>;
-  /** On a new connection: sends the acked publishes that waited; `step(i)` runs before each (a test seam). Those not sent stay queued. */
-  resend(conn: Connection, step: (i: number) => void): void;
+  /**
+   * On a new connection: sends the acked publishes that waited and were made
+   * before `before` (OfflineOrder), oldest first; `step(i)` runs before each
+   * (a test seam). Those not sent stay queued.
+   */
+  resend(conn: Connection, step: (i: number) => void, before: number): void;
+  /** When the oldest acked publish waiting was made (OfflineOrder); Infinity when none waits. */
+  firstSeq(): number;
   /** An ACK or NACK from the node: for an acked publish, or a resumed subscription's SUB. */
   onAck(f: Frame): void;
   /** ACKs (ok) or NACKs a durable queue delivery. */

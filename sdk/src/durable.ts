@@ -12,7 +12,8 @@ import { ClientError, FrameType, Flags, decodePubAck, decodeSubAck, encodeBody, 
 import type { Connection } from './connection.js';
 import type { DurableExtension, DurableFeature, DurableHost } from './durable-api.js';
 import { errorFrom } from './connection.js';
-import { asError, safely } from './errors.js';
+import { asError, connectionClosed, safely } from './errors.js';
+import { MemoryOutbox, addOrOverflow, type OutboxLimits } from './outbox.js';
 import type { Correlated } from './pending.js';
 import type { Subscription } from './subscription.js';
 
@@ -33,22 +34,43 @@ export const durable: DurableFeature = (host) => new Durable(host);
 class Durable implements DurableExtension {
   /** Acked publishes made while disconnected, sent on the next connection. */
   private waiting: PendingAck[] = [];
+  /**
+   * Their bound: the outbox's limits (its defaults beside a custom Outbox),
+   * none allowed with `outbox: false`. Each keeps its payload: without it an
+   * offline loop of acked publishes grew the client without limit while
+   * plain publishes got MB_ERR_OUTBOX_FULL.
+   */
+  private readonly room: MemoryOutbox | undefined;
 
-  constructor(private readonly host: DurableHost) {}
+  constructor(private readonly host: DurableHost) {
+    // A MemoryOutbox's own limits (read as fields: this module may be loaded beside a bundle with its own class).
+    const ob = host.outbox;
+    this.room = ob && new MemoryOutbox(ob as OutboxLimits);
+  }
 
   publish(topic: string, data: Uint8Array, options: { headers?: Record<string, string>; delay?: number; at?: Date | number }): Promise<Position | undefined> {
     let delay = options.delay;
     if (options.at !== undefined) delay = Math.max(0, Math.round((typeof options.at === 'number' ? options.at : options.at.getTime()) - Date.now()));
     if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `delay must be a non-negative integer (ms), got ${String(delay)}`);
     const p: PendingAck = { kind: 'ack', id: 0, topic, payload: data, headers: options.headers, delay, resolve: () => {}, reject: () => {} };
+    const conn = this.host.live();
+    if (!conn) {
+      this.reserve(p);
+      this.host.order.stamp(p);
+    }
     const promise = new Promise<Position | undefined>((resolve, reject) => {
       p.resolve = resolve;
       p.reject = reject;
     });
-    const conn = this.host.live();
     if (conn) this.send(conn, p);
     else this.waiting.push(p);
     return promise;
+  }
+
+  /** Room for `p` among the acked publishes waiting offline; throws (with an 'outbox-overflow' status) when there is none. */
+  private reserve(p: PendingAck): void {
+    if (!this.room) throw connectionClosed('not connected and the outbox is disabled');
+    addOrOverflow(this.room, { topic: p.topic, payload: p.payload, headers: p.headers, at: 0 }, this.host);
   }
 
   private send(conn: Connection, p: PendingAck): void {
@@ -61,13 +83,21 @@ class Durable implements DurableExtension {
     this.host.counters.outBytes += p.payload.length;
   }
 
-  resend(conn: Connection, step: (i: number) => void): void {
+  firstSeq(): number {
+    const p = this.waiting[0];
+    return p ? this.host.order.seq(p) : Infinity;
+  }
+
+  resend(conn: Connection, step: (i: number) => void, before: number): void {
     const acked = this.waiting;
     this.waiting = [];
+    this.room?.clear();
     let i = 0;
     for (const p of acked) {
-      if (!conn.isOpen) {
+      if (!conn.isOpen || this.host.order.seq(p) >= before) {
         this.waiting.push(p);
+        // Back in the room it had: it fits.
+        this.room?.add({ topic: p.topic, payload: p.payload, headers: p.headers, at: 0 });
         continue;
       }
       const err = safely(() => {
@@ -124,6 +154,7 @@ class Durable implements DurableExtension {
   }
 
   close(err: MeshbusError): void {
+    this.room?.clear();
     for (const p of this.waiting.splice(0)) p.reject(err);
   }
 }

@@ -1,19 +1,5 @@
-import {
-  ClientError,
-  DEFAULT_MAX_PAYLOAD,
-  DEFAULT_MAX_TOPIC,
-  FrameType,
-  Flags,
-  codeFromNumber,
-  decodeGoodbye,
-  encodeBody,
-  errorFromCode,
-  type Extension,
-  type Frame,
-  type MeshbusError,
-  type SubBody,
-  type WelcomeBody,
-} from '@meshbus/proto';
+import { ClientError, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, FrameType, Flags, codeFromNumber, decodeGoodbye, encodeBody, errorFromCode } from '@meshbus/proto';
+import type { Extension, Frame, MeshbusError, SubBody, WelcomeBody } from '@meshbus/proto';
 import { Connection, errorFrom, type ConnectionHandlers } from './connection.js';
 import { Dispatcher, type DispatchHost } from './dispatcher.js';
 import type { DurableExtension, DurableHost } from './durable-api.js';
@@ -22,11 +8,12 @@ import { checkEvent } from './event-checks.js';
 import { Heartbeat, heartbeatInterval } from './heartbeats.js';
 import { Msg, type Responder } from './msg.js';
 import type { CoreConnectOptions } from './options.js';
-import { MemoryOutbox, isOutbox, type Outbox, type OutboxEntry } from './outbox.js';
+import { MemoryOutbox, addOrOverflow, isOutbox, type Outbox, type OutboxEntry } from './outbox.js';
 import { PendingTable, parseReply, replyToken, type PendingFlush, type PendingRequest } from './pending.js';
 
 export type { PendingFlush, PendingRequest } from './pending.js';
 import { StatusFeed } from './status-feed.js';
+import { OfflineOrder } from './offline-order.js';
 import { SessionLoop, isTerminal } from './session-loop.js';
 
 export { CLIENT_LANG } from './session-loop.js';
@@ -73,6 +60,7 @@ export class Engine implements DispatchHost, DurableHost {
   readonly loop: SessionLoop;
   /** Requests made while disconnected, sent on the next connection. */
   waitingRequests: PendingRequest[] = [];
+  readonly order = new OfflineOrder();
   private heartbeat: Heartbeat | undefined;
   inboxSid = 0;
   private everConnected = false;
@@ -181,15 +169,8 @@ export class Engine implements DispatchHost, DurableHost {
     const entry: OutboxEntry = { topic, payload, at: Date.now() };
     if (headers) entry.headers = headers;
     if (trace !== undefined) entry.trace = trace;
-    try {
-      ob.add(entry);
-    } catch (e) {
-      const err = asError(e);
-      if (err instanceof ClientError && err.code === 'MB_ERR_OUTBOX_FULL') {
-        this.emit({ type: 'outbox-overflow', error: err, topic, count: ob.count, bytes: ob.bytes });
-      }
-      throw err;
-    }
+    addOrOverflow(ob, entry, this);
+    this.order.stamp(entry);
   }
 
   forgetRequest(req: PendingRequest): void {
@@ -254,7 +235,7 @@ export class Engine implements DispatchHost, DurableHost {
     this.everConnected = true;
     this.dispatcher.inboxPrefix = `_INBOX.${w.client}.`;
     this.inboxSid = 0;
-    const learned = safely(() => this.loop.pool.learn(w.peers));
+    const learned = safely(() => this.loop.pool.learn(w.peers, conn.server));
     if (learned) this.emit({ type: 'error', error: learned });
     let i = 0;
     for (const sub of [...this.dispatcher.subs.values()]) {
@@ -269,26 +250,9 @@ export class Engine implements DispatchHost, DurableHost {
       });
       if (err) this.refused(sub, err);
     }
-    // The outbox goes out before anything published from now on: order is kept.
+    // What waited goes out before anything published from now on, in the order it was made.
     const flushed = this.flushOutbox(conn);
-    const waiting = this.waitingRequests;
-    this.waitingRequests = [];
-    i = 0;
-    for (const r of waiting) {
-      if (!conn.isOpen) {
-        this.waitingRequests.push(r);
-        continue;
-      }
-      const err = safely(() => {
-        hook?.(owner, 'request', i++);
-        this.sendRequest(conn, r);
-      });
-      if (err) {
-        this.forgetRequest(r);
-        r.reject(err);
-      }
-    }
-    this.durable?.resend(conn, (n) => hook?.(owner, 'ack', n));
+    this.sendWaiting(conn, Infinity);
     if (this.conn !== conn) return; // dropped during the attach: the reconnect loop has taken over
     if (this.state !== 'draining') this.state = 'connected';
     const o = this.options;
@@ -320,6 +284,29 @@ export class Engine implements DispatchHost, DurableHost {
     if (done) this.emit({ type: 'error', error: done });
   }
 
+  /** Sends the requests and acked publishes made offline before `before` (OfflineOrder), oldest first; on a closed `conn` they stay. */
+  private sendWaiting(conn: Connection, before: number): void {
+    const hook = attachFaults.hook;
+    const d = this.durable;
+    for (let i = 0; conn.isOpen; ) {
+      const r = this.waitingRequests[0];
+      const rs = r ? this.order.seq(r) : Infinity;
+      if (Math.min(rs, d?.firstSeq() ?? Infinity) >= before) return;
+      // Acked publishes made before this request (and before `before`) first.
+      d?.resend(conn, (n) => hook?.(this.responder, 'ack', n), Math.min(rs, before));
+      if (!r || rs >= before || !conn.isOpen) continue;
+      this.waitingRequests.shift();
+      const err = safely(() => {
+        hook?.(this.responder, 'request', i++);
+        this.sendRequest(conn, r);
+      });
+      if (err) {
+        this.forgetRequest(r);
+        r.reject(err);
+      }
+    }
+  }
+
   /**
    * Sends the outbox on `conn`, oldest first; returns how many were sent. An
    * entry the node cannot take (e.g. its payload exceeds this node's limit)
@@ -343,6 +330,7 @@ export class Engine implements DispatchHost, DurableHost {
       let err: MeshbusError | undefined;
       // Each entry is handed to the transport before the next: an entry is
       // either taken by the transport, refused with a status, or put back.
+      this.sendWaiting(conn, this.order.seq(e));
       if (conn.isOpen) {
         err = safely(() => {
           hook?.(this.responder, 'outbox', i);
@@ -466,7 +454,7 @@ export class Engine implements DispatchHost, DurableHost {
     try {
       const g = decodeGoodbye(f.payload);
       err = errorFromCode(codeFromNumber(g.code), g.reason);
-      if (g.reconnect && g.reconnect.length > 0) this.loop.redirect(g.reconnect);
+      if (g.reconnect && g.reconnect.length > 0) this.loop.redirect(g.reconnect, conn.server);
     } catch (e) {
       err = asError(e);
     }

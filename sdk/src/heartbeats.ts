@@ -1,4 +1,5 @@
 import { Liveness, SessionError, type LivenessAction, type LivenessOptions, type MeshbusError } from '@meshbus/proto';
+import { MAX_TIMER, after } from './timer.js';
 
 // The pure rule lives in @meshbus/proto, shared with the node's sessions and peer links.
 export { Liveness, type LivenessAction, type LivenessOptions } from '@meshbus/proto';
@@ -20,6 +21,7 @@ export interface HeartbeatIo {
 export class Heartbeat {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = true;
+  private probing = false;
   private readonly now: () => number;
   private readonly rule: Liveness;
 
@@ -47,18 +49,22 @@ export class Heartbeat {
    * within `timeout` ms. For wake-ups, 'online' events, app foregrounding.
    */
   probe(timeout?: number): void {
-    if (this.stopped) return;
+    // A probe under way keeps its deadline: calls in a row (visibility, app-state, online events) postponed it
+    // for as long as they came, and a dead socket was never declared stale meanwhile.
+    if (this.stopped || this.probing) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     const ms = this.rule.probe(this.io.receivedCount(), timeout);
+    this.probing = true;
     this.io.ping();
-    this.timer = setTimeout(() => {
+    this.timer = after(ms, () => {
       this.timer = undefined;
+      this.probing = false;
       if (!this.stopped) this.act(this.rule.probeEnded(this.now(), this.io.receivedCount(), ms));
-    }, ms);
+    });
   }
 
   private schedule(ms: number): void {
-    this.timer = setTimeout(this.tick, ms);
+    this.timer = after(ms, this.tick);
   }
 
   private readonly tick = (): void => {
@@ -95,5 +101,5 @@ export class Heartbeat {
  */
 export function heartbeatInterval(ping: number): number {
   if (!(ping > 0)) return 20_000;
-  return Math.min(Math.max(ping, 100), 0x7fffffff);
+  return Math.min(Math.max(ping, 100), MAX_TIMER);
 }

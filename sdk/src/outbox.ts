@@ -1,4 +1,5 @@
-import { ClientError } from '@meshbus/proto';
+import { ClientError, type MeshbusError } from '@meshbus/proto';
+import { asError } from './errors.js';
 
 /** A publish made while disconnected, kept until the next connection. */
 export interface OutboxEntry {
@@ -85,6 +86,21 @@ export class MemoryOutbox implements Outbox {
 
   clear(): number {
     return this.takeAll().length;
+  }
+}
+
+/**
+ * Adds `entry` to `ob`; one that does not fit is reported (an
+ * 'outbox-overflow' status through `to`) and its MB_ERR_OUTBOX_FULL rethrown:
+ * a refused offline publish is never silent, plain or acked.
+ */
+export function addOrOverflow(ob: Outbox, entry: OutboxEntry, to: { emit(s: { type: 'outbox-overflow'; error: MeshbusError; topic: string; count: number; bytes: number }): void }): void {
+  try {
+    ob.add(entry);
+  } catch (e) {
+    const err = asError(e);
+    if (err.code === 'MB_ERR_OUTBOX_FULL') to.emit({ type: 'outbox-overflow', error: err, topic: entry.topic, count: ob.count, bytes: ob.bytes });
+    throw err;
   }
 }
 

@@ -9,6 +9,8 @@
 export class QueuedIterator<T> implements AsyncIterableIterator<T> {
   /** Items dropped because `limit` were waiting. */
   overflowed = 0;
+  /** Sum of `weigh(item)` over the items waiting (0 without `weigh`). */
+  weight = 0;
   private items: T[] = [];
   private head = 0;
   private waiter: ((r: IteratorResult<T>) => void) | undefined;
@@ -18,7 +20,11 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
   /** Called once when the consumer stops early (break/return) or the iterator ends. */
   onStop: (() => void) | undefined;
 
-  constructor(private readonly cap = Infinity) {}
+  constructor(
+    private readonly cap = Infinity,
+    /** What an item weighs (e.g. its bytes), summed in `weight` while it waits. */
+    private readonly weigh?: (item: T) => number,
+  ) {}
 
   /** Items pushed and not yet taken by the consumer. */
   get pending(): number {
@@ -38,11 +44,18 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
       return;
     }
     if (this.items.length - this.head >= this.cap) {
+      this.taken(this.items[this.head]!);
       this.items[this.head++] = undefined as T;
       this.overflowed++;
       this.compact();
     }
+    if (this.weigh) this.weight += this.weigh(item);
     this.items.push(item);
+  }
+
+  /** `item` leaves the queue. */
+  private taken(item: T): void {
+    if (this.weigh) this.weight -= this.weigh(item);
   }
 
   /**
@@ -67,6 +80,7 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
     if (this.head < this.items.length) {
       const value = this.items[this.head]!;
       this.items[this.head++] = undefined as T;
+      this.taken(value);
       this.compact();
       return Promise.resolve({ value, done: false });
     }
@@ -87,6 +101,7 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
   return(): Promise<IteratorResult<T>> {
     this.items = [];
     this.head = 0;
+    this.weight = 0;
     this.end();
     return Promise.resolve({ value: undefined, done: true });
   }

@@ -50,6 +50,24 @@ export function parseServer(input: string): ServerUrl {
   return { scheme, host, port, path, href: `${scheme}://${hostPart}:${port}${path}` };
 }
 
+/** True for the schemes whose bytes are encrypted (tls://, wss://). */
+export function isSecure(u: ServerUrl): boolean {
+  return u.scheme === 'tls' || u.scheme === 'wss';
+}
+
+/**
+ * A server URL a node announced (WELCOME peers, GOODBYE reconnect). Heard
+ * over an encrypted connection (`secure`), a plaintext URL is taken as the
+ * encrypted one on the same host and port (tcp → tls, ws → wss): a node of
+ * a TLS mesh announces its `host:port` (the TLS listener), and the client
+ * must never send its token in the clear because a node (or its
+ * configuration) named a plaintext address. Throws like parseServer.
+ */
+export function parseLearned(input: string, secure: boolean): ServerUrl {
+  const u = parseServer(input);
+  return !secure || isSecure(u) ? u : parseServer((u.scheme === 'tcp' ? 'tls' : 'wss') + u.href.slice(u.scheme.length));
+}
+
 /**
  * Most servers a client learns from nodes (WELCOME peers, GOODBYE reconnect),
  * the node's own `maxKnownPeers` default: a hostile node's list of millions
@@ -100,10 +118,12 @@ export class ServerPool {
    * Unparseable or unsupported URLs are skipped: a node must not be able to
    * break the client with a bad peer list. At most MAX_LEARNED_SERVERS
    * learned servers are kept (the oldest make room) and only that many
-   * entries of one list are read. Returns the servers added.
+   * entries of one list are read. `from`: the server that announced them
+   * (heard over an encrypted connection, see parseLearned). Returns the servers added.
    */
-  learn(urls: readonly string[]): ServerUrl[] {
+  learn(urls: readonly string[], from?: ServerUrl): ServerUrl[] {
     if (this.options.ignoreLearned) return [];
+    const secure = from !== undefined && isSecure(from);
     const added: ServerUrl[] = [];
     // Only the first MAX_LEARNED_SERVERS entries are read: the rest cannot be added anyway.
     const n = Math.min(urls.length, MAX_LEARNED_SERVERS);
@@ -111,7 +131,7 @@ export class ServerPool {
       const s = urls[i]!;
       let u: ServerUrl;
       try {
-        u = parseServer(s);
+        u = parseLearned(s, secure);
       } catch {
         continue;
       }

@@ -3,11 +3,22 @@ import { Backoff } from './backoff.js';
 import { Connection, type ConnectionHandlers } from './connection.js';
 import { asError, connectionClosed, messageOf, safely } from './errors.js';
 import type { CoreConnectOptions } from './options.js';
-import { MAX_LEARNED_SERVERS, ServerPool, parseServer, type ServerUrl } from './servers.js';
+import { MAX_LEARNED_SERVERS, ServerPool, isSecure, parseLearned, type ServerUrl } from './servers.js';
 import type { TransportFactory } from './transport.js';
 import type { Status } from './types.js';
+import { after } from './timer.js';
 
 export const CLIENT_LANG = 'meshbus-js/0.1.0';
+
+/**
+ * Connections that end sooner than this after WELCOME, twice or more in a
+ * row, do not reset the reconnect backoff (see run()): a node that WELCOMEs
+ * and drops at once, or says GOODBYE MB_ERR_DRAINING at once, must not make
+ * its clients reconnect in a loop (127 connections/s per client with
+ * DRAINING, ~8/s otherwise). One young connection lost (a node drained just
+ * after the client came) still reconnects as usual.
+ */
+export const STABLE_MS = 5000;
 
 /** What the loop needs from the engine it (re)connects. */
 export interface LoopHost {
@@ -39,6 +50,9 @@ export class SessionLoop {
   offline = false;
   /** Loops waiting for suspended/offline to clear. */
   private releaseWaiters: Array<() => void> = [];
+  /** When the last connection was adopted, and how many in a row lived less than STABLE_MS (see run()). */
+  private adoptedAt = -Infinity;
+  private flaps = 0;
 
   constructor(
     servers: string[],
@@ -80,6 +94,11 @@ export class SessionLoop {
     const firstRound = this.pool.size;
     let attempt = 0;
     let lastError: MeshbusError | undefined;
+    if (kind === 'reconnect') {
+      // From the second connection in a row that died young, the backoff goes on from the previous ones and a DRAINING one is not left at once.
+      this.flaps = Date.now() - this.adoptedAt < STABLE_MS ? this.flaps + 1 : 0;
+      if (this.flaps > 1) immediate = false;
+    }
     for (;;) {
       if (this.host.state === 'closed') throw this.closed();
       if (this.held) {
@@ -89,6 +108,7 @@ export class SessionLoop {
         if (kind === 'reconnect') {
           attempt = 0;
           immediate = true;
+          this.flaps = 0;
         }
         continue;
       }
@@ -101,7 +121,7 @@ export class SessionLoop {
         delay = attempt < firstRound ? 0 : this.backoff.delay(attempt - firstRound);
       } else {
         if (attempt >= max) throw new ClientError('MB_ERR_CONNECT_FAILED', `gave up after ${attempt} reconnect attempts`, { cause: lastError });
-        delay = attempt === 0 && immediate ? 0 : this.backoff.delay(attempt);
+        delay = attempt === 0 && immediate ? 0 : this.backoff.delay(attempt + Math.max(0, this.flaps - 1));
       }
       const server = this.pool.next();
       attempt++;
@@ -122,11 +142,12 @@ export class SessionLoop {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       this.wake = resolve;
-      this.sleepTimer = setTimeout(() => {
+      // A backoff max of Infinity (or past what a timer holds) must not turn into a 1 ms retry loop.
+      this.sleepTimer = after(ms, () => {
         this.sleepTimer = undefined;
         this.wake = undefined;
         resolve();
-      }, ms);
+      });
     });
   }
 
@@ -135,6 +156,8 @@ export class SessionLoop {
     const transport = this.transport(server);
     if (!transport) throw new ClientError('MB_ERR_CONNECT_FAILED', `no transport for ${server.href}`);
     const hello = await this.hello();
+    // getToken() may take long (a network fetch): close() or suspend() meanwhile had no connection to close, so no socket is opened now.
+    this.assertWanted();
     const conn = new Connection(server, transport, this.host.handlers);
     this.opening = conn;
     let welcome: WelcomeBody;
@@ -149,7 +172,19 @@ export class SessionLoop {
     } finally {
       if (this.opening === conn) this.opening = undefined;
     }
+    // Before adopt(): a connection dropped while attaching starts the next run() from inside it.
+    this.adoptedAt = Date.now();
     this.host.adopt(conn, welcome);
+  }
+
+  /**
+   * Throws when no attempt is wanted any more: the client closed, or was
+   * suspended / went offline (the loop then waits for release). suspend()
+   * and close() also close a connection in its handshake (`opening`).
+   */
+  private assertWanted(): void {
+    if (this.host.state === 'closed') throw this.closed();
+    if (this.held) throw connectionClosed('suspended or offline');
   }
 
   /** The HELLO for the next attempt (getToken() called here); MB_ERR_CONNECT_FAILED when the token is unusable. */
@@ -175,12 +210,13 @@ export class SessionLoop {
     return hello;
   }
 
-  /** A GOODBYE's redirect list: learn the servers, go to the first one this client can use. */
-  redirect(targets: string[]): void {
-    this.pool.learn(targets);
+  /** A GOODBYE's redirect list from server `from`: learn the servers, go to the first one this client can use. */
+  redirect(targets: string[], from: ServerUrl): void {
+    this.pool.learn(targets, from);
+    const secure = isSecure(from);
     // Bounded like learn(): a hostile node's list of millions costs a bounded scan.
     for (const u of targets.slice(0, MAX_LEARNED_SERVERS)) {
-      const href = safeHref(u);
+      const href = safeHref(u, secure);
       if (href !== undefined && this.pool.has(href)) {
         this.pool.prefer(href);
         break;
@@ -217,9 +253,9 @@ export function isTerminal(e: MeshbusError, o: CoreConnectOptions): boolean {
   return false;
 }
 
-function safeHref(u: string): string | undefined {
+function safeHref(u: string, secure: boolean): string | undefined {
   try {
-    return parseServer(u).href;
+    return parseLearned(u, secure).href;
   } catch {
     return undefined;
   }

@@ -9,7 +9,7 @@ export interface SubscribeOptions {
   /** Node-side slow-consumer policy for this subscription: 'disconnect' (node default) or 'drop'. */
   slow?: 'drop' | 'disconnect';
   /**
-   * Called for each event instead of queueing it for the async iterator. Exceptions are reported as status errors.
+   * Called for each event instead of queueing it for the async iterator. Exceptions (and a returned promise's rejection) are reported as status errors.
    * On a durable queue subscription, returning (or a returned promise resolving) ACKs the job; a throw or rejection NACKs it.
    */
   callback?: (msg: Msg) => unknown;
@@ -38,6 +38,8 @@ export interface SubscribeOptions {
   codec?: Codec;
   /** Most events queued for a slow async-iterator consumer before the client drops (and reports) new ones. */
   pendingLimit?: number;
+  /** Most payload bytes queued for a slow async-iterator consumer (default 64 MiB) before the client drops (and reports) new ones. */
+  pendingBytes?: number;
 }
 
 /** What a subscription needs from its client. */
@@ -93,7 +95,7 @@ export class Subscription implements AsyncIterable<Msg> {
     this.callback = options.callback;
     this.position = options.since;
     if (!this.callback) {
-      this.queue = new QueuedIterator<Msg>();
+      this.queue = new QueuedIterator<Msg>(Infinity, (m) => m.data.length);
       this.queue.onStop = () => this.unsubscribe();
     }
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
@@ -164,17 +166,16 @@ export class Subscription implements AsyncIterable<Msg> {
       const job = this.options.durable === true && msg.needsAck;
       try {
         const r = this.callback(msg);
-        if (job) {
-          if (r && typeof (r as Promise<void>).then === 'function') {
-            (r as Promise<void>).then(
-              () => msg.ack(),
-              (e: unknown) => {
-                msg.nack(e);
-                this.owner.callbackFailed(this, e);
-              },
-            );
-          } else msg.ack();
-        }
+        // An async callback's rejection is its throw: reported (and a job NACKed), never an unhandled rejection.
+        if (r && typeof (r as Promise<void>).then === 'function') {
+          (r as Promise<void>).then(
+            job ? () => msg.ack() : undefined,
+            (e: unknown) => {
+              if (job) msg.nack(e);
+              this.owner.callbackFailed(this, e);
+            },
+          );
+        } else if (job) msg.ack();
       } catch (e) {
         if (job) msg.nack(e);
         this.owner.callbackFailed(this, e);
@@ -182,13 +183,15 @@ export class Subscription implements AsyncIterable<Msg> {
     } else {
       const q = this.queue!;
       const limit = this.options.pendingLimit ?? 65_536;
-      if (q.pending >= limit) {
+      // Bytes too: 65,536 events of 1 MiB would be 64 GiB (2,000 of 256 KiB held 500 MiB). One event always fits an empty queue.
+      const bytes = this.options.pendingBytes ?? 64 * 1024 * 1024;
+      if (q.pending >= limit || (q.weight > 0 && q.weight + msg.data.length > bytes)) {
         this.dropped++;
         const first = !this.slow;
         this.slow = true;
         this.owner.slowConsumer(this, first);
       } else {
-        if (this.slow && q.pending < limit / 2) this.slow = false;
+        if (this.slow && q.pending < limit / 2 && q.weight < bytes / 2) this.slow = false;
         q.push(msg);
       }
     }

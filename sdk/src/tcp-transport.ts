@@ -65,7 +65,11 @@ export class TcpTransport implements Transport {
         clearTimeout(timer);
         const wasOpen = opened;
         opened = false;
-        if (!wasOpen) return;
+        if (!wasOpen) {
+          // Closed before connecting (close() during the connect; errors rejected above): settle, do not leave it pending.
+          reject(new ClientError('MB_ERR_CONNECT_FAILED', `${server.href}: closed before connecting`));
+          return;
+        }
         const local = this.closed;
         this.closed = true;
         this.onClose(local ? undefined : new ClientError('MB_ERR_CONNECTION_CLOSED', `${server.href}: ${this.error?.message ?? 'closed by peer'}`, { cause: this.error }));
@@ -91,6 +95,11 @@ export class TcpTransport implements Transport {
     this.closed = true;
     const s = this.socket;
     if (!s) return;
+    // Still connecting (a server that does not answer its SYN): nothing to flush; end() would keep it until it connects.
+    if (s.connecting) {
+      s.destroy();
+      return;
+    }
     s.end();
     // Do not wait forever for a peer that does not read.
     setTimeout(() => s.destroy(), 2000).unref();

@@ -1,0 +1,388 @@
+/**
+ * Faults other clients had (nats.js, centrifuge-js, socket.io-client,
+ * MQTT.js bug reports), replayed against the SDK with real sockets on
+ * loopback: a real node, or a raw fake node that misbehaves on purpose.
+ */
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import tls from 'node:tls';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
+import { silentLogger, startNode } from '@meshbus/core';
+import { WsGateway } from '@meshbus/core/ws';
+import { until } from '@meshbus/testkit';
+import { connect, ServerPool, type Client, type Status } from '../src/index.js';
+import { parseLearned } from '../src/servers.js';
+import { makePki, type TestPki } from '../../cluster/test/tls-certs.js';
+import { nextStatus } from './helpers.js';
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface FakeNode {
+  port: number;
+  /** Connections accepted so far. */
+  conns(): number;
+  /** Stops accepting new connections (the open ones stay). */
+  stopListening(): void;
+}
+
+/** A fake node on loopback (TLS with `cert`/`key`): `onFrame` answers each frame a client sends on socket `s`. */
+async function fakeNode(onFrame: (s: net.Socket, f: Frame, conn: number) => void, tlsKeys?: { cert: string; key: string }): Promise<FakeNode> {
+  const sockets = new Set<net.Socket>();
+  let conns = 0;
+  const onSocket = (s: net.Socket): void => {
+    const n = ++conns;
+    sockets.add(s);
+    const d = new FrameDecoder();
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+    s.on('data', (c) => d.push(c, (f) => onFrame(s, f, n), () => s.destroy()));
+  };
+  const srv = tlsKeys ? tls.createServer(tlsKeys, onSocket) : net.createServer(onSocket);
+  srv.on('tlsClientError', () => {});
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  let listening = true;
+  const stop = (): Promise<void> =>
+    new Promise<void>((r) => {
+      if (!listening) return r();
+      listening = false;
+      srv.close(() => r());
+    });
+  cleanup.push(async () => {
+    for (const s of sockets) s.destroy();
+    await stop();
+  });
+  return { port: (srv.address() as net.AddressInfo).port, conns: () => conns, stopListening: () => void stop() };
+}
+
+const welcome = (peers: string[] = []): Uint8Array =>
+  encodeFrame({ type: FrameType.WELCOME, payload: encodeBody({ v: 1, node: 'n', client: 'c0ffee', maxPayload: 1 << 20, maxTopic: 256, ping: 30_000, peers }) });
+
+function track(c: Client): Client {
+  cleanup.push(() => c.close().catch(() => {}));
+  return c;
+}
+
+describe('user callbacks', () => {
+  it('an async subscription callback that rejects is an error status with its sid, not an unhandled rejection, and the subscription goes on (TCP and WebSocket)', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    cleanup.push(() => void process.off('unhandledRejection', onUnhandled));
+    const n = await startNode({ port: 0, logger: silentLogger });
+    cleanup.push(() => n.close());
+    const gw = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+    cleanup.push(() => gw.close());
+    for (const url of [`127.0.0.1:${n.port}`, `ws://127.0.0.1:${gw.port}/`]) {
+      const c = track(await connect(url, { reconnect: false }));
+      const errors: Status[] = [];
+      c.on('status', (s) => s.type === 'error' && errors.push(s));
+      let calls = 0;
+      const sub = c.subscribe('cb.async', {
+        callback: async (m) => {
+          calls++;
+          await Promise.resolve();
+          if (m.string() === 'bad') throw new Error('handler failed');
+        },
+      });
+      await c.flush();
+      c.publish('cb.async', 'bad');
+      c.publish('cb.async', 'good');
+      await until(() => calls === 2 && errors.length === 1, `both events handled over ${url}`, 5000);
+      await sleep(50);
+      expect(unhandled).toEqual([]);
+      expect(errors[0]).toMatchObject({ type: 'error', sid: sub.sid, error: { code: 'MB_ERR_INVALID_ARGUMENT' } });
+      expect(sub.isClosed).toBe(false);
+      await c.close();
+    }
+  });
+});
+
+describe('an attempt under way when the client is closed or suspended', () => {
+  /** A node that drops the client's first connection; the first reconnect's getToken() then waits for `release`. */
+  async function reconnectingInGetToken(): Promise<{ node: FakeNode; c: Client; release: () => void }> {
+    let release: (() => void) | undefined;
+    let calls = 0;
+    const node = await fakeNode((s, f, conn) => {
+      if (f.type !== FrameType.HELLO) return;
+      s.write(welcome());
+      if (conn === 1) setTimeout(() => s.destroy(), 20);
+    });
+    const c = track(
+      await connect(`127.0.0.1:${node.port}`, {
+        reconnectBackoff: { base: 1, max: 2 },
+        getToken: () => (++calls === 2 ? new Promise<string>((r) => (release = () => r('slow'))) : 'fresh'),
+      }),
+    );
+    await until(() => release !== undefined, 'the reconnect waits in getToken()', 5000);
+    return { node, c, release: release! };
+  }
+
+  it('close() while getToken() runs: no socket is opened afterwards (one was, through a whole handshake)', async () => {
+    const { node, c, release } = await reconnectingInGetToken();
+    await c.close();
+    release();
+    await sleep(300);
+    expect(node.conns()).toBe(1);
+    expect(c.isClosed).toBe(true);
+  });
+
+  it('suspend() while getToken() runs: no connection until resume() (the client connected while suspended)', async () => {
+    const { node, c, release } = await reconnectingInGetToken();
+    c.suspend();
+    release();
+    await sleep(300);
+    expect(node.conns()).toBe(1);
+    expect(c.isConnected).toBe(false);
+    expect(c.isSuspended).toBe(true);
+    c.resume();
+    await until(() => c.isConnected, 'connected after resume()', 5000);
+    expect(node.conns()).toBe(2);
+  });
+});
+
+describe('servers learned over TLS', () => {
+  let pki: TestPki;
+  beforeAll(() => {
+    pki = makePki();
+  });
+
+  it('a node reached over tls:// that announces host:port peers: the client reaches them over TLS and never sends its token in the clear (it did, in its HELLO)', async () => {
+    const plainHellos: unknown[] = [];
+    const plain = await fakeNode((_s, f) => {
+      if (f.type === FrameType.HELLO) plainHellos.push(decodeBody(f.payload));
+    });
+    const peer = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome());
+    }, { cert: pki.cert, key: pki.key });
+    const first: FakeNode = await fakeNode((s, f) => {
+      if (f.type !== FrameType.HELLO) return;
+      // The peers as a TLS mesh announces them by default: host:port of each node's (TLS) client listener.
+      s.write(welcome([`127.0.0.1:${plain.port}`, `127.0.0.1:${peer.port}`]));
+      first.stopListening();
+      setTimeout(() => s.destroy(), 20);
+    }, { cert: pki.cert, key: pki.key });
+    const c = track(await connect(`tls://127.0.0.1:${first.port}`, { token: 'secret', tls: { ca: pki.ca }, reconnectBackoff: { base: 1, max: 20 } }));
+    await until(() => c.server === `tls://127.0.0.1:${peer.port}`, 'failed over to the announced peer over TLS', 5000);
+    expect(plainHellos).toEqual([]);
+    expect(c.servers).toEqual([`tls://127.0.0.1:${first.port}`, `tls://127.0.0.1:${plain.port}`, `tls://127.0.0.1:${peer.port}`]);
+  });
+
+  it('learned and redirect URLs heard over tls:// or wss:// are taken encrypted; over plain connections as announced', () => {
+    expect(parseLearned('h:1', true).href).toBe('tls://h:1');
+    expect(parseLearned('meshbus://h:1', true).href).toBe('tls://h:1');
+    expect(parseLearned('ws://h:8/mb', true).href).toBe('wss://h:8/mb');
+    expect(parseLearned('wss://h/', true).href).toBe('wss://h:443/');
+    expect(parseLearned('h:1', false).href).toBe('tcp://h:1');
+    const pool = new ServerPool(['wss://a/']);
+    expect(pool.learn(['ws://b:80/', 'c:2'], pool.list()[0]).map((u) => u.href)).toEqual(['wss://b:80/', 'tls://c:2']);
+    expect(new ServerPool(['a:1']).learn(['ws://b/'], { scheme: 'tcp', host: 'a', port: 1, path: '', href: 'tcp://a:1' }).map((u) => u.href)).toEqual(['ws://b:80/']);
+  });
+});
+
+describe('reconnect storms', () => {
+  const backoff = { base: 250, max: 20_000, random: () => 0.5 };
+
+  it('a node that says GOODBYE MB_ERR_DRAINING right after every WELCOME gets a few reconnects, not one per round trip (127 in 1 s)', async () => {
+    const node = await fakeNode((s, f) => {
+      if (f.type !== FrameType.HELLO) return;
+      s.write(welcome());
+      setTimeout(() => s.write(encodeFrame({ type: FrameType.GOODBYE, payload: encodeBody({ code: 2012, reason: 'draining' }) })), 5);
+    });
+    track(await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: backoff }));
+    await sleep(1000);
+    // The first young connection is left at once (a node may drain just after the client came), then delays of 250, 500, 1000 ms...
+    expect(node.conns()).toBeLessThanOrEqual(5);
+  });
+
+  it('a node that closes every connection right after WELCOME: the backoff keeps growing (it restarted at 0 after each WELCOME: 16 in 2 s)', async () => {
+    const node = await fakeNode((s, f) => {
+      if (f.type !== FrameType.HELLO) return;
+      s.write(welcome());
+      s.end();
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: backoff }));
+    const delays: number[] = [];
+    c.on('status', (s) => { console.log('ST', s.type, (s as {delay?: number}).delay); if (s.type === 'reconnecting') delays.push(s.delay); });
+    await sleep(2000);
+    expect(node.conns()).toBeLessThanOrEqual(6);
+    expect(delays.slice(0, 4)).toEqual([125, 250, 500, 1000]);
+  });
+});
+
+describe('the wall clock', () => {
+  it('set back an hour while the node goes silent: the dead connection is still found within a few pings (it waited the hour out)', async () => {
+    let silent = false;
+    const node = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome());
+      if (f.type === FrameType.PING && !silent) s.write(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
+    });
+    // One wall clock for everything, set back on demand (the heartbeat reads Date.now as it was when it started).
+    const realNow = Date.now.bind(Date);
+    let offset = 0;
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + offset);
+    cleanup.push(() => clock.mockRestore());
+    const c = track(await connect(`127.0.0.1:${node.port}`, { pingInterval: 100, maxPingOut: 2, wakeTimeout: 300, reconnect: false }));
+    await sleep(350); // a few pings answered
+    offset = -3_600_000;
+    silent = true;
+    const closed = await Promise.race([c.closed(), sleep(3000).then(() => 'still open')]);
+    expect(closed).toMatchObject({ code: 'MB_ERR_STALE_CONNECTION' });
+  });
+});
+
+describe('deadlines past what a timer holds', () => {
+  it('timeout: Infinity (request, flush, requestTimeout, connectTimeout, wakeTimeout) waits instead of firing at once (each failed in 1 ms with MB_ERR_TIMEOUT / MB_ERR_CONNECT_FAILED)', async () => {
+    const n = await startNode({ port: 0, logger: silentLogger });
+    cleanup.push(() => n.close());
+    const c = track(await connect(`127.0.0.1:${n.port}`, { connectTimeout: Infinity, requestTimeout: Infinity, wakeTimeout: Infinity }));
+    c.subscribe('svc.slow', { callback: (m) => void setTimeout(() => m.respond('late but fine'), 50) });
+    await c.flush(Infinity);
+    expect((await c.request('svc.slow', 'x', { timeout: Infinity })).string()).toBe('late but fine');
+    expect((await c.request('svc.slow', 'x', { timeout: 2 ** 31 })).string()).toBe('late but fine');
+    expect((await c.request('svc.slow', 'x')).string()).toBe('late but fine');
+  });
+
+  it('reconnectBackoff max: Infinity: a delay past what a timer holds is not a 1 ms retry', async () => {
+    const node = await fakeNode((s, f, conn) => {
+      if (f.type !== FrameType.HELLO) return;
+      s.write(welcome());
+      if (conn === 1) setTimeout(() => s.destroy(), 20);
+    });
+    // The first reconnect waits 0.99 × 2^32 ms: more than a timer holds.
+    const c = track(await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: { base: 2 ** 32, max: Infinity, random: () => 0.99 } }));
+    await sleep(500);
+    expect(c.isConnected).toBe(false);
+    expect(node.conns()).toBe(1);
+  });
+});
+
+describe('acked publishes made offline', () => {
+  it('wait within the outbox limits: past them MB_ERR_OUTBOX_FULL (they were kept without limit), with outbox: false MB_ERR_CONNECTION_CLOSED', async () => {
+    const n = await startNode({ port: 0, logger: silentLogger });
+    const c = track(await connect(`127.0.0.1:${n.port}`, { outbox: { maxMessages: 5, maxBytes: 1 << 20 }, reconnectBackoff: { base: 50, max: 100 } }));
+    const off = track(await connect(`127.0.0.1:${n.port}`, { outbox: false, reconnectBackoff: { base: 50, max: 100 } }));
+    await n.close();
+    await until(() => !c.isConnected && !off.isConnected, 'both offline', 5000);
+    const overflow: Status[] = [];
+    c.on('status', (s) => s.type === 'outbox-overflow' && overflow.push(s));
+    const waiting: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 5; i++) waiting.push(c.publish('dur.x', `e${i}`, { ack: true }).catch((e: unknown) => e));
+    expect(() => c.publish('dur.x', 'one too many', { ack: true })).toThrow(expect.objectContaining({ code: 'MB_ERR_OUTBOX_FULL' }));
+    expect(overflow).toHaveLength(1);
+    // Plain publishes have their own room in the outbox.
+    c.publish('plain.x', 'p');
+    expect(c.outboxCount).toBe(1);
+    expect(() => off.publish('dur.x', 'x', { ack: true })).toThrow(expect.objectContaining({ code: 'MB_ERR_CONNECTION_CLOSED' }));
+    await c.close();
+    for (const w of waiting) expect(await w).toMatchObject({ code: 'MB_ERR_CONNECTION_CLOSED' });
+  });
+});
+
+describe('what was made offline', () => {
+  it('is sent on the next connection in the order it was made, plain and acked publishes and requests interleaved (it went as A, C, E, R1, R2, B, D)', async () => {
+    const seen: string[] = [];
+    const node = await fakeNode((s, f, conn) => {
+      if (f.type === FrameType.HELLO) {
+        s.write(welcome());
+        if (conn === 1) setTimeout(() => s.destroy(), 20);
+      }
+      if (conn === 2 && (f.type === FrameType.PUB || f.type === FrameType.REQ)) seen.push(Buffer.from(f.payload).toString());
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: { base: 300, max: 300, random: () => 0.99 }, requestTimeout: 10_000 }));
+    await until(() => !c.isConnected, 'offline', 5000);
+    const settled: Array<Promise<unknown>> = [];
+    c.publish('o.a', 'A');
+    settled.push(c.publish('o.b', 'B', { ack: true }).catch((e: unknown) => e));
+    c.publish('o.c', 'C');
+    settled.push(c.request('svc', 'R1').catch((e: unknown) => e));
+    settled.push(c.publish('o.d', 'D', { ack: true }).catch((e: unknown) => e));
+    c.publish('o.e', 'E');
+    settled.push(c.request('svc', 'R2').catch((e: unknown) => e));
+    await until(() => seen.length === 7, 'all seven sent', 5000);
+    expect(seen).toEqual(['A', 'B', 'C', 'R1', 'D', 'E', 'R2']);
+    await c.close();
+    await Promise.all(settled);
+  });
+});
+
+describe('liveness probes in a row', () => {
+  it('checkLiveness() called every 100 ms on a dead connection still fails it within wakeTimeout (each call postponed the deadline)', async () => {
+    const node = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome());
+      // Silent afterwards: no PONG, no close, as a socket that died with the network.
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`, { wakeTimeout: 300, reconnect: false }));
+    const probes = setInterval(() => c.checkLiveness(), 100);
+    cleanup.push(() => clearInterval(probes));
+    const closed = await Promise.race([c.closed(), sleep(2000).then(() => 'still open')]);
+    expect(closed).toMatchObject({ code: 'MB_ERR_STALE_CONNECTION' });
+  });
+});
+
+describe('close() while a TCP connect is under way', () => {
+  it('to a server that never answers the SYN: the socket goes at once (it stayed until a 2 s timer destroyed it, holding the process)', async () => {
+    // A listener whose accept queue is full (its process never runs its event loop again): SYNs are dropped.
+    const hole = spawn(process.execPath, ['-e', `
+      const srv = require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+        console.log(srv.address().port);
+        setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0), 100);
+      });`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    cleanup.push(() => void hole.kill('SIGKILL'));
+    const port = await new Promise<number>((r) => hole.stdout!.once('data', (d: Buffer) => r(Number(String(d).trim()))));
+    await sleep(300);
+    const fill: net.Socket[] = [];
+    cleanup.push(() => fill.forEach((s) => s.destroy()));
+    for (let i = 0; i < 8; i++) fill.push(net.connect(port, '127.0.0.1').on('error', () => {}));
+    await sleep(200);
+    const node = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome([`127.0.0.1:${port}`]));
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: { base: 1, max: 2 }, connectTimeout: 20_000 }));
+    node.stopListening();
+    const sockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    // The reconnect goes round-robin: the node (refused), then the black hole (learned).
+    const dialing = nextStatus(c, (s) => s.type === 'reconnecting' && s.server === `tcp://127.0.0.1:${port}`);
+    (c as unknown as { e: { conn?: { close(): void } } }).e.conn?.close();
+    await dialing;
+    await sleep(200);
+    const before = sockets();
+    await c.close();
+    await sleep(100);
+    expect(sockets()).toBe(before - 1);
+  });
+});
+
+describe('a burst of large events to an iterator nobody reads', () => {
+  it('holds at most pendingBytes (default 64 MiB) of payload, then drops and reports (it held every event: 2,000 of 256 KiB = 500 MiB)', async () => {
+    const big = Buffer.alloc(256 * 1024, 7);
+    const node = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome());
+      if (f.type === FrameType.SUB) for (let i = 0; i < 300; i++) s.write(encodeFrame({ type: FrameType.PUB, topic: 'burst', sid: f.correlation, payload: big }));
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`));
+    const slow: Status[] = [];
+    c.on('status', (s) => s.type === 'slow-consumer' && slow.push(s));
+    const sub = c.subscribe('burst', { pendingBytes: 8 * 1024 * 1024 });
+    await until(() => sub.pending + sub.dropped === 300, 'the burst arrived', 10_000);
+    expect(sub.pending).toBe(32); // 32 × 256 KiB = 8 MiB
+    expect(sub.dropped).toBe(268);
+    expect(slow).toHaveLength(1);
+    // A consumer that catches up gets what was held, in order, and new events again.
+    let read = 0;
+    for await (const m of sub) {
+      expect(m.data.length).toBe(big.length);
+      if (++read === 32) break;
+    }
+    expect(read).toBe(32);
+    // The default bound, 64 MiB: 256 of the 300 (75 MiB) are held.
+    const sub2 = c.subscribe('burst');
+    await until(() => sub2.pending + sub2.dropped === 300, 'the second burst arrived', 10_000);
+    expect(sub2.pending).toBe(256);
+    expect(sub2.dropped).toBe(44);
+  });
+});
