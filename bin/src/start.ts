@@ -108,8 +108,11 @@ export async function startServer(
     http,
     ws,
     async stop() {
-      await cluster?.stop();
+      // Clients first, while the peer links are up: the events the node still routes for
+      // them reach the mesh, and their GOODBYE names the peers to reconnect to. Stopping
+      // the cluster first lost both (cluster/test/shutdown-order.test.ts).
       await node.shutdown();
+      await cluster?.stop();
       await ws?.close();
       await http?.close();
     },
