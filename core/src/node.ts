@@ -470,6 +470,7 @@ export class MeshNode implements NodeContext {
     if (this.timer) clearInterval(this.timer);
     await closed;
     await this.durability?.stop();
+    await this.otlp?.flush(); // spans still batched: the process may exit right after this
     this.logger.info({}, 'node stopped');
   }
 
@@ -485,7 +486,6 @@ export class MeshNode implements NodeContext {
   }
 }
 
-/** The address part of "ip:port" (IPv6 addresses contain colons too). */
 /** A link to another node (peer, leaf or gateway): never sent back what it sent. */
 function isLink(kind: SubscriberKind): boolean {
   return kind === 'peer' || kind === 'leaf' || kind === 'gateway';
