@@ -394,8 +394,10 @@ export class PeerLink extends Connection {
     if (this.state === 'handshake' && this.role === 'dialer') return;
     // A link refused as a topology: the cluster said why (cluster-node.ts refuseTopology), once per peer and reason.
     if (code === 'MB_ERR_TOPOLOGY') return;
-    // The address without its port: a redial comes from a new one.
-    if (this.state === 'handshake' && this.s.acceptFailuresTold?.due(`${remoteHost(this.remote)} ${code} ${message}`) === false) return;
+    // Keyed by the address without its port (a redial comes from a new one) and the code, never by
+    // the message: it quotes what the connection sent (a node id of its choosing), and a key it
+    // chooses is a line per connection.
+    if (this.state === 'handshake' && this.s.acceptFailuresTold?.due(`${remoteHost(this.remote)} ${code}`) === false) return;
     this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
   }
 

@@ -8,6 +8,7 @@ import { ConfigError } from './config-error.js';
 import type { MeshNode } from './node.js';
 import { WsTransport, wsCloseCode } from './ws-transport.js';
 import { createListenerServer } from './listener-timeouts.js';
+import { ToldRecently } from './told-recently.js';
 
 /** Default port of the WebSocket gateway of `meshbus start`. */
 export const DEFAULT_WS_PORT = 8481;
@@ -67,6 +68,9 @@ export class WsGateway {
   private pinger: ReturnType<typeof setInterval> | undefined;
   private boundPort = 0;
   private closed = false;
+  /** Upgrades refused (origin, closed gateway) and the addresses told about recently. */
+  private originRefusals = 0;
+  private readonly refusalsTold = new ToldRecently(5 * 60_000);
 
   constructor(
     private readonly node: MeshNode,
@@ -175,7 +179,12 @@ export class WsGateway {
     const origin = req.headers.origin;
     if (this.closed || (origin !== undefined && this.origins !== undefined && !this.origins.has(normalizeOrigin(origin)))) {
       this.node.stats.connectionsRefused++;
-      this.node.logger.info({ origin, remote: req.socket.remoteAddress }, this.closed ? 'ws connection refused: gateway closed' : 'ws connection refused: origin not allowed');
+      this.originRefusals++;
+      // Once per address every 5 min (counting the refusals since start): anyone can send upgrades with any Origin, a line each was a log flood.
+      const remote = req.socket.remoteAddress ?? '?';
+      if (this.refusalsTold.due(remote)) {
+        this.node.logger.info({ origin, remote, refused: this.originRefusals }, this.closed ? 'ws connection refused: gateway closed' : 'ws connection refused: origin not allowed (said again at most every 5 min per address)');
+      }
       refuse(socket, 403, 'Forbidden');
       return;
     }
