@@ -75,6 +75,29 @@ export class Gossip {
     return out;
   }
 
+  /**
+   * The link to `peerId` went down: its gossiped links are no longer shown (links() skips
+   * them) and are forgotten, or every node id that ever linked (a restarted node comes
+   * back under a new one) would keep up to maxKnownPeers ids here for ever.
+   */
+  peerGone(peerId: string): void {
+    this.remoteLinks.delete(peerId);
+  }
+
+  /**
+   * The redialer gave `address` up: a node once known there is gone (a node restarted
+   * elsewhere comes back under a new id) and is forgotten, not listed 'down' for ever;
+   * 1,024 such (maxKnownPeers) and gossip learned no new node at all.
+   */
+  addressGivenUp(address: string): void {
+    for (const [id, p] of this.s.known) if (p.cluster === address && !this.s.byPeer.has(id)) this.s.known.delete(id);
+  }
+
+  /** Nodes whose gossiped links are remembered (at most the peers linked now). */
+  get remembered(): number {
+    return this.remoteLinks.size;
+  }
+
   /** A PEERS frame from `link`: the nodes it knows, and its own links. */
   received(link: PeerLink, body: Record<string, unknown>): void {
     this.onPeers(link, body);
