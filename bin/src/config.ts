@@ -168,7 +168,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   jwtIssuer: { kind: 'list', default: [], arg: 'iss,...', help: 'Client JWTs must have one of these as iss; empty: iss is not checked.' },
   jwtMaxTtl: { kind: 'int', default: undefined, arg: 's', help: 'Refuse client JWTs that need no exp or claim to be valid longer than this many seconds (exp - iat, exp - now).' },
   maxTokenLifetime: { kind: 'int', default: undefined, arg: 's', help: 'Longest a client JWT is trusted, seconds, whatever its exp says.' },
-  maxConnectionsPerIp: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections from one IP address.' },
+  maxConnectionsPerIp: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections from one host (an IPv4 address or an IPv6 /64).' },
   publishRate: { kind: 'int', default: undefined, arg: 'n', help: 'Most events per second one client may publish.' },
   tlsCert: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Certificate (PEM): with --tls-key, clients (TCP, WebSocket, HTTP) are served over TLS.' },
   tlsKey: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Private key (PEM) of --tls-cert.' },
