@@ -1,5 +1,5 @@
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, DEFAULT_MAX_TOPIC_DEPTH, HEADER_SIZE, MAX_EXT } from '@meshbus/proto';
-import { ConfigError } from './config-error.js';
+import { ConfigError, MAX_TIMER_MS } from './config-error.js';
 import type { Logger } from './logger.js';
 import type { DurableOptions } from './durable/store-config.js';
 import { jwtKeysProblem, type JwtKeys } from './auth/jwt.js';
@@ -144,6 +144,9 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     check(isPosInt(r[k]), `${k} must be a positive integer, got ${String(o[k])}`);
   }
   check(r.maxHelloSize >= 256, `maxHelloSize must be at least 256, got ${o.maxHelloSize}`);
+  for (const k of ['handshakeTimeout', 'pingInterval', 'writeDeadline', 'drainTimeout', 'maxStall'] as const) {
+    check(r[k] <= MAX_TIMER_MS, `${k} must be at most ${MAX_TIMER_MS} ms (the longest timer), got ${String(o[k])}`);
+  }
   check(Number.isInteger(r.maxTokenLifetime) && r.maxTokenLifetime >= 0, `maxTokenLifetime must be a whole number of seconds >= 0, got ${o.maxTokenLifetime}`);
   check(Number.isFinite(r.publishRate) && r.publishRate >= 0, `publishRate must be >= 0, got ${o.publishRate}`);
   if (r.otlpEndpoint !== undefined) check(/^https?:\/\/[^/]/.test(r.otlpEndpoint), `otlpEndpoint must be an http(s) URL, got ${r.otlpEndpoint}`);

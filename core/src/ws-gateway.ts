@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PerMessageDeflateOptions, WebSocket, WebSocketServer } from 'ws';
 import { ERROR_CODES, errorFrame } from '@meshbus/proto';
-import { ConfigError } from './config-error.js';
+import { ConfigError, MAX_TIMER_MS } from './config-error.js';
 import type { MeshNode } from './node.js';
 import { WsTransport, wsCloseCode } from './ws-transport.js';
 import { createListenerServer } from './listener-timeouts.js';
@@ -80,6 +80,8 @@ export class WsGateway {
     if (o.port !== undefined && !(Number.isInteger(o.port) && o.port >= 0 && o.port < 65536)) throw new ConfigError(`ws port must be 0..65535, got ${o.port}`);
     if (o.maxPayload !== undefined && !(Number.isInteger(o.maxPayload) && o.maxPayload > 0)) throw new ConfigError(`ws maxPayload must be a positive integer`);
     if (o.path !== undefined && !o.path.startsWith('/')) throw new ConfigError(`ws path must start with "/", got ${o.path}`);
+    // The ping timer's period: past the longest timer it fires every 1 ms.
+    if (o.pingInterval !== undefined && !(Number.isInteger(o.pingInterval) && o.pingInterval >= 0 && o.pingInterval <= MAX_TIMER_MS)) throw new ConfigError(`ws pingInterval must be 0..${MAX_TIMER_MS} ms, got ${o.pingInterval}`);
     this.owned = o.server === undefined;
     this.path = o.path ?? (this.owned ? undefined : '/ws');
     const origins = (o.origins ?? []).filter((s) => s.length > 0);
