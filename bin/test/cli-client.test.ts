@@ -56,6 +56,22 @@ describe('against one node', () => {
     expect(sub.out()).toBe('[#1] fmt.a {"k":"v"}: one\n[#2] fmt.b.c {}: two\n');
   });
 
+  it('sub, reply and req print what the network sent safely for a terminal: escape sequences written as \\u escapes (was: raw, so any publisher could rewrite the operator\'s screen, title or clipboard)', async () => {
+    const evil = '\u001b]0;pwned\u0007\u001b[2J\rfake\u009b31m';
+    const sub = track(spawnCli(['sub', 'esc.>', '--count', '1', '--server', server]));
+    const reply = track(spawnCli(['reply', 'esc.svc', evil, '--count', '1', '--server', server]));
+    await started(sub, 'subscribed to esc.>');
+    await started(reply, 'serving requests on esc.svc');
+    expect((await runCli(['pub', 'esc.a', evil, '--server', server])).code).toBe(0);
+    expect(await sub.exited).toBe(0);
+    const safe = '\\u001b]0;pwned\\u0007\\u001b[2J\\u000dfake\\u009b31m';
+    expect(sub.out()).toBe(`[#1] esc.a: ${safe}\n`);
+    const req = await runCli(['req', 'esc.svc', 'q', '--server', server]);
+    expect(req.code).toBe(0);
+    expect(req.out).toBe(`${safe}\n`);
+    expect(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(sub.out() + req.out)).toBe(false);
+  });
+
   it('sub --json prints one JSON object per line (base64 for a payload that is not UTF-8); --raw only payloads', async () => {
     const json = track(spawnCli(['sub', 'js.>', '--count', '2', '--json', '--server', server]));
     const raw = track(spawnCli(['sub', 'js.>', '--count', '2', '--raw', '--server', server]));
