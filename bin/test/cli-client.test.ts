@@ -217,6 +217,28 @@ describe('against one node', () => {
   });
 });
 
+it('cluster prints the views of a node (which may be anyone\'s) safely for a terminal', async () => {
+  const { createServer } = await import('node:http');
+  const evil = 'x\u001b]52;c;cHduZWQ=\u0007\u001b[2J';
+  const views: Record<string, unknown> = {
+    '/v1/node': { id: 'ab12cd34ef56ab78', name: evil, version: '0.1.0', address: evil, ready: true, draining: false, uptimeSeconds: 1, connections: 0, subscriptions: 0 },
+    '/v1/cluster': { clustered: true, ready: true, peers: [], nodes: [{ id: 'ab12cd34ef56ab78', name: evil, address: evil, state: 'up', self: true }], links: [] },
+  };
+  const fake = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(views[req.url ?? ''] ?? {}));
+  });
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+  try {
+    const r = await runCli(['cluster', '--http', `http://127.0.0.1:${(fake.address() as { port: number }).port}`]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('x\\u001b]52;c;cHduZWQ=\\u0007\\u001b[2J');
+    expect(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(r.out)).toBe(false);
+  } finally {
+    await new Promise<void>((r) => fake.close(() => r()));
+  }
+});
+
 it('client commands take the token and the TLS CA from the environment (MESHBUS_TOKEN, MESHBUS_TLS_CA) or flags', async () => {
   const pki = makePki();
   const { server } = await startNode(['--tls-cert', pki.files.cert, '--tls-key', pki.files.key, '--token', 'sekret', '--http-port', 'off']);
