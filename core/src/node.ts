@@ -38,6 +38,7 @@ import { raiseHops } from './forward-slab.js';
 import { RoutingTable, dropTagOf, type DeliveryScope, type Receivers } from './routing-table.js';
 import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
+import { refuseConnection } from './listener-timeouts.js';
 import { EventStamp } from './event-stamp.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
@@ -190,8 +191,7 @@ export class MeshNode implements NodeContext {
     if (this.shuttingDown || this.sessions.size >= this.options.maxConnections) {
       this.stats.connectionsRefused++;
       const code = this.shuttingDown ? 'MB_ERR_DRAINING' : 'MB_ERR_TOO_MANY_CONNECTIONS';
-      socket.on('error', () => {});
-      socket.end(errorFrame(code, 0, ERROR_CODES[code].message));
+      refuseConnection(socket, errorFrame(code, 0, ERROR_CODES[code].message), this.options.drainTimeout);
       return;
     }
     this.attach((events) => new TcpTransport(socket, events));

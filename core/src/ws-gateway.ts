@@ -7,7 +7,7 @@ import { ERROR_CODES, errorFrame } from '@meshbus/proto';
 import { ConfigError, MAX_TIMER_MS } from './config-error.js';
 import type { MeshNode } from './node.js';
 import { WsTransport, wsCloseCode } from './ws-transport.js';
-import { createListenerServer } from './listener-timeouts.js';
+import { createListenerServer, refuseConnection } from './listener-timeouts.js';
 import { ToldRecently } from './told-recently.js';
 
 /** Default port of the WebSocket gateway of `meshbus start`. */
@@ -175,7 +175,7 @@ export class WsGateway {
     if (this.path !== undefined && path !== this.path) {
       // Mounted: another upgrade handler may own this path.
       if (!this.owned && this.http.listeners('upgrade').length > 1) return;
-      refuse(socket, 404, 'Not Found');
+      this.refuse(socket, 404, 'Not Found');
       return;
     }
     const origin = req.headers.origin;
@@ -187,7 +187,7 @@ export class WsGateway {
       if (this.refusalsTold.due(remote)) {
         this.node.logger.info({ origin, remote, refused: this.originRefusals }, this.closed ? 'ws connection refused: gateway closed' : 'ws connection refused: origin not allowed (said again at most every 5 min per address)');
       }
-      refuse(socket, 403, 'Forbidden');
+      this.refuse(socket, 403, 'Forbidden');
       return;
     }
     if (this.wssReady) {
@@ -201,13 +201,13 @@ export class WsGateway {
       (wss) => {
         socket.off('error', onError);
         // Closed while ws loaded: as a closed gateway.
-        if (this.closed) return refuse(socket, 403, 'Forbidden');
+        if (this.closed) return this.refuse(socket, 403, 'Forbidden');
         wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket as Socket));
       },
       (e: unknown) => {
         socket.off('error', onError);
         this.node.logger.error({ err: (e as Error).message }, 'ws gateway: cannot load ws');
-        refuse(socket, 500, 'Internal Server Error');
+        this.refuse(socket, 500, 'Internal Server Error');
       },
     );
   };
@@ -265,6 +265,11 @@ export class WsGateway {
     });
   }
 
+  /** Answers an upgrade it will not take with `status` and ends it (destroyed after drainTimeout if the client does not close). */
+  private refuse(socket: Duplex, status: number, text: string): void {
+    refuseConnection(socket, `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, this.node.options.drainTimeout);
+  }
+
   /** ws-level ping period, ms (0: off). */
   private get pingEvery(): number {
     return this.options.pingInterval ?? 30_000;
@@ -288,9 +293,4 @@ export function startWsGateway(node: MeshNode, options: WsGatewayOptions = {}): 
 
 function normalizeOrigin(o: string): string {
   return o.trim().toLowerCase().replace(/\/+$/, '');
-}
-
-function refuse(socket: Duplex, status: number, text: string): void {
-  socket.on('error', () => {});
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
