@@ -48,6 +48,7 @@ export async function startServer(
     maxConnectionsPerIp: cfg.maxConnectionsPerIp,
     publishRate: cfg.publishRate,
     maxSubscriptions: cfg.maxSubscriptions,
+    maxNodeSubscriptions: cfg.maxNodeSubscriptions,
     pingInterval: cfg.pingInterval,
     otlpEndpoint: cfg.otlpEndpoint,
     durable: cfg.redis
