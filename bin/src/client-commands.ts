@@ -3,7 +3,7 @@ import type { Client, ConnectOptions, Msg } from '@meshbus/sdk';
 import { UsageError, checkTopic, intOption, noExtraArgs, positional, stringOption, type ParsedArgs } from './command-spec.js';
 import { PUB, REPLY, REQ, SUB } from './command-specs.js';
 import { clientTarget, openClient } from './client-connect.js';
-import { formatMsg, msgJson, payloadText, type MsgFormat } from './msg-format.js';
+import { forTerminal, formatMsg, msgJson, payloadText, type MsgFormat } from './msg-format.js';
 
 export { openClient } from './client-connect.js';
 
@@ -78,7 +78,7 @@ async function openFollowing(p: ParsedArgs, name: string): Promise<{ c: Client; 
       lost = s.error;
       if (reconnects > 0) {
         const why = s.error?.code === 'MB_ERR_DRAINING' ? 'is draining' : `was lost${s.error ? ` (${s.error.message})` : ''}`;
-        process.stderr.write(`${s.server} ${why}; reconnecting\n`);
+        process.stderr.write(forTerminal(`${s.server} ${why}; reconnecting`) + '\n');
       }
     } else if (s.type === 'connected' && s.reconnected) {
       process.stderr.write(`reconnected to ${s.server}, subscribed again\n`);
@@ -177,7 +177,7 @@ export async function runReq(p: ParsedArgs): Promise<number> {
   const c = await openClient(p);
   try {
     const reply: Msg = await c.request(topic, data, { timeout, ...(h ? { headers: h } : {}) });
-    process.stdout.write(p.values.json === true ? JSON.stringify(msgJson(reply)) + '\n' : payloadText(reply.data).text + '\n');
+    process.stdout.write(p.values.json === true ? JSON.stringify(msgJson(reply)) + '\n' : forTerminal(payloadText(reply.data).text) + '\n');
     return 0;
   } finally {
     await c.close();

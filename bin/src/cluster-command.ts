@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https';
 import { ClientError } from '@meshbus/proto';
 import { UsageError, noExtraArgs, stringOption, type ParsedArgs } from './command-spec.js';
 import { CLUSTER, SERVER } from './command-specs.js';
+import { forTerminal } from './msg-format.js';
 
 /** The parts of GET /v1/node that `meshbus cluster` prints. */
 export interface NodeInfo {
@@ -103,7 +104,7 @@ export function formatCluster(v: { node: NodeInfo; cluster: ClusterInfo }): stri
 async function show(p: ParsedArgs): Promise<number> {
   const t = httpTarget(p);
   const v = await readCluster(t.base, t.token, t.ca);
-  process.stdout.write(p.values.json === true ? JSON.stringify(v) + '\n' : formatCluster(v));
+  process.stdout.write(p.values.json === true ? JSON.stringify(v) + '\n' : forTerminal(formatCluster(v)));
   return 0;
 }
 

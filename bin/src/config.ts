@@ -38,6 +38,7 @@ export interface StartConfig {
   maxPayload: number | undefined;
   maxConnections: number | undefined;
   maxSubscriptions: number | undefined;
+  maxNodeSubscriptions: number | undefined;
   pingInterval: number | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** OTLP/HTTP (JSON) endpoint receiving a span per hop of events that carry a W3C traceparent. */
@@ -135,6 +136,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   maxPayload: { kind: 'int', default: undefined, arg: 'bytes', help: 'Largest event payload accepted from a client, bytes.' },
   maxConnections: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections at once.' },
   maxSubscriptions: { kind: 'int', default: undefined, arg: 'n', help: 'Most subscriptions per client connection.' },
+  maxNodeSubscriptions: { kind: 'int', default: undefined, arg: 'n', help: 'Most client subscriptions on the node, all connections together (default 1,000,000).' },
   pingInterval: { kind: 'int', default: undefined, arg: 'ms', help: 'How often idle clients are pinged, milliseconds.' },
   logLevel: { kind: 'string', default: 'info', arg: 'level', help: 'JSON log lines on stderr at this level and above: debug, info, warn, error or silent.' },
   otlpEndpoint: { kind: 'string', default: undefined, arg: 'url', help: 'OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318) that receives one OpenTelemetry span per hop of every event carrying a W3C traceparent header, named like meshbus trace names hops.' },
@@ -171,7 +173,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   jwtIssuer: { kind: 'list', default: [], arg: 'iss,...', help: 'Client JWTs must have one of these as iss; empty: iss is not checked.' },
   jwtMaxTtl: { kind: 'int', default: undefined, arg: 's', help: 'Refuse client JWTs that need no exp or claim to be valid longer than this many seconds (exp - iat, exp - now).' },
   maxTokenLifetime: { kind: 'int', default: undefined, arg: 's', help: 'Longest a client JWT is trusted, seconds, whatever its exp says.' },
-  maxConnectionsPerIp: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections from one IP address.' },
+  maxConnectionsPerIp: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections from one host (an IPv4 address or an IPv6 /64).' },
   publishRate: { kind: 'int', default: undefined, arg: 'n', help: 'Most events per second one client may publish.' },
   tlsCert: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Certificate (PEM): with --tls-key, clients (TCP, WebSocket, HTTP) are served over TLS.' },
   tlsKey: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Private key (PEM) of --tls-cert.' },

@@ -4,6 +4,7 @@ import { checkTopic, intOption, noExtraArgs, positional, type ParsedArgs } from 
 import { HISTORY } from './command-specs.js';
 import { openClient } from './client-connect.js';
 import { payloadText } from './msg-format.js';
+import { forTerminal } from './msg-format.js';
 
 /** What `meshbus history` found: the topic's position and its newest events (oldest first). */
 export interface TopicHistory {
@@ -93,7 +94,7 @@ export async function runHistory(p: ParsedArgs): Promise<number> {
   const c = await openClient(p, 'meshbus-history');
   try {
     const h = await readHistory(c, topic, last, wait);
-    process.stdout.write(p.values.json === true ? JSON.stringify(h) + '\n' : formatHistory(h, last));
+    process.stdout.write(p.values.json === true ? JSON.stringify(h) + '\n' : forTerminal(formatHistory(h, last)));
     return 0;
   } finally {
     await c.close();

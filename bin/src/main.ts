@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import './launcher-watch.js';
 import { isMeshbusError } from '@meshbus/proto';
 import { ConfigError } from '@meshbus/core';
+import { forTerminal } from './msg-format.js';
 import { START_SETTINGS, START_KEYS, flagName } from './config.js';
 import { UsageError, formatHelp, parseCommand, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
 import { BENCH, CLUSTER, DEV, HISTORY, PUB, REPLY, REQ, SERVER, SUB, TOKEN, TRACE } from './command-specs.js';
@@ -137,7 +138,8 @@ function report(e: unknown, cmd: string | undefined): number {
     return EXIT.failure;
   }
   if (isMeshbusError(e)) {
-    process.stderr.write(`meshbus: ${e.message} (${e.code})\n`);
+    // The message may be a node's (an ERROR frame's): made safe for the terminal.
+    process.stderr.write(`meshbus: ${forTerminal(e.message)} (${e.code})\n`);
     return EXIT.failure;
   }
   process.stderr.write(`meshbus: ${e instanceof Error ? e.message : String(e)}\n`);

@@ -4,6 +4,19 @@ import type { Msg } from '@meshbus/sdk';
 /** How `sub`, `reply` and `req` print an event. */
 export type MsgFormat = 'text' | 'raw' | 'json';
 
+/** C0 controls but tab and newline, DEL, C1 controls (CSI U+009B among them) and the bidi overrides and isolates. */
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `s` made safe to print on a terminal: what the network sent (a payload, a
+ * topic, a header, a node's error message) cannot move the cursor, rewrite
+ * the screen or the window title, or set the clipboard (ESC sequences, OSC
+ * 52). Each unsafe character is written as a \u escape; tab and newline are kept.
+ */
+export function forTerminal(s: string): string {
+  return s.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Payload as text: UTF-8 when it is, else base64. */
 export function payloadText(b: Uint8Array): { text: string; base64: boolean } {
   const s = utf8Decode(b);
@@ -28,14 +41,15 @@ export function msgJson(m: Msg, n?: number): Record<string, unknown> {
 
 /**
  * One event as printed, newline included:
- * - text: `[#n] topic: payload`, with `--headers` `[#n] topic {"k":"v"}: payload`;
+ * - text: `[#n] topic: payload`, with `--headers` `[#n] topic {"k":"v"}: payload`, made safe for a terminal (forTerminal);
  * - raw: the payload only (base64 if not UTF-8);
  * - json: one JSON object (msgJson).
  */
 export function formatMsg(m: Msg, n: number, format: MsgFormat, showHeaders: boolean): string {
   if (format === 'json') return JSON.stringify(msgJson(m, n)) + '\n';
   const { text } = payloadText(m.data);
+  // Raw: the payload as sent, for a pipe (json escapes it); text is for a terminal.
   if (format === 'raw') return text + '\n';
   const h = showHeaders ? ` ${JSON.stringify(m.headers ?? {})}` : '';
-  return `[#${n}] ${m.topic}${h}: ${text}\n`;
+  return forTerminal(`[#${n}] ${m.topic}${h}: ${text}`) + '\n';
 }

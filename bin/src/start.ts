@@ -48,6 +48,7 @@ export async function startServer(
     maxConnectionsPerIp: cfg.maxConnectionsPerIp,
     publishRate: cfg.publishRate,
     maxSubscriptions: cfg.maxSubscriptions,
+    maxNodeSubscriptions: cfg.maxNodeSubscriptions,
     pingInterval: cfg.pingInterval,
     otlpEndpoint: cfg.otlpEndpoint,
     durable: cfg.redis
@@ -109,8 +110,11 @@ export async function startServer(
     http,
     ws,
     async stop() {
-      await cluster?.stop();
+      // Clients first, while the peer links are up: the events the node still routes for
+      // them reach the mesh, and their GOODBYE names the peers to reconnect to. Stopping
+      // the cluster first lost both (cluster/test/shutdown-order.test.ts).
       await node.shutdown();
+      await cluster?.stop();
       await ws?.close();
       await http?.close();
     },

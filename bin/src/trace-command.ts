@@ -5,6 +5,7 @@ import { hopName, type TraceHop } from '@meshbus/core/trace-hop';
 import { checkTopic, intOption, noExtraArgs, positional, type ParsedArgs } from './command-spec.js';
 import { TRACE } from './command-specs.js';
 import { openClient } from './client-connect.js';
+import { forTerminal } from './msg-format.js';
 
 /**
  * Publishes one traced event and collects the hop records the nodes on its
@@ -46,7 +47,7 @@ export async function traceCommand(p: ParsedArgs): Promise<number> {
   const client = await openClient(p, 'meshbus-trace');
   try {
     const { id, hops } = await traceEvent(client, topic, data, wait);
-    process.stdout.write(p.values.json === true ? JSON.stringify({ id, topic, hops }, null, 2) + '\n' : formatTrace(topic, id, hops));
+    process.stdout.write(p.values.json === true ? JSON.stringify({ id, topic, hops }, null, 2) + '\n' : forTerminal(formatTrace(topic, id, hops)));
     return hops.length > 0 ? 0 : 1;
   } finally {
     await client.close();

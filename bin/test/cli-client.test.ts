@@ -56,6 +56,22 @@ describe('against one node', () => {
     expect(sub.out()).toBe('[#1] fmt.a {"k":"v"}: one\n[#2] fmt.b.c {}: two\n');
   });
 
+  it('sub, reply and req print what the network sent safely for a terminal: escape sequences written as \\u escapes (was: raw, so any publisher could rewrite the operator\'s screen, title or clipboard)', async () => {
+    const evil = '\u001b]0;pwned\u0007\u001b[2J\rfake\u009b31m';
+    const sub = track(spawnCli(['sub', 'esc.>', '--count', '1', '--server', server]));
+    const reply = track(spawnCli(['reply', 'esc.svc', evil, '--count', '1', '--server', server]));
+    await started(sub, 'subscribed to esc.>');
+    await started(reply, 'serving requests on esc.svc');
+    expect((await runCli(['pub', 'esc.a', evil, '--server', server])).code).toBe(0);
+    expect(await sub.exited).toBe(0);
+    const safe = '\\u001b]0;pwned\\u0007\\u001b[2J\\u000dfake\\u009b31m';
+    expect(sub.out()).toBe(`[#1] esc.a: ${safe}\n`);
+    const req = await runCli(['req', 'esc.svc', 'q', '--server', server]);
+    expect(req.code).toBe(0);
+    expect(req.out).toBe(`${safe}\n`);
+    expect(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(sub.out() + req.out)).toBe(false);
+  });
+
   it('sub --json prints one JSON object per line (base64 for a payload that is not UTF-8); --raw only payloads', async () => {
     const json = track(spawnCli(['sub', 'js.>', '--count', '2', '--json', '--server', server]));
     const raw = track(spawnCli(['sub', 'js.>', '--count', '2', '--raw', '--server', server]));
@@ -199,6 +215,28 @@ describe('against one node', () => {
     expect(r.err.split('\n')[0]).toContain(says);
     expect(r.out).toBe('');
   });
+});
+
+it('cluster prints the views of a node (which may be anyone\'s) safely for a terminal', async () => {
+  const { createServer } = await import('node:http');
+  const evil = 'x\u001b]52;c;cHduZWQ=\u0007\u001b[2J';
+  const views: Record<string, unknown> = {
+    '/v1/node': { id: 'ab12cd34ef56ab78', name: evil, version: '0.1.0', address: evil, ready: true, draining: false, uptimeSeconds: 1, connections: 0, subscriptions: 0 },
+    '/v1/cluster': { clustered: true, ready: true, peers: [], nodes: [{ id: 'ab12cd34ef56ab78', name: evil, address: evil, state: 'up', self: true }], links: [] },
+  };
+  const fake = createServer((req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(views[req.url ?? ''] ?? {}));
+  });
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+  try {
+    const r = await runCli(['cluster', '--http', `http://127.0.0.1:${(fake.address() as { port: number }).port}`]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('x\\u001b]52;c;cHduZWQ=\\u0007\\u001b[2J');
+    expect(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/.test(r.out)).toBe(false);
+  } finally {
+    await new Promise<void>((r) => fake.close(() => r()));
+  }
 });
 
 it('client commands take the token and the TLS CA from the environment (MESHBUS_TOKEN, MESHBUS_TLS_CA) or flags', async () => {

@@ -335,6 +335,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       // Nothing more arrives from that link; a node that comes back under the same
       // configured id starts its sequence again and must not be taken for old news.
       this.order.forget(peerId);
+      this.gossip.peerGone(peerId);
     }
     this.interest.linkDown(link);
     if (current && this.options.mode !== 'leaf') this.gossip.send();
@@ -361,6 +362,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // A refused secret or topology is the operator's to fix: said at error level.
     const level = /MB_ERR_(AUTH_FAILED|TOPOLOGY)/.test(d.reason) ? 'error' : 'warn';
     const rec = { address, reason: d.reason, attempts: d.attempts };
+    if (event === 'gave-up') this.gossip.addressGivenUp(address);
     if (event === 'gave-up') log.warn(rec, 'gave up dialing a gossiped peer address: it never authenticated');
     else if (event === 'too-many') log.warn(rec, 'not dialing more gossiped peer addresses');
     else if (event === 'failing') log[level](rec, `cannot link to ${address}; still dialing (said again every ${REPORT_EVERY / 60_000} min while it fails this way)`);

@@ -75,6 +75,29 @@ export class Gossip {
     return out;
   }
 
+  /**
+   * The link to `peerId` went down: its gossiped links are no longer shown (links() skips
+   * them) and are forgotten, or every node id that ever linked (a restarted node comes
+   * back under a new one) would keep up to maxKnownPeers ids here for ever.
+   */
+  peerGone(peerId: string): void {
+    this.remoteLinks.delete(peerId);
+  }
+
+  /**
+   * The redialer gave `address` up: a node once known there is gone (a node restarted
+   * elsewhere comes back under a new id) and is forgotten, not listed 'down' for ever;
+   * 1,024 such (maxKnownPeers) and gossip learned no new node at all.
+   */
+  addressGivenUp(address: string): void {
+    for (const [id, p] of this.s.known) if (p.cluster === address && !this.s.byPeer.has(id)) this.s.known.delete(id);
+  }
+
+  /** Nodes whose gossiped links are remembered (at most the peers linked now). */
+  get remembered(): number {
+    return this.remoteLinks.size;
+  }
+
   /** A PEERS frame from `link`: the nodes it knows, and its own links. */
   received(link: PeerLink, body: Record<string, unknown>): void {
     this.onPeers(link, body);
@@ -121,7 +144,8 @@ export class Gossip {
       if (options.mode === 'full' && !this.s.byPeer.has(info.id)) this.s.redialer.want(info.cluster, false);
     }
     if (bad) {
-      if (this.refusalsTold.due(`${link.peerId} ${bad.code} ${bad.message}`)) {
+      // Per peer and code: the message names a gossiped node id the peer chose (a fresh one per frame was a line per frame).
+      if (this.refusalsTold.due(`${link.peerId} ${bad.code}`)) {
         logger.warn({ peer: link.peerId, code: bad.code, refused: badCount, err: bad.message }, 'refused gossiped peer info (said again at most every 5 min)');
       }
       link.sendError(bad.code, 0, `${badCount} gossiped peer entr${badCount === 1 ? 'y' : 'ies'} refused: ${bad.message}`);

@@ -1,4 +1,4 @@
-import { ConfigError, type TlsConfig } from '@meshbus/core';
+import { ConfigError, MAX_TIMER_MS, type TlsConfig } from '@meshbus/core';
 
 /** How events travel between nodes. See cluster/README.md. */
 export type MeshMode = 'full' | 'partial' | 'leaf';
@@ -140,6 +140,10 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
   for (const s of r.seeds) parseAddress(s);
   for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'maxPeerInterest', 'redialGiveUp'] as const) {
     if (!Number.isInteger(r[k]) || r[k] <= 0) throw new ConfigError(`${k} must be a positive integer`);
+  }
+  // They arm timers: past the longest one a timer fires after 1 ms (a redial or ping storm).
+  for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout'] as const) {
+    if (r[k] > MAX_TIMER_MS) throw new ConfigError(`${k} must be at most ${MAX_TIMER_MS} ms (the longest timer), got ${r[k]}`);
   }
   if (r.region !== undefined && !isRegionName(r.region)) throw new ConfigError(`region must be 1..64 characters of A-Z, a-z, 0-9, _ and -, got ${JSON.stringify(r.region)}`);
   const remote = Object.entries(r.gateways);

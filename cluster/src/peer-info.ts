@@ -50,6 +50,28 @@ export class PeerInfoError extends SessionError {
   }
 }
 
+/** An address (optionally a URL) whose host means "every interface": a node bound to it advertises what nobody can dial. */
+const UNSPECIFIED = /^([a-z][a-z0-9+.-]*:\/\/)?(?:0\.0\.0\.0|\[::\]|\[0:0:0:0:0:0:0:0\]|::(?=:\d))(:\d{1,5}(?:\/.*)?)$/i;
+
+/**
+ * `peer` with a wildcard host in its cluster or client address ("0.0.0.0:4481",
+ * what a node bound to every interface without --advertise says) replaced by
+ * `remoteIp`, the address this link reached it at (as NATS does for routes).
+ * Taken as said, peers gossiped "0.0.0.0:4481" (dialed: their own machine) and
+ * clients were told to fail over to "0.0.0.0:4480" (their own machine).
+ */
+export function reachableAt(peer: PeerInfo, remoteIp: string): PeerInfo {
+  if (remoteIp === '' || remoteIp === '?') return peer;
+  const host = remoteIp.startsWith('::ffff:') && remoteIp.includes('.') ? remoteIp.slice(7) : remoteIp.includes(':') ? `[${remoteIp}]` : remoteIp;
+  const fix = (a: string): string => {
+    const m = UNSPECIFIED.exec(a);
+    return m ? `${m[1] ?? ''}${host}${m[2]}` : a;
+  };
+  const cluster = fix(peer.cluster);
+  const client = fix(peer.client);
+  return cluster === peer.cluster && client === peer.client ? peer : { ...peer, cluster, client };
+}
+
 /** True for a node id in the format every node uses (16 lowercase hex digits). */
 export function isNodeId(v: unknown): v is string {
   return typeof v === 'string' && NODE_ID.test(v);

@@ -20,7 +20,7 @@ import {
 } from '@meshbus/proto';
 import { Connection, ForwardSlab, TcpTransport, ToldRecently, remoteAddress, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
-import { parsePeerInfo, type PeerInfo } from './peer-info.js';
+import { parsePeerInfo, reachableAt, type PeerInfo } from './peer-info.js';
 
 export type { PeerInfo };
 
@@ -321,8 +321,8 @@ export class PeerLink extends Connection {
       // An address out of failed attempts gets no challenge to answer (and no proof of ours to study).
       const throttled = s.authThrottle?.refusal(remoteAddress(this.remote), 'peer');
       if (throttled) return this.fail(throttled.code, throttled.message);
-      // Throws PeerInfoError (MB_ERR_BAD_PEER_INFO): the link fails below.
-      const peer = parsePeerInfo(body.peer);
+      // Throws PeerInfoError (MB_ERR_BAD_PEER_INFO): the link fails below. A wildcard host: where we see it.
+      const peer = reachableAt(parsePeerInfo(body.peer), remoteAddress(this.remote));
       if (typeof body.nonce !== 'string' || !/^[0-9a-f]{32}$/.test(body.nonce)) return this.fail('MB_ERR_BAD_BODY', 'peer HELLO needs a nonce of 32 hex digits');
       // Only a claim until AUTH proves it: never shown in views, never routed to.
       this.claimed = peer;
@@ -336,7 +336,7 @@ export class PeerLink extends Connection {
       return;
     }
     if (this.role === 'dialer' && f.type === FrameType.WELCOME) {
-      const peer = parsePeerInfo(body.peer);
+      const peer = reachableAt(parsePeerInfo(body.peer), remoteAddress(this.remote));
       if (typeof body.nonce !== 'string' || !/^[0-9a-f]{32}$/.test(body.nonce)) return this.fail('MB_ERR_BAD_BODY', 'peer WELCOME needs a nonce of 32 hex digits');
       const expected = proof(s.secret, 'acceptor', this.myNonce, body.nonce, s.self.id, peer.id);
       if (!proofMatches(expected, body.proof)) return this.fail('MB_ERR_AUTH_FAILED', 'peer failed the cluster secret challenge');
@@ -394,8 +394,10 @@ export class PeerLink extends Connection {
     if (this.state === 'handshake' && this.role === 'dialer') return;
     // A link refused as a topology: the cluster said why (cluster-node.ts refuseTopology), once per peer and reason.
     if (code === 'MB_ERR_TOPOLOGY') return;
-    // The address without its port: a redial comes from a new one.
-    if (this.state === 'handshake' && this.s.acceptFailuresTold?.due(`${remoteHost(this.remote)} ${code} ${message}`) === false) return;
+    // Keyed by the address without its port (a redial comes from a new one) and the code, never by
+    // the message: it quotes what the connection sent (a node id of its choosing), and a key it
+    // chooses is a line per connection.
+    if (this.state === 'handshake' && this.s.acceptFailuresTold?.due(`${remoteHost(this.remote)} ${code}`) === false) return;
     this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
   }
 

@@ -1,7 +1,7 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { lookup } from 'node:dns/promises';
-import { ConfigError, listenOn, serverTlsOptions, type Logger } from '@meshbus/core';
+import { ConfigError, addressKey, listenOn, serverTlsOptions, type Logger } from '@meshbus/core';
 import { parseAddress, type ResolvedClusterOptions } from './options.js';
 import { PreAuthGate, connectionKey } from './pre-auth-gate.js';
 
@@ -103,7 +103,9 @@ export class PeerPort {
    * socket closes.
    */
   private admit(raw: Socket): boolean {
-    const ip = raw.remoteAddress;
+    // Per host as the auth throttle counts it (core addressKey): an IPv4-mapped address as its IPv4,
+    // IPv6 by /64, so a host rotating through its own subnet gets no more slots than one address.
+    const ip = raw.remoteAddress === undefined ? undefined : addressKey(raw.remoteAddress);
     const key = connectionKey(raw);
     if (this.closed || ip === undefined || !this.preAuth.admit(key, ip)) {
       raw.destroy();

@@ -215,9 +215,10 @@ describe('what a connection claims before it authenticates', () => {
       reasons.add(String(decodeBody(g.payload).message));
       await c.waitClosed();
     }
-    // Each distinct refusal logged once (the same one from the same address again is a redial: said once).
+    // Each refusal is answered with its own reason; the log says it once per address and code
+    // (the reasons quote what the connection sent: cluster/test/log-flood.test.ts).
     expect(reasons.size).toBeGreaterThan(3);
-    expect(a.lines.filter((l) => l.includes('MB_ERR_BAD_PEER_INFO'))).toHaveLength(reasons.size);
+    expect(a.lines.filter((l) => l.includes('MB_ERR_BAD_PEER_INFO'))).toHaveLength(1);
     expect(a.cluster.peers()).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
 import type { ClientSession } from './client-session.js';
+import { addressKey, remoteAddress } from './auth/auth-throttle.js';
 
 /**
  * The node's client connections and how many come from each IP address:
@@ -21,10 +22,15 @@ export class ClientRegistry {
     return this.all.values();
   }
 
-  /** Adds `session`; returns how many connections its IP address has now, this one included. */
+  /**
+   * Adds `session`; returns how many connections its host has now, this one included. A host is
+   * its address as the auth throttle keys it (addressKey): an IPv4-mapped IPv6 address counts as
+   * its IPv4 (a dual-stack client port and an IPv4 WebSocket port see one host alike), IPv6 by /64
+   * (a host has a whole subnet to rotate through: keyed per address, the bound held for nobody).
+   */
   add(session: ClientSession): { ip: string; count: number } {
     this.all.add(session);
-    const ip = ipOf(session.remote);
+    const ip = addressKey(remoteAddress(session.remote));
     const count = (this.perIp.get(ip) ?? 0) + 1;
     this.perIp.set(ip, count);
     return { ip, count };
@@ -49,16 +55,10 @@ export class ClientRegistry {
   /** Removes `session`; false when it was not here (closed twice). */
   delete(session: ClientSession): boolean {
     if (!this.all.delete(session)) return false;
-    const ip = ipOf(session.remote);
+    const ip = addressKey(remoteAddress(session.remote));
     const n = (this.perIp.get(ip) ?? 1) - 1;
     if (n > 0) this.perIp.set(ip, n);
     else this.perIp.delete(ip);
     return true;
   }
-}
-
-/** The address part of "<address>:<port>" (IPv6 addresses keep their colons). */
-function ipOf(remote: string): string {
-  const i = remote.lastIndexOf(':');
-  return i < 0 ? remote : remote.slice(0, i);
 }

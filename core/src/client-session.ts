@@ -324,6 +324,11 @@ export class ClientSession extends Connection {
       this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, `limit ${this.ctx.options.maxSubscriptions}`);
       return;
     }
+    // The node's bound too: per connection alone, enough connections would hold the heap.
+    if (!old && this.ctx.table.clientSubscriptions >= this.ctx.options.maxNodeSubscriptions) {
+      this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, `node limit ${this.ctx.options.maxNodeSubscriptions}`);
+      return;
+    }
     const d = this.ctx.durability;
     if (!d) refuseWithoutRedis(body);
     const sub: Subscription = d?.subscription(this, sid, pattern, body) ?? { sid, pattern, queue: body.q, owner: this, slow: body.slow ?? 'disconnect' };

@@ -11,3 +11,11 @@ export class ConfigError extends SessionError {
     super('MB_ERR_CONFIG', detail);
   }
 }
+
+/**
+ * The longest delay a Node timer takes, ms (2^31 − 1, about 24.8 days). A
+ * longer one fires after 1 ms instead (TimeoutOverflowWarning): a handshake
+ * timeout of 3,000,000,000 closed every connection at once. Every option that
+ * arms a timer is bounded by it (MB_ERR_CONFIG past it).
+ */
+export const MAX_TIMER_MS = 0x7fffffff;

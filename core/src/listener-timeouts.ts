@@ -1,4 +1,5 @@
 import { createServer, type RequestListener, type Server as HttpServer, type ServerOptions } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer } from 'node:https';
 import { serverTlsOptions, type TlsConfig } from './tls-config.js';
 
@@ -62,4 +63,20 @@ export function createListenerServer(handler: RequestListener, handshakeMs: numb
   };
   // An https.Server is an http.Server for everything the callers use (listen, upgrade, close).
   return tls ? (createHttpsServer({ ...serverTlsOptions(tls), ...opts, handshakeTimeout: t.handshakeTimeout }, handler) as unknown as HttpServer) : createServer(opts, handler);
+}
+
+/**
+ * Ends a connection the node refuses (full, draining, a refused WebSocket
+ * upgrade) with `lastWords`, and destroys it `ms` later unless the other end
+ * closed first. A refused connection is counted nowhere (not in
+ * maxConnections, not by an HTTP server once upgraded), so one whose other
+ * end never reads or closes held its descriptor for ever: past
+ * maxConnections 2, 200 such were 202 sockets open on the node.
+ */
+export function refuseConnection(socket: Duplex, lastWords: string | Uint8Array, ms: number): void {
+  socket.on('error', () => {});
+  socket.end(lastWords);
+  const timer = setTimeout(() => socket.destroy(), ms);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }

@@ -39,6 +39,7 @@ import { raiseHops } from './forward-slab.js';
 import { RoutingTable, dropTagOf, type DeliveryScope, type Receivers } from './routing-table.js';
 import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
+import { refuseConnection } from './listener-timeouts.js';
 import { EventStamp } from './event-stamp.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
@@ -176,8 +177,7 @@ export class MeshNode implements NodeContext {
     if (this.shuttingDown || this.sessions.size >= this.options.maxConnections) {
       this.stats.connectionsRefused++;
       const code = this.shuttingDown ? 'MB_ERR_DRAINING' : 'MB_ERR_TOO_MANY_CONNECTIONS';
-      socket.on('error', () => {});
-      socket.end(errorFrame(code, 0, ERROR_CODES[code].message));
+      refuseConnection(socket, errorFrame(code, 0, ERROR_CODES[code].message), this.options.drainTimeout);
       return;
     }
     this.attach((events) => new TcpTransport(socket, events));
@@ -459,6 +459,7 @@ export class MeshNode implements NodeContext {
     if (this.timer) clearInterval(this.timer);
     await closed;
     await this.durability?.stop();
+    await this.otlp?.flush(); // spans still batched: the process may exit right after this
     this.logger.info({}, 'node stopped');
   }
 
@@ -474,7 +475,6 @@ export class MeshNode implements NodeContext {
   }
 }
 
-/** The address part of "ip:port" (IPv6 addresses contain colons too). */
 /** A link to another node (peer, leaf or gateway): never sent back what it sent. */
 function isLink(kind: SubscriberKind): boolean {
   return kind === 'peer' || kind === 'leaf' || kind === 'gateway';

@@ -1,5 +1,5 @@
 import { DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, DEFAULT_MAX_TOPIC_DEPTH, HEADER_SIZE, MAX_EXT } from '@meshbus/proto';
-import { ConfigError } from './config-error.js';
+import { ConfigError, MAX_TIMER_MS } from './config-error.js';
 import type { Logger } from './logger.js';
 import type { DurableOptions } from './durable/store-config.js';
 import { jwtKeysProblem, type JwtKeys } from './auth/jwt.js';
@@ -68,6 +68,12 @@ export interface NodeOptions {
   maxTopicDepth?: number;
   /** Subscriptions per connection. Default 10,000. */
   maxSubscriptions?: number;
+  /**
+   * Client subscriptions per node, all connections together. Default 1,000,000
+   * (about 1 KB of heap each with a 200-byte pattern): per connection alone, one
+   * host's 1,024 connections × 10,000 could hold 10 million, about 10 GB.
+   */
+  maxNodeSubscriptions?: number;
   /** Client connections per node. Default 65,536. */
   maxConnections?: number;
   /** A connection must say HELLO within this many ms. Default 5,000. */
@@ -125,6 +131,7 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     maxTopicLength: o.maxTopicLength ?? DEFAULT_MAX_TOPIC,
     maxTopicDepth: o.maxTopicDepth ?? DEFAULT_MAX_TOPIC_DEPTH,
     maxSubscriptions: o.maxSubscriptions ?? 10_000,
+    maxNodeSubscriptions: o.maxNodeSubscriptions ?? 1_000_000,
     maxConnections: o.maxConnections ?? 65_536,
     handshakeTimeout: o.handshakeTimeout ?? 5_000,
     pingInterval: o.pingInterval ?? 20_000,
@@ -140,10 +147,13 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
   check(/^[0-9a-f]{16}$/.test(r.id), `id must be 16 lowercase hex digits, got ${o.id}`);
   check(isPosInt(r.maxPayload) && r.maxPayload <= 0xffffffff - HEADER_SIZE - 0xffff - MAX_EXT, `maxPayload out of range: ${o.maxPayload}`);
   check(isPosInt(r.maxTopicLength) && r.maxTopicLength <= 0xffff, `maxTopicLength must be 1..65535`);
-  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall', 'maxConnectionsPerIp', 'publishBurst', 'maxHelloSize'] as const) {
+  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxNodeSubscriptions', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall', 'maxConnectionsPerIp', 'publishBurst', 'maxHelloSize'] as const) {
     check(isPosInt(r[k]), `${k} must be a positive integer, got ${String(o[k])}`);
   }
   check(r.maxHelloSize >= 256, `maxHelloSize must be at least 256, got ${o.maxHelloSize}`);
+  for (const k of ['handshakeTimeout', 'pingInterval', 'writeDeadline', 'drainTimeout', 'maxStall'] as const) {
+    check(r[k] <= MAX_TIMER_MS, `${k} must be at most ${MAX_TIMER_MS} ms (the longest timer), got ${String(o[k])}`);
+  }
   check(Number.isInteger(r.maxTokenLifetime) && r.maxTokenLifetime >= 0, `maxTokenLifetime must be a whole number of seconds >= 0, got ${o.maxTokenLifetime}`);
   check(Number.isFinite(r.publishRate) && r.publishRate >= 0, `publishRate must be >= 0, got ${o.publishRate}`);
   if (r.otlpEndpoint !== undefined) check(/^https?:\/\/[^/]/.test(r.otlpEndpoint), `otlpEndpoint must be an http(s) URL, got ${r.otlpEndpoint}`);

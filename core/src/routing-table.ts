@@ -101,6 +101,8 @@ export class RoutingTable {
   private readonly interest = new Map<string, number>();
   private readonly listeners: Array<(c: InterestChange) => void> = [];
   private rr = 0;
+  /** Subscriptions owned by client connections (what maxNodeSubscriptions bounds). */
+  clientSubscriptions = 0;
 
   get size(): number {
     return this.trie.size;
@@ -109,12 +111,14 @@ export class RoutingTable {
   add(sub: Subscription): void {
     if (sub.detached) return;
     if (!this.trie.add(sub.pattern, sub)) return;
+    if (sub.owner.kind === 'client') this.clientSubscriptions++;
     if (isLocalInterest(sub.owner.kind)) this.count(sub, 1);
   }
 
   remove(sub: Subscription): void {
     if (sub.detached) return;
     if (!this.trie.remove(sub.pattern, sub)) return;
+    if (sub.owner.kind === 'client') this.clientSubscriptions--;
     if (isLocalInterest(sub.owner.kind)) this.count(sub, -1);
   }
 

@@ -2,9 +2,9 @@ import { SessionError } from '@meshbus/proto';
 import { Permissions } from './auth/permissions.js';
 import { tokenExpiry } from './auth/token-lifetime.js';
 import type { JwtVerifier } from './auth/jwt.js';
+// setTimeout overflows past it: far-off expiries are re-armed in steps.
+import { MAX_TIMER_MS } from './config-error.js';
 
-/** setTimeout overflows past 2^31 ms: far-off expiries are re-armed in steps. */
-const MAX_TIMER_MS = 0x7fffffff;
 
 /**
  * What a client connection holds of its JWT: the subject, the permissions,

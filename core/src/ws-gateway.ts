@@ -4,11 +4,12 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PerMessageDeflateOptions, WebSocket, WebSocketServer } from 'ws';
 import { ERROR_CODES, errorFrame } from '@meshbus/proto';
-import { ConfigError } from './config-error.js';
+import { ConfigError, MAX_TIMER_MS } from './config-error.js';
 import type { MeshNode } from './node.js';
 import { WsTransport, wsCloseCode } from './ws-transport.js';
-import { createListenerServer } from './listener-timeouts.js';
+import { createListenerServer, refuseConnection } from './listener-timeouts.js';
 import { listenOn } from './listen.js';
+import { ToldRecently } from './told-recently.js';
 
 /** Default port of the WebSocket gateway of `meshbus start`. */
 export const DEFAULT_WS_PORT = 8481;
@@ -68,6 +69,9 @@ export class WsGateway {
   private pinger: ReturnType<typeof setInterval> | undefined;
   private boundPort = 0;
   private closed = false;
+  /** Upgrades refused (origin, closed gateway) and the addresses told about recently. */
+  private originRefusals = 0;
+  private readonly refusalsTold = new ToldRecently(5 * 60_000);
 
   constructor(
     private readonly node: MeshNode,
@@ -77,6 +81,8 @@ export class WsGateway {
     if (o.port !== undefined && !(Number.isInteger(o.port) && o.port >= 0 && o.port < 65536)) throw new ConfigError(`ws port must be 0..65535, got ${o.port}`);
     if (o.maxPayload !== undefined && !(Number.isInteger(o.maxPayload) && o.maxPayload > 0)) throw new ConfigError(`ws maxPayload must be a positive integer`);
     if (o.path !== undefined && !o.path.startsWith('/')) throw new ConfigError(`ws path must start with "/", got ${o.path}`);
+    // The ping timer's period: past the longest timer it fires every 1 ms.
+    if (o.pingInterval !== undefined && !(Number.isInteger(o.pingInterval) && o.pingInterval >= 0 && o.pingInterval <= MAX_TIMER_MS)) throw new ConfigError(`ws pingInterval must be 0..${MAX_TIMER_MS} ms, got ${o.pingInterval}`);
     this.owned = o.server === undefined;
     this.path = o.path ?? (this.owned ? undefined : '/ws');
     const origins = (o.origins ?? []).filter((s) => s.length > 0);
@@ -155,14 +161,19 @@ export class WsGateway {
     if (this.path !== undefined && path !== this.path) {
       // Mounted: another upgrade handler may own this path.
       if (!this.owned && this.http.listeners('upgrade').length > 1) return;
-      refuse(socket, 404, 'Not Found');
+      this.refuse(socket, 404, 'Not Found');
       return;
     }
     const origin = req.headers.origin;
     if (this.closed || (origin !== undefined && this.origins !== undefined && !this.origins.has(normalizeOrigin(origin)))) {
       this.node.stats.connectionsRefused++;
-      this.node.logger.info({ origin, remote: req.socket.remoteAddress }, this.closed ? 'ws connection refused: gateway closed' : 'ws connection refused: origin not allowed');
-      refuse(socket, 403, 'Forbidden');
+      this.originRefusals++;
+      // Once per address every 5 min (counting the refusals since start): anyone can send upgrades with any Origin, a line each was a log flood.
+      const remote = req.socket.remoteAddress ?? '?';
+      if (this.refusalsTold.due(remote)) {
+        this.node.logger.info({ origin, remote, refused: this.originRefusals }, this.closed ? 'ws connection refused: gateway closed' : 'ws connection refused: origin not allowed (said again at most every 5 min per address)');
+      }
+      this.refuse(socket, 403, 'Forbidden');
       return;
     }
     if (this.wssReady) {
@@ -176,13 +187,13 @@ export class WsGateway {
       (wss) => {
         socket.off('error', onError);
         // Closed while ws loaded: as a closed gateway.
-        if (this.closed) return refuse(socket, 403, 'Forbidden');
+        if (this.closed) return this.refuse(socket, 403, 'Forbidden');
         wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket as Socket));
       },
       (e: unknown) => {
         socket.off('error', onError);
         this.node.logger.error({ err: (e as Error).message }, 'ws gateway: cannot load ws');
-        refuse(socket, 500, 'Internal Server Error');
+        this.refuse(socket, 500, 'Internal Server Error');
       },
     );
   };
@@ -240,6 +251,11 @@ export class WsGateway {
     });
   }
 
+  /** Answers an upgrade it will not take with `status` and ends it (destroyed after drainTimeout if the client does not close). */
+  private refuse(socket: Duplex, status: number, text: string): void {
+    refuseConnection(socket, `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, this.node.options.drainTimeout);
+  }
+
   /** ws-level ping period, ms (0: off). */
   private get pingEvery(): number {
     return this.options.pingInterval ?? 30_000;
@@ -263,9 +279,4 @@ export function startWsGateway(node: MeshNode, options: WsGatewayOptions = {}): 
 
 function normalizeOrigin(o: string): string {
   return o.trim().toLowerCase().replace(/\/+$/, '');
-}
-
-function refuse(socket: Duplex, status: number, text: string): void {
-  socket.on('error', () => {});
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }

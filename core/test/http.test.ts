@@ -293,6 +293,24 @@ describe('publish and request over HTTP', () => {
     expect(http.stats.requests).toMatchObject({ noResponders: 1, timeout: 1 });
   });
 
+  it('closing the API answers calls still waiting with 503 MB_ERR_DRAINING: a request for its reply, a trace for its wait (was: both connections cut, an untyped socket error)', async () => {
+    const { node, http } = await setup();
+    const mute = await client(node);
+    mute.sub('svc.mute', 1);
+    await mute.flush();
+    const call = (url: string): Promise<{ status: number; code: string } | string> =>
+      fetch(`${http.url}${url}`, { method: 'POST', headers: BIN, body: 'x' }).then(
+        async (r) => ({ status: r.status, code: (await json(r)).error?.code }),
+        (e: Error & { cause?: { code?: string } }) => `fetch failed: ${e.cause?.code ?? e.message}`,
+      );
+    const request = call('/v1/request/svc.mute?timeout=30000');
+    const trace = call('/v1/trace/svc.mute?wait=30000');
+    await mute.waitFor((g) => g.topic === 'svc.mute' && g.type === FrameType.PUB);
+    await http.close();
+    expect(await request).toEqual({ status: 503, code: 'MB_ERR_DRAINING' });
+    expect(await trace).toEqual({ status: 503, code: 'MB_ERR_DRAINING' });
+  });
+
   it('refuses a bad topic with 400 and a payload over the limit with 413', async () => {
     const { http } = await setup({ maxPayload: 1024 });
     for (const t of ['a.*', 'a..b', 'a.>', encodeURIComponent('a b'), 'x'.repeat(300)]) {

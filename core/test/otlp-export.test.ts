@@ -96,6 +96,18 @@ describe('OTLP export', () => {
     expect(n.otlp!.exported).toBe(0);
   });
 
+  it('a graceful shutdown sends the spans still batched before it resolves (the CLI exits right after it)', async () => {
+    const r = await receiver();
+    const n = await node(r.url);
+    const c = await client(n);
+    c.send({ type: FrameType.PUB, topic: 'z', ext: { headers: { traceparent: `00-${T}-${S}-01` } }, payload: Buffer.from('e') });
+    await c.flush();
+    // The span waits in the exporter's batch (256 spans or 1 s); shutdown() used to leave it there.
+    await n.shutdown();
+    expect(r.spans.map((s) => s.traceId)).toEqual([T]);
+    expect(n.otlp!.exported).toBe(1);
+  });
+
   it('refuses an otlpEndpoint that is not an http(s) URL at start', () => {
     expect(() => new MeshNode({ otlpEndpoint: 'udp://collector:4317', logger: silentLogger })).toThrow(/otlpEndpoint/);
   });

@@ -84,6 +84,18 @@ describe('ws gateway: handshake and limits', () => {
     expect(noOrigin.got.some((x) => x.type === FrameType.WELCOME)).toBe(true);
   });
 
+  it('upgrades refused for their origin are logged once per address every 5 min, not once each (was: a line per attempt)', async () => {
+    const lines: Array<{ msg: string; o: Record<string, unknown> }> = [];
+    const rec = (o: object, msg?: string): void => void lines.push({ msg: msg ?? '', o: o as Record<string, unknown> });
+    const n = await node({ logger: { ...silentLogger, info: rec, warn: rec } });
+    const g = await gateway(n, { origins: ['https://app.example.com'] });
+    for (let i = 0; i < 30; i++) await expect(ws(g, { origin: `https://evil${i}.example.com` })).rejects.toThrow(/HTTP 403/);
+    expect(n.stats.connectionsRefused).toBe(30);
+    const refused = lines.filter((l) => l.msg.startsWith('ws connection refused'));
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.o).toMatchObject({ remote: '127.0.0.1', refused: 1 });
+  });
+
   it('closes a connection that sends a text message or a message ending inside a frame', async () => {
     const n = await node();
     const g = await gateway(n);

@@ -4,7 +4,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { ClusterView } from '../cluster-view.js';
-import { ConfigError } from '../config-error.js';
+import { ConfigError, MAX_TIMER_MS } from '../config-error.js';
 import { jsonLogger, pinoOf, type LogLevel } from '../logger.js';
 import type { MeshNode } from '../node.js';
 import type { TlsConfig } from '../tls-config.js';
@@ -123,6 +123,8 @@ export function checkPluginOptions(o: CheckedHttpOptions): { requestTimeout: num
   for (const [k, v] of [['requestTimeout', requestTimeout], ['maxRequestTimeout', maxRequestTimeout], ['historySeconds', historySeconds]] as const) {
     if (!isPosInt(v)) throw new ConfigError(`${k} must be a positive integer, got ${v}`);
   }
+  // A request's wait arms a timer: past the longest one it fires after 1 ms (every request a 504 at once).
+  if (maxRequestTimeout > MAX_TIMER_MS) throw new ConfigError(`maxRequestTimeout must be at most ${MAX_TIMER_MS} ms (the longest timer), got ${maxRequestTimeout}`);
   if (requestTimeout > maxRequestTimeout) throw new ConfigError(`requestTimeout ${requestTimeout} exceeds maxRequestTimeout ${maxRequestTimeout}`);
   const n = o.node;
   if (o.adminToken === undefined && o.insecureOpenAdmin !== true && (n.options.token !== undefined || n.options.jwt !== undefined)) {

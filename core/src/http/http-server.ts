@@ -42,7 +42,7 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
     async close() {
       if (closed) return;
       closed = true;
-      // The plugin's onClose hook fails waiting requests (MB_ERR_DRAINING) and stops the rate sampler.
+      // The plugin fails waiting calls (MB_ERR_DRAINING, answered before the connections are cut: waiting-calls.ts) and stops the rate sampler.
       await app.close();
     },
   };

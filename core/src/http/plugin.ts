@@ -11,6 +11,7 @@ import { RequestInbox } from './inbox.js';
 import type { Registry } from 'prom-client';
 import { METRICS_CONTENT_TYPE, newHttpStats, type HttpStats } from './metrics.js';
 import { registerTraceRoutes } from './trace-routes.js';
+import { WaitingCalls } from './waiting-calls.js';
 import { registerPublishRoutes } from './publish-routes.js';
 import { RateHistory } from './rate-history.js';
 import { checkPluginOptions } from './http-options.js';
@@ -119,9 +120,12 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   const { registry, detach } = createNodeMetrics({ node, cluster: () => ctx.cluster, history, http: stats, version: VERSION });
   if (options.metricsLabels) registry.setDefaultLabels(options.metricsLabels);
   const scrape = options.metricsSource ?? ((own: Registry) => own.metrics());
-  app.addHook('onClose', async () => {
+  // Calls waiting for a reply, a trace's wait or the mesh's figures are failed (503 MB_ERR_DRAINING) and answered before fastify cuts the connections.
+  const waiting = new WaitingCalls(app, () => {
     mesh.close();
     inbox.close();
+  });
+  app.addHook('onClose', async () => {
     if (history !== options.history) history.close();
     slow.close();
     detach();
@@ -197,11 +201,14 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   });
   app.get('/v1/subscriptions', async () => subscriptionsView(node));
   app.get('/v1/stats', async () => statsView(node, history, slow));
-  app.get('/v1/mesh', async () => mesh.collect());
+  app.get('/v1/mesh', async (_req, reply) => {
+    waiting.track(reply);
+    return mesh.collect();
+  });
   app.get('/v1/stats/history', async () => historyView(history));
   app.get('/v1/workers', async () => ({ workers: options.workers ? await options.workers() : [] }));
-  registerPublishRoutes(app, { node, inbox, stats, requestTimeout, maxRequestTimeout });
-  registerTraceRoutes(app, node);
+  registerPublishRoutes(app, { node, inbox, stats, requestTimeout, maxRequestTimeout, waiting });
+  registerTraceRoutes(app, node, waiting);
 };
 
 /** Fastify's plugin metadata: needs fastify 5 (no fastify-plugin wrapper: the plugin is meant to stay encapsulated). */

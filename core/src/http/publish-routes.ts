@@ -6,6 +6,7 @@ import { HttpError } from './http-errors.js';
 import type { RequestInbox } from './inbox.js';
 import type { HttpStats } from './metrics.js';
 import { intParam } from './views.js';
+import type { WaitingCalls } from './waiting-calls.js';
 
 /** Request headers `x-meshbus-h-<name>: value` travel as event header `<name>` (lower case). */
 export const HEADER_PREFIX = 'x-meshbus-h-';
@@ -18,6 +19,8 @@ export interface PublishDeps {
   requestTimeout: number;
   /** Largest `?timeout=` accepted, ms. */
   maxRequestTimeout: number;
+  /** A request waiting for its reply is failed and answered when the API closes. */
+  waiting: WaitingCalls;
 }
 
 /** The event headers carried by an HTTP request; undefined when there are none. */
@@ -63,6 +66,7 @@ export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): voi
   app.post<{ Params: { topic: string }; Querystring: { timeout?: string } }>('/v1/request/:topic', { bodyLimit }, async (req, reply) => {
     if (node.draining) throw new HttpError('MB_ERR_DRAINING');
     const timeout = intParam(req.query.timeout, 'timeout', d.requestTimeout, 1, d.maxRequestTimeout);
+    d.waiting.track(reply);
     let r;
     const t0 = performance.now();
     try {

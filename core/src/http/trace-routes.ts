@@ -5,6 +5,7 @@ import type { MeshNode, TraceHop } from '../node.js';
 import { HttpError } from './http-errors.js';
 import { intParam } from './views.js';
 import { recordOrigin } from '../trace-guard.js';
+import type { WaitingCalls } from './waiting-calls.js';
 
 /**
  * POST /v1/trace/:topic?wait=ms: publishes the body as a traced event and
@@ -14,8 +15,9 @@ import { recordOrigin } from '../trace-guard.js';
  * and only records of the event published here are collected: one that
  * another node's client published with the same id is not part of the trace.
  */
-export function registerTraceRoutes(app: FastifyInstance, node: MeshNode): void {
-  app.post<{ Params: { topic: string }; Querystring: { wait?: string } }>('/v1/trace/:topic', async (req) => {
+export function registerTraceRoutes(app: FastifyInstance, node: MeshNode, waiting: WaitingCalls): void {
+  app.post<{ Params: { topic: string }; Querystring: { wait?: string } }>('/v1/trace/:topic', async (req, reply) => {
+    waiting.track(reply);
     if (node.draining) throw new HttpError('MB_ERR_DRAINING');
     const wait = intParam(req.query.wait, 'wait', 1000, 1, 30_000);
     const id = randomBytes(8).toString('hex');
@@ -38,7 +40,9 @@ export function registerTraceRoutes(app: FastifyInstance, node: MeshNode): void 
     try {
       const body = req.body instanceof Uint8Array ? req.body : new Uint8Array(0);
       const receivers = node.publishLocal(req.params.topic, body, { trace: id });
-      await new Promise((r) => setTimeout(r, wait));
+      await waiting.sleep(wait);
+      // The API closes: answered like a request waiting for its reply, not cut off with the connection.
+      if (waiting.closing) throw new HttpError('MB_ERR_DRAINING', 'HTTP API closing');
       const hops = [...collected].sort((a, b) => a.hops - b.hops || a.in - b.in);
       return { id, topic: req.params.topic, receivers, hops };
     } finally {

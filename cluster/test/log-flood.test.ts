@@ -1,0 +1,69 @@
+/**
+ * What a connection can make a node log is bounded by the node, not by what
+ * the connection sends. A refusal said "once per address and way of failing
+ * every 5 min" was keyed by its message, and the message quoted a node id the
+ * connection chose: a fresh id per connection (or per PEERS frame) was a
+ * fresh key, so a line each (200 unauthenticated connections: 200 warnings).
+ */
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FrameType, encodeBody } from '@meshbus/proto';
+import { silentLogger, startNode, type Logger } from '@meshbus/core';
+import { RawClient, until } from '@meshbus/testkit';
+import { ClusterNode, type PeerInfo } from '../src/index.js';
+import { newNonce } from '../src/peer-auth.js';
+import { fakePeer, stopMeshNode, type TestNode } from './mesh-helpers.js';
+
+const SECRET = 'correct horse battery';
+
+const cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function node(): Promise<TestNode & { lines: Array<{ msg: string; o: Record<string, unknown> }> }> {
+  const lines: Array<{ msg: string; o: Record<string, unknown> }> = [];
+  const rec = (o: object, msg?: string): void => void lines.push({ msg: msg ?? '', o: o as Record<string, unknown> });
+  const logger: Logger = { ...silentLogger, warn: rec, error: rec };
+  const n = await startNode({ port: 0, logger, name: 'a' });
+  const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000 }).start();
+  const t = { node: n, cluster, url: `127.0.0.1:${n.port}`, peerAddr: `127.0.0.1:${cluster.port}`, lines };
+  cleanup.push(() => stopMeshNode(t));
+  return t;
+}
+
+const freshId = (): string => randomBytes(8).toString('hex');
+
+describe('log lines a hostile connection can cause', () => {
+  it('connections that never authenticate, each with bad peer info under a fresh node id: one warning per address and code', async () => {
+    const a = await node();
+    const bad: Array<(id: string) => Record<string, unknown>> = [
+      (id) => ({ id, name: 5, cluster: '127.0.0.1:1', client: '127.0.0.1:2' }),
+      (id) => ({ id, name: 'x', cluster: 'nope', client: '127.0.0.1:2' }),
+      (id) => ({ id, name: 'x', cluster: '127.0.0.1:1', client: '127.0.0.1:2', maxPayload: -1 }),
+    ];
+    for (let i = 0; i < 60; i++) {
+      const c = await RawClient.connect(a.cluster.port, false);
+      c.send({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1], peer: bad[i % bad.length]!(freshId()), nonce: newNonce() }) });
+      await c.waitFor((g) => g.error === 'MB_ERR_BAD_PEER_INFO');
+      c.close();
+    }
+    const closing = a.lines.filter((l) => l.msg === 'closing peer link');
+    expect(closing).toHaveLength(1);
+    expect(closing[0]!.o.code).toBe('MB_ERR_BAD_PEER_INFO');
+  });
+
+  it('an authenticated peer gossiping a fresh bad entry in every PEERS frame: one warning', async () => {
+    const a = await node();
+    const me: PeerInfo = { id: 'feedfacefeedface', name: 'gossiper', cluster: '127.0.0.1:9', client: '127.0.0.1:9' };
+    const g = await fakePeer(a, me, SECRET);
+    cleanup.push(() => g.close());
+    for (let i = 0; i < 40; i++) {
+      g.send({ type: FrameType.PEERS, payload: encodeBody({ from: me.id, peers: [{ id: freshId(), name: 7, cluster: '127.0.0.1:1', client: '127.0.0.1:1' }], links: [] }) });
+    }
+    await g.flush();
+    // Each frame is still answered (the sender hears what was refused); only the log line is bounded.
+    await until(() => g.got.filter((f) => f.error === 'MB_ERR_BAD_PEER_INFO').length === 40, 'every refusal answered');
+    expect(a.lines.filter((l) => l.msg.startsWith('refused gossiped peer info'))).toHaveLength(1);
+  });
+});
