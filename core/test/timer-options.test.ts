@@ -28,4 +28,13 @@ describe('timer options', () => {
       await n.close();
     }
   });
+
+  it('durability refuses an ACK or write timeout past it, and a retry backoff that would double past it', () => {
+    const durable = (o: object) => new MeshNode({ port: 0, logger: silentLogger, durable: { redis: 'redis://127.0.0.1:1', ...o } });
+    expect(() => durable({ queues: { ackTimeoutMs: MAX_TIMER_MS + 1 } })).toThrow(ConfigError);
+    expect(() => durable({ writeTimeoutMs: MAX_TIMER_MS + 1 })).toThrow(ConfigError);
+    // 5 attempts: the 5th waits backoffMs x 16.
+    expect(() => durable({ queues: { backoffMs: Math.floor(MAX_TIMER_MS / 16) + 1 } })).toThrow(/backoffMs/);
+    expect(() => durable({ queues: { backoffMs: Math.floor(MAX_TIMER_MS / 16), ackTimeoutMs: MAX_TIMER_MS } })).not.toThrow();
+  });
 });

@@ -1,5 +1,5 @@
 import { TopicTrie, assertPattern, forEachEntry, copyBytes, equalBytesAt, topicHash, type Frame } from '@meshbus/proto';
-import { ConfigError } from '../config-error.js';
+import { ConfigError, MAX_TIMER_MS } from '../config-error.js';
 import { isReservedTopic, startsWithWildcard } from '../auth/reserved-topics.js';
 import { parseRedisTarget, type RedisTarget } from './redis-target.js';
 
@@ -201,6 +201,10 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
     throw new ConfigError(`durable waitTimeoutMs must be a positive integer below writeTimeoutMs (${r.writeTimeoutMs})`);
   }
   if (!nonNeg(r.backoffMs)) throw new ConfigError('durable queues.backoffMs must be a non-negative integer');
+  // Each arms a timer (a retry's backoff doubles from backoffMs): Node fires one past 2^31-1 ms after 1 ms.
+  for (const [k, v] of [['ackTimeoutMs', r.ackTimeoutMs], ['writeTimeoutMs', r.writeTimeoutMs], ['queues.backoffMs', r.backoffMs * 2 ** (r.attempts - 1)]] as const) {
+    if (v > MAX_TIMER_MS) throw new ConfigError(`durable ${k} must keep every timer within ${MAX_TIMER_MS} ms (the longest timer)${k === 'queues.backoffMs' ? ': backoffMs x 2^(attempts-1)' : ''}, got ${v}`);
+  }
   return r;
 }
 
