@@ -38,7 +38,7 @@ export interface DurableExtension {
    * MB_ERR_OUTBOX_FULL past the outbox limits, MB_ERR_CONNECTION_CLOSED
    * with `outbox: false`.
    */
-  publish(topic: string, data: Uint8Array, options: { headers?: Record<string, string>; delay?: number; at?: Date | number }): Promise<Position | undefined>;
+  publish(topic: string, data: Uint8Array, options: { headers?: Record<string, string>; delay?: number; at?: Date | number; ackTimeout?: number }): Promise<Position | undefined>;
   /**
    * On a new connection: sends the acked publishes that waited and were made
    * before `before` (OfflineOrder), oldest first; `step(i)` runs before each

@@ -16,6 +16,7 @@ import { asError, connectionClosed, safely } from './errors.js';
 import { MemoryOutbox, addOrOverflow, type OutboxLimits } from './outbox.js';
 import type { Correlated } from './pending.js';
 import type { Subscription } from './subscription.js';
+import { after } from './timer.js';
 
 export type { DurableExtension, DurableFeature, DurableHost } from './durable-api.js';
 
@@ -25,8 +26,18 @@ interface PendingAck extends Correlated {
   payload: Uint8Array;
   headers: Record<string, string> | undefined;
   delay: number | undefined;
+  /** ms to wait for the ACK once sent (PublishOptions.ackTimeout). */
+  ackTimeout: number;
   resolve(p: Position | undefined): void;
 }
+
+/**
+ * Default wait for a node's ACK, ms: well above a node's own answer time (a
+ * durable write is NACKed after `writeTimeoutMs`, 5 s by default), so it
+ * fires only for a node that never answers, which otherwise held the
+ * promise and its payload until the connection dropped.
+ */
+const ACK_TIMEOUT = 30_000;
 
 /** The durable features, for `connect(servers, { durable })`. */
 export const durable: DurableFeature = (host) => new Durable(host);
@@ -48,11 +59,13 @@ class Durable implements DurableExtension {
     this.room = ob && new MemoryOutbox(ob as OutboxLimits);
   }
 
-  publish(topic: string, data: Uint8Array, options: { headers?: Record<string, string>; delay?: number; at?: Date | number }): Promise<Position | undefined> {
+  publish(topic: string, data: Uint8Array, options: { headers?: Record<string, string>; delay?: number; at?: Date | number; ackTimeout?: number }): Promise<Position | undefined> {
     let delay = options.delay;
+    const ackTimeout = options.ackTimeout ?? ACK_TIMEOUT;
+    if (!(ackTimeout > 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `ackTimeout must be > 0, got ${String(ackTimeout)}`);
     if (options.at !== undefined) delay = Math.max(0, Math.round((typeof options.at === 'number' ? options.at : options.at.getTime()) - Date.now()));
     if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `delay must be a non-negative integer (ms), got ${String(delay)}`);
-    const p: PendingAck = { kind: 'ack', id: 0, topic, payload: data, headers: options.headers, delay, resolve: () => {}, reject: () => {} };
+    const p: PendingAck = { kind: 'ack', id: 0, topic, payload: data, headers: options.headers, delay, ackTimeout, resolve: () => {}, reject: () => {} };
     const conn = this.host.live();
     if (!conn) {
       this.reserve(p);
@@ -75,6 +88,11 @@ class Durable implements DurableExtension {
 
   private send(conn: Connection, p: PendingAck): void {
     const id = this.host.pending.add(p);
+    // From the send: waiting offline is bounded by the outbox, waiting for the node by this.
+    p.timer = after(p.ackTimeout, () => {
+      this.host.pending.remove(p);
+      p.reject(new ClientError('MB_ERR_TIMEOUT', `no ACK for "${p.topic}" within ${p.ackTimeout} ms: the node may have stored it (publish again only where a duplicate is harmless)`));
+    });
     const ext: Extension = {};
     if (p.headers) ext.headers = p.headers;
     if (p.delay !== undefined && p.delay > 0) ext.delay = p.delay;

@@ -79,6 +79,14 @@ export interface PublishOptions {
    * and rejects on NACK (StoreError MB_ERR_STORE_UNAVAILABLE) or a lost connection.
    */
   ack?: boolean;
+  /**
+   * With `ack`, `delay` or `at`: ms to wait for the node's ACK once the event
+   * is sent (not while it waits offline in the outbox). Past it the promise
+   * rejects with ClientError MB_ERR_TIMEOUT: the node may still have stored
+   * the event. Default 30,000 (a node NACKs a durable write it cannot make
+   * after its `writeTimeoutMs`, 5,000 by default).
+   */
+  ackTimeout?: number;
   /** Delayed publish (durable topics): the node publishes it this many ms later. */
   delay?: number;
   /** Delayed publish at a wall-clock time (Date or ms since the epoch). */

@@ -386,3 +386,21 @@ describe('a burst of large events to an iterator nobody reads', () => {
     expect(sub2.dropped).toBe(44);
   });
 });
+
+describe('a node that never acknowledges', () => {
+  it('an acked publish sent to it rejects with MB_ERR_TIMEOUT after ackTimeout, its entry gone (it held the promise and its payload until the connection dropped)', async () => {
+    let pubs = 0;
+    const node = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome());
+      if (f.type === FrameType.PUB) pubs++; // never ACKed
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`));
+    const t0 = Date.now();
+    await expect(c.publish('d.x', new Uint8Array(100_000), { ack: true, ackTimeout: 200 })).rejects.toMatchObject({ code: 'MB_ERR_TIMEOUT' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    expect(pubs).toBe(1);
+    expect(c.isConnected).toBe(true);
+    // The default is long (30 s) but there; a bad value is refused.
+    expect(() => c.publish('d.x', 'y', { ack: true, ackTimeout: 0 })).toThrow(/ackTimeout/);
+  });
+});
