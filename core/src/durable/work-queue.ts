@@ -6,7 +6,7 @@ import type { Subscription } from '../subscriber.js';
 import { SessionError, StoreError, topicProblem } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
 import { readStoredFrame } from './stored-frame.js';
-import { closeWorker } from './close-worker.js';
+import { giveBack, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 import { ToldRecently } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
@@ -21,6 +21,13 @@ const ERROR_LOG_EVERY = 5 * 60_000;
 /** Error codes and messages of a lost Redis connection: the outage, which durability.ts also says ('redis connection lost'). */
 const CONNECTION_CODES = /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/;
 const CONNECTION_MESSAGES = /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT/;
+
+/**
+ * How long stop() waits for the workers to close, ms: each gives back or
+ * fails the jobs it holds first (a job left active waits for its lock to
+ * expire and a stalled check, 30 to 60 s, before any node can take it).
+ */
+const STOP_WAIT_MS = 5000;
 
 function connectionError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
@@ -41,11 +48,6 @@ export interface JobData {
   topic: string;
   /** Delayed publishes: the bytes reserved in the delayed quota (given back when published or given up). */
   b?: number;
-}
-
-interface Member {
-  sub: Subscription;
-  busy: boolean;
 }
 
 interface Delivery {
@@ -101,7 +103,16 @@ export function bullPrefix(prefix: string): string {
 export class WorkQueues {
   private readonly queues = new Map<string, Queue>();
   private readonly known = new Map<string, QueueRef>();
-  private readonly workers = new Map<string, { ref: QueueRef; worker: Worker; members: Member[]; rr: number }>();
+  private readonly workers = new Map<string, WorkerEntry<QueueRef>>();
+  /**
+   * Durable queue subscriptions whose registration (addMember) is in flight.
+   * A member that leaves meanwhile is taken out here, so addMember does not
+   * add it afterwards: a member of a closed session would take jobs it can
+   * never ACK (each held until ackTimeoutMs, the worker kept for ever).
+   */
+  private readonly joining = new Set<Subscription>();
+  /** Workers closing (their last member left, or the node stops): stop() waits for them before the connections go. */
+  private readonly closings = new WorkerClosings();
   private readonly deliveries = new Map<number, Delivery>();
   private nextDelivery = 0;
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
@@ -304,17 +315,22 @@ export class WorkQueues {
   async addMember(sub: Subscription): Promise<void> {
     const group = sub.queue!;
     const ref = this.learn(sub.pattern, group);
-    await this.redis.sadd(this.setKey, JSON.stringify([sub.pattern, group]));
-    await this.redis.publish(this.channel, ref.name);
-    if (this.stopped) return;
+    this.joining.add(sub);
+    try {
+      await this.redis.sadd(this.setKey, JSON.stringify([sub.pattern, group]));
+      await this.redis.publish(this.channel, ref.name);
+    } catch (e) {
+      this.joining.delete(sub);
+      throw e;
+    }
+    // Left (UNSUB, disconnect) while Redis answered: removeMember took it out of `joining`.
+    if (!this.joining.delete(sub) || this.stopped) return;
     let w = this.workers.get(ref.name);
     if (!w) {
-      const entry = { ref, worker: undefined as unknown as Worker, members: [] as Member[], rr: 0 };
-      entry.worker = new Worker(ref.name, (job: Job<JobData>) => this.process(entry, job), {
-        connection: this.workerConn,
-        prefix: this.bullPrefix,
-        concurrency: 1,
-      });
+      const entry = workerEntry(
+        ref,
+        (e) => new Worker(ref.name, (job: Job<JobData>, token?: string) => this.process(e, job, token), { connection: this.workerConn, prefix: this.bullPrefix, concurrency: 1 }),
+      );
       entry.worker.on('failed', (job, err) => {
         if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
           this.deadLetter(ref, job as Job<JobData>, err).catch((e: unknown) => this.logger.error({ queue: ref.name, err: String(e) }, 'dead-lettering failed'));
@@ -330,6 +346,7 @@ export class WorkQueues {
 
   /** A local member left: its in-flight delivery fails (retried elsewhere); the worker stops with the last member. */
   removeMember(sub: Subscription): void {
+    if (this.joining.delete(sub)) return;
     const name = queueName(sub.pattern, sub.queue!);
     const w = this.workers.get(name);
     if (!w) return;
@@ -345,13 +362,13 @@ export class WorkQueues {
     }
     if (w.members.length === 0) {
       this.workers.delete(name);
-      void closeWorker(w.worker, false);
+      this.closings.close(w.worker, w.closingNow);
     } else {
       w.worker.concurrency = w.members.length;
     }
   }
 
-  private async process(w: { ref: QueueRef; members: Member[]; rr: number }, job: Job<JobData>): Promise<void> {
+  private async process(w: WorkerEntry<QueueRef>, job: Job<JobData>, token: string | undefined): Promise<void> {
     // The job comes back from Redis: untrusted. An unreadable one is dropped (retrying cannot fix it), counted and logged.
     let frame: Uint8Array;
     try {
@@ -362,6 +379,8 @@ export class WorkQueues {
       return;
     }
     const n = w.members.length;
+    // The node stops: the worker is about to close, its members' sessions are gone.
+    if (n === 0 || this.stopped) return giveBack(w.closing, job, token, (e) => this.failed('job give-back failed', w.ref.name, e));
     let member: Member | undefined;
     for (let k = 0; k < n && !member; k++) {
       const m = w.members[(w.rr++ & 0x7fffffff) % n]!;
@@ -438,9 +457,12 @@ export class WorkQueues {
       d.reject(new Error('node stopping'));
     }
     this.deliveries.clear();
+    for (const w of this.workers.values()) this.closings.close(w.worker, w.closingNow);
+    this.workers.clear();
+    if (this.delayedWorker) this.closings.close(this.delayedWorker);
+    // Without Redis nothing can be moved: no wait (the closes go on until the connections are quit).
+    await this.closings.settled(this.workerConn.status === 'ready' ? STOP_WAIT_MS : 0);
     const closing: Array<Promise<unknown>> = [];
-    for (const w of this.workers.values()) closing.push(closeWorker(w.worker, true));
-    if (this.delayedWorker) closing.push(closeWorker(this.delayedWorker, true));
     for (const q of this.queues.values()) closing.push(q.close());
     if (this.delayed) closing.push(this.delayed.close());
     await Promise.allSettled(closing);
