@@ -233,6 +233,24 @@ export class WorkQueues {
       if (!this.known.has(queueName(pg[0], pg[1])) && this.known.size >= this.cfg.queueLimits.maxQueues) continue;
       this.learn(pg[0], pg[1]);
     }
+    await this.reassert(new Set(members));
+  }
+
+  /**
+   * Writes back the queues this node consumes that the set lacks: a Redis
+   * that lost its data (restarted without persistence, a failover that lost
+   * the SADD) forgot them, and a node that starts afterwards would never
+   * learn them: events published through it were not enqueued for the group.
+   */
+  private async reassert(listed: Set<string>): Promise<void> {
+    const missing = [...this.workers.values()].map((w) => JSON.stringify([w.ref.pattern, w.ref.group])).filter((m) => !listed.has(m));
+    if (missing.length === 0) return;
+    try {
+      await this.redis.sadd(this.setKey, ...missing);
+      await this.redis.publish(this.channel, 'reasserted');
+    } catch {
+      // Redis down: the next refresh tries again.
+    }
   }
 
   private learn(pattern: string, group: string): QueueRef {
