@@ -149,4 +149,21 @@ describe('durable queue: a consumer leaving at any moment', () => {
     expect(firstGot).toEqual(['s0']);
     await until(async () => (await b.durability!.backlog('stopq.>', 'sq')) === 0, 'backlog empty');
   }, 40_000);
+
+  it('a consumer subscribed with max 1 ACKs its job: completed, neither retried nor dead-lettered', async () => {
+    // Before: reaching max ended the subscription as the job was delivered, and that failed the delivery
+    // ("consumer disconnected"): with attempts: 1 the handled and ACKed job was dead-lettered.
+    const n = await node({ durable: durable({ attempts: 1 }) });
+    const c = await client(n);
+    const got: string[] = [];
+    c.subscribe('one.>', { queue: 'o', durable: true, max: 1, callback: (m) => void got.push(text(m)) });
+    await until(async () => (await admin!.smembers(`${prefix}queues`)).length === 1, 'queue registered');
+    await c.flush();
+    const pub = await client(n);
+    await pub.publish('one.a', 'only', { ack: true });
+    await until(() => got.length === 1, 'job delivered');
+    await until(async () => (await n.durability!.backlog('one.>', 'o')) === 0, 'job completed');
+    expect(await n.durability!.deadLetters('o')).toHaveLength(0);
+    expect(got).toEqual(['only']);
+  }, 40_000);
 });

@@ -22,6 +22,11 @@ export interface WorkerEntry<R> {
   closingNow: () => void;
 }
 
+/** False for a member's owner whose connection is closing or gone (an owner without the notion counts as open). */
+export function isOpen(owner: unknown): boolean {
+  return (owner as { isOpen?: boolean }).isOpen !== false;
+}
+
 /** An entry whose worker is made by `make` (the worker's processor may use the entry). */
 export function workerEntry<R>(ref: R, make: (entry: WorkerEntry<R>) => Worker): WorkerEntry<R> {
   let closingNow = (): void => {};

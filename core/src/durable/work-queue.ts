@@ -6,7 +6,7 @@ import type { Subscription } from '../subscriber.js';
 import { SessionError, StoreError, topicProblem } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
 import { readStoredFrame } from './stored-frame.js';
-import { giveBack, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
+import { giveBack, isOpen, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 import { ToldRecently } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
@@ -208,6 +208,8 @@ export class WorkQueues {
   }
 
   private refreshLogged(): void {
+    // A consumer that left its queue with a job in hand, then closed its connection.
+    this.failDeliveries((d) => !isOpen(d.member.sub.owner), 'consumer disconnected');
     this.refresh().catch((e: unknown) => this.logger.warn({ err: String(e) }, 'durable queue refresh failed'));
   }
 
@@ -370,14 +372,12 @@ export class WorkQueues {
     if (!w) return;
     const i = w.members.findIndex((m) => m.sub === sub);
     if (i < 0) return;
-    const [m] = w.members.splice(i, 1);
-    for (const [id, d] of this.deliveries) {
-      if (d.member === m) {
-        this.deliveries.delete(id);
-        clearTimeout(d.timer);
-        d.reject(new Error('consumer disconnected'));
-      }
-    }
+    w.members.splice(i, 1);
+    // UNSUB, or `max` reached as the job was delivered, on a connection that stays: the consumer
+    // still handles and ACKs what it was given (failing it made every last job of a `max`
+    // subscription a failed attempt: redelivered, or dead-lettered with attempts 1). A closed
+    // connection cannot ACK: its deliveries fail now (checkOwners() finds those left over).
+    if (!isOpen(sub.owner)) this.failDeliveries((d) => d.member.sub.owner === sub.owner, 'consumer disconnected');
     if (w.members.length === 0) {
       this.workers.delete(name);
       this.closings.close(w.worker, w.closingNow);
@@ -420,6 +420,15 @@ export class WorkQueues {
       });
     } finally {
       member.busy = false;
+    }
+  }
+
+  private failDeliveries(which: (d: Delivery) => boolean, why: string): void {
+    for (const [id, d] of this.deliveries) {
+      if (!which(d)) continue;
+      this.deliveries.delete(id);
+      clearTimeout(d.timer);
+      d.reject(new Error(why));
     }
   }
 
