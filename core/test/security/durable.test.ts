@@ -308,6 +308,33 @@ describe('durable queue jobs read back from Redis are untrusted too', () => {
   });
 });
 
+describe('hostile ACK/NACK on durable queue deliveries', () => {
+  it('a double ACK, a late NACK, an unknown id and another connection\'s ACK settle nothing twice: each job completes once, the node stays up', async () => {
+    const n = await node({ durable: durable([], { queues: { attempts: 1 } }) });
+    const c = await raw(n);
+    c.sub('acks.>', 1, { q: 'a', durable: true });
+    await until(async () => (n.durability!.matcher.forTopic('acks.x')?.queues.length ?? 0) > 0, 'queue registered');
+    await c.flush();
+    const other = await raw(n);
+    const pub = await suite.client(n);
+    await pub.publish('acks.x', 'j1', { ack: true });
+    const d1 = await c.waitFor((g) => g.type === FrameType.PUB && g.sid === 1);
+    // Someone else's connection tries to settle it first: not theirs.
+    other.send({ type: FrameType.NACK, correlation: d1.correlation }, { type: FrameType.ACK, correlation: d1.correlation });
+    await other.flush();
+    c.send({ type: FrameType.ACK, correlation: d1.correlation }, { type: FrameType.ACK, correlation: d1.correlation }, { type: FrameType.NACK, correlation: d1.correlation });
+    c.send({ type: FrameType.ACK, correlation: 0xfffffff0 }, { type: FrameType.NACK, correlation: 0 });
+    await c.flush();
+    await pub.publish('acks.x', 'j2', { ack: true });
+    const d2 = await c.waitFor((g) => g.type === FrameType.PUB && g.sid === 1 && g.correlation !== d1.correlation);
+    c.send({ type: FrameType.ACK, correlation: d2.correlation });
+    await until(async () => (await n.durability!.backlog('acks.>', 'a')) === 0, 'both jobs completed');
+    expect(deliveries(c, 1)).toEqual(['j1', 'j2']);
+    expect(await n.durability!.deadLetters('a')).toHaveLength(0);
+    await alive(n);
+  });
+});
+
 describe('replays are paged and bounded', () => {
   async function fill(n: MeshNode, topic: string, count: number): Promise<string> {
     const c = await raw(n);
