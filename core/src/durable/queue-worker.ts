@@ -1,6 +1,17 @@
 import { WaitingError, type Job, type Worker } from 'bullmq';
 import type { Subscription } from '../subscriber.js';
+import { StoreError } from '@meshbus/proto';
 import { closeWorker } from './close-worker.js';
+import { readStoredFrame } from './stored-frame.js';
+
+/** The event frame of a job read back from Redis (`data.f`, base64); StoreError MB_ERR_STORE_CORRUPT when it is not one. */
+export function jobFrame(data: unknown): Uint8Array {
+  const f = (data as { f?: unknown } | null)?.f;
+  if (typeof f !== 'string') throw new StoreError('MB_ERR_STORE_CORRUPT', 'job has no frame');
+  const bytes = Buffer.from(f, 'base64');
+  readStoredFrame(bytes);
+  return bytes;
+}
 
 /** A local member of a durable queue. */
 export interface Member {

@@ -5,8 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
 import { SessionError, StoreError, topicProblem } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
-import { readStoredFrame } from './stored-frame.js';
-import { giveBack, isOpen, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
+import { giveBack, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 import { ToldRecently } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
@@ -55,15 +54,6 @@ interface Delivery {
   resolve: () => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
-}
-
-/** The event frame of a job read back from Redis; StoreError MB_ERR_STORE_CORRUPT when it is not one. */
-function jobFrame(data: unknown): Uint8Array {
-  const f = (data as Partial<JobData> | null)?.f;
-  if (typeof f !== 'string') throw new StoreError('MB_ERR_STORE_CORRUPT', 'job has no frame');
-  const bytes = Buffer.from(f, 'base64');
-  readStoredFrame(bytes);
-  return bytes;
 }
 
 /** BullMQ queue names cannot contain ':'; base64url keeps any pattern and group. */
@@ -182,7 +172,15 @@ export class WorkQueues {
     this.delayedWorker = new Worker(
       'delayed',
       async (job: Job<JobData>) => {
-        await this.publishDue(Buffer.from(job.data.f, 'base64'));
+        // Read back from Redis: untrusted. Unreadable (no frame at all included): dropped and counted, not retried.
+        let frame: Uint8Array | undefined;
+        try {
+          frame = jobFrame(job.data);
+        } catch (e) {
+          this.onCorrupt();
+          this.logger.warn({ queue: 'delayed', job: job.id, err: String((e as Error).message) }, 'corrupt delayed publish dropped');
+        }
+        if (frame) await this.publishDue(frame);
         this.releaseDelayed(job);
       },
       { connection: this.workerConn, prefix: this.bullPrefix, concurrency: 16 },

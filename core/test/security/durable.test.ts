@@ -308,6 +308,36 @@ describe('durable queue jobs read back from Redis are untrusted too', () => {
   });
 });
 
+describe('corrupt delayed publishes', () => {
+  it('a delayed job without a readable frame is dropped and counted at once, not retried; a good one is published', async () => {
+    // Before: a job whose `f` was not a string threw a TypeError in the delayed worker: retried with
+    // backoff (attempts times), never counted as corrupt.
+    const d = durable([{ pattern: 'later.>' }], { queues: { attempts: 3, backoffMs: 60_000 } });
+    const n = await node({ durable: d });
+    const c = await suite.client(n);
+    const got: string[] = [];
+    c.subscribe('later.>', { callback: (m) => void got.push(Buffer.from(m.data).toString()) });
+    await c.flush();
+    const q = new Queue('delayed', { connection: { url: suite.redis().url }, prefix: bullPrefix(d.prefix!) });
+    try {
+      await q.add('publish', { f: 12345, topic: 'later.a', b: 10 });
+      await q.add('publish', { nothing: true });
+      await q.add('publish', { f: Buffer.from('garbage').toString('base64'), topic: 'later.a' });
+      await until(() => n.stats.store.corrupt === 3, `the bad jobs counted (${n.stats.store.corrupt})`);
+      await until(async () => {
+        const k = await q.getJobCounts('waiting', 'delayed', 'active', 'failed');
+        return Object.values(k).every((v) => v === 0);
+      }, 'nothing left to retry');
+    } finally {
+      await q.close();
+    }
+    const pub = await suite.client(n);
+    await pub.publish('later.a', 'good', { ack: true, delay: 10 });
+    await until(() => got.includes('good'), 'the good delayed publish');
+    await alive(n);
+  });
+});
+
 describe('hostile ACK/NACK on durable queue deliveries', () => {
   it('a double ACK, a late NACK, an unknown id and another connection\'s ACK settle nothing twice: each job completes once, the node stays up', async () => {
     const n = await node({ durable: durable([], { queues: { attempts: 1 } }) });
