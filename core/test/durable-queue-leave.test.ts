@@ -166,4 +166,35 @@ describe('durable queue: a consumer leaving at any moment', () => {
     expect(await n.durability!.deadLetters('o')).toHaveLength(0);
     expect(got).toEqual(['only']);
   }, 40_000);
+
+  it('a consumer joining on the same node while the other one holds a job gets the waiting jobs at once', async () => {
+    // Before: BullMQ reads a raised concurrency only when a slot frees: the second consumer got nothing
+    // until the first one's job ended (here: never, within the wait).
+    const n = await node({ durable: durable({}) });
+    const a = await client(n);
+    const aGot: string[] = [];
+    let release = (): void => {};
+    a.subscribe('busy.>', {
+      queue: 'b',
+      durable: true,
+      callback: (m) => {
+        // The first job is held until release(); later ones are ACKed at once.
+        aGot.push(text(m));
+        return aGot.length === 1 ? new Promise<void>((r) => (release = r)) : undefined;
+      },
+    });
+    await until(async () => (await admin!.smembers(`${prefix}queues`)).length === 1, 'queue registered');
+    await a.flush();
+    const pub = await client(n);
+    for (let i = 0; i < 4; i++) await pub.publish('busy.a', `b${i}`, { ack: true });
+    await until(() => aGot.length === 1, 'first consumer busy with its job');
+    const b = await client(n);
+    const bGot: string[] = [];
+    b.subscribe('busy.>', { queue: 'b', durable: true, callback: (m) => void bGot.push(text(m)) });
+    await until(() => bGot.length === 3, `second consumer got the 3 waiting jobs (${bGot.length})`);
+    release();
+    await until(async () => (await n.durability!.backlog('busy.>', 'b')) === 0, 'backlog empty');
+    expect([...aGot, ...bGot].sort()).toEqual(['b0', 'b1', 'b2', 'b3']);
+    expect(await n.durability!.deadLetters('b')).toHaveLength(0);
+  }, 40_000);
 });

@@ -31,6 +31,8 @@ export interface WorkerEntry<R> {
   rr: number;
   closing: Promise<void>;
   closingNow: () => void;
+  /** Jobs waiting for a member to be free (each wakes with one; all wake when members leave or the node stops). */
+  freed: Array<() => void>;
 }
 
 /** False for a member's owner whose connection is closing or gone (an owner without the notion counts as open). */
@@ -42,7 +44,7 @@ export function isOpen(owner: unknown): boolean {
 export function workerEntry<R>(ref: R, make: (entry: WorkerEntry<R>) => Worker): WorkerEntry<R> {
   let closingNow = (): void => {};
   const closing = new Promise<void>((r) => (closingNow = r));
-  const entry: WorkerEntry<R> = { ref, worker: undefined as unknown as Worker, members: [], rr: 0, closing, closingNow };
+  const entry: WorkerEntry<R> = { ref, worker: undefined as unknown as Worker, members: [], rr: 0, closing, closingNow, freed: [] };
   entry.worker = make(entry);
   return entry;
 }
