@@ -24,8 +24,11 @@ interface StalledCheckerStopper {
  * (a worker made just before the node stops) makes ioredis disconnect it twice,
  * and the second disconnect arms a 2 s timer that waits for a 'close' event
  * that already happened, holding the process open.
+ *
+ * `onClosing` is called once the worker has stopped fetching jobs (BullMQ sets
+ * its `closing` synchronously in close()), before its jobs in progress end.
  */
-export async function closeWorker(worker: Worker, force: boolean, readyWaitMs = 3000): Promise<void> {
+export async function closeWorker(worker: Worker, force: boolean, readyWaitMs = 3000, onClosing?: () => void): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
     worker.waitUntilReady().catch(() => {}),
@@ -42,5 +45,7 @@ export async function closeWorker(worker: Worker, force: boolean, readyWaitMs = 
       f?.();
     },
   });
-  await worker.close(force).catch(() => {});
+  const closed = worker.close(force).catch(() => {});
+  onClosing?.();
+  await closed;
 }

@@ -27,7 +27,7 @@ import { WorkQueues, type QueueRef } from './work-queue.js';
 import { ReplaySlots } from './replay-slots.js';
 import { readStoredFrame } from './stored-frame.js';
 import { DURABLE_FEATURES } from './durability-off.js';
-import { connectRedis, isCluster, type RedisClient } from './redis-connect.js';
+import { closeConnection, connectRedis, isCluster, type RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
 import { StoreQuota } from './store-quota.js';
 import { JobQuota } from './job-quota.js';
@@ -208,7 +208,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     for (const s of this.sequencers.values()) s.cancel();
     this.sequencers.clear();
     await this.work?.stop();
-    await Promise.allSettled(this.conns.map((c) => c.quit().catch(() => c.disconnect())));
+    await Promise.allSettled(this.conns.map((c) => closeConnection(c)));
   }
 
   /** What is durable about a published frame's topic; null for plain events (cached per topic). */

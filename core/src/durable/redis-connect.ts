@@ -55,3 +55,28 @@ export async function waitForReplicas(c: RedisClient, slotKey: string, replicas:
   if (last[0]) throw last[0];
   return Number(last[1]);
 }
+
+/** How long a QUIT may take before the connection is dropped instead, ms. */
+const QUIT_WAIT_MS = 2000;
+
+/**
+ * Closes a connection: QUIT when it is connected (Redis runs what was sent
+ * before it), else disconnect. A QUIT on a connection that is not connected
+ * waits in its offline queue (the worker and pub/sub connections keep one)
+ * for a Redis that may never come back: node.close() hung for ever when Redis
+ * was down. Bounded too when connected (Redis may die meanwhile). Never rejects.
+ */
+export async function closeConnection(c: RedisClient): Promise<void> {
+  if (c.status !== 'ready') {
+    c.disconnect();
+    return;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const quit = c.quit().then(
+    () => true,
+    () => false,
+  );
+  const quitted = await Promise.race([quit, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), QUIT_WAIT_MS)))]);
+  clearTimeout(timer);
+  if (!quitted) c.disconnect();
+}

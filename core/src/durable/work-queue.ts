@@ -3,13 +3,14 @@ import type { RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
 import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
-import { SessionError, StoreError, topicProblem } from '@meshbus/proto';
+import { SessionError, StoreError } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
-import { readStoredFrame } from './stored-frame.js';
-import { closeWorker } from './close-worker.js';
+import { giveBack, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 import { ToldRecently } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
+import { connectionError } from './connection-error.js';
+import { parseQueueMember, queueMember } from './queue-set.js';
 
 /**
  * How often one kind of queue or worker error is logged again, ms. BullMQ
@@ -18,14 +19,8 @@ import type { StoreQuota } from './store-quota.js';
  */
 const ERROR_LOG_EVERY = 5 * 60_000;
 
-/** Error codes and messages of a lost Redis connection: the outage, which durability.ts also says ('redis connection lost'). */
-const CONNECTION_CODES = /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/;
-const CONNECTION_MESSAGES = /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT/;
-
-function connectionError(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return (typeof code === 'string' && CONNECTION_CODES.test(code)) || CONNECTION_MESSAGES.test(String(e));
-}
+/** How long stop() waits for the workers to close, ms: each gives back or fails its jobs (left active: 30 to 60 s lost). */
+const STOP_WAIT_MS = 5000;
 
 /** A durable work queue: events on `pattern` become BullMQ jobs for the consumers of `group`. */
 export interface QueueRef {
@@ -43,25 +38,11 @@ export interface JobData {
   b?: number;
 }
 
-interface Member {
-  sub: Subscription;
-  busy: boolean;
-}
-
 interface Delivery {
   member: Member;
   resolve: () => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
-}
-
-/** The event frame of a job read back from Redis; StoreError MB_ERR_STORE_CORRUPT when it is not one. */
-function jobFrame(data: unknown): Uint8Array {
-  const f = (data as Partial<JobData> | null)?.f;
-  if (typeof f !== 'string') throw new StoreError('MB_ERR_STORE_CORRUPT', 'job has no frame');
-  const bytes = Buffer.from(f, 'base64');
-  readStoredFrame(bytes);
-  return bytes;
 }
 
 /** BullMQ queue names cannot contain ':'; base64url keeps any pattern and group. */
@@ -101,7 +82,11 @@ export function bullPrefix(prefix: string): string {
 export class WorkQueues {
   private readonly queues = new Map<string, Queue>();
   private readonly known = new Map<string, QueueRef>();
-  private readonly workers = new Map<string, { ref: QueueRef; worker: Worker; members: Member[]; rr: number }>();
+  private readonly workers = new Map<string, WorkerEntry<QueueRef>>();
+  /** Registrations in flight (addMember): one that left meanwhile is taken out, never added (a closed session's jobs waited ackTimeoutMs each). */
+  private readonly joining = new Set<Subscription>();
+  /** Workers closing (their last member left, or the node stops): stop() waits for them before the connections go. */
+  private readonly closings = new WorkerClosings();
   private readonly deliveries = new Map<number, Delivery>();
   private nextDelivery = 0;
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
@@ -171,7 +156,15 @@ export class WorkQueues {
     this.delayedWorker = new Worker(
       'delayed',
       async (job: Job<JobData>) => {
-        await this.publishDue(Buffer.from(job.data.f, 'base64'));
+        // Read back from Redis: untrusted. Unreadable (no frame at all included): dropped and counted, not retried.
+        let frame: Uint8Array | undefined;
+        try {
+          frame = jobFrame(job.data);
+        } catch (e) {
+          this.onCorrupt();
+          this.logger.warn({ queue: 'delayed', job: job.id, err: String((e as Error).message) }, 'corrupt delayed publish dropped');
+        }
+        if (frame) await this.publishDue(frame);
         this.releaseDelayed(job);
       },
       { connection: this.workerConn, prefix: this.bullPrefix, concurrency: 16 },
@@ -197,6 +190,8 @@ export class WorkQueues {
   }
 
   private refreshLogged(): void {
+    // A consumer that left its queue with a job in hand, then closed its connection.
+    this.failDeliveries((d) => !isOpen(d.member.sub.owner), 'consumer disconnected');
     this.refresh().catch((e: unknown) => this.logger.warn({ err: String(e) }, 'durable queue refresh failed'));
   }
 
@@ -209,18 +204,29 @@ export class WorkQueues {
       return;
     }
     for (const m of members) {
-      let pg: unknown;
-      try {
-        pg = JSON.parse(m);
-      } catch {
-        continue;
-      }
-      if (!Array.isArray(pg) || typeof pg[0] !== 'string' || typeof pg[1] !== 'string' || pg[1].length === 0) continue;
-      // Read back from Redis: untrusted, a bad pattern would throw in the matcher.
-      if (topicProblem(pg[0], true)) continue;
+      const pg = parseQueueMember(m);
+      if (!pg) continue;
       // Bounded: every event adds one job per matching queue (see maxQueues).
       if (!this.known.has(queueName(pg[0], pg[1])) && this.known.size >= this.cfg.queueLimits.maxQueues) continue;
       this.learn(pg[0], pg[1]);
+    }
+    await this.reassert(new Set(members));
+  }
+
+  /**
+   * Writes back the queues this node consumes that the set lacks: a Redis
+   * that lost its data (restarted without persistence, a failover that lost
+   * the SADD) forgot them, and a node that starts afterwards would never
+   * learn them: events published through it were not enqueued for the group.
+   */
+  private async reassert(listed: Set<string>): Promise<void> {
+    const missing = [...this.workers.values()].map((w) => queueMember(w.ref.pattern, w.ref.group)).filter((m) => !listed.has(m));
+    if (missing.length === 0) return;
+    try {
+      await this.redis.sadd(this.setKey, ...missing);
+      await this.redis.publish(this.channel, 'reasserted');
+    } catch {
+      // Redis down: the next refresh tries again.
     }
   }
 
@@ -304,54 +310,71 @@ export class WorkQueues {
   async addMember(sub: Subscription): Promise<void> {
     const group = sub.queue!;
     const ref = this.learn(sub.pattern, group);
-    await this.redis.sadd(this.setKey, JSON.stringify([sub.pattern, group]));
-    await this.redis.publish(this.channel, ref.name);
-    if (this.stopped) return;
+    this.joining.add(sub);
+    try {
+      await this.redis.sadd(this.setKey, queueMember(sub.pattern, group));
+      await this.redis.publish(this.channel, ref.name);
+    } catch (e) {
+      this.joining.delete(sub);
+      throw e;
+    }
+    // Left (UNSUB, disconnect) while Redis answered: removeMember took it out of `joining`.
+    if (!this.joining.delete(sub) || this.stopped) return;
     let w = this.workers.get(ref.name);
     if (!w) {
-      const entry = { ref, worker: undefined as unknown as Worker, members: [] as Member[], rr: 0 };
-      entry.worker = new Worker(ref.name, (job: Job<JobData>) => this.process(entry, job), {
-        connection: this.workerConn,
-        prefix: this.bullPrefix,
-        concurrency: 1,
-      });
-      entry.worker.on('failed', (job, err) => {
-        if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-          this.deadLetter(ref, job as Job<JobData>, err).catch((e: unknown) => this.logger.error({ queue: ref.name, err: String(e) }, 'dead-lettering failed'));
-        }
-      });
-      entry.worker.on('error', (e) => this.failed('worker error', ref.name, e));
-      this.workers.set(ref.name, entry);
-      w = entry;
+      w = workerEntry(ref, (e) => this.newWorker(e));
+      this.workers.set(ref.name, w);
     }
+    const allBusy = w.members.length > 0 && w.members.every((m) => m.busy);
     w.members.push({ sub, busy: false });
-    w.worker.concurrency = w.members.length;
+    if (allBusy) {
+      // BullMQ reads a raised concurrency only when one of its slots frees: the new member would get
+      // nothing until a job in progress ends. A fresh worker takes the slots; the old one finishes and closes.
+      this.closings.close(w.worker);
+      w.worker = this.newWorker(w);
+    } else w.worker.concurrency = w.members.length;
+  }
+
+  private newWorker(e: WorkerEntry<QueueRef>): Worker {
+    const ref = e.ref;
+    const worker = new Worker(ref.name, (job: Job<JobData>, token?: string) => this.process(e, job, token), {
+      connection: this.workerConn,
+      prefix: this.bullPrefix,
+      concurrency: Math.max(1, e.members.length),
+    });
+    worker.on('failed', (job, err) => {
+      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+        this.deadLetter(ref, job as Job<JobData>, err).catch((x: unknown) => this.logger.error({ queue: ref.name, err: String(x) }, 'dead-lettering failed'));
+      }
+    });
+    worker.on('error', (x) => this.failed('worker error', ref.name, x));
+    return worker;
   }
 
   /** A local member left: its in-flight delivery fails (retried elsewhere); the worker stops with the last member. */
   removeMember(sub: Subscription): void {
+    if (this.joining.delete(sub)) return;
     const name = queueName(sub.pattern, sub.queue!);
     const w = this.workers.get(name);
     if (!w) return;
     const i = w.members.findIndex((m) => m.sub === sub);
     if (i < 0) return;
-    const [m] = w.members.splice(i, 1);
-    for (const [id, d] of this.deliveries) {
-      if (d.member === m) {
-        this.deliveries.delete(id);
-        clearTimeout(d.timer);
-        d.reject(new Error('consumer disconnected'));
-      }
-    }
+    w.members.splice(i, 1);
+    for (const wake of w.freed.splice(0)) wake();
+    // UNSUB, or `max` reached as the job was delivered, on a connection that stays: the consumer
+    // still handles and ACKs what it was given (failing it made every last job of a `max`
+    // subscription a failed attempt: redelivered, or dead-lettered with attempts 1). A closed
+    // connection cannot ACK: its deliveries fail now (checkOwners() finds those left over).
+    if (!isOpen(sub.owner)) this.failDeliveries((d) => d.member.sub.owner === sub.owner, 'consumer disconnected');
     if (w.members.length === 0) {
       this.workers.delete(name);
-      void closeWorker(w.worker, false);
+      this.closings.close(w.worker, w.closingNow);
     } else {
       w.worker.concurrency = w.members.length;
     }
   }
 
-  private async process(w: { ref: QueueRef; members: Member[]; rr: number }, job: Job<JobData>): Promise<void> {
+  private async process(w: WorkerEntry<QueueRef>, job: Job<JobData>, token: string | undefined): Promise<void> {
     // The job comes back from Redis: untrusted. An unreadable one is dropped (retrying cannot fix it), counted and logged.
     let frame: Uint8Array;
     try {
@@ -361,13 +384,19 @@ export class WorkQueues {
       this.logger.warn({ queue: w.ref.name, job: job.id, err: String((e as Error).message) }, 'corrupt durable queue job dropped');
       return;
     }
-    const n = w.members.length;
     let member: Member | undefined;
-    for (let k = 0; k < n && !member; k++) {
-      const m = w.members[(w.rr++ & 0x7fffffff) % n]!;
-      if (!m.busy) member = m;
+    for (;;) {
+      const n = w.members.length;
+      // The node stops: the worker is about to close, its members' sessions are gone.
+      if (n === 0 || this.stopped) return giveBack(w.closing, job, token, (e) => this.failed('job give-back failed', w.ref.name, e));
+      for (let k = 0; k < n && !member; k++) {
+        const m = w.members[(w.rr++ & 0x7fffffff) % n]!;
+        if (!m.busy) member = m;
+      }
+      if (member) break;
+      // Every member busy (a worker replaced for a joining member takes slots the old one still holds): wait for one.
+      await new Promise<void>((r) => w.freed.push(r));
     }
-    if (!member) throw new Error('no free consumer on this node');
     member.busy = true;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -383,6 +412,16 @@ export class WorkQueues {
       });
     } finally {
       member.busy = false;
+      w.freed.shift()?.();
+    }
+  }
+
+  private failDeliveries(which: (d: Delivery) => boolean, why: string): void {
+    for (const [id, d] of this.deliveries) {
+      if (!which(d)) continue;
+      this.deliveries.delete(id);
+      clearTimeout(d.timer);
+      d.reject(new Error(why));
     }
   }
 
@@ -443,9 +482,15 @@ export class WorkQueues {
       d.reject(new Error('node stopping'));
     }
     this.deliveries.clear();
+    for (const w of this.workers.values()) {
+      for (const wake of w.freed.splice(0)) wake();
+      this.closings.close(w.worker, w.closingNow);
+    }
+    this.workers.clear();
+    if (this.delayedWorker) this.closings.close(this.delayedWorker);
+    // Without Redis nothing can be moved: no wait (the closes go on until the connections are quit).
+    await this.closings.settled(this.workerConn.status === 'ready' ? STOP_WAIT_MS : 0);
     const closing: Array<Promise<unknown>> = [];
-    for (const w of this.workers.values()) closing.push(closeWorker(w.worker, true));
-    if (this.delayedWorker) closing.push(closeWorker(this.delayedWorker, true));
     for (const q of this.queues.values()) closing.push(q.close());
     if (this.delayed) closing.push(this.delayed.close());
     await Promise.allSettled(closing);

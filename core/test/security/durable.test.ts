@@ -308,6 +308,63 @@ describe('durable queue jobs read back from Redis are untrusted too', () => {
   });
 });
 
+describe('corrupt delayed publishes', () => {
+  it('a delayed job without a readable frame is dropped and counted at once, not retried; a good one is published', async () => {
+    // Before: a job whose `f` was not a string threw a TypeError in the delayed worker: retried with
+    // backoff (attempts times), never counted as corrupt.
+    const d = durable([{ pattern: 'later.>' }], { queues: { attempts: 3, backoffMs: 60_000 } });
+    const n = await node({ durable: d });
+    const c = await suite.client(n);
+    const got: string[] = [];
+    c.subscribe('later.>', { callback: (m) => void got.push(Buffer.from(m.data).toString()) });
+    await c.flush();
+    const q = new Queue('delayed', { connection: { url: suite.redis().url }, prefix: bullPrefix(d.prefix!) });
+    try {
+      await q.add('publish', { f: 12345, topic: 'later.a', b: 10 });
+      await q.add('publish', { nothing: true });
+      await q.add('publish', { f: Buffer.from('garbage').toString('base64'), topic: 'later.a' });
+      await until(() => n.stats.store.corrupt === 3, `the bad jobs counted (${n.stats.store.corrupt})`);
+      await until(async () => {
+        const k = await q.getJobCounts('waiting', 'delayed', 'active', 'failed');
+        return Object.values(k).every((v) => v === 0);
+      }, 'nothing left to retry');
+    } finally {
+      await q.close();
+    }
+    const pub = await suite.client(n);
+    await pub.publish('later.a', 'good', { ack: true, delay: 10 });
+    await until(() => got.includes('good'), 'the good delayed publish');
+    await alive(n);
+  });
+});
+
+describe('hostile ACK/NACK on durable queue deliveries', () => {
+  it('a double ACK, a late NACK, an unknown id and another connection\'s ACK settle nothing twice: each job completes once, the node stays up', async () => {
+    const n = await node({ durable: durable([], { queues: { attempts: 1 } }) });
+    const c = await raw(n);
+    c.sub('acks.>', 1, { q: 'a', durable: true });
+    await until(async () => (n.durability!.matcher.forTopic('acks.x')?.queues.length ?? 0) > 0, 'queue registered');
+    await c.flush();
+    const other = await raw(n);
+    const pub = await suite.client(n);
+    await pub.publish('acks.x', 'j1', { ack: true });
+    const d1 = await c.waitFor((g) => g.type === FrameType.PUB && g.sid === 1);
+    // Someone else's connection tries to settle it first: not theirs.
+    other.send({ type: FrameType.NACK, correlation: d1.correlation }, { type: FrameType.ACK, correlation: d1.correlation });
+    await other.flush();
+    c.send({ type: FrameType.ACK, correlation: d1.correlation }, { type: FrameType.ACK, correlation: d1.correlation }, { type: FrameType.NACK, correlation: d1.correlation });
+    c.send({ type: FrameType.ACK, correlation: 0xfffffff0 }, { type: FrameType.NACK, correlation: 0 });
+    await c.flush();
+    await pub.publish('acks.x', 'j2', { ack: true });
+    const d2 = await c.waitFor((g) => g.type === FrameType.PUB && g.sid === 1 && g.correlation !== d1.correlation);
+    c.send({ type: FrameType.ACK, correlation: d2.correlation });
+    await until(async () => (await n.durability!.backlog('acks.>', 'a')) === 0, 'both jobs completed');
+    expect(deliveries(c, 1)).toEqual(['j1', 'j2']);
+    expect(await n.durability!.deadLetters('a')).toHaveLength(0);
+    await alive(n);
+  });
+});
+
 describe('replays are paged and bounded', () => {
   async function fill(n: MeshNode, topic: string, count: number): Promise<string> {
     const c = await raw(n);
