@@ -49,3 +49,25 @@ export async function closeWorker(worker: Worker, force: boolean, readyWaitMs = 
   onClosing?.();
   await closed;
 }
+
+/** BullMQ's wrapper of a worker's Redis client (private in its typings). */
+interface WorkerConnection {
+  connection?: { closing?: boolean };
+}
+
+/**
+ * Makes a worker that is still closing skip the moves of the jobs it holds
+ * (complete, fail), as a forced close does; the jobs stay active until
+ * their lock expires and a stalled check gives them back. Called before the
+ * worker's Redis connection is dropped. Why: BullMQ 5 retries a move that
+ * failed with a connection error at once and for ever while the worker is
+ * closing (Worker.retryIfFailed skips its delay then), so a job settled
+ * while Redis was down made node.close() spin at 100 % CPU on the dropped
+ * connection, for ever (a CI run hung on it). Each retry asks
+ * `connection.closing` first (handleCompleted / handleFailed), so the loop
+ * ends at its next turn.
+ */
+export function abandonMoves(worker: Worker): void {
+  const c = (worker as unknown as WorkerConnection).connection;
+  if (c !== undefined && typeof c === 'object') c.closing = true;
+}

@@ -1,7 +1,7 @@
 import { WaitingError, type Job, type Worker } from 'bullmq';
 import type { Subscription } from '../subscriber.js';
 import { StoreError } from '@meshbus/proto';
-import { closeWorker } from './close-worker.js';
+import { abandonMoves, closeWorker } from './close-worker.js';
 import { readStoredFrame } from './stored-frame.js';
 
 /** The event frame of a job read back from Redis (`data.f`, base64); StoreError MB_ERR_STORE_CORRUPT when it is not one. */
@@ -78,18 +78,25 @@ export async function giveBack(closing: Promise<void>, job: Job, token: string |
  * worker's connection is closing, it skips those moves: jobs stay active).
  */
 export class WorkerClosings {
-  private readonly pending = new Set<Promise<void>>();
+  private readonly pending = new Map<Worker, Promise<void>>();
 
   close(worker: Worker, onClosing?: () => void): void {
     const closing = closeWorker(worker, false, undefined, onClosing);
-    this.pending.add(closing);
-    void closing.finally(() => this.pending.delete(closing));
+    this.pending.set(worker, closing);
+    void closing.finally(() => this.pending.delete(worker));
   }
 
-  /** Resolves when every worker closing now has closed, or after `ms` (one that cannot finish, Redis down, must not hold a stop). */
+  /**
+   * Resolves when every worker closing now has closed, or after `ms` (one
+   * that cannot finish, Redis down, must not hold a stop). Those still
+   * closing then give up the moves of the jobs they hold (abandonMoves: the
+   * jobs stay active, as with a forced close), before the caller drops
+   * their Redis connection.
+   */
   async settled(ms: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([Promise.allSettled([...this.pending]), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+    await Promise.race([Promise.allSettled([...this.pending.values()]), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
     clearTimeout(timer);
+    for (const w of this.pending.keys()) abandonMoves(w);
   }
 }
