@@ -17,7 +17,7 @@ interface QueueCount {
   pending: number;
   /** When it was read (Date.now()); 0: never. */
   at: number;
-  /** Read again once jobs + added reaches this. */
+  /** Read again once the estimate (jobs + added + pending) reaches this. */
   nextRead: number;
   /** The read in progress: concurrent publishes share it. */
   reading?: Promise<void>;
@@ -84,11 +84,6 @@ export class JobQuota {
       c.pending--;
       c.added++;
     }
-  }
-
-  /** Forgets a queue's count (the queue was removed). */
-  forget(queue: string): void {
-    this.counts.delete(queue);
   }
 
   private countOf(q: string): QueueCount {
