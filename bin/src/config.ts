@@ -39,6 +39,7 @@ export interface StartConfig {
   maxConnections: number | undefined;
   maxSubscriptions: number | undefined;
   maxNodeSubscriptions: number | undefined;
+  maxSubscriptionsPerIp: number | undefined;
   pingInterval: number | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error' | 'silent';
   /** OTLP/HTTP (JSON) endpoint receiving a span per hop of events that carry a W3C traceparent. */
@@ -137,6 +138,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   maxConnections: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections at once.' },
   maxSubscriptions: { kind: 'int', default: undefined, arg: 'n', help: 'Most subscriptions per client connection.' },
   maxNodeSubscriptions: { kind: 'int', default: undefined, arg: 'n', help: 'Most client subscriptions on the node, all connections together (default 1,000,000).' },
+  maxSubscriptionsPerIp: { kind: 'int', default: undefined, arg: 'n', help: 'Most client subscriptions from one host (an IPv4 address or an IPv6 /64), all its connections together (default a quarter of --max-node-subscriptions).' },
   pingInterval: { kind: 'int', default: undefined, arg: 'ms', help: 'How often idle clients are pinged, milliseconds.' },
   logLevel: { kind: 'string', default: 'info', arg: 'level', help: 'JSON log lines on stderr at this level and above: debug, info, warn, error or silent.' },
   otlpEndpoint: { kind: 'string', default: undefined, arg: 'url', help: 'OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318) that receives one OpenTelemetry span per hop of every event carrying a W3C traceparent header, named like meshbus trace names hops.' },

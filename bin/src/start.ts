@@ -49,6 +49,7 @@ export async function startServer(
     publishRate: cfg.publishRate,
     maxSubscriptions: cfg.maxSubscriptions,
     maxNodeSubscriptions: cfg.maxNodeSubscriptions,
+    maxSubscriptionsPerIp: cfg.maxSubscriptionsPerIp,
     pingInterval: cfg.pingInterval,
     otlpEndpoint: cfg.otlpEndpoint,
     durable: cfg.redis

@@ -51,6 +51,8 @@ export class ClientSession extends Connection {
   name = '';
   lang = '';
   echo = true;
+  /** The host this connection comes from (IPv4, or IPv6 /64: addressKey), set by the node when it admits it: what per-host bounds count. */
+  host: string | undefined;
   private readonly subs = new Map<number, Subscription>();
   /** How many of `subs` have a `max` (0: deliveries are not looked up). */
   private limited = 0;
@@ -329,6 +331,11 @@ export class ClientSession extends Connection {
       this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, `node limit ${this.ctx.options.maxNodeSubscriptions}`);
       return;
     }
+    // And one host's share of it: else one host could take the node's whole bound from everyone else.
+    if (!old && this.host !== undefined && this.ctx.table.hostSubscriptions(this.host) >= this.ctx.options.maxSubscriptionsPerIp) {
+      this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, `limit ${this.ctx.options.maxSubscriptionsPerIp} per host`);
+      return;
+    }
     const d = this.ctx.durability;
     if (!d) refuseWithoutRedis(body);
     const sub: Subscription = d?.subscription(this, sid, pattern, body) ?? { sid, pattern, queue: body.q, owner: this, slow: body.slow ?? 'disconnect' };
@@ -354,7 +361,7 @@ export class ClientSession extends Connection {
     const had = sub.max !== undefined;
     this.limit(sub, max);
     if (!had) this.limited++;
-    this.ctx.table.limitChanged();
+    this.ctx.table.limitChanged(sub);
   }
 
   /** Gives `sub` a limit of `max` deliveries from now (not yet counted in `limited`). */

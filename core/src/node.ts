@@ -190,6 +190,7 @@ export class MeshNode implements NodeContext {
   attach(makeTransport: (events: TransportEvents) => Transport): ClientSession {
     const session = new ClientSession(makeTransport, this);
     const { ip, count } = this.sessions.add(session);
+    session.host = ip;
     this.stats.connectionsTotal++;
     if (count > this.options.maxConnectionsPerIp) {
       this.stats.connectionsRefused++;

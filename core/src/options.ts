@@ -74,6 +74,15 @@ export interface NodeOptions {
    * host's 1,024 connections × 10,000 could hold 10 million, about 10 GB.
    */
   maxNodeSubscriptions?: number;
+  /**
+   * Client subscriptions from one host (IPv4 address, or IPv6 /64, as
+   * `maxConnectionsPerIp` counts), all its connections together. Default a
+   * quarter of `maxNodeSubscriptions` (250,000): without it one host could
+   * take the whole node's bound and every other client's SUB would be
+   * refused. A host behind a carrier NAT with 1,024 connections still has
+   * about 244 subscriptions per connection.
+   */
+  maxSubscriptionsPerIp?: number;
   /** Client connections per node. Default 65,536. */
   maxConnections?: number;
   /** A connection must say HELLO within this many ms. Default 5,000. */
@@ -132,6 +141,7 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     maxTopicDepth: o.maxTopicDepth ?? DEFAULT_MAX_TOPIC_DEPTH,
     maxSubscriptions: o.maxSubscriptions ?? 10_000,
     maxNodeSubscriptions: o.maxNodeSubscriptions ?? 1_000_000,
+    maxSubscriptionsPerIp: o.maxSubscriptionsPerIp ?? Math.max(1, Math.floor((o.maxNodeSubscriptions ?? 1_000_000) / 4)),
     maxConnections: o.maxConnections ?? 65_536,
     handshakeTimeout: o.handshakeTimeout ?? 5_000,
     pingInterval: o.pingInterval ?? 20_000,
@@ -147,7 +157,7 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
   check(/^[0-9a-f]{16}$/.test(r.id), `id must be 16 lowercase hex digits, got ${o.id}`);
   check(isPosInt(r.maxPayload) && r.maxPayload <= 0xffffffff - HEADER_SIZE - 0xffff - MAX_EXT, `maxPayload out of range: ${o.maxPayload}`);
   check(isPosInt(r.maxTopicLength) && r.maxTopicLength <= 0xffff, `maxTopicLength must be 1..65535`);
-  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxNodeSubscriptions', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall', 'maxConnectionsPerIp', 'publishBurst', 'maxHelloSize'] as const) {
+  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxNodeSubscriptions', 'maxSubscriptionsPerIp', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall', 'maxConnectionsPerIp', 'publishBurst', 'maxHelloSize'] as const) {
     check(isPosInt(r[k]), `${k} must be a positive integer, got ${String(o[k])}`);
   }
   check(r.maxHelloSize >= 256, `maxHelloSize must be at least 256, got ${o.maxHelloSize}`);

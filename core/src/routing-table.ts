@@ -1,9 +1,9 @@
-import { TopicTrie, copyBytes, equalBytesAt, forEachEntry, topicHash, type Frame } from '@meshbus/proto';
+import { TopicTrie, copyBytes, equalBytesAt, forEachEntry, topicHash, topicMatches, type Frame } from '@meshbus/proto';
 import { takesPayload, type DropTag, type Subscriber, type SubscriberKind, type Subscription } from './subscriber.js';
 
 /**
  * The receivers of one topic (what routing hands an event to), computed once
- * and cached until the table changes. (Not a "route": in a mesh, a route is a
+ * and cached until a change of the table matches the topic. (Not a "route": in a mesh, a route is a
  * server-to-server link.)
  */
 export interface Receivers {
@@ -73,6 +73,12 @@ export interface InterestChange {
 }
 
 const MAX_CACHE = 16_384;
+/**
+ * How many table changes a cache entry can catch up with (caughtUp): an entry
+ * is kept across up to this many subscribes, unsubscribes and limits that do
+ * not match its topic; further behind, it is recomputed. A power of two.
+ */
+const CHANGE_LOG = 64;
 /** Topics under it are request inboxes (SPEC §9): one-shot reply topics, never cached. */
 const INBOX_PREFIX = '_INBOX.';
 const SMI_MASK = 0x3fffffff;
@@ -100,9 +106,20 @@ export class RoutingTable {
   /** Counts of local (client and internal) subscriptions per pattern and queue: the interest peers hear about. */
   private readonly interest = new Map<string, number>();
   private readonly listeners: Array<(c: InterestChange) => void> = [];
+  /** Counts changes of the table (add, remove, limit); cache entries carry the version they were computed or checked at. */
+  private version = 0;
+  /** The patterns of the last CHANGE_LOG changes: change v (the one that made the version v + 1) at v % CHANGE_LOG. */
+  private readonly changes: string[] = new Array<string>(CHANGE_LOG);
   private rr = 0;
   /** Subscriptions owned by client connections (what maxNodeSubscriptions bounds). */
   clientSubscriptions = 0;
+  /** Client subscriptions per host (Subscriber.host; what maxSubscriptionsPerIp bounds). */
+  private readonly perHost = new Map<string, number>();
+
+  /** How many subscriptions client connections from `host` (Subscriber.host) have in the table. */
+  hostSubscriptions(host: string): number {
+    return this.perHost.get(host) ?? 0;
+  }
 
   get size(): number {
     return this.trie.size;
@@ -111,14 +128,16 @@ export class RoutingTable {
   add(sub: Subscription): void {
     if (sub.detached) return;
     if (!this.trie.add(sub.pattern, sub)) return;
-    if (sub.owner.kind === 'client') this.clientSubscriptions++;
+    this.changed(sub.pattern);
+    if (sub.owner.kind === 'client') this.countClient(sub.owner, 1);
     if (isLocalInterest(sub.owner.kind)) this.count(sub, 1);
   }
 
   remove(sub: Subscription): void {
     if (sub.detached) return;
     if (!this.trie.remove(sub.pattern, sub)) return;
-    if (sub.owner.kind === 'client') this.clientSubscriptions--;
+    this.changed(sub.pattern);
+    if (sub.owner.kind === 'client') this.countClient(sub.owner, -1);
     if (isLocalInterest(sub.owner.kind)) this.count(sub, -1);
   }
 
@@ -142,6 +161,15 @@ export class RoutingTable {
   /** Every subscription, for views. */
   forEach(visit: (sub: Subscription) => void): void {
     forEachEntry(this.trie, (_p, sub) => visit(sub));
+  }
+
+  private countClient(owner: Subscriber, d: 1 | -1): void {
+    this.clientSubscriptions += d;
+    const host = owner.host;
+    if (host === undefined) return;
+    const n = (this.perHost.get(host) ?? 0) + d;
+    if (n > 0) this.perHost.set(host, n);
+    else this.perHost.delete(host);
   }
 
   private count(sub: Subscription, d: 1 | -1): void {
@@ -168,7 +196,7 @@ export class RoutingTable {
     const buf = frame.buf;
     const start = frame.topicStart;
     const len = frame.topicLen;
-    if (e !== undefined && e.hash === hash && e.version === this.trie.version && e.bytes.length === len && equalBytesAt(e.bytes, buf, start)) {
+    if (e !== undefined && e.hash === hash && e.bytes.length === len && equalBytesAt(e.bytes, buf, start) && (e.version === this.version || this.caughtUp(e))) {
       this.last = e;
       return e.receivers;
     }
@@ -183,7 +211,7 @@ export class RoutingTable {
     if (topicHash(bytes) === hash) {
       // The new entry is the last one too: a `last` left on an entry of an older trie version
       // (a subscribe in the middle of a run of its topic) matched the hash first and missed on every event after.
-      const entry = { hash, bytes, topic, receivers, version: this.trie.version };
+      const entry = { hash, bytes, topic, receivers, version: this.version };
       this.cache.set(key, entry);
       this.last = entry;
     }
@@ -231,9 +259,33 @@ export class RoutingTable {
     };
   }
 
-  /** A subscription in the table got a `max` (UNSUB with max): cached receivers must list it. */
-  limitChanged(): void {
-    this.clearCache();
+  /** Records a change of the subscriptions under `pattern`: cache entries of the topics it matches are stale. */
+  private changed(pattern: string): void {
+    this.changes[this.version & (CHANGE_LOG - 1)] = pattern;
+    this.version++;
+  }
+
+  /**
+   * Whether `e`'s receivers still hold: no subscription added, removed or
+   * limited since they were computed matches the entry's topic, and they are
+   * at most CHANGE_LOG changes behind (older changes are not remembered). Then
+   * the entry is brought to the current version, so each (entry, change) pair
+   * is checked once. A client's subscribe thus no longer makes every cached
+   * topic walk the trie again; NATS's sublist likewise updates only the cache
+   * entries a subscription matches.
+   */
+  private caughtUp(e: CacheEntry): boolean {
+    const now = this.version;
+    if (now - e.version > CHANGE_LOG) return false;
+    const log = this.changes;
+    for (let v = e.version; v < now; v++) if (topicMatches(log[v & (CHANGE_LOG - 1)]!, e.topic)) return false;
+    e.version = now;
+    return true;
+  }
+
+  /** `sub`, in the table, got a `max` (UNSUB with max): cached receivers of the topics it matches must list it in `limited`. */
+  limitChanged(sub: Subscription): void {
+    this.changed(sub.pattern);
   }
 
   private clearCache(): void {

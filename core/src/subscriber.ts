@@ -46,6 +46,11 @@ export interface Subscriber {
    * whose receiver takes the event (RoutingTable.pick).
    */
   readonly maxPayload?: number;
+  /**
+   * Client connections: the host they come from (IPv4 address, or IPv6 /64:
+   * addressKey), what the per-host bounds count; set when the node admits it.
+   */
+  readonly host?: string;
   /** How message traces name this receiver, e.g. "client 3f2a…" or "peer 9c01…". */
   readonly label?: string;
   /**

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { Frame, FrameType, OFF, ProtocolError, encodeFrame, resealHeader, topicHash, writeU32 } from '@meshbus/proto';
 import { RoutingTable } from '../src/routing-table.js';
 import type { Subscriber, Subscription } from '../src/subscriber.js';
@@ -48,13 +49,55 @@ describe('RoutingTable.routeFrame', () => {
     };
     for (let i = 0; i < 3; i++) expect(t.routeFrame(frame('orders.eu'), counting).plain).toEqual([a]);
     expect(decoded).toBe(1);
-    // A subscribe in the middle of the run (another topic's, then this one's): the next event routes anew, once.
+    // A subscribe in the middle of the run: another topic's keeps the entry; this one's routes anew, once.
     t.add({ sid: 2, pattern: 'other', queue: undefined, owner: b, slow: 'disconnect' });
     for (let i = 0; i < 3; i++) expect(t.routeFrame(frame('orders.eu'), counting).plain).toEqual([a]);
-    expect(decoded).toBe(2);
+    expect(decoded).toBe(1);
     t.add({ sid: 3, pattern: 'orders.*', queue: undefined, owner: b, slow: 'disconnect' });
     for (let i = 0; i < 3; i++) expect(t.routeFrame(frame('orders.eu'), counting).plain).toEqual([a, b]);
-    expect(decoded).toBe(3);
+    expect(decoded).toBe(2);
+  });
+
+  it('subscriptions that come and go elsewhere keep the cached receivers of other topics; changes that match are seen at once', () => {
+    // A node review found any SUB/UNSUB emptied the whole cache: a client churning its own subscriptions made
+    // every publish of every other client walk the trie again (NATS updates only the entries a subscription matches).
+    const t = new RoutingTable();
+    const a = owner(1);
+    const churner = owner(2);
+    const topics = Array.from({ length: 20 }, (_, i) => `orders.eu.t${i}`);
+    const sub: Subscription = { sid: 1, pattern: 'orders.eu.*', queue: undefined, owner: a, slow: 'disconnect' };
+    t.add(sub);
+    let decoded = 0;
+    const counting = (f: Frame): string => {
+      decoded++;
+      return decode(f);
+    };
+    const first = topics.map((topic) => t.routeFrame(frame(topic), counting));
+    expect(decoded).toBe(20);
+    // 200 subscribe/unsubscribe pairs that match none of the topics, literal and wildcard, between publishes
+    // (each topic's entry falls 40 changes behind between two of its events: within what an entry catches up with).
+    for (let i = 0; i < 200; i++) {
+      const other: Subscription = { sid: 100 + i, pattern: i % 2 ? `orders.us.t${i}` : `*.eu.t${i}.>`, queue: undefined, owner: churner, slow: 'disconnect' };
+      t.add(other);
+      t.remove(other);
+      expect(t.routeFrame(frame(topics[i % 20]!), counting)).toBe(first[i % 20]);
+    }
+    expect(decoded).toBe(20);
+    // A matching subscribe, a limit on a matching subscription, and a matching unsubscribe are each seen by the next event.
+    const b: Subscription = { sid: 3, pattern: '*.eu.t7', queue: undefined, owner: churner, slow: 'disconnect' };
+    t.add(b);
+    expect(t.routeFrame(frame('orders.eu.t7'), counting).plain).toEqual([a, churner]);
+    expect(t.routeFrame(frame('orders.eu.t8'), counting)).toBe(first[8]);
+    sub.max = 5;
+    t.limitChanged(sub);
+    expect(t.routeFrame(frame('orders.eu.t8'), counting).limited).toEqual([sub]);
+    t.remove(b);
+    expect(t.routeFrame(frame('orders.eu.t7'), counting).plain).toEqual([a]);
+    // Cold entries more than 64 changes behind are recomputed, not trusted.
+    for (let i = 0; i < 100; i++) t.add({ sid: 1000 + i, pattern: `x.${i}`, queue: undefined, owner: churner, slow: 'disconnect' });
+    t.add({ sid: 4, pattern: 'orders.eu.t9', queue: undefined, owner: churner, slow: 'disconnect' });
+    expect(new Set(t.routeFrame(frame('orders.eu.t9'), counting).plain)).toEqual(new Set([a, churner]));
+    expect(t.routeFrame(frame('orders.eu.t10'), counting).plain).toEqual([a]);
   });
 
   it('routes the same with 100,000 other subscriptions (literal and wildcard) in the table', () => {
@@ -68,5 +111,41 @@ describe('RoutingTable.routeFrame', () => {
     }
     for (let i = 0; i < 3; i++) expect(t.routeFrame(frame('orders.eu.created'), decode).plain).toEqual([me]);
     expect(t.routeFrame(frame('app.2.x.y'), decode).plain).toHaveLength(100);
+  });
+
+  it('property: through any subscribes, unsubscribes and limits, a cached answer equals a fresh route', () => {
+    const tok = fc.constantFrom('a', 'b', 'c');
+    const pattern = fc
+      .tuple(fc.array(fc.oneof(tok, fc.constant('*')), { minLength: 1, maxLength: 3 }), fc.boolean())
+      .map(([ts, rest]) => (rest ? [...ts.slice(0, -1), '>'] : ts).join('.'));
+    const topics = ['a', 'a.b', 'b.a', 'a.b.c', 'c.c.c', 'a.a'];
+    // One op: add (or remove, when there) subscription k of owner o on a pattern, or limit it; then route a topic.
+    const op = fc.tuple(pattern, fc.nat({ max: 2 }), fc.nat({ max: 9 }), fc.constantFrom('toggle', 'toggle', 'limit'), fc.constantFrom(...topics));
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const t = new RoutingTable();
+        const owners = [owner(1), owner(2), owner(3)];
+        const subs = new Map<string, Subscription>();
+        for (const [p, o, k, what, topic] of ops) {
+          const key = `${p}|${o}|${k}`;
+          const had = subs.get(key);
+          if (what === 'limit' && had) {
+            had.max = (had.max ?? 0) + 1;
+            t.limitChanged(had);
+          } else if (had) {
+            t.remove(had);
+            subs.delete(key);
+          } else {
+            const sub: Subscription = { sid: k, pattern: p, queue: k > 6 ? 'q' : undefined, owner: owners[o]!, slow: k % 2 ? 'drop' : 'disconnect' };
+            t.add(sub);
+            subs.set(key, sub);
+          }
+          const got = t.routeFrame(frame(topic), decode);
+          expect(got, topic).toEqual(t.route(topic));
+        }
+        for (const topic of topics) expect(t.routeFrame(frame(topic), decode), topic).toEqual(t.route(topic));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

@@ -62,17 +62,34 @@ export function assertPattern(pattern: string, limits?: TopicLimits): void {
   if (p) throw new ProtocolError('MB_ERR_BAD_TOPIC', p);
 }
 
-/** True when the literal `topic` matches the subscription `pattern`. */
+/**
+ * True when the literal `topic` matches the subscription `pattern` (`*` one
+ * token, `>` one or more). Compares in place, token by token, without
+ * splitting either string: route caches run it for every change they catch
+ * up with (TopicTrie.changedSince).
+ */
 export function topicMatches(pattern: string, topic: string): boolean {
-  const p = pattern.split('.');
-  const t = topic.split('.');
-  for (let i = 0; i < p.length; i++) {
-    const tok = p[i]!;
-    if (tok === '>') return t.length > i;
-    if (i >= t.length) return false;
-    if (tok !== '*' && tok !== t[i]) return false;
+  const pl = pattern.length;
+  const tl = topic.length;
+  let p = 0;
+  let t = 0;
+  for (;;) {
+    if (t > tl) return false; // the pattern has a token left, the topic none
+    let pe = pattern.indexOf('.', p);
+    if (pe < 0) pe = pl;
+    let te = topic.indexOf('.', t);
+    if (te < 0) te = tl;
+    const n = pe - p;
+    const c = pattern.charCodeAt(p);
+    if (n === 1 && c === 0x3e /* > */) return true;
+    if (n !== 1 || c !== 0x2a /* * */) {
+      if (te - t !== n) return false;
+      for (let i = 0; i < n; i++) if (pattern.charCodeAt(p + i) !== topic.charCodeAt(t + i)) return false;
+    }
+    p = pe + 1;
+    t = te + 1;
+    if (p > pl) return t > tl;
   }
-  return p.length === t.length;
 }
 
 /** True when `pattern` contains a wildcard token. */

@@ -70,6 +70,33 @@ describe('topic validation', () => {
     for (const p of ['*', '>', 'a.*', '*.a', 'a.*.b', 'a.>']) expect(hasWildcard(p), p).toBe(true);
     for (const p of ['a', 'a.b', 'a*b', '_INBOX.x']) expect(hasWildcard(p), p).toBe(false);
   });
+
+  /** The definition, token by token over split arrays (what topicMatches computes in place). */
+  const byTokens = (pattern: string, topic: string): boolean => {
+    const p = pattern.split('.');
+    const t = topic.split('.');
+    for (let i = 0; i < p.length; i++) {
+      if (p[i] === '>') return t.length > i;
+      if (i >= t.length) return false;
+      if (p[i] !== '*' && p[i] !== t[i]) return false;
+    }
+    return p.length === t.length;
+  };
+
+  it('property: topicMatches (in place) agrees with the token-by-token definition', () => {
+    const tok = fc.constantFrom('a', 'b', 'ab', 'ba', 'é', '');
+    const patTok = fc.oneof(tok, fc.constant('*'), fc.constant('>'));
+    assertProperty(
+      fc.property(fc.array(patTok, { minLength: 1, maxLength: 5 }), fc.array(tok, { minLength: 1, maxLength: 6 }), (p, t) => {
+        const pattern = p.join('.');
+        const topic = t.join('.');
+        expect(topicMatches(pattern, topic), `${pattern} ~ ${topic}`).toBe(byTokens(pattern, topic));
+      }),
+      { numRuns: 2000 },
+    );
+    for (const [p, topic] of [['a.b', 'a.bc'], ['a.bc', 'a.b'], ['ab', 'a'], ['a', 'ab'], ['*', ''], ['a.>', 'a.'], ['a.*.c', 'a..c']] as const)
+      expect(topicMatches(p, topic), `${p} ~ ${topic}`).toBe(byTokens(p, topic));
+  });
 });
 
 describe('TopicTrie', () => {

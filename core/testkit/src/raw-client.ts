@@ -168,9 +168,10 @@ export class RawClient extends RawFrames {
     socket.on('error', () => {});
   }
 
-  static async connect(port: number, hello: Record<string, unknown> | false = {}): Promise<RawClient> {
+  /** `localAddress`: the connection's source address (any 127.x address on Linux: another host, as a node counts hosts). */
+  static async connect(port: number, hello: Record<string, unknown> | false = {}, localAddress?: string): Promise<RawClient> {
     const s = await new Promise<net.Socket>((resolve, reject) => {
-      const sock = net.connect(port, '127.0.0.1', () => resolve(sock));
+      const sock = net.connect({ port, host: '127.0.0.1', localAddress }, () => resolve(sock));
       sock.once('error', reject);
     });
     const c = new RawClient(s);
