@@ -48,8 +48,10 @@ function quiet(cmd: string, args: string[]): string | undefined {
 export function runInfo(): RunInfo {
   const nats = which('nats-server');
   const redis = which('redis-server');
-  const commit = quiet('git', ['-C', here, 'rev-parse', '--short', 'HEAD']);
-  const dirty = quiet('git', ['-C', here, 'status', '--porcelain', '--untracked-files=no']);
+  // The checkout whose node is measured: MESHBUS_BENCH_BIN's when set (targets/meshbus.ts), else the harness's.
+  const at = process.env.MESHBUS_BENCH_BIN ? dirname(process.env.MESHBUS_BENCH_BIN) : here;
+  const commit = quiet('git', ['-C', at, 'rev-parse', '--short', 'HEAD']);
+  const dirty = quiet('git', ['-C', at, 'status', '--porcelain', '--untracked-files=no']);
   return {
     loadStart: loadavg().map((x) => Math.round(x * 100) / 100),
     versions: {

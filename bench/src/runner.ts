@@ -65,6 +65,8 @@ export interface RunResult {
   rssAfterFill?: number;
   /** (rssAfterFill − rssBeforeFill) / fillSubs, bytes. */
   memPerSub?: number;
+  /** Churn scenarios: subscribe + unsubscribe pairs another client made on the node while the publisher ran (warm-up included). */
+  churnPairs?: number;
   timeouts?: number;
   // idle
   connections?: number;
@@ -234,6 +236,11 @@ async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettin
   const urls = sc.ws ? servers.wsUrls : servers.urls;
   if (!urls || urls.length === 0) throw new Error('no WebSocket URL for this server');
   const filled = await fill(t, sc, payload, s, servers, workers);
+  const churner = sc.churn ? new Worker({ ...job(t, 'churn', [servers.urls[0]!], 1, payload, s), churnRate: sc.churn }) : undefined;
+  if (churner) {
+    workers.push(churner);
+    await churner.next('ready', 30_000);
+  }
   const pubUrl = [urls[0]!];
   // Subscriber processes on the nodes after the publisher's, round robin (one node: the same node).
   const subUrl = (i: number): string[] => [urls.length === 1 ? urls[0]! : urls[1 + (i % (urls.length - 1))]!];
@@ -259,6 +266,8 @@ async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettin
     for (const w of subs) if (!probed.has(w) && w.poll('probed')) probed.add(w);
   }
   await sleep(100);
+  churner?.send({ cmd: 'churn' });
+  await churner?.next('churning', 10_000);
   for (const p of pubs) p.send({ cmd: 'start' });
   let cpu0: number | undefined;
   const cpuTimer = setTimeout(() => (cpu0 = cpuOfAll(servers.pids)), s.warmupMs);
@@ -267,6 +276,8 @@ async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettin
   clearTimeout(cpuTimer);
   const cpu1 = cpuOfAll(servers.pids);
   const serverCpu = cpu0 !== undefined && cpu1 !== undefined ? Math.round((cpu1 - cpu0) * 100) / 100 : undefined;
+  churner?.send({ cmd: 'churn' });
+  const churnPairs = churner ? ((await churner.next('churning', 10_000)).pairs as number) : undefined;
   const sent = pr.reduce((a, p) => a + p.sent, 0);
   for (const w of subs) w.send({ cmd: 'collect', expected: sent, idleMs: 1500, maxMs: 30_000 });
   const sr = (await Promise.all(subs.map((w) => w.next('result', 40_000)))).flatMap((m) => m.subs as SubResult[]);
@@ -301,6 +312,7 @@ async function stream(t: TargetName, sc: Scenario, payload: number, s: RunSettin
     serverNsPerMsg: serverCpu !== undefined && received > 0 ? Math.round((serverCpu * 1e9) / received) : undefined,
     ...slow,
     ...filled,
+    ...(churnPairs !== undefined ? { churnPairs } : {}),
     ...(paceRate ? { pacedRate: paceRate * sc.pubs, maxRate, pacedSkipped: pr.reduce((a, p) => a + (p.skipped ?? 0), 0), latency: sr.find((x) => x.latency)?.latency } : {}),
   };
 }

@@ -34,6 +34,8 @@ export interface Scenario {
   ceiling?: boolean;
   /** Subscriptions added on the node that do NOT match the published topic (mixed literal and wildcard; `fillerPatterns`), before the run. */
   fill?: number;
+  /** Another client subscribes and unsubscribes this many non-matching patterns per second (pairs; `fillerPattern`) while the publisher runs. */
+  churn?: number;
   /** Distinct topics the publisher cycles through (`bench.events.t<i>`; subscribers take `bench.events.*`). */
   topics?: number;
   /** Paced publisher at this fraction of the target's own max 1 → 1 rate (same run), latency per event at the subscriber. */
@@ -99,8 +101,14 @@ function growth(): Scenario[] {
     (n): Scenario => ({ ...base, id: `topics-${label(n)}`, title: `1 → 1 cycling ${n.toLocaleString('en')} topics`, topics: n, growth: { series: 'topics', x: n },
       what: `1 → 1 at ${GROWTH_SIZE} B, the publisher cycling ${n.toLocaleString('en')} topics bench.events.t<i>, the subscriber on bench.events.*` }),
   );
-  return [...subs, ...topics];
+  // Subscriptions that come and go (per-view or per-request subscriptions of an app) must not make every publish walk the trie again.
+  const churn: Scenario = { ...base, id: 'churn', title: `1 → 1 cycling 1,000 topics, ${CHURN_RATE.toLocaleString('en')} subscribe/unsubscribe pairs/s`, topics: 1000, churn: CHURN_RATE,
+    what: `1 → 1 at ${GROWTH_SIZE} B cycling 1,000 topics while another client subscribes and unsubscribes ${CHURN_RATE.toLocaleString('en')} non-matching patterns per second, one pair a millisecond (literal and wildcard, fillerPattern)` };
+  return [...subs, ...topics, churn];
 }
+
+/** Subscribe + unsubscribe pairs per second of the `churn` scenario. */
+export const CHURN_RATE = 1000;
 
 const label = (n: number): string => (n >= 1000 ? `${n / 1000}k` : String(n));
 

@@ -14,7 +14,7 @@ import { newHistogram, summarize, type LatencySummary } from './histogram.js';
 import { now, sleep } from './proc.js';
 import { fillerPattern } from './scenarios.js';
 
-export type Role = 'pub' | 'sub' | 'rep' | 'req' | 'idle' | 'fill';
+export type Role = 'pub' | 'sub' | 'rep' | 'req' | 'idle' | 'fill' | 'churn';
 
 export interface WorkerJob {
   target: TargetName;
@@ -42,6 +42,8 @@ export interface WorkerJob {
   latency?: boolean;
   /** Role fill: this many non-matching subscriptions (`fillerPattern`) spread over the connections. */
   fill?: number;
+  /** Role churn: subscribe + unsubscribe pairs per second of non-matching patterns (`fillerPattern`), until stopped. */
+  churnRate?: number;
 }
 
 export interface PubResult {
@@ -65,7 +67,7 @@ export interface SubResult {
   latency?: LatencySummary;
 }
 
-type Cmd = { cmd: 'start' } | { cmd: 'probe' } | { cmd: 'fill' } | { cmd: 'collect'; expected: number; idleMs: number; maxMs: number } | { cmd: 'stop' };
+type Cmd = { cmd: 'start' } | { cmd: 'probe' } | { cmd: 'fill' } | { cmd: 'churn' } | { cmd: 'collect'; expected: number; idleMs: number; maxMs: number } | { cmd: 'stop' };
 
 const send = (m: object): void => {
   process.send?.(m);
@@ -92,7 +94,7 @@ async function main(job: WorkerJob): Promise<void> {
       await Promise.all(clients.map((c, i) => c.fill(per[i]!)));
       return { ev: 'filled' };
     };
-  }
+  } else if (job.role === 'churn') handlers.churn = async () => startChurn(job, clients[0]!);
 
   process.on('message', (m: Cmd) => {
     if (m.cmd === 'stop') {
@@ -108,6 +110,35 @@ async function main(job: WorkerJob): Promise<void> {
     );
   });
   send({ ev: 'ready' });
+}
+
+/**
+ * Subscribes and unsubscribes non-matching patterns at `job.churnRate` pairs
+ * per second, spread over ~1 ms ticks (many clients' occasional changes arrive
+ * spread in time, not in one batch), until the process is stopped. Asked
+ * again, answers with the pairs made so far.
+ */
+const churn = { started: false, pairs: 0 };
+function startChurn(job: WorkerJob, client: BenchClient): { ev: string; pairs: number } {
+  if (churn.started) return { ev: 'churning', pairs: churn.pairs };
+  churn.started = true;
+  const perMs = (job.churnRate ?? 1000) / 1000;
+  const t0 = Date.now();
+  let busy = false;
+  setInterval(() => {
+    if (busy) return;
+    // Paced by time, not by ticks: a late timer catches up, at most 10 ms worth at once.
+    const due = Math.min(Math.floor((Date.now() - t0) * perMs) - churn.pairs, Math.max(1, Math.ceil(perMs * 10)));
+    if (due <= 0) return;
+    busy = true;
+    const patterns = Array.from({ length: due }, (_, k) => fillerPattern(churn.pairs + k));
+    churn.pairs += due;
+    client.churn(patterns).then(
+      () => (busy = false),
+      (e: unknown) => send({ ev: 'error', message: String((e as Error)?.stack ?? e) }),
+    );
+  }, 1);
+  return { ev: 'churning', pairs: 0 };
 }
 
 /** The topics a publisher cycles through. */

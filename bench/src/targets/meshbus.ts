@@ -7,8 +7,11 @@ import { freePort, spawnServer, stopProcess, waitForPort } from '../proc.js';
 import type { BenchClient, Servers, Target } from './types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** bench/{src,dist}/targets → repo root. */
-export const MESHBUS_BIN = join(here, '..', '..', '..', 'bin', 'meshbus.js');
+/**
+ * The `meshbus` command the nodes run: this checkout's (bench/{src,dist}/targets → repo root), or
+ * MESHBUS_BENCH_BIN (another checkout's bin/meshbus.js: a before/after comparison under one harness).
+ */
+export const MESHBUS_BIN = process.env.MESHBUS_BENCH_BIN ?? join(here, '..', '..', '..', 'bin', 'meshbus.js');
 
 /** URLs of already running nodes (npm run profile starts the node under clinic itself): host:port for TCP, and their WebSocket gateways as ws:// URLs. */
 let external: string[] | undefined;
@@ -77,6 +80,10 @@ export const meshbus: Target = {
       async fill(patterns) {
         for (const p of patterns) nc.subscribe(p, { callback: () => {} });
         await nc.flush(120_000);
+      },
+      async churn(patterns) {
+        for (const p of patterns) nc.subscribe(p, { callback: () => {} }).unsubscribe();
+        await nc.flush(30_000);
       },
       async serve(topic) {
         nc.subscribe(topic, { callback: (m) => m.respond(m.data) });

@@ -74,6 +74,10 @@ export const nats: Target = {
         for (const p of patterns) nc.subscribe(p, { callback: () => {} });
         await nc.flush();
       },
+      async churn(patterns) {
+        for (const p of patterns) nc.subscribe(p, { callback: () => {} }).unsubscribe();
+        await nc.flush();
+      },
       async serve(topic) {
         nc.subscribe(topic, { callback: (_err, m) => m.respond(m.data) });
         await nc.flush();

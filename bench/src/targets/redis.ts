@@ -83,6 +83,7 @@ export const redis: Target = {
       },
       subscribe: (topic, onMsg) => subscribe(topic, onMsg),
       fill: () => Promise.reject(new Error('no filler subscriptions for Redis in this harness')),
+      churn: () => Promise.reject(new Error('no subscription churn for Redis in this harness')),
       serve: (topic) =>
         subscribe(topic, (m) => {
           const n = m[0]!;

@@ -30,6 +30,8 @@ export interface BenchClient {
   subscribe(topic: string, onMsg: (data: Uint8Array) => void): Promise<void>;
   /** Subscribes every pattern (callbacks that do nothing) and resolves once the server has them all (one flush). */
   fill(patterns: string[]): Promise<void>;
+  /** Subscribes each pattern and unsubscribes it at once (a client whose subscriptions come and go), then flushes. */
+  churn(patterns: string[]): Promise<void>;
   /** Serves `topic`: echoes each request's payload as the reply. */
   serve(topic: string): Promise<void>;
   /** One request/reply round trip. */
