@@ -44,7 +44,48 @@ export interface GroupReceivers {
  */
 export type DeliveryScope = 'all' | 'region' | 'local';
 
-const NO_RECEIVERS: Receivers = { plain: [], plainDrop: [], groups: [], sequenced: [], limited: [], linksOnly: false };
+const NONE: readonly never[] = [];
+const NO_RECEIVERS: Receivers = { plain: NONE, plainDrop: NONE, groups: NONE, sequenced: NONE, limited: NONE, linksOnly: false };
+
+/** The receivers of the subscriptions `matched` for one topic (several, or one that is sequenced or in a group). */
+function receiversOf(matched: readonly Subscription[]): Receivers {
+  // Per plain receiver: the sids of its matching 'drop' subscriptions, or null once one of them is firm.
+  let plain: Map<Subscriber, number[] | null> | undefined;
+  let groups: Map<string, { local: Subscription[]; remote: Subscription[]; far: Subscription[] }> | undefined;
+  let sequenced: Subscription[] | undefined;
+  let limited: Subscription[] | undefined;
+  for (const sub of matched) {
+    if (sub.sequencer !== undefined) {
+      (sequenced ??= []).push(sub);
+      continue;
+    }
+    if (sub.queue === undefined) {
+      plain ??= new Map();
+      const had = plain.get(sub.owner);
+      if (had === undefined) plain.set(sub.owner, sheds(sub) ? [sub.sid] : null);
+      else if (had !== null) {
+        if (sheds(sub)) had.push(sub.sid);
+        else plain.set(sub.owner, null);
+      }
+      if (sub.max !== undefined) (limited ??= []).push(sub);
+      continue;
+    }
+    groups ??= new Map();
+    let g = groups.get(sub.queue);
+    if (!g) groups.set(sub.queue, (g = { local: [], remote: [], far: [] }));
+    const kind = sub.owner.kind;
+    (kind === 'peer' ? g.remote : kind === 'gateway' ? g.far : g.local).push(sub);
+  }
+  const owners = plain ? [...plain.keys()] : [];
+  return {
+    plain: owners,
+    plainDrop: plain ? [...plain.values()].map((t) => t ?? undefined) : NONE,
+    groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote, far: g.far })) : NONE,
+    sequenced: sequenced ?? NONE,
+    limited: limited ?? NONE,
+    linksOnly: !groups && !sequenced && owners.every((o) => o.forwardRaised !== undefined),
+  };
+}
 
 /** Whether deliveries for `sub` may be dropped: a client's subscription that chose 'drop'. */
 function sheds(sub: Subscription): boolean {
@@ -111,6 +152,12 @@ export class RoutingTable {
   /** The patterns of the last CHANGE_LOG changes: change v (the one that made the version v + 1) at v % CHANGE_LOG. */
   private readonly changes: string[] = new Array<string>(CHANGE_LOG);
   private rr = 0;
+  /** What the trie matched for the topic being routed (route is never re-entered: emptied after each use). */
+  private readonly matched: Subscription[] = [];
+  /** Collects into `matched`; made once (a closure per route was an allocation per cache miss). */
+  private readonly collect = (sub: Subscription): void => {
+    this.matched.push(sub);
+  };
   /** Subscriptions owned by client connections (what maxNodeSubscriptions bounds). */
   clientSubscriptions = 0;
   /** Client subscriptions per host (Subscriber.host; what maxSubscriptionsPerIp bounds). */
@@ -220,43 +267,28 @@ export class RoutingTable {
 
   /** The receivers of a literal topic (uncached). */
   route(topic: string): Receivers {
-    // Per plain receiver: the sids of its matching 'drop' subscriptions, or null once one of them is firm.
-    let plain: Map<Subscriber, number[] | null> | undefined;
-    let groups: Map<string, { local: Subscription[]; remote: Subscription[]; far: Subscription[] }> | undefined;
-    let sequenced: Subscription[] | undefined;
-    let limited: Subscription[] | undefined;
-    this.trie.match(topic, (sub) => {
-      if (sub.sequencer !== undefined) {
-        (sequenced ??= []).push(sub);
-        return;
-      }
-      if (sub.queue === undefined) {
-        plain ??= new Map();
-        const had = plain.get(sub.owner);
-        if (had === undefined) plain.set(sub.owner, sheds(sub) ? [sub.sid] : null);
-        else if (had !== null) {
-          if (sheds(sub)) had.push(sub.sid);
-          else plain.set(sub.owner, null);
+    const m = this.matched;
+    this.trie.match(topic, this.collect);
+    try {
+      if (m.length === 0) return NO_RECEIVERS;
+      // One matching plain subscription (a request's reply to its inbox, most literal topics): no maps.
+      if (m.length === 1) {
+        const sub = m[0]!;
+        if (sub.sequencer === undefined && sub.queue === undefined) {
+          return {
+            plain: [sub.owner],
+            plainDrop: [sheds(sub) ? [sub.sid] : undefined],
+            groups: NONE,
+            sequenced: NONE,
+            limited: sub.max !== undefined ? [sub] : NONE,
+            linksOnly: sub.owner.forwardRaised !== undefined,
+          };
         }
-        if (sub.max !== undefined) (limited ??= []).push(sub);
-        return;
       }
-      groups ??= new Map();
-      let g = groups.get(sub.queue);
-      if (!g) groups.set(sub.queue, (g = { local: [], remote: [], far: [] }));
-      const kind = sub.owner.kind;
-      (kind === 'peer' ? g.remote : kind === 'gateway' ? g.far : g.local).push(sub);
-    });
-    if (!plain && !groups && !sequenced) return NO_RECEIVERS;
-    const owners = plain ? [...plain.keys()] : [];
-    return {
-      plain: owners,
-      plainDrop: plain ? [...plain.values()].map((t) => t ?? undefined) : [],
-      groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote, far: g.far })) : [],
-      sequenced: sequenced ?? [],
-      limited: limited ?? [],
-      linksOnly: !groups && !sequenced && owners.every((o) => o.forwardRaised !== undefined),
-    };
+      return receiversOf(m);
+    } finally {
+      m.length = 0;
+    }
   }
 
   /** Records a change of the subscriptions under `pattern`: cache entries of the topics it matches are stale. */
