@@ -1,6 +1,9 @@
 import type { ClientSession } from './client-session.js';
 import { addressKey, remoteAddress } from './auth/auth-throttle.js';
 
+/** How often a draining node tells its next slice of clients to go (drain). */
+const DRAIN_STEP_MS = 10;
+
 /**
  * The node's client connections and how many come from each IP address:
  * what `maxConnections` and `maxConnectionsPerIp` are checked against. Only
@@ -39,11 +42,29 @@ export class ClientRegistry {
   /**
    * Tells every client to go elsewhere (GOODBYE MB_ERR_DRAINING with `peers`),
    * waits until they closed or `timeoutMs` passed, then cuts the rest.
+   *
+   * The GOODBYEs are spread over the first half of `timeoutMs`, in equal
+   * slices every DRAIN_STEP_MS (a few clients: at once, one slice each 10 ms),
+   * so a node with tens of thousands of clients does not send all of them to
+   * its peers in the same instant (a reconnect storm at every rolling restart;
+   * NATS's lame-duck mode likewise closes its clients over a period). Clients
+   * told later keep routing meanwhile; the second half is for the last ones to
+   * flush and close.
    */
   async drain(peers: string[], timeoutMs: number): Promise<void> {
-    for (const s of this.all) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers);
     const deadline = Date.now() + timeoutMs;
-    while (this.all.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    // New connections are refused while draining: the clients to tell are those here now.
+    const toTell = [...this.all];
+    const perStep = Math.ceil(toTell.length / Math.max(1, Math.floor(timeoutMs / 2 / DRAIN_STEP_MS)));
+    let next = 0;
+    for (;;) {
+      for (const end = Math.min(toTell.length, next + perStep); next < end; next++) {
+        const s = toTell[next]!;
+        if (this.all.has(s)) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers);
+      }
+      if (this.all.size === 0 || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, DRAIN_STEP_MS));
+    }
     this.destroyAll();
   }
 
