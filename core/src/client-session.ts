@@ -326,13 +326,17 @@ export class ClientSession extends Connection {
       this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, `limit ${this.ctx.options.maxSubscriptions}`);
       return;
     }
+    // The node's and the host's bounds count the routing table: this SUB adds to it unless it replaces a subscription
+    // that is in it, or is a durable queue member (detached: never in it). A member replaced by an ordinary
+    // subscription is an addition: exempt as a replacement, SUB durable + SUB plain on one sid went past both bounds.
+    const adds = !body.durable && (old === undefined || old.detached === true);
     // The node's bound too: per connection alone, enough connections would hold the heap.
-    if (!old && this.ctx.table.clientSubscriptions >= this.ctx.options.maxNodeSubscriptions) {
+    if (adds && this.ctx.table.clientSubscriptions >= this.ctx.options.maxNodeSubscriptions) {
       this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, `node limit ${this.ctx.options.maxNodeSubscriptions}`);
       return;
     }
     // And one host's share of it: else one host could take the node's whole bound from everyone else.
-    if (!old && this.host !== undefined && this.ctx.table.hostSubscriptions(this.host) >= this.ctx.options.maxSubscriptionsPerIp) {
+    if (adds && this.host !== undefined && this.ctx.table.hostSubscriptions(this.host) >= this.ctx.options.maxSubscriptionsPerIp) {
       this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, `limit ${this.ctx.options.maxSubscriptionsPerIp} per host`);
       return;
     }
