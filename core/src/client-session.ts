@@ -317,7 +317,6 @@ export class ClientSession extends Connection {
       this.sendError('MB_ERR_PERMISSION_DENIED', sid, problem);
       return;
     }
-    if (isTraceTopic(pattern) && !this.permissions?.explicitlyAllowsSubscribe(pattern)) this.ctx.traces.claim(this, pattern.slice(TRACE.length + 1));
     const body = decodeSub(f.payload);
     checkSub(body);
     if (sid === 0) throw new ProtocolError('MB_ERR_BAD_BODY', 'SUB needs a non-zero sid in correlation');
@@ -342,6 +341,8 @@ export class ClientSession extends Connection {
     }
     const d = this.ctx.durability;
     if (!d) refuseWithoutRedis(body);
+    // Claimed once the SUB is past the checks that refuse it: a refused SUB holds no trace id.
+    if (isTraceTopic(pattern) && !this.permissions?.explicitlyAllowsSubscribe(pattern)) this.ctx.traces.claim(this, pattern.slice(TRACE.length + 1));
     const sub: Subscription = d?.subscription(this, sid, pattern, body) ?? { sid, pattern, queue: body.q, owner: this, slow: body.slow ?? 'disconnect' };
     if (body.max !== undefined) this.limit(sub, body.max);
     if (old) this.detach(old);

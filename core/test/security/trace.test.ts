@@ -117,6 +117,26 @@ describe.each(['tcp', 'ws'] as const)('tracing over %s', (transport) => {
   });
 });
 
+it('a refused SUB on a trace topic claims no trace id: another connection can still take it', async () => {
+  // Before, the id was claimed before the SUB's bound checks: a SUB refused for its connection's limit
+  // held the id until its connection closed, and the tracer's own SUB was refused PERMISSION_DENIED.
+  const n = await startNode({ port: 0, logger: silentLogger, maxSubscriptions: 1 });
+  cleanups.push(() => n.close());
+  const full = await RawClient.connect(n.port);
+  const tracer = await RawClient.connect(n.port);
+  cleanups.push(() => full.close(), () => tracer.close());
+  const id = '5678567856785678';
+  full.sub('other', 1);
+  full.sub(`_TRACE.${id}`, 2);
+  await full.flush();
+  expect(errorsOf(full)).toEqual([['MB_ERR_TOO_MANY_SUBSCRIPTIONS', 2]]);
+  expect(n.traces.size).toBe(0);
+  tracer.sub(`_TRACE.${id}`, 1);
+  tracer.send(traced('x.y', id));
+  await tracer.waitFor((g) => g.topic === `_TRACE.${id}`);
+  expect(errorsOf(tracer)).toEqual([]);
+});
+
 it('POST /v1/trace: a client cannot reuse the HTTP trace id to read or forge its records', async () => {
   const n = await startNode({ port: 0, logger: silentLogger });
   cleanups.push(() => n.close());
