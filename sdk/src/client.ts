@@ -137,8 +137,7 @@ export class Client implements SubscriptionOwner, Responder {
    */
   subscribe(pattern: string, options: SubscribeOptions = {}): Subscription {
     const e = this.e;
-    e.assertUsable();
-    if (e.state === 'draining') throw connectionClosed('client is draining');
+    e.assertNotDraining();
     assertPattern(pattern, { maxTopicLength: e.maxTopic });
     const q = options.queue;
     if (q !== undefined && (typeof q !== 'string' || q.length === 0 || q.length > 256)) {
@@ -163,12 +162,14 @@ export class Client implements SubscriptionOwner, Responder {
    * SessionError MB_ERR_NO_RESPONDERS when nothing subscribes to the topic,
    * with ClientError MB_ERR_TIMEOUT after `timeout` ms. A request made while
    * disconnected is sent on reconnect if its deadline has not passed; one
-   * in flight when the connection drops is rejected (MB_ERR_CONNECTION_CLOSED).
+   * in flight when the connection drops is rejected (MB_ERR_CONNECTION_CLOSED),
+   * and so at once is one made during drain() (its reply could not arrive:
+   * drain unsubscribes the inbox).
    */
   request(topic: string, payload?: unknown, options: RequestOptions = {}): Promise<Msg> {
     const e = this.e;
     try {
-      e.assertUsable();
+      e.assertNotDraining();
       const data = toBytes(payload, options.codec);
       e.check(topic, data, options.headers, undefined, true);
       const timeout = options.timeout ?? e.options.requestTimeout ?? 5000;

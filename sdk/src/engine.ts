@@ -115,6 +115,11 @@ export class Engine implements DispatchHost, DurableHost {
   assertUsable(): void {
     if (this.state === 'closed') throw connectionClosed('client is closed');
   }
+  /** assertUsable, and not draining: what needs a subscription (subscribe; a request, whose reply comes to the inbox drain unsubscribes). */
+  assertNotDraining(): void {
+    this.assertUsable();
+    if (this.state === 'draining') throw connectionClosed('client is draining');
+  }
   get maxTopic(): number {
     return this.serverInfo?.maxTopic || DEFAULT_MAX_TOPIC;
   }

@@ -274,6 +274,26 @@ describe('flush, drain, close', () => {
     expect(await sub.closed()).toBeUndefined();
     expect(sub.isClosed).toBe(true);
   });
+
+  it('a request made during drain() is refused at once (its reply could not arrive), not sent and left to the close', async () => {
+    const n = await fx.node();
+    const responder = await client(url(n));
+    let served = 0;
+    responder.subscribe('svc', { callback: (m) => (served++, m.respond('ok')) });
+    await responder.flush();
+    const c = await client(url(n));
+    expect((await c.request('svc', 'before')).string()).toBe('ok');
+    const draining = c.drain();
+    const t0 = Date.now();
+    // Before: sent (the responder did the work), then rejected when drain closed the connection.
+    await expect(c.request('svc', 'during', { timeout: 5000 })).rejects.toMatchObject({ code: 'MB_ERR_CONNECTION_CLOSED', message: expect.stringMatching(/draining/) });
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(() => c.subscribe('x')).toThrow(expect.objectContaining({ code: 'MB_ERR_CONNECTION_CLOSED' }));
+    c.publish('still.allowed', 'x'); // publishes remain allowed until the close
+    await draining;
+    await responder.flush();
+    expect(served).toBe(1);
+  });
 });
 
 describe('reconnect', () => {
