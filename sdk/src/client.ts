@@ -39,12 +39,18 @@ export class Client implements SubscriptionOwner, Responder {
       }
     }
     const c = new Client(servers, options);
+    const signal = options.signal;
+    const abort = (): void => c.e.finish(connectionClosed('connect aborted'));
+    signal?.addEventListener('abort', abort);
     try {
+      if (signal?.aborted) abort();
       await c.e.loop.run('initial', false);
     } catch (e) {
       const err = asError(e);
       c.e.finish(err);
       throw err;
+    } finally {
+      signal?.removeEventListener('abort', abort);
     }
     return c;
   }

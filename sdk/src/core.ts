@@ -8,7 +8,7 @@ export { STATUS_BACKLOG } from './status-feed.js';
 export { Msg } from './msg.js';
 export { Subscription, type SubscribeOptions } from './subscription.js';
 export type { DurableFeature } from './durable-api.js';
-export type { ConnectOptions, CoreConnectOptions, PublishOptions, RequestOptions, ServerInfo, Status, StatusType } from './options.js';
+export type { AbortSignalLike, ConnectOptions, CoreConnectOptions, PublishOptions, RequestOptions, ServerInfo, Status, StatusType } from './options.js';
 export { RawCodec, StringCodec, JsonCodec, MsgpackCodec, type Codec } from './codecs.js';
 export { MemoryOutbox, entrySize, type Outbox, type OutboxEntry, type OutboxLimits } from './outbox.js';
 export { Backoff, type BackoffOptions } from './backoff.js';

@@ -6,6 +6,13 @@ import type { TransportFactory } from './transport.js';
 
 export type { ClientStats, DropReason, ServerInfo, Status, StatusType } from './types.js';
 
+/** What connect() uses of an AbortSignal (browsers, Node, React Native). */
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface ConnectOptions {
   /** Client name shown in the node's connection list. */
   name?: string;
@@ -25,6 +32,15 @@ export interface ConnectOptions {
   reconnectBackoff?: BackoffOptions;
   /** Keep retrying (with backoff) when the first connection fails, instead of rejecting connect(). Default false. */
   waitOnFirstConnect?: boolean;
+  /**
+   * Gives up connect() when aborted (an AbortController's signal): the
+   * attempts stop, nothing stays open, and connect() rejects with
+   * MB_ERR_CONNECTION_CLOSED. Until connect() resolves the caller has no
+   * client to close, so without it a `waitOnFirstConnect` connect() to a
+   * node that never answers could only retry for ever (or until
+   * `maxReconnectAttempts`). No effect once connected.
+   */
+  signal?: AbortSignalLike;
   /** Shuffle the server list once. Default false. */
   randomize?: boolean;
   /** Do not add the peers a node announces to the server list. Default false. */

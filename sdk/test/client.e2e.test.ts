@@ -53,6 +53,60 @@ describe('connect and handshake', () => {
   });
 });
 
+describe('connect aborted', () => {
+  /** A TCP server that accepts and never answers (no WELCOME): counts the attempts. */
+  async function silentServer(): Promise<{ port: number; accepted: () => number; open: () => number; close: () => Promise<void> }> {
+    const net = await import('node:net');
+    const socks = new Set<import('node:net').Socket>();
+    let n = 0;
+    const srv = net.createServer((s) => {
+      n++;
+      socks.add(s);
+      s.resume(); // reads (and drops) the HELLO, so the client's FIN is seen
+      s.on('close', () => socks.delete(s));
+      s.on('error', () => {});
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    return {
+      port: (srv.address() as import('node:net').AddressInfo).port,
+      accepted: () => n,
+      open: () => socks.size,
+      close: () => new Promise<void>((r) => (socks.forEach((s) => s.destroy()), srv.close(() => r()))),
+    };
+  }
+
+  it('a waitOnFirstConnect connect() to a node that never answers stops when its signal aborts: rejected, no more attempts, nothing open', async () => {
+    // Before: the caller had no client to close until connect() resolved, so it retried for ever.
+    const srv = await silentServer();
+    const ac = new AbortController();
+    const p = connect(url(srv.port), { waitOnFirstConnect: true, connectTimeout: 200, reconnectBackoff: { base: 20, max: 50 }, signal: ac.signal });
+    await until(() => srv.accepted() >= 2, 'two attempts', 5000);
+    const t0 = Date.now();
+    ac.abort();
+    const err = await p.catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'MB_ERR_CONNECTION_CLOSED', message: expect.stringMatching(/aborted/) });
+    expect(Date.now() - t0).toBeLessThan(500);
+    const after = srv.accepted();
+    await until(() => srv.open() === 0, 'the attempt closed', 2000);
+    await sleep(600);
+    expect(srv.accepted()).toBe(after);
+    expect(srv.open()).toBe(0);
+    await srv.close();
+  });
+
+  it('an already aborted signal rejects at once without a connection; aborting after connect() resolved changes nothing', async () => {
+    const n = await fx.node();
+    const ac = new AbortController();
+    ac.abort();
+    await expect(connect(url(n), { signal: ac.signal })).rejects.toMatchObject({ code: 'MB_ERR_CONNECTION_CLOSED' });
+    const later = new AbortController();
+    const c = await client(url(n), { signal: later.signal });
+    later.abort();
+    await c.flush();
+    expect(c.isConnected).toBe(true);
+  });
+});
+
 describe('publish and subscribe', () => {
   it('routes by exact topic and wildcards, each subscription once', async () => {
     const n = await fx.node();
