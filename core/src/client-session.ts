@@ -164,16 +164,16 @@ export class ClientSession extends Connection {
         case FrameType.REQ:
           this.msgsIn++;
           if (this.limiter && !this.limiter.take()) {
-            this.rateLimited(f.correlation);
+            this.rateLimited(f);
             return;
           }
           if (this.permissions && !this.permissions.canPublishFrame(f)) {
             this.ctx.stats.permissionDenied++;
-            this.sendError('MB_ERR_PERMISSION_DENIED', f.correlation, `publish to "${f.topic}"`);
+            this.sendError('MB_ERR_PERMISSION_DENIED', f.correlation, `publish to "${f.topic}"`, f.ackRequested);
             return;
           }
           const ext = checkClientEvent(f, this.ctx.options);
-          if (!this.replyAllowed(ext?.reply, f.correlation)) return;
+          if (!this.replyAllowed(ext?.reply, f)) return;
           // A trace id is the first user's on this node: nobody else adds hops to its trace (trace-guard.ts).
           if (ext?.trace !== undefined) this.ctx.traces.claim(this, ext.trace);
           this.ctx.publish(this, f);
@@ -209,7 +209,8 @@ export class ClientSession extends Connection {
           this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, f.typeName);
       }
     } catch (e) {
-      this.onHandlerError(e, f.correlation);
+      // A refused PUB that asked for an ACK gets its NACK (ERROR otherwise).
+      this.onHandlerError(e, f.correlation, f.type === FrameType.PUB && f.ackRequested);
     }
   };
 
@@ -217,21 +218,21 @@ export class ClientSession extends Connection {
    * A reply topic is a publish the responder makes on the requester's
    * behalf: it needs the same permission, except in the requester's own inbox.
    */
-  private replyAllowed(reply: string | undefined, correlation: number): boolean {
+  private replyAllowed(reply: string | undefined, f: Frame): boolean {
     // Own inbox first: the usual reply topic, a string compare instead of the rules' trie walk.
     if (reply === undefined || !this.permissions || isOwnInbox(reply, this.clientId) || this.permissions.canPublish(reply)) return true;
     this.ctx.stats.permissionDenied++;
-    this.sendError('MB_ERR_PERMISSION_DENIED', correlation, `reply topic "${reply}" (not allowed to publish there)`);
+    this.sendError('MB_ERR_PERMISSION_DENIED', f.correlation, `reply topic "${reply}" (not allowed to publish there)`, f.ackRequested);
     return false;
   }
 
-  private onHandlerError(e: unknown, correlation: number): void {
+  private onHandlerError(e: unknown, correlation: number, nack = false): void {
     if (isMeshbusError(e)) {
       // Every malformed frame counts, whichever check refused it (session limits, ingress, routing).
       if (ERROR_CODES[e.code].kind === 'protocol') this.ctx.stats.protocolErrors++;
       else if (e.code === 'MB_ERR_PERMISSION_DENIED') this.ctx.stats.permissionDenied++;
       if (e.fatal) this.fail(e.code, e.message);
-      else this.sendError(e.code, correlation, e.message);
+      else this.sendError(e.code, correlation, e.message, nack);
       return;
     }
     this.ctx.logger.error({ client: this.clientId, err: String(e) }, 'internal error handling a frame');
@@ -302,9 +303,10 @@ export class ClientSession extends Connection {
     }
   }
 
-  private rateLimited(correlation: number): void {
+  private rateLimited(f: Frame): void {
     this.ctx.stats.rateLimited++;
-    if (this.limiter!.shouldReport()) this.sendError('MB_ERR_RATE_LIMITED', correlation, `more than ${this.ctx.options.publishRate} publishes/s`);
+    // At most one ERROR a second, but every acked PUB gets its NACK.
+    if (f.ackRequested || this.limiter!.shouldReport()) this.sendError('MB_ERR_RATE_LIMITED', f.correlation, `more than ${this.ctx.options.publishRate} publishes/s`, f.ackRequested);
   }
 
   private onSub(f: Frame): void {

@@ -11,6 +11,7 @@ import {
   encodeFrame,
   errorFrame,
   goodbyeFrame,
+  nackFrame,
   type ErrorCode,
   type Frame,
   type FrameScanner,
@@ -188,11 +189,15 @@ export abstract class Connection extends FlowEndpoint {
     this.out.sendControl(chunk);
   }
 
-  /** A non-fatal ERROR on `correlation` (0: none). */
-  sendError(code: ErrorCode, correlation: number, message: string): void {
+  /**
+   * A non-fatal ERROR on `correlation` (0: none); `nack`: the frame refused is
+   * a PUB that asked for an ACK, which gets a NACK instead (SPEC 10.2: exactly
+   * one ACK or NACK; an ERROR left the publisher waiting for its ack).
+   */
+  sendError(code: ErrorCode, correlation: number, message: string, nack = false): void {
     if (this.phase === 'closed') return;
     this.errorSent(code, message);
-    this.out.sendControl(errorFrame(code, correlation, message));
+    this.out.sendControl(nack ? nackFrame(code, correlation, message) : errorFrame(code, correlation, message));
   }
 
   /** Sends a fatal ERROR as the last frame (bounded, see OutboundQueue.sendFinal), then closes once it is flushed. */

@@ -60,8 +60,9 @@ function deliveries(c: RawClient, sid: number): string[] {
   return c.got.filter((g) => g.type === FrameType.PUB && g.sid === sid).map((g) => g.payload.toString());
 }
 
+/** The refusals `c` got (an ERROR, or the NACK of a PUB that asked for an ACK: SPEC 10.2). */
 function errors(c: RawClient, correlation?: number): Got[] {
-  return c.got.filter((g) => g.type === FrameType.ERROR && (correlation === undefined || g.correlation === correlation));
+  return c.got.filter((g) => (g.type === FrameType.ERROR || g.type === FrameType.NACK) && (correlation === undefined || g.correlation === correlation));
 }
 
 /** The node still serves: a fresh connection gets its PING answered. */
@@ -100,6 +101,7 @@ describe('ingress: the extension block of PUB and REQ is validated before anythi
       for (const corr of [11, 12]) {
         const e = errors(pub, corr);
         expect(e.map((g) => g.error)).toEqual(['MB_ERR_BAD_EXTENSION']);
+        expect(e[0]!.type).toBe(corr === 12 ? FrameType.NACK : FrameType.ERROR);
         expect(decodeError(e[0]!.payload).code).toBe(1011);
       }
       // never stored: the history still ends at the good event, the latest value is the good one

@@ -31,6 +31,7 @@ export interface Got {
   trace?: string;
   /** Durable position of an event (extension `p`), when it has one. */
   offset?: number;
+  /** ERROR and NACK frames: the code. */
   error?: ErrorCode;
 }
 
@@ -83,7 +84,7 @@ export abstract class RawFrames {
       correlation: f.correlation,
       payload: Buffer.from(f.payload),
     };
-    if (f.type === FrameType.ERROR) g.error = codeFromNumber(decodeError(f.payload).code);
+    if (f.type === FrameType.ERROR || f.type === FrameType.NACK) g.error = codeFromNumber(decodeError(f.payload).code);
     if (f.type === FrameType.REQ) g.reply = f.ext?.reply;
     if (f.traced) g.trace = f.ext?.trace;
     if (f.type === FrameType.PUB && f.extLen > 0) g.offset = f.ext?.position?.offset;
