@@ -24,6 +24,7 @@ import { DeliveryPolicy, subscribeProblem } from './subscription-policy.js';
 import type { Permissions } from './auth/permissions.js';
 import { TRACE, isOwnInbox, isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
 import { checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken } from './client-limits.js';
+import { subscriptionRefusal } from './subscription-bounds.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { ClientAuth } from './client-auth.js';
 import { FrameHold } from './frame-hold.js';
@@ -323,22 +324,11 @@ export class ClientSession extends Connection {
     checkSub(body);
     if (sid === 0) throw new ProtocolError('MB_ERR_BAD_BODY', 'SUB needs a non-zero sid in correlation');
     const old = this.subs.get(sid);
-    if (!old && this.subs.size >= this.ctx.options.maxSubscriptions) {
-      this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, `limit ${this.ctx.options.maxSubscriptions}`);
-      return;
-    }
-    // The node's and the host's bounds count the routing table: this SUB adds to it unless it replaces a subscription
-    // that is in it, or is a durable queue member (detached: never in it). A member replaced by an ordinary
-    // subscription is an addition: exempt as a replacement, SUB durable + SUB plain on one sid went past both bounds.
     const adds = !body.durable && (old === undefined || old.detached === true);
-    // The node's bound too: per connection alone, enough connections would hold the heap.
-    if (adds && this.ctx.table.clientSubscriptions >= this.ctx.options.maxNodeSubscriptions) {
-      this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, `node limit ${this.ctx.options.maxNodeSubscriptions}`);
-      return;
-    }
-    // And one host's share of it: else one host could take the node's whole bound from everyone else.
-    if (adds && this.host !== undefined && this.ctx.table.hostSubscriptions(this.host) >= this.ctx.options.maxSubscriptionsPerIp) {
-      this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, `limit ${this.ctx.options.maxSubscriptionsPerIp} per host`);
+    const refused = subscriptionRefusal(this.ctx.options, this.ctx.table, { connectionCount: this.subs.size, replaces: old !== undefined, adds, host: this.host });
+    if (refused) {
+      this.ctx.stats.subscriptionsRefused[refused.bound]++;
+      this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, refused.message);
       return;
     }
     const d = this.ctx.durability;

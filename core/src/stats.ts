@@ -1,3 +1,5 @@
+import type { SubscriptionBound } from './subscription-bounds.js';
+
 /** Counters of one node, read by the HTTP API and the metrics endpoint. */
 export interface NodeStats {
   msgsIn: number;
@@ -17,6 +19,8 @@ export interface NodeStats {
   permissionDenied: number;
   /** Publishes dropped by the per-connection rate limit. */
   rateLimited: number;
+  /** SUBs refused MB_ERR_TOO_MANY_SUBSCRIPTIONS, by the bound they hit (subscription-bounds.ts). */
+  subscriptionsRefused: Record<SubscriptionBound, number>;
   /** Live connections closed because their token expired. */
   tokensExpired: number;
   protocolErrors: number;
@@ -131,6 +135,7 @@ export function newStats(): NodeStats {
     authFailures: 0,
     permissionDenied: 0,
     rateLimited: 0,
+    subscriptionsRefused: { connection: 0, node: 0, host: 0 },
     tokensExpired: 0,
     protocolErrors: 0,
     errorsSent: 0,

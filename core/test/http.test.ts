@@ -56,6 +56,8 @@ describe('JSON views', () => {
     const v = (await http.app.inject({ method: 'GET', url: '/v1/node' })).json();
     expect(v).toMatchObject({ id: node.id, name: 'alpha', version: '0.1.0', scanner: node.scanner.name, httpPort: http.port, address: `127.0.0.1:${node.port}` });
     expect(v.limits.maxPayload).toBe(4096);
+    // The node-wide and per-host bounds an operator needs to read a refusal (a quarter of the node's per host by default).
+    expect(v.limits).toMatchObject({ maxNodeSubscriptions: 1_000_000, maxSubscriptionsPerIp: 250_000, maxConnectionsPerIp: 1024 });
     expect(v.uptimeSeconds).toBeGreaterThanOrEqual(0);
     expect(['js', 'native']).toContain(v.scanner);
   });

@@ -198,6 +198,9 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   gauge(registry, 'meshbus_auth_throttle_addresses', 'Remote addresses the failed-auth limiter remembers (bounded by its maxAddresses).', () => node.authThrottle.size);
   counter(registry, 'meshbus_permission_denied_total', 'Publishes and subscriptions refused by token permissions.', () => s.permissionDenied);
   counter(registry, 'meshbus_rate_limited_total', 'Publishes dropped by the per-connection rate limit.', () => s.rateLimited);
+  counter(registry, 'meshbus_subscriptions_refused_total', 'SUBs refused MB_ERR_TOO_MANY_SUBSCRIPTIONS, by the bound they hit: connection (maxSubscriptions), node (maxNodeSubscriptions), host (maxSubscriptionsPerIp).', () =>
+    (['connection', 'node', 'host'] as const).map((b) => [{ bound: b }, s.subscriptionsRefused[b]]),
+  );
   counter(registry, 'meshbus_tokens_expired_total', 'Live connections closed because their token expired.', () => s.tokensExpired);
   counter(registry, 'meshbus_stale_connections_total', 'Connections closed for unanswered pings.', () => s.staleConnections);
   counter(registry, 'meshbus_trace_hops_total', 'Trace hop records this node published.', () => s.traceHops);

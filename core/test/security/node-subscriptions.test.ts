@@ -31,6 +31,7 @@ describe('subscriptions per node', () => {
     expect(refusals(a)).toEqual([]);
     expect(refusals(b)).toEqual([21, 22, 23, 24, 25, 26, 27, 28, 29, 30]);
     expect(n.table.clientSubscriptions).toBe(50);
+    expect(n.stats.subscriptionsRefused).toEqual({ connection: 0, node: 10, host: 0 });
     // Replacing a subscription (same sid) takes no new room; the connection stays open.
     b.sub('b.other', 1);
     await b.flush();
@@ -68,6 +69,8 @@ describe('subscriptions per node', () => {
     expect(refusals(other)).toEqual([]);
     expect(n.table.hostSubscriptions('127.0.0.1')).toBe(40);
     expect(n.table.hostSubscriptions('127.0.0.2')).toBe(30);
+    // Counted by bound (meshbus_subscriptions_refused_total{bound}): an operator can tell which bound refused.
+    expect(n.stats.subscriptionsRefused).toEqual({ connection: 0, node: 0, host: 20 });
     // The host's room comes back as its subscriptions end (UNSUB, then a closed connection).
     a1.send({ type: FrameType.UNSUB, correlation: 1 });
     a2.sub('a2.back', 50);
