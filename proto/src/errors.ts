@@ -119,9 +119,11 @@ export class MeshbusError extends Error {
   readonly code: ErrorCode;
   readonly num: number;
   readonly fatal: boolean;
+  /** `detail` already starting with the code's text ("<message>: …", e.g. a wrapped error's message) is not prefixed again. */
   constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
     const def = ERROR_CODES[code];
-    super(detail ? `${def.message}: ${detail}` : def.message, options);
+    const prefix = def.message + ': ';
+    super(detail ? (detail.startsWith(prefix) ? detail : prefix + detail) : def.message, options);
     this.code = code;
     this.num = def.num;
     this.fatal = def.fatal;

@@ -20,3 +20,14 @@ describe('ERROR_CODES built from its rows', () => {
     expect(codeFromNumber(1234)).toBe('MB_ERR_INTERNAL');
   });
 });
+
+describe('MeshbusError messages', () => {
+  it('prefix the code\'s text once: a detail that already starts with it (a wrapped error of the same code) is not prefixed again', () => {
+    const inner = new ClientError('MB_ERR_CONNECT_FAILED', 'tcp://h:1: connect ECONNREFUSED');
+    expect(inner.message).toBe('could not connect to any server: tcp://h:1: connect ECONNREFUSED');
+    expect(new ClientError('MB_ERR_CONNECT_FAILED', inner.message).message).toBe(inner.message);
+    expect(new ClientError('MB_ERR_CONNECT_FAILED').message).toBe('could not connect to any server');
+    // Only the exact "<text>: " prefix counts.
+    expect(new ClientError('MB_ERR_CONNECT_FAILED', 'could not connect to any server!').message).toBe('could not connect to any server: could not connect to any server!');
+  });
+});

@@ -31,6 +31,9 @@ describe('connect and handshake', () => {
     const err = await connect(url(port), { connectTimeout: 1000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ClientError);
     expect((err as ClientError).code).toBe('MB_ERR_CONNECT_FAILED');
+    // The last attempt's reason once, not "could not connect to any server: could not connect to any server: ...".
+    expect((err as ClientError).message).toMatch(/^could not connect to any server: tcp:\/\/127\.0\.0\.1:\d+: /);
+    expect((err as ClientError).message.match(/could not connect/g)).toHaveLength(1);
   });
 
   it('auth failure is a terminal SessionError, without retries', async () => {
