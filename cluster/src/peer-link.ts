@@ -339,7 +339,7 @@ export class PeerLink extends Connection {
       const peer = reachableAt(parsePeerInfo(body.peer), remoteAddress(this.remote));
       if (typeof body.nonce !== 'string' || !/^[0-9a-f]{32}$/.test(body.nonce)) return this.fail('MB_ERR_BAD_BODY', 'peer WELCOME needs a nonce of 32 hex digits');
       const expected = proof(s.secret, 'acceptor', this.myNonce, body.nonce, s.self.id, peer.id);
-      if (!proofMatches(expected, body.proof)) return this.fail('MB_ERR_AUTH_FAILED', 'peer failed the cluster secret challenge');
+      if (!proofMatches(expected, body.proof)) return this.fail('MB_ERR_AUTH_FAILED', secretMismatch(s.secret !== undefined));
       this.peer = peer;
       this.theirNonce = body.nonce;
       this.sendControl(FrameType.AUTH, { proof: proof(s.secret, 'dialer', this.myNonce, this.theirNonce, s.self.id, peer.id) });
@@ -350,7 +350,7 @@ export class PeerLink extends Connection {
       const expected = proof(s.secret, 'dialer', this.theirNonce, this.myNonce, this.claimed.id, s.self.id);
       if (!proofMatches(expected, body.proof)) {
         s.authThrottle?.failed(remoteAddress(this.remote), 'peer');
-        return this.fail('MB_ERR_AUTH_FAILED', 'peer failed the cluster secret challenge');
+        return this.fail('MB_ERR_AUTH_FAILED', secretMismatch(s.secret !== undefined));
       }
       this.peer = this.claimed;
       this.up();
@@ -416,4 +416,9 @@ export class PeerLink extends Connection {
 function remoteHost(remote: string): string {
   const i = remote.lastIndexOf(':');
   return i < 0 ? remote : remote.slice(0, i);
+}
+
+/** What a failed secret challenge tells the operator (both ends log it): the fix, and whether this node has a secret at all. */
+function secretMismatch(haveSecret: boolean): string {
+  return `peer failed the cluster secret challenge: every node of a mesh needs the same --cluster-secret (this node has ${haveSecret ? 'one' : 'none'})`;
 }

@@ -413,6 +413,8 @@ describe('a seed that keeps failing', () => {
     expect(about()).toHaveLength(1);
     expect(about()[0].level).toBe('error');
     expect(String(about()[0].o.reason)).toContain('MB_ERR_AUTH_FAILED');
+    // It says what to do (a newcomer review: "peer failed the cluster secret challenge" alone did not).
+    expect(String(about()[0].o.reason)).toContain('every node of a mesh needs the same --cluster-secret (this node has one)');
     expect(all.filter((l) => l.msg === 'closing peer link')).toHaveLength(0);
     to = right.cluster.port;
     await until(() => cluster.peers().some((p) => p.id === right.node.id && p.state === 'up'), 'linked once the seed takes our secret', 15_000);
