@@ -13,7 +13,8 @@
  *
  * What an operator reads: a seed that fails is told once per way of failing
  * (`failing`: the first failure of each way, e.g. "no connection", then
- * MB_ERR_AUTH_FAILED), then each way at most once per REPORT_EVERY with the
+ * MB_ERR_AUTH_FAILED; a seed's very first attempt failing to connect waits
+ * for the second, a start-up race of nodes started together), then each way at most once per REPORT_EVERY with the
  * attempts since anything was told (`still-failing`), and once when it links
  * (`recovered`); before, every redial of a seed refusing our secret wrote a
  * warning (every 5 s at the default backoff, forever). The ways are
@@ -168,6 +169,10 @@ export class Redialer {
     const kind = /^MB_ERR_[A-Z_]+/.exec(reason)?.[0] ?? reason;
     const now = Date.now();
     t.untold++;
+    // A seed's very first attempt failing to connect is no news yet: nodes started together (`--workers`,
+    // a deploy) dial each other before all listen, and said it at warn level at every normal start.
+    // From the second failure on it is said; a refusal with a code (secret, topology) is said at once.
+    if (t.failures === 1 && kind === reason) return false;
     const at = t.told.get(kind);
     if (at === undefined) this.o.note('failing', addr, { reason, attempts: t.failures });
     else if (now - at >= REPORT_EVERY) this.o.note('still-failing', addr, { reason, attempts: t.untold });
