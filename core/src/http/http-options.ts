@@ -7,6 +7,7 @@ import type { ClusterView } from '../cluster-view.js';
 import { ConfigError, MAX_TIMER_MS } from '../config-error.js';
 import { jsonLogger, pinoOf, type LogLevel } from '../logger.js';
 import type { MeshNode } from '../node.js';
+import type { ConnectionLimits } from '../listener-limits.js';
 import type { TlsConfig } from '../tls-config.js';
 import type { HttpStats } from './metrics.js';
 import { DEFAULT_HTTP_PORT, openAdminRefusal } from './open-admin.js';
@@ -54,6 +55,18 @@ export interface HttpOptions {
   metricsSource?: (own: Registry) => Promise<string>;
   /** Answers GET /v1/workers (see MeshbusHttpOptions.workers). */
   workers?: () => Promise<unknown[]>;
+  /**
+   * HTTP connections open at once, every host together; past it a new one is
+   * refused (503 MB_ERR_TOO_MANY_CONNECTIONS, see listener-limits.ts).
+   * Default 1,024.
+   */
+  maxConnections?: number;
+  /**
+   * HTTP connections open at once from one host (an IPv4 address or an IPv6
+   * /64, as the client port's maxConnectionsPerIp counts; behind a reverse
+   * proxy every caller is the proxy). Default 64.
+   */
+  maxConnectionsPerIp?: number;
 }
 
 export interface HttpServer {
@@ -79,11 +92,27 @@ export function checkHttpOptions(node: MeshNode, options: HttpOptions): string |
   const port = options.port ?? DEFAULT_HTTP_PORT;
   const host = options.host ?? node.host;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`http port must be 0..65535, got ${options.port}`);
+  httpConnectionLimits(options);
   const refusal = options.adminToken === undefined ? openAdminRefusal(node, host) : undefined;
   if (refusal !== undefined && options.insecureOpenAdmin !== true) {
     throw new ConfigError(`${refusal} (set adminToken / --admin-token; or insecureOpenAdmin / --http-insecure-open on to run it open anyway)`);
   }
   return refusal;
+}
+
+/** Default of HttpOptions.maxConnections. */
+export const DEFAULT_HTTP_MAX_CONNECTIONS = 1024;
+/** Default of HttpOptions.maxConnectionsPerIp: a few scrapers, dashboards and scripts per host, not a descriptor table. */
+export const DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP = 64;
+
+/** The connection bounds of the API's listener, defaults applied; throws ConfigError. */
+export function httpConnectionLimits(options: HttpOptions): ConnectionLimits {
+  const maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS;
+  const maxConnectionsPerIp = options.maxConnectionsPerIp ?? DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP;
+  for (const [k, v] of [['maxConnections', maxConnections], ['maxConnectionsPerIp', maxConnectionsPerIp]] as const) {
+    if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`http ${k} must be a positive integer, got ${v}`);
+  }
+  return { maxConnections, maxConnectionsPerIp };
 }
 
 /** Logs that the API runs open where it would have been refused (insecureOpenAdmin). */

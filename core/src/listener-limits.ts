@@ -1,0 +1,66 @@
+import type { Server, Socket } from 'node:net';
+import { ERROR_CODES } from '@meshbus/proto';
+import { addressKey } from './auth/auth-throttle.js';
+import { refuseConnection } from './listener-timeouts.js';
+
+/**
+ * Bounds on the connections an HTTP listener holds open (the HTTP API's
+ * port). Without them one host was limited only by the process's file
+ * descriptors: idle keep-alive connections that each send a request every
+ * handshakeTimeout/2 stay open for ever, and at the descriptor limit the
+ * node accepted and dropped every client on its client port as well (with
+ * a 1,024-descriptor limit, 1,002 such connections from one unauthenticated
+ * host were enough; at 20,000, ~19,600 and ~230 MB of RSS).
+ */
+export interface ConnectionLimits {
+  /** Connections open at once, every host together. */
+  maxConnections: number;
+  /** Connections open at once from one host (an IPv4 address or an IPv6 /64, as the node's client port counts). */
+  maxConnectionsPerIp: number;
+}
+
+/**
+ * Applies `limits` to `server` (an http.Server or https.Server, not
+ * listening yet): a connection past a bound is refused before the HTTP
+ * server (or TLS) sees it: over plain HTTP answered
+ * `503 MB_ERR_TOO_MANY_CONNECTIONS` with `Connection: close`, over TLS
+ * closed unanswered (nothing can be said before a handshake the node will
+ * not spend CPU on), and destroyed `lingerMs` later if the other end keeps
+ * it open. A refused connection is not counted; an admitted one is until it
+ * closes.
+ */
+export function limitConnections(server: Server, limits: ConnectionLimits, lingerMs: number, tls: boolean): void {
+  const perHost = new Map<string, number>();
+  let total = 0;
+  // The HTTP (or TLS) server's own 'connection' listeners, registered by its constructor: they now run only for admitted sockets.
+  const accept = server.listeners('connection') as Array<(socket: Socket) => void>;
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => {
+    const host = addressKey(socket.remoteAddress ?? '?');
+    const mine = perHost.get(host) ?? 0;
+    const full = total >= limits.maxConnections;
+    if (full || mine >= limits.maxConnectionsPerIp) {
+      if (tls) return void socket.destroy();
+      // Read (and drop) what it sends, so its FIN is seen and the descriptor freed as soon as it closes, not at lingerMs.
+      socket.resume();
+      refuseConnection(socket, full ? refusal('the HTTP listener', limits.maxConnections) : refusal(`host ${host}`, limits.maxConnectionsPerIp), lingerMs);
+      return;
+    }
+    total++;
+    perHost.set(host, mine + 1);
+    socket.once('close', () => {
+      total--;
+      const n = (perHost.get(host) ?? 1) - 1;
+      if (n === 0) perHost.delete(host);
+      else perHost.set(host, n);
+    });
+    for (const l of accept) l.call(server, socket);
+  });
+}
+
+/** The raw 503 a refused plain-HTTP connection gets (the API's error body: `{ error: { code, num, message } }`). */
+function refusal(who: string, bound: number): string {
+  const code = 'MB_ERR_TOO_MANY_CONNECTIONS';
+  const body = JSON.stringify({ error: { code, num: ERROR_CODES[code].num, message: `${who} has ${bound} HTTP connections open: close one first` } });
+  return `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
