@@ -53,6 +53,8 @@ export interface HttpOptions {
   metricsLabels?: Record<string, string>;
   /** Serves GET /metrics from this instead of the node's own registry (see MeshbusHttpOptions.metricsSource). */
   metricsSource?: (own: Registry) => Promise<string>;
+  /** GET /metrics renders at most once per this many ms (see MeshbusHttpOptions.metricsMinInterval). Default 1,000. */
+  metricsMinInterval?: number;
   /** Answers GET /v1/workers (see MeshbusHttpOptions.workers). */
   workers?: () => Promise<unknown[]>;
   /**
@@ -133,6 +135,7 @@ export interface CheckedHttpOptions {
   requestTimeout?: number;
   maxRequestTimeout?: number;
   historySeconds?: number;
+  metricsMinInterval?: number;
 }
 
 const isPosInt = (v: number): boolean => Number.isInteger(v) && v > 0;
@@ -140,10 +143,12 @@ const isPosInt = (v: number): boolean => Number.isInteger(v) && v > 0;
 /**
  * Checks the HTTP API's options (the plugin's, and the on-demand listener's
  * before it loads the plugin); throws ConfigError. Returns the timeouts
- * (ms) and history length (s) with defaults.
+ * (ms), history length (s) and metrics interval (ms) with defaults.
  */
-export function checkPluginOptions(o: CheckedHttpOptions): { requestTimeout: number; maxRequestTimeout: number; historySeconds: number } {
+export function checkPluginOptions(o: CheckedHttpOptions): { requestTimeout: number; maxRequestTimeout: number; historySeconds: number; metricsMinInterval: number } {
   const requestTimeout = o.requestTimeout ?? 5_000;
+  const metricsMinInterval = o.metricsMinInterval ?? 1_000;
+  if (!Number.isInteger(metricsMinInterval) || metricsMinInterval < 0) throw new ConfigError(`metricsMinInterval must be a non-negative integer, got ${metricsMinInterval}`);
   const maxRequestTimeout = o.maxRequestTimeout ?? 60_000;
   const historySeconds = o.historySeconds ?? 300;
   if (o.adminToken !== undefined && (typeof o.adminToken !== 'string' || o.adminToken.length === 0)) {
@@ -159,7 +164,7 @@ export function checkPluginOptions(o: CheckedHttpOptions): { requestTimeout: num
   if (o.adminToken === undefined && o.insecureOpenAdmin !== true && (n.options.token !== undefined || n.options.jwt !== undefined)) {
     throw new ConfigError('the HTTP API of a node that requires client tokens needs an admin token (set adminToken; or insecureOpenAdmin to run it open anyway)');
   }
-  return { requestTimeout, maxRequestTimeout, historySeconds };
+  return { requestTimeout, maxRequestTimeout, historySeconds, metricsMinInterval };
 }
 
 /**

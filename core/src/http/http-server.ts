@@ -136,6 +136,7 @@ async function buildHttpApp(node: MeshNode, options: HttpOptions, serverFactory:
       scheme: options.tls ? 'https' : 'http',
       metricsLabels: options.metricsLabels,
       metricsSource: options.metricsSource,
+      metricsMinInterval: options.metricsMinInterval,
       workers: options.workers,
       onApi: (a) => (api = a),
     });

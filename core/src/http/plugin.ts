@@ -14,6 +14,7 @@ import { registerTraceRoutes } from './trace-routes.js';
 import { WaitingCalls } from './waiting-calls.js';
 import { registerPublishRoutes } from './publish-routes.js';
 import { RateHistory } from './rate-history.js';
+import { ScrapeCache } from './scrape-cache.js';
 import { checkPluginOptions } from './http-options.js';
 import { MAX_PAGE, clusterView, connectionsView, historyView, intParam, nodeView, readiness, statsView, subscriptionsView, type ViewContext } from './views.js';
 
@@ -51,6 +52,13 @@ export interface MeshbusHttpOptions {
    * by the primary). Resolves with the exposition text (METRICS_CONTENT_TYPE).
    */
   metricsSource?: (own: Registry) => Promise<string>;
+  /**
+   * GET /metrics renders at most once per this many ms and one rendering at a
+   * time: scrapes meanwhile get the last text (see scrape-cache.ts; the route
+   * is open, and a rendering costs the node time in proportion to its state).
+   * 0: every scrape renders, still one at a time. Default 1,000.
+   */
+  metricsMinInterval?: number;
   /**
    * The processes serving this API together, for GET /v1/workers and the
    * dashboard's per-worker table (`meshbus start --workers`: one object per
@@ -95,7 +103,7 @@ const VERSION: string = (() => {
  */
 export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: FastifyInstance, options: MeshbusHttpOptions) => {
   const { node } = options;
-  const { requestTimeout, maxRequestTimeout, historySeconds } = checkPluginOptions(options);
+  const { requestTimeout, maxRequestTimeout, historySeconds, metricsMinInterval } = checkPluginOptions(options);
   const prefix = app.prefix;
   const ctx: ViewContext = {
     node,
@@ -119,7 +127,8 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   const { createNodeMetrics } = await import('./node-metrics.js');
   const { registry, detach } = createNodeMetrics({ node, cluster: () => ctx.cluster, history, http: stats, version: VERSION });
   if (options.metricsLabels) registry.setDefaultLabels(options.metricsLabels);
-  const scrape = options.metricsSource ?? ((own: Registry) => own.metrics());
+  const source = options.metricsSource ?? ((own: Registry) => own.metrics());
+  const scrapes = new ScrapeCache(() => source(registry), metricsMinInterval);
   // Calls waiting for a reply, a trace's wait or the mesh's figures are failed (503 MB_ERR_DRAINING) and answered before fastify cuts the connections.
   const waiting = new WaitingCalls(app, () => {
     mesh.close();
@@ -179,7 +188,7 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   });
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', METRICS_CONTENT_TYPE);
-    return scrape(registry);
+    return scrapes.get();
   });
   // The page calls the API under the same prefix.
   const html = dashboardHtml(prefix);
