@@ -93,6 +93,7 @@ export async function startServer(
         host: cfg.httpHost ?? cfg.host,
         maxConnections: cfg.httpMaxConnections,
         maxConnectionsPerIp: cfg.httpMaxConnectionsPerIp,
+        maxPipelined: cfg.httpMaxPipelined,
         adminToken: cfg.adminToken,
         insecureOpenAdmin: cfg.httpInsecureOpen === 'on',
         cluster,

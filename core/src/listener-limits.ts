@@ -1,11 +1,12 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import { ERROR_CODES } from '@meshbus/proto';
 import { addressKey } from './auth/auth-throttle.js';
 import { refuseConnection } from './listener-timeouts.js';
 
 /**
- * Bounds on the connections an HTTP listener holds open (the HTTP API's
- * port). Without them one host was limited only by the process's file
+ * Bounds on the connections an HTTP listener holds open, and on what one of
+ * them can make it hold (the HTTP API's port). Without them one host was limited only by the process's file
  * descriptors: idle keep-alive connections that each send a request every
  * handshakeTimeout/2 stay open for ever, and at the descriptor limit the
  * node accepted and dropped every client on its client port as well (with
@@ -17,6 +18,16 @@ export interface ConnectionLimits {
   maxConnections: number;
   /** Connections open at once from one host (an IPv4 address or an IPv6 /64, as the node's client port counts). */
   maxConnectionsPerIp: number;
+  /**
+   * Requests one connection may have made whose answers are not written out
+   * yet (HTTP/1.1 pipelining): past it the connection is closed. Node parses
+   * every request of what it has read (up to 64 KiB) before it stops reading
+   * from a connection whose answers wait, and keeps each answer in memory
+   * until the other end reads it, which it may never do: 20,000 pipelined
+   * GET /metrics (700 KB) on one connection that never read held ~12 MB of
+   * heap for as long as it stayed open, 11 such ~130 MB.
+   */
+  maxPipelined: number;
 }
 
 /**
@@ -30,6 +41,7 @@ export interface ConnectionLimits {
  * closes.
  */
 export function limitConnections(server: Server, limits: ConnectionLimits, lingerMs: number, tls: boolean): void {
+  limitPipelining(server, limits.maxPipelined);
   const perHost = new Map<string, number>();
   let total = 0;
   // The HTTP (or TLS) server's own 'connection' listeners, registered by its constructor: they now run only for admitted sockets.
@@ -63,4 +75,33 @@ function refusal(who: string, bound: number): string {
   const code = 'MB_ERR_TOO_MANY_CONNECTIONS';
   const body = JSON.stringify({ error: { code, num: ERROR_CODES[code].num, message: `${who} has ${bound} HTTP connections open: close one first` } });
   return `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
+
+/**
+ * Closes a connection with more than `max` requests whose answers are not
+ * written out (a response counts until its last byte has left for the
+ * kernel, or it is closed): the requests past it, and the rest of what was
+ * read with them, reach no handler and no answer is kept for them.
+ */
+function limitPipelining(server: Server, max: number): void {
+  const waiting = new WeakMap<Socket, number>();
+  // The request handler the HTTP server was made with (fastify's, or the on-demand listener's).
+  const handle = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    if (socket.destroyed) return;
+    const n = (waiting.get(socket) ?? 0) + 1;
+    if (n > max) return void socket.destroy();
+    waiting.set(socket, n);
+    let done = false;
+    const answered = (): void => {
+      if (done) return;
+      done = true;
+      waiting.set(socket, (waiting.get(socket) ?? 1) - 1);
+    };
+    res.once('finish', answered);
+    res.once('close', answered);
+    for (const l of handle) l.call(server, req, res);
+  });
 }

@@ -69,6 +69,12 @@ export interface HttpOptions {
    * proxy every caller is the proxy). Default 64.
    */
   maxConnectionsPerIp?: number;
+  /**
+   * Requests one connection may have made whose answers are not written out
+   * yet (pipelined, the other end not reading); past it the connection is
+   * closed (see listener-limits.ts). Default 8.
+   */
+  maxPipelined?: number;
 }
 
 export interface HttpServer {
@@ -107,14 +113,18 @@ export const DEFAULT_HTTP_MAX_CONNECTIONS = 1024;
 /** Default of HttpOptions.maxConnectionsPerIp: a few scrapers, dashboards and scripts per host, not a descriptor table. */
 export const DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP = 64;
 
+/** Default of HttpOptions.maxPipelined: browsers, curl and Prometheus never pipeline; room for a client that does. */
+export const DEFAULT_HTTP_MAX_PIPELINED = 8;
+
 /** The connection bounds of the API's listener, defaults applied; throws ConfigError. */
 export function httpConnectionLimits(options: HttpOptions): ConnectionLimits {
   const maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS;
   const maxConnectionsPerIp = options.maxConnectionsPerIp ?? DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP;
-  for (const [k, v] of [['maxConnections', maxConnections], ['maxConnectionsPerIp', maxConnectionsPerIp]] as const) {
+  const maxPipelined = options.maxPipelined ?? DEFAULT_HTTP_MAX_PIPELINED;
+  for (const [k, v] of [['maxConnections', maxConnections], ['maxConnectionsPerIp', maxConnectionsPerIp], ['maxPipelined', maxPipelined]] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`http ${k} must be a positive integer, got ${v}`);
   }
-  return { maxConnections, maxConnectionsPerIp };
+  return { maxConnections, maxConnectionsPerIp, maxPipelined };
 }
 
 /** Logs that the API runs open where it would have been refused (insecureOpenAdmin). */

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { nodeKit, until } from '@meshbus/testkit';
+import { heldWithin, nodeKit, until } from '@meshbus/testkit';
 import { ConfigError, startNode, type MeshNode } from '../../src/index.js';
 import { startHttp, startHttpOnDemand, type HttpOptions } from '../../src/http/index.js';
 
@@ -51,12 +51,15 @@ function hold(port: number, path = '/healthz', from = '127.0.0.1'): Promise<Held
 
 const codeOf = (h: Held): string | undefined => (JSON.parse(h.body || '{}') as { error?: { code: string } }).error?.code;
 
-async function startApi(kind: 'startHttp' | 'onDemand', opts: HttpOptions = {}): Promise<{ node: MeshNode; port: number }> {
+async function startApi(kind: 'startHttp' | 'onDemand', opts: HttpOptions = {}): Promise<{ node: MeshNode; port: number; accepted: net.Socket[] }> {
   const node = await kit.node();
   const o = { port: 0, host: '127.0.0.1', adminToken: 'admin-secret', ...opts };
   const h = kind === 'startHttp' ? await startHttp(node, o) : await startHttpOnDemand(node, o);
   kit.defer(() => h.close());
-  return { node, port: h.port };
+  // The node's side of each connection (startHttp's server).
+  const accepted: net.Socket[] = [];
+  if ('app' in h) h.app.server.on('connection', (s: net.Socket) => accepted.push(s));
+  return { node, port: h.port, accepted };
 }
 
 describe('HTTP connections per host and per listener', () => {
@@ -92,9 +95,31 @@ describe('HTTP connections per host and per listener', () => {
     expect(c.got[0]?.typeName).toBe('WELCOME');
   });
 
+  it('closes a connection that pipelines past maxPipelined (default 8) without reading: its answers are not kept for it', async () => {
+    const { port, accepted } = await startApi('startHttp');
+    const request = 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n';
+    // Never reads: before, 20,000 of these held ~12 MB of heap for as long as the connection stayed open.
+    const hoarder = net.connect(port, '127.0.0.1');
+    kit.defer(() => hoarder.destroy());
+    hoarder.pause();
+    hoarder.on('error', () => {});
+    hoarder.write(request.repeat(2000));
+    await until(() => accepted.length === 1, 'the connection accepted', 5000);
+    // The node lets go of it (the hoarder, not reading, does not see it).
+    expect(await heldWithin(() => accepted[0]!.destroyed, 5000)).toBe(true);
+    // Up to the bound, pipelined requests are answered in order.
+    const reader = net.connect(port, '127.0.0.1');
+    kit.defer(() => reader.destroy());
+    let text = '';
+    reader.on('data', (b: Buffer) => (text += b.toString('latin1')));
+    reader.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(8));
+    await until(() => (text.match(/HTTP\/1\.1 200/g) ?? []).length === 8, 'eight answers', 5000);
+    expect(reader.destroyed).toBe(false);
+  });
+
   it('refuses bad bounds with ConfigError', async () => {
     const node = await kit.node();
-    for (const bad of [{ maxConnections: 0 }, { maxConnectionsPerIp: -1 }, { maxConnectionsPerIp: 1.5 }]) {
+    for (const bad of [{ maxConnections: 0 }, { maxConnectionsPerIp: -1 }, { maxConnectionsPerIp: 1.5 }, { maxPipelined: 0 }]) {
       await expect(startHttp(node, { port: 0, host: '127.0.0.1', ...bad })).rejects.toThrow(ConfigError);
       await expect(startHttpOnDemand(node, { port: 0, host: '127.0.0.1', ...bad })).rejects.toThrow(ConfigError);
     }
