@@ -90,6 +90,25 @@ const VERSION: string = (() => {
 
 
 /**
+ * Refusals of the access check that cost the caller nothing: no token (401)
+ * and an address out of failed attempts (429). Logged at debug, as probes
+ * are: at info, anyone who reached the port had the node write a line per
+ * request, URL included (16 connections posting 15 KB URLs without a token:
+ * 50 MB of log a second, written synchronously to stderr by the CLI). A
+ * wrong token (403) stays at info: each is charged to its address by the
+ * failed-auth throttle, so an address writes at most maxFailures of them per
+ * window (and counted in meshbus_auth_failed_attempts_total).
+ */
+const UNCHARGED_REFUSALS: ReadonlySet<number> = new Set([401, 429]);
+
+/** Longest request target a log record carries (the rest is cut: a target can be as long as the header limit, 16 KiB). */
+const LOG_URL_MAX = 256;
+
+function logUrl(url: string): string {
+  return url.length > LOG_URL_MAX ? `${url.slice(0, LOG_URL_MAX)}… (${url.length} chars)` : url;
+}
+
+/**
  * The meshbus HTTP API as a fastify plugin: health, metrics, JSON views,
  * publish/request, traces and the dashboard, under the registration's prefix:
  *
@@ -172,9 +191,9 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   app.addHook('onRequest', accessCheck(options.adminToken, options.scheme ?? 'http', prefix, node.authThrottle));
   app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     const status = reply.statusCode;
-    const rec = { method: req.method, url: req.url, status, ms: Math.round(reply.elapsedTime * 100) / 100 };
+    const rec = { method: req.method, url: logUrl(req.url), status, ms: Math.round(reply.elapsedTime * 100) / 100 };
     if (status >= 500) req.log.warn(rec, 'http');
-    else if (req.method === 'GET' || req.method === 'HEAD') req.log.debug(rec, 'http');
+    else if (req.method === 'GET' || req.method === 'HEAD' || UNCHARGED_REFUSALS.has(status)) req.log.debug(rec, 'http');
     else req.log.info(rec, 'http');
   });
 
