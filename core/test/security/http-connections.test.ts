@@ -51,7 +51,7 @@ function hold(port: number, path = '/healthz', from = '127.0.0.1'): Promise<Held
 
 const codeOf = (h: Held): string | undefined => (JSON.parse(h.body || '{}') as { error?: { code: string } }).error?.code;
 
-async function startApi(kind: 'startHttp' | 'onDemand', opts: HttpOptions = {}): Promise<{ node: MeshNode; port: number; accepted: net.Socket[] }> {
+async function startApi(kind: 'startHttp' | 'onDemand', opts: HttpOptions = {}): Promise<{ node: MeshNode; port: number; accepted: net.Socket[]; open(): Promise<number> }> {
   const node = await kit.node();
   const o = { port: 0, host: '127.0.0.1', adminToken: 'admin-secret', ...opts };
   const h = kind === 'startHttp' ? await startHttp(node, o) : await startHttpOnDemand(node, o);
@@ -59,7 +59,9 @@ async function startApi(kind: 'startHttp' | 'onDemand', opts: HttpOptions = {}):
   // The node's side of each connection (startHttp's server).
   const accepted: net.Socket[] = [];
   if ('app' in h) h.app.server.on('connection', (s: net.Socket) => accepted.push(s));
-  return { node, port: h.port, accepted };
+  // Sockets the listener holds now, refused ones included (startHttp's server).
+  const open = (): Promise<number> => new Promise((r) => ('app' in h ? h.app.server.getConnections((_e, n) => r(n)) : r(-1)));
+  return { node, port: h.port, accepted, open };
 }
 
 describe('HTTP connections per host and per listener', () => {
@@ -115,6 +117,21 @@ describe('HTTP connections per host and per listener', () => {
     reader.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'.repeat(8));
     await until(() => (text.match(/HTTP\/1\.1 200/g) ?? []).length === 8, 'eight answers', 5000);
     expect(reader.destroyed).toBe(false);
+  });
+
+  it('holds at most maxConnections refused connections waiting for their 503: past it they are closed at once', async () => {
+    const { port, open } = await startApi('startHttp', { maxConnections: 4, maxConnectionsPerIp: 1 });
+    expect((await hold(port)).status).toBe(200);
+    // Connections that never read nor close: each refusal lingered handshakeTimeout, holding a descriptor.
+    let connected = 0;
+    for (let i = 0; i < 60; i++) {
+      const s = net.connect(port, '127.0.0.1', () => connected++);
+      s.pause();
+      s.on('error', () => {});
+      kit.defer(() => s.destroy());
+    }
+    await until(() => connected === 60, 'all connected', 5000);
+    expect(await heldWithin(async () => (await open()) <= 1 + 4, 2000)).toBe(true);
   });
 
   it('refuses bad bounds with ConfigError', async () => {
