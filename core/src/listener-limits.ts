@@ -41,14 +41,19 @@ export interface ConnectionLimits {
  * closed unanswered at once (the listener holds at most twice
  * maxConnections descriptors, whatever the rate of connections). A refused
  * connection is not counted in the bounds; an admitted one is until it
- * closes.
+ * closes, or with `releaseOnUpgrade` until it upgrades (the WebSocket
+ * gateway's port: its sessions are bounded by the node, which refuses them
+ * with its own close codes). Adds an 'upgrade' listener only then (with
+ * one, Node no longer answers an upgrade request as a plain request).
  */
-export function limitConnections(server: Server, limits: ConnectionLimits, lingerMs: number, tls: boolean): void {
+export function limitConnections(server: Server, limits: ConnectionLimits, lingerMs: number, tls: boolean, releaseOnUpgrade = false): void {
   limitPipelining(server, limits.maxPipelined);
   const perHost = new Map<string, number>();
   let total = 0;
   /** Refused connections waiting for their 503 to be read (at most maxConnections; past it, closed at once). */
   let lingering = 0;
+  /** How to uncount an admitted socket when it upgrades: it is no longer the HTTP server's (the WebSocket gateway's sessions are bounded by the node). */
+  const upgraded = new WeakMap<object, () => void>();
   // The HTTP (or TLS) server's own 'connection' listeners, registered by its constructor: they now run only for admitted sockets.
   const accept = server.listeners('connection') as Array<(socket: Socket) => void>;
   server.removeAllListeners('connection');
@@ -69,14 +74,20 @@ export function limitConnections(server: Server, limits: ConnectionLimits, linge
     }
     total++;
     perHost.set(host, mine + 1);
-    socket.once('close', () => {
+    let counted = true;
+    const release = (): void => {
+      if (!counted) return;
+      counted = false;
       total--;
       const n = (perHost.get(host) ?? 1) - 1;
       if (n === 0) perHost.delete(host);
       else perHost.set(host, n);
-    });
+    };
+    socket.once('close', release);
+    if (releaseOnUpgrade) upgraded.set(socket, release);
     for (const l of accept) l.call(server, socket);
   });
+  if (releaseOnUpgrade) server.on('upgrade', (_req: IncomingMessage, socket: Socket) => upgraded.get(socket)?.());
 }
 
 /** The raw 503 a refused plain-HTTP connection gets (the API's error body: `{ error: { code, num, message } }`). */

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { heldWithin, nodeKit, until } from '@meshbus/testkit';
 import { ConfigError, startNode, type MeshNode } from '../../src/index.js';
 import { startHttp, startHttpOnDemand, type HttpOptions } from '../../src/http/index.js';
+import { WsGateway } from '../../src/ws/index.js';
 
 /**
  * An unauthenticated host that holds HTTP connections open: keep-alive
@@ -39,7 +40,8 @@ function hold(port: number, path = '/healthz', from = '127.0.0.1'): Promise<Held
       text += b.toString('latin1');
       const at = text.indexOf('\r\n\r\n');
       const len = Number(/content-length: (\d+)/i.exec(text)?.[1] ?? -1);
-      if (at >= 0 && len >= 0 && text.length >= at + 4 + len) done();
+      const chunked = /transfer-encoding: chunked/i.test(text);
+      if (at >= 0 && ((len >= 0 && text.length >= at + 4 + len) || (chunked && text.endsWith('\r\n0\r\n\r\n')))) done();
     });
     socket.on('close', () => {
       held.closed = true;
@@ -140,5 +142,27 @@ describe('HTTP connections per host and per listener', () => {
       await expect(startHttp(node, { port: 0, host: '127.0.0.1', ...bad })).rejects.toThrow(ConfigError);
       await expect(startHttpOnDemand(node, { port: 0, host: '127.0.0.1', ...bad })).rejects.toThrow(ConfigError);
     }
+  });
+});
+
+describe('the WebSocket port before the upgrade', () => {
+  it("plain keep-alive connections count against the node's maxConnectionsPerIp: past it a connection is refused 503", async () => {
+    const node = await kit.node({ maxConnectionsPerIp: 3 });
+    const g = await new WsGateway(node, { port: 0, host: '127.0.0.1' }).listen();
+    kit.defer(() => g.close());
+    // Each is answered 426 and kept alive: before, a host held as many as it liked, uncounted.
+    const plain = [await hold(g.port, '/'), await hold(g.port, '/'), await hold(g.port, '/')];
+    expect(plain.map((h) => [h.status, h.closed])).toEqual([[426, false], [426, false], [426, false]]);
+    const over = await hold(g.port, '/');
+    expect([over.status, codeOf(over)]).toEqual([503, 'MB_ERR_TOO_MANY_CONNECTIONS']);
+    // Another host still gets a WebSocket session.
+    plain[0]!.socket.destroy();
+    const { default: WebSocket } = await import('ws');
+    const ws = new WebSocket(`ws://127.0.0.1:${g.port}/`, { localAddress: '127.0.0.2' });
+    kit.defer(() => ws.terminate());
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
   });
 });
