@@ -12,6 +12,12 @@ export interface StartConfig {
   /** HTTP API port; 'off' disables it. */
   httpPort: number | undefined;
   httpHost: string | undefined;
+  /** HTTP API connections open at once (HttpOptions.maxConnections). */
+  httpMaxConnections: number | undefined;
+  /** HTTP API connections open at once from one host (HttpOptions.maxConnectionsPerIp). */
+  httpMaxConnectionsPerIp: number | undefined;
+  /** HTTP API requests one connection may have unanswered (HttpOptions.maxPipelined). */
+  httpMaxPipelined: number | undefined;
   /** WebSocket gateway port (browsers, mobile); 'off' disables it. */
   wsPort: number | undefined;
   /** Origins allowed to open a WebSocket (browsers' Origin header); empty: any. */
@@ -118,6 +124,9 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   port: { kind: 'port', default: 4480, arg: 'port', help: 'TCP port for clients (0: any free port).' },
   httpPort: { kind: 'port', default: 8480, arg: 'port|off', help: 'Port of the HTTP API and dashboard; off disables it.' },
   httpHost: { kind: 'string', default: undefined, arg: 'addr', help: 'Address the HTTP API listens on, if not --host.' },
+  httpMaxConnections: { kind: 'int', default: undefined, arg: 'n', help: 'Most HTTP API connections open at once (default 1024).' },
+  httpMaxConnectionsPerIp: { kind: 'int', default: undefined, arg: 'n', help: 'Most HTTP API connections open at once from one host, an IPv4 address or an IPv6 /64 (default 64; behind a reverse proxy every caller is the proxy).' },
+  httpMaxPipelined: { kind: 'int', default: undefined, arg: 'n', help: 'Most HTTP API requests one connection may have sent whose answers are not written out yet; past it the connection is closed (default 8).' },
   wsPort: { kind: 'port', default: 8481, arg: 'port|off', help: 'Port of the WebSocket gateway (browsers, mobile); off disables it.' },
   wsOrigins: { kind: 'list', default: [], arg: 'origins', help: 'Comma-separated Origin values allowed to open a WebSocket; empty: any.' },
   wsDeflate: { kind: 'string', default: 'off', arg: 'on|off', help: 'Compress WebSocket messages (permessage-deflate).' },

@@ -91,6 +91,9 @@ export async function startServer(
       http = await startHttpOnDemand(node, {
         port: cfg.httpPort,
         host: cfg.httpHost ?? cfg.host,
+        maxConnections: cfg.httpMaxConnections,
+        maxConnectionsPerIp: cfg.httpMaxConnectionsPerIp,
+        maxPipelined: cfg.httpMaxPipelined,
         adminToken: cfg.adminToken,
         insecureOpenAdmin: cfg.httpInsecureOpen === 'on',
         cluster,

@@ -160,6 +160,13 @@ export class RoutingTable {
   };
   /** Subscriptions owned by client connections (what maxNodeSubscriptions bounds). */
   clientSubscriptions = 0;
+  /**
+   * Subscriptions in the table by owner kind, kept as they come and go: the
+   * open /metrics reads them at every scrape, and walking the trie there cost
+   * ~27 ms of event loop per scrape at 100,000 subscriptions (~270 ms at the
+   * default maxNodeSubscriptions), for anyone who asks.
+   */
+  private readonly owners: Record<SubscriberKind, number> = { client: 0, peer: 0, leaf: 0, gateway: 0, internal: 0 };
   /** Client subscriptions per host (Subscriber.host; what maxSubscriptionsPerIp bounds). */
   private readonly perHost = new Map<string, number>();
 
@@ -172,10 +179,16 @@ export class RoutingTable {
     return this.trie.size;
   }
 
+  /** How many subscriptions the table holds by owner kind (a copy; no walk of the table). */
+  byOwner(): Record<SubscriberKind, number> {
+    return { ...this.owners };
+  }
+
   add(sub: Subscription): void {
     if (sub.detached) return;
     if (!this.trie.add(sub.pattern, sub)) return;
     this.changed(sub.pattern);
+    this.owners[sub.owner.kind]++;
     if (sub.owner.kind === 'client') this.countClient(sub.owner, 1);
     if (isLocalInterest(sub.owner.kind)) this.count(sub, 1);
   }
@@ -184,6 +197,7 @@ export class RoutingTable {
     if (sub.detached) return;
     if (!this.trie.remove(sub.pattern, sub)) return;
     this.changed(sub.pattern);
+    this.owners[sub.owner.kind]--;
     if (sub.owner.kind === 'client') this.countClient(sub.owner, -1);
     if (isLocalInterest(sub.owner.kind)) this.count(sub, -1);
   }

@@ -7,7 +7,11 @@ import { ERROR_CODES, errorFrame } from '@meshbus/proto';
 import { ConfigError, MAX_TIMER_MS } from './config-error.js';
 import type { MeshNode } from './node.js';
 import { WsTransport, wsCloseCode } from './ws-transport.js';
+import { limitConnections } from './listener-limits.js';
 import { createListenerServer, refuseConnection } from './listener-timeouts.js';
+
+/** Plain requests a connection to the gateway's port may have unanswered (only a 426 to give them). */
+const WS_MAX_PIPELINED = 8;
 import { listenOn } from './listen.js';
 import { ToldRecently } from './told-recently.js';
 
@@ -93,11 +97,27 @@ export class WsGateway {
       res.end('meshbus WebSocket gateway: connect with a WebSocket client\n');
     };
     // Own port: the listener policy shared with the HTTP API (headers within handshakeTimeout, listener-timeouts.ts).
-    this.http = o.server ?? createListenerServer(plain, node.options.handshakeTimeout, o.tls);
+    this.http = o.server ?? this.ownServer(plain);
     this.http.on('upgrade', this.onUpgrade);
     this.http.on('connection', this.onConnection);
     this.http.on('secureConnection', this.onConnection);
     this.http.on('request', this.onRequest);
+  }
+
+  /**
+   * The gateway's own HTTP server, its connections bounded as the node's
+   * client connections are (maxConnections, maxConnectionsPerIp) until they
+   * upgrade (then the node's own bounds, with their close codes): a plain request is answered 426 on a keep-alive connection
+   * whose HELLO deadline starts again after it, so connections that sent one
+   * every handshakeTimeout/2 stayed open for ever, uncounted by the node
+   * (3,000 from one host, past its maxConnectionsPerIp of 1,024, held the
+   * descriptors as long as they liked).
+   */
+  private ownServer(plain: (req: IncomingMessage, res: ServerResponse) => void): HttpServer {
+    const n = this.node.options;
+    const server = createListenerServer(plain, n.handshakeTimeout, this.options.tls);
+    limitConnections(server, { maxConnections: n.maxConnections, maxConnectionsPerIp: n.maxConnectionsPerIp, maxPipelined: WS_MAX_PIPELINED }, n.handshakeTimeout, this.options.tls !== undefined, true);
+    return server;
   }
 
   /** The port WebSocket clients connect to (the HTTP server's when mounted). */

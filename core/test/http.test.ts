@@ -154,7 +154,8 @@ describe('internal subscribers', () => {
 describe('/metrics', () => {
   it('is valid Prometheus text and counts the traffic actually sent', async () => {
     const peers: PeerView[] = [{ id: 'aaaaaaaaaaaaaaaa', name: 'n"2', address: '127.0.0.1:7001', state: 'up', rttMs: 2, since: 0, msgsIn: 7, msgsOut: 9 }];
-    const { node, http } = await setup({}, { cluster: { ready: () => true, peers: () => peers } });
+    // Every scrape rendered anew (the default renders at most once a second): the test reads deltas between scrapes.
+    const { node, http } = await setup({}, { cluster: { ready: () => true, peers: () => peers }, metricsMinInterval: 0 });
     const scrape = async () => {
       const r = await fetch(`${http.url}/metrics`);
       expect(r.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);

@@ -77,6 +77,27 @@ describe('one logger for the node and its HTTP API', () => {
   });
 });
 
+describe('what an unauthenticated caller can make the node log', () => {
+  it('refusals that cost the caller nothing (no token 401, throttled 429) log at debug, and no record carries a whole long URL', async () => {
+    const { logger, records } = capture('info', { node: 'n3' });
+    const node = await startNode({ port: 0, logger, authThrottle: { maxFailures: 2 } });
+    nodes.push(node);
+    const http = await startHttp(node, { port: 0, host: '127.0.0.1', logger: true, adminToken: 'admin-secret' });
+    servers.push(http);
+    const post = (auth?: string) =>
+      fetch(`${http.url}/v1/publish/a.b?${'q'.repeat(8000)}`, { method: 'POST', headers: { 'content-type': 'application/octet-stream', ...(auth ? { authorization: auth } : {}) }, body: 'x' });
+    // Before, each was an info line of 8 KB: 16 connections wrote 50 MB of log a second.
+    for (let i = 0; i < 20; i++) expect((await post()).status).toBe(401);
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await post('Bearer wrong')).status);
+    expect(statuses).toEqual([403, 403, 429, 429, 429]);
+    const lines = records().filter((x) => x.msg === 'http');
+    // The wrong tokens, at most maxFailures per window per address, stay at info.
+    expect(lines.map((x) => x.status)).toEqual([403, 403]);
+    for (const x of lines) expect((x.url as string).length).toBeLessThan(300);
+  });
+});
+
 describe('slow consumer', () => {
   it('the disconnect line names the client: id, remote address and its name', async () => {
     const { logger, records } = capture('info');

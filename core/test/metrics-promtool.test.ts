@@ -31,7 +31,8 @@ describe('/metrics through prom-client', () => {
     const peer = (): PeerView => ({ id: 'aaaaaaaaaaaaaaaa', name: 'n2', address: '127.0.0.1:7001', state, rttMs: 2, since: 0, msgsIn: 7, msgsOut: 9 });
     const node = await startNode({ port: 0, logger: silentLogger });
     nodes.push(node);
-    const http = await startHttp(node, { port: 0, host: '127.0.0.1', cluster: { ready: () => true, peers: () => [peer()] } });
+    // Every scrape rendered anew (the default renders at most once a second): the test scrapes again after the link goes down.
+    const http = await startHttp(node, { port: 0, host: '127.0.0.1', cluster: { ready: () => true, peers: () => [peer()] }, metricsMinInterval: 0 });
     servers.push(http);
     const pub = await RawClient.connect(node.port);
     const sub = await RawClient.connect(node.port);

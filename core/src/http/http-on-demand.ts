@@ -2,11 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClusterView } from '../cluster-view.js';
 import type { ErrorCode } from '@meshbus/proto';
 import { ConfigError } from '../config-error.js';
+import { limitConnections } from '../listener-limits.js';
 import { createListenerServer } from '../listener-timeouts.js';
 import { HTTP_LISTENER, listenOn } from '../listen.js';
 import type { MeshNode } from '../node.js';
 import { errorBody } from './http-errors.js';
-import { checkHttpOptions, checkPluginOptions, httpLogger, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
+import { checkHttpOptions, checkPluginOptions, httpConnectionLimits, httpLogger, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
 import { DEFAULT_HTTP_PORT } from './open-admin.js';
 import { RateHistory } from './rate-history.js';
 
@@ -67,6 +68,8 @@ export async function startHttpOnDemand(node: MeshNode, options: HttpOptions = {
     node.options.handshakeTimeout,
     options.tls,
   );
+  // Bounded from the start: the idle port is as much a descriptor table for one host as the loaded API.
+  limitConnections(server, httpConnectionLimits(options), node.options.handshakeTimeout, options.tls !== undefined);
   const history = new RateHistory(node.stats, 1000, historySeconds);
 
   const load = (): Promise<HttpServer> => {

@@ -7,6 +7,7 @@ import type { ClusterView } from '../cluster-view.js';
 import { ConfigError, MAX_TIMER_MS } from '../config-error.js';
 import { jsonLogger, pinoOf, type LogLevel } from '../logger.js';
 import type { MeshNode } from '../node.js';
+import type { ConnectionLimits } from '../listener-limits.js';
 import type { TlsConfig } from '../tls-config.js';
 import type { HttpStats } from './metrics.js';
 import { DEFAULT_HTTP_PORT, openAdminRefusal } from './open-admin.js';
@@ -52,8 +53,28 @@ export interface HttpOptions {
   metricsLabels?: Record<string, string>;
   /** Serves GET /metrics from this instead of the node's own registry (see MeshbusHttpOptions.metricsSource). */
   metricsSource?: (own: Registry) => Promise<string>;
+  /** GET /metrics renders at most once per this many ms (see MeshbusHttpOptions.metricsMinInterval). Default 1,000. */
+  metricsMinInterval?: number;
   /** Answers GET /v1/workers (see MeshbusHttpOptions.workers). */
   workers?: () => Promise<unknown[]>;
+  /**
+   * HTTP connections open at once, every host together; past it a new one is
+   * refused (503 MB_ERR_TOO_MANY_CONNECTIONS, see listener-limits.ts).
+   * Default 1,024.
+   */
+  maxConnections?: number;
+  /**
+   * HTTP connections open at once from one host (an IPv4 address or an IPv6
+   * /64, as the client port's maxConnectionsPerIp counts; behind a reverse
+   * proxy every caller is the proxy). Default 64.
+   */
+  maxConnectionsPerIp?: number;
+  /**
+   * Requests one connection may have made whose answers are not written out
+   * yet (pipelined, the other end not reading); past it the connection is
+   * closed (see listener-limits.ts). Default 8.
+   */
+  maxPipelined?: number;
 }
 
 export interface HttpServer {
@@ -79,11 +100,31 @@ export function checkHttpOptions(node: MeshNode, options: HttpOptions): string |
   const port = options.port ?? DEFAULT_HTTP_PORT;
   const host = options.host ?? node.host;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`http port must be 0..65535, got ${options.port}`);
+  httpConnectionLimits(options);
   const refusal = options.adminToken === undefined ? openAdminRefusal(node, host) : undefined;
   if (refusal !== undefined && options.insecureOpenAdmin !== true) {
     throw new ConfigError(`${refusal} (set adminToken / --admin-token; or insecureOpenAdmin / --http-insecure-open on to run it open anyway)`);
   }
   return refusal;
+}
+
+/** Default of HttpOptions.maxConnections. */
+export const DEFAULT_HTTP_MAX_CONNECTIONS = 1024;
+/** Default of HttpOptions.maxConnectionsPerIp: a few scrapers, dashboards and scripts per host, not a descriptor table. */
+export const DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP = 64;
+
+/** Default of HttpOptions.maxPipelined: browsers, curl and Prometheus never pipeline; room for a client that does. */
+export const DEFAULT_HTTP_MAX_PIPELINED = 8;
+
+/** The connection bounds of the API's listener, defaults applied; throws ConfigError. */
+export function httpConnectionLimits(options: HttpOptions): ConnectionLimits {
+  const maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS;
+  const maxConnectionsPerIp = options.maxConnectionsPerIp ?? DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP;
+  const maxPipelined = options.maxPipelined ?? DEFAULT_HTTP_MAX_PIPELINED;
+  for (const [k, v] of [['maxConnections', maxConnections], ['maxConnectionsPerIp', maxConnectionsPerIp], ['maxPipelined', maxPipelined]] as const) {
+    if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`http ${k} must be a positive integer, got ${v}`);
+  }
+  return { maxConnections, maxConnectionsPerIp, maxPipelined };
 }
 
 /** Logs that the API runs open where it would have been refused (insecureOpenAdmin). */
@@ -104,6 +145,7 @@ export interface CheckedHttpOptions {
   requestTimeout?: number;
   maxRequestTimeout?: number;
   historySeconds?: number;
+  metricsMinInterval?: number;
 }
 
 const isPosInt = (v: number): boolean => Number.isInteger(v) && v > 0;
@@ -111,10 +153,12 @@ const isPosInt = (v: number): boolean => Number.isInteger(v) && v > 0;
 /**
  * Checks the HTTP API's options (the plugin's, and the on-demand listener's
  * before it loads the plugin); throws ConfigError. Returns the timeouts
- * (ms) and history length (s) with defaults.
+ * (ms), history length (s) and metrics interval (ms) with defaults.
  */
-export function checkPluginOptions(o: CheckedHttpOptions): { requestTimeout: number; maxRequestTimeout: number; historySeconds: number } {
+export function checkPluginOptions(o: CheckedHttpOptions): { requestTimeout: number; maxRequestTimeout: number; historySeconds: number; metricsMinInterval: number } {
   const requestTimeout = o.requestTimeout ?? 5_000;
+  const metricsMinInterval = o.metricsMinInterval ?? 1_000;
+  if (!Number.isInteger(metricsMinInterval) || metricsMinInterval < 0) throw new ConfigError(`metricsMinInterval must be a non-negative integer, got ${metricsMinInterval}`);
   const maxRequestTimeout = o.maxRequestTimeout ?? 60_000;
   const historySeconds = o.historySeconds ?? 300;
   if (o.adminToken !== undefined && (typeof o.adminToken !== 'string' || o.adminToken.length === 0)) {
@@ -130,7 +174,7 @@ export function checkPluginOptions(o: CheckedHttpOptions): { requestTimeout: num
   if (o.adminToken === undefined && o.insecureOpenAdmin !== true && (n.options.token !== undefined || n.options.jwt !== undefined)) {
     throw new ConfigError('the HTTP API of a node that requires client tokens needs an admin token (set adminToken; or insecureOpenAdmin to run it open anyway)');
   }
-  return { requestTimeout, maxRequestTimeout, historySeconds };
+  return { requestTimeout, maxRequestTimeout, historySeconds, metricsMinInterval };
 }
 
 /**

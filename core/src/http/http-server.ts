@@ -2,11 +2,12 @@ import type { RequestListener, Server as NodeHttpServer } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { MeshNode } from '../node.js';
 import { ConfigError } from '../config-error.js';
+import { limitConnections } from '../listener-limits.js';
 import { createListenerServer } from '../listener-timeouts.js';
 import { HTTP_LISTENER, listenError } from '../listen.js';
 import { classify } from './http-errors.js';
 import { DEFAULT_HTTP_PORT } from './open-admin.js';
-import { checkHttpOptions, httpLogger, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
+import { checkHttpOptions, httpConnectionLimits, httpLogger, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
 import { meshbusHttp, type MeshbusHttpApi } from './plugin.js';
 import type { RateHistory } from './rate-history.js';
 
@@ -22,7 +23,12 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
   const port = options.port ?? DEFAULT_HTTP_PORT;
   const host = options.host ?? node.host;
   const refusal = checkHttpOptions(node, options);
-  const built = await buildHttpApp(node, options, (handler) => createListenerServer(handler, node.options.handshakeTimeout, options.tls));
+  const limits = httpConnectionLimits(options);
+  const built = await buildHttpApp(node, options, (handler) => {
+    const server = createListenerServer(handler, node.options.handshakeTimeout, options.tls);
+    limitConnections(server, limits, node.options.handshakeTimeout, options.tls !== undefined);
+    return server;
+  });
   const { app } = built;
   try {
     await app.listen({ port, host });
@@ -130,6 +136,7 @@ async function buildHttpApp(node: MeshNode, options: HttpOptions, serverFactory:
       scheme: options.tls ? 'https' : 'http',
       metricsLabels: options.metricsLabels,
       metricsSource: options.metricsSource,
+      metricsMinInterval: options.metricsMinInterval,
       workers: options.workers,
       onApi: (a) => (api = a),
     });

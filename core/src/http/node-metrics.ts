@@ -144,8 +144,8 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   counter(registry, 'meshbus_connections_accepted_total', 'Client connections accepted since start.', () => s.connectionsTotal);
   counter(registry, 'meshbus_connections_refused_total', 'Client connections refused (limit reached or draining).', () => s.connectionsRefused);
   gauge(registry, 'meshbus_subscriptions', 'Subscriptions in the routing table by owner: local clients, peers, leaf nodes (on their hub), gateway links (other regions), or the node itself (internal: HTTP inbox, traces).', () => {
-    const subs = { client: 0, peer: 0, leaf: 0, gateway: 0, internal: 0 };
-    node.table.forEach((sub) => subs[sub.owner.kind]++);
+    // Counted by the table as subscriptions come and go: a scrape walks none of them.
+    const subs = node.table.byOwner();
     return [
       [{ owner: 'client' }, subs.client],
       [{ owner: 'peer' }, subs.peer],

@@ -14,6 +14,7 @@ import { registerTraceRoutes } from './trace-routes.js';
 import { WaitingCalls } from './waiting-calls.js';
 import { registerPublishRoutes } from './publish-routes.js';
 import { RateHistory } from './rate-history.js';
+import { ScrapeCache } from './scrape-cache.js';
 import { checkPluginOptions } from './http-options.js';
 import { MAX_PAGE, clusterView, connectionsView, historyView, intParam, nodeView, readiness, statsView, subscriptionsView, type ViewContext } from './views.js';
 
@@ -52,6 +53,13 @@ export interface MeshbusHttpOptions {
    */
   metricsSource?: (own: Registry) => Promise<string>;
   /**
+   * GET /metrics renders at most once per this many ms and one rendering at a
+   * time: scrapes meanwhile get the last text (see scrape-cache.ts; the route
+   * is open, and a rendering costs the node time in proportion to its state).
+   * 0: every scrape renders, still one at a time. Default 1,000.
+   */
+  metricsMinInterval?: number;
+  /**
    * The processes serving this API together, for GET /v1/workers and the
    * dashboard's per-worker table (`meshbus start --workers`: one object per
    * worker, gathered by the primary). Without it /v1/workers lists none.
@@ -82,6 +90,25 @@ const VERSION: string = (() => {
 
 
 /**
+ * Refusals of the access check that cost the caller nothing: no token (401)
+ * and an address out of failed attempts (429). Logged at debug, as probes
+ * are: at info, anyone who reached the port had the node write a line per
+ * request, URL included (16 connections posting 15 KB URLs without a token:
+ * 50 MB of log a second, written synchronously to stderr by the CLI). A
+ * wrong token (403) stays at info: each is charged to its address by the
+ * failed-auth throttle, so an address writes at most maxFailures of them per
+ * window (and counted in meshbus_auth_failed_attempts_total).
+ */
+const UNCHARGED_REFUSALS: ReadonlySet<number> = new Set([401, 429]);
+
+/** Longest request target a log record carries (the rest is cut: a target can be as long as the header limit, 16 KiB). */
+const LOG_URL_MAX = 256;
+
+function logUrl(url: string): string {
+  return url.length > LOG_URL_MAX ? `${url.slice(0, LOG_URL_MAX)}… (${url.length} chars)` : url;
+}
+
+/**
  * The meshbus HTTP API as a fastify plugin: health, metrics, JSON views,
  * publish/request, traces and the dashboard, under the registration's prefix:
  *
@@ -95,7 +122,7 @@ const VERSION: string = (() => {
  */
 export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: FastifyInstance, options: MeshbusHttpOptions) => {
   const { node } = options;
-  const { requestTimeout, maxRequestTimeout, historySeconds } = checkPluginOptions(options);
+  const { requestTimeout, maxRequestTimeout, historySeconds, metricsMinInterval } = checkPluginOptions(options);
   const prefix = app.prefix;
   const ctx: ViewContext = {
     node,
@@ -119,7 +146,8 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   const { createNodeMetrics } = await import('./node-metrics.js');
   const { registry, detach } = createNodeMetrics({ node, cluster: () => ctx.cluster, history, http: stats, version: VERSION });
   if (options.metricsLabels) registry.setDefaultLabels(options.metricsLabels);
-  const scrape = options.metricsSource ?? ((own: Registry) => own.metrics());
+  const source = options.metricsSource ?? ((own: Registry) => own.metrics());
+  const scrapes = new ScrapeCache(() => source(registry), metricsMinInterval);
   // Calls waiting for a reply, a trace's wait or the mesh's figures are failed (503 MB_ERR_DRAINING) and answered before fastify cuts the connections.
   const waiting = new WaitingCalls(app, () => {
     mesh.close();
@@ -163,9 +191,9 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   app.addHook('onRequest', accessCheck(options.adminToken, options.scheme ?? 'http', prefix, node.authThrottle));
   app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     const status = reply.statusCode;
-    const rec = { method: req.method, url: req.url, status, ms: Math.round(reply.elapsedTime * 100) / 100 };
+    const rec = { method: req.method, url: logUrl(req.url), status, ms: Math.round(reply.elapsedTime * 100) / 100 };
     if (status >= 500) req.log.warn(rec, 'http');
-    else if (req.method === 'GET' || req.method === 'HEAD') req.log.debug(rec, 'http');
+    else if (req.method === 'GET' || req.method === 'HEAD' || UNCHARGED_REFUSALS.has(status)) req.log.debug(rec, 'http');
     else req.log.info(rec, 'http');
   });
 
@@ -179,7 +207,7 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   });
   app.get('/metrics', async (_req, reply) => {
     reply.header('content-type', METRICS_CONTENT_TYPE);
-    return scrape(registry);
+    return scrapes.get();
   });
   // The page calls the API under the same prefix.
   const html = dashboardHtml(prefix);
