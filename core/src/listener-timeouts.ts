@@ -75,6 +75,9 @@ export function createListenerServer(handler: RequestListener, handshakeMs: numb
  */
 export function refuseConnection(socket: Duplex, lastWords: string | Uint8Array, ms: number): void {
   socket.on('error', () => {});
+  // Read (and drop) what it sends: else its close is never seen and a client that did close, as told,
+  // still held a descriptor here for the whole `ms` (found by the HTTP port review).
+  socket.resume();
   socket.end(lastWords);
   const timer = setTimeout(() => socket.destroy(), ms);
   timer.unref();

@@ -55,4 +55,21 @@ describe('refused connections', () => {
     const server = (gw as unknown as { http: net.Server }).http;
     await until(async () => (await openOn(server)) === 0, 'refused upgrades destroyed', 5_000);
   });
+
+  it('a refused client that closes, as told, frees its socket at once, not after drainTimeout', async () => {
+    const n: MeshNode = await startNode({ port: 0, logger: silentLogger, maxConnections: 1, drainTimeout: 60_000 });
+    cleanup.push(() => n.close());
+    const ok = await RawClient.connect(n.port);
+    cleanup.push(() => ok.close());
+    const server = (n as unknown as { server: net.Server }).server;
+    for (let i = 0; i < 20; i++) {
+      const s = net.connect({ port: n.port, host: '127.0.0.1' });
+      s.on('error', () => {});
+      s.resume();
+      s.on('end', () => s.end()); // reads the ERROR, then closes its side
+    }
+    await until(() => n.stats.connectionsRefused === 20, 'refused');
+    // Before: the node never read them, never saw them close, and kept all 20 for the 60 s drainTimeout.
+    await until(async () => (await openOn(server)) === 1, 'refused sockets closed once their clients closed', 5_000);
+  });
 });
