@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '@meshbus/core';
+import { ConfigError, ListenError } from '@meshbus/core';
 
 /**
  * The settings of `meshbus start`, from (lowest to highest precedence)
@@ -308,4 +308,25 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
     throw new ConfigError('--tls-client-auth and --cluster-tls need --tls-cert, --tls-key and --tls-ca');
   }
   return c;
+}
+
+/**
+ * A start-up ConfigError said in the operator's terms. The node, cluster, HTTP
+ * API and gateway name their options (maxNodeSubscriptions); the operator set
+ * --max-node-subscriptions, MESHBUS_MAX_NODE_SUBSCRIPTIONS or the config
+ * file's key, so each setting named is replaced by where its value came from
+ * (the file's key is the setting's own name). Only camelCase names are
+ * replaced: "port" or "token" are also plain words of messages. A name already
+ * followed by its flag ("adminToken / --admin-token") is left. A ListenError
+ * (port in use) and anything else pass unchanged.
+ */
+export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): unknown {
+  if (!(e instanceof ConfigError) || e instanceof ListenError) return e;
+  let msg = e.message.replace(/^invalid configuration: /, '');
+  for (const k of START_KEYS) {
+    if (!/[A-Z]/.test(k)) continue;
+    const source = flags[flagName(k)] !== undefined ? `--${flagName(k)}` : env[envName(k)] ? envName(k) : undefined;
+    if (source !== undefined) msg = msg.replace(new RegExp(`(?<![\\w-])${k}\\b(?! / --)`, 'g'), source);
+  }
+  return new ConfigError(msg);
 }
