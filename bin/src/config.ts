@@ -199,19 +199,21 @@ function envName(key: string): string {
 
 function coerce(key: keyof StartConfig, raw: unknown, where: string): unknown {
   const kind = START_SETTINGS[key].kind;
+  // A flag or variable names the setting itself; a config file also needs the key.
+  const what = where.startsWith('--') || where.startsWith('MESHBUS_') ? where : `${where}: ${key}`;
   if ((key === 'wsPort' || key === 'httpPort') && raw === 'off') return undefined;
   if (kind === 'list') {
     if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
     if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter(Boolean);
-    throw new ConfigError(`${where}: ${key} must be a comma-separated list`);
+    throw new ConfigError(`${what} must be a comma-separated list`);
   }
   if (kind === 'string') {
-    if (typeof raw !== 'string') throw new ConfigError(`${where}: ${key} must be a string`);
+    if (typeof raw !== 'string') throw new ConfigError(`${what} must be a string`);
     return raw;
   }
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${where}: ${key} must be a non-negative integer, got ${JSON.stringify(raw)}`);
-  if (kind === 'port' && n > 65535) throw new ConfigError(`${where}: ${key} must be a port (0..65535), got ${n}`);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${what} must be a whole number of at least 0, got ${JSON.stringify(raw)}`);
+  if (kind === 'port' && n > 65535) throw new ConfigError(`${what} must be a port (0..65535), got ${n}`);
   return n;
 }
 
