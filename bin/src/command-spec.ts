@@ -4,7 +4,9 @@ import { ClientError, topicProblem } from '@meshbus/proto';
 /**
  * Bad command-line usage: an unknown flag, a missing or malformed value, a
  * topic the protocol refuses. The command exits 2 with its one-line message
- * (which names the flag or argument) before it connects or listens.
+ * (which names the flag or argument) before it connects or listens; for
+ * `start`, also a bad value the node, cluster, HTTP API or gateway finds
+ * while starting (config.ts inOperatorTerms), before it serves.
  */
 export class UsageError extends ClientError {
   /** The message without the code's prefix: what the command prints. */

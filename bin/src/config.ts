@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, ListenError } from '@meshbus/core';
+import { UsageError } from './command-spec.js';
 
 /**
  * The settings of `meshbus start`, from (lowest to highest precedence)
@@ -313,14 +314,17 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
 }
 
 /**
- * A start-up ConfigError said in the operator's terms. The node, cluster, HTTP
+ * A start-up ConfigError as the usage error it is (exit 2: systemd's
+ * RestartPreventExitStatus, as restarting cannot fix a bad value), said in
+ * the operator's terms. The node, cluster, HTTP
  * API and gateway name their options (maxNodeSubscriptions); the operator set
  * --max-node-subscriptions, MESHBUS_MAX_NODE_SUBSCRIPTIONS or the config
  * file's key, so each setting named is replaced by where its value came from
  * (the file's key is the setting's own name). Only camelCase names are
  * replaced: "port" or "token" are also plain words of messages. A name already
  * followed by its flag ("adminToken / --admin-token") is left. A ListenError
- * (port in use) and anything else pass unchanged.
+ * (port in use: the machine's state, a restart may find it free, exit 1) and
+ * anything else pass unchanged.
  */
 export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): unknown {
   if (!(e instanceof ConfigError) || e instanceof ListenError) return e;
@@ -330,5 +334,5 @@ export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env:
     const source = flags[flagName(k)] !== undefined ? `--${flagName(k)}` : env[envName(k)] ? envName(k) : undefined;
     if (source !== undefined) msg = msg.replace(new RegExp(`(?<![\\w-])${k}\\b(?! / --)`, 'g'), source);
   }
-  return new ConfigError(msg);
+  return new UsageError(msg);
 }

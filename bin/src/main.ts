@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 // First: it records the launcher's pid before anything else can take time.
 import './launcher-watch.js';
 import { isMeshbusError } from '@meshbus/proto';
-import { ConfigError, ListenError } from '@meshbus/core';
+import { ConfigError } from '@meshbus/core';
 import { forTerminal } from './msg-format.js';
 import { START_SETTINGS, START_KEYS, flagName } from './config.js';
 import { UsageError, formatHelp, parseCommand, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
@@ -135,9 +135,7 @@ function report(e: unknown, cmd: string | undefined): number {
   }
   if (e instanceof ConfigError || (isMeshbusError(e) && e.code === 'MB_ERR_CONFIG')) {
     process.stderr.write(`meshbus: ${e.message.replace(/^invalid configuration: /, '')}\n`);
-    // A bad option is a usage error (2: systemd's RestartPreventExitStatus, restarting cannot fix it);
-    // a port that could not be opened is the machine's state (1: a restart may find it free).
-    return e instanceof ListenError ? EXIT.failure : EXIT.usage;
+    return EXIT.failure;
   }
   if (isMeshbusError(e)) {
     // The message may be a node's (an ERROR frame's): made safe for the terminal.

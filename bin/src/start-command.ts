@@ -30,7 +30,7 @@ export async function runStart(p: ParsedArgs): Promise<number> {
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(cfg);
   logUnhandledRejections(identity.logger);
-  // A bad option found by the node, cluster, HTTP API or gateway exits 2 (main.ts), named as the operator set it.
+  // A bad option found by the node, cluster, HTTP API or gateway exits 2 (a UsageError), named as the operator set it.
   const server = await startServer(cfg, undefined, identity).catch((e: unknown) => {
     throw inOperatorTerms(e, p.values);
   });

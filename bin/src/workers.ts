@@ -120,7 +120,7 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   let running: RunningServer | undefined;
   const sources = workerSources({ registry: () => running?.http?.loaded?.registry, view: () => running && workerView(i, running) });
   const server = await startServer(workerCfg, undefined, identity, { metricsLabels: { worker: String(i) }, ...sources }).catch((e: unknown) => {
-    // As `meshbus start`: a bad option is named as the operator set it and exits 2, which the primary passes on.
+    // As `meshbus start`: a bad option is a UsageError naming the flag (exit 2), which the primary passes on.
     throw inOperatorTerms(e, flags);
   });
   running = server;
