@@ -101,6 +101,22 @@ describe('client commands wait for the node\'s verdict', () => {
     expect(r.err).not.toContain('subscribed to');
   });
 
+  it('sub and reply refused for too many subscriptions on the node exit 1 without saying they serve', async () => {
+    const full = await startNode(['--max-node-subscriptions', '1']);
+    const holder = track(spawnCli(['sub', 'held.>', '--server', full.server]));
+    await until(() => holder.err().includes('subscribed to') || holder.child.exitCode !== null, 'the first sub to hold the only subscription');
+    const sub = await runCli(['sub', 'more.>', '--server', full.server], 10_000);
+    expect(sub.code, sub.err).toBe(1);
+    expect(sub.err).toContain('MB_ERR_TOO_MANY_SUBSCRIPTIONS');
+    expect(sub.err).not.toContain('subscribed to');
+    const reply = await runCli(['reply', 'svc.more', 'ok', '--server', full.server], 10_000);
+    expect(reply.code, reply.err).toBe(1);
+    expect(reply.err).toContain('MB_ERR_TOO_MANY_SUBSCRIPTIONS');
+    expect(reply.err).not.toContain('serving requests');
+    holder.child.kill('SIGTERM');
+    expect(await holder.exited).toBe(0);
+  });
+
   it('reply exits 0 on SIGTERM and on SIGINT, as sub does', async () => {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       const p = track(spawnCli(['reply', 'svc.x', 'ok', '--server', limited.server]));
