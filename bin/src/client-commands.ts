@@ -45,8 +45,14 @@ export async function runPub(p: ParsedArgs): Promise<number> {
   const c = await openClient(p);
   try {
     if (!acked) {
+      // A plain publish has no answer of its own: the node's refusals (permission denied, rate limited, too large)
+      // come as ERROR frames, which the SDK reports as status errors. They are sent before the flush's PONG, so
+      // once the flush is back the node's verdict on every event is known.
+      const refused = collectErrors(c);
       for (let i = 0; i < count; i++) c.publish(topic, data, h ? { headers: h } : undefined);
       await c.flush();
+      const errors = refused.stop();
+      if (errors.length > 0) throw errors.length === 1 ? errors[0] : refusedAll(errors);
       if (json) process.stdout.write(JSON.stringify({ topic, published: count, bytes: data.length }) + '\n');
       return 0;
     }
@@ -60,6 +66,38 @@ export async function runPub(p: ParsedArgs): Promise<number> {
   } finally {
     await c.close();
   }
+}
+
+/** Collects the errors `c` reports (status 'error') until stop(), which returns them, each code and message once. */
+function collectErrors(c: Client, sid?: number): { stop: () => MeshbusError[] } {
+  const seen = new Map<string, MeshbusError>();
+  const off = c.on('status', (s) => {
+    if (s.type === 'error' && (sid === undefined || s.sid === sid)) seen.set(`${s.error.code} ${s.error.message}`, s.error);
+  });
+  return {
+    stop: () => {
+      off();
+      return [...seen.values()];
+    },
+  };
+}
+
+/** One error naming several refusals (e.g. some events denied, later ones rate limited): the first's code, every message. */
+function refusedAll(errors: MeshbusError[]): MeshbusError {
+  return new ClientError(errors[0]!.code, errors.map((e) => `${e.message} (${e.code})`).join('; '));
+}
+
+/**
+ * Subscribes and waits for the node's verdict: the flush round trip comes back after the node's answer to the SUB,
+ * so a refusal (permission denied, too many subscriptions) is known before the command says it is subscribed.
+ */
+async function subscribeAccepted(c: Client, topic: string, queue: string | undefined): Promise<ReturnType<Client['subscribe']>> {
+  const sub = c.subscribe(topic, queue ? { queue } : {});
+  const refused = collectErrors(c, sub.sid);
+  await c.flush();
+  const errors = refused.stop();
+  if (errors.length > 0) throw errors[0];
+  return sub;
 }
 
 /**
@@ -91,16 +129,25 @@ async function openFollowing(p: ParsedArgs, name: string): Promise<{ c: Client; 
   return { c, failure };
 }
 
-/** Closes `c` on SIGINT/SIGTERM (the command then ends with 0). */
-function closeOnSignal(c: Client): () => void {
+/**
+ * Closes `c` on SIGINT/SIGTERM (the command then ends with 0): `signalled()`
+ * says so, so the command can tell that close from a failure (a flush or an
+ * iterator that ends with "client is closed" because of it).
+ */
+function closeOnSignal(c: Client): { unhook: () => void; signalled: () => boolean } {
+  let signalled = false;
   const stop = (): void => {
+    signalled = true;
     c.close().catch((e: unknown) => process.stderr.write(`meshbus: close failed: ${String(e)}\n`));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  return () => {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+  return {
+    unhook: () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    },
+    signalled: () => signalled,
   };
 }
 
@@ -112,10 +159,9 @@ export async function runSub(p: ParsedArgs): Promise<number> {
   const format = printFormat(p);
   const showHeaders = p.values.headers === true;
   const { c, failure } = await openFollowing(p, 'meshbus-sub');
-  const unhook = closeOnSignal(c);
+  const { unhook, signalled } = closeOnSignal(c);
   try {
-    const sub = c.subscribe(topic, queue ? { queue } : {});
-    await c.flush();
+    const sub = await subscribeAccepted(c, topic, queue);
     process.stderr.write(`subscribed to ${topic} on ${c.server ?? clientTarget(p).label}\n`);
     let n = 0;
     for await (const m of sub) {
@@ -123,6 +169,7 @@ export async function runSub(p: ParsedArgs): Promise<number> {
       if (n >= max) break;
     }
   } catch (e) {
+    if (signalled()) return 0;
     throw failure(e);
   } finally {
     unhook();
@@ -146,10 +193,9 @@ export async function runReply(p: ParsedArgs): Promise<number> {
   const format = printFormat(p);
   const showHeaders = p.values.headers === true;
   const { c, failure } = await openFollowing(p, 'meshbus-reply');
-  const unhook = closeOnSignal(c);
+  const { unhook, signalled } = closeOnSignal(c);
   try {
-    const sub = c.subscribe(topic, queue ? { queue } : {});
-    await c.flush();
+    const sub = await subscribeAccepted(c, topic, queue);
     process.stderr.write(`serving requests on ${topic} on ${c.server ?? clientTarget(p).label}\n`);
     let n = 0;
     for await (const m of sub) {
@@ -158,8 +204,11 @@ export async function runReply(p: ParsedArgs): Promise<number> {
       process.stdout.write(formatMsg(m, answered ? ++n : n, format, showHeaders));
       if (n >= max) break;
     }
-    await c.flush();
+    // The answers leave before the process does; after a signal the client is closed and there is nothing to flush.
+    if (!signalled()) await c.flush();
   } catch (e) {
+    // A signal closed the client on purpose: whatever that interrupted (the iterator, the flush) is not a failure.
+    if (signalled()) return 0;
     throw failure(e);
   } finally {
     unhook();

@@ -60,7 +60,9 @@ async function getJson<T>(base: string, path: string, token: string | undefined,
       res.on('data', (d: string) => (body += d));
       res.on('end', () => {
         const status = res.statusCode ?? 0;
-        if (status === 401 || status === 403) return reject(new ClientError('MB_ERR_AUTH_FAILED', `${base}${path}: HTTP ${status} (give --admin-token)`));
+        // With a token given, asking for one is wrong: the node refused that token.
+        const hint = !token ? 'give --admin-token' : 'the node refused the --admin-token given';
+        if (status === 401 || status === 403) return reject(new ClientError('MB_ERR_AUTH_FAILED', `${base}${path}: HTTP ${status} (${hint})`));
         if (status !== 200) return reject(new ClientError('MB_ERR_CONNECT_FAILED', `${base}${path}: HTTP ${status} ${body.slice(0, 200)}`));
         try {
           resolve(JSON.parse(body) as T);

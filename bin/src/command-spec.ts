@@ -4,7 +4,9 @@ import { ClientError, topicProblem } from '@meshbus/proto';
 /**
  * Bad command-line usage: an unknown flag, a missing or malformed value, a
  * topic the protocol refuses. The command exits 2 with its one-line message
- * (which names the flag or argument) before it connects or listens.
+ * (which names the flag or argument) before it connects or listens; for
+ * `start`, also a bad value the node, cluster, HTTP API or gateway finds
+ * while starting (config.ts inOperatorTerms), before it serves.
  */
 export class UsageError extends ClientError {
   /** The message without the code's prefix: what the command prints. */
@@ -70,13 +72,34 @@ export function parseCommand(spec: CommandSpec, args: string[]): ParsedArgs {
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: negativeValues(spec, args), options, strict: true, allowPositionals: true });
   } catch (e) {
     // node:util's messages are long and mention "strict: false": keep the part that names the flag.
     throw new UsageError(`${spec.name}: ${(e as Error).message.split('. ')[0]!.replace(/^Unknown option '(.*)'$/, 'unknown option $1')}`);
   }
   const values = parsed.values as ParsedArgs['values'];
   return { values, positionals: parsed.positionals, help: values.help === true };
+}
+
+/**
+ * `--flag -1` as `--flag=-1`: node:util refuses a value starting with a dash
+ * ("argument is ambiguous"), so a negative number never reached the check
+ * that says what range the flag takes. Only for flags that take a value, and
+ * only a value that is a number: `--flag --other` stays a missing value.
+ */
+function negativeValues(spec: CommandSpec, args: string[]): string[] {
+  const valued = new Set(spec.options.filter((o) => o.arg !== undefined).map((o) => `--${o.name}`));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return [...out, ...args.slice(i)];
+    const next = args[i + 1];
+    if (valued.has(a) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 /** The text of `meshbus <command> --help`: usage, description, one line per option. */

@@ -55,7 +55,7 @@ export const PUB: CommandSpec = {
   args: '<topic> <data>',
   summary: 'publish an event',
   description:
-    'Publishes <data> (UTF-8 text) on <topic>, a topic without wildcards, then exits once the node has received it. With --ack (or --delay) each event waits for the node\'s acknowledgement, which on a durable topic carries its position in the topic\'s history.',
+    'Publishes <data> (UTF-8 text) on <topic>, a topic without wildcards, then exits once the node has received it: 0 when the node took every event, 1 with the node\'s refusal (permission denied, rate limited) otherwise. With --ack (or --delay) each event waits for the node\'s acknowledgement, which on a durable topic carries its position in the topic\'s history.',
   options: [
     ...CONNECT_OPTIONS,
     { name: 'count', arg: 'n', default: '1', help: 'Publish the event this many times (1 or more).' },
@@ -71,7 +71,7 @@ export const SUB: CommandSpec = {
   args: '<pattern>',
   summary: 'print the events of a topic pattern',
   description:
-    'Subscribes to <pattern> (`*` matches one token, `>` one or more trailing tokens) and prints each event as `[#n] topic: payload` (payload base64 if not UTF-8). Runs until --count events arrived, or Ctrl-C / SIGTERM. When the node drains or is lost, it resubscribes on another server (--server a,b or the peers the mesh announces); events published meanwhile are not replayed.',
+    'Subscribes to <pattern> (`*` matches one token, `>` one or more trailing tokens) and prints each event as `[#n] topic: payload` (payload base64 if not UTF-8); says "subscribed" once the node accepted the subscription, else prints its refusal and exits 1. Runs until --count events arrived, or Ctrl-C / SIGTERM. When the node drains or is lost, it resubscribes on another server (--server a,b or the peers the mesh announces); events published meanwhile are not replayed.',
   options: [
     ...CONNECT_OPTIONS,
     { name: 'queue', arg: 'group', help: 'Join this queue group: each event goes to one member of the group.' },
@@ -86,7 +86,7 @@ export const REPLY: CommandSpec = {
   args: '<topic> [<data>]',
   summary: 'serve requests on a topic',
   description:
-    'Answers every request on <topic> (a pattern is allowed) with <data>, or with the request\'s own payload and headers given --echo, and prints each request served. Runs until --count requests were answered, or Ctrl-C / SIGTERM; follows a draining node like sub.',
+    'Answers every request on <topic> (a pattern is allowed) with <data>, or with the request\'s own payload and headers given --echo, and prints each request served. Runs until --count requests were answered, or Ctrl-C / SIGTERM (exit 0 either way; a refused subscription exits 1); follows a draining node like sub.',
   options: [
     ...CONNECT_OPTIONS,
     { name: 'echo', help: 'Answer each request with its own payload and headers instead of <data>.' },

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '@meshbus/core';
+import { ConfigError, ListenError } from '@meshbus/core';
+import { UsageError } from './command-spec.js';
 
 /**
  * The settings of `meshbus start`, from (lowest to highest precedence)
@@ -208,19 +209,21 @@ function envName(key: string): string {
 
 function coerce(key: keyof StartConfig, raw: unknown, where: string): unknown {
   const kind = START_SETTINGS[key].kind;
+  // A flag or variable names the setting itself; a config file also needs the key.
+  const what = where.startsWith('--') || where.startsWith('MESHBUS_') ? where : `${where}: ${key}`;
   if ((key === 'wsPort' || key === 'httpPort') && raw === 'off') return undefined;
   if (kind === 'list') {
     if (Array.isArray(raw) && raw.every((x) => typeof x === 'string')) return raw;
     if (typeof raw === 'string') return raw.split(',').map((s) => s.trim()).filter(Boolean);
-    throw new ConfigError(`${where}: ${key} must be a comma-separated list`);
+    throw new ConfigError(`${what} must be a comma-separated list`);
   }
   if (kind === 'string') {
-    if (typeof raw !== 'string') throw new ConfigError(`${where}: ${key} must be a string`);
+    if (typeof raw !== 'string') throw new ConfigError(`${what} must be a string`);
     return raw;
   }
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
-  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${where}: ${key} must be a non-negative integer, got ${JSON.stringify(raw)}`);
-  if (kind === 'port' && n > 65535) throw new ConfigError(`${where}: ${key} must be a port (0..65535), got ${n}`);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${what} must be a whole number of at least 0, got ${JSON.stringify(raw)}`);
+  if (kind === 'port' && n > 65535) throw new ConfigError(`${what} must be a port (0..65535), got ${n}`);
   return n;
 }
 
@@ -317,4 +320,28 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
     throw new ConfigError('--tls-client-auth and --cluster-tls need --tls-cert, --tls-key and --tls-ca');
   }
   return c;
+}
+
+/**
+ * A start-up ConfigError as the usage error it is (exit 2: systemd's
+ * RestartPreventExitStatus, as restarting cannot fix a bad value), said in
+ * the operator's terms. The node, cluster, HTTP
+ * API and gateway name their options (maxNodeSubscriptions); the operator set
+ * --max-node-subscriptions, MESHBUS_MAX_NODE_SUBSCRIPTIONS or the config
+ * file's key, so each setting named is replaced by where its value came from
+ * (the file's key is the setting's own name). Only camelCase names are
+ * replaced: "port" or "token" are also plain words of messages. A name already
+ * followed by its flag ("adminToken / --admin-token") is left. A ListenError
+ * (port in use: the machine's state, a restart may find it free, exit 1) and
+ * anything else pass unchanged.
+ */
+export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): unknown {
+  if (!(e instanceof ConfigError) || e instanceof ListenError) return e;
+  let msg = e.message.replace(/^invalid configuration: /, '');
+  for (const k of START_KEYS) {
+    if (!/[A-Z]/.test(k)) continue;
+    const source = flags[flagName(k)] !== undefined ? `--${flagName(k)}` : env[envName(k)] ? envName(k) : undefined;
+    if (source !== undefined) msg = msg.replace(new RegExp(`(?<![\\w-])${k}\\b(?! / --)`, 'g'), source);
+  }
+  return new UsageError(msg);
 }

@@ -70,7 +70,7 @@ ${COMMANDS.map((c) => `  ${c.spec.name.padEnd(w)}${c.spec.summary}`).join('\n')}
 
 Client commands read MESHBUS_SERVER, MESHBUS_TOKEN and MESHBUS_TLS_CA when the flags are not given.
 
-Exit codes: 0 ok, 1 runtime failure (node unreachable, port in use, no reply), 2 bad usage (unknown flag, bad value, invalid topic).
+Exit codes: 0 ok, 1 runtime failure (node unreachable, port in use, no reply, event refused), 2 bad usage (unknown flag, bad value, invalid topic).
 `;
 }
 

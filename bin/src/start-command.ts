@@ -1,5 +1,5 @@
 import { ConfigError } from '@meshbus/core';
-import { loadStartConfig } from './config.js';
+import { inOperatorTerms, loadStartConfig } from './config.js';
 import { UsageError, noExtraArgs, type ParsedArgs } from './command-spec.js';
 import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
@@ -19,7 +19,7 @@ export async function runStart(p: ParsedArgs): Promise<number> {
   }
   if (cfg.workers > 1) {
     const { runWorkers } = await import('./workers.js');
-    return runWorkers(cfg);
+    return runWorkers(cfg, p.values);
   }
   // Listen for signals before starting: a SIGTERM that lands while the ports are
   // being opened must drain too, not kill the process with its default action.
@@ -30,7 +30,10 @@ export async function runStart(p: ParsedArgs): Promise<number> {
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(cfg);
   logUnhandledRejections(identity.logger);
-  const server = await startServer(cfg, undefined, identity);
+  // A bad option found by the node, cluster, HTTP API or gateway exits 2 (a UsageError), named as the operator set it.
+  const server = await startServer(cfg, undefined, identity).catch((e: unknown) => {
+    throw inOperatorTerms(e, p.values);
+  });
   await new Promise<void>((resolve) => {
     let stopping = false;
     onSignal = (signal) => {

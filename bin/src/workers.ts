@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import type { StartConfig } from './config.js';
+import { inOperatorTerms, type StartConfig } from './config.js';
 import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
@@ -19,8 +19,8 @@ import type { RunningServer } from './start.js';
  * worker i listens for peers on P+i and other machines see each worker as a
  * node of the mesh.
  */
-export async function runWorkers(cfg: StartConfig): Promise<number> {
-  return cluster.isPrimary ? supervise(cfg) : runWorker(cfg);
+export async function runWorkers(cfg: StartConfig, flags: Record<string, unknown> = {}): Promise<number> {
+  return cluster.isPrimary ? supervise(cfg) : runWorker(cfg, flags);
 }
 
 /** What a worker tells the primary once it serves: from then on, a worker that exits is restarted. */
@@ -42,7 +42,8 @@ async function supervise(cfg: StartConfig): Promise<number> {
   // Workers that only mesh among themselves still authenticate their links.
   const secret = cfg.clusterSecret ?? (cfg.clusterPort === undefined ? randomBytes(24).toString('hex') : undefined);
   let stopping = false;
-  let failed = false;
+  /** The exit code once a worker failed to start: 2 when it exited 2 (a bad setting), else 1. */
+  let failed: number | undefined;
   const serving = new Set<Worker>();
   const gatherer = workerGatherer(() => [...serving], log);
   let finish: () => void = () => undefined;
@@ -76,7 +77,7 @@ async function supervise(cfg: StartConfig): Promise<number> {
       if (!ready) {
         // It never served (a port taken, a bad setting): a restart would fail the
         // same way, forever, while the primary looks alive. Stop and say so.
-        failed = true;
+        failed ??= code === 2 ? 2 : 1;
         log.error({ worker: index, code, signal }, 'worker failed to start: stopping every worker');
         stopAll();
         return;
@@ -90,10 +91,10 @@ async function supervise(cfg: StartConfig): Promise<number> {
   process.once('SIGINT', stopAll);
   onNpmLauncherExit(stopAll);
   await done;
-  return failed ? 1 : 0;
+  return failed ?? 0;
 }
 
-async function runWorker(cfg: StartConfig): Promise<number> {
+async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Promise<number> {
   const plan = JSON.parse(process.env.MESHBUS_WORKER_PLAN ?? '{}') as WorkerPlan;
   const i = plan.index;
   const external = cfg.clusterPort !== undefined;
@@ -118,7 +119,10 @@ async function runWorker(cfg: StartConfig): Promise<number> {
   // in /v1/workers, whichever worker the connection landed on (worker-gather.ts).
   let running: RunningServer | undefined;
   const sources = workerSources({ registry: () => running?.http?.loaded?.registry, view: () => running && workerView(i, running) });
-  const server = await startServer(workerCfg, undefined, identity, { metricsLabels: { worker: String(i) }, ...sources });
+  const server = await startServer(workerCfg, undefined, identity, { metricsLabels: { worker: String(i) }, ...sources }).catch((e: unknown) => {
+    // As `meshbus start`: a bad option is a UsageError naming the flag (exit 2), which the primary passes on.
+    throw inOperatorTerms(e, flags);
+  });
   running = server;
   process.send?.(READY);
   await new Promise<void>((resolve) => {

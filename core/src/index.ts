@@ -14,7 +14,7 @@ export { SourceThrottle, ReceiverWaiters } from './flow-control.js';
 export { TcpTransport } from './tcp-transport.js';
 export { resolveOptions, type NodeOptions, type ResolvedOptions } from './options.js';
 export { ConfigError, MAX_TIMER_MS } from './config-error.js';
-export { listenOn, listenError, type ListenerName } from './listen.js';
+export { listenOn, listenError, ListenError, type ListenerName } from './listen.js';
 export { jsonLogger, pinoOf, silentLogger, type Logger, type LogLevel } from './logger.js';
 export type { NodeStats } from './stats.js';
 export { randomId } from './ids.js';

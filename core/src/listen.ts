@@ -12,15 +12,23 @@ export interface ListenerName {
 }
 
 /**
+ * A port that could not be opened (in use, not permitted, no such address).
+ * A ConfigError like any other start-up failure, but of the machine's state
+ * rather than of the options: the CLI exits 1 for it (the port may free up,
+ * a restart can help) and 2 for a bad option (it cannot).
+ */
+export class ListenError extends ConfigError {}
+
+/**
  * The ConfigError of a listener that could not open: "… port P on H is
  * already in use" for EADDRINUSE (the CLI and tests match that phrase), else
  * "cannot listen for … on H:P: <reason>". One wording for every port of a
  * node (clients, peers, HTTP, WebSocket).
  */
-export function listenError(e: NodeJS.ErrnoException, name: ListenerName, host: string, port: number): ConfigError {
+export function listenError(e: NodeJS.ErrnoException, name: ListenerName, host: string, port: number): ListenError {
   return e.code === 'EADDRINUSE'
-    ? new ConfigError(`${name.port ? `${name.port} ` : ''}port ${port} on ${host} is already in use`)
-    : new ConfigError(`cannot listen for ${name.label} on ${host}:${port}: ${e.message}`);
+    ? new ListenError(`${name.port ? `${name.port} ` : ''}port ${port} on ${host} is already in use`)
+    : new ListenError(`cannot listen for ${name.label} on ${host}:${port}: ${e.message}`);
 }
 
 /**

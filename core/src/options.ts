@@ -155,7 +155,9 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
   };
   check(Number.isInteger(r.port) && r.port >= 0 && r.port < 65536, `port must be 0..65535, got ${o.port}`);
   check(/^[0-9a-f]{16}$/.test(r.id), `id must be 16 lowercase hex digits, got ${o.id}`);
-  check(isPosInt(r.maxPayload) && r.maxPayload <= 0xffffffff - HEADER_SIZE - 0xffff - MAX_EXT, `maxPayload out of range: ${o.maxPayload}`);
+  // The largest payload a frame can carry: the 32-bit frame length minus the header, the longest topic and extensions.
+  const maxPayload = 0xffffffff - HEADER_SIZE - 0xffff - MAX_EXT;
+  check(isPosInt(r.maxPayload) && r.maxPayload <= maxPayload, `maxPayload must be 1..${maxPayload} bytes, got ${o.maxPayload}`);
   check(isPosInt(r.maxTopicLength) && r.maxTopicLength <= 0xffff, `maxTopicLength must be 1..65535`);
   for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxNodeSubscriptions', 'maxSubscriptionsPerIp', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall', 'maxConnectionsPerIp', 'publishBurst', 'maxHelloSize'] as const) {
     check(isPosInt(r[k]), `${k} must be a positive integer, got ${String(o[k])}`);

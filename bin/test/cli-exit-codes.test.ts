@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '@meshbus/core';
+import { runCli, spawnCli, until, type CliProcess } from '@meshbus/testkit';
+
+/**
+ * Exit codes and messages the README's table promises, found wrong by a
+ * newcomer review: a bad option exits 2 (systemd's RestartPreventExitStatus)
+ * naming the flag; pub, sub and reply wait for the node's verdict before
+ * saying they succeeded; reply ends 0 on SIGTERM like sub; cluster says a
+ * given admin token was refused. Real `meshbus` processes on loopback.
+ */
+
+const procs: CliProcess[] = [];
+function track(p: CliProcess): CliProcess {
+  procs.push(p);
+  return p;
+}
+afterAll(async () => {
+  for (const p of procs) {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await p.exited;
+  }
+});
+
+/** `meshbus start` with `args` and the HTTP API on a free port; resolves once /readyz answers 200. */
+async function startNode(args: string[]): Promise<{ server: string; http: string }> {
+  const [port, http] = [await freePort(), await freePort()];
+  const p = track(spawnCli(['start', '--port', String(port), '--http-port', String(http), '--ws-port', 'off', '--log-level', 'warn', ...args]));
+  await until(async () => (await fetch(`http://127.0.0.1:${http}/readyz`).catch(() => undefined))?.status === 200 || p.child.exitCode !== null, 'the node to be ready');
+  expect(p.child.exitCode, p.err()).toBeNull();
+  return { server: `127.0.0.1:${port}`, http: `http://127.0.0.1:${http}` };
+}
+
+describe('start: a bad option exits 2 and names the flag', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['--max-node-subscriptions', '0'], /--max-node-subscriptions must be a positive integer, got 0/],
+    [['--max-subscriptions-per-ip', '0'], /--max-subscriptions-per-ip must be a positive integer/],
+    [['--max-connections', '0'], /--max-connections must be a positive integer/],
+    [['--ping-interval', '0'], /--ping-interval must be a positive integer/],
+    [['--max-payload', '0'], /--max-payload must be 1\.\.\d+ bytes, got 0/],
+    [['--token', 'x'], /needs an admin token \(set adminToken \/ --admin-token/],
+    [['--max-node-subscriptions', '-1'], /--max-node-subscriptions must be a whole number of at least 0, got "-1"/],
+  ];
+  for (const [args, message] of cases) {
+    it(`start ${args.join(' ')}`, async () => {
+      const r = await runCli(['start', '--port', '0', '--http-port', '0', '--ws-port', 'off', '--log-level', 'warn', ...args]);
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toMatch(message);
+      expect(r.err).not.toMatch(/maxNodeSubscriptions|maxSubscriptionsPerIp|maxConnections|pingInterval|maxPayload/);
+    });
+  }
+
+  it('names the MESHBUS_ variable when the value came from the environment; --workers passes the 2 on', async () => {
+    const env = await runCli(['start', '--port', '0', '--http-port', '0', '--ws-port', 'off', '--log-level', 'warn'], 15_000, { MESHBUS_MAX_CONNECTIONS: '0' });
+    expect(env.code, env.err).toBe(2);
+    expect(env.err).toContain('MESHBUS_MAX_CONNECTIONS must be a positive integer');
+    const port = await freePort();
+    const w = await runCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn', '--max-connections', '0']);
+    expect(w.code, w.err).toBe(2);
+    expect(w.err).toContain('--max-connections must be a positive integer');
+  });
+
+  it('a port in use still exits 1 (a restart may find it free)', async () => {
+    const { server } = await startNode([]);
+    const r = await runCli(['start', '--port', server.split(':')[1]!, '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn']);
+    expect(r.code, r.err).toBe(1);
+    expect(r.err).toContain('already in use');
+  });
+});
+
+describe('client commands wait for the node\'s verdict', () => {
+  const secret = 'exit-codes-secret';
+  let jwtNode: { server: string; http: string };
+  let limited: { server: string; http: string };
+  let token: string;
+  beforeAll(async () => {
+    [jwtNode, limited] = await Promise.all([startNode(['--jwt-secret', secret, '--admin-token', 'adm']), startNode(['--publish-rate', '2'])]);
+    const t = await runCli(['token', '--sub', 'demo-user', '--secret', secret, '--pub', 'demo.>', '--sub-allow', 'demo.>']);
+    expect(t.code, t.err).toBe(0);
+    token = t.out.trim();
+  });
+
+  it('pub exits 1 and prints the refusal when the token does not allow the topic; 0 when it does', async () => {
+    const denied = await runCli(['pub', 'other.x', 'hi', '--server', jwtNode.server, '--token', token]);
+    expect(denied.code, denied.err).toBe(1);
+    expect(denied.err).toContain('permission denied: publish to "other.x" (MB_ERR_PERMISSION_DENIED)');
+    const allowed = await runCli(['pub', 'demo.x', 'hi', '--server', jwtNode.server, '--token', token]);
+    expect(allowed.code, allowed.err).toBe(0);
+  });
+
+  it('pub exits 1 and says so when the node rate-limits some of its events', async () => {
+    const r = await runCli(['pub', 'r.x', 'hi', '--count', '10', '--server', limited.server]);
+    expect(r.code, r.err).toBe(1);
+    expect(r.err).toContain('MB_ERR_RATE_LIMITED');
+  });
+
+  it('sub prints the refusal, not "subscribed", and exits 1', async () => {
+    const r = await runCli(['sub', 'other.x', '--server', jwtNode.server, '--token', token], 10_000);
+    expect(r.code, r.err).toBe(1);
+    expect(r.err).toContain('permission denied: subscribe to "other.x"');
+    expect(r.err).not.toContain('subscribed to');
+  });
+
+  it('sub and reply refused for too many subscriptions on the node exit 1 without saying they serve', async () => {
+    const full = await startNode(['--max-node-subscriptions', '1']);
+    const holder = track(spawnCli(['sub', 'held.>', '--server', full.server]));
+    await until(() => holder.err().includes('subscribed to') || holder.child.exitCode !== null, 'the first sub to hold the only subscription');
+    const sub = await runCli(['sub', 'more.>', '--server', full.server], 10_000);
+    expect(sub.code, sub.err).toBe(1);
+    expect(sub.err).toContain('MB_ERR_TOO_MANY_SUBSCRIPTIONS');
+    expect(sub.err).not.toContain('subscribed to');
+    const reply = await runCli(['reply', 'svc.more', 'ok', '--server', full.server], 10_000);
+    expect(reply.code, reply.err).toBe(1);
+    expect(reply.err).toContain('MB_ERR_TOO_MANY_SUBSCRIPTIONS');
+    expect(reply.err).not.toContain('serving requests');
+    holder.child.kill('SIGTERM');
+    expect(await holder.exited).toBe(0);
+  });
+
+  it('reply exits 0 on SIGTERM and on SIGINT, as sub does', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const p = track(spawnCli(['reply', 'svc.x', 'ok', '--server', limited.server]));
+      await until(() => p.err().includes('serving requests') || p.child.exitCode !== null, 'reply to serve');
+      p.child.kill(signal);
+      expect(await p.exited, p.err()).toBe(0);
+      expect(p.err()).not.toContain('MB_ERR_CONNECTION_CLOSED');
+    }
+  });
+
+  it('cluster with a wrong --admin-token says the token was refused', async () => {
+    const wrong = await runCli(['cluster', '--http', jwtNode.http, '--admin-token', 'wrong']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.err).toContain('refused the --admin-token given');
+    expect(wrong.err).not.toContain('give --admin-token');
+    const none = await runCli(['cluster', '--http', jwtNode.http]);
+    expect(none.code).toBe(1);
+    expect(none.err).toContain('give --admin-token');
+  });
+});
