@@ -65,6 +65,7 @@ describe('refused connections', () => {
     for (let i = 0; i < 20; i++) {
       const s = net.connect({ port: n.port, host: '127.0.0.1' });
       s.on('error', () => {});
+      s.write(Buffer.alloc(256, 1)); // its first bytes (a HELLO) are already on their way
       s.resume();
       s.on('end', () => s.end()); // reads the ERROR, then closes its side
     }
