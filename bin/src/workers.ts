@@ -4,7 +4,7 @@ import { inOperatorTerms, type StartConfig } from './config.js';
 import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
-import { freePort, jsonLogger } from '@meshbus/core';
+import { freePort, jsonLogger, memoryNow } from '@meshbus/core';
 import { workerGatherer, workerSources, type WorkerView } from './worker-gather.js';
 import type { RunningServer } from './start.js';
 
@@ -150,7 +150,7 @@ function workerView(worker: number, s: RunningServer): WorkerView | undefined {
     msgsIn: rates.msgsIn,
     msgsOut: rates.msgsOut,
     lagP99Ms: rates.lagP99Ms,
-    rss: process.memoryUsage().rss,
+    rss: memoryNow().rss,
     slowConsumers: s.node.stats.slowConsumers,
   };
 }

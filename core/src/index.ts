@@ -33,4 +33,5 @@ export { InternalSubscriber, type InternalSubscription, type InternalSubscribeOp
 export { Connection, forwardedHeader, type ConnectionSettings, type ConnectionState } from './connection.js';
 export { ForwardSlab } from './forward-slab.js';
 export { freePort, portRange } from './free-port.js';
+export { memoryNow } from './memory-now.js';
 export { ToldRecently } from './told-recently.js';

@@ -3,6 +3,7 @@ import type { ClusterView, LinkState } from '../cluster-view.js';
 import type { MeshNode } from '../node.js';
 import type { HttpStats } from './metrics.js';
 import type { RateHistory } from './rate-history.js';
+import { memoryNow } from '../memory-now.js';
 
 /**
  * The node's series in a prom-client Registry of its own: prom-client's
@@ -231,7 +232,7 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
 
   lagSummary(registry, history);
   gauge(registry, 'meshbus_memory_bytes', 'Process memory by kind (process.memoryUsage).', () => {
-    const mem = process.memoryUsage();
+    const mem = memoryNow();
     return [
       [{ kind: 'rss' }, mem.rss],
       [{ kind: 'heap_used' }, mem.heapUsed],

@@ -2,6 +2,7 @@ import type { ClientSession } from '../client-session.js';
 import type { ClusterView, LinkView, PeerView } from '../cluster-view.js';
 import type { MeshNode } from '../node.js';
 import { HttpError } from './http-errors.js';
+import { memoryNow } from '../memory-now.js';
 import type { RateHistory, RateSample } from './rate-history.js';
 
 /** The JSON views of GET /v1/*: plain objects built from the node's state at call time. */
@@ -230,7 +231,7 @@ export function durabilityView(node: MeshNode): DurabilityView {
  */
 export function statsView(node: MeshNode, history: RateHistory, slow?: { list(limit: number): SlowConsumerView[] }) {
   const s = node.stats;
-  const mem = process.memoryUsage();
+  const mem = memoryNow();
   return {
     t: Date.now(),
     connections: node.connectionCount,

@@ -7,6 +7,7 @@ import type { RequestInbox } from '../inbox.js';
 import type { RateHistory, RateSample } from '../rate-history.js';
 import { durabilityView, readiness, type DurabilityView, type SlowConsumerView, type ViewContext } from '../views.js';
 import type { SlowConsumerLog } from './slow-consumers.js';
+import { memoryNow } from '../../memory-now.js';
 
 /**
  * The mesh-wide view of the dashboard (GET /v1/mesh): every node's rates,
@@ -82,7 +83,7 @@ export function nodeSummary(ctx: ViewContext, history: RateHistory, slow: SlowCo
     subscriptions: n.table.size,
     rates: history.latest(),
     lagP99Ms: history.lag.p99 * 1000,
-    rss: process.memoryUsage.rss(),
+    rss: memoryNow().rss,
     slowConsumers: slow.list(10),
     durability: durabilityView(n),
   };
