@@ -121,6 +121,13 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   private readonly conns: RedisClient[] = [];
   private readonly sequencers = new Map<Subscription, Sequencer>();
   private stopping = false;
+  /** The background start of the connections and queues (bringUp); resolves true once durable features are up. */
+  private bringingUp: Promise<boolean> | undefined;
+  /** start() said Redis was not reachable: bringUp says when it is. */
+  private unreachableSaid = false;
+  /** Resolves when stop() begins: ends a bring-up still waiting for Redis (a disconnect() between reconnect attempts emits no 'end'). */
+  private readonly stopped: Promise<void>;
+  private stopNow!: () => void;
   /** Durable writes sent to Redis and not yet answered. */
   private inFlight = 0;
   private readonly gate = new StoreGate();
@@ -135,6 +142,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     readonly cfg: ResolvedDurable,
   ) {
     this.matcher = new DurableMatcher<QueueRef>(cfg.topics);
+    this.stopped = new Promise<void>((r) => (this.stopNow = r));
     this.replays = new ReplaySlots(cfg.replay.perConnection, cfg.replay.perNode);
     this.queueSlots = new ReplaySlots(cfg.queueLimits.perConnection, cfg.queueLimits.perNode, {
       code: 'MB_ERR_TOO_MANY_SUBSCRIPTIONS',
@@ -189,26 +197,58 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       () => this.host.stats.store.corrupt++,
       this.quota,
     );
-    const ready = await waitReady(cmd, 3000);
-    if (!ready) log.warn({ redis: redact(this.cfg.redis) }, 'redis not reachable yet: durable features wait for it (publishes to durable topics are refused meanwhile)');
-    // The queue connections are used only once ready, within the same bound: a
-    // SUBSCRIBE sent while ioredis's ready check is in flight fails that check
-    // (subscriber mode), ioredis reconnects, and a stop() in that window left
-    // its disconnect timer holding the process open after close().
-    await Promise.all([waitReady(bull, 3000), waitReady(workers, 3000), waitReady(sub, 3000)]);
-    await this.work.start();
+    // Start-up never waits for Redis (meshbus runs without it): the connections
+    // come up in the background and the queues start once they are ready,
+    // whenever that is. start() only gives a reachable Redis a moment, so that
+    // a node whose Redis answers is fully durable when listen() returns; an
+    // unreachable one (refused, or silent for 3 s) is said and left behind.
+    // Before, the queue set's SUBSCRIBE waited (offline queue) for Redis for
+    // ever: the rest of the node never opened and signals went unanswered.
+    this.bringingUp = this.bringUp();
+    const failed = firstFailure(cmd, 3000);
+    const ready = await Promise.race([this.bringingUp, failed.promise]);
+    failed.cancel();
+    if (!ready && !this.stopping) {
+      this.unreachableSaid = true;
+      log.warn({ redis: redact(this.cfg.redis) }, 'redis not reachable yet: durable features wait for it (publishes to durable topics are refused meanwhile)');
+    }
     log.info(
       { durability: 'on', redis: redact(this.cfg.redis), prefix: this.cfg.prefix, topics: this.cfg.topics.map((t) => t.pattern), features: DURABLE_FEATURES },
       'durability on',
     );
   }
 
+  /**
+   * Waits until every connection is ready, then starts the queues (queue set,
+   * its notices, delayed publishes). Each connection is used only once ready:
+   * a SUBSCRIBE sent while ioredis's ready check is in flight fails that check
+   * (subscriber mode), ioredis reconnects, and a stop() in that window left
+   * its disconnect timer holding the process open after close(). Resolves
+   * true once up, false when the node stopped first; never rejects.
+   */
+  private async bringUp(): Promise<boolean> {
+    const all = await Promise.all(this.conns.map((c) => untilReady(c, this.stopped)));
+    if (this.stopping || !all.every(Boolean)) return false;
+    try {
+      await this.work.start();
+    } catch (e) {
+      this.host.logger.warn({ err: String((e as Error)?.message ?? e) }, 'durable queues did not start');
+      return false;
+    }
+    if (this.stopping) return false;
+    if (this.unreachableSaid) this.host.logger.info({ redis: redact(this.cfg.redis) }, 'redis reachable: durable features available');
+    return true;
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopNow();
     for (const s of this.sequencers.values()) s.cancel();
     this.sequencers.clear();
     await this.work?.stop();
     await Promise.allSettled(this.conns.map((c) => closeConnection(c)));
+    // A bring-up still in the queues' start ends with the closed connections (their commands fail).
+    await this.bringingUp;
   }
 
   /** What is durable about a published frame's topic; null for plain events (cached per topic). */
@@ -461,17 +501,39 @@ export function subAckFrame(sid: number, body: SubAckBody): Uint8Array {
   return encodeFrame({ type: FrameType.ACK, correlation: sid, payload: encodeBody(body) });
 }
 
-function waitReady(r: RedisClient, ms: number): Promise<boolean> {
+/** Resolves true when the connection is ready, false when `stopped` resolves first. No time bound: Redis may come up any time. */
+function untilReady(r: RedisClient, stopped: Promise<void>): Promise<boolean> {
   if (r.status === 'ready') return Promise.resolve(true);
   return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      r.off('ready', on);
+    const onReady = (): void => resolve(true);
+    r.once('ready', onReady);
+    void stopped.then(() => {
+      r.off('ready', onReady);
       resolve(false);
-    }, ms);
-    const on = (): void => {
-      clearTimeout(t);
-      resolve(true);
-    };
-    r.once('ready', on);
+    });
   });
+}
+
+/**
+ * Resolves false at the connection's first failure (a refused connection:
+ * at once) or after `ms` (a host that does not answer): how long start-up
+ * gives Redis, racing bringUp. cancel() drops the timer and listeners.
+ */
+function firstFailure(r: RedisClient, ms: number): { promise: Promise<false>; cancel: () => void } {
+  let cancel = (): void => {};
+  const promise = new Promise<false>((resolve) => {
+    const t = setTimeout(() => done(), ms);
+    const done = (): void => {
+      cancel();
+      resolve(false);
+    };
+    cancel = (): void => {
+      clearTimeout(t);
+      r.off('error', done);
+      r.off('end', done);
+    };
+    r.once('error', done);
+    r.once('end', done);
+  });
+  return { promise, cancel };
 }

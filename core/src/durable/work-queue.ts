@@ -144,12 +144,20 @@ export class WorkQueues {
     }
   }
 
+  /**
+   * Subscribes to the queue-set notices, reads the set and starts the
+   * delayed-publish worker. Called by Durability once its connections are
+   * ready (the SUBSCRIBE waits in the pub/sub connection's offline queue
+   * otherwise); a stop() meanwhile ends it without starting anything.
+   */
   async start(): Promise<void> {
     this.sub.on('message', (ch: string) => {
       if (ch === this.channel) this.refreshLogged();
     });
     await this.sub.subscribe(this.channel).catch((e: unknown) => this.logger.warn({ err: String(e) }, 'queue notices unavailable'));
+    if (this.stopped) return;
     await this.refresh();
+    if (this.stopped) return;
     this.refreshTimer = setInterval(() => this.refreshLogged(), 5000);
     this.refreshTimer.unref();
     this.delayed = new Queue('delayed', { connection: this.redis, prefix: this.bullPrefix });
@@ -251,8 +259,21 @@ export class WorkQueues {
     return q;
   }
 
+  /**
+   * Throws StoreError MB_ERR_STORE_UNAVAILABLE unless the producer connection
+   * is ready and the queues started: a BullMQ Queue made while Redis is down
+   * waits for it (waitUntilReady) before any command, so a publish would hang
+   * instead of being refused like every other durable write meanwhile.
+   */
+  private usable(): void {
+    if (this.redis.status !== 'ready' || this.delayed === undefined || this.stopped) {
+      throw new StoreError('MB_ERR_STORE_UNAVAILABLE', 'redis not reachable: durable queues are not available');
+    }
+  }
+
   /** Adds one job per matching queue; resolves once Redis has them all. */
   async enqueue(refs: QueueRef[], topic: string, frame: Uint8Array, delay = 0): Promise<void> {
+    this.usable();
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic };
     await Promise.all(
       refs.map((ref) =>
@@ -274,6 +295,7 @@ export class WorkQueues {
    * MB_ERR_STORE_FULL past it) and given back if the job cannot be added.
    */
   async schedule(topic: string, frame: Uint8Array, delay: number): Promise<void> {
+    this.usable();
     const size = frame.byteLength;
     await this.quota?.reserveDelayed(size);
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic, b: size };
@@ -459,6 +481,7 @@ export class WorkQueues {
 
   /** Jobs waiting in the dead-letter queue of `group` (oldest first). */
   async deadLetters(group: string): Promise<Array<JobData & { error: string; attempts: number }>> {
+    this.usable();
     const jobs = await this.queue(dlqName(group)).getJobs(['waiting', 'delayed', 'paused'], 0, -1, true);
     return jobs.map((j) => j.data as JobData & { error: string; attempts: number });
   }
@@ -470,6 +493,7 @@ export class WorkQueues {
 
   /** Jobs not yet done in the queue named `name` (waiting, active, delayed, prioritized, paused): what `queues.maxJobs` bounds. */
   async jobsNotDone(name: string): Promise<number> {
+    this.usable();
     const c = await this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
     return Object.values(c).reduce((a, b) => a + b, 0);
   }
