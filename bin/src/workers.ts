@@ -111,6 +111,14 @@ async function runWorker(cfg: StartConfig): Promise<number> {
     mesh: cfg.mesh,
     clusterSecret: plan.secret,
   };
+  // Listen for the stop before starting (the primary's SIGTERM reaches a worker still
+  // starting when another failed or the user stopped): it drains once up, as `start` does.
+  let early = false;
+  let stop = (): void => void (early = true);
+  process.once('SIGTERM', () => stop());
+  process.once('SIGINT', () => stop());
+  // The primary is gone (even SIGKILLed): a worker must not live on alone.
+  process.once('disconnect', () => stop());
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(workerCfg);
   logUnhandledRejections(identity.logger);
@@ -122,12 +130,14 @@ async function runWorker(cfg: StartConfig): Promise<number> {
   running = server;
   process.send?.(READY);
   await new Promise<void>((resolve) => {
-    // then(resolve, resolve): handles both outcomes, so the chain cannot reject.
-    const stop = (): void => void server.stop().then(resolve, resolve);
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-    // The primary is gone (even SIGKILLed): a worker must not live on alone.
-    process.once('disconnect', stop);
+    let stopping = false;
+    stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      // then(resolve, resolve): handles both outcomes, so the chain cannot reject.
+      void server.stop().then(resolve, resolve);
+    };
+    if (early) stop();
   });
   process.exit(0);
 }
