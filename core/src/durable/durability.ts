@@ -247,8 +247,9 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     this.sequencers.clear();
     await this.work?.stop();
     await Promise.allSettled(this.conns.map((c) => closeConnection(c)));
-    // A bring-up still in the queues' start ends with the closed connections (their commands fail).
-    await this.bringingUp;
+    // Not awaited: a bring-up caught in the queues' start (Redis lost right after it was
+    // ready) may wait on a command that never settles; WorkQueues.start() starts nothing
+    // once stopped, and stopNow() ended its wait for the connections.
   }
 
   /** What is durable about a published frame's topic; null for plain events (cached per topic). */
