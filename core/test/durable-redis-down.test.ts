@@ -1,3 +1,4 @@
+import { createServer, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { connect, type Client } from '@meshbus/sdk';
 import { freePort, nodeKit, requireRedisServer, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
@@ -87,3 +88,20 @@ it('a node whose Redis never came up closes at once', async ({ skip }) => {
   await within(n.shutdown(), 5000, 'shutdown');
   expect(Date.now() - t0).toBeLessThan(2000);
 });
+
+it('a Redis address that accepts connections but never answers: startNode returns within its 3 s, durable publishes are refused', async () => {
+  const held: Socket[] = [];
+  const silent = createServer((s) => void held.push(s));
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  kit.defer(async () => {
+    for (const s of held) s.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+  });
+  const port = (silent.address() as { port: number }).port;
+  const t0 = Date.now();
+  const n = await within(kit.node({ durable: { redis: `redis://127.0.0.1:${port}`, topics: [{ pattern: 'down.>' }] } }), 6000, 'startNode');
+  expect(Date.now() - t0).toBeLessThan(4500);
+  const c = await client(n);
+  await expect(within(c.publish('down.a', 'x', { ack: true }), 3000, 'durable publish')).rejects.toMatchObject({ code: 'MB_ERR_STORE_UNAVAILABLE' });
+  await within(n.shutdown(), 5000, 'shutdown');
+}, 20_000);
