@@ -4,6 +4,7 @@ import type { StartConfig } from './config.js';
 import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
+import { takeEarlySignal } from './early-signals.js';
 import { freePort, jsonLogger } from '@meshbus/core';
 import { workerGatherer, workerSources, type WorkerView } from './worker-gather.js';
 import type { RunningServer } from './start.js';
@@ -88,6 +89,8 @@ async function supervise(cfg: StartConfig): Promise<number> {
   for (let i = 0; i < n; i++) fork(i);
   process.once('SIGTERM', stopAll);
   process.once('SIGINT', stopAll);
+  // One that came while the modules loaded (early-signals.ts): the workers just forked are stopped.
+  if (takeEarlySignal() !== undefined) stopAll();
   onNpmLauncherExit(stopAll);
   await done;
   return failed ? 1 : 0;
@@ -119,6 +122,7 @@ async function runWorker(cfg: StartConfig): Promise<number> {
   process.once('SIGINT', () => stop());
   // The primary is gone (even SIGKILLed): a worker must not live on alone.
   process.once('disconnect', () => stop());
+  if (takeEarlySignal() !== undefined) early = true;
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(workerCfg);
   logUnhandledRejections(identity.logger);
