@@ -1,15 +1,15 @@
 /**
- * SIGTERM/SIGINT that reach `meshbus start` before its handlers are installed.
+ * SIGTERM/SIGINT that reach `meshbus start` (or `dev`) before its handlers are installed.
  * Loading the node's modules takes a few hundred ms (more on a busy host), and
  * a signal then killed the process by its default action (exit 143/130) where
  * a signal during start-up must drain and exit 0 (bin/README.md, Signals).
  * bin/meshbus.js imports this module alone, before main.js and its graph
  * (@meshbus/core...) are loaded: for `start` (workers too: they run the same
- * command line) a signal is recorded here until the command installs its own
+ * command line) and `dev` a signal is recorded here until the command installs its own
  * handlers and takes it with takeEarlySignal(). What is left is Node's own
  * boot, before any module runs.
  */
-const STARTING = process.argv[2] === 'start';
+const STARTING = process.argv[2] === 'start' || process.argv[2] === 'dev';
 
 let early: NodeJS.Signals | undefined;
 const record = (signal: NodeJS.Signals): void => void (early ??= signal);
