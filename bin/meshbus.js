@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 // The meshbus command. The code is this package's src/, built to dist/ by
 // `npm install` (the root's prepare runs tsc -b).
-import { run } from './dist/main.js';
+// Two small modules first and alone, main.js after: the static imports of a
+// module are all loaded and parsed before any of them runs (a few hundred ms).
+// launcher-watch records the launcher's pid, early-signals keeps a SIGTERM or
+// SIGINT to `meshbus start` meanwhile (it must drain, not kill).
+import './dist/launcher-watch.js';
+import './dist/early-signals.js';
 
+const { run } = await import('./dist/main.js');
 run(process.argv.slice(2));

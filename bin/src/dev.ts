@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { UsageError, intOption, noExtraArgs, stringOption, type ParsedArgs } from './command-spec.js';
 import { DEV } from './command-specs.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
+import { takeEarlySignal } from './early-signals.js';
 import type { LogLevel, Logger } from '@meshbus/core';
 
 /** This package's entry script: each dev node is a `meshbus start` process. */
@@ -69,7 +70,9 @@ export async function runDev(p: ParsedArgs): Promise<number> {
     (c, i) =>
       new Promise<number>((r) =>
         c.once('exit', (code, signal) => {
-          if (stopping) return r(code ?? 1);
+          // Killed by the SIGTERM stop() sent: it came during the node's own boot, before any
+          // handler (nothing was up yet), so it counts as a clean stop, not a failure.
+          if (stopping) return r(code ?? (signal === 'SIGTERM' ? 0 : 1));
           stop();
           // Resolves either way (the loader promise cannot reject): the launcher's exit waits for the line.
           void log.then((l) => {
@@ -86,6 +89,8 @@ export async function runDev(p: ParsedArgs): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // One that came while the modules loaded (early-signals.ts): the nodes just spawned drain it.
+  if (takeEarlySignal() !== undefined) onSignal();
   onNpmLauncherExit(onSignal);
   const codes = await Promise.all(exits);
   return signalled && codes.every((c) => c === 0) ? 0 : 1;

@@ -4,6 +4,7 @@ import { UsageError, noExtraArgs, type ParsedArgs } from './command-spec.js';
 import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
+import { takeEarlySignal } from './early-signals.js';
 import { EXIT, START } from './main.js';
 
 /** `meshbus start`: runs one node (or --workers processes) until SIGTERM/SIGINT; resolves with the exit code. */
@@ -27,6 +28,8 @@ export async function runStart(p: ParsedArgs): Promise<number> {
   let onSignal = (signal: string): void => void (early ??= signal);
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+  // One that came while the modules loaded (early-signals.ts).
+  early = takeEarlySignal();
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(cfg);
   logUnhandledRejections(identity.logger);

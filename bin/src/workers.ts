@@ -4,6 +4,7 @@ import { inOperatorTerms, type StartConfig } from './config.js';
 import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
+import { takeEarlySignal } from './early-signals.js';
 import { freePort, jsonLogger, memoryNow } from '@meshbus/core';
 import { workerGatherer, workerSources, type WorkerView } from './worker-gather.js';
 import type { RunningServer } from './start.js';
@@ -89,6 +90,8 @@ async function supervise(cfg: StartConfig): Promise<number> {
   for (let i = 0; i < n; i++) fork(i);
   process.once('SIGTERM', stopAll);
   process.once('SIGINT', stopAll);
+  // One that came while the modules loaded (early-signals.ts): the workers just forked are stopped.
+  if (takeEarlySignal() !== undefined) stopAll();
   onNpmLauncherExit(stopAll);
   await done;
   return failed ?? 0;
@@ -112,6 +115,15 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
     mesh: cfg.mesh,
     clusterSecret: plan.secret,
   };
+  // Listen for the stop before starting (the primary's SIGTERM reaches a worker still
+  // starting when another failed or the user stopped): it drains once up, as `start` does.
+  let early = false;
+  let stop = (): void => void (early = true);
+  process.once('SIGTERM', () => stop());
+  process.once('SIGINT', () => stop());
+  // The primary is gone (even SIGKILLed): a worker must not live on alone.
+  process.once('disconnect', () => stop());
+  if (takeEarlySignal() !== undefined) early = true;
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(workerCfg);
   logUnhandledRejections(identity.logger);
@@ -126,12 +138,14 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   running = server;
   process.send?.(READY);
   await new Promise<void>((resolve) => {
-    // then(resolve, resolve): handles both outcomes, so the chain cannot reject.
-    const stop = (): void => void server.stop().then(resolve, resolve);
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-    // The primary is gone (even SIGKILLed): a worker must not live on alone.
-    process.once('disconnect', stop);
+    let stopping = false;
+    stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      // then(resolve, resolve): handles both outcomes, so the chain cannot reject.
+      void server.stop().then(resolve, resolve);
+    };
+    if (early) stop();
   });
   process.exit(0);
 }

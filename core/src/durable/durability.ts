@@ -1,7 +1,6 @@
 import type { RedisOptions } from 'ioredis';
 import {
   errorFrame,
-  nackFrame,
   Frame,
   FrameType,
   SessionError,
@@ -12,22 +11,22 @@ import {
   copyBytes,
   hasWildcard,
   type PubAckBody,
-  type SubAckBody,
   type SubBody,
 } from '@meshbus/proto';
 import type { ExtensionHost, ExtensionPublisher, ExtensionSession, NodeExtension } from '../node-extension.js';
 import type { Subscription, Throttled, Subscriber } from '../subscriber.js';
 import { ReceiverWaiters } from '../flow-control.js';
-import { withPosition } from './frames.js';
+import { refusal, subAckFrame, withPosition } from './frames.js';
 import { HistoryStore } from './history-store.js';
 import { sendLatest } from './latest-value.js';
 import { Sequencer, type SequencedOwner } from './recovery.js';
 import { DurableMatcher, type ResolvedDurable, type TopicDurability } from './store-config.js';
-import { WorkQueues, type QueueRef } from './work-queue.js';
+import { WorkQueues } from './work-queue.js';
+import type { QueueRef } from './queue-names.js';
 import { ReplaySlots } from './replay-slots.js';
 import { readStoredFrame } from './stored-frame.js';
 import { DURABLE_FEATURES } from './durability-off.js';
-import { closeConnection, connectRedis, isCluster, type RedisClient } from './redis-connect.js';
+import { closeConnection, connectRedis, firstFailure, isCluster, untilReady, type RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
 import { StoreQuota } from './store-quota.js';
 import { JobQuota } from './job-quota.js';
@@ -90,14 +89,6 @@ class StoreGate implements Subscriber {
   }
 }
 
-/**
- * A durable publish refused (MB_ERR_STORE_UNAVAILABLE, or MB_ERR_STORE_FULL past a quota):
- * NACK on `ack` when the publisher asked for one, else ERROR on its correlation.
- */
-function refusal(ack: number, correlation: number, detail: string, code: 'MB_ERR_STORE_UNAVAILABLE' | 'MB_ERR_STORE_FULL' = 'MB_ERR_STORE_UNAVAILABLE'): Uint8Array {
-  return ack >= 0 ? nackFrame(code, ack, detail) : errorFrame(code, correlation, detail);
-}
-
 /** How often a refusal by a store quota is logged again per rule/quota, ms: a publisher past a quota can make one per event. */
 const FULL_LOG_EVERY = 60_000;
 
@@ -121,6 +112,13 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   private readonly conns: RedisClient[] = [];
   private readonly sequencers = new Map<Subscription, Sequencer>();
   private stopping = false;
+  /** The background start of the connections and queues (bringUp); resolves true once durable features are up. */
+  private bringingUp: Promise<boolean> | undefined;
+  /** start() said Redis was not reachable: bringUp says when it is. */
+  private unreachableSaid = false;
+  /** Resolves when stop() begins: ends a bring-up still waiting for Redis (a disconnect() between reconnect attempts emits no 'end'). */
+  private readonly stopped: Promise<void>;
+  private stopNow!: () => void;
   /** Durable writes sent to Redis and not yet answered. */
   private inFlight = 0;
   private readonly gate = new StoreGate();
@@ -135,6 +133,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     readonly cfg: ResolvedDurable,
   ) {
     this.matcher = new DurableMatcher<QueueRef>(cfg.topics);
+    this.stopped = new Promise<void>((r) => (this.stopNow = r));
     this.replays = new ReplaySlots(cfg.replay.perConnection, cfg.replay.perNode);
     this.queueSlots = new ReplaySlots(cfg.queueLimits.perConnection, cfg.queueLimits.perNode, {
       code: 'MB_ERR_TOO_MANY_SUBSCRIPTIONS',
@@ -189,26 +188,59 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       () => this.host.stats.store.corrupt++,
       this.quota,
     );
-    const ready = await waitReady(cmd, 3000);
-    if (!ready) log.warn({ redis: redact(this.cfg.redis) }, 'redis not reachable yet: durable features wait for it (publishes to durable topics are refused meanwhile)');
-    // The queue connections are used only once ready, within the same bound: a
-    // SUBSCRIBE sent while ioredis's ready check is in flight fails that check
-    // (subscriber mode), ioredis reconnects, and a stop() in that window left
-    // its disconnect timer holding the process open after close().
-    await Promise.all([waitReady(bull, 3000), waitReady(workers, 3000), waitReady(sub, 3000)]);
-    await this.work.start();
+    // Start-up never waits for Redis (meshbus runs without it): the connections
+    // come up in the background and the queues start once they are ready,
+    // whenever that is. start() only gives a reachable Redis a moment, so that
+    // a node whose Redis answers is fully durable when listen() returns; an
+    // unreachable one (refused, or silent for 3 s) is said and left behind.
+    // Before, the queue set's SUBSCRIBE waited (offline queue) for Redis for
+    // ever: the rest of the node never opened and signals went unanswered.
+    this.bringingUp = this.bringUp();
+    const failed = firstFailure(cmd, 3000);
+    const ready = await Promise.race([this.bringingUp, failed.promise]);
+    failed.cancel();
+    if (!ready && !this.stopping) {
+      this.unreachableSaid = true;
+      log.warn({ redis: redact(this.cfg.redis) }, 'redis not reachable yet: durable features wait for it (publishes to durable topics are refused meanwhile)');
+    }
     log.info(
       { durability: 'on', redis: redact(this.cfg.redis), prefix: this.cfg.prefix, topics: this.cfg.topics.map((t) => t.pattern), features: DURABLE_FEATURES },
       'durability on',
     );
   }
 
+  /**
+   * Waits until every connection is ready, then starts the queues (queue set,
+   * its notices, delayed publishes). Each connection is used only once ready:
+   * a SUBSCRIBE sent while ioredis's ready check is in flight fails that check
+   * (subscriber mode), ioredis reconnects, and a stop() in that window left
+   * its disconnect timer holding the process open after close(). Resolves
+   * true once up, false when the node stopped first; never rejects.
+   */
+  private async bringUp(): Promise<boolean> {
+    const all = await Promise.all(this.conns.map((c) => untilReady(c, this.stopped)));
+    if (this.stopping || !all.every(Boolean)) return false;
+    try {
+      await this.work.start();
+    } catch (e) {
+      this.host.logger.warn({ err: String((e as Error)?.message ?? e) }, 'durable queues did not start');
+      return false;
+    }
+    if (this.stopping) return false;
+    if (this.unreachableSaid) this.host.logger.info({ redis: redact(this.cfg.redis) }, 'redis reachable: durable features available');
+    return true;
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopNow();
     for (const s of this.sequencers.values()) s.cancel();
     this.sequencers.clear();
     await this.work?.stop();
     await Promise.allSettled(this.conns.map((c) => closeConnection(c)));
+    // Not awaited: a bring-up caught in the queues' start (Redis lost right after it was
+    // ready) may wait on a command that never settles; WorkQueues.start() starts nothing
+    // once stopped, and stopNow() ended its wait for the connections.
   }
 
   /** What is durable about a published frame's topic; null for plain events (cached per topic). */
@@ -454,24 +486,4 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   get historyStore(): HistoryStore {
     return this.history;
   }
-}
-
-/** The ACK answering a SUB with `since`. */
-export function subAckFrame(sid: number, body: SubAckBody): Uint8Array {
-  return encodeFrame({ type: FrameType.ACK, correlation: sid, payload: encodeBody(body) });
-}
-
-function waitReady(r: RedisClient, ms: number): Promise<boolean> {
-  if (r.status === 'ready') return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => {
-      r.off('ready', on);
-      resolve(false);
-    }, ms);
-    const on = (): void => {
-      clearTimeout(t);
-      resolve(true);
-    };
-    r.once('ready', on);
-  });
 }

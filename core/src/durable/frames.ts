@@ -2,10 +2,15 @@ import {
   FIXED_SIZE,
   Flags,
   Frame,
+  FrameType,
   HEADER_SIZE,
   OFF,
   decodeExtension,
+  encodeBody,
   encodeExtension,
+  encodeFrame,
+  errorFrame,
+  nackFrame,
   readU16,
   readU32,
   resealHeader,
@@ -13,6 +18,7 @@ import {
   writeU32,
   type Extension,
   type Position,
+  type SubAckBody,
 } from '@meshbus/proto';
 
 /**
@@ -63,4 +69,17 @@ export function positionOf(f: Frame): Position | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The ACK answering a SUB with `since`. */
+export function subAckFrame(sid: number, body: SubAckBody): Uint8Array {
+  return encodeFrame({ type: FrameType.ACK, correlation: sid, payload: encodeBody(body) });
+}
+
+/**
+ * A durable publish refused (MB_ERR_STORE_UNAVAILABLE, or MB_ERR_STORE_FULL past a quota):
+ * NACK on `ack` when the publisher asked for one, else ERROR on its correlation.
+ */
+export function refusal(ack: number, correlation: number, detail: string, code: 'MB_ERR_STORE_UNAVAILABLE' | 'MB_ERR_STORE_FULL' = 'MB_ERR_STORE_UNAVAILABLE'): Uint8Array {
+  return ack >= 0 ? nackFrame(code, ack, detail) : errorFrame(code, correlation, detail);
 }

@@ -80,3 +80,40 @@ export async function closeConnection(c: RedisClient): Promise<void> {
   clearTimeout(timer);
   if (!quitted) c.disconnect();
 }
+
+/** Resolves true when the connection is ready, false when `stopped` resolves first. No time bound: Redis may come up any time. */
+export function untilReady(r: RedisClient, stopped: Promise<void>): Promise<boolean> {
+  if (r.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onReady = (): void => resolve(true);
+    r.once('ready', onReady);
+    void stopped.then(() => {
+      r.off('ready', onReady);
+      resolve(false);
+    });
+  });
+}
+
+/**
+ * Resolves false at the connection's first failure (a refused connection:
+ * at once) or after `ms` (a host that does not answer): how long start-up
+ * gives Redis, racing bringUp. cancel() drops the timer and listeners.
+ */
+export function firstFailure(r: RedisClient, ms: number): { promise: Promise<false>; cancel: () => void } {
+  let cancel = (): void => {};
+  const promise = new Promise<false>((resolve) => {
+    const t = setTimeout(() => done(), ms);
+    const done = (): void => {
+      cancel();
+      resolve(false);
+    };
+    cancel = (): void => {
+      clearTimeout(t);
+      r.off('error', done);
+      r.off('end', done);
+    };
+    r.once('error', done);
+    r.once('end', done);
+  });
+  return { promise, cancel };
+}

@@ -11,6 +11,7 @@ import { ToldRecently } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
 import { connectionError } from './connection-error.js';
 import { parseQueueMember, queueMember } from './queue-set.js';
+import { bullPrefix, dlqName, queueName, type JobData, type QueueRef } from './queue-names.js';
 
 /**
  * How often one kind of queue or worker error is logged again, ms. BullMQ
@@ -22,44 +23,11 @@ const ERROR_LOG_EVERY = 5 * 60_000;
 /** How long stop() waits for the workers to close, ms: each gives back or fails its jobs (left active: 30 to 60 s lost). */
 const STOP_WAIT_MS = 5000;
 
-/** A durable work queue: events on `pattern` become BullMQ jobs for the consumers of `group`. */
-export interface QueueRef {
-  pattern: string;
-  group: string;
-  /** BullMQ queue name. */
-  name: string;
-}
-
-export interface JobData {
-  /** The event frame, base64. */
-  f: string;
-  topic: string;
-  /** Delayed publishes: the bytes reserved in the delayed quota (given back when published or given up). */
-  b?: number;
-}
-
 interface Delivery {
   member: Member;
   resolve: () => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
-}
-
-/** BullMQ queue names cannot contain ':'; base64url keeps any pattern and group. */
-export function queueName(pattern: string, group: string): string {
-  return `wq-${Buffer.from(`${pattern}\u0000${group}`).toString('base64url')}`;
-}
-export function dlqName(group: string): string {
-  return `dlq-${Buffer.from(group).toString('base64url')}`;
-}
-
-/**
- * BullMQ's key prefix for a node key prefix: `{<prefix>bull}`. Every BullMQ
- * script touches several keys of a queue; the braces make them one hash tag,
- * hence one Redis Cluster slot (BullMQ's own rule for clusters).
- */
-export function bullPrefix(prefix: string): string {
-  return `{${prefix}bull}`;
 }
 
 /**
@@ -144,12 +112,20 @@ export class WorkQueues {
     }
   }
 
+  /**
+   * Subscribes to the queue-set notices, reads the set and starts the
+   * delayed-publish worker. Called by Durability once its connections are
+   * ready (the SUBSCRIBE waits in the pub/sub connection's offline queue
+   * otherwise); a stop() meanwhile ends it without starting anything.
+   */
   async start(): Promise<void> {
     this.sub.on('message', (ch: string) => {
       if (ch === this.channel) this.refreshLogged();
     });
     await this.sub.subscribe(this.channel).catch((e: unknown) => this.logger.warn({ err: String(e) }, 'queue notices unavailable'));
+    if (this.stopped) return;
     await this.refresh();
+    if (this.stopped) return;
     this.refreshTimer = setInterval(() => this.refreshLogged(), 5000);
     this.refreshTimer.unref();
     this.delayed = new Queue('delayed', { connection: this.redis, prefix: this.bullPrefix });
@@ -251,8 +227,21 @@ export class WorkQueues {
     return q;
   }
 
+  /**
+   * Throws StoreError MB_ERR_STORE_UNAVAILABLE unless the producer connection
+   * is ready and the queues started: a BullMQ Queue made while Redis is down
+   * waits for it (waitUntilReady) before any command, so a publish would hang
+   * instead of being refused like every other durable write meanwhile.
+   */
+  private usable(): void {
+    if (this.redis.status !== 'ready' || this.delayed === undefined || this.stopped) {
+      throw new StoreError('MB_ERR_STORE_UNAVAILABLE', 'redis not reachable: durable queues are not available');
+    }
+  }
+
   /** Adds one job per matching queue; resolves once Redis has them all. */
   async enqueue(refs: QueueRef[], topic: string, frame: Uint8Array, delay = 0): Promise<void> {
+    this.usable();
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic };
     await Promise.all(
       refs.map((ref) =>
@@ -274,6 +263,7 @@ export class WorkQueues {
    * MB_ERR_STORE_FULL past it) and given back if the job cannot be added.
    */
   async schedule(topic: string, frame: Uint8Array, delay: number): Promise<void> {
+    this.usable();
     const size = frame.byteLength;
     await this.quota?.reserveDelayed(size);
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic, b: size };
@@ -459,6 +449,7 @@ export class WorkQueues {
 
   /** Jobs waiting in the dead-letter queue of `group` (oldest first). */
   async deadLetters(group: string): Promise<Array<JobData & { error: string; attempts: number }>> {
+    this.usable();
     const jobs = await this.queue(dlqName(group)).getJobs(['waiting', 'delayed', 'paused'], 0, -1, true);
     return jobs.map((j) => j.data as JobData & { error: string; attempts: number });
   }
@@ -470,6 +461,7 @@ export class WorkQueues {
 
   /** Jobs not yet done in the queue named `name` (waiting, active, delayed, prioritized, paused): what `queues.maxJobs` bounds. */
   async jobsNotDone(name: string): Promise<number> {
+    this.usable();
     const c = await this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
     return Object.values(c).reduce((a, b) => a + b, 0);
   }

@@ -1,0 +1,37 @@
+/**
+ * What a durable work queue is called and carries: BullMQ queue and key
+ * names (Redis Cluster safe), the queue's reference and a job's data.
+ */
+
+/** A durable work queue: events on `pattern` become BullMQ jobs for the consumers of `group`. */
+export interface QueueRef {
+  pattern: string;
+  group: string;
+  /** BullMQ queue name. */
+  name: string;
+}
+
+export interface JobData {
+  /** The event frame, base64. */
+  f: string;
+  topic: string;
+  /** Delayed publishes: the bytes reserved in the delayed quota (given back when published or given up). */
+  b?: number;
+}
+
+/** BullMQ queue names cannot contain ':'; base64url keeps any pattern and group. */
+export function queueName(pattern: string, group: string): string {
+  return `wq-${Buffer.from(`${pattern}\u0000${group}`).toString('base64url')}`;
+}
+export function dlqName(group: string): string {
+  return `dlq-${Buffer.from(group).toString('base64url')}`;
+}
+
+/**
+ * BullMQ's key prefix for a node key prefix: `{<prefix>bull}`. Every BullMQ
+ * script touches several keys of a queue; the braces make them one hash tag,
+ * hence one Redis Cluster slot (BullMQ's own rule for clusters).
+ */
+export function bullPrefix(prefix: string): string {
+  return `{${prefix}bull}`;
+}
