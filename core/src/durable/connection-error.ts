@@ -7,3 +7,13 @@ export function connectionError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
   return (typeof code === 'string' && CONNECTION_CODES.test(code)) || CONNECTION_MESSAGES.test(String(e));
 }
+
+/**
+ * What a client is told when a durable operation failed with `e`: a lost
+ * connection in plain words ("redis not reachable"), else the store's own
+ * message. The node's log keeps the driver's text (a newcomer review read
+ * "Stream isn't writeable and enableOfflineQueue options is false" in a NACK).
+ */
+export function storeFailure(e: unknown): string {
+  return connectionError(e) ? 'redis not reachable' : String((e as Error)?.message ?? e);
+}

@@ -17,6 +17,7 @@ import type { ExtensionHost, ExtensionPublisher, ExtensionSession, NodeExtension
 import type { Subscription, Throttled, Subscriber } from '../subscriber.js';
 import { ReceiverWaiters } from '../flow-control.js';
 import { refusal, subAckFrame, withPosition } from './frames.js';
+import { storeFailure } from './connection-error.js';
 import { HistoryStore } from './history-store.js';
 import { sendLatest } from './latest-value.js';
 import { Sequencer, type SequencedOwner } from './recovery.js';
@@ -300,7 +301,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       (e: unknown) => {
         if ((e as StoreError | undefined)?.code === 'MB_ERR_STORE_FULL') return this.refuseFull(d, e as StoreError, ack, f.correlation, from);
         this.host.logger.warn({ topic: d.topic, err: String((e as Error)?.message ?? e) }, 'durable publish failed');
-        from?.send?.(refusal(ack, f.correlation, `durable store: ${String((e as Error)?.message ?? e)}`));
+        from?.send?.(refusal(ack, f.correlation, `durable store: ${storeFailure(e)}`));
       },
     );
   }
@@ -426,7 +427,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     if (sub.detached) {
       this.work.addMember(sub).catch((e: unknown) => {
         this.host.logger.warn({ pattern: sub.pattern, err: String(e) }, 'durable queue registration failed');
-        owner.send(errorFrame('MB_ERR_STORE_UNAVAILABLE', sub.sid, `durable queue: ${String((e as Error)?.message ?? e)}`));
+        owner.send(errorFrame('MB_ERR_STORE_UNAVAILABLE', sub.sid, `durable queue: ${storeFailure(e)}`));
       });
       return;
     }
