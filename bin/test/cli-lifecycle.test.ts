@@ -19,6 +19,15 @@ afterEach(async () => {
   }
 });
 
+/** `until`, and on a timeout the end of `p`'s stderr in the error (what the node was doing). */
+async function untilOf(p: CliProcess, cond: () => boolean | Promise<boolean>, what: string, ms?: number, every?: number): Promise<void> {
+  try {
+    await until(cond, what, ms, every);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; its stderr ends:\n${p.err().slice(-3000)}`);
+  }
+}
+
 function track(p: CliProcess): CliProcess {
   procs.push(p);
   return p;
@@ -61,10 +70,10 @@ it('under npm (npx meshbus start), SIGTERM to the launcher still drains the node
   await until(async () => (await Promise.all(portsOf(args).map(accepts))).every(Boolean), 'the node to listen on every port');
   p.child.kill('SIGTERM');
   await p.exited;
-  await until(async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
+  await untilOf(p, async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
   expect(p.err()).toContain('launcher exited');
   // Ports are freed when the drain starts, 'node stopped' is logged when it ends (and the pipe may lag): wait for it.
-  await until(() => p.err().includes('node stopped'), 'the orphaned node to log that it stopped');
+  await untilOf(p, () => p.err().includes('node stopped'), 'the orphaned node to log that it stopped');
 });
 
 it('under npm, a launcher killed while the node is still opening its ports drains the node too', async () => {
@@ -75,9 +84,9 @@ it('under npm, a launcher killed while the node is still opening its ports drain
   await until(() => accepts(portsOf(args)[0]!), 'the node to listen on its client port', 20_000, 5);
   p.child.kill('SIGTERM');
   await p.exited;
-  await until(async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
+  await untilOf(p, async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
   // Ports are freed when the drain starts, 'node stopped' is logged when it ends (and the pipe may lag): wait for it.
-  await until(() => p.err().includes('node stopped'), 'the orphaned node to log that it stopped');
+  await untilOf(p, () => p.err().includes('node stopped'), 'the orphaned node to log that it stopped');
 });
 
 it('under npm, SIGTERM to the launcher of start --workers or dev stops every node', async () => {
@@ -85,10 +94,10 @@ it('under npm, SIGTERM to the launcher of start --workers or dev stops every nod
   const w = track(
     spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info'], { viaShell: true, env: { npm_command: 'exec' } }),
   );
-  await until(() => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
+  await untilOf(w, () => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
   w.child.kill('SIGTERM');
   await w.exited;
-  await until(() => portFree(port), 'the orphaned workers to free the client port');
+  await untilOf(w, () => portFree(port), 'the orphaned workers to free the client port');
 
   const [base, cluster, http, ws] = [await freePortRange(2), await freePortRange(2), await freePortRange(2), await freePortRange(2)];
   const d = track(
@@ -97,10 +106,10 @@ it('under npm, SIGTERM to the launcher of start --workers or dev stops every nod
       env: { npm_command: 'exec' },
     }),
   );
-  await until(() => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
+  await untilOf(d, () => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
   d.child.kill('SIGTERM');
   await d.exited;
-  await until(async () => (await Promise.all([base, base + 1, cluster, cluster + 1].map(portFree))).every(Boolean), 'the orphaned dev mesh to free its ports');
+  await untilOf(d, async () => (await Promise.all([base, base + 1, cluster, cluster + 1].map(portFree))).every(Boolean), 'the orphaned dev mesh to free its ports');
 });
 
 it('start --workers exits non-zero when the client port is taken, instead of living on serving nothing', async () => {
@@ -118,7 +127,7 @@ it('start --workers exits non-zero when the client port is taken, instead of liv
 it('start --workers drains every worker on SIGTERM and exits 0', async () => {
   const port = await freePort();
   const w = track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']));
-  await until(() => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
+  await untilOf(w, () => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
   w.child.kill('SIGTERM');
   expect(await w.exited).toBe(0);
   expect(await portFree(port)).toBe(true);
@@ -129,7 +138,7 @@ it('dev takes its peer ports from --cluster-base, and stops every node on SIGTER
   const d = track(
     spawnCli(['dev', '--nodes', '2', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'info']),
   );
-  await until(() => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
+  await untilOf(d, () => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
   expect(d.out()).toContain(`peers 127.0.0.1:${cluster}`);
   expect(d.out()).toContain(`peers 127.0.0.1:${cluster + 1}`);
   expect(await accepts(cluster)).toBe(true);

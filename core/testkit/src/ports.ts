@@ -1,11 +1,25 @@
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { freePort, portRange } from '@meshbus/core';
 
 /** A free loopback port (bound once and released: another process may take it in between). */
 export { freePort };
 
-/** True when nothing listens on 127.0.0.1:port (we can bind it ourselves). */
+/** True when nothing listens on 127.0.0.1:port (a connection to it is refused). */
 export function portFree(port: number): Promise<boolean> {
+  // By connecting, never by binding: a bind takes the port for a moment, and a process still
+  // opening its ports (a node told to stop while it starts) then failed with "port already in use".
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(true));
+  });
+}
+
+/** True when loopback `port` can be bound now (bound, then released): for choosing ports before anything uses them. */
+function bindable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createServer();
     s.once('error', () => resolve(false));
@@ -19,7 +33,7 @@ export async function freePortRange(n: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = lo + Math.floor(Math.random() * (hi - lo - n));
     let ok = true;
-    for (let i = 0; i < n && ok; i++) ok = await portFree(base + i);
+    for (let i = 0; i < n && ok; i++) ok = await bindable(base + i);
     if (ok) return base;
   }
   throw new Error(`no ${n} consecutive free ports found`);
