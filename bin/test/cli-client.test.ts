@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
 import { makePki } from '../../cluster/test/tls-certs.js';
-import { MESHBUS_BIN as BIN, runCli, spawnCli, until, type CliProcess } from '@meshbus/testkit';
+import { MESHBUS_BIN as BIN, runCli, spawnCli, trackedProcesses, until, type CliProcess } from '@meshbus/testkit';
 
 /**
  * Issue #16, the client commands: sub shows topics (headers, JSON, raw),
@@ -12,16 +12,9 @@ import { MESHBUS_BIN as BIN, runCli, spawnCli, until, type CliProcess } from '@m
  * real `node bin/meshbus.js` processes throughout.
  */
 
-const procs: CliProcess[] = [];
-function track(p: CliProcess): CliProcess {
-  procs.push(p);
-  return p;
-}
+const { track, stop: stopProcesses } = trackedProcesses();
 afterAll(async () => {
-  for (const p of procs) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-  }
+  await stopProcesses();
 });
 
 /** Starts `meshbus start` with `args` and waits until /readyz answers 200 (or, with `--http-port` in `args`, until it logs that it listens). */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { runCli, spawnCli, until, type CliProcess } from '@meshbus/testkit';
+import { runCli, spawnCli, trackedProcesses, until } from '@meshbus/testkit';
 
 /**
  * Exit codes and messages the README's table promises, found wrong by a
@@ -10,16 +10,9 @@ import { runCli, spawnCli, until, type CliProcess } from '@meshbus/testkit';
  * given admin token was refused. Real `meshbus` processes on loopback.
  */
 
-const procs: CliProcess[] = [];
-function track(p: CliProcess): CliProcess {
-  procs.push(p);
-  return p;
-}
+const { track, stop: stopProcesses } = trackedProcesses();
 afterAll(async () => {
-  for (const p of procs) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-  }
+  await stopProcesses();
 });
 
 /** `meshbus start` with `args` and the HTTP API on a free port; resolves once /readyz answers 200. */

@@ -1,7 +1,7 @@
 import { createServer, connect as netConnect } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { type CliProcess, freePortRange, portFree, spawnCli, until } from '@meshbus/testkit';
+import { freePortRange, portFree, spawnCli, stopProcesses, until, type CliProcess } from '@meshbus/testkit';
 
 /**
  * Issue #16: the documented ways to run a node drain on SIGTERM and exit 0
@@ -12,11 +12,7 @@ import { type CliProcess, freePortRange, portFree, spawnCli, until } from '@mesh
 
 const procs: CliProcess[] = [];
 afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-    p.killGroup();
-  }
+  await stopProcesses(procs, { group: true });
 });
 
 /** `until`, and on a timeout the end of `p`'s stderr in the error (what the node was doing). */

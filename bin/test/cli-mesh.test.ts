@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { testRedis, stopStartedRedis } from '@meshbus/testkit';
+import { trackedProcesses, stopStartedRedis, testRedis } from '@meshbus/testkit';
 import { portFree, runCli, spawnCli, until, type CliProcess } from '@meshbus/testkit';
 
 /**
@@ -10,16 +10,9 @@ import { portFree, runCli, spawnCli, until, type CliProcess } from '@meshbus/tes
  * a short --cluster-secret is refused before any port opens.
  */
 
-const procs: CliProcess[] = [];
-function track(p: CliProcess): CliProcess {
-  procs.push(p);
-  return p;
-}
+const { track, stop: stopProcesses } = trackedProcesses();
 afterAll(async () => {
-  for (const p of procs) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-  }
+  await stopProcesses();
   await stopStartedRedis();
 });
 

@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { spawnCli, until, type CliProcess } from '@meshbus/testkit';
+import { spawnCli, stopProcesses, until, type CliProcess } from '@meshbus/testkit';
 
 /**
  * Issue 16: a peer going down is logged at the default level of `meshbus
@@ -10,10 +10,7 @@ import { spawnCli, until, type CliProcess } from '@meshbus/testkit';
 
 const procs: CliProcess[] = [];
 afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-  }
+  await stopProcesses(procs);
 });
 
 async function peersUp(httpPort: number): Promise<boolean> {

@@ -1,7 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
 import { connect, type Client } from '@meshbus/sdk';
-import { type CliProcess, type RedisServer, requireRedisServer, startRedisServer, spawnCli, until } from '@meshbus/testkit';
+import { requireRedisServer, spawnCli, startRedisServer, stopProcesses, until, untilResolved, type CliProcess, type RedisServer } from '@meshbus/testkit';
 
 /**
  * `meshbus start --redis` at an address where no Redis listens (yet). README:
@@ -16,10 +16,7 @@ const clients: Client[] = [];
 let server: RedisServer | undefined;
 afterEach(async () => {
   for (const c of clients.splice(0)) await c.close().catch(() => {});
-  for (const p of procs.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-  }
+  await stopProcesses(procs);
   await server?.stop();
   server = undefined;
 });
@@ -66,20 +63,7 @@ it('meshbus start with an unreachable Redis serves (/healthz, plain pub/sub), re
 
   // Redis comes up at that address: the same node stores durable events.
   server = await startRedisServer([], redisPort);
-  let pos: unknown;
-  await until(
-    async () => {
-      try {
-        pos = await c.publish('down.a', 'late', { ack: true });
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    'durable publish acked once Redis is up',
-    15_000,
-    200,
-  );
+  const pos = await untilResolved(() => c.publish('down.a', 'late', { ack: true }), 'durable publish acked once Redis is up', 15_000, 200);
   expect(pos).toMatchObject({ offset: expect.any(Number) });
   await until(() => p.err().includes('redis reachable: durable features available'), 'said when Redis came', 5000);
   p.child.kill('SIGTERM');

@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { spawnCli, until, type CliProcess } from '@meshbus/testkit';
+import { spawnCli, stopProcesses, until, type CliProcess } from '@meshbus/testkit';
 import { launchChromium, noBrowser } from '@meshbus/testkit';
 import { promtoolCheck } from '../../core/test/promtool.js';
 
@@ -15,10 +15,7 @@ import { promtoolCheck } from '../../core/test/promtool.js';
 
 const procs: CliProcess[] = [];
 afterEach(async () => {
-  for (const p of procs.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await p.exited;
-  }
+  await stopProcesses(procs);
 });
 
 /** The `worker` label values of a family's samples in an exposition. */

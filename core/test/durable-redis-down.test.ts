@@ -1,7 +1,7 @@
 import { createServer, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { connect, type Client } from '@meshbus/sdk';
-import { freePort, nodeKit, requireRedisServer, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
+import { freePort, nodeKit, requireRedisServer, startRedisServer, until, untilResolved, type RedisServer } from '@meshbus/testkit';
 import { startNode, type MeshNode } from '../src/index.js';
 
 /**
@@ -60,19 +60,7 @@ it('startNode with an unreachable Redis returns; durable features come up when R
 
   // Redis comes up: history, delayed publish and durable queues work on the same node.
   server = await startRedisServer([], redisPort);
-  await until(
-    async () => {
-      try {
-        await c.publish('down.a', 'late', { ack: true });
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    'durable publish acked once Redis is up',
-    15_000,
-    200,
-  );
+  await untilResolved(() => c.publish('down.a', 'late', { ack: true }), 'durable publish acked once Redis is up', 15_000, 200);
   const delayed: string[] = [];
   c.subscribe('later.>', { callback: (m) => void delayed.push(text(m)) });
   await c.flush();

@@ -2,7 +2,7 @@
  * @meshbus/testkit: the helpers every meshbus test suite shares (private, not
  * published). Tests import these instead of copying them.
  */
-export { sleep, until, heldWithin } from './wait.js';
+export { sleep, until, untilResolved, heldWithin } from './wait.js';
 export { freePort, freePortRange, portFree } from './ports.js';
 export { tcpProxy, type TcpProxy } from './tcp-proxy.js';
 export { LineProcess } from './line-process.js';
@@ -22,6 +22,6 @@ export {
   type TestRedis,
 } from './redis.js';
 export { durableSuite } from './durable-suite.js';
-export { MESHBUS_BIN, runCli, spawnCli, spawnNode, type CliProcess, type NodeProcess } from './processes.js';
+export { MESHBUS_BIN, runCli, spawnCli, spawnNode, stopProcesses, trackedProcesses, type CliProcess, type NodeProcess } from './processes.js';
 export { CHROMIUM, CHROMIUM_ARGS, launchChromium, noBrowser, type BrowserContext, type Chromium } from './chromium.js';
 export { RECORD_IMPORTS_HOOK, packagesIn } from './imports.js';

@@ -107,3 +107,29 @@ export async function spawnNode(args: {
   });
   return { child, port, clusterPort, url: `127.0.0.1:${port}`, log, exited };
 }
+
+/**
+ * A test file's teardown of the CLI processes it spawned: kills (SIGKILL)
+ * each of `procs` still running, waits for it to exit and empties the list.
+ * `group`: also kills what each left in its process group (a node orphaned
+ * by its npm-like launcher, `spawnCli` `viaShell`).
+ */
+export async function stopProcesses(procs: CliProcess[], o: { group?: boolean } = {}): Promise<void> {
+  for (const p of procs.splice(0)) {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await p.exited;
+    if (o.group) p.killGroup();
+  }
+}
+
+/** A list of spawned CLI processes for a test file: `track` adds one and returns it, `stop` is stopProcesses of the list. */
+export function trackedProcesses(): { track(p: CliProcess): CliProcess; stop(o?: { group?: boolean }): Promise<void> } {
+  const procs: CliProcess[] = [];
+  return {
+    track(p) {
+      procs.push(p);
+      return p;
+    },
+    stop: (o) => stopProcesses(procs, o),
+  };
+}

@@ -24,3 +24,16 @@ export async function heldWithin(cond: () => boolean | Promise<boolean>, timeout
     return false;
   }
 }
+
+/** Retries `attempt` until it resolves (every `everyMs`, for at most `timeoutMs`) and returns its value; on the timeout the error names `what` and the last rejection. */
+export async function untilResolved<T>(attempt: () => Promise<T>, what = 'attempt', timeoutMs = 20_000, everyMs = 10): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (e) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${(e as Error)?.message ?? String(e)}`);
+    }
+    await sleep(everyMs);
+  }
+}
