@@ -158,8 +158,6 @@ export class RoutingTable {
   private readonly collect = (sub: Subscription): void => {
     this.matched.push(sub);
   };
-  /** Subscriptions owned by client connections (what maxNodeSubscriptions bounds). */
-  clientSubscriptions = 0;
   /**
    * Subscriptions in the table by owner kind, kept as they come and go: the
    * open /metrics reads them at every scrape, and walking the trie there cost
@@ -179,6 +177,11 @@ export class RoutingTable {
     return this.trie.size;
   }
 
+  /** Subscriptions owned by client connections (what maxNodeSubscriptions bounds). */
+  get clientSubscriptions(): number {
+    return this.owners.client;
+  }
+
   /** How many subscriptions the table holds by owner kind (a copy; no walk of the table). */
   byOwner(): Record<SubscriberKind, number> {
     return { ...this.owners };
@@ -189,7 +192,7 @@ export class RoutingTable {
     if (!this.trie.add(sub.pattern, sub)) return;
     this.changed(sub.pattern);
     this.owners[sub.owner.kind]++;
-    if (sub.owner.kind === 'client') this.countClient(sub.owner, 1);
+    if (sub.owner.kind === 'client') this.countHost(sub.owner, 1);
     if (isLocalInterest(sub.owner.kind)) this.count(sub, 1);
   }
 
@@ -198,7 +201,7 @@ export class RoutingTable {
     if (!this.trie.remove(sub.pattern, sub)) return;
     this.changed(sub.pattern);
     this.owners[sub.owner.kind]--;
-    if (sub.owner.kind === 'client') this.countClient(sub.owner, -1);
+    if (sub.owner.kind === 'client') this.countHost(sub.owner, -1);
     if (isLocalInterest(sub.owner.kind)) this.count(sub, -1);
   }
 
@@ -224,8 +227,7 @@ export class RoutingTable {
     forEachEntry(this.trie, (_p, sub) => visit(sub));
   }
 
-  private countClient(owner: Subscriber, d: 1 | -1): void {
-    this.clientSubscriptions += d;
+  private countHost(owner: Subscriber, d: 1 | -1): void {
     const host = owner.host;
     if (host === undefined) return;
     const n = (this.perHost.get(host) ?? 0) + d;
