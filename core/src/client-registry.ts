@@ -1,5 +1,6 @@
 import type { ClientSession } from './client-session.js';
 import { addressKey, remoteAddress } from './auth/auth-throttle.js';
+import { HostCounts } from './host-counts.js';
 
 /** How often a draining node tells its next slice of clients to go (drain). */
 const DRAIN_STEP_MS = 10;
@@ -11,7 +12,7 @@ const DRAIN_STEP_MS = 10;
  */
 export class ClientRegistry {
   private readonly all = new Set<ClientSession>();
-  private readonly perIp = new Map<string, number>();
+  private readonly perIp = new HostCounts();
 
   get size(): number {
     return this.all.size;
@@ -34,8 +35,7 @@ export class ClientRegistry {
   add(session: ClientSession): { ip: string; count: number } {
     this.all.add(session);
     const ip = addressKey(remoteAddress(session.remote));
-    const count = (this.perIp.get(ip) ?? 0) + 1;
-    this.perIp.set(ip, count);
+    const count = this.perIp.add(ip, 1);
     return { ip, count };
   }
 
@@ -77,9 +77,7 @@ export class ClientRegistry {
   delete(session: ClientSession): boolean {
     if (!this.all.delete(session)) return false;
     const ip = addressKey(remoteAddress(session.remote));
-    const n = (this.perIp.get(ip) ?? 1) - 1;
-    if (n > 0) this.perIp.set(ip, n);
-    else this.perIp.delete(ip);
+    this.perIp.add(ip, -1);
     return true;
   }
 }

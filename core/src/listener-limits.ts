@@ -3,6 +3,7 @@ import type { Server, Socket } from 'node:net';
 import { ERROR_CODES } from '@meshbus/proto';
 import { addressKey } from './auth/auth-throttle.js';
 import { refuseConnection } from './listener-timeouts.js';
+import { HostCounts } from './host-counts.js';
 
 /**
  * Bounds on the connections an HTTP listener holds open, and on what one of
@@ -48,7 +49,7 @@ export interface ConnectionLimits {
  */
 export function limitConnections(server: Server, limits: ConnectionLimits, lingerMs: number, tls: boolean, releaseOnUpgrade = false): void {
   limitPipelining(server, limits.maxPipelined);
-  const perHost = new Map<string, number>();
+  const perHost = new HostCounts();
   let total = 0;
   /** Refused connections waiting for their 503 to be read (at most maxConnections; past it, closed at once). */
   let lingering = 0;
@@ -59,7 +60,7 @@ export function limitConnections(server: Server, limits: ConnectionLimits, linge
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
     const host = addressKey(socket.remoteAddress ?? '?');
-    const mine = perHost.get(host) ?? 0;
+    const mine = perHost.get(host);
     const full = total >= limits.maxConnections;
     if (full || mine >= limits.maxConnectionsPerIp) {
       // A refusal that lingers holds a descriptor: one host opening connections as fast as it could and
@@ -67,21 +68,18 @@ export function limitConnections(server: Server, limits: ConnectionLimits, linge
       if (tls || lingering >= limits.maxConnections) return void socket.destroy();
       lingering++;
       socket.once('close', () => lingering--);
-      // Read (and drop) what it sends, so its FIN is seen and the descriptor freed as soon as it closes, not at lingerMs.
-      socket.resume();
+      // refuseConnection reads (and drops) what it sends, so its close frees the descriptor before lingerMs.
       refuseConnection(socket, full ? refusal('the HTTP listener', limits.maxConnections) : refusal(`host ${host}`, limits.maxConnectionsPerIp), lingerMs);
       return;
     }
     total++;
-    perHost.set(host, mine + 1);
+    perHost.add(host, 1);
     let counted = true;
     const release = (): void => {
       if (!counted) return;
       counted = false;
       total--;
-      const n = (perHost.get(host) ?? 1) - 1;
-      if (n === 0) perHost.delete(host);
-      else perHost.set(host, n);
+      perHost.add(host, -1);
     };
     socket.once('close', release);
     if (releaseOnUpgrade) upgraded.set(socket, release);

@@ -1,4 +1,5 @@
 import { TopicTrie, copyBytes, equalBytesAt, forEachEntry, topicHash, topicMatches, type Frame } from '@meshbus/proto';
+import { HostCounts } from './host-counts.js';
 import { takesPayload, type DropTag, type Subscriber, type SubscriberKind, type Subscription } from './subscriber.js';
 
 /**
@@ -166,11 +167,11 @@ export class RoutingTable {
    */
   private readonly owners: Record<SubscriberKind, number> = { client: 0, peer: 0, leaf: 0, gateway: 0, internal: 0 };
   /** Client subscriptions per host (Subscriber.host; what maxSubscriptionsPerIp bounds). */
-  private readonly perHost = new Map<string, number>();
+  private readonly perHost = new HostCounts();
 
   /** How many subscriptions client connections from `host` (Subscriber.host) have in the table. */
   hostSubscriptions(host: string): number {
-    return this.perHost.get(host) ?? 0;
+    return this.perHost.get(host);
   }
 
   get size(): number {
@@ -230,9 +231,7 @@ export class RoutingTable {
   private countHost(owner: Subscriber, d: 1 | -1): void {
     const host = owner.host;
     if (host === undefined) return;
-    const n = (this.perHost.get(host) ?? 0) + d;
-    if (n > 0) this.perHost.set(host, n);
-    else this.perHost.delete(host);
+    this.perHost.add(host, d);
   }
 
   private count(sub: Subscription, d: 1 | -1): void {
