@@ -11,7 +11,7 @@ import {
   encodeFrame,
   errorFrame,
   goodbyeFrame,
-  nackFrame,
+  refusalFrame,
   type ErrorCode,
   type Frame,
   type FrameScanner,
@@ -197,7 +197,7 @@ export abstract class Connection extends FlowEndpoint {
   sendError(code: ErrorCode, correlation: number, message: string, nack = false): void {
     if (this.phase === 'closed') return;
     this.errorSent(code, message);
-    this.out.sendControl(nack ? nackFrame(code, correlation, message) : errorFrame(code, correlation, message));
+    this.out.sendControl(refusalFrame(code, correlation, nack, message));
   }
 
   /** Sends a fatal ERROR as the last frame (bounded, see OutboundQueue.sendFinal), then closes once it is flushed. */

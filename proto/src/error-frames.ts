@@ -24,6 +24,15 @@ export function nackFrame(code: ErrorCode, correlation: number, detail: string):
   return encodeFrame({ type: FrameType.NACK, correlation, payload: errorBody(code, detail) });
 }
 
+/**
+ * A refusal of the frame at `correlation`: its NACK when it is a PUB that
+ * asked for an ACK (`nack`: SPEC 10.2, exactly one ACK or NACK), else an
+ * ERROR. The one rule of the node's session, durable and no-store refusals.
+ */
+export function refusalFrame(code: ErrorCode, correlation: number, nack: boolean, detail: string): Uint8Array {
+  return nack ? nackFrame(code, correlation, detail) : errorFrame(code, correlation, detail);
+}
+
 /** A GOODBYE: `reason` for humans, `reconnect` the client URLs to go to (omitted when undefined). */
 export function goodbyeFrame(code: ErrorCode, reason: string, reconnect?: string[]): Uint8Array {
   const body = reconnect === undefined ? { code: ERROR_CODES[code].num, reason } : { code: ERROR_CODES[code].num, reason, reconnect };

@@ -13,7 +13,7 @@ export { encodeFrame, encodeHead, headerOf, type FrameSpec } from './frame-encod
 export { assertPlainMsgpack } from './msgpack-subset.js';
 export { encodeExtension, decodeExtension, assertHeaderName, checkIngressExtension, isTraceId, checkIngressRules, type Extension, type IngressOrigin, type Position } from './extension.js';
 export * from './control.js';
-export { errorFrame, nackFrame, goodbyeFrame } from './error-frames.js';
+export { errorFrame, nackFrame, refusalFrame, goodbyeFrame } from './error-frames.js';
 export { Liveness, type LivenessAction, type LivenessOptions } from './liveness.js';
 export { topicProblem, assertTopic, assertPattern, topicMatches, hasWildcard, type TopicLimits } from './topic.js';
 export { TopicTrie, forEachEntry } from './topic-trie.js';

@@ -1,4 +1,4 @@
-import { FrameType, StoreError, errorFrame, nackFrame, type Frame, type SubBody } from '@meshbus/proto';
+import { FrameType, StoreError, refusalFrame, type Frame, type SubBody } from '@meshbus/proto';
 import type { Logger } from '../logger.js';
 
 // What a node without Redis needs to know about durability. Kept apart from
@@ -50,5 +50,5 @@ export function notDurableRefusal(f: Frame, durable: boolean, redis: boolean): U
   const what = delay > 0 ? 'delayed publish' : 'acked publish';
   const why = redis ? `no durable rule covers "${f.topic}" on this node` : 'durability is off on this node (no redis configured)';
   const detail = `${what}: ${why}`;
-  return f.ackRequested ? nackFrame('MB_ERR_NOT_DURABLE', f.correlation, detail) : errorFrame('MB_ERR_NOT_DURABLE', f.correlation, detail);
+  return refusalFrame('MB_ERR_NOT_DURABLE', f.correlation, f.ackRequested, detail);
 }

@@ -9,8 +9,7 @@ import {
   encodeBody,
   encodeExtension,
   encodeFrame,
-  errorFrame,
-  nackFrame,
+  refusalFrame,
   readU16,
   readU32,
   resealHeader,
@@ -81,5 +80,5 @@ export function subAckFrame(sid: number, body: SubAckBody): Uint8Array {
  * NACK on `ack` when the publisher asked for one, else ERROR on its correlation.
  */
 export function refusal(ack: number, correlation: number, detail: string, code: 'MB_ERR_STORE_UNAVAILABLE' | 'MB_ERR_STORE_FULL' = 'MB_ERR_STORE_UNAVAILABLE'): Uint8Array {
-  return ack >= 0 ? nackFrame(code, ack, detail) : errorFrame(code, correlation, detail);
+  return refusalFrame(code, ack >= 0 ? ack : correlation, ack >= 0, detail);
 }
