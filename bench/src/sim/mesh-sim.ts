@@ -148,17 +148,22 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
   const pingInterval = o.pingInterval ?? 1000;
   const log = o.log ?? (() => undefined);
   const p = plan(o.topology, o.nodes);
-  // Distinct ports (freePort picks at random: two calls may agree).
+  // Every port of every process (each node's proxy and cluster port, the
+  // joining node's too) is picked here, by one picker, so they are distinct:
+  // nodes that picked their own cluster ports could pick another's proxy
+  // port before it was bound ("cluster port ... already in use" in CI).
+  const count = p.length + 1;
   const ports: number[] = [];
-  while (ports.length < p.length + 1) {
+  while (ports.length < 2 * count) {
     const port = await freePort();
     if (!ports.includes(port)) ports.push(port);
   }
+  const clusterPort = (i: number): number => ports[count + i]!;
   const procs: SimProc[] = [];
   const clients: Client[] = [];
   try {
     const started = await Promise.all(
-      p.map((x, i) => spawnSim({ name: `${o.topology}-${i}`, mode: x.mode, seeds: x.seeds.map((s) => `127.0.0.1:${ports[s]}`), proxyPort: ports[i]!, delayMs, pingInterval })),
+      p.map((x, i) => spawnSim({ name: `${o.topology}-${i}`, mode: x.mode, seeds: x.seeds.map((s) => `127.0.0.1:${ports[s]}`), proxyPort: ports[i]!, clusterPort: clusterPort(i), delayMs, pingInterval })),
     );
     procs.push(...started);
     log(`${o.topology} ${o.nodes}: ${procs.length} processes up`);
@@ -222,8 +227,8 @@ export async function simulate(o: SimOptions): Promise<SimResult> {
     // Join: a new node with a subscription; converged when every node knows it.
     const last = procs.length;
     const joinPlan = o.topology === 'full' ? { mode: 'full' as const, seeds: [0] } : o.topology === 'partial' ? { mode: 'partial' as const, seeds: [last - 1] } : { mode: 'leaf' as const, seeds: [0, 1] };
-    const joinPort = ports[ports.length - 1]!;
-    const joined = await spawnSim({ name: `${o.topology}-join`, mode: joinPlan.mode, seeds: joinPlan.seeds.map((s) => procs[s]!.addr), proxyPort: joinPort, delayMs, pingInterval });
+    const joinPort = ports[count - 1]!;
+    const joined = await spawnSim({ name: `${o.topology}-join`, mode: joinPlan.mode, seeds: joinPlan.seeds.map((s) => procs[s]!.addr), proxyPort: joinPort, clusterPort: clusterPort(count - 1), delayMs, pingInterval });
     const joinStart = performance.now();
     const jc = await connect(`127.0.0.1:${joined.clientPort}`, { reconnect: false });
     jc.subscribe('sim.join', { callback: () => undefined });

@@ -5,7 +5,7 @@
  * Configured by MESHBUS_SIM (JSON, SimNodeConfig); answers the driver over
  * IPC (SimRequest → SimReply).
  */
-import { freePort, silentLogger, startNode } from '@meshbus/core';
+import { silentLogger, startNode } from '@meshbus/core';
 import { ClusterNode, type MeshMode } from '@meshbus/cluster';
 import { DelayProxy } from './delay-proxy.js';
 
@@ -16,6 +16,8 @@ export interface SimNodeConfig {
   seeds: string[];
   /** Port of this node's proxy (its advertised cluster address), chosen by the driver so seeds are known up front. */
   proxyPort: number;
+  /** Port of the node's own cluster listener (behind the proxy), chosen by the driver with the others so no two processes pick the same. */
+  clusterPort: number;
   /** One-way latency of links into this node, ms. */
   delayMs: number;
   pingInterval: number;
@@ -41,7 +43,7 @@ export type SimReply = { ready: true; id: string; clientPort: number; proxyPort:
 
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.env.MESHBUS_SIM ?? '{}') as SimNodeConfig;
-  const clusterPort = await freePort();
+  const clusterPort = cfg.clusterPort;
   const proxy = new DelayProxy(clusterPort, cfg.delayMs);
   const proxyPort = await proxy.listen(cfg.proxyPort);
   const node = await startNode({ port: 0, logger: silentLogger, name: cfg.name, pingInterval: cfg.pingInterval });
