@@ -52,7 +52,8 @@ mkdirSync(out, { recursive: true });
  * its deadline and an iterator's queue bounded in bytes (pendingBytes), to
  * 21.6 KB (ESM 22,106 B); +12 B for a request refused at once during
  * drain() (ESM 22,118 B); +48 B for connect()'s abort signal (ESM 22,166 B);
- * +9 B for error messages that prefix the code's text once (ESM 22,175 B).
+ * +9 B for error messages that prefix the code's text once (ESM 22,175 B);
+ * -9 B for one WebSocket send path (ESM 22,166 B).
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table

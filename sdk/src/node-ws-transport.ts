@@ -1,30 +1,81 @@
+import type { Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import WebSocket, * as wsModule from 'ws';
 import { BATCH_BYTES } from '@meshbus/proto';
-import { WsTransport, gather, type WebSocketLike } from './ws-transport.js';
+import { WsTransport, gather, type WebSocketConstructor, type WebSocketLike, type WsTransportOptions } from './ws-transport.js';
 
 /** Message buffers a connection keeps for reuse: 4 × 64 KiB, what one publisher's burst sends in one tick (bench: 64 events of 4 KiB). */
 const POOL = 4;
 
+/** RFC 6455 §5.2 opcode of a binary message. */
+const BINARY = 2;
+
 /**
- * The WebSocket transport of the Node entry (the `ws` package). A message of
- * several chunks (a tick's frames: slab runs and `[head, payload]` of large
- * events) is gathered into a buffer this transport reuses once `ws` has
- * written the message (its send callback), instead of a new buffer per
- * message: `ws` makes a masked copy of every message anyway (RFC 6455 §5.3),
- * and a fresh 64 KiB buffer per message doubled the publisher's ArrayBuffer
- * allocation, whose bytes drive V8's major GCs (17.7 % of a bench
- * publisher's time at 4 KiB, bench/README.md "WebSocket gateway").
- * Messages over BATCH_BYTES (one large frame) get a buffer of their own.
- * Browsers have no send callback: WsTransport there.
+ * `ws`'s frame builder (`lib/sender.js`, the named export `Sender`,
+ * marked public there; not in `@types/ws`): with `mask` it draws a fresh
+ * random key from ws's pool and masks with `bufferutil` when that loads.
+ */
+type FrameFn = (data: Buffer, options: { fin: boolean; opcode: number; mask: boolean; readOnly: boolean; rsv1: boolean }) => Buffer[];
+const frame: FrameFn | undefined = (wsModule as unknown as { Sender?: { frame?: FrameFn } }).Sender?.frame?.bind((wsModule as unknown as { Sender: object }).Sender);
+
+/**
+ * The WebSocket transport of the Node entry (the `ws` package).
+ *
+ * Every message is gathered into a 64 KiB buffer this transport reuses, and
+ * masked there: a client MUST mask what it sends with a fresh unpredictable
+ * key (RFC 6455 §5.3), and `ws.send` does it into a *new* buffer per message
+ * (it may not write into the caller's bytes), whose ArrayBuffer memory drove
+ * V8's major GCs and halved the rate of a 1 → 1 at 4 KiB over WebSocket
+ * (bench/README.md "WebSocket gateway"). Here the mask (ws's own: `Sender.frame`,
+ * a fresh random key per message, `bufferutil` when it loads) is applied in
+ * place in the reused buffer, and the frame is written to the connection's
+ * socket (the one `ws` upgraded, from its public `'upgrade'` event), as
+ * `ws`'s sender writes it: header, then the bytes, in one corked write.
+ *
+ * Written beside `ws`'s own sender, order holds because that sender writes
+ * synchronously while nothing is queued in it, which is always the case
+ * unless permessage-deflate was negotiated (compression queues) or a Blob is
+ * sent (never here): a connection with an extension, or a `ws` without
+ * `Sender.frame`, sends through `ws.send`. A buffer is taken back once the
+ * socket has written it (the write callback). Messages over BATCH_BYTES (one
+ * large frame) get a buffer of their own, masked in place the same way.
+ * Browsers mask natively inside their WebSocket: WsTransport there.
  */
 export class NodeWsTransport extends WsTransport {
   private readonly free: Buffer[] = [];
+  /** The socket `ws` upgraded; undefined until the handshake's response. */
+  private socket: Socket | undefined;
 
-  protected override sendGathered(ws: WebSocketLike, chunks: Uint8Array[], bytes: number): void {
-    if (bytes > BATCH_BYTES) return super.sendGathered(ws, chunks, bytes);
-    const buf = this.free.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES);
+  constructor(WebSocketCtor: WebSocketConstructor, options: WsTransportOptions = {}) {
+    let self: NodeWsTransport | undefined;
+    super(function (url: string, protocols?: string | string[]) {
+      const ws = new WebSocketCtor(url, protocols) as WebSocketLike & Partial<Pick<WebSocket, 'once'>>;
+      ws.once?.('upgrade', (res: IncomingMessage) => {
+        if (self) self.socket = res.socket as Socket;
+      });
+      return ws;
+    } as unknown as WebSocketConstructor, options);
+    self = this;
+  }
+
+  protected override sendMessage(ws: WebSocketLike, chunks: Uint8Array[], bytes: number): void {
+    const own = bytes > BATCH_BYTES;
+    const buf = own ? Buffer.allocUnsafeSlow(bytes) : (this.free.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES));
     // Only the bytes gathered are sent: the rest of a reused (or uninitialised) buffer never leaves.
-    ws.send(gather(chunks, buf.subarray(0, bytes)), () => {
-      if (this.free.length < POOL) this.free.push(buf);
-    });
+    const data = gather(chunks, buf.subarray(0, bytes)) as Buffer;
+    const release = (): void => {
+      if (!own && this.free.length < POOL) this.free.push(buf);
+    };
+    const socket = this.socket;
+    if (socket === undefined || frame === undefined || (ws as unknown as WebSocket).extensions !== '') {
+      ws.send(data, release);
+      return;
+    }
+    const [head, body] = frame(data, { fin: true, opcode: BINARY, mask: true, readOnly: false, rsv1: false });
+    socket.cork();
+    socket.write(head!);
+    if (body) socket.write(body, release);
+    socket.uncork();
+    if (!body) release();
   }
 }

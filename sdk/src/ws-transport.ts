@@ -120,17 +120,14 @@ export class WsTransport implements Transport {
   send(chunks: Uint8Array[]): void {
     const ws = this.ws;
     if (this.closed || !ws || ws.readyState !== OPEN) throw connectionClosed('WebSocket is not open');
-    if (chunks.length === 1) ws.send(chunks[0]!);
-    else {
-      let n = 0;
-      for (const c of chunks) n += c.length;
-      this.sendGathered(ws, chunks, n);
-    }
+    let n = 0;
+    for (const c of chunks) n += c.length;
+    this.sendMessage(ws, chunks, n);
   }
 
-  /** Sends `chunks` (`bytes` in all) as one message, gathered into a new buffer (NodeWsTransport reuses its buffers). */
-  protected sendGathered(ws: WebSocketLike, chunks: Uint8Array[], bytes: number): void {
-    ws.send(gather(chunks, new Uint8Array(bytes)));
+  /** Sends `chunks` (`bytes` in all) as one message of an open WebSocket; several are gathered into a new buffer (NodeWsTransport: its own buffers and masking). */
+  protected sendMessage(ws: WebSocketLike, chunks: Uint8Array[], bytes: number): void {
+    ws.send(chunks.length === 1 ? chunks[0]! : gather(chunks, new Uint8Array(bytes)));
   }
 
   private fail(e: Error): void {

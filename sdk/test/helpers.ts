@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type ServerOptions } from 'ws';
 import { TcpTransport, type Client, type Status, type Transport } from '../src/index.js';
 
 /** Records a client's status events. */
@@ -77,10 +77,11 @@ export async function tcpProxy(target: number): Promise<{ port: number; freeze()
  * A WebSocket endpoint bridged to a node's TCP port (the node has no
  * WebSocket gateway yet). Node→client bytes are re-framed so each WS
  * message carries whole frames, as the protocol requires. `tap` sees each
- * message the client sends, before it goes on to the node.
+ * message the client sends, before it goes on to the node. `options`: the
+ * server's permessage-deflate offer (off unless given).
  */
-export async function wsBridge(target: number, tap?: (message: Buffer) => void): Promise<{ port: number; close(): Promise<void> }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+export async function wsBridge(target: number, tap?: (message: Buffer) => void, options: { perMessageDeflate?: ServerOptions['perMessageDeflate'] } = {}): Promise<{ port: number; close(): Promise<void> }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, ...options });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   wss.on('connection', (ws) => {
     const tcp = net.connect(target, '127.0.0.1');
