@@ -14,8 +14,8 @@ import {
   type SubBody,
 } from '@meshbus/proto';
 import type { ExtensionHost, ExtensionPublisher, ExtensionSession, NodeExtension } from '../node-extension.js';
-import type { Subscription, Throttled, Subscriber } from '../subscriber.js';
-import { ReceiverWaiters } from '../flow-control.js';
+import type { Subscription } from '../subscriber.js';
+import { MAX_IN_FLIGHT, PAUSE_IN_FLIGHT, RESUME_IN_FLIGHT, StoreGate } from './store-gate.js';
 import { refusal, subAckFrame, withPosition } from './frames.js';
 import { storeFailure } from './connection-error.js';
 import { HistoryStore } from './history-store.js';
@@ -23,6 +23,7 @@ import { sendLatest } from './latest-value.js';
 import { Sequencer, type SequencedOwner } from './recovery.js';
 import { DurableMatcher, type ResolvedDurable, type TopicDurability } from './store-config.js';
 import { WorkQueues } from './work-queue.js';
+import { MemberRetry } from './member-retry.js';
 import type { QueueRef } from './queue-names.js';
 import { ReplaySlots } from './replay-slots.js';
 import { readStoredFrame } from './stored-frame.js';
@@ -61,35 +62,6 @@ function sequencedOwner(s: DurableSession): SequencedOwner {
 
 type Publisher = ExtensionPublisher;
 
-/** Durable writes waiting for Redis: publishers pause at PAUSE, resume at RESUME, and are refused at MAX. */
-const PAUSE_IN_FLIGHT = 2_000;
-const RESUME_IN_FLIGHT = 500;
-const MAX_IN_FLIGHT = 20_000;
-
-/**
- * The receiver publishers wait for while Redis is behind: it plugs into the
- * node's flow control (SourceThrottle) like a congested subscriber.
- */
-class StoreGate implements Subscriber {
-  readonly kind = 'internal' as const;
-  readonly uid = -2_000_000_000;
-  readonly label = 'durable store';
-  private readonly waiters = new ReceiverWaiters();
-  get congested(): boolean {
-    return !this.waiters.overrun;
-  }
-  deliver(): void {}
-  addWaiter(w: Throttled): void {
-    this.waiters.add(w);
-  }
-  markOverrun(): void {
-    this.waiters.overrun = true;
-  }
-  release(): void {
-    this.waiters.release(this);
-  }
-}
-
 /** How often a refusal by a store quota is logged again per rule/quota, ms: a publisher past a quota can make one per event. */
 const FULL_LOG_EVERY = 60_000;
 
@@ -127,6 +99,12 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   /** Durable queue memberships, per connection and per node (each distinct queue is a Redis connection). */
   private readonly queueSlots: ReplaySlots;
   private readonly queueReleases = new Map<Subscription, () => void>();
+  /** Durable queue members Redis did not take (an outage): joined when it does. */
+  private readonly memberRetry = new MemberRetry(
+    (sub) => this.work.addMember(sub),
+    (sub) => this.queueReleases.has(sub), // unsubscribed() (UNSUB, a closed session) deletes it
+    (sub) => this.host.logger.info({ pattern: sub.pattern, group: sub.queue }, 'durable queue member joined after redis came back'),
+  );
 
   /** `cfg` from resolveDurable (store-config.ts), which the node runs at construction so a bad option fails early. */
   constructor(
@@ -157,6 +135,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     // written later by a resend after a reconnect.
     const cmd = this.connect({ enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: this.cfg.writeTimeoutMs });
     const bull = this.connect({ enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    bull.on('ready', () => this.memberRetry.retryNow());
     const workers = this.connect({ maxRetriesPerRequest: null });
     const sub = this.connect({ maxRetriesPerRequest: null });
     let wasReady = false;
@@ -237,6 +216,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     this.stopNow();
     for (const s of this.sequencers.values()) s.cancel();
     this.sequencers.clear();
+    this.memberRetry.stop();
     await this.work?.stop();
     await Promise.allSettled(this.conns.map((c) => closeConnection(c)));
     // Not awaited: a bring-up caught in the queues' start (Redis lost right after it was
@@ -426,8 +406,9 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     }
     if (sub.detached) {
       this.work.addMember(sub).catch((e: unknown) => {
-        this.host.logger.warn({ pattern: sub.pattern, err: String(e) }, 'durable queue registration failed');
-        owner.send(errorFrame('MB_ERR_STORE_UNAVAILABLE', sub.sid, `durable queue: ${storeFailure(e)}`));
+        this.host.logger.warn({ pattern: sub.pattern, err: String(e) }, 'durable queue registration failed: retried until redis takes it');
+        owner.send(errorFrame('MB_ERR_STORE_UNAVAILABLE', sub.sid, `durable queue: ${storeFailure(e)}; the subscription joins the queue when it is back`));
+        this.memberRetry.add(sub);
       });
       return;
     }
@@ -454,6 +435,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       this.sequencers.delete(sub);
     }
     if (sub.detached) {
+      this.memberRetry.delete(sub);
       this.work.removeMember(sub);
       this.queueReleases.get(sub)?.();
       this.queueReleases.delete(sub);
