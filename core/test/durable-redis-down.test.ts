@@ -64,7 +64,9 @@ it('startNode with an unreachable Redis returns; durable features come up when R
   const delayed: string[] = [];
   c.subscribe('later.>', { callback: (m) => void delayed.push(text(m)) });
   await c.flush();
-  await c.publish('later.a', 'wake', { ack: true, delay: 100 });
+  // History answers as soon as the command connection is up; the delayed queue once the queues have started
+  // (a moment later: refused MB_ERR_STORE_UNAVAILABLE meanwhile, nothing stored, so asking again is safe).
+  await untilResolved(() => c.publish('later.a', 'wake', { ack: true, delay: 100 }), 'delayed publish acked once the queues started', 10_000, 100);
   await until(() => delayed.includes('wake'), 'delayed publish delivered (its worker started late)', 10_000);
   const jobs: string[] = [];
   c.subscribe('work.>', { queue: 'g', durable: true, callback: (m) => void jobs.push(text(m)) });
