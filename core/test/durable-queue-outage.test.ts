@@ -30,16 +30,21 @@ async function client(n: MeshNode, statuses?: Status[]): Promise<Client> {
   return c;
 }
 
-it('a durable queue SUB made during a Redis outage joins the queue when Redis is back, and gets its jobs', async ({ skip }) => {
-  requireRedisServer({ skip });
+/** A durable node whose Redis (our own, its `port` returned) was up and is now down, as the node has seen. */
+async function nodeAfterOutage(prefix: string): Promise<{ n: MeshNode; port: number }> {
   server = await startRedisServer();
   const port = server.port;
-  const n = await kit.node({ durable: { redis: `redis://127.0.0.1:${port}`, prefix: 'outage:', topics: [{ pattern: 'jobs.>' }] } });
+  const n = await kit.node({ durable: { redis: `redis://127.0.0.1:${port}`, prefix, topics: [{ pattern: 'jobs.>' }] } });
   await until(() => n.stats.store.redisUp === 1, 'redis up', 10_000);
-
   await server.stop();
   server = undefined;
   await until(() => n.stats.store.redisUp === 0, 'redis seen down', 10_000);
+  return { n, port };
+}
+
+it('a durable queue SUB made during a Redis outage joins the queue when Redis is back, and gets its jobs', async ({ skip }) => {
+  requireRedisServer({ skip });
+  const { n, port } = await nodeAfterOutage('outage:');
 
   const statuses: Status[] = [];
   const consumer = await client(n, statuses);
@@ -64,13 +69,7 @@ it('a durable queue SUB made during a Redis outage joins the queue when Redis is
 
 it('a durable queue SUB that leaves during the outage is not joined when Redis is back', async ({ skip }) => {
   requireRedisServer({ skip });
-  server = await startRedisServer();
-  const port = server.port;
-  const n = await kit.node({ durable: { redis: `redis://127.0.0.1:${port}`, prefix: 'outage2:', topics: [{ pattern: 'jobs.>' }] } });
-  await until(() => n.stats.store.redisUp === 1, 'redis up', 10_000);
-  await server.stop();
-  server = undefined;
-  await until(() => n.stats.store.redisUp === 0, 'redis seen down', 10_000);
+  const { n, port } = await nodeAfterOutage('outage2:');
 
   const gone = await client(n);
   const sub = gone.subscribe('jobs.>', { queue: 'left', durable: true, callback: () => undefined });
