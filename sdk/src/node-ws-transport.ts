@@ -4,7 +4,11 @@ import WebSocket, * as wsModule from 'ws';
 import { BATCH_BYTES } from '@meshbus/proto';
 import { WsTransport, gather, type WebSocketConstructor, type WebSocketLike, type WsTransportOptions } from './ws-transport.js';
 
-/** Message buffers a connection keeps for reuse: 4 × 64 KiB, what one publisher's burst sends in one tick (bench: 64 events of 4 KiB). */
+/**
+ * Message buffers of BATCH_BYTES a connection has (free or in a write), at
+ * most: 4 × 64 KiB, what one publisher's burst sends in one tick (bench: 64
+ * events of 4 KiB). Past them a message gets a buffer of its own size.
+ */
 const POOL = 4;
 
 /** RFC 6455 §5.2 opcode of a binary message. */
@@ -43,6 +47,8 @@ const frame: FrameFn | undefined = (wsModule as unknown as { Sender?: { frame?: 
  */
 export class NodeWsTransport extends WsTransport {
   private readonly free: Buffer[] = [];
+  /** Pool buffers in writes not yet done: `lent + free.length <= POOL`. */
+  private lent = 0;
   /** The socket `ws` upgraded; undefined until the handshake's response. */
   private socket: Socket | undefined;
 
@@ -59,12 +65,20 @@ export class NodeWsTransport extends WsTransport {
   }
 
   protected override sendMessage(ws: WebSocketLike, chunks: Uint8Array[], bytes: number): void {
-    const own = bytes > BATCH_BYTES;
-    const buf = own ? Buffer.allocUnsafeSlow(bytes) : (this.free.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES));
+    // A pool buffer only while the pool has one (free, or not made yet): with the
+    // socket backed up (a node that stops reading) messages wait in it by the
+    // thousand, and each held a whole 64 KiB buffer, 64 times the bytes of a
+    // 1 KiB message (node-ws-backpressure.test.ts). Past the pool, a buffer of
+    // the message's size, as ws.send's copy was.
+    const pooled = bytes <= BATCH_BYTES && (this.free.length > 0 || this.lent < POOL);
+    const buf = pooled ? (this.free.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES)) : Buffer.allocUnsafe(bytes);
+    if (pooled) this.lent++;
     // Only the bytes gathered are sent: the rest of a reused (or uninitialised) buffer never leaves.
     const data = gather(chunks, buf.subarray(0, bytes)) as Buffer;
     const release = (): void => {
-      if (!own && this.free.length < POOL) this.free.push(buf);
+      if (!pooled) return;
+      this.lent--;
+      this.free.push(buf);
     };
     const socket = this.socket;
     if (socket === undefined || frame === undefined || (ws as unknown as WebSocket).extensions !== '') {
