@@ -44,7 +44,10 @@ export class MemberRetry {
   /** `sub` left: never joined later. */
   delete(sub: Subscription): void {
     this.waiting.delete(sub);
-    if (this.waiting.size === 0) this.clear();
+    if (this.waiting.size > 0) return;
+    this.clear();
+    // A later outage starts from the first wait again, not from where this one left off.
+    this.delay = RETRY_MIN_MS;
   }
 
   /** Redis is ready again: retry every waiting registration now, with a fresh backoff. */
