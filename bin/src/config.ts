@@ -338,10 +338,35 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
 export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): unknown {
   if (!(e instanceof ConfigError) || e instanceof ListenError) return e;
   let msg = e.message.replace(/^invalid configuration: /, '');
+  const sourceOf = (k: keyof StartConfig): string | undefined => (flags[flagName(k)] !== undefined ? `--${flagName(k)}` : env[envName(k)] ? envName(k) : undefined);
+  // Durable options are nested (durable.quota.maxEventBytes) and named unlike their settings: each path its setting.
+  for (const [path, k] of DURABLE_PATHS) {
+    if (!msg.includes(path)) continue;
+    msg = msg.replace(new RegExp(`(?<![\\w.-])${path.replace(/\./g, '\\.')}(?![\\w.])`, 'g'), sourceOf(k) ?? k);
+    // A --durable rule's own options, as its syntax spells them (parseDurableTopic).
+    if (k === 'durable') msg = msg.replace('history.size and history.maxAgeMs', 'history=N and age=MS').replace(/\bmaxTopics\b/, 'topics=N');
+  }
   for (const k of START_KEYS) {
     if (!/[A-Z]/.test(k)) continue;
-    const source = flags[flagName(k)] !== undefined ? `--${flagName(k)}` : env[envName(k)] ? envName(k) : undefined;
+    const source = sourceOf(k);
     if (source !== undefined) msg = msg.replace(new RegExp(`(?<![\\w-])${k}\\b(?! / --)`, 'g'), source);
   }
   return new UsageError(msg);
 }
+
+/**
+ * The durable options (core's DurableOptions, named by path in its
+ * ConfigErrors) that a `meshbus start` setting sets. The others (e.g.
+ * durable.queues.ackTimeoutMs) have no flag: only a program embedding the
+ * node sets them, and reads their own names.
+ */
+const DURABLE_PATHS: ReadonlyArray<readonly [string, keyof StartConfig]> = [
+  ['durable.redis', 'redis'],
+  ['durable.prefix', 'redisPrefix'],
+  ['durable.waitReplicas', 'redisWaitReplicas'],
+  ['durable.topics', 'durable'],
+  ['durable.quota.maxEventBytes', 'durableMaxEventBytes'],
+  ['durable.quota.delayedEvents', 'durableDelayedEvents'],
+  ['durable.quota.delayedBytes', 'durableDelayedBytes'],
+  ['durable.queues.maxJobs', 'durableQueueMaxJobs'],
+];

@@ -53,6 +53,27 @@ describe('start: a bad option exits 2 and names the flag', () => {
     expect(w.err).toContain('--max-connections must be a positive integer');
   });
 
+  // Durable options are nested in the node (durable.quota.maxEventBytes): their errors named those paths, not the flags.
+  const durableCases: Array<[string[], Record<string, string>, string]> = [
+    [['--durable-max-event-bytes', '0'], {}, '--durable-max-event-bytes must be a positive integer'],
+    [['--durable-queue-max-jobs', '0'], {}, '--durable-queue-max-jobs must be a positive integer'],
+    [['--durable', 'a.>|topics=0'], {}, '--durable: "a.>": topics=N must be a positive integer'],
+    [['--durable', 'a.'], {}, '--durable: pattern "a.": invalid topic'],
+    [[], { MESHBUS_DURABLE_DELAYED_EVENTS: '0' }, 'MESHBUS_DURABLE_DELAYED_EVENTS must be a positive integer'],
+    [[], { MESHBUS_DURABLE_DELAYED_BYTES: '0' }, 'MESHBUS_DURABLE_DELAYED_BYTES must be a positive integer'],
+    [['--redis', 'redis-cluster://127.0.0.1:1/2'], {}, '--redis: redis-cluster:// takes no path'],
+  ];
+  for (const [args, env, says] of durableCases) {
+    it(`start --redis … ${[...args, ...Object.keys(env)].join(' ')} names its flag or variable`, async () => {
+      // Refused while the options are checked, before anything connects: no Redis needed (port 1 never answers).
+      const redis = args.includes('--redis') ? [] : ['--redis', 'redis://127.0.0.1:1'];
+      const r = await runCli(['start', '--port', '0', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn', ...redis, ...args], 15_000, env);
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toContain(says);
+      expect(r.err).not.toMatch(/durable[ .](quota|queues|topics|redis)|maxEventBytes|maxJobs|delayedEvents|delayedBytes|maxTopics/);
+    });
+  }
+
   it('a port in use still exits 1 (a restart may find it free)', async () => {
     const { server } = await startNode([]);
     const r = await runCli(['start', '--port', server.split(':')[1]!, '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn']);

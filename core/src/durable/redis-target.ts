@@ -38,12 +38,12 @@ export function parseRedisTarget(url: string): RedisTarget {
   const hosts = hostList!.split(',').map((h) => parseHostPort(h, url));
   const cred = credentials(auth);
   if (kind === 'cluster') {
-    if (path !== '') throw new ConfigError(`redis-cluster:// takes no path (a cluster has database 0 only), got ${redactUrl(url)}`);
+    if (path !== '') throw new ConfigError(`durable.redis: redis-cluster:// takes no path (a cluster has database 0 only), got ${redactUrl(url)}`);
     return { kind: 'cluster', nodes: hosts, ...cred };
   }
   const [name, db = '0', ...rest] = path.split('/');
   if (!name || rest.length > 0 || !/^\d+$/.test(db)) {
-    throw new ConfigError(`redis-sentinel:// needs the master name as its path (…/mymaster, optionally …/mymaster/<db>), got ${redactUrl(url)}`);
+    throw new ConfigError(`durable.redis: redis-sentinel:// needs the master name as its path (…/mymaster, optionally …/mymaster/<db>), got ${redactUrl(url)}`);
   }
   return { kind: 'sentinel', sentinels: hosts, name: decodeURIComponent(name), db: Number(db), ...cred };
 }

@@ -150,13 +150,13 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
     try {
       assertPattern(t.pattern);
     } catch (e) {
-      throw new ConfigError(`durable topic pattern "${t.pattern}": ${(e as Error).message}`);
+      throw new ConfigError(`durable.topics: pattern "${t.pattern}": ${(e as Error).message}`);
     }
     const size = t.history?.size ?? (t.history ? 1000 : 0);
     const maxAgeMs = t.history?.maxAgeMs ?? 0;
-    if (!nonNeg(size) || !nonNeg(maxAgeMs)) throw new ConfigError(`durable topic "${t.pattern}": history size and maxAgeMs must be non-negative integers`);
+    if (!nonNeg(size) || !nonNeg(maxAgeMs)) throw new ConfigError(`durable.topics: "${t.pattern}": history.size and history.maxAgeMs must be non-negative integers`);
     const maxTopics = t.maxTopics ?? 10_000;
-    if (!(nonNeg(maxTopics) && maxTopics > 0)) throw new ConfigError(`durable topic "${t.pattern}": maxTopics must be a positive integer`);
+    if (!(nonNeg(maxTopics) && maxTopics > 0)) throw new ConfigError(`durable.topics: "${t.pattern}": maxTopics must be a positive integer`);
     topics.push({ pattern: t.pattern, size, maxAgeMs, latest: t.latest === true, maxTopics });
   }
   const q = o.queues ?? {};
@@ -185,25 +185,25 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
     },
   };
   for (const [k, v] of Object.entries(r.queueLimits)) {
-    if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable queues.${k} must be a positive integer`);
+    if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable.queues.${k} must be a positive integer`);
   }
   for (const [k, v] of Object.entries(r.quota)) {
-    if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable quota.${k} must be a positive integer`);
+    if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable.quota.${k} must be a positive integer`);
   }
   for (const [k, v] of Object.entries(r.replay)) {
-    if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable replay.${k} must be a positive integer`);
+    if (!(nonNeg(v) && v > 0)) throw new ConfigError(`durable.replay.${k} must be a positive integer`);
   }
-  for (const k of ['attempts', 'ackTimeoutMs', 'writeTimeoutMs'] as const) {
-    if (!(nonNeg(r[k]) && r[k] > 0)) throw new ConfigError(`durable ${k} must be a positive integer`);
+  for (const [k, path] of [['attempts', 'queues.attempts'], ['ackTimeoutMs', 'queues.ackTimeoutMs'], ['writeTimeoutMs', 'writeTimeoutMs']] as const) {
+    if (!(nonNeg(r[k]) && r[k] > 0)) throw new ConfigError(`durable.${path} must be a positive integer`);
   }
-  if (!nonNeg(r.waitReplicas)) throw new ConfigError('durable waitReplicas must be a non-negative integer');
+  if (!nonNeg(r.waitReplicas)) throw new ConfigError('durable.waitReplicas must be a non-negative integer');
   if (r.waitReplicas > 0 && !(nonNeg(r.waitTimeoutMs) && r.waitTimeoutMs > 0 && r.waitTimeoutMs < r.writeTimeoutMs)) {
-    throw new ConfigError(`durable waitTimeoutMs must be a positive integer below writeTimeoutMs (${r.writeTimeoutMs})`);
+    throw new ConfigError(`durable.waitTimeoutMs must be a positive integer below durable.writeTimeoutMs (${r.writeTimeoutMs})`);
   }
-  if (!nonNeg(r.backoffMs)) throw new ConfigError('durable queues.backoffMs must be a non-negative integer');
+  if (!nonNeg(r.backoffMs)) throw new ConfigError('durable.queues.backoffMs must be a non-negative integer');
   // Each arms a timer (a retry's backoff doubles from backoffMs): Node fires one past 2^31-1 ms after 1 ms.
-  for (const [k, v] of [['ackTimeoutMs', r.ackTimeoutMs], ['writeTimeoutMs', r.writeTimeoutMs], ['queues.backoffMs', r.backoffMs * 2 ** (r.attempts - 1)]] as const) {
-    if (v > MAX_TIMER_MS) throw new ConfigError(`durable ${k} must keep every timer within ${MAX_TIMER_MS} ms (the longest timer)${k === 'queues.backoffMs' ? ': backoffMs x 2^(attempts-1)' : ''}, got ${v}`);
+  for (const [k, v] of [['queues.ackTimeoutMs', r.ackTimeoutMs], ['writeTimeoutMs', r.writeTimeoutMs], ['queues.backoffMs', r.backoffMs * 2 ** (r.attempts - 1)]] as const) {
+    if (v > MAX_TIMER_MS) throw new ConfigError(`durable.${k} must keep every timer within ${MAX_TIMER_MS} ms (the longest timer)${k === 'queues.backoffMs' ? ': backoffMs x 2^(attempts-1)' : ''}, got ${v}`);
   }
   return r;
 }
