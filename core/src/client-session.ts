@@ -428,6 +428,12 @@ export class ClientSession extends Connection {
     this.ctx.stats.errorsSent++;
   }
 
+  protected override tlsOnPlainPort(): void {
+    this.ctx.stats.protocolErrors++;
+    this.ctx.logger.info({ client: this.clientId, remote: this.remote }, 'TLS handshake on the plain client port refused: clients connect with tcp:// here (TLS needs --tls-cert and --tls-key)');
+    super.tlsOnPlainPort();
+  }
+
   protected override failing(code: ErrorCode, message: string): void {
     this.ctx.logger.debug({ client: this.clientId, remote: this.remote, code, message }, 'closing connection');
   }

@@ -19,6 +19,7 @@ import {
   type ProtocolError,
 } from '@meshbus/proto';
 import { FlowEndpoint } from './flow-endpoint.js';
+import { TLS_ON_PLAIN, isTlsRecord } from './tls-port.js';
 import { OutboundQueue, type DropTag } from './outbound-queue.js';
 import type { SlowPolicy } from './subscriber.js';
 import type { Transport, TransportEvents } from './transport.js';
@@ -117,9 +118,23 @@ export abstract class Connection extends FlowEndpoint {
   onData(chunk: Uint8Array): void {
     if (this.phase === 'closed') return;
     this.lastRx = Date.now();
-    this.received++;
     this.bytesIn += chunk.length;
+    if (this.received++ === 0 && isTlsRecord(chunk) && this.transport.kind === 'tcp') {
+      this.tlsOnPlainPort();
+      return;
+    }
     this.decoder.push(chunk, this.onFrame, this.onDecodeError);
+  }
+
+  /**
+   * The first bytes are a TLS record (a tls:// client's, or a TLS peer's,
+   * ClientHello) on this plain port: said in those words, not as the bad
+   * magic the decoder would find in them. The ERROR frame still goes out: to
+   * a TLS client its bytes are no TLS record, which OpenSSL reports as "wrong
+   * version number", and the SDK as "use tcp://". Subclasses log it.
+   */
+  protected tlsOnPlainPort(): void {
+    this.fail('MB_ERR_BAD_MAGIC', TLS_ON_PLAIN);
   }
 
   /** The handshake succeeded: full-size frames, no handshake deadline, liveness starts. */

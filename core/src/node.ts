@@ -40,6 +40,7 @@ import { RoutingTable, dropTagOf, type DeliveryScope, type Receivers } from './r
 import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
 import { refuseConnection } from './listener-timeouts.js';
+import { PLAIN_ON_TLS, tlsPort } from './tls-port.js';
 import { EventStamp } from './event-stamp.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
@@ -124,9 +125,10 @@ export class MeshNode implements NodeContext {
     this.maxFrameLength = HEADER_SIZE + this.options.maxTopicLength + MAX_EXT + this.options.maxPayload * 2;
     const tls = this.options.tls;
     if (tls) {
-      this.server = createTlsServer({ ...serverTlsOptions(tls), noDelay: true }, (s) => this.accept(s));
+      const secure = createTlsServer({ ...serverTlsOptions(tls), noDelay: true }, (s) => this.accept(s));
       // A failed TLS handshake never becomes a session: count it and move on.
-      this.server.on('tlsClientError', () => this.stats.connectionsRefused++);
+      secure.on('tlsClientError', () => this.stats.connectionsRefused++);
+      this.server = tlsPort(secure, (s) => this.refusePlain(s), this.options.handshakeTimeout, () => this.stats.connectionsRefused++);
     } else {
       this.server = createServer({ noDelay: true }, (s) => this.accept(s));
     }
@@ -181,6 +183,13 @@ export class MeshNode implements NodeContext {
       return;
     }
     this.attach((events) => new TcpTransport(socket, events));
+  }
+
+  /** A plain (tcp://) client on the TLS port: told in a frame it reads (tls-port.ts), and logged once. */
+  private refusePlain(socket: Socket): void {
+    this.stats.connectionsRefused++;
+    this.logger.info({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, `plain connection on the TLS client port refused: ${PLAIN_ON_TLS}`);
+    refuseConnection(socket, errorFrame('MB_ERR_HANDSHAKE_REQUIRED', 0, PLAIN_ON_TLS), this.options.drainTimeout);
   }
 
   /**

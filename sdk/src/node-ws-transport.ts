@@ -1,7 +1,9 @@
 import type { Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import WebSocket, * as wsModule from 'ws';
-import { BATCH_BYTES } from '@meshbus/proto';
+import { BATCH_BYTES, ClientError } from '@meshbus/proto';
+import type { ServerUrl } from './servers.js';
+import { closedUnanswered, notTls } from './tls-misfit.js';
 import { WsTransport, gather, type WebSocketConstructor, type WebSocketLike, type WsTransportOptions } from './ws-transport.js';
 
 /**
@@ -51,6 +53,8 @@ export class NodeWsTransport extends WsTransport {
   private lent = 0;
   /** The socket `ws` upgraded; undefined until the handshake's response. */
   private socket: Socket | undefined;
+  /** What `ws` said when the connection failed (WsTransport hears only that it closed). */
+  private failure: Error | undefined;
 
   constructor(WebSocketCtor: WebSocketConstructor, options: WsTransportOptions = {}) {
     let self: NodeWsTransport | undefined;
@@ -59,9 +63,25 @@ export class NodeWsTransport extends WsTransport {
       ws.once?.('upgrade', (res: IncomingMessage) => {
         if (self) self.socket = res.socket as Socket;
       });
+      ws.once?.('error', (e: Error) => {
+        if (self) self.failure = e;
+      });
       return ws;
     } as unknown as WebSocketConstructor, options);
     self = this;
+  }
+
+  /**
+   * wss:// to a plain port: "use ws://" rather than OpenSSL's "wrong version
+   * number"; ws:// to a TLS port, which closes without a byte (Node's "socket
+   * hang up"): "if it speaks TLS, use wss://" (tls-misfit.ts).
+   */
+  override connect(server: ServerUrl, options: { timeout: number }): Promise<void> {
+    return super.connect(server, options).catch((e: unknown) => {
+      const f = this.failure;
+      if (server.scheme === 'wss') throw notTls(server, f) ?? e;
+      throw server.scheme === 'ws' && (f as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET' && f?.message === 'socket hang up' ? new ClientError('MB_ERR_CONNECT_FAILED', closedUnanswered(server), { cause: f }) : e;
+    });
   }
 
   protected override sendMessage(ws: WebSocketLike, chunks: Uint8Array[], bytes: number): void {

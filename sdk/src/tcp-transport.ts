@@ -3,6 +3,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { ClientError } from '@meshbus/proto';
 import type { Transport } from './transport.js';
 import type { ServerUrl } from './servers.js';
+import { closedUnanswered, isTlsRecord, notTls, speaksTls } from './tls-misfit.js';
 
 /** TLS settings of a Node client (PEM text). */
 export interface TlsClientOptions {
@@ -27,6 +28,8 @@ export class TcpTransport implements Transport {
   private socket: Socket | undefined;
   private closed = false;
   private error: Error | undefined;
+  /** Bytes were received: a close before any says more than "closed by peer" (tls-misfit.ts). */
+  private heard = false;
 
   get pendingBytes(): number {
     return this.socket?.writableLength ?? 0;
@@ -53,12 +56,23 @@ export class TcpTransport implements Transport {
         opened = true;
         resolve();
       });
-      socket.on('data', (chunk: Buffer) => this.onData(chunk));
+      socket.on('data', (chunk: Buffer) => {
+        if (!this.heard) {
+          this.heard = true;
+          // A TLS record where the node's first frame should be: this is a TLS port.
+          if (!secure && isTlsRecord(chunk)) {
+            this.error = speaksTls(server);
+            socket.destroy();
+            return;
+          }
+        }
+        this.onData(chunk);
+      });
       socket.on('error', (e) => {
         this.error = e;
         if (!opened) {
           clearTimeout(timer);
-          reject(new ClientError('MB_ERR_CONNECT_FAILED', `${server.href}: ${e.message}`, { cause: e }));
+          reject((secure && notTls(server, e)) || new ClientError('MB_ERR_CONNECT_FAILED', `${server.href}: ${e.message}`, { cause: e }));
         }
       });
       socket.on('close', () => {
@@ -72,7 +86,10 @@ export class TcpTransport implements Transport {
         }
         const local = this.closed;
         this.closed = true;
-        this.onClose(local ? undefined : new ClientError('MB_ERR_CONNECTION_CLOSED', `${server.href}: ${this.error?.message ?? 'closed by peer'}`, { cause: this.error }));
+        const e = this.error;
+        if (local) this.onClose(undefined);
+        else if (e instanceof ClientError) this.onClose(e);
+        else this.onClose(new ClientError('MB_ERR_CONNECTION_CLOSED', e ? `${server.href}: ${e.message}` : this.heard || secure ? `${server.href}: closed by peer` : closedUnanswered(server), { cause: e }));
       });
     });
   }

@@ -1,0 +1,60 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
+
+/**
+ * What a client that did not start with a TLS handshake on a TLS client port
+ * is told, in an ERROR MB_ERR_HANDSHAKE_REQUIRED (the TLS handshake is the
+ * one required first): "frame sent before the handshake: this port speaks
+ * TLS: connect with tls://".
+ */
+export const PLAIN_ON_TLS = 'this port speaks TLS: connect with tls://';
+
+/** The detail of the ERROR (MB_ERR_BAD_MAGIC) a plain port answers a TLS handshake with (connection.ts). */
+export const TLS_ON_PLAIN = 'TLS handshake on a plain (tcp://) port: this port does not speak TLS';
+
+/** First byte of a TLS handshake record (a ClientHello), RFC 8446 5.1: content type 22. */
+const TLS_HANDSHAKE = 0x16;
+
+/**
+ * True when `b` starts like a TLS record (content type 20..23, major version
+ * 3): what a tls:// client sends first (a ClientHello, 0x16 0x03) or a TLS
+ * server answers (an alert, 0x15 0x03). A meshbus frame cannot start so: its
+ * first bytes are a length (SPEC 3.1), and 0x14000000 and up is past every
+ * frame limit (9.1).
+ */
+export function isTlsRecord(b: Uint8Array): boolean {
+  return b.length >= 2 && b[0]! >= 0x14 && b[0]! <= 0x17 && b[1] === 3;
+}
+
+/**
+ * The listener of a TLS port that tells a client speaking the port's plain
+ * protocol what is wrong. A tls.Server given a plain meshbus HELLO (or any
+ * bytes that are no TLS record) drops the connection without a byte
+ * (OpenSSL sends no alert for a first record that is not TLS), so a tcp://
+ * client saw only "closed by peer". Here a plain net.Server reads the first
+ * bytes: a TLS handshake record goes to `tls` as its connection (the bytes
+ * put back: TLSSocket reads what the socket already holds, so the TLS
+ * handshake is the one tls.Server always did); anything else goes to
+ * `plain`, which answers in the port's plain protocol. The TLS handshake
+ * costs one read callback more than before, nothing else.
+ *
+ * `waitMs`: a connection that sends nothing within it is destroyed (and
+ * `silent` called); the TLS server's own handshakeTimeout runs after.
+ */
+export function tlsPort(tls: TlsServer, plain: (socket: Socket) => void, waitMs: number, silent: () => void): Server {
+  return createServer({ noDelay: true }, (socket) => {
+    // An error before the first byte (a reset) must not be unhandled; after the hand-off the owner has its own.
+    socket.on('error', () => socket.destroy());
+    socket.setTimeout(waitMs, () => {
+      silent();
+      socket.destroy();
+    });
+    socket.once('data', (first: Buffer) => {
+      socket.setTimeout(0);
+      socket.pause();
+      socket.unshift(first);
+      if (first[0] === TLS_HANDSHAKE) tls.emit('connection', socket);
+      else plain(socket);
+    });
+  });
+}
