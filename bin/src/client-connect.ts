@@ -74,7 +74,8 @@ export async function openClient(p: ParsedArgs, name = 'meshbus-cli', options: C
   } catch (e) {
     // The node answered and refused (auth, version): say that, not "unreachable".
     if (isMeshbusError(e) && e.code !== 'MB_ERR_CONNECT_FAILED') throw e;
-    const why = (e as Error).message.split(': ').pop();
+    // The last reason without the prefixes naming the server again; whole, as it may say what to do ("… speaks TLS: connect with tls://").
+    const why = (e as Error).message.replace(/^could not connect to any server: /, '').replace(/^(connection closed: )?[a-z]+:\/\/\S+?: /, '');
     throw new ClientError('MB_ERR_CONNECT_FAILED', `cannot reach a meshbus node at ${t.label} (${why})`, { cause: e });
   }
 }

@@ -250,3 +250,17 @@ it('client commands take the token and the TLS CA from the environment (MESHBUS_
   expect(noToken.code).toBe(1);
   expect(noToken.err).toContain('MB_ERR_AUTH_FAILED');
 });
+
+it('pub and sub on the wrong side of TLS say which scheme to use (they said "closed by peer" / "wrong version number"), exit 1; the node logs it', async () => {
+  const pki = makePki();
+  const secure = await startNode(['--tls-cert', pki.files.cert, '--tls-key', pki.files.key, '--http-port', 'off']);
+  const plain = await startNode(['--http-port', 'off']);
+  const toSecure = await runCli(['pub', 'x', 'y', '--server', `tcp://${secure.server}`]);
+  expect(toSecure.code, toSecure.err).toBe(1);
+  expect(toSecure.err).toContain('this port speaks TLS: connect with tls://');
+  await until(() => secure.p.err().includes('plain connection on the TLS client port refused'), 'the TLS node to log the plain client');
+  const toPlain = await runCli(['sub', 'x', '--server', `tls://${plain.server}`, '--tls-ca', pki.files.ca]);
+  expect(toPlain.code, toPlain.err).toBe(1);
+  expect(toPlain.err).toContain(`the server does not speak TLS on this port: connect with tcp://${plain.server}`);
+  await until(() => plain.p.err().includes('TLS handshake on the plain client port refused'), 'the plain node to log the TLS client');
+});
