@@ -1,6 +1,7 @@
 /** Error codes and messages of a lost Redis connection: the outage, which durability.ts also says ('redis connection lost'). */
 const CONNECTION_CODES = /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/;
-const CONNECTION_MESSAGES = /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT/;
+// 'redis not reachable': the node's own StoreError for it (work-queue.ts), said the same way again rather than nested in itself.
+const CONNECTION_MESSAGES = /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|redis not reachable/;
 
 /** True when `e` says the Redis connection is lost (one kind of error for the logs, however many connections say it). */
 export function connectionError(e: unknown): boolean {
@@ -11,9 +12,20 @@ export function connectionError(e: unknown): boolean {
 /**
  * What a client is told when a durable operation failed with `e`: a lost
  * connection in plain words ("redis not reachable"), else the store's own
- * message. The node's log keeps the driver's text (a newcomer review read
- * "Stream isn't writeable and enableOfflineQueue options is false" in a NACK).
+ * message (a newcomer review read "Stream isn't writeable and
+ * enableOfflineQueue options is false" in a NACK, then in the log).
  */
 export function storeFailure(e: unknown): string {
   return connectionError(e) ? 'redis not reachable' : String((e as Error)?.message ?? e);
+}
+
+/**
+ * The log fields of a store failure: `err` in the words a client is told
+ * (storeFailure), and the driver's own text as `driver` when that differs
+ * (for whoever debugs the Redis client, not the first thing an operator reads).
+ */
+export function storeErr(e: unknown): { err: string; driver?: string } {
+  const said = storeFailure(e);
+  const text = String((e as Error)?.message ?? e);
+  return said === text ? { err: said } : { err: said, driver: text };
 }

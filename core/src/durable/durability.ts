@@ -17,7 +17,7 @@ import type { ExtensionHost, ExtensionPublisher, ExtensionSession, NodeExtension
 import type { Subscription } from '../subscriber.js';
 import { MAX_IN_FLIGHT, PAUSE_IN_FLIGHT, RESUME_IN_FLIGHT, StoreGate } from './store-gate.js';
 import { refusal, subAckFrame, withPosition } from './frames.js';
-import { storeFailure } from './connection-error.js';
+import { storeErr, storeFailure } from './connection-error.js';
 import { HistoryStore } from './history-store.js';
 import { sendLatest } from './latest-value.js';
 import { Sequencer, type SequencedOwner } from './recovery.js';
@@ -203,7 +203,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     try {
       await this.work.start();
     } catch (e) {
-      this.host.logger.warn({ err: String((e as Error)?.message ?? e) }, 'durable queues did not start');
+      this.host.logger.warn(storeErr(e), 'durable queues did not start');
       return false;
     }
     if (this.stopping) return false;
@@ -280,8 +280,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       },
       (e: unknown) => {
         if ((e as StoreError | undefined)?.code === 'MB_ERR_STORE_FULL') return this.refuseFull(d, e as StoreError, ack, f.correlation, from);
-        this.host.logger.warn({ topic: d.topic, err: String((e as Error)?.message ?? e) }, 'durable publish failed');
-        from?.send?.(refusal(ack, f.correlation, `durable store: ${storeFailure(e)}`));
+        this.host.logger.warn({ topic: d.topic, ...storeErr(e) }, 'durable publish failed');
+        from?.send?.(refusal(ack, f.correlation, storeFailure(e)));
       },
     );
   }
@@ -406,7 +406,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     }
     if (sub.detached) {
       this.work.addMember(sub).catch((e: unknown) => {
-        this.host.logger.warn({ pattern: sub.pattern, err: String(e) }, 'durable queue registration failed: retried until redis takes it');
+        this.host.logger.warn({ pattern: sub.pattern, ...storeErr(e) }, 'durable queue registration failed: retried until redis takes it');
         owner.send(errorFrame('MB_ERR_STORE_UNAVAILABLE', sub.sid, `durable queue: ${storeFailure(e)}; the subscription joins the queue when it is back`));
         this.memberRetry.add(sub);
       });
@@ -423,7 +423,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
         }
       };
       sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<unknown>, this.history, isCurrent, this.host.logger, this.host.stats, acquire).catch((e: unknown) =>
-        this.host.logger.error({ pattern: sub.pattern, err: String(e) }, 'latest values failed'),
+        this.host.logger.error({ pattern: sub.pattern, ...storeErr(e) }, 'latest values failed'),
       );
     }
   }

@@ -1,6 +1,7 @@
 import { hasWildcard, isMeshbusError, topicMatches, type Frame } from '@meshbus/proto';
 import type { NodeStats } from '../stats.js';
 import type { Logger } from '../logger.js';
+import { storeErr } from './connection-error.js';
 import { withPosition } from './frames.js';
 import type { HistoryStore, LatestValue } from './history-store.js';
 import type { DurableMatcher, ResolvedTopicRule } from './store-config.js';
@@ -60,7 +61,7 @@ export async function sendLatest(
             cursor = page.cursor;
           }
         } catch (e) {
-          logger.warn({ pattern, err: String(e) }, 'latest values unavailable');
+          logger.warn({ pattern, ...storeErr(e) }, 'latest values unavailable');
           return n;
         }
         values.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));

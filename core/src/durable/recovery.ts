@@ -2,6 +2,7 @@ import { Frame, copyBytes, isMeshbusError, type ErrorCode, type Position } from 
 import type { Logger } from '../logger.js';
 import type { NodeStats } from '../stats.js';
 import type { SequencedReceiver, Throttled } from '../subscriber.js';
+import { storeErr } from './connection-error.js';
 import { positionOf, withPosition } from './frames.js';
 import type { HistoryStore, ReadResult } from './history-store.js';
 import type { ResolvedTopicRule } from './store-config.js';
@@ -395,7 +396,7 @@ export class Sequencer implements SequencedReceiver {
 
   private storeFailed(e: unknown): void {
     if (this.closed) return;
-    this.deps.logger.warn({ topic: this.topic, err: String(e) }, 'history read failed');
+    this.deps.logger.warn({ topic: this.topic, ...storeErr(e) }, 'history read failed');
     if (isMeshbusError(e) && e.code === 'MB_ERR_STORE_CORRUPT') this.corrupt(e.message);
     // Continue live; the client is told it may have missed events.
     const next = this.pending[0] ? positionOf(this.pending[0]) : undefined;

@@ -9,7 +9,7 @@ import { giveBack, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, t
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 import { ToldRecently } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
-import { connectionError } from './connection-error.js';
+import { connectionError, storeErr } from './connection-error.js';
 import { parseQueueMember, queueMember } from './queue-set.js';
 import { bullPrefix, dlqName, queueName, type JobData, type QueueRef } from './queue-names.js';
 
@@ -122,7 +122,7 @@ export class WorkQueues {
     this.sub.on('message', (ch: string) => {
       if (ch === this.channel) this.refreshLogged();
     });
-    await this.sub.subscribe(this.channel).catch((e: unknown) => this.logger.warn({ err: String(e) }, 'queue notices unavailable'));
+    await this.sub.subscribe(this.channel).catch((e: unknown) => this.logger.warn(storeErr(e), 'queue notices unavailable'));
     if (this.stopped) return;
     await this.refresh();
     if (this.stopped) return;
@@ -161,14 +161,14 @@ export class WorkQueues {
   private failed(what: string, queue: string | undefined, e: unknown): void {
     const lost = connectionError(e);
     if (!this.errorsTold.due(lost ? 'connection' : `${what} ${String(e)}`)) return;
-    if (lost) this.logger.warn({ queue, err: String(e) }, 'durable queues lost their Redis connection: retrying (said again at most every 5 min)');
-    else this.logger.warn({ queue, err: String(e) }, what);
+    if (lost) this.logger.warn({ queue, ...storeErr(e) }, 'durable queues lost their Redis connection: retrying (said again at most every 5 min)');
+    else this.logger.warn({ queue, ...storeErr(e) }, what);
   }
 
   private refreshLogged(): void {
     // A consumer that left its queue with a job in hand, then closed its connection.
     this.failDeliveries((d) => !isOpen(d.member.sub.owner), 'consumer disconnected');
-    this.refresh().catch((e: unknown) => this.logger.warn({ err: String(e) }, 'durable queue refresh failed'));
+    this.refresh().catch((e: unknown) => this.logger.warn(storeErr(e), 'durable queue refresh failed'));
   }
 
   /** Re-reads the set of durable queues; members that are not a valid [pattern, group] are skipped. */
@@ -334,7 +334,7 @@ export class WorkQueues {
     });
     worker.on('failed', (job, err) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-        this.deadLetter(ref, job as Job<JobData>, err).catch((x: unknown) => this.logger.error({ queue: ref.name, err: String(x) }, 'dead-lettering failed'));
+        this.deadLetter(ref, job as Job<JobData>, err).catch((x: unknown) => this.logger.error({ queue: ref.name, ...storeErr(x) }, 'dead-lettering failed'));
       }
     });
     worker.on('error', (x) => this.failed('worker error', ref.name, x));
@@ -442,7 +442,7 @@ export class WorkQueues {
         { removeOnComplete: true, removeOnFail: false },
       );
     } catch (e) {
-      this.logger.error({ queue: ref.name, err: String(e) }, 'dead-letter queue write failed');
+      this.logger.error({ queue: ref.name, ...storeErr(e) }, 'dead-letter queue write failed');
     }
     this.publishDead(ref.group, frame, err.message);
   }
