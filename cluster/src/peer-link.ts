@@ -18,7 +18,7 @@ import {
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
-import { Connection, ForwardSlab, TcpTransport, ToldRecently, remoteAddress, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
+import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 import { parsePeerInfo, reachableAt, type PeerInfo } from './peer-info.js';
 
@@ -385,6 +385,11 @@ export class PeerLink extends Connection {
 
   protected overflow(): void {
     this.fail('MB_ERR_SLOW_CONSUMER', `peer has more than ${this.s.maxPending} bytes pending`);
+  }
+
+  /** A TLS peer dialed this plain cluster port (core Connection saw its ClientHello): the hint is the mesh's setting. */
+  protected override tlsOnPlainPort(): void {
+    this.fail('MB_ERR_BAD_MAGIC', `${TLS_ON_PLAIN}: every node of a mesh needs the same cluster TLS setting (--cluster-tls)`);
   }
 
   protected override failing(code: ErrorCode, message: string): void {

@@ -1,7 +1,8 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { lookup } from 'node:dns/promises';
-import { ConfigError, addressKey, listenOn, serverTlsOptions, type Logger } from '@meshbus/core';
+import { errorFrame } from '@meshbus/proto';
+import { ConfigError, addressKey, listenOn, refuseConnection, serverTlsOptions, tlsPort, type Logger } from '@meshbus/core';
 import { parseAddress, type ResolvedClusterOptions } from './options.js';
 import { PreAuthGate, connectionKey } from './pre-auth-gate.js';
 
@@ -21,6 +22,12 @@ function isIp(host: string): boolean {
 /** Unresolvable addresses remembered for logging, at most (seeds plus gossip-learned ones are bounded anyway). */
 const MAX_DNS_FAILING = 1024;
 
+/** The hint of every TLS mismatch between peers, on either side. */
+const SAME_TLS = 'every node of a mesh needs the same cluster TLS setting (--cluster-tls)';
+
+/** OpenSSL's word for a first record that is not TLS: a TLS peer and a plain one. */
+const NOT_TLS = /wrong version number|packet length too long/;
+
 export class PeerPort {
   private readonly server: Server;
   private readonly preAuth: PreAuthGate;
@@ -33,6 +40,8 @@ export class PeerPort {
   private lastTlsFailureLog = 0;
   /** Addresses whose name does not resolve, with the last error code: logged once per change, not per redial. */
   private readonly dnsFailing = new Map<string, string>();
+  /** Addresses dialed with TLS whose port does not speak it: logged once each (bounded as dnsFailing). */
+  private readonly plainPeers = new Set<string>();
 
   /** `accepted` gets each admitted socket (TLS: once its handshake is done) with its pre-auth gate key. */
   constructor(
@@ -44,23 +53,40 @@ export class PeerPort {
     const tls = options.tls;
     if (tls) {
       // The TLS handshake is part of the peer handshake: same timeout, and the slot is taken on TCP accept (below).
-      this.server = createTlsServer({ ...serverTlsOptions(tls), noDelay: true, handshakeTimeout: options.handshakeTimeout }, (s) => accepted(s, connectionKey(s)));
-      this.server.on('tlsClientError', (e, socket) => {
+      const secure = createTlsServer({ ...serverTlsOptions(tls), noDelay: true, handshakeTimeout: options.handshakeTimeout }, (s) => accepted(s, connectionKey(s)));
+      secure.on('tlsClientError', (e, socket) => {
         // Not destroyed by Node itself (a handshake timeout would leave the socket open).
         socket.destroy();
-        this.tlsFailures++;
-        const now = Date.now();
-        if (now - this.lastTlsFailureLog < REFUSAL_LOG_EVERY) return;
-        this.lastTlsFailureLog = now;
-        logger.warn({ err: e.message, failures: this.tlsFailures }, 'peer TLS handshake failed');
+        this.tlsFailed(e.message);
       });
-      // Runs before the TLS server wraps the socket, so a refused one costs no TLS state.
-      this.server.prependListener('connection', (raw: Socket) => void this.admit(raw));
+      // The first bytes read before any TLS state (core tls-port.ts): a plain peer is told, in a frame it reads, what is wrong.
+      // admit runs first, so a refused connection costs no TLS state either.
+      this.server = tlsPort(secure, (raw) => this.refusePlain(raw), {
+        waitMs: options.handshakeTimeout,
+        silent: () => this.tlsFailed('no TLS handshake within the handshake timeout'),
+        admit: (raw) => this.admit(raw),
+      });
     } else {
       this.server = createServer({ noDelay: true }, (raw) => {
         if (this.admit(raw)) accepted(raw, connectionKey(raw));
       });
     }
+  }
+
+  /** A failed TLS handshake on the cluster port, logged at most every REFUSAL_LOG_EVERY (with the count). */
+  private tlsFailed(err: string): void {
+    this.tlsFailures++;
+    const now = Date.now();
+    if (now - this.lastTlsFailureLog < REFUSAL_LOG_EVERY) return;
+    this.lastTlsFailureLog = now;
+    this.logger.warn({ err, failures: this.tlsFailures }, 'peer TLS handshake failed');
+  }
+
+  /** A peer that did not start with a TLS handshake on the TLS cluster port: ERROR (it reads frames), then close. */
+  private refusePlain(raw: Socket): void {
+    const message = `this cluster port speaks TLS: ${SAME_TLS}`;
+    this.tlsFailed(`a plain connection: ${SAME_TLS}`);
+    refuseConnection(raw, errorFrame('MB_ERR_HANDSHAKE_REQUIRED', 0, message), this.options.handshakeTimeout);
   }
 
   /** Peer connections accepted that have not authenticated yet. */
@@ -162,14 +188,23 @@ export class PeerPort {
           connected(socket);
           resolve(true);
         });
-        socket.once('error', () => {
+        socket.once('error', (e) => {
           clearTimeout(timer);
+          if (tls && NOT_TLS.test(e.message)) this.plainPeer(addr);
           resolve(false);
         });
       });
       any ||= ok;
     }
     return any;
+  }
+
+  /** `addr` answered a TLS dial with plain bytes: said once per address (the redialer says "no connection" at each failure). */
+  private plainPeer(addr: string): void {
+    if (this.plainPeers.has(addr)) return;
+    if (this.plainPeers.size >= MAX_DNS_FAILING) this.plainPeers.delete(this.plainPeers.values().next().value!);
+    this.plainPeers.add(addr);
+    this.logger.warn({ address: addr }, `peer at ${addr} does not speak TLS on its cluster port: ${SAME_TLS}`);
   }
 
   private dnsFailed(addr: string, host: string, code: string): void {

@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, expect, it } from 'vitest';
-import { startNode, silentLogger, type MeshNode } from '@meshbus/core';
+import { startNode, silentLogger, type Logger, type MeshNode } from '@meshbus/core';
 import { startHttp, type HttpServer } from '@meshbus/core/http';
 import { connect, type Client } from '@meshbus/sdk';
 import { until } from '@meshbus/testkit';
@@ -102,4 +102,29 @@ it('serves the HTTP API over HTTPS', async () => {
     https.get(`${http.url}/healthz`, { ca: pki.ca }, (res) => resolve(res.statusCode ?? 0)).on('error', reject);
   });
   expect(status).toBe(200);
+});
+
+it('a TLS peer and a plain one say so on all four sides, naming the setting (they said "no connection", "connection closed", "wrong version number" or a bad magic)', async () => {
+  const lines: string[] = [];
+  const mk = async (name: string, tls: boolean, seeds: string[] = []): Promise<ClusterNode> => {
+    const logger: Logger = { ...silentLogger, warn: (o, msg) => void lines.push(`${name} ${msg ?? ''} ${JSON.stringify(o)}`) };
+    const node = await startNode({ port: 0, logger });
+    const tlsOpts = tls ? { tls: { cert: pki.cert, key: pki.key, ca: pki.ca, requireClientCert: true } } : {};
+    const cluster = await new ClusterNode(node, { port: 0, seeds, redialMin: 50, redialMax: 300, secret: 'mismatch-secret', ...tlsOpts }).start();
+    cleanup.push(() => node.close());
+    cleanup.push(() => cluster.stop());
+    return cluster;
+  };
+  const setting = 'every node of a mesh needs the same cluster TLS setting (--cluster-tls)';
+  const said = (who: string, what: string): Promise<void> => until(() => lines.some((l) => l.startsWith(who) && l.includes(what)), `${who}: ${what}`);
+  // A TLS node dialing a plain one.
+  const plain = await mk('plain', false);
+  await mk('tls-dialer', true, [`127.0.0.1:${plain.port}`]);
+  await said('plain closing peer link', `TLS handshake on a plain port: this port does not speak TLS: ${setting}`);
+  await said('tls-dialer', `does not speak TLS on its cluster port: ${setting}`);
+  // A plain node dialing a TLS one: told in an ERROR it reads.
+  const secure = await mk('tls', true);
+  await mk('plain-dialer', false, [`127.0.0.1:${secure.port}`]);
+  await said('tls peer TLS handshake failed', `a plain connection: ${setting}`);
+  await said('plain-dialer cannot link', `MB_ERR_HANDSHAKE_REQUIRED this cluster port speaks TLS: ${setting}`);
 });

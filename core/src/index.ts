@@ -28,6 +28,8 @@ export { Permissions, covers } from './auth/permissions.js';
 export { AuthThrottle, addressKey, remoteAddress, type AuthThrottleOptions, type AuthPath } from './auth/auth-throttle.js';
 export { TraceGuard } from './trace-guard.js';
 export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles } from './tls-config.js';
+export { tlsPort, isTlsRecord, TLS_ON_PLAIN } from './tls-port.js';
+export { refuseConnection } from './listener-timeouts.js';
 export { FlowEndpoint } from './flow-endpoint.js';
 export { InternalSubscriber, type InternalSubscription, type InternalSubscribeOptions } from './internal-subscriber.js';
 export { Connection, forwardedHeader, type ConnectionSettings, type ConnectionState } from './connection.js';

@@ -2,6 +2,7 @@ import { createServer, type RequestListener, type Server as HttpServer, type Ser
 import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer } from 'node:https';
 import { serverTlsOptions, type TlsConfig } from './tls-config.js';
+import type { Logger } from './logger.js';
 
 /**
  * The one handshake policy of every HTTP-based listener of a node (the HTTP
@@ -52,8 +53,11 @@ export function listenerTimeouts(handshakeMs: number): ListenerTimeouts {
  * An HTTP server (HTTPS with `tls`) that applies the listener policy
  * for `handshakeMs`. Used by the HTTP API (as fastify's serverFactory) and
  * the WebSocket gateway's own port, so both close slow handshakes alike.
+ * With TLS, a plain HTTP request (http://, ws://) is logged at info on
+ * `logger`: OpenSSL drops it without a byte, so the client only sees the
+ * connection close (the Node SDK says "if it speaks TLS, use wss://").
  */
-export function createListenerServer(handler: RequestListener, handshakeMs: number, tls?: TlsConfig): HttpServer {
+export function createListenerServer(handler: RequestListener, handshakeMs: number, tls?: TlsConfig, logger?: Logger): HttpServer {
   const t = listenerTimeouts(handshakeMs);
   const opts: ServerOptions = {
     headersTimeout: t.headersTimeout,
@@ -62,7 +66,13 @@ export function createListenerServer(handler: RequestListener, handshakeMs: numb
     connectionsCheckingInterval: t.connectionsCheckingInterval,
   };
   // An https.Server is an http.Server for everything the callers use (listen, upgrade, close).
-  return tls ? (createHttpsServer({ ...serverTlsOptions(tls), ...opts, handshakeTimeout: t.handshakeTimeout }, handler) as unknown as HttpServer) : createServer(opts, handler);
+  if (!tls) return createServer(opts, handler);
+  const server = createHttpsServer({ ...serverTlsOptions(tls), ...opts, handshakeTimeout: t.handshakeTimeout }, handler);
+  // A listener changes nothing else: Node ends the socket of a failed handshake either way.
+  server.on('tlsClientError', (e: NodeJS.ErrnoException, socket) => {
+    if (e.code === 'ERR_SSL_HTTP_REQUEST') logger?.info({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'plain HTTP request on a TLS port refused: use https:// (wss:// for WebSocket)');
+  });
+  return server as unknown as HttpServer;
 }
 
 /**

@@ -128,7 +128,7 @@ export class MeshNode implements NodeContext {
       const secure = createTlsServer({ ...serverTlsOptions(tls), noDelay: true }, (s) => this.accept(s));
       // A failed TLS handshake never becomes a session: count it and move on.
       secure.on('tlsClientError', () => this.stats.connectionsRefused++);
-      this.server = tlsPort(secure, (s) => this.refusePlain(s), this.options.handshakeTimeout, () => this.stats.connectionsRefused++);
+      this.server = tlsPort(secure, (s) => this.refusePlain(s), { waitMs: this.options.handshakeTimeout, silent: () => this.stats.connectionsRefused++ });
     } else {
       this.server = createServer({ noDelay: true }, (s) => this.accept(s));
     }

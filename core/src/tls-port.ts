@@ -10,7 +10,7 @@ import type { Server as TlsServer } from 'node:tls';
 export const PLAIN_ON_TLS = 'this port speaks TLS: connect with tls://';
 
 /** The detail of the ERROR (MB_ERR_BAD_MAGIC) a plain port answers a TLS handshake with (connection.ts). */
-export const TLS_ON_PLAIN = 'TLS handshake on a plain (tcp://) port: this port does not speak TLS';
+export const TLS_ON_PLAIN = 'TLS handshake on a plain port: this port does not speak TLS';
 
 /** First byte of a TLS handshake record (a ClientHello), RFC 8446 5.1: content type 22. */
 const TLS_HANDSHAKE = 0x16;
@@ -38,15 +38,19 @@ export function isTlsRecord(b: Uint8Array): boolean {
  * `plain`, which answers in the port's plain protocol. The TLS handshake
  * costs one read callback more than before, nothing else.
  *
- * `waitMs`: a connection that sends nothing within it is destroyed (and
- * `silent` called); the TLS server's own handshakeTimeout runs after.
+ * `o.waitMs`: a connection that sends nothing within it is destroyed (and
+ * `o.silent` called); the TLS server's own handshakeTimeout runs after.
+ * `o.admit`, when given, sees each TCP connection first (false: it was
+ * refused, and destroyed by admit): the TLS server's own 'connection'
+ * listeners run again at the hand-off, so none may be used for that.
  */
-export function tlsPort(tls: TlsServer, plain: (socket: Socket) => void, waitMs: number, silent: () => void): Server {
+export function tlsPort(tls: TlsServer, plain: (socket: Socket) => void, o: { waitMs: number; silent: () => void; admit?: (socket: Socket) => boolean }): Server {
   return createServer({ noDelay: true }, (socket) => {
+    if (o.admit && !o.admit(socket)) return;
     // An error before the first byte (a reset) must not be unhandled; after the hand-off the owner has its own.
     socket.on('error', () => socket.destroy());
-    socket.setTimeout(waitMs, () => {
-      silent();
+    socket.setTimeout(o.waitMs, () => {
+      o.silent();
       socket.destroy();
     });
     socket.once('data', (first: Buffer) => {

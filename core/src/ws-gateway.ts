@@ -115,7 +115,7 @@ export class WsGateway {
    */
   private ownServer(plain: (req: IncomingMessage, res: ServerResponse) => void): HttpServer {
     const n = this.node.options;
-    const server = createListenerServer(plain, n.handshakeTimeout, this.options.tls);
+    const server = createListenerServer(plain, n.handshakeTimeout, this.options.tls, this.node.logger);
     limitConnections(server, { maxConnections: n.maxConnections, maxConnectionsPerIp: n.maxConnectionsPerIp, maxPipelined: WS_MAX_PIPELINED }, n.handshakeTimeout, this.options.tls !== undefined, true);
     return server;
   }

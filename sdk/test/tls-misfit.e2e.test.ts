@@ -14,7 +14,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { isMeshbusError } from '@meshbus/proto';
 import { silentLogger, type Logger } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
-import { nodeKit } from '@meshbus/testkit';
+import { nodeKit, until } from '@meshbus/testkit';
 import { connect } from '../src/index.js';
 import { makePki, type TestPki } from '../../cluster/test/tls-certs.js';
 
@@ -105,8 +105,9 @@ describe('TCP', () => {
 });
 
 describe('WebSocket', () => {
-  it('wss:// on the plain gateway is told to use ws://; ws:// on the TLS gateway gets the hint to use wss://', async () => {
-    const n = await kit.node({ host: '127.0.0.1' });
+  it('wss:// on the plain gateway is told to use ws://; ws:// on the TLS gateway gets the hint to use wss://, and the node logs it', async () => {
+    const { logger, lines } = recording();
+    const n = await kit.node({ host: '127.0.0.1', logger });
     const plain = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
     const secure = await new WsGateway(n, { port: 0, host: '127.0.0.1', tls: { cert: pki.cert, key: pki.key } }).listen();
     kit.defer(() => Promise.all([plain.close(), secure.close()]));
@@ -114,5 +115,6 @@ describe('WebSocket', () => {
     expect(toPlain.message).toContain(`the server does not speak TLS on this port: connect with ws://127.0.0.1:${plain.port}/`);
     const toSecure = await refusal(`ws://127.0.0.1:${secure.port}/`);
     expect(toSecure.message).toContain(`if it speaks TLS on this port, connect with wss://127.0.0.1:${secure.port}/`);
+    await until(() => lines.some((l) => l.startsWith('plain HTTP request on a TLS port refused')), 'the node to log the ws:// client');
   });
 });

@@ -67,6 +67,7 @@ export async function startHttpOnDemand(node: MeshNode, options: HttpOptions = {
     },
     node.options.handshakeTimeout,
     options.tls,
+    node.logger,
   );
   // Bounded from the start: the idle port is as much a descriptor table for one host as the loaded API.
   limitConnections(server, httpConnectionLimits(options), node.options.handshakeTimeout, options.tls !== undefined);

@@ -25,7 +25,7 @@ export async function listenHttp(node: MeshNode, options: HttpOptions = {}): Pro
   const refusal = checkHttpOptions(node, options);
   const limits = httpConnectionLimits(options);
   const built = await buildHttpApp(node, options, (handler) => {
-    const server = createListenerServer(handler, node.options.handshakeTimeout, options.tls);
+    const server = createListenerServer(handler, node.options.handshakeTimeout, options.tls, node.logger);
     limitConnections(server, limits, node.options.handshakeTimeout, options.tls !== undefined);
     return server;
   });
