@@ -87,7 +87,7 @@ describe('TCP', () => {
     await new Promise((r) => s.on('close', r));
     const all = Buffer.concat(chunks);
     expect(all.subarray(4, 6).toString()).toBe('MB');
-    expect(all.toString('latin1')).toContain('TLS handshake on a plain (tcp://) port');
+    expect(all.toString('latin1')).toContain('TLS handshake on a plain port: this port does not speak TLS');
   });
 
   it('a tcp:// client answered with a TLS record (a TLS server that sends an alert) is told to use tls://', async () => {
