@@ -339,8 +339,8 @@ export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env:
   if (!(e instanceof ConfigError) || e instanceof ListenError) return e;
   let msg = e.message.replace(/^invalid configuration: /, '');
   const sourceOf = (k: keyof StartConfig): string | undefined => (flags[flagName(k)] !== undefined ? `--${flagName(k)}` : env[envName(k)] ? envName(k) : undefined);
-  // Durable options are nested (durable.quota.maxEventBytes) and named unlike their settings: each path its setting.
-  for (const [path, k] of DURABLE_PATHS) {
+  // Durable and HTTP options are nested (durable.quota.maxEventBytes) and named unlike their settings: each path its setting.
+  for (const [path, k] of NESTED_PATHS) {
     if (!msg.includes(path)) continue;
     msg = msg.replace(new RegExp(`(?<![\\w.-])${path.replace(/\./g, '\\.')}(?![\\w.])`, 'g'), sourceOf(k) ?? k);
     // A --durable rule's own options, as its syntax spells them (parseDurableTopic).
@@ -355,12 +355,16 @@ export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env:
 }
 
 /**
- * The durable options (core's DurableOptions, named by path in its
- * ConfigErrors) that a `meshbus start` setting sets. The others (e.g.
- * durable.queues.ackTimeoutMs) have no flag: only a program embedding the
- * node sets them, and reads their own names.
+ * The nested options (core's DurableOptions and HttpOptions, named by path
+ * in their ConfigErrors) that a `meshbus start` setting sets. The others
+ * (e.g. durable.queues.ackTimeoutMs) have no flag: only a program embedding
+ * the node sets them, and reads their own names.
  */
-const DURABLE_PATHS: ReadonlyArray<readonly [string, keyof StartConfig]> = [
+const NESTED_PATHS: ReadonlyArray<readonly [string, keyof StartConfig]> = [
+  ['http.port', 'httpPort'],
+  ['http.maxConnections', 'httpMaxConnections'],
+  ['http.maxConnectionsPerIp', 'httpMaxConnectionsPerIp'],
+  ['http.maxPipelined', 'httpMaxPipelined'],
   ['durable.redis', 'redis'],
   ['durable.prefix', 'redisPrefix'],
   ['durable.waitReplicas', 'redisWaitReplicas'],

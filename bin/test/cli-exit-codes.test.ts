@@ -74,6 +74,19 @@ describe('start: a bad option exits 2 and names the flag', () => {
     });
   }
 
+  // The HTTP API's options are nested too (http.maxConnections).
+  for (const [args, env, says] of [
+    [['--http-max-connections', '0'], {}, '--http-max-connections must be a positive integer'],
+    [[], { MESHBUS_HTTP_MAX_PIPELINED: '0' }, 'MESHBUS_HTTP_MAX_PIPELINED must be a positive integer'],
+  ] as Array<[string[], Record<string, string>, string]>) {
+    it(`start ${[...args, ...Object.keys(env)].join(' ')} names its flag or variable`, async () => {
+      const r = await runCli(['start', '--port', '0', '--http-port', '0', '--ws-port', 'off', '--log-level', 'warn', ...args], 15_000, env);
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toContain(says);
+      expect(r.err).not.toMatch(/http[ .]max|maxConnections|maxPipelined/);
+    });
+  }
+
   it('a port in use still exits 1 (a restart may find it free)', async () => {
     const { server } = await startNode([]);
     const r = await runCli(['start', '--port', server.split(':')[1]!, '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn']);

@@ -99,7 +99,7 @@ export interface HttpServer {
 export function checkHttpOptions(node: MeshNode, options: HttpOptions): string | undefined {
   const port = options.port ?? DEFAULT_HTTP_PORT;
   const host = options.host ?? node.host;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`http port must be 0..65535, got ${options.port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`http.port must be 0..65535, got ${options.port}`);
   httpConnectionLimits(options);
   const refusal = options.adminToken === undefined ? openAdminRefusal(node, host) : undefined;
   if (refusal !== undefined && options.insecureOpenAdmin !== true) {
@@ -122,7 +122,7 @@ export function httpConnectionLimits(options: HttpOptions): ConnectionLimits {
   const maxConnectionsPerIp = options.maxConnectionsPerIp ?? DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP;
   const maxPipelined = options.maxPipelined ?? DEFAULT_HTTP_MAX_PIPELINED;
   for (const [k, v] of [['maxConnections', maxConnections], ['maxConnectionsPerIp', maxConnectionsPerIp], ['maxPipelined', maxPipelined]] as const) {
-    if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`http ${k} must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v <= 0) throw new ConfigError(`http.${k} must be a positive integer, got ${v}`);
   }
   return { maxConnections, maxConnectionsPerIp, maxPipelined };
 }
