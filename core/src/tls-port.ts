@@ -36,7 +36,10 @@ export function isTlsRecord(b: Uint8Array): boolean {
  * put back: TLSSocket reads what the socket already holds, so the TLS
  * handshake is the one tls.Server always did); anything else goes to
  * `plain`, which answers in the port's plain protocol. The TLS handshake
- * costs one read callback more than before, nothing else.
+ * costs one read callback more than before (the first bytes reach JS, then
+ * OpenSSL): 356 vs 369 SDK connects (TLS handshake, HELLO/WELCOME, close)
+ * per second one after another, -3.5% (5 alternating rounds, medians, load
+ * average 2 on 2 cores); what flows after the handshake is not touched.
  *
  * `o.waitMs`: a connection that sends nothing within it is destroyed (and
  * `o.silent` called); the TLS server's own handshakeTimeout runs after.
