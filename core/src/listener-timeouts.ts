@@ -1,8 +1,10 @@
-import { createServer, type RequestListener, type Server as HttpServer, type ServerOptions } from 'node:http';
+import { STATUS_CODES, createServer, type RequestListener, type Server as HttpServer, type ServerOptions } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer } from 'node:https';
 import { serverTlsOptions, type TlsConfig } from './tls-config.js';
 import type { Logger } from './logger.js';
+import { isTlsRecord } from './tls-port.js';
 
 /**
  * The one handshake policy of every HTTP-based listener of a node (the HTTP
@@ -92,4 +94,29 @@ export function refuseConnection(socket: Duplex, lastWords: string | Uint8Array,
   const timer = setTimeout(() => socket.destroy(), ms);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
+}
+
+/** Statuses Node answers a request it cannot parse with (lib/_http_server.js socketOnError); 400 otherwise. */
+const UNPARSED: Record<string, number> = { HPE_HEADER_OVERFLOW: 431, HPE_CHUNK_EXTENSIONS_OVERFLOW: 413, ERR_HTTP_REQUEST_TIMEOUT: 408 };
+
+/**
+ * Logs (info) a TLS handshake sent to the plain HTTP `server` (a wss:// or
+ * https:// client: Node's parser finds no method in it), then answers every
+ * request it cannot parse as Node does without a listener (any 'clientError'
+ * listener replaces Node's answer, so it is given here the same way). Only
+ * for a server nobody else listens to 'clientError' on: fastify does (the
+ * HTTP API's port), the WebSocket gateway's own port does not.
+ */
+export function logTlsOnPlainHttp(server: HttpServer, logger: Logger): void {
+  server.on('clientError', (e: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex) => {
+    const s = socket as Socket & { _httpMessage?: { _headerSent?: boolean } };
+    if (e.rawPacket !== undefined && isTlsRecord(e.rawPacket)) {
+      logger.info({ remote: `${s.remoteAddress}:${s.remotePort}` }, 'TLS handshake on a plain HTTP port refused: clients use ws:// (http://) here');
+    }
+    if (s.writable && !s._httpMessage?._headerSent) {
+      const status = UNPARSED[e.code ?? ''] ?? 400;
+      s.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
+    }
+    s.destroy(e);
+  });
 }

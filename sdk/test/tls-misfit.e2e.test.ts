@@ -113,6 +113,7 @@ describe('WebSocket', () => {
     kit.defer(() => Promise.all([plain.close(), secure.close()]));
     const toPlain = await refusal(`wss://127.0.0.1:${plain.port}/`, { tls: { ca: pki.ca } });
     expect(toPlain.message).toContain(`the server does not speak TLS on this port: connect with ws://127.0.0.1:${plain.port}/`);
+    await until(() => lines.some((l) => l.startsWith('TLS handshake on a plain HTTP port refused')), 'the node to log the wss:// client');
     const toSecure = await refusal(`ws://127.0.0.1:${secure.port}/`);
     expect(toSecure.message).toContain(`if it speaks TLS on this port, connect with wss://127.0.0.1:${secure.port}/`);
     await until(() => lines.some((l) => l.startsWith('plain HTTP request on a TLS port refused')), 'the node to log the ws:// client');
