@@ -31,6 +31,8 @@ import { FrameHold } from './frame-hold.js';
 import { readHello, welcomeFrame } from './handshake.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
+import { logTlsMisfit } from './tls-misfit-log.js';
+import { remoteAddress } from './auth/auth-throttle.js';
 
 let nextUid = 1;
 
@@ -430,7 +432,7 @@ export class ClientSession extends Connection {
 
   protected override tlsOnPlainPort(): void {
     this.ctx.stats.protocolErrors++;
-    this.ctx.logger.info({ client: this.clientId, remote: this.remote }, 'TLS handshake on the plain client port refused: clients connect with tcp:// here (TLS needs --tls-cert and --tls-key)');
+    logTlsMisfit(this.ctx.logger, remoteAddress(this.remote), { client: this.clientId, remote: this.remote }, 'TLS handshake on the plain client port refused: clients connect with tcp:// here (TLS needs --tls-cert and --tls-key)');
     super.tlsOnPlainPort();
   }
 

@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { serverTlsOptions, type TlsConfig } from './tls-config.js';
 import type { Logger } from './logger.js';
 import { isTlsRecord } from './tls-port.js';
+import { logTlsMisfit } from './tls-misfit-log.js';
 
 /**
  * The one handshake policy of every HTTP-based listener of a node (the HTTP
@@ -72,7 +73,7 @@ export function createListenerServer(handler: RequestListener, handshakeMs: numb
   const server = createHttpsServer({ ...serverTlsOptions(tls), ...opts, handshakeTimeout: t.handshakeTimeout }, handler);
   // A listener changes nothing else: Node ends the socket of a failed handshake either way.
   server.on('tlsClientError', (e: NodeJS.ErrnoException, socket) => {
-    if (e.code === 'ERR_SSL_HTTP_REQUEST') logger?.info({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'plain HTTP request on a TLS port refused: use https:// (wss:// for WebSocket)');
+    if (e.code === 'ERR_SSL_HTTP_REQUEST') logTlsMisfit(logger, socket.remoteAddress, { remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'plain HTTP request on a TLS port refused: use https:// (wss:// for WebSocket)');
   });
   return server as unknown as HttpServer;
 }
@@ -111,7 +112,7 @@ export function logTlsOnPlainHttp(server: HttpServer, logger: Logger): void {
   server.on('clientError', (e: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex) => {
     const s = socket as Socket & { _httpMessage?: { _headerSent?: boolean } };
     if (e.rawPacket !== undefined && isTlsRecord(e.rawPacket)) {
-      logger.info({ remote: `${s.remoteAddress}:${s.remotePort}` }, 'TLS handshake on a plain HTTP port refused: clients use ws:// (http://) here');
+      logTlsMisfit(logger, s.remoteAddress, { remote: `${s.remoteAddress}:${s.remotePort}` }, 'TLS handshake on a plain HTTP port refused: clients use ws:// (http://) here');
     }
     if (s.writable && !s._httpMessage?._headerSent) {
       const status = UNPARSED[e.code ?? ''] ?? 400;

@@ -48,6 +48,7 @@ import { takesPayload, type EventSource, type Subscriber, type SubscriberKind } 
 import { localFrame, type LocalPublish } from './local-publish.js';
 import { InternalSubscriber, subscribeInternal, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 import type { NodeExtension } from './node-extension.js';
+import { logTlsMisfit } from './tls-misfit-log.js';
 
 /** Hooks a cluster layer installs. Peers receive events as Subscribers in the routing table, so no event hook is needed. */
 export interface NodeHooks {
@@ -188,7 +189,7 @@ export class MeshNode implements NodeContext {
   /** A plain (tcp://) client on the TLS port: told in a frame it reads (tls-port.ts), and logged once. */
   private refusePlain(socket: Socket): void {
     this.stats.connectionsRefused++;
-    this.logger.info({ remote: `${socket.remoteAddress}:${socket.remotePort}` }, `plain connection on the TLS client port refused: ${PLAIN_ON_TLS}`);
+    logTlsMisfit(this.logger, socket.remoteAddress, { remote: `${socket.remoteAddress}:${socket.remotePort}` }, `plain connection on the TLS client port refused: ${PLAIN_ON_TLS}`);
     refuseConnection(socket, errorFrame('MB_ERR_HANDSHAKE_REQUIRED', 0, PLAIN_ON_TLS), this.options.drainTimeout);
   }
 

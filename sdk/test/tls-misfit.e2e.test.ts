@@ -60,6 +60,11 @@ describe('TCP', () => {
     expect(e.message).toContain('this port speaks TLS: connect with tls://');
     expect(lines.some((l) => l.startsWith('plain connection on the TLS client port refused'))).toBe(true);
     expect(n.stats.connectionsRefused).toBe(1);
+    // A client that keeps reconnecting (or anyone who can open a connection) is told every time and counted,
+    // but logged once per host per 5 minutes: it made one info line per connection.
+    for (let i = 0; i < 3; i++) expect((await refusal(`tcp://127.0.0.1:${n.port}`)).message).toContain('connect with tls://');
+    expect(lines.filter((l) => l.startsWith('plain connection on the TLS client port refused'))).toHaveLength(1);
+    expect(n.stats.connectionsRefused).toBe(4);
     // The TLS handshake goes through the listener that read the first bytes: a TLS client works as ever.
     const c = kit.track(await connect(`tls://127.0.0.1:${n.port}`, { tls: { ca: pki.ca } }));
     const got = new Promise<string>((resolve) => c.subscribe('t.x', { callback: (m) => resolve(m.string()) }));
