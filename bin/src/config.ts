@@ -361,6 +361,10 @@ export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env:
  * the node sets them, and reads their own names.
  */
 const NESTED_PATHS: ReadonlyArray<readonly [string, keyof StartConfig]> = [
+  // The cluster's options, as its ConfigErrors name them.
+  ['seeds', 'seeds'],
+  ['gateways', 'gateways'],
+  ['advertised cluster address', 'advertise'],
   ['http.port', 'httpPort'],
   ['http.maxConnections', 'httpMaxConnections'],
   ['http.maxConnectionsPerIp', 'httpMaxConnectionsPerIp'],

@@ -87,6 +87,20 @@ describe('start: a bad option exits 2 and names the flag', () => {
     });
   }
 
+  // The cluster's addresses: '"bad" is not host:port' named no setting at all.
+  for (const [args, env, says] of [
+    [['--seeds', 'bad'], {}, '--seeds: "bad" is not host:port'],
+    [[], { MESHBUS_SEEDS: '127.0.0.1:1,bad' }, 'MESHBUS_SEEDS: "bad" is not host:port'],
+    [['--region', 'us', '--gateways', 'eu=bad'], {}, '--gateways (region eu): "bad" is not host:port'],
+    [['--advertise', 'bad'], {}, '--advertise "bad": cluster address is not host:port'],
+  ] as Array<[string[], Record<string, string>, string]>) {
+    it(`start ${[...args, ...Object.keys(env)].join(' ')} names its flag or variable`, async () => {
+      const r = await runCli(['start', '--port', '0', '--cluster-port', '0', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn', ...args], 15_000, env);
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toContain(says);
+    });
+  }
+
   it('a port in use still exits 1 (a restart may find it free)', async () => {
     const { server } = await startNode([]);
     const r = await runCli(['start', '--port', server.split(':')[1]!, '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn']);

@@ -137,7 +137,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new ConfigError(`cluster port must be 0..65535, got ${o.port}`);
   if (r.mode !== 'full' && r.mode !== 'partial' && r.mode !== 'leaf') throw new ConfigError(`mesh mode must be 'full', 'partial' or 'leaf', got ${String(o.mode)}`);
   if (r.mode === 'leaf' && r.seeds.length === 0) throw new ConfigError('a leaf node needs seeds: the hub nodes it links to');
-  for (const s of r.seeds) parseAddress(s);
+  for (const s of r.seeds) parseAddress(s, 'seeds');
   for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'maxPeerInterest', 'redialGiveUp'] as const) {
     if (!Number.isInteger(r[k]) || r[k] <= 0) throw new ConfigError(`${k} must be a positive integer`);
   }
@@ -155,7 +155,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
     if (!isRegionName(name)) throw new ConfigError(`gateway region must be 1..64 characters of A-Z, a-z, 0-9, _ and -, got ${JSON.stringify(name)}`);
     if (name === r.region) throw new ConfigError(`a gateway joins another region: ${name} is this node's own`);
     if (!Array.isArray(addrs) || addrs.length === 0) throw new ConfigError(`gateway region ${name} needs at least one address`);
-    for (const a of addrs) parseAddress(a);
+    for (const a of addrs) parseAddress(a, `gateways (region ${name})`);
   }
   if (!Number.isInteger(r.readyWait) || r.readyWait < 0) throw new ConfigError('readyWait must be a non-negative integer (ms)');
   if (r.secret !== undefined && r.secret.length < 8) throw new ConfigError('cluster secret must have at least 8 characters');
@@ -167,10 +167,10 @@ export function isRegionName(v: unknown): v is string {
   return typeof v === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(v);
 }
 
-/** Parses "host:port" (IPv6 in brackets); ConfigError when malformed. */
-export function parseAddress(addr: string): { host: string; port: number } {
+/** Parses "host:port" (IPv6 in brackets); ConfigError when malformed, naming `what` (the option it came from) when given. */
+export function parseAddress(addr: string, what?: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(addr.trim());
   const port = m ? Number(m[3]) : NaN;
-  if (!m || port < 1 || port > 65535) throw new ConfigError(`"${addr}" is not host:port`);
+  if (!m || port < 1 || port > 65535) throw new ConfigError(`${what === undefined ? '' : `${what}: `}"${addr}" is not host:port`);
   return { host: (m[1] ?? m[2])!, port };
 }
