@@ -2,7 +2,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { lookup } from 'node:dns/promises';
 import { errorFrame } from '@meshbus/proto';
-import { ConfigError, addressKey, listenOn, refuseConnection, serverTlsOptions, tlsPort, type Logger } from '@meshbus/core';
+import { ConfigError, ToldRecently, addressKey, listenOn, refuseConnection, serverTlsOptions, tlsPort, type Logger } from '@meshbus/core';
 import { parseAddress, type ResolvedClusterOptions } from './options.js';
 import { PreAuthGate, connectionKey } from './pre-auth-gate.js';
 
@@ -41,7 +41,7 @@ export class PeerPort {
   /** Addresses whose name does not resolve, with the last error code: logged once per change, not per redial. */
   private readonly dnsFailing = new Map<string, string>();
   /** Addresses dialed with TLS whose port does not speak it: logged once each (bounded as dnsFailing). */
-  private readonly plainPeers = new Set<string>();
+  private readonly plainPeers = new ToldRecently(Infinity, MAX_DNS_FAILING);
 
   /** `accepted` gets each admitted socket (TLS: once its handshake is done) with its pre-auth gate key. */
   constructor(
@@ -201,10 +201,7 @@ export class PeerPort {
 
   /** `addr` answered a TLS dial with plain bytes: said once per address (the redialer says "no connection" at each failure). */
   private plainPeer(addr: string): void {
-    if (this.plainPeers.has(addr)) return;
-    if (this.plainPeers.size >= MAX_DNS_FAILING) this.plainPeers.delete(this.plainPeers.values().next().value!);
-    this.plainPeers.add(addr);
-    this.logger.warn({ address: addr }, `peer at ${addr} does not speak TLS on its cluster port: ${SAME_TLS}`);
+    if (this.plainPeers.due(addr)) this.logger.warn({ address: addr }, `peer at ${addr} does not speak TLS on its cluster port: ${SAME_TLS}`);
   }
 
   private dnsFailed(addr: string, host: string, code: string): void {

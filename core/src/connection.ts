@@ -11,6 +11,7 @@ import {
   encodeFrame,
   errorFrame,
   goodbyeFrame,
+  isTlsRecord,
   refusalFrame,
   type ErrorCode,
   type Frame,
@@ -19,7 +20,7 @@ import {
   type ProtocolError,
 } from '@meshbus/proto';
 import { FlowEndpoint } from './flow-endpoint.js';
-import { TLS_ON_PLAIN, isTlsRecord } from './tls-port.js';
+import { TLS_ON_PLAIN } from './tls-port.js';
 import { OutboundQueue, type DropTag } from './outbound-queue.js';
 import type { SlowPolicy } from './subscriber.js';
 import type { Transport, TransportEvents } from './transport.js';

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer } from 'node:https';
 import { serverTlsOptions, type TlsConfig } from './tls-config.js';
 import type { Logger } from './logger.js';
-import { isTlsRecord } from './tls-port.js';
+import { isTlsRecord } from '@meshbus/proto';
 import { logTlsMisfit } from './tls-misfit-log.js';
 
 /**

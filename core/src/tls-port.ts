@@ -16,17 +16,6 @@ export const TLS_ON_PLAIN = 'TLS handshake on a plain port: this port does not s
 const TLS_HANDSHAKE = 0x16;
 
 /**
- * True when `b` starts like a TLS record (content type 20..23, major version
- * 3): what a tls:// client sends first (a ClientHello, 0x16 0x03) or a TLS
- * server answers (an alert, 0x15 0x03). A meshbus frame cannot start so: its
- * first bytes are a length (SPEC 3.1), and 0x14000000 and up is past every
- * frame limit (9.1).
- */
-export function isTlsRecord(b: Uint8Array): boolean {
-  return b.length >= 2 && b[0]! >= 0x14 && b[0]! <= 0x17 && b[1] === 3;
-}
-
-/**
  * The listener of a TLS port that tells a client speaking the port's plain
  * protocol what is wrong. A tls.Server given a plain meshbus HELLO (or any
  * bytes that are no TLS record) drops the connection without a byte

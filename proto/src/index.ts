@@ -14,6 +14,7 @@ export { assertPlainMsgpack } from './msgpack-subset.js';
 export { encodeExtension, decodeExtension, assertHeaderName, checkIngressExtension, isTraceId, checkIngressRules, type Extension, type IngressOrigin, type Position } from './extension.js';
 export * from './control.js';
 export { errorFrame, nackFrame, refusalFrame, goodbyeFrame } from './error-frames.js';
+export { isTlsRecord } from './tls-record.js';
 export { Liveness, type LivenessAction, type LivenessOptions } from './liveness.js';
 export { topicProblem, assertTopic, assertPattern, topicMatches, hasWildcard, type TopicLimits } from './topic.js';
 export { TopicTrie, forEachEntry } from './topic-trie.js';

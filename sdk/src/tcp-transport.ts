@@ -1,9 +1,9 @@
 import { Socket, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import { ClientError } from '@meshbus/proto';
+import { ClientError, isTlsRecord } from '@meshbus/proto';
 import type { Transport } from './transport.js';
 import type { ServerUrl } from './servers.js';
-import { closedUnanswered, isTlsRecord, notTls, speaksTls } from './tls-misfit.js';
+import { closedUnanswered, notTls, speaksTls } from './tls-misfit.js';
 
 /** TLS settings of a Node client (PEM text). */
 export interface TlsClientOptions {

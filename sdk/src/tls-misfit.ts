@@ -20,16 +20,6 @@ function otherScheme(server: ServerUrl): string {
   return server.href.replace(/^[a-z]+:/, `${to}:`);
 }
 
-/**
- * True when `b` starts like a TLS record (content type 20..23, version 3.x):
- * a TLS server's alert (0x15 0x03) or handshake (0x16 0x03) where a meshbus
- * frame was expected. A frame cannot start so: its first 4 bytes are its
- * length, and 0x14000000 is past every frame limit (SPEC 3.1, 9.1).
- */
-export function isTlsRecord(b: Uint8Array): boolean {
-  return b.length >= 2 && b[0]! >= 0x14 && b[0]! <= 0x17 && b[1] === 3;
-}
-
 /** A plain connection got a TLS record: the server speaks TLS on this port. */
 export function speaksTls(server: ServerUrl): ClientError {
   return new ClientError('MB_ERR_CONNECT_FAILED', `${server.href}: the server speaks TLS on this port: connect with ${otherScheme(server)}`);
