@@ -401,17 +401,17 @@ export class ClusterNode implements LinkHandler, ClusterView {
 
   // ---- events from peers ----
 
+  readonly flushRun = (): void => this.node.flushRun();
+
   peerEvent(link: PeerLink, f: Frame): void {
     if (this.gateways.wrongWay(link, 'events')) {
       this.badPeerEvents++;
       return;
     }
-    // A peer may be buggy or compromised: its events pass the node's ingress checks (the
-    // same as a client's, except that a position stamped by the storing node is allowed).
-    // A leaf sends up its own events only (those that entered the mesh at it): one stamped
-    // by another node would be a forgery, able to make this node drop that node's events
-    // as old (per-publisher order, below) with a far-future sequence. A queue event the leaf
-    // passes back (its member had ended: memberGone) keeps its origin, and skips that order.
+    // A peer may be buggy or compromised: its events pass the node's ingress checks (a client's, but a
+    // position stamped by the storing node is allowed). A leaf sends up its own events only: one stamped by
+    // another node would be a forgery, able to make this node drop that node's events as old (per-publisher
+    // order, below) with a far-future sequence. A queue event a leaf passes back (memberGone) keeps its origin.
     if (link.kind === 'leaf' && !link.stampedByPeer(f) && !(f.sid !== 0 && f.hops >= 2)) {
       this.badPeerEvents++;
       return;
@@ -442,7 +442,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
         return;
       }
       // None here: the subscription it was sent for ended (max reached, UNSUB) before the peer heard.
-      if (this.node.deliver(f, route, link, scope) === 0) this.node.stats.noInterest++;
+      if (this.node.deliverForwarded(f, route, link, scope) === 0) this.node.stats.noInterest++;
       return;
     }
     // A queue-group event: the sid is the id we announced to this peer for (pattern, group).

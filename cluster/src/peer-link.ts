@@ -61,6 +61,11 @@ export interface LinkHandler {
   /** An event (PUB or REQ) arrived from the peer. */
   peerEvent(link: PeerLink, frame: Frame): void;
   /**
+   * Delivers the events the node holds as a run (core publish-run.ts): the
+   * link calls it after each input chunk and before any other frame.
+   */
+  flushRun(): void;
+  /**
    * Counts and tells (bounded) an event not sent because its payload is
    * larger than the peer's `maxPayload` (HELLO/WELCOME), and a frame from the
    * peer the decoder refused without ending the link (too large, bad topic...).
@@ -255,9 +260,11 @@ export class PeerLink extends Connection {
       this.preAuthBytes += chunk.length;
     }
     super.onData(chunk);
+    this.handler.flushRun();
   }
 
   protected readonly onDecodeError = (e: ProtocolError): void => {
+    this.handler.flushRun();
     // Before authentication nothing is tolerated (and nothing is logged per frame).
     if (e.fatal || this.state === 'handshake') this.fail(e.code, e.message);
     // Counted and told once per peer and code every few minutes by the cluster: a peer
@@ -272,6 +279,7 @@ export class PeerLink extends Connection {
         return;
       }
       if (this.state !== 'up') return;
+      if (f.type !== FrameType.PUB) this.handler.flushRun(); // the events before it are delivered first
       switch (f.type) {
         case FrameType.PUB:
         case FrameType.REQ:

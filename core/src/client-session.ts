@@ -20,7 +20,8 @@ import { refuseWithoutRedis } from './durable/durability-off.js';
 import type { DropTag, Subscription } from './subscriber.js';
 import { Connection, forwardedHeader } from './connection.js';
 import { settingsOf } from './session-settings.js';
-import { DeliveryPolicy, subscribeProblem } from './subscription-policy.js';
+import { subscribeProblem } from './subscription-policy.js';
+import { SessionSubscriptions } from './session-subscriptions.js';
 import type { Permissions } from './auth/permissions.js';
 import { TRACE, isOwnInbox, isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
 import { checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken } from './client-limits.js';
@@ -56,13 +57,9 @@ export class ClientSession extends Connection {
   echo = true;
   /** The host this connection comes from (IPv4, or IPv6 /64: addressKey), set by the node when it admits it: what per-host bounds count. */
   host: string | undefined;
-  private readonly subs = new Map<number, Subscription>();
-  /** How many of `subs` have a `max` (0: deliveries are not looked up). */
-  private limited = 0;
+  private readonly subs: SessionSubscriptions;
   /** Its credentials: static token or JWT, refreshes, the failed-auth throttle. */
   private readonly auth: ClientAuth;
-  /** The connection's reserved-topic filter, kept up to date per SUB/UNSUB. */
-  private readonly policy: DeliveryPolicy;
   /** Drop reports owed to 'drop' subscriptions; made on the first drop. */
   private drops: DropReports | undefined;
   private readonly limiter: RateLimiter | undefined;
@@ -79,7 +76,7 @@ export class ClientSession extends Connection {
     super(makeTransport, settingsOf(ctx));
     const o = ctx.options;
     this.clientId = ctx.newClientId();
-    this.policy = new DeliveryPolicy(this.clientId);
+    this.subs = new SessionSubscriptions(this.clientId, ctx);
     this.held = new FrameHold(this.transport);
     // A message transport buffers whole messages: bound what it reads until HELLO (room for a HELLO and a few small frames batched with it).
     this.transport.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
@@ -125,6 +122,7 @@ export class ClientSession extends Connection {
 
   release(): void {
     this.held.release(this.onFrame, () => this.gone, () => !this.sourceBlocked);
+    this.ctx.flushRun();
   }
 
   handlerError(e: unknown, correlation: number): void {
@@ -142,7 +140,20 @@ export class ClientSession extends Connection {
 
   // ---- input ----
 
+  /** Events this chunk published as a run (publish-run.ts) are delivered before the callback returns. */
+  override onData(chunk: Uint8Array): void {
+    super.onData(chunk);
+    this.ctx.flushRun();
+  }
+
+  // An ERROR goes after the deliveries of what the client published before it (a run waiting: publish-run.ts).
+  override sendError(code: ErrorCode, correlation: number, message: string, nack = false): void {
+    this.ctx.flushRun();
+    super.sendError(code, correlation, message, nack);
+  }
+
   protected readonly onDecodeError = (e: ProtocolError): void => {
+    this.ctx.flushRun();
     this.ctx.stats.protocolErrors++;
     if (this.phase === 'handshake' && e.code === 'MB_ERR_FRAME_TOO_LARGE') {
       this.fail(e.code, `before the handshake (maxHelloSize): ${e.message}`);
@@ -161,6 +172,8 @@ export class ClientSession extends Connection {
       if (this.phase === 'handshake') this.onHello(f);
       return;
     }
+    // Any other frame is handled after the deliveries of the events before it (publish-run.ts).
+    if (f.type !== FrameType.PUB) this.ctx.flushRun();
     try {
       switch (f.type) {
         case FrameType.PUB:
@@ -251,7 +264,6 @@ export class ClientSession extends Connection {
       this.fail(err.code, err.message);
       return;
     }
-    const o = this.ctx.options;
     this.auth.hello(hello.token, () => this.welcome(hello, v, f.correlation));
   }
 
@@ -300,7 +312,7 @@ export class ClientSession extends Connection {
     const denied: Subscription[] = [];
     for (const s of this.subs.values()) if (subscribeProblem(s.pattern, this.clientId, this.permissions) !== undefined) denied.push(s);
     for (const s of denied) {
-      this.unsubscribe(s.sid);
+      this.subs.remove(s.sid);
       this.ctx.stats.permissionDenied++;
       this.sendError('MB_ERR_PERMISSION_DENIED', s.sid, `subscribe to "${s.pattern}" (not allowed by the refreshed token)`);
     }
@@ -338,12 +350,7 @@ export class ClientSession extends Connection {
     // Claimed once the SUB is past the checks that refuse it: a refused SUB holds no trace id.
     if (isTraceTopic(pattern) && !this.permissions?.explicitlyAllowsSubscribe(pattern)) this.ctx.traces.claim(this, pattern.slice(TRACE.length + 1));
     const sub: Subscription = d?.subscription(this, sid, pattern, body) ?? { sid, pattern, queue: body.q, owner: this, slow: body.slow ?? 'disconnect' };
-    if (body.max !== undefined) this.limit(sub, body.max);
-    if (old) this.detach(old);
-    this.subs.set(sid, sub);
-    this.policy.add(sub);
-    if (sub.max !== undefined) this.limited++;
-    this.ctx.table.add(sub);
+    this.subs.add(sub, body.max);
     // Durable extras once the subscription routes: recovery, queue consumer, latest values.
     d?.subscribed(this, sub, body, () => this.subs.get(sid) === sub);
   }
@@ -353,43 +360,20 @@ export class ClientSession extends Connection {
     const sid = f.correlation;
     const max = f.payloadLen === 0 ? undefined : decodeUnsub(f.payload).max;
     const sub = this.subs.get(sid);
-    if (max === undefined || !sub) {
-      this.unsubscribe(sid);
-      return;
-    }
-    const had = sub.max !== undefined;
-    this.limit(sub, max);
-    if (!had) this.limited++;
-    this.ctx.table.limitChanged(sub);
+    if (max === undefined || !sub) this.subs.remove(sid);
+    else this.subs.limit(sub, max);
   }
 
-  /** Gives `sub` a limit of `max` deliveries from now (not yet counted in `limited`). */
-  private limit(sub: Subscription, max: number): void {
-    sub.max = max;
-    sub.delivered = 0;
-  }
-
-  /** One delivery to `sub` (which has a max); at the max the subscription ends, as if UNSUB'd. */
+  /** One plain delivery to `sub` (which has a max): Subscriber.countDelivery. */
   countDelivery(sub: Subscription): void {
-    if (++sub.delivered! >= sub.max! && this.subs.get(sub.sid) === sub) this.unsubscribe(sub.sid);
-  }
-
-  private unsubscribe(sid: number): void {
-    const sub = this.subs.get(sid);
-    if (!sub) return;
-    this.subs.delete(sid);
-    this.detach(sub);
+    this.subs.countDelivery(sub);
   }
 
   // ---- output ----
 
   /** Queues one event; `drop`: droppable, for these 'drop' sids (else firm: past the bound, a slow consumer). SPEC §10.6. */
   deliver(f: Frame, sid: number, drop?: DropTag): void {
-    if (this.phase !== 'open') return;
-    if (this.permissions?.filtersDelivery && !this.permissions.canReceiveFrame(f)) return;
-    const reserved = this.policy.reserved;
-    if (reserved && !reserved.canReceive(f.topic)) return;
-    if (isTraceTopicAt(f.buf, f.topicStart, f.topicLen) && !this.traceVisible(f)) return;
+    if (!this.receives(f)) return;
     let ok: boolean;
     if (sid === 0) {
       // The frame as it arrived, as a range of its input chunk: no view made per delivery (TickBatch joins them).
@@ -402,11 +386,26 @@ export class ClientSession extends Connection {
       this.msgsOut++;
       this.bytesOut += f.size;
     }
-    if (sid !== 0 && this.limited !== 0) {
-      // Queue, durable and resumed deliveries name their subscription: count those with a max.
-      const sub = this.subs.get(sid);
-      if (sub?.max !== undefined) this.countDelivery(sub);
+    // Queue, durable and resumed deliveries name their subscription: count those with a max.
+    if (sid !== 0) this.subs.countSid(sid);
+  }
+
+  /** Plain deliveries of a run of events on one topic, back to back in `first.buf` up to `end` (Subscriber.deliverRange). */
+  deliverRange(first: Frame, end: number, count: number): void {
+    if (!this.receives(first)) return;
+    if (this.out.sendRange(first.buf, first.start, end)) {
+      this.msgsOut += count;
+      this.bytesOut += end - first.start;
     }
+  }
+
+  /** Whether this connection gets events on `f`'s topic: open, allowed by its token and the node's reserved topics, a trace it may see. */
+  private receives(f: Frame): boolean {
+    if (this.phase !== 'open') return false;
+    if (this.permissions?.filtersDelivery && !this.permissions.canReceiveFrame(f)) return false;
+    const reserved = this.subs.policy.reserved;
+    if (reserved && !reserved.canReceive(f.topic)) return false;
+    return !isTraceTopicAt(f.buf, f.topicStart, f.topicLen) || this.traceVisible(f);
   }
 
   /** A droppable event was dropped: counted, and owed to each subscription it was for (DropReports). */
@@ -456,23 +455,11 @@ export class ClientSession extends Connection {
   protected closing(): void {
     this.held.clear();
     this.auth.stop();
-    this.dropSubscriptions();
+    this.subs.clear();
   }
 
   protected override ended(): void {
     this.ctx.closed(this);
-  }
-
-  private dropSubscriptions(): void {
-    for (const sub of this.subs.values()) this.detach(sub);
-    this.subs.clear();
-  }
-
-  private detach(sub: Subscription): void {
-    this.policy.remove(sub);
-    if (sub.max !== undefined) this.limited--;
-    this.ctx.table.remove(sub);
-    this.ctx.durability?.unsubscribed(sub);
   }
 
   /** Liveness and write-deadline check, called by the node's timer. */

@@ -46,6 +46,12 @@ export interface NodeContext {
   peerUrls(): string[];
   /** Routes an event (PUB or REQ) a client published. */
   publish(from: SessionRef, frame: Frame): void;
+  /**
+   * Delivers the events `publish` kept as a run (publish-run.ts). A session
+   * calls it when its input chunk is done and before anything else it does
+   * or sends, so a run never outlives the callback that read it.
+   */
+  flushRun(): void;
   opened(session: SessionRef): void;
   closed(session: SessionRef): void;
 }

@@ -1,5 +1,4 @@
-import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import type { Server, Socket } from 'node:net';
 import {
   ERROR_CODES,
   FrameType,
@@ -30,7 +29,6 @@ import { hopLabel, hopRecord, traceClock as now } from './trace-hop.js';
 import { TraceGuard } from './trace-guard.js';
 import { AuthThrottle } from './auth/auth-throttle.js';
 import { OtlpExporter, type TraceParent } from './otlp-export.js';
-import { serverTlsOptions } from './tls-config.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { resolveOptions, type NodeOptions, type ResolvedOptions } from './options.js';
@@ -40,15 +38,15 @@ import { RoutingTable, dropTagOf, type DeliveryScope, type Receivers } from './r
 import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
 import { refuseConnection } from './listener-timeouts.js';
-import { PLAIN_ON_TLS, tlsPort } from './tls-port.js';
+import { clientServer } from './client-server.js';
 import { EventStamp } from './event-stamp.js';
+import { PublishRun, isLink } from './publish-run.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
-import { takesPayload, type EventSource, type Subscriber, type SubscriberKind } from './subscriber.js';
+import { takesPayload, type EventSource, type Subscriber } from './subscriber.js';
 import { localFrame, type LocalPublish } from './local-publish.js';
 import { InternalSubscriber, subscribeInternal, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 import type { NodeExtension } from './node-extension.js';
-import { logTlsMisfit } from './tls-misfit-log.js';
 
 /** Hooks a cluster layer installs. Peers receive events as Subscribers in the routing table, so no event hook is needed. */
 export interface NodeHooks {
@@ -59,6 +57,7 @@ export interface NodeHooks {
 /** What ingress returns when durability took the event (delivered, acknowledged once stored), or refused it (notDurableRefusal). */
 const STORED = -1;
 const REFUSED = -2;
+const NO_GROUPS: Receivers['groups'] = [];
 
 /** The sender of events the node publishes itself: receives nothing, is never paused. */
 const INTERNAL_PUBLISHER = new InternalSubscriber('internal');
@@ -76,6 +75,8 @@ export class MeshNode implements NodeContext {
   /** Duration observers (delivery, durable writes): no-ops until an exporter, e.g. the HTTP API's /metrics, sets them. */
   readonly timings: NodeTimings = newTimings();
   private readonly deliveryTimer = new DeliveryTimer(this.timings);
+  /** A client's events on one topic waiting to be delivered as one range (publish-run.ts); flushRun() delivers them. */
+  private readonly run = new PublishRun(this.stats);
   readonly logger: Logger;
   readonly scanner: FrameScanner;
   readonly maxFrameLength: number;
@@ -124,15 +125,7 @@ export class MeshNode implements NodeContext {
     // Frames larger than the payload limit still decode (and are refused with a
     // typed error, connection kept) up to twice the limit; beyond, the decoder skips them.
     this.maxFrameLength = HEADER_SIZE + this.options.maxTopicLength + MAX_EXT + this.options.maxPayload * 2;
-    const tls = this.options.tls;
-    if (tls) {
-      const secure = createTlsServer({ ...serverTlsOptions(tls), noDelay: true }, (s) => this.accept(s));
-      // A failed TLS handshake never becomes a session: count it and move on.
-      secure.on('tlsClientError', () => this.stats.connectionsRefused++);
-      this.server = tlsPort(secure, (s) => this.refusePlain(s), { waitMs: this.options.handshakeTimeout, silent: () => this.stats.connectionsRefused++ });
-    } else {
-      this.server = createServer({ noDelay: true }, (s) => this.accept(s));
-    }
+    this.server = clientServer(this.options, this.stats, this.logger, (s) => this.accept(s));
     this.jwt = this.options.jwt ? new JwtVerifier(this.options.jwt) : undefined;
     this.otlp = this.options.otlpEndpoint ? new OtlpExporter({ endpoint: this.options.otlpEndpoint }, { id: this.id, name: this.options.name }, this.logger) : undefined;
   }
@@ -186,13 +179,6 @@ export class MeshNode implements NodeContext {
     this.attach((events) => new TcpTransport(socket, events));
   }
 
-  /** A plain (tcp://) client on the TLS port: told in a frame it reads (tls-port.ts), and logged once. */
-  private refusePlain(socket: Socket): void {
-    this.stats.connectionsRefused++;
-    logTlsMisfit(this.logger, socket.remoteAddress, { remote: `${socket.remoteAddress}:${socket.remotePort}` }, `plain connection on the TLS client port refused: ${PLAIN_ON_TLS}`);
-    refuseConnection(socket, errorFrame('MB_ERR_HANDSHAKE_REQUIRED', 0, PLAIN_ON_TLS), this.options.drainTimeout);
-  }
-
   /**
    * Adds a client connection over any transport: `makeWire` gets the events
    * the session wants to hear. Used for TCP here and by the WebSocket gateway.
@@ -216,6 +202,10 @@ export class MeshNode implements NodeContext {
 
   newClientId(): string {
     return randomId();
+  }
+
+  flushRun(): void {
+    this.run.flush();
   }
 
   opened(session: ClientSession): void {
@@ -248,7 +238,8 @@ export class MeshNode implements NodeContext {
    * waits for the store).
    */
   publish(from: ClientSession, f: Frame): void {
-    const n = this.ingress(f, from);
+    // A PUB without an extension block (no reply, trace or traceparent) may be delivered in a run (publish-run.ts).
+    const n = this.ingress(f, from, f.type === FrameType.PUB && f.extLen === 0);
     if (n === STORED || n === REFUSED) return;
     if (n === 0 && f.type === FrameType.REQ) from.sendError('MB_ERR_NO_RESPONDERS', f.correlation, `no subscriber for the request`);
     if (f.ackRequested) from.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
@@ -280,12 +271,13 @@ export class MeshNode implements NodeContext {
    * asking for an ACK or a delay on a topic nothing durable covers is
    * refused instead (NACK/ERROR MB_ERR_NOT_DURABLE to `from`; returns REFUSED).
    */
-  private ingress(f: Frame, from: Subscriber & EventSource & { send?(chunk: Uint8Array): void }): number {
+  private ingress(f: Frame, from: Subscriber & EventSource & { send?(chunk: Uint8Array): void }, mayRun = false): number {
     const receivers = this.table.routeFrame(f, this.decodeTopic);
     const durable = this.durability === undefined ? null : this.durability.match(f);
     // An ACK or a delay asked on a topic nothing durable covers: refused, not a silent plain delivery.
     const refusal = notDurableRefusal(f, durable !== null, this.durability !== undefined);
     if (refusal !== undefined) {
+      this.run.flush(); // after the deliveries of what `from` published before
       from.send?.(refusal);
       return REFUSED;
     }
@@ -295,11 +287,13 @@ export class MeshNode implements NodeContext {
     // Not `_INBOX`/`_TRACE` (never shown, views.ts): reply topics are new at each request (a decode, an entry each).
     if (f.buf[f.topicStart] !== 0x5f /* _ */) this.topTopics.count(f.topicHash, f);
     if (durable !== null) {
+      this.run.flush();
       this.durability!.publish(f, durable, from);
       return STORED;
     }
     this.deliveryTimer.tick();
-    return this.fanOut(f, receivers, from, true);
+    const n = mayRun ? this.run.add(f, receivers, from, 'all') : -1;
+    return n >= 0 ? n : this.fanOut(f, receivers, from, true);
   }
 
   /**
@@ -325,6 +319,12 @@ export class MeshNode implements NodeContext {
     this.stats.bytesIn += f.size;
     this.deliveryTimer.tick();
     return receivers;
+  }
+
+  /** `deliver` for an event a peer forwarded (`from`: its link), in a run with the ones before it when it can be (publish-run.ts). */
+  deliverForwarded(f: Frame, receivers: Receivers, from: Subscriber & EventSource, scope: DeliveryScope): number {
+    const n = f.extLen === 0 && !f.traced ? this.run.add(f, receivers, from, scope) : -1;
+    return n >= 0 ? n : this.deliver(f, receivers, from, scope);
   }
 
   /**
@@ -360,6 +360,7 @@ export class MeshNode implements NodeContext {
    * once in its own bytes, sent as they are by every link (forward-slab.ts raiseHops).
    */
   deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, scope: DeliveryScope, inPlace = false): number {
+    this.run.flush(); // what was published before this event is delivered before it
     const otel = this.otlp?.parentOf(f);
     const tIn = f.traced || otel ? now() : 0;
     const trace: string[] | undefined = f.traced || otel ? [] : undefined;
@@ -396,7 +397,9 @@ export class MeshNode implements NodeContext {
       if (from && s.owner.congested) from.blockOn(s.owner);
       n++;
     }
-    for (const g of receivers.groups) {
+    // A copy from another node (sid 0) is never a queue group's: its entry node picked each group's member (SPEC §10.3).
+    const groups = from !== undefined && isLink(from.kind) ? NO_GROUPS : receivers.groups;
+    for (const g of groups) {
       const m = this.table.pick(g, skip, scope, f.payloadLen);
       if (!m) continue;
       const drop = dropTagOf(m);
@@ -486,10 +489,6 @@ export class MeshNode implements NodeContext {
   }
 }
 
-/** A link to another node (peer, leaf or gateway): never sent back what it sent. */
-function isLink(kind: SubscriberKind): boolean {
-  return kind === 'peer' || kind === 'leaf' || kind === 'gateway';
-}
 
 export type { TraceHop } from './trace-hop.js';
 export type { LocalPublish } from './local-publish.js';

@@ -36,6 +36,13 @@ export interface Subscriber {
    * they are, no copy. Must not throw.
    */
   forwardRaised?(frame: Frame): void;
+  /**
+   * Client sessions only: plain deliveries of `count` events that lie back
+   * to back in `first.buf` from `first.start` to `end`, all on `first`'s
+   * topic (publish-run.ts), as that many `deliver(frame, 0)` calls would
+   * queue them. Must not throw.
+   */
+  deliverRange?(first: Frame, end: number, count: number): void;
   /** True while the receiver's queue is past its high-water mark. */
   readonly congested: boolean;
   /** Registers a publisher to be told when this receiver is no longer congested. */

@@ -1,0 +1,97 @@
+import type { NodeContext } from './node-context.js';
+import type { Subscription } from './subscriber.js';
+import { DeliveryPolicy } from './subscription-policy.js';
+
+/**
+ * One client connection's subscriptions by sid, kept in step with the node's
+ * routing table, the connection's reserved-topic filter (DeliveryPolicy) and
+ * durability; and the `max` of SUB/UNSUB: a subscription ends by itself
+ * after that many deliveries.
+ */
+export class SessionSubscriptions {
+  private readonly subs = new Map<number, Subscription>();
+  /** How many have a `max` (0: deliveries are not looked up). */
+  private limited = 0;
+  /** The connection's reserved-topic filter, kept up to date per SUB/UNSUB. */
+  readonly policy: DeliveryPolicy;
+
+  constructor(
+    clientId: string,
+    private readonly ctx: NodeContext,
+  ) {
+    this.policy = new DeliveryPolicy(clientId);
+  }
+
+  get size(): number {
+    return this.subs.size;
+  }
+
+  get(sid: number): Subscription | undefined {
+    return this.subs.get(sid);
+  }
+
+  has(sid: number): boolean {
+    return this.subs.has(sid);
+  }
+
+  values(): IterableIterator<Subscription> {
+    return this.subs.values();
+  }
+
+  /** Adds `sub` under its sid, in place of the one there, and routes it; `max`: it ends after that many deliveries. */
+  add(sub: Subscription, max: number | undefined): void {
+    if (max !== undefined) limit(sub, max);
+    const old = this.subs.get(sub.sid);
+    if (old) this.detach(old);
+    this.subs.set(sub.sid, sub);
+    this.policy.add(sub);
+    if (sub.max !== undefined) this.limited++;
+    this.ctx.table.add(sub);
+  }
+
+  /** UNSUB with a `max`: the subscription ends after that many more deliveries. */
+  limit(sub: Subscription, max: number): void {
+    const had = sub.max !== undefined;
+    limit(sub, max);
+    if (!had) this.limited++;
+    this.ctx.table.limitChanged(sub);
+  }
+
+  /** One delivery to `sub` (which has a max); at the max the subscription ends, as if UNSUB'd. */
+  countDelivery(sub: Subscription): void {
+    if (++sub.delivered! >= sub.max! && this.subs.get(sub.sid) === sub) this.remove(sub.sid);
+  }
+
+  /** A delivery addressed to `sid` (queue, durable, resumed): counted when its subscription has a max. */
+  countSid(sid: number): void {
+    if (this.limited === 0) return;
+    const sub = this.subs.get(sid);
+    if (sub?.max !== undefined) this.countDelivery(sub);
+  }
+
+  remove(sid: number): void {
+    const sub = this.subs.get(sid);
+    if (!sub) return;
+    this.subs.delete(sid);
+    this.detach(sub);
+  }
+
+  /** The connection closes: every subscription leaves the table. */
+  clear(): void {
+    for (const sub of this.subs.values()) this.detach(sub);
+    this.subs.clear();
+  }
+
+  private detach(sub: Subscription): void {
+    this.policy.remove(sub);
+    if (sub.max !== undefined) this.limited--;
+    this.ctx.table.remove(sub);
+    this.ctx.durability?.unsubscribed(sub);
+  }
+}
+
+/** Gives `sub` a limit of `max` deliveries from now. */
+function limit(sub: Subscription, max: number): void {
+  sub.max = max;
+  sub.delivered = 0;
+}
