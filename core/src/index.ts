@@ -5,7 +5,7 @@ export { ClientSession } from './client-session.js';
 // '@meshbus/core/ws': importing the router never loads them.
 export type { NodeExtension, ExtensionHost, ExtensionSession, ExtensionPublisher } from './node-extension.js';
 export { DURABLE_FEATURES, logDurabilityOff, refuseWithoutRedis } from './durable/durability-off.js';
-export { resolveDurable, DurableMatcher, type DurableOptions, type DurableTopic, type ResolvedDurable, type ResolvedTopicRule, type TopicDurability } from './durable/store-config.js';
+export { resolveDurable, MAX_WAIT_REPLICAS, DurableMatcher, type DurableOptions, type DurableTopic, type ResolvedDurable, type ResolvedTopicRule, type TopicDurability } from './durable/store-config.js';
 export { RoutingTable, type Receivers, type GroupReceivers, type InterestChange, type DeliveryScope } from './routing-table.js';
 export type { Subscriber, SubscriberKind, Subscription, SlowPolicy, DropTag, Throttled, EventSource } from './subscriber.js';
 export type { Transport, TransportEvents } from './transport.js';
