@@ -190,8 +190,14 @@ function jwtKeys(cfg: StartConfig): JwtKeys | undefined {
   };
 }
 
-/** TLS material from --tls-cert/--tls-key/--tls-ca; undefined without a certificate. */
+/**
+ * TLS material from --tls-cert/--tls-key/--tls-ca (the client, WebSocket,
+ * HTTP and cluster listeners all use these three); undefined without a
+ * certificate. A file that cannot be read or holds the wrong thing is a
+ * ConfigError naming its setting (tlsCert, which inOperatorTerms says as
+ * --tls-cert, MESHBUS_TLS_CERT or the config file's key) and the file.
+ */
 function tlsFor(cfg: StartConfig, mutual: boolean): TlsConfig | undefined {
   if (cfg.tlsCert === undefined || cfg.tlsKey === undefined) return undefined;
-  return loadTls({ cert: cfg.tlsCert, key: cfg.tlsKey, ca: cfg.tlsCa, requireClientCert: mutual });
+  return loadTls({ cert: cfg.tlsCert, key: cfg.tlsKey, ca: cfg.tlsCa, requireClientCert: mutual }, { cert: 'tlsCert', key: 'tlsKey', ca: 'tlsCa' });
 }

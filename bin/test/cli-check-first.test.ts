@@ -5,6 +5,7 @@ import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
 import { runCli } from '@meshbus/testkit';
+import { makePki } from '../../cluster/test/tls-certs.js';
 
 /**
  * `meshbus start` checks every option before any port opens (newcomer
@@ -70,3 +71,42 @@ async function holding(port: number): Promise<{ close(): void }> {
   await new Promise<void>((r) => s.listen(port, '127.0.0.1', r));
   return { close: () => s.close() };
 }
+
+/**
+ * TLS files named by their setting (newcomer leftovers, session 8): a missing
+ * --tls-cert said "cannot read TLS certificate /x.pem: ENOENT: no such file
+ * or directory, open '/x.pem'" (the flag unnamed), and a file that is not PEM
+ * said OpenSSL's "PEM routines::no start line" and exited 1. The same three
+ * files serve the client, WebSocket, HTTP and cluster (--cluster-tls) ports.
+ */
+describe('start: TLS files are named by their flag, exit 2, before any port opens', () => {
+  const pki = makePki();
+  const f = pki.files;
+  const notPem = join(dir, 'not.pem');
+  writeFileSync(notPem, 'not a certificate\n');
+  const otherKey = join(pki.dir, 'node2.key');
+  for (const [args, says] of [
+    [['--tls-cert', '/nonexistent/cert.pem', '--tls-key', f.key], '--tls-cert: cannot read "/nonexistent/cert.pem": ENOENT'],
+    [['--tls-cert', f.cert, '--tls-key', '/nonexistent/key.pem'], '--tls-key: cannot read "/nonexistent/key.pem": ENOENT'],
+    [['--tls-cert', f.cert, '--tls-key', f.key, '--tls-ca', '/nonexistent/ca.pem', '--tls-client-auth', 'on'], '--tls-ca: cannot read "/nonexistent/ca.pem": ENOENT'],
+    [['--tls-cert', f.cert, '--tls-key', f.key, '--tls-ca', '/nonexistent/ca.pem', '--cluster-tls', 'on', '--cluster-port', '0'], '--tls-ca: cannot read "/nonexistent/ca.pem": ENOENT'],
+    [['--tls-cert', dir, '--tls-key', f.key], `--tls-cert: cannot read "${dir}": EISDIR`],
+    [['--tls-cert', notPem, '--tls-key', f.key], `--tls-cert: "${notPem}" holds no PEM certificate`],
+    [['--tls-cert', f.cert, '--tls-key', notPem], `--tls-key: "${notPem}" holds no PEM private key`],
+    [['--tls-cert', f.cert, '--tls-key', otherKey], `--tls-key: "${otherKey}" is not the private key of --tls-cert "${f.cert}"`],
+  ] as Array<[string[], string]>) {
+    it(`start ${args.map((a) => a.replace(dir, '<tmp>').replace(pki.dir, '<pki>')).join(' ')}`, async () => {
+      const r = await start(args);
+      expect(r.code, r.err).toBe(2);
+      expect(r.err).toContain(says);
+      expect(r.err).not.toContain('probe: listen');
+    });
+  }
+
+  it('MESHBUS_TLS_CERT is named when the path came from the environment', async () => {
+    const port = await freePort();
+    const r = await runCli(['start', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--tls-key', f.key], 15_000, { ...env, MESHBUS_TLS_CERT: '/nonexistent/env.pem' });
+    expect(r.code, r.err).toBe(2);
+    expect(r.err).toContain('MESHBUS_TLS_CERT: cannot read "/nonexistent/env.pem": ENOENT');
+  });
+});

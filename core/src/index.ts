@@ -27,7 +27,7 @@ export { mintToken, type MintOptions } from './auth/token-mint.js';
 export { Permissions, covers } from './auth/permissions.js';
 export { AuthThrottle, addressKey, remoteAddress, type AuthThrottleOptions, type AuthPath } from './auth/auth-throttle.js';
 export { TraceGuard } from './trace-guard.js';
-export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles } from './tls-config.js';
+export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles, type TlsFileNames } from './tls-config.js';
 export { tlsPort, TLS_ON_PLAIN } from './tls-port.js';
 export { isTlsRecord } from '@meshbus/proto';
 export { refuseConnection } from './listener-timeouts.js';
