@@ -83,7 +83,12 @@ export interface DurableOptions {
      */
     maxJobs?: number;
   };
-  /** A durable publish that Redis has not answered within this many ms is NACKed. Default 5000. */
+  /**
+   * The store deadline, ms: a durable publish that Redis has not answered
+   * within it is NACKed, and every other Redis wait a client depends on
+   * (queue registration, replay, latest values, delayed publish) fails at it
+   * with MB_ERR_STORE_UNAVAILABLE (store-deadline.ts). Default 5000.
+   */
   writeTimeoutMs?: number;
   /**
    * Store quotas (SPEC 15.8): past one, a durable publish is refused with
