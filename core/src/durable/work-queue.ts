@@ -55,7 +55,7 @@ export class WorkQueues {
   /** Registrations in flight (addMember): one that left meanwhile is taken out, never added (a closed session's jobs waited ackTimeoutMs each). */
   private readonly joining = new Set<Subscription>();
   /** Workers closing (their last member left, or the node stops): stop() waits for them before the connections go. */
-  private readonly closings = new WorkerClosings();
+  private readonly closings = new WorkerClosings(() => this.workerConn);
   private readonly deliveries = new Map<number, Delivery>();
   private nextDelivery = 0;
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
@@ -486,7 +486,7 @@ export class WorkQueues {
     }
     this.workers.clear();
     if (this.delayedWorker) this.closings.close(this.delayedWorker);
-    // Without Redis nothing can be moved: no wait (the closes go on until the connections are quit).
+    // Without Redis nothing can be moved: no wait, and none once it is lost (the closes go on until the connections are quit).
     await this.closings.settled(this.workerConn.status === 'ready' ? STOP_WAIT_MS : 0);
     const closing: Array<Promise<unknown>> = [];
     for (const q of this.queues.values()) closing.push(q.close());
