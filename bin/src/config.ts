@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError, ListenError } from '@meshbus/core';
+import { ConfigError, ListenError, MAX_WAIT_REPLICAS } from '@meshbus/core';
 import { UsageError } from './command-spec.js';
 
 /**
@@ -110,6 +110,8 @@ type Kind = 'string' | 'int' | 'list' | 'port';
 interface StartSetting<K extends keyof StartConfig> {
   kind: Kind;
   default: StartConfig[K];
+  /** Largest value accepted (kind 'int'); none: any whole number of at least 0. */
+  max?: number;
   /** Placeholder of the value in help. */
   arg: string;
   help: string;
@@ -163,8 +165,9 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   redisWaitReplicas: {
     kind: 'int',
     default: undefined,
+    max: MAX_WAIT_REPLICAS,
     arg: 'n',
-    help: 'Durable writes are ACKed only once n replicas confirm them (Redis WAIT, 1 s at most, else NACK); default 0: ACKed once the primary has them, which a failover can lose.',
+    help: `Durable writes are ACKed only once n replicas confirm them (Redis WAIT, 1 s at most, else NACK), n from 0 to ${MAX_WAIT_REPLICAS}; default 0: ACKed once the primary has them, which a failover can lose.`,
   },
   durable: {
     kind: 'list',
@@ -208,7 +211,7 @@ function envName(key: string): string {
 }
 
 function coerce(key: keyof StartConfig, raw: unknown, where: string): unknown {
-  const kind = START_SETTINGS[key].kind;
+  const { kind, max } = START_SETTINGS[key] as StartSetting<keyof StartConfig>;
   // A flag or variable names the setting itself; a config file also needs the key.
   const what = where.startsWith('--') || where.startsWith('MESHBUS_') ? where : `${where}: ${key}`;
   if ((key === 'wsPort' || key === 'httpPort') && raw === 'off') return undefined;
@@ -224,6 +227,8 @@ function coerce(key: keyof StartConfig, raw: unknown, where: string): unknown {
   const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
   if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${what} must be a whole number of at least 0, got ${JSON.stringify(raw)}`);
   if (kind === 'port' && n > 65535) throw new ConfigError(`${what} must be a port (0..65535), got ${n}`);
+  // Past its maximum: said here, before any port opens, naming the setting (a huge --redis-wait-replicas was taken).
+  if (max !== undefined && n > max) throw new ConfigError(`${what} must be a whole number from 0 to ${max}, got ${JSON.stringify(raw)}`);
   return n;
 }
 

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, MeshNode, jsonLogger, randomId, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
 import type { WsGateway } from '@meshbus/core/ws';
-import { startHttpOnDemand, type HttpOptions, type OnDemandHttpServer } from '@meshbus/core/http';
-import type { ClusterNode } from '@meshbus/cluster';
+import { checkHttpOptions, checkPluginOptions, startHttpOnDemand, type HttpOptions, type OnDemandHttpServer } from '@meshbus/core/http';
+import type { ClusterNode, ClusterOptions } from '@meshbus/cluster';
 import { parseDurableTopic, parseGateways, type StartConfig } from './config.js';
 
 /** A running server: the node, its cluster membership and the HTTP API, stopped together. */
@@ -31,6 +31,7 @@ export async function startServer(
   httpExtra: Pick<HttpOptions, 'metricsLabels' | 'metricsSource' | 'workers'> = {},
 ): Promise<RunningServer> {
   const clientTls = tlsFor(cfg, cfg.tlsClientAuth === 'on');
+  const clusterTls = cfg.clusterTls === 'on' ? tlsFor(cfg, true) : undefined;
   const id = identity.id;
   const log = logger ?? identity.logger;
   const node = new MeshNode({
@@ -63,45 +64,60 @@ export async function startServer(
         }
       : undefined,
   });
+  const httpOptions: HttpOptions | undefined =
+    cfg.httpPort === undefined
+      ? undefined
+      : {
+          port: cfg.httpPort,
+          host: cfg.httpHost ?? cfg.host,
+          maxConnections: cfg.httpMaxConnections,
+          maxConnectionsPerIp: cfg.httpMaxConnectionsPerIp,
+          maxPipelined: cfg.httpMaxPipelined,
+          adminToken: cfg.adminToken,
+          insecureOpenAdmin: cfg.httpInsecureOpen === 'on',
+          tls: clientTls,
+          logger: cfg.logLevel === 'silent' ? false : cfg.logLevel,
+          ...httpExtra,
+        };
+  // Every option is checked before any port opens (the node's were, in its constructor): the
+  // cluster's and the HTTP API's were checked only once the client port listened, so with a bad
+  // --seeds, --gateways, --advertise or --token without --admin-token clients could connect, for
+  // a moment, to a node that then exited 2.
+  if (httpOptions) {
+    checkHttpOptions(node, httpOptions);
+    checkPluginOptions({ ...httpOptions, node });
+  }
+  let clusterLayer: typeof import('@meshbus/cluster') | undefined;
+  let clusterOptions: ClusterOptions | undefined;
+  if (cfg.clusterPort !== undefined) {
+    // Loaded only for a clustered node: a single node's start-up does not pay for it (issue #15).
+    clusterLayer = await import('@meshbus/cluster');
+    clusterOptions = {
+      host: cfg.clusterHost,
+      port: cfg.clusterPort,
+      advertise: cfg.advertise,
+      seeds: cfg.seeds,
+      secret: cfg.clusterSecret,
+      tls: clusterTls,
+      mode: cfg.mesh,
+      readyWait: cfg.readyWait,
+      region: cfg.region,
+      gateways: parseGateways(cfg.gateways),
+    };
+    clusterLayer.checkClusterOptions(clusterOptions, node.options.name);
+  }
   await node.listen();
   let cluster: ClusterNode | undefined;
   let http: OnDemandHttpServer | undefined;
   let ws: WsGateway | undefined;
   try {
     if (cfg.wsPort !== undefined) ws = await startWs(node, cfg, log);
-    if (cfg.clusterPort !== undefined) {
-      // Loaded only for a clustered node: a single node's start-up does not pay for it (issue #15).
-      const { ClusterNode } = await import('@meshbus/cluster');
-      cluster = await new ClusterNode(node, {
-        host: cfg.clusterHost,
-        port: cfg.clusterPort,
-        advertise: cfg.advertise,
-        clientAdvertise: cfg.advertise ? `${cfg.advertise.replace(/:\d+$/, '')}:${node.port}` : undefined,
-        seeds: cfg.seeds,
-        secret: cfg.clusterSecret,
-        tls: cfg.clusterTls === 'on' ? tlsFor(cfg, true) : undefined,
-        mode: cfg.mesh,
-        readyWait: cfg.readyWait,
-        region: cfg.region,
-        gateways: parseGateways(cfg.gateways),
-      }).start();
+    if (clusterLayer && clusterOptions) {
+      const clientAdvertise = cfg.advertise ? `${cfg.advertise.replace(/:\d+$/, '')}:${node.port}` : undefined;
+      cluster = await new clusterLayer.ClusterNode(node, { ...clusterOptions, clientAdvertise }).start();
     }
-    if (cfg.httpPort !== undefined) {
-      // fastify, the dashboard and prom-client load on the first request (or now, for a cluster or a worker).
-      http = await startHttpOnDemand(node, {
-        port: cfg.httpPort,
-        host: cfg.httpHost ?? cfg.host,
-        maxConnections: cfg.httpMaxConnections,
-        maxConnectionsPerIp: cfg.httpMaxConnectionsPerIp,
-        maxPipelined: cfg.httpMaxPipelined,
-        adminToken: cfg.adminToken,
-        insecureOpenAdmin: cfg.httpInsecureOpen === 'on',
-        cluster,
-        tls: clientTls,
-        logger: cfg.logLevel === 'silent' ? false : cfg.logLevel,
-        ...httpExtra,
-      });
-    }
+    // fastify, the dashboard and prom-client load on the first request (or now, for a cluster or a worker).
+    if (httpOptions) http = await startHttpOnDemand(node, { ...httpOptions, cluster });
   } catch (e) {
     await ws?.close();
     await cluster?.stop();
@@ -174,8 +190,14 @@ function jwtKeys(cfg: StartConfig): JwtKeys | undefined {
   };
 }
 
-/** TLS material from --tls-cert/--tls-key/--tls-ca; undefined without a certificate. */
+/**
+ * TLS material from --tls-cert/--tls-key/--tls-ca (the client, WebSocket,
+ * HTTP and cluster listeners all use these three); undefined without a
+ * certificate. A file that cannot be read or holds the wrong thing is a
+ * ConfigError naming its setting (tlsCert, which inOperatorTerms says as
+ * --tls-cert, MESHBUS_TLS_CERT or the config file's key) and the file.
+ */
 function tlsFor(cfg: StartConfig, mutual: boolean): TlsConfig | undefined {
   if (cfg.tlsCert === undefined || cfg.tlsKey === undefined) return undefined;
-  return loadTls({ cert: cfg.tlsCert, key: cfg.tlsKey, ca: cfg.tlsCa, requireClientCert: mutual });
+  return loadTls({ cert: cfg.tlsCert, key: cfg.tlsKey, ca: cfg.tlsCa, requireClientCert: mutual }, { cert: 'tlsCert', key: 'tlsKey', ca: 'tlsCa' });
 }

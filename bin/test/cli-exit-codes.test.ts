@@ -62,6 +62,11 @@ describe('start: a bad option exits 2 and names the flag', () => {
     [[], { MESHBUS_DURABLE_DELAYED_EVENTS: '0' }, 'MESHBUS_DURABLE_DELAYED_EVENTS must be a positive integer'],
     [[], { MESHBUS_DURABLE_DELAYED_BYTES: '0' }, 'MESHBUS_DURABLE_DELAYED_BYTES must be a positive integer'],
     [['--redis', 'redis-cluster://127.0.0.1:1/2'], {}, '--redis: redis-cluster:// takes no path'],
+    // Any whole number was taken: 99999999 replicas can never confirm, every durable publish was NACKed.
+    [['--redis-wait-replicas', '99999999'], {}, '--redis-wait-replicas must be a whole number from 0 to 16, got "99999999"'],
+    [['--redis-wait-replicas', '17'], {}, '--redis-wait-replicas must be a whole number from 0 to 16, got "17"'],
+    [['--redis-wait-replicas', '1.5'], {}, '--redis-wait-replicas must be a whole number of at least 0, got "1.5"'],
+    [[], { MESHBUS_REDIS_WAIT_REPLICAS: '-1' }, 'MESHBUS_REDIS_WAIT_REPLICAS must be a whole number of at least 0, got "-1"'],
   ];
   for (const [args, env, says] of durableCases) {
     it(`start --redis … ${[...args, ...Object.keys(env)].join(' ')} names its flag or variable`, async () => {
@@ -70,7 +75,7 @@ describe('start: a bad option exits 2 and names the flag', () => {
       const r = await runCli(['start', '--port', '0', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn', ...redis, ...args], 15_000, env);
       expect(r.code, r.err).toBe(2);
       expect(r.err).toContain(says);
-      expect(r.err).not.toMatch(/durable[ .](quota|queues|topics|redis)|maxEventBytes|maxJobs|delayedEvents|delayedBytes|maxTopics/);
+      expect(r.err).not.toMatch(/durable[ .](quota|queues|topics|redis)|maxEventBytes|maxJobs|delayedEvents|delayedBytes|maxTopics|waitReplicas/);
     });
   }
 

@@ -3,9 +3,10 @@ import { FrameType, decodeBody, type Frame } from '@meshbus/proto';
 import { ConfigError, ToldRecently, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestExchange } from './interest-exchange.js';
-import { resolveClusterOptions, type ClusterOptions, type MeshMode, type ResolvedClusterOptions } from './options.js';
+import type { ClusterOptions, MeshMode, ResolvedClusterOptions } from './options.js';
+import { checkClusterOptions } from './option-checks.js';
 import { PeerLink, type LinkHandler, type LinkSettings } from './peer-link.js';
-import { clusterAddressProblem, nameProblem, type PeerInfo } from './peer-info.js';
+import { clusterAddressProblem, type PeerInfo } from './peer-info.js';
 import { REPORT_EVERY, Redialer, type RedialEvent, type RedialNote } from './redialer.js';
 import { PeerPort } from './peer-port.js';
 import { Gossip } from './gossip.js';
@@ -71,10 +72,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     readonly node: MeshNode,
     options: ClusterOptions = {},
   ) {
-    this.options = resolveClusterOptions(options);
-    // Peers refuse a node whose name breaks the rule they check (peer-info.ts): say so now.
-    const np = nameProblem(node.options.name);
-    if (np) throw new ConfigError(`node name cannot be used in a cluster: ${np}`);
+    this.options = checkClusterOptions(options, node.options.name);
     this.interest = new InterestExchange(node, this.options.mode === 'partial', this.options.maxPeerInterest);
     this.self = {
       id: node.id,

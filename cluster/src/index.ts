@@ -1,5 +1,6 @@
 export { ClusterNode, type PeerStatus } from './cluster-node.js';
 export { PeerLink, type PeerInfo } from './peer-link.js';
+export { checkClusterOptions } from './option-checks.js';
 export { resolveClusterOptions, parseAddress, type ClusterOptions, type MeshMode, type ResolvedClusterOptions } from './options.js';
 export { DedupWindow } from './dedup-window.js';
 export { InterestLedger } from './interest-ledger.js';

@@ -5,7 +5,7 @@ export { ClientSession } from './client-session.js';
 // '@meshbus/core/ws': importing the router never loads them.
 export type { NodeExtension, ExtensionHost, ExtensionSession, ExtensionPublisher } from './node-extension.js';
 export { DURABLE_FEATURES, logDurabilityOff, refuseWithoutRedis } from './durable/durability-off.js';
-export { resolveDurable, DurableMatcher, type DurableOptions, type DurableTopic, type ResolvedDurable, type ResolvedTopicRule, type TopicDurability } from './durable/store-config.js';
+export { resolveDurable, MAX_WAIT_REPLICAS, DurableMatcher, type DurableOptions, type DurableTopic, type ResolvedDurable, type ResolvedTopicRule, type TopicDurability } from './durable/store-config.js';
 export { RoutingTable, type Receivers, type GroupReceivers, type InterestChange, type DeliveryScope } from './routing-table.js';
 export type { Subscriber, SubscriberKind, Subscription, SlowPolicy, DropTag, Throttled, EventSource } from './subscriber.js';
 export type { Transport, TransportEvents } from './transport.js';
@@ -27,7 +27,7 @@ export { mintToken, type MintOptions } from './auth/token-mint.js';
 export { Permissions, covers } from './auth/permissions.js';
 export { AuthThrottle, addressKey, remoteAddress, type AuthThrottleOptions, type AuthPath } from './auth/auth-throttle.js';
 export { TraceGuard } from './trace-guard.js';
-export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles } from './tls-config.js';
+export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles, type TlsFileNames } from './tls-config.js';
 export { tlsPort, TLS_ON_PLAIN } from './tls-port.js';
 export { isTlsRecord } from '@meshbus/proto';
 export { refuseConnection } from './listener-timeouts.js';

@@ -43,6 +43,10 @@ describe('durable.redis: one server, a cluster or a sentinel setup', () => {
   it('waitReplicas: a non-negative integer, with a timeout below writeTimeoutMs', () => {
     expect(resolveDurable({ redis: 'redis://h:1', waitReplicas: 1 })).toMatchObject({ waitReplicas: 1, waitTimeoutMs: 1000, target: { kind: 'single' } });
     expect(() => resolveDurable({ redis: 'redis://h:1', waitReplicas: -1 })).toThrow(ConfigError);
+    // At most 16: a larger number is a typo that no Redis meets (every durable publish NACKed).
+    expect(resolveDurable({ redis: 'redis://h:1', waitReplicas: 16 })).toMatchObject({ waitReplicas: 16 });
+    expect(() => resolveDurable({ redis: 'redis://h:1', waitReplicas: 17 })).toThrow('durable.waitReplicas must be an integer from 0 to 16, got 17');
+    expect(() => resolveDurable({ redis: 'redis://h:1', waitReplicas: 1.5 })).toThrow(ConfigError);
     expect(() => resolveDurable({ redis: 'redis://h:1', waitReplicas: 1, waitTimeoutMs: 5000, writeTimeoutMs: 5000 })).toThrow(ConfigError);
   });
 });

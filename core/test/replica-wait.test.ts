@@ -11,7 +11,7 @@ describe('ReplicaWait: one WAIT answers every write waiting on the connection', 
     try {
       await r.config('RESETSTAT');
       // No replica: WAIT 1 answers 0 after its timeout (100 ms). One at a time, 50 would take 5 s.
-      const wait = new ReplicaWait(r, 1, 100);
+      const wait = new ReplicaWait(r, 1, 100, 1000);
       const got = await Promise.all(
         Array.from({ length: 50 }, async (_, i) => {
           await r.set(`k${i}`, 'v');

@@ -16,7 +16,10 @@ export function connectionError(e: unknown): boolean {
  * enableOfflineQueue options is false" in a NACK, then in the log).
  */
 export function storeFailure(e: unknown): string {
-  return connectionError(e) ? 'redis not reachable' : String((e as Error)?.message ?? e);
+  if (connectionError(e)) return 'redis not reachable';
+  const text = String((e as Error)?.message ?? e);
+  // ioredis's commandTimeout (the command connection's store deadline, writeTimeoutMs), in the words withinDeadline uses.
+  return text === 'Command timed out' ? 'redis did not answer within the store deadline (writeTimeoutMs)' : text;
 }
 
 /**

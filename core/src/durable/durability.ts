@@ -154,7 +154,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     this.history = new HistoryStore(cmd, this.cfg.prefix, this.cfg.replay);
     this.quota = new StoreQuota(cmd, this.cfg, this.host.stats.store.full);
     this.jobs = new JobQuota(this.cfg.queueLimits.maxJobs, (name) => this.work.jobsNotDone(name), this.host.stats.store.full);
-    if (this.cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(cmd, this.cfg.waitReplicas, this.cfg.waitTimeoutMs);
+    if (this.cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(cmd, this.cfg.waitReplicas, this.cfg.waitTimeoutMs, this.cfg.writeTimeoutMs);
     this.clustered = isCluster(cmd);
     this.work = new WorkQueues(
       this.cfg,

@@ -3,7 +3,7 @@
 export { Durability, logDurabilityOff, refuseWithoutRedis, DURABLE_FEATURES, type DurableHost, type DurableSession } from './durability.js';
 export { subAckFrame } from './frames.js';
 export { durabilityOf } from './durability-of.js';
-export { resolveDurable, DurableMatcher, type DurableOptions, type DurableTopic, type ResolvedDurable, type ResolvedTopicRule, type TopicDurability } from './store-config.js';
+export { resolveDurable, MAX_WAIT_REPLICAS, DurableMatcher, type DurableOptions, type DurableTopic, type ResolvedDurable, type ResolvedTopicRule, type TopicDurability } from './store-config.js';
 export { HistoryStore, MAX_REPLAY, type ReadResult, type StoredEvent } from './history-store.js';
 export { Sequencer, type SequencedOwner } from './recovery.js';
 export { WorkQueues } from './work-queue.js';

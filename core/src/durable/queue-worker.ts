@@ -1,7 +1,8 @@
 import { WaitingError, type Job, type Worker } from 'bullmq';
 import type { Subscription } from '../subscriber.js';
 import { StoreError } from '@meshbus/proto';
-import { abandonMoves, closeWorker } from './close-worker.js';
+import { abandonMoves, closeWorker, unblockClose } from './close-worker.js';
+import type { RedisClient } from './redis-connect.js';
 import { readStoredFrame } from './stored-frame.js';
 
 /** The event frame of a job read back from Redis (`data.f`, base64); StoreError MB_ERR_STORE_CORRUPT when it is not one. */
@@ -79,24 +80,68 @@ export async function giveBack(closing: Promise<void>, job: Job, token: string |
  */
 export class WorkerClosings {
   private readonly pending = new Map<Worker, Promise<void>>();
+  private lost!: () => void;
+  /** Resolves once a stop found Redis lost: closes still waiting for their worker to be ready stop waiting (it will not be). */
+  private readonly gone = new Promise<void>((r) => (this.lost = r));
 
+  /** `conn`: the workers' Redis connection (BullMQ duplicates it for each worker's blocking connection). */
+  constructor(private readonly conn: () => RedisClient) {}
+
+  private redisUp(): boolean {
+    return this.conn().status === 'ready';
+  }
+
+  /**
+   * Closes `worker` in the background. With Redis down the close is forced
+   * and does not wait for the worker's connections to be ready: nothing can
+   * be moved without Redis anyway (its jobs stay active until their lock
+   * expires, as abandonMoves leaves them), and BullMQ's graceful close first
+   * waits for its blocking connection's 'end', which ioredis never emits for
+   * a connection between two reconnect attempts (disconnect() clears the
+   * reconnect timer and nothing else). That close never finished: the
+   * worker's lock-renewal timer (every 7.5 s) rearmed for ever and kept a
+   * process whose node had closed alive (bin `meshbus start` hid it with
+   * process.exit; an embedding program, a test runner or a --workers
+   * worker did not exit).
+   */
   close(worker: Worker, onClosing?: () => void): void {
-    const closing = closeWorker(worker, false, undefined, onClosing);
+    const closing = closeWorker(worker, { force: () => !this.redisUp(), readyWaitMs: this.redisUp() ? undefined : 0, lost: this.gone, onClosing });
     this.pending.set(worker, closing);
     void closing.finally(() => this.pending.delete(worker));
   }
 
   /**
-   * Resolves when every worker closing now has closed, or after `ms` (one
-   * that cannot finish, Redis down, must not hold a stop). Those still
-   * closing then give up the moves of the jobs they hold (abandonMoves: the
-   * jobs stay active, as with a forced close), before the caller drops
-   * their Redis connection.
+   * Resolves when every worker closing now has closed, after `ms`, or as
+   * soon as the Redis connection is lost (one that cannot finish must not
+   * hold a stop). Those still closing then give up the moves of the jobs
+   * they hold (abandonMoves: the jobs stay active, as with a forced close),
+   * before the caller drops their Redis connection; with Redis down, their
+   * fetch loops are unblocked too (unblockClose) so that their closes end.
+   *
+   * Why the loss ends the wait: a stop that began while Redis was up and
+   * lost it during the wait (SIGTERM as Redis died) waited the whole `ms`
+   * (STOP_WAIT_MS, 5 s) for closes that could no longer finish, then left
+   * them waiting for ever with their timers armed.
    */
   async settled(ms: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([Promise.allSettled([...this.pending.values()]), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+    const conn = this.conn();
+    let lost = (): void => {};
+    await Promise.race([
+      Promise.allSettled([...this.pending.values()]),
+      new Promise<void>((r) => {
+        timer = setTimeout(r, ms);
+        lost = r;
+        conn.once('close', lost);
+      }),
+    ]);
     clearTimeout(timer);
-    for (const w of this.pending.keys()) abandonMoves(w);
+    conn.off('close', lost);
+    const down = !this.redisUp();
+    if (down) this.lost();
+    for (const w of this.pending.keys()) {
+      abandonMoves(w);
+      if (down) unblockClose(w);
+    }
   }
 }

@@ -11,6 +11,7 @@ export type RedisClient = Redis | Cluster;
  * `enableOfflineQueue` to the cluster client too.
  */
 export function connectRedis(target: RedisTarget, extra: RedisOptions): RedisClient {
+  extra = { disconnectTimeout: DISCONNECT_WAIT_MS, ...extra };
   if (target.kind === 'single') return new Redis(target.url, { lazyConnect: false, ...extra });
   if (target.kind === 'sentinel') {
     return new Redis({
@@ -58,6 +59,37 @@ export async function waitForReplicas(c: RedisClient, slotKey: string, replicas:
 
 /** How long a QUIT may take before the connection is dropped instead, ms. */
 const QUIT_WAIT_MS = 2000;
+
+/**
+ * ioredis's `disconnectTimeout`, ms (its default 2,000): after disconnect()
+ * it waits this long for the socket to close before destroying it, on a timer
+ * that is not unref'd, even when the socket closed long before (a connection
+ * between two reconnect attempts keeps its dead socket). That held a process
+ * whose node had closed during a Redis outage 2 s longer, once per
+ * connection, BullMQ's included (they are duplicates and inherit it). A
+ * disconnect gives nothing up by destroying sooner.
+ */
+const DISCONNECT_WAIT_MS = 200;
+
+/**
+ * Drops a connection at once: disconnect(), and for one between two
+ * reconnect attempts (no socket) ends it as ioredis does a connection that
+ * never connected: status 'end', the 'end' event, and every command waiting
+ * in it rejected ("Connection is closed"). ioredis's own disconnect() there
+ * clears the reconnect timer and nothing else: the connection never ended,
+ * and what waited for it waited for ever (BullMQ's worker close waits for its
+ * blocking connection's 'end'; its fetch loop for a BZPOPMIN queued in it,
+ * then a 6 s watchdog). A Cluster client is only disconnected (its nodes are
+ * its own connections). Only for a connection whose users handle that
+ * rejection: BullMQ's wrapper of a connection still initializing re-emits it
+ * as an 'error' with no listener once closed (a crash), so closeConnection
+ * keeps the plain disconnect() for the node's shared connections.
+ */
+export function dropConnection(c: RedisClient): void {
+  // 'wait' is the state in which disconnect() runs the close handler itself (ioredis Redis#disconnect).
+  if (!isCluster(c) && (c.status === 'reconnecting' || c.status === 'close')) (c as unknown as { status: string }).status = 'wait';
+  c.disconnect();
+}
 
 /**
  * Closes a connection: QUIT when it is connected (Redis runs what was sent

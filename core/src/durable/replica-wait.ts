@@ -1,4 +1,5 @@
 import { waitForReplicas, type RedisClient } from './redis-connect.js';
+import { withinDeadline } from './store-deadline.js';
 
 interface Waiter {
   resolve(replicas: number): void;
@@ -28,7 +29,14 @@ export class ReplicaWait {
   constructor(
     private readonly client: RedisClient,
     private readonly replicas: number,
+    /** WAIT's own timeout, ms (Redis answers by then). */
     private readonly timeoutMs: number,
+    /**
+     * How long a WAIT may go unanswered, ms (durable.writeTimeoutMs, above
+     * timeoutMs): a silent Redis held the group's WAIT, and every write of the
+     * group waiting behind it, for ever.
+     */
+    private readonly deadlineMs: number,
   ) {}
 
   /** Resolves with the number of replicas that have every write this client made on `group`'s shard before the call. */
@@ -47,7 +55,7 @@ export class ReplicaWait {
     const batch = g.next;
     g.next = [];
     g.running = true;
-    waitForReplicas(this.client, slotKey, this.replicas, this.timeoutMs).then(
+    withinDeadline(waitForReplicas(this.client, slotKey, this.replicas, this.timeoutMs), this.deadlineMs, 'WAIT').then(
       (n) => this.settle(group, g, slotKey, batch, (w) => w.resolve(n)),
       (e: unknown) => this.settle(group, g, slotKey, batch, (w) => w.reject(e)),
     );

@@ -47,6 +47,7 @@ export interface DurableOptions {
    * primary executed the write, which a failover can lose (replication is
    * asynchronous). With N > 0 a write not confirmed by N replicas within
    * `waitTimeoutMs` is NACKed MB_ERR_STORE_UNAVAILABLE (it may still be kept).
+   * An integer 0..MAX_WAIT_REPLICAS (16).
    */
   waitReplicas?: number;
   /** How long a durable write waits for `waitReplicas` confirmations, ms. Default 1000; below `writeTimeoutMs`. */
@@ -82,7 +83,12 @@ export interface DurableOptions {
      */
     maxJobs?: number;
   };
-  /** A durable publish that Redis has not answered within this many ms is NACKed. Default 5000. */
+  /**
+   * The store deadline, ms: a durable publish that Redis has not answered
+   * within it is NACKed, and every other Redis wait a client depends on
+   * (queue registration, replay, latest values, delayed publish) fails at it
+   * with MB_ERR_STORE_UNAVAILABLE (store-deadline.ts). Default 5000.
+   */
   writeTimeoutMs?: number;
   /**
    * Store quotas (SPEC 15.8): past one, a durable publish is refused with
@@ -138,6 +144,14 @@ export interface ResolvedDurable {
   quota: { maxEventBytes: number; delayedEvents: number; delayedBytes: number };
   replay: { pageEvents: number; pageBytes: number; perConnection: number; perNode: number };
 }
+
+/**
+ * Most replicas a durable write may wait for (durable.waitReplicas,
+ * --redis-wait-replicas). A Redis primary with more replicas than this is
+ * unusual; a larger number is a typo (it could never be met: every write
+ * would be NACKed after waitTimeoutMs).
+ */
+export const MAX_WAIT_REPLICAS = 16;
 
 const nonNeg = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 
@@ -196,7 +210,9 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
   for (const [k, path] of [['attempts', 'queues.attempts'], ['ackTimeoutMs', 'queues.ackTimeoutMs'], ['writeTimeoutMs', 'writeTimeoutMs']] as const) {
     if (!(nonNeg(r[k]) && r[k] > 0)) throw new ConfigError(`durable.${path} must be a positive integer`);
   }
-  if (!nonNeg(r.waitReplicas)) throw new ConfigError('durable.waitReplicas must be a non-negative integer');
+  if (!(nonNeg(r.waitReplicas) && r.waitReplicas <= MAX_WAIT_REPLICAS)) {
+    throw new ConfigError(`durable.waitReplicas must be an integer from 0 to ${MAX_WAIT_REPLICAS}, got ${r.waitReplicas}`);
+  }
   if (r.waitReplicas > 0 && !(nonNeg(r.waitTimeoutMs) && r.waitTimeoutMs > 0 && r.waitTimeoutMs < r.writeTimeoutMs)) {
     throw new ConfigError(`durable.waitTimeoutMs must be a positive integer below durable.writeTimeoutMs (${r.writeTimeoutMs})`);
   }

@@ -12,6 +12,7 @@ import type { StoreQuota } from './store-quota.js';
 import { connectionError, storeErr } from './connection-error.js';
 import { parseQueueMember, queueMember } from './queue-set.js';
 import { bullPrefix, dlqName, queueName, type JobData, type QueueRef } from './queue-names.js';
+import { withinDeadline } from './store-deadline.js';
 
 /**
  * How often one kind of queue or worker error is logged again, ms. BullMQ
@@ -54,7 +55,7 @@ export class WorkQueues {
   /** Registrations in flight (addMember): one that left meanwhile is taken out, never added (a closed session's jobs waited ackTimeoutMs each). */
   private readonly joining = new Set<Subscription>();
   /** Workers closing (their last member left, or the node stops): stop() waits for them before the connections go. */
-  private readonly closings = new WorkerClosings();
+  private readonly closings = new WorkerClosings(() => this.workerConn);
   private readonly deliveries = new Map<number, Delivery>();
   private nextDelivery = 0;
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
@@ -84,7 +85,7 @@ export class WorkQueues {
     /** Mesh-wide bound of the delayed publishes waiting (absent: unbounded, for tools). */
     private readonly quota?: StoreQuota,
   ) {
-    if (cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(redis, cfg.waitReplicas, cfg.waitTimeoutMs);
+    if (cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(redis, cfg.waitReplicas, cfg.waitTimeoutMs, cfg.writeTimeoutMs);
   }
 
   private get setKey(): string {
@@ -95,6 +96,10 @@ export class WorkQueues {
   }
   private get bullPrefix(): string {
     return bullPrefix(this.cfg.prefix);
+  }
+  /** `op` on the producer connection, which has no commandTimeout: bounded by writeTimeoutMs (store-deadline.ts). */
+  private bounded<T>(op: Promise<T>, what: string): Promise<T> {
+    return withinDeadline(op, this.cfg.writeTimeoutMs, what);
   }
 
   /**
@@ -243,17 +248,16 @@ export class WorkQueues {
   async enqueue(refs: QueueRef[], topic: string, frame: Uint8Array, delay = 0): Promise<void> {
     this.usable();
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic };
-    await Promise.all(
-      refs.map((ref) =>
-        this.queue(ref.name).add('event', data, {
-          attempts: this.cfg.attempts,
-          backoff: { type: 'exponential', delay: this.cfg.backoffMs },
-          delay: delay > 0 ? delay : undefined,
-          removeOnComplete: true,
-          removeOnFail: true,
-        }),
-      ),
+    const adds = refs.map((ref) =>
+      this.queue(ref.name).add('event', data, {
+        attempts: this.cfg.attempts,
+        backoff: { type: 'exponential', delay: this.cfg.backoffMs },
+        delay: delay > 0 ? delay : undefined,
+        removeOnComplete: true,
+        removeOnFail: true,
+      }),
     );
+    await this.bounded(Promise.all(adds), 'the queue job add');
     await this.replicated();
   }
 
@@ -268,7 +272,8 @@ export class WorkQueues {
     await this.quota?.reserveDelayed(size);
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic, b: size };
     try {
-      await this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true });
+      const add = this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true });
+      await this.bounded(add, 'the delayed publish');
     } catch (e) {
       this.quota?.releaseDelayed(size).catch(() => {});
       throw e;
@@ -301,9 +306,10 @@ export class WorkQueues {
     const group = sub.queue!;
     const ref = this.learn(sub.pattern, group);
     this.joining.add(sub);
+    const register = this.redis.sadd(this.setKey, queueMember(sub.pattern, group)).then(() => this.redis.publish(this.channel, ref.name));
     try {
-      await this.redis.sadd(this.setKey, queueMember(sub.pattern, group));
-      await this.redis.publish(this.channel, ref.name);
+      // Bounded: a silent Redis held it for ever (the SUB never joined, never reported, never retried).
+      await this.bounded(register, 'the durable queue registration');
     } catch (e) {
       this.joining.delete(sub);
       throw e;
@@ -450,7 +456,7 @@ export class WorkQueues {
   /** Jobs waiting in the dead-letter queue of `group` (oldest first). */
   async deadLetters(group: string): Promise<Array<JobData & { error: string; attempts: number }>> {
     this.usable();
-    const jobs = await this.queue(dlqName(group)).getJobs(['waiting', 'delayed', 'paused'], 0, -1, true);
+    const jobs = await this.bounded(this.queue(dlqName(group)).getJobs(['waiting', 'delayed', 'paused'], 0, -1, true), 'the dead-letter read');
     return jobs.map((j) => j.data as JobData & { error: string; attempts: number });
   }
 
@@ -462,7 +468,7 @@ export class WorkQueues {
   /** Jobs not yet done in the queue named `name` (waiting, active, delayed, prioritized, paused): what `queues.maxJobs` bounds. */
   async jobsNotDone(name: string): Promise<number> {
     this.usable();
-    const c = await this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
+    const c = await this.bounded(this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused'), 'the job count');
     return Object.values(c).reduce((a, b) => a + b, 0);
   }
 
@@ -480,7 +486,7 @@ export class WorkQueues {
     }
     this.workers.clear();
     if (this.delayedWorker) this.closings.close(this.delayedWorker);
-    // Without Redis nothing can be moved: no wait (the closes go on until the connections are quit).
+    // Without Redis nothing can be moved: no wait, and none once it is lost (the closes go on until the connections are quit).
     await this.closings.settled(this.workerConn.status === 'ready' ? STOP_WAIT_MS : 0);
     const closing: Array<Promise<unknown>> = [];
     for (const q of this.queues.values()) closing.push(q.close());

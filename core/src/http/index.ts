@@ -8,6 +8,7 @@ export type { MeshbusHttpOptions, MeshbusHttpApi } from './plugin.js';
 export { startHttp } from './start-http.js';
 export { startHttpOnDemand, type OnDemandHttpServer } from './http-on-demand.js';
 export type { HttpOptions, HttpServer } from './http-options.js';
+export { checkHttpOptions, checkPluginOptions } from './http-options.js';
 export { isLoopbackHost, DEFAULT_HTTP_PORT } from './open-admin.js';
 export { httpStatus, errorBody, HttpError, type ErrorBody } from './http-errors.js';
 export { METRICS_CONTENT_TYPE, type HttpStats } from './metrics.js';

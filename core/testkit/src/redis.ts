@@ -28,6 +28,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** SIGSTOP: the server keeps its connections open and answers nothing (a hung Redis), until resume(). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 export interface SkipCtx {
@@ -86,6 +90,8 @@ export async function startRedisServer(args: string[] = [], port?: number): Prom
     start,
     kill,
     stop: kill,
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
     restart: async () => {
       await kill();
       await start();

@@ -1,0 +1,24 @@
+import { ConfigError } from '@meshbus/core';
+import { resolveClusterOptions, type ClusterOptions, type ResolvedClusterOptions } from './options.js';
+import { clusterAddressProblem, nameProblem } from './peer-info.js';
+
+/**
+ * Every check of a cluster node's options that needs no open port: the
+ * options themselves (resolveClusterOptions), the node's name and a given
+ * advertised address as peers check them (peer-info.ts). ClusterNode runs it
+ * in its constructor; a launcher runs it before the node's client port opens
+ * (bin/start.ts), so a bad --seeds, --gateways or --advertise exits 2 with
+ * nothing ever listening. Before, `meshbus start` opened the client port,
+ * then the cluster refused its options and the process exited: for a moment
+ * clients could connect to a node that was about to exit. Throws ConfigError.
+ */
+export function checkClusterOptions(options: ClusterOptions, nodeName: string): ResolvedClusterOptions {
+  const o = resolveClusterOptions(options);
+  // Peers refuse a node whose name breaks the rule they check (peer-info.ts): say so now.
+  const np = nameProblem(nodeName);
+  if (np) throw new ConfigError(`node name cannot be used in a cluster: ${np}`);
+  // Without `advertise` the address is host:<bound port>, known (and checked) only once the cluster port is bound.
+  const ap = o.advertise === undefined ? undefined : clusterAddressProblem(o.advertise);
+  if (ap) throw new ConfigError(`advertised cluster address "${o.advertise}": ${ap}`);
+  return o;
+}

@@ -1,0 +1,82 @@
+import { afterEach, expect, it } from 'vitest';
+import { connect, type Client, type Status } from '@meshbus/sdk';
+import { nodeKit, requireRedisServer, startRedisServer, until, untilResolved, type RedisServer } from '@meshbus/testkit';
+import { startNode, type MeshNode } from '../src/index.js';
+
+/**
+ * A Redis that accepts TCP and never answers (our own redis-server, paused
+ * with SIGSTOP: its connections stay open, the node's ioredis connections
+ * stay "ready"). Before (newcomer leftovers, session 8): the durable queue
+ * registration waited on the BullMQ producer connection, which has no
+ * command timeout, for ever: the SUB never joined, the client was never told,
+ * no retry ran. Acked publishes to a queue topic and delayed publishes hung
+ * the same way (until the client's own ackTimeout). Now every such wait is
+ * bounded by durable.writeTimeoutMs (store-deadline.ts): the client gets
+ * MB_ERR_STORE_UNAVAILABLE, the registration is retried on its backoff, and
+ * it joins once Redis answers again.
+ */
+const kit = nodeKit<MeshNode>({ start: startNode });
+let server: RedisServer | undefined;
+afterEach(async () => {
+  server?.resume();
+  await server?.stop();
+  server = undefined;
+});
+
+/** The deadline of this test's node, ms (durable.writeTimeoutMs; 5,000 by default). */
+const DEADLINE = 600;
+
+const text = (m: { data: Uint8Array }): string => Buffer.from(m.data).toString();
+
+async function client(n: MeshNode, statuses?: Status[]): Promise<Client> {
+  const c = kit.track(await connect(`127.0.0.1:${n.port}`, { reconnectBackoff: { base: 20, max: 100 } }));
+  if (statuses) {
+    void (async () => {
+      for await (const s of c.status()) statuses.push(s);
+    })().catch(() => undefined);
+  }
+  return c;
+}
+
+it('a silent Redis: queue registration, acked and delayed publishes fail within writeTimeoutMs; the member joins once Redis answers', async ({ skip }) => {
+  requireRedisServer({ skip });
+  server = await startRedisServer();
+  const n = await kit.node({ durable: { redis: server.url, prefix: 'silent:', topics: [{ pattern: 'stored.>' }], writeTimeoutMs: DEADLINE } });
+  await until(() => n.stats.store.redisUp === 1, 'redis up', 10_000);
+  const producer = await client(n);
+  // The queue exists (a first member registered and left) and the delayed-publish worker runs: Redis is fully used.
+  const first = await client(n);
+  const s = first.subscribe('jobs.>', { queue: 'workers', durable: true, callback: () => undefined });
+  await first.flush();
+  await until(() => n.durability!.matcher.forTopic('jobs.1')?.queues.length === 1, 'the queue known', 10_000);
+  s.unsubscribe();
+  await first.flush();
+
+  server.pause();
+  const statuses: Status[] = [];
+  const consumer = await client(n, statuses);
+  const got: string[] = [];
+  const t0 = Date.now();
+  consumer.subscribe('jobs.>', { queue: 'workers', durable: true, callback: (m) => void got.push(text(m)) });
+  await consumer.flush();
+  const failure = (): Error | undefined => statuses.flatMap((st) => (st.type === 'error' && st.error.code === 'MB_ERR_STORE_UNAVAILABLE' ? [st.error] : []))[0];
+  await until(() => failure() !== undefined, 'registration failure reported', 10 * DEADLINE);
+  expect(Date.now() - t0).toBeLessThan(DEADLINE + 2000);
+  expect(failure()!.message).toMatch(new RegExp(`redis did not answer the durable queue registration within ${DEADLINE} ms; the subscription joins the queue when it is back`));
+
+  // An acked publish to a queue topic and a delayed publish: NACKed within the deadline, not left to the client's ackTimeout.
+  for (const opts of [{ ack: true as const }, { ack: true as const, delay: 60_000 }]) {
+    const t1 = Date.now();
+    const err = await producer.publish('jobs.2', 'during the silence', { ...opts, ackTimeout: 20 * DEADLINE }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message?: string },
+    );
+    expect(err?.code, `${JSON.stringify(opts)}: ${err?.message}`).toBe('MB_ERR_STORE_UNAVAILABLE');
+    expect(Date.now() - t1).toBeLessThan(DEADLINE + 2000);
+  }
+
+  // Redis answers again: the registration, retried on its backoff, lands; a job reaches the consumer.
+  server.resume();
+  await untilResolved(() => producer.publish('jobs.3', 'after the silence', { ack: true }), 'durable publish acked', 15_000, 200);
+  await until(() => got.includes('after the silence'), 'the job reaches the consumer subscribed during the silence', 20_000);
+}, 60_000);
