@@ -1,7 +1,8 @@
 import { afterEach, expect, it } from 'vitest';
-import { connect, type Client, type Status } from '@meshbus/sdk';
+import type { Client, Status } from '@meshbus/sdk';
 import { nodeKit, requireRedisServer, startRedisServer, until, untilResolved, type RedisServer } from '@meshbus/testkit';
 import { startNode, type MeshNode } from '../src/index.js';
+import { statusClient } from './status-client.js';
 
 /**
  * A Redis that accepts TCP and never answers (our own redis-server, paused
@@ -28,15 +29,7 @@ const DEADLINE = 600;
 
 const text = (m: { data: Uint8Array }): string => Buffer.from(m.data).toString();
 
-async function client(n: MeshNode, statuses?: Status[]): Promise<Client> {
-  const c = kit.track(await connect(`127.0.0.1:${n.port}`, { reconnectBackoff: { base: 20, max: 100 } }));
-  if (statuses) {
-    void (async () => {
-      for await (const s of c.status()) statuses.push(s);
-    })().catch(() => undefined);
-  }
-  return c;
-}
+const client = (n: MeshNode, statuses?: Status[]): Promise<Client> => statusClient(kit, n, statuses);
 
 it('a silent Redis: queue registration, acked and delayed publishes fail within writeTimeoutMs; the member joins once Redis answers', async ({ skip }) => {
   requireRedisServer({ skip });
