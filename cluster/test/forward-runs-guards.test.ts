@@ -4,7 +4,8 @@
  * still be decided per event wherever the decision reads more than the
  * topic: a hop record on `_TRACE.<id>` reaches its tracer only when the
  * traced event entered the mesh at this node (the record's `origin`, in its
- * payload: trace-guard.ts, SPEC 10.9).
+ * payload: trace-guard.ts, SPEC 10.9). And a queue-group event between events
+ * of a run reaches the receiver after them (MeshNode.deliverToGroup flushes).
  */
 import { afterEach, expect, it } from 'vitest';
 import { FrameType, decodeBody, encodeBody, encodeFrame } from '@meshbus/proto';
@@ -43,4 +44,31 @@ it('a forged hop record right behind a real one on the same _TRACE topic, in one
   await tracer.flush();
   const got = tracer.got.filter((g) => g.type === FrameType.PUB).map((g) => (decodeBody(g.payload) as { in: number }).in);
   expect(got).toEqual([1, 3, 6]);
+});
+
+it("a queue-group event a peer sends between events of a run reaches the receiver after them, as sent", async () => {
+  const a = await startMeshNode({}, 'a');
+  cleanup.push(() => stopMeshNode(a));
+  const b = await startMeshNode({ seeds: [a.peerAddr] }, 'b');
+  cleanup.push(() => stopMeshNode(b));
+  const r = await RawClient.connect(b.node.port);
+  cleanup.push(() => r.close());
+  r.sub('run.a', 1);
+  r.sub('run.c', 2, { q: 'g' });
+  await r.flush();
+  await until(() => a.node.table.size >= 2, 'b\'s interest at a');
+  const p = await RawClient.connect(a.node.port);
+  cleanup.push(() => p.close());
+  const pub = (topic: string, n: number): Uint8Array => encodeFrame({ type: FrameType.PUB, topic, payload: Buffer.from(String(n)) });
+  const sent: string[] = [];
+  const bytes: Uint8Array[] = [];
+  for (let i = 0; i < 40; i++) {
+    const topic = i % 5 === 3 ? 'run.c' : 'run.a';
+    bytes.push(pub(topic, i));
+    sent.push(`${topic}:${i}`);
+  }
+  p.sendBytes(Buffer.concat(bytes)); // one chunk at a; a sends them on to b in one write
+  await p.flush();
+  await until(() => r.got.filter((g) => g.type === FrameType.PUB).length >= 40, 'every event at b');
+  expect(r.got.filter((g) => g.type === FrameType.PUB).map((g) => `${g.topic}:${g.payload.toString()}`)).toEqual(sent);
 });
