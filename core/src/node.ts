@@ -432,6 +432,7 @@ export class MeshNode implements NodeContext {
    * first (an event a peer handed to this node for one of its groups).
    */
   deliverToGroup(f: Frame, receivers: Receivers, group: string, from: (Subscriber & EventSource) | undefined, scope: DeliveryScope): boolean {
+    this.run.flush(); // a peer's events before this one reach their receivers first
     const otel = this.otlp?.parentOf(f);
     const tIn = f.traced || otel ? now() : 0;
     for (const g of receivers.groups) {

@@ -2,6 +2,7 @@ import type { Frame } from '@meshbus/proto';
 import type { DeliveryScope, Receivers } from './routing-table.js';
 import type { NodeStats } from './stats.js';
 import type { EventSource, Subscriber } from './subscriber.js';
+import { isTraceTopicAt } from './auth/reserved-topics.js';
 
 /** Where the events of a run come from: a client session, or a link to another node. */
 export type RunSource = Subscriber & EventSource;
@@ -28,8 +29,9 @@ export type RunSource = Subscriber & EventSource;
  * and keep no per-event state join a run: no queue group, durable position,
  * `max`, 'drop' subscription or payload limit, and no link the event goes
  * out on (a peer link copies each event to raise its hops). Traced events,
- * events with an extension block and durable topics never join one
- * (MeshNode.ingress, deliverForwarded). SPEC §10.3 is unchanged: a receiver
+ * events with an extension block, durable topics and hop records
+ * (`_TRACE`, whose receivers are chosen by payload) never join one
+ * (MeshNode.ingress, deliverForwarded, `add`). SPEC §10.3 is unchanged: a receiver
  * gets each event as it arrived, stamped.
  */
 export class PublishRun {
@@ -57,6 +59,9 @@ export class PublishRun {
       return this.targets.length;
     }
     this.flush();
+    // Whether a hop record on `_TRACE.<id>` reaches a client depends on its payload (its origin:
+    // trace-guard.ts), and a run is checked once, on its first event: records go one by one.
+    if (isTraceTopicAt(f.buf, f.topicStart, f.topicLen)) return -1;
     const targets = runTargets(receivers, from, scope);
     if (targets === undefined || targets.length === 0) return -1;
     this.receivers = receivers;

@@ -88,6 +88,13 @@ function receiversOf(matched: readonly Subscription[]): Receivers {
   };
 }
 
+/** Whether `members` has one not owned by `skip`. */
+function hasMember(members: readonly Subscription[], skip: Subscriber | undefined): boolean {
+  if (skip === undefined) return members.length > 0;
+  for (let i = 0; i < members.length; i++) if (members[i]!.owner !== skip) return true;
+  return false;
+}
+
 /** Whether deliveries for `sub` may be dropped: a client's subscription that chose 'drop'. */
 function sheds(sub: Subscription): boolean {
   return sub.slow === 'drop' && sub.owner.kind === 'client';
@@ -348,8 +355,10 @@ export class RoutingTable {
    * (cluster/README.md "Limits"), rather than the event vanishing uncounted.
    */
   pick(group: GroupReceivers, skip?: Subscriber, scope: DeliveryScope = 'all', payloadLen = 0): Subscription | undefined {
-    // Nearest first: this node's members, else the region's, else another region's.
-    const members = group.local.length > 0 || scope === 'local' ? group.local : group.remote.length > 0 || scope === 'region' ? group.remote : group.far;
+    // Nearest first: this node's members, else the region's, else another region's. Members only
+    // `skip` owns (a publisher with echo off, the link the event came on) leave their tier empty:
+    // a copy from a link is no group's (SPEC 10.3), so no other node would pick for the group.
+    const members = hasMember(group.local, skip) || scope === 'local' ? group.local : hasMember(group.remote, skip) || scope === 'region' ? group.remote : group.far;
     const n = members.length;
     let unfit: Subscription | undefined;
     for (let k = 0; k < n; k++) {
