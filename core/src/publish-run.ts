@@ -1,8 +1,10 @@
-import type { Frame } from '@meshbus/proto';
+import { BATCH_BYTES, type Frame } from '@meshbus/proto';
 import type { DeliveryScope, Receivers } from './routing-table.js';
 import type { NodeStats } from './stats.js';
 import type { EventSource, Subscriber } from './subscriber.js';
 import { isTraceTopicAt } from './auth/reserved-topics.js';
+
+const NO_TARGETS: Subscriber[] = [];
 
 /** Where the events of a run come from: a client session, or a link to another node. */
 export type RunSource = Subscriber & EventSource;
@@ -23,7 +25,10 @@ export type RunSource = Subscriber & EventSource;
  * before an ERROR is sent to a client, and before any other delivery, so
  * every receiver gets the same bytes in the same order as one delivery per
  * event would give, and flow control and the outbound queue's bounds see a
- * run as one delivery of its bytes (at most one input chunk, 64 KiB).
+ * run as one delivery of its bytes (at most BATCH_BYTES, 65,522: one
+ * WebSocket message of the node's; a receiver past its bound gets none of a
+ * run, where it got the events that fitted before: it is a slow consumer
+ * either way).
  *
  * Only receivers that can take a range (`deliverRange`: client sessions)
  * and keep no per-event state join a run: no queue group, durable position,
@@ -42,6 +47,7 @@ export class PublishRun {
   private targets: Subscriber[] = [];
   private first: Frame | undefined;
   private buf: Uint8Array | undefined;
+  private start = 0;
   private end = 0;
   private count = 0;
 
@@ -53,7 +59,9 @@ export class PublishRun {
    * of a run: then the run is delivered and the caller delivers `f` itself.
    */
   add(f: Frame, receivers: Receivers, from: RunSource, scope: DeliveryScope): number {
-    if (receivers === this.receivers && f.start === this.end && f.buf === this.buf && from === this.from && scope === this.scope) {
+    // At most BATCH_BYTES a run (a WebSocket message of the node's, one 64 KiB read of a receiver's): a
+    // WebSocket publisher's message may hold megabytes of events, which would otherwise leave as one.
+    if (receivers === this.receivers && f.start === this.end && f.buf === this.buf && from === this.from && scope === this.scope && f.end - this.start <= BATCH_BYTES) {
       this.end = f.end;
       this.count++;
       return this.targets.length;
@@ -69,6 +77,7 @@ export class PublishRun {
     this.scope = scope;
     this.targets = targets;
     this.first = f;
+    this.start = f.start;
     this.buf = f.buf;
     this.end = f.end;
     this.count = 1;
@@ -86,6 +95,7 @@ export class PublishRun {
     const targets = this.targets;
     // Cleared before delivering: a delivery that fails a receiver must not find the run still there.
     this.receivers = this.from = this.first = this.buf = undefined;
+    this.targets = NO_TARGETS; // no closed receiver kept reachable until the next run
     for (let i = 0; i < targets.length; i++) {
       const s = targets[i]!;
       s.deliverRange!(first, end, count);

@@ -101,6 +101,22 @@ for (const via of ['tcp', 'ws'] as const) {
       expect(seen(r)).toEqual(['PONG', 'run.q:1', 'run.q:2', 'run.q:3']);
     });
 
+    it('a run is at most one WebSocket message of the node (65,522 bytes), however large the message it came in', async () => {
+      const n = await kit.node();
+      const [p, r] = (await clients(n, 2)) as [RawFrames, RawFrames];
+      r.sub('run.big', 1);
+      await r.flush();
+      const sizes: number[] = [];
+      if (r instanceof RawWs) r.ws.on('message', (d: Buffer) => sizes.push(d.length));
+      // 4,000 events of ~230 bytes in one write (one WebSocket message of ~920 KB over ws).
+      const events = Array.from({ length: 4000 }, (_, i) => pub('run.big', `${i}:${'y'.repeat(150)}`));
+      p.sendBytes(oneChunk(...events));
+      await r.waitFor((g) => g.payload.toString().startsWith('3999:'), 10_000);
+      const got = r.got.filter((g) => g.type === FrameType.PUB).map((g) => Number(g.payload.toString().split(':')[0]));
+      expect(got).toEqual(Array.from({ length: 4000 }, (_, i) => i));
+      if (via === 'ws') expect(Math.max(...sizes)).toBeLessThanOrEqual(65_522);
+    });
+
     it('a receiver that stops reading is still a slow consumer, and the others get every event of the runs', async () => {
       const n = await kit.node({ maxPending: 256 * 1024, highWater: 64 * 1024 });
       const [p, fast, slow] = (await clients(n, 3)) as [RawFrames, RawFrames, RawFrames];
