@@ -34,16 +34,16 @@ import { jsonLogger, type Logger } from './logger.js';
 import { resolveOptions, type NodeOptions, type ResolvedOptions } from './options.js';
 import { listenOn } from './listen.js';
 import { raiseHops } from './forward-slab.js';
-import { RoutingTable, dropTagOf, type DeliveryScope, type Receivers } from './routing-table.js';
+import { RoutingTable, dropTagOf, outOfScope, type DeliveryScope, type Receivers } from './routing-table.js';
 import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
 import { refuseConnection } from './listener-timeouts.js';
 import { clientServer } from './client-server.js';
 import { EventStamp } from './event-stamp.js';
-import { PublishRun, isLink } from './publish-run.js';
+import { PublishRun } from './publish-run.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
-import { takesPayload, type EventSource, type Subscriber } from './subscriber.js';
+import { echoSkip, isLink, takesPayload, type EventSource, type Subscriber } from './subscriber.js';
 import { localFrame, type LocalPublish } from './local-publish.js';
 import { InternalSubscriber, subscribeInternal, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 import type { NodeExtension } from './node-extension.js';
@@ -365,13 +365,12 @@ export class MeshNode implements NodeContext {
     const tIn = f.traced || otel ? now() : 0;
     const trace: string[] | undefined = f.traced || otel ? [] : undefined;
     let n = 0;
-    // A source never gets its own event back over the link it came on; a client only if it wants echo.
-    const skip = from && (isLink(from.kind) || !from.echo) ? from : undefined;
+    const skip = echoSkip(from);
     const plain = receivers.plain;
     const raised = inPlace && receivers.linksOnly && trace === undefined && raiseHops(f);
     for (let i = 0; i < plain.length; i++) {
       const s = plain[i]!;
-      if (s === skip || (scope !== 'all' && (s.kind === 'gateway' || (scope === 'local' && s.kind === 'peer')))) continue;
+      if (s === skip || outOfScope(s.kind, scope)) continue;
       // Events only 'drop' subscriptions want may be dropped: they never hold the publisher back (SPEC §10.6).
       const drop = receivers.plainDrop[i];
       if (raised) s.forwardRaised!(f);
@@ -489,7 +488,6 @@ export class MeshNode implements NodeContext {
     await this.otlp?.flush();
   }
 }
-
 
 export type { TraceHop } from './trace-hop.js';
 export type { LocalPublish } from './local-publish.js';

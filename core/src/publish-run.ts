@@ -1,7 +1,7 @@
 import { BATCH_BYTES, type Frame } from '@meshbus/proto';
-import type { DeliveryScope, Receivers } from './routing-table.js';
+import { outOfScope, type DeliveryScope, type Receivers } from './routing-table.js';
 import type { NodeStats } from './stats.js';
-import type { EventSource, Subscriber } from './subscriber.js';
+import { echoSkip, isLink, type EventSource, type Subscriber } from './subscriber.js';
 import { isTraceTopicAt } from './auth/reserved-topics.js';
 
 const NO_TARGETS: Subscriber[] = [];
@@ -46,8 +46,6 @@ export class PublishRun {
   /** Who gets the run's events: `receivers.plain` less the source and what the scope leaves out. */
   private targets: Subscriber[] = [];
   private first: Frame | undefined;
-  private buf: Uint8Array | undefined;
-  private start = 0;
   private end = 0;
   private count = 0;
 
@@ -61,7 +59,8 @@ export class PublishRun {
   add(f: Frame, receivers: Receivers, from: RunSource, scope: DeliveryScope): number {
     // At most BATCH_BYTES a run (a WebSocket message of the node's, one 64 KiB read of a receiver's): a
     // WebSocket publisher's message may hold megabytes of events, which would otherwise leave as one.
-    if (receivers === this.receivers && f.start === this.end && f.buf === this.buf && from === this.from && scope === this.scope && f.end - this.start <= BATCH_BYTES) {
+    const first = this.first;
+    if (receivers === this.receivers && first !== undefined && f.start === this.end && f.buf === first.buf && from === this.from && scope === this.scope && f.end - first.start <= BATCH_BYTES) {
       this.end = f.end;
       this.count++;
       return this.targets.length;
@@ -77,8 +76,6 @@ export class PublishRun {
     this.scope = scope;
     this.targets = targets;
     this.first = f;
-    this.start = f.start;
-    this.buf = f.buf;
     this.end = f.end;
     this.count = 1;
     return targets.length;
@@ -94,7 +91,7 @@ export class PublishRun {
     const count = this.count;
     const targets = this.targets;
     // Cleared before delivering: a delivery that fails a receiver must not find the run still there.
-    this.receivers = this.from = this.first = this.buf = undefined;
+    this.receivers = this.from = this.first = undefined;
     this.targets = NO_TARGETS; // no closed receiver kept reachable until the next run
     for (let i = 0; i < targets.length; i++) {
       const s = targets[i]!;
@@ -112,22 +109,16 @@ export class PublishRun {
  * gateways as the scope says); undefined when one of them needs each event on its own.
  */
 function runTargets(r: Receivers, from: RunSource, scope: DeliveryScope): Subscriber[] | undefined {
-  const link = isLink(from.kind);
   // A copy from another node goes to no queue group (MeshNode.deliver).
-  if ((r.groups.length !== 0 && !link) || r.sequenced.length !== 0 || r.limited.length !== 0) return undefined;
-  const skip = link || !from.echo ? from : undefined;
+  if ((r.groups.length !== 0 && !isLink(from.kind)) || r.sequenced.length !== 0 || r.limited.length !== 0) return undefined;
+  const skip = echoSkip(from);
   const plain = r.plain;
   const targets: Subscriber[] = [];
   for (let i = 0; i < plain.length; i++) {
     const s = plain[i]!;
-    if (s === skip || (scope !== 'all' && (s.kind === 'gateway' || (scope === 'local' && s.kind === 'peer')))) continue;
+    if (s === skip || outOfScope(s.kind, scope)) continue;
     if (s.deliverRange === undefined || r.plainDrop[i] !== undefined || s.maxPayload !== undefined) return undefined;
     targets.push(s);
   }
   return targets;
-}
-
-/** A link to another node (peer, leaf or gateway): never sent back what it sent. */
-export function isLink(kind: Subscriber['kind']): boolean {
-  return kind === 'peer' || kind === 'leaf' || kind === 'gateway';
 }

@@ -45,6 +45,11 @@ export interface GroupReceivers {
  */
 export type DeliveryScope = 'all' | 'region' | 'local';
 
+/** Whether `scope` leaves out a plain receiver of kind `kind`: gateways unless the event entered here, peers too for 'local'. */
+export function outOfScope(kind: SubscriberKind, scope: DeliveryScope): boolean {
+  return scope !== 'all' && (kind === 'gateway' || (scope === 'local' && kind === 'peer'));
+}
+
 const NONE: readonly never[] = [];
 const NO_RECEIVERS: Receivers = { plain: NONE, plainDrop: NONE, groups: NONE, sequenced: NONE, limited: NONE, linksOnly: false };
 

@@ -120,6 +120,16 @@ export interface Subscription {
   delivered?: number;
 }
 
+/** A link to another node (peer, leaf or gateway): never sent back what it sent. */
+export function isLink(kind: SubscriberKind): boolean {
+  return kind === 'peer' || kind === 'leaf' || kind === 'gateway';
+}
+
+/** Who an event from `from` does not go back to: the link it came on, or a client that asked for no echo (HELLO echo=false). */
+export function echoSkip(from: (Subscriber & EventSource) | undefined): Subscriber | undefined {
+  return from && (isLink(from.kind) || !from.echo) ? from : undefined;
+}
+
 /**
  * Whether `r` takes a payload of `payloadLen` bytes (its `maxPayload`). A
  * peer link over whose limit an event is skips it (counted there): it is no
