@@ -1,5 +1,6 @@
 import { FrameType, topicProblem } from '@meshbus/proto';
 import type { MeshNode, Subscription } from '@meshbus/core';
+import { throttled } from '@meshbus/core';
 import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
 import type { PeerLink } from './peer-link.js';
 import { InterestOutbox, type InterestEntry } from './interest-outbox.js';
@@ -240,15 +241,15 @@ export class InterestExchange {
     }
     // One ERROR per frame and kind, not one per entry: a flood is not answered in kind.
     if (bad > 0) {
-      this.node.logger.warn({ peer: link.peerId, refused: bad }, 'peer interest with a queue name over 256 characters refused');
+      throttled(this.node.logger).warn({ peer: link.peerId, refused: bad }, 'peer interest with a queue name over 256 characters refused', `long queue name ${link.peerId}`);
       link.sendError('MB_ERR_BAD_BODY', 0, `${bad} interest entries refused: queue name over ${MAX_QUEUE_NAME} characters`);
     }
     if (full > 0) {
-      this.node.logger.warn({ peer: link.peerId, refused: full, maxPeerInterest: this.maxPeerInterest }, 'peer interest past maxPeerInterest refused');
+      throttled(this.node.logger).warn({ peer: link.peerId, refused: full, maxPeerInterest: this.maxPeerInterest }, 'peer interest past maxPeerInterest refused', `interest full ${link.peerId}`);
       link.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', 0, `${full} interest entries refused: this link already has ${li.learned.size} (maxPeerInterest)`);
     }
     if (leavesFull > 0) {
-      this.node.logger.warn({ leaf: link.peerId, refused: leavesFull, leafEntries: this.leafEntries }, 'leaf interest past half of maxPeerInterest (all leaves together) refused');
+      throttled(this.node.logger).warn({ leaf: link.peerId, refused: leavesFull, leafEntries: this.leafEntries }, 'leaf interest past half of maxPeerInterest (all leaves together) refused', `leaf interest full ${link.peerId}`);
       link.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', 0, `${leavesFull} interest entries refused: this hub's leaves already have ${this.leafEntries} together (half of maxPeerInterest)`);
     }
   }

@@ -18,7 +18,7 @@ import {
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
-import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
+import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, throttled, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 import { parsePeerInfo, reachableAt, type PeerInfo } from './peer-info.js';
 
@@ -312,7 +312,8 @@ export class PeerLink extends Connection {
     } catch (e) {
       const code: ErrorCode = isMeshbusError(e) ? e.code : 'MB_ERR_INTERNAL';
       if (this.state === 'handshake') return this.fail(code, e instanceof Error ? e.message : String(e));
-      this.s.logger.warn({ peer: this.peer?.id, code, err: String(e) }, 'peer frame rejected');
+      // A peer that sends one bad frame per event: one line per peer and code a minute.
+      throttled(this.s.logger).warn({ peer: this.peer?.id, code, err: String(e) }, 'peer frame rejected', `peer frame rejected ${code} ${this.peer?.id}`);
     }
   };
 

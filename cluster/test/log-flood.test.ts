@@ -12,7 +12,7 @@ import { silentLogger, startNode, type Logger } from '@meshbus/core';
 import { RawClient, until } from '@meshbus/testkit';
 import { ClusterNode, type PeerInfo } from '../src/index.js';
 import { newNonce } from '../src/peer-auth.js';
-import { fakePeer, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { fakePeer, remoteInterest, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 const SECRET = 'correct horse battery';
 
@@ -21,12 +21,12 @@ afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-async function node(): Promise<TestNode & { lines: Array<{ msg: string; o: Record<string, unknown> }> }> {
+async function node(opts: { maxPeerInterest?: number } = {}): Promise<TestNode & { lines: Array<{ msg: string; o: Record<string, unknown> }> }> {
   const lines: Array<{ msg: string; o: Record<string, unknown> }> = [];
   const rec = (o: object, msg?: string): void => void lines.push({ msg: msg ?? '', o: o as Record<string, unknown> });
   const logger: Logger = { ...silentLogger, warn: rec, error: rec };
   const n = await startNode({ port: 0, logger, name: 'a' });
-  const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000 }).start();
+  const cluster = await new ClusterNode(n, { port: 0, secret: SECRET, pingInterval: 5000, ...opts }).start();
   const t = { node: n, cluster, url: `127.0.0.1:${n.port}`, peerAddr: `127.0.0.1:${cluster.port}`, lines };
   cleanup.push(() => stopMeshNode(t));
   return t;
@@ -65,5 +65,31 @@ describe('log lines a hostile connection can cause', () => {
     // Each frame is still answered (the sender hears what was refused); only the log line is bounded.
     await until(() => g.got.filter((f) => f.error === 'MB_ERR_BAD_PEER_INFO').length === 40, 'every refusal answered');
     expect(a.lines.filter((l) => l.msg.startsWith('refused gossiped peer info'))).toHaveLength(1);
+  });
+
+  it('an authenticated peer sending a frame the node rejects, again and again: one line a minute per peer and code', async () => {
+    const a = await node();
+    const me: PeerInfo = { id: 'badf00dbadf00d00', name: 'garbler', cluster: '127.0.0.1:9', client: '127.0.0.1:9' };
+    const g = await fakePeer(a, me, SECRET);
+    cleanup.push(() => g.close());
+    // Not msgpack: each INTEREST body fails to decode.
+    for (let i = 0; i < 50; i++) g.send({ type: FrameType.INTEREST, payload: Buffer.from([0xc1, i]) });
+    await g.flush();
+    await until(() => a.lines.some((l) => l.msg === 'peer frame rejected'), 'a rejection logged');
+    // The link stays up and still routes: what it sends next is read.
+    g.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[1, 'after.garbage', null, 1]] }) });
+    await until(() => remoteInterest(a) > 0, 'the link still read');
+    expect(a.lines.filter((l) => l.msg === 'peer frame rejected')).toHaveLength(1);
+  });
+
+  it('a peer sending interest past maxPeerInterest in frame after frame: one line, and the refusal still answered each time', async () => {
+    const a = await node({ maxPeerInterest: 4 });
+    const me: PeerInfo = { id: 'f111f111f111f111', name: 'filler', cluster: '127.0.0.1:9', client: '127.0.0.1:9' };
+    const g = await fakePeer(a, me, SECRET);
+    cleanup.push(() => g.close());
+    for (let i = 0; i < 30; i++) g.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[2 * i + 1, `fill.${i}.a`, null, 1], [2 * i + 2, `fill.${i}.b`, null, 1]] }) });
+    await g.flush();
+    await until(() => g.got.filter((f) => f.error === 'MB_ERR_TOO_MANY_SUBSCRIPTIONS').length === 28, 'every refusal answered', 5000).catch(() => { throw new Error(JSON.stringify(g.got.map((f) => f.error ?? f.type)) + JSON.stringify(a.lines)); });
+    expect(a.lines.filter((l) => l.msg === 'peer interest past maxPeerInterest refused')).toHaveLength(1);
   });
 });

@@ -34,6 +34,7 @@ import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
 import { logTlsMisfit } from './tls-misfit-log.js';
 import { remoteAddress } from './auth/auth-throttle.js';
+import { throttled } from './told-recently.js';
 
 let nextUid = 1;
 
@@ -251,7 +252,7 @@ export class ClientSession extends Connection {
       else this.sendError(e.code, correlation, e.message, nack);
       return;
     }
-    this.ctx.logger.error({ client: this.clientId, err: String(e) }, 'internal error handling a frame');
+    throttled(this.ctx.logger).error({ client: this.clientId, err: String(e) }, 'internal error handling a frame');
     this.sendError('MB_ERR_INTERNAL', correlation, 'internal error');
   }
 
@@ -443,7 +444,9 @@ export class ClientSession extends Connection {
   protected overflow(): void {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.ctx.stats.slowConsumers++;
-    this.ctx.logger.warn({ client: this.clientId, remote: this.remote, name: this.name || undefined, pending: this.out.pending }, 'slow consumer disconnected');
+    // Once a minute per remote host (not host:port): a client that reconnects and falls behind again said a line each time.
+    const host = this.remote.slice(0, this.remote.lastIndexOf(':'));
+    throttled(this.ctx.logger).warn({ client: this.clientId, remote: this.remote, name: this.name || undefined, pending: this.out.pending }, 'slow consumer disconnected', `slow consumer ${host}`);
     this.fail('MB_ERR_SLOW_CONSUMER', `more than ${this.ctx.options.maxPending} bytes pending`);
   }
 

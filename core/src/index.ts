@@ -37,4 +37,4 @@ export { Connection, forwardedHeader, type ConnectionSettings, type ConnectionSt
 export { ForwardSlab } from './forward-slab.js';
 export { freePort, portRange } from './free-port.js';
 export { memoryNow } from './memory-now.js';
-export { ToldRecently } from './told-recently.js';
+export { ThrottledLog, ToldRecently, throttled, THROTTLED_LOG_EVERY } from './told-recently.js';

@@ -47,6 +47,7 @@ import { echoSkip, isLink, takesPayload, type EventSource, type Subscriber } fro
 import { localFrame, type LocalPublish } from './local-publish.js';
 import { InternalSubscriber, subscribeInternal, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 import type { NodeExtension } from './node-extension.js';
+import { throttled } from './told-recently.js';
 
 /** Hooks a cluster layer installs. Peers receive events as Subscribers in the routing table, so no event hook is needed. */
 export interface NodeHooks {
@@ -422,7 +423,7 @@ export class MeshNode implements NodeContext {
     try {
       this.publishLocal(record.topic, encodeBody(record.hop));
     } catch (e) {
-      this.logger.warn({ err: String(e) }, 'trace report failed');
+      throttled(this.logger).warn({ err: String(e) }, 'trace report failed');
     }
   }
 

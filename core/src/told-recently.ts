@@ -1,14 +1,20 @@
+import type { Logger } from './logger.js';
+
 /**
  * Which log lines were said recently, so a line something outside can make
  * the node repeat (a peer link refused as a topology at every redial of a
  * misconfigured node; a durable queue's Redis connection failing at every
  * reconnect attempt: every few seconds, forever) is said once per `every` ms
- * per key.
- * At most `max` keys are remembered, the one told longest ago forgotten
- * first (a forgotten key is said again: never silence, only repetition).
+ * per key, and how many times each was held back meanwhile.
+ *
+ * At most `max` keys are remembered. A new key past that takes the place of
+ * one said longer than `every` ago, or else shares one overflow key: a sender
+ * that makes up keys (addresses, names, messages) gets at most `max + 1`
+ * lines per `every` ms, never one per event. (Forgetting the oldest key
+ * instead let 1,025 made-up keys in turn say a line each, every time.)
  */
 export class ToldRecently {
-  private readonly at = new Map<string, number>();
+  private readonly last = new Map<string, { at: number; held: number }>();
 
   /** every: ms before a key is said again; max: keys remembered. */
   constructor(
@@ -16,13 +22,95 @@ export class ToldRecently {
     private readonly max = 1024,
   ) {}
 
-  /** True when `key` was not said within `every` ms; it counts as said now. */
+  /** True when `key` was not said within `every` ms; it counts as said now (else as held back). */
   due(key: string, now = Date.now()): boolean {
-    const last = this.at.get(key);
-    if (last !== undefined && now - last < this.every) return false;
-    this.at.delete(key);
-    this.at.set(key, now);
-    if (this.at.size > this.max) this.at.delete(this.at.keys().next().value!);
-    return true;
+    return this.tell(key, now) !== undefined;
   }
+
+  /**
+   * When `key` is due: how many times it came up and was held back since it
+   * was last said (0 the first time), and it counts as said now. Otherwise
+   * undefined, and it counts as held back.
+   */
+  tell(key: string, now = Date.now()): number | undefined {
+    let k = key;
+    let e = this.last.get(k);
+    if (e === undefined && this.last.size >= this.max) {
+      // Insertion order is the order of saying (said keys are re-inserted): the first was said longest ago.
+      const [oldKey, oldest] = this.last.entries().next().value as [string, { at: number }];
+      if (now - oldest.at >= this.every) this.last.delete(oldKey);
+      else e = this.last.get((k = OVERFLOW));
+    }
+    if (e !== undefined && now - e.at < this.every) {
+      e.held++;
+      return undefined;
+    }
+    this.last.delete(k);
+    this.last.set(k, { at: now, held: 0 });
+    return e?.held ?? 0;
+  }
+}
+
+/** The key new keys share once `max` are remembered and none has expired. */
+const OVERFLOW = '\u0000overflow';
+
+/** How often one kind of throttled line is said again, ms. */
+export const THROTTLED_LOG_EVERY = 60_000;
+
+/**
+ * Log lines that something outside the node can cause once per event: a
+ * client's publish failing while Redis does not answer, a corrupt entry read
+ * back from Redis, a peer's bad frame, a client that is a slow consumer at
+ * every reconnect. Each kind is said at most once every `every` ms (the first
+ * at once), with `suppressed`: the lines of that kind held back since the
+ * last one. A node saying one line per event is a disk or log pipeline filled
+ * by whoever sends the events (a silent Redis and one publisher made 48,000
+ * "durable publish failed" lines in 24 s).
+ *
+ * `kind` defaults to the message; pass it when the message carries a value
+ * (a topic, a reason) so one kind is not many. Values a sender chooses in
+ * `kind` (an address, a peer id) are bounded by ToldRecently's `max`.
+ */
+export class ThrottledLog {
+  private readonly told: ToldRecently;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly every = THROTTLED_LOG_EVERY,
+  ) {
+    this.told = new ToldRecently(every);
+  }
+
+  warn(fields: object, msg: string, kind: string = msg): void {
+    const held = this.told.tell(kind);
+    if (held !== undefined) this.logger.warn(this.fields(fields, held), msg);
+  }
+
+  error(fields: object, msg: string, kind: string = msg): void {
+    const held = this.told.tell(kind);
+    if (held !== undefined) this.logger.error(this.fields(fields, held), msg);
+  }
+
+  private fields(fields: object, held: number): object {
+    return { ...fields, ...(held > 0 ? { suppressed: held } : {}), throttled: `said at most every ${this.every / 1000} s` };
+  }
+}
+
+const throttles = new WeakMap<Logger, ThrottledLog>();
+
+/**
+ * The ThrottledLog of `logger`: one per logger (each node has its own), so
+ * every module of a node shares its kinds without the node passing one round.
+ */
+export function throttled(logger: Logger): ThrottledLog {
+  let t = throttles.get(logger);
+  if (t === undefined) throttles.set(logger, (t = new ThrottledLog(logger)));
+  return t;
+}
+
+/** A failure's kind for a ThrottledLog key: its meshbus code, else its class name (never its message, which may carry values). */
+export function errorKind(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.length <= 64) return code;
+  return e instanceof Error ? e.name : typeof e;
 }

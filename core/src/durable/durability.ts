@@ -32,7 +32,7 @@ import { closeConnection, connectRedis, firstFailure, isCluster, untilReady, typ
 import { ReplicaWait } from './replica-wait.js';
 import { StoreQuota } from './store-quota.js';
 import { JobQuota } from './job-quota.js';
-import { ToldRecently } from '../told-recently.js';
+import { ToldRecently, errorKind, throttled } from '../told-recently.js';
 import { redactUrl as redact } from './redis-target.js';
 
 export { DURABLE_FEATURES, logDurabilityOff, refuseWithoutRedis } from './durability-off.js';
@@ -280,7 +280,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       },
       (e: unknown) => {
         if ((e as StoreError | undefined)?.code === 'MB_ERR_STORE_FULL') return this.refuseFull(d, e as StoreError, ack, f.correlation, from);
-        this.host.logger.warn({ topic: d.topic, ...storeErr(e) }, 'durable publish failed');
+        // One line per kind a minute: a silent Redis failed every publish (48,000 lines in 24 s from one publisher).
+        throttled(this.host.logger).warn({ topic: d.topic, ...storeErr(e) }, 'durable publish failed', `durable publish failed ${errorKind(e)}`);
         from?.send?.(refusal(ack, f.correlation, storeFailure(e)));
       },
     );
@@ -344,7 +345,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       f = readStoredFrame(bytes);
     } catch (e) {
       this.host.stats.store.corrupt++;
-      this.host.logger.warn({ err: String((e as Error).message) }, 'delayed publish skipped: stored frame is corrupt');
+      throttled(this.host.logger).warn({ err: String((e as Error).message) }, 'delayed publish skipped: stored frame is corrupt');
       return;
     }
     const d = this.matcher.forFrame(f);
@@ -360,7 +361,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       const f = readStoredFrame(frame);
       this.host.publishLocal(`_DLQ.${group}`, f.payload, { headers: { ...(f.ext?.headers ?? {}), 'mb-topic': f.topic, 'mb-error': error } });
     } catch (e) {
-      this.host.logger.warn({ group, err: String(e) }, 'cannot publish dead letter');
+      throttled(this.host.logger).warn({ group, err: String(e) }, 'cannot publish dead letter');
     }
   }
 
@@ -406,7 +407,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     }
     if (sub.detached) {
       this.work.addMember(sub).catch((e: unknown) => {
-        this.host.logger.warn({ pattern: sub.pattern, ...storeErr(e) }, 'durable queue registration failed: retried until redis takes it');
+        throttled(this.host.logger).warn({ pattern: sub.pattern, ...storeErr(e) }, 'durable queue registration failed: retried until redis takes it');
         owner.send(errorFrame('MB_ERR_STORE_UNAVAILABLE', sub.sid, `durable queue: ${storeFailure(e)}; the subscription joins the queue when it is back`));
         this.memberRetry.add(sub);
       });
@@ -423,7 +424,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
         }
       };
       sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<unknown>, this.history, isCurrent, this.host.logger, this.host.stats, acquire).catch((e: unknown) =>
-        this.host.logger.error({ pattern: sub.pattern, ...storeErr(e) }, 'latest values failed'),
+        throttled(this.host.logger).error({ pattern: sub.pattern, ...storeErr(e) }, 'latest values failed'),
       );
     }
   }

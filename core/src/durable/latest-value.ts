@@ -2,6 +2,7 @@ import { hasWildcard, isMeshbusError, topicMatches, type Frame } from '@meshbus/
 import type { NodeStats } from '../stats.js';
 import type { Logger } from '../logger.js';
 import { storeErr } from './connection-error.js';
+import { errorKind, throttled } from '../told-recently.js';
 import { withPosition } from './frames.js';
 import type { HistoryStore, LatestValue } from './history-store.js';
 import type { DurableMatcher, ResolvedTopicRule } from './store-config.js';
@@ -61,7 +62,7 @@ export async function sendLatest(
             cursor = page.cursor;
           }
         } catch (e) {
-          logger.warn({ pattern, ...storeErr(e) }, 'latest values unavailable');
+          throttled(logger).warn({ pattern, ...storeErr(e) }, 'latest values unavailable', `latest values unavailable ${errorKind(e)}`);
           return n;
         }
         values.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
@@ -102,7 +103,7 @@ function deliverLatest(owner: SequencedOwner, sid: number, pattern: string, matc
   if (f === undefined) {
     stats.store.corrupt++;
     const message = `latest value of "${v.topic}" skipped: ${problem}`;
-    logger.warn({ pattern, sid }, message);
+    throttled(logger).warn({ pattern, sid }, message, 'latest value corrupt');
     owner.notice(sid, 'MB_ERR_STORE_CORRUPT', message);
     return false;
   }

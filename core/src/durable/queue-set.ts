@@ -1,4 +1,6 @@
 import { topicProblem } from '@meshbus/proto';
+import type { RedisClient } from './redis-connect.js';
+import { withinDeadline } from './store-deadline.js';
 
 /** A member of the set `<prefix>queues`: one durable queue (pattern, group). */
 export function queueMember(pattern: string, group: string): string {
@@ -19,4 +21,55 @@ export function parseQueueMember(m: string): [string, string] | undefined {
   if (!Array.isArray(pg) || typeof pg[0] !== 'string' || typeof pg[1] !== 'string' || pg[1].length === 0) return undefined;
   if (topicProblem(pg[0], true)) return undefined;
   return [pg[0], pg[1]];
+}
+
+/**
+ * The Redis set `<prefix>queues` of every durable queue, and its change
+ * notices on `<prefix>queues:changed`, on the BullMQ producer connection.
+ *
+ * That connection has no commandTimeout, so each wait is bounded by the store
+ * deadline (withinDeadline: StoreError MB_ERR_STORE_UNAVAILABLE after
+ * `deadlineMs`). The command itself stays queued in ioredis until Redis
+ * answers or the connection drops, so the same command is never queued twice:
+ * one SMEMBERS at a time, one SADD per queue. A Redis that accepts
+ * connections and never answers then holds one of each, not one per refresh
+ * (every 5 s and per notice) or per registration retry, for as long as it is
+ * silent.
+ */
+export class QueueSet {
+  private listing: Promise<string[]> | undefined;
+  private readonly adding = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly key: string,
+    /** The notices channel: a node re-reads the set on each message. */
+    readonly channel: string,
+    /** writeTimeoutMs, ms. */
+    private readonly deadlineMs: number,
+  ) {}
+
+  /** The set's members as stored (untrusted: parseQueueMember each). */
+  list(): Promise<string[]> {
+    this.listing ??= this.redis.smembers(this.key).finally(() => (this.listing = undefined));
+    return withinDeadline(this.listing, this.deadlineMs, 'the durable queue list');
+  }
+
+  /**
+   * Adds `member` (queueMember) and tells every node, `notice` as the
+   * message. `what` names the wait in the deadline's error ("redis did not
+   * answer <what> within <ms> ms").
+   */
+  add(member: string, notice: string, what: string): Promise<void> {
+    let op = this.adding.get(member);
+    if (op === undefined) {
+      op = this.redis
+        .sadd(this.key, member)
+        .then(() => this.redis.publish(this.channel, notice))
+        .then(() => undefined)
+        .finally(() => this.adding.delete(member));
+      this.adding.set(member, op);
+    }
+    return withinDeadline(op, this.deadlineMs, what);
+  }
 }

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { NodeStats } from '../stats.js';
 import type { SequencedReceiver, Throttled } from '../subscriber.js';
 import { storeErr } from './connection-error.js';
+import { errorKind, throttled } from '../told-recently.js';
 import { positionOf, withPosition } from './frames.js';
 import type { HistoryStore, ReadResult } from './history-store.js';
 import type { ResolvedTopicRule } from './store-config.js';
@@ -158,7 +159,7 @@ export class Sequencer implements SequencedReceiver {
       )
       .catch((e: unknown) => {
         // A bug in the callbacks: keep the node up, and the subscription going live.
-        this.deps.logger.error({ topic: this.topic, err: String(e) }, 'history replay failed');
+        throttled(this.deps.logger).error({ topic: this.topic, err: String(e) }, 'history replay failed');
         if (!this.closed && this.fetching) this.goLive();
       });
   }
@@ -272,7 +273,7 @@ export class Sequencer implements SequencedReceiver {
 
   private corrupt(message: string): void {
     this.deps.stats.store.corrupt++;
-    this.deps.logger.warn({ topic: this.topic, sid: this.sid }, message);
+    throttled(this.deps.logger).warn({ topic: this.topic, sid: this.sid }, message, 'history corrupt');
     this.owner.notice(this.sid, 'MB_ERR_STORE_CORRUPT', message);
   }
 
@@ -354,7 +355,7 @@ export class Sequencer implements SequencedReceiver {
       const p = positionOf(x);
       if (!(at && p && p.epoch === at.epoch && p.offset === at.offset)) this.keep(x);
     }
-    this.deps.logger.warn({ topic: this.topic, sid: this.sid }, `event with an impossible position dropped: ${why}`);
+    throttled(this.deps.logger).warn({ topic: this.topic, sid: this.sid }, `event with an impossible position dropped: ${why}`, 'impossible position');
   }
 
   /** Reads (offset, upto] from history in pages, delivers it, then the buffered events; `trigger` is the live event that jumped ahead. */
@@ -396,7 +397,7 @@ export class Sequencer implements SequencedReceiver {
 
   private storeFailed(e: unknown): void {
     if (this.closed) return;
-    this.deps.logger.warn({ topic: this.topic, ...storeErr(e) }, 'history read failed');
+    throttled(this.deps.logger).warn({ topic: this.topic, ...storeErr(e) }, 'history read failed', `history read failed ${errorKind(e)}`);
     if (isMeshbusError(e) && e.code === 'MB_ERR_STORE_CORRUPT') this.corrupt(e.message);
     // Continue live; the client is told it may have missed events.
     const next = this.pending[0] ? positionOf(this.pending[0]) : undefined;

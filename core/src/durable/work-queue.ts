@@ -7,12 +7,13 @@ import { SessionError, StoreError } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
 import { giveBack, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
-import { ToldRecently } from '../told-recently.js';
+import { ToldRecently, throttled } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
 import { connectionError, storeErr } from './connection-error.js';
-import { parseQueueMember, queueMember } from './queue-set.js';
+import { QueueSet, parseQueueMember, queueMember } from './queue-set.js';
 import { bullPrefix, dlqName, queueName, type JobData, type QueueRef } from './queue-names.js';
 import { withinDeadline } from './store-deadline.js';
+import { oneAtATime } from './one-at-a-time.js';
 
 /**
  * How often one kind of queue or worker error is logged again, ms. BullMQ
@@ -59,6 +60,9 @@ export class WorkQueues {
   private readonly deliveries = new Map<number, Delivery>();
   private nextDelivery = 0;
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
+  /** One refresh at a time (a notice per queue change of any node, and every 5 s): asked meanwhile, it runs once more after. */
+  private readonly refreshSoon = oneAtATime(() => this.refresh().catch((e: unknown) => throttled(this.logger).warn(storeErr(e), 'durable queue refresh failed')));
+  private readonly set: QueueSet;
   private delayed: Queue | undefined;
   private delayedWorker: Worker | undefined;
   private stopped = false;
@@ -85,15 +89,10 @@ export class WorkQueues {
     /** Mesh-wide bound of the delayed publishes waiting (absent: unbounded, for tools). */
     private readonly quota?: StoreQuota,
   ) {
+    this.set = new QueueSet(redis, `${cfg.prefix}queues`, `${cfg.prefix}queues:changed`, cfg.writeTimeoutMs);
     if (cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(redis, cfg.waitReplicas, cfg.waitTimeoutMs, cfg.writeTimeoutMs);
   }
 
-  private get setKey(): string {
-    return `${this.cfg.prefix}queues`;
-  }
-  private get channel(): string {
-    return `${this.cfg.prefix}queues:changed`;
-  }
   private get bullPrefix(): string {
     return bullPrefix(this.cfg.prefix);
   }
@@ -125,9 +124,9 @@ export class WorkQueues {
    */
   async start(): Promise<void> {
     this.sub.on('message', (ch: string) => {
-      if (ch === this.channel) this.refreshLogged();
+      if (ch === this.set.channel) this.refreshLogged();
     });
-    await this.sub.subscribe(this.channel).catch((e: unknown) => this.logger.warn(storeErr(e), 'queue notices unavailable'));
+    await this.sub.subscribe(this.set.channel).catch((e: unknown) => this.logger.warn(storeErr(e), 'queue notices unavailable'));
     if (this.stopped) return;
     await this.refresh();
     if (this.stopped) return;
@@ -143,7 +142,7 @@ export class WorkQueues {
           frame = jobFrame(job.data);
         } catch (e) {
           this.onCorrupt();
-          this.logger.warn({ queue: 'delayed', job: job.id, err: String((e as Error).message) }, 'corrupt delayed publish dropped');
+          throttled(this.logger).warn({ queue: 'delayed', job: job.id, err: String((e as Error).message) }, 'corrupt delayed publish dropped');
         }
         if (frame) await this.publishDue(frame);
         this.releaseDelayed(job);
@@ -173,14 +172,14 @@ export class WorkQueues {
   private refreshLogged(): void {
     // A consumer that left its queue with a job in hand, then closed its connection.
     this.failDeliveries((d) => !isOpen(d.member.sub.owner), 'consumer disconnected');
-    this.refresh().catch((e: unknown) => this.logger.warn(storeErr(e), 'durable queue refresh failed'));
+    if (!this.stopped) this.refreshSoon();
   }
 
   /** Re-reads the set of durable queues; members that are not a valid [pattern, group] are skipped. */
   async refresh(): Promise<void> {
     let members: string[];
     try {
-      members = await this.redis.smembers(this.setKey);
+      members = await this.set.list();
     } catch {
       return;
     }
@@ -204,8 +203,7 @@ export class WorkQueues {
     const missing = [...this.workers.values()].map((w) => queueMember(w.ref.pattern, w.ref.group)).filter((m) => !listed.has(m));
     if (missing.length === 0) return;
     try {
-      await this.redis.sadd(this.setKey, ...missing);
-      await this.redis.publish(this.channel, 'reasserted');
+      await Promise.all(missing.map((m) => this.set.add(m, 'reasserted', 'the queue set repair')));
     } catch {
       // Redis down: the next refresh tries again.
     }
@@ -306,10 +304,9 @@ export class WorkQueues {
     const group = sub.queue!;
     const ref = this.learn(sub.pattern, group);
     this.joining.add(sub);
-    const register = this.redis.sadd(this.setKey, queueMember(sub.pattern, group)).then(() => this.redis.publish(this.channel, ref.name));
     try {
       // Bounded: a silent Redis held it for ever (the SUB never joined, never reported, never retried).
-      await this.bounded(register, 'the durable queue registration');
+      await this.set.add(queueMember(sub.pattern, group), ref.name, 'the durable queue registration');
     } catch (e) {
       this.joining.delete(sub);
       throw e;
@@ -340,7 +337,7 @@ export class WorkQueues {
     });
     worker.on('failed', (job, err) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-        this.deadLetter(ref, job as Job<JobData>, err).catch((x: unknown) => this.logger.error({ queue: ref.name, ...storeErr(x) }, 'dead-lettering failed'));
+        this.deadLetter(ref, job as Job<JobData>, err).catch((x: unknown) => throttled(this.logger).error({ queue: ref.name, ...storeErr(x) }, 'dead-lettering failed'));
       }
     });
     worker.on('error', (x) => this.failed('worker error', ref.name, x));
@@ -377,7 +374,7 @@ export class WorkQueues {
       frame = jobFrame(job.data);
     } catch (e) {
       this.onCorrupt();
-      this.logger.warn({ queue: w.ref.name, job: job.id, err: String((e as Error).message) }, 'corrupt durable queue job dropped');
+      throttled(this.logger).warn({ queue: w.ref.name, job: job.id, err: String((e as Error).message) }, 'corrupt durable queue job dropped');
       return;
     }
     let member: Member | undefined;
@@ -438,7 +435,7 @@ export class WorkQueues {
       frame = jobFrame(job.data);
     } catch (e) {
       this.onCorrupt();
-      this.logger.warn({ queue: ref.name, err: String((e as Error).message) }, 'corrupt job not dead-lettered');
+      throttled(this.logger).warn({ queue: ref.name, err: String((e as Error).message) }, 'corrupt job not dead-lettered');
       return;
     }
     try {
@@ -448,7 +445,7 @@ export class WorkQueues {
         { removeOnComplete: true, removeOnFail: false },
       );
     } catch (e) {
-      this.logger.error({ queue: ref.name, ...storeErr(e) }, 'dead-letter queue write failed');
+      throttled(this.logger).error({ queue: ref.name, ...storeErr(e) }, 'dead-letter queue write failed');
     }
     this.publishDead(ref.group, frame, err.message);
   }

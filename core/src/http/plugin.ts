@@ -17,6 +17,7 @@ import { RateHistory } from './rate-history.js';
 import { ScrapeCache } from './scrape-cache.js';
 import { checkPluginOptions } from './http-options.js';
 import { MAX_PAGE, clusterView, connectionsView, historyView, intParam, nodeView, readiness, statsView, subscriptionsView, type ViewContext } from './views.js';
+import { throttled } from '../told-recently.js';
 
 /** Options of the `meshbusHttp` fastify plugin (plus fastify's own `prefix`). */
 export interface MeshbusHttpOptions {
@@ -178,7 +179,7 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
 
   app.setErrorHandler((err, req, reply) => {
     const c = classify(err);
-    if (c.internal) req.log.error({ err }, 'HTTP handler failed');
+    if (c.internal) throttled(app.log).error({ err, reqId: req.id, url: logUrl(req.url) }, 'HTTP handler failed');
     // A thenable reply, never a promise unless awaited: nothing can reject here.
     void reply.code(c.status).send(c.body);
   });
@@ -192,7 +193,8 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     const status = reply.statusCode;
     const rec = { method: req.method, url: logUrl(req.url), status, ms: Math.round(reply.elapsedTime * 100) / 100 };
-    if (status >= 500) req.log.warn(rec, 'http');
+    // 5xx once per status a minute (with the count held back): a Redis outage failed every publish, a line each.
+    if (status >= 500) throttled(app.log).warn({ reqId: req.id, ...rec }, 'http', `http ${status}`);
     else if (req.method === 'GET' || req.method === 'HEAD' || UNCHARGED_REFUSALS.has(status)) req.log.debug(rec, 'http');
     else req.log.info(rec, 'http');
   });
