@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterEach, expect, it } from 'vitest';
-import { requireRedisServer, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
+import { expect, it } from 'vitest';
+import { ownRedisServers, until } from '@meshbus/testkit';
 
 /**
  * A node closed while its Redis is down lets its process exit at once
@@ -22,11 +22,7 @@ const CORE = fileURLToPath(new URL('..', import.meta.url));
 /** What the process may take to exit after close() resolved, ms (the target is under 1 s after SIGTERM). */
 const EXIT_WITHIN_MS = 1000;
 
-let server: RedisServer | undefined;
-afterEach(async () => {
-  await server?.stop();
-  server = undefined;
-});
+const redis = ownRedisServers();
 
 /** The child: a durable node with a queue consumer holding a job; on SIGUSR2 it closes the node (`seen`: once it saw Redis down). */
 function child(url: string, seen: boolean): string {
@@ -56,8 +52,7 @@ function child(url: string, seen: boolean): string {
 
 for (const seen of [true, false]) {
   it(`a node closed ${seen ? 'once it saw its Redis down' : 'as its Redis dies'}: the process exits within ${EXIT_WITHIN_MS} ms`, async ({ skip }) => {
-    requireRedisServer({ skip });
-    server = await startRedisServer();
+    const server = await redis.start({ skip });
     const p = spawn(process.execPath, ['--input-type=module', '-e', child(server.url, seen)], { cwd: CORE, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let closedAt = 0;

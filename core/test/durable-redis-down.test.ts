@@ -1,7 +1,7 @@
 import { createServer, type Socket } from 'node:net';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { connect, type Client } from '@meshbus/sdk';
-import { freePort, nodeKit, requireRedisServer, startRedisServer, until, untilResolved, type RedisServer } from '@meshbus/testkit';
+import { freePort, nodeKit, ownRedisServers, requireRedisServer, until, untilResolved } from '@meshbus/testkit';
 import { startNode, type MeshNode } from '../src/index.js';
 
 /**
@@ -12,11 +12,7 @@ import { startNode, type MeshNode } from '../src/index.js';
  * only (no HTTP API, no gateway, no cluster port) and ignored SIGTERM.
  */
 const kit = nodeKit<MeshNode>({ start: startNode });
-let server: RedisServer | undefined;
-afterEach(async () => {
-  await server?.stop();
-  server = undefined;
-});
+const redis = ownRedisServers();
 
 /** `p`, or a failure naming `what` after `ms` (the old code never settled). */
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -59,7 +55,7 @@ it('startNode with an unreachable Redis returns; durable features come up when R
   await expect(within(c.publish('later.a', 'early', { ack: true, delay: 50 }), 3000, 'delayed publish')).rejects.toMatchObject({ code: 'MB_ERR_STORE_UNAVAILABLE' });
 
   // Redis comes up: history, delayed publish and durable queues work on the same node.
-  server = await startRedisServer([], redisPort);
+  const server = await redis.start({ skip }, [], redisPort);
   await untilResolved(() => c.publish('down.a', 'late', { ack: true }), 'durable publish acked once Redis is up', 15_000, 200);
   const delayed: string[] = [];
   c.subscribe('later.>', { callback: (m) => void delayed.push(text(m)) });

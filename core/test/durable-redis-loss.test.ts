@@ -1,5 +1,5 @@
-import { afterEach, expect, it } from 'vitest';
-import { durableSuite, type RedisServer, requireRedisServer, startRedisServer, until } from '@meshbus/testkit';
+import { expect, it } from 'vitest';
+import { durableSuite, ownRedisServers, until } from '@meshbus/testkit';
 import { startNode } from '../src/index.js';
 
 /**
@@ -11,15 +11,10 @@ import { startNode } from '../src/index.js';
  */
 const suite = durableSuite({ start: startNode });
 const { node, client } = suite;
-let server: RedisServer | undefined;
-afterEach(async () => {
-  await server?.stop();
-  server = undefined;
-});
+const redis = ownRedisServers();
 
 it('a queue whose consumers are online is known again to new nodes after Redis lost its data', async ({ skip }) => {
-  requireRedisServer({ skip });
-  server = await startRedisServer();
+  const server = await redis.start({ skip });
   const cfg = { redis: server.url, prefix: 'loss:' };
   const a = await node({ durable: cfg });
   const c = await client(a);

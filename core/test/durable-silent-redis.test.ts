@@ -1,6 +1,6 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { Client, Status } from '@meshbus/sdk';
-import { nodeKit, requireRedisServer, startRedisServer, until, untilResolved, type RedisServer } from '@meshbus/testkit';
+import { nodeKit, ownRedisServers, until, untilResolved } from '@meshbus/testkit';
 import { startNode, type MeshNode } from '../src/index.js';
 import { statusClient } from './status-client.js';
 
@@ -17,12 +17,7 @@ import { statusClient } from './status-client.js';
  * it joins once Redis answers again.
  */
 const kit = nodeKit<MeshNode>({ start: startNode });
-let server: RedisServer | undefined;
-afterEach(async () => {
-  server?.resume();
-  await server?.stop();
-  server = undefined;
-});
+const redis = ownRedisServers();
 
 /** The deadline of this test's node, ms (durable.writeTimeoutMs; 5,000 by default). */
 const DEADLINE = 600;
@@ -32,8 +27,7 @@ const text = (m: { data: Uint8Array }): string => Buffer.from(m.data).toString()
 const client = (n: MeshNode, statuses?: Status[]): Promise<Client> => statusClient(kit, n, statuses);
 
 it('a silent Redis: queue registration, acked and delayed publishes fail within writeTimeoutMs; the member joins once Redis answers', async ({ skip }) => {
-  requireRedisServer({ skip });
-  server = await startRedisServer();
+  const server = await redis.start({ skip });
   const n = await kit.node({ durable: { redis: server.url, prefix: 'silent:', topics: [{ pattern: 'stored.>' }], writeTimeoutMs: DEADLINE } });
   await until(() => n.stats.store.redisUp === 1, 'redis up', 10_000);
   const producer = await client(n);

@@ -7,19 +7,14 @@
  * time, and made-up keys (1,025 addresses in turn) got past ToldRecently's
  * "once per key" by pushing each other out of its memory.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { RawClient, nodeKit, requireRedisServer, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
+import { describe, expect, it } from 'vitest';
+import { RawClient, nodeKit, ownRedisServers, until } from '@meshbus/testkit';
 import { connect } from '@meshbus/sdk';
 import { ThrottledLog, ToldRecently, jsonLogger, startNode, type Logger, type MeshNode } from '../src/index.js';
 import { startHttp } from '../src/http/index.js';
 
 const kit = nodeKit<MeshNode>({ start: startNode });
-let server: RedisServer | undefined;
-afterEach(async () => {
-  server?.resume();
-  await server?.stop();
-  server = undefined;
-});
+const redis = ownRedisServers();
 
 /** A jsonLogger whose lines are collected, parsed. */
 function capture(): { logger: Logger; records: () => Array<Record<string, unknown>> } {
@@ -67,8 +62,7 @@ describe('ThrottledLog', () => {
 
 describe('lines a client or a silent Redis can cause', () => {
   it('a silent Redis: 300 failed durable publishes make one "durable publish failed" line, not 300', async ({ skip }) => {
-    requireRedisServer({ skip });
-    server = await startRedisServer();
+    const server = await redis.start({ skip });
     const { logger, records } = capture();
     const n = await kit.node({ logger, durable: { redis: server.url, prefix: 'throttle:', topics: [{ pattern: 'stored.>', history: { size: 100 } }], writeTimeoutMs: 300 } });
     await until(() => n.stats.store.redisUp === 1, 'redis up', 10_000);
@@ -83,7 +77,6 @@ describe('lines a client or a silent Redis can cause', () => {
     const lines = records().filter((r) => r.msg === 'durable publish failed');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatchObject({ level: 'warn', topic: 'stored.a', throttled: 'said at most every 60 s' });
-
     server.resume();
     await c.close();
   }, 30_000);

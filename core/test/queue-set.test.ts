@@ -9,16 +9,13 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { requireRedisServer, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
+import { ownRedisServers, until } from '@meshbus/testkit';
 import { QueueSet, queueMember } from '../src/durable/queue-set.js';
 
-let server: RedisServer | undefined;
+const redis = ownRedisServers();
 const conns: Redis[] = [];
-afterEach(async () => {
-  server?.resume();
+afterEach(() => {
   for (const c of conns.splice(0)) c.disconnect();
-  await server?.stop();
-  server = undefined;
 });
 
 /** Calls of `cmd` Redis has run (INFO commandstats). */
@@ -28,12 +25,11 @@ async function calls(r: Redis, cmd: string): Promise<number> {
 }
 
 it('a silent Redis: every list() and add() fails at the deadline; one SMEMBERS and one SADD per queue wait, not one per call', async ({ skip }) => {
-  requireRedisServer({ skip });
-  server = await startRedisServer();
-  const redis = new Redis(server.url, { maxRetriesPerRequest: null });
+  const server = await redis.start({ skip });
+  const conn = new Redis(server.url, { maxRetriesPerRequest: null });
   const probe = new Redis(server.url);
-  conns.push(redis, probe);
-  const set = new QueueSet(redis, 'qs:queues', 'qs:queues:changed', 150);
+  conns.push(conn, probe);
+  const set = new QueueSet(conn, 'qs:queues', 'qs:queues:changed', 150);
   await set.add(queueMember('jobs.>', 'workers'), 'hello', 'the registration');
   expect(await set.list()).toEqual([queueMember('jobs.>', 'workers')]);
   const before = { smembers: await calls(probe, 'smembers'), sadd: await calls(probe, 'sadd'), publish: await calls(probe, 'publish') };
