@@ -313,7 +313,7 @@ export class PeerLink extends Connection {
       const code: ErrorCode = isMeshbusError(e) ? e.code : 'MB_ERR_INTERNAL';
       if (this.state === 'handshake') return this.fail(code, e instanceof Error ? e.message : String(e));
       // A peer that sends one bad frame per event: one line per peer and code a minute.
-      throttled(this.s.logger).warn({ peer: this.peer?.id, code, err: String(e) }, 'peer frame rejected', `peer frame rejected ${code} ${this.peer?.id}`);
+      throttled(this.s.logger).warn({ peer: this.peer?.id, code, err: String(e) }, 'peer frame rejected', `peer frame rejected ${code}`, this.peer?.id);
     }
   };
 

@@ -93,3 +93,26 @@ describe('log lines a hostile connection can cause', () => {
     expect(a.lines.filter((l) => l.msg === 'peer interest past maxPeerInterest refused')).toHaveLength(1);
   });
 });
+
+describe('kinds the node remembers per party', () => {
+  it('more peers in a minute than the node remembers (1,024): another kind of line is still said, its first one', async () => {
+    const a = await node({ maxPeerInterest: 4 });
+    const rejected = (): number => a.lines.filter((l) => l.msg === 'peer frame rejected').length;
+    for (let i = 0; i < 1_025; i++) {
+      const me: PeerInfo = { id: (0x1000000000000000n + BigInt(i)).toString(16), name: `garbler-${i}`, cluster: '127.0.0.1:9', client: '127.0.0.1:9' };
+      const g = await fakePeer(a, me, SECRET);
+      // Not msgpack: the INTEREST body fails to decode.
+      g.send({ type: FrameType.INTEREST, payload: Buffer.from([0xc1]) });
+      await until(() => rejected() === i + 1, `peer ${i}'s rejection said`);
+      g.close();
+    }
+    // Every party's first line was said, the 1,025th's too (the kind's own overflow key). Now a peer
+    // past maxPeerInterest: a kind the node never said, and must.
+    const me: PeerInfo = { id: 'f111f111f111f111', name: 'filler', cluster: '127.0.0.1:9', client: '127.0.0.1:9' };
+    const g = await fakePeer(a, me, SECRET);
+    cleanup.push(() => g.close());
+    g.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [1, 2, 3, 4, 5, 6].map((n) => [n, `fill.${n}`, null, 1]) }) });
+    await g.waitFor((f) => f.error === 'MB_ERR_TOO_MANY_SUBSCRIPTIONS');
+    expect(a.lines.filter((l) => l.msg === 'peer interest past maxPeerInterest refused')).toHaveLength(1);
+  }, 120_000);
+});

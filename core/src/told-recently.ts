@@ -30,16 +30,17 @@ export class ToldRecently {
   /**
    * When `key` is due: how many times it came up and was held back since it
    * was last said (0 the first time), and it counts as said now. Otherwise
-   * undefined, and it counts as held back.
+   * undefined, and it counts as held back. `overflow`: the key it shares
+   * when it is new and `max` keys are remembered (ThrottledLog: one per kind).
    */
-  tell(key: string, now = Date.now()): number | undefined {
+  tell(key: string, now = Date.now(), overflow = OVERFLOW): number | undefined {
     let k = key;
     let e = this.last.get(k);
     if (e === undefined && this.last.size >= this.max) {
       // Insertion order is the order of saying (said keys are re-inserted): the first was said longest ago.
       const [oldKey, oldest] = this.last.entries().next().value as [string, { at: number }];
       if (now - oldest.at >= this.every) this.last.delete(oldKey);
-      else e = this.last.get((k = OVERFLOW));
+      else e = this.last.get((k = overflow));
     }
     if (e !== undefined && now - e.at < this.every) {
       e.held++;
@@ -68,8 +69,13 @@ export const THROTTLED_LOG_EVERY = 60_000;
  * "durable publish failed" lines in 24 s).
  *
  * `kind` defaults to the message; pass it when the message carries a value
- * (a topic, a reason) so one kind is not many. Values a sender chooses in
- * `kind` (an address, a peer id) are bounded by ToldRecently's `max`.
+ * (a topic, a reason) so one kind is not many: kinds are few, named by the
+ * code. `party`, when given, makes it a line per kind and party (a client's
+ * host, a peer id): values a sender chooses, bounded by ToldRecently's `max`.
+ * Past that, new parties share one key per kind, never one for all: 1,024
+ * hosts that were slow consumers within the minute made every other kind
+ * new that minute (a Redis outage's "durable publish failed" included) share
+ * the key the 1,025th host had just used, its first line never said.
  */
 export class ThrottledLog {
   private readonly told: ToldRecently;
@@ -81,14 +87,18 @@ export class ThrottledLog {
     this.told = new ToldRecently(every);
   }
 
-  warn(fields: object, msg: string, kind: string = msg): void {
-    const held = this.told.tell(kind);
+  warn(fields: object, msg: string, kind: string = msg, party?: string): void {
+    const held = this.tell(kind, party);
     if (held !== undefined) this.logger.warn(this.fields(fields, held), msg);
   }
 
-  error(fields: object, msg: string, kind: string = msg): void {
-    const held = this.told.tell(kind);
+  error(fields: object, msg: string, kind: string = msg, party?: string): void {
+    const held = this.tell(kind, party);
     if (held !== undefined) this.logger.error(this.fields(fields, held), msg);
+  }
+
+  private tell(kind: string, party: string | undefined): number | undefined {
+    return this.told.tell(party === undefined ? kind : `${kind}\u0000${party}`, undefined, `${OVERFLOW} ${kind}`);
   }
 
   private fields(fields: object, held: number): object {

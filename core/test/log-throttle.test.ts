@@ -124,3 +124,15 @@ describe('lines a client or a silent Redis can cause', () => {
     }
   });
 });
+
+describe('ThrottledLog parties', () => {
+  it('parties past the 1,024 remembered share one key per kind: another kind is still said at once', () => {
+    const { logger, records } = capture();
+    const log = new ThrottledLog(logger, 60_000);
+    for (let i = 0; i < 3_000; i++) log.warn({ i }, 'slow consumer disconnected', 'slow consumer', `10.0.${i >> 8}.${i & 255}`);
+    log.warn({}, 'durable publish failed', 'durable publish failed MB_ERR_STORE_UNAVAILABLE');
+    log.warn({}, 'durable publish failed', 'durable publish failed MB_ERR_STORE_UNAVAILABLE');
+    expect(records().filter((r) => r.msg === 'slow consumer disconnected')).toHaveLength(1_025);
+    expect(records().filter((r) => r.msg === 'durable publish failed')).toHaveLength(1);
+  });
+});
