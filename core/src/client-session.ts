@@ -34,7 +34,7 @@ import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
 import { logTlsMisfit } from './tls-misfit-log.js';
 import { remoteAddress } from './auth/auth-throttle.js';
-import { throttled } from './told-recently.js';
+import { errorSite, throttled } from './told-recently.js';
 
 let nextUid = 1;
 
@@ -252,7 +252,8 @@ export class ClientSession extends Connection {
       else this.sendError(e.code, correlation, e.message, nack);
       return;
     }
-    throttled(this.ctx.logger).error({ client: this.clientId, err: String(e) }, 'internal error handling a frame');
+    // One line a minute per bug (where it was thrown): one a client hits frame after frame hides no other.
+    throttled(this.ctx.logger).error({ client: this.clientId, err: String(e) }, 'internal error handling a frame', 'internal error handling a frame', errorSite(e));
     this.sendError('MB_ERR_INTERNAL', correlation, 'internal error');
   }
 

@@ -124,3 +124,14 @@ export function errorKind(e: unknown): string {
   if (typeof code === 'string' && code.length <= 64) return code;
   return e instanceof Error ? e.name : typeof e;
 }
+
+/**
+ * Where a failure was thrown, for a ThrottledLog party: its class and its
+ * stack's first frame (a file, line and column: bounded by the code, not by
+ * what a sender sent). A bug: keyed by its message alone, one a client hit
+ * frame after frame hid every other for as long as it went on.
+ */
+export function errorSite(e: unknown): string {
+  const at = e instanceof Error ? e.stack?.split('\n').find((l) => l.trimStart().startsWith('at ')) : undefined;
+  return `${errorKind(e)} ${at?.trim() ?? ''}`;
+}

@@ -136,3 +136,25 @@ describe('ThrottledLog parties', () => {
     expect(records().filter((r) => r.msg === 'durable publish failed')).toHaveLength(1);
   });
 });
+
+describe('bugs told apart', () => {
+  it('a client that hits one bug frame after frame does not hide another: a line per place a failure was thrown', async () => {
+    const { logger, records } = capture();
+    const n = await kit.node({ logger });
+    // Two receivers that break the rule (deliver must not throw): two bugs, each of the same class.
+    n.subscribeInternal('bug.a', () => {
+      throw new TypeError('a broke');
+    }, { label: 'bug a' });
+    n.subscribeInternal('bug.b', () => {
+      throw new TypeError('b broke');
+    }, { label: 'bug b' });
+    const c = await RawClient.connect(n.port);
+    for (let i = 0; i < 50; i++) c.pub('bug.a', 'x');
+    c.pub('bug.b', 'x');
+    for (let i = 0; i < 50; i++) c.pub('bug.a', 'x');
+    await c.flush();
+    const lines = records().filter((r) => r.msg === 'internal error handling a frame');
+    expect(lines.map((r) => r.err)).toEqual(['TypeError: a broke', 'TypeError: b broke']);
+    c.close();
+  });
+});
