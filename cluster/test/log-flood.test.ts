@@ -6,6 +6,7 @@
  * fresh key, so a line each (200 unauthenticated connections: 200 warnings).
  */
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, encodeBody } from '@meshbus/proto';
 import { silentLogger, startNode, type Logger } from '@meshbus/core';
@@ -114,5 +115,27 @@ describe('kinds the node remembers per party', () => {
     g.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [1, 2, 3, 4, 5, 6].map((n) => [n, `fill.${n}`, null, 1]) }) });
     await g.waitFor((f) => f.error === 'MB_ERR_TOO_MANY_SUBSCRIPTIONS');
     expect(a.lines.filter((l) => l.msg === 'peer interest past maxPeerInterest refused')).toHaveLength(1);
+  }, 120_000);
+});
+
+describe('refusals keyed per address', () => {
+  it('connections from more addresses than the node remembers (1,024), each failing its handshake one way: another way of failing is still said', async () => {
+    const a = await node();
+    const closing = (): Array<{ msg: string; o: Record<string, unknown> }> => a.lines.filter((l) => l.msg === 'closing peer link');
+    // Not meshbus at all, from 1,025 loopback addresses in turn (an IPv6 sender has as many as it likes).
+    for (let i = 0; i < 1_025; i++) {
+      const s = net.connect({ port: a.cluster.port, host: '127.0.0.1', localAddress: `127.1.${i >> 8}.${i & 255}` });
+      s.on('error', () => {});
+      s.end('GET / HTTP/1.1\r\n\r\n');
+      await until(() => closing().length === i + 1, `connection ${i}'s refusal said`);
+      s.destroy();
+    }
+    expect(new Set(closing().map((l) => l.o.code)).size).toBe(1);
+    // A node that speaks meshbus, with a setting wrong: a way of failing not said yet, from an address not seen yet.
+    const c = await RawClient.connect(a.cluster.port, false);
+    c.send({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1], peer: { id: freshId(), name: 5, cluster: '127.0.0.1:1', client: '127.0.0.1:2' }, nonce: newNonce() }) });
+    await c.waitFor((g) => g.error === 'MB_ERR_BAD_PEER_INFO');
+    c.close();
+    expect(closing().filter((l) => l.o.code === 'MB_ERR_BAD_PEER_INFO')).toHaveLength(1);
   }, 120_000);
 });

@@ -22,18 +22,24 @@ export class ToldRecently {
     private readonly max = 1024,
   ) {}
 
-  /** True when `key` was not said within `every` ms; it counts as said now (else as held back). */
-  due(key: string, now = Date.now()): boolean {
-    return this.tell(key, now) !== undefined;
+  /** True when `key` was not said within `every` ms; it counts as said now (else as held back). `kind`: as for tell(). */
+  due(key: string, now = Date.now(), kind?: string): boolean {
+    return this.tell(key, now, kind) !== undefined;
   }
 
   /**
    * When `key` is due: how many times it came up and was held back since it
    * was last said (0 the first time), and it counts as said now. Otherwise
-   * undefined, and it counts as held back. `overflow`: the key it shares
-   * when it is new and `max` keys are remembered (ThrottledLog: one per kind).
+   * undefined, and it counts as held back.
+   *
+   * `kind`: what the key says, when the key also names a party a sender
+   * chooses (an address, a peer id): a new key past `max` then shares the
+   * overflow key of its kind, not the one of every kind. Without it, 1,024
+   * addresses failing one way made the first line of any other way of
+   * failing share the key the 1,025th had just used, never said.
    */
-  tell(key: string, now = Date.now(), overflow = OVERFLOW): number | undefined {
+  tell(key: string, now = Date.now(), kind?: string): number | undefined {
+    const overflow = kind === undefined ? OVERFLOW : `${OVERFLOW} ${kind}`;
     let k = key;
     let e = this.last.get(k);
     if (e === undefined && this.last.size >= this.max) {
@@ -98,7 +104,7 @@ export class ThrottledLog {
   }
 
   private tell(kind: string, party: string | undefined): number | undefined {
-    return this.told.tell(party === undefined ? kind : `${kind}\u0000${party}`, undefined, `${OVERFLOW} ${kind}`);
+    return this.told.tell(party === undefined ? kind : `${kind}\u0000${party}`, undefined, kind);
   }
 
   private fields(fields: object, held: number): object {
