@@ -8,10 +8,12 @@ import type { Logger } from './logger.js';
  * per key, and how many times each was held back meanwhile.
  *
  * At most `max` keys are remembered. A new key past that takes the place of
- * one said longer than `every` ago, or else shares one overflow key: a sender
- * that makes up keys (addresses, names, messages) gets at most `max + 1`
- * lines per `every` ms, never one per event. (Forgetting the oldest key
- * instead let 1,025 made-up keys in turn say a line each, every time.)
+ * one said longer than `every` ago, or else shares an overflow key, one per
+ * kind (tell's `kind`): a sender that makes up keys (addresses, names,
+ * messages) gets at most `max` + one line per kind every `every` ms, never
+ * one per event. (Forgetting the oldest key instead let 1,025 made-up keys in
+ * turn say a line each, every time.) With `every` Infinity the overflow key
+ * is said once, ever: keys past `max` are then never said.
  */
 export class ToldRecently {
   private readonly last = new Map<string, { at: number; held: number }>();
