@@ -295,14 +295,14 @@ export class ClusterNode implements LinkHandler, ClusterView {
    * REPORT_EVERY: the misconfigured end redials, every few seconds, forever.
    */
   private refuseTopology(link: PeerLink, why: string): void {
-    if (this.refusalsTold.due(`us ${link.peer?.id ?? link.remote} ${why}`)) {
+    if (this.refusalsTold.due(`us ${link.peer?.id ?? link.remote} ${why}`, undefined, 'us')) {
       this.node.logger.error({ peer: link.peer?.id, peerName: link.peer?.name, remote: link.remote, code: 'MB_ERR_TOPOLOGY' }, `peer link refused: ${why}`);
     }
     link.fail('MB_ERR_TOPOLOGY', why);
   }
 
   refusedByPeer(link: PeerLink, message: string): void {
-    if (!this.refusalsTold.due(`peer ${link.peer?.id ?? link.remote} ${message}`)) return;
+    if (!this.refusalsTold.due(`peer ${link.peer?.id ?? link.remote} ${message}`, undefined, 'peer')) return;
     this.node.logger.error({ peer: link.peer?.id, peerName: link.peer?.name, address: link.target, code: 'MB_ERR_TOPOLOGY', message }, 'peer refused this link: topology');
   }
 

@@ -145,7 +145,7 @@ export class Gossip {
     }
     if (bad) {
       // Per peer and code: the message names a gossiped node id the peer chose (a fresh one per frame was a line per frame).
-      if (this.refusalsTold.due(`${link.peerId} ${bad.code}`)) {
+      if (this.refusalsTold.due(`${link.peerId} ${bad.code}`, undefined, bad.code)) {
         logger.warn({ peer: link.peerId, code: bad.code, refused: badCount, err: bad.message }, 'refused gossiped peer info (said again at most every 5 min)');
       }
       link.sendError(bad.code, 0, `${badCount} gossiped peer entr${badCount === 1 ? 'y' : 'ies'} refused: ${bad.message}`);

@@ -241,15 +241,15 @@ export class InterestExchange {
     }
     // One ERROR per frame and kind, not one per entry: a flood is not answered in kind.
     if (bad > 0) {
-      throttled(this.node.logger).warn({ peer: link.peerId, refused: bad }, 'peer interest with a queue name over 256 characters refused', `long queue name ${link.peerId}`);
+      throttled(this.node.logger).warn({ peer: link.peerId, refused: bad }, 'peer interest with a queue name over 256 characters refused', 'long queue name', link.peerId);
       link.sendError('MB_ERR_BAD_BODY', 0, `${bad} interest entries refused: queue name over ${MAX_QUEUE_NAME} characters`);
     }
     if (full > 0) {
-      throttled(this.node.logger).warn({ peer: link.peerId, refused: full, maxPeerInterest: this.maxPeerInterest }, 'peer interest past maxPeerInterest refused', `interest full ${link.peerId}`);
+      throttled(this.node.logger).warn({ peer: link.peerId, refused: full, maxPeerInterest: this.maxPeerInterest }, 'peer interest past maxPeerInterest refused', 'interest full', link.peerId);
       link.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', 0, `${full} interest entries refused: this link already has ${li.learned.size} (maxPeerInterest)`);
     }
     if (leavesFull > 0) {
-      throttled(this.node.logger).warn({ leaf: link.peerId, refused: leavesFull, leafEntries: this.leafEntries }, 'leaf interest past half of maxPeerInterest (all leaves together) refused', `leaf interest full ${link.peerId}`);
+      throttled(this.node.logger).warn({ leaf: link.peerId, refused: leavesFull, leafEntries: this.leafEntries }, 'leaf interest past half of maxPeerInterest (all leaves together) refused', 'leaf interest full', link.peerId);
       link.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', 0, `${leavesFull} interest entries refused: this hub's leaves already have ${this.leafEntries} together (half of maxPeerInterest)`);
     }
   }

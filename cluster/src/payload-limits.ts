@@ -22,7 +22,7 @@ export class PayloadLimits {
   /** An event not sent to `link`'s peer: larger than it accepts. */
   tooLargeForPeer(link: PeerLink, payloadLen: number): void {
     this.node.stats.dropped.tooLargeForPeer++;
-    if (!this.told.due(`for ${link.peerId ?? link.remote}`)) return;
+    if (!this.told.due(`for ${link.peerId ?? link.remote}`, undefined, 'for')) return;
     this.node.logger.warn(
       { peer: link.peerId, peerName: link.peer?.name, kind: link.kind, payload: payloadLen, peerMaxPayload: link.peerMaxPayload, maxPayload: this.node.options.maxPayload },
       'event larger than the peer accepts not forwarded to it (its --max-payload is smaller; counted in dropped.tooLargeForPeer, said again at most every 5 min)',
@@ -51,14 +51,14 @@ export class PayloadLimits {
   badFrame(link: PeerLink, code: ErrorCode, message: string): void {
     if (code === 'MB_ERR_FRAME_TOO_LARGE') return this.fromPeer(link, code, message);
     this.node.stats.protocolErrors++;
-    if (this.told.due(`bad ${link.peerId ?? link.remote} ${code}`)) {
+    if (this.told.due(`bad ${link.peerId ?? link.remote} ${code}`, undefined, `bad ${code}`)) {
       this.node.logger.warn({ peer: link.peerId, code, message }, 'bad frame from peer dropped (said again at most every 5 min per code)');
     }
   }
 
   private fromPeer(link: PeerLink, code: ErrorCode, message: string): void {
     this.node.stats.dropped.tooLargeFromPeer++;
-    if (!this.told.due(`from ${link.peerId ?? link.remote} ${code}`)) return;
+    if (!this.told.due(`from ${link.peerId ?? link.remote} ${code}`, undefined, `from ${code}`)) return;
     this.node.logger.warn(
       { peer: link.peerId, peerName: link.peer?.name, kind: link.kind, code, message, maxPayload: this.node.options.maxPayload },
       'event from peer larger than this node accepts dropped (the peer does not skip it: an older node; counted in dropped.tooLargeFromPeer, said again at most every 5 min)',

@@ -313,7 +313,7 @@ export class PeerLink extends Connection {
       const code: ErrorCode = isMeshbusError(e) ? e.code : 'MB_ERR_INTERNAL';
       if (this.state === 'handshake') return this.fail(code, e instanceof Error ? e.message : String(e));
       // A peer that sends one bad frame per event: one line per peer and code a minute.
-      throttled(this.s.logger).warn({ peer: this.peer?.id, code, err: String(e) }, 'peer frame rejected', `peer frame rejected ${code} ${this.peer?.id}`);
+      throttled(this.s.logger).warn({ peer: this.peer?.id, code, err: String(e) }, 'peer frame rejected', `peer frame rejected ${code}`, this.peer?.id);
     }
   };
 
@@ -411,7 +411,8 @@ export class PeerLink extends Connection {
     // Keyed by the address without its port (a redial comes from a new one) and the code, never by
     // the message: it quotes what the connection sent (a node id of its choosing), and a key it
     // chooses is a line per connection.
-    if (this.state === 'handshake' && this.s.acceptFailuresTold?.due(`${remoteHost(this.remote)} ${code}`) === false) return;
+    // Past the addresses it remembers, one key per code: a flood failing one way hides no other.
+    if (this.state === 'handshake' && this.s.acceptFailuresTold?.due(`${remoteHost(this.remote)} ${code}`, undefined, code) === false) return;
     this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
   }
 

@@ -6,6 +6,7 @@
  * fresh key, so a line each (200 unauthenticated connections: 200 warnings).
  */
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, encodeBody } from '@meshbus/proto';
 import { silentLogger, startNode, type Logger } from '@meshbus/core';
@@ -92,4 +93,49 @@ describe('log lines a hostile connection can cause', () => {
     await until(() => g.got.filter((f) => f.error === 'MB_ERR_TOO_MANY_SUBSCRIPTIONS').length === 28, 'every refusal answered', 5000).catch(() => { throw new Error(JSON.stringify(g.got.map((f) => f.error ?? f.type)) + JSON.stringify(a.lines)); });
     expect(a.lines.filter((l) => l.msg === 'peer interest past maxPeerInterest refused')).toHaveLength(1);
   });
+});
+
+describe('kinds the node remembers per party', () => {
+  it('more peers in a minute than the node remembers (1,024): another kind of line is still said, its first one', async () => {
+    const a = await node({ maxPeerInterest: 4 });
+    const rejected = (): number => a.lines.filter((l) => l.msg === 'peer frame rejected').length;
+    for (let i = 0; i < 1_025; i++) {
+      const me: PeerInfo = { id: (0x1000000000000000n + BigInt(i)).toString(16), name: `garbler-${i}`, cluster: '127.0.0.1:9', client: '127.0.0.1:9' };
+      const g = await fakePeer(a, me, SECRET);
+      // Not msgpack: the INTEREST body fails to decode.
+      g.send({ type: FrameType.INTEREST, payload: Buffer.from([0xc1]) });
+      await until(() => rejected() === i + 1, `peer ${i}'s rejection said`);
+      g.close();
+    }
+    // Every party's first line was said, the 1,025th's too (the kind's own overflow key). Now a peer
+    // past maxPeerInterest: a kind the node never said, and must.
+    const me: PeerInfo = { id: 'f111f111f111f111', name: 'filler', cluster: '127.0.0.1:9', client: '127.0.0.1:9' };
+    const g = await fakePeer(a, me, SECRET);
+    cleanup.push(() => g.close());
+    g.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [1, 2, 3, 4, 5, 6].map((n) => [n, `fill.${n}`, null, 1]) }) });
+    await g.waitFor((f) => f.error === 'MB_ERR_TOO_MANY_SUBSCRIPTIONS');
+    expect(a.lines.filter((l) => l.msg === 'peer interest past maxPeerInterest refused')).toHaveLength(1);
+  }, 120_000);
+});
+
+describe('refusals keyed per address', () => {
+  it('connections from more addresses than the node remembers (1,024), each failing its handshake one way: another way of failing is still said', async () => {
+    const a = await node();
+    const closing = (): Array<{ msg: string; o: Record<string, unknown> }> => a.lines.filter((l) => l.msg === 'closing peer link');
+    // Not meshbus at all, from 1,025 loopback addresses in turn (an IPv6 sender has as many as it likes).
+    for (let i = 0; i < 1_025; i++) {
+      const s = net.connect({ port: a.cluster.port, host: '127.0.0.1', localAddress: `127.1.${i >> 8}.${i & 255}` });
+      s.on('error', () => {});
+      s.end('GET / HTTP/1.1\r\n\r\n');
+      await until(() => closing().length === i + 1, `connection ${i}'s refusal said`);
+      s.destroy();
+    }
+    expect(new Set(closing().map((l) => l.o.code)).size).toBe(1);
+    // A node that speaks meshbus, with a setting wrong: a way of failing not said yet, from an address not seen yet.
+    const c = await RawClient.connect(a.cluster.port, false);
+    c.send({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1], peer: { id: freshId(), name: 5, cluster: '127.0.0.1:1', client: '127.0.0.1:2' }, nonce: newNonce() }) });
+    await c.waitFor((g) => g.error === 'MB_ERR_BAD_PEER_INFO');
+    c.close();
+    expect(closing().filter((l) => l.o.code === 'MB_ERR_BAD_PEER_INFO')).toHaveLength(1);
+  }, 120_000);
 });

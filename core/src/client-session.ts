@@ -34,7 +34,7 @@ import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
 import { logTlsMisfit } from './tls-misfit-log.js';
 import { remoteAddress } from './auth/auth-throttle.js';
-import { throttled } from './told-recently.js';
+import { errorSite, throttled } from './told-recently.js';
 
 let nextUid = 1;
 
@@ -252,7 +252,8 @@ export class ClientSession extends Connection {
       else this.sendError(e.code, correlation, e.message, nack);
       return;
     }
-    throttled(this.ctx.logger).error({ client: this.clientId, err: String(e) }, 'internal error handling a frame');
+    // One line a minute per bug (where it was thrown): one a client hits frame after frame hides no other.
+    throttled(this.ctx.logger).error({ client: this.clientId, err: String(e) }, 'internal error handling a frame', 'internal error handling a frame', errorSite(e));
     this.sendError('MB_ERR_INTERNAL', correlation, 'internal error');
   }
 
@@ -446,7 +447,7 @@ export class ClientSession extends Connection {
     this.ctx.stats.slowConsumers++;
     // Once a minute per remote host (not host:port): a client that reconnects and falls behind again said a line each time.
     const host = this.remote.slice(0, this.remote.lastIndexOf(':'));
-    throttled(this.ctx.logger).warn({ client: this.clientId, remote: this.remote, name: this.name || undefined, pending: this.out.pending }, 'slow consumer disconnected', `slow consumer ${host}`);
+    throttled(this.ctx.logger).warn({ client: this.clientId, remote: this.remote, name: this.name || undefined, pending: this.out.pending }, 'slow consumer disconnected', 'slow consumer', host);
     this.fail('MB_ERR_SLOW_CONSUMER', `more than ${this.ctx.options.maxPending} bytes pending`);
   }
 

@@ -80,6 +80,8 @@ export class OtlpExporter {
   private queue: object[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private inFlight: Promise<void> = Promise.resolve();
+  /** Spans handed to `inFlight` and not yet sent or failed: counted with the queue against maxQueue. */
+  private sending = 0;
   private lastWarn = 0;
   private readonly resource: object;
   private readonly batch: number;
@@ -117,7 +119,9 @@ export class OtlpExporter {
 
   /** Records the span of one hop: `f` routed by this node from `from` to `to`, starting at `tIn` (traceClock ms). */
   hop(f: Frame, tp: TraceParent, from: Subscriber | undefined, tIn: number, to: string[]): void {
-    if (this.queue.length >= this.maxQueue) {
+    // What waits for a collector that does not answer (10 s per POST, one at a time) counts too: bounded
+    // only by the queue, a silent collector held every traced event's span (the queue is emptied at each batch).
+    if (this.queue.length + this.sending >= this.maxQueue) {
       this.dropped++;
       return;
     }
@@ -161,7 +165,8 @@ export class OtlpExporter {
     this.timer = undefined;
     while (this.queue.length > 0) {
       const spans = this.queue.splice(0, this.batch);
-      this.inFlight = this.inFlight.then(() => this.post(spans));
+      this.sending += spans.length;
+      this.inFlight = this.inFlight.then(() => this.post(spans)).finally(() => (this.sending -= spans.length));
     }
   }
 

@@ -15,6 +15,6 @@ const told = new ToldRecently(MISFIT_LOG_EVERY);
 
 /** Logs (info) a TLS handshake on a plain port or a plain connection on a TLS port, at most once per host and message per 5 minutes. */
 export function logTlsMisfit(logger: Logger | undefined, remoteAddress: string | undefined, fields: Record<string, unknown>, message: string): void {
-  if (logger === undefined || !told.due(`${addressKey(remoteAddress ?? '?')}|${message}`)) return;
+  if (logger === undefined || !told.due(`${addressKey(remoteAddress ?? '?')}|${message}`, undefined, message)) return;
   logger.info(fields, `${message} (said again at most every 5 min per address)`);
 }

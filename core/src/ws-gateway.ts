@@ -13,7 +13,7 @@ import { createListenerServer, logTlsOnPlainHttp, refuseConnection } from './lis
 /** Plain requests a connection to the gateway's port may have unanswered (only a 426 to give them). */
 const WS_MAX_PIPELINED = 8;
 import { listenOn } from './listen.js';
-import { ToldRecently } from './told-recently.js';
+import { ToldRecently, throttled } from './told-recently.js';
 
 /** Default port of the WebSocket gateway of `meshbus start`. */
 export const DEFAULT_WS_PORT = 8481;
@@ -213,7 +213,8 @@ export class WsGateway {
       },
       (e: unknown) => {
         socket.off('error', onError);
-        this.node.logger.error({ err: (e as Error).message }, 'ws gateway: cannot load ws');
+        // Once a minute (ThrottledLog): each upgrade fails again, and anyone who reaches the port can send one.
+        throttled(this.node.logger).error({ err: (e as Error).message }, 'ws gateway: cannot load ws');
         this.refuse(socket, 500, 'Internal Server Error');
       },
     );

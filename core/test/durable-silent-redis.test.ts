@@ -67,3 +67,25 @@ it('a silent Redis: queue registration, acked and delayed publishes fail within 
   await untilResolved(() => producer.publish('jobs.3', 'after the silence', { ack: true }), 'durable publish acked', 15_000, 200);
   await until(() => got.includes('after the silence'), 'the job reaches the consumer subscribed during the silence', 20_000);
 }, 60_000);
+
+it('a silent Redis: durable writes it has not answered count against the backlog bound, even once their publishers were told', async ({ skip }) => {
+  requireRedisServer({ skip });
+  server = await startRedisServer();
+  const n = await kit.node({ durable: { redis: server.url, prefix: 'backlog:', topics: [{ pattern: 'stored.>', history: { size: 10 } }], writeTimeoutMs: 300 } });
+  await until(() => n.stats.store.redisUp === 1, 'redis up', 10_000);
+  const producer = await client(n);
+  await producer.publish('stored.a', 'before', { ack: true });
+  server.pause();
+  // Each write is NACKed at its deadline, but its command stays queued in the Redis client (ioredis
+  // cannot take back a command it sent): past MAX_IN_FLIGHT (20,000) of those, publishes are refused.
+  const payload = Buffer.alloc(512, 1);
+  const codes = new Map<string, number>();
+  for (let round = 0; round < 9; round++) {
+    const acks = [];
+    for (let i = 0; i < 3_000; i++) acks.push(producer.publish('stored.a', payload, { ack: true, ackTimeout: 30_000 }).then(() => 'acked', (e: { code?: string }) => e.code ?? '?'));
+    for (const c of await Promise.all(acks)) codes.set(c, (codes.get(c) ?? 0) + 1);
+  }
+  expect([...codes.keys()]).toEqual(['MB_ERR_STORE_UNAVAILABLE']);
+  expect(n.stats.dropped.storeBacklog).toBeGreaterThan(0);
+  server.resume();
+}, 120_000);

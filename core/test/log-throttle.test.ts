@@ -117,3 +117,37 @@ describe('lines a client or a silent Redis can cause', () => {
     }
   });
 });
+
+describe('ThrottledLog parties', () => {
+  it('parties past the 1,024 remembered share one key per kind: another kind is still said at once', () => {
+    const { logger, records } = capture();
+    const log = new ThrottledLog(logger, 60_000);
+    for (let i = 0; i < 3_000; i++) log.warn({ i }, 'slow consumer disconnected', 'slow consumer', `10.0.${i >> 8}.${i & 255}`);
+    log.warn({}, 'durable publish failed', 'durable publish failed MB_ERR_STORE_UNAVAILABLE');
+    log.warn({}, 'durable publish failed', 'durable publish failed MB_ERR_STORE_UNAVAILABLE');
+    expect(records().filter((r) => r.msg === 'slow consumer disconnected')).toHaveLength(1_025);
+    expect(records().filter((r) => r.msg === 'durable publish failed')).toHaveLength(1);
+  });
+});
+
+describe('bugs told apart', () => {
+  it('a client that hits one bug frame after frame does not hide another: a line per place a failure was thrown', async () => {
+    const { logger, records } = capture();
+    const n = await kit.node({ logger });
+    // Two receivers that break the rule (deliver must not throw): two bugs, each of the same class.
+    n.subscribeInternal('bug.a', () => {
+      throw new TypeError('a broke');
+    }, { label: 'bug a' });
+    n.subscribeInternal('bug.b', () => {
+      throw new TypeError('b broke');
+    }, { label: 'bug b' });
+    const c = await RawClient.connect(n.port);
+    for (let i = 0; i < 50; i++) c.pub('bug.a', 'x');
+    c.pub('bug.b', 'x');
+    for (let i = 0; i < 50; i++) c.pub('bug.a', 'x');
+    await c.flush();
+    const lines = records().filter((r) => r.msg === 'internal error handling a frame');
+    expect(lines.map((r) => r.err)).toEqual(['TypeError: a broke', 'TypeError: b broke']);
+    c.close();
+  });
+});

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
 import { MeshNode, freePort, parseTraceParent, silentLogger, startNode } from '../src/index.js';
@@ -107,6 +108,26 @@ describe('OTLP export', () => {
     expect(r.spans.map((s) => s.traceId)).toEqual([T]);
     expect(n.otlp!.exported).toBe(1);
   });
+
+  it('a collector that accepts and never answers: the spans waiting for it stay within maxQueue, the rest dropped and counted', async () => {
+    const held = new Set<import('node:net').Socket>();
+    const silent = createNetServer((s) => void held.add(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const n = await node(`http://127.0.0.1:${(silent.address() as { port: number }).port}/v1/traces`);
+    // Before the node closes (its close sends what waits): every POST still waiting fails at once, and none connects again.
+    cleanups.push(
+      () =>
+        new Promise<void>((r) => {
+          silent.close(() => r());
+          for (const s of held) s.destroy();
+        }),
+    );
+    const c = await client(n);
+    // 20 batches' worth, more than the 4,096 spans (16 batches) the exporter holds.
+    for (let i = 0; i < 20 * 256; i++) c.send({ type: FrameType.PUB, topic: 'w', ext: { headers: { traceparent: `00-${T}-${S}-01` } }, payload: Buffer.from('e') });
+    await c.flush(20_000);
+    expect(n.otlp!.dropped).toBeGreaterThanOrEqual(20 * 256 - 4096);
+  }, 30_000);
 
   it('refuses an otlpEndpoint that is not an http(s) URL at start', () => {
     expect(() => new MeshNode({ otlpEndpoint: 'udp://collector:4317', logger: silentLogger })).toThrow(/otlpEndpoint/);

@@ -28,7 +28,7 @@ import type { QueueRef } from './queue-names.js';
 import { ReplaySlots } from './replay-slots.js';
 import { readStoredFrame } from './stored-frame.js';
 import { DURABLE_FEATURES } from './durability-off.js';
-import { closeConnection, connectRedis, firstFailure, isCluster, untilReady, type RedisClient } from './redis-connect.js';
+import { closeConnection, commandsWaiting, connectRedis, firstFailure, isCluster, untilReady, type RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
 import { StoreQuota } from './store-quota.js';
 import { JobQuota } from './job-quota.js';
@@ -94,6 +94,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   private stopNow!: () => void;
   /** Durable writes sent to Redis and not yet answered. */
   private inFlight = 0;
+  /** The connections durable writes go out on (commands, BullMQ producers). */
+  private writers: RedisClient[] = [];
   private readonly gate = new StoreGate();
   private readonly replays: ReplaySlots;
   /** Durable queue memberships, per connection and per node (each distinct queue is a Redis connection). */
@@ -135,6 +137,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     // written later by a resend after a reconnect.
     const cmd = this.connect({ enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: this.cfg.writeTimeoutMs });
     const bull = this.connect({ enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    this.writers = [cmd, bull];
     bull.on('ready', () => this.memberRetry.retryNow());
     const workers = this.connect({ maxRetriesPerRequest: null });
     const sub = this.connect({ maxRetriesPerRequest: null });
@@ -240,10 +243,13 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
    */
   publish(f: Frame, d: TopicDurability<QueueRef>, from: Publisher): void {
     const ack = f.ackRequested ? f.correlation : -1;
-    if (this.inFlight >= MAX_IN_FLIGHT) {
-      // Redis is far behind: refuse rather than hold events in memory without bound.
+    // Redis is far behind: refuse rather than hold events in memory without bound. A write NACKed at its
+    // deadline is no longer in flight, but its command still waits in the client: a silent Redis and one
+    // publisher queued one per publish, unbounded (3,000 of 64 KB: 190 MB), with inFlight back at 0.
+    const waiting = Math.max(this.inFlight, this.writers.reduce((n, c) => n + commandsWaiting(c), 0));
+    if (waiting >= MAX_IN_FLIGHT) {
       this.host.stats.dropped.storeBacklog++;
-      from?.send?.(refusal(ack, f.correlation, `${this.inFlight} durable writes already waiting for Redis`));
+      from?.send?.(refusal(ack, f.correlation, `${waiting} durable writes already waiting for Redis`));
       return;
     }
     try {

@@ -37,7 +37,10 @@ export function parseQueueMember(m: string): [string, string] | undefined {
  * silent.
  */
 export class QueueSet {
+  /** The SMEMBERS in flight. */
   private listing: Promise<string[]> | undefined;
+  /** The one to send once it is answered, shared by every list() asked meanwhile. */
+  private nextListing: Promise<string[]> | undefined;
   private readonly adding = new Map<string, Promise<void>>();
 
   constructor(
@@ -49,10 +52,35 @@ export class QueueSet {
     private readonly deadlineMs: number,
   ) {}
 
-  /** The set's members as stored (untrusted: parseQueueMember each). */
+  /**
+   * The set's members as stored (untrusted: parseQueueMember each), read by
+   * an SMEMBERS sent after the call. Asked while one is in flight, the next
+   * is sent once it is answered (one, for every call meanwhile): the one in
+   * flight may have run before the change a notice tells of (sharing its
+   * answer, a refresh on that notice missed the queue another node had just
+   * registered until the next refresh, 5 s on).
+   */
   list(): Promise<string[]> {
-    this.listing ??= this.redis.smembers(this.key).finally(() => (this.listing = undefined));
-    return withinDeadline(this.listing, this.deadlineMs, 'the durable queue list');
+    let op: Promise<string[]>;
+    if (this.listing === undefined) op = this.listing = this.read();
+    else {
+      const after = this.listing.then(
+        () => {},
+        () => {},
+      );
+      op = this.nextListing ??= after.then(() => {
+        this.nextListing = undefined;
+        return (this.listing = this.read());
+      });
+    }
+    return withinDeadline(op, this.deadlineMs, 'the durable queue list');
+  }
+
+  private read(): Promise<string[]> {
+    const op: Promise<string[]> = this.redis.smembers(this.key).finally(() => {
+      if (this.listing === op) this.listing = undefined;
+    });
+    return op;
   }
 
   /**

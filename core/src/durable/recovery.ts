@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import type { NodeStats } from '../stats.js';
 import type { SequencedReceiver, Throttled } from '../subscriber.js';
 import { storeErr } from './connection-error.js';
-import { errorKind, throttled } from '../told-recently.js';
+import { errorKind, errorSite, throttled } from '../told-recently.js';
 import { positionOf, withPosition } from './frames.js';
 import type { HistoryStore, ReadResult } from './history-store.js';
 import type { ResolvedTopicRule } from './store-config.js';
@@ -159,7 +159,7 @@ export class Sequencer implements SequencedReceiver {
       )
       .catch((e: unknown) => {
         // A bug in the callbacks: keep the node up, and the subscription going live.
-        throttled(this.deps.logger).error({ topic: this.topic, err: String(e) }, 'history replay failed');
+        throttled(this.deps.logger).error({ topic: this.topic, err: String(e) }, 'history replay failed', 'history replay failed', errorSite(e));
         if (!this.closed && this.fetching) this.goLive();
       });
   }

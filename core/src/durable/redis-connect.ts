@@ -42,6 +42,19 @@ export function isCluster(c: RedisClient): c is Cluster {
 }
 
 /**
+ * Commands `c` sent and Redis has not answered, including those whose
+ * caller stopped waiting (a store deadline, a commandTimeout): ioredis cannot
+ * take a command back, so each holds its arguments (an event's bytes) until
+ * Redis answers or the connection drops.
+ */
+export function commandsWaiting(c: RedisClient): number {
+  if (!isCluster(c)) return c.commandQueue.length;
+  let n = 0;
+  for (const node of c.nodes()) n += node.commandQueue.length;
+  return n;
+}
+
+/**
  * `WAIT replicas timeoutMs` for the writes this client made on the key's
  * shard: resolves with the number of replicas that confirmed them. WAIT
  * counts the writes of its own connection, so it must reach the primary that

@@ -10,6 +10,7 @@ import { errorBody } from './http-errors.js';
 import { checkHttpOptions, checkPluginOptions, httpConnectionLimits, httpLogger, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
 import { DEFAULT_HTTP_PORT } from './open-admin.js';
 import { RateHistory } from './rate-history.js';
+import { throttled } from '../told-recently.js';
 
 /**
  * The HTTP API on its port with fastify, the plugin, the dashboard and
@@ -63,7 +64,7 @@ export async function startHttpOnDemand(node: MeshNode, options: HttpOptions = {
       // Closed before anything loaded: as fastify answers while closing (return503OnClosing).
       if (closed) return answer(res, 503, 'MB_ERR_DRAINING');
       waiting.push([req, res]);
-      load().catch(() => {}); // failures answered below, and logged once
+      load().catch(() => {}); // failures answered below, and logged (once a minute)
     },
     node.options.handshakeTimeout,
     options.tls,
@@ -89,7 +90,8 @@ export async function startHttpOnDemand(node: MeshNode, options: HttpOptions = {
         return api;
       },
       (e: unknown) => {
-        node.logger.error({ err: (e as Error).message }, 'http api failed to load');
+        // Once a minute (ThrottledLog): each request tries again, and anyone who reaches the port can send one.
+        throttled(node.logger).error({ err: (e as Error).message }, 'http api failed to load');
         // The next request tries again; those waiting now get a 500.
         loading = undefined;
         const queued = waiting;

@@ -17,7 +17,7 @@ import { RateHistory } from './rate-history.js';
 import { ScrapeCache } from './scrape-cache.js';
 import { checkPluginOptions } from './http-options.js';
 import { MAX_PAGE, clusterView, connectionsView, historyView, intParam, nodeView, readiness, statsView, subscriptionsView, type ViewContext } from './views.js';
-import { throttled } from '../told-recently.js';
+import { errorSite, throttled } from '../told-recently.js';
 
 /** Options of the `meshbusHttp` fastify plugin (plus fastify's own `prefix`). */
 export interface MeshbusHttpOptions {
@@ -179,7 +179,7 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
 
   app.setErrorHandler((err, req, reply) => {
     const c = classify(err);
-    if (c.internal) throttled(app.log).error({ err, reqId: req.id, url: logUrl(req.url) }, 'HTTP handler failed');
+    if (c.internal) throttled(app.log).error({ err, reqId: req.id, url: logUrl(req.url) }, 'HTTP handler failed', 'HTTP handler failed', errorSite(err));
     // A thenable reply, never a promise unless awaited: nothing can reject here.
     void reply.code(c.status).send(c.body);
   });
