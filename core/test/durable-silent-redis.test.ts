@@ -69,8 +69,7 @@ it('a silent Redis: queue registration, acked and delayed publishes fail within 
 }, 60_000);
 
 it('a silent Redis: durable writes it has not answered count against the backlog bound, even once their publishers were told', async ({ skip }) => {
-  requireRedisServer({ skip });
-  server = await startRedisServer();
+  const server = await redis.start({ skip });
   const n = await kit.node({ durable: { redis: server.url, prefix: 'backlog:', topics: [{ pattern: 'stored.>', history: { size: 10 } }], writeTimeoutMs: 300 } });
   await until(() => n.stats.store.redisUp === 1, 'redis up', 10_000);
   const producer = await client(n);

@@ -91,15 +91,14 @@ async function holdingProxy(port: number): Promise<{ url: string; hold(): void; 
 }
 
 it('a list() asked after the set changed reads the change: it does not share the answer of an SMEMBERS sent before', async ({ skip }) => {
-  requireRedisServer({ skip });
-  server = await startRedisServer();
+  const server = await redis.start({ skip });
   const proxy = await holdingProxy(Number(new URL(server.url).port));
-  const redis = new Redis(proxy.url, { maxRetriesPerRequest: null });
+  const conn = new Redis(proxy.url, { maxRetriesPerRequest: null });
   const other = new Redis(server.url, { maxRetriesPerRequest: null });
   const probe = new Redis(server.url);
-  conns.push(redis, other, probe);
+  conns.push(conn, other, probe);
   try {
-    const set = new QueueSet(redis, 'qs:queues', 'qs:queues:changed', 10_000);
+    const set = new QueueSet(conn, 'qs:queues', 'qs:queues:changed', 10_000);
     const elsewhere = new QueueSet(other, 'qs:queues', 'qs:queues:changed', 10_000);
     await set.add(queueMember('jobs.>', 'workers'), 'hello', 'the registration');
     const before = await calls(probe, 'smembers');
@@ -114,7 +113,7 @@ it('a list() asked after the set changed reads the change: it does not share the
     expect(await first).toEqual([queueMember('jobs.>', 'workers')]);
     expect((await afterNotice).sort()).toEqual([queueMember('jobs.>', 'late'), queueMember('jobs.>', 'workers')]);
   } finally {
-    redis.disconnect();
+    conn.disconnect();
     await proxy.close();
   }
 }, 30_000);

@@ -1,9 +1,6 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 import { afterEach, expect, it } from 'vitest';
 import { FrameType, encodeBody } from '@meshbus/proto';
-import { RawClient, RawWs, until } from '@meshbus/testkit';
+import { RawClient, RawWs, memoryNode, until } from '@meshbus/testkit';
 
 /**
  * A connection that has closed holds no memory. Clients on topics of their
@@ -20,45 +17,14 @@ import { RawClient, RawWs, until } from '@meshbus/testkit';
  * heap grew by ~3.5 MB per 1,000 such clients, linearly.
  */
 
-const CORE_DIR = fileURLToPath(new URL('../..', import.meta.url));
-
-/** A node in a child process (HTTP off, WebSocket gateway on) answering each line on stdin with its heap in use after a full GC. */
-async function nodeProcess(): Promise<{ child: ChildProcessWithoutNullStreams; port: number; wsPort: number; heapUsed(): Promise<number>; connections(): Promise<number> }> {
-  const code = `
-    import { startNode, silentLogger } from '@meshbus/core';
-    import { WsGateway } from '@meshbus/core/ws';
-    import { createInterface } from 'node:readline';
-    const n = await startNode({ port: 0, logger: silentLogger, maxConnectionsPerIp: 100000 });
-    const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
-    console.log(JSON.stringify({ port: n.port, wsPort: g.port }));
-    createInterface({ input: process.stdin }).on('line', (l) => {
-      if (l === 'n') return console.log(JSON.stringify([...n.connections()].length));
-      globalThis.gc(); globalThis.gc();
-      console.log(JSON.stringify(process.memoryUsage().heapUsed));
-    });
-    process.stdin.on('end', () => process.exit(0));`;
-  const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', code], { cwd: CORE_DIR, stdio: 'pipe' });
-  child.stderr.resume();
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const ask = async (q: string): Promise<number> => {
-    child.stdin.write(`${q}\n`);
-    const r = await lines.next();
-    if (r.done) throw new Error('node process exited');
-    return JSON.parse(r.value) as number;
-  };
-  const first = await lines.next();
-  const { port, wsPort } = JSON.parse(first.value as string) as { port: number; wsPort: number };
-  return { child, port, wsPort, heapUsed: () => ask('gc'), connections: () => ask('n') };
-}
-
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
 it('clients on topics of their own that come and go, over TCP and WebSocket: no heap left behind per closed connection', async () => {
-  const node = await nodeProcess();
-  cleanup.push(() => node.child.kill());
+  const node = await memoryNode({ maxConnectionsPerIp: 100_000 });
+  cleanup.push(() => node.kill());
   let next = 0;
   /** `n` clients, 100 at a time, each on a new topic: SUB, PUB, its event back, then GOODBYE (even) or a reset (odd). */
   const wave = async (n: number, ws: boolean): Promise<void> => {
@@ -77,12 +43,12 @@ it('clients on topics of their own that come and go, over TCP and WebSocket: no 
   };
   await wave(500, false); // warm-up: JIT, pools
   await wave(100, true);
-  const base = await node.heapUsed();
+  const base = (await node.memory()).heapUsed;
   for (let w = 0; w < 3; w++) {
     await wave(700, false);
     await wave(300, true);
   }
-  const grown = (await node.heapUsed()) - base;
+  const grown = (await node.memory()).heapUsed - base;
   // 3,000 closed connections: before, ~10 MB (3.5 KB each); a fixed allowance for caches that fill up (top topics, ids).
   expect(grown, `heap grew by ${Math.round(grown / 1024)} KB after 3,000 connections`).toBeLessThan(1.5 * 1024 * 1024);
 }, 120_000);
