@@ -6,8 +6,7 @@
  * minute now (ThrottledLog), every request still answered 500.
  */
 import { expect, it, vi } from 'vitest';
-import { nodeKit } from '@meshbus/testkit';
-import { jsonLogger, type Logger } from '../src/index.js';
+import { logCapture, nodeKit } from '@meshbus/testkit';
 import { startHttpOnDemand } from '../src/http/index.js';
 
 // The load itself fails, as a module that cannot be imported would.
@@ -19,15 +18,14 @@ vi.mock('../src/http/http-server.js', async (original) => ({
 const kit = nodeKit();
 
 it('an API that fails to load at every request: one "http api failed to load" line, every request answered 500', async () => {
-  const lines: string[] = [];
-  const logger: Logger = jsonLogger('info', {}, (l) => void lines.push(l));
+  const { logger, records } = logCapture();
   const node = await kit.node({ logger });
   const h = await startHttpOnDemand(node, { port: 0, host: '127.0.0.1' });
   kit.defer(() => h.close());
   const statuses: number[] = [];
   for (let i = 0; i < 20; i++) statuses.push((await fetch(`${h.url}/healthz`)).status);
   expect(new Set(statuses)).toEqual(new Set([500]));
-  const failed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.msg === 'http api failed to load');
+  const failed = records().filter((r) => r.msg === 'http api failed to load');
   expect(failed).toHaveLength(1);
   expect(failed[0]).toMatchObject({ level: 'error', err: 'Cannot find package fastify' });
 });

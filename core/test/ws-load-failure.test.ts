@@ -6,8 +6,7 @@
  */
 import { request } from 'node:http';
 import { expect, it, vi } from 'vitest';
-import { nodeKit } from '@meshbus/testkit';
-import { jsonLogger, type Logger } from '../src/index.js';
+import { logCapture, nodeKit } from '@meshbus/testkit';
 import { startWsGateway } from '../src/ws-gateway.js';
 
 // Its server cannot be made, as with a ws that does not load.
@@ -37,14 +36,13 @@ function upgrade(port: number): Promise<number> {
 }
 
 it('ws that fails to load at every upgrade: one "cannot load ws" line, every upgrade refused 500', async () => {
-  const lines: string[] = [];
-  const logger: Logger = jsonLogger('info', {}, (l) => void lines.push(l));
+  const { logger, records } = logCapture();
   const node = await kit.node({ logger });
   const gw = await startWsGateway(node, { port: 0, host: '127.0.0.1' });
   kit.defer(() => gw.close());
   const statuses: number[] = [];
   for (let i = 0; i < 20; i++) statuses.push(await upgrade(gw.port));
   expect(new Set(statuses)).toEqual(new Set([500]));
-  const failed = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.msg === 'ws gateway: cannot load ws');
+  const failed = records().filter((r) => r.msg === 'ws gateway: cannot load ws');
   expect(failed).toHaveLength(1);
 });

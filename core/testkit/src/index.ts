@@ -24,6 +24,7 @@ export {
 export { durableSuite } from './durable-suite.js';
 export { ownRedisServers } from './own-redis.js';
 export { memoryNode, type MemoryNode } from './memory-node.js';
+export { logCapture } from './log-capture.js';
 export { MESHBUS_BIN, runCli, spawnCli, spawnNode, stopProcesses, trackedProcesses, type CliProcess, type NodeProcess } from './processes.js';
 export { CHROMIUM, CHROMIUM_ARGS, launchChromium, noBrowser, type BrowserContext, type Chromium } from './chromium.js';
 export { RECORD_IMPORTS_HOOK, packagesIn } from './imports.js';
