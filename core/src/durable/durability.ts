@@ -246,7 +246,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     // Redis is far behind: refuse rather than hold events in memory without bound. A write NACKed at its
     // deadline is no longer in flight, but its command still waits in the client: a silent Redis and one
     // publisher queued one per publish, unbounded (3,000 of 64 KB: 190 MB), with inFlight back at 0.
-    const waiting = Math.max(this.inFlight, this.writers.reduce((n, c) => n + commandsWaiting(c), 0));
+    const waiting = this.waiting();
     if (waiting >= MAX_IN_FLIGHT) {
       this.host.stats.dropped.storeBacklog++;
       from?.send?.(refusal(ack, f.correlation, `${waiting} durable writes already waiting for Redis`));
@@ -291,6 +291,17 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
         from?.send?.(refusal(ack, f.correlation, storeFailure(e)));
       },
     );
+  }
+
+  /**
+   * Commands waiting for Redis: durable writes in flight, or every command
+   * the write connections hold unanswered (reads too), whichever is more.
+   * Writes, history replays and latest-value reads are refused at
+   * MAX_IN_FLIGHT: a silent Redis otherwise queued one command per publish or
+   * per SUB for as long as it was silent.
+   */
+  private waiting(): number {
+    return Math.max(this.inFlight, this.writers.reduce((n, c) => n + commandsWaiting(c), 0));
   }
 
   /** A publish past a store quota: neither stored nor delivered; NACK/ERROR MB_ERR_STORE_FULL, logged once a minute per rule. */
@@ -391,6 +402,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     if (hasWildcard(pattern)) throw new StoreError('MB_ERR_NOT_DURABLE', `since/recover needs a literal topic, got the pattern "${pattern}"`);
     const d = this.matcher.forTopic(pattern);
     if (!d?.rule) throw new StoreError('MB_ERR_NOT_DURABLE', `since/recover: no durable rule with history covers "${pattern}" on this node`);
+    const waiting = this.waiting();
+    if (waiting >= MAX_IN_FLIGHT) throw new StoreError('MB_ERR_STORE_UNAVAILABLE', `${waiting} commands already waiting for Redis; subscribe with since again later`);
     let release: () => void;
     try {
       release = this.replays.acquire(owner);
@@ -420,6 +433,9 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       return;
     }
     if (body.latest !== false && sub.queue === undefined && this.matcher.latestRules().length > 0) {
+      const waiting = this.waiting();
+      // A SUB churned on a silent Redis queued one read each (the live subscription is not refused).
+      if (waiting >= MAX_IN_FLIGHT) return owner.send(errorFrame('MB_ERR_STORE_UNAVAILABLE', sub.sid, `latest values not sent: ${waiting} commands already waiting for Redis`));
       // A wildcard SUB reads the latest hash in pages and holds a replay slot meanwhile (same bounds as SUB `since`).
       const acquire = (): (() => void) => {
         try {
