@@ -1,4 +1,4 @@
-import type { Logger } from '@meshbus/core';
+import { ToldRecently, type Logger } from '@meshbus/core';
 import type { ResolvedClusterOptions } from './options.js';
 import type { PeerLink } from './peer-link.js';
 import type { Redialer } from './redialer.js';
@@ -27,10 +27,12 @@ export class Gateways {
   private readonly out = new Map<string, PeerLink>();
   /** Links other regions' nodes dialed to this one. */
   private readonly in = new Set<PeerLink>();
-  /** Peers without a region (this node has one), warned about once each (bounded). */
-  private readonly warnedPeers = new Set<string>();
-  /** Regions that dial this node without it having gateways to them, warned about once. */
-  private readonly warnedRegions = new Set<string>();
+  /**
+   * Peers without a region (this node has one) and regions that dial this
+   * node without it having gateways to them: each said at most every 5 min
+   * (region names are the dialer's: a set of them grew by one per name).
+   */
+  private readonly told = new ToldRecently(5 * 60_000);
   /** Links already warned about for being used the wrong way. */
   private readonly warned = new WeakSet<PeerLink>();
   /** Gateway address → its region. */
@@ -82,9 +84,8 @@ export class Gateways {
       }
       this.adopt(link, peer.region);
       this.in.add(link);
-      if (this.h.options.gateways[peer.region] === undefined && !this.warnedRegions.has(peer.region)) {
-        // Gateways must be full: this region's events reach another only over links this region's nodes dial.
-        this.warnedRegions.add(peer.region);
+      // Gateways must be full: this region's events reach another only over links this region's nodes dial.
+      if (this.h.options.gateways[peer.region] === undefined && this.told.due(peer.region, Date.now(), 'region without gateways')) {
         this.h.logger.warn({ region: peer.region, peer: peer.id, peerName: peer.name }, `region ${peer.region} dials this node, but this node has no --gateways for it: events that enter the mesh here never reach ${peer.region}`);
       }
       this.h.logger.info({ region: peer.region, peer: peer.id, peerName: peer.name, remote: link.remote, direction: 'in' }, 'gateway link up');
@@ -95,10 +96,8 @@ export class Gateways {
       this.h.refuse(link, `a peer link between regions ${mine} and ${peer.region}: join regions with --gateways`);
       return 'refused';
     }
-    if (mine !== undefined && peer.region === undefined && !this.warnedPeers.has(peer.id)) {
-      // Not refused (a mesh moving to regions restarts its nodes one by one), but it routes only half-way.
-      if (this.warnedPeers.size >= 1024) this.warnedPeers.clear();
-      this.warnedPeers.add(peer.id);
+    // Not refused (a mesh moving to regions restarts its nodes one by one), but it routes only half-way.
+    if (mine !== undefined && peer.region === undefined && this.told.due(peer.id, Date.now(), 'peer without region')) {
       this.h.logger.warn({ peer: peer.id, peerName: peer.name, region: mine }, `peer ${peer.name || peer.id} has no --region while this node is in region ${mine}: events published on it never reach other regions (give it --region ${mine} and --gateways)`);
     }
     return 'peer';
