@@ -40,8 +40,12 @@ export class PeerPort {
   private lastTlsFailureLog = 0;
   /** Addresses whose name does not resolve, with the last error code: logged once per change, not per redial. */
   private readonly dnsFailing = new Map<string, string>();
-  /** Addresses dialed with TLS whose port does not speak it: logged once each (bounded as dnsFailing). */
-  private readonly plainPeers = new ToldRecently(Infinity, MAX_DNS_FAILING);
+  /**
+   * Addresses dialed with TLS whose port does not speak it: logged once each
+   * every 5 min (bounded as dnsFailing; with no end to the window, addresses
+   * past the bound shared one key that was never said again).
+   */
+  private readonly plainPeers = new ToldRecently(5 * 60_000, MAX_DNS_FAILING);
 
   /** `accepted` gets each admitted socket (TLS: once its handshake is done) with its pre-auth gate key. */
   constructor(
@@ -199,7 +203,7 @@ export class PeerPort {
     return any;
   }
 
-  /** `addr` answered a TLS dial with plain bytes: said once per address (the redialer says "no connection" at each failure). */
+  /** `addr` answered a TLS dial with plain bytes: said once per address every 5 min (the redialer says "no connection" at each failure). */
   private plainPeer(addr: string): void {
     if (this.plainPeers.due(addr)) this.logger.warn({ address: addr }, `peer at ${addr} does not speak TLS on its cluster port: ${SAME_TLS}`);
   }
