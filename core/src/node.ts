@@ -128,7 +128,7 @@ export class MeshNode implements NodeContext {
     this.maxFrameLength = HEADER_SIZE + this.options.maxTopicLength + MAX_EXT + this.options.maxPayload * 2;
     this.server = clientServer(this.options, this.stats, this.logger, (s) => this.accept(s));
     this.jwt = this.options.jwt ? new JwtVerifier(this.options.jwt) : undefined;
-    this.otlp = this.options.otlpEndpoint ? new OtlpExporter({ endpoint: this.options.otlpEndpoint }, { id: this.id, name: this.options.name }, this.logger) : undefined;
+    this.otlp = this.options.otlpEndpoint ? new OtlpExporter({ endpoint: this.options.otlpEndpoint, closeWaitMs: this.options.drainTimeout }, { id: this.id, name: this.options.name }, this.logger) : undefined;
   }
 
   /** The TCP port clients connect to (known after listen()). */

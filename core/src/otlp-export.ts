@@ -46,6 +46,9 @@ function nanos(ms: number): string {
 type AnyValue = { stringValue: string } | { intValue: string } | { arrayValue: { values: AnyValue[] } };
 const str = (key: string, v: string): { key: string; value: AnyValue } => ({ key, value: { stringValue: v } });
 
+/** How long one POST of spans may take, ms. */
+const POST_TIMEOUT_MS = 10_000;
+
 export interface OtlpOptions {
   /** OTLP/HTTP traces URL; a base URL without a path gets `/v1/traces` (like OTEL_EXPORTER_OTLP_ENDPOINT). */
   endpoint: string;
@@ -57,6 +60,8 @@ export interface OtlpOptions {
   interval?: number;
   /** Spans held at most while the collector is slow or down; more are dropped (counted). Default 4,096. */
   maxQueue?: number;
+  /** How long a close waits for the spans still to send, ms (the node's drainTimeout). Default 10,000. */
+  closeWaitMs?: number;
 }
 
 /**
@@ -83,10 +88,13 @@ export class OtlpExporter {
   /** Spans handed to `inFlight` and not yet sent or failed: counted with the queue against maxQueue. */
   private sending = 0;
   private lastWarn = 0;
+  /** Aborted when flush() has waited closeWaitMs: what is still sending or queued is given up. */
+  private readonly closing = new AbortController();
   private readonly resource: object;
   private readonly batch: number;
   private readonly interval: number;
   private readonly maxQueue: number;
+  private readonly closeWaitMs: number;
   exported = 0;
   dropped = 0;
   failed = 0;
@@ -102,6 +110,7 @@ export class OtlpExporter {
     this.batch = o.batch ?? 256;
     this.interval = o.interval ?? 1000;
     this.maxQueue = o.maxQueue ?? 4096;
+    this.closeWaitMs = o.closeWaitMs ?? POST_TIMEOUT_MS;
     const attrs = [str('service.name', o.serviceName ?? 'meshbus'), str('service.instance.id', node.id)];
     if (node.name) attrs.push(str('meshbus.node.name', node.name));
     this.resource = { attributes: attrs };
@@ -173,7 +182,9 @@ export class OtlpExporter {
   private async post(spans: object[]): Promise<void> {
     const body = JSON.stringify({ resourceSpans: [{ resource: this.resource, scopeSpans: [{ scope: { name: 'meshbus' }, spans }] }] });
     try {
-      const res = await fetch(this.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(10_000) });
+      this.closing.signal.throwIfAborted();
+      const signal = AbortSignal.any([AbortSignal.timeout(POST_TIMEOUT_MS), this.closing.signal]);
+      const res = await fetch(this.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal });
       await res.arrayBuffer();
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       this.exported += spans.length;
@@ -187,9 +198,20 @@ export class OtlpExporter {
     }
   }
 
-  /** Sends everything queued and waits for it (node close). */
+  /**
+   * Sends everything queued and waits for it (node close), at most
+   * closeWaitMs in all: then what has not been sent is given up (counted
+   * in `failed`). POSTs go one at a time, so a collector that accepts and
+   * never answers made a close wait 10 s per batch queued (16 with a full
+   * queue: 160 s).
+   */
   async flush(): Promise<void> {
     this.send();
-    await this.inFlight;
+    const deadline = setTimeout(() => this.closing.abort(), this.closeWaitMs);
+    try {
+      await this.inFlight;
+    } finally {
+      clearTimeout(deadline);
+    }
   }
 }

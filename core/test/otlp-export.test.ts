@@ -48,8 +48,8 @@ async function receiver(): Promise<{ url: string; spans: Array<{ traceId: string
   return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/traces`, spans };
 }
 
-async function node(otlpEndpoint: string): Promise<MeshNode> {
-  const n = await startNode({ port: 0, logger: silentLogger, name: 'solo', otlpEndpoint });
+async function node(otlpEndpoint: string, o: { drainTimeout?: number } = {}): Promise<MeshNode> {
+  const n = await startNode({ port: 0, logger: silentLogger, name: 'solo', otlpEndpoint, ...o });
   cleanups.push(() => n.close());
   return n;
 }
@@ -127,6 +127,30 @@ describe('OTLP export', () => {
     for (let i = 0; i < 20 * 256; i++) c.send({ type: FrameType.PUB, topic: 'w', ext: { headers: { traceparent: `00-${T}-${S}-01` } }, payload: Buffer.from('e') });
     await c.flush(20_000);
     expect(n.otlp!.dropped).toBeGreaterThanOrEqual(20 * 256 - 4096);
+  }, 30_000);
+
+  it('a collector that accepts and never answers: closing the node waits drainTimeout for the spans, not 10 s per batch', async () => {
+    const held = new Set<import('node:net').Socket>();
+    const silent = createNetServer((s) => void held.add(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    cleanups.push(
+      () =>
+        new Promise<void>((r) => {
+          silent.close(() => r());
+          for (const s of held) s.destroy();
+        }),
+    );
+    const n = await node(`http://127.0.0.1:${(silent.address() as { port: number }).port}/v1/traces`, { drainTimeout: 500 });
+    const c = await client(n);
+    for (let i = 0; i < 16 * 256; i++) c.send({ type: FrameType.PUB, topic: 'w', ext: { headers: { traceparent: `00-${T}-${S}-01` } }, payload: Buffer.from('e') });
+    await c.flush(20_000);
+    c.close();
+    // 16 batches waiting, one POST at a time of up to 10 s each: the close took minutes before.
+    const t0 = Date.now();
+    await n.close();
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(n.otlp!.exported).toBe(0);
+    expect(n.otlp!.failed).toBeGreaterThan(0);
   }, 30_000);
 
   it('refuses an otlpEndpoint that is not an http(s) URL at start', () => {
