@@ -32,7 +32,7 @@ import { closeConnection, commandsWaiting, connectRedis, firstFailure, isCluster
 import { ReplicaWait } from './replica-wait.js';
 import { StoreQuota } from './store-quota.js';
 import { JobQuota } from './job-quota.js';
-import { ToldRecently, errorKind, throttled } from '../told-recently.js';
+import { ToldRecently, throttled } from '../told-recently.js';
 import { redactUrl as redact } from './redis-target.js';
 
 export { DURABLE_FEATURES, logDurabilityOff, refuseWithoutRedis } from './durability-off.js';
@@ -287,7 +287,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       (e: unknown) => {
         if ((e as StoreError | undefined)?.code === 'MB_ERR_STORE_FULL') return this.refuseFull(d, e as StoreError, ack, f.correlation, from);
         // One line per kind a minute: a silent Redis failed every publish (48,000 lines in 24 s from one publisher).
-        throttled(this.host.logger).warn({ topic: d.topic, ...storeErr(e) }, 'durable publish failed', `durable publish failed ${errorKind(e)}`);
+        throttled(this.host.logger).warn({ topic: d.topic, ...storeErr(e) }, 'durable publish failed', undefined, storeFailure(e));
         from?.send?.(refusal(ack, f.correlation, storeFailure(e)));
       },
     );
@@ -426,7 +426,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     }
     if (sub.detached) {
       this.work.addMember(sub).catch((e: unknown) => {
-        throttled(this.host.logger).warn({ pattern: sub.pattern, ...storeErr(e) }, 'durable queue registration failed: retried until redis takes it');
+        throttled(this.host.logger).warn({ pattern: sub.pattern, ...storeErr(e) }, 'durable queue registration failed: retried until redis takes it', undefined, storeFailure(e));
         owner.send(errorFrame('MB_ERR_STORE_UNAVAILABLE', sub.sid, `durable queue: ${storeFailure(e)}; the subscription joins the queue when it is back`));
         this.memberRetry.add(sub);
       });
@@ -446,7 +446,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
         }
       };
       sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<unknown>, this.history, isCurrent, this.host.logger, this.host.stats, acquire).catch((e: unknown) =>
-        throttled(this.host.logger).error({ pattern: sub.pattern, ...storeErr(e) }, 'latest values failed'),
+        throttled(this.host.logger).error({ pattern: sub.pattern, ...storeErr(e) }, 'latest values failed', undefined, storeFailure(e)),
       );
     }
   }

@@ -1,8 +1,8 @@
 import { hasWildcard, isMeshbusError, topicMatches, type Frame } from '@meshbus/proto';
 import type { NodeStats } from '../stats.js';
 import type { Logger } from '../logger.js';
-import { storeErr } from './connection-error.js';
-import { errorKind, throttled } from '../told-recently.js';
+import { storeErr, storeFailure } from './connection-error.js';
+import { throttled } from '../told-recently.js';
 import { withPosition } from './frames.js';
 import type { HistoryStore, LatestValue } from './history-store.js';
 import type { DurableMatcher, ResolvedTopicRule } from './store-config.js';
@@ -62,7 +62,7 @@ export async function sendLatest(
             cursor = page.cursor;
           }
         } catch (e) {
-          throttled(logger).warn({ pattern, ...storeErr(e) }, 'latest values unavailable', `latest values unavailable ${errorKind(e)}`);
+          throttled(logger).warn({ pattern, ...storeErr(e) }, 'latest values unavailable', undefined, storeFailure(e));
           return n;
         }
         values.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));

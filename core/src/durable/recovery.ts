@@ -2,8 +2,8 @@ import { Frame, copyBytes, isMeshbusError, type ErrorCode, type Position } from 
 import type { Logger } from '../logger.js';
 import type { NodeStats } from '../stats.js';
 import type { SequencedReceiver, Throttled } from '../subscriber.js';
-import { storeErr } from './connection-error.js';
-import { errorKind, errorSite, throttled } from '../told-recently.js';
+import { storeErr, storeFailure } from './connection-error.js';
+import { errorSite, throttled } from '../told-recently.js';
 import { positionOf, withPosition } from './frames.js';
 import type { HistoryStore, ReadResult } from './history-store.js';
 import type { ResolvedTopicRule } from './store-config.js';
@@ -397,7 +397,7 @@ export class Sequencer implements SequencedReceiver {
 
   private storeFailed(e: unknown): void {
     if (this.closed) return;
-    throttled(this.deps.logger).warn({ topic: this.topic, ...storeErr(e) }, 'history read failed', `history read failed ${errorKind(e)}`);
+    throttled(this.deps.logger).warn({ topic: this.topic, ...storeErr(e) }, 'history read failed', undefined, storeFailure(e));
     if (isMeshbusError(e) && e.code === 'MB_ERR_STORE_CORRUPT') this.corrupt(e.message);
     // Continue live; the client is told it may have missed events.
     const next = this.pending[0] ? positionOf(this.pending[0]) : undefined;

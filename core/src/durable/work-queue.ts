@@ -9,7 +9,7 @@ import { giveBack, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, t
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 import { ToldRecently, throttled } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
-import { connectionError, storeErr } from './connection-error.js';
+import { connectionError, storeErr, storeFailure } from './connection-error.js';
 import { QueueSet, parseQueueMember, queueMember } from './queue-set.js';
 import { bullPrefix, dlqName, queueName, type JobData, type QueueRef } from './queue-names.js';
 import { withinDeadline } from './store-deadline.js';
@@ -61,7 +61,7 @@ export class WorkQueues {
   private nextDelivery = 0;
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
   /** One refresh at a time (a notice per queue change of any node, and every 5 s): asked meanwhile, it runs once more after. */
-  private readonly refreshSoon = oneAtATime(() => this.refresh().catch((e: unknown) => throttled(this.logger).warn(storeErr(e), 'durable queue refresh failed')));
+  private readonly refreshSoon = oneAtATime(() => this.refresh().catch((e: unknown) => throttled(this.logger).warn(storeErr(e), 'durable queue refresh failed', undefined, storeFailure(e))));
   private readonly set: QueueSet;
   private delayed: Queue | undefined;
   private delayedWorker: Worker | undefined;
@@ -337,7 +337,7 @@ export class WorkQueues {
     });
     worker.on('failed', (job, err) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-        this.deadLetter(ref, job as Job<JobData>, err).catch((x: unknown) => throttled(this.logger).error({ queue: ref.name, ...storeErr(x) }, 'dead-lettering failed'));
+        this.deadLetter(ref, job as Job<JobData>, err).catch((x: unknown) => throttled(this.logger).error({ queue: ref.name, ...storeErr(x) }, 'dead-lettering failed', undefined, storeFailure(x)));
       }
     });
     worker.on('error', (x) => this.failed('worker error', ref.name, x));
@@ -445,7 +445,7 @@ export class WorkQueues {
         { removeOnComplete: true, removeOnFail: false },
       );
     } catch (e) {
-      throttled(this.logger).error({ queue: ref.name, ...storeErr(e) }, 'dead-letter queue write failed');
+      throttled(this.logger).error({ queue: ref.name, ...storeErr(e) }, 'dead-letter queue write failed', undefined, storeFailure(e));
     }
     this.publishDead(ref.group, frame, err.message);
   }
