@@ -133,15 +133,8 @@ const MAX_CACHE = 16_384;
  * not match its topic; further behind, it is recomputed. A power of two.
  */
 const CHANGE_LOG = 64;
-/**
- * Cache entries checked at each change of the table (sweep): one past
- * CHANGE_LOG behind can never be caught up, so it only held its receivers,
- * and with them every connection that has closed since (its session, socket
- * and buffers: ~3.5 KB of heap each) until the cache filled up. A full pass
- * of MAX_CACHE entries takes 512 changes: at most that many changes' closed
- * receivers are held, for ~0.3 µs a change.
- */
-const SWEEP_PER_CHANGE = 32;
+/** How often sweepCache() looks at the cache at most, ms. */
+const SWEEP_EVERY_MS = 1000;
 /** Topics under it are request inboxes (SPEC §9): one-shot reply topics, never cached. */
 const INBOX_PREFIX = '_INBOX.';
 const SMI_MASK = 0x3fffffff;
@@ -160,8 +153,8 @@ function isLocalInterest(kind: SubscriberKind): boolean {
 export class RoutingTable {
   private readonly trie = new TopicTrie<Subscription>();
   private readonly cache = new Map<number, CacheEntry>();
-  /** Where the sweep of the cache left off (a live iterator: deletions and additions meanwhile are fine). */
-  private sweeping: Iterator<[number, CacheEntry]> | undefined;
+  /** When sweepCache() last looked at the cache (Date.now()). */
+  private sweptAt = 0;
   /**
    * The entry of the last cached route: an input chunk usually carries runs
    * of one topic, and a hit here skips the map lookup. Checked like any
@@ -333,29 +326,25 @@ export class RoutingTable {
   private changed(pattern: string): void {
     this.changes[this.version & (CHANGE_LOG - 1)] = pattern;
     this.version++;
-    this.sweep();
   }
 
   /**
-   * Drops up to SWEEP_PER_CHANGE cache entries too far behind to be caught
-   * up (each would be recomputed at its next use anyway), resuming where the
-   * last sweep stopped. Before, a topic published once and never again kept
-   * its entry, and so the closed connections among its receivers, until the
-   * cache held MAX_CACHE topics: clients on topics of their own (a user's, a
-   * device's) that came and went pinned ~3.5 KB each, 16,384 of them at most
-   * (core/test/security/closed-receivers.test.ts).
+   * Drops the cache entries too far behind to be caught up (more than
+   * CHANGE_LOG changes: each would be recomputed at its next use anyway); at
+   * most once per SWEEP_EVERY_MS, from the node's timer. Before, a topic
+   * published once and never again kept its entry, and so the closed
+   * connections among its receivers (session, socket, buffers: ~3.5 KB of
+   * heap each), until the cache held MAX_CACHE topics: clients on topics of
+   * their own (a user's, a device's) that came and went grew the heap
+   * linearly up to 16,384 of them (core/test/security/closed-receivers.test.ts).
+   * A pass over a full cache takes ~0.2 ms; nothing is added per change.
    */
-  private sweep(): void {
-    const it = (this.sweeping ??= this.cache.entries());
-    const now = this.version;
-    for (let k = 0; k < SWEEP_PER_CHANGE; k++) {
-      const r = it.next();
-      if (r.done === true) {
-        this.sweeping = undefined;
-        return;
-      }
-      const [key, e] = r.value;
-      if (now - e.version <= CHANGE_LOG) continue;
+  sweepCache(now = Date.now()): void {
+    if (now - this.sweptAt < SWEEP_EVERY_MS) return;
+    this.sweptAt = now;
+    const v = this.version;
+    for (const [key, e] of this.cache) {
+      if (v - e.version <= CHANGE_LOG) continue;
       this.cache.delete(key);
       if (this.last === e) this.last = undefined;
     }

@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { FrameType, encodeBody } from '@meshbus/proto';
-import { RawClient, RawWs, memoryNode, until } from '@meshbus/testkit';
+import { RawClient, RawWs, memoryNode, sleep, until } from '@meshbus/testkit';
 
 /**
  * A connection that has closed holds no memory. Clients on topics of their
@@ -11,7 +11,8 @@ import { RawClient, RawWs, memoryNode, until } from '@meshbus/testkit';
  * Before (found by the 12-wave soak, `npm run test:reliability`), two
  * things held every closed connection (its session, socket, decoder and
  * queues, ~3.5 KB of heap): the route cache, whose entry for a topic
- * published once kept its receivers until the cache held 16,384 topics, and
+ * published once kept its receivers until the cache held 16,384 topics (now
+ * dropped by the node's timer once they are too far behind), and
  * the close deadline, a timer armed at every close and never cleared, which
  * kept the connection for drainTimeout (5 s) after it was gone. The node's
  * heap grew by ~3.5 MB per 1,000 such clients, linearly.
@@ -43,11 +44,14 @@ it('clients on topics of their own that come and go, over TCP and WebSocket: no 
   };
   await wave(500, false); // warm-up: JIT, pools
   await wave(100, true);
+  // The node drops stale route cache entries once a second (RoutingTable.sweepCache, on its timer).
+  await sleep(1200);
   const base = (await node.memory()).heapUsed;
   for (let w = 0; w < 3; w++) {
     await wave(700, false);
     await wave(300, true);
   }
+  await sleep(1200);
   const grown = (await node.memory()).heapUsed - base;
   // 3,000 closed connections: before, ~10 MB (3.5 KB each); a fixed allowance for caches that fill up (top topics, ids).
   expect(grown, `heap grew by ${Math.round(grown / 1024)} KB after 3,000 connections`).toBeLessThan(1.5 * 1024 * 1024);
