@@ -274,6 +274,26 @@ describe('publish and request over HTTP', () => {
     expect(http.stats.requests.ok).toBe(1);
   });
 
+  it('POST /v1/request: reply headers are matched without regard to case, as HTTP does (a Content-Type reply went out as application/octet-stream; of X-Id and x-id one was dropped)', async () => {
+    // Replayed from NATS header case handling (https://github.com/nats-io/nats.deno/issues/147): event
+    // headers keep their case, HTTP's do not; a responder writing the canonical MIME form must still be heard.
+    const { node, http } = await setup();
+    const svc = await client(node);
+    const tap = new EventTap(svc);
+    svc.sub('svc.case', 1);
+    await svc.flush();
+    const pending = fetch(`${http.url}/v1/request/svc.case?timeout=3000`, { method: 'POST', headers: BIN, body: '{}' });
+    const req = await tap.waitFor((e) => e.type === FrameType.REQ);
+    const headers = { 'Content-Type': 'application/json', 'X-Id': '1', 'x-id': '2' };
+    svc.send({ type: FrameType.PUB, topic: req.ext!.reply!, correlation: req.correlation, ext: { headers }, payload: Buffer.from('{"ok":true}') });
+    const r = await pending;
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('application/json');
+    expect(r.headers.get('x-meshbus-h-content-type')).toBe('application/json');
+    expect(r.headers.get('x-meshbus-h-x-id')).toBe('1, 2');
+    expect(await r.json()).toEqual({ ok: true });
+  });
+
   it('answers 503 MB_ERR_NO_RESPONDERS at once and 504 MB_ERR_TIMEOUT when nobody replies', async () => {
     const { node, http } = await setup();
     const t0 = Date.now();

@@ -36,11 +36,22 @@ export function eventHeaders(h: IncomingHttpHeaders): Record<string, string> | u
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
 const VALUE = /^[\t\x20-\x7e]*$/;
 
-/** Sets an event's headers on an HTTP answer as `x-meshbus-h-<name>`; names or values HTTP cannot carry are left out. */
-function setEventHeaders(reply: FastifyReply, headers: Record<string, string>): void {
+/**
+ * An event's headers as HTTP carries them, names lower-cased: event headers
+ * keep their case and HTTP's do not, so names that differ only in case are
+ * one HTTP header, their values joined with ", " (as HTTP joins repeated
+ * headers; one of them used to be dropped). Names or values HTTP cannot
+ * carry are left out.
+ */
+function httpHeaders(headers: Record<string, string>): Map<string, string> {
+  const out = new Map<string, string>();
   for (const [k, v] of Object.entries(headers)) {
-    if (TOKEN.test(k) && typeof v === 'string' && VALUE.test(v)) reply.header(HEADER_PREFIX + k.toLowerCase(), v);
+    if (!TOKEN.test(k) || typeof v !== 'string' || !VALUE.test(v)) continue;
+    const name = k.toLowerCase();
+    const had = out.get(name);
+    out.set(name, had === undefined ? v : `${had}, ${v}`);
   }
+  return out;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -80,9 +91,10 @@ export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): voi
     }
     stats.requests.ok++;
     stats.roundTrip.observe((performance.now() - t0) / 1000);
-    const ct = r.headers['content-type'];
-    reply.header('content-type', ct !== undefined && VALUE.test(ct) ? ct : 'application/octet-stream');
-    setEventHeaders(reply, r.headers);
+    const headers = httpHeaders(r.headers);
+    // Whatever its case: a responder writing `Content-Type` (the MIME canonical form) got application/octet-stream.
+    reply.header('content-type', headers.get('content-type') ?? 'application/octet-stream');
+    for (const [k, v] of headers) reply.header(HEADER_PREFIX + k, v);
     return Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength);
   });
 }
