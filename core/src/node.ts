@@ -115,6 +115,7 @@ export class MeshNode implements NodeContext {
     this.logger = options.logger ?? jsonLogger('info', { node: id });
     this.options = resolveOptions(options, { id, logger: this.logger });
     this.decodeTopic = checkedTopicDecoder(this.options);
+    this.decodePeerTopic = checkedTopicDecoder({ maxTopicLength: 0xffff, maxTopicDepth: this.options.maxTopicDepth });
     this.id = this.options.id;
     this.traces = new TraceGuard(this.id);
     this.authThrottle = new AuthThrottle(this.options.authThrottle);
@@ -220,6 +221,7 @@ export class MeshNode implements NodeContext {
 
   /** Topic of an entering event, checked (topic-decoder.ts): the routing table calls it on a cache miss. */
   private readonly decodeTopic: (f: Frame) => string;
+  private readonly decodePeerTopic: (f: Frame) => string;
 
   /**
    * Subscribes a receiver inside the node (HTTP inbox, HTTP trace…) to
@@ -298,20 +300,19 @@ export class MeshNode implements NodeContext {
   }
 
   /**
-   * The ingress of an event a peer forwarded (stamped by the node where it
-   * was published, so not stamped again): the extension rules every
-   * publisher meets (a peer may carry a durable position) and the node's
-   * topic check, then counted like any event in. Returns its receivers (the
-   * caller delivers it: `deliver` / `deliverToGroup`, local receivers only in
-   * a full mesh). A malformed event counts in protocolErrors and throws
-   * ProtocolError MB_ERR_BAD_EXTENSION / MB_ERR_BAD_TOPIC / MB_ERR_BAD_HASH.
+   * The ingress of an event a peer forwarded (stamped where it was published, not again): the
+   * extension rules every publisher meets (a peer may carry a durable position) and the topic
+   * check, within the protocol's length rather than this node's maxTopicLength, which bounds its
+   * clients: the origin checked its own (a mesh of mixed limits lost longer topics silently).
+   * Then counted like any event in. Returns its receivers (the caller delivers them). A malformed
+   * event counts in protocolErrors and throws ProtocolError MB_ERR_BAD_EXTENSION / _TOPIC / _HASH.
    */
   forwardedIngress(f: Frame): Receivers {
     let receivers: Receivers;
     try {
       // f.ext: no view of an empty extension block made per event.
       checkIngressRules(f.ext, f.type === FrameType.REQ, 'peer');
-      receivers = this.table.routeFrame(f, this.decodeTopic);
+      receivers = this.table.routeFrame(f, this.decodePeerTopic);
     } catch (e) {
       this.stats.protocolErrors++;
       throw e;
