@@ -17,7 +17,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Fixture, until, url } from '@meshbus/testkit';
 import { connect, type Status } from '../src/index.js';
-import { recordStatus } from './helpers.js';
+import { nextStatus, recordStatus, tcpProxy } from './helpers.js';
 
 const fx = new Fixture();
 afterEach(() => fx.teardown());
@@ -102,5 +102,21 @@ describe('a backlog of 3 MB over a 1 MB/s link (3 s), pings every 250 ms, 3 unan
     await until(() => got === EVENTS || pub.isClosed, 'all events or a close', 15_000);
     expect(closings(st)).toEqual([]);
     expect(got).toBe(EVENTS);
+  });
+});
+
+describe('the keepalive does not hide a dead connection (a guard: it held before too)', () => {
+  it('a client that keeps publishing into a half-open connection still finds it stale within a few intervals (MQTT.js #1855: keepalive shifted by every send)', async () => {
+    const n = await fx.node({ pingInterval: 200 });
+    const proxy = await tcpProxy(n.port);
+    fx.defer(() => proxy.close());
+    const c = fx.track(await connect(`127.0.0.1:${proxy.port}`, { reconnect: false }));
+    const dead = nextStatus(c, (s) => s.type === 'disconnected', 5000);
+    proxy.freeze();
+    const timer = setInterval(() => {
+      if (!c.isClosed) c.publish('x', 'y');
+    }, 20);
+    const s = await dead.finally(() => clearInterval(timer));
+    expect(s).toMatchObject({ type: 'disconnected', error: { code: 'MB_ERR_STALE_CONNECTION' } });
   });
 });
