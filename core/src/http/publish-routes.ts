@@ -28,13 +28,36 @@ export function eventHeaders(h: IncomingHttpHeaders): Record<string, string> | u
   let out: Record<string, string> | undefined;
   for (const [k, v] of Object.entries(h)) {
     if (!k.startsWith(HEADER_PREFIX) || k.length === HEADER_PREFIX.length || v === undefined) continue;
-    (out ??= {})[k.slice(HEADER_PREFIX.length)] = Array.isArray(v) ? v.join(', ') : v;
+    (out ??= {})[k.slice(HEADER_PREFIX.length)] = fromHttpText(Array.isArray(v) ? v.join(', ') : v);
   }
   return out;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
-const VALUE = /^[\t\x20-\x7e]*$/;
+/** What an HTTP header value may hold as Node writes it: no control characters but tab, bytes 0x80-0xFF as they are. */
+const VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const NON_ASCII = /[^\x00-\x7f]/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A header value as the client sent it. Node reads header bytes as Latin-1,
+ * so `curl -H 'x-meshbus-h-user: José'` (UTF-8, what clients send) became
+ * the event header "JosÃ©": bytes that are well-formed UTF-8 are read as
+ * UTF-8; anything else stays Latin-1.
+ */
+function fromHttpText(v: string): string {
+  if (!NON_ASCII.test(v)) return v;
+  try {
+    return utf8.decode(Buffer.from(v, 'latin1'));
+  } catch {
+    return v;
+  }
+}
+
+/** An event header value as HTTP carries it: its UTF-8 bytes, one Latin-1 character each, as Node writes them (fromHttpText's inverse). */
+function toHttpText(v: string): string {
+  return NON_ASCII.test(v) ? Buffer.from(v, 'utf8').toString('latin1') : v;
+}
 
 /**
  * An event's headers as HTTP carries them, names lower-cased: event headers
@@ -46,10 +69,12 @@ const VALUE = /^[\t\x20-\x7e]*$/;
 function httpHeaders(headers: Record<string, string>): Map<string, string> {
   const out = new Map<string, string>();
   for (const [k, v] of Object.entries(headers)) {
-    if (!TOKEN.test(k) || typeof v !== 'string' || !VALUE.test(v)) continue;
+    if (!TOKEN.test(k) || typeof v !== 'string') continue;
+    const text = toHttpText(v);
+    if (!VALUE.test(text)) continue;
     const name = k.toLowerCase();
     const had = out.get(name);
-    out.set(name, had === undefined ? v : `${had}, ${v}`);
+    out.set(name, had === undefined ? text : `${had}, ${text}`);
   }
   return out;
 }
