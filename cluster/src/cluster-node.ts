@@ -83,6 +83,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       ...(this.options.region !== undefined ? { region: this.options.region } : {}),
       maxPayload: node.options.maxPayload,
     };
+    Object.defineProperty(this.self, 'ws', { enumerable: true, get: () => node.hooks.wsUrl }); // read at each handshake: a gateway may start later
     this.limits = new PayloadLimits(node);
     this.settings = {
       self: this.self,
@@ -143,7 +144,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (o.secret === undefined) {
       this.node.logger.warn({}, 'no cluster secret configured: any node that can reach the cluster port may join (set --cluster-secret in production)');
     }
-    this.node.hooks.peers = () => this.clientUrls();
+    this.node.hooks.peers = (kind) => this.clientUrls(kind);
     this.interest.start();
     this.timer = setInterval(() => this.tick(), Math.max(20, o.pingInterval / 4));
     this.timer.unref();
@@ -159,10 +160,10 @@ export class ClusterNode implements LinkHandler, ClusterView {
    * None on a leaf: its clients stay at the edge (their own server list), not
    * sent to the hub's region.
    */
-  clientUrls(): string[] {
+  clientUrls(kind: 'tcp' | 'ws' = 'tcp'): string[] {
     const urls: string[] = [];
     if (this.options.mode === 'leaf') return urls;
-    for (const l of this.byPeer.values()) if (l.peer) urls.push(l.peer.client);
+    for (const l of this.byPeer.values()) if (l.peer) urls.push((kind === 'ws' && l.peer.ws) || l.peer.client);
     return urls;
   }
 

@@ -30,6 +30,8 @@ export interface PeerInfo {
    * (DEFAULT_MAX_PAYLOAD, 1 MiB).
    */
   maxPayload?: number;
+  /** The node's WebSocket URL (ws:// or wss://), when it has a gateway: told to WebSocket clients, which cannot use `client`. */
+  ws?: string;
 }
 
 /** Longest node name a peer may claim, in characters. */
@@ -69,7 +71,8 @@ export function reachableAt(peer: PeerInfo, remoteIp: string): PeerInfo {
   };
   const cluster = fix(peer.cluster);
   const client = fix(peer.client);
-  return cluster === peer.cluster && client === peer.client ? peer : { ...peer, cluster, client };
+  const ws = peer.ws === undefined ? undefined : fix(peer.ws);
+  return cluster === peer.cluster && client === peer.client && ws === peer.ws ? peer : { ...peer, cluster, client, ...(ws !== undefined ? { ws } : {}) };
 }
 
 /** True for a node id in the format every node uses (16 lowercase hex digits). */
@@ -118,6 +121,9 @@ export function parsePeerInfo(v: unknown): PeerInfo {
   if (p.maxPayload !== undefined && !(Number.isInteger(p.maxPayload) && (p.maxPayload as number) > 0 && (p.maxPayload as number) <= 0xffffffff)) {
     throw new PeerInfoError(`node ${p.id}: maxPayload is not an integer 1..4294967295`);
   }
+  if (p.ws != null && (typeof p.ws !== 'string' || p.ws.length > MAX_CLIENT_URL || UNPRINTABLE.test(p.ws) || !/^wss?:\/\/\S+$/.test(p.ws))) {
+    throw new PeerInfoError(`node ${p.id}: ws is not a ws:// or wss:// URL of at most ${MAX_CLIENT_URL} characters`);
+  }
   if (p.region !== undefined && !isRegionName(p.region)) throw new PeerInfoError(`node ${p.id}: region is not 1..64 characters of A-Z, a-z, 0-9, _ and -`);
   return {
     id: p.id,
@@ -129,5 +135,6 @@ export function parsePeerInfo(v: unknown): PeerInfo {
     ...(p.gateway === true ? { gateway: true as const } : {}),
     ...(p.mesh === 'full' || p.mesh === 'partial' ? { mesh: p.mesh } : {}),
     ...(p.maxPayload !== undefined ? { maxPayload: p.maxPayload as number } : {}),
+    ...(typeof p.ws === 'string' ? { ws: p.ws } : {}),
   };
 }

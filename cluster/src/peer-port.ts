@@ -1,5 +1,5 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
-import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
+import { checkServerIdentity, connect as tlsConnect, createServer as createTlsServer, type PeerCertificate } from 'node:tls';
 import { lookup } from 'node:dns/promises';
 import { errorFrame } from '@meshbus/proto';
 import { ConfigError, ToldRecently, addressKey, listenOn, refuseConnection, serverTlsOptions, tlsPort, type Logger } from '@meshbus/core';
@@ -12,6 +12,9 @@ const REFUSAL_LOG_EVERY = 10_000;
 function isIp(host: string): boolean {
   return /^[\d.]+$/.test(host) || host.includes(':');
 }
+
+/** Host names a peer certificate may carry for an address learned by gossip, at most (see PeerPort.tlsNames). */
+const MAX_TLS_NAMES = 16;
 
 /**
  * The cluster port's sockets: listens for peers (plain TCP or TLS), bounds
@@ -46,6 +49,14 @@ export class PeerPort {
    * past the bound shared one key that was never said again).
    */
   private readonly plainPeers = new ToldRecently(5 * 60_000, MAX_DNS_FAILING);
+  /**
+   * Host names the mesh is reached by (seeds, and names dialed over TLS):
+   * gossip announces peers by address while certificates usually name
+   * hosts, so a peer learned as `10.0.0.7:4481` failed verification and was
+   * never linked (NATS routes had the same fault). A certificate valid for
+   * the address or for one of these names (and signed by the mesh's CA) passes.
+   */
+  private readonly tlsNames = new Set<string>();
 
   /** `accepted` gets each admitted socket (TLS: once its handshake is done) with its pre-auth gate key. */
   constructor(
@@ -54,6 +65,7 @@ export class PeerPort {
     accepted: (socket: Socket, gateKey: string) => void,
   ) {
     this.preAuth = new PreAuthGate(options.maxPreAuth, options.maxPreAuthPerIp);
+    for (const seed of options.seeds) this.addTlsName(seed);
     const tls = options.tls;
     if (tls) {
       // The TLS handshake is part of the peer handshake: same timeout, and the slot is taken on TCP accept (below).
@@ -180,7 +192,7 @@ export class PeerPort {
       const ok = await new Promise<boolean>((resolve) => {
         const tls = this.options.tls;
         const socket = tls
-          ? tlsConnect({ host: h, port, ca: tls.ca, cert: tls.cert, key: tls.key, servername: isIp(host) ? undefined : host })
+          ? tlsConnect({ host: h, port, ca: tls.ca, cert: tls.cert, key: tls.key, ...this.tlsIdentity(host) })
           : netConnect({ host: h, port });
         const timer = setTimeout(() => {
           socket.destroy();
@@ -188,6 +200,7 @@ export class PeerPort {
         }, this.options.handshakeTimeout);
         socket.once(tls ? 'secureConnect' : 'connect', () => {
           clearTimeout(timer);
+          if (tls) this.addTlsName(addr);
           socket.removeAllListeners('error');
           connected(socket);
           resolve(true);
@@ -201,6 +214,30 @@ export class PeerPort {
       any ||= ok;
     }
     return any;
+  }
+
+  /** SNI and the names the certificate may carry: the host name, or for an address the address or a name of the mesh. */
+  private tlsIdentity(host: string): { servername?: string; checkServerIdentity?: (h: string, cert: PeerCertificate) => Error | undefined } {
+    if (!isIp(host)) return { servername: host };
+    if (this.tlsNames.size === 0) return {};
+    return {
+      checkServerIdentity: (_h, cert) => {
+        const err = checkServerIdentity(host, cert);
+        if (err === undefined) return undefined;
+        for (const name of this.tlsNames) if (checkServerIdentity(name, cert) === undefined) return undefined;
+        return err;
+      },
+    };
+  }
+
+  private addTlsName(addr: string): void {
+    let host: string;
+    try {
+      host = parseAddress(addr).host;
+    } catch {
+      return;
+    }
+    if (!isIp(host) && this.tlsNames.size < MAX_TLS_NAMES) this.tlsNames.add(host);
   }
 
   /** `addr` answered a TLS dial with plain bytes: said once per address every 5 min (the redialer says "no connection" at each failure). */

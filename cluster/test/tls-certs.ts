@@ -6,7 +6,7 @@ import { join } from 'node:path';
 export interface TestPki {
   dir: string;
   ca: string;
-  /** Server/peer certificate for 127.0.0.1 and localhost, signed by the CA. */
+  /** Server/peer certificate for 127.0.0.1 and localhost (or `san`), signed by the CA. */
   cert: string;
   key: string;
   /** A second certificate signed by the CA (another peer or a client). */
@@ -18,13 +18,17 @@ export interface TestPki {
   files: { ca: string; cert: string; key: string };
 }
 
-/** Throwaway certificates made with the machine's openssl, in a temp folder. */
-export function makePki(): TestPki {
+/**
+ * Throwaway certificates made with the machine's openssl, in a temp folder.
+ * `san`: the names the node certificates carry (`'DNS:localhost'` for a
+ * certificate that names a host only, as most do, and no address).
+ */
+export function makePki(san = 'IP:127.0.0.1,DNS:localhost'): TestPki {
   const dir = mkdtempSync(join(tmpdir(), 'meshbus-pki-'));
   const ssl = (...args: string[]): void => {
     execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
   };
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
+  writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=${san}\nextendedKeyUsage=serverAuth,clientAuth\n`);
   ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=meshbus test CA');
   for (const name of ['node', 'node2']) {
     ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);

@@ -51,7 +51,7 @@ export class ClientRegistry {
    * told later keep routing meanwhile; the second half is for the last ones to
    * flush and close.
    */
-  async drain(peers: string[], timeoutMs: number): Promise<void> {
+  async drain(peers: (kind: 'tcp' | 'ws') => string[], timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     // New connections are refused while draining: the clients to tell are those here now.
     const toTell = [...this.all];
@@ -60,7 +60,7 @@ export class ClientRegistry {
     for (;;) {
       for (const end = Math.min(toTell.length, next + perStep); next < end; next++) {
         const s = toTell[next]!;
-        if (this.all.has(s)) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers);
+        if (this.all.has(s)) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers(s.transport.kind));
       }
       if (this.all.size === 0 || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, DRAIN_STEP_MS));

@@ -276,7 +276,7 @@ export class ClientSession extends Connection {
     this.lang = hello.lang ?? '';
     this.echo = hello.echo ?? true;
     this.opened();
-    this.send(welcomeFrame(this.ctx, this.clientId, v, correlation));
+    this.send(welcomeFrame(this.ctx, this.clientId, v, correlation, this.transport.kind));
     this.ctx.opened(this);
   }
 

@@ -66,6 +66,8 @@ export abstract class Connection extends FlowEndpoint {
   /** Date.now() of the last chunk received, and how many chunks arrived (liveness input). */
   protected lastRx = Date.now();
   private received = 0;
+  /** Writes the wire took (liveness keepalive input: see proto Liveness). */
+  private sent = 0;
   bytesIn = 0;
   private readonly liveness: Liveness;
   /** When the liveness rule wants its next tick (the node sweeps all connections on one timer). */
@@ -87,7 +89,10 @@ export abstract class Connection extends FlowEndpoint {
     super();
     this.transport = makeTransport({
       data: (chunk) => this.onData(chunk),
-      drain: () => this.drained(),
+      drain: () => {
+        this.sent++;
+        this.drained();
+      },
       close: () => this.onClose(),
     });
     this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner });
@@ -165,7 +170,7 @@ export abstract class Connection extends FlowEndpoint {
     if (this.phase !== 'open' || (now < this.due && this.due - now <= Math.max(l.interval, l.wakeTimeout))) return;
     const probing = this.probeMs;
     this.probeMs = 0;
-    const a = probing > 0 ? this.liveness.probeEnded(now, this.received, probing) : this.liveness.tick(now, this.lastRx, this.received);
+    const a = probing > 0 ? this.liveness.probeEnded(now, this.received, probing) : this.liveness.tick(now, this.lastRx, this.received, this.sent);
     switch (a.do) {
       case 'wait':
         this.due = now + a.ms;

@@ -60,6 +60,11 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
     return this.out.dropped;
   }
 
+  /** At least the high-water mark is unsent (whether or not sources still wait for it: see congested). */
+  get backedUp(): boolean {
+    return this.out.congested;
+  }
+
   /**
    * True while sources should wait for this receiver: it has at least the
    * high-water mark unsent and has not overrun. Overrun lasts only until the

@@ -26,7 +26,7 @@ export function readHello(f: Frame): { hello: HelloBody; v: number } {
 }
 
 /** The WELCOME frame answering HELLO `correlation`: version `v`, ids, the node's limits and the peers' client URLs. */
-export function welcomeFrame(ctx: NodeContext, clientId: string, v: number, correlation: number): Uint8Array {
+export function welcomeFrame(ctx: NodeContext, clientId: string, v: number, correlation: number, kind: 'tcp' | 'ws' = 'tcp'): Uint8Array {
   const o = ctx.options;
   const welcome: WelcomeBody = {
     v,
@@ -35,7 +35,7 @@ export function welcomeFrame(ctx: NodeContext, clientId: string, v: number, corr
     maxPayload: o.maxPayload,
     maxTopic: o.maxTopicLength,
     ping: o.pingInterval,
-    peers: ctx.peerUrls(),
+    peers: ctx.peerUrls(kind),
   };
   return encodeFrame({ type: FrameType.WELCOME, correlation, payload: encodeBody(welcome) });
 }

@@ -43,7 +43,7 @@ export interface NodeContext {
   readonly authThrottle: AuthThrottle;
   /** Which connection owns each trace id used on this node, and who may read hop records. */
   readonly traces: TraceGuard;
-  peerUrls(): string[];
+  peerUrls(kind?: 'tcp' | 'ws'): string[];
   /** Routes an event (PUB or REQ) a client published. */
   publish(from: SessionRef, frame: Frame): void;
   /**

@@ -51,8 +51,10 @@ import { throttled } from './told-recently.js';
 
 /** Hooks a cluster layer installs. Peers receive events as Subscribers in the routing table, so no event hook is needed. */
 export interface NodeHooks {
-  /** Client URLs of the other nodes, for WELCOME and GOODBYE. */
-  peers?(): string[];
+  /** Client URLs of the other nodes, for WELCOME and GOODBYE: to a WebSocket session their WebSocket URLs, where they have one. */
+  peers?(kind: 'tcp' | 'ws'): string[];
+  /** This node's WebSocket URL, set by a gateway on its own port: peers announce it to their WebSocket clients. */
+  wsUrl?: string;
 }
 
 /** What ingress returns when durability took the event (delivered, acknowledged once stored), or refused it (notDurableRefusal). */
@@ -115,6 +117,7 @@ export class MeshNode implements NodeContext {
     this.logger = options.logger ?? jsonLogger('info', { node: id });
     this.options = resolveOptions(options, { id, logger: this.logger });
     this.decodeTopic = checkedTopicDecoder(this.options);
+    this.decodePeerTopic = checkedTopicDecoder({ maxTopicLength: 0xffff, maxTopicDepth: this.options.maxTopicDepth });
     this.id = this.options.id;
     this.traces = new TraceGuard(this.id);
     this.authThrottle = new AuthThrottle(this.options.authThrottle);
@@ -196,9 +199,9 @@ export class MeshNode implements NodeContext {
     return session;
   }
 
-  /** Client URLs of other nodes: the cluster's view when attached, else the configured list. */
-  peerUrls(): string[] {
-    return this.hooks.peers ? this.hooks.peers() : this.options.peers();
+  /** Client URLs of other nodes (`kind`: of the session told): the cluster's view when attached, else the configured list. */
+  peerUrls(kind: 'tcp' | 'ws' = 'tcp'): string[] {
+    return this.hooks.peers ? this.hooks.peers(kind) : this.options.peers();
   }
 
   newClientId(): string {
@@ -214,12 +217,12 @@ export class MeshNode implements NodeContext {
   }
 
   closed(session: ClientSession): void {
-    if (!this.sessions.delete(session)) return;
-    this.traces.release(session);
+    if (this.sessions.delete(session)) this.traces.release(session);
   }
 
   /** Topic of an entering event, checked (topic-decoder.ts): the routing table calls it on a cache miss. */
   private readonly decodeTopic: (f: Frame) => string;
+  private readonly decodePeerTopic: (f: Frame) => string;
 
   /**
    * Subscribes a receiver inside the node (HTTP inbox, HTTP trace…) to
@@ -298,20 +301,17 @@ export class MeshNode implements NodeContext {
   }
 
   /**
-   * The ingress of an event a peer forwarded (stamped by the node where it
-   * was published, so not stamped again): the extension rules every
-   * publisher meets (a peer may carry a durable position) and the node's
-   * topic check, then counted like any event in. Returns its receivers (the
-   * caller delivers it: `deliver` / `deliverToGroup`, local receivers only in
-   * a full mesh). A malformed event counts in protocolErrors and throws
-   * ProtocolError MB_ERR_BAD_EXTENSION / MB_ERR_BAD_TOPIC / MB_ERR_BAD_HASH.
+   * Ingress of an event a peer forwarded (stamped where published): every publisher's extension rules (a durable
+   * position allowed), the topic checked within the protocol's length, not maxTopicLength (its clients': the origin
+   * checked its own; mixed limits lost longer topics), counted like any event in; returns its receivers (the caller
+   * delivers). Malformed: counted in protocolErrors, ProtocolError MB_ERR_BAD_EXTENSION / _TOPIC / _HASH thrown.
    */
   forwardedIngress(f: Frame): Receivers {
     let receivers: Receivers;
     try {
       // f.ext: no view of an empty extension block made per event.
       checkIngressRules(f.ext, f.type === FrameType.REQ, 'peer');
-      receivers = this.table.routeFrame(f, this.decodeTopic);
+      receivers = this.table.routeFrame(f, this.decodePeerTopic);
     } catch (e) {
       this.stats.protocolErrors++;
       throw e;
@@ -471,7 +471,7 @@ export class MeshNode implements NodeContext {
     this.shuttingDown = true;
     this.logger.info({ connections: this.sessions.size }, 'node draining');
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    await this.sessions.drain(this.peerUrls(), this.options.drainTimeout);
+    await this.sessions.drain((kind) => this.peerUrls(kind), this.options.drainTimeout);
     if (this.timer) clearInterval(this.timer);
     await closed;
     await this.durability?.stop();

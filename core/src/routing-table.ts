@@ -384,6 +384,12 @@ export class RoutingTable {
    * (a peer link: the peer's maxPayload) is preferred; when none does, one
    * that does not is returned, and its link skips the event and counts it
    * (cluster/README.md "Limits"), rather than the event vanishing uncounted.
+   * Among those, one whose receiver is not backed up is preferred, else the
+   * least loaded: a member that stopped reading was still picked in turn
+   * (once it no longer held the publisher back, it did not even count as
+   * congested), so with 'drop' half the group's events were dropped while
+   * the other member could take them (the NATS Streaming fault "Stalled
+   * Queue member may stall the group").
    */
   pick(group: GroupReceivers, skip?: Subscriber, scope: DeliveryScope = 'all', payloadLen = 0): Subscription | undefined {
     // Nearest first: this node's members, else the region's, else another region's. Members only
@@ -392,12 +398,14 @@ export class RoutingTable {
     const members = hasMember(group.local, skip) || scope === 'local' ? group.local : hasMember(group.remote, skip) || scope === 'region' ? group.remote : group.far;
     const n = members.length;
     let unfit: Subscription | undefined;
+    let busy: Subscription | undefined;
     for (let k = 0; k < n; k++) {
       const m = members[(this.rr++ & 0x7fffffff) % n]!;
       if (m.owner === skip) continue;
-      if (takesPayload(m.owner, payloadLen)) return m;
-      unfit ??= m;
+      if (!takesPayload(m.owner, payloadLen)) unfit ??= m;
+      else if (!m.owner.backedUp) return m;
+      else if (busy === undefined || (m.owner.pending ?? 0) < (busy.owner.pending ?? 0)) busy = m;
     }
-    return unfit;
+    return busy ?? unfit;
   }
 }

@@ -45,6 +45,14 @@ export interface Subscriber {
   deliverRange?(first: Frame, end: number, count: number): void;
   /** True while the receiver's queue is past its high-water mark. */
   readonly congested: boolean;
+  /**
+   * Connections: bytes queued toward the other end, and whether they are past
+   * the high-water mark even once the receiver no longer holds publishers back
+   * (`congested` is then false). Queue groups prefer members that are not
+   * backed up, then the least loaded (RoutingTable.pick). Undefined: never backed up.
+   */
+  readonly pending?: number;
+  readonly backedUp?: boolean;
   /** Registers a publisher to be told when this receiver is no longer congested. */
   addWaiter(w: Throttled): void;
   /**

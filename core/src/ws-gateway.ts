@@ -72,6 +72,8 @@ export class WsGateway {
   private readonly acceptedAt = new WeakMap<object, number>();
   private pinger: ReturnType<typeof setInterval> | undefined;
   private boundPort = 0;
+  /** The URL clients reach this gateway at, on its own port (NodeHooks.wsUrl). */
+  private url: string | undefined;
   private closed = false;
   /** Upgrades refused (origin, closed gateway) and the addresses told about recently. */
   private originRefusals = 0;
@@ -139,6 +141,9 @@ export class WsGateway {
       const host = this.options.host ?? this.node.host;
       const port = this.options.port ?? DEFAULT_WS_PORT;
       this.boundPort = await listenOn(this.http, port, host, { port: 'ws', label: 'WebSocket' });
+      // Announced by the cluster to other nodes' WebSocket clients, which cannot use the TCP addresses (a wildcard host is fixed where a peer sees this node).
+      this.url = `${this.options.tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${this.boundPort}${this.path ?? '/'}`;
+      this.node.hooks.wsUrl ??= this.url;
     }
     const every = this.pingEvery;
     if (every > 0) {
@@ -153,6 +158,7 @@ export class WsGateway {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.url !== undefined && this.node.hooks.wsUrl === this.url) this.node.hooks.wsUrl = undefined;
     if (this.pinger) clearInterval(this.pinger);
     this.http.off('upgrade', this.onUpgrade);
     this.http.off('connection', this.onConnection);

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { FrameType, encodeFrame } from '@meshbus/proto';
 import { nodeKit, type RawClient } from '@meshbus/testkit';
@@ -272,6 +273,51 @@ describe('publish and request over HTTP', () => {
     expect(r.headers.get('x-meshbus-h-answered')).toBe('yes');
     expect(await r.text()).toBe('pong:ping');
     expect(http.stats.requests.ok).toBe(1);
+  });
+
+  it('POST /v1/request: reply headers are matched without regard to case, as HTTP does (a Content-Type reply went out as application/octet-stream; of X-Id and x-id one was dropped)', async () => {
+    // Replayed from NATS header case handling (https://github.com/nats-io/nats.deno/issues/147): event
+    // headers keep their case, HTTP's do not; a responder writing the canonical MIME form must still be heard.
+    const { node, http } = await setup();
+    const svc = await client(node);
+    const tap = new EventTap(svc);
+    svc.sub('svc.case', 1);
+    await svc.flush();
+    const pending = fetch(`${http.url}/v1/request/svc.case?timeout=3000`, { method: 'POST', headers: BIN, body: '{}' });
+    const req = await tap.waitFor((e) => e.type === FrameType.REQ);
+    const headers = { 'Content-Type': 'application/json', 'X-Id': '1', 'x-id': '2' };
+    svc.send({ type: FrameType.PUB, topic: req.ext!.reply!, correlation: req.correlation, ext: { headers }, payload: Buffer.from('{"ok":true}') });
+    const r = await pending;
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('application/json');
+    expect(r.headers.get('x-meshbus-h-content-type')).toBe('application/json');
+    expect(r.headers.get('x-meshbus-h-x-id')).toBe('1, 2');
+    expect(await r.json()).toEqual({ ok: true });
+  });
+
+  it('header values are UTF-8 both ways, as curl sends them (Node reads header bytes as Latin-1: "José" became "JosÃ©")', async () => {
+    const { node, http } = await setup();
+    const svc = await client(node);
+    const tap = new EventTap(svc);
+    svc.sub('svc.utf8', 1);
+    await svc.flush();
+    const raw = (value: Buffer): Promise<string> =>
+      new Promise((resolve) => {
+        const s = connect(Number(new URL(http.url).port), '127.0.0.1', () =>
+          s.write(Buffer.concat([Buffer.from('POST /v1/request/svc.utf8 HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/octet-stream\r\ncontent-length: 0\r\nx-meshbus-h-user: '), value, Buffer.from('\r\n\r\n')])),
+        );
+        const got: Buffer[] = [];
+        s.on('data', (d: Buffer) => got.push(d)).on('close', () => resolve(Buffer.concat(got).toString('utf8')));
+      });
+    const pending = raw(Buffer.from('José 日本', 'utf8'));
+    const req = await tap.waitFor((e) => e.type === FrameType.REQ);
+    expect(req.ext?.headers).toEqual({ user: 'José 日本' });
+    svc.send({ type: FrameType.PUB, topic: req.ext!.reply!, correlation: req.correlation, ext: { headers: { answer: 'ünïcode ✓' } }, payload: Buffer.from('ok') });
+    expect(await pending).toContain('x-meshbus-h-answer: ünïcode ✓\r\n');
+    // Bytes that are not UTF-8 stay Latin-1 (0xE9 alone is é there).
+    void raw(Buffer.from([0x4a, 0x6f, 0x73, 0xe9]));
+    const req2 = await tap.waitFor((e) => e.type === FrameType.REQ && e.correlation !== req.correlation);
+    expect(req2.ext?.headers).toEqual({ user: 'José' });
   });
 
   it('answers 503 MB_ERR_NO_RESPONDERS at once and 504 MB_ERR_TIMEOUT when nobody replies', async () => {

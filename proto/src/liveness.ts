@@ -16,6 +16,14 @@
  * the PONG that lands just after its ping). A tick much later than planned
  * (timers frozen: laptop asleep, app in the background) means the socket
  * cannot be trusted: probe at once with a short deadline (`wakeTimeout`).
+ *
+ * Keepalive: a driver that also counts what it sends (`sent`) pings when it
+ * has sent nothing for an interval, even while it receives. The other end
+ * judges this one by what it receives: a subscriber that only reads a long
+ * backlog over a slow link sent nothing, and the other end's PINGs wait
+ * behind that backlog, so it was declared stale although it read all along;
+ * a publisher whose own PINGs wait behind its unsent data the same way
+ * (MQTT keeps the connection alive by what the client sends for this reason).
  */
 export interface LivenessOptions {
   /** Ping when nothing was received for this long, ms. */
@@ -41,6 +49,9 @@ export class Liveness {
   /** The received counter at the previous tick. */
   private lastCount = 0;
   private probeCount = 0;
+  /** The sent counter when it last changed, and when (keepalive). */
+  private lastSent: number | undefined;
+  private sentAt = 0;
 
   constructor(readonly options: LivenessOptions) {}
 
@@ -49,17 +60,21 @@ export class Liveness {
     this.outstanding = 0;
     this.lastTick = now;
     this.lastCount = received;
+    this.lastSent = undefined;
+    this.sentAt = now;
     return this.options.interval;
   }
 
   /**
    * A tick at `now`: `lastReceived` is the time of the last byte received,
    * `received` a counter of chunks (or frames) received (a counter, unlike a
-   * ms timestamp, cannot tie with the ping's send time).
+   * ms timestamp, cannot tie with the ping's send time). `sent`, when the
+   * driver counts it: a counter of writes (see Keepalive above).
    */
-  tick(now: number, lastReceived: number, received: number): LivenessAction {
+  tick(now: number, lastReceived: number, received: number, sent?: number): LivenessAction {
     const { interval, maxOut } = this.options;
     const gap = now - this.lastTick;
+    const previous = this.lastTick;
     this.lastTick = now;
     const idle = now - lastReceived;
     if (received !== this.lastCount) {
@@ -74,11 +89,31 @@ export class Liveness {
     if (idle < interval) {
       this.outstanding = 0;
       // Never longer than an interval, whatever the clock did.
-      return { do: 'wait', ms: Math.min(interval, interval - idle) };
+      const ms = Math.min(interval, interval - idle);
+      // A keepalive: nothing is counted as unanswered (something was received).
+      return this.quiet(now, previous, sent) ? { do: 'ping', ms } : { do: 'wait', ms };
     }
     if (this.outstanding >= maxOut) return { do: 'stale', reason: `${this.outstanding} pings unanswered` };
     this.outstanding++;
     return { do: 'ping', ms: interval };
+  }
+
+  /**
+   * Nothing was sent for an interval (never without a `sent` counter): true
+   * means a keepalive PING goes now. A change of the counter is taken as a
+   * write at the previous tick (the earliest it can have been), a keepalive
+   * as one now.
+   */
+  private quiet(now: number, previous: number, sent: number | undefined): boolean {
+    if (sent === undefined) return false;
+    if (sent !== this.lastSent || now < this.sentAt) {
+      this.lastSent = sent;
+      this.sentAt = Math.min(now, Math.max(this.sentAt, previous));
+      return false;
+    }
+    if (now - this.sentAt < this.options.interval) return false;
+    this.sentAt = now;
+    return true;
   }
 
   /** A probe starts (a PING is sent now): returns its deadline, ms. */

@@ -81,6 +81,8 @@ export class Connection {
   lastReceived = Date.now();
   /** Chunks received. */
   receivedCount = 0;
+  /** Writes handed to the transport (the heartbeat's keepalive input). */
+  sentCount = 0;
   welcome: WelcomeBody | undefined;
   /** Why the connection is ending, when the node told us (ERROR, GOODBYE) or a check failed. */
   error: MeshbusError | undefined;
@@ -266,6 +268,7 @@ export class Connection {
    * into a microtask (an uncaught error) or into the caller's loop.
    */
   private send(chunks: Uint8Array[]): void {
+    this.sentCount++;
     try {
       this.transport.send(chunks);
     } catch (e) {

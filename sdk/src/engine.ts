@@ -269,6 +269,7 @@ export class Engine implements DispatchHost, DurableHost {
         {
           lastReceived: () => conn.lastReceived,
           receivedCount: () => conn.receivedCount,
+          sentCount: () => conn.sentCount,
           ping: () => conn.sendFrame({ type: FrameType.PING, correlation: this.pending.nextId() }),
           dead: (e) => conn.close(e),
         },

@@ -13,6 +13,8 @@ export interface HeartbeatIo {
   lastReceived(): number;
   /** Chunks received so far (a counter: unlike a ms timestamp it cannot tie with the probe's send time). */
   receivedCount(): number;
+  /** Writes so far: with it the heartbeat also pings when nothing was sent for an interval (keepalive, see proto Liveness). */
+  sentCount?(): number;
   ping(): void;
   dead(error: MeshbusError): void;
 }
@@ -69,7 +71,7 @@ export class Heartbeat {
 
   private readonly tick = (): void => {
     this.timer = undefined;
-    if (!this.stopped) this.act(this.rule.tick(this.now(), this.io.lastReceived(), this.io.receivedCount()));
+    if (!this.stopped) this.act(this.rule.tick(this.now(), this.io.lastReceived(), this.io.receivedCount(), this.io.sentCount?.()));
   };
 
   private act(a: LivenessAction): void {

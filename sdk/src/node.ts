@@ -4,18 +4,21 @@ import { durable } from './durable.js';
 import { loadOpenTelemetry, withTraceContext } from './trace-context.js';
 import type { ConnectOptions } from './options.js';
 import type { TransportFactory } from './transport.js';
-import { TcpTransport, type TlsClientOptions } from './tcp-transport.js';
+import { TcpTransport, isIpHost, type TlsClientOptions } from './tcp-transport.js';
+import { parseServer } from './servers.js';
 import type { WebSocketConstructor } from './ws-transport.js';
 import { NodeWsTransport } from './node-ws-transport.js';
 
 /**
  * Node transports: TCP for meshbus:// / tcp:// / host:port, TCP over TLS for
  * tls://, the `ws` package for ws:// and wss:// (with the same TLS settings).
+ * `tlsNames`: host names a tls:// server reached by address may carry in its
+ * certificate (connect() passes those of its tls:// servers; tcp-transport.ts).
  */
-export function nodeTransports(tls: TlsClientOptions = {}): TransportFactory {
+export function nodeTransports(tls: TlsClientOptions = {}, tlsNames: readonly string[] = []): TransportFactory {
   const ws = Object.keys(tls).length === 0 ? (WebSocket as unknown as WebSocketConstructor) : withTls(tls);
   // Buffers from `ws` as they are: 'arraybuffer' would copy each message (ws-transport.ts); message buffers reused (node-ws-transport.ts).
-  return (server) => (server.scheme === 'tcp' || server.scheme === 'tls' ? new TcpTransport(tls) : new NodeWsTransport(ws, { binaryType: 'nodebuffer' }));
+  return (server) => (server.scheme === 'tcp' || server.scheme === 'tls' ? new TcpTransport(tls, tlsNames) : new NodeWsTransport(ws, { binaryType: 'nodebuffer' }));
 }
 
 /** The default Node transports (system CAs for tls:// and wss://). */
@@ -39,11 +42,26 @@ function withTls(tls: TlsClientOptions): WebSocketConstructor {
  */
 export async function connect(servers: string | string[], options: NodeConnectOptions = {}): Promise<Client> {
   const { tls, openTelemetry, ...rest } = options;
+  const names = tlsHostNames(servers);
   const [client, otel] = await Promise.all([
-    coreConnect(servers, { transport: tls ? nodeTransports(tls) : nodeTransport, durable, ...rest }),
+    coreConnect(servers, { transport: tls || names.length > 0 ? nodeTransports(tls, names) : nodeTransport, durable, ...rest }),
     openTelemetry === false ? undefined : loadOpenTelemetry(),
   ]);
   return otel ? withTraceContext(client, otel) : client;
+}
+
+/** Host names of the tls:// servers given (unparseable entries are left to connect() to refuse). */
+function tlsHostNames(servers: string | string[]): string[] {
+  const names = new Set<string>();
+  for (const s of typeof servers === 'string' ? [servers] : servers) {
+    try {
+      const u = parseServer(s);
+      if (u.scheme === 'tls' && !isIpHost(u.host)) names.add(u.host);
+    } catch {
+      /* connect() reports it */
+    }
+  }
+  return [...names];
 }
 
 /** Options of the Node entry's `connect`. */

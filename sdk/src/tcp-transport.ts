@@ -1,5 +1,5 @@
 import { Socket, connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { checkServerIdentity, connect as tlsConnect, type PeerCertificate } from 'node:tls';
 import { ClientError, isTlsRecord } from '@meshbus/proto';
 import type { Transport } from './transport.js';
 import type { ServerUrl } from './servers.js';
@@ -35,14 +35,21 @@ export class TcpTransport implements Transport {
     return this.socket?.writableLength ?? 0;
   }
 
-  /** `tls`: options for tls:// servers (CA to trust, client certificate for mutual TLS). */
-  constructor(private readonly tls: TlsClientOptions = {}) {}
+  /**
+   * `tls`: options for tls:// servers (CA to trust, client certificate for
+   * mutual TLS). `tlsNames`: host names the user gave tls:// servers by,
+   * which a certificate may carry for a server reached by address (tlsIdentity).
+   */
+  constructor(
+    private readonly tls: TlsClientOptions = {},
+    private readonly tlsNames: readonly string[] = [],
+  ) {}
 
   connect(server: ServerUrl, options: { timeout: number }): Promise<void> {
     return new Promise((resolve, reject) => {
       const secure = server.scheme === 'tls';
       const socket = secure
-        ? tlsConnect({ host: server.host, port: server.port, ...this.tls, servername: /^[\d.]+$|:/.test(server.host) ? undefined : server.host })
+        ? tlsConnect({ host: server.host, port: server.port, ...this.tls, ...tlsIdentity(server.host, this.tlsNames) })
         : netConnect({ host: server.host, port: server.port });
       this.socket = socket;
       let opened = false;
@@ -121,4 +128,29 @@ export class TcpTransport implements Transport {
     // Do not wait forever for a peer that does not read.
     setTimeout(() => s.destroy(), 2000).unref();
   }
+}
+
+/** An IPv4 or IPv6 address rather than a host name (TLS sends no server name for it). */
+export function isIpHost(host: string): boolean {
+  return /^[\d.]+$|:/.test(host);
+}
+
+/**
+ * SNI and the names the certificate may carry. A mesh announces its nodes
+ * by address (WELCOME peers, GOODBYE), while certificates usually name
+ * hosts: a client that reached the mesh as `tls://mesh.example.com` could
+ * not verify a learned `10.0.0.7:4480`, and failover to every learned node
+ * failed. As NATS clients do, a server reached by address may present a
+ * certificate for the address or for a host name the user gave (still
+ * signed by a trusted CA).
+ */
+function tlsIdentity(host: string, names: readonly string[]): { servername?: string; checkServerIdentity?: (h: string, cert: PeerCertificate) => Error | undefined } {
+  if (!isIpHost(host)) return { servername: host };
+  if (names.length === 0) return {};
+  return {
+    checkServerIdentity: (_h, cert) => {
+      const err = checkServerIdentity(host, cert);
+      return err === undefined || names.some((n) => checkServerIdentity(n, cert) === undefined) ? undefined : err;
+    },
+  };
 }

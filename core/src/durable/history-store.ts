@@ -1,4 +1,4 @@
-import type { RedisClient } from './redis-connect.js';
+import { isCluster, type RedisClient } from './redis-connect.js';
 import type { Position } from '@meshbus/proto';
 import { randomId } from '../ids.js';
 import type { ResolvedTopicRule } from './store-config.js';
@@ -188,21 +188,37 @@ interface StoreCommands {
 export class HistoryStore {
   private readonly r: RedisClient & StoreCommands;
 
+  /** On a Redis Cluster, a topic starting with `}` is tagged apart (see tag()); elsewhere its keys stay as they always were. */
+  private readonly clustered: boolean;
+
   constructor(
     redis: RedisClient,
     private readonly prefix: string,
     private readonly page: PageLimits = DEFAULT_PAGE,
   ) {
+    this.clustered = isCluster(redis);
     redis.defineCommand('mbAppend', { numberOfKeys: 2, lua: APPEND });
     redis.defineCommand('mbRead', { numberOfKeys: 2, lua: READ });
     this.r = redis as RedisClient & StoreCommands;
   }
 
   streamKey(topic: string): string {
-    return `${this.prefix}h:{${topic}}`;
+    return `${this.prefix}h:{${this.tag(topic)}}`;
   }
   metaKey(topic: string): string {
-    return `${this.prefix}m:{${topic}}`;
+    return `${this.prefix}m:{${this.tag(topic)}}`;
+  }
+
+  /**
+   * The hash tag of a topic's keys: the topic. Redis Cluster hashes the text
+   * between the first `{` and the next `}`, and the whole key when that is
+   * empty: a topic starting with `}` put its stream and meta keys in two
+   * slots, and every durable publish to it failed with CROSSSLOT (reported as
+   * MB_ERR_STORE_UNAVAILABLE, for ever). Such a topic is tagged after a space,
+   * which no topic holds (so no two topics share keys).
+   */
+  private tag(topic: string): string {
+    return this.clustered && topic.charCodeAt(0) === 0x7d ? ` ${topic}` : topic;
   }
   /** The set of the topics of a `latest` rule that have a latest value. */
   latestIndexKey(rule: ResolvedTopicRule): string {

@@ -28,19 +28,55 @@ export function eventHeaders(h: IncomingHttpHeaders): Record<string, string> | u
   let out: Record<string, string> | undefined;
   for (const [k, v] of Object.entries(h)) {
     if (!k.startsWith(HEADER_PREFIX) || k.length === HEADER_PREFIX.length || v === undefined) continue;
-    (out ??= {})[k.slice(HEADER_PREFIX.length)] = Array.isArray(v) ? v.join(', ') : v;
+    (out ??= {})[k.slice(HEADER_PREFIX.length)] = fromHttpText(Array.isArray(v) ? v.join(', ') : v);
   }
   return out;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
-const VALUE = /^[\t\x20-\x7e]*$/;
+/** What an HTTP header value may hold as Node writes it: no control characters but tab, bytes 0x80-0xFF as they are. */
+const VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const NON_ASCII = /[^\x00-\x7f]/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Sets an event's headers on an HTTP answer as `x-meshbus-h-<name>`; names or values HTTP cannot carry are left out. */
-function setEventHeaders(reply: FastifyReply, headers: Record<string, string>): void {
-  for (const [k, v] of Object.entries(headers)) {
-    if (TOKEN.test(k) && typeof v === 'string' && VALUE.test(v)) reply.header(HEADER_PREFIX + k.toLowerCase(), v);
+/**
+ * A header value as the client sent it. Node reads header bytes as Latin-1,
+ * so `curl -H 'x-meshbus-h-user: José'` (UTF-8, what clients send) became
+ * the event header "JosÃ©": bytes that are well-formed UTF-8 are read as
+ * UTF-8; anything else stays Latin-1.
+ */
+function fromHttpText(v: string): string {
+  if (!NON_ASCII.test(v)) return v;
+  try {
+    return utf8.decode(Buffer.from(v, 'latin1'));
+  } catch {
+    return v;
   }
+}
+
+/** An event header value as HTTP carries it: its UTF-8 bytes, one Latin-1 character each, as Node writes them (fromHttpText's inverse). */
+function toHttpText(v: string): string {
+  return NON_ASCII.test(v) ? Buffer.from(v, 'utf8').toString('latin1') : v;
+}
+
+/**
+ * An event's headers as HTTP carries them, names lower-cased: event headers
+ * keep their case and HTTP's do not, so names that differ only in case are
+ * one HTTP header, their values joined with ", " (as HTTP joins repeated
+ * headers; one of them used to be dropped). Names or values HTTP cannot
+ * carry are left out.
+ */
+function httpHeaders(headers: Record<string, string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [k, v] of Object.entries(headers)) {
+    if (!TOKEN.test(k) || typeof v !== 'string') continue;
+    const text = toHttpText(v);
+    if (!VALUE.test(text)) continue;
+    const name = k.toLowerCase();
+    const had = out.get(name);
+    out.set(name, had === undefined ? text : `${had}, ${text}`);
+  }
+  return out;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -80,9 +116,10 @@ export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): voi
     }
     stats.requests.ok++;
     stats.roundTrip.observe((performance.now() - t0) / 1000);
-    const ct = r.headers['content-type'];
-    reply.header('content-type', ct !== undefined && VALUE.test(ct) ? ct : 'application/octet-stream');
-    setEventHeaders(reply, r.headers);
+    const headers = httpHeaders(r.headers);
+    // Whatever its case: a responder writing `Content-Type` (the MIME canonical form) got application/octet-stream.
+    reply.header('content-type', headers.get('content-type') ?? 'application/octet-stream');
+    for (const [k, v] of headers) reply.header(HEADER_PREFIX + k, v);
     return Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength);
   });
 }
