@@ -180,18 +180,26 @@ export class Client implements SubscriptionOwner, Responder {
       e.check(topic, data, options.headers, undefined, true);
       const timeout = options.timeout ?? e.options.requestTimeout ?? 5000;
       if (!(timeout > 0)) throw invalid(`timeout must be > 0, got ${timeout}`);
+      const req: PendingRequest = { kind: 'request', id: 0, topic, payload: data, headers: options.headers, codec: options.replyCodec ?? e.options.codec, resolve: () => {}, reject: () => {} };
+      const conn = e.live();
+      if (!conn) {
+        try {
+          e.waitingRequests.add(req);
+        } catch (err) {
+          const w = e.waitingRequests;
+          e.emit({ type: 'outbox-overflow', error: err as ClientError, topic, count: w.list.length, bytes: w.bytes });
+          throw err;
+        }
+        e.order.stamp(req);
+      }
       return new Promise<Msg>((resolve, reject) => {
-        const req: PendingRequest = { kind: 'request', id: 0, topic, payload: data, headers: options.headers, codec: options.replyCodec ?? e.options.codec, resolve, reject };
+        req.resolve = resolve;
+        req.reject = reject;
         req.timer = after(timeout, () => {
           e.forgetRequest(req);
           reject(new ClientError('MB_ERR_TIMEOUT', `no reply on "${topic}" within ${timeout} ms`));
         });
-        const conn = e.live();
         if (conn) e.sendRequest(conn, req);
-        else {
-          e.order.stamp(req);
-          e.waitingRequests.push(req);
-        }
       });
     } catch (err) {
       return Promise.reject(asError(err));

@@ -8,7 +8,8 @@ import { checkEvent } from './event-checks.js';
 import { Heartbeat, heartbeatInterval } from './heartbeats.js';
 import { Msg, type Responder } from './msg.js';
 import type { CoreConnectOptions } from './options.js';
-import { MemoryOutbox, addOrOverflow, isOutbox, type Outbox, type OutboxEntry } from './outbox.js';
+import { MemoryOutbox, addOrOverflow, isOutbox, type Outbox, type OutboxEntry, type OutboxLimits } from './outbox.js';
+import { WaitingRequests } from './waiting-requests.js';
 import { PendingTable, parseReply, replyToken, type PendingFlush, type PendingRequest } from './pending.js';
 
 export type { PendingFlush, PendingRequest } from './pending.js';
@@ -58,8 +59,8 @@ export class Engine implements DispatchHost, DurableHost {
   readonly pending: PendingTable;
   readonly durable: DurableExtension | undefined;
   readonly loop: SessionLoop;
-  /** Requests made while disconnected, sent on the next connection. */
-  waitingRequests: PendingRequest[] = [];
+  /** Requests made while disconnected, sent on the next connection (bounded as the outbox). */
+  readonly waitingRequests: WaitingRequests;
   readonly order = new OfflineOrder();
   private heartbeat: Heartbeat | undefined;
   inboxSid = 0;
@@ -76,6 +77,8 @@ export class Engine implements DispatchHost, DurableHost {
   ) {
     const ob = options.outbox;
     this.outbox = ob === false ? undefined : isOutbox(ob) ? ob : new MemoryOutbox(ob ?? {});
+    // A MemoryOutbox's limits read as fields (as durable.ts does); a custom Outbox or none: the defaults.
+    this.waitingRequests = new WaitingRequests((ob || {}) as OutboxLimits);
     this.dispatcher = new Dispatcher(this);
     this.pending = new PendingTable((id) => this.dispatcher.subs.has(id) || id === this.inboxSid);
     this.durable = options.durable?.(this);
@@ -180,8 +183,7 @@ export class Engine implements DispatchHost, DurableHost {
 
   forgetRequest(req: PendingRequest): void {
     this.pending.remove(req);
-    const i = this.waitingRequests.indexOf(req);
-    if (i >= 0) this.waitingRequests.splice(i, 1);
+    this.waitingRequests.remove(req);
   }
 
   /** Pings now and fails the connection unless something arrives within `timeout` ms. */
@@ -295,7 +297,7 @@ export class Engine implements DispatchHost, DurableHost {
     const hook = attachFaults.hook;
     const d = this.durable;
     for (let i = 0; conn.isOpen; ) {
-      const r = this.waitingRequests[0];
+      const r = this.waitingRequests.list[0];
       const rs = r ? this.order.seq(r) : Infinity;
       if (Math.min(rs, d?.firstSeq() ?? Infinity) >= before) return;
       // Acked publishes made before this request (and before `before`) first.
@@ -479,7 +481,7 @@ export class Engine implements DispatchHost, DurableHost {
     conn?.close();
     const closedErr = connectionClosed('client is closed', { cause: error });
     this.pending.failAll(closedErr);
-    for (const req of this.waitingRequests.splice(0)) {
+    for (const req of this.waitingRequests.takeAll()) {
       clearTimeout(req.timer);
       req.reject(closedErr);
     }

@@ -283,6 +283,29 @@ describe('acked publishes made offline', () => {
   });
 });
 
+describe('requests made offline', () => {
+  it('wait within the outbox limits: past them MB_ERR_OUTBOX_FULL at once (they were held until their timeouts, without limit); room comes back as they time out', async () => {
+    const n = await startNode({ port: 0, logger: silentLogger });
+    const c = track(await connect(`127.0.0.1:${n.port}`, { outbox: { maxMessages: 5, maxBytes: 64 * 1024 }, reconnectBackoff: { base: 50, max: 100 } }));
+    await n.close();
+    await until(() => !c.isConnected, 'offline', 5000);
+    const overflow: Status[] = [];
+    c.on('status', (s) => s.type === 'outbox-overflow' && overflow.push(s));
+    const waiting: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 4; i++) waiting.push(c.request('svc.x', `r${i}`, { timeout: 60_000 }).catch((e: unknown) => e));
+    const short = c.request('svc.x', 'soon over', { timeout: 100 }).catch((e: unknown) => e);
+    await expect(c.request('svc.x', 'one too many', { timeout: 60_000 })).rejects.toMatchObject({ code: 'MB_ERR_OUTBOX_FULL' });
+    expect(overflow).toHaveLength(1);
+    // A request that timed out gives its room back...
+    expect(await short).toMatchObject({ code: 'MB_ERR_TIMEOUT' });
+    // ...and bytes are bounded too: 100 KB past the 64 KiB limit.
+    await expect(c.request('svc.x', new Uint8Array(100_000), { timeout: 60_000 })).rejects.toMatchObject({ code: 'MB_ERR_OUTBOX_FULL' });
+    waiting.push(c.request('svc.x', 'fits again', { timeout: 60_000 }).catch((e: unknown) => e));
+    await c.close();
+    for (const w of waiting) expect(await w).toMatchObject({ code: 'MB_ERR_CONNECTION_CLOSED' });
+  });
+});
+
 describe('what was made offline', () => {
   it('is sent on the next connection in the order it was made, plain and acked publishes and requests interleaved (it went as A, C, E, R1, R2, B, D)', async () => {
     const seen: string[] = [];
