@@ -27,14 +27,25 @@ function bindable(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Ports freePortRange handed out lately (the 512 last): nothing binds a range
+ * between the call and its use, so two calls in a row could overlap (a dev
+ * mesh given client ports 20825.. and cluster ports 20824.. failed to start:
+ * "cluster port 20825 is already in use").
+ */
+const given = new Set<number>();
+
 /** `n` consecutive free loopback ports, the first returned (random start in freePort's range: 20000..32767 or MESHBUS_PORT_RANGE, 50 tries). */
 export async function freePortRange(n: number): Promise<number> {
   const [lo, hi] = portRange();
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = lo + Math.floor(Math.random() * (hi - lo - n));
     let ok = true;
-    for (let i = 0; i < n && ok; i++) ok = await bindable(base + i);
-    if (ok) return base;
+    for (let i = 0; i < n && ok; i++) ok = !given.has(base + i) && (await bindable(base + i));
+    if (!ok) continue;
+    for (let i = 0; i < n; i++) given.add(base + i);
+    while (given.size > 512) given.delete(given.values().next().value!);
+    return base;
   }
   throw new Error(`no ${n} consecutive free ports found`);
 }
