@@ -3,6 +3,7 @@ import type { Frame } from '@meshbus/proto';
 import type { Logger } from './logger.js';
 import type { Subscriber } from './subscriber.js';
 import { hopLabel, hopName, traceClock } from './trace-hop.js';
+import { throttled } from './told-recently.js';
 
 /** A W3C trace context carried by an event (`traceparent`, `tracestate` headers). */
 export interface TraceParent {
@@ -87,7 +88,6 @@ export class OtlpExporter {
   private inFlight: Promise<void> = Promise.resolve();
   /** Spans handed to `inFlight` and not yet sent or failed: counted with the queue against maxQueue. */
   private sending = 0;
-  private lastWarn = 0;
   /** Aborted when flush() has waited closeWaitMs: what is still sending or queued is given up. */
   private readonly closing = new AbortController();
   private readonly resource: object;
@@ -190,11 +190,7 @@ export class OtlpExporter {
       this.exported += spans.length;
     } catch (e) {
       this.failed += spans.length;
-      const now = Date.now();
-      if (now - this.lastWarn > 60_000) {
-        this.lastWarn = now;
-        this.logger.warn({ url: this.url, spans: spans.length, err: (e as Error).message }, 'otlp span export failed');
-      }
+      throttled(this.logger).warn({ url: this.url, spans: spans.length, err: (e as Error).message }, 'otlp span export failed');
     }
   }
 
