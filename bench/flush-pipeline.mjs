@@ -6,10 +6,10 @@
 // event and involuntary context switches per batch; for the publisher, how long its
 // publish loop and its PONG wait take per batch.
 //
-//   node bench/flush-pipeline.mjs CHECKOUT [meshbus|nats] [NODES=2] [PAYLOAD=16] [SECONDS=4] [SPIN=0]
+//   node bench/flush-pipeline.mjs CHECKOUT [meshbus|nats|relay] [NODES=2] [PAYLOAD=16] [SECONDS=4] [SPIN=0]
 //
 // CHECKOUT: a built meshbus checkout (its bin/ and sdk/dist; the nats npm client of this
-// repo for nats). NODES 1: P and S on one server; 2: P on A, S on B (meshbus: two
+// repo for nats; relay: the ceiling, bench/dist/relay-server.js with meshbus clients, NODES 1). NODES 1: P and S on one server; 2: P on A, S on B (meshbus: two
 // `meshbus start` with cluster ports; nats: two nats-server with routes). SPIN > 0 runs a
 // competing process busy SPIN of each 200 ms (1 = a whole core, as another suite on a
 // shared machine would), and reports its CPU share. Batches as in the harness (batchFor:
@@ -89,6 +89,10 @@ async function servers(root, target, nodes) {
       procs.push(spawn('nats-server', a, { stdio: 'ignore' }));
       continue;
     }
+    if (target === 'relay') {
+      procs.push(spawn(process.execPath, [`${root}/bench/dist/relay-server.js`, '--port', String(ports[i])], { stdio: 'ignore' }));
+      continue;
+    }
     // As the harness starts them (targets/meshbus.ts), without the WebSocket gateway.
     const a = [`${root}/bin/meshbus.js`, 'start', '--port', String(ports[i]), '--http-port', '0', '--ws-port', 'off', '--log-level', 'error', '--name', `fp-${i}`];
     if (nodes > 1) a.push('--cluster-port', String(cports[i]), ...(i > 0 ? ['--seeds', `127.0.0.1:${cports[0]}`] : []));
@@ -114,7 +118,7 @@ function quantiles(xs) {
 
 async function main() {
   const [root, target = 'meshbus', nodesArg = '2', payloadArg = '16', secondsArg = '4', spinArg = '0'] = process.argv.slice(2);
-  if (!root) throw new Error('usage: node bench/flush-pipeline.mjs CHECKOUT [meshbus|nats] [NODES=2] [PAYLOAD=16] [SECONDS=4] [SPIN=0]');
+  if (!root) throw new Error('usage: node bench/flush-pipeline.mjs CHECKOUT [meshbus|nats|relay] [NODES=2] [PAYLOAD=16] [SECONDS=4] [SPIN=0]');
   const [nodes, payload, seconds, spin] = [Number(nodesArg), Number(payloadArg), Number(secondsArg), Number(spinArg)];
   const { procs, pubUrl, subUrl } = await servers(root, target, nodes);
   const start = (role, url) => new Promise((res) => { const c = fork(me, ['--child', role, root, target, url, String(payload)]); c.once('message', () => res(c)); });

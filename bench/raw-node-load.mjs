@@ -3,6 +3,9 @@
 //   node bench/raw-node-load.mjs CHECKOUT SCENARIO PAYLOAD EVENTS_PER_PUBLISHER
 //   SCENARIO: 1to1 | fanout10 | m2m4x4 | 1to1-2nodes | fanout-2nodes
 //   PROF=DIR also writes a --cpu-prof profile per node into DIR.
+//   NODE_FLAGS="--trace-gc" adds Node flags to every node (their output goes to this terminal).
+//   RELAY=1 runs the ceiling (bench/dist/relay-server.js, bench/README "The ceiling") instead of
+//   a node: 1to1 only, the bare read-and-write cost in Node beside the node's.
 //
 // Starts `meshbus start` node(s) from CHECKOUT (its bin/ and proto/dist), connects raw TCP
 // clients (HELLO, SUB; no SDK: the clients parse nothing, so they take as little of the 2 cores
@@ -23,9 +26,12 @@ const freePort = () => new Promise((r) => { const s = createServer().listen(0, '
 const ports = [], cports = [], procs = [];
 for (let i = 0; i < nodes; i++) { ports.push(await freePort()); cports.push(await freePort()); }
 for (let i = 0; i < nodes; i++) {
-  const a = [...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.PROF] : []), `${root}/bin/meshbus.js`, 'start', '--port', String(ports[i]), '--http-port', '0', '--log-level', 'warn'];
+  const prof = [...(process.env.PROF ? ['--cpu-prof', '--cpu-prof-dir=' + process.env.PROF] : []), ...(process.env.NODE_FLAGS?.split(' ').filter(Boolean) ?? [])];
+  const a = process.env.RELAY
+    ? [...prof, `${root}/bench/dist/relay-server.js`, '--port', String(ports[i])]
+    : [...prof, `${root}/bin/meshbus.js`, 'start', '--port', String(ports[i]), '--http-port', '0', '--log-level', 'warn'];
   if (nodes > 1) { a.push('--cluster-port', String(cports[i]), '--name', `n${i}`); if (i > 0) a.push('--seeds', `127.0.0.1:${cports[0]}`); }
-  procs.push(spawn(process.execPath, a, { stdio: 'ignore', env: { ...process.env, MESHBUS_MAX_CONNECTIONS_PER_IP: '100000' } }));
+  procs.push(spawn(process.env.WRAP ? process.env.WRAP.split(' ')[0] : process.execPath, process.env.WRAP ? [...process.env.WRAP.split(' ').slice(1), process.execPath, ...a] : a, { stdio: process.env.NODE_FLAGS ? ['ignore', 'inherit', 'inherit'] : 'ignore', env: { ...process.env, MESHBUS_MAX_CONNECTIONS_PER_IP: '100000' } }));
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const cpu = (p) => { const f = readFileSync(`/proc/${p.pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) * 10e6; };

@@ -171,7 +171,7 @@ function main(): void {
     const a = server.address();
     process.stderr.write(`relay listening on ${typeof a === 'object' && a ? a.port : '?'}\n`);
   });
-  process.on('SIGTERM', () => process.exit(0));
+  for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => process.exit(0));
 }
 
 main();

@@ -228,6 +228,13 @@ export class PeerLink extends Connection {
     if (this.out.sendRange(f.buf, f.start, f.end)) this.msgsOut++;
   }
 
+  /** A run of events whose hops the node raised (Subscriber.forwardRaisedRange): one range of the input chunk. */
+  forwardRaisedRange(first: Frame, end: number, count: number): void {
+    if (this.state !== 'up') return;
+    if (this.owedInterest !== undefined) this.owedInterest();
+    if (this.out.sendRange(first.buf, first.start, end)) this.msgsOut += count;
+  }
+
   private tooLarge(f: Frame): void {
     this.tooLargeOut++;
     this.handler.limits.tooLargeForPeer(this, f.payloadLen);

@@ -1,4 +1,4 @@
-import { OFF, applyCrcDelta, byteDelta, patchBytes8, patchU32, readU32, readU64, type Frame } from '@meshbus/proto';
+import { OFF, applyCrcDelta, byteDelta, patchBytes8, patchU32, readU32, readU64, resealHeader, writeU64, type Frame } from '@meshbus/proto';
 
 /** Stamps between two reads of the clock at most (besides one read per event-loop turn). */
 const CLOCK_EVERY = 256;
@@ -114,6 +114,17 @@ export class EventStamp {
     // Only nodes set sid, on queue-group deliveries.
     d ^= patchU32(b, s, OFF.SID, 0);
     applyCrcDelta(b, s, d);
+  }
+
+  /**
+   * Gives an event stamped earlier (maybe by another node sharing the store:
+   * a delayed publish) this node's origin and the next sequence, leaving
+   * its timestamp; the CRC resealed.
+   */
+  restamp(f: Frame): void {
+    f.buf.set(this.origin, f.start + OFF.ORIGIN);
+    writeU64(f.buf, f.start + OFF.SEQ, ++this.seq);
+    resealHeader(f.buf, f.start);
   }
 
   /** The time for this stamp, ms: read once per event-loop turn and every CLOCK_EVERY stamps. */

@@ -4,17 +4,14 @@ import {
   FrameType,
   HEADER_SIZE,
   MAX_EXT,
-  OFF,
   ProtocolError,
   assertPattern,
   errorFrame,
   checkIngressRules,
   encodeBody,
   encodeFrame,
-  resealHeader,
   topicHash,
   writeHex64,
-  writeU64,
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
@@ -296,8 +293,10 @@ export class MeshNode implements NodeContext {
       return STORED;
     }
     this.deliveryTimer.tick();
-    const n = mayRun ? this.run.add(f, receivers, from, 'all') : -1;
-    return n >= 0 ? n : this.fanOut(f, receivers, from, true);
+    // For links only, hops raised once in place: the event may then go out in a run like a client's delivery.
+    const raised = mayRun && receivers.linksOnly && !f.traced && raiseHops(f);
+    const n = mayRun ? this.run.add(f, receivers, from, 'all', raised) : -1;
+    return n >= 0 ? n : this.fanOut(f, receivers, from, raised ? 'raised' : true);
   }
 
   /**
@@ -338,14 +337,12 @@ export class MeshNode implements NodeContext {
     // And this node's origin: a delayed publish may have been stamped by another node
     // sharing the store, and that node's id with this node's sequence would upset its
     // order at peers (a hub also drops a leaf's event stamped by another node).
-    f.buf.set(this.originBytes, f.start + OFF.ORIGIN);
-    writeU64(f.buf, f.start + OFF.SEQ, ++this.stamper.seq);
-    resealHeader(f.buf, f.start);
+    this.stamper.restamp(f);
     return this.fanOut(f, this.table.routeFrame(f, this.decodeTopic), from);
   }
 
   /** Delivers an admitted event; an event nobody receives counts in noInterest. `inPlace`: see deliver. */
-  private fanOut(f: Frame, receivers: Receivers, from: Subscriber & EventSource, inPlace = false): number {
+  private fanOut(f: Frame, receivers: Receivers, from: Subscriber & EventSource, inPlace: boolean | 'raised' = false): number {
     const n = this.deliver(f, receivers, from, 'all', inPlace);
     if (n === 0) this.stats.noInterest++;
     return n;
@@ -358,9 +355,10 @@ export class MeshNode implements NodeContext {
    * local receivers of their hub.
    * `inPlace` (a fresh ingress: the caller reads nothing of `f` after this):
    * an untraced event for links to other nodes only gets its hops raised
-   * once in its own bytes, sent as they are by every link (forward-slab.ts raiseHops).
+   * once in its own bytes, sent as they are by every link (forward-slab.ts raiseHops);
+   * 'raised': the caller did that already.
    */
-  deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, scope: DeliveryScope, inPlace = false): number {
+  deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, scope: DeliveryScope, inPlace: boolean | 'raised' = false): number {
     this.run.flush(); // what was published before this event is delivered before it
     const otel = this.otlp?.parentOf(f);
     const tIn = f.traced || otel ? now() : 0;
@@ -368,7 +366,7 @@ export class MeshNode implements NodeContext {
     let n = 0;
     const skip = echoSkip(from);
     const plain = receivers.plain;
-    const raised = inPlace && receivers.linksOnly && trace === undefined && raiseHops(f);
+    const raised = inPlace === 'raised' || (inPlace && receivers.linksOnly && trace === undefined && raiseHops(f));
     for (let i = 0; i < plain.length; i++) {
       const s = plain[i]!;
       if (s === skip || outOfScope(s.kind, scope)) continue;

@@ -32,8 +32,11 @@ export type RunSource = Subscriber & EventSource;
  *
  * Only receivers that can take a range (`deliverRange`: client sessions)
  * and keep no per-event state join a run: no queue group, durable position,
- * `max`, 'drop' subscription or payload limit, and no link the event goes
- * out on (a peer link copies each event to raise its hops). Traced events,
+ * `max`, 'drop' subscription or payload limit. Links to other nodes join
+ * only a run of a client's events that go to links alone: each event's hops
+ * are raised in its own bytes first (MeshNode.ingress, forward-slab.ts
+ * raiseHops; `forwardRaisedRange`), and an event larger than a link's
+ * peer takes is no part of one. Traced events,
  * events with an extension block, durable topics and hop records
  * (`_TRACE`, whose receivers are chosen by payload) never join one
  * (MeshNode.ingress, deliverForwarded, `add`). SPEC §10.3 is unchanged: a receiver
@@ -48,6 +51,9 @@ export class PublishRun {
   private first: Frame | undefined;
   private end = 0;
   private count = 0;
+  /** The run's events had their hops raised for links (every target is one); the largest payload every target takes. */
+  private raised = false;
+  private maxPayload = Infinity;
 
   constructor(private readonly stats: NodeStats) {}
 
@@ -55,12 +61,14 @@ export class PublishRun {
    * Adds `f` (stamped) to the run, or starts a new one after delivering the
    * last. Returns how many receivers it goes to, or -1 when it cannot be part
    * of a run: then the run is delivered and the caller delivers `f` itself.
+   * `raised`: `f` goes to links only and its hops were raised in place
+   * (forward-slab.ts raiseHops); it joins only a run of such events.
    */
-  add(f: Frame, receivers: Receivers, from: RunSource, scope: DeliveryScope): number {
+  add(f: Frame, receivers: Receivers, from: RunSource, scope: DeliveryScope, raised = false): number {
     // At most BATCH_BYTES a run (a WebSocket message of the node's, one 64 KiB read of a receiver's): a
     // WebSocket publisher's message may hold megabytes of events, which would otherwise leave as one.
     const first = this.first;
-    if (receivers === this.receivers && first !== undefined && f.start === this.end && f.buf === first.buf && from === this.from && scope === this.scope && f.end - first.start <= BATCH_BYTES) {
+    if (receivers === this.receivers && first !== undefined && f.start === this.end && f.buf === first.buf && from === this.from && scope === this.scope && raised === this.raised && f.payloadLen <= this.maxPayload && f.end - first.start <= BATCH_BYTES) {
       this.end = f.end;
       this.count++;
       return this.targets.length;
@@ -69,8 +77,14 @@ export class PublishRun {
     // Whether a hop record on `_TRACE.<id>` reaches a client depends on its payload (its origin:
     // trace-guard.ts), and a run is checked once, on its first event: records go one by one.
     if (isTraceTopicAt(f.buf, f.topicStart, f.topicLen)) return -1;
-    const targets = runTargets(receivers, from, scope);
+    const targets = runTargets(receivers, from, scope, raised);
     if (targets === undefined || targets.length === 0) return -1;
+    let max = Infinity;
+    for (let i = 0; i < targets.length; i++) max = Math.min(max, targets[i]!.maxPayload ?? Infinity);
+    // A link whose peer refuses the payload skips that event and counts it (PeerLink.forwardRaised).
+    if (f.payloadLen > max) return -1;
+    this.maxPayload = max;
+    this.raised = raised;
     this.receivers = receivers;
     this.from = from;
     this.scope = scope;
@@ -93,9 +107,11 @@ export class PublishRun {
     // Cleared before delivering: a delivery that fails a receiver must not find the run still there.
     this.receivers = this.from = this.first = undefined;
     this.targets = NO_TARGETS; // no closed receiver kept reachable until the next run
+    const raised = this.raised;
     for (let i = 0; i < targets.length; i++) {
       const s = targets[i]!;
-      s.deliverRange!(first, end, count);
+      if (raised) s.forwardRaisedRange!(first, end, count);
+      else s.deliverRange!(first, end, count);
       if (s.congested) from.blockOn(s);
     }
     this.stats.msgsOut += targets.length * count;
@@ -108,7 +124,7 @@ export class PublishRun {
  * picks them (the source itself unless a client asked for echo; peers and
  * gateways as the scope says); undefined when one of them needs each event on its own.
  */
-function runTargets(r: Receivers, from: RunSource, scope: DeliveryScope): Subscriber[] | undefined {
+function runTargets(r: Receivers, from: RunSource, scope: DeliveryScope, raised: boolean): Subscriber[] | undefined {
   // A copy from another node goes to no queue group (MeshNode.deliver).
   if ((r.groups.length !== 0 && !isLink(from.kind)) || r.sequenced.length !== 0 || r.limited.length !== 0) return undefined;
   const skip = echoSkip(from);
@@ -117,7 +133,8 @@ function runTargets(r: Receivers, from: RunSource, scope: DeliveryScope): Subscr
   for (let i = 0; i < plain.length; i++) {
     const s = plain[i]!;
     if (s === skip || outOfScope(s.kind, scope)) continue;
-    if (s.deliverRange === undefined || r.plainDrop[i] !== undefined || s.maxPayload !== undefined) return undefined;
+    if (r.plainDrop[i] !== undefined) return undefined;
+    if (raised ? s.forwardRaisedRange === undefined : s.deliverRange === undefined || s.maxPayload !== undefined) return undefined;
     targets.push(s);
   }
   return targets;

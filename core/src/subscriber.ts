@@ -37,6 +37,14 @@ export interface Subscriber {
    */
   forwardRaised?(frame: Frame): void;
   /**
+   * Links to other nodes only: `count` events back to back in `first.buf`
+   * from `first.start` to `end`, on `first`'s topic, each one's hops already
+   * raised in place (publish-run.ts), sent as they are, as that many
+   * `forwardRaised` calls would (the run holds no event over `maxPayload`).
+   * Must not throw.
+   */
+  forwardRaisedRange?(first: Frame, end: number, count: number): void;
+  /**
    * Client sessions only: plain deliveries of `count` events that lie back
    * to back in `first.buf` from `first.start` to `end`, all on `first`'s
    * topic (publish-run.ts), as that many `deliver(frame, 0)` calls would

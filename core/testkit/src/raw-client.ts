@@ -24,6 +24,8 @@ export interface Got {
   topic: string;
   sid: number;
   correlation: number;
+  /** Links the frame crossed (header `hops`). */
+  hops: number;
   payload: Buffer;
   /** Reply topic of a REQ (from its extension block). */
   reply?: string;
@@ -82,6 +84,7 @@ export abstract class RawFrames {
       topic: f.topic,
       sid: f.sid,
       correlation: f.correlation,
+      hops: f.hops,
       payload: Buffer.from(f.payload),
     };
     if (f.type === FrameType.ERROR || f.type === FrameType.NACK) g.error = codeFromNumber(decodeError(f.payload).code);
