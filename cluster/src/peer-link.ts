@@ -232,7 +232,7 @@ export class PeerLink extends Connection {
   forwardRaisedRange(first: Frame, end: number, count: number): void {
     if (this.state !== 'up') return;
     if (this.owedInterest !== undefined) this.owedInterest();
-    if (this.out.sendRange(first.buf, first.start, end)) this.msgsOut += count;
+    this.msgsOut += this.out.sendRun(first.buf, first.start, end, count);
   }
 
   private tooLarge(f: Frame): void {

@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType, encodeFrame } from '@meshbus/proto';
+import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
 import { RawClient, until } from '@meshbus/testkit';
 import type { PeerLink } from '../src/peer-link.js';
-import { fullyMeshed, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { fullyMeshed, rawPeer, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 /**
  * A client's events whose only receivers on its node are links to other
@@ -72,5 +73,37 @@ describe("a client's events for links only, in runs", () => {
     expect(linkS.tooLargeOut - before.tooLarge).toBe(2);
     expect([linkS.droppedHops - before.hopsS, linkT.droppedHops - before.hopsT]).toEqual([1, 1]);
     expect(p.node.stats.noInterest).toBe(0);
+  });
+});
+
+describe('runs and a link past its bound', () => {
+  it('a peer that stopped reading: each event of a run is sent, queued or dropped on its own, and counted so', async () => {
+    // A small bound (high-water mark 128 KiB) and a short stall: the publisher is held back 200 ms, then the link drops.
+    const p = await startMeshNode({ mode: 'partial', maxPending: 256 * 1024 }, 'p', { maxStall: 200 });
+    nodes.push(p);
+    const id = randomBytes(8).toString('hex');
+    // A cluster address nobody listens on: the node never links back to it (partial mesh).
+    const peer = await rawPeer(p.cluster.port, { id, name: 'stuck', cluster: '127.0.0.1:1', client: '127.0.0.1:1' });
+    raws.push(peer);
+    await until(() => p.cluster.peers().some((x) => x.id === id && x.state === 'up'), 'the raw peer is up');
+    peer.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[1, 'feed', null, 1]] }) });
+    await until(() => remoteInterest(p) > 0, "the peer's interest at P");
+    peer.pauseReading();
+    const pub = await raw(p);
+    const frame = Buffer.from(encodeFrame({ type: FrameType.PUB, topic: 'feed', payload: Buffer.alloc(32, 1) }));
+    const chunk = Buffer.concat(Array.from({ length: 600 }, () => frame)); // ~58 KiB: runs of up to 600 events
+    const link = p.cluster.link(id) as PeerLink;
+    const published = 400 * 600;
+    for (let i = 0; i < 400; i++) {
+      pub.sendBytes(chunk);
+      if (i % 10 === 9) await pub.flush(10_000);
+    }
+    await pub.flush(10_000);
+    // Dropped events are counted one by one. Before, a run that did not fit was dropped whole and counted as one
+    // event: at most one count per run, i.e. per read of the publisher's 400 writes (266 in a run of this test).
+    expect(link.dropped).toBeGreaterThan(2000);
+    // Every event is accounted for: taken by the link (written or queued; a queued one may be dropped later and
+    // counted again), dropped, or, once the link gave up on the stuck peer, published with no receiver.
+    expect(link.msgsOut + link.dropped + p.node.stats.noInterest).toBeGreaterThanOrEqual(published);
   });
 });

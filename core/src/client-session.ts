@@ -395,10 +395,8 @@ export class ClientSession extends Connection {
   /** Plain deliveries of a run of events on one topic, back to back in `first.buf` up to `end` (Subscriber.deliverRange). */
   deliverRange(first: Frame, end: number, count: number): void {
     if (!this.receives(first)) return;
-    if (this.out.sendRange(first.buf, first.start, end)) {
-      this.msgsOut += count;
-      this.bytesOut += end - first.start;
-    }
+    this.msgsOut += this.out.sendRun(first.buf, first.start, end, count);
+    this.bytesOut += this.out.runBytes;
   }
 
   /** Whether this connection gets events on `f`'s topic: open, allowed by its token and the node's reserved topics, a trace it may see. */

@@ -1,4 +1,4 @@
-import { copyBytes } from '@meshbus/proto';
+import { copyBytes, readU32 } from '@meshbus/proto';
 import type { Transport } from './transport.js';
 import type { DropTag, SlowPolicy } from './subscriber.js';
 
@@ -133,6 +133,42 @@ export class OutboundQueue {
     }
     return this.hold(buf.subarray(start, end), undefined, size, drop);
   }
+
+  /**
+   * A run (publish-run.ts): events back to back in `buf` from `start` to
+   * `end`, each a whole frame, none droppable on its own. While the wire
+   * takes them they go as one range; otherwise each is queued, dropped or
+   * found too much for the bound on its own, as one `sendRange` per event
+   * would be (backlog entries, drops and their counts are per event; a
+   * receiver gets the events that fit). Returns how many events were taken;
+   * `runBytes` their bytes.
+   */
+  sendRun(buf: Uint8Array, start: number, end: number, count: number): number {
+    if (this.sealed) return (this.runBytes = 0);
+    if (this.wireTakes(end - start)) {
+      this.firmWaiting = true;
+      const t = this.transport;
+      if (t.writeRange !== undefined) t.writeRange(buf, start, end);
+      else t.write(buf.subarray(start, end));
+      this.runBytes = end - start;
+      return count;
+    }
+    let taken = 0;
+    let bytes = 0;
+    for (let at = start; at < end; ) {
+      const next = at + 4 + readU32(buf, at); // the frame's length prefix: the bytes after it
+      if (this.sendRange(buf, at, next)) {
+        taken++;
+        bytes += next - at;
+      }
+      at = next;
+    }
+    this.runBytes = bytes;
+    return taken;
+  }
+
+  /** Bytes of the events the last sendRun took. */
+  runBytes = 0;
 
   /** The frame could not go to the wire now: queue it within the bound, or drop it, or report a slow consumer. */
   private hold(chunk: Uint8Array, tail: Uint8Array | undefined, size: number, drop: DropTag | undefined): boolean {

@@ -25,10 +25,10 @@ export type RunSource = Subscriber & EventSource;
  * before an ERROR is sent to a client, and before any other delivery, so
  * every receiver gets the same bytes in the same order as one delivery per
  * event would give, and flow control and the outbound queue's bounds see a
- * run as one delivery of its bytes (at most BATCH_BYTES, 65,522: one
- * WebSocket message of the node's; a receiver past its bound gets none of a
- * run, where it got the events that fitted before: it is a slow consumer
- * either way).
+ * run as what its events are (at most BATCH_BYTES, 65,522 bytes: one
+ * WebSocket message of the node's): while a receiver's wire takes it, one
+ * range; once it is backed up, each event is queued, dropped or found past
+ * the bound on its own (OutboundQueue.sendRun), as one delivery per event.
  *
  * Only receivers that can take a range (`deliverRange`: client sessions)
  * and keep no per-event state join a run: no queue group, durable position,
