@@ -1,6 +1,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
+import { quietConnections } from './bullmq-guard.js';
 import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
 import { SessionError, StoreError } from '@meshbus/proto';
@@ -132,8 +133,8 @@ export class WorkQueues {
     if (this.stopped) return;
     this.refreshTimer = setInterval(() => this.refreshLogged(), 5000);
     this.refreshTimer.unref();
-    this.delayed = new Queue('delayed', { connection: this.redis, prefix: this.bullPrefix });
-    this.delayedWorker = new Worker(
+    this.delayed = quietConnections(new Queue('delayed', { connection: this.redis, prefix: this.bullPrefix }));
+    this.delayedWorker = quietConnections(new Worker(
       'delayed',
       async (job: Job<JobData>) => {
         // Read back from Redis: untrusted. Unreadable (no frame at all included): dropped and counted, not retried.
@@ -148,7 +149,7 @@ export class WorkQueues {
         this.releaseDelayed(job);
       },
       { connection: this.workerConn, prefix: this.bullPrefix, concurrency: 16 },
-    );
+    ));
     this.delayedWorker.on('error', (e) => this.failed('delayed worker error', undefined, e));
     // Given up after its attempts: no longer waiting, its room in the quota is free.
     this.delayedWorker.on('failed', (job) => {
@@ -223,7 +224,7 @@ export class WorkQueues {
   private queue(name: string): Queue {
     let q = this.queues.get(name);
     if (!q) {
-      q = new Queue(name, { connection: this.redis, prefix: this.bullPrefix });
+      q = quietConnections(new Queue(name, { connection: this.redis, prefix: this.bullPrefix }));
       q.on('error', (e) => this.failed('queue error', name, e));
       this.queues.set(name, q);
     }
@@ -330,11 +331,13 @@ export class WorkQueues {
 
   private newWorker(e: WorkerEntry<QueueRef>): Worker {
     const ref = e.ref;
-    const worker = new Worker(ref.name, (job: Job<JobData>, token?: string) => this.process(e, job, token), {
-      connection: this.workerConn,
-      prefix: this.bullPrefix,
-      concurrency: Math.max(1, e.members.length),
-    });
+    const worker = quietConnections(
+      new Worker(ref.name, (job: Job<JobData>, token?: string) => this.process(e, job, token), {
+        connection: this.workerConn,
+        prefix: this.bullPrefix,
+        concurrency: Math.max(1, e.members.length),
+      }),
+    );
     worker.on('failed', (job, err) => {
       if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
         this.deadLetter(ref, job as Job<JobData>, err).catch((x: unknown) => throttled(this.logger).error({ queue: ref.name, ...storeErr(x) }, 'dead-lettering failed', undefined, storeFailure(x)));

@@ -1,0 +1,32 @@
+import type { Queue, Worker } from 'bullmq';
+
+/** What BullMQ keeps of a Redis connection (its RedisConnection): an EventEmitter. */
+interface ConnectionEmitter {
+  emit(event: string | symbol, ...args: unknown[]): boolean;
+  listenerCount(event: string | symbol): number;
+}
+
+/**
+ * BullMQ 5 reports a connection that failed to start by emitting 'error' on
+ * its connection object, even after close() removed every listener; with
+ * none, EventEmitter.emit throws, inside a promise handler. A queue or worker
+ * closed while its connection was still starting (Redis silent, then gone:
+ * the ready check or the version check's INFO in flight) so left an unhandled
+ * rejection ("Connection is closed.", ECONNRESET), which ends a process that
+ * embeds the node under Node's default rules. BullMQ 6.7.0 fixed it at the
+ * source (RedisConnection emits only when something listens); this gives the
+ * connection objects of `o` that rule (its `connection`, and a worker's
+ * `blockingConnection`). Returns `o`.
+ */
+export function quietConnections<T extends Queue | Worker>(o: T): T {
+  for (const key of ['connection', 'blockingConnection']) {
+    const c = (o as unknown as Record<string, ConnectionEmitter | undefined>)[key];
+    if (c === undefined || typeof c.emit !== 'function') continue;
+    const emit = c.emit;
+    c.emit = function (this: ConnectionEmitter, event: string | symbol, ...args: unknown[]): boolean {
+      if (event === 'error' && this.listenerCount('error') === 0) return false;
+      return emit.call(this, event, ...args);
+    };
+  }
+  return o;
+}
