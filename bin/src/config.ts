@@ -131,7 +131,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   httpMaxConnectionsPerIp: { kind: 'int', default: undefined, arg: 'n', help: 'Most HTTP API connections open at once from one host, an IPv4 address or an IPv6 /64 (default 64; behind a reverse proxy every caller is the proxy).' },
   httpMaxPipelined: { kind: 'int', default: undefined, arg: 'n', help: 'Most HTTP API requests one connection may have sent whose answers are not written out yet; past it the connection is closed (default 8).' },
   wsPort: { kind: 'port', default: 8481, arg: 'port|off', help: 'Port of the WebSocket gateway (browsers, mobile); off disables it.' },
-  wsOrigins: { kind: 'list', default: [], arg: 'origins', help: 'Comma-separated Origin values allowed to open a WebSocket; empty: any.' },
+  wsOrigins: { kind: 'list', default: [], arg: 'origins', help: 'Comma-separated Origin values allowed to open a WebSocket, * for any; empty: any when clients need a token (--token, --jwt-*), else pages from this machine only (localhost, 127.x, [::1]).' },
   wsDeflate: { kind: 'string', default: 'off', arg: 'on|off', help: 'Compress WebSocket messages (permessage-deflate).' },
   clusterPort: { kind: 'port', default: undefined, arg: 'port', help: 'Port for peer links to other nodes; unset: no cluster (4481 when --seeds is given).' },
   clusterHost: { kind: 'string', default: '127.0.0.1', arg: 'addr', help: 'Address the cluster port listens on.' },

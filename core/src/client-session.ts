@@ -22,7 +22,7 @@ import { Connection, forwardedHeader } from './connection.js';
 import { settingsOf } from './session-settings.js';
 import { subscribeProblem } from './subscription-policy.js';
 import { SessionSubscriptions } from './session-subscriptions.js';
-import type { Permissions } from './auth/permissions.js';
+import { Permissions } from './auth/permissions.js';
 import { TRACE, isOwnInbox, isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
 import { checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken } from './client-limits.js';
 import { subscriptionRefusal } from './subscription-bounds.js';
@@ -303,13 +303,16 @@ export class ClientSession extends Connection {
     checkBodyKeys(body, 'AUTH');
     const token = typeof body.token === 'string' ? body.token : undefined;
     checkToken(token);
+    const before = this.permissions;
     this.auth.refresh(token, f.correlation, () => {
-      this.recheckSubscriptions();
+      // The usual refresh carries the same rules: nothing can be denied now that was not before. A walk over
+      // every subscription per AUTH let one connection holding 10,000 make each 360-byte frame cost ~17 ms.
+      if (!Permissions.sameSubscribeRules(before, this.permissions)) this.recheckSubscriptions();
       this.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
     });
   }
 
-  /** Ends the subscriptions the current permissions no longer allow. */
+  /** Ends the subscriptions the current permissions no longer allow (O(subscriptions): only when the subscribe rules changed). */
   private recheckSubscriptions(): void {
     const denied: Subscription[] = [];
     for (const s of this.subs.values()) if (subscribeProblem(s.pattern, this.clientId, this.permissions) !== undefined) denied.push(s);

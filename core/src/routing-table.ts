@@ -1,5 +1,6 @@
 import { TopicTrie, copyBytes, equalBytesAt, forEachEntry, topicHash, topicMatches, type Frame } from '@meshbus/proto';
 import { HostCounts } from './host-counts.js';
+import { WideSubscriptions } from './wide-subscriptions.js';
 import { takesPayload, type DropTag, type Subscriber, type SubscriberKind, type Subscription } from './subscriber.js';
 
 /**
@@ -152,6 +153,8 @@ function isLocalInterest(kind: SubscriberKind): boolean {
  */
 export class RoutingTable {
   private readonly trie = new TopicTrie<Subscription>();
+  /** Clients' subscriptions starting with a wildcard: apart, so a reserved topic looks only at its owner's (wide-subscriptions.ts). */
+  private readonly wide = new WideSubscriptions();
   private readonly cache = new Map<number, CacheEntry>();
   /** When sweepCache() last looked at the cache (Date.now()). */
   private sweptAt = 0;
@@ -191,7 +194,7 @@ export class RoutingTable {
   }
 
   get size(): number {
-    return this.trie.size;
+    return this.trie.size + this.wide.size;
   }
 
   /** Subscriptions owned by client connections (what maxNodeSubscriptions bounds). */
@@ -206,7 +209,7 @@ export class RoutingTable {
 
   add(sub: Subscription): void {
     if (sub.detached) return;
-    if (!this.trie.add(sub.pattern, sub)) return;
+    if (!(WideSubscriptions.holds(sub) ? this.wide.add(sub) : this.trie.add(sub.pattern, sub))) return;
     this.changed(sub.pattern);
     this.owners[sub.owner.kind]++;
     if (sub.owner.kind === 'client') this.countHost(sub.owner, 1);
@@ -215,7 +218,7 @@ export class RoutingTable {
 
   remove(sub: Subscription): void {
     if (sub.detached) return;
-    if (!this.trie.remove(sub.pattern, sub)) return;
+    if (!(WideSubscriptions.holds(sub) ? this.wide.remove(sub) : this.trie.remove(sub.pattern, sub))) return;
     this.changed(sub.pattern);
     this.owners[sub.owner.kind]--;
     if (sub.owner.kind === 'client') this.countHost(sub.owner, -1);
@@ -242,6 +245,7 @@ export class RoutingTable {
   /** Every subscription, for views. */
   forEach(visit: (sub: Subscription) => void): void {
     forEachEntry(this.trie, (_p, sub) => visit(sub));
+    this.wide.forEach(visit);
   }
 
   private countHost(owner: Subscriber, d: 1 | -1): void {
@@ -300,6 +304,7 @@ export class RoutingTable {
   route(topic: string): Receivers {
     const m = this.matched;
     this.trie.match(topic, this.collect);
+    this.wide.match(topic, this.collect);
     try {
       if (m.length === 0) return NO_RECEIVERS;
       // One matching plain subscription (a request's reply to its inbox, most literal topics): no maps.

@@ -76,6 +76,8 @@ export interface Subscriber {
   readonly host?: string;
   /** How message traces name this receiver, e.g. "client 3f2a…" or "peer 9c01…". */
   readonly label?: string;
+  /** Client connections: the client id of their WELCOME (their inbox is `_INBOX.<clientId>.…`). */
+  readonly clientId?: string;
   /**
    * A plain delivery matched `sub`, a subscription with a `max`: count it
    * (and end the subscription at its max). Queue and other sid-addressed

@@ -34,8 +34,14 @@ export interface WsGatewayOptions {
   path?: string;
   /**
    * Origin allow-list (the `Origin` header browsers send): exact origins such as
-   * 'https://app.example.com', or '*'. Absent or empty: any origin. A request
-   * without an Origin header (not a browser) is always accepted; auth is the token in HELLO.
+   * 'https://app.example.com', or '*' (any). Absent or empty: any origin on a
+   * node that requires client credentials (`token` or `jwt`: a page gets
+   * nothing without one); on a node that requires none, only pages served
+   * from this machine (`localhost`, `*.localhost`, `127.x.x.x`, `[::1]`):
+   * any other site's page could otherwise subscribe to `>` and publish
+   * through its visitor's browser (cross-site WebSocket hijacking; the HTTP
+   * API refuses foreign Origins likewise). A request without an Origin
+   * header (not a browser) is always accepted; auth is the token in HELLO.
    */
   origins?: string[];
   /** Largest WebSocket message, bytes (ws `maxPayload`; closes with 1009 past it). Default: the node's largest frame + 64 KiB. */
@@ -66,6 +72,8 @@ export class WsGateway {
   private readonly owned: boolean;
   private readonly path: string | undefined;
   private readonly origins: Set<string> | undefined;
+  /** No allow-list on a node that asks clients for no credential: browsers from this machine only (WsGatewayOptions.origins). */
+  private readonly loopbackPagesOnly: boolean;
   private readonly compress: boolean;
   private readonly transports = new Set<WsTransport>();
   /** When each socket was accepted (TLS: when its handshake ended; keep-alive: its last answer): HELLO is due handshakeTimeout after it. */
@@ -93,6 +101,7 @@ export class WsGateway {
     this.path = o.path ?? (this.owned ? undefined : '/ws');
     const origins = (o.origins ?? []).filter((s) => s.length > 0);
     this.origins = origins.length === 0 || origins.includes('*') ? undefined : new Set(origins.map(normalizeOrigin));
+    this.loopbackPagesOnly = origins.length === 0 && node.options.token === undefined && node.options.jwt === undefined;
     this.compress = o.perMessageDeflate !== undefined && o.perMessageDeflate !== false;
     const plain = (_req: IncomingMessage, res: ServerResponse): void => {
       res.writeHead(426, { upgrade: 'websocket', 'content-type': 'text/plain' });
@@ -192,13 +201,18 @@ export class WsGateway {
       return;
     }
     const origin = req.headers.origin;
-    if (this.closed || (origin !== undefined && this.origins !== undefined && !this.origins.has(normalizeOrigin(origin)))) {
+    if (this.closed || (origin !== undefined && !this.originAllowed(origin))) {
       this.node.stats.connectionsRefused++;
       this.originRefusals++;
       // Once per address every 5 min (counting the refusals since start): anyone can send upgrades with any Origin, a line each was a log flood.
       const remote = req.socket.remoteAddress ?? '?';
       if (this.refusalsTold.due(remote)) {
-        this.node.logger.info({ origin, remote, refused: this.originRefusals }, this.closed ? 'ws connection refused: gateway closed' : 'ws connection refused: origin not allowed (said again at most every 5 min per address)');
+        const why = this.closed
+          ? 'ws connection refused: gateway closed'
+          : this.loopbackPagesOnly
+            ? 'ws connection refused: a page from another site, and this node asks clients for no token (allow its origin with --ws-origins; said again at most every 5 min per address)'
+            : 'ws connection refused: origin not allowed (said again at most every 5 min per address)';
+        this.node.logger.info({ origin, remote, refused: this.originRefusals }, why);
       }
       this.refuse(socket, 403, 'Forbidden');
       return;
@@ -225,6 +239,12 @@ export class WsGateway {
       },
     );
   };
+
+  /** Whether a browser page of `origin` may open a connection (WsGatewayOptions.origins). */
+  private originAllowed(origin: string): boolean {
+    if (this.origins !== undefined) return this.origins.has(normalizeOrigin(origin));
+    return !this.loopbackPagesOnly || isLoopbackOrigin(origin);
+  }
 
   /** ws's server for the upgrades, loading `ws` on the first call. */
   private server(): Promise<WebSocketServer> {
@@ -307,4 +327,17 @@ export function startWsGateway(node: MeshNode, options: WsGatewayOptions = {}): 
 
 function normalizeOrigin(o: string): string {
   return o.trim().toLowerCase().replace(/\/+$/, '');
+}
+
+/** An http(s) origin whose host is this machine by name or address: `localhost`, `*.localhost`, `127.x.x.x`, `[::1]`. */
+export function isLoopbackOrigin(o: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(o.trim());
+  } catch {
+    return false;
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return false;
+  const h = u.hostname.toLowerCase();
+  return h === 'localhost' || h.endsWith('.localhost') || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }

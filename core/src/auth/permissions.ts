@@ -21,8 +21,13 @@ export function covers(cover: string, pattern: string): boolean {
   return c.length === p.length;
 }
 
+/** The RuleSet key of absent rules (everything allowed). */
+const NO_RULES = JSON.stringify([null, []]);
+
 /** One side (publish or subscribe) of a client's permissions, compiled. */
 class RuleSet {
+  /** The rules as given: two RuleSets with the same key decide every pattern and topic alike. */
+  readonly key: string;
   private readonly allow: string[] | undefined;
   private readonly deny: string[];
   private readonly allowTrie = new TopicTrie<true>();
@@ -31,6 +36,7 @@ class RuleSet {
   constructor(rules: TopicRules | undefined) {
     this.allow = rules?.allow;
     this.deny = rules?.deny ?? [];
+    this.key = JSON.stringify([this.allow ?? null, this.deny]);
     for (const p of this.allow ?? []) {
       assertPattern(p);
       this.allowTrie.add(p, true);
@@ -109,6 +115,14 @@ export class Permissions {
 
   canSubscribe(pattern: string): boolean {
     return this.sub.pattern(pattern);
+  }
+
+  /**
+   * True when `a` and `b` (undefined: no permissions claim, everything
+   * allowed) decide every subscription alike: the same subscribe rules.
+   */
+  static sameSubscribeRules(a: Permissions | undefined, b: Permissions | undefined): boolean {
+    return (a?.sub.key ?? NO_RULES) === (b?.sub.key ?? NO_RULES);
   }
 
   /**

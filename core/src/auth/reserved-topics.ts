@@ -1,5 +1,4 @@
 import { isTraceId } from '@meshbus/proto';
-import { covers } from './permissions.js';
 
 /**
  * The two topic prefixes the node reserves (SPEC.md 11.1):
@@ -109,8 +108,13 @@ export class ReservedFilter {
 
   constructor(
     clientId: string,
-    /** The connection's accepted `_TRACE…` patterns. */
-    private readonly tracePatterns: readonly string[],
+    /**
+     * Whether one of the connection's accepted `_TRACE…` patterns matches a
+     * topic, kept up to date by its owner (a trie: O(topic depth)). A list
+     * walked per hop record let a connection holding 10,000 trace
+     * subscriptions and a `>` make each traced PUB cost the node ~7.5 ms.
+     */
+    private readonly traced: (topic: string) => boolean,
   ) {
     this.ownInbox = `${INBOX_DOT}${clientId}.`;
   }
@@ -118,7 +122,7 @@ export class ReservedFilter {
   canReceive(topic: string): boolean {
     if (topic.charCodeAt(0) !== 0x5f /* _ */) return true;
     if (topic.startsWith(INBOX_DOT)) return topic.startsWith(this.ownInbox);
-    if (topic.startsWith(TRACE_DOT)) return this.tracePatterns.some((p) => covers(p, topic));
+    if (topic.startsWith(TRACE_DOT)) return this.traced(topic);
     return true;
   }
 }
