@@ -28,6 +28,10 @@ export interface StartConfig {
   clusterPort: number | undefined;
   clusterHost: string;
   advertise: string | undefined;
+  /** Client address other nodes give their TCP clients for this node (WELCOME peers, GOODBYE reconnect). */
+  clientAdvertise: string | undefined;
+  /** WebSocket URL other nodes give their WebSocket clients for this node. */
+  wsAdvertise: string | undefined;
   seeds: string[];
   clusterSecret: string | undefined;
   mesh: 'full' | 'partial' | 'leaf';
@@ -135,7 +139,9 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   wsDeflate: { kind: 'string', default: 'off', arg: 'on|off', help: 'Compress WebSocket messages (permessage-deflate).' },
   clusterPort: { kind: 'port', default: undefined, arg: 'port', help: 'Port for peer links to other nodes; unset: no cluster (4481 when --seeds is given).' },
   clusterHost: { kind: 'string', default: '127.0.0.1', arg: 'addr', help: 'Address the cluster port listens on.' },
-  advertise: { kind: 'string', default: undefined, arg: 'host:port', help: 'Cluster address other nodes are told to dial (behind NAT or a proxy).' },
+  advertise: { kind: 'string', default: undefined, arg: 'host:port', help: 'Cluster address other nodes are told to dial (behind NAT or a proxy); with --host 0.0.0.0 its host also names this node to other nodes\' clients (see --client-advertise).' },
+  clientAdvertise: { kind: 'string', default: undefined, arg: 'host:port', help: 'Address other nodes give their TCP clients to fail over to this one (behind NAT, a load balancer or a proxy); default --host and --port (with --host 0.0.0.0: the --advertise host, else the address peers reach this node at).' },
+  wsAdvertise: { kind: 'string', default: undefined, arg: 'url', help: 'ws:// or wss:// URL other nodes give their WebSocket clients (browsers) to fail over to this one, e.g. wss://mesh.example.com/ behind a TLS proxy; default the gateway\'s own address, chosen as for --client-advertise.' },
   seeds: { kind: 'list', default: [], arg: 'host:port,...', help: 'Cluster addresses of nodes to join at start.' },
   clusterSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'Shared secret every peer must prove, at least 8 characters (checked before any port opens); without it any node that reaches the cluster port may join.' },
   mesh: { kind: 'string', default: 'full', arg: 'full|partial|leaf', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest; leaf: an edge node linked to one of --seeds (hubs of a full mesh) at a time, sending up only its own clients\' interest.' },
@@ -370,6 +376,8 @@ const NESTED_PATHS: ReadonlyArray<readonly [string, keyof StartConfig]> = [
   ['seeds', 'seeds'],
   ['gateways', 'gateways'],
   ['advertised cluster address', 'advertise'],
+  ['advertised client address', 'clientAdvertise'],
+  ['advertised WebSocket URL', 'wsAdvertise'],
   ['http.port', 'httpPort'],
   ['http.maxConnections', 'httpMaxConnections'],
   ['http.maxConnectionsPerIp', 'httpMaxConnectionsPerIp'],
