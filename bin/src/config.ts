@@ -275,6 +275,47 @@ const REGION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** Shortest --cluster-secret accepted (the cluster layer's own minimum, @meshbus/cluster options). */
 export const MIN_CLUSTER_SECRET = 8;
 
+/**
+ * MESHBUS_* variables read by something else than `meshbus start`'s settings:
+ * the client commands, the native addon, the launcher, the tests and benches.
+ */
+const OTHER_VARIABLES = /^MESHBUS_(CONFIG|SERVER|HTTP|NATIVE|WORKER_PLAN|PORT_RANGE|LONG|FC_[A-Z_]+|TEST_[A-Z_]+|REQUIRE_[A-Z_]+|CHROMIUM|PROMTOOL|BENCH_[A-Z_]+|BIN)$/;
+
+/** Levenshtein distance of two short strings. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * The MESHBUS_* variables set in `env` that no setting of `meshbus start`
+ * reads (a misspelt MESHBUS_CLUSTER_SECRETS, MESHBUS_ADVERTIZE), each with
+ * the nearest setting's variable when one is close. A flag or a config file
+ * key that does not exist is refused (exit 2); a variable cannot be, as the
+ * environment is shared with other programs, so `start` warns about it:
+ * before, it was ignored without a word and the node ran on the default.
+ */
+export function unknownStartVariables(env: NodeJS.ProcessEnv = process.env): Array<{ variable: string; didYouMean?: string }> {
+  const known = START_KEYS.map(envName);
+  const out: Array<{ variable: string; didYouMean?: string }> = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('MESHBUS_') || known.includes(name) || OTHER_VARIABLES.test(name)) continue;
+    let best: string | undefined;
+    let bestD = Infinity;
+    for (const k of known) {
+      const d = distance(name, k);
+      if (d < bestD) [best, bestD] = [k, d];
+    }
+    out.push(bestD <= 3 ? { variable: name, didYouMean: best } : { variable: name });
+  }
+  return out;
+}
+
 export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): StartConfig {
   const cfg: Record<string, unknown> = { ...START_DEFAULTS };
   const file = (flags.config as string | undefined) ?? env.MESHBUS_CONFIG;
