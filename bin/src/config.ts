@@ -384,11 +384,17 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
  * (the file's key is the setting's own name). Only camelCase names are
  * replaced: "port" or "token" are also plain words of messages. A name already
  * followed by its flag ("adminToken / --admin-token") is left. A ListenError
- * (port in use: the machine's state, a restart may find it free, exit 1) and
- * anything else pass unchanged.
+ * (port in use: the machine's state, a restart may find it free, exit 1) stays
+ * one, the settings that chose the port added; anything else passes unchanged.
  */
 export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): unknown {
-  if (!(e instanceof ConfigError) || e instanceof ListenError) return e;
+  // Which settings chose the port (core listen.ts names the listener): "port 4480 on 127.0.0.1 is
+  // already in use" named none, and four ports have a setting each.
+  if (e instanceof ListenError) {
+    const detail = e.message.replace(/^invalid configuration: /, '');
+    return new ListenError(`${detail} (${LISTENER_SETTINGS.find(([re]) => re.test(detail))?.[1] ?? '--port, --host'})`);
+  }
+  if (!(e instanceof ConfigError)) return e;
   let msg = e.message.replace(/^invalid configuration: /, '');
   const sourceOf = (k: keyof StartConfig): string | undefined => (flags[flagName(k)] !== undefined ? `--${flagName(k)}` : env[envName(k)] ? envName(k) : undefined);
   // Durable and HTTP options are nested (durable.quota.maxEventBytes) and named unlike their settings: each path its setting.
@@ -405,6 +411,13 @@ export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env:
   }
   return new UsageError(msg);
 }
+
+/** A listener's port error (core listen.ts: "<kind> port P on H ..." or "cannot listen for <label> on ...") → the settings that chose it. */
+const LISTENER_SETTINGS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^ws port|^cannot listen for WebSocket/, '--ws-port, on --host'],
+  [/^http port|^cannot listen for HTTP/, '--http-port, --http-host'],
+  [/^cluster port|^cannot listen for peers/, '--cluster-port, --cluster-host'],
+];
 
 /**
  * The nested options (core's DurableOptions and HttpOptions, named by path
