@@ -25,7 +25,8 @@ export interface ClusterInfo {
   ready: boolean;
   clustered: boolean;
   nodes: { id: string; name: string; address: string; self: boolean; state: string }[];
-  peers: { id: string; rttMs?: number; msgsIn: number; msgsOut: number }[];
+  /** `client`: the address the peer's clients connect to (`address` is its cluster address). */
+  peers: { id: string; client?: string; rttMs?: number; msgsIn: number; msgsOut: number }[];
 }
 
 /** Where the HTTP API is and how to reach it: --http / MESHBUS_HTTP, --admin-token / MESHBUS_ADMIN_TOKEN, --tls-ca / MESHBUS_TLS_CA. */
@@ -97,7 +98,11 @@ export function formatCluster(v: { node: NodeInfo; cluster: ClusterInfo }): stri
   const peers = new Map(v.cluster.peers.map((p) => [p.id, p]));
   const rows = v.cluster.nodes.map((x) => {
     const p = peers.get(x.id);
-    return [x.id + (x.self ? ' *' : ''), x.name || '-', x.address || '-', x.state, p?.rttMs !== undefined ? p.rttMs.toFixed(2) : '-', p ? String(p.msgsIn) : '-', p ? String(p.msgsOut) : '-'];
+    // The address clients connect to (what --server takes), for every row: a peer's `address` in
+    // /v1/cluster is its cluster port, so the column mixed this node's client port with the
+    // others' cluster ports, and `sub --server <that>` reached a cluster port.
+    const addr = x.self ? x.address : (p?.client ?? x.address);
+    return [x.id + (x.self ? ' *' : ''), x.name || '-', addr || '-', x.state, p?.rttMs !== undefined ? p.rttMs.toFixed(2) : '-', p ? String(p.msgsIn) : '-', p ? String(p.msgsOut) : '-'];
   });
   const mesh = v.cluster.clustered ? `${v.cluster.nodes.length} node(s)` : 'not clustered';
   return `${head}\n${mesh}, mesh ${v.cluster.ready ? 'joined' : 'not joined yet'} (* = this node)\n${table(['ID', 'NAME', 'ADDRESS', 'STATE', 'RTT MS', 'MSGS IN', 'MSGS OUT'], rows)}\n`;

@@ -28,6 +28,10 @@ export interface StartConfig {
   clusterPort: number | undefined;
   clusterHost: string;
   advertise: string | undefined;
+  /** Client address other nodes give their TCP clients for this node (WELCOME peers, GOODBYE reconnect). */
+  clientAdvertise: string | undefined;
+  /** WebSocket URL other nodes give their WebSocket clients for this node. */
+  wsAdvertise: string | undefined;
   seeds: string[];
   clusterSecret: string | undefined;
   mesh: 'full' | 'partial' | 'leaf';
@@ -135,7 +139,9 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   wsDeflate: { kind: 'string', default: 'off', arg: 'on|off', help: 'Compress WebSocket messages (permessage-deflate).' },
   clusterPort: { kind: 'port', default: undefined, arg: 'port', help: 'Port for peer links to other nodes; unset: no cluster (4481 when --seeds is given).' },
   clusterHost: { kind: 'string', default: '127.0.0.1', arg: 'addr', help: 'Address the cluster port listens on.' },
-  advertise: { kind: 'string', default: undefined, arg: 'host:port', help: 'Cluster address other nodes are told to dial (behind NAT or a proxy).' },
+  advertise: { kind: 'string', default: undefined, arg: 'host:port', help: 'Cluster address other nodes are told to dial (behind NAT or a proxy); with --host 0.0.0.0 its host also names this node to other nodes\' clients (see --client-advertise).' },
+  clientAdvertise: { kind: 'string', default: undefined, arg: 'host:port', help: 'Address other nodes give their TCP clients to fail over to this one (behind NAT, a load balancer or a proxy); default --host and --port (with --host 0.0.0.0: the --advertise host, else the address peers reach this node at).' },
+  wsAdvertise: { kind: 'string', default: undefined, arg: 'url', help: 'ws:// or wss:// URL other nodes give their WebSocket clients (browsers) to fail over to this one, e.g. wss://mesh.example.com/ behind a TLS proxy; default the gateway\'s own address, chosen as for --client-advertise.' },
   seeds: { kind: 'list', default: [], arg: 'host:port,...', help: 'Cluster addresses of nodes to join at start.' },
   clusterSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'Shared secret every peer must prove, at least 8 characters (checked before any port opens); without it any node that reaches the cluster port may join.' },
   mesh: { kind: 'string', default: 'full', arg: 'full|partial|leaf', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest; leaf: an edge node linked to one of --seeds (hubs of a full mesh) at a time, sending up only its own clients\' interest.' },
@@ -269,6 +275,47 @@ const REGION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 /** Shortest --cluster-secret accepted (the cluster layer's own minimum, @meshbus/cluster options). */
 export const MIN_CLUSTER_SECRET = 8;
 
+/**
+ * MESHBUS_* variables read by something else than `meshbus start`'s settings:
+ * the client commands, the native addon, the launcher, the tests and benches.
+ */
+const OTHER_VARIABLES = /^MESHBUS_(CONFIG|SERVER|HTTP|NATIVE|WORKER_PLAN|PORT_RANGE|LONG|FC_[A-Z_]+|TEST_[A-Z_]+|REQUIRE_[A-Z_]+|CHROMIUM|PROMTOOL|BENCH_[A-Z_]+|BIN)$/;
+
+/** Levenshtein distance of two short strings. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * The MESHBUS_* variables set in `env` that no setting of `meshbus start`
+ * reads (a misspelt MESHBUS_CLUSTER_SECRETS, MESHBUS_ADVERTIZE), each with
+ * the nearest setting's variable when one is close. A flag or a config file
+ * key that does not exist is refused (exit 2); a variable cannot be, as the
+ * environment is shared with other programs, so `start` warns about it:
+ * before, it was ignored without a word and the node ran on the default.
+ */
+export function unknownStartVariables(env: NodeJS.ProcessEnv = process.env): Array<{ variable: string; didYouMean?: string }> {
+  const known = START_KEYS.map(envName);
+  const out: Array<{ variable: string; didYouMean?: string }> = [];
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('MESHBUS_') || known.includes(name) || OTHER_VARIABLES.test(name)) continue;
+    let best: string | undefined;
+    let bestD = Infinity;
+    for (const k of known) {
+      const d = distance(name, k);
+      if (d < bestD) [best, bestD] = [k, d];
+    }
+    out.push(bestD <= 3 ? { variable: name, didYouMean: best } : { variable: name });
+  }
+  return out;
+}
+
 export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): StartConfig {
   const cfg: Record<string, unknown> = { ...START_DEFAULTS };
   const file = (flags.config as string | undefined) ?? env.MESHBUS_CONFIG;
@@ -337,11 +384,17 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
  * (the file's key is the setting's own name). Only camelCase names are
  * replaced: "port" or "token" are also plain words of messages. A name already
  * followed by its flag ("adminToken / --admin-token") is left. A ListenError
- * (port in use: the machine's state, a restart may find it free, exit 1) and
- * anything else pass unchanged.
+ * (port in use: the machine's state, a restart may find it free, exit 1) stays
+ * one, the settings that chose the port added; anything else passes unchanged.
  */
 export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): unknown {
-  if (!(e instanceof ConfigError) || e instanceof ListenError) return e;
+  // Which settings chose the port (core listen.ts names the listener): "port 4480 on 127.0.0.1 is
+  // already in use" named none, and four ports have a setting each.
+  if (e instanceof ListenError) {
+    const detail = e.message.replace(/^invalid configuration: /, '');
+    return new ListenError(`${detail} (${LISTENER_SETTINGS.find(([re]) => re.test(detail))?.[1] ?? '--port, --host'})`);
+  }
+  if (!(e instanceof ConfigError)) return e;
   let msg = e.message.replace(/^invalid configuration: /, '');
   const sourceOf = (k: keyof StartConfig): string | undefined => (flags[flagName(k)] !== undefined ? `--${flagName(k)}` : env[envName(k)] ? envName(k) : undefined);
   // Durable and HTTP options are nested (durable.quota.maxEventBytes) and named unlike their settings: each path its setting.
@@ -359,6 +412,13 @@ export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env:
   return new UsageError(msg);
 }
 
+/** A listener's port error (core listen.ts: "<kind> port P on H ..." or "cannot listen for <label> on ...") → the settings that chose it. */
+const LISTENER_SETTINGS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^ws port|^cannot listen for WebSocket/, '--ws-port, on --host'],
+  [/^http port|^cannot listen for HTTP/, '--http-port, --http-host'],
+  [/^cluster port|^cannot listen for peers/, '--cluster-port, --cluster-host'],
+];
+
 /**
  * The nested options (core's DurableOptions and HttpOptions, named by path
  * in their ConfigErrors) that a `meshbus start` setting sets. The others
@@ -370,6 +430,8 @@ const NESTED_PATHS: ReadonlyArray<readonly [string, keyof StartConfig]> = [
   ['seeds', 'seeds'],
   ['gateways', 'gateways'],
   ['advertised cluster address', 'advertise'],
+  ['advertised client address', 'clientAdvertise'],
+  ['advertised WebSocket URL', 'wsAdvertise'],
   ['http.port', 'httpPort'],
   ['http.maxConnections', 'httpMaxConnections'],
   ['http.maxConnectionsPerIp', 'httpMaxConnectionsPerIp'],

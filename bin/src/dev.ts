@@ -50,8 +50,9 @@ export async function runDev(p: ParsedArgs): Promise<number> {
   }
   process.stdout.write(
     `meshbus dev: ${n} nodes\n` +
-      children.map((_, i) => `  dev-${i}: clients 127.0.0.1:${base + i}  peers 127.0.0.1:${clusterBase + i}  ws://127.0.0.1:${wsBase + i}  http://127.0.0.1:${httpBase + i}/`).join('\n') +
-      `\nTry: npx meshbus sub 'demo.>' --server 127.0.0.1:${base + n - 1}   and   npx meshbus pub demo.hello hi --server 127.0.0.1:${base}\n`,
+      children.map((c, i) => `  dev-${i}: pid ${c.pid ?? '?'}  clients 127.0.0.1:${base + i}  peers 127.0.0.1:${clusterBase + i}  ws://127.0.0.1:${wsBase + i}  http://127.0.0.1:${httpBase + i}/`).join('\n') +
+      `\nTry: npx meshbus sub 'demo.>' --server 127.0.0.1:${base + n - 1}   and   npx meshbus pub demo.hello hi --server 127.0.0.1:${base}\n` +
+      (n > 1 ? `Kill one (kill -9 <pid>) to watch the others route around it; Ctrl-C stops them all.\n` : ''),
   );
   let stopping = false;
   const stop = (): void => {
@@ -59,7 +60,10 @@ export async function runDev(p: ParsedArgs): Promise<number> {
     stopping = true;
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
   };
-  // A node that dies on its own (a port taken, a crash) ends the whole dev mesh: a partial one would mislead.
+  // A node that dies on its own (a port taken, a crash: an exit code other than 0) ends the whole dev
+  // mesh: a partial one would mislead. One stopped from outside (a signal: kill -9 <pid>, or SIGTERM,
+  // after which it drains and exits 0) is the user's experiment, a node lost: the others keep running
+  // (before, killing one to watch the mesh survive it stopped them all).
   // The launcher's own records go the nodes' way: the same pino line on the same stderr.
   // Loaded once the nodes are spawned: their start does not wait for @meshbus/core here.
   const log: Promise<Logger | undefined> = import('@meshbus/core').then(
@@ -73,6 +77,13 @@ export async function runDev(p: ParsedArgs): Promise<number> {
           // Killed by the SIGTERM stop() sent: it came during the node's own boot, before any
           // handler (nothing was up yet), so it counts as a clean stop, not a failure.
           if (stopping) return r(code ?? (signal === 'SIGTERM' ? 0 : 1));
+          if (signal !== null || code === 0) {
+            void log.then((l) => {
+              l?.warn({ node: `dev-${i}`, pid: c.pid, code, signal }, 'a dev node was stopped from outside: the others keep running (Ctrl-C stops them)');
+              r(0);
+            });
+            return;
+          }
           stop();
           // Resolves either way (the loader promise cannot reject): the launcher's exit waits for the line.
           void log.then((l) => {
@@ -93,5 +104,6 @@ export async function runDev(p: ParsedArgs): Promise<number> {
   if (takeEarlySignal() !== undefined) onSignal();
   onNpmLauncherExit(onSignal);
   const codes = await Promise.all(exits);
-  return signalled && codes.every((c) => c === 0) ? 0 : 1;
+  // 0 once every node was stopped (by dev's own SIGTERM/SIGINT, or each from outside) without a failure.
+  return codes.every((c) => c === 0) ? 0 : 1;
 }

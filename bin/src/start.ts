@@ -103,8 +103,14 @@ export async function startServer(
       readyWait: cfg.readyWait,
       region: cfg.region,
       gateways: parseGateways(cfg.gateways),
+      clientAdvertise: cfg.clientAdvertise,
     };
     clusterLayer.checkClusterOptions(clusterOptions, node.options.name);
+  }
+  if (cfg.wsAdvertise !== undefined) {
+    if (cfg.wsPort === undefined) throw new ConfigError('wsAdvertise needs the WebSocket gateway (wsPort is off)');
+    const problem = (await import('@meshbus/core/ws')).wsUrlProblem(cfg.wsAdvertise);
+    if (problem) throw new ConfigError(`advertised WebSocket URL "${cfg.wsAdvertise}": ${problem}`);
   }
   await node.listen();
   let cluster: ClusterNode | undefined;
@@ -113,7 +119,7 @@ export async function startServer(
   try {
     if (cfg.wsPort !== undefined) ws = await startWs(node, cfg, log);
     if (clusterLayer && clusterOptions) {
-      const clientAdvertise = cfg.advertise ? `${cfg.advertise.replace(/:\d+$/, '')}:${node.port}` : undefined;
+      const clientAdvertise = cfg.clientAdvertise ?? advertisedHost(cfg, node.port);
       cluster = await new clusterLayer.ClusterNode(node, { ...clusterOptions, clientAdvertise }).start();
     }
     // fastify, the dashboard and prom-client load on the first request (or now, for a cluster or a worker).
@@ -155,15 +161,39 @@ async function startWs(node: MeshNode, cfg: StartConfig, log: Logger): Promise<W
     origins: cfg.wsOrigins,
     perMessageDeflate: cfg.wsDeflate === 'on',
     tls: tlsFor(cfg, cfg.tlsClientAuth === 'on'),
+    advertise: cfg.wsAdvertise,
   });
   try {
-    return await ws.listen();
+    await ws.listen();
+    // Bound to every interface: the --advertise host, as for TCP clients (advertisedHost).
+    const host = cfg.wsAdvertise === undefined ? advertisedHost(cfg, ws.port) : undefined;
+    if (host !== undefined) node.hooks.wsUrl = `${cfg.tlsCert !== undefined && cfg.tlsKey !== undefined ? 'wss' : 'ws'}://${host}/`;
+    return ws;
   } catch (e) {
     await ws.close();
     if (cfg.wsPort !== DEFAULT_WS_PORT || !/already in use/.test((e as Error).message)) throw e;
     log.warn({ port: cfg.wsPort }, 'ws gateway not started: the default ws port is in use (set --ws-port, or --ws-port off)');
     return undefined;
   }
+}
+
+/** A host meaning every interface: what listens there can be reached at any of the machine's addresses. */
+const WILDCARD_HOST = /^(0\.0\.0\.0|::|\[::\]|0:0:0:0:0:0:0:0)?$/;
+
+/**
+ * The host:port other nodes give their clients for this node's `port`, when
+ * --host is every interface and --advertise names the machine: the
+ * --advertise host. Otherwise undefined: the bound host is said (a wildcard
+ * replaced, where a peer sees it, by the address that peer reaches this node
+ * at: cluster/peer-info.ts). A client port bound to one address is reachable
+ * there only: the --advertise host, when the cluster port is on another
+ * interface, named an address where no client port listened (a client that
+ * failed over to it was refused), so it is not used then (--client-advertise
+ * and --ws-advertise say anything else).
+ */
+function advertisedHost(cfg: StartConfig, port: number): string | undefined {
+  if (cfg.advertise === undefined || !WILDCARD_HOST.test(cfg.host)) return undefined;
+  return `${cfg.advertise.replace(/:\d+$/, '')}:${port}`;
 }
 
 /** Client token keys and claim rules from --jwt-secret, --jwt-public-key (a PEM file), --jwks-url / --jwks-file and --jwt-*. */

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { inOperatorTerms, type StartConfig } from './config.js';
+import { inOperatorTerms, unknownStartVariables, type StartConfig } from './config.js';
 import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
@@ -37,6 +37,7 @@ interface WorkerPlan {
 async function supervise(cfg: StartConfig): Promise<number> {
   const log = jsonLogger(cfg.logLevel, { role: 'primary' });
   logUnhandledRejections(log);
+  for (const u of unknownStartVariables()) log.warn(u, 'environment variable ignored: no setting of meshbus start reads it');
   const n = cfg.workers;
   const clusterPorts: number[] = [];
   for (let i = 0; i < n; i++) clusterPorts.push(cfg.clusterPort !== undefined ? cfg.clusterPort + i : await freePort());

@@ -110,7 +110,11 @@ describe('start: a bad option exits 2 and names the flag', () => {
     const { server } = await startNode([]);
     const r = await runCli(['start', '--port', server.split(':')[1]!, '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn']);
     expect(r.code, r.err).toBe(1);
-    expect(r.err).toContain('already in use');
+    // Naming the settings that chose it (it named none).
+    expect(r.err).toContain(`port ${server.split(':')[1]!} on 127.0.0.1 is already in use (--port, --host)`);
+    const cluster = await runCli(['start', '--port', '0', '--cluster-port', server.split(':')[1]!, '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn']);
+    expect(cluster.code, cluster.err).toBe(1);
+    expect(cluster.err).toContain('already in use (--cluster-port, --cluster-host)');
   });
 });
 

@@ -1,7 +1,7 @@
 import { createServer, connect as netConnect } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { freePortRange, portFree, spawnCli, stopProcesses, until, type CliProcess } from '@meshbus/testkit';
+import { freePortRange, portFree, runCli, spawnCli, stopProcesses, until, type CliProcess } from '@meshbus/testkit';
 
 /**
  * Issue #16: the documented ways to run a node drain on SIGTERM and exit 0
@@ -159,4 +159,31 @@ it('dev stops every node and exits 1 when one of them cannot start (its client p
   } finally {
     await new Promise<void>((r) => blocker.close(() => r()));
   }
+});
+
+it('dev: a node killed from outside (kill -9 <pid> from the banner) leaves the others routing; SIGTERM then stops them (exit 0)', async () => {
+  // Found by a newcomer doing what the README promises ("die without stopping the rest") with
+  // the README's own 3-node dev mesh: killing one node stopped the whole mesh.
+  const [base, cluster, http, ws] = [await freePortRange(3), await freePortRange(3), await freePortRange(3), await freePortRange(3)];
+  const d = track(spawnCli(['dev', '--nodes', '3', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'info']));
+  await untilOf(d, () => (d.err().match(/peer link up/g) ?? []).length >= 6, 'the three dev nodes to link');
+  const pid = Number(/dev-1: pid (\d+)/.exec(d.out())?.[1]);
+  expect(pid, d.out()).toBeGreaterThan(0);
+  const sub = track(spawnCli(['sub', 'demo.>', '--count', '1', '--server', `127.0.0.1:${base + 2}`]));
+  await untilOf(sub, () => sub.err().includes('subscribed to demo.>'), 'the subscription on dev-2');
+  process.kill(pid, 'SIGKILL');
+  await untilOf(d, () => d.err().split('\n').some((l) => l.includes('peer link down') && l.includes('"peerName":"dev-1"')), 'the others to see dev-1 gone');
+  // dev-0 and dev-2 still up and linked: an event published on dev-0 reaches the sub on dev-2
+  // (before, the launcher stopped them: the publish found no node, the sub lost its own).
+  const pub = await runCli(['pub', 'demo.after', 'still routing', '--server', `127.0.0.1:${base}`]);
+  expect(pub.code, pub.err).toBe(0);
+  expect(await sub.exited, sub.err()).toBe(0);
+  expect(sub.out()).toBe('[#1] demo.after: still routing\n');
+  await untilOf(d, () => d.err().includes('a dev node was stopped from outside'), 'the launcher to say so');
+  expect(d.child.exitCode).toBe(null);
+  const line = d.err().split('\n').find((l) => l.includes('a dev node was stopped from outside'));
+  expect(JSON.parse(line!)).toMatchObject({ level: 'warn', role: 'dev', node: 'dev-1', signal: 'SIGKILL' });
+  d.child.kill('SIGTERM');
+  expect(await d.exited).toBe(0);
+  for (const port of [base, base + 2, cluster, cluster + 2]) expect(await portFree(port), `port ${port} free`).toBe(true);
 });

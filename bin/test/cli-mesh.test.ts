@@ -49,6 +49,9 @@ describe('a two-node mesh', () => {
     const rows = table.out.split('\n').filter((l) => /^[0-9a-f]{16}/.test(l));
     expect(rows).toHaveLength(2);
     expect(rows.every((r) => /\s+up\s+/.test(r))).toBe(true);
+    // ADDRESS is where clients connect, for every row (the peer's row named its cluster port).
+    expect(rows.find((r) => r.includes(' * '))).toContain(` ${b.server} `);
+    expect(rows.find((r) => !r.includes(' * '))).toContain(` ${a.server} `);
     expect(table.out).toContain('2 node(s), mesh joined');
 
     const sub = track(spawnCli(['sub', 'follow.>', '--count', '2', '--server', `${a.server},${b.server}`]));

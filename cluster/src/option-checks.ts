@@ -1,13 +1,13 @@
 import { ConfigError } from '@meshbus/core';
 import { resolveClusterOptions, type ClusterOptions, type ResolvedClusterOptions } from './options.js';
-import { clusterAddressProblem, nameProblem } from './peer-info.js';
+import { clientAddressProblem, clusterAddressProblem, nameProblem } from './peer-info.js';
 
 /**
  * Every check of a cluster node's options that needs no open port: the
  * options themselves (resolveClusterOptions), the node's name and a given
  * advertised address as peers check them (peer-info.ts). ClusterNode runs it
  * in its constructor; a launcher runs it before the node's client port opens
- * (bin/start.ts), so a bad --seeds, --gateways or --advertise exits 2 with
+ * (bin/start.ts), so a bad --seeds, --gateways, --advertise or --client-advertise exits 2 with
  * nothing ever listening. Before, `meshbus start` opened the client port,
  * then the cluster refused its options and the process exited: for a moment
  * clients could connect to a node that was about to exit. Throws ConfigError.
@@ -20,5 +20,8 @@ export function checkClusterOptions(options: ClusterOptions, nodeName: string): 
   // Without `advertise` the address is host:<bound port>, known (and checked) only once the cluster port is bound.
   const ap = o.advertise === undefined ? undefined : clusterAddressProblem(o.advertise);
   if (ap) throw new ConfigError(`advertised cluster address "${o.advertise}": ${ap}`);
+  // Peers refuse a link whose client address breaks their rule (peer-info.ts): say so now.
+  const cp = o.clientAdvertise === undefined ? undefined : clientAddressProblem(o.clientAdvertise);
+  if (cp) throw new ConfigError(`advertised client address "${o.clientAdvertise}": ${cp}`);
   return o;
 }

@@ -98,6 +98,17 @@ export function clusterAddressProblem(addr: string): string | undefined {
   }
 }
 
+/** The problem with a client address to advertise (host:port, tcp:// or tls://), or undefined when it is fine. */
+export function clientAddressProblem(addr: string): string | undefined {
+  if (addr.length > MAX_CLIENT_URL || UNPRINTABLE.test(addr) || /\s/.test(addr)) return `not host:port of at most ${MAX_CLIENT_URL} printable characters`;
+  try {
+    parseAddress(addr.replace(/^(tcp|tls):\/\//i, ''));
+    return undefined;
+  } catch {
+    return 'not host:port, tcp://host:port or tls://host:port';
+  }
+}
+
 /**
  * Checks peer info from the wire (a HELLO, a WELCOME or a gossip entry).
  * Returns it as a fresh object with only the known fields; throws

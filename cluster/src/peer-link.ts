@@ -24,6 +24,9 @@ import { parsePeerInfo, reachableAt, type PeerInfo } from './peer-info.js';
 
 export type { PeerInfo };
 
+
+/** What a client's HELLO on a cluster port is told (ERROR MB_ERR_BAD_PEER_INFO; SPEC 8). */
+export const CLIENT_ON_CLUSTER_PORT = "this is a cluster (peer) port, not a client port: clients connect to the node's client port (meshbus start --port, 4480 by default)";
 /**
  * Bytes a link may receive before it has authenticated, checked before each
  * chunk is decoded: the handshake frames are a few hundred bytes, so a
@@ -337,6 +340,8 @@ export class PeerLink extends Connection {
       // An address out of failed attempts gets no challenge to answer (and no proof of ours to study).
       const throttled = s.authThrottle?.refusal(remoteAddress(this.remote), 'peer');
       if (throttled) return this.fail(throttled.code, throttled.message);
+      // A client's HELLO (no peer info): a client given the cluster port (it read "peer info is not a map").
+      if (body.peer === undefined) return this.fail('MB_ERR_BAD_PEER_INFO', CLIENT_ON_CLUSTER_PORT);
       // Throws PeerInfoError (MB_ERR_BAD_PEER_INFO): the link fails below. A wildcard host: where we see it.
       const peer = reachableAt(parsePeerInfo(body.peer), remoteAddress(this.remote));
       if (typeof body.nonce !== 'string' || !/^[0-9a-f]{32}$/.test(body.nonce)) return this.fail('MB_ERR_BAD_BODY', 'peer HELLO needs a nonce of 32 hex digits');
@@ -401,6 +406,14 @@ export class PeerLink extends Connection {
 
   protected overflow(): void {
     this.fail('MB_ERR_SLOW_CONSUMER', `peer has more than ${this.s.maxPending} bytes pending`);
+  }
+
+  /** An HTTP request (curl, a browser, a ws:// client) on the cluster port: said in HTTP (core Connection). */
+  protected override httpOnMeshbusPort(): void {
+    super.httpOnMeshbusPort(
+      'This is a meshbus cluster (peer) port: only other meshbus nodes link here, in the meshbus protocol. ' +
+        'Clients connect to the client port (meshbus start --port, 4480 by default); the HTTP API has its own port (--http-port, 8480 by default).',
+    );
   }
 
   /** A TLS peer dialed this plain cluster port (core Connection saw its ClientHello): the hint is the mesh's setting. */

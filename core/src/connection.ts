@@ -25,6 +25,20 @@ import { OutboundQueue, type DropTag } from './outbound-queue.js';
 import type { SlowPolicy } from './subscriber.js';
 import type { Transport, TransportEvents } from './transport.js';
 
+
+/** The start of an HTTP/1 request line: a method and a space. */
+const HTTP_REQUEST = /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) /;
+
+/** The first bytes of `chunk` as Latin-1 (enough for a request line's method). */
+function latin1Head(chunk: Uint8Array): string {
+  return String.fromCharCode(...chunk.subarray(0, 8));
+}
+
+/** What an HTTP request on a client port is answered with (httpOnMeshbusPort). */
+export const HTTP_ON_CLIENT_PORT =
+  'This is a meshbus client port: it speaks the meshbus protocol over TCP (the SDK, meshbus pub/sub), not HTTP. ' +
+  'The HTTP API and dashboard have their own port (meshbus start --http-port, 8480 by default); ' +
+  'WebSocket clients connect to the gateway (--ws-port, 8481 by default).';
 /** Where a connection is: authenticating, open, flushing its last frames, gone. */
 export type ConnectionState = 'handshake' | 'open' | 'closing' | 'closed';
 
@@ -126,9 +140,9 @@ export abstract class Connection extends FlowEndpoint {
     if (this.phase === 'closed') return;
     this.lastRx = Date.now();
     this.bytesIn += chunk.length;
-    if (this.received++ === 0 && isTlsRecord(chunk) && this.transport.kind === 'tcp') {
-      this.tlsOnPlainPort();
-      return;
+    if (this.received++ === 0 && this.transport.kind === 'tcp') {
+      if (isTlsRecord(chunk)) return this.tlsOnPlainPort();
+      if (HTTP_REQUEST.test(latin1Head(chunk))) return this.httpOnMeshbusPort();
     }
     this.decoder.push(chunk, this.onFrame, this.onDecodeError);
   }
@@ -142,6 +156,24 @@ export abstract class Connection extends FlowEndpoint {
    */
   protected tlsOnPlainPort(): void {
     this.fail('MB_ERR_BAD_MAGIC', TLS_ON_PLAIN);
+  }
+
+  /**
+   * The first bytes begin an HTTP/1 request (curl, a browser, a ws:// client
+   * given this TCP port): answered in HTTP, a 400 whose text says which port
+   * this is and where HTTP and WebSocket are served (SPEC 2), then closed.
+   * Before, an ERROR frame went out, which an HTTP client shows as garbage or
+   * as "Parse Error", a WebSocket client as a bare 1006. No frame starts so: a
+   * frame's first byte is the top of its length, 0 for any frame a node takes.
+   */
+  protected httpOnMeshbusPort(text = HTTP_ON_CLIENT_PORT): void {
+    if (this.phase === 'closing' || this.phase === 'closed') return;
+    // Logged and counted as the ERROR it was before (failing, errorSent): only the bytes sent differ.
+    this.failing('MB_ERR_BAD_MAGIC', 'HTTP request on a meshbus port');
+    this.errorSent('MB_ERR_BAD_MAGIC', 'HTTP request on a meshbus port');
+    const body = Buffer.from(`${text}\n`, 'utf8');
+    this.transport.write(Buffer.concat([Buffer.from(`HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`, 'latin1'), body]));
+    this.end('MB_ERR_BAD_MAGIC', 'HTTP request on a meshbus port');
   }
 
   /** The handshake succeeded: full-size frames, no handshake deadline, liveness starts. */

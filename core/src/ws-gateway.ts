@@ -50,6 +50,28 @@ export interface WsGatewayOptions {
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
   /** WebSocket ping period, ms: a ws-level ping when nothing was received for that long; a connection that received nothing (no pong, no message) since the previous ping is closed (the shared liveness rule, proto Liveness). 0: off. Default 30,000. */
   pingInterval?: number;
+  /**
+   * The ws:// or wss:// URL clients reach this gateway at, when not its own
+   * address: behind a TLS proxy, a load balancer or NAT (NodeHooks.wsUrl: the
+   * cluster gives it to other nodes' WebSocket clients). Default: on its own
+   * port, ws(s)://host:port/path; mounted, none.
+   */
+  advertise?: string;
+}
+
+/** Longest advertised URL peers accept (cluster peer-info.ts MAX_CLIENT_URL). */
+const MAX_ADVERTISED_URL = 256;
+
+/** The problem with a WebSocket URL to advertise, or undefined when it is fine (peers refuse a link whose ws field breaks their rule). */
+export function wsUrlProblem(url: string): string | undefined {
+  if (url.length > MAX_ADVERTISED_URL || /[\s\p{C}]/u.test(url)) return `not a URL of at most ${MAX_ADVERTISED_URL} printable characters`;
+  if (!/^wss?:\/\//i.test(url)) return 'not a ws:// or wss:// URL';
+  try {
+    if (new URL(url).hostname === '') return 'a URL without a host';
+  } catch {
+    return 'not a ws:// or wss:// URL';
+  }
+  return undefined;
 }
 
 /**
@@ -97,6 +119,8 @@ export class WsGateway {
     if (o.path !== undefined && !o.path.startsWith('/')) throw new ConfigError(`ws path must start with "/", got ${o.path}`);
     // The ping timer's period: past the longest timer it fires every 1 ms.
     if (o.pingInterval !== undefined && !(Number.isInteger(o.pingInterval) && o.pingInterval >= 0 && o.pingInterval <= MAX_TIMER_MS)) throw new ConfigError(`ws pingInterval must be 0..${MAX_TIMER_MS} ms, got ${o.pingInterval}`);
+    const up = o.advertise === undefined ? undefined : wsUrlProblem(o.advertise);
+    if (up) throw new ConfigError(`advertised WebSocket URL "${o.advertise}": ${up}`);
     this.owned = o.server === undefined;
     this.path = o.path ?? (this.owned ? undefined : '/ws');
     const origins = (o.origins ?? []).filter((s) => s.length > 0);
@@ -152,8 +176,9 @@ export class WsGateway {
       this.boundPort = await listenOn(this.http, port, host, { port: 'ws', label: 'WebSocket' });
       // Announced by the cluster to other nodes' WebSocket clients, which cannot use the TCP addresses (a wildcard host is fixed where a peer sees this node).
       this.url = `${this.options.tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${this.boundPort}${this.path ?? '/'}`;
-      this.node.hooks.wsUrl ??= this.url;
     }
+    if (this.options.advertise !== undefined) this.url = this.options.advertise;
+    if (this.url !== undefined) this.node.hooks.wsUrl ??= this.url;
     const every = this.pingEvery;
     if (every > 0) {
       this.pinger = setInterval(() => this.pingAll(), every);

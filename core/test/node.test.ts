@@ -217,7 +217,8 @@ describe('limits and bad input', () => {
     good.sub('ok', 1);
     await good.flush();
     const bad = await client(n);
-    bad.socket.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    // Not HTTP: an HTTP request is answered in HTTP (bin/test/cli-wrong-port.test.ts).
+    bad.socket.write(Buffer.from('hello, this is not meshbus at all\r\n'));
     const e = await bad.waitFor((g) => g.type === FrameType.ERROR);
     expect(e.error).toBe('MB_ERR_BAD_MAGIC');
     await bad.waitClosed();

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import WebSocket, * as wsModule from 'ws';
 import { BATCH_BYTES, ClientError } from '@meshbus/proto';
 import type { ServerUrl } from './servers.js';
-import { closedUnanswered, notTls } from './tls-misfit.js';
+import { closedUnanswered, notAGateway, notTls } from './tls-misfit.js';
 import { WsTransport, gather, type WebSocketConstructor, type WebSocketLike, type WsTransportOptions } from './ws-transport.js';
 
 /**
@@ -80,6 +80,8 @@ export class NodeWsTransport extends WsTransport {
     return super.connect(server, options).catch((e: unknown) => {
       const f = this.failure;
       if (server.scheme === 'wss') throw notTls(server, f) ?? e;
+      // A meshbus TCP port answers an upgrade request in HTTP, 400 (SPEC 2): said, not a bare 1006.
+      if (/^Unexpected server response: 400$/.test(f?.message ?? '')) throw notAGateway(server, f!);
       throw server.scheme === 'ws' && (f as NodeJS.ErrnoException | undefined)?.code === 'ECONNRESET' && f?.message === 'socket hang up' ? new ClientError('MB_ERR_CONNECT_FAILED', closedUnanswered(server), { cause: f }) : e;
     });
   }

@@ -3,7 +3,7 @@ import { checkServerIdentity, connect as tlsConnect, type PeerCertificate } from
 import { ClientError, isTlsRecord } from '@meshbus/proto';
 import type { Transport } from './transport.js';
 import type { ServerUrl } from './servers.js';
-import { closedUnanswered, notTls, speaksTls } from './tls-misfit.js';
+import { closedUnanswered, isHttpResponse, notTls, speaksHttp, speaksTls } from './tls-misfit.js';
 
 /** TLS settings of a Node client (PEM text). */
 export interface TlsClientOptions {
@@ -69,6 +69,12 @@ export class TcpTransport implements Transport {
           // A TLS record where the node's first frame should be: this is a TLS port.
           if (!secure && isTlsRecord(chunk)) {
             this.error = speaksTls(server);
+            socket.destroy();
+            return;
+          }
+          // An HTTP response where the node's first frame should be: an HTTP API's or a gateway's port.
+          if (isHttpResponse(chunk)) {
+            this.error = speaksHttp(server);
             socket.destroy();
             return;
           }

@@ -20,6 +20,29 @@ function otherScheme(server: ServerUrl): string {
   return server.href.replace(/^[a-z]+:/, `${to}:`);
 }
 
+/** True when `chunk` starts an HTTP/1 response ("HTTP/1.1 400 ..."): no meshbus frame starts so (SPEC 2). */
+export function isHttpResponse(chunk: Uint8Array): boolean {
+  return chunk.length >= 5 && chunk[0] === 0x48 && chunk[1] === 0x54 && chunk[2] === 0x54 && chunk[3] === 0x50 && chunk[4] === 0x2f;
+}
+
+/** A TCP connection got an HTTP response: the port is an HTTP API's or a WebSocket gateway's, not a client port. */
+export function speaksHttp(server: ServerUrl): ClientError {
+  const ws = `${server.scheme === 'tls' ? 'wss' : 'ws'}://${server.href.replace(/^[a-z]+:\/\//, '')}`;
+  return new ClientError(
+    'MB_ERR_CONNECT_FAILED',
+    `${server.href}: this port speaks HTTP (a node's HTTP API or WebSocket gateway), not the meshbus protocol: connect to the node's client port (4480 by default), or to a WebSocket gateway with ${ws}`,
+  );
+}
+
+/** A WebSocket upgrade answered 400: what a meshbus client or cluster port answers an HTTP request with. */
+export function notAGateway(server: ServerUrl, cause: Error): ClientError {
+  return new ClientError(
+    'MB_ERR_CONNECT_FAILED',
+    `${server.href}: the server answered the WebSocket upgrade with HTTP 400 (a meshbus client or cluster port does): WebSocket clients connect to a node's gateway (meshbus start --ws-port, 8481 by default); this port may take ${server.scheme === 'wss' ? 'tls' : 'tcp'}://${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`,
+    { cause },
+  );
+}
+
 /** A plain connection got a TLS record: the server speaks TLS on this port. */
 export function speaksTls(server: ServerUrl): ClientError {
   return new ClientError('MB_ERR_CONNECT_FAILED', `${server.href}: the server speaks TLS on this port: connect with ${otherScheme(server)}`);
