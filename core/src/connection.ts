@@ -25,7 +25,6 @@ import { OutboundQueue, type DropTag } from './outbound-queue.js';
 import type { SlowPolicy } from './subscriber.js';
 import type { Transport, TransportEvents } from './transport.js';
 
-
 /** The start of an HTTP/1 request line: a method and a space. */
 const HTTP_REQUEST = /^(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) /;
 
