@@ -2,7 +2,7 @@ import { afterEach, expect, it } from 'vitest';
 import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
 import { freePort } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
-import { RawClient, RawWs, until, type RawFrames } from '@meshbus/testkit';
+import { RawClient, RawWs, ownRedisServers, until, type RawFrames } from '@meshbus/testkit';
 import type { PeerLink } from '../src/peer-link.js';
 import { startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
@@ -17,7 +17,11 @@ import { startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
  * CRCs: every node checks them), nothing past maxHops (0, 1, 16), nothing
  * over its node's maxPayload (1,024 here; 1,025 is refused), frames split
  * across reads, non-event frames (PING, SUB, UNSUB) between run events, and
- * the publisher's own copies (it subscribes mid-chunk) with hops 0. Written
+ * the publisher's own copies (it subscribes mid-chunk) with hops 0; events
+ * with extension blocks (reply, traceparent), traced events, REQs and a
+ * queue group of the publisher's between run events; durable topics on the
+ * publisher's node (its own redis-server) between link-only runs; one
+ * WebSocket message of 3.6 MB of events. Written
  * in a hostile review of those commits: all of this held.
  */
 const nodes: TestNode[] = [];
@@ -180,6 +184,139 @@ it('gateways between regions, WebSocket publisher with one message of many frame
     const w = await RawWs.connect(`ws://127.0.0.1:${g.port}/`);
     try {
       await mixed(w, [{ r: r1, hops: 1 }, { r: ru, hops: 1, limit: 1024 }], 'g.w', 1);
+    } finally {
+      w.close();
+    }
+  } finally {
+    await g.close();
+  }
+});
+
+it('full mesh: events with extension blocks, traced events, REQs and a queue group appearing mid-chunk between run events', async () => {
+  const p = await startMeshNode({}, 'p');
+  nodes.push(p);
+  const s = await startMeshNode({ seeds: [p.peerAddr] }, 's');
+  nodes.push(s);
+  const t = await startMeshNode({ seeds: [p.peerAddr] }, 't');
+  nodes.push(t);
+  await until(() => fullyMeshedPair(p, s) && fullyMeshedPair(p, t) && fullyMeshedPair(s, t), 'full mesh');
+  const [rs, rt] = [await raw(s), await raw(t)];
+  rs.sub('m.>', 1);
+  rt.sub('m.>', 1);
+  await rs.flush();
+  await rt.flush();
+  const pc = await raw(p);
+  await until(async () => {
+    pc.pub('m.probe', 'probe');
+    await pc.flush();
+    return rs.events('m.probe').length > 0 && rt.events('m.probe').length > 0;
+  }, 'interest');
+  await new Promise((r) => setTimeout(r, 200));
+  const before = [rs.got.length, rt.got.length];
+  const frames: Buffer[] = [];
+  const want: string[] = [];
+  const plain = (i: number): void => {
+    frames.push(pub('m.a', Buffer.from(`p${i}`)));
+    want.push(`m.a:p${i}`);
+  };
+  for (let i = 0; i < 8; i++) plain(i);
+  frames.push(Buffer.from(encodeFrame({ type: FrameType.PUB, topic: 'm.a', payload: Buffer.from('reply'), ext: { reply: 'm.r' } })));
+  want.push('m.a:reply');
+  for (let i = 8; i < 12; i++) plain(i);
+  frames.push(Buffer.from(encodeFrame({ type: FrameType.PUB, topic: 'm.a', payload: Buffer.from('tp'), ext: { headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } } })));
+  want.push('m.a:tp');
+  for (let i = 12; i < 16; i++) plain(i);
+  frames.push(Buffer.from(encodeFrame({ type: FrameType.PUB, topic: 'm.a', payload: Buffer.from('traced'), flags: 1, ext: { trace: '0123456789abcdef' } })));
+  want.push('m.a:traced');
+  for (let i = 16; i < 20; i++) plain(i);
+  frames.push(Buffer.from(encodeFrame({ type: FrameType.REQ, topic: 'm.a', correlation: 5, payload: Buffer.from('req'), ext: { reply: `_INBOX.${pc.clientId}.1` } })));
+  want.push('m.a:req');
+  for (let i = 20; i < 24; i++) plain(i);
+  frames.push(Buffer.from(encodeFrame({ type: FrameType.SUB, topic: 'm.a', correlation: 9, payload: encodeBody({ q: 'g' }) })));
+  for (let i = 24; i < 30; i++) plain(i);
+  frames.push(Buffer.from(encodeFrame({ type: FrameType.UNSUB, correlation: 9 })));
+  for (let i = 30; i < 36; i++) plain(i);
+  const bytes = Buffer.concat(frames);
+  pc.sendBytes(bytes.subarray(0, 1000));
+  pc.sendBytes(bytes.subarray(1000));
+  await pc.flush();
+  const evs = (r: RawClient, from: number): string[] => r.got.slice(from).filter((g) => g.type === FrameType.PUB || g.type === FrameType.REQ).filter((g) => g.topic === 'm.a').map((g) => `${g.topic}:${g.payload.toString()}`);
+  await until(() => evs(rs, before[0]!).length >= want.length && evs(rt, before[1]!).length >= want.length, 'events', 5000).catch(() => {});
+  await new Promise((r) => setTimeout(r, 200));
+  expect(evs(rs, before[0]!)).toEqual(want);
+  expect(evs(rt, before[1]!)).toEqual(want);
+  const hops = (r: RawClient, from: number): number[] => [...new Set(r.got.slice(from).filter((g) => g.topic === 'm.a').map((g) => g.hops))];
+  expect(hops(rs, before[0]!)).toEqual([1]);
+  expect(hops(rt, before[1]!)).toEqual([1]);
+  // The publisher's own queue member got the events published while it was one, as they arrived (hops 0).
+  const own = pc.got.filter((g) => g.type === FrameType.PUB && g.topic === 'm.a').map((g) => [g.payload.toString(), g.hops]);
+  expect(own).toEqual([24, 25, 26, 27, 28, 29].map((i) => [`p${i}`, 0]));
+});
+
+const redisServers = ownRedisServers();
+
+it("durable topics on the publisher's node between link-only runs: each topic in order at the far nodes, hops 1", async ({ skip }) => {
+  const redis = await redisServers.start({ skip });
+  const p = await startMeshNode({}, 'p', { durable: { redis: redis.url, prefix: 'lr:', topics: [{ pattern: 'd.>', history: { size: 1000 } }] } });
+  nodes.push(p);
+  const s = await startMeshNode({ seeds: [p.peerAddr] }, 's');
+  nodes.push(s);
+  await until(() => fullyMeshedPair(p, s), 'mesh');
+  const rs = await raw(s);
+  rs.sub('x.>', 1);
+  rs.sub('d.>', 2);
+  await rs.flush();
+  const pc = await raw(p);
+  await until(async () => {
+    pc.pub('x.probe', 'probe');
+    pc.pub('d.probe', 'probe');
+    await pc.flush();
+    return rs.events('x.probe').length > 0 && rs.events('d.probe').length > 0;
+  }, 'interest');
+  await new Promise((r) => setTimeout(r, 300));
+  const before = [rs.events('x.a').length, rs.events('d.a').length];
+  const frames: Buffer[] = [];
+  for (let i = 0; i < 120; i++) frames.push(pub(i % 10 === 4 ? 'd.a' : 'x.a', Buffer.from(String(i))));
+  pc.sendBytes(Buffer.concat(frames));
+  await pc.flush();
+  const want = (topic: string): number[] => [...Array(120).keys()].filter((i) => (i % 10 === 4) === (topic === 'd.a'));
+  await until(() => rs.events('x.a').length - before[0]! >= want('x.a').length && rs.events('d.a').length - before[1]! >= want('d.a').length, 'events', 5000).catch(() => {});
+  await new Promise((r) => setTimeout(r, 200));
+  for (const [k, topic] of ['x.a', 'd.a'].entries()) {
+    expect(rs.events(topic).slice(before[k]).map((g) => [Number(g.payload.toString()), g.hops])).toEqual(want(topic).map((i) => [i, 1]));
+  }
+});
+
+it('a WebSocket message of megabytes of events for links only: every event at the far node, in order, hops 1', async () => {
+  const p = await startMeshNode({}, 'p');
+  nodes.push(p);
+  const s = await startMeshNode({ seeds: [p.peerAddr] }, 's');
+  nodes.push(s);
+  await until(() => fullyMeshedPair(p, s), 'mesh');
+  const rs = await raw(s);
+  rs.sub('w.>', 1);
+  await rs.flush();
+  const g = await new WsGateway(p.node, { port: 0, host: '127.0.0.1', maxPayload: 8 * 1024 * 1024 }).listen();
+  try {
+    const w = await RawWs.connect(`ws://127.0.0.1:${g.port}/`);
+    try {
+      await until(async () => {
+        w.pub('w.probe', 'probe');
+        await w.flush();
+        return rs.events('w.probe').length > 0;
+      }, 'interest');
+      const n = 40_000;
+      const frames: Buffer[] = [];
+      for (let i = 0; i < n; i++) frames.push(pub(i % 1000 === 999 ? 'w.b' : 'w.a', Buffer.from(String(i).padStart(24, '0'))));
+      const msg = Buffer.concat(frames); // ~3.6 MB in one WebSocket message
+      w.sendBytes(msg);
+      await w.flush(20_000);
+      await until(() => rs.events('w.a').length + rs.events('w.b').length >= n, 'all events at s', 20_000).catch(() => {});
+      await rs.flush();
+      const got = rs.got.filter((x) => x.topic === 'w.a' || x.topic === 'w.b');
+      expect(got.length).toBe(n);
+      expect(got.every((x, i) => Number(x.payload.toString()) === i && x.hops === 1 && x.topic === (i % 1000 === 999 ? 'w.b' : 'w.a'))).toBe(true);
+      expect((p.cluster.link(s.node.id) as PeerLink).dropped).toBe(0);
     } finally {
       w.close();
     }
