@@ -62,7 +62,7 @@ it('partial mesh chain A-B-C: mixed chunk, hops, maxHops, payload limits', async
   }, 'interest');
   await new Promise((r) => setTimeout(r, 200));
   const [ab, bc] = [a.cluster.link(b.node.id) as PeerLink, b.cluster.link(c.node.id) as PeerLink];
-  const counts = (): number[] => [ab.msgsOut, ab.droppedHops, bc.msgsOut, bc.droppedHops, bc.tooLargeOut, a.node.stats.noInterest];
+  const counts = (): number[] => [ab.msgsOut, ab.droppedHops, bc.msgsOut, bc.droppedHops, bc.tooLargeOut, a.node.stats.noInterest, a.node.stats.msgsOut];
   const before = counts();
   const bBefore = rb.events().length;
   const cBefore = rc.events().length;
@@ -108,7 +108,8 @@ it('partial mesh chain A-B-C: mixed chunk, hops, maxHops, payload limits', async
   expect(own).toEqual(ev.slice(-10, -5).map((e) => [e.topic, label(e.payload), 0]));
   // Each link counts each event once: sent, dropped for its maxHops, or too large for the peer.
   const d = counts().map((v, i) => v - before[i]!);
-  expect(d).toEqual([wantB.length, 1, wantC.length, ev.filter((e) => e.maxHops === 1).length, 1, 0]);
+  // The node's msgsOut: one per receiver an event was handed to (the link, and the publisher's own copies).
+  expect(d).toEqual([wantB.length, 1, wantC.length, ev.filter((e) => e.maxHops === 1).length, 1, 0, ev.length + 5]);
 });
 
 /** Sends a mixed sequence from `p` (runs, maxHops 0/1/16, a payload over 1,024) in `pieces`, checks every receiver. */
@@ -322,5 +323,36 @@ it('a WebSocket message of megabytes of events for links only: every event at th
     }
   } finally {
     await g.close();
+  }
+});
+
+it('a no-echo publisher subscribed to its own topic, and one with echo: the links get each event once with hops 1, the publisher what echo says', async () => {
+  const p = await startMeshNode({}, 'p');
+  nodes.push(p);
+  const s = await startMeshNode({ seeds: [p.peerAddr] }, 's');
+  nodes.push(s);
+  await until(() => fullyMeshedPair(p, s), 'mesh');
+  const rs = await raw(s);
+  rs.sub('e.>', 1);
+  await rs.flush();
+  for (const echo of [false, true]) {
+    const pc = await RawClient.connect(p.node.port, { echo });
+    raws.push(pc);
+    pc.sub('e.>', 1);
+    await pc.flush();
+    const topic = `e.${echo}`;
+    await until(async () => {
+      pc.pub(topic, 'probe');
+      await pc.flush();
+      return rs.events(topic).length > 0;
+    }, 'interest');
+    await new Promise((r) => setTimeout(r, 100));
+    const before = [rs.events(topic).length, pc.events(topic).length];
+    pc.sendBytes(Buffer.concat(Array.from({ length: 50 }, (_, i) => pub(topic, Buffer.from(String(i))))));
+    await pc.flush();
+    await until(() => rs.events(topic).length - before[0]! >= 50, 'events at s');
+    await rs.flush();
+    expect(rs.events(topic).slice(before[0]).map((g) => [Number(g.payload.toString()), g.hops])).toEqual([...Array(50).keys()].map((i) => [i, 1]));
+    expect(pc.events(topic).slice(before[1]).map((g) => [Number(g.payload.toString()), g.hops])).toEqual(echo ? [...Array(50).keys()].map((i) => [i, 0]) : []);
   }
 });
