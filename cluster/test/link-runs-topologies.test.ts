@@ -4,7 +4,7 @@ import { freePort } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
 import { RawClient, RawWs, ownRedisServers, until, type RawFrames } from '@meshbus/testkit';
 import type { PeerLink } from '../src/peer-link.js';
-import { startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { rawPeer, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 /**
  * Guards for a client's link-only events in runs (489c039: hops raised in
@@ -355,4 +355,38 @@ it('a no-echo publisher subscribed to its own topic, and one with echo: the link
     expect(rs.events(topic).slice(before[0]).map((g) => [Number(g.payload.toString()), g.hops])).toEqual([...Array(50).keys()].map((i) => [i, 1]));
     expect(pc.events(topic).slice(before[1]).map((g) => [Number(g.payload.toString()), g.hops])).toEqual(echo ? [...Array(50).keys()].map((i) => [i, 0]) : []);
   }
+});
+
+it('a peer that stops reading, then reads again: each event of the runs sent to it arrives or is counted dropped, exactly once', async () => {
+  const p = await startMeshNode({ mode: 'partial', maxPending: 256 * 1024, pingInterval: 10_000 }, 'p', { maxStall: 50 });
+  nodes.push(p);
+  const id = '5eed5eed5eed5eed';
+  const peer = await rawPeer(p.cluster.port, { id, name: 'slow', cluster: '127.0.0.1:1', client: '127.0.0.1:1' });
+  raws.push(peer);
+  await until(() => p.cluster.peers().some((x) => x.id === id && x.state === 'up'), 'the raw peer is up');
+  peer.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[1, 'feed', null, 1]] }) });
+  await until(() => remoteInterest(p) > 0, "the peer's interest at P");
+  peer.pauseReading();
+  const pc = await raw(p);
+  const frame = (i: number): Buffer => pub('feed', Buffer.from(String(i).padStart(32, '0')));
+  const link = p.cluster.link(id) as PeerLink;
+  const n = 120 * 600;
+  for (let k = 0; k < 120; k++) {
+    pc.sendBytes(Buffer.concat(Array.from({ length: 600 }, (_, j) => frame(k * 600 + j))));
+    if (k % 10 === 9) await pc.flush(10_000);
+  }
+  await pc.flush(10_000);
+  expect(link.state).toBe('up');
+  expect(link.dropped).toBeGreaterThan(0);
+  peer.resumeReading();
+  const got = (): number[] => peer.got.filter((g) => g.type === FrameType.PUB && g.topic === 'feed').map((g) => Number(g.payload.toString()));
+  await until(() => got().length + link.dropped >= n, 'every event arrived or dropped', 20_000).catch(() => {});
+  await peer.flush().catch(() => {});
+  const seen = got();
+  // In order, no duplicate, and each event either arrived or was counted dropped.
+  expect(seen.every((v, i) => i === 0 || v > seen[i - 1]!)).toBe(true);
+  expect(seen.length + link.dropped).toBe(n);
+  expect(link.msgsOut).toBeGreaterThanOrEqual(seen.length);
+  expect(peer.got.filter((g) => g.type === FrameType.PUB && g.topic === 'feed').every((g) => g.hops === 1)).toBe(true);
+  expect(p.node.stats.noInterest).toBe(0);
 });
