@@ -6,6 +6,8 @@ export type { DropTag } from './subscriber.js';
 
 /** The tag of an untagged event on a 'drop' queue. */
 const NO_SIDS: DropTag = [];
+/** The tag of a queued control frame (ERROR, ACK, PONG…, sendControl/sendNotice): firm, and no event. */
+const CONTROL: DropTag = [];
 
 /**
  * Everything a session sends, with one bound. Frames go straight to the
@@ -31,7 +33,7 @@ const NO_SIDS: DropTag = [];
  */
 export class OutboundQueue {
   private backlog: Uint8Array[] = [];
-  /** Per backlog entry: its DropTag when droppable, undefined when firm (control frames, firm events). */
+  /** Per backlog entry: its DropTag when droppable, undefined for a firm event, CONTROL for a control frame (firm too). */
   private tags: Array<DropTag | undefined> = [];
   private head = 0;
   private backlogBytes = 0;
@@ -52,6 +54,7 @@ export class OutboundQueue {
    * not disconnected for them).
    */
   private firmWaiting = false;
+  /** Events lost, each once: dropped (refused, or to make room), or discarded by sendFinal. Control frames are no events. */
   dropped = 0;
 
   /**
@@ -199,7 +202,7 @@ export class OutboundQueue {
       this.onSlow();
       return false;
     }
-    this.enqueue(chunk, undefined, chunk.length, undefined);
+    this.enqueue(chunk, undefined, chunk.length, CONTROL);
     return true;
   }
 
@@ -213,7 +216,7 @@ export class OutboundQueue {
     if (this.sealed) return false;
     if (this.direct(chunk, undefined, chunk.length)) return true;
     if (!this.fits(chunk.length)) return false;
-    this.enqueue(chunk, undefined, chunk.length, undefined);
+    this.enqueue(chunk, undefined, chunk.length, CONTROL);
     return true;
   }
 
@@ -226,7 +229,7 @@ export class OutboundQueue {
   sendFinal(chunk: Uint8Array): void {
     if (this.sealed) return;
     this.sealed = true;
-    if (this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) this.dropped += this.backlog.length - this.head;
+    if (this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) this.dropped += this.eventsWaiting();
     // Within the bound, what waits goes to the wire now: the wire flushes it before it ends.
     else for (let i = this.head; i < this.backlog.length; i++) if (this.backlog[i]!.length !== 0) this.transport.write(this.backlog[i]!);
     this.backlog = [];
@@ -259,6 +262,16 @@ export class OutboundQueue {
     if (this.backlogBytes + this.transport.buffered + size <= this.maxPending) return true;
     if (this.backlogBytes > this.firmBytes) this.dropOldestEvents(size);
     return this.backlogBytes + this.transport.buffered + size <= this.maxPending;
+  }
+
+  /**
+   * Events still in the backlog: not the entries dropped already (emptied in
+   * place, counted then) nor control frames. What sendFinal discards.
+   */
+  private eventsWaiting(): number {
+    let n = 0;
+    for (let i = this.head; i < this.backlog.length; i++) if (this.backlog[i]!.length !== 0 && this.tags[i] !== CONTROL) n++;
+    return n;
   }
 
   /** One droppable event is gone. */
@@ -296,7 +309,7 @@ export class OutboundQueue {
     this.backlog.push(c);
     this.tags.push(tag);
     this.backlogBytes += size;
-    if (tag === undefined) this.firmBytes += size;
+    if (tag === undefined || tag === CONTROL) this.firmBytes += size;
   }
 
   /**
@@ -311,7 +324,7 @@ export class OutboundQueue {
     while (this.backlogBytes > this.firmBytes && i < b.length && this.backlogBytes + this.transport.buffered + size > this.maxPending) {
       const old = b[i]!;
       const tag = t[i];
-      if (old.length !== 0 && tag !== undefined) {
+      if (old.length !== 0 && tag !== undefined && tag !== CONTROL) {
         b[i] = EMPTY;
         t[i] = undefined;
         this.backlogBytes -= old.length;
@@ -326,7 +339,8 @@ export class OutboundQueue {
   private flushBacklog(): void {
     while (this.head < this.backlog.length && this.transport.buffered < this.highWater) {
       const c = this.backlog[this.head]!;
-      const firm = this.tags[this.head] === undefined;
+      const tag = this.tags[this.head];
+      const firm = tag === undefined || tag === CONTROL;
       this.backlog[this.head] = EMPTY;
       this.tags[this.head++] = undefined;
       if (c.length === 0) continue;
