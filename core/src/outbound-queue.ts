@@ -129,12 +129,17 @@ export class OutboundQueue {
     const size = end - start;
     if (drop === undefined) this.firmWaiting = true;
     if (this.wireTakes(size)) {
-      const t = this.transport;
-      if (t.writeRange !== undefined) t.writeRange(buf, start, end);
-      else t.write(buf.subarray(start, end));
+      this.writeRange(buf, start, end);
       return true;
     }
     return this.hold(buf.subarray(start, end), undefined, size, drop);
+  }
+
+  /** Hands `buf[start, end)` to the wire, without a view when the transport takes ranges. */
+  private writeRange(buf: Uint8Array, start: number, end: number): void {
+    const t = this.transport;
+    if (t.writeRange !== undefined) t.writeRange(buf, start, end);
+    else t.write(buf.subarray(start, end));
   }
 
   /**
@@ -150,9 +155,7 @@ export class OutboundQueue {
     if (this.sealed) return (this.runBytes = 0);
     if (this.wireTakes(end - start)) {
       this.firmWaiting = true;
-      const t = this.transport;
-      if (t.writeRange !== undefined) t.writeRange(buf, start, end);
-      else t.write(buf.subarray(start, end));
+      this.writeRange(buf, start, end);
       this.runBytes = end - start;
       return count;
     }
