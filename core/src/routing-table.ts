@@ -1,4 +1,5 @@
-import { TopicTrie, copyBytes, equalBytesAt, forEachEntry, topicHash, topicMatches, type Frame } from '@meshbus/proto';
+import { TopicTrie, forEachEntry, type Frame } from '@meshbus/proto';
+import { ReceiversCache } from './receivers-cache.js';
 import { HostCounts } from './host-counts.js';
 import { WideSubscriptions } from './wide-subscriptions.js';
 import { takesPayload, type DropTag, type Subscriber, type SubscriberKind, type Subscription } from './subscriber.js';
@@ -111,15 +112,6 @@ export function dropTagOf(sub: Subscription): DropTag | undefined {
   return sheds(sub) ? (sub.dropTag ??= [sub.sid]) : undefined;
 }
 
-interface CacheEntry {
-  /** The topic's real hash (the map key keeps only its low 30 bits). */
-  hash: number;
-  bytes: Uint8Array;
-  topic: string;
-  receivers: Receivers;
-  version: number;
-}
-
 /** A change of the set of (pattern, queue) pairs that local clients and internal receivers subscribe to. */
 export interface InterestChange {
   op: '+' | '-';
@@ -127,18 +119,8 @@ export interface InterestChange {
   queue: string | undefined;
 }
 
-const MAX_CACHE = 16_384;
-/**
- * How many table changes a cache entry can catch up with (caughtUp): an entry
- * is kept across up to this many subscribes, unsubscribes and limits that do
- * not match its topic; further behind, it is recomputed. A power of two.
- */
-const CHANGE_LOG = 64;
-/** How often sweepCache() looks at the cache at most, ms. */
-const SWEEP_EVERY_MS = 1000;
 /** Topics under it are request inboxes (SPEC §9): one-shot reply topics, never cached. */
 const INBOX_PREFIX = '_INBOX.';
-const SMI_MASK = 0x3fffffff;
 
 /** Interest the table reports to the cluster: clients' and internal receivers' (a leaf's is announced by the cluster, per link). */
 function isLocalInterest(kind: SubscriberKind): boolean {
@@ -155,23 +137,13 @@ export class RoutingTable {
   private readonly trie = new TopicTrie<Subscription>();
   /** Clients' subscriptions starting with a wildcard: apart, so a reserved topic looks only at its owner's (wide-subscriptions.ts). */
   private readonly wide = new WideSubscriptions();
-  private readonly cache = new Map<number, CacheEntry>();
-  /** When sweepCache() last looked at the cache (Date.now()). */
-  private sweptAt = 0;
-  /**
-   * The entry of the last cached route: an input chunk usually carries runs
-   * of one topic, and a hit here skips the map lookup. Checked like any
-   * entry (hash, trie version, topic bytes); dropped with the cache.
-   */
-  private last: CacheEntry | undefined;
+  /** Receivers per topic, dropped by the changes that match the topic (receivers-cache.ts). */
+  private readonly cache = new ReceiversCache<Receivers>();
+  /** Round-robin position of pick(). */
+  private rr = 0;
   /** Counts of local (client and internal) subscriptions per pattern and queue: the interest peers hear about. */
   private readonly interest = new Map<string, number>();
   private readonly listeners: Array<(c: InterestChange) => void> = [];
-  /** Counts changes of the table (add, remove, limit); cache entries carry the version they were computed or checked at. */
-  private version = 0;
-  /** The patterns of the last CHANGE_LOG changes: change v (the one that made the version v + 1) at v % CHANGE_LOG. */
-  private readonly changes: string[] = new Array<string>(CHANGE_LOG);
-  private rr = 0;
   /** What the trie matched for the topic being routed (route is never re-entered: emptied after each use). */
   private readonly matched: Subscription[] = [];
   /** Collects into `matched`; made once (a closure per route was an allocation per cache miss). */
@@ -270,33 +242,13 @@ export class RoutingTable {
    * miss (and may throw a typed error for invalid topics, which is passed on).
    */
   routeFrame(frame: Frame, decode: (f: Frame) => string): Receivers {
-    const hash = frame.topicHash;
-    // Keyed by the low 30 bits: a small integer (Smi) in V8, hashed without a heap number (~6-18 ns a lookup here).
-    const key = hash & SMI_MASK;
-    const l = this.last;
-    const e = l !== undefined && l.hash === hash ? l : this.cache.get(key);
-    const buf = frame.buf;
-    const start = frame.topicStart;
-    const len = frame.topicLen;
-    if (e !== undefined && e.hash === hash && e.bytes.length === len && equalBytesAt(e.bytes, buf, start) && (e.version === this.version || this.caughtUp(e))) {
-      this.last = e;
-      return e.receivers;
-    }
+    const cached = this.cache.get(frame);
+    if (cached !== undefined) return cached;
     const topic = decode(frame);
     const receivers = this.route(topic);
     // A reply topic (`_INBOX.<client>.<n>.<token>`) is used once: caching it would only push the topics that
     // repeat out of the cache and keep its entry alive past young-generation GCs (promoted, then a mark-compact).
-    if (topic.startsWith(INBOX_PREFIX)) return receivers;
-    if (this.cache.size >= MAX_CACHE) this.clearCache();
-    // Keyed by the real hash, so a client sending a wrong hash cannot poison the entry of another topic.
-    const bytes = copyBytes(buf, start, start + len);
-    if (topicHash(bytes) === hash) {
-      // The new entry is the last one too: a `last` left on an entry of an older trie version
-      // (a subscribe in the middle of a run of its topic) matched the hash first and missed on every event after.
-      const entry = { hash, bytes, topic, receivers, version: this.version };
-      this.cache.set(key, entry);
-      this.last = entry;
-    }
+    if (!topic.startsWith(INBOX_PREFIX)) this.cache.set(frame, topic, receivers);
     return receivers;
   }
 
@@ -329,58 +281,12 @@ export class RoutingTable {
 
   /** Records a change of the subscriptions under `pattern`: cache entries of the topics it matches are stale. */
   private changed(pattern: string): void {
-    this.changes[this.version & (CHANGE_LOG - 1)] = pattern;
-    this.version++;
-  }
-
-  /**
-   * Drops the cache entries too far behind to be caught up (more than
-   * CHANGE_LOG changes: each would be recomputed at its next use anyway); at
-   * most once per SWEEP_EVERY_MS, from the node's timer. Before, a topic
-   * published once and never again kept its entry, and so the closed
-   * connections among its receivers (session, socket, buffers: ~3.5 KB of
-   * heap each), until the cache held MAX_CACHE topics: clients on topics of
-   * their own (a user's, a device's) that came and went grew the heap
-   * linearly up to 16,384 of them (core/test/security/closed-receivers.test.ts).
-   * A pass over a full cache takes ~0.2 ms; nothing is added per change.
-   */
-  sweepCache(now = Date.now()): void {
-    if (now - this.sweptAt < SWEEP_EVERY_MS) return;
-    this.sweptAt = now;
-    const v = this.version;
-    for (const [key, e] of this.cache) {
-      if (v - e.version <= CHANGE_LOG) continue;
-      this.cache.delete(key);
-      if (this.last === e) this.last = undefined;
-    }
-  }
-
-  /**
-   * Whether `e`'s receivers still hold: no subscription added, removed or
-   * limited since they were computed matches the entry's topic, and they are
-   * at most CHANGE_LOG changes behind (older changes are not remembered). Then
-   * the entry is brought to the current version, so each (entry, change) pair
-   * is checked once. A client's subscribe thus no longer makes every cached
-   * topic walk the trie again; NATS's sublist likewise updates only the cache
-   * entries a subscription matches.
-   */
-  private caughtUp(e: CacheEntry): boolean {
-    const now = this.version;
-    if (now - e.version > CHANGE_LOG) return false;
-    const log = this.changes;
-    for (let v = e.version; v < now; v++) if (topicMatches(log[v & (CHANGE_LOG - 1)]!, e.topic)) return false;
-    e.version = now;
-    return true;
+    this.cache.invalidate(pattern);
   }
 
   /** `sub`, in the table, got a `max` (UNSUB with max): cached receivers of the topics it matches must list it in `limited`. */
   limitChanged(sub: Subscription): void {
     this.changed(sub.pattern);
-  }
-
-  private clearCache(): void {
-    this.cache.clear();
-    this.last = undefined;
   }
 
   /**

@@ -93,11 +93,43 @@ describe('RoutingTable.routeFrame', () => {
     expect(t.routeFrame(frame('orders.eu.t8'), counting).limited).toEqual([sub]);
     t.remove(b);
     expect(t.routeFrame(frame('orders.eu.t7'), counting).plain).toEqual([a]);
-    // Cold entries more than 64 changes behind are recomputed, not trusted.
+    // Changes elsewhere, however many, leave an entry alone (before, an entry 64 changes behind was recomputed,
+    // and every cached topic checked every change at its next use: bench/README "Subscriptions that come and go").
+    t.routeFrame(frame('orders.eu.t10'), counting);
+    const before = decoded;
     for (let i = 0; i < 100; i++) t.add({ sid: 1000 + i, pattern: `x.${i}`, queue: undefined, owner: churner, slow: 'disconnect' });
+    expect(t.routeFrame(frame('orders.eu.t10'), counting).plain).toEqual([a]);
+    expect(decoded).toBe(before);
     t.add({ sid: 4, pattern: 'orders.eu.t9', queue: undefined, owner: churner, slow: 'disconnect' });
     expect(new Set(t.routeFrame(frame('orders.eu.t9'), counting).plain)).toEqual(new Set([a, churner]));
     expect(t.routeFrame(frame('orders.eu.t10'), counting).plain).toEqual([a]);
+    expect(decoded).toBe(before + 1);
+  });
+
+  it('a change that matches more cached topics than one walk looks at drops the whole cache, and routes stay right', () => {
+    const t = new RoutingTable();
+    const a = owner(1);
+    const b = owner(2);
+    t.add({ sid: 1, pattern: 'm.>', queue: undefined, owner: a, slow: 'disconnect' });
+    const topics = Array.from({ length: 3000 }, (_, i) => `m.${i % 30}.${i}`);
+    for (const topic of topics) expect(t.routeFrame(frame(topic), decode).plain).toEqual([a]);
+    let decoded = 0;
+    const counting = (f: Frame): string => {
+      decoded++;
+      return decode(f);
+    };
+    // `m.*.>` matches all 3,000 cached topics (more index nodes than one change may visit).
+    const wide: Subscription = { sid: 2, pattern: 'm.*.>', queue: undefined, owner: b, slow: 'disconnect' };
+    t.add(wide);
+    for (const topic of topics) expect(t.routeFrame(frame(topic), counting).plain).toEqual([a, b]);
+    expect(decoded).toBe(3000);
+    // A narrow change among them drops just its topics.
+    t.add({ sid: 3, pattern: 'm.7.*', queue: undefined, owner: b, slow: 'disconnect' });
+    for (const topic of topics) t.routeFrame(frame(topic), counting);
+    expect(decoded).toBe(3100);
+    t.remove(wide);
+    expect(t.routeFrame(frame('m.7.7'), decode).plain).toEqual([a, b]);
+    expect(t.routeFrame(frame('m.8.8'), decode).plain).toEqual([a]);
   });
 
   it('routes the same with 100,000 other subscriptions (literal and wildcard) in the table', () => {

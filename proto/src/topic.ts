@@ -65,8 +65,7 @@ export function assertPattern(pattern: string, limits?: TopicLimits): void {
 /**
  * True when the literal `topic` matches the subscription `pattern` (`*` one
  * token, `>` one or more). Compares in place, token by token, without
- * splitting either string: route caches run it for every change they catch
- * up with (TopicTrie.changedSince).
+ * splitting either string.
  */
 export function topicMatches(pattern: string, topic: string): boolean {
   const pl = pattern.length;

@@ -12,7 +12,7 @@ import { RawClient, RawWs, memoryNode, sleep, until } from '@meshbus/testkit';
  * things held every closed connection (its session, socket, decoder and
  * queues, ~3.5 KB of heap): the route cache, whose entry for a topic
  * published once kept its receivers until the cache held 16,384 topics (now
- * dropped by the node's timer once they are too far behind), and
+ * dropped when a subscription of the topic goes, receivers-cache.ts), and
  * the close deadline, a timer armed at every close and never cleared, which
  * kept the connection for drainTimeout (5 s) after it was gone. The node's
  * heap grew by ~3.5 MB per 1,000 such clients, linearly.
@@ -44,7 +44,6 @@ it('clients on topics of their own that come and go, over TCP and WebSocket: no 
   };
   await wave(500, false); // warm-up: JIT, pools
   await wave(100, true);
-  // The node drops stale route cache entries once a second (RoutingTable.sweepCache, on its timer).
   await sleep(1200);
   const base = (await node.memory()).heapUsed;
   for (let w = 0; w < 3; w++) {
