@@ -456,6 +456,7 @@ export class MeshNode implements NodeContext {
   private tick(): void {
     const now = Date.now();
     for (const s of this.sessions) s.tick(now);
+    this.table.sweepCache(now);
   }
 
   /**

@@ -1,4 +1,5 @@
-import { copyBytes, equalBytesAt, topicHash, type Frame } from '@meshbus/proto';
+import { copyBytes, equalBytesAt, topicHash, topicMatches, type Frame } from '@meshbus/proto';
+import { TopicIndex } from './topic-index.js';
 
 /**
  * The routing table's cache of receivers per topic: keyed by the topic hash
@@ -6,32 +7,39 @@ import { copyBytes, equalBytesAt, topicHash, type Frame } from '@meshbus/proto';
  * byte compare instead of a string decode and a trie walk.
  *
  * A change of the table (a subscribe, an unsubscribe, a limit) drops the
- * entries of exactly the topics its pattern matches, found through an index
- * of the cached topics by token, at the change: a publish pays nothing for
- * changes elsewhere. (Before, each entry replayed the changes made since it
- * was computed at its next use, so every cached topic in flight checked
- * every change: with 1,000 topics in flight and 2,000 changes a second,
- * ~23 % of a busy node's time, bench/README "Subscriptions that come and
- * go".) NATS's sublist likewise removes from its cache the entries a new
+ * entries of the topics its pattern matches, found through an index of the
+ * cached topics by token (topic-index.ts), at the change: a publish pays
+ * nothing for changes elsewhere. (Before, every entry replayed at its next
+ * use the changes made since it was computed, so every cached topic in
+ * flight checked every change: with 1,000 topics in flight and 2,000 changes
+ * a second, 23 % of a busy node's time, bench/README "Subscriptions that
+ * come and go".) NATS's sublist likewise drops the entries a new
  * subscription matches.
  *
+ * A topic enters the index at its first hit, not when it is stored: a topic
+ * published once (a device's first event, a one-off) never pays for it (an
+ * insert cost a miss ~1.5 ×). Until then its entry is checked at that hit
+ * against the changes made since it was stored (the last CHANGE_LOG; further
+ * behind, it is recomputed), and entries that fall that far behind are
+ * dropped by sweep(), so none keeps the receivers of a closed connection.
+ *
  * Bounds: at most MAX_CACHE entries (then emptied); a change looks at most at
- * MAX_VISIT index nodes, past which the whole cache is dropped instead (a
- * `>` subscribed and unsubscribed in a loop costs each change a bounded walk,
- * then every topic one recomputation at its next publish, as any full
- * invalidation does).
+ * MAX_VISIT tokens of the index, past which the whole cache is dropped
+ * instead (`>` subscribed and unsubscribed in a loop: each change a bounded
+ * walk, then each topic one recomputation at its next publish, as any full
+ * invalidation costs).
  */
 export class ReceiversCache<R> {
   private readonly byKey = new Map<number, CacheEntry<R>>();
-  private root: TopicNode<R> = {};
-  /**
-   * The entry of the last hit or store: an input chunk usually carries runs of
-   * one topic, and a hit here skips the map lookup.
-   */
+  private readonly index = new TopicIndex<CacheEntry<R>>();
+  /** The entry of the last hit or store: an input chunk usually carries runs of one topic, and a hit here skips the map lookup. */
   private last: CacheEntry<R> | undefined;
-  /** Entries found by the walk of one change (reused; emptied after each). */
-  private readonly hits: Array<CacheEntry<R>> = [];
-  private visits = 0;
+  /** Counts changes; an entry not yet indexed carries the version it was stored at. */
+  private version = 0;
+  /** The patterns of the last CHANGE_LOG changes: change v (the one that made the version v + 1) at v % CHANGE_LOG. */
+  private readonly changes: string[] = new Array<string>(CHANGE_LOG);
+  /** When sweep() last looked at the cache (Date.now()). */
+  private sweptAt = 0;
 
   get size(): number {
     return this.byKey.size;
@@ -44,6 +52,7 @@ export class ReceiversCache<R> {
     // Keyed by the low 30 bits: a small integer (Smi) in V8, hashed without a heap number (~6-18 ns a lookup here).
     const e = l !== undefined && l.hash === hash ? l : this.byKey.get(hash & SMI_MASK);
     if (e === undefined || e.hash !== hash || e.bytes.length !== frame.topicLen || !equalBytesAt(e.bytes, frame.buf, frame.topicStart)) return undefined;
+    if (e.version >= 0 && !this.admit(e)) return undefined;
     this.last = e;
     return e.receivers;
   }
@@ -62,62 +71,53 @@ export class ReceiversCache<R> {
     if (topicHash(bytes) !== hash) return;
     const key = hash & SMI_MASK;
     const old = this.byKey.get(key);
-    if (old !== undefined) this.unindex(old);
-    const entry: CacheEntry<R> = { hash, bytes, topic, receivers };
+    if (old !== undefined) this.drop(old);
+    const entry: CacheEntry<R> = { hash, bytes, topic, receivers, version: this.version };
     this.byKey.set(key, entry);
-    this.index(entry);
     // The new entry is the last one too: a run of its topic continues right after a change.
     this.last = entry;
   }
 
-  /** Drops the entries of the topics `pattern` matches (`*` one token, `>` one or more; may drop more, never fewer). */
+  /** Drops the entries of the topics `pattern` matches (`*` one token, `>` one or more). */
   invalidate(pattern: string): void {
-    const tokens = pattern.split('.');
-    this.visits = 0;
-    const hits = this.hits;
-    try {
-      if (!this.collect(this.root, tokens, 0)) {
-        this.clear();
-        return;
-      }
-      for (const e of hits) this.drop(e);
-    } finally {
-      hits.length = 0;
-    }
+    this.changes[this.version & (CHANGE_LOG - 1)] = pattern;
+    this.version++;
+    const hits = this.index.match(pattern, MAX_VISIT);
+    if (hits === undefined) this.clear();
+    else for (let i = hits.length - 1; i >= 0; i--) this.drop(hits[i]!);
+  }
+
+  /**
+   * Drops the entries not yet indexed that are too far behind to be checked
+   * (more than CHANGE_LOG changes): at most once per SWEEP_EVERY_MS, from the
+   * node's timer. Such an entry of a topic published once would otherwise keep
+   * its receivers, closed connections among them (~3.5 KB of heap each,
+   * core/test/security/closed-receivers.test.ts). A pass over a full cache takes ~0.2 ms.
+   */
+  sweep(now = Date.now()): void {
+    if (now - this.sweptAt < SWEEP_EVERY_MS) return;
+    this.sweptAt = now;
+    const v = this.version;
+    for (const e of this.byKey.values()) if (e.version >= 0 && v - e.version > CHANGE_LOG) this.drop(e);
   }
 
   clear(): void {
     this.byKey.clear();
-    this.root = {};
+    this.index.clear();
     this.last = undefined;
   }
 
-  /** Collects into `hits` the entries under `node` that `tokens[i..]` matches; false past MAX_VISIT nodes. */
-  private collect(node: TopicNode<R>, tokens: readonly string[], i: number): boolean {
-    if (++this.visits > MAX_VISIT) return false;
-    if (i === tokens.length) {
-      if (node.entry !== undefined) this.hits.push(node.entry);
-      return true;
+  /** At an entry's first hit: whether no change since it was stored matches its topic; then it is indexed. */
+  private admit(e: CacheEntry<R>): boolean {
+    const now = this.version;
+    let ok = now - e.version <= CHANGE_LOG;
+    for (let v = e.version; ok && v < now; v++) if (topicMatches(this.changes[v & (CHANGE_LOG - 1)]!, e.topic)) ok = false;
+    if (!ok) {
+      this.drop(e);
+      return false;
     }
-    const kids = node.kids;
-    if (kids === undefined) return true;
-    const tok = tokens[i]!;
-    if (tok === '>') {
-      for (const kid of kids.values()) if (!this.collectAll(kid)) return false;
-      return true;
-    }
-    if (tok === '*') {
-      for (const kid of kids.values()) if (!this.collect(kid, tokens, i + 1)) return false;
-      return true;
-    }
-    const kid = kids.get(tok);
-    return kid === undefined || this.collect(kid, tokens, i + 1);
-  }
-
-  private collectAll(node: TopicNode<R>): boolean {
-    if (++this.visits > MAX_VISIT) return false;
-    if (node.entry !== undefined) this.hits.push(node.entry);
-    if (node.kids !== undefined) for (const kid of node.kids.values()) if (!this.collectAll(kid)) return false;
+    e.version = INDEXED;
+    this.index.set(e.topic, e);
     return true;
   }
 
@@ -125,37 +125,7 @@ export class ReceiversCache<R> {
     const key = e.hash & SMI_MASK;
     if (this.byKey.get(key) === e) this.byKey.delete(key);
     if (this.last === e) this.last = undefined;
-    this.unindex(e);
-  }
-
-  private index(e: CacheEntry<R>): void {
-    let node = this.root;
-    for (const tok of e.topic.split('.')) {
-      const kids = (node.kids ??= new Map());
-      let kid = kids.get(tok);
-      if (kid === undefined) kids.set(tok, (kid = {}));
-      node = kid;
-    }
-    node.entry = e;
-  }
-
-  /** Removes `e` from the index, and the nodes left empty on its path. */
-  private unindex(e: CacheEntry<R>): void {
-    const path: Array<TopicNode<R>> = [this.root];
-    const tokens = e.topic.split('.');
-    for (const tok of tokens) {
-      const kid = path[path.length - 1]!.kids?.get(tok);
-      if (kid === undefined) return;
-      path.push(kid);
-    }
-    const leaf = path[path.length - 1]!;
-    if (leaf.entry !== e) return;
-    leaf.entry = undefined;
-    for (let i = tokens.length; i > 0; i--) {
-      const node = path[i]!;
-      if (node.entry !== undefined || (node.kids !== undefined && node.kids.size > 0)) return;
-      path[i - 1]!.kids!.delete(tokens[i - 1]!);
-    }
+    if (e.version === INDEXED) this.index.delete(e.topic, e);
   }
 }
 
@@ -165,15 +135,16 @@ interface CacheEntry<R> {
   readonly bytes: Uint8Array;
   readonly topic: string;
   readonly receivers: R;
+  /** INDEXED, or the change count when it was stored (not yet hit). */
+  version: number;
 }
 
-/** A token of the cached topics' index: the entry of the topic that ends here, and the next tokens. */
-interface TopicNode<R> {
-  kids?: Map<string, TopicNode<R>>;
-  entry?: CacheEntry<R>;
-}
-
+const INDEXED = -1;
 const SMI_MASK = 0x3fffffff;
 const MAX_CACHE = 16_384;
-/** Index nodes one change may look at before the whole cache is dropped instead. */
+/** Changes an entry not yet indexed can be checked against at its first hit. A power of two. */
+const CHANGE_LOG = 64;
+/** How often sweep() looks at the cache at most, ms. */
+const SWEEP_EVERY_MS = 1000;
+/** Index tokens one change may look at before the whole cache is dropped instead. */
 const MAX_VISIT = 1024;

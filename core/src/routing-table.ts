@@ -284,6 +284,11 @@ export class RoutingTable {
     this.cache.invalidate(pattern);
   }
 
+  /** Drops cached receivers too old to be checked (ReceiversCache.sweep); from the node's timer. */
+  sweepCache(now = Date.now()): void {
+    this.cache.sweep(now);
+  }
+
   /** `sub`, in the table, got a `max` (UNSUB with max): cached receivers of the topics it matches must list it in `limited`. */
   limitChanged(sub: Subscription): void {
     this.changed(sub.pattern);

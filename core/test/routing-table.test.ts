@@ -95,6 +95,8 @@ describe('RoutingTable.routeFrame', () => {
     expect(t.routeFrame(frame('orders.eu.t7'), counting).plain).toEqual([a]);
     // Changes elsewhere, however many, leave an entry alone (before, an entry 64 changes behind was recomputed,
     // and every cached topic checked every change at its next use: bench/README "Subscriptions that come and go").
+    // (A topic enters the change index at its second event: a topic published once pays nothing for it.)
+    t.routeFrame(frame('orders.eu.t10'), counting);
     t.routeFrame(frame('orders.eu.t10'), counting);
     const before = decoded;
     for (let i = 0; i < 100; i++) t.add({ sid: 1000 + i, pattern: `x.${i}`, queue: undefined, owner: churner, slow: 'disconnect' });
@@ -112,7 +114,8 @@ describe('RoutingTable.routeFrame', () => {
     const b = owner(2);
     t.add({ sid: 1, pattern: 'm.>', queue: undefined, owner: a, slow: 'disconnect' });
     const topics = Array.from({ length: 3000 }, (_, i) => `m.${i % 30}.${i}`);
-    for (const topic of topics) expect(t.routeFrame(frame(topic), decode).plain).toEqual([a]);
+    // Each twice: in the index of cached topics from its second event.
+    for (let k = 0; k < 2; k++) for (const topic of topics) expect(t.routeFrame(frame(topic), decode).plain).toEqual([a]);
     let decoded = 0;
     const counting = (f: Frame): string => {
       decoded++;

@@ -12,7 +12,8 @@ import { RawClient, RawWs, memoryNode, sleep, until } from '@meshbus/testkit';
  * things held every closed connection (its session, socket, decoder and
  * queues, ~3.5 KB of heap): the route cache, whose entry for a topic
  * published once kept its receivers until the cache held 16,384 topics (now
- * dropped when a subscription of the topic goes, receivers-cache.ts), and
+ * dropped when a subscription of the topic goes, or by the node's timer
+ * while it waits for its first hit: receivers-cache.ts), and
  * the close deadline, a timer armed at every close and never cleared, which
  * kept the connection for drainTimeout (5 s) after it was gone. The node's
  * heap grew by ~3.5 MB per 1,000 such clients, linearly.
