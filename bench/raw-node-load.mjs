@@ -4,6 +4,7 @@
 //   SCENARIO: 1to1 | fanout10 | m2m4x4 | 1to1-2nodes | fanout-2nodes
 //   PROF=DIR also writes a --cpu-prof profile per node into DIR.
 //   NODE_FLAGS="--trace-gc" adds Node flags to every node (their output goes to this terminal).
+//   TOPICS=N: the publishers cycle N topics (bench.raw.t<i>), event by event; subscribers take bench.raw.*.
 //   RELAY=1 runs the ceiling (bench/dist/relay-server.js, bench/README "The ceiling") instead of
 //   a node: 1to1 only, the bare read-and-write cost in Node beside the node's.
 //
@@ -48,19 +49,23 @@ async function open(port) {
   throw new Error('no node');
 }
 const topic = 'bench.raw.topic';
+const TOPICS = Number(process.env.TOPICS ?? 1);
 const subNode = nodes > 1 ? 1 : 0;
 const subSocks = [];
 for (let i = 0; i < subs; i++) {
   const s = await open(ports[subNode]);
-  s.write(encodeFrame({ type: FrameType.SUB, topic, correlation: 1, payload: encodeBody({}) }));
+  s.write(encodeFrame({ type: FrameType.SUB, topic: TOPICS > 1 ? 'bench.raw.*' : topic, correlation: 1, payload: encodeBody({}) }));
   subSocks.push(s);
 }
 const pubSocks = [];
 for (let i = 0; i < pubs; i++) pubSocks.push(await open(ports[0]));
 await sleep(nodes > 1 ? 1500 : 300);
-const frame = encodeFrame({ type: FrameType.PUB, topic, payload: new Uint8Array(size).fill(7) });
+const frames = Array.from({ length: TOPICS }, (_, i) => encodeFrame({ type: FrameType.PUB, topic: TOPICS > 1 ? `bench.raw.t${String(i).padStart(5, '0')}` : topic, payload: new Uint8Array(size).fill(7) }));
+const frame = frames[0];
 const per = Math.max(1, Math.floor(256 * 1024 / frame.length));
-const block = Buffer.concat(Array.from({ length: per }, () => frame));
+// Topics of one length, so every frame is frame.length bytes; a block starts where the last left off in the cycle.
+const blocks = Array.from({ length: TOPICS > 1 ? Math.min(TOPICS, 64) : 1 }, (_, b) => Buffer.concat(Array.from({ length: per }, (_, k) => frames[(b * per + k) % TOPICS])));
+let nextBlock = 0;
 const expect = frame.length * N * pubs;
 let done = 0;
 const got = subSocks.map(() => 0);
@@ -70,6 +75,7 @@ await Promise.all(pubSocks.map(async (s) => {
   let left = N;
   while (left > 0) {
     const k = Math.min(per, left); left -= k;
+    const block = blocks[nextBlock++ % blocks.length];
     const ok = s.write(k === per ? block : block.subarray(0, k * frame.length));
     if (!ok) await new Promise((r) => s.once('drain', r));
   }

@@ -17,7 +17,9 @@ export type RunSource = Subscriber & EventSource;
  *
  * An input chunk is decoded synchronously; while it is, nothing else runs on
  * the node. An event whose receivers are the same as the previous one's (the
- * route cache's entry: same topic, no subscription change), from the same
+ * same object: the route cache's entry of its topic, or the one receivers
+ * object of every topic a single plain subscription alone matches,
+ * RoutingTable.route; so no subscription change between them), from the same
  * source, in the same scope, and whose bytes follow the previous one's in the
  * same chunk extends the run; anything else delivers the run first (`flush`).
  * The run is always flushed before the chunk's callback returns
@@ -67,6 +69,12 @@ export class PublishRun {
   add(f: Frame, receivers: Receivers, from: RunSource, scope: DeliveryScope, raised = false): number {
     // At most BATCH_BYTES a run (a WebSocket message of the node's, one 64 KiB read of a receiver's): a
     // WebSocket publisher's message may hold megabytes of events, which would otherwise leave as one.
+    // Whether a hop record on `_TRACE.<id>` reaches a client depends on its payload (its origin:
+    // trace-guard.ts), and a run is checked once, on its first event: records go one by one.
+    if (isTraceTopicAt(f.buf, f.topicStart, f.topicLen)) {
+      this.flush();
+      return -1;
+    }
     const first = this.first;
     if (receivers === this.receivers && first !== undefined && f.start === this.end && f.buf === first.buf && from === this.from && scope === this.scope && raised === this.raised && f.payloadLen <= this.maxPayload && f.end - first.start <= BATCH_BYTES) {
       this.end = f.end;
@@ -74,9 +82,6 @@ export class PublishRun {
       return this.targets.length;
     }
     this.flush();
-    // Whether a hop record on `_TRACE.<id>` reaches a client depends on its payload (its origin:
-    // trace-guard.ts), and a run is checked once, on its first event: records go one by one.
-    if (isTraceTopicAt(f.buf, f.topicStart, f.topicLen)) return -1;
     const targets = runTargets(receivers, from, scope, raised);
     if (targets === undefined || targets.length === 0) return -1;
     let max = Infinity;

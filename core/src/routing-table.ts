@@ -95,6 +95,18 @@ function receiversOf(matched: readonly Subscription[]): Receivers {
   };
 }
 
+/** The receivers of a topic only `sub` (plain, no sequencer) matches. */
+function soleReceivers(sub: Subscription): Receivers {
+  return {
+    plain: [sub.owner],
+    plainDrop: [sheds(sub) ? [sub.sid] : undefined],
+    groups: NONE,
+    sequenced: NONE,
+    limited: sub.max !== undefined ? [sub] : NONE,
+    linksOnly: sub.owner.forwardRaised !== undefined,
+  };
+}
+
 /** Whether `members` has one not owned by `skip`. */
 function hasMember(members: readonly Subscription[], skip: Subscriber | undefined): boolean {
   if (skip === undefined) return members.length > 0;
@@ -139,6 +151,8 @@ export class RoutingTable {
   private readonly wide = new WideSubscriptions();
   /** Receivers per topic, dropped by the changes that match the topic (receivers-cache.ts). */
   private readonly cache = new ReceiversCache<Receivers>();
+  /** The receivers of topics that only one plain subscription without a `max` matches, per subscription (route). */
+  private readonly sole = new WeakMap<Subscription, Receivers>();
   /** Round-robin position of pick(). */
   private rr = 0;
   /** Counts of local (client and internal) subscriptions per pattern and queue: the interest peers hear about. */
@@ -263,14 +277,12 @@ export class RoutingTable {
       if (m.length === 1) {
         const sub = m[0]!;
         if (sub.sequencer === undefined && sub.queue === undefined) {
-          return {
-            plain: [sub.owner],
-            plainDrop: [sheds(sub) ? [sub.sid] : undefined],
-            groups: NONE,
-            sequenced: NONE,
-            limited: sub.max !== undefined ? [sub] : NONE,
-            linksOnly: sub.owner.forwardRaised !== undefined,
-          };
+          if (sub.max !== undefined) return soleReceivers(sub);
+          // One object for every topic only `sub` receives: consecutive events on different topics of it
+          // (a publisher cycling device or user topics, one wildcard subscriber) still make one run.
+          let r = this.sole.get(sub);
+          if (r === undefined) this.sole.set(sub, (r = soleReceivers(sub)));
+          return r;
         }
       }
       return receiversOf(m);

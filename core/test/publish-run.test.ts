@@ -74,6 +74,24 @@ for (const via of ['tcp', 'ws'] as const) {
       expect(n.stats.msgsOut - before).toBe(18);
     });
 
+    it('a chunk cycling topics of one wildcard subscriber (one run across topics), with a SUB and a limited receiver among them: each gets its own, in order', async () => {
+      const n = await kit.node();
+      const [p, a, b] = (await clients(n, 3)) as [RawFrames, RawFrames, RawFrames];
+      a.sub('cyc.*', 1);
+      b.sub('cyc.3', 1);
+      b.send({ type: FrameType.UNSUB, correlation: 1, payload: encodeBody({ max: 1 }) });
+      await Promise.all([a.flush(), b.flush()]);
+      const events = (k: number): FrameSpec[] => [1, 2, 3, 4].map((t) => pub(`cyc.${t}`, String(k)));
+      p.sendBytes(oneChunk(...events(1), ...events(2), sub('cyc.2', 5), ...events(3), { type: FrameType.PING, correlation: 9 }));
+      await p.waitFor((g) => g.type === FrameType.PONG && g.correlation === 9);
+      await a.waitFor((g) => g.topic === 'cyc.4' && g.payload.toString() === '3');
+      const all = [1, 2, 3].flatMap((k) => [1, 2, 3, 4].map((t) => `cyc.${t}:${k}`));
+      expect(seen(a)).toEqual(['PONG', ...all]);
+      expect(seen(p)).toEqual(['cyc.2:3', 'PONG']);
+      await b.flush();
+      expect(seen(b)).toEqual(['PONG', 'cyc.3:1', 'PONG']);
+    });
+
     it('an ERROR for a refused PUB reaches the publisher after its own earlier events, before its later ones', async () => {
       const n = await kit.node();
       const [p, r] = (await clients(n, 2)) as [RawFrames, RawFrames];

@@ -135,6 +135,27 @@ describe('RoutingTable.routeFrame', () => {
     expect(t.routeFrame(frame('m.8.8'), decode).plain).toEqual([a]);
   });
 
+  it('topics only one plain subscription matches share one receivers object (a run goes on across them), until another matches or it gets a max', () => {
+    const t = new RoutingTable();
+    const a = owner(1);
+    const sub: Subscription = { sid: 1, pattern: 'dev.*.temp', queue: undefined, owner: a, slow: 'disconnect' };
+    t.add(sub);
+    const r1 = t.routeFrame(frame('dev.1.temp'), decode);
+    expect(t.routeFrame(frame('dev.2.temp'), decode)).toBe(r1);
+    expect(r1.plain).toEqual([a]);
+    const b = owner(2);
+    t.add({ sid: 2, pattern: 'dev.2.*', queue: undefined, owner: b, slow: 'disconnect' });
+    const r2 = t.routeFrame(frame('dev.2.temp'), decode);
+    expect(r2).not.toBe(r1);
+    expect(new Set(r2.plain)).toEqual(new Set([a, b]));
+    expect(t.routeFrame(frame('dev.1.temp'), decode)).toBe(r1);
+    sub.max = 3;
+    t.limitChanged(sub);
+    const r3 = t.routeFrame(frame('dev.1.temp'), decode);
+    expect(r3.limited).toEqual([sub]);
+    expect(t.routeFrame(frame('dev.3.temp'), decode)).not.toBe(r3);
+  });
+
   it('routes the same with 100,000 other subscriptions (literal and wildcard) in the table', () => {
     const t = new RoutingTable();
     const me = owner(1);
