@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { FrameType, encodeFrame } from '@meshbus/proto';
 import { nodeKit, type RawClient } from '@meshbus/testkit';
 import { TopicCounter, silentLogger, startNode, type MeshNode, type ClusterView, type NodeOptions, type PeerView } from '../src/index.js';
@@ -479,5 +479,23 @@ describe('dashboard data', () => {
     // A second later there is room again (the less published half dropped).
     tc.count(99_999, src('later'), 6001);
     expect(tc.top(8).map((x) => x.topic)).toContain('later');
+  });
+
+  it('TopicCounter reads the clock at one event in 256 that it cannot count, not at each', () => {
+    const tc = new TopicCounter(8, 1000);
+    for (let i = 0; i < 8; i++) tc.count(i, { topic: `t${i}` }, 5000);
+    let reads = 0;
+    const real = Date.now.bind(Date);
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => {
+      reads++;
+      return real();
+    });
+    try {
+      for (let i = 0; i < 10_000; i++) tc.count(100 + i, { topic: `n${i}` });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(reads).toBeLessThanOrEqual(Math.ceil(10_000 / 256) + 1);
+    expect(tc.uncounted + tc.top(8).length).toBeGreaterThanOrEqual(10_000 - 8);
   });
 });
