@@ -16,12 +16,14 @@ import { TopicIndex } from './topic-index.js';
  * come and go".) NATS's sublist likewise drops the entries a new
  * subscription matches.
  *
- * A topic enters the index at its first hit, not when it is stored: a topic
- * published once (a device's first event, a one-off) never pays for it (an
- * insert cost a miss ~1.5 ×). Until then its entry is checked at that hit
- * against the changes made since it was stored (the last CHANGE_LOG; further
- * behind, it is recomputed), and entries that fall that far behind are
- * dropped by sweep(), so none keeps the receivers of a closed connection.
+ * A topic enters the index at its first hit after a change, not when it is
+ * stored: a topic published once (a device's first event, a one-off) never
+ * pays for it (an insert cost a miss ~1.5 ×). An entry not in the index (not
+ * hit since a change, or the index full: MAX_INDEX_NODES tokens, so topics of
+ * many tokens cannot make it hold more than ~5 MB) is checked at each hit
+ * against the changes made since it was last checked (the last CHANGE_LOG;
+ * further behind, it is recomputed), and entries that fall that far behind
+ * are dropped by sweep(), so none keeps the receivers of a closed connection.
  *
  * Bounds: at most MAX_CACHE entries (then emptied); a change looks at most at
  * MAX_VISIT tokens of the index, past which the whole cache is dropped
@@ -34,7 +36,7 @@ export class ReceiversCache<R> {
   private readonly index = new TopicIndex<CacheEntry<R>>();
   /** The entry of the last hit or store: an input chunk usually carries runs of one topic, and a hit here skips the map lookup. */
   private last: CacheEntry<R> | undefined;
-  /** Counts changes; an entry not yet indexed carries the version it was stored at. */
+  /** Counts changes; an entry not in the index carries the version it was last checked at. */
   private version = 0;
   /** The patterns of the last CHANGE_LOG changes: change v (the one that made the version v + 1) at v % CHANGE_LOG. */
   private readonly changes: string[] = new Array<string>(CHANGE_LOG);
@@ -52,7 +54,7 @@ export class ReceiversCache<R> {
     // Keyed by the low 30 bits: a small integer (Smi) in V8, hashed without a heap number (~6-18 ns a lookup here).
     const e = l !== undefined && l.hash === hash ? l : this.byKey.get(hash & SMI_MASK);
     if (e === undefined || e.hash !== hash || e.bytes.length !== frame.topicLen || !equalBytesAt(e.bytes, frame.buf, frame.topicStart)) return undefined;
-    if (e.version >= 0 && !this.admit(e)) return undefined;
+    if (e.version >= 0 && e.version !== this.version && !this.admit(e)) return undefined;
     this.last = e;
     return e.receivers;
   }
@@ -107,7 +109,11 @@ export class ReceiversCache<R> {
     this.last = undefined;
   }
 
-  /** At an entry's first hit: whether no change since it was stored matches its topic; then it is indexed. */
+  /**
+   * At a hit of an entry not in the index: whether no change since it was
+   * checked matches its topic; then it is indexed, or, with the index full,
+   * brought to the current version.
+   */
   private admit(e: CacheEntry<R>): boolean {
     const now = this.version;
     let ok = now - e.version <= CHANGE_LOG;
@@ -116,8 +122,11 @@ export class ReceiversCache<R> {
       this.drop(e);
       return false;
     }
-    e.version = INDEXED;
-    this.index.set(e.topic, e);
+    if (this.index.nodes + tokenCount(e.topic) > MAX_INDEX_NODES) e.version = now;
+    else {
+      e.version = INDEXED;
+      this.index.set(e.topic, e);
+    }
     return true;
   }
 
@@ -135,8 +144,14 @@ interface CacheEntry<R> {
   readonly bytes: Uint8Array;
   readonly topic: string;
   readonly receivers: R;
-  /** INDEXED, or the change count when it was stored (not yet hit). */
+  /** INDEXED, or the change count when it was stored or last checked (not in the index). */
   version: number;
+}
+
+function tokenCount(topic: string): number {
+  let n = 1;
+  for (let i = topic.indexOf('.'); i >= 0; i = topic.indexOf('.', i + 1)) n++;
+  return n;
 }
 
 const INDEXED = -1;
@@ -146,5 +161,7 @@ const MAX_CACHE = 16_384;
 const CHANGE_LOG = 64;
 /** How often sweep() looks at the cache at most, ms. */
 const SWEEP_EVERY_MS = 1000;
+/** Tokens the index holds at most (~80 B each): 4 a topic for a full cache. */
+const MAX_INDEX_NODES = 65_536;
 /** Index tokens one change may look at before the whole cache is dropped instead. */
 const MAX_VISIT = 1024;

@@ -6,11 +6,17 @@
  */
 export class TopicIndex<V> {
   private root: TopicNode<V> = emptyNode();
+  private count = 0;
   /** Values found by one search (reused; handed to the caller, emptied at the next search). */
   private readonly found: V[] = [];
   private budget = 0;
 
-  /** Sets the value of the literal `topic` (valid: no empty token, no wildcard). */
+  /** Tokens held (the index's size in nodes: each is one small object, its token and maybe a Map). */
+  get nodes(): number {
+    return this.count;
+  }
+
+  /** Sets the value of the literal `topic` (valid: no empty token, no wildcard); adds at most one node per token. */
   set(topic: string, value: V): void {
     let node = this.root;
     for (let from = 0; from <= topic.length; ) {
@@ -21,6 +27,7 @@ export class TopicIndex<V> {
       let kid = kidOf(node, tok);
       if (kid === undefined) {
         kid = emptyNode<V>();
+        this.count++;
         if (node.kid === undefined) {
           node.tok = tok;
           node.kid = kid;
@@ -47,6 +54,7 @@ export class TopicIndex<V> {
       const node = path[i]!;
       if (node.value !== undefined || node.kid !== undefined) return;
       removeKid(path[i - 1]!, tokens[i - 1]!);
+      this.count--;
     }
   }
 
@@ -63,6 +71,7 @@ export class TopicIndex<V> {
 
   clear(): void {
     this.root = emptyNode();
+    this.count = 0;
     this.found.length = 0;
   }
 

@@ -95,8 +95,9 @@ describe('RoutingTable.routeFrame', () => {
     expect(t.routeFrame(frame('orders.eu.t7'), counting).plain).toEqual([a]);
     // Changes elsewhere, however many, leave an entry alone (before, an entry 64 changes behind was recomputed,
     // and every cached topic checked every change at its next use: bench/README "Subscriptions that come and go").
-    // (A topic enters the change index at its second event: a topic published once pays nothing for it.)
+    // (A topic enters the change index at an event after a change: a topic published once pays nothing for it.)
     t.routeFrame(frame('orders.eu.t10'), counting);
+    t.add({ sid: 999, pattern: 'elsewhere', queue: undefined, owner: churner, slow: 'disconnect' });
     t.routeFrame(frame('orders.eu.t10'), counting);
     const before = decoded;
     for (let i = 0; i < 100; i++) t.add({ sid: 1000 + i, pattern: `x.${i}`, queue: undefined, owner: churner, slow: 'disconnect' });
@@ -114,8 +115,10 @@ describe('RoutingTable.routeFrame', () => {
     const b = owner(2);
     t.add({ sid: 1, pattern: 'm.>', queue: undefined, owner: a, slow: 'disconnect' });
     const topics = Array.from({ length: 3000 }, (_, i) => `m.${i % 30}.${i}`);
-    // Each twice: in the index of cached topics from its second event.
-    for (let k = 0; k < 2; k++) for (const topic of topics) expect(t.routeFrame(frame(topic), decode).plain).toEqual([a]);
+    // Each twice, with a change between: in the index of cached topics from then on.
+    for (const topic of topics) expect(t.routeFrame(frame(topic), decode).plain).toEqual([a]);
+    t.add({ sid: 9, pattern: 'elsewhere', queue: undefined, owner: b, slow: 'disconnect' });
+    for (const topic of topics) expect(t.routeFrame(frame(topic), decode).plain).toEqual([a]);
     let decoded = 0;
     const counting = (f: Frame): string => {
       decoded++;
@@ -154,6 +157,28 @@ describe('RoutingTable.routeFrame', () => {
     const r3 = t.routeFrame(frame('dev.1.temp'), decode);
     expect(r3.limited).toEqual([sub]);
     expect(t.routeFrame(frame('dev.3.temp'), decode)).not.toBe(r3);
+  });
+
+  it('topics of many tokens cannot make the index of cached topics grow past its bound; those left out still see every change', () => {
+    const t = new RoutingTable();
+    const a = owner(1);
+    t.add({ sid: 1, pattern: 'deep.>', queue: undefined, owner: a, slow: 'disconnect' });
+    // 2,000 topics of 100 tokens, each differing at the second: 200,000 index nodes if each were indexed.
+    const tail = Array.from({ length: 98 }, (_, i) => `k${i}`).join('.');
+    const topics = Array.from({ length: 2000 }, (_, i) => `deep.u${i}.${tail}`);
+    for (const topic of topics) t.routeFrame(frame(topic), decode);
+    t.add({ sid: 9, pattern: 'elsewhere', queue: undefined, owner: a, slow: 'disconnect' });
+    for (const topic of topics) t.routeFrame(frame(topic), decode);
+    const index = (t as unknown as { cache: { index: { nodes: number } } }).cache.index;
+    expect(index.nodes).toBeGreaterThan(60_000);
+    expect(index.nodes).toBeLessThanOrEqual(65_536);
+    const b = owner(2);
+    t.add({ sid: 2, pattern: `deep.u1999.${tail}`, queue: undefined, owner: b, slow: 'disconnect' });
+    t.add({ sid: 3, pattern: 'deep.u0.>', queue: undefined, owner: b, slow: 'disconnect' });
+    expect(t.routeFrame(frame(topics[1999]!), decode)).toEqual(t.route(topics[1999]!));
+    expect(t.routeFrame(frame(topics[1999]!), decode).plain).toHaveLength(2);
+    expect(t.routeFrame(frame(topics[0]!), decode).plain).toHaveLength(2);
+    expect(t.routeFrame(frame(topics[1000]!), decode).plain).toEqual([a]);
   });
 
   it('routes the same with 100,000 other subscriptions (literal and wildcard) in the table', () => {
