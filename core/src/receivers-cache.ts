@@ -157,7 +157,7 @@ function tokenCount(topic: string): number {
 const INDEXED = -1;
 const SMI_MASK = 0x3fffffff;
 const MAX_CACHE = 16_384;
-/** Changes an entry not yet indexed can be checked against at its first hit. A power of two. */
+/** Changes an entry not in the index can be checked against at a hit. A power of two. */
 const CHANGE_LOG = 64;
 /** How often sweep() looks at the cache at most, ms. */
 const SWEEP_EVERY_MS = 1000;
