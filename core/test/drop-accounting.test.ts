@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, encodeFrame } from '@meshbus/proto';
-import { RawClient, until } from '@meshbus/testkit';
+import { RawClient, RawWs, until, type RawFrames } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode } from '../src/index.js';
+import { WsGateway } from '../src/ws/index.js';
 
 /**
  * Every event a node loses is in its node-wide counters (`stats.dropped`,
@@ -11,7 +12,8 @@ import { silentLogger, startNode, type MeshNode } from '../src/index.js';
  * it closed were counted in its own `dropped` only (a slow consumer closed,
  * a fatal ERROR or GOODBYE past the bound: OutboundQueue.sendFinal), or in
  * nothing at all (the socket closed while events were queued), so
- * `dropped.slow` fell short of what was lost.
+ * `dropped.slow` fell short of what was lost. TCP and WebSocket clients
+ * (one queue and close path: Connection, OutboundQueue).
  */
 const cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -24,10 +26,17 @@ const frame = Buffer.from(encodeFrame({ type: FrameType.PUB, topic: 'feed', payl
 const burst = Buffer.concat(Array.from({ length: 20 }, () => frame));
 
 /** A node with a small bound, a subscriber on `feed` that stopped reading, and a publisher; returns what it needs. */
-async function stuckReader(slow: 'drop' | 'disconnect'): Promise<{ n: MeshNode; stuck: RawClient; pub: RawClient; session: object & { dropped: number; backedUp: boolean; pending: number } }> {
+type Kind = 'tcp' | 'ws';
+async function stuckReader(slow: 'drop' | 'disconnect', kind: Kind): Promise<{ n: MeshNode; stuck: RawFrames; pub: RawClient; session: object & { dropped: number; backedUp: boolean; pending: number } }> {
   const n = await startNode({ port: 0, logger: silentLogger, maxPending: MAX_PENDING, writeDeadline: 60_000 });
   cleanup.push(() => n.close());
-  const stuck = await RawClient.connect(n.port);
+  let stuck: RawClient | RawWs;
+  if (kind === 'tcp') stuck = await RawClient.connect(n.port);
+  else {
+    const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+    cleanup.push(() => g.close());
+    stuck = await RawWs.connect(`ws://127.0.0.1:${g.port}/`);
+  }
   cleanup.push(() => stuck.close());
   stuck.sub('feed', 1, { slow });
   await stuck.flush();
@@ -55,9 +64,9 @@ async function flood(pub: RawClient, session: { backedUp: boolean }, extra: numb
   return sent;
 }
 
-describe('a client connection closed with events queued: received + dropped.slow = published', () => {
+describe.each(['tcp', 'ws'] as const)('%s: a client connection closed with events queued: received + dropped.slow = published', (kind) => {
   it("slow 'drop', closed by a fatal ERROR past the bound (the node refuses its garbage)", async () => {
-    const { n, stuck, pub, session } = await stuckReader('drop');
+    const { n, stuck, pub, session } = await stuckReader('drop', kind);
     let sent = await flood(pub, session, 10);
     const droppedBefore = n.stats.dropped.slow;
     expect(droppedBefore).toBeGreaterThan(0); // its queue was full: the oldest were dropped to make room
@@ -85,7 +94,7 @@ describe('a client connection closed with events queued: received + dropped.slow
   });
 
   it("slow 'disconnect': a slow consumer, its queued (firm) events discarded when it is closed", async () => {
-    const { n, stuck, pub, session } = await stuckReader('disconnect');
+    const { n, stuck, pub, session } = await stuckReader('disconnect', kind);
     const sent = await flood(pub, session, 50, () => n.stats.slowConsumers > 0);
     await until(() => n.stats.slowConsumers === 1, 'a slow consumer', 10_000);
     stuck.resumeReading();
@@ -98,11 +107,12 @@ describe('a client connection closed with events queued: received + dropped.slow
   });
 
   it("slow 'drop', its socket closed by the client: the events still queued are counted", async () => {
-    const { n, stuck, pub, session } = await stuckReader('drop');
+    const { n, stuck, pub, session } = await stuckReader('drop', kind);
     await flood(pub, session, 10);
     const before = n.stats.dropped.slow;
     expect(session.dropped).toBe(before);
-    stuck.socket.destroy();
+    if (stuck instanceof RawClient) stuck.socket.destroy();
+    else (stuck as RawWs).ws.terminate();
     await until(() => ![...n.connections()].some((c) => c === session), 'the node saw it close', 10_000);
     // What its queue held (up to maxPending, 64 KiB: 3 or 4 events of 16 KiB) is lost and counted, node-wide too.
     // What the kernel's socket buffers held was handed to the wire: sent, as far as any node can know.
