@@ -19,8 +19,8 @@ export class PayloadLimits {
 
   constructor(private readonly node: MeshNode) {}
 
-  /** An event a link lost (PeerLink: dropped from or discarded by its queue, or past its maxHops), counted node-wide. */
-  eventLost(kind: 'slowPeer' | 'maxHops'): void {
+  /** An event a link lost (PeerLink: dropped from or discarded by its queue, or past its maxHops; from a peer, older than its origin's last), counted node-wide. */
+  eventLost(kind: 'slowPeer' | 'maxHops' | 'outOfOrder'): void {
     this.node.stats.dropped[kind]++;
   }
 

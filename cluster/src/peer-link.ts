@@ -77,7 +77,7 @@ export interface LinkHandler {
     tooLargeForPeer(link: PeerLink, payloadLen: number): void;
     badFrame(link: PeerLink, code: ErrorCode, message: string): void;
     /** An event this link lost (dropped from or discarded by its queue, or past its maxHops): counted node-wide, `stats.dropped[kind]`. */
-    eventLost(kind: 'slowPeer' | 'maxHops'): void;
+    eventLost(kind: 'slowPeer' | 'maxHops' | 'outOfOrder'): void;
   };
   /** A cluster control frame (INTEREST, PEERS, TRACE_HOP) arrived. */
   peerControl(link: PeerLink, frame: Frame): void;

@@ -3,8 +3,9 @@ import { afterEach, expect, it } from 'vitest';
 import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
 import { RawClient, until } from '@meshbus/testkit';
 import { startHttp } from '@meshbus/core/http';
+import type { PeerInfo } from '../src/index.js';
 import type { PeerLink } from '../src/peer-link.js';
-import { rawPeer, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { fakePeer, rawPeer, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 /**
  * A peer link's lost events are in the node-wide counters, each once
@@ -74,4 +75,31 @@ it('a peer that stopped reading, then a link closed with events queued: received
   expect(link.dropped).toBeGreaterThan(before); // the events still queued when it closed
   expect(stats.dropped.slowPeer).toBe(link.dropped);
   expect(received + stats.dropped.slowPeer + stats.noInterest).toBe(published);
+});
+
+it("a peer's event older than one delivered from its origin: dropped for order, and counted node-wide", async () => {
+  const SECRET = 'drop-accounting-secret';
+  const me: PeerInfo = { id: 'ab12cd34ef56ab79', name: 'late-peer', cluster: '127.0.0.1:9', client: '127.0.0.1:9' };
+  const t = await startMeshNode({ secret: SECRET, pingInterval: 60_000 }, 't');
+  nodes.push(t);
+  const sub = await RawClient.connect(t.node.port);
+  raws.push(sub);
+  sub.sub('ord.x', 1);
+  await sub.flush();
+  const peer = await fakePeer(t, me, SECRET);
+  raws.push(peer);
+  const origin = Buffer.from(me.id, 'hex');
+  const now = Date.now() * 1000;
+  // In order, then two from before (a replaced link's late events), then in order again.
+  const seqs = [now, now + 1, now - 5, now - 4, now + 2];
+  peer.sendBytes(Buffer.concat(seqs.map((seq, i) => encodeFrame({ type: FrameType.PUB, topic: 'ord.x', origin, seq, payload: Buffer.from(String(i)) }))));
+  await peer.flush();
+  await until(() => t.node.stats.msgsIn >= 5, 'the events at the node');
+  await sub.flush();
+  const received = sub.events('ord.x').map((g) => g.payload.toString());
+  expect(received).toEqual(['0', '1', '4']);
+  expect(t.cluster.reorderedDropped).toBe(2);
+  // Node-wide, each once (on the old code: the cluster's own count only).
+  expect(t.node.stats.dropped.outOfOrder).toBe(2);
+  expect(received.length + t.node.stats.dropped.outOfOrder).toBe(seqs.length);
 });
