@@ -24,7 +24,8 @@ export interface ClusterInfo {
   self: string;
   ready: boolean;
   clustered: boolean;
-  nodes: { id: string; name: string; address: string; self: boolean; state: string }[];
+  /** `clientAddress` (a node of this version or later): where that node's clients connect; `address` is ambiguous (this node's client address, a peer's cluster address). */
+  nodes: { id: string; name: string; address: string; clientAddress?: string; self: boolean; state: string }[];
   /** `client`: the address the peer's clients connect to (`address` is its cluster address). */
   peers: { id: string; client?: string; rttMs?: number; msgsIn: number; msgsOut: number }[];
 }
@@ -101,7 +102,8 @@ export function formatCluster(v: { node: NodeInfo; cluster: ClusterInfo }): stri
     // The address clients connect to (what --server takes), for every row: a peer's `address` in
     // /v1/cluster is its cluster port, so the column mixed this node's client port with the
     // others' cluster ports, and `sub --server <that>` reached a cluster port.
-    const addr = x.self ? x.address : (p?.client ?? x.address);
+    // `clientAddress` says it unambiguously (a node bound to every interface: the address this command reached it at).
+    const addr = x.clientAddress || (x.self ? x.address : (p?.client ?? x.address));
     return [x.id + (x.self ? ' *' : ''), x.name || '-', addr || '-', x.state, p?.rttMs !== undefined ? p.rttMs.toFixed(2) : '-', p ? String(p.msgsIn) : '-', p ? String(p.msgsOut) : '-'];
   });
   const mesh = v.cluster.clustered ? `${v.cluster.nodes.length} node(s)` : 'not clustered';

@@ -429,7 +429,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // A queue event passed on by a node whose member had ended (memberGone: sid set, hops 2 or more) is out of its origin's order anyway.
     if (!partial && !(f.sid !== 0 && f.hops >= 2) && !this.order.admit(link, f)) {
       this.reorderedDropped++;
-      return;
+      return this.limits.eventLost('outOfOrder');
     }
     // One hop in a full mesh: an event from a peer goes to local receivers (leaves included).
     // A leaf's event is like a client's publish here: to everyone who wants it, peers too.

@@ -19,6 +19,11 @@ export class PayloadLimits {
 
   constructor(private readonly node: MeshNode) {}
 
+  /** An event a link lost (PeerLink: dropped from or discarded by its queue, or past its maxHops; from a peer, older than its origin's last), counted node-wide. */
+  eventLost(kind: 'slowPeer' | 'maxHops' | 'outOfOrder'): void {
+    this.node.stats.dropped[kind]++;
+  }
+
   /** An event not sent to `link`'s peer: larger than it accepts. */
   tooLargeForPeer(link: PeerLink, payloadLen: number): void {
     this.node.stats.dropped.tooLargeForPeer++;

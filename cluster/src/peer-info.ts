@@ -1,4 +1,5 @@
 import { SessionError } from '@meshbus/proto';
+import { reachableAddress } from '@meshbus/core';
 import { isRegionName, parseAddress } from './options.js';
 
 /** What a node tells its peers about itself. */
@@ -52,9 +53,6 @@ export class PeerInfoError extends SessionError {
   }
 }
 
-/** An address (optionally a URL) whose host means "every interface": a node bound to it advertises what nobody can dial. */
-const UNSPECIFIED = /^([a-z][a-z0-9+.-]*:\/\/)?(?:0\.0\.0\.0|\[::\]|\[0:0:0:0:0:0:0:0\]|::(?=:\d))(:\d{1,5}(?:\/.*)?)$/i;
-
 /**
  * `peer` with a wildcard host in its cluster or client address ("0.0.0.0:4481",
  * what a node bound to every interface without --advertise says) replaced by
@@ -63,12 +61,7 @@ const UNSPECIFIED = /^([a-z][a-z0-9+.-]*:\/\/)?(?:0\.0\.0\.0|\[::\]|\[0:0:0:0:0:
  * clients were told to fail over to "0.0.0.0:4480" (their own machine).
  */
 export function reachableAt(peer: PeerInfo, remoteIp: string): PeerInfo {
-  if (remoteIp === '' || remoteIp === '?') return peer;
-  const host = remoteIp.startsWith('::ffff:') && remoteIp.includes('.') ? remoteIp.slice(7) : remoteIp.includes(':') ? `[${remoteIp}]` : remoteIp;
-  const fix = (a: string): string => {
-    const m = UNSPECIFIED.exec(a);
-    return m ? `${m[1] ?? ''}${host}${m[2]}` : a;
-  };
+  const fix = (a: string): string => reachableAddress(a, remoteIp);
   const cluster = fix(peer.cluster);
   const client = fix(peer.client);
   const ws = peer.ws === undefined ? undefined : fix(peer.ws);

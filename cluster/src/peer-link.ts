@@ -76,6 +76,8 @@ export interface LinkHandler {
   readonly limits: {
     tooLargeForPeer(link: PeerLink, payloadLen: number): void;
     badFrame(link: PeerLink, code: ErrorCode, message: string): void;
+    /** An event this link lost (dropped from or discarded by its queue, or past its maxHops): counted node-wide, `stats.dropped[kind]`. */
+    eventLost(kind: 'slowPeer' | 'maxHops' | 'outOfOrder'): void;
   };
   /** A cluster control frame (INTEREST, PEERS, TRACE_HOP) arrived. */
   peerControl(link: PeerLink, frame: Frame): void;
@@ -213,6 +215,7 @@ export class PeerLink extends Connection {
     const hops = f.hops + 1;
     if (hops > f.maxHops) {
       this.droppedHops++;
+      this.handler.limits.eventLost('maxHops');
       return;
     }
     if (this.owedInterest !== undefined) this.owedInterest();
@@ -236,6 +239,11 @@ export class PeerLink extends Connection {
     if (this.state !== 'up') return;
     if (this.owedInterest !== undefined) this.owedInterest();
     this.msgsOut += this.out.sendRun(first.buf, first.start, end, count);
+  }
+
+  /** One event lost by this link's queue (dropped, or discarded at the close): in `dropped` and node-wide. */
+  protected override eventDropped(): void {
+    this.handler.limits.eventLost('slowPeer');
   }
 
   private tooLarge(f: Frame): void {

@@ -72,6 +72,8 @@ describe("a client's events for links only, in runs", () => {
     expect(linkT.msgsOut - before.tOut).toBe(want(false).length);
     expect(linkS.tooLargeOut - before.tooLarge).toBe(2);
     expect([linkS.droppedHops - before.hopsS, linkT.droppedHops - before.hopsT]).toEqual([1, 1]);
+    // Node-wide too, one per link skipped (stats.dropped.maxHops, meshbus_dropped_total{reason="max_hops"}).
+    expect(p.node.stats.dropped.maxHops).toBe(linkS.droppedHops + linkT.droppedHops);
     expect(p.node.stats.noInterest).toBe(0);
   });
 });
@@ -79,7 +81,9 @@ describe("a client's events for links only, in runs", () => {
 describe('runs and a link past its bound', () => {
   it('a peer that stopped reading: each event of a run is sent, queued or dropped on its own, and counted so', async () => {
     // A small bound (high-water mark 128 KiB) and a short stall: the publisher is held back 200 ms, then the link drops.
-    const p = await startMeshNode({ mode: 'partial', maxPending: 256 * 1024 }, 'p', { maxStall: 200 });
+    // Link pings far apart: under load the stopped peer was found stale (200 ms pings) before its queue filled, and
+    // nothing was dropped (a flake on a loaded machine, the old code too).
+    const p = await startMeshNode({ mode: 'partial', maxPending: 256 * 1024, pingInterval: 60_000 }, 'p', { maxStall: 200 });
     nodes.push(p);
     const id = randomBytes(8).toString('hex');
     // A cluster address nobody listens on: the node never links back to it (partial mesh).

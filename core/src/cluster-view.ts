@@ -13,6 +13,13 @@ export interface ClusterView {
    * the topology graph. Absent: only this node's own links are drawn.
    */
   links?(): LinkView[];
+  /**
+   * Optional: what this node tells its peers about itself (the cluster's
+   * peer info): `client`, the address its clients are told to use
+   * (`--client-advertise`, else the `--advertise` host with a wildcard
+   * `--host`, else host:port); `cluster`, the address peers dial.
+   */
+  readonly self?: { readonly client: string; readonly cluster: string };
 }
 
 export type LinkState = 'connecting' | 'up' | 'down';
@@ -24,6 +31,8 @@ export interface PeerView {
   name?: string;
   /** host:port of the peer's cluster listener. */
   address: string;
+  /** The address the peer's clients use (its peer info's `client`), when known. */
+  client?: string;
   state: LinkState;
   /** Last measured round-trip time of the link, ms. */
   rttMs?: number;

@@ -300,6 +300,8 @@ export abstract class Connection extends FlowEndpoint {
     this.end(undefined, 'connection closed');
     clearTimeout(this.timer);
     this.phase = 'closed';
+    // What still waits in the queue is never sent: each event lost is counted (eventDropped) before ended().
+    this.out.discard();
     this.releaseFlow();
     this.ended();
   }
@@ -312,7 +314,12 @@ export abstract class Connection extends FlowEndpoint {
   protected abstract closing(was: ConnectionState, reason: string): void;
   /** The transport closed, after `closing`. Called once. */
   protected ended(): void {}
-  /** One droppable event was dropped from (or refused by) the outbound queue; `tag` names who lost it. */
+  /**
+   * One event was lost by the outbound queue: a droppable one dropped or
+   * refused, or any one discarded at the close (sendFinal past the bound, or
+   * still queued when the transport closed); `tag` names who lost it (none
+   * for a firm one). Each subclass counts it in a node-wide counter.
+   */
   protected eventDropped(_tag: DropTag): void {}
   /** The outbound queue passed its hard bound with a frame that must not be dropped. */
   protected abstract overflow(): void;

@@ -36,5 +36,6 @@ export { InternalSubscriber, type InternalSubscription, type InternalSubscribeOp
 export { Connection, forwardedHeader, type ConnectionSettings, type ConnectionState } from './connection.js';
 export { ForwardSlab } from './forward-slab.js';
 export { freePort, portRange } from './free-port.js';
+export { reachableAddress } from './loopback.js';
 export { memoryNow } from './memory-now.js';
 export { ThrottledLog, ToldRecently, throttled, THROTTLED_LOG_EVERY } from './told-recently.js';

@@ -54,12 +54,13 @@ export class OutboundQueue {
    * not disconnected for them).
    */
   private firmWaiting = false;
-  /** Events lost, each once: dropped (refused, or to make room), or discarded by sendFinal. Control frames are no events. */
+  /** Events lost, each once: dropped (refused, or to make room), or discarded by sendFinal or discard(); each also reported to `onDrop`. Control frames are no events. */
   dropped = 0;
 
   /**
    * `policy`: what an event sent without a DropTag is ('drop': droppable,
-   * 'disconnect': firm). `onDrop(tag)`: one event was dropped (called once per event).
+   * 'disconnect': firm). `onDrop(tag)`: one event was lost (called once per
+   * event: dropped, or discarded at the close; a firm one has no sids).
    */
   constructor(
     private readonly transport: Transport,
@@ -112,7 +113,7 @@ export class OutboundQueue {
    * these sids (see DropTag). False when dropped or the consumer is slow.
    */
   send(chunk: Uint8Array, tail?: Uint8Array, drop?: DropTag): boolean {
-    if (this.sealed) return false;
+    if (this.sealed) return this.lose(drop ?? NO_SIDS);
     const size = tail === undefined ? chunk.length : chunk.length + tail.length;
     if (drop === undefined) this.firmWaiting = true;
     if (this.direct(chunk, tail, size)) return true;
@@ -125,7 +126,7 @@ export class OutboundQueue {
    * how a node delivers an event as the bytes it arrived in.
    */
   sendRange(buf: Uint8Array, start: number, end: number, drop?: DropTag): boolean {
-    if (this.sealed) return false;
+    if (this.sealed) return this.lose(drop ?? NO_SIDS);
     const size = end - start;
     if (drop === undefined) this.firmWaiting = true;
     if (this.wireTakes(size)) {
@@ -152,7 +153,10 @@ export class OutboundQueue {
    * `runBytes` their bytes.
    */
   sendRun(buf: Uint8Array, start: number, end: number, count: number): number {
-    if (this.sealed) return (this.runBytes = 0);
+    if (this.sealed) {
+      for (let i = 0; i < count; i++) this.lose(NO_SIDS);
+      return (this.runBytes = 0);
+    }
     if (this.wireTakes(end - start)) {
       this.firmWaiting = true;
       this.writeRange(buf, start, end);
@@ -180,12 +184,9 @@ export class OutboundQueue {
   private hold(chunk: Uint8Array, tail: Uint8Array | undefined, size: number, drop: DropTag | undefined): boolean {
     const tag = drop ?? (this.policy === 'drop' ? NO_SIDS : undefined);
     if (!this.fits(size)) {
-      if (tag === undefined) {
-        this.onSlow();
-        return false;
-      }
-      this.lose(tag);
-      return false;
+      // A firm event that does not fit closes the connection as a slow consumer: lost with it, counted as any other.
+      if (tag === undefined) this.onSlow();
+      return this.lose(tag ?? NO_SIDS);
     }
     this.enqueue(chunk, tail, size, tag);
     return true;
@@ -232,16 +233,32 @@ export class OutboundQueue {
   sendFinal(chunk: Uint8Array): void {
     if (this.sealed) return;
     this.sealed = true;
-    if (this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) this.dropped += this.eventsWaiting();
+    if (this.transport.writable === false || this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) this.loseWaiting();
     // Within the bound, what waits goes to the wire now: the wire flushes it before it ends.
     else for (let i = this.head; i < this.backlog.length; i++) if (this.backlog[i]!.length !== 0) this.transport.write(this.backlog[i]!);
+    this.clear();
+    this.transport.write(chunk);
+  }
+
+  /**
+   * The connection is gone (its transport closed): the events still queued
+   * will never be sent. Each is lost, counted once and reported to `onDrop`
+   * like any other (a firm one with no sids): the node-wide counters, not
+   * only this queue's `dropped`, account for them. Nothing is queued after.
+   */
+  discard(): void {
+    this.sealed = true;
+    this.loseWaiting();
+    this.clear();
+  }
+
+  private clear(): void {
     this.backlog = [];
     this.tags = [];
     this.head = 0;
     this.backlogBytes = 0;
     this.firmBytes = 0;
     this.dropFrom = 0;
-    this.transport.write(chunk);
   }
 
   /** The wire drained: move backlog into it. */
@@ -268,19 +285,22 @@ export class OutboundQueue {
   }
 
   /**
-   * Events still in the backlog: not the entries dropped already (emptied in
-   * place, counted then) nor control frames. What sendFinal discards.
+   * Loses the events still in the backlog, each once (`lose`): not the
+   * entries dropped already (emptied in place, counted then) nor control
+   * frames. What sendFinal and discard throw away.
    */
-  private eventsWaiting(): number {
-    let n = 0;
-    for (let i = this.head; i < this.backlog.length; i++) if (this.backlog[i]!.length !== 0 && this.tags[i] !== CONTROL) n++;
-    return n;
+  private loseWaiting(): void {
+    for (let i = this.head; i < this.backlog.length; i++) {
+      const tag = this.tags[i];
+      if (this.backlog[i]!.length !== 0 && tag !== CONTROL) this.lose(tag ?? NO_SIDS);
+    }
   }
 
-  /** One droppable event is gone. */
-  private lose(tag: DropTag): void {
+  /** One event is gone (dropped, refused, or discarded at the close): counted once, reported to onDrop. False (what send() returns for it). */
+  private lose(tag: DropTag): false {
     this.dropped++;
     this.onDrop?.(tag);
+    return false;
   }
 
   /** Hands the frame to the wire when nothing waits and the wire is below the mark. */
@@ -340,6 +360,8 @@ export class OutboundQueue {
   }
 
   private flushBacklog(): void {
+    // A write that failed (a reset socket) reports progress too: what waits stays, lost and counted at the close (discard).
+    if (this.transport.writable === false) return;
     while (this.head < this.backlog.length && this.transport.buffered < this.highWater) {
       const c = this.backlog[this.head]!;
       const tag = this.tags[this.head];

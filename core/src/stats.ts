@@ -27,8 +27,19 @@ export interface NodeStats {
   errorsSent: number;
   connectionsTotal: number;
   connectionsRefused: number;
+  /**
+   * Every event lost on this node, each once, by reason (core/README
+   * "Counters"): with what receivers got, they add up to what was sent.
+   */
   dropped: {
+    /** Events a client connection lost: dropped from its queue ('drop'), or still queued when it closed (slow consumer, fatal ERROR, GOODBYE past the bound, a closed socket). */
     slow: number;
+    /** The same for peer links (leaves and gateways too): dropped from a link's queue (a peer that reads slowly), or still queued when the link closed. Each link's own share is its `dropped` (peers view). */
+    slowPeer: number;
+    /** Events not sent over a link because they would pass their maxHops: one per link skipped (each link's `droppedHops`). */
+    maxHops: number;
+    /** Events from a peer older than one already delivered from their origin (a replaced link's late events: per-publisher order wins over delivery, cluster origin-order.ts). */
+    outOfOrder: number;
     /** Durable publishes refused because too many writes waited for Redis. */
     storeBacklog: number;
     /** Queue-group events a peer sent for a group whose members here had all ended (max reached, unsubscribed) with no other member to take them (SPEC 10.3). */
@@ -141,7 +152,7 @@ export function newStats(): NodeStats {
     errorsSent: 0,
     connectionsTotal: 0,
     connectionsRefused: 0,
-    dropped: { slow: 0, storeBacklog: 0, noQueueMember: 0, tooLargeForPeer: 0, tooLargeFromPeer: 0 },
+    dropped: { slow: 0, slowPeer: 0, maxHops: 0, outOfOrder: 0, storeBacklog: 0, noQueueMember: 0, tooLargeForPeer: 0, tooLargeFromPeer: 0 },
     traceHops: 0,
     store: { corrupt: 0, replayPages: 0, replaysRefused: 0, redisUp: -1, writesPending: 0, full: { topics: 0, delayed: 0, eventSize: 0, jobs: 0 } },
   };

@@ -80,6 +80,10 @@ export class TcpTransport implements Transport {
     return this.socket.writableLength + this.pending.bytes;
   }
 
+  get writable(): boolean {
+    return !this.socket.destroyed && !this.socket.writableEnded;
+  }
+
   write(chunk: Uint8Array, tail?: Uint8Array): void {
     if (this.socket.destroyed) return;
     this.pending.add(chunk);

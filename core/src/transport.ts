@@ -23,6 +23,13 @@ export interface Transport {
    * see TickBatch). Optional: without it the caller makes the view.
    */
   writeRange?(buf: Uint8Array, start: number, end: number): void;
+  /**
+   * False once nothing written can reach the other end any more (the socket
+   * destroyed, reset or ended): the outbound queue then keeps what waits (to
+   * count it as lost at the close) instead of handing it to a dead wire.
+   * Optional: without it a transport is taken as writable.
+   */
+  readonly writable?: boolean;
   /** Flushes what is queued, then closes; `reason` is the fatal ERROR or GOODBYE code that ends it, if any (WebSocket close codes follow it). */
   end(reason?: ErrorCode): void;
   /** Closes at once, dropping what is queued. */

@@ -124,6 +124,10 @@ export class WsTransport implements Transport {
     return this.batch.bytes + this.ws.bufferedAmount;
   }
 
+  get writable(): boolean {
+    return !this.ended && this.ws.readyState === 1;
+  }
+
   write(chunk: Uint8Array, tail?: Uint8Array): void {
     if (this.ended || this.ws.readyState !== 1) return;
     // The cut goes before the whole frame: a header and its tail cut apart were a message ending inside a frame.

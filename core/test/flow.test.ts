@@ -240,10 +240,14 @@ for (const kind of KINDS) {
       const pub = await client(n, kind);
       for (let i = 0; i < 4000 && n.stats.slowConsumers === 0; i++) {
         pub.pub('mix.a', noise());
-        if (i % 200 === 199) await pub.flush(20_000);
+        if (i % 200 === 199) {
+          await pub.flush(20_000);
+          // Nothing dropped while it was open: every event on mix.a is firm.
+          if (n.stats.slowConsumers === 0) expect(n.stats.dropped.slow).toBe(0);
+        }
       }
       await until(() => n.stats.slowConsumers === 1, 20_000);
-      expect(n.stats.dropped.slow).toBe(0);
+      // What it still had queued when it was closed is lost, and counted (core/README "Counters").
       // Its memory is released: the connection is gone from the node.
       await until(() => n.connectionCount === 1, 10_000);
     });

@@ -2,7 +2,8 @@ import { ClientError, FrameType, assertPattern, assertWellFormed, encodeBody, is
 import { toBytes } from './codecs.js';
 import type { Connection } from './connection.js';
 import { Engine, type PendingFlush, type PendingRequest } from './engine.js';
-import { asError, connectionClosed, invalid, messageOf } from './errors.js';
+import { asError, connectionClosed, invalid, messageOf, safely } from './errors.js';
+import { checkConnectOptions, checkDeadline, checkPending } from './option-checks.js';
 import type { Msg, Responder } from './msg.js';
 import type { CoreConnectOptions, PublishOptions, RequestOptions } from './options.js';
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
@@ -38,6 +39,7 @@ export class Client implements SubscriptionOwner, Responder {
         assertWellFormed(v, k);
       }
     }
+    checkConnectOptions(options);
     const c = new Client(servers, options);
     const signal = options.signal;
     const abort = (): void => c.e.finish(connectionClosed('connect aborted'));
@@ -156,6 +158,7 @@ export class Client implements SubscriptionOwner, Responder {
     if (options.max !== undefined && !(Number.isInteger(options.max) && options.max > 0)) {
       throw invalid(`max must be a positive integer, got ${String(options.max)}`);
     }
+    checkPending(options);
     if (options.since !== undefined || options.recover || options.durable) this.durable('since, recover and durable');
     const sub = new Subscription(this, e.pending.nextId(), pattern, { ...options, codec: options.codec ?? e.options.codec });
     e.dispatcher.add(sub);
@@ -250,6 +253,8 @@ export class Client implements SubscriptionOwner, Responder {
   flush(timeout = this.e.options.requestTimeout ?? 5000): Promise<void> {
     const e = this.e;
     const conn = e.conn;
+    const bad = safely(() => checkDeadline(timeout));
+    if (bad) return Promise.reject(bad);
     if (!conn || e.state === 'closed') {
       return Promise.reject(connectionClosed(e.state === 'closed' ? 'client is closed' : 'not connected'));
     }
@@ -307,6 +312,7 @@ export class Client implements SubscriptionOwner, Responder {
    * visible: the socket may be silently dead.
    */
   checkLiveness(timeout?: number): void {
+    checkDeadline(timeout);
     this.e.probe(timeout);
   }
 

@@ -26,3 +26,14 @@ export function safely(fn: () => void): MeshbusError | undefined {
     return asError(e);
   }
 }
+
+/** Throws MB_ERR_INVALID_ARGUMENT naming `name` unless `v` is undefined or a number `ok` accepts (the ranges: option-checks.ts, README "Options"). */
+export function check(name: string, v: unknown, ok: (v: number) => boolean): void {
+  if (v !== undefined && !(typeof v === 'number' && ok(v))) throw invalid(`${name} out of range (README "Options"): ${String(v)}`);
+}
+
+/** A count: an integer >= `min`, or Infinity (no bound). */
+export const count =
+  (min: number) =>
+  (v: number): boolean =>
+    v === Infinity || (Number.isInteger(v) && v >= min);

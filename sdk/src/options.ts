@@ -26,7 +26,7 @@ export interface ConnectOptions {
   connectTimeout?: number;
   /** Reconnect after a lost connection. Default true. */
   reconnect?: boolean;
-  /** Reconnect attempts before giving up (closing with MB_ERR_CONNECT_FAILED). Default Infinity. */
+  /** Reconnect attempts before giving up (closing with MB_ERR_CONNECT_FAILED). Default Infinity; -1 (NATS's convention) is Infinity too. */
   maxReconnectAttempts?: number;
   /** Backoff between attempts (full jitter). Default base 250 ms, max 20 s. */
   reconnectBackoff?: BackoffOptions;

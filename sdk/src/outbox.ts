@@ -1,5 +1,5 @@
 import { ClientError, type MeshbusError } from '@meshbus/proto';
-import { asError } from './errors.js';
+import { asError, check, count } from './errors.js';
 
 /** A publish made while disconnected, kept until the next connection. */
 export interface OutboxEntry {
@@ -38,6 +38,12 @@ export interface OutboxLimits {
   maxBytes?: number;
 }
 
+/** Throws ClientError MB_ERR_INVALID_ARGUMENT unless the limits given are integers >= 0 or Infinity (NaN meant no bound, a negative one refused every entry). */
+export function checkLimits(l: OutboxLimits): void {
+  check('outbox.maxMessages', l.maxMessages, count(0));
+  check('outbox.maxBytes', l.maxBytes, count(0));
+}
+
 /** Size an entry counts for against `maxBytes`. */
 export function entrySize(e: OutboxEntry): number {
   let n = e.topic.length + e.payload.length + (e.trace?.length ?? 0);
@@ -53,6 +59,7 @@ export class MemoryOutbox implements Outbox {
   private size = 0;
 
   constructor(limits: OutboxLimits = {}) {
+    checkLimits(limits);
     this.maxMessages = limits.maxMessages ?? 10_000;
     this.maxBytes = limits.maxBytes ?? 8 * 1024 * 1024;
   }

@@ -7,6 +7,7 @@ import { MAX_LEARNED_SERVERS, ServerPool, isSecure, parseLearned, type ServerUrl
 import type { TransportFactory } from './transport.js';
 import type { Status } from './types.js';
 import { after } from './timer.js';
+import { attemptsBound } from './option-checks.js';
 
 export const CLIENT_LANG = 'meshbus-js/0.1.0';
 
@@ -90,7 +91,7 @@ export class SessionLoop {
    */
   async run(kind: 'initial' | 'reconnect', immediate: boolean): Promise<void> {
     const o = this.options;
-    const max = o.maxReconnectAttempts ?? Infinity;
+    const max = attemptsBound(o.maxReconnectAttempts);
     const firstRound = this.pool.size;
     let attempt = 0;
     let lastError: MeshbusError | undefined;

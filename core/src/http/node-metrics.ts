@@ -167,8 +167,11 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   counter(registry, 'meshbus_slow_consumers_total', 'Connections closed as slow consumers.', () => s.slowConsumers);
   counter(registry, 'meshbus_flow_pauses_total', 'Times a publisher was paused until a receiver drained below its high-water mark.', () => s.flowPauses);
   counter(registry, 'meshbus_flow_stalls_total', 'Times a paused publisher gave up after maxStall.', () => s.flowStalls);
-  counter(registry, 'meshbus_dropped_total', 'Events not delivered, by reason: dropped from a slow consumer queue, refused for the durable write backlog, a queue-group event whose members here had all ended, not sent to a peer whose maxPayload is smaller (one per link), from a peer and over this node\'s maxPayload, or accepted with no receiver.', () => [
+  counter(registry, 'meshbus_dropped_total', 'Events not delivered, each once, by reason: dropped from a slow consumer queue or still queued when it closed, the same for a peer link, not sent over a link past the event\'s maxHops, from a peer and older than its origin\'s last delivered, refused for the durable write backlog, a queue-group event whose members here had all ended, not sent to a peer whose maxPayload is smaller (one per link), from a peer and over this node\'s maxPayload, or accepted with no receiver.', () => [
     [{ reason: 'slow_consumer' }, s.dropped.slow],
+    [{ reason: 'slow_peer' }, s.dropped.slowPeer],
+    [{ reason: 'max_hops' }, s.dropped.maxHops],
+    [{ reason: 'out_of_order' }, s.dropped.outOfOrder],
     [{ reason: 'store_backlog' }, s.dropped.storeBacklog],
     [{ reason: 'no_queue_member' }, s.dropped.noQueueMember],
     [{ reason: 'too_large_for_peer' }, s.dropped.tooLargeForPeer],

@@ -222,8 +222,9 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   app.get('/', page);
   app.get('/dashboard', page);
 
-  app.get('/v1/node', async () => nodeView(ctx));
-  app.get('/v1/cluster', async () => clusterView(ctx));
+  // The address the caller reached this machine at stands in for a wildcard bind address (views.ts clientAddress).
+  app.get('/v1/node', async (req) => nodeView(ctx, req.socket.localAddress));
+  app.get('/v1/cluster', async (req) => clusterView(ctx, req.socket.localAddress));
   app.get<{ Querystring: { offset?: string; limit?: string } }>('/v1/connections', async (req) => {
     const offset = intParam(req.query.offset, 'offset', 0, 0, 0xffffffff);
     const limit = intParam(req.query.limit, 'limit', 100, 1, MAX_PAGE);

@@ -3,6 +3,7 @@ import type { ClusterView, LinkView, PeerView } from '../cluster-view.js';
 import type { MeshNode } from '../node.js';
 import { HttpError } from './http-errors.js';
 import { memoryNow } from '../memory-now.js';
+import { reachableAddress } from '../loopback.js';
 import type { RateHistory, RateSample } from './rate-history.js';
 
 /** The JSON views of GET /v1/*: plain objects built from the node's state at call time. */
@@ -16,14 +17,25 @@ export interface ViewContext {
 
 const address = (n: MeshNode): string => `${n.host}:${n.port}`;
 
+/**
+ * The address clients use to reach this node: the one it announces to its
+ * peers (ClusterView.self: `--client-advertise`, `--advertise`...), else its
+ * client listener's; a wildcard host (bound to every interface) replaced by
+ * `localIp`, the address the HTTP caller reached this machine at
+ * (reachableAddress, the rule peers apply to each other's info).
+ */
+export function clientAddress(ctx: ViewContext, localIp: string | undefined): string {
+  return reachableAddress(ctx.cluster?.self?.client ?? address(ctx.node), localIp);
+}
+
 export function readiness(ctx: ViewContext): { ready: boolean; listening: boolean; joined: boolean; draining: boolean } {
   const listening = ctx.node.port > 0 && !ctx.node.draining;
   const joined = ctx.cluster?.ready() ?? true;
   return { ready: listening && joined, listening, joined, draining: ctx.node.draining };
 }
 
-/** GET /v1/node */
-export function nodeView(ctx: ViewContext) {
+/** GET /v1/node; `localIp`: the address the request reached this machine at. */
+export function nodeView(ctx: ViewContext, localIp?: string) {
   const n = ctx.node;
   const o = n.options;
   const uptimeMs = Date.now() - n.startedAt;
@@ -34,7 +46,9 @@ export function nodeView(ctx: ViewContext) {
     runtime: `node ${process.version}`,
     startedAt: new Date(n.startedAt).toISOString(),
     uptimeSeconds: Math.floor(uptimeMs / 1000),
-    address: address(n),
+    address: clientAddress(ctx, localIp),
+    // The client listener's bind address as configured (0.0.0.0:4480 when bound to every interface).
+    listen: address(n),
     httpPort: ctx.httpPort,
     scanner: n.scanner.name,
     auth: o.token !== undefined,
@@ -64,7 +78,16 @@ export function nodeView(ctx: ViewContext) {
 export interface ClusterNodeView {
   id: string;
   name: string;
+  /**
+   * Kept as it was for existing readers, and ambiguous: this node's client
+   * listener, but a peer's cluster address. Read `clientAddress` /
+   * `clusterAddress` instead.
+   */
   address: string;
+  /** The address clients use to reach that node ('' when not known: a node seen only in a link). */
+  clientAddress: string;
+  /** The address peers dial to reach that node ('' when not known, or not clustered). */
+  clusterAddress: string;
   self: boolean;
   state: 'up' | 'connecting' | 'down';
 }
@@ -74,18 +97,27 @@ export interface ClusterNodeView {
  * the mesh (every link when the cluster layer reports them, else this
  * node's own). `nodes` lists every node named by a peer or a link once.
  */
-export function clusterView(ctx: ViewContext) {
+export function clusterView(ctx: ViewContext, localIp?: string) {
   const n = ctx.node;
   const peers: PeerView[] = ctx.cluster?.peers() ?? [];
-  const self: ClusterNodeView = { id: n.id, name: n.options.name, address: address(n), self: true, state: n.draining ? 'down' : 'up' };
+  const cluster = ctx.cluster?.self?.cluster;
+  const self: ClusterNodeView = {
+    id: n.id,
+    name: n.options.name,
+    address: address(n),
+    clientAddress: clientAddress(ctx, localIp),
+    clusterAddress: cluster ? reachableAddress(cluster, localIp) : '',
+    self: true,
+    state: n.draining ? 'down' : 'up',
+  };
   const nodes = new Map<string, ClusterNodeView>([[n.id, self]]);
   for (const p of peers) {
-    if (!nodes.has(p.id)) nodes.set(p.id, { id: p.id, name: p.name ?? '', address: p.address, self: false, state: p.state });
+    if (!nodes.has(p.id)) nodes.set(p.id, { id: p.id, name: p.name ?? '', address: p.address, clientAddress: p.client ?? '', clusterAddress: p.address, self: false, state: p.state });
   }
   const links: LinkView[] = ctx.cluster?.links?.() ?? peers.map((p) => ({ from: n.id, to: p.id, state: p.state, ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}) }));
   for (const l of links) {
     for (const id of [l.from, l.to]) {
-      if (!nodes.has(id)) nodes.set(id, { id, name: '', address: '', self: false, state: l.state });
+      if (!nodes.has(id)) nodes.set(id, { id, name: '', address: '', clientAddress: '', clusterAddress: '', self: false, state: l.state });
     }
   }
   return { self: n.id, ready: readiness(ctx).ready, clustered: ctx.cluster !== undefined, nodes: [...nodes.values()], peers, links };
