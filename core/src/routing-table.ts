@@ -1,5 +1,6 @@
 import { TopicTrie, copyBytes, equalBytesAt, forEachEntry, topicHash, topicMatches, type Frame } from '@meshbus/proto';
 import { HostCounts } from './host-counts.js';
+import { OwnedPattern, sheds } from './owned-pattern.js';
 import { WideSubscriptions } from './wide-subscriptions.js';
 import { takesPayload, type DropTag, type Subscriber, type SubscriberKind, type Subscription } from './subscriber.js';
 
@@ -30,11 +31,24 @@ export interface Receivers {
 export interface GroupReceivers {
   readonly name: string;
   /** Members owned by local clients, internal receivers or leaves: preferred. */
-  readonly local: readonly Subscription[];
+  readonly local: readonly GroupMembers[];
   /** Members owned by peers of this node's mesh: used only when no local member exists. */
-  readonly remote: readonly Subscription[];
+  readonly remote: readonly GroupMembers[];
   /** Members behind gateway links (other regions): used only when the region has none. */
-  readonly far: readonly Subscription[];
+  readonly far: readonly GroupMembers[];
+}
+
+/**
+ * One receiver's members of a queue group (for one topic): a pick looks at
+ * each receiver once, so members a publisher with echo off holds itself are
+ * passed over in one step however many there are (before, each was: 9,990
+ * such members made every pick walk 9,990 entries).
+ */
+export interface GroupMembers {
+  readonly owner: Subscriber;
+  readonly subs: readonly Subscription[];
+  /** How many members come before these in their tier (the round robin counts members, not receivers). */
+  readonly before: number;
 }
 
 /**
@@ -54,61 +68,93 @@ export function outOfScope(kind: SubscriberKind, scope: DeliveryScope): boolean 
 const NONE: readonly never[] = [];
 const NO_RECEIVERS: Receivers = { plain: NONE, plainDrop: NONE, groups: NONE, sequenced: NONE, limited: NONE, linksOnly: false };
 
-/** The receivers of the subscriptions `matched` for one topic (several, or one that is sequenced or in a group). */
-function receiversOf(matched: readonly Subscription[]): Receivers {
+type Tier = Map<Subscriber, Subscription[] | readonly Subscription[]>;
+
+/** Adds `members` (one owner's, in one group) to `tier`: one entry per owner (arrays joined into a new one, never changed in place). */
+function addMembers(tier: Tier, owner: Subscriber, members: readonly Subscription[]): void {
+  const had = tier.get(owner);
+  tier.set(owner, had === undefined ? members : had.concat(members));
+}
+
+function tierOf(tier: Tier): readonly GroupMembers[] {
+  if (tier.size === 0) return NONE;
+  const out: GroupMembers[] = [];
+  let before = 0;
+  for (const [owner, subs] of tier) {
+    out.push({ owner, subs, before });
+    before += subs.length;
+  }
+  return out;
+}
+
+/** `to` (made when undefined) with `more` added at its end (a loop: a spread of 100,000 arguments overflows the stack). */
+function append<T>(to: T[] | undefined, more: readonly T[]): T[] {
+  const out = to ?? [];
+  for (let i = 0; i < more.length; i++) out.push(more[i]!);
+  return out;
+}
+
+/** The receivers of `matched`, each one owner's subscriptions to one pattern (several, or some not plain). */
+function receiversOf(matched: readonly OwnedPattern[]): Receivers {
   // Per plain receiver: the sids of its matching 'drop' subscriptions, or null once one of them is firm.
-  let plain: Map<Subscriber, number[] | null> | undefined;
-  let groups: Map<string, { local: Subscription[]; remote: Subscription[]; far: Subscription[] }> | undefined;
+  let plain: Map<Subscriber, DropTag | null> | undefined;
+  let groups: Map<string, { local: Tier; remote: Tier; far: Tier }> | undefined;
   let sequenced: Subscription[] | undefined;
   let limited: Subscription[] | undefined;
-  for (const sub of matched) {
-    if (sub.sequencer !== undefined) {
-      (sequenced ??= []).push(sub);
-      continue;
-    }
-    if (sub.queue === undefined) {
+  for (const held of matched) {
+    const owner = held.owner;
+    if (held.sequenced.length > 0) sequenced = append(sequenced, held.sequenced);
+    if (held.plain) {
       plain ??= new Map();
-      const had = plain.get(sub.owner);
-      if (had === undefined) plain.set(sub.owner, sheds(sub) ? [sub.sid] : null);
-      else if (had !== null) {
-        if (sheds(sub)) had.push(sub.sid);
-        else plain.set(sub.owner, null);
-      }
-      if (sub.max !== undefined) (limited ??= []).push(sub);
-      continue;
+      const had = plain.get(owner);
+      const tag = held.dropTag ?? null;
+      if (had === undefined) plain.set(owner, tag);
+      else if (had !== null) plain.set(owner, tag === null ? null : had.concat(tag));
+      if (held.limited.length > 0) limited = append(limited, held.limited);
     }
+    const queues = held.queues;
+    if (queues === undefined) continue;
     groups ??= new Map();
-    let g = groups.get(sub.queue);
-    if (!g) groups.set(sub.queue, (g = { local: [], remote: [], far: [] }));
-    const kind = sub.owner.kind;
-    (kind === 'peer' ? g.remote : kind === 'gateway' ? g.far : g.local).push(sub);
+    for (const [name, members] of queues) {
+      let g = groups.get(name);
+      if (!g) groups.set(name, (g = { local: new Map(), remote: new Map(), far: new Map() }));
+      const kind = owner.kind;
+      addMembers(kind === 'peer' ? g.remote : kind === 'gateway' ? g.far : g.local, owner, members);
+    }
   }
   const owners = plain ? [...plain.keys()] : [];
   return {
     plain: owners,
     plainDrop: plain ? [...plain.values()].map((t) => t ?? undefined) : NONE,
-    groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote, far: g.far })) : NONE,
+    groups: groups ? [...groups].map(([name, g]) => ({ name, local: tierOf(g.local), remote: tierOf(g.remote), far: tierOf(g.far) })) : NONE,
     sequenced: sequenced ?? NONE,
     limited: limited ?? NONE,
     linksOnly: !groups && !sequenced && owners.every((o) => o.forwardRaised !== undefined),
   };
 }
 
-/** Whether `members` has one not owned by `skip`. */
-function hasMember(members: readonly Subscription[], skip: Subscriber | undefined): boolean {
-  if (skip === undefined) return members.length > 0;
-  for (let i = 0; i < members.length; i++) if (members[i]!.owner !== skip) return true;
+/** Whether `tier` has members not owned by `skip` (one entry per owner: at most two looked at). */
+function hasMember(tier: readonly GroupMembers[], skip: Subscriber | undefined): boolean {
+  if (skip === undefined) return tier.length > 0;
+  for (let i = 0; i < tier.length; i++) if (tier[i]!.owner !== skip) return true;
   return false;
-}
-
-/** Whether deliveries for `sub` may be dropped: a client's subscription that chose 'drop'. */
-function sheds(sub: Subscription): boolean {
-  return sub.slow === 'drop' && sub.owner.kind === 'client';
 }
 
 /** The DropTag of a delivery addressed to `sub` (a queue member): `[sid]` for a client's 'drop' subscription, made once. */
 export function dropTagOf(sub: Subscription): DropTag | undefined {
   return sheds(sub) ? (sub.dropTag ??= [sub.sid]) : undefined;
+}
+
+/** The index of the entry of `tier` holding member number `k` (binary search on `before`). */
+function entryAt(tier: readonly GroupMembers[], k: number): number {
+  let lo = 0;
+  let hi = tier.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (tier[mid]!.before <= k) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 interface CacheEntry {
@@ -152,7 +198,12 @@ function isLocalInterest(kind: SubscriberKind): boolean {
  * a byte compare instead of a string decode and a trie walk.
  */
 export class RoutingTable {
-  private readonly trie = new TopicTrie<Subscription>();
+  /** One entry per (owner, pattern): a route visits it once however many subscriptions (sids) it holds (owned-pattern.ts). */
+  private readonly trie = new TopicTrie<OwnedPattern>();
+  /** The same entries by owner and pattern. */
+  private readonly held = new Map<Subscriber, Map<string, OwnedPattern>>();
+  /** Subscriptions in the table. */
+  private subCount = 0;
   /** Clients' subscriptions starting with a wildcard: apart, so a reserved topic looks only at its owner's (wide-subscriptions.ts). */
   private readonly wide = new WideSubscriptions();
   private readonly cache = new Map<number, CacheEntry>();
@@ -173,9 +224,9 @@ export class RoutingTable {
   private readonly changes: string[] = new Array<string>(CHANGE_LOG);
   private rr = 0;
   /** What the trie matched for the topic being routed (route is never re-entered: emptied after each use). */
-  private readonly matched: Subscription[] = [];
+  private readonly matched: OwnedPattern[] = [];
   /** Collects into `matched`; made once (a closure per route was an allocation per cache miss). */
-  private readonly collect = (sub: Subscription): void => {
+  private readonly collect = (sub: OwnedPattern): void => {
     this.matched.push(sub);
   };
   /**
@@ -194,7 +245,7 @@ export class RoutingTable {
   }
 
   get size(): number {
-    return this.trie.size + this.wide.size;
+    return this.subCount;
   }
 
   /** Subscriptions owned by client connections (what maxNodeSubscriptions bounds). */
@@ -209,7 +260,16 @@ export class RoutingTable {
 
   add(sub: Subscription): void {
     if (sub.detached) return;
-    if (!(WideSubscriptions.holds(sub) ? this.wide.add(sub) : this.trie.add(sub.pattern, sub))) return;
+    let own = this.held.get(sub.owner);
+    if (own === undefined) this.held.set(sub.owner, (own = new Map()));
+    let held = own.get(sub.pattern);
+    if (held === undefined) {
+      own.set(sub.pattern, (held = new OwnedPattern(sub.owner, sub.pattern)));
+      if (WideSubscriptions.holds(sub.owner, sub.pattern)) this.wide.add(held);
+      else this.trie.add(sub.pattern, held);
+    }
+    if (!held.add(sub)) return;
+    this.subCount++;
     this.changed(sub.pattern);
     this.owners[sub.owner.kind]++;
     if (sub.owner.kind === 'client') this.countHost(sub.owner, 1);
@@ -218,7 +278,16 @@ export class RoutingTable {
 
   remove(sub: Subscription): void {
     if (sub.detached) return;
-    if (!(WideSubscriptions.holds(sub) ? this.wide.remove(sub) : this.trie.remove(sub.pattern, sub))) return;
+    const own = this.held.get(sub.owner);
+    const held = own?.get(sub.pattern);
+    if (held === undefined || !held.remove(sub)) return;
+    if (held.size === 0) {
+      own!.delete(sub.pattern);
+      if (own!.size === 0) this.held.delete(sub.owner);
+      if (WideSubscriptions.holds(sub.owner, sub.pattern)) this.wide.remove(held);
+      else this.trie.remove(sub.pattern, held);
+    }
+    this.subCount--;
     this.changed(sub.pattern);
     this.owners[sub.owner.kind]--;
     if (sub.owner.kind === 'client') this.countHost(sub.owner, -1);
@@ -244,8 +313,8 @@ export class RoutingTable {
 
   /** Every subscription, for views. */
   forEach(visit: (sub: Subscription) => void): void {
-    forEachEntry(this.trie, (_p, sub) => visit(sub));
-    this.wide.forEach(visit);
+    forEachEntry(this.trie, (_p, held) => held.forEach(visit));
+    this.wide.forEach((held) => held.forEach(visit));
   }
 
   private countHost(owner: Subscriber, d: 1 | -1): void {
@@ -307,17 +376,17 @@ export class RoutingTable {
     this.wide.match(topic, this.collect);
     try {
       if (m.length === 0) return NO_RECEIVERS;
-      // One matching plain subscription (a request's reply to its inbox, most literal topics): no maps.
+      // One receiver's plain subscriptions to one pattern (a request's reply to its inbox, most literal topics): no maps.
       if (m.length === 1) {
-        const sub = m[0]!;
-        if (sub.sequencer === undefined && sub.queue === undefined) {
+        const held = m[0]!;
+        if (held.plain && held.queues === undefined && held.sequenced.length === 0) {
           return {
-            plain: [sub.owner],
-            plainDrop: [sheds(sub) ? [sub.sid] : undefined],
+            plain: [held.owner],
+            plainDrop: [held.dropTag],
             groups: NONE,
             sequenced: NONE,
-            limited: sub.max !== undefined ? [sub] : NONE,
-            linksOnly: sub.owner.forwardRaised !== undefined,
+            limited: held.limited,
+            linksOnly: held.owner.forwardRaised !== undefined,
           };
         }
       }
@@ -375,6 +444,7 @@ export class RoutingTable {
 
   /** `sub`, in the table, got a `max` (UNSUB with max): cached receivers of the topics it matches must list it in `limited`. */
   limitChanged(sub: Subscription): void {
+    this.held.get(sub.owner)?.get(sub.pattern)?.limit(sub);
     this.changed(sub.pattern);
   }
 
@@ -400,16 +470,22 @@ export class RoutingTable {
     // Nearest first: this node's members, else the region's, else another region's. Members only
     // `skip` owns (a publisher with echo off, the link the event came on) leave their tier empty:
     // a copy from a link is no group's (SPEC 10.3), so no other node would pick for the group.
-    const members = hasMember(group.local, skip) || scope === 'local' ? group.local : hasMember(group.remote, skip) || scope === 'region' ? group.remote : group.far;
-    const n = members.length;
+    const tier = hasMember(group.local, skip) || scope === 'local' ? group.local : hasMember(group.remote, skip) || scope === 'region' ? group.remote : group.far;
+    const n = tier.length;
+    if (n === 0) return undefined;
+    const last = tier[n - 1]!;
+    // Round robin over the members; a receiver that cannot take the event is passed over with all its members at once.
+    const k = (this.rr++ & 0x7fffffff) % (last.before + last.subs.length);
+    const first = entryAt(tier, k);
     let unfit: Subscription | undefined;
     let busy: Subscription | undefined;
-    for (let k = 0; k < n; k++) {
-      const m = members[(this.rr++ & 0x7fffffff) % n]!;
-      if (m.owner === skip) continue;
-      if (!takesPayload(m.owner, payloadLen)) unfit ??= m;
-      else if (!m.owner.backedUp) return m;
-      else if (busy === undefined || (m.owner.pending ?? 0) < (busy.owner.pending ?? 0)) busy = m;
+    for (let j = 0; j < n; j++) {
+      const e = tier[(first + j) % n]!;
+      if (e.owner === skip) continue;
+      const m = e.subs[j === 0 ? k - e.before : k % e.subs.length]!;
+      if (!takesPayload(e.owner, payloadLen)) unfit ??= m;
+      else if (!e.owner.backedUp) return m;
+      else if (busy === undefined || (e.owner.pending ?? 0) < (busy.owner.pending ?? 0)) busy = m;
     }
     return busy ?? unfit;
   }
