@@ -22,6 +22,7 @@ import { Connection, forwardedHeader } from './connection.js';
 import { settingsOf } from './session-settings.js';
 import { subscribeProblem } from './subscription-policy.js';
 import { SessionSubscriptions } from './session-subscriptions.js';
+import { CheckedRules } from './checked-rules.js';
 import { Permissions } from './auth/permissions.js';
 import { TRACE, isOwnInbox, isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
 import { checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken } from './client-limits.js';
@@ -59,6 +60,8 @@ export class ClientSession extends Connection {
   /** The host this connection comes from (IPv4, or IPv6 /64: addressKey), set by the node when it admits it: what per-host bounds count. */
   host: string | undefined;
   private readonly subs: SessionSubscriptions;
+  /** Subscribe rule sets known to allow every subscription held; made at the first AUTH that changes the rules. */
+  private checkedRules: CheckedRules | undefined;
   /** Its credentials: static token or JWT, refreshes, the failed-auth throttle. */
   private readonly auth: ClientAuth;
   /** Drop reports owed to 'drop' subscriptions; made on the first drop. */
@@ -307,7 +310,14 @@ export class ClientSession extends Connection {
     this.auth.refresh(token, f.correlation, () => {
       // The usual refresh carries the same rules: nothing can be denied now that was not before. A walk over
       // every subscription per AUTH let one connection holding 10,000 make each 360-byte frame cost ~17 ms.
-      if (!Permissions.sameSubscribeRules(before, this.permissions)) this.recheckSubscriptions();
+      // Rules that came back (tokens alternating between two rule sets) are known to allow them all (CheckedRules).
+      if (!Permissions.sameSubscribeRules(before, this.permissions)) {
+        const rules = (this.checkedRules ??= new CheckedRules(this.clientId, before));
+        if (rules.needsCheck(this.permissions)) {
+          this.recheckSubscriptions();
+          rules.checked(this.permissions);
+        }
+      }
       this.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
     });
   }
@@ -356,6 +366,7 @@ export class ClientSession extends Connection {
     if (isTraceTopic(pattern) && !this.permissions?.explicitlyAllowsSubscribe(pattern)) this.ctx.traces.claim(this, pattern.slice(TRACE.length + 1));
     const sub: Subscription = d?.subscription(this, sid, pattern, body) ?? { sid, pattern, queue: body.q, owner: this, slow: body.slow ?? 'disconnect' };
     this.subs.add(sub, body.max);
+    this.checkedRules?.subscribed(pattern, this.permissions);
     // Durable extras once the subscription routes: recovery, queue consumer, latest values.
     d?.subscribed(this, sub, body, () => this.subs.get(sid) === sub);
   }
