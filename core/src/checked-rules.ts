@@ -21,12 +21,20 @@ export class CheckedRules {
   /** Rule sets by key, least recently used first. */
   private readonly sets = new Map<string, Permissions | undefined>();
 
-  /** `current`: the rules every subscription held was checked against. */
-  constructor(
-    private readonly clientId: string,
-    current: Permissions | undefined,
-  ) {
-    this.sets.set(Permissions.subscribeRulesKey(current), current);
+  constructor(private readonly clientId: string) {}
+
+  /**
+   * An AUTH replaced rules `before` by `now`: `walk` (check every
+   * subscription against `now`, ending those it denies) unless `now` decides
+   * as `before` or is remembered to allow every subscription held.
+   */
+  refreshed(before: Permissions | undefined, now: Permissions | undefined, walk: () => void): void {
+    if (Permissions.sameSubscribeRules(before, now)) return;
+    // Before the first change of rules, every subscription held was checked against the connection's first ones.
+    if (this.sets.size === 0) this.checked(before);
+    if (!this.needsCheck(now)) return;
+    walk();
+    this.checked(now);
   }
 
   /** A SUB to `pattern` was accepted under `current`: forget the other rule sets that deny it. */
@@ -37,7 +45,7 @@ export class CheckedRules {
   }
 
   /** The connection now has `p`: whether every subscription must be checked against it (true), or is known to be allowed. */
-  needsCheck(p: Permissions | undefined): boolean {
+  private needsCheck(p: Permissions | undefined): boolean {
     const key = Permissions.subscribeRulesKey(p);
     if (!this.sets.has(key)) return true;
     this.sets.delete(key);
@@ -46,7 +54,7 @@ export class CheckedRules {
   }
 
   /** Every subscription was checked against `p` (and those it denies ended). */
-  checked(p: Permissions | undefined): void {
+  private checked(p: Permissions | undefined): void {
     const key = Permissions.subscribeRulesKey(p);
     this.sets.delete(key);
     this.sets.set(key, p);

@@ -81,6 +81,35 @@ describe('AUTH alternating between rule sets', () => {
     expect(large / small).toBeLessThan(6);
   }, 120_000);
 
+  it('AUTHs cycling through more rule sets than a connection remembers: the walks a host makes the node do are paced (RefreshWalks), and every AUTH still takes effect', async () => {
+    /** Node CPU µs in the second after 16 pipelined AUTHs cycling 6 rule sets (each allows app.t*), `held` subscriptions held. */
+    const cycle = async (held: number): Promise<{ used: number; c: RawClient }> => {
+      const { c } = await connect(A);
+      const fill: Uint8Array[] = [];
+      for (let sid = 1; sid <= held; sid++) fill.push(encodeFrame({ type: FrameType.SUB, topic: `app.t${sid}.x`, correlation: sid, payload: encodeBody({}) }));
+      c.socket.write(Buffer.concat(fill));
+      await c.flush(60_000);
+      const sets = [1, 2, 3, 4, 5, 6].map((i) => ({ ...A, subscribe: { allow: ['app.>'], deny: [`app.s${i}.>`] } }));
+      const frames: Uint8Array[] = [];
+      for (let i = 0; i < 15; i++) frames.push(auth(sets[i % 6]!));
+      // The last one denies sid 1: it still ends it, after the wait.
+      frames.push(auth({ ...A, subscribe: { allow: ['app.>'], deny: ['app.t1.>'] } }));
+      const before = process.cpuUsage();
+      c.socket.write(Buffer.concat(frames));
+      await new Promise((r) => setTimeout(r, 1000));
+      const used = process.cpuUsage(before);
+      return { used: used.user + used.system, c };
+    };
+    const { used: small } = await cycle(10);
+    const { used: large, c } = await cycle(10_000);
+    // Unpaced, the 16 walks of 10,000 (~20 ms each) all ran in that second: about 20 times the CPU of 10 held.
+    expect(large / small).toBeLessThan(8);
+    const last = corr - 1;
+    await c.waitFor((g) => g.type === FrameType.ACK && g.correlation === last, 30_000);
+    expect(c.got.filter((g) => g.type === FrameType.ACK && g.correlation > last - 16)).toHaveLength(16);
+    expect(denied(c)).toEqual([1]);
+  }, 120_000);
+
   it('no subscription survives an AUTH whose rules deny it, whatever came between (rules seen before, SUBs made under other rules, more rule sets than remembered)', async () => {
     const { c } = await connect(A);
     // Under A: app.other.x (B denies it).
