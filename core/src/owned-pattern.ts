@@ -1,4 +1,4 @@
-import type { DropTag, Subscriber, Subscription } from './subscriber.js';
+import type { Subscriber, Subscription } from './subscriber.js';
 
 const NONE: readonly never[] = [];
 
@@ -30,7 +30,7 @@ export class OwnedPattern {
   private readonly sequencedSubs = new Set<Subscription>();
   /** Queue members by group name (arrays replaced, never changed in place). */
   private groups: Map<string, readonly Subscription[]> | undefined;
-  private dropCache: DropTag | undefined;
+  private dropCache: readonly number[] | undefined;
   private limitedCache: readonly Subscription[] | undefined;
   private sequencedCache: readonly Subscription[] | undefined;
   /** Subscriptions held. */
@@ -96,7 +96,7 @@ export class OwnedPattern {
   }
 
   /** The sids of the plain subscriptions when every one is a client's 'drop' one (the DropTag of a plain delivery), else undefined. */
-  get dropTag(): DropTag | undefined {
+  get dropTag(): readonly number[] | undefined {
     if (this.firm > 0 || this.plainSubs.size === 0) return undefined;
     return (this.dropCache ??= [...this.plainSubs].map((s) => s.sid));
   }

@@ -87,6 +87,12 @@ function tierOf(tier: Tier): readonly GroupMembers[] {
   return out;
 }
 
+/** The DropTag of a receiver matched through two patterns (`tag` one pattern's sids): by reference, no sid copied. */
+function joinTags(had: DropTag, tag: readonly number[]): DropTag {
+  // A first pattern's tag holds sids only; a joined one holds lists only (made here).
+  return typeof had[0] === 'number' ? [had as readonly number[], tag] : [...had, tag];
+}
+
 /** `to` (made when undefined) with `more` added at its end (a loop: a spread of 100,000 arguments overflows the stack). */
 function append<T>(to: T[] | undefined, more: readonly T[]): T[] {
   const out = to ?? [];
@@ -109,7 +115,7 @@ function receiversOf(matched: readonly OwnedPattern[]): Receivers {
       const had = plain.get(owner);
       const tag = held.dropTag ?? null;
       if (had === undefined) plain.set(owner, tag);
-      else if (had !== null) plain.set(owner, tag === null ? null : had.concat(tag));
+      else if (had !== null) plain.set(owner, tag === null ? null : joinTags(had, tag));
       if (held.limited.length > 0) limited = append(limited, held.limited);
     }
     const queues = held.queues;

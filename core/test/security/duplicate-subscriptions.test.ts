@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
-import { RawClient } from '@meshbus/testkit';
+import { FrameType, decodeError, encodeBody, encodeFrame } from '@meshbus/proto';
+import { RawClient, until } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode } from '../../src/index.js';
 
 /**
@@ -84,7 +84,54 @@ async function ownGroupCost(held: number, count: number): Promise<number> {
   return used.user + used.system;
 }
 
+/**
+ * CPU µs the node spends on `count` publishes of 2 KiB to `feed.x` while a connection that stopped reading holds
+ * `held` 'drop' subscriptions (half `>`, half `feed.>`); then it reads again: how many events were reported
+ * dropped for each sid, and how many the node dropped.
+ */
+async function droppedCost(held: number, count: number): Promise<{ cpu: number; reported: Map<number, number>; dropped: number }> {
+  const n = await startNode({ port: 0, logger: silentLogger, maxPending: 256 * 1024 });
+  nodes.push(n);
+  const stuck = await client(n);
+  await subscribeMany(stuck, Array.from({ length: held }, (_, i) => (i % 2 === 0 ? '>' : 'feed.>')), 1, { slow: 'drop' });
+  stuck.pauseReading();
+  const pub = await client(n);
+  const payload = new Uint8Array(2048);
+  const frames: Uint8Array[] = [];
+  for (let i = 0; i < count; i++) frames.push(encodeFrame({ type: FrameType.PUB, topic: 'feed.x', payload }));
+  const before = process.cpuUsage();
+  pub.socket.write(Buffer.concat(frames));
+  await pub.flush(120_000);
+  const used = process.cpuUsage(before);
+  const dropped = n.stats.dropped.slow;
+  expect(dropped).toBeGreaterThan(1000);
+  stuck.resumeReading();
+  const reported = new Map<number, number>();
+  const read = (): void => {
+    for (const g of stuck.got.splice(0)) if (g.type === FrameType.ERROR && g.error === 'MB_ERR_EVENTS_DROPPED') reported.set(g.correlation, (reported.get(g.correlation) ?? 0) + (decodeError(g.payload).count ?? 0));
+  };
+  await until(() => {
+    read();
+    return reported.size === held && [...reported.values()].every((c) => c >= dropped - 100);
+  }, 'a report on every sid', 60_000);
+  // Reports still on their way come within a tick of the node's timer.
+  await new Promise((r) => setTimeout(r, 1500));
+  read();
+  // Queuing the reports can itself push old events out (dropped, and reported, too).
+  return { cpu: used.user + used.system, reported, dropped: n.stats.dropped.slow };
+}
+
 describe("one connection's duplicate subscriptions", () => {
+  it("events dropped for a connection that stopped reading cost about the same whether it holds 10 or 10,000 'drop' subscriptions to them (each drop used to be recorded per sid), and each sid hears of every one", async () => {
+    await droppedCost(10, 16_000); // warms the code paths up
+    const small = await droppedCost(10, 16_000);
+    const large = await droppedCost(10_000, 16_000);
+    expect(large.cpu / small.cpu).toBeLessThan(2.5);
+    // Every drop reported on every sid, once: a drop made while reports were being queued (a report
+    // pushing an old event out) was lost for the sid being reported.
+    for (const r of [small, large]) expect(new Set(r.reported.values())).toEqual(new Set([r.dropped]));
+  }, 180_000);
+
   it('publishes to topics not in the cache cost about the same whether a connection holds 10 or 10,000 subscriptions to ">" and "fresh.>" (each route used to visit them all)', async () => {
     await freshTopicCost(10, 3_000); // warms the code paths up: the first run pays the JIT
     const small = await freshTopicCost(10, 3_000);
