@@ -1,3 +1,4 @@
+import { PatternLimits } from './pattern-limits.js';
 import type { Subscriber, Subscription } from './subscriber.js';
 
 const NONE: readonly never[] = [];
@@ -25,13 +26,12 @@ export class OwnedPattern {
   private readonly plainSubs = new Set<Subscription>();
   /** Of those, how many are firm (not a client's 'drop'). */
   private firm = 0;
-  /** Of those, the ones with a `max`. */
-  private readonly limitedSubs = new Set<Subscription>();
+  /** Of those, the ones with a `max`; made on the first. */
+  private limits: PatternLimits | undefined;
   private readonly sequencedSubs = new Set<Subscription>();
   /** Queue members by group name (arrays replaced, never changed in place). */
   private groups: Map<string, readonly Subscription[]> | undefined;
   private dropCache: readonly number[] | undefined;
-  private limitedCache: readonly Subscription[] | undefined;
   private sequencedCache: readonly Subscription[] | undefined;
   /** Subscriptions held. */
   size = 0;
@@ -77,17 +77,25 @@ export class OwnedPattern {
       if (!this.plainSubs.delete(sub)) return false;
       if (!sheds(sub)) this.firm--;
       this.dropCache = undefined;
-      if (this.limitedSubs.delete(sub)) this.limitedCache = undefined;
+      this.limits?.delete(sub);
     }
     this.size--;
     return true;
   }
 
-  /** `sub`, held here, got a `max`: plain deliveries to it are counted (Receivers.limited). */
+  /** `sub`, held here, got a `max` (again): plain deliveries to it are counted (Receivers.limited). */
   limit(sub: Subscription): void {
-    if (!this.plainSubs.has(sub) || this.limitedSubs.has(sub)) return;
-    this.limitedSubs.add(sub);
-    this.limitedCache = undefined;
+    if (this.plainSubs.has(sub)) (this.limits ??= new PatternLimits()).set(sub);
+  }
+
+  /** Whether a plain subscription here has a `max`: each delivery through the pattern is then `counted`. */
+  get limited(): boolean {
+    return this.limits !== undefined && this.limits.size > 0;
+  }
+
+  /** One plain delivery through the pattern: the subscriptions it brings to their max end (Subscriber.countDelivery). */
+  counted(): void {
+    this.limits?.counted((sub) => this.owner.countDelivery?.(sub));
   }
 
   /** Whether a plain subscription is held: the owner is a plain receiver of the topics the pattern matches. */
@@ -99,12 +107,6 @@ export class OwnedPattern {
   get dropTag(): readonly number[] | undefined {
     if (this.firm > 0 || this.plainSubs.size === 0) return undefined;
     return (this.dropCache ??= [...this.plainSubs].map((s) => s.sid));
-  }
-
-  /** The plain subscriptions with a `max`. */
-  get limited(): readonly Subscription[] {
-    if (this.limitedSubs.size === 0) return NONE;
-    return (this.limitedCache ??= [...this.limitedSubs]);
   }
 
   get sequenced(): readonly Subscription[] {

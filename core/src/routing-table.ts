@@ -22,10 +22,17 @@ export interface Receivers {
   readonly groups: readonly GroupReceivers[];
   /** Subscriptions with a durable position (SUB `since`): each gets its own sid-addressed delivery. */
   readonly sequenced: readonly Subscription[];
-  /** Plain subscriptions with a `max` (their owners are in `plain`): each delivery is counted against it. */
-  readonly limited: readonly Subscription[];
+  /** Patterns of plain subscriptions with a `max` (their owners are in `plain`): each delivery is `counted` against them. */
+  readonly limited: readonly LimitedPattern[];
   /** Every receiver is a plain one that forwards to another node (`forwardRaised`): no group, no sequenced, no local receiver. */
   readonly linksOnly: boolean;
+}
+
+/** One owner's plain subscriptions with a `max` on one pattern (owned-pattern.ts). */
+export interface LimitedPattern {
+  readonly owner: Subscriber;
+  /** One plain delivery to the owner through the pattern: counted against each, those at their max end. */
+  counted(): void;
 }
 
 export interface GroupReceivers {
@@ -106,7 +113,7 @@ function receiversOf(matched: readonly OwnedPattern[]): Receivers {
   let plain: Map<Subscriber, DropTag | null> | undefined;
   let groups: Map<string, { local: Tier; remote: Tier; far: Tier }> | undefined;
   let sequenced: Subscription[] | undefined;
-  let limited: Subscription[] | undefined;
+  let limited: LimitedPattern[] | undefined;
   for (const held of matched) {
     const owner = held.owner;
     if (held.sequenced.length > 0) sequenced = append(sequenced, held.sequenced);
@@ -116,7 +123,7 @@ function receiversOf(matched: readonly OwnedPattern[]): Receivers {
       const tag = held.dropTag ?? null;
       if (had === undefined) plain.set(owner, tag);
       else if (had !== null) plain.set(owner, tag === null ? null : joinTags(had, tag));
-      if (held.limited.length > 0) limited = append(limited, held.limited);
+      if (held.limited) (limited ??= []).push(held);
     }
     const queues = held.queues;
     if (queues === undefined) continue;
@@ -391,7 +398,7 @@ export class RoutingTable {
             plainDrop: [held.dropTag],
             groups: NONE,
             sequenced: NONE,
-            limited: held.limited,
+            limited: held.limited ? [held] : NONE,
             linksOnly: held.owner.forwardRaised !== undefined,
           };
         }

@@ -147,6 +147,56 @@ describe("one connection's duplicate subscriptions", () => {
     expect(large / small).toBeLessThan(2.5);
   }, 120_000);
 
+  it('publishes cost about the same whether a connection holds 10 or 10,000 subscriptions to ">" with a max (each delivery used to be counted on each)', async () => {
+    const cost = async (held: number, count: number): Promise<number> => {
+      const n = await node();
+      const c = await client(n);
+      await subscribeMany(c, Array.from({ length: held }, () => '>'), 1, { max: 1_000_000_000 });
+      const p = await client(n);
+      const frames = Array.from({ length: count }, () => encodeFrame({ type: FrameType.PUB, topic: 'lim.x', payload: new Uint8Array(4) }));
+      const before = process.cpuUsage();
+      p.socket.write(Buffer.concat(frames));
+      await p.flush(120_000);
+      const used = process.cpuUsage(before);
+      await c.waitFor(() => c.events('lim.x').length === count, 60_000);
+      expect(n.table.size).toBe(held);
+      return used.user + used.system;
+    };
+    await cost(10, 5_000); // warms the code paths up
+    const small = await cost(10, 5_000);
+    const large = await cost(10_000, 5_000);
+    expect(large / small).toBeLessThan(2.5);
+  }, 120_000);
+
+  it('duplicates with a max each end at their own max, a max set again by UNSUB counting from then', async () => {
+    const n = await node();
+    const c = await client(n);
+    // sids 1..50 on one pattern, sid k with max k (sent in reverse order); sid 100 with max 3, later set to 5 more.
+    for (let sid = 50; sid >= 1; sid--) c.sub('lim.>', sid, { max: sid });
+    c.sub('lim.>', 100, { max: 3 });
+    await c.flush();
+    const p = await client(n);
+    const publish = async (k: number): Promise<void> => {
+      for (let i = 0; i < k; i++) p.pub('lim.x', 'e');
+      await p.flush();
+      await c.flush();
+    };
+    await publish(2);
+    expect(n.table.size).toBe(49);
+    c.send({ type: FrameType.UNSUB, correlation: 100, payload: encodeBody({ max: 5 }) });
+    await c.flush();
+    await publish(8);
+    // After 10 events: sids 1..10 ended; sid 100 ended 5 events after its new max (at event 7).
+    expect(n.table.size).toBe(40);
+    await publish(40);
+    expect(n.table.size).toBe(0);
+    await publish(5);
+    // One plain copy per event while any of them was held: 50.
+    await c.waitFor(() => c.events('lim.x').length >= 50);
+    await c.flush();
+    expect(c.events('lim.x')).toHaveLength(50);
+  });
+
   it('delivery is per subscription as before: one plain copy per connection, queue copies addressed to a member, `max` counted on each', async () => {
     const n = await node();
     const c = await client(n);
