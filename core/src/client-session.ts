@@ -22,6 +22,7 @@ import { Connection, forwardedHeader } from './connection.js';
 import { settingsOf } from './session-settings.js';
 import { subscribeProblem } from './subscription-policy.js';
 import { SessionSubscriptions } from './session-subscriptions.js';
+import { CheckedRules } from './checked-rules.js';
 import { Permissions } from './auth/permissions.js';
 import { TRACE, isOwnInbox, isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
 import { checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken } from './client-limits.js';
@@ -59,6 +60,8 @@ export class ClientSession extends Connection {
   /** The host this connection comes from (IPv4, or IPv6 /64: addressKey), set by the node when it admits it: what per-host bounds count. */
   host: string | undefined;
   private readonly subs: SessionSubscriptions;
+  /** Subscribe rule sets known to allow every subscription held (what an AUTH need not walk). */
+  private readonly checkedRules: CheckedRules;
   /** Its credentials: static token or JWT, refreshes, the failed-auth throttle. */
   private readonly auth: ClientAuth;
   /** Drop reports owed to 'drop' subscriptions; made on the first drop. */
@@ -78,6 +81,7 @@ export class ClientSession extends Connection {
     const o = ctx.options;
     this.clientId = ctx.newClientId();
     this.subs = new SessionSubscriptions(this.clientId, ctx);
+    this.checkedRules = new CheckedRules(this.clientId);
     this.held = new FrameHold(this.transport);
     // A message transport buffers whole messages: bound what it reads until HELLO (room for a HELLO and a few small frames batched with it).
     this.transport.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
@@ -290,30 +294,36 @@ export class ClientSession extends Connection {
    * AUTH on a live connection: a refreshed token replaces the old one
    * (answered with ACK). A token for another subject is refused with
    * MB_ERR_SUBJECT_CHANGED and the connection stays on its old token; an
-   * invalid or expired one closes it. Once accepted, every live subscription
-   * is checked against the new permissions and each one now denied ends
-   * with ERROR MB_ERR_PERMISSION_DENIED on its sid.
+   * invalid or expired one closes it. Once accepted, the subscriptions the
+   * new rules deny end (recheckSubscriptions). A host past its budget of
+   * such checks (RefreshWalks) has its AUTH wait, input paused, the old token in force.
    */
   private onAuth(f: Frame): void {
-    if (!this.ctx.jwt) {
-      this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, 'this node does not use tokens');
-      return;
-    }
+    if (!this.ctx.jwt) return this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, 'this node does not use tokens');
     const body = decodeBody(f.payload);
     checkBodyKeys(body, 'AUTH');
     const token = typeof body.token === 'string' ? body.token : undefined;
     checkToken(token);
+    const wait = this.ctx.authThrottle.walks.waitMs(this.host ?? remoteAddress(this.remote));
+    if (wait === 0) return this.refresh(token, f.correlation);
+    this.hold();
+    setTimeout(() => {
+      if (!this.gone) this.refresh(token, f.correlation);
+    }, wait).unref();
+  }
+
+  private refresh(token: string | undefined, correlation: number): void {
     const before = this.permissions;
-    this.auth.refresh(token, f.correlation, () => {
-      // The usual refresh carries the same rules: nothing can be denied now that was not before. A walk over
-      // every subscription per AUTH let one connection holding 10,000 make each 360-byte frame cost ~17 ms.
-      if (!Permissions.sameSubscribeRules(before, this.permissions)) this.recheckSubscriptions();
-      this.send(encodeFrame({ type: FrameType.ACK, correlation: f.correlation }));
+    this.auth.refresh(token, correlation, () => {
+      // Only rules that may deny a subscription held are walked (CheckedRules), charged to the host (RefreshWalks).
+      this.checkedRules.refreshed(before, this.permissions, () => this.recheckSubscriptions());
+      this.send(encodeFrame({ type: FrameType.ACK, correlation }));
     });
   }
 
-  /** Ends the subscriptions the current permissions no longer allow (O(subscriptions): only when the subscribe rules changed). */
+  /** Ends each subscription the current permissions deny, with ERROR on its sid: O(subscriptions), charged to the host. */
   private recheckSubscriptions(): void {
+    this.ctx.authThrottle.walks.charge(this.host ?? remoteAddress(this.remote), this.subs.size);
     const denied: Subscription[] = [];
     for (const s of this.subs.values()) if (subscribeProblem(s.pattern, this.clientId, this.permissions) !== undefined) denied.push(s);
     for (const s of denied) {
@@ -356,6 +366,7 @@ export class ClientSession extends Connection {
     if (isTraceTopic(pattern) && !this.permissions?.explicitlyAllowsSubscribe(pattern)) this.ctx.traces.claim(this, pattern.slice(TRACE.length + 1));
     const sub: Subscription = d?.subscription(this, sid, pattern, body) ?? { sid, pattern, queue: body.q, owner: this, slow: body.slow ?? 'disconnect' };
     this.subs.add(sub, body.max);
+    this.checkedRules.subscribed(pattern, this.permissions);
     // Durable extras once the subscription routes: recovery, queue consumer, latest values.
     d?.subscribed(this, sub, body, () => this.subs.get(sid) === sub);
   }

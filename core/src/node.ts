@@ -382,9 +382,9 @@ export class MeshNode implements NodeContext {
     }
     const lim = receivers.limited;
     for (let i = 0; i < lim.length; i++) {
-      // Plain subscriptions with a max: the delivery above counts against it (SUB `max`).
-      const s = lim[i]!;
-      if (s.owner !== skip) s.owner.countDelivery?.(s);
+      // Plain subscriptions with a max: the delivery above counts against each (SUB `max`), once per pattern.
+      const p = lim[i]!;
+      if (p.owner !== skip) p.counted();
     }
     const sq = receivers.sequenced;
     for (let i = 0; i < sq.length; i++) {

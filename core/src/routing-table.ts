@@ -1,6 +1,8 @@
 import { TopicTrie, forEachEntry, type Frame } from '@meshbus/proto';
 import { ReceiversCache } from './receivers-cache.js';
 import { HostCounts } from './host-counts.js';
+import { OwnedPattern, sheds } from './owned-pattern.js';
+import { receiversOf } from './receivers-of.js';
 import { WideSubscriptions } from './wide-subscriptions.js';
 import { takesPayload, type DropTag, type Subscriber, type SubscriberKind, type Subscription } from './subscriber.js';
 
@@ -22,20 +24,40 @@ export interface Receivers {
   readonly groups: readonly GroupReceivers[];
   /** Subscriptions with a durable position (SUB `since`): each gets its own sid-addressed delivery. */
   readonly sequenced: readonly Subscription[];
-  /** Plain subscriptions with a `max` (their owners are in `plain`): each delivery is counted against it. */
-  readonly limited: readonly Subscription[];
+  /** Patterns of plain subscriptions with a `max` (their owners are in `plain`): each delivery is `counted` against them. */
+  readonly limited: readonly LimitedPattern[];
   /** Every receiver is a plain one that forwards to another node (`forwardRaised`): no group, no sequenced, no local receiver. */
   readonly linksOnly: boolean;
+}
+
+/** One owner's plain subscriptions with a `max` on one pattern (owned-pattern.ts). */
+export interface LimitedPattern {
+  readonly owner: Subscriber;
+  /** One plain delivery to the owner through the pattern: counted against each, those at their max end. */
+  counted(): void;
 }
 
 export interface GroupReceivers {
   readonly name: string;
   /** Members owned by local clients, internal receivers or leaves: preferred. */
-  readonly local: readonly Subscription[];
+  readonly local: readonly GroupMembers[];
   /** Members owned by peers of this node's mesh: used only when no local member exists. */
-  readonly remote: readonly Subscription[];
+  readonly remote: readonly GroupMembers[];
   /** Members behind gateway links (other regions): used only when the region has none. */
-  readonly far: readonly Subscription[];
+  readonly far: readonly GroupMembers[];
+}
+
+/**
+ * One receiver's members of a queue group (for one topic): a pick looks at
+ * each receiver once, so members a publisher with echo off holds itself are
+ * passed over in one step however many there are (before, each was: 9,990
+ * such members made every pick walk 9,990 entries).
+ */
+export interface GroupMembers {
+  readonly owner: Subscriber;
+  readonly subs: readonly Subscription[];
+  /** How many members come before these in their tier (the round robin counts members, not receivers). */
+  readonly before: number;
 }
 
 /**
@@ -55,73 +77,40 @@ export function outOfScope(kind: SubscriberKind, scope: DeliveryScope): boolean 
 const NONE: readonly never[] = [];
 const NO_RECEIVERS: Receivers = { plain: NONE, plainDrop: NONE, groups: NONE, sequenced: NONE, limited: NONE, linksOnly: false };
 
-/** The receivers of the subscriptions `matched` for one topic (several, or one that is sequenced or in a group). */
-function receiversOf(matched: readonly Subscription[]): Receivers {
-  // Per plain receiver: the sids of its matching 'drop' subscriptions, or null once one of them is firm.
-  let plain: Map<Subscriber, number[] | null> | undefined;
-  let groups: Map<string, { local: Subscription[]; remote: Subscription[]; far: Subscription[] }> | undefined;
-  let sequenced: Subscription[] | undefined;
-  let limited: Subscription[] | undefined;
-  for (const sub of matched) {
-    if (sub.sequencer !== undefined) {
-      (sequenced ??= []).push(sub);
-      continue;
-    }
-    if (sub.queue === undefined) {
-      plain ??= new Map();
-      const had = plain.get(sub.owner);
-      if (had === undefined) plain.set(sub.owner, sheds(sub) ? [sub.sid] : null);
-      else if (had !== null) {
-        if (sheds(sub)) had.push(sub.sid);
-        else plain.set(sub.owner, null);
-      }
-      if (sub.max !== undefined) (limited ??= []).push(sub);
-      continue;
-    }
-    groups ??= new Map();
-    let g = groups.get(sub.queue);
-    if (!g) groups.set(sub.queue, (g = { local: [], remote: [], far: [] }));
-    const kind = sub.owner.kind;
-    (kind === 'peer' ? g.remote : kind === 'gateway' ? g.far : g.local).push(sub);
-  }
-  const owners = plain ? [...plain.keys()] : [];
+/** The receivers of the topics only `held` (one owner's plain subscriptions to one pattern) matches. */
+function soleReceivers(held: OwnedPattern): Receivers {
   return {
-    plain: owners,
-    plainDrop: plain ? [...plain.values()].map((t) => t ?? undefined) : NONE,
-    groups: groups ? [...groups].map(([name, g]) => ({ name, local: g.local, remote: g.remote, far: g.far })) : NONE,
-    sequenced: sequenced ?? NONE,
-    limited: limited ?? NONE,
-    linksOnly: !groups && !sequenced && owners.every((o) => o.forwardRaised !== undefined),
-  };
-}
-
-/** The receivers of a topic only `sub` (plain, no sequencer) matches. */
-function soleReceivers(sub: Subscription): Receivers {
-  return {
-    plain: [sub.owner],
-    plainDrop: [sheds(sub) ? [sub.sid] : undefined],
+    plain: [held.owner],
+    plainDrop: [held.dropTag],
     groups: NONE,
     sequenced: NONE,
-    limited: sub.max !== undefined ? [sub] : NONE,
-    linksOnly: sub.owner.forwardRaised !== undefined,
+    limited: held.limited ? [held] : NONE,
+    linksOnly: held.owner.forwardRaised !== undefined,
   };
 }
 
-/** Whether `members` has one not owned by `skip`. */
-function hasMember(members: readonly Subscription[], skip: Subscriber | undefined): boolean {
-  if (skip === undefined) return members.length > 0;
-  for (let i = 0; i < members.length; i++) if (members[i]!.owner !== skip) return true;
+/** Whether `tier` has members not owned by `skip` (one entry per owner: at most two looked at). */
+function hasMember(tier: readonly GroupMembers[], skip: Subscriber | undefined): boolean {
+  if (skip === undefined) return tier.length > 0;
+  for (let i = 0; i < tier.length; i++) if (tier[i]!.owner !== skip) return true;
   return false;
-}
-
-/** Whether deliveries for `sub` may be dropped: a client's subscription that chose 'drop'. */
-function sheds(sub: Subscription): boolean {
-  return sub.slow === 'drop' && sub.owner.kind === 'client';
 }
 
 /** The DropTag of a delivery addressed to `sub` (a queue member): `[sid]` for a client's 'drop' subscription, made once. */
 export function dropTagOf(sub: Subscription): DropTag | undefined {
   return sheds(sub) ? (sub.dropTag ??= [sub.sid]) : undefined;
+}
+
+/** The index of the entry of `tier` holding member number `k` (binary search on `before`). */
+function entryAt(tier: readonly GroupMembers[], k: number): number {
+  let lo = 0;
+  let hi = tier.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (tier[mid]!.before <= k) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** A change of the set of (pattern, queue) pairs that local clients and internal receivers subscribe to. */
@@ -146,22 +135,25 @@ function isLocalInterest(kind: SubscriberKind): boolean {
  * a byte compare instead of a string decode and a trie walk.
  */
 export class RoutingTable {
-  private readonly trie = new TopicTrie<Subscription>();
+  /** One entry per (owner, pattern): a route visits it once however many subscriptions (sids) it holds (owned-pattern.ts). */
+  private readonly trie = new TopicTrie<OwnedPattern>();
+  /** The same entries by owner and pattern. */
+  private readonly held = new Map<Subscriber, Map<string, OwnedPattern>>();
+  /** Subscriptions in the table. */
+  private subCount = 0;
   /** Clients' subscriptions starting with a wildcard: apart, so a reserved topic looks only at its owner's (wide-subscriptions.ts). */
   private readonly wide = new WideSubscriptions();
   /** Receivers per topic, dropped by the changes that match the topic (receivers-cache.ts). */
   private readonly cache = new ReceiversCache<Receivers>();
-  /** The receivers of topics that only one plain subscription without a `max` matches, per subscription (route). */
-  private readonly sole = new WeakMap<Subscription, Receivers>();
   /** Round-robin position of pick(). */
   private rr = 0;
   /** Counts of local (client and internal) subscriptions per pattern and queue: the interest peers hear about. */
   private readonly interest = new Map<string, number>();
   private readonly listeners: Array<(c: InterestChange) => void> = [];
   /** What the trie matched for the topic being routed (route is never re-entered: emptied after each use). */
-  private readonly matched: Subscription[] = [];
+  private readonly matched: OwnedPattern[] = [];
   /** Collects into `matched`; made once (a closure per route was an allocation per cache miss). */
-  private readonly collect = (sub: Subscription): void => {
+  private readonly collect = (sub: OwnedPattern): void => {
     this.matched.push(sub);
   };
   /**
@@ -180,7 +172,7 @@ export class RoutingTable {
   }
 
   get size(): number {
-    return this.trie.size + this.wide.size;
+    return this.subCount;
   }
 
   /** Subscriptions owned by client connections (what maxNodeSubscriptions bounds). */
@@ -195,7 +187,16 @@ export class RoutingTable {
 
   add(sub: Subscription): void {
     if (sub.detached) return;
-    if (!(WideSubscriptions.holds(sub) ? this.wide.add(sub) : this.trie.add(sub.pattern, sub))) return;
+    let own = this.held.get(sub.owner);
+    if (own === undefined) this.held.set(sub.owner, (own = new Map()));
+    let held = own.get(sub.pattern);
+    if (held === undefined) {
+      own.set(sub.pattern, (held = new OwnedPattern(sub.owner, sub.pattern)));
+      if (WideSubscriptions.holds(sub.owner, sub.pattern)) this.wide.add(held);
+      else this.trie.add(sub.pattern, held);
+    }
+    if (!held.add(sub)) return;
+    this.subCount++;
     this.changed(sub.pattern);
     this.owners[sub.owner.kind]++;
     if (sub.owner.kind === 'client') this.countHost(sub.owner, 1);
@@ -204,7 +205,16 @@ export class RoutingTable {
 
   remove(sub: Subscription): void {
     if (sub.detached) return;
-    if (!(WideSubscriptions.holds(sub) ? this.wide.remove(sub) : this.trie.remove(sub.pattern, sub))) return;
+    const own = this.held.get(sub.owner);
+    const held = own?.get(sub.pattern);
+    if (held === undefined || !held.remove(sub)) return;
+    if (held.size === 0) {
+      own!.delete(sub.pattern);
+      if (own!.size === 0) this.held.delete(sub.owner);
+      if (WideSubscriptions.holds(sub.owner, sub.pattern)) this.wide.remove(held);
+      else this.trie.remove(sub.pattern, held);
+    }
+    this.subCount--;
     this.changed(sub.pattern);
     this.owners[sub.owner.kind]--;
     if (sub.owner.kind === 'client') this.countHost(sub.owner, -1);
@@ -230,8 +240,8 @@ export class RoutingTable {
 
   /** Every subscription, for views. */
   forEach(visit: (sub: Subscription) => void): void {
-    forEachEntry(this.trie, (_p, sub) => visit(sub));
-    this.wide.forEach(visit);
+    forEachEntry(this.trie, (_p, held) => held.forEach(visit));
+    this.wide.forEach((held) => held.forEach(visit));
   }
 
   private countHost(owner: Subscriber, d: 1 | -1): void {
@@ -273,16 +283,14 @@ export class RoutingTable {
     this.wide.match(topic, this.collect);
     try {
       if (m.length === 0) return NO_RECEIVERS;
-      // One matching plain subscription (a request's reply to its inbox, most literal topics): no maps.
+      // One receiver's plain subscriptions to one pattern (a request's reply to its inbox, most literal topics): no maps.
       if (m.length === 1) {
-        const sub = m[0]!;
-        if (sub.sequencer === undefined && sub.queue === undefined) {
-          if (sub.max !== undefined) return soleReceivers(sub);
-          // One object for every topic only `sub` receives: consecutive events on different topics of it
-          // (a publisher cycling device or user topics, one wildcard subscriber) still make one run.
-          let r = this.sole.get(sub);
-          if (r === undefined) this.sole.set(sub, (r = soleReceivers(sub)));
-          return r;
+        const held = m[0]!;
+        if (held.plain && held.queues === undefined && held.sequenced.length === 0) {
+          if (held.limited) return soleReceivers(held);
+          // One object for every topic only `held` receives (until it changes): consecutive events on
+          // different topics of it (a publisher cycling device or user topics, one wildcard subscriber) make one run.
+          return (held.sole ??= soleReceivers(held));
         }
       }
       return receiversOf(m);
@@ -303,6 +311,7 @@ export class RoutingTable {
 
   /** `sub`, in the table, got a `max` (UNSUB with max): cached receivers of the topics it matches must list it in `limited`. */
   limitChanged(sub: Subscription): void {
+    this.held.get(sub.owner)?.get(sub.pattern)?.limit(sub);
     this.changed(sub.pattern);
   }
 
@@ -323,16 +332,22 @@ export class RoutingTable {
     // Nearest first: this node's members, else the region's, else another region's. Members only
     // `skip` owns (a publisher with echo off, the link the event came on) leave their tier empty:
     // a copy from a link is no group's (SPEC 10.3), so no other node would pick for the group.
-    const members = hasMember(group.local, skip) || scope === 'local' ? group.local : hasMember(group.remote, skip) || scope === 'region' ? group.remote : group.far;
-    const n = members.length;
+    const tier = hasMember(group.local, skip) || scope === 'local' ? group.local : hasMember(group.remote, skip) || scope === 'region' ? group.remote : group.far;
+    const n = tier.length;
+    if (n === 0) return undefined;
+    const last = tier[n - 1]!;
+    // Round robin over the members; a receiver that cannot take the event is passed over with all its members at once.
+    const k = (this.rr++ & 0x7fffffff) % (last.before + last.subs.length);
+    const first = entryAt(tier, k);
     let unfit: Subscription | undefined;
     let busy: Subscription | undefined;
-    for (let k = 0; k < n; k++) {
-      const m = members[(this.rr++ & 0x7fffffff) % n]!;
-      if (m.owner === skip) continue;
-      if (!takesPayload(m.owner, payloadLen)) unfit ??= m;
-      else if (!m.owner.backedUp) return m;
-      else if (busy === undefined || (m.owner.pending ?? 0) < (busy.owner.pending ?? 0)) busy = m;
+    for (let j = 0; j < n; j++) {
+      const e = tier[(first + j) % n]!;
+      if (e.owner === skip) continue;
+      const m = e.subs[j === 0 ? k - e.before : k % e.subs.length]!;
+      if (!takesPayload(e.owner, payloadLen)) unfit ??= m;
+      else if (!e.owner.backedUp) return m;
+      else if (busy === undefined || (e.owner.pending ?? 0) < (busy.owner.pending ?? 0)) busy = m;
     }
     return busy ?? unfit;
   }

@@ -106,9 +106,13 @@ export type SlowPolicy = 'drop' | 'disconnect';
  * Who loses an event if it is dropped: the sids of the connection's 'drop'
  * subscriptions it was sent for (all of them chose 'drop'; empty when the
  * queue's own policy is 'drop', e.g. a peer link). An event sent without one
- * on a 'disconnect' queue is *firm*: never dropped.
+ * on a 'disconnect' queue is *firm*: never dropped. An element may be a list
+ * of sids itself: the routing table joins the tags of a receiver's several
+ * matching patterns by reference (owned-pattern.ts), never copying their
+ * sids, and a drop is recorded per tag, its sids counted at report time
+ * (drop-reports.ts).
  */
-export type DropTag = readonly number[];
+export type DropTag = readonly (number | readonly number[])[];
 
 
 /**

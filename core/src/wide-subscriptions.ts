@@ -1,6 +1,7 @@
 import { TopicTrie, forEachEntry, topicMatches } from '@meshbus/proto';
 import { INBOX, TRACE, startsWithWildcard } from './auth/reserved-topics.js';
-import type { Subscription } from './subscriber.js';
+import type { OwnedPattern } from './owned-pattern.js';
+import type { Subscriber } from './subscriber.js';
 
 /**
  * Client subscriptions whose pattern starts with a wildcard (`>`, `*.…`),
@@ -15,21 +16,21 @@ import type { Subscription } from './subscriber.js';
  * such connections to 490/s.
  */
 export class WideSubscriptions {
-  private readonly trie = new TopicTrie<Subscription>();
+  private readonly trie = new TopicTrie<OwnedPattern>();
   /** The same, by the client id of their owner (the `<id>` of its `_INBOX.<id>.…` topics). */
-  private readonly byClient = new Map<string, Set<Subscription>>();
+  private readonly byClient = new Map<string, Set<OwnedPattern>>();
 
-  /** Whether `sub` belongs here: a client's, on a pattern starting with a wildcard. */
-  static holds(sub: Subscription): boolean {
-    return sub.owner.kind === 'client' && sub.owner.clientId !== undefined && startsWithWildcard(sub.pattern);
+  /** Whether a subscription of `owner` to `pattern` belongs here: a client's, on a pattern starting with a wildcard. */
+  static holds(owner: Subscriber, pattern: string): boolean {
+    return owner.kind === 'client' && owner.clientId !== undefined && startsWithWildcard(pattern);
   }
 
   get size(): number {
     return this.trie.size;
   }
 
-  /** Adds `sub` (WideSubscriptions.holds); false when it was already there. */
-  add(sub: Subscription): boolean {
+  /** Adds `sub`, one owner's subscriptions to one pattern (WideSubscriptions.holds); false when it was already there. */
+  add(sub: OwnedPattern): boolean {
     if (!this.trie.add(sub.pattern, sub)) return false;
     const id = sub.owner.clientId!;
     let own = this.byClient.get(id);
@@ -39,7 +40,7 @@ export class WideSubscriptions {
   }
 
   /** Removes `sub`; false when it was not there. */
-  remove(sub: Subscription): boolean {
+  remove(sub: OwnedPattern): boolean {
     if (!this.trie.remove(sub.pattern, sub)) return false;
     const id = sub.owner.clientId!;
     const own = this.byClient.get(id);
@@ -48,7 +49,7 @@ export class WideSubscriptions {
   }
 
   /** Visits the subscriptions that may receive events on literal `topic`. */
-  match(topic: string, visit: (sub: Subscription) => void): void {
+  match(topic: string, visit: (sub: OwnedPattern) => void): void {
     if (this.trie.size === 0) return;
     if (topic.charCodeAt(0) !== 0x5f /* _ */) return this.trie.match(topic, visit);
     const dot = topic.indexOf('.');
@@ -62,7 +63,7 @@ export class WideSubscriptions {
     for (const sub of own) if (topicMatches(sub.pattern, topic)) visit(sub);
   }
 
-  forEach(visit: (sub: Subscription) => void): void {
+  forEach(visit: (sub: OwnedPattern) => void): void {
     forEachEntry(this.trie, (_p, sub) => visit(sub));
   }
 }

@@ -90,7 +90,8 @@ describe('RoutingTable.routeFrame', () => {
     expect(t.routeFrame(frame('orders.eu.t8'), counting)).toBe(first[8]);
     sub.max = 5;
     t.limitChanged(sub);
-    expect(t.routeFrame(frame('orders.eu.t8'), counting).limited).toEqual([sub]);
+    // Limited subscriptions are counted per (owner, pattern): the one pattern of `sub`'s owner.
+    expect(t.routeFrame(frame('orders.eu.t8'), counting).limited.map((p) => p.owner)).toEqual([sub.owner]);
     t.remove(b);
     expect(t.routeFrame(frame('orders.eu.t7'), counting).plain).toEqual([a]);
     // Changes elsewhere, however many, leave an entry alone (before, an entry 64 changes behind was recomputed,
@@ -152,10 +153,19 @@ describe('RoutingTable.routeFrame', () => {
     expect(r2).not.toBe(r1);
     expect(new Set(r2.plain)).toEqual(new Set([a, b]));
     expect(t.routeFrame(frame('dev.1.temp'), decode)).toBe(r1);
+    // A second subscription of the same connection to the same pattern, one that may drop: not the same receivers.
+    const dropper: Subscription = { sid: 9, pattern: 'dev.*.temp', queue: undefined, owner: a, slow: 'drop' };
+    t.add(dropper);
+    t.remove(sub);
+    const rDrop = t.routeFrame(frame('dev.1.temp'), decode);
+    expect(rDrop).not.toBe(r1);
+    expect(rDrop.plainDrop).toEqual([[9]]);
+    t.remove(dropper);
+    t.add(sub);
     sub.max = 3;
     t.limitChanged(sub);
     const r3 = t.routeFrame(frame('dev.1.temp'), decode);
-    expect(r3.limited).toEqual([sub]);
+    expect(r3.limited.map((l) => l.owner)).toEqual([a]);
     expect(t.routeFrame(frame('dev.3.temp'), decode)).not.toBe(r3);
   });
 

@@ -1,5 +1,6 @@
 import { SessionError } from '@meshbus/proto';
 import { ConfigError } from '../config-error.js';
+import { RefreshWalks } from './refresh-walks.js';
 
 /** How many failed authentications an address may make, and how much the throttle remembers. */
 export interface AuthThrottleOptions {
@@ -43,6 +44,8 @@ export class AuthThrottle {
   /** Failed authentications per path, and attempts refused while throttled per path, since start. */
   readonly failures: Record<AuthPath, number> = { client: 0, peer: 0, http: 0 };
   readonly refused: Record<AuthPath, number> = { client: 0, peer: 0, http: 0 };
+  /** What clients' AUTH refreshes may make the node check, per host (refresh-walks.ts). */
+  readonly walks = new RefreshWalks();
 
   constructor(o: AuthThrottleOptions = {}) {
     this.maxFailures = o.maxFailures ?? 10;

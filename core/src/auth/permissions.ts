@@ -122,7 +122,12 @@ export class Permissions {
    * allowed) decide every subscription alike: the same subscribe rules.
    */
   static sameSubscribeRules(a: Permissions | undefined, b: Permissions | undefined): boolean {
-    return (a?.sub.key ?? NO_RULES) === (b?.sub.key ?? NO_RULES);
+    return Permissions.subscribeRulesKey(a) === Permissions.subscribeRulesKey(b);
+  }
+
+  /** A key of `p`'s subscribe rules (undefined: none): equal keys decide every subscription alike. */
+  static subscribeRulesKey(p: Permissions | undefined): string {
+    return p?.sub.key ?? NO_RULES;
   }
 
   /**
