@@ -234,6 +234,9 @@ export class PeerLink extends Connection {
     if (this.out.sendRange(f.buf, f.start, f.end)) this.msgsOut++;
   }
 
+  /** A link forwards what the routing table gives it, whatever the topic (Subscriber.deliversAnyTopic). */
+  readonly deliversAnyTopic = true;
+
   /** A run of events whose hops the node raised (Subscriber.forwardRaisedRange): one range of the input chunk. */
   forwardRaisedRange(first: Frame, end: number, count: number): void {
     if (this.state !== 'up') return;

@@ -406,7 +406,12 @@ export class ClientSession extends Connection {
     if (sid !== 0) this.subs.countSid(sid);
   }
 
-  /** Plain deliveries of a run of events on one topic, back to back in `first.buf` up to `end` (Subscriber.deliverRange). */
+  /** No token rule and no reserved-topic filter decides deliveries by topic: a run may hold several topics. */
+  get deliversAnyTopic(): boolean {
+    return this.permissions?.filtersDelivery !== true && this.subs.policy.reserved === undefined;
+  }
+
+  /** Plain deliveries of a run of events, back to back in `first.buf` up to `end` (Subscriber.deliverRange). */
   deliverRange(first: Frame, end: number, count: number): void {
     if (!this.receives(first)) return;
     this.msgsOut += this.out.sendRun(first.buf, first.start, end, count);

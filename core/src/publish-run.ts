@@ -19,7 +19,9 @@ export type RunSource = Subscriber & EventSource;
  * the node. An event whose receivers are the same as the previous one's (the
  * same object: the route cache's entry of its topic, or the one receivers
  * object of every topic a single plain subscription alone matches,
- * RoutingTable.route; so no subscription change between them), from the same
+ * RoutingTable.route; so no subscription change between them; on another
+ * topic only when no target filters deliveries by topic, `deliversAnyTopic`,
+ * and neither topic is reserved), from the same
  * source, in the same scope, and whose bytes follow the previous one's in the
  * same chunk extends the run; anything else delivers the run first (`flush`).
  * The run is always flushed before the chunk's callback returns
@@ -56,6 +58,8 @@ export class PublishRun {
   /** The run's events had their hops raised for links (every target is one); the largest payload every target takes. */
   private raised = false;
   private maxPayload = Infinity;
+  /** The run may go on across topics: its first topic is not reserved and every target `deliversAnyTopic`. */
+  private anyTopic = false;
 
   constructor(private readonly stats: NodeStats) {}
 
@@ -76,7 +80,20 @@ export class PublishRun {
       return -1;
     }
     const first = this.first;
-    if (receivers === this.receivers && first !== undefined && f.start === this.end && f.buf === first.buf && from === this.from && scope === this.scope && raised === this.raised && f.payloadLen <= this.maxPayload && f.end - first.start <= BATCH_BYTES) {
+    if (
+      receivers === this.receivers &&
+      first !== undefined &&
+      f.start === this.end &&
+      f.buf === first.buf &&
+      from === this.from &&
+      scope === this.scope &&
+      raised === this.raised &&
+      f.payloadLen <= this.maxPayload &&
+      f.end - first.start <= BATCH_BYTES &&
+      // Receivers may be one object for several topics (RoutingTable.route): across a topic change only
+      // when no target's delivery depends on the topic, and never onto a reserved one (`_INBOX`).
+      (this.anyTopic ? f.buf[f.topicStart] !== 0x5f /* _ */ : sameTopic(f, first))
+    ) {
       this.end = f.end;
       this.count++;
       return this.targets.length;
@@ -89,6 +106,7 @@ export class PublishRun {
     // A link whose peer refuses the payload skips that event and counts it (PeerLink.forwardRaised).
     if (f.payloadLen > max) return -1;
     this.maxPayload = max;
+    this.anyTopic = f.buf[f.topicStart] !== 0x5f /* _ */ && targets.every(deliversAnyTopic);
     this.raised = raised;
     this.receivers = receivers;
     this.from = from;
@@ -122,6 +140,20 @@ export class PublishRun {
     this.stats.msgsOut += targets.length * count;
     this.stats.bytesOut += targets.length * (end - first.start);
   }
+}
+
+const deliversAnyTopic = (s: Subscriber): boolean => s.deliversAnyTopic === true;
+
+/** Whether `a` and `b` have the same topic (bytes compared, not only the hash). */
+function sameTopic(a: Frame, b: Frame): boolean {
+  const n = a.topicLen;
+  if (n !== b.topicLen || a.topicHash !== b.topicHash) return false;
+  const x = a.buf;
+  const y = b.buf;
+  const i = a.topicStart;
+  const j = b.topicStart;
+  for (let k = 0; k < n; k++) if (x[i + k] !== y[j + k]) return false;
+  return true;
 }
 
 /**

@@ -38,16 +38,24 @@ export interface Subscriber {
   forwardRaised?(frame: Frame): void;
   /**
    * Links to other nodes only: `count` events back to back in `first.buf`
-   * from `first.start` to `end`, on `first`'s topic, each one's hops already
+   * from `first.start` to `end` (on `first`'s topic, or on several when
+   * `deliversAnyTopic`), each one's hops already
    * raised in place (publish-run.ts), sent as they are, as that many
    * `forwardRaised` calls would (the run holds no event over `maxPayload`).
    * Must not throw.
    */
   forwardRaisedRange?(first: Frame, end: number, count: number): void;
   /**
+   * True when which events this receiver takes depends on nothing but the
+   * routing table (no per-topic delivery filter: token deny rules, reserved
+   * topics): a run may then hold events of several topics (publish-run.ts),
+   * each as it arrived. Read when a run starts.
+   */
+  readonly deliversAnyTopic?: boolean;
+  /**
    * Client sessions only: plain deliveries of `count` events that lie back
    * to back in `first.buf` from `first.start` to `end`, all on `first`'s
-   * topic (publish-run.ts), as that many `deliver(frame, 0)` calls would
+   * topic unless `deliversAnyTopic` (publish-run.ts), as that many `deliver(frame, 0)` calls would
    * queue them. Must not throw.
    */
   deliverRange?(first: Frame, end: number, count: number): void;
