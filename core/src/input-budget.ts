@@ -96,6 +96,7 @@ export class InputBudget {
    */
   charge(h: InputHolder, bytes: number): void {
     const before = h.inputCharge;
+    if (before > 0 && bytes > 0) this.progressed(h);
     if (bytes === before) {
       if (bytes > 0 && this.used > this.limit && h.inputWaitSince === 0) this.wait(h);
       return;
@@ -116,10 +117,7 @@ export class InputBudget {
   }
 
   private wait(h: InputHolder): void {
-    const now = Date.now();
-    // The budget becomes busy: every holder's progress is measured from now.
-    if (this.waiting.size === 0) for (const [k, m] of this.holders) this.remark(k, m, now);
-    h.inputWaitSince = now;
+    h.inputWaitSince = Date.now();
     this.waiting.add(h);
     this.waits++;
     h.inputPause();
@@ -144,6 +142,14 @@ export class InputBudget {
       h.inputResume();
     }
     if (this.waiting.size === 0) this.stop();
+  }
+
+  /** Marks `h` again once it sent READ_SIZE since its mark (called at each read of a holder: the mark is when it last progressed). */
+  private progressed(h: InputHolder): void {
+    const m = this.holders.get(h);
+    if (m === undefined) return;
+    const p = h.inputProgress();
+    if (p < 0 || m.bytes < 0 || p - m.bytes >= READ_SIZE) this.remark(h, m, Date.now());
   }
 
   private remark(h: InputHolder, m: Mark, now: number): void {
