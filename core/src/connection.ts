@@ -120,7 +120,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
         this.chargeInput();
       },
     });
-    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner });
+    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner, room: settings.budget?.room });
     this.out = new OutboundQueue(this.transport, settings.highWater, settings.maxPending, settings.policy, () => this.overflow(), (tag) => this.eventDropped(tag));
     this.liveness = new Liveness(settings.liveness);
     this.timer = setTimeout(() => {

@@ -80,6 +80,9 @@ export class InputBudget {
     this.stall = o.stall;
   }
 
+  /** Bytes left before the limit (0 past it): what a decoder may allocate ahead of what it needs (FrameDecoder `room`). */
+  readonly room = (): number => Math.max(0, this.limit - this.used);
+
   /** Inputs holding bytes now. */
   get holding(): number {
     return this.holders.size;
@@ -92,15 +95,13 @@ export class InputBudget {
 
   /**
    * `h` now holds `bytes` (0: nothing; a closed input must be charged 0).
-   * Pauses it when it holds bytes and the budget is past its limit.
+   * Pauses it when its charge grew and the budget is past its limit.
    */
   charge(h: InputHolder, bytes: number): void {
     const before = h.inputCharge;
     if (before > 0 && bytes > 0) this.progressed(h);
-    if (bytes === before) {
-      if (bytes > 0 && this.used > this.limit && h.inputWaitSince === 0) this.wait(h);
-      return;
-    }
+    // Bytes read into room already charged cost nothing: only a charge that grows can be made to wait.
+    if (bytes === before) return;
     this.used += bytes - before;
     h.inputCharge = bytes;
     if (this.used > this.peak) this.peak = this.used;
@@ -111,9 +112,9 @@ export class InputBudget {
         this.waiting.delete(h);
       }
     } else if (before === 0) this.holders.set(h, { at: Date.now(), bytes: h.inputProgress(), waited: 0 });
-    if (bytes > 0 && this.used > this.limit) {
-      if (h.inputWaitSince === 0) this.wait(h);
-    } else if (bytes < before && this.waiting.size > 0) this.wake();
+    if (bytes > before) {
+      if (this.used > this.limit && h.inputWaitSince === 0) this.wait(h);
+    } else if (this.waiting.size > 0) this.wake();
   }
 
   private wait(h: InputHolder): void {

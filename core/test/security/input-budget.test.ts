@@ -16,9 +16,9 @@ import { budgetNode, unfinishedPub, unsent, type BudgetNode } from './input-budg
 
 const MiB = 1024 * 1024;
 const BUDGET = 16 * MiB;
-/** What the budget may be passed by: one socket read (64 KiB, in a buffer of up to 128 KiB) per input it pauses, plus what the node allocates besides. */
-const perInput = 128 * 1024;
-const besides = 6 * MiB;
+/** What the budget may be passed by: one socket read (64 KiB) per input it pauses (SPEC 9.5); and what the node allocates besides. */
+const perInput = 64 * 1024;
+const besides = 8 * MiB;
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {
