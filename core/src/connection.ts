@@ -179,8 +179,9 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
 
   inputEvict(why: string): void {
     this.fail('MB_ERR_INPUT_BUDGET', why);
-    // What it sends from now on is not decoded nor kept; reading lets the close complete.
-    this.decoder.stop();
+    // What it sends from now on is not kept (every frame is past a limit of 0: skipped unbuffered); reading lets the close complete.
+    this.decoder.reset();
+    this.decoder.limit = 0;
     this.transport.resume();
   }
 

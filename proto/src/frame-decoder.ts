@@ -108,19 +108,6 @@ export class FrameDecoder {
   }
 
   /**
-   * Stops decoding for good and drops the frame being reassembled (the
-   * connection is being closed and what it sends is no longer wanted).
-   */
-  stop(): void {
-    if (this.failure) return;
-    this.failure = new ProtocolError('MB_ERR_TRUNCATED', 'decoder stopped');
-    this.part = undefined;
-    this.partLen = 0;
-    this.want = 0;
-    this.skip = 0;
-  }
-
-  /**
    * Decodes `chunk`, calling `onFrame` for each complete frame and `onError`
    * for each error (after a fatal one, nothing more). Never throws for bad
    * input. Frames are only valid until the caller releases `chunk`.

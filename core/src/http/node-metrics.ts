@@ -203,7 +203,7 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   gauge(registry, 'meshbus_input_held_bytes', 'Bytes of unfinished frames, WebSocket messages and HTTP bodies held now, every input together.', () => ib.used);
   gauge(registry, 'meshbus_input_waiting', 'Inputs (connections, HTTP requests) paused now until the input budget frees.', () => ib.waitingCount);
   counter(registry, 'meshbus_input_budget_waits_total', 'Times an input was paused because the input budget was full.', () => ib.waits);
-  counter(registry, 'meshbus_input_budget_closed_total', 'Inputs closed with MB_ERR_INPUT_BUDGET: silent while holding part of a full budget, or paused past twice inputStall.', () => ib.evictions);
+  counter(registry, 'meshbus_input_budget_closed_total', 'Inputs closed with MB_ERR_INPUT_BUDGET: holders that sent less than 64 KiB over inputStall (time paused by the budget counting a third) while others waited for the budget.', () => ib.evictions);
   counter(registry, 'meshbus_rate_limited_total', 'Publishes dropped by the per-connection rate limit.', () => s.rateLimited);
   counter(registry, 'meshbus_subscriptions_refused_total', 'SUBs refused MB_ERR_TOO_MANY_SUBSCRIPTIONS, by the bound they hit: connection (maxSubscriptions), node (maxNodeSubscriptions), host (maxSubscriptionsPerIp).', () =>
     (['connection', 'node', 'host'] as const).map((b) => [{ bound: b }, s.subscriptionsRefused[b]]),
