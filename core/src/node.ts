@@ -79,8 +79,7 @@ export class MeshNode implements NodeContext {
   readonly logger: Logger;
   readonly scanner: FrameScanner;
   readonly maxFrameLength: number;
-  /** Bytes of unfinished input held, every connection and request together (SPEC 9.5): clients, peer links, WebSocket, HTTP bodies. */
-  readonly inputBudget: InputBudget;
+  readonly inputBudget: InputBudget; // unfinished input held, every connection and request together (SPEC 9.5)
   readonly startedAt = Date.now();
   readonly hooks: NodeHooks = {};
   /** Events published on this node per topic, bounded (dashboard "top topics"). */
@@ -124,8 +123,7 @@ export class MeshNode implements NodeContext {
     this.scanner = scanner;
     // Validated now (a bad option fails here, like every other), loaded in listen().
     this.durableCfg = resolveDurable(options.durable);
-    // Frames larger than the payload limit still decode (and are refused with a
-    // typed error, connection kept) up to twice the limit; beyond, the decoder skips them.
+    // Payloads up to twice the limit still decode (refused with a typed error); beyond, skipped (options.ts frameLimit).
     this.maxFrameLength = frameLimit(this.options.maxTopicLength, this.options.maxPayload);
     this.inputBudget = new InputBudget({ limit: this.options.inputBudget, stall: this.options.inputStall });
     this.server = clientServer(this.options, this.stats, this.logger, (s) => this.accept(s));
