@@ -263,7 +263,7 @@ interface WsReceiverState {
  * Bytes `ws` holds for a message it has not delivered: what it read and has
  * not parsed (an unfinished WebSocket frame) and the fragments of an
  * unfinished message. ws has no public API for it: its Receiver's fields are
- * read, never written (checked by core/test/security/input-budget-ws.test.ts).
+ * read, never written (core/test/security/input-budget.test.ts and input-budget-holders.test.ts fail if they move).
  */
 export function wsHeldBytes(ws: WebSocket): number {
   const r = (ws as unknown as { _receiver?: WsReceiverState })._receiver;
