@@ -47,6 +47,8 @@ export interface StartConfig {
   /** 'on': start the HTTP API without --admin-token where it is otherwise refused (non-loopback --http-host, or client tokens required). */
   httpInsecureOpen: 'on' | 'off';
   maxPayload: number | undefined;
+  inputBudget: number | undefined;
+  inputStall: number | undefined;
   maxConnections: number | undefined;
   maxSubscriptions: number | undefined;
   maxNodeSubscriptions: number | undefined;
@@ -153,6 +155,8 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   adminToken: { kind: 'string', default: undefined, arg: 'token', help: 'Bearer token of the HTTP API\'s admin routes.' },
   httpInsecureOpen: { kind: 'string', default: 'off', arg: 'on|off', help: 'on: start the HTTP API without --admin-token where that is otherwise refused (non-loopback --http-host, or client tokens required).' },
   maxPayload: { kind: 'int', default: undefined, arg: 'bytes', help: 'Largest event payload accepted from a client, bytes.' },
+  inputBudget: { kind: 'int', default: undefined, arg: 'bytes', help: 'Bytes of unfinished frames, WebSocket messages and HTTP bodies the node holds, every connection together; past it inputs wait (default 64 MiB, at least 4 of the largest frames; at least 2).' },
+  inputStall: { kind: 'int', default: undefined, arg: 'ms', help: 'While inputs wait for --input-budget: a holder silent this long is closed (MB_ERR_INPUT_BUDGET), a waiter after twice this (default 5000).' },
   maxConnections: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections at once.' },
   maxSubscriptions: { kind: 'int', default: undefined, arg: 'n', help: 'Most subscriptions per client connection.' },
   maxNodeSubscriptions: { kind: 'int', default: undefined, arg: 'n', help: 'Most client subscriptions on the node, all connections together (default 1,000,000).' },

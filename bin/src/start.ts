@@ -42,6 +42,8 @@ export async function startServer(
     name: cfg.name,
     token: cfg.token,
     maxPayload: cfg.maxPayload,
+    inputBudget: cfg.inputBudget,
+    inputStall: cfg.inputStall,
     maxConnections: cfg.maxConnections,
     jwt: jwtKeys(cfg),
     maxTokenLifetime: cfg.maxTokenLifetime,

@@ -94,6 +94,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       maxPending: this.options.maxPending,
       maxStall: node.options.maxStall,
       maxFrameLength: node.maxFrameLength,
+      budget: node.inputBudget,
       scanner: node.scanner,
       logger: node.logger,
       acceptFailuresTold: new ToldRecently(REPORT_EVERY),

@@ -18,7 +18,7 @@ import {
   type Frame,
   type FrameScanner,
 } from '@meshbus/proto';
-import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, throttled, type AuthThrottle, type ConnectionState, type Logger } from '@meshbus/core';
+import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, throttled, type AuthThrottle, type ConnectionState, type InputBudget, type Logger } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 import { parsePeerInfo, reachableAt, type PeerInfo } from './peer-info.js';
 
@@ -46,6 +46,8 @@ export interface LinkSettings {
   maxPending: number;
   maxStall: number;
   maxFrameLength: number;
+  /** The node's input budget (core input-budget.ts, SPEC 9.5): a link's unfinished frame is charged to it like a client's. */
+  budget?: InputBudget;
   scanner: FrameScanner;
   logger: Logger;
   /**
@@ -183,6 +185,7 @@ export class PeerLink extends Connection {
       handshakeTimeout: s.handshakeTimeout,
       liveness: { interval: s.pingInterval, maxOut: MAX_PINGS_OUT, wakeTimeout: s.pingInterval },
       closeTimeout: CLOSE_TIMEOUT,
+      budget: s.budget,
     });
     if (role === 'dialer') {
       this.sendControl(FrameType.HELLO, { v: [1, 1], peer: { ...s.self, ...hello }, nonce: this.myNonce });

@@ -115,6 +115,11 @@ export class ClientSession extends Connection {
     if (!this.held.holding) super.resumeInput();
   }
 
+  /** A token being verified keeps input paused too (the input budget does not resume it). */
+  protected override pausedElsewhere(): boolean {
+    return this.held.holding || super.pausedElsewhere();
+  }
+
   // ---- AuthenticatedConnection (client-auth.ts) ----
 
   get gone(): boolean {
@@ -126,7 +131,7 @@ export class ClientSession extends Connection {
   }
 
   release(): void {
-    this.held.release(this.onFrame, () => this.gone, () => !this.sourceBlocked);
+    this.held.release(this.onFrame, () => this.gone, () => this.inputMayResume());
     this.ctx.flushRun();
   }
 

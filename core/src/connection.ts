@@ -20,6 +20,7 @@ import {
   type ProtocolError,
 } from '@meshbus/proto';
 import { FlowEndpoint } from './flow-endpoint.js';
+import type { InputBudget, InputHolder } from './input-budget.js';
 import { TLS_ON_PLAIN } from './tls-port.js';
 import { OutboundQueue, type DropTag } from './outbound-queue.js';
 import type { SlowPolicy } from './subscriber.js';
@@ -58,6 +59,8 @@ export interface ConnectionSettings {
   liveness: LivenessOptions;
   /** After close(), how long the transport may take to flush before it is destroyed. */
   closeTimeout: number;
+  /** The node-wide input budget (input-budget.ts) the bytes of unfinished frames are charged to; none: unbounded (tests, tools). */
+  budget?: InputBudget;
 }
 
 /**
@@ -71,7 +74,7 @@ export interface ConnectionSettings {
  * Subclasses keep only their protocol: `onFrame` / `onDecodeError` for input,
  * the `closing` / `ended` hooks, and `overflow` (the queue's hard bound hit).
  */
-export abstract class Connection extends FlowEndpoint {
+export abstract class Connection extends FlowEndpoint implements InputHolder {
   protected phase: ConnectionState = 'handshake';
   readonly transport: Transport;
   protected readonly out: OutboundQueue;
@@ -90,6 +93,11 @@ export abstract class Connection extends FlowEndpoint {
   private pingSeq = 0;
   /** The handshake deadline; once closing, the transport's deadline to finish (closeTimeout). */
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** InputHolder: bytes of unfinished input charged to the node's budget, and since when the budget pauses this connection (0: it does not). */
+  inputCharge = 0;
+  inputWaitSince = 0;
+  /** Bytes the transport holds of a message not yet whole (WebSocket fragments), reported by its `held` event. */
+  private transportHeld = 0;
 
   /** Frames decoded from the transport; an arrow field, so the hot path makes no closure. */
   protected abstract readonly onFrame: (f: Frame) => void;
@@ -107,8 +115,12 @@ export abstract class Connection extends FlowEndpoint {
         this.drained();
       },
       close: () => this.onClose(),
+      held: (bytes) => {
+        this.transportHeld = bytes;
+        this.chargeInput();
+      },
     });
-    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner });
+    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner, room: settings.budget?.room });
     this.out = new OutboundQueue(this.transport, settings.highWater, settings.maxPending, settings.policy, () => this.overflow(), (tag) => this.eventDropped(tag));
     this.liveness = new Liveness(settings.liveness);
     this.timer = setTimeout(() => {
@@ -131,7 +143,46 @@ export abstract class Connection extends FlowEndpoint {
   }
 
   protected resumeInput(): void {
-    if (this.phase !== 'closed') this.transport.resume();
+    if (this.phase !== 'closed' && this.inputWaitSince === 0) this.transport.resume();
+  }
+
+  /** Whether input may be read again once the reason it was paused for is gone: no receiver and no budget keeps it paused. */
+  protected inputMayResume(): boolean {
+    return !this.pausedElsewhere() && this.inputWaitSince === 0;
+  }
+
+  /** Input is paused for another reason than the input budget (flow control: a receiver). */
+  protected pausedElsewhere(): boolean {
+    return this.sourceBlocked;
+  }
+
+  /** Charges what this connection holds of unfinished input (decoder and transport) to the node's budget. */
+  private chargeInput(): void {
+    const b = this.settings.budget;
+    if (b === undefined || this.phase === 'closing' || this.phase === 'closed') return;
+    b.charge(this, this.decoder.held + this.transportHeld);
+  }
+
+  // ---- InputHolder (input-budget.ts) ----
+
+  inputProgress(): number {
+    return this.pausedElsewhere() ? -1 : this.bytesIn + this.transportHeld;
+  }
+
+  inputPause(): void {
+    this.transport.pause();
+  }
+
+  inputResume(): void {
+    if (this.phase !== 'closed' && this.inputMayResume()) this.transport.resume();
+  }
+
+  inputEvict(why: string): void {
+    this.fail('MB_ERR_INPUT_BUDGET', why);
+    // What it sends from now on is not kept (every frame is past a limit of 0: skipped unbuffered); reading lets the close complete.
+    this.decoder.reset();
+    this.decoder.limit = 0;
+    this.transport.resume();
   }
 
   /** Bytes from the transport. */
@@ -144,6 +195,8 @@ export abstract class Connection extends FlowEndpoint {
       if (HTTP_REQUEST.test(latin1Head(chunk))) return this.httpOnMeshbusPort();
     }
     this.decoder.push(chunk, this.onFrame, this.onDecodeError);
+    // A frame that arrived whole leaves nothing held: one comparison (SPEC 9.5).
+    if (this.decoder.buffered !== 0 || this.inputCharge !== 0) this.chargeInput();
   }
 
   /**
@@ -277,6 +330,7 @@ export abstract class Connection extends FlowEndpoint {
   protected end(code: ErrorCode | undefined, reason: string): void {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     const was = this.phase;
+    this.settings.budget?.charge(this, 0);
     this.phase = 'closing';
     clearTimeout(this.timer);
     this.closing(was, reason);

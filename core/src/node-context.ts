@@ -1,5 +1,6 @@
 import type { ErrorCode, Frame, FrameScanner } from '@meshbus/proto';
 import type { Logger } from './logger.js';
+import type { InputBudget } from './input-budget.js';
 import type { JwtVerifier } from './auth/jwt.js';
 import type { NodeExtension } from './node-extension.js';
 import type { ResolvedOptions } from './options.js';
@@ -34,6 +35,8 @@ export interface NodeContext {
   readonly logger: Logger;
   readonly scanner: FrameScanner;
   readonly maxFrameLength: number;
+  /** The node-wide budget for unfinished input (SPEC 9.5). */
+  readonly inputBudget: InputBudget;
   newClientId(): string;
   /** Redis-backed durability (through the extension seam); undefined when the node runs without Redis. */
   readonly durability?: NodeExtension;

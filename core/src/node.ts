@@ -2,8 +2,6 @@ import type { Server, Socket } from 'node:net';
 import {
   ERROR_CODES,
   FrameType,
-  HEADER_SIZE,
-  MAX_EXT,
   ProtocolError,
   assertPattern,
   errorFrame,
@@ -28,7 +26,8 @@ import { AuthThrottle } from './auth/auth-throttle.js';
 import { OtlpExporter, type TraceParent } from './otlp-export.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
-import { resolveOptions, type NodeOptions, type ResolvedOptions } from './options.js';
+import { frameLimit, resolveOptions, type NodeOptions, type ResolvedOptions } from './options.js';
+import { InputBudget } from './input-budget.js';
 import { listenOn } from './listen.js';
 import { raiseHops } from './forward-slab.js';
 import { RoutingTable, dropTagOf, outOfScope, type DeliveryScope, type Receivers } from './routing-table.js';
@@ -80,6 +79,7 @@ export class MeshNode implements NodeContext {
   readonly logger: Logger;
   readonly scanner: FrameScanner;
   readonly maxFrameLength: number;
+  readonly inputBudget: InputBudget; // unfinished input held, every connection and request together (SPEC 9.5)
   readonly startedAt = Date.now();
   readonly hooks: NodeHooks = {};
   /** Events published on this node per topic, bounded (dashboard "top topics"). */
@@ -123,9 +123,9 @@ export class MeshNode implements NodeContext {
     this.scanner = scanner;
     // Validated now (a bad option fails here, like every other), loaded in listen().
     this.durableCfg = resolveDurable(options.durable);
-    // Frames larger than the payload limit still decode (and are refused with a
-    // typed error, connection kept) up to twice the limit; beyond, the decoder skips them.
-    this.maxFrameLength = HEADER_SIZE + this.options.maxTopicLength + MAX_EXT + this.options.maxPayload * 2;
+    // Payloads up to twice the limit still decode (refused with a typed error); beyond, skipped (options.ts frameLimit).
+    this.maxFrameLength = frameLimit(this.options.maxTopicLength, this.options.maxPayload);
+    this.inputBudget = new InputBudget({ limit: this.options.inputBudget, stall: this.options.inputStall });
     this.server = clientServer(this.options, this.stats, this.logger, (s) => this.accept(s));
     this.jwt = this.options.jwt ? new JwtVerifier(this.options.jwt) : undefined;
     this.otlp = this.options.otlpEndpoint ? new OtlpExporter({ endpoint: this.options.otlpEndpoint, closeWaitMs: this.options.drainTimeout }, { id: this.id, name: this.options.name }, this.logger) : undefined;
@@ -471,6 +471,7 @@ export class MeshNode implements NodeContext {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     await this.sessions.drain((kind) => this.peerUrls(kind), this.options.drainTimeout);
     if (this.timer) clearInterval(this.timer);
+    this.inputBudget.close();
     await closed;
     await this.durability?.stop();
     await this.otlp?.flush(); // spans still batched: the process may exit right after this
@@ -483,6 +484,7 @@ export class MeshNode implements NodeContext {
     if (this.timer) clearInterval(this.timer);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.sessions.destroyAll();
+    this.inputBudget.close();
     await closed;
     await this.durability?.stop();
     await this.otlp?.flush();

@@ -5,6 +5,7 @@ import type { DurableOptions } from './durable/store-config.js';
 import { jwtKeysProblem, type JwtKeys } from './auth/jwt.js';
 import type { TlsConfig } from './tls-config.js';
 import type { AuthThrottleOptions } from './auth/auth-throttle.js';
+import { defaultInputBudget } from './input-budget.js';
 
 /** Everything a node can be told. Every field has an embedded default. */
 export interface NodeOptions {
@@ -102,6 +103,15 @@ export interface NodeOptions {
   maxStall?: number;
   /** On shutdown, wait at most this long for clients to take their last bytes. Default 5,000. */
   drainTimeout?: number;
+  /**
+   * Bytes of unfinished input the node holds, every connection and request
+   * together (SPEC 9.5): frames not yet whole (clients, peers), WebSocket
+   * messages not yet whole, HTTP bodies. Default 64 MiB and at least 4 of the
+   * node's largest frames; at least 2 of them.
+   */
+  inputBudget?: number;
+  /** ms: while inputs wait for the budget, a holder silent this long is closed, a waiter after twice this. Default 5,000. */
+  inputStall?: number;
   /** Client URLs of other nodes, announced in WELCOME for failover. */
   peers?: () => string[];
   logger?: Logger;
@@ -111,6 +121,14 @@ export interface NodeOptions {
 
 export type ResolvedOptions = Required<Omit<NodeOptions, 'durable' | 'token' | 'jwt' | 'tls' | 'otlpEndpoint' | 'id' | 'name' | 'peers' | 'logger' | 'authThrottle'>> &
   Pick<NodeOptions, 'token' | 'jwt' | 'tls' | 'otlpEndpoint' | 'authThrottle'> & { id: string; name: string; peers: () => string[]; logger: Logger };
+
+/**
+ * The largest frame a node decodes once a connection is open: payloads up to
+ * twice maxPayload still decode (and are refused with a typed error).
+ */
+export function frameLimit(maxTopicLength: number, maxPayload: number): number {
+  return HEADER_SIZE + maxTopicLength + MAX_EXT + maxPayload * 2;
+}
 
 function check(ok: boolean, what: string): void {
   if (!ok) throw new ConfigError(what);
@@ -150,6 +168,8 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     writeDeadline: o.writeDeadline ?? 10_000,
     drainTimeout: o.drainTimeout ?? 5_000,
     maxStall: o.maxStall ?? 1_000,
+    inputBudget: o.inputBudget ?? defaultInputBudget(frameLimit(o.maxTopicLength ?? DEFAULT_MAX_TOPIC, o.maxPayload ?? DEFAULT_MAX_PAYLOAD)),
+    inputStall: o.inputStall ?? 5_000,
     peers: o.peers ?? (() => []),
     logger: o.logger ?? defaults.logger,
   };
@@ -159,11 +179,13 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
   const maxPayload = 0xffffffff - HEADER_SIZE - 0xffff - MAX_EXT;
   check(isPosInt(r.maxPayload) && r.maxPayload <= maxPayload, `maxPayload must be 1..${maxPayload} bytes, got ${o.maxPayload}`);
   check(isPosInt(r.maxTopicLength) && r.maxTopicLength <= 0xffff, `maxTopicLength must be 1..65535`);
-  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxNodeSubscriptions', 'maxSubscriptionsPerIp', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall', 'maxConnectionsPerIp', 'publishBurst', 'maxHelloSize'] as const) {
+  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxNodeSubscriptions', 'maxSubscriptionsPerIp', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall', 'maxConnectionsPerIp', 'publishBurst', 'maxHelloSize', 'inputBudget', 'inputStall'] as const) {
     check(isPosInt(r[k]), `${k} must be a positive integer, got ${String(o[k])}`);
   }
   check(r.maxHelloSize >= 256, `maxHelloSize must be at least 256, got ${o.maxHelloSize}`);
-  for (const k of ['handshakeTimeout', 'pingInterval', 'writeDeadline', 'drainTimeout', 'maxStall'] as const) {
+  const frame = frameLimit(r.maxTopicLength, r.maxPayload);
+  check(r.inputBudget >= 2 * frame, `inputBudget must be at least twice the largest frame (${2 * frame} bytes with maxPayload ${r.maxPayload}), got ${o.inputBudget}`);
+  for (const k of ['handshakeTimeout', 'pingInterval', 'writeDeadline', 'drainTimeout', 'maxStall', 'inputStall'] as const) {
     check(r[k] <= MAX_TIMER_MS, `${k} must be at most ${MAX_TIMER_MS} ms (the longest timer), got ${String(o[k])}`);
   }
   check(Number.isInteger(r.maxTokenLifetime) && r.maxTokenLifetime >= 0, `maxTokenLifetime must be a whole number of seconds >= 0, got ${o.maxTokenLifetime}`);

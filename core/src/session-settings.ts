@@ -22,6 +22,7 @@ export function settingsOf(ctx: NodeContext): ConnectionSettings {
     handshakeTimeout: o.handshakeTimeout,
     liveness: { interval: o.pingInterval, maxOut: o.maxPingsOut, wakeTimeout: o.pingInterval },
     closeTimeout: o.drainTimeout,
+    budget: ctx.inputBudget,
   };
   settingsByNode.set(ctx, s);
   return s;

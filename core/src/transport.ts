@@ -54,4 +54,11 @@ export interface TransportEvents {
   /** The wire took queued bytes: the session may write more. */
   drain(): void;
   close(): void;
+  /**
+   * Bytes the transport now holds of input not yet delivered (a WebSocket
+   * message's fragments and unfinished frame): charged to the node's input
+   * budget (SPEC 9.5). Stream transports deliver bytes as they arrive and
+   * never call it.
+   */
+  held?(bytes: number): void;
 }

@@ -60,6 +60,7 @@ const ROWS = [
   ['AUTH_THROTTLED', 2050, 1, 'too many failed authentications from this address'],
   ['BAD_PEER_INFO', 2060, 0, 'invalid node id, name or address from a peer'],
   ['TOPOLOGY', 2061, 1, 'link refused: it would make a topology meshbus does not route (a loop)'],
+  ['INPUT_BUDGET', 2070, 1, 'input held past the node input budget'],
   // 3xxx: raised by a client library, never sent by a node.
   ['TIMEOUT', 3001, 0, 'request timed out'],
   ['CONNECTION_CLOSED', 3002, 0, 'connection closed'],

@@ -8,6 +8,12 @@ export interface FrameDecoderOptions {
   maxFrameLength?: number;
   /** Scanner implementation: the TypeScript one by default, the native addon's in a node. */
   scanner?: FrameScanner;
+  /**
+   * Bytes the decoder may allocate ahead of what a split frame needs now
+   * (a node's input budget room): reassembly buffers grow by doubling within
+   * it, and to the bytes that arrived past it. Default: no bound.
+   */
+  room?: () => number;
 }
 
 /** Frames scanned per scanner call; the decoder loops when a chunk holds more. */
@@ -56,10 +62,19 @@ export class FrameDecoder {
   /** Bytes of an oversized frame still to discard. */
   private skip = 0;
   private failure: ProtocolError | undefined;
+  private readonly room: (() => number) | undefined;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.maxFrameLength = options.maxFrameLength ?? DEFAULT_MAX_FRAME;
     this.scanner = options.scanner ?? jsScanner;
+    this.room = options.room;
+  }
+
+  /** A reassembly buffer's size: `ahead` (doubling) within `room`, at least `need`, at most the frame. */
+  private sized(need: number, ahead: number, from: number): number {
+    const room = this.room;
+    const size = room === undefined ? ahead : Math.max(need, Math.min(ahead, from + room()));
+    return this.want > 0 ? Math.min(this.want, size) : size;
   }
 
   /** Largest accepted value of the length field. */
@@ -85,6 +100,11 @@ export class FrameDecoder {
   /** Bytes held back waiting for the rest of a frame. */
   get buffered(): number {
     return this.partLen;
+  }
+
+  /** Memory held for the frame being reassembled (its buffer's size, at least `buffered`); 0 when none. */
+  get held(): number {
+    return this.part === undefined ? 0 : this.part.length;
   }
 
   /**
@@ -190,7 +210,7 @@ export class FrameDecoder {
   private startPart(chunk: Uint8Array, from: number, to: number, length: number): void {
     // Until the header is complete the frame size is unknown: hold a header-sized buffer.
     this.want = length > 0 ? length + 4 : 0;
-    this.part = new Uint8Array(this.want > 0 ? Math.min(this.want, Math.max(PART_MIN, 2 * (to - from))) : FIXED_SIZE);
+    this.part = new Uint8Array(this.want > 0 ? this.sized(to - from, Math.max(PART_MIN, 2 * (to - from)), 0) : FIXED_SIZE);
     this.part.set(chunk.subarray(from, to), 0);
     this.partLen = to - from;
   }
@@ -200,7 +220,7 @@ export class FrameDecoder {
     const part = this.part!;
     const need = this.partLen + n;
     if (need <= part.length) return part;
-    const grown = new Uint8Array(Math.min(this.want, Math.max(need, 2 * part.length, PART_MIN)));
+    const grown = new Uint8Array(this.sized(need, Math.max(need, 2 * part.length, PART_MIN), part.length));
     grown.set(part.subarray(0, this.partLen), 0);
     this.part = grown;
     return grown;

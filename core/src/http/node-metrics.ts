@@ -201,6 +201,12 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   counter(registry, 'meshbus_auth_throttled_total', 'Authentications refused unchecked (MB_ERR_AUTH_THROTTLED) because their address had no failed attempts left, by path.', () => paths.map((p) => [{ path: p }, node.authThrottle.refused[p]]));
   gauge(registry, 'meshbus_auth_throttle_addresses', 'Remote addresses the failed-auth limiter remembers (bounded by its maxAddresses).', () => node.authThrottle.size);
   counter(registry, 'meshbus_permission_denied_total', 'Publishes and subscriptions refused by token permissions.', () => s.permissionDenied);
+  const ib = node.inputBudget;
+  gauge(registry, 'meshbus_input_budget_bytes', 'The node-wide input budget (inputBudget, SPEC 9.5): bytes of unfinished frames, WebSocket messages and HTTP bodies the node holds at most (plus one read per input paused).', () => ib.limit);
+  gauge(registry, 'meshbus_input_held_bytes', 'Bytes of unfinished frames, WebSocket messages and HTTP bodies held now, every input together.', () => ib.used);
+  gauge(registry, 'meshbus_input_waiting', 'Inputs (connections, HTTP requests) paused now until the input budget frees.', () => ib.waitingCount);
+  counter(registry, 'meshbus_input_budget_waits_total', 'Times an input was paused because the input budget was full.', () => ib.waits);
+  counter(registry, 'meshbus_input_budget_closed_total', 'Inputs closed with MB_ERR_INPUT_BUDGET: holders that sent less than 64 KiB over inputStall (time paused by the budget counting a third) while others waited for the budget.', () => ib.evictions);
   counter(registry, 'meshbus_rate_limited_total', 'Publishes dropped by the per-connection rate limit.', () => s.rateLimited);
   counter(registry, 'meshbus_subscriptions_refused_total', 'SUBs refused MB_ERR_TOO_MANY_SUBSCRIPTIONS, by the bound they hit: connection (maxSubscriptions), node (maxNodeSubscriptions), host (maxSubscriptionsPerIp).', () =>
     (['connection', 'node', 'host'] as const).map((b) => [{ bound: b }, s.subscriptionsRefused[b]]),

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ClusterView } from '../cluster-view.js';
 import type { MeshNode } from '../node.js';
+import { bodyBudget } from './body-budget.js';
 import { accessCheck } from './access.js';
 import { dashboardHtml } from './dashboard/page.js';
 import { MeshStats, nodeSummary } from './dashboard/mesh-stats.js';
@@ -190,6 +191,8 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
 
   // Deny by default, decided on the matched route (access.ts); runs for the not-found handler too.
   app.addHook('onRequest', accessCheck(options.adminToken, options.scheme ?? 'http', prefix, node.authThrottle));
+  // Bodies not yet whole count in the node's input budget (SPEC 9.5), with its frames and messages.
+  app.addHook('preParsing', bodyBudget(node.inputBudget));
   app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     const status = reply.statusCode;
     const rec = { method: req.method, url: logUrl(req.url), status, ms: Math.round(reply.elapsedTime * 100) / 100 };

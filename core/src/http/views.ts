@@ -65,6 +65,8 @@ export function nodeView(ctx: ViewContext, localIp?: string) {
       maxConnections: o.maxConnections,
       maxConnectionsPerIp: o.maxConnectionsPerIp,
       maxPending: o.maxPending,
+      inputBudget: o.inputBudget,
+      inputStall: o.inputStall,
       handshakeTimeout: o.handshakeTimeout,
       pingInterval: o.pingInterval,
       maxPingsOut: o.maxPingsOut,
