@@ -395,11 +395,16 @@ export class ClientSession extends Connection {
     if (sid !== 0) this.subs.countSid(sid);
   }
 
-  /** Plain deliveries of a run of events on one topic, back to back in `first.buf` up to `end` (Subscriber.deliverRange). */
+  /** Plain deliveries of a run of events, back to back in `first.buf` up to `end`, on one topic while topicFiltered (Subscriber.deliverRange). */
   deliverRange(first: Frame, end: number, count: number): void {
     if (!this.receives(first)) return;
     this.msgsOut += this.out.sendRun(first.buf, first.start, end, count);
     this.bytesOut += this.out.runBytes;
+  }
+
+  /** Whether receives() may refuse one topic and pass another (Subscriber.topicFiltered): a token's subscribe deny, the reserved-topic filter. */
+  get topicFiltered(): boolean {
+    return this.permissions?.filtersDelivery === true || this.subs.policy.reserved !== undefined;
   }
 
   /** Whether this connection gets events on `f`'s topic: open, allowed by its token and the node's reserved topics, a trace it may see. */

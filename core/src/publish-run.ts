@@ -56,6 +56,8 @@ export class PublishRun {
   /** The run's events had their hops raised for links (every target is one); the largest payload every target takes. */
   private raised = false;
   private maxPayload = Infinity;
+  /** A target filters by topic (Subscriber.topicFiltered): the run holds only its first event's topic. */
+  private oneTopic = false;
 
   constructor(private readonly stats: NodeStats) {}
 
@@ -76,7 +78,7 @@ export class PublishRun {
       return -1;
     }
     const first = this.first;
-    if (receivers === this.receivers && first !== undefined && f.start === this.end && f.buf === first.buf && from === this.from && scope === this.scope && raised === this.raised && f.payloadLen <= this.maxPayload && f.end - first.start <= BATCH_BYTES) {
+    if (receivers === this.receivers && first !== undefined && f.start === this.end && f.buf === first.buf && from === this.from && scope === this.scope && raised === this.raised && f.payloadLen <= this.maxPayload && f.end - first.start <= BATCH_BYTES && (!this.oneTopic || sameTopic(f, first))) {
       this.end = f.end;
       this.count++;
       return this.targets.length;
@@ -85,10 +87,17 @@ export class PublishRun {
     const targets = runTargets(receivers, from, scope, raised);
     if (targets === undefined || targets.length === 0) return -1;
     let max = Infinity;
-    for (let i = 0; i < targets.length; i++) max = Math.min(max, targets[i]!.maxPayload ?? Infinity);
+    let oneTopic = false;
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[i]!;
+      max = Math.min(max, t.maxPayload ?? Infinity);
+      // A receiver that filters by topic decides on the run's first event (Subscriber.topicFiltered).
+      if (t.topicFiltered === true) oneTopic = true;
+    }
     // A link whose peer refuses the payload skips that event and counts it (PeerLink.forwardRaised).
     if (f.payloadLen > max) return -1;
     this.maxPayload = max;
+    this.oneTopic = oneTopic;
     this.raised = raised;
     this.receivers = receivers;
     this.from = from;
@@ -143,4 +152,15 @@ function runTargets(r: Receivers, from: RunSource, scope: DeliveryScope, raised:
     targets.push(s);
   }
   return targets;
+}
+
+/** Whether `f` and `first` (in the same buffer) have the same topic bytes. */
+function sameTopic(f: Frame, first: Frame): boolean {
+  const len = f.topicLen;
+  if (len !== first.topicLen || f.topicHash !== first.topicHash) return false;
+  const buf = f.buf;
+  const a = f.topicStart;
+  const b = first.topicStart;
+  for (let i = 0; i < len; i++) if (buf[a + i] !== buf[b + i]) return false;
+  return true;
 }

@@ -46,11 +46,20 @@ export interface Subscriber {
   forwardRaisedRange?(first: Frame, end: number, count: number): void;
   /**
    * Client sessions only: plain deliveries of `count` events that lie back
-   * to back in `first.buf` from `first.start` to `end`, all on `first`'s
-   * topic (publish-run.ts), as that many `deliver(frame, 0)` calls would
-   * queue them. Must not throw.
+   * to back in `first.buf` from `first.start` to `end` (publish-run.ts), as
+   * that many `deliver(frame, 0)` calls would queue them. They may be on
+   * several topics (the topics one subscription alone receives share their
+   * receivers), unless `topicFiltered`: then all are on `first`'s topic.
+   * Must not throw.
    */
   deliverRange?(first: Frame, end: number, count: number): void;
+  /**
+   * True while the receiver decides per topic whether it gets an event its
+   * subscriptions match (a token's subscribe deny under an allowed wildcard,
+   * the reserved-topic filter of a wide subscription): a run to it holds
+   * events of one topic only, since deliverRange decides on the first.
+   */
+  readonly topicFiltered?: boolean;
   /** True while the receiver's queue is past its high-water mark. */
   readonly congested: boolean;
   /**
