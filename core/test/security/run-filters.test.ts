@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FrameType, encodeFrame, type FrameSpec } from '@meshbus/proto';
+import { FrameType, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
 import { nodeKit, RawWs, type RawFrames } from '@meshbus/testkit';
 import { signHs256, startNode, type MeshNode } from '../../src/index.js';
 import { WsGateway } from '../../src/ws/index.js';
@@ -39,6 +39,20 @@ for (const via of ['tcp', 'ws'] as const) {
       await p.flush();
       await c.waitFor((g) => g.type === FrameType.PUB && g.topic === 'audit.end');
       expect(c.events().map((g) => `${g.topic}:${g.payload.toString()}`)).toEqual(['orders.eu:1', 'orders.us:3', 'orders.eu:5', 'orders.eu:7', 'orders.us:9', 'audit.end:end']);
+    });
+
+    it('a deny that an AUTH refresh brings filters the runs after it', async () => {
+      const n = await kit.node();
+      const c = await client(n, signHs256({ sub: 'svc' }, SECRET));
+      const p = await client(n, signHs256({ sub: 'ops' }, SECRET));
+      c.sub('orders.>', 1);
+      await c.flush();
+      const narrower = signHs256({ sub: 'svc', permissions: { subscribe: { allow: ['orders.>'], deny: ['orders.internal'] } } }, SECRET);
+      c.send({ type: FrameType.AUTH, correlation: 9, payload: encodeBody({ token: narrower }) });
+      await c.waitFor((g) => g.type === FrameType.ACK && g.correlation === 9);
+      p.sendBytes(oneChunk(pub('orders.eu', '1'), pub('orders.internal', '2'), pub('orders.us', '3'), pub('orders.internal', '4'), pub('orders.end', 'end')));
+      await c.waitFor((g) => g.type === FrameType.PUB && g.topic === 'orders.end');
+      expect(c.events().map((g) => `${g.topic}:${g.payload.toString()}`)).toEqual(['orders.eu:1', 'orders.us:3', 'orders.end:end']);
     });
   });
 }
