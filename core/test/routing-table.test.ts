@@ -110,7 +110,7 @@ describe('RoutingTable.routeFrame', () => {
     expect(decoded).toBe(before + 1);
   });
 
-  it('a change that matches more cached topics than one walk looks at drops the whole cache, and routes stay right', () => {
+  it('a change that matches more cached topics than one walk looks at empties the index (its topics checked lazily), and routes stay right', () => {
     const t = new RoutingTable();
     const a = owner(1);
     const b = owner(2);
