@@ -240,10 +240,7 @@ export class ClientSession extends Connection {
     }
   };
 
-  /**
-   * A reply topic is a publish the responder makes on the requester's
-   * behalf: it needs the same permission, except in the requester's own inbox.
-   */
+  /** A reply topic is a publish the responder makes on the requester's behalf: the same permission, except in its own inbox. */
   private replyAllowed(reply: string | undefined, f: Frame): boolean {
     // Own inbox first: the usual reply topic, a string compare instead of the rules' trie walk.
     if (reply === undefined || !this.permissions || isOwnInbox(reply, this.clientId) || this.permissions.canPublish(reply)) return true;
@@ -296,12 +293,10 @@ export class ClientSession extends Connection {
   }
 
   /**
-   * AUTH on a live connection: a refreshed token replaces the old one
-   * (answered with ACK). A token for another subject is refused with
-   * MB_ERR_SUBJECT_CHANGED and the connection stays on its old token; an
-   * invalid or expired one closes it. Once accepted, the subscriptions the
-   * new rules deny end (recheckSubscriptions). A host past its budget of
-   * such checks (RefreshWalks) has its AUTH wait, input paused, the old token in force.
+   * AUTH on a live connection: a refreshed token replaces the old one (answered with ACK). A token for another
+   * subject is refused with MB_ERR_SUBJECT_CHANGED and the connection stays on its old token; an invalid or expired
+   * one closes it. Once accepted, the subscriptions the new rules deny end (recheckSubscriptions). A host past its
+   * budget of such checks (RefreshWalks) has its AUTH wait, input paused, the old token in force.
    */
   private onAuth(f: Frame): void {
     if (!this.ctx.jwt) return this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, 'this node does not use tokens');
@@ -427,9 +422,10 @@ export class ClientSession extends Connection {
   private receives(f: Frame): boolean {
     if (this.phase !== 'open') return false;
     if (this.permissions?.filtersDelivery && !this.permissions.canReceiveFrame(f)) return false;
-    const reserved = this.subs.policy.reserved;
-    if (reserved && !reserved.canReceive(f.topic)) return false;
-    return !isTraceTopicAt(f.buf, f.topicStart, f.topicLen) || this.traceVisible(f);
+    if (this.subs.policy.reserved?.canReceive(f.topic) === false) return false;
+    if (!isTraceTopicAt(f.buf, f.topicStart, f.topicLen)) return true;
+    // A hop record reaches the tracer that owns its id here, or a token explicitly allowed its `_TRACE` topic (trace-guard.ts).
+    return this.permissions?.explicitlyAllowsSubscribe(f.topic) === true || this.ctx.traces.mayReceive(this, f);
   }
 
   /** A droppable event was dropped: counted, and owed to each subscription it was for (DropReports). */
@@ -442,11 +438,6 @@ export class ClientSession extends Connection {
   protected override drained(): void {
     super.drained();
     if (this.drops?.due && !this.out.congested && this.phase === 'open') this.drops.send(this.out, this.subs);
-  }
-
-  /** A hop record reaches the tracer that owns its id here, or a token explicitly allowed its `_TRACE` topic (trace-guard.ts). */
-  private traceVisible(f: Frame): boolean {
-    return this.permissions?.explicitlyAllowsSubscribe(f.topic) === true || this.ctx.traces.mayReceive(this, f);
   }
 
   protected override errorSent(): void {

@@ -457,12 +457,12 @@ export class MeshNode implements NodeContext {
     const now = Date.now();
     for (const s of this.sessions) s.tick(now);
     this.table.sweepCache(now);
+    this.topTopics.tick(now);
   }
 
   /**
-   * Graceful stop: refuse new connections, tell every client to go elsewhere
-   * (GOODBYE MB_ERR_DRAINING with the peer list), wait for them to flush and
-   * close (at most drainTimeout), then close the listener.
+   * Graceful stop: refuse new connections, tell every client to go elsewhere (GOODBYE MB_ERR_DRAINING with the
+   * peer list), wait for them to flush and close (at most drainTimeout), then close the listener.
    */
   async shutdown(): Promise<void> {
     if (this.shuttingDown) return;

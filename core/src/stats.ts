@@ -193,8 +193,8 @@ export class TopicCounter {
    * is not counted (the figures are approximate, for the dashboard's top topics).
    * Keyed by the hash as a signed 32-bit integer (a V8 small integer: the
    * unsigned hash above 2^30 is a heap number, slower to hash and compare);
-   * the clock (`now`, ms, default `Date.now()`) is read only when the table is full (then at one
-   * uncounted event in 256 when not given). Measured at
+   * the clock (`now`, ms, default the one tick() set, else `Date.now()`) is read only when the table
+   * is full. Measured at
    * 1 → 1, 16 B: a `Date.now()` per event here was ~8 % of the node's time.
    */
   count(hash: number, source: { readonly topic: string }, now?: number): void {
@@ -212,13 +212,9 @@ export class TopicCounter {
       return;
     }
     if (this.counts.size >= this.capacity) {
-      // Without `now`, the clock is read at one uncounted event in 256: with more topics in
-      // flight than the table holds, a Date.now() per event was a few % of the node's time.
-      if (now === undefined && (this.missed & 255) !== 0) {
-        this.missed++;
-        return;
-      }
-      const t = now ?? Date.now();
+      // The owner's timer's clock (tick) when it has one: with more topics in flight than the
+      // table holds, a Date.now() per event was a few % of the node's time.
+      const t = now ?? (this.clock > 0 ? this.clock : Date.now());
       if (t - this.lastEvict < this.evictEveryMs) {
         this.missed++;
         return;
@@ -230,6 +226,14 @@ export class TopicCounter {
     this.counts.set(key, n);
     this.lastKey = key;
     this.lastEntry = n;
+  }
+
+  /** The owner's clock (ms), set by tick(): read instead of Date.now() once set. */
+  private clock = 0;
+
+  /** Sets the clock count() reads when the table is full (the node's timer: every 20 ms to ~1 s). */
+  tick(now: number): void {
+    this.clock = now;
   }
 
   /** Events not counted because the table was full. */
