@@ -15,7 +15,7 @@ export interface BudgetNode {
   /** process.memoryUsage() of the node after two full GCs (bytes). */
   memory(): Promise<NodeJS.MemoryUsage>;
   /** The node's input budget counters (undefined on a node without one). */
-  budget(): Promise<{ limit: number; used: number; peak: number; waits: number; evictions: number } | undefined>;
+  budget(): Promise<{ limit: number; used: number; peak: number; waits: number; evictions: number; holding: number; waiting: number } | undefined>;
   kill(): void;
 }
 
@@ -36,7 +36,7 @@ export async function budgetNode(opts: Record<string, unknown>, gateway: Record<
     console.log(JSON.stringify({ port: n.port, wsPort: g.port, httpPort: h.port }));
     createInterface({ input: process.stdin }).on('line', (l) => {
       const b = n.inputBudget;
-      if (l === 'budget') return console.log(JSON.stringify(b ? { limit: b.limit, used: b.used, peak: b.peak, waits: b.waits, evictions: b.evictions } : null));
+      if (l === 'budget') return console.log(JSON.stringify(b ? { limit: b.limit, used: b.used, peak: b.peak, waits: b.waits, evictions: b.evictions, holding: b.holding, waiting: b.waitingCount } : null));
       globalThis.gc(); globalThis.gc();
       console.log(JSON.stringify(process.memoryUsage()));
     });
