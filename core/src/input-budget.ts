@@ -124,7 +124,11 @@ export class InputBudget {
         this.wait(h);
         this.unblock(Date.now());
       }
-    } else if (this.waiting.size > 0) this.wake();
+    } else if (this.waiting.size > 0) {
+      this.wake();
+      // The head done, and what it freed not enough to wake anyone: the next oldest goes on.
+      this.unblock(Date.now());
+    }
   }
 
   /**
