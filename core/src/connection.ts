@@ -252,6 +252,13 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
     // A due time further off than any wait the rule gives means the clock went back: tick now (the rule then probes).
     const l = this.liveness.options;
     if (this.phase !== 'open' || (now < this.due && this.due - now <= Math.max(l.interval, l.wakeTimeout))) return;
+    // Paused by the input budget (SPEC 9.5): the other end's pings and pongs wait unread, a silence of the node's own making,
+    // not a sign of a dead peer (a link's 2 s pings went stale before a 5 s inputStall closed the holders it waited for). A
+    // waiter that never gets through is the budget's to close (3 × inputStall).
+    if (this.inputWaitSince !== 0) {
+      this.lastRx = now;
+      this.received++;
+    }
     const probing = this.probeMs;
     this.probeMs = 0;
     const a = probing > 0 ? this.liveness.probeEnded(now, this.received, probing) : this.liveness.tick(now, this.lastRx, this.received, this.sent);

@@ -73,6 +73,12 @@ export class InputBudget {
   /** Every input holding bytes, with where its progress was last looked at. */
   private readonly holders = new Map<InputHolder, Mark>();
   private readonly waiting = new Set<InputHolder>();
+  /**
+   * The input let read past the limit because every holder waited (none of
+   * them could finish and free the budget): it reads on until it holds
+   * nothing, so at most one frame, message or body is past the limit.
+   */
+  private head: InputHolder | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(o: InputBudgetOptions) {
@@ -106,6 +112,7 @@ export class InputBudget {
     h.inputCharge = bytes;
     if (this.used > this.peak) this.peak = this.used;
     if (bytes === 0) {
+      if (h === this.head) this.head = undefined;
       this.holders.delete(h);
       if (h.inputWaitSince !== 0) {
         h.inputWaitSince = 0;
@@ -113,8 +120,37 @@ export class InputBudget {
       }
     } else if (before === 0) this.holders.set(h, { at: Date.now(), bytes: h.inputProgress(), waited: 0 });
     if (bytes > before) {
-      if (this.used > this.limit && h.inputWaitSince === 0) this.wait(h);
-    } else if (this.waiting.size > 0) this.wake();
+      if (this.used > this.limit && h.inputWaitSince === 0 && h !== this.head) {
+        this.wait(h);
+        this.unblock(Date.now());
+      }
+    } else if (this.waiting.size > 0) {
+      this.wake();
+      // The head done, and what it freed not enough to wake anyone: the next oldest goes on.
+      this.unblock(Date.now());
+    }
+  }
+
+  /**
+   * When every input holding bytes waits for the budget, none can finish
+   * what it holds and free it: honest senders each paused with part of a
+   * frame would wait until the stall rule closed them all. The oldest waiter
+   * then reads on past the limit (the head) until it holds nothing.
+   */
+  private unblock(now: number): void {
+    if (this.head !== undefined || this.waiting.size === 0 || this.waiting.size < this.holders.size) return;
+    const h = this.waiting.values().next().value as InputHolder;
+    this.head = h;
+    this.resumeWaiter(h, now);
+  }
+
+  private resumeWaiter(h: InputHolder, now: number): void {
+    this.waiting.delete(h);
+    // The wait is not held against its progress (it could send nothing), but adds to its waiting time.
+    const m = this.holders.get(h);
+    if (m !== undefined) m.waited += now - h.inputWaitSince;
+    h.inputWaitSince = 0;
+    h.inputResume();
   }
 
   private wait(h: InputHolder): void {
@@ -135,12 +171,7 @@ export class InputBudget {
     for (const h of this.waiting) {
       if (room <= 0) break;
       room -= READ_SIZE;
-      this.waiting.delete(h);
-      // The wait is not held against its progress (it could send nothing), but adds to its waiting time.
-      const m = this.holders.get(h);
-      if (m !== undefined) m.waited += now - h.inputWaitSince;
-      h.inputWaitSince = 0;
-      h.inputResume();
+      this.resumeWaiter(h, now);
     }
     if (this.waiting.size === 0) this.stop();
   }
@@ -182,6 +213,7 @@ export class InputBudget {
       }
     }
     if (this.used <= this.limit) this.wake();
+    this.unblock(now);
     if (this.waiting.size === 0) this.stop();
   }
 

@@ -120,9 +120,14 @@ export class WsTransport implements Transport {
     ws.on('error', () => {});
     socket.on('drain', () => events.drain());
     // After ws's own 'data' listener (it was added when ws took the socket): what ws still holds once it parsed the chunk.
-    if (events.held !== undefined) socket.on('data', this.reportHeld);
+    if (events.held !== undefined) {
+      socket.on('data', this.reportHeld);
+      this.inflateWhileReading = reportInflated(ws, this.reportHeld);
+    }
   }
 
+  /** With permessage-deflate: inflates the frame held back while paused (reportInflated). */
+  private inflateWhileReading: (() => void) | undefined;
   /** Bytes last reported held (SPEC 9.5: charged to the node's input budget). */
   private heldReported = 0;
   private readonly reportHeld = (): void => {
@@ -162,6 +167,7 @@ export class WsTransport implements Transport {
 
   resume(): void {
     this.ws.resume();
+    this.inflateWhileReading?.();
   }
 
   end(reason?: ErrorCode): void {
@@ -261,18 +267,63 @@ export class WsTransport implements Transport {
 interface WsReceiverState {
   _bufferedBytes?: number;
   _fragments?: Buffer[];
+  /** Bytes written to the Receiver (a Writable) it has not taken yet: what came while it inflated. */
+  writableLength?: number;
+  _extensions?: Record<string, unknown>;
+  _write?: (chunk: Buffer, enc: BufferEncoding, cb: (err?: Error | null) => void) => void;
+  decompress?: (data: Buffer, cb: (err?: Error | null) => void) => void;
+}
+
+/**
+ * With permessage-deflate, ws inflates a compressed frame asynchronously
+ * (zlib), after the socket read that brought it, and only then adds the
+ * inflated bytes to the message's fragments: what it holds is reported again
+ * each time the Receiver finished with what it was given (its write
+ * callback), or those fragments would never be charged (about 1000:1 for
+ * zeros: 1 KB on the wire held 900 KB uncharged). And pausing the socket
+ * did not stop ws inflating the frames of a read it had already taken (one
+ * read of compressed frames is many reads' worth once inflated): while the
+ * connection is paused, the next frame's inflation waits, and the function
+ * returned runs it once the connection reads again. Only a connection that
+ * negotiated compression pays for either.
+ */
+function reportInflated(ws: WebSocket, report: () => void): (() => void) | undefined {
+  const r = (ws as unknown as { _receiver?: WsReceiverState })._receiver;
+  const write = r?._write;
+  const decompress = r?.decompress;
+  if (r === undefined || write === undefined || decompress === undefined || r._extensions?.['permessage-deflate'] === undefined) return undefined;
+  r._write = (chunk, enc, cb) =>
+    write.call(r, chunk, enc, (err) => {
+      cb(err);
+      report();
+    });
+  let waiting: (() => void) | undefined;
+  r.decompress = (data, cb) => {
+    // The frame inflated last is charged first (ws goes on to the next frame before its write callback): past the budget, this one waits.
+    report();
+    if (ws.isPaused) waiting = () => decompress.call(r, data, cb);
+    else decompress.call(r, data, cb);
+  };
+  return () => {
+    const w = waiting;
+    if (w === undefined || ws.isPaused) return;
+    waiting = undefined;
+    // A closed connection has nothing more to deliver (ws released its inflater).
+    if (ws.readyState === 1) w();
+  };
 }
 
 /**
  * Bytes `ws` holds for a message it has not delivered: what it read and has
- * not parsed (an unfinished WebSocket frame) and the fragments of an
- * unfinished message. ws has no public API for it: its Receiver's fields are
+ * not parsed (an unfinished WebSocket frame, or bytes queued while it
+ * inflates) and the fragments of an unfinished message (inflated ones
+ * included, once inflated: reportInflated). ws has no public API for it: its Receiver's fields are
  * read, never written (core/test/security/input-budget.test.ts and input-budget-holders.test.ts fail if they move).
  */
 export function wsHeldBytes(ws: WebSocket): number {
   const r = (ws as unknown as { _receiver?: WsReceiverState })._receiver;
   if (r === undefined) return 0;
-  let n = r._bufferedBytes ?? 0;
+  let n = (r._bufferedBytes ?? 0) + (r.writableLength ?? 0);
   const f = r._fragments;
   if (f !== undefined) for (let i = 0; i < f.length; i++) n += f[i]!.length;
   return n;

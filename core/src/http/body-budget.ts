@@ -64,6 +64,10 @@ class BodyHolder extends Transform implements InputHolder {
 export function bodyBudget(budget: InputBudget) {
   return async (_req: FastifyRequest, reply: FastifyReply, payload: NodeJS.ReadableStream): Promise<NodeJS.ReadableStream> => {
     const holder = new BodyHolder(budget, reply);
+    // However the request ends, nothing of its body is held once its response is done: a reply sent before the body was
+    // read whole (413 past bodyLimit, by Content-Length or counted) leaves the holder neither ended nor closed, and node
+    // then drops the rest of the body unread (its pipe into the holder removed): the charge stayed for ever.
+    reply.raw.once('close', () => holder.destroy());
     // The client went away before its body was whole: nothing more comes, nothing stays charged.
     payload.once('error', (e: Error) => holder.destroy(e));
     payload.once('close', () => {

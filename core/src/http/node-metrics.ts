@@ -202,7 +202,7 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   gauge(registry, 'meshbus_auth_throttle_addresses', 'Remote addresses the failed-auth limiter remembers (bounded by its maxAddresses).', () => node.authThrottle.size);
   counter(registry, 'meshbus_permission_denied_total', 'Publishes and subscriptions refused by token permissions.', () => s.permissionDenied);
   const ib = node.inputBudget;
-  gauge(registry, 'meshbus_input_budget_bytes', 'The node-wide input budget (inputBudget, SPEC 9.5): bytes of unfinished frames, WebSocket messages and HTTP bodies the node holds at most (plus one read per input paused).', () => ib.limit);
+  gauge(registry, 'meshbus_input_budget_bytes', 'The node-wide input budget (inputBudget, SPEC 9.5): bytes of unfinished frames, WebSocket messages and HTTP bodies the node holds at most (plus one read per input paused, and one frame, message or body when every holder waits; SPEC 9.5).', () => ib.limit);
   gauge(registry, 'meshbus_input_held_bytes', 'Bytes of unfinished frames, WebSocket messages and HTTP bodies held now, every input together.', () => ib.used);
   gauge(registry, 'meshbus_input_waiting', 'Inputs (connections, HTTP requests) paused now until the input budget frees.', () => ib.waitingCount);
   counter(registry, 'meshbus_input_budget_waits_total', 'Times an input was paused because the input budget was full.', () => ib.waits);

@@ -15,28 +15,28 @@ export interface BudgetNode {
   /** process.memoryUsage() of the node after two full GCs (bytes). */
   memory(): Promise<NodeJS.MemoryUsage>;
   /** The node's input budget counters (undefined on a node without one). */
-  budget(): Promise<{ limit: number; used: number; peak: number; waits: number; evictions: number } | undefined>;
+  budget(): Promise<{ limit: number; used: number; peak: number; waits: number; evictions: number; holding: number; waiting: number } | undefined>;
   kill(): void;
 }
 
 /**
  * A node with its WebSocket gateway and HTTP API, in a child process run with
  * --expose-gc (what it holds after a full collection is what it references).
- * JSON options only; a node that does not know an option ignores it.
+ * JSON options only (`gateway`: the WsGateway's); a node that does not know an option ignores it.
  */
-export async function budgetNode(opts: Record<string, unknown>): Promise<BudgetNode> {
+export async function budgetNode(opts: Record<string, unknown>, gateway: Record<string, unknown> = {}): Promise<BudgetNode> {
   const code = `
     import { startNode, silentLogger } from '@meshbus/core';
     import { WsGateway } from '@meshbus/core/ws';
     import { startHttp } from '@meshbus/core/http';
     import { createInterface } from 'node:readline';
     const n = await startNode({ port: 0, logger: silentLogger, ...${JSON.stringify(opts)} });
-    const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+    const g = await new WsGateway(n, { port: 0, host: '127.0.0.1', ...${JSON.stringify(gateway)} }).listen();
     const h = await startHttp(n, { port: 0, host: '127.0.0.1' });
     console.log(JSON.stringify({ port: n.port, wsPort: g.port, httpPort: h.port }));
     createInterface({ input: process.stdin }).on('line', (l) => {
       const b = n.inputBudget;
-      if (l === 'budget') return console.log(JSON.stringify(b ? { limit: b.limit, used: b.used, peak: b.peak, waits: b.waits, evictions: b.evictions } : null));
+      if (l === 'budget') return console.log(JSON.stringify(b ? { limit: b.limit, used: b.used, peak: b.peak, waits: b.waits, evictions: b.evictions, holding: b.holding, waiting: b.waitingCount } : null));
       globalThis.gc(); globalThis.gc();
       console.log(JSON.stringify(process.memoryUsage()));
     });
