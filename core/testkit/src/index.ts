@@ -23,7 +23,7 @@ export {
 } from './redis.js';
 export { durableSuite } from './durable-suite.js';
 export { ownRedisServers } from './own-redis.js';
-export { memoryNode, type MemoryNode } from './memory-node.js';
+export { memoryNode, type MemoryNode, type InputBudgetCounters } from './memory-node.js';
 export { logCapture } from './log-capture.js';
 export { MESHBUS_BIN, runCli, spawnCli, spawnNode, stopProcesses, trackedProcesses, type CliProcess, type NodeProcess } from './processes.js';
 export { CHROMIUM, CHROMIUM_ARGS, launchChromium, noBrowser, type BrowserContext, type Chromium } from './chromium.js';
