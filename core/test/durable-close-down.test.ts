@@ -45,6 +45,8 @@ function child(url: string, seen: boolean): string {
       await c.close().catch(() => {});
       await n.close();
       process.stderr.write('closed\\n');
+      // Still alive 3 s later (the test fails at 10 s): say what holds the event loop, for the failure message.
+      setTimeout(() => process.stderr.write('alive after close: ' + JSON.stringify(process.getActiveResourcesInfo()) + '\\n'), 3000).unref();
     });
     process.stderr.write('ready\\n');
   `;
