@@ -126,7 +126,7 @@ describe("one connection's duplicate subscriptions", () => {
     await droppedCost(10, 16_000); // warms the code paths up
     const small = await droppedCost(10, 16_000);
     const large = await droppedCost(10_000, 16_000);
-    expect(large.cpu / small.cpu).toBeLessThan(2.5);
+    expect(large.cpu / small.cpu).toBeLessThan(4);
     // Every drop reported on every sid, once: a drop made while reports were being queued (a report
     // pushing an old event out) was lost for the sid being reported.
     for (const r of [small, large]) expect(new Set(r.reported.values())).toEqual(new Set([r.dropped]));
@@ -137,14 +137,14 @@ describe("one connection's duplicate subscriptions", () => {
     const small = await freshTopicCost(10, 3_000);
     const large = await freshTopicCost(10_000, 3_000);
     // A complexity check, not a time limit: one visit per (connection, pattern) gives a ratio near 1; one per subscription gave ~5-8.
-    expect(large / small).toBeLessThan(2.5);
+    expect(large / small).toBeLessThan(4);
   }, 120_000);
 
   it('a queue group whose members the publisher (echo off) holds costs each pick about the same with 10 or 9,990 of them (each pick used to walk them all)', async () => {
     await ownGroupCost(10, 5_000); // warms the code paths up
     const small = await ownGroupCost(10, 5_000);
     const large = await ownGroupCost(9_990, 5_000);
-    expect(large / small).toBeLessThan(2.5);
+    expect(large / small).toBeLessThan(4);
   }, 120_000);
 
   it('publishes cost about the same whether a connection holds 10 or 10,000 subscriptions to ">" with a max (each delivery used to be counted on each)', async () => {
@@ -165,7 +165,7 @@ describe("one connection's duplicate subscriptions", () => {
     await cost(10, 5_000); // warms the code paths up
     const small = await cost(10, 5_000);
     const large = await cost(10_000, 5_000);
-    expect(large / small).toBeLessThan(2.5);
+    expect(large / small).toBeLessThan(4);
   }, 120_000);
 
   it('duplicates with a max each end at their own max, a max set again by UNSUB counting from then', async () => {
