@@ -43,7 +43,9 @@ describe('the route cache against fresh routes', () => {
       if (rnd(5) === 0) t[t.length - 1] = '>';
       return t.join('.');
     };
-    for (let round = 0; round < 6; round++) {
+    let compared = 0;
+    let mismatch: string | undefined;
+    for (let round = 0; round < 6 && mismatch === undefined; round++) {
       const t = new RoutingTable();
       const live: Subscription[] = [];
       let now = 0;
@@ -71,10 +73,16 @@ describe('the route cache against fresh routes', () => {
           const topic = rnd(3) === 0 ? topics[rnd(20)]! : topics[rnd(topics.length)]!;
           const got = norm(t.routeFrame(frame(topic), decode));
           const want = norm(t.route(topic));
-          if (got !== want) throw new Error(`round ${round} step ${step} ${topic}: ${got} vs ${want}`);
+          compared++;
+          if (got !== want) {
+            mismatch = `round ${round} step ${step} ${topic}: ${got} vs ${want}`;
+            break;
+          }
         }
       }
     }
-    expect(true).toBe(true);
+    expect(mismatch).toBeUndefined();
+    // ~90 % of 120,000 steps route a topic: the comparisons really ran.
+    expect(compared).toBeGreaterThan(100_000);
   }, 120_000);
 });
