@@ -16,6 +16,14 @@ import { ownRedisServers, until } from '@meshbus/testkit';
  * for a connection between two reconnect attempts, and the worker's 7.5 s
  * lock-renewal timer rearmed meanwhile; plus a 2 s ioredis disconnect timer
  * per connection and a 6 s BZPOPMIN watchdog).
+ *
+ * The third case (session 12) is the one the second met ~1 run in 20 under
+ * load: a job move (the consumer left, so its job fails) sent on the workers'
+ * connection while Redis hangs, then Redis dies. ioredis keeps a sent command
+ * across reconnects for a resend; closed with disconnect() between two
+ * attempts, the connection never ended it, the worker's close waited for the
+ * move for ever, and its lock-renewal and stalled-check timers kept the
+ * process alive. Now closeConnection drops it (the command is rejected).
  */
 
 const CORE = fileURLToPath(new URL('..', import.meta.url));
@@ -24,20 +32,36 @@ const EXIT_WITHIN_MS = 1000;
 
 const redis = ownRedisServers();
 
-/** The child: a durable node with a queue consumer holding a job; on SIGUSR2 it closes the node (`seen`: once it saw Redis down). */
-function child(url: string, seen: boolean): string {
+type Case = 'seen' | 'dying' | 'move in flight';
+
+/**
+ * The child: a durable node with a queue consumer holding a job; on SIGUSR2
+ * it closes the node ('seen': once it saw Redis down). 'move in flight': on
+ * SIGUSR2 it closes the consumer (its job fails: a move sent to a Redis the
+ * test has paused), says 'moving', and on SIGUSR1 (Redis killed) waits until
+ * it saw Redis down, then closes the node.
+ */
+function child(url: string, kind: Case): string {
+  const seen = kind === 'seen';
   return `
+    // Where each live timer was made, for the failure message (async_hooks: a Timeout's init runs where it is armed).
+    const { createHook } = await import('node:async_hooks');
+    const timers = new Map();
+    createHook({ init(id, type) { if (type === 'Timeout') timers.set(id, new Error().stack.split('\\n').slice(2, 9).join('\\n')); }, destroy(id) { timers.delete(id); } }).enable();
     const { startNode, silentLogger } = await import('@meshbus/core');
     const { connect } = await import('@meshbus/sdk');
     const n = await startNode({ port: 0, logger: silentLogger, durable: { redis: '${url}', prefix: 'closedown:', topics: [{ pattern: 'h.>', history: { size: 10 } }] } });
     const c = await connect('127.0.0.1:' + n.port, { reconnect: false });
     let got = 0;
-    c.subscribe('q.>', { queue: 'g', durable: true, callback: () => void got++ });
+    let release = () => {};
+    // 'move in flight': the job is ACKed (the callback's promise resolved) only on SIGUSR2.
+    const held = ${kind === 'move in flight'};
+    c.subscribe('q.>', { queue: 'g', durable: true, callback: () => { got++; if (held) return new Promise((r) => (release = r)); } });
     await c.flush();
     while ((n.durability.matcher.forTopic('q.a')?.queues.length ?? 0) === 0) await new Promise((r) => setTimeout(r, 20));
     await c.publish('q.a', 'x', { ack: true });
     while (got === 0) await new Promise((r) => setTimeout(r, 20));
-    process.once('SIGUSR2', async () => {
+    const closeNode = async () => {
       if (${seen}) {
         while (n.stats.store.redisUp !== 0) await new Promise((r) => setTimeout(r, 20));
         await new Promise((r) => setTimeout(r, 300));
@@ -46,16 +70,26 @@ function child(url: string, seen: boolean): string {
       await n.close();
       process.stderr.write('closed\\n');
       // Still alive 3 s later (the test fails at 10 s): say what holds the event loop, for the failure message.
-      setTimeout(() => process.stderr.write('alive after close: ' + JSON.stringify(process.getActiveResourcesInfo()) + '\\n'), 3000).unref();
-    });
+      setTimeout(() => process.stderr.write('alive after close: ' + JSON.stringify(process.getActiveResourcesInfo()) + '\\nconnections (status, offline, sent): ' + JSON.stringify(n.durability.conns.map((r) => [r.status, r.offlineQueue.length, r.commandQueue.length])) + '\\n' + [...timers.values()].join('\\n--\\n') + '\\n'), 3000).unref();
+    };
+    if (${kind === 'move in flight'}) {
+      process.once('SIGUSR2', async () => {
+        release();
+        await new Promise((r) => setTimeout(r, 300));
+        process.stderr.write('moving: commands sent on the connections ' + JSON.stringify(n.durability.conns.map((r) => r.commandQueue.length)) + '\\n');
+        process.once('SIGUSR1', () => void closeNode());
+      });
+    } else process.once('SIGUSR2', () => void closeNode());
     process.stderr.write('ready\\n');
   `;
 }
 
-for (const seen of [true, false]) {
-  it(`a node closed ${seen ? 'once it saw its Redis down' : 'as its Redis dies'}: the process exits within ${EXIT_WITHIN_MS} ms`, async ({ skip }) => {
+const TITLES: Record<Case, string> = { seen: 'once it saw its Redis down', dying: 'as its Redis dies', 'move in flight': 'with a job move in flight when its Redis died' };
+
+for (const kind of ['seen', 'dying', 'move in flight'] as const) {
+  it(`a node closed ${TITLES[kind]}: the process exits within ${EXIT_WITHIN_MS} ms`, async ({ skip }) => {
     const server = await redis.start({ skip });
-    const p = spawn(process.execPath, ['--input-type=module', '-e', child(server.url, seen)], { cwd: CORE, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, ['--input-type=module', '-e', child(server.url, kind)], { cwd: CORE, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let closedAt = 0;
     p.stderr.on('data', (d: Buffer) => {
@@ -66,13 +100,22 @@ for (const seen of [true, false]) {
     try {
       await until(() => stderr.includes('ready') || p.exitCode !== null, 'the child ready', 20_000);
       expect(stderr).toContain('ready');
-      await server.kill();
-      p.kill('SIGUSR2');
+      if (kind === 'move in flight') {
+        server.pause();
+        p.kill('SIGUSR2');
+        await until(() => stderr.includes('moving') || p.exitCode !== null, 'the job ACKed', 10_000);
+        p.kill('SIGUSR1');
+        await new Promise((r) => setTimeout(r, 300));
+        await server.kill();
+      } else {
+        await server.kill();
+        p.kill('SIGUSR2');
+      }
       await until(() => closedAt > 0 || p.exitCode !== null, 'node.close() returned', 10_000);
       const bound = new Promise<number>((r) => setTimeout(() => r(0), 10_000));
       const at = await Promise.race([exited, bound]);
       expect(at, `the process did not exit within 10 s of close(): ${stderr}`).toBeGreaterThan(0);
-      console.log(`[close-down] seen=${seen}: exit ${at - closedAt} ms after close()`);
+      console.log(`[close-down] ${kind}: exit ${at - closedAt} ms after close()`);
       expect(at - closedAt).toBeLessThan(EXIT_WITHIN_MS);
     } finally {
       if (p.exitCode === null) p.kill('SIGKILL');

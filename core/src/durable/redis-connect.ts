@@ -95,8 +95,8 @@ const DISCONNECT_WAIT_MS = 200;
  * then a 6 s watchdog). A Cluster client is only disconnected (its nodes are
  * its own connections). Only for a connection whose users handle that
  * rejection: BullMQ's wrapper of a connection still initializing re-emits it
- * as an 'error' with no listener once closed (a crash), so closeConnection
- * keeps the plain disconnect() for the node's shared connections.
+ * as an 'error', which `quietConnections` (bullmq-guard.ts) keeps from
+ * crashing a process once nothing listens.
  */
 export function dropConnection(c: RedisClient): void {
   // 'wait' is the state in which disconnect() runs the close handler itself (ioredis Redis#disconnect).
@@ -106,14 +106,21 @@ export function dropConnection(c: RedisClient): void {
 
 /**
  * Closes a connection: QUIT when it is connected (Redis runs what was sent
- * before it), else disconnect. A QUIT on a connection that is not connected
- * waits in its offline queue (the worker and pub/sub connections keep one)
- * for a Redis that may never come back: node.close() hung for ever when Redis
- * was down. Bounded too when connected (Redis may die meanwhile). Never rejects.
+ * before it), else drops it (dropConnection). A QUIT on a connection that is
+ * not connected waits in its offline queue (the worker and pub/sub
+ * connections keep one) for a Redis that may never come back: node.close()
+ * hung for ever when Redis was down. Dropped, not only disconnected: a
+ * connection between two reconnect attempts keeps the commands it had sent
+ * when Redis died, for a resend that never comes (the workers' connection
+ * retries for ever), and a BullMQ job move waiting on one held its worker's
+ * close, whose lock-renewal and stalled-check timers then kept the process
+ * alive after node.close() (core/test/durable-close-down.test.ts, a stop
+ * begun as Redis dies). Bounded too when connected (Redis may die
+ * meanwhile). Never rejects.
  */
 export async function closeConnection(c: RedisClient): Promise<void> {
   if (c.status !== 'ready') {
-    c.disconnect();
+    dropConnection(c);
     return;
   }
   let timer: ReturnType<typeof setTimeout> | undefined;
