@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { afterEach, expect, it } from 'vitest';
-import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
+import { FrameType, encodeFrame } from '@meshbus/proto';
 import { RawClient, until } from '@meshbus/testkit';
 import { startHttp } from '@meshbus/core/http';
 import type { PeerInfo } from '../src/index.js';
 import type { PeerLink } from '../src/peer-link.js';
-import { fakePeer, rawPeer, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { fakePeer, startMeshNode, stopMeshNode, stoppedPeer, type TestNode } from './mesh-helpers.js';
 
 /**
  * A peer link's lost events are in the node-wide counters, each once
@@ -23,17 +22,10 @@ afterEach(async () => {
 });
 
 it('a peer that stopped reading, then a link closed with events queued: received + dropped = published, node-wide', async () => {
-  // Link pings far apart: the stopped peer is not found stale meanwhile (the test ends the link itself).
-  const p = await startMeshNode({ mode: 'partial', maxPending: 256 * 1024, pingInterval: 60_000 }, 'p', { maxStall: 200 });
+  // (The test ends the link itself.)
+  const { p, peer, id } = await stoppedPeer('feed');
   nodes.push(p);
-  const id = randomBytes(8).toString('hex');
-  // A cluster address nobody listens on: the node never links back to it (partial mesh).
-  const peer = await rawPeer(p.cluster.port, { id, name: 'stuck', cluster: '127.0.0.1:1', client: '127.0.0.1:1' });
   raws.push(peer);
-  await until(() => p.cluster.peers().some((x) => x.id === id && x.state === 'up'), 'the raw peer is up');
-  peer.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[1, 'feed', null, 1]] }) });
-  await until(() => remoteInterest(p) > 0, "the peer's interest at P");
-  peer.pauseReading();
   const pub = await RawClient.connect(p.node.port);
   raws.push(pub);
   const frame = Buffer.from(encodeFrame({ type: FrameType.PUB, topic: 'feed', payload: Buffer.alloc(32, 1) }));

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
+import { FrameType, encodeFrame } from '@meshbus/proto';
 import { RawClient, until } from '@meshbus/testkit';
 import type { PeerLink } from '../src/peer-link.js';
-import { fullyMeshed, rawPeer, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { fullyMeshed, startMeshNode, stopMeshNode, stoppedPeer, type TestNode } from './mesh-helpers.js';
 
 /**
  * A client's events whose only receivers on its node are links to other
@@ -81,18 +80,9 @@ describe("a client's events for links only, in runs", () => {
 describe('runs and a link past its bound', () => {
   it('a peer that stopped reading: each event of a run is sent, queued or dropped on its own, and counted so', async () => {
     // A small bound (high-water mark 128 KiB) and a short stall: the publisher is held back 200 ms, then the link drops.
-    // Link pings far apart: under load the stopped peer was found stale (200 ms pings) before its queue filled, and
-    // nothing was dropped (a flake on a loaded machine, the old code too).
-    const p = await startMeshNode({ mode: 'partial', maxPending: 256 * 1024, pingInterval: 60_000 }, 'p', { maxStall: 200 });
+    const { p, peer, id } = await stoppedPeer('feed');
     nodes.push(p);
-    const id = randomBytes(8).toString('hex');
-    // A cluster address nobody listens on: the node never links back to it (partial mesh).
-    const peer = await rawPeer(p.cluster.port, { id, name: 'stuck', cluster: '127.0.0.1:1', client: '127.0.0.1:1' });
     raws.push(peer);
-    await until(() => p.cluster.peers().some((x) => x.id === id && x.state === 'up'), 'the raw peer is up');
-    peer.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[1, 'feed', null, 1]] }) });
-    await until(() => remoteInterest(p) > 0, "the peer's interest at P");
-    peer.pauseReading();
     const pub = await raw(p);
     const frame = Buffer.from(encodeFrame({ type: FrameType.PUB, topic: 'feed', payload: Buffer.alloc(32, 1) }));
     const chunk = Buffer.concat(Array.from({ length: 600 }, () => frame)); // ~58 KiB: runs of up to 600 events

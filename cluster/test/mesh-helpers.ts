@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { startNode, silentLogger, type MeshNode, type NodeOptions } from '@meshbus/core';
 import { FrameType, decodeBody, encodeBody } from '@meshbus/proto';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
@@ -73,4 +74,23 @@ export async function fakePeer(t: TestNode, me: PeerInfo, secret: string): Promi
   // Any kind of link: a peer's, a leaf's (me.leaf), a gateway's (me.gateway).
   await until(() => t.cluster.peers().some((p) => p.id === me.id && p.state === 'up'), 'fake peer authenticated');
   return c;
+}
+
+/**
+ * Node P with a small link bound (maxPending 256 KiB, maxStall 200 ms) and a
+ * raw peer on it that subscribed to `topic`, then stopped reading. The peer
+ * gives a cluster address nobody listens on, so P never links back (partial
+ * mesh); link pings are far apart, so the stopped peer is not found stale
+ * before its queue fills (a flake on a loaded machine). The caller stops P
+ * and closes the peer.
+ */
+export async function stoppedPeer(topic: string): Promise<{ p: TestNode; peer: RawClient; id: string }> {
+  const p = await startMeshNode({ mode: 'partial', maxPending: 256 * 1024, pingInterval: 60_000 }, 'p', { maxStall: 200 });
+  const id = randomBytes(8).toString('hex');
+  const peer = await rawPeer(p.cluster.port, { id, name: 'stuck', cluster: '127.0.0.1:1', client: '127.0.0.1:1' });
+  await until(() => p.cluster.peers().some((x) => x.id === id && x.state === 'up'), 'the raw peer is up');
+  peer.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[1, topic, null, 1]] }) });
+  await until(() => remoteInterest(p) > 0, "the peer's interest at P");
+  peer.pauseReading();
+  return { p, peer, id };
 }
