@@ -28,7 +28,7 @@ import type { QueueRef } from './queue-names.js';
 import { ReplaySlots } from './replay-slots.js';
 import { readStoredFrame } from './stored-frame.js';
 import { DURABLE_FEATURES } from './durability-off.js';
-import { closeConnection, commandsWaiting, connectRedis, firstFailure, isCluster, untilReady, type RedisClient } from './redis-connect.js';
+import { closeConnection, commandsWaiting, connectRedis, firstFailure, isCluster, probeCluster, untilReady, type RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
 import { StoreQuota } from './store-quota.js';
 import { JobQuota } from './job-quota.js';
@@ -83,6 +83,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   private jobs!: JobQuota;
   private readonly fullTold = new ToldRecently(FULL_LOG_EVERY);
   private readonly conns: RedisClient[] = [];
+  private readonly probes: Array<() => void> = [];
   private readonly sequencers = new Map<Subscription, Sequencer>();
   private stopping = false;
   /** The background start of the connections and queues (bringUp); resolves true once durable features are up. */
@@ -127,6 +128,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     const r = connectRedis(this.cfg.target, extra);
     r.on('error', () => {}); // reported through failed commands and the 'ready'/'end' log lines
     this.conns.push(r);
+    this.probes.push(probeCluster(r));
     return r;
   }
 
@@ -220,6 +222,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     for (const s of this.sequencers.values()) s.cancel();
     this.sequencers.clear();
     this.memberRetry.stop();
+    for (const stop of this.probes) stop();
     await this.work?.stop();
     await Promise.allSettled(this.conns.map((c) => closeConnection(c)));
     // Not awaited: a bring-up caught in the queues' start (Redis lost right after it was

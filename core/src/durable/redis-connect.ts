@@ -92,16 +92,24 @@ const DISCONNECT_WAIT_MS = 200;
  * clears the reconnect timer and nothing else: the connection never ended,
  * and what waited for it waited for ever (BullMQ's worker close waits for its
  * blocking connection's 'end'; its fetch loop for a BZPOPMIN queued in it,
- * then a 6 s watchdog). A Cluster client is only disconnected (its nodes are
- * its own connections). Only for a connection whose users handle that
+ * then a 6 s watchdog). A Redis Cluster client between two attempts (no node
+ * left) likewise: its disconnect() there left it 'disconnecting' for ever,
+ * with its offline queue (a worker's BZPOPMIN) waiting; it is ended the same
+ * way (the 'wait' state runs its close handler). Only for a connection whose users handle that
  * rejection: BullMQ's wrapper of a connection still initializing re-emits it
  * as an 'error', which `quietConnections` (bullmq-guard.ts) keeps from
  * crashing a process once nothing listens.
  */
 export function dropConnection(c: RedisClient): void {
-  // 'wait' is the state in which disconnect() runs the close handler itself (ioredis Redis#disconnect).
-  if (!isCluster(c) && (c.status === 'reconnecting' || c.status === 'close')) (c as unknown as { status: string }).status = 'wait';
+  // 'wait' is the state in which disconnect() runs the close handler itself (ioredis Redis#disconnect, Cluster#disconnect).
+  if (betweenAttempts(c)) (c as unknown as { status: string }).status = 'wait';
   c.disconnect();
+}
+
+/** True for a connection with no socket (one server) or no node (a cluster) now, waiting to try again or stopped there. */
+function betweenAttempts(c: RedisClient): boolean {
+  if (!isCluster(c)) return c.status === 'reconnecting' || c.status === 'close';
+  return c.status === 'reconnecting' || c.status === 'close' || (c.status === 'disconnecting' && c.nodes().length === 0);
 }
 
 /**
@@ -168,4 +176,25 @@ export function firstFailure(r: RedisClient, ms: number): { promise: Promise<fal
     r.once('end', done);
   });
   return { promise, cancel };
+}
+
+/** How often an idle Redis Cluster client is asked for a PING, ms. */
+const CLUSTER_PROBE_MS = 1000;
+
+/**
+ * Keeps `c`'s status true while nothing else is sent on it, for a Cluster
+ * client (nothing to do for one server, whose socket's close is seen at
+ * once): ioredis learns that a cluster's nodes are gone only when it sends
+ * to them. An idle node whose whole Redis Cluster died kept the client
+ * 'ready' for as long as nothing was published: `redisUp` 1, `/v1/node`
+ * store 'up' and `meshbus_store_redis_up` 1 over a dead store (a PING a
+ * second ends that in about a second). Returns the stop.
+ */
+export function probeCluster(c: RedisClient): () => void {
+  if (!isCluster(c)) return () => {};
+  const t = setInterval(() => {
+    if (c.status === 'ready') c.ping().catch(() => {});
+  }, CLUSTER_PROBE_MS);
+  t.unref();
+  return () => clearInterval(t);
 }
