@@ -1,4 +1,5 @@
 import type { Queue, Worker } from 'bullmq';
+import { probeCluster, type RedisClient } from './redis-connect.js';
 
 /** What BullMQ keeps of a Redis connection (its RedisConnection): an EventEmitter. */
 interface ConnectionEmitter {
@@ -29,4 +30,32 @@ export function quietConnections<T extends Queue | Worker>(o: T): T {
     };
   }
   return o;
+}
+
+/** BullMQ's wrapper of a worker's blocking connection (private in its typings): `client` resolves once it is initialized. */
+interface BlockingClient {
+  blockingConnection?: { client?: Promise<RedisClient> };
+  closing?: unknown;
+}
+
+/**
+ * quietConnections for a worker, and its blocking connection (BullMQ's
+ * duplicate of the node's workers connection) probed like the node's own
+ * connections (probeCluster) until the worker closes: with every server of
+ * a Redis Cluster gone, ioredis's cluster subscriber of each such duplicate
+ * picked a new node at each refused connection, a spinning loop per worker
+ * for as long as the outage lasted. Returns `w`.
+ */
+export function guardWorker(w: Worker): Worker {
+  quietConnections(w);
+  const b = w as unknown as BlockingClient;
+  b.blockingConnection?.client?.then(
+    (c) => {
+      if (b.closing) return;
+      const stop = probeCluster(c);
+      w.once('closed', stop);
+    },
+    () => {},
+  );
+  return w;
 }

@@ -1,7 +1,7 @@
 import { Queue, Worker, type Job } from 'bullmq';
 import type { RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
-import { quietConnections } from './bullmq-guard.js';
+import { guardWorker, quietConnections } from './bullmq-guard.js';
 import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
 import { SessionError, StoreError } from '@meshbus/proto';
@@ -134,7 +134,7 @@ export class WorkQueues {
     this.refreshTimer = setInterval(() => this.refreshLogged(), 5000);
     this.refreshTimer.unref();
     this.delayed = quietConnections(new Queue('delayed', { connection: this.redis, prefix: this.bullPrefix }));
-    this.delayedWorker = quietConnections(new Worker(
+    this.delayedWorker = guardWorker(new Worker(
       'delayed',
       async (job: Job<JobData>) => {
         // Read back from Redis: untrusted. Unreadable (no frame at all included): dropped and counted, not retried.
@@ -331,7 +331,7 @@ export class WorkQueues {
 
   private newWorker(e: WorkerEntry<QueueRef>): Worker {
     const ref = e.ref;
-    const worker = quietConnections(
+    const worker = guardWorker(
       new Worker(ref.name, (job: Job<JobData>, token?: string) => this.process(e, job, token), {
         connection: this.workerConn,
         prefix: this.bullPrefix,
