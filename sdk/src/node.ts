@@ -6,6 +6,8 @@ import type { ConnectOptions } from './options.js';
 import type { TransportFactory } from './transport.js';
 import { TcpTransport, isIpHost, type TlsClientOptions } from './tcp-transport.js';
 import { parseServer } from './servers.js';
+import { optionsObject } from './option-checks.js';
+import { checkKind } from './errors.js';
 import type { WebSocketConstructor } from './ws-transport.js';
 import { NodeWsTransport } from './node-ws-transport.js';
 
@@ -40,8 +42,9 @@ function withTls(tls: TlsClientOptions): WebSocketConstructor {
  *
  *     const client = await connect('127.0.0.1:4480');
  */
-export async function connect(servers: string | string[], options: NodeConnectOptions = {}): Promise<Client> {
-  const { tls, openTelemetry, ...rest } = options;
+export async function connect(servers: string | string[], options?: NodeConnectOptions): Promise<Client> {
+  const { tls, openTelemetry, ...rest } = optionsObject(options);
+  checkKind('tls', tls, 'object');
   const names = tlsHostNames(servers);
   const [client, otel] = await Promise.all([
     coreConnect(servers, { transport: tls || names.length > 0 ? nodeTransports(tls, names) : nodeTransport, durable, ...rest }),
@@ -53,7 +56,7 @@ export async function connect(servers: string | string[], options: NodeConnectOp
 /** Host names of the tls:// servers given (unparseable entries are left to connect() to refuse). */
 function tlsHostNames(servers: string | string[]): string[] {
   const names = new Set<string>();
-  for (const s of typeof servers === 'string' ? [servers] : servers) {
+  for (const s of Array.isArray(servers) ? servers : [servers]) {
     try {
       const u = parseServer(s);
       if (u.scheme === 'tls' && !isIpHost(u.host)) names.add(u.host);
