@@ -209,6 +209,41 @@ describe('control bodies from a node are bounded before they are decoded (hostil
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 
+  it('a WELCOME within the size limit but of empty maps is refused before decoding (twelfth session: ~0.6 s of CPU per attempt)', async () => {
+    /** {peers: [ {} x n ]}: one byte and one object each. */
+    const mapBomb = (n: number): Buffer => {
+      const b = nilBomb(n);
+      b.fill(0x80, 12);
+      return b;
+    };
+    /** {peers: ['xxx…']}: as many bytes, one string. */
+    const plain = (n: number): Buffer => Buffer.from(encodeBody({ peers: ['x'.repeat(n)] }));
+    const cpuOfAttempt = async (body: Buffer): Promise<{ us: number; code: unknown }> => {
+      const port = await fakeNode((s, f) => {
+        if (f.type === FrameType.HELLO) s.write(encodeFrame({ type: FrameType.WELCOME, payload: body }));
+      });
+      const t0 = process.cpuUsage();
+      const err = await connect(`127.0.0.1:${port}`, { maxReconnectAttempts: 0 }).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; cause?: { code?: string } },
+      );
+      const t = process.cpuUsage(t0);
+      return { us: t.user + t.system, code: err?.code };
+    };
+    const n = 3_500_000;
+    const bombs: number[] = [];
+    const bases: number[] = [];
+    // The cheapest of 3 each: a ratio of the client's CPU, not a speed (before: ~1.25 s a bomb against 28-270 ms).
+    for (let i = 0; i < 3; i++) {
+      const bomb = await cpuOfAttempt(mapBomb(n));
+      const base = await cpuOfAttempt(plain(n));
+      expect([bomb.code, base.code]).toEqual(['MB_ERR_CONNECT_FAILED', 'MB_ERR_CONNECT_FAILED']);
+      bombs.push(bomb.us);
+      bases.push(base.us);
+    }
+    expect(Math.min(...bombs) / Math.min(...bases)).toBeLessThan(3);
+  });
+
   it('a GOODBYE of 8 MB after WELCOME closes the connection as MB_ERR_FRAME_TOO_LARGE without decoding it', async () => {
     let node: net.Socket | undefined;
     const port = await fakeNode((s, f) => {
