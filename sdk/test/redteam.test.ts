@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Flags, FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, errorFrame, type Frame } from '@meshbus/proto';
 import { silentLogger, startNode } from '@meshbus/core';
 import { RawClient, until } from '@meshbus/testkit';
+import { WebSocketServer } from 'ws';
 import { connect, type Client, type Status } from '../src/index.js';
 import { STATUS_BACKLOG } from '../src/status-feed.js';
 
@@ -259,4 +260,52 @@ describe('control bodies from a node are bounded before they are decoded (hostil
     const d = statuses.find((s) => s.type === 'disconnected') as Extract<Status, { type: 'disconnected' }>;
     expect(d.error?.code).toBe('MB_ERR_FRAME_TOO_LARGE');
   });
+});
+
+describe('WebSocket messages from a node (Node entry, twelfth session)', () => {
+  /**
+   * A hostile ws:// server: answers HELLO with a WELCOME, then sends one
+   * message of 90 MiB of zeros (~90 KB when permessage-deflate was
+   * negotiated). Before, the Node entry offered permessage-deflate and took
+   * messages up to ws's default 100 MiB: three such took a client from 64 to
+   * 348 MB of RSS per connection. Now it offers deflate only with `wsDeflate`, and no
+   * message past the frame it reads (MAX_FRAME, 64 MiB and headers) is held.
+   */
+  async function hostileWs(): Promise<{ url: string; offers: Array<string | undefined> }> {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: { threshold: 0 } });
+    await new Promise<void>((r) => wss.on('listening', () => r()));
+    const offers: Array<string | undefined> = [];
+    wss.on('connection', (ws, req) => {
+      offers.push(req.headers['sec-websocket-extensions']);
+      ws.on('error', () => {});
+      ws.on('message', (m: Buffer) => {
+        const d = new FrameDecoder();
+        d.push(new Uint8Array(m), (f) => {
+          if (f.type !== FrameType.HELLO) return;
+          ws.send(welcome([]));
+          setTimeout(() => ws.send(Buffer.alloc(90 * 1024 * 1024)), 50);
+        }, () => {});
+      });
+    });
+    cleanup.push(() => new Promise<void>((r) => {
+      for (const c of wss.clients) c.terminate();
+      wss.close(() => r());
+    }));
+    return { url: `ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}/`, offers };
+  }
+
+  for (const wsDeflate of [false, true]) {
+    it(`a 90 MiB message is refused before it is handed over (wsDeflate: ${wsDeflate})`, async () => {
+      const h = await hostileWs();
+      const c = await connect(h.url, { wsDeflate, maxReconnectAttempts: 0 });
+      cleanup.push(() => c.close().catch(() => {}));
+      const statuses: Status[] = [];
+      c.on('status', (s) => void statuses.push(s));
+      await until(() => statuses.some((s) => s.type === 'disconnected' || s.type === 'closed'), 'disconnected', 20_000);
+      expect(h.offers[0] !== undefined && h.offers[0].includes('permessage-deflate')).toBe(wsDeflate);
+      const d = statuses.find((s) => s.type === 'disconnected' || s.type === 'closed') as { error?: { code?: string; message?: string } };
+      // Never decoded as frames (zeros: MB_ERR_BAD_MAGIC): refused by size while it arrived.
+      expect(d.error?.code).not.toBe('MB_ERR_BAD_MAGIC');
+    });
+  }
 });
