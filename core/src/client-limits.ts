@@ -1,4 +1,4 @@
-import { FrameType, ProtocolError, SessionError, checkIngressRules, decodeExtension, isTraceId, topicProblem, type Extension, type Frame, type HelloBody, type SubBody, type TopicLimits } from '@meshbus/proto';
+import { FrameType, ProtocolError, SessionError, assertPlainBody, checkIngressRules, decodeExtension, isTraceId, topicProblem, type Extension, type Frame, type HelloBody, type SubBody, type TopicLimits } from '@meshbus/proto';
 import { isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
 
 /**
@@ -28,6 +28,8 @@ export const CLIENT_LIMITS = {
   nackBody: 4096,
   /** Longest delayed publish (extension `d`), ms: 30 days. */
   delayMs: 30 * 24 * 3600 * 1000,
+  /** Maps and arrays of a HELLO, AUTH, SUB or UNSUB body: the body, HELLO `v`, SUB `since` (and room). */
+  controlContainers: 4,
 } as const;
 
 function outOfRange(what: string): SessionError {
@@ -54,6 +56,23 @@ export function checkHello(body: HelloBody): void {
     const s = body[k];
     if (s !== undefined && s.length > CLIENT_LIMITS.nameLength) throw outOfRange(`HELLO.${k} of ${s.length} characters, limit ${CLIENT_LIMITS.nameLength}`);
   }
+}
+
+/**
+ * The body of a client's HELLO, AUTH, SUB or UNSUB, checked before msgpackr
+ * decodes it: at most `maxHelloSize` bytes (a token of tokenLength and the
+ * other keys fit) and CLIENT_LIMITS.controlContainers maps and arrays, of
+ * the plain subset (proto assertPlainBody). Before, only HELLO was bounded
+ * (by the pre-handshake frame limit): an open connection's SUB carried up to
+ * `maxPayload`, and 1 MB of empty maps kept the node's event loop ~320 ms
+ * per frame (20 frames: 6.4 s of node CPU, every client and peer link
+ * stalled meanwhile). SessionError MB_ERR_OUT_OF_RANGE / ProtocolError
+ * MB_ERR_BAD_BODY.
+ */
+export function controlBody(f: Frame, maxBytes: number): Uint8Array {
+  if (f.payloadLen > maxBytes) throw outOfRange(`${f.typeName} body of ${f.payloadLen} bytes, limit ${maxBytes} (maxHelloSize)`);
+  assertPlainBody(f.payload, CLIENT_LIMITS.controlContainers);
+  return f.payload;
 }
 
 /** A consumer's ACK or NACK of a durable delivery: the NACK body (a reason) is bounded. */

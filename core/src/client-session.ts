@@ -25,7 +25,7 @@ import { SessionSubscriptions } from './session-subscriptions.js';
 import { CheckedRules } from './checked-rules.js';
 import { Permissions } from './auth/permissions.js';
 import { TRACE, isOwnInbox, isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
-import { checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken } from './client-limits.js';
+import { checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken, controlBody } from './client-limits.js';
 import { subscriptionRefusal } from './subscription-bounds.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { ClientAuth } from './client-auth.js';
@@ -300,7 +300,7 @@ export class ClientSession extends Connection {
    */
   private onAuth(f: Frame): void {
     if (!this.ctx.jwt) return this.sendError('MB_ERR_UNEXPECTED_FRAME', f.correlation, 'this node does not use tokens');
-    const body = decodeBody(f.payload);
+    const body = decodeBody(controlBody(f, this.ctx.options.maxHelloSize));
     checkBodyKeys(body, 'AUTH');
     const token = typeof body.token === 'string' ? body.token : undefined;
     checkToken(token);
@@ -349,7 +349,7 @@ export class ClientSession extends Connection {
       this.sendError('MB_ERR_PERMISSION_DENIED', sid, problem);
       return;
     }
-    const body = decodeSub(f.payload);
+    const body = decodeSub(controlBody(f, this.ctx.options.maxHelloSize));
     checkSub(body);
     if (sid === 0) throw new ProtocolError('MB_ERR_BAD_BODY', 'SUB needs a non-zero sid in correlation');
     const old = this.subs.get(sid);
@@ -374,7 +374,7 @@ export class ClientSession extends Connection {
   /** UNSUB: now, or (body `max`) after that many more deliveries. */
   private onUnsub(f: Frame): void {
     const sid = f.correlation;
-    const max = f.payloadLen === 0 ? undefined : decodeUnsub(f.payload).max;
+    const max = f.payloadLen === 0 ? undefined : decodeUnsub(controlBody(f, this.ctx.options.maxHelloSize)).max;
     const sub = this.subs.get(sid);
     if (max === undefined || !sub) this.subs.remove(sid);
     else this.subs.limit(sub, max);

@@ -1,6 +1,6 @@
 import { FrameType, MAX_VERSION, MIN_VERSION, SessionError, decodeHello, encodeBody, encodeFrame, type Frame, type HelloBody, type MeshbusError, type WelcomeBody } from '@meshbus/proto';
 import type { NodeContext } from './node-context.js';
-import { checkHello } from './client-limits.js';
+import { checkHello, controlBody } from './client-limits.js';
 
 /**
  * A client's first frame as a HELLO the node can answer: its decoded body
@@ -13,7 +13,8 @@ export function readHello(f: Frame): { hello: HelloBody; v: number } {
   if (f.type !== FrameType.HELLO) throw new SessionError('MB_ERR_HANDSHAKE_REQUIRED', `got ${f.typeName} before HELLO`);
   let hello: HelloBody;
   try {
-    hello = decodeHello(f.payload);
+    // Its size is bounded by the frame limit before the handshake (maxHelloSize); its maps and arrays here.
+    hello = decodeHello(controlBody(f, Infinity));
     checkHello(hello);
   } catch (e) {
     const err = e as MeshbusError;

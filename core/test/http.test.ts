@@ -304,7 +304,7 @@ describe('publish and request over HTTP', () => {
     const raw = (value: Buffer): Promise<string> =>
       new Promise((resolve) => {
         const s = connect(Number(new URL(http.url).port), '127.0.0.1', () =>
-          s.write(Buffer.concat([Buffer.from('POST /v1/request/svc.utf8 HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/octet-stream\r\ncontent-length: 0\r\nx-meshbus-h-user: '), value, Buffer.from('\r\n\r\n')])),
+          s.write(Buffer.concat([Buffer.from('POST /v1/request/svc.utf8 HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: application/octet-stream\r\ncontent-length: 0\r\nx-meshbus-h-user: '), value, Buffer.from('\r\n\r\n')])),
         );
         const got: Buffer[] = [];
         s.on('data', (d: Buffer) => got.push(d)).on('close', () => resolve(Buffer.concat(got).toString('utf8')));

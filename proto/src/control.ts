@@ -1,5 +1,6 @@
 import { pack, unpack } from 'msgpackr';
 import { ProtocolError } from './errors.js';
+import { assertPlainBody } from './msgpack-subset.js';
 
 /**
  * Control-frame bodies: msgpack maps carried in the payload section of
@@ -129,6 +130,20 @@ function isPlainObject(v: object): boolean {
 function need(ok: boolean, what: string): void {
   if (!ok) throw new ProtocolError('MB_ERR_BAD_BODY', what);
 }
+/**
+ * A node's answer to a client (WELCOME, ERROR, GOODBYE, the ACKs of durable
+ * SUBs and PUBs) holds a few maps and arrays: the body and a list of peers.
+ * Checked on the bytes before msgpackr builds them (assertPlainBody): a
+ * hostile node's 4 MiB WELCOME of empty maps (the SDK's control-body limit)
+ * cost a client ~0.6 s of CPU at each connection attempt. A no-op in the
+ * browser and mobile bundles (msgpack-subset-bundle.ts).
+ */
+const NODE_BODY_CONTAINERS = 8;
+const small = (bytes: Uint8Array): Uint8Array => {
+  assertPlainBody(bytes, NODE_BODY_CONTAINERS);
+  return bytes;
+};
+
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 const isStrArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isStr);
@@ -144,7 +159,7 @@ export function decodeHello(bytes: Uint8Array): HelloBody {
 }
 
 export function decodeWelcome(bytes: Uint8Array): WelcomeBody {
-  const b = decodeBody(bytes);
+  const b = decodeBody(small(bytes));
   need(isUint(b.v), 'WELCOME.v');
   need(isStr(b.node) && isStr(b.client), 'WELCOME.node/client');
   need(isUint(b.maxPayload) && isUint(b.maxTopic) && isUint(b.ping), 'WELCOME limits');
@@ -175,7 +190,7 @@ const isLimit = (v: unknown): v is number => isUint(v) && v >= 1 && v <= MAX_SUB
 
 /** Decodes the body of an ACK answering a SUB with `since`. */
 export function decodeSubAck(bytes: Uint8Array): SubAckBody {
-  const b = decodeBody(bytes);
+  const b = decodeBody(small(bytes));
   need(typeof b.recovered === 'boolean' && isStr(b.epoch) && isUint(b.offset), 'SUB ACK body must be {recovered, epoch, offset}');
   return b as unknown as SubAckBody;
 }
@@ -183,20 +198,20 @@ export function decodeSubAck(bytes: Uint8Array): SubAckBody {
 /** Decodes the body of an ACK answering a durable PUB (empty body: not durable). */
 export function decodePubAck(bytes: Uint8Array): PubAckBody | undefined {
   if (bytes.length === 0) return undefined;
-  const b = decodeBody(bytes);
+  const b = decodeBody(small(bytes));
   if (b.epoch === undefined) return undefined;
   need(isStr(b.epoch) && isUint(b.offset), 'PUB ACK body must be {epoch, offset}');
   return b as unknown as PubAckBody;
 }
 
 export function decodeError(bytes: Uint8Array): ErrorBody {
-  const b = decodeBody(bytes);
+  const b = decodeBody(small(bytes));
   need(isUint(b.code) && isStr(b.message) && (b.count === undefined || isUint(b.count)), 'ERROR body must be {code, message}');
   return b as unknown as ErrorBody;
 }
 
 export function decodeGoodbye(bytes: Uint8Array): GoodbyeBody {
-  const b = decodeBody(bytes);
+  const b = decodeBody(small(bytes));
   need(isUint(b.code) && isStr(b.reason), 'GOODBYE body must be {code, reason}');
   need(b.reconnect === undefined || isStrArray(b.reconnect), 'GOODBYE.reconnect');
   return b as unknown as GoodbyeBody;

@@ -8,4 +8,7 @@
  * with msgpackr, run the full rule on every block they take in.
  */
 /** No-op in the bundles (see above). */
-export function assertPlainMsgpack(_b: Uint8Array): void {}
+export function assertPlainMsgpack(_b: Uint8Array, _maxContainers?: number): void {}
+
+/** Nodes only (they decode clients' control bodies); a no-op in the bundles. */
+export function assertPlainBody(_b: Uint8Array, _maxContainers: number): void {}

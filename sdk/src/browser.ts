@@ -8,6 +8,8 @@ import { bindLifecycle, type AppStateAdapter, type NetworkAdapter } from './life
 import type { ConnectOptions } from './options.js';
 import type { TransportFactory } from './transport.js';
 import { WsTransport, type WebSocketConstructor } from './ws-transport.js';
+import { optionsObject } from './option-checks.js';
+import { checkKind } from './errors.js';
 
 export * from './core.js';
 export { bindLifecycle, type AppStateAdapter, type AppStateValue, type LifecycleOptions, type NetworkAdapter } from './lifecycle.js';
@@ -32,7 +34,9 @@ export function webSocketTransport(ctor?: WebSocketConstructor): TransportFactor
   };
 }
 
-export async function connect(servers: string | string[], options: BrowserConnectOptions = {}): Promise<Client> {
+export async function connect(servers: string | string[], given?: BrowserConnectOptions): Promise<Client> {
+  const options = optionsObject(given);
+  checkKind('WebSocket', options.WebSocket, 'function');
   const client = await coreConnect(servers, { transport: webSocketTransport(options.WebSocket), ...options });
   if (options.pageLifecycle !== false) {
     const page = pageAdapters();

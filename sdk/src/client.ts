@@ -2,8 +2,8 @@ import { ClientError, FrameType, assertPattern, assertWellFormed, encodeBody, is
 import { toBytes } from './codecs.js';
 import type { Connection } from './connection.js';
 import { Engine, type PendingFlush, type PendingRequest } from './engine.js';
-import { asError, connectionClosed, invalid, messageOf, safely } from './errors.js';
-import { checkConnectOptions, checkDeadline, checkPending } from './option-checks.js';
+import { asError, checkKind, connectionClosed, invalid, messageOf, safely } from './errors.js';
+import { checkConnectOptions, checkDeadline, checkPending, optionsObject } from './option-checks.js';
 import type { Msg, Responder } from './msg.js';
 import type { CoreConnectOptions, PublishOptions, RequestOptions } from './options.js';
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
@@ -29,7 +29,7 @@ export class Client implements SubscriptionOwner, Responder {
 
   /** Connects to the first reachable server; see ConnectOptions for the policy. */
   static async connect(servers: string | string[], options: CoreConnectOptions): Promise<Client> {
-    if (!options || typeof options.transport !== 'function') {
+    if (typeof optionsObject(options).transport !== 'function') {
       throw invalid('options.transport (a TransportFactory) is required');
     }
     for (const k of ['name', 'token'] as const) {
@@ -90,6 +90,7 @@ export class Client implements SubscriptionOwner, Responder {
 
   /** Adds a status listener; returns a function that removes it. */
   on(type: 'status', listener: (s: Status) => void): () => void {
+    checkKind('listener', listener, 'function');
     return this.e.feed.emitter.on(type, listener);
   }
 
@@ -121,6 +122,7 @@ export class Client implements SubscriptionOwner, Responder {
   publish(topic: string, payload?: unknown, options?: PublishOptions): void | Promise<Position | undefined> {
     const e = this.e;
     e.assertUsable();
+    checkKind('options', options, 'object');
     const acked = options?.ack || options?.delay !== undefined || options?.at !== undefined;
     const data = toBytes(payload, options?.codec);
     const headers = options?.headers;
@@ -147,6 +149,9 @@ export class Client implements SubscriptionOwner, Responder {
     const e = this.e;
     e.assertNotDraining();
     assertPattern(pattern, { maxTopicLength: e.maxTopic });
+    checkKind('options', options, 'object');
+    checkKind('callback', options.callback, 'function');
+    checkKind('codec', options.codec, 'codec');
     const q = options.queue;
     if (q !== undefined && (typeof q !== 'string' || q.length === 0 || q.length > 256)) {
       throw invalid(`queue group must be a non-empty string of at most 256 characters`);
@@ -179,6 +184,8 @@ export class Client implements SubscriptionOwner, Responder {
     const e = this.e;
     try {
       e.assertNotDraining();
+      checkKind('options', options, 'object');
+      checkKind('replyCodec', options.replyCodec, 'codec');
       const data = toBytes(payload, options.codec);
       e.check(topic, data, options.headers, undefined, true);
       const timeout = options.timeout ?? e.options.requestTimeout ?? 5000;
@@ -391,6 +398,7 @@ export class Client implements SubscriptionOwner, Responder {
   respond(reply: string, correlation: number, payload: unknown, options?: PublishOptions): void {
     const e = this.e;
     e.assertUsable();
+    checkKind('options', options, 'object');
     const data = toBytes(payload, options?.codec);
     e.check(reply, data, options?.headers, options?.trace, false);
     const conn = e.conn;

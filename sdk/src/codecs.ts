@@ -1,6 +1,6 @@
 import { pack, unpack } from 'msgpackr';
 import { ClientError, assertWellFormed, utf8Decode, utf8Encode } from '@meshbus/proto';
-import { invalid } from './errors.js';
+import { checkKind, invalid } from './errors.js';
 
 /** Turns application values into payload bytes and back. */
 export interface Codec<T = unknown> {
@@ -111,7 +111,10 @@ export type Payload = Uint8Array | string;
  * without one, bytes are sent as they are and strings as UTF-8.
  */
 export function toBytes(value: unknown, codec?: Codec<never>): Uint8Array {
-  if (codec) return (codec as Codec<unknown>).encode(value);
+  if (codec !== undefined) {
+    checkKind('codec', codec, 'codec');
+    return (codec as Codec<unknown>).encode(value);
+  }
   if (value === undefined || value === null) return EMPTY;
   if (value instanceof Uint8Array) return value;
   if (typeof value === 'string') return utf8Encode(value);

@@ -30,10 +30,8 @@ import { topicBytes, writeTopic } from './topic-cache.js';
 import type { Transport } from './transport.js';
 import { connectionClosed, messageOf } from './errors.js';
 import { MAX_TIMER } from './timer.js';
+import { MAX_FRAME } from './frame-limits.js';
 
-/** Largest payload this client accepts from a node (a node announces its own, smaller limit for publishes). */
-const CLIENT_MAX_PAYLOAD = 64 * 1024 * 1024;
-const MAX_FRAME = HEADER_SIZE + 0xffff + MAX_EXT + CLIENT_MAX_PAYLOAD;
 /**
  * Largest control body (WELCOME, ERROR, GOODBYE, ACK...) the client decodes:
  * a node's are small (a WELCOME naming 40,000 peers is under 1 MB). Without

@@ -63,7 +63,12 @@ class Durable implements DurableExtension {
     let delay = options.delay;
     const ackTimeout = options.ackTimeout ?? ACK_TIMEOUT;
     if (!(ackTimeout > 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `ackTimeout must be > 0, got ${String(ackTimeout)}`);
-    if (options.at !== undefined) delay = Math.max(0, Math.round((typeof options.at === 'number' ? options.at : options.at.getTime()) - Date.now()));
+    const at = options.at;
+    if (at !== undefined) {
+      const ms: unknown = at instanceof Date ? at.getTime() : at;
+      if (typeof ms !== 'number' || !Number.isFinite(ms)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `at must be a Date or a time in ms, got ${String(at)}`);
+      delay = Math.max(0, Math.round(ms - Date.now()));
+    }
     if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `delay must be a non-negative integer (ms), got ${String(delay)}`);
     const p: PendingAck = { kind: 'ack', id: 0, topic, payload: data, headers: options.headers, delay, ackTimeout, resolve: () => {}, reject: () => {} };
     const conn = this.host.live();

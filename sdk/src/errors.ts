@@ -37,3 +37,15 @@ export const count =
   (min: number) =>
   (v: number): boolean =>
     v === Infinity || (Number.isInteger(v) && v >= min);
+
+const isFunction = (v: unknown): boolean => typeof v === 'function';
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
+const KINDS = { function: isFunction, object: isObject, codec: (v: unknown) => isObject(v) && isFunction(v.encode) && isFunction(v.decode) };
+
+/** The kinds of non-numeric argument checkKind knows (option-checks.ts says why). */
+export type Kind = keyof typeof KINDS;
+
+/** Throws MB_ERR_INVALID_ARGUMENT naming `name` unless `v` is undefined or of `kind` (a codec: an object with encode and decode). */
+export function checkKind(name: string, v: unknown, kind: Kind): void {
+  if (v !== undefined && !KINDS[kind](v)) throw invalid(`${name}: ${kind} expected, got ${v === null ? 'null' : typeof v}`);
+}

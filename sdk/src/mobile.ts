@@ -9,6 +9,8 @@ import { bindLifecycle, type LifecycleOptions } from './lifecycle.js';
 import type { ConnectOptions } from './options.js';
 import { webSocketTransport } from './browser.js';
 import type { WebSocketConstructor } from './ws-transport.js';
+import { optionsObject } from './option-checks.js';
+import { checkKind } from './errors.js';
 
 export * from './core.js';
 export { bindLifecycle, type AppStateAdapter, type AppStateValue, type LifecycleOptions, type NetworkAdapter } from './lifecycle.js';
@@ -25,7 +27,11 @@ export interface MobileConnectOptions extends ConnectOptions, LifecycleOptions {
  * fresh getToken() or probe the kept connection; network lost → reconnect
  * attempts pause; network back → reconnect now.
  */
-export async function connect(servers: string | string[], options: MobileConnectOptions = {}): Promise<Client> {
+export async function connect(servers: string | string[], given?: MobileConnectOptions): Promise<Client> {
+  const options = optionsObject(given);
+  checkKind('WebSocket', options.WebSocket, 'function');
+  checkKind('appState', options.appState, 'object');
+  checkKind('network', options.network, 'object');
   const client = await coreConnect(servers, { transport: webSocketTransport(options.WebSocket), ...options });
   bindLifecycle(client, options);
   return client;

@@ -1,4 +1,4 @@
-import { check, count } from './errors.js';
+import { check, checkKind, count, type Kind } from './errors.js';
 import { checkLimits, isOutbox } from './outbox.js';
 import type { ConnectOptions } from './options.js';
 
@@ -27,8 +27,36 @@ export function checkPending(o: { pendingLimit?: number; pendingBytes?: number }
   check('pendingBytes', o.pendingBytes, count(1));
 }
 
-/** Every numeric ConnectOptions field; called by connect() before anything is opened. */
+/**
+ * The non-numeric arguments, checked where they are given like the numbers
+ * above: an options argument that is not an object, a callback, listener,
+ * getToken or durable that is not a function, a codec without encode and
+ * decode, a signal without addEventListener. Before, each was taken and
+ * failed later as a TypeError (untyped): at the call (`publish(t, p, 'x')`
+ * read `'x'.at`, a String method), at the first event (`callback: 'x'`), or
+ * from a timer as an uncaught exception at the next status (`on('status',
+ * 'x')`: the process exited at `close()`). The kinds: errors.ts checkKind.
+ */
+
+/** An options argument: an object or undefined (then `{}`). */
+export function optionsObject<T extends object>(v: T | undefined): T {
+  checkKind('options', v, 'object');
+  return v ?? ({} as T);
+}
+
+/** Every ConnectOptions field; called by connect() before anything is opened. */
 export function checkConnectOptions(o: ConnectOptions): void {
+  const signal = o.signal as unknown as Record<string, unknown> | undefined;
+  const kinds: Array<[string, unknown, Kind]> = [
+    ['reconnectBackoff', o.reconnectBackoff, 'object'],
+    ['outbox', o.outbox === false ? undefined : o.outbox, 'object'],
+    ['signal', signal, 'object'],
+    ['signal.addEventListener', signal && (signal.addEventListener ?? null), 'function'],
+    ['getToken', o.getToken, 'function'],
+    ['durable', o.durable, 'function'],
+    ['codec', o.codec, 'codec'],
+  ];
+  for (const [name, v, kind] of kinds) checkKind(name, v, kind);
   const b = o.reconnectBackoff ?? {};
   const rules: Array<[string, unknown, (v: number) => boolean]> = [
     ['maxReconnectAttempts', o.maxReconnectAttempts, (v) => v === -1 || count(0)(v)],

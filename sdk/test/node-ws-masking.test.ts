@@ -89,7 +89,7 @@ async function publishThroughTap(opts: { n: number; size: number; deflate: boole
   const got: Msg[] = [];
   sub.subscribe('mask', { callback: (m) => got.push(m) });
   await sub.flush();
-  const pub = fx.track(await connect(`ws://127.0.0.1:${tap.port}/`));
+  const pub = fx.track(await connect(`ws://127.0.0.1:${tap.port}/`, { wsDeflate: opts.deflate }));
   const payload = (i: number): Buffer => Buffer.alloc(opts.size, (i * 31 + 7) & 0xff).fill(i & 0xff, 0, 1);
   const spy = countClientSends();
   try {

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Flags, FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, errorFrame, type Frame } from '@meshbus/proto';
 import { silentLogger, startNode } from '@meshbus/core';
 import { RawClient, until } from '@meshbus/testkit';
+import { WebSocketServer } from 'ws';
 import { connect, type Client, type Status } from '../src/index.js';
 import { STATUS_BACKLOG } from '../src/status-feed.js';
 
@@ -209,6 +210,41 @@ describe('control bodies from a node are bounded before they are decoded (hostil
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 
+  it('a WELCOME within the size limit but of empty maps is refused before decoding (twelfth session: ~0.6 s of CPU per attempt)', async () => {
+    /** {peers: [ {} x n ]}: one byte and one object each. */
+    const mapBomb = (n: number): Buffer => {
+      const b = nilBomb(n);
+      b.fill(0x80, 12);
+      return b;
+    };
+    /** {peers: ['xxx…']}: as many bytes, one string. */
+    const plain = (n: number): Buffer => Buffer.from(encodeBody({ peers: ['x'.repeat(n)] }));
+    const cpuOfAttempt = async (body: Buffer): Promise<{ us: number; code: unknown }> => {
+      const port = await fakeNode((s, f) => {
+        if (f.type === FrameType.HELLO) s.write(encodeFrame({ type: FrameType.WELCOME, payload: body }));
+      });
+      const t0 = process.cpuUsage();
+      const err = await connect(`127.0.0.1:${port}`, { maxReconnectAttempts: 0 }).then(
+        () => undefined,
+        (e: unknown) => e as { code?: string; cause?: { code?: string } },
+      );
+      const t = process.cpuUsage(t0);
+      return { us: t.user + t.system, code: err?.code };
+    };
+    const n = 3_500_000;
+    const bombs: number[] = [];
+    const bases: number[] = [];
+    // The cheapest of 3 each: a ratio of the client's CPU, not a speed (before: ~1.25 s a bomb against 28-270 ms).
+    for (let i = 0; i < 3; i++) {
+      const bomb = await cpuOfAttempt(mapBomb(n));
+      const base = await cpuOfAttempt(plain(n));
+      expect([bomb.code, base.code]).toEqual(['MB_ERR_CONNECT_FAILED', 'MB_ERR_CONNECT_FAILED']);
+      bombs.push(bomb.us);
+      bases.push(base.us);
+    }
+    expect(Math.min(...bombs) / Math.min(...bases)).toBeLessThan(3);
+  });
+
   it('a GOODBYE of 8 MB after WELCOME closes the connection as MB_ERR_FRAME_TOO_LARGE without decoding it', async () => {
     let node: net.Socket | undefined;
     const port = await fakeNode((s, f) => {
@@ -224,4 +260,52 @@ describe('control bodies from a node are bounded before they are decoded (hostil
     const d = statuses.find((s) => s.type === 'disconnected') as Extract<Status, { type: 'disconnected' }>;
     expect(d.error?.code).toBe('MB_ERR_FRAME_TOO_LARGE');
   });
+});
+
+describe('WebSocket messages from a node (Node entry, twelfth session)', () => {
+  /**
+   * A hostile ws:// server: answers HELLO with a WELCOME, then sends one
+   * message of 90 MiB of zeros (~90 KB when permessage-deflate was
+   * negotiated). Before, the Node entry offered permessage-deflate and took
+   * messages up to ws's default 100 MiB: three such took a client from 64 to
+   * 348 MB of RSS per connection. Now it offers deflate only with `wsDeflate`, and no
+   * message past the frame it reads (MAX_FRAME, 64 MiB and headers) is held.
+   */
+  async function hostileWs(): Promise<{ url: string; offers: Array<string | undefined> }> {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: { threshold: 0 } });
+    await new Promise<void>((r) => wss.on('listening', () => r()));
+    const offers: Array<string | undefined> = [];
+    wss.on('connection', (ws, req) => {
+      offers.push(req.headers['sec-websocket-extensions']);
+      ws.on('error', () => {});
+      ws.on('message', (m: Buffer) => {
+        const d = new FrameDecoder();
+        d.push(new Uint8Array(m), (f) => {
+          if (f.type !== FrameType.HELLO) return;
+          ws.send(welcome([]));
+          setTimeout(() => ws.send(Buffer.alloc(90 * 1024 * 1024)), 50);
+        }, () => {});
+      });
+    });
+    cleanup.push(() => new Promise<void>((r) => {
+      for (const c of wss.clients) c.terminate();
+      wss.close(() => r());
+    }));
+    return { url: `ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}/`, offers };
+  }
+
+  for (const wsDeflate of [false, true]) {
+    it(`a 90 MiB message is refused before it is handed over (wsDeflate: ${wsDeflate})`, async () => {
+      const h = await hostileWs();
+      const c = await connect(h.url, { wsDeflate, maxReconnectAttempts: 0 });
+      cleanup.push(() => c.close().catch(() => {}));
+      const statuses: Status[] = [];
+      c.on('status', (s) => void statuses.push(s));
+      await until(() => statuses.some((s) => s.type === 'disconnected' || s.type === 'closed'), 'disconnected', 20_000);
+      expect(h.offers[0] !== undefined && h.offers[0].includes('permessage-deflate')).toBe(wsDeflate);
+      const d = statuses.find((s) => s.type === 'disconnected' || s.type === 'closed') as { error?: { code?: string; message?: string } };
+      // Never decoded as frames (zeros: MB_ERR_BAD_MAGIC): refused by size while it arrived.
+      expect(d.error?.code).not.toBe('MB_ERR_BAD_MAGIC');
+    });
+  }
 });

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sameSecret } from '../auth/same-secret.js';
+import { isLoopbackHost } from '../loopback.js';
 import type { AuthThrottle } from '../auth/auth-throttle.js';
 import { HttpError } from './http-errors.js';
 
@@ -61,9 +62,25 @@ function unprefixed(route: string | undefined, prefix: string): string | undefin
  *    node's own (`<scheme>://<Host header>`), else 403 MB_ERR_PERMISSION_DENIED;
  * 3. on those methods: a Content-Type that is not a CORS simple type and not
  *    missing, else 415 MB_ERR_UNSUPPORTED_MEDIA_TYPE.
+ *
+ * Before all of them, with `loopbackHosts` (an open API on a loopback port):
+ * a `Host` header that does not name this machine is refused with 403
+ * MB_ERR_PERMISSION_DENIED, on every route. A DNS-rebinding page (its own
+ * name made to resolve to 127.0.0.1) is same-origin with the API for the
+ * browser, so the Origin and content-type rules let it through: it read
+ * every admin view and published and requested at will.
  */
-export function accessCheck(adminToken: string | undefined, scheme: 'http' | 'https', prefix = '', throttle?: AuthThrottle): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+export function accessCheck(
+  adminToken: string | undefined,
+  scheme: 'http' | 'https',
+  prefix = '',
+  throttle?: AuthThrottle,
+  loopbackHosts = false,
+): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
   return async (req, reply) => {
+    if (loopbackHosts && !isLoopbackHostHeader(req.headers.host)) {
+      throw new HttpError('MB_ERR_PERMISSION_DENIED', `Host ${(req.headers.host ?? '').slice(0, 200)} is not this machine: the API runs without an admin token and answers localhost, 127.x and [::1] only`);
+    }
     if (adminToken !== undefined && !isOpenRoute(req, prefix)) {
       const address = req.socket.remoteAddress ?? '?';
       const throttled = throttle?.refusal(address, 'http');
@@ -103,4 +120,17 @@ export function mediaType(header: string | undefined): string {
 function sameOrigin(origin: string, scheme: string, host: string | undefined): boolean {
   if (host === undefined) return false;
   return origin.trim().toLowerCase() === `${scheme}://${host.trim().toLowerCase()}`;
+}
+
+/**
+ * Whether a Host header names this machine: `localhost`, `*.localhost`, a
+ * 127.x or ::1 address, with or without a port. A request without one
+ * (HTTP/1.0; browsers always send it) is not a browser's and passes.
+ */
+export function isLoopbackHostHeader(host: string | undefined): boolean {
+  if (host === undefined) return true;
+  const m = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d*)?$/.exec(host.trim().toLowerCase());
+  if (!m) return false;
+  const name = m[1]!;
+  return isLoopbackHost(name) || name.endsWith('.localhost');
 }

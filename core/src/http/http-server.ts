@@ -128,6 +128,8 @@ async function buildHttpApp(node: MeshNode, options: HttpOptions, serverFactory:
       node,
       adminToken: options.adminToken,
       insecureOpenAdmin: options.insecureOpenAdmin,
+      // Open only because it is on loopback (checkHttpOptions): answer this machine's names only (no DNS rebinding).
+      loopbackHostsOnly: options.adminToken === undefined && options.insecureOpenAdmin !== true,
       cluster: options.cluster,
       requestTimeout: options.requestTimeout,
       maxRequestTimeout: options.maxRequestTimeout,

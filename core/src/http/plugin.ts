@@ -34,6 +34,14 @@ export interface MeshbusHttpOptions {
   adminToken?: string;
   /** Register without `adminToken` on a node that requires client tokens. Default false. */
   insecureOpenAdmin?: boolean;
+  /**
+   * Answer only requests whose `Host` header names this machine (`localhost`,
+   * `*.localhost`, 127.x, `[::1]`; 403 MB_ERR_PERMISSION_DENIED otherwise):
+   * an API without `adminToken` on a loopback port, against DNS-rebinding
+   * pages. `startHttp` sets it when it runs without `adminToken` and without
+   * `insecureOpenAdmin`. Default false.
+   */
+  loopbackHostsOnly?: boolean;
   /** The cluster this node belongs to (readiness, peers, links); can also be attached later (`onApi`). */
   cluster?: ClusterView;
   /** Default wait for a reply to POST /v1/request, ms. Default 5,000. */
@@ -190,7 +198,7 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   });
 
   // Deny by default, decided on the matched route (access.ts); runs for the not-found handler too.
-  app.addHook('onRequest', accessCheck(options.adminToken, options.scheme ?? 'http', prefix, node.authThrottle));
+  app.addHook('onRequest', accessCheck(options.adminToken, options.scheme ?? 'http', prefix, node.authThrottle, options.loopbackHostsOnly === true));
   // Bodies not yet whole count in the node's input budget (SPEC 9.5), with its frames and messages.
   app.addHook('preParsing', bodyBudget(node.inputBudget));
   app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {

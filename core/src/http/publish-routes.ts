@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
-import { isMeshbusError } from '@meshbus/proto';
+import { assertHeaderName, isMeshbusError } from '@meshbus/proto';
 import type { MeshNode } from '../node.js';
 import { HttpError } from './http-errors.js';
 import type { RequestInbox } from './inbox.js';
@@ -23,12 +23,19 @@ export interface PublishDeps {
   waiting: WaitingCalls;
 }
 
-/** The event headers carried by an HTTP request; undefined when there are none. */
+/**
+ * The event headers carried by an HTTP request; undefined when there are
+ * none. A name no event can carry (`__proto__`) is refused with 400
+ * MB_ERR_INVALID_ARGUMENT, as the SDK refuses it: assigned here it was
+ * dropped without a word and the request answered 200.
+ */
 export function eventHeaders(h: IncomingHttpHeaders): Record<string, string> | undefined {
   let out: Record<string, string> | undefined;
   for (const [k, v] of Object.entries(h)) {
     if (!k.startsWith(HEADER_PREFIX) || k.length === HEADER_PREFIX.length || v === undefined) continue;
-    (out ??= {})[k.slice(HEADER_PREFIX.length)] = fromHttpText(Array.isArray(v) ? v.join(', ') : v);
+    const name = k.slice(HEADER_PREFIX.length);
+    assertHeaderName(name);
+    (out ??= {})[name] = fromHttpText(Array.isArray(v) ? v.join(', ') : v);
   }
   return out;
 }

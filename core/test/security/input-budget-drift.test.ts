@@ -39,7 +39,7 @@ it('1,000 inputs ended while holding bytes leave the budget at 0', async () => {
         const s = net.connect(n.httpPort, '127.0.0.1');
         s.on('error', () => {});
         await new Promise<void>((r) => s.once('connect', () => r()));
-        s.write(`POST /v1/publish/d.x HTTP/1.1\r\nHost: a\r\nContent-Type: application/octet-stream\r\nContent-Length: 500000\r\n\r\n`);
+        s.write(`POST /v1/publish/d.x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 500000\r\n\r\n`);
         s.write(Buffer.alloc(100_000 + i * 1000));
         await sleep(250);
         s.destroy();

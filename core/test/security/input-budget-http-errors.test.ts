@@ -44,8 +44,8 @@ it('bodies refused with 413 before they were read whole leave nothing charged to
   const n = await budgetNode({ inputBudget: 4 * 1024 * 1024, maxPayload: 100_000, maxConnectionsPerIp: 10_000 });
   cleanups.push(() => n.kill());
   const big = Buffer.alloc(300_000, 7);
-  const byLength = `POST /v1/publish/x.y HTTP/1.1\r\nHost: a\r\nContent-Type: application/octet-stream\r\nContent-Length: ${big.length}\r\n\r\n`;
-  const chunkedHead = `POST /v1/publish/x.y HTTP/1.1\r\nHost: a\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n`;
+  const byLength = `POST /v1/publish/x.y HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: ${big.length}\r\n\r\n`;
+  const chunkedHead = `POST /v1/publish/x.y HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n`;
   const chunked = Buffer.concat([Buffer.from(`${big.length.toString(16)}\r\n`), big, Buffer.from('\r\n0\r\n\r\n')]);
   const statuses = new Set<string>();
   for (let round = 0; round < 10; round++) {
