@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
 import { SessionError, StoreError } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
-import { giveBack, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
+import { giveBack, givenUp, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 import { ToldRecently, throttled } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
@@ -152,8 +152,8 @@ export class WorkQueues {
     ));
     this.delayedWorker.on('error', (e) => this.failed('delayed worker error', undefined, e));
     // Given up after its attempts: no longer waiting, its room in the quota is free.
-    this.delayedWorker.on('failed', (job) => {
-      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) this.releaseDelayed(job as Job<JobData>);
+    this.delayedWorker.on('failed', (job, err) => {
+      if (job && givenUp(job, err)) this.releaseDelayed(job as Job<JobData>);
     });
   }
 
@@ -339,7 +339,7 @@ export class WorkQueues {
       }),
     );
     worker.on('failed', (job, err) => {
-      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      if (job && givenUp(job, err)) {
         this.deadLetter(ref, job as Job<JobData>, err).catch((x: unknown) => throttled(this.logger).error({ queue: ref.name, ...storeErr(x) }, 'dead-lettering failed', undefined, storeFailure(x)));
       }
     });
