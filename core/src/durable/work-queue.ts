@@ -153,7 +153,7 @@ export class WorkQueues {
     this.delayedWorker.on('error', (e) => this.failed('delayed worker error', undefined, e));
     // Given up after its attempts: no longer waiting, its room in the quota is free.
     this.delayedWorker.on('failed', (job, err) => {
-      if (job && givenUp(job, err)) this.releaseDelayed(job as Job<JobData>);
+      if (job && givenUp(job, err)) this.releaseDelayed(job as Job<JobData>, err);
     });
   }
 
@@ -263,7 +263,8 @@ export class WorkQueues {
   /**
    * A publish with a delay: a BullMQ delayed job, published when due. Room
    * in the mesh's delayed quota is reserved first (StoreError
-   * MB_ERR_STORE_FULL past it) and given back if the job cannot be added.
+   * MB_ERR_STORE_FULL past it) and given back if the job cannot be added
+   * or is given up (then removed: kept as failed, it held its event for ever).
    */
   async schedule(topic: string, frame: Uint8Array, delay: number): Promise<void> {
     this.usable();
@@ -271,7 +272,7 @@ export class WorkQueues {
     await this.quota?.reserveDelayed(size);
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic, b: size };
     try {
-      const add = this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true });
+      const add = this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true, removeOnFail: true });
       await this.bounded(add, 'the delayed publish');
     } catch (e) {
       this.quota?.releaseDelayed(size).catch(() => {});
@@ -285,7 +286,8 @@ export class WorkQueues {
    * effort, never failing the job (that would publish it again); a lost
    * release leaves the count high by one until the count is reset.
    */
-  private releaseDelayed(job: Job<JobData>): void {
+  private releaseDelayed(job: Job<JobData>, gaveUp?: Error): void {
+    if (gaveUp) throttled(this.logger).warn({ queue: 'delayed', attempts: job.attemptsMade, err: gaveUp.message }, 'delayed publish given up');
     this.quota?.releaseDelayed(Number(job.data?.b)).catch((e: unknown) => this.failed('delayed quota release failed', undefined, e));
   }
 
