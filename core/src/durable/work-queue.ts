@@ -15,6 +15,7 @@ import { QueueSet, parseQueueMember, queueMember } from './queue-set.js';
 import { bullPrefix, dlqName, queueName, type JobData, type QueueRef } from './queue-names.js';
 import { withinDeadline } from './store-deadline.js';
 import { oneAtATime } from './one-at-a-time.js';
+import { addDeadLetter } from './dead-letters.js';
 
 /**
  * How often one kind of queue or worker error is logged again, ms. BullMQ
@@ -444,11 +445,9 @@ export class WorkQueues {
       return;
     }
     try {
-      await this.queue(dlqName(ref.group)).add(
-        'dead',
-        { ...job.data, pattern: ref.pattern, group: ref.group, error: err.message, attempts: job.attemptsMade },
-        { removeOnComplete: true, removeOnFail: false },
-      );
+      const data = { ...job.data, pattern: ref.pattern, group: ref.group, error: err.message, attempts: job.attemptsMade };
+      const dropped = await addDeadLetter(this.queue(dlqName(ref.group)), data, this.cfg.queueLimits.maxJobs, (op, what) => this.bounded(op, what));
+      if (dropped > 0) throttled(this.logger).warn({ group: ref.group, dropped, maxJobs: this.cfg.queueLimits.maxJobs }, 'oldest dead letters dropped past queues.maxJobs');
     } catch (e) {
       throttled(this.logger).error({ queue: ref.name, ...storeErr(e) }, 'dead-letter queue write failed', undefined, storeFailure(e));
     }
