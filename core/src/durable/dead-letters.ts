@@ -1,4 +1,7 @@
 import type { Queue } from 'bullmq';
+import type { ExtensionHost } from '../node-extension.js';
+import { throttled } from '../told-recently.js';
+import { readStoredFrame } from './stored-frame.js';
 
 /** Bounds one wait on Redis (WorkQueues.bounded: the store deadline). */
 type Bounded = <T>(op: Promise<T>, what: string) => Promise<T>;
@@ -20,4 +23,17 @@ export async function addDeadLetter(dlq: Queue, data: object, max: number, bound
   const oldest = await bounded(dlq.getJobs(['waiting'], 0, waiting - max - 1, true), 'the dead-letter trim');
   await bounded(Promise.all(oldest.map((j) => j.remove())), 'the dead-letter trim');
   return oldest.length;
+}
+
+/**
+ * Publishes a dead letter on `_DLQ.<group>` through `host` (its headers, and
+ * `mb-topic`, `mb-error`); a frame that cannot be read is logged (throttled).
+ */
+export function publishDeadLetter(host: ExtensionHost, group: string, frame: Uint8Array, error: string): void {
+  try {
+    const f = readStoredFrame(frame);
+    host.publishLocal(`_DLQ.${group}`, f.payload, { headers: { ...(f.ext?.headers ?? {}), 'mb-topic': f.topic, 'mb-error': error } });
+  } catch (e) {
+    throttled(host.logger).warn({ group, err: String(e) }, 'cannot publish dead letter');
+  }
 }
