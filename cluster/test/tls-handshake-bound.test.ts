@@ -60,6 +60,23 @@ it('node.close() does not wait for a TLS handshake left half-way (was: close() w
   expect(closed).toBe(true);
 });
 
+it('TLS handshakes under way count in maxConnectionsPerIp: past it a connection is closed at once (was: uncounted, every one held)', async () => {
+  const n = await startNode({ port: 0, logger: silentLogger, handshakeTimeout: 60_000, maxConnectionsPerIp: 4, tls: { cert: pki.cert, key: pki.key } });
+  cleanup.push(() => n.close());
+  const held = [];
+  for (let i = 0; i < 10; i++) held.push(await halfHandshake(n.port));
+  await until(() => held.filter((h) => h.closed()).length >= 6, 'connections past the bound closed', 10_000);
+  expect(held.filter((h) => !h.closed()).length).toBe(4);
+  // Once they go, the host connects again.
+  for (const h of held) h.socket.destroy();
+  await until(() => held.every((h) => h.closed()), 'all gone');
+  await until(async () => {
+    const again = await halfHandshake(n.port);
+    await new Promise((r) => setTimeout(r, 100));
+    return !again.closed();
+  }, 'a new connection from the host kept');
+});
+
 // A guard (it passed before): the HTTP-based listeners had the node's handshakeTimeout already.
 it('the HTTPS API and the wss:// gateway close it after handshakeTimeout too', async () => {
   const n = await startNode({ port: 0, logger: silentLogger, handshakeTimeout: 300 });

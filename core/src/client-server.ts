@@ -5,6 +5,8 @@ import { refuseConnection } from './listener-timeouts.js';
 import { PLAIN_ON_TLS, tlsPort } from './tls-port.js';
 import { serverTlsOptions } from './tls-config.js';
 import { logTlsMisfit } from './tls-misfit-log.js';
+import { HostCounts } from './host-counts.js';
+import { addressKey } from './auth/auth-throttle.js';
 import type { Logger } from './logger.js';
 import type { NodeStats } from './stats.js';
 import type { ResolvedOptions } from './options.js';
@@ -63,5 +65,34 @@ function tcpOrTls(options: ResolvedOptions, stats: NodeStats, logger: Logger, ac
     logTlsMisfit(logger, socket.remoteAddress, { remote: `${socket.remoteAddress}:${socket.remotePort}` }, `plain connection on the TLS client port refused: ${PLAIN_ON_TLS}`);
     refuseConnection(socket, errorFrame('MB_ERR_HANDSHAKE_REQUIRED', 0, PLAIN_ON_TLS), options.drainTimeout);
   };
-  return tlsPort(secure, refusePlain, { waitMs: options.handshakeTimeout, silent: () => stats.connectionsRefused++ });
+  return tlsPort(secure, refusePlain, { waitMs: options.handshakeTimeout, silent: () => stats.connectionsRefused++, admit: tlsAdmission(options, stats) });
+}
+
+/**
+ * The TLS client port's bound on its TCP connections, handshakes under way
+ * included: `maxConnectionsPerIp` per host (as sessions are counted) and
+ * `maxConnections` in all, past which a connection is destroyed before any
+ * TLS work. Sessions are bounded by the node once their handshake is done;
+ * before, a connection was counted nowhere until then: one host holding
+ * thousands of TLS handshakes at a time (each up to handshakeTimeout, and
+ * each with OpenSSL's state) was bounded only by the process's descriptors.
+ */
+function tlsAdmission(options: ResolvedOptions, stats: NodeStats): (socket: Socket) => boolean {
+  const perHost = new HostCounts();
+  let total = 0;
+  return (socket) => {
+    const host = addressKey(socket.remoteAddress ?? '?');
+    if (total >= options.maxConnections || perHost.get(host) >= options.maxConnectionsPerIp) {
+      stats.connectionsRefused++;
+      socket.destroy();
+      return false;
+    }
+    total++;
+    perHost.add(host, 1);
+    socket.once('close', () => {
+      total--;
+      perHost.add(host, -1);
+    });
+    return true;
+  };
 }
