@@ -57,6 +57,14 @@ export class PeerPort {
    * the address or for one of these names (and signed by the mesh's CA) passes.
    */
   private readonly tlsNames = new Set<string>();
+  /**
+   * Dials under way (connecting, or in their TLS handshake), each as the
+   * function that ends it: close() ends them. Before, a dial that completed
+   * after the cluster stopped (a TLS handshake or a DNS answer still out at
+   * stop()) became a peer link nobody would close: it authenticated, routed
+   * events and held the process open for ever.
+   */
+  private readonly dialing = new Set<() => void>();
 
   /** `accepted` gets each admitted socket (TLS: once its handshake is done) with its pre-auth gate key. */
   constructor(
@@ -132,9 +140,14 @@ export class PeerPort {
     return this.boundPort;
   }
 
-  /** Stops accepting (new connections are refused from now on) and closes the listener. */
+  /**
+   * Stops accepting (new connections are refused from now on), ends the
+   * dials still under way (their sockets destroyed, the attempts false) and
+   * closes the listener.
+   */
   async close(): Promise<void> {
     this.closed = true;
+    for (const end of [...this.dialing]) end();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
@@ -175,6 +188,8 @@ export class PeerPort {
    * tried) and hands every socket that connected (with TLS: completed its
    * handshake) to `connected`. Resolves true when at least one did. A connect
    * that does not complete within options.handshakeTimeout is a failed attempt.
+   * Once close() was called nothing more is handed on: a dial under way is
+   * ended (its socket destroyed) and none is started.
    */
   async dial(addr: string, connected: (socket: Socket) => void): Promise<boolean> {
     if (this.closed) return false;
@@ -183,32 +198,39 @@ export class PeerPort {
     try {
       hosts = (await lookup(host, { all: true })).map((a) => a.address);
     } catch (e) {
-      this.dnsFailed(addr, host, (e as NodeJS.ErrnoException).code ?? 'EUNKNOWN');
+      if (!this.closed) this.dnsFailed(addr, host, (e as NodeJS.ErrnoException).code ?? 'EUNKNOWN');
       return false;
     }
     if (this.dnsFailing.delete(addr)) this.logger.info({ address: addr, addresses: hosts }, 'peer address resolves again');
     let any = false;
     for (const h of hosts) {
+      if (this.closed) return false;
       const ok = await new Promise<boolean>((resolve) => {
         const tls = this.options.tls;
         const socket = tls
           ? tlsConnect({ host: h, port, ca: tls.ca, cert: tls.cert, key: tls.key, ...this.tlsIdentity(host) })
           : netConnect({ host: h, port });
-        const timer = setTimeout(() => {
-          socket.destroy();
-          resolve(false);
-        }, this.options.handshakeTimeout);
-        socket.once(tls ? 'secureConnect' : 'connect', () => {
+        const settle = (ok: boolean): void => {
           clearTimeout(timer);
+          this.dialing.delete(end);
+          resolve(ok);
+        };
+        const end = (): void => {
+          socket.destroy();
+          settle(false);
+        };
+        const timer = setTimeout(end, this.options.handshakeTimeout);
+        this.dialing.add(end);
+        socket.once(tls ? 'secureConnect' : 'connect', () => {
+          if (this.closed) return end();
           if (tls) this.addTlsName(addr);
           socket.removeAllListeners('error');
+          settle(true);
           connected(socket);
-          resolve(true);
         });
         socket.once('error', (e) => {
-          clearTimeout(timer);
           if (tls && NOT_TLS.test(e.message)) this.plainPeer(addr);
-          resolve(false);
+          settle(false);
         });
       });
       any ||= ok;

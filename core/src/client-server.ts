@@ -5,6 +5,8 @@ import { refuseConnection } from './listener-timeouts.js';
 import { PLAIN_ON_TLS, tlsPort } from './tls-port.js';
 import { serverTlsOptions } from './tls-config.js';
 import { logTlsMisfit } from './tls-misfit-log.js';
+import { HostCounts } from './host-counts.js';
+import { addressKey } from './auth/auth-throttle.js';
 import type { Logger } from './logger.js';
 import type { NodeStats } from './stats.js';
 import type { ResolvedOptions } from './options.js';
@@ -17,14 +19,80 @@ import type { ResolvedOptions } from './options.js';
  * `stats.connectionsRefused`. `accept` gets every other connection.
  */
 export function clientServer(options: ResolvedOptions, stats: NodeStats, logger: Logger, accept: (s: Socket) => void): Server {
+  return tracked(tcpOrTls(options, stats, logger, accept));
+}
+
+/** Sockets each client port accepted that are still open (dropClientSockets). */
+const openSockets = new WeakMap<Server, Set<Socket>>();
+
+/** `server` with every socket it accepts remembered until it closes. */
+function tracked(server: Server): Server {
+  const open = new Set<Socket>();
+  openSockets.set(server, open);
+  server.on('connection', (s: Socket) => {
+    open.add(s);
+    s.once('close', () => open.delete(s));
+  });
+  return server;
+}
+
+/**
+ * Closes a client port and destroys every socket of it still open: those
+ * that are no session (yet): a TLS handshake under way, a refused
+ * connection being told why. Resolves once the port is closed. For
+ * node.close(), which drops every connection at once; before, it waited for
+ * a TLS handshake left half-way (Node's 120 s handshake timeout, and the
+ * socket of a failed handshake was never destroyed).
+ */
+export function dropClientPort(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  for (const s of openSockets.get(server) ?? []) s.destroy();
+  return closed;
+}
+
+function tcpOrTls(options: ResolvedOptions, stats: NodeStats, logger: Logger, accept: (s: Socket) => void): Server {
   const tls = options.tls;
   if (!tls) return createServer({ noDelay: true }, accept);
-  const secure = createTlsServer({ ...serverTlsOptions(tls), noDelay: true }, accept);
-  secure.on('tlsClientError', () => stats.connectionsRefused++);
+  // The node's handshakeTimeout, as on every other listener (Node's default is 120 s), counted from the first TLS byte.
+  const secure = createTlsServer({ ...serverTlsOptions(tls), noDelay: true, handshakeTimeout: options.handshakeTimeout }, accept);
+  secure.on('tlsClientError', (_e, socket) => {
+    stats.connectionsRefused++;
+    // With a listener Node leaves the socket of a failed (or timed out) handshake open.
+    socket.destroy();
+  });
   const refusePlain = (socket: Socket): void => {
     stats.connectionsRefused++;
     logTlsMisfit(logger, socket.remoteAddress, { remote: `${socket.remoteAddress}:${socket.remotePort}` }, `plain connection on the TLS client port refused: ${PLAIN_ON_TLS}`);
     refuseConnection(socket, errorFrame('MB_ERR_HANDSHAKE_REQUIRED', 0, PLAIN_ON_TLS), options.drainTimeout);
   };
-  return tlsPort(secure, refusePlain, { waitMs: options.handshakeTimeout, silent: () => stats.connectionsRefused++ });
+  return tlsPort(secure, refusePlain, { waitMs: options.handshakeTimeout, silent: () => stats.connectionsRefused++, admit: tlsAdmission(options, stats) });
+}
+
+/**
+ * The TLS client port's bound on its TCP connections, handshakes under way
+ * included: `maxConnectionsPerIp` per host (as sessions are counted) and
+ * `maxConnections` in all, past which a connection is destroyed before any
+ * TLS work. Sessions are bounded by the node once their handshake is done;
+ * before, a connection was counted nowhere until then: one host holding
+ * thousands of TLS handshakes at a time (each up to handshakeTimeout, and
+ * each with OpenSSL's state) was bounded only by the process's descriptors.
+ */
+function tlsAdmission(options: ResolvedOptions, stats: NodeStats): (socket: Socket) => boolean {
+  const perHost = new HostCounts();
+  let total = 0;
+  return (socket) => {
+    const host = addressKey(socket.remoteAddress ?? '?');
+    if (total >= options.maxConnections || perHost.get(host) >= options.maxConnectionsPerIp) {
+      stats.connectionsRefused++;
+      socket.destroy();
+      return false;
+    }
+    total++;
+    perHost.add(host, 1);
+    socket.once('close', () => {
+      total--;
+      perHost.add(host, -1);
+    });
+    return true;
+  };
 }

@@ -34,7 +34,7 @@ import { RoutingTable, dropTagOf, outOfScope, type DeliveryScope, type Receivers
 import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
 import { refuseConnection } from './listener-timeouts.js';
-import { clientServer } from './client-server.js';
+import { clientServer, dropClientPort } from './client-server.js';
 import { EventStamp } from './event-stamp.js';
 import { PublishRun } from './publish-run.js';
 import type { Transport, TransportEvents } from './transport.js';
@@ -482,8 +482,8 @@ export class MeshNode implements NodeContext {
   async close(): Promise<void> {
     this.shuttingDown = true;
     if (this.timer) clearInterval(this.timer);
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.sessions.destroyAll();
+    const closed = dropClientPort(this.server);
     this.inputBudget.close();
     await closed;
     await this.durability?.stop();

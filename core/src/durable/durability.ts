@@ -34,6 +34,7 @@ import { StoreQuota } from './store-quota.js';
 import { JobQuota } from './job-quota.js';
 import { ToldRecently, throttled } from '../told-recently.js';
 import { redactUrl as redact } from './redis-target.js';
+import { publishDeadLetter } from './dead-letters.js';
 
 export { DURABLE_FEATURES, logDurabilityOff, refuseWithoutRedis } from './durability-off.js';
 
@@ -102,6 +103,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   /** Durable queue memberships, per connection and per node (each distinct queue is a Redis connection). */
   private readonly queueSlots: ReplaySlots;
   private readonly queueReleases = new Map<Subscription, () => void>();
+  /** Due delayed publishes not delivered yet (publishStored): one that fails after its delivery is not retried. */
+  private readonly dueUndelivered = new WeakSet<Uint8Array>();
   /** Durable queue members Redis did not take (an outage): joined when it does. */
   private readonly memberRetry = new MemberRetry(
     (sub) => this.work.addMember(sub),
@@ -169,7 +172,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       this.matcher,
       log,
       (f) => this.publishStored(f),
-      (group, f, error) => this.publishDead(group, f, error),
+      (group, f, error) => publishDeadLetter(this.host, group, f, error),
       () => this.host.stats.store.corrupt++,
       this.quota,
     );
@@ -352,6 +355,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     // Delivered right when the append resolves: appends of one topic resolve in order (one
     // connection to the topic's shard), so deliveries keep it.
     this.host.deliverAccepted(frame, from);
+    this.dueUndelivered.delete(bytes);
     if (d.queues.length > 0) await this.work.enqueue(d.queues, d.topic, frame.bytes);
     if (unconfirmed) throw new StoreError('MB_ERR_STORE_UNAVAILABLE', unconfirmed);
     return pos;
@@ -373,15 +377,13 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       this.host.deliverAccepted(f);
       return;
     }
-    await this.store(bytes, d, undefined);
-  }
-
-  private publishDead(group: string, frame: Uint8Array, error: string): void {
+    this.dueUndelivered.add(bytes);
     try {
-      const f = readStoredFrame(frame);
-      this.host.publishLocal(`_DLQ.${group}`, f.payload, { headers: { ...(f.ext?.headers ?? {}), 'mb-topic': f.topic, 'mb-error': error } });
+      await this.store(bytes, d, undefined);
     } catch (e) {
-      throttled(this.host.logger).warn({ group, err: String(e) }, 'cannot publish dead letter');
+      // Delivered (and stored) already: a retry of the job would publish it again (once per attempt).
+      if (this.dueUndelivered.delete(bytes)) throw e;
+      throttled(this.host.logger).warn(storeErr(e), 'delayed publish delivered; what followed it failed, not retried', undefined, storeFailure(e));
     }
   }
 

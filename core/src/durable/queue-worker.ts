@@ -14,6 +14,20 @@ export function jobFrame(data: unknown): Uint8Array {
   return bytes;
 }
 
+/**
+ * True when BullMQ will not try `job` again after this failure: its attempts
+ * are used up, or the failure is unrecoverable, as BullMQ makes a job that
+ * stalled more than `maxStalledCount` times (its holder's lock expired
+ * twice: a node killed, a node cut from Redis past the lock) whatever its
+ * attempts. Such a job is dead-lettered (a delayed publish: its quota room
+ * given back); before, only used-up attempts counted, and a job failed for
+ * its stalls was removed (removeOnFail) without a dead letter: an
+ * acknowledged event lost without a trace.
+ */
+export function givenUp(job: Job, err: Error | undefined): boolean {
+  return job.attemptsMade >= (job.opts.attempts ?? 1) || err?.name === 'UnrecoverableError';
+}
+
 /** A local member of a durable queue. */
 export interface Member {
   sub: Subscription;

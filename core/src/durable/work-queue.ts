@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
 import { SessionError, StoreError } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
-import { giveBack, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
+import { giveBack, givenUp, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 import { ToldRecently, throttled } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
@@ -15,6 +15,7 @@ import { QueueSet, parseQueueMember, queueMember } from './queue-set.js';
 import { bullPrefix, dlqName, queueName, type JobData, type QueueRef } from './queue-names.js';
 import { withinDeadline } from './store-deadline.js';
 import { oneAtATime } from './one-at-a-time.js';
+import { addDeadLetter } from './dead-letters.js';
 
 /**
  * How often one kind of queue or worker error is logged again, ms. BullMQ
@@ -152,8 +153,8 @@ export class WorkQueues {
     ));
     this.delayedWorker.on('error', (e) => this.failed('delayed worker error', undefined, e));
     // Given up after its attempts: no longer waiting, its room in the quota is free.
-    this.delayedWorker.on('failed', (job) => {
-      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) this.releaseDelayed(job as Job<JobData>);
+    this.delayedWorker.on('failed', (job, err) => {
+      if (job && givenUp(job, err)) this.releaseDelayed(job as Job<JobData>, err);
     });
   }
 
@@ -263,7 +264,8 @@ export class WorkQueues {
   /**
    * A publish with a delay: a BullMQ delayed job, published when due. Room
    * in the mesh's delayed quota is reserved first (StoreError
-   * MB_ERR_STORE_FULL past it) and given back if the job cannot be added.
+   * MB_ERR_STORE_FULL past it) and given back if the job cannot be added
+   * or is given up (then removed: kept as failed, it held its event for ever).
    */
   async schedule(topic: string, frame: Uint8Array, delay: number): Promise<void> {
     this.usable();
@@ -271,7 +273,7 @@ export class WorkQueues {
     await this.quota?.reserveDelayed(size);
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic, b: size };
     try {
-      const add = this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true });
+      const add = this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true, removeOnFail: true });
       await this.bounded(add, 'the delayed publish');
     } catch (e) {
       this.quota?.releaseDelayed(size).catch(() => {});
@@ -285,7 +287,8 @@ export class WorkQueues {
    * effort, never failing the job (that would publish it again); a lost
    * release leaves the count high by one until the count is reset.
    */
-  private releaseDelayed(job: Job<JobData>): void {
+  private releaseDelayed(job: Job<JobData>, gaveUp?: Error): void {
+    if (gaveUp) throttled(this.logger).warn({ queue: 'delayed', attempts: job.attemptsMade, err: gaveUp.message }, 'delayed publish given up');
     this.quota?.releaseDelayed(Number(job.data?.b)).catch((e: unknown) => this.failed('delayed quota release failed', undefined, e));
   }
 
@@ -339,7 +342,7 @@ export class WorkQueues {
       }),
     );
     worker.on('failed', (job, err) => {
-      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      if (job && givenUp(job, err)) {
         this.deadLetter(ref, job as Job<JobData>, err).catch((x: unknown) => throttled(this.logger).error({ queue: ref.name, ...storeErr(x) }, 'dead-lettering failed', undefined, storeFailure(x)));
       }
     });
@@ -442,11 +445,9 @@ export class WorkQueues {
       return;
     }
     try {
-      await this.queue(dlqName(ref.group)).add(
-        'dead',
-        { ...job.data, pattern: ref.pattern, group: ref.group, error: err.message, attempts: job.attemptsMade },
-        { removeOnComplete: true, removeOnFail: false },
-      );
+      const data = { ...job.data, pattern: ref.pattern, group: ref.group, error: err.message, attempts: job.attemptsMade };
+      const dropped = await addDeadLetter(this.queue(dlqName(ref.group)), data, this.cfg.queueLimits.maxJobs, (op, what) => this.bounded(op, what));
+      if (dropped > 0) throttled(this.logger).warn({ group: ref.group, dropped, maxJobs: this.cfg.queueLimits.maxJobs }, 'oldest dead letters dropped past queues.maxJobs');
     } catch (e) {
       throttled(this.logger).error({ queue: ref.name, ...storeErr(e) }, 'dead-letter queue write failed', undefined, storeFailure(e));
     }
