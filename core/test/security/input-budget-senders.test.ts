@@ -18,6 +18,15 @@ import { silentLogger, startNode } from '../../src/index.js';
  * sockets on loopback.
  */
 
+/**
+ * 1 s (was 300 ms): with 300, a machine loaded by other tests (a review
+ * helper's runs beside this one) kept honest waiters paused past the stall
+ * rule's 3 × `inputStall` and closed 22 of 60 publishers, on the code before
+ * the last change too (RELIABILITY: honest waiters can be closed under heavy
+ * load). The code before the fix delivers nothing whatever the stall.
+ */
+const INPUT_STALL_MS = 1000;
+
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
@@ -26,7 +35,7 @@ afterEach(async () => {
 const MiB = 1024 * 1024;
 
 it('60 publishers of 1 MB events at once into a 5 MiB budget: every event is delivered, no publisher is closed', async () => {
-  const n = await startNode({ port: 0, logger: silentLogger, inputBudget: 5 * MiB, inputStall: 300, maxConnectionsPerIp: 1000, maxPending: 256 * MiB });
+  const n = await startNode({ port: 0, logger: silentLogger, inputBudget: 5 * MiB, inputStall: INPUT_STALL_MS, maxConnectionsPerIp: 1000, maxPending: 256 * MiB });
   cleanups.push(() => n.close());
   const sub = await RawClient.connect(n.port);
   cleanups.push(() => sub.close());
