@@ -1,8 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { connect, type Client } from '@meshbus/sdk';
-import { requireRedisServer, startRedisServer, until } from '@meshbus/testkit';
-import { silentLogger, startNode } from '../src/index.js';
+import { until } from '@meshbus/testkit';
+import { ownDurableNode } from './own-durable-node.js';
 import { bullPrefix, dlqName } from '../src/durable/queue-names.js';
 
 /**
@@ -21,13 +20,7 @@ afterEach(async () => {
 });
 
 it('a group whose consumer NACKs everything keeps at most maxJobs dead letters, the newest (was: every one, for ever)', async (ctx) => {
-  requireRedisServer(ctx);
-  const server = await startRedisServer();
-  cleanups.push(() => server.stop());
-  const r = new Redis(server.port, '127.0.0.1');
-  cleanups.push(() => void r.disconnect());
-  const n = await startNode({ port: 0, logger: silentLogger, durable: { redis: server.url, prefix: 'dl:', queues: { attempts: 1, maxJobs: 3, ackTimeoutMs: 120_000 } } });
-  cleanups.push(() => n.close());
+  const { n, r } = await ownDurableNode(ctx, cleanups, { prefix: 'dl:', queues: { attempts: 1, maxJobs: 3, ackTimeoutMs: 120_000 } });
   const c = async (): Promise<Client> => {
     const x = await connect(`127.0.0.1:${n.port}`, { reconnect: false });
     cleanups.push(() => x.close());

@@ -1,8 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { Flags, FrameType } from '@meshbus/proto';
-import { RawClient, requireRedisServer, startRedisServer, until } from '@meshbus/testkit';
-import { silentLogger, startNode } from '../src/index.js';
+import { RawClient, until } from '@meshbus/testkit';
+import { ownDurableNode } from './own-durable-node.js';
 
 /**
  * A delayed publish that cannot be published when due (here its topic is a
@@ -21,17 +20,7 @@ afterEach(async () => {
 });
 
 it('a delayed publish given up leaves nothing in Redis, so the delayed quota bounds what Redis holds (was: kept for ever in the failed set)', async (ctx) => {
-  requireRedisServer(ctx);
-  const server = await startRedisServer();
-  cleanups.push(() => server.stop());
-  const r = new Redis(server.port, '127.0.0.1');
-  cleanups.push(() => void r.disconnect());
-  const n = await startNode({
-    port: 0,
-    logger: silentLogger,
-    durable: { redis: server.url, prefix: 'dg:', topics: [{ pattern: 'h.>', history: { size: 10 }, maxTopics: 1 }], queues: { attempts: 2, backoffMs: 50 }, quota: { delayedEvents: 3 } },
-  });
-  cleanups.push(() => n.close());
+  const { n, r } = await ownDurableNode(ctx, cleanups, { prefix: 'dg:', topics: [{ pattern: 'h.>', history: { size: 10 }, maxTopics: 1 }], queues: { attempts: 2, backoffMs: 50 }, quota: { delayedEvents: 3 } });
   const pub = await RawClient.connect(n.port);
   cleanups.push(() => pub.close());
   const acked = (corr: number): Promise<unknown> => pub.waitFor((g) => g.correlation === corr && g.type === FrameType.ACK);

@@ -1,8 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { Flags, FrameType } from '@meshbus/proto';
-import { RawClient, requireRedisServer, startRedisServer, until } from '@meshbus/testkit';
-import { silentLogger, startNode } from '../src/index.js';
+import { RawClient, until } from '@meshbus/testkit';
+import { ownDurableNode } from './own-durable-node.js';
 
 /**
  * A delayed publish that falls due is delivered once, even when what comes
@@ -20,17 +19,7 @@ afterEach(async () => {
 });
 
 it('a due delayed publish whose replica confirmation fails after delivery is not published again (was: once per attempt)', async (ctx) => {
-  requireRedisServer(ctx);
-  const server = await startRedisServer();
-  cleanups.push(() => server.stop());
-  const r = new Redis(server.port, '127.0.0.1');
-  cleanups.push(() => void r.disconnect());
-  const n = await startNode({
-    port: 0,
-    logger: silentLogger,
-    durable: { redis: server.url, prefix: 'do:', topics: [{ pattern: 'r.>', history: { size: 10 } }], waitReplicas: 1, waitTimeoutMs: 50, queues: { attempts: 3, backoffMs: 50 } },
-  });
-  cleanups.push(() => n.close());
+  const { n, r } = await ownDurableNode(ctx, cleanups, { prefix: 'do:', topics: [{ pattern: 'r.>', history: { size: 10 } }], waitReplicas: 1, waitTimeoutMs: 50, queues: { attempts: 3, backoffMs: 50 } });
   const sub = await RawClient.connect(n.port);
   cleanups.push(() => sub.close());
   sub.sub('r.>', 1);
