@@ -17,7 +17,11 @@ it('file descriptors and memory return to baseline after waves of 1,000 connecti
   expect(r.exitCode).toBe(0);
   for (const w of r.waves) {
     expect(w.failed, `wave ${w.wave}`).toBe(0);
-    expect(w.fdPeak, `wave ${w.wave} reached its connections`).toBeGreaterThan(r.baseline.fd + 50);
+    // Every client's own event came back through the node: each connection reached it. The fd count is
+    // sampled every 100 ms by this (busy) process, so it may see few of the 250 in flight at a time
+    // (61 against a baseline of 22 in one loaded CI run; 200-270 usually): it only has to see some.
+    expect(w.completed, `wave ${w.wave} completed`).toBe(1000);
+    expect(w.fdPeak, `wave ${w.wave} reached its connections`).toBeGreaterThan(r.baseline.fd);
     if (w.wave === 0) continue;
     expect(w.fdAfter, `wave ${w.wave} fds`).toBeLessThanOrEqual(r.baseline.fd + 2);
     // RSS does not return to the baseline (V8 and the allocator keep freed pages for reuse) but must
