@@ -5,7 +5,7 @@ import { refuseConnection } from './listener-timeouts.js';
 import { PLAIN_ON_TLS, tlsPort } from './tls-port.js';
 import { serverTlsOptions } from './tls-config.js';
 import { logTlsMisfit } from './tls-misfit-log.js';
-import { HostCounts } from './host-counts.js';
+import { OpenConnections } from './listener-limits.js';
 import { addressKey } from './auth/auth-throttle.js';
 import type { Logger } from './logger.js';
 import type { NodeStats } from './stats.js';
@@ -78,21 +78,15 @@ function tcpOrTls(options: ResolvedOptions, stats: NodeStats, logger: Logger, ac
  * each with OpenSSL's state) was bounded only by the process's descriptors.
  */
 function tlsAdmission(options: ResolvedOptions, stats: NodeStats): (socket: Socket) => boolean {
-  const perHost = new HostCounts();
-  let total = 0;
+  const open = new OpenConnections(options);
   return (socket) => {
     const host = addressKey(socket.remoteAddress ?? '?');
-    if (total >= options.maxConnections || perHost.get(host) >= options.maxConnectionsPerIp) {
+    if (open.full(host)) {
       stats.connectionsRefused++;
       socket.destroy();
       return false;
     }
-    total++;
-    perHost.add(host, 1);
-    socket.once('close', () => {
-      total--;
-      perHost.add(host, -1);
-    });
+    open.count(socket, host);
     return true;
   };
 }

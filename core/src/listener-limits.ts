@@ -49,8 +49,7 @@ export interface ConnectionLimits {
  */
 export function limitConnections(server: Server, limits: ConnectionLimits, lingerMs: number, tls: boolean, releaseOnUpgrade = false): void {
   limitPipelining(server, limits.maxPipelined);
-  const perHost = new HostCounts();
-  let total = 0;
+  const open = new OpenConnections(limits);
   /** Refused connections waiting for their 503 to be read (at most maxConnections; past it, closed at once). */
   let lingering = 0;
   /** How to uncount an admitted socket when it upgrades: it is no longer the HTTP server's (the WebSocket gateway's sessions are bounded by the node). */
@@ -60,32 +59,55 @@ export function limitConnections(server: Server, limits: ConnectionLimits, linge
   server.removeAllListeners('connection');
   server.on('connection', (socket: Socket) => {
     const host = addressKey(socket.remoteAddress ?? '?');
-    const mine = perHost.get(host);
-    const full = total >= limits.maxConnections;
-    if (full || mine >= limits.maxConnectionsPerIp) {
+    const full = open.full(host);
+    if (full) {
       // A refusal that lingers holds a descriptor: one host opening connections as fast as it could and
       // never closing them had ~9,600 refused ones open on the node at once (each kept lingerMs).
       if (tls || lingering >= limits.maxConnections) return void socket.destroy();
       lingering++;
       socket.once('close', () => lingering--);
       // refuseConnection reads (and drops) what it sends, so its close frees the descriptor before lingerMs.
-      refuseConnection(socket, full ? refusal('the HTTP listener', limits.maxConnections) : refusal(`host ${host}`, limits.maxConnectionsPerIp), lingerMs);
+      refuseConnection(socket, full === 'all' ? refusal('the HTTP listener', limits.maxConnections) : refusal(`host ${host}`, limits.maxConnectionsPerIp), lingerMs);
       return;
     }
-    total++;
-    perHost.add(host, 1);
-    let counted = true;
-    const release = (): void => {
-      if (!counted) return;
-      counted = false;
-      total--;
-      perHost.add(host, -1);
-    };
-    socket.once('close', release);
+    const release = open.count(socket, host);
     if (releaseOnUpgrade) upgraded.set(socket, release);
     for (const l of accept) l.call(server, socket);
   });
   if (releaseOnUpgrade) server.on('upgrade', (_req: IncomingMessage, socket: Socket) => upgraded.get(socket)?.());
+}
+
+/**
+ * The connections a listener holds open, in all and per host (addressKey),
+ * against `maxConnections` and `maxConnectionsPerIp`: the HTTP listeners'
+ * bound (limitConnections) and the TLS client port's, handshakes included.
+ */
+export class OpenConnections {
+  private readonly perHost = new HostCounts();
+  private total = 0;
+
+  constructor(private readonly limits: { maxConnections: number; maxConnectionsPerIp: number }) {}
+
+  /** The bound a new connection of `host` would pass: 'all', 'host', or undefined when it may be counted. */
+  full(host: string): 'all' | 'host' | undefined {
+    if (this.total >= this.limits.maxConnections) return 'all';
+    return this.perHost.get(host) >= this.limits.maxConnectionsPerIp ? 'host' : undefined;
+  }
+
+  /** Counts `socket` of `host` until it closes; the returned release uncounts it sooner (once). */
+  count(socket: Socket, host: string): () => void {
+    this.total++;
+    this.perHost.add(host, 1);
+    let counted = true;
+    const release = (): void => {
+      if (!counted) return;
+      counted = false;
+      this.total--;
+      this.perHost.add(host, -1);
+    };
+    socket.once('close', release);
+    return release;
+  }
 }
 
 /** The raw 503 a refused plain-HTTP connection gets (the API's error body: `{ error: { code, num, message } }`). */
