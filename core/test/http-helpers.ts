@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { FrameDecoder, FrameType, type Extension } from '@meshbus/proto';
 import type { Fixture, RawClient } from '@meshbus/testkit';
 import type { MeshNode, NodeOptions } from '../src/index.js';
@@ -113,4 +114,31 @@ export async function nodeWithHttp(kit: Fixture, nodeOpts: NodeOptions = {}, htt
   const http = await startHttp(node, { port: 0, host: '127.0.0.1', ...httpOpts });
   kit.defer(() => http.close());
   return { node, http };
+}
+
+/** What rawHttp read: the status, the head (status line and headers) and the body. */
+export interface RawAnswer {
+  status: number;
+  head: string;
+  body: string;
+}
+
+/**
+ * Writes `request` as is on a fresh connection to `port` on 127.0.0.1 and
+ * reads the answer up to the server's close (requests ask for Connection: close).
+ */
+export function rawHttp(port: number, request: string): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    s.on('data', (b) => chunks.push(b));
+    s.on('error', reject);
+    s.on('close', () => {
+      const text = Buffer.concat(chunks).toString('latin1');
+      const at = text.indexOf('\r\n\r\n');
+      const head = at < 0 ? text : text.slice(0, at);
+      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body: at < 0 ? '' : text.slice(at + 4) });
+    });
+    s.write(request);
+  });
 }

@@ -1,9 +1,8 @@
-import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { nodeKit } from '@meshbus/testkit';
 import { startNode, type MeshNode } from '../../src/index.js';
 import { startHttp, startHttpOnDemand, type HttpOptions } from '../../src/http/index.js';
-import { EventTap } from '../http-helpers.js';
+import { EventTap, rawHttp } from '../http-helpers.js';
 
 /**
  * DNS rebinding against an open HTTP API (no admin token, on loopback, as
@@ -16,22 +15,6 @@ import { EventTap } from '../http-helpers.js';
  */
 
 const kit = nodeKit({ start: startNode });
-
-/** Writes `request` on a fresh connection and answers the status and body (requests ask for Connection: close). */
-function rawHttp(port: number, request: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    s.on('data', (b) => chunks.push(b));
-    s.on('error', reject);
-    s.on('close', () => {
-      const text = Buffer.concat(chunks).toString('latin1');
-      const at = text.indexOf('\r\n\r\n');
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0), body: at < 0 ? '' : text.slice(at + 4) });
-    });
-    s.write(request);
-  });
-}
 
 /** A request as a browser on a rebound page (or curl) sends it, with the given Host. */
 function request(method: 'GET' | 'POST', target: string, host: string, post = false): string {

@@ -9,7 +9,7 @@ import { heldWithin, nodeKit, type RawClient } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode, type NodeOptions } from '../../src/index.js';
 import { WsGateway } from '../../src/ws/index.js';
 import { startHttp, type HttpOptions, type HttpServer } from '../../src/http/index.js';
-import { EventTap, nodeWithHttp, parseProm, type NodeWithHttp } from '../http-helpers.js';
+import { EventTap, nodeWithHttp, parseProm, rawHttp, type NodeWithHttp } from '../http-helpers.js';
 
 /**
  * Hostile callers of the HTTP API and the WebSocket port: requests written
@@ -23,31 +23,6 @@ const setup = (nodeOpts?: NodeOptions, httpOpts?: HttpOptions): Promise<NodeWith
 
 const client = (n: MeshNode): Promise<RawClient> => kit.raw(n);
 
-interface RawAnswer {
-  status: number;
-  head: string;
-  body: string;
-}
-
-/**
- * Writes `request` as is on a fresh connection and reads the answer up to the
- * server's close (requests ask for Connection: close).
- */
-function rawHttp(port: number, request: string): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    s.on('data', (b) => chunks.push(b));
-    s.on('error', reject);
-    s.on('close', () => {
-      const text = Buffer.concat(chunks).toString('latin1');
-      const at = text.indexOf('\r\n\r\n');
-      const head = at < 0 ? text : text.slice(0, at);
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body: at < 0 ? '' : text.slice(at + 4) });
-    });
-    s.write(request);
-  });
-}
 
 /** A request with a body, as raw text. */
 function rawRequest(method: string, target: string, o: { headers?: Record<string, string>; body?: string } = {}): string {
