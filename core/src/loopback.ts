@@ -9,6 +9,16 @@ export function isLoopbackHost(host: string): boolean {
   return /^::ffff:127\./.test(h);
 }
 
+/**
+ * True for a name a browser resolves to this machine whatever DNS says:
+ * a loopback host (isLoopbackHost) or a `*.localhost` name (RFC 6761
+ * 6.3). What the WebSocket gateway's default Origin rule and an open HTTP
+ * API's Host rule accept (against cross-site pages and DNS rebinding).
+ */
+export function isThisMachineName(host: string): boolean {
+  return isLoopbackHost(host) || host.toLowerCase().endsWith('.localhost');
+}
+
 /** An address (optionally a URL) whose host means "every interface": a node bound to it advertises what nobody can dial. */
 const UNSPECIFIED = /^([a-z][a-z0-9+.-]*:\/\/)?(?:0\.0\.0\.0|\[::\]|\[0:0:0:0:0:0:0:0\]|::(?=:\d))(:\d{1,5}(?:\/.*)?)$/i;
 

@@ -14,7 +14,7 @@ import { createListenerServer, logTlsOnPlainHttp, refuseConnection } from './lis
 const WS_MAX_PIPELINED = 8;
 import { listenOn } from './listen.js';
 import { ToldRecently, throttled } from './told-recently.js';
-import { isLoopbackHost } from './loopback.js';
+import { isThisMachineName } from './loopback.js';
 
 /** Default port of the WebSocket gateway of `meshbus start`. */
 export const DEFAULT_WS_PORT = 8481;
@@ -364,5 +364,5 @@ export function isLoopbackOrigin(o: string): boolean {
     return false;
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return false;
-  return isLoopbackHost(u.hostname) || u.hostname.toLowerCase().endsWith('.localhost');
+  return isThisMachineName(u.hostname);
 }

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sameSecret } from '../auth/same-secret.js';
-import { isLoopbackHost } from '../loopback.js';
+import { isThisMachineName } from '../loopback.js';
 import type { AuthThrottle } from '../auth/auth-throttle.js';
 import { HttpError } from './http-errors.js';
 
@@ -131,6 +131,5 @@ export function isLoopbackHostHeader(host: string | undefined): boolean {
   if (host === undefined) return true;
   const m = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d*)?$/.exec(host.trim().toLowerCase());
   if (!m) return false;
-  const name = m[1]!;
-  return isLoopbackHost(name) || name.endsWith('.localhost');
+  return isThisMachineName(m[1]!);
 }
