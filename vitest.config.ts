@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 // One run covers every workspace package. Network tests use loopback only and
 // bound their own loops; the generous timeouts are for a loaded 2-core CI box.
 // MESHBUS_LONG=1 (npm run test:reliability) runs the long fuzz, property,
-// chaos and soak variants (proto/test/run-size.ts), hence the longer default.
+// chaos and soak variants (core/testkit/src/run-size.ts), hence the longer default.
 const LONG = process.env['MESHBUS_LONG'] === '1';
 
 export default defineConfig({

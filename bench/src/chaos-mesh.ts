@@ -1,5 +1,5 @@
 /**
- * The chaos engine behind bench/src/chaos.ts and cluster/test/chaos.test.ts.
+ * The chaos engine behind bench/src/chaos.ts and bench/test/chaos.test.ts.
  *
  * Starts a mesh of real `meshbus start` processes (node 0 is the seed; the
  * last node reaches node 0 only through a ChaosProxy and advertises its

@@ -1,5 +1,5 @@
 /**
- * The soak engine behind bench/src/soak.ts and cluster/test/soak.test.ts: one
+ * The soak engine behind bench/src/soak.ts and bench/test/soak.test.ts: one
  * real `meshbus start` process and waves of raw TCP client connections. In
  * each wave every connection says HELLO, subscribes to its own topic,
  * publishes one event there and waits for it to come back (echo), then half

@@ -4,8 +4,7 @@ import { join } from 'node:path';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { runCli } from '@meshbus/testkit';
-import { makePki } from '../../cluster/test/tls-certs.js';
+import { runCli, makePki } from '@meshbus/testkit';
 
 /**
  * `meshbus start` checks every option before any port opens (newcomer

@@ -1,8 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { makePki } from '../../cluster/test/tls-certs.js';
-import { MESHBUS_BIN as BIN, runCli, spawnCli, trackedProcesses, until, type CliProcess } from '@meshbus/testkit';
+import { MESHBUS_BIN as BIN, runCli, spawnCli, trackedProcesses, until, type CliProcess, makePki } from '@meshbus/testkit';
 
 /**
  * Issue #16, the client commands: sub shows topics (headers, JSON, raw),

@@ -2,8 +2,7 @@ import { afterAll, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
 import { connect } from '@meshbus/sdk';
 import { loadStartConfig, parseDurableTopic } from '../src/config.js';
-import { spawnCli, until, type CliProcess } from '@meshbus/testkit';
-import { redisCall, startSentinelSetup, topologyToolsInstalled, type SentinelTopology } from '../../core/test/redis-topology.js';
+import { spawnCli, until, type CliProcess, redisCall, startSentinelSetup, topologyToolsInstalled, type SentinelTopology } from '@meshbus/testkit';
 
 it('--redis-wait-replicas and MESHBUS_REDIS_WAIT_REPLICAS set durable.waitReplicas', () => {
   expect(loadStartConfig({ 'redis-wait-replicas': '1' }, {}).redisWaitReplicas).toBe(1);

@@ -1,8 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { spawnCli, stopProcesses, until, type CliProcess } from '@meshbus/testkit';
-import { launchChromium, noBrowser } from '@meshbus/testkit';
-import { promtoolCheck } from '../../core/test/promtool.js';
+import { spawnCli, stopProcesses, until, type CliProcess, launchChromium, noBrowser, promtoolCheck } from '@meshbus/testkit';
 
 /**
  * Issue 16: `meshbus start --workers N` has one /metrics for the whole

@@ -1,20 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
 import { startHttp, type HttpServer } from '@meshbus/core/http';
 import { fullyMeshed, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
-import { launchChromium, noBrowser } from '@meshbus/testkit';
-import { RawClient } from '@meshbus/testkit';
+import { launchChromium, noBrowser, cleanups, RawClient } from '@meshbus/testkit';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const TOKEN = 'mesh-admin-token';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until(pred: () => boolean | Promise<boolean>, what: string, tries = 500): Promise<void> {

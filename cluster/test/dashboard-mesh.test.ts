@@ -1,17 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { startHttp, type HttpServer } from '@meshbus/core/http';
-import { launchChromium, noBrowser, until } from '@meshbus/testkit';
+import { launchChromium, noBrowser, until, cleanups } from '@meshbus/testkit';
 import { fullyMeshed, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 async function meshWithHttp(n: number): Promise<Array<TestNode & { http: HttpServer }>> {
   const out: Array<TestNode & { http: HttpServer }> = [];

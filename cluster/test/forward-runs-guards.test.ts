@@ -7,17 +7,14 @@
  * payload: trace-guard.ts, SPEC 10.9). And a queue-group event between events
  * of a run reaches the receiver after them (MeshNode.deliverToGroup flushes).
  */
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { FrameType, decodeBody, encodeBody, encodeFrame } from '@meshbus/proto';
-import { RawClient, until } from '@meshbus/testkit';
+import { RawClient, until, cleanups } from '@meshbus/testkit';
 import type { PeerInfo } from '../src/index.js';
 import { fakePeer, startMeshNode, stopMeshNode } from './mesh-helpers.js';
 
 const SECRET = 'correct horse battery';
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 const me: PeerInfo = { id: 'ab12cd34ef56ab78', name: 'forwarding-peer', cluster: '127.0.0.1:9', client: '127.0.0.1:9' };
 

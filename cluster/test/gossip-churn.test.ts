@@ -8,19 +8,16 @@
  * of those, gossip learned no new node at all.
  */
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType, encodeBody } from '@meshbus/proto';
-import { until } from '@meshbus/testkit';
+import { until, cleanups } from '@meshbus/testkit';
 import type { Gossip } from '../src/gossip.js';
 import type { PeerInfo } from '../src/index.js';
 import { freePort } from '@meshbus/core';
 import { fakePeer, startMeshNode, stopMeshNode } from './mesh-helpers.js';
 
 const SECRET = 'correct horse battery';
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 describe('gossip of peers that come and go', () => {
   it('forgets the links a peer gossiped once its link is down', async () => {

@@ -7,20 +7,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType, encodeBody } from '@meshbus/proto';
 import { silentLogger, startNode, type Logger } from '@meshbus/core';
-import { RawClient, until } from '@meshbus/testkit';
+import { RawClient, until, cleanups } from '@meshbus/testkit';
 import { ClusterNode, type PeerInfo } from '../src/index.js';
 import { newNonce } from '../src/peer-auth.js';
 import { fakePeer, remoteInterest, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 const SECRET = 'correct horse battery';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 async function node(opts: { maxPeerInterest?: number } = {}): Promise<TestNode & { lines: Array<{ msg: string; o: Record<string, unknown> }> }> {
   const lines: Array<{ msg: string; o: Record<string, unknown> }> = [];

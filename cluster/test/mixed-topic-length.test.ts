@@ -7,15 +7,12 @@
  * bounds what its clients publish; an event from a peer was checked where it
  * was published. Fails before (the 602-byte topic never arrived).
  */
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { connect } from '@meshbus/sdk';
-import { until } from '@meshbus/testkit';
+import { until, cleanups } from '@meshbus/testkit';
 import { remoteInterest, startMeshNode, stopMeshNode } from './mesh-helpers.js';
 
-const cleanup: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 it('an event whose topic the publishing node allows reaches subscribers on a node with a smaller maxTopicLength', async () => {
   const a = await startMeshNode({}, 'a', { maxTopicLength: 1024 });

@@ -6,13 +6,11 @@
  * has one IPv6 address, so the sockets are stand-ins handed to the port's
  * admission (what its listener calls for every accepted socket).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanups } from '@meshbus/testkit';
 import { startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 interface FakeSocket {
   remoteAddress: string;

@@ -4,20 +4,17 @@
  * misbehave. Real nodes over loopback.
  */
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Client } from '@meshbus/sdk';
 import { freePort, silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
 import { FrameType, decodeFrames, encodeBody, encodeFrame } from '@meshbus/proto';
 import { formatTrace, traceEvent } from '@meshbus/cli';
-import { RawClient, tcpProxy, until } from '@meshbus/testkit';
+import { RawClient, tcpProxy, until, cleanups } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions } from '../src/index.js';
 import type { PeerLink } from '../src/peer-link.js';
 import { client, collect, fakePeer, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

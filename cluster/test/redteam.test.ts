@@ -3,10 +3,10 @@
  * secret, but a buggy or compromised node must not grow another one's memory
  * past its bounds).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType, codeFromNumber, decodeError, encodeBody } from '@meshbus/proto';
 import { connect } from '@meshbus/sdk';
-import { until } from '@meshbus/testkit';
+import { until, cleanups } from '@meshbus/testkit';
 import type { RawClient } from '@meshbus/testkit';
 import type { ClusterOptions, DedupWindow, PeerInfo } from '../src/index.js';
 import { MAX_DEDUP_ORIGINS } from '../src/dedup-window.js';
@@ -14,10 +14,7 @@ import { fakePeer as authenticatedPeer, startMeshNode, stopMeshNode, type TestNo
 
 const SECRET = 'correct horse battery';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 async function node(opts: ClusterOptions = {}): Promise<TestNode> {
   const t = await startMeshNode({ secret: SECRET, pingInterval: 5000, redialMin: 20, redialMax: 100, ...opts }, 'a');

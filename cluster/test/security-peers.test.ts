@@ -9,22 +9,18 @@
 import { rmSync } from 'node:fs';
 import net from 'node:net';
 import tlsModule from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Flags, FrameType, decodeBody, encodeBody, encodeFrame, type FrameSpec } from '@meshbus/proto';
 import { freePort, silentLogger, startNode, type Logger, type NodeOptions } from '@meshbus/core';
 import { startHttp } from '@meshbus/core/http';
-import { RawClient, RawFrames, tcpProxy, until } from '@meshbus/testkit';
+import { RawClient, RawFrames, tcpProxy, until, cleanups, makePki } from '@meshbus/testkit';
 import { ClusterNode, type ClusterOptions, type PeerInfo } from '../src/index.js';
 import { newNonce, proof } from '../src/peer-auth.js';
 import { fakePeer as authenticatedPeer, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
-import { makePki } from './tls-certs.js';
 
 const SECRET = 'correct horse battery';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 /** A node with a cluster, stopped after the test; `lines` collects its warnings. */
 async function node(opts: ClusterOptions, name = 'a', nodeOpts: NodeOptions = {}): Promise<TestNode & { lines: string[] }> {

@@ -1,9 +1,8 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
-import { afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { startNode, silentLogger, type MeshNode } from '@meshbus/core';
-import { until } from '@meshbus/testkit';
+import { until, cleanups, pkiForFile } from '@meshbus/testkit';
 import { ClusterNode } from '../src/index.js';
-import { makePki, type TestPki } from './tls-certs.js';
 
 /**
  * A cluster stopped while one of its dials is still under way (the TCP
@@ -14,14 +13,8 @@ import { makePki, type TestPki } from './tls-certs.js';
  * carried events and held the process open for ever.
  */
 
-let pki: TestPki;
-beforeAll(() => {
-  pki = makePki();
-});
-const cleanup: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const pki = pkiForFile();
+const cleanup = cleanups();
 
 /** A TCP relay to `port` that holds what the dialer sends until release(): a TLS handshake that has not got through yet. */
 async function holdingRelay(port: number): Promise<{ port: number; release: () => void; dialers: Socket[]; closed: () => number }> {

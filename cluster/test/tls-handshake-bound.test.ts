@@ -1,8 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import { afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { startNode, silentLogger, type MeshNode } from '@meshbus/core';
-import { until } from '@meshbus/testkit';
-import { makePki, type TestPki } from './tls-certs.js';
+import { until, cleanups, pkiForFile } from '@meshbus/testkit';
 
 /**
  * The node's TLS client port and a TLS handshake that never finishes (the
@@ -13,14 +12,8 @@ import { makePki, type TestPki } from './tls-certs.js';
  * node.close(), "drop every connection at once", waited for it.
  */
 
-let pki: TestPki;
-beforeAll(() => {
-  pki = makePki();
-});
-const cleanup: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const pki = pkiForFile();
+const cleanup = cleanups();
 
 /** A TLS handshake record header whose 512-byte body never comes. */
 const HALF_CLIENT_HELLO = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00]);

@@ -6,21 +6,14 @@
  * and NATS clients' rule for discovered servers
  * (https://github.com/nats-io/nats.rs/pull/500). Each test failed before.
  */
-import { afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { startNode, silentLogger, type MeshNode } from '@meshbus/core';
 import { connect } from '@meshbus/sdk';
-import { until } from '@meshbus/testkit';
+import { until, cleanups, pkiForFile, makePki } from '@meshbus/testkit';
 import { ClusterNode } from '../src/index.js';
-import { makePki, type TestPki } from './tls-certs.js';
 
-let pki: TestPki;
-beforeAll(() => {
-  pki = makePki('DNS:localhost');
-});
-const cleanup: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const pki = pkiForFile('DNS:localhost');
+const cleanup = cleanups();
 
 async function meshNode(seeds: string[]): Promise<{ node: MeshNode; cluster: ClusterNode }> {
   const node = await startNode({ port: 0, logger: silentLogger });

@@ -1,19 +1,12 @@
-import { afterEach, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { startNode, silentLogger, type Logger, type MeshNode } from '@meshbus/core';
 import { startHttp, type HttpServer } from '@meshbus/core/http';
 import { connect, type Client } from '@meshbus/sdk';
-import { until } from '@meshbus/testkit';
+import { until, cleanups, pkiForFile } from '@meshbus/testkit';
 import { ClusterNode } from '../src/index.js';
-import { makePki, type TestPki } from './tls-certs.js';
 
-let pki: TestPki;
-beforeAll(() => {
-  pki = makePki();
-});
-const cleanup: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const pki = pkiForFile();
+const cleanup = cleanups();
 
 async function tlsNode(): Promise<MeshNode> {
   const n = await startNode({ port: 0, logger: silentLogger, tls: { cert: pki.cert, key: pki.key } });

@@ -6,16 +6,13 @@
  * fail over to "0.0.0.0:<port>" (the client's own machine). A peer now puts
  * the address it reached the node at in place of a wildcard host.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType, decodeWelcome } from '@meshbus/proto';
-import { RawClient, until } from '@meshbus/testkit';
+import { RawClient, until, cleanups } from '@meshbus/testkit';
 import { reachableAt, type PeerInfo } from '../src/peer-info.js';
 import { startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 describe('a peer bound to the wildcard address', () => {
   it('is known, gossiped and given to clients at the address its peers reach it at', async () => {

@@ -8,18 +8,15 @@
  * clients). Each node's gateway URL now travels in its peer info. Fails
  * before (nowhere to go).
  */
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { startWsGateway } from '@meshbus/core/ws';
-import { until } from '@meshbus/testkit';
+import { until, cleanups } from '@meshbus/testkit';
 import { connect as connectTcp } from '@meshbus/sdk';
 import { connect as connectBrowser } from '@meshbus/sdk/browser';
 import { startMeshNode, stopMeshNode } from './mesh-helpers.js';
 
-const cleanup: Array<() => Promise<unknown> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 it('a browser client on one node\'s WebSocket gateway fails over to another node of the mesh when its node drains (it learned only TCP addresses: nowhere to go)', async () => {
   const a = await startMeshNode();

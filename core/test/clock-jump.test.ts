@@ -4,15 +4,12 @@
  * wall-clock ms, so a due time an hour ahead once meant an hour without a
  * check (the SDK's heartbeat had the same hole: sdk/test/client-faults.test.ts).
  */
-import { afterEach, expect, it, vi } from 'vitest';
+import { expect, it, vi } from 'vitest';
 import { FrameType } from '@meshbus/proto';
-import { RawClient } from '@meshbus/testkit';
+import { RawClient, cleanups } from '@meshbus/testkit';
 import { silentLogger, startNode } from '../src/index.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 it('a client that goes silent as the clock goes back an hour is still closed as stale within a few pings (the node waited the hour out)', async () => {
   const realNow = Date.now.bind(Date);

@@ -4,15 +4,12 @@
  * tens of thousands of clients reconnecting to its peers at once is a
  * reconnect storm (NATS's lame-duck mode spreads its closes the same way).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType, decodeGoodbye } from '@meshbus/proto';
-import { RawClient } from '@meshbus/testkit';
+import { RawClient, cleanups } from '@meshbus/testkit';
 import { silentLogger, startNode } from '../src/index.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 describe('drain', () => {
   it('spreads the GOODBYEs of 200 clients over the first half of drainTimeout; each client still gets one, and the node stops when they have left', async () => {

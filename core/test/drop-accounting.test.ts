@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType, encodeFrame } from '@meshbus/proto';
-import { RawClient, RawWs, until, type RawFrames } from '@meshbus/testkit';
+import { RawClient, RawWs, until, type RawFrames, cleanups } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode } from '../src/index.js';
 import { WsGateway } from '../src/ws/index.js';
 
@@ -15,10 +15,7 @@ import { WsGateway } from '../src/ws/index.js';
  * `dropped.slow` fell short of what was lost. TCP and WebSocket clients
  * (one queue and close path: Connection, OutboundQueue).
  */
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 const PAYLOAD = 16 * 1024;
 const MAX_PENDING = 64 * 1024;

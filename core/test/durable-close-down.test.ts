@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, it } from 'vitest';
-import { ownRedisServers, until } from '@meshbus/testkit';
-import { startRedisCluster, topologyToolsInstalled, type Topology } from './redis-topology.js';
+import { ownRedisServers, until, startRedisCluster, topologyToolsInstalled, type Topology } from '@meshbus/testkit';
 
 /**
  * A node closed while its Redis is down lets its process exit at once

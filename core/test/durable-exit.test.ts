@@ -1,8 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { testRedis } from '@meshbus/testkit';
-import { startRedisCluster, startSentinelSetup, topologyToolsInstalled, type Topology } from './redis-topology.js';
+import { testRedis, startRedisCluster, startSentinelSetup, topologyToolsInstalled, type Topology } from '@meshbus/testkit';
 
 // A node with Redis must let its process exit by itself once close() resolved:
 // nothing of durability (BullMQ workers' stalled-job checkers, ioredis

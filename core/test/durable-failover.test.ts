@@ -3,8 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Position } from '@meshbus/proto';
 import { durabilityOf } from '../src/durable/index.js';
 import { silentLogger, startNode, type MeshNode } from '../src/index.js';
-import { durableSuite, until, type TestRedis } from '@meshbus/testkit';
-import { startSentinelSetup, topologyToolsInstalled, type SentinelTopology } from './redis-topology.js';
+import { durableSuite, type TestRedis, startSentinelSetup, topologyToolsInstalled, type SentinelTopology } from '@meshbus/testkit';
 
 /**
  * A Sentinel failover during acknowledged publishing: the primary is

@@ -2,9 +2,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { durabilityOf } from '../src/durable/index.js';
 import { startNode } from '../src/index.js';
-import { durableSuite, until, type TestRedis } from '@meshbus/testkit';
+import { durableSuite, until, type TestRedis, redisCall, startRedisCluster, startSentinelSetup, topologyToolsInstalled, type Topology } from '@meshbus/testkit';
 import { historyScenarios, queueScenarios } from './durable-scenarios.js';
-import { redisCall, startRedisCluster, startSentinelSetup, topologyToolsInstalled, type Topology } from './redis-topology.js';
 
 /**
  * The durable scenarios of durable.test.ts and durable-queue.test.ts on a

@@ -1,6 +1,6 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { FrameType, encodeFrame } from '@meshbus/proto';
-import { RawClient, until } from '@meshbus/testkit';
+import { RawClient, until, cleanups } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode } from '../src/index.js';
 
 /**
@@ -14,10 +14,7 @@ import { silentLogger, startNode, type MeshNode } from '../src/index.js';
  * whose head was a control frame counted the events dropped behind it twice,
  * and every PONG as a lost event (1,241 for 276 events lost here).
  */
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 it("a slow connection's dropped counts each event it lost once, whatever waits at the head of its queue", async () => {
   const n: MeshNode = await startNode({ port: 0, logger: silentLogger, maxPending: 64 * 1024, writeDeadline: 60_000 });

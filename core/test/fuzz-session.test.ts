@@ -34,8 +34,8 @@ import {
 } from '@meshbus/proto';
 import { RawClient } from '@meshbus/testkit';
 import { MeshNode, silentLogger, startNode } from '../src/index.js';
-import { PropertyFailure, runParams } from '../../proto/test/property.js';
-import { LONG_FACTOR, sized } from '../../proto/test/run-size.js';
+import { PropertyFailure, runParams } from '@meshbus/testkit/property';
+import { LONG_FACTOR, sized } from '@meshbus/testkit/run-size';
 import { Tally, buildFrame, cut, cutterArb, frameArb, fuzzRuns, model, mutate, MUTATIONS, type Mutation } from '../../proto/test/fuzz-lib.js';
 import { concat } from '../../proto/test/helpers.js';
 

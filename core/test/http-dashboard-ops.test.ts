@@ -1,22 +1,17 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MeshNode, silentLogger, startNode } from '../src/index.js';
 import { startHttp, type HttpServer } from '../src/http/index.js';
-import { RawClient } from '@meshbus/testkit';
-import { launchChromium, noBrowser } from '@meshbus/testkit';
-import { requireRedisServer, startRedisServer } from '@meshbus/testkit';
+import { RawClient, cleanups, launchChromium, noBrowser, requireRedisServer, startRedisServer } from '@meshbus/testkit';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 const TOKEN = 'ops-token';
 /** A client name made of markup: the page must show it as text. */
 const MARKUP_NAME = '<img src=x onerror="window.__pwned=1"> a client with a rather long name that must wrap, not be cut';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

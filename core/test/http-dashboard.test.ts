@@ -1,17 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
-import { launchChromium, noBrowser, RawClient } from '@meshbus/testkit';
+import { describe, expect, it } from 'vitest';
+import { launchChromium, noBrowser, RawClient, cleanups } from '@meshbus/testkit';
 import { MeshNode, silentLogger, startNode, type PeerView } from '../src/index.js';
 import { startHttp, type HttpServer } from '../src/http/index.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 
 describe('dashboard in headless chromium', () => {

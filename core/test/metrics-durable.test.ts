@@ -1,8 +1,7 @@
 import { expect, it } from 'vitest';
 import { startHttp } from '../src/http/index.js';
 import { parseProm } from './http-helpers.js';
-import { promtoolCheck } from './promtool.js';
-import { durableSuite } from '@meshbus/testkit';
+import { durableSuite, promtoolCheck } from '@meshbus/testkit';
 
 /**
  * Issue 16: Redis/durability health and durable write latency in /metrics,

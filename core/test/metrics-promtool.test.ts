@@ -2,9 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
 import { silentLogger, startNode, type MeshNode, type PeerView } from '../src/index.js';
 import { startHttp, type HttpServer } from '../src/http/index.js';
-import { RawClient } from '@meshbus/testkit';
+import { RawClient, openMetricsClashes, promtoolCheck } from '@meshbus/testkit';
 import { EventTap, parseProm } from './http-helpers.js';
-import { openMetricsClashes, promtoolCheck } from './promtool.js';
 
 /**
  * Issue 16: /metrics through prom-client. A real node with real traffic,

@@ -9,15 +9,12 @@
  * as a separate `driver` field). A redis-server of the test's own, on a free
  * port, stopped while the node runs.
  */
-import { afterEach, expect, it } from 'vitest';
-import { requireRedisServer, startRedisServer, until } from '@meshbus/testkit';
+import { expect, it } from 'vitest';
+import { requireRedisServer, startRedisServer, until, cleanups } from '@meshbus/testkit';
 import { connect, type Client } from '@meshbus/sdk';
 import { silentLogger, startNode, type Logger } from '../src/index.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 /** ioredis's and BullMQ's own words for a lost connection, which a client or an operator reading `err` should not have to decode. */
 const DRIVER_TEXT = /Stream isn't writeable|enableOfflineQueue|Connection is closed|ECONNREFUSED/;

@@ -4,15 +4,12 @@
  * once per reconnect attempt of each of its Redis connections (the BullMQ
  * queues' and workers' 'error' events were each logged at every attempt).
  */
-import { afterEach, expect, it } from 'vitest';
-import { requireRedisServer, startRedisServer, tcpProxy, until, type RedisServer } from '@meshbus/testkit';
+import { expect, it } from 'vitest';
+import { requireRedisServer, startRedisServer, tcpProxy, until, type RedisServer, cleanups } from '@meshbus/testkit';
 import { connect } from '@meshbus/sdk';
 import { silentLogger, startNode, type Logger, type MeshNode } from '../src/index.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 /** A TCP proxy to `port` that, while `down`, refuses by closing each connection at once (and counts them). */
 async function cuttable(port: number): Promise<{ port: number; cut(): void; restore(): void; attempts(): number }> {

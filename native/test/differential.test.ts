@@ -6,7 +6,7 @@
  * also pin scanner invariants for each implementation on its own.
  */
 import fc from 'fast-check';
-import { assertProperty } from '../../proto/test/property.js';
+import { assertProperty } from '@meshbus/testkit/property';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_FRAME, FIXED_SIZE, FrameType, OFF, SCAN_META, SCAN_SLOTS } from '@meshbus/proto';
 import { jsOps, type ByteOps } from '../src/index.js';

@@ -11,8 +11,8 @@
  * Skipped (with a note) when the addon is not built. FUZZ_RUNS=N scales it.
  */
 import fc from 'fast-check';
-import { PropertyFailure, assertProperty, runParams } from '../../proto/test/property.js';
-import { LONG_FACTOR, sized } from '../../proto/test/run-size.js';
+import { PropertyFailure, assertProperty, runParams } from '@meshbus/testkit/property';
+import { LONG_FACTOR, sized } from '@meshbus/testkit/run-size';
 import { describe, expect, it } from 'vitest';
 import { SCAN_META, SCAN_SLOTS, jsScanner } from '@meshbus/proto';
 import { jsOps, nativeOps, ops } from '../src/index.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { assertProperty } from './property.js';
+import { assertProperty } from '@meshbus/testkit/property';
 import { pack } from 'msgpackr';
 import {
   decodeBody,

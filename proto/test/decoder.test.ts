@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { assertProperty } from './property.js';
+import { assertProperty } from '@meshbus/testkit/property';
 import { Flags, FrameType, OFF } from '../src/constants.js';
 import { ERROR_CODES, ProtocolError } from '../src/errors.js';
 import { encodeFrame, encodeHead, type FrameSpec } from '../src/frame-encoder.js';

@@ -13,8 +13,8 @@
  * CI size by default; FUZZ_RUNS=N for a campaign.
  */
 import fc from 'fast-check';
-import { PropertyFailure, assertProperty, runParams } from './property.js';
-import { LONG_FACTOR, sized } from './run-size.js';
+import { PropertyFailure, assertProperty, runParams } from '@meshbus/testkit/property';
+import { LONG_FACTOR, sized } from '@meshbus/testkit/run-size';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_FRAME, FIXED_SIZE, FrameDecoder, ProtocolError, decodeFrames, isMeshbusError } from '../src/index.js';
 import { concat, run } from './helpers.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { assertProperty } from './property.js';
+import { assertProperty } from '@meshbus/testkit/property';
 import { crc32c as crc32cSliced } from '../src/crc32c.js';
 import { crc32c as crc32cCompact } from '../src/crc32c-compact.js';
 import { topicHash } from '../src/topic-hash.js';

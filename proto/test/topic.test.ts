@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { assertProperty } from './property.js';
+import { assertProperty } from '@meshbus/testkit/property';
 import { assertPattern, assertTopic, hasWildcard, topicMatches, topicProblem } from '../src/topic.js';
 import { TopicTrie, forEachEntry } from '../src/topic-trie.js';
 import { ProtocolError } from '../src/errors.js';

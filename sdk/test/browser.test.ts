@@ -1,11 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger, startNode, type MeshNode } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
 import { ClusterNode } from '@meshbus/cluster';
-import { type BrowserContext, type Chromium, launchChromium, noBrowser as skipOrFail, until } from '@meshbus/testkit';
+import { type BrowserContext, type Chromium, launchChromium, noBrowser as skipOrFail, until, cleanups } from '@meshbus/testkit';
 import { connect, type Client, type Msg } from '../src/index.js';
 import { bundle, SDK_ROOT } from './bundles.js';
 import { freePort } from '@meshbus/core';
@@ -76,10 +76,7 @@ afterAll(async () => {
   await new Promise<void>((r) => pageServer.close(() => r()));
 });
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 async function openPage(ctx: Ctx, path: string): Promise<{ page: Page; problems: string[]; logs: string[] }> {
   if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');

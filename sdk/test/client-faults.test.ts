@@ -6,20 +6,16 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import tls from 'node:tls';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
 import { silentLogger, startNode } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
-import { until } from '@meshbus/testkit';
+import { until, cleanups, makePki, type TestPki } from '@meshbus/testkit';
 import { connect, ServerPool, type Client, type Status } from '../src/index.js';
 import { parseLearned } from '../src/servers.js';
-import { makePki, type TestPki } from '../../cluster/test/tls-certs.js';
 import { nextStatus } from './helpers.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface FakeNode {

@@ -3,18 +3,15 @@
  * out of the client nor grow its memory or CPU without bound.
  */
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Flags, FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, errorFrame, type Frame } from '@meshbus/proto';
 import { silentLogger, startNode } from '@meshbus/core';
-import { RawClient, until } from '@meshbus/testkit';
+import { RawClient, until, cleanups } from '@meshbus/testkit';
 import { WebSocketServer } from 'ws';
 import { connect, type Client, type Status } from '../src/index.js';
 import { STATUS_BACKLOG } from '../src/status-feed.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 /** A fake node on loopback: `onFrame` answers each frame a client sends on socket `s`. */
 async function fakeNode(onFrame: (s: net.Socket, f: Frame) => void): Promise<number> {

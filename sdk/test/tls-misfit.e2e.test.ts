@@ -10,19 +10,15 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isMeshbusError } from '@meshbus/proto';
 import { silentLogger, type Logger } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
-import { nodeKit, until } from '@meshbus/testkit';
+import { nodeKit, until, pkiForFile } from '@meshbus/testkit';
 import { connect } from '../src/index.js';
-import { makePki, type TestPki } from '../../cluster/test/tls-certs.js';
 
 const kit = nodeKit();
-let pki: TestPki;
-beforeAll(() => {
-  pki = makePki();
-});
+const pki = pkiForFile();
 
 /** A logger keeping every info line's message, with its fields. */
 function recording(): { logger: Logger; lines: string[] } {

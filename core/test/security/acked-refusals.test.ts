@@ -6,17 +6,14 @@
  * waited its whole ack timeout (30 s) and was then told the event "may have
  * been stored".
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Flags, FrameType } from '@meshbus/proto';
-import { RawClient } from '@meshbus/testkit';
+import { RawClient, cleanups } from '@meshbus/testkit';
 import { connect } from '@meshbus/sdk';
 import { silentLogger, startNode } from '../../src/index.js';
 import { SECRET, inSeconds, token } from '../jwt-helpers.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 const acked = (topic: string, correlation: number, payload = Buffer.from('x')) => ({ type: FrameType.PUB, topic, correlation, flags: Flags.ACK_REQUESTED, payload });
 

@@ -1,6 +1,6 @@
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { FrameType, encodeBody } from '@meshbus/proto';
-import { RawClient, RawWs, memoryNode, sleep, until } from '@meshbus/testkit';
+import { RawClient, RawWs, memoryNode, sleep, until, cleanups } from '@meshbus/testkit';
 
 /**
  * A connection that has closed holds no memory. Clients on topics of their
@@ -19,10 +19,7 @@ import { RawClient, RawWs, memoryNode, sleep, until } from '@meshbus/testkit';
  * heap grew by ~3.5 MB per 1,000 such clients, linearly.
  */
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 it('clients on topics of their own that come and go, over TCP and WebSocket: no heap left behind per closed connection', async () => {
   const node = await memoryNode({ maxConnectionsPerIp: 100_000 });

@@ -5,15 +5,12 @@
  * here at about 1 KB of heap each with a 200-byte pattern (100,000 took
  * +106 MB), some 10 GB, far past the heap a node process has.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType, decodeError } from '@meshbus/proto';
-import { RawClient } from '@meshbus/testkit';
+import { RawClient, cleanups } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode } from '../../src/index.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 const refusals = (c: RawClient): number[] => c.got.filter((g) => g.error === 'MB_ERR_TOO_MANY_SUBSCRIPTIONS').map((g) => g.correlation);
 

@@ -5,17 +5,14 @@
  * (`::ffff:127.0.0.1`) and an IPv4 WebSocket port (`127.0.0.1`) had the bound
  * twice, and an IPv6 host, which holds a whole /64, had it once per address.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
-import { RawClient, RawWs } from '@meshbus/testkit';
+import { RawClient, RawWs, cleanups } from '@meshbus/testkit';
 import { silentLogger, startNode, type ClientSession, type MeshNode } from '../../src/index.js';
 import { ClientRegistry } from '../../src/client-registry.js';
 import { startWsGateway, type WsGateway } from '../../src/ws/index.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 describe('connections per host', () => {
   it('one host over a dual-stack TCP port and an IPv4 WebSocket port has the bound once', async () => {

@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FIXED_SIZE, FrameType, OFF, encodeFrame, resealHeader, topicHash, writeU32 } from '@meshbus/proto';
-import { RawClient, RawWs, memoryNode, type RawFrames } from '@meshbus/testkit';
+import { RawClient, RawWs, memoryNode, type RawFrames, cleanups } from '@meshbus/testkit';
 import { silentLogger, startNode } from '../../src/index.js';
 import { WsGateway } from '../../src/ws/index.js';
 import { SECRET, inSeconds, token } from '../jwt-helpers.js';
@@ -14,10 +14,7 @@ import { SECRET, inSeconds, token } from '../jwt-helpers.js';
  * MB_ERR_BAD_TOPIC. The node must not keep a copy of each.
  */
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 /** A PUB on `topic` whose header carries `hash` (any value: the client chooses it), optionally with topic byte `i` set to `b`. */
 function forged(topic: string, hash: number, correlation: number, patch?: [number, number]): Uint8Array {

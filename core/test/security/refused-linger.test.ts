@@ -6,15 +6,12 @@
  * the node for ever (maxConnections 2, 200 refused: 202 sockets open).
  */
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { RawClient, until } from '@meshbus/testkit';
+import { describe, expect, it } from 'vitest';
+import { RawClient, until, cleanups } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode } from '../../src/index.js';
 import { startWsGateway } from '../../src/ws/index.js';
 
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 /** A connection that never reads and never closes its side. */
 async function stubborn(port: number, send?: string): Promise<net.Socket> {

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FrameType, decodeSubAck, encodeBody, encodeFrame } from '@meshbus/proto';
-import { LineProcess, RawClient, requireRedisServer, startRedisServer, until, type RedisServer } from '@meshbus/testkit';
+import { LineProcess, RawClient, requireRedisServer, startRedisServer, until, type RedisServer, cleanups } from '@meshbus/testkit';
 
 /**
  * Hostile review (variant of issue #13.4, slow consumers pinning memory): a
@@ -81,10 +81,7 @@ class NodeProcess {
   }
 }
 
-const cleanup: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 describe('live events buffered during a replay count against the connection (hostile review)', () => {
   it('a resuming subscriber that stops reading: the node holds at most its bound for it, and reports it', async (ctx) => {

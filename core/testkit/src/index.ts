@@ -28,3 +28,15 @@ export { logCapture } from './log-capture.js';
 export { MESHBUS_BIN, runCli, spawnCli, spawnNode, stopProcesses, trackedProcesses, type CliProcess, type NodeProcess } from './processes.js';
 export { CHROMIUM, CHROMIUM_ARGS, launchChromium, noBrowser, type BrowserContext, type Chromium } from './chromium.js';
 export { RECORD_IMPORTS_HOOK, packagesIn } from './imports.js';
+export { cleanups, type Cleanup } from './cleanups.js';
+export { makePki, pkiForFile, type TestPki } from './tls-pki.js';
+export { PROMTOOL, openMetricsClashes, promtoolCheck } from './promtool.js';
+export {
+  redisCall,
+  startRedisCluster,
+  startSentinelSetup,
+  topologyToolsInstalled,
+  type SentinelOptions,
+  type SentinelTopology,
+  type Topology,
+} from './redis-topology.js';

@@ -14,8 +14,8 @@
  * MESHBUS_LONG=1 (npm run test:reliability) runs 5 minutes instead of 42 s.
  */
 import { expect, it } from 'vitest';
-import { runChaos, summarize, type ChaosReport } from '../../bench/src/chaos-mesh.js';
-import { sized } from '../../proto/test/run-size.js';
+import { runChaos, summarize, type ChaosReport } from '../src/chaos-mesh.js';
+import { sized } from '@meshbus/testkit/run-size';
 
 const DURATION_MS = sized(42_000, 300_000);
 /** The one chaos run, shared by both tests (the durable checks read its report). */

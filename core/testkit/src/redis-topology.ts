@@ -4,7 +4,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, ping, redisServerInstalled } from '@meshbus/testkit';
+import { freePort } from './ports.js';
+import { ping, redisServerInstalled } from './redis.js';
 
 /**
  * Redis deployments started by the tests on loopback free ports, in temp

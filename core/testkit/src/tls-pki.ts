@@ -1,3 +1,4 @@
+import { beforeAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,4 +48,17 @@ export function makePki(san = 'IP:127.0.0.1,DNS:localhost'): TestPki {
     strangerKey: r('stranger.key'),
     files: { ca: join(dir, 'ca.pem'), cert: join(dir, 'node.pem'), key: join(dir, 'node.key') },
   };
+}
+
+/**
+ * One test PKI for the whole file, made before its first test: an object
+ * whose fields are filled in `beforeAll` (read them inside tests and hooks,
+ * never at the file's top level).
+ */
+export function pkiForFile(san?: string): TestPki {
+  const pki = {} as TestPki;
+  beforeAll(() => {
+    Object.assign(pki, makePki(san));
+  });
+  return pki;
 }

@@ -6,8 +6,8 @@
  * MESHBUS_LONG=1 (npm run test:reliability) runs 12 waves.
  */
 import { expect, it } from 'vitest';
-import { runSoak } from '../../bench/src/soak-run.js';
-import { sized } from '../../proto/test/run-size.js';
+import { runSoak } from '../src/soak-run.js';
+import { sized } from '@meshbus/testkit/run-size';
 
 const WAVES = sized(3, 12);
 
