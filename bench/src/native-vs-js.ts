@@ -19,7 +19,6 @@ import {
   jsOps,
   nativeOps,
   nativeUnavailableReason,
-  ops,
   opsChoice,
   type ByteOps,
 } from '@meshbus/native';

@@ -93,9 +93,7 @@ export async function runDev(p: ParsedArgs): Promise<number> {
         }),
       ),
   );
-  let signalled = false;
   const onSignal = (): void => {
-    signalled = true;
     stop();
   };
   process.once('SIGINT', onSignal);

@@ -57,7 +57,7 @@ export class InterestExchange {
    */
   constructor(
     private readonly node: MeshNode,
-    private readonly partial: boolean,
+    partial: boolean,
     private readonly maxPeerInterest: number,
   ) {
     this.ledger = new InterestLedger(partial, (src) => {

@@ -2,7 +2,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { checkServerIdentity, connect as tlsConnect, createServer as createTlsServer, type PeerCertificate } from 'node:tls';
 import { lookup } from 'node:dns/promises';
 import { errorFrame } from '@meshbus/proto';
-import { ConfigError, ToldRecently, addressKey, listenOn, refuseConnection, serverTlsOptions, tlsPort, type Logger } from '@meshbus/core';
+import { ToldRecently, addressKey, listenOn, refuseConnection, serverTlsOptions, tlsPort, type Logger } from '@meshbus/core';
 import { parseAddress, type ResolvedClusterOptions } from './options.js';
 import { PreAuthGate, connectionKey } from './pre-auth-gate.js';
 

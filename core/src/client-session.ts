@@ -7,7 +7,6 @@ import {
   decodeBody,
   decodeSub,
   decodeUnsub,
-  encodeBody,
   encodeFrame,
   isMeshbusError,
   type ErrorCode,

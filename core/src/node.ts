@@ -2,13 +2,11 @@ import type { Server, Socket } from 'node:net';
 import {
   ERROR_CODES,
   FrameType,
-  ProtocolError,
   assertPattern,
   errorFrame,
   checkIngressRules,
   encodeBody,
   encodeFrame,
-  topicHash,
   writeHex64,
   type Frame,
   type FrameScanner,

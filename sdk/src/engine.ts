@@ -1,4 +1,4 @@
-import { ClientError, DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, FrameType, Flags, codeFromNumber, decodeGoodbye, encodeBody, errorFromCode } from '@meshbus/proto';
+import { DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_TOPIC, FrameType, Flags, codeFromNumber, decodeGoodbye, encodeBody, errorFromCode } from '@meshbus/proto';
 import type { Extension, Frame, MeshbusError, SubBody, WelcomeBody } from '@meshbus/proto';
 import { Connection, errorFrom, type ConnectionHandlers } from './connection.js';
 import { Dispatcher, type DispatchHost } from './dispatcher.js';

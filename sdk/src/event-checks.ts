@@ -1,4 +1,4 @@
-import { ClientError, MAX_EXT, assertHeaderName, assertTopic, assertWellFormed, encodeExtension, errorFromCode, isTraceId, utf8Length, type Extension } from '@meshbus/proto';
+import { MAX_EXT, assertHeaderName, assertTopic, assertWellFormed, encodeExtension, errorFromCode, isTraceId, utf8Length, type Extension } from '@meshbus/proto';
 import { peekTopicBytes, topicBytes } from './topic-cache.js';
 import { invalid } from './errors.js';
 

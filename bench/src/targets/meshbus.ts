@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@meshbus/sdk';
 import { freePort, spawnServer, stopProcess, waitForPort } from '../proc.js';
-import type { BenchClient, Servers, Target } from './types.js';
+import type { BenchClient, Target } from './types.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /**

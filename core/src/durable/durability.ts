@@ -3,7 +3,6 @@ import {
   errorFrame,
   Frame,
   FrameType,
-  SessionError,
   StoreError,
   decodeError,
   encodeBody,

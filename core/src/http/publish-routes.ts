@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { assertHeaderName, isMeshbusError } from '@meshbus/proto';
 import type { MeshNode } from '../node.js';
