@@ -65,7 +65,10 @@ mkdirSync(out, { recursive: true });
  * SDK's), to 22.5 KB (ESM 22,984 B); +282 B for the non-numeric
  * arguments checked where they are given (options objects, callbacks,
  * listeners, codecs, signal, getToken, durable: before, each failed later
- * as an untyped TypeError, a listener from a timer), to 22.7 KB (ESM 23,266 B).
+ * as an untyped TypeError, a listener from a timer), to 22.7 KB (ESM 23,266 B);
+ * +26 B for a decoder that takes the transport's scanner (the Node
+ * transports give the native addon's; the bundles' transports none), ESM
+ * 23,311 B.
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table
@@ -76,9 +79,9 @@ mkdirSync(out, { recursive: true });
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 22.75 * 1024,
-  'meshbus.iife.js': 22.96 * 1024,
-  'meshbus.mobile.js': 23.15 * 1024,
+  'meshbus.esm.js': 22.77 * 1024,
+  'meshbus.iife.js': 22.99 * 1024,
+  'meshbus.mobile.js': 23.16 * 1024,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');

@@ -84,7 +84,7 @@ export class Connection {
   welcome: WelcomeBody | undefined;
   /** Why the connection is ending, when the node told us (ERROR, GOODBYE) or a check failed. */
   error: MeshbusError | undefined;
-  private readonly decoder = new FrameDecoder({ maxFrameLength: MAX_HANDSHAKE_FRAME });
+  private decoder = new FrameDecoder({ maxFrameLength: MAX_HANDSHAKE_FRAME });
   private handshake: { resolve: (w: WelcomeBody) => void; reject: (e: MeshbusError) => void } | undefined;
   private ended = false;
   private localClose = false;
@@ -116,6 +116,8 @@ export class Connection {
     timeout = Math.min(timeout, MAX_TIMER);
     const deadline = Date.now() + timeout;
     await this.transport.connect(this.server, { timeout });
+    const scanner = this.transport.scanner;
+    if (scanner !== undefined && this.receivedCount === 0) this.decoder = new FrameDecoder({ maxFrameLength: MAX_HANDSHAKE_FRAME, scanner });
     return new Promise<WelcomeBody>((resolve, reject) => {
       const timer = setTimeout(
         () => {

@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
 import WebSocket, * as wsModule from 'ws';
-import { BATCH_BYTES, ClientError } from '@meshbus/proto';
+import { BATCH_BYTES, ClientError, type FrameScanner } from '@meshbus/proto';
+import { loadNativeScanner, nativeScanner } from './native-scanner.js';
 import type { ServerUrl } from './servers.js';
 import { closedUnanswered, notAGateway, notTls } from './tls-misfit.js';
 import { WsTransport, gather, type WebSocketConstructor, type WebSocketLike, type WsTransportOptions } from './ws-transport.js';
@@ -76,7 +77,15 @@ export class NodeWsTransport extends WsTransport {
    * number"; ws:// to a TLS port, which closes without a byte (Node's "socket
    * hang up"): "if it speaks TLS, use wss://" (tls-misfit.ts).
    */
-  override connect(server: ServerUrl, options: { timeout: number }): Promise<void> {
+  get scanner(): FrameScanner | undefined {
+    return nativeScanner();
+  }
+
+  override async connect(server: ServerUrl, options: { timeout: number }): Promise<void> {
+    await Promise.all([loadNativeScanner(), this.dial(server, options)]);
+  }
+
+  private dial(server: ServerUrl, options: { timeout: number }): Promise<void> {
     return super.connect(server, options).catch((e: unknown) => {
       const f = this.failure;
       if (server.scheme === 'wss') throw notTls(server, f) ?? e;

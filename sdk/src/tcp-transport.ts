@@ -1,9 +1,10 @@
 import { Socket, connect as netConnect } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, type PeerCertificate } from 'node:tls';
-import { ClientError, isTlsRecord } from '@meshbus/proto';
+import { ClientError, isTlsRecord, type FrameScanner } from '@meshbus/proto';
 import type { Transport } from './transport.js';
 import type { ServerUrl } from './servers.js';
 import { closedUnanswered, isHttpResponse, notTls, speaksHttp, speaksTls } from './tls-misfit.js';
+import { loadNativeScanner, nativeScanner } from './native-scanner.js';
 
 /** TLS settings of a Node client (PEM text). */
 export interface TlsClientOptions {
@@ -35,6 +36,10 @@ export class TcpTransport implements Transport {
     return this.socket?.writableLength ?? 0;
   }
 
+  get scanner(): FrameScanner | undefined {
+    return nativeScanner();
+  }
+
   /**
    * `tls`: options for tls:// servers (CA to trust, client certificate for
    * mutual TLS). `tlsNames`: host names the user gave tls:// servers by,
@@ -45,7 +50,11 @@ export class TcpTransport implements Transport {
     private readonly tlsNames: readonly string[] = [],
   ) {}
 
-  connect(server: ServerUrl, options: { timeout: number }): Promise<void> {
+  async connect(server: ServerUrl, options: { timeout: number }): Promise<void> {
+    await Promise.all([loadNativeScanner(), this.dial(server, options)]);
+  }
+
+  private dial(server: ServerUrl, options: { timeout: number }): Promise<void> {
     return new Promise((resolve, reject) => {
       const secure = server.scheme === 'tls';
       const socket = secure

@@ -1,3 +1,4 @@
+import type { FrameScanner } from '@meshbus/proto';
 import type { ServerUrl } from './servers.js';
 
 /**
@@ -24,6 +25,12 @@ export interface Transport {
   close(): void;
   /** Bytes queued and not yet handed to the OS / WebSocket. */
   readonly pendingBytes: number;
+  /**
+   * The frame scanner for what this transport receives, read once connect()
+   * resolved; undefined: proto's own. The Node transports give the native
+   * addon's when it loaded (native-scanner.ts).
+   */
+  readonly scanner?: FrameScanner | undefined;
 }
 
 /** Builds the transport for a server, or undefined when its scheme is not supported here. */
