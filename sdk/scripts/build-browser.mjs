@@ -66,6 +66,10 @@ mkdirSync(out, { recursive: true });
  * arguments checked where they are given (options objects, callbacks,
  * listeners, codecs, signal, getToken, durable: before, each failed later
  * as an untyped TypeError, a listener from a timer), to 22.7 KB (ESM 23,266 B).
+ * Then +56 / +64 / +49 B for a node's control bodies and extension blocks
+ * bounded in maps and arrays as nodes bound them (mini-msgpack counts as it
+ * decodes: a hostile WELCOME of empty maps kept a tab busy over a second),
+ * to 22.8 KB (ESM 23,341 B).
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table
@@ -76,9 +80,9 @@ mkdirSync(out, { recursive: true });
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 22.75 * 1024,
-  'meshbus.iife.js': 22.96 * 1024,
-  'meshbus.mobile.js': 23.15 * 1024,
+  'meshbus.esm.js': 22.75 * 1024 + 56,
+  'meshbus.iife.js': 22.96 * 1024 + 64,
+  'meshbus.mobile.js': 23.15 * 1024 + 49,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');

@@ -7,6 +7,7 @@ import { Fixture, sleep, until, url } from '@meshbus/testkit';
 import { connect as nodeConnect, type Client, type Msg, type Status } from '../src/index.js';
 import type * as Mobile from '../src/mobile.js';
 import { bundle } from './bundles.js';
+import { hostileWsNode, welcomeWithExtra } from './helpers.js';
 
 type AppStateValue = 'active' | 'background';
 
@@ -245,5 +246,38 @@ describe('issue #14 fixes in the mobile bundle (no TextEncoder/TextDecoder: prot
     await until(() => !c.isConnected);
     expect(codeOf(() => c.publish('x', 'x', { headers: { pad: 'x'.repeat(70000) } }))).toBe('MB_ERR_INVALID_ARGUMENT');
     expect(c.outboxCount).toBe(0);
+  });
+});
+
+describe('a hostile node against the mobile bundle (thirteenth session)', () => {
+  /** What one connection attempt to a node answering `body` costs this process, and how it ends. */
+  const attempt = async (m: typeof Mobile, body: Uint8Array): Promise<{ us: number; outcome: string }> => {
+    const hostile = await hostileWsNode(body);
+    fx.closers.push(() => hostile.close());
+    const t0 = process.cpuUsage();
+    const outcome = await m.connect(`ws://127.0.0.1:${hostile.port}`, { maxReconnectAttempts: 0 }).then(
+      async (c) => (await (c as unknown as Client).close(), 'connected'),
+      (e: { code?: string; cause?: { code?: string; message?: string } }) => `${e.code} ${e.cause?.code ?? ''} ${e.cause?.message ?? ''}`,
+    );
+    const t = process.cpuUsage(t0);
+    return { us: t.user + t.system, outcome };
+  };
+
+  it('a WELCOME of 3.5 million empty maps in an unknown key is refused as it is decoded, at the cost of a plain one', async () => {
+    const m = loadMobile();
+    const n = 3_500_000;
+    const bombs: number[] = [];
+    const plains: number[] = [];
+    // The cheapest of 3 each: a ratio of this process's CPU, not a speed (before: the bomb connected, ~1.4 s against ~50 ms).
+    for (let i = 0; i < 3; i++) {
+      const bomb = await attempt(m, welcomeWithExtra(n, 'empty maps'));
+      const plain = await attempt(m, welcomeWithExtra(n, 'string'));
+      expect(bomb.outcome).toMatch(/^MB_ERR_CONNECT_FAILED MB_ERR_BAD_BODY .*maps and arrays/);
+      expect(plain.outcome).toBe('connected');
+      bombs.push(bomb.us);
+      plains.push(plain.us);
+    }
+    console.log(`mobile bundle, one attempt: ${n} empty maps ${Math.min(...bombs) / 1000} ms CPU, a string of as many bytes ${Math.min(...plains) / 1000} ms`);
+    expect(Math.min(...bombs) / Math.min(...plains)).toBeLessThan(3);
   });
 });
