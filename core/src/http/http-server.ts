@@ -6,6 +6,7 @@ import { limitConnections } from '../listener-limits.js';
 import { createListenerServer } from '../listener-timeouts.js';
 import { HTTP_LISTENER, listenError } from '../listen.js';
 import { classify } from './http-errors.js';
+import { apiClientErrors } from './client-errors.js';
 import { DEFAULT_HTTP_PORT } from './open-admin.js';
 import { checkHttpOptions, httpConnectionLimits, httpLogger, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
 import { meshbusHttp, type MeshbusHttpApi } from './plugin.js';
@@ -115,6 +116,8 @@ async function buildHttpApp(node: MeshNode, options: HttpOptions, serverFactory:
     bodyLimit: node.options.maxPayload,
     forceCloseConnections: true,
     return503OnClosing: true,
+    // Requests the HTTP parser refused (431, 400...), in the API's error format (client-errors.ts).
+    clientErrorHandler: apiClientErrors(node.logger),
     frameworkErrors: (err, _req, reply) => {
       const c = classify(err);
       // send() returns the reply (a thenable that makes no promise unless awaited): nothing can reject here.
