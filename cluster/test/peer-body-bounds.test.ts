@@ -9,7 +9,7 @@
  * node's event loop ~0.3 s. Real nodes and raw TCP frames on loopback.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameType, encodeBody, type FrameSpec } from '@meshbus/proto';
+import { Flags, FrameType, encodeBody, type FrameSpec } from '@meshbus/proto';
 import { silentLogger, startNode, type Logger } from '@meshbus/core';
 import { RawClient, until } from '@meshbus/testkit';
 import { ClusterNode, type PeerInfo } from '../src/index.js';
@@ -99,5 +99,42 @@ describe("a peer's control bodies are bounded in maps and arrays before they are
     const dense = Array.from({ length: 127 }, (_, i) => [i + 1, 'a']);
     peer.send({ type: FrameType.INTEREST, payload: encodeBody({ snap: true, add: dense }) });
     await until(() => remoteInterest(a) === 127, 'the dense INTEREST taken');
+  });
+
+  it("hop records a peer forwards (events on _TRACE.<id>) are decoded within their bound at the node whose client traces", async () => {
+    const a = await node();
+    const me = info({ id: 'cd12cd34ef56ab78' });
+    const peer = await fakePeer(a, me, SECRET);
+    cleanup.push(() => peer.close());
+    // A client of a that traces: it owns the id, so records on _TRACE.<id> are read for it (core trace-guard.ts).
+    const tracer = await RawClient.connect(a.node.port);
+    cleanup.push(() => tracer.close());
+    const id = '0123456789abcdef';
+    tracer.sub(`_TRACE.${id}`, 1);
+    tracer.send({ type: FrameType.PUB, topic: 'orders.new', flags: Flags.TRACE, ext: { trace: id }, payload: Buffer.from('t') });
+    await tracer.flush();
+    const n = 1_000_000;
+    const record = (kind: 'empty maps' | 'string'): Buffer => withExtra({ node: me.id, name: '', origin: a.node.id, hops: 1, topic: 'orders.new', from: 'client', in: 1, out: 2, to: [] }, n, kind);
+    const cpuFor = async (kind: 'empty maps' | 'string', rounds: number): Promise<number> => {
+      const payload = record(kind);
+      const t0 = process.cpuUsage();
+      for (let i = 0; i < rounds; i++) peer.send({ type: FrameType.PUB, topic: `_TRACE.${id}`, payload });
+      await peer.flush(60_000);
+      const t = process.cpuUsage(t0);
+      return t.user + t.system;
+    };
+    const bombs: number[] = [];
+    const plains: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      bombs.push(await cpuFor('empty maps', 3));
+      plains.push(await cpuFor('string', 3));
+    }
+    console.log(`3 hop records of ${n} bytes from a peer: empty maps ${Math.min(...bombs) / 1000} ms CPU, a string ${Math.min(...plains) / 1000} ms`);
+    expect(Math.min(...bombs) / Math.min(...plains)).toBeLessThan(3);
+    // Records of the tracer's node with a long string in an unknown key still reach it (9, after a's own record of the
+    // traced publish); those past the bound are no records (none).
+    await until(() => tracer.events(`_TRACE.${id}`).length >= 10, 'the string records delivered to the tracer');
+    await tracer.flush();
+    expect(tracer.events(`_TRACE.${id}`).length).toBe(10);
   });
 });
