@@ -10,8 +10,6 @@ import { ProtocolError } from './errors.js';
  */
 export const MAX_EXT_DEPTH = 32;
 
-export { MAX_EXT_CONTAINERS };
-
 let failCode: 'MB_ERR_BAD_EXTENSION' | 'MB_ERR_BAD_BODY' = 'MB_ERR_BAD_EXTENSION';
 const fail = (what: string): never => {
   throw new ProtocolError(failCode, what);
@@ -112,8 +110,12 @@ export function assertPlainMsgpack(b: Uint8Array, maxContainers = MAX_EXT_CONTAI
  * maps in an array kept a node's event loop ~320 ms.
  */
 export function assertPlainBody(b: Uint8Array, maxContainers: number): void {
-  if (b.length === 0) return;
-  failCode = 'MB_ERR_BAD_BODY';
+  if (b.length > 0) assertPlainAs(b, maxContainers, 'MB_ERR_BAD_BODY');
+}
+
+/** assertPlainMsgpack failing with `code`. */
+function assertPlainAs(b: Uint8Array, maxContainers: number, code: 'MB_ERR_BAD_EXTENSION' | 'MB_ERR_BAD_BODY'): void {
+  failCode = code;
   try {
     assertPlainMsgpack(b, maxContainers);
   } finally {
@@ -131,12 +133,7 @@ export function assertPlainBody(b: Uint8Array, maxContainers: number): void {
  * (msgpack-subset-bundle.ts).
  */
 export function decodePlain(b: Uint8Array, maxContainers: number, code: 'MB_ERR_BAD_EXTENSION' | 'MB_ERR_BAD_BODY'): unknown {
-  failCode = code;
-  try {
-    assertPlainMsgpack(b, maxContainers);
-  } finally {
-    failCode = 'MB_ERR_BAD_EXTENSION';
-  }
+  assertPlainAs(b, maxContainers, code);
   try {
     return unpack(b) as unknown;
   } catch (e) {
