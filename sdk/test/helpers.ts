@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { WebSocketServer, type ServerOptions } from 'ws';
-import { FrameDecoder, FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
+import { FrameDecoder, FrameType, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
 import { TcpTransport, type Client, type Status, type Transport } from '../src/index.js';
 
 /** Records a client's status events. */
@@ -149,9 +149,10 @@ export function tapTransport(hooks: { connect?: (next: () => Promise<void>) => P
 
 /**
  * A hostile node on ws://: answers each HELLO with a WELCOME of `body`
- * (a payload as is: the test picks its bytes) in one message.
+ * (a payload as is: the test picks its bytes) in one message; `onFrame`
+ * hears the client's other frames, with a way to answer in one message.
  */
-export async function hostileWsNode(body: Uint8Array): Promise<{ port: number; close(): Promise<void> }> {
+export async function hostileWsNode(body: Uint8Array, onFrame?: (f: Frame, send: (bytes: Uint8Array) => void) => void): Promise<{ port: number; close(): Promise<void> }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   wss.on('connection', (ws) => {
@@ -161,6 +162,7 @@ export async function hostileWsNode(body: Uint8Array): Promise<{ port: number; c
         new Uint8Array(m),
         (f) => {
           if (f.type === FrameType.HELLO) ws.send(encodeFrame({ type: FrameType.WELCOME, payload: body }));
+          else onFrame?.(f, (bytes) => ws.send(bytes));
         },
         () => ws.terminate(),
       );

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { MeshNode } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
-import { Fixture, sleep, until, url } from '@meshbus/testkit';
+import { Fixture, frameWithExt, sleep, until, url } from '@meshbus/testkit';
+import { FrameType, encodeFrame } from '@meshbus/proto';
 import { connect as nodeConnect, type Client, type Msg, type Status } from '../src/index.js';
 import type * as Mobile from '../src/mobile.js';
 import { bundle } from './bundles.js';
@@ -279,5 +280,26 @@ describe('a hostile node against the mobile bundle (thirteenth session)', () => 
     }
     console.log(`mobile bundle, one attempt: ${n} empty maps ${Math.min(...bombs) / 1000} ms CPU, a string of as many bytes ${Math.min(...plains) / 1000} ms`);
     expect(Math.min(...bombs) / Math.min(...plains)).toBeLessThan(3);
+  });
+
+  it('an event whose extension block holds 60,000 empty maps in an unknown key is refused as it is decoded (MB_ERR_BAD_EXTENSION), the next one delivered', async () => {
+    const m = loadMobile();
+    const maps = 60_000;
+    // { zz: [ {} x maps ] }: 60 KB, within the 65,535-byte block.
+    const ext = Buffer.concat([Buffer.from([0x81, 0xa2, 0x7a, 0x7a, 0xdc, maps >> 8, maps & 0xff]), Buffer.alloc(maps, 0x80)]);
+    const hostile = await hostileWsNode(welcomeWithExtra(0, 'string'), (f, send) => {
+      if (f.type !== FrameType.SUB) return;
+      send(frameWithExt({ type: FrameType.PUB, topic: 'a.b', sid: f.correlation, payload: Buffer.from('bomb') }, ext));
+      send(encodeFrame({ type: FrameType.PUB, topic: 'a.b', sid: f.correlation, ext: { headers: { k: 'v' } }, payload: Buffer.from('plain') }));
+    });
+    fx.closers.push(() => hostile.close());
+    const c = fx.track((await m.connect(`ws://127.0.0.1:${hostile.port}`, { maxReconnectAttempts: 0 })) as unknown as Client);
+    const errors: string[] = [];
+    c.on('status', (s) => void (s.type === 'error' && errors.push(String((s as { error?: { code?: string } }).error?.code))));
+    const got: string[] = [];
+    c.subscribe('a.>', { callback: (msg: Msg) => got.push(msg.string()) });
+    await until(() => got.includes('plain'), 'the plain event delivered');
+    expect(got).toEqual(['plain']);
+    expect(errors).toEqual(['MB_ERR_BAD_EXTENSION']);
   });
 });
