@@ -69,7 +69,9 @@ mkdirSync(out, { recursive: true });
  * Then +56 / +64 / +49 B for a node's control bodies and extension blocks
  * bounded in maps and arrays as nodes bound them (mini-msgpack counts as it
  * decodes: a hostile WELCOME of empty maps kept a tab busy over a second),
- * to 22.8 KB (ESM 23,341 B).
+ * to 22.8 KB (ESM 23,341 B). Then +82 B (mobile only) for proto's own UTF-8
+ * decoder making strings of 4,096 code units at once (one per character
+ * built a rope: a hostile node's 3.5 MB WELCOME string cost 1.2 s of CPU).
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table
@@ -82,7 +84,7 @@ const GOAL = 12 * 1024;
 const BUDGET = {
   'meshbus.esm.js': 22.75 * 1024 + 56,
   'meshbus.iife.js': 22.96 * 1024 + 64,
-  'meshbus.mobile.js': 23.15 * 1024 + 49,
+  'meshbus.mobile.js': 23.15 * 1024 + 49 + 82,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');

@@ -180,11 +180,12 @@ export async function hostileWsNode(body: Uint8Array, onFrame?: (f: Frame, send:
 
 /**
  * A well-formed WELCOME body with an unknown key `x` of `n` bytes: `n`
- * empty maps (an array of them: n + 1 maps and arrays) or one string.
+ * empty maps (an array of them: n + 1 maps and arrays), one string or one
+ * byte string.
  * Unknown keys are ignored, so before the bundles counted maps and arrays the
  * first connected after decoding millions of objects.
  */
-export function welcomeWithExtra(n: number, kind: 'empty maps' | 'string'): Uint8Array {
+export function welcomeWithExtra(n: number, kind: 'empty maps' | 'string' | 'bytes'): Uint8Array {
   const head = encodeBody({ v: 1, node: '0123456789abcdef', client: 'fedcba9876543210', maxPayload: 1 << 20, maxTopic: 256, ping: 30_000, peers: [] });
   // The map's header grows by one key (msgpackr writes a map16: de 00 07).
   if (head[0] !== 0xde || head[1] !== 0 || head[2] !== 7) throw new Error('unexpected WELCOME map header');
@@ -196,7 +197,7 @@ export function welcomeWithExtra(n: number, kind: 'empty maps' | 'string'): Uint
     value.writeUInt32BE(n, 1);
   } else {
     value = Buffer.alloc(5 + n, 0x78);
-    value[0] = 0xdb; // str32
+    value[0] = kind === 'string' ? 0xdb : 0xc6; // str32, bin32 (decoded as a view: what the bytes alone cost)
     value.writeUInt32BE(n, 1);
   }
   return Buffer.concat([Buffer.from([0xde, 0, 8]), head.subarray(3), key, value]);
