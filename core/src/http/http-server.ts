@@ -115,7 +115,8 @@ async function buildHttpApp(node: MeshNode, options: HttpOptions, serverFactory:
     routerOptions: { maxParamLength: 16_384 },
     bodyLimit: node.options.maxPayload,
     forceCloseConnections: true,
-    return503OnClosing: true,
+    // Requests arriving while the API closes get the plugin's 503 MB_ERR_DRAINING (fastify's own is not in the API's format).
+    return503OnClosing: false,
     // Requests the HTTP parser refused (431, 400...), in the API's error format (client-errors.ts).
     clientErrorHandler: apiClientErrors(node.logger),
     frameworkErrors: (err, _req, reply) => {

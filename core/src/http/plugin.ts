@@ -199,7 +199,11 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   });
 
   // Before anything can answer (the access check refuses in onRequest): every answer of the API, errors too.
-  app.addHook('onRequest', async (_req, reply) => void reply.headers(NOSNIFF));
+  app.addHook('onRequest', async (_req, reply) => {
+    reply.headers(NOSNIFF);
+    // Arriving while the API closes: as fastify's return503OnClosing (off in startHttp's app), in the API's format.
+    if (waiting.closing) return reply.code(503).header('connection', 'close').send(errorBody('MB_ERR_DRAINING', 'HTTP API closing'));
+  });
   // Deny by default, decided on the matched route (access.ts); runs for the not-found handler too.
   app.addHook('onRequest', accessCheck(options.adminToken, options.scheme ?? 'http', prefix, node.authThrottle, options.loopbackHostsOnly === true));
   // Bodies not yet whole count in the node's input budget (SPEC 9.5), with its frames and messages.

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
 import { nodeKit } from '@meshbus/testkit';
 import { startNode } from '../../src/index.js';
-import { startHttpOnDemand } from '../../src/http/index.js';
+import Fastify from 'fastify';
+import { meshbusHttp, startHttpOnDemand } from '../../src/http/index.js';
 import { EventTap, nodeWithHttp, rawHttp } from '../http-helpers.js';
 
 /**
@@ -103,4 +104,32 @@ describe("requests Node's HTTP parser refuses are answered in the API's error fo
     await h.load();
     await check(h.port);
   });
+});
+
+describe('a request arriving while the API closes is answered in its format', () => {
+  it("503 MB_ERR_DRAINING from the plugin, not fastify's own `{\"error\":\"Service Unavailable\"}` (an app closing with return503OnClosing off, as startHttp's)", async () => {
+    const node = await kit.node();
+    const app = Fastify({ return503OnClosing: false, forceCloseConnections: true });
+    await app.register(meshbusHttp, { node, insecureOpenAdmin: true });
+    // After the plugin's (which marks the API closing; a sibling registered later runs later): close work of the
+    // app's own, the window a request can arrive in.
+    let closingSeen!: () => void;
+    const inWindow = new Promise<void>((r) => (closingSeen = r));
+    await app.register(async (mine) => {
+      mine.addHook('preClose', async () => {
+        closingSeen();
+        await new Promise((r) => setTimeout(r, 500));
+      });
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const port = (app.server.address() as { port: number }).port;
+    const closed = app.close();
+    await inWindow;
+    const a = await rawHttp(port, 'GET /v1/node HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    await closed;
+    expect(a.status).toBe(503);
+    expect(a.head.toLowerCase()).toContain('x-content-type-options: nosniff');
+    expect((JSON.parse(a.body) as { error: { code: string } }).error.code).toBe('MB_ERR_DRAINING');
+  });
+
 });
