@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { decodeBody, utf8Encode } from '@meshbus/proto';
+import { utf8Encode } from '@meshbus/proto';
 import type { Client } from '@meshbus/sdk';
-import { hopName, type TraceHop } from '@meshbus/core/trace-hop';
+import { hopName, readHopRecord, type TraceHop } from '@meshbus/core/trace-hop';
 import { checkTopic, intOption, noExtraArgs, positional, type ParsedArgs } from './command-spec.js';
 import { TRACE } from './command-specs.js';
 import { openClient } from './client-connect.js';
@@ -15,7 +15,12 @@ import { forTerminal } from './msg-format.js';
 export async function traceEvent(client: Client, topic: string, payload: Uint8Array, waitMs: number): Promise<{ id: string; hops: TraceHop[] }> {
   const id = randomBytes(8).toString('hex');
   const hops: TraceHop[] = [];
-  const sub = client.subscribe(`_TRACE.${id}`, { callback: (m) => void hops.push(decodeBody(m.data) as unknown as TraceHop) });
+  const sub = client.subscribe(`_TRACE.${id}`, {
+    callback: (m) => {
+      const hop = readHopRecord(m.data);
+      if (hop !== undefined) hops.push(hop);
+    },
+  });
   await client.flush();
   client.publish(topic, payload, { trace: id });
   await client.flush();

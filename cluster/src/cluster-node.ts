@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { FrameType, decodeBody, type Frame } from '@meshbus/proto';
+import { FrameType, type Frame } from '@meshbus/proto';
 import { ConfigError, ToldRecently, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestExchange } from './interest-exchange.js';
@@ -16,6 +16,7 @@ import { OriginOrder } from './origin-order.js';
 import { PayloadLimits } from './payload-limits.js';
 import { keepsNewLink, topologyProblem } from './topology-rules.js';
 import { peerStatuses, type PeerStatus } from './peer-status.js';
+import { peerBody } from './peer-bodies.js';
 
 export type { PeerStatus };
 
@@ -384,19 +385,14 @@ export class ClusterNode implements LinkHandler, ClusterView {
   }
 
   peerControl(link: PeerLink, f: Frame): void {
-    const body = decodeBody(f.payload);
-    switch (f.type) {
-      case FrameType.INTEREST:
-        if (this.gateways.wrongWay(link, 'interest', body)) return;
-        this.interest.received(link, body);
-        return;
-      case FrameType.PEERS:
-        // A leaf dials its seeds only; leaves and other regions' nodes are not nodes of this mesh.
-        if (this.options.mode !== 'leaf' && link.kind === 'peer') this.gossip.received(link, body);
-        return;
-      default:
-        this.node.logger.debug({ peer: link.peerId, type: f.typeName }, 'ignored frame from peer');
-    }
+    // Only a body this node reads is decoded, within its bound (peer-bodies.ts).
+    if (f.type === FrameType.INTEREST) {
+      const body = peerBody(f);
+      if (!this.gateways.wrongWay(link, 'interest', body)) this.interest.received(link, body);
+    } else if (f.type === FrameType.PEERS) {
+      // A leaf dials its seeds only; leaves and other regions' nodes are not nodes of this mesh.
+      if (this.options.mode !== 'leaf' && link.kind === 'peer') this.gossip.received(link, peerBody(f));
+    } else this.node.logger.debug({ peer: link.peerId, type: f.typeName }, 'ignored frame from peer');
   }
 
   // ---- events from peers ----

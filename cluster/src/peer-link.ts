@@ -6,7 +6,6 @@ import {
   ProtocolError,
   codeFromNumber,
   isMeshbusError,
-  decodeBody,
   encodeBody,
   encodeFrame,
   readU32,
@@ -17,6 +16,7 @@ import {
 import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, throttled, type AuthThrottle, type ConnectionState, type InputBudget, type Logger } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 import { parsePeerInfo, reachableAt, type PeerInfo } from './peer-info.js';
+import { peerBody } from './peer-bodies.js';
 
 export type { PeerInfo };
 
@@ -316,7 +316,7 @@ export class PeerLink extends Connection {
           this.close('peer said goodbye');
           return;
         case FrameType.ERROR: {
-          const b = decodeBody(f.payload);
+          const b = peerBody(f);
           const code = codeFromNumber(Number(b.code));
           // A refused topology is a configuration error of this mesh: said by the cluster (error level, with the peer's reason).
           if (code === 'MB_ERR_TOPOLOGY') this.handler.refusedByPeer(this, String(b.message).slice(0, 500));
@@ -339,7 +339,7 @@ export class PeerLink extends Connection {
 
   private onHandshake(f: Frame): void {
     const s = this.s;
-    const body = decodeBody(f.payload);
+    const body = peerBody(f);
     if (f.type === FrameType.ERROR) {
       const code = codeFromNumber(Number(body.code));
       this.failCode = code;

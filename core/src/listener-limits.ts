@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';
-import { ERROR_CODES } from '@meshbus/proto';
+import { rawErrorAnswer } from './http/http-errors.js';
 import { addressKey } from './auth/auth-throttle.js';
 import { refuseConnection } from './listener-timeouts.js';
 import { HostCounts } from './host-counts.js';
@@ -110,11 +110,9 @@ export class OpenConnections {
   }
 }
 
-/** The raw 503 a refused plain-HTTP connection gets (the API's error body: `{ error: { code, num, message } }`). */
+/** The raw 503 a refused plain-HTTP connection gets (the API's error format, http-errors.ts). */
 function refusal(who: string, bound: number): string {
-  const code = 'MB_ERR_TOO_MANY_CONNECTIONS';
-  const body = JSON.stringify({ error: { code, num: ERROR_CODES[code].num, message: `${who} has ${bound} HTTP connections open: close one first` } });
-  return `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+  return rawErrorAnswer(503, 'MB_ERR_TOO_MANY_CONNECTIONS', `${who} has ${bound} HTTP connections open: close one first`);
 }
 
 /**

@@ -100,24 +100,29 @@ export function refuseConnection(socket: Duplex, lastWords: string | Uint8Array,
 /** Statuses Node answers a request it cannot parse with (lib/_http_server.js socketOnError); 400 otherwise. */
 const UNPARSED: Record<string, number> = { HPE_HEADER_OVERFLOW: 431, HPE_CHUNK_EXTENSIONS_OVERFLOW: 413, ERR_HTTP_REQUEST_TIMEOUT: 408 };
 
+/** Node's own answer to a request it cannot parse: the status line alone. */
+const nodeAnswer = (status: number): string => `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`;
+
 /**
- * Logs (info) a TLS handshake sent to the plain HTTP `server` (a wss:// or
- * https:// client: Node's parser finds no method in it), then answers every
- * request it cannot parse as Node does without a listener (any 'clientError'
- * listener replaces Node's answer, so it is given here the same way). Only
- * for a server nobody else listens to 'clientError' on: fastify does (the
- * HTTP API's port), the WebSocket gateway's own port does not.
+ * The one 'clientError' handler of a node's HTTP-based listeners (a request
+ * Node's HTTP parser refused: headers over its limit, malformed, too slow):
+ * logs (info) a TLS handshake sent to a plain port (a wss:// or https://
+ * client: Node's parser finds no method in it), then writes `answer(status)`
+ * with the status Node would send (431, 413, 408, else 400) unless a
+ * response is under way on the connection, and closes it. Any 'clientError'
+ * listener replaces Node's own answer: the WebSocket gateway's plain port
+ * gives Node's (the default `answer`), the HTTP API its JSON error format
+ * (http/client-errors.ts) on fastify's and the on-demand listener's server.
+ * A socket already closed (two listeners on one server) is left alone.
  */
-export function logTlsOnPlainHttp(server: HttpServer, logger: Logger): void {
-  server.on('clientError', (e: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex) => {
+export function onUnparsedRequest(logger: Logger | undefined, answer: (status: number) => string = nodeAnswer): (e: Error & { code?: string; rawPacket?: unknown }, socket: Duplex) => void {
+  return (e, socket) => {
     const s = socket as Socket & { _httpMessage?: { _headerSent?: boolean } };
-    if (e.rawPacket !== undefined && isTlsRecord(e.rawPacket)) {
+    if (s.destroyed) return;
+    if (logger && e.rawPacket instanceof Uint8Array && isTlsRecord(e.rawPacket)) {
       logTlsMisfit(logger, s.remoteAddress, { remote: `${s.remoteAddress}:${s.remotePort}` }, 'TLS handshake on a plain HTTP port refused: clients use ws:// (http://) here');
     }
-    if (s.writable && !s._httpMessage?._headerSent) {
-      const status = UNPARSED[e.code ?? ''] ?? 400;
-      s.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
-    }
+    if (e.code !== 'ECONNRESET' && s.writable && !s._httpMessage?._headerSent) s.write(answer(UNPARSED[e.code ?? ''] ?? 400));
     s.destroy(e);
-  });
+  };
 }

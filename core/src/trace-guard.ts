@@ -1,4 +1,5 @@
-import { SessionError, decodeBody, isTraceId, type Frame } from '@meshbus/proto';
+import { SessionError, isTraceId, type Frame } from '@meshbus/proto';
+import { readHopRecord } from './trace-hop.js';
 
 /**
  * Trace ids one owner may hold at once; past it the oldest is released. A
@@ -86,10 +87,6 @@ export class TraceGuard {
 
 /** The `origin` of a hop record, or undefined when its payload is not a record. */
 export function recordOrigin(f: Frame): string | undefined {
-  try {
-    const origin = decodeBody(f.payload).origin;
-    return typeof origin === 'string' ? origin : undefined;
-  } catch {
-    return undefined;
-  }
+  const origin = readHopRecord(f.payload)?.origin;
+  return typeof origin === 'string' ? origin : undefined;
 }

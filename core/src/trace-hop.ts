@@ -1,4 +1,4 @@
-import { isTraceId, type Frame } from '@meshbus/proto';
+import { decodeBody, isTraceId, type Frame } from '@meshbus/proto';
 import type { Subscriber } from './subscriber.js';
 
 /**
@@ -79,4 +79,22 @@ export function hopRecord(f: Frame, node: { id: string; name: string }, from: Su
  */
 export function hopName(h: { node: string; name: string }): string {
   return h.name ? `${h.node} (${h.name})` : h.node;
+}
+
+/** Maps and arrays a hop record holds: the record and `to` (and room). */
+const HOP_RECORD_CONTAINERS = 4;
+
+/**
+ * A hop record as it arrives (the payload of an event on `_TRACE.<id>`,
+ * published by whichever node handled the traced event and forwarded by
+ * peers: another process's bytes), decoded within its bound on maps and
+ * arrays (SPEC 7), or undefined when it is not one. Before, a record was
+ * decoded unbounded, by the node whose tracer waits and by `meshbus trace`.
+ */
+export function readHopRecord(payload: Uint8Array): TraceHop | undefined {
+  try {
+    return decodeBody(payload, HOP_RECORD_CONTAINERS) as unknown as TraceHop;
+  } catch {
+    return undefined;
+  }
 }

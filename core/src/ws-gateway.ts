@@ -8,7 +8,7 @@ import { ConfigError, MAX_TIMER_MS } from './config-error.js';
 import type { MeshNode } from './node.js';
 import { WsTransport, wsCloseCode } from './ws-transport.js';
 import { limitConnections } from './listener-limits.js';
-import { createListenerServer, logTlsOnPlainHttp, refuseConnection } from './listener-timeouts.js';
+import { createListenerServer, onUnparsedRequest, refuseConnection } from './listener-timeouts.js';
 
 /** Plain requests a connection to the gateway's port may have unanswered (only a 426 to give them). */
 const WS_MAX_PIPELINED = 8;
@@ -152,7 +152,7 @@ export class WsGateway {
   private ownServer(plain: (req: IncomingMessage, res: ServerResponse) => void): HttpServer {
     const n = this.node.options;
     const server = createListenerServer(plain, n.handshakeTimeout, this.options.tls, this.node.logger);
-    if (!this.options.tls) logTlsOnPlainHttp(server, this.node.logger);
+    if (!this.options.tls) server.on('clientError', onUnparsedRequest(this.node.logger));
     limitConnections(server, { maxConnections: n.maxConnections, maxConnectionsPerIp: n.maxConnectionsPerIp, maxPipelined: WS_MAX_PIPELINED }, n.handshakeTimeout, this.options.tls !== undefined, true);
     return server;
   }

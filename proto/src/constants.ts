@@ -87,6 +87,18 @@ export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 export const DEFAULT_MAX_TOPIC = 256;
 export const DEFAULT_MAX_TOPIC_DEPTH = 32;
 export const MAX_EXT = 0xffff;
+
+/**
+ * Most maps and arrays an extension block may hold, empty ones included
+ * (SPEC §8; checked by proto msgpack-subset.ts on nodes, counted by the
+ * bundles' decoder). A container is one byte on the wire and an object a
+ * decoder builds: msgpackr takes ~150 ns per empty map against ~1 ns per
+ * byte of a string, so a 65 KB block of 65,000 empty maps in an unknown key
+ * cost a node ~17 ms to take in (a plain 65 KB header 0.75 ms): a client
+ * sending 4 MB/s of such PUBs kept a core busy. The fields meshbus writes
+ * use a few.
+ */
+export const MAX_EXT_CONTAINERS = 256;
 export const DEFAULT_MAX_HOPS = 8;
 /**
  * Most bytes of whole frames a sender puts in one write batch (one WebSocket

@@ -1,6 +1,6 @@
-import { pack, unpack } from 'msgpackr';
+import { pack } from 'msgpackr';
 import { ProtocolError } from './errors.js';
-import { assertPlainBody } from './msgpack-subset.js';
+import { decodePlain } from './msgpack-subset.js';
 
 /**
  * Control-frame bodies: msgpack maps carried in the payload section of
@@ -106,15 +106,17 @@ export function encodeBody(body: object): Uint8Array {
   return pack(body) as Uint8Array;
 }
 
-/** Decodes a msgpack map body; MB_ERR_BAD_BODY when it is not one. */
-export function decodeBody(bytes: Uint8Array): Record<string, unknown> {
+/**
+ * Decodes a msgpack map body of the plain subset (SPEC 8) holding at most
+ * `maxContainers` maps and arrays; MB_ERR_BAD_BODY when it is not one.
+ * Through proto decodePlain: nodes check the bytes before msgpackr builds
+ * anything, the bundles' decoder counts as it goes. Every body another
+ * process wrote is decoded with a bound: a body of empty maps is one byte
+ * and one object each (a 1 MB one held a node's event loop ~320 ms).
+ */
+export function decodeBody(bytes: Uint8Array, maxContainers = Infinity): Record<string, unknown> {
   if (bytes.length === 0) return {};
-  let v: unknown;
-  try {
-    v = unpack(bytes);
-  } catch (e) {
-    throw new ProtocolError('MB_ERR_BAD_BODY', 'not msgpack', { cause: e });
-  }
+  const v = decodePlain(bytes, maxContainers, 'MB_ERR_BAD_BODY');
   if (typeof v !== 'object' || v === null || !isPlainObject(v)) {
     throw new ProtocolError('MB_ERR_BAD_BODY', 'not a map');
   }
@@ -133,16 +135,12 @@ function need(ok: boolean, what: string): void {
 /**
  * A node's answer to a client (WELCOME, ERROR, GOODBYE, the ACKs of durable
  * SUBs and PUBs) holds a few maps and arrays: the body and a list of peers.
- * Checked on the bytes before msgpackr builds them (assertPlainBody): a
+ * Bounded before msgpackr builds them (decodeBody's `maxContainers`): a
  * hostile node's 4 MiB WELCOME of empty maps (the SDK's control-body limit)
- * cost a client ~0.6 s of CPU at each connection attempt. A no-op in the
- * browser and mobile bundles (msgpack-subset-bundle.ts).
+ * cost a client ~0.6 s of CPU at each connection attempt, and a browser tab
+ * (the bundles' decoder, which counts as it decodes) over a second.
  */
 const NODE_BODY_CONTAINERS = 8;
-const small = (bytes: Uint8Array): Uint8Array => {
-  assertPlainBody(bytes, NODE_BODY_CONTAINERS);
-  return bytes;
-};
 
 const isStr = (v: unknown): v is string => typeof v === 'string';
 const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
@@ -159,7 +157,7 @@ export function decodeHello(bytes: Uint8Array): HelloBody {
 }
 
 export function decodeWelcome(bytes: Uint8Array): WelcomeBody {
-  const b = decodeBody(small(bytes));
+  const b = decodeBody(bytes, NODE_BODY_CONTAINERS);
   need(isUint(b.v), 'WELCOME.v');
   need(isStr(b.node) && isStr(b.client), 'WELCOME.node/client');
   need(isUint(b.maxPayload) && isUint(b.maxTopic) && isUint(b.ping), 'WELCOME limits');
@@ -190,7 +188,7 @@ const isLimit = (v: unknown): v is number => isUint(v) && v >= 1 && v <= MAX_SUB
 
 /** Decodes the body of an ACK answering a SUB with `since`. */
 export function decodeSubAck(bytes: Uint8Array): SubAckBody {
-  const b = decodeBody(small(bytes));
+  const b = decodeBody(bytes, NODE_BODY_CONTAINERS);
   need(typeof b.recovered === 'boolean' && isStr(b.epoch) && isUint(b.offset), 'SUB ACK body must be {recovered, epoch, offset}');
   return b as unknown as SubAckBody;
 }
@@ -198,20 +196,20 @@ export function decodeSubAck(bytes: Uint8Array): SubAckBody {
 /** Decodes the body of an ACK answering a durable PUB (empty body: not durable). */
 export function decodePubAck(bytes: Uint8Array): PubAckBody | undefined {
   if (bytes.length === 0) return undefined;
-  const b = decodeBody(small(bytes));
+  const b = decodeBody(bytes, NODE_BODY_CONTAINERS);
   if (b.epoch === undefined) return undefined;
   need(isStr(b.epoch) && isUint(b.offset), 'PUB ACK body must be {epoch, offset}');
   return b as unknown as PubAckBody;
 }
 
 export function decodeError(bytes: Uint8Array): ErrorBody {
-  const b = decodeBody(small(bytes));
+  const b = decodeBody(bytes, NODE_BODY_CONTAINERS);
   need(isUint(b.code) && isStr(b.message) && (b.count === undefined || isUint(b.count)), 'ERROR body must be {code, message}');
   return b as unknown as ErrorBody;
 }
 
 export function decodeGoodbye(bytes: Uint8Array): GoodbyeBody {
-  const b = decodeBody(small(bytes));
+  const b = decodeBody(bytes, NODE_BODY_CONTAINERS);
   need(isUint(b.code) && isStr(b.reason), 'GOODBYE body must be {code, reason}');
   need(b.reconnect === undefined || isStrArray(b.reconnect), 'GOODBYE.reconnect');
   return b as unknown as GoodbyeBody;

@@ -1,8 +1,8 @@
-import { pack, unpack } from 'msgpackr';
-import { MAX_EXT } from './constants.js';
+import { pack } from 'msgpackr';
+import { MAX_EXT, MAX_EXT_CONTAINERS } from './constants.js';
 import { ClientError, ProtocolError } from './errors.js';
 import { assertWellFormed } from './utf8.js';
-import { assertPlainMsgpack } from './msgpack-subset.js';
+import { decodePlain } from './msgpack-subset.js';
 
 /** Where an event sits in a topic's history: the stream epoch and offset. */
 export interface Position {
@@ -113,13 +113,7 @@ function isStringRecord(v: unknown): v is Record<string, string> {
  * (assertPlainMsgpack): no extension types, well-formed UTF-8, bounded depth.
  */
 export function decodeExtension(bytes: Uint8Array): Extension {
-  assertPlainMsgpack(bytes);
-  let w: unknown;
-  try {
-    w = unpack(bytes);
-  } catch (e) {
-    throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'not msgpack', { cause: e });
-  }
+  const w = decodePlain(bytes, MAX_EXT_CONTAINERS, 'MB_ERR_BAD_EXTENSION');
   if (!isMap(w)) throw new ProtocolError('MB_ERR_BAD_EXTENSION', 'not a map');
   const m = w as Record<string, unknown>;
   const ext: Extension = {};

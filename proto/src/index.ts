@@ -10,7 +10,7 @@ export { checkHeader, jsScanner, SCAN_META, SCAN_SLOTS, type FrameScanner } from
 export { Frame } from './frame.js';
 export { FrameDecoder, decodeFrames, type FrameDecoderOptions } from './frame-decoder.js';
 export { encodeFrame, encodeHead, headerOf, type FrameSpec } from './frame-encoder.js';
-export { assertPlainBody, assertPlainMsgpack } from './msgpack-subset.js';
+export { assertPlainBody, assertPlainMsgpack, decodePlain } from './msgpack-subset.js';
 export { encodeExtension, decodeExtension, assertHeaderName, checkIngressExtension, isTraceId, checkIngressRules, type Extension, type IngressOrigin, type Position } from './extension.js';
 export * from './control.js';
 export { errorFrame, nackFrame, refusalFrame, goodbyeFrame } from './error-frames.js';

@@ -1,3 +1,5 @@
+import { unpack } from 'msgpackr';
+import { MAX_EXT_CONTAINERS } from './constants.js';
 import { ProtocolError } from './errors.js';
 
 /**
@@ -7,16 +9,6 @@ import { ProtocolError } from './errors.js';
  * more, a small-stack runtime such as Hermes fails earlier).
  */
 export const MAX_EXT_DEPTH = 32;
-
-/**
- * Most maps and arrays an extension block may hold, empty ones included
- * (SPEC §8). A container is one byte on the wire and an object a decoder
- * builds: msgpackr takes ~150 ns per empty map against ~1 ns per byte of a
- * string, so a 65 KB block of 65,000 empty maps in an unknown key cost a
- * node ~17 ms to take in (a plain 65 KB header 0.75 ms): a client sending
- * 4 MB/s of such PUBs kept a core busy. The fields meshbus writes use a few.
- */
-export const MAX_EXT_CONTAINERS = 256;
 
 let failCode: 'MB_ERR_BAD_EXTENSION' | 'MB_ERR_BAD_BODY' = 'MB_ERR_BAD_EXTENSION';
 const fail = (what: string): never => {
@@ -118,12 +110,34 @@ export function assertPlainMsgpack(b: Uint8Array, maxContainers = MAX_EXT_CONTAI
  * maps in an array kept a node's event loop ~320 ms.
  */
 export function assertPlainBody(b: Uint8Array, maxContainers: number): void {
-  if (b.length === 0) return;
-  failCode = 'MB_ERR_BAD_BODY';
+  if (b.length > 0) assertPlainAs(b, maxContainers, 'MB_ERR_BAD_BODY');
+}
+
+/** assertPlainMsgpack failing with `code`. */
+function assertPlainAs(b: Uint8Array, maxContainers: number, code: 'MB_ERR_BAD_EXTENSION' | 'MB_ERR_BAD_BODY'): void {
+  failCode = code;
   try {
     assertPlainMsgpack(b, maxContainers);
   } finally {
     failCode = 'MB_ERR_BAD_EXTENSION';
+  }
+}
+
+/**
+ * The value of the msgpack bytes `b`, which hold at most `maxContainers`
+ * maps and arrays and are of the plain subset: the one decode of a block or
+ * body another process wrote (extension blocks, a node's or a peer's control
+ * bodies). ProtocolError `code` otherwise. Nodes check the bytes
+ * (assertPlainMsgpack) before msgpackr builds anything; the browser and
+ * mobile bundles count in their decoder's one pass instead
+ * (msgpack-subset-bundle.ts).
+ */
+export function decodePlain(b: Uint8Array, maxContainers: number, code: 'MB_ERR_BAD_EXTENSION' | 'MB_ERR_BAD_BODY'): unknown {
+  assertPlainAs(b, maxContainers, code);
+  try {
+    return unpack(b) as unknown;
+  } catch (e) {
+    throw new ProtocolError(code, 'not msgpack', { cause: e });
   }
 }
 

@@ -230,6 +230,13 @@ describe('utf8 without TextEncoder/TextDecoder (Hermes)', () => {
     );
     const long = utf8Js.utf8Encode('x'.repeat(200));
     expect(guarded(() => slow.utf8Decode(long))).toBe('x'.repeat(200));
+    // Long text, decoded in chunks of code units (thirteenth session: a 3.5 MB string took the mobile bundle 1 s or more).
+    for (const text of ['x'.repeat(100_000), 'aé€𝄞'.repeat(20_000), '𝄞'.repeat(9_000) + 'z']) {
+      const bytes = new TextEncoder().encode(text);
+      expect(guarded(() => slow.utf8Decode(bytes)) === text).toBe(true);
+      const bad = new Uint8Array([...bytes, 0xc3]);
+      expect(guarded(() => slow.utf8Decode(bad))).toBeUndefined();
+    }
     // The normal module does use the platform codec for long text: the guard is effective.
     expect(() => guarded(() => utf8Js.utf8Encode('x'.repeat(200)))).toThrow('TextEncoder used');
   });

@@ -122,8 +122,13 @@ export function pack(value: unknown): Uint8Array {
   return buf.subarray(0, pos);
 }
 
-/** Decodes exactly one MessagePack value filling `bytes` (msgpackr's default decoding for the subset). */
-export function unpack(bytes: Uint8Array): any {
+/**
+ * Decodes exactly one MessagePack value filling `bytes` (msgpackr's default
+ * decoding for the subset). With `budget`, fails at the map or array past
+ * that many (proto msgpack-subset-bundle.ts: what another process wrote is
+ * bounded as nodes bound it, counted in this one pass).
+ */
+export function unpack(bytes: Uint8Array, budget = Infinity): any {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const end = bytes.length;
   let pos = 0;
@@ -143,11 +148,13 @@ export function unpack(bytes: Uint8Array): any {
     return utf8Decode(bytes, p, p + n) ?? fail('string is not valid UTF-8');
   };
   const arr = (n: number): unknown[] => {
+    if (--budget < 0) fail('too many maps and arrays');
     const a: unknown[] = [];
     while (n--) a.push(read());
     return a;
   };
   const map = (n: number): Record<string, unknown> => {
+    if (--budget < 0) fail('too many maps and arrays');
     const o: Record<string, unknown> = {};
     while (n--) {
       let k = read();

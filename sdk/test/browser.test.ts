@@ -8,6 +8,7 @@ import { ClusterNode } from '@meshbus/cluster';
 import { type BrowserContext, type Chromium, launchChromium, noBrowser as skipOrFail, until, cleanups } from '@meshbus/testkit';
 import { connect, type Client, type Msg } from '../src/index.js';
 import { bundle, SDK_ROOT } from './bundles.js';
+import { hostileWsNode, welcomeWithExtra } from './helpers.js';
 import { freePort } from '@meshbus/core';
 
 
@@ -268,5 +269,40 @@ describe('browser SDK in headless chromium', () => {
     });
     expect(err).toBe('MB_ERR_CONNECT_FAILED');
     expect(n.stats.connectionsRefused).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a hostile node\'s WELCOME of 3.5 million empty maps (an unknown key) is refused as it is decoded, at the cost of a plain one (thirteenth session)', async (ctx) => {
+    if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');
+    const { page, problems } = await openPage(ctx, '/esm.html');
+    await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+    /** One connection attempt from the page: how it ended, and the page's wall time for it (its main thread decodes). */
+    const attempt = async (body: Uint8Array): Promise<{ ms: number; outcome: string }> => {
+      const hostile = await hostileWsNode(body);
+      cleanup.push(() => hostile.close());
+      return page.evaluate(async (url) => {
+        const w = window as unknown as Record<string, any>;
+        const t0 = performance.now();
+        const outcome = await w.meshbus.connect(url, { maxReconnectAttempts: 0 }).then(
+          async (c: { close(): Promise<void> }) => (await c.close(), 'connected'),
+          (e: { code?: string; cause?: { code?: string; message?: string } }) => `${e.code} ${e.cause?.code ?? ''} ${e.cause?.message ?? ''}`,
+        );
+        return { ms: performance.now() - t0, outcome: outcome as string };
+      }, `ws://127.0.0.1:${hostile.port}`);
+    };
+    const n = 3_500_000;
+    const bombs: number[] = [];
+    const plains: number[] = [];
+    // The cheapest of 3 each: a ratio, not a speed (before: the bomb connected after >1 s of the tab's main thread).
+    for (let i = 0; i < 3; i++) {
+      const bomb = await attempt(welcomeWithExtra(n, 'empty maps'));
+      const plain = await attempt(welcomeWithExtra(n, 'string'));
+      console.log(`chromium, ESM bundle, one attempt: ${n} empty maps ${bomb.ms.toFixed(1)} ms (${bomb.outcome}), a string of as many bytes ${plain.ms.toFixed(1)} ms`);
+      expect(bomb.outcome).toMatch(/^MB_ERR_CONNECT_FAILED MB_ERR_BAD_BODY .*maps and arrays/);
+      expect(plain.outcome).toBe('connected');
+      bombs.push(bomb.ms);
+      plains.push(plain.ms);
+    }
+    expect(Math.min(...bombs) / Math.min(...plains)).toBeLessThan(3);
+    expect(problems).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { WebSocketServer, type ServerOptions } from 'ws';
+import { FrameDecoder, FrameType, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
 import { TcpTransport, type Client, type Status, type Transport } from '../src/index.js';
 
 /** Records a client's status events. */
@@ -144,4 +145,60 @@ export function tapTransport(hooks: { connect?: (next: () => Promise<void>) => P
       return t.pendingBytes;
     },
   };
+}
+
+/**
+ * A hostile node on ws://: answers each HELLO with a WELCOME of `body`
+ * (a payload as is: the test picks its bytes) in one message; `onFrame`
+ * hears the client's other frames, with a way to answer in one message.
+ */
+export async function hostileWsNode(body: Uint8Array, onFrame?: (f: Frame, send: (bytes: Uint8Array) => void) => void): Promise<{ port: number; close(): Promise<void> }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  wss.on('connection', (ws) => {
+    const d = new FrameDecoder();
+    ws.on('message', (m: Buffer) => {
+      d.push(
+        new Uint8Array(m),
+        (f) => {
+          if (f.type === FrameType.HELLO) ws.send(encodeFrame({ type: FrameType.WELCOME, payload: body }));
+          else onFrame?.(f, (bytes) => ws.send(bytes));
+        },
+        () => ws.terminate(),
+      );
+    });
+  });
+  return {
+    port: (wss.address() as net.AddressInfo).port,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => r());
+      }),
+  };
+}
+
+/**
+ * A well-formed WELCOME body with an unknown key `x` of `n` bytes: `n`
+ * empty maps (an array of them: n + 1 maps and arrays), one string or one
+ * byte string.
+ * Unknown keys are ignored, so before the bundles counted maps and arrays the
+ * first connected after decoding millions of objects.
+ */
+export function welcomeWithExtra(n: number, kind: 'empty maps' | 'string' | 'bytes'): Uint8Array {
+  const head = encodeBody({ v: 1, node: '0123456789abcdef', client: 'fedcba9876543210', maxPayload: 1 << 20, maxTopic: 256, ping: 30_000, peers: [] });
+  // The map's header grows by one key (msgpackr writes a map16: de 00 07).
+  if (head[0] !== 0xde || head[1] !== 0 || head[2] !== 7) throw new Error('unexpected WELCOME map header');
+  const key = Buffer.from([0xa1, 0x78]); // "x"
+  let value: Buffer;
+  if (kind === 'empty maps') {
+    value = Buffer.alloc(5 + n, 0x80);
+    value[0] = 0xdd; // array32
+    value.writeUInt32BE(n, 1);
+  } else {
+    value = Buffer.alloc(5 + n, 0x78);
+    value[0] = kind === 'string' ? 0xdb : 0xc6; // str32, bin32 (decoded as a view: what the bytes alone cost)
+    value.writeUInt32BE(n, 1);
+  }
+  return Buffer.concat([Buffer.from([0xde, 0, 8]), head.subarray(3), key, value]);
 }

@@ -3,10 +3,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { MeshNode } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
-import { Fixture, sleep, until, url } from '@meshbus/testkit';
+import { Fixture, frameWithExt, sleep, until, url } from '@meshbus/testkit';
+import { FrameType, encodeFrame } from '@meshbus/proto';
 import { connect as nodeConnect, type Client, type Msg, type Status } from '../src/index.js';
 import type * as Mobile from '../src/mobile.js';
 import { bundle } from './bundles.js';
+import { hostileWsNode, welcomeWithExtra } from './helpers.js';
 
 type AppStateValue = 'active' | 'background';
 
@@ -245,5 +247,73 @@ describe('issue #14 fixes in the mobile bundle (no TextEncoder/TextDecoder: prot
     await until(() => !c.isConnected);
     expect(codeOf(() => c.publish('x', 'x', { headers: { pad: 'x'.repeat(70000) } }))).toBe('MB_ERR_INVALID_ARGUMENT');
     expect(c.outboxCount).toBe(0);
+  });
+});
+
+describe('a hostile node against the mobile bundle (thirteenth session)', () => {
+  /** What one connection attempt to a node answering `body` costs this process, and how it ends. */
+  const attempt = async (m: typeof Mobile, body: Uint8Array): Promise<{ us: number; outcome: string }> => {
+    const hostile = await hostileWsNode(body);
+    fx.closers.push(() => hostile.close());
+    const t0 = process.cpuUsage();
+    const outcome = await m.connect(`ws://127.0.0.1:${hostile.port}`, { maxReconnectAttempts: 0 }).then(
+      async (c) => (await (c as unknown as Client).close(), 'connected'),
+      (e: { code?: string; cause?: { code?: string; message?: string } }) => `${e.code} ${e.cause?.code ?? ''} ${e.cause?.message ?? ''}`,
+    );
+    const t = process.cpuUsage(t0);
+    return { us: t.user + t.system, outcome };
+  };
+
+  /**
+   * The cheapest of 3 attempts with each of two WELCOME bodies, µs of this
+   * process's CPU (a ratio, not a speed), each attempt ending as `ends` says.
+   */
+  const cheapest = async (m: typeof Mobile, a: Uint8Array, b: Uint8Array, ends: [RegExp, RegExp]): Promise<[number, number]> => {
+    const best: [number, number] = [Infinity, Infinity];
+    for (let i = 0; i < 3; i++) {
+      for (const k of [0, 1] as const) {
+        const r = await attempt(m, k === 0 ? a : b);
+        expect(r.outcome).toMatch(ends[k]);
+        best[k] = Math.min(best[k], r.us);
+      }
+    }
+    return best;
+  };
+  const n = 3_500_000;
+
+  it('a WELCOME of 3.5 million empty maps in an unknown key is refused as it is decoded, at the cost of a plain one', async () => {
+    // Before: the bomb connected, ~0.8 s of CPU.
+    const [bomb, plain] = await cheapest(loadMobile(), welcomeWithExtra(n, 'empty maps'), welcomeWithExtra(n, 'string'), [/^MB_ERR_CONNECT_FAILED MB_ERR_BAD_BODY .*maps and arrays/, /^connected$/]);
+    console.log(`mobile bundle, one attempt: ${n} empty maps ${bomb / 1000} ms CPU, a string of as many bytes ${plain / 1000} ms`);
+    expect(bomb / plain).toBeLessThan(3);
+  });
+
+  it("a WELCOME's 3.5 MB string is decoded without TextDecoder in a few times what its bytes cost (it was 1.0-1.7 s of CPU a connection attempt)", async () => {
+    // A byte string is a view of what arrived: what the bytes alone cost.
+    const [str, bin] = await cheapest(loadMobile(), welcomeWithExtra(n, 'string'), welcomeWithExtra(n, 'bytes'), [/^connected$/, /^connected$/]);
+    console.log(`mobile bundle, one attempt: a ${n}-byte string ${str / 1000} ms CPU, a byte string ${bin / 1000} ms`);
+    // proto utf8.ts decodeSlow: one string per character made a rope of 3.5 million nodes (~110 x the bytes' cost).
+    expect(str / bin).toBeLessThan(20);
+  });
+
+  it('an event whose extension block holds 60,000 empty maps in an unknown key is refused as it is decoded (MB_ERR_BAD_EXTENSION), the next one delivered', async () => {
+    const m = loadMobile();
+    const maps = 60_000;
+    // { zz: [ {} x maps ] }: 60 KB, within the 65,535-byte block.
+    const ext = Buffer.concat([Buffer.from([0x81, 0xa2, 0x7a, 0x7a, 0xdc, maps >> 8, maps & 0xff]), Buffer.alloc(maps, 0x80)]);
+    const hostile = await hostileWsNode(welcomeWithExtra(0, 'string'), (f, send) => {
+      if (f.type !== FrameType.SUB) return;
+      send(frameWithExt({ type: FrameType.PUB, topic: 'a.b', sid: f.correlation, payload: Buffer.from('bomb') }, ext));
+      send(encodeFrame({ type: FrameType.PUB, topic: 'a.b', sid: f.correlation, ext: { headers: { k: 'v' } }, payload: Buffer.from('plain') }));
+    });
+    fx.closers.push(() => hostile.close());
+    const c = fx.track((await m.connect(`ws://127.0.0.1:${hostile.port}`, { maxReconnectAttempts: 0 })) as unknown as Client);
+    const errors: string[] = [];
+    c.on('status', (s) => void (s.type === 'error' && errors.push(String((s as { error?: { code?: string } }).error?.code))));
+    const got: string[] = [];
+    c.subscribe('a.>', { callback: (msg: Msg) => got.push(msg.string()) });
+    await until(() => got.includes('plain'), 'the plain event delivered');
+    expect(got).toEqual(['plain']);
+    expect(errors).toEqual(['MB_ERR_BAD_EXTENSION']);
   });
 });

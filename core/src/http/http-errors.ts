@@ -1,4 +1,6 @@
+import { STATUS_CODES } from 'node:http';
 import { ERROR_CODES, isMeshbusError, type ErrorCode } from '@meshbus/proto';
+import { NOSNIFF } from './served-types.js';
 
 /**
  * HTTP statuses of meshbus error codes: one table, so the HTTP API answers a
@@ -49,6 +51,17 @@ export interface ErrorBody {
 export function errorBody(code: ErrorCode, message?: string): ErrorBody {
   const def = ERROR_CODES[code];
   return { error: { code, num: def.num, message: message ?? def.message } };
+}
+
+/**
+ * A whole HTTP/1.1 error answer in the API's format, as bytes to write on a
+ * socket no server response owns (a connection refused on accept, a
+ * request the HTTP parser refused): the connection closes after it.
+ */
+export function rawErrorAnswer(status: number, code: ErrorCode, message: string): string {
+  const body = JSON.stringify(errorBody(code, message));
+  const nosniff = Object.entries(NOSNIFF).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${nosniff}connection: close\r\n\r\n${body}`;
 }
 
 /** Thrown by route handlers; the error handler turns it into its status and JSON body. */

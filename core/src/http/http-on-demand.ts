@@ -7,6 +7,8 @@ import { createListenerServer } from '../listener-timeouts.js';
 import { HTTP_LISTENER, listenOn } from '../listen.js';
 import type { MeshNode } from '../node.js';
 import { errorBody } from './http-errors.js';
+import { apiClientErrors } from './client-errors.js';
+import { NOSNIFF } from './served-types.js';
 import { checkHttpOptions, checkPluginOptions, httpConnectionLimits, httpLogger, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
 import { DEFAULT_HTTP_PORT } from './open-admin.js';
 import { RateHistory } from './rate-history.js';
@@ -70,6 +72,8 @@ export async function startHttpOnDemand(node: MeshNode, options: HttpOptions = {
     options.tls,
     node.logger,
   );
+  // Before the API loads too (fastify's handler is the same function: a socket is answered once).
+  server.on('clientError', apiClientErrors(node.logger));
   // Bounded from the start: the idle port is as much a descriptor table for one host as the loaded API.
   limitConnections(server, httpConnectionLimits(options), node.options.handshakeTimeout, options.tls !== undefined);
   const history = new RateHistory(node.stats, 1000, historySeconds);
@@ -152,5 +156,5 @@ export async function startHttpOnDemand(node: MeshNode, options: HttpOptions = {
 
 /** An error answer in the API's shape (`{ error: { code, num, message } }`) without fastify. */
 function answer(res: ServerResponse, status: number, code: ErrorCode, message?: string): void {
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', connection: 'close' }).end(JSON.stringify(errorBody(code, message)));
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', connection: 'close', ...NOSNIFF }).end(JSON.stringify(errorBody(code, message)));
 }

@@ -6,6 +6,7 @@ import { limitConnections } from '../listener-limits.js';
 import { createListenerServer } from '../listener-timeouts.js';
 import { HTTP_LISTENER, listenError } from '../listen.js';
 import { classify } from './http-errors.js';
+import { apiClientErrors } from './client-errors.js';
 import { DEFAULT_HTTP_PORT } from './open-admin.js';
 import { checkHttpOptions, httpConnectionLimits, httpLogger, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
 import { meshbusHttp, type MeshbusHttpApi } from './plugin.js';
@@ -114,7 +115,10 @@ async function buildHttpApp(node: MeshNode, options: HttpOptions, serverFactory:
     routerOptions: { maxParamLength: 16_384 },
     bodyLimit: node.options.maxPayload,
     forceCloseConnections: true,
-    return503OnClosing: true,
+    // Requests arriving while the API closes get the plugin's 503 MB_ERR_DRAINING (fastify's own is not in the API's format).
+    return503OnClosing: false,
+    // Requests the HTTP parser refused (431, 400...), in the API's error format (client-errors.ts).
+    clientErrorHandler: apiClientErrors(node.logger),
     frameworkErrors: (err, _req, reply) => {
       const c = classify(err);
       // send() returns the reply (a thenable that makes no promise unless awaited): nothing can reject here.

@@ -19,6 +19,7 @@ import { ScrapeCache } from './scrape-cache.js';
 import { checkPluginOptions } from './http-options.js';
 import { MAX_PAGE, clusterView, connectionsView, historyView, intParam, nodeView, readiness, statsView, subscriptionsView, type ViewContext } from './views.js';
 import { errorSite, throttled } from '../told-recently.js';
+import { NOSNIFF } from './served-types.js';
 
 /** Options of the `meshbusHttp` fastify plugin (plus fastify's own `prefix`). */
 export interface MeshbusHttpOptions {
@@ -189,14 +190,20 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   app.setErrorHandler((err, req, reply) => {
     const c = classify(err);
     if (c.internal) throttled(app.log).error({ err, reqId: req.id, url: logUrl(req.url) }, 'HTTP handler failed', 'HTTP handler failed', errorSite(err));
-    // A thenable reply, never a promise unless awaited: nothing can reject here.
-    void reply.code(c.status).send(c.body);
+    // A thenable reply, never a promise unless awaited: nothing can reject here. Nosniff too where onRequest never ran.
+    void reply.code(c.status).headers(NOSNIFF).send(c.body);
   });
   app.setNotFoundHandler((req, reply) => {
     // A thenable reply, never a promise unless awaited: nothing can reject here.
     void reply.code(404).send(errorBody('MB_ERR_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
   });
 
+  // Before anything can answer (the access check refuses in onRequest): every answer of the API, errors too.
+  app.addHook('onRequest', async (_req, reply) => {
+    reply.headers(NOSNIFF);
+    // Arriving while the API closes: as fastify's return503OnClosing (off in startHttp's app), in the API's format.
+    if (waiting.closing) return reply.code(503).header('connection', 'close').send(errorBody('MB_ERR_DRAINING', 'HTTP API closing'));
+  });
   // Deny by default, decided on the matched route (access.ts); runs for the not-found handler too.
   app.addHook('onRequest', accessCheck(options.adminToken, options.scheme ?? 'http', prefix, node.authThrottle, options.loopbackHostsOnly === true));
   // Bodies not yet whole count in the node's input budget (SPEC 9.5), with its frames and messages.

@@ -7,6 +7,7 @@ import type { RequestInbox } from './inbox.js';
 import type { HttpStats } from './metrics.js';
 import { intParam } from './views.js';
 import type { WaitingCalls } from './waiting-calls.js';
+import { EVENT_BODY_CSP, eventContentType } from './served-types.js';
 
 /** Request headers `x-meshbus-h-<name>: value` travel as event header `<name>` (lower case). */
 export const HEADER_PREFIX = 'x-meshbus-h-';
@@ -124,8 +125,10 @@ export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): voi
     stats.requests.ok++;
     stats.roundTrip.observe((performance.now() - t0) / 1000);
     const headers = httpHeaders(r.headers);
-    // Whatever its case: a responder writing `Content-Type` (the MIME canonical form) got application/octet-stream.
-    reply.header('content-type', headers.get('content-type') ?? 'application/octet-stream');
+    // Whatever its case (a responder writing `Content-Type`, the MIME canonical form, got application/octet-stream),
+    // and only a type that cannot run as the API's origin (served-types.ts).
+    reply.header('content-type', eventContentType(headers.get('content-type')));
+    reply.header('content-security-policy', EVENT_BODY_CSP);
     for (const [k, v] of headers) reply.header(HEADER_PREFIX + k, v);
     return Buffer.from(r.payload.buffer, r.payload.byteOffset, r.payload.byteLength);
   });

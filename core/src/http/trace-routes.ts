@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { decodeBody } from '@meshbus/proto';
 import type { MeshNode, TraceHop } from '../node.js';
 import { HttpError } from './http-errors.js';
 import { intParam } from './views.js';
-import { recordOrigin } from '../trace-guard.js';
+import { readHopRecord } from '../trace-hop.js';
 import type { WaitingCalls } from './waiting-calls.js';
 
 /**
@@ -28,12 +27,9 @@ export function registerTraceRoutes(app: FastifyInstance, node: MeshNode, waitin
     const sub = node.subscribeInternal(
       `_TRACE.${id}`,
       (f) => {
-        if (recordOrigin(f) !== node.id) return;
-        try {
-          collected.push(decodeBody(f.payload) as unknown as TraceHop);
-        } catch {
-          // A malformed hop record is not a reason to fail the trace.
-        }
+        // A malformed hop record (undefined) is not a reason to fail the trace.
+        const hop = readHopRecord(f.payload);
+        if (hop !== undefined && hop.origin === node.id) collected.push(hop);
       },
       { label: 'http trace' },
     );
