@@ -11,7 +11,7 @@ import { makePki, type TestPki } from './tls-certs.js';
  * closed, and a connection that sent the first bytes of a ClientHello and
  * nothing more (or nothing at all) closes only at its handshake deadline.
  * node.close() already destroyed those on the client port (core
- * dropClientPort); cluster.stop() waited for them up to the cluster's
+ * closeClientPort); cluster.stop() waited for them up to the cluster's
  * handshakeTimeout, and node.shutdown() (graceful) up to the node's.
  * Deadlines of 30 s here, each test bounded well under that.
  */
