@@ -58,8 +58,7 @@ it('a peer that stopped reading, then a link closed with events queued: received
   const before = link.dropped;
   peer.sendBytes(Buffer.alloc(64, 0xff));
   await until(() => link.state === 'closed', 'the node ends the link', 10_000);
-  // At once: the node destroys a closing link its peer does not read within 1 s, and what its socket held then is
-  // lost uncounted (left: see core/README "Counters").
+  // Read at once, before the link's close deadline (1 s); a peer that does not is in close-deadline-drops.test.ts.
   peer.resumeReading();
   await peer.waitClosed(15_000);
   const received = peer.events('feed').length;
