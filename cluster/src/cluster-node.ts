@@ -283,10 +283,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // Point at the new link before closing the old one, so linkDown sees the old one as stale and does not redial.
     this.byPeer.set(peer.id, link);
     existing?.close('replaced by a newer link');
-    // Whoever answered at an address owns it now: a node known there before under
-    // another id (it restarted) is gone.
-    for (const [id, p] of this.known) if (id !== peer.id && (p.cluster === peer.cluster || p.cluster === link.target)) this.known.delete(id);
-    this.known.set(peer.id, peer);
+    this.gossip.linked(peer, link.target);
     this.dialedPeer.prune(this.known);
     this.node.logger.info({ peer: peer.id, peerName: peer.name, address: peer.cluster, role: link.role, ...(o.mode === 'leaf' ? { hub: true } : {}), ...(link.peerMaxPayload !== this.node.options.maxPayload ? { peerMaxPayload: link.peerMaxPayload } : {}) }, 'peer link up');
     // Snapshot of our interest, then what we know of the mesh (a leaf gossips nothing: it is not part of one).

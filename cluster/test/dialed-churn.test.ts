@@ -10,7 +10,9 @@ import { fakePeer, startMeshNode, stopMeshNode } from './mesh-helpers.js';
  * there (so it redials a seed or proxy when that node's link dies). Nodes
  * that come and go at new addresses (pods) each added an entry, kept for
  * ever: 6 nodes that joined and left, 6 entries. Now an address is
- * forgotten once the redialer gives it up, with the node gossip forgot.
+ * forgotten once the redialer gives it up, with the node gossip forgot. And
+ * the nodes known (peers(), dial targets) are bounded at maxKnownPeers: a
+ * partial mesh kept every node that ever dialed it (10 of 10 here).
  */
 
 const SECRET = 'correct horse battery';
@@ -39,3 +41,15 @@ it('the addresses a node dialed do not grow with nodes that come and go at new a
   }
   expect(dialed()).toBe(0);
 }, 60_000);
+
+it('a partial mesh keeps at most maxKnownPeers nodes that linked and left (was: every one, listed down for ever)', async () => {
+  const a = await startMeshNode({ secret: SECRET, mode: 'partial', maxKnownPeers: 4 }, 'a');
+  cleanup.push(() => stopMeshNode(a));
+  for (let i = 0; i < 10; i++) {
+    const me: PeerInfo = { id: randomBytes(8).toString('hex'), name: `p${i}`, cluster: `127.0.0.1:${3000 + i}`, client: '127.0.0.1:9', mesh: 'partial' };
+    const p = await fakePeer(a, me, SECRET);
+    p.close();
+    await until(() => !a.cluster.peers().some((s) => s.id === me.id && s.state === 'up'), `p${i} down`);
+  }
+  expect(a.cluster.peers().length).toBeLessThanOrEqual(4);
+});
