@@ -44,3 +44,21 @@ it('a delayed publish given up after its attempts is a dead letter (was: removed
   expect(await n.durability!.deadLetters('delayed')).toHaveLength(0);
   expect(n.stats.store.deadLetters.queue).toBe(0);
 }, 40_000);
+
+it('a given-up job whose dead letter cannot be written stays in the failed jobs (was: removed with the failure, lost)', async (ctx) => {
+  const { n, r } = await ownDurableNode(ctx, cleanups, { prefix: 'dk:', topics: [{ pattern: 'h.>', history: { size: 10 }, maxTopics: 1 }], queues: { attempts: 1, backoffMs: 20 } });
+  // The dead-letter queue cannot take a letter: its job id counter is no integer (the add's INCR fails).
+  await r.set('{dk:bull}:dlq.delayed:id', 'not a number');
+  const pub = await RawClient.connect(n.port);
+  cleanups.push(() => pub.close());
+  pub.send({ type: FrameType.PUB, topic: 'h.held', correlation: 1, flags: Flags.ACK_REQUESTED, payload: Buffer.from('x') });
+  await pub.waitFor((g) => g.correlation === 1 && g.type === FrameType.ACK);
+  pub.send({ type: FrameType.PUB, topic: 'h.late', correlation: 2, flags: Flags.ACK_REQUESTED, ext: { delay: 20 }, payload: Buffer.from('kept') });
+  await pub.waitFor((g) => g.correlation === 2 && g.type === FrameType.ACK);
+  // Given up (one attempt), no letter written: the job is still in Redis, with its event.
+  await until(async () => (await r.zcard('{dk:bull}:delayed:failed')) === 1, 'the given-up job kept in the failed jobs', 15_000);
+  const [id] = await r.zrange('{dk:bull}:delayed:failed', 0, -1);
+  const data = JSON.parse((await r.hget(`{dk:bull}:delayed:${id}`, 'data'))!) as { topic: string };
+  expect(data.topic).toBe('h.late');
+  expect(n.stats.store.deadLetters.delayed).toBe(0);
+}, 30_000);

@@ -47,29 +47,35 @@ export interface DeadLetterStore {
 }
 
 /**
- * Keeps `job`, given up after `err`, as a dead letter in the queue `dlq`
- * (with `about`: a work queue's pattern and group), bounded at maxJobs
- * (addDeadLetter). Resolves with its frame, or undefined when the job cannot
- * be read (then nothing is stored: corrupt, counted and logged). A failed
- * write is logged at error level: the job itself is gone already
- * (removeOnFail), as before.
+ * Keeps `job`, given up after `err` (BullMQ moved it to its queue's failed
+ * jobs: removeOnFail is off), as a dead letter in the queue `dlq` (with
+ * `about`: a work queue's pattern and group), bounded at maxJobs
+ * (addDeadLetter), then removes it from the failed jobs. Resolves with its
+ * frame, or undefined when the job cannot be read (then it is removed
+ * without a letter: corrupt, counted and logged). A letter that cannot be
+ * written is logged at error level and the job stays in the failed jobs,
+ * where an operator still finds it; before, BullMQ had removed it already
+ * (removeOnFail), and a store deadline or failover at that moment lost an
+ * acknowledged event without a trace.
  */
 export async function deadLetterJob(s: DeadLetterStore, dlq: string, kind: 'queue' | 'delayed', job: Job<JobData>, err: Error, about: object): Promise<Uint8Array | undefined> {
-  let frame: Uint8Array;
+  let frame: Uint8Array | undefined;
   try {
     frame = jobFrame(job.data);
   } catch (e) {
     s.onCorrupt();
     throttled(s.logger).warn({ queue: job.queueName, err: String((e as Error).message) }, 'corrupt job not dead-lettered');
-    return undefined;
   }
   try {
-    const data = { ...job.data, ...about, error: err.message, attempts: job.attemptsMade };
-    const dropped = await addDeadLetter(s.queue(dlq), data, s.maxJobs, s.bounded);
-    s.onStored(kind);
-    if (dropped > 0) throttled(s.logger).warn({ deadLetters: dlq, dropped, maxJobs: s.maxJobs }, 'oldest dead letters dropped past queues.maxJobs');
+    if (frame) {
+      const data = { ...job.data, ...about, error: err.message, attempts: job.attemptsMade };
+      const dropped = await addDeadLetter(s.queue(dlq), data, s.maxJobs, s.bounded);
+      s.onStored(kind);
+      if (dropped > 0) throttled(s.logger).warn({ deadLetters: dlq, dropped, maxJobs: s.maxJobs }, 'oldest dead letters dropped past queues.maxJobs');
+    }
+    await s.bounded(job.remove(), 'the given-up job removal');
   } catch (e) {
-    throttled(s.logger).error({ queue: job.queueName, ...storeErr(e) }, 'dead-letter queue write failed', undefined, storeFailure(e));
+    throttled(s.logger).error({ queue: job.queueName, job: job.id, ...storeErr(e) }, 'dead-lettering failed: the job stays in the failed jobs', undefined, storeFailure(e));
   }
   return frame;
 }

@@ -247,7 +247,8 @@ export class WorkQueues {
         backoff: { type: 'exponential', delay: this.cfg.backoffMs },
         delay: delay > 0 ? delay : undefined,
         removeOnComplete: true,
-        removeOnFail: true,
+        // Kept when given up until its dead letter is written (deadLetterJob removes it then).
+        removeOnFail: false,
       }),
     );
     await this.bounded(Promise.all(adds), 'the queue job add');
@@ -266,7 +267,7 @@ export class WorkQueues {
     await this.quota?.reserveDelayed(size);
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic, b: size };
     try {
-      const add = this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true, removeOnFail: true });
+      const add = this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true, removeOnFail: false });
       await this.bounded(add, 'the delayed publish');
     } catch (e) {
       this.quota?.releaseDelayed(size).catch(() => {});
@@ -284,11 +285,10 @@ export class WorkQueues {
    * only logged, the event lost.
    */
   private releaseDelayed(job: Job<JobData>, gaveUp?: Error): void {
-    if (gaveUp) {
-      throttled(this.logger).warn({ queue: 'delayed', attempts: job.attemptsMade, err: gaveUp.message }, 'delayed publish given up: dead-lettered');
-      void deadLetterJob(this.dead, DELAYED_DLQ, 'delayed', job, gaveUp, {});
-    }
-    this.quota?.releaseDelayed(Number(job.data?.b)).catch((e: unknown) => this.failed('delayed quota release failed', undefined, e));
+    const release = (): void => void this.quota?.releaseDelayed(Number(job.data?.b)).catch((e: unknown) => this.failed('delayed quota release failed', undefined, e));
+    if (!gaveUp) return release();
+    throttled(this.logger).warn({ queue: 'delayed', attempts: job.attemptsMade, err: gaveUp.message }, 'delayed publish given up: dead-lettered');
+    void deadLetterJob(this.dead, DELAYED_DLQ, 'delayed', job, gaveUp, {}).finally(release);
   }
 
   /**
