@@ -1,8 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { FrameType, encodeFrame } from '@meshbus/proto';
-import { RawClient, RawWs } from '@meshbus/testkit';
-import { WsGateway } from '../src/ws-gateway.js';
-import { silentLogger, startNode, type MeshNode } from '../src/index.js';
+import { stuckReader } from './stuck-reader.js';
 
 /**
  * A connection closed with events still queued for it (GOODBYE at a node's
@@ -22,22 +20,7 @@ afterEach(async () => {
 
 for (const kind of ['tcp', 'ws'] as const) {
   it(`${kind}: events a graceful close could not hand over before its deadline are counted dropped, each once (was: lost uncounted)`, async () => {
-    const n: MeshNode = await startNode({ port: 0, logger: silentLogger, maxPending: 8 * 1024 * 1024, writeDeadline: 60_000, drainTimeout: 400 });
-    cleanup.push(() => n.close());
-    let stuck: RawClient | RawWs;
-    if (kind === 'tcp') stuck = await RawClient.connect(n.port);
-    else {
-      const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
-      cleanup.push(() => g.close());
-      stuck = await RawWs.connect(`ws://127.0.0.1:${g.port}/`);
-    }
-    cleanup.push(() => stuck.close());
-    stuck.sub('feed', 1);
-    await stuck.flush();
-    const session = [...n.connections()][0]!;
-    stuck.pauseReading();
-    const pub = await RawClient.connect(n.port);
-    cleanup.push(() => pub.close());
+    const { n, stuck, pub, session } = await stuckReader(cleanup, kind, { maxPending: 8 * 1024 * 1024, writeDeadline: 60_000, drainTimeout: 400 });
     const frame = Buffer.from(encodeFrame({ type: FrameType.PUB, topic: 'feed', payload: Buffer.alloc(16 * 1024, 1) }));
     let published = 0;
     // Until the wire is backed up and events wait in the queue (well within maxPending: none dropped).
