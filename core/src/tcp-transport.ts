@@ -47,6 +47,8 @@ export class TcpTransport implements Transport {
    */
   private readonly ends: number[] = [];
   private endsAt = 0;
+  /** Bytes the system had taken at the last flush (trim). */
+  private confirmed = 0;
   /** Events counted while the socket was already gone (nothing handed over). */
   private lostAfter = 0;
   /** Bytes the system had taken when destroy() cut the socket (then exactly; see takenBytes). */
@@ -104,11 +106,13 @@ export class TcpTransport implements Transport {
   /**
    * Events handed over that the system had not taken whole when the socket
    * closed: those past the bytes it took (exactly, for a socket this
-   * transport destroyed: the close deadline; else those past what completed
-   * writes confirm), and those of frames never handed to the socket.
+   * transport destroyed: the close deadline; for one that failed, those past
+   * what the last flush saw taken), and those of frames never handed to the
+   * socket.
    */
   get unsentEvents(): number {
-    const taken = this.takenAtDestroy ?? this.handed - this.socket.writableLength;
+    // A socket that failed (a reset) threw away what it held: only what a flush saw taken before counts as sent.
+    const taken = this.takenAtDestroy ?? (this.socket.errored ? this.confirmed : this.handed - this.socket.writableLength);
     let lost = this.lostAfter;
     for (let i = this.endsAt; i < this.ends.length; i += 2) if (this.ends[i]! > taken) lost += this.ends[i + 1]!;
     return lost;
@@ -116,6 +120,7 @@ export class TcpTransport implements Transport {
 
   /** Forgets the events that end within the first `taken` bytes: the system has them. */
   private trim(taken: number): void {
+    this.confirmed = taken;
     const e = this.ends;
     let i = this.endsAt;
     while (i < e.length && e[i]! <= taken) i += 2;
