@@ -7,7 +7,7 @@ import type { ClusterOptions, MeshMode, ResolvedClusterOptions } from './options
 import { checkClusterOptions } from './option-checks.js';
 import { PeerLink, type LinkHandler, type LinkSettings } from './peer-link.js';
 import { clusterAddressProblem, type PeerInfo } from './peer-info.js';
-import { REPORT_EVERY, Redialer, type RedialEvent, type RedialNote } from './redialer.js';
+import { REPORT_EVERY, Redialer, sayRedialNote, type RedialEvent, type RedialNote } from './redialer.js';
 import { PeerPort } from './peer-port.js';
 import { Gossip } from './gossip.js';
 import { Gateways } from './gateways.js';
@@ -17,6 +17,7 @@ import { PayloadLimits } from './payload-limits.js';
 import { keepsNewLink, topologyProblem } from './topology-rules.js';
 import { peerStatuses, type PeerStatus } from './peer-status.js';
 import { peerBody } from './peer-bodies.js';
+import { DialedPeers } from './dialed-peers.js';
 
 export type { PeerStatus };
 
@@ -48,7 +49,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private readonly refusalsTold = new ToldRecently(REPORT_EVERY);
   private timer: ReturnType<typeof setInterval> | undefined;
   /** Which node each address we dialed led to (seeds, proxies, DNS names): redialed when that node's link dies. */
-  private readonly dialedPeer = new Map<string, string>();
+  private readonly dialedPeer: DialedPeers;
   /** Events over a peer's or this node's maxPayload: skipped, dropped, counted, told (LinkHandler). */
   readonly limits: PayloadLimits;
   /** Per-publisher order through link changes (full mesh, leaves, gateways). */
@@ -100,6 +101,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       logger: node.logger,
       acceptFailuresTold: new ToldRecently(REPORT_EVERY),
     };
+    this.dialedPeer = new DialedPeers((a) => this.options.seeds.includes(a), this.options.seeds.length + this.options.maxKnownPeers);
     this.peerPort = new PeerPort(this.options, node.logger, (s, key) => this.accepted(s, key));
     this.redialer = new Redialer({
       min: this.options.redialMin,
@@ -269,7 +271,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     this.redialer.connected(peer.cluster);
     if (link.target) {
       this.redialer.connected(link.target);
-      this.dialedPeer.set(link.target, peer.id);
+      this.dialedPeer.linked(link.target, peer.id);
     }
     const existing = this.byPeer.get(peer.id);
     if (existing) {
@@ -282,10 +284,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // Point at the new link before closing the old one, so linkDown sees the old one as stale and does not redial.
     this.byPeer.set(peer.id, link);
     existing?.close('replaced by a newer link');
-    // Whoever answered at an address owns it now: a node known there before under
-    // another id (it restarted) is gone.
-    for (const [id, p] of this.known) if (id !== peer.id && (p.cluster === peer.cluster || p.cluster === link.target)) this.known.delete(id);
-    this.known.set(peer.id, peer);
+    this.gossip.linked(peer, link.target);
+    this.dialedPeer.prune(this.known);
     this.node.logger.info({ peer: peer.id, peerName: peer.name, address: peer.cluster, role: link.role, ...(o.mode === 'leaf' ? { hub: true } : {}), ...(link.peerMaxPayload !== this.node.options.maxPayload ? { peerMaxPayload: link.peerMaxPayload } : {}) }, 'peer link up');
     // Snapshot of our interest, then what we know of the mesh (a leaf gossips nothing: it is not part of one).
     this.interest.linkUp(link);
@@ -359,16 +359,11 @@ export class ClusterNode implements LinkHandler, ClusterView {
 
   /** Says what the redialer tells (redialer.ts: seeds once per way of failing, then every 5 min; gossiped addresses once given up). */
   private redialNote(event: RedialEvent, address: string, d: RedialNote): void {
-    const log = this.node.logger;
-    // A refused secret or topology is the operator's to fix: said at error level.
-    const level = /MB_ERR_(AUTH_FAILED|TOPOLOGY)/.test(d.reason) ? 'error' : 'warn';
-    const rec = { address, reason: d.reason, attempts: d.attempts };
-    if (event === 'gave-up') this.gossip.addressGivenUp(address);
-    if (event === 'gave-up') log.warn(rec, 'gave up dialing a gossiped peer address: it never authenticated');
-    else if (event === 'too-many') log.warn(rec, 'not dialing more gossiped peer addresses');
-    else if (event === 'failing') log[level](rec, `cannot link to ${address}; still dialing (said again every ${REPORT_EVERY / 60_000} min while it fails this way)`);
-    else if (event === 'still-failing') log[level](rec, `still cannot link to ${address}; still dialing`);
-    else log.info(rec, `linked to ${address} after ${d.attempts} failed attempts`);
+    if (event === 'gave-up') {
+      this.gossip.addressGivenUp(address);
+      this.dialedPeer.givenUp(address, this.known);
+    }
+    sayRedialNote(this.node.logger, event, address, d);
   }
 
   /**
@@ -378,9 +373,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
    */
   private redialPeer(peer: PeerInfo): void {
     if (this.options.mode === 'leaf') return this.leaves.hubDown();
-    for (const [target, id] of this.dialedPeer) {
-      if (id === peer.id) this.redialer.want(target, this.options.seeds.includes(target));
-    }
+    for (const target of this.dialedPeer.addressesOf(peer.id)) this.redialer.want(target, this.options.seeds.includes(target));
     if (this.options.mode === 'full') this.redialer.want(peer.cluster, this.options.seeds.includes(peer.cluster));
   }
 

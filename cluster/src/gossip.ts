@@ -93,6 +93,27 @@ export class Gossip {
     for (const [id, p] of this.s.known) if (p.cluster === address && !this.s.byPeer.has(id)) this.s.known.delete(id);
   }
 
+  /**
+   * A link to `peer` is up (dialed at `target`, when this node dialed it): it
+   * is known from now on. Whoever answered at an address owns it now: a node
+   * known there before under another id (it restarted) is gone. At most
+   * maxKnownPeers are kept: past it the oldest node not linked now is
+   * forgotten. Before, every node that ever linked was kept: a partial mesh
+   * neither redials a node that dialed it nor gives its address up, so one
+   * entry per node that came and went stayed for ever (listed 'down').
+   */
+  linked(peer: PeerInfo, target: string | undefined): void {
+    const { known, byPeer, options } = this.s;
+    for (const [id, p] of known) if (id !== peer.id && (p.cluster === peer.cluster || p.cluster === target)) known.delete(id);
+    known.set(peer.id, peer);
+    if (known.size <= options.maxKnownPeers) return;
+    for (const id of known.keys()) {
+      if (id === peer.id || byPeer.has(id)) continue;
+      known.delete(id);
+      return;
+    }
+  }
+
   /** Nodes whose gossiped links are remembered (at most the peers linked now). */
   get remembered(): number {
     return this.remoteLinks.size;

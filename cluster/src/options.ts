@@ -41,7 +41,7 @@ export interface ClusterOptions {
   maxPreAuth?: number;
   /** The same bound per remote IP address. Default 8. */
   maxPreAuthPerIp?: number;
-  /** Nodes learned by gossip that this node keeps (views, failover URLs, dial targets), at most. Default 1,024. */
+  /** Nodes learned by gossip or linked that this node keeps (views, failover URLs, dial targets), at most. Default 1,024. */
   maxKnownPeers?: number;
   /**
    * Interest entries (pattern, queue) one peer link may announce, at most; past it

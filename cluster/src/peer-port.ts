@@ -2,7 +2,7 @@ import { createServer, connect as netConnect, type Server, type Socket } from 'n
 import { checkServerIdentity, connect as tlsConnect, createServer as createTlsServer, type PeerCertificate } from 'node:tls';
 import { lookup } from 'node:dns/promises';
 import { errorFrame } from '@meshbus/proto';
-import { ToldRecently, addressKey, listenOn, refuseConnection, serverTlsOptions, tlsPort, type Logger } from '@meshbus/core';
+import { PortSockets, ToldRecently, addressKey, listenOn, refuseConnection, serverTlsOptions, tlsPort, type Logger } from '@meshbus/core';
 import { parseAddress, type ResolvedClusterOptions } from './options.js';
 import { PreAuthGate, connectionKey } from './pre-auth-gate.js';
 
@@ -33,6 +33,8 @@ const NOT_TLS = /wrong version number|packet length too long/;
 
 export class PeerPort {
   private readonly server: Server;
+  /** Accepted sockets no link owns yet (a TLS handshake under way, a plain peer being told): close() destroys them. */
+  private readonly sockets: PortSockets;
   private readonly preAuth: PreAuthGate;
   private closed = false;
   private boundPort = 0;
@@ -72,12 +74,16 @@ export class PeerPort {
     private readonly logger: Logger,
     accepted: (socket: Socket, gateKey: string) => void,
   ) {
+    const handOn = (s: Socket): void => {
+      this.sockets.owned(s);
+      accepted(s, connectionKey(s));
+    };
     this.preAuth = new PreAuthGate(options.maxPreAuth, options.maxPreAuthPerIp);
     for (const seed of options.seeds) this.addTlsName(seed);
     const tls = options.tls;
     if (tls) {
       // The TLS handshake is part of the peer handshake: same timeout, and the slot is taken on TCP accept (below).
-      const secure = createTlsServer({ ...serverTlsOptions(tls), noDelay: true, handshakeTimeout: options.handshakeTimeout }, (s) => accepted(s, connectionKey(s)));
+      const secure = createTlsServer({ ...serverTlsOptions(tls), noDelay: true, handshakeTimeout: options.handshakeTimeout }, handOn);
       secure.on('tlsClientError', (e, socket) => {
         // Not destroyed by Node itself (a handshake timeout would leave the socket open).
         socket.destroy();
@@ -92,9 +98,10 @@ export class PeerPort {
       });
     } else {
       this.server = createServer({ noDelay: true }, (raw) => {
-        if (this.admit(raw)) accepted(raw, connectionKey(raw));
+        if (this.admit(raw)) handOn(raw);
       });
     }
+    this.sockets = new PortSockets(this.server);
   }
 
   /** A failed TLS handshake on the cluster port, logged at most every REFUSAL_LOG_EVERY (with the count). */
@@ -143,12 +150,14 @@ export class PeerPort {
   /**
    * Stops accepting (new connections are refused from now on), ends the
    * dials still under way (their sockets destroyed, the attempts false) and
-   * closes the listener.
+   * closes the listener, destroying the accepted sockets no link owns yet (a
+   * TLS handshake under way: before, stop() waited for it up to the
+   * cluster's handshakeTimeout). Links close themselves (goodbye).
    */
   async close(): Promise<void> {
     this.closed = true;
     for (const end of [...this.dialing]) end();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await this.sockets.close();
   }
 
   /**

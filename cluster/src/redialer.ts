@@ -1,3 +1,4 @@
+import type { Logger } from '@meshbus/core';
 /**
  * Keeps dialing the addresses this node wants links to, with exponential
  * backoff and full jitter per address, until a link to it is up.
@@ -205,4 +206,16 @@ export class Redialer {
     const delay = ok ? this.o.max : Math.random() * ceiling;
     this.schedule(addr, t, Math.max(this.o.min, delay));
   }
+}
+
+/** Says a redialer's note on `log` (ClusterNode's RedialerOptions.note, once it did what the note asks of the cluster). */
+export function sayRedialNote(log: Logger, event: RedialEvent, address: string, d: RedialNote): void {
+  // A refused secret or topology is the operator's to fix: said at error level.
+  const level = /MB_ERR_(AUTH_FAILED|TOPOLOGY)/.test(d.reason) ? 'error' : 'warn';
+  const rec = { address, reason: d.reason, attempts: d.attempts };
+  if (event === 'gave-up') log.warn(rec, 'gave up dialing a gossiped peer address: it never authenticated');
+  else if (event === 'too-many') log.warn(rec, 'not dialing more gossiped peer addresses');
+  else if (event === 'failing') log[level](rec, `cannot link to ${address}; still dialing (said again every ${REPORT_EVERY / 60_000} min while it fails this way)`);
+  else if (event === 'still-failing') log[level](rec, `still cannot link to ${address}; still dialing`);
+  else log.info(rec, `linked to ${address} after ${d.attempts} failed attempts`);
 }

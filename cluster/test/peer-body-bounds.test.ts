@@ -8,19 +8,16 @@
  * authenticating, and an authenticated peer's 1 MB INTEREST of them held the
  * node's event loop ~0.3 s. Real nodes and raw TCP frames on loopback.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Flags, FrameType, encodeBody, type FrameSpec } from '@meshbus/proto';
 import { silentLogger, startNode, type Logger } from '@meshbus/core';
-import { RawClient, until } from '@meshbus/testkit';
+import { RawClient, until, cleanups } from '@meshbus/testkit';
 import { ClusterNode, type PeerInfo } from '../src/index.js';
 import { newNonce } from '../src/peer-auth.js';
 import { fakePeer, remoteInterest, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 const SECRET = 'correct horse battery';
-const cleanup: Array<() => Promise<void> | void> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const cleanup = cleanups();
 
 async function node(): Promise<TestNode & { lines: string[] }> {
   const lines: string[] = [];

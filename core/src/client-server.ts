@@ -6,6 +6,7 @@ import { PLAIN_ON_TLS, tlsPort } from './tls-port.js';
 import { serverTlsOptions } from './tls-config.js';
 import { logTlsMisfit } from './tls-misfit-log.js';
 import { OpenConnections } from './listener-limits.js';
+import { PortSockets } from './port-sockets.js';
 import { addressKey } from './auth/auth-throttle.js';
 import type { Logger } from './logger.js';
 import type { NodeStats } from './stats.js';
@@ -19,35 +20,32 @@ import type { ResolvedOptions } from './options.js';
  * `stats.connectionsRefused`. `accept` gets every other connection.
  */
 export function clientServer(options: ResolvedOptions, stats: NodeStats, logger: Logger, accept: (s: Socket) => void): Server {
-  return tracked(tcpOrTls(options, stats, logger, accept));
-}
-
-/** Sockets each client port accepted that are still open (dropClientSockets). */
-const openSockets = new WeakMap<Server, Set<Socket>>();
-
-/** `server` with every socket it accepts remembered until it closes. */
-function tracked(server: Server): Server {
-  const open = new Set<Socket>();
-  openSockets.set(server, open);
-  server.on('connection', (s: Socket) => {
-    open.add(s);
-    s.once('close', () => open.delete(s));
+  let sockets: PortSockets | undefined;
+  const server = tcpOrTls(options, stats, logger, (s) => {
+    sockets?.owned(s);
+    accept(s);
   });
+  sockets = new PortSockets(server);
+  portSockets.set(server, sockets);
   return server;
 }
 
+/** The sockets of each client port that are no session (yet): closeClientPort destroys them. */
+const portSockets = new WeakMap<Server, PortSockets>();
+
 /**
- * Closes a client port and destroys every socket of it still open: those
- * that are no session (yet): a TLS handshake under way, a refused
- * connection being told why. Resolves once the port is closed. For
- * node.close(), which drops every connection at once; before, it waited for
- * a TLS handshake left half-way (Node's 120 s handshake timeout, and the
- * socket of a failed handshake was never destroyed).
+ * Closes a client port and destroys every socket of it that is no session
+ * (yet): a TLS handshake under way, a first byte awaited (`all`: every
+ * socket, sessions and refused connections being told why included; for
+ * node.close(), which drops every connection at once). Sessions are
+ * otherwise the node's to end (stop() drains them). Resolves once the port
+ * is closed (its sessions' sockets closed too). Before, node.close() waited
+ * for a TLS handshake left half-way (Node's 120 s handshake timeout, and the
+ * socket of a failed handshake was never destroyed), and node.stop() still
+ * waited for one, up to the node's handshakeTimeout.
  */
-export function dropClientPort(server: Server): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  for (const s of openSockets.get(server) ?? []) s.destroy();
-  return closed;
+export function closeClientPort(server: Server, all = false): Promise<void> {
+  return portSockets.get(server)!.close(all);
 }
 
 function tcpOrTls(options: ResolvedOptions, stats: NodeStats, logger: Logger, accept: (s: Socket) => void): Server {

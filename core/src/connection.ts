@@ -341,7 +341,8 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
     this.phase = 'closing';
     clearTimeout(this.timer);
     this.closing(was, reason);
-    this.transport.end(code);
+    // After what the last frame queued behind (sendFinal): the deadline below cuts it off, counted (discard).
+    this.out.afterBacklog(() => this.transport.end(code));
     if (this.phase !== 'closing') return; // the transport closed at once (onClose ran)
     // A peer that never reads would keep the socket half-open; bound the wait. Cleared when the
     // transport closes: left armed, it held every closed connection (session, socket, buffers:

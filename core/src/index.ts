@@ -30,6 +30,7 @@ export { AuthThrottle, addressKey, remoteAddress, type AuthThrottleOptions, type
 export { TraceGuard } from './trace-guard.js';
 export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles, type TlsFileNames } from './tls-config.js';
 export { tlsPort, TLS_ON_PLAIN } from './tls-port.js';
+export { PortSockets } from './port-sockets.js';
 export { isTlsRecord } from '@meshbus/proto';
 export { refuseConnection } from './listener-timeouts.js';
 export { FlowEndpoint } from './flow-endpoint.js';

@@ -2,6 +2,7 @@ import { STATUS_CODES, createServer, type RequestListener, type Server as HttpSe
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer } from 'node:https';
+import { closeDropsHandshakes } from './port-sockets.js';
 import { serverTlsOptions, type TlsConfig } from './tls-config.js';
 import type { Logger } from './logger.js';
 import { isTlsRecord } from '@meshbus/proto';
@@ -71,6 +72,7 @@ export function createListenerServer(handler: RequestListener, handshakeMs: numb
   // An https.Server is an http.Server for everything the callers use (listen, upgrade, close).
   if (!tls) return createServer(opts, handler);
   const server = createHttpsServer({ ...serverTlsOptions(tls), ...opts, handshakeTimeout: t.handshakeTimeout }, handler);
+  closeDropsHandshakes(server);
   // A listener changes nothing else: Node ends the socket of a failed handshake either way.
   server.on('tlsClientError', (e: NodeJS.ErrnoException, socket) => {
     if (e.code === 'ERR_SSL_HTTP_REQUEST') logTlsMisfit(logger, socket.remoteAddress, { remote: `${socket.remoteAddress}:${socket.remotePort}` }, 'plain HTTP request on a TLS port refused: use https:// (wss:// for WebSocket)');

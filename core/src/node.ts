@@ -32,7 +32,7 @@ import { RoutingTable, dropTagOf, outOfScope, type DeliveryScope, type Receivers
 import { DeliveryTimer, newStats, newTimings, TopicCounter, type NodeStats, type NodeTimings } from './stats.js';
 import { TcpTransport } from './tcp-transport.js';
 import { refuseConnection } from './listener-timeouts.js';
-import { clientServer, dropClientPort } from './client-server.js';
+import { clientServer, closeClientPort } from './client-server.js';
 import { EventStamp } from './event-stamp.js';
 import { PublishRun } from './publish-run.js';
 import type { Transport, TransportEvents } from './transport.js';
@@ -466,7 +466,7 @@ export class MeshNode implements NodeContext {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     this.logger.info({ connections: this.sessions.size }, 'node draining');
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = closeClientPort(this.server);
     await this.sessions.drain((kind) => this.peerUrls(kind), this.options.drainTimeout);
     if (this.timer) clearInterval(this.timer);
     this.inputBudget.close();
@@ -481,7 +481,7 @@ export class MeshNode implements NodeContext {
     this.shuttingDown = true;
     if (this.timer) clearInterval(this.timer);
     this.sessions.destroyAll();
-    const closed = dropClientPort(this.server);
+    const closed = closeClientPort(this.server, true);
     this.inputBudget.close();
     await closed;
     await this.durability?.stop();

@@ -116,7 +116,7 @@ export class OutboundQueue {
     if (this.sealed) return this.lose(drop ?? NO_SIDS);
     const size = tail === undefined ? chunk.length : chunk.length + tail.length;
     if (drop === undefined) this.firmWaiting = true;
-    if (this.direct(chunk, tail, size)) return true;
+    if (this.direct(chunk, tail, size, 1)) return true;
     return this.hold(chunk, tail, size, drop);
   }
 
@@ -136,11 +136,19 @@ export class OutboundQueue {
     return this.hold(buf.subarray(start, end), undefined, size, drop);
   }
 
-  /** Hands `buf[start, end)` to the wire, without a view when the transport takes ranges. */
-  private writeRange(buf: Uint8Array, start: number, end: number): void {
+  /** Hands `buf[start, end)`, one event or a run of them (`run`), to the wire, without a view when the transport takes ranges. */
+  private writeRange(buf: Uint8Array, start: number, end: number, run = false): void {
     const t = this.transport;
     if (t.writeRange !== undefined) t.writeRange(buf, start, end);
     else t.write(buf.subarray(start, end));
+    if (t.countEvents === undefined) return;
+    if (!run) return t.countEvents(1);
+    // Each event of the run where it ends (the bytes of the run after it): a run the system takes a part of loses only those past it.
+    for (let at = start; at < end; ) {
+      const next = at + 4 + readU32(buf, at);
+      t.countEvents(1, end - next);
+      at = next;
+    }
   }
 
   /**
@@ -159,7 +167,7 @@ export class OutboundQueue {
     }
     if (this.wireTakes(end - start)) {
       this.firmWaiting = true;
-      this.writeRange(buf, start, end);
+      this.writeRange(buf, start, end, true);
       this.runBytes = end - start;
       return count;
     }
@@ -201,7 +209,7 @@ export class OutboundQueue {
   sendControl(chunk: Uint8Array): boolean {
     if (this.sealed) return false;
     this.firmWaiting = true;
-    if (this.direct(chunk, undefined, chunk.length)) return true;
+    if (this.direct(chunk, undefined, chunk.length, 0)) return true;
     if (!this.fits(chunk.length)) {
       this.onSlow();
       return false;
@@ -218,7 +226,7 @@ export class OutboundQueue {
    */
   sendNotice(chunk: Uint8Array): boolean {
     if (this.sealed) return false;
-    if (this.direct(chunk, undefined, chunk.length)) return true;
+    if (this.direct(chunk, undefined, chunk.length, 0)) return true;
     if (!this.fits(chunk.length)) return false;
     this.enqueue(chunk, undefined, chunk.length, CONTROL);
     return true;
@@ -229,16 +237,36 @@ export class OutboundQueue {
    * waits when that fits the bound; otherwise what waits is discarded (the
    * reader is too slow to ever get it) and the frame goes alone. Afterwards
    * the queue takes nothing more, so closing adds at most this one frame.
+   *
+   * What waits stays queued and goes to the wire as it drains, as before
+   * the close (the connection ends its transport once it has: afterBacklog):
+   * what the close deadline then cuts off is still queued, each event counted
+   * lost once (discard). Before, all of it went to the wire at once, and a
+   * reader that never took it lost it uncounted when the deadline destroyed
+   * the socket.
    */
   sendFinal(chunk: Uint8Array): void {
     if (this.sealed) return;
     this.sealed = true;
-    if (this.transport.writable === false || this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) this.loseWaiting();
-    // Within the bound, what waits goes to the wire now: the wire flushes it before it ends.
-    else for (let i = this.head; i < this.backlog.length; i++) if (this.backlog[i]!.length !== 0) this.transport.write(this.backlog[i]!);
-    this.clear();
-    this.transport.write(chunk);
+    if (this.transport.writable === false || this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) {
+      this.loseWaiting();
+      this.clear();
+    }
+    if (this.backlogBytes === 0) return this.transport.write(chunk);
+    this.enqueue(chunk, undefined, chunk.length, CONTROL);
+    this.flushBacklog();
   }
+
+  /**
+   * Calls `then` once nothing waits in the backlog of a queue sealed by
+   * sendFinal (at once when nothing does, or the queue was not sealed: a
+   * close without a last frame leaves what waits, lost at the close).
+   */
+  afterBacklog(then: () => void): void {
+    if (!this.sealed || this.backlogBytes === 0) then();
+    else this.whenFlushed = then;
+  }
+  private whenFlushed: (() => void) | undefined;
 
   /**
    * The connection is gone (its transport closed): the events still queued
@@ -248,8 +276,11 @@ export class OutboundQueue {
    */
   discard(): void {
     this.sealed = true;
+    this.whenFlushed = undefined;
     this.loseWaiting();
     this.clear();
+    // Handed to the wire but never taken whole by the system (the transport's count): lost too.
+    for (let n = this.transport.unsentEvents ?? 0; n > 0; n--) this.lose(NO_SIDS);
   }
 
   private clear(): void {
@@ -304,10 +335,11 @@ export class OutboundQueue {
   }
 
   /** Hands the frame to the wire when nothing waits and the wire is below the mark. */
-  private direct(chunk: Uint8Array, tail: Uint8Array | undefined, size: number): boolean {
+  private direct(chunk: Uint8Array, tail: Uint8Array | undefined, size: number, events: number): boolean {
     if (!this.wireTakes(size)) return false;
     // One call for both parts: a WebSocket message is cut between frames, never inside one.
     this.transport.write(chunk, tail);
+    if (events !== 0) this.transport.countEvents?.(events);
     return true;
   }
 
@@ -372,6 +404,12 @@ export class OutboundQueue {
       this.backlogBytes -= c.length;
       if (firm) this.firmBytes -= c.length;
       this.transport.write(c);
+      if (tag !== CONTROL) this.transport.countEvents?.(1);
+    }
+    if (this.backlogBytes === 0 && this.whenFlushed !== undefined) {
+      const then = this.whenFlushed;
+      this.whenFlushed = undefined;
+      then();
     }
     if (this.head === this.backlog.length) {
       this.backlog = [];

@@ -58,9 +58,19 @@ export interface NodeStats {
    * on a node without durability; `writesPending` durable writes sent to Redis
    * and not answered yet; `full` durable publishes refused by a store quota
    * (MB_ERR_STORE_FULL), by quota: new topics past a rule's `maxTopics`,
-   * delayed publishes past the mesh's delayed bound, payloads past `maxEventBytes`.
+   * delayed publishes past the mesh's delayed bound, payloads past `maxEventBytes`;
+   * `deadLetters` jobs given up after their attempts and kept as dead letters, by
+   * kind: a work queue's job, a delayed publish.
    */
-  store: { corrupt: number; replayPages: number; replaysRefused: number; redisUp: number; writesPending: number; full: { topics: number; delayed: number; eventSize: number; jobs: number } };
+  store: {
+    corrupt: number;
+    replayPages: number;
+    replaysRefused: number;
+    redisUp: number;
+    writesPending: number;
+    full: { topics: number; delayed: number; eventSize: number; jobs: number };
+    deadLetters: { queue: number; delayed: number };
+  };
 }
 
 /** Takes one duration, in seconds (a prom-client Histogram satisfies it). */
@@ -154,7 +164,7 @@ export function newStats(): NodeStats {
     connectionsRefused: 0,
     dropped: { slow: 0, slowPeer: 0, maxHops: 0, outOfOrder: 0, storeBacklog: 0, noQueueMember: 0, tooLargeForPeer: 0, tooLargeFromPeer: 0 },
     traceHops: 0,
-    store: { corrupt: 0, replayPages: 0, replaysRefused: 0, redisUp: -1, writesPending: 0, full: { topics: 0, delayed: 0, eventSize: 0, jobs: 0 } },
+    store: { corrupt: 0, replayPages: 0, replaysRefused: 0, redisUp: -1, writesPending: 0, full: { topics: 0, delayed: 0, eventSize: 0, jobs: 0 }, deadLetters: { queue: 0, delayed: 0 } },
   };
 }
 

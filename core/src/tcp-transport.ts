@@ -38,6 +38,22 @@ export class TcpTransport implements Transport {
   private readonly pending = new TickBatch(() => this.flush(true));
   private readonly written: () => void;
 
+  /** Bytes handed to the socket since it opened. */
+  private handed = 0;
+  /**
+   * Where each event handed over (countEvents) ends in the byte stream, with
+   * how many events end there (a run is one entry): pairs [end, n] from
+   * `endsAt`, oldest first. Entries the system took are trimmed at each flush.
+   */
+  private readonly ends: number[] = [];
+  private endsAt = 0;
+  /** Bytes the system had taken at the last flush (trim). */
+  private confirmed = 0;
+  /** Events counted while the socket was already gone (nothing handed over). */
+  private lostAfter = 0;
+  /** Bytes the system had taken when destroy() cut the socket (then exactly; see takenBytes). */
+  private takenAtDestroy: number | undefined;
+
   private flush(notify: boolean): void {
     const bytes = this.pending.bytes;
     const chunks = this.pending.take();
@@ -45,6 +61,8 @@ export class TcpTransport implements Transport {
     if (n === 0) return;
     const s = this.socket;
     if (s.destroyed || s.writableEnded) return;
+    this.trim(this.handed - s.writableLength);
+    this.handed += bytes;
     const cb = notify ? this.written : undefined;
     const backedUp = s.writableLength > 0;
     if (n === 1) s.write(backedUp ? detached(chunks[0]!) : chunks[0]!, cb);
@@ -80,6 +98,57 @@ export class TcpTransport implements Transport {
     return this.socket.writableLength + this.pending.bytes;
   }
 
+  countEvents(n: number, back = 0): void {
+    if (this.socket.destroyed) this.lostAfter += n;
+    else this.ends.push(this.handed + this.pending.bytes - back, n);
+  }
+
+  /**
+   * Events handed over that the system had not taken whole when the socket
+   * closed: those past the bytes it took (exactly, for a socket this
+   * transport destroyed: the close deadline; for one that failed, those past
+   * what the last flush saw taken), and those of frames never handed to the
+   * socket.
+   */
+  get unsentEvents(): number {
+    // A socket that failed (a reset) threw away what it held: only what a flush saw taken before counts as sent.
+    const taken = this.takenAtDestroy ?? (this.socket.errored ? this.confirmed : this.handed - this.socket.writableLength);
+    let lost = this.lostAfter;
+    for (let i = this.endsAt; i < this.ends.length; i += 2) if (this.ends[i]! > taken) lost += this.ends[i + 1]!;
+    return lost;
+  }
+
+  /** Forgets the events that end within the first `taken` bytes: the system has them. */
+  private trim(taken: number): void {
+    this.confirmed = taken;
+    const e = this.ends;
+    let i = this.endsAt;
+    while (i < e.length && e[i]! <= taken) i += 2;
+    if (i === e.length) {
+      e.length = 0;
+      i = 0;
+    } else if (i > 2048 && i * 2 > e.length) {
+      e.splice(0, i);
+      i = 0;
+    }
+    this.endsAt = i;
+  }
+
+  /**
+   * Bytes of the stream the system has taken: those handed over, less what
+   * the socket still holds. Of the write in progress, libuv's queue says
+   * how much is left (a write the system took a part of: the events whole
+   * in that part reached it); without those fields (another runtime), the
+   * whole write counts as not taken.
+   */
+  private takenBytes(): number {
+    const s = this.socket as Socket & { _writableState?: { writelen?: unknown }; _handle?: { writeQueueSize?: unknown } | null };
+    const inFlight = s._writableState?.writelen;
+    const left = s._handle?.writeQueueSize;
+    const untaken = typeof inFlight === 'number' && typeof left === 'number' && left <= inFlight ? s.writableLength - inFlight + left : s.writableLength;
+    return this.handed - untaken;
+  }
+
   get writable(): boolean {
     return !this.socket.destroyed && !this.socket.writableEnded;
   }
@@ -110,6 +179,7 @@ export class TcpTransport implements Transport {
 
   destroy(): void {
     this.pending.take();
+    if (!this.socket.destroyed) this.takenAtDestroy = this.takenBytes();
     this.socket.destroy();
   }
 }

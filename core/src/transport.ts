@@ -30,6 +30,21 @@ export interface Transport {
    * Optional: without it a transport is taken as writable.
    */
   readonly writable?: boolean;
+  /**
+   * The frames written so far carry `n` more events, the last of them
+   * ending `back` bytes before the end of what was written (a run's events,
+   * written as one range: default 0). The outbound queue says so after each
+   * event it hands over, so that a transport that knows how much of its
+   * stream the system took counts the events it did not in `unsentEvents`.
+   * Optional.
+   */
+  countEvents?(n: number, back?: number): void;
+  /**
+   * Events handed over (countEvents) that the system had not taken whole
+   * when the transport closed, or never got: lost with it, counted by the
+   * outbound queue at the close (discard). Read once, at the close.
+   */
+  readonly unsentEvents?: number;
   /** Flushes what is queued, then closes; `reason` is the fatal ERROR or GOODBYE code that ends it, if any (WebSocket close codes follow it). */
   end(reason?: ErrorCode): void;
   /** Closes at once, dropping what is queued. */

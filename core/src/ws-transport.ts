@@ -82,10 +82,25 @@ export class WsTransport implements Transport {
   /** Set when the wire itself saw the violation (text message: 1003); wins over the session's reason. */
   private closeCode: number | undefined;
   private readonly sent = (err?: Error): void => {
+    if (err) return;
+    // Node calls back the write it cancelled at a destroy without an error: that message was lost.
+    if (!this.socket.destroyed) this.inWire -= this.messages[this.messagesAt++] ?? 0;
+    if (this.messagesAt === this.messages.length) this.messages.length = this.messagesAt = 0;
     // The socket took a message: progress for the session's write deadline and backlog, and
     // the wake-up for publishers waiting on this receiver (no 'drain' follows a write the kernel took whole).
-    if (!err) this.events.drain();
+    this.events.drain();
   };
+  /** Events in the batch (countEvents), and those counted once nothing could be sent any more. */
+  private batchEvents = 0;
+  private lostAfter = 0;
+  /**
+   * Events of each message sent that the socket has not taken whole yet,
+   * oldest first (from `messagesAt`), and their sum. A message is what a
+   * client gets whole or not at all: counted per message, exactly.
+   */
+  private readonly messages: number[] = [];
+  private messagesAt = 0;
+  private inWire = 0;
 
   /** Bytes the socket may deliver while input is limited (limitInput), undefined when it is not. */
   private inputLimit: number | undefined;
@@ -140,6 +155,15 @@ export class WsTransport implements Transport {
 
   get buffered(): number {
     return this.batch.bytes + this.ws.bufferedAmount;
+  }
+
+  countEvents(n: number): void {
+    if (this.writable) this.batchEvents += n;
+    else this.lostAfter += n;
+  }
+
+  get unsentEvents(): number {
+    return this.lostAfter + this.batchEvents + this.inWire;
   }
 
   get writable(): boolean {
@@ -239,6 +263,9 @@ export class WsTransport implements Transport {
     const chunks = this.batch.take();
     // A lone frame is a view of its input message: copied once the socket is backed up (see TcpTransport).
     const msg = chunks.length === 1 ? (this.ws.bufferedAmount > 0 ? detached(chunks[0]!) : chunks[0]!) : Buffer.concat(chunks, bytes);
+    this.messages.push(this.batchEvents);
+    this.inWire += this.batchEvents;
+    this.batchEvents = 0;
     // Uncompressed when refusing input: written at once, before the close frame and the FIN that end() follows it with.
     this.ws.send(msg, { binary: true, compress: this.compress && !this.overLimit }, this.sent);
   }

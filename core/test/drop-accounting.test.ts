@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FrameType, encodeFrame } from '@meshbus/proto';
-import { RawClient, RawWs, until, type RawFrames, cleanups } from '@meshbus/testkit';
-import { silentLogger, startNode, type MeshNode } from '../src/index.js';
-import { WsGateway } from '../src/ws/index.js';
+import { RawClient, RawWs, until, cleanups } from '@meshbus/testkit';
+import { stuckReader as stuckReaderOn, type ReaderKind } from './stuck-reader.js';
 
 /**
  * Every event a node loses is in its node-wide counters (`stats.dropped`,
@@ -22,26 +21,10 @@ const MAX_PENDING = 64 * 1024;
 const frame = Buffer.from(encodeFrame({ type: FrameType.PUB, topic: 'feed', payload: Buffer.alloc(PAYLOAD, 1) }));
 const burst = Buffer.concat(Array.from({ length: 20 }, () => frame));
 
-/** A node with a small bound, a subscriber on `feed` that stopped reading, and a publisher; returns what it needs. */
-type Kind = 'tcp' | 'ws';
-async function stuckReader(slow: 'drop' | 'disconnect', kind: Kind): Promise<{ n: MeshNode; stuck: RawFrames; pub: RawClient; session: object & { dropped: number; backedUp: boolean; pending: number } }> {
-  const n = await startNode({ port: 0, logger: silentLogger, maxPending: MAX_PENDING, writeDeadline: 60_000 });
-  cleanup.push(() => n.close());
-  let stuck: RawClient | RawWs;
-  if (kind === 'tcp') stuck = await RawClient.connect(n.port);
-  else {
-    const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
-    cleanup.push(() => g.close());
-    stuck = await RawWs.connect(`ws://127.0.0.1:${g.port}/`);
-  }
-  cleanup.push(() => stuck.close());
-  stuck.sub('feed', 1, { slow });
-  await stuck.flush();
-  const session = [...n.connections()][0]!;
-  stuck.pauseReading();
-  const pub = await RawClient.connect(n.port);
-  cleanup.push(() => pub.close());
-  return { n, stuck, pub, session };
+/** A node with a small bound, a subscriber on `feed` that stopped reading, and a publisher. */
+type Kind = ReaderKind;
+function stuckReader(slow: 'drop' | 'disconnect', kind: Kind): ReturnType<typeof stuckReaderOn> {
+  return stuckReaderOn(cleanup, kind, { maxPending: MAX_PENDING, writeDeadline: 60_000 }, slow);
 }
 
 /** Publishes bursts until the reader's wire is backed up, then `extra` more; returns the events published. */

@@ -1,7 +1,11 @@
-import type { Queue } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import type { ExtensionHost } from '../node-extension.js';
+import type { Logger } from '../logger.js';
 import { throttled } from '../told-recently.js';
 import { readStoredFrame } from './stored-frame.js';
+import { jobFrame } from './queue-worker.js';
+import { storeErr, storeFailure } from './connection-error.js';
+import type { JobData } from './queue-names.js';
 
 /** Bounds one wait on Redis (WorkQueues.bounded: the store deadline). */
 type Bounded = <T>(op: Promise<T>, what: string) => Promise<T>;
@@ -23,6 +27,63 @@ export async function addDeadLetter(dlq: Queue, data: object, max: number, bound
   const oldest = await bounded(dlq.getJobs(['waiting'], 0, waiting - max - 1, true), 'the dead-letter trim');
   await bounded(Promise.all(oldest.map((j) => j.remove())), 'the dead-letter trim');
   return oldest.length;
+}
+
+/** A dead letter as stored and read back: the job's data, why it was given up and after how many attempts. */
+export type DeadLetter = JobData & { error: string; attempts: number };
+
+/** What dead-lettering needs of the work queues (WorkQueues). */
+export interface DeadLetterStore {
+  /** The BullMQ queue named `name`. */
+  queue(name: string): Queue;
+  /** queues.maxJobs: the most letters one dead-letter queue keeps. */
+  maxJobs: number;
+  bounded: Bounded;
+  logger: Logger;
+  /** A job whose frame cannot be read: not kept (counted as corrupt). */
+  onCorrupt(): void;
+  /** One letter was stored (meshbus_store_dead_letters_total{kind}). */
+  onStored(kind: 'queue' | 'delayed'): void;
+}
+
+/**
+ * Keeps `job`, given up after `err` (BullMQ moved it to its queue's failed
+ * jobs: removeOnFail is off), as a dead letter in the queue `dlq` (with
+ * `about`: a work queue's pattern and group), bounded at maxJobs
+ * (addDeadLetter), then removes it from the failed jobs. Resolves with its
+ * frame, or undefined when the job cannot be read (then it is removed
+ * without a letter: corrupt, counted and logged). A letter that cannot be
+ * written is logged at error level and the job stays in the failed jobs,
+ * where an operator still finds it; before, BullMQ had removed it already
+ * (removeOnFail), and a store deadline or failover at that moment lost an
+ * acknowledged event without a trace.
+ */
+export async function deadLetterJob(s: DeadLetterStore, dlq: string, kind: 'queue' | 'delayed', job: Job<JobData>, err: Error, about: object): Promise<Uint8Array | undefined> {
+  let frame: Uint8Array | undefined;
+  try {
+    frame = jobFrame(job.data);
+  } catch (e) {
+    s.onCorrupt();
+    throttled(s.logger).warn({ queue: job.queueName, err: String((e as Error).message) }, 'corrupt job not dead-lettered');
+  }
+  try {
+    if (frame) {
+      const data = { ...job.data, ...about, error: err.message, attempts: job.attemptsMade };
+      const dropped = await addDeadLetter(s.queue(dlq), data, s.maxJobs, s.bounded);
+      s.onStored(kind);
+      if (dropped > 0) throttled(s.logger).warn({ deadLetters: dlq, dropped, maxJobs: s.maxJobs }, 'oldest dead letters dropped past queues.maxJobs');
+    }
+    await s.bounded(job.remove(), 'the given-up job removal');
+  } catch (e) {
+    throttled(s.logger).error({ queue: job.queueName, job: job.id, ...storeErr(e) }, 'dead-lettering failed: the job stays in the failed jobs', undefined, storeFailure(e));
+  }
+  return frame;
+}
+
+/** The letters waiting in the dead-letter queue `dlq`, oldest first. */
+export async function readDeadLetters(s: DeadLetterStore, dlq: string): Promise<DeadLetter[]> {
+  const jobs = await s.bounded(s.queue(dlq).getJobs(['waiting', 'delayed', 'paused'], 0, -1, true), 'the dead-letter read');
+  return jobs.map((j) => j.data as DeadLetter);
 }
 
 /**

@@ -164,16 +164,12 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     if (this.cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(cmd, this.cfg.waitReplicas, this.cfg.waitTimeoutMs, this.cfg.writeTimeoutMs);
     this.clustered = isCluster(cmd);
     this.work = new WorkQueues(
-      this.cfg,
-      bull,
-      workers,
-      sub,
-      this.matcher,
-      log,
+      this.cfg, bull, workers, sub, this.matcher, log,
       (f) => this.publishStored(f),
       (group, f, error) => publishDeadLetter(this.host, group, f, error),
       () => this.host.stats.store.corrupt++,
       this.quota,
+      (kind) => this.host.stats.store.deadLetters[kind]++,
     );
     // Start-up never waits for Redis (meshbus runs without it): the connections
     // come up in the background and the queues start once they are ready,
@@ -482,9 +478,9 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     return this.work.settle(owner, f.correlation, f.type === FrameType.ACK, reason);
   }
 
-  /** Dead letters of a queue group, for tools and tests. */
-  deadLetters(group: string): ReturnType<WorkQueues['deadLetters']> {
-    return this.work.deadLetters(group);
+  /** Dead letters of a queue group, or without one those of the delayed publishes given up (tools, tests). */
+  deadLetters(group?: string): ReturnType<WorkQueues['deadLetters']> {
+    return group === undefined ? this.work.delayedDeadLetters() : this.work.deadLetters(group);
   }
 
   /** Jobs still waiting for (pattern, group). */

@@ -26,6 +26,11 @@ export function queueName(pattern: string, group: string): string {
 export function dlqName(group: string): string {
   return `dlq-${Buffer.from(group).toString('base64url')}`;
 }
+/**
+ * The dead-letter queue of delayed publishes given up (they have no group).
+ * No group's can be named so: base64url has no '.'.
+ */
+export const DELAYED_DLQ = 'dlq.delayed';
 
 /**
  * BullMQ's key prefix for a node key prefix: `{<prefix>bull}`. Every BullMQ

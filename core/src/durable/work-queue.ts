@@ -6,16 +6,17 @@ import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
 import { SessionError, StoreError } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
+import { delayedWorker } from './delayed-worker.js';
 import { giveBack, givenUp, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 import { ToldRecently, throttled } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
 import { connectionError, storeErr, storeFailure } from './connection-error.js';
 import { QueueSet, parseQueueMember, queueMember } from './queue-set.js';
-import { bullPrefix, dlqName, queueName, type JobData, type QueueRef } from './queue-names.js';
+import { DELAYED_DLQ, bullPrefix, dlqName, queueName, type JobData, type QueueRef } from './queue-names.js';
 import { withinDeadline } from './store-deadline.js';
 import { oneAtATime } from './one-at-a-time.js';
-import { addDeadLetter } from './dead-letters.js';
+import { deadLetterJob, readDeadLetters, type DeadLetter, type DeadLetterStore } from './dead-letters.js';
 
 /**
  * How often one kind of queue or worker error is logged again, ms. BullMQ
@@ -71,6 +72,7 @@ export class WorkQueues {
   /** Queue and worker errors logged recently (failed()). */
   private readonly errorsTold = new ToldRecently(ERROR_LOG_EVERY);
   private readonly replicaWait: ReplicaWait | undefined;
+  private readonly dead: DeadLetterStore;
 
   constructor(
     private readonly cfg: ResolvedDurable,
@@ -90,7 +92,10 @@ export class WorkQueues {
     private readonly onCorrupt: () => void = () => {},
     /** Mesh-wide bound of the delayed publishes waiting (absent: unbounded, for tools). */
     private readonly quota?: StoreQuota,
+    /** Counts a dead letter stored, by kind. */
+    onDeadLetter: (kind: 'queue' | 'delayed') => void = () => {},
   ) {
+    this.dead = { queue: (n) => this.queue(n), maxJobs: cfg.queueLimits.maxJobs, bounded: (op, what) => this.bounded(op, what), logger, onCorrupt, onStored: onDeadLetter };
     this.set = new QueueSet(redis, `${cfg.prefix}queues`, `${cfg.prefix}queues:changed`, cfg.writeTimeoutMs);
     if (cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(redis, cfg.waitReplicas, cfg.waitTimeoutMs, cfg.writeTimeoutMs);
   }
@@ -135,26 +140,14 @@ export class WorkQueues {
     this.refreshTimer = setInterval(() => this.refreshLogged(), 5000);
     this.refreshTimer.unref();
     this.delayed = quietConnections(new Queue('delayed', { connection: this.redis, prefix: this.bullPrefix }));
-    this.delayedWorker = guardWorker(new Worker(
-      'delayed',
-      async (job: Job<JobData>) => {
-        // Read back from Redis: untrusted. Unreadable (no frame at all included): dropped and counted, not retried.
-        let frame: Uint8Array | undefined;
-        try {
-          frame = jobFrame(job.data);
-        } catch (e) {
-          this.onCorrupt();
-          throttled(this.logger).warn({ queue: 'delayed', job: job.id, err: String((e as Error).message) }, 'corrupt delayed publish dropped');
-        }
-        if (frame) await this.publishDue(frame);
-        this.releaseDelayed(job);
-      },
-      { connection: this.workerConn, prefix: this.bullPrefix, concurrency: 16 },
-    ));
-    this.delayedWorker.on('error', (e) => this.failed('delayed worker error', undefined, e));
-    // Given up after its attempts: no longer waiting, its room in the quota is free.
-    this.delayedWorker.on('failed', (job, err) => {
-      if (job && givenUp(job, err)) this.releaseDelayed(job as Job<JobData>, err);
+    this.delayedWorker = delayedWorker({
+      conn: this.workerConn,
+      bullPrefix: this.bullPrefix,
+      logger: this.logger,
+      publishDue: this.publishDue,
+      onCorrupt: this.onCorrupt,
+      done: (job, gaveUp) => this.releaseDelayed(job, gaveUp),
+      onError: (e) => this.failed('delayed worker error', undefined, e),
     });
   }
 
@@ -254,7 +247,8 @@ export class WorkQueues {
         backoff: { type: 'exponential', delay: this.cfg.backoffMs },
         delay: delay > 0 ? delay : undefined,
         removeOnComplete: true,
-        removeOnFail: true,
+        // Kept when given up until its dead letter is written (deadLetterJob removes it then).
+        removeOnFail: false,
       }),
     );
     await this.bounded(Promise.all(adds), 'the queue job add');
@@ -273,7 +267,7 @@ export class WorkQueues {
     await this.quota?.reserveDelayed(size);
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic, b: size };
     try {
-      const add = this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true, removeOnFail: true });
+      const add = this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true, removeOnFail: false });
       await this.bounded(add, 'the delayed publish');
     } catch (e) {
       this.quota?.releaseDelayed(size).catch(() => {});
@@ -285,11 +279,16 @@ export class WorkQueues {
   /**
    * A delayed job is no longer waiting: gives back its reservation. Best
    * effort, never failing the job (that would publish it again); a lost
-   * release leaves the count high by one until the count is reset.
+   * release leaves the count high by one until the count is reset. One
+   * given up (`gaveUp`) is kept as a dead letter (DELAYED_DLQ, bounded at
+   * maxJobs like a group's): the node acknowledged it, and before it was
+   * only logged, the event lost.
    */
   private releaseDelayed(job: Job<JobData>, gaveUp?: Error): void {
-    if (gaveUp) throttled(this.logger).warn({ queue: 'delayed', attempts: job.attemptsMade, err: gaveUp.message }, 'delayed publish given up');
-    this.quota?.releaseDelayed(Number(job.data?.b)).catch((e: unknown) => this.failed('delayed quota release failed', undefined, e));
+    const release = (): void => void this.quota?.releaseDelayed(Number(job.data?.b)).catch((e: unknown) => this.failed('delayed quota release failed', undefined, e));
+    if (!gaveUp) return release();
+    throttled(this.logger).warn({ queue: 'delayed', attempts: job.attemptsMade, err: gaveUp.message }, 'delayed publish given up: dead-lettered');
+    void deadLetterJob(this.dead, DELAYED_DLQ, 'delayed', job, gaveUp, {}).finally(release);
   }
 
   /**
@@ -436,29 +435,23 @@ export class WorkQueues {
   }
 
   private async deadLetter(ref: QueueRef, job: Job<JobData>, err: Error): Promise<void> {
-    let frame: Uint8Array;
-    try {
-      frame = jobFrame(job.data);
-    } catch (e) {
-      this.onCorrupt();
-      throttled(this.logger).warn({ queue: ref.name, err: String((e as Error).message) }, 'corrupt job not dead-lettered');
-      return;
-    }
-    try {
-      const data = { ...job.data, pattern: ref.pattern, group: ref.group, error: err.message, attempts: job.attemptsMade };
-      const dropped = await addDeadLetter(this.queue(dlqName(ref.group)), data, this.cfg.queueLimits.maxJobs, (op, what) => this.bounded(op, what));
-      if (dropped > 0) throttled(this.logger).warn({ group: ref.group, dropped, maxJobs: this.cfg.queueLimits.maxJobs }, 'oldest dead letters dropped past queues.maxJobs');
-    } catch (e) {
-      throttled(this.logger).error({ queue: ref.name, ...storeErr(e) }, 'dead-letter queue write failed', undefined, storeFailure(e));
-    }
-    this.publishDead(ref.group, frame, err.message);
+    const frame = await deadLetterJob(this.dead, dlqName(ref.group), 'queue', job, err, { pattern: ref.pattern, group: ref.group });
+    if (frame) this.publishDead(ref.group, frame, err.message);
   }
 
   /** Jobs waiting in the dead-letter queue of `group` (oldest first). */
-  async deadLetters(group: string): Promise<Array<JobData & { error: string; attempts: number }>> {
+  async deadLetters(group: string): Promise<DeadLetter[]> {
+    return this.deadLettersIn(dlqName(group));
+  }
+
+  /** Delayed publishes given up after their attempts, waiting as dead letters (oldest first). */
+  async delayedDeadLetters(): Promise<DeadLetter[]> {
+    return this.deadLettersIn(DELAYED_DLQ);
+  }
+
+  private async deadLettersIn(dlq: string): Promise<DeadLetter[]> {
     this.usable();
-    const jobs = await this.bounded(this.queue(dlqName(group)).getJobs(['waiting', 'delayed', 'paused'], 0, -1, true), 'the dead-letter read');
-    return jobs.map((j) => j.data as JobData & { error: string; attempts: number });
+    return readDeadLetters(this.dead, dlq);
   }
 
   /** Jobs not yet done for (pattern, group). */

@@ -187,6 +187,10 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
     [{ quota: 'event_size' }, s.store.full.eventSize],
     [{ quota: 'jobs' }, s.store.full.jobs],
   ]);
+  counter(registry, 'meshbus_store_dead_letters_total', 'Jobs given up after their attempts and kept as dead letters, by kind: a work queue\'s job (also on _DLQ.<group>), a delayed publish.', () => [
+    [{ kind: 'queue' }, s.store.deadLetters.queue],
+    [{ kind: 'delayed' }, s.store.deadLetters.delayed],
+  ]);
   if (node.durability !== undefined) {
     // Only on a node with durability (loaded by listen(), before the HTTP API starts): a health
     // gauge of a Redis it does not use would read as down.
