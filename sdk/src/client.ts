@@ -333,7 +333,7 @@ export class Client implements SubscriptionOwner, Responder {
     if (e.state === 'closed' || e.loop.suspended) return;
     e.loop.suspended = true;
     const why = (): ClientError => connectionClosed('client suspended');
-    e.loop.opening?.close(why());
+    e.loop.abandon(why());
     const conn = e.conn;
     if (conn) {
       goodbye(conn, 'client suspended');

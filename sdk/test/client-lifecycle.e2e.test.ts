@@ -1,0 +1,203 @@
+/**
+ * Lifecycle faults of other messaging clients (socket.io-client #308, MQTT.js,
+ * nats.js, ws; cordis #49 for iterators) replayed against the SDK on real
+ * nodes and real sockets (TCP, and the node's WebSocket gateway): a client
+ * closed from its own status listener, a hung getToken(), concurrent next()
+ * calls, and an iterator queue that kept whole socket reads alive. Each test
+ * fails on the code before its fix (RELIABILITY.md, "Thirteenth session, SDK
+ * client lifecycle").
+ */
+import { describe, expect, it } from 'vitest';
+import { WsGateway } from '@meshbus/core/ws';
+import { nodeKit, sleep, tcpProxy, until, url } from '@meshbus/testkit';
+import { connect, type Client, type Msg, type Status } from '../src/index.js';
+import { tcpProxy as freezingProxy } from './helpers.js';
+
+const fx = nodeKit();
+
+/** The node's TCP port and its WebSocket gateway, each behind a proxy that can cut the connection. */
+async function endpoints(): Promise<Array<{ name: string; url: string; proxy: Awaited<ReturnType<typeof tcpProxy>> }>> {
+  const n = await fx.node();
+  const gw = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+  fx.defer(() => gw.close());
+  const tcp = await tcpProxy(n.port);
+  const ws = await tcpProxy(gw.port);
+  fx.defer(() => tcp.close());
+  fx.defer(() => ws.close());
+  return [
+    { name: 'TCP', url: url(tcp.port), proxy: tcp },
+    { name: 'WebSocket', url: `ws://127.0.0.1:${ws.port}/`, proxy: ws },
+  ];
+}
+
+const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+describe('close() from a status listener', () => {
+  it("in a 'disconnected' listener: the client stays closed (it went on to reconnect, and connected again, closed() already resolved)", async () => {
+    for (const ep of await endpoints()) {
+      const c = fx.track(await connect(ep.url, { reconnectBackoff: { base: 10, max: 20 } }));
+      c.on('status', (s) => {
+        if (s.type === 'disconnected') void c.close();
+      });
+      ep.proxy.cut();
+      await c.closed();
+      await sleep(300);
+      expect({ transport: ep.name, closed: c.isClosed, connected: c.isConnected, dials: ep.proxy.dials() }).toEqual({ transport: ep.name, closed: true, connected: false, dials: 1 });
+    }
+  });
+
+  it("in a 'reconnecting' listener with a backoff delay: no timer is left (the delay's timer held the process, 8 s here)", async () => {
+    const n = await fx.node();
+    const proxy = await tcpProxy(n.port);
+    const baseline = timers();
+    const c = fx.track(await connect(url(proxy.port), { reconnectBackoff: { base: 8000, max: 8000, random: () => 0.99 } }));
+    const closing = new Promise<Status>((resolve) =>
+      c.on('status', (s) => {
+        if (s.type === 'reconnecting' && s.delay > 0) {
+          void c.close();
+          resolve(s);
+        }
+      }),
+    );
+    await proxy.close(); // the connection cut and the port refused: the first attempt (at once) fails, the second waits
+    expect((await closing).delay).toBeGreaterThan(7000);
+    await sleep(50);
+    expect(c.isClosed).toBe(true);
+    expect(timers()).toBe(baseline);
+  });
+});
+
+describe('an attempt waiting in a getToken() that never settles', () => {
+  it("connect()'s signal aborts it: rejected 'connect aborted' (connect() never settled)", async () => {
+    const n = await fx.node();
+    const ac = new AbortController();
+    let calls = 0;
+    const pending = connect(url(n), { signal: ac.signal, getToken: () => (calls++, new Promise<string>(() => {})) });
+    await until(() => calls === 1, 'getToken() called', 5000);
+    ac.abort();
+    const got = await Promise.race([pending.then(() => 'resolved', (e: unknown) => e), sleep(2000).then(() => 'still pending')]);
+    expect(got).toMatchObject({ code: 'MB_ERR_CONNECTION_CLOSED', message: expect.stringMatching(/aborted/) });
+  });
+
+  it('suspend() then resume() gives it up and tries again with a fresh getToken() (the client never reconnected)', async () => {
+    for (const ep of await endpoints()) {
+      let calls = 0;
+      // The first reconnect's token fetch hangs for good (a request lost with the network); the others answer.
+      const c: Client = fx.track(await connect(ep.url, { reconnectBackoff: { base: 10, max: 20 }, getToken: () => (++calls === 2 ? new Promise<string>(() => {}) : undefined) }));
+      ep.proxy.cut();
+      await until(() => calls === 2, `${ep.name}: the reconnect waits in getToken()`, 5000);
+      c.suspend();
+      c.resume();
+      const connected = await Promise.race([until(() => c.isConnected, 'reconnected', 3000).then(() => true), sleep(3000).then(() => false)]).catch(() => false);
+      expect({ transport: ep.name, connected, calls }).toEqual({ transport: ep.name, connected: true, calls: 3 });
+      await c.close();
+    }
+  });
+
+  it('close() gives it up: closed() resolves and no connection is made when the fetch never answers (a guard: held before too)', async () => {
+    const n = await fx.node();
+    const proxy = await tcpProxy(n.port);
+    fx.defer(() => proxy.close());
+    let calls = 0;
+    const c = fx.track(await connect(url(proxy.port), { reconnectBackoff: { base: 10, max: 20 }, getToken: () => (++calls === 2 ? new Promise<string>(() => {}) : undefined) }));
+    proxy.cut();
+    await until(() => calls === 2, 'the reconnect waits in getToken()', 5000);
+    await c.close();
+    await sleep(100);
+    expect(proxy.dials()).toBe(1);
+  });
+});
+
+describe('concurrent next() calls on an async iterator', () => {
+  it('a subscription settles each call in order, and every call still waiting when it ends (all but the last never settled)', async () => {
+    for (const ep of await endpoints()) {
+      const c = fx.track(await connect(ep.url));
+      const sub = c.subscribe('it.conc');
+      const it = sub[Symbol.asyncIterator]();
+      const first = it.next();
+      const second = it.next();
+      await c.flush();
+      c.publish('it.conc', '1');
+      c.publish('it.conc', '2');
+      const got = await Promise.race([Promise.all([first, second]).then((r) => r.map((x) => (x.value as Msg).string())), sleep(2000).then(() => 'pending')]);
+      expect({ transport: ep.name, got }).toEqual({ transport: ep.name, got: ['1', '2'] });
+      const third = it.next();
+      const fourth = it.next();
+      sub.unsubscribe();
+      const ended = await Promise.race([Promise.all([third, fourth]).then((r) => r.map((x) => x.done)), sleep(2000).then(() => 'pending')]);
+      expect(ended).toEqual([true, true]);
+      await c.close();
+    }
+  });
+
+  it('a status() iterator likewise', async () => {
+    const [ep] = await endpoints();
+    const c = fx.track(await connect(ep!.url, { reconnectBackoff: { base: 10, max: 20 } }));
+    const it = c.status();
+    const a = it.next();
+    const b = it.next();
+    ep!.proxy.cut();
+    const got = await Promise.race([Promise.all([a, b]).then((r) => r.map((x) => (x.value as Status).type)), sleep(3000).then(() => 'pending')]);
+    expect(got).toEqual(['disconnected', 'reconnecting']);
+  });
+});
+
+describe('an async-iterator subscription that is not read, beside traffic that is', () => {
+  it('keeps at most 64 socket reads alive, not one per waiting event (3,000 events of 1 byte held 90 MB of reads)', async () => {
+    for (const ep of await endpoints()) {
+      const pub = fx.track(await connect(ep.url));
+      const c = fx.track(await connect(ep.url));
+      let big = 0;
+      c.subscribe('pin.big', { callback: () => void big++ });
+      const slow = c.subscribe('pin.small');
+      await c.flush();
+      const N = 3000;
+      const payload = new Uint8Array(30_000);
+      for (let i = 0; i < N; i++) {
+        pub.publish('pin.big', payload);
+        pub.publish('pin.small', 'x');
+        if (i % 50 === 0) await pub.flush();
+      }
+      await until(() => slow.pending === N && big === N, `${ep.name}: every event arrived`, 30_000);
+      // What the waiting events keep alive: the distinct buffers their bytes lie in.
+      const held = new Set<ArrayBufferLike>();
+      let read = 0;
+      for await (const m of slow) {
+        held.add(m.data.buffer);
+        if (++read === N) break;
+      }
+      let bytes = 0;
+      for (const b of held) bytes += b.byteLength;
+      if (process.env['MB_PRINT']) console.log(`${ep.name}: ${held.size} buffers, ${(bytes / 1e6).toFixed(1)} MB`);
+      expect({ transport: ep.name, read, heldUnder8MiB: bytes < 8 * 1024 * 1024 }).toEqual({ transport: ep.name, read: N, heldUnder8MiB: true });
+      await c.close();
+      await pub.close();
+    }
+  });
+});
+
+describe('close() on a link that stopped answering', () => {
+  it('over WebSocket the socket is destroyed 2 s after close(), as over TCP (ws waited 30 s for the answer to its close frame, holding the process)', async () => {
+    const n = await fx.node();
+    const gw = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+    fx.defer(() => gw.close());
+    const sockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    for (const [name, target, at] of [
+      ['TCP', n.port, (p: number) => url(p)],
+      ['WebSocket', gw.port, (p: number) => `ws://127.0.0.1:${p}/`],
+    ] as const) {
+      const proxy = await freezingProxy(target);
+      fx.defer(() => proxy.close());
+      const c = await connect(at(proxy.port), { reconnect: false });
+      proxy.freeze(); // half-open: nothing crosses any more, no FIN, no RST (a network gone, a NAT entry dropped)
+      const open = sockets();
+      await c.close();
+      // The bound is 2 s (CLOSE_WAIT); 10 s leaves room for a loaded machine and is still a third of ws's 30 s.
+      const gone = await until(() => sockets() < open, 'the client socket destroyed', 10_000).then(
+        () => 'destroyed',
+        () => 'still open after 10 s',
+      );
+      expect({ transport: name, gone }).toEqual({ transport: name, gone: 'destroyed' });
+    }
+  });
+});
