@@ -12,6 +12,8 @@ import { WsGateway } from '@meshbus/core/ws';
 import { nodeKit, sleep, tcpProxy, until, url } from '@meshbus/testkit';
 import { connect, type Client, type Msg, type Status } from '../src/index.js';
 import { tcpProxy as freezingProxy } from './helpers.js';
+import WebSocket from 'ws';
+import { bindLifecycle, connect as mobileConnect, type AppStateAdapter, type AppStateValue, type WebSocketConstructor } from '../src/mobile.js';
 
 const fx = nodeKit();
 
@@ -198,6 +200,53 @@ describe('close() on a link that stopped answering', () => {
         () => 'still open after 10 s',
       );
       expect({ transport: name, gone }).toEqual({ transport: name, gone: 'destroyed' });
+    }
+  });
+});
+
+/** An app-state source the test drives (what React Native's AppState or a page's visibility is to the entries). */
+function appState(): AppStateAdapter & { set(s: AppStateValue): void } {
+  let now: AppStateValue = 'active';
+  const cbs = new Set<(s: AppStateValue) => void>();
+  return {
+    current: () => now,
+    subscribe: (cb) => (cbs.add(cb), () => void cbs.delete(cb)),
+    set(s) {
+      now = s;
+      for (const cb of cbs) cb(s);
+    },
+  };
+}
+
+describe("the platform lifecycle and the app's own suspend()", () => {
+  it('a foreground (mobile entry) or a visible page (the browser policy) does not resume a client the app suspended (it reconnected it)', async () => {
+    const [tcp, ws] = await endpoints();
+    const variants: Array<{ name: string; make: (a: AppStateAdapter) => Promise<Client> }> = [
+      { name: 'mobile entry over WebSocket', make: (a) => mobileConnect(ws!.url, { WebSocket: WebSocket as unknown as WebSocketConstructor, appState: a }) },
+      {
+        name: "browser policy ('keep') over TCP",
+        make: async (a) => {
+          const c = await connect(tcp!.url);
+          bindLifecycle(c, { appState: a, backgroundPolicy: 'keep' });
+          return c;
+        },
+      },
+    ];
+    for (const v of variants) {
+      const a = appState();
+      const c = fx.track(await v.make(a));
+      c.suspend(); // the app's decision: a logout, an "offline mode"
+      a.set('background');
+      a.set('active');
+      await sleep(300);
+      expect({ variant: v.name, suspended: c.isSuspended, connected: c.isConnected }).toEqual({ variant: v.name, suspended: true, connected: false });
+      // What the lifecycle suspends it resumes (the mobile default policy), and the app's resume() still works.
+      c.resume();
+      await until(() => c.isConnected, `${v.name}: resumed by the app`, 5000);
+      a.set('background');
+      a.set('active');
+      await until(() => c.isConnected, `${v.name}: connected after the foreground`, 5000);
+      await c.close();
     }
   });
 });
