@@ -66,11 +66,12 @@ mkdirSync(out, { recursive: true });
  * arguments checked where they are given (options objects, callbacks,
  * listeners, codecs, signal, getToken, durable: before, each failed later
  * as an untyped TypeError, a listener from a timer), to 22.7 KB (ESM 23,266 B);
- * +148 B (from 23,285 B) for the client lifecycle faults of the thirteenth
+ * +160 B (from 23,285 B) for the client lifecycle faults of the thirteenth
  * session (RELIABILITY.md): a client closed from its own status listener
  * stays closed, an attempt waiting in getToken() can be given up, every
  * concurrent next() of an iterator is settled, an event waiting in an
- * iterator's queue is copied off its socket read; to 22.9 KB (ESM 23,433 B).
+ * iterator's queue is copied off its socket read, the lifecycle resumes
+ * only its own suspension; to 22.9 KB (ESM 23,445 B).
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table
