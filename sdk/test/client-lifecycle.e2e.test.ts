@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { WsGateway } from '@meshbus/core/ws';
-import { nodeKit, sleep, tcpProxy, until, url } from '@meshbus/testkit';
+import { nodeKit, sleep, tcpProxy, until, url, type TcpProxy } from '@meshbus/testkit';
 import { connect, type Client, type Msg, type Status } from '../src/index.js';
 import { tcpProxy as freezingProxy } from './helpers.js';
 import WebSocket from 'ws';
@@ -18,17 +18,24 @@ import { bindLifecycle, connect as mobileConnect, type AppStateAdapter, type App
 const fx = nodeKit();
 
 /** The node's TCP port and its WebSocket gateway, each behind a proxy that can cut the connection. */
-async function endpoints(): Promise<Array<{ name: string; url: string; proxy: Awaited<ReturnType<typeof tcpProxy>> }>> {
+async function endpoints(): Promise<Array<{ name: string; url: string; proxy: TcpProxy }>> {
+  const out: Array<{ name: string; url: string; proxy: TcpProxy }> = [];
+  for (const { name, target, at } of await ports()) {
+    const proxy = await tcpProxy(target);
+    fx.defer(() => proxy.close());
+    out.push({ name, url: at(proxy.port), proxy });
+  }
+  return out;
+}
+
+/** A node's TCP port and its WebSocket gateway's, with the URL of each through a proxy at port `p`. */
+async function ports(): Promise<Array<{ name: string; target: number; at: (p: number) => string }>> {
   const n = await fx.node();
   const gw = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
   fx.defer(() => gw.close());
-  const tcp = await tcpProxy(n.port);
-  const ws = await tcpProxy(gw.port);
-  fx.defer(() => tcp.close());
-  fx.defer(() => ws.close());
   return [
-    { name: 'TCP', url: url(tcp.port), proxy: tcp },
-    { name: 'WebSocket', url: `ws://127.0.0.1:${ws.port}/`, proxy: ws },
+    { name: 'TCP', target: n.port, at: (p) => url(p) },
+    { name: 'WebSocket', target: gw.port, at: (p) => `ws://127.0.0.1:${p}/` },
   ];
 }
 
@@ -180,14 +187,8 @@ describe('an async-iterator subscription that is not read, beside traffic that i
 
 describe('close() on a link that stopped answering', () => {
   it('over WebSocket the socket is destroyed 2 s after close(), as over TCP (ws waited 30 s for the answer to its close frame, holding the process)', async () => {
-    const n = await fx.node();
-    const gw = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
-    fx.defer(() => gw.close());
     const sockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
-    for (const [name, target, at] of [
-      ['TCP', n.port, (p: number) => url(p)],
-      ['WebSocket', gw.port, (p: number) => `ws://127.0.0.1:${p}/`],
-    ] as const) {
+    for (const { name, target, at } of await ports()) {
       const proxy = await freezingProxy(target);
       fx.defer(() => proxy.close());
       const c = await connect(at(proxy.port), { reconnect: false });
@@ -247,6 +248,33 @@ describe("the platform lifecycle and the app's own suspend()", () => {
       a.set('active');
       await until(() => c.isConnected, `${v.name}: connected after the foreground`, 5000);
       await c.close();
+    }
+  });
+});
+
+describe('the platform says the network is back (or the app is in front) while a reconnect waits out its backoff', () => {
+  it('setOnline(true), checkLiveness() and resume() make the attempt now (it waited the whole delay: only an offline → online change did)', async () => {
+    for (const { name, target, at } of await ports()) {
+      for (const hint of ['setOnline(true)', 'checkLiveness()', 'resume()'] as const) {
+        let down = false;
+        const proxy = await tcpProxy(() => (down ? undefined : target)); // undefined: refused
+        fx.defer(() => proxy.close());
+        const c = fx.track(await connect(at(proxy.port), { reconnectBackoff: { base: 30_000, max: 30_000, random: () => 0.99 } }));
+        const waiting = new Promise<void>((r) => c.on('status', (s) => s.type === 'reconnecting' && s.delay > 0 && r()));
+        down = true;
+        proxy.cut(); // the first attempt (at once) is refused, the next waits ~30 s
+        await waiting;
+        down = false; // the network is back
+        if (hint === 'setOnline(true)') c.setOnline(true);
+        else if (hint === 'checkLiveness()') c.checkLiveness();
+        else c.resume();
+        const back = await until(() => c.isConnected, 'reconnected', 5000).then(
+          () => 'reconnected',
+          () => 'still waiting after 5 s',
+        );
+        expect({ transport: name, hint, back }).toEqual({ transport: name, hint, back: 'reconnected' });
+        await c.close();
+      }
     }
   });
 });
