@@ -1,4 +1,5 @@
 import type { Client } from './client.js';
+import { asError, safely } from './errors.js';
 
 /** App state as React Native's AppState reports it (or a page's visibility). */
 export type AppStateValue = 'active' | 'background';
@@ -40,8 +41,33 @@ export interface LifecycleOptions {
  * Returns a function that unbinds; it also unbinds when the client closes.
  */
 export function bindLifecycle(client: Client, o: LifecycleOptions): () => void {
-  const policy = o.backgroundPolicy ?? 'disconnect';
   const offs: Array<() => void> = [];
+  try {
+    return bind(client, o, offs);
+  } catch (e) {
+    // An adapter that throws (subscribe, current) leaves nothing bound: what it bound before is undone.
+    for (const off of offs) safely(off);
+    throw asError(e);
+  }
+}
+
+/**
+ * The entries' connect(): binds the lifecycle to a client just connected, or
+ * closes it and rejects when an adapter throws (the client stayed connected,
+ * reconnecting for ever, while connect() rejected: the app had no handle to close it).
+ */
+export async function boundTo(client: Client, o: LifecycleOptions): Promise<Client> {
+  try {
+    bindLifecycle(client, o);
+    return client;
+  } catch (e) {
+    await client.close();
+    throw e;
+  }
+}
+
+function bind(client: Client, o: LifecycleOptions, offs: Array<() => void>): () => void {
+  const policy = o.backgroundPolicy ?? 'disconnect';
   // Only a suspension made here is resumed here: the app's own suspend() (a logout, an "offline mode")
   // was undone by the next foreground or visible page, and the client reconnected against its will.
   let ours = false;

@@ -278,3 +278,24 @@ describe('the platform says the network is back (or the app is in front) while a
     }
   });
 });
+
+describe('a lifecycle adapter that throws', () => {
+  it("mobile connect() rejects with MB_ERR_INVALID_ARGUMENT and leaves no connection (it rejected with the adapter's error and left the client connected, reconnecting for ever, with no handle to close it)", async () => {
+    const [, ws] = await endpoints();
+    const sockets = (): number => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap').length;
+    const before = sockets();
+    const broken: AppStateAdapter = {
+      current: () => 'active',
+      subscribe: () => {
+        throw new Error('AppState is not ready');
+      },
+    };
+    const err = await mobileConnect(ws!.url, { WebSocket: WebSocket as unknown as WebSocketConstructor, appState: broken }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'MB_ERR_INVALID_ARGUMENT', message: expect.stringMatching(/AppState is not ready/) });
+    const left = await until(() => sockets() === before, 'the connection closed', 5000).then(
+      () => 'none',
+      () => `${sockets() - before} sockets still open`,
+    );
+    expect(left).toBe('none');
+  });
+});
