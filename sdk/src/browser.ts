@@ -4,7 +4,7 @@
  * ws:// and wss:// servers can be used from a browser.
  */
 import { connect as coreConnect, type Client } from './client.js';
-import { bindLifecycle, type AppStateAdapter, type NetworkAdapter } from './lifecycle.js';
+import { boundTo, type AppStateAdapter, type NetworkAdapter } from './lifecycle.js';
 import type { ConnectOptions } from './options.js';
 import type { TransportFactory } from './transport.js';
 import { WsTransport, type WebSocketConstructor } from './ws-transport.js';
@@ -38,12 +38,9 @@ export async function connect(servers: string | string[], given?: BrowserConnect
   const options = optionsObject(given);
   checkKind('WebSocket', options.WebSocket, 'function');
   const client = await coreConnect(servers, { transport: webSocketTransport(options.WebSocket), ...options });
-  if (options.pageLifecycle !== false) {
-    const page = pageAdapters();
-    // A hidden page keeps its connection: browsers keep sockets of background tabs alive.
-    if (page) bindLifecycle(client, { ...page, backgroundPolicy: 'keep' });
-  }
-  return client;
+  const page = options.pageLifecycle !== false && pageAdapters();
+  // A hidden page keeps its connection: browsers keep sockets of background tabs alive.
+  return page ? boundTo(client, { ...page, backgroundPolicy: 'keep' }) : client;
 }
 
 interface EventTargetLike {

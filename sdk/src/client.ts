@@ -316,11 +316,16 @@ export class Client implements SubscriptionOwner, Responder {
    * Checks the connection now: pings and declares it dead (reconnecting)
    * unless something arrives within `timeout` ms. Call it when the app
    * comes to the foreground, the network comes back, or the page becomes
-   * visible: the socket may be silently dead.
+   * visible: the socket may be silently dead. Without a connection, makes
+   * the next reconnect attempt now instead of after its backoff delay.
    */
   checkLiveness(timeout?: number): void {
     checkDeadline(timeout);
-    this.e.probe(timeout);
+    const e = this.e;
+    // Without a connection, the next attempt now: a reconnect waiting out its backoff (up to 20 s) waited
+    // on through every hint that the network or the app was back, unless an offline came first.
+    if (e.conn) e.probe(timeout);
+    else e.loop.release();
   }
 
   /**
@@ -333,7 +338,7 @@ export class Client implements SubscriptionOwner, Responder {
     if (e.state === 'closed' || e.loop.suspended) return;
     e.loop.suspended = true;
     const why = (): ClientError => connectionClosed('client suspended');
-    e.loop.opening?.close(why());
+    e.loop.abandon(why());
     const conn = e.conn;
     if (conn) {
       goodbye(conn, 'client suspended');
@@ -350,7 +355,7 @@ export class Client implements SubscriptionOwner, Responder {
     const e = this.e;
     if (e.state === 'closed') return;
     if (!e.loop.suspended) {
-      if (e.conn) this.checkLiveness();
+      this.checkLiveness();
       return;
     }
     e.loop.suspended = false;
@@ -369,16 +374,10 @@ export class Client implements SubscriptionOwner, Responder {
    * which may have died with the old network.
    */
   setOnline(online: boolean): void {
-    const e = this.e;
-    const loop = e.loop;
-    if (e.state === 'closed' || loop.offline === !online) {
-      if (online && e.conn && !loop.suspended) this.checkLiveness();
-      return;
-    }
-    loop.offline = !online;
-    if (!online) return;
-    if (e.conn) this.checkLiveness();
-    loop.release();
+    if (this.e.state === 'closed') return;
+    this.e.loop.offline = !online;
+    // Probe the connection, or make the attempt now (held loops go on): also when no offline came first.
+    if (online) this.checkLiveness();
   }
 
   // ------------------------------------------- subscription and Msg callbacks

@@ -50,8 +50,8 @@ export class Engine implements DispatchHost, DurableHost {
   private attached: Connection | undefined;
   serverInfo: ServerInfo | undefined;
   readonly outbox: Outbox | undefined;
-  /** Subscriptions refused with MB_ERR_TOO_MANY_REPLAYS whose SUB is asked again shortly (once each). */
-  private readonly retrying = new Set<number>();
+  /** Subscriptions refused with MB_ERR_TOO_MANY_REPLAYS whose SUB is asked again shortly (once each), with the timer (cleared at close). */
+  private readonly retrying = new Map<number, ReturnType<typeof setTimeout>>();
   readonly counters: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, reconnects: 0, dropped: 0, statusDropped: 0 };
   /** Status listeners and iterators (status-feed.ts). */
   readonly feed = new StatusFeed(this.counters);
@@ -382,6 +382,7 @@ export class Engine implements DispatchHost, DurableHost {
     this.pending.failAll(lost);
     if ((this.state as State) === 'closed') return;
     this.emit({ type: 'disconnected', server: conn.server.href, ...(error ? { error } : {}) });
+    if ((this.state as State) === 'closed') return; // a listener closed it: it stays closed (it went on to reconnect)
     if (this.state === 'draining' || this.options.reconnect === false || (error && isTerminal(error, this.options))) {
       this.finish(error);
       return;
@@ -434,11 +435,11 @@ export class Engine implements DispatchHost, DurableHost {
         // MB_ERR_TOO_MANY_REPLAYS (SPEC §15.3): ask again shortly, on this connection (an ended one ignores it, a
         // reconnect resubscribes anyway); once per subscription: an ERROR storm must not become as many timers and SUBs.
         if (this.retrying.has(sub.sid)) return;
-        this.retrying.add(sub.sid);
-        setTimeout(() => {
+        const again = (): void => {
           this.retrying.delete(sub.sid);
           if (this.dispatcher.subs.get(sub.sid) === sub) this.sendSub(conn, sub);
-        }, 300);
+        };
+        this.retrying.set(sub.sid, setTimeout(again, 300));
         return;
       }
       if (sub && SUB_ERRORS.has(err.code)) {
@@ -476,6 +477,7 @@ export class Engine implements DispatchHost, DurableHost {
     this.state = 'closed';
     this.closeError = error;
     this.loop.stop();
+    for (const t of this.retrying.values()) clearTimeout(t); // no timer outlives the client (it held the process)
     const conn = this.conn;
     this.detach();
     conn?.close();

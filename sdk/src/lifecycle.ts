@@ -1,4 +1,5 @@
 import type { Client } from './client.js';
+import { asError, safely } from './errors.js';
 
 /** App state as React Native's AppState reports it (or a page's visibility). */
 export type AppStateValue = 'active' | 'background';
@@ -31,26 +32,60 @@ export interface LifecycleOptions {
 /**
  * Wires platform events to the client, the same way on every platform:
  * - background: `suspend()` ('disconnect' policy);
- * - foreground: `resume()` (reconnect now; getToken() runs for the new
- *   connection) or, with a kept connection, `checkLiveness()` (ping now and
- *   fail fast: timers were frozen, the socket may be dead);
+ * - foreground: `resume()` of the suspension made on background (reconnect
+ *   now; getToken() runs for the new connection; the app's own `suspend()`
+ *   is left alone) or, with a kept connection, `checkLiveness()` (ping now
+ *   and fail fast: timers were frozen, the socket may be dead);
  * - network lost: `setOnline(false)` (reconnect attempts pause);
  * - network back: `setOnline(true)` (reconnect now, or probe the connection).
  * Returns a function that unbinds; it also unbinds when the client closes.
  */
 export function bindLifecycle(client: Client, o: LifecycleOptions): () => void {
-  const policy = o.backgroundPolicy ?? 'disconnect';
   const offs: Array<() => void> = [];
+  try {
+    return bind(client, o, offs);
+  } catch (e) {
+    // An adapter that throws (subscribe, current) leaves nothing bound: what it bound before is undone.
+    for (const off of offs) safely(off);
+    throw asError(e);
+  }
+}
+
+/**
+ * The entries' connect(): binds the lifecycle to a client just connected, or
+ * closes it and rejects when an adapter throws (the client stayed connected,
+ * reconnecting for ever, while connect() rejected: the app had no handle to close it).
+ */
+export async function boundTo(client: Client, o: LifecycleOptions): Promise<Client> {
+  try {
+    bindLifecycle(client, o);
+    return client;
+  } catch (e) {
+    await client.close();
+    throw e;
+  }
+}
+
+function bind(client: Client, o: LifecycleOptions, offs: Array<() => void>): () => void {
+  const policy = o.backgroundPolicy ?? 'disconnect';
+  // Only a suspension made here is resumed here: the app's own suspend() (a logout, an "offline mode")
+  // was undone by the next foreground or visible page, and the client reconnected against its will.
+  let ours = false;
   const onAppState = (s: AppStateValue): void => {
     if (s === 'background') {
-      if (policy === 'disconnect') client.suspend();
-    } else if (client.isSuspended) client.resume();
-    else client.checkLiveness();
+      if (policy === 'disconnect' && !client.isSuspended) {
+        client.suspend();
+        ours = true;
+      }
+    } else if (ours) {
+      ours = false;
+      client.resume();
+    } else client.checkLiveness();
   };
   const onNetwork = (connected: boolean): void => client.setOnline(connected);
   if (o.appState) {
     offs.push(o.appState.subscribe(onAppState));
-    if (o.appState.current() === 'background' && policy === 'disconnect') client.suspend();
+    if (o.appState.current() === 'background') onAppState('background');
   }
   if (o.network) {
     offs.push(o.network.subscribe(onNetwork));

@@ -5,7 +5,7 @@
  * goes through proto's helpers, which work without TextEncoder/TextDecoder.
  */
 import { connect as coreConnect, type Client } from './client.js';
-import { bindLifecycle, type LifecycleOptions } from './lifecycle.js';
+import { boundTo, type LifecycleOptions } from './lifecycle.js';
 import type { ConnectOptions } from './options.js';
 import { webSocketTransport } from './browser.js';
 import type { WebSocketConstructor } from './ws-transport.js';
@@ -32,7 +32,5 @@ export async function connect(servers: string | string[], given?: MobileConnectO
   checkKind('WebSocket', options.WebSocket, 'function');
   checkKind('appState', options.appState, 'object');
   checkKind('network', options.network, 'object');
-  const client = await coreConnect(servers, { transport: webSocketTransport(options.WebSocket), ...options });
-  bindLifecycle(client, options);
-  return client;
+  return boundTo(await coreConnect(servers, { transport: webSocketTransport(options.WebSocket), ...options }), options);
 }

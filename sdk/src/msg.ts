@@ -1,4 +1,4 @@
-import type { Extension, Frame, Position } from '@meshbus/proto';
+import { Frame, type Extension, type Position } from '@meshbus/proto';
 import { JsonCodec, StringCodec, type Codec } from './codecs.js';
 import { messageOf } from './errors.js';
 
@@ -11,7 +11,8 @@ export interface Responder {
 
 /**
  * A received event. `data` is a view of the received bytes (no copy); keep
- * a copy (`data.slice()`) if you hold it for long and memory matters.
+ * a copy (`new Uint8Array(data)`: in Node `data` may be a Buffer, whose
+ * `slice()` is a view too) if you hold it for long and memory matters.
  */
 export class Msg {
   readonly topic: string;
@@ -34,6 +35,19 @@ export class Msg {
     this.sid = frame.sid;
     this.correlation = frame.correlation;
     this.ext = ext;
+  }
+
+  /**
+   * @internal This event, about to wait in a subscription's queue: with bytes
+   * of its own when it is a small part of the read it arrived in (else the
+   * queue would keep the whole read alive, up to 64 KiB, while its byte
+   * bound counts only the payload). A new Msg: the consumer never had this one.
+   */
+  own(): Msg {
+    const f = this.frame;
+    if (f.buf.buffer.byteLength < 2 * f.size) return this;
+    // new Uint8Array(view) copies; a Node Buffer's slice() does not (it is subarray()).
+    return new Msg(new Frame(new Uint8Array(f.bytes), 0, f.size), this.topic, this.ext, this.responder, this.codec);
   }
 
   /** Application headers, when the publisher set any. */

@@ -19,10 +19,18 @@ import { MAX_FRAME } from './frame-limits.js';
  * certificate (connect() passes those of its tls:// servers; tcp-transport.ts).
  */
 export function nodeTransports(tls: TlsClientOptions = {}, tlsNames: readonly string[] = [], wsDeflate = false): TransportFactory {
-  const ws = webSocketWith({ ...tls, maxPayload: MAX_FRAME, perMessageDeflate: wsDeflate });
+  const ws = webSocketWith({ ...tls, maxPayload: MAX_FRAME, perMessageDeflate: wsDeflate, closeTimeout: CLOSE_WAIT });
   // Buffers from `ws` as they are: 'arraybuffer' would copy each message (ws-transport.ts); message buffers reused (node-ws-transport.ts).
   return (server) => (server.scheme === 'tcp' || server.scheme === 'tls' ? new TcpTransport(tls, tlsNames) : new NodeWsTransport(ws, { binaryType: 'nodebuffer' }));
 }
+
+/**
+ * How long close() waits for the node's answer to its WebSocket close frame
+ * before the socket is destroyed: as long as TcpTransport waits for its end()
+ * (`ws` waited 30 s, holding the Node process that long after close() on a
+ * link that stopped answering, where TCP let it exit within 2 s).
+ */
+const CLOSE_WAIT = 2000;
 
 let defaults: TransportFactory | undefined;
 /** The default Node transports (system CAs for tls:// and wss://), made at first use (nothing of `ws` is touched at import). */
@@ -39,7 +47,7 @@ export const nodeTransport: TransportFactory = (server) => (defaults ??= nodeTra
  * messages refused by size; 170 MB with `wsDeflate`, inflating stops at
  * MAX_FRAME).
  */
-function webSocketWith(o: WebSocket.ClientOptions): WebSocketConstructor {
+function webSocketWith(o: WebSocket.ClientOptions & { closeTimeout?: number }): WebSocketConstructor {
   class MeshbusWebSocket extends WebSocket {
     constructor(url: string, protocols?: string | string[]) {
       super(url, protocols, o);

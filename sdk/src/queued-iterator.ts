@@ -13,8 +13,12 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
   weight = 0;
   private items: T[] = [];
   private head = 0;
-  private waiter: ((r: IteratorResult<T>) => void) | undefined;
-  private waiterReject: ((e: unknown) => void) | undefined;
+  /**
+   * Calls of next() waiting for an item, oldest first. Each is settled: a
+   * single slot dropped all but the last of concurrent calls (a `Promise.race`
+   * with a timer in a loop), whose promises then never settled.
+   */
+  private waiters: Array<{ resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void }> = [];
   private ended = false;
   private error: unknown;
   /** Called once when the consumer stops early (break/return) or the iterator ends. */
@@ -37,10 +41,9 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
 
   push(item: T): void {
     if (this.ended) return;
-    const w = this.waiter;
+    const w = this.waiters.shift();
     if (w) {
-      this.waiter = this.waiterReject = undefined;
-      w({ value: item, done: false });
+      w.resolve({ value: item, done: false });
       return;
     }
     if (this.items.length - this.head >= this.cap) {
@@ -66,12 +69,12 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
     if (this.ended) return;
     this.ended = true;
     this.error = error;
-    const w = this.waiter;
-    const rj = this.waiterReject;
-    this.waiter = this.waiterReject = undefined;
-    if (w) {
-      if (error !== undefined) rj!(error);
-      else w({ value: undefined, done: true });
+    // The first waiting call gets the error (as a later next() would), the others done.
+    for (const w of this.waiters.splice(0)) {
+      if (this.error !== undefined) {
+        w.reject(this.error);
+        this.error = undefined;
+      } else w.resolve({ value: undefined, done: true });
     }
     this.stopped();
   }
@@ -92,10 +95,7 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
       }
       return Promise.resolve({ value: undefined, done: true });
     }
-    return new Promise((resolve, reject) => {
-      this.waiter = resolve;
-      this.waiterReject = reject;
-    });
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   return(): Promise<IteratorResult<T>> {

@@ -49,6 +49,8 @@ export class SessionLoop {
   suspended = false;
   /** setOnline(false): the platform says there is no network; no attempts until it returns. */
   offline = false;
+  /** Rejects the attempt's wait for getToken() (abandon()). */
+  private giveUp: ((e: MeshbusError) => void) | undefined;
   /** Loops waiting for suspended/offline to clear. */
   private releaseWaiters: Array<() => void> = [];
   /** When the last connection was adopted, and how many in a row lived less than STABLE_MS (see run()). */
@@ -141,6 +143,8 @@ export class SessionLoop {
   }
 
   private sleep(ms: number): Promise<void> {
+    // A 'reconnecting' listener may have closed the client: no timer then (it held the process for the delay).
+    if (this.host.state === 'closed') return Promise.resolve();
     return new Promise((resolve) => {
       this.wake = resolve;
       // A backoff max of Infinity (or past what a timer holds) must not turn into a 1 ms retry loop.
@@ -193,11 +197,16 @@ export class SessionLoop {
     const o = this.options;
     let token = o.token;
     if (o.getToken) {
-      try {
-        token = (await o.getToken()) ?? undefined;
-      } catch (e) {
-        throw new ClientError('MB_ERR_CONNECT_FAILED', `getToken failed: ${messageOf(e)}`, { cause: e });
-      }
+      // Until it settles, or the attempt is given up (abandon()): a getToken() that never settles (a hung token
+      // fetch) held connect()'s abort signal, and resume() found no attempt to restart. A late result is ignored.
+      token =
+        (await new Promise<string | undefined>((resolve, reject) => {
+          this.giveUp = reject;
+          Promise.resolve()
+            .then(o.getToken)
+            .then(resolve, (e: unknown) => reject(new ClientError('MB_ERR_CONNECT_FAILED', `getToken failed: ${messageOf(e)}`, { cause: e })));
+        })) ?? undefined;
+      this.giveUp = undefined;
     }
     if (token !== undefined) {
       if (typeof token !== 'string') throw new ClientError('MB_ERR_CONNECT_FAILED', 'getToken must return a string or undefined');
@@ -240,10 +249,22 @@ export class SessionLoop {
     wake?.();
   }
 
-  /** The client closed: wakes every waiting loop (they see 'closed' and stop) and closes the connection being opened. */
+  /** The client closed: wakes every waiting loop (they see 'closed' and stop) and gives up the attempt under way. */
   stop(): void {
     this.wakeAll();
-    this.opening?.close();
+    this.abandon(this.closed());
+  }
+
+  /**
+   * Gives up the attempt under way (close(), suspend(), connect()'s signal):
+   * closes the connection in its handshake, or ends the wait for getToken()
+   * with `err`. The loop then stops (closed) or waits for release (held).
+   */
+  abandon(err: MeshbusError): void {
+    const g = this.giveUp;
+    this.giveUp = undefined;
+    g?.(err);
+    this.opening?.close(err);
   }
 }
 

@@ -183,6 +183,22 @@ describe('frames a node makes the client send (hostile review: urgent paths with
     await new Promise((r) => setTimeout(r, 700));
     expect(subs).toBe(2);
   });
+
+  it('close() right after such a refusal leaves no retry timer behind (it held the process 300 ms after close())', async () => {
+    let refusals = 0;
+    const port = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome([]));
+      if (f.type === FrameType.SUB && refusals++ === 0) s.write(errorFrame('MB_ERR_TOO_MANY_REPLAYS', f.correlation, 'busy'));
+      if (f.type === FrameType.PING) s.write(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
+    });
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const baseline = timers();
+    const c = await client(port);
+    c.subscribe('d.x', { since: { epoch: '', offset: 0 }, callback: () => {} });
+    await c.flush(); // the ERROR came before the PONG: the retry is armed
+    await c.close();
+    expect(timers()).toBe(baseline);
+  });
 });
 
 describe('control bodies from a node are bounded before they are decoded (hostile review)', () => {
