@@ -136,19 +136,12 @@ export class OutboundQueue {
     return this.hold(buf.subarray(start, end), undefined, size, drop);
   }
 
-  /** Hands `buf[start, end)`, one event or a run of them (`run`), to the wire, without a view when the transport takes ranges. */
-  private writeRange(buf: Uint8Array, start: number, end: number, run = false): void {
+  /** Hands `buf[start, end)`, `events` events (one, or a run's), to the wire, without a view when the transport takes ranges. */
+  private writeRange(buf: Uint8Array, start: number, end: number, events = 1): void {
     const t = this.transport;
     if (t.writeRange !== undefined) t.writeRange(buf, start, end);
     else t.write(buf.subarray(start, end));
-    if (t.countEvents === undefined) return;
-    if (!run) return t.countEvents(1);
-    // Each event of the run where it ends (the bytes of the run after it): a run the system takes a part of loses only those past it.
-    for (let at = start; at < end; ) {
-      const next = at + 4 + readU32(buf, at);
-      t.countEvents(1, end - next);
-      at = next;
-    }
+    t.countEvents?.(events);
   }
 
   /**
@@ -167,7 +160,7 @@ export class OutboundQueue {
     }
     if (this.wireTakes(end - start)) {
       this.firmWaiting = true;
-      this.writeRange(buf, start, end, true);
+      this.writeRange(buf, start, end, count);
       this.runBytes = end - start;
       return count;
     }

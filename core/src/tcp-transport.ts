@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { TickBatch } from './tick-batch.js';
 import type { Transport, TransportEvents } from './transport.js';
+import { eventsIn, eventsPast } from './unsent-events.js';
 
 /**
  * Frames smaller than this on average are gathered into one buffer per tick
@@ -38,21 +39,24 @@ export class TcpTransport implements Transport {
   private readonly pending = new TickBatch(() => this.flush(true));
   private readonly written: () => void;
 
-  /** Bytes handed to the socket since it opened. */
+  /** Bytes handed to the socket since it opened (stream offsets count from 0). */
   private handed = 0;
   /**
-   * Where each event handed over (countEvents) ends in the byte stream, with
-   * how many events end there (a run is one entry): pairs [end, n] from
-   * `endsAt`, oldest first. Entries the system took are trimmed at each flush.
+   * The batches handed to the socket whose write has not called back yet,
+   * oldest first: the chunks the socket holds (no others: a batch leaves
+   * when its write is done), for counting at a close what never went out.
    */
-  private readonly ends: number[] = [];
-  private endsAt = 0;
-  /** Bytes the system had taken at the last flush (trim). */
-  private confirmed = 0;
-  /** Events counted while the socket was already gone (nothing handed over). */
+  private readonly inWrite: WrittenBatch[] = [];
+  /** Events of frames that never reached the socket (written after it was gone, or dropped with the tick's batch). */
   private lostAfter = 0;
   /** Bytes the system had taken when destroy() cut the socket (then exactly; see takenBytes). */
   private takenAtDestroy: number | undefined;
+  /** A batch's write is done: it leaves inWrite (unless the socket is gone: then it is counted at the close). */
+  private readonly batchWritten = (err?: Error | null): void => {
+    if (err || this.socket.destroyed) return;
+    const b = this.inWrite.shift();
+    if (b?.notify) this.written();
+  };
 
   private flush(notify: boolean): void {
     const bytes = this.pending.bytes;
@@ -60,21 +64,27 @@ export class TcpTransport implements Transport {
     const n = chunks.length;
     if (n === 0) return;
     const s = this.socket;
-    if (s.destroyed || s.writableEnded) return;
-    this.trim(this.handed - s.writableLength);
-    this.handed += bytes;
-    const cb = notify ? this.written : undefined;
+    if (s.destroyed || s.writableEnded) {
+      this.lostAfter += eventsPast(chunks, 0, -1);
+      return;
+    }
+    const cb = this.batchWritten;
     const backedUp = s.writableLength > 0;
-    if (n === 1) s.write(backedUp ? detached(chunks[0]!) : chunks[0]!, cb);
-    else if (bytes <= n * GATHER_MAX_AVG) s.write(Buffer.concat(chunks, bytes), cb);
+    // What the socket holds, as the socket holds it (copies of small views once backed up).
+    let held: Uint8Array[];
+    if (n === 1) s.write((held = [backedUp ? detached(chunks[0]!) : chunks[0]!])[0]!, cb);
+    else if (bytes <= n * GATHER_MAX_AVG) s.write((held = [Buffer.concat(chunks, bytes)])[0]!, cb);
     else {
+      held = chunks;
       s.cork();
       for (let i = 0; i < n; i++) {
-        const c = chunks[i]!;
-        s.write(backedUp ? detached(c) : c, i === n - 1 ? cb : undefined);
+        const c = backedUp ? (chunks[i] = detached(chunks[i]!)) : chunks[i]!;
+        s.write(c, i === n - 1 ? cb : undefined);
       }
       s.uncork();
     }
+    this.inWrite.push({ start: this.handed, chunks: held, notify });
+    this.handed += bytes;
   }
 
   constructor(
@@ -98,40 +108,20 @@ export class TcpTransport implements Transport {
     return this.socket.writableLength + this.pending.bytes;
   }
 
-  countEvents(n: number, back = 0): void {
-    if (this.socket.destroyed) this.lostAfter += n;
-    else this.ends.push(this.handed + this.pending.bytes - back, n);
-  }
-
   /**
    * Events handed over that the system had not taken whole when the socket
    * closed: those past the bytes it took (exactly, for a socket this
-   * transport destroyed: the close deadline; for one that failed, those past
-   * what the last flush saw taken), and those of frames never handed to the
-   * socket.
+   * transport destroyed: the close deadline; for one that failed, every
+   * batch whose write had not called back), and those never handed to the
+   * socket. Walks the unsent bytes: read once, at the close.
    */
   get unsentEvents(): number {
-    // A socket that failed (a reset) threw away what it held: only what a flush saw taken before counts as sent.
-    const taken = this.takenAtDestroy ?? (this.socket.errored ? this.confirmed : this.handed - this.socket.writableLength);
+    const w = this.inWrite;
+    // A socket that failed (a reset) threw away what it held: only writes that called back count as sent.
+    const taken = this.takenAtDestroy ?? (this.socket.errored ? (w[0]?.start ?? this.handed) : this.handed - this.socket.writableLength);
     let lost = this.lostAfter;
-    for (let i = this.endsAt; i < this.ends.length; i += 2) if (this.ends[i]! > taken) lost += this.ends[i + 1]!;
+    for (const b of w) lost += eventsPast(b.chunks, b.start, taken);
     return lost;
-  }
-
-  /** Forgets the events that end within the first `taken` bytes: the system has them. */
-  private trim(taken: number): void {
-    this.confirmed = taken;
-    const e = this.ends;
-    let i = this.endsAt;
-    while (i < e.length && e[i]! <= taken) i += 2;
-    if (i === e.length) {
-      e.length = 0;
-      i = 0;
-    } else if (i > 2048 && i * 2 > e.length) {
-      e.splice(0, i);
-      i = 0;
-    }
-    this.endsAt = i;
   }
 
   /**
@@ -154,13 +144,19 @@ export class TcpTransport implements Transport {
   }
 
   write(chunk: Uint8Array, tail?: Uint8Array): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed) {
+      this.lostAfter += eventsIn(chunk);
+      return;
+    }
     this.pending.add(chunk);
     if (tail !== undefined) this.pending.add(tail);
   }
 
   writeRange(buf: Uint8Array, start: number, end: number): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed) {
+      this.lostAfter += eventsIn(buf, start, end);
+      return;
+    }
     this.pending.addRange(buf, start, end);
   }
 
@@ -178,13 +174,21 @@ export class TcpTransport implements Transport {
   }
 
   destroy(): void {
-    this.pending.take();
+    this.lostAfter += eventsPast(this.pending.take(), 0, -1);
     if (!this.socket.destroyed) this.takenAtDestroy = this.takenBytes();
     this.socket.destroy();
   }
 }
 
 function ignore(): void {}
+
+/** One flush's bytes as the socket got them: whole frames from stream offset `start`. */
+interface WrittenBatch {
+  start: number;
+  chunks: Uint8Array[];
+  /** Report `drain` when its write is done (a tick's flush; not the last one of end()). */
+  notify: boolean;
+}
 
 /**
  * `chunk` itself when it owns (most of) its memory, else a copy: a small

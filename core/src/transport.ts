@@ -31,14 +31,12 @@ export interface Transport {
    */
   readonly writable?: boolean;
   /**
-   * The frames written so far carry `n` more events, the last of them
-   * ending `back` bytes before the end of what was written (a run's events,
-   * written as one range: default 0). The outbound queue says so after each
-   * event it hands over, so that a transport that knows how much of its
-   * stream the system took counts the events it did not in `unsentEvents`.
-   * Optional.
+   * The frames just written carry `n` more events: told by the outbound
+   * queue after each event (or run) it hands over, for a transport that
+   * counts its unsent events by message (WebSocket). Optional: TCP finds
+   * them in the bytes it still holds at the close (unsent-events.ts).
    */
-  countEvents?(n: number, back?: number): void;
+  countEvents?(n: number): void;
   /**
    * Events handed over (countEvents) that the system had not taken whole
    * when the transport closed, or never got: lost with it, counted by the
