@@ -334,6 +334,30 @@ export class Client implements SubscriptionOwner, Responder {
    * (publishes go to the outbox). For an app moving to the background.
    */
   suspend(): void {
+    if (this.e.state === 'closed') return;
+    this.suspendedByApp = true;
+    this.hold();
+  }
+
+  /**
+   * @internal The platform lifecycle's suspend() (background). Told apart
+   * from the app's own: an app that suspends while the lifecycle's
+   * suspension holds (a logout in the background) stays suspended at the
+   * next foreground (platformResume).
+   */
+  platformSuspend(): void {
+    this.hold();
+  }
+
+  /** @internal The platform lifecycle's resume() of its own suspension: none while the app's own suspend() holds. */
+  platformResume(): void {
+    if (!this.suspendedByApp) this.resume();
+  }
+
+  /** Whether the app's own suspend() holds (not only the platform lifecycle's). */
+  private suspendedByApp = false;
+
+  private hold(): void {
     const e = this.e;
     if (e.state === 'closed' || e.loop.suspended) return;
     e.loop.suspended = true;
@@ -354,6 +378,7 @@ export class Client implements SubscriptionOwner, Responder {
   resume(): void {
     const e = this.e;
     if (e.state === 'closed') return;
+    this.suspendedByApp = false;
     if (!e.loop.suspended) {
       this.checkLiveness();
       return;
