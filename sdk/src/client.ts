@@ -334,28 +334,23 @@ export class Client implements SubscriptionOwner, Responder {
    * (publishes go to the outbox). For an app moving to the background.
    */
   suspend(): void {
-    if (this.e.state === 'closed') return;
-    this.suspendedByApp = true;
+    this.byApp = true;
     this.hold();
   }
 
   /**
-   * @internal The platform lifecycle's suspend() (background). Told apart
-   * from the app's own: an app that suspends while the lifecycle's
-   * suspension holds (a logout in the background) stays suspended at the
-   * next foreground (platformResume).
+   * @internal The platform lifecycle's suspend() (`true`: background) and
+   * resume() of that suspension (`false`), told apart from the app's own:
+   * a client the app suspended, also while the lifecycle's suspension held
+   * (a logout in the background), stays suspended until the app's resume().
    */
-  platformSuspend(): void {
-    this.hold();
+  platformHold(on: boolean): void {
+    if (on) this.hold();
+    else if (!this.byApp) this.resume();
   }
 
-  /** @internal The platform lifecycle's resume() of its own suspension: none while the app's own suspend() holds. */
-  platformResume(): void {
-    if (!this.suspendedByApp) this.resume();
-  }
-
-  /** Whether the app's own suspend() holds (not only the platform lifecycle's). */
-  private suspendedByApp = false;
+  /** The app's own suspend() holds (not only the platform lifecycle's); ended by resume(). */
+  private byApp = false;
 
   private hold(): void {
     const e = this.e;
@@ -378,7 +373,7 @@ export class Client implements SubscriptionOwner, Responder {
   resume(): void {
     const e = this.e;
     if (e.state === 'closed') return;
-    this.suspendedByApp = false;
+    this.byApp = false;
     if (!e.loop.suspended) {
       this.checkLiveness();
       return;
