@@ -54,7 +54,10 @@ export class TcpTransport implements Transport {
   /** A batch's write is done: it leaves inWrite (unless the socket is gone: then it is counted at the close). */
   private readonly batchWritten = (err?: Error | null): void => {
     if (err || this.socket.destroyed) return;
-    const b = this.inWrite.shift();
+    const w = this.inWrite;
+    const b = w.shift();
+    // Emptied, its room given back (length 0 drops the elements' store; shift() kept it): an idle connection holds none.
+    if (w.length === 0) w.length = 0;
     if (b?.notify) this.written();
   };
 
