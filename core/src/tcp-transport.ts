@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { TickBatch } from './tick-batch.js';
 import type { Transport, TransportEvents } from './transport.js';
-import { eventsIn, eventsPast } from './unsent-events.js';
+import { eventsIn, eventsPast, untakenBytes } from './unsent-events.js';
 
 /**
  * Frames smaller than this on average are gathered into one buffer per tick
@@ -54,7 +54,10 @@ export class TcpTransport implements Transport {
   /** A batch's write is done: it leaves inWrite (unless the socket is gone: then it is counted at the close). */
   private readonly batchWritten = (err?: Error | null): void => {
     if (err || this.socket.destroyed) return;
-    const b = this.inWrite.shift();
+    const w = this.inWrite;
+    const b = w.shift();
+    // Emptied, its room given back (length 0 drops the elements' store; shift() kept it): an idle connection holds none.
+    if (w.length === 0) w.length = 0;
     if (b?.notify) this.written();
   };
 
@@ -124,19 +127,9 @@ export class TcpTransport implements Transport {
     return lost;
   }
 
-  /**
-   * Bytes of the stream the system has taken: those handed over, less what
-   * the socket still holds. Of the write in progress, libuv's queue says
-   * how much is left (a write the system took a part of: the events whole
-   * in that part reached it); without those fields (another runtime), the
-   * whole write counts as not taken.
-   */
+  /** Bytes of the stream the system has taken: those handed over, less what the socket holds untaken (unsent-events.ts). */
   private takenBytes(): number {
-    const s = this.socket as Socket & { _writableState?: { writelen?: unknown }; _handle?: { writeQueueSize?: unknown } | null };
-    const inFlight = s._writableState?.writelen;
-    const left = s._handle?.writeQueueSize;
-    const untaken = typeof inFlight === 'number' && typeof left === 'number' && left <= inFlight ? s.writableLength - inFlight + left : s.writableLength;
-    return this.handed - untaken;
+    return this.handed - untakenBytes(this.socket);
   }
 
   get writable(): boolean {

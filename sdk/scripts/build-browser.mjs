@@ -80,7 +80,10 @@ mkdirSync(out, { recursive: true });
  * copied off their socket reads, the lifecycle resumes only its own
  * suspension, hints end a backoff, a throwing adapter closes the client).
  * Together (merged, gzip compresses them together): ESM 23,561 B, IIFE
- * 23,781 B, mobile 24,044 B; budgets a few bytes above.
+ * 23,781 B, mobile 24,044 B; budgets a few bytes above. Then +56 / +57 /
+ * +64 B for the review of those changes (a refusal sent before HELLO read,
+ * the app's own suspend() kept through the lifecycle's): 23,617 / 23,838 /
+ * 24,108 B.
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table
@@ -91,9 +94,9 @@ mkdirSync(out, { recursive: true });
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 23570,
-  'meshbus.iife.js': 23790,
-  'meshbus.mobile.js': 24050,
+  'meshbus.esm.js': 23625,
+  'meshbus.iife.js': 23845,
+  'meshbus.mobile.js': 24115,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');

@@ -334,6 +334,25 @@ export class Client implements SubscriptionOwner, Responder {
    * (publishes go to the outbox). For an app moving to the background.
    */
   suspend(): void {
+    this.byApp = true;
+    this.hold();
+  }
+
+  /**
+   * @internal The platform lifecycle's suspend() (`true`: background) and
+   * resume() of that suspension (`false`), told apart from the app's own:
+   * a client the app suspended, also while the lifecycle's suspension held
+   * (a logout in the background), stays suspended until the app's resume().
+   */
+  platformHold(on: boolean): void {
+    if (on) this.hold();
+    else if (!this.byApp) this.resume();
+  }
+
+  /** The app's own suspend() holds (not only the platform lifecycle's); ended by resume(). */
+  private byApp = false;
+
+  private hold(): void {
     const e = this.e;
     if (e.state === 'closed' || e.loop.suspended) return;
     e.loop.suspended = true;
@@ -354,6 +373,7 @@ export class Client implements SubscriptionOwner, Responder {
   resume(): void {
     const e = this.e;
     if (e.state === 'closed') return;
+    this.byApp = false;
     if (!e.loop.suspended) {
       this.checkLiveness();
       return;

@@ -115,19 +115,12 @@ export class Connection {
     // connectTimeout: Infinity (or past what a timer holds) must not time out at once, here nor in the transport.
     timeout = Math.min(timeout, MAX_TIMER);
     const deadline = Date.now() + timeout;
-    await this.transport.connect(this.server, { timeout });
-    const scanner = this.transport.scanner;
-    if (scanner !== undefined && this.receivedCount === 0) this.decoder = new FrameDecoder({ maxFrameLength: MAX_HANDSHAKE_FRAME, scanner });
-    return new Promise<WelcomeBody>((resolve, reject) => {
-      const timer = setTimeout(
-        () => {
-          this.handshake = undefined;
-          const e = new ClientError('MB_ERR_CONNECT_FAILED', `${this.server.href}: no WELCOME within ${timeout} ms`);
-          reject(e);
-          this.close(e);
-        },
-        Math.max(1, deadline - Date.now()),
-      );
+    // The handshake waits before the transport connects: a node that refuses says why at once, before any HELLO
+    // (MB_ERR_TOO_MANY_CONNECTIONS, MB_ERR_DRAINING), and its ERROR may arrive before connect() resolves (the Node
+    // transports resolve once the native scanner has loaded too; a WebSocket's first message can precede the
+    // continuation of its open). Without a handshake waiting, that ERROR was dropped.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const welcome = new Promise<WelcomeBody>((resolve, reject) => {
       this.handshake = {
         resolve: (w) => {
           clearTimeout(timer);
@@ -138,13 +131,27 @@ export class Connection {
           reject(e);
         },
       };
-      if (this.ended) {
-        this.handshake.reject(this.error ?? new ClientError('MB_ERR_CONNECT_FAILED', `${this.server.href}: closed during the handshake`));
-        this.handshake = undefined;
-        return;
-      }
-      this.sendFrame({ type: FrameType.HELLO, payload: encodeBody(hello) });
     });
+    // Settled while connect() is awaited, it is returned below; when connect() throws, its error is the one reported.
+    welcome.catch(() => undefined);
+    await this.transport.connect(this.server, { timeout });
+    const scanner = this.transport.scanner;
+    if (scanner !== undefined && this.receivedCount === 0) this.decoder = new FrameDecoder({ maxFrameLength: MAX_HANDSHAKE_FRAME, scanner });
+    // None waits any more when the node answered or the connection ended meanwhile (finish() rejects it).
+    if (this.handshake) {
+      timer = setTimeout(
+        () => {
+          const hs = this.handshake;
+          this.handshake = undefined;
+          const e = new ClientError('MB_ERR_CONNECT_FAILED', `${this.server.href}: no WELCOME within ${timeout} ms`);
+          hs?.reject(e);
+          this.close(e);
+        },
+        Math.max(1, deadline - Date.now()),
+      );
+      this.sendFrame({ type: FrameType.HELLO, payload: encodeBody(hello) });
+    }
+    return welcome;
   }
 
   /** Bytes given to this connection and not yet taken by the OS / WebSocket: this tick's batch and the transport's queue. */

@@ -74,12 +74,13 @@ function bind(client: Client, o: LifecycleOptions, offs: Array<() => void>): () 
   const onAppState = (s: AppStateValue): void => {
     if (s === 'background') {
       if (policy === 'disconnect' && !client.isSuspended) {
-        client.suspend();
+        client.platformHold(true);
         ours = true;
       }
     } else if (ours) {
+      // Not when the app suspended it meanwhile (platformHold): a logout in the background stays in force.
       ours = false;
-      client.resume();
+      client.platformHold(false);
     } else client.checkLiveness();
   };
   const onNetwork = (connected: boolean): void => client.setOnline(connected);

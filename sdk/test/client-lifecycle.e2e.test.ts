@@ -252,6 +252,36 @@ describe("the platform lifecycle and the app's own suspend()", () => {
   });
 });
 
+describe("the app's own suspend() while the platform lifecycle's suspension holds", () => {
+  it('a logout in the background (suspend() of a client the background suspended) stays in force at the next foreground (the foreground resumed it)', async () => {
+    const [tcp, ws] = await endpoints();
+    for (const [name, make] of [
+      ['mobile entry over WebSocket', (a: AppStateAdapter) => mobileConnect(ws!.url, { WebSocket: WebSocket as unknown as WebSocketConstructor, appState: a })],
+      ['bindLifecycle over TCP', async (a: AppStateAdapter) => {
+        const c = await connect(tcp!.url);
+        bindLifecycle(c, { appState: a });
+        return c;
+      }],
+    ] as const) {
+      const a = appState();
+      const c = fx.track(await make(a));
+      a.set('background'); // the lifecycle suspends it
+      c.suspend(); // the app's decision meanwhile: a logout
+      a.set('active');
+      await sleep(300);
+      expect({ name, suspended: c.isSuspended, connected: c.isConnected }).toEqual({ name, suspended: true, connected: false });
+      // Without the app's suspend(), the foreground resumes what the background suspended; the app's resume() still works.
+      c.resume();
+      await until(() => c.isConnected, `${name}: resumed by the app`, 5000);
+      a.set('background');
+      expect(c.isSuspended).toBe(true);
+      a.set('active');
+      await until(() => c.isConnected, `${name}: connected after the foreground`, 5000);
+      await c.close();
+    }
+  });
+});
+
 describe('the platform says the network is back (or the app is in front) while a reconnect waits out its backoff', () => {
   it('setOnline(true), checkLiveness() and resume() make the attempt now (it waited the whole delay: only an offline → online change did)', async () => {
     for (const { name, target, at } of await ports()) {

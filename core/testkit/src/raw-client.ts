@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import WebSocket from 'ws';
 import {
   FIXED_SIZE,
@@ -176,6 +177,17 @@ export class RawClient extends RawFrames {
   static async connect(port: number, hello: Record<string, unknown> | false = {}, localAddress?: string): Promise<RawClient> {
     const s = await new Promise<net.Socket>((resolve, reject) => {
       const sock = net.connect({ port, host: '127.0.0.1', localAddress }, () => resolve(sock));
+      sock.once('error', reject);
+    });
+    const c = new RawClient(s);
+    await c.hello(hello);
+    return c;
+  }
+
+  /** Over TLS (a node's `tls` client port), trusting `ca`. */
+  static async connectTls(port: number, ca: string, hello: Record<string, unknown> | false = {}): Promise<RawClient> {
+    const s = await new Promise<net.Socket>((resolve, reject) => {
+      const sock = tls.connect({ port, host: '127.0.0.1', ca, servername: 'localhost' }, () => resolve(sock));
       sock.once('error', reject);
     });
     const c = new RawClient(s);
