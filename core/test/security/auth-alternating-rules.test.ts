@@ -102,8 +102,10 @@ describe('AUTH alternating between rule sets', () => {
     };
     const { used: small } = await cycle(10);
     const { used: large, c } = await cycle(10_000);
-    // Unpaced, the 16 walks of 10,000 (~20 ms each) all ran in that second: about 20 times the CPU of 10 held.
-    expect(large / small).toBeLessThan(8);
+    // Unpaced, the 16 walks of 10,000 (~20 ms each) all ran in that second: 20-31 times the CPU of 10 held;
+    // paced, about 2.2 times. The bound sits between the two: a loaded CI run measured 8.2 for the paced
+    // code (the 10-held second is a few ms of CPU, so its noise moves the ratio most).
+    expect(large / small).toBeLessThan(14);
     const last = corr - 1;
     await c.waitFor((g) => g.type === FrameType.ACK && g.correlation === last, 30_000);
     expect(c.got.filter((g) => g.type === FrameType.ACK && g.correlation > last - 16)).toHaveLength(16);
