@@ -9,6 +9,8 @@
 // between checkouts (alternate them; the machine is shared).
 //
 //   node bench/client-cost.mjs CHECKOUT [TOPICS=10000] [SIZE=128] [EVENTS=1000000]
+//   VARY=1: the publisher's payloads are SIZE - (i % 8) bytes, a length that
+//   changes from one event to the next (application events of varying size).
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -57,6 +59,7 @@ function memoryTransport() {
 let transport;
 const client = await sdk.connect('tcp://127.0.0.1:1', { transport: () => (transport = memoryTransport()), name: 'client-cost' });
 const payload = new Uint8Array(size);
+const payloads = process.env.VARY === '1' ? Array.from({ length: 8 }, (_, k) => payload.subarray(0, size - k)) : undefined;
 
 function cpuNs(fn) {
   const c0 = process.cpuUsage();
@@ -68,7 +71,7 @@ function cpuNs(fn) {
 
 async function publishAll(n) {
   for (let i = 0; i < n; i++) {
-    client.publish(topics[i % nTopics], payload);
+    client.publish(topics[i % nTopics], payloads ? payloads[i & 7] : payload);
     if (i % 1000 === 999) await client.flush();
   }
   await client.flush();

@@ -280,19 +280,29 @@ export class Client implements SubscriptionOwner, Responder {
    * Graceful stop: unsubscribes everything, waits until the node has
    * processed that (events already on the way are still delivered), ends
    * the subscriptions, then closes. Publishes remain allowed until the close.
+   * Made while disconnected, it waits for the next connection, which sends
+   * what waited offline first (the outbox, requests, acked publishes), or
+   * for the client to close (`close()`, reconnect attempts exhausted).
    */
   async drain(): Promise<void> {
     const e = this.e;
     if (e.state === 'closed' || e.state === 'draining') return e.closedPromise.then(() => undefined);
-    const conn = e.conn;
-    if (!conn) return this.close();
+    const offline = !e.conn;
     e.state = 'draining';
     const subs = e.dispatcher.subs;
     for (const sub of subs.values()) {
       sub.draining = true;
-      e.unsub(sub.sid);
+      e.unsub(sub.sid); // offline: nothing to send, and the next connection does not subscribe it again
     }
     if (e.inboxSid) e.unsub(e.inboxSid);
+    // Offline it closed at once, discarding the outbox: what a graceful stop is asked not to lose.
+    if (offline) {
+      await new Promise<void>((resolve) => {
+        const off = e.feed.emitter.on('status', (s) => {
+          if (s.type === 'connected' || s.type === 'closed') resolve(off());
+        });
+      });
+    }
     try {
       await this.flush();
     } catch {

@@ -27,6 +27,7 @@ import {
 } from '@meshbus/proto';
 import type { ServerUrl } from './servers.js';
 import { topicBytes, writeTopic } from './topic-cache.js';
+import { sealedHead } from './sealed-head.js';
 import type { Transport } from './transport.js';
 import { connectionClosed, messageOf } from './errors.js';
 import { MAX_TIMER } from './timer.js';
@@ -176,8 +177,9 @@ export class Connection {
 
   /**
    * Sends an event: encoded into the tick's batch (topic bytes and hash
-   * cached per topic string), or, for a payload over COPY_MAX, as
-   * `[head, payload]` without copying the payload.
+   * cached per topic string; a plain PUB's first bytes copied from its
+   * topic's sealed head, sealed-head.ts), or, for a payload over COPY_MAX,
+   * as `[head, payload]` without copying the payload.
    */
   sendEvent(spec: FrameSpec): void {
     if (this.ended) return;
@@ -196,14 +198,19 @@ export class Connection {
     const topicLen = t.length;
     if (topicLen > 0xffff) throw new ProtocolError('MB_ERR_BAD_TOPIC', `topic of ${topicLen} bytes`);
     const ext = spec.ext === undefined ? EMPTY : (encodeExtension(spec.ext) ?? EMPTY);
+    // `publish(topic, payload)`: no extension block, flags or correlation (the SDK sets no other header field).
+    const head = ext.length === 0 && !spec.correlation && !spec.flags && spec.type === FrameType.PUB ? sealedHead(t, p.length) : undefined;
     const size = FIXED_SIZE + topicLen + ext.length + p.length;
     this.room(size);
     const off = this.reserve(size);
     const slab = this.slab;
-    writeTopic(t, topic, slab, off + FIXED_SIZE);
-    if (ext.length > 0) slab.set(ext, off + FIXED_SIZE + topicLen);
+    if (head !== undefined) slab.set(head, off);
+    else {
+      writeTopic(t, topic, slab, off + FIXED_SIZE);
+      if (ext.length > 0) slab.set(ext, off + FIXED_SIZE + topicLen);
+      writeHeader(slab, off, headerOf(spec, t.hash, topicLen, ext.length, p.length));
+    }
     if (p.length > 0) slab.set(p, off + FIXED_SIZE + topicLen + ext.length);
-    writeHeader(slab, off, headerOf(spec, t.hash, topicLen, ext.length, p.length));
     this.commit(off + size);
   }
 

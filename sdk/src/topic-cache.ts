@@ -11,6 +11,9 @@ export interface TopicBytes {
   bytes: Uint8Array | undefined;
   /** The node topic-length limit this topic was last validated against (0: not yet). */
   validFor: number;
+  /** A plain PUB's prefix, header and topic bytes, sealed for `headFor` payload bytes (sealed-head.ts). */
+  head: Uint8Array | undefined;
+  headFor: number;
 }
 
 /**
@@ -73,8 +76,8 @@ export function writeTopic(t: TopicBytes, topic: string, buf: Uint8Array, off: n
 /** Length and hash from the char codes when ASCII (no buffer); else from the encoded bytes. */
 function measure(topic: string): TopicBytes {
   const h = asciiTopicHash(topic);
-  if (h >= 0) return { length: topic.length, hash: topic.length > 0 ? h : 0, bytes: undefined, validFor: 0 };
+  if (h >= 0) return { length: topic.length, hash: topic.length > 0 ? h : 0, bytes: undefined, validFor: 0, head: undefined, headFor: 0 };
   const bytes = new Uint8Array(utf8Length(topic));
   utf8Write(topic, bytes, 0);
-  return { length: bytes.length, hash: topicHash(bytes), bytes, validFor: 0 };
+  return { length: bytes.length, hash: topicHash(bytes), bytes, validFor: 0, head: undefined, headFor: 0 };
 }

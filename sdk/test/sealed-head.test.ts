@@ -1,0 +1,67 @@
+// A plain publish copies its topic's sealed head (sealed-head.ts) instead of
+// writing and checksumming the header: the bytes must be exactly what the
+// codec's encoder makes, whatever lengths follow each other, and a node must
+// accept and deliver them.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MeshNode } from '@meshbus/core';
+import { FIXED_SIZE, FrameType, encodeFrame } from '@meshbus/proto';
+import { Fixture, until, url } from '@meshbus/testkit';
+import { connect, type Client, type Msg } from '../src/index.js';
+import { sealedHead } from '../src/sealed-head.js';
+import { topicBytes } from '../src/topic-cache.js';
+
+/** Lengths in an order that grows, shrinks, repeats and crosses byte boundaries of both length fields. */
+const LENGTHS = [16, 16, 0, 1, 255, 256, 2048, 0, 65_535, 65_536, 70_000, 3, 3, 16];
+
+describe('sealedHead', () => {
+  it('makes the prefix, header and topic that encodeFrame makes, for each payload length in turn', () => {
+    for (const topic of ['sh.plain', 'sh.é.☃', 'x', `sh.${'l'.repeat(300)}`]) {
+      for (const len of LENGTHS) {
+        const payload = new Uint8Array(len).fill(7);
+        const head = sealedHead(topicBytes(topic), len);
+        expect(head, topic).toBeDefined();
+        const want = encodeFrame({ type: FrameType.PUB, topic, payload });
+        expect(Buffer.from(head!).equals(Buffer.from(want.subarray(0, want.length - len))), `${topic} at ${len}`).toBe(true);
+      }
+    }
+  });
+
+  it('is not made for a reply topic (not kept by the topic cache)', () => {
+    expect(sealedHead(topicBytes('_INBOX.0011223344556677.1.abc'), 4)).toBeUndefined();
+    expect(sealedHead(topicBytes('sh.kept'), 4)?.length).toBe(FIXED_SIZE + 'sh.kept'.length);
+  });
+});
+
+describe('plain publishes through a node', () => {
+  const fx = new Fixture();
+  let node: MeshNode;
+  let sub: Client;
+  let pub: Client;
+
+  beforeAll(async () => {
+    node = await fx.node();
+    sub = fx.track(await connect(url(node)));
+    pub = fx.track(await connect(url(node)));
+  });
+  afterAll(() => fx.teardown());
+
+  it('delivers every event whole when payload lengths and topics change from one event to the next', async () => {
+    const got: string[] = [];
+    sub.subscribe('sh.>', { callback: (m: Msg) => got.push(`${m.topic}:${m.data.length}:${m.data[m.data.length - 1] ?? '-'}`) });
+    await sub.flush();
+    const sent: string[] = [];
+    // 2,048 and 2,049 straddle the copy bound above which the payload is sent uncopied.
+    const lengths = [...LENGTHS.filter((l) => l < 60_000), 2049, 2048, 2049, 0];
+    for (let round = 0; round < 3; round++) {
+      for (const [i, len] of lengths.entries()) {
+        const topic = i % 3 === 0 ? 'sh.a' : i % 3 === 1 ? 'sh.ü' : 'sh.a.b';
+        const payload = new Uint8Array(len).fill((round * 31 + i) & 0xff);
+        pub.publish(topic, payload);
+        sent.push(`${topic}:${len}:${len > 0 ? (round * 31 + i) & 0xff : '-'}`);
+      }
+      await pub.flush();
+    }
+    await until(() => got.length >= sent.length, 'every event');
+    expect(got).toEqual(sent);
+  });
+});
