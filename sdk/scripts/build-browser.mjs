@@ -89,7 +89,8 @@ mkdirSync(out, { recursive: true });
  * below): 23,696 / 23,918 / 24,185 B. Then +88 / +87 / +90 B for the
  * review of those changes (drain() waits for its acked publishes' ACKs;
  * requests made offline rejected unsent when it starts): 23,784 / 24,005 /
- * 24,275 B.
+ * 24,275 B. Then +19 / +20 / +19 B (the app's suspend() ends a drain that
+ * waits for a connection): 23,803 / 24,025 / 24,294 B.
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table
@@ -100,9 +101,9 @@ mkdirSync(out, { recursive: true });
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 23790,
-  'meshbus.iife.js': 24010,
-  'meshbus.mobile.js': 24280,
+  'meshbus.esm.js': 23810,
+  'meshbus.iife.js': 24030,
+  'meshbus.mobile.js': 24300,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');

@@ -285,11 +285,16 @@ export class Client implements SubscriptionOwner, Responder {
    * connection, which sends what waited offline first (the outbox, acked
    * publishes), or for the client to close (`close()`, reconnect attempts
    * exhausted); requests made offline are rejected unsent
-   * (MB_ERR_CONNECTION_CLOSED), as a request made while draining is.
+   * (MB_ERR_CONNECTION_CLOSED), as a request made while draining is. While
+   * the app's own suspend() holds, no connection comes until resume(): it
+   * closes at once (the `closed` event counts the outbox as `unsent`), and
+   * a suspend() made during a drain ends it so.
    */
   async drain(): Promise<void> {
     const e = this.e;
     if (e.state === 'closed' || e.state === 'draining') return e.closedPromise.then(() => undefined);
+    // Suspended by the app: no connection comes until resume(), so waiting for one never settled (a process exited without a `closed` event).
+    if (!e.conn && this.byApp) return this.close();
     const offline = !e.conn;
     e.state = 'draining';
     const subs = e.dispatcher.subs;
@@ -356,6 +361,8 @@ export class Client implements SubscriptionOwner, Responder {
   suspend(): void {
     this.byApp = true;
     this.hold();
+    // A drain waiting for a connection would wait for resume(): it ends now, as one whose connection is dropped does.
+    if (this.e.state === 'draining') void this.close();
   }
 
   /**

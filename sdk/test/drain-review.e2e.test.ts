@@ -94,4 +94,34 @@ describe('drain() and answers the node still owes', () => {
       expect(c.isClosed && online.isClosed).toBe(true);
     }
   });
+
+  it("drain() while the app's own suspend() holds, or a suspend() during an offline drain, settles with the outbox counted unsent", async () => {
+    const { net, eps } = await setup();
+    for (const ep of eps) {
+      for (const order of ['suspend, then drain', 'drain, then suspend'] as const) {
+        const c = fx.track(await connect(ep.url, { reconnectBackoff: { base: 20, max: 50 } }));
+        let closed: unknown;
+        c.on('status', (s) => s.type === 'closed' && (closed = s));
+        if (order === 'suspend, then drain') c.suspend();
+        else {
+          net.down = true;
+          ep.cut();
+        }
+        await until(() => !c.isConnected, 'the connection lost');
+        c.publish('dr.x', 'x');
+        let drained = false;
+        const d = c.drain().then(() => (drained = true));
+        if (order === 'drain, then suspend') {
+          await sleep(50);
+          c.suspend();
+        }
+        // Before: never settled (no connection comes until resume()); a Node process exited with the drain
+        // pending and no `closed` event (exit code 13 at a top-level await).
+        await until(() => drained, `${ep.name}, ${order}: drain() settled`, 2000);
+        await d;
+        expect(closed, `${ep.name}, ${order}`).toEqual({ type: 'closed', unsent: 1 });
+        net.down = false;
+      }
+    }
+  });
 });
