@@ -280,13 +280,21 @@ export class Client implements SubscriptionOwner, Responder {
    * Graceful stop: unsubscribes everything, waits until the node has
    * processed that (events already on the way are still delivered), ends
    * the subscriptions, then closes. Publishes remain allowed until the close.
-   * Made while disconnected, it waits for the next connection, which sends
-   * what waited offline first (the outbox, requests, acked publishes), or
-   * for the client to close (`close()`, reconnect attempts exhausted).
+   * Acked publishes are waited for (their ACK, NACK, `ackTimeout` or the
+   * connection's loss). Made while disconnected, it waits for the next
+   * connection, which sends what waited offline first (the outbox, acked
+   * publishes), or for the client to close (`close()`, reconnect attempts
+   * exhausted); requests made offline are rejected unsent
+   * (MB_ERR_CONNECTION_CLOSED), as a request made while draining is. While
+   * the app's own suspend() holds, no connection comes until resume(): it
+   * closes at once (the `closed` event counts the outbox as `unsent`), and
+   * a suspend() made during a drain ends it so.
    */
   async drain(): Promise<void> {
     const e = this.e;
     if (e.state === 'closed' || e.state === 'draining') return e.closedPromise.then(() => undefined);
+    // Suspended by the app: no connection comes until resume(), so waiting for one never settled (a process exited without a `closed` event).
+    if (!e.conn && this.byApp) return this.close();
     const offline = !e.conn;
     e.state = 'draining';
     const subs = e.dispatcher.subs;
@@ -297,6 +305,11 @@ export class Client implements SubscriptionOwner, Responder {
     if (e.inboxSid) e.unsub(e.inboxSid);
     // Offline it closed at once, discarding the outbox: what a graceful stop is asked not to lose.
     if (offline) {
+      // Requests made offline are not sent: their replies would come to the inbox this drain unsubscribes (as one made now).
+      for (const req of e.waitingRequests.takeAll()) {
+        clearTimeout(req.timer);
+        req.reject(connectionClosed('client is draining'));
+      }
       await new Promise<void>((resolve) => {
         const off = e.feed.emitter.on('status', (s) => {
           if (s.type === 'connected' || s.type === 'closed') resolve(off());
@@ -308,6 +321,8 @@ export class Client implements SubscriptionOwner, Responder {
     } catch {
       /* closing anyway */
     }
+    // Acked publishes (made before or during the drain, or offline) get their ACK: the node stores before it answers, after the PONG.
+    await e.pending.acksSettled();
     for (const sub of [...subs.values()]) e.dispatcher.end(sub, 'unsubscribed', false);
     await this.close();
   }
@@ -346,6 +361,8 @@ export class Client implements SubscriptionOwner, Responder {
   suspend(): void {
     this.byApp = true;
     this.hold();
+    // A drain waiting for a connection would wait for resume(): it ends now, as one whose connection is dropped does.
+    if (this.e.state === 'draining') void this.close();
   }
 
   /**

@@ -41,6 +41,9 @@ export interface PendingFlush extends Correlated {
 export class PendingTable {
   private readonly byId = new Map<number, Correlated>();
   private lastId = 0;
+  /** Acked publishes in the table, and who waits for there to be none (acksSettled). */
+  private acks = 0;
+  private waiters: Array<() => void> = [];
 
   constructor(private readonly taken: (id: number) => boolean) {}
 
@@ -57,6 +60,7 @@ export class PendingTable {
   add(e: Correlated): number {
     e.id = this.nextId();
     this.byId.set(e.id, e);
+    if (e.kind === 'ack') this.acks++;
     return e.id;
   }
 
@@ -77,13 +81,31 @@ export class PendingTable {
   /** Removes `e` if it is in the table, and clears its timer. */
   remove(e: Correlated): void {
     if (e.timer !== undefined) clearTimeout(e.timer);
-    if (e.id !== 0 && this.byId.get(e.id) === e) this.byId.delete(e.id);
+    if (e.id !== 0 && this.byId.get(e.id) === e) {
+      this.byId.delete(e.id);
+      if (e.kind === 'ack' && --this.acks === 0) this.wake();
+    }
+  }
+
+  /**
+   * Resolves once no acked publish waits for its ACK: each leaves by its
+   * answer, its own timer (`ackTimeout`) or the connection's loss
+   * (failAll). drain() waits for them.
+   */
+  acksSettled(): Promise<void> {
+    return this.acks === 0 ? Promise.resolve() : new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  private wake(): void {
+    for (const r of this.waiters.splice(0)) r();
   }
 
   /** Rejects and removes every entry: they were sent on a connection that is gone (outcome unknown). */
   failAll(err: MeshbusError): void {
     const all = [...this.byId.values()];
     this.byId.clear();
+    this.acks = 0;
+    this.wake();
     for (const e of all) {
       if (e.timer !== undefined) clearTimeout(e.timer);
       e.reject(err);

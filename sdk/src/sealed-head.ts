@@ -17,13 +17,14 @@ import type { TopicBytes } from './topic-cache.js';
  * bytes (the head and its array, measured), ~4.3 MB for the 16,384 topics
  * topic-cache.ts keeps at most.
  *
- * Returns undefined for an ASCII topic the cache does not keep (a reply
- * topic, one past the cache's size: the only entries without `bytes`;
- * sealing them would be work thrown away) and for one too long for the
- * header's u16 (the caller's path refuses it).
+ * Returns undefined for a topic the cache does not keep (a reply topic,
+ * one past the cache's size: `headFor` -1; an ASCII one has no `bytes`
+ * either): its entry is made again at its next use, so its head would be
+ * made per event and thrown away (a non-ASCII topic's was, at c32ec62);
+ * and for one too long for the header's u16 (the caller's path refuses it).
  */
 export function sealedHead(t: TopicBytes, payloadLen: number): Uint8Array | undefined {
-  if (t.bytes === undefined || t.length > 0xffff) return undefined;
+  if (t.bytes === undefined || t.headFor < 0 || t.length > 0xffff) return undefined;
   let h = t.head;
   if (h === undefined) {
     h = t.head = new Uint8Array(FIXED_SIZE + t.length);

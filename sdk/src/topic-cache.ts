@@ -11,7 +11,7 @@ export interface TopicBytes {
   bytes: Uint8Array | undefined;
   /** The node topic-length limit this topic was last validated against (0: not yet). */
   validFor: number;
-  /** A plain PUB's prefix, header and topic bytes, sealed for `headFor` payload bytes (sealed-head.ts). */
+  /** A plain PUB's prefix, header and topic bytes, sealed for `headFor` payload bytes (sealed-head.ts); headFor -1: an entry the cache does not keep, never sealed. */
   head: Uint8Array | undefined;
   headFor: number;
 }
@@ -21,7 +21,8 @@ export interface TopicBytes {
  * (clock-cache.ts). An entry is about 45 B of cache slots, a 48 B entry and
  * its UTF-8 bytes in a Uint8Array (~180 B + the length, Node 20), plus the
  * topic string itself (held as the key): ~4.5 MB + strings at most for
- * 16,384 topics of 20 bytes. A publisher cycling more topics than this
+ * 16,384 topics of 20 bytes; a Node publisher's sealed heads add ~260 B per
+ * kept topic of 20 bytes (sealed-head.ts). A publisher cycling more topics than this
  * pays a miss per event: one pass over the string's char codes (hash and
  * ASCII check), one validation pass (event-checks.ts), the bytes written
  * from the char codes (no array made for a topic the cache does not keep).
@@ -49,7 +50,9 @@ export function topicBytes(topic: string): TopicBytes {
     e = measure(topic);
     // A reply topic is used once (it names one request): not worth an entry.
     // A kept entry keeps the bytes: copying them costs less than writing the char codes (~20 ns at 15 bytes).
-    if (!topic.startsWith('_INBOX.') && cache.set(topic, e) && e.bytes === undefined) e.bytes = utf8Encode(topic);
+    if (!topic.startsWith('_INBOX.') && cache.set(topic, e)) {
+      if (e.bytes === undefined) e.bytes = utf8Encode(topic);
+    } else e.headFor = -1; // not kept: no sealed head (sealed-head.ts), which would be made per event and thrown away
   }
   lastTopic = topic;
   return (last = e);

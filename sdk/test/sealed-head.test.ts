@@ -30,6 +30,16 @@ describe('sealedHead', () => {
     expect(sealedHead(topicBytes('_INBOX.0011223344556677.1.abc'), 4)).toBeUndefined();
     expect(sealedHead(topicBytes('sh.kept'), 4)?.length).toBe(FIXED_SIZE + 'sh.kept'.length);
   });
+
+  it('is not made for a non-ASCII topic the full cache does not keep (it would be made per event and thrown away)', () => {
+    // 16,384 topics fill the cache; then 7 new topics in 8 are not kept (clock-cache.ts).
+    for (let i = 0; i < 16_384; i++) topicBytes(`sh.fill.${i}`);
+    const names = Array.from({ length: 64 }, (_, i) => `sh.né.${i}`);
+    const sealed = names.filter((n) => sealedHead(topicBytes(n), 4) !== undefined).length;
+    // c32ec62: 64 of 64 sealed (a non-ASCII entry has its bytes whether kept or not). Kept: 8 of 64.
+    expect(sealed).toBeLessThanOrEqual(8);
+    // What such a topic sends is still the encoder's (sendEvent writes its header): through a node, below.
+  });
 });
 
 describe('plain publishes through a node', () => {
