@@ -92,7 +92,10 @@ mkdirSync(out, { recursive: true });
  * 24,275 B. Then +19 / +20 / +19 B (the app's suspend() ends a drain that
  * waits for a connection): 23,803 / 24,025 / 24,294 B. Then +4 / +5 / +4 B
  * (a topic the cache does not keep marked unsealed): 23,807 / 24,030 /
- * 24,298 B.
+ * 24,298 B. Then +1 / +7 / +7 B for one send path for every event size
+ * (a payload over 2 KiB goes out uncopied after the frame's first bytes
+ * in the slab, a sealed head included, instead of a head array of its
+ * own): 23,808 / 24,037 / 24,305 B.
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table
@@ -104,8 +107,8 @@ mkdirSync(out, { recursive: true });
 const GOAL = 12 * 1024;
 const BUDGET = {
   'meshbus.esm.js': 23810,
-  'meshbus.iife.js': 24030,
-  'meshbus.mobile.js': 24300,
+  'meshbus.iife.js': 24040,
+  'meshbus.mobile.js': 24310,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');

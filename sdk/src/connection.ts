@@ -14,7 +14,6 @@ import {
   encodeBody,
   encodeExtension,
   encodeFrame,
-  encodeHead,
   headerOf,
   writeHeader,
   errorFromCode,
@@ -178,21 +177,13 @@ export class Connection {
   /**
    * Sends an event: encoded into the tick's batch (topic bytes and hash
    * cached per topic string; a plain PUB's first bytes copied from its
-   * topic's sealed head, sealed-head.ts), or, for a payload over COPY_MAX,
-   * as `[head, payload]` without copying the payload.
+   * topic's sealed head, sealed-head.ts); a payload over COPY_MAX is not
+   * copied: the batch carries it as a chunk of its own after the frame's
+   * first bytes.
    */
   sendEvent(spec: FrameSpec): void {
     if (this.ended) return;
     const p = spec.payload ?? EMPTY;
-    if (p.length > COPY_MAX) {
-      const head = encodeHead(spec);
-      this.room(head.length + p.length);
-      this.cut();
-      this.out.push(head, p);
-      this.outBytes += head.length + p.length;
-      this.scheduleFlush();
-      return;
-    }
     const topic = spec.topic ?? '';
     const t = topicBytes(topic);
     const topicLen = t.length;
@@ -200,8 +191,10 @@ export class Connection {
     const ext = spec.ext === undefined ? EMPTY : (encodeExtension(spec.ext) ?? EMPTY);
     // `publish(topic, payload)`: no extension block, flags or correlation (the SDK sets no other header field).
     const head = ext.length === 0 && !spec.correlation && !spec.flags && spec.type === FrameType.PUB ? sealedHead(t, p.length) : undefined;
-    const size = FIXED_SIZE + topicLen + ext.length + p.length;
-    this.room(size);
+    // A payload over COPY_MAX is not copied: it follows the frame's first bytes as a chunk of its own.
+    const copied = p.length > COPY_MAX ? 0 : p.length;
+    const size = FIXED_SIZE + topicLen + ext.length + copied;
+    this.room(size + p.length - copied);
     const off = this.reserve(size);
     const slab = this.slab;
     if (head !== undefined) slab.set(head, off);
@@ -210,9 +203,15 @@ export class Connection {
       if (ext.length > 0) slab.set(ext, off + FIXED_SIZE + topicLen);
       writeHeader(slab, off, headerOf(spec, t.hash, topicLen, ext.length, p.length));
     }
-    if (p.length > 0) slab.set(p, off + FIXED_SIZE + topicLen + ext.length);
-    this.commit(off + size);
+    if (copied > 0) slab.set(p, off + FIXED_SIZE + topicLen + ext.length);
+    if (copied === p.length) return this.commit(off + size);
+    this.batchEnd = off + size;
+    this.cut();
+    this.out.push(p);
+    this.outBytes += p.length;
+    this.scheduleFlush();
   }
+
 
   /** Hands the batch over first when a frame of `size` bytes would take it past BATCH_BYTES. */
   private room(size: number): void {
