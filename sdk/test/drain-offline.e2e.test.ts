@@ -7,32 +7,20 @@
  * each through a proxy that refuses connections while the "network" is down.
  */
 import { describe, expect, it } from 'vitest';
-import { WsGateway } from '@meshbus/core/ws';
-import { nodeKit, sleep, tcpProxy, until, url } from '@meshbus/testkit';
+import { nodeKit, sleep, until, url } from '@meshbus/testkit';
 import { ClientError, connect, type Status } from '../src/index.js';
+import { downableEndpoints } from './helpers.js';
 
 const fx = nodeKit();
 
-/** A node, an observer on it, and the node's TCP and WebSocket ports behind proxies refusing while `down`. */
-async function setup(): Promise<{ observed: string[]; net: { down: boolean }; eps: Array<{ name: string; url: string; cut(): void }> }> {
+/** A node, an observer of `dr.>` on it, and its TCP and WebSocket ports behind proxies refusing while `net.down`. */
+async function setup(): Promise<{ observed: string[] } & Awaited<ReturnType<typeof downableEndpoints>>> {
   const n = await fx.node();
-  const gw = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
-  fx.defer(() => gw.close());
   const obs = fx.track(await connect(url(n)));
   const observed: string[] = [];
   obs.subscribe('dr.>', { callback: (m) => observed.push(`${m.topic} ${m.string()}`) });
   await obs.flush();
-  const net = { down: false };
-  const eps: Array<{ name: string; url: string; cut(): void }> = [];
-  for (const [name, port, at] of [
-    ['TCP', n.port, (p: number) => url(p)],
-    ['WebSocket', gw.port, (p: number) => `ws://127.0.0.1:${p}/`],
-  ] as const) {
-    const proxy = await tcpProxy(() => (net.down ? undefined : port));
-    fx.defer(() => proxy.close());
-    eps.push({ name, url: at(proxy.port), cut: () => proxy.cut() });
-  }
-  return { observed, net, eps };
+  return { observed, ...(await downableEndpoints(fx, n)) };
 }
 
 describe('drain() while disconnected', () => {

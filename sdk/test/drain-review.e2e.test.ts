@@ -9,10 +9,10 @@
  * node's WebSocket gateway, through a proxy that refuses while "down".
  */
 import { describe, expect, it } from 'vitest';
-import { WsGateway } from '@meshbus/core/ws';
-import { nodeKit, ownRedisServers, sleep, tcpProxy, until, url } from '@meshbus/testkit';
+import { nodeKit, ownRedisServers, sleep, until, url } from '@meshbus/testkit';
 import type { NodeOptions } from '@meshbus/core';
 import { connect, type ClientError } from '../src/index.js';
+import { downableEndpoints } from './helpers.js';
 
 const fx = nodeKit();
 const redis = ownRedisServers();
@@ -24,22 +24,10 @@ const outcome = <T>(p: Promise<T>, ok: (v: T) => string): Promise<Outcome> =>
     (e: ClientError) => ({ err: e.code, message: e.message }),
   );
 
-/** A node (durable for `o.>` when `durable`), its WebSocket gateway, and both ports behind proxies refusing while `net.down`. */
+/** A node (durable for `o.>` when `durable`), its TCP and WebSocket ports behind proxies refusing while `net.down`. */
 async function setup(durable?: NodeOptions['durable']) {
   const n = await fx.node(durable ? { durable } : {});
-  const gw = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
-  fx.defer(() => gw.close());
-  const net = { down: false };
-  const eps: Array<{ name: string; url: string; cut(): void }> = [];
-  for (const [name, port, at] of [
-    ['TCP', n.port, (p: number) => url(p)],
-    ['WebSocket', gw.port, (p: number) => `ws://127.0.0.1:${p}/`],
-  ] as const) {
-    const proxy = await tcpProxy(() => (net.down ? undefined : port));
-    fx.defer(() => proxy.close());
-    eps.push({ name, url: at(proxy.port), cut: () => proxy.cut() });
-  }
-  return { n, net, eps };
+  return { n, ...(await downableEndpoints(fx, n)) };
 }
 
 describe('drain() and answers the node still owes', () => {

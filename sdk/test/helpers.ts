@@ -2,6 +2,38 @@ import net from 'node:net';
 import { WebSocketServer, type ServerOptions } from 'ws';
 import { FrameDecoder, FrameType, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
 import { TcpTransport, type Client, type Status, type Transport } from '../src/index.js';
+import type { MeshNode } from '@meshbus/core';
+import { WsGateway } from '@meshbus/core/ws';
+import { tcpProxy as switchableProxy, url, type Fixture } from '@meshbus/testkit';
+
+/** A client endpoint behind a proxy (downableEndpoints). */
+export interface DownableEndpoint {
+  name: 'TCP' | 'WebSocket';
+  url: string;
+  /** Ends the connections open through the proxy now. */
+  cut(): void;
+}
+
+/**
+ * A network that can go down: `n`'s TCP port and a WebSocket gateway of it
+ * (started here), each behind a proxy that refuses new connections while
+ * `net.down`; everything is closed with `fx`.
+ */
+export async function downableEndpoints(fx: Fixture, n: MeshNode): Promise<{ net: { down: boolean }; eps: DownableEndpoint[] }> {
+  const gw = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+  fx.defer(() => gw.close());
+  const net = { down: false };
+  const eps: DownableEndpoint[] = [];
+  for (const [name, port, at] of [
+    ['TCP', n.port, (p: number) => url(p)],
+    ['WebSocket', gw.port, (p: number) => `ws://127.0.0.1:${p}/`],
+  ] as const) {
+    const proxy = await switchableProxy(() => (net.down ? undefined : port));
+    fx.defer(() => proxy.close());
+    eps.push({ name, url: at(proxy.port), cut: () => proxy.cut() });
+  }
+  return { net, eps };
+}
 
 /** Records a client's status events. */
 export function recordStatus(c: Client): Status[] {

@@ -2,11 +2,10 @@
 // writing and checksumming the header: the bytes must be exactly what the
 // codec's encoder makes, whatever lengths follow each other, and a node must
 // accept and deliver them.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MeshNode } from '@meshbus/core';
+import { describe, expect, it } from 'vitest';
 import { FIXED_SIZE, FrameType, encodeFrame } from '@meshbus/proto';
-import { Fixture, until, url } from '@meshbus/testkit';
-import { connect, type Client, type Msg } from '../src/index.js';
+import { nodeKit, until, url } from '@meshbus/testkit';
+import { connect, type Msg } from '../src/index.js';
 import { sealedHead } from '../src/sealed-head.js';
 import { topicBytes } from '../src/topic-cache.js';
 
@@ -43,19 +42,11 @@ describe('sealedHead', () => {
 });
 
 describe('plain publishes through a node', () => {
-  const fx = new Fixture();
-  let node: MeshNode;
-  let sub: Client;
-  let pub: Client;
-
-  beforeAll(async () => {
-    node = await fx.node();
-    sub = fx.track(await connect(url(node)));
-    pub = fx.track(await connect(url(node)));
-  });
-  afterAll(() => fx.teardown());
+  const fx = nodeKit();
 
   it('delivers every event whole when payload lengths and topics change from one event to the next', async () => {
+    const node = await fx.node();
+    const [sub, pub] = [fx.track(await connect(url(node))), fx.track(await connect(url(node)))];
     const got: string[] = [];
     sub.subscribe('sh.>', { callback: (m: Msg) => got.push(`${m.topic}:${m.data.length}:${m.data[m.data.length - 1] ?? '-'}`) });
     await sub.flush();
