@@ -95,7 +95,8 @@ mkdirSync(out, { recursive: true });
  * 24,298 B. Then +1 / +7 / +7 B for one send path for every event size
  * (a payload over 2 KiB goes out uncopied after the frame's first bytes
  * in the slab, a sealed head included, instead of a head array of its
- * own): 23,808 / 24,037 / 24,305 B.
+ * own): 23,808 / 24,037 / 24,305 B. Then -2 / -3 / -3 B (waiting requests
+ * rejected by one method): 23,806 / 24,034 / 24,302 B.
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table

@@ -306,10 +306,7 @@ export class Client implements SubscriptionOwner, Responder {
     // Offline it closed at once, discarding the outbox: what a graceful stop is asked not to lose.
     if (offline) {
       // Requests made offline are not sent: their replies would come to the inbox this drain unsubscribes (as one made now).
-      for (const req of e.waitingRequests.takeAll()) {
-        clearTimeout(req.timer);
-        req.reject(connectionClosed('client is draining'));
-      }
+      e.waitingRequests.rejectAll(connectionClosed('client is draining'));
       await new Promise<void>((resolve) => {
         const off = e.feed.emitter.on('status', (s) => {
           if (s.type === 'connected' || s.type === 'closed') resolve(off());

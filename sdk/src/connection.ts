@@ -212,7 +212,6 @@ export class Connection {
     this.scheduleFlush();
   }
 
-
   /** Hands the batch over first when a frame of `size` bytes would take it past BATCH_BYTES. */
   private room(size: number): void {
     const n = this.outBytes + this.batchEnd - this.batchStart;

@@ -483,10 +483,7 @@ export class Engine implements DispatchHost, DurableHost {
     conn?.close();
     const closedErr = connectionClosed('client is closed', { cause: error });
     this.pending.failAll(closedErr);
-    for (const req of this.waitingRequests.takeAll()) {
-      clearTimeout(req.timer);
-      req.reject(closedErr);
-    }
+    this.waitingRequests.rejectAll(closedErr);
     this.durable?.close(closedErr);
     this.dispatcher.endAll(error);
     const unsent = this.outbox?.clear() ?? 0;

@@ -19,17 +19,17 @@ import type { TopicBytes } from './topic-cache.js';
  * 16,384 topics of 20 bytes topic-cache.ts keeps at most.
  *
  * Returns undefined for a topic the cache does not keep (a reply topic,
- * one past the cache's size: `headFor` -1; an ASCII one has no `bytes`
- * either): its entry is made again at its next use, so its head would be
- * made per event and thrown away (a non-ASCII topic's was, at c32ec62);
- * and for one too long for the header's u16 (the caller's path refuses it).
+ * one past the cache's size: `headFor` -1): its entry is made again at its
+ * next use, so its head would be made per event and thrown away (a
+ * non-ASCII topic's was, at c32ec62). A kept entry always has its bytes;
+ * the caller has refused a topic too long for the header's u16.
  */
 export function sealedHead(t: TopicBytes, payloadLen: number): Uint8Array | undefined {
-  if (t.bytes === undefined || t.headFor < 0 || t.length > 0xffff) return undefined;
+  if (t.headFor < 0) return undefined;
   let h = t.head;
   if (h === undefined) {
     h = t.head = new Uint8Array(FIXED_SIZE + t.length);
-    h.set(t.bytes, FIXED_SIZE);
+    h.set(t.bytes!, FIXED_SIZE);
     // The topic's bytes are held once: the entry's become a view of the head's (only its header part changes).
     t.bytes = h.subarray(FIXED_SIZE);
     writeHeader(h, 0, { type: FrameType.PUB, topicHash: t.hash, topicLen: t.length, payloadLen });

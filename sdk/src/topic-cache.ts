@@ -21,7 +21,7 @@ export interface TopicBytes {
  * (clock-cache.ts). An entry is about 45 B of cache slots, a 48 B entry and
  * its UTF-8 bytes in a Uint8Array (~180 B + the length, Node 20), plus the
  * topic string itself (held as the key): ~4.5 MB + strings at most for
- * 16,384 topics of 20 bytes; a Node publisher's sealed heads add ~260 B per
+ * 16,384 topics of 20 bytes; a Node publisher's sealed heads add ~130 B per
  * kept topic of 20 bytes (sealed-head.ts). A publisher cycling more topics than this
  * pays a miss per event: one pass over the string's char codes (hash and
  * ASCII check), one validation pass (event-checks.ts), the bytes written

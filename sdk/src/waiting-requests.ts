@@ -1,4 +1,4 @@
-import { ClientError } from '@meshbus/proto';
+import { ClientError, type MeshbusError } from '@meshbus/proto';
 import { entrySize, type OutboxLimits } from './outbox.js';
 import type { PendingRequest } from './pending.js';
 
@@ -48,9 +48,13 @@ export class WaitingRequests {
     return r;
   }
 
-  takeAll(): PendingRequest[] {
+  /** Rejects every waiting request with `err`, unsent (the client closes, or drains while offline). */
+  rejectAll(err: MeshbusError): void {
     this.held = 0;
-    return this.list.splice(0);
+    for (const req of this.list.splice(0)) {
+      clearTimeout(req.timer);
+      req.reject(err);
+    }
   }
 }
 
