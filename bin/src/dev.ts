@@ -96,8 +96,9 @@ export async function runDev(p: ParsedArgs): Promise<number> {
   const onSignal = (): void => {
     stop();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Every one (stop() acts once): a second signal must not kill the launcher while its nodes drain.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   // One that came while the modules loaded (early-signals.ts): the nodes just spawned drain it.
   if (takeEarlySignal() !== undefined) onSignal();
   onNpmLauncherExit(onSignal);

@@ -193,7 +193,7 @@ const WILDCARD_HOST = /^(0\.0\.0\.0|::|\[::\]|0:0:0:0:0:0:0:0)?$/;
  * failed over to it was refused), so it is not used then (--client-advertise
  * and --ws-advertise say anything else).
  */
-function advertisedHost(cfg: StartConfig, port: number): string | undefined {
+export function advertisedHost(cfg: StartConfig, port: number): string | undefined {
   if (cfg.advertise === undefined || !WILDCARD_HOST.test(cfg.host)) return undefined;
   return `${cfg.advertise.replace(/:\d+$/, '')}:${port}`;
 }

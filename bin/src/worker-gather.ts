@@ -45,7 +45,7 @@ export interface WorkerView {
 type Kind = 'metrics' | 'view';
 type Metrics = MetricObjectWithValues<MetricValue<string>>[];
 
-/** IPC messages (objects with `t`), distinct from the supervisor's READY string. */
+/** IPC messages (objects with `t`, as the supervisor's in workers.ts). */
 const ASK_PRIMARY = 'meshbus:gather?';
 const PRIMARY_ANSWER = 'meshbus:gather';
 const ASK_WORKER = 'meshbus:worker?';

@@ -1,11 +1,11 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { inOperatorTerms, unknownStartVariables, type StartConfig } from './config.js';
-import { nodeIdentity, startServer } from './start.js';
+import { advertisedHost, nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
 import { takeEarlySignal } from './early-signals.js';
-import { freePort, jsonLogger, memoryNow } from '@meshbus/core';
+import { jsonLogger, memoryNow } from '@meshbus/core';
 import { workerGatherer, workerSources, type WorkerView } from './worker-gather.js';
 import type { RunningServer } from './start.js';
 
@@ -18,18 +18,41 @@ import type { RunningServer } from './start.js';
  * loopback: the same peer protocol that joins machines joins the cores, so
  * routing between workers needs no other mechanism. With --cluster-port P,
  * worker i listens for peers on P+i and other machines see each worker as a
- * node of the mesh.
+ * node of the mesh; without it, each worker binds a loopback port of its own
+ * choosing (port 0: a port picked for it beforehand could be taken by
+ * anything else on the machine before the worker, a second later, binds it,
+ * and one taken port stopped every worker). A worker that serves tells the
+ * primary its cluster port; the primary gives it the addresses of the
+ * workers already serving to dial (so each pair links once, dialed by the
+ * later one), and tells the others to stop dialing a worker that exited.
  */
 export async function runWorkers(cfg: StartConfig, flags: Record<string, unknown> = {}): Promise<number> {
   return cluster.isPrimary ? supervise(cfg) : runWorker(cfg, flags);
 }
 
-/** What a worker tells the primary once it serves: from then on, a worker that exits is restarted. */
+/**
+ * IPC between the primary and its workers (objects with `t`, as worker-gather.ts's).
+ * READY, worker → primary, once it serves: from then on, a worker that exits is
+ * restarted. SIBLINGS, primary → worker: cluster addresses to dial (as seeds)
+ * and to stop dialing.
+ */
 const READY = 'meshbus:worker-ready';
+const SIBLINGS = 'meshbus:siblings';
+interface ReadyMsg {
+  t: typeof READY;
+  clusterPort: number;
+}
+interface SiblingsMsg {
+  t: typeof SIBLINGS;
+  dial: string[];
+  forget: string[];
+}
+const isMsg = <M extends { t: string }>(m: unknown, t: M['t']): m is M => typeof m === 'object' && m !== null && (m as { t?: unknown }).t === t;
 
 interface WorkerPlan {
   index: number;
-  clusterPorts: number[];
+  /** --cluster-port + index, or 0: the worker picks its own (see runWorkers). */
+  clusterPort: number;
   /** Secret of the loopback links between workers when the user gave none. */
   secret: string | undefined;
 }
@@ -39,15 +62,18 @@ async function supervise(cfg: StartConfig): Promise<number> {
   logUnhandledRejections(log);
   for (const u of unknownStartVariables()) log.warn(u, 'environment variable ignored: no setting of meshbus start reads it');
   const n = cfg.workers;
-  const clusterPorts: number[] = [];
-  for (let i = 0; i < n; i++) clusterPorts.push(cfg.clusterPort !== undefined ? cfg.clusterPort + i : await freePort());
   // Workers that only mesh among themselves still authenticate their links.
   const secret = cfg.clusterSecret ?? (cfg.clusterPort === undefined ? randomBytes(24).toString('hex') : undefined);
   let stopping = false;
   /** The exit code once a worker failed to start: 2 when it exited 2 (a bad setting), else 1. */
   let failed: number | undefined;
-  const serving = new Set<Worker>();
-  const gatherer = workerGatherer(() => [...serving], log);
+  /** Workers that serve, with the loopback address of their cluster port. */
+  const serving = new Map<Worker, string>();
+  const tell = (w: Worker, m: SiblingsMsg): void => {
+    // A worker exiting right now: its channel may be closed (the callback takes the error).
+    if (w.isConnected()) w.send(m, () => undefined);
+  };
+  const gatherer = workerGatherer(() => [...serving.keys()], log);
   let finish: () => void = () => undefined;
   const done = new Promise<void>((r) => (finish = r));
   const stopAll = (): void => {
@@ -64,18 +90,21 @@ async function supervise(cfg: StartConfig): Promise<number> {
     }
   };
   const fork = (index: number): void => {
-    const plan: WorkerPlan = { index, clusterPorts, secret };
+    const plan: WorkerPlan = { index, clusterPort: cfg.clusterPort !== undefined ? cfg.clusterPort + index : 0, secret };
     const w = cluster.fork({ MESHBUS_WORKER_PLAN: JSON.stringify(plan) });
     let ready = false;
     w.on('message', (m: unknown) => {
-      if (m !== READY) return;
+      if (!isMsg<ReadyMsg>(m, READY) || ready) return;
       ready = true;
-      serving.add(w);
+      tell(w, { t: SIBLINGS, dial: [...serving.values()], forget: [] });
+      serving.set(w, `127.0.0.1:${m.clusterPort}`);
     });
     gatherer.listen(w);
     w.once('exit', (code, signal) => {
+      const gone = serving.get(w);
       serving.delete(w);
       if (stopping) return;
+      if (gone !== undefined) for (const other of serving.keys()) tell(other, { t: SIBLINGS, dial: [], forget: [gone] });
       if (!ready) {
         // It never served (a port taken, a bad setting): a restart would fail the
         // same way, forever, while the primary looks alive. Stop and say so.
@@ -89,8 +118,11 @@ async function supervise(cfg: StartConfig): Promise<number> {
     });
   };
   for (let i = 0; i < n; i++) fork(i);
-  process.once('SIGTERM', stopAll);
-  process.once('SIGINT', stopAll);
+  // `on`, not `once`: a supervisor that signals the whole process group (systemd's default
+  // KillMode, `timeout`, a second Ctrl-C) must not kill the primary by a signal's default
+  // action while its workers drain. stopAll acts once.
+  process.on('SIGTERM', stopAll);
+  process.on('SIGINT', stopAll);
   // One that came while the modules loaded (early-signals.ts): the workers just forked are stopped.
   if (takeEarlySignal() !== undefined) stopAll();
   onNpmLauncherExit(stopAll);
@@ -103,16 +135,17 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   const i = plan.index;
   const external = cfg.clusterPort !== undefined;
   const host = external ? cfg.clusterHost : '127.0.0.1';
-  const others = plan.clusterPorts.filter((_, j) => j !== i).map((p) => `127.0.0.1:${p}`);
   const workerCfg: StartConfig = {
     ...cfg,
     workers: 1,
     name: `${cfg.name || 'node'}#${i}`,
     clusterHost: host,
-    clusterPort: plan.clusterPorts[i]!,
-    advertise: cfg.advertise ? `${cfg.advertise.replace(/:\d+$/, '')}:${plan.clusterPorts[i]}` : undefined,
-    // Each worker meshes with its siblings (and the configured seeds); a full mesh needs one of them.
-    seeds: [...cfg.seeds, ...others.slice(0, 1)],
+    clusterPort: plan.clusterPort,
+    // Without --cluster-port the workers' links stay on loopback: an advertised address would name a port nobody else reaches.
+    advertise: cfg.advertise && external ? `${cfg.advertise.replace(/:\d+$/, '')}:${plan.clusterPort}` : undefined,
+    clientAdvertise: cfg.clientAdvertise ?? (external ? undefined : advertisedHost(cfg, cfg.port)),
+    // The configured seeds; the siblings come from the primary once this worker serves.
+    seeds: cfg.seeds,
     mesh: cfg.mesh,
     clusterSecret: plan.secret,
   };
@@ -120,8 +153,11 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   // starting when another failed or the user stopped): it drains once up, as `start` does.
   let early = false;
   let stop = (): void => void (early = true);
-  process.once('SIGTERM', () => stop());
-  process.once('SIGINT', () => stop());
+  // Every one, not the first only: a worker is signalled by the primary and, when the whole group is
+  // (systemd's default KillMode, `timeout`, Ctrl-C), by the supervisor too; a second SIGTERM left
+  // to its default action killed the worker in the middle of its drain.
+  process.on('SIGTERM', () => stop());
+  process.on('SIGINT', () => stop());
   // The primary is gone (even SIGKILLed): a worker must not live on alone.
   process.once('disconnect', () => stop());
   if (takeEarlySignal() !== undefined) early = true;
@@ -137,7 +173,13 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
     throw inOperatorTerms(e, flags);
   });
   running = server;
-  process.send?.(READY);
+  process.on('message', (m: unknown) => {
+    if (!isMsg<SiblingsMsg>(m, SIBLINGS)) return;
+    for (const a of m.forget) server.cluster?.forgetAddress(a);
+    for (const a of m.dial) server.cluster?.addSeed(a);
+  });
+  const ready: ReadyMsg = { t: READY, clusterPort: server.cluster?.port ?? 0 };
+  process.send?.(ready);
   await new Promise<void>((resolve) => {
     let stopping = false;
     stop = (): void => {

@@ -1,7 +1,7 @@
 import { createServer, connect as netConnect } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { freePortRange, portFree, runCli, spawnCli, stopProcesses, until, type CliProcess } from '@meshbus/testkit';
+import { freePortRange, portFree, runCli, spawnCli, stopProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
 
 /**
  * Issue #16: the documented ways to run a node drain on SIGTERM and exit 0
@@ -14,15 +14,6 @@ const procs: CliProcess[] = [];
 afterEach(async () => {
   await stopProcesses(procs, { group: true });
 });
-
-/** `until`, and on a timeout the end of `p`'s stderr in the error (what the node was doing). */
-async function untilOf(p: CliProcess, cond: () => boolean | Promise<boolean>, what: string, ms?: number, every?: number): Promise<void> {
-  try {
-    await until(cond, what, ms, every);
-  } catch (e) {
-    throw new Error(`${(e as Error).message}; its stderr ends:\n${p.err().slice(-3000)}`);
-  }
-}
 
 function track(p: CliProcess): CliProcess {
   procs.push(p);
@@ -66,10 +57,10 @@ it('under npm (npx meshbus start), SIGTERM to the launcher still drains the node
   await until(async () => (await Promise.all(portsOf(args).map(accepts))).every(Boolean), 'the node to listen on every port');
   p.child.kill('SIGTERM');
   await p.exited;
-  await untilOf(p, async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
+  await untilProcess(p, async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
   expect(p.err()).toContain('launcher exited');
   // Ports are freed when the drain starts, 'node stopped' is logged when it ends (and the pipe may lag): wait for it.
-  await untilOf(p, () => p.err().includes('node stopped'), 'the orphaned node to log that it stopped');
+  await untilProcess(p, () => p.err().includes('node stopped'), 'the orphaned node to log that it stopped');
 });
 
 it('under npm, a launcher killed while the node is still opening its ports drains the node too', async () => {
@@ -80,9 +71,9 @@ it('under npm, a launcher killed while the node is still opening its ports drain
   await until(() => accepts(portsOf(args)[0]!), 'the node to listen on its client port', 20_000, 5);
   p.child.kill('SIGTERM');
   await p.exited;
-  await untilOf(p, async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
+  await untilProcess(p, async () => (await Promise.all(portsOf(args).map(portFree))).every(Boolean), 'the orphaned node to free its ports');
   // Ports are freed when the drain starts, 'node stopped' is logged when it ends (and the pipe may lag): wait for it.
-  await untilOf(p, () => p.err().includes('node stopped'), 'the orphaned node to log that it stopped');
+  await untilProcess(p, () => p.err().includes('node stopped'), 'the orphaned node to log that it stopped');
 });
 
 it('under npm, SIGTERM to the launcher of start --workers or dev stops every node', async () => {
@@ -90,10 +81,10 @@ it('under npm, SIGTERM to the launcher of start --workers or dev stops every nod
   const w = track(
     spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info'], { viaShell: true, env: { npm_command: 'exec' } }),
   );
-  await untilOf(w, () => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
+  await untilProcess(w, () => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
   w.child.kill('SIGTERM');
   await w.exited;
-  await untilOf(w, () => portFree(port), 'the orphaned workers to free the client port');
+  await untilProcess(w, () => portFree(port), 'the orphaned workers to free the client port');
 
   const [base, cluster, http, ws] = [await freePortRange(2), await freePortRange(2), await freePortRange(2), await freePortRange(2)];
   const d = track(
@@ -102,10 +93,10 @@ it('under npm, SIGTERM to the launcher of start --workers or dev stops every nod
       env: { npm_command: 'exec' },
     }),
   );
-  await untilOf(d, () => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
+  await untilProcess(d, () => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
   d.child.kill('SIGTERM');
   await d.exited;
-  await untilOf(d, async () => (await Promise.all([base, base + 1, cluster, cluster + 1].map(portFree))).every(Boolean), 'the orphaned dev mesh to free its ports');
+  await untilProcess(d, async () => (await Promise.all([base, base + 1, cluster, cluster + 1].map(portFree))).every(Boolean), 'the orphaned dev mesh to free its ports');
 });
 
 it('start --workers exits non-zero when the client port is taken, instead of living on serving nothing', async () => {
@@ -123,7 +114,7 @@ it('start --workers exits non-zero when the client port is taken, instead of liv
 it('start --workers drains every worker on SIGTERM and exits 0', async () => {
   const port = await freePort();
   const w = track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']));
-  await untilOf(w, () => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
+  await untilProcess(w, () => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
   w.child.kill('SIGTERM');
   expect(await w.exited).toBe(0);
   expect(await portFree(port)).toBe(true);
@@ -134,7 +125,7 @@ it('dev takes its peer ports from --cluster-base, and stops every node on SIGTER
   const d = track(
     spawnCli(['dev', '--nodes', '2', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'info']),
   );
-  await untilOf(d, () => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
+  await untilProcess(d, () => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
   expect(d.out()).toContain(`peers 127.0.0.1:${cluster}`);
   expect(d.out()).toContain(`peers 127.0.0.1:${cluster + 1}`);
   expect(await accepts(cluster)).toBe(true);
@@ -166,20 +157,20 @@ it('dev: a node killed from outside (kill -9 <pid> from the banner) leaves the o
   // the README's own 3-node dev mesh: killing one node stopped the whole mesh.
   const [base, cluster, http, ws] = [await freePortRange(3), await freePortRange(3), await freePortRange(3), await freePortRange(3)];
   const d = track(spawnCli(['dev', '--nodes', '3', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'info']));
-  await untilOf(d, () => (d.err().match(/peer link up/g) ?? []).length >= 6, 'the three dev nodes to link');
+  await untilProcess(d, () => (d.err().match(/peer link up/g) ?? []).length >= 6, 'the three dev nodes to link');
   const pid = Number(/dev-1: pid (\d+)/.exec(d.out())?.[1]);
   expect(pid, d.out()).toBeGreaterThan(0);
   const sub = track(spawnCli(['sub', 'demo.>', '--count', '1', '--server', `127.0.0.1:${base + 2}`]));
-  await untilOf(sub, () => sub.err().includes('subscribed to demo.>'), 'the subscription on dev-2');
+  await untilProcess(sub, () => sub.err().includes('subscribed to demo.>'), 'the subscription on dev-2');
   process.kill(pid, 'SIGKILL');
-  await untilOf(d, () => d.err().split('\n').some((l) => l.includes('peer link down') && l.includes('"peerName":"dev-1"')), 'the others to see dev-1 gone');
+  await untilProcess(d, () => d.err().split('\n').some((l) => l.includes('peer link down') && l.includes('"peerName":"dev-1"')), 'the others to see dev-1 gone');
   // dev-0 and dev-2 still up and linked: an event published on dev-0 reaches the sub on dev-2
   // (before, the launcher stopped them: the publish found no node, the sub lost its own).
   const pub = await runCli(['pub', 'demo.after', 'still routing', '--server', `127.0.0.1:${base}`]);
   expect(pub.code, pub.err).toBe(0);
   expect(await sub.exited, sub.err()).toBe(0);
   expect(sub.out()).toBe('[#1] demo.after: still routing\n');
-  await untilOf(d, () => d.err().includes('a dev node was stopped from outside'), 'the launcher to say so');
+  await untilProcess(d, () => d.err().includes('a dev node was stopped from outside'), 'the launcher to say so');
   expect(d.child.exitCode).toBe(null);
   const line = d.err().split('\n').find((l) => l.includes('a dev node was stopped from outside'));
   expect(JSON.parse(line!)).toMatchObject({ level: 'warn', role: 'dev', node: 'dev-1', signal: 'SIGKILL' });

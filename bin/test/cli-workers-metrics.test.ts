@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { spawnCli, stopProcesses, until, type CliProcess, launchChromium, noBrowser, promtoolCheck } from '@meshbus/testkit';
+import { spawnCli, stopProcesses, untilProcess, type CliProcess, launchChromium, noBrowser, promtoolCheck } from '@meshbus/testkit';
 
 /**
  * Issue 16: `meshbus start --workers N` has one /metrics for the whole
@@ -32,8 +32,8 @@ it('start --workers 2: every scrape of /metrics shows the series of both workers
   const http = await freePort();
   const w = spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', String(http), '--ws-port', 'off', '--log-level', 'info']);
   procs.push(w);
-  await until(() => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
-  await until(() => (w.err().match(/http api listening/g) ?? []).length >= 2, 'both workers to serve HTTP');
+  await untilProcess(w, () => (w.err().match(/peer link up/g) ?? []).length >= 2, 'the workers to link');
+  await untilProcess(w, () => (w.err().match(/http api listening/g) ?? []).length >= 2, 'both workers to serve HTTP');
   const scrapes: string[] = [];
   // Fresh connections each time (no keep-alive): node:cluster deals them to the workers in turn.
   for (let i = 0; i < 4; i++) {
@@ -64,7 +64,7 @@ it('start --workers 2: /v1/workers and the dashboard list both workers whichever
   const http = await freePort();
   const w = spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', String(http), '--ws-port', 'off', '--log-level', 'info']);
   procs.push(w);
-  await until(() => (w.err().match(/http api listening/g) ?? []).length >= 2, 'both workers to serve HTTP');
+  await untilProcess(w, () => (w.err().match(/http api listening/g) ?? []).length >= 2, 'both workers to serve HTTP');
   for (let i = 0; i < 4; i++) {
     const r = await fetch(`http://127.0.0.1:${http}/v1/workers`, { headers: { connection: 'close' } });
     const body = (await r.json()) as { workers: Array<{ worker: number; id: string; name: string; pid: number }> };

@@ -18,6 +18,7 @@ import { keepsNewLink, topologyProblem } from './topology-rules.js';
 import { peerStatuses, type PeerStatus } from './peer-status.js';
 import { peerBody } from './peer-bodies.js';
 import { DialedPeers } from './dialed-peers.js';
+import { memberGone } from './member-gone.js';
 
 export type { PeerStatus };
 
@@ -65,6 +66,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private stopped = false;
   /** When start() ran: readiness stops waiting for seeds `readyWait` ms after it. */
   private startedAt: number | undefined;
+  /** Addresses redialed until linked, and again when their link dies: the options' seeds and addSeed's. */
+  private readonly seeds: Set<string>;
   /** Seeds that turned out to be this node itself (bounded by the seed list). */
   private readonly selfSeeds = new Set<string>();
   /** Gate key of each accepted link still in its handshake. */
@@ -75,6 +78,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     options: ClusterOptions = {},
   ) {
     this.options = checkClusterOptions(options, node.options.name);
+    this.seeds = new Set(this.options.seeds);
     this.interest = new InterestExchange(node, this.options.mode === 'partial', this.options.maxPeerInterest);
     this.self = {
       id: node.id,
@@ -101,7 +105,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       logger: node.logger,
       acceptFailuresTold: new ToldRecently(REPORT_EVERY),
     };
-    this.dialedPeer = new DialedPeers((a) => this.options.seeds.includes(a), this.options.seeds.length + this.options.maxKnownPeers);
+    this.dialedPeer = new DialedPeers((a) => this.seeds.has(a), this.options.seeds.length + this.options.maxKnownPeers);
     this.peerPort = new PeerPort(this.options, node.logger, (s, key) => this.accepted(s, key));
     this.redialer = new Redialer({
       min: this.options.redialMin,
@@ -182,6 +186,22 @@ export class ClusterNode implements LinkHandler, ClusterView {
     if (o.seeds.length === 0 || this.byPeer.size > 0) return true;
     if (o.seeds.every((s) => this.selfSeeds.has(s))) return true;
     return this.startedAt !== undefined && Date.now() - this.startedAt >= o.readyWait;
+  }
+
+  /**
+   * Dials `addr` from now on as a seed: for a supervisor that learns its
+   * sibling nodes' addresses after they start (`meshbus start --workers`).
+   * Not a readiness condition (ready() waits for the options' seeds only).
+   */
+  addSeed(addr: string): void {
+    this.seeds.add(addr);
+    this.redialer.want(addr, true);
+  }
+
+  /** Stops dialing `addr` (a seed or a learned address) until a link to it comes up: a node known to be gone. */
+  forgetAddress(addr: string): void {
+    this.seeds.delete(addr);
+    this.redialer.forget(addr);
   }
 
   peers(): PeerStatus[] {
@@ -352,7 +372,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // bounded number of failures, or at once if the secret was refused either way).
     if (!this.stopped && !link.peer && link.target) {
       const refused = link.failCode === 'MB_ERR_AUTH_FAILED';
-      if (!this.redialer.wants(link.target) && this.options.seeds.includes(link.target)) this.redialer.want(link.target, true);
+      if (!this.redialer.wants(link.target) && this.seeds.has(link.target)) this.redialer.want(link.target, true);
       this.redialer.failed(link.target, link.failCode ? `${link.failCode}: ${reason}` : reason, refused);
     }
   }
@@ -373,8 +393,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
    */
   private redialPeer(peer: PeerInfo): void {
     if (this.options.mode === 'leaf') return this.leaves.hubDown();
-    for (const target of this.dialedPeer.addressesOf(peer.id)) this.redialer.want(target, this.options.seeds.includes(target));
-    if (this.options.mode === 'full') this.redialer.want(peer.cluster, this.options.seeds.includes(peer.cluster));
+    for (const target of this.dialedPeer.addressesOf(peer.id)) this.redialer.want(target, this.seeds.has(target));
+    if (this.options.mode === 'full') this.redialer.want(peer.cluster, this.seeds.has(peer.cluster));
   }
 
   peerControl(link: PeerLink, f: Frame): void {
@@ -440,35 +460,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
       this.node.stats.dropped.noQueueMember++;
       return;
     }
-    if (!this.node.deliverToGroup(f, route, queue, link, scope)) this.memberGone(f, route, queue, link);
+    if (!this.node.deliverToGroup(f, route, queue, link, scope)) memberGone(this.node, this.options.mode, f, route, queue, link);
   }
-
-  /**
-   * A queue-group event for `queue` reached this node after its last member
-   * here ended — reached its `max` or unsubscribed while the peer, not yet
-   * told, was sending (SPEC 10.3). As with NATS, the ended member never gets
-   * it. In a full mesh it goes on once to a member on another node (the
-   * sender included, if it has one now): an event already passed on (hops
-   * ≥ 2) is not passed again. A leaf passes it back to its hub (if the group
-   * has a member elsewhere), and the hub on to a member of the mesh (never
-   * back to the leaf: deliverToGroup skipped it): a hub prefers its leaves'
-   * members, so without this all it sends a leaf before the leaf's `max`
-   * withdrawal arrives would be lost. Otherwise it is counted as dropped
-   * (`dropped.noQueueMember`, meshbus_dropped_total{reason="no_queue_member"}).
-   */
-  private memberGone(f: Frame, route: Receivers, queue: string, from: PeerLink): void {
-    const mode = this.options.mode;
-    if (mode === 'leaf' || (mode === 'full' && (f.hops < 2 || from.kind === 'leaf'))) {
-      const g = route.groups.find((x) => x.name === queue);
-      const m = g && g.remote.length > 0 ? this.node.table.pick({ name: queue, local: [], remote: g.remote, far: [] }, undefined, 'all', f.payloadLen) : undefined;
-      if (m) {
-        m.owner.deliver(f, m.sid);
-        return;
-      }
-    }
-    this.node.stats.dropped.noQueueMember++;
-  }
-
 
   private tick(): void {
     const now = Date.now();

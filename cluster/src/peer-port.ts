@@ -140,10 +140,10 @@ export class PeerPort {
     this.preAuth.release(gateKey);
   }
 
-  /** Listens on options.host:options.port; ConfigError when the port is taken. */
+  /** Listens on options.host:options.port (bound by this process, also in a node:cluster worker); ConfigError when the port is taken. */
   async listen(): Promise<number> {
     const o = this.options;
-    this.boundPort = await listenOn(this.server, o.port, o.host, { port: 'cluster', label: 'peers' });
+    this.boundPort = await listenOn(this.server, o.port, o.host, { port: 'cluster', label: 'peers' }, true);
     return this.boundPort;
   }
 

@@ -136,6 +136,18 @@ export class Redialer {
     this.failure(addr, t, reason, refused);
   }
 
+  /**
+   * Stops dialing `addr` and leaves it out of want(addr, false) (gossip, a
+   * link's death) until a link to it comes up (connected): an address known
+   * to be gone, e.g. a `meshbus start --workers` sibling that exited. Not
+   * told: nothing failed.
+   */
+  forget(addr: string): void {
+    const t = this.targets.get(addr);
+    if (t) this.drop(addr, t);
+    this.remember(addr);
+  }
+
   stop(): void {
     this.stopped = true;
     for (const t of this.targets.values()) clearTimeout(t.timer);
@@ -151,10 +163,15 @@ export class Redialer {
 
   private giveUp(addr: string, t: Target, reason: string): void {
     this.drop(addr, t);
+    this.remember(addr);
+    this.o.note('gave-up', addr, { reason, attempts: t.failures });
+  }
+
+  /** Remembers `addr` as given up (the oldest forgotten past MAX_GIVEN_UP); a learned slot may be free again. */
+  private remember(addr: string): void {
     if (this.givenUp.size >= MAX_GIVEN_UP) this.givenUp.delete(this.givenUp.values().next().value!);
     this.givenUp.add(addr);
     this.warnedFull = false;
-    this.o.note('gave-up', addr, { reason, attempts: t.failures });
   }
 
   /** One failed attempt at `addr`: counted, told (seeds, see the class), and a gossiped address given up when it is time. */

@@ -33,13 +33,16 @@ export function listenError(e: NodeJS.ErrnoException, name: ListenerName, host: 
 
 /**
  * Opens `server` on host:port and resolves the port it got (the OS picks
- * one for port 0). Rejects with listenError's ConfigError.
+ * one for port 0). Rejects with listenError's ConfigError. `exclusive`: in a
+ * node:cluster worker, bind in this process instead of sharing the
+ * primary's handle (a port only this worker listens on: node:cluster would
+ * give every worker's port 0 the same port).
  */
-export function listenOn(server: Server, port: number, host: string, name: ListenerName): Promise<number> {
+export function listenOn(server: Server, port: number, host: string, name: ListenerName, exclusive = false): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     const onError = (e: NodeJS.ErrnoException): void => reject(listenError(e, name, host, port));
     server.once('error', onError);
-    server.listen(port, host, () => {
+    server.listen({ port, host, exclusive }, () => {
       server.off('error', onError);
       const addr = server.address();
       resolve(typeof addr === 'object' && addr ? addr.port : port);

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@meshbus/core';
+import { until } from './wait.js';
 
 /** The `meshbus` command's entry script (bin/meshbus.js of @meshbus/cli), run as users run it: `node <BIN> ...`. */
 export const MESHBUS_BIN = fileURLToPath(import.meta.resolve('@meshbus/cli/meshbus.js'));
@@ -12,19 +13,23 @@ export interface CliProcess {
   err: () => string;
   /** Exit code, or the signal name when killed by one. */
   exited: Promise<number | string>;
-  /** Kills whatever is left of a `viaShell` process's group (its orphaned node); no-op otherwise. */
+  /** Kills whatever is left of a `viaShell` or `group` process's group (its orphaned node, workers); no-op otherwise. */
   killGroup: () => void;
 }
 
-/** Starts `node bin/meshbus.js <args>` with piped output. */
-export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; viaShell?: boolean } = {}): CliProcess {
+/**
+ * Starts `node bin/meshbus.js <args>` with piped output. `group`: in a process
+ * group of its own (its pid is the group's id), for a test that signals the
+ * whole group as a terminal or systemd's default KillMode does.
+ */
+export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; viaShell?: boolean; group?: boolean } = {}): CliProcess {
   const env = { ...process.env, ...opts.env };
   // viaShell: the way npm runs a bin (`sh -c "<bin> <args>"`), to stand in for npx.
   // In a process group of its own, which a node orphaned by the shell keeps:
   // killGroup() then reaches it even when a test failed before it drained.
   const child = opts.viaShell
     ? spawn('sh', ['-c', [process.execPath, MESHBUS_BIN, ...args].map((a) => `'${a}'`).join(' ')], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-    : spawn(process.execPath, [MESHBUS_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    : spawn(process.execPath, [MESHBUS_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.group === true });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -32,12 +37,31 @@ export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; viaShe
   const exited = new Promise<number | string>((r) => child.once('exit', (code, signal) => r(code ?? signal ?? 'unknown')));
   const killGroup = (): void => {
     try {
-      if (opts.viaShell && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      if ((opts.viaShell || opts.group) && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
     } catch {
       // ESRCH: the group is gone already.
     }
   };
   return { child, out: () => out, err: () => err, exited, killGroup };
+}
+
+/**
+ * `until`, and on a failure the end of `p`'s stderr in the error (what the
+ * node was doing). When `p` runs at the call, it fails as soon as `p` exits: a
+ * node that failed to start is not waited for until the timeout. (Called after
+ * `p` exited, it waits for what `p` left behind: an orphaned node.)
+ */
+export async function untilProcess(p: CliProcess, cond: () => boolean | Promise<boolean>, what: string, ms?: number, every?: number): Promise<void> {
+  let ended: number | string | undefined;
+  if (p.child.exitCode === null && p.child.signalCode === null) void p.exited.then((c) => (ended = c));
+  try {
+    await until(async () => {
+      if (ended !== undefined) throw new Error(`the process exited (${ended}) while waiting for ${what}`);
+      return cond();
+    }, what, ms, every);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}; its stderr ends:\n${p.err().slice(-3000)}`);
+  }
 }
 
 /**

@@ -1,0 +1,142 @@
+import { readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { afterEach, expect, it } from 'vitest';
+import { connect, type Client } from '@meshbus/sdk';
+import { cleanups, freePort, freePortRange, RawClient, spawnCli, trackedProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
+
+/**
+ * `meshbus start --workers N`: how the workers find each other's cluster
+ * ports, and how they stop. Real processes, real ports.
+ *
+ * - The primary used to pick each worker's cluster port (bound, released) a
+ *   second before the worker bound it: anything else on the machine could
+ *   take it meanwhile, the client or HTTP port of the same command included,
+ *   and one taken port stopped every worker (CI saw "timed out waiting for
+ *   the workers to link"). Now each worker binds a port of its own choosing
+ *   and the primary introduces the workers to each other.
+ * - A worker signalled twice (by the primary and by a supervisor that signals
+ *   the whole process group: systemd's default KillMode, `timeout`, Ctrl-C)
+ *   was killed by the second SIGTERM in the middle of its drain.
+ */
+
+const procs = trackedProcesses();
+afterEach(() => procs.stop({ group: true }));
+const clean = cleanups();
+
+const links = (p: CliProcess): number => (p.err().match(/peer link up/g) ?? []).length;
+
+/** The JSON log lines of `p` with message `msg`. */
+function logLines(p: CliProcess, msg: string): Array<Record<string, unknown>> {
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of p.err().split('\n')) {
+    if (!line.includes(`"msg":"${msg}"`)) continue;
+    try {
+      out.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      // a line cut by the pipe: not a log record
+    }
+  }
+  return out;
+}
+
+/** Connects until two clients landed on different workers (node:cluster deals connections in turn). */
+async function oneClientPerWorker(port: number): Promise<[Client, Client]> {
+  const byNode = new Map<string, Client>();
+  for (let i = 0; i < 16 && byNode.size < 2; i++) {
+    const c = await connect(`127.0.0.1:${port}`);
+    clean.push(() => c.close());
+    if (!byNode.has(c.info!.node)) byNode.set(c.info!.node, c);
+  }
+  expect(byNode.size).toBe(2);
+  return [...byNode.values()] as [Client, Client];
+}
+
+/** An event published on `a` reaches a subscriber on `b` (publishing until interest crossed the link). */
+async function routes(a: Client, b: Client, topic: string): Promise<void> {
+  let got = 0;
+  const sub = b.subscribe(topic, { callback: () => got++ });
+  await b.flush();
+  await until(() => {
+    a.publish(topic, 'x');
+    return got > 0;
+  }, `an event from one worker to the other on ${topic}`);
+  sub.unsubscribe();
+}
+
+it('links its workers when every port the primary could have picked for them is taken but the client and HTTP ports', async () => {
+  // Seventeen consecutive free ports: the command's client and HTTP ports, and fifteen held here.
+  const base = await freePortRange(17);
+  const [port, http] = [base + 1, base + 2];
+  const held: Server[] = [];
+  clean.push(() => Promise.all(held.map((s) => new Promise<void>((r) => s.close(() => r())))));
+  for (let p = base; p <= base + 16; p++) {
+    if (p === port || p === http) continue;
+    const s = createServer();
+    await new Promise<void>((r, j) => s.once('error', j).listen(p, '127.0.0.1', () => r()));
+    held.push(s);
+  }
+  // freePort's range narrowed to those ports: a port picked in advance could only be `port` or `http`.
+  const w = procs.track(
+    spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', String(http), '--ws-port', 'off', '--log-level', 'info'], {
+      env: { MESHBUS_PORT_RANGE: `${base}-${base + 16}` },
+    }),
+  );
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  await untilProcess(w, () => (w.err().match(/http api listening/g) ?? []).length >= 2, 'both workers to serve HTTP');
+  const [a, b] = await oneClientPerWorker(port);
+  await routes(a, b, 'ports.a');
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
+it('a worker that died is restarted on a port of its own, linked again, and no longer dialed at its old address', async () => {
+  const port = await freePort();
+  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']));
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  const first = logLines(w, 'cluster listening');
+  expect(first).toHaveLength(2);
+  const dead = first.find((r) => r['name'] === 'node#0')!;
+  const oldAddress = `127.0.0.1:${String(dead['clusterPort'])}`;
+  const linksBefore = links(w);
+  // The worker's pid: node:cluster's workers are the primary's children; the log names each node, not its pid.
+  const pid = await workerPid(w.child.pid!, 0);
+  process.kill(pid, 'SIGKILL');
+  await untilProcess(w, () => logLines(w, 'cluster listening').length === 3, 'the worker to be restarted');
+  await untilProcess(w, () => links(w) >= linksBefore + 2, 'the restarted worker to link to the other');
+  const [a, b] = await oneClientPerWorker(port);
+  await routes(a, b, 'restart.a');
+  await routes(b, a, 'restart.b');
+  // The survivor was told the old address is gone: at most the one attempt made before the news came
+  // (a seed's first failure is not said), never the "still dialing" warning of a seed it keeps dialing.
+  await new Promise((r) => setTimeout(r, 1_500));
+  expect(w.err()).not.toContain(`cannot link to ${oldAddress}`);
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
+it('workers signalled by both the primary and the process group (systemd, timeout, Ctrl-C) drain to the end', async () => {
+  const port = await freePort();
+  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info'], { group: true }));
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  // Clients that ignore the GOODBYE keep each worker draining (drainTimeout, 5 s): the primary's SIGTERM lands during it.
+  const raws: RawClient[] = [];
+  for (let i = 0; i < 4; i++) raws.push(await RawClient.connect(port));
+  clean.push(() => {
+    for (const r of raws) r.close();
+  });
+  process.kill(-w.child.pid!, 'SIGTERM');
+  expect(await w.exited).toBe(0);
+  // Each worker finished its drain: before, the second SIGTERM killed it by the signal's default action.
+  expect(logLines(w, 'node stopped')).toHaveLength(2);
+});
+
+/** The pid of worker `index` of the primary `primary`: the child whose MESHBUS_WORKER_PLAN (workers.ts) names it. */
+async function workerPid(primary: number, index: number): Promise<number> {
+  const children = (await readFile(`/proc/${primary}/task/${primary}/children`, 'utf8')).trim().split(/\s+/).map(Number);
+  for (const pid of children) {
+    const env = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0');
+    const plan = env.find((e) => e.startsWith('MESHBUS_WORKER_PLAN='));
+    if (plan && (JSON.parse(plan.slice('MESHBUS_WORKER_PLAN='.length)) as { index: number }).index === index) return pid;
+  }
+  throw new Error(`no worker ${index} among the children of ${primary}`);
+}
