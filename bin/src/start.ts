@@ -3,6 +3,7 @@ import { ConfigError, MeshNode, jsonLogger, randomId, type JwtKeys, type Logger,
 import type { WsGateway } from '@meshbus/core/ws';
 import { checkHttpOptions, checkPluginOptions, startHttpOnDemand, type HttpOptions, type OnDemandHttpServer } from '@meshbus/core/http';
 import type { ClusterNode, ClusterOptions } from '@meshbus/cluster';
+import { tuneAllocator } from '@meshbus/native';
 import { parseDurableTopic, parseGateways, type StartConfig } from './config.js';
 
 /** A running server: the node, its cluster membership and the HTTP API, stopped together. */
@@ -34,6 +35,8 @@ export async function startServer(
   const clusterTls = cfg.clusterTls === 'on' ? tlsFor(cfg, true) : undefined;
   const id = identity.id;
   const log = logger ?? identity.logger;
+  // This process is the node's: glibc keeps a free top of heap for the per-read buffers (native/README).
+  log.debug({ allocator: tuneAllocator() }, 'C allocator');
   const node = new MeshNode({
     id,
     logger: log,

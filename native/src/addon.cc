@@ -726,8 +726,17 @@ void SetFn(Napi::Env env, Napi::Object exports, const char* name, napi_callback 
   exports.Set(name, Napi::Value(env, fn));
 }
 
+}  // namespace
+
+namespace meshbus_allocator {
+void Register(Napi::Env env, Napi::Object exports);
+}
+
+namespace {
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitCrc();
+  meshbus_allocator::Register(env, exports);
   SetFn(env, exports, "scan", JsScan);
   SetFn(env, exports, "crc32c", JsCrc32c);
   SetFn(env, exports, "topicHash", JsTopicHash);
