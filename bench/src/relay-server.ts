@@ -15,6 +15,10 @@
  * copy), which is what a node delivers for a plain event (SPEC §10.3: the
  * original PUB bytes, sid 0; this relay does not stamp origin/seq).
  *
+ * Its process sets glibc's allocator as `meshbus start` does (native
+ * `tuneAllocator`), so node and ceiling read through Node under the same
+ * conditions.
+ *
  * Limits: one publisher per subscriber stream (runs of two publishers would
  * interleave mid-frame: the bench uses it on 1 → 1 only); frames of
  * 64 B..16 MiB (else the connection is closed). Backpressure like a node's
@@ -24,6 +28,7 @@
 import { createServer, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { FrameType, VERSION, encodeBody, encodeFrame } from '@meshbus/proto';
+import { tuneAllocator } from '@meshbus/native';
 
 const FIXED = 64;
 const MAX_FRAME = 16 * 1024 * 1024;
@@ -166,6 +171,9 @@ class RelayConn {
 
 function main(): void {
   const { values } = parseArgs({ options: { port: { type: 'string' }, host: { type: 'string' } } });
+  // The same C allocator settings as a node's process (meshbus start): the ceiling reads through
+  // Node's per-read buffers as a node does, and must not be held down by page faults a node avoids.
+  tuneAllocator();
   const server = createServer((s) => new RelayConn(s));
   server.listen(Number(values.port ?? 0), values.host ?? '127.0.0.1', () => {
     const a = server.address();
