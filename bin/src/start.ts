@@ -23,12 +23,18 @@ export function nodeIdentity(cfg: StartConfig): { id: string; logger: Logger } {
   return { id, logger: jsonLogger(cfg.logLevel, { node: id, ...(cfg.name ? { name: cfg.name } : {}) }) };
 }
 
-/** `httpExtra`: what a worker adds to its HTTP API (its metrics label; /metrics and /v1/workers gathered by the primary). */
+/**
+ * `httpExtra`: what a worker adds to its HTTP API (its metrics label; /metrics and /v1/workers gathered by the primary).
+ * `loopbackCluster`: the cluster port is a `--workers` worker's own, on loopback (workers.ts), which no other
+ * machine reaches: --advertise is not its address, but still names the machine to other nodes' clients
+ * (advertisedHost: the TCP and WebSocket URLs they fail over to).
+ */
 export async function startServer(
   cfg: StartConfig,
   logger?: Logger,
   identity: { id: string; logger: Logger } = nodeIdentity(cfg),
   httpExtra: Pick<HttpOptions, 'metricsLabels' | 'metricsSource' | 'workers'> = {},
+  loopbackCluster = false,
 ): Promise<RunningServer> {
   const clientTls = tlsFor(cfg, cfg.tlsClientAuth === 'on');
   const clusterTls = cfg.clusterTls === 'on' ? tlsFor(cfg, true) : undefined;
@@ -97,7 +103,7 @@ export async function startServer(
     clusterOptions = {
       host: cfg.clusterHost,
       port: cfg.clusterPort,
-      advertise: cfg.advertise,
+      advertise: loopbackCluster ? undefined : cfg.advertise,
       seeds: cfg.seeds,
       secret: cfg.clusterSecret,
       tls: clusterTls,
@@ -181,6 +187,11 @@ async function startWs(node: MeshNode, cfg: StartConfig, log: Logger): Promise<W
 
 /** A host meaning every interface: what listens there can be reached at any of the machine's addresses. */
 const WILDCARD_HOST = /^(0\.0\.0\.0|::|\[::\]|0:0:0:0:0:0:0:0)?$/;
+
+/** True when `host` means every interface (WILDCARD_HOST). */
+export function isWildcardHost(host: string): boolean {
+  return WILDCARD_HOST.test(host);
+}
 
 /**
  * The host:port other nodes give their clients for this node's `port`, when

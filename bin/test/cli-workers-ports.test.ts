@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:net';
+import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { connect, type Client } from '@meshbus/sdk';
-import { cleanups, freePort, freePortRange, RawClient, spawnCli, trackedProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
+import { cleanups, freePort, freePortRange, spawnCli, trackedProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
 
 /**
  * `meshbus start --workers N`: how the workers find each other's cluster
@@ -37,6 +37,26 @@ function logLines(p: CliProcess, msg: string): Array<Record<string, unknown>> {
     }
   }
   return out;
+}
+
+/**
+ * Connections to `port` that never close their side: the node's GOODBYE and end
+ * leave them open, so each worker they landed on drains for its whole
+ * drainTimeout (5 s). Four: node:cluster deals them in turn, two per worker.
+ */
+async function holdDrain(port: number): Promise<void> {
+  const held: Socket[] = [];
+  clean.push(() => {
+    for (const s of held) s.destroy();
+  });
+  for (let i = 0; i < 4; i++) {
+    held.push(
+      await new Promise<Socket>((r, j) => {
+        const s = netConnect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => r(s)).once('error', j);
+        s.resume();
+      }),
+    );
+  }
 }
 
 /** Connects until two clients landed on different workers (node:cluster deals connections in turn). */
@@ -118,16 +138,89 @@ it('workers signalled by both the primary and the process group (systemd, timeou
   const port = await freePort();
   const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info'], { group: true }));
   await untilProcess(w, () => links(w) >= 2, 'the workers to link');
-  // Clients that ignore the GOODBYE keep each worker draining (drainTimeout, 5 s): the primary's SIGTERM lands during it.
-  const raws: RawClient[] = [];
-  for (let i = 0; i < 4; i++) raws.push(await RawClient.connect(port));
-  clean.push(() => {
-    for (const r of raws) r.close();
-  });
+  // Connections that keep each worker draining, and a second signal once both drain (a second Ctrl-C, systemd
+  // after the primary passed its own on): it lands during the drain. Before, RawClients (they close on the
+  // GOODBYE: a drain of milliseconds) and one group signal, whose two SIGTERMs a worker often took in one go:
+  // the test passed against `once` 1 run in 3.
+  await holdDrain(port);
+  process.kill(-w.child.pid!, 'SIGTERM');
+  await untilProcess(w, () => logLines(w, 'node draining').length === 2, 'both workers to drain');
   process.kill(-w.child.pid!, 'SIGTERM');
   expect(await w.exited).toBe(0);
   // Each worker finished its drain: before, the second SIGTERM killed it by the signal's default action.
   expect(logLines(w, 'node stopped')).toHaveLength(2);
+});
+
+it('a worker restarted while the stop begins is not forked behind it: every worker that served drains to "node stopped"', async () => {
+  const port = await freePort();
+  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info'], { group: true }));
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  // They keep the other worker draining far past the primary's 200 ms restart delay.
+  await holdDrain(port);
+  const killed = await workerPid(w.child.pid!, 0);
+  process.kill(killed, 'SIGKILL');
+  await untilProcess(w, () => w.err().includes('worker exited, restarting'), 'the primary to schedule the restart');
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+  // Before, the restart was forked during the drain: neither signalled nor waited for, it served until the primary
+  // exited and was then cut off by node:cluster (its clients without GOODBYE), never logging "node stopped".
+  const served = new Set(logLines(w, 'cluster listening').map((r) => r['pid']));
+  served.delete(killed);
+  expect(new Set(logLines(w, 'node stopped').map((r) => r['pid']))).toEqual(served);
+});
+
+it('--cluster-port with a --cluster-host other than 127.0.0.1: the workers link there, and route', async () => {
+  // Before, each worker was told to dial its siblings at 127.0.0.1, where none listened: never linked, "cannot link" forever.
+  const port = await freePort();
+  const base = await freePortRange(2);
+  const w = procs.track(
+    spawnCli(['start', '--workers', '2', '--port', String(port), '--cluster-port', String(base), '--cluster-host', '127.0.0.9', '--cluster-secret', 'workers-secret-1', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']),
+  );
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  const [a, b] = await oneClientPerWorker(port);
+  await routes(a, b, 'host.a');
+  expect(w.err()).not.toContain('cannot link');
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
+it('--mesh leaf workers link to the hub only (not to each other, which a leaf refuses) and route through it', async () => {
+  const [hubPort, hubCluster, port] = [await freePort(), await freePort(), await freePort()];
+  const secret = ['--cluster-secret', 'workers-secret-1'];
+  const hub = procs.track(spawnCli(['start', '--port', String(hubPort), '--cluster-port', String(hubCluster), ...secret, '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info', '--name', 'hub']));
+  await untilProcess(hub, () => hub.err().includes('cluster listening'), 'the hub');
+  const w = procs.track(
+    spawnCli(['start', '--workers', '2', '--mesh', 'leaf', '--seeds', `127.0.0.1:${hubCluster}`, ...secret, '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']),
+  );
+  await untilProcess(w, () => links(w) >= 2, 'both workers to link to the hub');
+  const [a, b] = await oneClientPerWorker(port);
+  await routes(a, b, 'leaf.a');
+  // Before, each worker was told to dial its siblings too: MB_ERR_TOPOLOGY errors on both ends, redialed for ever.
+  expect(w.err()).not.toContain('MB_ERR_TOPOLOGY');
+  expect(logLines(w, 'peer link up').every((r) => r['peerName'] === 'hub')).toBe(true);
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
+it('--host 0.0.0.0 with --advertise: a worker\'s WebSocket clients are told its sibling at the --advertise host', async () => {
+  // 127.0.0.4 stands in for the machine's address (the workers listen on every interface).
+  const [port, ws] = [await freePort(), await freePort()];
+  const w = procs.track(
+    spawnCli(['start', '--workers', '2', '--host', '0.0.0.0', '--advertise', '127.0.0.4:7000', '--port', String(port), '--ws-port', String(ws), '--http-port', 'off', '--log-level', 'info']),
+  );
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  const sub = procs.track(spawnCli(['sub', 'adv.>', '--count', '1', '--reconnects', '2', '--server', `ws://127.0.0.1:${ws}/`]));
+  await until(() => sub.err().includes('subscribed to adv.>'), 'the subscription');
+  // Drain worker 0; if the sub was not on it, once it is back and linked, worker 1.
+  process.kill(await workerPid(w.child.pid!, 0), 'SIGTERM');
+  await untilProcess(w, () => sub.err().includes('reconnected to') || (links(w) >= 4 && w.err().includes('worker exited, restarting')), 'worker 0 drained and back');
+  if (!sub.err().includes('reconnected to')) process.kill(await workerPid(w.child.pid!, 1), 'SIGTERM');
+  await until(() => sub.err().includes('reconnected to'), 'the sub to follow the drain');
+  // Before, the --advertise host was dropped from each worker with its cluster address: ws://127.0.0.1 (where
+  // the link came from), which a browser on another machine cannot reach.
+  expect(/reconnected to ([^\s,]+)/.exec(sub.err())![1]).toBe(`ws://127.0.0.4:${ws}/`);
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
 });
 
 /** The pid of worker `index` of the primary `primary`: the child whose MESHBUS_WORKER_PLAN (workers.ts) names it. */
