@@ -110,7 +110,10 @@ async function supervise(cfg: StartConfig): Promise<number> {
       serving.delete(w);
       if (stopping) return;
       if (gone !== undefined && introduce) for (const other of serving.keys()) tell(other, { t: SIBLINGS, dial: [], forget: [gone] });
-      if (!ready) {
+      // SIGKILL never comes from the worker itself (a crash aborts, a bad setting exits 1 or 2): an
+      // operator's kill -9 or the OOM killer, which a restart answers, as for a worker that served.
+      // Before, one landing on a worker still starting (a restart killed again) stopped every worker.
+      if (!ready && signal !== 'SIGKILL') {
         // It never served (a port taken, a bad setting): a restart would fail the
         // same way, forever, while the primary looks alive. Stop and say so.
         failed ??= code === 2 ? 2 : 1;

@@ -39,6 +39,25 @@ function logLines(p: CliProcess, msg: string): Array<Record<string, unknown>> {
   return out;
 }
 
+it('a worker killed (SIGKILL: kill -9, the OOM killer) while it still starts is restarted, not taken for a start failure', async () => {
+  const port = await freePort();
+  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']));
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  const first = await workerPid(w.child.pid!, 1);
+  process.kill(first, 'SIGKILL');
+  // Its restart, killed as soon as it is forked (long before it loaded its modules and serves).
+  let restarted = first;
+  await untilProcess(w, async () => (restarted = await workerPid(w.child.pid!, 1).catch(() => first)) !== first, 'the restart to be forked', undefined, 5);
+  process.kill(restarted, 'SIGKILL');
+  // Before: "worker failed to start: stopping every worker", exit 1, the healthy worker 0 stopped with it.
+  await untilProcess(w, () => logLines(w, 'cluster listening').length === 3 && links(w) >= 4, 'worker 1 to be restarted again and linked');
+  expect(logLines(w, 'cluster listening').map((r) => r['pid'])).not.toContain(restarted);
+  const [a, b] = await oneClientPerWorker(port);
+  await routes(a, b, 'killed.a');
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
 /**
  * Connections to `port` that never close their side: the node's GOODBYE and end
  * leave them open, so each worker they landed on drains for its whole
