@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { connect, type Client } from '@meshbus/sdk';
-import { cleanups, freePort, freePortRange, spawnCli, trackedProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
+import { cleanups, freePort, freePortRange, makePki, spawnCli, trackedProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
 
 /**
  * `meshbus start --workers N`: how the workers find each other's cluster
@@ -58,6 +58,22 @@ it('a worker killed (SIGKILL: kill -9, the OOM killer) while it still starts is 
   expect(await w.exited).toBe(0);
 });
 
+it('--cluster-tls on with a certificate that names the host only (no 127.0.0.1): the workers link over TLS and route', async () => {
+  // Before, each worker dialed its siblings at 127.0.0.1, which the certificate does not name, with no host
+  // name to check it against either (no --seeds): every handshake refused, never linked, "cannot link" warnings.
+  const pki = makePki('DNS:mesh-host.test');
+  const port = await freePort();
+  const tls = ['--cluster-tls', 'on', '--tls-cert', pki.files.cert, '--tls-key', pki.files.key, '--tls-ca', pki.files.ca];
+  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), ...tls, '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']));
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link over TLS');
+  // The clients' side is not under test (the certificate names no address they could check): unverified.
+  const [a, b] = await oneClientPerWorker(port, { rejectUnauthorized: false });
+  await routes(a, b, 'tls.a');
+  expect(w.err()).not.toContain('cannot link');
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
 /**
  * Connections to `port` that never close their side: the node's GOODBYE and end
  * leave them open, so each worker they landed on drains for its whole
@@ -78,11 +94,11 @@ async function holdDrain(port: number): Promise<void> {
   }
 }
 
-/** Connects until two clients landed on different workers (node:cluster deals connections in turn). */
-async function oneClientPerWorker(port: number): Promise<[Client, Client]> {
+/** Connects until two clients landed on different workers (node:cluster deals connections in turn); `tls`: over tls://. */
+async function oneClientPerWorker(port: number, tls?: { rejectUnauthorized: false }): Promise<[Client, Client]> {
   const byNode = new Map<string, Client>();
   for (let i = 0; i < 16 && byNode.size < 2; i++) {
-    const c = await connect(`127.0.0.1:${port}`);
+    const c = await connect(tls ? `tls://127.0.0.1:${port}` : `127.0.0.1:${port}`, tls ? { tls } : {});
     clean.push(() => c.close());
     if (!byNode.has(c.info!.node)) byNode.set(c.info!.node, c);
   }
