@@ -74,6 +74,34 @@ it('--cluster-tls on with a certificate that names the host only (no 127.0.0.1):
   expect(await w.exited).toBe(0);
 });
 
+it('a restarted worker leaves no "down" peer behind: /v1/cluster and meshbus_peers list the live workers only', async () => {
+  const [port, http] = [await freePort(), await freePort()];
+  const w = procs.track(spawnCli(['start', '--workers', '3', '--port', String(port), '--http-port', String(http), '--ws-port', 'off', '--log-level', 'info']));
+  await untilProcess(w, () => links(w) >= 6, 'the three workers to link');
+  for (let i = 0; i < 3; i++) {
+    const linksBefore = links(w);
+    process.kill(await workerPid(w.child.pid!, 1), 'SIGKILL');
+    await untilProcess(w, () => links(w) >= linksBefore + 4, `restart ${i + 1} of worker 1 to link to both others`);
+  }
+  // One scrape holds every worker's series (the primary gathers them). Before, workers 0 and 2 each kept
+  // the three dead incarnations of worker 1 as 'down' peers for ever (a port of their own each: no node
+  // answering there ever replaced them): meshbus_peers{state="down"} 3 and a meshbus_peer_up 0 series apiece.
+  const down = (text: string): number[] =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('meshbus_peers{') && l.includes('state="down"'))
+      .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
+  let last = '';
+  await untilProcess(w, async () => {
+    last = await (await fetch(`http://127.0.0.1:${http}/metrics`, { headers: { connection: 'close' } })).text();
+    const d = down(last);
+    return d.length === 3 && d.every((n) => n === 0);
+  }, 'no worker to list a down peer');
+  expect(last.split('\n').filter((l) => l.startsWith('meshbus_peer_up{'))).toHaveLength(6);
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
 /**
  * Connections to `port` that never close their side: the node's GOODBYE and end
  * leave them open, so each worker they landed on drains for its whole
