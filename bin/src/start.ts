@@ -25,16 +25,16 @@ export function nodeIdentity(cfg: StartConfig): { id: string; logger: Logger } {
 
 /**
  * `httpExtra`: what a worker adds to its HTTP API (its metrics label; /metrics and /v1/workers gathered by the primary).
- * `loopbackCluster`: the cluster port is a `--workers` worker's own, on loopback (workers.ts), which no other
- * machine reaches: --advertise is not its address, but still names the machine to other nodes' clients
- * (advertisedHost: the TCP and WebSocket URLs they fail over to).
+ * `ownClusterPort`: the cluster port is one a `--workers` worker chose itself (workers.ts; on loopback without
+ * --cluster-port), which --advertise cannot name: it is not the cluster address, but still names the machine
+ * to other nodes' clients (advertisedHost: the TCP and WebSocket URLs they fail over to).
  */
 export async function startServer(
   cfg: StartConfig,
   logger?: Logger,
   identity: { id: string; logger: Logger } = nodeIdentity(cfg),
   httpExtra: Pick<HttpOptions, 'metricsLabels' | 'metricsSource' | 'workers'> = {},
-  loopbackCluster = false,
+  ownClusterPort = false,
 ): Promise<RunningServer> {
   const clientTls = tlsFor(cfg, cfg.tlsClientAuth === 'on');
   const clusterTls = cfg.clusterTls === 'on' ? tlsFor(cfg, true) : undefined;
@@ -103,7 +103,7 @@ export async function startServer(
     clusterOptions = {
       host: cfg.clusterHost,
       port: cfg.clusterPort,
-      advertise: loopbackCluster ? undefined : cfg.advertise,
+      advertise: ownClusterPort ? undefined : cfg.advertise,
       seeds: cfg.seeds,
       secret: cfg.clusterSecret,
       tls: clusterTls,

@@ -54,7 +54,7 @@ const isMsg = <M extends { t: string }>(m: unknown, t: M['t']): m is M => typeof
 
 interface WorkerPlan {
   index: number;
-  /** --cluster-port + index, or 0: the worker picks its own (see runWorkers). */
+  /** --cluster-port + index, or 0 (no --cluster-port, or 0): the worker picks its own (see runWorkers). */
   clusterPort: number;
   /** Secret of the loopback links between workers when the user gave none. */
   secret: string | undefined;
@@ -95,7 +95,9 @@ async function supervise(cfg: StartConfig): Promise<number> {
     }
   };
   const fork = (index: number): void => {
-    const plan: WorkerPlan = { index, clusterPort: cfg.clusterPort !== undefined ? cfg.clusterPort + index : 0, secret };
+    // --cluster-port 0 (also a leaf's default: config.ts) is "any port" for each worker: before, worker i got port i
+    // (1, 2, …: EACCES for a user, a well-known port taken for root), and `--mesh leaf --workers N` never started.
+    const plan: WorkerPlan = { index, clusterPort: cfg.clusterPort ? cfg.clusterPort + index : 0, secret };
     const w = cluster.fork({ MESHBUS_WORKER_PLAN: JSON.stringify(plan) });
     let ready = false;
     w.on('message', (m: unknown) => {
@@ -147,15 +149,18 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   const i = plan.index;
   const external = cfg.clusterPort !== undefined;
   const host = external ? cfg.clusterHost : '127.0.0.1';
+  // A port of the worker's own choosing: --advertise cannot name it (it still names the machine to clients).
+  const ownPort = plan.clusterPort === 0;
   const workerCfg: StartConfig = {
     ...cfg,
     workers: 1,
     name: `${cfg.name || 'node'}#${i}`,
     clusterHost: host,
     clusterPort: plan.clusterPort,
-    // Without --cluster-port the workers' links stay on loopback (startServer's loopbackCluster: not advertised,
-    // while the --advertise host still names this machine to other nodes' TCP and WebSocket clients).
-    advertise: cfg.advertise && external ? `${cfg.advertise.replace(/:\d+$/, '')}:${plan.clusterPort}` : cfg.advertise,
+    // Without --cluster-port the workers' links stay on loopback; with a port of its own choosing the cluster
+    // address is not advertised (startServer's ownClusterPort), while the --advertise host still names this
+    // machine to other nodes' TCP and WebSocket clients.
+    advertise: cfg.advertise && !ownPort ? `${cfg.advertise.replace(/:\d+$/, '')}:${plan.clusterPort}` : cfg.advertise,
     // The configured seeds; the siblings come from the primary once this worker serves.
     seeds: cfg.seeds,
     mesh: cfg.mesh,
@@ -180,7 +185,7 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   // in /v1/workers, whichever worker the connection landed on (worker-gather.ts).
   let running: RunningServer | undefined;
   const sources = workerSources({ registry: () => running?.http?.loaded?.registry, view: () => running && workerView(i, running) });
-  const server = await startServer(workerCfg, undefined, identity, { metricsLabels: { worker: String(i) }, ...sources }, !external).catch((e: unknown) => {
+  const server = await startServer(workerCfg, undefined, identity, { metricsLabels: { worker: String(i) }, ...sources }, ownPort).catch((e: unknown) => {
     // As `meshbus start`: a bad option is a UsageError naming the flag (exit 2), which the primary passes on.
     throw inOperatorTerms(e, flags);
   });

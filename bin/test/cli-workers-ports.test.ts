@@ -102,6 +102,22 @@ it('a restarted worker leaves no "down" peer behind: /v1/cluster and meshbus_pee
   expect(await w.exited).toBe(0);
 });
 
+it('--cluster-port 0: each worker binds a port of its own choosing (not port 1, 2, … as worker i took P+i), and they link', async () => {
+  // Before, worker 1 listened on port 1: EACCES for a user (every worker stopped, exit 1), a well-known port for root.
+  const port = await freePort();
+  const w = procs.track(
+    spawnCli(['start', '--workers', '2', '--port', String(port), '--cluster-port', '0', '--cluster-secret', 'workers-secret-1', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']),
+  );
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  const ports = logLines(w, 'cluster listening').map((r) => Number(r['clusterPort']));
+  expect(ports).toHaveLength(2);
+  expect(ports.every((p) => p >= 1024)).toBe(true);
+  const [a, b] = await oneClientPerWorker(port);
+  await routes(a, b, 'zero.a');
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
 /**
  * Connections to `port` that never close their side: the node's GOODBYE and end
  * leave them open, so each worker they landed on drains for its whole
@@ -256,6 +272,8 @@ it('--mesh leaf workers link to the hub only (not to each other, which a leaf re
     spawnCli(['start', '--workers', '2', '--mesh', 'leaf', '--seeds', `127.0.0.1:${hubCluster}`, ...secret, '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']),
   );
   await untilProcess(w, () => links(w) >= 2, 'both workers to link to the hub');
+  // A leaf's cluster port defaults to 0 (config.ts): before, worker i took port i (EACCES as a user: it never started).
+  expect(logLines(w, 'cluster listening').every((r) => Number(r['clusterPort']) >= 1024)).toBe(true);
   const [a, b] = await oneClientPerWorker(port);
   await routes(a, b, 'leaf.a');
   // Before, each worker was told to dial its siblings too: MB_ERR_TOPOLOGY errors on both ends, redialed for ever.
