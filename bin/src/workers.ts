@@ -175,8 +175,11 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   // to its default action killed the worker in the middle of its drain.
   process.on('SIGTERM', () => stop());
   process.on('SIGINT', () => stop());
-  // The primary is gone (even SIGKILLed): a worker must not live on alone.
+  // The primary is gone (even SIGKILLed): a worker must not live on alone; it drains, as on SIGTERM.
   process.once('disconnect', () => stop());
+  // node:cluster's own 'disconnect' listener ends a worker at once (process.exit) unless this is set:
+  // before, a worker whose primary died cut its clients without GOODBYE and never logged "node stopped".
+  if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
   if (takeEarlySignal() !== undefined) early = true;
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(workerCfg);

@@ -118,6 +118,23 @@ it('--cluster-port 0: each worker binds a port of its own choosing (not port 1, 
   expect(await w.exited).toBe(0);
 });
 
+it('workers whose primary was killed (SIGKILL, OOM) drain to "node stopped" and exit, telling their clients', async () => {
+  const port = await freePort();
+  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info'], { group: true }));
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  const sub = procs.track(spawnCli(['sub', 'gone.>', '--reconnects', '0', '--server', `127.0.0.1:${port}`]));
+  await untilProcess(sub, () => sub.err().includes('subscribed to gone.>'), 'the subscription');
+  const workers = [await workerPid(w.child.pid!, 0), await workerPid(w.child.pid!, 1)];
+  w.child.kill('SIGKILL');
+  expect(await w.exited).toBe('SIGKILL');
+  // Before, node:cluster's own 'disconnect' listener ended each worker at once: no drain, no GOODBYE for the sub.
+  // (untilProcess, called once the primary is gone, waits for what it left behind.)
+  await untilProcess(w, () => logLines(w, 'node stopped').length === 2, 'both workers to drain and stop');
+  await until(() => workers.every((pid) => !alive(pid)), 'the workers to exit');
+  await sub.exited;
+  expect(sub.err()).toContain('MB_ERR_DRAINING');
+});
+
 /**
  * Connections to `port` that never close their side: the node's GOODBYE and end
  * leave them open, so each worker they landed on drains for its whole
@@ -303,6 +320,15 @@ it('--host 0.0.0.0 with --advertise: a worker\'s WebSocket clients are told its 
   w.child.kill('SIGTERM');
   expect(await w.exited).toBe(0);
 });
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** The pid of worker `index` of the primary `primary`: the child whose MESHBUS_WORKER_PLAN (workers.ts) names it. */
 async function workerPid(primary: number, index: number): Promise<number> {
