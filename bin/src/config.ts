@@ -363,6 +363,10 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   if (c.wsDeflate !== 'off' && c.wsDeflate !== 'on') throw new ConfigError(`--ws-deflate must be 'on' or 'off', got ${c.wsDeflate}`);
   if (c.httpInsecureOpen !== 'off' && c.httpInsecureOpen !== 'on') throw new ConfigError(`--http-insecure-open must be 'on' or 'off', got ${c.httpInsecureOpen}`);
   if (c.workers < 1) throw new ConfigError('--workers must be at least 1');
+  // Worker i listens for peers on --cluster-port + i: said before any port opens, not by the last worker after the others served.
+  if (c.workers > 1 && c.clusterPort && c.clusterPort + c.workers - 1 > 65535) {
+    throw new ConfigError(`--cluster-port ${c.clusterPort} with --workers ${c.workers}: worker i listens on ${c.clusterPort}+i, up to ${c.clusterPort + c.workers - 1}, past 65535`);
+  }
   // The cluster layer refuses it too, but only once the client port is open: say it before anything listens.
   if (c.clusterSecret !== undefined && c.clusterSecret.length < MIN_CLUSTER_SECRET) {
     throw new ConfigError(`--cluster-secret (MESHBUS_CLUSTER_SECRET, clusterSecret) must have at least ${MIN_CLUSTER_SECRET} characters, got ${c.clusterSecret.length}`);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { connect, type Client } from '@meshbus/sdk';
-import { cleanups, freePort, freePortRange, makePki, spawnCli, trackedProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
+import { cleanups, freePort, freePortRange, makePki, runCli, spawnCli, trackedProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
 
 /**
  * `meshbus start --workers N`: how the workers find each other's cluster
@@ -133,6 +133,16 @@ it('workers whose primary was killed (SIGKILL, OOM) drain to "node stopped" and 
   await until(() => workers.every((pid) => !alive(pid)), 'the workers to exit');
   await sub.exited;
   expect(sub.err()).toContain('MB_ERR_DRAINING');
+});
+
+it('--cluster-port P with --workers N past port 65535: exit 2 naming both flags, before any port opens', async () => {
+  // Before, the workers started and served; the last one failed to listen ("cluster port must be 0..65535, got
+  // 65536": a port the user never gave) and stopped the others.
+  const port = await freePort();
+  const r = await runCli(['start', '--workers', '2', '--port', String(port), '--cluster-port', '65535', '--cluster-secret', 'workers-secret-1', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']);
+  expect(r.code, r.err).toBe(2);
+  expect(r.err).toContain('--cluster-port 65535 with --workers 2');
+  expect(r.err).not.toContain('node listening');
 });
 
 /**
