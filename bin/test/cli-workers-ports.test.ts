@@ -17,6 +17,9 @@ import { cleanups, freePort, freePortRange, makePki, runCli, spawnCli, trackedPr
  * - A worker signalled twice (by the primary and by a supervisor that signals
  *   the whole process group: systemd's default KillMode, `timeout`, Ctrl-C)
  *   was killed by the second SIGTERM in the middle of its drain.
+ * - A review of that change (RELIABILITY.md, fifteenth session): restarts
+ *   around a stop, sibling addresses (--cluster-host, TLS, leaves, port 0),
+ *   dead siblings left 'down', --advertise, a primary that died.
  */
 
 const procs = trackedProcesses();
@@ -38,112 +41,6 @@ function logLines(p: CliProcess, msg: string): Array<Record<string, unknown>> {
   }
   return out;
 }
-
-it('a worker killed (SIGKILL: kill -9, the OOM killer) while it still starts is restarted, not taken for a start failure', async () => {
-  const port = await freePort();
-  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']));
-  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
-  const first = await workerPid(w.child.pid!, 1);
-  process.kill(first, 'SIGKILL');
-  // Its restart, killed as soon as it is forked (long before it loaded its modules and serves).
-  let restarted = first;
-  await untilProcess(w, async () => (restarted = await workerPid(w.child.pid!, 1).catch(() => first)) !== first, 'the restart to be forked', undefined, 5);
-  process.kill(restarted, 'SIGKILL');
-  // Before: "worker failed to start: stopping every worker", exit 1, the healthy worker 0 stopped with it.
-  await untilProcess(w, () => logLines(w, 'cluster listening').length === 3 && links(w) >= 4, 'worker 1 to be restarted again and linked');
-  expect(logLines(w, 'cluster listening').map((r) => r['pid'])).not.toContain(restarted);
-  const [a, b] = await oneClientPerWorker(port);
-  await routes(a, b, 'killed.a');
-  w.child.kill('SIGTERM');
-  expect(await w.exited).toBe(0);
-});
-
-it('--cluster-tls on with a certificate that names the host only (no 127.0.0.1): the workers link over TLS and route', async () => {
-  // Before, each worker dialed its siblings at 127.0.0.1, which the certificate does not name, with no host
-  // name to check it against either (no --seeds): every handshake refused, never linked, "cannot link" warnings.
-  const pki = makePki('DNS:mesh-host.test');
-  const port = await freePort();
-  const tls = ['--cluster-tls', 'on', '--tls-cert', pki.files.cert, '--tls-key', pki.files.key, '--tls-ca', pki.files.ca];
-  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), ...tls, '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']));
-  await untilProcess(w, () => links(w) >= 2, 'the workers to link over TLS');
-  // The clients' side is not under test (the certificate names no address they could check): unverified.
-  const [a, b] = await oneClientPerWorker(port, { rejectUnauthorized: false });
-  await routes(a, b, 'tls.a');
-  expect(w.err()).not.toContain('cannot link');
-  w.child.kill('SIGTERM');
-  expect(await w.exited).toBe(0);
-});
-
-it('a restarted worker leaves no "down" peer behind: /v1/cluster and meshbus_peers list the live workers only', async () => {
-  const [port, http] = [await freePort(), await freePort()];
-  const w = procs.track(spawnCli(['start', '--workers', '3', '--port', String(port), '--http-port', String(http), '--ws-port', 'off', '--log-level', 'info']));
-  await untilProcess(w, () => links(w) >= 6, 'the three workers to link');
-  for (let i = 0; i < 3; i++) {
-    const linksBefore = links(w);
-    process.kill(await workerPid(w.child.pid!, 1), 'SIGKILL');
-    await untilProcess(w, () => links(w) >= linksBefore + 4, `restart ${i + 1} of worker 1 to link to both others`);
-  }
-  // One scrape holds every worker's series (the primary gathers them). Before, workers 0 and 2 each kept
-  // the three dead incarnations of worker 1 as 'down' peers for ever (a port of their own each: no node
-  // answering there ever replaced them): meshbus_peers{state="down"} 3 and a meshbus_peer_up 0 series apiece.
-  const down = (text: string): number[] =>
-    text
-      .split('\n')
-      .filter((l) => l.startsWith('meshbus_peers{') && l.includes('state="down"'))
-      .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
-  let last = '';
-  await untilProcess(w, async () => {
-    last = await (await fetch(`http://127.0.0.1:${http}/metrics`, { headers: { connection: 'close' } })).text();
-    const d = down(last);
-    return d.length === 3 && d.every((n) => n === 0);
-  }, 'no worker to list a down peer');
-  expect(last.split('\n').filter((l) => l.startsWith('meshbus_peer_up{'))).toHaveLength(6);
-  w.child.kill('SIGTERM');
-  expect(await w.exited).toBe(0);
-});
-
-it('--cluster-port 0: each worker binds a port of its own choosing (not port 1, 2, … as worker i took P+i), and they link', async () => {
-  // Before, worker 1 listened on port 1: EACCES for a user (every worker stopped, exit 1), a well-known port for root.
-  const port = await freePort();
-  const w = procs.track(
-    spawnCli(['start', '--workers', '2', '--port', String(port), '--cluster-port', '0', '--cluster-secret', 'workers-secret-1', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']),
-  );
-  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
-  const ports = logLines(w, 'cluster listening').map((r) => Number(r['clusterPort']));
-  expect(ports).toHaveLength(2);
-  expect(ports.every((p) => p >= 1024)).toBe(true);
-  const [a, b] = await oneClientPerWorker(port);
-  await routes(a, b, 'zero.a');
-  w.child.kill('SIGTERM');
-  expect(await w.exited).toBe(0);
-});
-
-it('workers whose primary was killed (SIGKILL, OOM) drain to "node stopped" and exit, telling their clients', async () => {
-  const port = await freePort();
-  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info'], { group: true }));
-  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
-  const sub = procs.track(spawnCli(['sub', 'gone.>', '--reconnects', '0', '--server', `127.0.0.1:${port}`]));
-  await untilProcess(sub, () => sub.err().includes('subscribed to gone.>'), 'the subscription');
-  const workers = [await workerPid(w.child.pid!, 0), await workerPid(w.child.pid!, 1)];
-  w.child.kill('SIGKILL');
-  expect(await w.exited).toBe('SIGKILL');
-  // Before, node:cluster's own 'disconnect' listener ended each worker at once: no drain, no GOODBYE for the sub.
-  // (untilProcess, called once the primary is gone, waits for what it left behind.)
-  await untilProcess(w, () => logLines(w, 'node stopped').length === 2, 'both workers to drain and stop');
-  await until(() => workers.every((pid) => !alive(pid)), 'the workers to exit');
-  await sub.exited;
-  expect(sub.err()).toContain('MB_ERR_DRAINING');
-});
-
-it('--cluster-port P with --workers N past port 65535: exit 2 naming both flags, before any port opens', async () => {
-  // Before, the workers started and served; the last one failed to listen ("cluster port must be 0..65535, got
-  // 65536": a port the user never gave) and stopped the others.
-  const port = await freePort();
-  const r = await runCli(['start', '--workers', '2', '--port', String(port), '--cluster-port', '65535', '--cluster-secret', 'workers-secret-1', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']);
-  expect(r.code, r.err).toBe(2);
-  expect(r.err).toContain('--cluster-port 65535 with --workers 2');
-  expect(r.err).not.toContain('node listening');
-});
 
 /**
  * Connections to `port` that never close their side: the node's GOODBYE and end
@@ -329,6 +226,112 @@ it('--host 0.0.0.0 with --advertise: a worker\'s WebSocket clients are told its 
   expect(/reconnected to ([^\s,]+)/.exec(sub.err())![1]).toBe(`ws://127.0.0.4:${ws}/`);
   w.child.kill('SIGTERM');
   expect(await w.exited).toBe(0);
+});
+
+it('a worker killed (SIGKILL: kill -9, the OOM killer) while it still starts is restarted, not taken for a start failure', async () => {
+  const port = await freePort();
+  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']));
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  const first = await workerPid(w.child.pid!, 1);
+  process.kill(first, 'SIGKILL');
+  // Its restart, killed as soon as it is forked (long before it loaded its modules and serves).
+  let restarted = first;
+  await untilProcess(w, async () => (restarted = await workerPid(w.child.pid!, 1).catch(() => first)) !== first, 'the restart to be forked', undefined, 5);
+  process.kill(restarted, 'SIGKILL');
+  // Before: "worker failed to start: stopping every worker", exit 1, the healthy worker 0 stopped with it.
+  await untilProcess(w, () => logLines(w, 'cluster listening').length === 3 && links(w) >= 4, 'worker 1 to be restarted again and linked');
+  expect(logLines(w, 'cluster listening').map((r) => r['pid'])).not.toContain(restarted);
+  const [a, b] = await oneClientPerWorker(port);
+  await routes(a, b, 'killed.a');
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
+it('--cluster-tls on with a certificate that names the host only (no 127.0.0.1): the workers link over TLS and route', async () => {
+  // Before, each worker dialed its siblings at 127.0.0.1, which the certificate does not name, with no host
+  // name to check it against either (no --seeds): every handshake refused, never linked, "cannot link" warnings.
+  const pki = makePki('DNS:mesh-host.test');
+  const port = await freePort();
+  const tls = ['--cluster-tls', 'on', '--tls-cert', pki.files.cert, '--tls-key', pki.files.key, '--tls-ca', pki.files.ca];
+  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), ...tls, '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']));
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link over TLS');
+  // The clients' side is not under test (the certificate names no address they could check): unverified.
+  const [a, b] = await oneClientPerWorker(port, { rejectUnauthorized: false });
+  await routes(a, b, 'tls.a');
+  expect(w.err()).not.toContain('cannot link');
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
+it('a restarted worker leaves no "down" peer behind: /v1/cluster and meshbus_peers list the live workers only', async () => {
+  const [port, http] = [await freePort(), await freePort()];
+  const w = procs.track(spawnCli(['start', '--workers', '3', '--port', String(port), '--http-port', String(http), '--ws-port', 'off', '--log-level', 'info']));
+  await untilProcess(w, () => links(w) >= 6, 'the three workers to link');
+  for (let i = 0; i < 3; i++) {
+    const linksBefore = links(w);
+    process.kill(await workerPid(w.child.pid!, 1), 'SIGKILL');
+    await untilProcess(w, () => links(w) >= linksBefore + 4, `restart ${i + 1} of worker 1 to link to both others`);
+  }
+  // One scrape holds every worker's series (the primary gathers them). Before, workers 0 and 2 each kept
+  // the three dead incarnations of worker 1 as 'down' peers for ever (a port of their own each: no node
+  // answering there ever replaced them): meshbus_peers{state="down"} 3 and a meshbus_peer_up 0 series apiece.
+  const down = (text: string): number[] =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('meshbus_peers{') && l.includes('state="down"'))
+      .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)));
+  let last = '';
+  await untilProcess(w, async () => {
+    last = await (await fetch(`http://127.0.0.1:${http}/metrics`, { headers: { connection: 'close' } })).text();
+    const d = down(last);
+    return d.length === 3 && d.every((n) => n === 0);
+  }, 'no worker to list a down peer');
+  expect(last.split('\n').filter((l) => l.startsWith('meshbus_peer_up{'))).toHaveLength(6);
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
+it('--cluster-port 0: each worker binds a port of its own choosing (not port 1, 2, … as worker i took P+i), and they link', async () => {
+  // Before, worker 1 listened on port 1: EACCES for a user (every worker stopped, exit 1), a well-known port for root.
+  const port = await freePort();
+  const w = procs.track(
+    spawnCli(['start', '--workers', '2', '--port', String(port), '--cluster-port', '0', '--cluster-secret', 'workers-secret-1', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']),
+  );
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  const ports = logLines(w, 'cluster listening').map((r) => Number(r['clusterPort']));
+  expect(ports).toHaveLength(2);
+  expect(ports.every((p) => p >= 1024)).toBe(true);
+  const [a, b] = await oneClientPerWorker(port);
+  await routes(a, b, 'zero.a');
+  w.child.kill('SIGTERM');
+  expect(await w.exited).toBe(0);
+});
+
+it('workers whose primary was killed (SIGKILL, OOM) drain to "node stopped" and exit, telling their clients', async () => {
+  const port = await freePort();
+  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info'], { group: true }));
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  const sub = procs.track(spawnCli(['sub', 'gone.>', '--reconnects', '0', '--server', `127.0.0.1:${port}`]));
+  await untilProcess(sub, () => sub.err().includes('subscribed to gone.>'), 'the subscription');
+  const workers = [await workerPid(w.child.pid!, 0), await workerPid(w.child.pid!, 1)];
+  w.child.kill('SIGKILL');
+  expect(await w.exited).toBe('SIGKILL');
+  // Before, node:cluster's own 'disconnect' listener ended each worker at once: no drain, no GOODBYE for the sub.
+  // (untilProcess, called once the primary is gone, waits for what it left behind.)
+  await untilProcess(w, () => logLines(w, 'node stopped').length === 2, 'both workers to drain and stop');
+  await until(() => workers.every((pid) => !alive(pid)), 'the workers to exit');
+  await sub.exited;
+  expect(sub.err()).toContain('MB_ERR_DRAINING');
+});
+
+it('--cluster-port P with --workers N past port 65535: exit 2 naming both flags, before any port opens', async () => {
+  // Before, the workers started and served; the last one failed to listen ("cluster port must be 0..65535, got
+  // 65536": a port the user never gave) and stopped the others.
+  const port = await freePort();
+  const r = await runCli(['start', '--workers', '2', '--port', String(port), '--cluster-port', '65535', '--cluster-secret', 'workers-secret-1', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']);
+  expect(r.code, r.err).toBe(2);
+  expect(r.err).toContain('--cluster-port 65535 with --workers 2');
+  expect(r.err).not.toContain('node listening');
 });
 
 function alive(pid: number): boolean {
