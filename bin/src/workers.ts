@@ -39,6 +39,8 @@ export async function runWorkers(cfg: StartConfig, flags: Record<string, unknown
  * and to stop dialing.
  */
 const READY = 'meshbus:worker-ready';
+/** Workers of one index SIGKILLed in a row before serving that are restarted (supervise). */
+const MAX_KILLED_UNSERVED = 3;
 const SIBLINGS = 'meshbus:siblings';
 interface ReadyMsg {
   t: typeof READY;
@@ -70,6 +72,8 @@ async function supervise(cfg: StartConfig): Promise<number> {
   let stopping = false;
   // Leaves link to hubs only (a leaf refuses links, and cannot be another's hub): no sibling to dial.
   const introduce = cfg.mesh !== 'leaf';
+  /** Per worker index, its workers SIGKILLed in a row before serving (see the exit handler). */
+  const killedUnserved = new Map<number, number>();
   /** The exit code once a worker failed to start: 2 when it exited 2 (a bad setting), else 1. */
   let failed: number | undefined;
   /** Workers that serve, with the address their siblings dial their cluster port at. */
@@ -103,6 +107,7 @@ async function supervise(cfg: StartConfig): Promise<number> {
     w.on('message', (m: unknown) => {
       if (!isMsg<ReadyMsg>(m, READY) || ready) return;
       ready = true;
+      killedUnserved.delete(index);
       if (introduce) tell(w, { t: SIBLINGS, dial: [...serving.values()], forget: [] });
       serving.set(w, m.address);
     });
@@ -115,7 +120,11 @@ async function supervise(cfg: StartConfig): Promise<number> {
       // SIGKILL never comes from the worker itself (a crash aborts, a bad setting exits 1 or 2): an
       // operator's kill -9 or the OOM killer, which a restart answers, as for a worker that served.
       // Before, one landing on a worker still starting (a restart killed again) stopped every worker.
-      if (!ready && signal !== 'SIGKILL') {
+      // Not for ever: killed MAX_KILLED_UNSERVED times in a row before serving (a memory limit too low
+      // for N workers, the OOM killer at every start), it is a failure to start.
+      const kills = !ready && signal === 'SIGKILL' ? (killedUnserved.get(index) ?? 0) + 1 : 0;
+      if (kills > 0) killedUnserved.set(index, kills);
+      if (!ready && (signal !== 'SIGKILL' || kills > MAX_KILLED_UNSERVED)) {
         // It never served (a port taken, a bad setting): a restart would fail the
         // same way, forever, while the primary looks alive. Stop and say so.
         failed ??= code === 2 ? 2 : 1;

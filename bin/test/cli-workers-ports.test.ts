@@ -247,6 +247,23 @@ it('a worker killed (SIGKILL: kill -9, the OOM killer) while it still starts is 
   expect(await w.exited).toBe(0);
 });
 
+it('a worker SIGKILLed at every start (the OOM killer under a memory limit too low) is not restarted for ever: exit 1', async () => {
+  const port = await freePort();
+  const w = procs.track(spawnCli(['start', '--workers', '2', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']));
+  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  let last = await workerPid(w.child.pid!, 1);
+  process.kill(last, 'SIGKILL');
+  // The served worker, then three restarts in a row killed before serving: restarted each time; the fourth is a failure.
+  for (let i = 0; i < 4; i++) {
+    const before = last;
+    await untilProcess(w, async () => (last = await workerPid(w.child.pid!, 1).catch(() => before)) !== before, `restart ${i + 1} to be forked`, undefined, 5);
+    process.kill(last, 'SIGKILL');
+  }
+  expect(await w.exited).toBe(1);
+  expect(logLines(w, 'worker failed to start: stopping every worker')).toHaveLength(1);
+  expect(logLines(w, 'worker exited, restarting')).toHaveLength(4);
+});
+
 it('--cluster-tls on with a certificate that names the host only (no 127.0.0.1): the workers link over TLS and route', async () => {
   // Before, each worker dialed its siblings at 127.0.0.1, which the certificate does not name, with no host
   // name to check it against either (no --seeds): every handshake refused, never linked, "cannot link" warnings.
