@@ -3,7 +3,7 @@ import { ConfigError, MeshNode, jsonLogger, randomId, type JwtKeys, type Logger,
 import type { WsGateway } from '@meshbus/core/ws';
 import { checkHttpOptions, checkPluginOptions, startHttpOnDemand, type HttpOptions, type OnDemandHttpServer } from '@meshbus/core/http';
 import type { ClusterNode, ClusterOptions } from '@meshbus/cluster';
-import { parseDurableTopic, parseGateways, type StartConfig } from './config.js';
+import { isWildcardHost, parseDurableTopic, parseGateways, type StartConfig } from './config.js';
 
 /** A running server: the node, its cluster membership and the HTTP API, stopped together. */
 export interface RunningServer {
@@ -185,13 +185,7 @@ async function startWs(node: MeshNode, cfg: StartConfig, log: Logger): Promise<W
   }
 }
 
-/** A host meaning every interface: what listens there can be reached at any of the machine's addresses. */
-const WILDCARD_HOST = /^(0\.0\.0\.0|::|\[::\]|0:0:0:0:0:0:0:0)?$/;
 
-/** True when `host` means every interface (WILDCARD_HOST). */
-export function isWildcardHost(host: string): boolean {
-  return WILDCARD_HOST.test(host);
-}
 
 /**
  * The host:port other nodes give their clients for this node's `port`, when
@@ -205,7 +199,7 @@ export function isWildcardHost(host: string): boolean {
  * and --ws-advertise say anything else).
  */
 export function advertisedHost(cfg: StartConfig, port: number): string | undefined {
-  if (cfg.advertise === undefined || !WILDCARD_HOST.test(cfg.host)) return undefined;
+  if (cfg.advertise === undefined || !isWildcardHost(cfg.host)) return undefined;
   return `${cfg.advertise.replace(/:\d+$/, '')}:${port}`;
 }
 

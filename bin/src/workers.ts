@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { inOperatorTerms, unknownStartVariables, type StartConfig } from './config.js';
-import { isWildcardHost, nodeIdentity, startServer } from './start.js';
+import { inOperatorTerms, isWildcardHost, unknownStartVariables, type StartConfig } from './config.js';
+import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
 import { takeEarlySignal } from './early-signals.js';

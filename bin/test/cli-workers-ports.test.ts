@@ -341,14 +341,26 @@ it('workers whose primary was killed (SIGKILL, OOM) drain to "node stopped" and 
   expect(sub.err()).toContain('MB_ERR_DRAINING');
 });
 
-it('--cluster-port P with --workers N past port 65535: exit 2 naming both flags, before any port opens', async () => {
-  // Before, the workers started and served; the last one failed to listen ("cluster port must be 0..65535, got
-  // 65536": a port the user never gave) and stopped the others.
+it('--cluster-port P with --workers N past port 65535, or onto the client, HTTP or ws port: exit 2 naming the flags, before any port opens', async () => {
+  // Before, the workers started and served; one failed to listen, on a port the user never gave ("cluster port
+  // must be 0..65535, got 65536"; "cluster port <the client port> is already in use (--cluster-port …)"), and
+  // stopped the others.
   const port = await freePort();
-  const r = await runCli(['start', '--workers', '2', '--port', String(port), '--cluster-port', '65535', '--cluster-secret', 'workers-secret-1', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']);
-  expect(r.code, r.err).toBe(2);
-  expect(r.err).toContain('--cluster-port 65535 with --workers 2');
-  expect(r.err).not.toContain('node listening');
+  const base = ['start', '--workers', '2', '--port', String(port), '--cluster-secret', 'workers-secret-1', '--ws-port', 'off', '--log-level', 'info'];
+  const past = await runCli([...base, '--cluster-port', '65535', '--http-port', 'off']);
+  expect(past.code, past.err).toBe(2);
+  expect(past.err).toContain('--cluster-port 65535 with --workers 2');
+  expect(past.err).not.toContain('node listening');
+  const onto = await runCli([...base, '--cluster-port', String(port - 1), '--http-port', 'off']);
+  expect(onto.code, onto.err).toBe(2);
+  expect(onto.err).toContain(`worker 1 would take ${port}, the --port`);
+  expect(onto.err).not.toContain('node listening');
+  // Another address: no clash (the HTTP API on 127.0.0.2, the cluster on 127.0.0.1).
+  const pair = await freePortRange(2);
+  const apart = procs.track(spawnCli([...base, '--cluster-port', String(pair), '--http-port', String(pair + 1), '--http-host', '127.0.0.2']));
+  await untilProcess(apart, () => links(apart) >= 2, 'the workers to link');
+  apart.child.kill('SIGTERM');
+  expect(await apart.exited).toBe(0);
 });
 
 function alive(pid: number): boolean {
