@@ -39,8 +39,6 @@ export async function runWorkers(cfg: StartConfig, flags: Record<string, unknown
  * and to stop dialing.
  */
 const READY = 'meshbus:worker-ready';
-/** Workers of one index SIGKILLed in a row before serving that are restarted (supervise). */
-const MAX_KILLED_UNSERVED = 3;
 const SIBLINGS = 'meshbus:siblings';
 interface ReadyMsg {
   t: typeof READY;
@@ -53,6 +51,9 @@ interface SiblingsMsg {
   forget: string[];
 }
 const isMsg = <M extends { t: string }>(m: unknown, t: M['t']): m is M => typeof m === 'object' && m !== null && (m as { t?: unknown }).t === t;
+
+/** Workers of one index SIGKILLed in a row before serving that are restarted (supervise). */
+const MAX_KILLED_UNSERVED = 3;
 
 interface WorkerPlan {
   index: number;
