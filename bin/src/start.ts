@@ -4,7 +4,7 @@ import type { WsGateway } from '@meshbus/core/ws';
 import { checkHttpOptions, checkPluginOptions, startHttpOnDemand, type HttpOptions, type OnDemandHttpServer } from '@meshbus/core/http';
 import type { ClusterNode, ClusterOptions } from '@meshbus/cluster';
 import { tuneAllocator } from '@meshbus/native';
-import { parseDurableTopic, parseGateways, type StartConfig } from './config.js';
+import { isWildcardHost, parseDurableTopic, parseGateways, type StartConfig } from './config.js';
 
 /** A running server: the node, its cluster membership and the HTTP API, stopped together. */
 export interface RunningServer {
@@ -24,12 +24,18 @@ export function nodeIdentity(cfg: StartConfig): { id: string; logger: Logger } {
   return { id, logger: jsonLogger(cfg.logLevel, { node: id, ...(cfg.name ? { name: cfg.name } : {}) }) };
 }
 
-/** `httpExtra`: what a worker adds to its HTTP API (its metrics label; /metrics and /v1/workers gathered by the primary). */
+/**
+ * `httpExtra`: what a worker adds to its HTTP API (its metrics label; /metrics and /v1/workers gathered by the primary).
+ * `ownClusterPort`: the cluster port is one a `--workers` worker chose itself (workers.ts; on loopback without
+ * --cluster-port), which --advertise cannot name: it is not the cluster address, but still names the machine
+ * to other nodes' clients (advertisedHost: the TCP and WebSocket URLs they fail over to).
+ */
 export async function startServer(
   cfg: StartConfig,
   logger?: Logger,
   identity: { id: string; logger: Logger } = nodeIdentity(cfg),
   httpExtra: Pick<HttpOptions, 'metricsLabels' | 'metricsSource' | 'workers'> = {},
+  ownClusterPort = false,
 ): Promise<RunningServer> {
   const clientTls = tlsFor(cfg, cfg.tlsClientAuth === 'on');
   const clusterTls = cfg.clusterTls === 'on' ? tlsFor(cfg, true) : undefined;
@@ -100,7 +106,7 @@ export async function startServer(
     clusterOptions = {
       host: cfg.clusterHost,
       port: cfg.clusterPort,
-      advertise: cfg.advertise,
+      advertise: ownClusterPort ? undefined : cfg.advertise,
       seeds: cfg.seeds,
       secret: cfg.clusterSecret,
       tls: clusterTls,
@@ -182,8 +188,7 @@ async function startWs(node: MeshNode, cfg: StartConfig, log: Logger): Promise<W
   }
 }
 
-/** A host meaning every interface: what listens there can be reached at any of the machine's addresses. */
-const WILDCARD_HOST = /^(0\.0\.0\.0|::|\[::\]|0:0:0:0:0:0:0:0)?$/;
+
 
 /**
  * The host:port other nodes give their clients for this node's `port`, when
@@ -197,7 +202,7 @@ const WILDCARD_HOST = /^(0\.0\.0\.0|::|\[::\]|0:0:0:0:0:0:0:0)?$/;
  * and --ws-advertise say anything else).
  */
 export function advertisedHost(cfg: StartConfig, port: number): string | undefined {
-  if (cfg.advertise === undefined || !WILDCARD_HOST.test(cfg.host)) return undefined;
+  if (cfg.advertise === undefined || !isWildcardHost(cfg.host)) return undefined;
   return `${cfg.advertise.replace(/:\d+$/, '')}:${port}`;
 }
 

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { inOperatorTerms, unknownStartVariables, type StartConfig } from './config.js';
-import { advertisedHost, nodeIdentity, startServer } from './start.js';
+import { inOperatorTerms, isWildcardHost, unknownStartVariables, type StartConfig } from './config.js';
+import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
 import { takeEarlySignal } from './early-signals.js';
@@ -22,9 +22,11 @@ import type { RunningServer } from './start.js';
  * choosing (port 0: a port picked for it beforehand could be taken by
  * anything else on the machine before the worker, a second later, binds it,
  * and one taken port stopped every worker). A worker that serves tells the
- * primary its cluster port; the primary gives it the addresses of the
- * workers already serving to dial (so each pair links once, dialed by the
- * later one), and tells the others to stop dialing a worker that exited.
+ * primary the address its siblings reach its cluster port at (siblingAddress);
+ * the primary gives it the addresses of the workers already serving to dial
+ * (so each pair links once, dialed by the later one), and tells the others to
+ * stop dialing a worker that exited. Leaves (--mesh leaf) are not introduced:
+ * a leaf links to a hub only, and the hub routes between them.
  */
 export async function runWorkers(cfg: StartConfig, flags: Record<string, unknown> = {}): Promise<number> {
   return cluster.isPrimary ? supervise(cfg) : runWorker(cfg, flags);
@@ -40,7 +42,8 @@ const READY = 'meshbus:worker-ready';
 const SIBLINGS = 'meshbus:siblings';
 interface ReadyMsg {
   t: typeof READY;
-  clusterPort: number;
+  /** Where a sibling on this machine dials this worker's cluster port (siblingAddress). */
+  address: string;
 }
 interface SiblingsMsg {
   t: typeof SIBLINGS;
@@ -49,9 +52,12 @@ interface SiblingsMsg {
 }
 const isMsg = <M extends { t: string }>(m: unknown, t: M['t']): m is M => typeof m === 'object' && m !== null && (m as { t?: unknown }).t === t;
 
+/** Workers of one index SIGKILLed in a row before serving that are restarted (supervise). */
+const MAX_KILLED_UNSERVED = 3;
+
 interface WorkerPlan {
   index: number;
-  /** --cluster-port + index, or 0: the worker picks its own (see runWorkers). */
+  /** --cluster-port + index, or 0 (no --cluster-port, or 0): the worker picks its own (see runWorkers). */
   clusterPort: number;
   /** Secret of the loopback links between workers when the user gave none. */
   secret: string | undefined;
@@ -65,9 +71,13 @@ async function supervise(cfg: StartConfig): Promise<number> {
   // Workers that only mesh among themselves still authenticate their links.
   const secret = cfg.clusterSecret ?? (cfg.clusterPort === undefined ? randomBytes(24).toString('hex') : undefined);
   let stopping = false;
+  // Leaves link to hubs only (a leaf refuses links, and cannot be another's hub): no sibling to dial.
+  const introduce = cfg.mesh !== 'leaf';
+  /** Per worker index, its workers SIGKILLed in a row before serving (see the exit handler). */
+  const killedUnserved = new Map<number, number>();
   /** The exit code once a worker failed to start: 2 when it exited 2 (a bad setting), else 1. */
   let failed: number | undefined;
-  /** Workers that serve, with the loopback address of their cluster port. */
+  /** Workers that serve, with the address their siblings dial their cluster port at. */
   const serving = new Map<Worker, string>();
   const tell = (w: Worker, m: SiblingsMsg): void => {
     // A worker exiting right now: its channel may be closed (the callback takes the error).
@@ -90,22 +100,32 @@ async function supervise(cfg: StartConfig): Promise<number> {
     }
   };
   const fork = (index: number): void => {
-    const plan: WorkerPlan = { index, clusterPort: cfg.clusterPort !== undefined ? cfg.clusterPort + index : 0, secret };
+    // --cluster-port 0 (also a leaf's default: config.ts) is "any port" for each worker: before, worker i got port i
+    // (1, 2, …: EACCES for a user, a well-known port taken for root), and `--mesh leaf --workers N` never started.
+    const plan: WorkerPlan = { index, clusterPort: cfg.clusterPort ? cfg.clusterPort + index : 0, secret };
     const w = cluster.fork({ MESHBUS_WORKER_PLAN: JSON.stringify(plan) });
     let ready = false;
     w.on('message', (m: unknown) => {
       if (!isMsg<ReadyMsg>(m, READY) || ready) return;
       ready = true;
-      tell(w, { t: SIBLINGS, dial: [...serving.values()], forget: [] });
-      serving.set(w, `127.0.0.1:${m.clusterPort}`);
+      killedUnserved.delete(index);
+      if (introduce) tell(w, { t: SIBLINGS, dial: [...serving.values()], forget: [] });
+      serving.set(w, m.address);
     });
     gatherer.listen(w);
     w.once('exit', (code, signal) => {
       const gone = serving.get(w);
       serving.delete(w);
       if (stopping) return;
-      if (gone !== undefined) for (const other of serving.keys()) tell(other, { t: SIBLINGS, dial: [], forget: [gone] });
-      if (!ready) {
+      if (gone !== undefined && introduce) for (const other of serving.keys()) tell(other, { t: SIBLINGS, dial: [], forget: [gone] });
+      // SIGKILL never comes from the worker itself (a crash aborts, a bad setting exits 1 or 2): an
+      // operator's kill -9 or the OOM killer, which a restart answers, as for a worker that served.
+      // Before, one landing on a worker still starting (a restart killed again) stopped every worker.
+      // Not for ever: killed MAX_KILLED_UNSERVED times in a row before serving (a memory limit too low
+      // for N workers, the OOM killer at every start), it is a failure to start.
+      const kills = !ready && signal === 'SIGKILL' ? (killedUnserved.get(index) ?? 0) + 1 : 0;
+      if (kills > 0) killedUnserved.set(index, kills);
+      if (!ready && (signal !== 'SIGKILL' || kills > MAX_KILLED_UNSERVED)) {
         // It never served (a port taken, a bad setting): a restart would fail the
         // same way, forever, while the primary looks alive. Stop and say so.
         failed ??= code === 2 ? 2 : 1;
@@ -114,7 +134,11 @@ async function supervise(cfg: StartConfig): Promise<number> {
         return;
       }
       log.warn({ worker: index, code, signal }, 'worker exited, restarting');
-      setTimeout(() => fork(index), 200);
+      // Not once the stop began meanwhile: stopAll neither signals nor waits for a worker forked after
+      // it, which then served until the primary exited and was cut off there without a drain.
+      setTimeout(() => {
+        if (!stopping) fork(index);
+      }, 200);
     });
   };
   for (let i = 0; i < n; i++) fork(i);
@@ -135,15 +159,18 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   const i = plan.index;
   const external = cfg.clusterPort !== undefined;
   const host = external ? cfg.clusterHost : '127.0.0.1';
+  // A port of the worker's own choosing: --advertise cannot name it (it still names the machine to clients).
+  const ownPort = plan.clusterPort === 0;
   const workerCfg: StartConfig = {
     ...cfg,
     workers: 1,
     name: `${cfg.name || 'node'}#${i}`,
     clusterHost: host,
     clusterPort: plan.clusterPort,
-    // Without --cluster-port the workers' links stay on loopback: an advertised address would name a port nobody else reaches.
-    advertise: cfg.advertise && external ? `${cfg.advertise.replace(/:\d+$/, '')}:${plan.clusterPort}` : undefined,
-    clientAdvertise: cfg.clientAdvertise ?? (external ? undefined : advertisedHost(cfg, cfg.port)),
+    // Without --cluster-port the workers' links stay on loopback; with a port of its own choosing the cluster
+    // address is not advertised (startServer's ownClusterPort), while the --advertise host still names this
+    // machine to other nodes' TCP and WebSocket clients.
+    advertise: cfg.advertise && !ownPort ? `${cfg.advertise.replace(/:\d+$/, '')}:${plan.clusterPort}` : cfg.advertise,
     // The configured seeds; the siblings come from the primary once this worker serves.
     seeds: cfg.seeds,
     mesh: cfg.mesh,
@@ -158,8 +185,11 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   // to its default action killed the worker in the middle of its drain.
   process.on('SIGTERM', () => stop());
   process.on('SIGINT', () => stop());
-  // The primary is gone (even SIGKILLed): a worker must not live on alone.
+  // The primary is gone (even SIGKILLed): a worker must not live on alone; it drains, as on SIGTERM.
   process.once('disconnect', () => stop());
+  // node:cluster's own 'disconnect' listener ends a worker at once (process.exit) unless this is set:
+  // before, a worker whose primary died cut its clients without GOODBYE and never logged "node stopped".
+  if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
   if (takeEarlySignal() !== undefined) early = true;
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(workerCfg);
@@ -168,7 +198,7 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   // in /v1/workers, whichever worker the connection landed on (worker-gather.ts).
   let running: RunningServer | undefined;
   const sources = workerSources({ registry: () => running?.http?.loaded?.registry, view: () => running && workerView(i, running) });
-  const server = await startServer(workerCfg, undefined, identity, { metricsLabels: { worker: String(i) }, ...sources }).catch((e: unknown) => {
+  const server = await startServer(workerCfg, undefined, identity, { metricsLabels: { worker: String(i) }, ...sources }, ownPort).catch((e: unknown) => {
     // As `meshbus start`: a bad option is a UsageError naming the flag (exit 2), which the primary passes on.
     throw inOperatorTerms(e, flags);
   });
@@ -178,7 +208,7 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
     for (const a of m.forget) server.cluster?.forgetAddress(a);
     for (const a of m.dial) server.cluster?.addSeed(a);
   });
-  const ready: ReadyMsg = { t: READY, clusterPort: server.cluster?.port ?? 0 };
+  const ready: ReadyMsg = { t: READY, address: siblingAddress(host, server.cluster?.port ?? 0) };
   process.send?.(ready);
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -191,6 +221,16 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
     if (early) stop();
   });
   process.exit(0);
+}
+
+/**
+ * Where a sibling on this machine dials a cluster port bound on `host`: that
+ * host (127.0.0.1 before, whatever --cluster-host said: workers bound to
+ * another address never linked), loopback for a wildcard.
+ */
+function siblingAddress(host: string, port: number): string {
+  if (isWildcardHost(host)) return `${host.includes(':') ? '[::1]' : '127.0.0.1'}:${port}`;
+  return `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
 }
 
 /** This worker, for the dashboard's per-worker table; undefined without the HTTP API (its rates live there). */

@@ -178,3 +178,32 @@ it('dev: a node killed from outside (kill -9 <pid> from the banner) leaves the o
   expect(await d.exited).toBe(0);
   for (const port of [base, base + 2, cluster, cluster + 2]) expect(await portFree(port), `port ${port} free`).toBe(true);
 });
+
+it('dev signalled again while its nodes drain (a second Ctrl-C at the terminal) waits for them and exits 0', async () => {
+  // 1dac576 made dev's handlers `on` (a second signal to a `once` launcher killed it by the signal's default
+  // action, its nodes left draining as orphans) with no test of it; this one fails with `once` put back.
+  const [base, cluster, http, ws] = [await freePortRange(2), await freePortRange(2), await freePortRange(2), await freePortRange(2)];
+  const d = track(
+    spawnCli(['dev', '--nodes', '2', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'info'], { group: true }),
+  );
+  await untilProcess(d, () => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
+  // A connection that never closes its side keeps each node draining for its whole drainTimeout (5 s).
+  const held = await Promise.all(
+    [base, base + 1].map(
+      (port) =>
+        new Promise<ReturnType<typeof netConnect>>((r, j) => {
+          const s = netConnect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => r(s)).once('error', j);
+          s.resume();
+        }),
+    ),
+  );
+  try {
+    process.kill(-d.child.pid!, 'SIGINT');
+    await untilProcess(d, () => (d.err().match(/"msg":"node draining"/g) ?? []).length === 2, 'both nodes to drain');
+    process.kill(-d.child.pid!, 'SIGINT');
+    expect(await d.exited).toBe(0);
+    expect((d.err().match(/"msg":"node stopped"/g) ?? []).length).toBe(2);
+  } finally {
+    for (const s of held) s.destroy();
+  }
+});

@@ -198,10 +198,16 @@ export class ClusterNode implements LinkHandler, ClusterView {
     this.redialer.want(addr, true);
   }
 
-  /** Stops dialing `addr` (a seed or a learned address) until a link to it comes up: a node known to be gone. */
+  /**
+   * Stops dialing `addr` (a seed or a learned address) until a link to it comes up: a node known to be gone.
+   * The node known there is forgotten too, even while its link, not yet seen closing, is up: before, each
+   * `--workers` restart (at a new port) left one more 'down' peer in /v1/cluster and meshbus_peer_up, for ever.
+   */
   forgetAddress(addr: string): void {
     this.seeds.delete(addr);
     this.redialer.forget(addr);
+    this.gossip.nodeGone(addr);
+    this.dialedPeer.givenUp(addr, this.known);
   }
 
   peers(): PeerStatus[] {

@@ -93,6 +93,11 @@ export class Gossip {
     for (const [id, p] of this.s.known) if (p.cluster === address && !this.s.byPeer.has(id)) this.s.known.delete(id);
   }
 
+  /** The node at `address` is gone (ClusterNode.forgetAddress): forgotten, also while its link is still up (closing unseen). */
+  nodeGone(address: string): void {
+    for (const [id, p] of this.s.known) if (p.cluster === address) this.s.known.delete(id);
+  }
+
   /**
    * A link to `peer` is up (dialed at `target`, when this node dialed it): it
    * is known from now on. Whoever answered at an address owns it now: a node

@@ -1,6 +1,7 @@
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, createServer as createTlsServer, type PeerCertificate } from 'node:tls';
 import { lookup } from 'node:dns/promises';
+import { X509Certificate } from 'node:crypto';
 import { errorFrame } from '@meshbus/proto';
 import { PortSockets, ToldRecently, addressKey, listenOn, refuseConnection, serverTlsOptions, tlsPort, type Logger } from '@meshbus/core';
 import { parseAddress, type ResolvedClusterOptions } from './options.js';
@@ -15,6 +16,28 @@ function isIp(host: string): boolean {
 
 /** Host names a peer certificate may carry for an address learned by gossip, at most (see PeerPort.tlsNames). */
 const MAX_TLS_NAMES = 16;
+
+/**
+ * The host names this node's own certificate carries (DNS subject alternative
+ * names; a wildcard is no host name to check a peer's against). Nodes of one
+ * mesh often share a certificate, or one per host: `meshbus start --workers`
+ * dials its siblings at 127.0.0.1, which a certificate naming the host does
+ * not carry, and they never linked.
+ */
+function ownNames(cert: string): string[] {
+  let san: string | undefined;
+  try {
+    san = new X509Certificate(cert).subjectAltName;
+  } catch {
+    return []; // the TLS server refuses it, with its own error
+  }
+  const out: string[] = [];
+  for (const part of (san ?? '').split(',')) {
+    const m = /^\s*DNS:([^*\s]+)\s*$/.exec(part);
+    if (m) out.push(m[1]!);
+  }
+  return out;
+}
 
 /**
  * The cluster port's sockets: listens for peers (plain TCP or TLS), bounds
@@ -52,7 +75,8 @@ export class PeerPort {
    */
   private readonly plainPeers = new ToldRecently(5 * 60_000, MAX_DNS_FAILING);
   /**
-   * Host names the mesh is reached by (seeds, and names dialed over TLS):
+   * Host names the mesh is reached by (seeds, names dialed over TLS, and
+   * those of this node's own certificate: ownNames):
    * gossip announces peers by address while certificates usually name
    * hosts, so a peer learned as `10.0.0.7:4481` failed verification and was
    * never linked (NATS routes had the same fault). A certificate valid for
@@ -81,6 +105,7 @@ export class PeerPort {
     this.preAuth = new PreAuthGate(options.maxPreAuth, options.maxPreAuthPerIp);
     for (const seed of options.seeds) this.addTlsName(seed);
     const tls = options.tls;
+    for (const name of tls ? ownNames(tls.cert) : []) if (this.tlsNames.size < MAX_TLS_NAMES) this.tlsNames.add(name);
     if (tls) {
       // The TLS handshake is part of the peer handshake: same timeout, and the slot is taken on TCP accept (below).
       const secure = createTlsServer({ ...serverTlsOptions(tls), noDelay: true, handshakeTimeout: options.handshakeTimeout }, handOn);
