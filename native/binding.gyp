@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "meshbus_native",
-      "sources": ["src/addon.cc", "src/allocator.cc"],
+      "sources": ["src/addon.cc", "src/crc32c.cc", "src/allocator.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags": ["-O3", "-Wall", "-Wextra"],
