@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { FrameType, encodeFrame } from '@meshbus/proto';
-import { cleanups, until, type RawFrames } from '@meshbus/testkit';
+import { cleanups, type RawFrames } from '@meshbus/testkit';
 import { stuckReader, type ReaderKind } from './stuck-reader.js';
 
 /**
@@ -61,8 +61,9 @@ for (const kind of ['tcp', 'tls'] as const) {
   it(`${kind}: a reader that took part of the write in progress before the deadline: received + dropped = published`, async () => {
     const { published, received, dropped } = await closeOnStuckReader(kind, async (stuck) => {
       // The reader takes 100 events (of 580), so the kernel takes part of the write the node has in progress, then stops again.
+      // Checked as each chunk arrives (a 10 ms poll let a reader on a busy machine take all 580 first).
       stuck.resumeReading();
-      await until(() => stuck.events('feed').length >= 100, 'the reader took 100 events');
+      await stuck.waitUntil(() => stuck.events('feed').length >= 100, 'the reader to take 100 events', 20_000);
       stuck.pauseReading();
     });
     expect(received).toBeLessThan(published);

@@ -131,13 +131,24 @@ export abstract class RawFrames {
 
   /** Waits (bounded) until a received frame satisfies `pred`, and returns it. */
   async waitFor(pred: (g: Got) => boolean, timeoutMs = 5000): Promise<Got> {
+    let hit: Got | undefined;
+    await this.waitUntil(() => (hit = this.got.find(pred)) !== undefined, '', timeoutMs);
+    return hit!;
+  }
+
+  /**
+   * Waits (bounded) until `cond()` holds, checked after each chunk received:
+   * in the read path, so a reader told to stop then (`pauseReading`) stops
+   * before its next read. A poll on a timer let a fast reader read on, up to
+   * everything queued for it, before it looked.
+   */
+  async waitUntil(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = this.got.find(pred);
-      if (hit) return hit;
-      if (this.closed) throw new Error(`connection closed${this.closeInfo()}; got ${this.got.map((g) => g.typeName).join(',')}`);
+    const got = (): string => `${what ? ` waiting for ${what}` : ''}; got ${this.got.map((g) => g.typeName).join(',')}`;
+    while (!cond()) {
+      if (this.closed) throw new Error(`connection closed${this.closeInfo()}${got()}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out; got ${this.got.map((g) => g.typeName).join(',')}`);
+      if (left <= 0) throw new Error(`timed out${got()}`);
       await new Promise<void>((r) => {
         const t = setTimeout(r, left);
         this.waiters.push(() => {
