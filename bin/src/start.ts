@@ -188,8 +188,6 @@ async function startWs(node: MeshNode, cfg: StartConfig, log: Logger): Promise<W
   }
 }
 
-
-
 /**
  * The host:port other nodes give their clients for this node's `port`, when
  * --host is every interface and --advertise names the machine: the
@@ -201,7 +199,7 @@ async function startWs(node: MeshNode, cfg: StartConfig, log: Logger): Promise<W
  * failed over to it was refused), so it is not used then (--client-advertise
  * and --ws-advertise say anything else).
  */
-export function advertisedHost(cfg: StartConfig, port: number): string | undefined {
+function advertisedHost(cfg: StartConfig, port: number): string | undefined {
   if (cfg.advertise === undefined || !isWildcardHost(cfg.host)) return undefined;
   return `${cfg.advertise.replace(/:\d+$/, '')}:${port}`;
 }

@@ -206,7 +206,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   forgetAddress(addr: string): void {
     this.seeds.delete(addr);
     this.redialer.forget(addr);
-    this.gossip.nodeGone(addr);
+    this.gossip.addressGivenUp(addr, true);
     this.dialedPeer.givenUp(addr, this.known);
   }
 

@@ -88,14 +88,11 @@ export class Gossip {
    * The redialer gave `address` up: a node once known there is gone (a node restarted
    * elsewhere comes back under a new id) and is forgotten, not listed 'down' for ever;
    * 1,024 such (maxKnownPeers) and gossip learned no new node at all.
+   * `linkedToo`: the node is known to be gone (ClusterNode.forgetAddress), so
+   * it is forgotten also while its link is still up (its closing not seen yet).
    */
-  addressGivenUp(address: string): void {
-    for (const [id, p] of this.s.known) if (p.cluster === address && !this.s.byPeer.has(id)) this.s.known.delete(id);
-  }
-
-  /** The node at `address` is gone (ClusterNode.forgetAddress): forgotten, also while its link is still up (closing unseen). */
-  nodeGone(address: string): void {
-    for (const [id, p] of this.s.known) if (p.cluster === address) this.s.known.delete(id);
+  addressGivenUp(address: string, linkedToo = false): void {
+    for (const [id, p] of this.s.known) if (p.cluster === address && (linkedToo || !this.s.byPeer.has(id))) this.s.known.delete(id);
   }
 
   /**
