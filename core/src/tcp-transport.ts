@@ -2,30 +2,18 @@ import type { Socket } from 'node:net';
 import { TickBatch } from './tick-batch.js';
 import type { Transport, TransportEvents } from './transport.js';
 import { eventsIn, eventsPast, untakenBytes } from './unsent-events.js';
-
-/**
- * Frames smaller than this on average are gathered into one buffer per tick
- * (one copy, one write); larger ones go out as a writev without a copy.
- */
-const GATHER_MAX_AVG = 1024;
+import { writeBatch } from './socket-write.js';
 
 /**
  * A Transport over a TCP socket. Frames written during one tick (everything one
  * input chunk routes here) are held in an array and handed to the socket
- * once, on the next tick: small frames concatenated into a single write,
- * large ones corked into a single writev. Measured (bench/README.md): the
- * per-chunk stream bookkeeping and the per-iovec cost of a writev of
- * hundreds of small frames were the largest share of a node's CPU.
- *
- * Memory: a frame handed over uncopied is a view of the input chunk it
- * arrived in, and keeps that whole chunk alive while the socket holds it.
- * Once the socket is backed up (bytes from earlier writes still unsent),
- * every chunk that covers less than half of its buffer is copied before the
- * socket keeps it (`detached`), so what a slow reader pins is at most twice
- * what the limits count. TickBatch joins the frames of one input chunk into
- * one view, which then usually covers most of that chunk and is kept as is.
- * A reader that keeps up costs no copy; at most one batch of views per
- * connection (the write that found the socket empty) is held uncopied.
+ * once, on the next tick, by `writeBatch` (socket-write.ts: small frames
+ * concatenated into one write, large ones one writev without a copy, views
+ * copied once the socket is backed up). TickBatch joins the frames of one
+ * input chunk into one view, which then usually covers most of that chunk
+ * and is kept as is: a reader that keeps up costs no copy; at most one batch
+ * of views per connection (the write that found the socket empty) is held
+ * uncopied.
  *
  * Progress: each batch write carries a callback that reports `drain` once
  * the kernel took it — Node emits 'drain' only after a write() that
@@ -71,21 +59,7 @@ export class TcpTransport implements Transport {
       this.lostAfter += eventsPast(chunks, 0, -1);
       return;
     }
-    const cb = this.batchWritten;
-    const backedUp = s.writableLength > 0;
-    // What the socket holds, as the socket holds it (copies of small views once backed up).
-    let held: Uint8Array[];
-    if (n === 1) s.write((held = [backedUp ? detached(chunks[0]!) : chunks[0]!])[0]!, cb);
-    else if (bytes <= n * GATHER_MAX_AVG) s.write((held = [Buffer.concat(chunks, bytes)])[0]!, cb);
-    else {
-      held = chunks;
-      s.cork();
-      for (let i = 0; i < n; i++) {
-        const c = backedUp ? (chunks[i] = detached(chunks[i]!)) : chunks[i]!;
-        s.write(c, i === n - 1 ? cb : undefined);
-      }
-      s.uncork();
-    }
+    const held = writeBatch(s, chunks, bytes, this.batchWritten);
     this.inWrite.push({ start: this.handed, chunks: held, notify });
     this.handed += bytes;
   }
@@ -181,12 +155,4 @@ interface WrittenBatch {
   chunks: Uint8Array[];
   /** Report `drain` when its write is done (a tick's flush; not the last one of end()). */
   notify: boolean;
-}
-
-/**
- * `chunk` itself when it owns (most of) its memory, else a copy: a small
- * view must not keep a large input chunk alive while it waits in a buffer.
- */
-export function detached(chunk: Uint8Array): Uint8Array {
-  return chunk.byteLength * 2 >= chunk.buffer.byteLength ? chunk : Buffer.from(chunk);
 }

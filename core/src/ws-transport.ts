@@ -1,8 +1,9 @@
 import { TickBatch } from './tick-batch.js';
-import { detached } from './tcp-transport.js';
+import { detached, writeBatch } from './socket-write.js';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { BATCH_BYTES, ERROR_CODES, Liveness, readU32, type ErrorCode } from '@meshbus/proto';
+import { ERROR_CODES, Liveness, WS_MESSAGE_BYTES, messageEnd, readU32, type ErrorCode } from '@meshbus/proto';
+import { eventsIn } from './unsent-events.js';
 import type { Transport, TransportEvents } from './transport.js';
 
 /** Close codes the gateway uses (RFC 6455 §7.4.1; 1013 from the IANA registry). */
@@ -60,11 +61,11 @@ export interface WsTransportHooks {
 /**
  * A Transport over one WebSocket (the `ws` package). SPEC §2: binary messages
  * only, each holding whole frames. Frames written in one tick are batched
- * into one binary message, sent on the next process tick; a frame that
- * would take the message past BATCH_BYTES (64 KiB less a header) sends
- * the message at once and starts the next; `buffered` is what waits in the batch plus `ws.bufferedAmount`
- * (socket buffer and, with permessage-deflate, the compression queue);
- * pause/resume stop reading from the underlying socket.
+ * into binary messages of at most WS_MESSAGE_BYTES (16 KiB less a header;
+ * a larger frame goes alone), sent on the next process tick.
+ * `buffered` is what waits in the batch plus `ws.bufferedAmount` (socket
+ * buffer and, with permessage-deflate, the compression queue); pause/resume
+ * stop reading from the underlying socket.
  */
 export class WsTransport implements Transport {
   readonly kind = 'ws' as const;
@@ -81,7 +82,7 @@ export class WsTransport implements Transport {
   private ended = false;
   /** Set when the wire itself saw the violation (text message: 1003); wins over the session's reason. */
   private closeCode: number | undefined;
-  private readonly sent = (err?: Error): void => {
+  private readonly sent = (err?: Error | null): void => {
     if (err) return;
     // Node calls back the write it cancelled at a destroy without an error: that message was lost.
     if (!this.socket.destroyed) this.inWire -= this.messages[this.messagesAt++] ?? 0;
@@ -92,6 +93,9 @@ export class WsTransport implements Transport {
   };
   /** Events in the batch (countEvents), and those counted once nothing could be sent any more. */
   private batchEvents = 0;
+  /** Events of the range being written that writeRange counted in the messages it cut. */
+  private precounted = 0;
+
   private lostAfter = 0;
   /**
    * Events of each message sent that the socket has not taken whole yet,
@@ -123,6 +127,7 @@ export class WsTransport implements Transport {
     pingInterval = 0,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    this.direct = ws.extensions === '';
     if (pingInterval > 0) {
       this.keepalive = new Liveness({ interval: pingInterval, maxOut: 1, wakeTimeout: pingInterval });
       this.keepalive.start(this.lastRx, 0);
@@ -158,6 +163,8 @@ export class WsTransport implements Transport {
   }
 
   countEvents(n: number): void {
+    n -= this.precounted;
+    this.precounted = 0;
     if (this.writable) this.batchEvents += n;
     else this.lostAfter += n;
   }
@@ -174,14 +181,30 @@ export class WsTransport implements Transport {
     if (this.ended || this.ws.readyState !== 1) return;
     // The cut goes before the whole frame: a header and its tail cut apart were a message ending inside a frame.
     const size = tail === undefined ? chunk.length : chunk.length + tail.length;
-    if (this.batch.bytes + size > BATCH_BYTES && this.batch.bytes > 0) this.flush();
+    if (this.batch.bytes + size > WS_MESSAGE_BYTES && this.batch.bytes > 0) this.flush();
     this.batch.add(chunk);
     if (tail !== undefined) this.batch.add(tail);
   }
 
+  /**
+   * A range of whole frames (one event, or a node's run of them, up to
+   * BATCH_BYTES): cut into messages of at most WS_MESSAGE_BYTES between
+   * frames. The events of each message cut here are counted here (the queue
+   * counts the run once it is written: `precounted` is taken off that).
+   */
   writeRange(buf: Uint8Array, start: number, end: number): void {
     if (this.ended || this.ws.readyState !== 1) return;
-    if (this.batch.bytes + end - start > BATCH_BYTES && this.batch.bytes > 0) this.flush();
+    if (this.batch.bytes + end - start > WS_MESSAGE_BYTES) {
+      if (this.batch.bytes > 0) this.flush();
+      for (let e = messageEnd(buf, start, end); e < end; e = messageEnd(buf, start, end)) {
+        const n = eventsIn(buf, start, e);
+        this.batchEvents += n;
+        this.precounted += n;
+        this.batch.addRange(buf, start, e);
+        this.flush();
+        start = e;
+      }
+    }
     this.batch.addRange(buf, start, end);
   }
 
@@ -257,6 +280,25 @@ export class WsTransport implements Transport {
     this.lastRx = Date.now();
   }
 
+  /**
+   * No extension was negotiated: messages are written to the socket here, the
+   * frame header and the batch's chunks in one writev (writeBatch, as a TCP
+   * wire writes), not concatenated into a fresh buffer per message for
+   * `ws.send` (a copy and an allocation per message). Order beside `ws`'s
+   * own writes (pings, pongs, the close frame) holds: its sender writes
+   * synchronously while nothing is queued in it, which without
+   * permessage-deflate (compression queues) is always the case; the SDK's
+   * Node transport relies on the same.
+   */
+  private readonly direct: boolean;
+
+  /**
+   * Sends the batch as one message (SPEC §2). Each message is a write of its
+   * own, not corked with the tick's others: a write's callback is what says
+   * its message was taken whole (`sent`), and the callbacks of one corked
+   * writev all wait for its last byte, so a close deadline found messages
+   * the reader had received still unconfirmed (counted dropped too).
+   */
   private flush(): void {
     if (this.batch.count === 0 || this.ws.readyState !== 1) return;
     const bytes = this.batch.bytes;
@@ -266,6 +308,10 @@ export class WsTransport implements Transport {
     this.messages.push(this.batchEvents);
     this.inWire += this.batchEvents;
     this.batchEvents = 0;
+    if (this.direct) {
+      writeBatch(this.socket, chunks, bytes, this.sent, binaryHead(bytes));
+      return;
+    }
     // Uncompressed when refusing input: written at once, before the close frame and the FIN that end() follows it with.
     this.ws.send(msg, { binary: true, compress: this.compress && !this.overLimit }, this.sent);
   }
@@ -354,6 +400,26 @@ export function wsHeldBytes(ws: WebSocket): number {
   const f = r._fragments;
   if (f !== undefined) for (let i = 0; i < f.length; i++) n += f[i]!.length;
   return n;
+}
+
+/**
+ * The header of an unmasked, unfragmented binary WebSocket frame carrying
+ * `length` payload bytes (RFC 6455 §5.2: FIN + opcode 2, then a 7-bit,
+ * 16-bit or 64-bit length; a server never masks, §5.1).
+ */
+export function binaryHead(length: number): Buffer {
+  const h = Buffer.allocUnsafe(length < 126 ? 2 : length < 65536 ? 4 : 10);
+  h[0] = 0x82;
+  if (length < 126) h[1] = length;
+  else if (length < 65536) {
+    h[1] = 126;
+    h.writeUInt16BE(length, 2);
+  } else {
+    h[1] = 127;
+    h.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    h.writeUInt32BE(length >>> 0, 6);
+  }
+  return h;
 }
 
 /** WebSocket frame headers (2–14 bytes each) allowed on top of a limitInput bound. */

@@ -6,6 +6,7 @@ import {
   FrameType,
   decodeWelcome,
   encodeFrame,
+  WS_MESSAGE_BYTES,
 } from '@meshbus/proto';
 import { frameWithExt, nodeKit, RawClient, RawWs, until } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
@@ -316,6 +317,33 @@ describe('ws gateway: routing with TCP clients', () => {
     const out = sizes.slice(before);
     expect(out.filter((b) => b > 65_522)).toEqual([input[4]!.length]);
     expect(out.reduce((a, b) => a + b, 0)).toBe(input.reduce((a, b) => a + b.length, 0));
+  });
+  it('runs of events are cut into messages of at most WS_MESSAGE_BYTES between frames (SPEC 2; was one message per 64 KiB run, which a reader copies)', async () => {
+    const n = await node();
+    const g = await gateway(n);
+    const w = await ws(g);
+    const sizes: number[] = [];
+    const broken: string[] = [];
+    w.ws.on('message', (d: Buffer) => {
+      sizes.push(d.length);
+      const why = wholeFrames(d);
+      if (why) broken.push(why);
+    });
+    w.sub('r', 1);
+    await w.flush();
+    const t = await tcp(n);
+    const before = sizes.length;
+    // 4 KiB events and 100-byte ones, each kind 60 KiB in one write: runs of up to 64 KiB at the node.
+    const ev = (size: number, fill: number): Buffer => encodeFrame({ type: FrameType.PUB, topic: 'r', payload: Buffer.alloc(size, fill) });
+    const input = [...Array.from({ length: 15 }, (_, i) => ev(4000, i)), ...Array.from({ length: 400 }, (_, i) => ev(100, i))];
+    t.socket.write(Buffer.concat(input));
+    await w.waitFor(() => w.events().length === input.length);
+    expect(broken).toEqual([]);
+    const out = sizes.slice(before);
+    expect(out.every((b) => b <= WS_MESSAGE_BYTES)).toBe(true);
+    expect(out.length).toBeGreaterThanOrEqual(4);
+    expect(out.reduce((a, b) => a + b, 0)).toBe(input.reduce((a, b) => a + b.length, 0));
+    expect(n.stats.dropped.slow).toBe(0);
   });
   it('a queue-group delivery (a rewritten header, then the rest of the frame) is never cut from its header at the message size', async () => {
     const n = await node();

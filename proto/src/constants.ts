@@ -101,14 +101,25 @@ export const MAX_EXT = 0xffff;
 export const MAX_EXT_CONTAINERS = 256;
 export const DEFAULT_MAX_HOPS = 8;
 /**
- * Most bytes of whole frames a sender puts in one write batch (one WebSocket
- * message; a single larger frame goes alone): 64 KiB less the largest
- * WebSocket header (14 B), so one 64 KiB socket read of the receiver holds a
- * message with its header and `ws` hands it on as a view instead of copying
- * it (bench/README.md, "WebSocket gateway"). The node's write path and the
- * SDK's both cut there (SPEC §2).
+ * Most bytes of whole frames a sender puts in one write batch (a single
+ * larger frame goes alone): 64 KiB less the largest WebSocket header (14 B),
+ * one socket read of the receiver's. The node's write paths (its runs of
+ * events, its TCP writes) and the SDK's connection cut there (SPEC §2); a
+ * WebSocket message is smaller still (WS_MESSAGE_BYTES).
  */
 export const BATCH_BYTES = 64 * 1024 - 14;
+/**
+ * Most bytes of whole frames in one WebSocket message (a single larger frame
+ * goes alone; SPEC §2): 16 KiB less the largest WebSocket header. A receiver
+ * reads its socket 64 KiB at a time and `ws` copies every message that spans
+ * two reads into fresh memory (`Receiver.consume`); messages of 64 KiB
+ * nearly all did, one of 16 KiB in four does. Measured (bench/README.md
+ * "WebSocket gateway", tenth pass), 1 → 1 over WebSocket at 4 KiB: the node's
+ * CPU per event 12.2-14.6 µs with 64 KiB messages, 7.8-10.1 with 16 KiB;
+ * 8 KiB and 32 KiB were worse, and so were the node's own messages left at
+ * 64 KiB (its subscribers are the receivers that fell behind).
+ */
+export const WS_MESSAGE_BYTES = 16 * 1024 - 14;
 /**
  * The largest frame a decoder accepts by default: header, a maximal topic and
  * extension, and the default payload limit.

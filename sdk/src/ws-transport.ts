@@ -1,4 +1,4 @@
-import { ClientError } from '@meshbus/proto';
+import { ClientError, messageEnd } from '@meshbus/proto';
 import type { Transport } from './transport.js';
 import type { ServerUrl } from './servers.js';
 import { connectionClosed, messageOf } from './errors.js';
@@ -125,9 +125,15 @@ export class WsTransport implements Transport {
     this.sendMessage(ws, chunks, n);
   }
 
-  /** Sends `chunks` (`bytes` in all) as one message of an open WebSocket; several are gathered into a new buffer (NodeWsTransport: its own buffers and masking). */
+  /**
+   * Sends `chunks` (`bytes` in all, whole frames) over an open WebSocket, in
+   * messages of at most WS_MESSAGE_BYTES cut between frames (SPEC §2; several
+   * chunks are gathered into a new buffer first). NodeWsTransport: its own
+   * buffers and masking.
+   */
   protected sendMessage(ws: WebSocketLike, chunks: Uint8Array[], bytes: number): void {
-    ws.send(chunks.length === 1 ? chunks[0]! : gather(chunks, new Uint8Array(bytes)));
+    const b = chunks.length === 1 ? chunks[0]! : gather(chunks, new Uint8Array(bytes));
+    for (let s = 0, e = 0; s < bytes; s = e) ws.send(b.subarray(s, (e = messageEnd(b, s, bytes))));
   }
 
   private fail(e: Error): void {

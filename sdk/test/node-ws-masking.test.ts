@@ -1,7 +1,7 @@
 import net from 'node:net';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameDecoder, FrameType } from '@meshbus/proto';
+import { FrameDecoder, FrameType, WS_MESSAGE_BYTES, readU32 } from '@meshbus/proto';
 import { Fixture, until } from '@meshbus/testkit';
 import { connect, type Msg } from '../src/index.js';
 import { wsBridge } from './helpers.js';
@@ -106,6 +106,13 @@ async function publishThroughTap(opts: { n: number; size: number; deflate: boole
   return { wire: wireFrames(tap.sent()), got, payload, wsSends: spy.calls() };
 }
 
+/** The message is meshbus frames laid back to back, the last one ending with it. */
+function wholeFrames(m: Buffer): boolean {
+  let o = 0;
+  while (o + 4 <= m.length) o += 4 + readU32(m, o);
+  return o === m.length;
+}
+
 /** The meshbus frames inside the client's binary messages, in order. */
 function meshbusPayloads(wire: WireFrame[]): Buffer[] {
   const d = new FrameDecoder();
@@ -128,6 +135,17 @@ describe('Node SDK over ws://: messages masked in place in reused buffers', () =
     expect(sent).toHaveLength(640);
     sent.forEach((p, i) => expect(p.equals(r.payload(i))).toBe(true));
     expect(r.wsSends).toBe(0);
+  });
+
+  it('messages hold whole frames, at most WS_MESSAGE_BYTES of them (SPEC 2; was 64 KiB: a node copied nearly every one, spanning two of its reads)', async () => {
+    for (const size of [4096, 100]) {
+      const r = await publishThroughTap({ n: 640, size, deflate: false });
+      const binary = r.wire.filter((f) => f.opcode === 2);
+      expect(binary.every((f) => f.payload.length <= WS_MESSAGE_BYTES && wholeFrames(f.payload))).toBe(true);
+      // Full messages, not one per event: a burst of 64 fills them (at 100 B a burst is one message).
+      expect(Math.max(...binary.map((f) => f.payload.length))).toBeGreaterThan(size > 1000 ? WS_MESSAGE_BYTES - size - 200 : 64 * size);
+      expect(meshbusPayloads(r.wire)).toHaveLength(640);
+    }
   });
 
   it('small events and control frames (one slab run per message) take the same path', async () => {
