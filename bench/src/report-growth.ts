@@ -55,10 +55,10 @@ export function growthTable(results: RunResult[]): string {
 /** Markdown: delivery latency at the paced rate, per target and size. */
 export function loadTable(results: RunResult[]): string {
   const rs = results.filter((r) => r.pacedRate !== undefined && r.latency);
-  const out = ['| payload | target | max rate (1to1) | paced at | received | p50 µs | p99 µs | p99.9 µs | max µs | skipped | server ns/msg |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
+  const out = ['| scenario | payload | target | max rate (1to1) | paced at | received | p50 µs | p99 µs | p99.9 µs | max µs | skipped | server ns/msg |', '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|'];
   for (const r of rs) {
     const l = r.latency!;
-    out.push(`| ${fmtSize(r.payload)} | ${r.target} | ${fmtN(r.maxRate)} | ${fmtN(r.pacedRate)} | ${fmtN(r.rate)} | ${l.p50} | ${l.p99} | ${l.p999} | ${l.max} | ${r.pacedSkipped ?? 0} | ${r.serverNsPerMsg ?? '—'} |`);
+    out.push(`| ${r.scenario} | ${fmtSize(r.payload)} | ${r.target} | ${fmtN(r.maxRate)} | ${fmtN(r.pacedRate)} | ${fmtN(r.rate)} | ${l.p50} | ${l.p99} | ${l.p999} | ${l.max} | ${r.pacedSkipped ?? 0} | ${r.serverNsPerMsg ?? '—'} |`);
   }
   return out.join('\n');
 }

@@ -51,6 +51,7 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
     warmupMs: o.warmupMs ?? 1000,
     log,
     maxRate: (t: TargetName, p: number) => results.find((r) => r.scenario === '1to1' && r.target === t && r.payload === p && !r.error)?.rate,
+    targets: [] as TargetName[],
   };
   const sizes = o.sizes ?? [...SIZES];
   // Checked before anything starts: `--rounds x` (NaN) ran no round at all and wrote an empty report over latest.json.
@@ -68,6 +69,7 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
     if (why) log(`skipping ${name}: ${why}`);
   }
   const ok = targets.filter((t) => t.status === 'ok').map((t) => t.name);
+  settings.targets = ok;
   const m = machine();
   log(`machine: ${m.cores} cores, ${m.cpu}, Node ${m.node}; ${settings.durationMs} ms per run after ${settings.warmupMs} ms warm-up`);
 
@@ -97,7 +99,7 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
     'slow: publisher on node A, subscribers on node B (2-node cluster), one busy-waiting per event; slowLost / normalLost and disconnects per kind of subscriber.',
     'Redis: no cross-node scenario (no 2-node pub/sub mesh); request/reply emulated with PUBLISH + a reply channel.',
     'relay = the ceiling: a byte relay (bench/src/relay-server.ts) that copies the PUB bytes from the publisher socket to the subscriber socket, talked to by the same meshbus SDK clients; 1to1 only.',
-    'load-p99: paced publisher at 50 % of the target\'s own 1to1 rate of this run; latency per event from the publish call to the subscriber callback.',
+    'load-p99: paced publisher at 50 % of the target\'s own 1to1 rate of this run; latency per event from the publish call to the subscriber callback. load-p99-same: every target paced at 50 % of the slowest target\'s 1to1 rate (the same load for all).',
     'subs-N: N − 1 non-matching subscriptions (literal and wildcard) on the node plus the subscriber; memPerSub = node RSS growth / those subscriptions. topics-N: the publisher cycles N topics, the subscriber takes bench.events.*.',
   ];
   const report: Report = {

@@ -83,6 +83,8 @@ export interface RunSettings {
   log: (line: string) => void;
   /** Paced scenarios: the target's max 1 → 1 rate at this payload measured earlier in the run, if any. */
   maxRate?: (target: TargetName, payload: number) => number | undefined;
+  /** The targets this run measures (paceOf 'slowest': the lowest max rate among those the scenario runs). */
+  targets?: readonly TargetName[];
 }
 
 interface Msg {
@@ -182,12 +184,16 @@ export async function runOne(targetName: TargetName, sc: Scenario, payload: numb
   if (sc.only && !sc.only.includes(targetName)) return { ...base, skipped: `no ${sc.ws ? 'WebSocket ' : ''}variant for ${targetName} in this harness` };
   let maxRate: number | undefined;
   if (sc.pace) {
-    // 50 % of what? The target's own 1 → 1 rate at this size: from this run, else measured now.
-    maxRate = s.maxRate?.(targetName, payload);
-    if (maxRate === undefined) {
-      const cal = await runOne(targetName, { ...sc, id: '1to1', pace: undefined }, payload, s);
-      if (!cal.rate) return { ...base, error: `calibration 1to1 failed: ${cal.error ?? cal.skipped ?? 'rate 0'}` };
-      maxRate = cal.rate;
+    // 50 % of what? The target's own 1 → 1 rate at this size (or the slowest target's: paceOf): from this run, else measured now.
+    const whose = sc.paceOf === 'slowest' ? (s.targets ?? [targetName]).filter((t) => !sc.only || sc.only.includes(t)) : [targetName];
+    for (const t of whose) {
+      let r = s.maxRate?.(t, payload);
+      if (r === undefined) {
+        const cal = await runOne(t, { ...sc, id: '1to1', pace: undefined, paceOf: undefined }, payload, s);
+        if (!cal.rate) return { ...base, error: `calibration 1to1 of ${t} failed: ${cal.error ?? cal.skipped ?? 'rate 0'}` };
+        r = cal.rate;
+      }
+      maxRate = Math.min(maxRate ?? Infinity, r);
     }
   }
   if (sc.nodes > 1) {

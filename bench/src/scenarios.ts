@@ -40,6 +40,12 @@ export interface Scenario {
   topics?: number;
   /** Paced publisher at this fraction of the target's own max 1 → 1 rate (same run), latency per event at the subscriber. */
   pace?: number;
+  /**
+   * Whose max 1 → 1 rate `pace` is a fraction of: 'own' (default, each
+   * target its own) or 'slowest' (the lowest among the scenario's targets in
+   * this run, so every target carries the same load in events/s).
+   */
+  paceOf?: 'own' | 'slowest';
   /** A point of a "cost as the work grows" series: which series, and its x (subscriptions or topics). */
   growth?: { series: 'subscriptions' | 'topics'; x: number };
 }
@@ -70,6 +76,8 @@ export function scenarios(full: boolean): Scenario[] {
       what: 'round trip of one request at a time, requester and responder in separate processes; HDR histogram p50/p99/p99.9' },
     { id: 'load-p99', title: 'delivery latency at 50 % load', kind: 'stream', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false, only: ['meshbus', 'nats'], pace: 0.5,
       what: "1 → 1 with a paced publisher at 50 % of the target's own 1to1 rate of this run; latency per event (publish call → subscriber callback, µs) p50/p99/p99.9" },
+    { id: 'load-p99-same', title: 'delivery latency at the same load', kind: 'stream', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false, only: ['meshbus', 'nats'], pace: 0.5, paceOf: 'slowest',
+      what: "load-p99 with every target paced at the same rate: 50 % of the slowest target's 1to1 rate of this run at that size (NATS's, as a rule); compares latency at equal load" },
     ...growth(),
     { id: 'fanout1000', title: 'fan-out 1 → 1,000 (TCP)', kind: 'stream', nodes: 1, pubs: 1, subs: 1000, pubProcs: 1, subProcs: 4, sized: true, full: true,
       what: 'deliveries/s summed over 1,000 subscribers (4 processes of 250)' },
