@@ -2,7 +2,7 @@ import { TickBatch } from './tick-batch.js';
 import { detached, writeBatch } from './socket-write.js';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { ERROR_CODES, Liveness, WS_MESSAGE_BYTES, messageEnd, readU32, type ErrorCode } from '@meshbus/proto';
+import { ERROR_CODES, Liveness, messageEnd, messageLimit, readU32, type ErrorCode } from '@meshbus/proto';
 import { eventsIn } from './unsent-events.js';
 import type { Transport, TransportEvents } from './transport.js';
 
@@ -61,8 +61,9 @@ export interface WsTransportHooks {
 /**
  * A Transport over one WebSocket (the `ws` package). SPEC §2: binary messages
  * only, each holding whole frames. Frames written in one tick are batched
- * into binary messages of at most WS_MESSAGE_BYTES (16 KiB less a header;
- * a larger frame goes alone), sent on the next process tick.
+ * into binary messages (a frame of 1 KiB or more joins a message within
+ * 16 KiB, a smaller one within 64 KiB: `messageLimit`; a larger frame goes
+ * alone), sent on the next process tick.
  * `buffered` is what waits in the batch plus `ws.bufferedAmount` (socket
  * buffer and, with permessage-deflate, the compression queue); pause/resume
  * stop reading from the underlying socket.
@@ -181,29 +182,30 @@ export class WsTransport implements Transport {
     if (this.ended || this.ws.readyState !== 1) return;
     // The cut goes before the whole frame: a header and its tail cut apart were a message ending inside a frame.
     const size = tail === undefined ? chunk.length : chunk.length + tail.length;
-    if (this.batch.bytes + size > WS_MESSAGE_BYTES && this.batch.bytes > 0) this.flush();
+    if (this.batch.bytes > 0 && this.batch.bytes + size > messageLimit(size)) this.flush();
     this.batch.add(chunk);
     if (tail !== undefined) this.batch.add(tail);
   }
 
   /**
    * A range of whole frames (one event, or a node's run of them, up to
-   * BATCH_BYTES): cut into messages of at most WS_MESSAGE_BYTES between
-   * frames. The events of each message cut here are counted here (the queue
-   * counts the run once it is written: `precounted` is taken off that).
+   * BATCH_BYTES): cut into messages between frames (messageEnd). The events
+   * of each message cut here are counted here (the queue counts the run once
+   * it is written: `precounted` is taken off that).
    */
   writeRange(buf: Uint8Array, start: number, end: number): void {
     if (this.ended || this.ws.readyState !== 1) return;
-    if (this.batch.bytes + end - start > WS_MESSAGE_BYTES) {
-      if (this.batch.bytes > 0) this.flush();
-      for (let e = messageEnd(buf, start, end); e < end; e = messageEnd(buf, start, end)) {
+    for (let e = messageEnd(buf, start, end, this.batch.bytes); e < end; e = messageEnd(buf, start, end, this.batch.bytes)) {
+      if (e > start) {
         const n = eventsIn(buf, start, e);
         this.batchEvents += n;
         this.precounted += n;
         this.batch.addRange(buf, start, e);
-        this.flush();
         start = e;
       }
+      this.flush();
+      // Not sent (the socket is closing): the rest waits with it.
+      if (this.batch.bytes > 0) break;
     }
     this.batch.addRange(buf, start, end);
   }

@@ -109,17 +109,24 @@ export const DEFAULT_MAX_HOPS = 8;
  */
 export const BATCH_BYTES = 64 * 1024 - 14;
 /**
- * Most bytes of whole frames in one WebSocket message (a single larger frame
- * goes alone; SPEC §2): 16 KiB less the largest WebSocket header. A receiver
- * reads its socket 64 KiB at a time and `ws` copies every message that spans
- * two reads into fresh memory (`Receiver.consume`); messages of 64 KiB
- * nearly all did, one of 16 KiB in four does. Measured (bench/README.md
- * "WebSocket gateway", tenth pass), 1 → 1 over WebSocket at 4 KiB: the node's
- * CPU per event 12.2-14.6 µs with 64 KiB messages, 7.8-10.1 with 16 KiB;
- * 8 KiB and 32 KiB were worse, and so were the node's own messages left at
- * 64 KiB (its subscribers are the receivers that fell behind).
+ * Most bytes a WebSocket message of several frames may reach with a frame
+ * of WS_LARGE_FRAME bytes or more added to it (a single larger frame goes
+ * alone; SPEC §2; `messageLimit`): 16 KiB less the largest WebSocket header. A
+ * receiver reads its socket 64 KiB at a time and `ws` copies every message
+ * that spans two reads into fresh memory (`Receiver.consume`): messages of
+ * 64 KiB nearly all did, one of 16 KiB in four does. Measured
+ * (bench/README.md "WebSocket gateway", tenth pass), 1 → 1 over WebSocket at
+ * 4 KiB: the node's CPU per event 12.2-14.6 µs with 64 KiB messages,
+ * 7.8-10.1 with 16 KiB; 8 KiB and 32 KiB were worse, and so were the node's
+ * own messages left at 64 KiB (its subscribers are the receivers that fell
+ * behind). Small events keep messages of up to BATCH_BYTES: at 16 and 128 B
+ * messages of 16 KiB cost the node 10-15 % more CPU per event (a system
+ * call and a message event per 16 KiB), where the copies weigh little
+ * beside the per-event work.
  */
 export const WS_MESSAGE_BYTES = 16 * 1024 - 14;
+/** A frame of at least this many bytes joins a WebSocket message only within WS_MESSAGE_BYTES (SPEC §2). */
+export const WS_LARGE_FRAME = 1024;
 /**
  * The largest frame a decoder accepts by default: header, a maximal topic and
  * extension, and the default payload limit.

@@ -16,6 +16,6 @@ export * from './control.js';
 export { errorFrame, nackFrame, refusalFrame, goodbyeFrame } from './error-frames.js';
 export { isTlsRecord } from './tls-record.js';
 export { Liveness, type LivenessAction, type LivenessOptions } from './liveness.js';
-export { messageEnd } from './ws-message.js';
+export { messageEnd, messageLimit } from './ws-message.js';
 export { topicProblem, assertTopic, assertPattern, topicMatches, hasWildcard, type TopicLimits } from './topic.js';
 export { TopicTrie, forEachEntry } from './topic-trie.js';

@@ -29,8 +29,9 @@ const frame: FrameFn | undefined = (wsModule as unknown as { Sender?: { frame?: 
  * The WebSocket transport of the Node entry (the `ws` package).
  *
  * Every batch is gathered into a 64 KiB buffer this transport reuses, cut
- * into messages of at most WS_MESSAGE_BYTES between frames, and masked there: a client MUST mask what it sends with a fresh unpredictable
- * key (RFC 6455 §5.3), and `ws.send` does it into a *new* buffer per message
+ * into messages between frames (messageEnd, SPEC 2), and masked there: a
+ * client MUST mask what it sends with a fresh unpredictable key (RFC 6455
+ * §5.3), and `ws.send` does it into a *new* buffer per message
  * (it may not write into the caller's bytes), whose ArrayBuffer memory drove
  * V8's major GCs and halved the rate of a 1 → 1 at 4 KiB over WebSocket
  * (bench/README.md "WebSocket gateway"). Here the mask (ws's own: `Sender.frame`,
@@ -113,7 +114,7 @@ export class NodeWsTransport extends WsTransport {
     };
     const socket = this.socket;
     const own = socket !== undefined && frame !== undefined && (ws as unknown as WebSocket).extensions === '';
-    // Messages of at most WS_MESSAGE_BYTES (SPEC 2: the node's reads then copy a quarter as much), each
+    // Messages cut between frames (SPEC 2: 16 KiB once they hold large events, which a reader copies less), each
     // masked with a key of its own, all in one write.
     socket?.cork();
     for (let s = 0, e = 0; s < bytes; s = e) {

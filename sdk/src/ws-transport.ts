@@ -127,7 +127,7 @@ export class WsTransport implements Transport {
 
   /**
    * Sends `chunks` (`bytes` in all, whole frames) over an open WebSocket, in
-   * messages of at most WS_MESSAGE_BYTES cut between frames (SPEC §2; several
+   * messages cut between frames (messageEnd, SPEC §2; several
    * chunks are gathered into a new buffer first). NodeWsTransport: its own
    * buffers and masking.
    */

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import WebSocket from 'ws';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FrameDecoder, FrameType, WS_MESSAGE_BYTES, readU32 } from '@meshbus/proto';
+import { BATCH_BYTES, FrameDecoder, FrameType, WS_LARGE_FRAME, WS_MESSAGE_BYTES, readU32 } from '@meshbus/proto';
 import { Fixture, until } from '@meshbus/testkit';
 import { connect, type Msg } from '../src/index.js';
 import { wsBridge } from './helpers.js';
@@ -137,11 +137,13 @@ describe('Node SDK over ws://: messages masked in place in reused buffers', () =
     expect(r.wsSends).toBe(0);
   });
 
-  it('messages hold whole frames, at most WS_MESSAGE_BYTES of them (SPEC 2; was 64 KiB: a node copied nearly every one, spanning two of its reads)', async () => {
+  it('messages hold whole frames: events of 1 KiB or more in messages of at most WS_MESSAGE_BYTES, smaller ones up to BATCH_BYTES (SPEC 2; was 64 KiB: a node copied nearly every one, spanning two of its reads)', async () => {
     for (const size of [4096, 100]) {
       const r = await publishThroughTap({ n: 640, size, deflate: false });
       const binary = r.wire.filter((f) => f.opcode === 2);
-      expect(binary.every((f) => f.payload.length <= WS_MESSAGE_BYTES && wholeFrames(f.payload))).toBe(true);
+      expect(binary.every((f) => wholeFrames(f.payload))).toBe(true);
+      const limit = size >= WS_LARGE_FRAME ? WS_MESSAGE_BYTES : BATCH_BYTES;
+      expect(binary.every((f) => f.payload.length <= limit)).toBe(true);
       // Full messages, not one per event: a burst of 64 fills them (at 100 B a burst is one message).
       expect(Math.max(...binary.map((f) => f.payload.length))).toBeGreaterThan(size > 1000 ? WS_MESSAGE_BYTES - size - 200 : 64 * size);
       expect(meshbusPayloads(r.wire)).toHaveLength(640);
