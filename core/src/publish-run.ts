@@ -30,7 +30,8 @@ export type RunSource = Subscriber & EventSource;
  * every receiver gets the same bytes in the same order as one delivery per
  * event would give, and flow control and the outbound queue's bounds see a
  * run as what its events are (at most BATCH_BYTES, 65,522 bytes: one
- * WebSocket message of the node's): while a receiver's wire takes it, one
+ * socket read of a receiver's; a WebSocket wire cuts a run of large events
+ * into smaller messages, proto messageLimit): while a receiver's wire takes it, one
  * range; once it is backed up, each event is queued, dropped or found past
  * the bound on its own (OutboundQueue.sendRun), as one delivery per event.
  *
@@ -71,7 +72,7 @@ export class PublishRun {
    * (forward-slab.ts raiseHops); it joins only a run of such events.
    */
   add(f: Frame, receivers: Receivers, from: RunSource, scope: DeliveryScope, raised = false): number {
-    // At most BATCH_BYTES a run (a WebSocket message of the node's, one 64 KiB read of a receiver's): a
+    // At most BATCH_BYTES a run (one 64 KiB read of a receiver's; a WebSocket wire may cut it further): a
     // WebSocket publisher's message may hold megabytes of events, which would otherwise leave as one.
     // Whether a hop record on `_TRACE.<id>` reaches a client depends on its payload (its origin:
     // trace-guard.ts), and a run is checked once, on its first event: records go one by one.

@@ -13,8 +13,8 @@ const GATHER_MAX_AVG = 1024;
  * large ones are corked into a single writev without a copy (measured,
  * bench/README.md "Profile": the per-chunk stream bookkeeping and the
  * per-iovec cost of a writev of hundreds of small frames were the largest
- * share of a node's CPU; and a concatenation per WebSocket message, fresh
- * ArrayBuffer memory, drove V8's major GCs: "WebSocket gateway").
+ * share of a node's CPU). A WebSocket message is written the same way, its
+ * header first, instead of concatenated into fresh memory for `ws.send`.
  *
  * Memory: a frame handed over uncopied is a view of the input chunk it
  * arrived in, and keeps that whole chunk alive while the socket holds it.

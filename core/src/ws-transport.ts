@@ -299,14 +299,16 @@ export class WsTransport implements Transport {
    * own, not corked with the tick's others: a write's callback is what says
    * its message was taken whole (`sent`), and the callbacks of one corked
    * writev all wait for its last byte, so a close deadline found messages
-   * the reader had received still unconfirmed (counted dropped too).
+   * the reader had received still unconfirmed (counted dropped too). Once
+   * the socket is backed up Node joins the writes waiting behind the one in
+   * progress into one writev all the same: then a destroy may count some
+   * such messages lost that the kernel had taken (an over-count, never an
+   * under-count; as with `ws.send` before).
    */
   private flush(): void {
     if (this.batch.count === 0 || this.ws.readyState !== 1) return;
     const bytes = this.batch.bytes;
     const chunks = this.batch.take();
-    // A lone frame is a view of its input message: copied once the socket is backed up (see TcpTransport).
-    const msg = chunks.length === 1 ? (this.ws.bufferedAmount > 0 ? detached(chunks[0]!) : chunks[0]!) : Buffer.concat(chunks, bytes);
     this.messages.push(this.batchEvents);
     this.inWire += this.batchEvents;
     this.batchEvents = 0;
@@ -314,6 +316,8 @@ export class WsTransport implements Transport {
       writeBatch(this.socket, chunks, bytes, this.sent, binaryHead(bytes));
       return;
     }
+    // A lone frame is a view of its input message: copied once the socket is backed up (see TcpTransport).
+    const msg = chunks.length === 1 ? (this.ws.bufferedAmount > 0 ? detached(chunks[0]!) : chunks[0]!) : Buffer.concat(chunks, bytes);
     // Uncompressed when refusing input: written at once, before the close frame and the FIN that end() follows it with.
     this.ws.send(msg, { binary: true, compress: this.compress && !this.overLimit }, this.sent);
   }

@@ -103,9 +103,9 @@ export const DEFAULT_MAX_HOPS = 8;
 /**
  * Most bytes of whole frames a sender puts in one write batch (a single
  * larger frame goes alone): 64 KiB less the largest WebSocket header (14 B),
- * one socket read of the receiver's. The node's write paths (its runs of
- * events, its TCP writes) and the SDK's connection cut there (SPEC §2); a
- * WebSocket message is smaller still (WS_MESSAGE_BYTES).
+ * one socket read of the receiver's. The node's runs of events and the
+ * SDK's connection cut there, and a WebSocket message of small frames
+ * (SPEC §2); one holding large frames is smaller still (WS_MESSAGE_BYTES).
  */
 export const BATCH_BYTES = 64 * 1024 - 14;
 /**
