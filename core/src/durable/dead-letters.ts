@@ -19,7 +19,30 @@ type Bounded = <T>(op: Promise<T>, what: string) => Promise<T>;
  * unbounded one, each job freeing its room in maxJobs as it was
  * dead-lettered, so publishers went on and Redis grew for ever.
  */
-export async function addDeadLetter(dlq: Queue, data: object, max: number, bounded: Bounded): Promise<number> {
+export function addDeadLetter(dlq: Queue, data: object, max: number, bounded: Bounded): Promise<number> {
+  // One letter at a time per queue: two trims at once each dropped the oldest past the bound, the second
+  // dropping letters the first had already made room for (maxJobs 3 kept 2: delayed-dead-letter.test.ts).
+  // `writing` holds promises that never reject.
+  const run = (writing.get(dlq) ?? Promise.resolve()).then(() => writeAndTrim(dlq, data, max, bounded));
+  const settled = run.then(
+    () => undefined,
+    () => undefined,
+  );
+  writing.set(dlq, settled);
+  void settled.then(() => {
+    if (writing.get(dlq) === settled) writing.delete(dlq);
+  });
+  return run;
+}
+
+/**
+ * The last letter write of each dead-letter queue of this process. Nodes
+ * sharing a Redis still trim concurrently: one may drop a letter the other
+ * had made room for (the bound holds; a letter may go early).
+ */
+const writing = new WeakMap<Queue, Promise<unknown>>();
+
+async function writeAndTrim(dlq: Queue, data: object, max: number, bounded: Bounded): Promise<number> {
   await bounded(dlq.add('dead', data, { removeOnComplete: true, removeOnFail: false }), 'the dead-letter write');
   const waiting = await bounded(dlq.getWaitingCount(), 'the dead-letter count');
   if (waiting <= max) return 0;
