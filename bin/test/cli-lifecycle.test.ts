@@ -1,7 +1,7 @@
 import { createServer, connect as netConnect } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { freePortRange, portFree, runCli, spawnCli, stopProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
+import { freePortRange, portFree, runCli, spawnCli, spawnCliOnFreePorts, stopProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
 
 /**
  * Issue #16: the documented ways to run a node drain on SIGTERM and exit 0
@@ -18,6 +18,23 @@ afterEach(async () => {
 function track(p: CliProcess): CliProcess {
   procs.push(p);
   return p;
+}
+
+/**
+ * `meshbus dev --nodes n` on port bases of the test's choosing, once its nodes
+ * have linked (n × (n - 1) "peer link up" lines); chosen again when one was
+ * taken before dev bound it (spawnCliOnFreePorts).
+ */
+async function devMesh(n: number, spawn?: { env?: NodeJS.ProcessEnv; viaShell?: boolean; group?: boolean }): Promise<{ d: CliProcess; base: number; cluster: number; http: number; ws: number }> {
+  const { p, ports } = await spawnCliOnFreePorts({
+    pick: async () => ({ base: await freePortRange(n), cluster: await freePortRange(n), http: await freePortRange(n), ws: await freePortRange(n) }),
+    args: ({ base, cluster, http, ws }) => ['dev', '--nodes', String(n), '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'info'],
+    ready: (d) => (d.err().match(/peer link up/g) ?? []).length >= n * (n - 1),
+    what: `the ${n} dev nodes to link`,
+    track,
+    spawn,
+  });
+  return { d: p, ...ports };
 }
 
 function accepts(port: number): Promise<boolean> {
@@ -86,14 +103,7 @@ it('under npm, SIGTERM to the launcher of start --workers or dev stops every nod
   await w.exited;
   await untilProcess(w, () => portFree(port), 'the orphaned workers to free the client port');
 
-  const [base, cluster, http, ws] = [await freePortRange(2), await freePortRange(2), await freePortRange(2), await freePortRange(2)];
-  const d = track(
-    spawnCli(['dev', '--nodes', '2', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'info'], {
-      viaShell: true,
-      env: { npm_command: 'exec' },
-    }),
-  );
-  await untilProcess(d, () => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
+  const { d, base, cluster } = await devMesh(2, { viaShell: true, env: { npm_command: 'exec' } });
   d.child.kill('SIGTERM');
   await d.exited;
   await untilProcess(d, async () => (await Promise.all([base, base + 1, cluster, cluster + 1].map(portFree))).every(Boolean), 'the orphaned dev mesh to free its ports');
@@ -121,11 +131,7 @@ it('start --workers drains every worker on SIGTERM and exits 0', async () => {
 });
 
 it('dev takes its peer ports from --cluster-base, and stops every node on SIGTERM (exit 0)', async () => {
-  const [base, cluster, http, ws] = [await freePortRange(2), await freePortRange(2), await freePortRange(2), await freePortRange(2)];
-  const d = track(
-    spawnCli(['dev', '--nodes', '2', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'info']),
-  );
-  await untilProcess(d, () => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
+  const { d, base, cluster } = await devMesh(2);
   expect(d.out()).toContain(`peers 127.0.0.1:${cluster}`);
   expect(d.out()).toContain(`peers 127.0.0.1:${cluster + 1}`);
   expect(await accepts(cluster)).toBe(true);
@@ -155,9 +161,7 @@ it('dev stops every node and exits 1 when one of them cannot start (its client p
 it('dev: a node killed from outside (kill -9 <pid> from the banner) leaves the others routing; SIGTERM then stops them (exit 0)', async () => {
   // Found by a newcomer doing what the README promises ("die without stopping the rest") with
   // the README's own 3-node dev mesh: killing one node stopped the whole mesh.
-  const [base, cluster, http, ws] = [await freePortRange(3), await freePortRange(3), await freePortRange(3), await freePortRange(3)];
-  const d = track(spawnCli(['dev', '--nodes', '3', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'info']));
-  await untilProcess(d, () => (d.err().match(/peer link up/g) ?? []).length >= 6, 'the three dev nodes to link');
+  const { d, base, cluster } = await devMesh(3);
   const pid = Number(/dev-1: pid (\d+)/.exec(d.out())?.[1]);
   expect(pid, d.out()).toBeGreaterThan(0);
   const sub = track(spawnCli(['sub', 'demo.>', '--count', '1', '--server', `127.0.0.1:${base + 2}`]));
@@ -182,11 +186,7 @@ it('dev: a node killed from outside (kill -9 <pid> from the banner) leaves the o
 it('dev signalled again while its nodes drain (a second Ctrl-C at the terminal) waits for them and exits 0', async () => {
   // 1dac576 made dev's handlers `on` (a second signal to a `once` launcher killed it by the signal's default
   // action, its nodes left draining as orphans) with no test of it; this one fails with `once` put back.
-  const [base, cluster, http, ws] = [await freePortRange(2), await freePortRange(2), await freePortRange(2), await freePortRange(2)];
-  const d = track(
-    spawnCli(['dev', '--nodes', '2', '--base-port', String(base), '--cluster-base', String(cluster), '--http-base', String(http), '--ws-base', String(ws), '--log-level', 'info'], { group: true }),
-  );
-  await untilProcess(d, () => (d.err().match(/peer link up/g) ?? []).length >= 2, 'the two dev nodes to link');
+  const { d, base } = await devMesh(2, { group: true });
   // A connection that never closes its side keeps each node draining for its whole drainTimeout (5 s).
   const held = await Promise.all(
     [base, base + 1].map(

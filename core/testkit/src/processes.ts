@@ -65,6 +65,40 @@ export async function untilProcess(p: CliProcess, cond: () => boolean | Promise<
 }
 
 /**
+ * `spawnCli` on ports of the test's choosing, waited for until `ready(p)`.
+ * A port chosen free (bound and released: `freePort`, `freePortRange`) is no
+ * reservation, and something else on the machine may take it before the CLI
+ * binds it (a `meshbus dev` found its chosen HTTP port taken in CI). When the
+ * process exits before it is ready saying a port is "already in use", the
+ * ports are chosen again (`pick`) and the CLI started again: 3 tries in all.
+ * Any other exit before ready fails as `untilProcess` does. Returns the
+ * process (given to `track` each time) and the ports it runs on.
+ */
+export async function spawnCliOnFreePorts<P>(o: {
+  pick: () => Promise<P>;
+  args: (ports: P) => string[];
+  ready: (p: CliProcess) => boolean | Promise<boolean>;
+  what: string;
+  track: (p: CliProcess) => CliProcess;
+  spawn?: { env?: NodeJS.ProcessEnv; viaShell?: boolean; group?: boolean };
+}): Promise<{ p: CliProcess; ports: P }> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = await o.pick();
+    const p = o.track(spawnCli(o.args(ports), o.spawn));
+    try {
+      await untilProcess(p, () => o.ready(p), o.what);
+      return { p, ports };
+    } catch (e) {
+      if (attempt >= 3 || p.child.exitCode === null) throw e;
+      // 'exit' can come before the last of stderr: read it to its end first.
+      const err = p.child.stderr!;
+      if (!err.readableEnded) await new Promise((r) => err.once('close', r));
+      if (!p.err().includes('already in use')) throw e;
+    }
+  }
+}
+
+/**
  * Runs a command to its end, bounded: a process still running after `limitMs`
  * is killed and reported as 'hung' (what a client command must never do).
  */
