@@ -1,5 +1,5 @@
 import { PatternLimits } from './pattern-limits.js';
-import type { Receivers } from './routing-table.js';
+import type { Receivers } from './receivers.js';
 import type { Subscriber, Subscription } from './subscriber.js';
 
 const NONE: readonly never[] = [];

@@ -1,5 +1,5 @@
 import type { OwnedPattern } from './owned-pattern.js';
-import type { GroupMembers, LimitedPattern, Receivers } from './routing-table.js';
+import type { GroupMembers, LimitedPattern, Receivers } from './receivers.js';
 import type { DropTag, Subscriber, Subscription } from './subscriber.js';
 
 // The receivers a route hands out for the (owner, pattern) entries the tries matched for a topic (RoutingTable.route).
