@@ -13,6 +13,7 @@ import { getTarget, type BenchClient, type TargetName } from './targets/index.js
 import { newHistogram, summarize, type LatencySummary } from './histogram.js';
 import { now, sleep } from './proc.js';
 import { fillerPattern } from './scenarios.js';
+import { tuneAllocator } from '@meshbus/native';
 
 export type Role = 'pub' | 'sub' | 'rep' | 'req' | 'idle' | 'fill' | 'churn';
 
@@ -320,6 +321,11 @@ function setupReq(job: WorkerJob, c: BenchClient, handlers: Partial<Record<Cmd['
 }
 
 process.once('message', (job: WorkerJob) => {
+  // Every client process, of every target, sets glibc's heap top pad as a node's process does (an app
+  // may, the SDK never does it for one): without it a client's per-read buffers page-fault in some
+  // rounds and not in others, and the 4 KiB rows moved ±40 % between rounds of the same servers
+  // (bench/README "Client page faults"). Equal for meshbus, NATS, Redis and the relay's clients.
+  tuneAllocator();
   main(job).catch((e: unknown) => {
     send({ ev: 'error', message: String((e as Error)?.stack ?? e) });
     setTimeout(() => process.exit(1), 100);

@@ -4,6 +4,7 @@ import type { WsGateway } from '@meshbus/core/ws';
 import { checkHttpOptions, checkPluginOptions, startHttpOnDemand, type HttpOptions, type OnDemandHttpServer } from '@meshbus/core/http';
 import type { ClusterNode, ClusterOptions } from '@meshbus/cluster';
 import { tuneAllocator } from '@meshbus/native';
+import { holdIncrementalMarking } from './gc-schedule.js';
 import { isWildcardHost, parseDurableTopic, parseGateways, type StartConfig } from './config.js';
 
 /** A running server: the node, its cluster membership and the HTTP API, stopped together. */
@@ -124,6 +125,9 @@ export async function startServer(
     if (problem) throw new ConfigError(`advertised WebSocket URL "${cfg.wsAdvertise}": ${problem}`);
   }
   await node.listen();
+  // And V8's marking while the heap is small (gc-schedule.ts), once every option passed its checks.
+  const gc = holdIncrementalMarking({ onChange: (state, why) => log.debug({ incrementalMarking: state, why }, 'V8 GC schedule') });
+  if (gc.state === 'operator flags') log.debug({ incrementalMarking: gc.state }, 'V8 GC schedule');
   let cluster: ClusterNode | undefined;
   let http: OnDemandHttpServer | undefined;
   let ws: WsGateway | undefined;
@@ -136,6 +140,7 @@ export async function startServer(
     // fastify, the dashboard and prom-client load on the first request (or now, for a cluster or a worker).
     if (httpOptions) http = await startHttpOnDemand(node, { ...httpOptions, cluster });
   } catch (e) {
+    gc.release();
     await ws?.close();
     await cluster?.stop();
     await node.close();
@@ -154,6 +159,7 @@ export async function startServer(
       await cluster?.stop();
       await ws?.close();
       await http?.close();
+      gc.release();
     },
   };
 }
