@@ -1,5 +1,5 @@
 import { afterEach, expect, it } from 'vitest';
-import { spawnCli, trackedProcesses, untilProcess, type CliProcess } from '@meshbus/testkit';
+import { loggedField, spawnCli, trackedProcesses, untilProcess, type CliProcess } from '@meshbus/testkit';
 import { nativeOps } from '@meshbus/native';
 
 /**
@@ -15,14 +15,7 @@ afterEach(() => procs.stop());
 const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime !== undefined;
 const expected = !nativeOps ? 'native addon not loaded' : glibc ? 'applied' : 'not glibc';
 
-/** The `allocator` field of each "C allocator" log line of `p`. */
-function said(p: CliProcess): string[] {
-  return p
-    .err()
-    .split('\n')
-    .filter((l) => l.includes('"msg":"C allocator"'))
-    .map((l) => String((JSON.parse(l) as { allocator: unknown }).allocator));
-}
+const said = (p: CliProcess): string[] => loggedField(p, 'C allocator', 'allocator');
 
 const start = (extra: string[], env?: NodeJS.ProcessEnv): CliProcess =>
   procs.track(spawnCli(['start', '--port', '0', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'debug', ...extra], { env }));

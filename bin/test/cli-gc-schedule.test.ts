@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, expect, it } from 'vitest';
-import { MESHBUS_BIN, spawnCli, trackedProcesses, untilProcess, type CliProcess } from '@meshbus/testkit';
+import { MESHBUS_BIN, loggedField, spawnCli, trackedProcesses, untilProcess, type CliProcess } from '@meshbus/testkit';
 import { nextGcState, operatorGcFlags } from '../src/gc-schedule.js';
 
 /**
@@ -20,14 +20,7 @@ afterEach(() => procs.stop());
 const SCHEDULE = pathToFileURL(join(dirname(MESHBUS_BIN), 'dist', 'gc-schedule.js')).href;
 const MiB = 1024 * 1024;
 
-/** The `incrementalMarking` field of each "V8 GC schedule" log line of `p`. */
-function said(p: CliProcess): string[] {
-  return p
-    .err()
-    .split('\n')
-    .filter((l) => l.includes('"msg":"V8 GC schedule"'))
-    .map((l) => String((JSON.parse(l) as { incrementalMarking: unknown }).incrementalMarking));
-}
+const said = (p: CliProcess): string[] => loggedField(p, 'V8 GC schedule', 'incrementalMarking');
 
 const START = ['start', '--port', '0', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'debug'];
 

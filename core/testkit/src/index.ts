@@ -25,7 +25,7 @@ export { durableSuite } from './durable-suite.js';
 export { ownRedisServers } from './own-redis.js';
 export { memoryNode, type MemoryNode, type InputBudgetCounters } from './memory-node.js';
 export { logCapture } from './log-capture.js';
-export { MESHBUS_BIN, runCli, spawnCli, spawnCliOnFreePorts, spawnNode, stopProcesses, trackedProcesses, untilProcess, type CliProcess, type NodeProcess } from './processes.js';
+export { MESHBUS_BIN, loggedField, runCli, spawnCli, spawnCliOnFreePorts, spawnNode, stopProcesses, trackedProcesses, untilProcess, type CliProcess, type NodeProcess } from './processes.js';
 export { CHROMIUM, CHROMIUM_ARGS, launchChromium, noBrowser, type BrowserContext, type Chromium } from './chromium.js';
 export { RECORD_IMPORTS_HOOK, packagesIn } from './imports.js';
 export { cleanups, type Cleanup } from './cleanups.js';

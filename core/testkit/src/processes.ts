@@ -98,6 +98,15 @@ export async function spawnCliOnFreePorts<P>(o: {
   }
 }
 
+/** The `field` of each JSON log line of `p`'s stderr whose msg is `msg`, as strings (a node says a setting once per process). */
+export function loggedField(p: CliProcess, msg: string, field: string): string[] {
+  return p
+    .err()
+    .split('\n')
+    .filter((l) => l.includes(`"msg":${JSON.stringify(msg)}`))
+    .map((l) => String((JSON.parse(l) as Record<string, unknown>)[field]));
+}
+
 /**
  * Runs a command to its end, bounded: a process still running after `limitMs`
  * is killed and reported as 'hung' (what a client command must never do).
