@@ -6,7 +6,7 @@ import { ROOT_CONTEXT, TraceFlags, context, createTraceState, propagation, trace
 import { decodeBody } from '@meshbus/proto';
 import { hopName, type TraceHop } from '@meshbus/core';
 import { connect, type Client, type Msg } from '@meshbus/sdk';
-import { freePortRange, spawnCli, until, type CliProcess } from '@meshbus/testkit';
+import { freePortRange, spawnCliOnFreePorts, until, type CliProcess } from '@meshbus/testkit';
 
 /**
  * Issue #16, traces: an application using @opentelemetry/api publishes inside
@@ -90,14 +90,19 @@ beforeAll(async () => {
   propagation.setGlobalPropagator(w3c);
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   const otlp = `http://127.0.0.1:${(receiver.address() as { port: number }).port}`;
-  const base = await freePortRange(4);
-  a = `127.0.0.1:${base}`;
-  b = `127.0.0.1:${base + 2}`;
   const common = ['--http-port', 'off', '--ws-port', 'off', '--log-level', 'info', '--otlp-endpoint', otlp];
-  nodes.push(spawnCli(['start', '--name', 'node-a', '--port', String(base), '--cluster-port', String(base + 1), ...common]));
-  nodes.push(spawnCli(['start', '--name', 'node-b', '--port', String(base + 2), '--cluster-port', String(base + 3), '--seeds', `127.0.0.1:${base + 1}`, ...common]));
-  for (const n of nodes) await until(() => n.err().includes('node listening') || n.child.exitCode !== null, 'the nodes to listen');
-  for (const n of nodes) expect(n.child.exitCode, n.err()).toBeNull();
+  const start = (name: string, seeds: string[]): Promise<{ p: CliProcess; ports: number }> =>
+    spawnCliOnFreePorts({
+      pick: () => freePortRange(2),
+      args: (base) => ['start', '--name', name, '--port', String(base), '--cluster-port', String(base + 1), ...seeds, ...common],
+      ready: (n) => n.err().includes('node listening'),
+      what: `${name} to listen`,
+      track: (n) => (nodes.push(n), n),
+    });
+  const nodeA = await start('node-a', []);
+  const nodeB = await start('node-b', ['--seeds', `127.0.0.1:${nodeA.ports + 1}`]);
+  a = `127.0.0.1:${nodeA.ports}`;
+  b = `127.0.0.1:${nodeB.ports}`;
 });
 
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { connect as netConnect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { connect, type Client } from '@meshbus/sdk';
-import { cleanups, freePort, freePortRange, makePki, runCli, spawnCli, trackedProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
+import { cleanups, freePort, freePortRange, makePki, runCli, spawnCli, spawnCliOnFreePorts, trackedProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
 
 /**
  * `meshbus start --workers N`: how the workers find each other's cluster
@@ -174,12 +174,14 @@ it('a worker restarted while the stop begins is not forked behind it: every work
 
 it('--cluster-port with a --cluster-host other than 127.0.0.1: the workers link there, and route', async () => {
   // Before, each worker was told to dial its siblings at 127.0.0.1, where none listened: never linked, "cannot link" forever.
-  const port = await freePort();
-  const base = await freePortRange(2);
-  const w = procs.track(
-    spawnCli(['start', '--workers', '2', '--port', String(port), '--cluster-port', String(base), '--cluster-host', '127.0.0.9', '--cluster-secret', 'workers-secret-1', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info']),
-  );
-  await untilProcess(w, () => links(w) >= 2, 'the workers to link');
+  const { p: w, ports } = await spawnCliOnFreePorts({
+    pick: async () => ({ port: await freePort(), base: await freePortRange(2) }),
+    args: ({ port, base }) => ['start', '--workers', '2', '--port', String(port), '--cluster-port', String(base), '--cluster-host', '127.0.0.9', '--cluster-secret', 'workers-secret-1', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info'],
+    ready: (w) => links(w) >= 2,
+    what: 'the workers to link',
+    track: (p) => procs.track(p),
+  });
+  const port = ports.port;
   const [a, b] = await oneClientPerWorker(port);
   await routes(a, b, 'host.a');
   expect(w.err()).not.toContain('cannot link');
@@ -356,9 +358,13 @@ it('--cluster-port P with --workers N past port 65535, or onto the client, HTTP 
   expect(onto.err).toContain(`worker 1 would take ${port}, the --port`);
   expect(onto.err).not.toContain('node listening');
   // Another address: no clash (the HTTP API on 127.0.0.2, the cluster on 127.0.0.1).
-  const pair = await freePortRange(2);
-  const apart = procs.track(spawnCli([...base, '--cluster-port', String(pair), '--http-port', String(pair + 1), '--http-host', '127.0.0.2']));
-  await untilProcess(apart, () => links(apart) >= 2, 'the workers to link');
+  const { p: apart } = await spawnCliOnFreePorts({
+    pick: () => freePortRange(2),
+    args: (pair) => [...base, '--cluster-port', String(pair), '--http-port', String(pair + 1), '--http-host', '127.0.0.2'],
+    ready: (p) => links(p) >= 2,
+    what: 'the workers to link',
+    track: (p) => procs.track(p),
+  });
   apart.child.kill('SIGTERM');
   expect(await apart.exited).toBe(0);
 });

@@ -65,7 +65,7 @@ export async function untilProcess(p: CliProcess, cond: () => boolean | Promise<
 }
 
 /**
- * `spawnCli` on ports of the test's choosing, waited for until `ready(p)`.
+ * `spawnCli` on ports of the test's choosing, waited for until `ready(p, ports)`.
  * A port chosen free (bound and released: `freePort`, `freePortRange`) is no
  * reservation, and something else on the machine may take it before the CLI
  * binds it (a `meshbus dev` found its chosen HTTP port taken in CI). When the
@@ -77,7 +77,7 @@ export async function untilProcess(p: CliProcess, cond: () => boolean | Promise<
 export async function spawnCliOnFreePorts<P>(o: {
   pick: () => Promise<P>;
   args: (ports: P) => string[];
-  ready: (p: CliProcess) => boolean | Promise<boolean>;
+  ready: (p: CliProcess, ports: P) => boolean | Promise<boolean>;
   what: string;
   track: (p: CliProcess) => CliProcess;
   spawn?: { env?: NodeJS.ProcessEnv; viaShell?: boolean; group?: boolean };
@@ -86,7 +86,7 @@ export async function spawnCliOnFreePorts<P>(o: {
     const ports = await o.pick();
     const p = o.track(spawnCli(o.args(ports), o.spawn));
     try {
-      await untilProcess(p, () => o.ready(p), o.what);
+      await untilProcess(p, () => o.ready(p, ports), o.what);
       return { p, ports };
     } catch (e) {
       if (attempt >= 3 || p.child.exitCode === null) throw e;
