@@ -324,7 +324,7 @@ process.once('message', (job: WorkerJob) => {
   // Every client process, of every target, sets glibc's heap top pad as a node's process does (an app
   // may, the SDK never does it for one): without it a client's per-read buffers page-fault in some
   // rounds and not in others, and the 4 KiB rows moved ±40 % between rounds of the same servers
-  // (bench/README "Client page faults"). Equal for meshbus, NATS, Redis and the relay's clients.
+  // (bench/README "Major GCs on a small heap, and the clients' page faults"). Equal for meshbus, NATS, Redis and the relay's clients.
   tuneAllocator();
   main(job).catch((e: unknown) => {
     send({ ev: 'error', message: String((e as Error)?.stack ?? e) });

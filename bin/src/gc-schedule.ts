@@ -16,8 +16,8 @@ import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'n
  * generation is small and the process busy, incremental marking is off
  * ("held"): V8 then collects the old generation when it reaches its
  * allocation limit or external memory passes V8's limit for it, each time as
- * one atomic (parallel) mark-compact: about 10-30 ms on a heap of 10-20 MB
- * here, where V8's incremental cycle pauses 3-10 ms.
+ * one atomic (parallel) mark-compact: 10-60 ms on the 10-20 MB heaps of
+ * the bench here (~1 a run), where an incremental cycle pauses 3-10 ms.
  *
  * V8's own schedule is back ("v8") when the old generation held 64 MiB or
  * more after a mark-compact (a large heap, e.g. a million subscriptions,

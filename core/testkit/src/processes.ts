@@ -92,7 +92,7 @@ export async function spawnCliOnFreePorts<P>(o: {
       if (attempt >= 3 || p.child.exitCode === null) throw e;
       // 'exit' can come before the last of stderr: read it to its end first.
       const err = p.child.stderr!;
-      if (!err.readableEnded) await new Promise((r) => err.once('close', r));
+      if (!err.closed) await new Promise((r) => err.once('close', r));
       if (!p.err().includes('already in use')) throw e;
     }
   }
