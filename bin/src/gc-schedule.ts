@@ -75,7 +75,14 @@ function oldGenerationBytes(): number {
   return n;
 }
 
-let shared: { schedule: GcSchedule; holders: number; end(): void } | undefined;
+/** This process's watch: its state, how many hold it, and its end. */
+interface Watch {
+  readonly state: 'held' | 'v8';
+  holders: number;
+  end(): void;
+}
+
+let shared: Watch | undefined;
 
 /** Holds incremental marking while the heap is small and the process busy (see GcSchedule); one watch per process, counted holders. */
 export function holdIncrementalMarking(o: GcScheduleOptions = {}): GcSchedule {
@@ -87,7 +94,7 @@ export function holdIncrementalMarking(o: GcScheduleOptions = {}): GcSchedule {
   const s = shared;
   return {
     get state() {
-      return s.schedule.state;
+      return s.state;
     },
     release() {
       if (released) return;
@@ -100,7 +107,7 @@ export function holdIncrementalMarking(o: GcScheduleOptions = {}): GcSchedule {
   };
 }
 
-function watch(o: GcScheduleOptions): { schedule: GcSchedule; holders: number; end(): void } {
+function watch(o: GcScheduleOptions): Watch {
   // A heap capped small (--max-old-space-size) is released at a quarter of its limit, so it is never held near it.
   const releaseAt = o.releaseAtBytes ?? Math.min(64 * 1024 * 1024, getHeapStatistics().heap_size_limit / 4);
   const holdBelow = o.holdBelowBytes ?? (releaseAt * 3) / 4;
@@ -139,14 +146,10 @@ function watch(o: GcScheduleOptions): { schedule: GcSchedule; holders: number; e
   }, o.idleWindowMs ?? 10_000);
   timer.unref();
   decide('start');
-  const schedule: GcSchedule = {
+  return {
     get state() {
       return state;
     },
-    release() {},
-  };
-  return {
-    schedule,
     holders: 0,
     end() {
       clearInterval(timer);

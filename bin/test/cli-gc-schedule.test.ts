@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -24,12 +24,8 @@ const said = (p: CliProcess): string[] => loggedField(p, 'V8 GC schedule', 'incr
 
 const START = ['start', '--port', '0', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'debug'];
 
-function nodeWith(nodeFlags: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const child = spawn(process.execPath, [...nodeFlags, MESHBUS_BIN, ...START], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | string>((r) => child.once('exit', (code, signal) => r(code ?? signal ?? 'unknown')));
-  return procs.track({ child, out: () => '', err: () => err, exited, killGroup: () => {} });
+function nodeWith(nodeArgs: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
+  return procs.track(spawnCli(START, { nodeArgs, env }));
 }
 
 it('start holds incremental marking on its small heap; each worker of --workers too', async () => {

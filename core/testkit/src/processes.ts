@@ -18,18 +18,19 @@ export interface CliProcess {
 }
 
 /**
- * Starts `node bin/meshbus.js <args>` with piped output. `group`: in a process
+ * Starts `node [nodeArgs] bin/meshbus.js <args>` with piped output. `group`: in a process
  * group of its own (its pid is the group's id), for a test that signals the
  * whole group as a terminal or systemd's default KillMode does.
  */
-export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; viaShell?: boolean; group?: boolean } = {}): CliProcess {
+export function spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv; viaShell?: boolean; group?: boolean; nodeArgs?: string[] } = {}): CliProcess {
   const env = { ...process.env, ...opts.env };
+  const node = [...(opts.nodeArgs ?? []), MESHBUS_BIN];
   // viaShell: the way npm runs a bin (`sh -c "<bin> <args>"`), to stand in for npx.
   // In a process group of its own, which a node orphaned by the shell keeps:
   // killGroup() then reaches it even when a test failed before it drained.
   const child = opts.viaShell
-    ? spawn('sh', ['-c', [process.execPath, MESHBUS_BIN, ...args].map((a) => `'${a}'`).join(' ')], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
-    : spawn(process.execPath, [MESHBUS_BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.group === true });
+    ? spawn('sh', ['-c', [process.execPath, ...node, ...args].map((a) => `'${a}'`).join(' ')], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    : spawn(process.execPath, [...node, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: opts.group === true });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -80,7 +81,7 @@ export async function spawnCliOnFreePorts<P>(o: {
   ready: (p: CliProcess, ports: P) => boolean | Promise<boolean>;
   what: string;
   track: (p: CliProcess) => CliProcess;
-  spawn?: { env?: NodeJS.ProcessEnv; viaShell?: boolean; group?: boolean };
+  spawn?: Parameters<typeof spawnCli>[1];
 }): Promise<{ p: CliProcess; ports: P }> {
   for (let attempt = 1; ; attempt++) {
     const ports = await o.pick();
