@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // The meshbus command. The code is this package's src/, built to dist/ by
 // `npm install` (the root's prepare runs tsc -b).
-// Two small modules first and alone, main.js after: the static imports of a
+// Three small modules first and alone, main.js after: the static imports of a
 // module are all loaded and parsed before any of them runs (a few hundred ms).
-// launcher-watch records the launcher's pid, early-signals keeps a SIGTERM or
-// SIGINT to `meshbus start` meanwhile (it must drain, not kill).
+// startup-tiering keeps V8's optimizing compiler off while `meshbus start`
+// loads, launcher-watch records the launcher's pid, early-signals keeps a
+// SIGTERM or SIGINT to `meshbus start` meanwhile (it must drain, not kill).
+import './dist/startup-tiering.js';
 import './dist/launcher-watch.js';
 import './dist/early-signals.js';
 

@@ -1,5 +1,6 @@
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { nodeFlags } from './startup-tiering.js';
 
 /**
  * V8's major-GC schedule for a node's process, set by `meshbus start` for its
@@ -86,7 +87,7 @@ let shared: Watch | undefined;
 
 /** Holds incremental marking while the heap is small and the process busy (see GcSchedule); one watch per process, counted holders. */
 export function holdIncrementalMarking(o: GcScheduleOptions = {}): GcSchedule {
-  const flags = o.nodeFlags ?? [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/).filter(Boolean)];
+  const flags = o.nodeFlags ?? nodeFlags();
   if (operatorGcFlags(flags)) return { state: 'operator flags', release() {} };
   if (!shared) shared = watch(o);
   shared.holders++;

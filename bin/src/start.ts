@@ -5,6 +5,7 @@ import { checkHttpOptions, checkPluginOptions, startHttpOnDemand, type HttpOptio
 import type { ClusterNode, ClusterOptions } from '@meshbus/cluster';
 import { tuneAllocator } from '@meshbus/native';
 import { holdIncrementalMarking } from './gc-schedule.js';
+import { endStartupTiering } from './startup-tiering.js';
 import { isWildcardHost, parseDurableTopic, parseGateways, type StartConfig } from './config.js';
 
 /** A running server: the node, its cluster membership and the HTTP API, stopped together. */
@@ -141,11 +142,14 @@ export async function startServer(
     if (httpOptions) http = await startHttpOnDemand(node, { ...httpOptions, cluster });
   } catch (e) {
     gc.release();
+    endStartupTiering();
     await ws?.close();
     await cluster?.stop();
     await node.close();
     throw e;
   }
+  // Started: V8 optimizes what runs hot from here (startup-tiering.ts).
+  endStartupTiering();
   return {
     node,
     cluster,

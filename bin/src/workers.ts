@@ -8,6 +8,7 @@ import { takeEarlySignal } from './early-signals.js';
 import { jsonLogger, memoryNow } from '@meshbus/core';
 import { workerGatherer, workerSources, type WorkerView } from './worker-gather.js';
 import type { RunningServer } from './start.js';
+import { endStartupTiering } from './startup-tiering.js';
 
 /**
  * `meshbus start --workers N`: one node per core. The primary process only
@@ -64,6 +65,8 @@ interface WorkerPlan {
 }
 
 async function supervise(cfg: StartConfig): Promise<number> {
+  // The primary's start-up is over: it supervises from here (startup-tiering.ts).
+  endStartupTiering();
   const log = jsonLogger(cfg.logLevel, { role: 'primary' });
   logUnhandledRejections(log);
   for (const u of unknownStartVariables()) log.warn(u, 'environment variable ignored: no setting of meshbus start reads it');

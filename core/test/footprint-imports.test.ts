@@ -66,7 +66,7 @@ describe('what a plain node loads', () => {
   it('importing @meshbus/core loads neither the durability, the HTTP nor the WebSocket dependencies', async () => {
     const pkgs = await packagesLoadedBy(`await import('@meshbus/core');`);
     expect(pkgs.has('msgpackr')).toBe(true); // the hook sees packages at all
-    // prom-client (/metrics) loads with the HTTP plugin, pino with the first jsonLogger: 40 and 20 ms of start-up otherwise.
+    // prom-client (/metrics) and pino (fastify's logger) load with the HTTP plugin: 40 and 20 ms of start-up otherwise.
     for (const p of [...HEAVY, 'fastify', 'ws', 'prom-client', 'pino']) expect(pkgs.has(p), p).toBe(false);
   });
 

@@ -1,12 +1,16 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jsonLogger, pinoOf, startNode, type MeshNode } from '../src/index.js';
 import { startHttp, type HttpServer } from '../src/http/index.js';
 import { RawClient } from '@meshbus/testkit';
 
 /**
- * Issue 16, one logger: pino behind the node's small Logger interface; the
- * HTTP API logs through the same pino instance (one stream, one format);
- * a slow-consumer line names the client.
+ * Issue 16, one logger: one line format for the node and its HTTP API (pino's;
+ * fastify logs through a pino instance on the node's sink); a slow-consumer
+ * line names the client. Issue #15: the node writes that line without loading
+ * pino (1.7 MB of an idle node's RSS).
  */
 
 const nodes: MeshNode[] = [];
@@ -25,7 +29,7 @@ function capture(level: Parameters<typeof jsonLogger>[0], base: object = {}) {
   return { logger, lines, records: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
-describe('jsonLogger (pino)', () => {
+describe('jsonLogger', () => {
   it('writes one JSON object per line: string level, time in ms, pid, the base fields, the record, msg', () => {
     const { logger, lines, records } = capture('info', { node: 'abc' });
     const before = Date.now();
@@ -38,6 +42,45 @@ describe('jsonLogger (pino)', () => {
     expect(a!.time).toBeGreaterThanOrEqual(before);
     expect(b).toMatchObject({ level: 'warn', msg: 'also' });
     expect(records()).toHaveLength(2);
+  });
+
+  it("writes pino's line: the same record through jsonLogger and through its pino instance differs only in time", () => {
+    const { logger, lines } = capture('debug', { node: 'abc', name: 'édge "1"' });
+    const record = { client: 'c1', remote: '127.0.0.1:5000', n: 3, ok: true, nested: { a: [1, 'two'] }, none: null, skip: undefined };
+    logger.warn(record, 'a "quoted"\nmessage');
+    pinoOf(logger)!.warn(record, 'a "quoted"\nmessage');
+    logger.debug({}, 'bare');
+    pinoOf(logger)!.debug({}, 'bare');
+    logger.info({ x: 1 });
+    pinoOf(logger)!.info({ x: 1 });
+    const untimed = lines.map((l) => l.replace(/"time":\d+/, '"time":0'));
+    expect(untimed).toHaveLength(6);
+    expect(untimed[0]).toBe(untimed[1]);
+    expect(untimed[2]).toBe(untimed[3]);
+    expect(untimed[4]).toBe(untimed[5]);
+  });
+
+  it('an Error, a BigInt and a cycle in a record make a line, not a throw', () => {
+    const { logger, records } = capture('info');
+    const cycle: Record<string, unknown> = { a: 1 };
+    cycle['self'] = cycle;
+    const err = Object.assign(new Error('boom'), { code: 'E_BOOM' });
+    logger.warn({ err, big: 10n ** 20n, cycle }, 'odd');
+    const [r] = records();
+    expect(r).toMatchObject({ level: 'warn', msg: 'odd', err: { type: 'Error', message: 'boom', code: 'E_BOOM' }, big: 100000000000000000000, cycle: { a: 1, self: '[Circular]' } });
+    expect((r!.err as { stack: string }).stack).toContain('boom');
+  });
+
+  it('writes to stderr without loading pino', async () => {
+    const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `
+      import { createRequire } from 'node:module';
+      const { jsonLogger } = await import(${JSON.stringify(core)});
+      jsonLogger('info', { node: 'n' }).info({ x: 1 }, 'to stderr');
+      console.log(JSON.stringify(Object.keys(createRequire(import.meta.url).cache).filter((f) => f.includes('/pino/'))));`;
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
+    expect(JSON.parse(stderr)).toMatchObject({ level: 'info', node: 'n', x: 1, msg: 'to stderr' });
+    expect(JSON.parse(stdout)).toEqual([]);
   });
 
   it("'silent' writes nothing", () => {

@@ -9,7 +9,7 @@ import type { MeshNode } from '../node.js';
 import { errorBody } from './http-errors.js';
 import { apiClientErrors } from './client-errors.js';
 import { NOSNIFF } from './served-types.js';
-import { checkHttpOptions, checkPluginOptions, httpConnectionLimits, httpLogger, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
+import { checkHttpOptions, checkPluginOptions, httpConnectionLimits, httpLog, httpUrl, warnOpen, type HttpOptions, type HttpServer } from './http-options.js';
 import { DEFAULT_HTTP_PORT } from './open-admin.js';
 import { RateHistory } from './rate-history.js';
 import { throttled } from '../told-recently.js';
@@ -124,8 +124,7 @@ export async function startHttpOnDemand(node: MeshNode, options: HttpOptions = {
     }
   }
   // Logged once the API answers (loaded or loadable), as startHttp does.
-  const log = httpLogger(node, options.logger);
-  if ('loggerInstance' in log) log.loggerInstance.info({ host, port: bound }, 'http api listening');
+  httpLog(node, options.logger)?.info({ host, port: bound }, 'http api listening');
   if (refusal !== undefined) warnOpen(node, host, bound, refusal);
 
   return {

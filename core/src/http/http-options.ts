@@ -5,7 +5,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { ClusterView } from '../cluster-view.js';
 import { ConfigError, MAX_TIMER_MS } from '../config-error.js';
-import { jsonLogger, pinoOf, type LogLevel } from '../logger.js';
+import { jsonLogger, loggerAt, pinoOf, type LogLevel, type Logger } from '../logger.js';
 import type { MeshNode } from '../node.js';
 import type { ConnectionLimits } from '../listener-limits.js';
 import type { TlsConfig } from '../tls-config.js';
@@ -35,10 +35,9 @@ export interface HttpOptions {
   cluster?: ClusterView;
   /**
    * Request and API logs: true or a level turns them on (the CLI does);
-   * default off (tests, embedding). They go through the node's logger when
-   * jsonLogger made it (one pino instance: one stream, one format; a level
-   * given here applies to the HTTP records only), else through a pino
-   * logger of the same format on stderr.
+   * default off (tests, embedding). They go to the node's log sink when
+   * jsonLogger made the node's logger (one stream, one format; a level given
+   * here applies to the HTTP records only), else to stderr in the same format.
    */
   logger?: boolean | Exclude<LogLevel, 'silent'>;
   /** Default wait for a reply to POST /v1/request, ms. Default 5,000. */
@@ -178,14 +177,19 @@ export function checkPluginOptions(o: CheckedHttpOptions): { requestTimeout: num
 }
 
 /**
- * fastify's logger options for `logger` (HttpOptions.logger): the node's
- * pino instance, a child at another level, or none. Loads no fastify (the
- * on-demand listener logs through it before fastify is loaded).
+ * The HTTP API's own logger for `logger` (HttpOptions.logger): the node's,
+ * at the level asked for, when jsonLogger made it, else a jsonLogger of the
+ * same line on stderr; undefined when off. Loads nothing (the on-demand
+ * listener logs through it before fastify is loaded).
  */
+export function httpLog(node: MeshNode, logger: HttpOptions['logger']): Logger | undefined {
+  if (logger === undefined || logger === false) return undefined;
+  return loggerAt(node.logger, logger === true ? undefined : logger) ?? jsonLogger(logger === true ? 'info' : logger, { node: node.id });
+}
+
+/** fastify's logger options for `logger`: a pino instance writing httpLog's line to its sink (loads pino), or none. */
 export function httpLogger(node: MeshNode, logger: HttpOptions['logger']): { loggerInstance: FastifyBaseLogger } | { logger: false } {
-  if (logger === undefined || logger === false) return { logger: false };
-  const own = pinoOf(node.logger);
-  if (own) return { loggerInstance: logger === true || logger === own.level ? own : own.child({}, { level: logger }) };
-  const level = logger === true ? 'info' : logger;
-  return { loggerInstance: pinoOf(jsonLogger(level, { node: node.id }))! };
+  const log = httpLog(node, logger);
+  const pino = log && pinoOf(log);
+  return pino ? { loggerInstance: pino } : { logger: false };
 }
