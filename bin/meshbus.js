@@ -4,11 +4,14 @@
 // Three small modules first and alone, main.js after: the static imports of a
 // module are all loaded and parsed before any of them runs (a few hundred ms).
 // startup-tiering keeps V8's optimizing compiler off while `meshbus start`
-// loads, launcher-watch records the launcher's pid, early-signals keeps a
-// SIGTERM or SIGINT to `meshbus start` meanwhile (it must drain, not kill).
-import './dist/startup-tiering.js';
+// loads (called before anything else runs), launcher-watch records the
+// launcher's pid, early-signals keeps a SIGTERM or SIGINT to `meshbus start`
+// meanwhile (it must drain, not kill).
+import { holdStartupTiering } from './dist/startup-tiering.js';
 import './dist/launcher-watch.js';
 import './dist/early-signals.js';
+
+await holdStartupTiering(process.argv.slice(2));
 
 const { run } = await import('./dist/main.js');
 run(process.argv.slice(2));

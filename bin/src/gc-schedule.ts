@@ -1,6 +1,6 @@
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { nodeFlags } from './startup-tiering.js';
+import { flagName, nodeFlags } from './startup-tiering.js';
 
 /**
  * V8's major-GC schedule for a node's process, set by `meshbus start` for its
@@ -53,13 +53,13 @@ export interface GcScheduleOptions {
   onChange?: (state: 'held' | 'v8', why: string) => void;
 }
 
-/** V8 flags by which an operator chose a GC schedule (leading `--`, `no` / `no-`, `-` or `_` alike). */
+/** V8 flags by which an operator chose a GC schedule (names with `-` for `_`: flagName; a leading `no` / `no-` allowed). */
 const OPERATOR_FLAGS =
-  /^--(no-?)?(incremental[-_]marking\S*|initial[-_](old[-_]space|heap)[-_]size|(max|min)[-_]semi[-_]space[-_]size|semi[-_]space[-_]growth[-_]factor|single[-_]threaded[-_]gc|gc[-_]global|gc[-_]interval|optimize[-_]for[-_]size|memory[-_]reducer\S*|concurrent[-_]marking)(=|$)/;
+  /^--(no-?)?(incremental-marking\S*|initial-(old-space|heap)-size|(max|min)-semi-space-size|semi-space-growth-factor|single-threaded-gc|gc-global|gc-interval|optimize-for-size|memory-reducer\S*|concurrent-marking)(=|$)/;
 
 /** True when `flags` (node's command-line flags) choose a GC schedule. */
 export function operatorGcFlags(flags: readonly string[]): boolean {
-  return flags.some((f) => OPERATOR_FLAGS.test(f));
+  return flags.some((f) => OPERATOR_FLAGS.test(flagName(f)));
 }
 
 /** The next state from the last old-generation size after a mark-compact and whether the process is idle. */

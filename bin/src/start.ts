@@ -148,7 +148,8 @@ export async function startServer(
     await node.close();
     throw e;
   }
-  // Started: V8 optimizes what runs hot from here (startup-tiering.ts).
+  // Started (client port, gateway, peer port, HTTP port: tens of ms after the client port listens):
+  // V8 optimizes what runs hot from here (startup-tiering.ts).
   endStartupTiering();
   return {
     node,

@@ -52,7 +52,7 @@ it("start leaves V8's schedule to an operator who set a GC flag, on node's comma
 });
 
 it("operatorGcFlags: V8's spellings of a GC schedule flag, not other flags", () => {
-  for (const f of ['--no-incremental-marking', '--noincremental-marking', '--incremental_marking', '--incremental-marking-hard-trigger=50', '--initial-heap-size=128', '--initial-old-space-size=64', '--max-semi-space-size=8', '--single-threaded-gc', '--gc-interval=100', '--no-memory-reducer']) {
+  for (const f of ['--no-incremental-marking', '--noincremental-marking', '--incremental_marking', '--no_incremental_marking', '--initial_old_space_size=64', '--incremental-marking-hard-trigger=50', '--initial-heap-size=128', '--initial-old-space-size=64', '--max-semi-space-size=8', '--single-threaded-gc', '--gc-interval=100', '--no-memory-reducer']) {
     expect(operatorGcFlags([f]), f).toBe(true);
   }
   for (const f of ['--max-old-space-size=512', '--expose-gc', '--enable-source-maps', '--import=x.js']) expect(operatorGcFlags([f]), f).toBe(false);

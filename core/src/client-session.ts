@@ -59,8 +59,8 @@ export class ClientSession extends Connection {
   /** The host this connection comes from (IPv4, or IPv6 /64: addressKey), set by the node when it admits it: what per-host bounds count. */
   host: string | undefined;
   private readonly subs: SessionSubscriptions;
-  /** Subscribe rule sets known to allow every subscription held (what an AUTH need not walk). */
-  private readonly checkedRules: CheckedRules;
+  /** Subscribe rule sets known to allow every subscription held (what an AUTH need not walk); made at the first AUTH (~200 B a connection otherwise). */
+  private checkedRules: CheckedRules | undefined;
   /** Its credentials: static token or JWT, refreshes, the failed-auth throttle. */
   private readonly auth: ClientAuth;
   /** Drop reports owed to 'drop' subscriptions; made on the first drop. */
@@ -80,7 +80,6 @@ export class ClientSession extends Connection {
     const o = ctx.options;
     this.clientId = ctx.newClientId();
     this.subs = new SessionSubscriptions(this.clientId, ctx);
-    this.checkedRules = new CheckedRules(this.clientId);
     this.held = new FrameHold(this.transport);
     // A message transport buffers whole messages: bound what it reads until HELLO (room for a HELLO and a few small frames batched with it).
     this.transport.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
@@ -315,7 +314,7 @@ export class ClientSession extends Connection {
     const before = this.permissions;
     this.auth.refresh(token, correlation, () => {
       // Only rules that may deny a subscription held are walked (CheckedRules), charged to the host (RefreshWalks).
-      this.checkedRules.refreshed(before, this.permissions, () => this.recheckSubscriptions());
+      (this.checkedRules ??= new CheckedRules(this.clientId)).refreshed(before, this.permissions, () => this.recheckSubscriptions());
       this.send(encodeFrame({ type: FrameType.ACK, correlation }));
     });
   }
@@ -365,7 +364,8 @@ export class ClientSession extends Connection {
     if (isTraceTopic(pattern) && !this.permissions?.explicitlyAllowsSubscribe(pattern)) this.ctx.traces.claim(this, pattern.slice(TRACE.length + 1));
     const sub: Subscription = d?.subscription(this, sid, pattern, body) ?? { sid, pattern, queue: body.q, owner: this, slow: body.slow ?? 'disconnect' };
     this.subs.add(sub, body.max);
-    this.checkedRules.subscribed(pattern, this.permissions);
+    // Before any AUTH there is one rule set: nothing to forget.
+    this.checkedRules?.subscribed(pattern, this.permissions);
     // Durable extras once the subscription routes: recovery, queue consumer, latest values.
     d?.subscribed(this, sub, body, () => this.subs.get(sid) === sub);
   }

@@ -1,12 +1,14 @@
-import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Logger as Pino, LoggerOptions } from 'pino';
+import { ConfigError } from './config-error.js';
+import { jsonOf, recordFields } from './log-line.js';
+import { writeStderr } from './stderr-lines.js';
 
 /**
  * The node's log sink: structured records, one JSON object per line. What
- * `jsonLogger` makes writes the pino line format itself; fastify (the HTTP
- * API) logs through a pino instance of the same format and sink (`pinoOf`),
- * so a process writes one stream in one format; any object with these four
+ * `jsonLogger` makes writes pino's line itself; fastify (the HTTP API) logs
+ * through a pino instance of the same format and sink (`pinoOf`), so a
+ * process writes one stream in one format; any object with these four
  * methods will do (tests collect lines, `silentLogger` drops them).
  */
 export interface Logger {
@@ -37,10 +39,12 @@ function pinoOptions(level: LogLevel, base: object): LoggerOptions {
 /**
  * The logger jsonLogger makes. Not pino: requiring pino loads its transport
  * machinery (worker_threads, thread-stream, sonic-boom), 1.7 MB of an idle
- * node's RSS against issue #15's 60 MB, for lines a node writes a few of a
- * minute. The line is pino's, byte for byte in the fields' order (pino
- * itself, fastify's logger, is loaded with the HTTP API and writes the same
- * line to the same sink: `pinoOf`).
+ * node's RSS against issue #15's 60 MB, for the few lines a node writes a
+ * minute. The line is pino's (fields in pino's order, its level and time,
+ * its serializer for Errors, its fallback for what JSON cannot write:
+ * log-line.ts); pino itself, fastify's logger, is loaded with the HTTP API
+ * and writes the same line to the same sink (`pinoOf`). A log call never
+ * throws.
  */
 class JsonLines implements Logger {
   /** `,"pid":…,<base>` as pino precomputes its bindings. */
@@ -51,7 +55,7 @@ class JsonLines implements Logger {
     readonly base: object,
     readonly write: ((line: string) => void) | undefined,
   ) {
-    this.bindings = `,"pid":${process.pid}${fields(base)}`;
+    this.bindings = `,"pid":${process.pid}${recordFields(base)}`;
   }
 
   debug(obj: object, msg?: string): void {
@@ -68,56 +72,19 @@ class JsonLines implements Logger {
   }
 
   private line(level: string, obj: object, msg: string | undefined): void {
-    const line = `{"level":"${level}","time":${Date.now()}${this.bindings}${fields(obj)}${msg === undefined ? '' : `,"msg":${stringify(msg)}`}}\n`;
-    if (this.write) this.write(line);
-    else writeStderr(line);
-  }
-}
-
-/** `,"k":v,…` of an object's own fields ('' for none), as pino writes a record's. */
-function fields(obj: object): string {
-  const json = stringify(obj);
-  return json.length > 2 && json.startsWith('{') ? `,${json.slice(1, -1)}` : '';
-}
-
-/** An Error as pino's standard serializer shows it: type, message, stack (and its own fields such as code). */
-function errorFields(e: Error): object {
-  return { ...e, type: e.name, message: e.message, stack: e.stack };
-}
-
-const replacer = (_key: string, value: unknown): unknown => (value instanceof Error ? errorFields(value) : value);
-
-// safe-stable-stringify (pino's own fallback, a dependency of ours): what JSON.stringify throws on (a BigInt, a cycle) still makes a line.
-let safe: ((value: unknown, replace: typeof replacer) => string | undefined) | undefined;
-function stringify(value: unknown): string {
-  try {
-    return JSON.stringify(value, replacer) ?? '""';
-  } catch {
-    safe ??= (createRequire(import.meta.url)('safe-stable-stringify') as typeof import('safe-stable-stringify')).configure({ bigint: true, circularValue: '[Circular]', deterministic: false });
-    return safe(value, replacer) ?? '""';
-  }
-}
-
-/** Longest time a line waits for a full stderr pipe (EAGAIN) before it is dropped: a logger never stalls the node for long. */
-const STDERR_WAIT_MS = 1000;
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
-/**
- * Writes a line to fd 2 synchronously (no line lost when the process exits
- * right after), as pino's `destination({ sync: true })` does: a partial write
- * continues, a full non-blocking pipe (EAGAIN) is waited for 1 ms at a time.
- * A closed stderr (EPIPE, EBADF) drops the line: logging never throws.
- */
-function writeStderr(line: string): void {
-  const bytes = Buffer.from(line);
-  let off = 0;
-  let waited = 0;
-  while (off < bytes.length) {
     try {
-      off += writeSync(2, bytes, off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || waited++ >= STDERR_WAIT_MS) return;
-      Atomics.wait(sleeper, 0, 0, 1);
+      // As pino: an Error given as the record is its `err`, and an `err` without a message lends its own.
+      if (obj instanceof Error) obj = { err: obj };
+      if (msg === undefined) {
+        const err = (obj as { err?: unknown }).err;
+        if (err instanceof Error) msg = err.message;
+      }
+      const m = msg === undefined ? undefined : jsonOf(msg);
+      const line = `{"level":"${level}","time":${Date.now()}${this.bindings}${recordFields(obj)}${m === undefined ? '' : `,"msg":${m}`}}\n`;
+      if (this.write) this.write(line);
+      else writeStderr(line);
+    } catch {
+      // A record whose `err` getter throws, or a `write` sink that throws: the line is lost, the caller goes on.
     }
   }
 }
@@ -125,12 +92,14 @@ function writeStderr(line: string): void {
 /**
  * A logger writing JSON lines, each carrying `base` (e.g. the node id) and a
  * time in ms, to stderr (synchronously: no line is lost when the process
- * exits right after) or to `write`. Records below `level` are dropped;
- * 'silent' drops all. Line: `{"level":"info","time":<ms>,"pid":…,<base>,
- * <record>,"msg":"…"}`; an Error in a record shows as `{type,message,stack}`;
- * a BigInt or a cycle does not throw.
+ * exits right after; a stuck stderr: stderr-lines.ts) or to `write`. Records
+ * below `level` are dropped; 'silent' drops all. Line: `{"level":"info",
+ * "time":<ms>,"pid":…,<base>,<record>,"msg":"…"}`, as pino writes it; an
+ * Error shows as pino's `{type,message,stack,…}`. Throws ConfigError for a
+ * level not in LogLevel.
  */
 export function jsonLogger(level: LogLevel = 'info', base: object = {}, write?: (line: string) => void): Logger {
+  if (!Object.hasOwn(RANK, level)) throw new ConfigError(`log level must be one of ${Object.keys(RANK).join(', ')}, got ${JSON.stringify(level)}`);
   return new JsonLines(level, base, write);
 }
 

@@ -16,7 +16,7 @@ import { startHttp } from '../src/http/index.js';
 const kit = nodeKit<MeshNode>({ start: startNode });
 const redis = ownRedisServers();
 
-/** src's jsonLogger, not the testkit's logCapture (core's dist): the HTTP API finds the pino instance behind it (pinoOf) only in its own module. */
+/** src's jsonLogger, not the testkit's logCapture (core's dist): the HTTP API makes its pino (pinoOf) only for loggers of its own module. */
 function capture(): { logger: Logger; records: () => Array<Record<string, unknown>> } {
   const lines: string[] = [];
   const logger = jsonLogger('info', {}, (l) => void lines.push(l));

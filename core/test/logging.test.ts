@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -69,6 +69,70 @@ describe('jsonLogger', () => {
     const [r] = records();
     expect(r).toMatchObject({ level: 'warn', msg: 'odd', err: { type: 'Error', message: 'boom', code: 'E_BOOM' }, big: 100000000000000000000, cycle: { a: 1, self: '[Circular]' } });
     expect((r!.err as { stack: string }).stack).toContain('boom');
+  });
+
+  it("Errors as pino's serializer writes them, the same line as pino's: subclass, cause, an error that reaches itself, an Error as the record", () => {
+    const { logger, lines } = capture('info', { node: 'e' });
+    class QuotaError extends Error {}
+    const self = Object.assign(new Error('loop'), { code: 'E_LOOP' }) as Error & { again?: unknown };
+    self.again = self;
+    const cases: object[] = [{ err: new QuotaError('full') }, { err: new Error('outer', { cause: new Error('inner') }) }, { err: self }, new Error('as record')];
+    for (const c of cases) {
+      logger.error(c);
+      pinoOf(logger)!.error(c);
+    }
+    const untimed = lines.map((l) => l.replace(/"time":\d+/, '"time":0'));
+    for (let i = 0; i < cases.length; i++) expect(untimed[2 * i], String(i)).toBe(untimed[2 * i + 1]);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ err: { type: 'QuotaError', message: 'full' }, msg: 'full' });
+    expect(JSON.parse(lines[2]!)).toMatchObject({ err: { message: 'outer: inner' } });
+  });
+
+  it('a record nothing can write (a getter or toJSON that throws, a hostile proxy, 20,000 levels deep) still makes a line, and a throwing sink does not reach the caller', () => {
+    const { logger, records } = capture('info');
+    const getter = Object.defineProperty({}, 'x', { enumerable: true, get: () => { throw new Error('getter'); } });
+    const toJSON = { inner: { toJSON: () => { throw new Error('toJSON'); } } };
+    const proxy = new Proxy({}, { ownKeys: () => { throw new Error('proxy'); } });
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 20_000; i++) deep = { d: deep };
+    for (const r of [getter, toJSON, proxy, { deep }]) expect(() => logger.info(r, 'odd')).not.toThrow();
+    expect(records().map((r) => r.msg)).toEqual(['odd', 'odd', 'odd', 'odd']);
+    const throwing = jsonLogger('info', {}, () => { throw new Error('sink'); });
+    expect(() => throwing.info({}, 'x')).not.toThrow();
+  });
+
+  it('a level not in LogLevel is a ConfigError, not a logger that writes nothing', () => {
+    expect(() => jsonLogger('trace' as 'info')).toThrow(expect.objectContaining({ code: 'MB_ERR_CONFIG' }));
+  });
+
+  it('a stuck stderr costs one wait, not one a line: lines past it are dropped, counted and said once stderr takes lines again; no line is cut', async () => {
+    const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+    const script = `
+      const { jsonLogger } = await import(${JSON.stringify(core)});
+      process.stderr; // makes fd 2 non-blocking, as any use of process.stderr does
+      const log = jsonLogger('info', { node: 'n' });
+      for (let i = 0; i < 3000; i++) log.info({ i, pad: 'x'.repeat(60) }, 'small');
+      process.stdout.write('logged\\n');
+      process.stdin.once('data', () => log.info({ i: 'last' }, 'after'));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    child.stderr.pause();
+    // 3,000 lines are 300 KB, a pipe holds 64 KB: the loop ends while nothing reads stderr.
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`the logging process exited (${code}) before its loop ended`)));
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stderr.resume();
+    await new Promise((r) => setTimeout(r, 200));
+    child.stdin.end('go\n');
+    await new Promise((r) => child.once('close', r));
+    const recs = err.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const written = recs.filter((r) => r.msg === 'small').length;
+    const note = recs.find((r) => r.msg === 'log lines dropped: stderr stayed full');
+    expect(written).toBeGreaterThan(0);
+    expect(written).toBeLessThan(3000);
+    expect(note).toMatchObject({ level: 'warn', dropped: 3000 - written });
+    expect(recs.at(-1)).toMatchObject({ msg: 'after', i: 'last' });
   });
 
   it('writes to stderr without loading pino', async () => {

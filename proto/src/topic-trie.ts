@@ -6,7 +6,8 @@
  */
 
 class TrieNode<T> {
-  readonly children = new Map<string, TrieNode<T>>();
+  /** Made at the first child: a leaf (most nodes: each subscription's last token) holds no empty Map (~180 B). */
+  children: Map<string, TrieNode<T>> | undefined;
   star: TrieNode<T> | undefined;
   /** Values whose pattern ends at this node. */
   here: Set<T> | undefined;
@@ -14,7 +15,7 @@ class TrieNode<T> {
   rest: Set<T> | undefined;
 
   isEmpty(): boolean {
-    return this.children.size === 0 && !this.star && !this.here?.size && !this.rest?.size;
+    return !this.children?.size && !this.star && !this.here?.size && !this.rest?.size;
   }
 }
 
@@ -47,8 +48,8 @@ export class TopicTrie<T> {
       if (tok === '*') {
         node = node.star ??= new TrieNode<T>();
       } else {
-        let next = node.children.get(tok);
-        if (!next) node.children.set(tok, (next = new TrieNode<T>()));
+        let next = node.children?.get(tok);
+        if (!next) (node.children ??= new Map()).set(tok, (next = new TrieNode<T>()));
         node = next;
       }
     }
@@ -78,7 +79,7 @@ export class TopicTrie<T> {
         break;
       }
       path.push([node, tok]);
-      node = tok === '*' ? node.star : node.children.get(tok);
+      node = tok === '*' ? node.star : node.children?.get(tok);
     }
     if (node) removed = node.here?.delete(value) ?? false;
     if (!removed) return false;
@@ -87,10 +88,10 @@ export class TopicTrie<T> {
     // Prune nodes left empty, deepest first.
     for (let i = path.length - 1; i >= 0; i--) {
       const [parent, tok] = path[i]!;
-      const child = tok === '*' ? parent.star : parent.children.get(tok);
+      const child = tok === '*' ? parent.star : parent.children?.get(tok);
       if (!child || !child.isEmpty()) break;
       if (tok === '*') parent.star = undefined;
-      else parent.children.delete(tok);
+      else parent.children!.delete(tok);
     }
     return true;
   }
@@ -120,7 +121,7 @@ export class TopicTrie<T> {
     }
     let end = topic.indexOf('.', start);
     if (end < 0) end = topic.length;
-    if (node.children.size > 0) {
+    if (node.children !== undefined) {
       const next = node.children.get(topic.slice(start, end));
       if (next) this.walk(next, topic, end + 1, visit);
     }
@@ -139,7 +140,7 @@ export function forEachEntry<T>(trie: TopicTrie<T>, visit: (pattern: string, val
     const p = (tok: string): string => (prefix ? `${prefix}.${tok}` : tok);
     if (node.here) for (const v of node.here) visit(prefix, v);
     if (node.rest) for (const v of node.rest) visit(p('>'), v);
-    for (const [tok, child] of node.children) rec(child, p(tok));
+    if (node.children) for (const [tok, child] of node.children) rec(child, p(tok));
     if (node.star) rec(node.star, p('*'));
   };
   rec(trie.root, '');

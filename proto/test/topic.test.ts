@@ -134,6 +134,20 @@ describe('TopicTrie', () => {
     expect(t.size).toBe(1);
   });
 
+  it('a leaf holds no Map of children (issue #15: ~180 B per subscribed topic); a node gets one at its first child', () => {
+    const t = new TopicTrie<number>();
+    t.add('a.b', 1);
+    type Node = { children: Map<string, Node> | undefined };
+    const a = (t as unknown as { root: Node }).root.children!.get('a')!;
+    expect(a.children!.get('b')!.children).toBeUndefined();
+    t.add('a.b.c', 2);
+    expect(a.children!.get('b')!.children!.size).toBe(1);
+    const seen: number[] = [];
+    t.match('a.b', (v) => seen.push(v));
+    t.match('a.b.c', (v) => seen.push(v));
+    expect(seen).toEqual([1, 2]);
+  });
+
   it('removal prunes empty nodes and changes the version', () => {
     const t = new TopicTrie<number>();
     const v0 = t.version;
@@ -143,8 +157,8 @@ describe('TopicTrie', () => {
     t.remove('a.b.c.d', 1);
     t.remove('a.*.>', 2);
     expect(t.size).toBe(0);
-    const root = (t as unknown as { root: { children: Map<string, unknown>; star: unknown } }).root;
-    expect(root.children.size).toBe(0);
+    const root = (t as unknown as { root: { children: Map<string, unknown> | undefined; star: unknown } }).root;
+    expect(root.children?.size ?? 0).toBe(0);
     expect(root.star).toBeUndefined();
     const entries: string[] = [];
     forEachEntry(t, (p) => entries.push(p));

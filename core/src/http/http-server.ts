@@ -107,7 +107,7 @@ async function buildHttpApp(node: MeshNode, options: HttpOptions, serverFactory:
   const app = Fastify({
     // The listener handshake policy shared with the WebSocket gateway (listener-timeouts.ts).
     serverFactory,
-    // One logger per process: the node's own pino when jsonLogger made it (same stream, same line).
+    // One line format per process: a pino writing the node's line to the node's sink when jsonLogger made its logger (pinoOf).
     ...httpLogger(node, options.logger),
     // Our own onResponse hook logs requests (probes and dashboard polls at debug level).
     logController: new LogController({ disableRequestLogging: true }),

@@ -1,0 +1,67 @@
+import { writeSync } from 'node:fs';
+
+/**
+ * Log lines to fd 2, synchronously: no line is lost when the process exits
+ * right after, as pino's `destination({ sync: true })`.
+ *
+ * stderr can be a pipe whose reader is slow, and non-blocking (Node makes
+ * it so once anything uses `process.stderr`, for every process sharing the
+ * pipe: `--workers`, `dev`). A full pipe (EAGAIN) is waited for 1 ms at a
+ * time, up to STDERR_WAIT_MS before a line's first byte; past that stderr is
+ * taken as stuck and lines are dropped at once (one try each, counted) until
+ * one goes through, which is preceded by a line saying how many were
+ * dropped: a stuck reader costs the node one wait, not one a line. A line
+ * begun is finished (a partial line would glue itself to the next); a pipe
+ * write of at most 4,096 bytes (PIPE_BUF) is never partial, so only longer
+ * lines can wait past the bound. A blocking stderr blocks in the kernel as
+ * any synchronous logger does. A closed stderr (EPIPE, EBADF) drops lines;
+ * nothing throws.
+ */
+
+/** Longest wait for a full stderr before a line's first byte, ms. */
+export const STDERR_WAIT_MS = 1000;
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+let stuck = false;
+let dropped = 0;
+
+/** Lines dropped since stderr was last writable (0 when none). */
+export function droppedLogLines(): number {
+  return dropped;
+}
+
+/** Writes `line` (a whole line, newline included) to fd 2; see the module's rules. */
+export function writeStderr(line: string): void {
+  if (dropped > 0) {
+    // The line that says so goes first; while stderr stays stuck this one is dropped too.
+    if (!writeLine(`{"level":"warn","time":${Date.now()},"pid":${process.pid},"dropped":${dropped},"msg":"log lines dropped: stderr stayed full"}\n`)) {
+      dropped++;
+      return;
+    }
+    dropped = 0;
+  }
+  if (!writeLine(line)) dropped++;
+}
+
+/** True when the whole line was written. */
+function writeLine(line: string): boolean {
+  const bytes = Buffer.from(line);
+  let off = 0;
+  let waited = 0;
+  while (off < bytes.length) {
+    try {
+      off += writeSync(2, bytes, off);
+      stuck = false;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EAGAIN') return false;
+      // Before the first byte: give up when stuck (one try) or after the bound, and say stderr is stuck.
+      if (off === 0 && (stuck || waited++ >= STDERR_WAIT_MS)) {
+        stuck = true;
+        return false;
+      }
+      Atomics.wait(sleeper, 0, 0, 1);
+    }
+  }
+  return true;
+}
