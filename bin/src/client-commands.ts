@@ -1,4 +1,4 @@
-import { ClientError, isMeshbusError, utf8Encode, type MeshbusError } from '@meshbus/proto';
+import { ClientError, isMeshbusError, utf8Encode, type MeshbusError, thrownText } from '@meshbus/proto';
 import type { Client, ConnectOptions, Msg } from '@meshbus/sdk';
 import { UsageError, checkTopic, intOption, noExtraArgs, positional, stringOption, type ParsedArgs } from './command-spec.js';
 import { PUB, REPLY, REQ, SUB } from './command-specs.js';
@@ -138,7 +138,7 @@ function closeOnSignal(c: Client): { unhook: () => void; signalled: () => boolea
   let signalled = false;
   const stop = (): void => {
     signalled = true;
-    c.close().catch((e: unknown) => process.stderr.write(`meshbus: close failed: ${String(e)}\n`));
+    c.close().catch((e: unknown) => process.stderr.write(`meshbus: close failed: ${thrownText(e)}\n`));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ClientError, isMeshbusError } from '@meshbus/proto';
+import { ClientError, isMeshbusError, thrownText } from '@meshbus/proto';
 import { connect, parseServer, type Client, type ConnectOptions } from '@meshbus/sdk';
 import { UsageError, stringOption, type ParsedArgs } from './command-spec.js';
 
@@ -34,7 +34,7 @@ export function clientTarget(p: ParsedArgs, env: NodeJS.ProcessEnv = process.env
     try {
       ca = readFileSync(caFile, 'utf8');
     } catch (e) {
-      throw new UsageError(`--tls-ca "${caFile}": cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      throw new UsageError(`--tls-ca "${caFile}": cannot read it (${(e as NodeJS.ErrnoException).code ?? thrownText(e)})`);
     }
   }
   // With a CA, a bare host:port means TLS: nobody gives a CA to talk in clear.

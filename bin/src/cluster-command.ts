@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { ClientError } from '@meshbus/proto';
+import { ClientError, thrownText } from '@meshbus/proto';
 import { UsageError, noExtraArgs, stringOption, type ParsedArgs } from './command-spec.js';
 import { CLUSTER, SERVER } from './command-specs.js';
 import { forTerminal } from './msg-format.js';
@@ -46,7 +46,7 @@ function httpTarget(p: ParsedArgs, env: NodeJS.ProcessEnv = process.env): { base
     try {
       ca = readFileSync(caFile, 'utf8');
     } catch (e) {
-      throw new UsageError(`--tls-ca "${caFile}": cannot read it (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+      throw new UsageError(`--tls-ca "${caFile}": cannot read it (${(e as NodeJS.ErrnoException).code ?? thrownText(e)})`);
     }
   }
   return { base: url.href.replace(/\/$/, ''), token: stringOption(p, 'admin-token') ?? (env.MESHBUS_ADMIN_TOKEN || undefined), ca };

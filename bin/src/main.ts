@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 // First: it records the launcher's pid before anything else can take time.
 import './launcher-watch.js';
-import { isMeshbusError } from '@meshbus/proto';
+import { isMeshbusError, thrownText } from '@meshbus/proto';
 import { ConfigError } from '@meshbus/core';
 import { forTerminal } from './msg-format.js';
 import { START_SETTINGS, START_KEYS, flagName } from './config.js';
@@ -121,7 +121,7 @@ export function run(argv: string[]): void {
   main(argv).then(
     (code) => process.exit(code),
     (e: unknown) => {
-      process.stderr.write(`meshbus: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.stderr.write(`meshbus: ${e instanceof Error ? (e.stack ?? e.message) : thrownText(e)}\n`);
       process.exit(EXIT.failure);
     },
   );
@@ -142,6 +142,6 @@ function report(e: unknown, cmd: string | undefined): number {
     process.stderr.write(`meshbus: ${forTerminal(e.message)} (${e.code})\n`);
     return EXIT.failure;
   }
-  process.stderr.write(`meshbus: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.stderr.write(`meshbus: ${e instanceof Error ? e.message : thrownText(e)}\n`);
   return EXIT.failure;
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '@meshbus/core';
+import { thrownText } from '@meshbus/proto';
 
 /**
  * Keeps a `meshbus start` process (and each worker) alive through a promise
@@ -13,7 +14,7 @@ import type { Logger } from '@meshbus/core';
  */
 export function logUnhandledRejections(logger: Logger): () => void {
   const onRejection = (reason: unknown): void => {
-    const err = reason instanceof Error ? (reason.stack ?? reason.message) : String(reason);
+    const err = reason instanceof Error ? (reason.stack ?? reason.message) : thrownText(reason);
     logger.error({ err }, 'unhandled promise rejection (a bug): logged, the node keeps running');
   };
   process.on('unhandledRejection', onRejection);

@@ -6,6 +6,7 @@ import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
 import { takeEarlySignal } from './early-signals.js';
 import { EXIT, START } from './main.js';
+import { thrownText } from '@meshbus/proto';
 
 /** `meshbus start`: runs one node (or --workers processes) until SIGTERM/SIGINT; resolves with the exit code. */
 export async function runStart(p: ParsedArgs): Promise<number> {
@@ -45,7 +46,7 @@ export async function runStart(p: ParsedArgs): Promise<number> {
       stopping = true;
       server.node.logger.info({ signal }, 'stopping');
       server.stop().then(resolve, (e: unknown) => {
-        server.node.logger.error({ err: String(e) }, 'stop failed');
+        server.node.logger.error({ err: thrownText(e) }, 'stop failed');
         resolve();
       });
     };

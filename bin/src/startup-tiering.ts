@@ -36,7 +36,7 @@ import { setFlagsFromString } from 'node:v8';
 const START_BUILTINS = ['child_process', 'cluster', 'crypto', 'dns', 'fs/promises', 'http', 'https', 'module', 'net', 'os', 'perf_hooks', 'stream', 'tls', 'util'];
 
 /** V8 flags by which an operator chose the compilers (names with `-` for `_`, a leading `no` / `no-` allowed). */
-const OPERATOR_FLAGS = /^--(no-?)?(opt|turbofan|jitless|maglev|sparkplug|always-(opt|turbofan|sparkplug))(=|$)/;
+const OPERATOR_FLAGS = /^--(no-?)?(opt|turbofan|jitless|lite-mode|max-opt|maglev|sparkplug|always-(opt|turbofan|sparkplug))(=|$)/;
 
 /** Start-up never holds the compiler longer than this (ms): a start that hangs on something still runs optimized code after it. */
 export const START_LIMIT_MS = 10_000;

@@ -1,6 +1,7 @@
 import type { Worker } from 'node:cluster';
 import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
 import type { Logger } from '@meshbus/core';
+import { thrownText } from '@meshbus/proto';
 
 /**
  * One /metrics and one /v1/workers for `meshbus start --workers N`.
@@ -116,7 +117,7 @@ export function workerGatherer(serving: () => Worker[], log: Logger): { listen(w
           gather(m.kind).then(
             (result) => w.isConnected() && w.send({ t: PRIMARY_ANSWER, id: m.id, result }),
             (e: unknown) => {
-              log.warn({ err: String(e), kind: m.kind }, 'cannot gather from the workers: the request gets one worker\'s answer');
+              log.warn({ err: thrownText(e), kind: m.kind }, 'cannot gather from the workers: the request gets one worker\'s answer');
               return w.isConnected() && w.send({ t: PRIMARY_ANSWER, id: m.id });
             },
           );

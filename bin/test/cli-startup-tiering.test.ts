@@ -75,7 +75,7 @@ it('holdStartupTiering holds for `start` only, and never against an operator fla
 });
 
 it("operatorCompilerFlags: V8's spellings of a compiler flag, not tracing or other flags", () => {
-  for (const f of ['--opt', '--no-opt', '--noopt', '--no_opt', '--turbofan', '--no-turbofan', '--no_turbofan', '--jitless', '--maglev', '--no-sparkplug', '--always-opt', '--always_turbofan']) {
+  for (const f of ['--opt', '--no-opt', '--noopt', '--no_opt', '--turbofan', '--no-turbofan', '--no_turbofan', '--jitless', '--lite-mode', '--max-opt=1', '--max_opt=0', '--maglev', '--no-sparkplug', '--always-opt', '--always_turbofan']) {
     expect(operatorCompilerFlags([f]), f).toBe(true);
   }
   for (const f of ['--trace-opt', '--trace_opt', '--max-old-space-size=512', '--optimize-for-size', '--expose-gc', '--import=x.js']) expect(operatorCompilerFlags([f]), f).toBe(false);

@@ -12,6 +12,7 @@ import {
   type ErrorCode,
   type Frame,
   type FrameScanner,
+  thrownText,
 } from '@meshbus/proto';
 import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, throttled, type AuthThrottle, type ConnectionState, type InputBudget, type Logger } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
@@ -331,9 +332,9 @@ export class PeerLink extends Connection {
       }
     } catch (e) {
       const code: ErrorCode = isMeshbusError(e) ? e.code : 'MB_ERR_INTERNAL';
-      if (this.state === 'handshake') return this.fail(code, e instanceof Error ? e.message : String(e));
+      if (this.state === 'handshake') return this.fail(code, e instanceof Error ? e.message : thrownText(e));
       // A peer that sends one bad frame per event: one line per peer and code a minute.
-      throttled(this.s.logger).warn({ peer: this.peer?.id, code, err: String(e) }, 'peer frame rejected', `peer frame rejected ${code}`, this.peer?.id);
+      throttled(this.s.logger).warn({ peer: this.peer?.id, code, err: thrownText(e) }, 'peer frame rejected', `peer frame rejected ${code}`, this.peer?.id);
     }
   };
 

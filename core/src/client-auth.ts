@@ -1,4 +1,4 @@
-import { SessionError, isMeshbusError, type ErrorCode } from '@meshbus/proto';
+import { SessionError, isMeshbusError, type ErrorCode, thrownText } from '@meshbus/proto';
 import type { Permissions } from './auth/permissions.js';
 import { remoteAddress } from './auth/auth-throttle.js';
 import { sameSecret } from './auth/same-secret.js';
@@ -92,7 +92,7 @@ export class ClientAuth {
     };
     const refused = (e: unknown): void => {
       if (this.conn.gone) return;
-      const err = isMeshbusError(e) ? e : new SessionError('MB_ERR_AUTH_FAILED', String(e));
+      const err = isMeshbusError(e) ? e : new SessionError('MB_ERR_AUTH_FAILED', thrownText(e));
       this.failed(err.code, err.message);
     };
     void this.token!.adopt(token, correlation !== undefined)

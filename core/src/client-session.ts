@@ -13,6 +13,7 @@ import {
   type Frame,
   type HelloBody,
   type MeshbusError,
+  thrownText,
 } from '@meshbus/proto';
 import { DropReports } from './drop-reports.js';
 import { refuseWithoutRedis } from './durable/durability-off.js';
@@ -257,7 +258,7 @@ export class ClientSession extends Connection {
       return;
     }
     // One line a minute per bug (where it was thrown): one a client hits frame after frame hides no other.
-    throttled(this.ctx.logger).error({ client: this.clientId, err: String(e) }, 'internal error handling a frame', 'internal error handling a frame', errorSite(e));
+    throttled(this.ctx.logger).error({ client: this.clientId, err: thrownText(e) }, 'internal error handling a frame', 'internal error handling a frame', errorSite(e));
     this.sendError('MB_ERR_INTERNAL', correlation, 'internal error');
   }
 
@@ -314,7 +315,8 @@ export class ClientSession extends Connection {
     const before = this.permissions;
     this.auth.refresh(token, correlation, () => {
       // Only rules that may deny a subscription held are walked (CheckedRules), charged to the host (RefreshWalks).
-      (this.checkedRules ??= new CheckedRules(this.clientId)).refreshed(before, this.permissions, () => this.recheckSubscriptions());
+      // Made once an AUTH changes the rules (a token refreshed with the same claims makes none).
+      if (!Permissions.sameSubscribeRules(before, this.permissions)) (this.checkedRules ??= new CheckedRules(this.clientId)).refreshed(before, this.permissions, () => this.recheckSubscriptions());
       this.send(encodeFrame({ type: FrameType.ACK, correlation }));
     });
   }

@@ -75,10 +75,7 @@ class JsonLines implements Logger {
     try {
       // As pino: an Error given as the record is its `err`, and an `err` without a message lends its own.
       if (obj instanceof Error) obj = { err: obj };
-      if (msg === undefined) {
-        const err = (obj as { err?: unknown }).err;
-        if (err instanceof Error) msg = err.message;
-      }
+      if (msg === undefined) msg = borrowedMessage(obj);
       const m = msg === undefined ? undefined : jsonOf(msg);
       const line = `{"level":"${level}","time":${Date.now()}${this.bindings}${recordFields(obj)}${m === undefined ? '' : `,"msg":${m}`}}\n`;
       if (this.write) this.write(line);
@@ -87,6 +84,22 @@ class JsonLines implements Logger {
       // A record whose `err` getter throws, or a `write` sink that throws: the line is lost, the caller goes on.
     }
   }
+}
+
+/** The message of a record's `err` when it is an Error; undefined when not, or when reading it throws (a getter). */
+function borrowedMessage(obj: object): string | undefined {
+  try {
+    const err = (obj as { err?: unknown }).err;
+    return err instanceof Error ? String(err.message) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `level`, or ConfigError when it is not a LogLevel. */
+function checkedLevel(level: LogLevel): LogLevel {
+  if (!Object.hasOwn(RANK, level)) throw new ConfigError(`log level must be one of ${Object.keys(RANK).join(', ')}, got ${JSON.stringify(level)}`);
+  return level;
 }
 
 /**
@@ -99,16 +112,17 @@ class JsonLines implements Logger {
  * level not in LogLevel.
  */
 export function jsonLogger(level: LogLevel = 'info', base: object = {}, write?: (line: string) => void): Logger {
-  if (!Object.hasOwn(RANK, level)) throw new ConfigError(`log level must be one of ${Object.keys(RANK).join(', ')}, got ${JSON.stringify(level)}`);
-  return new JsonLines(level, base, write);
+  return new JsonLines(checkedLevel(level), base, write);
 }
 
 /**
  * `logger` at another level (its own when `level` is undefined), same base
  * and sink, when jsonLogger made it; undefined otherwise. What the HTTP API
  * logs through when asked for its records at a level of their own.
+ * ConfigError for a level not in LogLevel.
  */
 export function loggerAt(logger: Logger, level?: LogLevel): Logger | undefined {
+  if (level !== undefined) checkedLevel(level);
   if (!(logger instanceof JsonLines)) return undefined;
   return level === undefined || logger.level === level ? logger : new JsonLines(level, logger.base, logger.write);
 }
@@ -126,7 +140,8 @@ export function pinoOf(logger: Logger): Pino | undefined {
   let p = pinos.get(logger);
   if (!p) {
     const pino = createRequire(import.meta.url)('pino') as typeof import('pino');
-    p = pino(pinoOptions(logger.level, logger.base), logger.write ? { write: logger.write } : pino.destination({ fd: 2, sync: true }));
+    // stderr through the node's own writer: fastify's lines follow its rules for a stuck stderr too.
+    p = pino(pinoOptions(logger.level, logger.base), { write: logger.write ?? writeStderr });
     pinos.set(logger, p);
   }
   return p;

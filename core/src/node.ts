@@ -10,6 +10,7 @@ import {
   writeHex64,
   type Frame,
   type FrameScanner,
+  thrownText,
 } from '@meshbus/proto';
 import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
@@ -419,7 +420,7 @@ export class MeshNode implements NodeContext {
     try {
       this.publishLocal(record.topic, encodeBody(record.hop));
     } catch (e) {
-      throttled(this.logger).warn({ err: String(e) }, 'trace report failed');
+      throttled(this.logger).warn({ err: thrownText(e) }, 'trace report failed');
     }
   }
 

@@ -7,23 +7,26 @@ import { writeSync } from 'node:fs';
  * stderr can be a pipe whose reader is slow, and non-blocking (Node makes
  * it so once anything uses `process.stderr`, for every process sharing the
  * pipe: `--workers`, `dev`). A full pipe (EAGAIN) is waited for 1 ms at a
- * time, up to STDERR_WAIT_MS before a line's first byte; past that stderr is
- * taken as stuck and lines are dropped at once (one try each, counted) until
- * one goes through, which is preceded by a line saying how many were
- * dropped: a stuck reader costs the node one wait, not one a line. A line
- * begun is finished (a partial line would glue itself to the next); a pipe
- * write of at most 4,096 bytes (PIPE_BUF) is never partial, so only longer
- * lines can wait past the bound. A blocking stderr blocks in the kernel as
- * any synchronous logger does. A closed stderr (EPIPE, EBADF) drops lines;
- * nothing throws.
+ * time, up to STDERR_WAIT_MS for a line; past that stderr is taken as stuck
+ * and lines are dropped at once (one try each, counted) until one goes
+ * through, which is preceded by a line saying how many were dropped: a
+ * stuck reader costs the node one wait, not one a line. A write to a pipe
+ * of at most 4,096 bytes (PIPE_BUF) is whole or nothing; a longer one, or
+ * one to a socket (Node's child processes get socket pairs), can be taken
+ * in part: a line given up part-way is torn, and the next line written
+ * starts on a line of its own (a newline first), so no line is glued to it. A
+ * blocking stderr blocks in the kernel as any synchronous logger does. A
+ * closed stderr (EPIPE, EBADF) drops lines; nothing throws.
  */
 
-/** Longest wait for a full stderr before a line's first byte, ms. */
+/** Longest wait for a full stderr, per line, ms. */
 export const STDERR_WAIT_MS = 1000;
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 let stuck = false;
 let dropped = 0;
+/** A line was given up part-way: the next write starts with a newline. */
+let torn = false;
 
 /** Lines dropped since stderr was last writable (0 when none). */
 export function droppedLogLines(): number {
@@ -45,19 +48,20 @@ export function writeStderr(line: string): void {
 
 /** True when the whole line was written. */
 function writeLine(line: string): boolean {
-  const bytes = Buffer.from(line);
+  const bytes = Buffer.from(torn ? `\n${line}` : line);
   let off = 0;
   let waited = 0;
   while (off < bytes.length) {
     try {
       off += writeSync(2, bytes, off);
       stuck = false;
+      torn = false;
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EAGAIN') return false;
-      // Before the first byte: give up when stuck (one try) or after the bound, and say stderr is stuck.
-      if (off === 0 && (stuck || waited++ >= STDERR_WAIT_MS)) {
+      if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return false;
+      // Stuck: one try a line. Else up to the bound, then stuck (and a line begun is torn).
+      if (stuck || waited++ >= STDERR_WAIT_MS) {
         stuck = true;
+        if (off > 0) torn = true;
         return false;
       }
       Atomics.wait(sleeper, 0, 0, 1);

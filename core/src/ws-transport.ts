@@ -79,14 +79,17 @@ export class WsTransport implements Transport {
   private readonly keepalive: Liveness | undefined;
   private received = 0;
   private lastRx = Date.now();
-  private readonly batch = new TickBatch(() => this.flush());
+  private readonly batch = new TickBatch(() => this.flush(true));
+  private wire: Uint8Array[] = [];
+  private wireBytes = 0;
+  private wireMsgs = 0;
   private ended = false;
   /** Set when the wire itself saw the violation (text message: 1003); wins over the session's reason. */
   private closeCode: number | undefined;
-  private readonly sent = (err?: Error | null): void => {
+  private readonly sent = (err?: Error | null, k = 1): void => {
     if (err) return;
     // Node calls back the write it cancelled at a destroy without an error: that message was lost.
-    if (!this.socket.destroyed) this.inWire -= this.messages[this.messagesAt++] ?? 0;
+    if (!this.socket.destroyed) for (let i = 0; i < k; i++) this.inWire -= this.messages[this.messagesAt++] ?? 0;
     if (this.messagesAt === this.messages.length) this.messages.length = this.messagesAt = 0;
     // The socket took a message: progress for the session's write deadline and backlog, and
     // the wake-up for publishers waiting on this receiver (no 'drain' follows a write the kernel took whole).
@@ -221,7 +224,7 @@ export class WsTransport implements Transport {
 
   end(reason?: ErrorCode): void {
     if (this.ended) return;
-    this.flush();
+    this.flush(true);
     this.ended = true;
     if (this.ws.readyState === 1) this.ws.close(this.closeCode ?? wsCloseCode(reason), reason ?? '');
     // Input past the bound is no longer read (paused): a FIN right after the close frame lets the
@@ -305,13 +308,21 @@ export class WsTransport implements Transport {
    * such messages lost that the kernel had taken (an over-count, never an
    * under-count; as with `ws.send` before).
    */
-  private flush(): void {
+  private flush(final = false): void {
+    if (this.wire.length > 0 && (this.batch.count === 0 || this.ws.readyState !== 1)) { if (final) this.writeWire(); return; }
     if (this.batch.count === 0 || this.ws.readyState !== 1) return;
     const bytes = this.batch.bytes;
     const chunks = this.batch.take();
     this.messages.push(this.batchEvents);
     this.inWire += this.batchEvents;
     this.batchEvents = 0;
+    if (this.direct && process.env.WSWIRE) {
+      this.wire.push(binaryHead(bytes), ...chunks);
+      this.wireBytes += bytes;
+      this.wireMsgs++;
+      if (final) this.writeWire();
+      return;
+    }
     if (this.direct) {
       writeBatch(this.socket, chunks, bytes, this.sent, binaryHead(bytes));
       return;
@@ -320,6 +331,18 @@ export class WsTransport implements Transport {
     const msg = chunks.length === 1 ? (this.ws.bufferedAmount > 0 ? detached(chunks[0]!) : chunks[0]!) : Buffer.concat(chunks, bytes);
     // Uncompressed when refusing input: written at once, before the close frame and the FIN that end() follows it with.
     this.ws.send(msg, { binary: true, compress: this.compress && !this.overLimit }, this.sent);
+  }
+
+  private writeWire(): void {
+    const parts = this.wire;
+    const k = this.wireMsgs;
+    this.wire = [];
+    this.wireBytes = 0;
+    this.wireMsgs = 0;
+    const backedUp = this.socket.writableLength > 0;
+    this.socket.cork();
+    for (let i = 0; i < parts.length; i++) this.socket.write(backedUp ? detached(parts[i]!) : parts[i]!, i === parts.length - 1 ? (e?: Error | null) => this.sent(e, k) : undefined);
+    this.socket.uncork();
   }
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {

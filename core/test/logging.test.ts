@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import { jsonLogger, pinoOf, startNode, type MeshNode } from '../src/index.js';
+import { loggerAt } from '../src/logger.js';
 import { startHttp, type HttpServer } from '../src/http/index.js';
 import { RawClient } from '@meshbus/testkit';
 
@@ -100,22 +101,30 @@ describe('jsonLogger', () => {
     expect(() => throwing.info({}, 'x')).not.toThrow();
   });
 
-  it('a level not in LogLevel is a ConfigError, not a logger that writes nothing', () => {
+  it('a level not in LogLevel is a ConfigError, not a logger that writes nothing (jsonLogger and the HTTP API\'s loggerAt)', () => {
     expect(() => jsonLogger('trace' as 'info')).toThrow(expect.objectContaining({ code: 'MB_ERR_CONFIG' }));
+    expect(() => loggerAt(jsonLogger('info'), 'verbose' as 'info')).toThrow(expect.objectContaining({ code: 'MB_ERR_CONFIG' }));
   });
 
-  it('a stuck stderr costs one wait, not one a line: lines past it are dropped, counted and said once stderr takes lines again; no line is cut', async () => {
+  it('an err whose message getter throws still makes the line', () => {
+    const { logger, records } = capture('info');
+    const err = Object.defineProperty(new Error('x'), 'message', { get: () => { throw new Error('getter'); } });
+    logger.error({ err });
+    expect(records()).toHaveLength(1);
+  });
+
+  /** Runs `body` (a script logging through `log` while nothing reads its stderr), then one line more once stderr is read; its stderr lines. */
+  async function withStuckStderr(body: string): Promise<string[]> {
     const core = fileURLToPath(new URL('../dist/index.js', import.meta.url));
     const script = `
       const { jsonLogger } = await import(${JSON.stringify(core)});
       process.stderr; // makes fd 2 non-blocking, as any use of process.stderr does
       const log = jsonLogger('info', { node: 'n' });
-      for (let i = 0; i < 3000; i++) log.info({ i, pad: 'x'.repeat(60) }, 'small');
+      ${body}
       process.stdout.write('logged\\n');
       process.stdin.once('data', () => log.info({ i: 'last' }, 'after'));`;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
     child.stderr.pause();
-    // 3,000 lines are 300 KB, a pipe holds 64 KB: the loop ends while nothing reads stderr.
     await new Promise<void>((resolve, reject) => {
       child.stdout.once('data', () => resolve());
       child.once('exit', (code) => reject(new Error(`the logging process exited (${code}) before its loop ended`)));
@@ -126,13 +135,34 @@ describe('jsonLogger', () => {
     await new Promise((r) => setTimeout(r, 200));
     child.stdin.end('go\n');
     await new Promise((r) => child.once('close', r));
-    const recs = err.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    return err.split('\n').filter(Boolean);
+  }
+
+  it('a stuck stderr costs one wait, not one a line: lines past it are dropped, counted and said once stderr takes lines again', async () => {
+    // 3,000 lines are 300 KB, a pipe holds 64 KB: the loop ends while nothing reads stderr.
+    const lines = await withStuckStderr(`for (let i = 0; i < 3000; i++) log.info({ i, pad: 'x'.repeat(60) }, 'small');`);
+    const recs = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const written = recs.filter((r) => r.msg === 'small').length;
-    const note = recs.find((r) => r.msg === 'log lines dropped: stderr stayed full');
     expect(written).toBeGreaterThan(0);
     expect(written).toBeLessThan(3000);
-    expect(note).toMatchObject({ level: 'warn', dropped: 3000 - written });
+    expect(recs.find((r) => r.msg === 'log lines dropped: stderr stayed full')).toMatchObject({ level: 'warn', dropped: 3000 - written });
     expect(recs.at(-1)).toMatchObject({ msg: 'after', i: 'last' });
+  });
+
+  it('a line longer than the pipe (a socket pair here: ~200 KB) given up part-way is torn alone: the next line starts on a line of its own', async () => {
+    const lines = await withStuckStderr(`log.info({ big: 'y'.repeat(2_000_000) }, 'big'); log.info({}, 'dropped');`);
+    const bad = lines.filter((l) => {
+      try {
+        JSON.parse(l);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    expect(bad).toHaveLength(1);
+    expect(bad[0]!.startsWith('{"level":"info"')).toBe(true);
+    expect(JSON.parse(lines.at(-2)!)).toMatchObject({ msg: 'log lines dropped: stderr stayed full', dropped: 2 });
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ msg: 'after' });
   });
 
   it('writes to stderr without loading pino', async () => {

@@ -172,3 +172,17 @@ export function errorFromCode(code: ErrorCode, detail?: string): MeshbusError {
 export function isMeshbusError(e: unknown): e is MeshbusError {
   return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
 }
+
+/**
+ * `String(value)` for a value something threw, which cannot throw itself:
+ * `String` throws on an object with no `toString` (`Object.create(null)`)
+ * or a throwing one, and a catch block or a rejection handler that throws
+ * while describing an error crashes the process it guards.
+ */
+export function thrownText(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}

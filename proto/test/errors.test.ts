@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClientError, ERROR_CODES, ProtocolError, SessionError, StoreError, codeFromNumber, errorFromCode, isMeshbusError, type ErrorCode } from '../src/errors.js';
+import { ClientError, ERROR_CODES, ProtocolError, SessionError, StoreError, codeFromNumber, errorFromCode, isMeshbusError, thrownText, type ErrorCode } from '../src/errors.js';
 
 describe('ERROR_CODES built from its rows', () => {
   it('gives each code the kind of its thousand and errorFromCode the class of that kind', () => {
@@ -29,5 +29,15 @@ describe('MeshbusError messages', () => {
     expect(new ClientError('MB_ERR_CONNECT_FAILED').message).toBe('could not connect to any server');
     // Only the exact "<text>: " prefix counts.
     expect(new ClientError('MB_ERR_CONNECT_FAILED', 'could not connect to any server!').message).toBe('could not connect to any server: could not connect to any server!');
+  });
+});
+
+describe('thrownText', () => {
+  it('is String(value), and a value String() throws on still gets a text', () => {
+    expect(thrownText(new Error('boom'))).toBe('Error: boom');
+    expect(thrownText(42)).toBe('42');
+    expect(thrownText(Object.create(null))).toBe('[object Object]');
+    expect(thrownText({ toString: () => { throw new Error('no'); } })).toBe('[object Object]');
+    expect(thrownText(Symbol('s'))).toBe('Symbol(s)');
   });
 });

@@ -23,6 +23,7 @@ import {
   type HelloBody,
   type MeshbusError,
   type WelcomeBody,
+  thrownText,
 } from '@meshbus/proto';
 import type { ServerUrl } from './servers.js';
 import { topicBytes, writeTopic } from './topic-cache.js';
@@ -328,7 +329,7 @@ export class Connection {
             // Events may be as large as the client accepts from now on.
             this.decoder.limit = MAX_FRAME;
           } catch (e) {
-            const err = isMeshbusError(e) ? e : new ClientError('MB_ERR_CONNECT_FAILED', String(e));
+            const err = isMeshbusError(e) ? e : new ClientError('MB_ERR_CONNECT_FAILED', thrownText(e));
             hs.reject(err);
             this.close(err);
             return;

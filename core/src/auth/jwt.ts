@@ -1,6 +1,6 @@
 import { createHmac, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
 import type { CompactJWSHeaderParameters, CryptoKey, FlattenedJWSInput, JWTVerifyGetKey } from 'jose';
-import { SessionError } from '@meshbus/proto';
+import { SessionError, thrownText } from '@meshbus/proto';
 import { JwksFile } from './jwks-file.js';
 import { loadJose, type Jose } from './jose-loader.js';
 
@@ -192,7 +192,7 @@ export function jwtKeysProblem(k: JwtKeys): string | undefined {
 function translate(e: unknown): SessionError {
   if (e instanceof SessionError) return e;
   const code = (e as { code?: unknown }).code;
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = e instanceof Error ? e.message : thrownText(e);
   switch (code) {
     case 'ERR_JWT_EXPIRED':
       return new SessionError('MB_ERR_TOKEN_EXPIRED', `token of ${String((e as { payload?: { sub?: unknown } }).payload?.sub)} expired`);

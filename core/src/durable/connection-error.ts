@@ -1,4 +1,5 @@
 /** Error codes and messages of a lost Redis connection: the outage, which durability.ts also says ('redis connection lost'). */
+import { thrownText } from '@meshbus/proto';
 const CONNECTION_CODES = /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/;
 // 'redis not reachable': the node's own StoreError for it (work-queue.ts), said the same way again rather than nested in itself.
 const CONNECTION_MESSAGES = /Connection is closed|Stream isn't writeable|max retries per request|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|redis not reachable/;
@@ -6,7 +7,7 @@ const CONNECTION_MESSAGES = /Connection is closed|Stream isn't writeable|max ret
 /** True when `e` says the Redis connection is lost (one kind of error for the logs, however many connections say it). */
 export function connectionError(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
-  return (typeof code === 'string' && CONNECTION_CODES.test(code)) || CONNECTION_MESSAGES.test(String(e));
+  return (typeof code === 'string' && CONNECTION_CODES.test(code)) || CONNECTION_MESSAGES.test(thrownText(e));
 }
 
 /**

@@ -6,6 +6,7 @@ import { readStoredFrame } from './stored-frame.js';
 import { jobFrame } from './queue-worker.js';
 import { storeErr, storeFailure } from './connection-error.js';
 import type { JobData } from './queue-names.js';
+import { thrownText } from '@meshbus/proto';
 
 /** Bounds one wait on Redis (WorkQueues.bounded: the store deadline). */
 type Bounded = <T>(op: Promise<T>, what: string) => Promise<T>;
@@ -118,6 +119,6 @@ export function publishDeadLetter(host: ExtensionHost, group: string, frame: Uin
     const f = readStoredFrame(frame);
     host.publishLocal(`_DLQ.${group}`, f.payload, { headers: { ...(f.ext?.headers ?? {}), 'mb-topic': f.topic, 'mb-error': error } });
   } catch (e) {
-    throttled(host.logger).warn({ group, err: String(e) }, 'cannot publish dead letter');
+    throttled(host.logger).warn({ group, err: thrownText(e) }, 'cannot publish dead letter');
   }
 }

@@ -1,4 +1,4 @@
-import { Frame, copyBytes, isMeshbusError, type ErrorCode, type Position } from '@meshbus/proto';
+import { Frame, copyBytes, isMeshbusError, type ErrorCode, type Position, thrownText } from '@meshbus/proto';
 import type { Logger } from '../logger.js';
 import type { NodeStats } from '../stats.js';
 import type { SequencedReceiver, Throttled } from '../subscriber.js';
@@ -159,7 +159,7 @@ export class Sequencer implements SequencedReceiver {
       )
       .catch((e: unknown) => {
         // A bug in the callbacks: keep the node up, and the subscription going live.
-        throttled(this.deps.logger).error({ topic: this.topic, err: String(e) }, 'history replay failed', 'history replay failed', errorSite(e));
+        throttled(this.deps.logger).error({ topic: this.topic, err: thrownText(e) }, 'history replay failed', 'history replay failed', errorSite(e));
         if (!this.closed && this.fetching) this.goLive();
       });
   }

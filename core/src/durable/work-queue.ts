@@ -4,7 +4,7 @@ import { ReplicaWait } from './replica-wait.js';
 import { guardWorker, quietConnections } from './bullmq-guard.js';
 import type { Logger } from '../logger.js';
 import type { Subscription } from '../subscriber.js';
-import { SessionError, StoreError } from '@meshbus/proto';
+import { SessionError, StoreError, thrownText } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
 import { delayedWorker } from './delayed-worker.js';
 import { giveBack, givenUp, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
@@ -159,7 +159,7 @@ export class WorkQueues {
    */
   private failed(what: string, queue: string | undefined, e: unknown): void {
     const lost = connectionError(e);
-    if (!this.errorsTold.due(lost ? 'connection' : `${what} ${String(e)}`)) return;
+    if (!this.errorsTold.due(lost ? 'connection' : `${what} ${thrownText(e)}`)) return;
     if (lost) this.logger.warn({ queue, ...storeErr(e) }, 'durable queues lost their Redis connection: retrying (said again at most every 5 min)');
     else this.logger.warn({ queue, ...storeErr(e) }, what);
   }
