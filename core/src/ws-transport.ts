@@ -3,7 +3,7 @@ import { detached, writeBatch } from './socket-write.js';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import { ERROR_CODES, Liveness, messageEnd, messageLimit, readU32, type ErrorCode } from '@meshbus/proto';
-import { eventsIn } from './unsent-events.js';
+import { eventsIn, untakenBytes } from './unsent-events.js';
 import type { Transport, TransportEvents } from './transport.js';
 
 /** Close codes the gateway uses (RFC 6455 §7.4.1; 1013 from the IANA registry). */
@@ -80,17 +80,35 @@ export class WsTransport implements Transport {
   private received = 0;
   private lastRx = Date.now();
   private readonly batch = new TickBatch(() => this.flush(true));
-  private wire: Uint8Array[] = [];
-  private wireBytes = 0;
-  private wireMsgs = 0;
+  /**
+   * Messages cut during this tick, waiting for its end (direct writes only):
+   * each one's header and chunks, and how many messages they are. Written in
+   * one system call at the tick's end, as a TCP wire writes: a message written
+   * as soon as it was cut made four writes (and four wake-ups of the reader)
+   * per 64 KiB of 4 KiB events (bench/README "WebSocket: one write per tick").
+   */
+  private tickParts: Uint8Array[] = [];
+  private tickMessages = 0;
+  private tickBytes = 0;
+  /** Stream bytes of the messages cut, and of those handed to the socket (direct writes: WebSocket headers included). */
+  private cutBytes = 0;
+  private handed = 0;
+  /** Where each message in flight ends in the stream (direct writes), beside `messages`. */
+  private readonly messageEnds: number[] = [];
+  /** Messages each write in flight carries, oldest first (from `writesAt`). */
+  private readonly writes: number[] = [];
+  private writesAt = 0;
   private ended = false;
   /** Set when the wire itself saw the violation (text message: 1003); wins over the session's reason. */
   private closeCode: number | undefined;
-  private readonly sent = (err?: Error | null, k = 1): void => {
+  private readonly sent = (err?: Error | null): void => {
     if (err) return;
-    // Node calls back the write it cancelled at a destroy without an error: that message was lost.
+    const k = this.writes[this.writesAt++] ?? 1;
+    if (this.writesAt === this.writes.length) this.writes.length = this.writesAt = 0;
+    // Node calls back the write it cancelled at a destroy without an error: those messages were lost
+    // (destroy() counted what the system had taken of them).
     if (!this.socket.destroyed) for (let i = 0; i < k; i++) this.inWire -= this.messages[this.messagesAt++] ?? 0;
-    if (this.messagesAt === this.messages.length) this.messages.length = this.messagesAt = 0;
+    if (this.messagesAt === this.messages.length) this.messages.length = this.messageEnds.length = this.messagesAt = 0;
     // The socket took a message: progress for the session's write deadline and backlog, and
     // the wake-up for publishers waiting on this receiver (no 'drain' follows a write the kernel took whole).
     this.events.drain();
@@ -163,7 +181,7 @@ export class WsTransport implements Transport {
   };
 
   get buffered(): number {
-    return this.batch.bytes + this.ws.bufferedAmount;
+    return this.batch.bytes + this.tickBytes + this.ws.bufferedAmount;
   }
 
   countEvents(n: number): void {
@@ -235,6 +253,14 @@ export class WsTransport implements Transport {
   destroy(): void {
     this.ended = true;
     this.batch.take();
+    if (this.direct && !this.socket.destroyed) {
+      // Messages the system took whole are sent: the callback of the write cancelled now will not say so.
+      const taken = this.handed - untakenBytes(this.socket);
+      while (this.messagesAt < this.messages.length && this.messageEnds[this.messagesAt]! <= taken) this.inWire -= this.messages[this.messagesAt++]!;
+    }
+    // The tick's messages not written yet stay counted in inWire: lost.
+    this.tickParts = [];
+    this.tickMessages = this.tickBytes = 0;
     this.ws.terminate();
   }
 
@@ -286,10 +312,10 @@ export class WsTransport implements Transport {
   }
 
   /**
-   * No extension was negotiated: messages are written to the socket here, the
-   * frame header and the batch's chunks in one writev (writeBatch, as a TCP
-   * wire writes), not concatenated into a fresh buffer per message for
-   * `ws.send` (a copy and an allocation per message). Order beside `ws`'s
+   * No extension was negotiated: messages are written to the socket here,
+   * each frame header and its message's chunks, a tick's messages in one
+   * writev (writeBatch, as a TCP wire writes), not concatenated into a fresh
+   * buffer per message for `ws.send` (a copy and an allocation per message). Order beside `ws`'s
    * own writes (pings, pongs, the close frame) holds: its sender writes
    * synchronously while nothing is queued in it, which without
    * permessage-deflate (compression queues) is always the case; the SDK's
@@ -298,51 +324,48 @@ export class WsTransport implements Transport {
   private readonly direct: boolean;
 
   /**
-   * Sends the batch as one message (SPEC §2). Each message is a write of its
-   * own, not corked with the tick's others: a write's callback is what says
-   * its message was taken whole (`sent`), and the callbacks of one corked
-   * writev all wait for its last byte, so a close deadline found messages
-   * the reader had received still unconfirmed (counted dropped too). Once
-   * the socket is backed up Node joins the writes waiting behind the one in
-   * progress into one writev all the same: then a destroy may count some
-   * such messages lost that the kernel had taken (an over-count, never an
-   * under-count; as with `ws.send` before).
+   * Cuts the batch as one message (SPEC §2); at the tick's end (`final`)
+   * writes the tick's messages. Direct: in one write (writeBatch: one
+   * writev), whose callback says its messages were all taken; at a close
+   * deadline destroy() counts exactly which of them the system took whole,
+   * from the bytes it took (as TcpTransport does). With an extension the
+   * message goes to `ws.send` at once.
    */
   private flush(final = false): void {
-    if (this.wire.length > 0 && (this.batch.count === 0 || this.ws.readyState !== 1)) { if (final) this.writeWire(); return; }
-    if (this.batch.count === 0 || this.ws.readyState !== 1) return;
+    if (this.batch.count > 0 && this.ws.readyState === 1) this.cut();
+    if (final && this.tickMessages > 0) this.writeTick();
+  }
+
+  private cut(): void {
     const bytes = this.batch.bytes;
     const chunks = this.batch.take();
     this.messages.push(this.batchEvents);
     this.inWire += this.batchEvents;
     this.batchEvents = 0;
-    if (this.direct && process.env.WSWIRE) {
-      this.wire.push(binaryHead(bytes), ...chunks);
-      this.wireBytes += bytes;
-      this.wireMsgs++;
-      if (final) this.writeWire();
-      return;
-    }
     if (this.direct) {
-      writeBatch(this.socket, chunks, bytes, this.sent, binaryHead(bytes));
+      const head = binaryHead(bytes);
+      this.tickParts.push(head, ...chunks);
+      this.tickMessages++;
+      this.tickBytes += head.length + bytes;
+      this.cutBytes += head.length + bytes;
+      this.messageEnds.push(this.cutBytes);
       return;
     }
     // A lone frame is a view of its input message: copied once the socket is backed up (see TcpTransport).
     const msg = chunks.length === 1 ? (this.ws.bufferedAmount > 0 ? detached(chunks[0]!) : chunks[0]!) : Buffer.concat(chunks, bytes);
+    this.writes.push(1);
     // Uncompressed when refusing input: written at once, before the close frame and the FIN that end() follows it with.
     this.ws.send(msg, { binary: true, compress: this.compress && !this.overLimit }, this.sent);
   }
 
-  private writeWire(): void {
-    const parts = this.wire;
-    const k = this.wireMsgs;
-    this.wire = [];
-    this.wireBytes = 0;
-    this.wireMsgs = 0;
-    const backedUp = this.socket.writableLength > 0;
-    this.socket.cork();
-    for (let i = 0; i < parts.length; i++) this.socket.write(backedUp ? detached(parts[i]!) : parts[i]!, i === parts.length - 1 ? (e?: Error | null) => this.sent(e, k) : undefined);
-    this.socket.uncork();
+  private writeTick(): void {
+    const parts = this.tickParts;
+    const bytes = this.tickBytes;
+    this.writes.push(this.tickMessages);
+    this.tickParts = [];
+    this.tickMessages = this.tickBytes = 0;
+    this.handed += bytes;
+    writeBatch(this.socket, parts, bytes, this.sent);
   }
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
