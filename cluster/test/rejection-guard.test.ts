@@ -9,31 +9,18 @@ import { nodeKit, until } from '@meshbus/testkit';
  * standing in for any such bug.
  */
 
-const PROBE = `data:text/javascript,process.on('SIGUSR2', () => { Promise.reject(new Error('probe rejection')); }); process.on('SIGUSR1', () => { Promise.reject(Object.create(null)); });`;
+// The second reason has no toString: String() throws on it (before, inside the guard, which then crashed the process).
+const PROBE = `data:text/javascript,process.on('SIGUSR2', () => { Promise.reject(new Error('probe rejection')); Promise.reject(Object.create(null)); });`;
 
 const fx = nodeKit();
 
-it('meshbus start logs an unhandled rejection and keeps running', async () => {
+it('meshbus start logs an unhandled rejection and keeps running, also one whose reason String() cannot print', async () => {
   const p = await fx.spawnNode({ clusterPort: null, readyText: 'node listening', nodeArgs: ['--import', PROBE] });
   p.child.kill('SIGUSR2');
-  await until(() => p.log.join('').includes('probe rejection'), 'the rejection logged');
+  await until(() => p.log.join('').includes('probe rejection') && p.log.join('').includes('[object Object]'), 'both rejections logged');
   const line = p.log.join('').split('\n').find((l) => l.includes('probe rejection'))!;
   expect(JSON.parse(line)).toMatchObject({ level: 'error', msg: expect.stringContaining('unhandled promise rejection') });
   // still serving: a client connects and round-trips
-  const c = await connect(p.url);
-  try {
-    await c.flush();
-    expect(p.child.exitCode).toBeNull();
-  } finally {
-    await c.close();
-  }
-});
-
-it('a rejection with a reason String() cannot print (no toString) is logged too: the guard itself never throws', async () => {
-  // Before, String(reason) threw inside the unhandledRejection listener and the process exited.
-  const p = await fx.spawnNode({ clusterPort: null, readyText: 'node listening', nodeArgs: ['--import', PROBE] });
-  p.child.kill('SIGUSR1');
-  await until(() => p.log.join('').includes('[object Object]'), 'the rejection logged');
   const c = await connect(p.url);
   try {
     await c.flush();
