@@ -6,7 +6,8 @@ import type { PerMessageDeflateOptions, WebSocket, WebSocketServer } from 'ws';
 import { ERROR_CODES, errorFrame } from '@meshbus/proto';
 import { ConfigError, MAX_TIMER_MS } from './config-error.js';
 import type { MeshNode } from './node.js';
-import { WsTransport, wsCloseCode } from './ws-transport.js';
+import { wsCloseCode } from './ws-close-codes.js';
+import { WsTransport } from './ws-transport.js';
 import { limitConnections } from './listener-limits.js';
 import { createListenerServer, onUnparsedRequest, refuseConnection } from './listener-timeouts.js';
 

@@ -2,55 +2,10 @@ import { TickBatch } from './tick-batch.js';
 import { detached, writeBatch } from './socket-write.js';
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import { ERROR_CODES, Liveness, messageEnd, messageLimit, readU32, type ErrorCode } from '@meshbus/proto';
+import { Liveness, messageEnd, messageLimit, readU32, type ErrorCode } from '@meshbus/proto';
+import { WS_CLOSE, wsCloseCode } from './ws-close-codes.js';
 import { eventsIn, untakenBytes } from './unsent-events.js';
 import type { Transport, TransportEvents } from './transport.js';
-
-/** Close codes the gateway uses (RFC 6455 §7.4.1; 1013 from the IANA registry). */
-export const WS_CLOSE = {
-  NORMAL: 1000,
-  GOING_AWAY: 1001,
-  PROTOCOL_ERROR: 1002,
-  UNSUPPORTED_DATA: 1003,
-  POLICY: 1008,
-  TOO_BIG: 1009,
-  INTERNAL_ERROR: 1011,
-  TRY_AGAIN_LATER: 1013,
-} as const;
-
-/**
- * The close code that ends a WebSocket connection for meshbus error `reason`
- * (SPEC §2): none (client GOODBYE, normal end) 1000; MB_ERR_DRAINING 1001;
- * a frame or payload over the size limit 1009; any other protocol error
- * (malformed frame, frame before HELLO) 1002; MB_ERR_TOO_MANY_CONNECTIONS
- * 1013; MB_ERR_INTERNAL / MB_ERR_CONFIG / MB_ERR_STORE_UNAVAILABLE 1011; any
- * other session error (auth failed, token expired, permission, handshake
- * timeout, slow consumer, stale connection) 1008. A text message is 1003
- * (WsTransport decides that one itself). The close reason is the error code name;
- * the ERROR frame sent before the close carries the number and detail.
- */
-export function wsCloseCode(reason: ErrorCode | undefined): number {
-  switch (reason) {
-    case undefined:
-      return WS_CLOSE.NORMAL;
-    case 'MB_ERR_DRAINING':
-      return WS_CLOSE.GOING_AWAY;
-    case 'MB_ERR_FRAME_TOO_LARGE':
-    case 'MB_ERR_PAYLOAD_TOO_LARGE':
-      return WS_CLOSE.TOO_BIG;
-    case 'MB_ERR_HANDSHAKE_REQUIRED':
-      return WS_CLOSE.PROTOCOL_ERROR;
-    case 'MB_ERR_TOO_MANY_CONNECTIONS':
-    case 'MB_ERR_INPUT_BUDGET':
-      return WS_CLOSE.TRY_AGAIN_LATER;
-    case 'MB_ERR_INTERNAL':
-    case 'MB_ERR_CONFIG':
-    case 'MB_ERR_STORE_UNAVAILABLE':
-      return WS_CLOSE.INTERNAL_ERROR;
-    default:
-      return ERROR_CODES[reason].kind === 'protocol' ? WS_CLOSE.PROTOCOL_ERROR : WS_CLOSE.POLICY;
-  }
-}
 
 /** What the wire reports to its gateway besides the session's events. */
 export interface WsTransportHooks {
@@ -90,10 +45,12 @@ export class WsTransport implements Transport {
   private tickParts: Uint8Array[] = [];
   private tickMessages = 0;
   private tickBytes = 0;
-  /** Stream bytes of the messages cut, and of those handed to the socket (direct writes: WebSocket headers included). */
-  private cutBytes = 0;
-  private handed = 0;
-  /** Where each message in flight ends in the stream (direct writes), beside `messages`. */
+  /**
+   * Where each message in flight ends (direct writes), beside `messages`: in
+   * the socket's own byte count (`bytesWritten`, which counts the frames `ws`
+   * writes itself too: close, ping, pong), relative to the tick's first
+   * message until the tick's write.
+   */
   private readonly messageEnds: number[] = [];
   /** Messages each write in flight carries, oldest first (from `writesAt`). */
   private readonly writes: number[] = [];
@@ -102,14 +59,16 @@ export class WsTransport implements Transport {
   /** Set when the wire itself saw the violation (text message: 1003); wins over the session's reason. */
   private closeCode: number | undefined;
   private readonly sent = (err?: Error | null): void => {
-    if (err) return;
     const k = this.writes[this.writesAt++] ?? 1;
     if (this.writesAt === this.writes.length) this.writes.length = this.writesAt = 0;
+    else if (this.writesAt > COMPACT_AT && this.writesAt * 2 > this.writes.length) this.writes.splice(0, this.writesAt), (this.writesAt = 0);
+    if (err) return;
     // Node calls back the write it cancelled at a destroy without an error: those messages were lost
     // (destroy() counted what the system had taken of them).
     if (!this.socket.destroyed) for (let i = 0; i < k; i++) this.inWire -= this.messages[this.messagesAt++] ?? 0;
     if (this.messagesAt === this.messages.length) this.messages.length = this.messageEnds.length = this.messagesAt = 0;
-    // The socket took a message: progress for the session's write deadline and backlog, and
+    else if (this.messagesAt > COMPACT_AT && this.messagesAt * 2 > this.messages.length) this.compactMessages();
+    // The socket took a write (a tick's messages): progress for the session's write deadline and backlog, and
     // the wake-up for publishers waiting on this receiver (no 'drain' follows a write the kernel took whole).
     this.events.drain();
   };
@@ -255,7 +214,7 @@ export class WsTransport implements Transport {
     this.batch.take();
     if (this.direct && !this.socket.destroyed) {
       // Messages the system took whole are sent: the callback of the write cancelled now will not say so.
-      const taken = this.handed - untakenBytes(this.socket);
+      const taken = (this.socket.bytesWritten ?? 0) - untakenBytes(this.socket);
       while (this.messagesAt < this.messages.length && this.messageEnds[this.messagesAt]! <= taken) this.inWire -= this.messages[this.messagesAt++]!;
     }
     // The tick's messages not written yet stay counted in inWire: lost.
@@ -315,11 +274,11 @@ export class WsTransport implements Transport {
    * No extension was negotiated: messages are written to the socket here,
    * each frame header and its message's chunks, a tick's messages in one
    * writev (writeBatch, as a TCP wire writes), not concatenated into a fresh
-   * buffer per message for `ws.send` (a copy and an allocation per message). Order beside `ws`'s
-   * own writes (pings, pongs, the close frame) holds: its sender writes
-   * synchronously while nothing is queued in it, which without
-   * permessage-deflate (compression queues) is always the case; the SDK's
-   * Node transport relies on the same.
+   * buffer per message for `ws.send` (a copy and an allocation per message).
+   * `ws`'s own frames land between whole messages: its sender writes
+   * synchronously while nothing is queued in it (always, without
+   * permessage-deflate). A pong or close frame it sends during a tick goes
+   * before the tick's messages; after a close frame they are not sent.
    */
   private readonly direct: boolean;
 
@@ -347,8 +306,7 @@ export class WsTransport implements Transport {
       this.tickParts.push(head, ...chunks);
       this.tickMessages++;
       this.tickBytes += head.length + bytes;
-      this.cutBytes += head.length + bytes;
-      this.messageEnds.push(this.cutBytes);
+      this.messageEnds.push(this.tickBytes);
       return;
     }
     // A lone frame is a view of its input message: copied once the socket is backed up (see TcpTransport).
@@ -361,11 +319,22 @@ export class WsTransport implements Transport {
   private writeTick(): void {
     const parts = this.tickParts;
     const bytes = this.tickBytes;
-    this.writes.push(this.tickMessages);
+    const n = this.tickMessages;
     this.tickParts = [];
     this.tickMessages = this.tickBytes = 0;
-    this.handed += bytes;
+    // `ws` answered a close (or refused input) during the tick: nothing follows its close frame (RFC 6455
+    // 5.5.1), and those messages stay counted lost.
+    if (this.ws.readyState !== 1) return;
+    const at = this.socket.bytesWritten ?? 0;
+    for (let i = this.messageEnds.length - n; i < this.messageEnds.length; i++) this.messageEnds[i]! += at;
+    this.writes.push(n);
     writeBatch(this.socket, parts, bytes, this.sent);
+  }
+
+  private compactMessages(): void {
+    this.messages.splice(0, this.messagesAt);
+    this.messageEnds.splice(0, this.messagesAt);
+    this.messagesAt = 0;
   }
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
@@ -453,6 +422,9 @@ export function wsHeldBytes(ws: WebSocket): number {
   if (f !== undefined) for (let i = 0; i < f.length; i++) n += f[i]!.length;
   return n;
 }
+
+/** Entries of the in-flight tables taken off the front before they are compacted (a socket that stays backed up never empties them). */
+const COMPACT_AT = 1024;
 
 /**
  * The header of an unmasked, unfragmented binary WebSocket frame carrying

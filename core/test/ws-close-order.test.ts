@@ -1,0 +1,78 @@
+import { connect, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { expect, it } from 'vitest';
+import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
+import { nodeKit, until } from '@meshbus/testkit';
+import { startNode } from '../src/index.js';
+import { WsGateway } from '../src/ws/index.js';
+
+/**
+ * The node writes a tick's WebSocket messages together at the tick's end
+ * (bench/README "WebSocket: one write per tick"). When `ws` itself answers a
+ * client's close frame during that tick, no data frame may follow its close
+ * frame (RFC 6455 §5.5.1): the tick's messages are not sent, and their events
+ * count as lost. The client here is a raw socket, so its HELLO, SUB, events
+ * to itself and close frame arrive in one read.
+ */
+
+const kit = nodeKit({ start: startNode });
+
+/** A masked client frame (RFC 6455 §5.2): FIN, `opcode`, payload. */
+function clientFrame(opcode: number, payload: Uint8Array): Buffer {
+  const len = payload.length;
+  const head = len < 126 ? Buffer.from([0x80 | opcode, 0x80 | len]) : len < 65536 ? Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 0xff]) : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), u64(len)]);
+  const mask = randomBytes(4);
+  const body = Buffer.from(payload);
+  for (let i = 0; i < body.length; i++) body[i]! ^= mask[i & 3]!;
+  return Buffer.concat([head, mask, body]);
+}
+
+function u64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64BE(BigInt(n));
+  return b;
+}
+
+/** The opcodes of the server's frames in `b` (after the HTTP response), in order. */
+function serverOpcodes(b: Buffer): number[] {
+  const out: number[] = [];
+  let at = b.indexOf('\r\n\r\n') + 4;
+  while (at + 2 <= b.length) {
+    const op = b[at]! & 0x0f;
+    let len = b[at + 1]! & 0x7f;
+    let head = 2;
+    if (len === 126) (len = b.readUInt16BE(at + 2)), (head = 4);
+    else if (len === 127) (len = Number(b.readBigUInt64BE(at + 2))), (head = 10);
+    if (at + head + len > b.length) break;
+    out.push(op);
+    at += head + len;
+  }
+  return out;
+}
+
+it("no data frame follows the close frame ws answers a client's close with, in the tick the node cut messages to that client", async () => {
+  const n = await kit.node();
+  const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+  kit.defer(() => g.close());
+  const s: Socket = connect(g.port, '127.0.0.1');
+  kit.defer(() => s.destroy());
+  let got = Buffer.alloc(0);
+  s.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
+  await new Promise((r) => s.once('connect', r));
+  s.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  await until(() => got.includes('\r\n\r\n'), 'the upgrade');
+  expect(got.toString('latin1', 0, 12)).toBe('HTTP/1.1 101');
+  const hello = encodeFrame({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1] }) });
+  const sub = encodeFrame({ type: FrameType.SUB, topic: 'me.>', correlation: 1, payload: encodeBody({}) });
+  s.write(clientFrame(2, Buffer.concat([hello, sub])));
+  await until(() => serverOpcodes(got).length >= 1, 'WELCOME and the SUB ACK');
+  await new Promise((r) => setTimeout(r, 100));
+  const before = serverOpcodes(got).length;
+  // Events of 10 KB to itself: the node cuts messages (16 KiB each) within the tick that reads the close frame too.
+  const events = Buffer.concat(Array.from({ length: 4 }, () => encodeFrame({ type: FrameType.PUB, topic: 'me.x', payload: Buffer.alloc(10_000, 7) })));
+  s.write(Buffer.concat([clientFrame(2, events), clientFrame(8, Buffer.from([0x03, 0xe8]))]));
+  await until(() => serverOpcodes(got).includes(8), "the node's close frame");
+  await new Promise((r) => setTimeout(r, 200));
+  const after = serverOpcodes(got).slice(before);
+  expect(after.slice(after.indexOf(8) + 1)).toEqual([]);
+});
