@@ -215,7 +215,9 @@ export class WsTransport implements Transport {
     if (this.direct && !this.socket.destroyed) {
       // Messages the system took whole are sent: the callback of the write cancelled now will not say so.
       const taken = (this.socket.bytesWritten ?? 0) - untakenBytes(this.socket);
-      while (this.messagesAt < this.messages.length && this.messageEnds[this.messagesAt]! <= taken) this.inWire -= this.messages[this.messagesAt++]!;
+      // Only messages written: the tick's own hold ends relative to the tick (writeTick).
+      const written = this.messages.length - this.tickMessages;
+      while (this.messagesAt < written && this.messageEnds[this.messagesAt]! <= taken) this.inWire -= this.messages[this.messagesAt++]!;
     }
     // The tick's messages not written yet stay counted in inWire: lost.
     this.tickParts = [];
