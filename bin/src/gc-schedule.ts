@@ -1,6 +1,6 @@
 import { PerformanceObserver, constants, type PerformanceEntry } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
-import { flagName, nodeFlags } from './startup-tiering.js';
+import { flagName, nodeFlags } from './node-flags.js';
 
 /**
  * V8's major-GC schedule for a node's process, set by `meshbus start` for its

@@ -1,4 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
+import { flagName, nodeFlags } from './node-flags.js';
 
 /**
  * No optimizing compiler while `meshbus start` loads and starts its node.
@@ -29,7 +30,7 @@ import { setFlagsFromString } from 'node:v8';
  * flags are the ones the cache was made with: the built-ins `start` always
  * loads (START_BUILTINS) are loaded first, before the flag changes, so they
  * keep their cache (70 built-ins compiled from source during start-up
- * otherwise, 22 with this list).
+ * otherwise, 2 with this list).
  */
 
 /** Built-ins every `meshbus start` loads (its own imports, ws, msgpackr's loader, net's listen). */
@@ -40,17 +41,6 @@ const OPERATOR_FLAGS = /^--(no-?)?(opt|turbofan|jitless|lite-mode|max-opt|maglev
 
 /** Start-up never holds the compiler longer than this (ms): a start that hangs on something still runs optimized code after it. */
 export const START_LIMIT_MS = 10_000;
-
-/** node's own flags: its command line and NODE_OPTIONS. */
-export function nodeFlags(): string[] {
-  return [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/).filter(Boolean)];
-}
-
-/** A flag with its name spelled with `-` (V8 takes `_` and `-` alike: `--no_opt` is `--no-opt`); a value after `=` kept as is. */
-export function flagName(flag: string): string {
-  const eq = flag.indexOf('=');
-  return eq < 0 ? flag.replace(/_/g, '-') : flag.slice(0, eq).replace(/_/g, '-') + flag.slice(eq);
-}
 
 /** True when `flags` (node's command-line flags) choose the compilers. */
 export function operatorCompilerFlags(flags: readonly string[]): boolean {

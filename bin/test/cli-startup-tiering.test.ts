@@ -1,6 +1,7 @@
 import { afterEach, expect, it } from 'vitest';
 import { RawClient, loggedField, spawnCli, trackedProcesses, untilProcess, type CliProcess } from '@meshbus/testkit';
-import { flagName, holdStartupTiering, operatorCompilerFlags, startupTieringHeld } from '../src/startup-tiering.js';
+import { flagName } from '../src/node-flags.js';
+import { holdStartupTiering, operatorCompilerFlags, startupTieringHeld } from '../src/startup-tiering.js';
 
 /**
  * `meshbus start` keeps V8's optimizing compiler (TurboFan) off while it loads

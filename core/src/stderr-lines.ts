@@ -24,14 +24,10 @@ export const STDERR_WAIT_MS = 1000;
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 let stuck = false;
+/** Lines dropped since stderr last took one: said before the next line that goes through. */
 let dropped = 0;
 /** A line was given up part-way: the next write starts with a newline. */
 let torn = false;
-
-/** Lines dropped since stderr was last writable (0 when none). */
-export function droppedLogLines(): number {
-  return dropped;
-}
 
 /** Writes `line` (a whole line, newline included) to fd 2; see the module's rules. */
 export function writeStderr(line: string): void {
