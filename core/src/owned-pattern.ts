@@ -29,7 +29,8 @@ export class OwnedPattern {
   private firm = 0;
   /** Of those, the ones with a `max`; made on the first. */
   private limits: PatternLimits | undefined;
-  private readonly sequencedSubs = new FewSubscriptions();
+  /** Durable (sequenced) ones; made on the first (40 B per entry held by every plain subscription before). */
+  private sequencedSubs: FewSubscriptions | undefined;
   /** Queue members by group name (arrays replaced, never changed in place). */
   private groups: Map<string, readonly Subscription[]> | undefined;
   private dropCache: readonly number[] | undefined;
@@ -53,8 +54,9 @@ export class OwnedPattern {
   add(sub: Subscription): boolean {
     this.sole = undefined;
     if (sub.sequencer !== undefined) {
-      if (this.sequencedSubs.has(sub)) return false;
-      this.sequencedSubs.add(sub);
+      const seq = (this.sequencedSubs ??= new FewSubscriptions());
+      if (seq.has(sub)) return false;
+      seq.add(sub);
       this.sequencedCache = undefined;
     } else if (sub.queue !== undefined) {
       const groups = (this.groups ??= new Map());
@@ -76,7 +78,7 @@ export class OwnedPattern {
   remove(sub: Subscription): boolean {
     this.sole = undefined;
     if (sub.sequencer !== undefined) {
-      if (!this.sequencedSubs.delete(sub)) return false;
+      if (this.sequencedSubs?.delete(sub) !== true) return false;
       this.sequencedCache = undefined;
     } else if (sub.queue !== undefined) {
       const members = this.groups?.get(sub.queue);
@@ -121,7 +123,7 @@ export class OwnedPattern {
   }
 
   get sequenced(): readonly Subscription[] {
-    if (this.sequencedSubs.size === 0) return NONE;
+    if (this.sequencedSubs === undefined || this.sequencedSubs.size === 0) return NONE;
     return (this.sequencedCache ??= [...this.sequencedSubs]);
   }
 
@@ -132,7 +134,7 @@ export class OwnedPattern {
 
   forEach(visit: (sub: Subscription) => void): void {
     for (const s of this.plainSubs) visit(s);
-    for (const s of this.sequencedSubs) visit(s);
+    if (this.sequencedSubs !== undefined) for (const s of this.sequencedSubs) visit(s);
     if (this.groups) for (const members of this.groups.values()) for (const s of members) visit(s);
   }
 }

@@ -100,7 +100,7 @@ describe('topic validation', () => {
 });
 
 describe('TopicTrie', () => {
-  const collect = <T>(trie: TopicTrie<T>, topic: string): T[] => {
+  const collect = <T extends NonNullable<unknown>>(trie: TopicTrie<T>, topic: string): T[] => {
     const out: T[] = [];
     trie.match(topic, (v) => out.push(v));
     return out.sort();
@@ -146,6 +146,42 @@ describe('TopicTrie', () => {
     t.match('a.b', (v) => seen.push(v));
     t.match('a.b.c', (v) => seen.push(v));
     expect(seen).toEqual([1, 2]);
+  });
+
+  it('a value alone at a place is held as itself, not in a one-value Set (~150 B each: a node holds one per subscribed pattern); values that are Sets stay values', () => {
+    type Node = { children: Map<string, Node> | undefined; here: unknown; rest: unknown };
+    const t = new TopicTrie<Set<number>>();
+    const [s1, s2, s3] = [new Set([1]), new Set([2]), new Set<number>()];
+    t.add('a.b', s1);
+    t.add('a.>', s3);
+    const a = (t as unknown as { root: Node }).root.children!.get('a')!;
+    expect(a.children!.get('b')!.here).toBe(s1);
+    expect(a.rest).toBe(s3);
+    t.add('a.b', s2);
+    t.add('a.b', s3);
+    expect(collect(t, 'a.b').length).toBe(4);
+    expect(t.remove('a.b', s2)).toBe(true);
+    expect(t.remove('a.b', s2)).toBe(false);
+    expect(t.remove('a.b', s1)).toBe(true);
+    // One left: held as itself again.
+    expect(a.children!.get('b')!.here).toBe(s3);
+    const seen: Array<Set<number>> = [];
+    t.match('a.b', (v) => seen.push(v));
+    expect(seen).toEqual([s3, s3]);
+    expect(t.remove('a.b', s3)).toBe(true);
+    expect(t.remove('a.>', s3)).toBe(true);
+    expect(t.size).toBe(0);
+  });
+
+  it("a node whose last child is pruned holds no emptied Map of children", () => {
+    type Node = { children: Map<string, Node> | undefined };
+    const t = new TopicTrie<number>();
+    t.add('a.b', 1);
+    t.add('a.b.c', 2);
+    const b = (t as unknown as { root: Node }).root.children!.get('a')!.children!.get('b')!;
+    t.remove('a.b.c', 2);
+    expect(b.children).toBeUndefined();
+    expect(collect(t, 'a.b')).toEqual([1]);
   });
 
   it('removal prunes empty nodes and changes the version', () => {

@@ -445,7 +445,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
           throw e;
         }
       };
-      sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<unknown>, this.history, isCurrent, this.host.logger, this.host.stats, acquire).catch((e: unknown) =>
+      sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<NonNullable<unknown>>, this.history, isCurrent, this.host.logger, this.host.stats, acquire).catch((e: unknown) =>
         throttled(this.host.logger).error({ pattern: sub.pattern, ...storeErr(e) }, 'latest values failed', undefined, storeFailure(e)),
       );
     }

@@ -20,7 +20,7 @@ export async function sendLatest(
   owner: SequencedOwner,
   sid: number,
   pattern: string,
-  matcher: DurableMatcher<unknown>,
+  matcher: DurableMatcher<NonNullable<unknown>>,
   store: HistoryStore,
   isCurrent: () => boolean,
   logger: Logger,
@@ -86,7 +86,7 @@ export async function sendLatest(
 const LATEST_PAGE = 32;
 
 /** Sends one latest value to `sid` if it is the pattern's and the rule's; true when delivered. */
-function deliverLatest(owner: SequencedOwner, sid: number, pattern: string, matcher: DurableMatcher<unknown>, rule: ResolvedTopicRule, v: LatestValue, logger: Logger, stats: NodeStats): boolean {
+function deliverLatest(owner: SequencedOwner, sid: number, pattern: string, matcher: DurableMatcher<NonNullable<unknown>>, rule: ResolvedTopicRule, v: LatestValue, logger: Logger, stats: NodeStats): boolean {
   if (!topicMatches(pattern, v.topic)) return false;
   // The first matching rule decides: skip topics another rule owns.
   if (matcher.forTopic(v.topic)?.rule !== rule) return false;

@@ -238,7 +238,7 @@ const MAX_CACHE = 16_384;
  * routing table's cache: a repeated topic costs one map hit and a byte compare.
  * `version` is bumped when the set of durable queues changes.
  */
-export class DurableMatcher<Q> {
+export class DurableMatcher<Q extends NonNullable<unknown>> {
   private readonly rules = new TopicTrie<{ i: number; rule: ResolvedTopicRule }>();
   private readonly queues = new TopicTrie<Q>();
   /**
