@@ -6,6 +6,7 @@ import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
 import { takeEarlySignal } from './early-signals.js';
 import { jsonLogger, memoryNow } from '@meshbus/core';
+import { hostPort } from '@meshbus/proto';
 import { workerGatherer, workerSources, type WorkerView } from './worker-gather.js';
 import type { RunningServer } from './start.js';
 import { endStartupTiering } from './startup-tiering.js';
@@ -233,7 +234,7 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
  */
 function siblingAddress(host: string, port: number): string {
   if (isWildcardHost(host)) return `${host.includes(':') ? '[::1]' : '127.0.0.1'}:${port}`;
-  return `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+  return hostPort(host, port);
 }
 
 /** This worker, for the dashboard's per-worker table; undefined without the HTTP API (its rates live there). */

@@ -88,3 +88,16 @@ it('/v1/cluster: every row says its client address and its cluster address apart
   expect(aRow).toMatchObject({ address: `127.0.0.3:${a.cluster}`, clientAddress: `127.0.0.3:${a.port}`, clusterAddress: `127.0.0.3:${a.cluster}`, state: 'up' });
   expect(await reachable(aRow.clientAddress)).toBe(true);
 });
+
+it('a node on every IPv6 interface (--host ::): the addresses it shows put the host in brackets (was `:::<port>`, the port not told from the address)', async () => {
+  const a = await startNode(() => ['--host', '::']);
+  const v = await get<NodeView>('127.0.0.1', a, '/v1/node');
+  expect(v.listen).toBe(`[::]:${a.port}`);
+  expect(v.address).toBe(`127.0.0.1:${a.port}`);
+  const self = (await get<{ nodes: ClusterRow[] }>('127.0.0.1', a, '/v1/cluster')).nodes.find((r) => r.self)!;
+  expect(self.address).toBe(`[::]:${a.port}`);
+  // Asked over IPv6 loopback: the caller is told that address, and can connect there.
+  const v6 = await get<NodeView>('[::1]', a, '/v1/node');
+  expect(v6.address).toBe(`[::1]:${a.port}`);
+  expect(await reachable(v6.address)).toBe(true);
+});

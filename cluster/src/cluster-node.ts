@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { FrameType, type Frame } from '@meshbus/proto';
+import { FrameType, hostPort, type Frame } from '@meshbus/proto';
 import { ConfigError, ToldRecently, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestExchange } from './interest-exchange.js';
@@ -84,7 +84,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       id: node.id,
       name: node.options.name,
       cluster: '',
-      client: this.options.clientAdvertise ?? `${node.host}:${node.port}`,
+      client: this.options.clientAdvertise ?? hostPort(node.host, node.port),
       ...(this.options.mode === 'leaf' ? { leaf: true as const } : { mesh: this.options.mode }),
       ...(this.options.region !== undefined ? { region: this.options.region } : {}),
       maxPayload: node.options.maxPayload,
@@ -142,7 +142,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   async start(): Promise<this> {
     const o = this.options;
     const bound = await this.peerPort.listen();
-    this.self.cluster = o.advertise ?? `${o.host.includes(':') ? `[${o.host}]` : o.host}:${bound}`;
+    this.self.cluster = o.advertise ?? hostPort(o.host, bound);
     // Peers check the address they are told (peer-info.ts) and would refuse this node.
     const ap = clusterAddressProblem(this.self.cluster);
     if (ap) {

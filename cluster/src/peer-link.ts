@@ -443,7 +443,7 @@ export class PeerLink extends Connection {
     // the message: it quotes what the connection sent (a node id of its choosing), and a key it
     // chooses is a line per connection.
     // Past the addresses it remembers, one key per code: a flood failing one way hides no other.
-    if (this.state === 'handshake' && this.s.acceptFailuresTold?.due(`${remoteHost(this.remote)} ${code}`, undefined, code) === false) return;
+    if (this.state === 'handshake' && this.s.acceptFailuresTold?.due(`${remoteAddress(this.remote)} ${code}`, undefined, code) === false) return;
     this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
   }
 
@@ -456,12 +456,6 @@ export class PeerLink extends Connection {
     this.releaseFlow();
     this.handler.linkDown(this, was === 'open' ? reason : `handshake failed: ${reason}`);
   }
-}
-
-/** `host` of a `host:port` (IPv6 hosts keep their colons). */
-function remoteHost(remote: string): string {
-  const i = remote.lastIndexOf(':');
-  return i < 0 ? remote : remote.slice(0, i);
 }
 
 /** What a failed secret challenge tells the operator (both ends log it): the fix, and whether this node has a secret at all. */

@@ -460,7 +460,7 @@ export class ClientSession extends Connection {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.ctx.stats.slowConsumers++;
     // Once a minute per remote host (not host:port): a client that reconnects and falls behind again said a line each time.
-    const host = this.remote.slice(0, this.remote.lastIndexOf(':'));
+    const host = remoteAddress(this.remote);
     throttled(this.ctx.logger).warn({ client: this.clientId, remote: this.remote, name: this.name || undefined, pending: this.out.pending }, 'slow consumer disconnected', 'slow consumer', host);
     this.fail('MB_ERR_SLOW_CONSUMER', `more than ${this.ctx.options.maxPending} bytes pending`);
   }

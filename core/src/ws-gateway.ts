@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PerMessageDeflateOptions, WebSocket, WebSocketServer } from 'ws';
-import { ERROR_CODES, errorFrame } from '@meshbus/proto';
+import { ERROR_CODES, errorFrame, hostPort } from '@meshbus/proto';
 import { ConfigError, MAX_TIMER_MS } from './config-error.js';
 import type { MeshNode } from './node.js';
 import { wsCloseCode } from './ws-close-codes.js';
@@ -177,7 +177,7 @@ export class WsGateway {
       const port = this.options.port ?? DEFAULT_WS_PORT;
       this.boundPort = await listenOn(this.http, port, host, { port: 'ws', label: 'WebSocket' });
       // Announced by the cluster to other nodes' WebSocket clients, which cannot use the TCP addresses (a wildcard host is fixed where a peer sees this node).
-      this.url = `${this.options.tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${this.boundPort}${this.path ?? '/'}`;
+      this.url = `${this.options.tls ? 'wss' : 'ws'}://${hostPort(host, this.boundPort)}${this.path ?? '/'}`;
     }
     if (this.options.advertise !== undefined) this.url = this.options.advertise;
     if (this.url !== undefined) this.node.hooks.wsUrl ??= this.url;

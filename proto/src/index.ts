@@ -19,3 +19,4 @@ export { Liveness, type LivenessAction, type LivenessOptions } from './liveness.
 export { messageEnd, messageLimit } from './ws-message.js';
 export { topicProblem, assertTopic, assertPattern, topicMatches, hasWildcard, type TopicLimits } from './topic.js';
 export { TopicTrie, forEachEntry } from './topic-trie.js';
+export { hostPort } from './host-port.js';

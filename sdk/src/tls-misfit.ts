@@ -1,4 +1,4 @@
-import { ClientError } from '@meshbus/proto';
+import { ClientError, hostPort } from '@meshbus/proto';
 import type { ServerUrl } from './servers.js';
 
 /**
@@ -38,7 +38,7 @@ export function speaksHttp(server: ServerUrl): ClientError {
 export function notAGateway(server: ServerUrl, cause: Error): ClientError {
   return new ClientError(
     'MB_ERR_CONNECT_FAILED',
-    `${server.href}: the server answered the WebSocket upgrade with HTTP 400 (a meshbus client or cluster port does): WebSocket clients connect to a node's gateway (meshbus start --ws-port, 8481 by default); this port may take ${server.scheme === 'wss' ? 'tls' : 'tcp'}://${server.host.includes(':') ? `[${server.host}]` : server.host}:${server.port}`,
+    `${server.href}: the server answered the WebSocket upgrade with HTTP 400 (a meshbus client or cluster port does): WebSocket clients connect to a node's gateway (meshbus start --ws-port, 8481 by default); this port may take ${server.scheme === 'wss' ? 'tls' : 'tcp'}://${hostPort(server.host, server.port)}`,
     { cause },
   );
 }

@@ -3,6 +3,7 @@
 // (http-on-demand.ts) checks, listens and logs without loading them.
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
+import { hostPort } from '@meshbus/proto';
 import type { ClusterView } from '../cluster-view.js';
 import { ConfigError, MAX_TIMER_MS } from '../config-error.js';
 import { jsonLogger, loggerAt, pinoOf, type LogLevel, type Logger } from '../logger.js';
@@ -133,7 +134,7 @@ export function warnOpen(node: MeshNode, host: string, port: number, refusal: st
 
 /** The API's base URL: http(s)://host:port, an IPv6 host in brackets. */
 export function httpUrl(options: HttpOptions, host: string, port: number): string {
-  return `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return `${options.tls ? 'https' : 'http'}://${hostPort(host, port)}`;
 }
 
 /** The options checkPluginOptions reads (a part of MeshbusHttpOptions). */

@@ -1,3 +1,4 @@
+import { hostPort } from '@meshbus/proto';
 import type { ClientSession } from '../client-session.js';
 import type { ClusterView, LinkView, PeerView } from '../cluster-view.js';
 import type { MeshNode } from '../node.js';
@@ -15,7 +16,7 @@ export interface ViewContext {
   httpPort: number;
 }
 
-const address = (n: MeshNode): string => `${n.host}:${n.port}`;
+const address = (n: MeshNode): string => hostPort(n.host, n.port);
 
 /**
  * The address clients use to reach this node: the one it announces to its

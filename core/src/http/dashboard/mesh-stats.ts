@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { MeshbusError, type Frame } from '@meshbus/proto';
+import { MeshbusError, hostPort, type Frame } from '@meshbus/proto';
 import type { ClusterView } from '../../cluster-view.js';
 import type { InternalSubscription } from '../../internal-subscriber.js';
 import type { MeshNode } from '../../node.js';
@@ -75,7 +75,7 @@ export function nodeSummary(ctx: ViewContext, history: RateHistory, slow: SlowCo
     id: n.id,
     name: n.options.name,
     version: ctx.version,
-    address: `${n.host}:${n.port}`,
+    address: hostPort(n.host, n.port),
     uptimeSeconds: Math.floor((Date.now() - n.startedAt) / 1000),
     ready: r.ready,
     draining: r.draining,
