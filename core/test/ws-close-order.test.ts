@@ -35,7 +35,12 @@ function u64(n: number): Buffer {
 
 /** The opcodes of the server's frames in `b` (after the HTTP response), in order. */
 function serverOpcodes(b: Buffer): number[] {
-  const out: number[] = [];
+  return serverFrames(b).map((f) => f.op);
+}
+
+/** The server's frames in `b` (after the HTTP response), in order: opcode and payload length. */
+function serverFrames(b: Buffer): Array<{ op: number; len: number }> {
+  const out: Array<{ op: number; len: number }> = [];
   let at = b.indexOf('\r\n\r\n') + 4;
   while (at + 2 <= b.length) {
     const op = b[at]! & 0x0f;
@@ -44,7 +49,7 @@ function serverOpcodes(b: Buffer): number[] {
     if (len === 126) (len = b.readUInt16BE(at + 2)), (head = 4);
     else if (len === 127) (len = Number(b.readBigUInt64BE(at + 2))), (head = 10);
     if (at + head + len > b.length) break;
-    out.push(op);
+    out.push({ op, len });
     at += head + len;
   }
   return out;
@@ -75,4 +80,47 @@ it("no data frame follows the close frame ws answers a client's close with, in t
   await new Promise((r) => setTimeout(r, 200));
   const after = serverOpcodes(got).slice(before);
   expect(after.slice(after.indexOf(8) + 1)).toEqual([]);
+});
+
+/**
+ * The events of that tick count as lost, each once, and the connection is no
+ * slow consumer (the review's case: 20 events of 8 KiB to itself and a close
+ * frame in one write, the client's TCP half kept open). Before, the 19
+ * messages cut in the tick kept ends relative to the tick and a destroy
+ * counted them sent (dropped.slow +1 for 20 lost), and the one frame left in
+ * the batch held the queue non-empty: the client was cut as a slow consumer
+ * at the write deadline.
+ */
+it("the events of the tick in which ws answered a client's close frame are counted lost, each once; no slow consumer", async () => {
+  const n = await kit.node({ writeDeadline: 300 });
+  const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
+  kit.defer(() => g.close());
+  const s: Socket = connect({ port: g.port, host: '127.0.0.1', allowHalfOpen: true });
+  kit.defer(() => s.destroy());
+  let got = Buffer.alloc(0);
+  s.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
+  await new Promise((r) => s.once('connect', r));
+  s.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  await until(() => got.includes('\r\n\r\n'), 'the upgrade');
+  const hello = encodeFrame({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1] }) });
+  const sub = encodeFrame({ type: FrameType.SUB, topic: 'me.>', correlation: 1, payload: encodeBody({}) });
+  s.write(clientFrame(2, Buffer.concat([hello, sub])));
+  await until(() => serverOpcodes(got).length >= 1, 'WELCOME and the SUB ACK');
+  await new Promise((r) => setTimeout(r, 100));
+  const before = serverOpcodes(got).length;
+  const dropped0 = n.stats.dropped.slow;
+  const events = Buffer.concat(Array.from({ length: 20 }, () => encodeFrame({ type: FrameType.PUB, topic: 'me.x', payload: Buffer.alloc(8192, 7) })));
+  s.write(Buffer.concat([clientFrame(2, events), clientFrame(8, Buffer.from([0x03, 0xe8]))]));
+  await until(() => serverOpcodes(got).includes(8), "the node's close frame");
+  // Past the write deadline (300 ms): a queue held non-empty would have made a slow consumer by now.
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = serverFrames(got).slice(before);
+  const eventBytes = events.length / 20;
+  // Events the node sent before its close frame (none when ws read the close frame in the tick that routed them, the usual case).
+  const delivered = after.slice(0, after.findIndex((f) => f.op === 8)).reduce((a, f) => a + f.len, 0) / eventBytes;
+  expect(n.stats.slowConsumers).toBe(0);
+  // The client goes; the session closes and counts what it lost.
+  s.destroy();
+  await until(() => n.connectionCount === 0, 'the session to close');
+  expect({ delivered, lost: n.stats.dropped.slow - dropped0 }).toEqual({ delivered, lost: 20 - delivered });
 });
