@@ -25,7 +25,7 @@ export class TcpTransport implements Transport {
   readonly kind = 'tcp' as const;
   readonly remote: string;
   private readonly pending = new TickBatch(() => this.flush(true));
-  private readonly written: () => void;
+  private readonly events: TransportEvents;
 
   /** Bytes handed to the socket since it opened (stream offsets count from 0). */
   private handed = 0;
@@ -46,7 +46,7 @@ export class TcpTransport implements Transport {
     const b = w.shift();
     // Emptied, its room given back (length 0 drops the elements' store; shift() kept it): an idle connection holds none.
     if (w.length === 0) w.length = 0;
-    if (b?.notify) this.written();
+    if (b?.notify) this.events.drain();
   };
 
   private flush(notify: boolean): void {
@@ -69,13 +69,14 @@ export class TcpTransport implements Transport {
     events: TransportEvents,
   ) {
     this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
-    // The owner's handlers go to the socket as they are: no wrapper closures
-    // per connection (issue #15 footprint: an idle connection's heap).
-    this.written = events.drain;
+    this.events = events;
+    // Listeners shared by every socket, which find the owner's events on the socket (as ws does with
+    // its sockets): no closure per connection (issue #15 footprint: an idle connection's heap).
+    (socket as OwnedSocket)[EVENTS] = events;
     socket.setNoDelay(true);
-    socket.on('data', events.data);
-    socket.on('drain', events.drain);
-    socket.on('close', events.close);
+    socket.on('data', onSocketData);
+    socket.on('drain', onSocketDrain);
+    socket.on('close', onSocketClose);
     // Errors (ECONNRESET, EPIPE) are followed by 'close'; the session handles that.
     socket.on('error', ignore);
   }
@@ -148,6 +149,21 @@ export class TcpTransport implements Transport {
 }
 
 function ignore(): void {}
+
+const EVENTS = Symbol('meshbus.transportEvents');
+type OwnedSocket = Socket & { [EVENTS]: TransportEvents };
+
+function onSocketData(this: OwnedSocket, chunk: Buffer): void {
+  this[EVENTS].data(chunk);
+}
+
+function onSocketDrain(this: OwnedSocket): void {
+  this[EVENTS].drain();
+}
+
+function onSocketClose(this: OwnedSocket): void {
+  this[EVENTS].close();
+}
 
 /** One flush's bytes as the socket got them: whole frames from stream offset `start`. */
 interface WrittenBatch {
