@@ -6,7 +6,7 @@
 // startup-tiering keeps V8's optimizing compiler off while `meshbus start`
 // loads (called before anything else runs), launcher-watch records the
 // launcher's pid, early-signals keeps a SIGTERM or SIGINT to `meshbus start`
-// meanwhile (it must drain, not kill).
+// meanwhile (it must drain, not kill), and a SIGHUP (ignored, with a line).
 import { holdStartupTiering } from './dist/startup-tiering.js';
 import './dist/launcher-watch.js';
 import './dist/early-signals.js';

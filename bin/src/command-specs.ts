@@ -10,7 +10,7 @@ export const DEV: CommandSpec = {
   args: '',
   summary: 'run a local mesh of N nodes on this machine',
   description:
-    'Runs N real `meshbus start` processes on 127.0.0.1, all seeded with the first, for seeing and debugging the whole system. Node i listens for clients on base-port+i, for peers on cluster-base+i, for HTTP on http-base+i and for WebSocket on ws-base+i. The banner gives the pid of each node: a node killed from outside (kill -9 <pid>, or SIGTERM: it drains) is reported and the others keep running (the mesh routes around it). Ctrl-C or SIGTERM stops them all (exit 0); if one node fails on its own (e.g. a port is taken, or it crashes) the others are stopped and the command exits 1.',
+    'Runs N real `meshbus start` processes on 127.0.0.1, all seeded with the first, for seeing and debugging the whole system. Node i listens for clients on base-port+i, for peers on cluster-base+i, for HTTP on http-base+i and for WebSocket on ws-base+i. The banner gives the pid of each node: a node killed from outside (kill -9 <pid>, or SIGTERM: it drains) is reported and the others keep running (the mesh routes around it). Ctrl-C, SIGTERM or SIGHUP (its terminal closed) stops them all (exit 0); if one node fails on its own (e.g. a port is taken, or it crashes) the others are stopped and the command exits 1.',
   options: [
     { name: 'nodes', short: 'n', arg: 'n', default: '3', help: 'How many nodes to run (1 to 32).' },
     { name: 'base-port', arg: 'port', default: '4480', help: 'Client port of the first node; node i takes base-port+i.' },

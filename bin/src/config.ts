@@ -199,7 +199,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   jwtMaxTtl: { kind: 'int', default: undefined, arg: 's', help: 'Refuse client JWTs that need no exp or claim to be valid longer than this many seconds (exp - iat, exp - now).' },
   maxTokenLifetime: { kind: 'int', default: undefined, arg: 's', help: 'Longest a client JWT is trusted, seconds, whatever its exp says.' },
   maxConnectionsPerIp: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections from one host (an IPv4 address or an IPv6 /64).' },
-  publishRate: { kind: 'int', default: undefined, arg: 'n', help: 'Most events per second one client may publish.' },
+  publishRate: { kind: 'int', default: undefined, arg: 'n', help: 'Most events per second one client may publish; 0 (the default) turns the publish rate limit off.' },
   tlsCert: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Certificate (PEM): with --tls-key, clients (TCP, WebSocket, HTTP) are served over TLS.' },
   tlsKey: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Private key (PEM) of --tls-cert.' },
   tlsCa: { kind: 'string', default: undefined, arg: 'file.pem', help: 'CA bundle that signs client certificates (--tls-client-auth) and peers\' (--cluster-tls).' },
@@ -412,7 +412,9 @@ export function inOperatorTerms(e: unknown, flags: Record<string, unknown>, env:
   for (const k of START_KEYS) {
     if (!/[A-Z]/.test(k)) continue;
     const source = sourceOf(k);
-    if (source !== undefined) msg = msg.replace(new RegExp(`(?<![\\w-])${k}\\b(?! / --)`, 'g'), source);
+    // Not after a dot: a nested path NESTED_PATHS lacks (jwt.jwksCooldown) stays whole, where its
+    // last part alone was replaced ("jwt.--jwks-url must be…" before jwt.* were listed there).
+    if (source !== undefined) msg = msg.replace(new RegExp(`(?<![\\w.-])${k}\\b(?! / --)`, 'g'), source);
   }
   return new UsageError(msg);
 }
@@ -437,6 +439,17 @@ const NESTED_PATHS: ReadonlyArray<readonly [string, keyof StartConfig]> = [
   ['advertised cluster address', 'advertise'],
   ['advertised client address', 'clientAdvertise'],
   ['advertised WebSocket URL', 'wsAdvertise'],
+  // The node's name, as the cluster's check of it says it (a plain word, which the camelCase pass leaves).
+  ['node name', 'name'],
+  // Client token keys (core JwtKeys): their errors say jwt.<key>, a key named unlike its setting.
+  ['jwt.hs256Secret', 'jwtSecret'],
+  ['jwt.ed25519PublicKey', 'jwtPublicKey'],
+  ['jwt.jwksUrl', 'jwksUrl'],
+  ['jwt.jwksFile', 'jwksFile'],
+  ['jwt.jwksCacheMaxAge', 'jwksCacheMaxAge'],
+  ['jwt.maxTtl', 'jwtMaxTtl'],
+  ['jwt.audience', 'jwtAudience'],
+  ['jwt.issuer', 'jwtIssuer'],
   ['http.port', 'httpPort'],
   ['http.maxConnections', 'httpMaxConnections'],
   ['http.maxConnectionsPerIp', 'httpMaxConnectionsPerIp'],

@@ -79,7 +79,7 @@ export async function runDev(p: ParsedArgs): Promise<number> {
           if (stopping) return r(code ?? (signal === 'SIGTERM' ? 0 : 1));
           if (signal !== null || code === 0) {
             void log.then((l) => {
-              l?.warn({ node: `dev-${i}`, pid: c.pid, code, signal }, 'a dev node was stopped from outside: the others keep running (Ctrl-C stops them)');
+              l?.warn({ name: `dev-${i}`, nodePid: c.pid, code, signal }, 'a dev node was stopped from outside: the others keep running (Ctrl-C stops them)');
               r(0);
             });
             return;
@@ -87,7 +87,7 @@ export async function runDev(p: ParsedArgs): Promise<number> {
           stop();
           // Resolves either way (the loader promise cannot reject): the launcher's exit waits for the line.
           void log.then((l) => {
-            l?.error({ node: `dev-${i}`, code, signal }, 'a dev node exited: stopping the dev mesh');
+            l?.error({ name: `dev-${i}`, nodePid: c.pid, code, signal }, 'a dev node exited: stopping the dev mesh');
             r(code ?? 1);
           });
         }),
@@ -99,6 +99,9 @@ export async function runDev(p: ParsedArgs): Promise<number> {
   // Every one (stop() acts once): a second signal must not kill the launcher while its nodes drain.
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Its terminal closed: the nodes ignore a hangup (early-signals.ts), so dead of it the launcher
+  // would leave them running, orphaned, holding their ports.
+  process.on('SIGHUP', onSignal);
   // One that came while the modules loaded (early-signals.ts): the nodes just spawned drain it.
   if (takeEarlySignal() !== undefined) onSignal();
   onNpmLauncherExit(onSignal);

@@ -16,7 +16,7 @@ export const START: CommandSpec = {
   args: '',
   summary: 'run a node',
   description:
-    'Runs one meshbus node. Every option is also a MESHBUS_<NAME> environment variable (e.g. MESHBUS_CLUSTER_PORT) and a key of the JSON --config file (camelCase, e.g. clusterPort); flags win over variables, variables over the file. SIGTERM or SIGINT drains the node (clients are told to reconnect elsewhere) and exits 0.',
+    'Runs one meshbus node. Every option is also a MESHBUS_<NAME> environment variable (e.g. MESHBUS_CLUSTER_PORT) and a key of the JSON --config file (camelCase, e.g. clusterPort); flags win over variables, variables over the file. SIGTERM or SIGINT drains the node (clients are told to reconnect elsewhere) and exits 0; SIGHUP is logged and ignored (there is no configuration reload).',
   options: [
     ...START_KEYS.map((k): OptionSpec => {
       const s = START_SETTINGS[k];

@@ -4,7 +4,7 @@ import { inOperatorTerms, isWildcardHost, unknownStartVariables, type StartConfi
 import { nodeIdentity, startServer } from './start.js';
 import { logUnhandledRejections } from './rejection-guard.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
-import { takeEarlySignal } from './early-signals.js';
+import { ignoreHangups, takeEarlySignal } from './early-signals.js';
 import { jsonLogger, memoryNow } from '@meshbus/core';
 import { hostPort } from '@meshbus/proto';
 import { workerGatherer, workerSources, type WorkerView } from './worker-gather.js';
@@ -70,6 +70,7 @@ async function supervise(cfg: StartConfig): Promise<number> {
   endStartupTiering();
   const log = jsonLogger(cfg.logLevel, { role: 'primary' });
   logUnhandledRejections(log);
+  ignoreHangups(log);
   for (const u of unknownStartVariables()) log.warn(u, 'environment variable ignored: no setting of meshbus start reads it');
   const n = cfg.workers;
   // Workers that only mesh among themselves still authenticate their links.
@@ -198,6 +199,7 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(workerCfg);
   logUnhandledRejections(identity.logger);
+  ignoreHangups(identity.logger);
   // Every worker's series on every scrape (each labelled with its worker) and every worker
   // in /v1/workers, whichever worker the connection landed on (worker-gather.ts).
   let running: RunningServer | undefined;

@@ -151,7 +151,7 @@ it('dev stops every node and exits 1 when one of them cannot start (its client p
     expect(d.err()).toContain('already in use');
     // The launcher says which node ended the mesh, in the nodes' own log line.
     const line = d.err().split('\n').find((l) => l.includes('a dev node exited'));
-    expect(JSON.parse(line!)).toMatchObject({ level: 'error', role: 'dev', node: 'dev-1', code: 1 });
+    expect(JSON.parse(line!)).toMatchObject({ level: 'error', role: 'dev', name: 'dev-1', nodePid: expect.any(Number), code: 1 });
     for (const port of [base, cluster, cluster + 1]) expect(await portFree(port), `port ${port} free`).toBe(true);
   } finally {
     await new Promise<void>((r) => blocker.close(() => r()));
@@ -177,7 +177,11 @@ it('dev: a node killed from outside (kill -9 <pid> from the banner) leaves the o
   await untilProcess(d, () => d.err().includes('a dev node was stopped from outside'), 'the launcher to say so');
   expect(d.child.exitCode).toBe(null);
   const line = d.err().split('\n').find((l) => l.includes('a dev node was stopped from outside'));
-  expect(JSON.parse(line!)).toMatchObject({ level: 'warn', role: 'dev', node: 'dev-1', signal: 'SIGKILL' });
+  // The launcher's pid under `pid` (the field every line has), the node's under `nodePid`, its name
+  // under `name`: a second `pid` key and a name under `node` (a node id elsewhere) made it ambiguous.
+  expect(line!.match(/"pid":/g)).toHaveLength(1);
+  expect(JSON.parse(line!)).toMatchObject({ level: 'warn', role: 'dev', pid: d.child.pid, name: 'dev-1', nodePid: pid, signal: 'SIGKILL' });
+  expect(JSON.parse(line!)).not.toHaveProperty('node');
   d.child.kill('SIGTERM');
   expect(await d.exited).toBe(0);
   for (const port of [base, base + 2, cluster, cluster + 2]) expect(await portFree(port), `port ${port} free`).toBe(true);

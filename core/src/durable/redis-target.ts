@@ -18,7 +18,7 @@ export interface HostPort {
  *   are the primary's (and its replicas'), the sentinels are reached without any.
  */
 export type RedisTarget =
-  | { kind: 'single'; url: string }
+  | { kind: 'single'; url: string; db: number }
   | { kind: 'cluster'; nodes: HostPort[]; username?: string; password?: string }
   | { kind: 'sentinel'; sentinels: HostPort[]; name: string; db: number; username?: string; password?: string };
 
@@ -26,7 +26,7 @@ const MULTI = /^redis-(cluster|sentinel):\/\/(?:([^@/]*)@)?([^/?#]+)(?:\/([^?#]*
 
 /** Parses `durable.redis`; ConfigError naming the problem when it is none of the three forms. */
 export function parseRedisTarget(url: string): RedisTarget {
-  if (/^rediss?:\/\//.test(url)) return { kind: 'single', url };
+  if (/^rediss?:\/\//.test(url)) return { kind: 'single', url, db: singleDb(url) };
   if (/^rediss-(cluster|sentinel):\/\//.test(url)) throw new ConfigError(`durable.redis: TLS to a Redis Cluster or through sentinels is not supported yet, got ${redactUrl(url)}`);
   const m = MULTI.exec(url);
   if (!m) {
@@ -46,6 +46,27 @@ export function parseRedisTarget(url: string): RedisTarget {
     throw new ConfigError(`durable.redis: redis-sentinel:// needs the master name as its path (…/mymaster, optionally …/mymaster/<db>), got ${redactUrl(url)}`);
   }
   return { kind: 'sentinel', sentinels: hosts, name: decodeURIComponent(name), db: Number(db), ...cred };
+}
+
+/**
+ * The database of a `redis://` URL, checked as ioredis will read it: a URL
+ * that does not parse, a port that is no number, or a path that is no
+ * database number was found only once the node served (`Invalid URL`, exit 1)
+ * or not at all (`/abc`: SELECT refused on every connection, the store
+ * written to database 0).
+ */
+function singleDb(url: string): number {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new ConfigError(`durable.redis: not a URL (redis://[user:password@]host:port[/db]), got ${redactUrl(url)}`);
+  }
+  if (u.hostname === '') throw new ConfigError(`durable.redis: no host in ${redactUrl(url)}`);
+  const path = u.pathname.replace(/^\//, '');
+  if (path === '') return 0;
+  if (!/^\d{1,9}$/.test(path)) throw new ConfigError(`durable.redis: the path is the database number (redis://host:port/<db>), got ${redactUrl(url)}`);
+  return Number(path);
 }
 
 function parseHostPort(s: string, url: string): HostPort {
