@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { ConfigError, MeshNode, jsonLogger, randomId, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
+import { ConfigError, MeshNode, jsonLogger, randomId, resolveDurable, type DurableOptions, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
 import type { WsGateway } from '@meshbus/core/ws';
 import { checkHttpOptions, checkPluginOptions, startHttpOnDemand, type HttpOptions, type OnDemandHttpServer } from '@meshbus/core/http';
 import type { ClusterNode, ClusterOptions } from '@meshbus/cluster';
@@ -45,6 +45,14 @@ export async function startServer(
   const log = logger ?? identity.logger;
   // This process is the node's: glibc keeps a free top of heap for the per-read buffers (native/README).
   log.debug({ allocator: tuneAllocator() }, 'C allocator');
+  const durable = {
+    prefix: cfg.redisPrefix,
+    waitReplicas: cfg.redisWaitReplicas,
+    topics: cfg.durable.map(parseDurableTopic),
+    quota: { maxEventBytes: cfg.durableMaxEventBytes, delayedEvents: cfg.durableDelayedEvents, delayedBytes: cfg.durableDelayedBytes },
+    queues: { maxJobs: cfg.durableQueueMaxJobs },
+  };
+  if (cfg.redis === undefined) unusedDurableSettings(cfg, durable, log);
   const node = new MeshNode({
     id,
     logger: log,
@@ -66,16 +74,7 @@ export async function startServer(
     maxSubscriptionsPerIp: cfg.maxSubscriptionsPerIp,
     pingInterval: cfg.pingInterval,
     otlpEndpoint: cfg.otlpEndpoint,
-    durable: cfg.redis
-      ? {
-          redis: cfg.redis,
-          prefix: cfg.redisPrefix,
-          waitReplicas: cfg.redisWaitReplicas,
-          topics: cfg.durable.map(parseDurableTopic),
-          quota: { maxEventBytes: cfg.durableMaxEventBytes, delayedEvents: cfg.durableDelayedEvents, delayedBytes: cfg.durableDelayedBytes },
-          queues: { maxJobs: cfg.durableQueueMaxJobs },
-        }
-      : undefined,
+    durable: cfg.redis ? { redis: cfg.redis, ...durable } : undefined,
   });
   const httpOptions: HttpOptions | undefined =
     cfg.httpPort === undefined
@@ -250,3 +249,21 @@ function tlsFor(cfg: StartConfig, mutual: boolean): TlsConfig | undefined {
   if (cfg.tlsCert === undefined || cfg.tlsKey === undefined) return undefined;
   return loadTls({ cert: cfg.tlsCert, key: cfg.tlsKey, ca: cfg.tlsCa, requireClientCert: mutual }, { cert: 'tlsCert', key: 'tlsKey', ca: 'tlsCa' });
 }
+
+/** The durable settings that mean something only with --redis. */
+const DURABLE_ONLY = ['durable', 'redisPrefix', 'redisWaitReplicas', 'durableMaxEventBytes', 'durableDelayedEvents', 'durableDelayedBytes', 'durableQueueMaxJobs'] as const;
+
+/**
+ * Durable settings given without --redis: checked as they would be with it
+ * (a bad rule or value exits 2, as it does with --redis), and said at warn
+ * to do nothing. Before, they were skipped unread: `--durable 'a.>|histroy=1'`
+ * ran with no word, and an operator who forgot --redis believed the topic durable.
+ */
+function unusedDurableSettings(cfg: StartConfig, durable: Omit<DurableOptions, 'redis'>, log: Logger): void {
+  const given = DURABLE_ONLY.filter((k) => (k === 'durable' ? cfg.durable.length > 0 : cfg[k] !== undefined));
+  if (given.length === 0) return;
+  // Parsing only (no connection is made): the address is a stand-in.
+  resolveDurable({ redis: 'redis://localhost', ...durable });
+  log.warn({ settings: given }, 'durable settings given without --redis: they do nothing (no durable topic, history, latest value, queue or delayed publish)');
+}
+

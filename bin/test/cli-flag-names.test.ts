@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runCli } from '@meshbus/testkit';
+import { runCli, spawnCli, until } from '@meshbus/testkit';
 
 /**
  * Start-up errors that named an internal option where the operator set a
@@ -41,6 +41,9 @@ describe('start: a bad client token key, node name or Redis URL exits 2 naming t
     // Checked before a port opens (was: `node listening`, then "meshbus: Invalid URL", exit 1; `/abc` ran, its store in database 0).
     ['--redis with a port that is no number', ['--redis', 'redis://127.0.0.1:notaport'], {}, 'meshbus: --redis: not a URL'],
     ['--redis with a database that is no number', ['--redis', 'redis://127.0.0.1:6379/abc'], {}, 'meshbus: --redis: the path is the database number'],
+    // Durable settings without --redis are checked as with it (they were skipped unread: a typo ran silently).
+    ['--durable-max-event-bytes 0 without --redis', ['--durable-max-event-bytes', '0'], {}, 'meshbus: --durable-max-event-bytes must be a positive integer'],
+    ['a --durable rule with a typo, without --redis', ['--durable', 'a.>|histroy=1'], {}, 'meshbus: --durable: unknown option "histroy=1"'],
   ];
   for (const [what, args, env, says] of cases) {
     it(what, async () => {
@@ -57,4 +60,14 @@ it('start --help says that --publish-rate 0 turns the limit off (other zeros exi
   expect(r.code).toBe(0);
   const line = r.out.split('\n').find((l) => l.includes('--publish-rate'));
   expect(line).toContain('0 (the default) turns the publish rate limit off');
+});
+
+it('start: durable settings without --redis are said at warn to do nothing (they were skipped without a word)', async () => {
+  const p = spawnCli([...START, '--durable', 'orders.>|history=10']);
+  try {
+    await until(() => p.err().includes('durable settings given without --redis'), 'the warning', 15_000);
+    expect(p.err()).toContain('"settings":["durable"]');
+  } finally {
+    p.child.kill('SIGKILL');
+  }
 });
