@@ -24,6 +24,7 @@ export type { PeerInfo };
 
 /** What a client's HELLO on a cluster port is told (ERROR MB_ERR_BAD_PEER_INFO; SPEC 8). */
 export const CLIENT_ON_CLUSTER_PORT = "this is a cluster (peer) port, not a client port: clients connect to the node's client port (meshbus start --port, 4480 by default)";
+export const SEED_ON_CLIENT_PORT = "this address answered as a node's client port, not its cluster port: seeds, leaf hubs and gateways name cluster ports (meshbus start --cluster-port, 5480 by default)";
 /**
  * Bytes a link may receive before it has authenticated, checked before each
  * chunk is decoded: the handshake frames are a few hundred bytes, so a
@@ -343,8 +344,13 @@ export class PeerLink extends Connection {
     const body = peerBody(f);
     if (f.type === FrameType.ERROR) {
       const code = codeFromNumber(Number(body.code));
+      const said = String(body.message).slice(0, 200);
       this.failCode = code;
-      this.close(`refused by peer: ${code} ${String(body.message).slice(0, 200)}`);
+      // A dialer that refused this node said why (a cluster secret that differs fails its check of our
+      // proof): this node's operator hears it too. Only the dialer logged it.
+      // Its own words about a secret speak of itself ("this node has one"): this node says it of itself.
+      if (this.role === 'acceptor') this.tellFailure(code, `refused by the node that dialed: ${code === 'MB_ERR_AUTH_FAILED' ? secretMismatch(s.secret !== undefined) : said}`);
+      this.close(`refused by peer: ${code} ${said}`);
       return;
     }
     if (this.role === 'acceptor' && f.type === FrameType.HELLO && !this.claimed) {
@@ -368,6 +374,8 @@ export class PeerLink extends Connection {
       return;
     }
     if (this.role === 'dialer' && f.type === FrameType.WELCOME) {
+      // A client's WELCOME (no peer info): a seed or gateway address that is a client port (it read "peer info is not a map").
+      if (body.peer === undefined) return this.fail('MB_ERR_BAD_PEER_INFO', SEED_ON_CLIENT_PORT);
       const peer = reachableAt(parsePeerInfo(body.peer), remoteAddress(this.remote));
       if (typeof body.nonce !== 'string' || !/^[0-9a-f]{32}$/.test(body.nonce)) return this.fail('MB_ERR_BAD_BODY', 'peer WELCOME needs a nonce of 32 hex digits');
       const expected = proof(s.secret, 'acceptor', this.myNonce, body.nonce, s.self.id, peer.id);
@@ -443,6 +451,11 @@ export class PeerLink extends Connection {
     // the message: it quotes what the connection sent (a node id of its choosing), and a key it
     // chooses is a line per connection.
     // Past the addresses it remembers, one key per code: a flood failing one way hides no other.
+    this.tellFailure(code, message);
+  }
+
+  /** 'closing peer link' at warn; during a handshake once per address and code (acceptFailuresTold). */
+  private tellFailure(code: ErrorCode, message: string): void {
     if (this.state === 'handshake' && this.s.acceptFailuresTold?.due(`${remoteAddress(this.remote)} ${code}`, undefined, code) === false) return;
     this.s.logger.warn({ peer: this.peer?.id, remote: this.remote, code, message }, 'closing peer link');
   }

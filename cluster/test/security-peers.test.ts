@@ -344,6 +344,25 @@ describe('gossip', () => {
     expect(proxy.dials()).toBe(after);
   });
 
+  it('a node dialing with another secret: the node it dialed logs the refusal too (once per address), not only the dialer (newcomer review: the seed said nothing)', async () => {
+    const seed = await node({});
+    await node({ secret: 'another secret value', seeds: [seed.peerAddr] }, 'b');
+    await until(() => seed.lines.some((l) => l.includes('MB_ERR_AUTH_FAILED')), "the seed's line", 10_000);
+    const line = seed.lines.find((l) => l.includes('MB_ERR_AUTH_FAILED'))!;
+    expect(line).toContain('closing peer link');
+    expect(line).toContain('refused by the node that dialed: peer failed the cluster secret challenge');
+    // The dialer redials; the seed's line is not repeated per attempt.
+    await sleep(600);
+    expect(seed.lines.filter((l) => l.includes('MB_ERR_AUTH_FAILED'))).toHaveLength(1);
+  });
+
+  it("a seed that is a node's client port is named as one (was: \"peer info is not a map\")", async () => {
+    const target = await node({});
+    const dialer = await node({ seeds: [target.url] }, 'b');
+    await until(() => dialer.lines.some((l) => l.includes('MB_ERR_BAD_PEER_INFO')), "the dialer's line", 10_000);
+    expect(dialer.lines.find((l) => l.includes('MB_ERR_BAD_PEER_INFO'))).toContain("answered as a node's client port, not its cluster port");
+  });
+
   it('over TLS: a gossiped address where TLS never completes is a failed attempt, and is given up', async () => {
     const pki = makePki();
     cleanup.push(() => rmSync(pki.dir, { recursive: true, force: true }));
