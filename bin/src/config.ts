@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, ListenError, MAX_WAIT_REPLICAS } from '@meshbus/core';
 import { UsageError } from './command-spec.js';
+import { checkPorts } from './listen-addresses.js';
+
+export { isWildcardHost } from './listen-addresses.js';
 
 /**
  * The settings of `meshbus start`, from (lowest to highest precedence)
@@ -363,7 +366,7 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   if (c.wsDeflate !== 'off' && c.wsDeflate !== 'on') throw new ConfigError(`--ws-deflate must be 'on' or 'off', got ${c.wsDeflate}`);
   if (c.httpInsecureOpen !== 'off' && c.httpInsecureOpen !== 'on') throw new ConfigError(`--http-insecure-open must be 'on' or 'off', got ${c.httpInsecureOpen}`);
   if (c.workers < 1) throw new ConfigError('--workers must be at least 1');
-  if (c.workers > 1 && c.clusterPort) workerClusterPorts(c, c.clusterPort);
+  checkPorts(c);
   // The cluster layer refuses it too, but only once the client port is open: say it before anything listens.
   if (c.clusterSecret !== undefined && c.clusterSecret.length < MIN_CLUSTER_SECRET) {
     throw new ConfigError(`--cluster-secret (MESHBUS_CLUSTER_SECRET, clusterSecret) must have at least ${MIN_CLUSTER_SECRET} characters, got ${c.clusterSecret.length}`);
@@ -463,27 +466,3 @@ const NESTED_PATHS: ReadonlyArray<readonly [string, keyof StartConfig]> = [
   ['durable.quota.delayedBytes', 'durableDelayedBytes'],
   ['durable.queues.maxJobs', 'durableQueueMaxJobs'],
 ];
-
-/** A host meaning every interface: what listens there can be reached at any of the machine's addresses. */
-const WILDCARD_HOST = /^(0\.0\.0\.0|::|\[::\]|0:0:0:0:0:0:0:0)?$/;
-
-/** True when `host` means every interface (WILDCARD_HOST). */
-export function isWildcardHost(host: string): boolean {
-  return WILDCARD_HOST.test(host);
-}
-
-/**
- * `--workers N --cluster-port P`: worker i listens for peers on P+i. Said before any port opens (not by one
- * worker, after the others served, naming a port the user never gave): past 65535, or on the address and port
- * of the client port, the HTTP API or the WebSocket gateway.
- */
-function workerClusterPorts(c: StartConfig, p: number): void {
-  const last = p + c.workers - 1;
-  const what = `--cluster-port ${p} with --workers ${c.workers}: worker i listens on ${p}+i`;
-  if (last > 65535) throw new ConfigError(`${what}, up to ${last}, past 65535`);
-  const clash = (host: string): boolean => host === c.clusterHost || isWildcardHost(host) || isWildcardHost(c.clusterHost);
-  const others: Array<[string, number | undefined, string]> = [['--port', c.port, c.host], ['--http-port', c.httpPort, c.httpHost ?? c.host], ['--ws-port', c.wsPort, c.host]];
-  for (const [flag, port, host] of others) {
-    if (port !== undefined && port >= p && port <= last && clash(host)) throw new ConfigError(`${what}: worker ${port - p} would take ${port}, the ${flag}`);
-  }
-}

@@ -27,7 +27,7 @@ writeFileSync(configFile, JSON.stringify({ jwksUrl: 'notaurl' }));
 const START = ['start', '--port', '0', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn'];
 const BAD_NAME = 'bad\nname';
 
-describe('start: a bad client token key, node name or Redis URL exits 2 naming the flag', () => {
+describe('start: a bad setting (client token key, node name, Redis URL, durable rule, ports) exits 2 naming the flag', () => {
   const cases: Array<[string, string[], Record<string, string>, string]> = [
     ['--jwt-public-key not PEM', ['--jwt-public-key', notPem], {}, 'meshbus: --jwt-public-key is not a PEM public key'],
     ['--jwt-public-key not Ed25519', ['--jwt-public-key', x25519], {}, 'meshbus: --jwt-public-key is not an Ed25519 key'],
@@ -44,6 +44,9 @@ describe('start: a bad client token key, node name or Redis URL exits 2 naming t
     // Durable settings without --redis are checked as with it (they were skipped unread: a typo ran silently).
     ['--durable-max-event-bytes 0 without --redis', ['--durable-max-event-bytes', '0'], {}, 'meshbus: --durable-max-event-bytes must be a positive integer'],
     ['a --durable rule with a typo, without --redis', ['--durable', 'a.>|histroy=1'], {}, 'meshbus: --durable: unknown option "histroy=1"'],
+    // Two listeners of one start on one port (was: "http port 8494 on 127.0.0.1 is already in use", exit 1, once the node served).
+    ['--http-port and --ws-port on one port', ['--http-port', '48494', '--ws-port', '48494'], {}, 'meshbus: --http-port and --ws-port are both 48494'],
+    ['--port and --cluster-port on one port', ['--port', '48495', '--cluster-port', '48495'], {}, 'meshbus: --port and --cluster-port are both 48495'],
   ];
   for (const [what, args, env, says] of cases) {
     it(what, async () => {

@@ -6,6 +6,9 @@ describe('durable.redis: one server, a cluster or a sentinel setup', () => {
   it('reads the three URL forms', () => {
     expect(parseRedisTarget('redis://127.0.0.1:6379/2')).toEqual({ kind: 'single', url: 'redis://127.0.0.1:6379/2', db: 2 });
     expect(parseRedisTarget('rediss://u:pw@[::1]/?family=6')).toMatchObject({ kind: 'single', db: 0 });
+    // As ioredis reads them: no host is localhost, ?db= a database.
+    expect(parseRedisTarget('redis:///5')).toMatchObject({ kind: 'single', db: 5 });
+    expect(parseRedisTarget('redis://h/?db=3')).toMatchObject({ kind: 'single', db: 3 });
     expect(parseRedisTarget('redis-cluster://10.0.0.1:7000,10.0.0.2:7001,h3')).toEqual({
       kind: 'cluster',
       nodes: [
@@ -32,7 +35,7 @@ describe('durable.redis: one server, a cluster or a sentinel setup', () => {
     // One server's URL is checked as ioredis reads it: before, a port that is no number was found once the
     // node served (`Invalid URL`, exit 1) and a database that is no number not at all (SELECT refused, the
     // store written to database 0).
-    for (const bad of ['redis://127.0.0.1:notaport', 'redis://h:6379/abc', 'redis://h:6379/1/2', 'redis://u:topsecret@h:99999', 'redis://', 'http://h:1', 'redis-cluster://', 'redis-cluster://h1:1/0', 'redis-sentinel://h1:1', 'redis-sentinel://h1:1/m/x', 'redis-sentinel://u:topsecret@h1:99999/m', 'redis-cluster://h1:1,,h2:2']) {
+    for (const bad of ['redis://127.0.0.1:notaport', 'redis://h:6379/abc', 'redis://h:6379/1/2', 'redis://u:topsecret@h:99999', 'redis://h/?db=x', 'http://h:1', 'redis-cluster://', 'redis-cluster://h1:1/0', 'redis-sentinel://h1:1', 'redis-sentinel://h1:1/m/x', 'redis-sentinel://u:topsecret@h1:99999/m', 'redis-cluster://h1:1,,h2:2']) {
       let err: unknown;
       try {
         parseRedisTarget(bad);

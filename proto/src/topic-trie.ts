@@ -31,12 +31,14 @@ function withValue<T>(held: Held<T> | undefined, value: T): Held<T> {
   return new Many(new Set([held, value]));
 }
 
-/** `held` without `value`, which it holds: undefined once empty, the value itself once one is left. */
+/**
+ * `held` without `value`, which it holds: undefined once empty. A Many stays
+ * one down to its last value: turned back into that value, a visit going
+ * through its Set (a visitor that removes values) went on to values removed
+ * after it.
+ */
 function without<T>(held: Held<T>, value: T): Held<T> | undefined {
-  if (!(held instanceof Many)) return undefined;
-  const all = held.all;
-  all.delete(value);
-  return all.size === 1 ? all.values().next().value! : held;
+  return held instanceof Many && held.all.delete(value) && held.all.size > 0 ? held : undefined;
 }
 
 function visitHeld<T>(held: Held<T> | undefined, visit: (value: T) => void): void {
@@ -139,7 +141,8 @@ export class TopicTrie<T extends NonNullable<unknown>> {
   /**
    * Calls `visit` for each value whose pattern matches the literal `topic`.
    * A value stored under several matching patterns is visited once per
-   * pattern; callers that need each value once deduplicate.
+   * pattern; callers that need each value once deduplicate. A value removed
+   * during the visit is not visited after; one added may or may not be.
    *
    * Walks `topic` in place (token bounds by indexOf, one slice per token
    * looked up): no split array. A miss in a route or dispatch cache lands

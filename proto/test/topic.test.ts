@@ -163,14 +163,32 @@ describe('TopicTrie', () => {
     expect(t.remove('a.b', s2)).toBe(true);
     expect(t.remove('a.b', s2)).toBe(false);
     expect(t.remove('a.b', s1)).toBe(true);
-    // One left: held as itself again.
-    expect(a.children!.get('b')!.here).toBe(s3);
     const seen: Array<Set<number>> = [];
     t.match('a.b', (v) => seen.push(v));
     expect(seen).toEqual([s3, s3]);
     expect(t.remove('a.b', s3)).toBe(true);
     expect(t.remove('a.>', s3)).toBe(true);
     expect(t.size).toBe(0);
+  });
+
+  it('a value removed during a visit is not visited after it (a visitor that unsubscribes)', () => {
+    const t = new TopicTrie<string>();
+    for (const v of ['a', 'b', 'c']) t.add('x.y', v);
+    t.add('p.>', 'a');
+    t.add('p.>', 'b');
+    const seen: string[] = [];
+    t.match('x.y', (v) => {
+      seen.push(v);
+      if (v === 'a') for (const w of ['a', 'c', 'b']) t.remove('x.y', w);
+    });
+    expect(seen).toEqual(['a']);
+    const listed: string[] = [];
+    forEachEntry(t, (_, v) => {
+      listed.push(v);
+      t.remove('p.>', 'a');
+      t.remove('p.>', 'b');
+    });
+    expect(listed).toEqual(['a']);
   });
 
   it("a node whose last child is pruned holds no emptied Map of children", () => {

@@ -107,11 +107,11 @@ mkdirSync(out, { recursive: true });
  * memory): 23,927 / 24,148 / 24,410 B. Then +17 / +18 / +8 B for proto's
  * thrownText (a thrown value described without throwing: String() throws on
  * an object with no toString, in every catch of node, CLI and SDK):
- * 23,944 / 24,166 / 24,418 B. Then +100 / +92 / +104 B (nineteenth
+ * 23,944 / 24,166 / 24,418 B. Then +90 / +83 / +98 B (nineteenth
  * session) for proto's topic trie holding a value alone as itself, not in a
  * one-value Set (~150 B per subscribed pattern of a node: memory per
  * subscription at 100,000, 1,126 / 1,047 → 987 / 943 B with OwnedPattern's
- * lazy durable set): 24,044 / 24,258 / 24,522 B.
+ * lazy durable set): 24,034 / 24,249 / 24,516 B.
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table

@@ -62,8 +62,8 @@ function singleDb(url: string): number {
   } catch {
     throw new ConfigError(`durable.redis: not a URL (redis://[user:password@]host:port[/db]), got ${redactUrl(url)}`);
   }
-  if (u.hostname === '') throw new ConfigError(`durable.redis: no host in ${redactUrl(url)}`);
-  const path = u.pathname.replace(/^\//, '');
+  // No host is localhost for ioredis (`redis:///5`: localhost, database 5); a database may be given as ?db=.
+  const path = u.pathname.replace(/^\//, '') || (u.searchParams.get('db') ?? '');
   if (path === '') return 0;
   if (!/^\d{1,9}$/.test(path)) throw new ConfigError(`durable.redis: the path is the database number (redis://host:port/<db>), got ${redactUrl(url)}`);
   return Number(path);
