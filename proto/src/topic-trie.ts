@@ -7,7 +7,8 @@
 
 /**
  * The values at one place of the trie: a value alone is held as itself, two
- * or more in a Many. A Set holding one value costs ~150 B, and a node's
+ * or more in a Many (which keeps holding the last one left by removals: see
+ * without). A Set holding one value costs ~150 B, and a node's
  * routing table holds one value per subscribed pattern (an owner's
  * OwnedPattern): 100,000 subscriptions held 15 MB of one-value Sets. A class
  * of this module, so no value can be taken for one.
