@@ -53,6 +53,9 @@ export async function startServer(
     queues: { maxJobs: cfg.durableQueueMaxJobs },
   };
   if (cfg.redis === undefined) unusedDurableSettings(cfg, durable, log);
+  // RFC 7518 3.2: an HS256 key of at least the hash's 256 bits. Said, not refused: whoever guesses a short one mints tokens.
+  const jwtSecretBytes = cfg.jwtSecret === undefined ? 32 : Buffer.byteLength(cfg.jwtSecret);
+  if (jwtSecretBytes < 32) log.warn({ bytes: jwtSecretBytes }, '--jwt-secret is shorter than 32 bytes (RFC 7518 3.2: an HS256 key of at least 256 bits): use a random one, e.g. openssl rand -hex 32');
   const node = new MeshNode({
     id,
     logger: log,

@@ -74,3 +74,12 @@ it('start: durable settings without --redis are said at warn to do nothing (they
     p.child.kill('SIGKILL');
   }
 });
+
+it('start: a --jwt-secret shorter than 32 bytes is said at warn (RFC 7518 3.2; a 1-character secret was taken without a word)', async () => {
+  const p = spawnCli([...START, '--jwt-secret', 'x']);
+  try {
+    await until(() => p.err().includes('--jwt-secret is shorter than 32 bytes'), 'the warning', 15_000);
+  } finally {
+    p.child.kill('SIGKILL');
+  }
+});

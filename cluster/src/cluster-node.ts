@@ -312,6 +312,9 @@ export class ClusterNode implements LinkHandler, ClusterView {
     existing?.close('replaced by a newer link');
     this.gossip.linked(peer, link.target);
     this.dialedPeer.prune(this.known);
+    // Two nodes of one name (NATS warns too): logs, traces and `meshbus cluster` would tell them apart by id only.
+    const namesake = peer.name === '' ? undefined : peer.name === this.self.name ? this.self.id : [...this.byPeer.values()].find((l) => l !== link && l.peer?.name === peer.name)?.peer?.id;
+    if (namesake !== undefined && this.refusalsTold.due(`name ${peer.name}`)) this.node.logger.warn({ peer: peer.id, peerName: peer.name, namesake }, 'two nodes of the mesh have one name: give each its own --name');
     this.node.logger.info({ peer: peer.id, peerName: peer.name, address: peer.cluster, role: link.role, ...(o.mode === 'leaf' ? { hub: true } : {}), ...(link.peerMaxPayload !== this.node.options.maxPayload ? { peerMaxPayload: link.peerMaxPayload } : {}) }, 'peer link up');
     // Snapshot of our interest, then what we know of the mesh (a leaf gossips nothing: it is not part of one).
     this.interest.linkUp(link);

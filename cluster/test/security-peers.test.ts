@@ -356,6 +356,18 @@ describe('gossip', () => {
     expect(seed.lines.filter((l) => l.includes('MB_ERR_AUTH_FAILED'))).toHaveLength(1);
   });
 
+  it('two nodes of one name are said at warn, once (newcomer review: accepted without a word; logs and traces name hops by it)', async () => {
+    const a = await node({}, 'twin');
+    await node({ seeds: [a.peerAddr] }, 'twin');
+    await until(() => a.lines.some((l) => l.includes('two nodes of the mesh have one name')), 'the warning', 10_000);
+    expect(a.lines.filter((l) => l.includes('two nodes of the mesh have one name'))).toHaveLength(1);
+    // Unnamed nodes (the default, '') are not namesakes.
+    const u = await node({}, '');
+    await node({ seeds: [u.peerAddr] }, '');
+    await until(() => u.cluster.peers().some((p) => p.state === 'up'), 'the unnamed nodes to link', 10_000);
+    expect(u.lines.some((l) => l.includes('two nodes of the mesh have one name'))).toBe(false);
+  });
+
   it("a seed that is a node's client port is named as one (was: \"peer info is not a map\")", async () => {
     const target = await node({});
     const dialer = await node({ seeds: [target.url] }, 'b');
