@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { freePortRange, portFree, runCli, spawnCli, spawnCliOnFreePorts, stopProcesses, untilProcess, type CliProcess } from '@meshbus/testkit';
+import { freePortRange, portFree, runCli, spawnCli, spawnCliOnFreePorts, trackedProcesses, untilProcess, type CliProcess } from '@meshbus/testkit';
 
 /**
  * SIGHUP (a configuration tool's "reload", a closed terminal) ended `meshbus
@@ -11,15 +11,8 @@ import { freePortRange, portFree, runCli, spawnCli, spawnCliOnFreePorts, stopPro
  * Real processes on loopback.
  */
 
-const procs: CliProcess[] = [];
-afterEach(async () => {
-  await stopProcesses(procs, { group: true });
-});
-
-function track(p: CliProcess): CliProcess {
-  procs.push(p);
-  return p;
-}
+const { track, stop } = trackedProcesses();
+afterEach(() => stop({ group: true }));
 
 const IGNORED = 'SIGHUP ignored: meshbus has no configuration reload; stop with SIGTERM';
 

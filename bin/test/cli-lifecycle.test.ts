@@ -1,7 +1,7 @@
 import { createServer, connect as netConnect } from 'node:net';
 import { afterEach, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
-import { freePortRange, portFree, runCli, spawnCli, spawnCliOnFreePorts, stopProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
+import { freePortRange, portFree, runCli, spawnCli, spawnCliOnFreePorts, trackedProcesses, until, untilProcess, type CliProcess } from '@meshbus/testkit';
 
 /**
  * Issue #16: the documented ways to run a node drain on SIGTERM and exit 0
@@ -10,15 +10,8 @@ import { freePortRange, portFree, runCli, spawnCli, spawnCliOnFreePorts, stopPro
  * Real processes throughout.
  */
 
-const procs: CliProcess[] = [];
-afterEach(async () => {
-  await stopProcesses(procs, { group: true });
-});
-
-function track(p: CliProcess): CliProcess {
-  procs.push(p);
-  return p;
-}
+const { track, stop } = trackedProcesses();
+afterEach(() => stop({ group: true }));
 
 /**
  * `meshbus dev --nodes n` on port bases of the test's choosing, once its nodes

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
 import { nodeKit, until } from '@meshbus/testkit';
-import { startNode } from '../src/index.js';
+import { startNode, type MeshNode } from '../src/index.js';
 import { WsGateway } from '../src/ws/index.js';
 
 /**
@@ -55,11 +55,15 @@ function serverFrames(b: Buffer): Array<{ op: number; len: number }> {
   return out;
 }
 
-it("no data frame follows the close frame ws answers a client's close with, in the tick the node cut messages to that client", async () => {
-  const n = await kit.node();
+/**
+ * A raw WebSocket client of a gateway of `n` (a socket that keeps its half open
+ * when `allowHalfOpen`), past the upgrade, its HELLO and a SUB to `me.>`; `received()`:
+ * every byte the node sent it.
+ */
+async function subscribedRawClient(n: MeshNode, allowHalfOpen = false): Promise<{ s: Socket; received: () => Buffer }> {
   const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
   kit.defer(() => g.close());
-  const s: Socket = connect(g.port, '127.0.0.1');
+  const s: Socket = connect({ port: g.port, host: '127.0.0.1', allowHalfOpen });
   kit.defer(() => s.destroy());
   let got = Buffer.alloc(0);
   s.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
@@ -71,14 +75,19 @@ it("no data frame follows the close frame ws answers a client's close with, in t
   const sub = encodeFrame({ type: FrameType.SUB, topic: 'me.>', correlation: 1, payload: encodeBody({}) });
   s.write(clientFrame(2, Buffer.concat([hello, sub])));
   await until(() => serverOpcodes(got).length >= 1, 'WELCOME and the SUB ACK');
+  return { s, received: () => got };
+}
+
+it("no data frame follows the close frame ws answers a client's close with, in the tick the node cut messages to that client", async () => {
+  const { s, received } = await subscribedRawClient(await kit.node());
   await new Promise((r) => setTimeout(r, 100));
-  const before = serverOpcodes(got).length;
+  const before = serverOpcodes(received()).length;
   // Events of 10 KB to itself: the node cuts messages (16 KiB each) within the tick that reads the close frame too.
   const events = Buffer.concat(Array.from({ length: 4 }, () => encodeFrame({ type: FrameType.PUB, topic: 'me.x', payload: Buffer.alloc(10_000, 7) })));
   s.write(Buffer.concat([clientFrame(2, events), clientFrame(8, Buffer.from([0x03, 0xe8]))]));
-  await until(() => serverOpcodes(got).includes(8), "the node's close frame");
+  await until(() => serverOpcodes(received()).includes(8), "the node's close frame");
   await new Promise((r) => setTimeout(r, 200));
-  const after = serverOpcodes(got).slice(before);
+  const after = serverOpcodes(received()).slice(before);
   expect(after.slice(after.indexOf(8) + 1)).toEqual([]);
 });
 
@@ -93,28 +102,16 @@ it("no data frame follows the close frame ws answers a client's close with, in t
  */
 it("the events of the tick in which ws answered a client's close frame are counted lost, each once; no slow consumer", async () => {
   const n = await kit.node({ writeDeadline: 300 });
-  const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
-  kit.defer(() => g.close());
-  const s: Socket = connect({ port: g.port, host: '127.0.0.1', allowHalfOpen: true });
-  kit.defer(() => s.destroy());
-  let got = Buffer.alloc(0);
-  s.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
-  await new Promise((r) => s.once('connect', r));
-  s.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
-  await until(() => got.includes('\r\n\r\n'), 'the upgrade');
-  const hello = encodeFrame({ type: FrameType.HELLO, payload: encodeBody({ v: [1, 1] }) });
-  const sub = encodeFrame({ type: FrameType.SUB, topic: 'me.>', correlation: 1, payload: encodeBody({}) });
-  s.write(clientFrame(2, Buffer.concat([hello, sub])));
-  await until(() => serverOpcodes(got).length >= 1, 'WELCOME and the SUB ACK');
+  const { s, received } = await subscribedRawClient(n, true);
   await new Promise((r) => setTimeout(r, 100));
-  const before = serverOpcodes(got).length;
+  const before = serverOpcodes(received()).length;
   const dropped0 = n.stats.dropped.slow;
   const events = Buffer.concat(Array.from({ length: 20 }, () => encodeFrame({ type: FrameType.PUB, topic: 'me.x', payload: Buffer.alloc(8192, 7) })));
   s.write(Buffer.concat([clientFrame(2, events), clientFrame(8, Buffer.from([0x03, 0xe8]))]));
-  await until(() => serverOpcodes(got).includes(8), "the node's close frame");
+  await until(() => serverOpcodes(received()).includes(8), "the node's close frame");
   // Past the write deadline (300 ms): a queue held non-empty would have made a slow consumer by now.
   await new Promise((r) => setTimeout(r, 1000));
-  const after = serverFrames(got).slice(before);
+  const after = serverFrames(received()).slice(before);
   const eventBytes = events.length / 20;
   // Events the node sent before its close frame (none when ws read the close frame in the tick that routed them, the usual case).
   const delivered = after.slice(0, after.findIndex((f) => f.op === 8)).reduce((a, f) => a + f.len, 0) / eventBytes;
