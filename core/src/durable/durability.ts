@@ -27,7 +27,7 @@ import type { QueueRef } from './queue-names.js';
 import { ReplaySlots } from './replay-slots.js';
 import { readStoredFrame } from './stored-frame.js';
 import { DURABLE_FEATURES } from './durability-off.js';
-import { closeConnection, commandsWaiting, connectRedis, firstFailure, isCluster, probeCluster, untilReady, type RedisClient } from './redis-connect.js';
+import { closeConnection, commandsWaiting, connectRedis, firstFailure, isCluster, onceRefusedDatabase, probeCluster, untilReady, type RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
 import { StoreQuota } from './store-quota.js';
 import { JobQuota } from './job-quota.js';
@@ -88,7 +88,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   private stopping = false;
   /** The background start of the connections and queues (bringUp); resolves true once durable features are up. */
   private bringingUp: Promise<boolean> | undefined;
-  private refusedDbSaid = false;
+  /** A database the server lacks (`--redis redis://host/99`, 16 there) fails only ioredis's SELECT, which goes on in database 0. */
+  private readonly refusedDb = onceRefusedDatabase((err) => this.host.logger.error({ redis: redact(this.cfg.redis), err }, 'redis refused the database of --redis: its commands go to database 0 (give a database it has)'));
   /** start() said Redis was not reachable: bringUp says when it is. */
   private unreachableSaid = false;
   /** Resolves when stop() begins: ends a bring-up still waiting for Redis (a disconnect() between reconnect attempts emits no 'end'). */
@@ -129,15 +130,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
 
   private connect(extra: RedisOptions): RedisClient {
     const r = connectRedis(this.cfg.target, extra);
-    // Reported through failed commands and the 'ready'/'end' log lines; but a database the server does not
-    // have (`--redis redis://host/99` where it has 16) fails only ioredis's SELECT at each connect, which
-    // then goes on in database 0: said once, at error.
-    r.on('error', (e: Error) => {
-      if (!this.refusedDbSaid && /DB index|invalid DB/i.test(e.message)) {
-        this.refusedDbSaid = true;
-        this.host.logger.error({ redis: redact(this.cfg.redis), err: e.message }, 'redis refused the database of --redis: its commands go to database 0 (give a database it has)');
-      }
-    });
+    r.on('error', this.refusedDb); // else reported through failed commands and the 'ready'/'end' log lines
     this.conns.push(r);
     this.probes.push(probeCluster(r));
     return r;

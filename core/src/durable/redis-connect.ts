@@ -40,6 +40,20 @@ export function connectRedis(target: RedisTarget, extra: RedisOptions): RedisCli
   });
 }
 
+/**
+ * An 'error' listener calling `say` at the first error that says the server
+ * has no such database: ioredis only emits it (its SELECT at connect failed)
+ * and goes on in database 0.
+ */
+export function onceRefusedDatabase(say: (err: string) => void): (e: Error) => void {
+  let said = false;
+  return (e) => {
+    if (said || !/DB index|invalid DB/i.test(e.message)) return;
+    said = true;
+    say(e.message);
+  };
+}
+
 /** True for a Cluster client. */
 export function isCluster(c: RedisClient): c is Cluster {
   return (c as Cluster).isCluster === true;
