@@ -66,8 +66,8 @@ export interface ConnectionSettings {
 /**
  * What a transport tells its connection: one small object per connection,
  * its methods on the prototype. An object of four arrow functions cost an
- * idle connection four closures and their context (~300 B of heap; issue
- * #15, node memory per idle connection).
+ * idle connection four closures and their context (with the TCP socket's
+ * shared listeners, 140 B of heap per idle connection at 5,000; issue #15).
  */
 class ConnectionEvents implements TransportEvents {
   constructor(private readonly c: Connection) {}
