@@ -25,14 +25,14 @@ const DEFAULT_WS_PORT = 8481;
 
 /**
  * The listeners of one `meshbus start` (a port of 0, or off, takes none). The
- * gateway on its default port is left out: taken, it is skipped with a warning
- * (start.ts), so `--port 8481` alone still starts.
+ * gateway on its default port is left out unless `defaultWs`: taken, it is
+ * skipped with a warning (start.ts), so `--port 8481` alone still starts.
  */
-function listeners(c: ListenSettings): Array<[flag: string, port: number | undefined, host: string]> {
+function listeners(c: ListenSettings, defaultWs = false): Array<[flag: string, port: number | undefined, host: string]> {
   return [
     ['--port', c.port, c.host],
     ['--http-port', c.httpPort, c.httpHost ?? c.host],
-    ['--ws-port', c.wsPort === DEFAULT_WS_PORT ? undefined : c.wsPort, c.host],
+    ['--ws-port', c.wsPort === DEFAULT_WS_PORT && !defaultWs ? undefined : c.wsPort, c.host],
     ['--cluster-port', c.clusterPort, c.clusterHost],
   ];
 }
@@ -66,8 +66,8 @@ function workerClusterPorts(c: ListenSettings, p: number): void {
   const last = p + c.workers - 1;
   const what = `--cluster-port ${p} with --workers ${c.workers}: worker i listens on ${p}+i`;
   if (last > 65535) throw new ConfigError(`${what}, up to ${last}, past 65535`);
-  const others: Array<[string, number | undefined, string]> = [['--port', c.port, c.host], ['--http-port', c.httpPort, c.httpHost ?? c.host], ['--ws-port', c.wsPort, c.host]];
-  for (const [flag, port, host] of others) {
+  // The workers' cluster ports are not listed (slice): the gateway's default port counts here, as it did.
+  for (const [flag, port, host] of listeners(c, true).slice(0, 3)) {
     if (port !== undefined && port >= p && port <= last && overlap(host, c.clusterHost)) throw new ConfigError(`${what}: worker ${port - p} would take ${port}, the ${flag}`);
   }
 }
