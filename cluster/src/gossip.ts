@@ -155,6 +155,10 @@ export class Gossip {
       if (info.id === this.s.self.id) continue;
       // A live link already answers at that address under another id: the gossip is stale.
       if (this.addressTaken(info.cluster, info.id)) continue;
+      // An address given up (its node failed, or is known gone: ClusterNode.forgetAddress) is learned again from
+      // a link to it only: a peer's gossip can be older than what this node knows (it has not seen its link there
+      // close yet), and a node learned here is never dialed, so it stayed listed 'down' for ever.
+      if (!known.has(info.id) && this.s.redialer.gaveUp(info.cluster)) continue;
       if (!known.has(info.id)) {
         if (known.size >= options.maxKnownPeers) {
           if (!this.knownFullWarned) logger.warn({ peer: link.peerId, maxKnownPeers: options.maxKnownPeers }, 'gossip names more nodes than maxKnownPeers: ignoring the rest');

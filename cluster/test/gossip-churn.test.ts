@@ -48,4 +48,24 @@ describe('gossip of peers that come and go', () => {
     await until(() => !a.cluster.peers().some((s) => s.id === me.id && s.state === 'up'), 'its link down');
     await until(() => !a.cluster.peers().some((s) => s.id === me.id), 'forgotten once its address is given up', 10_000);
   });
+
+  // A peer's gossip can be older than what this node knows: the peer still linked to the gone node (its close
+  // not seen yet) names it after this node forgot it. Before, it was learned again, never dialed (its address
+  // given up) and so never given up again: listed 'down' for ever (a flake of cli-workers-ports' restart test).
+  it.each(['redials failed', 'forgetAddress'] as const)('a node gone (%s) is not learned again from stale gossip', async (how) => {
+    const a = await startMeshNode({ secret: SECRET, pingInterval: 5000, redialMin: 10, redialMax: 20, redialGiveUp: 3 }, 'a');
+    cleanup.push(() => stopMeshNode(a));
+    const gone: PeerInfo = { id: randomBytes(8).toString('hex'), name: 'gone', cluster: `127.0.0.1:${await freePort()}`, client: '127.0.0.1:9' };
+    const g = await fakePeer(a, gone, SECRET);
+    if (how === 'forgetAddress') a.cluster.forgetAddress(gone.cluster);
+    g.close();
+    await until(() => !a.cluster.peers().some((s) => s.id === gone.id), 'the gone node forgotten', 10_000);
+    const late: PeerInfo = { id: randomBytes(8).toString('hex'), name: 'late', cluster: `127.0.0.1:${await freePort()}`, client: '127.0.0.1:9' };
+    const p = await fakePeer(a, late, SECRET);
+    cleanup.push(() => p.close());
+    p.send({ type: FrameType.PEERS, payload: encodeBody({ from: late.id, peers: [gone], links: [gone.id] }) });
+    await p.flush();
+    await until(() => a.cluster.links().some((l) => l.from === late.id), 'the late gossip read');
+    expect(a.cluster.peers().filter((s) => s.id === gone.id)).toEqual([]);
+  });
 });
