@@ -27,7 +27,7 @@ import type { QueueRef } from './queue-names.js';
 import { ReplaySlots } from './replay-slots.js';
 import { readStoredFrame } from './stored-frame.js';
 import { DURABLE_FEATURES } from './durability-off.js';
-import { closeConnection, commandsWaiting, connectRedis, firstFailure, isCluster, onceRefusedDatabase, probeCluster, untilReady, type RedisClient } from './redis-connect.js';
+import { closeConnection, commandsWaiting, connectRedis, firstFailure, isCluster, refusedDatabaseGuard, probeCluster, untilReady, type RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
 import { StoreQuota } from './store-quota.js';
 import { JobQuota } from './job-quota.js';
@@ -88,8 +88,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   private stopping = false;
   /** The background start of the connections and queues (bringUp); resolves true once durable features are up. */
   private bringingUp: Promise<boolean> | undefined;
-  /** A database the server lacks (`--redis redis://host/99`, 16 there) fails only ioredis's SELECT, which goes on in database 0. */
-  private readonly refusedDb = onceRefusedDatabase((err) => this.host.logger.error({ redis: redact(this.cfg.redis), err }, 'redis refused the database of --redis: its commands go to database 0 (give a database it has)'));
+  /** A database the server lacks (`--redis redis://host/99`, 16 there): each connection dropped as it is refused, said once. */
+  private readonly refusedDb = refusedDatabaseGuard((err) => this.host.logger.error({ redis: redact(this.cfg.redis), err }, 'redis has no database of --redis: durable features stay off (durable publishes refused) until the node restarts with one it has'));
   /** start() said Redis was not reachable: bringUp says when it is. */
   private unreachableSaid = false;
   /** Resolves when stop() begins: ends a bring-up still waiting for Redis (a disconnect() between reconnect attempts emits no 'end'). */
@@ -130,7 +130,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
 
   private connect(extra: RedisOptions): RedisClient {
     const r = connectRedis(this.cfg.target, extra);
-    r.on('error', this.refusedDb); // else reported through failed commands and the 'ready'/'end' log lines
+    r.on('error', this.refusedDb(r)); // else reported through failed commands and the 'ready'/'end' log lines
     this.conns.push(r);
     this.probes.push(probeCluster(r));
     return r;

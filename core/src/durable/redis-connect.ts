@@ -41,16 +41,24 @@ export function connectRedis(target: RedisTarget, extra: RedisOptions): RedisCli
 }
 
 /**
- * An 'error' listener calling `say` at the first error that says the server
- * has no such database: ioredis only emits it (its SELECT at connect failed)
- * and goes on in database 0.
+ * Makes 'error' listeners, one per connection, that at an error saying the
+ * server has no such database (`--redis redis://host/99`, 16 there) drop
+ * that connection (no reconnect) and call `say` the first time. ioredis only
+ * emits that error (its SELECT at connect failed) and goes on in database 0:
+ * before, the store's writes, acknowledged to publishers, landed in another
+ * database than the operator named (another application's, perhaps) while
+ * recovery read the named one. The error comes before ioredis's 'ready' (the
+ * SELECT is answered before its ready check), so no command of the node's
+ * reaches database 0; the connection never becomes ready, and durable
+ * features stay off as while Redis is unreachable.
  */
-export function onceRefusedDatabase(say: (err: string) => void): (e: Error) => void {
+export function refusedDatabaseGuard(say: (err: string) => void): (c: RedisClient) => (e: Error) => void {
   let said = false;
-  return (e) => {
-    if (said || !/DB index|invalid DB/i.test(e.message)) return;
+  return (c) => (e) => {
+    if (!/DB index|invalid DB/i.test(e.message)) return;
+    dropConnection(c);
+    if (!said) say(e.message);
     said = true;
-    say(e.message);
   };
 }
 
