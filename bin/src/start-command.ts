@@ -2,9 +2,9 @@ import { ConfigError } from '@meshbus/core';
 import { inOperatorTerms, loadStartConfig, unknownStartVariables } from './config.js';
 import { UsageError, noExtraArgs, type ParsedArgs } from './command-spec.js';
 import { nodeIdentity, startServer } from './start.js';
-import { logUnhandledRejections } from './rejection-guard.js';
+import { guardNodeProcess } from './node-process.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
-import { ignoreHangups, takeEarlySignal } from './early-signals.js';
+import { takeEarlySignal } from './early-signals.js';
 import { EXIT, START } from './main.js';
 import { thrownText } from '@meshbus/proto';
 
@@ -33,8 +33,7 @@ export async function runStart(p: ParsedArgs): Promise<number> {
   early = takeEarlySignal();
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(cfg);
-  logUnhandledRejections(identity.logger);
-  ignoreHangups(identity.logger);
+  guardNodeProcess(identity.logger);
   for (const u of unknownStartVariables()) identity.logger.warn(u, 'environment variable ignored: no setting of meshbus start reads it');
   // A bad option found by the node, cluster, HTTP API or gateway exits 2 (a UsageError), named as the operator set it.
   const server = await startServer(cfg, undefined, identity).catch((e: unknown) => {

@@ -2,9 +2,9 @@ import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { inOperatorTerms, isWildcardHost, unknownStartVariables, type StartConfig } from './config.js';
 import { nodeIdentity, startServer } from './start.js';
-import { logUnhandledRejections } from './rejection-guard.js';
+import { guardNodeProcess } from './node-process.js';
 import { onNpmLauncherExit } from './launcher-watch.js';
-import { ignoreHangups, takeEarlySignal } from './early-signals.js';
+import { takeEarlySignal } from './early-signals.js';
 import { jsonLogger, memoryNow } from '@meshbus/core';
 import { hostPort } from '@meshbus/proto';
 import { workerGatherer, workerSources, type WorkerView } from './worker-gather.js';
@@ -69,8 +69,7 @@ async function supervise(cfg: StartConfig): Promise<number> {
   // The primary's start-up is over: it supervises from here (startup-tiering.ts).
   endStartupTiering();
   const log = jsonLogger(cfg.logLevel, { role: 'primary' });
-  logUnhandledRejections(log);
-  ignoreHangups(log);
+  guardNodeProcess(log);
   for (const u of unknownStartVariables()) log.warn(u, 'environment variable ignored: no setting of meshbus start reads it');
   const n = cfg.workers;
   // Workers that only mesh among themselves still authenticate their links.
@@ -198,8 +197,7 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   if (takeEarlySignal() !== undefined) early = true;
   // The guard is installed before anything starts: a rejection during start-up is logged too.
   const identity = nodeIdentity(workerCfg);
-  logUnhandledRejections(identity.logger);
-  ignoreHangups(identity.logger);
+  guardNodeProcess(identity.logger);
   // Every worker's series on every scrape (each labelled with its worker) and every worker
   // in /v1/workers, whichever worker the connection landed on (worker-gather.ts).
   let running: RunningServer | undefined;
