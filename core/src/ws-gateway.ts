@@ -3,19 +3,23 @@ import type { IncomingMessage, ServerResponse, Server as HttpServer } from 'node
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { PerMessageDeflateOptions, WebSocket, WebSocketServer } from 'ws';
-import { ERROR_CODES, errorFrame, hostPort } from '@meshbus/proto';
+import { ERROR_CODES, errorFrame, hostPort, type ErrorCode } from '@meshbus/proto';
 import { ConfigError, MAX_TIMER_MS } from './config-error.js';
 import type { MeshNode } from './node.js';
 import { wsCloseCode } from './ws-close-codes.js';
 import { WsTransport } from './ws-transport.js';
 import { limitConnections } from './listener-limits.js';
+import { rawErrorAnswer } from './http/http-errors.js';
 import { createListenerServer, onUnparsedRequest, refuseConnection } from './listener-timeouts.js';
-
-/** Plain requests a connection to the gateway's port may have unanswered (only a 426 to give them). */
-const WS_MAX_PIPELINED = 8;
 import { listenOn } from './listen.js';
 import { ToldRecently, throttled } from './told-recently.js';
 import { isThisMachineName } from './loopback.js';
+
+/** Why a page's upgrade was refused, in the 403's body: what to change, not the origin (the log has it). */
+const ORIGIN_LOOPBACK_ONLY = "a page from another site: this node asks clients for no token, so it takes pages from this machine only (start it with --ws-origins <the page's origin>)";
+const ORIGIN_NOT_LISTED = "the page's origin is not in this node's --ws-origins";
+/** Plain requests a connection to the gateway's port may have unanswered (only a 426 to give them). */
+const WS_MAX_PIPELINED = 8;
 
 /** Default port of the WebSocket gateway of `meshbus start`. */
 export const DEFAULT_WS_PORT = 8481;
@@ -224,7 +228,7 @@ export class WsGateway {
     if (this.path !== undefined && path !== this.path) {
       // Mounted: another upgrade handler may own this path.
       if (!this.owned && this.http.listeners('upgrade').length > 1) return;
-      this.refuse(socket, 404, 'Not Found');
+      this.refuse(socket, 404, 'MB_ERR_NOT_FOUND', `no WebSocket endpoint at this path: connect to ${this.path}`);
       return;
     }
     const origin = req.headers.origin;
@@ -241,7 +245,9 @@ export class WsGateway {
             : 'ws connection refused: origin not allowed (said again at most every 5 min per address)';
         this.node.logger.info({ origin, remote, refused: this.originRefusals }, why);
       }
-      this.refuse(socket, 403, 'Forbidden');
+      if (this.closed) this.refuse(socket, 503, 'MB_ERR_DRAINING');
+      // The page's origin is not echoed: the caller chose it, and the node's log has it.
+      else this.refuse(socket, 403, 'MB_ERR_PERMISSION_DENIED', this.loopbackPagesOnly ? ORIGIN_LOOPBACK_ONLY : ORIGIN_NOT_LISTED);
       return;
     }
     if (this.wssReady) {
@@ -255,14 +261,14 @@ export class WsGateway {
       (wss) => {
         socket.off('error', onError);
         // Closed while ws loaded: as a closed gateway.
-        if (this.closed) return this.refuse(socket, 403, 'Forbidden');
+        if (this.closed) return this.refuse(socket, 503, 'MB_ERR_DRAINING');
         wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req.socket as Socket));
       },
       (e: unknown) => {
         socket.off('error', onError);
         // Once a minute (ThrottledLog): each upgrade fails again, and anyone who reaches the port can send one.
         throttled(this.node.logger).error({ err: (e as Error).message }, 'ws gateway: cannot load ws');
-        this.refuse(socket, 500, 'Internal Server Error');
+        this.refuse(socket, 500, 'MB_ERR_INTERNAL', 'the WebSocket gateway could not load ws');
       },
     );
   };
@@ -326,9 +332,14 @@ export class WsGateway {
     });
   }
 
-  /** Answers an upgrade it will not take with `status` and ends it (destroyed after drainTimeout if the client does not close). */
-  private refuse(socket: Duplex, status: number, text: string): void {
-    refuseConnection(socket, `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, this.node.options.drainTimeout);
+  /**
+   * Answers an upgrade it will not take with `status` and the HTTP API's error body
+   * (`{ error: { code, num, message } }`), and ends it (destroyed after drainTimeout if the
+   * client does not close). Before, an empty body: a developer whose page was refused saw
+   * "403" and nothing to say why.
+   */
+  private refuse(socket: Duplex, status: number, code: ErrorCode, message: string = ERROR_CODES[code].message): void {
+    refuseConnection(socket, rawErrorAnswer(status, code, message), this.node.options.drainTimeout);
   }
 
   /** ws-level ping period, ms (0: off). */

@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { FrameType } from '@meshbus/proto';
 import { nodeKit, RawWs } from '@meshbus/testkit';
@@ -67,9 +68,40 @@ describe('WebSocket Origins on a node without client tokens', () => {
     expect(withToken.got.some((g) => g.type === FrameType.WELCOME)).toBe(true);
   });
 
+  it("a refused upgrade says why in the HTTP API's error body (was an empty 403): a stable code, what to change, not the origin", async () => {
+    const open = await gateway({});
+    const listed = await gateway({}, { origins: ['https://app.example.com'], path: '/events' });
+    const refused = await upgradeAnswer(open.gw.port, '/', 'https://evil.example');
+    expect(refused.status).toBe(403);
+    expect(refused.type).toMatch(/^application\/json/);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: { code: 'MB_ERR_PERMISSION_DENIED', num: 2004, message: expect.stringContaining('--ws-origins') } });
+    expect(refused.body).not.toContain('evil.example');
+    const notListed = await upgradeAnswer(listed.gw.port, '/events', 'https://evil.example');
+    expect(notListed.status).toBe(403);
+    expect(JSON.parse(notListed.body).error).toMatchObject({ code: 'MB_ERR_PERMISSION_DENIED', message: "the page's origin is not in this node's --ws-origins" });
+    const wrongPath = await upgradeAnswer(listed.gw.port, '/ws', 'https://app.example.com');
+    expect(wrongPath.status).toBe(404);
+    expect(JSON.parse(wrongPath.body).error).toMatchObject({ code: 'MB_ERR_NOT_FOUND', message: 'no WebSocket endpoint at this path: connect to /events' });
+  });
+
   it('isLoopbackOrigin', () => {
     expect(['http://localhost', 'https://LOCALHOST:1', 'http://a.b.localhost:9', 'http://127.0.0.1', 'http://127.9.8.7:80', 'http://[::1]:3000'].map(isLoopbackOrigin)).toEqual([true, true, true, true, true, true]);
     expect(['null', '', 'file://', 'http://localhost.evil.example', 'http://127.0.0.1.evil.example', 'http://10.0.0.1', 'ws://localhost', 'http://[::2]'].map(isLoopbackOrigin)).toEqual([false, false, false, false, false, false, false, false]);
   });
 });
 
+
+/** The HTTP answer to a WebSocket upgrade the gateway refuses: status, content type, body. */
+function upgradeAnswer(port: number, path: string, origin: string): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ port, host: '127.0.0.1', path, headers: { connection: 'Upgrade', upgrade: 'websocket', origin, 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } });
+    req.on('upgrade', () => reject(new Error('upgraded')));
+    req.on('response', (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
