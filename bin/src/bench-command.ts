@@ -1,6 +1,6 @@
 import { ClientError } from '@meshbus/proto';
 import type { Client } from '@meshbus/sdk';
-import { UsageError, checkTopic, intOption, noExtraArgs, positional, type ParsedArgs } from './command-spec.js';
+import { UsageError, checkTopic, durationOption, intOption, noExtraArgs, positional, type ParsedArgs } from './command-spec.js';
 import { BENCH } from './command-specs.js';
 import { clientTarget, openClient } from './client-connect.js';
 
@@ -150,7 +150,7 @@ export async function runBenchCommand(p: ParsedArgs): Promise<number> {
   if (pubs === 0 && subs === 0) throw new UsageError('bench: --pub and --sub are both 0: nothing to measure');
   const msgs = intOption(p, 'msgs', 1)!;
   const size = intOption(p, 'size', 0, 1 << 20)!;
-  const timeoutMs = intOption(p, 'timeout', 1)!;
+  const timeoutMs = durationOption(p, 'timeout', 'ms', 1)!;
   const { servers } = clientTarget(p);
   const expected = msgs * subs;
   const tty = process.stderr.isTTY === true;

@@ -1,6 +1,6 @@
 import { ClientError, isMeshbusError, utf8Encode, type MeshbusError, thrownText } from '@meshbus/proto';
 import type { Client, ConnectOptions, Msg } from '@meshbus/sdk';
-import { UsageError, checkTopic, intOption, noExtraArgs, positional, stringOption, type ParsedArgs } from './command-spec.js';
+import { UsageError, checkTopic, durationOption, intOption, noExtraArgs, positional, stringOption, type ParsedArgs } from './command-spec.js';
 import { PUB, REPLY, REQ, SUB } from './command-specs.js';
 import { clientTarget, openClient } from './client-connect.js';
 import { forTerminal, formatMsg, msgJson, payloadText, type MsgFormat } from './msg-format.js';
@@ -39,7 +39,7 @@ export async function runPub(p: ParsedArgs): Promise<number> {
   const data = utf8Encode(positional(p, 1, '<data>', PUB));
   const count = intOption(p, 'count', 1)!;
   const h = headerOption(p);
-  const delay = intOption(p, 'delay', 0, 30 * 24 * 3600 * 1000);
+  const delay = durationOption(p, 'delay', 'ms', 0, 30 * 24 * 3600 * 1000);
   const acked = p.values.ack === true || delay !== undefined;
   const json = p.values.json === true;
   const c = await openClient(p);
@@ -221,7 +221,7 @@ export async function runReq(p: ParsedArgs): Promise<number> {
   noExtraArgs(p, 2, REQ);
   const topic = checkTopic(positional(p, 0, '<topic>', REQ), false);
   const data = utf8Encode(positional(p, 1, '<data>', REQ));
-  const timeout = intOption(p, 'timeout', 1)!;
+  const timeout = durationOption(p, 'timeout', 'ms', 1)!;
   const h = headerOption(p);
   const c = await openClient(p);
   try {

@@ -143,6 +143,29 @@ export function intOption(p: ParsedArgs, name: string, min: number, max = Number
   return n;
 }
 
+/** Milliseconds per duration unit. */
+const MS_PER: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * A duration option in `unit` (ms or s): a whole number in that unit, or one
+ * with ms, s, m, h or d (`500ms`, `5s`, `15m`, `1h`, `7d`); from `min` to `max`
+ * in `unit`. UsageError naming the flag otherwise, and for a figure that is
+ * not whole in `unit` (`1500ms` for seconds). Every time flag of the commands
+ * reads this (before, the milliseconds flags took bare numbers only while
+ * `token --ttl` took `1h`).
+ */
+export function durationOption(p: ParsedArgs, name: string, unit: 'ms' | 's', min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  const raw = stringOption(p, name);
+  if (raw === undefined) return undefined;
+  const m = /^(\d+)(ms|s|m|h|d)?$/.exec(raw.trim());
+  const n = m ? (Number(m[1]) * MS_PER[m[2] ?? unit]!) / MS_PER[unit]! : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${name} must be a whole number of ${unit === 'ms' ? 'milliseconds' : 'seconds'} ${range}, or one with ms, s, m, h or d (e.g. 500ms, 5s, 15m), got "${raw}"`);
+  }
+  return n;
+}
+
 /** A topic (pattern = false) or subscription pattern, checked with the protocol's rules. */
 export function checkTopic(topic: string, pattern: boolean, what = '<topic>'): string {
   const problem = topicProblem(topic, pattern);

@@ -61,7 +61,7 @@ export const PUB: CommandSpec = {
     { name: 'count', arg: 'n', default: '1', help: 'Publish the event this many times (1 or more).' },
     { name: 'header', arg: 'key=value', multiple: true, help: 'Add a header to the event; the value may be empty (key=).' },
     { name: 'ack', help: 'Wait for the node to acknowledge each event and print its position (durable topics); exit 1 when refused (e.g. MB_ERR_NOT_DURABLE).' },
-    { name: 'delay', arg: 'ms', help: 'Have the node publish the event this many milliseconds later (durable topics, needs Redis); implies --ack.' },
+    { name: 'delay', arg: 'duration', help: 'Have the node publish the event this much later (milliseconds, or 500ms, 5s, 15m, 1h) (durable topics, needs Redis); implies --ack.' },
     { name: 'json', help: 'Print one JSON object per event (n, topic, epoch and offset when acknowledged with a position), or one for the run without --ack.' },
   ],
 };
@@ -105,7 +105,7 @@ export const REQ: CommandSpec = {
   description: 'Sends <data> as a request on <topic> and prints the first reply. Exits 1 on timeout or when nobody serves the topic.',
   options: [
     ...CONNECT_OPTIONS,
-    { name: 'timeout', arg: 'ms', default: '5000', help: 'Give up waiting for a reply after this many milliseconds (1 or more).' },
+    { name: 'timeout', arg: 'duration', default: '5000', help: 'Give up waiting for a reply after this long: milliseconds (1 or more), or 500ms, 5s, 2m.' },
     { name: 'header', arg: 'key=value', multiple: true, help: 'Add a header to the request; the value may be empty (key=).' },
     { name: 'json', help: 'Print the reply as one JSON object (topic, data, encoding when base64, size, headers) instead of its payload.' },
   ],
@@ -119,7 +119,7 @@ export const TRACE: CommandSpec = {
     'Publishes <data> on <topic> with a trace id and prints, one line per node, where the event went and how long each node took. Exits 1 when no node reported the event.',
   options: [
     ...CONNECT_OPTIONS,
-    { name: 'wait', arg: 'ms', default: '1000', help: 'Collect hop reports for this many milliseconds (1 or more).' },
+    { name: 'wait', arg: 'duration', default: '1000', help: 'Collect hop reports for this long: milliseconds (1 or more), or 500ms, 5s.' },
     { name: 'json', help: 'Print the hops as JSON instead of a table.' },
   ],
 };
@@ -134,7 +134,7 @@ export const HISTORY: CommandSpec = {
     ...CONNECT_OPTIONS,
     { name: 'last', arg: 'n', default: '20', help: 'How many of the newest events to print (0: only the positions; at most 10000).' },
     { name: 'json', help: 'Print one JSON object: topic, epoch, lastOffset, recovered and the events (offset, timestamp, data, headers).' },
-    { name: 'wait', arg: 'ms', default: '5000', help: 'Give up when the node has not sent the history within this many milliseconds.' },
+    { name: 'wait', arg: 'duration', default: '5000', help: 'Give up when the node has not sent the history within this long: milliseconds, or 500ms, 5s.' },
   ],
 };
 
@@ -175,7 +175,7 @@ export const BENCH: CommandSpec = {
     { name: 'sub', arg: 'n', default: '1', help: 'Subscribing connections (0 to 1000).' },
     { name: 'msgs', arg: 'n', default: '100000', help: 'Events published in all, shared among the publishers (1 or more).' },
     { name: 'size', arg: 'bytes', default: '128', help: 'Payload size in bytes (0 to 1048576); 8 or more to measure latency.' },
-    { name: 'timeout', arg: 'ms', default: '60000', help: 'Give up waiting for the subscribers after this many milliseconds past the last publish.' },
+    { name: 'timeout', arg: 'duration', default: '60000', help: 'Give up waiting for the subscribers this long after the last publish: milliseconds, or 500ms, 30s, 2m.' },
     { name: 'json', help: 'Print the summary as one JSON object.' },
   ],
 };

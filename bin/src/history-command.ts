@@ -1,6 +1,6 @@
 import { ClientError, type Position } from '@meshbus/proto';
 import type { Client, Msg, Subscription } from '@meshbus/sdk';
-import { checkTopic, intOption, noExtraArgs, positional, type ParsedArgs } from './command-spec.js';
+import { checkTopic, durationOption, intOption, noExtraArgs, positional, type ParsedArgs } from './command-spec.js';
 import { HISTORY } from './command-specs.js';
 import { openClient } from './client-connect.js';
 import { payloadText } from './msg-format.js';
@@ -90,7 +90,7 @@ export async function runHistory(p: ParsedArgs): Promise<number> {
   noExtraArgs(p, 1, HISTORY);
   const topic = checkTopic(positional(p, 0, '<topic>', HISTORY), false);
   const last = intOption(p, 'last', 0, 10_000)!;
-  const wait = intOption(p, 'wait', 1)!;
+  const wait = durationOption(p, 'wait', 'ms', 1)!;
   const c = await openClient(p, 'meshbus-history');
   try {
     const h = await readHistory(c, topic, last, wait);

@@ -1,17 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { mintToken, type TopicRules } from '@meshbus/core';
-import { UsageError, checkTopic, noExtraArgs, stringOption, type ParsedArgs } from './command-spec.js';
+import { UsageError, checkTopic, durationOption, noExtraArgs, stringOption, type ParsedArgs } from './command-spec.js';
 import { TOKEN } from './command-specs.js';
-
-const UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
-/** `90`, `90s`, `15m`, `1h`, `7d` → seconds; UsageError naming --ttl otherwise. */
-export function parseTtl(raw: string): number {
-  const m = /^(\d+)([smhd]?)$/.exec(raw.trim());
-  const s = m ? Number(m[1]) * UNIT[m[2] || 's']! : NaN;
-  if (!Number.isSafeInteger(s)) throw new UsageError(`--ttl must be a whole number of seconds or a number with s, m, h or d (e.g. 15m, 1h), got "${raw}"`);
-  return s;
-}
 
 /** A repeatable pattern option's values, each checked with the protocol's pattern rules (UsageError naming the flag). */
 function list(p: ParsedArgs, name: string): string[] | undefined {
@@ -50,7 +40,7 @@ export async function runToken(p: ParsedArgs, env: NodeJS.ProcessEnv = process.e
     secret,
     privateKey,
     kid: stringOption(p, 'kid'),
-    ttl: parseTtl(stringOption(p, 'ttl')!),
+    ttl: durationOption(p, 'ttl', 's', 0)!,
     publish: rules(list(p, 'pub'), list(p, 'pub-deny')),
     subscribe: rules(list(p, 'sub-allow'), list(p, 'sub-deny')),
     audience: stringOption(p, 'aud'),

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { utf8Encode } from '@meshbus/proto';
 import type { Client } from '@meshbus/sdk';
 import { hopName, readHopRecord, type TraceHop } from '@meshbus/core/trace-hop';
-import { checkTopic, intOption, noExtraArgs, positional, type ParsedArgs } from './command-spec.js';
+import { checkTopic, durationOption, noExtraArgs, positional, type ParsedArgs } from './command-spec.js';
 import { TRACE } from './command-specs.js';
 import { openClient } from './client-connect.js';
 import { forTerminal } from './msg-format.js';
@@ -48,7 +48,7 @@ export async function traceCommand(p: ParsedArgs): Promise<number> {
   noExtraArgs(p, 2, TRACE);
   const topic = checkTopic(positional(p, 0, '<topic>', TRACE), false);
   const data = utf8Encode(positional(p, 1, '<data>', TRACE));
-  const wait = intOption(p, 'wait', 1)!;
+  const wait = durationOption(p, 'wait', 'ms', 1)!;
   const client = await openClient(p, 'meshbus-trace');
   try {
     const { id, hops } = await traceEvent(client, topic, data, wait);

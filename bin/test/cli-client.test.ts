@@ -82,6 +82,21 @@ describe('against one node', () => {
     expect(raw.out()).toBe('hello\n{"n":1}\n');
   });
 
+  it('time flags take durations (req --timeout 300ms, 1s), as token --ttl does; milliseconds without a unit', async () => {
+    // A subscriber that never answers: the request waits its whole --timeout, then exits 1.
+    const silent = track(spawnCli(['sub', 'slow.svc', '--server', server]));
+    await started(silent, 'subscribed to slow.svc');
+    for (const timeout of ['300ms', '1s', '300']) {
+      const t0 = Date.now();
+      const r = await runCli(['req', 'slow.svc', 'q', '--timeout', timeout, '--server', server]);
+      expect(r.code, `${timeout}: ${r.err}`).toBe(1);
+      expect(r.err, timeout).toMatch(/timed out/);
+      // Not the default 5,000 ms: the duration was read in its unit.
+      expect(Date.now() - t0, timeout).toBeLessThan(4500);
+    }
+    silent.child.kill('SIGTERM');
+  });
+
   it('reply answers with <data> or --echo; req --json prints the reply as JSON; --queue shares requests', async () => {
     const fixed = track(spawnCli(['reply', 'svc.time', 'noon', '--count', '1', '--header', 'x=1', '--server', server]));
     await started(fixed, 'serving requests on svc.time');
@@ -184,6 +199,9 @@ describe('against one node', () => {
     { args: ['sub', 'x', '--reconnects', '-1'], says: '--reconnects' },
     { args: ['req', 'x', 'y', '--header', 'nov'], says: '--header "nov"' },
     { args: ['pub', 'x', 'y', '--delay', 'soon'], says: '--delay' },
+    { args: ['req', 'x', 'y', '--timeout', '5x'], says: '--timeout must be a whole number of milliseconds of at least 1, or one with ms, s, m, h or d' },
+    { args: ['req', 'x', 'y', '--timeout', '0s'], says: '--timeout' },
+    { args: ['trace', 'x', 'y', '--wait', '1.5s'], says: '--wait' },
     { args: ['pub', 'x', 'y', '--ack=yes'], says: '--ack' },
     { args: ['history'], says: 'missing <topic>' },
     { args: ['history', 'a.*'], says: 'wildcard in publish topic' },

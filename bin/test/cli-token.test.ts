@@ -65,6 +65,8 @@ describe('meshbus token', () => {
     expect(claims.exp! - claims.iat!).toBe(3600);
     expect(decodeProtectedHeader(t).alg).toBe('HS256');
     expect(decodeJwt(await mint(['--secret', SECRET, '--sub', 'x', '--ttl', '0'])).exp).toBeUndefined();
+    const d = decodeJwt(await mint(['--secret', SECRET, '--sub', 'x', '--ttl', '90000ms']));
+    expect(d.exp! - d.iat!).toBe(90);
   });
 
   it.each([
@@ -72,6 +74,7 @@ describe('meshbus token', () => {
     { args: ['--sub', 'a'], says: 'exactly one of --secret' },
     { args: ['--sub', 'a', '--secret', SECRET, '--private-key', 'k.pem'], says: 'exactly one of --secret' },
     { args: ['--sub', 'a', '--secret', SECRET, '--ttl', 'soon'], says: '--ttl' },
+    { args: ['--sub', 'a', '--secret', SECRET, '--ttl', '1500ms'], says: '--ttl must be a whole number of seconds' },
     { args: ['--sub', 'a', '--secret', SECRET, 'extra'], says: 'unexpected argument' },
     { args: ['--sub', 'a', '--secret', SECRET, '--pub', 'a..b'], says: '--pub "a..b"' },
     { args: ['--sub', 'a', '--secret', SECRET, '--sub-allow', 'a.>.b'], says: '--sub-allow' },
