@@ -89,7 +89,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   /** The background start of the connections and queues (bringUp); resolves true once durable features are up. */
   private bringingUp: Promise<boolean> | undefined;
   /** A database the server lacks (`--redis redis://host/99`, 16 there): each connection dropped as it is refused, said once. */
-  private readonly refusedDb = refusedDatabaseGuard((err) => this.host.logger.error({ redis: redact(this.cfg.redis), err }, 'redis has no database of --redis: durable features stay off (durable publishes refused) until the node restarts with one it has'));
+  private readonly refusedDb = refusedDatabaseGuard((err) => this.host.logger.error({ redis: redact(this.cfg.redis), err }, 'redis refused the database of --redis (SELECT): durable features stay off (durable publishes refused) until the node restarts with one it may use'));
   /** start() said Redis was not reachable: bringUp says when it is. */
   private unreachableSaid = false;
   /** Resolves when stop() begins: ends a bring-up still waiting for Redis (a disconnect() between reconnect attempts emits no 'end'). */

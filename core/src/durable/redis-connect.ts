@@ -41,10 +41,10 @@ export function connectRedis(target: RedisTarget, extra: RedisOptions): RedisCli
 }
 
 /**
- * Makes 'error' listeners, one per connection, that at an error saying the
- * server has no such database (`--redis redis://host/99`, 16 there) drop
- * that connection (no reconnect) and call `say` the first time. ioredis only
- * emits that error (its SELECT at connect failed) and goes on in database 0:
+ * Makes 'error' listeners, one per connection, that when the server refuses
+ * the SELECT of the URL's database (`--redis redis://host/99` with 16 there;
+ * a user whose ACL denies SELECT) drop that connection (no reconnect) and
+ * call `say` the first time. ioredis only emits that error and goes on in database 0:
  * before, the store's writes, acknowledged to publishers, landed in another
  * database than the operator named (another application's, perhaps) while
  * recovery read the named one. The error comes before ioredis's 'ready' (the
@@ -55,7 +55,8 @@ export function connectRedis(target: RedisTarget, extra: RedisOptions): RedisCli
 export function refusedDatabaseGuard(say: (err: string) => void): (c: RedisClient) => (e: Error) => void {
   let said = false;
   return (c) => (e) => {
-    if (!/DB index|invalid DB/i.test(e.message)) return;
+    // The node never sends SELECT itself (nor does BullMQ): a refused one is ioredis's at connect.
+    if ((e as { command?: { name?: string } }).command?.name !== 'select') return;
     dropConnection(c);
     if (!said) say(e.message);
     said = true;
