@@ -19,7 +19,7 @@ import type { PeerLink } from './peer-link.js';
 export function memberGone(node: MeshNode, mode: MeshMode, f: Frame, route: Receivers, queue: string, from: PeerLink): void {
   if (mode === 'leaf' || (mode === 'full' && (f.hops < 2 || from.kind === 'leaf'))) {
     const g = route.groups.find((x) => x.name === queue);
-    const m = g && g.remote.length > 0 ? node.table.pick({ name: queue, local: [], remote: g.remote, far: [] }, undefined, 'all', f.payloadLen) : undefined;
+    const m = g && g.remote.length > 0 ? node.table.pick({ name: queue, local: [], remote: g.remote, far: [] }, f) : undefined;
     if (m) {
       m.owner.deliver(f, m.sid);
       return;

@@ -1,5 +1,5 @@
 import { FrameType, ProtocolError, SessionError, assertPlainBody, checkIngressRules, decodeExtension, isTraceId, topicProblem, type Extension, type Frame, type HelloBody, type SubBody, type TopicLimits } from '@meshbus/proto';
-import { isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
+import { isNodeOnlyTopic, isNodeOnlyTopicAt } from './auth/reserved-topics.js';
 
 /**
  * The bounds a node puts on every number and size a client sends (SPEC.md
@@ -101,7 +101,7 @@ export interface EventLimits extends TopicLimits {
 /**
  * The one check of a client's PUB or REQ (TCP, WebSocket), before anything
  * routes or stores it, in one pass that decodes the extension block once:
- * not on `_TRACE` (MB_ERR_PERMISSION_DENIED, topic or reply topic), header
+ * not on `_TRACE` or `_DLQ` (MB_ERR_PERMISSION_DENIED, topic or reply topic), header
  * numbers (hops 0, sid 0, maxHops, timestamp: MB_ERR_OUT_OF_RANGE) and, when
  * present, the extension block: the reply topic is a valid literal topic
  * (MB_ERR_BAD_TOPIC), the trace id is 16 lowercase hex digits
@@ -118,8 +118,8 @@ export function checkClientEvent(f: Frame, limits: EventLimits): Extension | und
   if (f.hops !== 0) throw outOfRange(`hops ${f.hops}: clients send 0`);
   if (f.sid !== 0) throw outOfRange(`sid ${f.sid}: clients send 0`);
   if (f.maxHops > CLIENT_LIMITS.maxHops) throw outOfRange(`maxHops ${f.maxHops}, limit ${CLIENT_LIMITS.maxHops}`);
-  // Hop records come from nodes only: a client can neither forge one nor make a responder do it.
-  if (isTraceTopicAt(f.buf, f.topicStart, f.topicLen)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `only nodes publish on ${f.topic}`);
+  // Hop records and dead letters come from nodes only: a client can neither forge one nor make a responder do it.
+  if (isNodeOnlyTopicAt(f.buf, f.topicStart, f.topicLen)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `only nodes publish on ${f.topic}`);
   const ts = f.timestamp;
   if (ts !== 0 && ts > Date.now() + CLIENT_LIMITS.futureSkewMs) throw outOfRange(`timestamp ${ts} is more than ${CLIENT_LIMITS.futureSkewMs} ms ahead of the node's clock`);
   const ext = f.extLen === 0 ? undefined : decodeExtension(f.extBytes);
@@ -129,7 +129,7 @@ export function checkClientEvent(f: Frame, limits: EventLimits): Extension | und
     if (ext.reply !== undefined) {
       const problem = topicProblem(ext.reply, false, limits);
       if (problem) throw new ProtocolError('MB_ERR_BAD_TOPIC', `reply topic: ${problem}`);
-      if (isTraceTopic(ext.reply)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `reply topic ${ext.reply}: only nodes publish there`);
+      if (isNodeOnlyTopic(ext.reply)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `reply topic ${ext.reply}: only nodes publish there`);
     }
     if (ext.trace !== undefined) {
       if (!isTraceId(ext.trace)) throw new ProtocolError('MB_ERR_BAD_EXTENSION', `trace id "${ext.trace.slice(0, 64)}" must be 16 lowercase hex digits`);

@@ -9,7 +9,7 @@ import { subscribeProblem } from './subscription-policy.js';
 import { SessionSubscriptions } from './session-subscriptions.js';
 import { CheckedRules } from './checked-rules.js';
 import { Permissions } from './auth/permissions.js';
-import { TRACE, isOwnInbox, isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
+import { TRACE, isDeadLetterTopicAt, mayReadDeadLetter, isOwnInbox, isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
 import { checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken, controlBody } from './client-limits.js';
 import { subscriptionRefusal } from './subscription-bounds.js';
 import { RateLimiter } from './auth/rate-limiter.js';
@@ -404,7 +404,7 @@ export class ClientSession extends Connection {
     this.bytesOut += this.out.runBytes;
   }
 
-  /** Whether this connection gets events on `f`'s topic: open, allowed by its token and the node's reserved topics, a trace it may see. */
+  /** Whether this connection gets events on `f`'s topic: open (else counted lost) and admitted. */
   private receives(f: Frame, count: number): boolean {
     if (this.phase !== 'open') {
       // Routed after it began closing (a route computed before: a run's targets, fixed when one of its events
@@ -413,8 +413,15 @@ export class ClientSession extends Connection {
       this.ctx.stats.dropped.slow += count;
       return false;
     }
+    return this.admits(f);
+  }
+
+  /** Subscriber.admits: allowed by its token and the node's reserved topics, a trace it may see, a dead letter of a topic it may read. */
+  admits(f: Frame): boolean {
     if (this.permissions?.filtersDelivery && !this.permissions.canReceiveFrame(f)) return false;
     if (this.subs.policy.reserved?.canReceive(f.topic) === false) return false;
+    if (f.buf[f.topicStart] !== 0x5f /* _ */) return true;
+    if (isDeadLetterTopicAt(f.buf, f.topicStart, f.topicLen)) return mayReadDeadLetter(f, this.permissions);
     if (!isTraceTopicAt(f.buf, f.topicStart, f.topicLen)) return true;
     // A hop record reaches the tracer that owns its id here, or a token explicitly allowed its `_TRACE` topic (trace-guard.ts).
     return this.permissions?.explicitlyAllowsSubscribe(f.topic) === true || this.ctx.traces.mayReceive(this, f);

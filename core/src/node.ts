@@ -397,7 +397,7 @@ export class MeshNode implements NodeContext {
     // A copy from another node (sid 0) is never a queue group's: its entry node picked each group's member (SPEC §10.3).
     const groups = from !== undefined && isLink(from.kind) ? NO_GROUPS : receivers.groups;
     for (const g of groups) {
-      const m = this.table.pick(g, skip, scope, f.payloadLen);
+      const m = this.table.pick(g, f, skip, scope);
       if (!m) continue;
       const drop = dropTagOf(m);
       m.owner.deliver(f, m.sid, drop);
@@ -434,7 +434,7 @@ export class MeshNode implements NodeContext {
     const tIn = f.traced || otel ? now() : 0;
     for (const g of receivers.groups) {
       if (g.name !== group) continue;
-      const m = this.table.pick(g, from, scope, f.payloadLen);
+      const m = this.table.pick(g, f, from, scope);
       if (!m) return false;
       const drop = dropTagOf(m);
       m.owner.deliver(f, m.sid, drop);

@@ -2,7 +2,7 @@ import { BATCH_BYTES, type Frame } from '@meshbus/proto';
 import { outOfScope, type DeliveryScope, type Receivers } from './routing-table.js';
 import type { NodeStats } from './stats.js';
 import { echoSkip, isLink, type EventSource, type Subscriber } from './subscriber.js';
-import { isTraceTopicAt } from './auth/reserved-topics.js';
+import { isNodeOnlyTopicAt } from './auth/reserved-topics.js';
 
 const NO_TARGETS: Subscriber[] = [];
 
@@ -75,8 +75,9 @@ export class PublishRun {
     // At most BATCH_BYTES a run (one 64 KiB read of a receiver's; a WebSocket wire may cut it further): a
     // WebSocket publisher's message may hold megabytes of events, which would otherwise leave as one.
     // Whether a hop record on `_TRACE.<id>` reaches a client depends on its payload (its origin:
-    // trace-guard.ts), and a run is checked once, on its first event: records go one by one.
-    if (isTraceTopicAt(f.buf, f.topicStart, f.topicLen)) {
+    // trace-guard.ts), a dead letter on `_DLQ.<group>` on its header (the topic it was published on:
+    // reserved-topics.ts), and a run is checked once, on its first event: these go one by one.
+    if (isNodeOnlyTopicAt(f.buf, f.topicStart, f.topicLen)) {
       this.flush();
       return -1;
     }

@@ -4,7 +4,7 @@ import { HostCounts } from './host-counts.js';
 import { OwnedPattern, sheds } from './owned-pattern.js';
 import { receiversOf } from './receivers-of.js';
 import { WideSubscriptions } from './wide-subscriptions.js';
-import { takesPayload, type DropTag, type Subscriber, type SubscriberKind, type Subscription } from './subscriber.js';
+import { admitted, takesPayload, type DropTag, type Subscriber, type SubscriberKind, type Subscription } from './subscriber.js';
 import type { GroupMembers, GroupReceivers, LimitedPattern, Receivers } from './receivers.js';
 
 export type { GroupMembers, GroupReceivers, LimitedPattern, Receivers };
@@ -39,9 +39,8 @@ function soleReceivers(held: OwnedPattern): Receivers {
 }
 
 /** Whether `tier` has members not owned by `skip` (one entry per owner: at most two looked at). */
-function hasMember(tier: readonly GroupMembers[], skip: Subscriber | undefined): boolean {
-  if (skip === undefined) return tier.length > 0;
-  for (let i = 0; i < tier.length; i++) if (tier[i]!.owner !== skip) return true;
+function hasMember(tier: readonly GroupMembers[], skip: Subscriber | undefined, f: Frame): boolean {
+  for (let i = 0; i < tier.length; i++) if (tier[i]!.owner !== skip && admitted(tier[i]!.owner, f)) return true;
   return false;
 }
 
@@ -277,11 +276,13 @@ export class RoutingTable {
    * the other member could take them (the NATS Streaming fault "Stalled
    * Queue member may stall the group").
    */
-  pick(group: GroupReceivers, skip?: Subscriber, scope: DeliveryScope = 'all', payloadLen = 0): Subscription | undefined {
+  pick(group: GroupReceivers, f: Frame, skip?: Subscriber, scope: DeliveryScope = 'all'): Subscription | undefined {
     // Nearest first: this node's members, else the region's, else another region's. Members only
-    // `skip` owns (a publisher with echo off, the link the event came on) leave their tier empty:
-    // a copy from a link is no group's (SPEC 10.3), so no other node would pick for the group.
-    const tier = hasMember(group.local, skip) || scope === 'local' ? group.local : hasMember(group.remote, skip) || scope === 'region' ? group.remote : group.far;
+    // `skip` owns (a publisher with echo off, the link the event came on), or whose own rules refuse
+    // the event (Subscriber.admits), leave their tier empty: a copy from a link is no group's
+    // (SPEC 10.3), so no other node would pick for the group.
+    const payloadLen = f.payloadLen;
+    const tier = hasMember(group.local, skip, f) || scope === 'local' ? group.local : hasMember(group.remote, skip, f) || scope === 'region' ? group.remote : group.far;
     const n = tier.length;
     if (n === 0) return undefined;
     const last = tier[n - 1]!;
@@ -292,7 +293,7 @@ export class RoutingTable {
     let busy: Subscription | undefined;
     for (let j = 0; j < n; j++) {
       const e = tier[(first + j) % n]!;
-      if (e.owner === skip) continue;
+      if (e.owner === skip || !admitted(e.owner, f)) continue;
       const m = e.subs[j === 0 ? k - e.before : k % e.subs.length]!;
       if (!takesPayload(e.owner, payloadLen)) unfit ??= m;
       else if (!e.owner.backedUp) return m;

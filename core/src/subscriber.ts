@@ -53,6 +53,16 @@ export interface Subscriber {
    */
   readonly deliversAnyTopic?: boolean;
   /**
+   * False when this receiver's own rules refuse `frame` (a client's token,
+   * the node's reserved topics, a dead letter of a topic it may not read):
+   * it would drop the event. A queue group passes over such a member
+   * (RoutingTable.pick, durable queues): before, it was picked, dropped the
+   * event uncounted, and a member whose token denies part of the group's
+   * pattern swallowed those events (a durable queue's were dead-lettered,
+   * readable on `_DLQ.<group>`). Undefined: takes every event.
+   */
+  admits?(frame: Frame): boolean;
+  /**
    * Client sessions only: plain deliveries of `count` events that lie back
    * to back in `first.buf` from `first.start` to `end`, all on `first`'s
    * topic unless `deliversAnyTopic` (publish-run.ts), as that many `deliver(frame, 0)` calls would
@@ -165,6 +175,11 @@ export function echoSkip(from: (Subscriber & EventSource) | undefined): Subscrib
  * peer link over whose limit an event is skips it (counted there): it is no
  * receiver, so a REQ nobody else gets hears MB_ERR_NO_RESPONDERS.
  */
+/** Whether `r` takes `f` as far as its own rules go (Subscriber.admits). */
+export function admitted(r: Subscriber, f: Frame): boolean {
+  return r.admits === undefined || r.admits(f);
+}
+
 export function takesPayload(r: Subscriber, payloadLen: number): boolean {
   const max = r.maxPayload;
   return max === undefined || payloadLen <= max;

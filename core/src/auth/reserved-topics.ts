@@ -1,4 +1,4 @@
-import { isTraceId } from '@meshbus/proto';
+import { isTraceId, type Frame } from '@meshbus/proto';
 
 /**
  * The two topic prefixes the node reserves (SPEC.md 11.1):
@@ -12,6 +12,8 @@ import { isTraceId } from '@meshbus/proto';
  */
 export const INBOX = '_INBOX';
 export const TRACE = '_TRACE';
+/** Dead letters of durable queue groups (`_DLQ.<group>`, SPEC 15): only nodes publish there. */
+export const DLQ = '_DLQ';
 const INBOX_DOT = '_INBOX.';
 const TRACE_DOT = '_TRACE.';
 
@@ -27,8 +29,9 @@ export function isTraceTopic(topic: string): boolean {
   return topic.charCodeAt(0) === 0x5f /* _ */ && firstToken(topic) === TRACE;
 }
 
-/** The bytes of `_TRACE`, for the check on a frame's topic bytes. */
+/** The bytes of `_TRACE` and `_DLQ`, for the checks on a frame's topic bytes. */
 const TRACE_BYTES = [0x5f, 0x54, 0x52, 0x41, 0x43, 0x45];
+const DLQ_BYTES = [0x5f, 0x44, 0x4c, 0x51];
 
 /**
  * True when the topic bytes `buf[start, start + len)` have `first` (bytes)
@@ -47,6 +50,48 @@ function firstTokenIs(buf: Uint8Array, start: number, len: number, first: readon
 /** isTraceTopic on a frame's topic bytes, without decoding them. */
 export function isTraceTopicAt(buf: Uint8Array, start: number, len: number): boolean {
   return buf[start] === 0x5f /* _ */ && firstTokenIs(buf, start, len, TRACE_BYTES);
+}
+
+/** True for `_DLQ` and `_DLQ.…`: dead letters, whose header `mb-topic` names the topic each event was published on. */
+export function isDeadLetterTopicAt(buf: Uint8Array, start: number, len: number): boolean {
+  return buf[start] === 0x5f /* _ */ && firstTokenIs(buf, start, len, DLQ_BYTES);
+}
+
+/**
+ * Whether a connection whose token's rules are `rules` (undefined: none) may
+ * read dead letter `f`: it carries an event of another topic, which it names
+ * (`mb-topic`, SPEC 15), and a token that may not receive that topic may not
+ * read it here either (before, `subscribe: { deny: ['orders.secret'] }` read
+ * `orders.secret` events on `_DLQ.<group>`). One that names none (or whose
+ * extension block is malformed) is read only without rules.
+ */
+export function mayReadDeadLetter(f: Frame, rules: { canReceive(topic: string): boolean } | undefined): boolean {
+  if (rules === undefined) return true;
+  let topic: unknown;
+  try {
+    topic = f.ext?.headers?.['mb-topic'];
+  } catch {
+    return false;
+  }
+  return typeof topic === 'string' && topic !== '' && rules.canReceive(topic);
+}
+
+/**
+ * True for topics only nodes publish on: hop records (`_TRACE…`) and dead
+ * letters (`_DLQ…`). A client's PUB there, or a REQ naming one as its reply
+ * topic, is refused (client-limits.ts), and so is the HTTP API's publish:
+ * a forged dead letter carried any `mb-topic` and `mb-error` a consumer of
+ * dead letters trusts.
+ */
+export function isNodeOnlyTopic(topic: string): boolean {
+  if (topic.charCodeAt(0) !== 0x5f /* _ */) return false;
+  const first = firstToken(topic);
+  return first === TRACE || first === DLQ;
+}
+
+/** isNodeOnlyTopic on a frame's topic bytes, without decoding them. */
+export function isNodeOnlyTopicAt(buf: Uint8Array, start: number, len: number): boolean {
+  return buf[start] === 0x5f /* _ */ && (firstTokenIs(buf, start, len, TRACE_BYTES) || firstTokenIs(buf, start, len, DLQ_BYTES));
 }
 
 /** True for topics under a reserved prefix (`_INBOX…`, `_TRACE…`): a wildcard first token must not reach them. */

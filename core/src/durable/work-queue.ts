@@ -3,8 +3,8 @@ import type { RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
 import { guardWorker, quietConnections } from './bullmq-guard.js';
 import type { Logger } from '../logger.js';
-import type { Subscription } from '../subscriber.js';
-import { SessionError, StoreError, thrownText } from '@meshbus/proto';
+import { admitted, type Subscription } from '../subscriber.js';
+import { Frame, SessionError, StoreError, thrownText } from '@meshbus/proto';
 import { withDelivery } from './frames.js';
 import { delayedWorker } from './delayed-worker.js';
 import { giveBack, givenUp, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
@@ -383,15 +383,23 @@ export class WorkQueues {
       return;
     }
     let member: Member | undefined;
+    const probe = new Frame(frame, 0, frame.length);
     for (;;) {
       const n = w.members.length;
       // The node stops: the worker is about to close, its members' sessions are gone.
       if (n === 0 || this.stopped) return giveBack(w.closing, job, token, (e) => this.failed('job give-back failed', w.ref.name, e));
+      let fit = 0;
       for (let k = 0; k < n && !member; k++) {
         const m = w.members[(w.rr++ & 0x7fffffff) % n]!;
+        // Only a member whose token lets it receive the job's topic (Subscriber.admits): one that may not was
+        // handed the job, dropped it unacked, and the job was dead-lettered onto `_DLQ.<group>`.
+        if (!admitted(m.sub.owner, probe)) continue;
+        fit++;
         if (!m.busy) member = m;
       }
       if (member) break;
+      // A failed attempt, retried as the queue backs off (a member that may receive it can join), then dead-lettered.
+      if (fit === 0) throw new SessionError('MB_ERR_PERMISSION_DENIED', `no member of the group may receive ${probe.topic}`);
       // Every member busy (a worker replaced for a joining member takes slots the old one still holds): wait for one.
       await new Promise<void>((r) => w.freed.push(r));
     }

@@ -1,3 +1,4 @@
+import { isNodeOnlyTopic } from '../auth/reserved-topics.js';
 import type { FastifyInstance } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { assertHeaderName, isMeshbusError } from '@meshbus/proto';
@@ -91,6 +92,20 @@ const EMPTY = new Uint8Array(0);
 const bodyBytes = (body: unknown): Uint8Array => (body instanceof Uint8Array ? body : EMPTY);
 
 /**
+ * `topic`, or 403 MB_ERR_PERMISSION_DENIED for one only nodes publish on
+ * (`_TRACE…` hop records, `_DLQ…` dead letters: reserved-topics.ts), as the
+ * client ports refuse it (client-limits.ts). `node.publishLocal` cannot
+ * refuse them (the node publishes hop records and dead letters through it),
+ * so every HTTP route that publishes on a caller's topic asks this first;
+ * before, `POST /v1/publish/_TRACE.<id>` delivered a forged hop record to
+ * that trace's owner.
+ */
+export function publishableTopic(topic: string): string {
+  if (isNodeOnlyTopic(topic)) throw new HttpError('MB_ERR_PERMISSION_DENIED', `only nodes publish on ${topic}`);
+  return topic;
+}
+
+/**
  * POST /v1/publish/:topic and POST /v1/request/:topic?timeout=ms. The body
  * is the payload, as bytes, whatever its content type; the node routes it
  * exactly like a client's PUB (or REQ).
@@ -101,7 +116,7 @@ export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): voi
 
   app.post<{ Params: { topic: string } }>('/v1/publish/:topic', { bodyLimit }, async (req) => {
     if (node.draining) throw new HttpError('MB_ERR_DRAINING');
-    const topic = req.params.topic;
+    const topic = publishableTopic(req.params.topic);
     const receivers = node.publishLocal(topic, bodyBytes(req.body), { headers: eventHeaders(req.headers) });
     stats.published++;
     return { topic, receivers };
@@ -114,7 +129,7 @@ export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): voi
     let r;
     const t0 = performance.now();
     try {
-      r = await inbox.request(req.params.topic, bodyBytes(req.body), eventHeaders(req.headers), timeout);
+      r = await inbox.request(publishableTopic(req.params.topic), bodyBytes(req.body), eventHeaders(req.headers), timeout);
     } catch (e) {
       const code = isMeshbusError(e) ? e.code : undefined;
       if (code === 'MB_ERR_TIMEOUT') stats.requests.timeout++;

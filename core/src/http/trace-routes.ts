@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { MeshNode, TraceHop } from '../node.js';
 import { HttpError } from './http-errors.js';
+import { publishableTopic } from './publish-routes.js';
 import { intParam } from './views.js';
 import { readHopRecord } from '../trace-hop.js';
 import type { WaitingCalls } from './waiting-calls.js';
@@ -18,6 +19,7 @@ export function registerTraceRoutes(app: FastifyInstance, node: MeshNode, waitin
   app.post<{ Params: { topic: string }; Querystring: { wait?: string } }>('/v1/trace/:topic', async (req, reply) => {
     waiting.track(reply);
     if (node.draining) throw new HttpError('MB_ERR_DRAINING');
+    const topic = publishableTopic(req.params.topic);
     const wait = intParam(req.query.wait, 'wait', 1000, 1, 30_000);
     const id = randomBytes(8).toString('hex');
     const collected: TraceHop[] = [];
@@ -35,7 +37,7 @@ export function registerTraceRoutes(app: FastifyInstance, node: MeshNode, waitin
     );
     try {
       const body = req.body instanceof Uint8Array ? req.body : new Uint8Array(0);
-      const receivers = node.publishLocal(req.params.topic, body, { trace: id });
+      const receivers = node.publishLocal(topic, body, { trace: id });
       await waiting.sleep(wait);
       // The API closes: answered like a request waiting for its reply, not cut off with the connection.
       if (waiting.closing) throw new HttpError('MB_ERR_DRAINING', 'HTTP API closing');
