@@ -49,7 +49,10 @@ export class ClientRegistry {
    * its peers in the same instant (a reconnect storm at every rolling restart;
    * NATS's lame-duck mode likewise closes its clients over a period). Clients
    * told later keep routing meanwhile; the second half is for the last ones to
-   * flush and close.
+   * flush and close. A client told keeps being read until it closes its side
+   * (or the deadline): what it published before it read its GOODBYE is routed,
+   * while this node's peer links still carry events (they close after the
+   * drain: node.shutdown, then the cluster's stop).
    */
   async drain(peers: (kind: 'tcp' | 'ws') => string[], timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -60,7 +63,8 @@ export class ClientRegistry {
     for (;;) {
       for (const end = Math.min(toTell.length, next + perStep); next < end; next++) {
         const s = toTell[next]!;
-        if (this.all.has(s)) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers(s.transport.kind));
+        // Until the deadline it keeps reading what the client sent before it read the GOODBYE (SPEC 10.7).
+        if (this.all.has(s)) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers(s.transport.kind), Math.max(1, deadline - Date.now()));
       }
       if (this.all.size === 0 || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, DRAIN_STEP_MS));

@@ -124,6 +124,14 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   inputWaitSince = 0;
   /** Bytes the transport holds of a message not yet whole (WebSocket fragments), reported by its `held` event. */
   private transportHeld = 0;
+  /**
+   * GOODBYE went out and input is still read (goodbye with `linger`): until
+   * when, Date.now() ms; 0 when not lingering. The phase stays 'open' meanwhile
+   * (what the other end sent before it read the GOODBYE is routed as usual,
+   * under the same input budget and rate limits) while the sealed queue sends
+   * nothing after the GOODBYE and the subclass has left routing (`closing`).
+   */
+  private lingerUntil = 0;
 
   /** Frames decoded from the transport; an arrow field, so the hot path makes no closure. */
   protected abstract readonly onFrame: (f: Frame) => void;
@@ -221,7 +229,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
       if (isTlsRecord(chunk)) return this.tlsOnPlainPort();
       if (HTTP_REQUEST.test(latin1Head(chunk))) return this.httpOnMeshbusPort();
     }
-    this.decoder.push(chunk, this.onFrame, this.onDecodeError);
+    this.decoder.push(chunk, this.lingerUntil === 0 ? this.onFrame : this.afterGoodbye, this.onDecodeError);
     // A frame that arrived whole leaves nothing held: one comparison (SPEC 9.5).
     if (this.decoder.buffered !== 0 || this.inputCharge !== 0) this.chargeInput();
   }
@@ -335,7 +343,8 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
    * one ACK or NACK; an ERROR left the publisher waiting for its ack).
    */
   sendError(code: ErrorCode, correlation: number, message: string, nack = false): void {
-    if (this.phase === 'closed') return;
+    // After a GOODBYE nothing is sent (the queue is sealed): not counted as an ERROR sent either.
+    if (this.phase === 'closed' || this.lingerUntil !== 0) return;
     this.errorSent(code, message);
     this.out.sendControl(refusalFrame(code, correlation, nack, message));
   }
@@ -344,16 +353,54 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   fail(code: ErrorCode, message: string): void {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.failing(code, message);
+    // Lingering after a GOODBYE: that was the last frame; the connection just ends.
+    if (this.lingerUntil !== 0) return this.end(code, message);
     this.errorSent(code, message);
     this.out.sendFinal(errorFrame(code, 0, message));
     this.end(code, message);
   }
 
-  /** Sends GOODBYE as the last frame (`reconnect`: where to go instead), then closes. */
-  goodbye(code: ErrorCode, reason: string, reconnect?: string[]): void {
-    if (this.phase === 'closing' || this.phase === 'closed') return;
+  /**
+   * Sends GOODBYE as the last frame (`reconnect`: where to go instead), then
+   * closes. `linger` (ms, an open connection only: a node's drain, SPEC 10.7):
+   * the connection leaves routing (no event follows the GOODBYE) and ends its
+   * side once the GOODBYE is flushed, but keeps reading and handling what the
+   * other end sends (events it published before it read the GOODBYE, ACKs,
+   * UNSUBs; no SUB or AUTH: afterGoodbye) until it closes its side, or
+   * `linger` ms pass: then it is cut (lingerExpired). Without it, input stops
+   * at once (a peer link's goodbye).
+   */
+  goodbye(code: ErrorCode, reason: string, reconnect?: string[], linger = 0): void {
+    if (this.phase === 'closing' || this.phase === 'closed' || this.lingerUntil !== 0) return;
     this.out.sendFinal(goodbyeFrame(code, reason, reconnect));
-    this.end(code, reason);
+    if (linger <= 0 || this.phase !== 'open') return this.end(code, reason);
+    this.lingerUntil = Date.now() + linger;
+    clearTimeout(this.timer);
+    this.closing('open', reason);
+    this.out.afterBacklog(() => this.transport.end(code));
+    // The transport may have closed at once (onClose ran: phase 'closed', no timer to arm).
+    if ((this.phase as ConnectionState) !== 'open') return;
+    this.timer = setTimeout(() => this.lingerExpired(), linger);
+    this.timer.unref();
+  }
+
+  /** Frames read after this end's GOODBYE: what the other end sent before it read it, handled as usual, except what would start something new. */
+  private readonly afterGoodbye = (f: Frame): void => {
+    // A SUB or AUTH would need an answer, and nothing follows the GOODBYE: ignored (SPEC 10.7).
+    if (f.type === FrameType.SUB || f.type === FrameType.AUTH) return;
+    this.onFrame(f);
+  };
+
+  /**
+   * The linger after a GOODBYE is over and the other end has not closed its
+   * side: cut. An event it was sending, part of which was read, is lost:
+   * counted as any event the connection lost (eventDropped). What the
+   * transport had not read yet is not known to be events; left unread.
+   */
+  private lingerExpired(): void {
+    if (this.phase !== 'open') return;
+    if (this.decoder.buffered !== 0 || this.transportHeld !== 0) this.eventDropped([]);
+    this.transport.destroy();
   }
 
   /**
@@ -367,14 +414,17 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
     this.settings.budget?.charge(this, 0);
     this.phase = 'closing';
     clearTimeout(this.timer);
-    this.closing(was, reason);
+    // Lingering after a GOODBYE, it left routing then (goodbye): once only.
+    if (this.lingerUntil === 0) this.closing(was, reason);
     // After what the last frame queued behind (sendFinal): the deadline below cuts it off, counted (discard).
     this.out.afterBacklog(() => this.transport.end(code));
     if (this.phase !== 'closing') return; // the transport closed at once (onClose ran)
     // A peer that never reads would keep the socket half-open; bound the wait. Cleared when the
     // transport closes: left armed, it held every closed connection (session, socket, buffers:
     // ~3.5 KB of heap) for closeTimeout, ~17,500 of them at 3,500 connections a second with 5 s.
-    this.timer = setTimeout(() => this.transport.destroy(), this.settings.closeTimeout);
+    // Ending while lingering after a GOODBYE: no later than the linger's end (a drain's deadline).
+    const wait = this.lingerUntil === 0 ? this.settings.closeTimeout : Math.max(0, Math.min(this.settings.closeTimeout, this.lingerUntil - Date.now()));
+    this.timer = setTimeout(() => this.transport.destroy(), wait);
     this.timer.unref();
   }
 

@@ -366,7 +366,9 @@ export class WsTransport implements Transport {
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     this.heard();
-    if (this.ended) return;
+    // Read after end() too: the close frame this side sent ends its output only. What the client sent before
+    // it read that close (or the GOODBYE before it) is the session's to handle or ignore (SPEC 10.7: a
+    // draining node routes it); the client's own close frame ends the connection ('close').
     if (!isBinary) {
       this.closeCode = WS_CLOSE.UNSUPPORTED_DATA;
       this.hooks.protocolError('MB_ERR_UNEXPECTED_FRAME', 'text WebSocket message (binary messages only)');
