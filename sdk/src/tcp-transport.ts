@@ -17,6 +17,11 @@ export interface TlsClientOptions {
   rejectUnauthorized?: boolean;
 }
 
+/** How long a closing socket may take nothing more of what it still holds before it is cut, ms. */
+const CLOSE_STALL_MS = 2000;
+/** How long a closing socket that keeps handing bytes on slowly may take in all, ms. */
+const CLOSE_MAX_MS = 30_000;
+
 /**
  * TCP transport for Node (node:net). The chunks of one send() (a tick's
  * frames, gathered by the connection) are written between cork() and
@@ -140,9 +145,37 @@ export class TcpTransport implements Transport {
       return;
     }
     s.end();
-    // Do not wait forever for a peer that does not read.
-    setTimeout(() => s.destroy(), 2000).unref();
+    // Do not wait forever for a peer that does not read: cut once CLOSE_STALL_MS pass with nothing more
+    // taken by the system (or CLOSE_MAX_MS in all). Before, the socket was cut 2 s after close() whatever it
+    // still held: a draining node that reads what was sent before its GOODBYE until its own deadline
+    // (SPEC 10.7) lost what it had not read yet when its input was paused.
+    let left = unsent(s);
+    const until = Date.now() + CLOSE_MAX_MS;
+    const check = (): void => {
+      const now = unsent(s);
+      if (s.destroyed || now === 0 || now >= left || Date.now() >= until) return void s.destroy();
+      left = now;
+      setTimeout(check, CLOSE_STALL_MS).unref();
+    };
+    setTimeout(check, CLOSE_STALL_MS).unref();
   }
+}
+
+/**
+ * Bytes `s` holds that the system has not taken, for seeing progress: Node
+ * hands everything queued behind a write to one writev, and writableLength
+ * counts that write whole until the system took its last byte, while libuv's
+ * queue (`_handle.writeQueueSize`) shrinks as the system takes it. So: what
+ * waits behind the write in progress (`_writableState.writelen`) plus what
+ * libuv still holds of it (core's unsent-events.ts reads them alike).
+ * Without those internals, writableLength alone.
+ */
+function unsent(s: Socket): number {
+  const i = s as unknown as { _writableState?: { writelen?: number }; _handle?: { writeQueueSize?: number } | null };
+  const inFlight = i._writableState?.writelen;
+  const left = i._handle?.writeQueueSize;
+  if (typeof inFlight !== 'number' || typeof left !== 'number') return s.writableLength;
+  return s.writableLength - inFlight + Math.min(left, inFlight);
 }
 
 /** An IPv4 or IPv6 address rather than a host name (TLS sends no server name for it). */
