@@ -38,7 +38,7 @@ import { EventStamp } from './event-stamp.js';
 import { PublishRun } from './publish-run.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
-import { echoSkip, isLink, takesPayload, type EventSource, type Subscriber } from './subscriber.js';
+import { admitted, echoSkip, isLink, takesPayload, type EventSource, type Subscriber } from './subscriber.js';
 import { localFrame, type LocalPublish } from './local-publish.js';
 import { InternalSubscriber, subscribeInternal, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 import type { NodeExtension } from './node-extension.js';
@@ -374,8 +374,9 @@ export class MeshNode implements NodeContext {
       if (raised) s.forwardRaised!(f);
       else s.deliver(f, 0, drop);
       if (from && drop === undefined && s.congested) from.blockOn(s);
-      // A link that skips it (its peer's max payload; counted there) is no receiver: a REQ then hears NO_RESPONDERS.
-      if (!takesPayload(s, f.payloadLen)) continue;
+      // A link that skips it (its peer's max payload; counted there), or for a REQ a receiver whose rules refuse it
+      // (Subscriber.admits: a token's deny), is no receiver: a REQ then hears NO_RESPONDERS (it waited its timeout).
+      if (!takesPayload(s, f.payloadLen) || (f.type === FrameType.REQ && !admitted(s, f))) continue;
       if (trace) trace.push(hopLabel(s));
       n++;
     }

@@ -16,8 +16,9 @@ import { startHttp } from '../../src/http/index.js';
  * `_DLQ.<group>`, which the same token could read: the denied payload
  * (hostile review, twentieth session). Now a member is picked only among
  * those that may receive the event (Subscriber.admits), a dead letter is
- * read only by a token that may read its event's topic, and only nodes
- * publish on `_DLQ` (and `_TRACE`: the HTTP API too).
+ * read only by a token that may read its event's topic, only nodes
+ * publish on `_DLQ` (and `_TRACE`: the HTTP API too), and a request whose
+ * subscribers all refuse it hears NO_RESPONDERS.
  */
 const SECRET = 'queue-permissions-secret-of-32-bytes!';
 const kit = nodeKit({ start: startNode });
@@ -89,6 +90,18 @@ describe('queue groups and the tokens of their members', () => {
     await denied.flush();
     expect(denied.got.filter((g) => g.payload.toString() === 'TOP-SECRET')).toEqual([]);
   }, 30_000);
+
+  it('a request whose only subscriber may not receive it hears NO_RESPONDERS at once (it waited its whole timeout)', async () => {
+    const n = await node();
+    const denied = await connectAs(n, 'mallory', DENIED);
+    denied.sub('orders.>', 1);
+    await denied.flush();
+    const req = await connectAs(n, 'alice');
+    req.send({ type: FrameType.REQ, topic: 'orders.secret', correlation: 5, payload: new Uint8Array(1), ext: { reply: `_INBOX.${req.clientId}.1` } });
+    const answer = await req.waitFor((g) => g.correlation === 5 && g.type === FrameType.ERROR, 2000);
+    expect(answer.error).toBe('MB_ERR_NO_RESPONDERS');
+    expect(denied.events('orders.secret')).toHaveLength(0);
+  });
 
   it('only nodes publish on _DLQ and _TRACE: a client (topic or reply topic) and the HTTP API are refused', async () => {
     const n = await node({ token: undefined, jwt: undefined });
