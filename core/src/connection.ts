@@ -229,7 +229,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
       if (isTlsRecord(chunk)) return this.tlsOnPlainPort();
       if (HTTP_REQUEST.test(latin1Head(chunk))) return this.httpOnMeshbusPort();
     }
-    this.decoder.push(chunk, this.lingerUntil === 0 ? this.onFrame : this.afterGoodbye, this.onDecodeError);
+    this.decoder.push(chunk, this.lingerUntil === 0 ? this.onFrame : (this.afterGoodbye ??= (f) => this.readAfterGoodbye(f)), this.onDecodeError);
     // A frame that arrived whole leaves nothing held: one comparison (SPEC 9.5).
     if (this.decoder.buffered !== 0 || this.inputCharge !== 0) this.chargeInput();
   }
@@ -366,7 +366,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
    * the connection leaves routing (no event follows the GOODBYE) and ends its
    * side once the GOODBYE is flushed, but keeps reading and handling what the
    * other end sends (events it published before it read the GOODBYE, ACKs,
-   * UNSUBs; no SUB or AUTH: afterGoodbye) until it closes its side, or
+   * UNSUBs; no SUB or AUTH: readAfterGoodbye) until it closes its side, or
    * `linger` ms pass: then it is cut (lingerExpired). Without it, input stops
    * at once (a peer link's goodbye).
    */
@@ -385,11 +385,14 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   }
 
   /** Frames read after this end's GOODBYE: what the other end sent before it read it, handled as usual, except what would start something new. */
-  private readonly afterGoodbye = (f: Frame): void => {
+  /** readAfterGoodbye for the decoder, made at the first read after a GOODBYE (an arrow field cost every connection 56 B). */
+  private afterGoodbye: ((f: Frame) => void) | undefined;
+
+  private readAfterGoodbye(f: Frame): void {
     // A SUB or AUTH would need an answer, and nothing follows the GOODBYE: ignored (SPEC 10.7).
     if (f.type === FrameType.SUB || f.type === FrameType.AUTH) return;
     this.onFrame(f);
-  };
+  }
 
   /**
    * The linger after a GOODBYE is over and the other end has not closed its

@@ -11,29 +11,31 @@ import type { Server, Socket } from 'node:net';
  * session or a peer link (`owned`) is its owner's to close, gracefully;
  * `close(true)` destroys those too (an abrupt stop).
  *
- * Keyed by the remote address and port: a TLSSocket, which is what an owner
- * gets, reports those of the TCP socket the listener accepted under it.
+ * One Set of sockets and a shared 'close' listener that finds its owner on
+ * the socket (as `ws` does): before, a Map keyed by `address|port` with an
+ * entry object and a `once('close')` closure per socket cost every client
+ * connection ~300 B of heap. An owner of a TLS port gets the TLSSocket
+ * over the socket accepted: that one is its `_parent` (Node's TLSSocket,
+ * whether a tls.Server or tls-port.ts handed the socket to TLS).
  */
 export class PortSockets {
-  /** Every socket accepted and open, by key, and whether an owner took it. */
-  private readonly open = new Map<string, { socket: Socket; owned: boolean }>();
+  /** Every socket accepted and open. */
+  private readonly open = new Set<Socket>();
 
   constructor(private readonly server: Server) {
     // First: the server's own listener (made with it) may hand the socket to its owner at once.
     server.prependListener('connection', (socket: Socket) => {
-      const key = socketKey(socket);
-      const entry = { socket, owned: false };
-      this.open.set(key, entry);
-      socket.once('close', () => {
-        if (this.open.get(key) === entry) this.open.delete(key);
-      });
+      this.open.add(socket);
+      (socket as Tracked)[PORT] = this;
+      socket.on('close', forget);
     });
   }
 
   /** `socket` (or the TLS socket over one the listener accepted) has an owner now, which closes it. */
   owned(socket: Socket): void {
-    const entry = this.open.get(socketKey(socket));
-    if (entry) entry.owned = true;
+    const s = socket as Tracked;
+    const accepted = s[PORT] === this ? s : s._parent;
+    if (accepted?.[PORT] === this) accepted[OWNED] = true;
   }
 
   /**
@@ -49,12 +51,22 @@ export class PortSockets {
 
   /** Destroys every socket without an owner (`all`: every socket). */
   drop(all = false): void {
-    for (const { socket, owned } of [...this.open.values()]) if (all || !owned) socket.destroy();
+    for (const socket of [...this.open]) if (all || (socket as Tracked)[OWNED] !== true) socket.destroy();
+  }
+
+  /** `socket` closed. */
+  forget(socket: Socket): void {
+    this.open.delete(socket);
   }
 }
 
-function socketKey(s: Socket): string {
-  return `${s.remoteAddress ?? '?'}|${s.remotePort ?? 0}`;
+const PORT = Symbol('meshbus.portSockets');
+const OWNED = Symbol('meshbus.owned');
+type Tracked = Socket & { [PORT]?: PortSockets; [OWNED]?: boolean; _parent?: Tracked | null };
+
+/** The one 'close' listener of every socket a PortSockets tracks. */
+function forget(this: Socket): void {
+  (this as Tracked)[PORT]?.forget(this);
 }
 
 /**
