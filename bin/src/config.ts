@@ -200,7 +200,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   jwtAudience: { kind: 'list', default: [], arg: 'aud,...', help: 'Client JWTs must name one of these in aud; empty: aud is not checked.' },
   jwtIssuer: { kind: 'list', default: [], arg: 'iss,...', help: 'Client JWTs must have one of these as iss; empty: iss is not checked.' },
   jwtMaxTtl: { kind: 'int', default: undefined, arg: 's', help: 'Refuse client JWTs that need no exp or claim to be valid longer than this many seconds (exp - iat, exp - now).' },
-  maxTokenLifetime: { kind: 'int', default: undefined, arg: 's', help: 'Longest a client JWT is trusted, seconds, whatever its exp says.' },
+  maxTokenLifetime: { kind: 'int', default: undefined, arg: 's', help: 'Seconds a client connection may go on without a fresh token: it ends that long after its HELLO or latest AUTH (sooner at iat + this, or at exp); tokens need exp or iat. A token without iat may be sent again, restarting the period, until its exp.' },
   maxConnectionsPerIp: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections from one host (an IPv4 address or an IPv6 /64).' },
   publishRate: { kind: 'int', default: undefined, arg: 'n', help: 'Most events per second one client may publish; 0 (the default) turns the publish rate limit off.' },
   tlsCert: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Certificate (PEM): with --tls-key, clients (TCP, WebSocket, HTTP) are served over TLS.' },

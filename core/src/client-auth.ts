@@ -4,6 +4,7 @@ import { remoteAddress } from './auth/auth-throttle.js';
 import { sameSecret } from './auth/same-secret.js';
 import { SessionToken } from './session-token.js';
 import type { NodeContext } from './node-context.js';
+import { throttled } from './told-recently.js';
 
 /** What ClientAuth needs of its connection. */
 export interface AuthenticatedConnection {
@@ -26,8 +27,11 @@ export interface AuthenticatedConnection {
  * token or the JWT of HELLO, a refreshed JWT in AUTH, and the node's
  * failed-authentication throttle (auth-throttle.ts) in front of both: an
  * address out of failed attempts is refused with MB_ERR_AUTH_THROTTLED
- * before its secret is looked at, and every refused secret (not a merely
- * expired token: a valid signature is no guess) is charged to its address.
+ * before its secret is looked at, and every refused secret is charged to
+ * its address. Not charged: a merely expired token (a valid signature is no
+ * guess), and a token left unchecked because the node's own key source
+ * failed (MB_ERR_NOT_READY, keys-unavailable.ts): charged, a JWKS outage
+ * throttled every client of an address, on past the outage's end.
  */
 export class ClientAuth {
   /** The connection's JWT, when the node verifies them. */
@@ -67,10 +71,21 @@ export class ClientAuth {
   }
 
   /**
+   * An AUTH arrived (JWT nodes only), to be verified now or once its wait
+   * (refresh-walks.ts) is over: the old token's expiry waits for the
+   * verdict (SessionToken.awaitVerdict).
+   */
+  refreshArrived(): void {
+    this.token?.awaitVerdict();
+  }
+
+  /**
    * AUTH on a live connection (JWT nodes only): calls `accepted` once
    * `token` replaced the old one. A valid token for another subject is
-   * refused with a non-fatal MB_ERR_SUBJECT_CHANGED on `correlation` (the
-   * old token stays); an invalid or expired one fails the connection.
+   * refused with a non-fatal MB_ERR_SUBJECT_CHANGED on `correlation`, and a
+   * token left unchecked by a key source outage with a non-fatal
+   * MB_ERR_NOT_READY (the old token stays, until its own expiry); an invalid
+   * or expired one fails the connection.
    */
   refresh(token: string | undefined, correlation: number, accepted: () => void): void {
     this.adopt(token, correlation, accepted);
@@ -93,12 +108,19 @@ export class ClientAuth {
     const refused = (e: unknown): void => {
       if (this.conn.gone) return;
       const err = isMeshbusError(e) ? e : new SessionError('MB_ERR_AUTH_FAILED', thrownText(e));
-      this.failed(err.code, err.message);
+      if (err.code !== 'MB_ERR_NOT_READY') return this.failed(err.code, err.message);
+      throttled(this.ctx.logger).warn({ remote: this.conn.remote, err: err.message }, 'client token not checked: signing keys unavailable', 'signing keys unavailable');
+      // The old token is still in force on a live connection: it ends at its own expiry, not at the key source's outage.
+      if (correlation !== undefined) this.conn.sendError(err.code, correlation, err.message);
+      else this.conn.fail(err.code, err.message);
     };
     void this.token!.adopt(token, correlation !== undefined)
       .then(done, refused)
       .catch((e: unknown) => this.conn.handlerError(e, correlation ?? 0))
-      .finally(() => this.conn.release());
+      .finally(() => {
+        this.token!.decided();
+        this.conn.release();
+      });
   }
 
   private failed(code: ErrorCode, message: string): void {

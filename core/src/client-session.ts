@@ -288,6 +288,7 @@ export class ClientSession extends Connection {
     checkBodyKeys(body, 'AUTH');
     const token = typeof body.token === 'string' ? body.token : undefined;
     checkToken(token);
+    this.auth.refreshArrived();
     const wait = this.ctx.authThrottle.walks.waitMs(this.host ?? remoteAddress(this.remote));
     if (wait === 0) return this.refresh(token, f.correlation);
     this.hold();

@@ -16,8 +16,9 @@ export const WS_CLOSE = {
  * The close code that ends a WebSocket connection for meshbus error `reason`
  * (SPEC §2): none (client GOODBYE, normal end) 1000; MB_ERR_DRAINING 1001;
  * a frame or payload over the size limit 1009; any other protocol error
- * (malformed frame, frame before HELLO) 1002; MB_ERR_TOO_MANY_CONNECTIONS
- * 1013; MB_ERR_INTERNAL / MB_ERR_CONFIG / MB_ERR_STORE_UNAVAILABLE 1011; any
+ * (malformed frame, frame before HELLO) 1002; MB_ERR_TOO_MANY_CONNECTIONS,
+ * MB_ERR_INPUT_BUDGET and MB_ERR_NOT_READY (a token left unchecked: the node's
+ * signing keys unavailable) 1013; MB_ERR_INTERNAL / MB_ERR_CONFIG / MB_ERR_STORE_UNAVAILABLE 1011; any
  * other session error (auth failed, token expired, permission, handshake
  * timeout, slow consumer, stale connection) 1008. A text message is 1003
  * (WsTransport decides that one itself). The close reason is the error code name;
@@ -36,6 +37,7 @@ export function wsCloseCode(reason: ErrorCode | undefined): number {
       return WS_CLOSE.PROTOCOL_ERROR;
     case 'MB_ERR_TOO_MANY_CONNECTIONS':
     case 'MB_ERR_INPUT_BUDGET':
+    case 'MB_ERR_NOT_READY':
       return WS_CLOSE.TRY_AGAIN_LATER;
     case 'MB_ERR_INTERNAL':
     case 'MB_ERR_CONFIG':

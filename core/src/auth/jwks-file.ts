@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { CompactJWSHeaderParameters, FlattenedJWSInput, JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import type { Jose } from './jose-loader.js';
-import { SessionError } from '@meshbus/proto';
+import { keysUnavailable } from './keys-unavailable.js';
 
 type KeySet = ReturnType<Jose['createLocalJWKSet']>;
 
@@ -10,9 +10,11 @@ type KeySet = ReturnType<Jose['createLocalJWKSet']>;
  * file is read again when its size, modification time or inode changes (one
  * stat per verification, cheaper than the signature check it precedes) and
  * when a token names a `kid` the loaded set lacks (a rotation written in
- * place within the same clock tick). A file that cannot be read or parsed
- * refuses tokens with MB_ERR_AUTH_FAILED until it is fixed; the last good
- * set is not kept, so a key removed by truncating the file is not trusted.
+ * place within the same clock tick), at most once a second. A file that
+ * cannot be read or parsed leaves tokens unchecked (keysUnavailable:
+ * MB_ERR_NOT_READY, not charged to the caller) until it is fixed; the last
+ * good set is not kept, so a key removed by truncating the file is not
+ * trusted.
  */
 export class JwksFile {
   private set: KeySet | undefined;
@@ -26,7 +28,7 @@ export class JwksFile {
     private readonly jose: Jose,
   ) {}
 
-  /** The key for a token header (jose's getKey contract); rejects with jose's JWKS errors or SessionError. */
+  /** The key for a token header (jose's getKey contract); rejects with jose's JWKS errors (the token's fault) or keysUnavailable. */
   async key(header: CompactJWSHeaderParameters, token: FlattenedJWSInput): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> {
     let set = await this.current();
     try {
@@ -34,6 +36,7 @@ export class JwksFile {
     } catch (e) {
       if ((e as { code?: unknown }).code !== 'ERR_JWKS_NO_MATCHING_KEY') throw e;
       const now = Date.now();
+      // The file's stamp was checked for this token: the set is what the file holds, so the kid is not there (the token's fault).
       if (now - this.lastUnknownReload < 1000) throw e;
       this.lastUnknownReload = now;
       set = await this.reload();
@@ -52,7 +55,7 @@ export class JwksFile {
       const st = await stat(this.path, { bigint: true });
       return `${st.ino}:${st.size}:${st.mtimeNs}`;
     } catch (e) {
-      throw new SessionError('MB_ERR_AUTH_FAILED', `JWKS file ${this.path} cannot be read: ${(e as Error).message}`);
+      throw keysUnavailable(`JWKS file ${this.path} cannot be read: ${(e as Error).message}`, e);
     }
   }
 
@@ -68,13 +71,13 @@ export class JwksFile {
     try {
       jwks = JSON.parse(await readFile(this.path, 'utf8'));
     } catch (e) {
-      throw new SessionError('MB_ERR_AUTH_FAILED', `JWKS file ${this.path} cannot be read: ${(e as Error).message}`);
+      throw keysUnavailable(`JWKS file ${this.path} cannot be read: ${(e as Error).message}`, e);
     }
     let set: KeySet;
     try {
       set = this.jose.createLocalJWKSet(jwks as JSONWebKeySet);
     } catch (e) {
-      throw new SessionError('MB_ERR_AUTH_FAILED', `JWKS file ${this.path} is not a JSON Web Key Set: ${(e as Error).message}`);
+      throw keysUnavailable(`JWKS file ${this.path} is not a JSON Web Key Set: ${(e as Error).message}`, e);
     }
     this.set = set;
     this.stamp = stamp;

@@ -1,8 +1,10 @@
 import { createHmac, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
-import type { CompactJWSHeaderParameters, CryptoKey, FlattenedJWSInput, JWTVerifyGetKey } from 'jose';
+import type { CompactJWSHeaderParameters, CryptoKey, FlattenedJWSInput, JWTVerifyGetKey, RemoteJWKSet } from 'jose';
 import { SessionError, thrownText } from '@meshbus/proto';
 import { JwksFile } from './jwks-file.js';
 import { loadJose, type Jose } from './jose-loader.js';
+import { permissionRules, type PermissionRules } from './permission-claim.js';
+import { KEY_LOOKUP_TIMEOUT_MS, keysUnavailable } from './keys-unavailable.js';
 
 /**
  * Keys a node accepts client tokens from, and the claims it insists on. At
@@ -39,8 +41,9 @@ export interface JwtKeys {
    * Longest validity a token may claim, seconds; 0 or absent: no limit. When
    * set, a token needs `exp`, and one whose `exp − iat` or `exp − now` is
    * longer is refused (MB_ERR_AUTH_FAILED): a token service cannot mint
-   * tokens that outlive the operator's rule. (`maxTokenLifetime` instead caps
-   * how long an accepted token is trusted.)
+   * tokens that outlive the operator's rule. (`maxTokenLifetime` instead
+   * bounds how long a connection goes on without a fresh HELLO or AUTH: a
+   * token without `iat` is trusted anew at each.)
    */
   maxTtl?: number;
 }
@@ -61,8 +64,8 @@ export interface TokenClaims {
   nbf?: number;
   aud?: string | string[];
   iss?: string;
-  /** Per-topic permissions; absent: everything allowed. */
-  permissions?: { publish?: TopicRules; subscribe?: TopicRules };
+  /** Per-topic permissions; absent: everything allowed. A malformed claim refuses the token (permission-claim.ts). */
+  permissions?: PermissionRules;
 }
 
 /** Tolerated clock difference for `nbf`, seconds. Expiry is exact, so a handshake and a live connection agree. */
@@ -77,19 +80,20 @@ function bad(detail: string): SessionError {
 
 /**
  * Verifies compact JWS tokens through `jose` and returns their claims.
- * Rejects with SessionError MB_ERR_TOKEN_EXPIRED for an expired token and
- * MB_ERR_AUTH_FAILED for anything else (malformed, bad signature, unknown
- * key or algorithm, `aud`/`iss` mismatch, validity over `maxTtl`, JWKS
- * unreachable). "alg" must match the kind of key it is checked with: HS256
- * only with the secret, asymmetric algorithms only with public keys, never
- * "none".
+ * Rejects with SessionError MB_ERR_TOKEN_EXPIRED for an expired token,
+ * MB_ERR_NOT_READY when the node's own key source failed and the token could
+ * not be checked (keys-unavailable.ts), and MB_ERR_AUTH_FAILED for anything
+ * else (malformed, bad signature, unknown key or algorithm, `aud`/`iss`
+ * mismatch, validity over `maxTtl`, a malformed `permissions` claim). "alg"
+ * must match the kind of key it is checked with: HS256 only with the
+ * secret, asymmetric algorithms only with public keys, never "none".
  */
 export class JwtVerifier {
   private readonly hmacSecret: Uint8Array | undefined;
   /** The secret imported once as a WebCrypto key: jose would import a raw secret again for every token. */
   private hmacKey: CryptoKey | undefined;
   private readonly edKey: KeyObject | undefined;
-  private remote: JWTVerifyGetKey | undefined;
+  private remote: RemoteJWKSet | undefined;
   private file: JwksFile | undefined;
   private readonly algorithms: string[];
   private readonly resolve: JWTVerifyGetKey;
@@ -115,7 +119,7 @@ export class JwtVerifier {
         this.remote = jose.createRemoteJWKSet(new URL(k.jwksUrl), {
           cacheMaxAge: (k.jwksCacheMaxAge ?? 600) * 1000,
           cooldownDuration: (k.jwksCooldown ?? 30) * 1000,
-          timeoutDuration: 5000,
+          timeoutDuration: KEY_LOOKUP_TIMEOUT_MS,
         });
       }
       if (k.jwksFile !== undefined) this.file = new JwksFile(k.jwksFile, jose);
@@ -132,9 +136,11 @@ export class JwtVerifier {
     } else if (this.edKey && (header.alg === 'EdDSA' || header.alg === 'Ed25519') && (header.kid === undefined || !jwks)) {
       return this.edKey;
     } else if (this.file) {
-      return this.file.key(header, token);
+      return jwksKey(this.file.key(header, token), false);
     } else if (this.remote) {
-      return this.remote(header, token);
+      // Captured before the lookup, which may fetch: only then does "no matching key" mean "not published".
+      const mayNotRefetch = this.remote.coolingDown && this.remote.fresh;
+      return jwksKey(this.remote(header, token), mayNotRefetch);
     }
     throw bad(`token algorithm ${JSON.stringify(header.alg)} is not accepted by this node`);
   }
@@ -143,8 +149,10 @@ export class JwtVerifier {
   async verify(token: string, nowMs = Date.now()): Promise<TokenClaims> {
     const now = nowMs / 1000;
     let claims: Record<string, unknown>;
+    const jose = await this.setup().catch((e: unknown) => {
+      throw keysUnavailable(`jose cannot be loaded: ${thrownText(e)}`, e);
+    });
     try {
-      const jose = await this.setup();
       const r = await jose.jwtVerify(token, this.resolve, {
         algorithms: this.algorithms,
         audience: this.keys.audience,
@@ -161,8 +169,7 @@ export class JwtVerifier {
     if (typeof claims.exp === 'number' && claims.exp <= now) throw new SessionError('MB_ERR_TOKEN_EXPIRED', `token of ${claims.sub} expired`);
     const maxTtl = this.keys.maxTtl ?? 0;
     if (maxTtl > 0) checkTtl(claims, maxTtl, now);
-    const perms = claims.permissions;
-    if (perms !== undefined) checkPermissions(perms);
+    if (claims.permissions !== undefined) claims.permissions = permissionRules(claims.permissions);
     return claims as unknown as TokenClaims;
   }
 }
@@ -186,6 +193,38 @@ export function jwtKeysProblem(k: JwtKeys): string | undefined {
     if (v !== undefined && !(Number.isFinite(v) && v >= 0)) return `jwt.${n} must be a number of seconds >= 0, got ${v}`;
   }
   return undefined;
+}
+
+/** jose's JWKS errors that say the token is wrong, not the key source: they stay failed authentications. */
+const TOKEN_FAULTS = new Set(['ERR_JWKS_NO_MATCHING_KEY', 'ERR_JWKS_MULTIPLE_MATCHING_KEYS', 'ERR_JOSE_NOT_SUPPORTED', 'ERR_JOSE_ALG_NOT_ALLOWED']);
+
+/**
+ * A JWKS lookup bounded by KEY_LOOKUP_TIMEOUT_MS, its failures sorted: the
+ * token's (no key for its kid and alg, once the JWKS could be fetched again
+ * for it) pass on to translate (MB_ERR_AUTH_FAILED); the key source's
+ * (unreachable, an HTTP error, not a JWKS, a file unreadable, too slow, an
+ * unknown kid while it may not be fetched again: `mayNotRefetch`) become
+ * keysUnavailable, so a client is never charged for the node's outage.
+ */
+async function jwksKey<K>(lookup: Promise<K>, mayNotRefetch: boolean): Promise<K> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(keysUnavailable(`the JWKS gave no key within ${KEY_LOOKUP_TIMEOUT_MS} ms`)), KEY_LOOKUP_TIMEOUT_MS);
+    timer.unref?.();
+  });
+  try {
+    return await Promise.race([lookup, late]);
+  } catch (e) {
+    if (e instanceof SessionError) throw e;
+    const code = (e as { code?: unknown }).code;
+    if (code === 'ERR_JWKS_NO_MATCHING_KEY' && mayNotRefetch) {
+      throw keysUnavailable('no key of the JWKS matches the token, and the JWKS was fetched too recently (jwksCooldown) to fetch it again', e);
+    }
+    if (typeof code === 'string' && TOKEN_FAULTS.has(code)) throw e;
+    throw keysUnavailable(`the JWKS cannot be fetched: ${e instanceof Error ? e.message : thrownText(e)}`, e);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** jose's errors (by their stable `code`) and anything else → a SessionError with a meshbus code. */
@@ -216,21 +255,6 @@ function checkTtl(claims: Record<string, unknown>, maxTtl: number, now: number):
   if (typeof exp !== 'number') throw bad(`token has no exp; this node accepts tokens valid at most ${maxTtl} s`);
   if (typeof iat === 'number' && exp - iat > maxTtl) throw bad(`token is valid for ${exp - iat} s (exp - iat), more than the ${maxTtl} s this node accepts`);
   if (exp - now > maxTtl) throw bad(`token expires in ${Math.ceil(exp - now)} s, more than the ${maxTtl} s this node accepts`);
-}
-
-function checkPermissions(v: unknown): void {
-  if (typeof v !== 'object' || v === null) throw bad('permissions must be an object');
-  for (const side of ['publish', 'subscribe'] as const) {
-    const r = (v as Record<string, unknown>)[side];
-    if (r === undefined) continue;
-    if (typeof r !== 'object' || r === null) throw bad(`permissions.${side} must be an object`);
-    for (const k of ['allow', 'deny'] as const) {
-      const list = (r as Record<string, unknown>)[k];
-      if (list !== undefined && (!Array.isArray(list) || !list.every((x) => typeof x === 'string'))) {
-        throw bad(`permissions.${side}.${k} must be a list of topic patterns`);
-      }
-    }
-  }
 }
 
 /** Signs claims as an HS256 JWT, synchronously: for tests and tools written in Node (`mintToken` signs with any key). */

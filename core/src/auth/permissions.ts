@@ -1,5 +1,6 @@
-import { DEFAULT_MAX_TOPIC, TopicTrie, assertPattern, copyBytes, equalBytesAt, type Frame } from '@meshbus/proto';
+import { DEFAULT_MAX_TOPIC, TopicTrie, copyBytes, equalBytesAt, type Frame } from '@meshbus/proto';
 import type { TopicRules } from './jwt.js';
+import { permissionRules, type PermissionRules } from './permission-claim.js';
 
 /**
  * True when every topic `pattern` can match is also matched by `cover`
@@ -37,14 +38,8 @@ class RuleSet {
     this.allow = rules?.allow;
     this.deny = rules?.deny ?? [];
     this.key = JSON.stringify([this.allow ?? null, this.deny]);
-    for (const p of this.allow ?? []) {
-      assertPattern(p);
-      this.allowTrie.add(p, true);
-    }
-    for (const p of this.deny) {
-      assertPattern(p);
-      this.denyTrie.add(p, true);
-    }
+    for (const p of this.allow ?? []) this.allowTrie.add(p, true);
+    for (const p of this.deny) this.denyTrie.add(p, true);
   }
 
   /** A pattern named by an allow pattern that starts with a literal token (a wildcard-first `>` never counts) and not denied. */
@@ -94,9 +89,16 @@ export class Permissions {
   private pubDecisions: FrameDecisions | undefined;
   private subDecisions: FrameDecisions | undefined;
 
-  constructor(rules: { publish?: TopicRules; subscribe?: TopicRules } | undefined) {
-    this.pub = new RuleSet(rules?.publish);
-    this.sub = new RuleSet(rules?.subscribe);
+  /**
+   * `rules` undefined: everything allowed. Otherwise checked here too
+   * (permissionRules: SessionError MB_ERR_AUTH_FAILED), whoever built them:
+   * a part this class would not read, such as a list where a map belongs,
+   * would be no rule at all, and no rule allows everything.
+   */
+  constructor(rules: PermissionRules | undefined) {
+    const r = rules === undefined ? undefined : permissionRules(rules);
+    this.pub = new RuleSet(r?.publish);
+    this.sub = new RuleSet(r?.subscribe);
   }
 
   canPublish(topic: string): boolean {

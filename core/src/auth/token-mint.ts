@@ -2,6 +2,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { ConfigError } from '../config-error.js';
 import type { TopicRules } from './jwt.js';
 import { loadJose } from './jose-loader.js';
+import { permissionRules } from './permission-claim.js';
 
 /** What `mintToken` signs. Times are seconds. */
 export interface MintOptions {
@@ -41,7 +42,8 @@ function algFor(key: KeyObject): string {
  * Signs a meshbus client token (JWT) with `jose`: `sub`, `iat`, `exp` (when
  * `ttl`), `aud`, `iss` and the `permissions` claim nodes enforce. For
  * development and token services written in Node. Throws ConfigError
- * without exactly one of `secret` / `privateKey`, or for an unusable key.
+ * without exactly one of `secret` / `privateKey`, for an unusable key, or
+ * for rules nodes would refuse (permission-claim.ts).
  */
 export async function mintToken(o: MintOptions): Promise<string> {
   if ((o.secret === undefined) === (o.privateKey === undefined)) throw new ConfigError('mintToken needs exactly one of secret and privateKey');
@@ -49,6 +51,12 @@ export async function mintToken(o: MintOptions): Promise<string> {
   const permissions: { publish?: TopicRules; subscribe?: TopicRules } = {};
   if (o.publish) permissions.publish = o.publish;
   if (o.subscribe) permissions.subscribe = o.subscribe;
+  try {
+    permissionRules(permissions);
+  } catch (e) {
+    // Nodes refuse such a token: better said here than at every HELLO.
+    throw new ConfigError(`cannot mint a token nodes would refuse: ${(e as Error).message}`);
+  }
   const { SignJWT } = await loadJose();
   const jwt = new SignJWT(Object.keys(permissions).length > 0 ? { permissions } : {}).setSubject(o.sub).setIssuedAt(now);
   if (o.ttl !== undefined && o.ttl > 0) jwt.setExpirationTime(now + o.ttl);
