@@ -78,7 +78,7 @@ export class ClientSession extends Connection {
     return this.auth.subject;
   }
 
-  private get permissions(): Permissions | undefined {
+  get permissions(): Permissions | undefined {
     return this.auth.permissions;
   }
 

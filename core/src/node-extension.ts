@@ -55,6 +55,8 @@ export interface ExtensionSession extends Subscriber, EventSource {
   reserve(size: number): boolean;
   /** Gives back bytes taken with reserve(). */
   unreserve(size: number): void;
+  /** The connection's token rules, if any: whether some event a pattern matches is one it may not receive. */
+  readonly permissions?: { filtersSubscription(pattern: string): boolean };
 }
 
 /** Who published an event an extension takes: a session (it can be sent ACK/NACK), a node-internal publisher, or nobody (a due delayed publish). */

@@ -374,17 +374,17 @@ export class MeshNode implements NodeContext {
       if (raised) s.forwardRaised!(f);
       else s.deliver(f, 0, drop);
       if (from && drop === undefined && s.congested) from.blockOn(s);
-      // A link that skips it (its peer's max payload; counted there), or for a REQ a receiver whose rules refuse it
-      // (Subscriber.admits: a token's deny), is no receiver: a REQ then hears NO_RESPONDERS (it waited its timeout).
-      if (!takesPayload(s, f.payloadLen) || (f.type === FrameType.REQ && !admitted(s, f))) continue;
+      // A link that skips it (its peer's max payload; counted there), or for a REQ or a traced event a receiver whose rules
+      // refuse it (Subscriber.admits: a token's deny), is no receiver: a REQ hears NO_RESPONDERS, a hop record counts no more.
+      if (!takesPayload(s, f.payloadLen) || ((f.type === FrameType.REQ || trace) && !admitted(s, f))) continue;
       if (trace) trace.push(hopLabel(s));
       n++;
     }
     const lim = receivers.limited;
     for (let i = 0; i < lim.length; i++) {
-      // Plain subscriptions with a max: the delivery above counts against each (SUB `max`), once per pattern.
+      // Plain subscriptions with a max: each delivery counts (SUB `max`), once per pattern; one its token filtered out does not.
       const p = lim[i]!;
-      if (p.owner !== skip) p.counted();
+      if (p.owner !== skip && admitted(p.owner, f)) p.counted();
     }
     const sq = receivers.sequenced;
     for (let i = 0; i < sq.length; i++) {

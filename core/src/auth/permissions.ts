@@ -22,6 +22,19 @@ export function covers(cover: string, pattern: string): boolean {
   return c.length === p.length;
 }
 
+/** True when some topic matches both patterns `a` and `b`. */
+export function overlaps(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  for (let i = 0; ; i++) {
+    const s = x[i];
+    const t = y[i];
+    if (s === undefined || t === undefined) return s === t;
+    if (s === '>' || t === '>') return true;
+    if (s !== '*' && t !== '*' && s !== t) return false;
+  }
+}
+
 /** The RuleSet key of absent rules (everything allowed). */
 const NO_RULES = JSON.stringify([null, []]);
 
@@ -55,6 +68,11 @@ class RuleSet {
 
   get hasDeny(): boolean {
     return this.deny.length > 0;
+  }
+
+  /** Some topic `pattern` matches is denied. */
+  deniesPartOf(pattern: string): boolean {
+    return this.deny.some((d) => overlaps(d, pattern));
   }
 
   /** A literal topic: allowed by some allow pattern (or no allow list) and no deny pattern. */
@@ -143,6 +161,16 @@ export class Permissions {
   /** True when a deny pattern covers `pattern` (whatever the allow list says). */
   deniesSubscribe(pattern: string): boolean {
     return this.sub.denied(pattern);
+  }
+
+  /**
+   * True when some event a subscription to `pattern` would match may not be
+   * received (a deny rule touches it): fine for a subscription, filtered at
+   * delivery, but not for a durable queue, which keeps those events in
+   * Redis for its members (durability.ts).
+   */
+  filtersSubscription(pattern: string): boolean {
+    return this.sub.deniesPartOf(pattern);
   }
 
   /** True when deliveries must be filtered by topic (some subscribe pattern is denied). */

@@ -94,11 +94,22 @@ export function isNodeOnlyTopicAt(buf: Uint8Array, start: number, len: number): 
   return buf[start] === 0x5f /* _ */ && (firstTokenIs(buf, start, len, TRACE_BYTES) || firstTokenIs(buf, start, len, DLQ_BYTES));
 }
 
-/** True for topics under a reserved prefix (`_INBOX…`, `_TRACE…`): a wildcard first token must not reach them. */
+/**
+ * True for topics under a reserved prefix (`_INBOX…`, `_TRACE…`, `_DLQ…`):
+ * a durable queue whose pattern starts with a wildcard never takes them
+ * (store-config.ts). `_DLQ` too: a `>` queue took its own dead letters as
+ * jobs, dead-lettered them again (for ever, with a member that NACKs), and
+ * each time under the name `_DLQ.<group>` (dead-letters.ts keeps the first).
+ */
 export function isReservedTopic(topic: string): boolean {
   if (topic.charCodeAt(0) !== 0x5f /* _ */) return false;
   const first = firstToken(topic);
-  return first === INBOX || first === TRACE;
+  return first === INBOX || first === TRACE || first === DLQ;
+}
+
+/** True for `_DLQ` and `_DLQ.…` (a topic string). */
+export function isDeadLetterTopic(topic: string): boolean {
+  return topic.charCodeAt(0) === 0x5f /* _ */ && firstToken(topic) === DLQ;
 }
 
 /** A pattern whose first token is a wildcard can match reserved topics whatever they are. */

@@ -1,3 +1,4 @@
+import { isDeadLetterTopic } from '../auth/reserved-topics.js';
 import type { Job, Queue } from 'bullmq';
 import type { ExtensionHost } from '../node-extension.js';
 import type { Logger } from '../logger.js';
@@ -117,7 +118,11 @@ export async function readDeadLetters(s: DeadLetterStore, dlq: string): Promise<
 export function publishDeadLetter(host: ExtensionHost, group: string, frame: Uint8Array, error: string): void {
   try {
     const f = readStoredFrame(frame);
-    host.publishLocal(`_DLQ.${group}`, f.payload, { headers: { ...(f.ext?.headers ?? {}), 'mb-topic': f.topic, 'mb-error': error } });
+    const headers = f.ext?.headers ?? {};
+    // A dead letter dead-lettered again (a durable queue on `_DLQ…`) keeps naming the topic its event was published
+    // on: before, it named `_DLQ.<group>`, which a token denied that topic could read (reserved-topics.ts mayReadDeadLetter).
+    const topic = isDeadLetterTopic(f.topic) && headers['mb-topic'] !== undefined ? headers['mb-topic'] : f.topic;
+    host.publishLocal(`_DLQ.${group}`, f.payload, { headers: { ...headers, 'mb-topic': topic, 'mb-error': error } });
   } catch (e) {
     throttled(host.logger).warn({ group, err: thrownText(e) }, 'cannot publish dead letter');
   }

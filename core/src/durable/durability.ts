@@ -1,17 +1,5 @@
 import type { RedisOptions } from 'ioredis';
-import {
-  errorFrame,
-  Frame,
-  FrameType,
-  StoreError,
-  decodeError,
-  encodeBody,
-  encodeFrame,
-  copyBytes,
-  hasWildcard,
-  type PubAckBody,
-  type SubBody,
-} from '@meshbus/proto';
+import { errorFrame, Frame, FrameType, SessionError, StoreError, decodeError, encodeBody, encodeFrame, copyBytes, hasWildcard, type PubAckBody, type SubBody } from '@meshbus/proto';
 import type { ExtensionHost, ExtensionPublisher, ExtensionSession, NodeExtension } from '../node-extension.js';
 import type { Subscription } from '../subscriber.js';
 import { MAX_IN_FLIGHT, PAUSE_IN_FLIGHT, RESUME_IN_FLIGHT, StoreGate } from './store-gate.js';
@@ -310,7 +298,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   /** A publish past a store quota: neither stored nor delivered; NACK/ERROR MB_ERR_STORE_FULL, logged once a minute per rule. */
   private refuseFull(d: TopicDurability<QueueRef>, e: StoreError, ack: number, correlation: number, from: Publisher): void {
     const rule = d.rule?.pattern ?? '';
-    if (this.fullTold.due(rule)) this.host.logger.warn({ topic: d.topic, rule, err: e.message }, 'durable publish refused: store quota reached (said again at most once a minute per rule)');
+    if (this.fullTold.due(rule)) this.host.logger.warn({ topic: d.topic, rule, queues: d.queues.map((q) => `${q.pattern} ${q.group}`), err: e.message }, 'durable publish refused: store quota reached (said again at most once a minute per rule)');
     from?.send?.(refusal(ack, correlation, e.message.replace(/^durable store quota reached: /, ''), 'MB_ERR_STORE_FULL'));
   }
 
@@ -394,6 +382,10 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   subscription(owner: DurableSession, sid: number, pattern: string, body: SubBody): Subscription | undefined {
     const slow = body.slow ?? 'disconnect';
     if (body.durable) {
+      // A durable queue keeps every event its pattern matches in Redis, whoever subscribes: a token's deny rules
+      // (filtered at delivery for a plain subscription) would make it store, count and dead-letter events its
+      // owner may not read (a review: a member left one storing a denied topic's events, filling its quota).
+      if (owner.permissions?.filtersSubscription(pattern)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `a durable queue on "${pattern}" would keep events this token may not receive (a deny rule touches the pattern)`);
       this.work.admit(pattern, body.q!);
       const release = this.queueSlots.acquire(owner);
       const sub: Subscription = { sid, pattern, queue: body.q, owner, slow, detached: true };

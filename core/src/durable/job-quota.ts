@@ -70,7 +70,8 @@ export class JobQuota {
       const c = this.countOf(q);
       if (estimate(c) >= this.max) {
         this.refused.jobs++;
-        throw new StoreError('MB_ERR_STORE_FULL', `durable queue ${q} holds ${this.max} jobs not yet done (queues.maxJobs): its consumers are behind or offline`);
+        // Not named: the publisher may not know the queue (another client's pattern and group); the node's log names them.
+        throw new StoreError('MB_ERR_STORE_FULL', `a durable queue of this topic holds ${this.max} jobs not yet done (queues.maxJobs): its consumers are behind or offline`);
       }
     }
     for (const q of queues) this.countOf(q).pending++;
