@@ -18,7 +18,7 @@ import { keepsNewLink, topologyProblem } from './topology-rules.js';
 import { peerStatuses, type PeerStatus } from './peer-status.js';
 import { peerBody } from './peer-bodies.js';
 import { DialedPeers } from './dialed-peers.js';
-import { memberGone } from './member-gone.js';
+import { announcedId, memberGone, resentCopy } from './member-gone.js';
 
 export type { PeerStatus };
 
@@ -88,6 +88,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       ...(this.options.mode === 'leaf' ? { leaf: true as const } : { mesh: this.options.mode }),
       ...(this.options.region !== undefined ? { region: this.options.region } : {}),
       maxPayload: node.options.maxPayload,
+      resentMark: true,
     };
     Object.defineProperty(this.self, 'ws', { enumerable: true, get: () => node.hooks.wsUrl }); // read at each handshake: a gateway may start later
     this.limits = new PayloadLimits(node);
@@ -430,7 +431,9 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // position stamped by the storing node is allowed). A leaf sends up its own events only: one stamped by
     // another node would be a forgery, able to make this node drop that node's events as old (per-publisher
     // order, below) with a far-future sequence. A queue event a leaf passes back (memberGone) keeps its origin.
-    if (link.kind === 'leaf' && !link.stampedByPeer(f) && !(f.sid !== 0 && f.hops >= 2)) {
+    // Re-sent (memberGone; the marker, or from an older node sid and hops ≥ 2): out of its origin's order anyway.
+    const resent = resentCopy(link, f);
+    if (link.kind === 'leaf' && !resent && !link.stampedByPeer(f)) {
       this.badPeerEvents++;
       return;
     }
@@ -445,8 +448,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     const partial = this.options.mode === 'partial';
     const sid = f.sid;
-    // A queue event passed on by a node whose member had ended (memberGone: sid set, hops 2 or more) is out of its origin's order anyway.
-    if (!partial && !(f.sid !== 0 && f.hops >= 2) && !this.order.admit(link, f)) {
+    // Every other event, queue copies that crossed two links (leaf → hub → peer, gateway → node → peer) included, keeps its origin's order.
+    if (!partial && !resent && !this.order.admit(link, f)) {
       this.reorderedDropped++;
       return this.limits.eventLost('outOfOrder');
     }
@@ -464,12 +467,14 @@ export class ClusterNode implements LinkHandler, ClusterView {
       return;
     }
     // A queue-group event: the sid is the id we announced to this peer for (pattern, group).
-    const { known, queue } = this.interest.queueFor(link, sid);
+    const { known, queue } = this.interest.queueFor(link, announcedId(link, f));
     if (!known || queue === undefined) {
       this.node.stats.dropped.noQueueMember++;
       return;
     }
-    if (!this.node.deliverToGroup(f, route, queue, link, scope)) memberGone(this.node, this.options.mode, f, route, queue, link);
+    // A leaf's re-sent copy goes to a member of the hub's own, else memberGone passes it on marked (to peers, other regions; a partial mesh: as before).
+    const groupScope = resent && link.kind === 'leaf' && !partial ? 'local' : scope;
+    if (!this.node.deliverToGroup(f, route, queue, link, groupScope)) memberGone(this.node, this.options.mode, f, route, queue, link, resent);
   }
 
   private tick(): void {

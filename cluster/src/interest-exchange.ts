@@ -4,6 +4,7 @@ import { throttled } from '@meshbus/core';
 import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
 import type { PeerLink } from './peer-link.js';
 import { InterestOutbox, type InterestEntry } from './interest-outbox.js';
+import { RESENT, marksResent } from './member-gone.js';
 
 /** Per link: what we announced to it (our ids, with the distance told) and what it announced to us (its ids → subscriptions). */
 interface LinkInterest {
@@ -12,8 +13,8 @@ interface LinkInterest {
   told: Map<string, number>;
   announcedById: Map<number, string>;
   /**
-   * Ids withdrawn from this link, newest last (at most MAX_RETIRED; ids are
-   * never reused on a link): events the peer sent before it heard of the
+   * Ids withdrawn from this link, newest last (at most MAX_RETIRED; an id is
+   * reused on a link only after 2^31 − 1 others, never while held here): events the peer sent before it heard of the
    * withdrawal still name their queue group (a member that reached `max`).
    */
   retired: Map<number, string>;
@@ -57,7 +58,7 @@ export class InterestExchange {
    */
   constructor(
     private readonly node: MeshNode,
-    partial: boolean,
+    private readonly partial: boolean,
     private readonly maxPeerInterest: number,
   ) {
     this.ledger = new InterestLedger(partial, (src) => {
@@ -168,7 +169,11 @@ export class InterestExchange {
     const li = this.perLink.get(link)!;
     let id = li.announced.get(key);
     if (id === undefined) {
-      id = li.nextId++;
+      // Ids stay below the re-sent marker (SPEC 10.3): after 2^31 − 1 of them on one link, again from 1, past those in use.
+      do {
+        id = li.nextId;
+        li.nextId = id + 1 >= RESENT ? 1 : id + 1;
+      } while (li.announcedById.has(id) || li.retired.has(id));
       li.announced.set(key, id);
       li.announcedById.set(id, key);
     }
@@ -182,6 +187,9 @@ export class InterestExchange {
     const li = this.perLink.get(link);
     if (!li) return;
     const leaf = link.kind === 'leaf';
+    const marks = marksResent(link);
+    // A partial mesh passes queue copies on: its peers' members are ranked by distance (RoutingTable.pick).
+    const ranked = this.partial && link.kind === 'peer';
     if (body.snap === true) {
       for (const [id, sub] of li.learned) {
         this.node.table.remove(sub);
@@ -204,7 +212,8 @@ export class InterestExchange {
     for (const entry of Array.isArray(body.add) ? body.add : []) {
       if (!Array.isArray(entry)) continue;
       const [id, pattern, queue, distance] = entry as [unknown, unknown, unknown, unknown];
-      if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || id > 0xffffffff || typeof pattern !== 'string') continue;
+      // A node that marks re-sent copies names its ids below the marker: one above would read as a marked copy's.
+      if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || id > (marks ? RESENT - 1 : 0xffffffff) || typeof pattern !== 'string') continue;
       // Links to the subscriber; an entry without one (or a nonsense one) is one link away.
       const dist = typeof distance === 'number' && Number.isInteger(distance) && distance >= 1 && distance <= 255 ? distance : 1;
       if (topicProblem(pattern, true, this.node.options)) continue;
@@ -224,7 +233,9 @@ export class InterestExchange {
         continue;
       }
       if (old && old.pattern === pattern && old.queue === q) {
-        // The same entry at another distance: the routing table is unchanged.
+        // The same entry at another distance: in a partial mesh a queue member's rank changes (cached receivers
+        // of its topics dropped, as for any change of the table), else the routing table is unchanged.
+        if (ranked && q !== undefined && old.distance !== dist) this.node.table.distanceChanged(old, dist);
         this.changed(keyOf(pattern, q), link, 0, dist);
         continue;
       }
@@ -232,7 +243,7 @@ export class InterestExchange {
         this.node.table.remove(old);
         this.changed(keyOf(old.pattern, old.queue), link, -1);
       }
-      const sub: Subscription = { sid: id, pattern, queue: q, owner: link, slow: 'drop' };
+      const sub: Subscription = { sid: id, pattern, queue: q, owner: link, slow: 'drop', ...(ranked && q !== undefined ? { distance: dist } : {}) };
       if (!old && leaf) this.leafEntries++;
       li.learned.set(id, sub);
       this.node.table.add(sub);

@@ -33,6 +33,13 @@ export interface PeerInfo {
   maxPayload?: number;
   /** The node's WebSocket URL (ws:// or wss://), when it has a gateway: told to WebSocket clients, which cannot use `client`. */
   ws?: string;
+  /**
+   * The node reads and writes the re-sent marker of queue copies (the top bit
+   * of `sid`, SPEC 10.3, member-gone.ts) and announces interest ids below it.
+   * Absent from older nodes: a copy to one is never marked, and one from it is
+   * taken as re-sent by its rule (sid set, hops 2 or more).
+   */
+  resentMark?: true;
 }
 
 /** Longest node name a peer may claim, in characters. */
@@ -140,5 +147,6 @@ export function parsePeerInfo(v: unknown): PeerInfo {
     ...(p.mesh === 'full' || p.mesh === 'partial' ? { mesh: p.mesh } : {}),
     ...(p.maxPayload !== undefined ? { maxPayload: p.maxPayload as number } : {}),
     ...(typeof p.ws === 'string' ? { ws: p.ws } : {}),
+    ...(p.resentMark === true ? { resentMark: true as const } : {}),
   };
 }

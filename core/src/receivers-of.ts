@@ -1,5 +1,5 @@
 import type { OwnedPattern } from './owned-pattern.js';
-import type { GroupMembers, LimitedPattern, Receivers } from './receivers.js';
+import type { GroupMembers, GroupReceivers, LimitedPattern, Receivers } from './receivers.js';
 import type { DropTag, Subscriber, Subscription } from './subscriber.js';
 
 // The receivers a route hands out for the (owner, pattern) entries the tries matched for a topic (RoutingTable.route).
@@ -23,6 +23,43 @@ function tierOf(tier: Tier): readonly GroupMembers[] {
     before += subs.length;
   }
   return out;
+}
+
+/** The distance of an owner's members (Subscription.distance): the nearest; 0 when unranked. */
+function nearest(subs: readonly Subscription[]): number {
+  let d = Infinity;
+  for (let i = 0; i < subs.length; i++) d = Math.min(d, subs[i]!.distance ?? 0);
+  return d;
+}
+
+/** `tier` split by its owners' distance, nearest first (GroupReceivers.remoteRanks); undefined when all are at one. */
+function ranksOf(tier: readonly GroupMembers[]): readonly (readonly GroupMembers[])[] | undefined {
+  if (tier.length < 2) return undefined;
+  // Unranked (a full mesh), or all at one distance: nothing made.
+  const d0 = nearest(tier[0]!.subs);
+  let i = 1;
+  while (i < tier.length && nearest(tier[i]!.subs) === d0) i++;
+  if (i === tier.length) return undefined;
+  const dist = tier.map((e) => nearest(e.subs));
+  return [...new Set(dist)]
+    .sort((a, b) => a - b)
+    .map((d) => {
+      const rank: GroupMembers[] = [];
+      let before = 0;
+      for (let i = 0; i < tier.length; i++) {
+        if (dist[i] !== d) continue;
+        rank.push({ owner: tier[i]!.owner, subs: tier[i]!.subs, before });
+        before += tier[i]!.subs.length;
+      }
+      return rank;
+    });
+}
+
+/** A group's receivers: its tiers, and its remote one ranked by distance when its members are at several. */
+function groupOf(name: string, g: { local: Tier; remote: Tier; far: Tier }): GroupReceivers {
+  const remote = tierOf(g.remote);
+  // Always present (undefined when unranked): one object shape for pick.
+  return { name, local: tierOf(g.local), remote, far: tierOf(g.far), remoteRanks: ranksOf(remote) };
 }
 
 /** The DropTag of a receiver matched through two patterns (`tag` one pattern's sids): by reference, no sid copied. */
@@ -70,7 +107,7 @@ export function receiversOf(matched: readonly OwnedPattern[]): Receivers {
   return {
     plain: owners,
     plainDrop: plain ? [...plain.values()].map((t) => t ?? undefined) : NONE,
-    groups: groups ? [...groups].map(([name, g]) => ({ name, local: tierOf(g.local), remote: tierOf(g.remote), far: tierOf(g.far) })) : NONE,
+    groups: groups ? [...groups].map(([name, g]) => groupOf(name, g)) : NONE,
     sequenced: sequenced ?? NONE,
     limited: limited ?? NONE,
     linksOnly: !groups && !sequenced && owners.every((o) => o.forwardRaised !== undefined),

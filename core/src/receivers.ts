@@ -42,6 +42,12 @@ export interface GroupReceivers {
   readonly remote: readonly GroupMembers[];
   /** Members behind gateway links (other regions): used only when the region has none. */
   readonly far: readonly GroupMembers[];
+  /**
+   * `remote` split by distance (Subscription.distance, partial mesh), nearest
+   * first, each rank with its own `before`: pick takes the nearest rank that
+   * has a member. Undefined when every remote member is at one distance.
+   */
+  readonly remoteRanks?: readonly (readonly GroupMembers[])[] | undefined;
 }
 
 /**

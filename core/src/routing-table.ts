@@ -44,6 +44,12 @@ function hasMember(tier: readonly GroupMembers[], skip: Subscriber | undefined, 
   return false;
 }
 
+/** The nearest of `ranks` (GroupReceivers.remoteRanks) with a member not owned by `skip`; the last when none has. */
+function nearestRank(ranks: readonly (readonly GroupMembers[])[], skip: Subscriber | undefined, f: Frame): readonly GroupMembers[] {
+  for (let i = 0; i < ranks.length - 1; i++) if (hasMember(ranks[i]!, skip, f)) return ranks[i]!;
+  return ranks[ranks.length - 1]!;
+}
+
 /** The DropTag of a delivery addressed to `sub` (a queue member): `[sid]` for a client's 'drop' subscription, made once. */
 export function dropTagOf(sub: Subscription): DropTag | undefined {
   return sheds(sub) ? (sub.dropTag ??= [sub.sid]) : undefined;
@@ -264,8 +270,18 @@ export class RoutingTable {
   }
 
   /**
+   * `sub`, a partial-mesh peer's queue member, was announced again at
+   * `distance`: cached receivers of the topics it matches are stale (their
+   * remote tier is ranked by distance, GroupReceivers.remoteRanks).
+   */
+  distanceChanged(sub: Subscription, distance: number): void {
+    sub.distance = distance;
+    if (this.held.get(sub.owner)?.get(sub.pattern) !== undefined) this.changed(sub.pattern);
+  }
+
+  /**
    * Picks the member of a group that gets the next event: round robin, local
-   * members first. One whose receiver takes a payload of `payloadLen` bytes
+   * members first (peers of a partial mesh: the nearest, GroupReceivers.remoteRanks). One whose receiver takes a payload of `payloadLen` bytes
    * (a peer link: the peer's maxPayload) is preferred; when none does, one
    * that does not is returned, and its link skips the event and counts it
    * (cluster/README.md "Limits"), rather than the event vanishing uncounted.
@@ -282,7 +298,9 @@ export class RoutingTable {
     // the event (Subscriber.admits), leave their tier empty: a copy from a link is no group's
     // (SPEC 10.3), so no other node would pick for the group.
     const payloadLen = f.payloadLen;
-    const tier = hasMember(group.local, skip, f) || scope === 'local' ? group.local : hasMember(group.remote, skip, f) || scope === 'region' ? group.remote : group.far;
+    let tier = hasMember(group.local, skip, f) || scope === 'local' ? group.local : hasMember(group.remote, skip, f) || scope === 'region' ? group.remote : group.far;
+    // A partial mesh's peers at several distances: the nearest that has a member, so a copy moves toward one.
+    if (tier === group.remote && group.remoteRanks !== undefined) tier = nearestRank(group.remoteRanks, skip, f);
     const n = tier.length;
     if (n === 0) return undefined;
     const last = tier[n - 1]!;

@@ -158,6 +158,13 @@ export interface Subscription {
   /** SUB/UNSUB `max`: the subscription ends after this many deliveries (counted in `delivered`). */
   max?: number;
   delivered?: number;
+  /**
+   * A queue member a partial-mesh peer announced: links from this node to the
+   * nearest member behind it (INTEREST `distance`). A group's peers are picked
+   * nearest first (RoutingTable.pick), so a copy moves toward a member; changed
+   * through RoutingTable.distanceChanged only. Undefined: not ranked.
+   */
+  distance?: number;
 }
 
 /** A link to another node (peer, leaf or gateway): never sent back what it sent. */
