@@ -1,8 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Client, Msg } from '@meshbus/sdk';
 import { freePort, silentLogger, startNode, type Logger } from '@meshbus/core';
 import { ClusterNode, type ClusterOptions } from '../src/index.js';
-import { client, collect, fullyMeshed, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { collect, fullyMeshed, meshKit, stopMeshNode, type TestNode } from './mesh-helpers.js';
 import { until } from '@meshbus/testkit';
 
 /**
@@ -12,24 +12,12 @@ import { until } from '@meshbus/testkit';
  * gateway, so regions joined pairwise never see duplicates or loops. Real
  * nodes and SDK clients over loopback.
  */
-const nodes: TestNode[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => {});
-  for (const t of nodes.splice(0).reverse()) await stopMeshNode(t).catch(() => {});
-});
+const { nodes, tracked, cli } = meshKit();
 
 async function start(opts: ClusterOptions, name: string, logger: Logger = silentLogger): Promise<TestNode> {
   const node = await startNode({ port: 0, logger, name, pingInterval: 1000 });
   const cluster = await new ClusterNode(node, { pingInterval: 200, redialMin: 50, redialMax: 500, ...opts }).start();
-  const t = { node, cluster, url: `127.0.0.1:${node.port}`, peerAddr: `127.0.0.1:${cluster.port}` };
-  nodes.push(t);
-  return t;
-}
-async function cli(t: TestNode): Promise<Client> {
-  const c = await client(t);
-  clients.push(c);
-  return c;
+  return tracked({ node, cluster, url: `127.0.0.1:${node.port}`, peerAddr: `127.0.0.1:${cluster.port}` });
 }
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 150));
 function gatewaysOf(t: TestNode): string[] {

@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { startNode, silentLogger, type MeshNode, type NodeOptions } from '@meshbus/core';
 import { FrameType, decodeBody, encodeBody } from '@meshbus/proto';
@@ -41,6 +42,39 @@ export function remoteInterest(t: TestNode): number {
 
 export function client(t: TestNode, opts: Record<string, unknown> = {}): Promise<Client> {
   return connect(t.url, { name: 'test', ...opts });
+}
+
+/**
+ * The nodes and clients of a test file, closed after each test (clients
+ * first, then nodes, newest first): `tracked(t)` keeps a node started some
+ * other way, `node(...)` starts one (startMeshNode), `cli(t)` an SDK client
+ * of it; `clients` and `nodes` hold what is open now.
+ */
+export function meshKit(): {
+  nodes: TestNode[];
+  clients: Array<{ close(): unknown }>;
+  tracked<T extends TestNode>(t: T): T;
+  node(...args: Parameters<typeof startMeshNode>): Promise<TestNode>;
+  cli(t: TestNode): Promise<Client>;
+} {
+  const nodes: TestNode[] = [];
+  const clients: Array<{ close(): unknown }> = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await Promise.resolve(c.close()).catch(() => {});
+    for (const t of nodes.splice(0).reverse()) await stopMeshNode(t).catch(() => {});
+  });
+  const tracked = <T extends TestNode>(t: T): T => (nodes.push(t), t);
+  return {
+    nodes,
+    clients,
+    tracked,
+    node: async (...args) => tracked(await startMeshNode(...args)),
+    cli: async (t) => {
+      const c = await client(t);
+      clients.push(c);
+      return c;
+    },
+  };
 }
 
 /** Collects the payloads (as strings) a subscription receives. */

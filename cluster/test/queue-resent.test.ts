@@ -8,32 +8,17 @@
  * taken as already re-sent (hops 2): dropped when its member had just ended
  * (counted `noQueueMember`), and let past the per-origin order check.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import type { Client, Msg } from '@meshbus/sdk';
 import { FrameType, decodeBody, encodeBody, encodeFrame } from '@meshbus/proto';
 import { RawClient, until } from '@meshbus/testkit';
 import type { PeerInfo } from '../src/index.js';
 import { RESENT } from '../src/member-gone.js';
-import { client, fakePeer, fullyMeshed, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
+import { fakePeer, fullyMeshed, meshKit, type TestNode } from './mesh-helpers.js';
 
 const SECRET = 'queue-resent-secret';
-const nodes: TestNode[] = [];
-const clients: Array<Client | RawClient> = [];
-async function node(...args: Parameters<typeof startMeshNode>): Promise<TestNode> {
-  const t = await startMeshNode(...args);
-  nodes.push(t);
-  return t;
-}
-async function cli(t: TestNode): Promise<Client> {
-  const c = await client(t);
-  clients.push(c);
-  return c;
-}
-afterEach(async () => {
-  for (const c of clients.splice(0)) await Promise.resolve(c.close()).catch(() => {});
-  for (const t of nodes.splice(0).reverse()) await stopMeshNode(t).catch(() => {});
-});
+const { node, cli, clients } = meshKit();
 
 /** A queue member of `g` on `topic`: what it got, by payload. */
 function member(c: Client, topic: string, opts: { max?: number } = {}): string[] {

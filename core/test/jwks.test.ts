@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { SignJWT, exportSPKI, generateKeyPair, type JWK } from 'jose';
+import { signWith as sign, testKey as key } from './jwt-keys.js';
 import { FrameType, encodeBody } from '@meshbus/proto';
 import { MeshNode, mintToken, silentLogger, signHs256, startNode, type JwtKeys } from '../src/index.js';
 import { RawClient } from '@meshbus/testkit';
@@ -37,21 +38,6 @@ async function hello(n: MeshNode, token: string | undefined): Promise<RawClient>
 async function answer(n: MeshNode, token: string | undefined): Promise<string | undefined> {
   const first = (await hello(n, token)).got[0]!;
   return first.type === FrameType.WELCOME ? 'WELCOME' : first.error;
-}
-
-interface Key {
-  kid: string;
-  privateKey: CryptoKey;
-  jwk: JWK;
-}
-
-async function key(kid: string, alg: 'EdDSA' | 'ES256' | 'RS256' = 'ES256'): Promise<Key> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } };
-}
-
-function sign(k: Key, claims: Record<string, unknown>): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg: k.jwk.alg!, kid: k.kid }).sign(k.privateKey);
 }
 
 /** A loopback HTTP server answering GET /jwks with whatever `keys` holds now; counts fetches. */

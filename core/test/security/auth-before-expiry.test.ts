@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import type { JWK } from 'jose';
+import { signWith as sign, testKey as key, type TestKey as Key } from '../jwt-keys.js';
 import { FrameType, encodeBody } from '@meshbus/proto';
 import { silentLogger, startNode, type MeshNode } from '../../src/index.js';
 import { KEY_LOOKUP_TIMEOUT_MS } from '../../src/auth/keys-unavailable.js';
@@ -21,19 +22,6 @@ const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
 });
-
-interface Key {
-  kid: string;
-  privateKey: CryptoKey;
-  jwk: JWK;
-}
-
-async function key(kid: string): Promise<Key> {
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-  return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' } };
-}
-
-const sign = (k: Key, claims: Record<string, unknown>): Promise<string> => new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: k.kid }).sign(k.privateKey);
 
 /** A JWKS server that answers `delayMs` late (Infinity: never). */
 async function slowJwks(): Promise<{ url: string; keys: JWK[]; delayMs: number }> {

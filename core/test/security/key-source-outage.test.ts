@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import type { JWK } from 'jose';
+import { signWith as sign, testKey as key, type TestKey as Key } from '../jwt-keys.js';
 import { FrameType, decodeError, encodeBody } from '@meshbus/proto';
 import { silentLogger, startNode, type JwtKeys, type MeshNode } from '../../src/index.js';
 import { RawClient } from '@meshbus/testkit';
@@ -31,19 +32,6 @@ async function node(jwt: JwtKeys): Promise<MeshNode> {
   cleanups.push(() => n.close());
   return n;
 }
-
-interface Key {
-  kid: string;
-  privateKey: CryptoKey;
-  jwk: JWK;
-}
-
-async function key(kid: string): Promise<Key> {
-  const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
-  return { kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' } };
-}
-
-const sign = (k: Key, claims: Record<string, unknown>): Promise<string> => new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: k.kid }).sign(k.privateKey);
 
 /** A loopback JWKS server: 503 while `up` is false, else `keys`. */
 async function jwksServer(): Promise<{ url: string; up: boolean; keys: JWK[] }> {
