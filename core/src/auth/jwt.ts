@@ -48,11 +48,8 @@ export interface JwtKeys {
   maxTtl?: number;
 }
 
-/** Topic allow and deny lists (wildcards allowed); deny wins. */
-export interface TopicRules {
-  allow?: string[];
-  deny?: string[];
-}
+// Defined with the claim's checks (permission-claim.ts), which jwt.ts calls: one direction of import.
+export type { TopicRules } from './permission-claim.js';
 
 /** The claims meshbus reads from a token. */
 export interface TokenClaims {

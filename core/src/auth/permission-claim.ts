@@ -1,5 +1,10 @@
 import { SessionError, topicProblem } from '@meshbus/proto';
-import type { TopicRules } from './jwt.js';
+
+/** Topic allow and deny lists (wildcards allowed); deny wins. */
+export interface TopicRules {
+  allow?: string[];
+  deny?: string[];
+}
 
 /** A token's `permissions` claim once checked: only the keys meshbus reads, lists of valid patterns. */
 export interface PermissionRules {

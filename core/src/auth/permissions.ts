@@ -1,5 +1,5 @@
 import { DEFAULT_MAX_TOPIC, TopicTrie, copyBytes, equalBytesAt, type Frame } from '@meshbus/proto';
-import type { TopicRules } from './jwt.js';
+import type { TopicRules } from './permission-claim.js';
 import { permissionRules, type PermissionRules } from './permission-claim.js';
 
 /**

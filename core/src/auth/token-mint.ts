@@ -1,6 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { ConfigError } from '../config-error.js';
-import type { TopicRules } from './jwt.js';
+import type { TopicRules } from './permission-claim.js';
 import { loadJose } from './jose-loader.js';
 import { permissionRules } from './permission-claim.js';
 
