@@ -20,6 +20,8 @@ export function logLibraryOutput(logger: Logger): () => void {
   console.error = (...args: unknown[]): void => logger.error({ source: 'console' }, format(...args));
   // Node's own printer (lib/internal/process/warning.js, `onWarning`) writes "(node:pid) …" lines.
   const printers = process.listeners('warning').filter((l) => l.name === 'onWarning');
+  // None with NODE_NO_WARNINGS=1 or --no-warnings: the operator silenced them, so they are not logged either.
+  if (printers.length === 0) return () => Object.assign(console, { warn, error });
   for (const p of printers) process.off('warning', p);
   const onWarning = (w: Error & { code?: string }): void => {
     if (w.name === 'DeprecationWarning' && process.noDeprecation) return;

@@ -39,3 +39,18 @@ it("start: ioredis's console warnings and Node's process warnings are JSON log l
   p.child.kill('SIGTERM');
   expect(await p.exited, p.err()).toBe(0);
 });
+
+it('start with NODE_NO_WARNINGS=1: Node\'s warnings stay silent (they were logged as JSON)', async () => {
+  const warner = join(tmpdir(), `meshbus-warner-${process.pid}.cjs`);
+  await writeFile(warner, "process.on('SIGUSR2', () => process.emitWarning('a library warning', { code: 'MB_TEST_WARNING' }));\n");
+  const port = await freePort();
+  const p = track(spawnCli(['start', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--log-level', 'info'], { nodeArgs: ['--require', warner], env: { NODE_NO_WARNINGS: '1' } }));
+  await untilProcess(p, () => p.err().includes('node listening'), 'the node to serve', 15_000);
+  p.child.kill('SIGUSR2');
+  // Then a line that comes after the warning would have: SIGHUP is logged and ignored.
+  p.child.kill('SIGHUP');
+  await untilProcess(p, () => p.err().includes('SIGHUP ignored'), 'the SIGHUP line');
+  expect(p.err()).not.toContain('a library warning');
+  p.child.kill('SIGTERM');
+  expect(await p.exited, p.err()).toBe(0);
+});

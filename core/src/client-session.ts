@@ -115,7 +115,7 @@ export class ClientSession extends Connection {
   }
 
   release(): void {
-    this.held.release(this.onFrame, () => this.gone, () => this.inputMayResume());
+    this.held.release(this.frameReader, () => this.gone, () => this.inputMayResume());
     this.ctx.flushRun();
   }
 
@@ -149,10 +149,7 @@ export class ClientSession extends Connection {
   protected readonly onDecodeError = (e: ProtocolError): void => {
     this.ctx.flushRun();
     this.ctx.stats.protocolErrors++;
-    if (this.phase === 'handshake' && e.code === 'MB_ERR_FRAME_TOO_LARGE') {
-      this.fail(e.code, `before the handshake (maxHelloSize): ${e.message}`);
-      return;
-    }
+    if (this.phase === 'handshake' && e.code === 'MB_ERR_FRAME_TOO_LARGE') return this.fail(e.code, `before the handshake (maxHelloSize): ${e.message}`);
     if (e.fatal) this.fail(e.code, e.message);
     else this.sendError(e.code, 0, e.message);
   };
@@ -408,9 +405,8 @@ export class ClientSession extends Connection {
   /** Whether this connection gets events on `f`'s topic: open (else counted lost) and admitted. */
   private receives(f: Frame, count: number): boolean {
     if (this.phase !== 'open') {
-      // Routed after it began closing (a route computed before: a run's targets, fixed when one of its events
-      // made this a slow consumer): lost, and counted so (SPEC 10.6). They were in no counter (a review's
-      // WebSocket slow consumer: received + dropped.slow one short of the events routed, in 6 of 25 runs).
+      // Routed after it began closing (a run's targets fixed before one of its events made this a slow consumer):
+      // lost, and counted so (SPEC 10.6; they were in no counter: received + dropped.slow one short in 6 of 25 runs).
       this.ctx.stats.dropped.slow += count;
       return false;
     }
@@ -420,8 +416,9 @@ export class ClientSession extends Connection {
   /** Subscriber.admits: allowed by its token and the node's reserved topics, a trace it may see, a dead letter of a topic it may read. */
   admits(f: Frame): boolean {
     if (this.permissions?.filtersDelivery && !this.permissions.canReceiveFrame(f)) return false;
-    if (this.subs.policy.reserved?.canReceive(f.topic) === false) return false;
+    // The reserved filter, dead letters and traces concern `_` topics only: no topic decoded for the others.
     if (f.buf[f.topicStart] !== 0x5f /* _ */) return true;
+    if (this.subs.policy.reserved?.canReceive(f.topic) === false) return false;
     if (isDeadLetterTopicAt(f.buf, f.topicStart, f.topicLen)) return mayReadDeadLetter(f, this.permissions);
     if (!isTraceTopicAt(f.buf, f.topicStart, f.topicLen)) return true;
     // A hop record reaches the tracer that owns its id here, or a token explicitly allowed its `_TRACE` topic (trace-guard.ts).
@@ -472,6 +469,10 @@ export class ClientSession extends Connection {
   protected closing(): void {
     this.held.clear();
     this.auth.stop();
+    this.subs.clear();
+  }
+
+  protected override leaveRouting(): void {
     this.subs.clear();
   }
 

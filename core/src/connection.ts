@@ -229,7 +229,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
       if (isTlsRecord(chunk)) return this.tlsOnPlainPort();
       if (HTTP_REQUEST.test(latin1Head(chunk))) return this.httpOnMeshbusPort();
     }
-    this.decoder.push(chunk, this.lingerUntil === 0 ? this.onFrame : (this.afterGoodbye ??= (f) => this.readAfterGoodbye(f)), this.onDecodeError);
+    this.decoder.push(chunk, this.frameReader, this.onDecodeError);
     // A frame that arrived whole leaves nothing held: one comparison (SPEC 9.5).
     if (this.decoder.buffered !== 0 || this.inputCharge !== 0) this.chargeInput();
   }
@@ -376,7 +376,9 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
     if (linger <= 0 || this.phase !== 'open') return this.end(code, reason);
     this.lingerUntil = Date.now() + linger;
     clearTimeout(this.timer);
-    this.closing('open', reason);
+    // Out of routing now (nothing follows the GOODBYE); the rest of the session (its token, frames held for its
+    // check) stays until the connection ends: what it read before is handled in order, its token still expires.
+    this.leaveRouting();
     this.out.afterBacklog(() => this.transport.end(code));
     // The transport may have closed at once (onClose ran: phase 'closed', no timer to arm).
     if ((this.phase as ConnectionState) !== 'open') return;
@@ -387,6 +389,14 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   /** Frames read after this end's GOODBYE: what the other end sent before it read it, handled as usual, except what would start something new. */
   /** readAfterGoodbye for the decoder, made at the first read after a GOODBYE (an arrow field cost every connection 56 B). */
   private afterGoodbye: ((f: Frame) => void) | undefined;
+
+  /** Where decoded frames go (and frames held for a token check, when released): onFrame, after this end's GOODBYE readAfterGoodbye. */
+  protected get frameReader(): (f: Frame) => void {
+    return this.lingerUntil === 0 ? this.onFrame : (this.afterGoodbye ??= (f) => this.readAfterGoodbye(f));
+  }
+
+  /** A GOODBYE that lingers went out: no event may be routed to this connection from now on (a session's subscriptions end). */
+  protected leaveRouting(): void {}
 
   private readAfterGoodbye(f: Frame): void {
     // A SUB or AUTH would need an answer, and nothing follows the GOODBYE: ignored (SPEC 10.7).
@@ -417,8 +427,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
     this.settings.budget?.charge(this, 0);
     this.phase = 'closing';
     clearTimeout(this.timer);
-    // Lingering after a GOODBYE, it left routing then (goodbye): once only.
-    if (this.lingerUntil === 0) this.closing(was, reason);
+    this.closing(was, reason);
     // After what the last frame queued behind (sendFinal): the deadline below cuts it off, counted (discard).
     this.out.afterBacklog(() => this.transport.end(code));
     if (this.phase !== 'closing') return; // the transport closed at once (onClose ran)

@@ -44,10 +44,22 @@ function hasMember(tier: readonly GroupMembers[], skip: Subscriber | undefined, 
   return false;
 }
 
-/** The nearest of `ranks` (GroupReceivers.remoteRanks) with a member not owned by `skip`; the last when none has. */
-function nearestRank(ranks: readonly (readonly GroupMembers[])[], skip: Subscriber | undefined, f: Frame): readonly GroupMembers[] {
-  for (let i = 0; i < ranks.length - 1; i++) if (hasMember(ranks[i]!, skip, f)) return ranks[i]!;
-  return ranks[ranks.length - 1]!;
+/**
+ * The nearest of `ranks` (GroupReceivers.remoteRanks) with a member pick would take first: not `skip`'s,
+ * admitting `f`, taking its payload and not backed up; else the nearest with one that takes the payload;
+ * else `all` (the whole remote tier: pick then falls back as without ranks). Before, the nearest rank with
+ * any member: a link that skips the payload (its peer's maxPayload) or a backed-up one got every copy.
+ */
+function nearestRank(ranks: readonly (readonly GroupMembers[])[], all: readonly GroupMembers[], skip: Subscriber | undefined, f: Frame): readonly GroupMembers[] {
+  let fits: readonly GroupMembers[] | undefined;
+  for (const rank of ranks) {
+    for (const e of rank) {
+      if (e.owner === skip || !admitted(e.owner, f) || !takesPayload(e.owner, f.payloadLen)) continue;
+      if (!e.owner.backedUp) return rank;
+      fits ??= rank;
+    }
+  }
+  return fits ?? all;
 }
 
 /** The DropTag of a delivery addressed to `sub` (a queue member): `[sid]` for a client's 'drop' subscription, made once. */
@@ -300,7 +312,7 @@ export class RoutingTable {
     const payloadLen = f.payloadLen;
     let tier = hasMember(group.local, skip, f) || scope === 'local' ? group.local : hasMember(group.remote, skip, f) || scope === 'region' ? group.remote : group.far;
     // A partial mesh's peers at several distances: the nearest that has a member, so a copy moves toward one.
-    if (tier === group.remote && group.remoteRanks !== undefined) tier = nearestRank(group.remoteRanks, skip, f);
+    if (tier === group.remote && group.remoteRanks !== undefined) tier = nearestRank(group.remoteRanks, tier, skip, f);
     const n = tier.length;
     if (n === 0) return undefined;
     const last = tier[n - 1]!;

@@ -3,6 +3,7 @@ import { expect, it } from 'vitest';
 import { connect } from '@meshbus/sdk';
 import { cleanups, ownRedisServers, until } from '@meshbus/testkit';
 import { jsonLogger, startNode } from '../src/index.js';
+import { connectRedis, refusedDatabaseGuard } from '../src/durable/redis-connect.js';
 
 /**
  * A database the server refuses to SELECT: `--redis redis://host/99` on a
@@ -43,3 +44,27 @@ it.each([
   expect(n.stats.store.redisUp).toBe(0);
   expect(await admin.dbsize()).toBe(0);
 });
+
+it('a SELECT refused for a while (BUSY: another client running a long script) connects again, in the named database', async (ctx) => {
+  // Found reviewing the change above: any refused SELECT turned durable features off until a restart.
+  const server = await redis.start(ctx);
+  const admin = new Redis(server.url);
+  cleanup.push(() => void admin.disconnect());
+  await admin.config('SET', 'busy-reply-threshold', '50');
+  const said: string[] = [];
+  const c = connectRedis({ kind: 'single', url: `${server.url}/1`, db: 1 }, { maxRetriesPerRequest: null });
+  cleanup.push(() => void c.disconnect());
+  c.on('error', refusedDatabaseGuard((err) => void said.push(err))(c));
+  await until(() => c.status === 'ready', 'the connection ready');
+  // Another application's script holds the server for 1.5 s; the node's connection drops meanwhile and reconnects into it.
+  const script = admin.eval('local s = tonumber(redis.call("TIME")[1]) * 1000000 + tonumber(redis.call("TIME")[2]); while (tonumber(redis.call("TIME")[1]) * 1000000 + tonumber(redis.call("TIME")[2])) < s + 1500000 do end; return 1', 0).catch((e: Error) => e.message);
+  await new Promise((r) => setTimeout(r, 100));
+  (c as unknown as { stream: { destroy(): void } }).stream.destroy();
+  await script;
+  await until(() => c.status === 'ready', 'the connection ready again', 10_000);
+  await c.set('where', 'here');
+  expect(said).toEqual([]);
+  expect(await admin.exists('where')).toBe(0);
+  await admin.select(1);
+  expect(await admin.get('where')).toBe('here');
+}, 20_000);

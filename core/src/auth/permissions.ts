@@ -1,6 +1,7 @@
 import { DEFAULT_MAX_TOPIC, TopicTrie, copyBytes, equalBytesAt, type Frame } from '@meshbus/proto';
 import type { TopicRules } from './permission-claim.js';
 import { permissionRules, type PermissionRules } from './permission-claim.js';
+import { isReservedTopic, startsWithWildcard } from './reserved-topics.js';
 
 /**
  * True when every topic `pattern` can match is also matched by `cover`
@@ -70,9 +71,14 @@ class RuleSet {
     return this.deny.length > 0;
   }
 
-  /** Some topic `pattern` matches is denied. */
-  deniesPartOf(pattern: string): boolean {
-    return this.deny.some((d) => overlaps(d, pattern));
+  /**
+   * Some topic `pattern` matches is denied. `wideSkipsReserved`: a pattern starting with a wildcard does
+   * not reach reserved topics (`_INBOX`, `_TRACE`, `_DLQ`: a wide durable queue never takes them), so deny
+   * rules under those prefixes do not count for it.
+   */
+  deniesPartOf(pattern: string, wideSkipsReserved = false): boolean {
+    const skip = wideSkipsReserved && startsWithWildcard(pattern);
+    return this.deny.some((d) => overlaps(d, pattern) && !(skip && isReservedTopic(d)));
   }
 
   /** A literal topic: allowed by some allow pattern (or no allow list) and no deny pattern. */
@@ -170,7 +176,7 @@ export class Permissions {
    * Redis for its members (durability.ts).
    */
   filtersSubscription(pattern: string): boolean {
-    return this.sub.deniesPartOf(pattern);
+    return this.sub.deniesPartOf(pattern, true);
   }
 
   /** True when deliveries must be filtered by topic (some subscribe pattern is denied). */

@@ -57,11 +57,17 @@ export function refusedDatabaseGuard(say: (err: string) => void): (c: RedisClien
   return (c) => (e) => {
     // The node never sends SELECT itself (nor does BullMQ): a refused one is ioredis's at connect.
     if ((e as { command?: { name?: string } }).command?.name !== 'select') return;
+    // A refusal that passes (BUSY: a script running; LOADING; NOAUTH while a password changes): connect again, still
+    // before any command; only one that will not pass (no such database, an ACL without SELECT) turns the store off.
+    if (!PERMANENT_SELECT_REFUSAL.test(e.message)) return void c.disconnect(true);
     dropConnection(c);
     if (!said) say(e.message);
     said = true;
   };
 }
+
+/** SELECT refusals that another attempt will get again: the index is past the server's databases, or the user may not SELECT. */
+const PERMANENT_SELECT_REFUSAL = /DB index|invalid DB|NOPERM/i;
 
 /** True for a Cluster client. */
 export function isCluster(c: RedisClient): c is Cluster {

@@ -73,6 +73,14 @@ describe('permission side channels', () => {
     expect(errors.get(1)).toBe('MB_ERR_PERMISSION_DENIED');
     expect(errors.get(2)).toBe('MB_ERR_PERMISSION_DENIED');
     expect(errors.has(3)).toBe(false);
+    // Deny rules under reserved prefixes do not touch a wide durable queue: it never takes _INBOX, _TRACE or _DLQ topics.
+    const ops = await raw(n, 'ops', { subscribe: { deny: ['_DLQ.>', '_TRACE.>'] } });
+    ops.sub('>', 4, { q: 'everything', durable: true });
+    ops.sub('_DLQ.>', 5, { q: 'letters', durable: true });
+    await ops.flush();
+    const opsErrors = new Map(ops.got.filter((g) => g.type === FrameType.ERROR).map((g) => [g.correlation, g.error]));
+    expect(opsErrors.has(4)).toBe(false);
+    expect(opsErrors.get(5)).toBe('MB_ERR_PERMISSION_DENIED');
   });
 
   it('a dead letter dead-lettered again keeps naming its first topic, and a wide durable queue never takes dead letters', async (ctx) => {
