@@ -86,7 +86,7 @@ describe('usage errors exit 2 at once, before connecting', () => {
     { args: ['pub', 'demo.x', 'hi', '--count', '0'], says: '--count' },
     { args: ['sub', 'demo.x', '--count', '-1'], says: '--count' },
     { args: ['req', 'demo.x', 'hi', '--timeout', 'soon'], says: '--timeout' },
-    { args: ['trace', 'demo.x', 'hi', '--wait', '1s'], says: '--wait' },
+    { args: ['trace', 'demo.x', 'hi', '--wait', '1.5s'], says: '--wait' },
     { args: ['pub', 'demo.x'], says: 'missing <data>' },
     { args: ['pub', 'demo.x', 'hi', 'extra'], says: 'unexpected argument "extra"' },
     { args: ['pub', 'demo.x', 'hi', '--bogus'], says: '--bogus' },
