@@ -5,6 +5,7 @@ import { JwksFile } from './jwks-file.js';
 import { loadJose, type Jose } from './jose-loader.js';
 import { permissionRules, type PermissionRules } from './permission-claim.js';
 import { KEY_LOOKUP_TIMEOUT_MS, keysUnavailable } from './keys-unavailable.js';
+import { jwksFetch } from './jwks-fetch.js';
 
 /**
  * Keys a node accepts client tokens from, and the claims it insists on. At
@@ -117,6 +118,7 @@ export class JwtVerifier {
           cacheMaxAge: (k.jwksCacheMaxAge ?? 600) * 1000,
           cooldownDuration: (k.jwksCooldown ?? 30) * 1000,
           timeoutDuration: KEY_LOOKUP_TIMEOUT_MS,
+          [jose.customFetch]: jwksFetch(),
         });
       }
       if (k.jwksFile !== undefined) this.file = new JwksFile(k.jwksFile, jose);

@@ -7,7 +7,8 @@ import type { JWK } from 'jose';
 import { signWith as sign, testKey as key, type TestKey as Key } from '../jwt-keys.js';
 import { FrameType, decodeError, encodeBody } from '@meshbus/proto';
 import { silentLogger, startNode, type JwtKeys, type MeshNode } from '../../src/index.js';
-import { RawClient } from '@meshbus/testkit';
+import { RawClient, sleep, until } from '@meshbus/testkit';
+import { JWKS_RETRY_AFTER_FAILURE_MS } from '../../src/auth/jwks-fetch.js';
 import { inSeconds } from '../jwt-helpers.js';
 
 /**
@@ -33,10 +34,11 @@ async function node(jwt: JwtKeys): Promise<MeshNode> {
   return n;
 }
 
-/** A loopback JWKS server: 503 while `up` is false, else `keys`. */
-async function jwksServer(): Promise<{ url: string; up: boolean; keys: JWK[] }> {
-  const s = { url: '', up: false, keys: [] as JWK[] };
+/** A loopback JWKS server: 503 while `up` is false, else `keys`; `requests` counts what it was asked. */
+async function jwksServer(): Promise<{ url: string; up: boolean; keys: JWK[]; requests: number }> {
+  const s = { url: '', up: false, keys: [] as JWK[], requests: 0 };
   const server: Server = createServer((_req, res) => {
+    s.requests++;
     if (!s.up) return res.writeHead(503).end();
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ keys: s.keys }));
@@ -66,13 +68,17 @@ describe('the key source failing is not the caller failing', () => {
     srv.keys = [k1.jwk];
     const n = await node({ jwksUrl: srv.url });
     const tok = await sign(k1, { sub: 'legit', exp: inSeconds(300) });
+    const t0 = Date.now();
     for (let i = 0; i < TRIES; i++) {
       const a = await answer(n, tok);
       expect(a).toMatch(/^MB_ERR_NOT_READY: .*signing keys are unavailable.*the JWKS cannot be fetched/);
     }
     expect(n.authThrottle.failures.client).toBe(0);
+    // One request a second at most, whatever the tries (after a failed fetch the next waits: jwks-fetch.ts); one a try before.
+    expect(srv.requests).toBeLessThanOrEqual(1 + Math.ceil((Date.now() - t0) / JWKS_RETRY_AFTER_FAILURE_MS));
+    expect(srv.requests).toBeLessThan(TRIES);
     srv.up = true;
-    expect(await answer(n, tok)).toBe('WELCOME');
+    await until(async () => (await answer(n, tok)) === 'WELCOME', 'the token accepted once the JWKS answers (after the retry wait)', 5000);
   });
 
   it('JWKS file that cannot be read: NOT_READY, nothing charged, accepted once the file is there', async () => {
@@ -129,6 +135,7 @@ describe('the key source failing is not the caller failing', () => {
     expect(n.authThrottle.failures.client).toBe(0);
     srv.up = true;
     srv.keys = [k1.jwk, k2.jwk];
+    await sleep(JWKS_RETRY_AFTER_FAILURE_MS); // the wait after the failed fetch
     c.send({ type: FrameType.AUTH, correlation: 8, payload: encodeBody({ token: await sign(k2, { sub: 'a', exp: inSeconds(600) }) }) });
     expect((await c.waitFor((g) => g.correlation === 8 && (g.type === FrameType.ERROR || g.type === FrameType.ACK))).type).toBe(FrameType.ACK);
   });
