@@ -148,19 +148,25 @@ describe("one connection's duplicate subscriptions", () => {
   }, 120_000);
 
   it('publishes cost about the same whether a connection holds 10 or 10,000 subscriptions to ">" with a max (each delivery used to be counted on each)', async () => {
+    // The least CPU of three batches on one node: a batch of a few tens of ms moved by a GC or a loaded CI box past
+    // the bound (seen in CI); the fault this guards against cost each batch seconds (10,000 counts per delivery).
     const cost = async (held: number, count: number): Promise<number> => {
       const n = await node();
       const c = await client(n);
       await subscribeMany(c, Array.from({ length: held }, () => '>'), 1, { max: 1_000_000_000 });
       const p = await client(n);
-      const frames = Array.from({ length: count }, () => encodeFrame({ type: FrameType.PUB, topic: 'lim.x', payload: new Uint8Array(4) }));
-      const before = process.cpuUsage();
-      p.socket.write(Buffer.concat(frames));
-      await p.flush(120_000);
-      const used = process.cpuUsage(before);
-      await c.waitFor(() => c.events('lim.x').length === count, 60_000);
+      const frames = Buffer.concat(Array.from({ length: count }, () => encodeFrame({ type: FrameType.PUB, topic: 'lim.x', payload: new Uint8Array(4) })));
+      let least = Infinity;
+      for (let batch = 1; batch <= 3; batch++) {
+        const before = process.cpuUsage();
+        p.socket.write(frames);
+        await p.flush(120_000);
+        const used = process.cpuUsage(before);
+        least = Math.min(least, used.user + used.system);
+        await c.waitFor(() => c.events('lim.x').length === batch * count, 60_000);
+      }
       expect(n.table.size).toBe(held);
-      return used.user + used.system;
+      return least;
     };
     await cost(10, 5_000); // warms the code paths up
     const small = await cost(10, 5_000);
