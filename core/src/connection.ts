@@ -129,7 +129,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
    * when, Date.now() ms; 0 when not lingering. The phase stays 'open' meanwhile
    * (what the other end sent before it read the GOODBYE is routed as usual,
    * under the same input budget and rate limits) while the sealed queue sends
-   * nothing after the GOODBYE and the subclass has left routing (`closing`).
+   * nothing after the GOODBYE and the subclass has left routing (`leaveRouting`).
    */
   private lingerUntil = 0;
 
@@ -386,7 +386,6 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
     this.timer.unref();
   }
 
-  /** Frames read after this end's GOODBYE: what the other end sent before it read it, handled as usual, except what would start something new. */
   /** readAfterGoodbye for the decoder, made at the first read after a GOODBYE (an arrow field cost every connection 56 B). */
   private afterGoodbye: ((f: Frame) => void) | undefined;
 
@@ -398,6 +397,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   /** A GOODBYE that lingers went out: no event may be routed to this connection from now on (a session's subscriptions end). */
   protected leaveRouting(): void {}
 
+  /** Frames read after this end's GOODBYE: what the other end sent before it read it, handled as usual, except what would start something new. */
   private readAfterGoodbye(f: Frame): void {
     // A SUB or AUTH would need an answer, and nothing follows the GOODBYE: ignored (SPEC 10.7).
     if (f.type === FrameType.SUB || f.type === FrameType.AUTH) return;
