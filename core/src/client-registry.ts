@@ -52,9 +52,12 @@ export class ClientRegistry {
    * flush and close. A client told keeps being read until it closes its side
    * (or the deadline): what it published before it read its GOODBYE is routed,
    * while this node's peer links still carry events (they close after the
-   * drain: node.shutdown, then the cluster's stop).
+   * drain: node.shutdown, then the cluster's stop). A client owed answers to
+   * acked publishes (`answersOwed`: the store has not answered yet) gets its
+   * GOODBYE once they are sent, acked publishes refused meanwhile
+   * (Connection.goodbye's `answered`).
    */
-  async drain(peers: (kind: 'tcp' | 'ws') => string[], timeoutMs: number): Promise<void> {
+  async drain(peers: (kind: 'tcp' | 'ws') => string[], timeoutMs: number, answersOwed?: (s: ClientSession) => Promise<void> | undefined): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     // New connections are refused while draining: the clients to tell are those here now.
     const toTell = [...this.all];
@@ -64,7 +67,7 @@ export class ClientRegistry {
       for (const end = Math.min(toTell.length, next + perStep); next < end; next++) {
         const s = toTell[next]!;
         // Until the deadline it keeps reading what the client sent before it read the GOODBYE (SPEC 10.7).
-        if (this.all.has(s)) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers(s.transport.kind), Math.max(1, deadline - Date.now()));
+        if (this.all.has(s)) s.goodbye('MB_ERR_DRAINING', 'node shutting down', peers(s.transport.kind), Math.max(1, deadline - Date.now()), answersOwed?.(s));
       }
       if (this.all.size === 0 || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, DRAIN_STEP_MS));

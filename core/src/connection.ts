@@ -366,15 +366,26 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
    * the connection leaves routing (no event follows the GOODBYE) and ends its
    * side once the GOODBYE is flushed, but keeps reading and handling what the
    * other end sends (events it published before it read the GOODBYE, ACKs,
-   * UNSUBs; no SUB or AUTH: readAfterGoodbye) until it closes its side, or
-   * `linger` ms pass: then it is cut (lingerExpired). Without it, input stops
-   * at once (a peer link's goodbye).
+   * UNSUBs; nothing that needs an answer: readAfterGoodbye) until it closes
+   * its side, or `linger` ms pass: then it is cut (lingerExpired). Without it,
+   * input stops at once (a peer link's goodbye). `answered` (with `linger`):
+   * the answers owed to the acked publishes read so far; the GOODBYE waits
+   * for them, an acked publish read meanwhile is NACKed `code` (not taken),
+   * so one the other end has no answer for at the GOODBYE was not taken (the
+   * GOODBYE says `answered`). Still waiting when `linger` ends: cut, no GOODBYE.
    */
-  goodbye(code: ErrorCode, reason: string, reconnect?: string[], linger = 0): void {
+  goodbye(code: ErrorCode, reason: string, reconnect?: string[], linger = 0, answered?: Promise<void>): void {
     if (this.phase === 'closing' || this.phase === 'closed' || this.lingerUntil !== 0) return;
-    this.out.sendFinal(goodbyeFrame(code, reason, reconnect));
+    if (answered && linger > 0 && this.phase === 'open' && this.reader === undefined) {
+      const until = Date.now() + linger;
+      this.reader = (f) => (f.type === FrameType.PUB && f.ackRequested ? this.sendError(code, f.correlation, `${reason}: not taken, publish it elsewhere`, true) : this.onFrame(f));
+      const send = (): void => this.goodbye(code, reason, reconnect, Math.max(1, until - Date.now()));
+      return void answered.then(send, send);
+    }
+    this.out.sendFinal(goodbyeFrame(code, reason, reconnect, linger > 0 || undefined));
     if (linger <= 0 || this.phase !== 'open') return this.end(code, reason);
     this.lingerUntil = Date.now() + linger;
+    this.reader = (f) => this.readAfterGoodbye(f);
     clearTimeout(this.timer);
     // Out of routing now (nothing follows the GOODBYE); the rest of the session (its token, frames held for its
     // check) stays until the connection ends: what it read before is handled in order, its token still expires.
@@ -386,12 +397,12 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
     this.timer.unref();
   }
 
-  /** readAfterGoodbye for the decoder, made at the first read after a GOODBYE (an arrow field cost every connection 56 B). */
-  private afterGoodbye: ((f: Frame) => void) | undefined;
+  /** Where frames go during a drain (goodbye with `linger`), made only then (an arrow field cost every connection 56 B). */
+  private reader: ((f: Frame) => void) | undefined;
 
-  /** Where decoded frames go (and frames held for a token check, when released): onFrame, after this end's GOODBYE readAfterGoodbye. */
+  /** Where decoded frames go (and frames held for a token check, when released): onFrame, or `reader` during a drain. */
   protected get frameReader(): (f: Frame) => void {
-    return this.lingerUntil === 0 ? this.onFrame : (this.afterGoodbye ??= (f) => this.readAfterGoodbye(f));
+    return this.reader ?? this.onFrame;
   }
 
   /** A GOODBYE that lingers went out: no event may be routed to this connection from now on (a session's subscriptions end). */
@@ -399,8 +410,8 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
 
   /** Frames read after this end's GOODBYE: what the other end sent before it read it, handled as usual, except what would start something new. */
   private readAfterGoodbye(f: Frame): void {
-    // A SUB or AUTH would need an answer, and nothing follows the GOODBYE: ignored (SPEC 10.7).
-    if (f.type === FrameType.SUB || f.type === FrameType.AUTH) return;
+    // Their answers could not come (nothing follows the GOODBYE): not taken, so sent again elsewhere they are no duplicates.
+    if (f.type === FrameType.SUB || f.type === FrameType.AUTH || f.type === FrameType.REQ || (f.type === FrameType.PUB && f.ackRequested)) return;
     this.onFrame(f);
   }
 

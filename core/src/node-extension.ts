@@ -22,6 +22,7 @@ import type { EventSource, Subscriber, Subscription } from './subscriber.js';
  * | `subscribed(owner, sub, body, isCurrent)` | a session | once the subscription routes (recovery, queue consumer, latest values) |
  * | `unsubscribed(sub)` | a session | when a subscription ends, whatever ended it |
  * | `clientAck(owner, frame)` | a session | ACK/NACK from a client: true when it settled something of the extension's |
+ * | `answersOwed(from)` | the node's drain | before a client's GOODBYE: waits until its acked publishes are answered (SPEC 10.7) |
  *
  * Hooks must not throw except where said (subscription); asynchronous work
  * catches its own errors. The HTTP API needs no hook: it is a fastify plugin
@@ -41,6 +42,8 @@ export interface NodeExtension<M = unknown> {
   unsubscribed(sub: Subscription): void;
   /** A client's ACK/NACK; false when it names nothing of the extension's. */
   clientAck(owner: ExtensionSession, f: Frame): boolean;
+  /** Resolves once every acked publish `from` handed to publish() has its ACK/NACK sent; undefined when none waits. */
+  answersOwed?(from: object): Promise<void> | undefined;
   /** Connects (e.g. to Redis); resolves once the extension serves or has logged why it cannot yet. */
   start(): Promise<void>;
   /** Releases every connection and timer; called once, after the listener closed. */

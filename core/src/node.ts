@@ -469,7 +469,7 @@ export class MeshNode implements NodeContext {
     this.shuttingDown = true;
     this.logger.info({ connections: this.sessions.size }, 'node draining');
     const closed = closeClientPort(this.server);
-    await this.sessions.drain((kind) => this.peerUrls(kind), this.options.drainTimeout);
+    await this.sessions.drain((kind) => this.peerUrls(kind), this.options.drainTimeout, (s) => this.durability?.answersOwed?.(s));
     if (this.timer) clearInterval(this.timer);
     this.inputBudget.close();
     await closed;

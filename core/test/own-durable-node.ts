@@ -15,13 +15,14 @@ export async function ownDurableNode(
   ctx: { skip(note?: string): void },
   cleanups: Cleanups,
   durable: Omit<NonNullable<NodeOptions['durable']>, 'redis'>,
+  node: Omit<NodeOptions, 'durable'> = {},
 ): Promise<{ n: MeshNode; r: Redis; server: RedisServer }> {
   requireRedisServer(ctx);
   const server = await startRedisServer();
   cleanups.push(() => server.stop());
   const r = new Redis(server.port, '127.0.0.1');
   cleanups.push(() => void r.disconnect());
-  const n = await startNode({ port: 0, logger: silentLogger, durable: { redis: server.url, ...durable } });
+  const n = await startNode({ port: 0, logger: silentLogger, ...node, durable: { redis: server.url, ...durable } });
   cleanups.push(() => n.close());
   return { n, r, server };
 }

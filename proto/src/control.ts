@@ -100,6 +100,13 @@ export interface GoodbyeBody {
   reason: string;
   /** Where to reconnect (client URLs); empty means any known server. */
   reconnect?: string[];
+  /**
+   * true: every PUB with ACK_REQUESTED the node read on this connection was
+   * answered before this GOODBYE and none is taken after it (SPEC 10.7): an
+   * acked publish without its ACK/NACK was not taken. Anything but `true`
+   * (absent, an older node, a value of another type) promises nothing.
+   */
+  answered?: boolean;
 }
 
 export function encodeBody(body: object): Uint8Array {

@@ -1,7 +1,7 @@
 import { ERROR_CODES, type ErrorCode } from './errors.js';
 import { FrameType } from './constants.js';
 import { encodeFrame } from './frame-encoder.js';
-import { encodeBody } from './control.js';
+import { encodeBody, type GoodbyeBody } from './control.js';
 
 /**
  * The one place ERROR, NACK-with-error and GOODBYE frames are built, for
@@ -33,9 +33,11 @@ export function refusalFrame(code: ErrorCode, correlation: number, nack: boolean
   return nack ? nackFrame(code, correlation, detail) : errorFrame(code, correlation, detail);
 }
 
-/** A GOODBYE: `reason` for humans, `reconnect` the client URLs to go to (omitted when undefined). */
-export function goodbyeFrame(code: ErrorCode, reason: string, reconnect?: string[]): Uint8Array {
-  const body = reconnect === undefined ? { code: ERROR_CODES[code].num, reason } : { code: ERROR_CODES[code].num, reason, reconnect };
+/** A GOODBYE: `reason` for humans, `reconnect` the client URLs to go to (omitted when undefined), `answered` as GoodbyeBody says. */
+export function goodbyeFrame(code: ErrorCode, reason: string, reconnect?: string[], answered?: true): Uint8Array {
+  const body: GoodbyeBody = { code: ERROR_CODES[code].num, reason };
+  if (reconnect !== undefined) body.reconnect = reconnect;
+  if (answered) body.answered = true;
   return encodeFrame({ type: FrameType.GOODBYE, payload: encodeBody(body) });
 }
 

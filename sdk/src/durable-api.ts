@@ -33,7 +33,9 @@ export interface DurableExtension {
   /**
    * An acked (or delayed) publish of checked, encoded data: resolves with
    * the node's ACK (the position, durable topics), rejects with the NACK's
-   * error or MB_ERR_CONNECTION_CLOSED (outcome unknown). Made while
+   * error or MB_ERR_CONNECTION_CLOSED (outcome unknown). One a draining node
+   * did not take (NACK MB_ERR_DRAINING, or unanswered at its GOODBYE) is
+   * sent again on the next connection. Made while
    * disconnected, it is sent on the next connection; it throws ClientError
    * MB_ERR_OUTBOX_FULL past the outbox limits, MB_ERR_CONNECTION_CLOSED
    * with `outbox: false`.
@@ -49,6 +51,11 @@ export interface DurableExtension {
   firstSeq(): number;
   /** An ACK or NACK from the node: for an acked publish, or a resumed subscription's SUB. */
   onAck(f: Frame): void;
+  /**
+   * The node said GOODBYE MB_ERR_DRAINING: the acked publishes it has not
+   * answered were not taken (SPEC 10.7); they wait for the next connection.
+   */
+  drained(): void;
   /** ACKs (ok) or NACKs a durable queue delivery. */
   settle(correlation: number, ok: boolean, reason?: string): void;
   /** Adds the durable fields (`since`, `durable`) to a subscription's SUB body. */

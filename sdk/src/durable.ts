@@ -52,6 +52,8 @@ class Durable implements DurableExtension {
    * plain publishes got MB_ERR_OUTBOX_FULL.
    */
   private readonly room: MemoryOutbox | undefined;
+  /** Acked publishes sent and not settled, in the order they were sent (a drain's GOODBYE sends the unanswered ones again). */
+  private readonly sent = new Set<PendingAck>();
 
   constructor(private readonly host: DurableHost) {
     // A MemoryOutbox's own limits (read as fields: this module may be loaded beside a bundle with its own class).
@@ -77,8 +79,14 @@ class Durable implements DurableExtension {
       this.host.order.stamp(p);
     }
     const promise = new Promise<Position | undefined>((resolve, reject) => {
-      p.resolve = resolve;
-      p.reject = reject;
+      p.resolve = (pos) => {
+        this.sent.delete(p);
+        resolve(pos);
+      };
+      p.reject = (e) => {
+        this.sent.delete(p);
+        reject(e);
+      };
     });
     if (conn) this.send(conn, p);
     else this.waiting.push(p);
@@ -93,6 +101,7 @@ class Durable implements DurableExtension {
 
   private send(conn: Connection, p: PendingAck): void {
     const id = this.host.pending.add(p);
+    this.sent.add(p);
     // From the send: waiting offline is bounded by the outbox, waiting for the node by this.
     p.timer = after(p.ackTimeout, () => {
       this.host.pending.remove(p);
@@ -138,8 +147,12 @@ class Durable implements DurableExtension {
     const id = f.correlation;
     const p = this.host.pending.take<PendingAck>(id, 'ack');
     if (p) {
-      if (f.type === FrameType.NACK) p.reject(errorFrom(f));
-      else {
+      if (f.type === FrameType.NACK) {
+        const err = errorFrom(f);
+        // Not taken by a draining node (SPEC 10.7): the next connection sends it.
+        if (err.num === 2012) this.requeue([p]);
+        else p.reject(err);
+      } else {
         try {
           p.resolve(decodePubAck(f.payload));
         } catch {
@@ -161,6 +174,29 @@ class Durable implements DurableExtension {
       sub.position = { epoch: body.epoch, offset: body.offset };
       this.host.emit({ type: 'recovery', sid: id, pattern: sub.pattern, recovered: body.recovered, position: { ...sub.position } });
     }
+  }
+
+  drained(): void {
+    const open: PendingAck[] = [];
+    for (const p of this.sent) if (this.host.pending.take<PendingAck>(p.id, 'ack') === p) open.push(p);
+    this.requeue(open);
+  }
+
+  /**
+   * Acked publishes sent and not taken: they wait again, before anything made
+   * offline (never stamped: OfflineOrder's 0), in the order they were sent.
+   */
+  private requeue(ps: PendingAck[]): void {
+    let at = 0;
+    while (at < this.waiting.length && this.host.order.seq(this.waiting[at]!) === 0) at++;
+    const back: PendingAck[] = [];
+    for (const p of ps) {
+      this.sent.delete(p);
+      const err = safely(() => this.reserve(p));
+      if (err) p.reject(err);
+      else back.push(p);
+    }
+    this.waiting.splice(at, 0, ...back);
   }
 
   settle(correlation: number, ok: boolean, reason?: string): void {

@@ -464,6 +464,8 @@ export class Engine implements DispatchHost, DurableHost {
       const g = decodeGoodbye(f.payload);
       err = errorFromCode(codeFromNumber(g.code), g.reason);
       if (g.reconnect && g.reconnect.length > 0) this.loop.redirect(g.reconnect, conn.server);
+      // Acked publishes the node has not answered were not taken (SPEC 10.7): they go on the next connection.
+      if (g.answered === true) this.durable?.drained();
     } catch (e) {
       err = asError(e);
     }

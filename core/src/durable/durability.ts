@@ -3,6 +3,7 @@ import { errorFrame, Frame, FrameType, SessionError, StoreError, decodeError, en
 import type { ExtensionHost, ExtensionPublisher, ExtensionSession, NodeExtension } from '../node-extension.js';
 import type { Subscription } from '../subscriber.js';
 import { MAX_IN_FLIGHT, PAUSE_IN_FLIGHT, RESUME_IN_FLIGHT, StoreGate } from './store-gate.js';
+import { AnswersOwed } from './answers-owed.js';
 import { refusal, subAckFrame, withPosition } from './frames.js';
 import { storeErr, storeFailure } from './connection-error.js';
 import { HistoryStore } from './history-store.js';
@@ -88,6 +89,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   /** The connections durable writes go out on (commands, BullMQ producers). */
   private writers: RedisClient[] = [];
   private readonly gate = new StoreGate();
+  /** Acked publishes whose ACK/NACK is still to come, per publisher: a drain's GOODBYE waits for them (answersOwed). */
+  private readonly answers = new AnswersOwed();
   private readonly replays: ReplaySlots;
   /** Durable queue memberships, per connection and per node (each distinct queue is a Redis connection). */
   private readonly queueSlots: ReplaySlots;
@@ -282,7 +285,11 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
         from?.send?.(refusal(ack, f.correlation, storeFailure(e)));
       },
     );
+    // After the answer above went out (callbacks run in the order they were added).
+    if (ack >= 0 && from) this.answers.owe(from, done);
   }
+
+  readonly answersOwed = (from: object): Promise<void> | undefined => this.answers.settled(from);
 
   /**
    * Commands waiting for Redis: durable writes in flight, or every command
