@@ -68,3 +68,25 @@ it('a SELECT refused for a while (BUSY: another client running a long script) co
   await admin.select(1);
   expect(await admin.get('where')).toBe('here');
 }, 20_000);
+
+it("a SELECT refused later (the user's ACL changed): no connection of the node goes on in database 0, BullMQ's worker duplicates included", async (ctx) => {
+  // Review of the change above: BullMQ's duplicates of the node's connection (each worker's blocking reads) had no guard.
+  const server = await redis.start(ctx);
+  const admin = new Redis(server.url);
+  cleanup.push(() => void admin.disconnect());
+  await admin.call('ACL', 'SETUSER', 'app', 'on', '>app-secret', '~*', '&*', '+@all');
+  const lines: string[] = [];
+  const logger = jsonLogger('info', {}, (l) => void lines.push(l));
+  const n = await startNode({ port: 0, logger, durable: { redis: `redis://app:app-secret@127.0.0.1:${server.port}/3`, topics: [{ pattern: 'q.>', queue: true }] } });
+  cleanup.push(() => n.close());
+  const appConns = async (): Promise<string[]> => ((await admin.client('LIST')) as string).split('\n').filter((l) => / user=app /.test(l));
+  // The node's connections and the delayed-publish worker's blocking duplicate, all in database 3.
+  await until(async () => (await appConns()).some((l) => / cmd=bzpopmin /.test(l)), "the worker's blocking read", 10_000);
+  expect((await appConns()).every((l) => / db=3 /.test(l))).toBe(true);
+  await admin.call('ACL', 'SETUSER', 'app', '-select');
+  await admin.client('KILL', 'USER', 'app');
+  await until(() => lines.some((l) => l.includes('redis refused the database of --redis')), 'the error line', 10_000);
+  await new Promise((r) => setTimeout(r, 1500));
+  // Before: the worker's duplicate reconnected past its refused SELECT and read in database 0 (cmd=bzpopmin db=0).
+  expect((await appConns()).filter((l) => / db=0 /.test(l))).toEqual([]);
+}, 30_000);

@@ -16,7 +16,7 @@ import type { QueueRef } from './queue-names.js';
 import { ReplaySlots } from './replay-slots.js';
 import { readStoredFrame } from './stored-frame.js';
 import { DURABLE_FEATURES } from './durability-off.js';
-import { closeConnection, commandsWaiting, connectRedis, firstFailure, isCluster, refusedDatabaseGuard, probeCluster, untilReady, type RedisClient } from './redis-connect.js';
+import { closeConnection, commandsWaiting, connectRedis, firstFailure, guardDatabase, isCluster, refusedDatabaseGuard, probeCluster, untilReady, type RedisClient } from './redis-connect.js';
 import { ReplicaWait } from './replica-wait.js';
 import { StoreQuota } from './store-quota.js';
 import { JobQuota } from './job-quota.js';
@@ -121,7 +121,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
 
   private connect(extra: RedisOptions): RedisClient {
     const r = connectRedis(this.cfg.target, extra);
-    r.on('error', this.refusedDb(r)); // else reported through failed commands and the 'ready'/'end' log lines
+    guardDatabase(r, this.refusedDb); // other errors: reported through failed commands and the 'ready'/'end' log lines
     this.conns.push(r);
     this.probes.push(probeCluster(r));
     return r;

@@ -66,6 +66,21 @@ export function refusedDatabaseGuard(say: (err: string) => void): (c: RedisClien
   };
 }
 
+/**
+ * `guard` (a refusedDatabaseGuard) on `c` and on every duplicate made of it,
+ * and of those: BullMQ duplicates the node's connection for each worker's
+ * blocking reads, and each duplicate SELECTs at every connect; unguarded, a
+ * SELECT refused there (an ACL changed, a server restarted with fewer
+ * databases) left that worker's connection in database 0. Returns `c`.
+ */
+export function guardDatabase(c: RedisClient, guard: (c: RedisClient) => (e: Error) => void): RedisClient {
+  c.on('error', guard(c));
+  const d = c as unknown as { duplicate(...args: unknown[]): RedisClient };
+  const duplicate = d.duplicate;
+  d.duplicate = (...args) => guardDatabase(duplicate.apply(c, args), guard);
+  return c;
+}
+
 /** SELECT refusals that another attempt will get again: the index is past the server's databases, or the user may not SELECT. */
 const PERMANENT_SELECT_REFUSAL = /DB index|invalid DB|NOPERM/i;
 
