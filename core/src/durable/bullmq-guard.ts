@@ -1,5 +1,6 @@
 import type { Queue, Worker } from 'bullmq';
 import { probeCluster, type RedisClient } from './redis-connect.js';
+import { readableJobs } from './readable-job.js';
 
 /** What BullMQ keeps of a Redis connection (its RedisConnection): an EventEmitter. */
 interface ConnectionEmitter {
@@ -18,8 +19,13 @@ interface ConnectionEmitter {
  * source (RedisConnection emits only when something listens); this gives the
  * connection objects of `o` that rule (its `connection`, and a worker's
  * `blockingConnection`). Returns `o`.
+ *
+ * And `o` builds the jobs it reads back as ReadableJob (readable-job.ts): a
+ * job whose stored hash is not JSON is dropped and counted, not an endless
+ * 'error' with the job left active.
  */
 export function quietConnections<T extends Queue | Worker>(o: T): T {
+  readableJobs(o);
   for (const key of ['connection', 'blockingConnection']) {
     const c = (o as unknown as Record<string, ConnectionEmitter | undefined>)[key];
     if (c === undefined || typeof c.emit !== 'function') continue;

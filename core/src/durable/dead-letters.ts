@@ -5,7 +5,8 @@ import type { Logger } from '../logger.js';
 import { throttled } from '../told-recently.js';
 import { readStoredFrame } from './stored-frame.js';
 import { jobFrame } from './queue-worker.js';
-import { storeErr, storeFailure } from './connection-error.js';
+import { connectionError, storeErr, storeFailure } from './connection-error.js';
+import { unreadableReason } from './readable-job.js';
 import type { JobData } from './queue-names.js';
 import { thrownText } from '@meshbus/proto';
 
@@ -69,6 +70,8 @@ export interface DeadLetterStore {
   onCorrupt(): void;
   /** One letter was stored (meshbus_store_dead_letters_total{kind}). */
   onStored(kind: 'queue' | 'delayed'): void;
+  /** True once the node stops (a letter cut short then is said so, not as Redis lost). */
+  stopping?: () => boolean;
 }
 
 /**
@@ -100,7 +103,10 @@ export async function deadLetterJob(s: DeadLetterStore, dlq: string, kind: 'queu
     }
     await s.bounded(job.remove(), 'the given-up job removal');
   } catch (e) {
-    throttled(s.logger).error({ queue: job.queueName, job: job.id, ...storeErr(e) }, 'dead-lettering failed: the job stays in the failed jobs', undefined, storeFailure(e));
+    // The node's stop waited for the letter (bounded) and then closed its connections: not Redis lost.
+    const cut = s.stopping?.() === true && connectionError(e);
+    if (cut) throttled(s.logger).error({ queue: job.queueName, job: job.id, err: thrownText(e) }, 'dead-lettering not finished before the node stopped: the job stays in the failed jobs');
+    else throttled(s.logger).error({ queue: job.queueName, job: job.id, ...storeErr(e) }, 'dead-lettering failed: the job stays in the failed jobs', undefined, storeFailure(e));
   }
   return frame;
 }
@@ -108,7 +114,13 @@ export async function deadLetterJob(s: DeadLetterStore, dlq: string, kind: 'queu
 /** The letters waiting in the dead-letter queue `dlq`, oldest first. */
 export async function readDeadLetters(s: DeadLetterStore, dlq: string): Promise<DeadLetter[]> {
   const jobs = await s.bounded(s.queue(dlq).getJobs(['waiting', 'delayed', 'paused'], 0, -1, true), 'the dead-letter read');
-  return jobs.map((j) => j.data as DeadLetter);
+  // A letter whose stored data is not JSON (ReadableJob): skipped and counted, the others still read.
+  const readable = jobs.filter((j) => unreadableReason(j.data) === undefined);
+  if (readable.length < jobs.length) {
+    for (let i = readable.length; i < jobs.length; i++) s.onCorrupt();
+    throttled(s.logger).warn({ deadLetters: dlq, skipped: jobs.length - readable.length }, 'unreadable dead letters skipped');
+  }
+  return readable.map((j) => j.data as DeadLetter);
 }
 
 /**

@@ -4,9 +4,12 @@ import { StoreError } from '@meshbus/proto';
 import { abandonMoves, closeWorker, unblockClose } from './close-worker.js';
 import type { RedisClient } from './redis-connect.js';
 import { readStoredFrame } from './stored-frame.js';
+import { unreadableReason } from './readable-job.js';
 
 /** The event frame of a job read back from Redis (`data.f`, base64); StoreError MB_ERR_STORE_CORRUPT when it is not one. */
 export function jobFrame(data: unknown): Uint8Array {
+  const why = unreadableReason(data);
+  if (why !== undefined) throw new StoreError('MB_ERR_STORE_CORRUPT', why);
   const f = (data as { f?: unknown } | null)?.f;
   if (typeof f !== 'string') throw new StoreError('MB_ERR_STORE_CORRUPT', 'job has no frame');
   const bytes = Buffer.from(f, 'base64');

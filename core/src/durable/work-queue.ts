@@ -5,7 +5,8 @@ import { guardWorker, quietConnections } from './bullmq-guard.js';
 import type { Logger } from '../logger.js';
 import { admitted, type Subscription } from '../subscriber.js';
 import { Frame, SessionError, StoreError, thrownText } from '@meshbus/proto';
-import { withDelivery } from './frames.js';
+import { Deliveries, NodeStopping } from './deliveries.js';
+import { PendingWrites } from './pending-writes.js';
 import { delayedWorker } from './delayed-worker.js';
 import { giveBack, givenUp, isOpen, jobFrame, workerEntry, WorkerClosings, type Member, type WorkerEntry } from './queue-worker.js';
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
@@ -27,13 +28,6 @@ const ERROR_LOG_EVERY = 5 * 60_000;
 
 /** How long stop() waits for the workers to close, ms: each gives back or fails its jobs (left active: 30 to 60 s lost). */
 const STOP_WAIT_MS = 5000;
-
-interface Delivery {
-  member: Member;
-  resolve: () => void;
-  reject: (e: Error) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
 
 /**
  * Durable work queues across the mesh.
@@ -60,8 +54,9 @@ export class WorkQueues {
   private readonly joining = new Set<Subscription>();
   /** Workers closing (their last member left, or the node stops): stop() waits for them before the connections go. */
   private readonly closings = new WorkerClosings(() => this.workerConn);
-  private readonly deliveries = new Map<number, Delivery>();
-  private nextDelivery = 0;
+  private readonly deliveries: Deliveries;
+  /** Dead letters and quota releases started for jobs settled: stop() waits for them (bounded) before the connections go. */
+  private readonly writes = new PendingWrites();
   private refreshTimer: ReturnType<typeof setInterval> | undefined;
   /** One refresh at a time (a notice per queue change of any node, and every 5 s): asked meanwhile, it runs once more after. */
   private readonly refreshSoon = oneAtATime(() => this.refresh().catch((e: unknown) => throttled(this.logger).warn(storeErr(e), 'durable queue refresh failed', undefined, storeFailure(e))));
@@ -95,7 +90,8 @@ export class WorkQueues {
     /** Counts a dead letter stored, by kind. */
     onDeadLetter: (kind: 'queue' | 'delayed') => void = () => {},
   ) {
-    this.dead = { queue: (n) => this.queue(n), maxJobs: cfg.queueLimits.maxJobs, bounded: (op, what) => this.bounded(op, what), logger, onCorrupt, onStored: onDeadLetter };
+    this.dead = { queue: (n) => this.queue(n), maxJobs: cfg.queueLimits.maxJobs, bounded: (op, what) => this.bounded(op, what), logger, onCorrupt, onStored: onDeadLetter, stopping: () => this.stopped };
+    this.deliveries = new Deliveries(cfg.ackTimeoutMs);
     this.set = new QueueSet(redis, `${cfg.prefix}queues`, `${cfg.prefix}queues:changed`, cfg.writeTimeoutMs);
     if (cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(redis, cfg.waitReplicas, cfg.waitTimeoutMs, cfg.writeTimeoutMs);
   }
@@ -166,7 +162,7 @@ export class WorkQueues {
 
   private refreshLogged(): void {
     // A consumer that left its queue with a job in hand, then closed its connection.
-    this.failDeliveries((d) => !isOpen(d.member.sub.owner), 'consumer disconnected');
+    this.deliveries.fail((m) => !isOpen(m.sub.owner), 'consumer disconnected');
     if (!this.stopped) this.refreshSoon();
   }
 
@@ -285,10 +281,10 @@ export class WorkQueues {
    * only logged, the event lost.
    */
   private releaseDelayed(job: Job<JobData>, gaveUp?: Error): void {
-    const release = (): void => void this.quota?.releaseDelayed(Number(job.data?.b)).catch((e: unknown) => this.failed('delayed quota release failed', undefined, e));
+    const release = (): void => void this.writes.track(this.quota?.releaseDelayed(Number(job.data?.b)).catch((e: unknown) => this.failed('delayed quota release failed', undefined, e)) ?? Promise.resolve());
     if (!gaveUp) return release();
     throttled(this.logger).warn({ queue: 'delayed', attempts: job.attemptsMade, err: gaveUp.message }, 'delayed publish given up: dead-lettered');
-    void deadLetterJob(this.dead, DELAYED_DLQ, 'delayed', job, gaveUp, {}).finally(release);
+    void this.writes.track(deadLetterJob(this.dead, DELAYED_DLQ, 'delayed', job, gaveUp, {}).finally(release));
   }
 
   /**
@@ -342,7 +338,7 @@ export class WorkQueues {
     );
     worker.on('failed', (job, err) => {
       if (job && givenUp(job, err)) {
-        this.deadLetter(ref, job as Job<JobData>, err).catch((x: unknown) => throttled(this.logger).error({ queue: ref.name, ...storeErr(x) }, 'dead-lettering failed', undefined, storeFailure(x)));
+        void this.writes.track(this.deadLetter(ref, job as Job<JobData>, err).catch((x: unknown) => throttled(this.logger).error({ queue: ref.name, ...storeErr(x) }, 'dead-lettering failed', undefined, storeFailure(x))));
       }
     });
     worker.on('error', (x) => this.failed('worker error', ref.name, x));
@@ -363,7 +359,7 @@ export class WorkQueues {
     // still handles and ACKs what it was given (failing it made every last job of a `max`
     // subscription a failed attempt: redelivered, or dead-lettered with attempts 1). A closed
     // connection cannot ACK: its deliveries fail now (checkOwners() finds those left over).
-    if (!isOpen(sub.owner)) this.failDeliveries((d) => d.member.sub.owner === sub.owner, 'consumer disconnected');
+    if (!isOpen(sub.owner)) this.deliveries.fail((m) => m.sub.owner === sub.owner, 'consumer disconnected');
     if (w.members.length === 0) {
       this.workers.delete(name);
       this.closings.close(w.worker, w.closingNow);
@@ -405,41 +401,20 @@ export class WorkQueues {
     }
     member.busy = true;
     try {
-      await new Promise<void>((resolve, reject) => {
-        this.nextDelivery = this.nextDelivery >= 0xffffffff ? 1 : this.nextDelivery + 1;
-        const id = this.nextDelivery;
-        const timer = setTimeout(() => {
-          this.deliveries.delete(id);
-          reject(new Error(`no ACK within ${this.cfg.ackTimeoutMs} ms`));
-        }, this.cfg.ackTimeoutMs);
-        this.deliveries.set(id, { member: member!, resolve, reject, timer });
-        const f = withDelivery(frame, id);
-        member!.sub.owner.deliver(f, member!.sub.sid);
-      });
+      await this.deliveries.deliver(member, frame);
+    } catch (e) {
+      // Cut by this node's stop, not the consumer's failure: back to the queue, no attempt counted (SPEC 15.5).
+      if (e instanceof NodeStopping) await giveBack(w.closing, job, token, (x) => this.failed('job give-back failed', w.ref.name, x));
+      throw e;
     } finally {
       member.busy = false;
       w.freed.shift()?.();
     }
   }
 
-  private failDeliveries(which: (d: Delivery) => boolean, why: string): void {
-    for (const [id, d] of this.deliveries) {
-      if (!which(d)) continue;
-      this.deliveries.delete(id);
-      clearTimeout(d.timer);
-      d.reject(new Error(why));
-    }
-  }
-
   /** ACK/NACK from a client for delivery `id`; false when it names no delivery of this node. */
   settle(owner: unknown, id: number, ok: boolean, reason: string): boolean {
-    const d = this.deliveries.get(id);
-    if (!d || d.member.sub.owner !== owner) return false;
-    this.deliveries.delete(id);
-    clearTimeout(d.timer);
-    if (ok) d.resolve();
-    else d.reject(new Error(reason || 'rejected by consumer'));
-    return true;
+    return this.deliveries.settle(owner, id, ok, reason);
   }
 
   private async deadLetter(ref: QueueRef, job: Job<JobData>, err: Error): Promise<void> {
@@ -477,11 +452,7 @@ export class WorkQueues {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.refreshTimer) clearInterval(this.refreshTimer);
-    for (const d of this.deliveries.values()) {
-      clearTimeout(d.timer);
-      d.reject(new Error('node stopping'));
-    }
-    this.deliveries.clear();
+    this.deliveries.stopAll();
     for (const w of this.workers.values()) {
       for (const wake of w.freed.splice(0)) wake();
       this.closings.close(w.worker, w.closingNow);
@@ -490,6 +461,8 @@ export class WorkQueues {
     if (this.delayedWorker) this.closings.close(this.delayedWorker);
     // Without Redis nothing can be moved: no wait, and none once it is lost (the closes go on until the connections are quit).
     await this.closings.settled(this.workerConn.status === 'ready' ? STOP_WAIT_MS : 0);
+    // The dead letters (and quota releases) of the jobs the workers settled last: written before the connections go.
+    await this.writes.settled(this.redis.status === 'ready' ? STOP_WAIT_MS : 0, this.redis);
     const closing: Array<Promise<unknown>> = [];
     for (const q of this.queues.values()) closing.push(q.close());
     if (this.delayed) closing.push(this.delayed.close());
