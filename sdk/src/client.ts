@@ -432,6 +432,13 @@ export class Client implements SubscriptionOwner, Responder {
   }
 
   /** @internal */
+  catchUp(sub: Subscription): void {
+    const conn = this.e.live();
+    // Not connected: the reconnect subscribes again from the position anyway.
+    if (conn && this.e.dispatcher.subs.get(sub.sid) === sub) this.e.sendSub(conn, sub);
+  }
+
+  /** @internal */
   callbackFailed(sub: Subscription, error: unknown): void {
     const err = isMeshbusError(error) ? error : invalid(`subscription callback threw: ${messageOf(error)}`, { cause: error });
     this.e.emit({ type: 'error', error: err, sid: sub.sid });

@@ -170,6 +170,12 @@ class Durable implements DurableExtension {
         this.host.emit({ type: 'error', error: asError(e), sid: id });
         return;
       }
+      // The SUB is answered: what follows on the sid is the new subscription's (a catch-up's replay, Subscription.behind).
+      sub.behind = false;
+      // Epoch '' is no position, only a SUB's "from now" (SPEC 15.3): older nodes answered so when their store failed
+      // the read. Taking it lost the last real position, and the next resume, "from now", claimed recovered = true
+      // for events never received. The position stays.
+      if (body.epoch === '') return;
       sub.recovered = body.recovered;
       sub.position = { epoch: body.epoch, offset: body.offset };
       this.host.emit({ type: 'recovery', sid: id, pattern: sub.pattern, recovered: body.recovered, position: { ...sub.position } });
@@ -207,7 +213,8 @@ class Durable implements DurableExtension {
   }
 
   subBody(sub: Subscription, body: SubBody): void {
-    // Resume from the last position seen (after a reconnect, on any node), or "from now".
+    // Resume from the last position seen (after a reconnect, on any node, or again after ERROR MB_ERR_STORE_UNAVAILABLE
+    // on the sid: engine.ts onError), or "from now".
     if (sub.sequenced) body.since = sub.position ? [sub.position.epoch, sub.position.offset] : ['', 0];
     if (sub.options.durable) body.durable = true;
   }

@@ -50,7 +50,7 @@ export class Engine implements DispatchHost, DurableHost {
   private attached: Connection | undefined;
   serverInfo: ServerInfo | undefined;
   readonly outbox: Outbox | undefined;
-  /** Subscriptions refused with MB_ERR_TOO_MANY_REPLAYS whose SUB is asked again shortly (once each), with the timer (cleared at close). */
+  /** Subscriptions refused with MB_ERR_TOO_MANY_REPLAYS, or resumed ones told MB_ERR_STORE_UNAVAILABLE, whose SUB is asked again shortly (once each), with the timer (cleared at close). */
   private readonly retrying = new Map<number, ReturnType<typeof setTimeout>>();
   readonly counters: ClientStats = { inMsgs: 0, inBytes: 0, outMsgs: 0, outBytes: 0, reconnects: 0, dropped: 0, statusDropped: 0 };
   /** Status listeners and iterators (status-feed.ts). */
@@ -424,23 +424,26 @@ export class Engine implements DispatchHost, DurableHost {
   }
 
   private onError(conn: Connection, correlation: number, err: MeshbusError & { count?: number }): void {
+    // Sids and request ids share one id space (PendingTable.nextId): correlation 0 is no subscription's.
+    const sub = this.dispatcher.subs.get(correlation);
     if (correlation !== 0) {
       const req = this.pending.take<PendingRequest>(correlation, 'request');
       if (req) {
         req.reject(err);
         if (!err.fatal) return;
       }
-      const sub = this.dispatcher.subs.get(correlation);
-      if (sub && err.num === 2040) {
-        // MB_ERR_TOO_MANY_REPLAYS (SPEC §15.3): ask again shortly, on this connection (an ended one ignores it, a
-        // reconnect resubscribes anyway); once per subscription: an ERROR storm must not become as many timers and SUBs.
-        if (this.retrying.has(sub.sid)) return;
-        const again = (): void => {
-          this.retrying.delete(sub.sid);
-          if (this.dispatcher.subs.get(sub.sid) === sub) this.sendSub(conn, sub);
-        };
-        this.retrying.set(sub.sid, setTimeout(again, 300));
-        return;
+      // MB_ERR_TOO_MANY_REPLAYS (SPEC §15.3), or MB_ERR_STORE_UNAVAILABLE on a resumed subscription (its history was not
+      // read, its position is kept; reported below): ask again shortly, on this connection (an ended one ignores it, a
+      // reconnect resubscribes anyway); once per subscription: an ERROR storm must not become as many timers and SUBs.
+      if (sub && (err.num === 2040 || (err.num === 4001 && sub.sequenced))) {
+        if (!this.retrying.has(sub.sid)) {
+          const again = (): void => {
+            this.retrying.delete(sub.sid);
+            if (this.dispatcher.subs.get(sub.sid) === sub) this.sendSub(conn, sub);
+          };
+          this.retrying.set(sub.sid, setTimeout(again, err.num === 2040 ? 300 : 1000));
+        }
+        if (err.num === 2040) return;
       }
       if (sub && SUB_ERRORS.has(err.code)) {
         this.refused(sub, err);
@@ -448,7 +451,7 @@ export class Engine implements DispatchHost, DurableHost {
       }
     }
     if (err.num === 2006 || err.num === 2016) this.dispatcher.nodeSlow(correlation, err);
-    else if (!err.fatal) this.emit({ type: 'error', error: err });
+    else if (!err.fatal) this.emit({ type: 'error', error: err, sid: sub?.sid });
     if (err.fatal) conn.close(err);
   }
 

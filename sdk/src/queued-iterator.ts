@@ -23,6 +23,8 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
   private error: unknown;
   /** Called once when the consumer stops early (break/return) or the iterator ends. */
   onStop: (() => void) | undefined;
+  /** Called after the consumer took a waiting item. */
+  onTake: (() => void) | undefined;
 
   constructor(
     private readonly cap = Infinity,
@@ -85,6 +87,7 @@ export class QueuedIterator<T> implements AsyncIterableIterator<T> {
       this.items[this.head++] = undefined as T;
       this.taken(value);
       this.compact();
+      this.onTake?.();
       return Promise.resolve({ value, done: false });
     }
     if (this.ended) {

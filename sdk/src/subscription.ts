@@ -55,6 +55,8 @@ export interface SubscriptionOwner {
   drainSub(sub: Subscription): Promise<void>;
   /** An event was dropped for a slow consumer; `first` when the subscription just became slow. */
   slowConsumer(sub: Subscription, first: boolean): void;
+  /** A resuming subscription that fell behind has room again: subscribe again from its position. */
+  catchUp(sub: Subscription): void;
   callbackFailed(sub: Subscription, error: unknown): void;
 }
 
@@ -86,6 +88,12 @@ export class Subscription implements AsyncIterable<Msg> {
   position: Position | undefined;
   /** After the node answered a resume: false when events were missed (history lost or trimmed). */
   recovered: boolean | undefined;
+  /**
+   * @internal A resuming subscription's consumer fell `pendingLimit` /
+   * `pendingBytes` behind: events are not taken until the node answers the
+   * catch-up SUB (its SubAck clears this).
+   */
+  behind = false;
   private slow = false;
   private ended = false;
   private endError: MeshbusError | undefined;
@@ -160,16 +168,16 @@ export class Subscription implements AsyncIterable<Msg> {
   /** @internal Hands one event to the consumer. Returns false once `max` is reached (the owner then ends it). */
   deliver(msg: Msg): boolean {
     if (this.ended) return false;
-    if (this.sequenced) {
-      const p = msg.position;
-      if (p) {
-        // The node keeps order; this drops a duplicate at a seam should one ever get through.
-        if (this.position && p.epoch === this.position.epoch && p.offset <= this.position.offset) return true;
-        this.position = p;
-      }
+    const p = this.sequenced ? msg.position : undefined;
+    if (p) {
+      // Behind: read again from history by the catch-up, after the position of the last event handed over.
+      if (this.behind) return true;
+      // The node keeps order; this drops a duplicate at a seam should one ever get through.
+      if (this.position && p.epoch === this.position.epoch && p.offset <= this.position.offset) return true;
     }
     this.received++;
     if (this.callback) {
+      if (p) this.position = p;
       const job = this.options.durable === true && msg.needsAck;
       try {
         const r = this.callback(msg);
@@ -193,6 +201,18 @@ export class Subscription implements AsyncIterable<Msg> {
       // Bytes too: 65,536 events of 1 MiB would be 64 GiB (2,000 of 256 KiB held 500 MiB). One event always fits an empty queue.
       const bytes = this.options.pendingBytes ?? 64 * 1024 * 1024;
       if (q.pending >= limit || (q.weight > 0 && q.weight + msg.data.length > bytes)) {
+        if (p) {
+          // A resuming subscription drops nothing: once the consumer has taken half of what waits, it asks the
+          // node again from its position (SUB `since`: history is its buffer) and takes nothing until answered.
+          this.received--;
+          this.behind = true;
+          q.onTake = () => {
+            if (q.pending > limit / 2 || q.weight > bytes / 2) return;
+            q.onTake = undefined;
+            this.owner.catchUp(this);
+          };
+          return true;
+        }
         this.dropped++;
         const first = !this.slow;
         this.slow = true;
@@ -202,6 +222,7 @@ export class Subscription implements AsyncIterable<Msg> {
         // One that waits behind OWN_AFTER others gets bytes of its own, so a queue keeps at most OWN_AFTER
         // reads alive (3,000 waiting events of 1 byte held 90 MB of 30 KB reads); one taken at once costs no copy.
         q.push(q.pending < OWN_AFTER ? msg : msg.own());
+        if (p) this.position = p;
       }
     }
     const max = this.options.max;

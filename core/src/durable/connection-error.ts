@@ -11,6 +11,16 @@ export function connectionError(e: unknown): boolean {
 }
 
 /**
+ * True when Redis answered WRONGTYPE: a key the node owns holds another
+ * Redis type (written by someone else: Redis is shared). Corrupt store data
+ * (SPEC 15.7), not an outage: the node's scripts replace such keys, and one
+ * that still reaches a caller is said so, never as "store unavailable".
+ */
+export function wrongType(e: unknown): boolean {
+  return /\bWRONGTYPE\b/.test(thrownText(e));
+}
+
+/**
  * What a client is told when a durable operation failed with `e`: a lost
  * connection in plain words ("redis not reachable"), else the store's own
  * message (a newcomer review read "Stream isn't writeable and
@@ -18,6 +28,7 @@ export function connectionError(e: unknown): boolean {
  */
 export function storeFailure(e: unknown): string {
   if (connectionError(e)) return 'redis not reachable';
+  if (wrongType(e)) return `store data corrupt: a redis key holds the wrong type (${String((e as Error)?.message ?? e).slice(0, 200)}); retrying does not help until it is removed`;
   const text = String((e as Error)?.message ?? e);
   // ioredis's commandTimeout (the command connection's store deadline, writeTimeoutMs), in the words withinDeadline uses.
   return text === 'Command timed out' ? 'redis did not answer within the store deadline (writeTimeoutMs)' : text;

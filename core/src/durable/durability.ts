@@ -151,8 +151,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       if (up.redisUp === 1 && !this.stopping) log.warn({ redis: redact(this.cfg.redis) }, 'redis connection lost: durable publishes are refused until it is back');
       up.redisUp = 0;
     });
-    this.history = new HistoryStore(cmd, this.cfg.prefix, this.cfg.replay);
-    this.quota = new StoreQuota(cmd, this.cfg, this.host.stats.store.full);
+    this.history = new HistoryStore(cmd, this.cfg.prefix, this.cfg.replay, this.host);
+    this.quota = new StoreQuota(cmd, this.cfg, this.host.stats.store.full, this.host);
     this.jobs = new JobQuota(this.cfg.queueLimits.maxJobs, (name) => this.work.jobsNotDone(name), this.host.stats.store.full);
     if (this.cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(cmd, this.cfg.waitReplicas, this.cfg.waitTimeoutMs, this.cfg.writeTimeoutMs);
     this.clustered = isCluster(cmd);

@@ -3,21 +3,26 @@ import type { Position } from '@meshbus/proto';
 import { randomId } from '../ids.js';
 import type { ResolvedTopicRule } from './store-config.js';
 import { isEpoch, readStoredFrame } from './stored-frame.js';
+import { wrongType } from './connection-error.js';
+import { corruptKeyReplaced, sideWriteFailed, type CorruptWatch } from './corrupt-key.js';
 
 /**
  * Per-topic history in Redis.
  *
- * - `<prefix>m:{<topic>}`: hash {e: epoch, o: last offset, l: latest}. The
- *   epoch is a random id created when the hash does not exist (first event,
- *   or history lost: Redis restarted without persistence, keys deleted). A
- *   position from another epoch can never be recovered. `l` (topics of a
- *   `latest` rule only) is `<epoch>|<offset>|<frame>`, the topic's latest event.
+ * - `<prefix>m:{<topic>}`: hash {e: epoch, o: last offset, c: Redis ms the
+ *   epoch began, x: 1 when it replaced corrupt keys, l: latest}. The epoch
+ *   is a random id created by the first write when the hash does not exist
+ *   (first event, or history lost: Redis restarted without persistence, keys
+ *   deleted) or is corrupt (another Redis type, malformed: SPEC 15.7). Reads
+ *   never create it. A position from another epoch can never be recovered.
+ *   `l` (topics of a `latest` rule only) is `<epoch>|<offset>|<frame>`, the
+ *   topic's latest event.
  * - `<prefix>h:{<topic>}`: stream; entry id `<offset>-0`, fields f (the
  *   stamped frame as published, without position) and t (Redis time, ms).
  *   Trimmed by count (MAXLEN) and age (MINID at the first young entry).
  * - `<prefix>lt:<rule pattern>`: set of the topics of a `latest` rule that
- *   have a latest value (SADD, idempotent, beside the script), which a
- *   wildcard subscription scans.
+ *   have a latest value (a script beside the append: SADD, idempotent, a key
+ *   of another type replaced), which a wildcard subscription scans.
  *
  * Offset assignment, XADD, trimming and the latest value happen in one Lua
  * script, so they are atomic: offsets are gap-free and in stream order. Every
@@ -26,7 +31,7 @@ import { isEpoch, readStoredFrame } from './stored-frame.js';
  * Cluster (where the topics spread over the shards).
  */
 
-const TRIM_BY_AGE = `
+const COMMON = `
 local function trimByAge(stream, age)
   if age <= 0 then return end
   local now = redis.call('TIME')
@@ -46,71 +51,123 @@ local function trimByAge(stream, age)
     redis.call('XTRIM', stream, 'MINID', string.format('%d-0', last + 1))
   end
 end
--- The stream's epoch. A missing or malformed meta hash (anything but 16 hex digits and
--- an integer offset: Redis is shared, nothing in it is trusted) means the history is lost:
--- a fresh epoch, an empty stream. Second result: 1 when the hash was malformed.
-local function meta(stream, m, fresh)
-  local epoch = redis.call('HGET', m, 'e')
-  local o = tonumber(redis.call('HGET', m, 'o'))
-  local ok = epoch and #epoch == 16 and string.match(epoch, '^[0-9a-f]+$') and o and o >= 0 and math.floor(o) == o
-  if not ok then
-    local corrupt = 0
-    if redis.call('EXISTS', m) == 1 then corrupt = 1 end
-    epoch = fresh
-    redis.call('DEL', stream, m)
-    redis.call('HSET', m, 'e', epoch, 'o', 0)
-    return epoch, corrupt
+local function nowMs()
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+end
+-- The topic's history as stored, read only (Redis is shared, nothing in it is trusted). Usable: the meta
+-- is a hash with 16 hex digits (e) and an integer offset (o), the stream a stream or missing. Else
+-- {corrupt = 1} when a key is there but wrong (another type, malformed: lost history), {corrupt = 0}
+-- when there is none (never written, or lost: a Redis restart, keys deleted).
+local function inspect(stream, m)
+  local mt = redis.call('TYPE', m)['ok']
+  local st = redis.call('TYPE', stream)['ok']
+  local streamOk = st == 'none' or st == 'stream'
+  if mt == 'hash' then
+    local v = redis.call('HMGET', m, 'e', 'o', 'c', 'x')
+    local e, o = v[1], tonumber(v[2])
+    if streamOk and e and #e == 16 and string.match(e, '^[0-9a-f]+$') and o and o >= 0 and o < 9007199254740992 and math.floor(o) == o then
+      return {e = e, o = o, c = tonumber(v[3]), x = v[4] == '1'}
+    end
+    return {corrupt = 1}
   end
-  return epoch, 0
+  if mt ~= 'none' or not streamOk then return {corrupt = 1} end
+  return {corrupt = 0}
 end
 `;
 
-/** KEYS: stream, meta. ARGV: frame, size, maxAgeMs, fresh epoch, latest (1/0). → {epoch, offset} */
-const APPEND = `${TRIM_BY_AGE}
-local epoch = meta(KEYS[1], KEYS[2], ARGV[4])
-local off = redis.call('HINCRBY', KEYS[2], 'o', 1)
+/**
+ * KEYS: stream, meta. ARGV: frame, size, maxAgeMs, fresh epoch, latest (1/0).
+ * → {epoch, offset, corrupt (1: a key was replaced)}
+ *
+ * History lost or corrupt (inspect): both keys go, a fresh epoch begins (`c`:
+ * its Redis time, `x`: it replaced corrupt keys, told to resuming readers).
+ * The offset is written only once the stream took the entry: a failed XADD
+ * leaves no hole. A stream that holds entries past the offset (written by
+ * someone else) is corrupt too. Any other failure (out of memory) is returned
+ * as it is, with nothing written but the removal of lost or corrupt keys.
+ */
+const APPEND = `${COMMON}
+local h = inspect(KEYS[1], KEYS[2])
+local epoch, off, corrupt = h.e, (h.o or 0) + 1, h.corrupt or 0
+local fresh = epoch == nil
+local function reset()
+  redis.call('DEL', KEYS[1], KEYS[2])
+  epoch, off, fresh = ARGV[4], 1, true
+end
+if fresh then reset() end
 local size = tonumber(ARGV[2])
 local age = tonumber(ARGV[3])
+local ms = nowMs()
 if size > 0 then
-  local now = redis.call('TIME')
-  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-  redis.call('XADD', KEYS[1], 'MAXLEN', size, string.format('%d-0', off), 'f', ARGV[1], 't', string.format('%d', ms))
+  local function add()
+    return redis.pcall('XADD', KEYS[1], 'MAXLEN', size, string.format('%d-0', off), 'f', ARGV[1], 't', string.format('%d', ms))
+  end
+  local r = add()
+  if type(r) == 'table' and r.err and not fresh and string.find(r.err, 'smaller than the target stream top item', 1, true) then
+    corrupt = 1
+    reset()
+    r = add()
+  end
+  if type(r) == 'table' and r.err then return redis.error_reply(r.err) end
   if age > 0 then
     trimByAge(KEYS[1], age)
     redis.call('PEXPIRE', KEYS[1], age)
   end
 end
+if fresh then
+  redis.call('HSET', KEYS[2], 'e', epoch, 'o', off, 'c', string.format('%d', ms))
+  if corrupt == 1 then redis.call('HSET', KEYS[2], 'x', '1') end
+else
+  redis.call('HSET', KEYS[2], 'o', off)
+end
 if ARGV[5] == '1' then
   redis.call('HSET', KEYS[2], 'l', epoch .. '|' .. string.format('%d', off) .. '|' .. ARGV[1])
 end
-return {epoch, off}
+return {epoch, off, corrupt}
 `;
 
 /**
- * KEYS: stream, meta. ARGV: since epoch ('' = from now), since offset, maxAgeMs, fresh epoch,
+ * KEYS: stream, meta. ARGV: since epoch ('' = from now), since offset, maxAgeMs, (unused),
  * upper offset (0 = to the end), max entries in all, max entries in this page, max bytes in this page.
- * → {epoch, top, recovered (1/0), entries, corrupt meta (1/0)}
+ * → {epoch, top, recovered (1/0), entries, corrupt meta (1/0)}, or
+ * {'', 0, 0, {}, corrupt, Redis ms} when the topic has no history.
+ *
+ * Writes no key (it may trim an existing stream by age): a topic without
+ * history answers "nothing yet" and read() hands out the epoch its first
+ * write will take (newEpoch: its first 11 hex digits are a time). A reader
+ * at offset 0 of another epoch saw nothing of the topic at that time: it
+ * gets the whole of a current epoch created at or after it (`c`) unless
+ * that epoch replaced corrupt keys (they may have been its history), else
+ * recovered = 0. `corrupt`: the keys are corrupt now, or were replaced as
+ * corrupt (`x`) and the reader resumes from another epoch: its history was
+ * lost that way.
  *
  * One page at most: XRANGE in small steps until the page's entry or byte
  * budget is reached (at least one entry), so a replay never makes Redis
  * build a reply of the whole history.
  */
-const READ = `${TRIM_BY_AGE}
-local epoch, corrupt = meta(KEYS[1], KEYS[2], ARGV[4])
-local top = tonumber(redis.call('HGET', KEYS[2], 'o'))
-if ARGV[1] == '' then return {epoch, top, 1, {}, corrupt} end
-if ARGV[1] ~= epoch then return {epoch, top, 0, {}, corrupt} end
+const READ = `${COMMON}
+local h = inspect(KEYS[1], KEYS[2])
 local since = tonumber(ARGV[2])
+if h.e == nil then return {'', 0, 0, {}, h.corrupt, nowMs()} end
+local epoch, top = h.e, h.o
+if ARGV[1] == '' then return {epoch, top, 1, {}, 0} end
+if ARGV[1] ~= epoch then
+  local t = nil
+  if since == 0 and #ARGV[1] == 16 and string.match(ARGV[1], '^[0-9a-f]+$') then t = tonumber(string.sub(ARGV[1], 1, 11), 16) end
+  if not (t and h.c and h.c >= t and not h.x) then return {epoch, top, 0, {}, h.x and 1 or 0} end
+end
 local upto = tonumber(ARGV[5])
 if upto == 0 or upto > top then upto = top end
-if since > top then return {epoch, top, 0, {}, corrupt} end
-if since >= upto then return {epoch, top, 1, {}, corrupt} end
-if upto - since > tonumber(ARGV[6]) then return {epoch, top, 0, {}, corrupt} end
+if since > top then return {epoch, top, 0, {}, 0} end
+if since >= upto then return {epoch, top, 1, {}, 0} end
+if upto - since > tonumber(ARGV[6]) then return {epoch, top, 0, {}, 0} end
 trimByAge(KEYS[1], tonumber(ARGV[3]))
 local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
-if #first == 0 then return {epoch, top, 0, {}, corrupt} end
+if #first == 0 then return {epoch, top, 0, {}, 0} end
 local firstOff = tonumber(string.match(first[1][1], '^(%d+)'))
-if firstOff == nil or firstOff > since + 1 then return {epoch, top, 0, {}, corrupt} end
+if firstOff == nil or firstOff > since + 1 then return {epoch, top, 0, {}, 0} end
 local maxEntries = tonumber(ARGV[7])
 local maxBytes = tonumber(ARGV[8])
 local entries = {}
@@ -129,7 +186,23 @@ while #entries < maxEntries and bytes < maxBytes and from <= upto do
     from = off + 1
   end
 end
-return {epoch, top, 1, entries, corrupt}
+return {epoch, top, 1, entries, 0}
+`;
+
+/**
+ * KEYS: the latest index of a rule. ARGV: topic. → 1 when the key held
+ * another type (replaced: the index restarts, each topic is added back at
+ * its next event), else 0.
+ */
+const INDEX = `
+local t = redis.call('TYPE', KEYS[1])['ok']
+local corrupt = 0
+if t ~= 'set' and t ~= 'none' then
+  redis.call('DEL', KEYS[1])
+  corrupt = 1
+end
+redis.call('SADD', KEYS[1], ARGV[1])
+return corrupt
 `;
 
 /** One event read back from history. */
@@ -167,10 +240,12 @@ export interface PageLimits {
 
 const DEFAULT_PAGE: PageLimits = { pageEvents: 256, pageBytes: 1024 * 1024 };
 
-type ScriptReply = [Buffer, number | Buffer, number?, Array<[Buffer, Buffer[]]>?, number?];
+type ScriptReply = [Buffer, number | Buffer, number?, Array<[Buffer, Buffer[]]>?, number?, number?];
+type AppendReply = [Buffer, number, number];
 
 interface StoreCommands {
-  mbAppendBuffer(k1: string, k2: string, frame: Buffer, size: number, age: number, fresh: string, latest: string): Promise<ScriptReply>;
+  mbAppendBuffer(k1: string, k2: string, frame: Buffer, size: number, age: number, fresh: string, latest: string): Promise<AppendReply>;
+  mbIndexLatest(index: string, topic: string): Promise<number>;
   mbReadBuffer(
     k1: string,
     k2: string,
@@ -188,6 +263,16 @@ interface StoreCommands {
 export class HistoryStore {
   private readonly r: RedisClient & StoreCommands;
 
+  /**
+   * The epoch a topic without history will take at its first write from
+   * this node, handed out to its readers meanwhile (SPEC 15.8: reading
+   * writes nothing): a reader on this node then goes on into that epoch
+   * without a break. Bounded: cleared when full (a reader then sees the
+   * epoch change at the first event, recovered = false, as for any epoch
+   * another node made; resuming later still recovers: see READ).
+   */
+  private readonly pending = new Map<string, string>();
+
   /** On a Redis Cluster, a topic starting with `}` is tagged apart (see tag()); elsewhere its keys stay as they always were. */
   private readonly clustered: boolean;
 
@@ -195,10 +280,13 @@ export class HistoryStore {
     redis: RedisClient,
     private readonly prefix: string,
     private readonly page: PageLimits = DEFAULT_PAGE,
+    /** Where keys found corrupt and replaced are counted and logged (the node). */
+    private readonly watch?: CorruptWatch,
   ) {
     this.clustered = isCluster(redis);
     redis.defineCommand('mbAppend', { numberOfKeys: 2, lua: APPEND });
     redis.defineCommand('mbRead', { numberOfKeys: 2, lua: READ });
+    redis.defineCommand('mbIndexLatest', { numberOfKeys: 1, lua: INDEX });
     this.r = redis as RedisClient & StoreCommands;
   }
 
@@ -225,21 +313,35 @@ export class HistoryStore {
     return `${this.prefix}lt:${rule.pattern}`;
   }
 
-  /** Stores one event; resolves with its position once Redis has executed the write. */
+  /**
+   * Stores one event; resolves with its position once Redis has executed the
+   * write, rejects when it did not (nothing stored, no offset taken). Keys
+   * found corrupt are replaced (a fresh epoch), counted and logged.
+   */
   async append(topic: string, rule: ResolvedTopicRule, frame: Uint8Array): Promise<Position> {
     const buf = Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
-    const appended = this.r.mbAppendBuffer(this.streamKey(topic), this.metaKey(topic), buf, rule.size, rule.maxAgeMs, randomId(), rule.latest ? '1' : '0');
+    const meta = this.metaKey(topic);
+    const fresh = this.pending.get(topic) ?? newEpoch(Date.now());
+    const appended = this.r.mbAppendBuffer(this.streamKey(topic), meta, buf, rule.size, rule.maxAgeMs, fresh, rule.latest ? '1' : '0');
     // The index lives in another slot (not in the script). Sent with it, awaited with it: a
     // reader may see a topic without a value yet (skipped), and the value is live-delivered anyway.
-    const indexed = rule.latest ? this.r.sadd(this.latestIndexKey(rule), topic) : undefined;
-    const [[epoch, off]] = await Promise.all([appended, indexed]);
+    // Its failure does not fail the publish: the event is stored (a NACK would say it is not).
+    const index = this.latestIndexKey(rule);
+    const indexed = rule.latest ? this.r.mbIndexLatest(index, topic).then((c) => Number(c) === 1, (e: unknown) => e as Error) : undefined;
+    const [[epoch, off, corrupt], idx] = await Promise.all([appended, indexed]);
+    this.pending.delete(topic);
+    if (Number(corrupt) === 1) corruptKeyReplaced(this.watch, meta, 'topic history');
+    if (idx === true) corruptKeyReplaced(this.watch, index, 'latest index of a rule');
+    else if (idx instanceof Error) sideWriteFailed(this.watch, index, 'latest index of a rule', String(idx.message));
     return { epoch: epoch.toString(), offset: Number(off) };
   }
 
   /**
    * One page of the events of `topic` after `since` (up to offset `upto`, 0 =
    * all), atomically with the current epoch and top offset. `since.epoch ===
-   * ''` reads nothing and just reports the current position. Entries that
+   * ''` reads nothing and just reports the current position. Writes no key:
+   * a topic without history answers top 0 in the epoch its first write here
+   * will take (nothingYet). Entries that
    * cannot be decoded come back marked `corrupt` (never thrown). Rejects when
    * Redis fails.
    */
@@ -250,13 +352,14 @@ export class HistoryStore {
       since.epoch,
       since.offset,
       rule.maxAgeMs,
-      randomId(),
+      '',
       upto,
       MAX_REPLAY,
       this.page.pageEvents,
       this.page.pageBytes,
     );
-    const [epoch, top, recovered, entries, corrupt] = reply;
+    const [epoch, top, recovered, entries, corrupt, ms] = reply;
+    if (epoch.length === 0) return this.nothingYet(topic, since, Number(ms), corrupt === 1);
     const events: StoredEvent[] = [];
     for (const [id, fields] of entries ?? []) {
       const offset = parseInt(id.toString(), 10);
@@ -277,10 +380,34 @@ export class HistoryStore {
     return { epoch: epoch.toString(), top: Number(top), recovered: recovered === 1, events, metaCorrupt: corrupt === 1 };
   }
 
+  /**
+   * A topic without history: the epoch its first write here will take, top 0.
+   * Recovered for a reader from now, in that epoch, or at offset 0 of an epoch
+   * handed out before (it saw nothing, there is still nothing); else not.
+   */
+  private nothingYet(topic: string, since: Position, ms: number, metaCorrupt: boolean): ReadResult {
+    let epoch = this.pending.get(topic);
+    if (epoch === undefined) {
+      if (this.pending.size >= MAX_PENDING_EPOCHS) this.pending.clear();
+      this.pending.set(topic, (epoch = newEpoch(ms)));
+    }
+    const before = since.offset === 0 && isEpoch(since.epoch) && parseInt(since.epoch.slice(0, 11), 16) <= ms;
+    const recovered = since.epoch === '' || since.epoch === epoch || before;
+    return { epoch, top: 0, recovered, events: [], metaCorrupt };
+  }
+
   /** The latest event stored for one topic (one HGET), or undefined when there is none. */
   async latestOf(_rule: ResolvedTopicRule, topic: string): Promise<LatestValue | undefined> {
-    const v = await this.r.hgetBuffer(this.metaKey(topic), 'l');
-    return v === null ? undefined : parseLatest(topic, v);
+    const v = await this.latestField(topic);
+    return v === null ? undefined : typeof v === 'string' ? { topic, corrupt: v } : parseLatest(topic, v);
+  }
+
+  /** The `l` field of a topic's meta hash; a string when that key is not a hash (corrupt: skipped, its subscriber told). */
+  private latestField(topic: string): Promise<Buffer | null | string> {
+    return this.r.hgetBuffer(this.metaKey(topic), 'l').catch((e: unknown) => {
+      if (wrongType(e)) return 'stream metadata is not a hash (wrong type)';
+      throw e;
+    });
   }
 
   /**
@@ -291,11 +418,20 @@ export class HistoryStore {
    * with `corrupt` set.
    */
   async latestPage(rule: ResolvedTopicRule, cursor: string, count: number): Promise<{ cursor: string; values: LatestValue[] }> {
-    const [next, topics] = await this.r.sscan(this.latestIndexKey(rule), cursor, 'COUNT', count);
-    const raw = await Promise.all(topics.map((t) => this.r.hgetBuffer(this.metaKey(t), 'l')));
+    let next: string;
+    let topics: string[];
+    try {
+      [next, topics] = await this.r.sscan(this.latestIndexKey(rule), cursor, 'COUNT', count);
+    } catch (e) {
+      // The index is not a set: no value can be found (the rule's next event replaces it).
+      if (!wrongType(e)) throw e;
+      return { cursor: '0', values: [] };
+    }
+    const raw = await Promise.all(topics.map((t) => this.latestField(t)));
     const values: LatestValue[] = [];
     raw.forEach((v, i) => {
-      if (v !== null) values.push(parseLatest(topics[i]!, v));
+      if (typeof v === 'string') values.push({ topic: topics[i]!, corrupt: v });
+      else if (v !== null) values.push(parseLatest(topics[i]!, v));
     });
     return { cursor: next, values };
   }
@@ -319,3 +455,16 @@ function parseLatest(topic: string, v: Buffer): LatestValue {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Topics without history whose coming epoch a node remembers (HistoryStore.pending). */
+const MAX_PENDING_EPOCHS = 16_384;
+
+/**
+ * A fresh epoch: 16 hex digits (isEpoch), the first 11 the time `ms` (Redis
+ * time when read from a read's answer), the last 5 random. READ compares
+ * that time with when the current epoch began.
+ */
+export function newEpoch(ms: number): string {
+  const t = Math.max(0, Math.min(Math.floor(ms), 0xfffffffffff));
+  return t.toString(16).padStart(11, '0') + randomId().slice(0, 5);
+}

@@ -13,7 +13,10 @@ import type { SequencedOwner } from './recovery.js';
  * of every matching topic whose durable rule says `latest: true` (stored by
  * the append script in one hash per rule). Each is a sid-addressed delivery
  * with its position, so the client can tell it from later live events.
- * Never rejects for bad data: Redis failures are logged, unreadable values
+ * Never rejects for bad data: a Redis failure (down, no answer within the
+ * store deadline) is logged and told to the subscriber as a non-fatal ERROR
+ * MB_ERR_STORE_UNAVAILABLE on its sid (the values not yet sent are not
+ * sent; the live subscription stays, SPEC 15.4), unreadable values are
  * skipped with a notice.
  */
 export async function sendLatest(
@@ -63,6 +66,8 @@ export async function sendLatest(
           }
         } catch (e) {
           throttled(logger).warn({ pattern, ...storeErr(e) }, 'latest values unavailable', undefined, storeFailure(e));
+          // Told, not only logged: a subscriber otherwise could not tell "no value stored" from "the store did not answer".
+          if (isCurrent() && owner.isOpen) owner.notice(sid, 'MB_ERR_STORE_UNAVAILABLE', `latest values ${n > 0 ? `after the first ${n} ` : ''}not sent: ${storeFailure(e)}`);
           return n;
         }
         values.sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));

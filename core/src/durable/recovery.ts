@@ -63,15 +63,23 @@ const MAX_PENDING = 4096;
  * events stay in offset order: one whose offset jumps ahead (an event from
  * another node still on its way, or sent before this node's interest reached
  * the publisher's node) triggers a read of the missing range. Whenever the
- * history cannot fill a hole (other epoch, trimmed, store down), the client
- * gets an explicit ACK with recovered=false and the position from which it
- * continues. An entry that cannot be decoded is skipped with an ERROR
- * MB_ERR_STORE_CORRUPT on the sid. Nothing here throws out of a promise.
+ * history cannot fill a hole (other epoch, trimmed), the client gets an
+ * explicit ACK with recovered=false and the position from which it
+ * continues. A store that fails a read (down, past the store deadline) loses
+ * nothing: the client gets ERROR MB_ERR_STORE_UNAVAILABLE on the sid, the
+ * position stays (the one asked for, or the last delivered) and the next
+ * live event, or the client's SUB again, reads from it (storeFailed). An
+ * entry that cannot be decoded is skipped with an ERROR MB_ERR_STORE_CORRUPT
+ * on the sid. Nothing here throws out of a promise.
  */
 export class Sequencer implements SequencedReceiver {
   private epoch = '';
   private offset = 0;
   private fetching = true;
+  /** The SUB's ACK was sent. Until then a failed first read leaves nothing delivered and `since` kept. */
+  private started = false;
+  /** The position the SUB asked for (epoch '' = from now), kept until the first read answers. */
+  private since: Position = { epoch: '', offset: 0 };
   private closed = false;
   private released = false;
   /** Buffered live events were dropped (MAX_PENDING): read them from history once live. */
@@ -95,6 +103,7 @@ export class Sequencer implements SequencedReceiver {
 
   /** Starts: replays history after `since` (epoch '' = from now), then goes live. */
   start(since: Position): void {
+    this.since = since;
     this.fetching = true;
     this.read(since, 0, (r) => this.afterInitial(since, r));
   }
@@ -113,7 +122,24 @@ export class Sequencer implements SequencedReceiver {
       this.keep(f);
       return;
     }
+    if (!this.started) {
+      // The first read failed (storeFailed): this event retries it, the SUB's ACK still owed.
+      this.keep(f);
+      this.restart(f);
+      return;
+    }
     this.accept(f);
+  }
+
+  /**
+   * Reads again from the position the SUB asked for, after its first read
+   * failed. "From now" (epoch '') becomes just before `f`, the first live
+   * event since: what the store accepted after the SUB is not skipped for
+   * having waited for the store.
+   */
+  private restart(f: Frame): void {
+    const pos = positionOf(f);
+    this.start(this.since.epoch === '' && pos ? { epoch: pos.epoch, offset: pos.offset - 1 } : this.since);
   }
 
   /**
@@ -165,6 +191,7 @@ export class Sequencer implements SequencedReceiver {
   }
 
   private afterInitial(since: Position, r: ReadResult): void {
+    this.started = true;
     this.epoch = r.epoch;
     const recovered = r.recovered;
     const replaying = recovered && since.epoch !== '';
@@ -335,7 +362,13 @@ export class Sequencer implements SequencedReceiver {
     this.fetching = true;
     const from = this.position;
     this.read(from, 0, (r) => {
-      if (r.epoch === pos.epoch) {
+      if (r.epoch === pos.epoch && r.recovered) {
+        // Nothing lost: the store continues the reader's position with this epoch from its start (a topic with no
+        // history yet, first written by another node: history-store READ). Read what precedes the event, if anything.
+        this.epoch = r.epoch;
+        this.offset = 0;
+        if (pos.offset > 1) return this.fill(pos.offset - 1, f);
+      } else if (r.epoch === pos.epoch) {
         // Really reset: say so, then continue from the new epoch (the event follows from pending).
         this.lost(pos.epoch, pos.offset - 1);
       } else {
@@ -395,14 +428,27 @@ export class Sequencer implements SequencedReceiver {
     });
   }
 
+  /**
+   * A read failed (store down, no answer within the store deadline): not a
+   * loss, the history may still hold every event (SPEC 15.3). The client gets
+   * ERROR MB_ERR_STORE_UNAVAILABLE on the sid, never an ACK recovered=false;
+   * the position stays where it was (the SUB's `since` before the first
+   * answer). Buffered live events are dropped (a node delivers only what the
+   * store has: they are read from history later). The subscription stays:
+   * the next live event reads from the position again (restart, or accept's
+   * fill of the hole), and a client that resubscribes (same sid) replaces it.
+   */
   private storeFailed(e: unknown): void {
     if (this.closed) return;
     throttled(this.deps.logger).warn({ topic: this.topic, ...storeErr(e) }, 'history read failed', undefined, storeFailure(e));
-    if (isMeshbusError(e) && e.code === 'MB_ERR_STORE_CORRUPT') this.corrupt(e.message);
-    // Continue live; the client is told it may have missed events.
-    const next = this.pending[0] ? positionOf(this.pending[0]) : undefined;
-    this.lost(next?.epoch ?? this.epoch, next ? next.offset - 1 : this.offset);
-    this.goLive();
+    const at = this.started ? this.position : this.since;
+    const kept = `position [${JSON.stringify(at.epoch)}, ${at.offset}] kept; subscribe again to retry`;
+    if (isMeshbusError(e) && e.code === 'MB_ERR_STORE_CORRUPT') this.corrupt(`${e.message}; ${kept}`);
+    else this.owner.notice(this.sid, 'MB_ERR_STORE_UNAVAILABLE', `history of "${this.topic}" not read: ${storeFailure(e)}; ${kept}`);
+    this.dropPending();
+    this.overflowed = false;
+    this.releaseSlot();
+    this.fetching = false;
   }
 }
 

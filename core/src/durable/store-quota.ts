@@ -1,6 +1,7 @@
 import { StoreError } from '@meshbus/proto';
 import type { RedisClient } from './redis-connect.js';
 import type { ResolvedDurable, ResolvedTopicRule } from './store-config.js';
+import { corruptKeyReplaced, type CorruptWatch } from './corrupt-key.js';
 
 /**
  * Store quotas (SPEC 15.8): what one publisher can make the shared Redis
@@ -13,45 +14,76 @@ import type { ResolvedDurable, ResolvedTopicRule } from './store-config.js';
  */
 
 /**
- * KEYS: the rule's topic set. ARGV: topic, max. → 1 admitted (held already
- * or added), 0 the rule holds `max` other topics. One script, so two nodes
- * admitting different topics at once never take the set past `max`.
+ * Both counters are in shared Redis, where anything may be written: a key of
+ * another Redis type (or a count that is not one) is corrupt, replaced by an
+ * empty one (the count restarts rather than wedges, SPEC 15.7/15.8), and the
+ * script says so (its second result, 1) for the node to count and log.
  */
-const ADMIT = `
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 1 end
-if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+const REPLACE_WRONG_TYPE = `
+local function replaceUnless(key, kind)
+  local t = redis.call('TYPE', key)['ok']
+  if t == kind or t == 'none' then return 0 end
+  redis.call('DEL', key)
+  return 1
+end
+local function count(v)
+  if v == false then return 0, 0 end
+  local x = tonumber(v)
+  if x == nil or x ~= x or x < 0 or x >= 9007199254740992 then return 0, 1 end
+  return math.floor(x), 0
+end
+`;
+
+/**
+ * KEYS: the rule's topic set. ARGV: topic, max. → {1 admitted (held already
+ * or added), 0 the rule holds `max` other topics; 1 the set was replaced}.
+ * One script, so two nodes admitting different topics at once never take the
+ * set past `max`.
+ */
+const ADMIT = `${REPLACE_WRONG_TYPE}
+local corrupt = replaceUnless(KEYS[1], 'set')
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return {1, corrupt} end
+if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then return {0, corrupt} end
 redis.call('SADD', KEYS[1], ARGV[1])
-return 1
+return {1, corrupt}
+`;
+
+/** The counter hash's events and bytes: `corrupt` 1 when it was another type or held something but a count (then both restart at 0). */
+const READ_COUNTER = `${REPLACE_WRONG_TYPE}
+local corrupt = replaceUnless(KEYS[1], 'hash')
+local n, cn = count(redis.call('HGET', KEYS[1], 'n'))
+local b, cb = count(redis.call('HGET', KEYS[1], 'b'))
+if cn + cb > 0 then n, b, corrupt = 0, 0, 1 end
 `;
 
 /**
  * KEYS: the delayed counter hash {n: events, b: bytes}. ARGV: bytes, max
- * events, max bytes. → 1 reserved, 0 full. The hash is in shared Redis:
- * anything but a number reads as 0 (the count restarts rather than wedges).
+ * events, max bytes. → {1 reserved, 0 full; 1 the counter was replaced}.
  */
-const RESERVE = `
-local n = math.floor(tonumber(redis.call('HGET', KEYS[1], 'n')) or 0)
-local b = math.floor(tonumber(redis.call('HGET', KEYS[1], 'b')) or 0)
+const RESERVE = `${READ_COUNTER}
 local add = tonumber(ARGV[1])
-if n + 1 > tonumber(ARGV[2]) or b + add > tonumber(ARGV[3]) then return 0 end
+if n + 1 > tonumber(ARGV[2]) or b + add > tonumber(ARGV[3]) then
+  if corrupt == 1 then redis.call('HSET', KEYS[1], 'n', 0, 'b', 0) end
+  return {0, corrupt}
+end
 redis.call('HSET', KEYS[1], 'n', n + 1, 'b', b + add)
-return 1
+return {1, corrupt}
 `;
 
-/** KEYS: the delayed counter hash. ARGV: bytes. Never below 0. → events still counted. */
-const RELEASE = `
-local n = math.floor(tonumber(redis.call('HGET', KEYS[1], 'n')) or 0) - 1
-local b = math.floor(tonumber(redis.call('HGET', KEYS[1], 'b')) or 0) - tonumber(ARGV[1])
+/** KEYS: the delayed counter hash. ARGV: bytes. Never below 0. → {events still counted; 1 the counter was replaced}. */
+const RELEASE = `${READ_COUNTER}
+n = n - 1
+b = b - tonumber(ARGV[1])
 if n < 0 then n = 0 end
 if b < 0 or n == 0 then b = 0 end
 redis.call('HSET', KEYS[1], 'n', n, 'b', b)
-return n
+return {n, corrupt}
 `;
 
 interface QuotaCommands {
-  mbAdmitTopic(set: string, topic: string, max: number): Promise<number>;
-  mbReserveDelayed(key: string, bytes: number, maxEvents: number, maxBytes: number): Promise<number>;
-  mbReleaseDelayed(key: string, bytes: number): Promise<number>;
+  mbAdmitTopic(set: string, topic: string, max: number): Promise<[number, number]>;
+  mbReserveDelayed(key: string, bytes: number, maxEvents: number, maxBytes: number): Promise<[number, number]>;
+  mbReleaseDelayed(key: string, bytes: number): Promise<[number, number]>;
 }
 
 /** Topics this node knows a rule holds; cleared when full (a topic then costs one script again). */
@@ -84,6 +116,8 @@ export class StoreQuota {
     redis: RedisClient,
     private readonly cfg: Pick<ResolvedDurable, 'prefix' | 'quota'>,
     private readonly refused: QuotaRefusals,
+    /** Where counters found corrupt and replaced are counted and logged (the node). */
+    private readonly watch?: CorruptWatch,
   ) {
     redis.defineCommand('mbAdmitTopic', { numberOfKeys: 1, lua: ADMIT });
     redis.defineCommand('mbReserveDelayed', { numberOfKeys: 1, lua: RESERVE });
@@ -110,9 +144,11 @@ export class StoreQuota {
     if (this.admitted.has(topic)) return undefined;
     let p = this.admitting.get(topic);
     if (!p) {
-      p = this.r.mbAdmitTopic(this.topicSetKey(rule), topic, rule.maxTopics).then(
-        (ok) => {
+      const key = this.topicSetKey(rule);
+      p = this.r.mbAdmitTopic(key, topic, rule.maxTopics).then(
+        ([ok, corrupt]) => {
           this.admitting.delete(topic);
+          if (Number(corrupt) === 1) corruptKeyReplaced(this.watch, key, 'topic set of a rule');
           if (Number(ok) !== 1) throw new StoreError('MB_ERR_STORE_FULL', `durable rule "${rule.pattern}" holds ${rule.maxTopics} topics (maxTopics); "${topic}" is a new one`);
           if (this.admitted.size >= MAX_ADMITTED) this.admitted.clear();
           this.admitted.add(topic);
@@ -144,7 +180,8 @@ export class StoreQuota {
    */
   async reserveDelayed(bytes: number): Promise<void> {
     const { delayedEvents, delayedBytes } = this.cfg.quota;
-    const ok = await this.r.mbReserveDelayed(this.delayedKey, bytes, delayedEvents, delayedBytes);
+    const [ok, corrupt] = await this.r.mbReserveDelayed(this.delayedKey, bytes, delayedEvents, delayedBytes);
+    if (Number(corrupt) === 1) corruptKeyReplaced(this.watch, this.delayedKey, 'delayed publish counter');
     if (Number(ok) !== 1) throw this.full('delayed', `delayed publishes waiting in the mesh are at their bound (${delayedEvents} events, ${delayedBytes} bytes); this one is ${bytes} bytes`);
   }
 
@@ -156,6 +193,7 @@ export class StoreQuota {
   /** Gives back a delayed publish's reservation (the byte count comes from the job: clamped, untrusted). */
   async releaseDelayed(bytes: number): Promise<void> {
     const b = Number.isSafeInteger(bytes) && bytes > 0 ? bytes : 0;
-    await this.r.mbReleaseDelayed(this.delayedKey, b);
+    const [, corrupt] = await this.r.mbReleaseDelayed(this.delayedKey, b);
+    if (Number(corrupt) === 1) corruptKeyReplaced(this.watch, this.delayedKey, 'delayed publish counter');
   }
 }
