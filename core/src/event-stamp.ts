@@ -45,13 +45,16 @@ export class EventStamp {
   private readonly originLo: number;
   /**
    * A DataView of the array the last stamped frame lies in (`dvOf`): frames
-   * of one input chunk share it. Keeps that one chunk alive until the next
-   * stamp of another.
+   * of one input chunk share it. Let go at the end of the event-loop turn
+   * (`stale`): kept, it held the last chunk stamped, up to one largest frame
+   * (16 MiB with --max-payload 16 MiB), for as long as the node stayed idle.
    */
   private dv: DataView | undefined;
   private dvOf: Uint8Array | undefined;
   private readonly stale = (): void => {
     this.clockLeft = -1;
+    this.dv = undefined;
+    this.dvOf = undefined;
   };
 
   /**
