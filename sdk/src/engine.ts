@@ -190,7 +190,6 @@ export class Engine implements DispatchHost, DurableHost {
   probe(timeout?: number): void {
     this.heartbeat?.probe(timeout);
   }
-
   // ------------------------------------------------------------ attaching
 
   /**
@@ -258,10 +257,14 @@ export class Engine implements DispatchHost, DurableHost {
       if (err) this.refused(sub, err);
     }
     // What waited goes out before anything published from now on, in the order it was made.
-    const flushed = this.flushOutbox(conn);
+    const refused: Status[] = [];
+    const flushed = this.flushOutbox(conn, refused);
     this.sendWaiting(conn, Infinity);
-    if (this.conn !== conn) return; // dropped during the attach: the reconnect loop has taken over
-    if (this.state !== 'draining') this.state = 'connected';
+    const live = this.conn === conn; // else dropped meanwhile: the reconnect loop has taken over
+    if (live && this.state !== 'draining') this.state = 'connected';
+    // Told once live, nothing taken held aside: a listener's publish goes out after what waited, its close() counts the rest.
+    for (const r of refused) this.emit(r);
+    if (!live || this.conn !== conn) return;
     const o = this.options;
     const interval = heartbeatInterval(o.pingInterval ?? w.ping);
     const hb = safely(() => {
@@ -318,10 +321,10 @@ export class Engine implements DispatchHost, DurableHost {
   /**
    * Sends the outbox on `conn`, oldest first; returns how many were sent. An
    * entry the node cannot take (e.g. its payload exceeds this node's limit)
-   * gets an 'error' status naming it; when the connection drops meanwhile,
-   * the rest goes back to the outbox.
+   * gets an 'error' status naming it, in `refused` (told by attach once
+   * live); when the connection drops meanwhile, the rest goes back.
    */
-  private flushOutbox(conn: Connection): number {
+  private flushOutbox(conn: Connection, refused: Status[]): number {
     const ob = this.outbox;
     if (!ob || ob.count === 0) return 0;
     let entries: OutboxEntry[];
@@ -336,8 +339,7 @@ export class Engine implements DispatchHost, DurableHost {
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       let err: MeshbusError | undefined;
-      // Each entry is handed to the transport before the next: an entry is
-      // either taken by the transport, refused with a status, or put back.
+      // Each entry is handed to the transport before the next: taken by it, refused with a status, or put back.
       this.sendWaiting(conn, this.order.seq(e));
       if (conn.isOpen) {
         err = safely(() => {
@@ -354,7 +356,7 @@ export class Engine implements DispatchHost, DurableHost {
         }
         break;
       }
-      if (err) this.emit({ type: 'error', error: err, entry: e });
+      if (err) refused.push({ type: 'error', error: err, entry: e });
       else flushed++;
     }
     return flushed;
@@ -432,9 +434,8 @@ export class Engine implements DispatchHost, DurableHost {
         req.reject(err);
         if (!err.fatal) return;
       }
-      // MB_ERR_TOO_MANY_REPLAYS (SPEC §15.3), or MB_ERR_STORE_UNAVAILABLE on a resumed subscription (its history was not
-      // read, its position is kept; reported below): ask again shortly, on this connection (an ended one ignores it, a
-      // reconnect resubscribes anyway); once per subscription: an ERROR storm must not become as many timers and SUBs.
+      // MB_ERR_TOO_MANY_REPLAYS (SPEC §15.3), or MB_ERR_STORE_UNAVAILABLE on a resumed subscription (position kept;
+      // reported below): ask again shortly on this connection, once per subscription (an ERROR storm is not as many SUBs).
       if (sub && (err.num === 2040 || (err.num === 4001 && sub.sequenced))) {
         if (!this.retrying.has(sub.sid)) {
           const again = (): void => {
