@@ -5,15 +5,14 @@
  */
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import tls from 'node:tls';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { FrameDecoder, FrameType, decodeBody, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
+import { FrameType, decodeBody, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
 import { silentLogger, startNode } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
 import { until, cleanups, makePki, type TestPki } from '@meshbus/testkit';
 import { connect, ServerPool, type Client, type Status } from '../src/index.js';
 import { parseLearned } from '../src/servers.js';
-import { nextStatus } from './helpers.js';
+import { fakeTcpNode, fakeWelcome, nextStatus } from './helpers.js';
 
 const cleanup = cleanups();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -28,35 +27,12 @@ interface FakeNode {
 
 /** A fake node on loopback (TLS with `cert`/`key`): `onFrame` answers each frame a client sends on socket `s`. */
 async function fakeNode(onFrame: (s: net.Socket, f: Frame, conn: number) => void, tlsKeys?: { cert: string; key: string }): Promise<FakeNode> {
-  const sockets = new Set<net.Socket>();
-  let conns = 0;
-  const onSocket = (s: net.Socket): void => {
-    const n = ++conns;
-    sockets.add(s);
-    const d = new FrameDecoder();
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-    s.on('data', (c) => d.push(c, (f) => onFrame(s, f, n), () => s.destroy()));
-  };
-  const srv = tlsKeys ? tls.createServer(tlsKeys, onSocket) : net.createServer(onSocket);
-  srv.on('tlsClientError', () => {});
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  let listening = true;
-  const stop = (): Promise<void> =>
-    new Promise<void>((r) => {
-      if (!listening) return r();
-      listening = false;
-      srv.close(() => r());
-    });
-  cleanup.push(async () => {
-    for (const s of sockets) s.destroy();
-    await stop();
-  });
-  return { port: (srv.address() as net.AddressInfo).port, conns: () => conns, stopListening: () => void stop() };
+  const node = await fakeTcpNode(onFrame, tlsKeys);
+  cleanup.push(() => node.stop());
+  return node;
 }
 
-const welcome = (peers: string[] = []): Uint8Array =>
-  encodeFrame({ type: FrameType.WELCOME, payload: encodeBody({ v: 1, node: 'n', client: 'c0ffee', maxPayload: 1 << 20, maxTopic: 256, ping: 30_000, peers }) });
+const welcome = (peers: string[] = []): Uint8Array => fakeWelcome(peers);
 
 function track(c: Client): Client {
   cleanup.push(() => c.close().catch(() => {}));

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { WebSocketServer, type ServerOptions } from 'ws';
 import { FrameDecoder, FrameType, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
 import { TcpTransport, type Client, type Status, type Transport } from '../src/index.js';
@@ -233,4 +234,48 @@ export function welcomeWithExtra(n: number, kind: 'empty maps' | 'string' | 'byt
     value.writeUInt32BE(n, 1);
   }
   return Buffer.concat([Buffer.from([0xde, 0, 8]), head.subarray(3), key, value]);
+}
+
+/** A WELCOME as a fake node sends it (version 1, a 1 MiB payload limit, `peers`, `ping` ms). */
+export const fakeWelcome = (peers: string[] = [], ping = 30_000): Uint8Array =>
+  encodeFrame({ type: FrameType.WELCOME, payload: encodeBody({ v: 1, node: 'n', client: 'c0ffee', maxPayload: 1 << 20, maxTopic: 256, ping, peers }) });
+
+/**
+ * A fake node on loopback (plain TCP, or TLS with `tlsKeys`): `onFrame` answers each frame a client sends on its
+ * socket (`conn`: which connection, from 1). `stop` ends its sockets and listener; `stopListening` refuses new ones.
+ */
+export async function fakeTcpNode(
+  onFrame: (s: net.Socket, f: Frame, conn: number) => void,
+  tlsKeys?: { cert: string; key: string },
+): Promise<{ port: number; conns(): number; sockets: Set<net.Socket>; stopListening(): void; stop(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let conns = 0;
+  const onSocket = (s: net.Socket): void => {
+    const n = ++conns;
+    sockets.add(s);
+    const d = new FrameDecoder();
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+    s.on('data', (c) => d.push(c, (f) => onFrame(s, f, n), () => s.destroy()));
+  };
+  const srv = tlsKeys ? tls.createServer(tlsKeys, onSocket) : net.createServer(onSocket);
+  srv.on('tlsClientError', () => {});
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  let listening = true;
+  const stopListening = (): Promise<void> =>
+    new Promise<void>((r) => {
+      if (!listening) return r();
+      listening = false;
+      srv.close(() => r());
+    });
+  return {
+    port: (srv.address() as net.AddressInfo).port,
+    conns: () => conns,
+    sockets,
+    stopListening: () => void stopListening(),
+    async stop() {
+      for (const s of sockets) s.destroy();
+      await stopListening();
+    },
+  };
 }

@@ -10,29 +10,18 @@ import { RawClient, until, cleanups } from '@meshbus/testkit';
 import { WebSocketServer } from 'ws';
 import { connect, type Client, type Status } from '../src/index.js';
 import { STATUS_BACKLOG } from '../src/status-feed.js';
+import { fakeTcpNode, fakeWelcome } from './helpers.js';
 
 const cleanup = cleanups();
 
 /** A fake node on loopback: `onFrame` answers each frame a client sends on socket `s`. */
 async function fakeNode(onFrame: (s: net.Socket, f: Frame) => void): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const srv = net.createServer((s) => {
-    sockets.add(s);
-    const d = new FrameDecoder();
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-    s.on('data', (c) => d.push(c, (f) => onFrame(s, f), () => s.destroy()));
-  });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  cleanup.push(() => new Promise<void>((r) => {
-    for (const s of sockets) s.destroy();
-    srv.close(() => r());
-  }));
-  return (srv.address() as net.AddressInfo).port;
+  const node = await fakeTcpNode(onFrame);
+  cleanup.push(() => node.stop());
+  return node.port;
 }
 
-const welcome = (peers: string[], ping = 30_000): Uint8Array =>
-  encodeFrame({ type: FrameType.WELCOME, payload: encodeBody({ v: 1, node: 'n', client: 'c0ffee', maxPayload: 1 << 20, maxTopic: 256, ping, peers }) });
+const welcome = (peers: string[], ping = 30_000): Uint8Array => fakeWelcome(peers, ping);
 
 async function client(port: number): Promise<Client> {
   const c = await connect(`127.0.0.1:${port}`, { reconnectBackoff: { base: 20, max: 50 } });

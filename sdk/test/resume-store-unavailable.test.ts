@@ -11,44 +11,25 @@
  */
 import net from 'node:net';
 import { expect, it } from 'vitest';
-import { FrameDecoder, FrameType, decodeSub, encodeBody, encodeFrame, errorFrame, type Frame, type SubBody } from '@meshbus/proto';
+import { FrameType, decodeSub, encodeBody, encodeFrame, errorFrame, type Frame, type SubBody } from '@meshbus/proto';
 import { cleanups, until } from '@meshbus/testkit';
 import { connect, type Client, type Status } from '../src/index.js';
+import { fakeTcpNode, fakeWelcome } from './helpers.js';
 
 const cleanup = cleanups();
 
 /** A fake node: answers HELLO with WELCOME, records each SUB (with when it came), and lets `onSub` answer it. */
 async function fakeNode(onSub: (s: net.Socket, sid: number, body: SubBody, n: number) => void): Promise<{ port: number; subs: Array<{ sid: number; body: SubBody; at: number }>; sockets: Set<net.Socket> }> {
   const subs: Array<{ sid: number; body: SubBody; at: number }> = [];
-  const sockets = new Set<net.Socket>();
-  const srv = net.createServer((s) => {
-    sockets.add(s);
-    const d = new FrameDecoder();
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-    s.on('data', (c) =>
-      d.push(
-        c,
-        (f: Frame) => {
-          if (f.type === FrameType.HELLO) s.write(encodeFrame({ type: FrameType.WELCOME, payload: encodeBody({ v: 1, node: 'n', client: 'c0ffee', maxPayload: 1 << 20, maxTopic: 256, ping: 30_000, peers: [] }) }));
-          if (f.type !== FrameType.SUB) return;
-          const body = f.payloadLen > 0 ? decodeSub(f.payload) : {};
-          subs.push({ sid: f.correlation, body, at: Date.now() });
-          onSub(s, f.correlation, body, subs.length);
-        },
-        () => s.destroy(),
-      ),
-    );
+  const node = await fakeTcpNode((s, f: Frame) => {
+    if (f.type === FrameType.HELLO) s.write(fakeWelcome());
+    if (f.type !== FrameType.SUB) return;
+    const body = f.payloadLen > 0 ? decodeSub(f.payload) : {};
+    subs.push({ sid: f.correlation, body, at: Date.now() });
+    onSub(s, f.correlation, body, subs.length);
   });
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  cleanup.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        srv.close(() => r());
-      }),
-  );
-  return { port: (srv.address() as net.AddressInfo).port, subs, sockets };
+  cleanup.push(() => node.stop());
+  return { port: node.port, subs, sockets: node.sockets };
 }
 
 async function client(port: number, statuses: Status[]): Promise<Client> {
