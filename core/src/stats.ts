@@ -71,6 +71,13 @@ export interface NodeStats {
     full: { topics: number; delayed: number; eventSize: number; jobs: number };
     deadLetters: { queue: number; delayed: number };
   };
+  /**
+   * HTTP API answers not written out yet (http/reply-memory.ts): `heldBytes`
+   * their body bytes held now, `refused` answers refused 503
+   * MB_ERR_SLOW_CONSUMER at a bound, `cut` connections destroyed because
+   * their socket took nothing for writeDeadline while answer bytes waited.
+   */
+  httpReplies: { heldBytes: number; refused: number; cut: number };
 }
 
 /** Takes one duration, in seconds (a prom-client Histogram satisfies it). */
@@ -165,6 +172,7 @@ export function newStats(): NodeStats {
     dropped: { slow: 0, slowPeer: 0, maxHops: 0, outOfOrder: 0, storeBacklog: 0, noQueueMember: 0, tooLargeForPeer: 0, tooLargeFromPeer: 0 },
     traceHops: 0,
     store: { corrupt: 0, replayPages: 0, replaysRefused: 0, redisUp: -1, writesPending: 0, full: { topics: 0, delayed: 0, eventSize: 0, jobs: 0 }, deadLetters: { queue: 0, delayed: 0 } },
+    httpReplies: { heldBytes: 0, refused: 0, cut: 0 },
   };
 }
 

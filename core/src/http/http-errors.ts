@@ -33,6 +33,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   MB_ERR_NOT_READY: 503,
   MB_ERR_TOO_MANY_CONNECTIONS: 503,
   MB_ERR_INPUT_BUDGET: 503,
+  // An HTTP answer refused at the bound on answers not read yet (reply-memory.ts): retry once clients read.
+  MB_ERR_SLOW_CONSUMER: 503,
   MB_ERR_STORE_UNAVAILABLE: 503,
   MB_ERR_CONNECTION_CLOSED: 503,
   MB_ERR_TIMEOUT: 504,

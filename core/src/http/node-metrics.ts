@@ -4,6 +4,8 @@ import type { MeshNode } from '../node.js';
 import type { HttpStats } from './metrics.js';
 import type { RateHistory } from './rate-history.js';
 import { memoryNow } from '../memory-now.js';
+import { outboundBudgetOf } from '../outbound-budget.js';
+import { replyMemory } from './reply-memory.js';
 
 /**
  * The node's series in a prom-client Registry of its own: prom-client's
@@ -211,6 +213,15 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   gauge(registry, 'meshbus_input_waiting', 'Inputs (connections, HTTP requests) paused now until the input budget frees.', () => ib.waitingCount);
   counter(registry, 'meshbus_input_budget_waits_total', 'Times an input was paused because the input budget was full.', () => ib.waits);
   counter(registry, 'meshbus_input_budget_closed_total', 'Inputs closed with MB_ERR_INPUT_BUDGET: holders that sent less than 64 KiB over inputStall (time paused by the budget counting a third) while others waited for the budget.', () => ib.evictions);
+  const ob = outboundBudgetOf(ib, node.options.outboundBudget);
+  gauge(registry, 'meshbus_outbound_budget_bytes', 'The node-wide outbound budget (outboundBudget, SPEC 10.6): bytes all outbound queues (client connections and peer links) hold at most, backlogs and wires together.', () => ob.limit);
+  gauge(registry, 'meshbus_outbound_held_bytes', 'Bytes the outbound queues hold now, counted against the outbound budget (a backlog\'s shared copies once per queue: an over-count; meshbus_pending_bytes and meshbus_peer_pending_bytes split it by side).', () => ob.used);
+  counter(registry, 'meshbus_outbound_budget_sheds_total', 'Times the connection holding the most was made to shed by the outbound budget (its drop events dropped, or closed as a slow consumer).', () => ob.sheds);
+  const hr = s.httpReplies;
+  gauge(registry, 'meshbus_http_reply_held_bytes', 'Bytes of HTTP API answers (request replies, views) handed to the server and not written out yet, every connection together (client connections: meshbus_pending_bytes).', () => hr.heldBytes);
+  gauge(registry, 'meshbus_http_reply_limit_bytes', 'The node-wide bound on meshbus_http_reply_held_bytes (the node\'s inputBudget): an answer past it is refused 503 MB_ERR_SLOW_CONSUMER.', () => replyMemory(node).limit);
+  counter(registry, 'meshbus_http_replies_refused_total', 'HTTP answers refused 503 MB_ERR_SLOW_CONSUMER because they would pass the node-wide bound or their connection\'s maxPending.', () => hr.refused);
+  counter(registry, 'meshbus_http_connections_cut_total', 'HTTP connections destroyed because their socket took nothing for writeDeadline while answer bytes waited.', () => hr.cut);
   counter(registry, 'meshbus_rate_limited_total', 'Publishes dropped by the per-connection rate limit.', () => s.rateLimited);
   counter(registry, 'meshbus_subscriptions_refused_total', 'SUBs refused MB_ERR_TOO_MANY_SUBSCRIPTIONS, by the bound they hit: connection (maxSubscriptions), node (maxNodeSubscriptions), host (maxSubscriptionsPerIp).', () =>
     (['connection', 'node', 'host'] as const).map((b) => [{ bound: b }, s.subscriptionsRefused[b]]),

@@ -20,6 +20,7 @@ import { checkPluginOptions } from './http-options.js';
 import { MAX_PAGE, clusterView, connectionsView, historyView, intParam, nodeView, readiness, statsView, subscriptionsView, type ViewContext } from './views.js';
 import { errorSite, throttled } from '../told-recently.js';
 import { NOSNIFF } from './served-types.js';
+import { holdAnswers } from './answer-hold.js';
 
 /** Options of the `meshbusHttp` fastify plugin (plus fastify's own `prefix`). */
 export interface MeshbusHttpOptions {
@@ -208,6 +209,8 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   app.addHook('onRequest', accessCheck(options.adminToken, options.scheme ?? 'http', prefix, node.authThrottle, options.loopbackHostsOnly === true));
   // Bodies not yet whole count in the node's input budget (SPEC 9.5), with its frames and messages.
   app.addHook('preParsing', bodyBudget(node.inputBudget));
+  // Answers not written out yet are counted and bounded, their connections under the write deadline (reply-memory.ts).
+  app.addHook('onSend', holdAnswers(node));
   app.addHook('onResponse', async (req: FastifyRequest, reply: FastifyReply) => {
     const status = reply.statusCode;
     const rec = { method: req.method, url: logUrl(req.url), status, ms: Math.round(reply.elapsedTime * 100) / 100 };

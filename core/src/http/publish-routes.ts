@@ -9,6 +9,7 @@ import type { HttpStats } from './metrics.js';
 import { intParam } from './views.js';
 import type { WaitingCalls } from './waiting-calls.js';
 import { EVENT_BODY_CSP, eventContentType } from './served-types.js';
+import { replyMemory } from './reply-memory.js';
 
 /** Request headers `x-meshbus-h-<name>: value` travel as event header `<name>` (lower case). */
 export const HEADER_PREFIX = 'x-meshbus-h-';
@@ -113,6 +114,7 @@ export function publishableTopic(topic: string): string {
 export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): void {
   const { node, inbox, stats } = d;
   const bodyLimit = node.options.maxPayload;
+  const answers = replyMemory(node);
 
   app.post<{ Params: { topic: string } }>('/v1/publish/:topic', { bodyLimit }, async (req) => {
     if (node.draining) throw new HttpError('MB_ERR_DRAINING');
@@ -137,6 +139,13 @@ export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): voi
       else stats.requests.failed++;
       throw e;
     }
+    // A reply past the bounds on answers not read yet is dropped now, not held for a client that may never read (reply-memory.ts).
+    const refused = answers.refusal(reply.raw, req.raw.socket, r.payload.byteLength);
+    if (refused !== undefined) {
+      stats.requests.failed++;
+      throw new HttpError('MB_ERR_SLOW_CONSUMER', refused);
+    }
+    answers.hold(reply.raw, req.raw.socket, r.payload.byteLength);
     stats.requests.ok++;
     stats.roundTrip.observe((performance.now() - t0) / 1000);
     const headers = httpHeaders(r.headers);

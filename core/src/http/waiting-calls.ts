@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 
 /** Longest the API's close waits for the answers of the calls it failed, ms. */
@@ -34,11 +35,45 @@ export class WaitingCalls {
     return this.closingNow;
   }
 
-  /** `reply`'s answer is one close waits for (a call that waits, failed at close). */
+  /**
+   * `reply`'s answer is one close waits for (a call that waits, failed at
+   * close). Done when the answer closes, or when its connection does: an
+   * answer pipelined behind an earlier one has no socket of its own yet and
+   * sees no 'close' when the connection goes, so it stayed in `answered` for
+   * ever, with its body (tmp-review-flow e3: 51 MiB of replies held after
+   * every connection was cut).
+   */
   track(reply: FastifyReply): void {
-    const done = new Promise<void>((r) => reply.raw.once('close', () => r()));
+    const socket = reply.request.raw.socket as Socket | null;
+    const done = new Promise<void>((resolve) => {
+      const end = (): void => {
+        reply.raw.off('close', end);
+        if (socket) this.onSocket.get(socket)?.delete(end);
+        resolve();
+      };
+      reply.raw.once('close', end);
+      if (socket) this.whenClosed(socket, end);
+    });
     this.answered.add(done);
     void done.then(() => this.answered.delete(done));
+  }
+
+  /** Calls of a connection to end when it closes: one 'close' listener a socket, however many calls it pipelines. */
+  private readonly onSocket = new WeakMap<Socket, Set<() => void>>();
+
+  private whenClosed(socket: Socket, end: () => void): void {
+    let ends = this.onSocket.get(socket);
+    if (!ends) {
+      const set = new Set<() => void>();
+      ends = set;
+      this.onSocket.set(socket, set);
+      socket.once('close', () => {
+        this.onSocket.delete(socket);
+        for (const e of [...set]) e();
+      });
+    }
+    if (socket.destroyed && socket.closed) return void end();
+    ends.add(end);
   }
 
   /** Resolves after `ms`, or at once when the API closes (then `closing` is true). */
