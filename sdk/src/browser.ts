@@ -18,7 +18,7 @@ export interface BrowserConnectOptions extends ConnectOptions {
   /** WebSocket constructor; default the global one. */
   WebSocket?: WebSocketConstructor;
   /**
-   * React to the page: offline pauses reconnect attempts, online reconnects
+   * React to the page: offline slows reconnect attempts (one per backoff max), online reconnects
    * now (or probes the connection), becoming visible probes the connection
    * (`checkLiveness`). Default true.
    */

@@ -190,8 +190,8 @@ export class Engine implements DispatchHost, DurableHost {
   probe(timeout?: number): void {
     this.heartbeat?.probe(timeout);
   }
-  // ------------------------------------------------------------ attaching
 
+  // ------------------------------------------------------------ attaching
   /**
    * Runs the connection `conn` through attach() (the session loop calls it
    * after WELCOME). The client never keeps a connection the loop counts as
@@ -241,7 +241,7 @@ export class Engine implements DispatchHost, DurableHost {
     this.everConnected = true;
     this.dispatcher.inboxPrefix = `_INBOX.${w.client}.`;
     this.inboxSid = 0;
-    const learned = safely(() => this.loop.pool.learn(w.peers, conn.server));
+    const learned = safely(() => this.loop.pool.learn(w.peers, conn.server, true));
     if (learned) this.emit({ type: 'error', error: learned });
     let i = 0;
     for (const sub of [...this.dispatcher.subs.values()]) {
@@ -434,8 +434,7 @@ export class Engine implements DispatchHost, DurableHost {
         req.reject(err);
         if (!err.fatal) return;
       }
-      // MB_ERR_TOO_MANY_REPLAYS (SPEC §15.3), or MB_ERR_STORE_UNAVAILABLE on a resumed subscription (position kept;
-      // reported below): ask again shortly on this connection, once per subscription (an ERROR storm is not as many SUBs).
+      // TOO_MANY_REPLAYS (SPEC §15.3), or STORE_UNAVAILABLE on a resumed one: ask again shortly, once per subscription.
       if (sub && (err.num === 2040 || (err.num === 4001 && sub.sequenced))) {
         if (!this.retrying.has(sub.sid)) {
           const again = (): void => {

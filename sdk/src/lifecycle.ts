@@ -36,7 +36,7 @@ export interface LifecycleOptions {
  *   now; getToken() runs for the new connection; the app's own `suspend()`
  *   is left alone) or, with a kept connection, `checkLiveness()` (ping now
  *   and fail fast: timers were frozen, the socket may be dead);
- * - network lost: `setOnline(false)` (reconnect attempts pause);
+ * - network lost: `setOnline(false)` (reconnect attempts wait the backoff's max);
  * - network back: `setOnline(true)` (reconnect now, or probe the connection).
  * Returns a function that unbinds; it also unbinds when the client closes.
  */
@@ -90,7 +90,8 @@ function bind(client: Client, o: LifecycleOptions, offs: Array<() => void>): () 
   }
   if (o.network) {
     offs.push(o.network.subscribe(onNetwork));
-    if (!o.network.isConnected()) client.setOnline(false);
+    // A client connected proves the network: a stale "offline" (NetInfo before its first fetch, navigator.onLine on a LAN) is not taken.
+    if (!o.network.isConnected() && !client.isConnected) client.setOnline(false);
   }
   let bound = true;
   const unbind = (): void => {

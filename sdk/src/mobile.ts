@@ -25,7 +25,7 @@ export interface MobileConnectOptions extends ConnectOptions, LifecycleOptions {
  * Connects and binds the injected adapters: background → disconnect (by
  * `backgroundPolicy`, default 'disconnect'), foreground → reconnect with a
  * fresh getToken() or probe the kept connection; network lost → reconnect
- * attempts pause; network back → reconnect now.
+ * attempts slow to one per backoff max; network back → reconnect now.
  */
 export async function connect(servers: string | string[], given?: MobileConnectOptions): Promise<Client> {
   const options = optionsObject(given);

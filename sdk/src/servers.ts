@@ -119,26 +119,34 @@ export class ServerPool {
    * break the client with a bad peer list. At most MAX_LEARNED_SERVERS
    * learned servers are kept (the oldest make room) and only that many
    * entries of one list are read. `from`: the server that announced them
-   * (heard over an encrypted connection, see parseLearned). Returns the servers added.
+   * (heard over an encrypted connection, see parseLearned). `replace` (a
+   * WELCOME's peers): learned servers not in a non-empty `urls` are
+   * forgotten, except `from`; the user's servers always stay. Returns the servers added.
    */
-  learn(urls: readonly string[], from?: ServerUrl): ServerUrl[] {
+  learn(urls: readonly string[], from?: ServerUrl, replace?: boolean): ServerUrl[] {
     if (this.options.ignoreLearned) return [];
     const secure = from !== undefined && isSecure(from);
-    const added: ServerUrl[] = [];
+    const got: ServerUrl[] = [];
     // Only the first MAX_LEARNED_SERVERS entries are read: the rest cannot be added anyway.
     const n = Math.min(urls.length, MAX_LEARNED_SERVERS);
     for (let i = 0; i < n; i++) {
-      const s = urls[i]!;
-      let u: ServerUrl;
       try {
-        u = parseLearned(s, secure);
+        const u = parseLearned(urls[i]!, secure);
+        if (!this.options.supports || this.options.supports(u)) got.push(u);
       } catch {
-        continue;
+        // skipped
       }
-      if (this.options.supports && !this.options.supports(u)) continue;
-      if (this.add(u, true)) added.push(u);
     }
-    return added;
+    if (replace && n) {
+      // A WELCOME's peers are the mesh now: learned servers it no longer names go (not `from`, the one connected).
+      // An empty list (a node alone, or that announces none) leaves them, as NATS clients do.
+      const keep = new Set(got.map((u) => u.href));
+      for (let i = this.entries.length; i--; ) {
+        const e = this.entries[i]!;
+        if (e.learned && e.url !== from && !keep.has(e.url.href)) this.drop(i);
+      }
+    }
+    return got.filter((u) => this.add(u, true));
   }
 
   /** True when `href` (a normalised server URL) is in the pool. */
@@ -178,15 +186,15 @@ export class ServerPool {
   private add(url: ServerUrl, learned: boolean): boolean {
     if (this.hrefs.has(url.href)) return false;
     // Full: the oldest learned server makes room (the newest lists, e.g. a GOODBYE redirect, are the ones to follow).
-    if (learned && this.learnedCount >= MAX_LEARNED_SERVERS) this.forgetOldestLearned();
+    if (learned && this.learnedCount >= MAX_LEARNED_SERVERS) this.drop(this.entries.findIndex((e) => e.learned));
     this.hrefs.add(url.href);
     this.entries.push({ url, learned, avoid: false });
     if (learned) this.learnedCount++;
     return true;
   }
 
-  private forgetOldestLearned(): void {
-    const i = this.entries.findIndex((e) => e.learned);
+  /** Forgets learned entry `i` (none when -1), the cursor kept on the same next entry. */
+  private drop(i: number): void {
     if (i < 0) return;
     this.hrefs.delete(this.entries[i]!.url.href);
     this.entries.splice(i, 1);

@@ -47,7 +47,10 @@ export class SessionLoop {
   private wake: (() => void) | undefined;
   /** suspend() was called: no connection wanted until resume(). */
   suspended = false;
-  /** setOnline(false): the platform says there is no network; no attempts until it returns. */
+  /**
+   * setOnline(false): the platform says there is no network. One attempt per backoff `max`
+   * (a platform can be wrong: a LAN without internet); cleared by online and by a connection made.
+   */
   offline = false;
   /** Rejects the attempt's wait for getToken() (abandon()). */
   private giveUp: ((e: MeshbusError) => void) | undefined;
@@ -97,6 +100,7 @@ export class SessionLoop {
     const firstRound = this.pool.size;
     let attempt = 0;
     let lastError: MeshbusError | undefined;
+    let waited = false;
     if (kind === 'reconnect') {
       // From the second connection in a row that died young, the backoff goes on from the previous ones and a DRAINING one is not left at once.
       this.flaps = Date.now() - this.adoptedAt < STABLE_MS ? this.flaps + 1 : 0;
@@ -104,10 +108,12 @@ export class SessionLoop {
     }
     for (;;) {
       if (this.host.state === 'closed') throw this.closed();
-      if (this.held) {
-        // Suspended or offline: no attempt until released, then one at once with a fresh backoff.
-        await new Promise<void>((r) => this.releaseWaiters.push(r));
+      if (this.held && !waited) {
+        // Suspended: no attempt until released. Offline: none until online or for the backoff's max (a platform
+        // can be wrong: a LAN without internet), then one. Either way the next one at once, with a fresh backoff.
+        await (this.suspended ? new Promise<void>((r) => this.releaseWaiters.push(r)) : this.sleep(this.backoff.max));
         if (this.host.state === 'closed') throw this.closed();
+        waited = !this.suspended;
         if (kind === 'reconnect') {
           attempt = 0;
           immediate = true;
@@ -115,23 +121,27 @@ export class SessionLoop {
         }
         continue;
       }
+      waited = false;
+      // Rounds: each tries every server once; only a round's first attempt waits, its ceiling doubling per round (dead learned servers cost no backoff).
+      const size = this.pool.size;
+      const round = Math.floor(attempt / size);
       let delay: number;
       if (kind === 'initial') {
         if (attempt >= firstRound && !o.waitOnFirstConnect) {
           throw new ClientError('MB_ERR_CONNECT_FAILED', `${lastError?.message ?? 'no server reachable'}`, { cause: lastError });
         }
         if (attempt - firstRound >= max) throw new ClientError('MB_ERR_CONNECT_FAILED', `gave up after ${attempt} attempts`, { cause: lastError });
-        delay = attempt < firstRound ? 0 : this.backoff.delay(attempt - firstRound);
+        delay = round < 1 || attempt % size ? 0 : this.backoff.delay(round - 1);
       } else {
         if (attempt >= max) throw new ClientError('MB_ERR_CONNECT_FAILED', `gave up after ${attempt} reconnect attempts`, { cause: lastError });
-        delay = attempt === 0 && immediate ? 0 : this.backoff.delay(attempt + Math.max(0, this.flaps - 1));
+        delay = (attempt === 0 && immediate) || attempt % size ? 0 : this.backoff.delay(round + Math.max(0, this.flaps - 1));
       }
       const server = this.pool.next();
       attempt++;
       if (kind === 'reconnect' || delay > 0) this.host.emit({ type: 'reconnecting', attempt, delay, server: server.href });
       if (delay > 0) await this.sleep(delay);
       if (this.host.state === 'closed') throw this.closed();
-      if (this.held) continue;
+      if (this.suspended) continue;
       try {
         await this.open(server);
         return;
@@ -179,6 +189,8 @@ export class SessionLoop {
     }
     // Before adopt(): a connection dropped while attaching starts the next run() from inside it.
     this.adoptedAt = Date.now();
+    // A connection made proves the network there: a platform's "offline" (stale, or wrong on a LAN) holds no more.
+    this.offline = false;
     this.host.adopt(conn, welcome);
   }
 
@@ -189,7 +201,7 @@ export class SessionLoop {
    */
   private assertWanted(): void {
     if (this.host.state === 'closed') throw this.closed();
-    if (this.held) throw connectionClosed('suspended or offline');
+    if (this.suspended) throw connectionClosed('client suspended');
   }
 
   /** The HELLO for the next attempt (getToken() called here); MB_ERR_CONNECT_FAILED when the token is unusable. */
