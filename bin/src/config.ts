@@ -52,6 +52,7 @@ export interface StartConfig {
   maxPayload: number | undefined;
   inputBudget: number | undefined;
   inputStall: number | undefined;
+  outboundBudget: number | undefined;
   maxConnections: number | undefined;
   maxSubscriptions: number | undefined;
   maxNodeSubscriptions: number | undefined;
@@ -160,6 +161,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   maxPayload: { kind: 'int', default: undefined, arg: 'bytes', help: 'Largest event payload accepted from a client, bytes.' },
   inputBudget: { kind: 'int', default: undefined, arg: 'bytes', help: 'Bytes of unfinished frames, WebSocket messages and HTTP bodies the node holds, every connection together; past it inputs wait (default 64 MiB, at least 4 of the largest frames; at least 2).' },
   inputStall: { kind: 'int', default: undefined, arg: 'ms', help: 'While inputs wait for --input-budget: a holder silent this long is closed (MB_ERR_INPUT_BUDGET), a waiter after twice this (default 5000).' },
+  outboundBudget: { kind: 'int', default: undefined, arg: 'bytes', help: 'Bytes all outbound queues (client connections and peer links) hold together; past it the connections holding the most are slow consumers by their policy (default 256 MiB).' },
   maxConnections: { kind: 'int', default: undefined, arg: 'n', help: 'Most client connections at once.' },
   maxSubscriptions: { kind: 'int', default: undefined, arg: 'n', help: 'Most subscriptions per client connection.' },
   maxNodeSubscriptions: { kind: 'int', default: undefined, arg: 'n', help: 'Most client subscriptions on the node, all connections together (default 1,000,000).' },

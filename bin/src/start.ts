@@ -66,6 +66,7 @@ export async function startServer(
     maxPayload: cfg.maxPayload,
     inputBudget: cfg.inputBudget,
     inputStall: cfg.inputStall,
+    outboundBudget: cfg.outboundBudget,
     maxConnections: cfg.maxConnections,
     jwt: jwtKeys(cfg),
     maxTokenLifetime: cfg.maxTokenLifetime,

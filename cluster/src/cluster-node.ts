@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { FrameType, hostPort, type Frame } from '@meshbus/proto';
-import { ConfigError, ToldRecently, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
+import { ConfigError, ToldRecently, outboundBudgetOf, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestExchange } from './interest-exchange.js';
 import type { ClusterOptions, MeshMode, ResolvedClusterOptions } from './options.js';
@@ -98,10 +98,12 @@ export class ClusterNode implements LinkHandler, ClusterView {
       authThrottle: node.authThrottle,
       pingInterval: this.options.pingInterval,
       handshakeTimeout: this.options.handshakeTimeout,
-      maxPending: this.options.maxPending,
+      // A link carries any frame the node takes: at least two of the largest (a 100 MiB event closed 64 MiB links).
+      maxPending: Math.max(this.options.maxPending, 2 * node.maxFrameLength),
       maxStall: node.options.maxStall,
       maxFrameLength: node.maxFrameLength,
       budget: node.inputBudget,
+      outbound: outboundBudgetOf(node.inputBudget, node.options.outboundBudget),
       scanner: node.scanner,
       logger: node.logger,
       acceptFailuresTold: new ToldRecently(REPORT_EVERY),

@@ -14,7 +14,7 @@ import {
   type FrameScanner,
   thrownText,
 } from '@meshbus/proto';
-import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, throttled, type AuthThrottle, type ConnectionState, type InputBudget, type Logger } from '@meshbus/core';
+import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, throttled, type AuthThrottle, type ConnectionState, type InputBudget, type Logger, type OutboundBudget } from '@meshbus/core';
 import { newNonce, proof, proofMatches } from './peer-auth.js';
 import { parsePeerInfo, reachableAt, type PeerInfo } from './peer-info.js';
 import { peerBody } from './peer-bodies.js';
@@ -46,6 +46,8 @@ export interface LinkSettings {
   maxFrameLength: number;
   /** The node's input budget (core input-budget.ts, SPEC 9.5): a link's unfinished frame is charged to it like a client's. */
   budget?: InputBudget;
+  /** The node's outbound budget its link queues join (SPEC 10.6). */
+  outbound?: OutboundBudget;
   scanner: FrameScanner;
   logger: Logger;
   /**
@@ -184,6 +186,7 @@ export class PeerLink extends Connection {
       liveness: { interval: s.pingInterval, maxOut: MAX_PINGS_OUT, wakeTimeout: s.pingInterval },
       closeTimeout: CLOSE_TIMEOUT,
       budget: s.budget,
+      outbound: s.outbound,
     });
     if (role === 'dialer') {
       this.sendControl(FrameType.HELLO, { v: [1, 1], peer: { ...s.self, ...hello }, nonce: this.myNonce });

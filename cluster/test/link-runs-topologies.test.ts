@@ -358,7 +358,8 @@ it('a no-echo publisher subscribed to its own topic, and one with echo: the link
 });
 
 it('a peer that stops reading, then reads again: each event of the runs sent to it arrives or is counted dropped, exactly once', async () => {
-  const p = await startMeshNode({ mode: 'partial', maxPending: 256 * 1024, pingInterval: 10_000 }, 'p', { maxStall: 50 });
+  // Small events and a small payload limit: a link's bound is at least two of the node's largest frames.
+  const p = await startMeshNode({ mode: 'partial', maxPending: 256 * 1024, pingInterval: 10_000 }, 'p', { maxStall: 50, maxPayload: 64 * 1024 });
   nodes.push(p);
   const id = '5eed5eed5eed5eed';
   const peer = await rawPeer(p.cluster.port, { id, name: 'slow', cluster: '127.0.0.1:1', client: '127.0.0.1:1' });

@@ -21,6 +21,7 @@ import {
 } from '@meshbus/proto';
 import { FlowEndpoint } from './flow-endpoint.js';
 import type { InputBudget, InputHolder } from './input-budget.js';
+import type { OutboundBudget } from './outbound-budget.js';
 import { TLS_ON_PLAIN } from './tls-port.js';
 import { OutboundQueue, type DropTag } from './outbound-queue.js';
 import type { SlowPolicy } from './subscriber.js';
@@ -61,6 +62,8 @@ export interface ConnectionSettings {
   closeTimeout: number;
   /** The node-wide input budget (input-budget.ts) the bytes of unfinished frames are charged to; none: unbounded (tests, tools). */
   budget?: InputBudget;
+  /** The node-wide outbound budget (outbound-budget.ts) its queue joins (SPEC 10.6); none: unbounded. */
+  outbound?: OutboundBudget;
 }
 
 /**
@@ -144,7 +147,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
     super();
     this.transport = makeTransport(new ConnectionEvents(this));
     this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner, room: settings.budget?.room });
-    this.out = new OutboundQueue(this.transport, settings.highWater, settings.maxPending, settings.policy, () => this.overflow(), (tag) => this.eventDropped(tag));
+    this.out = new OutboundQueue(this.transport, settings.highWater, settings.maxPending, settings.policy, () => this.overflow(), (tag) => this.eventDropped(tag), settings.outbound);
     this.liveness = new Liveness(settings.liveness);
     this.timer = setTimeout(() => {
       if (this.phase === 'handshake') this.handshakeExpired();
@@ -361,18 +364,14 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   }
 
   /**
-   * Sends GOODBYE as the last frame (`reconnect`: where to go instead), then
-   * closes. `linger` (ms, an open connection only: a node's drain, SPEC 10.7):
-   * the connection leaves routing (no event follows the GOODBYE) and ends its
-   * side once the GOODBYE is flushed, but keeps reading and handling what the
-   * other end sends (events it published before it read the GOODBYE, ACKs,
-   * UNSUBs; nothing that needs an answer: readAfterGoodbye) until it closes
-   * its side, or `linger` ms pass: then it is cut (lingerExpired). Without it,
-   * input stops at once (a peer link's goodbye). `answered` (with `linger`):
-   * the answers owed to the acked publishes read so far; the GOODBYE waits
-   * for them, an acked publish read meanwhile is NACKed `code` (not taken),
-   * so one the other end has no answer for at the GOODBYE was not taken (the
-   * GOODBYE says `answered`). Still waiting when `linger` ends: cut, no GOODBYE.
+   * Sends GOODBYE as the last frame (`reconnect`: where to go instead), then closes. `linger` (ms, an open
+   * connection only: a node's drain, SPEC 10.7): the connection leaves routing (no event follows the GOODBYE) and
+   * ends its side once the GOODBYE is flushed, but keeps reading and handling what the other end sends (events it
+   * published before it read the GOODBYE, ACKs, UNSUBs; nothing that needs an answer: readAfterGoodbye) until it
+   * closes its side, or `linger` ms pass: then it is cut (lingerExpired). Without it, input stops at once (a peer
+   * link's goodbye). `answered` (with `linger`): the answers owed to the acked publishes read so far; the GOODBYE
+   * waits for them, an acked publish read meanwhile is NACKed `code` (not taken), so one the other end has no
+   * answer for at the GOODBYE was not taken (it says `answered`). Still waiting when `linger` ends: cut, no GOODBYE.
    */
   goodbye(code: ErrorCode, reason: string, reconnect?: string[], linger = 0, answered?: Promise<void>): void {
     if (this.phase === 'closing' || this.phase === 'closed' || this.lingerUntil !== 0) return;

@@ -10,6 +10,7 @@ export { RoutingTable, type Receivers, type GroupReceivers, type InterestChange,
 export type { Subscriber, SubscriberKind, Subscription, SlowPolicy, DropTag, Throttled, EventSource } from './subscriber.js';
 export type { Transport, TransportEvents } from './transport.js';
 export { OutboundQueue } from './outbound-queue.js';
+export { outboundBudgetOf, type OutboundBudget } from './outbound-budget.js';
 export { SourceThrottle, ReceiverWaiters } from './flow-control.js';
 export { TcpTransport } from './tcp-transport.js';
 export { frameLimit, resolveOptions, type NodeOptions, type ResolvedOptions } from './options.js';

@@ -92,7 +92,7 @@ export interface NodeOptions {
   pingInterval?: number;
   /** Unanswered pings before a connection is stale and closed. Default 2. */
   maxPingsOut?: number;
-  /** Bytes queued for one connection beyond which the slow-consumer policy applies. Default 8 MiB. */
+  /** Bytes queued for one connection beyond which the slow-consumer policy applies. Default 8 MiB, and at least two of the largest frames (`maxPayload`). */
   maxPending?: number;
   /** A connection whose socket accepted nothing for this many ms while data waited is closed. Default 10,000. */
   writeDeadline?: number;
@@ -112,6 +112,13 @@ export interface NodeOptions {
   inputBudget?: number;
   /** ms: while inputs wait for the budget, a holder silent this long is closed, a waiter after twice this. Default 5,000. */
   inputStall?: number;
+  /**
+   * Bytes all outbound queues of the node hold together, client sessions and
+   * peer links (SPEC 10.6): backlogs and what their wires hold. Past it the
+   * connections holding the most are slow consumers by their policy. Default
+   * 256 MiB and at least twice maxPending.
+   */
+  outboundBudget?: number;
   /** Client URLs of other nodes, announced in WELCOME for failover. */
   peers?: () => string[];
   logger?: Logger;
@@ -139,6 +146,9 @@ export { ConfigError };
 const isPosInt = (v: number): boolean => Number.isInteger(v) && v > 0;
 
 export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: Logger }): ResolvedOptions {
+  // At least two of the largest frames by default: with --max-payload 16 MiB an 8 MiB bound made a 'drop' reader that
+  // had not read one event a slow consumer at its next PING, the PONG past the bound (SPEC 10.6).
+  const maxPending = o.maxPending ?? Math.max(8 * 1024 * 1024, 2 * frameLimit(o.maxTopicLength ?? DEFAULT_MAX_TOPIC, o.maxPayload ?? DEFAULT_MAX_PAYLOAD));
   const r: ResolvedOptions = {
     host: o.host ?? '127.0.0.1',
     port: o.port ?? 4480,
@@ -164,12 +174,13 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     handshakeTimeout: o.handshakeTimeout ?? 5_000,
     pingInterval: o.pingInterval ?? 20_000,
     maxPingsOut: o.maxPingsOut ?? 2,
-    maxPending: o.maxPending ?? 8 * 1024 * 1024,
+    maxPending,
     writeDeadline: o.writeDeadline ?? 10_000,
     drainTimeout: o.drainTimeout ?? 5_000,
     maxStall: o.maxStall ?? 1_000,
     inputBudget: o.inputBudget ?? defaultInputBudget(frameLimit(o.maxTopicLength ?? DEFAULT_MAX_TOPIC, o.maxPayload ?? DEFAULT_MAX_PAYLOAD)),
     inputStall: o.inputStall ?? 5_000,
+    outboundBudget: o.outboundBudget ?? Math.max(256 * 1024 * 1024, 2 * maxPending),
     peers: o.peers ?? (() => []),
     logger: o.logger ?? defaults.logger,
   };
@@ -179,7 +190,7 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
   const maxPayload = 0xffffffff - HEADER_SIZE - 0xffff - MAX_EXT;
   check(isPosInt(r.maxPayload) && r.maxPayload <= maxPayload, `maxPayload must be 1..${maxPayload} bytes, got ${o.maxPayload}`);
   check(isPosInt(r.maxTopicLength) && r.maxTopicLength <= 0xffff, `maxTopicLength must be 1..65535`);
-  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxNodeSubscriptions', 'maxSubscriptionsPerIp', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall', 'maxConnectionsPerIp', 'publishBurst', 'maxHelloSize', 'inputBudget', 'inputStall'] as const) {
+  for (const k of ['maxTopicDepth', 'maxSubscriptions', 'maxNodeSubscriptions', 'maxSubscriptionsPerIp', 'maxConnections', 'handshakeTimeout', 'pingInterval', 'maxPingsOut', 'maxPending', 'writeDeadline', 'drainTimeout', 'maxStall', 'maxConnectionsPerIp', 'publishBurst', 'maxHelloSize', 'inputBudget', 'inputStall', 'outboundBudget'] as const) {
     check(isPosInt(r[k]), `${k} must be a positive integer, got ${String(o[k])}`);
   }
   check(r.maxHelloSize >= 256, `maxHelloSize must be at least 256, got ${o.maxHelloSize}`);

@@ -1,4 +1,6 @@
 import { copyBytes, readU32 } from '@meshbus/proto';
+import type { BudgetMember, OutboundBudget } from './outbound-budget.js';
+import { sharedCopy } from './shared-copy.js';
 import type { Transport } from './transport.js';
 import type { DropTag, SlowPolicy } from './subscriber.js';
 
@@ -13,7 +15,10 @@ const CONTROL: DropTag = [];
  * Everything a session sends, with one bound. Frames go straight to the
  * wire while it keeps up; past `highWater` bytes buffered in the wire they
  * wait in a backlog of copies (so a slow reader pins no input chunks; the
- * wire copies what it must hold too, see TcpTransport). Every byte queued for the
+ * wire copies what it must hold too, see TcpTransport). A backlog entry is
+ * its own copy of what is this receiver's (a rewritten header) and one copy
+ * of the rest shared by every queue holding the same event (shared-copy.ts):
+ * an event fanned out to N slow receivers is held once. Every byte queued for the
  * connection — events and control frames alike (ERROR, ACK, PONG, WELCOME,
  * GOODBYE) — counts against `maxPending`, whatever the events' policy.
  *
@@ -30,9 +35,18 @@ const CONTROL: DropTag = [];
  * what the wire holds fill the bound.
  * Reporting a slow consumer sends one last frame (`sendFinal`) and the queue
  * refuses everything afterwards, so closing costs at most that frame.
+ *
+ * Node-wide (outbound-budget.ts, SPEC 10.6): the queue counts its backlog
+ * and its wire bytes in the node's outbound budget. A frame that would pass
+ * it makes the queues holding the most shed by their policy (droppable
+ * events dropped, else a slow consumer); when this queue holds the most, the
+ * rules above apply to it with the node's room as its bound.
  */
-export class OutboundQueue {
+export class OutboundQueue implements BudgetMember {
+  /** Per backlog entry: the frame, or its first part (this receiver's header) when `tails` has the rest. */
   private backlog: Uint8Array[] = [];
+  /** Per backlog entry: the rest of the frame (a copy shared with other queues), or undefined. */
+  private tails: Array<Uint8Array | undefined> = [];
   /** Per backlog entry: its DropTag when droppable, undefined for a firm event, CONTROL for a control frame (firm too). */
   private tags: Array<DropTag | undefined> = [];
   private head = 0;
@@ -47,21 +61,16 @@ export class OutboundQueue {
   private reserved = 0;
   /** Time the wire last made progress (or had nothing to send). */
   lastProgress = Date.now();
-  /**
-   * Something other than an event for 'drop' subscriptions was handed out
-   * since the queue was last empty: only then does the write deadline apply
-   * (a reader that stopped with only such events waiting loses events, it is
-   * not disconnected for them).
-   */
+  /** Something other than an event for 'drop' subscriptions was handed out since the queue was last empty: only then does the write deadline apply. */
   private firmWaiting = false;
+  /** Bytes counted in the node's budget: the backlog and the wire's bytes (as of the last drain, plus what went to it since). */
+  charged = 0;
+  /** Set while the budget makes this queue shed: a last frame then goes alone (what waits is discarded). */
+  private shedding = false;
   /** Events lost, each once: dropped (refused, or to make room), or discarded by sendFinal or discard(); each also reported to `onDrop`. Control frames are no events. */
   dropped = 0;
 
-  /**
-   * `policy`: what an event sent without a DropTag is ('drop': droppable,
-   * 'disconnect': firm). `onDrop(tag)`: one event was lost (called once per
-   * event: dropped, or discarded at the close; a firm one has no sids).
-   */
+  /** `policy`: what an event sent without a DropTag is ('drop': droppable, 'disconnect': firm). `onDrop(tag)`: one event was lost (once per event). */
   constructor(
     private readonly transport: Transport,
     private readonly highWater: number,
@@ -69,7 +78,48 @@ export class OutboundQueue {
     public policy: SlowPolicy,
     private readonly onSlow: () => void,
     private readonly onDrop?: (tag: DropTag) => void,
-  ) {}
+    /** The node-wide outbound budget this queue joins (SPEC 10.6). */
+    private readonly budget?: OutboundBudget,
+  ) {
+    this.budget?.join(this);
+  }
+
+  /** BudgetMember: behind its wire (a backlog waits), and not closing. */
+  get backlogged(): boolean {
+    return this.backlogBytes !== 0 && !this.sealed;
+  }
+
+  /** Counts `n` more bytes (or fewer) held for this queue, here and in the node's budget. */
+  private charge(n: number): void {
+    this.charged += n;
+    if (this.budget !== undefined) this.budget.used += n;
+  }
+
+  /** Recounts what is held: the backlog and what the wire has not taken. */
+  private recharge(): void {
+    this.charge(this.backlogBytes + this.transport.buffered - this.charged);
+  }
+
+  /**
+   * BudgetMember: the node's outbound budget is past its bound and this
+   * queue holds the most: its droppable events are dropped (each lost once,
+   * reported); when none were, the consumer is slow (`onSlow`: its last
+   * frame goes alone, what waits is discarded).
+   */
+  shed(): void {
+    const before = this.backlogBytes;
+    if (before > this.firmBytes) this.dropOldestEvents(Infinity);
+    if (this.backlogBytes === before) {
+      this.shedding = true;
+      this.onSlow();
+      this.shedding = false;
+      if (!this.sealed) {
+        // An owner that did not close: what waits is lost all the same, the bound kept.
+        this.loseWaiting();
+        this.clear();
+      }
+    }
+  }
 
   /** At least `highWater` bytes unsent: publishers feeding this queue should wait. */
   get congested(): boolean {
@@ -133,7 +183,7 @@ export class OutboundQueue {
       this.writeRange(buf, start, end);
       return true;
     }
-    return this.hold(buf.subarray(start, end), undefined, size, drop);
+    return this.hold(buf, undefined, size, drop, start);
   }
 
   /** Hands `buf[start, end)`, `events` events (one, or a run's), to the wire, without a view when the transport takes ranges. */
@@ -142,6 +192,7 @@ export class OutboundQueue {
     if (t.writeRange !== undefined) t.writeRange(buf, start, end);
     else t.write(buf.subarray(start, end));
     t.countEvents?.(events);
+    this.charge(end - start);
   }
 
   /**
@@ -181,24 +232,26 @@ export class OutboundQueue {
   /** Bytes of the events the last sendRun took. */
   runBytes = 0;
 
-  /** The frame could not go to the wire now: queue it within the bound, or drop it, or report a slow consumer. */
-  private hold(chunk: Uint8Array, tail: Uint8Array | undefined, size: number, drop: DropTag | undefined): boolean {
+  /**
+   * The frame could not go to the wire now: queue it within the bound, or
+   * drop it, or report a slow consumer. With `start`, the frame is
+   * `chunk[start, start + size)` (a range, sendRange).
+   */
+  private hold(chunk: Uint8Array, tail: Uint8Array | undefined, size: number, drop: DropTag | undefined, start?: number): boolean {
     const tag = drop ?? (this.policy === 'drop' ? NO_SIDS : undefined);
     if (!this.fits(size)) {
       // A firm event that does not fit closes the connection as a slow consumer: lost with it, counted as any other.
       if (tag === undefined) this.onSlow();
       return this.lose(tag ?? NO_SIDS);
     }
-    this.enqueue(chunk, tail, size, tag);
+    // Held by every receiver that is behind: the bytes the receivers share are copied once (shared-copy.ts).
+    if (start !== undefined) this.push(sharedCopy(chunk, start, start + size), undefined, size, tag);
+    else if (tail === undefined) this.push(copyBytes(chunk), undefined, size, tag);
+    else this.push(copyBytes(chunk), sharedCopy(tail, 0, tail.length), size, tag);
     return true;
   }
 
-  /**
-   * Queues a control frame (ERROR, ACK, PONG, WELCOME, SubAck…) in order with
-   * the events. Never dropped: past `maxPending` the oldest droppable events
-   * make room; when that is not enough the consumer is reported slow instead
-   * and the frame is not queued. False when not queued.
-   */
+  /** Queues a control frame (ERROR, ACK, PONG…) in order with the events; never dropped: past the bound, droppable events make room, else the consumer is slow (false). */
   sendControl(chunk: Uint8Array): boolean {
     if (this.sealed) return false;
     this.firmWaiting = true;
@@ -207,54 +260,43 @@ export class OutboundQueue {
       this.onSlow();
       return false;
     }
-    this.enqueue(chunk, undefined, chunk.length, CONTROL);
+    this.enqueue(chunk, CONTROL);
     return true;
   }
 
-  /**
-   * A notice the node may skip (a drop report): queued like a control frame
-   * when it fits the bound (droppable events make room), else not queued —
-   * a notice never makes a connection slow, nor starts its write deadline.
-   * False when not queued.
-   */
+  /** A notice the node may skip (a drop report): queued when it fits the bound, else not (false); never makes a connection slow. */
   sendNotice(chunk: Uint8Array): boolean {
     if (this.sealed) return false;
     if (this.direct(chunk, undefined, chunk.length, 0)) return true;
     if (!this.fits(chunk.length)) return false;
-    this.enqueue(chunk, undefined, chunk.length, CONTROL);
+    this.enqueue(chunk, CONTROL);
     return true;
   }
 
   /**
    * The last frame before closing (fatal ERROR, GOODBYE). Goes behind what
-   * waits when that fits the bound; otherwise what waits is discarded (the
-   * reader is too slow to ever get it) and the frame goes alone. Afterwards
-   * the queue takes nothing more, so closing adds at most this one frame.
-   *
-   * What waits stays queued and goes to the wire as it drains, as before
-   * the close (the connection ends its transport once it has: afterBacklog):
-   * what the close deadline then cuts off is still queued, each event counted
-   * lost once (discard). Before, all of it went to the wire at once, and a
-   * reader that never took it lost it uncounted when the deadline destroyed
-   * the socket.
+   * waits when that fits the bound (and the budget did not make this queue
+   * shed); otherwise what waits is discarded and the frame goes alone.
+   * Afterwards the queue takes nothing more. What waits goes to the wire as
+   * it drains (the connection ends its transport once it has: afterBacklog);
+   * what the close deadline cuts off is counted lost once (discard).
    */
   sendFinal(chunk: Uint8Array): void {
     if (this.sealed) return;
     this.sealed = true;
-    if (this.transport.writable === false || this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) {
+    if (this.shedding || this.transport.writable === false || this.backlogBytes + this.transport.buffered + chunk.length > this.maxPending) {
       this.loseWaiting();
       this.clear();
     }
-    if (this.backlogBytes === 0) return this.transport.write(chunk);
-    this.enqueue(chunk, undefined, chunk.length, CONTROL);
+    if (this.backlogBytes === 0) {
+      this.transport.write(chunk);
+      return this.charge(chunk.length);
+    }
+    this.enqueue(chunk, CONTROL);
     this.flushBacklog();
   }
 
-  /**
-   * Calls `then` once nothing waits in the backlog of a queue sealed by
-   * sendFinal (at once when nothing does, or the queue was not sealed: a
-   * close without a last frame leaves what waits, lost at the close).
-   */
+  /** Calls `then` once nothing waits in the backlog of a queue sealed by sendFinal (at once when nothing does, or it was not sealed). */
   afterBacklog(then: () => void): void {
     if (!this.sealed || this.backlogBytes === 0) then();
     else this.whenFlushed = then;
@@ -262,22 +304,25 @@ export class OutboundQueue {
   private whenFlushed: (() => void) | undefined;
 
   /**
-   * The connection is gone (its transport closed): the events still queued
-   * will never be sent. Each is lost, counted once and reported to `onDrop`
-   * like any other (a firm one with no sids): the node-wide counters, not
-   * only this queue's `dropped`, account for them. Nothing is queued after.
+   * The connection is gone (its transport closed): each event still queued
+   * is lost, counted once and reported to `onDrop` (a firm one with no
+   * sids). Nothing is queued after; the queue leaves the node's budget.
    */
   discard(): void {
     this.sealed = true;
     this.whenFlushed = undefined;
     this.loseWaiting();
     this.clear();
+    this.charge(-this.charged);
+    this.budget?.leave(this);
     // Handed to the wire but never taken whole by the system (the transport's count): lost too.
     for (let n = this.transport.unsentEvents ?? 0; n > 0; n--) this.lose(NO_SIDS);
   }
 
   private clear(): void {
+    this.charge(-this.backlogBytes);
     this.backlog = [];
+    this.tails = [];
     this.tags = [];
     this.head = 0;
     this.backlogBytes = 0;
@@ -289,30 +334,34 @@ export class OutboundQueue {
   onDrain(): void {
     this.lastProgress = Date.now();
     this.flushBacklog();
+    this.recharge();
     if (this.pending === 0) this.firmWaiting = false;
   }
 
-  /**
-   * True when data has waited longer than `deadline` ms without the wire
-   * taking any — unless all that was handed out since the queue was last
-   * empty were events for 'drop' subscriptions (those are dropped instead).
-   */
+  /** Data waited longer than `deadline` ms without the wire taking any (unless only events for 'drop' subscriptions were handed out). */
   stalled(now: number, deadline: number): boolean {
     return this.firmWaiting && this.pending > 0 && now - this.lastProgress > deadline;
   }
 
-  /** Whether `size` more bytes fit the bound, after dropping the oldest droppable events to make room. */
+  /**
+   * Whether `size` more bytes fit the bound and the node's budget (where
+   * the queues holding more shed first), after dropping the oldest
+   * droppable events to make room.
+   */
   private fits(size: number): boolean {
-    if (this.backlogBytes + this.transport.buffered + size <= this.maxPending) return true;
+    if (!this.over(size)) return true;
     if (this.backlogBytes > this.firmBytes) this.dropOldestEvents(size);
-    return this.backlogBytes + this.transport.buffered + size <= this.maxPending;
+    return !this.over(size);
   }
 
-  /**
-   * Loses the events still in the backlog, each once (`lose`): not the
-   * entries dropped already (emptied in place, counted then) nor control
-   * frames. What sendFinal and discard throw away.
-   */
+  /** `size` more bytes would pass maxPending, or the node's budget with no queue holding more to shed. */
+  private over(size: number): boolean {
+    if (this.backlogBytes + this.transport.buffered + size > this.maxPending) return true;
+    const b = this.budget;
+    return b !== undefined && b.used + size > b.limit && !b.makeRoom(this, size);
+  }
+
+  /** Loses the events still in the backlog, each once: not entries dropped already, nor control frames (sendFinal, discard). */
   private loseWaiting(): void {
     for (let i = this.head; i < this.backlog.length; i++) {
       const tag = this.tags[i];
@@ -333,6 +382,7 @@ export class OutboundQueue {
     // One call for both parts: a WebSocket message is cut between frames, never inside one.
     this.transport.write(chunk, tail);
     if (events !== 0) this.transport.countEvents?.(events);
+    this.charge(size);
     return true;
   }
 
@@ -342,21 +392,24 @@ export class OutboundQueue {
     const buffered = this.transport.buffered;
     if (buffered === 0) this.lastProgress = Date.now();
     // An empty wire takes any frame, even one larger than the mark: nothing would ever drain it otherwise.
-    return buffered === 0 || buffered + size <= this.highWater;
+    if (buffered === 0) return true;
+    // Past the node's budget a frame waits (hold: the queues holding the most shed) instead of growing a wire.
+    const b = this.budget;
+    return buffered + size <= this.highWater && (b === undefined || b.used + size <= b.limit);
   }
 
-  /** Backlog entries are copies (one per frame): they pin no input chunk. */
-  private enqueue(chunk: Uint8Array, tail: Uint8Array | undefined, size: number, tag: DropTag | undefined): void {
-    let c: Uint8Array;
-    if (tail === undefined) c = copyBytes(chunk);
-    else {
-      c = new Uint8Array(size);
-      c.set(chunk, 0);
-      c.set(tail, chunk.length);
-    }
-    this.backlog.push(c);
+  /** A control frame's own copy: backlog entries pin no input chunk. */
+  private enqueue(chunk: Uint8Array, tag: DropTag | undefined): void {
+    this.push(copyBytes(chunk), undefined, chunk.length, tag);
+  }
+
+  /** Adds a backlog entry: `head` (and `tail`: the rest of the frame), copies already, `size` bytes in all. */
+  private push(head: Uint8Array, tail: Uint8Array | undefined, size: number, tag: DropTag | undefined): void {
+    this.backlog.push(head);
+    this.tails.push(tail);
     this.tags.push(tag);
     this.backlogBytes += size;
+    this.charge(size);
     if (tag === undefined || tag === CONTROL) this.firmBytes += size;
   }
 
@@ -369,13 +422,16 @@ export class OutboundQueue {
     const b = this.backlog;
     const t = this.tags;
     let i = Math.max(this.dropFrom, this.head);
-    while (this.backlogBytes > this.firmBytes && i < b.length && this.backlogBytes + this.transport.buffered + size > this.maxPending) {
+    while (this.backlogBytes > this.firmBytes && i < b.length && this.pastBounds(size)) {
       const old = b[i]!;
       const tag = t[i];
       if (old.length !== 0 && tag !== undefined && tag !== CONTROL) {
+        const freed = old.length + (this.tails[i]?.length ?? 0);
         b[i] = EMPTY;
         t[i] = undefined;
-        this.backlogBytes -= old.length;
+        this.tails[i] = undefined;
+        this.backlogBytes -= freed;
+        this.charge(-freed);
         this.lose(tag);
       }
       i++;
@@ -384,19 +440,29 @@ export class OutboundQueue {
     while (this.head < b.length && b[this.head]!.length === 0) this.head++;
   }
 
+  /** `size` more bytes would pass maxPending or the node's budget (dropping this queue's own events makes room for either). */
+  private pastBounds(size: number): boolean {
+    const b = this.budget;
+    return this.backlogBytes + this.transport.buffered + size > this.maxPending || (b !== undefined && b.used + size > b.limit);
+  }
+
   private flushBacklog(): void {
     // A write that failed (a reset socket) reports progress too: what waits stays, lost and counted at the close (discard).
     if (this.transport.writable === false) return;
     while (this.head < this.backlog.length && this.transport.buffered < this.highWater) {
       const c = this.backlog[this.head]!;
+      const tail = this.tails[this.head];
       const tag = this.tags[this.head];
       const firm = tag === undefined || tag === CONTROL;
       this.backlog[this.head] = EMPTY;
+      this.tails[this.head] = undefined;
       this.tags[this.head++] = undefined;
       if (c.length === 0) continue;
-      this.backlogBytes -= c.length;
-      if (firm) this.firmBytes -= c.length;
-      this.transport.write(c);
+      const size = tail === undefined ? c.length : c.length + tail.length;
+      this.backlogBytes -= size;
+      if (firm) this.firmBytes -= size;
+      // From the backlog to the wire: still held, still counted (the drain recounts).
+      this.transport.write(c, tail);
       if (tag !== CONTROL) this.transport.countEvents?.(1);
     }
     if (this.backlogBytes === 0 && this.whenFlushed !== undefined) {
@@ -406,11 +472,13 @@ export class OutboundQueue {
     }
     if (this.head === this.backlog.length) {
       this.backlog = [];
+      this.tails = [];
       this.tags = [];
       this.head = 0;
       this.dropFrom = 0;
     } else if (this.head > 1024 && this.head * 2 > this.backlog.length) {
       this.backlog = this.backlog.slice(this.head);
+      this.tails = this.tails.slice(this.head);
       this.tags = this.tags.slice(this.head);
       this.dropFrom = Math.max(0, this.dropFrom - this.head);
       this.head = 0;

@@ -1,5 +1,6 @@
 import type { ConnectionSettings } from './connection.js';
 import type { NodeContext } from './node-context.js';
+import { outboundBudgetOf } from './outbound-budget.js';
 
 /**
  * The connection settings of a node's client sessions: one object per node,
@@ -23,6 +24,8 @@ export function settingsOf(ctx: NodeContext): ConnectionSettings {
     liveness: { interval: o.pingInterval, maxOut: o.maxPingsOut, wakeTimeout: o.pingInterval },
     closeTimeout: o.drainTimeout,
     budget: ctx.inputBudget,
+    // The node's outbound budget (SPEC 10.6), found by its input budget: its peer links share it.
+    outbound: outboundBudgetOf(ctx.inputBudget, o.outboundBudget),
   };
   settingsByNode.set(ctx, s);
   return s;
