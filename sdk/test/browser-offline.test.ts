@@ -5,11 +5,10 @@
  * an `online` event that never came: no attempt, disconnected for good.
  */
 import { createServer, type Server } from 'node:http';
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger, startNode } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
-import { type BrowserContext, type Chromium, launchChromium, noBrowser as skipOrFail, until, cleanups } from '@meshbus/testkit';
+import { type BrowserContext, type Chromium, type TcpProxy, launchChromium, noBrowser as skipOrFail, tcpProxy, until, cleanups } from '@meshbus/testkit';
 import { bundle } from './bundles.js';
 
 type Ctx = { skip(note?: string): never };
@@ -55,34 +54,11 @@ afterAll(async () => {
 
 const cleanup = cleanups();
 
-/** A TCP proxy to `target`; cut() ends the connections open through it. */
-async function proxy(target: number): Promise<{ port: number; cut(): void; conns(): number }> {
-  const open = new Set<net.Socket>();
-  let conns = 0;
-  const server = net.createServer((a) => {
-    conns++;
-    const b = net.connect(target, '127.0.0.1');
-    for (const s of [a, b]) {
-      open.add(s);
-      s.on('error', () => {});
-      s.on('close', () => {
-        open.delete(s);
-        a.destroy();
-        b.destroy();
-      });
-    }
-    a.pipe(b);
-    b.pipe(a);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  cleanup.push(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of open) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  return { port: (server.address() as { port: number }).port, cut: () => open.forEach((s) => s.destroy()), conns: () => conns };
+/** A TCP proxy to `target` (the test kit's); cut() ends the connections open through it. */
+async function proxy(target: number): Promise<TcpProxy> {
+  const px = await tcpProxy(target);
+  cleanup.push(() => px.close());
+  return px;
 }
 
 describe('browser bundle: the page says offline while the node is reachable', () => {
@@ -109,6 +85,6 @@ describe('browser bundle: the page says offline while the node is reachable', ()
     await until(async () => !(await page.evaluate(() => (window as unknown as W).c.isConnected)), 'dropped', 5000);
     // No `online` event comes: the page must come back by itself.
     await until(() => page.evaluate(() => (window as unknown as W).c.isConnected), 'reconnected without an online event', 5000);
-    expect(px.conns()).toBeGreaterThanOrEqual(2);
+    expect(px.dials()).toBeGreaterThanOrEqual(2);
   });
 });
