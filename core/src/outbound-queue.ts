@@ -46,7 +46,7 @@ export class OutboundQueue implements BudgetMember {
   /** Per backlog entry: the frame, or its first part (this receiver's header) when `tails` has the rest. */
   private backlog: Uint8Array[] = [];
   /** Per backlog entry: the rest of the frame (a copy shared with other queues), or undefined. */
-  private tails: Array<Uint8Array | undefined> = [];
+  private tails: Array<Uint8Array | undefined> | undefined;
   /** Per backlog entry: its DropTag when droppable, undefined for a firm event, CONTROL for a control frame (firm too). */
   private tags: Array<DropTag | undefined> = [];
   private head = 0;
@@ -81,7 +81,6 @@ export class OutboundQueue implements BudgetMember {
     /** The node-wide outbound budget this queue joins (SPEC 10.6). */
     private readonly budget?: OutboundBudget,
   ) {
-    this.budget?.join(this);
   }
 
   /** BudgetMember: behind its wire (a backlog waits), and not closing. */
@@ -321,8 +320,9 @@ export class OutboundQueue implements BudgetMember {
 
   private clear(): void {
     this.charge(-this.backlogBytes);
+    this.budget?.leave(this);
     this.backlog = [];
-    this.tails = [];
+    this.tails = undefined;
     this.tags = [];
     this.head = 0;
     this.backlogBytes = 0;
@@ -405,8 +405,10 @@ export class OutboundQueue implements BudgetMember {
 
   /** Adds a backlog entry: `head` (and `tail`: the rest of the frame), copies already, `size` bytes in all. */
   private push(head: Uint8Array, tail: Uint8Array | undefined, size: number, tag: DropTag | undefined): void {
+    // A member of the node's budget while it has a backlog (what a shed can give back): idle queues cost it nothing.
+    if (this.backlog.length === this.head) this.budget?.join(this);
     this.backlog.push(head);
-    this.tails.push(tail);
+    (this.tails ??= []).push(tail);
     this.tags.push(tag);
     this.backlogBytes += size;
     this.charge(size);
@@ -426,10 +428,10 @@ export class OutboundQueue implements BudgetMember {
       const old = b[i]!;
       const tag = t[i];
       if (old.length !== 0 && tag !== undefined && tag !== CONTROL) {
-        const freed = old.length + (this.tails[i]?.length ?? 0);
+        const freed = old.length + (this.tails?.[i]?.length ?? 0);
         b[i] = EMPTY;
         t[i] = undefined;
-        this.tails[i] = undefined;
+        if (this.tails) this.tails[i] = undefined;
         this.backlogBytes -= freed;
         this.charge(-freed);
         this.lose(tag);
@@ -451,11 +453,11 @@ export class OutboundQueue implements BudgetMember {
     if (this.transport.writable === false) return;
     while (this.head < this.backlog.length && this.transport.buffered < this.highWater) {
       const c = this.backlog[this.head]!;
-      const tail = this.tails[this.head];
+      const tail = this.tails?.[this.head];
       const tag = this.tags[this.head];
       const firm = tag === undefined || tag === CONTROL;
       this.backlog[this.head] = EMPTY;
-      this.tails[this.head] = undefined;
+      if (this.tails) this.tails[this.head] = undefined;
       this.tags[this.head++] = undefined;
       if (c.length === 0) continue;
       const size = tail === undefined ? c.length : c.length + tail.length;
@@ -471,14 +473,15 @@ export class OutboundQueue implements BudgetMember {
       then();
     }
     if (this.head === this.backlog.length) {
+      this.budget?.leave(this);
       this.backlog = [];
-      this.tails = [];
+      this.tails = undefined;
       this.tags = [];
       this.head = 0;
       this.dropFrom = 0;
     } else if (this.head > 1024 && this.head * 2 > this.backlog.length) {
       this.backlog = this.backlog.slice(this.head);
-      this.tails = this.tails.slice(this.head);
+      this.tails = this.tails?.slice(this.head);
       this.tags = this.tags.slice(this.head);
       this.dropFrom = Math.max(0, this.dropFrom - this.head);
       this.head = 0;
