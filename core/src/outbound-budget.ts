@@ -5,7 +5,8 @@
  */
 export interface BudgetMember {
   readonly charged: number;
-  readonly backlogged: boolean;
+  /** Not closing: shedding it can give bytes back. */
+  readonly sheddable: boolean;
   shed(): void;
 }
 
@@ -37,7 +38,7 @@ export class OutboundBudget {
   }
 
   /**
-   * Room for `size` more bytes of `q`: sheds the largest backlogged members
+   * Room for `size` more bytes of `q`: sheds the largest open members
    * holding more than `q` until it fits. False when it still does not (then
    * `q` holds the most: it gives the room itself).
    */
@@ -46,7 +47,7 @@ export class OutboundBudget {
       let victim: BudgetMember | undefined;
       let most = q.charged;
       for (const m of this.members) {
-        if (m !== q && m.backlogged && m.charged > most) {
+        if (m !== q && m.sheddable && m.charged > most) {
           victim = m;
           most = m.charged;
         }

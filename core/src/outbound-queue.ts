@@ -83,15 +83,25 @@ export class OutboundQueue implements BudgetMember {
   ) {
   }
 
-  /** BudgetMember: behind its wire (a backlog waits), and not closing. */
-  get backlogged(): boolean {
-    return this.backlogBytes !== 0 && !this.sealed;
+  /** BudgetMember: not closing (a queue sealed by its last frame takes nothing more and counts nothing). */
+  get sheddable(): boolean {
+    return !this.sealed;
   }
 
-  /** Counts `n` more bytes (or fewer) held for this queue, here and in the node's budget. */
+  /**
+   * Counts `n` more bytes (or fewer) held here and in the node's budget, a member while it holds any (backlog or
+   * wire: a reader that does not read holds its wire's bytes). A sealed queue counts nothing more.
+   */
   private charge(n: number): void {
+    if (this.sealed && n > 0) return;
+    const was = this.charged;
     this.charged += n;
-    if (this.budget !== undefined) this.budget.used += n;
+    const b = this.budget;
+    if (b === undefined) return;
+    b.used += n;
+    if (was === 0) {
+      if (this.charged !== 0) b.join(this);
+    } else if (this.charged === 0) b.leave(this);
   }
 
   /** Recounts what is held: the backlog and what the wire has not taken. */
@@ -117,6 +127,8 @@ export class OutboundQueue implements BudgetMember {
         this.loseWaiting();
         this.clear();
       }
+      // Closing: its wire's bytes go with the connection (closeTimeout), not the budget's (else all would be shed).
+      this.charge(-this.charged);
     }
   }
 
@@ -313,14 +325,12 @@ export class OutboundQueue implements BudgetMember {
     this.loseWaiting();
     this.clear();
     this.charge(-this.charged);
-    this.budget?.leave(this);
     // Handed to the wire but never taken whole by the system (the transport's count): lost too.
     for (let n = this.transport.unsentEvents ?? 0; n > 0; n--) this.lose(NO_SIDS);
   }
 
   private clear(): void {
     this.charge(-this.backlogBytes);
-    this.budget?.leave(this);
     this.backlog = [];
     this.tails = undefined;
     this.tags = [];
@@ -405,8 +415,6 @@ export class OutboundQueue implements BudgetMember {
 
   /** Adds a backlog entry: `head` (and `tail`: the rest of the frame), copies already, `size` bytes in all. */
   private push(head: Uint8Array, tail: Uint8Array | undefined, size: number, tag: DropTag | undefined): void {
-    // A member of the node's budget while it has a backlog (what a shed can give back): idle queues cost it nothing.
-    if (this.backlog.length === this.head) this.budget?.join(this);
     this.backlog.push(head);
     (this.tails ??= []).push(tail);
     this.tags.push(tag);
@@ -473,7 +481,6 @@ export class OutboundQueue implements BudgetMember {
       then();
     }
     if (this.head === this.backlog.length) {
-      this.budget?.leave(this);
       this.backlog = [];
       this.tails = undefined;
       this.tags = [];

@@ -12,16 +12,19 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { RawClient, RawWs, memoryNode, sleep, type MemoryNode } from '@meshbus/testkit';
+import { silentLogger, startNode } from '../src/index.js';
 
 const MiB = 1024 * 1024;
 const EVENT = 64 * 1024;
 
 let node: MemoryNode | undefined;
 const clients: Array<RawClient | RawWs> = [];
-afterEach(() => {
+const inProcess: Array<() => Promise<void>> = [];
+afterEach(async () => {
   for (const c of clients.splice(0)) c.close();
   node?.kill();
   node = undefined;
+  for (const f of inProcess.splice(0)) await f();
 });
 
 /** One value of the node's /metrics (a line without labels). */
@@ -104,10 +107,50 @@ describe('outbound memory: one copy per event, one bound per node', () => {
     const subs = await stuckSubscribers(n, 'TCP', 6, {});
     await publish(n, 160);
     const pending = await metric(n, 'meshbus_pending_bytes');
-    // Before: 6 × 8 MiB could wait (each within its own maxPending); now the node stays within 16 MiB (+ a frame each).
-    expect(pending).toBeLessThanOrEqual(16 * MiB + 6 * 2 * EVENT);
+    // Before: 6 × 8 MiB could wait (each within its own maxPending); now the budget stays within 16 MiB (+ a frame
+    // each), and the connections it closed hold at most what their wires held (up to the mark, 1 MiB) until they go.
+    expect(await metric(n, 'meshbus_outbound_held_bytes')).toBeLessThanOrEqual(16 * MiB + 6 * 2 * EVENT);
+    expect(pending).toBeLessThanOrEqual(16 * MiB + 6 * (MiB + 2 * EVENT));
     // Closed by the node (a reader that never reads sees the close only later): counted as slow consumers.
     expect(await metric(n, 'meshbus_slow_consumers_total')).toBeGreaterThan(0);
     expect(subs.length).toBe(6);
   }, 20_000);
+});
+
+describe('the outbound budget sheds those that hold it, not a reader that keeps up', () => {
+  for (const slow of ['disconnect', 'drop'] as const) {
+    it(`a ${slow} subscriber that reads gets every event while non-reading 'drop' subscribers fill the budget with what their wires hold`, async () => {
+      // Review of the session's own change: the budget only shed queues with a backlog; never-readers held it through
+      // their wires (no backlog), so the reader asking for room was made the slow consumer (closed, or 42 of 200 lost).
+      const n = await startNode({ port: 0, logger: silentLogger, outboundBudget: 4 * MiB });
+      inProcess.push(() => n.close());
+      for (let i = 0; i < 8; i++) {
+        const s = await RawClient.connect(n.port);
+        clients.push(s);
+        s.sub('fan', 1, { slow: 'drop' });
+        await s.flush();
+        s.pauseReading();
+      }
+      const reader = await RawClient.connect(n.port);
+      clients.push(reader);
+      reader.sub('fan', 7, slow === 'drop' ? { slow: 'drop' } : {});
+      await reader.flush();
+      const pub = await RawClient.connect(n.port);
+      clients.push(pub);
+      for (let i = 0; i < 400; i++) {
+        pub.pub('fan', Buffer.alloc(EVENT, i & 0xff));
+        if (i % 16 === 15) await pub.flush(15_000);
+      }
+      const pubs: RawClient[] = [];
+      for (let k = 0; k < 4; k++) pubs.push(await RawClient.connect(n.port));
+      clients.push(...pubs);
+      for (let i = 0; i < 50; i++) {
+        for (const p of pubs) p.pub('fan', Buffer.alloc(1024, 1));
+        await sleep(2);
+      }
+      for (const p of pubs) await p.flush(15_000);
+      await reader.waitUntil(() => reader.events('fan').length >= 600, 'every event at the reader', 10_000).catch(() => undefined);
+      expect({ closed: reader.closed, got: reader.events('fan').length }).toEqual({ closed: false, got: 600 });
+    }, 60_000);
+  }
 });
