@@ -79,7 +79,7 @@ export class OutboundQueue implements BudgetMember {
     private readonly onSlow: () => void,
     private readonly onDrop?: (tag: DropTag) => void,
     /** The node-wide outbound budget this queue joins (SPEC 10.6). */
-    private readonly budget?: OutboundBudget,
+    private budget?: OutboundBudget,
   ) {
   }
 
@@ -90,10 +90,9 @@ export class OutboundQueue implements BudgetMember {
 
   /**
    * Counts `n` more bytes (or fewer) held here and in the node's budget, a member while it holds any (backlog or
-   * wire: a reader that does not read holds its wire's bytes). A sealed queue counts nothing more.
+   * wire: a reader that does not read holds its wire's bytes).
    */
   private charge(n: number): void {
-    if (this.sealed && n > 0) return;
     const was = this.charged;
     this.charged += n;
     const b = this.budget;
@@ -129,6 +128,7 @@ export class OutboundQueue implements BudgetMember {
       }
       // Closing: its wire's bytes go with the connection (closeTimeout), not the budget's (else all would be shed).
       this.charge(-this.charged);
+      this.budget = undefined;
     }
   }
 

@@ -114,6 +114,15 @@ describe('outbound memory: one copy per event, one bound per node', () => {
     // Closed by the node (a reader that never reads sees the close only later): counted as slow consumers.
     expect(await metric(n, 'meshbus_slow_consumers_total')).toBeGreaterThan(0);
     expect(subs.length).toBe(6);
+    // Every connection gone: the budget's count is back at 0 (queues closed with a backlog or a last frame included).
+    for (const c of clients.splice(0)) c.close();
+    for (let k = 0; k < 100 && (await n.connections()) > 0; k++) await sleep(50);
+    let held = NaN;
+    for (let k = 0; k < 50 && held !== 0; k++) {
+      await sleep(100);
+      held = await metric(n, 'meshbus_outbound_held_bytes');
+    }
+    expect(held).toBe(0);
   }, 20_000);
 });
 
