@@ -12,6 +12,7 @@
 import { describe, expect, it } from 'vitest';
 import { nodeKit, until, url } from '@meshbus/testkit';
 import { connect, type Status } from '../src/index.js';
+import { nextStatus } from './helpers.js';
 
 const fx = nodeKit();
 
@@ -27,16 +28,26 @@ async function setup() {
   return { a, b, c, got };
 }
 
+/**
+ * Calls `publish` in the client's 'disconnected' listener, while it is
+ * between connections. Polling `isConnected` can miss that moment: after a
+ * drain's GOODBYE the client reconnects at once.
+ */
+const publishWhenDisconnected = (c: Parameters<typeof nextStatus>[0], publish: () => void) =>
+  nextStatus(c, (s) => s.type === 'disconnected' && (publish(), true));
+
 describe('status listeners during the attach of a new connection', () => {
   it("a publish made in the listener of an outbox entry's refusal goes out on that connection, after what waited", async () => {
     const { a, c, got } = await setup();
     c.on('status', (s) => {
       if (s.type === 'error' && s.entry) c.publish('app.deadletter', 'x');
     });
+    const published = publishWhenDisconnected(c, () => {
+      c.publish('app.big', new Uint8Array(5000));
+      c.publish('app.small', 'y');
+    });
     await a.close();
-    await until(() => !c.isConnected, 'disconnected');
-    c.publish('app.big', new Uint8Array(5000));
-    c.publish('app.small', 'y');
+    await published;
     await until(() => c.isConnected, 'reconnected to b');
     await c.flush();
     await until(() => got.includes('app.deadletter'), 'the listener publish delivered', 3000).catch(() => undefined);
@@ -51,10 +62,12 @@ describe('status listeners during the attach of a new connection', () => {
       if (s.type === 'error' && s.entry) void c.close();
       if (s.type === 'closed') closed = s;
     });
+    const published = publishWhenDisconnected(c, () => {
+      c.publish('app.big', new Uint8Array(5000));
+      for (let i = 0; i < 5; i++) c.publish('app.small', String(i));
+    });
     await a.close();
-    await until(() => !c.isConnected, 'disconnected');
-    c.publish('app.big', new Uint8Array(5000));
-    for (let i = 0; i < 5; i++) c.publish('app.small', String(i));
+    await published;
     await until(() => closed !== undefined, 'closed');
     const sent = 5 - (closed?.unsent ?? 0);
     // Before: unsent 0 with 5 entries still held by the closed client (none sent).
