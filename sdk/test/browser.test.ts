@@ -1,16 +1,14 @@
-import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger, startNode, type MeshNode } from '@meshbus/core';
+import { describe, expect, it } from 'vitest';
+import { freePort, silentLogger, startNode, type MeshNode } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
 import { ClusterNode } from '@meshbus/cluster';
-import { type BrowserContext, type Chromium, launchChromium, noBrowser as skipOrFail, until, cleanups } from '@meshbus/testkit';
+import { until, cleanups } from '@meshbus/testkit';
 import { connect, type Client, type Msg } from '../src/index.js';
 import { bundle, SDK_ROOT } from './bundles.js';
 import { hostileWsNode, welcomeWithExtra } from './helpers.js';
-import { freePort } from '@meshbus/core';
-
+import { browserPages, ESM_HARNESS } from './browser-pages.js';
 
 /** The README's browser example, exactly as printed there. */
 const README_EXAMPLE = (() => {
@@ -23,78 +21,43 @@ const README_EXAMPLE = (() => {
 type Ctx = { skip(note?: string): never };
 type Page = import('playwright-core').Page;
 
-/** Without a browser each test is reported as skipped with the reason, or fails when MESHBUS_REQUIRE_BROWSER=1. */
-const noBrowser = (ctx: Ctx, why: string): never => skipOrFail(ctx, 'browser SDK test', why);
-
 /**
  * Chromium resolves `localhost:8481` (the README's URL) to this port through
  * --host-resolver-rules, so the example runs unchanged while the test's node
  * listens on a free port.
  */
 let gatewayPort = 0;
-let pageServer: Server;
-let pageOrigin = '';
-let chromium: Chromium | undefined;
-let browser: BrowserContext | undefined;
-let launchProblem: string | undefined;
 
-const PAGES: Record<string, () => string> = {
-  '/meshbus.iife.js': () => bundle('meshbus.iife.js'),
-  '/meshbus.esm.js': () => bundle('meshbus.esm.js'),
-  '/example.html': () => `<!doctype html><html><head><meta charset="utf-8"><title>example</title></head><body>\n${README_EXAMPLE}</body></html>`,
-  // The ESM bundle as a module: a harness the tests drive through page.evaluate.
-  '/esm.html': () => `<!doctype html><html><head><meta charset="utf-8"><title>esm</title></head><body>
-<script type="module">
-  import * as meshbus from '/meshbus.esm.js';
-  window.meshbus = meshbus;
-  window.ready = true;
-</script></body></html>`,
-};
-
-beforeAll(async () => {
-  gatewayPort = await freePort();
-  pageServer = createServer((req, res) => {
-    const page = PAGES[(req.url ?? '/').split('?')[0]!];
-    if (!page) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': req.url!.endsWith('.js') ? 'text/javascript' : 'text/html' });
-    res.end(page());
-  });
-  await new Promise<void>((r) => pageServer.listen(0, '127.0.0.1', r));
-  pageOrigin = `http://127.0.0.1:${(pageServer.address() as { port: number }).port}`;
-  const launched = await launchChromium({ args: [`--host-resolver-rules=MAP localhost:8481 127.0.0.1:${gatewayPort}`] });
-  if (typeof launched === 'string') launchProblem = launched;
-  else {
-    chromium = launched;
-    browser = launched.browser;
-  }
-});
-
-afterAll(async () => {
-  await chromium?.close();
-  await new Promise<void>((r) => pageServer.close(() => r()));
-});
+const pages = browserPages(
+  {
+    '/meshbus.iife.js': () => bundle('meshbus.iife.js'),
+    '/meshbus.esm.js': () => bundle('meshbus.esm.js'),
+    '/example.html': () => `<!doctype html><html><head><meta charset="utf-8"><title>example</title></head><body>\n${README_EXAMPLE}</body></html>`,
+    '/esm.html': () => ESM_HARNESS,
+  },
+  async () => {
+    gatewayPort = await freePort();
+    return [`--host-resolver-rules=MAP localhost:8481 127.0.0.1:${gatewayPort}`];
+  },
+);
 
 const cleanup = cleanups();
 
 async function openPage(ctx: Ctx, path: string): Promise<{ page: Page; problems: string[]; logs: string[] }> {
-  if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');
-  const page = await browser!.newPage();
+  const page = await pages.need(ctx).newPage();
   cleanup.push(() => page.close());
   const problems: string[] = [];
   const logs: string[] = [];
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   page.on('console', (m) => logs.push(m.text()));
-  await page.goto(`${pageOrigin}${path}`);
+  await page.goto(`${pages.origin}${path}`);
   return { page, problems, logs };
 }
 
 /** A node with its WebSocket gateway on the port Chromium maps localhost:8481 to; only the test page's origin is allowed. */
 async function wsNode(node?: MeshNode): Promise<{ node: MeshNode; gw: WsGateway }> {
   const n = node ?? (await startNode({ port: 0, logger: silentLogger, pingInterval: 1000 }));
-  const gw = await new WsGateway(n, { port: gatewayPort, host: '127.0.0.1', origins: [pageOrigin] }).listen();
+  const gw = await new WsGateway(n, { port: gatewayPort, host: '127.0.0.1', origins: [pages.origin] }).listen();
   return { node: n, gw };
 }
 
@@ -112,7 +75,7 @@ function collect(c: Client, pattern: string): string[] {
 
 describe('browser SDK in headless chromium', () => {
   it('the README example works as written (script-tag build) and talks to a Node TCP client', async (ctx) => {
-    if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');
+    pages.need(ctx);
     const { node, gw } = await wsNode();
     cleanup.push(() => node.close());
     cleanup.push(() => gw.close());
@@ -133,7 +96,7 @@ describe('browser SDK in headless chromium', () => {
   });
 
   it('ESM bundle: subscribes and publishes, survives a node restart (reconnect + resubscribe), exchanges with TCP both ways', async (ctx) => {
-    if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');
+    pages.need(ctx);
     let { node, gw } = await wsNode();
     cleanup.push(() => node.close());
     cleanup.push(() => gw.close());
@@ -185,7 +148,7 @@ describe('browser SDK in headless chromium', () => {
   });
 
   it('across two nodes of a mesh: the browser on node A, a TCP client on node B, both ways', async (ctx) => {
-    if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');
+    pages.need(ctx);
     const a = await startNode({ port: 0, logger: silentLogger, name: 'a' });
     const b = await startNode({ port: 0, logger: silentLogger, name: 'b' });
     cleanup.push(() => a.close());
@@ -252,7 +215,7 @@ describe('browser SDK in headless chromium', () => {
   });
 
   it('the gateway refuses a page from an origin outside the allow-list', async (ctx) => {
-    if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');
+    pages.need(ctx);
     const n = await startNode({ port: 0, logger: silentLogger });
     cleanup.push(() => n.close());
     const gw = await new WsGateway(n, { port: gatewayPort, host: '127.0.0.1', origins: ['https://only.example.com'] }).listen();
@@ -272,7 +235,7 @@ describe('browser SDK in headless chromium', () => {
   });
 
   it('a hostile node\'s WELCOME of 3.5 million empty maps (an unknown key) is refused as it is decoded, at the cost of a plain one (thirteenth session)', async (ctx) => {
-    if (!browser) noBrowser(ctx, launchProblem ?? 'not launched');
+    pages.need(ctx);
     const { page, problems } = await openPage(ctx, '/esm.html');
     await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
     /** One connection attempt from the page: how it ended, and the page's wall time for it (its main thread decodes). */
