@@ -2,6 +2,7 @@ import { ClientError, FrameType, assertPattern, assertWellFormed, encodeBody, is
 import { toBytes } from './codecs.js';
 import type { Connection } from './connection.js';
 import { Engine, type PendingFlush, type PendingRequest } from './engine.js';
+import { owes } from './offline-order.js';
 import { asError, checkKind, connectionClosed, invalid, messageOf, safely } from './errors.js';
 import { checkConnectOptions, checkDeadline, checkPending, optionsObject } from './option-checks.js';
 import type { Msg, Responder } from './msg.js';
@@ -285,7 +286,9 @@ export class Client implements SubscriptionOwner, Responder {
    * connection, which sends what waited offline first (the outbox, acked
    * publishes), or for the client to close (`close()`, reconnect attempts
    * exhausted); requests made offline are rejected unsent
-   * (MB_ERR_CONNECTION_CLOSED), as a request made while draining is. While
+   * (MB_ERR_CONNECTION_CLOSED), as a request made while draining is. A
+   * connection lost while something waits for one (acked publishes a
+   * draining node did not take, the outbox) is followed the same way. While
    * the app's own suspend() holds, no connection comes until resume(): it
    * closes at once (the `closed` event counts the outbox as `unsent`), and
    * a suspend() made during a drain ends it so.
@@ -295,7 +298,6 @@ export class Client implements SubscriptionOwner, Responder {
     if (e.state === 'closed' || e.state === 'draining') return e.closedPromise.then(() => undefined);
     // Suspended by the app: no connection comes until resume(), so waiting for one never settled (a process exited without a `closed` event).
     if (!e.conn && this.byApp) return this.close();
-    const offline = !e.conn;
     e.state = 'draining';
     const subs = e.dispatcher.subs;
     for (const sub of subs.values()) {
@@ -303,23 +305,27 @@ export class Client implements SubscriptionOwner, Responder {
       e.unsub(sub.sid); // offline: nothing to send, and the next connection does not subscribe it again
     }
     if (e.inboxSid) e.unsub(e.inboxSid);
-    // Offline it closed at once, discarding the outbox: what a graceful stop is asked not to lose.
-    if (offline) {
-      // Requests made offline are not sent: their replies would come to the inbox this drain unsubscribes (as one made now).
-      e.waitingRequests.rejectAll(connectionClosed('client is draining'));
-      await new Promise<void>((resolve) => {
-        const off = e.feed.emitter.on('status', (s) => {
-          if (s.type === 'connected' || s.type === 'closed') resolve(off());
+    // Requests made offline are not sent: their replies would come to the inbox this drain unsubscribes (as one made now).
+    e.waitingRequests.rejectAll(connectionClosed('client is draining'));
+    // Offline, or its connection lost with something owed (a draining node's GOODBYE gives back the acked publishes it did
+    // not take), it waits for the next connection, which sends what waited: closing then discarded what a graceful stop
+    // is asked not to lose.
+    do {
+      if (!e.conn) {
+        await new Promise<void>((resolve) => {
+          const off = e.feed.emitter.on('status', (s) => {
+            if (s.type === 'connected' || s.type === 'closed') resolve(off());
+          });
         });
-      });
-    }
-    try {
-      await this.flush();
-    } catch {
-      /* closing anyway */
-    }
-    // Acked publishes (made before or during the drain, or offline) get their ACK: the node stores before it answers, after the PONG.
-    await e.pending.acksSettled();
+      }
+      try {
+        await this.flush();
+      } catch {
+        /* closing anyway, or going on with the next connection */
+      }
+      // Acked publishes (made before or during the drain, or offline) get their ACK: the node stores before it answers, after the PONG.
+      await e.pending.acksSettled();
+    } while (e.state === 'draining' && owes(e));
     for (const sub of [...subs.values()]) e.dispatcher.end(sub, 'unsubscribed', false);
     await this.close();
   }
@@ -434,8 +440,8 @@ export class Client implements SubscriptionOwner, Responder {
   /** @internal */
   catchUp(sub: Subscription): void {
     const conn = this.e.live();
-    // Not connected: the reconnect subscribes again from the position anyway.
-    if (conn && this.e.dispatcher.subs.get(sub.sid) === sub) this.e.sendSub(conn, sub);
+    // Not connected: the reconnect subscribes again from the position anyway; no longer behind: that resume caught it up.
+    if (conn && sub.behind && this.e.dispatcher.subs.get(sub.sid) === sub) this.e.sendSub(conn, sub);
   }
 
   /** @internal */

@@ -58,7 +58,7 @@ export interface DurableExtension {
   drained(): void;
   /** ACKs (ok) or NACKs a durable queue delivery. */
   settle(correlation: number, ok: boolean, reason?: string): void;
-  /** Adds the durable fields (`since`, `durable`) to a subscription's SUB body. */
+  /** Adds the durable fields (`since`, `durable`) to a subscription's SUB body; one sent while `behind` is the SUB whose answer alone ends that. */
   subBody(sub: Subscription, body: SubBody): void;
   /** The client closed: rejects the acked publishes still waiting. */
   close(err: MeshbusError): void;

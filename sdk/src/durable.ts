@@ -54,6 +54,15 @@ class Durable implements DurableExtension {
   private readonly room: MemoryOutbox | undefined;
   /** Acked publishes sent and not settled, in the order they were sent (a drain's GOODBYE sends the unanswered ones again). */
   private readonly sent = new Set<PendingAck>();
+  /**
+   * Resuming subscriptions behind their consumer whose SUB (a catch-up, or a reconnect's) waits for its answer, the
+   * only SubAck that ends `behind`; others on the sid are the replaced subscription's (stale, or its gap notice), whose
+   * events the answer's replay brings again. A node's answer echoes the position asked for (`since`), or says it could
+   * not recover. `told`: sent on another connection than the last answer (a reconnect's resume, which the app hears of).
+   */
+  private readonly catching = new WeakMap<Subscription, { since: [string, number]; told: boolean }>();
+  /** The connection each resuming subscription was last answered on: a SUB sent on it while behind is a catch-up. */
+  private readonly answeredOn = new WeakMap<Subscription, Connection>();
 
   constructor(private readonly host: DurableHost) {
     // A MemoryOutbox's own limits (read as fields: this module may be loaded beside a bundle with its own class).
@@ -162,7 +171,8 @@ class Durable implements DurableExtension {
       return;
     }
     const sub = this.host.sub(id);
-    if (sub && f.type === FrameType.ACK && f.payloadLen > 0) {
+    const conn = this.host.current();
+    if (sub && conn && f.type === FrameType.ACK && f.payloadLen > 0) {
       let body;
       try {
         body = decodeSubAck(f.payload);
@@ -170,8 +180,19 @@ class Durable implements DurableExtension {
         this.host.emit({ type: 'error', error: asError(e), sid: id });
         return;
       }
-      // The SUB is answered: what follows on the sid is the new subscription's (a catch-up's replay, Subscription.behind).
-      sub.behind = false;
+      if (sub.behind) {
+        const c = this.catching.get(sub);
+        // No catch-up sent yet, or not its answer: a recovered one echoes the position asked for. Taken as one: a SUB
+        // "from now" (no position yet)'s, and epoch '' (below), an older node's.
+        const [epoch, offset] = c?.since ?? [];
+        if (!c || (body.recovered && body.epoch !== '' && epoch !== '' && (body.epoch !== epoch || body.offset !== offset))) return;
+        // The SUB is answered: what follows on the sid is the new subscription's (a catch-up's replay, Subscription.behind).
+        this.catching.delete(sub);
+        sub.behind = false;
+        // A catch-up is the client's own business: the app hears of it when it could not recover, not each time.
+        if (!c.told && body.recovered) return;
+      }
+      this.answeredOn.set(sub, conn);
       // Epoch '' is no position, only a SUB's "from now" (SPEC 15.3): older nodes answered so when their store failed
       // the read. Taking it lost the last real position, and the next resume, "from now", claimed recovered = true
       // for events never received. The position stays.
@@ -217,6 +238,8 @@ class Durable implements DurableExtension {
     // on the sid: engine.ts onError), or "from now".
     if (sub.sequenced) body.since = sub.position ? [sub.position.epoch, sub.position.offset] : ['', 0];
     if (sub.options.durable) body.durable = true;
+    const conn = this.host.current();
+    if (sub.behind && conn && body.since) this.catching.set(sub, { since: body.since, told: this.answeredOn.get(sub) !== conn });
   }
 
   close(err: MeshbusError): void {

@@ -14,7 +14,7 @@ import { PendingTable, parseReply, replyToken, type PendingFlush, type PendingRe
 
 export type { PendingFlush, PendingRequest } from './pending.js';
 import { StatusFeed } from './status-feed.js';
-import { OfflineOrder } from './offline-order.js';
+import { OfflineOrder, owes } from './offline-order.js';
 import { SessionLoop, isTerminal } from './session-loop.js';
 
 export { CLIENT_LANG } from './session-loop.js';
@@ -385,11 +385,11 @@ export class Engine implements DispatchHost, DurableHost {
     if ((this.state as State) === 'closed') return;
     this.emit({ type: 'disconnected', server: conn.server.href, ...(error ? { error } : {}) });
     if ((this.state as State) === 'closed') return; // a listener closed it: it stays closed (it went on to reconnect)
-    if (this.state === 'draining' || this.options.reconnect === false || (error && isTerminal(error, this.options))) {
+    if ((this.state === 'draining' && !owes(this)) || this.options.reconnect === false || (error && isTerminal(error, this.options))) {
       this.finish(error);
       return;
     }
-    this.state = 'reconnecting';
+    // detach() made a connected client 'reconnecting'; a draining one stays so on its way to the next connection.
     this.loop.run('reconnect', error?.code === 'MB_ERR_DRAINING').catch((e: unknown) => {
       if (this.state !== 'closed') this.finish(asError(e));
     });

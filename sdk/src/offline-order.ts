@@ -19,3 +19,12 @@ export class OfflineOrder {
     return this.seqs.get(item) ?? 0;
   }
 }
+
+/**
+ * Something made for the node waits for a connection: a publish in the
+ * outbox, or an acked one (made offline, or not taken by a draining node).
+ * A drain whose connection is lost goes on with the next one while it does.
+ */
+export function owes(e: { readonly outbox: { readonly count: number } | undefined; readonly durable: { firstSeq(): number } | undefined }): boolean {
+  return !!e.outbox?.count || (e.durable?.firstSeq() ?? Infinity) < Infinity;
+}

@@ -91,7 +91,7 @@ export class Subscription implements AsyncIterable<Msg> {
   /**
    * @internal A resuming subscription's consumer fell `pendingLimit` /
    * `pendingBytes` behind: events are not taken until the node answers the
-   * catch-up SUB (its SubAck clears this).
+   * catch-up SUB (its answer clears this, no other SubAck: durable.ts `catching`).
    */
   behind = false;
   private slow = false;
