@@ -41,13 +41,18 @@ export class Msg {
    * @internal This event, about to wait in a subscription's queue: with bytes
    * of its own when it is a small part of the read it arrived in (else the
    * queue would keep the whole read alive, up to 64 KiB, while its byte
-   * bound counts only the payload). A new Msg: the consumer never had this one.
+   * bound counts only the event's own frame). A new Msg: the consumer never had this one.
    */
   own(): Msg {
     const f = this.frame;
     if (f.buf.buffer.byteLength < 2 * f.size) return this;
     // new Uint8Array(view) copies; a Node Buffer's slice() does not (it is subarray()).
     return new Msg(new Frame(new Uint8Array(f.bytes), 0, f.size), this.topic, this.ext, this.responder, this.codec);
+  }
+
+  /** @internal Bytes of the event's frame (header, topic, headers, payload): what a subscription's queue counts it as. */
+  get size(): number {
+    return this.frame.size;
   }
 
   /** Application headers, when the publisher set any. */

@@ -38,7 +38,7 @@ export interface SubscribeOptions {
   codec?: Codec;
   /** Most events queued for a slow async-iterator consumer before the client drops (and reports) new ones. */
   pendingLimit?: number;
-  /** Most payload bytes queued for a slow async-iterator consumer (default 64 MiB) before the client drops (and reports) new ones. */
+  /** Most bytes of events (whole frames: headers and topic count, not only the payload) queued for a slow async-iterator consumer (default 64 MiB) before the client drops (and reports) new ones. */
   pendingBytes?: number;
 }
 
@@ -110,7 +110,7 @@ export class Subscription implements AsyncIterable<Msg> {
     this.callback = options.callback;
     this.position = options.since;
     if (!this.callback) {
-      this.queue = new QueuedIterator<Msg>(Infinity, (m) => m.data.length);
+      this.queue = new QueuedIterator<Msg>(Infinity, (m) => m.size);
       this.queue.onStop = () => this.unsubscribe();
     }
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
@@ -200,7 +200,7 @@ export class Subscription implements AsyncIterable<Msg> {
       const limit = this.options.pendingLimit ?? 65_536;
       // Bytes too: 65,536 events of 1 MiB would be 64 GiB (2,000 of 256 KiB held 500 MiB). One event always fits an empty queue.
       const bytes = this.options.pendingBytes ?? 64 * 1024 * 1024;
-      if (q.pending >= limit || (q.weight > 0 && q.weight + msg.data.length > bytes)) {
+      if (q.pending >= limit || (q.weight > 0 && q.weight + msg.size > bytes)) {
         if (p) {
           // A resuming subscription drops nothing: once the consumer has taken half of what waits, it asks the
           // node again from its position (SUB `since`: history is its buffer) and takes nothing until answered.

@@ -375,7 +375,7 @@ describe('close() while a TCP connect is under way', () => {
 });
 
 describe('a burst of large events to an iterator nobody reads', () => {
-  it('holds at most pendingBytes (default 64 MiB) of payload, then drops and reports (it held every event: 2,000 of 256 KiB = 500 MiB)', async () => {
+  it('holds at most pendingBytes (default 64 MiB) of events, then drops and reports (it held every event: 2,000 of 256 KiB = 500 MiB)', async () => {
     const big = Buffer.alloc(256 * 1024, 7);
     const node = await fakeNode((s, f) => {
       if (f.type === FrameType.HELLO) s.write(welcome());
@@ -386,21 +386,39 @@ describe('a burst of large events to an iterator nobody reads', () => {
     c.on('status', (s) => s.type === 'slow-consumer' && slow.push(s));
     const sub = c.subscribe('burst', { pendingBytes: 8 * 1024 * 1024 });
     await until(() => sub.pending + sub.dropped === 300, 'the burst arrived', 10_000);
-    expect(sub.pending).toBe(32); // 32 × 256 KiB = 8 MiB
-    expect(sub.dropped).toBe(268);
+    expect(sub.pending).toBe(31); // each event counted whole: 256 KiB of payload plus its frame's header and topic; 32 would pass 8 MiB
+    expect(sub.dropped).toBe(269);
     expect(slow).toHaveLength(1);
     // A consumer that catches up gets what was held, in order, and new events again.
     let read = 0;
     for await (const m of sub) {
       expect(m.data.length).toBe(big.length);
-      if (++read === 32) break;
+      if (++read === 31) break;
     }
-    expect(read).toBe(32);
-    // The default bound, 64 MiB: 256 of the 300 (75 MiB) are held.
+    expect(read).toBe(31);
+    // The default bound, 64 MiB: 255 of the 300 (75 MiB) are held.
     const sub2 = c.subscribe('burst');
     await until(() => sub2.pending + sub2.dropped === 300, 'the second burst arrived', 10_000);
-    expect(sub2.pending).toBe(256);
-    expect(sub2.dropped).toBe(44);
+    expect(sub2.pending).toBe(255);
+    expect(sub2.dropped).toBe(45);
+  });
+
+  it('counts an event whole, headers included (events of 60 KB of headers and no payload weighed nothing: 3,000 held 348 MB)', async () => {
+    const headers = { pad: 'h'.repeat(60_000) };
+    const node = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome());
+      if (f.type === FrameType.SUB) for (let i = 0; i < 200; i++) s.write(encodeFrame({ type: FrameType.PUB, topic: 'hdr', sid: f.correlation, ext: { headers } }));
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`));
+    const sub = c.subscribe('hdr', { pendingBytes: 1024 * 1024 });
+    await until(() => sub.pending + sub.dropped === 200, 'the burst arrived', 10_000);
+    // 1 MiB holds 17 events of ~60 KB; before, every one was held (weight 0) and none dropped.
+    expect({ pending: sub.pending, dropped: sub.dropped }).toEqual({ pending: 17, dropped: 183 });
+    let read = 0;
+    for await (const m of sub) {
+      expect(m.headers?.['pad']).toHaveLength(60_000);
+      if (++read === 17) break;
+    }
   });
 });
 
