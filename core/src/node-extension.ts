@@ -73,6 +73,8 @@ export interface ExtensionHost {
   readonly timings: NodeTimings;
   /** Routes and delivers an accepted event (to peers too: they are receivers in the routing table). */
   deliverAccepted(f: Frame, from?: Subscriber & EventSource): number;
+  /** True from the start of the node's stop (shutdown or close), before any session is told GOODBYE or cut. */
+  readonly draining: boolean;
   /** Publishes a node-made event (e.g. dead letters). */
   publishLocal(topic: string, payload: Uint8Array, o?: { headers?: Record<string, string> }): number;
 }

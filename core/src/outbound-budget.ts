@@ -23,6 +23,8 @@ export interface BudgetMember {
  */
 export class OutboundBudget {
   used = 0;
+  /** Of `used`, bytes reserved outside the queues (outbound-reserve.ts): at most half the limit. */
+  reserved = 0;
   /** Times a queue was made to shed for the budget (metrics). */
   sheds = 0;
   private readonly members = new Set<BudgetMember>();

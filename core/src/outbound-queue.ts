@@ -1,5 +1,6 @@
 import { copyBytes, readU32 } from '@meshbus/proto';
 import type { BudgetMember, OutboundBudget } from './outbound-budget.js';
+import { OutboundReserve } from './outbound-reserve.js';
 import { sharedCopy } from './shared-copy.js';
 import type { Transport } from './transport.js';
 import type { DropTag, SlowPolicy } from './subscriber.js';
@@ -57,8 +58,8 @@ export class OutboundQueue implements BudgetMember {
   private dropFrom = 0;
   /** Set by sendFinal: nothing more is queued. */
   private sealed = false;
-  /** Bytes kept for the connection outside the queue (reserve/unreserve). */
-  private reserved = 0;
+  /** Bytes kept for the connection outside the queue (reserve/unreserve), in its bound and the node's budget; made at the first reserve (idle connections carry none). */
+  private kept: OutboundReserve | undefined;
   /** Time the wire last made progress (or had nothing to send). */
   lastProgress = Date.now();
   /** Something other than an event for 'drop' subscriptions was handed out since the queue was last empty: only then does the write deadline apply. */
@@ -80,8 +81,7 @@ export class OutboundQueue implements BudgetMember {
     private readonly onDrop?: (tag: DropTag) => void,
     /** The node-wide outbound budget this queue joins (SPEC 10.6). */
     private budget?: OutboundBudget,
-  ) {
-  }
+  ) {}
 
   /** BudgetMember: not closing (a queue sealed by its last frame takes nothing more and counts nothing). */
   get sheddable(): boolean {
@@ -129,6 +129,7 @@ export class OutboundQueue implements BudgetMember {
       // Closing: its wire's bytes go with the connection (closeTimeout), not the budget's (else all would be shed).
       this.charge(-this.charged);
       this.budget = undefined;
+      this.kept?.drop();
     }
   }
 
@@ -143,28 +144,25 @@ export class OutboundQueue implements BudgetMember {
 
   /** Bytes kept for this connection outside the queue (reserve): events buffered on its behalf. */
   get held(): number {
-    return this.reserved;
+    return this.kept?.bytes ?? 0;
   }
 
   /**
    * Counts `size` bytes the node keeps for this connection outside the queue
-   * (live events a resuming subscription buffers while its replay reads
-   * history) against the bound: true when what is queued, what the wire
-   * holds, what is already reserved and `size` fit maxPending; false (nothing
-   * reserved) otherwise, and always once sealed. The holder gives them back
-   * with unreserve(). Reserved bytes show in `held`, not in `pending` (which
-   * decides the write deadline), and are not made room for by dropping
-   * events: a holder past the bound drops its own (it can read them again).
+   * (a replay's buffered live events, outbound-reserve.ts) against its bound
+   * and the node's budget: false, nothing reserved, when what is queued, what
+   * the wire holds, what is reserved and `size` pass maxPending, or `size`
+   * the budget, or once sealed. Given back with unreserve(). Shown in `held`,
+   * not `pending` (which decides the write deadline); never made room for by
+   * dropping events: a holder past the bound drops its own (it can read them again).
    */
   reserve(size: number): boolean {
-    if (this.sealed || this.backlogBytes + this.transport.buffered + this.reserved + size > this.maxPending) return false;
-    this.reserved += size;
-    return true;
+    return !this.sealed && (this.kept ??= new OutboundReserve(this.budget)).take(size, this.backlogBytes + this.transport.buffered, this.maxPending);
   }
 
   /** Gives back bytes taken with reserve(). */
   unreserve(size: number): void {
-    this.reserved = Math.max(0, this.reserved - size);
+    this.kept?.give(size);
   }
 
   /**
@@ -325,6 +323,7 @@ export class OutboundQueue implements BudgetMember {
     this.loseWaiting();
     this.clear();
     this.charge(-this.charged);
+    this.kept?.drop();
     // Handed to the wire but never taken whole by the system (the transport's count): lost too.
     for (let n = this.transport.unsentEvents ?? 0; n > 0; n--) this.lose(NO_SIDS);
   }

@@ -70,7 +70,7 @@ const ROWS = [
   ['CODEC', 3006, 0, 'payload codec failed'],
   // 4xxx: durable storage.
   ['STORE_UNAVAILABLE', 4001, 0, 'durable store unavailable'],
-  ['STORE_CORRUPT', 4010, 0, 'stored entry cannot be decoded and was skipped'],
+  ['STORE_CORRUPT', 4010, 0, 'stored data corrupt or of the wrong type'],
   ['NOT_DURABLE', 4020, 0, 'topic is not durable on this node'],
   ['STORE_FULL', 4030, 0, 'durable store quota reached'],
   // 9xxx: anything else a node could not do.

@@ -31,7 +31,7 @@ export class Deliveries {
 
   /**
    * Hands `frame` to `member` as a delivery; resolves on its ACK, rejects on
-   * its NACK, without an answer within ackTimeoutMs, or when fail() or
+   * its NACK, without an answer within ackTimeoutMs, or when disconnected() or
    * stopAll() ends it.
    */
   deliver(member: Member, frame: Uint8Array): Promise<void> {
@@ -47,11 +47,20 @@ export class Deliveries {
     });
   }
 
-  /** Fails the deliveries to the members `which` picks (a failed attempt). */
-  fail(which: (m: Member) => boolean, why: string): void {
+  /**
+   * Ends the deliveries to the members `which` picks, whose connection is
+   * gone. A failed attempt, unless `nodeStopping`: from the start of its
+   * node's stop a consumer leaves because the node told it to (GOODBYE) or
+   * cut it, not by a failure of its own (SPEC 15.5). Asked at the moment the
+   * consumer is found gone, not when the node closes its queues: a drain cuts
+   * or says GOODBYE to its sessions first, and one found closed meanwhile (a
+   * queue-set notice, the 5 s refresh) cost its job an attempt (with
+   * `attempts: 1` it was dead-lettered, never delivered again).
+   */
+  disconnected(which: (m: Member) => boolean, nodeStopping: boolean): void {
     for (const [id, d] of this.open) {
       if (!which(d.member)) continue;
-      this.end(id, d, new Error(why));
+      this.end(id, d, nodeStopping ? new NodeStopping() : new Error('consumer disconnected'));
     }
   }
 

@@ -5,7 +5,7 @@ import type { Subscription } from '../subscriber.js';
 import { MAX_IN_FLIGHT, PAUSE_IN_FLIGHT, RESUME_IN_FLIGHT, StoreGate } from './store-gate.js';
 import { AnswersOwed } from './answers-owed.js';
 import { refusal, subAckFrame, withPosition } from './frames.js';
-import { storeErr, storeFailure } from './connection-error.js';
+import { storeCode, storeErr, storeFailure } from './connection-error.js';
 import { HistoryStore } from './history-store.js';
 import { sendLatest } from './latest-value.js';
 import { Sequencer, type SequencedOwner } from './recovery.js';
@@ -163,6 +163,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       () => this.host.stats.store.corrupt++,
       this.quota,
       (kind) => this.host.stats.store.deadLetters[kind]++,
+      () => this.host.draining,
     );
     // Start-up never waits for Redis (meshbus runs without it): the connections
     // come up in the background and the queues start once they are ready,
@@ -282,7 +283,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
         if ((e as StoreError | undefined)?.code === 'MB_ERR_STORE_FULL') return this.refuseFull(d, e as StoreError, ack, f.correlation, from);
         // One line per kind a minute: a silent Redis failed every publish (48,000 lines in 24 s from one publisher).
         throttled(this.host.logger).warn({ topic: d.topic, ...storeErr(e) }, 'durable publish failed', undefined, storeFailure(e));
-        from?.send?.(refusal(ack, f.correlation, storeFailure(e)));
+        from?.send?.(refusal(ack, f.correlation, storeFailure(e), storeCode(e)));
       },
     );
     // After the answer above went out (callbacks run in the order they were added).
@@ -428,7 +429,8 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     if (sub.detached) {
       this.work.addMember(sub).catch((e: unknown) => {
         throttled(this.host.logger).warn({ pattern: sub.pattern, ...storeErr(e) }, 'durable queue registration failed: retried until redis takes it', undefined, storeFailure(e));
-        owner.send(errorFrame('MB_ERR_STORE_UNAVAILABLE', sub.sid, `durable queue: ${storeFailure(e)}; the subscription joins the queue when it is back`));
+        const code = storeCode(e);
+        owner.send(errorFrame(code, sub.sid, `durable queue: ${storeFailure(e)}; the subscription joins the queue ${code === 'MB_ERR_STORE_CORRUPT' ? 'once the key is removed' : 'when it is back'}`));
         this.memberRetry.add(sub);
       });
       return;

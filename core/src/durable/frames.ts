@@ -76,9 +76,10 @@ export function subAckFrame(sid: number, body: SubAckBody): Uint8Array {
 }
 
 /**
- * A durable publish refused (MB_ERR_STORE_UNAVAILABLE, or MB_ERR_STORE_FULL past a quota):
- * NACK on `ack` when the publisher asked for one, else ERROR on its correlation.
+ * A durable publish refused (MB_ERR_STORE_UNAVAILABLE, MB_ERR_STORE_FULL past a quota, or
+ * MB_ERR_STORE_CORRUPT for a key only an operator can remove): NACK on `ack` when the
+ * publisher asked for one, else ERROR on its correlation.
  */
-export function refusal(ack: number, correlation: number, detail: string, code: 'MB_ERR_STORE_UNAVAILABLE' | 'MB_ERR_STORE_FULL' = 'MB_ERR_STORE_UNAVAILABLE'): Uint8Array {
+export function refusal(ack: number, correlation: number, detail: string, code: 'MB_ERR_STORE_UNAVAILABLE' | 'MB_ERR_STORE_FULL' | 'MB_ERR_STORE_CORRUPT' = 'MB_ERR_STORE_UNAVAILABLE'): Uint8Array {
   return refusalFrame(code, ack >= 0 ? ack : correlation, ack >= 0, detail);
 }

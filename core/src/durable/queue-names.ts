@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 /**
  * What a durable work queue is called and carries: BullMQ queue and key
  * names (Redis Cluster safe), the queue's reference and a job's data.
@@ -39,4 +41,28 @@ export const DELAYED_DLQ = 'dlq.delayed';
  */
 export function bullPrefix(prefix: string): string {
   return `{${prefix}bull}`;
+}
+
+/**
+ * The id of a delayed publish that reserved `bytes` in the delayed quota:
+ * `<bytes>.<uuid>`. The id names the job's hash key, so the reservation is
+ * known for a job whose stored data cannot be read (a hash field that is not
+ * JSON: SPEC 15.7); with the size in `data.b` only, such a job dropped when
+ * due gave back its event but not its bytes, held until the count next fell
+ * to 0.
+ */
+export function delayedJobId(bytes: number): string {
+  return `${bytes}.${randomUUID()}`;
+}
+
+/**
+ * The bytes a delayed publish reserved: from its id (delayedJobId), else
+ * (a job stored by an older node) its data's `b`; 0 when neither says.
+ * Untrusted (read back from Redis): the release clamps it.
+ */
+export function delayedJobBytes(job: { id?: string; data?: unknown }): number {
+  const m = /^(\d{1,15})\./.exec(job.id ?? '');
+  if (m) return Number(m[1]);
+  const b = (job.data as { b?: unknown } | null | undefined)?.b;
+  return typeof b === 'number' ? b : 0;
 }

@@ -1,6 +1,7 @@
 import { topicProblem } from '@meshbus/proto';
 import type { RedisClient } from './redis-connect.js';
 import { withinDeadline } from './store-deadline.js';
+import { explained } from './key-conflict.js';
 
 /** A member of the set `<prefix>queues`: one durable queue (pattern, group). */
 export function queueMember(pattern: string, group: string): string {
@@ -77,7 +78,7 @@ export class QueueSet {
   }
 
   private read(): Promise<string[]> {
-    const op: Promise<string[]> = this.redis.smembers(this.key).finally(() => {
+    const op: Promise<string[]> = this.redis.smembers(this.key).catch((e: unknown) => this.failed(e)).finally(() => {
       if (this.listing === op) this.listing = undefined;
     });
     return op;
@@ -93,11 +94,17 @@ export class QueueSet {
     if (op === undefined) {
       op = this.redis
         .sadd(this.key, member)
+        .catch((e: unknown) => this.failed(e))
         .then(() => this.redis.publish(this.channel, notice))
         .then(() => undefined)
         .finally(() => this.adding.delete(member));
       this.adding.set(member, op);
     }
     return withinDeadline(op, this.deadlineMs, what);
+  }
+
+  /** Rethrows a command's failure, as StoreKeyConflict when the set is another type (key-conflict.ts). */
+  private async failed(e: unknown): Promise<never> {
+    throw await explained(e, this.redis, [[this.key, 'set']], 'durable queues (every queue of the mesh)', this.deadlineMs);
   }
 }

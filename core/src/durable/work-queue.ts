@@ -12,10 +12,11 @@ import { giveBack, givenUp, isOpen, jobFrame, workerEntry, WorkerClosings, type 
 import type { DurableMatcher, ResolvedDurable } from './store-config.js';
 import { ToldRecently, throttled } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
-import { connectionError, storeErr, storeFailure } from './connection-error.js';
+import { StoreKeyConflict, connectionError, storeErr, storeFailure } from './connection-error.js';
 import { QueueSet, parseQueueMember, queueMember } from './queue-set.js';
-import { DELAYED_DLQ, bullPrefix, dlqName, queueName, type JobData, type QueueRef } from './queue-names.js';
+import { DELAYED_DLQ, bullPrefix, delayedJobBytes, delayedJobId, dlqName, queueName, type JobData, type QueueRef } from './queue-names.js';
 import { withinDeadline } from './store-deadline.js';
+import { bullKeys, explained } from './key-conflict.js';
 import { oneAtATime } from './one-at-a-time.js';
 import { deadLetterJob, readDeadLetters, type DeadLetter, type DeadLetterStore } from './dead-letters.js';
 
@@ -89,6 +90,8 @@ export class WorkQueues {
     private readonly quota?: StoreQuota,
     /** Counts a dead letter stored, by kind. */
     onDeadLetter: (kind: 'queue' | 'delayed') => void = () => {},
+    /** True from the start of the node's stop (shutdown or close), before any session is told GOODBYE or cut. */
+    private readonly nodeStopping: () => boolean = () => false,
   ) {
     this.dead = { queue: (n) => this.queue(n), maxJobs: cfg.queueLimits.maxJobs, bounded: (op, what) => this.bounded(op, what), logger, onCorrupt, onStored: onDeadLetter, stopping: () => this.stopped };
     this.deliveries = new Deliveries(cfg.ackTimeoutMs);
@@ -162,7 +165,7 @@ export class WorkQueues {
 
   private refreshLogged(): void {
     // A consumer that left its queue with a job in hand, then closed its connection.
-    this.deliveries.fail((m) => !isOpen(m.sub.owner), 'consumer disconnected');
+    this.deliveries.disconnected((m) => !isOpen(m.sub.owner), this.stopped || this.nodeStopping());
     if (!this.stopped) this.refreshSoon();
   }
 
@@ -171,7 +174,9 @@ export class WorkQueues {
     let members: string[];
     try {
       members = await this.set.list();
-    } catch {
+    } catch (e) {
+      // Redis down: said as the outage. A set of another type is the operator's to remove: said so, every 5 min.
+      if (e instanceof StoreKeyConflict) this.failed('durable queue set unusable: events on durable queues are not enqueued by this node', undefined, e);
       return;
     }
     for (const m of members) {
@@ -247,7 +252,7 @@ export class WorkQueues {
         removeOnFail: false,
       }),
     );
-    await this.bounded(Promise.all(adds), 'the queue job add');
+    await this.bounded(Promise.all(adds), 'the queue job add').catch((e: unknown) => this.rethrown(e, refs.map((r) => r.name)));
     await this.replicated();
   }
 
@@ -263,25 +268,35 @@ export class WorkQueues {
     await this.quota?.reserveDelayed(size);
     const data: JobData = { f: Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('base64'), topic, b: size };
     try {
-      const add = this.delayed!.add('publish', data, { delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true, removeOnFail: false });
+      const add = this.delayed!.add('publish', data, { jobId: delayedJobId(size), delay, attempts: this.cfg.attempts, backoff: { type: 'exponential', delay: this.cfg.backoffMs }, removeOnComplete: true, removeOnFail: false });
       await this.bounded(add, 'the delayed publish');
     } catch (e) {
       this.quota?.releaseDelayed(size).catch(() => {});
-      throw e;
+      return this.rethrown(e, ['delayed']);
     }
     await this.replicated();
   }
 
   /**
+   * Rethrows a failed job add or count, as StoreKeyConflict when BullMQ's keys of one of the queues `names`
+   * hold another type; a work queue's key named to the log only (its name carries its pattern and group).
+   */
+  private async rethrown(e: unknown, names: string[]): Promise<never> {
+    const keys = names.slice(0, 16).flatMap((n) => bullKeys(this.bullPrefix, n));
+    throw await explained(e, this.redis, keys, "a durable queue's own data (BullMQ's)", this.cfg.writeTimeoutMs, names.some((n) => n !== 'delayed'));
+  }
+
+  /**
    * A delayed job is no longer waiting: gives back its reservation. Best
    * effort, never failing the job (that would publish it again); a lost
-   * release leaves the count high by one until the count is reset. One
+   * release leaves the count high by one until the count is reset. Its
+   * size comes from its id, readable when its data is not (delayedJobBytes). One
    * given up (`gaveUp`) is kept as a dead letter (DELAYED_DLQ, bounded at
    * maxJobs like a group's): the node acknowledged it, and before it was
    * only logged, the event lost.
    */
   private releaseDelayed(job: Job<JobData>, gaveUp?: Error): void {
-    const release = (): void => void this.writes.track(this.quota?.releaseDelayed(Number(job.data?.b)).catch((e: unknown) => this.failed('delayed quota release failed', undefined, e)) ?? Promise.resolve());
+    const release = (): void => void this.writes.track(this.quota?.releaseDelayed(delayedJobBytes(job)).catch((e: unknown) => this.failed('delayed quota release failed', undefined, e)) ?? Promise.resolve());
     if (!gaveUp) return release();
     throttled(this.logger).warn({ queue: 'delayed', attempts: job.attemptsMade, err: gaveUp.message }, 'delayed publish given up: dead-lettered');
     void this.writes.track(deadLetterJob(this.dead, DELAYED_DLQ, 'delayed', job, gaveUp, {}).finally(release));
@@ -358,8 +373,9 @@ export class WorkQueues {
     // UNSUB, or `max` reached as the job was delivered, on a connection that stays: the consumer
     // still handles and ACKs what it was given (failing it made every last job of a `max`
     // subscription a failed attempt: redelivered, or dead-lettered with attempts 1). A closed
-    // connection cannot ACK: its deliveries fail now (checkOwners() finds those left over).
-    if (!isOpen(sub.owner)) this.deliveries.fail((m) => m.sub.owner === sub.owner, 'consumer disconnected');
+    // connection cannot ACK: its deliveries end now (refreshLogged() finds those left over), as a
+    // failed attempt unless the node is stopping (the consumer left because of it).
+    if (!isOpen(sub.owner)) this.deliveries.disconnected((m) => m.sub.owner === sub.owner, this.stopped || this.nodeStopping());
     if (w.members.length === 0) {
       this.workers.delete(name);
       this.closings.close(w.worker, w.closingNow);
@@ -445,7 +461,7 @@ export class WorkQueues {
   /** Jobs not yet done in the queue named `name` (waiting, active, delayed, prioritized, paused): what `queues.maxJobs` bounds. */
   async jobsNotDone(name: string): Promise<number> {
     this.usable();
-    const c = await this.bounded(this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused'), 'the job count');
+    const c = await this.bounded(this.queue(name).getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused'), 'the job count').catch((e: unknown) => this.rethrown(e, [name]));
     return Object.values(c).reduce((a, b) => a + b, 0);
   }
 

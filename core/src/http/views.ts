@@ -4,6 +4,7 @@ import type { ClusterView, LinkView, PeerView } from '../cluster-view.js';
 import type { MeshNode } from '../node.js';
 import { HttpError } from './http-errors.js';
 import { memoryNow } from '../memory-now.js';
+import { outboundBudgetOf } from '../outbound-budget.js';
 import { reachableAddress } from '../loopback.js';
 import type { RateHistory, RateSample } from './rate-history.js';
 
@@ -40,6 +41,7 @@ export function nodeView(ctx: ViewContext, localIp?: string) {
   const n = ctx.node;
   const o = n.options;
   const uptimeMs = Date.now() - n.startedAt;
+  const outbound = outboundBudgetOf(n.inputBudget, o.outboundBudget);
   return {
     id: n.id,
     name: o.name,
@@ -56,6 +58,8 @@ export function nodeView(ctx: ViewContext, localIp?: string) {
     ...readiness(ctx),
     connections: n.connectionCount,
     subscriptions: n.table.size,
+    // What the outbound queues and replay buffers hold now, against limits.outboundBudget (SPEC 10.6).
+    outboundHeldBytes: outbound.used,
     limits: {
       maxPayload: o.maxPayload,
       maxTopicLength: o.maxTopicLength,
@@ -68,6 +72,7 @@ export function nodeView(ctx: ViewContext, localIp?: string) {
       maxPending: o.maxPending,
       inputBudget: o.inputBudget,
       inputStall: o.inputStall,
+      outboundBudget: outbound.limit,
       handshakeTimeout: o.handshakeTimeout,
       pingInterval: o.pingInterval,
       maxPingsOut: o.maxPingsOut,
