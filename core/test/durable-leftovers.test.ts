@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { Msg } from '@meshbus/sdk';
-import { RawClient, durableSuite, logCapture, sleep, until } from '@meshbus/testkit';
+import { RawClient, durableSuite, logCapture, nodeKit, ownRedisServers, sleep, until, url } from '@meshbus/testkit';
+import { connect } from '@meshbus/sdk';
 import { startNode, type MeshNode, type NodeOptions } from '../src/index.js';
 import { startHttp } from '../src/http/index.js';
 import { bullPrefix, queueName } from '../src/durable/queue-names.js';
@@ -140,8 +141,11 @@ describe('durable left-overs', () => {
       await until(() => errors.length > 0, 'the registration refused');
       // Was: MB_ERR_STORE_UNAVAILABLE "store data corrupt: a redis key holds the wrong type (WRONGTYPE ...)", no key named.
       expect(errors[0]).toMatchObject({ code: 'MB_ERR_STORE_CORRUPT' });
-      expect(errors[0]!.message).toContain(`redis key "${prefix}queues" holds a string, not the set of durable queues`);
-      expect(errors[0]!.message).toMatch(/an operator must remove it/);
+      // Said what it is, for an operator to remove; the key's name (with the node's prefix) only in the log.
+      expect(errors[0]!.message).toContain('a redis key of durable queues (every queue of the mesh) holds a string, not a set');
+      expect(errors[0]!.message).toMatch(/an operator must remove it \(the node's log names the key\)/);
+      expect(errors[0]!.message).not.toContain(prefix);
+      expect(log.records().find((r) => r['key'] === `${prefix}queues`)).toBeDefined();
       // Removed: the node registers the queue on its retry, the consumer gets its jobs.
       await admin.del(`${prefix}queues`);
       await until(async () => (await admin.smembers(`${prefix}queues`)).length === 1, 'the queue registered once the key is gone', 10_000);
@@ -164,5 +168,40 @@ describe('durable left-overs', () => {
     } finally {
       admin.disconnect();
     }
+  }, 30_000);
+});
+
+const fx = nodeKit();
+const ownRedis = ownRedisServers();
+
+/** TYPE commands Redis has run (its own server: nothing else counts there). */
+async function typeCalls(rc: Redis): Promise<number> {
+  const m = /cmdstat_type:calls=(\d+)/.exec(await rc.info('commandstats'));
+  return m ? Number(m[1]) : 0;
+}
+
+describe('finding which key is of the wrong type', () => {
+  it('a burst of publishes refused for one wrong-type key probes the keys once, not once per publish (26,000 TYPE commands for 200)', async (ctx) => {
+    const r = await ownRedis.start(ctx);
+    const rc = new Redis(r.port, '127.0.0.1');
+    fx.defer(() => void rc.disconnect());
+    const prefix = 'kc-burst:';
+    const n = await fx.node({ durable: { redis: r.url, prefix, queues: {} } });
+    const consumer = fx.track(await connect(url(n)));
+    for (let g = 0; g < 16; g++) consumer.subscribe('q.t', { queue: `g${g}`, durable: true, callback: () => {} });
+    await consumer.flush();
+    const pub = fx.track(await connect(url(n)));
+    await pub.publish('q.t', 'warm', { ack: true });
+    const bad = `${bullPrefix(prefix)}:${queueName('q.t', 'g15')}:wait`;
+    await rc.del(bad);
+    await rc.set(bad, 'not a list');
+    const before = await typeCalls(rc);
+    const codes: string[] = [];
+    for (let i = 0; i < 200; i++) await pub.publish('q.t', `x${i}`, { ack: true }).catch((e: { code: string }) => void codes.push(e.code));
+    const probes = (await typeCalls(rc)) - before;
+    expect(codes).toHaveLength(200);
+    expect(new Set(codes)).toEqual(new Set(['MB_ERR_STORE_CORRUPT']));
+    // 16 queues × 14 BullMQ keys = 224 per probe; one probe per 5 s for the same keys (the burst may straddle two).
+    expect(probes).toBeLessThanOrEqual(3 * 224);
   }, 30_000);
 });

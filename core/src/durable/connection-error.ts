@@ -28,15 +28,15 @@ export function wrongType(e: unknown): boolean {
  * Nothing cures it but an operator removing the key: answered
  * MB_ERR_STORE_CORRUPT (4010: store data the node cannot use), not
  * MB_ERR_STORE_UNAVAILABLE (4001), which tells a client to retry and an
- * operator to look at Redis's health. The message and the node's log
- * name the key (found by key-conflict.ts); a client is told it too unless
- * `keyHidden`: a work queue's keys carry its pattern and group, which a
- * publisher onto it may not know (another client's, as JobQuota's refusal
- * keeps them). Before: 4001, with a text naming no key (Redis's WRONGTYPE
- * names none).
+ * operator to look at Redis's health. The node's log names the key (found
+ * by key-conflict.ts) and how to remove it; a client is told what kind of
+ * key it is, never its name: names carry the node's key prefix and a work
+ * queue's pattern and group, which a client may not know (another client's,
+ * as JobQuota's refusal keeps them). Before: 4001, with a text naming no key
+ * (Redis's WRONGTYPE names none).
  */
 export class StoreKeyConflict extends StoreError {
-  /** What a client is told (storeFailure): without the code's own text, and without the key when it is hidden. */
+  /** What a client is told (storeFailure): without the code's own text, and without the key's name. */
   readonly detail: string;
 
   constructor(
@@ -45,12 +45,9 @@ export class StoreKeyConflict extends StoreError {
     readonly expected: string,
     /** What the key is to the node (a queue's BullMQ data, the queue set). */
     what: string,
-    keyHidden = false,
   ) {
-    const cure = (k: string): string => `; the node does not replace it: an operator must remove it (${k}); until then this fails the same way`;
-    const named = `redis key "${key}" holds a ${found}, not the ${expected} of ${what}${cure(`DEL ${key}`)}`;
-    super('MB_ERR_STORE_CORRUPT', named);
-    this.detail = keyHidden ? `a redis key of ${what} holds a ${found}, not a ${expected}${cure("the node's log names the key")}` : named;
+    super('MB_ERR_STORE_CORRUPT', `redis key "${key}" holds a ${found}, not the ${expected} of ${what}; the node does not replace it: an operator must remove it (DEL ${key}); until then this fails the same way`);
+    this.detail = `a redis key of ${what} holds a ${found}, not a ${expected}; the node does not replace it: an operator must remove it (the node's log names the key); until then this fails the same way`;
   }
 }
 

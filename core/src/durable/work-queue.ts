@@ -279,11 +279,11 @@ export class WorkQueues {
 
   /**
    * Rethrows a failed job add or count, as StoreKeyConflict when BullMQ's keys of one of the queues `names`
-   * hold another type; a work queue's key named to the log only (its name carries its pattern and group).
+   * hold another type (the key named to the log only).
    */
   private async rethrown(e: unknown, names: string[]): Promise<never> {
     const keys = names.slice(0, 16).flatMap((n) => bullKeys(this.bullPrefix, n));
-    throw await explained(e, this.redis, keys, "a durable queue's own data (BullMQ's)", this.cfg.writeTimeoutMs, names.some((n) => n !== 'delayed'));
+    throw await explained(e, this.redis, keys, "a durable queue's own data (BullMQ's)", this.cfg.writeTimeoutMs);
   }
 
   /**
