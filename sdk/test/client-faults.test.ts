@@ -420,6 +420,20 @@ describe('a burst of large events to an iterator nobody reads', () => {
       if (++read === 17) break;
     }
   });
+
+  it('counts what decoded headers hold: many tiny headers weigh more than their bytes (272 events of 5,334 tiny headers held 52 MB of heap under 8 MiB)', async () => {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < 5000; i++) headers[`h${i}`] = 'v';
+    const node = await fakeNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(welcome());
+      if (f.type === FrameType.SUB) for (let i = 0; i < 100; i++) s.write(encodeFrame({ type: FrameType.PUB, topic: 'tiny', sid: f.correlation, ext: { headers } }));
+    });
+    const c = track(await connect(`127.0.0.1:${node.port}`));
+    const sub = c.subscribe('tiny', { pendingBytes: 4 * 1024 * 1024 });
+    await until(() => sub.pending + sub.dropped === 100, 'the burst arrived', 10_000);
+    // Each event: a ~34 KB frame and 5,000 decoded headers (~64 B each beyond their bytes): 11 fit 4 MiB, not 100 (frames alone).
+    expect({ pending: sub.pending, dropped: sub.dropped }).toEqual({ pending: 11, dropped: 89 });
+  });
 });
 
 describe('a node that never acknowledges', () => {
