@@ -1,6 +1,6 @@
 import { FrameType, topicProblem } from '@meshbus/proto';
 import type { MeshNode, Subscription } from '@meshbus/core';
-import { throttled } from '@meshbus/core';
+import { throttled, weightOf } from '@meshbus/core';
 import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
 import type { PeerLink } from './peer-link.js';
 import { InterestOutbox, type InterestEntry } from './interest-outbox.js';
@@ -20,6 +20,8 @@ interface LinkInterest {
   retired: Map<number, string>;
   nextId: number;
   learned: Map<number, Subscription>;
+  /** The weight of `learned` together (weightOf: what maxPeerInterest bounds). */
+  weight: number;
   /** INTEREST owed to the link, sent at the end of the turn (flush). */
   outbox: InterestOutbox;
 }
@@ -43,9 +45,9 @@ export class InterestExchange {
   private readonly ledger: InterestLedger;
   private readonly perLink = new Map<PeerLink, LinkInterest>();
   /**
-   * Entries learned over leaf links, all leaves together. A hub announces its leaves'
+   * The weight of the entries learned over leaf links, all leaves together. A hub announces its leaves'
    * interest to its peers as its own, and each peer takes at most maxPeerInterest
-   * entries from it: leaves get half of that, so they cannot crowd out (or, one
+   * of weight from it: leaves get half of that, so they cannot crowd out (or, one
    * hostile leaf, take all of) what the hub's own clients need routed to them.
    */
   private leafEntries = 0;
@@ -54,7 +56,9 @@ export class InterestExchange {
 
   /**
    * partial: interest learned from one link is announced to the others (transitive).
-   * maxPeerInterest: entries one link may announce, at most (ClusterOptions.maxPeerInterest).
+   * maxPeerInterest: weight of the entries one link may announce, at most (ClusterOptions.maxPeerInterest;
+   * an entry weighs as a client's SUB of its pattern and queue, subscription-weight.ts: counted one per
+   * entry, a peer's 32-token patterns with long queue names held ~9 times what the bound was sized for).
    */
   constructor(
     private readonly node: MeshNode,
@@ -79,7 +83,7 @@ export class InterestExchange {
 
   /** A link is up: it gets a snapshot of the interest it should route here. */
   linkUp(link: PeerLink): void {
-    const li: LinkInterest = { announced: new Map(), told: new Map(), announcedById: new Map(), retired: new Map(), nextId: 1, learned: new Map(), outbox: new InterestOutbox() };
+    const li: LinkInterest = { announced: new Map(), told: new Map(), announcedById: new Map(), retired: new Map(), nextId: 1, learned: new Map(), weight: 0, outbox: new InterestOutbox() };
     this.perLink.set(link, li);
     li.outbox.snapshot();
     for (const key of this.ledger.keys()) {
@@ -95,7 +99,7 @@ export class InterestExchange {
     const li = this.perLink.get(link);
     this.perLink.delete(link);
     if (!li) return;
-    if (link.kind === 'leaf') this.leafEntries -= li.learned.size;
+    if (link.kind === 'leaf') this.leafEntries -= li.weight;
     for (const sub of li.learned.values()) this.node.table.remove(sub);
     for (const key of this.ledger.dropSource(link)) this.propagate(key, link);
   }
@@ -182,6 +186,18 @@ export class InterestExchange {
     return [id, k.pattern, k.queue ?? null, dist];
   }
 
+  /** `link`'s entry `id` is withdrawn (or refused): it leaves the routing table and its weight the link's. */
+  private forget(link: PeerLink, li: LinkInterest, id: number): void {
+    const sub = li.learned.get(id);
+    if (!sub) return;
+    li.learned.delete(id);
+    const w = weightOf(sub);
+    li.weight -= w;
+    if (link.kind === 'leaf') this.leafEntries -= w;
+    this.node.table.remove(sub);
+    this.changed(keyOf(sub.pattern, sub.queue), link, -1);
+  }
+
   /** An INTEREST frame from `link`: a snapshot, removals and additions of its subscriptions. */
   received(link: PeerLink, body: Record<string, unknown>): void {
     const li = this.perLink.get(link);
@@ -191,21 +207,9 @@ export class InterestExchange {
     // A partial mesh passes queue copies on: its peers' members are ranked by distance (RoutingTable.pick).
     const ranked = this.partial && link.kind === 'peer';
     if (body.snap === true) {
-      for (const [id, sub] of li.learned) {
-        this.node.table.remove(sub);
-        li.learned.delete(id);
-        if (leaf) this.leafEntries--;
-        this.changed(keyOf(sub.pattern, sub.queue), link, -1);
-      }
+      for (const id of [...li.learned.keys()]) this.forget(link, li, id);
     }
-    for (const id of Array.isArray(body.del) ? body.del : []) {
-      const sub = li.learned.get(id as number);
-      if (!sub) continue;
-      li.learned.delete(id as number);
-      if (leaf) this.leafEntries--;
-      this.node.table.remove(sub);
-      this.changed(keyOf(sub.pattern, sub.queue), link, -1);
-    }
+    for (const id of Array.isArray(body.del) ? body.del : []) this.forget(link, li, id as number);
     let bad = 0;
     let full = 0;
     let leavesFull = 0;
@@ -224,15 +228,17 @@ export class InterestExchange {
       }
       const q = typeof queue === 'string' && queue.length > 0 ? queue : undefined;
       const old = li.learned.get(id);
-      if (!old && li.learned.size >= this.maxPeerInterest) {
-        full++;
+      const same = old !== undefined && old.pattern === pattern && old.queue === q;
+      // What the entry weighs more than the one it replaces (none for the same one at another distance).
+      const more = same ? 0 : weightOf({ pattern, queue: q }) - (old === undefined ? 0 : weightOf(old));
+      if (more > 0 && (li.weight + more > this.maxPeerInterest || (leaf && this.leafEntries + more > this.maxPeerInterest >>> 1))) {
+        if (li.weight + more > this.maxPeerInterest) full++;
+        else leavesFull++;
+        // A refused replacement ends the entry it replaced: the peer no longer has it.
+        this.forget(link, li, id);
         continue;
       }
-      if (!old && leaf && this.leafEntries >= this.maxPeerInterest >>> 1) {
-        leavesFull++;
-        continue;
-      }
-      if (old && old.pattern === pattern && old.queue === q) {
+      if (same) {
         // The same entry at another distance: in a partial mesh a queue member's rank changes (cached receivers
         // of its topics dropped, as for any change of the table), else the routing table is unchanged.
         if (ranked && q !== undefined && old.distance !== dist) this.node.table.distanceChanged(old, dist);
@@ -240,11 +246,13 @@ export class InterestExchange {
         continue;
       }
       if (old) {
+        // Its weight stays counted: the new entry's is `more` on top.
         this.node.table.remove(old);
         this.changed(keyOf(old.pattern, old.queue), link, -1);
       }
       const sub: Subscription = { sid: id, pattern, queue: q, owner: link, slow: 'drop', ...(ranked && q !== undefined ? { distance: dist } : {}) };
-      if (!old && leaf) this.leafEntries++;
+      li.weight += more;
+      if (leaf) this.leafEntries += more;
       li.learned.set(id, sub);
       this.node.table.add(sub);
       // Recorded in every mode: a leaf hears what peers want (what they tell a peer is the ledger's rule).
@@ -257,11 +265,11 @@ export class InterestExchange {
     }
     if (full > 0) {
       throttled(this.node.logger).warn({ peer: link.peerId, refused: full, maxPeerInterest: this.maxPeerInterest }, 'peer interest past maxPeerInterest refused', 'interest full', link.peerId);
-      link.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', 0, `${full} interest entries refused: this link already has ${li.learned.size} (maxPeerInterest)`);
+      link.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', 0, `${full} interest entries refused: this link's ${li.learned.size} already weigh ${li.weight} of maxPeerInterest ${this.maxPeerInterest} (entries count by weight)`);
     }
     if (leavesFull > 0) {
       throttled(this.node.logger).warn({ leaf: link.peerId, refused: leavesFull, leafEntries: this.leafEntries }, 'leaf interest past half of maxPeerInterest (all leaves together) refused', 'leaf interest full', link.peerId);
-      link.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', 0, `${leavesFull} interest entries refused: this hub's leaves already have ${this.leafEntries} together (half of maxPeerInterest)`);
+      link.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', 0, `${leavesFull} interest entries refused: this hub's leaves' entries already weigh ${this.leafEntries} together (half of maxPeerInterest, by weight)`);
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { Logger } from '@meshbus/core';
+import { throttled, type Logger } from '@meshbus/core';
 import type { ResolvedClusterOptions } from './options.js';
 import type { PeerLink } from './peer-link.js';
 import type { Redialer } from './redialer.js';
@@ -45,6 +45,14 @@ export class Leaves {
       // The leaf decides by the same rule (the mesh's): otherwise each end could close the link the other keeps, forever.
       if (existing && !keepsNewLink(this.h.selfId, link, existing, o.pingInterval)) {
         link.close('duplicate link');
+        return 'refused';
+      }
+      // A link of its own per leaf holds a copy of all the interest the hub announces to it: bounded in number.
+      // Logged here at most once a minute (not by the link: a leaf of a fresh id per attempt was a line each).
+      if (existing === undefined && this.links.size >= o.maxLeafLinks) {
+        const fields = { leaf: peer.id, leafName: peer.name, remote: link.remote, code: 'MB_ERR_TOO_MANY_CONNECTIONS', maxLeafLinks: o.maxLeafLinks };
+        throttled(this.h.logger).warn(fields, 'leaf link refused: maxLeafLinks reached', 'leaf links full');
+        link.fail('MB_ERR_TOO_MANY_CONNECTIONS', `this hub already has ${this.links.size} leaf links (maxLeafLinks ${o.maxLeafLinks})`);
         return 'refused';
       }
       this.links.set(peer.id, link);

@@ -44,13 +44,22 @@ export interface ClusterOptions {
   /** Nodes learned by gossip or linked that this node keeps (views, failover URLs, dial targets), at most. Default 1,024. */
   maxKnownPeers?: number;
   /**
-   * Interest entries (pattern, queue) one peer link may announce, at most; past it
-   * further entries are refused (ERROR MB_ERR_TOO_MANY_SUBSCRIPTIONS to the peer,
-   * logged) and not routed to. A peer announces each distinct (pattern, queue)
-   * of its clients once, so this bounds the routing table a peer can fill.
-   * Default 100,000.
+   * Weight of the interest entries (pattern, queue) one peer link may announce, at
+   * most; past it further entries are refused (ERROR MB_ERR_TOO_MANY_SUBSCRIPTIONS to
+   * the peer, logged) and not routed to. An entry weighs as a client's SUB of its
+   * pattern and queue (SPEC 10.10: 1 up to 4 tokens, 6 for 32). A peer announces
+   * each distinct (pattern, queue) of its clients once, so this bounds the routing
+   * table a peer can fill. Default 100,000.
    */
   maxPeerInterest?: number;
+  /**
+   * Leaf links a hub takes at most; past it a leaf's link is refused (fatal ERROR
+   * MB_ERR_TOO_MANY_CONNECTIONS; logged at most once a minute) and it fails over to
+   * another of its seeds. Each leaf link keeps a copy of all the interest the hub
+   * announces to it (~150 B per distinct pattern and queue: 20,000 are ~3 MB a
+   * link). Default 64.
+   */
+  maxLeafLinks?: number;
   /**
    * A gossip-learned address is given up after this many consecutive failed attempts (no
    * connection, or a link that closed before authenticating), or at once when the node
@@ -103,6 +112,7 @@ export interface ResolvedClusterOptions {
   maxPreAuthPerIp: number;
   maxKnownPeers: number;
   maxPeerInterest: number;
+  maxLeafLinks: number;
   redialGiveUp: number;
   readyWait: number;
   region: string | undefined;
@@ -128,6 +138,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
     maxPreAuthPerIp: o.maxPreAuthPerIp ?? 8,
     maxKnownPeers: o.maxKnownPeers ?? 1024,
     maxPeerInterest: o.maxPeerInterest ?? 100_000,
+    maxLeafLinks: o.maxLeafLinks ?? 64,
     redialGiveUp: o.redialGiveUp ?? 20,
     readyWait: o.readyWait ?? 10_000,
     region: o.region,
@@ -138,7 +149,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
   if (r.mode !== 'full' && r.mode !== 'partial' && r.mode !== 'leaf') throw new ConfigError(`mesh mode must be 'full', 'partial' or 'leaf', got ${String(o.mode)}`);
   if (r.mode === 'leaf' && r.seeds.length === 0) throw new ConfigError('a leaf node needs seeds: the hub nodes it links to');
   for (const s of r.seeds) parseAddress(s, 'seeds');
-  for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'maxPeerInterest', 'redialGiveUp'] as const) {
+  for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'maxPeerInterest', 'maxLeafLinks', 'redialGiveUp'] as const) {
     if (!Number.isInteger(r[k]) || r[k] <= 0) throw new ConfigError(`${k} must be a positive integer`);
   }
   // They arm timers: past the longest one a timer fires after 1 ms (a redial or ping storm).

@@ -337,7 +337,7 @@ export class ClientSession extends Connection {
     if (sid === 0) throw new ProtocolError('MB_ERR_BAD_BODY', 'SUB needs a non-zero sid in correlation');
     const old = this.subs.get(sid);
     const adds = !body.durable && (old === undefined || old.detached === true);
-    const refused = subscriptionRefusal(this.ctx.options, this.ctx.table, { connectionCount: this.subs.size, replaces: old !== undefined, adds, host: this.host });
+    const refused = subscriptionRefusal(this.ctx.options, this.ctx.table, { connectionWeight: this.subs.weight, old, pattern, queue: body.q, adds, host: this.host });
     if (refused) {
       this.ctx.stats.subscriptionsRefused[refused.bound]++;
       this.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', sid, refused.message);

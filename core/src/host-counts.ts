@@ -13,8 +13,8 @@ export class HostCounts {
     return this.counts.get(host) ?? 0;
   }
 
-  /** Adds `d` (+1 or -1) to the count of `host`; returns the new count. */
-  add(host: string, d: 1 | -1): number {
+  /** Adds `d` (+1 or -1; a weight, for subscriptions) to the count of `host`; returns the new count. */
+  add(host: string, d: number): number {
     const n = this.get(host) + d;
     if (n > 0) this.counts.set(host, n);
     else this.counts.delete(host);

@@ -7,6 +7,7 @@ export type { NodeExtension, ExtensionHost, ExtensionSession, ExtensionPublisher
 export { DURABLE_FEATURES, logDurabilityOff, refuseWithoutRedis } from './durable/durability-off.js';
 export { resolveDurable, MAX_WAIT_REPLICAS, DurableMatcher, type DurableOptions, type DurableTopic, type ResolvedDurable, type ResolvedTopicRule, type TopicDurability } from './durable/store-config.js';
 export { RoutingTable, type Receivers, type GroupReceivers, type InterestChange, type DeliveryScope } from './routing-table.js';
+export { subscriptionWeight, weightOf, WEIGHT_UNIT } from './subscription-weight.js';
 export type { Subscriber, SubscriberKind, Subscription, SlowPolicy, DropTag, Throttled, EventSource } from './subscriber.js';
 export type { Transport, TransportEvents } from './transport.js';
 export { OutboundQueue } from './outbound-queue.js';

@@ -68,8 +68,8 @@ const INTERNAL_PUBLISHER = new InternalSubscriber('internal');
 export class MeshNode implements NodeContext {
   readonly id: string;
   readonly options: ResolvedOptions;
-  readonly table = new RoutingTable();
   readonly stats: NodeStats = newStats();
+  readonly table = new RoutingTable(this.stats.subscriptionWeight);
   /** Duration observers (delivery, durable writes): no-ops until an exporter, e.g. the HTTP API's /metrics, sets them. */
   readonly timings: NodeTimings = newTimings();
   private readonly deliveryTimer = new DeliveryTimer(this.timings);

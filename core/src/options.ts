@@ -67,17 +67,21 @@ export interface NodeOptions {
   maxTopicLength?: number;
   /** Deepest topic, tokens. Default 32. */
   maxTopicDepth?: number;
-  /** Subscriptions per connection. Default 10,000. */
+  /**
+   * Subscriptions per connection, by weight (this and the two below: SPEC 10.10,
+   * "How subscriptions are counted": up to 4 tokens weigh 1, 32 tokens 6; a unit
+   * holds at most ~1.5 KB of heap). Default 10,000.
+   */
   maxSubscriptions?: number;
   /**
-   * Client subscriptions per node, all connections together. Default 1,000,000
-   * (about 1 KB of heap each with a 200-byte pattern): per connection alone, one
+   * Client subscriptions per node, all connections together, by weight. Default 1,000,000
+   * (about 1 KB of heap each with a 200-byte pattern, ≤ ~1.5 GB in all): per connection alone, one
    * host's 1,024 connections × 10,000 could hold 10 million, about 10 GB.
    */
   maxNodeSubscriptions?: number;
   /**
    * Client subscriptions from one host (IPv4 address, or IPv6 /64, as
-   * `maxConnectionsPerIp` counts), all its connections together. Default a
+   * `maxConnectionsPerIp` counts), all its connections together, by weight. Default a
    * quarter of `maxNodeSubscriptions` (250,000): without it one host could
    * take the whole node's bound and every other client's SUB would be
    * refused. A host behind a carrier NAT with 1,024 connections still has

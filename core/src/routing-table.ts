@@ -4,6 +4,7 @@ import { HostCounts } from './host-counts.js';
 import { OwnedPattern, sheds } from './owned-pattern.js';
 import { receiversOf } from './receivers-of.js';
 import { WideSubscriptions } from './wide-subscriptions.js';
+import { weightOf } from './subscription-weight.js';
 import { admitted, takesPayload, type DropTag, type Subscriber, type SubscriberKind, type Subscription } from './subscriber.js';
 import type { GroupMembers, GroupReceivers, LimitedPattern, Receivers } from './receivers.js';
 
@@ -129,26 +130,50 @@ export class RoutingTable {
    * default maxNodeSubscriptions), for anyone who asks.
    */
   private readonly owners: Record<SubscriberKind, number> = { client: 0, peer: 0, leaf: 0, gateway: 0, internal: 0 };
-  /** Client subscriptions per host (Subscriber.host; what maxSubscriptionsPerIp bounds). */
+
+  /** Client subscriptions per host (Subscriber.host). */
   private readonly perHost = new HostCounts();
+  /** Their weight per host (what maxSubscriptionsPerIp bounds). */
+  private readonly perHostWeight = new HostCounts();
+
+  /**
+   * `weights`: kept up to date with the weight of the subscriptions in the table by owner kind
+   * (subscription-weight.ts: what the subscription limits count), e.g. the node's stats.subscriptionWeight.
+   */
+  constructor(private readonly weights: Record<SubscriberKind, number> = { client: 0, peer: 0, leaf: 0, gateway: 0, internal: 0 }) {}
 
   /** How many subscriptions client connections from `host` (Subscriber.host) have in the table. */
   hostSubscriptions(host: string): number {
     return this.perHost.get(host);
   }
 
+  /** The weight of those (what maxSubscriptionsPerIp bounds). */
+  hostWeight(host: string): number {
+    return this.perHostWeight.get(host);
+  }
+
   get size(): number {
     return this.subCount;
   }
 
-  /** Subscriptions owned by client connections (what maxNodeSubscriptions bounds). */
+  /** Subscriptions owned by client connections. */
   get clientSubscriptions(): number {
     return this.owners.client;
+  }
+
+  /** Their weight (what maxNodeSubscriptions bounds; subscription-weight.ts). */
+  get clientWeight(): number {
+    return this.weights.client;
   }
 
   /** How many subscriptions the table holds by owner kind (a copy; no walk of the table). */
   byOwner(): Record<SubscriberKind, number> {
     return { ...this.owners };
+  }
+
+  /** Their weight by owner kind (a copy): what they make the node hold, in units of a short subscription. */
+  weightByOwner(): Record<SubscriberKind, number> {
+    return { ...this.weights };
   }
 
   add(sub: Subscription): void {
@@ -165,7 +190,7 @@ export class RoutingTable {
     this.subCount++;
     this.changed(sub.pattern);
     this.owners[sub.owner.kind]++;
-    if (sub.owner.kind === 'client') this.countHost(sub.owner, 1);
+    this.weigh(sub, 1);
     if (isLocalInterest(sub.owner.kind)) this.count(sub, 1);
   }
 
@@ -183,7 +208,7 @@ export class RoutingTable {
     this.subCount--;
     this.changed(sub.pattern);
     this.owners[sub.owner.kind]--;
-    if (sub.owner.kind === 'client') this.countHost(sub.owner, -1);
+    this.weigh(sub, -1);
     if (isLocalInterest(sub.owner.kind)) this.count(sub, -1);
   }
 
@@ -210,10 +235,14 @@ export class RoutingTable {
     this.wide.forEach((held) => held.forEach(visit));
   }
 
-  private countHost(owner: Subscriber, d: 1 | -1): void {
-    const host = owner.host;
+  /** Counts `sub`'s weight in (d = 1) or out (-1), and for a client its host's count and weight. */
+  private weigh(sub: Subscription, d: 1 | -1): void {
+    const w = weightOf(sub) * d;
+    this.weights[sub.owner.kind] += w;
+    const host = sub.owner.kind === 'client' ? sub.owner.host : undefined;
     if (host === undefined) return;
     this.perHost.add(host, d);
+    this.perHostWeight.add(host, w);
   }
 
   private count(sub: Subscription, d: 1 | -1): void {

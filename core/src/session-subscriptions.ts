@@ -1,6 +1,7 @@
 import type { NodeContext } from './node-context.js';
 import type { Subscription } from './subscriber.js';
 import { DeliveryPolicy } from './subscription-policy.js';
+import { weightOf } from './subscription-weight.js';
 
 /**
  * One client connection's subscriptions by sid, kept in step with the node's
@@ -12,6 +13,8 @@ export class SessionSubscriptions {
   private readonly subs = new Map<number, Subscription>();
   /** How many have a `max` (0: deliveries are not looked up). */
   private limited = 0;
+  /** Their weight together (subscription-weight.ts: what maxSubscriptions bounds). */
+  private weightSum = 0;
   /** The connection's reserved-topic filter, kept up to date per SUB/UNSUB. */
   readonly policy: DeliveryPolicy;
 
@@ -24,6 +27,11 @@ export class SessionSubscriptions {
 
   get size(): number {
     return this.subs.size;
+  }
+
+  /** The weight of the subscriptions held (what maxSubscriptions bounds). */
+  get weight(): number {
+    return this.weightSum;
   }
 
   get(sid: number): Subscription | undefined {
@@ -44,6 +52,7 @@ export class SessionSubscriptions {
     const old = this.subs.get(sub.sid);
     if (old) this.detach(old);
     this.subs.set(sub.sid, sub);
+    this.weightSum += weightOf(sub);
     this.policy.add(sub);
     if (sub.max !== undefined) this.limited++;
     this.ctx.table.add(sub);
@@ -83,6 +92,7 @@ export class SessionSubscriptions {
   }
 
   private detach(sub: Subscription): void {
+    this.weightSum -= weightOf(sub);
     this.policy.remove(sub);
     if (sub.max !== undefined) this.limited--;
     this.ctx.table.remove(sub);

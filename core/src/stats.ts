@@ -1,4 +1,5 @@
 import type { SubscriptionBound } from './subscription-bounds.js';
+import type { SubscriberKind } from './subscriber.js';
 
 /** Counters of one node, read by the HTTP API and the metrics endpoint. */
 export interface NodeStats {
@@ -21,6 +22,11 @@ export interface NodeStats {
   rateLimited: number;
   /** SUBs refused MB_ERR_TOO_MANY_SUBSCRIPTIONS, by the bound they hit (subscription-bounds.ts). */
   subscriptionsRefused: Record<SubscriptionBound, number>;
+  /**
+   * Not a counter: the weight of the subscriptions in the routing table now, by owner kind, kept by the
+   * table (subscription-weight.ts; what the subscription limits count, beside RoutingTable.byOwner's count).
+   */
+  subscriptionWeight: Record<SubscriberKind, number>;
   /** Live connections closed because their token expired. */
   tokensExpired: number;
   protocolErrors: number;
@@ -164,6 +170,7 @@ export function newStats(): NodeStats {
     permissionDenied: 0,
     rateLimited: 0,
     subscriptionsRefused: { connection: 0, node: 0, host: 0 },
+    subscriptionWeight: { client: 0, peer: 0, leaf: 0, gateway: 0, internal: 0 },
     tokensExpired: 0,
     protocolErrors: 0,
     errorsSent: 0,
