@@ -14,6 +14,9 @@ import type { HttpStats } from './metrics.js';
 import { DEFAULT_HTTP_PORT, openAdminRefusal } from './open-admin.js';
 import type { RateHistory } from './rate-history.js';
 
+/** Default of the HTTP API's maxWaiting: calls waiting at once on a node (requests, traces, mesh and workers views). */
+export const DEFAULT_HTTP_MAX_WAITING = 1024;
+
 export interface HttpOptions {
   /** Port of the HTTP API; 0 picks a free one. Default 8480. */
   port?: number;
@@ -45,6 +48,8 @@ export interface HttpOptions {
   requestTimeout?: number;
   /** Largest `?timeout=` POST /v1/request accepts, ms. Default 60,000. */
   maxRequestTimeout?: number;
+  /** Calls waiting at once on the node (see MeshbusHttpOptions.maxWaiting). Default 1,024. */
+  maxWaiting?: number;
   /** Seconds of 1-second rate samples kept for the dashboard. Default 300. */
   historySeconds?: number;
   /** Serve HTTPS with this certificate (and require client certificates when asked). */
@@ -144,6 +149,7 @@ export interface CheckedHttpOptions {
   insecureOpenAdmin?: boolean;
   requestTimeout?: number;
   maxRequestTimeout?: number;
+  maxWaiting?: number;
   historySeconds?: number;
   metricsMinInterval?: number;
 }
@@ -155,8 +161,9 @@ const isPosInt = (v: number): boolean => Number.isInteger(v) && v > 0;
  * before it loads the plugin); throws ConfigError. Returns the timeouts
  * (ms), history length (s) and metrics interval (ms) with defaults.
  */
-export function checkPluginOptions(o: CheckedHttpOptions): { requestTimeout: number; maxRequestTimeout: number; historySeconds: number; metricsMinInterval: number } {
+export function checkPluginOptions(o: CheckedHttpOptions): { requestTimeout: number; maxRequestTimeout: number; historySeconds: number; metricsMinInterval: number; maxWaiting: number } {
   const requestTimeout = o.requestTimeout ?? 5_000;
+  const maxWaiting = o.maxWaiting ?? DEFAULT_HTTP_MAX_WAITING;
   const metricsMinInterval = o.metricsMinInterval ?? 1_000;
   if (!Number.isInteger(metricsMinInterval) || metricsMinInterval < 0) throw new ConfigError(`metricsMinInterval must be a non-negative integer, got ${metricsMinInterval}`);
   const maxRequestTimeout = o.maxRequestTimeout ?? 60_000;
@@ -164,7 +171,7 @@ export function checkPluginOptions(o: CheckedHttpOptions): { requestTimeout: num
   if (o.adminToken !== undefined && (typeof o.adminToken !== 'string' || o.adminToken.length === 0)) {
     throw new ConfigError('adminToken must be a non-empty string');
   }
-  for (const [k, v] of [['requestTimeout', requestTimeout], ['maxRequestTimeout', maxRequestTimeout], ['historySeconds', historySeconds]] as const) {
+  for (const [k, v] of [['requestTimeout', requestTimeout], ['maxRequestTimeout', maxRequestTimeout], ['historySeconds', historySeconds], ['maxWaiting', maxWaiting]] as const) {
     if (!isPosInt(v)) throw new ConfigError(`${k} must be a positive integer, got ${v}`);
   }
   // A request's wait arms a timer: past the longest one it fires after 1 ms (every request a 504 at once).
@@ -174,7 +181,7 @@ export function checkPluginOptions(o: CheckedHttpOptions): { requestTimeout: num
   if (o.adminToken === undefined && o.insecureOpenAdmin !== true && (n.options.token !== undefined || n.options.jwt !== undefined)) {
     throw new ConfigError('the HTTP API of a node that requires client tokens needs an admin token (set adminToken; or insecureOpenAdmin to run it open anyway)');
   }
-  return { requestTimeout, maxRequestTimeout, historySeconds, metricsMinInterval };
+  return { requestTimeout, maxRequestTimeout, historySeconds, metricsMinInterval, maxWaiting };
 }
 
 /**

@@ -137,6 +137,7 @@ async function buildHttpApp(node: MeshNode, options: HttpOptions, serverFactory:
       cluster: options.cluster,
       requestTimeout: options.requestTimeout,
       maxRequestTimeout: options.maxRequestTimeout,
+      maxWaiting: options.maxWaiting,
       historySeconds: options.historySeconds,
       history,
       scheme: options.tls ? 'https' : 'http',

@@ -15,6 +15,8 @@ interface Waiting {
   resolve(r: Reply): void;
   reject(e: Error): void;
   timer: ReturnType<typeof setTimeout>;
+  /** Stops listening to the caller's abort signal. */
+  done: (() => void) | undefined;
 }
 
 /** Replies the inbox refused, by reason (for metrics). */
@@ -67,27 +69,40 @@ export class RequestInbox {
   /**
    * Publishes a request on `topic` and resolves with the first reply.
    * Rejects with SessionError MB_ERR_NO_RESPONDERS when nothing receives it,
-   * ClientError MB_ERR_TIMEOUT after `timeoutMs`, or the node's error for a
-   * bad topic or payload.
+   * ClientError MB_ERR_TIMEOUT after `timeoutMs`, `signal`'s reason when it
+   * aborts first (the request is then forgotten: a late reply is dropped),
+   * or the node's error for a bad topic or payload. `payload` is not held
+   * once published: the wait keeps no reference to it (its closures are
+   * made in `expect`), so a request waiting a minute for its reply costs no
+   * body.
    */
-  request(topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, timeoutMs: number): Promise<Reply> {
+  request(topic: string, payload: Uint8Array, headers: Record<string, string> | undefined, timeoutMs: number, signal?: AbortSignal): Promise<Reply> {
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
     const from = this.subscribe().subscriber;
     const token = randomBytes(TOKEN_BYTES).toString('hex');
     const correlation = randomBytes(4).readUInt32BE(0) || 1;
+    const answer = this.expect(token, correlation, timeoutMs, signal);
+    let n: number;
+    try {
+      n = this.node.publishLocal(topic, payload, { headers, reply: this.prefix + token, correlation, from });
+    } catch (e) {
+      this.settle(token)?.reject(e as Error);
+      return answer;
+    }
+    if (n === 0) this.settle(token)?.reject(new SessionError('MB_ERR_NO_RESPONDERS', `no subscriber for "${topic}"`));
+    return answer;
+  }
+
+  /** The wait for `token`'s reply, settled by the reply, the timeout or `signal`. */
+  private expect(token: string, correlation: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<Reply> {
     return new Promise<Reply>((resolve, reject) => {
+      const abort = (): void => void this.settle(token)?.reject(signal!.reason as Error);
       const timer = setTimeout(() => {
-        this.waiting.delete(token);
-        reject(new ClientError('MB_ERR_TIMEOUT', `no reply within ${timeoutMs} ms`));
+        this.settle(token)?.reject(new ClientError('MB_ERR_TIMEOUT', `no reply within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.waiting.set(token, { correlation, resolve, reject, timer });
-      let n: number;
-      try {
-        n = this.node.publishLocal(topic, payload, { headers, reply: this.prefix + token, correlation, from });
-      } catch (e) {
-        this.settle(token)?.reject(e as Error);
-        return;
-      }
-      if (n === 0) this.settle(token)?.reject(new SessionError('MB_ERR_NO_RESPONDERS', `no subscriber for "${topic}"`));
+      const done = signal ? (): void => signal.removeEventListener('abort', abort) : undefined;
+      this.waiting.set(token, { correlation, resolve, reject, timer, done });
+      signal?.addEventListener('abort', abort, { once: true });
     });
   }
 
@@ -132,6 +147,7 @@ export class RequestInbox {
     if (!w) return undefined;
     this.waiting.delete(token);
     clearTimeout(w.timer);
+    w.done?.();
     return w;
   }
 }

@@ -12,7 +12,8 @@ export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 /** Counters of the HTTP API itself. */
 export interface HttpStats {
   published: number;
-  requests: { ok: number; timeout: number; noResponders: number; failed: number };
+  /** `abandoned`: the caller went before its reply came (the wait given up then). */
+  requests: { ok: number; timeout: number; noResponders: number; failed: number; abandoned: number };
   /** Messages on the HTTP inbox that answered no request in flight (forged, late or malformed). */
   repliesDropped: DroppedReplies;
   /** Round trip of each answered POST /v1/request, seconds (publish to reply); a no-op until /metrics sets it. */
@@ -22,7 +23,7 @@ export interface HttpStats {
 export function newHttpStats(): HttpStats {
   return {
     published: 0,
-    requests: { ok: 0, timeout: 0, noResponders: 0, failed: 0 },
+    requests: { ok: 0, timeout: 0, noResponders: 0, failed: 0, abandoned: 0 },
     repliesDropped: { unknownToken: 0, badCorrelation: 0, malformed: 0 },
     roundTrip: { observe() {} },
   };

@@ -6,6 +6,8 @@ import type { RateHistory } from './rate-history.js';
 import { memoryNow } from '../memory-now.js';
 import { outboundBudgetOf } from '../outbound-budget.js';
 import { replyMemory } from './reply-memory.js';
+import { DEFAULT_HTTP_MAX_WAITING } from './http-options.js';
+import { waitingCount } from './waiting-calls.js';
 
 /**
  * The node's series in a prom-client Registry of its own: prom-client's
@@ -29,6 +31,8 @@ export interface NodeMetricsSource {
   history: RateHistory;
   http: HttpStats;
   version: string;
+  /** The API's maxWaiting (meshbus_http_waiting_calls_limit). */
+  maxWaiting?: number;
 }
 
 type Labels = Record<string, string>;
@@ -221,6 +225,10 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   gauge(registry, 'meshbus_http_reply_held_bytes', 'Bytes of HTTP API answers (request replies, views) handed to the server and not written out yet, every connection together (client connections: meshbus_pending_bytes).', () => hr.heldBytes);
   gauge(registry, 'meshbus_http_reply_limit_bytes', 'The node-wide bound on meshbus_http_reply_held_bytes (the node\'s inputBudget): an answer past it is refused 503 MB_ERR_SLOW_CONSUMER.', () => replyMemory(node).limit);
   counter(registry, 'meshbus_http_replies_refused_total', 'HTTP answers refused 503 MB_ERR_SLOW_CONSUMER because they would pass the node-wide bound or their connection\'s maxPending.', () => hr.refused);
+  const waits = waitingCount(node);
+  gauge(registry, 'meshbus_http_waiting_calls', 'HTTP calls waiting now (POST /v1/request for its reply, /v1/trace for its wait, GET /v1/mesh and /v1/workers for their figures), every HTTP API of the node together; a call whose caller goes is given up at once.', () => waits.now);
+  gauge(registry, 'meshbus_http_waiting_calls_limit', 'This API\'s bound on meshbus_http_waiting_calls (maxWaiting): a call past it is refused 503 MB_ERR_TOO_MANY_CONNECTIONS.', () => src.maxWaiting ?? DEFAULT_HTTP_MAX_WAITING);
+  counter(registry, 'meshbus_http_waiting_refused_total', 'HTTP calls that wait refused 503 MB_ERR_TOO_MANY_CONNECTIONS because maxWaiting calls were waiting on the node.', () => waits.refused);
   counter(registry, 'meshbus_http_connections_cut_total', 'HTTP connections destroyed because their socket took nothing for writeDeadline while answer bytes waited.', () => hr.cut);
   counter(registry, 'meshbus_rate_limited_total', 'Publishes dropped by the per-connection rate limit.', () => s.rateLimited);
   counter(registry, 'meshbus_subscriptions_refused_total', 'SUBs refused MB_ERR_TOO_MANY_SUBSCRIPTIONS, by the bound they hit: connection (maxSubscriptions), node (maxNodeSubscriptions), host (maxSubscriptionsPerIp).', () =>
@@ -230,11 +238,12 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
   counter(registry, 'meshbus_stale_connections_total', 'Connections closed for unanswered pings.', () => s.staleConnections);
   counter(registry, 'meshbus_trace_hops_total', 'Trace hop records this node published.', () => s.traceHops);
   counter(registry, 'meshbus_http_published_total', 'Events published through POST /v1/publish.', () => http.published);
-  counter(registry, 'meshbus_http_requests_total', 'Requests made through POST /v1/request, by outcome.', () => [
+  counter(registry, 'meshbus_http_requests_total', 'Requests made through POST /v1/request, by outcome (abandoned: the caller went before the reply came).', () => [
     [{ outcome: 'ok' }, http.requests.ok],
     [{ outcome: 'timeout' }, http.requests.timeout],
     [{ outcome: 'no_responders' }, http.requests.noResponders],
     [{ outcome: 'failed' }, http.requests.failed],
+    [{ outcome: 'abandoned' }, http.requests.abandoned],
   ]);
   counter(registry, 'meshbus_http_replies_dropped_total', 'Messages on the POST /v1/request inbox refused as answers, by reason.', () => [
     [{ reason: 'unknown_token' }, http.repliesDropped.unknownToken],

@@ -12,12 +12,12 @@ import { RequestInbox } from './inbox.js';
 import type { Registry } from 'prom-client';
 import { METRICS_CONTENT_TYPE, newHttpStats, type HttpStats } from './metrics.js';
 import { registerTraceRoutes } from './trace-routes.js';
-import { WaitingCalls } from './waiting-calls.js';
+import { WaitingCalls, untilAborted } from './waiting-calls.js';
 import { registerPublishRoutes } from './publish-routes.js';
 import { RateHistory } from './rate-history.js';
 import { ScrapeCache } from './scrape-cache.js';
 import { checkPluginOptions } from './http-options.js';
-import { MAX_PAGE, clusterView, connectionsView, historyView, intParam, nodeView, readiness, statsView, subscriptionsView, type ViewContext } from './views.js';
+import { DEFAULT_PAGE, MAX_PAGE, clusterView, connectionsView, historyView, intParam, nodeView, readiness, statsView, subscriptionsView, type ViewContext } from './views.js';
 import { errorSite, throttled } from '../told-recently.js';
 import { NOSNIFF } from './served-types.js';
 import { holdAnswers } from './answer-hold.js';
@@ -50,6 +50,13 @@ export interface MeshbusHttpOptions {
   requestTimeout?: number;
   /** Largest `?timeout=` POST /v1/request accepts, ms. Default 60,000. */
   maxRequestTimeout?: number;
+  /**
+   * Calls waiting at once on the node (POST /v1/request and /v1/trace, GET
+   * /v1/mesh and /v1/workers; every HTTP API of the node counted together)
+   * past which this API refuses another with 503 MB_ERR_TOO_MANY_CONNECTIONS.
+   * Default 1,024.
+   */
+  maxWaiting?: number;
   /** Seconds of 1-second rate samples kept for the dashboard. Default 300. */
   historySeconds?: number;
   /** Rate samples kept by the caller (sampling since before the plugin was registered; the caller closes it). Default: the plugin's own, of historySeconds. */
@@ -134,12 +141,13 @@ function logUrl(url: string): string {
  */
 export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: FastifyInstance, options: MeshbusHttpOptions) => {
   const { node } = options;
-  const { requestTimeout, maxRequestTimeout, historySeconds, metricsMinInterval } = checkPluginOptions(options);
+  const { requestTimeout, maxRequestTimeout, historySeconds, metricsMinInterval, maxWaiting } = checkPluginOptions(options);
   const prefix = app.prefix;
   const ctx: ViewContext = {
     node,
     cluster: options.cluster,
     version: VERSION,
+    maxWaiting,
     // The port the app listens on, whoever made it listen.
     get httpPort(): number {
       const addr = app.server.address();
@@ -156,12 +164,12 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   if (ctx.cluster) mesh.start();
   // prom-client is loaded here, by registration, not by importing @meshbus/core/http.
   const { createNodeMetrics } = await import('./node-metrics.js');
-  const { registry, detach } = createNodeMetrics({ node, cluster: () => ctx.cluster, history, http: stats, version: VERSION });
+  const { registry, detach } = createNodeMetrics({ node, cluster: () => ctx.cluster, history, http: stats, version: VERSION, maxWaiting });
   if (options.metricsLabels) registry.setDefaultLabels(options.metricsLabels);
   const source = options.metricsSource ?? ((own: Registry) => own.metrics());
   const scrapes = new ScrapeCache(() => source(registry), metricsMinInterval);
   // Calls waiting for a reply, a trace's wait or the mesh's figures are failed (503 MB_ERR_DRAINING) and answered before fastify cuts the connections.
-  const waiting = new WaitingCalls(app, () => {
+  const waiting = new WaitingCalls(app, node, maxWaiting, () => {
     mesh.close();
     inbox.close();
   });
@@ -246,19 +254,38 @@ export const meshbusHttp: FastifyPluginAsync<MeshbusHttpOptions> = async (app: F
   // The address the caller reached this machine at stands in for a wildcard bind address (views.ts clientAddress).
   app.get('/v1/node', async (req) => nodeView(ctx, req.socket.localAddress));
   app.get('/v1/cluster', async (req) => clusterView(ctx, req.socket.localAddress));
+  // List views a page at a time (offset, limit ≤ MAX_PAGE): a list built whole grew with the node (views.ts).
+  const pageOf = (q: { offset?: string; limit?: string }) => ({ offset: intParam(q.offset, 'offset', 0, 0, 0xffffffff), limit: intParam(q.limit, 'limit', DEFAULT_PAGE, 1, MAX_PAGE) });
   app.get<{ Querystring: { offset?: string; limit?: string } }>('/v1/connections', async (req) => {
-    const offset = intParam(req.query.offset, 'offset', 0, 0, 0xffffffff);
-    const limit = intParam(req.query.limit, 'limit', 100, 1, MAX_PAGE);
+    const { offset, limit } = pageOf(req.query);
     return connectionsView(node, offset, limit);
   });
-  app.get('/v1/subscriptions', async () => subscriptionsView(node));
+  app.get<{ Querystring: { offset?: string; limit?: string } }>('/v1/subscriptions', async (req) => {
+    const { offset, limit } = pageOf(req.query);
+    return subscriptionsView(node, offset, limit);
+  });
   app.get('/v1/stats', async () => statsView(node, history, slow));
   app.get('/v1/mesh', async (_req, reply) => {
-    waiting.track(reply);
-    return mesh.collect();
+    const call = waiting.begin(reply);
+    try {
+      const view = await mesh.collect(undefined, call.signal);
+      call.signal.throwIfAborted();
+      return view;
+    } finally {
+      call.end();
+    }
   });
   app.get('/v1/stats/history', async () => historyView(history));
-  app.get('/v1/workers', async () => ({ workers: options.workers ? await options.workers() : [] }));
+  app.get('/v1/workers', async (_req, reply) => {
+    if (!options.workers) return { workers: [] };
+    // Gathered over IPC (up to seconds): a waiting call, counted and bounded, given up when the caller goes.
+    const call = waiting.begin(reply);
+    try {
+      return { workers: await untilAborted(options.workers(), call.signal) };
+    } finally {
+      call.end();
+    }
+  });
   registerPublishRoutes(app, { node, inbox, stats, requestTimeout, maxRequestTimeout, waiting });
   registerTraceRoutes(app, node, waiting);
 };

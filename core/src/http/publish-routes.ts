@@ -1,5 +1,5 @@
 import { isNodeOnlyTopic } from '../auth/reserved-topics.js';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { IncomingHttpHeaders } from 'node:http';
 import { assertHeaderName, isMeshbusError } from '@meshbus/proto';
 import type { MeshNode } from '../node.js';
@@ -93,6 +93,19 @@ const EMPTY = new Uint8Array(0);
 const bodyBytes = (body: unknown): Uint8Array => (body instanceof Uint8Array ? body : EMPTY);
 
 /**
+ * The request's body, taken off the request (set to undefined there): a
+ * route that waits after publishing keeps its request, and with it the
+ * body, until the wait ends (a minute for POST /v1/request), charged to no
+ * budget. Once the router has it, the node holds what it queues in the
+ * outbound budget (SPEC 10.6) and nothing else.
+ */
+export function takeBody(req: FastifyRequest): Uint8Array {
+  const body = bodyBytes(req.body);
+  req.body = undefined;
+  return body;
+}
+
+/**
  * `topic`, or 403 MB_ERR_PERMISSION_DENIED for one only nodes publish on
  * (`_TRACE…` hop records, `_DLQ…` dead letters: reserved-topics.ts), as the
  * client ports refuse it (client-limits.ts). `node.publishLocal` cannot
@@ -127,17 +140,21 @@ export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): voi
   app.post<{ Params: { topic: string }; Querystring: { timeout?: string } }>('/v1/request/:topic', { bodyLimit }, async (req, reply) => {
     if (node.draining) throw new HttpError('MB_ERR_DRAINING');
     const timeout = intParam(req.query.timeout, 'timeout', d.requestTimeout, 1, d.maxRequestTimeout);
-    d.waiting.track(reply);
+    const call = d.waiting.begin(reply);
     let r;
     const t0 = performance.now();
     try {
-      r = await inbox.request(publishableTopic(req.params.topic), bodyBytes(req.body), eventHeaders(req.headers), timeout);
+      // The body is handed to the router and taken off the request: nothing of it is held while the reply is awaited.
+      r = await inbox.request(publishableTopic(req.params.topic), takeBody(req), eventHeaders(req.headers), timeout, call.signal);
     } catch (e) {
-      const code = isMeshbusError(e) ? e.code : undefined;
+      const code = isMeshbusError(e) ? e.code : e instanceof HttpError ? e.code : undefined;
       if (code === 'MB_ERR_TIMEOUT') stats.requests.timeout++;
       else if (code === 'MB_ERR_NO_RESPONDERS') stats.requests.noResponders++;
+      else if (call.signal.aborted) stats.requests.abandoned++;
       else stats.requests.failed++;
       throw e;
+    } finally {
+      call.end();
     }
     // A reply past the bounds on answers not read yet is dropped now, not held for a client that may never read (reply-memory.ts).
     const refused = answers.refusal(reply.raw, req.raw.socket, r.payload.byteLength);

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { MeshNode, TraceHop } from '../node.js';
 import { HttpError } from './http-errors.js';
-import { publishableTopic } from './publish-routes.js';
+import { publishableTopic, takeBody } from './publish-routes.js';
 import { intParam } from './views.js';
 import { readHopRecord } from '../trace-hop.js';
 import type { WaitingCalls } from './waiting-calls.js';
@@ -17,35 +17,53 @@ import type { WaitingCalls } from './waiting-calls.js';
  */
 export function registerTraceRoutes(app: FastifyInstance, node: MeshNode, waiting: WaitingCalls): void {
   app.post<{ Params: { topic: string }; Querystring: { wait?: string } }>('/v1/trace/:topic', async (req, reply) => {
-    waiting.track(reply);
-    if (node.draining) throw new HttpError('MB_ERR_DRAINING');
-    const topic = publishableTopic(req.params.topic);
-    const wait = intParam(req.query.wait, 'wait', 1000, 1, 30_000);
-    const id = randomBytes(8).toString('hex');
-    const collected: TraceHop[] = [];
-    const owner = {};
-    node.traces.claim(owner, id);
-    // The node's own subscription (kind 'internal'): announced to peers, so their hop records come back.
-    const sub = node.subscribeInternal(
-      `_TRACE.${id}`,
-      (f) => {
-        // A malformed hop record (undefined) is not a reason to fail the trace.
-        const hop = readHopRecord(f.payload);
-        if (hop !== undefined && hop.origin === node.id) collected.push(hop);
-      },
-      { label: 'http trace' },
-    );
+    const call = waiting.begin(reply);
     try {
-      const body = req.body instanceof Uint8Array ? req.body : new Uint8Array(0);
-      const receivers = node.publishLocal(topic, body, { trace: id });
-      await waiting.sleep(wait);
-      // The API closes: answered like a request waiting for its reply, not cut off with the connection.
-      if (waiting.closing) throw new HttpError('MB_ERR_DRAINING', 'HTTP API closing');
-      const hops = [...collected].sort((a, b) => a.hops - b.hops || a.in - b.in);
-      return { id, topic: req.params.topic, receivers, hops };
+      if (node.draining) throw new HttpError('MB_ERR_DRAINING');
+      const topic = publishableTopic(req.params.topic);
+      const wait = intParam(req.query.wait, 'wait', 1000, 1, 30_000);
+      return await traced(node, waiting, call.signal, topic, takeBody(req), wait);
     } finally {
-      sub.unsubscribe();
-      node.traces.release(owner);
+      call.end();
     }
   });
 }
+
+/**
+ * Publishes `body` on `topic` traced and collects its hop records for `wait`
+ * ms, or until `signal` aborts (the caller went: the subscription and the id
+ * are given up at once, not at the end of `wait`). The body is not held
+ * while it waits (takeBody).
+ */
+async function traced(node: MeshNode, waiting: WaitingCalls, signal: AbortSignal, topic: string, body: Uint8Array, wait: number) {
+  const id = randomBytes(8).toString('hex');
+  const collected: TraceHop[] = [];
+  const owner = {};
+  node.traces.claim(owner, id);
+  // The node's own subscription (kind 'internal'): announced to peers, so their hop records come back.
+  const sub = node.subscribeInternal(
+    `_TRACE.${id}`,
+    (f) => {
+      // A malformed hop record (undefined) is not a reason to fail the trace.
+      const hop = readHopRecord(f.payload);
+      if (hop !== undefined && hop.origin === node.id) collected.push(hop);
+    },
+    { label: 'http trace' },
+  );
+  try {
+    const receivers = node.publishLocal(topic, body, { trace: id });
+    // The parameter is reassigned so that the suspended function no longer holds the body.
+    body = EMPTY;
+    await waiting.sleep(wait, signal);
+    // The API closes: answered like a request waiting for its reply, not cut off with the connection.
+    if (waiting.closing) throw new HttpError('MB_ERR_DRAINING', 'HTTP API closing');
+    signal.throwIfAborted();
+    const hops = [...collected].sort((a, b) => a.hops - b.hops || a.in - b.in);
+    return { id, topic, receivers, hops };
+  } finally {
+    sub.unsubscribe();
+    node.traces.release(owner);
+  }
+}
+
+const EMPTY = new Uint8Array(0);

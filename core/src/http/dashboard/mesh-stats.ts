@@ -147,7 +147,7 @@ export class MeshStats {
   }
 
   /** This node and every node the cluster view names (at most MAX_MESH_NODES), each asked once with a MESH_TIMEOUT_MS bound. */
-  async collect(timeoutMs = MESH_TIMEOUT_MS): Promise<{ self: string; nodes: MeshNodeEntry[] }> {
+  async collect(timeoutMs = MESH_TIMEOUT_MS, signal?: AbortSignal): Promise<{ self: string; nodes: MeshNodeEntry[] }> {
     const { node } = this.o;
     const others = new Map<string, string>();
     const cluster = this.o.cluster();
@@ -155,16 +155,17 @@ export class MeshStats {
     for (const l of cluster?.links?.() ?? []) for (const id of [l.from, l.to]) if (id !== node.id && !others.has(id)) others.set(id, '');
     const self: MeshNodeEntry = { id: node.id, name: node.options.name, self: true, summary: this.o.summary() };
     const asked = [...others].sort((a, b) => (a[0] < b[0] ? -1 : 1)).slice(0, MAX_MESH_NODES - 1);
-    const rest = await Promise.all(asked.map(([id, name]) => this.ask(id, name, timeoutMs)));
+    // `signal`: the caller went; every question still open is given up at once (the inbox forgets it).
+    const rest = await Promise.all(asked.map(([id, name]) => this.ask(id, name, timeoutMs, signal)));
     return { self: node.id, nodes: [self, ...rest] };
   }
 
-  private async ask(id: string, name: string, timeoutMs: number): Promise<MeshNodeEntry> {
+  private async ask(id: string, name: string, timeoutMs: number, signal: AbortSignal | undefined): Promise<MeshNodeEntry> {
     const nonce = randomBytes(16).toString('hex');
     const body: Record<string, string> = { nonce };
     if (this.o.adminToken !== undefined) body.proof = proof(this.o.adminToken, id, nonce);
     try {
-      const r = await this.o.inbox.request(statsTopic(id), Buffer.from(JSON.stringify(body)), undefined, timeoutMs);
+      const r = await this.o.inbox.request(statsTopic(id), Buffer.from(JSON.stringify(body)), undefined, timeoutMs, signal);
       const answer = parseAnswer(r.payload, id);
       if ('error' in answer) return { id, name, self: false, error: answer.error };
       return { id, name: answer.summary.name || name, self: false, summary: answer.summary };
