@@ -13,6 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeError } from '@meshbus/proto';
 import { RawClient, cleanups } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode } from '../src/index.js';
+import { startHttp } from '../src/http/index.js';
 
 const cleanup = cleanups();
 
@@ -108,4 +109,20 @@ describe('subscription weight', () => {
       for (let k = 0; k < 200 && n.table.clientSubscriptions !== 0; k++) await new Promise((r) => setTimeout(r, 10));
     }
   }, 60_000);
+
+  it('GET /v1/node and /metrics show the weight the limits count beside the count', async () => {
+    const n = await startNode({ port: 0, logger: silentLogger });
+    cleanup.push(() => n.close());
+    const http = await startHttp(n, { port: 0, host: '127.0.0.1' });
+    cleanup.push(() => http.close());
+    const c = await RawClient.connect(n.port);
+    cleanup.push(() => c.close());
+    c.sub(deep(1), 1); // 32 tokens: weight 6
+    c.sub('a.b', 2); // weight 1
+    await c.flush();
+    const node = (await (await fetch(`http://127.0.0.1:${http.port}/v1/node`)).json()) as { subscriptions: number; subscriptionWeight?: number };
+    expect({ subscriptions: node.subscriptions, subscriptionWeight: node.subscriptionWeight }).toEqual({ subscriptions: 2, subscriptionWeight: 7 });
+    const text = await (await fetch(`http://127.0.0.1:${http.port}/metrics`)).text();
+    expect(text).toMatch(/^meshbus_subscription_weight\{owner="client"\} 7$/m);
+  });
 });

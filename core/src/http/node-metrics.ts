@@ -148,6 +148,10 @@ export function createNodeMetrics(src: NodeMetricsSource): { registry: Registry;
       [{ kind: 'peer' }, peers().filter((p) => p.state === 'up').length],
     ];
   });
+  gauge(registry, 'meshbus_subscription_weight', 'Weight of the subscriptions in the routing table by owner (SPEC 10.10: what the subscription limits count; a short subscription weighs 1, one of 32 tokens 6).', () => {
+    const w = node.table.weightByOwner();
+    return (['client', 'peer', 'leaf', 'gateway', 'internal'] as const).map((owner) => [{ owner }, w[owner]]);
+  });
   counter(registry, 'meshbus_connections_accepted_total', 'Client connections accepted since start.', () => s.connectionsTotal);
   counter(registry, 'meshbus_connections_refused_total', 'Client connections refused (limit reached or draining).', () => s.connectionsRefused);
   gauge(registry, 'meshbus_subscriptions', 'Subscriptions in the routing table by owner: local clients, peers, leaf nodes (on their hub), gateway links (other regions), or the node itself (internal: HTTP inbox, traces).', () => {

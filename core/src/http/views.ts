@@ -63,6 +63,8 @@ export function nodeView(ctx: ViewContext, localIp?: string) {
     ...readiness(ctx),
     connections: n.connectionCount,
     subscriptions: n.table.size,
+    // What maxNodeSubscriptions bounds (SPEC 10.10): client subscriptions by weight.
+    subscriptionWeight: n.table.clientWeight,
     // What the outbound queues and replay buffers hold now, against limits.outboundBudget (SPEC 10.6).
     outboundHeldBytes: outbound.used,
     // HTTP calls waiting now (a reply, a trace, the mesh's figures), every API of the node together, against limits.httpMaxWaiting.
