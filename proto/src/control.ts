@@ -58,7 +58,17 @@ export interface SubBody {
    * counted by the node: a queue member that reached it is no longer chosen.
    */
   max?: number;
+  /**
+   * With `since`: the client's reference of this SUB (0..MAX_SUB_REF), echoed
+   * in every SubAckBody the node sends for the subscription it makes (its
+   * answer and its later gap notices), so the client tells them from those of
+   * the subscription this SUB replaced, still on their way (SPEC 15.3).
+   */
+  ref?: number;
 }
+
+/** Largest SUB `ref` (a small uint: 2 bytes of msgpack). */
+export const MAX_SUB_REF = 0xffff;
 
 /** Body of UNSUB (optional): with `max`, the subscription ends after `max` more deliveries instead of now. */
 export interface UnsubBody {
@@ -79,6 +89,8 @@ export interface SubAckBody {
   epoch: string;
   /** Delivery continues with the events after this offset. */
   offset: number;
+  /** The `ref` of the SUB that made the subscription, when it had one; absent from older nodes. */
+  ref?: number;
 }
 
 /** Body of the ACK that answers a durable PUB: where the event was stored. */
@@ -181,6 +193,7 @@ export function decodeSub(bytes: Uint8Array): SubBody {
   need(b.durable !== true || b.q !== undefined, 'SUB.durable needs a queue group (q)');
   need(b.latest === undefined || typeof b.latest === 'boolean', 'SUB.latest must be a boolean');
   need(b.max === undefined || isLimit(b.max), `SUB.max must be an integer 1..${MAX_SUB_LIMIT}`);
+  need(b.ref === undefined || isRef(b.ref), `SUB.ref must be an integer 0..${MAX_SUB_REF}`);
   return b as SubBody;
 }
 
@@ -192,11 +205,13 @@ export function decodeUnsub(bytes: Uint8Array): UnsubBody {
 }
 
 const isLimit = (v: unknown): v is number => isUint(v) && v >= 1 && v <= MAX_SUB_LIMIT;
+const isRef = (v: unknown): v is number => isUint(v) && v <= MAX_SUB_REF;
 
 /** Decodes the body of an ACK answering a SUB with `since`. */
 export function decodeSubAck(bytes: Uint8Array): SubAckBody {
   const b = decodeBody(bytes, NODE_BODY_CONTAINERS);
   need(typeof b.recovered === 'boolean' && isStr(b.epoch) && isUint(b.offset), 'SUB ACK body must be {recovered, epoch, offset}');
+  need(b.ref === undefined || isRef(b.ref), 'SUB ACK ref must be a SUB ref');
   return b as unknown as SubAckBody;
 }
 

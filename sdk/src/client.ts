@@ -291,7 +291,9 @@ export class Client implements SubscriptionOwner, Responder {
    * draining node did not take, the outbox) is followed the same way. While
    * the app's own suspend() holds, no connection comes until resume(): it
    * closes at once (the `closed` event counts the outbox as `unsent`), and
-   * a suspend() made during a drain ends it so.
+   * a suspend() made during a drain ends it so. Past `drainTimeout` (30 s)
+   * it closes as close() does (what is still owed rejected, or counted
+   * `unsent`) and rejects with ClientError MB_ERR_TIMEOUT.
    */
   async drain(): Promise<void> {
     const e = this.e;
@@ -307,27 +309,37 @@ export class Client implements SubscriptionOwner, Responder {
     if (e.inboxSid) e.unsub(e.inboxSid);
     // Requests made offline are not sent: their replies would come to the inbox this drain unsubscribes (as one made now).
     e.waitingRequests.rejectAll(connectionClosed('client is draining'));
-    // Offline, or its connection lost with something owed (a draining node's GOODBYE gives back the acked publishes it did
-    // not take), it waits for the next connection, which sends what waited: closing then discarded what a graceful stop
-    // is asked not to lose.
-    do {
-      if (!e.conn) {
-        await new Promise<void>((resolve) => {
-          const off = e.feed.emitter.on('status', (s) => {
-            if (s.type === 'connected' || s.type === 'closed') resolve(off());
-          });
+    // Past drainTimeout it closes as close() does, ending every wait below (one for a node that never came was for ever).
+    const ms = e.options.drainTimeout ?? 30_000;
+    let late = false;
+    const timer = after(ms, () => {
+      late = true;
+      void this.close();
+    });
+    const until = (type: Status['type']): Promise<void> =>
+      new Promise((resolve) => {
+        const off = e.feed.emitter.on('status', (s) => {
+          if (s.type === type || s.type === 'closed') resolve(off());
         });
-      }
-      try {
-        await this.flush();
-      } catch {
-        /* closing anyway, or going on with the next connection */
+      });
+    // Offline, or its connection lost with something owed (a draining node's GOODBYE gives back the acked publishes it did
+    // not take), it waits for the next connection, which sends what waited; so does what is still owed after a flush
+    // (flushing again was a PING/PONG loop: an outbox whose takeAll() failed, a draining node's NACKs).
+    for (let conn = e.conn; e.state === 'draining'; conn = e.conn) {
+      if (!conn) {
+        await until('connected');
+        continue;
       }
       // Acked publishes (made before or during the drain, or offline) get their ACK: the node stores before it answers, after the PONG.
+      await this.flush().catch(() => undefined);
       await e.pending.acksSettled();
-    } while (e.state === 'draining' && owes(e));
+      if (!owes(e)) break;
+      if (e.conn === conn) await until('disconnected');
+    }
+    clearTimeout(timer);
     for (const sub of [...subs.values()]) e.dispatcher.end(sub, 'unsubscribed', false);
     await this.close();
+    if (late) throw new ClientError('MB_ERR_TIMEOUT', `drain not done within drainTimeout (${ms} ms)`);
   }
 
   /** Closes now: pending requests and flushes are rejected (MB_ERR_CONNECTION_CLOSED), subscriptions end. */

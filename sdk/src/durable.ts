@@ -8,7 +8,7 @@
  *     import { durable } from '@meshbus/sdk/durable';
  *     const client = await connect('wss://host/', { durable });
  */
-import { ClientError, FrameType, Flags, decodePubAck, decodeSubAck, encodeBody, type Extension, type Frame, type MeshbusError, type Position, type SubBody } from '@meshbus/proto';
+import { ClientError, FrameType, Flags, MAX_SUB_REF, decodePubAck, decodeSubAck, encodeBody, type Extension, type Frame, type MeshbusError, type Position, type SubBody } from '@meshbus/proto';
 import type { Connection } from './connection.js';
 import type { DurableExtension, DurableFeature, DurableHost } from './durable-api.js';
 import { errorFrom } from './connection.js';
@@ -56,11 +56,13 @@ class Durable implements DurableExtension {
   private readonly sent = new Set<PendingAck>();
   /**
    * Resuming subscriptions behind their consumer whose SUB (a catch-up, or a reconnect's) waits for its answer, the
-   * only SubAck that ends `behind`; others on the sid are the replaced subscription's (stale, or its gap notice), whose
-   * events the answer's replay brings again. A node's answer echoes the position asked for (`since`), or says it could
-   * not recover. `told`: sent on another connection than the last answer (a reconnect's resume, which the app hears of).
+   * only SubAck that ends `behind`: the one echoing that SUB's `ref` (SPEC 15.3). Others on the sid are the replaced
+   * subscription's (its answer, its gap notices), whose events the answer's replay brings again. `told`: sent on
+   * another connection than the last answer (a reconnect's resume, which the app hears of).
    */
-  private readonly catching = new WeakMap<Subscription, { since: [string, number]; told: boolean }>();
+  private readonly catching = new WeakMap<Subscription, { ref: number; told: boolean }>();
+  /** The `ref` of the last SUB of a resuming subscription (1..MAX_SUB_REF, round). */
+  private ref = 0;
   /** The connection each resuming subscription was last answered on: a SUB sent on it while behind is a catch-up. */
   private readonly answeredOn = new WeakMap<Subscription, Connection>();
 
@@ -180,25 +182,26 @@ class Durable implements DurableExtension {
         this.host.emit({ type: 'error', error: asError(e), sid: id });
         return;
       }
+      let quiet = false;
       if (sub.behind) {
         const c = this.catching.get(sub);
-        // No catch-up sent yet, or not its answer: a recovered one echoes the position asked for. Taken as one: a SUB
-        // "from now" (no position yet)'s, and epoch '' (below), an older node's.
-        const [epoch, offset] = c?.since ?? [];
-        if (!c || (body.recovered && body.epoch !== '' && epoch !== '' && (body.epoch !== epoch || body.offset !== offset))) return;
+        // No catch-up sent yet (it comes when the consumer has room), or not its answer (another `ref`). Without `ref` (an
+        // older node) any SubAck after the catch-up SUB is taken as its answer.
+        if (!c || (body.ref !== undefined && body.ref !== c.ref)) return;
         // The SUB is answered: what follows on the sid is the new subscription's (a catch-up's replay, Subscription.behind).
         this.catching.delete(sub);
         sub.behind = false;
         // A catch-up is the client's own business: the app hears of it when it could not recover, not each time.
-        if (!c.told && body.recovered) return;
+        quiet = !c.told && body.recovered;
       }
       this.answeredOn.set(sub, conn);
       // Epoch '' is no position, only a SUB's "from now" (SPEC 15.3): older nodes answered so when their store failed
       // the read. Taking it lost the last real position, and the next resume, "from now", claimed recovered = true
       // for events never received. The position stays.
       if (body.epoch === '') return;
-      sub.recovered = body.recovered;
       sub.position = { epoch: body.epoch, offset: body.offset };
+      if (quiet) return;
+      sub.recovered = body.recovered;
       this.host.emit({ type: 'recovery', sid: id, pattern: sub.pattern, recovered: body.recovered, position: { ...sub.position } });
     }
   }
@@ -236,10 +239,14 @@ class Durable implements DurableExtension {
   subBody(sub: Subscription, body: SubBody): void {
     // Resume from the last position seen (after a reconnect, on any node, or again after ERROR MB_ERR_STORE_UNAVAILABLE
     // on the sid: engine.ts onError), or "from now".
-    if (sub.sequenced) body.since = sub.position ? [sub.position.epoch, sub.position.offset] : ['', 0];
+    if (sub.sequenced) {
+      body.since = sub.position ? [sub.position.epoch, sub.position.offset] : ['', 0];
+      // Echoed in the SubAcks of the subscription this SUB makes (SPEC 15.3): while behind, only its answer ends that.
+      body.ref = this.ref = (this.ref % MAX_SUB_REF) + 1;
+      const conn = this.host.current();
+      if (sub.behind && conn) this.catching.set(sub, { ref: body.ref, told: this.answeredOn.get(sub) !== conn });
+    }
     if (sub.options.durable) body.durable = true;
-    const conn = this.host.current();
-    if (sub.behind && conn && body.since) this.catching.set(sub, { since: body.since, told: this.answeredOn.get(sub) !== conn });
   }
 
   close(err: MeshbusError): void {

@@ -62,6 +62,7 @@ export function checkConnectOptions(o: ConnectOptions): void {
     ['maxReconnectAttempts', o.maxReconnectAttempts, (v) => v === -1 || count(0)(v)],
     ['connectTimeout', o.connectTimeout, deadline],
     ['requestTimeout', o.requestTimeout, deadline],
+    ['drainTimeout', o.drainTimeout, deadline],
     ['pingInterval', o.pingInterval, period],
     ['wakeTimeout', o.wakeTimeout, deadline],
     ['maxPingOut', o.maxPingOut, (v) => v < Infinity && count(1)(v)],

@@ -59,6 +59,12 @@ export interface ConnectOptions {
   outbox?: OutboxLimits | Outbox | false;
   /** Default request timeout, ms. Default 5000. */
   requestTimeout?: number;
+  /**
+   * Most ms a drain() lasts; past it the client closes as close() does and
+   * drain() rejects with ClientError MB_ERR_TIMEOUT. Default 30,000 (as
+   * nats.go's DrainTimeout); Infinity: none.
+   */
+  drainTimeout?: number;
   /** Default codec of `msg.decoded()`. Default JSON. */
   codec?: Codec;
   /**

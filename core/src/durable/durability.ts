@@ -423,7 +423,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   subscribed(owner: DurableSession, sub: Subscription, body: SubBody, isCurrent: () => boolean): void {
     const seq = this.sequencers.get(sub);
     if (seq) {
-      seq.start({ epoch: body.since![0], offset: body.since![1] });
+      seq.start({ epoch: body.since![0], offset: body.since![1] }, body.ref);
       return;
     }
     if (sub.detached) {

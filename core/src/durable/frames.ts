@@ -70,7 +70,7 @@ export function positionOf(f: Frame): Position | undefined {
   }
 }
 
-/** The ACK answering a SUB with `since`. */
+/** The ACK answering a SUB with `since`, or a later gap notice of its subscription (with the SUB's `ref` when it had one). */
 export function subAckFrame(sid: number, body: SubAckBody): Uint8Array {
   return encodeFrame({ type: FrameType.ACK, correlation: sid, payload: encodeBody(body) });
 }

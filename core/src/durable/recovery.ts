@@ -1,4 +1,4 @@
-import { Frame, copyBytes, isMeshbusError, type ErrorCode, type Position, thrownText } from '@meshbus/proto';
+import { Frame, copyBytes, isMeshbusError, type ErrorCode, type Position, type SubAckBody, thrownText } from '@meshbus/proto';
 import type { Logger } from '../logger.js';
 import type { NodeStats } from '../stats.js';
 import type { SequencedReceiver, Throttled } from '../subscriber.js';
@@ -12,8 +12,8 @@ import type { ResolvedTopicRule } from './store-config.js';
 export interface SequencedOwner {
   /** Sends one event to subscription `sid` (a sid-addressed delivery). */
   deliver(f: Frame, sid: number): void;
-  /** Sends the SUB's ACK: {recovered, epoch, offset} with correlation = sid. */
-  sendSubAck(sid: number, body: { recovered: boolean; epoch: string; offset: number }): void;
+  /** Sends the SUB's ACK, or a gap notice: {recovered, epoch, offset, ref?} with correlation = sid. */
+  sendSubAck(sid: number, body: SubAckBody): void;
   /** Sends a non-fatal ERROR with correlation = sid, in order with the deliveries (e.g. a skipped corrupt entry). */
   notice(sid: number, code: ErrorCode, message: string): void;
   readonly isOpen: boolean;
@@ -80,6 +80,11 @@ export class Sequencer implements SequencedReceiver {
   private started = false;
   /** The position the SUB asked for (epoch '' = from now), kept until the first read answers. */
   private since: Position = { epoch: '', offset: 0 };
+  /**
+   * The SUB's `ref`, echoed in every SubAck of this subscription (its answer, its gap notices): the client tells
+   * them from the SubAcks of the subscription this one replaced (same sid) still on their way (SPEC 15.3).
+   */
+  private ref: number | undefined;
   private closed = false;
   private released = false;
   /** Buffered live events were dropped (MAX_PENDING): read them from history once live. */
@@ -101,9 +106,10 @@ export class Sequencer implements SequencedReceiver {
     return { epoch: this.epoch, offset: this.offset };
   }
 
-  /** Starts: replays history after `since` (epoch '' = from now), then goes live. */
-  start(since: Position): void {
+  /** Starts: replays history after `since` (epoch '' = from now), then goes live; `ref`: the SUB's, echoed in its SubAcks. */
+  start(since: Position, ref = this.ref): void {
     this.since = since;
+    this.ref = ref;
     this.fetching = true;
     this.read(since, 0, (r) => this.afterInitial(since, r));
   }
@@ -195,7 +201,7 @@ export class Sequencer implements SequencedReceiver {
     this.epoch = r.epoch;
     const recovered = r.recovered;
     const replaying = recovered && since.epoch !== '';
-    this.owner.sendSubAck(this.sid, { recovered, epoch: r.epoch, offset: replaying ? since.offset : r.top });
+    this.subAck(recovered, r.epoch, replaying ? since.offset : r.top);
     const top = r.top;
     const finish = (): void => {
       this.offset = Math.max(this.offset, top);
@@ -293,9 +299,16 @@ export class Sequencer implements SequencedReceiver {
 
   /** Tells the client it may have missed events: it continues after (epoch, offset). */
   private lost(epoch: string, offset: number): void {
-    this.owner.sendSubAck(this.sid, { recovered: false, epoch, offset });
+    this.subAck(false, epoch, offset);
     this.epoch = epoch;
     this.offset = offset;
+  }
+
+  /** A SubAck of this subscription, with the SUB's `ref` when it had one. */
+  private subAck(recovered: boolean, epoch: string, offset: number): void {
+    const body: SubAckBody = { recovered, epoch, offset };
+    if (this.ref !== undefined) body.ref = this.ref;
+    this.owner.sendSubAck(this.sid, body);
   }
 
   private corrupt(message: string): void {
