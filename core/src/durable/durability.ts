@@ -6,8 +6,8 @@ import { MAX_IN_FLIGHT, PAUSE_IN_FLIGHT, RESUME_IN_FLIGHT, StoreGate } from './s
 import { AnswersOwed } from './answers-owed.js';
 import { refusal, subAckFrame, withPosition } from './frames.js';
 import { storeCode, storeErr, storeFailure } from './connection-error.js';
-import { HistoryStore } from './history-store.js';
-import { sendLatest } from './latest-value.js';
+import { HistoryStore, STORED_OVERHEAD } from './history-store.js';
+import { ReadGate, sendLatest } from './latest-value.js';
 import { Sequencer, type SequencedOwner } from './recovery.js';
 import { DurableMatcher, type ResolvedDurable, type TopicDurability } from './store-config.js';
 import { WorkQueues } from './work-queue.js';
@@ -92,6 +92,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   /** Acked publishes whose ACK/NACK is still to come, per publisher: a drain's GOODBYE waits for them (answersOwed). */
   private readonly answers = new AnswersOwed();
   private readonly replays: ReplaySlots;
+  private readonly latestReads: ReadGate; // a literal SUB's latest reads in flight: as many as replays (replay.perNode)
   /** Durable queue memberships, per connection and per node (each distinct queue is a Redis connection). */
   private readonly queueSlots: ReplaySlots;
   private readonly queueReleases = new Map<Subscription, () => void>();
@@ -112,6 +113,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
     this.matcher = new DurableMatcher<QueueRef>(cfg.topics);
     this.stopped = new Promise<void>((r) => (this.stopNow = r));
     this.replays = new ReplaySlots(cfg.replay.perConnection, cfg.replay.perNode);
+    this.latestReads = new ReadGate(cfg.replay.perNode);
     this.queueSlots = new ReplaySlots(cfg.queueLimits.perConnection, cfg.queueLimits.perNode, {
       code: 'MB_ERR_TOO_MANY_SUBSCRIPTIONS',
       what: 'durable queue subscriptions',
@@ -151,7 +153,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       if (up.redisUp === 1 && !this.stopping) log.warn({ redis: redact(this.cfg.redis) }, 'redis connection lost: durable publishes are refused until it is back');
       up.redisUp = 0;
     });
-    this.history = new HistoryStore(cmd, this.cfg.prefix, this.cfg.replay, this.host);
+    this.history = new HistoryStore(cmd, this.cfg.prefix, { ...this.cfg.replay, maxEntryBytes: this.cfg.quota.maxEventBytes + STORED_OVERHEAD }, this.host);
     this.quota = new StoreQuota(cmd, this.cfg, this.host.stats.store.full, this.host);
     this.jobs = new JobQuota(this.cfg.queueLimits.maxJobs, (name) => this.work.jobsNotDone(name), this.host.stats.store.full);
     if (this.cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(cmd, this.cfg.waitReplicas, this.cfg.waitTimeoutMs, this.cfg.writeTimeoutMs);
@@ -448,7 +450,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
           throw e;
         }
       };
-      sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<NonNullable<unknown>>, this.history, isCurrent, this.host.logger, this.host.stats, acquire).catch((e: unknown) =>
+      sendLatest(sequencedOwner(owner), sub.sid, sub.pattern, this.matcher as DurableMatcher<NonNullable<unknown>>, this.history, isCurrent, this.host.logger, this.host.stats, acquire, this.latestReads).catch((e: unknown) =>
         throttled(this.host.logger).error({ pattern: sub.pattern, ...storeErr(e) }, 'latest values failed', undefined, storeFailure(e)),
       );
     }

@@ -5,6 +5,9 @@ import type { ResolvedTopicRule } from './store-config.js';
 import { isEpoch, readStoredFrame } from './stored-frame.js';
 import { wrongType } from './connection-error.js';
 import { corruptKeyReplaced, sideWriteFailed, type CorruptWatch } from './corrupt-key.js';
+import { LATEST, parseLatest, type LatestValue } from './latest-read.js';
+
+export type { LatestValue } from './latest-read.js';
 
 /**
  * Per-topic history in Redis.
@@ -145,7 +148,10 @@ return {epoch, off, corrupt}
  *
  * One page at most: XRANGE in small steps until the page's entry or byte
  * budget is reached (at least one entry), so a replay never makes Redis
- * build a reply of the whole history.
+ * build a reply of the whole history. An entry larger than ARGV[9] (the
+ * largest event a node stores) comes back as `x` = its size, never its
+ * bytes: written by someone else into the store, a 100 MB entry was read
+ * whole into the node before it was found corrupt.
  */
 const READ = `${COMMON}
 local h = inspect(KEYS[1], KEYS[2])
@@ -170,6 +176,7 @@ local firstOff = tonumber(string.match(first[1][1], '^(%d+)'))
 if firstOff == nil or firstOff > since + 1 then return {epoch, top, 0, {}, 0} end
 local maxEntries = tonumber(ARGV[7])
 local maxBytes = tonumber(ARGV[8])
+local maxEntry = tonumber(ARGV[9])
 local entries = {}
 local bytes = 0
 local from = since + 1
@@ -179,7 +186,13 @@ while #entries < maxEntries and bytes < maxBytes and from <= upto do
   if #got == 0 then break end
   for _, e in ipairs(got) do
     if #entries >= maxEntries or (bytes >= maxBytes and #entries > 0) then break end
-    for j = 2, #e[2], 2 do bytes = bytes + #e[2][j] end
+    local size = 0
+    for j = 2, #e[2], 2 do size = size + #e[2][j] end
+    if size > maxEntry then
+      e = {e[1], {'x', tostring(size)}}
+      size = 0
+    end
+    bytes = bytes + size
     entries[#entries + 1] = e
     local off = tonumber(string.match(e[1], '^(%d+)'))
     if off == nil then return redis.error_reply('MBCORRUPT stream id ' .. e[1]) end
@@ -226,8 +239,6 @@ export interface ReadResult {
   metaCorrupt: boolean;
 }
 
-/** The latest value of one topic of a `latest` rule; `corrupt` says why an unreadable one was skipped. */
-export type LatestValue = { topic: string; position: Position; frame: Uint8Array } | { topic: string; corrupt: string };
 
 /** Most events one replay may cover; a client further behind gets recovered=false. */
 export const MAX_REPLAY = 100_000;
@@ -236,7 +247,12 @@ export const MAX_REPLAY = 100_000;
 export interface PageLimits {
   pageEvents: number;
   pageBytes: number;
+  /** Largest stored entry or latest value read back (the largest event stored, and its frame and position); a larger one is corrupt, never read. */
+  maxEntryBytes?: number;
 }
+
+/** What a stored event holds beyond its payload, at most: header, topic, extension block, the latest value's position. */
+export const STORED_OVERHEAD = 128 * 1024;
 
 const DEFAULT_PAGE: PageLimits = { pageEvents: 256, pageBytes: 1024 * 1024 };
 
@@ -246,6 +262,7 @@ type AppendReply = [Buffer, number, number];
 interface StoreCommands {
   mbAppendBuffer(k1: string, k2: string, frame: Buffer, size: number, age: number, fresh: string, latest: string): Promise<AppendReply>;
   mbIndexLatest(index: string, topic: string): Promise<number>;
+  mbLatestBuffer(meta: string, max: number): Promise<Buffer | number | null>;
   mbReadBuffer(
     k1: string,
     k2: string,
@@ -257,6 +274,7 @@ interface StoreCommands {
     max: number,
     pageEvents: number,
     pageBytes: number,
+    maxEntry: number,
   ): Promise<ScriptReply>;
 }
 
@@ -275,6 +293,8 @@ export class HistoryStore {
 
   /** On a Redis Cluster, a topic starting with `}` is tagged apart (see tag()); elsewhere its keys stay as they always were. */
   private readonly clustered: boolean;
+  /** PageLimits.maxEntryBytes. */
+  private readonly maxEntry: number;
 
   constructor(
     redis: RedisClient,
@@ -284,9 +304,11 @@ export class HistoryStore {
     private readonly watch?: CorruptWatch,
   ) {
     this.clustered = isCluster(redis);
+    this.maxEntry = page.maxEntryBytes ?? 64 * 1024 * 1024 + STORED_OVERHEAD;
     redis.defineCommand('mbAppend', { numberOfKeys: 2, lua: APPEND });
     redis.defineCommand('mbRead', { numberOfKeys: 2, lua: READ });
     redis.defineCommand('mbIndexLatest', { numberOfKeys: 1, lua: INDEX });
+    redis.defineCommand('mbLatest', { numberOfKeys: 1, lua: LATEST });
     this.r = redis as RedisClient & StoreCommands;
   }
 
@@ -357,6 +379,7 @@ export class HistoryStore {
       MAX_REPLAY,
       this.page.pageEvents,
       this.page.pageBytes,
+      this.maxEntry,
     );
     const [epoch, top, recovered, entries, corrupt, ms] = reply;
     if (epoch.length === 0) return this.nothingYet(topic, since, Number(ms), corrupt === 1);
@@ -365,7 +388,16 @@ export class HistoryStore {
       const offset = parseInt(id.toString(), 10);
       if (!Number.isSafeInteger(offset)) continue;
       let frame: Buffer | undefined;
-      for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === 'f') frame = fields[i + 1];
+      let tooLarge: Buffer | undefined;
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        const name = fields[i]!.toString();
+        if (name === 'f') frame = fields[i + 1];
+        else if (name === 'x') tooLarge = fields[i + 1];
+      }
+      if (tooLarge) {
+        events.push({ offset, frame: EMPTY, corrupt: `entry of ${tooLarge.toString()} bytes, past the largest event stored (${this.maxEntry}): not read` });
+        continue;
+      }
       if (!frame) {
         events.push({ offset, frame: EMPTY, corrupt: 'entry has no frame field' });
         continue;
@@ -404,10 +436,13 @@ export class HistoryStore {
 
   /** The `l` field of a topic's meta hash; a string when that key is not a hash (corrupt: skipped, its subscriber told). */
   private latestField(topic: string): Promise<Buffer | null | string> {
-    return this.r.hgetBuffer(this.metaKey(topic), 'l').catch((e: unknown) => {
-      if (wrongType(e)) return 'stream metadata is not a hash (wrong type)';
-      throw e;
-    });
+    return this.r.mbLatestBuffer(this.metaKey(topic), this.maxEntry).then(
+      (v) => (typeof v === 'number' ? `latest value of ${v} bytes, past the largest event stored (${this.maxEntry}): not read` : v),
+      (e: unknown) => {
+        if (wrongType(e)) return 'stream metadata is not a hash (wrong type)';
+        throw e;
+      },
+    );
   }
 
   /**
@@ -435,23 +470,6 @@ export class HistoryStore {
     });
     return { cursor: next, values };
   }
-}
-
-/** A latest-hash value `<epoch>|<offset>|<frame>` read back from Redis (untrusted). */
-function parseLatest(topic: string, v: Buffer): LatestValue {
-  const a = v.indexOf(0x7c);
-  const b = a < 0 ? -1 : v.indexOf(0x7c, a + 1);
-  if (b < 0) return { topic, corrupt: 'not <epoch>|<offset>|<frame>' };
-  const epoch = v.subarray(0, a).toString();
-  const offset = Number(v.subarray(a + 1, b).toString());
-  if (!isEpoch(epoch) || !Number.isSafeInteger(offset) || offset <= 0) return { topic, corrupt: 'malformed position' };
-  const frame = v.subarray(b + 1);
-  try {
-    readStoredFrame(frame, topic);
-  } catch (e) {
-    return { topic, corrupt: (e as Error).message };
-  }
-  return { topic, position: { epoch, offset }, frame };
 }
 
 const EMPTY = new Uint8Array(0);

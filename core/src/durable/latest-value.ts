@@ -30,6 +30,8 @@ export async function sendLatest(
   stats: NodeStats,
   /** Takes a replay slot for a paged read (throws SessionError MB_ERR_TOO_MANY_REPLAYS); returns its release. */
   acquire: () => () => void = () => () => {},
+  /** The node's gate for one-topic reads (a literal SUB): waited for, not refused. */
+  gate: ReadGate = UNGATED,
 ): Promise<number> {
   let n = 0;
   // Only rules a topic of this pattern can fall under are read: a SUB elsewhere costs Redis nothing.
@@ -56,7 +58,17 @@ export async function sendLatest(
         let values: LatestValue[];
         try {
           if (literal) {
-            const v = await store.latestOf(rule, pattern);
+            // One read per SUB still current, once its connection has drained, within the node's gate: re-sent SUBs of a
+            // topic with a 1 MiB value each read it whole (1,000 SUBs: ~990 MB of Redis output buffers, node RSS +130 MB).
+            await drained(owner);
+            const leave = await gate.enter();
+            let v: LatestValue | undefined;
+            try {
+              if (!isCurrent() || !owner.isOpen) return n;
+              v = await store.latestOf(rule, pattern);
+            } finally {
+              leave();
+            }
             values = v ? [v] : [];
             cursor = '0';
           } else {
@@ -86,6 +98,35 @@ export async function sendLatest(
     release();
   }
 }
+
+/**
+ * At most `max` one-topic latest reads in flight on the node, each at most
+ * the largest event stored (HistoryStore's maxEntryBytes): the rest wait
+ * their turn in order (a literal SUB is never refused its latest value for
+ * others' reads, as a paged one is for replay slots).
+ */
+export class ReadGate {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly max: number) {}
+
+  /** Resolves with the function that gives the turn back, once it is this caller's turn. */
+  async enter(): Promise<() => void> {
+    if (this.running >= this.max) await new Promise<void>((r) => this.waiting.push(r));
+    else this.running++;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    };
+  }
+}
+
+const UNGATED = new ReadGate(Infinity);
 
 /** Topics per SSCAN page of a rule's topic set (a hint to Redis; a page holds about this many values). */
 const LATEST_PAGE = 32;
