@@ -13,11 +13,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { Frame } from '@meshbus/proto';
 import { WsGateway } from '@meshbus/core/ws';
 import { nodeKit, ownRedisServers, sleep, until, url } from '@meshbus/testkit';
 import type { MeshNode } from '@meshbus/core';
 import { connect } from '../src/index.js';
+import { storedPayloads } from './helpers.js';
 
 const fx = nodeKit();
 const redis = ownRedisServers();
@@ -29,19 +29,6 @@ async function endpoint(n: MeshNode, kind: 'TCP' | 'WebSocket'): Promise<string>
   return `ws://127.0.0.1:${gw.port}/`;
 }
 
-/** The payloads stored under `prefix` (every history stream), in stream order. */
-async function stored(r: Redis, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const key of await r.keys(`${prefix}*`)) {
-    if ((await r.type(key)) !== 'stream') continue;
-    for (const [, fields] of await r.xrangeBuffer(key, '-', '+')) {
-      for (let i = 0; i + 1 < fields.length; i += 2) {
-        if (fields[i]!.toString() === 'f') out.push(Buffer.from(new Frame(fields[i + 1]!, 0, fields[i + 1]!.length).payload).toString());
-      }
-    }
-  }
-  return out;
-}
 
 describe('acked publishes across a node drain', () => {
   for (const kind of ['TCP', 'WebSocket'] as const) {
@@ -68,8 +55,8 @@ describe('acked publishes across a node drain', () => {
       const failed = got.map((o, i) => [i, o] as const).filter(([, o]) => o !== 'ok');
       // Before: tens to hundreds rejected MB_ERR_CONNECTION_CLOSED, most of them stored all the same.
       expect(failed.slice(0, 5)).toEqual([]);
-      await until(async () => (await stored(rc, prefix)).length >= N, 'all stored', 5000).catch(() => undefined);
-      const all = await stored(rc, prefix);
+      await until(async () => (await storedPayloads(rc, prefix)).length >= N, 'all stored', 5000).catch(() => undefined);
+      const all = await storedPayloads(rc, prefix);
       const seen = new Map<string, number>();
       for (const p of all) seen.set(p, (seen.get(p) ?? 0) + 1);
       const twice = [...seen].filter(([, k]) => k > 1).map(([p]) => p);

@@ -1,7 +1,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { WebSocketServer, type ServerOptions } from 'ws';
-import { FrameDecoder, FrameType, encodeBody, encodeFrame, type Frame } from '@meshbus/proto';
+import type { Redis } from 'ioredis';
+import { Frame, FrameDecoder, FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
 import { TcpTransport, type Client, type Status, type Transport } from '../src/index.js';
 import type { MeshNode } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
@@ -278,4 +279,18 @@ export async function fakeTcpNode(
       await stopListening();
     },
   };
+}
+
+/** The payloads stored under `prefix` (every history stream of a node's durable store), in stream order. */
+export async function storedPayloads(r: Redis, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const key of await r.keys(`${prefix}*`)) {
+    if ((await r.type(key)) !== 'stream') continue;
+    for (const [, fields] of await r.xrangeBuffer(key, '-', '+')) {
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        if (fields[i]!.toString() === 'f') out.push(Buffer.from(new Frame(fields[i + 1]!, 0, fields[i + 1]!.length).payload).toString());
+      }
+    }
+  }
+  return out;
 }

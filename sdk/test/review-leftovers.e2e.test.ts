@@ -29,30 +29,17 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { Frame, FrameType, decodeError, decodeSub, decodeSubAck, encodeBody, encodeFrame, type SubAckBody } from '@meshbus/proto';
+import { FrameType, decodeError, decodeSub, decodeSubAck, encodeBody, encodeFrame, type SubAckBody } from '@meshbus/proto';
 import { RawClient, cleanups, nodeKit, ownRedisServers, sleep, until, url } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode } from '@meshbus/core';
 import { ClusterNode } from '@meshbus/cluster';
 import { connect, type Msg, type Outbox, type OutboxEntry, type Status, type Subscription } from '../src/index.js';
-import { fakeTcpNode, fakeWelcome, recordStatus } from './helpers.js';
+import { fakeTcpNode, fakeWelcome, recordStatus, storedPayloads } from './helpers.js';
 
 const fx = nodeKit();
 const redis = ownRedisServers();
 const cleanup = cleanups();
 
-/** The payloads stored under `prefix` (every history stream). */
-async function stored(r: Redis, prefix: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const key of await r.keys(`${prefix}*`)) {
-    if ((await r.type(key)) !== 'stream') continue;
-    for (const [, fields] of await r.xrangeBuffer(key, '-', '+')) {
-      for (let i = 0; i + 1 < fields.length; i += 2) {
-        if (fields[i]!.toString() === 'f') out.push(Buffer.from(new Frame(fields[i + 1]!, 0, fields[i + 1]!.length).payload).toString());
-      }
-    }
-  }
-  return out;
-}
 
 /** A reader of `s` that reads until nothing came for `quiet` ms; a next() that lost its race is kept for the next read. */
 function reader(s: Subscription, quiet = 1000): { got: string[]; read(max?: number): Promise<void> } {
@@ -74,6 +61,24 @@ function reader(s: Subscription, quiet = 1000): { got: string[]; read(max?: numb
 
 const events = (from: number, to: number): string[] => [...Array(to - from + 1).keys()].map((i) => `e${from + i}`);
 const recoveries = (got: Status[]): boolean[] => got.flatMap((s) => (s.type === 'recovery' ? [s.recovered] : []));
+
+/**
+ * A resuming iterator (`pendingLimit` 5) with 40 events published behind it
+ * on a node whose history of `h.>` keeps `size` events.
+ */
+async function behindItsConsumer(ctx: { skip(note?: string): never }, prefix: string, size: number) {
+  const r = await redis.start(ctx);
+  const n = await fx.node({ durable: { redis: r.url, prefix, topics: [{ pattern: 'h.>', history: { size } }] } });
+  const pub = fx.track(await connect(url(n)));
+  const c = fx.track(await connect(url(n)));
+  const statuses = recordStatus(c);
+  const s = c.subscribe('h.t', { recover: true, pendingLimit: 5 });
+  await c.flush();
+  await until(() => s.recovered !== undefined, 'the resume answered');
+  for (let i = 1; i <= 40; i++) await pub.publish('h.t', `e${i}`, { ack: true });
+  await c.flush();
+  return { s, statuses, pub };
+}
 
 describe('review leftovers', () => {
   it("fault 1: drain() under way when its node drains sends the acked publishes the node did not take to the next server, and resolves", async (ctx) => {
@@ -104,8 +109,8 @@ describe('review leftovers', () => {
     // Before: the 1,000 made during the drain rejected MB_ERR_CONNECTION_CLOSED ("client is closed"), though the node
     // had said it took none of them.
     expect({ failed: failed.length, first: failed.slice(0, 3) }).toEqual({ failed: 0, first: [] });
-    await until(async () => (await stored(rc, prefix)).length >= N, 'all stored', 5000).catch(() => undefined);
-    const all = await stored(rc, prefix);
+    await until(async () => (await storedPayloads(rc, prefix)).length >= N, 'all stored', 5000).catch(() => undefined);
+    const all = await storedPayloads(rc, prefix);
     const seen = new Map<string, number>();
     for (const p of all) seen.set(p, (seen.get(p) ?? 0) + 1);
     const twice = [...seen].filter(([, k]) => k > 1).map(([p]) => p);
@@ -138,21 +143,12 @@ describe('review leftovers', () => {
     expect(await Promise.race([drained, sleep(10_000).then(() => 'drain() still pending')])).toBe('drained');
     expect(new Set(got)).toEqual(new Set(['ok', 'MB_ERR_CONNECTION_CLOSED']));
     const ok = got.flatMap((o, i) => (o === 'ok' ? [String(i)] : []));
-    await until(async () => (await stored(rc, prefix)).length >= ok.length, 'the acknowledged stored', 5000).catch(() => undefined);
-    expect((await stored(rc, prefix)).sort()).toEqual(ok.sort());
+    await until(async () => (await storedPayloads(rc, prefix)).length >= ok.length, 'the acknowledged stored', 5000).catch(() => undefined);
+    expect((await storedPayloads(rc, prefix)).sort()).toEqual(ok.sort());
   }, 30_000);
 
   it('fault 2: a resuming iterator that falls behind again and again is not told "recovery" at each catch-up', async (ctx) => {
-    const r = await redis.start(ctx);
-    const n = await fx.node({ durable: { redis: r.url, prefix: 'rlRecover:', topics: [{ pattern: 'h.>', history: { size: 1000 } }] } });
-    const pub = fx.track(await connect(url(n)));
-    const c = fx.track(await connect(url(n)));
-    const statuses = recordStatus(c);
-    const s = c.subscribe('h.t', { recover: true, pendingLimit: 5 });
-    await c.flush();
-    await until(() => s.recovered !== undefined, 'the resume answered');
-    for (let i = 1; i <= 40; i++) await pub.publish('h.t', `e${i}`, { ack: true });
-    await c.flush();
+    const { s, statuses } = await behindItsConsumer(ctx, 'rlRecover:', 1000);
     const app = reader(s);
     await app.read();
     expect(app.got).toEqual(events(1, 40));
@@ -182,16 +178,7 @@ describe('review leftovers', () => {
   }, 30_000);
 
   it('fault 2: a catch-up that could not recover (history trimmed meanwhile) is told', async (ctx) => {
-    const r = await redis.start(ctx);
-    const n = await fx.node({ durable: { redis: r.url, prefix: 'rlTrim:', topics: [{ pattern: 'h.>', history: { size: 10 } }] } });
-    const pub = fx.track(await connect(url(n)));
-    const c = fx.track(await connect(url(n)));
-    const statuses = recordStatus(c);
-    const s = c.subscribe('h.t', { recover: true, pendingLimit: 5 });
-    await c.flush();
-    await until(() => s.recovered !== undefined, 'the resume answered');
-    for (let i = 1; i <= 40; i++) await pub.publish('h.t', `e${i}`, { ack: true });
-    await c.flush();
+    const { s, statuses, pub } = await behindItsConsumer(ctx, 'rlTrim:', 10);
     const app = reader(s);
     await app.read();
     // e6..e30 trimmed while the consumer was behind: the catch-up goes on from now, and says so.
