@@ -9,10 +9,8 @@
 export function pageOf<T>(items: Iterable<T>, size: number, offset: number, limit: number, before: (a: T, b: T) => boolean): T[] {
   const k = offset + limit;
   if (offset >= size) return [];
-  if (k * 2 >= size) {
-    const all = [...items].sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
-    return all.slice(offset, k);
-  }
+  const order = (a: T, b: T): number => (before(a, b) ? -1 : before(b, a) ? 1 : 0);
+  if (k * 2 >= size) return [...items].sort(order).slice(offset, k);
   // A max-heap by `before`: heap[0] is the entry every other kept one comes before.
   const heap: T[] = [];
   const worse = (i: number, j: number): boolean => before(heap[j]!, heap[i]!);
@@ -44,5 +42,5 @@ export function pageOf<T>(items: Iterable<T>, size: number, offset: number, limi
       }
     }
   }
-  return heap.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0)).slice(offset, k);
+  return heap.sort(order).slice(offset, k);
 }

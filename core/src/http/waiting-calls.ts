@@ -160,7 +160,6 @@ export function waitingCount(node: MeshNode): WaitingCount {
   return c;
 }
 
-
 /** `p`, or `signal`'s reason as soon as it aborts (what `p` does then is not waited for). */
 export function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
   if (signal.aborted) return Promise.reject(signal.reason as Error);
