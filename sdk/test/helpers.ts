@@ -6,7 +6,7 @@ import { Frame, FrameDecoder, FrameType, encodeBody, encodeFrame } from '@meshbu
 import { TcpTransport, type Client, type Status, type Transport } from '../src/index.js';
 import type { MeshNode } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
-import { tcpProxy as switchableProxy, url, type Fixture } from '@meshbus/testkit';
+import { tcpProxy as switchableProxy, until, url, type Fixture } from '@meshbus/testkit';
 
 /** A client endpoint behind a proxy (downableEndpoints). */
 export interface DownableEndpoint {
@@ -293,4 +293,19 @@ export async function storedPayloads(r: Redis, prefix: string): Promise<string[]
     }
   }
   return out;
+}
+
+/**
+ * How the payloads "0" .. "n-1" are stored under `prefix` once all are (or
+ * after 5 s): the first few stored twice, the first few missing, and the
+ * count; `{ twice: [], missing: [], stored: n }` when each is stored once.
+ */
+export async function storedOnce(r: Redis, prefix: string, n: number): Promise<{ twice: string[]; missing: string[]; stored: number }> {
+  await until(async () => (await storedPayloads(r, prefix)).length >= n, 'all stored', 5000).catch(() => undefined);
+  const all = await storedPayloads(r, prefix);
+  const seen = new Map<string, number>();
+  for (const p of all) seen.set(p, (seen.get(p) ?? 0) + 1);
+  const twice = [...seen].filter(([, k]) => k > 1).map(([p]) => p);
+  const missing = [...Array(n).keys()].map(String).filter((p) => !seen.has(p));
+  return { twice: twice.slice(0, 5), missing: missing.slice(0, 5), stored: all.length };
 }

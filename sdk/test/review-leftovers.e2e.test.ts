@@ -27,14 +27,15 @@
  * 6. drain() never settled when no node came (the only one shut down):
  *    `drainTimeout` (default 30 s) closes the client then.
  */
+import type { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { FrameType, decodeError, decodeSub, decodeSubAck, encodeBody, encodeFrame, type SubAckBody } from '@meshbus/proto';
 import { RawClient, cleanups, nodeKit, ownRedisServers, sleep, until, url } from '@meshbus/testkit';
 import { silentLogger, startNode, type MeshNode } from '@meshbus/core';
 import { ClusterNode } from '@meshbus/cluster';
-import { connect, type Msg, type Outbox, type OutboxEntry, type Status, type Subscription } from '../src/index.js';
-import { fakeTcpNode, fakeWelcome, recordStatus, storedPayloads } from './helpers.js';
+import { connect, type Client, type Msg, type Outbox, type OutboxEntry, type Status, type Subscription } from '../src/index.js';
+import { fakeTcpNode, fakeWelcome, recordStatus, storedOnce, storedPayloads } from './helpers.js';
 
 const fx = nodeKit();
 const redis = ownRedisServers();
@@ -80,6 +81,27 @@ async function behindItsConsumer(ctx: { skip(note?: string): never }, prefix: st
   return { s, statuses, pub };
 }
 
+/**
+ * `n` acked publishes ("0" .. "n-1") on `dd.t`: the first half, then the
+ * client's drain and its node's together (hundreds of acked publishes on the
+ * wire), then the second half during the drain. Each one's outcome ('ok' or
+ * its code), and 'drained' when drain() settled within 10 s.
+ */
+async function drainWithItsNode(c: Client, node: MeshNode, n: number): Promise<{ got: string[]; drained: string }> {
+  const outcomes: Array<Promise<string>> = [];
+  const publish = (i: number): void => void outcomes.push(c.publish('dd.t', String(i), { ack: true }).then(() => 'ok', (e: { code?: string }) => e.code ?? String(e)));
+  for (let i = 0; i < n / 2; i++) {
+    publish(i);
+    if (i % 100 === 99) await sleep(1);
+  }
+  const drained = c.drain().then(() => 'drained');
+  const down = node.shutdown();
+  for (let i = n / 2; i < n; i++) publish(i);
+  const got = await Promise.all(outcomes);
+  await down;
+  return { got, drained: await Promise.race([drained, sleep(10_000).then(() => 'drain() still pending')]) };
+}
+
 describe('review leftovers', () => {
   it("fault 1: drain() under way when its node drains sends the acked publishes the node did not take to the next server, and resolves", async (ctx) => {
     const r = await redis.start(ctx);
@@ -92,30 +114,13 @@ describe('review leftovers', () => {
     const c = fx.track(await connect([url(a), url(b)], { reconnectBackoff: { base: 20, max: 50 }, randomize: false }));
     const statuses = recordStatus(c);
     const N = 2000;
-    const outcomes: Array<Promise<string>> = [];
-    const publish = (i: number): void => void outcomes.push(c.publish('dd.t', String(i), { ack: true }).then(() => 'ok', (e: { code?: string }) => e.code ?? String(e)));
-    for (let i = 0; i < N / 2; i++) {
-      publish(i);
-      if (i % 100 === 99) await sleep(1);
-    }
-    // The client's drain and its node's, with hundreds of acked publishes on the wire; more made during the drain.
-    const drained = c.drain().then(() => 'drained');
-    const down = a.shutdown();
-    for (let i = N / 2; i < N; i++) publish(i);
-    const got = await Promise.all(outcomes);
-    await down;
-    expect(await Promise.race([drained, sleep(10_000).then(() => 'drain() still pending')])).toBe('drained');
+    const { got, drained } = await drainWithItsNode(c, a, N);
+    expect(drained).toBe('drained');
     const failed = got.map((o, i) => [i, o] as const).filter(([, o]) => o !== 'ok');
     // Before: the 1,000 made during the drain rejected MB_ERR_CONNECTION_CLOSED ("client is closed"), though the node
     // had said it took none of them.
     expect({ failed: failed.length, first: failed.slice(0, 3) }).toEqual({ failed: 0, first: [] });
-    await until(async () => (await storedPayloads(rc, prefix)).length >= N, 'all stored', 5000).catch(() => undefined);
-    const all = await storedPayloads(rc, prefix);
-    const seen = new Map<string, number>();
-    for (const p of all) seen.set(p, (seen.get(p) ?? 0) + 1);
-    const twice = [...seen].filter(([, k]) => k > 1).map(([p]) => p);
-    const missing = [...Array(N).keys()].map(String).filter((p) => !seen.has(p));
-    expect({ twice: twice.slice(0, 5), missing: missing.slice(0, 5), stored: all.length }).toEqual({ twice: [], missing: [], stored: N });
+    expect(await storedOnce(rc, prefix, N)).toEqual({ twice: [], missing: [], stored: N });
     // The drain went on with b, then closed.
     expect(statuses.flatMap((s) => (s.type === 'connected' ? [s.server] : []))).toEqual([`tcp://127.0.0.1:${b.port}`]);
     expect(c.isClosed).toBe(true);
@@ -129,18 +134,8 @@ describe('review leftovers', () => {
     const a = await fx.node({ durable: { redis: r.url, prefix, topics: [{ pattern: 'dd.>', history: { size: 100_000 } }] }, drainTimeout: 4000 });
     const c = fx.track(await connect(url(a), { reconnect: false }));
     const N = 2000;
-    const outcomes: Array<Promise<string>> = [];
-    const publish = (i: number): void => void outcomes.push(c.publish('dd.t', String(i), { ack: true }).then(() => 'ok', (e: { code?: string }) => e.code ?? String(e)));
-    for (let i = 0; i < N / 2; i++) {
-      publish(i);
-      if (i % 100 === 99) await sleep(1);
-    }
-    const drained = c.drain().then(() => 'drained');
-    const down = a.shutdown();
-    for (let i = N / 2; i < N; i++) publish(i);
-    const got = await Promise.all(outcomes);
-    await down;
-    expect(await Promise.race([drained, sleep(10_000).then(() => 'drain() still pending')])).toBe('drained');
+    const { got, drained } = await drainWithItsNode(c, a, N);
+    expect(drained).toBe('drained');
     expect(new Set(got)).toEqual(new Set(['ok', 'MB_ERR_CONNECTION_CLOSED']));
     const ok = got.flatMap((o, i) => (o === 'ok' ? [String(i)] : []));
     await until(async () => (await storedPayloads(rc, prefix)).length >= ok.length, 'the acknowledged stored', 5000).catch(() => undefined);
@@ -191,52 +186,38 @@ describe('review leftovers', () => {
   }, 30_000);
 
   it('fault 3: a SubAck that does not answer the catch-up SUB leaves the subscription behind', async () => {
-    const subs: Array<[number, unknown]> = [];
-    let sock: import('node:net').Socket | undefined;
-    const ev = (sid: number, i: number): Uint8Array =>
-      encodeFrame({ type: FrameType.PUB, topic: 't', sid, payload: Buffer.from(`e${i}`), ext: { position: { epoch: 'E', offset: i } } });
-    const refs: number[] = [];
-    const subAck = (sid: number, offset: number, ref = refs[0]): Uint8Array => encodeFrame({ type: FrameType.ACK, correlation: sid, payload: encodeBody({ recovered: true, epoch: 'E', offset, ref }) });
-    const node = await fakeTcpNode((s, f) => {
-      sock = s;
-      if (f.type === FrameType.HELLO) s.write(fakeWelcome());
-      else if (f.type === FrameType.PING) s.write(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
-      else if (f.type === FrameType.SUB) {
-        const { since, ref } = decodeSub(f.payload);
-        subs.push([f.correlation, since]);
-        refs.push(ref!);
-        // Answered as a node does: the SubAck echoes the position asked for and the SUB's ref, the replay follows.
-        if (subs.length === 1) s.write(subAck(f.correlation, 0));
-        else {
-          const from = since![1];
-          // One more stale SubAck (the replaced subscription's: the first SUB's ref) before the answer.
-          s.write(subAck(f.correlation, 0));
-          s.write(subAck(f.correlation, from, ref));
-          for (let i = from + 1; i <= 7; i++) s.write(ev(f.correlation, i));
-        }
+    // A SubAck recovered at `offset`, by default with the first SUB's ref (a stale one, once a catch-up SUB was sent).
+    const subAck = (sid: number, offset: number, ref = subs[0]?.ref): Uint8Array => fakeSubAck(sid, { recovered: true, epoch: 'E', offset, ...(ref === undefined ? {} : { ref }) });
+    const { c, subs, socket } = await fakeResumingNode((s, sub, n) => {
+      // Answered as a node does: the SubAck echoes the position asked for and the SUB's ref, the replay follows.
+      if (n === 1) s.write(subAck(sub.sid, 0));
+      else {
+        const from = sub.since![1];
+        // One more stale SubAck (the replaced subscription's: the first SUB's ref) before the answer.
+        s.write(subAck(sub.sid, 0));
+        s.write(subAck(sub.sid, from, sub.ref));
+        for (let i = from + 1; i <= 7; i++) s.write(fakeEvent(sub.sid, i));
       }
     });
-    cleanup.push(() => node.stop());
-    const c = await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: { base: 5, max: 20 } });
-    cleanup.push(() => c.close());
+    const sock = socket();
     const statuses = recordStatus(c);
     const s = c.subscribe('t', { recover: true, pendingLimit: 4 });
     await until(() => s.recovered !== undefined, 'the resume answered');
-    const sid = subs[0]![0];
-    for (let i = 1; i <= 6; i++) sock!.write(ev(sid, i));
+    const sid = subs[0]!.sid;
+    for (let i = 1; i <= 6; i++) sock.write(fakeEvent(sid, i));
     await until(() => s.pending === 4 && s.behind, 'behind after e4');
     const app = reader(s, 300);
     await app.read(1);
     // A SubAck the client asked nothing for (a stale one of the first SUB), then a live event: still behind, dropped.
-    sock!.write(subAck(sid, 0));
-    sock!.write(ev(sid, 7));
+    sock.write(subAck(sid, 0));
+    sock.write(fakeEvent(sid, 7));
     await c.flush();
     expect(s.behind).toBe(true);
     await app.read();
     // Before: [e1, e2, e3, e4, e7, e5, e6, e7]: the stale SubAck let e7 in past e5 and e6 (and reset the position, so
     // e7 came twice); without a catch-up reading them again, e5 and e6 were skipped for good.
     expect(app.got).toEqual(events(1, 7));
-    expect(subs[1]).toEqual([sid, ['E', 4]]);
+    expect({ sid: subs[1]!.sid, since: subs[1]!.since }).toEqual({ sid, since: ['E', 4] });
     expect(recoveries(statuses)).toEqual([true]);
   });
 });
@@ -281,6 +262,39 @@ const fakeSubAck = (sid: number, body: SubAckBody): Uint8Array => encodeFrame({ 
 const fakeEvent = (sid: number, i: number, epoch = 'E'): Uint8Array =>
   encodeFrame({ type: FrameType.PUB, topic: 't', sid, payload: Buffer.from(`${epoch === 'E' ? 'e' : epoch}${i}`), ext: { position: { epoch, offset: i } } });
 
+/** A SUB the fake node read: its sid, `since` and `ref`. */
+interface SubSeen {
+  sid: number;
+  since: [string, number] | undefined;
+  ref: number | undefined;
+}
+
+/**
+ * A fake node for a resuming subscription, and a client connected to it:
+ * HELLO and PING answered, each SUB recorded in `subs` and handed to `onSub`
+ * with the socket and its number (1 for the first); `socket()` is the
+ * connection to the client, to write live events on.
+ */
+async function fakeResumingNode(onSub: (s: Socket, sub: SubSeen, n: number) => void): Promise<{ c: Client; subs: SubSeen[]; socket: () => Socket }> {
+  const subs: SubSeen[] = [];
+  let sock: Socket | undefined;
+  const node = await fakeTcpNode((s, f) => {
+    sock = s;
+    if (f.type === FrameType.HELLO) s.write(fakeWelcome());
+    else if (f.type === FrameType.PING) s.write(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
+    else if (f.type === FrameType.SUB) {
+      const { since, ref } = decodeSub(f.payload);
+      const sub = { sid: f.correlation, since, ref };
+      subs.push(sub);
+      onSub(s, sub, subs.length);
+    }
+  });
+  cleanup.push(() => node.stop());
+  const c = await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: { base: 5, max: 20 } });
+  cleanup.push(() => c.close());
+  return { c, subs, socket: () => sock! };
+}
+
 describe('review leftovers, second round', () => {
   it('fault 4: the SUB of a resuming subscription carries a ref (0..65535), checked as the other SUB fields', () => {
     expect(decodeSub(encodeBody({ since: ['E', 3], ref: 0 })).ref).toBe(0);
@@ -319,40 +333,27 @@ describe('review leftovers, second round', () => {
   });
 
   it("fault 4: a gap notice of the replaced subscription, between the catch-up SUB and its answer, is not taken as the answer", async () => {
-    const subs: Array<{ sid: number; since: unknown; ref: number | undefined }> = [];
-    let sock: import('node:net').Socket | undefined;
-    const node = await fakeTcpNode((s, f) => {
-      sock = s;
-      if (f.type === FrameType.HELLO) s.write(fakeWelcome());
-      else if (f.type === FrameType.PING) s.write(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
-      else if (f.type === FrameType.SUB) {
-        const { since, ref } = decodeSub(f.payload);
-        const sid = f.correlation;
-        subs.push({ sid, since, ref });
-        if (subs.length === 1) s.write(fakeSubAck(sid, { recovered: true, epoch: 'E', offset: 0, ref }));
-        else {
-          const from = since![1];
-          const old = subs[0]!.ref;
-          // In flight before the node took the catch-up SUB: the replaced subscription's replay hit a hole at 7
-          // (recovery.ts lost(): recovered false, offset 7), then sent e8.
-          s.write(fakeSubAck(sid, { recovered: false, epoch: 'E', offset: 7, ref: old }));
-          s.write(fakeEvent(sid, 8));
-          // The catch-up's answer and its replay: the same hole, its own notice, then e8.
-          s.write(fakeSubAck(sid, { recovered: true, epoch: 'E', offset: from, ref }));
-          for (let i = from + 1; i <= 6; i++) s.write(fakeEvent(sid, i));
-          s.write(fakeSubAck(sid, { recovered: false, epoch: 'E', offset: 7, ref }));
-          s.write(fakeEvent(sid, 8));
-        }
+    const { c, subs, socket } = await fakeResumingNode((s, { sid, since, ref }, n) => {
+      if (n === 1) s.write(fakeSubAck(sid, { recovered: true, epoch: 'E', offset: 0, ref }));
+      else {
+        const from = since![1];
+        const old = subs[0]!.ref;
+        // In flight before the node took the catch-up SUB: the replaced subscription's replay hit a hole at 7
+        // (recovery.ts lost(): recovered false, offset 7), then sent e8.
+        s.write(fakeSubAck(sid, { recovered: false, epoch: 'E', offset: 7, ref: old }));
+        s.write(fakeEvent(sid, 8));
+        // The catch-up's answer and its replay: the same hole, its own notice, then e8.
+        s.write(fakeSubAck(sid, { recovered: true, epoch: 'E', offset: from, ref }));
+        for (let i = from + 1; i <= 6; i++) s.write(fakeEvent(sid, i));
+        s.write(fakeSubAck(sid, { recovered: false, epoch: 'E', offset: 7, ref }));
+        s.write(fakeEvent(sid, 8));
       }
     });
-    cleanup.push(() => node.stop());
-    const c = await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: { base: 5, max: 20 } });
-    cleanup.push(() => c.close());
     const statuses = recordStatus(c);
     const s = c.subscribe('t', { recover: true, pendingLimit: 4 });
     await until(() => s.recovered !== undefined, 'the resume answered');
     const sid = subs[0]!.sid;
-    for (let i = 1; i <= 6; i++) sock!.write(fakeEvent(sid, i));
+    for (let i = 1; i <= 6; i++) socket().write(fakeEvent(sid, i));
     await until(() => s.pending === 4 && s.behind, 'behind after e4');
     const app = reader(s, 300);
     await app.read();
@@ -365,35 +366,24 @@ describe('review leftovers, second round', () => {
   });
 
   it('fault 4: the answer to a catch-up SUB in another epoch (history lost) ends `behind` (fake node)', async () => {
-    const subs: Array<{ sid: number; since: unknown; ref: number | undefined }> = [];
-    let sock: import('node:net').Socket | undefined;
-    const node = await fakeTcpNode((s, f) => {
-      sock = s;
-      if (f.type === FrameType.HELLO) s.write(fakeWelcome());
-      else if (f.type === FrameType.PING) s.write(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
-      else if (f.type === FrameType.SUB) {
-        const { since, ref } = decodeSub(f.payload);
-        subs.push({ sid: f.correlation, since, ref });
-        if (subs.length === 1) s.write(fakeSubAck(f.correlation, { recovered: true, epoch: 'D', offset: 0, ref }));
-        // history-store READ: an offset-0 position of an older epoch is recovered in the new one, from its start.
-        else {
-          s.write(fakeSubAck(f.correlation, { recovered: true, epoch: 'F', offset: 0, ref }));
-          for (let i = 1; i <= 3; i++) s.write(fakeEvent(f.correlation, i, 'F'));
-        }
+    const { c, subs, socket } = await fakeResumingNode((s, { sid, ref }, n) => {
+      if (n === 1) s.write(fakeSubAck(sid, { recovered: true, epoch: 'D', offset: 0, ref }));
+      // history-store READ: an offset-0 position of an older epoch is recovered in the new one, from its start.
+      else {
+        s.write(fakeSubAck(sid, { recovered: true, epoch: 'F', offset: 0, ref }));
+        for (let i = 1; i <= 3; i++) s.write(fakeEvent(sid, i, 'F'));
       }
     });
-    cleanup.push(() => node.stop());
-    const c = await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: { base: 5, max: 20 } });
-    cleanup.push(() => c.close());
+    const sock = socket();
     const s = c.subscribe('t', { recover: true, pendingLimit: 2 });
     await until(() => s.recovered !== undefined, 'the resume answered');
     const { sid, ref } = subs[0]!;
-    sock!.write(fakeEvent(sid, 1, 'D'));
-    sock!.write(fakeEvent(sid, 2, 'D'));
+    sock.write(fakeEvent(sid, 1, 'D'));
+    sock.write(fakeEvent(sid, 2, 'D'));
     // The history lost: the subscription goes on in epoch E from its start (the queue full meanwhile), and the first
     // write after it, through another node, starts epoch F.
-    sock!.write(fakeSubAck(sid, { recovered: false, epoch: 'E', offset: 0, ref }));
-    for (let i = 1; i <= 3; i++) sock!.write(fakeEvent(sid, i, 'F'));
+    sock.write(fakeSubAck(sid, { recovered: false, epoch: 'E', offset: 0, ref }));
+    for (let i = 1; i <= 3; i++) sock.write(fakeEvent(sid, i, 'F'));
     await until(() => s.behind, 'behind');
     expect(s.position).toEqual({ epoch: 'E', offset: 0 });
     const app = reader(s, 300);
@@ -405,24 +395,15 @@ describe('review leftovers, second round', () => {
   });
 
   it('fault 4: from an older node (SubAcks without ref) any SubAck after the catch-up SUB ends `behind`', async () => {
-    let sock: import('node:net').Socket | undefined;
-    let n = 0;
-    const node = await fakeTcpNode((s, f) => {
-      sock = s;
-      if (f.type === FrameType.HELLO) s.write(fakeWelcome());
-      else if (f.type === FrameType.PING) s.write(encodeFrame({ type: FrameType.PONG, correlation: f.correlation }));
-      else if (f.type === FrameType.SUB) {
-        const from = decodeSub(f.payload).since![1];
-        s.write(fakeSubAck(f.correlation, { recovered: true, epoch: 'E', offset: from }));
-        if (++n > 1) for (let i = from + 1; i <= 6; i++) s.write(fakeEvent(f.correlation, i));
-      }
+    // An older node: its SubAcks carry no ref.
+    const { c, socket } = await fakeResumingNode((s, { sid, since }, n) => {
+      const from = since![1];
+      s.write(fakeSubAck(sid, { recovered: true, epoch: 'E', offset: from }));
+      if (n > 1) for (let i = from + 1; i <= 6; i++) s.write(fakeEvent(sid, i));
     });
-    cleanup.push(() => node.stop());
-    const c = await connect(`127.0.0.1:${node.port}`, { reconnectBackoff: { base: 5, max: 20 } });
-    cleanup.push(() => c.close());
     const s = c.subscribe('t', { since: { epoch: 'E', offset: 0 }, pendingLimit: 4 });
     await until(() => s.recovered !== undefined, 'the resume answered');
-    for (let i = 1; i <= 6; i++) sock!.write(fakeEvent(1, i));
+    for (let i = 1; i <= 6; i++) socket().write(fakeEvent(1, i));
     await until(() => s.behind, 'behind');
     const app = reader(s, 300);
     await app.read();
