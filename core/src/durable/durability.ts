@@ -396,7 +396,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       // (filtered at delivery for a plain subscription) would make it store, count and dead-letter events its
       // owner may not read (a review: a member left one storing a denied topic's events, filling its quota).
       if (owner.permissions?.filtersSubscription(pattern)) throw new SessionError('MB_ERR_PERMISSION_DENIED', `a durable queue on "${pattern}" would keep events this token may not receive (a deny rule touches the pattern)`);
-      this.work.admit(pattern, body.q!);
+      this.work.admit(pattern, body.q!, owner.host);
       const release = this.queueSlots.acquire(owner);
       const sub: Subscription = { sid, pattern, queue: body.q, owner, slow, detached: true };
       this.queueReleases.set(sub, release);

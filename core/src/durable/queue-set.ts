@@ -46,7 +46,8 @@ export class QueueSet {
 
   constructor(
     private readonly redis: RedisClient,
-    private readonly key: string,
+    /** The set; its companion hash `<key>:seen` holds when each queue last had a member (queue-retention.ts). */
+    readonly key: string,
     /** The notices channel: a node re-reads the set on each message. */
     readonly channel: string,
     /** writeTimeoutMs, ms. */
@@ -84,16 +85,23 @@ export class QueueSet {
     return op;
   }
 
+  /** The hash of when each member last had a consumer somewhere: field = member, value = ms since the epoch. */
+  get seenKey(): string {
+    return `${this.key}:seen`;
+  }
+
   /**
-   * Adds `member` (queueMember) and tells every node, `notice` as the
-   * message. `what` names the wait in the deadline's error ("redis did not
+   * Adds `member` (queueMember), marked seen now (first: a retention sweep
+   * between the two would otherwise find it listed and long unseen), and
+   * tells every node, `notice` as the message. `what` names the wait in the deadline's error ("redis did not
    * answer <what> within <ms> ms").
    */
   add(member: string, notice: string, what: string): Promise<void> {
     let op = this.adding.get(member);
     if (op === undefined) {
       op = this.redis
-        .sadd(this.key, member)
+        .hset(this.seenKey, member, String(Date.now()))
+        .then(() => this.redis.sadd(this.key, member))
         .catch((e: unknown) => this.failed(e))
         .then(() => this.redis.publish(this.channel, notice))
         .then(() => undefined)
@@ -103,8 +111,8 @@ export class QueueSet {
     return withinDeadline(op, this.deadlineMs, what);
   }
 
-  /** Rethrows a command's failure, as StoreKeyConflict when the set is another type (key-conflict.ts). */
-  private async failed(e: unknown): Promise<never> {
-    throw await explained(e, this.redis, [[this.key, 'set']], 'durable queues (every queue of the mesh)', this.deadlineMs);
+  /** Rethrows a command's failure, as StoreKeyConflict when the set or its seen hash is another type (key-conflict.ts). */
+  async failed(e: unknown): Promise<never> {
+    throw await explained(e, this.redis, [[this.key, 'set'], [this.seenKey, 'hash']], 'durable queues (every queue of the mesh)', this.deadlineMs);
   }
 }

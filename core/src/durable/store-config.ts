@@ -77,6 +77,19 @@ export interface DurableOptions {
      */
     maxQueues?: number;
     /**
+     * Of the queues the node knows, how many the clients of one host (IPv4,
+     * IPv6 /64) may have made through it; past it a new queue from that host
+     * is refused (MB_ERR_TOO_MANY_SUBSCRIPTIONS). Default 256.
+     */
+    maxPerHost?: number;
+    /**
+     * How long a queue is kept with no member anywhere in the mesh, ms: then
+     * it leaves the store's list and events stop being added to it (its jobs
+     * stay, for a member that subscribes again). 0: kept for ever. Default
+     * 86,400,000 (24 h); at least 1000.
+     */
+    inactiveMs?: number;
+    /**
      * Jobs not yet done in one queue, mesh-wide (SPEC 15.8): past it a publish
      * that would add a job is refused with MB_ERR_STORE_FULL before anything
      * is written. Default 100,000.
@@ -139,7 +152,9 @@ export interface ResolvedDurable {
   attempts: number;
   backoffMs: number;
   ackTimeoutMs: number;
-  queueLimits: { perConnection: number; perNode: number; maxQueues: number; maxJobs: number };
+  queueLimits: { perConnection: number; perNode: number; maxQueues: number; maxPerHost: number; maxJobs: number };
+  /** How long a queue with no member anywhere is kept, ms; 0: for ever. */
+  queueInactiveMs: number;
   writeTimeoutMs: number;
   quota: { maxEventBytes: number; delayedEvents: number; delayedBytes: number };
   replay: { pageEvents: number; pageBytes: number; perConnection: number; perNode: number };
@@ -184,7 +199,8 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
     attempts: q.attempts ?? 5,
     backoffMs: q.backoffMs ?? 1000,
     ackTimeoutMs: q.ackTimeoutMs ?? 30_000,
-    queueLimits: { perConnection: q.perConnection ?? 16, perNode: q.perNode ?? 256, maxQueues: q.maxQueues ?? 1024, maxJobs: q.maxJobs ?? 100_000 },
+    queueLimits: { perConnection: q.perConnection ?? 16, perNode: q.perNode ?? 256, maxQueues: q.maxQueues ?? 1024, maxPerHost: q.maxPerHost ?? 256, maxJobs: q.maxJobs ?? 100_000 },
+    queueInactiveMs: q.inactiveMs ?? 24 * 3_600_000,
     writeTimeoutMs: o.writeTimeoutMs ?? 5000,
     quota: {
       maxEventBytes: o.quota?.maxEventBytes ?? 1024 * 1024,
@@ -215,6 +231,9 @@ export function resolveDurable(o: DurableOptions | undefined): ResolvedDurable |
   }
   if (r.waitReplicas > 0 && !(nonNeg(r.waitTimeoutMs) && r.waitTimeoutMs > 0 && r.waitTimeoutMs < r.writeTimeoutMs)) {
     throw new ConfigError(`durable.waitTimeoutMs must be a positive integer below durable.writeTimeoutMs (${r.writeTimeoutMs})`);
+  }
+  if (!(nonNeg(r.queueInactiveMs) && (r.queueInactiveMs === 0 || r.queueInactiveMs >= 1000))) {
+    throw new ConfigError(`durable.queues.inactiveMs must be 0 (never) or an integer of at least 1000 ms, got ${r.queueInactiveMs}`);
   }
   if (!nonNeg(r.backoffMs)) throw new ConfigError('durable.queues.backoffMs must be a non-negative integer');
   // Each arms a timer (a retry's backoff doubles from backoffMs): Node fires one past 2^31-1 ms after 1 ms.

@@ -14,6 +14,8 @@ import { ToldRecently, throttled } from '../told-recently.js';
 import type { StoreQuota } from './store-quota.js';
 import { StoreKeyConflict, connectionError, storeErr, storeFailure } from './connection-error.js';
 import { QueueSet, parseQueueMember, queueMember } from './queue-set.js';
+import { QueueRetention } from './queue-retention.js';
+import { KnownQueues } from './known-queues.js';
 import { DELAYED_DLQ, bullPrefix, delayedJobBytes, delayedJobId, dlqName, queueName, type JobData, type QueueRef } from './queue-names.js';
 import { withinDeadline } from './store-deadline.js';
 import { bullKeys, explained } from './key-conflict.js';
@@ -49,7 +51,7 @@ const STOP_WAIT_MS = 5000;
  */
 export class WorkQueues {
   private readonly queues = new Map<string, Queue>();
-  private readonly known = new Map<string, QueueRef>();
+  private readonly known: KnownQueues;
   private readonly workers = new Map<string, WorkerEntry<QueueRef>>();
   /** Registrations in flight (addMember): one that left meanwhile is taken out, never added (a closed session's jobs waited ackTimeoutMs each). */
   private readonly joining = new Set<Subscription>();
@@ -62,6 +64,7 @@ export class WorkQueues {
   /** One refresh at a time (a notice per queue change of any node, and every 5 s): asked meanwhile, it runs once more after. */
   private readonly refreshSoon = oneAtATime(() => this.refresh().catch((e: unknown) => throttled(this.logger).warn(storeErr(e), 'durable queue refresh failed', undefined, storeFailure(e))));
   private readonly set: QueueSet;
+  private readonly retention: QueueRetention;
   private delayed: Queue | undefined;
   private delayedWorker: Worker | undefined;
   private stopped = false;
@@ -78,7 +81,7 @@ export class WorkQueues {
     private readonly workerConn: RedisClient,
     /** Pub/sub connection for queue-set notices. */
     private readonly sub: RedisClient,
-    private readonly matcher: DurableMatcher<QueueRef>,
+    matcher: DurableMatcher<QueueRef>,
     private readonly logger: Logger,
     /** Publishes an event whose delay is over (on whichever node's worker takes it). */
     private readonly publishDue: (frame: Uint8Array) => Promise<void>,
@@ -96,6 +99,8 @@ export class WorkQueues {
     this.dead = { queue: (n) => this.queue(n), maxJobs: cfg.queueLimits.maxJobs, bounded: (op, what) => this.bounded(op, what), logger, onCorrupt, onStored: onDeadLetter, stopping: () => this.stopped };
     this.deliveries = new Deliveries(cfg.ackTimeoutMs);
     this.set = new QueueSet(redis, `${cfg.prefix}queues`, `${cfg.prefix}queues:changed`, cfg.writeTimeoutMs);
+    this.retention = new QueueRetention(redis, this.set, cfg.queueInactiveMs, cfg.writeTimeoutMs);
+    this.known = new KnownQueues(cfg.queueLimits, matcher);
     if (cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(redis, cfg.waitReplicas, cfg.waitTimeoutMs, cfg.writeTimeoutMs);
   }
 
@@ -136,7 +141,7 @@ export class WorkQueues {
     if (this.stopped) return;
     await this.refresh();
     if (this.stopped) return;
-    this.refreshTimer = setInterval(() => this.refreshLogged(), 5000);
+    this.refreshTimer = setInterval(() => this.refreshLogged(), this.retention.refreshEveryMs);
     this.refreshTimer.unref();
     this.delayed = quietConnections(new Queue('delayed', { connection: this.redis, prefix: this.bullPrefix }));
     this.delayedWorker = delayedWorker({
@@ -169,23 +174,25 @@ export class WorkQueues {
     if (!this.stopped) this.refreshSoon();
   }
 
-  /** Re-reads the set of durable queues; members that are not a valid [pattern, group] are skipped. */
+  /**
+   * Re-reads the set of durable queues (members that are not a valid
+   * [pattern, group] are skipped), marks the queues consumed here as seen
+   * and sweeps those unused past `queues.inactiveMs` (queue-retention.ts).
+   */
   async refresh(): Promise<void> {
     let members: string[];
+    const consumed = [...this.workers.values()].map((w) => queueMember(w.ref.pattern, w.ref.group));
     try {
-      members = await this.set.list();
+      members = await this.retention.kept(await this.set.list(), consumed);
     } catch (e) {
       // Redis down: said as the outage. A set of another type is the operator's to remove: said so, every 5 min.
       if (e instanceof StoreKeyConflict) this.failed('durable queue set unusable: events on durable queues are not enqueued by this node', undefined, e);
       return;
     }
-    for (const m of members) {
-      const pg = parseQueueMember(m);
-      if (!pg) continue;
-      // Bounded: every event adds one job per matching queue (see maxQueues).
-      if (!this.known.has(queueName(pg[0], pg[1])) && this.known.size >= this.cfg.queueLimits.maxQueues) continue;
-      this.learn(pg[0], pg[1]);
-    }
+    const pairs = members.map(parseQueueMember).filter((pg) => pg !== undefined);
+    const registering = new Set([...this.joining].map((s) => queueName(s.pattern, s.queue!)));
+    // Two refreshes of grace: the nodes consuming a queue a store lost write it back within one.
+    this.known.listed(pairs, (name) => this.workers.has(name) || registering.has(name), 2 * this.retention.refreshEveryMs);
     await this.reassert(new Set(members));
   }
 
@@ -203,17 +210,6 @@ export class WorkQueues {
     } catch {
       // Redis down: the next refresh tries again.
     }
-  }
-
-  private learn(pattern: string, group: string): QueueRef {
-    const name = queueName(pattern, group);
-    let ref = this.known.get(name);
-    if (!ref) {
-      ref = { pattern, group, name };
-      this.known.set(name, ref);
-      this.matcher.addQueue(pattern, ref);
-    }
-    return ref;
   }
 
   private queue(name: string): Queue {
@@ -304,19 +300,17 @@ export class WorkQueues {
 
   /**
    * Throws SessionError MB_ERR_TOO_MANY_SUBSCRIPTIONS when (pattern, group)
-   * is a queue the node does not know and it already knows `maxQueues`.
+   * is a queue the node does not know and it already knows `maxQueues`, or
+   * `host` made `maxPerHost` of them (known-queues.ts).
    */
-  admit(pattern: string, group: string): void {
-    const max = this.cfg.queueLimits.maxQueues;
-    if (!this.known.has(queueName(pattern, group)) && this.known.size >= max) {
-      throw new SessionError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', `${this.known.size} durable queues exist (limit ${max}); join an existing queue group`);
-    }
+  admit(pattern: string, group: string, host: string | undefined): void {
+    this.known.admit(pattern, group, host);
   }
 
   /** A local client subscribed durably to (pattern, group): register the queue and consume it here. */
   async addMember(sub: Subscription): Promise<void> {
     const group = sub.queue!;
-    const ref = this.learn(sub.pattern, group);
+    const ref = this.known.learn(sub.pattern, group, sub.owner.host);
     this.joining.add(sub);
     try {
       // Bounded: a silent Redis held it for ever (the SUB never joined, never reported, never retried).

@@ -1,0 +1,157 @@
+/**
+ * Durable work queues are forgotten once no member has used them for
+ * `queues.inactiveMs`, and one host's clients make at most `maxPerHost` of
+ * those a node knows. Before (twenty-second session's review), the set
+ * `<prefix>queues` only grew: a client allowed durable SUBs registered 1,024
+ * names in 14 s by subscribing and unsubscribing, every later event on their
+ * pattern became a job in each, and every new queue of the mesh was refused
+ * past `maxQueues`, for ever.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { FrameType } from '@meshbus/proto';
+import { durableSuite, RawClient, type RedisServer, redisServerInstalled, requireRedisServer, startRedisServer, until } from '@meshbus/testkit';
+import { startNode, type MeshNode, type NodeOptions } from '../src/index.js';
+import { queueMember } from '../src/durable/queue-set.js';
+
+const suite = durableSuite({ start: startNode });
+const { node, client } = suite;
+
+let server: RedisServer | undefined;
+let admin: Redis | undefined;
+let prefix = '';
+const raws: RawClient[] = [];
+beforeAll(async () => {
+  if (!redisServerInstalled()) return;
+  server = await startRedisServer();
+  admin = new Redis(server.url);
+});
+beforeEach(({ skip }) => {
+  requireRedisServer({ skip });
+  prefix = `ret${Math.random().toString(36).slice(2, 8)}:`;
+  return () => {
+    for (const c of raws.splice(0)) c.close();
+  };
+});
+afterAll(async () => {
+  admin?.disconnect();
+  await server?.stop();
+});
+
+function durable(queues: NonNullable<NodeOptions['durable']>['queues']): NodeOptions['durable'] {
+  return { redis: server!.url, prefix, queues };
+}
+async function raw(n: MeshNode, from?: string): Promise<RawClient> {
+  const c = await RawClient.connect(n.port, {}, from);
+  raws.push(c);
+  return c;
+}
+const listed = async (): Promise<string[]> => (await admin!.smembers(`${prefix}queues`)).sort();
+const refusals = (c: RawClient, sid?: number): number => c.got.filter((g) => g.type === FrameType.ERROR && g.error === 'MB_ERR_TOO_MANY_SUBSCRIPTIONS' && (sid === undefined || g.correlation === sid)).length;
+
+describe('durable queue retention', () => {
+  it('a queue with no member for inactiveMs leaves the set and takes no more jobs; its jobs wait for a member that comes back', async () => {
+    const n = await node({ durable: durable({ inactiveMs: 1500 }) });
+    const pub = await client(n);
+    const member = await client(n);
+    const first = member.subscribe('ret.>', { queue: 'w', durable: true, callback: () => {} });
+    await until(async () => (await listed()).length === 1, 'queue registered');
+    first.unsubscribe();
+    await member.flush();
+    // Kept while its retention lasts: a job per event.
+    await pub.publish('ret.a', 'kept', { ack: true });
+    expect(await n.durability!.backlog('ret.>', 'w')).toBe(1);
+
+    await until(async () => (await listed()).length === 0, 'queue forgotten after 1.5 s unused', 15_000);
+    expect(await admin!.hget(`${prefix}queues:seen`, queueMember('ret.>', 'w'))).toBeNull();
+    // Every node stops adding jobs (this one once the grace of two refreshes is over).
+    await until(() => (n.durability!.matcher.forTopic('ret.b')?.queues.length ?? 0) === 0, 'node forgot the queue');
+    // Without a queue (or rule) the topic is not durable: an acked publish is refused, a plain one only routed.
+    await expect(pub.publish('ret.b', 'after', { ack: true })).rejects.toMatchObject({ code: 'MB_ERR_NOT_DURABLE' });
+    await pub.publish('ret.b', 'after');
+    await pub.flush();
+    expect(await n.durability!.backlog('ret.>', 'w')).toBe(1);
+
+    // A member that comes back registers it again and gets what waited.
+    const got: string[] = [];
+    member.subscribe('ret.>', { queue: 'w', durable: true, callback: (m) => void got.push(Buffer.from(m.data).toString()) });
+    await until(() => got.length === 1, 'waiting job delivered');
+    expect(got).toEqual(['kept']);
+    expect(await listed()).toEqual([queueMember('ret.>', 'w')]);
+  }, 40_000);
+
+  it('a queue with a member on another node is kept however long, and the other nodes go on enqueuing for it', async () => {
+    const a = await node({ durable: durable({ inactiveMs: 1000 }) });
+    const b = await node({ durable: durable({ inactiveMs: 1000 }) });
+    const got: string[] = [];
+    const member = await client(b);
+    member.subscribe('live.>', { queue: 'w', durable: true, callback: (m) => void got.push(Buffer.from(m.data).toString()) });
+    await until(async () => (await listed()).length === 1, 'queue registered');
+    // Six retention periods, a dozen sweeps by each node.
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(await listed()).toEqual([queueMember('live.>', 'w')]);
+    const pub = await client(a);
+    await pub.publish('live.x', 'through a', { ack: true });
+    await until(() => got.length === 1, 'job from the other node delivered');
+  }, 40_000);
+
+  it('a queue listed without a seen time (made before retention) starts its clock when a node first sees it', async () => {
+    const m = queueMember('old.>', 'legacy');
+    await admin!.sadd(`${prefix}queues`, m);
+    const n = await node({ durable: durable({ inactiveMs: 2000 }) });
+    await until(async () => (await admin!.hget(`${prefix}queues:seen`, m)) !== null, 'clock started');
+    expect(await listed()).toEqual([m]);
+    expect(n.durability!.matcher.forTopic('old.x')?.queues).toHaveLength(1);
+    await until(async () => (await listed()).length === 0, 'forgotten 2 s later', 15_000);
+    await until(() => (n.durability!.matcher.forTopic('old.x')?.queues.length ?? 0) === 0, 'node forgot it');
+  }, 30_000);
+
+  it('inactiveMs 0 keeps every queue; a value below 1 s is refused', async () => {
+    await expect(node({ durable: durable({ inactiveMs: 500 }) })).rejects.toThrow(/inactiveMs must be 0 \(never\) or an integer of at least 1000 ms/);
+    const n = await node({ durable: durable({ inactiveMs: 0 }) });
+    const c = await raw(n);
+    c.sub('keep.>', 1, { q: 'g', durable: true });
+    await until(async () => (await listed()).length === 1, 'registered');
+    c.send({ type: FrameType.UNSUB, correlation: 1 });
+    await c.flush();
+    await new Promise((r) => setTimeout(r, 6000));
+    expect(await listed()).toEqual([queueMember('keep.>', 'g')]);
+  }, 30_000);
+});
+
+describe('a host makes at most maxPerHost of the queues a node knows', () => {
+  it('one host subscribing and unsubscribing new groups is refused past its share; another host, and existing groups, are not', async () => {
+    const n = await node({ durable: durable({ maxPerHost: 4, inactiveMs: 1500 }) });
+    const c = await raw(n);
+    for (let sid = 1; sid <= 10; sid++) {
+      c.sub('churn.>', sid, { q: `g${sid}`, durable: true });
+      await c.flush();
+      c.send({ type: FrameType.UNSUB, correlation: sid });
+    }
+    await c.flush();
+    expect(refusals(c)).toBe(6);
+    expect(refusals(c, 4)).toBe(0);
+    expect(refusals(c, 5)).toBe(1);
+    await until(async () => (await listed()).length === 4, 'four queues registered');
+    // Joining a queue it made is not a new one.
+    c.sub('churn.>', 20, { q: 'g1', durable: true });
+    await c.flush();
+    expect(refusals(c, 20)).toBe(0);
+    // Another host has its own share.
+    const other = await raw(n, '127.0.0.2');
+    other.sub('churn.>', 1, { q: 'elsewhere', durable: true });
+    await other.flush();
+    expect(refusals(other)).toBe(0);
+
+    // Once its unused queues are forgotten (g1 has a member: kept), the host may make new ones again.
+    await until(async () => (await listed()).length === 2, 'unused queues forgotten', 15_000);
+    await until(async () => {
+      c.sub('churn.>', 30, { q: 'fresh', durable: true });
+      await c.flush();
+      const ok = refusals(c, 30) === 0;
+      if (!ok) c.got.length = 0;
+      return ok;
+    }, 'a new queue from the host accepted again');
+    await until(async () => (await listed()).includes(queueMember('churn.>', 'fresh')), 'registered');
+  }, 40_000);
+});
