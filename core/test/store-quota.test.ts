@@ -99,6 +99,51 @@ describe('distinct topics per rule', () => {
   }, 60_000);
 });
 
+describe('topics of a rule whose history ages out', () => {
+  it('give their place back once their keys expired: a rule of short-lived topics is not full for good after maxTopics of them', async (ctx) => {
+    // Before: the set kept every topic the rule had seen; with topics like orders.<id> and a day of history,
+    // every new topic was refused after the 10,000th for good, though nothing of the old ones was left.
+    requireRedisServer(ctx);
+    const { server, r } = await ownRedis();
+    const durable = { prefix: 'x:', topics: [{ pattern: 'o.>', history: { size: 10, maxAgeMs: 1500 }, maxTopics: 5 }, { pattern: 'l.>', history: { size: 10, maxAgeMs: 1500 }, latest: true, maxTopics: 5 }] };
+    const a = await node(server.url, durable);
+    const b = await node(server.url, durable);
+    const pa = await client(a.port);
+    const pb = await client(b.port);
+    let corr = 0;
+    const publish = async (c: RawClient, topic: string): Promise<string> => {
+      const id = ++corr;
+      c.send({ type: FrameType.PUB, topic, correlation: id, flags: Flags.ACK_REQUESTED, payload: new Uint8Array(8) });
+      return outcome(await c.waitFor((g) => g.correlation === id && (g.type === FrameType.ACK || g.type === FrameType.NACK)));
+    };
+    for (let i = 0; i < 5; i++) expect(await publish(i % 2 ? pa : pb, `o.first${i}`)).toBe('ACK');
+    expect(await publish(pa, 'o.sixth')).toBe('MB_ERR_STORE_FULL');
+    // Its keys carry the history's TTL; a latest rule's meta (the latest value) does not.
+    expect(await r.pttl('x:m:{o.first0}')).toBeGreaterThan(0);
+    for (let i = 0; i < 5; i++) expect(await publish(pa, `l.t${i}`)).toBe('ACK');
+    expect(await r.pttl('x:m:{l.t0}')).toBe(-1);
+
+    // o.first0 stays in use (written through node B every 400 ms); the others expire.
+    const start = Date.now();
+    while (Date.now() - start < 2200) {
+      expect(await publish(pb, 'o.first0')).toBe('ACK');
+      await new Promise((res) => setTimeout(res, 400));
+    }
+    expect(await r.exists('x:m:{o.first1}')).toBe(0);
+    // Four new topics take the places of the four expired ones, through either node; the fifth finds the rule full.
+    for (let i = 0; i < 4; i++) expect(await publish(i % 2 ? pa : pb, `o.next${i}`)).toBe('ACK');
+    expect(await publish(pa, 'o.next4')).toBe('MB_ERR_STORE_FULL');
+    expect((await r.smembers('x:tp:o.>')).sort()).toEqual(['o.first0', 'o.next0', 'o.next1', 'o.next2', 'o.next3']);
+    // The latest rule keeps its topics (their latest values stay): still full.
+    expect(await publish(pa, 'l.new')).toBe('MB_ERR_STORE_FULL');
+    // An expired topic written again through a node that admitted it before is admitted again, counted.
+    await new Promise((res) => setTimeout(res, 1700));
+    expect(await publish(pa, 'o.first1')).toBe('ACK');
+    expect(await r.sismember('x:tp:o.>', 'o.first1')).toBe(1);
+    expect(await r.scard('x:tp:o.>')).toBeLessThanOrEqual(5);
+  }, 30_000);
+});
+
 describe('delayed publishes', () => {
   it('40 delayed publishes of 1 MB (one-day delay) past delayedBytes 8 MiB: 8 stored, 32 refused with 4030, Redis grows by at most ~the bound', async (ctx) => {
     requireRedisServer(ctx);

@@ -154,7 +154,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       up.redisUp = 0;
     });
     this.history = new HistoryStore(cmd, this.cfg.prefix, { ...this.cfg.replay, maxEntryBytes: this.cfg.quota.maxEventBytes + STORED_OVERHEAD }, this.host);
-    this.quota = new StoreQuota(cmd, this.cfg, this.host.stats.store.full, this.host);
+    this.quota = new StoreQuota(cmd, this.cfg, this.host.stats.store.full, this.host, (t) => this.history.metaKey(t));
     this.jobs = new JobQuota(this.cfg.queueLimits.maxJobs, (name) => this.work.jobsNotDone(name), this.host.stats.store.full);
     if (this.cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(cmd, this.cfg.waitReplicas, this.cfg.waitTimeoutMs, this.cfg.writeTimeoutMs);
     this.clustered = isCluster(cmd);

@@ -126,6 +126,10 @@ else
 end
 if ARGV[5] == '1' then
   redis.call('HSET', KEYS[2], 'l', epoch .. '|' .. string.format('%d', off) .. '|' .. ARGV[1])
+elseif age > 0 then
+  -- History that ages out, no latest value: the topic holds nothing once its last event is older than
+  -- the age, and its place in the rule's topic set is given back then (topic-reclaim.ts).
+  redis.call('PEXPIRE', KEYS[2], age)
 end
 return {epoch, off, corrupt}
 `;

@@ -1,4 +1,5 @@
 import { StoreError } from '@meshbus/proto';
+import { TopicReclaim } from './topic-reclaim.js';
 import type { RedisClient } from './redis-connect.js';
 import type { ResolvedDurable, ResolvedTopicRule } from './store-config.js';
 import { corruptKeyReplaced, type CorruptWatch } from './corrupt-key.js';
@@ -86,6 +87,16 @@ interface QuotaCommands {
   mbReleaseDelayed(key: string, bytes: number): Promise<[number, number]>;
 }
 
+/**
+ * True when a rule's topics expire: its history ages out and it keeps no
+ * latest value (kept until replaced). The append script gives such a
+ * topic's keys the history's TTL, and TopicReclaim frees its place in the
+ * rule's topic set once they are gone.
+ */
+export function topicsExpire(rule: Pick<ResolvedTopicRule, 'maxAgeMs' | 'latest'>): boolean {
+  return rule.maxAgeMs > 0 && !rule.latest;
+}
+
 /** Topics this node knows a rule holds; cleared when full (a topic then costs one script again). */
 const MAX_ADMITTED = 65_536;
 
@@ -107,6 +118,15 @@ export class StoreQuota {
    */
   private readonly admitted = new Set<string>();
   /**
+   * Topics admitted of rules whose topics expire (TopicReclaim), with when
+   * the admission stops counting, ms: half the rule's maxAgeMs after it. A
+   * topic is reclaimed only after maxAgeMs without a write, so by then every
+   * node's admission of it has lapsed and its next write is admitted again
+   * (counted), never written outside the set.
+   */
+  private readonly admittedUntil = new Map<string, number>();
+  private readonly reclaim: TopicReclaim;
+  /**
    * Admissions waiting for Redis, per topic: later events of the same topic
    * wait on the same promise, so their appends are sent in publish order.
    */
@@ -118,7 +138,10 @@ export class StoreQuota {
     private readonly refused: QuotaRefusals,
     /** Where counters found corrupt and replaced are counted and logged (the node). */
     private readonly watch?: CorruptWatch,
+    /** A topic's meta key (HistoryStore.metaKey): what shows an expiring rule's topic still holds something. */
+    metaKey: (topic: string) => string = (t) => `${cfg.prefix}m:{${t}}`,
   ) {
+    this.reclaim = new TopicReclaim(redis, metaKey);
     redis.defineCommand('mbAdmitTopic', { numberOfKeys: 1, lua: ADMIT });
     redis.defineCommand('mbReserveDelayed', { numberOfKeys: 1, lua: RESERVE });
     redis.defineCommand('mbReleaseDelayed', { numberOfKeys: 1, lua: RELEASE });
@@ -141,23 +164,11 @@ export class StoreQuota {
    * (or with Redis's error).
    */
   admitTopic(topic: string, rule: ResolvedTopicRule): Promise<void> | undefined {
-    if (this.admitted.has(topic)) return undefined;
+    const expiring = topicsExpire(rule);
+    if (expiring ? (this.admittedUntil.get(topic) ?? 0) > Date.now() : this.admitted.has(topic)) return undefined;
     let p = this.admitting.get(topic);
     if (!p) {
-      const key = this.topicSetKey(rule);
-      p = this.r.mbAdmitTopic(key, topic, rule.maxTopics).then(
-        ([ok, corrupt]) => {
-          this.admitting.delete(topic);
-          if (Number(corrupt) === 1) corruptKeyReplaced(this.watch, key, 'topic set of a rule');
-          if (Number(ok) !== 1) throw new StoreError('MB_ERR_STORE_FULL', `durable rule "${rule.pattern}" holds ${rule.maxTopics} topics (maxTopics); "${topic}" is a new one`);
-          if (this.admitted.size >= MAX_ADMITTED) this.admitted.clear();
-          this.admitted.add(topic);
-        },
-        (e: unknown) => {
-          this.admitting.delete(topic);
-          throw e;
-        },
-      );
+      p = this.admit(topic, rule, expiring).finally(() => this.admitting.delete(topic));
       this.admitting.set(topic, p);
     }
     // One refusal counted per publish refused, also for publishes that waited on the same admission.
@@ -165,6 +176,27 @@ export class StoreQuota {
       if ((e as { code?: unknown }).code === 'MB_ERR_STORE_FULL') this.refused.topics++;
       throw e;
     });
+  }
+
+  private async admit(topic: string, rule: ResolvedTopicRule, expiring: boolean): Promise<void> {
+    const key = this.topicSetKey(rule);
+    let ok = await this.admitOnce(key, topic, rule);
+    // Full: an expiring rule's set may hold topics whose keys are gone; their room is given back, then one more try.
+    if (!ok && expiring && (await this.reclaim.reclaim(key)) > 0) ok = await this.admitOnce(key, topic, rule);
+    if (!ok) throw new StoreError('MB_ERR_STORE_FULL', `durable rule "${rule.pattern}" holds ${rule.maxTopics} topics (maxTopics); "${topic}" is a new one`);
+    if (expiring) {
+      if (this.admittedUntil.size >= MAX_ADMITTED) this.admittedUntil.clear();
+      this.admittedUntil.set(topic, Date.now() + rule.maxAgeMs / 2);
+    } else {
+      if (this.admitted.size >= MAX_ADMITTED) this.admitted.clear();
+      this.admitted.add(topic);
+    }
+  }
+
+  private async admitOnce(key: string, topic: string, rule: ResolvedTopicRule): Promise<boolean> {
+    const [ok, corrupt] = await this.r.mbAdmitTopic(key, topic, rule.maxTopics);
+    if (Number(corrupt) === 1) corruptKeyReplaced(this.watch, key, 'topic set of a rule');
+    return Number(ok) === 1;
   }
 
   /** Throws StoreError MB_ERR_STORE_FULL for a payload past `maxEventBytes`. */
