@@ -13,6 +13,7 @@ import { FrameType } from '@meshbus/proto';
 import { durableSuite, RawClient, type RedisServer, redisServerInstalled, requireRedisServer, startRedisServer, until } from '@meshbus/testkit';
 import { startNode, type MeshNode, type NodeOptions } from '../src/index.js';
 import { queueMember } from '../src/durable/queue-set.js';
+import { queueName } from '../src/durable/queue-names.js';
 
 const suite = durableSuite({ start: startNode });
 const { node, client } = suite;
@@ -46,6 +47,8 @@ async function raw(n: MeshNode, from?: string): Promise<RawClient> {
   raws.push(c);
   return c;
 }
+/** The node's BullMQ queue objects by name. */
+const heldQueues = (n: MeshNode): Map<string, unknown> => (n.durability as unknown as { work: { queues: Map<string, unknown> } }).work.queues;
 const listed = async (): Promise<string[]> => (await admin!.smembers(`${prefix}queues`)).sort();
 const refusals = (c: RawClient, sid?: number): number => c.got.filter((g) => g.type === FrameType.ERROR && g.error === 'MB_ERR_TOO_MANY_SUBSCRIPTIONS' && (sid === undefined || g.correlation === sid)).length;
 
@@ -61,11 +64,14 @@ describe('durable queue retention', () => {
     // Kept while its retention lasts: a job per event.
     await pub.publish('ret.a', 'kept', { ack: true });
     expect(await n.durability!.backlog('ret.>', 'w')).toBe(1);
+    expect(heldQueues(n).has(queueName('ret.>', 'w'))).toBe(true);
 
     await until(async () => (await listed()).length === 0, 'queue forgotten after 1.5 s unused', 15_000);
     expect(await admin!.hget(`${prefix}queues:seen`, queueMember('ret.>', 'w'))).toBeNull();
     // Every node stops adding jobs (this one once the grace of two refreshes is over).
     await until(() => (n.durability!.matcher.forTopic('ret.b')?.queues.length ?? 0) === 0, 'node forgot the queue');
+    // And closed its job library object (each kept three listeners on the shared Redis connection for good).
+    expect(heldQueues(n).has(queueName('ret.>', 'w'))).toBe(false);
     // Without a queue (or rule) the topic is not durable: an acked publish is refused, a plain one only routed.
     await expect(pub.publish('ret.b', 'after', { ack: true })).rejects.toMatchObject({ code: 'MB_ERR_NOT_DURABLE' });
     await pub.publish('ret.b', 'after');

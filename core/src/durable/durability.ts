@@ -166,6 +166,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
       this.quota,
       (kind) => this.host.stats.store.deadLetters[kind]++,
       () => this.host.draining,
+      (name) => this.jobs.forget(name),
     );
     // Start-up never waits for Redis (meshbus runs without it): the connections
     // come up in the background and the queues start once they are ready,
@@ -328,21 +329,19 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
   private async storeAdmitted(bytes: Uint8Array, d: TopicDurability<QueueRef>, from: Publisher): Promise<PubAckBody | undefined> {
     let frame: Frame;
     let pos: PubAckBody | undefined;
-    let unconfirmed = '';
+    let unconfirmed: string | undefined;
     if (d.rule) {
       // A topic its rule does not hold yet is admitted first (mesh-wide topic count); a held one costs nothing here.
       const admitting = this.quota.admitTopic(d.topic, d.rule);
       if (admitting) await admitting;
       pos = await this.history.append(d.topic, d.rule, bytes);
       frame = withPosition(bytes, pos);
-      const { waitReplicas, waitTimeoutMs } = this.cfg;
       if (this.replicaWait) {
         // Delivered only once the replicas have it too (or WAIT timed out): a subscriber then never
         // sees an event that a failover forgets and whose offset a later event reuses. One WAIT
         // answers every write before it on the connection: one group per shard (per topic on a cluster).
         const key = this.history.metaKey(d.topic);
-        const got = await this.replicaWait.confirm(this.clustered ? key : '', key);
-        if (got < waitReplicas) unconfirmed = `stored on the primary, confirmed by ${got} of ${waitReplicas} replicas within ${waitTimeoutMs} ms`;
+        unconfirmed = await this.replicaWait.unconfirmed(this.clustered ? key : '', key, 'event');
       }
     } else {
       frame = new Frame(bytes, 0, bytes.length);
@@ -485,7 +484,7 @@ export class Durability implements NodeExtension<TopicDurability<QueueRef>> {
 
   /** Dead letters of a queue group, or without one those of the delayed publishes given up (tools, tests). */
   deadLetters(group?: string): ReturnType<WorkQueues['deadLetters']> {
-    return group === undefined ? this.work.delayedDeadLetters() : this.work.deadLetters(group);
+    return this.work.deadLetters(group);
   }
 
   /** Jobs still waiting for (pattern, group). */

@@ -77,6 +77,12 @@ export class JobQuota {
     for (const q of queues) this.countOf(q).pending++;
   }
 
+  /** The queue named so is forgotten (no job is added to it any more): its count goes, unless a publish still holds room in it. */
+  forget(q: string): void {
+    const c = this.counts.get(q);
+    if (c !== undefined && c.pending === 0 && c.reading === undefined) this.counts.delete(q);
+  }
+
   /** The jobs admitted for `queues` were added, or will not be (the publish failed): call once per admit that resolved. */
   settled(queues: readonly string[]): void {
     for (const q of queues) {

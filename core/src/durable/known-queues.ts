@@ -30,6 +30,8 @@ export class KnownQueues {
   constructor(
     private readonly limits: { maxQueues: number; maxPerHost: number },
     private readonly matcher: { addQueue(pattern: string, q: QueueRef): void; removeQueue(pattern: string, q: QueueRef): void },
+    /** A queue forgotten: what the node holds for it (its job library object, its job count) can go. */
+    private readonly onForget: (ref: QueueRef) => void = () => {},
   ) {}
 
   get size(): number {
@@ -102,6 +104,7 @@ export class KnownQueues {
     this.known.delete(ref.name);
     this.absentSince.delete(ref.name);
     this.matcher.removeQueue(ref.pattern, ref);
+    this.onForget(ref);
     const host = this.createdBy.get(ref.name);
     if (host === undefined) return;
     this.createdBy.delete(ref.name);

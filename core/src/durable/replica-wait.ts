@@ -51,6 +51,17 @@ export class ReplicaWait {
     return p;
   }
 
+  /**
+   * undefined once `replicas` replicas have every write made before the
+   * call on `group`'s shard; else what was not confirmed, for the NACK
+   * ("<what> stored on the primary, confirmed by <n> of <replicas> replicas
+   * within <ms> ms").
+   */
+  async unconfirmed(group: string, slotKey: string, what: string): Promise<string | undefined> {
+    const got = await this.confirm(group, slotKey);
+    return got < this.replicas ? `${what} stored on the primary, confirmed by ${got} of ${this.replicas} replicas within ${this.timeoutMs} ms` : undefined;
+  }
+
   private run(group: string, g: Group, slotKey: string): void {
     const batch = g.next;
     g.next = [];

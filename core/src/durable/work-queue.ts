@@ -95,12 +95,14 @@ export class WorkQueues {
     onDeadLetter: (kind: 'queue' | 'delayed') => void = () => {},
     /** True from the start of the node's stop (shutdown or close), before any session is told GOODBYE or cut. */
     private readonly nodeStopping: () => boolean = () => false,
+    /** The queue named so is forgotten (its job count can go). */
+    private readonly onForgotten: (name: string) => void = () => {},
   ) {
     this.dead = { queue: (n) => this.queue(n), maxJobs: cfg.queueLimits.maxJobs, bounded: (op, what) => this.bounded(op, what), logger, onCorrupt, onStored: onDeadLetter, stopping: () => this.stopped };
     this.deliveries = new Deliveries(cfg.ackTimeoutMs);
     this.set = new QueueSet(redis, `${cfg.prefix}queues`, `${cfg.prefix}queues:changed`, cfg.writeTimeoutMs);
     this.retention = new QueueRetention(redis, this.set, cfg.queueInactiveMs, cfg.writeTimeoutMs);
-    this.known = new KnownQueues(cfg.queueLimits, matcher);
+    this.known = new KnownQueues(cfg.queueLimits, matcher, (ref) => this.forgotten(ref));
     if (cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(redis, cfg.waitReplicas, cfg.waitTimeoutMs, cfg.writeTimeoutMs);
   }
 
@@ -118,13 +120,9 @@ export class WorkQueues {
    * throws StoreError MB_ERR_STORE_UNAVAILABLE when fewer confirm in time.
    */
   private async replicated(): Promise<void> {
-    if (!this.replicaWait) return;
-    const { waitReplicas, waitTimeoutMs } = this.cfg;
     // Every BullMQ key is in one slot: one group.
-    const got = await this.replicaWait.confirm('bull', `${this.bullPrefix}:wait`);
-    if (got < waitReplicas) {
-      throw new StoreError('MB_ERR_STORE_UNAVAILABLE', `job stored on the primary, confirmed by ${got} of ${waitReplicas} replicas within ${waitTimeoutMs} ms`);
-    }
+    const unconfirmed = await this.replicaWait?.unconfirmed('bull', `${this.bullPrefix}:wait`, 'job');
+    if (unconfirmed) throw new StoreError('MB_ERR_STORE_UNAVAILABLE', unconfirmed);
   }
 
   /**
@@ -210,6 +208,19 @@ export class WorkQueues {
     } catch {
       // Redis down: the next refresh tries again.
     }
+  }
+
+  /**
+   * A forgotten queue's BullMQ object is closed: each keeps three listeners
+   * on the shared producer connection, and with queues forgotten and new
+   * ones made the node held one for every queue it ever added a job to.
+   */
+  private forgotten(ref: QueueRef): void {
+    const q = this.queues.get(ref.name);
+    if (q === undefined) return;
+    this.queues.delete(ref.name);
+    q.close().catch((e: unknown) => this.failed('queue close failed', ref.name, e));
+    this.onForgotten(ref.name);
   }
 
   private queue(name: string): Queue {
@@ -445,19 +456,10 @@ export class WorkQueues {
     if (frame) this.publishDead(ref.group, frame, err.message);
   }
 
-  /** Jobs waiting in the dead-letter queue of `group` (oldest first). */
-  async deadLetters(group: string): Promise<DeadLetter[]> {
-    return this.deadLettersIn(dlqName(group));
-  }
-
-  /** Delayed publishes given up after their attempts, waiting as dead letters (oldest first). */
-  async delayedDeadLetters(): Promise<DeadLetter[]> {
-    return this.deadLettersIn(DELAYED_DLQ);
-  }
-
-  private async deadLettersIn(dlq: string): Promise<DeadLetter[]> {
+  /** Jobs waiting in the dead-letter queue of `group`, or without one the delayed publishes given up (oldest first). */
+  async deadLetters(group?: string): Promise<DeadLetter[]> {
     this.usable();
-    return readDeadLetters(this.dead, dlq);
+    return readDeadLetters(this.dead, group === undefined ? DELAYED_DLQ : dlqName(group));
   }
 
   /** Jobs not yet done for (pattern, group). */
