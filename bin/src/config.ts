@@ -112,6 +112,10 @@ export interface StartConfig {
   durableDelayedBytes: number | undefined;
   /** Jobs waiting in one durable work queue, mesh-wide (durable.queues.maxJobs). */
   durableQueueMaxJobs: number | undefined;
+  /** How long a durable work queue with no member anywhere is kept, ms; 0: for ever (durable.queues.inactiveMs). */
+  durableQueueInactive: number | undefined;
+  /** Durable work queues one host's clients may make among those a node knows (durable.queues.maxPerHost). */
+  durableQueueMaxPerHost: number | undefined;
 }
 
 type Kind = 'string' | 'int' | 'list' | 'port';
@@ -194,6 +198,8 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   durableDelayedEvents: { kind: 'int', default: undefined, arg: 'n', help: 'Delayed publishes waiting in the whole mesh, counted in Redis (default 10000); past it MB_ERR_STORE_FULL.' },
   durableDelayedBytes: { kind: 'int', default: undefined, arg: 'bytes', help: 'Bytes of the delayed publishes waiting in the whole mesh (default 67108864); past it MB_ERR_STORE_FULL.' },
   durableQueueMaxJobs: { kind: 'int', default: undefined, arg: 'n', help: 'Jobs not yet done in one durable work queue, mesh-wide (default 100000); past it a publish that would add a job is refused with MB_ERR_STORE_FULL.' },
+  durableQueueInactive: { kind: 'int', default: undefined, arg: 'ms', help: 'A durable work queue with no member anywhere in the mesh for this long is forgotten: no more jobs are added to it, its jobs wait for a member that subscribes again (default 86400000, 24 h; 0 keeps every queue; at least 1000).' },
+  durableQueueMaxPerHost: { kind: 'int', default: undefined, arg: 'n', help: 'Durable work queues the clients of one host may make among those the node knows (default 256); past it a new queue from that host is refused with MB_ERR_TOO_MANY_SUBSCRIPTIONS.' },
   jwtSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'HS256 secret that signs client JWTs.' },
   jwtPublicKey: { kind: 'string', default: undefined, arg: 'file.pem', help: 'Ed25519 public key (PEM file) that verifies EdDSA client JWTs.' },
   jwksUrl: { kind: 'string', default: undefined, arg: 'url', help: 'JWKS URL whose keys verify client JWTs by kid; fetched again for an unknown kid, so rotated keys are picked up.' },
@@ -467,4 +473,6 @@ const NESTED_PATHS: ReadonlyArray<readonly [string, keyof StartConfig]> = [
   ['durable.quota.delayedEvents', 'durableDelayedEvents'],
   ['durable.quota.delayedBytes', 'durableDelayedBytes'],
   ['durable.queues.maxJobs', 'durableQueueMaxJobs'],
+  ['durable.queues.inactiveMs', 'durableQueueInactive'],
+  ['durable.queues.maxPerHost', 'durableQueueMaxPerHost'],
 ];

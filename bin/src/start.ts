@@ -50,7 +50,7 @@ export async function startServer(
     waitReplicas: cfg.redisWaitReplicas,
     topics: cfg.durable.map(parseDurableTopic),
     quota: { maxEventBytes: cfg.durableMaxEventBytes, delayedEvents: cfg.durableDelayedEvents, delayedBytes: cfg.durableDelayedBytes },
-    queues: { maxJobs: cfg.durableQueueMaxJobs },
+    queues: { maxJobs: cfg.durableQueueMaxJobs, inactiveMs: cfg.durableQueueInactive, maxPerHost: cfg.durableQueueMaxPerHost },
   };
   if (cfg.redis === undefined) unusedDurableSettings(cfg, durable, log);
   // RFC 7518 3.2: an HS256 key of at least the hash's 256 bits. Said, not refused: whoever guesses a short one mints tokens.
@@ -255,7 +255,7 @@ function tlsFor(cfg: StartConfig, mutual: boolean): TlsConfig | undefined {
 }
 
 /** The durable settings that mean something only with --redis. */
-const DURABLE_ONLY = ['durable', 'redisPrefix', 'redisWaitReplicas', 'durableMaxEventBytes', 'durableDelayedEvents', 'durableDelayedBytes', 'durableQueueMaxJobs'] as const;
+const DURABLE_ONLY = ['durable', 'redisPrefix', 'redisWaitReplicas', 'durableMaxEventBytes', 'durableDelayedEvents', 'durableDelayedBytes', 'durableQueueMaxJobs', 'durableQueueInactive', 'durableQueueMaxPerHost'] as const;
 
 /**
  * Durable settings given without --redis: checked as they would be with it

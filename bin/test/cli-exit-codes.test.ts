@@ -57,6 +57,9 @@ describe('start: a bad option exits 2 and names the flag', () => {
   const durableCases: Array<[string[], Record<string, string>, string]> = [
     [['--durable-max-event-bytes', '0'], {}, '--durable-max-event-bytes must be a positive integer'],
     [['--durable-queue-max-jobs', '0'], {}, '--durable-queue-max-jobs must be a positive integer'],
+    [['--durable-queue-inactive', '500'], {}, '--durable-queue-inactive must be 0 (never) or an integer of at least 1000 ms, got 500'],
+    [['--durable-queue-max-per-host', '0'], {}, '--durable-queue-max-per-host must be a positive integer'],
+    [[], { MESHBUS_DURABLE_QUEUE_INACTIVE: '999' }, 'MESHBUS_DURABLE_QUEUE_INACTIVE must be 0 (never) or an integer of at least 1000 ms, got 999'],
     [['--durable', 'a.>|topics=0'], {}, '--durable: "a.>": topics=N must be a positive integer'],
     [['--durable', 'a.'], {}, '--durable: pattern "a.": invalid topic'],
     [[], { MESHBUS_DURABLE_DELAYED_EVENTS: '0' }, 'MESHBUS_DURABLE_DELAYED_EVENTS must be a positive integer'],

@@ -125,6 +125,27 @@ describe('durable queue retention', () => {
   }, 30_000);
 });
 
+describe('the marks hash is the node\'s own data', () => {
+  it('of another type (Redis is shared), it blocks neither registration nor discovery: replaced, counted, and retention goes on', async () => {
+    // Before the fix (in review of this change): HSET before SADD failed every durable queue SUB (MB_ERR_STORE_CORRUPT),
+    // and the refresh's sweep failing stopped the node learning any queue.
+    await admin!.set(`${prefix}queues:seen`, 'not a hash');
+    const n = await node({ durable: durable({ inactiveMs: 1500 }) });
+    const got: string[] = [];
+    const c = await client(n);
+    const sub = c.subscribe('mk.>', { queue: 'w', durable: true, callback: (m) => void got.push(Buffer.from(m.data).toString()) });
+    await until(async () => (await listed()).length === 1, 'registered');
+    await until(async () => (await admin!.type(`${prefix}queues:seen`)) === 'hash', 'marks replaced');
+    expect(n.stats.store.corrupt).toBeGreaterThanOrEqual(1);
+    const pub = await client(n);
+    await pub.publish('mk.a', 'one', { ack: true });
+    await until(() => got.length === 1, 'delivered');
+    sub.unsubscribe();
+    await c.flush();
+    await until(async () => (await listed()).length === 0, 'forgotten once unused', 15_000);
+  }, 30_000);
+});
+
 describe('a host makes at most maxPerHost of the queues a node knows', () => {
   it('one host subscribing and unsubscribing new groups is refused past its share; another host, and existing groups, are not', async () => {
     const n = await node({ durable: durable({ maxPerHost: 4, inactiveMs: 1500 }) });

@@ -1,6 +1,9 @@
 import type { RedisClient } from './redis-connect.js';
 import type { QueueSet } from './queue-set.js';
 import { withinDeadline } from './store-deadline.js';
+import { wrongType } from './connection-error.js';
+import type { Logger } from '../logger.js';
+import { throttled } from '../told-recently.js';
 
 /**
  * KEYS: the seen hash. ARGV: a member, the cutoff (ms). Deletes the
@@ -48,6 +51,8 @@ export class QueueRetention {
     readonly inactiveMs: number,
     /** writeTimeoutMs: each wait on the (timeout-less) producer connection is bounded by it. */
     private readonly deadlineMs: number,
+    /** Where a marks' hash of another type, replaced, is told: counted as corrupt store data, logged once a minute. */
+    private readonly watch?: { logger: Logger; onCorrupt(): void },
   ) {}
 
   /**
@@ -73,7 +78,17 @@ export class QueueRetention {
       if (mark.size > 0) await this.bounded(this.redis.hset(this.set.seenKey, mark), 'the durable queue marks');
       return [...listed];
     }
-    const seen = await this.bounded(this.redis.hgetall(this.set.seenKey), 'the durable queue marks');
+    let seen: Record<string, string>;
+    try {
+      seen = await this.bounded(this.redis.hgetall(this.set.seenKey), 'the durable queue marks');
+    } catch (e) {
+      if (!wrongType(e)) throw e;
+      // Another type at the marks' key (Redis is shared): replaced, every queue's clock starts again (it only delays forgetting).
+      await this.bounded(this.redis.del(this.set.seenKey), 'the durable queue marks');
+      seen = {};
+      this.watch?.onCorrupt();
+      if (this.watch) throttled(this.watch.logger).warn({ key: this.set.seenKey }, "durable queue marks in redis held another type: replaced, the queues' clocks start again", 'store key corrupt: durable queue marks');
+    }
     const cutoff = now - this.inactiveMs;
     const stale: string[] = [];
     for (const m of listed) {
@@ -100,10 +115,6 @@ export class QueueRetention {
   }
 
   private bounded<T>(op: Promise<T>, what: string): Promise<T> {
-    return withinDeadline(
-      op.catch((e: unknown) => this.set.failed(e)),
-      this.deadlineMs,
-      what,
-    );
+    return withinDeadline(op, this.deadlineMs, what);
   }
 }

@@ -2,6 +2,7 @@ import { topicProblem } from '@meshbus/proto';
 import type { RedisClient } from './redis-connect.js';
 import { withinDeadline } from './store-deadline.js';
 import { explained } from './key-conflict.js';
+import { wrongType } from './connection-error.js';
 
 /** A member of the set `<prefix>queues`: one durable queue (pattern, group). */
 export function queueMember(pattern: string, group: string): string {
@@ -101,6 +102,10 @@ export class QueueSet {
     if (op === undefined) {
       op = this.redis
         .hset(this.seenKey, member, String(Date.now()))
+        // The marks are the node's own, rebuilt by the next sweep (queue-retention.ts): a hash of another type never stops a registration.
+        .catch((e: unknown) => {
+          if (!wrongType(e)) throw e;
+        })
         .then(() => this.redis.sadd(this.key, member))
         .catch((e: unknown) => this.failed(e))
         .then(() => this.redis.publish(this.channel, notice))
@@ -111,8 +116,8 @@ export class QueueSet {
     return withinDeadline(op, this.deadlineMs, what);
   }
 
-  /** Rethrows a command's failure, as StoreKeyConflict when the set or its seen hash is another type (key-conflict.ts). */
-  async failed(e: unknown): Promise<never> {
-    throw await explained(e, this.redis, [[this.key, 'set'], [this.seenKey, 'hash']], 'durable queues (every queue of the mesh)', this.deadlineMs);
+  /** Rethrows a command's failure, as StoreKeyConflict when the set is another type (key-conflict.ts). */
+  private async failed(e: unknown): Promise<never> {
+    throw await explained(e, this.redis, [[this.key, 'set']], 'durable queues (every queue of the mesh)', this.deadlineMs);
   }
 }

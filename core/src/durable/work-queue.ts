@@ -101,7 +101,7 @@ export class WorkQueues {
     this.dead = { queue: (n) => this.queue(n), maxJobs: cfg.queueLimits.maxJobs, bounded: (op, what) => this.bounded(op, what), logger, onCorrupt, onStored: onDeadLetter, stopping: () => this.stopped };
     this.deliveries = new Deliveries(cfg.ackTimeoutMs);
     this.set = new QueueSet(redis, `${cfg.prefix}queues`, `${cfg.prefix}queues:changed`, cfg.writeTimeoutMs);
-    this.retention = new QueueRetention(redis, this.set, cfg.queueInactiveMs, cfg.writeTimeoutMs);
+    this.retention = new QueueRetention(redis, this.set, cfg.queueInactiveMs, cfg.writeTimeoutMs, { logger, onCorrupt });
     this.known = new KnownQueues(cfg.queueLimits, matcher, (ref) => this.forgotten(ref));
     if (cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(redis, cfg.waitReplicas, cfg.waitTimeoutMs, cfg.writeTimeoutMs);
   }
@@ -172,21 +172,22 @@ export class WorkQueues {
     if (!this.stopped) this.refreshSoon();
   }
 
-  /**
-   * Re-reads the set of durable queues (members that are not a valid
-   * [pattern, group] are skipped), marks the queues consumed here as seen
-   * and sweeps those unused past `queues.inactiveMs` (queue-retention.ts).
-   */
+  /** Re-reads the queue set (invalid members skipped), marks the queues consumed here, sweeps those unused past `queues.inactiveMs` (queue-retention.ts). */
   async refresh(): Promise<void> {
-    let members: string[];
+    let listed: string[];
     const consumed = [...this.workers.values()].map((w) => queueMember(w.ref.pattern, w.ref.group));
     try {
-      members = await this.retention.kept(await this.set.list(), consumed);
+      listed = await this.set.list();
     } catch (e) {
       // Redis down: said as the outage. A set of another type is the operator's to remove: said so, every 5 min.
       if (e instanceof StoreKeyConflict) this.failed('durable queue set unusable: events on durable queues are not enqueued by this node', undefined, e);
       return;
     }
+    // A failed sweep forgets nothing this time: the queues are learned as listed.
+    const members = await this.retention.kept(listed, consumed).catch((e: unknown) => {
+      this.failed('durable queue retention sweep failed', undefined, e);
+      return listed;
+    });
     const pairs = members.map(parseQueueMember).filter((pg) => pg !== undefined);
     const registering = new Set([...this.joining].map((s) => queueName(s.pattern, s.queue!)));
     // Two refreshes of grace: the nodes consuming a queue a store lost write it back within one.
