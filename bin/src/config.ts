@@ -22,6 +22,8 @@ export interface StartConfig {
   httpMaxConnectionsPerIp: number | undefined;
   /** HTTP API requests one connection may have unanswered (HttpOptions.maxPipelined). */
   httpMaxPipelined: number | undefined;
+  /** HTTP API calls that may wait at once on the node: requests, traces, mesh and workers views (maxWaiting of the API plugin). */
+  httpMaxWaiting: number | undefined;
   /** WebSocket gateway port (browsers, mobile); 'off' disables it. */
   wsPort: number | undefined;
   /** Origins allowed to open a WebSocket (browsers' Origin header); empty: any. */
@@ -40,6 +42,8 @@ export interface StartConfig {
   mesh: 'full' | 'partial' | 'leaf';
   /** ms a node with seeds waits for a first link before /readyz says ready anyway. */
   readyWait: number | undefined;
+  /** Leaf nodes this node takes links from at once, as a hub (cluster maxLeafLinks). */
+  maxLeafLinks: number | undefined;
   /** This node's region (nodes of one region form one mesh; regions are joined by gateways). */
   region: string | undefined;
   /** Gateways to other regions, each `region=host:port|host:port`. */
@@ -143,6 +147,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   httpHost: { kind: 'string', default: undefined, arg: 'addr', help: 'Address the HTTP API listens on, if not --host.' },
   httpMaxConnections: { kind: 'int', default: undefined, arg: 'n', help: 'Most HTTP API connections open at once (default 1024).' },
   httpMaxConnectionsPerIp: { kind: 'int', default: undefined, arg: 'n', help: 'Most HTTP API connections open at once from one host, an IPv4 address or an IPv6 /64 (default 64; behind a reverse proxy every caller is the proxy).' },
+  httpMaxWaiting: { kind: 'int', default: undefined, arg: 'n', help: 'Most HTTP API calls that wait on the node at once (POST /v1/request, /v1/trace, GET /v1/mesh, /v1/workers; default 1024); past it a call is refused 503 and counted.' },
   httpMaxPipelined: { kind: 'int', default: undefined, arg: 'n', help: 'Most HTTP API requests one connection may have sent whose answers are not written out yet; past it the connection is closed (default 8).' },
   wsPort: { kind: 'port', default: 8481, arg: 'port|off', help: 'Port of the WebSocket gateway (browsers, mobile); off disables it.' },
   wsOrigins: { kind: 'list', default: [], arg: 'origins', help: 'Comma-separated Origin values allowed to open a WebSocket, * for any; empty: any when clients need a token (--token, --jwt-*), else pages from this machine only (localhost, 127.x, [::1]).' },
@@ -157,6 +162,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   mesh: { kind: 'string', default: 'full', arg: 'full|partial|leaf', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest; leaf: an edge node linked to one of --seeds (hubs of a full mesh) at a time, sending up only its own clients\' interest.' },
   region: { kind: 'string', default: undefined, arg: 'name', help: 'This node\'s region (A-Z, a-z, 0-9, _ and -): the nodes of one region form one mesh, and a peer link between regions is refused; join regions with --gateways.' },
   gateways: { kind: 'list', default: [], arg: 'region=host:port|host:port,...', help: 'Other regions to join: for each, cluster addresses of some of its nodes; this node keeps one gateway link per region (the first that answers, the others for failover). Needs --region.' },
+  maxLeafLinks: { kind: 'int', default: undefined, arg: 'n', help: 'Most leaf nodes linked to this node at once, as a hub (default 64; each holds a copy of the interest the hub sends it); past it a leaf is refused MB_ERR_TOO_MANY_CONNECTIONS and tries another seed.' },
   readyWait: { kind: 'int', default: undefined, arg: 'ms', help: 'With --seeds: how long to wait for a first peer link before /readyz reports ready anyway (seeds that are only this node, or names that do not resolve yet); default 10000.' },
   name: { kind: 'string', default: '', arg: 'name', help: 'Human-readable node name shown in views, logs and traces.' },
   token: { kind: 'string', default: undefined, arg: 'token', help: 'Token every client must present.' },
@@ -465,6 +471,8 @@ const NESTED_PATHS: ReadonlyArray<readonly [string, keyof StartConfig]> = [
   ['http.maxConnections', 'httpMaxConnections'],
   ['http.maxConnectionsPerIp', 'httpMaxConnectionsPerIp'],
   ['http.maxPipelined', 'httpMaxPipelined'],
+  // The API plugin names its own option.
+  ['maxWaiting', 'httpMaxWaiting'],
   ['durable.redis', 'redis'],
   ['durable.prefix', 'redisPrefix'],
   ['durable.waitReplicas', 'redisWaitReplicas'],

@@ -89,6 +89,7 @@ export async function startServer(
           maxConnections: cfg.httpMaxConnections,
           maxConnectionsPerIp: cfg.httpMaxConnectionsPerIp,
           maxPipelined: cfg.httpMaxPipelined,
+          maxWaiting: cfg.httpMaxWaiting,
           adminToken: cfg.adminToken,
           insecureOpenAdmin: cfg.httpInsecureOpen === 'on',
           tls: clientTls,
@@ -120,6 +121,7 @@ export async function startServer(
       region: cfg.region,
       gateways: parseGateways(cfg.gateways),
       clientAdvertise: cfg.clientAdvertise,
+      maxLeafLinks: cfg.maxLeafLinks,
     };
     clusterLayer.checkClusterOptions(clusterOptions, node.options.name);
   }

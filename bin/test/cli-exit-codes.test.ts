@@ -86,12 +86,13 @@ describe('start: a bad option exits 2 and names the flag', () => {
   for (const [args, env, says] of [
     [['--http-max-connections', '0'], {}, '--http-max-connections must be a positive integer'],
     [[], { MESHBUS_HTTP_MAX_PIPELINED: '0' }, 'MESHBUS_HTTP_MAX_PIPELINED must be a positive integer'],
+    [['--http-max-waiting', '0'], {}, '--http-max-waiting must be a positive integer, got 0'],
   ] as Array<[string[], Record<string, string>, string]>) {
     it(`start ${[...args, ...Object.keys(env)].join(' ')} names its flag or variable`, async () => {
       const r = await runCli(['start', '--port', '0', '--http-port', '0', '--ws-port', 'off', '--log-level', 'warn', ...args], 15_000, env);
       expect(r.code, r.err).toBe(2);
       expect(r.err).toContain(says);
-      expect(r.err).not.toMatch(/http[ .]max|maxConnections|maxPipelined/);
+      expect(r.err).not.toMatch(/http[ .]max|maxConnections|maxPipelined|maxWaiting/);
     });
   }
 
@@ -101,6 +102,7 @@ describe('start: a bad option exits 2 and names the flag', () => {
     [[], { MESHBUS_SEEDS: '127.0.0.1:1,bad' }, 'MESHBUS_SEEDS: "bad" is not host:port'],
     [['--region', 'us', '--gateways', 'eu=bad'], {}, '--gateways (region eu): "bad" is not host:port'],
     [['--advertise', 'bad'], {}, '--advertise "bad": cluster address is not host:port'],
+    [['--max-leaf-links', '0'], {}, '--max-leaf-links must be a positive integer'],
   ] as Array<[string[], Record<string, string>, string]>) {
     it(`start ${[...args, ...Object.keys(env)].join(' ')} names its flag or variable`, async () => {
       const r = await runCli(['start', '--port', '0', '--cluster-port', '0', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn', ...args], 15_000, env);
