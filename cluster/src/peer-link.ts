@@ -249,7 +249,7 @@ export class PeerLink extends Connection {
   }
 
   /** One event lost by this link's queue (dropped, or discarded at the close): in `dropped` and node-wide. */
-  protected override eventDropped(): void {
+  override eventDropped(): void {
     this.handler.limits.eventLost('slowPeer');
   }
 
@@ -426,7 +426,7 @@ export class PeerLink extends Connection {
     this.fail('MB_ERR_HANDSHAKE_TIMEOUT', 'peer handshake timed out');
   }
 
-  protected overflow(): void {
+  overflow(): void {
     this.fail('MB_ERR_SLOW_CONSUMER', `peer has more than ${this.s.maxPending} bytes pending`);
   }
 

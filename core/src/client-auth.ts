@@ -20,6 +20,8 @@ export interface AuthenticatedConnection {
   release(): void;
   /** A throw from `accepted` (a bug): reported like any handler error, on `correlation`. */
   handlerError(e: unknown, correlation: number): void;
+  /** Its JWT lapsed (MB_ERR_TOKEN_EXPIRED). */
+  tokenExpired(): void;
 }
 
 /**
@@ -40,9 +42,9 @@ export class ClientAuth {
   constructor(
     private readonly ctx: NodeContext,
     private readonly conn: AuthenticatedConnection,
-    expired: () => void,
   ) {
-    if (ctx.jwt) this.token = new SessionToken(ctx.jwt, ctx.options.maxTokenLifetime, expired);
+    // The callback is made only where tokens expire: a closure per connection is ~100 B (issue #15).
+    if (ctx.jwt) this.token = new SessionToken(ctx.jwt, ctx.options.maxTokenLifetime, () => conn.tokenExpired());
   }
 
   /** Token subject ('' when the node does not verify JWTs). */

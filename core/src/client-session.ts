@@ -52,8 +52,8 @@ export class ClientSession extends Connection {
   /** Drop reports owed to 'drop' subscriptions; made on the first drop. */
   private drops: DropReports | undefined;
   private readonly limiter: RateLimiter | undefined;
-  /** Frames decoded while a token is verified, so what follows HELLO or AUTH is handled under the token it sent. */
-  private readonly held: FrameHold;
+  /** Frames decoded while a token is verified, so what follows HELLO or AUTH is handled under the token it sent; made at the first wait. */
+  private held: FrameHold | undefined;
   msgsIn = 0;
   msgsOut = 0;
   bytesOut = 0;
@@ -66,11 +66,10 @@ export class ClientSession extends Connection {
     const o = ctx.options;
     this.clientId = ctx.newClientId();
     this.subs = new SessionSubscriptions(this.clientId, ctx);
-    this.held = new FrameHold(this.transport);
     // A message transport buffers whole messages: bound what it reads until HELLO (room for a HELLO and a few small frames batched with it).
     this.transport.limitInput?.(o.maxHelloSize + PRE_AUTH_MESSAGE_SLACK);
     if (o.publishRate > 0) this.limiter = new RateLimiter(o.publishRate, o.publishBurst);
-    this.auth = new ClientAuth(ctx, this, () => this.expired());
+    this.auth = new ClientAuth(ctx, this);
   }
 
   /** Token subject ('' when the node does not verify JWTs). */
@@ -96,12 +95,12 @@ export class ClientSession extends Connection {
 
   /** Flow control does not resume input while a token is being verified (holdInput). */
   protected override resumeInput(): void {
-    if (!this.held.holding) super.resumeInput();
+    if (this.held?.holding !== true) super.resumeInput();
   }
 
   /** A token being verified keeps input paused too (the input budget does not resume it). */
   protected override pausedElsewhere(): boolean {
-    return this.held.holding || super.pausedElsewhere();
+    return this.held?.holding === true || super.pausedElsewhere();
   }
 
   // ---- AuthenticatedConnection (client-auth.ts) ----
@@ -111,11 +110,11 @@ export class ClientSession extends Connection {
   }
 
   hold(): void {
-    this.held.start();
+    (this.held ??= new FrameHold(this.transport)).start();
   }
 
   release(): void {
-    this.held.release(this.frameReader, () => this.gone, () => this.inputMayResume());
+    this.held?.release(this.frameReader, () => this.gone, () => this.inputMayResume());
     this.ctx.flushRun();
   }
 
@@ -155,7 +154,7 @@ export class ClientSession extends Connection {
   };
 
   protected readonly onFrame = (f: Frame): void => {
-    if (this.held.holding) {
+    if (this.held?.holding === true) {
       this.held.push(f);
       return;
     }
@@ -267,7 +266,7 @@ export class ClientSession extends Connection {
     this.ctx.opened(this);
   }
 
-  private expired(): void {
+  tokenExpired(): void {
     if (this.phase !== 'open') return;
     this.ctx.stats.tokensExpired++;
     this.fail('MB_ERR_TOKEN_EXPIRED', `token of ${this.subject} expired; reconnect with a fresh one or send AUTH before expiry`);
@@ -426,7 +425,7 @@ export class ClientSession extends Connection {
   }
 
   /** A droppable event was dropped: counted, and owed to each subscription it was for (DropReports). */
-  protected override eventDropped(tag: DropTag): void {
+  override eventDropped(tag: DropTag): void {
     this.ctx.stats.dropped.slow++;
     (this.drops ??= new DropReports()).record(tag);
   }
@@ -452,7 +451,7 @@ export class ClientSession extends Connection {
   }
 
   /** More than maxPending bytes queued (or nothing taken for writeDeadline): one final ERROR, then close. */
-  protected overflow(): void {
+  overflow(): void {
     if (this.phase === 'closing' || this.phase === 'closed') return;
     this.ctx.stats.slowConsumers++;
     // Once a minute per remote host (not host:port): a client that reconnects and falls behind again said a line each time.
@@ -467,7 +466,7 @@ export class ClientSession extends Connection {
   }
 
   protected closing(): void {
-    this.held.clear();
+    this.held?.clear();
     this.auth.stop();
     this.subs.clear();
   }

@@ -147,7 +147,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
     super();
     this.transport = makeTransport(new ConnectionEvents(this));
     this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner, room: settings.budget?.room });
-    this.out = new OutboundQueue(this.transport, settings.highWater, settings.maxPending, settings.policy, () => this.overflow(), (tag) => this.eventDropped(tag), settings.outbound);
+    this.out = new OutboundQueue(this.transport, settings.highWater, settings.maxPending, settings.policy, this, settings.outbound);
     this.liveness = new Liveness(settings.liveness);
     this.timer = setTimeout(() => {
       if (this.phase === 'handshake') this.handshakeExpired();
@@ -479,11 +479,11 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
    * One event was lost by the outbound queue: a droppable one dropped or
    * refused, or any one discarded at the close (sendFinal past the bound, or
    * still queued when the transport closed); `tag` names who lost it (none
-   * for a firm one). Each subclass counts it in a node-wide counter.
+   * for a firm one). Each subclass counts it in a node-wide counter. Called by the queue (QueueOwner).
    */
-  protected eventDropped(_tag: DropTag): void {}
-  /** The outbound queue passed its hard bound with a frame that must not be dropped. */
-  protected abstract overflow(): void;
+  eventDropped(_tag: DropTag): void {}
+  /** The outbound queue passed its hard bound with a frame that must not be dropped (QueueOwner). */
+  abstract overflow(): void;
 }
 
 /**

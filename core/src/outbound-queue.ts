@@ -1,5 +1,6 @@
 import { copyBytes, readU32 } from '@meshbus/proto';
 import type { BudgetMember, OutboundBudget } from './outbound-budget.js';
+import { Backlog } from './outbound-backlog.js';
 import { OutboundReserve } from './outbound-reserve.js';
 import { sharedCopy } from './shared-copy.js';
 import type { Transport } from './transport.js';
@@ -11,6 +12,14 @@ export type { DropTag } from './subscriber.js';
 const NO_SIDS: DropTag = [];
 /** The tag of a queued control frame (ERROR, ACK, PONG…, sendControl/sendNotice): firm, and no event. */
 const CONTROL: DropTag = [];
+/**
+ * What a queue tells its connection (the connection itself: no closures per connection, issue #15): `overflow`, a firm
+ * frame did not fit (a slow consumer); `eventDropped`, one event lost (dropped, refused or discarded at the close), once.
+ */
+export interface QueueOwner {
+  overflow(): void;
+  eventDropped?(tag: DropTag): void;
+}
 
 /**
  * Everything a session sends, with one bound. Frames go straight to the
@@ -27,10 +36,10 @@ const CONTROL: DropTag = [];
  * subscriptions only; or any event when the queue's `policy` is 'drop') or
  * *firm* (a 'disconnect' subscription wants it). Past the bound:
  * - room is made first by dropping the oldest queued droppable events
- *   (reported to `onDrop` with their tags), never a firm event or a control frame;
+ *   (reported to `eventDropped` with their tags), never a firm event or a control frame;
  * - a droppable event that still does not fit is dropped itself (reported);
  * - a firm event or control frame that still does not fit makes the
- *   connection a slow consumer (`onSlow`).
+ *   connection a slow consumer (`overflow`).
  * So 'drop' subscriptions never make a connection slow and never hold more
  * than the bound, and a 'disconnect' one is slow only when firm bytes and
  * what the wire holds fill the bound.
@@ -44,18 +53,11 @@ const CONTROL: DropTag = [];
  * rules above apply to it with the node's room as its bound.
  */
 export class OutboundQueue implements BudgetMember {
-  /** Per backlog entry: the frame, or its first part (this receiver's header) when `tails` has the rest. */
-  private backlog: Uint8Array[] = [];
-  /** Per backlog entry: the rest of the frame (a copy shared with other queues), or undefined. */
-  private tails: Array<Uint8Array | undefined> | undefined;
-  /** Per backlog entry: its DropTag when droppable, undefined for a firm event, CONTROL for a control frame (firm too). */
-  private tags: Array<DropTag | undefined> = [];
-  private head = 0;
+  /** What waits for the wire (outbound-backlog.ts; tags: a DropTag when droppable, undefined for a firm event, CONTROL for a control frame); none while nothing waits. */
+  private backlog: Backlog | undefined;
   private backlogBytes = 0;
   /** Bytes of firm entries (control frames, firm events) in the backlog: not freed by dropping. */
   private firmBytes = 0;
-  /** Every backlog entry before this index is firm or already dropped: where the drop scan starts. */
-  private dropFrom = 0;
   /** Set by sendFinal: nothing more is queued. */
   private sealed = false;
   /** Bytes kept for the connection outside the queue (reserve/unreserve), in its bound and the node's budget; made at the first reserve (idle connections carry none). */
@@ -68,17 +70,16 @@ export class OutboundQueue implements BudgetMember {
   charged = 0;
   /** Set while the budget makes this queue shed: a last frame then goes alone (what waits is discarded). */
   private shedding = false;
-  /** Events lost, each once: dropped (refused, or to make room), or discarded by sendFinal or discard(); each also reported to `onDrop`. Control frames are no events. */
+  /** Events lost, each once: dropped (refused, or to make room), or discarded by sendFinal or discard(); each also reported to `eventDropped`. Control frames are no events. */
   dropped = 0;
 
-  /** `policy`: what an event sent without a DropTag is ('drop': droppable, 'disconnect': firm). `onDrop(tag)`: one event was lost (once per event). */
+  /** `policy`: what an event sent without a DropTag is ('drop': droppable, 'disconnect': firm). */
   constructor(
     private readonly transport: Transport,
     private readonly highWater: number,
     private readonly maxPending: number,
     public policy: SlowPolicy,
-    private readonly onSlow: () => void,
-    private readonly onDrop?: (tag: DropTag) => void,
+    private readonly owner: QueueOwner,
     /** The node-wide outbound budget this queue joins (SPEC 10.6). */
     private budget?: OutboundBudget,
   ) {}
@@ -111,7 +112,7 @@ export class OutboundQueue implements BudgetMember {
   /**
    * BudgetMember: the node's outbound budget is past its bound and this
    * queue holds the most: its droppable events are dropped (each lost once,
-   * reported); when none were, the consumer is slow (`onSlow`: its last
+   * reported); when none were, the consumer is slow (`overflow`: its last
    * frame goes alone, what waits is discarded).
    */
   shed(): void {
@@ -119,7 +120,7 @@ export class OutboundQueue implements BudgetMember {
     if (before > this.firmBytes) this.dropOldestEvents(Infinity);
     if (this.backlogBytes === before) {
       this.shedding = true;
-      this.onSlow();
+      this.owner.overflow();
       this.shedding = false;
       if (!this.sealed) {
         // An owner that did not close: what waits is lost all the same, the bound kept.
@@ -250,7 +251,7 @@ export class OutboundQueue implements BudgetMember {
     const tag = drop ?? (this.policy === 'drop' ? NO_SIDS : undefined);
     if (!this.fits(size)) {
       // A firm event that does not fit closes the connection as a slow consumer: lost with it, counted as any other.
-      if (tag === undefined) this.onSlow();
+      if (tag === undefined) this.owner.overflow();
       return this.lose(tag ?? NO_SIDS);
     }
     // Held by every receiver that is behind: the bytes the receivers share are copied once (shared-copy.ts).
@@ -266,7 +267,7 @@ export class OutboundQueue implements BudgetMember {
     this.firmWaiting = true;
     if (this.direct(chunk, undefined, chunk.length, 0)) return true;
     if (!this.fits(chunk.length)) {
-      this.onSlow();
+      this.owner.overflow();
       return false;
     }
     this.enqueue(chunk, CONTROL);
@@ -314,7 +315,7 @@ export class OutboundQueue implements BudgetMember {
 
   /**
    * The connection is gone (its transport closed): each event still queued
-   * is lost, counted once and reported to `onDrop` (a firm one with no
+   * is lost, counted once and reported to `eventDropped` (a firm one with no
    * sids). Nothing is queued after; the queue leaves the node's budget.
    */
   discard(): void {
@@ -330,13 +331,9 @@ export class OutboundQueue implements BudgetMember {
 
   private clear(): void {
     this.charge(-this.backlogBytes);
-    this.backlog = [];
-    this.tails = undefined;
-    this.tags = [];
-    this.head = 0;
+    this.backlog = undefined;
     this.backlogBytes = 0;
     this.firmBytes = 0;
-    this.dropFrom = 0;
   }
 
   /** The wire drained: move backlog into it. */
@@ -372,16 +369,18 @@ export class OutboundQueue implements BudgetMember {
 
   /** Loses the events still in the backlog, each once: not entries dropped already, nor control frames (sendFinal, discard). */
   private loseWaiting(): void {
-    for (let i = this.head; i < this.backlog.length; i++) {
-      const tag = this.tags[i];
-      if (this.backlog[i]!.length !== 0 && tag !== CONTROL) this.lose(tag ?? NO_SIDS);
+    const q = this.backlog;
+    if (q === undefined) return;
+    for (let i = q.head; i < q.heads.length; i++) {
+      const tag = q.tags[i];
+      if (q.heads[i]!.length !== 0 && tag !== CONTROL) this.lose(tag ?? NO_SIDS);
     }
   }
 
-  /** One event is gone (dropped, refused, or discarded at the close): counted once, reported to onDrop. False (what send() returns for it). */
+  /** One event is gone (dropped, refused, or discarded at the close): counted once, reported to eventDropped. False (what send() returns for it). */
   private lose(tag: DropTag): false {
     this.dropped++;
-    this.onDrop?.(tag);
+    this.owner.eventDropped?.(tag);
     return false;
   }
 
@@ -414,9 +413,7 @@ export class OutboundQueue implements BudgetMember {
 
   /** Adds a backlog entry: `head` (and `tail`: the rest of the frame), copies already, `size` bytes in all. */
   private push(head: Uint8Array, tail: Uint8Array | undefined, size: number, tag: DropTag | undefined): void {
-    this.backlog.push(head);
-    (this.tails ??= []).push(tail);
-    this.tags.push(tag);
+    (this.backlog ??= new Backlog()).push(head, tail, tag);
     this.backlogBytes += size;
     this.charge(size);
     if (tag === undefined || tag === CONTROL) this.firmBytes += size;
@@ -428,25 +425,21 @@ export class OutboundQueue implements BudgetMember {
    * resumes where the last one stopped.
    */
   private dropOldestEvents(size: number): void {
-    const b = this.backlog;
-    const t = this.tags;
-    let i = Math.max(this.dropFrom, this.head);
-    while (this.backlogBytes > this.firmBytes && i < b.length && this.pastBounds(size)) {
-      const old = b[i]!;
-      const tag = t[i];
-      if (old.length !== 0 && tag !== undefined && tag !== CONTROL) {
-        const freed = old.length + (this.tails?.[i]?.length ?? 0);
-        b[i] = EMPTY;
-        t[i] = undefined;
-        if (this.tails) this.tails[i] = undefined;
+    const q = this.backlog;
+    if (q === undefined) return;
+    let i = Math.max(q.dropFrom, q.head);
+    while (this.backlogBytes > this.firmBytes && i < q.heads.length && this.pastBounds(size)) {
+      const tag = q.tags[i];
+      if (q.heads[i]!.length !== 0 && tag !== undefined && tag !== CONTROL) {
+        const freed = q.clearAt(i);
         this.backlogBytes -= freed;
         this.charge(-freed);
         this.lose(tag);
       }
       i++;
     }
-    this.dropFrom = i;
-    while (this.head < b.length && b[this.head]!.length === 0) this.head++;
+    q.dropFrom = i;
+    q.skipEmptied();
   }
 
   /** `size` more bytes would pass maxPending or the node's budget (dropping this queue's own events makes room for either). */
@@ -458,16 +451,16 @@ export class OutboundQueue implements BudgetMember {
   private flushBacklog(): void {
     // A write that failed (a reset socket) reports progress too: what waits stays, lost and counted at the close (discard).
     if (this.transport.writable === false) return;
-    while (this.head < this.backlog.length && this.transport.buffered < this.highWater) {
-      const c = this.backlog[this.head]!;
-      const tail = this.tails?.[this.head];
-      const tag = this.tags[this.head];
+    const q = this.backlog;
+    // A write may close the connection (clear(): the backlog let go): nothing more is taken from it then.
+    while (q !== undefined && this.backlog === q && q.head < q.heads.length && this.transport.buffered < this.highWater) {
+      const i = q.head++;
+      const c = q.heads[i]!;
+      const tail = q.tails[i];
+      const tag = q.tags[i];
       const firm = tag === undefined || tag === CONTROL;
-      this.backlog[this.head] = EMPTY;
-      if (this.tails) this.tails[this.head] = undefined;
-      this.tags[this.head++] = undefined;
       if (c.length === 0) continue;
-      const size = tail === undefined ? c.length : c.length + tail.length;
+      const size = q.clearAt(i);
       this.backlogBytes -= size;
       if (firm) this.firmBytes -= size;
       // From the backlog to the wire: still held, still counted (the drain recounts).
@@ -479,20 +472,9 @@ export class OutboundQueue implements BudgetMember {
       this.whenFlushed = undefined;
       then();
     }
-    if (this.head === this.backlog.length) {
-      this.backlog = [];
-      this.tails = undefined;
-      this.tags = [];
-      this.head = 0;
-      this.dropFrom = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.backlog.length) {
-      this.backlog = this.backlog.slice(this.head);
-      this.tails = this.tails?.slice(this.head);
-      this.tags = this.tags.slice(this.head);
-      this.dropFrom = Math.max(0, this.dropFrom - this.head);
-      this.head = 0;
-    }
+    // `then` may have cleared the queue (a close): only this backlog is let go or compacted.
+    if (q === undefined || this.backlog !== q) return;
+    if (q.empty) this.backlog = undefined;
+    else q.compact();
   }
 }
-
-const EMPTY = new Uint8Array(0);

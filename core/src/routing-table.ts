@@ -2,6 +2,7 @@ import { TopicTrie, forEachEntry, type Frame } from '@meshbus/proto';
 import { ReceiversCache } from './receivers-cache.js';
 import { HostCounts } from './host-counts.js';
 import { OwnedPattern, sheds } from './owned-pattern.js';
+import { OwnerPatterns } from './owner-patterns.js';
 import { receiversOf } from './receivers-of.js';
 import { WideSubscriptions } from './wide-subscriptions.js';
 import { weightOf } from './subscription-weight.js';
@@ -105,7 +106,7 @@ export class RoutingTable {
   /** One entry per (owner, pattern): a route visits it once however many subscriptions (sids) it holds (owned-pattern.ts). */
   private readonly trie = new TopicTrie<OwnedPattern>();
   /** The same entries by owner and pattern. */
-  private readonly held = new Map<Subscriber, Map<string, OwnedPattern>>();
+  private readonly held = new OwnerPatterns();
   /** Subscriptions in the table. */
   private subCount = 0;
   /** Clients' subscriptions starting with a wildcard: apart, so a reserved topic looks only at its owner's (wide-subscriptions.ts). */
@@ -178,11 +179,9 @@ export class RoutingTable {
 
   add(sub: Subscription): void {
     if (sub.detached) return;
-    let own = this.held.get(sub.owner);
-    if (own === undefined) this.held.set(sub.owner, (own = new Map()));
-    let held = own.get(sub.pattern);
+    let held = this.held.get(sub.owner, sub.pattern);
     if (held === undefined) {
-      own.set(sub.pattern, (held = new OwnedPattern(sub.owner, sub.pattern)));
+      this.held.add((held = new OwnedPattern(sub.owner, sub.pattern)));
       if (WideSubscriptions.holds(sub.owner, sub.pattern)) this.wide.add(held);
       else this.trie.add(sub.pattern, held);
     }
@@ -196,12 +195,10 @@ export class RoutingTable {
 
   remove(sub: Subscription): void {
     if (sub.detached) return;
-    const own = this.held.get(sub.owner);
-    const held = own?.get(sub.pattern);
+    const held = this.held.get(sub.owner, sub.pattern);
     if (held === undefined || !held.remove(sub)) return;
     if (held.size === 0) {
-      own!.delete(sub.pattern);
-      if (own!.size === 0) this.held.delete(sub.owner);
+      this.held.delete(held);
       if (WideSubscriptions.holds(sub.owner, sub.pattern)) this.wide.remove(held);
       else this.trie.remove(sub.pattern, held);
     }
@@ -306,7 +303,7 @@ export class RoutingTable {
 
   /** `sub`, in the table, got a `max` (UNSUB with max): cached receivers of the topics it matches must list it in `limited`. */
   limitChanged(sub: Subscription): void {
-    this.held.get(sub.owner)?.get(sub.pattern)?.limit(sub);
+    this.held.get(sub.owner, sub.pattern)?.limit(sub);
     this.changed(sub.pattern);
   }
 
@@ -317,7 +314,7 @@ export class RoutingTable {
    */
   distanceChanged(sub: Subscription, distance: number): void {
     sub.distance = distance;
-    if (this.held.get(sub.owner)?.get(sub.pattern) !== undefined) this.changed(sub.pattern);
+    if (this.held.get(sub.owner, sub.pattern) !== undefined) this.changed(sub.pattern);
   }
 
   /**

@@ -10,7 +10,13 @@ import { weightOf } from './subscription-weight.js';
  * after that many deliveries.
  */
 export class SessionSubscriptions {
-  private readonly subs = new Map<number, Subscription>();
+  /**
+   * The subscriptions by sid: the first as itself, a Map from the second on
+   * (an empty Map is ~184 B of heap; most connections of a device fleet hold
+   * one subscription: issue #15's RSS per idle connection).
+   */
+  private one: Subscription | undefined;
+  private more: Map<number, Subscription> | undefined;
   /** How many have a `max` (0: deliveries are not looked up). */
   private limited = 0;
   /** Their weight together (subscription-weight.ts: what maxSubscriptions bounds). */
@@ -26,7 +32,7 @@ export class SessionSubscriptions {
   }
 
   get size(): number {
-    return this.subs.size;
+    return this.more !== undefined ? this.more.size : this.one !== undefined ? 1 : 0;
   }
 
   /** The weight of the subscriptions held (what maxSubscriptions bounds). */
@@ -35,23 +41,24 @@ export class SessionSubscriptions {
   }
 
   get(sid: number): Subscription | undefined {
-    return this.subs.get(sid);
+    if (this.more !== undefined) return this.more.get(sid);
+    return this.one?.sid === sid ? this.one : undefined;
   }
 
   has(sid: number): boolean {
-    return this.subs.has(sid);
+    return this.get(sid) !== undefined;
   }
 
   values(): IterableIterator<Subscription> {
-    return this.subs.values();
+    return this.more !== undefined ? this.more.values() : (this.one !== undefined ? [this.one] : []).values();
   }
 
   /** Adds `sub` under its sid, in place of the one there, and routes it; `max`: it ends after that many deliveries. */
   add(sub: Subscription, max: number | undefined): void {
     if (max !== undefined) limit(sub, max);
-    const old = this.subs.get(sub.sid);
+    const old = this.get(sub.sid);
     if (old) this.detach(old);
-    this.subs.set(sub.sid, sub);
+    this.set(sub);
     this.weightSum += weightOf(sub);
     this.policy.add(sub);
     if (sub.max !== undefined) this.limited++;
@@ -68,27 +75,39 @@ export class SessionSubscriptions {
 
   /** One delivery to `sub` (which has a max); at the max the subscription ends, as if UNSUB'd. */
   countDelivery(sub: Subscription): void {
-    if (++sub.delivered! >= sub.max! && this.subs.get(sub.sid) === sub) this.remove(sub.sid);
+    if (++sub.delivered! >= sub.max! && this.get(sub.sid) === sub) this.remove(sub.sid);
   }
 
   /** A delivery addressed to `sid` (queue, durable, resumed): counted when its subscription has a max. */
   countSid(sid: number): void {
     if (this.limited === 0) return;
-    const sub = this.subs.get(sid);
+    const sub = this.get(sid);
     if (sub?.max !== undefined) this.countDelivery(sub);
   }
 
   remove(sid: number): void {
-    const sub = this.subs.get(sid);
+    const sub = this.get(sid);
     if (!sub) return;
-    this.subs.delete(sid);
+    if (this.more !== undefined) this.more.delete(sid);
+    else this.one = undefined;
     this.detach(sub);
   }
 
   /** The connection closes: every subscription leaves the table. */
   clear(): void {
-    for (const sub of this.subs.values()) this.detach(sub);
-    this.subs.clear();
+    const all = [...this.values()];
+    this.one = this.more = undefined;
+    for (const sub of all) this.detach(sub);
+  }
+
+  /** Puts `sub` under its sid (in place of one there). */
+  private set(sub: Subscription): void {
+    if (this.more !== undefined) this.more.set(sub.sid, sub);
+    else if (this.one === undefined || this.one.sid === sub.sid) this.one = sub;
+    else {
+      this.more = new Map([[this.one.sid, this.one], [sub.sid, sub]]);
+      this.one = undefined;
+    }
   }
 
   private detach(sub: Subscription): void {

@@ -23,7 +23,7 @@ function wire(): { out: OutboundQueue; batch: TickBatch } {
     pause() {},
     resume() {},
   };
-  return { out: new OutboundQueue(t, 1 << 30, 1 << 30, 'drop', () => {}), batch };
+  return { out: new OutboundQueue(t, 1 << 30, 1 << 30, 'drop', { overflow: () => {} }), batch };
 }
 
 /** Forwards `f` through a fresh queue and returns the bytes that reached the wire, whole. */

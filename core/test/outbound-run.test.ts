@@ -28,7 +28,7 @@ function stuck(policy: 'drop' | 'disconnect', maxPending: number): { out: Outbou
     pause() {},
     resume() {},
   };
-  return { out: new OutboundQueue(t, HIGH_WATER, maxPending, policy, () => void slow++), written, slow: () => slow };
+  return { out: new OutboundQueue(t, HIGH_WATER, maxPending, policy, { overflow: () => void slow++ }), written, slow: () => slow };
 }
 
 /** `n` events of 100 bytes each (64-byte header, 4-byte topic, 32-byte payload), back to back. */

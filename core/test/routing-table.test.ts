@@ -240,3 +240,59 @@ describe('RoutingTable.routeFrame', () => {
     );
   });
 });
+
+// An owner's entries are kept as one entry, then a Map from its second pattern (owner-patterns.ts): every step
+// of that change must route, limit and remove the right subscription.
+describe('RoutingTable: one owner from one pattern to many and back', () => {
+  it('routes each pattern while the owner holds one, two, then one again, and forgets them all', () => {
+    const t = new RoutingTable();
+    const a = owner(1);
+    const s1: Subscription = { sid: 1, pattern: 'orders.eu', queue: undefined, owner: a, slow: 'disconnect' };
+    const s2: Subscription = { sid: 2, pattern: 'orders.*', queue: undefined, owner: a, slow: 'disconnect' };
+    const s3: Subscription = { sid: 3, pattern: 'fx.>', queue: undefined, owner: a, slow: 'disconnect' };
+    const to = (topic: string): number => t.routeFrame(frame(topic), decode).plain.length;
+    t.add(s1);
+    expect([to('orders.eu'), to('orders.us'), to('fx.eur')]).toEqual([1, 0, 0]);
+    t.add(s2);
+    t.add(s3);
+    expect([to('orders.eu'), to('orders.us'), to('fx.eur')]).toEqual([1, 1, 1]);
+    expect(t.size).toBe(3);
+    // The first pattern leaves while the others stay: they still route; removing it twice changes nothing.
+    t.remove(s1);
+    t.remove(s1);
+    expect([to('orders.eu'), to('orders.us'), to('fx.eur')]).toEqual([1, 1, 1]); // orders.eu by orders.*
+    t.remove(s2);
+    expect([to('orders.eu'), to('orders.us'), to('fx.eur')]).toEqual([0, 0, 1]);
+    // Back to one pattern, then a second subscription (sid) on it: one entry, two subscriptions.
+    const s4: Subscription = { sid: 4, pattern: 'fx.>', queue: undefined, owner: a, slow: 'disconnect' };
+    t.add(s4);
+    expect(t.size).toBe(2);
+    expect(t.routeFrame(frame('fx.eur'), decode).plain).toEqual([a]);
+    t.remove(s3);
+    expect(to('fx.eur')).toBe(1);
+    t.remove(s4);
+    expect([to('orders.eu'), to('orders.us'), to('fx.eur')]).toEqual([0, 0, 0]);
+    expect(t.size).toBe(0);
+    // Nothing held for the owner: it starts again from one entry.
+    t.add(s1);
+    expect(to('orders.eu')).toBe(1);
+  });
+
+  it('two owners on the same pattern keep apart as each moves between one pattern and many', () => {
+    const t = new RoutingTable();
+    const [a, b] = [owner(1), owner(2)];
+    const sa: Subscription = { sid: 1, pattern: 'x.*', queue: undefined, owner: a, slow: 'disconnect' };
+    const sb: Subscription = { sid: 1, pattern: 'x.*', queue: undefined, owner: b, slow: 'disconnect' };
+    const sb2: Subscription = { sid: 2, pattern: 'y', queue: undefined, owner: b, slow: 'disconnect' };
+    t.add(sa);
+    t.add(sb);
+    t.add(sb2);
+    expect(t.routeFrame(frame('x.1'), decode).plain).toEqual([a, b]);
+    t.remove(sb);
+    expect(t.routeFrame(frame('x.1'), decode).plain).toEqual([a]);
+    expect(t.routeFrame(frame('y'), decode).plain).toEqual([b]);
+    // A subscription of another owner on the pattern does not remove this owner's entry.
+    t.remove({ ...sa, owner: b });
+    expect(t.routeFrame(frame('x.1'), decode).plain).toEqual([a]);
+  });
+});
