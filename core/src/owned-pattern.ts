@@ -23,18 +23,14 @@ export function sheds(sub: Subscription): boolean {
  * flight keeps what it was computed with.
  */
 export class OwnedPattern {
-  /** Plain subscriptions (no queue, no durable position). */
-  private readonly plainSubs = new FewSubscriptions();
+  /** Plain subscriptions (no queue, no durable position): the first as itself, a Set from the second on (Few, below: only its functions change them). */
+  one: Subscription | undefined;
+  more: Set<Subscription> | undefined;
   /** Of those, how many are firm (not a client's 'drop'). */
   private firm = 0;
-  /** Of those, the ones with a `max`; made on the first. */
-  private limits: PatternLimits | undefined;
-  /** Durable (sequenced) ones; made on the first (40 B per entry held by every plain subscription before). */
-  private sequencedSubs: FewSubscriptions | undefined;
-  /** Queue members by group name (arrays replaced, never changed in place). */
-  private groups: Map<string, readonly Subscription[]> | undefined;
   private dropCache: readonly number[] | undefined;
-  private sequencedCache: readonly Subscription[] | undefined;
+  /** Limits, durable subscriptions and queue groups: made at the first (three fields fewer per entry, issue #17's memory per subscription). */
+  private rare: RareParts | undefined;
   /** Subscriptions held. */
   size = 0;
   /**
@@ -54,18 +50,17 @@ export class OwnedPattern {
   add(sub: Subscription): boolean {
     this.sole = undefined;
     if (sub.sequencer !== undefined) {
-      const seq = (this.sequencedSubs ??= new FewSubscriptions());
-      if (seq.has(sub)) return false;
-      seq.add(sub);
-      this.sequencedCache = undefined;
+      const r = (this.rare ??= {});
+      const seq = (r.sequenced ??= { one: undefined, more: undefined });
+      if (!addFew(seq, sub)) return false;
+      r.sequencedCache = undefined;
     } else if (sub.queue !== undefined) {
-      const groups = (this.groups ??= new Map());
+      const groups = ((this.rare ??= {}).groups ??= new Map());
       const members = groups.get(sub.queue) ?? NONE;
       if (members.includes(sub)) return false;
       groups.set(sub.queue, [...members, sub]);
     } else {
-      if (this.plainSubs.has(sub)) return false;
-      this.plainSubs.add(sub);
+      if (!addFew(this, sub)) return false;
       if (!sheds(sub)) this.firm++;
       this.dropCache = undefined;
       if (sub.max !== undefined) this.limit(sub);
@@ -77,19 +72,20 @@ export class OwnedPattern {
   /** Removes `sub`; false when it was not here. */
   remove(sub: Subscription): boolean {
     this.sole = undefined;
+    const r = this.rare;
     if (sub.sequencer !== undefined) {
-      if (this.sequencedSubs?.delete(sub) !== true) return false;
-      this.sequencedCache = undefined;
+      if (r?.sequenced === undefined || !deleteFew(r.sequenced, sub)) return false;
+      r.sequencedCache = undefined;
     } else if (sub.queue !== undefined) {
-      const members = this.groups?.get(sub.queue);
+      const members = r?.groups?.get(sub.queue);
       if (members === undefined || !members.includes(sub)) return false;
-      if (members.length === 1) this.groups!.delete(sub.queue);
-      else this.groups!.set(sub.queue, members.filter((m) => m !== sub));
+      if (members.length === 1) r!.groups!.delete(sub.queue);
+      else r!.groups!.set(sub.queue, members.filter((m) => m !== sub));
     } else {
-      if (!this.plainSubs.delete(sub)) return false;
+      if (!deleteFew(this, sub)) return false;
       if (!sheds(sub)) this.firm--;
       this.dropCache = undefined;
-      this.limits?.delete(sub);
+      r?.limits?.delete(sub);
     }
     this.size--;
     return true;
@@ -98,84 +94,102 @@ export class OwnedPattern {
   /** `sub`, held here, got a `max` (again): plain deliveries to it are counted (Receivers.limited). */
   limit(sub: Subscription): void {
     this.sole = undefined;
-    if (this.plainSubs.has(sub)) (this.limits ??= new PatternLimits()).set(sub);
+    if (hasFew(this, sub)) ((this.rare ??= {}).limits ??= new PatternLimits()).set(sub);
   }
 
   /** Whether a plain subscription here has a `max`: each delivery through the pattern is then `counted`. */
   get limited(): boolean {
-    return this.limits !== undefined && this.limits.size > 0;
+    const l = this.rare?.limits;
+    return l !== undefined && l.size > 0;
   }
 
   /** One plain delivery through the pattern: the subscriptions it brings to their max end (Subscriber.countDelivery). */
   counted(): void {
-    this.limits?.counted((sub) => this.owner.countDelivery?.(sub));
+    this.rare?.limits?.counted((sub) => this.owner.countDelivery?.(sub));
   }
 
   /** Whether a plain subscription is held: the owner is a plain receiver of the topics the pattern matches. */
   get plain(): boolean {
-    return this.plainSubs.size > 0;
+    return this.one !== undefined || (this.more !== undefined && this.more.size > 0);
   }
 
   /** The sids of the plain subscriptions when every one is a client's 'drop' one (the DropTag of a plain delivery), else undefined. */
   get dropTag(): readonly number[] | undefined {
-    if (this.firm > 0 || this.plainSubs.size === 0) return undefined;
-    return (this.dropCache ??= [...this.plainSubs].map((s) => s.sid));
+    if (this.firm > 0 || !this.plain) return undefined;
+    return (this.dropCache ??= [...fewValues(this)].map((s) => s.sid));
   }
 
   get sequenced(): readonly Subscription[] {
-    if (this.sequencedSubs === undefined || this.sequencedSubs.size === 0) return NONE;
-    return (this.sequencedCache ??= [...this.sequencedSubs]);
+    const r = this.rare;
+    if (r?.sequenced === undefined || sizeOfFew(r.sequenced) === 0) return NONE;
+    return (r.sequencedCache ??= [...fewValues(r.sequenced)]);
   }
 
   /** Queue members by group name, or undefined when none is held. */
   get queues(): ReadonlyMap<string, readonly Subscription[]> | undefined {
-    return this.groups !== undefined && this.groups.size > 0 ? this.groups : undefined;
+    const g = this.rare?.groups;
+    return g !== undefined && g.size > 0 ? g : undefined;
   }
 
   forEach(visit: (sub: Subscription) => void): void {
-    for (const s of this.plainSubs) visit(s);
-    if (this.sequencedSubs !== undefined) for (const s of this.sequencedSubs) visit(s);
-    if (this.groups) for (const members of this.groups.values()) for (const s of members) visit(s);
+    for (const s of fewValues(this)) visit(s);
+    const r = this.rare;
+    if (r?.sequenced !== undefined) for (const s of fewValues(r.sequenced)) visit(s);
+    if (r?.groups) for (const members of r.groups.values()) for (const s of members) visit(s);
   }
+}
+
+/** The parts of an entry most never need. */
+interface RareParts {
+  /** Plain subscriptions with a `max`. */
+  limits?: PatternLimits;
+  /** Durable (sequenced) subscriptions, and them as the array routes hand out. */
+  sequenced?: Few;
+  sequencedCache?: readonly Subscription[];
+  /** Queue members by group name (arrays replaced, never changed in place). */
+  groups?: Map<string, readonly Subscription[]>;
 }
 
 /**
  * A set of subscriptions that makes no Set for one: most (owner, pattern)
  * entries hold a single subscription, and two empty Sets per entry made a
  * subscription cost ~1.4 KB of node memory where it had cost ~0.9 (bench
- * `subs-100k`, memPerSub).
+ * `subs-100k`, memPerSub). Fields of the entry itself for its plain
+ * subscriptions (an object of their own was 40 B more per entry).
  */
-class FewSubscriptions {
-  private one: Subscription | undefined;
-  private more: Set<Subscription> | undefined;
+interface Few {
+  one: Subscription | undefined;
+  more: Set<Subscription> | undefined;
+}
 
-  get size(): number {
-    return this.more !== undefined ? this.more.size : this.one !== undefined ? 1 : 0;
-  }
+function sizeOfFew(f: Few): number {
+  return f.more !== undefined ? f.more.size : f.one !== undefined ? 1 : 0;
+}
 
-  has(sub: Subscription): boolean {
-    return this.more !== undefined ? this.more.has(sub) : this.one === sub;
-  }
+function hasFew(f: Few, sub: Subscription): boolean {
+  return f.more !== undefined ? f.more.has(sub) : f.one === sub;
+}
 
-  add(sub: Subscription): void {
-    if (this.more !== undefined) this.more.add(sub);
-    else if (this.one === undefined) this.one = sub;
-    else if (this.one !== sub) {
-      this.more = new Set([this.one, sub]);
-      this.one = undefined;
-    }
+/** Adds `sub`; false when it was there. */
+function addFew(f: Few, sub: Subscription): boolean {
+  if (hasFew(f, sub)) return false;
+  if (f.more !== undefined) f.more.add(sub);
+  else if (f.one === undefined) f.one = sub;
+  else {
+    f.more = new Set([f.one, sub]);
+    f.one = undefined;
   }
+  return true;
+}
 
-  /** Removes `sub`; false when it was not here. */
-  delete(sub: Subscription): boolean {
-    if (this.more !== undefined) return this.more.delete(sub);
-    if (this.one !== sub) return false;
-    this.one = undefined;
-    return true;
-  }
+/** Removes `sub`; false when it was not there. */
+function deleteFew(f: Few, sub: Subscription): boolean {
+  if (f.more !== undefined) return f.more.delete(sub);
+  if (f.one !== sub) return false;
+  f.one = undefined;
+  return true;
+}
 
-  *[Symbol.iterator](): IterableIterator<Subscription> {
-    if (this.more !== undefined) yield* this.more;
-    else if (this.one !== undefined) yield this.one;
-  }
+function fewValues(f: Few): Iterable<Subscription> {
+  return f.more !== undefined ? f.more : f.one !== undefined ? [f.one] : NONE;
 }
