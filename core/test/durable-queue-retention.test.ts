@@ -9,12 +9,15 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { FrameType } from '@meshbus/proto';
 import { durableSuite, RawClient, type RedisServer, redisServerInstalled, requireRedisServer, startRedisServer, until } from '@meshbus/testkit';
 import { startNode, type MeshNode, type NodeOptions } from '../src/index.js';
 import { queueMember } from '../src/durable/queue-set.js';
 import { queueName } from '../src/durable/queue-names.js';
 
+const BIN = fileURLToPath(new URL('../../bin/meshbus.js', import.meta.url));
 const suite = durableSuite({ start: startNode });
 const { node, client } = suite;
 
@@ -180,5 +183,70 @@ describe('a host makes at most maxPerHost of the queues a node knows', () => {
       return ok;
     }, 'a new queue from the host accepted again');
     await until(async () => (await listed()).includes(queueMember('churn.>', 'fresh')), 'registered');
+  }, 40_000);
+});
+
+// The twenty-fourth session's review of retention (RELIABILITY.md): marks in one clock, reads bounded, no objects left.
+describe('retention in the store\'s clock, with bounded reads', () => {
+  it('a node whose clock runs 5 s ahead forgets no queue another node\'s member consumes (marks are Redis TIME)', async () => {
+    // Before: each node marked and swept with Date.now(); a node 30 s ahead forgot every queue consumed elsewhere at each
+    // sweep, the consumer's node put it back with a notice, and every notice made every node refresh (4,800 notices/s).
+    const a = await node({ durable: durable({ inactiveMs: 2000 }) });
+    const member = await client(a);
+    member.subscribe('skew.>', { queue: 'w', durable: true, callback: () => {} });
+    await until(async () => (await listed()).length === 1, 'registered');
+    const notices = new Redis(server!.url);
+    const forgotten: string[] = [];
+    await notices.subscribe(`${prefix}queues:changed`);
+    notices.on('message', (_ch, msg: string) => void (msg === 'forgotten' && forgotten.push(msg)));
+    // A second node in its own process, its clock 5 s ahead (more than inactiveMs), sweeping every 500 ms.
+    const ahead = 'data:text/javascript,const n=Date.now;Date.now=()=>n()+5000;';
+    const b = spawn(process.execPath, [`--import=${ahead}`, BIN, 'start', '--port', '0', '--http-port', '0', '--ws-port', '0', '--redis', server!.url, '--redis-prefix', prefix, '--durable-queue-inactive', '2000', '--log-level', 'error'], { stdio: 'ignore' });
+    try {
+      await until(async () => ((await admin!.pubsub('NUMSUB', `${prefix}queues:changed`)) as [string, number])[1] >= 3, 'the skewed node listens', 15_000);
+      await new Promise((r) => setTimeout(r, 4000));
+      expect(forgotten).toEqual([]);
+      expect(await listed()).toEqual([queueMember('skew.>', 'w')]);
+    } finally {
+      b.kill('SIGKILL');
+      notices.disconnect();
+    }
+  }, 40_000);
+
+  it('planted marks of no queue and members that are no queue are removed in bounded steps, not read whole each refresh', async () => {
+    // Before: HGETALL of the marks every refresh (300,000 planted future fields: ~400 MB of node memory, 0.7 s stalls)
+    // and future-dated fields of no listed queue kept for ever; junk members were parsed and marked every refresh.
+    const seen = `${prefix}queues:seen`;
+    const future = String(Date.now() + 365 * 24 * 3600_000);
+    for (let i = 0; i < 20_000; i += 5000) {
+      await admin!.hset(seen, Object.fromEntries(Array.from({ length: 5000 }, (_, k) => [`planted-${i + k}`, future])));
+      await admin!.sadd(`${prefix}queues`, ...Array.from({ length: 5000 }, (_, k) => `junk-${i + k}`));
+    }
+    const n = await node({ durable: durable({ inactiveMs: 1000 }) });
+    const c = await client(n);
+    c.subscribe('real.>', { queue: 'w', durable: true, callback: () => {} });
+    await until(async () => (await listed()).length === 1, 'junk members removed, the real queue listed', 15_000);
+    expect(await listed()).toEqual([queueMember('real.>', 'w')]);
+    await until(async () => (await admin!.hlen(seen)) === 1, 'planted marks removed', 20_000);
+    expect(await admin!.hget(seen, queueMember('real.>', 'w'))).not.toBeNull();
+  }, 40_000);
+
+  it('a forgotten queue\'s group dead-letter queue object is closed with it (unless another queue has the group)', async () => {
+    const n = await node({ durable: durable({ inactiveMs: 1000, attempts: 1 }) });
+    const c = await client(n);
+    for (const g of ['a', 'b', 'c']) {
+      const s = c.subscribe(`dl${g}.>`, { queue: g, durable: true, callback: () => { throw new Error('refused'); } });
+      await until(async () => (await listed()).includes(queueMember(`dl${g}.>`, g)), 'registered');
+      await c.publish(`dl${g}.x`, 'x', { ack: true });
+      await until(async () => (await n.durability!.deadLetters(g)).length === 1, 'dead-lettered');
+      s.unsubscribe();
+    }
+    // Another queue of group 'a' stays: the dead-letter queue it shares stays open.
+    c.subscribe('other.>', { queue: 'a', durable: true, callback: () => {} });
+    await c.flush();
+    await until(async () => (await listed()).length === 1, 'the unused queues forgotten', 15_000);
+    const dlqs = (): string[] => [...heldQueues(n).keys()].filter((k) => k.startsWith('dlq-')).sort();
+    await until(() => dlqs().length === 1, 'dead-letter queue objects closed', 5000);
+    expect(dlqs()).toEqual([`dlq-${Buffer.from('a').toString('base64url')}`]);
   }, 40_000);
 });

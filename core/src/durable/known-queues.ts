@@ -42,6 +42,12 @@ export class KnownQueues {
     return this.known.has(name);
   }
 
+  /** Whether a queue known has group `group` (on any pattern): what shares its dead-letter queue. */
+  hasGroup(group: string): boolean {
+    for (const ref of this.known.values()) if (ref.group === group) return true;
+    return false;
+  }
+
   /**
    * Throws SessionError MB_ERR_TOO_MANY_SUBSCRIPTIONS when (pattern, group)
    * is a queue the node does not know and it already knows `maxQueues`, or
@@ -82,7 +88,7 @@ export class KnownQueues {
    * hold (a local member, or one registering).
    */
   listed(members: ReadonlyArray<readonly [pattern: string, group: string]>, inUse: (name: string) => boolean, graceMs: number): void {
-    const now = Date.now();
+    const now = performance.now(); // a local duration: a step of the wall clock neither forgets early nor keeps for ever
     const present = new Set<string>();
     for (const [pattern, group] of members) {
       const name = queueName(pattern, group);

@@ -2,7 +2,10 @@ import { topicProblem } from '@meshbus/proto';
 import type { RedisClient } from './redis-connect.js';
 import { withinDeadline } from './store-deadline.js';
 import { explained } from './key-conflict.js';
-import { wrongType } from './connection-error.js';
+import { MARK } from './queue-marks.js';
+
+/** Members that are no queue removed from the set per read, at most (one SREM). */
+const JUNK_PER_READ = 10_000;
 
 /** A member of the set `<prefix>queues`: one durable queue (pattern, group). */
 export function queueMember(pattern: string, group: string): string {
@@ -56,7 +59,7 @@ export class QueueSet {
   ) {}
 
   /**
-   * The set's members as stored (untrusted: parseQueueMember each), read by
+   * The set's members that are queues (the others removed: valid()), read by
    * an SMEMBERS sent after the call. Asked while one is in flight, the next
    * is sent once it is answered (one, for every call meanwhile): the one in
    * flight may have run before the change a notice tells of (sharing its
@@ -80,10 +83,26 @@ export class QueueSet {
   }
 
   private read(): Promise<string[]> {
-    const op: Promise<string[]> = this.redis.smembers(this.key).catch((e: unknown) => this.failed(e)).finally(() => {
+    const op: Promise<string[]> = this.redis.smembers(this.key).then((all) => this.valid(all), (e: unknown) => this.failed(e)).finally(() => {
       if (this.listing === op) this.listing = undefined;
     });
     return op;
+  }
+
+  /**
+   * The members that are queues (parseQueueMember). The others (planted by
+   * a neighbour sharing Redis, or cut short) are removed from the set, at
+   * most JUNK_PER_READ per read: each was read, parsed and marked on every
+   * refresh of every node (300,000 of them: ~450 MB of node memory).
+   */
+  private valid(all: string[]): string[] {
+    const junk = all.filter((m) => parseQueueMember(m) === undefined);
+    if (junk.length === 0) return all;
+    this.redis.srem(this.key, ...junk.slice(0, JUNK_PER_READ)).catch(() => {
+      // Redis down, or the set replaced: the next read tries again.
+    });
+    const bad = new Set(junk);
+    return all.filter((m) => !bad.has(m));
   }
 
   /** The hash of when each member last had a consumer somewhere: field = member, value = ms since the epoch. */
@@ -100,12 +119,8 @@ export class QueueSet {
   add(member: string, notice: string, what: string): Promise<void> {
     let op = this.adding.get(member);
     if (op === undefined) {
-      op = this.redis
-        .hset(this.seenKey, member, String(Date.now()))
-        // The marks are the node's own, rebuilt by the next sweep (queue-retention.ts): a hash of another type never stops a registration.
-        .catch((e: unknown) => {
-          if (!wrongType(e)) throw e;
-        })
+      // Marked at the store's time (MARK); a hash of another type is left for the next sweep to replace (queue-retention.ts).
+      op = (this.redis.eval(MARK, 1, this.seenKey, member) as Promise<unknown>)
         .then(() => this.redis.sadd(this.key, member))
         .catch((e: unknown) => this.failed(e))
         .then(() => this.redis.publish(this.channel, notice))

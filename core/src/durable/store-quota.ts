@@ -165,7 +165,7 @@ export class StoreQuota {
    */
   admitTopic(topic: string, rule: ResolvedTopicRule): Promise<void> | undefined {
     const expiring = topicsExpire(rule);
-    if (expiring ? (this.admittedUntil.get(topic) ?? 0) > Date.now() : this.admitted.has(topic)) return undefined;
+    if (expiring ? (this.admittedUntil.get(topic) ?? 0) > performance.now() : this.admitted.has(topic)) return undefined;
     let p = this.admitting.get(topic);
     if (!p) {
       p = this.admit(topic, rule, expiring).finally(() => this.admitting.delete(topic));
@@ -186,7 +186,7 @@ export class StoreQuota {
     if (!ok) throw new StoreError('MB_ERR_STORE_FULL', `durable rule "${rule.pattern}" holds ${rule.maxTopics} topics (maxTopics); "${topic}" is a new one`);
     if (expiring) {
       if (this.admittedUntil.size >= MAX_ADMITTED) this.admittedUntil.clear();
-      this.admittedUntil.set(topic, Date.now() + rule.maxAgeMs / 2);
+      this.admittedUntil.set(topic, performance.now() + rule.maxAgeMs / 2);
     } else {
       if (this.admitted.size >= MAX_ADMITTED) this.admitted.clear();
       this.admitted.add(topic);

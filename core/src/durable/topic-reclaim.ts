@@ -39,7 +39,7 @@ export class TopicReclaim {
   reclaim(set: string): Promise<number> {
     let p = this.passes.get(set);
     if (p) return p;
-    if (Date.now() < (this.idleUntil.get(set) ?? 0)) return Promise.resolve(0);
+    if (performance.now() < (this.idleUntil.get(set) ?? 0)) return Promise.resolve(0);
     p = this.pass(set).finally(() => this.passes.delete(set));
     this.passes.set(set, p);
     return p;
@@ -63,7 +63,7 @@ export class TopicReclaim {
       if (back.length > 0) await this.redis.sadd(set, ...back);
       if (gone.length > back.length) return gone.length - back.length;
     }
-    this.idleUntil.set(set, Date.now() + IDLE_PASS_EVERY_MS);
+    this.idleUntil.set(set, performance.now() + IDLE_PASS_EVERY_MS);
     return 0;
   }
 

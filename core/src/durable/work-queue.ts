@@ -217,10 +217,11 @@ export class WorkQueues {
    * ones made the node held one for every queue it ever added a job to.
    */
   private forgotten(ref: QueueRef): void {
-    const q = this.queues.get(ref.name);
-    if (q === undefined) return;
-    this.queues.delete(ref.name);
-    q.close().catch((e: unknown) => this.failed('queue close failed', ref.name, e));
+    // Its group's dead-letter queue too (one per group name), unless another queue known has the group.
+    for (const name of this.known.hasGroup(ref.group) ? [ref.name] : [ref.name, dlqName(ref.group)]) {
+      this.queues.get(name)?.close().catch((e: unknown) => this.failed('queue close failed', name, e));
+      this.queues.delete(name);
+    }
     this.onForgotten(ref.name);
   }
 
