@@ -12,6 +12,7 @@ import { PeerPort } from './peer-port.js';
 import { Gossip } from './gossip.js';
 import { Gateways } from './gateways.js';
 import { Leaves } from './leaves.js';
+import { impossibleOrigin, type RegionView } from './origin-rules.js';
 import { OriginOrder } from './origin-order.js';
 import { PayloadLimits } from './payload-limits.js';
 import { keepsNewLink, topologyProblem } from './topology-rules.js';
@@ -40,6 +41,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   private readonly byPeer = new Map<string, PeerLink>();
   /** Leaf links (on a hub) and the hub link (on a leaf). */
   private readonly leaves: Leaves;
+  private readonly region: RegionView; // as the origin rule sees it (origin-rules.ts)
   private readonly interest: InterestExchange;
   /** Every node heard of, by id: dial targets in a full mesh and failover URLs for clients. */
   private readonly known = new Map<string, PeerInfo>();
@@ -59,8 +61,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   reorderedDropped = 0;
   /** Copies of an event dropped because it was seen before (partial mesh). */
   duplicatesDropped = 0;
-  /** Events from peers dropped because their extension block is malformed (SPEC §8), or sent the wrong way over a gateway link. */
-  badPeerEvents = 0;
+  badPeerEvents = 0; // events from peers dropped: malformed extension (SPEC §8), wrong way over a gateway, impossible origin
   /** INTEREST and PEERS bytes sent on links that are closed now (traffic() adds the open ones). */
   private readonly retired = { interestBytesOut: 0, gossipBytesOut: 0 };
   private stopped = false;
@@ -119,7 +120,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
       note: (event, addr, d) => this.redialNote(event, addr, d),
     });
     this.gossip = new Gossip({ self: this.self, options: this.options, logger: node.logger, byPeer: this.byPeer, known: this.known, redialer: this.redialer });
-    this.leaves = new Leaves({ options: this.options, logger: node.logger, redialer: this.redialer, byPeer: this.byPeer, selfId: node.id });
+    this.region = { selfId: node.id, byPeer: this.byPeer, known: this.known, isLeaf: (id) => this.leaves.has(id) };
+    this.leaves = new Leaves({ options: this.options, logger: node.logger, redialer: this.redialer, byPeer: this.byPeer, selfId: node.id, known: this.known });
     this.gateways = new Gateways({ options: this.options, logger: node.logger, redialer: this.redialer, refuse: (l, why) => this.refuseTopology(l, why) });
   }
 
@@ -429,13 +431,13 @@ export class ClusterNode implements LinkHandler, ClusterView {
       this.badPeerEvents++;
       return;
     }
-    // A peer may be buggy or compromised: its events pass the node's ingress checks (a client's, but a
-    // position stamped by the storing node is allowed). A leaf sends up its own events only: one stamped by
-    // another node would be a forgery, able to make this node drop that node's events as old (per-publisher
-    // order, below) with a far-future sequence. A queue event a leaf passes back (memberGone) keeps its origin.
-    // Re-sent (memberGone; the marker, or from an older node sid and hops ≥ 2): out of its origin's order anyway.
+    // A peer may be buggy or compromised: its events pass the node's ingress checks (a client's, but a position
+    // stamped by the storing node is allowed). A leaf sends up its own events only, and no link carries some
+    // origins (origin-rules.ts): a forgery could make this node drop that node's events as old (per-publisher
+    // order, below) with a far-future sequence. Re-sent queue copies (memberGone) keep their origin, out of order anyway.
     const resent = resentCopy(link, f);
-    if (link.kind === 'leaf' && !resent && !link.stampedByPeer(f)) {
+    const foreign = !resent && !link.stampedByPeer(f);
+    if (foreign && (link.kind === 'leaf' || (this.options.mode !== 'partial' && impossibleOrigin(link, f, this.region)))) {
       this.badPeerEvents++;
       return;
     }

@@ -3,6 +3,7 @@ import type { ResolvedClusterOptions } from './options.js';
 import type { PeerLink } from './peer-link.js';
 import type { Redialer } from './redialer.js';
 import { keepsNewLink } from './topology-rules.js';
+import { leafImpersonates } from './origin-rules.js';
 
 /** What the leaf rules need of the ClusterNode they serve. */
 export interface LeafHost {
@@ -13,6 +14,8 @@ export interface LeafHost {
   byPeer: ReadonlyMap<string, PeerLink>;
   /** This node's id (which of two links to one node both ends keep). */
   selfId: string;
+  /** Nodes of the mesh learned by gossip, by id. */
+  known: ReadonlyMap<string, unknown>;
 }
 
 /**
@@ -41,6 +44,11 @@ export class Leaves {
     const o = this.h.options;
     if (peer.leaf && o.mode === 'full') {
       link.kind = 'leaf';
+      if (leafImpersonates(peer.id, this.h)) {
+        throttled(this.h.logger).warn({ leaf: peer.id, leafName: peer.name, remote: link.remote, code: 'MB_ERR_BAD_PEER_INFO' }, 'leaf link refused: its id is a node of this mesh', 'leaf id of a mesh node');
+        link.fail('MB_ERR_BAD_PEER_INFO', `node id ${peer.id} is a node of this mesh: a leaf needs an id of its own`);
+        return 'refused';
+      }
       const existing = this.links.get(peer.id);
       // The leaf decides by the same rule (the mesh's): otherwise each end could close the link the other keeps, forever.
       if (existing && !keepsNewLink(this.h.selfId, link, existing, o.pingInterval)) {
@@ -70,6 +78,11 @@ export class Leaves {
       for (const s of o.seeds) this.h.redialer.connected(s, s === link.target);
     }
     return 'peer';
+  }
+
+  /** Whether `id` is a leaf linked to this hub. */
+  has(id: string): boolean {
+    return this.links.has(id);
   }
 
   /** A hub's leaf link closed. */
