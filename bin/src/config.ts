@@ -44,6 +44,8 @@ export interface StartConfig {
   readyWait: number | undefined;
   /** Leaf nodes this node takes links from at once, as a hub (cluster maxLeafLinks). */
   maxLeafLinks: number | undefined;
+  /** Gateway links other regions' nodes dial to this one, kept at once (cluster maxGatewayLinks). */
+  maxGatewayLinks: number | undefined;
   /** This node's region (nodes of one region form one mesh; regions are joined by gateways). */
   region: string | undefined;
   /** Gateways to other regions, each `region=host:port|host:port`. */
@@ -162,6 +164,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   mesh: { kind: 'string', default: 'full', arg: 'full|partial|leaf', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest; leaf: an edge node linked to one of --seeds (hubs of a full mesh) at a time, sending up only its own clients\' interest.' },
   region: { kind: 'string', default: undefined, arg: 'name', help: 'This node\'s region (A-Z, a-z, 0-9, _ and -): the nodes of one region form one mesh, and a peer link between regions is refused; join regions with --gateways.' },
   gateways: { kind: 'list', default: [], arg: 'region=host:port|host:port,...', help: 'Other regions to join: for each, cluster addresses of some of its nodes; this node keeps one gateway link per region (the first that answers, the others for failover). Needs --region.' },
+  maxGatewayLinks: { kind: 'int', default: undefined, arg: 'n', help: 'Most gateway links other regions\' nodes dial to this one at once (default 64; one per remote node, each holds a copy of this node\'s interest); past it a link is refused MB_ERR_TOO_MANY_CONNECTIONS.' },
   maxLeafLinks: { kind: 'int', default: undefined, arg: 'n', help: 'Most leaf nodes linked to this node at once, as a hub (default 64; each holds a copy of the interest the hub sends it); past it a leaf is refused MB_ERR_TOO_MANY_CONNECTIONS and tries another seed.' },
   readyWait: { kind: 'int', default: undefined, arg: 'ms', help: 'With --seeds: how long to wait for a first peer link before /readyz reports ready anyway (seeds that are only this node, or names that do not resolve yet); default 10000.' },
   name: { kind: 'string', default: '', arg: 'name', help: 'Human-readable node name shown in views, logs and traces.' },

@@ -122,6 +122,7 @@ export async function startServer(
       gateways: parseGateways(cfg.gateways),
       clientAdvertise: cfg.clientAdvertise,
       maxLeafLinks: cfg.maxLeafLinks,
+      maxGatewayLinks: cfg.maxGatewayLinks,
     };
     clusterLayer.checkClusterOptions(clusterOptions, node.options.name);
   }

@@ -1,4 +1,4 @@
-import { ToldRecently, type Logger } from '@meshbus/core';
+import { ToldRecently, throttled, type Logger } from '@meshbus/core';
 import type { ResolvedClusterOptions } from './options.js';
 import type { PeerLink } from './peer-link.js';
 import type { Redialer } from './redialer.js';
@@ -82,8 +82,19 @@ export class Gateways {
         this.h.refuse(link, `a gateway link joins two regions, but both nodes are in region ${mine}`);
         return 'refused';
       }
+      // One link per remote node (a second replaces the first), and a bound: each holds a copy of this node's interest.
+      const same = [...this.in].find((l) => l.peer!.id === peer.id);
+      if (same === undefined && this.in.size >= this.h.options.maxGatewayLinks) {
+        throttled(this.h.logger).warn({ region: peer.region, peer: peer.id, remote: link.remote, code: 'MB_ERR_TOO_MANY_CONNECTIONS', maxGatewayLinks: this.h.options.maxGatewayLinks }, 'gateway link refused: maxGatewayLinks reached', 'gateway links full');
+        link.fail('MB_ERR_TOO_MANY_CONNECTIONS', `this node already has ${this.in.size} gateway links in (maxGatewayLinks ${this.h.options.maxGatewayLinks})`);
+        return 'refused';
+      }
       this.adopt(link, peer.region);
       this.in.add(link);
+      if (same !== undefined) {
+        this.in.delete(same);
+        same.close('replaced by a newer link');
+      }
       // Gateways must be full: this region's events reach another only over links this region's nodes dial.
       if (this.h.options.gateways[peer.region] === undefined && this.told.due(peer.region, Date.now(), 'region without gateways')) {
         this.h.logger.warn({ region: peer.region, peer: peer.id, peerName: peer.name }, `region ${peer.region} dials this node, but this node has no --gateways for it: events that enter the mesh here never reach ${peer.region}`);

@@ -61,6 +61,15 @@ export interface ClusterOptions {
    */
   maxLeafLinks?: number;
   /**
+   * Gateway links other regions' nodes dial to this one that it keeps at
+   * most (one per remote node id: a second from the same id replaces the
+   * first); past it a link is refused (fatal ERROR MB_ERR_TOO_MANY_CONNECTIONS,
+   * logged at most once a minute). Each keeps a copy of the interest this
+   * node announces, as a leaf link does (a review: 150 links, ~1.4 MB each
+   * with 10,000 subscriptions, all taken). Default 64.
+   */
+  maxGatewayLinks?: number;
+  /**
    * A gossip-learned address is given up after this many consecutive failed attempts (no
    * connection, or a link that closed before authenticating), or at once when the node
    * there refuses our cluster secret. Seeds are never given up. Default 20.
@@ -113,6 +122,7 @@ export interface ResolvedClusterOptions {
   maxKnownPeers: number;
   maxPeerInterest: number;
   maxLeafLinks: number;
+  maxGatewayLinks: number;
   redialGiveUp: number;
   readyWait: number;
   region: string | undefined;
@@ -139,6 +149,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
     maxKnownPeers: o.maxKnownPeers ?? 1024,
     maxPeerInterest: o.maxPeerInterest ?? 100_000,
     maxLeafLinks: o.maxLeafLinks ?? 64,
+    maxGatewayLinks: o.maxGatewayLinks ?? 64,
     redialGiveUp: o.redialGiveUp ?? 20,
     readyWait: o.readyWait ?? 10_000,
     region: o.region,
@@ -149,7 +160,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
   if (r.mode !== 'full' && r.mode !== 'partial' && r.mode !== 'leaf') throw new ConfigError(`mesh mode must be 'full', 'partial' or 'leaf', got ${String(o.mode)}`);
   if (r.mode === 'leaf' && r.seeds.length === 0) throw new ConfigError('a leaf node needs seeds: the hub nodes it links to');
   for (const s of r.seeds) parseAddress(s, 'seeds');
-  for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'maxPeerInterest', 'maxLeafLinks', 'redialGiveUp'] as const) {
+  for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'maxPeerInterest', 'maxLeafLinks', 'maxGatewayLinks', 'redialGiveUp'] as const) {
     if (!Number.isInteger(r[k]) || r[k] <= 0) throw new ConfigError(`${k} must be a positive integer`);
   }
   // They arm timers: past the longest one a timer fires after 1 ms (a redial or ping storm).

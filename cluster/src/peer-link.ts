@@ -450,7 +450,7 @@ export class PeerLink extends Connection {
     if (this.state === 'handshake' && this.role === 'dialer') return;
     // A link refused as a topology: the cluster said why (cluster-node.ts refuseTopology), once per peer and reason.
     if (code === 'MB_ERR_TOPOLOGY') return;
-    // A leaf link past the hub's maxLeafLinks: said by the hub (leaves.ts), at most once a minute.
+    // A leaf or gateway link past maxLeafLinks / maxGatewayLinks: said by leaves.ts / gateways.ts, at most once a minute.
     if (code === 'MB_ERR_TOO_MANY_CONNECTIONS' && this.state !== 'handshake') return;
     // Keyed by the address without its port (a redial comes from a new one) and the code, never by
     // the message: it quotes what the connection sent (a node id of its choosing), and a key it
