@@ -211,6 +211,8 @@ export class InterestExchange {
     }
     for (const id of Array.isArray(body.del) ? body.del : []) this.forget(link, li, id as number);
     let bad = 0;
+    let badPattern: string | undefined;
+    let badPatterns = 0;
     let full = 0;
     let leavesFull = 0;
     for (const entry of Array.isArray(body.add) ? body.add : []) {
@@ -220,7 +222,15 @@ export class InterestExchange {
       if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || id > (marks ? RESENT - 1 : 0xffffffff) || typeof pattern !== 'string') continue;
       // Links to the subscriber; an entry without one (or a nonsense one) is one link away.
       const dist = typeof distance === 'number' && Number.isInteger(distance) && distance >= 1 && distance <= 255 ? distance : 1;
-      if (topicProblem(pattern, true, this.node.options)) continue;
+      // Within the protocol's length, as a peer's events are (node.ts forwardedIngress): the node where the
+      // subscriber is checked its own limit, and long patterns weigh more (maxPeerInterest). Before, a leaf's
+      // 305-byte pattern under a hub's default 256 was dropped, silently: its events never came.
+      const problem = topicProblem(pattern, true, { maxTopicLength: 0xffff, maxTopicDepth: this.node.options.maxTopicDepth });
+      if (problem !== undefined) {
+        badPatterns++;
+        badPattern ??= problem;
+        continue;
+      }
       // The same bound as a client's SUB `q` (SPEC 10.10).
       if (typeof queue === 'string' && queue.length > MAX_QUEUE_NAME) {
         bad++;
@@ -259,6 +269,10 @@ export class InterestExchange {
       this.changed(keyOf(pattern, q), link, 1, dist);
     }
     // One ERROR per frame and kind, not one per entry: a flood is not answered in kind.
+    if (badPatterns > 0) {
+      throttled(this.node.logger).warn({ peer: link.peerId, refused: badPatterns, problem: badPattern?.slice(0, 200) }, 'peer interest with an invalid pattern refused', 'invalid interest pattern', link.peerId);
+      link.sendError('MB_ERR_BAD_TOPIC', 0, `${badPatterns} interest entries refused: ${badPattern!.slice(0, 200)}`);
+    }
     if (bad > 0) {
       throttled(this.node.logger).warn({ peer: link.peerId, refused: bad }, 'peer interest with a queue name over 256 characters refused', 'long queue name', link.peerId);
       link.sendError('MB_ERR_BAD_BODY', 0, `${bad} interest entries refused: queue name over ${MAX_QUEUE_NAME} characters`);

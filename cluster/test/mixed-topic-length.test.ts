@@ -10,7 +10,8 @@
 import { expect, it } from 'vitest';
 import { connect } from '@meshbus/sdk';
 import { until, cleanups } from '@meshbus/testkit';
-import { remoteInterest, startMeshNode, stopMeshNode } from './mesh-helpers.js';
+import { FrameType, encodeBody } from '@meshbus/proto';
+import { fakePeer, remoteInterest, startMeshNode, stopMeshNode } from './mesh-helpers.js';
 
 const cleanup = cleanups();
 
@@ -35,4 +36,39 @@ it('an event whose topic the publishing node allows reaches subscribers on a nod
   expect(b.node.stats.protocolErrors).toBe(0);
   // b's own clients are still held to b's limit.
   expect(() => sub.publish(long, 'x')).toThrow(expect.objectContaining({ code: 'MB_ERR_BAD_TOPIC' }));
+});
+
+// The twenty-fourth session's review: the interest for such a topic was dropped, silently, by a node with the
+// smaller limit (the subscriber's node had checked it against its own). Fails before: the leaf got nothing.
+it('a subscription whose pattern the subscriber\'s node allows is routed to it through a hub with a smaller maxTopicLength', async () => {
+  const hub = await startMeshNode({}, 'hub');
+  const p = await startMeshNode({ seeds: [hub.peerAddr] }, 'p', { maxTopicLength: 1024 });
+  const leaf = await startMeshNode({ mode: 'leaf', seeds: [hub.peerAddr] }, 'leaf', { maxTopicLength: 1024 });
+  cleanup.push(() => stopMeshNode(leaf), () => stopMeshNode(p), () => stopMeshNode(hub));
+  await until(() => hub.cluster.link(p.node.id)?.state === 'up' && leaf.cluster.link(hub.node.id)?.state === 'up', 'links', 5000);
+  const long = `long.${'x'.repeat(300)}`;
+  const sub = await connect(leaf.url);
+  cleanup.push(() => sub.close());
+  const got: string[] = [];
+  sub.subscribe(long, { callback: (m) => void got.push(Buffer.from(m.data).toString()) });
+  await sub.flush();
+  await until(() => remoteInterest(p) > 0, 'the interest at p, through the hub', 5000);
+  const pub = await connect(p.url);
+  cleanup.push(() => pub.close());
+  pub.publish(long, 'L');
+  await until(() => got.length === 1, 'the event at the leaf', 5000);
+  expect(got).toEqual(['L']);
+});
+
+it('interest entries with an invalid pattern are refused with one MB_ERR_BAD_TOPIC per frame (they were dropped without a word)', async () => {
+  const secret = 'mixed-topic-secret';
+  const a = await startMeshNode({ secret }, 'a');
+  cleanup.push(() => stopMeshNode(a));
+  const peer = await fakePeer(a, { id: '00000000000000b1', name: 'b', cluster: '127.0.0.1:1', client: '127.0.0.1:1' }, secret);
+  cleanup.push(() => peer.close());
+  peer.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[1, 'a..b', null, 1], [2, 'x.>.y', null, 1], [3, 'fine.*', null, 1]] }) });
+  const err = await peer.waitFor((g) => g.type === FrameType.ERROR, 5000);
+  expect(err.error).toBe('MB_ERR_BAD_TOPIC');
+  await until(() => remoteInterest(a) === 1, 'the good entry kept', 5000);
+  expect(peer.got.filter((g) => g.type === FrameType.ERROR)).toHaveLength(1);
 });
