@@ -344,6 +344,10 @@ export class PeerLink extends Connection {
 
   private onHandshake(f: Frame): void {
     const s = this.s;
+    // Only the handshake's frames are decoded (SPEC 7): the code of another (PUB, INTEREST…) hung on whether its body decoded.
+    if (f.type !== FrameType.ERROR && f.type !== FrameType.HELLO && f.type !== FrameType.WELCOME && f.type !== FrameType.AUTH) {
+      return this.fail('MB_ERR_HANDSHAKE_REQUIRED', `unexpected ${f.typeName} during peer handshake`);
+    }
     const body = peerBody(f);
     if (f.type === FrameType.ERROR) {
       const code = codeFromNumber(Number(body.code));
