@@ -272,3 +272,30 @@ describe('retention in the store\'s clock, with bounded reads', () => {
     expect(dlqs()).toEqual([`dlq-${Buffer.from('a').toString('base64url')}`]);
   }, 40_000);
 });
+
+describe('a host\'s share of queues is counted across the mesh', () => {
+  it('a host that made maxPerHost queues through one node is refused more through another; another host is not', async () => {
+    // Before: each node counted the queues made through it only, so one host spread over N nodes made N shares
+    // (with 4 nodes, all of maxQueues at the defaults) and every other host was refused.
+    const cfg = { maxPerHost: 2, maxQueues: 4, inactiveMs: 3_600_000 };
+    const a = await node({ durable: durable(cfg) });
+    const b = await node({ durable: durable(cfg) });
+    const viaA = await raw(a, '127.0.0.2');
+    viaA.sub('e.>', 1, { q: 'g1', durable: true });
+    viaA.sub('e.>', 2, { q: 'g2', durable: true });
+    await viaA.flush();
+    await until(async () => (await listed()).length === 2, 'two made through a');
+    expect(await admin!.hget(`${prefix}queues:owner`, queueMember('e.>', 'g1'))).toBe('127.0.0.2');
+    // b learns who made them at its next refresh (each registration's notice starts one).
+    await until(() => (b.durability as unknown as { work: { known: { meshPerHost?: Map<string, number> } } }).work.known.meshPerHost?.get('127.0.0.2') === 2, 'b counts them');
+    const viaB = await raw(b, '127.0.0.2');
+    viaB.sub('e.>', 3, { q: 'g3', durable: true });
+    await viaB.flush();
+    expect(refusals(viaB, 3)).toBe(1);
+    const other = await raw(b, '127.0.0.3');
+    other.sub('good.>', 1, { q: 'mine', durable: true });
+    await other.flush();
+    expect(refusals(other)).toBe(0);
+    await until(async () => (await listed()).length === 3, 'the other host\'s queue made');
+  }, 30_000);
+});

@@ -7,10 +7,13 @@ import { queueName, type QueueRef } from './queue-names.js';
  * event.
  *
  * Bounds: at most `maxQueues` in all (one job per matching queue per
- * event), and at most `maxPerHost` created through this node by the
- * clients of one host (IPv4, IPv6 /64) among them: without that share one
- * host's subscribe/unsubscribe loop (1,024 names in 14 s in a review) used
- * up the mesh's room for new queues until they were forgotten.
+ * event), and at most `maxPerHost` made by the clients of one host (IPv4,
+ * IPv6 /64) among them, counted mesh-wide (the store's record of each
+ * queue's maker, QueueSet.owners, read every refresh; this node's own count
+ * when higher): without that share one host's subscribe/unsubscribe loop
+ * (1,024 names in 14 s in a review) used up the mesh's room for new queues
+ * until they were forgotten, and counted per node, one host spread over N
+ * nodes had N shares.
  *
  * Forgetting: a queue absent from the set (swept by the retention rule,
  * queue-retention.ts, or removed by an operator) is forgotten once it has
@@ -26,6 +29,8 @@ export class KnownQueues {
   /** The host whose client made each queue this node created, and how many each host has. */
   private readonly createdBy = new Map<string, string>();
   private readonly perHost = new Map<string, number>();
+  /** How many of the mesh's queues each host made (the store's record as of the last refresh), or none when unread. */
+  private meshPerHost: ReadonlyMap<string, number> | undefined;
 
   constructor(
     private readonly limits: { maxQueues: number; maxPerHost: number },
@@ -59,10 +64,15 @@ export class KnownQueues {
     if (this.known.size >= maxQueues) {
       throw new SessionError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', `${this.known.size} durable queues exist (limit ${maxQueues}); join an existing queue group`);
     }
-    const mine = host === undefined ? 0 : (this.perHost.get(host) ?? 0);
+    const mine = host === undefined ? 0 : Math.max(this.perHost.get(host) ?? 0, this.meshPerHost?.get(host) ?? 0);
     if (mine >= maxPerHost) {
       throw new SessionError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', `${mine} durable queues were made from this host (limit ${maxPerHost}); join an existing queue group, or wait until unused ones are forgotten`);
     }
+  }
+
+  /** The store's record of who made the mesh's queues, by host (QueueSet.owners); undefined keeps the last. */
+  owners(perHost: ReadonlyMap<string, number> | undefined): void {
+    if (perHost !== undefined) this.meshPerHost = perHost;
   }
 
   /** The queue (pattern, group), known from now on; `host`: the host of the client that made it here. */

@@ -142,6 +142,7 @@ export class QueueRetention {
     const gone = stale.length > 0 ? await this.forget(stale.slice(0, FORGET_PER_SWEEP), cutoff, future) : [];
     if (gone.length > 0) {
       await this.bounded(this.redis.srem(this.set.key, ...gone), 'the durable queue sweep');
+      await this.set.forget(gone).catch(() => {});
       await this.bounded(this.redis.publish(this.set.channel, 'forgotten'), 'the durable queue sweep');
     }
     await this.orphans(new Set(listed), cutoff, future);

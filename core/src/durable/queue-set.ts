@@ -4,6 +4,9 @@ import { withinDeadline } from './store-deadline.js';
 import { explained } from './key-conflict.js';
 import { MARK } from './queue-marks.js';
 
+/** Members whose maker's host is read per refresh, at most (maxQueues is 1,024 by default). */
+const OWNERS_READ = 4096;
+
 /** Members that are no queue removed from the set per read, at most (one SREM). */
 const JUNK_PER_READ = 10_000;
 
@@ -105,6 +108,40 @@ export class QueueSet {
     return all.filter((m) => !bad.has(m));
   }
 
+  /** The hash of the host whose client made each member (field = member, value = host). */
+  get ownerKey(): string {
+    return `${this.key}:owner`;
+  }
+
+  /**
+   * How many of `members` (the set as read) each host made, mesh-wide: one
+   * HMGET of at most OWNERS_READ members (the rest are not counted).
+   */
+  async owners(members: readonly string[]): Promise<Map<string, number>> {
+    const read = members.slice(0, OWNERS_READ);
+    const hosts = read.length === 0 ? [] : await withinDeadline(this.redis.hmget(this.ownerKey, ...read), this.deadlineMs, 'the durable queue owners');
+    const counts = new Map<string, number>();
+    for (const h of hosts) if (typeof h === 'string' && h.length > 0 && h.length <= 64) counts.set(h, (counts.get(h) ?? 0) + 1);
+    return counts;
+  }
+
+  /** Members forgotten: their owners go too. */
+  forget(members: readonly string[]): Promise<unknown> {
+    return members.length === 0 ? Promise.resolve() : withinDeadline(this.redis.hdel(this.ownerKey, ...members), this.deadlineMs, 'the durable queue sweep');
+  }
+
+  /**
+   * Writes back the queues this node consumes (`consumed`) that the set as
+   * read (`listed`) lacks: a Redis that lost its data (restarted without
+   * persistence, a failover that lost the SADD) forgot them, and a node that
+   * starts afterwards would never learn them: events published through it
+   * were not enqueued for the group. Redis down: the next refresh tries again.
+   */
+  async repair(consumed: readonly string[], listed: ReadonlySet<string>): Promise<void> {
+    const missing = consumed.filter((m) => !listed.has(m));
+    await Promise.all(missing.map((m) => this.add(m, 'reasserted', 'the queue set repair'))).catch(() => {});
+  }
+
   /** The hash of when each member last had a consumer somewhere: field = member, value = ms since the epoch. */
   get seenKey(): string {
     return `${this.key}:seen`;
@@ -116,11 +153,13 @@ export class QueueSet {
    * tells every node, `notice` as the message. `what` names the wait in the deadline's error ("redis did not
    * answer <what> within <ms> ms").
    */
-  add(member: string, notice: string, what: string): Promise<void> {
+  add(member: string, notice: string, what: string, host?: string): Promise<void> {
     let op = this.adding.get(member);
     if (op === undefined) {
       // Marked at the store's time (MARK); a hash of another type is left for the next sweep to replace (queue-retention.ts).
+      // Its maker's host kept beside it (owners(): maxPerHost counted mesh-wide), unless a maker is known already.
       op = (this.redis.eval(MARK, 1, this.seenKey, member) as Promise<unknown>)
+        .then(() => (host === undefined ? 0 : this.redis.hsetnx(this.ownerKey, member, host).catch(() => 0)))
         .then(() => this.redis.sadd(this.key, member))
         .catch((e: unknown) => this.failed(e))
         .then(() => this.redis.publish(this.channel, notice))

@@ -189,26 +189,12 @@ export class WorkQueues {
       return listed;
     });
     const pairs = members.map(parseQueueMember).filter((pg) => pg !== undefined);
+    // Who made each queue, mesh-wide (maxPerHost: counted by one node alone, a host spread over N nodes made N shares).
+    this.known.owners(await this.set.owners(members).catch(() => undefined));
     const registering = new Set([...this.joining].map((s) => queueName(s.pattern, s.queue!)));
     // Two refreshes of grace: the nodes consuming a queue a store lost write it back within one.
     this.known.listed(pairs, (name) => this.workers.has(name) || registering.has(name), 2 * this.retention.refreshEveryMs);
-    await this.reassert(new Set(members));
-  }
-
-  /**
-   * Writes back the queues this node consumes that the set lacks: a Redis
-   * that lost its data (restarted without persistence, a failover that lost
-   * the SADD) forgot them, and a node that starts afterwards would never
-   * learn them: events published through it were not enqueued for the group.
-   */
-  private async reassert(listed: Set<string>): Promise<void> {
-    const missing = [...this.workers.values()].map((w) => queueMember(w.ref.pattern, w.ref.group)).filter((m) => !listed.has(m));
-    if (missing.length === 0) return;
-    try {
-      await Promise.all(missing.map((m) => this.set.add(m, 'reasserted', 'the queue set repair')));
-    } catch {
-      // Redis down: the next refresh tries again.
-    }
+    await this.set.repair(consumed, new Set(members));
   }
 
   /**
@@ -340,7 +326,7 @@ export class WorkQueues {
     this.joining.add(sub);
     try {
       // Bounded: a silent Redis held it for ever (the SUB never joined, never reported, never retried).
-      await this.set.add(queueMember(sub.pattern, group), ref.name, 'the durable queue registration');
+      await this.set.add(queueMember(sub.pattern, group), ref.name, 'the durable queue registration', sub.owner.host);
     } catch (e) {
       this.joining.delete(sub);
       throw e;
