@@ -54,6 +54,12 @@ async function raw(n: MeshNode, from?: string): Promise<RawClient> {
 const heldQueues = (n: MeshNode): Map<string, unknown> => (n.durability as unknown as { work: { queues: Map<string, unknown> } }).work.queues;
 const listed = async (): Promise<string[]> => (await admin!.smembers(`${prefix}queues`)).sort();
 const refusals = (c: RawClient, sid?: number): number => c.got.filter((g) => g.type === FrameType.ERROR && g.error === 'MB_ERR_TOO_MANY_SUBSCRIPTIONS' && (sid === undefined || g.correlation === sid)).length;
+/** A durable queue SUB of `c` (sid, group), flushed: how many refusals its sid got. */
+async function joinQueue(c: RawClient, pattern: string, sid: number, q: string): Promise<number> {
+  c.sub(pattern, sid, { q, durable: true });
+  await c.flush();
+  return refusals(c, sid);
+}
 
 describe('durable queue retention', () => {
   it('a queue with no member for inactiveMs leaves the set and takes no more jobs; its jobs are removed once every node stopped adding', async () => {
@@ -186,14 +192,10 @@ describe('a host makes at most maxPerHost of the queues a node knows', () => {
     expect(refusals(c, 5)).toBe(1);
     await until(async () => (await listed()).length === 4, 'four queues registered');
     // Joining a queue it made is not a new one.
-    c.sub('churn.>', 20, { q: 'g1', durable: true });
-    await c.flush();
-    expect(refusals(c, 20)).toBe(0);
+    expect(await joinQueue(c, 'churn.>', 20, 'g1')).toBe(0);
     // Another host has its own share.
     const other = await raw(n, '127.0.0.2');
-    other.sub('churn.>', 1, { q: 'elsewhere', durable: true });
-    await other.flush();
-    expect(refusals(other)).toBe(0);
+    expect(await joinQueue(other, 'churn.>', 1, 'elsewhere')).toBe(0);
 
     // Once its unused queues are forgotten (g1 has a member: kept), the host may make new ones again.
     await until(async () => (await listed()).length === 2, 'unused queues forgotten', 15_000);
@@ -288,14 +290,8 @@ describe('a host\'s share of queues is counted across the mesh', () => {
     expect(await admin!.hget(`${prefix}queues:owner`, queueMember('e.>', 'g1'))).toBe('127.0.0.2');
     // b learns who made them at its next refresh (each registration's notice starts one).
     await until(() => (b.durability as unknown as { work: { known: { meshPerHost?: Map<string, number> } } }).work.known.meshPerHost?.get('127.0.0.2') === 2, 'b counts them');
-    const viaB = await raw(b, '127.0.0.2');
-    viaB.sub('e.>', 3, { q: 'g3', durable: true });
-    await viaB.flush();
-    expect(refusals(viaB, 3)).toBe(1);
-    const other = await raw(b, '127.0.0.3');
-    other.sub('good.>', 1, { q: 'mine', durable: true });
-    await other.flush();
-    expect(refusals(other)).toBe(0);
+    expect(await joinQueue(await raw(b, '127.0.0.2'), 'e.>', 3, 'g3')).toBe(1);
+    expect(await joinQueue(await raw(b, '127.0.0.3'), 'good.>', 1, 'mine')).toBe(0);
     await until(async () => (await listed()).length === 3, 'the other host\'s queue made');
   }, 30_000);
 });
