@@ -5,7 +5,6 @@ import { wrongType } from './connection-error.js';
 import type { Logger } from '../logger.js';
 import { throttled } from '../told-recently.js';
 import { MARK } from './queue-marks.js';
-import { ExpiredQueues } from './expired-queues.js';
 
 /**
  * KEYS: the seen hash. ARGV: the cutoff and the future bound (ms, the
@@ -50,9 +49,10 @@ const FUTURE_SLACK_MS = 60_000;
  * refresh of a node (5 s) for the queues it has members of. A refresh also
  * sweeps: a queue whose time is older than `inactiveMs` leaves the set (its
  * field first, by a script that keeps it when a member marked it since:
- * FORGET), and the nodes stop adding jobs to it. Its jobs are removed six
- * refreshes later unless a member registered it again (expired-queues.ts).
- * As JetStream's `inactive_threshold` and RabbitMQ's `x-expires`:
+ * FORGET), and the nodes stop adding jobs to it. Its jobs stay where they
+ * are: a member that subscribes again registers the queue again and gets
+ * them (removing them raced a member registering it again: the removal
+ * also took the jobs acknowledged meanwhile). As JetStream's `inactive_threshold` and RabbitMQ's `x-expires`:
  * without it the set only grew, and a client that may subscribe durably
  * could register names until `maxQueues` refused every new queue of the
  * mesh, each also taking a job per matching event for ever.
@@ -82,15 +82,7 @@ export class QueueRetention {
     private readonly deadlineMs: number,
     /** Where a marks' hash of another type, replaced, is told: counted as corrupt store data, logged once a minute. */
     private readonly watch?: { logger: Logger; onCorrupt(): void },
-    /** BullMQ's key prefix: where a forgotten queue's jobs are removed from (expired-queues.ts). */
-    bullPrefix?: string,
-  ) {
-    // After six refreshes: a node sees a queue gone at its next refresh, then keeps enqueuing for two more.
-    if (bullPrefix !== undefined) this.expired = new ExpiredQueues(redis, set.key, bullPrefix, 6 * this.refreshEveryMs, deadlineMs, watch?.logger);
-  }
-
-  /** Removes the jobs of the queues this node's sweeps forget; none without a BullMQ prefix (tests of the sweep alone). */
-  private readonly expired: ExpiredQueues | undefined;
+  ) {}
 
   /**
    * How often a node refreshes its queue list (and marks and sweeps), ms:
@@ -148,8 +140,6 @@ export class QueueRetention {
     await this.orphans(new Set(listed), cutoff, future);
     const forgotten = new Set(gone);
     const kept = listed.filter((m) => !forgotten.has(m));
-    this.expired?.forgot(gone);
-    this.expired?.removeDue(new Set(kept));
     return kept;
   }
 

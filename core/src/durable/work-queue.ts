@@ -101,7 +101,7 @@ export class WorkQueues {
     this.dead = { queue: (n) => this.queue(n), maxJobs: cfg.queueLimits.maxJobs, bounded: (op, what) => this.bounded(op, what), logger, onCorrupt, onStored: onDeadLetter, stopping: () => this.stopped };
     this.deliveries = new Deliveries(cfg.ackTimeoutMs);
     this.set = new QueueSet(redis, `${cfg.prefix}queues`, `${cfg.prefix}queues:changed`, cfg.writeTimeoutMs);
-    this.retention = new QueueRetention(redis, this.set, cfg.queueInactiveMs, cfg.writeTimeoutMs, { logger, onCorrupt }, this.bullPrefix);
+    this.retention = new QueueRetention(redis, this.set, cfg.queueInactiveMs, cfg.writeTimeoutMs, { logger, onCorrupt });
     this.known = new KnownQueues(cfg.queueLimits, matcher, (ref) => this.forgotten(ref));
     if (cfg.waitReplicas > 0) this.replicaWait = new ReplicaWait(redis, cfg.waitReplicas, cfg.waitTimeoutMs, cfg.writeTimeoutMs);
   }
