@@ -120,7 +120,8 @@ export class QueueRetention {
   private async sweep(listed: readonly string[], mine: ReadonlySet<string>, now: number): Promise<string[]> {
     const cutoff = now - this.inactiveMs;
     const future = now + FUTURE_SLACK_MS;
-    const others = this.inTurn(listed.filter((m) => !mine.has(m)));
+    const candidates = listed.filter((m) => !mine.has(m));
+    const others = this.inTurn(candidates);
     const times = others.length > 0 ? await this.bounded(this.redis.hmget(this.set.seenKey, ...others), 'the durable queue marks') : [];
     const restart: string[] = [];
     const stale: string[] = [];
@@ -137,10 +138,14 @@ export class QueueRetention {
       await this.set.forget(gone).catch(() => {});
       await this.bounded(this.redis.publish(this.set.channel, 'forgotten'), 'the durable queue sweep');
     }
-    await this.orphans(new Set(listed), cutoff, future);
+    // Swept whole, every listed member has its mark now: a hash no longer than the list has no orphan to walk for
+    // (the walk read every field again, each refresh of every node, what the HMGET had just read).
+    const whole = candidates.length <= SWEEP_AT_MOST;
+    if (!whole || (await this.bounded(this.redis.hlen(this.set.seenKey), 'the durable queue sweep')) > listed.length - gone.length) {
+      await this.orphans(new Set(listed), cutoff, future);
+    }
     const forgotten = new Set(gone);
-    const kept = listed.filter((m) => !forgotten.has(m));
-    return kept;
+    return listed.filter((m) => !forgotten.has(m));
   }
 
   /** At most SWEEP_AT_MOST of `members`: a longer list is swept in turns. */
