@@ -180,6 +180,15 @@ export const BENCH: CommandSpec = {
   ],
 };
 
+export const LEAF_KEY: CommandSpec = {
+  name: 'leaf-key',
+  args: '<label>',
+  summary: 'issue a leaf node\'s own key from the cluster secret',
+  description:
+    'Prints the key of the leaf named <label> (1..64 characters of A-Z, a-z, 0-9, _ and -) under the cluster secret, on stdout (nothing else): start the leaf with --mesh leaf --leaf-key <key> instead of --cluster-secret. Its hubs check the key against their --cluster-secret and make the leaf\'s node id from it, so a leaf can speak only as itself and cannot join the mesh as a full node; --deny-leaf-keys <label> on the hubs revokes it.',
+  options: [{ name: 'cluster-secret', arg: 'secret', help: 'The hubs\' cluster secret (also MESHBUS_CLUSTER_SECRET).' }],
+};
+
 export const TOKEN: CommandSpec = {
   name: 'token',
   args: '',

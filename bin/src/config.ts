@@ -39,6 +39,10 @@ export interface StartConfig {
   wsAdvertise: string | undefined;
   seeds: string[];
   clusterSecret: string | undefined;
+  /** A leaf's own key (`meshbus leaf-key`), proved instead of the cluster secret. */
+  leafKey: string | undefined;
+  /** Leaf key labels this hub refuses (revoked keys). */
+  denyLeafKeys: string[];
   mesh: 'full' | 'partial' | 'leaf';
   /** ms a node with seeds waits for a first link before /readyz says ready anyway. */
   readyWait: number | undefined;
@@ -161,6 +165,8 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   wsAdvertise: { kind: 'string', default: undefined, arg: 'url', help: 'ws:// or wss:// URL other nodes give their WebSocket clients (browsers) to fail over to this one, e.g. wss://mesh.example.com/ behind a TLS proxy; default the gateway\'s own address, chosen as for --client-advertise.' },
   seeds: { kind: 'list', default: [], arg: 'host:port,...', help: 'Cluster addresses of nodes to join at start.' },
   clusterSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'Shared secret every peer must prove, at least 8 characters (checked before any port opens); without it any node that reaches the cluster port may join.' },
+  leafKey: { kind: 'string', default: undefined, arg: 'key', help: 'With --mesh leaf, instead of --cluster-secret: this leaf\'s own key, as `meshbus leaf-key <label>` printed it under the hubs\' cluster secret; the leaf\'s node id is made from it, so the leaf can speak only as itself and cannot join the mesh as a full node.' },
+  denyLeafKeys: { kind: 'list', default: [], arg: 'label,...', help: 'Leaf key labels this node refuses as a hub (revoked keys: a leaf\'s machine lost or retired).' },
   mesh: { kind: 'string', default: 'full', arg: 'full|partial|leaf', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest; leaf: an edge node linked to one of --seeds (hubs of a full mesh) at a time, sending up only its own clients\' interest.' },
   region: { kind: 'string', default: undefined, arg: 'name', help: 'This node\'s region (A-Z, a-z, 0-9, _ and -): the nodes of one region form one mesh, and a peer link between regions is refused; join regions with --gateways.' },
   gateways: { kind: 'list', default: [], arg: 'region=host:port|host:port,...', help: 'Other regions to join: for each, cluster addresses of some of its nodes; this node keeps one gateway link per region (the first that answers, the others for failover). Needs --region.' },
@@ -367,6 +373,9 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   const c = cfg as unknown as StartConfig;
   if (c.mesh !== 'full' && c.mesh !== 'partial' && c.mesh !== 'leaf') throw new ConfigError(`--mesh must be 'full', 'partial' or 'leaf', got ${c.mesh}`);
   if (c.mesh === 'leaf' && c.seeds.length === 0) throw new ConfigError('--mesh leaf needs --seeds: the hub nodes it links to');
+  if (c.leafKey !== undefined && c.mesh !== 'leaf') throw new ConfigError('--leaf-key is for a leaf node (--mesh leaf): hubs and mesh nodes prove --cluster-secret');
+  if (c.leafKey !== undefined && c.clusterSecret !== undefined) throw new ConfigError('a leaf proves either --cluster-secret or --leaf-key, not both');
+  for (const label of c.denyLeafKeys) if (!REGION_NAME.test(label)) throw new ConfigError(`--deny-leaf-keys: ${JSON.stringify(label)} is not a leaf key label (1..64 characters of A-Z, a-z, 0-9, _ and -)`);
   if (!['debug', 'info', 'warn', 'error', 'silent'].includes(c.logLevel)) throw new ConfigError(`--log-level must be debug, info, warn, error or silent`);
   // A leaf accepts no links: its cluster port only names it, so any free port will do.
   if (c.seeds.length > 0 && c.clusterPort === undefined) c.clusterPort = c.mesh === 'leaf' ? 0 : 4481;

@@ -6,7 +6,7 @@ import { ConfigError } from '@meshbus/core';
 import { forTerminal } from './msg-format.js';
 import { START_SETTINGS, START_KEYS, flagName } from './config.js';
 import { UsageError, formatHelp, parseCommand, type CommandSpec, type OptionSpec, type ParsedArgs } from './command-spec.js';
-import { BENCH, CLUSTER, DEV, HISTORY, PUB, REPLY, REQ, SERVER, SUB, TOKEN, TRACE } from './command-specs.js';
+import { BENCH, CLUSTER, DEV, HISTORY, PUB, REPLY, REQ, SERVER, SUB, LEAF_KEY, TOKEN, TRACE } from './command-specs.js';
 
 /** Exit codes of every command. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -49,6 +49,7 @@ export const COMMANDS: ReadonlyArray<{ spec: CommandSpec; run: Runner }> = [
   { spec: CLUSTER, run: async (p) => (await import('./cluster-command.js')).runCluster(p) },
   { spec: SERVER, run: async (p) => (await import('./cluster-command.js')).runServer(p) },
   { spec: TOKEN, run: async (p) => (await import('./token-command.js')).runToken(p) },
+  { spec: LEAF_KEY, run: async (p) => (await import('./leaf-key-command.js')).runLeafKey(p) },
 ];
 
 /** The package version, from this package's package.json. */

@@ -32,7 +32,7 @@ export async function runStart(p: ParsedArgs): Promise<number> {
   // One that came while the modules loaded (early-signals.ts).
   early = takeEarlySignal();
   // The guard is installed before anything starts: a rejection during start-up is logged too.
-  const identity = nodeIdentity(cfg);
+  const identity = await nodeIdentity(cfg);
   guardNodeProcess(identity.logger);
   for (const u of unknownStartVariables()) identity.logger.warn(u, 'environment variable ignored: no setting of meshbus start reads it');
   // A bad option found by the node, cluster, HTTP API or gateway exits 2 (a UsageError), named as the operator set it.

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { ConfigError, MeshNode, jsonLogger, randomId, resolveDurable, type DurableOptions, type JwtKeys, type Logger, type TlsConfig, loadTls } from '@meshbus/core';
 import type { WsGateway } from '@meshbus/core/ws';
 import { checkHttpOptions, checkPluginOptions, startHttpOnDemand, type HttpOptions, type OnDemandHttpServer } from '@meshbus/core/http';
-import type { ClusterNode, ClusterOptions } from '@meshbus/cluster';
+import type { ClusterNode, ClusterOptions, LeafIdentity } from '@meshbus/cluster';
 import { tuneAllocator } from '@meshbus/native';
 import { holdIncrementalMarking } from './gc-schedule.js';
 import { endStartupTiering } from './startup-tiering.js';
@@ -20,10 +20,22 @@ export interface RunningServer {
 }
 
 /** Starts everything `meshbus start` runs, from a resolved config. */
-/** The id and logger a node started from `cfg` will use (made first, so the process can log through it before the node starts). */
-export function nodeIdentity(cfg: StartConfig): { id: string; logger: Logger } {
-  const id = randomId();
-  return { id, logger: jsonLogger(cfg.logLevel, { node: id, ...(cfg.name ? { name: cfg.name } : {}) }) };
+/** Who a node started from `cfg` is: its id, its logger and, for a leaf with --leaf-key, the key its id was made from. */
+export interface NodeIdentity {
+  id: string;
+  logger: Logger;
+  leafKey?: LeafIdentity;
+}
+
+/**
+ * The identity a node started from `cfg` will use (made first, so the process can log through it before the
+ * node starts). With --leaf-key the id is made from the key (@meshbus/cluster leafIdentity, loaded only then);
+ * ConfigError for a malformed key.
+ */
+export async function nodeIdentity(cfg: StartConfig): Promise<NodeIdentity> {
+  const leafKey = cfg.leafKey === undefined ? undefined : (await import('@meshbus/cluster')).leafIdentity(cfg.leafKey);
+  const id = leafKey?.id ?? randomId();
+  return { id, logger: jsonLogger(cfg.logLevel, { node: id, ...(cfg.name ? { name: cfg.name } : {}) }), ...(leafKey ? { leafKey } : {}) };
 }
 
 /**
@@ -35,12 +47,13 @@ export function nodeIdentity(cfg: StartConfig): { id: string; logger: Logger } {
 export async function startServer(
   cfg: StartConfig,
   logger?: Logger,
-  identity: { id: string; logger: Logger } = nodeIdentity(cfg),
+  given?: NodeIdentity,
   httpExtra: Pick<HttpOptions, 'metricsLabels' | 'metricsSource' | 'workers'> = {},
   ownClusterPort = false,
 ): Promise<RunningServer> {
   const clientTls = tlsFor(cfg, cfg.tlsClientAuth === 'on');
   const clusterTls = cfg.clusterTls === 'on' ? tlsFor(cfg, true) : undefined;
+  const identity = given ?? (await nodeIdentity(cfg));
   const id = identity.id;
   const log = logger ?? identity.logger;
   // This process is the node's: glibc keeps a free top of heap for the per-read buffers (native/README).
@@ -115,6 +128,8 @@ export async function startServer(
       advertise: ownClusterPort ? undefined : cfg.advertise,
       seeds: cfg.seeds,
       secret: cfg.clusterSecret,
+      ...(identity.leafKey ? { leafKey: identity.leafKey } : {}),
+      deniedLeafKeys: cfg.denyLeafKeys,
       tls: clusterTls,
       mode: cfg.mesh,
       readyWait: cfg.readyWait,
@@ -124,7 +139,7 @@ export async function startServer(
       maxLeafLinks: cfg.maxLeafLinks,
       maxGatewayLinks: cfg.maxGatewayLinks,
     };
-    clusterLayer.checkClusterOptions(clusterOptions, node.options.name);
+    clusterLayer.checkClusterOptions(clusterOptions, node.options.name, id);
   }
   if (cfg.wsAdvertise !== undefined) {
     if (cfg.wsPort === undefined) throw new ConfigError('wsAdvertise needs the WebSocket gateway (wsPort is off)');

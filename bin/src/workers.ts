@@ -196,7 +196,7 @@ async function runWorker(cfg: StartConfig, flags: Record<string, unknown>): Prom
   if (cluster.worker) cluster.worker.exitedAfterDisconnect = true;
   if (takeEarlySignal() !== undefined) early = true;
   // The guard is installed before anything starts: a rejection during start-up is logged too.
-  const identity = nodeIdentity(workerCfg);
+  const identity = await nodeIdentity(workerCfg);
   guardNodeProcess(identity.logger);
   // Every worker's series on every scrape (each labelled with its worker) and every worker
   // in /v1/workers, whichever worker the connection landed on (worker-gather.ts).

@@ -12,6 +12,7 @@ import { PeerPort } from './peer-port.js';
 import { Gossip } from './gossip.js';
 import { Gateways } from './gateways.js';
 import { Leaves } from './leaves.js';
+import { leafKeyInfo, leafKeySettings } from './leaf-keys.js';
 import { impossibleOrigin, type RegionView } from './origin-rules.js';
 import { OriginOrder } from './origin-order.js';
 import { PayloadLimits } from './payload-limits.js';
@@ -78,7 +79,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     readonly node: MeshNode,
     options: ClusterOptions = {},
   ) {
-    this.options = checkClusterOptions(options, node.options.name);
+    this.options = checkClusterOptions(options, node.options.name, node.id);
     this.seeds = new Set(this.options.seeds);
     this.interest = new InterestExchange(node, this.options.mode === 'partial', this.options.maxPeerInterest);
     this.self = {
@@ -90,12 +91,14 @@ export class ClusterNode implements LinkHandler, ClusterView {
       ...(this.options.region !== undefined ? { region: this.options.region } : {}),
       maxPayload: node.options.maxPayload,
       resentMark: true,
+      ...leafKeyInfo(this.options.leafKey),
     };
     Object.defineProperty(this.self, 'ws', { enumerable: true, get: () => node.hooks.wsUrl }); // read at each handshake: a gateway may start later
     this.limits = new PayloadLimits(node);
     this.settings = {
       self: this.self,
       secret: this.options.secret,
+      ...leafKeySettings(this.options),
       authThrottle: node.authThrottle,
       pingInterval: this.options.pingInterval,
       handshakeTimeout: this.options.handshakeTimeout,
@@ -154,9 +157,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       await this.peerPort.close();
       throw new ConfigError(`advertised cluster address "${this.self.cluster}": ${ap}`);
     }
-    if (o.secret === undefined) {
-      this.node.logger.warn({}, 'no cluster secret configured: any node that can reach the cluster port may join (set --cluster-secret in production)');
-    }
+    if (o.secret === undefined && o.leafKey === undefined) this.node.logger.warn({}, 'no cluster secret configured: any node that can reach the cluster port may join (set --cluster-secret in production)');
     this.node.hooks.peers = (kind) => this.clientUrls(kind);
     this.interest.start();
     this.timer = setInterval(() => this.tick(), Math.max(20, o.pingInterval / 4));
@@ -169,9 +170,8 @@ export class ClusterNode implements LinkHandler, ClusterView {
   }
 
   /**
-   * Client URLs of the nodes this one is linked to (for WELCOME and GOODBYE).
-   * None on a leaf: its clients stay at the edge (their own server list), not
-   * sent to the hub's region.
+   * Client URLs of the nodes this one is linked to (for WELCOME and GOODBYE). None on a leaf: its
+   * clients stay at the edge (their own server list), not sent to the hub's region.
    */
   clientUrls(kind: 'tcp' | 'ws' = 'tcp'): string[] {
     const urls: string[] = [];

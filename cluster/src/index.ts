@@ -4,3 +4,4 @@ export { checkClusterOptions } from './option-checks.js';
 export { resolveClusterOptions, parseAddress, type ClusterOptions, type MeshMode, type ResolvedClusterOptions } from './options.js';
 export { DedupWindow } from './dedup-window.js';
 export { InterestLedger } from './interest-ledger.js';
+export { issueLeafKey, leafIdentity, type LeafIdentity } from './leaf-keys.js';

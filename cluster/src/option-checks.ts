@@ -1,5 +1,6 @@
 import { ConfigError } from '@meshbus/core';
 import { resolveClusterOptions, type ClusterOptions, type ResolvedClusterOptions } from './options.js';
+import { leafIdentity } from './leaf-keys.js';
 import { clientAddressProblem, clusterAddressProblem, nameProblem } from './peer-info.js';
 
 /**
@@ -12,8 +13,13 @@ import { clientAddressProblem, clusterAddressProblem, nameProblem } from './peer
  * then the cluster refused its options and the process exited: for a moment
  * clients could connect to a node that was about to exit. Throws ConfigError.
  */
-export function checkClusterOptions(options: ClusterOptions, nodeName: string): ResolvedClusterOptions {
+export function checkClusterOptions(options: ClusterOptions, nodeName: string, nodeId?: string): ResolvedClusterOptions {
   const o = resolveClusterOptions(options);
+  // A leaf key makes the node's id (leaf-keys.ts): a hub refuses any other. Said here, not at every dial.
+  if (o.leafKey !== undefined) {
+    const made = leafIdentity(o.leafKey.key, o.leafKey.salt).id;
+    if (made !== o.leafKey.id || (nodeId !== undefined && nodeId !== made)) throw new ConfigError(`a node with a leaf key needs the id leafIdentity() made from it (${made}): pass it as the node's id`);
+  }
   // Peers refuse a node whose name breaks the rule they check (peer-info.ts): say so now.
   const np = nameProblem(nodeName);
   if (np) throw new ConfigError(`node name cannot be used in a cluster: ${np}`);

@@ -1,4 +1,5 @@
 import { ConfigError, MAX_TIMER_MS, type TlsConfig } from '@meshbus/core';
+import type { LeafIdentity } from './leaf-keys.js';
 
 /** How events travel between nodes. See cluster/README.md. */
 export type MeshMode = 'full' | 'partial' | 'leaf';
@@ -102,6 +103,14 @@ export interface ClusterOptions {
    * certificate from that CA cannot even start the handshake).
    */
   tls?: TlsConfig;
+  /**
+   * A leaf's own credential instead of `secret` (leaf-keys.ts, cluster/README.md
+   * "Leaf keys"): `leafIdentity(key)` of the key `meshbus leaf-key` issued; the
+   * node's id must be its `id`. Only with mode 'leaf', not with `secret`.
+   */
+  leafKey?: LeafIdentity;
+  /** Leaf key labels this hub refuses (a leaf's key revoked). Default none. */
+  deniedLeafKeys?: string[];
 }
 
 export interface ResolvedClusterOptions {
@@ -128,6 +137,8 @@ export interface ResolvedClusterOptions {
   region: string | undefined;
   gateways: Record<string, string[]>;
   tls: TlsConfig | undefined;
+  leafKey: LeafIdentity | undefined;
+  deniedLeafKeys: string[];
 }
 
 export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions {
@@ -155,6 +166,8 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
     region: o.region,
     gateways: o.gateways ?? {},
     tls: o.tls,
+    leafKey: o.leafKey,
+    deniedLeafKeys: o.deniedLeafKeys ?? [],
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new ConfigError(`cluster port must be 0..65535, got ${o.port}`);
   if (r.mode !== 'full' && r.mode !== 'partial' && r.mode !== 'leaf') throw new ConfigError(`mesh mode must be 'full', 'partial' or 'leaf', got ${String(o.mode)}`);
@@ -181,6 +194,9 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
   }
   if (!Number.isInteger(r.readyWait) || r.readyWait < 0) throw new ConfigError('readyWait must be a non-negative integer (ms)');
   if (r.secret !== undefined && r.secret.length < 8) throw new ConfigError('cluster secret must have at least 8 characters');
+  if (r.leafKey !== undefined && r.mode !== 'leaf') throw new ConfigError('a leaf key is for a leaf node (mode leaf): hubs and mesh nodes prove the cluster secret');
+  if (r.leafKey !== undefined && r.secret !== undefined) throw new ConfigError('a leaf proves either the cluster secret or a leaf key, not both');
+  if (!Array.isArray(r.deniedLeafKeys) || !r.deniedLeafKeys.every(isRegionName)) throw new ConfigError('deniedLeafKeys must be leaf key labels (1..64 characters of A-Z, a-z, 0-9, _ and -)');
   return r;
 }
 

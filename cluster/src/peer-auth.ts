@@ -21,3 +21,15 @@ export function proofMatches(expected: string, got: unknown): boolean {
   if (expected.length === 0) return true;
   return timingSafeEqual(Buffer.from(expected), Buffer.from(got));
 }
+
+/**
+ * What a failed challenge tells the operator (both ends log it): the fix, and
+ * whether this node has a secret at all. `linkSecret` is the one the link
+ * used: a leaf key's (leaf-keys.ts) when it is not the cluster secret.
+ */
+export function secretMismatch(s: { secret: string | undefined; leafKeySecret?: string }, linkSecret: string | undefined): string {
+  if (linkSecret !== undefined && linkSecret !== s.secret) {
+    return 'peer failed the leaf key challenge: a hub checks a leaf key against its --cluster-secret (issue the key with `meshbus leaf-key <label>` under that secret)';
+  }
+  return `peer failed the cluster secret challenge: every node of a mesh needs the same --cluster-secret (this node has ${s.secret !== undefined ? 'one' : 'none'})`;
+}

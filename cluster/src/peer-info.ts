@@ -40,6 +40,12 @@ export interface PeerInfo {
    * taken as re-sent by its rule (sid set, hops 2 or more).
    */
   resentMark?: true;
+  /**
+   * A leaf that proves a leaf key instead of the cluster secret (leaf-keys.ts):
+   * the key's label and the salt its node id was made from. Only with `leaf`.
+   */
+  keyLabel?: string;
+  keySalt?: string;
 }
 
 /** Longest node name a peer may claim, in characters. */
@@ -73,6 +79,11 @@ export function reachableAt(peer: PeerInfo, remoteIp: string): PeerInfo {
   const client = fix(peer.client);
   const ws = peer.ws === undefined ? undefined : fix(peer.ws);
   return cluster === peer.cluster && client === peer.client && ws === peer.ws ? peer : { ...peer, cluster, client, ...(ws !== undefined ? { ws } : {}) };
+}
+
+/** True for a leaf key's salt (leaf-keys.ts): 32 lowercase hex digits. */
+export function isLeafSalt(v: unknown): v is string {
+  return typeof v === 'string' && /^[0-9a-f]{32}$/.test(v);
 }
 
 /** True for a node id in the format every node uses (16 lowercase hex digits). */
@@ -136,6 +147,10 @@ export function parsePeerInfo(v: unknown): PeerInfo {
     throw new PeerInfoError(`node ${p.id}: ws is not a ws:// or wss:// URL of at most ${MAX_CLIENT_URL} characters`);
   }
   if (p.region !== undefined && !isRegionName(p.region)) throw new PeerInfoError(`node ${p.id}: region is not 1..64 characters of A-Z, a-z, 0-9, _ and -`);
+  const keyed = p.keyLabel !== undefined || p.keySalt !== undefined;
+  if (keyed && (p.leaf !== true || !isRegionName(p.keyLabel) || !isLeafSalt(p.keySalt))) {
+    throw new PeerInfoError(`node ${p.id}: a leaf key needs leaf, a keyLabel of 1..64 characters of A-Z, a-z, 0-9, _ and - and a keySalt of 32 hex digits`);
+  }
   return {
     id: p.id,
     name,
@@ -148,5 +163,6 @@ export function parsePeerInfo(v: unknown): PeerInfo {
     ...(p.maxPayload !== undefined ? { maxPayload: p.maxPayload as number } : {}),
     ...(typeof p.ws === 'string' ? { ws: p.ws } : {}),
     ...(p.resentMark === true ? { resentMark: true as const } : {}),
+    ...(keyed ? { keyLabel: p.keyLabel as string, keySalt: p.keySalt as string } : {}),
   };
 }

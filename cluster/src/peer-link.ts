@@ -15,7 +15,8 @@ import {
   thrownText,
 } from '@meshbus/proto';
 import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, throttled, type AuthThrottle, type ConnectionState, type InputBudget, type Logger, type OutboundBudget } from '@meshbus/core';
-import { newNonce, proof, proofMatches } from './peer-auth.js';
+import { newNonce, proof, proofMatches, secretMismatch } from './peer-auth.js';
+import { checkLeafKey } from './leaf-keys.js';
 import { parsePeerInfo, reachableAt, type PeerInfo } from './peer-info.js';
 import { peerBody } from './peer-bodies.js';
 
@@ -37,6 +38,10 @@ export const PRE_AUTH_MAX_BYTES = 16 * 1024;
 export interface LinkSettings {
   self: PeerInfo;
   secret: string | undefined;
+  /** A leaf that proves a leaf key (leaf-keys.ts): its secret, used on its links instead of `secret`. */
+  leafKeySecret?: string;
+  /** Leaf key labels this node refuses (ClusterOptions.deniedLeafKeys). */
+  deniedLeafKeys?: ReadonlySet<string>;
   /** The node's failed-auth limiter (shared with clients and the HTTP API): an acceptor charges a wrong cluster-secret proof to the dialer's address and refuses an address out of attempts. */
   authThrottle?: AuthThrottle;
   pingInterval: number;
@@ -150,6 +155,8 @@ export class PeerLink extends Connection {
   gossipBytesOut = 0;
   private readonly myNonce = newNonce();
   private theirNonce = '';
+  /** What both ends' proofs are made with: the cluster secret, or a leaf's key (checkLeafKey). */
+  private linkSecret: string | undefined;
   private pingSentAt = 0;
   /**
    * Set while INTEREST frames are owed to this link (interest-exchange.ts
@@ -188,6 +195,7 @@ export class PeerLink extends Connection {
       budget: s.budget,
       outbound: s.outbound,
     });
+    this.linkSecret = s.leafKeySecret ?? s.secret;
     if (role === 'dialer') {
       this.sendControl(FrameType.HELLO, { v: [1, 1], peer: { ...s.self, ...hello }, nonce: this.myNonce });
     }
@@ -356,7 +364,7 @@ export class PeerLink extends Connection {
       // A dialer that refused this node said why (a cluster secret that differs fails its check of our
       // proof): this node's operator hears it too. Only the dialer logged it.
       // Its own words about a secret speak of itself ("this node has one"): this node says it of itself.
-      if (this.role === 'acceptor') this.tellFailure(code, `refused by the node that dialed: ${code === 'MB_ERR_AUTH_FAILED' ? secretMismatch(s.secret !== undefined) : said}`);
+      if (this.role === 'acceptor') this.tellFailure(code, `refused by the node that dialed: ${code === 'MB_ERR_AUTH_FAILED' ? secretMismatch(s, this.linkSecret) : said}`);
       this.close(`refused by peer: ${code} ${said}`);
       return;
     }
@@ -369,6 +377,14 @@ export class PeerLink extends Connection {
       // Throws PeerInfoError (MB_ERR_BAD_PEER_INFO): the link fails below. A wildcard host: where we see it.
       const peer = reachableAt(parsePeerInfo(body.peer), remoteAddress(this.remote));
       if (typeof body.nonce !== 'string' || !/^[0-9a-f]{32}$/.test(body.nonce)) return this.fail('MB_ERR_BAD_BODY', 'peer HELLO needs a nonce of 32 hex digits');
+      if (peer.keyLabel !== undefined) {
+        const key = checkLeafKey(peer, s.secret, s.deniedLeafKeys);
+        if ('code' in key) {
+          s.authThrottle?.failed(remoteAddress(this.remote), 'peer');
+          return this.fail(key.code, key.message);
+        }
+        this.linkSecret = key.secret;
+      }
       // Only a claim until AUTH proves it: never shown in views, never routed to.
       this.claimed = peer;
       this.theirNonce = body.nonce;
@@ -376,7 +392,7 @@ export class PeerLink extends Connection {
         v: 1,
         peer: s.self,
         nonce: this.myNonce,
-        proof: proof(s.secret, 'acceptor', this.theirNonce, this.myNonce, peer.id, s.self.id),
+        proof: proof(this.linkSecret, 'acceptor', this.theirNonce, this.myNonce, peer.id, s.self.id),
       });
       return;
     }
@@ -385,19 +401,19 @@ export class PeerLink extends Connection {
       if (body.peer === undefined) return this.fail('MB_ERR_BAD_PEER_INFO', SEED_ON_CLIENT_PORT);
       const peer = reachableAt(parsePeerInfo(body.peer), remoteAddress(this.remote));
       if (typeof body.nonce !== 'string' || !/^[0-9a-f]{32}$/.test(body.nonce)) return this.fail('MB_ERR_BAD_BODY', 'peer WELCOME needs a nonce of 32 hex digits');
-      const expected = proof(s.secret, 'acceptor', this.myNonce, body.nonce, s.self.id, peer.id);
-      if (!proofMatches(expected, body.proof)) return this.fail('MB_ERR_AUTH_FAILED', secretMismatch(s.secret !== undefined));
+      const expected = proof(this.linkSecret, 'acceptor', this.myNonce, body.nonce, s.self.id, peer.id);
+      if (!proofMatches(expected, body.proof)) return this.fail('MB_ERR_AUTH_FAILED', secretMismatch(s, this.linkSecret));
       this.peer = peer;
       this.theirNonce = body.nonce;
-      this.sendControl(FrameType.AUTH, { proof: proof(s.secret, 'dialer', this.myNonce, this.theirNonce, s.self.id, peer.id) });
+      this.sendControl(FrameType.AUTH, { proof: proof(this.linkSecret, 'dialer', this.myNonce, this.theirNonce, s.self.id, peer.id) });
       this.up();
       return;
     }
     if (this.role === 'acceptor' && f.type === FrameType.AUTH && this.claimed) {
-      const expected = proof(s.secret, 'dialer', this.theirNonce, this.myNonce, this.claimed.id, s.self.id);
+      const expected = proof(this.linkSecret, 'dialer', this.theirNonce, this.myNonce, this.claimed.id, s.self.id);
       if (!proofMatches(expected, body.proof)) {
         s.authThrottle?.failed(remoteAddress(this.remote), 'peer');
-        return this.fail('MB_ERR_AUTH_FAILED', secretMismatch(s.secret !== undefined));
+        return this.fail('MB_ERR_AUTH_FAILED', secretMismatch(s, this.linkSecret));
       }
       this.peer = this.claimed;
       this.up();
@@ -480,7 +496,3 @@ export class PeerLink extends Connection {
   }
 }
 
-/** What a failed secret challenge tells the operator (both ends log it): the fix, and whether this node has a secret at all. */
-function secretMismatch(haveSecret: boolean): string {
-  return `peer failed the cluster secret challenge: every node of a mesh needs the same --cluster-secret (this node has ${haveSecret ? 'one' : 'none'})`;
-}

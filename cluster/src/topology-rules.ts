@@ -20,6 +20,8 @@ export function topologyProblem(mode: MeshMode, link: PeerLink): string | undefi
   // anyway, and a hub that let it come up first said "leaf link up" / "leaf link down" at every redial.
   if (mode !== 'leaf' && peer.leaf && link.role === 'dialer') return `${link.target ?? 'this address'} is a leaf node: a leaf dials its hub, never the other way (remove it from --seeds)`;
   if (peer.leaf && mode === 'leaf') return 'a leaf cannot be the hub of another leaf';
+  // A leaf key makes a leaf and nothing else (leaf-keys.ts): taken by a partial mesh it would be a peer that relays every origin.
+  if (peer.keyLabel !== undefined && mode !== 'full') return 'a leaf key links a leaf to a hub of a full mesh only';
   // A partial node forwards what a full node delivered to it to the full node's peers, which had it already.
   if (mode !== 'leaf' && !peer.leaf && peer.mesh !== undefined && peer.mesh !== mode) {
     return `a ${mode}-mesh node and a ${peer.mesh}-mesh node cannot link (events would arrive twice): give every node of a mesh the same --mesh; an edge node under a full mesh is --mesh leaf`;

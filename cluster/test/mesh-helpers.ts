@@ -87,12 +87,14 @@ export function collect(c: Client, pattern: string, opts: { queue?: string } = {
 /**
  * The dialing end of a peer link made of raw frames (a RawClient on `port`, the
  * cluster port), through HELLO and AUTH: with `secret` the proof of it, without
- * one an empty proof (a cluster that has no secret takes it).
+ * one an empty proof (a cluster that has no secret takes it). One refused at
+ * its HELLO is returned as is, the node's ERROR in `got`.
  */
 export async function rawPeer(port: number, me: PeerInfo, secret?: string): Promise<RawClient> {
   const nonce = newNonce();
   const c = await RawClient.connect(port, { peer: me, nonce });
-  const w = c.got.find((g) => g.type === FrameType.WELCOME)!;
+  const w = c.got.find((g) => g.type === FrameType.WELCOME);
+  if (w === undefined) return c; // refused at its HELLO: the ERROR is in c.got
   const body = decodeBody(w.payload) as { nonce: string; peer: PeerInfo };
   c.send({ type: FrameType.AUTH, payload: encodeBody({ proof: secret === undefined ? '' : proof(secret, 'dialer', nonce, body.nonce, me.id, body.peer.id) }) });
   return c;
