@@ -208,7 +208,9 @@ export class InterestExchange {
    */
   private weigh(pattern: string, queue: string | undefined): number {
     const w = weightOf({ pattern, queue });
-    return pattern.length > this.node.options.maxTopicLength ? w + Math.ceil((2 * utf8Length(pattern)) / WEIGHT_UNIT) : w;
+    // In bytes, as maxTopicLength is: by UTF-16 length, multi-byte patterns up to 3 times the limit weighed as short ones.
+    const bytes = utf8Length(pattern);
+    return bytes > this.node.options.maxTopicLength ? w + Math.ceil((2 * bytes) / WEIGHT_UNIT) : w;
   }
 
   /** An INTEREST frame from `link`: a snapshot, removals and additions of its subscriptions. */

@@ -87,3 +87,17 @@ it('a peer\'s long interest entries weigh their length: fewer of them fit maxPee
   // 3,000 bytes: a subscription's weight (2) and its length in weight units (4): 33 of 100 (at half, 100 fitted).
   expect(remoteInterest(a)).toBe(33);
 });
+
+// Past this node's maxTopicLength in bytes, not UTF-16 code units: 203 code units of 'é' are 403 bytes, past the default 256.
+it('a peer\'s multi-byte entries past maxTopicLength in bytes weigh their length too', async () => {
+  const secret = 'mixed-topic-secret';
+  const a = await startMeshNode({ secret, maxPeerInterest: 200 }, 'a');
+  cleanup.push(() => stopMeshNode(a));
+  const peer = await fakePeer(a, { id: '00000000000000b3', name: 'b', cluster: '127.0.0.1:1', client: '127.0.0.1:1' }, secret);
+  cleanup.push(() => peer.close());
+  const wide = (i: number): string => `w${String(i).padStart(3, '0')}${'é'.repeat(199)}`;
+  peer.send({ type: FrameType.INTEREST, payload: encodeBody({ add: Array.from({ length: 150 }, (_, i) => [i + 1, wide(i), null, 1]) }) });
+  await peer.waitFor((g) => g.type === FrameType.ERROR && g.error === 'MB_ERR_TOO_MANY_SUBSCRIPTIONS', 5000);
+  // A subscription's weight and its 402 bytes in weight units (1): 100 of 150 (by UTF-16 length all 150 fitted).
+  expect(remoteInterest(a)).toBe(100);
+});
