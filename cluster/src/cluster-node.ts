@@ -81,7 +81,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
   ) {
     this.options = checkClusterOptions(options, node.options.name, node.id);
     this.seeds = new Set(this.options.seeds);
-    this.interest = new InterestExchange(node, this.options.mode === 'partial', this.options.maxPeerInterest);
+    this.interest = new InterestExchange(node, this.options.mode === 'partial', this.options.maxPeerInterest, this.options.leafInterestRate);
     this.self = {
       id: node.id,
       name: node.options.name,

@@ -5,6 +5,7 @@ import { InterestLedger, keyOf, parseKey } from './interest-ledger.js';
 import type { PeerLink } from './peer-link.js';
 import { InterestOutbox, type InterestEntry } from './interest-outbox.js';
 import { RESENT, marksResent } from './member-gone.js';
+import { InterestPacing } from './interest-pacing.js';
 
 /** Per link: what we announced to it (our ids, with the distance told) and what it announced to us (its ids → subscriptions). */
 interface LinkInterest {
@@ -24,6 +25,8 @@ interface LinkInterest {
   weight: number;
   /** INTEREST owed to the link, sent at the end of the turn (flush). */
   outbox: InterestOutbox;
+  /** A leaf link's pace of interest changes (interest-pacing.ts). */
+  pacing?: InterestPacing;
 }
 
 /**
@@ -59,11 +62,14 @@ export class InterestExchange {
    * maxPeerInterest: weight of the entries one link may announce, at most (ClusterOptions.maxPeerInterest;
    * an entry weighs as a client's SUB of its pattern and queue, subscription-weight.ts: counted one per
    * entry, a peer's 32-token patterns with long queue names held ~9 times what the bound was sized for).
+   * leafInterestRate: interest changes a second a leaf link may make past a burst of half of maxPeerInterest
+   * (ClusterOptions.leafInterestRate, interest-pacing.ts).
    */
   constructor(
     private readonly node: MeshNode,
     private readonly partial: boolean,
     private readonly maxPeerInterest: number,
+    private readonly leafInterestRate = Infinity,
   ) {
     this.ledger = new InterestLedger(partial, (src) => {
       const l = src as PeerLink;
@@ -84,6 +90,9 @@ export class InterestExchange {
   /** A link is up: it gets a snapshot of the interest it should route here. */
   linkUp(link: PeerLink): void {
     const li: LinkInterest = { announced: new Map(), told: new Map(), announcedById: new Map(), retired: new Map(), nextId: 1, learned: new Map(), weight: 0, outbox: new InterestOutbox() };
+    if (link.kind === 'leaf' && this.leafInterestRate !== Infinity) {
+      li.pacing = new InterestPacing(this.leafInterestRate, Math.max(this.leafInterestRate, this.maxPeerInterest >>> 1), performance.now());
+    }
     this.perLink.set(link, li);
     li.outbox.snapshot();
     for (const key of this.ledger.keys()) {
@@ -221,16 +230,21 @@ export class InterestExchange {
     const marks = marksResent(link);
     // A partial mesh passes queue copies on: its peers' members are ranked by distance (RoutingTable.pick).
     const ranked = this.partial && link.kind === 'peer';
+    const dels = Array.isArray(body.del) ? body.del : [];
+    const adds = Array.isArray(body.add) ? body.add : [];
+    // What this frame costs: a leaf past its pace waits before its next one (nothing dropped).
+    const wait = li.pacing?.charge((body.snap === true ? li.learned.size : 0) + dels.length + adds.length, performance.now()) ?? 0;
+    if (wait > 0) link.holdInput(wait);
     if (body.snap === true) {
       for (const id of [...li.learned.keys()]) this.forget(link, li, id);
     }
-    for (const id of Array.isArray(body.del) ? body.del : []) this.forget(link, li, id as number);
+    for (const id of dels) this.forget(link, li, id as number);
     let bad = 0;
     let badPattern: string | undefined;
     let badPatterns = 0;
     let full = 0;
     let leavesFull = 0;
-    for (const entry of Array.isArray(body.add) ? body.add : []) {
+    for (const entry of adds) {
       if (!Array.isArray(entry)) continue;
       const [id, pattern, queue, distance] = entry as [unknown, unknown, unknown, unknown];
       // A node that marks re-sent copies names its ids below the marker: one above would read as a marked copy's.

@@ -11,17 +11,16 @@ import {
   readU32,
   type ErrorCode,
   type Frame,
-  type FrameScanner,
   thrownText,
 } from '@meshbus/proto';
-import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, throttled, type AuthThrottle, type ConnectionState, type InputBudget, type Logger, type OutboundBudget } from '@meshbus/core';
+import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, throttled, type ConnectionState } from '@meshbus/core';
 import { newNonce, proof, proofMatches, secretMismatch } from './peer-auth.js';
 import { checkLeafKey } from './leaf-keys.js';
 import { parsePeerInfo, reachableAt, type PeerInfo } from './peer-info.js';
 import { peerBody } from './peer-bodies.js';
+import type { LinkSettings } from './link-settings.js';
 
-export type { PeerInfo };
-
+export type { PeerInfo, LinkSettings };
 
 /** What a client's HELLO on a cluster port is told (ERROR MB_ERR_BAD_PEER_INFO; SPEC 8). */
 export const CLIENT_ON_CLUSTER_PORT = "this is a cluster (peer) port, not a client port: clients connect to the node's client port (meshbus start --port, 4480 by default)";
@@ -34,35 +33,6 @@ export const SEED_ON_CLIENT_PORT = "this address answered as a node's client por
  * node's frame limit.
  */
 export const PRE_AUTH_MAX_BYTES = 16 * 1024;
-
-export interface LinkSettings {
-  self: PeerInfo;
-  secret: string | undefined;
-  /** A leaf that proves a leaf key (leaf-keys.ts): its secret, used on its links instead of `secret`. */
-  leafKeySecret?: string;
-  /** Leaf key labels this node refuses (ClusterOptions.deniedLeafKeys). */
-  deniedLeafKeys?: ReadonlySet<string>;
-  /** The node's failed-auth limiter (shared with clients and the HTTP API): an acceptor charges a wrong cluster-secret proof to the dialer's address and refuses an address out of attempts. */
-  authThrottle?: AuthThrottle;
-  pingInterval: number;
-  handshakeTimeout: number;
-  maxPending: number;
-  maxStall: number;
-  maxFrameLength: number;
-  /** The node's input budget (core input-budget.ts, SPEC 9.5): a link's unfinished frame is charged to it like a client's. */
-  budget?: InputBudget;
-  /** The node's outbound budget its link queues join (SPEC 10.6). */
-  outbound?: OutboundBudget;
-  scanner: FrameScanner;
-  logger: Logger;
-  /**
-   * Handshake failures of accepted links already logged, by remote address,
-   * code and message: a misconfigured node redialing (bad peer info, a
-   * handshake that never completes) is said once per way of failing every
-   * few minutes, not once per attempt.
-   */
-  acceptFailuresTold?: ToldRecently;
-}
 
 /** The link's owner: the cluster node. */
 export interface LinkHandler {
@@ -170,6 +140,8 @@ export class PeerLink extends Connection {
   private readonly errorsTold = new ToldRecently(ERROR_LOG_EVERY, 16);
   /** Where forwarded events are built (forward-slab.ts); made on the first forward. */
   private slab: ForwardSlab | undefined;
+  /** While set, input waits for the interest pace (interest-pacing.ts), whatever else would resume it. */
+  private paced: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     socket: Socket,
@@ -199,6 +171,28 @@ export class PeerLink extends Connection {
     if (role === 'dialer') {
       this.sendControl(FrameType.HELLO, { v: [1, 1], peer: { ...s.self, ...hello }, nonce: this.myNonce });
     }
+  }
+
+  /** Holds input `ms` (a leaf past its interest pace), in place of a hold under way (the pace's whole deficit). */
+  holdInput(ms: number): void {
+    if (this.paced !== undefined) clearTimeout(this.paced);
+    this.pauseInput();
+    this.paced = setTimeout(() => {
+      this.paced = undefined;
+      this.resumeInput();
+    }, ms);
+  }
+
+  protected override resumeInput(): void {
+    if (this.paced === undefined) super.resumeInput();
+  }
+
+  protected override pausedElsewhere(): boolean {
+    return this.paced !== undefined || super.pausedElsewhere();
+  }
+
+  protected override inputHeld(): boolean {
+    return this.paced !== undefined;
   }
 
   get label(): string {
@@ -491,6 +485,7 @@ export class PeerLink extends Connection {
   }
 
   protected closing(was: ConnectionState, reason: string): void {
+    clearTimeout(this.paced);
     this.releaseFlow();
     this.handler.linkDown(this, was === 'open' ? reason : `handshake failed: ${reason}`);
   }

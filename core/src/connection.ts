@@ -128,11 +128,10 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   /** Bytes the transport holds of a message not yet whole (WebSocket fragments), reported by its `held` event. */
   private transportHeld = 0;
   /**
-   * GOODBYE went out and input is still read (goodbye with `linger`): until
-   * when, Date.now() ms; 0 when not lingering. The phase stays 'open' meanwhile
-   * (what the other end sent before it read the GOODBYE is routed as usual,
-   * under the same input budget and rate limits) while the sealed queue sends
-   * nothing after the GOODBYE and the subclass has left routing (`leaveRouting`).
+   * GOODBYE went out and input is still read (goodbye with `linger`): until when, Date.now() ms; 0 when not
+   * lingering. The phase stays 'open' meanwhile (what the other end sent before it read the GOODBYE is routed as
+   * usual, under the same input budget and rate limits) while the sealed queue sends nothing after the GOODBYE
+   * and the subclass has left routing (`leaveRouting`).
    */
   private lingerUntil = 0;
 
@@ -238,23 +237,20 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   }
 
   /**
-   * The first bytes are a TLS record (a tls:// client's, or a TLS peer's,
-   * ClientHello) on this plain port: said in those words, not as the bad
-   * magic the decoder would find in them. The ERROR frame still goes out: to
-   * a TLS client its bytes are no TLS record, which OpenSSL reports as "wrong
-   * version number", and the SDK as "use tcp://". Subclasses log it.
+   * The first bytes are a TLS record (a tls:// client's, or a TLS peer's, ClientHello) on this plain port: said in
+   * those words, not as the bad magic the decoder would find in them. The ERROR frame still goes out: to a TLS
+   * client its bytes are no TLS record, which OpenSSL reports as "wrong version number", and the SDK as "use
+   * tcp://". Subclasses log it.
    */
   protected tlsOnPlainPort(): void {
     this.fail('MB_ERR_BAD_MAGIC', TLS_ON_PLAIN);
   }
 
   /**
-   * The first bytes begin an HTTP/1 request (curl, a browser, a ws:// client
-   * given this TCP port): answered in HTTP, a 400 whose text says which port
-   * this is and where HTTP and WebSocket are served (SPEC 2), then closed.
-   * Before, an ERROR frame went out, which an HTTP client shows as garbage or
-   * as "Parse Error", a WebSocket client as a bare 1006. No frame starts so: a
-   * frame's first byte is the top of its length, 0 for any frame a node takes.
+   * The first bytes begin an HTTP/1 request (curl, a browser, a ws:// client given this TCP port): answered in
+   * HTTP, a 400 whose text says which port this is and where HTTP and WebSocket are served (SPEC 2), then closed.
+   * Before, an ERROR frame went out, which an HTTP client shows as garbage or as "Parse Error", a WebSocket client
+   * as a bare 1006. No frame starts so: a frame's first byte is the top of its length, 0 for any frame a node takes.
    */
   protected httpOnMeshbusPort(text = HTTP_ON_CLIENT_PORT): void {
     if (this.phase === 'closing' || this.phase === 'closed') return;
@@ -292,8 +288,8 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
     if (this.phase !== 'open' || (now < this.due && this.due - now <= Math.max(l.interval, l.wakeTimeout))) return;
     // Paused by the input budget (SPEC 9.5): the other end's pings and pongs wait unread, a silence of the node's own making,
     // not a sign of a dead peer (a link's 2 s pings went stale before a 5 s inputStall closed the holders it waited for). A
-    // waiter that never gets through is the budget's to close (3 × inputStall).
-    if (this.inputWaitSince !== 0) {
+    // waiter that never gets through is the budget's to close (3 × inputStall). So is a hold of a subclass's (inputHeld).
+    if (this.inputWaitSince !== 0 || this.inputHeld()) {
       this.lastRx = now;
       this.received++;
     }
@@ -317,6 +313,11 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
         this.stale(a.reason);
         return;
     }
+  }
+
+  /** Whether a subclass holds input itself for a bounded time (a peer link's interest pace): no liveness meanwhile. */
+  protected inputHeld(): boolean {
+    return false;
   }
 
   /** Sends a PING (a subclass may note the time, e.g. for round trips). */
@@ -476,9 +477,8 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   /** The transport closed, after `closing`. Called once. */
   protected ended(): void {}
   /**
-   * One event was lost by the outbound queue: a droppable one dropped or
-   * refused, or any one discarded at the close (sendFinal past the bound, or
-   * still queued when the transport closed); `tag` names who lost it (none
+   * One event was lost by the outbound queue: a droppable one dropped or refused, or any one discarded at the
+   * close (sendFinal past the bound, or still queued when the transport closed); `tag` names who lost it (none
    * for a firm one). Each subclass counts it in a node-wide counter. Called by the queue (QueueOwner).
    */
   eventDropped(_tag: DropTag): void {}
