@@ -39,10 +39,10 @@ export interface StartConfig {
   wsAdvertise: string | undefined;
   seeds: string[];
   clusterSecret: string | undefined;
-  /** A leaf's own key (`meshbus leaf-key`), proved instead of the cluster secret. */
+  /** A leaf's own key (`meshbus leaf-key`); as a hub, revoked labels and a JSON file of keyed leaves' rules. */
   leafKey: string | undefined;
-  /** Leaf key labels this hub refuses (revoked keys). */
   denyLeafKeys: string[];
+  leafPermissions: string | undefined;
   mesh: 'full' | 'partial' | 'leaf';
   /** ms a node with seeds waits for a first link before /readyz says ready anyway. */
   readyWait: number | undefined;
@@ -166,6 +166,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   seeds: { kind: 'list', default: [], arg: 'host:port,...', help: 'Cluster addresses of nodes to join at start.' },
   clusterSecret: { kind: 'string', default: undefined, arg: 'secret', help: 'Shared secret every peer must prove, at least 8 characters (checked before any port opens); without it any node that reaches the cluster port may join.' },
   leafKey: { kind: 'string', default: undefined, arg: 'key', help: 'With --mesh leaf, instead of --cluster-secret: this leaf\'s own key, as `meshbus leaf-key <label>` printed it under the hubs\' cluster secret; the leaf\'s node id is made from it, so the leaf can speak only as itself and cannot join the mesh as a full node.' },
+  leafPermissions: { kind: 'string', default: undefined, arg: 'file.json', help: 'As a hub: what leaves with a leaf key may subscribe to and publish, a JSON object of key label (or * for the others) to { "publish": { "allow": [...], "deny": [...] }, "subscribe": {...} }, as a client token\'s permissions.' },
   denyLeafKeys: { kind: 'list', default: [], arg: 'label,...', help: 'Leaf key labels this node refuses as a hub (revoked keys: a leaf\'s machine lost or retired).' },
   mesh: { kind: 'string', default: 'full', arg: 'full|partial|leaf', help: 'full: link to every node heard of; partial: link to the seeds only and forward interest; leaf: an edge node linked to one of --seeds (hubs of a full mesh) at a time, sending up only its own clients\' interest.' },
   region: { kind: 'string', default: undefined, arg: 'name', help: 'This node\'s region (A-Z, a-z, 0-9, _ and -): the nodes of one region form one mesh, and a peer link between regions is refused; join regions with --gateways.' },

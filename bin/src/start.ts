@@ -130,6 +130,7 @@ export async function startServer(
       secret: cfg.clusterSecret,
       ...(identity.leafKey ? { leafKey: identity.leafKey } : {}),
       deniedLeafKeys: cfg.denyLeafKeys,
+      leafPermissions: leafPermissionsFile(cfg.leafPermissions),
       tls: clusterTls,
       mode: cfg.mesh,
       readyWait: cfg.readyWait,
@@ -289,3 +290,13 @@ function unusedDurableSettings(cfg: StartConfig, durable: Omit<DurableOptions, '
   log.warn({ settings: given }, 'durable settings given without --redis: they do nothing (no durable topic, history, latest value, queue or delayed publish)');
 }
 
+
+/** The rules of --leaf-permissions (a JSON file), checked by the cluster; ConfigError naming the flag when unreadable. */
+function leafPermissionsFile(file: string | undefined): ClusterOptions['leafPermissions'] {
+  if (file === undefined) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as ClusterOptions['leafPermissions'];
+  } catch (e) {
+    throw new ConfigError(`--leaf-permissions ${file}: ${(e as Error).message}`);
+  }
+}

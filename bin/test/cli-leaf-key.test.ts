@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '@meshbus/core';
 import { runCli, spawnCli, trackedProcesses, until } from '@meshbus/testkit';
@@ -26,7 +29,9 @@ describe('meshbus leaf-key', () => {
     expect(issued.code, issued.err).toBe(0);
     const key = issued.out.trim();
     expect(key).toMatch(/^mbleaf1\.paris-1\.[0-9a-f]{64}$/);
-    const h = await hub();
+    const rules = join(mkdtempSync(join(tmpdir(), 'leaf-rules-')), 'rules.json');
+    writeFileSync(rules, JSON.stringify({ 'paris-1': { publish: { allow: ['edge.>'] } } }));
+    const h = await hub(['--leaf-permissions', rules]);
     const port = await freePort();
     const leaf = track(spawnCli(['start', '--port', String(port), '--http-port', 'off', '--ws-port', 'off', '--mesh', 'leaf', '--seeds', `127.0.0.1:${h.cluster}`, '--log-level', 'info'], { env: { MESHBUS_LEAF_KEY: key } }));
     await until(() => (leaf.out() + leaf.err()).includes('peer link up'), 'the leaf linked to its hub');
@@ -37,6 +42,20 @@ describe('meshbus leaf-key', () => {
       await runCli(['pub', 'edge.x', 'from-the-leaf', '--server', `127.0.0.1:${port}`]);
       return sub.out().includes('from-the-leaf');
     }, 'the leaf\'s event at the hub');
+    // Outside the label's publish rules (--leaf-permissions): dropped at the hub, while the next allowed one arrives.
+    const other = track(spawnCli(['sub', 'other.>', '--server', h.server]));
+    await until(() => other.err().includes('subscribed to other.>'), 'the second subscription');
+    const sub2 = track(spawnCli(['sub', 'edge.after', '--count', '1', '--server', h.server]));
+    await until(() => sub2.err().includes('subscribed to edge.after'), 'the third subscription');
+    await until(async () => {
+      await runCli(['pub', 'other.x', 'denied', '--server', `127.0.0.1:${port}`]);
+      await runCli(['pub', 'edge.after', 'allowed', '--server', `127.0.0.1:${port}`]);
+      return sub2.out().includes('allowed');
+    }, 'the allowed event after the denied one');
+    expect(other.out()).not.toContain('denied');
+    const bad = await runCli(['start', '--port', String(await freePort()), '--http-port', 'off', '--ws-port', 'off', '--cluster-port', String(await freePort()), '--leaf-permissions', join(tmpdir(), 'no-such-rules.json')]);
+    expect(bad.code, bad.err).toBe(2);
+    expect(bad.err).toContain('--leaf-permissions');
   });
 
   it('a hub with the label in --deny-leaf-keys refuses the leaf (MB_ERR_AUTH_FAILED)', async () => {

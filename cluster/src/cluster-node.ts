@@ -441,7 +441,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
       this.badPeerEvents++;
       return;
     }
-    if (this.limits.refusedFromPeer(link, f)) return;
+    if (this.limits.refusedFromPeer(link, f) || link.rules?.refusesEvent(f) === true) return;
     let route: Receivers;
     try {
       route = this.node.forwardedIngress(f);

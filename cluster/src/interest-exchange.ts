@@ -244,6 +244,8 @@ export class InterestExchange {
     let badPatterns = 0;
     let full = 0;
     let leavesFull = 0;
+    let denied = 0;
+    let deniedPattern: string | undefined;
     for (const entry of adds) {
       if (!Array.isArray(entry)) continue;
       const [id, pattern, queue, distance] = entry as [unknown, unknown, unknown, unknown];
@@ -258,6 +260,12 @@ export class InterestExchange {
       if (problem !== undefined) {
         badPatterns++;
         badPattern ??= problem;
+        continue;
+      }
+      // A keyed leaf's subscribe rules (leaf-rules.ts): one ERROR per frame below.
+      if (link.rules?.maySubscribe(pattern) === false) {
+        denied++;
+        deniedPattern ??= pattern;
         continue;
       }
       // The same bound as a client's SUB `q` (SPEC 10.10).
@@ -301,6 +309,10 @@ export class InterestExchange {
     if (badPatterns > 0) {
       throttled(this.node.logger).warn({ peer: link.peerId, refused: badPatterns, problem: badPattern?.slice(0, 200) }, 'peer interest with an invalid pattern refused', 'invalid interest pattern', link.peerId);
       link.sendError('MB_ERR_BAD_TOPIC', 0, `${badPatterns} interest entries refused: ${badPattern!.slice(0, 200)}`);
+    }
+    if (denied > 0) {
+      throttled(this.node.logger).warn({ leaf: link.peerId, refused: denied, pattern: deniedPattern!.slice(0, 200) }, 'leaf interest outside its subscribe rules refused', 'leaf subscribe denied', link.peerId);
+      link.sendError('MB_ERR_PERMISSION_DENIED', 0, `${denied} interest entries refused: subscribe to "${deniedPattern!.slice(0, 200)}" (this hub's leafPermissions)`);
     }
     if (bad > 0) {
       throttled(this.node.logger).warn({ peer: link.peerId, refused: bad }, 'peer interest with a queue name over 256 characters refused', 'long queue name', link.peerId);

@@ -1,7 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { ConfigError } from '@meshbus/core';
 import type { ErrorCode } from '@meshbus/proto';
-import { isRegionName } from './options.js';
+import { isRegionName, type ResolvedClusterOptions } from './options.js';
+import type { LinkSettings } from './link-settings.js';
 import { isLeafSalt, type PeerInfo } from './peer-info.js';
 
 /**
@@ -92,7 +93,7 @@ export function leafKeyInfo(leaf: LeafIdentity | undefined): { keyLabel?: string
   return leaf === undefined ? {} : { keyLabel: leafKeyParts(leaf.key).label, keySalt: leaf.salt };
 }
 
-/** What peer links need of the options' leaf keys (LinkSettings): the leaf's own secret, the labels refused. */
-export function leafKeySettings(o: { leafKey: LeafIdentity | undefined; deniedLeafKeys: string[] }): { leafKeySecret?: string; deniedLeafKeys: ReadonlySet<string> } {
-  return { ...(o.leafKey ? { leafKeySecret: leafKeyParts(o.leafKey.key).hex } : {}), deniedLeafKeys: new Set(o.deniedLeafKeys) };
+/** What peer links need of the options' leaf keys (LinkSettings): the leaf's own secret, the labels refused, the keyed leaves' rules. */
+export function leafKeySettings(o: Pick<ResolvedClusterOptions, 'leafKey' | 'deniedLeafKeys' | 'leafPermissions'>): Pick<LinkSettings, 'leafKeySecret' | 'deniedLeafKeys' | 'leafPermissions'> {
+  return { ...(o.leafKey ? { leafKeySecret: leafKeyParts(o.leafKey.key).hex } : {}), deniedLeafKeys: new Set(o.deniedLeafKeys), leafPermissions: o.leafPermissions };
 }

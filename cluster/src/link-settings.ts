@@ -1,4 +1,4 @@
-import type { AuthThrottle, InputBudget, Logger, OutboundBudget, ToldRecently } from '@meshbus/core';
+import type { AuthThrottle, InputBudget, Logger, OutboundBudget, Permissions, ToldRecently } from '@meshbus/core';
 import type { FrameScanner } from '@meshbus/proto';
 import type { PeerInfo } from './peer-info.js';
 
@@ -10,6 +10,8 @@ export interface LinkSettings {
   leafKeySecret?: string;
   /** Leaf key labels this node refuses (ClusterOptions.deniedLeafKeys). */
   deniedLeafKeys?: ReadonlySet<string>;
+  /** Keyed leaves' rules by label (ClusterOptions.leafPermissions, leaf-rules.ts). */
+  leafPermissions?: ReadonlyMap<string, Permissions>;
   /** The node's failed-auth limiter (shared with clients and the HTTP API): an acceptor charges a wrong cluster-secret proof to the dialer's address and refuses an address out of attempts. */
   authThrottle?: AuthThrottle;
   pingInterval: number;

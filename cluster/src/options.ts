@@ -1,4 +1,5 @@
-import { ConfigError, MAX_TIMER_MS, type TlsConfig } from '@meshbus/core';
+import { ConfigError, MAX_TIMER_MS, type Permissions, type TlsConfig } from '@meshbus/core';
+import { LeafRules, type LeafPermissions } from './leaf-rules.js';
 import type { LeafIdentity } from './leaf-keys.js';
 
 /** How events travel between nodes. See cluster/README.md. */
@@ -117,6 +118,12 @@ export interface ClusterOptions {
   leafKey?: LeafIdentity;
   /** Leaf key labels this hub refuses (a leaf's key revoked). Default none. */
   deniedLeafKeys?: string[];
+  /**
+   * What leaves that prove a leaf key may subscribe to and publish, by key label (`'*'`: the labels without
+   * their own), as a client token's `permissions` (leaf-rules.ts). Default none: such a leaf may do what a
+   * client without a token may.
+   */
+  leafPermissions?: Record<string, LeafPermissions>;
 }
 
 export interface ResolvedClusterOptions {
@@ -146,6 +153,7 @@ export interface ResolvedClusterOptions {
   tls: TlsConfig | undefined;
   leafKey: LeafIdentity | undefined;
   deniedLeafKeys: string[];
+  leafPermissions: ReadonlyMap<string, Permissions> | undefined;
 }
 
 export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions {
@@ -176,6 +184,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
     tls: o.tls,
     leafKey: o.leafKey,
     deniedLeafKeys: o.deniedLeafKeys ?? [],
+    leafPermissions: LeafRules.check(o.leafPermissions),
   };
   if (!Number.isInteger(r.port) || r.port < 0 || r.port > 65535) throw new ConfigError(`cluster port must be 0..65535, got ${o.port}`);
   if (r.mode !== 'full' && r.mode !== 'partial' && r.mode !== 'leaf') throw new ConfigError(`mesh mode must be 'full', 'partial' or 'leaf', got ${String(o.mode)}`);

@@ -16,6 +16,7 @@ import {
 import { Connection, ForwardSlab, TLS_ON_PLAIN, TcpTransport, ToldRecently, remoteAddress, throttled, type ConnectionState } from '@meshbus/core';
 import { newNonce, proof, proofMatches, secretMismatch } from './peer-auth.js';
 import { checkLeafKey } from './leaf-keys.js';
+import { LeafRules } from './leaf-rules.js';
 import { parsePeerInfo, reachableAt, type PeerInfo } from './peer-info.js';
 import { peerBody } from './peer-bodies.js';
 import type { LinkSettings } from './link-settings.js';
@@ -75,17 +76,12 @@ const ERROR_LOG_EVERY = 5 * 60_000;
 let nextUid = 1_000_000_000;
 
 /**
- * One TCP link to another node, either dialed or accepted, speaking the same
- * frames as clients. It authenticates the peer (HMAC challenge), carries
- * events both ways, and is a Subscriber in the node's routing table: the
- * peer's interest is stored as subscriptions owned by the link, so routing
- * hands events to it like to any client.
+ * One TCP link to another node, either dialed or accepted, speaking the same frames as clients. It authenticates
+ * the peer (HMAC challenge), carries events both ways, and is a Subscriber in the node's routing table: the peer's
+ * interest is stored as subscriptions owned by the link, so routing hands events to it like to any client.
  */
 export class PeerLink extends Connection {
-  /**
-   * 'leaf' on a hub, for the link of a leaf node; 'gateway' for a link to a node
-   * of another region. Set by the cluster when the link comes up.
-   */
+  /** 'leaf' on a hub, for the link of a leaf node; 'gateway' for a link to a node of another region. Set by the cluster when the link comes up. */
   kind: 'peer' | 'leaf' | 'gateway' = 'peer';
   /** For a gateway link: the region at its other end. */
   region: string | undefined;
@@ -140,6 +136,8 @@ export class PeerLink extends Connection {
   private readonly errorsTold = new ToldRecently(ERROR_LOG_EVERY, 16);
   /** Where forwarded events are built (forward-slab.ts); made on the first forward. */
   private slab: ForwardSlab | undefined;
+  /** A keyed leaf's publish and subscribe rules, on its hub (leaf-rules.ts). */
+  rules: LeafRules | undefined;
   /** While set, input waits for the interest pace (interest-pacing.ts), whatever else would resume it. */
   private paced: ReturnType<typeof setTimeout> | undefined;
 
@@ -234,18 +232,25 @@ export class PeerLink extends Connection {
    * chunk, like a client's delivery: no copy, no view per event.
    */
   forwardRaised(f: Frame): void {
-    if (this.state !== 'up') return;
+    if (this.state !== 'up' || this.rules?.admits(f) === false) return;
     if (f.payloadLen > this.peerMaxPayload) return this.tooLarge(f);
     if (this.owedInterest !== undefined) this.owedInterest();
     if (this.out.sendRange(f.buf, f.start, f.end)) this.msgsOut++;
   }
 
-  /** A link forwards what the routing table gives it, whatever the topic (Subscriber.deliversAnyTopic). */
-  readonly deliversAnyTopic = true;
+  /** A link forwards what the routing table gives it, whatever the topic, unless its leaf's rules deny some (Subscriber.deliversAnyTopic). */
+  get deliversAnyTopic(): boolean {
+    return this.rules?.filters !== true;
+  }
+
+  /** Subscriber.admits: a keyed leaf's subscribe rules (queue groups pass over a leaf they deny). */
+  admits(f: Frame): boolean {
+    return this.rules?.admits(f) !== false;
+  }
 
   /** A run of events whose hops the node raised (Subscriber.forwardRaisedRange): one range of the input chunk. */
   forwardRaisedRange(first: Frame, end: number, count: number): void {
-    if (this.state !== 'up') return;
+    if (this.state !== 'up' || this.rules?.admits(first) === false) return;
     if (this.owedInterest !== undefined) this.owedInterest();
     this.msgsOut += this.out.sendRun(first.buf, first.start, end, count);
   }
@@ -410,6 +415,7 @@ export class PeerLink extends Connection {
         return this.fail('MB_ERR_AUTH_FAILED', secretMismatch(s, this.linkSecret));
       }
       this.peer = this.claimed;
+      this.rules = LeafRules.of(s.leafPermissions, this.peer.keyLabel, this, s.logger);
       this.up();
       return;
     }

@@ -10,7 +10,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { FrameType, decodeError } from '@meshbus/proto';
+import { FrameType, decodeError, encodeBody } from '@meshbus/proto';
 import { silentLogger, startNode } from '@meshbus/core';
 import { until } from '@meshbus/testkit';
 import { ClusterNode, issueLeafKey, leafIdentity, type ClusterOptions, type LeafIdentity } from '../src/index.js';
@@ -145,6 +145,49 @@ describe('leaf keys', () => {
     expect(hub.cluster.peers().some((p) => p.id === lost.node.id && p.state === 'up')).toBe(false);
   });
 
+  it('a hub\'s rules for a label bound what its keyed leaf subscribes to and publishes (MB_ERR_PERMISSION_DENIED), filtered at delivery', async () => {
+    const hub = await node({ secret: SECRET, leafPermissions: { 'edge-1': { subscribe: { allow: ['edge.>', 'shared.>'], deny: ['shared.secret.>'] }, publish: { allow: ['edge.>'] } }, '*': { subscribe: { allow: ['nothing.>'] } } } }, 'hub');
+    const salt = randomBytes(16).toString('hex');
+    const hex = keyHex(SECRET, 'edge-1');
+    const id = idFor(hex, salt);
+    const leaf = await rawPeer(hub.cluster.port, { id, name: 'raw', cluster: '127.0.0.1:1', client: '127.0.0.1:1', leaf: true, keyLabel: 'edge-1', keySalt: salt } as never, hex);
+    await until(() => hub.cluster.peers().some((p) => p.id === id && p.state === 'up'), 'keyed leaf up');
+    // `>` and `_INBOX.>` (every reply made in the mesh) are outside its rules; `shared.>` only overlaps a deny: kept, filtered.
+    leaf.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[1, '>', null, 1], [2, '_INBOX.>', null, 1], [3, 'edge.>', null, 1], [4, 'shared.>', null, 1]] }) });
+    const refusal = await leaf.waitFor((g) => g.type === FrameType.ERROR && g.error === 'MB_ERR_PERMISSION_DENIED', 5000);
+    expect(decodeError(refusal.payload).message).toMatch(/^2 interest entries refused/);
+    const leafOwned = (): string[] => {
+      const out: string[] = [];
+      hub.node.table.forEach((s) => void (s.owner.kind === 'leaf' && out.push(s.pattern)));
+      return out.sort();
+    };
+    await until(() => leafOwned().length === 2, 'the allowed entries');
+    expect(leafOwned()).toEqual(['edge.>', 'shared.>']);
+    const pub = await cli(hub);
+    pub.publish('shared.secret.x', 'denied-topic');
+    pub.publish('shared.open', 'allowed-topic');
+    await pub.flush();
+    await leaf.waitFor((g) => g.type === FrameType.PUB && g.topic === 'shared.open', 5000);
+    expect(leaf.got.some((g) => g.type === FrameType.PUB && g.topic === 'shared.secret.x')).toBe(false);
+    // Its events outside its publish rules are dropped; inside, delivered.
+    const got = collect(await cli(hub), '>');
+    await until(() => hub.node.table.size >= 3, 'the subscription at the hub');
+    const stamp = (topic: string, seq: number) => ({ type: FrameType.PUB, topic, payload: Buffer.from(topic), origin: Buffer.from(id, 'hex'), seq, maxHops: 8 });
+    const t = Date.now() * 1000;
+    leaf.send(stamp('orders.forged', t + 1), stamp('edge.ok', t + 2));
+    await until(() => got.includes('edge.ok'), 'the allowed event');
+    expect(got).not.toContain('orders.forged');
+    await leaf.waitFor((g) => g.type === FrameType.ERROR && decodeError(g.payload).message.includes('publish to "orders.forged"'), 5000);
+    leaf.close();
+    // Another label gets the '*' rules.
+    const salt2 = randomBytes(16).toString('hex');
+    const hex2 = keyHex(SECRET, 'edge-2');
+    const other = await rawPeer(hub.cluster.port, { id: idFor(hex2, salt2), name: 'raw', cluster: '127.0.0.1:1', client: '127.0.0.1:1', leaf: true, keyLabel: 'edge-2', keySalt: salt2 } as never, hex2);
+    other.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[1, 'edge.>', null, 1]] }) });
+    await other.waitFor((g) => g.type === FrameType.ERROR && g.error === 'MB_ERR_PERMISSION_DENIED', 5000);
+    other.close();
+  });
+
   it('options: a key only on a leaf, not beside a secret, with the id it makes; labels and keys checked', async () => {
     const key = issueLeafKey(SECRET, 'opts-1');
     expect(key).toMatch(/^mbleaf1\.opts-1\.[0-9a-f]{64}$/);
@@ -160,6 +203,8 @@ describe('leaf keys', () => {
       expect(() => new ClusterNode(n, { port: 0, mode: 'full', seeds, leafKey: identity })).toThrow(/leaf node/);
       expect(() => new ClusterNode(n, { port: 0, mode: 'leaf', seeds, leafKey: identity, secret: SECRET })).toThrow(/not both/);
       expect(() => new ClusterNode(n, { port: 0, deniedLeafKeys: ['a b'] })).toThrow(/deniedLeafKeys/);
+      expect(() => new ClusterNode(n, { port: 0, leafPermissions: { 'a b': {} } })).toThrow(/leafPermissions/);
+      expect(() => new ClusterNode(n, { port: 0, leafPermissions: { x: { publish: ['a.>'] } as never } })).toThrow(/leafPermissions x/);
     } finally {
       await n.close();
     }
