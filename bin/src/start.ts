@@ -71,6 +71,8 @@ export async function startServer(
   if (jwtSecretBytes < 32) log.warn({ bytes: jwtSecretBytes }, '--jwt-secret is shorter than 32 bytes (RFC 7518 3.2: an HS256 key of at least 256 bits): use a random one, e.g. openssl rand -hex 32');
   const node = new MeshNode({
     id,
+    // A keyed leaf's hubs take only inboxes that start with its id (cluster leaf-rules.ts).
+    nodeIdInClientIds: identity.leafKey !== undefined,
     logger: log,
     host: cfg.host,
     port: cfg.port,
@@ -140,7 +142,7 @@ export async function startServer(
       maxLeafLinks: cfg.maxLeafLinks,
       maxGatewayLinks: cfg.maxGatewayLinks,
     };
-    clusterLayer.checkClusterOptions(clusterOptions, node.options.name, id);
+    clusterLayer.checkClusterOptions(clusterOptions, node.options.name, id, node.options.nodeIdInClientIds);
   }
   if (cfg.wsAdvertise !== undefined) {
     if (cfg.wsPort === undefined) throw new ConfigError('wsAdvertise needs the WebSocket gateway (wsPort is off)');

@@ -79,7 +79,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     readonly node: MeshNode,
     options: ClusterOptions = {},
   ) {
-    this.options = checkClusterOptions(options, node.options.name, node.id);
+    this.options = checkClusterOptions(options, node.options.name, node.id, node.options.nodeIdInClientIds);
     this.seeds = new Set(this.options.seeds);
     this.interest = new InterestExchange(node, this.options.mode === 'partial', this.options.maxPeerInterest, this.options.leafInterestRate);
     this.self = {

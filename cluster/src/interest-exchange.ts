@@ -204,6 +204,7 @@ export class InterestExchange {
     li.weight -= w;
     if (link.kind === 'leaf') this.leafEntries -= w;
     this.node.table.remove(sub);
+    link.rules?.removed(sub);
     this.changed(keyOf(sub.pattern, sub.queue), link, -1);
   }
 
@@ -262,7 +263,7 @@ export class InterestExchange {
         badPattern ??= problem;
         continue;
       }
-      // A keyed leaf's subscribe rules (leaf-rules.ts): one ERROR per frame below.
+      // A keyed leaf's subscribe rules and reserved topics (leaf-rules.ts): one ERROR per frame below.
       if (link.rules?.maySubscribe(pattern) === false) {
         denied++;
         deniedPattern ??= pattern;
@@ -295,6 +296,7 @@ export class InterestExchange {
       if (old) {
         // Its weight stays counted: the new entry's is `more` on top.
         this.node.table.remove(old);
+        link.rules?.removed(old);
         this.changed(keyOf(old.pattern, old.queue), link, -1);
       }
       const sub: Subscription = { sid: id, pattern, queue: q, owner: link, slow: 'drop', ...(ranked && q !== undefined ? { distance: dist } : {}) };
@@ -302,6 +304,7 @@ export class InterestExchange {
       if (leaf) this.leafEntries += more;
       li.learned.set(id, sub);
       this.node.table.add(sub);
+      link.rules?.added(sub);
       // Recorded in every mode: a leaf hears what peers want (what they tell a peer is the ledger's rule).
       this.changed(keyOf(pattern, q), link, 1, dist);
     }

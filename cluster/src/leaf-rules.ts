@@ -1,4 +1,4 @@
-import { ConfigError, Permissions, throttled, type Logger } from '@meshbus/core';
+import { ConfigError, DeliveryPolicy, INBOX, Permissions, reservedSubscribeProblem, throttled, type Logger, type Subscription } from '@meshbus/core';
 import type { Frame } from '@meshbus/proto';
 
 /** Publish and subscribe rules, as in a client token's `permissions` claim (core README "Permissions"). */
@@ -8,30 +8,37 @@ export interface LeafPermissions {
 }
 
 /**
- * A hub's rules for the leaves that prove a leaf key (cluster/README.md
- * "Leaf nodes"), by key label, `'*'` for the labels without their own:
- * what such a leaf may subscribe to (its interest entries) and publish
- * (its events). NATS applies a leaf connection's user permissions the same
- * way. Without rules a keyed leaf may do what any client without a token
- * may. A subscription that only overlaps a denied pattern is kept and the
- * denied topics are filtered out at delivery, as for a client.
+ * A hub's rules for a leaf that proves a leaf key (cluster/README.md "Leaf
+ * nodes"): the node's reserved topics as for a client (its inboxes only:
+ * such a leaf's client ids start with its node id, core
+ * `nodeIdInClientIds`; one trace id at a time), and the publish and
+ * subscribe rules of its key label (ClusterOptions.leafPermissions, `'*'`
+ * for the labels without their own), as NATS applies a leaf connection's
+ * user permissions. A subscription that only overlaps a denied pattern, or
+ * starts with a wildcard, is kept and what it may not see is filtered out at
+ * delivery, as for a client (core DeliveryPolicy). Without rules for its
+ * label a keyed leaf may do what a client without a token may.
  */
 export class LeafRules {
   /** Events of the leaf dropped as outside its publish rules. */
   denied = 0;
   private toldAt = -Infinity;
+  /** Its wide and trace subscriptions, for the reserved-topic filter (core DeliveryPolicy). */
+  private readonly policy: DeliveryPolicy;
 
   private constructor(
-    private readonly p: Permissions,
+    private readonly p: Permissions | undefined,
+    private readonly leafId: string,
     private readonly leaf: { peerId: string | undefined; sendError(code: 'MB_ERR_PERMISSION_DENIED', correlation: number, message: string): void },
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.policy = new DeliveryPolicy(`${INBOX}.${leafId}`);
+  }
 
-  /** The rules of `label` in `all` (its own, else `'*'`), for the link `leaf`; undefined when none apply. */
-  static of(all: ReadonlyMap<string, Permissions> | undefined, label: string | undefined, leaf: LeafRules['leaf'], logger: Logger): LeafRules | undefined {
-    if (all === undefined || label === undefined) return undefined;
-    const p = all.get(label) ?? all.get('*');
-    return p === undefined ? undefined : new LeafRules(p, leaf, logger);
+  /** The rules of a keyed leaf `peer` (its label's in `all`, else `'*'`'s), for the link `leaf`; undefined for a leaf without a key. */
+  static of(all: ReadonlyMap<string, Permissions> | undefined, peer: { id: string; keyLabel?: string }, leaf: LeafRules['leaf'], logger: Logger): LeafRules | undefined {
+    if (peer.keyLabel === undefined) return undefined;
+    return new LeafRules(all?.get(peer.keyLabel) ?? all?.get('*'), peer.id, leaf, logger);
   }
 
   /** Checks `rules` (ClusterOptions.leafPermissions) once, at start: ConfigError naming the label. */
@@ -50,24 +57,44 @@ export class LeafRules {
     return out;
   }
 
-  /** Whether the leaf may announce interest in `pattern`. */
+  /**
+   * Whether the leaf may announce interest in `pattern`: an inbox only of its
+   * own (`_INBOX.<leaf id>…`: its clients', its HTTP API's; a deny rule still applies), one trace id
+   * (or a `_TRACE` pattern its rules name), and within its subscribe rules.
+   */
   maySubscribe(pattern: string): boolean {
-    return this.p.canSubscribe(pattern);
+    if (pattern.startsWith(`${INBOX}.`) || pattern === INBOX) {
+      const second = pattern.slice(INBOX.length + 1).split('.', 1)[0]!;
+      return second.startsWith(this.leafId) && this.p?.deniesSubscribe(pattern) !== true;
+    }
+    if (reservedSubscribeProblem(pattern, '', (x) => this.p?.explicitlyAllowsSubscribe(x) === true) !== undefined) return false;
+    return this.p === undefined || this.p.canSubscribe(pattern);
   }
 
-  /** Whether an event on `f`'s topic may go to the leaf (its subscribe rules' denies, checked at delivery). */
+  /** An entry of the leaf's was added to, or removed from, the routing table. */
+  added(s: Subscription): void {
+    this.policy.add(s);
+  }
+
+  removed(s: Subscription): void {
+    this.policy.remove(s);
+  }
+
+  /** Whether an event on `f`'s topic may go to the leaf: its subscribe rules' denies, other nodes' and clients' inboxes, traces it did not name. */
   admits(f: Frame): boolean {
-    return !this.p.filtersDelivery || this.p.canReceiveFrame(f);
+    if (this.p?.filtersDelivery === true && !this.p.canReceiveFrame(f)) return false;
+    if (f.buf[f.topicStart] !== 0x5f /* _ */) return true;
+    return this.policy.reserved?.canReceive(f.topic) !== false;
   }
 
-  /** True when deliveries to the leaf are decided by topic (a deny rule): a run then holds one topic. */
+  /** True when deliveries to the leaf are decided by topic: a run then holds one topic (publish-run.ts). */
   get filters(): boolean {
-    return this.p.filtersDelivery;
+    return this.p?.filtersDelivery === true || this.policy.reserved !== undefined;
   }
 
   /** True (dropped, counted, told at most once a minute) when the leaf may not publish `f`. */
   refusesEvent(f: Frame): boolean {
-    if (this.p.canPublishFrame(f)) return false;
+    if (this.p === undefined || this.p.canPublishFrame(f)) return false;
     this.denied++;
     const topic = f.topic.slice(0, 200);
     throttled(this.logger).warn({ leaf: this.leaf.peerId, topic, code: 'MB_ERR_PERMISSION_DENIED' }, 'leaf event outside its publish rules dropped', 'leaf publish denied', this.leaf.peerId);

@@ -13,12 +13,14 @@ import { clientAddressProblem, clusterAddressProblem, nameProblem } from './peer
  * then the cluster refused its options and the process exited: for a moment
  * clients could connect to a node that was about to exit. Throws ConfigError.
  */
-export function checkClusterOptions(options: ClusterOptions, nodeName: string, nodeId?: string): ResolvedClusterOptions {
+export function checkClusterOptions(options: ClusterOptions, nodeName: string, nodeId?: string, nodeIdInClientIds?: boolean): ResolvedClusterOptions {
   const o = resolveClusterOptions(options);
   // A leaf key makes the node's id (leaf-keys.ts): a hub refuses any other. Said here, not at every dial.
   if (o.leafKey !== undefined) {
     const made = leafIdentity(o.leafKey.key, o.leafKey.salt).id;
     if (made !== o.leafKey.id || (nodeId !== undefined && nodeId !== made)) throw new ConfigError(`a node with a leaf key needs the id leafIdentity() made from it (${made}): pass it as the node's id`);
+    // Its hubs let it subscribe only to inboxes that start with its id (leaf-rules.ts): its clients' must.
+    if (nodeIdInClientIds === false) throw new ConfigError('a node with a leaf key needs nodeIdInClientIds: its hubs take only inboxes that start with its id');
   }
   // Peers refuse a node whose name breaks the rule they check (peer-info.ts): say so now.
   const np = nameProblem(nodeName);

@@ -136,7 +136,7 @@ export class PeerLink extends Connection {
   private readonly errorsTold = new ToldRecently(ERROR_LOG_EVERY, 16);
   /** Where forwarded events are built (forward-slab.ts); made on the first forward. */
   private slab: ForwardSlab | undefined;
-  /** A keyed leaf's publish and subscribe rules, on its hub (leaf-rules.ts). */
+  /** A keyed leaf's reserved topics and publish and subscribe rules, on its hub (leaf-rules.ts). */
   rules: LeafRules | undefined;
   /** While set, input waits for the interest pace (interest-pacing.ts), whatever else would resume it. */
   private paced: ReturnType<typeof setTimeout> | undefined;
@@ -214,7 +214,7 @@ export class PeerLink extends Connection {
    * extension and payload as received, uncopied (ForwardSlab).
    */
   deliver(f: Frame, sid: number): void {
-    if (this.state !== 'up') return;
+    if (this.state !== 'up' || this.rules?.admits(f) === false) return;
     if (f.payloadLen > this.peerMaxPayload) return this.tooLarge(f);
     const hops = f.hops + 1;
     if (hops > f.maxHops) {
@@ -415,7 +415,7 @@ export class PeerLink extends Connection {
         return this.fail('MB_ERR_AUTH_FAILED', secretMismatch(s, this.linkSecret));
       }
       this.peer = this.claimed;
-      this.rules = LeafRules.of(s.leafPermissions, this.peer.keyLabel, this, s.logger);
+      this.rules = LeafRules.of(s.leafPermissions, this.peer, this, s.logger);
       this.up();
       return;
     }

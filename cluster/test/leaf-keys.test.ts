@@ -27,7 +27,7 @@ const idFor = (hex: string, salt: string): string => createHmac('sha256', hex).u
 /** A leaf node started with a leaf key (its id made from it), under `hubs`. */
 async function keyedLeaf(key: string, hubs: TestNode[], extra: ClusterOptions = {}): Promise<TestNode & { identity: LeafIdentity }> {
   const identity = leafIdentity(key);
-  const n = await startNode({ port: 0, id: identity.id, logger: silentLogger, name: 'leaf', pingInterval: 1000 });
+  const n = await startNode({ port: 0, id: identity.id, nodeIdInClientIds: true, logger: silentLogger, name: 'leaf', pingInterval: 1000 });
   const c = await new ClusterNode(n, { port: 0, pingInterval: 200, redialMin: 50, redialMax: 500, mode: 'leaf', seeds: hubs.map((h) => h.peerAddr), leafKey: identity, ...extra }).start();
   return { ...tracked({ node: n, cluster: c, url: `127.0.0.1:${n.port}`, peerAddr: `127.0.0.1:${c.port}` }), identity };
 }
@@ -188,6 +188,39 @@ describe('leaf keys', () => {
     other.close();
   });
 
+  it('a keyed leaf subscribes only to its own inboxes; its `>` never carries other clients\' replies; requests work both ways', async () => {
+    const hub = await node({ secret: SECRET }, 'hub');
+    const salt = randomBytes(16).toString('hex');
+    const hex = keyHex(SECRET, 'edge-3');
+    const id = idFor(hex, salt);
+    const raw = await rawPeer(hub.cluster.port, { id, name: 'raw', cluster: '127.0.0.1:1', client: '127.0.0.1:1', leaf: true, keyLabel: 'edge-3', keySalt: salt } as never, hex);
+    await until(() => hub.cluster.peers().some((p) => p.id === id && p.state === 'up'), 'keyed leaf up');
+    const mine = `_INBOX.${id}0123456789abcdef.>`;
+    raw.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[1, '_INBOX.>', null, 1], [2, '_INBOX.*.>', null, 1], [3, `_INBOX.${'0'.repeat(16)}.>`, null, 1], [4, '_TRACE.>', null, 1], [5, mine, null, 1], [6, '>', null, 1]] }) });
+    const refusal = await raw.waitFor((g) => g.type === FrameType.ERROR && g.error === 'MB_ERR_PERMISSION_DENIED', 5000);
+    expect(decodeError(refusal.payload).message).toMatch(/^4 interest entries refused/);
+    const responder = await cli(hub);
+    responder.subscribe('svc.echo', { callback: (m) => m.respond('pong') });
+    const requester = await cli(hub);
+    await until(() => hub.node.table.size >= 3, 'the hub\'s subscriptions');
+    // A hub client's request: its reply goes to its inbox, which the leaf's `>` matches: not to the leaf.
+    expect((await requester.request('svc.echo', 'ping', { timeout: 2000 })).string()).toBe('pong');
+    responder.publish('plain.topic', 'seen');
+    responder.publish(`_INBOX.${id}0123456789abcdef.7.tok`, 'own-reply');
+    await raw.waitFor((g) => g.type === FrameType.PUB && g.topic === `_INBOX.${id}0123456789abcdef.7.tok`, 5000);
+    await raw.waitFor((g) => g.type === FrameType.PUB && g.topic === 'plain.topic', 5000);
+    expect(raw.got.filter((g) => g.type === FrameType.PUB && g.topic!.startsWith('_INBOX.') && !g.topic!.startsWith(`_INBOX.${id}`))).toHaveLength(0);
+    raw.close();
+    // A real keyed leaf: its clients' ids start with its node id, and requests cross the link both ways.
+    const leaf = await keyedLeaf(issueLeafKey(SECRET, 'edge-4'), [hub]);
+    await until(() => hub.cluster.peers().some((p) => p.id === leaf.node.id && p.state === 'up'), 'real leaf up');
+    const atLeaf = await cli(leaf);
+    expect(atLeaf.info.client.startsWith(leaf.node.id)).toBe(true);
+    atLeaf.subscribe('leaf.echo', { callback: (m) => m.respond('from-leaf') });
+    await until(async () => (await atLeaf.request('svc.echo', 'x', { timeout: 500 }).then((m) => m.string(), () => '')) === 'pong', 'a leaf client\'s request answered at the hub');
+    await until(async () => (await requester.request('leaf.echo', 'x', { timeout: 500 }).then((m) => m.string(), () => '')) === 'from-leaf', 'a hub client\'s request answered at the leaf');
+  });
+
   it('options: a key only on a leaf, not beside a secret, with the id it makes; labels and keys checked', async () => {
     const key = issueLeafKey(SECRET, 'opts-1');
     expect(key).toMatch(/^mbleaf1\.opts-1\.[0-9a-f]{64}$/);
@@ -200,6 +233,9 @@ describe('leaf keys', () => {
     try {
       const seeds = ['127.0.0.1:1'];
       expect(() => new ClusterNode(n, { port: 0, mode: 'leaf', seeds, leafKey: identity })).toThrow(/id leafIdentity\(\) made/);
+      const keyed = await startNode({ port: 0, id: identity.id, logger: silentLogger });
+      expect(() => new ClusterNode(keyed, { port: 0, mode: 'leaf', seeds, leafKey: identity })).toThrow(/nodeIdInClientIds/);
+      await keyed.close();
       expect(() => new ClusterNode(n, { port: 0, mode: 'full', seeds, leafKey: identity })).toThrow(/leaf node/);
       expect(() => new ClusterNode(n, { port: 0, mode: 'leaf', seeds, leafKey: identity, secret: SECRET })).toThrow(/not both/);
       expect(() => new ClusterNode(n, { port: 0, deniedLeafKeys: ['a b'] })).toThrow(/deniedLeafKeys/);

@@ -201,7 +201,7 @@ export class MeshNode implements NodeContext {
   }
 
   newClientId(): string {
-    return randomId();
+    return this.options.nodeIdInClientIds ? this.id + randomId() : randomId();
   }
 
   flushRun(): void {

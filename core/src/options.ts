@@ -17,6 +17,12 @@ export interface NodeOptions {
   id?: string;
   /** Human name shown in views and logs. */
   name?: string;
+  /**
+   * Client ids are this node's id followed by 16 random hex digits (32 hex digits), so a
+   * client's inbox `_INBOX.<client id>` names its node: a leaf with a leaf key needs it, its
+   * hub lets it subscribe only to inboxes of its own (cluster/README "Leaf nodes"). Default false.
+   */
+  nodeIdInClientIds?: boolean;
   /** Static bearer token clients must present in HELLO; absent: no auth. */
   token?: string;
   /**
@@ -158,6 +164,7 @@ export function resolveOptions(o: NodeOptions, defaults: { id: string; logger: L
     port: o.port ?? 4480,
     id: o.id ?? defaults.id,
     name: o.name ?? '',
+    nodeIdInClientIds: o.nodeIdInClientIds ?? false,
     token: o.token,
     jwt: o.jwt,
     tls: o.tls,

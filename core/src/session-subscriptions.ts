@@ -28,7 +28,7 @@ export class SessionSubscriptions {
     clientId: string,
     private readonly ctx: NodeContext,
   ) {
-    this.policy = new DeliveryPolicy(clientId);
+    this.policy = new DeliveryPolicy(`_INBOX.${clientId}.`);
   }
 
   get size(): number {

@@ -34,7 +34,8 @@ export class DeliveryPolicy {
   /** The same patterns as a trie, for the filter; made on the first one. */
   private traceTrie: TopicTrie<true> | undefined;
   private filter: ReservedFilter | undefined;
-  constructor(private readonly clientId: string) {}
+  /** `ownInbox`: what the owner's inbox topics start with (ReservedFilter). */
+  constructor(private readonly ownInbox: string) {}
 
   add(s: Subscription): void {
     this.tally(s, 1);
@@ -47,7 +48,7 @@ export class DeliveryPolicy {
   /** The reserved-topic filter, or undefined while no subscription starts with a wildcard. */
   get reserved(): ReservedFilter | undefined {
     if (this.wide === 0) return undefined;
-    return (this.filter ??= new ReservedFilter(this.clientId, (topic) => this.traced(topic)));
+    return (this.filter ??= new ReservedFilter(this.ownInbox, (topic) => this.traced(topic)));
   }
 
   /** Whether a held trace pattern matches `topic`: O(topic depth), whatever the number held. */

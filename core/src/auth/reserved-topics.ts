@@ -160,10 +160,9 @@ export function isOwnInbox(pattern: string, clientId: string): boolean {
  * every other connection's deliveries skip it.
  */
 export class ReservedFilter {
-  private readonly ownInbox: string;
-
   constructor(
-    clientId: string,
+    /** What this connection's inbox topics start with: `_INBOX.<client id>.` (a keyed leaf's link: `_INBOX.<leaf id>`, its clients' ids). */
+    private readonly ownInbox: string,
     /**
      * Whether one of the connection's accepted `_TRACE…` patterns matches a
      * topic, kept up to date by its owner (a trie: O(topic depth)). A list
@@ -171,9 +170,7 @@ export class ReservedFilter {
      * subscriptions and a `>` make each traced PUB cost the node ~7.5 ms.
      */
     private readonly traced: (topic: string) => boolean,
-  ) {
-    this.ownInbox = `${INBOX_DOT}${clientId}.`;
-  }
+  ) {}
 
   canReceive(topic: string): boolean {
     if (topic.charCodeAt(0) !== 0x5f /* _ */) return true;
