@@ -46,8 +46,9 @@ export interface StartConfig {
   mesh: 'full' | 'partial' | 'leaf';
   /** ms a node with seeds waits for a first link before /readyz says ready anyway. */
   readyWait: number | undefined;
-  /** Leaf nodes this node takes links from at once, as a hub (cluster maxLeafLinks). */
+  /** Leaf nodes this node takes links from at once, as a hub, in all and per leaf key label (cluster maxLeafLinks, maxLeafLinksPerKey). */
   maxLeafLinks: number | undefined;
+  maxLeafLinksPerKey: number | undefined;
   /** Gateway links other regions' nodes dial to this one, kept at once (cluster maxGatewayLinks). */
   maxGatewayLinks: number | undefined;
   /** This node's region (nodes of one region form one mesh; regions are joined by gateways). */
@@ -173,6 +174,7 @@ export const START_SETTINGS: { [K in keyof StartConfig]: StartSetting<K> } = {
   gateways: { kind: 'list', default: [], arg: 'region=host:port|host:port,...', help: 'Other regions to join: for each, cluster addresses of some of its nodes; this node keeps one gateway link per region (the first that answers, the others for failover). Needs --region.' },
   maxGatewayLinks: { kind: 'int', default: undefined, arg: 'n', help: 'Most gateway links other regions\' nodes dial to this one at once (default 64; one per remote node, each holds a copy of this node\'s interest); past it a link is refused MB_ERR_TOO_MANY_CONNECTIONS.' },
   maxLeafLinks: { kind: 'int', default: undefined, arg: 'n', help: 'Most leaf nodes linked to this node at once, as a hub (default 64; each holds a copy of the interest the hub sends it); past it a leaf is refused MB_ERR_TOO_MANY_CONNECTIONS and tries another seed.' },
+  maxLeafLinksPerKey: { kind: 'int', default: undefined, arg: 'n', help: 'Most leaf links of one leaf key label at once, as a hub (default 8: a key makes a fresh node id at each start, so one key could otherwise take every leaf link); past it MB_ERR_TOO_MANY_CONNECTIONS.' },
   readyWait: { kind: 'int', default: undefined, arg: 'ms', help: 'With --seeds: how long to wait for a first peer link before /readyz reports ready anyway (seeds that are only this node, or names that do not resolve yet); default 10000.' },
   name: { kind: 'string', default: '', arg: 'name', help: 'Human-readable node name shown in views, logs and traces.' },
   token: { kind: 'string', default: undefined, arg: 'token', help: 'Token every client must present.' },
@@ -398,9 +400,7 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
   if (c.clusterSecret !== undefined && c.clusterSecret.length < MIN_CLUSTER_SECRET) {
     throw new ConfigError(`--cluster-secret (MESHBUS_CLUSTER_SECRET, clusterSecret) must have at least ${MIN_CLUSTER_SECRET} characters, got ${c.clusterSecret.length}`);
   }
-  for (const k of ['tlsClientAuth', 'clusterTls'] as const) {
-    if (c[k] !== 'on' && c[k] !== 'off') throw new ConfigError(`--${flagName(k)} must be on or off`);
-  }
+  for (const k of ['tlsClientAuth', 'clusterTls'] as const) if (c[k] !== 'on' && c[k] !== 'off') throw new ConfigError(`--${flagName(k)} must be on or off`);
   if (c.jwksUrl !== undefined && c.jwksFile !== undefined) throw new ConfigError('--jwks-url and --jwks-file cannot both be set');
   if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) throw new ConfigError('--tls-cert and --tls-key go together');
   if ((c.tlsClientAuth === 'on' || c.clusterTls === 'on') && (c.tlsCert === undefined || c.tlsCa === undefined)) {

@@ -140,6 +140,7 @@ export async function startServer(
       gateways: parseGateways(cfg.gateways),
       clientAdvertise: cfg.clientAdvertise,
       maxLeafLinks: cfg.maxLeafLinks,
+      maxLeafLinksPerKey: cfg.maxLeafLinksPerKey,
       maxGatewayLinks: cfg.maxGatewayLinks,
     };
     clusterLayer.checkClusterOptions(clusterOptions, node.options.name, id, node.options.nodeIdInClientIds);

@@ -434,9 +434,9 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // A peer may be buggy or compromised: its events pass the node's ingress checks (a client's, but a position
     // stamped by the storing node is allowed). A leaf sends up its own events only, and no link carries some
     // origins (origin-rules.ts): a forgery could make this node drop that node's events as old (per-publisher
-    // order, below) with a far-future sequence. Re-sent queue copies (memberGone) keep their origin, out of order anyway.
+    // order, below) with a far-future sequence. Re-sent queue copies (memberGone) keep their origin: a keyed leaf's, only those it was sent.
     const resent = resentCopy(link, f);
-    const foreign = !resent && !link.stampedByPeer(f);
+    const foreign = !link.stampedByPeer(f) && (!resent || link.rules?.handsBack(f) === false);
     if (foreign && (link.kind === 'leaf' || (this.options.mode !== 'partial' && impossibleOrigin(link, f, this.region)))) {
       this.badPeerEvents++;
       return;

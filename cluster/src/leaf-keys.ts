@@ -71,12 +71,13 @@ export function checkLeafKey(claimed: PeerInfo, secret: string | undefined, deni
   const { keyLabel: label, keySalt: salt } = claimed;
   if (label === undefined || salt === undefined) throw new TypeError('checkLeafKey needs a key label and salt');
   if (secret === undefined) return { code: 'MB_ERR_AUTH_FAILED', message: 'this node has no cluster secret to check leaf keys against (--cluster-secret)' };
-  if (denied?.has(label)) return { code: 'MB_ERR_AUTH_FAILED', message: `leaf key ${label} is revoked on this node (--deny-leaf-key)` };
   const hex = labelKey(secret, label);
   // A key issued under another secret makes another id too: one answer for both (the leaf cannot prove that id).
   if (claimed.id !== leafIdFor(hex, salt)) {
     return { code: 'MB_ERR_AUTH_FAILED', message: `node id ${claimed.id} is not the one leaf key ${label} makes under this node's cluster secret (a key issued from another secret, or a leaf speaking as another node)` };
   }
+  // Said after the id check: only who holds the key (its id says it) learns the label is revoked, not whoever asks.
+  if (denied?.has(label)) return { code: 'MB_ERR_AUTH_FAILED', message: `leaf key ${label} is revoked on this node (--deny-leaf-keys)` };
   return { secret: hex };
 }
 

@@ -1,5 +1,6 @@
-import { ConfigError, DeliveryPolicy, INBOX, Permissions, reservedSubscribeProblem, throttled, type Logger, type Subscription } from '@meshbus/core';
+import { ConfigError, DeliveryPolicy, INBOX, Permissions, isDeadLetterTopicAt, reservedSubscribeProblem, throttled, type Logger, type Subscription } from '@meshbus/core';
 import type { Frame } from '@meshbus/proto';
+import { SentCopies } from './sent-copies.js';
 
 /** Publish and subscribe rules, as in a client token's `permissions` claim (core README "Permissions"). */
 export interface LeafPermissions {
@@ -25,6 +26,8 @@ export class LeafRules {
   private toldAt = -Infinity;
   /** Its wide and trace subscriptions, for the reserved-topic filter (core DeliveryPolicy). */
   private readonly policy: DeliveryPolicy;
+  /** Queue copies sent to the leaf: the only events it may hand back as re-sent (sent-copies.ts). */
+  private copies: SentCopies | undefined;
 
   private constructor(
     private readonly p: Permissions | undefined,
@@ -87,14 +90,30 @@ export class LeafRules {
     return this.policy.reserved?.canReceive(f.topic) !== false;
   }
 
+  /** A queue copy of `f` went to the leaf. */
+  sentCopy(f: Frame): void {
+    (this.copies ??= new SentCopies()).sent(f);
+  }
+
+  /** Whether `f`, handed back by the leaf as a re-sent queue copy, is one it was sent and had not handed back. */
+  handsBack(f: Frame): boolean {
+    return this.copies?.takeBack(f) === true;
+  }
+
   /** True when deliveries to the leaf are decided by topic: a run then holds one topic (publish-run.ts). */
   get filters(): boolean {
     return this.p?.filtersDelivery === true || this.policy.reserved !== undefined;
   }
 
-  /** True (dropped, counted, told at most once a minute) when the leaf may not publish `f`. */
+  /**
+   * True (dropped, counted, told at most once a minute) when the leaf may not
+   * publish `f`: outside its publish rules, or a dead letter (`_DLQ…`, which
+   * only nodes publish, SPEC 11.1) unless its rules name `_DLQ` explicitly
+   * (a leaf with a durable queue group of its own: its store's dead letters).
+   */
   refusesEvent(f: Frame): boolean {
-    if (this.p === undefined || this.p.canPublishFrame(f)) return false;
+    const deadLetter = isDeadLetterTopicAt(f.buf, f.topicStart, f.topicLen);
+    if (deadLetter ? this.p?.explicitlyAllowsPublish(f.topic) === true : this.p === undefined || this.p.canPublishFrame(f)) return false;
     this.denied++;
     const topic = f.topic.slice(0, 200);
     throttled(this.logger).warn({ leaf: this.leaf.peerId, topic, code: 'MB_ERR_PERMISSION_DENIED' }, 'leaf event outside its publish rules dropped', 'leaf publish denied', this.leaf.peerId);

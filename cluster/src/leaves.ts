@@ -57,15 +57,10 @@ export class Leaves {
       }
       // A link of its own per leaf holds a copy of all the interest the hub announces to it: bounded in number.
       // Logged here at most once a minute (not by the link: a leaf of a fresh id per attempt was a line each).
-      if (existing === undefined && this.links.size >= o.maxLeafLinks) {
-        const fields = { leaf: peer.id, leafName: peer.name, remote: link.remote, code: 'MB_ERR_TOO_MANY_CONNECTIONS', maxLeafLinks: o.maxLeafLinks };
-        throttled(this.h.logger).warn(fields, 'leaf link refused: maxLeafLinks reached', 'leaf links full');
-        link.fail('MB_ERR_TOO_MANY_CONNECTIONS', `this hub already has ${this.links.size} leaf links (maxLeafLinks ${o.maxLeafLinks})`);
-        return 'refused';
-      }
+      if (existing === undefined && this.full(link)) return 'refused';
       this.links.set(peer.id, link);
       existing?.close('replaced by a newer link');
-      this.h.logger.info({ leaf: peer.id, leafName: peer.name, remote: link.remote }, 'leaf link up');
+      this.said('leaf link up', { leaf: peer.id, leafName: peer.name, remote: link.remote }, peer.keyLabel ?? peer.id);
       return 'leaf';
     }
     if (this.isLeaf) {
@@ -80,6 +75,39 @@ export class Leaves {
     return 'peer';
   }
 
+  /**
+   * Whether a new leaf link is past maxLeafLinks, or its key label past
+   * maxLeafLinksPerKey (a key holder makes a fresh id per salt): then
+   * refused, MB_ERR_TOO_MANY_CONNECTIONS, logged at most once a minute.
+   */
+  private full(link: PeerLink): boolean {
+    const o = this.h.options;
+    const { id, name, keyLabel } = link.peer!;
+    const fields = { leaf: id, leafName: name, remote: link.remote, code: 'MB_ERR_TOO_MANY_CONNECTIONS' };
+    if (this.links.size >= o.maxLeafLinks) {
+      throttled(this.h.logger).warn({ ...fields, maxLeafLinks: o.maxLeafLinks }, 'leaf link refused: maxLeafLinks reached', 'leaf links full');
+      link.fail('MB_ERR_TOO_MANY_CONNECTIONS', `this hub already has ${this.links.size} leaf links (maxLeafLinks ${o.maxLeafLinks})`);
+      return true;
+    }
+    if (keyLabel === undefined) return false;
+    let n = 0;
+    for (const l of this.links.values()) if (l.peer!.keyLabel === keyLabel) n++;
+    if (n < o.maxLeafLinksPerKey) return false;
+    const limit = { keyLabel, maxLeafLinksPerKey: o.maxLeafLinksPerKey };
+    throttled(this.h.logger).warn({ ...fields, ...limit }, 'leaf link refused: maxLeafLinksPerKey reached', 'leaf key links full', keyLabel);
+    link.fail('MB_ERR_TOO_MANY_CONNECTIONS', `this hub already has ${n} leaf links of key ${keyLabel} (maxLeafLinksPerKey ${o.maxLeafLinksPerKey})`);
+    return true;
+  }
+
+  /**
+   * A leaf link's up or down line: at most one of each a minute per key label
+   * (a key makes a fresh id per salt, so a key holder cycling links would fill
+   * the log), per id for a leaf without a key.
+   */
+  private said(msg: string, fields: object, party: string): void {
+    throttled(this.h.logger).info(fields, msg, msg, party);
+  }
+
   /** Whether `id` is a leaf linked to this hub. */
   has(id: string): boolean {
     return this.links.has(id);
@@ -90,7 +118,7 @@ export class Leaves {
     const id = link.peer!.id;
     if (this.links.get(id) !== link) return;
     this.links.delete(id);
-    this.h.logger.info({ leaf: id, reason }, 'leaf link down');
+    this.said('leaf link down', { leaf: id, reason }, link.peer!.keyLabel ?? id);
   }
 
   /** A leaf lost its hub: any of its seeds will do, the one that answers first. */

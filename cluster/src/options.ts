@@ -63,6 +63,14 @@ export interface ClusterOptions {
    */
   maxLeafLinks?: number;
   /**
+   * Leaf links of one leaf key label at once (keyed leaves; cluster/README.md
+   * "Leaf keys"): a key makes a fresh node id per salt, so one key holder
+   * could otherwise take every one of `maxLeafLinks` and lock the others out.
+   * Past it the leaf is refused MB_ERR_TOO_MANY_CONNECTIONS. Default 8
+   * (several leaf processes of one site may share its key).
+   */
+  maxLeafLinksPerKey?: number;
+  /**
    * Interest changes a second a hub applies from one leaf link (an entry added, replaced or removed),
    * past a burst of half of `maxPeerInterest` (a leaf's whole snapshot); past it the leaf's input waits
    * (interest-pacing.ts: applied late, never dropped). Default 10,000.
@@ -144,6 +152,7 @@ export interface ResolvedClusterOptions {
   maxKnownPeers: number;
   maxPeerInterest: number;
   maxLeafLinks: number;
+  maxLeafLinksPerKey: number;
   leafInterestRate: number;
   maxGatewayLinks: number;
   redialGiveUp: number;
@@ -175,6 +184,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
     maxKnownPeers: o.maxKnownPeers ?? 1024,
     maxPeerInterest: o.maxPeerInterest ?? 100_000,
     maxLeafLinks: o.maxLeafLinks ?? 64,
+    maxLeafLinksPerKey: o.maxLeafLinksPerKey ?? 8,
     leafInterestRate: o.leafInterestRate ?? 10_000,
     maxGatewayLinks: o.maxGatewayLinks ?? 64,
     redialGiveUp: o.redialGiveUp ?? 20,
@@ -190,7 +200,7 @@ export function resolveClusterOptions(o: ClusterOptions): ResolvedClusterOptions
   if (r.mode !== 'full' && r.mode !== 'partial' && r.mode !== 'leaf') throw new ConfigError(`mesh mode must be 'full', 'partial' or 'leaf', got ${String(o.mode)}`);
   if (r.mode === 'leaf' && r.seeds.length === 0) throw new ConfigError('a leaf node needs seeds: the hub nodes it links to');
   for (const s of r.seeds) parseAddress(s, 'seeds');
-  for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'maxPeerInterest', 'maxLeafLinks', 'leafInterestRate', 'maxGatewayLinks', 'redialGiveUp'] as const) {
+  for (const k of ['pingInterval', 'redialMin', 'redialMax', 'handshakeTimeout', 'maxPending', 'maxPreAuth', 'maxPreAuthPerIp', 'maxKnownPeers', 'maxPeerInterest', 'maxLeafLinks', 'maxLeafLinksPerKey', 'leafInterestRate', 'maxGatewayLinks', 'redialGiveUp'] as const) {
     if (!Number.isInteger(r[k]) || r[k] <= 0) throw new ConfigError(`${k} must be a positive integer`);
   }
   // They arm timers: past the longest one a timer fires after 1 ms (a redial or ping storm).

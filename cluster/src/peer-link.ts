@@ -222,6 +222,7 @@ export class PeerLink extends Connection {
       this.handler.limits.eventLost('maxHops');
       return;
     }
+    if (sid !== 0) this.rules?.sentCopy(f);
     if (this.owedInterest !== undefined) this.owedInterest();
     if ((this.slab ??= new ForwardSlab()).forward(f, sid, hops, this.out)) this.msgsOut++;
   }

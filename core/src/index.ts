@@ -29,7 +29,7 @@ export { JwtVerifier, signHs256, type JwtKeys, type TokenClaims, type TopicRules
 export { mintToken, type MintOptions } from './auth/token-mint.js';
 export { Permissions, covers } from './auth/permissions.js';
 export { DeliveryPolicy } from './subscription-policy.js';
-export { INBOX, reservedSubscribeProblem } from './auth/reserved-topics.js';
+export { INBOX, isDeadLetterTopicAt, reservedSubscribeProblem } from './auth/reserved-topics.js';
 export { AuthThrottle, addressKey, remoteAddress, type AuthThrottleOptions, type AuthPath } from './auth/auth-throttle.js';
 export { TraceGuard } from './trace-guard.js';
 export { loadTls, serverTlsOptions, type TlsConfig, type TlsFiles, type TlsFileNames } from './tls-config.js';

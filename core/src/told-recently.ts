@@ -95,6 +95,11 @@ export class ThrottledLog {
     this.told = new ToldRecently(every);
   }
 
+  info(fields: object, msg: string, kind: string = msg, party?: string): void {
+    const held = this.tell(kind, party);
+    if (held !== undefined) this.logger.info(this.fields(fields, held), msg);
+  }
+
   warn(fields: object, msg: string, kind: string = msg, party?: string): void {
     const held = this.tell(kind, party);
     if (held !== undefined) this.logger.warn(this.fields(fields, held), msg);

@@ -164,6 +164,11 @@ export class Permissions {
     return this.sub.explicit(pattern);
   }
 
+  /** explicitlyAllowsSubscribe for publishing on `topic`: the opt-in for a keyed leaf's dead letters (cluster leaf-rules.ts). */
+  explicitlyAllowsPublish(topic: string): boolean {
+    return this.pub.explicit(topic);
+  }
+
   /** True when a deny pattern covers `pattern` (whatever the allow list says). */
   deniesSubscribe(pattern: string): boolean {
     return this.sub.denied(pattern);

@@ -25,8 +25,12 @@ export interface Got {
   topic: string;
   sid: number;
   correlation: number;
-  /** Links the frame crossed (header `hops`). */
+  /** Links the frame crossed (header `hops`), and the most it may. */
   hops: number;
+  maxHops: number;
+  /** Where an event entered the mesh (16 hex digits) and its sequence there. */
+  origin: string;
+  seq: number;
   payload: Buffer;
   /** Reply topic of a REQ (from its extension block). */
   reply?: string;
@@ -86,6 +90,9 @@ export abstract class RawFrames {
       sid: f.sid,
       correlation: f.correlation,
       hops: f.hops,
+      maxHops: f.maxHops,
+      origin: f.origin,
+      seq: f.seq,
       payload: Buffer.from(f.payload),
     };
     if (f.type === FrameType.ERROR || f.type === FrameType.NACK) g.error = codeFromNumber(decodeError(f.payload).code);

@@ -1,0 +1,204 @@
+/**
+ * A keyed leaf is the edge box most likely to be lost or broken into: what
+ * a hostile one tried after leaf keys landed (the twenty-fifth session's
+ * review), each a raw keyed leaf that holds a genuine key of its own.
+ * - A queue copy handed back as re-sent keeps its publisher's origin, and
+ *   was let past the origin check: one forged "re-sent" copy with another
+ *   node's origin and a far-future sequence made the hub's other leaves drop
+ *   that node's events as old (0 of 10). Now a keyed leaf hands back only the
+ *   copies its hub sent it, each once (sent-copies.ts).
+ * - One key made a fresh id per salt and took every leaf link of the hub.
+ * - Dead letters (`_DLQ.<group>`), which clients may not publish.
+ * - Asking with any label told which labels are revoked.
+ * Real nodes, raw peers and SDK clients over loopback.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { Msg } from '@meshbus/sdk';
+import { FrameType, decodeBody, decodeError, encodeBody, encodeFrame } from '@meshbus/proto';
+import { silentLogger, startNode } from '@meshbus/core';
+import { RawClient, logCapture, until } from '@meshbus/testkit';
+import { ClusterNode, issueLeafKey, leafIdentity } from '../src/index.js';
+import { RESENT } from '../src/member-gone.js';
+import { collect, meshKit, rawPeer, type TestNode } from './mesh-helpers.js';
+
+const SECRET = 'leaf-key-abuse-secret';
+const { node, cli, clients, tracked } = meshKit();
+const AHEAD = 55 * 60 * 1e6; // µs: within what a node's per-origin order remembers
+
+const keyHex = (label: string): string => createHmac('sha256', SECRET).update(`meshbus-leaf-key-v1|${label}`).digest('hex');
+const idFor = (hex: string, salt: string): string => createHmac('sha256', hex).update(`meshbus-leaf-id-v1|${salt}`).digest('hex').slice(0, 16);
+
+/** A raw keyed leaf of `label` on `hub` (its id made from its key, as a real one's), once the hub holds it up; or the hub's refusal. */
+async function rawLeaf(hub: TestNode, label: string, opts: { id?: string; wait?: boolean } = {}): Promise<{ c: RawClient; id: string }> {
+  const salt = randomBytes(16).toString('hex');
+  const hex = keyHex(label);
+  const id = opts.id ?? idFor(hex, salt);
+  const c = await rawPeer(hub.cluster.port, { id, name: 'raw', cluster: '127.0.0.1:1', client: '127.0.0.1:1', leaf: true, keyLabel: label, keySalt: salt, resentMark: true } as never, hex);
+  clients.push(c);
+  if (opts.wait !== false) await until(() => hub.cluster.peers().some((p) => p.id === id && p.state === 'up'), `raw leaf ${label} up`);
+  return { c, id };
+}
+
+/** A real leaf node with a key of `label`, under `hub`, once the hub holds it up. */
+async function keyedLeaf(label: string, hub: TestNode): Promise<TestNode> {
+  const identity = leafIdentity(issueLeafKey(SECRET, label));
+  const n = await startNode({ port: 0, id: identity.id, nodeIdInClientIds: true, logger: silentLogger, name: label, pingInterval: 1000 });
+  const c = await new ClusterNode(n, { port: 0, pingInterval: 200, redialMin: 50, redialMax: 500, mode: 'leaf', seeds: [`127.0.0.1:${hub.cluster.port}`], leafKey: identity }).start();
+  const t = tracked({ node: n, cluster: c, url: `127.0.0.1:${n.port}`, peerAddr: `127.0.0.1:${c.port}` });
+  await until(() => hub.cluster.peers().some((p) => p.id === n.id && p.state === 'up'), `leaf ${label} up`);
+  return t;
+}
+
+/** The id the hub announced to `c` for (`pattern`, `queue`): what a copy handed back names in its sid. */
+async function announced(c: RawClient, pattern: string, queue: string): Promise<number> {
+  let id = 0;
+  await until(() => {
+    for (const g of c.got) {
+      if (g.type !== FrameType.INTEREST) continue;
+      for (const [n, p, q] of (decodeBody(g.payload) as { add?: Array<[number, string, string | null]> }).add ?? []) if (p === pattern && q === queue) id = n;
+    }
+    return id > 0;
+  }, `the hub's interest in ${pattern} (${queue})`);
+  return id;
+}
+
+describe('a hostile keyed leaf', () => {
+  it('hands back only queue copies its hub sent it, each once: a forged origin on a "re-sent" copy is dropped, that node\'s events still reach the other leaves', async () => {
+    const hub = await node({ secret: SECRET }, 'hub');
+    const m = await node({ secret: SECRET, seeds: [hub.peerAddr] }, 'M');
+    await until(() => hub.cluster.link(m.node.id)?.state === 'up' && m.cluster.link(hub.node.id)?.state === 'up', 'mesh');
+    // The victim: a real keyed leaf with a queue member on `job` and a subscriber to M's events on `z`.
+    const victim = await keyedLeaf('victim-1', hub);
+    const atVictim = await cli(victim);
+    const jobs: string[] = [];
+    atVictim.subscribe('job', { queue: 'g', callback: (x: Msg) => jobs.push(x.string()) });
+    const fromM = collect(atVictim, 'z');
+    await atVictim.flush();
+    const { c: raw, id: rawId } = await rawLeaf(hub, 'evil-1');
+    const groupId = await announced(raw, 'job', 'g');
+    raw.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[1, 'job', 'g', 1]] }) });
+    let members = 0;
+    await until(() => {
+      members = 0;
+      hub.node.table.forEach((s) => void (s.queue === 'g' && members++));
+      return members === 2;
+    }, 'both members at the hub');
+    await until(() => m.node.table.size > 0, "the leaf's interest at M");
+
+    // A genuine copy the raw leaf got, handed back (its member "ended"): delivered to the other member, once.
+    const pub = await cli(hub);
+    let copy: ReturnType<RawClient['got']['find']>;
+    await until(async () => {
+      pub.publish('job', `j-${Date.now()}-${Math.random()}`);
+      await pub.flush();
+      copy = raw.got.find((g) => g.type === FrameType.PUB && g.topic === 'job');
+      return copy !== undefined;
+    }, 'a queue copy at the raw leaf');
+    const back = Buffer.from(encodeFrame({ type: FrameType.PUB, topic: 'job', payload: copy!.payload, origin: Buffer.from(copy!.origin, 'hex'), seq: copy!.seq, hops: copy!.hops + 1, maxHops: copy!.maxHops, sid: groupId + RESENT }));
+    const text = Buffer.from(copy!.payload).toString();
+    raw.sendBytes(back);
+    await until(() => jobs.includes(text), 'the handed-back copy at the other member');
+    expect(hub.cluster.badPeerEvents).toBe(0);
+    raw.sendBytes(back); // the same copy again: it was handed back already
+    await until(() => hub.cluster.badPeerEvents === 1, 'the second hand-back dropped');
+
+    // A "re-sent" copy it was never sent, stamped with M's origin and a sequence far ahead.
+    raw.send({ type: FrameType.PUB, topic: 'job', payload: Buffer.from('forged'), origin: Buffer.from(m.node.id, 'hex'), seq: Date.now() * 1000 + AHEAD, hops: 2, maxHops: 8, sid: groupId + RESENT });
+    await until(() => hub.cluster.badPeerEvents === 2, 'the forged copy dropped');
+    // Its own events still pass (its own origin).
+    const atHub = collect(await cli(hub), 'edge.ok');
+    await until(() => hub.node.table.size >= 3, 'the subscription at the hub');
+    raw.send({ type: FrameType.PUB, topic: 'edge.ok', payload: Buffer.from('own'), origin: Buffer.from(rawId, 'hex'), seq: Date.now() * 1000, maxHops: 8 });
+    await until(() => atHub.includes('own'), 'the leaf\'s own event');
+    const atM = await cli(m);
+    for (let i = 0; i < 10; i++) atM.publish('z', `real-${i}`);
+    await atM.flush();
+    await until(() => fromM.length === 10, "M's 10 events at the victim leaf (before: 0, dropped as old)");
+    expect(jobs.filter((j) => j === text)).toHaveLength(1);
+    expect(jobs).not.toContain('forged');
+    expect(victim.cluster.reorderedDropped).toBe(0);
+  });
+
+  it('a real keyed leaf\'s member that ends still hands its copies back: every event reaches a member exactly once', async () => {
+    const hub = await node({ secret: SECRET }, 'hub');
+    const m = await node({ secret: SECRET, seeds: [hub.peerAddr] }, 'M');
+    await until(() => hub.cluster.link(m.node.id)?.state === 'up', 'mesh');
+    const leaf = await keyedLeaf('edge-9', hub);
+    const atLeaf: string[] = [];
+    const atHub: string[] = [];
+    const c1 = await cli(leaf);
+    c1.subscribe('lq', { queue: 'g', max: 3, callback: (x: Msg) => atLeaf.push(x.string()) });
+    const c2 = await cli(hub);
+    c2.subscribe('lq', { queue: 'g', callback: (x: Msg) => atHub.push(x.string()) });
+    await Promise.all([c1.flush(), c2.flush()]);
+    await until(() => {
+      let n = 0;
+      hub.node.table.forEach((s) => void (s.queue === 'g' && n++));
+      return n === 2 && m.node.table.size > 0;
+    }, 'both members at the hub, the group at M');
+    const pub = await cli(m);
+    const total = 300;
+    for (let i = 0; i < total; i++) pub.publish('lq', String(i));
+    await pub.flush();
+    await until(() => atLeaf.length + atHub.length + hub.node.stats.dropped.noQueueMember >= total, 'every event delivered or counted');
+    expect(atLeaf).toHaveLength(3);
+    expect(new Set([...atLeaf, ...atHub]).size).toBe(total);
+    expect(atLeaf.length + atHub.length).toBe(total);
+    expect(hub.cluster.badPeerEvents).toBe(0);
+  });
+
+  it('one key cannot take every leaf link: past maxLeafLinksPerKey MB_ERR_TOO_MANY_CONNECTIONS, other keys still link', async () => {
+    const hub = await node({ secret: SECRET, maxLeafLinksPerKey: 2 }, 'hub');
+    await rawLeaf(hub, 'greedy');
+    await rawLeaf(hub, 'greedy');
+    const third = await rawLeaf(hub, 'greedy', { wait: false });
+    const refusal = await third.c.waitFor((g) => g.type === FrameType.ERROR, 5000);
+    expect(refusal.error).toBe('MB_ERR_TOO_MANY_CONNECTIONS');
+    expect(decodeError(refusal.payload).message).toMatch(/maxLeafLinksPerKey 2/);
+    await rawLeaf(hub, 'modest');
+    expect(hub.cluster.peers().filter((p) => p.state === 'up')).toHaveLength(3);
+  });
+
+  it('cycling links with fresh ids says "leaf link up" / "leaf link down" once a minute per key, not per link (before: 2 lines a cycle)', async () => {
+    const log = logCapture();
+    const hub = await node({ secret: SECRET }, 'hub', { logger: log.logger });
+    for (let i = 0; i < 20; i++) {
+      const { c, id } = await rawLeaf(hub, 'cycler');
+      c.close();
+      await until(() => !hub.cluster.peers().some((p) => p.id === id), 'link down');
+    }
+    const said = (msg: string) => log.records().filter((r) => r.msg === msg);
+    expect(said('leaf link up')).toHaveLength(1);
+    expect(said('leaf link down')).toHaveLength(1);
+  });
+
+  it('publishes no dead letters (`_DLQ`) unless its label\'s rules name them', async () => {
+    const hub = await node({ secret: SECRET, leafPermissions: { 'dlq-ok': { publish: { allow: ['_DLQ.>', 'edge.>'] } } } }, 'hub');
+    const c = await cli(hub);
+    const letters = collect(c, '_DLQ.g');
+    const plain = collect(c, 'edge.ok');
+    await c.flush();
+    for (const label of ['plain-1', 'dlq-ok']) {
+      const { c: raw, id } = await rawLeaf(hub, label);
+      const t = Date.now() * 1000;
+      const stamp = (topic: string, seq: number) => ({ type: FrameType.PUB, topic, payload: Buffer.from(`${label}:${topic}`), origin: Buffer.from(id, 'hex'), seq, maxHops: 8 });
+      raw.send(stamp('_DLQ.g', t + 1), stamp('edge.ok', t + 2));
+      await until(() => plain.includes(`${label}:edge.ok`), `${label}'s plain event`);
+    }
+    await c.flush();
+    expect(letters).toEqual(['dlq-ok:_DLQ.g']);
+  });
+
+  it('a revoked label is told only to who holds its key: asking with another id hears what any wrong key hears', async () => {
+    const hub = await node({ secret: SECRET, deniedLeafKeys: ['lost-2'] }, 'hub');
+    const guess = await rawLeaf(hub, 'lost-2', { id: randomBytes(8).toString('hex'), wait: false });
+    const told = decodeError((await guess.c.waitFor((g) => g.type === FrameType.ERROR, 5000)).payload).message;
+    expect(told).not.toMatch(/revoked/);
+    expect(told).toMatch(/is not the one leaf key lost-2 makes/);
+    const holder = await rawLeaf(hub, 'lost-2', { wait: false });
+    const answer = await holder.c.waitFor((g) => g.type === FrameType.ERROR, 5000);
+    expect(answer.error).toBe('MB_ERR_AUTH_FAILED');
+    expect(decodeError(answer.payload).message).toMatch(/revoked on this node \(--deny-leaf-keys\)/);
+  });
+});
