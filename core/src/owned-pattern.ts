@@ -26,13 +26,11 @@ export class OwnedPattern {
   /** Plain subscriptions (no queue, no durable position): the first as itself, a Set from the second on (Few, below: only its functions change them). */
   one: Subscription | undefined;
   more: Set<Subscription> | undefined;
-  /** Of those, how many are firm (not a client's 'drop'). */
-  private firm = 0;
-  private dropCache: readonly number[] | undefined;
-  /** Limits, durable subscriptions and queue groups: made at the first (three fields fewer per entry, issue #17's memory per subscription). */
+  /**
+   * Limits, 'drop' subscriptions, durable subscriptions and queue groups: made at the first (six fields
+   * fewer per entry, issue #17's memory per subscription: most entries hold one firm plain subscription).
+   */
   private rare: RareParts | undefined;
-  /** Subscriptions held. */
-  size = 0;
   /**
    * The receivers of the topics only this entry matches, when it holds plain
    * subscriptions alone and none has a `max` (RoutingTable.route): one object
@@ -61,11 +59,13 @@ export class OwnedPattern {
       groups.set(sub.queue, [...members, sub]);
     } else {
       if (!addFew(this, sub)) return false;
-      if (!sheds(sub)) this.firm++;
-      this.dropCache = undefined;
+      if (sheds(sub)) {
+        const r = (this.rare ??= {});
+        r.shed = (r.shed ?? 0) + 1;
+      }
+      if (this.rare !== undefined) this.rare.dropCache = undefined;
       if (sub.max !== undefined) this.limit(sub);
     }
-    this.size++;
     return true;
   }
 
@@ -83,12 +83,20 @@ export class OwnedPattern {
       else r!.groups!.set(sub.queue, members.filter((m) => m !== sub));
     } else {
       if (!deleteFew(this, sub)) return false;
-      if (!sheds(sub)) this.firm--;
-      this.dropCache = undefined;
-      r?.limits?.delete(sub);
+      if (r !== undefined) {
+        if (sheds(sub)) r.shed!--;
+        r.dropCache = undefined;
+        r.limits?.delete(sub);
+      }
     }
-    this.size--;
     return true;
+  }
+
+  /** Whether no subscription is held (the entry leaves the table). */
+  get empty(): boolean {
+    if (this.plain) return false;
+    const r = this.rare;
+    return r === undefined || ((r.sequenced === undefined || sizeOfFew(r.sequenced) === 0) && (r.groups === undefined || r.groups.size === 0));
   }
 
   /** `sub`, held here, got a `max` (again): plain deliveries to it are counted (Receivers.limited). */
@@ -115,8 +123,10 @@ export class OwnedPattern {
 
   /** The sids of the plain subscriptions when every one is a client's 'drop' one (the DropTag of a plain delivery), else undefined. */
   get dropTag(): readonly number[] | undefined {
-    if (this.firm > 0 || !this.plain) return undefined;
-    return (this.dropCache ??= [...fewValues(this)].map((s) => s.sid));
+    const r = this.rare;
+    const shed = r?.shed ?? 0;
+    if (shed === 0 || shed < sizeOfFew(this)) return undefined;
+    return (r!.dropCache ??= [...fewValues(this)].map((s) => s.sid));
   }
 
   get sequenced(): readonly Subscription[] {
@@ -143,6 +153,9 @@ export class OwnedPattern {
 interface RareParts {
   /** Plain subscriptions with a `max`. */
   limits?: PatternLimits;
+  /** Plain subscriptions that are a client's 'drop' ones, and, when all are, their sids (the DropTag). */
+  shed?: number;
+  dropCache?: readonly number[];
   /** Durable (sequenced) subscriptions, and them as the array routes hand out. */
   sequenced?: Few;
   sequencedCache?: readonly Subscription[];

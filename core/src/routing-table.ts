@@ -115,8 +115,14 @@ export class RoutingTable {
   private readonly cache = new ReceiversCache<Receivers>();
   /** Round-robin position of pick(). */
   private rr = 0;
-  /** Counts of local (client and internal) subscriptions per pattern and queue: the interest peers hear about. */
-  private readonly interest = new Map<string, number>();
+  /**
+   * Counts of local (client and internal) subscriptions per pattern and queue:
+   * the interest peers hear about. Kept only while someone listens (a cluster):
+   * on a node of its own it was a Map entry per pattern nobody read (~40 B a
+   * subscription, issue #17's memory per subscription); the first listener
+   * has them counted once.
+   */
+  private interest: Map<string, number> | undefined;
   private readonly listeners: Array<(c: InterestChange) => void> = [];
   /** What the trie matched for the topic being routed (route is never re-entered: emptied after each use). */
   private readonly matched: OwnedPattern[] = [];
@@ -197,7 +203,7 @@ export class RoutingTable {
     if (sub.detached) return;
     const held = this.held.get(sub.owner, sub.pattern);
     if (held === undefined || !held.remove(sub)) return;
-    if (held.size === 0) {
+    if (held.empty) {
       this.held.delete(held);
       if (WideSubscriptions.holds(sub.owner, sub.pattern)) this.wide.remove(held);
       else this.trie.remove(sub.pattern, held);
@@ -211,16 +217,25 @@ export class RoutingTable {
 
   /** Listens to changes of local interest (for propagation to peers). */
   onInterest(listener: (c: InterestChange) => void): () => void {
+    this.interest ??= this.counted();
     this.listeners.push(listener);
     return () => {
       const i = this.listeners.indexOf(listener);
       if (i >= 0) this.listeners.splice(i, 1);
+      if (this.listeners.length === 0) this.interest = undefined;
     };
+  }
+
+  /** The local interest counted from the table. */
+  private counted(): Map<string, number> {
+    const m = new Map<string, number>();
+    this.forEach((sub) => void (isLocalInterest(sub.owner.kind) && tally(m, sub, 1)));
+    return m;
   }
 
   /** The current local interest: each (pattern, queue) pair local clients and internal receivers subscribe to. */
   localInterest(): Array<{ pattern: string; queue: string | undefined }> {
-    return [...this.interest.keys()].map((k) => {
+    return [...(this.interest ?? this.counted()).keys()].map((k) => {
       const i = k.indexOf('\u0000');
       return i < 0 ? { pattern: k, queue: undefined } : { pattern: k.slice(0, i), queue: k.slice(i + 1) };
     });
@@ -243,10 +258,8 @@ export class RoutingTable {
   }
 
   private count(sub: Subscription, d: 1 | -1): void {
-    const key = sub.queue === undefined ? sub.pattern : `${sub.pattern}\u0000${sub.queue}`;
-    const n = (this.interest.get(key) ?? 0) + d;
-    if (n > 0) this.interest.set(key, n);
-    else this.interest.delete(key);
+    if (this.interest === undefined) return;
+    const n = tally(this.interest, sub, d);
     if ((d === 1 && n === 1) || (d === -1 && n === 0)) {
       const c: InterestChange = { op: d === 1 ? '+' : '-', pattern: sub.pattern, queue: sub.queue };
       for (const l of this.listeners) l(c);
@@ -357,4 +370,13 @@ export class RoutingTable {
     }
     return busy ?? unfit;
   }
+}
+
+/** Counts `sub` in (d = 1) or out (-1) of `interest` under its (pattern, queue); the count now. */
+function tally(interest: Map<string, number>, sub: Subscription, d: 1 | -1): number {
+  const key = sub.queue === undefined ? sub.pattern : `${sub.pattern}\u0000${sub.queue}`;
+  const n = (interest.get(key) ?? 0) + d;
+  if (n > 0) interest.set(key, n);
+  else interest.delete(key);
+  return n;
 }

@@ -296,3 +296,58 @@ describe('RoutingTable: one owner from one pattern to many and back', () => {
     expect(t.routeFrame(frame('x.1'), decode).plain).toEqual([a]);
   });
 });
+
+describe('RoutingTable: what an entry keeps only when it is needed', () => {
+  const sub = (uid: number, sid: number, pattern: string, extra: Partial<Subscription> = {}): Subscription => ({ sid, pattern, queue: undefined, owner: owner(uid), slow: 'disconnect', ...extra });
+
+  it('local interest is counted from the table when a listener comes, kept while one listens, and right again after the last leaves', () => {
+    const t = new RoutingTable();
+    const a = sub(1, 1, 'a.b');
+    const q = sub(2, 1, 'a.b', { queue: 'g' });
+    t.add(a);
+    t.add(q);
+    t.add(sub(3, 1, 'x.>'));
+    const sorted = () => t.localInterest().map((i) => `${i.pattern}|${i.queue ?? ''}`).sort();
+    expect(sorted()).toEqual(['a.b|', 'a.b|g', 'x.>|']);
+    const changes: string[] = [];
+    const stop = t.onInterest((c) => changes.push(`${c.op}${c.pattern}|${c.queue ?? ''}`));
+    const a2 = sub(4, 1, 'a.b');
+    t.add(a2); // a.b is held already: no change
+    t.remove(a);
+    t.remove(a2); // the last a.b: withdrawn
+    t.add(sub(5, 1, 'new.one'));
+    expect(changes).toEqual(['-a.b|', '+new.one|']);
+    stop();
+    t.remove(q);
+    expect(sorted()).toEqual(['new.one|', 'x.>|']);
+    const again: string[] = [];
+    t.onInterest((c) => again.push(`${c.op}${c.pattern}`));
+    t.add(sub(6, 1, 'x.>'));
+    t.add(sub(7, 1, 'y'));
+    expect(again).toEqual(['+y']);
+  });
+
+  it('an owner\'s plain deliveries are a drop tag only while all its subscriptions on the pattern are \'drop\' ones', () => {
+    const t = new RoutingTable();
+    const o = owner(1);
+    const firm: Subscription = { sid: 1, pattern: 'p', queue: undefined, owner: o, slow: 'disconnect' };
+    const drop1: Subscription = { sid: 2, pattern: 'p', queue: undefined, owner: o, slow: 'drop' };
+    const drop2: Subscription = { sid: 3, pattern: 'p', queue: undefined, owner: o, slow: 'drop' };
+    const tag = () => t.routeFrame(frame('p'), decode).plainDrop[0];
+    t.add(drop1);
+    expect(tag()).toEqual([2]);
+    t.add(firm);
+    expect(tag()).toBeUndefined();
+    t.add(drop2);
+    expect(tag()).toBeUndefined();
+    t.remove(firm);
+    expect(tag()).toEqual([2, 3]);
+    t.remove(drop1);
+    expect(tag()).toEqual([3]);
+    t.remove(drop2);
+    expect(t.routeFrame(frame('p'), decode).plain).toHaveLength(0);
+    t.add(firm);
+    expect(tag()).toBeUndefined();
+    expect(t.size).toBe(1);
+  });
+});

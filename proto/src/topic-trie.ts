@@ -47,9 +47,18 @@ function visitHeld<T>(held: Held<T> | undefined, visit: (value: T) => void): voi
   else if (held !== undefined) visit(held);
 }
 
+/**
+ * A child of a node, by its token: a node, or, for a place that only holds
+ * values whose pattern ends there (most: each subscription's last literal
+ * token), those values themselves. A TrieNode object cost 56 B per
+ * subscribed pattern (issue #17's memory per subscription); a value is never
+ * a TrieNode (a class of this module), so the two are told apart by class.
+ */
+type Child<T> = TrieNode<T> | Held<T>;
+
 class TrieNode<T> {
   /** Made at the first child: a leaf (most nodes: each subscription's last token) holds no empty Map (~180 B). */
-  children: Map<string, TrieNode<T>> | undefined;
+  children: Map<string, Child<T>> | undefined;
   star: TrieNode<T> | undefined;
   /** Values whose pattern ends at this node. */
   here: Held<T> | undefined;
@@ -89,13 +98,20 @@ export class TopicTrie<T extends NonNullable<unknown>> {
         node.rest = withValue(node.rest, value);
         return this.added();
       }
-      if (tok === '*') {
-        node = node.star ??= new TrieNode<T>();
-      } else {
-        let next = node.children?.get(tok);
-        if (!next) (node.children ??= new Map()).set(tok, (next = new TrieNode<T>()));
+      const next = tok === '*' ? (node.star ??= new TrieNode<T>()) : node.children?.get(tok);
+      if (next instanceof TrieNode) {
         node = next;
+        continue;
       }
+      const children = (node.children ??= new Map());
+      // The last token ends at values of its own (a node is made only when a pattern goes on from there).
+      if (i === tokens.length - 1) {
+        if (holds(next, value)) return false;
+        children.set(tok, withValue(next, value));
+        return this.added();
+      }
+      children.set(tok, (node = new TrieNode<T>()));
+      node.here = next;
     }
     if (holds(node.here, value)) return false;
     node.here = withValue(node.here, value);
@@ -121,20 +137,30 @@ export class TopicTrie<T extends NonNullable<unknown>> {
         node = undefined;
         break;
       }
+      const next: Child<T> | undefined = tok === '*' ? node.star : node.children?.get(tok);
       path.push([node, tok]);
-      node = tok === '*' ? node.star : node.children?.get(tok);
+      if (next === undefined || next instanceof TrieNode) {
+        node = next;
+        continue;
+      }
+      // A last token's values: a pattern that goes on past them is not there.
+      if (i < tokens.length - 1 || !(removed = holds(next, value))) return false;
+      const left = without(next, value);
+      if (left !== undefined) node.children!.set(tok, left);
+      else node.children!.delete(tok);
+      node = undefined;
     }
     if (node && (removed = holds(node.here, value))) node.here = without(node.here!, value);
     if (!removed) return false;
     this.count--;
     this.gen++;
-    // Prune nodes left empty, deepest first.
+    // Prune nodes left empty (and a token whose values are gone), deepest first.
     for (let i = path.length - 1; i >= 0; i--) {
       const [parent, tok] = path[i]!;
       const child = tok === '*' ? parent.star : parent.children?.get(tok);
-      if (!child || !child.isEmpty()) break;
+      if (child instanceof TrieNode ? !child.isEmpty() : child !== undefined) break;
       if (tok === '*') parent.star = undefined;
-      else if (parent.children!.delete(tok) && parent.children!.size === 0) parent.children = undefined;
+      else if ((parent.children!.delete(tok), parent.children!.size === 0)) parent.children = undefined;
     }
     return true;
   }
@@ -167,7 +193,8 @@ export class TopicTrie<T extends NonNullable<unknown>> {
     if (end < 0) end = topic.length;
     if (node.children !== undefined) {
       const next = node.children.get(topic.slice(start, end));
-      if (next) this.walk(next, topic, end + 1, visit);
+      if (next instanceof TrieNode) this.walk(next, topic, end + 1, visit);
+      else if (next !== undefined && end === topic.length) visitHeld(next, visit);
     }
     if (node.star) this.walk(node.star, topic, end + 1, visit);
   }
@@ -184,7 +211,7 @@ export function forEachEntry<T extends NonNullable<unknown>>(trie: TopicTrie<T>,
     const p = (tok: string): string => (prefix ? `${prefix}.${tok}` : tok);
     visitHeld(node.here, (v) => visit(prefix, v));
     visitHeld(node.rest, (v) => visit(p('>'), v));
-    if (node.children) for (const [tok, child] of node.children) rec(child, p(tok));
+    if (node.children) for (const [tok, child] of node.children) child instanceof TrieNode ? rec(child, p(tok)) : visitHeld(child, (v) => visit(p(tok), v));
     if (node.star) rec(node.star, p('*'));
   };
   rec(trie.root, '');

@@ -134,18 +134,29 @@ describe('TopicTrie', () => {
     expect(t.size).toBe(1);
   });
 
-  it('a leaf holds no Map of children (issue #15: ~180 B per subscribed topic); a node gets one at its first child', () => {
+  it('a last token holds its values as themselves, no node (issue #17: 56 B per subscribed pattern) and no Map (issue #15: ~180 B); a node is made when a pattern goes on, and a Map at its first child', () => {
     const t = new TopicTrie<number>();
     t.add('a.b', 1);
-    type Node = { children: Map<string, Node> | undefined };
-    const a = (t as unknown as { root: Node }).root.children!.get('a')!;
-    expect(a.children!.get('b')!.children).toBeUndefined();
+    type Node = { children: Map<string, Node | number> | undefined; here: unknown };
+    const a = (t as unknown as { root: Node }).root.children!.get('a') as Node;
+    expect(a.children!.get('b')).toBe(1);
     t.add('a.b.c', 2);
-    expect(a.children!.get('b')!.children!.size).toBe(1);
+    const b = a.children!.get('b') as Node;
+    expect(b.here).toBe(1);
+    expect(b.children!.get('c')).toBe(2);
     const seen: number[] = [];
     t.match('a.b', (v) => seen.push(v));
     t.match('a.b.c', (v) => seen.push(v));
+    t.match('a.b.c.d', (v) => seen.push(v));
+    t.match('a', (v) => seen.push(v));
     expect(seen).toEqual([1, 2]);
+    // A pattern that would go on past a last token's values is not there.
+    expect(t.remove('a.b.c.d', 2)).toBe(false);
+    expect(t.remove('a.b.c', 1)).toBe(false);
+    expect(t.remove('a.b.c', 2)).toBe(true);
+    expect(t.remove('a.b', 1)).toBe(true);
+    expect((t as unknown as { root: Node }).root.children).toBeUndefined();
+    expect(t.size).toBe(0);
   });
 
   it('a value alone at a place is held as itself, not in a one-value Set (~150 B each: a node holds one per subscribed pattern); values that are Sets stay values', () => {
@@ -155,7 +166,7 @@ describe('TopicTrie', () => {
     t.add('a.b', s1);
     t.add('a.>', s3);
     const a = (t as unknown as { root: Node }).root.children!.get('a')!;
-    expect(a.children!.get('b')!.here).toBe(s1);
+    expect(a.children!.get('b')).toBe(s1); // a last token's one value, as itself
     expect(a.rest).toBe(s3);
     t.add('a.b', s2);
     t.add('a.b', s3);
@@ -198,6 +209,12 @@ describe('TopicTrie', () => {
     t.add('a.b.c', 2);
     const b = (t as unknown as { root: Node }).root.children!.get('a')!.children!.get('b')!;
     t.remove('a.b.c', 2);
+    expect(b.children).toBeUndefined();
+    expect(collect(t, 'a.b')).toEqual([1]);
+    t.add('a.b.c', 3);
+    t.add('a.b.c', 4);
+    t.remove('a.b.c', 3);
+    t.remove('a.b.c', 4);
     expect(b.children).toBeUndefined();
     expect(collect(t, 'a.b')).toEqual([1]);
   });
