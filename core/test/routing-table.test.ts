@@ -329,10 +329,9 @@ describe('RoutingTable: what an entry keeps only when it is needed', () => {
 
   it('an owner\'s plain deliveries are a drop tag only while all its subscriptions on the pattern are \'drop\' ones', () => {
     const t = new RoutingTable();
-    const o = owner(1);
-    const firm: Subscription = { sid: 1, pattern: 'p', queue: undefined, owner: o, slow: 'disconnect' };
-    const drop1: Subscription = { sid: 2, pattern: 'p', queue: undefined, owner: o, slow: 'drop' };
-    const drop2: Subscription = { sid: 3, pattern: 'p', queue: undefined, owner: o, slow: 'drop' };
+    const firm = sub(1, 1, 'p');
+    const drop1: Subscription = { ...firm, sid: 2, slow: 'drop' };
+    const drop2: Subscription = { ...drop1, sid: 3 };
     const tag = () => t.routeFrame(frame('p'), decode).plainDrop[0];
     t.add(drop1);
     expect(tag()).toEqual([2]);
