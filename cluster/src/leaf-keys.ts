@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { ConfigError } from '@meshbus/core';
 import type { ErrorCode } from '@meshbus/proto';
-import { isRegionName, type ResolvedClusterOptions } from './options.js';
+import { isRegionName, type LeafIdentity, type ResolvedClusterOptions } from './options.js';
 import type { LinkSettings } from './link-settings.js';
 import { isLeafSalt, type PeerInfo } from './peer-info.js';
 
@@ -21,15 +21,6 @@ import { isLeafSalt, type PeerInfo } from './peer-info.js';
  *   salt 32 hex chosen at each start (a fresh id per process, as every node's);
  * - the link's challenge (peer-auth.ts) uses hex as its secret, both ways.
  */
-export interface LeafIdentity {
-  /** The node id this leaf must use (MeshNode's `id`). */
-  id: string;
-  /** The key as issued, `mbleaf1.<label>.<hex>`. */
-  key: string;
-  /** The salt the id was made with, 32 hex digits. */
-  salt: string;
-}
-
 const KEY = /^mbleaf1\.([A-Za-z0-9_-]{1,64})\.([0-9a-f]{64})$/;
 
 /** The leaf key of `label` under the cluster `secret` (what `meshbus leaf-key` prints). ConfigError for a bad label or secret. */

@@ -1,6 +1,15 @@
 import { ConfigError, MAX_TIMER_MS, type Permissions, type TlsConfig } from '@meshbus/core';
 import { LeafRules, type LeafPermissions } from './leaf-rules.js';
-import type { LeafIdentity } from './leaf-keys.js';
+
+/** A leaf's identity from its issued key (leaf-keys.ts leafIdentity): `ClusterOptions.leafKey`. */
+export interface LeafIdentity {
+  /** The node id this leaf must use (MeshNode's `id`). */
+  id: string;
+  /** The key as issued, `mbleaf1.<label>.<hex>`. */
+  key: string;
+  /** The salt the id was made with, 32 hex digits. */
+  salt: string;
+}
 
 /** How events travel between nodes. See cluster/README.md. */
 export type MeshMode = 'full' | 'partial' | 'leaf';
