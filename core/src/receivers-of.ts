@@ -59,7 +59,7 @@ function ranksOf(tier: readonly GroupMembers[]): readonly (readonly GroupMembers
 function groupOf(name: string, g: { local: Tier; remote: Tier; far: Tier }): GroupReceivers {
   const remote = tierOf(g.remote);
   // Always present (undefined when unranked): one object shape for pick.
-  return { name, local: tierOf(g.local), remote, far: tierOf(g.far), remoteRanks: ranksOf(remote) };
+  return { name, local: tierOf(g.local), remote, far: tierOf(g.far), remoteRanks: ranksOf(remote), next: (Math.random() * 0x7fffffff) | 0 };
 }
 
 /** The DropTag of a receiver matched through two patterns (`tag` one pattern's sids): by reference, no sid copied. */

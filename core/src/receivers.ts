@@ -48,6 +48,13 @@ export interface GroupReceivers {
    * has a member. Undefined when every remote member is at one distance.
    */
   readonly remoteRanks?: readonly (readonly GroupMembers[])[] | undefined;
+  /**
+   * The group's round-robin position (RoutingTable.pick), its own: one
+   * counter shared by every group made two groups on a topic take turns on
+   * it, so each always landed on the same member. Starts at random, so the
+   * first event of each new topic does not go to the same member.
+   */
+  next: number;
 }
 
 /**

@@ -113,8 +113,6 @@ export class RoutingTable {
   private readonly wide = new WideSubscriptions();
   /** Receivers per topic, dropped by the changes that match the topic (receivers-cache.ts). */
   private readonly cache = new ReceiversCache<Receivers>();
-  /** Round-robin position of pick(). */
-  private rr = 0;
   /**
    * Counts of local (client and internal) subscriptions per pattern and queue:
    * the interest peers hear about. Kept only while someone listens (a cluster):
@@ -356,7 +354,9 @@ export class RoutingTable {
     if (n === 0) return undefined;
     const last = tier[n - 1]!;
     // Round robin over the members; a receiver that cannot take the event is passed over with all its members at once.
-    const k = (this.rr++ & 0x7fffffff) % (last.before + last.subs.length);
+    const at = group.next;
+    group.next = (at + 1) & 0x7fffffff;
+    const k = at % (last.before + last.subs.length);
     const first = entryAt(tier, k);
     let unfit: Subscription | undefined;
     let busy: Subscription | undefined;

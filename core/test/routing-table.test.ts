@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { Frame, FrameType, OFF, ProtocolError, encodeFrame, resealHeader, topicHash, writeU32 } from '@meshbus/proto';
 import { RoutingTable } from '../src/routing-table.js';
 import type { Subscriber, Subscription } from '../src/subscriber.js';
+import type { Receivers } from '../src/receivers.js';
 
 function owner(uid: number): Subscriber {
   return { kind: 'client', uid, congested: false, deliver() {}, addWaiter() {} };
@@ -18,6 +19,11 @@ function frame(topic: string, hash?: number): Frame {
 }
 
 /** What the node's decode does: the topic, or MB_ERR_BAD_HASH when the header's hash is not the topic's. */
+/** `r` without each group's round-robin position (random per route): what two routes of one topic share. */
+function turnless(r: Receivers): object {
+  return { ...r, groups: r.groups.map(({ next: _, ...g }) => g) };
+}
+
 function decode(f: Frame): string {
   if (topicHash(f.topicBytes) !== f.topicHash) throw new ProtocolError('MB_ERR_BAD_HASH', f.topic);
   return f.topic;
@@ -185,7 +191,7 @@ describe('RoutingTable.routeFrame', () => {
     const b = owner(2);
     t.add({ sid: 2, pattern: `deep.u1999.${tail}`, queue: undefined, owner: b, slow: 'disconnect' });
     t.add({ sid: 3, pattern: 'deep.u0.>', queue: undefined, owner: b, slow: 'disconnect' });
-    expect(t.routeFrame(frame(topics[1999]!), decode)).toEqual(t.route(topics[1999]!));
+    expect(turnless(t.routeFrame(frame(topics[1999]!), decode))).toEqual(turnless(t.route(topics[1999]!)));
     expect(t.routeFrame(frame(topics[1999]!), decode).plain).toHaveLength(2);
     expect(t.routeFrame(frame(topics[0]!), decode).plain).toHaveLength(2);
     expect(t.routeFrame(frame(topics[1000]!), decode).plain).toEqual([a]);
@@ -232,9 +238,9 @@ describe('RoutingTable.routeFrame', () => {
             subs.set(key, sub);
           }
           const got = t.routeFrame(frame(topic), decode);
-          expect(got, topic).toEqual(t.route(topic));
+          expect(turnless(got), topic).toEqual(turnless(t.route(topic)));
         }
-        for (const topic of topics) expect(t.routeFrame(frame(topic), decode), topic).toEqual(t.route(topic));
+        for (const topic of topics) expect(turnless(t.routeFrame(frame(topic), decode)), topic).toEqual(turnless(t.route(topic)));
       }),
       { numRuns: 300 },
     );
