@@ -229,9 +229,9 @@ export class ClusterNode implements LinkHandler, ClusterView {
     return t;
   }
 
-  /** Up link to a peer node, if any. */
+  /** Up link to a peer node or (on a hub) a leaf node, if any. */
   link(peerId: string): PeerLink | undefined {
-    return this.byPeer.get(peerId);
+    return this.byPeer.get(peerId) ?? this.leaves.link(peerId);
   }
 
   // ---- links ----
@@ -431,17 +431,19 @@ export class ClusterNode implements LinkHandler, ClusterView {
       this.badPeerEvents++;
       return;
     }
-    // A peer may be buggy or compromised: its events pass the node's ingress checks (a client's, but a position
-    // stamped by the storing node is allowed). A leaf sends up its own events only, and no link carries some
-    // origins (origin-rules.ts): a forgery could make this node drop that node's events as old (per-publisher
-    // order, below) with a far-future sequence. Re-sent queue copies (memberGone) keep their origin: a keyed leaf's, only those it was sent.
+    // A peer may be buggy or compromised: its events pass the node's ingress checks (a client's, but a position stamped by the
+    // storing node is allowed). A leaf sends up its own events only, and no link carries some origins (origin-rules.ts): a forged
+    // far-future sequence would make this node drop that origin's events as old (order, below). Re-sent queue copies (memberGone)
+    // keep their origin: a keyed leaf's, only those it was sent, unchanged (sent-copies.ts), which its publish rules do not judge.
     const resent = resentCopy(link, f);
-    const foreign = !link.stampedByPeer(f) && (!resent || link.rules?.handsBack(f) === false);
+    const rules = link.rules;
+    const handedBack = resent && rules?.handsBack(f, this.interest.queueFor(link, announcedId(link, f)).queue) === true;
+    const foreign = !link.stampedByPeer(f) && (!resent || (rules !== undefined && !handedBack));
     if (foreign && (link.kind === 'leaf' || (this.options.mode !== 'partial' && impossibleOrigin(link, f, this.region)))) {
       this.badPeerEvents++;
       return;
     }
-    if (this.limits.refusedFromPeer(link, f) || link.rules?.refusesEvent(f) === true) return;
+    if (this.limits.refusedFromPeer(link, f) || (!handedBack && rules?.refusesEvent(f) === true)) return;
     let route: Receivers;
     try {
       route = this.node.forwardedIngress(f);
@@ -451,17 +453,15 @@ export class ClusterNode implements LinkHandler, ClusterView {
       return;
     }
     const partial = this.options.mode === 'partial';
-    const sid = f.sid;
     // Every other event, queue copies that crossed two links (leaf → hub → peer, gateway → node → peer) included, keeps its origin's order.
     if (!partial && !resent && !this.order.admit(link, f)) {
       this.reorderedDropped++;
       return this.limits.eventLost('outOfOrder');
     }
-    // One hop in a full mesh: an event from a peer goes to local receivers (leaves included).
-    // A leaf's event is like a client's publish here: to everyone who wants it, peers too.
-    // Another region's event goes to this region only, never out to a third.
+    // One hop in a full mesh: a peer's event goes to local receivers (leaves included); a leaf's, like a client's publish,
+    // to everyone who wants it, peers too; another region's, to this region only, never out to a third.
     const scope: DeliveryScope = partial || link.kind === 'leaf' ? 'all' : link.kind === 'gateway' ? 'region' : 'local';
-    if (sid === 0) {
+    if (f.sid === 0) {
       if (partial && !this.dedup.firstTime(f.origin, f.seq)) {
         this.duplicatesDropped++;
         return;

@@ -1,6 +1,6 @@
 import { ConfigError, DeliveryPolicy, INBOX, Permissions, isDeadLetterTopicAt, reservedSubscribeProblem, throttled, type Logger, type Subscription } from '@meshbus/core';
-import type { Frame } from '@meshbus/proto';
-import { SentCopies } from './sent-copies.js';
+import { FrameType, encodeFrame, type Frame } from '@meshbus/proto';
+import { CHECKPOINT, SentCopies } from './sent-copies.js';
 
 /** Publish and subscribe rules, as in a client token's `permissions` claim (core README "Permissions"). */
 export interface LeafPermissions {
@@ -28,11 +28,13 @@ export class LeafRules {
   private readonly policy: DeliveryPolicy;
   /** Queue copies sent to the leaf: the only events it may hand back as re-sent (sent-copies.ts). */
   private copies: SentCopies | undefined;
+  /** Its queue-group entries' ids → group: which group a copy was sent for. */
+  private readonly groups = new Map<number, string>();
 
   private constructor(
     private readonly p: Permissions | undefined,
     private readonly leafId: string,
-    private readonly leaf: { peerId: string | undefined; sendError(code: 'MB_ERR_PERMISSION_DENIED', correlation: number, message: string): void },
+    private readonly leaf: { peerId: string | undefined; send(chunk: Uint8Array): void; sendError(code: 'MB_ERR_PERMISSION_DENIED', correlation: number, message: string): void },
     private readonly logger: Logger,
   ) {
     this.policy = new DeliveryPolicy(`${INBOX}.${leafId}`);
@@ -77,10 +79,12 @@ export class LeafRules {
   /** An entry of the leaf's was added to, or removed from, the routing table. */
   added(s: Subscription): void {
     this.policy.add(s);
+    if (s.queue !== undefined) this.groups.set(s.sid, s.queue);
   }
 
   removed(s: Subscription): void {
     this.policy.remove(s);
+    if (s.queue !== undefined) this.groups.delete(s.sid);
   }
 
   /** Whether an event on `f`'s topic may go to the leaf: its subscribe rules' denies, other nodes' and clients' inboxes, traces it did not name. */
@@ -90,14 +94,29 @@ export class LeafRules {
     return this.policy.reserved?.canReceive(f.topic) !== false;
   }
 
-  /** A queue copy of `f` went to the leaf. */
-  sentCopy(f: Frame): void {
-    (this.copies ??= new SentCopies()).sent(f);
+  /** A queue copy of `f` went to the leaf's entry `sid`; now and then a checkpoint PING follows (sent-copies.ts). */
+  sentCopy(f: Frame, sid: number): void {
+    const queue = this.groups.get(sid);
+    if (queue === undefined) return;
+    const correlation = (this.copies ??= new SentCopies()).sent(f, queue);
+    if (correlation !== 0) this.leaf.send(encodeFrame({ type: FrameType.PING, correlation }));
   }
 
-  /** Whether `f`, handed back by the leaf as a re-sent queue copy, is one it was sent and had not handed back. */
-  handsBack(f: Frame): boolean {
-    return this.copies?.takeBack(f) === true;
+  /** Queue copies sent to the leaf that it may still hand back (sent-copies.ts). */
+  get copiesHeld(): number {
+    return this.copies?.size ?? 0;
+  }
+
+  /** A PONG came: true when it answered a checkpoint (not a liveness PING). */
+  answered(correlation: number): boolean {
+    if (correlation < CHECKPOINT) return false;
+    this.copies?.answered(correlation);
+    return true;
+  }
+
+  /** Whether `f`, handed back by the leaf as a re-sent copy for group `queue`, is one it was sent, unchanged, and had not handed back. */
+  handsBack(f: Frame, queue: string | undefined): boolean {
+    return this.copies?.takeBack(f, queue) === true;
   }
 
   /** True when deliveries to the leaf are decided by topic: a run then holds one topic (publish-run.ts). */

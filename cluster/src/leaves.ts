@@ -3,6 +3,7 @@ import type { ResolvedClusterOptions } from './options.js';
 import type { PeerLink } from './peer-link.js';
 import type { Redialer } from './redialer.js';
 import { keepsNewLink } from './topology-rules.js';
+import { LinkStateLog } from './link-state-log.js';
 import { leafImpersonates } from './origin-rules.js';
 
 /** What the leaf rules need of the ClusterNode they serve. */
@@ -27,8 +28,12 @@ export interface LeafHost {
 export class Leaves {
   /** On a hub: up links of leaf nodes, by leaf node id. */
   private readonly links = new Map<string, PeerLink>();
+  /** Leaf link up/down lines, per key label (or id without a key): at most one a minute, the last one true. */
+  private readonly upDown: LinkStateLog;
 
-  constructor(private readonly h: LeafHost) {}
+  constructor(private readonly h: LeafHost) {
+    this.upDown = new LinkStateLog(h.logger);
+  }
 
   private get isLeaf(): boolean {
     return this.h.options.mode === 'leaf';
@@ -60,7 +65,7 @@ export class Leaves {
       if (existing === undefined && this.full(link)) return 'refused';
       this.links.set(peer.id, link);
       existing?.close('replaced by a newer link');
-      this.said('leaf link up', { leaf: peer.id, leafName: peer.name, remote: link.remote }, peer.keyLabel ?? peer.id);
+      this.upDown.changed(peer.keyLabel ?? peer.id, true, 'leaf link up', { leaf: peer.id, leafName: peer.name, remote: link.remote });
       return 'leaf';
     }
     if (this.isLeaf) {
@@ -99,18 +104,14 @@ export class Leaves {
     return true;
   }
 
-  /**
-   * A leaf link's up or down line: at most one of each a minute per key label
-   * (a key makes a fresh id per salt, so a key holder cycling links would fill
-   * the log), per id for a leaf without a key.
-   */
-  private said(msg: string, fields: object, party: string): void {
-    throttled(this.h.logger).info(fields, msg, msg, party);
-  }
-
   /** Whether `id` is a leaf linked to this hub. */
   has(id: string): boolean {
     return this.links.has(id);
+  }
+
+  /** On a hub: the up link of leaf node `id`. */
+  link(id: string): PeerLink | undefined {
+    return this.links.get(id);
   }
 
   /** A hub's leaf link closed. */
@@ -118,7 +119,7 @@ export class Leaves {
     const id = link.peer!.id;
     if (this.links.get(id) !== link) return;
     this.links.delete(id);
-    this.said('leaf link down', { leaf: id, reason }, link.peer!.keyLabel ?? id);
+    this.upDown.changed(link.peer!.keyLabel ?? id, false, 'leaf link down', { leaf: id, reason });
   }
 
   /** A leaf lost its hub: any of its seeds will do, the one that answers first. */

@@ -222,9 +222,9 @@ export class PeerLink extends Connection {
       this.handler.limits.eventLost('maxHops');
       return;
     }
-    if (sid !== 0) this.rules?.sentCopy(f);
     if (this.owedInterest !== undefined) this.owedInterest();
     if ((this.slab ??= new ForwardSlab()).forward(f, sid, hops, this.out)) this.msgsOut++;
+    if (sid !== 0) this.rules?.sentCopy(f, sid);
   }
 
   /**
@@ -323,7 +323,7 @@ export class PeerLink extends Connection {
           this.pong(f);
           return;
         case FrameType.PONG:
-          if (this.pingSentAt) this.rttMs = Date.now() - this.pingSentAt;
+          if (this.rules?.answered(f.correlation) !== true && this.pingSentAt) this.rttMs = Date.now() - this.pingSentAt;
           return;
         case FrameType.GOODBYE:
           this.close('peer said goodbye');

@@ -1,54 +1,108 @@
-import type { Frame } from '@meshbus/proto';
+import { FIXED_SIZE, OFF, crc32c, type Frame } from '@meshbus/proto';
+
+/** A checkpoint PING's correlation has this bit (liveness PINGs count up from 1 below it). */
+export const CHECKPOINT = 0x80000000;
+/** Copies sent between two checkpoint PINGs. */
+const CHECK_EVERY = 256;
+/** Unanswered copies kept at most per leaf link: ~150 bytes each (measured: 148.8 B at 65,536), so at most ~10 MB. */
+const MAX_HELD = 65_536;
 
 /**
- * Queue copies a hub sent one keyed leaf, by (origin, seq): the only events
- * that leaf may hand back as re-sent (SPEC 10.3, member-gone.ts), each once.
- * A leaf's own events must carry its own origin; a re-sent copy keeps the
- * origin of whoever published it, so without this a keyed leaf (which holds
- * no cluster secret) could stamp any node's origin on a "re-sent" copy, and
- * a far-future sequence made the hub's other leaves drop that node's events
- * as old. A leaf hands a copy back within the round trip in which its member
- * ended, so the last `capacity` copies are kept (a ring: a copy older than
- * that is refused like a forged one, counted in the hub's badPeerEvents).
- * Memory: about 100 bytes a copy, made on the first queue copy to the leaf.
+ * Queue copies a hub sent one keyed leaf and the leaf may still hand back
+ * as re-sent (SPEC 10.3, member-gone.ts): the only events of another origin
+ * such a leaf may send up, each once, byte for byte as sent (only its hops
+ * and sid may differ) and for the group it was sent for. A keyed leaf holds
+ * no cluster secret: without this it could stamp any node's origin and a
+ * far-future sequence on a "re-sent" copy (the hub's other leaves then drop
+ * that node's events as old), or, with a genuine (origin, seq), another
+ * topic or payload, past its own publish rules.
+ *
+ * How long a copy is held: a leaf hands a copy back while it reads it (a
+ * run of events is delivered before the next control frame, peer-link.ts),
+ * so once it answered a PING sent after the copy, the copy came back or never
+ * will. Every CHECK_EVERY copies the hub sends a checkpoint PING (correlation
+ * with CHECKPOINT set) and forgets, at its PONG, what went before it. What is
+ * held is then what is in flight to the leaf (the link's queue, the sockets,
+ * the leaf's input) plus up to CHECK_EVERY copies; past MAX_HELD the oldest
+ * is forgotten and its hand-back refused like a forged one (the hub's
+ * badPeerEvents). Each copy costs one CRC-32C pass over its bytes.
  */
 export class SentCopies {
-  private readonly ring: Array<string | undefined>;
+  /** Key (origin, seq, group) → fingerprint, in the order sent. */
   private readonly held = new Map<string, number>();
-  private next = 0;
+  /** Keys in the order sent (a key taken back stays here until trimmed; held says whether it is still held). */
+  private order: string[] = [];
+  private head = 0;
+  /** Copies recorded so far, and at the last checkpoint. */
+  private written = 0;
+  private markedAt = 0;
+  /** Checkpoints sent and not answered: [correlation, copies written before it]. */
+  private readonly marks: Array<[number, number]> = [];
+  private nextMark = 0;
 
-  constructor(readonly capacity = 1024) {
-    this.ring = new Array<string | undefined>(capacity);
+  /** Copies now held (for tests and stats). */
+  get size(): number {
+    return this.held.size;
   }
 
-  /** A queue copy of `f` went to the leaf. */
-  sent(f: Frame): void {
-    const key = keyOf(f);
-    const old = this.ring[this.next];
-    if (old !== undefined) this.forget(old);
-    this.ring[this.next] = key;
-    this.next = (this.next + 1) % this.capacity;
-    this.held.set(key, (this.held.get(key) ?? 0) + 1);
+  /**
+   * A queue copy of `f` for group `queue` went to the leaf. Returns the
+   * correlation of a checkpoint PING to send now, or 0.
+   */
+  sent(f: Frame, queue: string): number {
+    const key = keyOf(f, queue);
+    this.held.set(key, fingerprint(f));
+    this.order.push(key);
+    this.written++;
+    if (this.held.size > MAX_HELD) this.trim(this.written - MAX_HELD);
+    if (this.written - this.markedAt < CHECK_EVERY || this.marks.length >= 8) return 0;
+    this.markedAt = this.written;
+    const correlation = (CHECKPOINT | (this.nextMark++ & 0x7fffffff)) >>> 0;
+    this.marks.push([correlation, this.written]);
+    return correlation;
   }
 
-  /** True (and no longer held) when `f` is a copy the leaf was sent and has not handed back yet. */
-  takeBack(f: Frame): boolean {
-    const key = keyOf(f);
-    if (!this.held.has(key)) return false;
-    this.forget(key);
-    // Its slot in the ring stays until overwritten: forget() then finds nothing, or another copy of the same key.
-    const i = this.ring.lastIndexOf(key);
-    if (i >= 0) this.ring[i] = undefined;
+  /** The PONG of checkpoint `correlation` came: what was sent before it came back or never will. */
+  answered(correlation: number): void {
+    while (this.marks.length > 0) {
+      const [c, at] = this.marks.shift()!;
+      this.trim(at);
+      if (c === correlation) return;
+    }
+  }
+
+  /** True (and no longer held) when `f` is a copy sent for `queue`, unchanged, and not handed back yet. */
+  takeBack(f: Frame, queue: string | undefined): boolean {
+    if (queue === undefined) return false;
+    const key = keyOf(f, queue);
+    if (this.held.get(key) !== fingerprint(f)) return false;
+    this.held.delete(key);
     return true;
   }
 
-  private forget(key: string): void {
-    const n = this.held.get(key)!;
-    if (n <= 1) this.held.delete(key);
-    else this.held.set(key, n - 1);
+  /** Forgets the copies recorded before the `upTo`-th. */
+  private trim(upTo: number): void {
+    const firstIndex = this.written - (this.order.length - this.head);
+    let i = this.head;
+    for (const end = this.head + (upTo - firstIndex); i < end && i < this.order.length; i++) this.held.delete(this.order[i]!);
+    this.head = i;
+    if (this.head > 4096 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
   }
 }
 
-function keyOf(f: Frame): string {
-  return `${f.origin}.${f.seq}`;
+function keyOf(f: Frame, queue: string): string {
+  return `${f.origin}.${f.seq}.${queue}`;
+}
+
+/** CRC-32C of the frame without its hops and sid (what a hand-back changes) and header CRC, 30 bits (a small integer in V8). */
+function fingerprint(f: Frame): number {
+  const b = f.buf;
+  const s = f.start;
+  let c = crc32c(b, s + OFF.LENGTH, s + OFF.HOPS);
+  c = crc32c(b, s + OFF.MAX_HOPS, s + OFF.SID, c);
+  c = crc32c(b, s + FIXED_SIZE, f.end, c);
+  return c & 0x3fffffff;
 }

@@ -32,6 +32,8 @@ export interface Got {
   origin: string;
   seq: number;
   payload: Buffer;
+  /** The whole frame as it came (length prefix included): to send it on as it is, as a node would. */
+  bytes: Buffer;
   /** Reply topic of a REQ (from its extension block). */
   reply?: string;
   /** Trace id of a traced event (extension `t`): what every receiver of it learns. */
@@ -94,6 +96,7 @@ export abstract class RawFrames {
       origin: f.origin,
       seq: f.seq,
       payload: Buffer.from(f.payload),
+      bytes: Buffer.from(f.buf.subarray(f.start, f.end)),
     };
     if (f.type === FrameType.ERROR || f.type === FrameType.NACK) g.error = codeFromNumber(decodeError(f.payload).code);
     if (f.type === FrameType.REQ) g.reply = f.ext?.reply;
