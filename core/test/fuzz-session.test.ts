@@ -30,6 +30,7 @@ import {
   decodeError,
   encodeBody,
   isKnownType,
+  isTlsRecord,
   type Frame,
 } from '@meshbus/proto';
 import { RawClient } from '@meshbus/testkit';
@@ -202,6 +203,12 @@ function check(input: Input, ans: Answer): void {
       // After a fatal ERROR nothing else is sent.
       if (ERROR_CODES[codeFromNumber(f.code!)].fatal) expect(i, `frames after fatal ${f.code}`).toBe(ans.frames.length - 1);
     }
+  }
+  // Bytes that start like a TLS record (two suffice: garbage 14 03 did) are told "this port does not speak TLS"
+  // (MB_ERR_BAD_MAGIC, connection.ts tlsOnPlainPort), not what the frame model finds in them.
+  if (isTlsRecord(input.bytes)) {
+    expect(ans.frames[0]).toMatchObject({ type: FrameType.ERROR, code: ERROR_CODES.MB_ERR_BAD_MAGIC.num });
+    return;
   }
   // What the first complete or malformed frame must get (SPEC 9.2 and 10.1).
   const m = model(input.bytes, node.maxFrameLength);
