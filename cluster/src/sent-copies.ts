@@ -1,10 +1,11 @@
-import { FIXED_SIZE, OFF, crc32c, type Frame } from '@meshbus/proto';
+import { createHmac, randomBytes } from 'node:crypto';
+import { FIXED_SIZE, OFF, type Frame } from '@meshbus/proto';
 
 /** A checkpoint PING's correlation has this bit (liveness PINGs count up from 1 below it). */
 export const CHECKPOINT = 0x80000000;
 /** Copies sent between two checkpoint PINGs. */
 const CHECK_EVERY = 256;
-/** Unanswered copies kept at most per leaf link: ~150 bytes each (measured: 148.8 B at 65,536), so at most ~10 MB. */
+/** Copies kept at most per leaf link (held, or recorded and not yet trimmed): ~150 bytes each (measured: 148.8 B at 65,536), so at most ~10 MB. */
 const MAX_HELD = 65_536;
 
 /**
@@ -25,7 +26,10 @@ const MAX_HELD = 65_536;
  * held is then what is in flight to the leaf (the link's queue, the sockets,
  * the leaf's input) plus up to CHECK_EVERY copies; past MAX_HELD the oldest
  * is forgotten and its hand-back refused like a forged one (the hub's
- * badPeerEvents). Each copy costs one CRC-32C pass over its bytes.
+ * badPeerEvents). Each copy costs one HMAC-SHA256 pass over its bytes, under
+ * a key this process draws at start: a CRC is linear, and a leaf rewrote a
+ * copy's topic and payload and fixed 4 bytes to keep its CRC (the review of
+ * this change); 48 bits of a keyed MAC cannot be matched offline.
  */
 export class SentCopies {
   /** Key (origin, seq, group) → fingerprint, in the order sent. */
@@ -54,7 +58,8 @@ export class SentCopies {
     this.held.set(key, fingerprint(f));
     this.order.push(key);
     this.written++;
-    if (this.held.size > MAX_HELD) this.trim(this.written - MAX_HELD);
+    // Bounded by what was recorded, not by what is held: a leaf that hands every copy back and never answers a checkpoint grew the list.
+    if (this.order.length - this.head > MAX_HELD) this.trim(this.written - MAX_HELD);
     if (this.written - this.markedAt < CHECK_EVERY || this.marks.length >= 8) return 0;
     this.markedAt = this.written;
     const correlation = (CHECKPOINT | (this.nextMark++ & 0x7fffffff)) >>> 0;
@@ -97,12 +102,17 @@ function keyOf(f: Frame, queue: string): string {
   return `${f.origin}.${f.seq}.${queue}`;
 }
 
-/** CRC-32C of the frame without its hops and sid (what a hand-back changes) and header CRC, 30 bits (a small integer in V8). */
+/** Drawn once per process: a leaf cannot compute a fingerprint it was not sent. */
+const KEY = randomBytes(32);
+
+/** HMAC-SHA256 of the frame without its hops and sid (what a hand-back changes) and header CRC, first 48 bits (exact in a double). */
 function fingerprint(f: Frame): number {
   const b = f.buf;
   const s = f.start;
-  let c = crc32c(b, s + OFF.LENGTH, s + OFF.HOPS);
-  c = crc32c(b, s + OFF.MAX_HOPS, s + OFF.SID, c);
-  c = crc32c(b, s + FIXED_SIZE, f.end, c);
-  return c & 0x3fffffff;
+  const d = createHmac('sha256', KEY)
+    .update(b.subarray(s + OFF.LENGTH, s + OFF.HOPS))
+    .update(b.subarray(s + OFF.MAX_HOPS, s + OFF.SID))
+    .update(b.subarray(s + FIXED_SIZE, f.end))
+    .digest();
+  return d.readUIntBE(0, 6);
 }
