@@ -20,7 +20,7 @@ import { silentLogger, startNode } from '@meshbus/core';
 import { RawClient, logCapture, until, type Got } from '@meshbus/testkit';
 import { ClusterNode, issueLeafKey, leafIdentity } from '../src/index.js';
 import { RESENT } from '../src/member-gone.js';
-import { collect, meshKit, rawPeer, type TestNode } from './mesh-helpers.js';
+import { announced, collect, meshKit, rawPeer, type TestNode } from './mesh-helpers.js';
 
 const SECRET = 'leaf-key-abuse-secret';
 const { node, cli, clients, tracked } = meshKit();
@@ -50,18 +50,6 @@ async function keyedLeaf(label: string, hub: TestNode): Promise<TestNode> {
   return t;
 }
 
-/** The id the hub announced to `c` for (`pattern`, `queue`): what a copy handed back names in its sid. */
-async function announced(c: RawClient, pattern: string, queue: string): Promise<number> {
-  let id = 0;
-  await until(() => {
-    for (const g of c.got) {
-      if (g.type !== FrameType.INTEREST) continue;
-      for (const [n, p, q] of (decodeBody(g.payload) as { add?: Array<[number, string, string | null]> }).add ?? []) if (p === pattern && q === queue) id = n;
-    }
-    return id > 0;
-  }, `the hub's interest in ${pattern} (${queue})`);
-  return id;
-}
 
 /** `copy` as a leaf hands it back: its bytes as they came, hops raised, sid the hub's group id marked re-sent (a changed `payload`: a forgery). */
 function handBack(copy: Got, groupId: number, payload?: string): Buffer {

@@ -130,3 +130,16 @@ export async function stoppedPeer(topic: string): Promise<{ p: TestNode; peer: R
   peer.pauseReading();
   return { p, peer, id };
 }
+
+/** The id the hub announced to `c` for (`pattern`, `queue`): what a copy handed back names in its sid. */
+export async function announced(c: RawClient, pattern: string, queue: string): Promise<number> {
+  let id = 0;
+  await until(() => {
+    for (const g of c.got) {
+      if (g.type !== FrameType.INTEREST) continue;
+      for (const [n, p, q] of (decodeBody(g.payload) as { add?: Array<[number, string, string | null]> }).add ?? []) if (p === pattern && q === queue) id = n;
+    }
+    return id > 0;
+  }, `the hub's interest in ${pattern} (${queue})`);
+  return id;
+}

@@ -23,17 +23,7 @@ export async function rawLeaf(secret: string, clients: Array<{ close(): unknown 
   return { c, id };
 }
 
-export async function announced(c: RawClient, pattern: string, queue: string): Promise<number> {
-  let id = 0;
-  await until(() => {
-    for (const g of c.got) {
-      if (g.type !== FrameType.INTEREST) continue;
-      for (const [n, p, q] of (decodeBody(g.payload) as { add?: Array<[number, string, string | null]> }).add ?? []) if (p === pattern && q === queue) id = n;
-    }
-    return id > 0;
-  }, `interest ${pattern} (${queue})`);
-  return id;
-}
+export { announced } from '../mesh-helpers.js';
 
 /** The hub's fingerprint (sent-copies.ts), full 32 bits. */
 export function fp(b: Uint8Array): number {
