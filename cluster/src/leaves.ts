@@ -65,7 +65,7 @@ export class Leaves {
       if (existing === undefined && this.full(link)) return 'refused';
       this.links.set(peer.id, link);
       existing?.close('replaced by a newer link');
-      this.upDown.changed(peer.keyLabel ?? peer.id, true, 'leaf link up', { leaf: peer.id, leafName: peer.name, remote: link.remote });
+      this.upDown.changed(peer.keyLabel ?? peer.id, 'leaf link up', { leaf: peer.id, leafName: peer.name, remote: link.remote });
       return 'leaf';
     }
     if (this.isLeaf) {
@@ -119,7 +119,7 @@ export class Leaves {
     const id = link.peer!.id;
     if (this.links.get(id) !== link) return;
     this.links.delete(id);
-    this.upDown.changed(link.peer!.keyLabel ?? id, false, 'leaf link down', { leaf: id, reason });
+    this.upDown.changed(link.peer!.keyLabel ?? id, 'leaf link down', { leaf: id, reason });
   }
 
   /** A leaf lost its hub: any of its seeds will do, the one that answers first. */

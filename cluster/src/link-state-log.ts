@@ -1,9 +1,7 @@
 import { THROTTLED_LOG_EVERY, throttled, type Logger } from '@meshbus/core';
 
 interface Party {
-  /** The state now. */
-  now: boolean;
-  /** The latest change's line. */
+  /** The latest change's line (it says the state). */
   msg: string;
   fields: object;
   /** Changes since the last line. */
@@ -34,11 +32,10 @@ export class LinkStateLog {
     private readonly max = 1024,
   ) {}
 
-  /** `party`'s link went up (`up` true) or down, said by `msg` with `fields`. */
-  changed(party: string, up: boolean, msg: string, fields: object): void {
+  /** `party`'s link went up or down, said by `msg` with `fields`. */
+  changed(party: string, msg: string, fields: object): void {
     const p = this.parties.get(party);
     if (p !== undefined) {
-      p.now = up;
       p.msg = msg;
       p.fields = fields;
       p.held++;
@@ -46,7 +43,7 @@ export class LinkStateLog {
     }
     if (this.parties.size >= this.max) return throttled(this.logger).info(fields, msg, msg, party);
     this.logger.info(fields, msg);
-    this.parties.set(party, { now: up, msg, fields, held: 0 });
+    this.parties.set(party, { msg, fields, held: 0 });
     this.windowFor(party);
   }
 

@@ -7,6 +7,8 @@ export const CHECKPOINT = 0x80000000;
 const CHECK_EVERY = 256;
 /** Copies kept at most per leaf link (held, or recorded and not yet trimmed): ~150 bytes each (measured: 148.8 B at 65,536), so at most ~10 MB. */
 const MAX_HELD = 65_536;
+/** Checkpoints unanswered at most: past it none is sent until one is answered (MAX_HELD bounds what is held meanwhile). */
+const MAX_MARKS = 8;
 
 /**
  * Queue copies a hub sent one keyed leaf and the leaf may still hand back
@@ -60,7 +62,7 @@ export class SentCopies {
     this.written++;
     // Bounded by what was recorded, not by what is held: a leaf that hands every copy back and never answers a checkpoint grew the list.
     if (this.order.length - this.head > MAX_HELD) this.trim(this.written - MAX_HELD);
-    if (this.written - this.markedAt < CHECK_EVERY || this.marks.length >= 8) return 0;
+    if (this.written - this.markedAt < CHECK_EVERY || this.marks.length >= MAX_MARKS) return 0;
     this.markedAt = this.written;
     const correlation = (CHECKPOINT | (this.nextMark++ & 0x7fffffff)) >>> 0;
     this.marks.push([correlation, this.written]);

@@ -14,9 +14,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 it('a leaf that restarts within the window: up, down, then (when the window ends) up with the changes held back', async () => {
   const log = logCapture();
   const s = new LinkStateLog(log.logger, 80);
-  s.changed('edge-1', true, 'leaf link up', { leaf: 'a' });
-  s.changed('edge-1', false, 'leaf link down', { leaf: 'a' });
-  s.changed('edge-1', true, 'leaf link up', { leaf: 'b' });
+  s.changed('edge-1', 'leaf link up', { leaf: 'a' });
+  s.changed('edge-1', 'leaf link down', { leaf: 'a' });
+  s.changed('edge-1', 'leaf link up', { leaf: 'b' });
   expect(log.records().map((r) => r.msg)).toEqual(['leaf link up']);
   await sleep(200);
   const said = log.records();
@@ -28,23 +28,23 @@ it('a key cycling links says at most one line a window, the last one its state',
   const log = logCapture();
   const s = new LinkStateLog(log.logger, 80);
   for (let i = 0; i < 50; i++) {
-    s.changed('cycler', true, 'leaf link up', { leaf: `id-${i}` });
-    s.changed('cycler', false, 'leaf link down', { leaf: `id-${i}` });
+    s.changed('cycler', 'leaf link up', { leaf: `id-${i}` });
+    s.changed('cycler', 'leaf link down', { leaf: `id-${i}` });
   }
   await sleep(130);
-  s.changed('cycler', true, 'leaf link up', { leaf: 'last' });
+  s.changed('cycler', 'leaf link up', { leaf: 'last' });
   await sleep(200);
   const said = log.records();
   expect(said.length).toBeLessThanOrEqual(4);
   expect(said.at(-1)).toMatchObject({ msg: 'leaf link up', leaf: 'last' });
   // Another label is said at once, whatever the cycler does.
-  s.changed('quiet', true, 'leaf link up', { leaf: 'q' });
+  s.changed('quiet', 'leaf link up', { leaf: 'q' });
   expect(log.records().at(-1)).toMatchObject({ leaf: 'q' });
 });
 
 it('past `max` parties a change is said as a throttled line, never held', () => {
   const log = logCapture();
   const s = new LinkStateLog(log.logger, 60_000, 2);
-  for (const p of ['a', 'b', 'c']) s.changed(p, true, 'leaf link up', { leaf: p });
+  for (const p of ['a', 'b', 'c']) s.changed(p, 'leaf link up', { leaf: p });
   expect(log.records().map((r) => r.leaf)).toEqual(['a', 'b', 'c']);
 });
