@@ -60,6 +60,8 @@ export function memberGone(node: MeshNode, mode: MeshMode, f: Frame, route: Rece
     // Peers (a leaf: its hub), else, for a leaf's event on its hub, other regions: never this node's own, tried already.
     const group: GroupReceivers | undefined = g && { ...g, local: NONE, far: from.kind === 'leaf' ? g.far : NONE };
     const m = group && group.remote.length + group.far.length > 0 ? node.table.pick(group, f) : undefined;
+    // The pick moved the copy's position: the group's own must move too, or every re-sent copy goes to one member.
+    if (g && group) g.next = group.next;
     if (m) {
       // Only a link is in those tiers.
       m.owner.deliver(f, m.sid < RESENT && marksResent(m.owner as PeerLink) ? m.sid + RESENT : m.sid);

@@ -15,7 +15,7 @@ import { FrameType, decodeBody, encodeBody, encodeFrame } from '@meshbus/proto';
 import { RawClient, until } from '@meshbus/testkit';
 import type { PeerInfo } from '../src/index.js';
 import { RESENT } from '../src/member-gone.js';
-import { fakePeer, fullyMeshed, meshKit, type TestNode } from './mesh-helpers.js';
+import { announced, fakePeer, fullyMeshed, meshKit, type TestNode } from './mesh-helpers.js';
 
 const SECRET = 'queue-resent-secret';
 const { node, cli, clients } = meshKit();
@@ -89,6 +89,13 @@ describe('a first queue copy over two links whose member just ended is passed on
   });
 });
 
+const origin = randomBytes(8);
+/** A queue copy of `job` from a fake peer: `sid` the id the node announced, seq in the payload. */
+const copy = (sid: number, hops: number, seq: number): Uint8Array =>
+  encodeFrame({ type: FrameType.PUB, topic: 'job', payload: Buffer.from(String(seq)), origin, seq, hops, maxHops: 8, sid });
+const pubsAt = (c: RawClient): Array<{ sid: number; hops: number; seq: number }> =>
+  c.got.filter((g) => g.type === FrameType.PUB).map((g) => ({ sid: g.sid, hops: g.hops, seq: Number(g.payload.toString()) }));
+
 describe('the re-sent marker on the wire, with a node that knows it and one that does not', () => {
   /** Node N with one queue member (max 1) on `job`, and a fake peer F that announced the group too. */
   async function setup(resentMark: boolean): Promise<{ n: TestNode; f: RawClient; me: PeerInfo; nId: number; member: RawClient }> {
@@ -115,11 +122,6 @@ describe('the re-sent marker on the wire, with a node that knows it and one that
     return { n, f, me, nId, member: m };
   }
 
-  const origin = randomBytes(8);
-  const copy = (sid: number, hops: number, seq: number): Uint8Array =>
-    encodeFrame({ type: FrameType.PUB, topic: 'job', payload: Buffer.from(String(seq)), origin, seq, hops, maxHops: 8, sid });
-  const pubsAt = (c: RawClient): Array<{ sid: number; hops: number; seq: number }> =>
-    c.got.filter((g) => g.type === FrameType.PUB).map((g) => ({ sid: g.sid, hops: g.hops, seq: Number(g.payload.toString()) }));
 
   it('a node that knows it: a first copy with hops 2 is passed on, marked; a marked copy is delivered but never passed on', async () => {
     const { n, f, nId, member: m } = await setup(true);
@@ -168,5 +170,35 @@ describe('the re-sent marker on the wire, with a node that knows it and one that
     await m.flush();
     expect(pubsAt(m).map((p) => p.seq)).toEqual([2000, 1998]);
     expect(n.cluster.reorderedDropped).toBe(1);
+  });
+});
+
+describe('copies passed on for an ended member take turns', () => {
+  it('two other members share them (before: memberGone picked on a copy of the group, so every one went to the same member)', async () => {
+    const n = await node({ secret: SECRET, pingInterval: 5000 }, 'N');
+    const m = await RawClient.connect(n.node.port);
+    clients.push(m);
+    m.sub('job', 1, { q: 'g', max: 1 });
+    await m.flush();
+    const peers: RawClient[] = [];
+    for (const name of ['F1', 'F2']) {
+      const me: PeerInfo = { id: randomBytes(8).toString('hex'), name, cluster: '127.0.0.1:9', client: '127.0.0.1:9', resentMark: true };
+      const f = await fakePeer(n, me, SECRET);
+      clients.push(f);
+      f.send({ type: FrameType.INTEREST, payload: encodeBody({ add: [[7, 'job', 'g', 1]] }) });
+      peers.push(f);
+    }
+    await until(() => groupLinks(n, 2), "both fake peers' members at N");
+    const [f1, f2] = peers as [RawClient, RawClient];
+    const nId = await announced(f1, 'job', 'g');
+    const total = 100;
+    // The first ends the member (max 1); the rest find none here and are passed on, each to F1 or F2.
+    for (let i = 0; i <= total; i++) f1.sendBytes(copy(nId, 1, 5000 + i));
+    await until(() => pubsAt(f1).length + pubsAt(f2).length >= total, 'every copy passed on');
+    const at1 = pubsAt(f1).length;
+    const at2 = pubsAt(f2).length;
+    expect(at1 + at2).toBe(total);
+    expect(Math.min(at1, at2)).toBeGreaterThanOrEqual(total / 2 - 1);
+    expect(n.node.stats.dropped.noQueueMember).toBe(0);
   });
 });
