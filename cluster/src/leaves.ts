@@ -65,7 +65,7 @@ export class Leaves {
       if (existing === undefined && this.full(link)) return 'refused';
       this.links.set(peer.id, link);
       existing?.close('replaced by a newer link');
-      this.upDown.changed(peer.keyLabel ?? peer.id, 'leaf link up', { leaf: peer.id, leafName: peer.name, remote: link.remote });
+      this.upDown.changed(peer.keyLabel ?? peer.id, 'leaf link up', { leaf: peer.id, leafName: peer.name, remote: link.remote, linksUp: this.linksUp(link) });
       return 'leaf';
     }
     if (this.isLeaf) {
@@ -95,8 +95,7 @@ export class Leaves {
       return true;
     }
     if (keyLabel === undefined) return false;
-    let n = 0;
-    for (const l of this.links.values()) if (l.peer!.keyLabel === keyLabel) n++;
+    const n = this.linksUp(link);
     if (n < o.maxLeafLinksPerKey) return false;
     const limit = { keyLabel, maxLeafLinksPerKey: o.maxLeafLinksPerKey };
     throttled(this.h.logger).warn({ ...fields, ...limit }, 'leaf link refused: maxLeafLinksPerKey reached', 'leaf key links full', keyLabel);
@@ -119,7 +118,19 @@ export class Leaves {
     const id = link.peer!.id;
     if (this.links.get(id) !== link) return;
     this.links.delete(id);
-    this.upDown.changed(link.peer!.keyLabel ?? id, 'leaf link down', { leaf: id, reason });
+    this.upDown.changed(link.peer!.keyLabel ?? id, 'leaf link down', { leaf: id, reason, linksUp: this.linksUp(link) });
+  }
+
+  /**
+   * Up links of `link`'s party: of its key label, else of its leaf id (0 or 1). Said on each up/down
+   * line: several leaves may share a key, so "down" alone does not tell the party's state.
+   */
+  private linksUp(link: PeerLink): number {
+    const { id, keyLabel } = link.peer!;
+    if (keyLabel === undefined) return this.links.has(id) ? 1 : 0;
+    let n = 0;
+    for (const l of this.links.values()) if (l.peer!.keyLabel === keyLabel) n++;
+    return n;
   }
 
   /** A leaf lost its hub: any of its seeds will do, the one that answers first. */

@@ -17,7 +17,10 @@ interface Party {
  * down" as the last word while its new link was up. Now a change is said at
  * once when the party said nothing this minute; otherwise it is held, and
  * when the minute ends the latest change is said (with `suppressed`: the
- * changes held) if any came, its state the one the party is in then.
+ * changes held) if any came, its state the one the party is in then. A
+ * party may have several links (leaves sharing a key): the caller says in
+ * `fields` how many are up (Leaves: `linksUp`), so a "down" line while
+ * another link of the key is up says so.
  *
  * Memory: one entry per party that changed within the last `every` ms, at
  * most `max`; past that a change is said as any throttled line (ThrottledLog).

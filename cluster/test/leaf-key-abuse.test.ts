@@ -20,6 +20,7 @@ import { silentLogger, startNode } from '@meshbus/core';
 import { RawClient, logCapture, until, type Got } from '@meshbus/testkit';
 import { ClusterNode, issueLeafKey, leafIdentity } from '../src/index.js';
 import { RESENT } from '../src/member-gone.js';
+import { LinkStateLog } from '../src/link-state-log.js';
 import { announced, collect, meshKit, rawPeer, type TestNode } from './mesh-helpers.js';
 
 const SECRET = 'leaf-key-abuse-secret';
@@ -219,6 +220,21 @@ describe('a hostile keyed leaf', () => {
     const said = (msg: string) => log.records().filter((r) => r.msg === msg);
     expect(said('leaf link up')).toHaveLength(1);
     expect(said('leaf link down')).toHaveLength(0);
+  });
+
+  it('leaves sharing a key: each up/down line says how many of its links are up (before: "a up, b up, a down" ended on "down" while b was up)', async () => {
+    const log = logCapture();
+    const hub = await node({ secret: SECRET }, 'hub', { logger: log.logger });
+    // The hub's own log of leaf links, with a window of 80 ms instead of a minute.
+    Object.assign((hub.cluster as unknown as { leaves: object }).leaves, { upDown: new LinkStateLog(log.logger, 80) });
+    const a = await rawLeaf(hub, 'shared');
+    await rawLeaf(hub, 'shared');
+    a.c.close();
+    await until(() => !hub.cluster.peers().some((p) => p.id === a.id), 'a down');
+    const lines = () => log.records().filter((r) => r.msg === 'leaf link up' || r.msg === 'leaf link down');
+    await until(() => lines().length >= 2, 'the window ends');
+    expect(lines()[0]).toMatchObject({ msg: 'leaf link up', leaf: a.id, linksUp: 1 });
+    expect(lines().at(-1)).toMatchObject({ msg: 'leaf link down', leaf: a.id, linksUp: 1, suppressed: 2 });
   });
 
   it('publishes no dead letters (`_DLQ`) unless its label\'s rules name them', async () => {
