@@ -107,6 +107,11 @@ export class LeafRules {
     return this.copies?.size ?? 0;
   }
 
+  /** Whether the leaf is so far behind on its queue copies that groups should pass it over (SentCopies.full). */
+  get copiesFull(): boolean {
+    return this.copies?.full === true;
+  }
+
   /** A PONG came: true when it answered a checkpoint (not a liveness PING). */
   answered(correlation: number): boolean {
     if (correlation < CHECKPOINT) return false;

@@ -103,11 +103,7 @@ export class PeerLink extends Connection {
   msgsIn = 0;
   msgsOut = 0;
   droppedHops = 0;
-  /**
-   * The largest payload the peer accepts (its HELLO/WELCOME `maxPayload`; the
-   * default for an older node that does not say), set when the link comes up.
-   * Larger events are not sent: the peer would refuse each one.
-   */
+  /** The largest payload the peer accepts (its HELLO/WELCOME `maxPayload`, else the default), set when the link comes up: larger events are not sent. */
   peerMaxPayload = DEFAULT_MAX_PAYLOAD;
   /** Events not sent because they were larger than `peerMaxPayload`. */
   tooLargeOut = 0;
@@ -115,6 +111,10 @@ export class PeerLink extends Connection {
   /** Subscriber.maxPayload: queue groups prefer a member whose link takes the event. */
   get maxPayload(): number {
     return this.peerMaxPayload;
+  }
+  /** Subscriber.backedUp; for a keyed leaf, also while far behind on its queue copies (LeafRules.copiesFull). */
+  override get backedUp(): boolean {
+    return super.backedUp || this.rules?.copiesFull === true;
   }
   /** Bytes of INTEREST frames (interest propagation) and PEERS frames (gossip) sent on this link. */
   interestBytesOut = 0;
