@@ -98,7 +98,10 @@ export class LeafRules {
   sentCopy(f: Frame, sid: number): void {
     const queue = this.groups.get(sid);
     if (queue === undefined) return;
-    const correlation = (this.copies ??= new SentCopies()).sent(f, queue);
+    this.checkpoint((this.copies ??= new SentCopies()).sent(f, queue));
+  }
+
+  private checkpoint(correlation: number): void {
     if (correlation !== 0) this.leaf.send(encodeFrame({ type: FrameType.PING, correlation }));
   }
 
@@ -115,7 +118,7 @@ export class LeafRules {
   /** A PONG came: true when it answered a checkpoint (not a liveness PING). */
   answered(correlation: number): boolean {
     if (correlation < CHECKPOINT) return false;
-    this.copies?.answered(correlation);
+    if (this.copies !== undefined) this.checkpoint(this.copies.answered(correlation));
     return true;
   }
 

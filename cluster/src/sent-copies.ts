@@ -73,19 +73,30 @@ export class SentCopies {
     // Bounded by what was recorded, not by what is held: a leaf that hands every copy back and never answers a checkpoint grew the list.
     if (this.order.length - this.head > MAX_HELD) this.trim(this.written - MAX_HELD);
     if (this.written - this.markedAt < CHECK_EVERY || this.marks.length >= MAX_MARKS) return 0;
+    return this.mark();
+  }
+
+  /**
+   * The PONG of checkpoint `correlation` came: what was sent before it came back or never will.
+   * Returns the correlation of a checkpoint PING to send now, or 0: when none is left unanswered
+   * and copies were sent since the last (sent while MAX_MARKS were out), one covers them at once.
+   * Otherwise a leaf that counts as backed up (full) gets no more copies, so no checkpoint would
+   * come to trim the rest: it stayed passed over while its group had another member.
+   */
+  answered(correlation: number): number {
+    while (this.marks.length > 0) {
+      const [c, at] = this.marks.shift()!;
+      this.trim(at);
+      if (c === correlation) break;
+    }
+    return this.marks.length === 0 && this.written > this.markedAt ? this.mark() : 0;
+  }
+
+  private mark(): number {
     this.markedAt = this.written;
     const correlation = (CHECKPOINT | (this.nextMark++ & 0x7fffffff)) >>> 0;
     this.marks.push([correlation, this.written]);
     return correlation;
-  }
-
-  /** The PONG of checkpoint `correlation` came: what was sent before it came back or never will. */
-  answered(correlation: number): void {
-    while (this.marks.length > 0) {
-      const [c, at] = this.marks.shift()!;
-      this.trim(at);
-      if (c === correlation) return;
-    }
   }
 
   /** True (and no longer held) when `f` is a copy sent for `queue`, unchanged, and not handed back yet. */
