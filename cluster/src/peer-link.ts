@@ -112,9 +112,9 @@ export class PeerLink extends Connection {
   get maxPayload(): number {
     return this.peerMaxPayload;
   }
-  /** Subscriber.backedUp; for a keyed leaf, also while far behind on its queue copies (LeafRules.copiesFull). */
-  override get backedUp(): boolean {
-    return super.backedUp || this.rules?.copiesFull === true;
+  /** Subscriber.passedOver: a keyed leaf far behind on its queue copies (LeafRules.copiesFull). */
+  get passedOver(): boolean {
+    return this.rules?.copiesFull === true;
   }
   /** Bytes of INTEREST frames (interest propagation) and PEERS frames (gossip) sent on this link. */
   interestBytesOut = 0;

@@ -5,7 +5,7 @@ import { FIXED_SIZE, OFF, type Frame } from '@meshbus/proto';
 export const CHECKPOINT = 0x80000000;
 /** Copies sent between two checkpoint PINGs. */
 const CHECK_EVERY = 256;
-/** Copies kept at most per leaf link (held, or recorded and not yet trimmed): ~150 bytes each (measured: 148.8 B at 65,536), so at most ~10 MB. */
+/** Copies kept at most per leaf link (held, or recorded and not yet trimmed): ~50 B each (measured: 3.2 MB at 65,536; 5.1 MB with 131,000 recorded, the list not yet compacted). */
 const MAX_HELD = 65_536;
 /** Checkpoints unanswered at most: past it none is sent until one is answered (MAX_HELD bounds what is held meanwhile). */
 const MAX_MARKS = 8;
@@ -28,16 +28,22 @@ const MAX_MARKS = 8;
  * held is then what is in flight to the leaf (the link's queue, the sockets,
  * the leaf's input) plus up to CHECK_EVERY copies; past MAX_HELD the oldest
  * is forgotten and its hand-back refused like a forged one (the hub's
- * badPeerEvents). Each copy costs one HMAC-SHA256 pass over its bytes, under
- * a key this process draws at start: a CRC is linear, and a leaf rewrote a
- * copy's topic and payload and fixed 4 bytes to keep its CRC (the review of
- * this change); 48 bits of a keyed MAC cannot be matched offline.
+ * badPeerEvents). From half of it the leaf is `full` (its link is passed
+ * over by queue groups, Subscriber.passedOver).
+ *
+ * A copy is known by its fingerprint alone: 48 bits of HMAC-SHA256, under a
+ * key this process draws at start, over its bytes but hops, sid and CRC, and
+ * its group (a CRC is linear: a leaf rewrote a copy's topic and payload and
+ * fixed 4 bytes to keep its CRC, the review of the first version; 48 bits of
+ * a keyed MAC cannot be matched offline). A number, not a string of origin,
+ * sequence and group: ~50 bytes a copy, not ~350 (the twenty-seventh
+ * session's review measured 23.2 MB for 65,536 string keys).
  */
 export class SentCopies {
-  /** Key (origin, seq, group) → fingerprint, in the order sent. */
-  private readonly held = new Map<string, number>();
-  /** Keys in the order sent (a key taken back stays here until trimmed; held says whether it is still held). */
-  private order: string[] = [];
+  /** Fingerprints of the copies held. */
+  private readonly held = new Set<number>();
+  /** Fingerprints in the order sent, from `head` (one taken back stays until trimmed; `held` says whether it is still held). */
+  private order: number[] = [];
   private head = 0;
   /** Copies recorded so far, and at the last checkpoint. */
   private written = 0;
@@ -53,9 +59,9 @@ export class SentCopies {
 
   /**
    * Half of MAX_HELD recorded and not yet trimmed: the leaf is far behind (or never answers a
-   * checkpoint). Its link then counts as backed up, so queue groups give their events to other
-   * members while they have one: past MAX_HELD the oldest copies' hand-backs would be refused
-   * (9,461 of 150,000 lost with a leaf that held its input 3 s, before).
+   * checkpoint). Queue groups then give their events to other members while they have one
+   * (Subscriber.passedOver): past MAX_HELD the oldest copies' hand-backs would be refused
+   * (9,464 of 150,000 lost with a leaf that held its input, before).
    */
   get full(): boolean {
     return this.order.length - this.head >= MAX_HELD / 2;
@@ -66,9 +72,9 @@ export class SentCopies {
    * correlation of a checkpoint PING to send now, or 0.
    */
   sent(f: Frame, queue: string): number {
-    const key = keyOf(f, queue);
-    this.held.set(key, fingerprint(f));
-    this.order.push(key);
+    const fp = fingerprint(f, queue);
+    this.held.add(fp);
+    this.order.push(fp);
     this.written++;
     // Bounded by what was recorded, not by what is held: a leaf that hands every copy back and never answers a checkpoint grew the list.
     if (this.order.length - this.head > MAX_HELD) this.trim(this.written - MAX_HELD);
@@ -79,9 +85,9 @@ export class SentCopies {
   /**
    * The PONG of checkpoint `correlation` came: what was sent before it came back or never will.
    * Returns the correlation of a checkpoint PING to send now, or 0: when none is left unanswered
-   * and copies were sent since the last (sent while MAX_MARKS were out), one covers them at once.
-   * Otherwise a leaf that counts as backed up (full) gets no more copies, so no checkpoint would
-   * come to trim the rest: it stayed passed over while its group had another member.
+   * and one was skipped meanwhile (CHECK_EVERY copies went out while MAX_MARKS were), it covers
+   * them at once. Otherwise a leaf passed over (full) gets no more copies, so no checkpoint would
+   * come to trim the rest: passed over for good while its group had another member.
    */
   answered(correlation: number): number {
     while (this.marks.length > 0) {
@@ -89,7 +95,13 @@ export class SentCopies {
       this.trim(at);
       if (c === correlation) break;
     }
-    return this.marks.length === 0 && this.written > this.markedAt ? this.mark() : 0;
+    // Only a skipped one: one for every answer while copies flow made a PING per copy (the review: 9,745 for 10,000).
+    return this.marks.length === 0 && this.written - this.markedAt >= CHECK_EVERY ? this.mark() : 0;
+  }
+
+  /** True (and no longer held) when `f` is a copy sent for `queue`, unchanged, and not handed back yet. */
+  takeBack(f: Frame, queue: string | undefined): boolean {
+    return queue !== undefined && this.held.delete(fingerprint(f, queue));
   }
 
   private mark(): number {
@@ -97,15 +109,6 @@ export class SentCopies {
     const correlation = (CHECKPOINT | (this.nextMark++ & 0x7fffffff)) >>> 0;
     this.marks.push([correlation, this.written]);
     return correlation;
-  }
-
-  /** True (and no longer held) when `f` is a copy sent for `queue`, unchanged, and not handed back yet. */
-  takeBack(f: Frame, queue: string | undefined): boolean {
-    if (queue === undefined) return false;
-    const key = keyOf(f, queue);
-    if (this.held.get(key) !== fingerprint(f)) return false;
-    this.held.delete(key);
-    return true;
   }
 
   /** Forgets the copies recorded before the `upTo`-th. */
@@ -121,21 +124,22 @@ export class SentCopies {
   }
 }
 
-function keyOf(f: Frame, queue: string): string {
-  return `${f.origin}.${f.seq}.${queue}`;
-}
-
 /** Drawn once per process: a leaf cannot compute a fingerprint it was not sent. */
 const KEY = randomBytes(32);
 
-/** HMAC-SHA256 of the frame without its hops and sid (what a hand-back changes) and header CRC, first 48 bits (exact in a double). */
-function fingerprint(f: Frame): number {
+/**
+ * HMAC-SHA256 of the frame without its hops and sid (what a hand-back changes) and header CRC, then
+ * the group's name, first 48 bits (exact in a double). The frame's bytes start with its length, so
+ * where they end and the name starts is unambiguous.
+ */
+function fingerprint(f: Frame, queue: string): number {
   const b = f.buf;
   const s = f.start;
   const d = createHmac('sha256', KEY)
     .update(b.subarray(s + OFF.LENGTH, s + OFF.HOPS))
     .update(b.subarray(s + OFF.MAX_HOPS, s + OFF.SID))
     .update(b.subarray(s + FIXED_SIZE, f.end))
+    .update(queue)
     .digest();
   return d.readUIntBE(0, 6);
 }

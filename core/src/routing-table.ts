@@ -40,10 +40,32 @@ function soleReceivers(held: OwnedPattern): Receivers {
   };
 }
 
-/** Whether `tier` has members not owned by `skip` (one entry per owner: at most two looked at). */
-function hasMember(tier: readonly GroupMembers[], skip: Subscriber | undefined, f: Frame): boolean {
-  for (let i = 0; i < tier.length; i++) if (tier[i]!.owner !== skip && admitted(tier[i]!.owner, f)) return true;
+/**
+ * Whether `tier` has members not owned by `skip` that admit `f` (one entry per owner: at most two
+ * looked at); `spare`: only members not passed over (Subscriber.passedOver).
+ */
+function hasMember(tier: readonly GroupMembers[], skip: Subscriber | undefined, f: Frame, spare: boolean): boolean {
+  for (let i = 0; i < tier.length; i++) {
+    const o = tier[i]!.owner;
+    if (o !== skip && admitted(o, f) && !(spare && o.passedOver === true)) return true;
+  }
   return false;
+}
+
+/**
+ * The tier pick takes members from: this node's, else the region's, else another region's, as far as
+ * `scope` reaches; the nearest with a member not passed over, else the nearest with any member.
+ * (Passed-over members only ordered a tier before: a leaf far behind, its hub's only member, got every
+ * copy while a peer's member waited, and lost the hand-backs past its hub's ledger.)
+ */
+function tierOf(group: GroupReceivers, skip: Subscriber | undefined, f: Frame, scope: DeliveryScope): readonly GroupMembers[] {
+  const { local, remote, far } = group;
+  for (let spare = true; ; spare = false) {
+    if (hasMember(local, skip, f, spare)) return local;
+    if (scope !== 'local' && hasMember(remote, skip, f, spare)) return remote;
+    if (scope === 'all' && hasMember(far, skip, f, spare)) return far;
+    if (!spare) return scope === 'local' ? local : scope === 'region' ? remote : far;
+  }
 }
 
 /**
@@ -57,7 +79,7 @@ function nearestRank(ranks: readonly (readonly GroupMembers[])[], all: readonly 
   for (const rank of ranks) {
     for (const e of rank) {
       if (e.owner === skip || !admitted(e.owner, f) || !takesPayload(e.owner, f.payloadLen)) continue;
-      if (!e.owner.backedUp) return rank;
+      if (!e.owner.backedUp && e.owner.passedOver !== true) return rank;
       fits ??= rank;
     }
   }
@@ -339,7 +361,8 @@ export class RoutingTable {
    * (once it no longer held the publisher back, it did not even count as
    * congested), so with 'drop' half the group's events were dropped while
    * the other member could take them (the NATS Streaming fault "Stalled
-   * Queue member may stall the group").
+   * Queue member may stall the group"). A member passed over
+   * (Subscriber.passedOver) is taken only when no other is in reach, in any tier.
    */
   pick(group: GroupReceivers, f: Frame, skip?: Subscriber, scope: DeliveryScope = 'all'): Subscription | undefined {
     // Nearest first: this node's members, else the region's, else another region's. Members only
@@ -347,7 +370,7 @@ export class RoutingTable {
     // the event (Subscriber.admits), leave their tier empty: a copy from a link is no group's
     // (SPEC 10.3), so no other node would pick for the group.
     const payloadLen = f.payloadLen;
-    let tier = hasMember(group.local, skip, f) || scope === 'local' ? group.local : hasMember(group.remote, skip, f) || scope === 'region' ? group.remote : group.far;
+    let tier = tierOf(group, skip, f, scope);
     // A partial mesh's peers at several distances: the nearest that has a member, so a copy moves toward one.
     if (tier === group.remote && group.remoteRanks !== undefined) tier = nearestRank(group.remoteRanks, tier, skip, f);
     const n = tier.length;
@@ -365,10 +388,14 @@ export class RoutingTable {
       if (e.owner === skip || !admitted(e.owner, f)) continue;
       const m = e.subs[j === 0 ? k - e.before : k % e.subs.length]!;
       if (!takesPayload(e.owner, payloadLen)) unfit ??= m;
-      else if (!e.owner.backedUp) return m;
+      else if (!e.owner.backedUp && e.owner.passedOver !== true) return m;
       else if (busy === undefined || (e.owner.pending ?? 0) < (busy.owner.pending ?? 0)) busy = m;
     }
-    return busy ?? unfit;
+    const m = busy ?? unfit;
+    // No member took it: the turn was nobody's (a leaf's hand-back tried here first, then passed on,
+    // moved the position twice per copy, so two remote members took turns on one of them).
+    if (m === undefined) group.next = at;
+    return m;
   }
 }
 

@@ -79,6 +79,13 @@ export interface Subscriber {
    */
   readonly pending?: number;
   readonly backedUp?: boolean;
+  /**
+   * A queue member that takes its group's events only when no member of
+   * another tier could (RoutingTable.pick): a keyed leaf far behind on the
+   * copies its hub must remember to take back (cluster sent-copies.ts), whose
+   * further copies would be lost if handed back. Undefined: never.
+   */
+  readonly passedOver?: boolean;
   /** Registers a publisher to be told when this receiver is no longer congested. */
   addWaiter(w: Throttled): void;
   /**
