@@ -216,7 +216,9 @@ describe("one connection's duplicate subscriptions", () => {
     await c.flush();
     expect(n.table.size).toBe(6);
     const p = await client(n);
-    for (let i = 0; i < 4; i++) p.pub(`a.t${i}`, `e${i}`);
+    // One topic: a group's turns are per topic (each topic's first pick starts at random, so four
+    // topics landed all on one member once in eight runs: a CI failure).
+    for (let i = 0; i < 4; i++) p.pub('a.t', `e${i}`);
     await p.flush();
     await c.waitFor(() => c.events().length === 8);
     await c.flush();
