@@ -42,12 +42,14 @@ function soleReceivers(held: OwnedPattern): Receivers {
 
 /**
  * Whether `tier` has members not owned by `skip` that admit `f` (one entry per owner: at most two
- * looked at); `spare`: only members not passed over (Subscriber.passedOver).
+ * looked at); `spare`: only members not passed over (Subscriber.passedOver) that take its payload
+ * (a peer whose maxPayload is smaller would skip it: the event lost where a passed-over leaf would
+ * have taken it, the review of this rule).
  */
 function hasMember(tier: readonly GroupMembers[], skip: Subscriber | undefined, f: Frame, spare: boolean): boolean {
   for (let i = 0; i < tier.length; i++) {
     const o = tier[i]!.owner;
-    if (o !== skip && admitted(o, f) && !(spare && o.passedOver === true)) return true;
+    if (o !== skip && admitted(o, f) && !(spare && (o.passedOver === true || !takesPayload(o, f.payloadLen)))) return true;
   }
   return false;
 }

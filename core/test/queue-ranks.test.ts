@@ -41,3 +41,31 @@ describe('queue members ranked by distance', () => {
     expect(picks(peer(1, 1 << 20, true), peer(2, 1 << 20, true), 10)).toEqual({ near: 100, far: 0 });
   });
 });
+
+describe('a member passed over (Subscriber.passedOver: a keyed leaf far behind on its copies)', () => {
+  /** The hub's keyed leaf (local tier) and a peer's member (remote tier): who gets 100 events of `payload` bytes. */
+  function leafAndPeer(leaf: Subscriber, p: Subscriber, payload: number): { leaf: number; peer: number } {
+    const t = new RoutingTable();
+    t.add({ sid: 1, pattern: 'x', queue: 'g', owner: leaf, slow: 'drop' } satisfies Subscription);
+    t.add({ sid: 2, pattern: 'x', queue: 'g', owner: p, slow: 'drop' } satisfies Subscription);
+    const out = { leaf: 0, peer: 0 };
+    const b = encodeFrame({ type: FrameType.PUB, topic: 'x', payload: new Uint8Array(payload) });
+    for (let i = 0; i < 100; i++) {
+      const m = t.pick(t.route('x').groups[0]!, new Frame(b, 0, b.length));
+      if (m?.owner === leaf) out.leaf++;
+      else if (m?.owner === p) out.peer++;
+    }
+    return out;
+  }
+  const leaf = (passedOver: boolean): Subscriber =>
+    ({ kind: 'leaf', uid: 9, congested: false, maxPayload: 1 << 20, backedUp: false, passedOver, deliver() {}, addWaiter() {} }) as unknown as Subscriber;
+
+  it('gives way to a member of another tier', () => {
+    expect(leafAndPeer(leaf(true), peer(2, 1 << 20), 10)).toEqual({ leaf: 0, peer: 100 });
+    expect(leafAndPeer(leaf(false), peer(2, 1 << 20), 10)).toEqual({ leaf: 100, peer: 0 });
+  });
+
+  it('but not to one that cannot take the payload (before the review: 100 of 100 went to the peer link, which skipped them)', () => {
+    expect(leafAndPeer(leaf(true), peer(2, 100), 1000)).toEqual({ leaf: 100, peer: 0 });
+  });
+});
