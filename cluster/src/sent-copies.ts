@@ -64,7 +64,12 @@ export class SentCopies {
    * (9,464 of 150,000 lost with a leaf that held its input, before).
    */
   get full(): boolean {
-    return this.order.length - this.head >= MAX_HELD / 2;
+    return this.recorded >= MAX_HELD / 2;
+  }
+
+  /** Copies recorded and not yet trimmed (taken back or not). */
+  private get recorded(): number {
+    return this.order.length - this.head;
   }
 
   /**
@@ -77,7 +82,7 @@ export class SentCopies {
     this.order.push(fp);
     this.written++;
     // Bounded by what was recorded, not by what is held: a leaf that hands every copy back and never answers a checkpoint grew the list.
-    if (this.order.length - this.head > MAX_HELD) this.trim(this.written - MAX_HELD);
+    if (this.recorded > MAX_HELD) this.trim(this.written - MAX_HELD);
     if (this.written - this.markedAt < CHECK_EVERY || this.marks.length >= MAX_MARKS) return 0;
     return this.mark();
   }
@@ -113,7 +118,7 @@ export class SentCopies {
 
   /** Forgets the copies recorded before the `upTo`-th. */
   private trim(upTo: number): void {
-    const firstIndex = this.written - (this.order.length - this.head);
+    const firstIndex = this.written - this.recorded;
     let i = this.head;
     for (const end = this.head + (upTo - firstIndex); i < end && i < this.order.length; i++) this.held.delete(this.order[i]!);
     this.head = i;

@@ -16,13 +16,19 @@ const copy = (seq: number): Frame => {
   return new Frame(b, 0, b.length);
 };
 
-it('a checkpoint every 256 copies; at its answer what went before is forgotten', () => {
-  const s = new SentCopies();
+/** Copies 1..`n` sent for group g, none answered: the checkpoint PINGs asked for. */
+function sendCopies(s: SentCopies, n: number): number[] {
   const pings: number[] = [];
-  for (let i = 1; i <= 600; i++) {
+  for (let i = 1; i <= n; i++) {
     const c = s.sent(copy(i), 'g');
     if (c !== 0) pings.push(c);
   }
+  return pings;
+}
+
+it('a checkpoint every 256 copies; at its answer what went before is forgotten', () => {
+  const s = new SentCopies();
+  const pings = sendCopies(s, 600);
   expect(pings).toHaveLength(2);
   expect(pings.every((c) => c >= CHECKPOINT)).toBe(true);
   expect(s.size).toBe(600);
@@ -63,7 +69,7 @@ it('65,536 copies held take under 8 MB of heap (string keys took 23.2 MB)', () =
   const heap = (): number => (gc(), gc(), process.memoryUsage().heapUsed);
   const before = heap();
   const s = new SentCopies();
-  for (let i = 1; i <= 65_536; i++) s.sent(copy(i), 'g');
+  sendCopies(s, 65_536);
   const grown = heap() - before;
   expect(s.size).toBe(65_536);
   expect(grown).toBeLessThan(8e6);
@@ -71,12 +77,8 @@ it('65,536 copies held take under 8 MB of heap (string keys took 23.2 MB)', () =
 
 it('a leaf far behind is full; once it answers, a checkpoint covers the copies sent while its checkpoints were all out, and it is not full any more (before: full for good)', () => {
   const s = new SentCopies();
-  const pings: number[] = [];
   // The leaf reads nothing: 8 checkpoints go out (the first 2,048 copies), then none until one is answered.
-  for (let i = 1; i <= 40_000; i++) {
-    const c = s.sent(copy(i), 'g');
-    if (c !== 0) pings.push(c);
-  }
+  const pings = sendCopies(s, 40_000);
   expect(pings).toHaveLength(8);
   expect(s.full).toBe(true);
   // It catches up: every checkpoint answered, in order.
@@ -91,7 +93,7 @@ it('a leaf far behind is full; once it answers, a checkpoint covers the copies s
 
 it('at most 65,536 copies are held: past that the oldest is forgotten', () => {
   const s = new SentCopies();
-  for (let i = 1; i <= 70_000; i++) s.sent(copy(i), 'g');
+  sendCopies(s, 70_000);
   expect(s.size).toBe(65_536);
   expect(s.takeBack(copy(1), 'g')).toBe(false);
   expect(s.takeBack(copy(70_000), 'g')).toBe(true);

@@ -363,8 +363,12 @@ export class RoutingTable {
    * (once it no longer held the publisher back, it did not even count as
    * congested), so with 'drop' half the group's events were dropped while
    * the other member could take them (the NATS Streaming fault "Stalled
-   * Queue member may stall the group"). A member passed over
-   * (Subscriber.passedOver) is taken only when no other is in reach, in any tier.
+   * Queue member may stall the group"). The tier itself is the nearest in
+   * reach with a member that is not passed over (Subscriber.passedOver) and
+   * takes the payload, else the nearest with any member: a passed-over leaf,
+   * or a member that would skip the event, is taken only when no other is in
+   * reach (so a hub's leaf whose maxPayload is smaller than the event gives
+   * way to a peer's member that takes it, where it got the event and skipped it).
    */
   pick(group: GroupReceivers, f: Frame, skip?: Subscriber, scope: DeliveryScope = 'all'): Subscription | undefined {
     // Nearest first: this node's members, else the region's, else another region's. Members only

@@ -16,18 +16,26 @@ function peer(uid: number, maxPayload: number, backedUp = false): Subscriber {
   return { kind: 'peer', uid, congested: false, maxPayload, backedUp, deliver() {}, addWaiter() {} } as unknown as Subscriber;
 }
 
-function picks(near: Subscriber, far: Subscriber, payload: number): { near: number; far: number } {
+/** Who of `a` and `b` (sids 1 and 2 of group g on x, at `distance`s when given) gets 100 events of `payload` bytes. */
+function pickCounts(a: Subscriber, b: Subscriber, payload: number, distance: [number, number] | [] = []): [number, number] {
   const t = new RoutingTable();
-  t.add({ sid: 1, pattern: 'x', queue: 'g', owner: near, slow: 'drop', distance: 1 } satisfies Subscription);
-  t.add({ sid: 2, pattern: 'x', queue: 'g', owner: far, slow: 'drop', distance: 2 } satisfies Subscription);
-  const out = { near: 0, far: 0 };
-  const b = encodeFrame({ type: FrameType.PUB, topic: 'x', payload: new Uint8Array(payload) });
+  [a, b].forEach((owner, i) => {
+    const d = distance[i];
+    t.add({ sid: i + 1, pattern: 'x', queue: 'g', owner, slow: 'drop', ...(d === undefined ? {} : { distance: d }) } satisfies Subscription);
+  });
+  const out: [number, number] = [0, 0];
+  const f = encodeFrame({ type: FrameType.PUB, topic: 'x', payload: new Uint8Array(payload) });
   for (let i = 0; i < 100; i++) {
-    const m = t.pick(t.route('x').groups[0]!, new Frame(b, 0, b.length));
-    if (m?.owner === near) out.near++;
-    else if (m?.owner === far) out.far++;
+    const m = t.pick(t.route('x').groups[0]!, new Frame(f, 0, f.length));
+    if (m?.owner === a) out[0]++;
+    else if (m?.owner === b) out[1]++;
   }
   return out;
+}
+
+function picks(near: Subscriber, far: Subscriber, payload: number): { near: number; far: number } {
+  const [n, f] = pickCounts(near, far, payload, [1, 2]);
+  return { near: n, far: f };
 }
 
 describe('queue members ranked by distance', () => {
@@ -45,17 +53,8 @@ describe('queue members ranked by distance', () => {
 describe('a member passed over (Subscriber.passedOver: a keyed leaf far behind on its copies)', () => {
   /** The hub's keyed leaf (local tier) and a peer's member (remote tier): who gets 100 events of `payload` bytes. */
   function leafAndPeer(leaf: Subscriber, p: Subscriber, payload: number): { leaf: number; peer: number } {
-    const t = new RoutingTable();
-    t.add({ sid: 1, pattern: 'x', queue: 'g', owner: leaf, slow: 'drop' } satisfies Subscription);
-    t.add({ sid: 2, pattern: 'x', queue: 'g', owner: p, slow: 'drop' } satisfies Subscription);
-    const out = { leaf: 0, peer: 0 };
-    const b = encodeFrame({ type: FrameType.PUB, topic: 'x', payload: new Uint8Array(payload) });
-    for (let i = 0; i < 100; i++) {
-      const m = t.pick(t.route('x').groups[0]!, new Frame(b, 0, b.length));
-      if (m?.owner === leaf) out.leaf++;
-      else if (m?.owner === p) out.peer++;
-    }
-    return out;
+    const [l, r] = pickCounts(leaf, p, payload);
+    return { leaf: l, peer: r };
   }
   const leaf = (passedOver: boolean): Subscriber =>
     ({ kind: 'leaf', uid: 9, congested: false, maxPayload: 1 << 20, backedUp: false, passedOver, deliver() {}, addWaiter() {} }) as unknown as Subscriber;
