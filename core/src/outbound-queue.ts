@@ -440,6 +440,8 @@ export class OutboundQueue implements BudgetMember {
     }
     q.dropFrom = i;
     q.skipEmptied();
+    // A reader that never reads never drains: what was dropped gives its room back here too.
+    q.compact();
   }
 
   /** `size` more bytes would pass maxPending or the node's budget (dropping this queue's own events makes room for either). */
