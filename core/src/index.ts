@@ -1,4 +1,6 @@
-export { MeshNode, startNode, type NodeHooks, type LocalPublish, type TraceHop } from './node.js';
+export { MeshNode, startNode, type NodeHooks } from './node.js';
+export type { LocalPublish } from './local-publish.js';
+export type { TraceHop } from './trace-hop.js';
 export { ClientSession } from './client-session.js';
 // Durability (ioredis, bullmq), the HTTP API (fastify) and the WebSocket gateway
 // (ws) are subpath exports, '@meshbus/core/durable', '@meshbus/core/http' and

@@ -1,4 +1,4 @@
-import { Flags, Frame, FrameType, SessionError, assertTopic, checkIngressExtension, encodeFrame, type TopicLimits } from '@meshbus/proto';
+import { Flags, Frame, FrameType, OFF, SessionError, assertTopic, checkIngressExtension, encodeFrame, readU16, resealHeader, writeU16, type TopicLimits } from '@meshbus/proto';
 import type { EventSource, Subscriber } from './subscriber.js';
 
 /** An event the node publishes itself (HTTP API, internal services). */
@@ -15,6 +15,14 @@ export interface LocalPublish {
    * and hop records go to `_TRACE.<trace>`. Any other id: no hop records.
    */
   trace?: string;
+  /**
+   * On a durable topic, ask the store's answer as a client's acked PUB does:
+   * once Redis has the event (or refused it), its ACK (with the position) or
+   * its NACK (the store's code) is sent to `from.send`. A plain topic's event
+   * is delivered as without it (nothing is refused: MB_ERR_NOT_DURABLE is for
+   * clients that asked for durability). The HTTP API's publish asks it.
+   */
+  answer?: boolean;
 }
 
 /**
@@ -34,4 +42,11 @@ export function localFrame(topic: string, payload: Uint8Array, o: LocalPublish, 
   const f = new Frame(bytes, 0, bytes.length);
   checkIngressExtension(f.extBytes, type === FrameType.REQ, 'client');
   return f;
+}
+
+/** Makes a local frame ask for its ACK/NACK (LocalPublish.answer): the ACK_REQUESTED flag set, the header resealed. */
+export function askAnswer(f: Frame): void {
+  const at = f.start + OFF.FLAGS;
+  writeU16(f.buf, at, readU16(f.buf, at) | Flags.ACK_REQUESTED);
+  resealHeader(f.buf, f.start);
 }

@@ -39,7 +39,7 @@ import { PublishRun } from './publish-run.js';
 import type { Transport, TransportEvents } from './transport.js';
 import type { NodeContext } from './node-context.js';
 import { admitted, echoSkip, isLink, takesPayload, type EventSource, type Subscriber } from './subscriber.js';
-import { localFrame, type LocalPublish } from './local-publish.js';
+import { askAnswer, localFrame, type LocalPublish } from './local-publish.js';
 import { InternalSubscriber, subscribeInternal, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 import type { NodeExtension } from './node-extension.js';
 import { throttled } from './told-recently.js';
@@ -248,15 +248,17 @@ export class MeshNode implements NodeContext {
   /**
    * Publishes an event from inside the node: encodes the frame and routes it
    * exactly like a client's PUB (a REQ when `o.reply` is set). Returns how
-   * many receivers got it (a peer link counts as one). Throws ProtocolError
-   * MB_ERR_BAD_TOPIC / MB_ERR_BAD_EXTENSION or SessionError MB_ERR_PAYLOAD_TOO_LARGE.
+   * many receivers got it (a peer link counts as one); on a durable topic,
+   * who will once it is stored, whoever publishes (`o.answer`: the store's
+   * ACK/NACK to `o.from`). Throws ProtocolError MB_ERR_BAD_TOPIC /
+   * MB_ERR_BAD_EXTENSION or SessionError MB_ERR_PAYLOAD_TOO_LARGE.
    */
   publishLocal(topic: string, payload: Uint8Array, o: LocalPublish = {}): number {
     const f = localFrame(topic, payload, o, this.options);
+    if (o.answer === true && this.durability?.match(f)) askAnswer(f);
     const n = this.ingress(f, o.from ?? INTERNAL_PUBLISHER);
     if (n === REFUSED) return 0;
     if (n !== STORED) return n;
-    // Durable topics are stored first whoever publishes (HTTP included): report who will receive it.
     const r = this.table.routeFrame(f, this.decodeTopic);
     return r.plain.length + r.groups.length;
   }
@@ -490,9 +492,6 @@ export class MeshNode implements NodeContext {
     await this.otlp?.flush();
   }
 }
-
-export type { TraceHop } from './trace-hop.js';
-export type { LocalPublish } from './local-publish.js';
 
 /** Creates a node and starts listening. */
 export async function startNode(options: NodeOptions = {}, scanner?: FrameScanner): Promise<MeshNode> {

@@ -36,6 +36,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   // An HTTP answer refused at the bound on answers not read yet (reply-memory.ts): retry once clients read.
   MB_ERR_SLOW_CONSUMER: 503,
   MB_ERR_STORE_UNAVAILABLE: 503,
+  // A store quota reached (SPEC 15.8): neither stored nor delivered; room comes back as jobs are taken and topics reclaimed.
+  MB_ERR_STORE_FULL: 507,
   MB_ERR_CONNECTION_CLOSED: 503,
   MB_ERR_TIMEOUT: 504,
 };

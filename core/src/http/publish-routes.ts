@@ -10,6 +10,7 @@ import { intParam } from './views.js';
 import type { WaitingCalls } from './waiting-calls.js';
 import { EVENT_BODY_CSP, eventContentType } from './served-types.js';
 import { replyMemory } from './reply-memory.js';
+import { StoreAnswer } from './store-answer.js';
 
 /** Request headers `x-meshbus-h-<name>: value` travel as event header `<name>` (lower case). */
 export const HEADER_PREFIX = 'x-meshbus-h-';
@@ -132,9 +133,12 @@ export function registerPublishRoutes(app: FastifyInstance, d: PublishDeps): voi
   app.post<{ Params: { topic: string } }>('/v1/publish/:topic', { bodyLimit }, async (req) => {
     if (node.draining) throw new HttpError('MB_ERR_DRAINING');
     const topic = publishableTopic(req.params.topic);
-    const receivers = node.publishLocal(topic, bodyBytes(req.body), { headers: eventHeaders(req.headers) });
+    // On a durable topic the answer waits for the store, as a client's acked PUB does (store-answer.ts).
+    const from = new StoreAnswer();
+    const receivers = node.publishLocal(topic, takeBody(req), { headers: eventHeaders(req.headers), from, answer: true, correlation: 1 });
+    const position = await from.outcome(node);
     stats.published++;
-    return { topic, receivers };
+    return position === undefined ? { topic, receivers } : { topic, receivers, position };
   });
 
   app.post<{ Params: { topic: string }; Querystring: { timeout?: string } }>('/v1/request/:topic', { bodyLimit }, async (req, reply) => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { MeshNode, TraceHop } from '../node.js';
+import type { MeshNode } from '../node.js';
+import type { TraceHop } from '../trace-hop.js';
 import { HttpError } from './http-errors.js';
 import { publishableTopic, takeBody } from './publish-routes.js';
 import { intParam } from './views.js';
