@@ -2,7 +2,7 @@ import { ClientError, FrameType, assertPattern, assertWellFormed, encodeBody, is
 import { toBytes } from './codecs.js';
 import type { Connection } from './connection.js';
 import { Engine, type PendingFlush, type PendingRequest } from './engine.js';
-import { owes } from './offline-order.js';
+import { drainClient } from './drain.js';
 import { asError, checkKind, connectionClosed, invalid, messageOf, safely } from './errors.js';
 import { checkConnectOptions, checkDeadline, checkPending, optionsObject } from './option-checks.js';
 import type { Msg, Responder } from './msg.js';
@@ -296,50 +296,7 @@ export class Client implements SubscriptionOwner, Responder {
    * `unsent`) and rejects with ClientError MB_ERR_TIMEOUT.
    */
   async drain(): Promise<void> {
-    const e = this.e;
-    if (e.state === 'closed' || e.state === 'draining') return e.closedPromise.then(() => undefined);
-    // Suspended by the app: no connection comes until resume(), so waiting for one never settled (a process exited without a `closed` event).
-    if (!e.conn && this.byApp) return this.close();
-    e.state = 'draining';
-    const subs = e.dispatcher.subs;
-    for (const sub of subs.values()) {
-      sub.draining = true;
-      e.unsub(sub.sid); // offline: nothing to send, and the next connection does not subscribe it again
-    }
-    if (e.inboxSid) e.unsub(e.inboxSid);
-    // Requests made offline are not sent: their replies would come to the inbox this drain unsubscribes (as one made now).
-    e.waitingRequests.rejectAll(connectionClosed('client is draining'));
-    // Past drainTimeout it closes as close() does, ending every wait below (one for a node that never came was for ever).
-    const ms = e.options.drainTimeout ?? 30_000;
-    let late = false;
-    const timer = after(ms, () => {
-      late = true;
-      void this.close();
-    });
-    const until = (type: Status['type']): Promise<void> =>
-      new Promise((resolve) => {
-        const off = e.feed.emitter.on('status', (s) => {
-          if (s.type === type || s.type === 'closed') resolve(off());
-        });
-      });
-    // Offline, or its connection lost with something owed (a draining node's GOODBYE gives back the acked publishes it did
-    // not take), it waits for the next connection, which sends what waited; so does what is still owed after a flush
-    // (flushing again was a PING/PONG loop: an outbox whose takeAll() failed, a draining node's NACKs).
-    for (let conn = e.conn; e.state === 'draining'; conn = e.conn) {
-      if (!conn) {
-        await until('connected');
-        continue;
-      }
-      // Acked publishes (made before or during the drain, or offline) get their ACK: the node stores before it answers, after the PONG.
-      await this.flush().catch(() => undefined);
-      await e.pending.acksSettled();
-      if (!owes(e)) break;
-      if (e.conn === conn) await until('disconnected');
-    }
-    clearTimeout(timer);
-    for (const sub of [...subs.values()]) e.dispatcher.end(sub, 'unsubscribed', false);
-    await this.close();
-    if (late) throw new ClientError('MB_ERR_TIMEOUT', `drain not done within drainTimeout (${ms} ms)`);
+    return drainClient(this.e, (t) => this.flush(t), () => this.close(), this.byApp);
   }
 
   /** Closes now: pending requests and flushes are rejected (MB_ERR_CONNECTION_CLOSED), subscriptions end. */
