@@ -1,6 +1,6 @@
 import { pack, unpack } from 'msgpackr';
-import { ClientError, assertWellFormed, utf8Decode, utf8Encode } from '@meshbus/proto';
-import { checkKind, invalid } from './errors.js';
+import { ClientError, assertWellFormed, isMeshbusError, utf8Decode, utf8Encode } from '@meshbus/proto';
+import { checkKind, invalid, messageOf } from './errors.js';
 
 /** Turns application values into payload bytes and back. */
 export interface Codec<T = unknown> {
@@ -113,7 +113,10 @@ export type Payload = Uint8Array | string;
 export function toBytes(value: unknown, codec?: Codec<never>): Uint8Array {
   if (codec !== undefined) {
     checkKind('codec', codec, 'codec');
-    return (codec as Codec<unknown>).encode(value);
+    // An application's codec: what it throws or returns is checked, not trusted (a string was sent as zero bytes).
+    const b = viaCodec(() => (codec as Codec<unknown>).encode(value), 'encode');
+    if (!(b instanceof Uint8Array)) throw new ClientError('MB_ERR_CODEC', 'codec encode must return a Uint8Array');
+    return b;
   }
   if (value === undefined || value === null) return EMPTY;
   if (value instanceof Uint8Array) return value;
@@ -122,3 +125,12 @@ export function toBytes(value: unknown, codec?: Codec<never>): Uint8Array {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** Runs a codec's `encode` or `decode`: anything it throws that is not a MeshbusError becomes ClientError MB_ERR_CODEC (its `cause`). */
+export function viaCodec<T>(run: () => T, what: 'encode' | 'decode'): T {
+  try {
+    return run();
+  } catch (e) {
+    throw isMeshbusError(e) ? e : new ClientError('MB_ERR_CODEC', `codec ${what} failed: ${messageOf(e)}`, { cause: e });
+  }
+}

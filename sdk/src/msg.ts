@@ -1,5 +1,5 @@
 import { Frame, type Extension, type Position } from '@meshbus/proto';
-import { JsonCodec, StringCodec, type Codec } from './codecs.js';
+import { JsonCodec, StringCodec, viaCodec, type Codec } from './codecs.js';
 import { messageOf } from './errors.js';
 
 /** What a Msg needs from its client to answer a request. */
@@ -107,7 +107,7 @@ export class Msg {
   }
   /** The payload decoded with the subscription's codec (or the client's default, JSON). */
   decoded<T = unknown>(): T {
-    return (this.codec ?? JsonCodec).decode(this.data) as T;
+    return viaCodec(() => (this.codec ?? JsonCodec).decode(this.data), 'decode') as T;
   }
 
   /**
