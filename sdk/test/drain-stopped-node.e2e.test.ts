@@ -11,8 +11,9 @@
  * process.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, sleep, spawnNode, type NodeProcess } from '@meshbus/testkit';
+import { sleep, type NodeProcess } from '@meshbus/testkit';
 import { connect, type Client } from '../src/index.js';
+import { spawnedNodeWithCounter } from './helpers.js';
 
 const procs: NodeProcess[] = [];
 const clients: Client[] = [];
@@ -29,21 +30,13 @@ const EVENTS = 200;
 const SIZE = 100_000;
 
 async function setUp(kind: 'TCP' | 'WebSocket', drainTimeout: number) {
-  const wsPort = await freePort();
-  const node = await spawnNode({ extra: ['--ws-port', String(wsPort), '--max-payload', String(1024 * 1024)] });
-  procs.push(node);
-  const url = kind === 'TCP' ? node.url : `ws://127.0.0.1:${wsPort}/`;
-  const sub = await connect(url, { reconnect: false });
-  clients.push(sub);
-  let got = 0;
-  sub.subscribe('d.x', { callback: () => void got++ });
-  await sub.flush();
+  const { node, url, got } = await spawnedNodeWithCounter(kind, 'd.x', ['--max-payload', String(1024 * 1024)], procs, clients);
   // requestTimeout far under drainTimeout: the old drain gave up at requestTimeout.
   const pub = await connect(url, { reconnect: false, requestTimeout: 1000, drainTimeout, pingInterval: 60_000 });
   clients.push(pub);
   node.child.kill('SIGSTOP');
   for (let i = 0; i < EVENTS; i++) pub.publish('d.x', new Uint8Array(SIZE));
-  return { node, pub, got: () => got };
+  return { node, pub, got };
 }
 
 describe('drain() against a node that stops answering', () => {

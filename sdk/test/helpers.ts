@@ -3,10 +3,10 @@ import tls from 'node:tls';
 import { WebSocketServer, type ServerOptions } from 'ws';
 import type { Redis } from 'ioredis';
 import { Frame, FrameDecoder, FrameType, encodeBody, encodeFrame } from '@meshbus/proto';
-import { TcpTransport, type Client, type Status, type Transport } from '../src/index.js';
+import { TcpTransport, connect, type Client, type Status, type Transport } from '../src/index.js';
 import type { MeshNode } from '@meshbus/core';
 import { WsGateway } from '@meshbus/core/ws';
-import { tcpProxy as switchableProxy, until, url, type Fixture } from '@meshbus/testkit';
+import { freePort, spawnNode, tcpProxy as switchableProxy, until, url, type Fixture, type NodeProcess } from '@meshbus/testkit';
 
 /** A client endpoint behind a proxy (downableEndpoints). */
 export interface DownableEndpoint {
@@ -314,4 +314,28 @@ export async function storedOnce(r: Redis, prefix: string, n: number): Promise<{
   const twice = [...seen].filter(([, k]) => k > 1).map(([p]) => p);
   const missing = [...Array(n).keys()].map(String).filter((p) => !seen.has(p));
   return { twice: twice.slice(0, 5), missing: missing.slice(0, 5), stored: all.length };
+}
+
+/**
+ * A real node process (`meshbus start`, `extra` flags) with its WebSocket gateway on a known port, the URL a
+ * client of `kind` uses, and a subscriber there counting the events of `topic` (flushed: subscribed). The
+ * process and the subscriber are left to the caller's `procs` / `clients` teardown.
+ */
+export async function spawnedNodeWithCounter(
+  kind: 'TCP' | 'WebSocket',
+  topic: string,
+  extra: string[],
+  procs: NodeProcess[],
+  clients: Client[],
+): Promise<{ node: NodeProcess; url: string; got: () => number }> {
+  const wsPort = await freePort();
+  const node = await spawnNode({ extra: ['--ws-port', String(wsPort), ...extra] });
+  procs.push(node);
+  const at = kind === 'TCP' ? node.url : `ws://127.0.0.1:${wsPort}/`;
+  const sub = await connect(at, { reconnect: false });
+  clients.push(sub);
+  let got = 0;
+  sub.subscribe(topic, { callback: () => void got++ });
+  await sub.flush();
+  return { node, url: at, got: () => got };
 }

@@ -8,8 +8,9 @@
  * moving output is not unanswered. A real node process; TCP and WebSocket.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, sleep, spawnNode, type NodeProcess } from '@meshbus/testkit';
+import { sleep, type NodeProcess } from '@meshbus/testkit';
 import { connect, type Client, type Status } from '../src/index.js';
+import { spawnedNodeWithCounter } from './helpers.js';
 
 const procs: NodeProcess[] = [];
 const clients: Client[] = [];
@@ -26,15 +27,7 @@ const MiB = 1024 * 1024;
 describe('a publisher uploading more than its node reads in a ping interval', () => {
   for (const kind of ['TCP', 'WebSocket'] as const) {
     it(`${kind}: stays connected while its backlog moves`, async () => {
-      const wsPort = await freePort();
-      const node = await spawnNode({ extra: ['--ws-port', String(wsPort), '--ping-interval', '20000'] });
-      procs.push(node);
-      const url = kind === 'TCP' ? node.url : `ws://127.0.0.1:${wsPort}/`;
-      const sub = await connect(url, { reconnect: false });
-      clients.push(sub);
-      let got = 0;
-      sub.subscribe('b.x', { callback: () => void got++ });
-      await sub.flush();
+      const { url, got } = await spawnedNodeWithCounter(kind, 'b.x', ['--ping-interval', '20000'], procs, clients);
       const pub = await connect(url, { reconnect: false, pingInterval: 100, maxPingOut: 2 });
       clients.push(pub);
       const faults: string[] = [];
@@ -50,10 +43,10 @@ describe('a publisher uploading more than its node reads in a ping interval', ()
         await new Promise((r) => setImmediate(r));
       }
       await pub.flush(60_000);
-      for (let i = 0; i < 100 && got < published; i++) await sleep(100);
+      for (let i = 0; i < 100 && got() < published; i++) await sleep(100);
       // Before: MB_ERR_STALE_CONNECTION within about a second, the rest of the upload lost.
       expect(faults).toEqual([]);
-      expect(got).toBe(published);
+      expect(got()).toBe(published);
       expect(published).toBe(512 * 16);
     }, 90_000);
   }
