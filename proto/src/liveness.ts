@@ -24,18 +24,6 @@
  * behind that backlog, so it was declared stale although it read all along;
  * a publisher whose own PINGs wait behind its unsent data the same way
  * (MQTT keeps the connection alive by what the client sends for this reason).
- *
- * Queued pings: a driver that also tells whether its last PING is still
- * queued behind its own output (`out.pingQueued`) and counts that output
- * leaving it (`out.flowed`: bytes its transport has taken on) does not count
- * a PING as unanswered while it is queued and the output before it moves: it
- * cannot have been answered, and the other end is reading. A pure publisher
- * whose pingInterval was shorter than its node's was declared stale by its
- * own upload (1 GB at 500 ms: stale at 1.5 s, node alive and reading). A
- * PING that has left counts as before, so a black hole that reads whatever
- * it is sent is still found (MQTT.js #1855: a keepalive shifted by every
- * send hid it); so does an end whose output stops moving (a stopped or
- * vanished other end, once the buffers between are full).
  */
 export interface LivenessOptions {
   /** Ping when nothing was received for this long, ms. */
@@ -64,8 +52,6 @@ export class Liveness {
   /** The sent counter when it last changed, and when (keepalive). */
   private lastSent: number | undefined;
   private sentAt = 0;
-  /** `out.flowed` at the previous tick (undefined: none yet). */
-  private lastFlowed: number | undefined;
 
   constructor(readonly options: LivenessOptions) {}
 
@@ -76,7 +62,6 @@ export class Liveness {
     this.lastCount = received;
     this.lastSent = undefined;
     this.sentAt = now;
-    this.lastFlowed = undefined;
     return this.options.interval;
   }
 
@@ -84,13 +69,10 @@ export class Liveness {
    * A tick at `now`: `lastReceived` is the time of the last byte received,
    * `received` a counter of chunks (or frames) received (a counter, unlike a
    * ms timestamp, cannot tie with the ping's send time). `sent`, when the
-   * driver counts it: a counter of writes (see Keepalive above). `out`,
-   * when the driver tracks it: its output's progress (see Queued pings above).
+   * driver counts it: a counter of writes (see Keepalive above).
    */
-  tick(now: number, lastReceived: number, received: number, sent?: number, out?: { flowed: number; pingQueued: boolean }): LivenessAction {
+  tick(now: number, lastReceived: number, received: number, sent?: number): LivenessAction {
     const { interval, maxOut } = this.options;
-    const moving = out !== undefined && this.lastFlowed !== undefined && out.flowed !== this.lastFlowed;
-    this.lastFlowed = out?.flowed;
     const gap = now - this.lastTick;
     const previous = this.lastTick;
     this.lastTick = now;
@@ -110,12 +92,6 @@ export class Liveness {
       const ms = Math.min(interval, interval - idle);
       // A keepalive: nothing is counted as unanswered (something was received).
       return this.quiet(now, previous, sent) ? { do: 'ping', ms } : { do: 'wait', ms };
-    }
-    // The last PING is still queued behind this end's own output, which moved since the last tick: none of the PINGs
-    // (all queued behind it or before it) can count as unanswered yet (Queued pings above).
-    if (moving && out!.pingQueued) {
-      this.outstanding = 0;
-      return { do: 'wait', ms: interval };
     }
     if (this.outstanding >= maxOut) return { do: 'stale', reason: `${this.outstanding} pings unanswered` };
     this.outstanding++;

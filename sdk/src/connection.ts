@@ -82,8 +82,6 @@ export class Connection {
   receivedCount = 0;
   /** Writes handed to the transport (the heartbeat's keepalive input). */
   sentCount = 0;
-  /** Bytes handed to the transport. */
-  private handed = 0;
   welcome: WelcomeBody | undefined;
   /** Why the connection is ending, when the node told us (ERROR, GOODBYE) or a check failed. */
   error: MeshbusError | undefined;
@@ -155,11 +153,6 @@ export class Connection {
       this.sendFrame({ type: FrameType.HELLO, payload: encodeBody(hello) });
     }
     return welcome;
-  }
-
-  /** Bytes given to this connection so far, and those its transport has taken on (handed to the OS / the WebSocket): the heartbeat's input. */
-  get output(): { queued: number; flowed: number } {
-    return { queued: this.handed + this.outBytes + this.batchEnd - this.batchStart, flowed: this.handed - this.transport.pendingBytes };
   }
 
   /** Bytes given to this connection and not yet taken by the OS / WebSocket: this tick's batch and the transport's queue. */
@@ -289,7 +282,6 @@ export class Connection {
    */
   private send(chunks: Uint8Array[]): void {
     this.sentCount++;
-    for (const c of chunks) this.handed += c.length;
     try {
       this.transport.send(chunks);
     } catch (e) {

@@ -87,6 +87,7 @@ export class Engine implements DispatchHost, DurableHost {
   }
 
   // ------------------------------------------------------------ host interfaces
+
   live(): Connection | undefined {
     return this.conn && (this.state === 'connected' || this.state === 'draining') ? this.conn : undefined;
   }
@@ -274,7 +275,6 @@ export class Engine implements DispatchHost, DurableHost {
           lastReceived: () => conn.lastReceived,
           receivedCount: () => conn.receivedCount,
           sentCount: () => conn.sentCount,
-          output: () => conn.output,
           ping: () => conn.sendFrame({ type: FrameType.PING, correlation: this.pending.nextId() }),
           dead: (e) => conn.close(e),
         },

@@ -15,12 +15,6 @@ export interface HeartbeatIo {
   receivedCount(): number;
   /** Writes so far: with it the heartbeat also pings when nothing was sent for an interval (keepalive, see proto Liveness). */
   sentCount?(): number;
-  /**
-   * Bytes given to the connection so far (`queued`, a PING included once sent) and bytes its transport has
-   * taken on (`flowed`): with them a PING still queued behind this end's own moving output is not unanswered
-   * (proto Liveness, Queued pings).
-   */
-  output?(): { queued: number; flowed: number };
   ping(): void;
   dead(error: MeshbusError): void;
 }
@@ -32,8 +26,6 @@ export class Heartbeat {
   private probing = false;
   private readonly now: () => number;
   private readonly rule: Liveness;
-  /** Bytes given to the connection when the last PING was (the PING included): it has left once that many flowed. */
-  private pingAt = 0;
 
   constructor(
     options: HeartbeatOptions,
@@ -73,19 +65,13 @@ export class Heartbeat {
     });
   }
 
-  /** The output's progress for the rule: what flowed, and whether the last PING still waits behind what was queued before it. */
-  private out(): { flowed: number; pingQueued: boolean } | undefined {
-    const o = this.io.output?.();
-    return o && { flowed: o.flowed, pingQueued: o.flowed < this.pingAt };
-  }
-
   private schedule(ms: number): void {
     this.timer = after(ms, this.tick);
   }
 
   private readonly tick = (): void => {
     this.timer = undefined;
-    if (!this.stopped) this.act(this.rule.tick(this.now(), this.io.lastReceived(), this.io.receivedCount(), this.io.sentCount?.(), this.out()));
+    if (!this.stopped) this.act(this.rule.tick(this.now(), this.io.lastReceived(), this.io.receivedCount(), this.io.sentCount?.()));
   };
 
   private act(a: LivenessAction): void {
@@ -95,7 +81,6 @@ export class Heartbeat {
         return;
       case 'ping':
         this.io.ping();
-        this.pingAt = this.io.output?.().queued ?? 0;
         this.schedule(a.ms);
         return;
       case 'probe':

@@ -37,9 +37,8 @@ export class TcpTransport implements Transport {
   /** Bytes were received: a close before any says more than "closed by peer" (tls-misfit.ts). */
   private heard = false;
 
-  /** What the system has not taken yet, as it takes it (unsent() below: writableLength counts a write whole until its end). */
   get pendingBytes(): number {
-    return this.socket === undefined ? 0 : unsent(this.socket);
+    return this.socket?.writableLength ?? 0;
   }
 
   get scanner(): FrameScanner | undefined {
