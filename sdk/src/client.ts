@@ -266,8 +266,14 @@ export class Client implements SubscriptionOwner, Responder {
     if (!conn || e.state === 'closed') {
       return Promise.reject(connectionClosed(e.state === 'closed' ? 'client is closed' : 'not connected'));
     }
+    // The PONG shows the node processed every event given to `conn` before the PING (drain's test of a lost connection).
+    const mark = conn.eventsGiven;
     return new Promise<void>((resolve, reject) => {
-      const w: PendingFlush = { kind: 'flush', id: 0, resolve, reject };
+      const answered = (): void => {
+        if (mark > conn.eventsConfirmed) conn.eventsConfirmed = mark;
+        resolve();
+      };
+      const w: PendingFlush = { kind: 'flush', id: 0, resolve: answered, reject };
       const id = e.pending.add(w);
       w.timer = after(timeout, () => {
         e.pending.remove(w);

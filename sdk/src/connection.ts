@@ -82,6 +82,14 @@ export class Connection {
   receivedCount = 0;
   /** Writes handed to the transport (the heartbeat's keepalive input). */
   sentCount = 0;
+  /**
+   * Events given to this connection whose loss nothing else reports (plain
+   * publishes, replies, the outbox; not requests or acked publishes), and how
+   * many of them a flush's PONG has shown the node processed: drain() rejects
+   * when a connection it used ends with some not confirmed.
+   */
+  eventsGiven = 0;
+  eventsConfirmed = 0;
   welcome: WelcomeBody | undefined;
   /** Why the connection is ending, when the node told us (ERROR, GOODBYE) or a check failed. */
   error: MeshbusError | undefined;

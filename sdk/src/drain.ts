@@ -1,4 +1,5 @@
 import { ClientError } from '@meshbus/proto';
+import type { Connection } from './connection.js';
 import type { Engine } from './engine.js';
 import { connectionClosed } from './errors.js';
 import { owes } from './offline-order.js';
@@ -14,6 +15,9 @@ import type { Status } from './types.js';
  * until resume(): it closes at once). Past `drainTimeout` (30 s) it closes
  * as close() does and rejects with ClientError MB_ERR_TIMEOUT, also when the
  * PONG it waits for is what is late (the client's own bytes still unsent).
+ * A connection it used that ends before the node confirmed (a PONG) every
+ * plain event given to it makes it reject with MB_ERR_CONNECTION_CLOSED once
+ * closed: those events may not have arrived.
  */
 export async function drainClient(e: Engine, flush: (timeout: number) => Promise<void>, close: () => Promise<void>, suspended: boolean): Promise<void> {
   if (e.state === 'closed' || e.state === 'draining') return e.closedPromise.then(() => undefined);
@@ -45,26 +49,37 @@ export async function drainClient(e: Engine, flush: (timeout: number) => Promise
   // Offline, or its connection lost with something owed (a draining node's GOODBYE gives back the acked publishes it did
   // not take), it waits for the next connection, which sends what waited; so does what is still owed after a flush
   // (flushing again was a PING/PONG loop: an outbox whose takeAll() failed, a draining node's NACKs).
+  // A connection the drain used that ended with events the node never confirmed (killed, SIGTERMed, cut): they may not
+  // have arrived, and nothing else reports them. Resolving then was a success with 0 of 300 delivered.
+  let used: Connection | undefined;
+  let lost = 0;
+  const unconfirmed = (c: Connection | undefined): number => (c && !c.isOpen ? c.eventsGiven - c.eventsConfirmed : 0);
   for (let conn = e.conn; e.state === 'draining'; conn = e.conn) {
+    if (used !== conn && (lost = unconfirmed(used)) > 0) break;
     if (!conn) {
       await until('connected');
       continue;
     }
+    used = conn;
     // Acked publishes (made before or during the drain, or offline) get their ACK: the node stores before it answers, after
     // the PONG. The PONG is waited for until drainTimeout, not requestTimeout: a drain that gave up on it at 5 s closed with
     // megabytes unsent and resolved (40 of 1,000 events delivered from a node stopped for 8 s). Not back in time: late.
-    const answered = await flush(Math.max(1, deadline - Date.now())).then(
-      () => true,
-      (err: unknown) => (err as ClientError).code !== 'MB_ERR_TIMEOUT',
+    const outcome = await flush(Math.max(1, deadline - Date.now())).then(
+      () => 'answered',
+      (err: unknown) => ((err as ClientError).code === 'MB_ERR_TIMEOUT' ? 'late' : 'lost'),
     );
-    if (!answered) late = true;
+    if (outcome === 'late') late = true;
     if (late) break;
+    if (outcome === 'lost') continue;
     await e.pending.acksSettled();
     if (!owes(e)) break;
     if (e.conn === conn) await until('disconnected');
   }
+  // The client closed meanwhile (reconnect off or exhausted, close()): the last connection is checked here.
+  if (!late && !lost) lost = unconfirmed(used);
   clearTimeout(timer);
   for (const sub of [...subs.values()]) e.dispatcher.end(sub, 'unsubscribed', false);
   await close();
   if (late) throw new ClientError('MB_ERR_TIMEOUT', `drain not done within drainTimeout (${ms} ms)`);
+  if (lost > 0) throw connectionClosed(`connection lost during drain with ${lost} events the node had not confirmed: they may not have arrived`);
 }

@@ -11,15 +11,14 @@ import type { CoreConnectOptions } from './options.js';
 import { MemoryOutbox, addOrOverflow, isOutbox, type Outbox, type OutboxEntry, type OutboxLimits } from './outbox.js';
 import { WaitingRequests } from './waiting-requests.js';
 import { PendingTable, parseReply, replyToken, type PendingFlush, type PendingRequest } from './pending.js';
-
-export type { PendingFlush, PendingRequest } from './pending.js';
 import { StatusFeed } from './status-feed.js';
 import { OfflineOrder, owes } from './offline-order.js';
 import { SessionLoop, isTerminal } from './session-loop.js';
-
-export { CLIENT_LANG } from './session-loop.js';
 import type { Subscription } from './subscription.js';
 import type { ClientStats, ServerInfo, Status } from './types.js';
+
+export type { PendingFlush, PendingRequest } from './pending.js';
+export { CLIENT_LANG } from './session-loop.js';
 
 export type State = 'connecting' | 'connected' | 'reconnecting' | 'draining' | 'closed';
 
@@ -139,6 +138,7 @@ export class Engine implements DispatchHost, DurableHost {
     } else {
       conn.sendEvent({ type: FrameType.PUB, topic, payload, ext: headers ? { headers } : undefined, correlation });
     }
+    conn.eventsGiven++;
     this.counters.outMsgs++;
     this.counters.outBytes += payload.length;
   }
