@@ -11,7 +11,7 @@
  * after two full collections); bounds with wide margins, no timings.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { RawClient, RawWs, memoryNode, sleep, type MemoryNode } from '@meshbus/testkit';
+import { RawClient, memoryNode, sleep, stuckSubscriber, type MemoryNode, type RawWs } from '@meshbus/testkit';
 import { silentLogger, startNode } from '../src/index.js';
 
 const MiB = 1024 * 1024;
@@ -37,14 +37,8 @@ async function metric(n: MemoryNode, name: string): Promise<number> {
 /** `count` subscribers of 'fan' (over `kind`) that never read, with `body` (slow policy). */
 async function stuckSubscribers(n: MemoryNode, kind: 'TCP' | 'WebSocket', count: number, body: Record<string, unknown>): Promise<Array<RawClient | RawWs>> {
   const subs: Array<RawClient | RawWs> = [];
-  for (let i = 0; i < count; i++) {
-    const s = kind === 'TCP' ? await RawClient.connect(n.port) : await RawWs.connect(`ws://127.0.0.1:${n.wsPort}/`);
-    clients.push(s);
-    s.sub('fan', 1, body);
-    await s.flush();
-    s.pauseReading();
-    subs.push(s);
-  }
+  for (let i = 0; i < count; i++) subs.push(await stuckSubscriber(n, kind, 'fan', body));
+  clients.push(...subs);
   return subs;
 }
 

@@ -12,7 +12,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { FrameType, encodeFrame } from '@meshbus/proto';
-import { RawClient, RawWs, memoryNode, type MemoryNode } from '@meshbus/testkit';
+import { RawClient, memoryNode, stuckSubscriber, type MemoryNode, type RawWs } from '@meshbus/testkit';
 
 const MiB = 1024 * 1024;
 const BATCH = 1000;
@@ -40,11 +40,8 @@ describe("a never-reading 'drop' subscriber's memory", () => {
     it(`${kind}: the node's heap does not grow with the events dropped for it`, async () => {
       node = await memoryNode({ outboundBudget: 32 * MiB });
       const n = node;
-      const stuck = kind === 'TCP' ? await RawClient.connect(n.port) : await RawWs.connect(`ws://127.0.0.1:${n.wsPort}/`);
+      const stuck = await stuckSubscriber(n, kind, 'flood.>', { slow: 'drop' });
       clients.push(stuck);
-      stuck.sub('flood.>', 1, { slow: 'drop' });
-      await stuck.flush();
-      stuck.pauseReading();
       const pub = await RawClient.connect(n.port);
       clients.push(pub);
       await flood(pub, 400_000);

@@ -293,6 +293,24 @@ export class RawWs extends RawFrames {
   }
 }
 
+/**
+ * A subscriber of `pattern` (SUB body `body`, e.g. `{ slow: 'drop' }`) over
+ * `kind` that stops reading once the node has its SUB: a slow consumer that
+ * never drains. The caller closes it.
+ */
+export async function stuckSubscriber(
+  node: { port: number; wsPort: number },
+  kind: 'TCP' | 'WebSocket',
+  pattern: string,
+  body: Record<string, unknown>,
+): Promise<RawClient | RawWs> {
+  const s = kind === 'TCP' ? await RawClient.connect(node.port) : await RawWs.connect(`ws://127.0.0.1:${node.wsPort}/`);
+  s.sub(pattern, 1, body);
+  await s.flush();
+  s.pauseReading();
+  return s;
+}
+
 /** A frame whose extension block is `ext` verbatim (encodeFrame writes only valid blocks): for tests of malformed ones. */
 export function frameWithExt(spec: FrameSpec, ext: Uint8Array): Uint8Array {
   const topic = Buffer.from(spec.topic ?? '');
