@@ -68,6 +68,7 @@ const ROWS = [
   ['INVALID_ARGUMENT', 3004, 0, 'invalid argument'],
   ['CONNECT_FAILED', 3005, 0, 'could not connect to any server'],
   ['CODEC', 3006, 0, 'payload codec failed'],
+  ['SEND_BUFFER_FULL', 3007, 0, 'send buffer full'],
   // 4xxx: durable storage.
   ['STORE_UNAVAILABLE', 4001, 0, 'durable store unavailable'],
   ['STORE_CORRUPT', 4010, 0, 'stored data corrupt or of the wrong type'],

@@ -1,17 +1,20 @@
 import { ClientError, FrameType, assertPattern, assertWellFormed, encodeBody, isMeshbusError, type MeshbusError, type Position } from '@meshbus/proto';
 import { toBytes } from './codecs.js';
 import type { Connection } from './connection.js';
-import { Engine, type PendingFlush, type PendingRequest } from './engine.js';
+import { Engine } from './engine.js';
+import type { PendingFlush, PendingRequest } from './pending.js';
 import { drainClient } from './drain.js';
 import { asError, checkKind, connectionClosed, invalid, messageOf, safely } from './errors.js';
 import { checkConnectOptions, checkDeadline, checkPending, optionsObject } from './option-checks.js';
 import type { Msg, Responder } from './msg.js';
 import type { CoreConnectOptions, PublishOptions, RequestOptions } from './options.js';
+import { DEFAULT_MAX_PENDING_BYTES, whenWritable, withRoom } from './send-buffer.js';
 import { Subscription, type SubscribeOptions, type SubscriptionOwner } from './subscription.js';
 import { after } from './timer.js';
 import type { ClientStats, ServerInfo, Status } from './types.js';
 
-export { CLIENT_LANG, attachFaults, type AttachStep } from './engine.js';
+export { attachFaults, type AttachStep } from './engine.js';
+export { CLIENT_LANG } from './session-loop.js';
 export type { ClientStats, DropReason } from './types.js';
 
 /**
@@ -80,6 +83,25 @@ export class Client implements SubscriptionOwner, Responder {
   get outboxCount(): number {
     return this.e.outbox?.count ?? 0;
   }
+  /**
+   * Bytes given to the current connection that the OS (TCP) or the
+   * WebSocket has not taken yet; 0 while disconnected. Past
+   * `maxPendingBytes` publishes throw ClientError MB_ERR_SEND_BUFFER_FULL.
+   */
+  get pendingBytes(): number {
+    return this.e.conn?.unsent ?? 0;
+  }
+  /**
+   * Resolves once `pendingBytes` is at most `below` (default half of
+   * `maxPendingBytes`), or at once while disconnected (the outbox bounds
+   * publishes then); rejects MB_ERR_CONNECTION_CLOSED once closed. A
+   * publisher faster than its link awaits it instead of growing without
+   * bound.
+   */
+  whenWritable(below = (this.e.options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES) / 2): Promise<void> {
+    if (typeof below !== 'number' || !(below >= 0)) return Promise.reject(invalid(`below: ${String(below)}`));
+    return whenWritable(this.e, below);
+  }
   stats(): ClientStats {
     return { ...this.e.counters };
   }
@@ -136,7 +158,7 @@ export class Client implements SubscriptionOwner, Responder {
       promise.catch((err: unknown) => e.emit({ type: 'error', error: asError(err) }));
       return;
     }
-    const conn = e.live();
+    const conn = e.live(data.length);
     if (conn) e.sendPub(conn, topic, data, headers, 0, trace);
     else e.enqueue(topic, data, headers, trace);
   }
@@ -192,7 +214,7 @@ export class Client implements SubscriptionOwner, Responder {
       const timeout = options.timeout ?? e.options.requestTimeout ?? 5000;
       if (!(timeout > 0)) throw invalid(`timeout must be > 0, got ${timeout}`);
       const req: PendingRequest = { kind: 'request', id: 0, topic, payload: data, headers: options.headers, codec: options.replyCodec ?? e.options.codec, resolve: () => {}, reject: () => {} };
-      const conn = e.live();
+      const conn = e.live(data.length);
       if (!conn) {
         try {
           e.waitingRequests.add(req);
@@ -432,7 +454,7 @@ export class Client implements SubscriptionOwner, Responder {
     checkKind('options', options, 'object');
     const data = toBytes(payload, options?.codec);
     e.check(reply, data, options?.headers, options?.trace, false);
-    const conn = e.conn;
+    const conn = withRoom(e.conn, data.length, e.options.maxPendingBytes);
     if (conn) e.sendPub(conn, reply, data, options?.headers, correlation, options?.trace);
     // No outbox for replies: the requester's inbox is tied to its connection.
     else throw connectionClosed('not connected; the reply cannot be delivered later');

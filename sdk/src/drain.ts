@@ -81,5 +81,5 @@ export async function drainClient(e: Engine, flush: (timeout: number) => Promise
   for (const sub of [...subs.values()]) e.dispatcher.end(sub, 'unsubscribed', false);
   await close();
   if (late) throw new ClientError('MB_ERR_TIMEOUT', `drain not done within drainTimeout (${ms} ms)`);
-  if (lost > 0) throw connectionClosed(`connection lost during drain with ${lost} events the node had not confirmed: they may not have arrived`);
+  if (lost > 0) throw connectionClosed(`lost during drain with ${lost} events unconfirmed`);
 }

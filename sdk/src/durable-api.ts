@@ -19,8 +19,12 @@ export interface DurableHost {
   readonly order: OfflineOrder;
   readonly pending: PendingTable;
   readonly counters: ClientStats;
-  /** The connection to send on now; undefined while not connected (acked publishes then wait for the next one). */
-  live(): Connection | undefined;
+  /**
+   * The connection to send on now; undefined while not connected (acked
+   * publishes then wait for the next one). With `bytes`: ClientError
+   * MB_ERR_SEND_BUFFER_FULL when that many more would pass maxPendingBytes.
+   */
+  live(bytes?: number): Connection | undefined;
   /** The current connection, if any (also while draining or attaching). */
   current(): Connection | undefined;
   /** The live subscription with this sid. */

@@ -84,7 +84,7 @@ class Durable implements DurableExtension {
     }
     if (delay !== undefined && !(Number.isInteger(delay) && delay >= 0)) throw new ClientError('MB_ERR_INVALID_ARGUMENT', `delay must be a non-negative integer (ms), got ${String(delay)}`);
     const p: PendingAck = { kind: 'ack', id: 0, topic, payload: data, headers: options.headers, delay, ackTimeout, resolve: () => {}, reject: () => {} };
-    const conn = this.host.live();
+    const conn = this.host.live(data.length);
     if (!conn) {
       this.reserve(p);
       this.host.order.stamp(p);

@@ -5,6 +5,7 @@ import { Dispatcher, type DispatchHost } from './dispatcher.js';
 import type { DurableExtension, DurableHost } from './durable-api.js';
 import { asError, connectionClosed, safely } from './errors.js';
 import { checkEvent } from './event-checks.js';
+import { withRoom } from './send-buffer.js';
 import { Heartbeat, heartbeatInterval } from './heartbeats.js';
 import { Msg, type Responder } from './msg.js';
 import type { CoreConnectOptions } from './options.js';
@@ -16,9 +17,6 @@ import { OfflineOrder, owes } from './offline-order.js';
 import { SessionLoop, isTerminal } from './session-loop.js';
 import type { Subscription } from './subscription.js';
 import type { ClientStats, ServerInfo, Status } from './types.js';
-
-export type { PendingFlush, PendingRequest } from './pending.js';
-export { CLIENT_LANG } from './session-loop.js';
 
 export type State = 'connecting' | 'connected' | 'reconnecting' | 'draining' | 'closed';
 
@@ -87,8 +85,10 @@ export class Engine implements DispatchHost, DurableHost {
 
   // ------------------------------------------------------------ host interfaces
 
-  live(): Connection | undefined {
-    return this.conn && (this.state === 'connected' || this.state === 'draining') ? this.conn : undefined;
+  /** The connection to send on now (undefined offline); for `bytes` more, ClientError MB_ERR_SEND_BUFFER_FULL past maxPendingBytes (send-buffer.ts). */
+  live(bytes?: number): Connection | undefined {
+    const conn = this.conn && (this.state === 'connected' || this.state === 'draining') ? this.conn : undefined;
+    return bytes === undefined ? conn : withRoom(conn, bytes, this.options.maxPendingBytes);
   }
   current(): Connection | undefined {
     return this.conn;

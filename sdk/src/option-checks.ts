@@ -63,6 +63,7 @@ export function checkConnectOptions(o: ConnectOptions): void {
     ['connectTimeout', o.connectTimeout, deadline],
     ['requestTimeout', o.requestTimeout, deadline],
     ['drainTimeout', o.drainTimeout, deadline],
+    ['maxPendingBytes', o.maxPendingBytes, deadline],
     ['pingInterval', o.pingInterval, period],
     ['wakeTimeout', o.wakeTimeout, deadline],
     ['maxPingOut', o.maxPingOut, (v) => v < Infinity && count(1)(v)],

@@ -57,6 +57,15 @@ export interface ConnectOptions {
    * such publishes with MB_ERR_CONNECTION_CLOSED.
    */
   outbox?: OutboxLimits | Outbox | false;
+  /**
+   * Bound on the bytes a connected client holds unsent (given to the
+   * connection, not yet taken by the OS or the WebSocket), bytes: a publish,
+   * request or reply that would pass it throws ClientError
+   * MB_ERR_SEND_BUFFER_FULL, unless nothing waits (one event always goes).
+   * `await client.whenWritable()` waits for room. Default 64 MiB (nats-server's
+   * per-connection `max_pending`); Infinity: no bound.
+   */
+  maxPendingBytes?: number;
   /** Default request timeout, ms. Default 5000. */
   requestTimeout?: number;
   /**

@@ -214,6 +214,46 @@ describe('browser SDK in headless chromium', () => {
     await page.evaluate(() => (window as unknown as { nc: Client }).nc.close());
   });
 
+  it('the send buffer is bounded in the browser too: past maxPendingBytes a publish throws MB_ERR_SEND_BUFFER_FULL, whenWritable() waits for room', async (ctx) => {
+    pages.need(ctx);
+    const { node, gw } = await wsNode();
+    cleanup.push(() => node.close());
+    cleanup.push(() => gw.close());
+    const tcp = await tcpClient(node);
+    const got = collect(tcp, 'big.>');
+    await tcp.flush();
+    const { page, problems } = await openPage(ctx, '/esm.html');
+    await page.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+    const seen = await page.evaluate(async () => {
+      const w = window as unknown as Record<string, any>;
+      const nc = await w.meshbus.connect('ws://localhost:8481', { maxPendingBytes: 64 * 1024 });
+      const big = 'x'.repeat(200_000);
+      const codeOf = (fn: () => void): string => {
+        try {
+          fn();
+          return 'sent';
+        } catch (e) {
+          return (e as { code?: string }).code ?? String(e);
+        }
+      };
+      // The first goes (nothing waits); the second finds 200 KB unsent in the same tick.
+      const first = codeOf(() => nc.publish('big.1', big));
+      const second = codeOf(() => nc.publish('big.2', big));
+      const pending = nc.pendingBytes;
+      await nc.whenWritable(0);
+      const third = codeOf(() => nc.publish('big.3', big));
+      await nc.flush();
+      await nc.close();
+      return { first, second, pending, third };
+    });
+    // Before: 'sent' for all three, whatever was unsent.
+    expect(seen).toMatchObject({ first: 'sent', second: 'MB_ERR_SEND_BUFFER_FULL', third: 'sent' });
+    expect(seen.pending).toBeGreaterThanOrEqual(200_000);
+    await until(() => got.length === 2, 'the two events sent, at the TCP client', 10_000);
+    expect(got.map((g) => g.slice(0, 6))).toEqual(['big.1=', 'big.3=']);
+    expect(problems).toEqual([]);
+  });
+
   it('the gateway refuses a page from an origin outside the allow-list', async (ctx) => {
     pages.need(ctx);
     const n = await startNode({ port: 0, logger: silentLogger });
