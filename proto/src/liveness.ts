@@ -24,6 +24,19 @@
  * behind that backlog, so it was declared stale although it read all along;
  * a publisher whose own PINGs wait behind its unsent data the same way
  * (MQTT keeps the connection alive by what the client sends for this reason).
+ *
+ * Backed up: a driver that knows its own output is backed up (bytes the OS
+ * would not take yet: `backedUp` at a tick) and the other end's keepalive
+ * interval (`peerInterval`) does not fail the connection for pings that
+ * wait behind that output, until nothing at all was received for
+ * (maxOut + 1) × max(interval, peerInterval): the other end sends
+ * something at least every peerInterval however much it has to read. A
+ * publisher pinging every 500 ms behind 1 GB of its own upload, toward a
+ * node pinging every 20 s, was declared stale at 1.5 s while the node read
+ * all along. The cost: a dead peer behind a backed-up upload is found after
+ * that longer silence (60 s at the node's default 20 s), with what waits
+ * bounded by the driver (the SDK's maxPendingBytes). Probes (wake-ups) keep
+ * their short deadline: after a sleep the socket is suspect.
  */
 export interface LivenessOptions {
   /** Ping when nothing was received for this long, ms. */
@@ -32,6 +45,8 @@ export interface LivenessOptions {
   maxOut: number;
   /** After a wake-up (timers were frozen), how long to wait for any byte before failing, ms. */
   wakeTimeout: number;
+  /** The other end's keepalive interval, ms (a node's WELCOME `ping`): see "Backed up" above. Without it, none applies. */
+  peerInterval?: number;
 }
 
 /**
@@ -52,12 +67,15 @@ export class Liveness {
   /** The sent counter when it last changed, and when (keepalive). */
   private lastSent: number | undefined;
   private sentAt = 0;
+  /** This end's output was backed up at a tick since the pings now unanswered began. */
+  private backedUp = false;
 
   constructor(readonly options: LivenessOptions) {}
 
   /** Starts (or restarts after a probe) at `now`; returns ms until the first tick. */
   start(now: number, received: number): number {
     this.outstanding = 0;
+    this.backedUp = false;
     this.lastTick = now;
     this.lastCount = received;
     this.lastSent = undefined;
@@ -70,8 +88,9 @@ export class Liveness {
    * `received` a counter of chunks (or frames) received (a counter, unlike a
    * ms timestamp, cannot tie with the ping's send time). `sent`, when the
    * driver counts it: a counter of writes (see Keepalive above).
+   * `backedUp`: this end's output waits for the OS now (see Backed up above).
    */
-  tick(now: number, lastReceived: number, received: number, sent?: number): LivenessAction {
+  tick(now: number, lastReceived: number, received: number, sent?: number, backedUp = false): LivenessAction {
     const { interval, maxOut } = this.options;
     const gap = now - this.lastTick;
     const previous = this.lastTick;
@@ -80,6 +99,7 @@ export class Liveness {
     if (received !== this.lastCount) {
       this.lastCount = received;
       this.outstanding = 0;
+      this.backedUp = false;
     }
     // Timers were frozen (sleep, background): do not trust the socket. The
     // clock went back (an NTP step, a clock set by hand): the times say
@@ -88,12 +108,20 @@ export class Liveness {
     if ((gap > interval * 2 && idle > interval) || gap < 0) return { do: 'probe' };
     if (idle < interval) {
       this.outstanding = 0;
+      this.backedUp = false;
       // Never longer than an interval, whatever the clock did.
       const ms = Math.min(interval, interval - idle);
       // A keepalive: nothing is counted as unanswered (something was received).
       return this.quiet(now, previous, sent) ? { do: 'ping', ms } : { do: 'wait', ms };
     }
-    if (this.outstanding >= maxOut) return { do: 'stale', reason: `${this.outstanding} pings unanswered` };
+    if (backedUp) this.backedUp = true;
+    if (this.outstanding >= maxOut) {
+      const peer = this.options.peerInterval;
+      const patience = peer === undefined ? 0 : (maxOut + 1) * Math.max(interval, peer);
+      // Our pings may wait behind our own output: only the other end's silence counts (no more pings meanwhile).
+      if (this.backedUp && idle < patience) return { do: 'wait', ms: Math.min(interval, patience - idle) };
+      return { do: 'stale', reason: `${this.outstanding} pings unanswered${this.backedUp ? `, nothing received for ${idle} ms` : ''}` };
+    }
     this.outstanding++;
     return { do: 'ping', ms: interval };
   }

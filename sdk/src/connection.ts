@@ -82,6 +82,10 @@ export class Connection {
   receivedCount = 0;
   /** Writes handed to the transport (the heartbeat's keepalive input). */
   sentCount = 0;
+  /** Bytes handed to the transport; where in that count each PING still unanswered ends; the end of the last answered one. */
+  private sentBytes = 0;
+  private readonly pingEnds = new Map<number, number>();
+  private confirmedBytes = 0;
   /**
    * Events given to this connection whose loss nothing else reports (plain
    * publishes, replies, the outbox; not requests or acked publishes), and how
@@ -168,6 +172,16 @@ export class Connection {
     return this.outBytes + this.batchEnd - this.batchStart + this.transport.pendingBytes;
   }
 
+  /**
+   * Bytes given to this connection that no PONG has shown the node read
+   * yet: what a PING sent now waits behind, in the OS's send buffer
+   * (megabytes on loopback, which Node does not show) as well as in ours.
+   * The heartbeat's backed-up input.
+   */
+  get unconfirmedBytes(): number {
+    return this.sentBytes + this.outBytes + this.batchEnd - this.batchStart - this.confirmedBytes;
+  }
+
   /** Answers a node's PING, unless PONG_BACKLOG bytes already wait for the node (they answer it when they arrive). */
   pong(correlation: number): void {
     if (this.unsent < PONG_BACKLOG) this.sendFrame({ type: FrameType.PONG, correlation });
@@ -180,6 +194,7 @@ export class Connection {
     this.room(frame.length);
     const off = this.reserve(frame.length);
     this.slab.set(frame, off);
+    if (spec.type === FrameType.PING) this.pingEnds.set(spec.correlation ?? 0, this.sentBytes + this.outBytes + off + frame.length - this.batchStart);
     this.commit(off + frame.length);
   }
 
@@ -278,6 +293,7 @@ export class Connection {
     this.cut();
     const out = this.out;
     if (out.length === 0) return;
+    this.sentBytes += this.outBytes;
     this.out = [];
     this.outBytes = 0;
     if (!this.ended) this.send(out);
@@ -363,6 +379,11 @@ export class Connection {
           return;
         }
       }
+    }
+    if (f.type === FrameType.PONG) {
+      // The node answers PINGs in order, after reading everything sent before each.
+      const end = this.pingEnds.get(f.correlation);
+      if (end !== undefined && this.pingEnds.delete(f.correlation) && end > this.confirmedBytes) this.confirmedBytes = end;
     }
     if (this.welcome) this.handlers.frame(this, f);
   };

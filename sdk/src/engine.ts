@@ -6,7 +6,7 @@ import type { DurableExtension, DurableHost } from './durable-api.js';
 import { asError, connectionClosed, safely } from './errors.js';
 import { checkEvent } from './event-checks.js';
 import { withRoom } from './send-buffer.js';
-import { Heartbeat, heartbeatInterval } from './heartbeats.js';
+import { Heartbeat, connectionIo, heartbeatInterval } from './heartbeats.js';
 import { Msg, type Responder } from './msg.js';
 import type { CoreConnectOptions } from './options.js';
 import { MemoryOutbox, addOrOverflow, isOutbox, type Outbox, type OutboxEntry, type OutboxLimits } from './outbox.js';
@@ -269,15 +269,10 @@ export class Engine implements DispatchHost, DurableHost {
     const interval = heartbeatInterval(o.pingInterval ?? w.ping);
     const hb = safely(() => {
       hook?.(owner, 'heartbeat', 0);
+      // peerInterval: the node's keepalive, what a backed-up upload waits for instead of its own PONGs.
       this.heartbeat = new Heartbeat(
-        { interval, maxOut: o.maxPingOut ?? 2, wakeTimeout: o.wakeTimeout ?? 2000 },
-        {
-          lastReceived: () => conn.lastReceived,
-          receivedCount: () => conn.receivedCount,
-          sentCount: () => conn.sentCount,
-          ping: () => conn.sendFrame({ type: FrameType.PING, correlation: this.pending.nextId() }),
-          dead: (e) => conn.close(e),
-        },
+        { interval, maxOut: o.maxPingOut ?? 2, wakeTimeout: o.wakeTimeout ?? 2000, peerInterval: heartbeatInterval(w.ping) },
+        connectionIo(conn, () => conn.sendFrame({ type: FrameType.PING, correlation: this.pending.nextId() })),
       );
       this.heartbeat.start();
     });

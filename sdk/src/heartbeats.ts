@@ -15,8 +15,40 @@ export interface HeartbeatIo {
   receivedCount(): number;
   /** Writes so far: with it the heartbeat also pings when nothing was sent for an interval (keepalive, see proto Liveness). */
   sentCount?(): number;
+  /** The connection's output waits for the OS now (bytes unsent): its PINGs wait behind it (see proto Liveness, Backed up). */
+  backedUp?(): boolean;
   ping(): void;
   dead(error: MeshbusError): void;
+}
+
+/** What connectionIo() reads of an SDK connection (connection.ts Connection). */
+export interface HeartbeatConnection {
+  readonly lastReceived: number;
+  readonly receivedCount: number;
+  readonly sentCount: number;
+  readonly unconfirmedBytes: number;
+  close(error: MeshbusError): void;
+}
+
+/**
+ * Bytes sent that no PONG has shown the node read, past which the
+ * connection counts as backed up: its PINGs may wait behind them, in the
+ * OS's send buffer too, which Node does not show (on loopback it took 6 MB
+ * at once). A publisher of small events keeps the short deadline of its
+ * own pings.
+ */
+const BACKED_UP = 64 * 1024;
+
+/** The HeartbeatIo of one connection; `ping` sends a PING. */
+export function connectionIo(conn: HeartbeatConnection, ping: () => void): HeartbeatIo {
+  return {
+    lastReceived: () => conn.lastReceived,
+    receivedCount: () => conn.receivedCount,
+    sentCount: () => conn.sentCount,
+    backedUp: () => conn.unconfirmedBytes > BACKED_UP,
+    ping,
+    dead: (e) => conn.close(e),
+  };
 }
 
 /** Drives the Liveness rule of one connection with timers: sends the PINGs, reports a stale connection (SessionError MB_ERR_STALE_CONNECTION) once. */
@@ -71,7 +103,7 @@ export class Heartbeat {
 
   private readonly tick = (): void => {
     this.timer = undefined;
-    if (!this.stopped) this.act(this.rule.tick(this.now(), this.io.lastReceived(), this.io.receivedCount(), this.io.sentCount?.()));
+    if (!this.stopped) this.act(this.rule.tick(this.now(), this.io.lastReceived(), this.io.receivedCount(), this.io.sentCount?.(), this.io.backedUp?.()));
   };
 
   private act(a: LivenessAction): void {

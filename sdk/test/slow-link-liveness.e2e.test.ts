@@ -105,6 +105,41 @@ describe('a backlog of 3 MB over a 1 MB/s link (3 s), pings every 250 ms, 3 unan
   });
 });
 
+describe('a publisher pinging faster than its node, behind its own upload (review of 2026-12-04)', () => {
+  // The review: 1 GB at a 500 ms ping against a node at 20 s: MB_ERR_STALE_CONNECTION at 1.5 s, node alive and reading.
+  it('is not declared stale while the node, reading at 1 MB/s, sends its keepalives', async () => {
+    const n = await fx.node({ pingInterval: 1000 });
+    const port = await slowLink(n.port, 'up', 1_000_000);
+    const sub = fx.track(await connect(url(n)));
+    let got = 0;
+    sub.subscribe('big', { callback: () => void got++ });
+    await sub.flush();
+    const pub = fx.track(await connect(`127.0.0.1:${port}`, { reconnect: false, pingInterval: 150, maxPingOut: 2 }));
+    const st = recordStatus(pub);
+    for (let i = 0; i < EVENTS; i++) pub.publish('big', PAYLOAD);
+    await until(() => got === EVENTS || pub.isClosed, 'all events or a close', 15_000);
+    // Before: stale at ~0.45 s, a few of the 30 delivered.
+    expect(closings(st)).toEqual([]);
+    expect(got).toBe(EVENTS);
+  });
+
+  it('still finds a frozen link stale once the node has been silent (maxPingOut + 1) node intervals', async () => {
+    const n = await fx.node({ pingInterval: 500 });
+    const proxy = await tcpProxy(n.port);
+    fx.defer(() => proxy.close());
+    const c = fx.track(await connect(`127.0.0.1:${proxy.port}`, { reconnect: false, pingInterval: 100, maxPingOut: 2 }));
+    const dead = nextStatus(c, (s) => s.type === 'disconnected', 10_000);
+    proxy.freeze();
+    const started = Date.now();
+    // Megabytes the frozen link never takes: the client's output stays backed up.
+    for (let i = 0; i < 60; i++) c.publish('big', PAYLOAD);
+    const s = await dead;
+    expect(s).toMatchObject({ type: 'disconnected', error: { code: 'MB_ERR_STALE_CONNECTION' } });
+    // (maxPingOut + 1) × 500 ms of silence, plus a tick or two.
+    expect(Date.now() - started).toBeLessThan(8000);
+  });
+});
+
 describe('the keepalive does not hide a dead connection (a guard: it held before too)', () => {
   it('a client that keeps publishing into a half-open connection still finds it stale within a few intervals (MQTT.js #1855: keepalive shifted by every send)', async () => {
     const n = await fx.node({ pingInterval: 200 });

@@ -170,6 +170,31 @@ describe('liveness is one pure rule', () => {
     const ms = s.probe(0);
     expect(s.probeEnded(60_200, 0, ms).do).toBe('stale');
   });
+
+  it('backed up with the peer\'s keepalive interval known: its own pings are not held against it until the peer has been silent (maxOut + 1) × that interval', () => {
+    // Pings every 500 ms; the other end's keepalive every 20 s; this end's output backed up throughout.
+    const drive = (peerInterval: number | undefined, backedUp: boolean, until: number): { stale: number; actions: string[] } => {
+      const r = new Liveness({ interval: 500, maxOut: 2, wakeTimeout: 200, peerInterval });
+      let now = 0;
+      let next = r.start(now, 0);
+      const actions: string[] = [];
+      while (now < until) {
+        now += next;
+        const a = r.tick(now, 0, 0, undefined, backedUp);
+        actions.push(a.do);
+        if (a.do === 'stale') return { stale: now, actions };
+        next = a.ms;
+      }
+      return { stale: Infinity, actions };
+    };
+    // Before (and without backedUp or peerInterval): stale at 1.5 s though the peer reads all along.
+    expect(drive(undefined, true, 100_000).stale).toBe(1500);
+    expect(drive(20_000, false, 100_000).stale).toBe(1500);
+    // Backed up: stale only after 60 s of silence from the other end, with no PING piled on after the first two.
+    const held = drive(20_000, true, 100_000);
+    expect(held.stale).toBe(60_000);
+    expect(held.actions.filter((a) => a === 'ping')).toHaveLength(2);
+  });
 });
 
 describe('source layout', () => {
