@@ -171,7 +171,12 @@ export function errorFromCode(code: ErrorCode, detail?: string): MeshbusError {
 }
 
 export function isMeshbusError(e: unknown): e is MeshbusError {
-  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
+  try {
+    return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
+  } catch {
+    // A thrown Proxy whose get trap throws: not ours, and asking must not throw from the catch block that asks.
+    return false;
+  }
 }
 
 /**
@@ -184,6 +189,10 @@ export function thrownText(value: unknown): string {
   try {
     return String(value);
   } catch {
-    return Object.prototype.toString.call(value);
+    try {
+      return Object.prototype.toString.call(value);
+    } catch {
+      return '[unprintable value]'; // a revoked Proxy
+    }
   }
 }

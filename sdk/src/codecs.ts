@@ -112,19 +112,37 @@ export type Payload = Uint8Array | string;
  */
 export function toBytes(value: unknown, codec?: Codec<never>): Uint8Array {
   if (codec !== undefined) {
-    checkKind('codec', codec, 'codec');
-    // An application's codec: what it throws or returns is checked, not trusted (a string was sent as zero bytes).
-    const b = viaCodec(() => (codec as Codec<unknown>).encode(value), 'encode');
-    if (!(b instanceof Uint8Array)) throw new ClientError('MB_ERR_CODEC', 'codec encode must return a Uint8Array');
+    // An application's codec: what it throws or returns is checked, not trusted (a string was sent as zero bytes); its
+    // check reads `encode`, which may be a getter that throws.
+    const b = bytesOf(
+      viaCodec(() => {
+        checkKind('codec', codec, 'codec');
+        return (codec as Codec<unknown>).encode(value);
+      }, 'encode'),
+    );
+    if (!b) throw new ClientError('MB_ERR_CODEC', 'codec encode must return a Uint8Array');
     return b;
   }
   if (value === undefined || value === null) return EMPTY;
-  if (value instanceof Uint8Array) return value;
+  const b = bytesOf(value);
+  if (b) return b;
   if (typeof value === 'string') return utf8Encode(value);
   throw invalid('payload must be a Uint8Array or a string unless a codec is given');
 }
 
 const EMPTY = new Uint8Array(0);
+
+/**
+ * `v` as this realm's Uint8Array: itself, or a view of the same memory (no
+ * copy) when it comes from another realm (`vm`, jsdom, an iframe), whose
+ * Uint8Array fails `instanceof` and was refused. Else undefined.
+ */
+function bytesOf(v: unknown): Uint8Array | undefined {
+  if (v instanceof Uint8Array) return v;
+  if (!ArrayBuffer.isView(v) || Object.prototype.toString.call(v) !== '[object Uint8Array]') return undefined;
+  const u = v as Uint8Array;
+  return new Uint8Array(u.buffer, u.byteOffset, u.byteLength);
+}
 
 /** Runs a codec's `encode` or `decode`: anything it throws that is not a MeshbusError becomes ClientError MB_ERR_CODEC (its `cause`). */
 export function viaCodec<T>(run: () => T, what: 'encode' | 'decode'): T {

@@ -1,4 +1,4 @@
-import { ClientError, isMeshbusError, type MeshbusError } from '@meshbus/proto';
+import { ClientError, isMeshbusError, thrownText, type MeshbusError } from '@meshbus/proto';
 
 /**
  * The SDK's most frequent errors, one function each rather than the code
@@ -7,9 +7,18 @@ import { ClientError, isMeshbusError, type MeshbusError } from '@meshbus/proto';
 export const invalid = (detail: string, options?: { cause?: unknown }): ClientError => new ClientError('MB_ERR_INVALID_ARGUMENT', detail, options);
 export const connectionClosed = (detail: string, options?: { cause?: unknown }): ClientError => new ClientError('MB_ERR_CONNECTION_CLOSED', detail, options);
 
-/** What a thrown value says: its `message`, else the value itself as a string. */
+/**
+ * What a thrown value says: its `message`, else the value itself as a
+ * string; never throws (a `message` getter that throws, a Proxy, an object
+ * without `toString`): it describes errors inside catch blocks, where a
+ * throw escaped untyped.
+ */
 export function messageOf(e: unknown): string {
-  return String((e as Error)?.message ?? e);
+  try {
+    return thrownText((e as Error)?.message ?? e);
+  } catch {
+    return thrownText(e);
+  }
 }
 
 /** `e` as a MeshbusError: itself when it is one, else a ClientError MB_ERR_INVALID_ARGUMENT carrying it as `cause`. */

@@ -6,7 +6,11 @@
  * string 'hello' was published as 5 zero bytes (an array-like too), and
  * throwing, returning null or a number gave a raw Error, TypeError or
  * RangeError; a throwing `decode` reached `msg.decoded()`'s caller raw.
+ * Its review: a thrown value whose `message` getter throws, a thrown Proxy,
+ * or an `encode` that is a throwing getter still escaped untyped; bytes
+ * from another realm (`vm`, jsdom, an iframe) were refused.
  */
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { nodeKit, url } from '@meshbus/testkit';
 import { connect, type Codec } from '../src/index.js';
@@ -53,5 +57,35 @@ describe('a custom codec', () => {
     const e = thrown(() => m.decoded());
     expect(e.code).toBe('MB_ERR_CODEC');
     expect(e.cause).toBe(bug);
+  });
+
+  it('what cannot even be described (a throwing message getter, a Proxy, a throwing encode getter) is still MB_ERR_CODEC', async () => {
+    const n = await fx.node();
+    const c = fx.track(await connect(url(n)));
+    const getterBomb = Object.defineProperty(new Error('x'), 'message', { get: () => { throw new Error('no message'); } });
+    const proxy = new Proxy({}, { get: () => { throw new Error('trap'); }, getPrototypeOf: () => { throw new Error('trap'); } });
+    for (const value of [getterBomb, proxy, Object.create(null)]) {
+      // Before: the error raised while describing it escaped (a raw Error or TypeError).
+      const e = thrown(() => c.publish('cc.x', 'v', { codec: { name: 'c', encode: () => { throw value; }, decode: (b) => b } }));
+      expect(e.code).toBe('MB_ERR_CODEC');
+      expect(e.cause).toBe(value);
+    }
+    const getter = Object.defineProperty({ name: 'g', decode: (b: Uint8Array) => b }, 'encode', { get: () => { throw new Error('getter'); } });
+    expect(thrown(() => c.publish('cc.x', 'v', { codec: getter as unknown as Codec<never> })).code).toBe('MB_ERR_CODEC');
+  });
+
+  it('bytes from another realm (vm) are published as they are, raw or from a codec', async () => {
+    const n = await fx.node();
+    const c = fx.track(await connect(url(n)));
+    const got: string[] = [];
+    c.subscribe('realm.>', { callback: (m) => void got.push(`${m.topic}=${m.string()}`) });
+    await c.flush();
+    const foreign = runInNewContext('new Uint8Array([104, 105, 33]).subarray(0, 2)') as Uint8Array;
+    expect(foreign instanceof Uint8Array).toBe(false);
+    // Before: MB_ERR_INVALID_ARGUMENT (raw) and MB_ERR_CODEC (codec).
+    c.publish('realm.raw', foreign);
+    c.publish('realm.codec', 'v', { codec: returning(foreign) });
+    await c.flush();
+    expect(got).toEqual(['realm.raw=hi', 'realm.codec=hi']);
   });
 });
