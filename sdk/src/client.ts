@@ -26,6 +26,8 @@ export type { ClientStats, DropReason } from './types.js';
  */
 export class Client implements SubscriptionOwner, Responder {
   private readonly e: Engine;
+  /** The first drain()'s outcome, which every later call shares. */
+  private draining: Promise<void> | undefined;
 
   private constructor(servers: string | string[], options: CoreConnectOptions) {
     this.e = new Engine(Array.isArray(servers) ? servers : [servers], options, this);
@@ -188,6 +190,8 @@ export class Client implements SubscriptionOwner, Responder {
     }
     checkPending(options);
     if (options.since !== undefined || options.recover || options.durable) this.durable('since, recover and durable');
+    // Past maxPendingBytes a SUB is refused as an event is (a subscribe/unsubscribe loop toward a stopped node grew 150 MiB in 6 s).
+    withRoom(e.conn, pattern.length, e.options.maxPendingBytes);
     const sub = new Subscription(this, e.pending.nextId(), pattern, { ...options, codec: options.codec ?? e.options.codec });
     e.dispatcher.add(sub);
     if (e.conn) e.sendSub(e.conn, sub);
@@ -288,14 +292,8 @@ export class Client implements SubscriptionOwner, Responder {
     if (!conn || e.state === 'closed') {
       return Promise.reject(connectionClosed(e.state === 'closed' ? 'client is closed' : 'not connected'));
     }
-    // The PONG shows the node processed every event given to `conn` before the PING (drain's test of a lost connection).
-    const mark = conn.eventsGiven;
     return new Promise<void>((resolve, reject) => {
-      const answered = (): void => {
-        if (mark > conn.eventsConfirmed) conn.eventsConfirmed = mark;
-        resolve();
-      };
-      const w: PendingFlush = { kind: 'flush', id: 0, resolve: answered, reject };
+      const w: PendingFlush = { kind: 'flush', id: 0, resolve, reject };
       const id = e.pending.add(w);
       w.timer = after(timeout, () => {
         e.pending.remove(w);
@@ -323,8 +321,9 @@ export class Client implements SubscriptionOwner, Responder {
    * it closes as close() does (what is still owed rejected, or counted
    * `unsent`) and rejects with ClientError MB_ERR_TIMEOUT.
    */
-  async drain(): Promise<void> {
-    return drainClient(this.e, (t) => this.flush(t), () => this.close(), this.byApp);
+  drain(): Promise<void> {
+    // A second call has the first one's outcome (it resolved when the client closed, while the first rejected).
+    return (this.draining ??= drainClient(this.e, (t) => this.flush(t), () => this.close(), this.byApp));
   }
 
   /** Closes now: pending requests and flushes are rejected (MB_ERR_CONNECTION_CLOSED), subscriptions end. */

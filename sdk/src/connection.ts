@@ -82,15 +82,16 @@ export class Connection {
   receivedCount = 0;
   /** Writes handed to the transport (the heartbeat's keepalive input). */
   sentCount = 0;
-  /** Bytes handed to the transport; where in that count each PING still unanswered ends; the end of the last answered one. */
+  /** Bytes handed to the transport; where each PING still unanswered ends (bytes, events given); the end of the last answered one. */
   private sentBytes = 0;
-  private readonly pingEnds = new Map<number, number>();
+  private readonly pingEnds = new Map<number, { bytes: number; events: number }>();
   private confirmedBytes = 0;
   /**
    * Events given to this connection whose loss nothing else reports (plain
    * publishes, replies, the outbox; not requests or acked publishes), and how
-   * many of them a flush's PONG has shown the node processed: drain() rejects
-   * when a connection it used ends with some not confirmed.
+   * many of them a PONG (any: flush, heartbeat) or a draining node's GOODBYE
+   * has shown the node took: drain() rejects when a connection it used ends
+   * with some not confirmed.
    */
   eventsGiven = 0;
   eventsConfirmed = 0;
@@ -194,7 +195,7 @@ export class Connection {
     this.room(frame.length);
     const off = this.reserve(frame.length);
     this.slab.set(frame, off);
-    if (spec.type === FrameType.PING) this.pingEnds.set(spec.correlation ?? 0, this.sentBytes + this.outBytes + off + frame.length - this.batchStart);
+    if (spec.type === FrameType.PING) this.pingEnds.set(spec.correlation ?? 0, { bytes: this.sentBytes + this.outBytes + off + frame.length - this.batchStart, events: this.eventsGiven });
     this.commit(off + frame.length);
   }
 
@@ -383,7 +384,10 @@ export class Connection {
     if (f.type === FrameType.PONG) {
       // The node answers PINGs in order, after reading everything sent before each.
       const end = this.pingEnds.get(f.correlation);
-      if (end !== undefined && this.pingEnds.delete(f.correlation) && end > this.confirmedBytes) this.confirmedBytes = end;
+      if (end !== undefined && this.pingEnds.delete(f.correlation)) {
+        if (end.bytes > this.confirmedBytes) this.confirmedBytes = end.bytes;
+        if (end.events > this.eventsConfirmed) this.eventsConfirmed = end.events;
+      }
     }
     if (this.welcome) this.handlers.frame(this, f);
   };

@@ -43,8 +43,9 @@ export type AttachStep = 'welcome' | 'sub' | 'outbox' | 'request' | 'ack' | 'hea
 export class Engine implements DispatchHost, DurableHost {
   state: State = 'connecting';
   conn: Connection | undefined;
-  /** The connection open() is attaching (see open()'s catch). */
+  /** The connection open() is attaching (see open()'s catch); the latest attached (kept once lost: drain() asks it). */
   private attached: Connection | undefined;
+  latest: Connection | undefined;
   serverInfo: ServerInfo | undefined;
   readonly outbox: Outbox | undefined;
   /** Subscriptions refused with MB_ERR_TOO_MANY_REPLAYS, or resumed ones told MB_ERR_STORE_UNAVAILABLE, whose SUB is asked again shortly (once each), with the timer (cleared at close). */
@@ -235,8 +236,7 @@ export class Engine implements DispatchHost, DurableHost {
     hook?.(owner, 'welcome', 0);
     const reconnected = this.everConnected;
     this.serverInfo = { server: conn.server.href, version: w.v, node: w.node, client: w.client, maxPayload: w.maxPayload, maxTopic: w.maxTopic, ping: w.ping, peers: [...w.peers] };
-    this.conn = conn;
-    this.attached = conn;
+    this.conn = this.attached = this.latest = conn;
     if (reconnected) this.counters.reconnects++;
     this.everConnected = true;
     this.dispatcher.inboxPrefix = `_INBOX.${w.client}.`;
@@ -462,8 +462,10 @@ export class Engine implements DispatchHost, DurableHost {
       const g = decodeGoodbye(f.payload);
       err = errorFromCode(codeFromNumber(g.code), g.reason);
       if (g.reconnect && g.reconnect.length > 0) this.loop.redirect(g.reconnect, conn.server);
-      // Acked publishes the node has not answered were not taken (SPEC 10.7): they go on the next connection.
+      // Acked publishes the node has not answered were not taken (SPEC 10.7): they go on the next connection. A draining
+      // node reads what was sent before its GOODBYE was read, until this side closes (flushed by the close below).
       if (g.answered === true) this.durable?.drained();
+      if (g.answered === true) conn.eventsConfirmed = conn.eventsGiven;
     } catch (e) {
       err = asError(e);
     }

@@ -28,9 +28,9 @@ export function withRoom(conn: Connection | undefined, bytes: number, max = DEFA
 
 /**
  * Resolves once the current connection's unsent bytes are at most `below`,
- * or at once when there is no connection (publishes then go to the outbox,
- * which has its own bounds). Rejects MB_ERR_CONNECTION_CLOSED once the
- * client is closed.
+ * or when there is no connection (publishes then go to the outbox, which
+ * has its own bounds), always from a timer (the event loop runs between).
+ * Rejects MB_ERR_CONNECTION_CLOSED once the client is closed.
  */
 export function whenWritable(host: { live(): Connection | undefined; readonly state: string }, below: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -40,6 +40,9 @@ export function whenWritable(host: { live(): Connection | undefined; readonly st
       if (!conn || conn.unsent <= below) return resolve();
       setTimeout(look, POLL);
     };
-    look();
+    // Always from a timer, never in the caller's turn: a loop of "publish; on MB_ERR_SEND_BUFFER_FULL or
+    // MB_ERR_OUTBOX_FULL await whenWritable()" whose condition already held spun for ever, the socket and the
+    // reconnect timers never served (an event larger than half the bound; offline with the outbox full).
+    setTimeout(look, 0);
   });
 }

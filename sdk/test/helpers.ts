@@ -339,3 +339,57 @@ export async function spawnedNodeWithCounter(
   await sub.flush();
   return { node, url: at, got: () => got };
 }
+
+/**
+ * A proxy to `target` whose `slow` direction ('down': node to client, 'up':
+ * client to node) carries at most `bytesPerSec`; `cut()` drops every
+ * connection through it with what it still holds. Closed by `fx`'s teardown.
+ */
+export async function slowLink(fx: Fixture, target: number, slow: 'down' | 'up', bytesPerSec: number): Promise<{ port: number; cut(): void }> {
+  const socks = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const node = net.connect(target, '127.0.0.1');
+    socks.add(client).add(node);
+    const [from, to] = slow === 'down' ? [node, client] : [client, node];
+    to.pipe(from);
+    const queue: Buffer[] = [];
+    let queued = 0;
+    from.on('data', (d: Buffer) => {
+      queue.push(d);
+      queued += d.length;
+      if (queued > 64 * 1024) from.pause();
+    });
+    const TICK = 20;
+    const timer = setInterval(() => {
+      let budget = Math.floor((bytesPerSec * TICK) / 1000);
+      while (budget > 0 && queue.length > 0) {
+        const d = queue[0]!;
+        const n = Math.min(budget, d.length);
+        to.write(d.subarray(0, n));
+        if (n === d.length) queue.shift();
+        else queue[0] = d.subarray(n);
+        queued -= n;
+        budget -= n;
+      }
+      if (queued < 16 * 1024) from.resume();
+    }, TICK);
+    const end = (): void => {
+      clearInterval(timer);
+      client.destroy();
+      node.destroy();
+    };
+    for (const s of [client, node]) s.on('close', end).on('error', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  fx.defer(
+    () =>
+      new Promise<void>((r) => {
+        for (const s of socks) s.destroy();
+        server.close(() => r());
+      }),
+  );
+  const cut = (): void => {
+    for (const s of socks) s.destroy();
+  };
+  return { port: (server.address() as net.AddressInfo).port, cut };
+}

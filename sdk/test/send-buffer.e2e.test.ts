@@ -7,7 +7,11 @@
  * Now a publish, request or reply past the bound throws ClientError
  * MB_ERR_SEND_BUFFER_FULL (nothing sent), `pendingBytes` says what waits,
  * and `whenWritable()` waits for room. TCP and WebSocket, a real node
- * process stopped with SIGSTOP.
+ * process stopped with SIGSTOP. The review of that change: whenWritable()
+ * resolved in the caller's turn when its condition held, so a loop of
+ * "publish; on a *_FULL error await whenWritable()" spun for ever at 100 %
+ * CPU, the socket and the reconnect timers never served (offline with the
+ * outbox full: no reconnect in 5 s though the node was back).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { sleep, type NodeProcess } from '@meshbus/testkit';
@@ -59,6 +63,11 @@ describe('a connected client holds at most maxPendingBytes unsent', () => {
       expect(pub.pendingBytes).toBeLessThanOrEqual(BOUND + SIZE);
       // The same bound for requests (rejected) and whatever else sends events.
       await expect(pub.request('b.y', new Uint8Array(SIZE), { timeout: 1000 })).rejects.toMatchObject({ code: 'MB_ERR_SEND_BUFFER_FULL' });
+      // And subscriptions (a subscribe/unsubscribe loop grew 150 MiB in 6 s past an 8 MiB bound): refused once past it.
+      let subRefused: string | undefined;
+      for (let i = 0; i < 100_000 && subRefused === undefined; i++) subRefused = codeOf(() => pub.subscribe(`b.${'z'.repeat(200)}`).unsubscribe());
+      expect(subRefused).toBe('MB_ERR_SEND_BUFFER_FULL');
+      expect(pub.pendingBytes).toBeLessThanOrEqual(BOUND + SIZE);
       let writable = false;
       const room = pub.whenWritable().then(() => (writable = true));
       await sleep(300);
@@ -87,5 +96,30 @@ describe('a connected client holds at most maxPendingBytes unsent', () => {
     }
     await pub.close();
     await expect(pub.whenWritable()).rejects.toMatchObject({ code: 'MB_ERR_CONNECTION_CLOSED' });
+  }, 20_000);
+
+  it('whenWritable() lets the event loop run: a publish-or-wait loop offline with a full outbox reconnects and gets through', async () => {
+    const { url, got } = await spawnedNodeWithCounter('TCP', 'b.x', [], procs, clients);
+    const pub = await connect(url, { outbox: { maxMessages: 5 } });
+    clients.push(pub);
+    pub.suspend();
+    // The app comes back in 200 ms: a timer, which the old loop never let run.
+    setTimeout(() => pub.resume(), 200);
+    let sent = 0;
+    const end = Date.now() + 5000;
+    while (sent < 50 && Date.now() < end) {
+      try {
+        pub.publish('b.x', 'x');
+        sent++;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'MB_ERR_OUTBOX_FULL') throw e;
+        await pub.whenWritable();
+      }
+    }
+    // Before: 5 (the outbox), the loop spinning until its 5 s guard.
+    expect(sent).toBe(50);
+    await pub.flush();
+    for (let i = 0; i < 50 && got() < 50; i++) await sleep(100);
+    expect(got()).toBe(50);
   }, 20_000);
 });

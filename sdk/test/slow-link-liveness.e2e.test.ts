@@ -13,61 +13,13 @@
  * close after 29 of 30 events), and the publisher's client closed itself
  * (MB_ERR_STALE_CONNECTION) after 9 of 30 reached the subscriber.
  */
-import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Fixture, until, url } from '@meshbus/testkit';
 import { connect, type Status } from '../src/index.js';
-import { nextStatus, recordStatus, tcpProxy } from './helpers.js';
+import { nextStatus, recordStatus, slowLink, tcpProxy } from './helpers.js';
 
 const fx = new Fixture();
 afterEach(() => fx.teardown());
-
-/** A proxy to `target` whose `slow` direction ('down': node to client, 'up': client to node) carries at most `bytesPerSec`. */
-async function slowLink(target: number, slow: 'down' | 'up', bytesPerSec: number): Promise<number> {
-  const socks = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const node = net.connect(target, '127.0.0.1');
-    socks.add(client).add(node);
-    const [from, to] = slow === 'down' ? [node, client] : [client, node];
-    to.pipe(from);
-    const queue: Buffer[] = [];
-    let queued = 0;
-    from.on('data', (d: Buffer) => {
-      queue.push(d);
-      queued += d.length;
-      if (queued > 64 * 1024) from.pause();
-    });
-    const TICK = 20;
-    const timer = setInterval(() => {
-      let budget = Math.floor((bytesPerSec * TICK) / 1000);
-      while (budget > 0 && queue.length > 0) {
-        const d = queue[0]!;
-        const n = Math.min(budget, d.length);
-        to.write(d.subarray(0, n));
-        if (n === d.length) queue.shift();
-        else queue[0] = d.subarray(n);
-        queued -= n;
-        budget -= n;
-      }
-      if (queued < 16 * 1024) from.resume();
-    }, TICK);
-    const end = (): void => {
-      clearInterval(timer);
-      client.destroy();
-      node.destroy();
-    };
-    for (const s of [client, node]) s.on('close', end).on('error', end);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  fx.defer(
-    () =>
-      new Promise<void>((r) => {
-        for (const s of socks) s.destroy();
-        server.close(() => r());
-      }),
-  );
-  return (server.address() as net.AddressInfo).port;
-}
 
 const EVENTS = 30;
 const PAYLOAD = new Uint8Array(100 * 1024);
@@ -76,7 +28,7 @@ const closings = (st: Status[]): Status[] => st.filter((s) => s.type === 'discon
 describe('a backlog of 3 MB over a 1 MB/s link (3 s), pings every 250 ms, 3 unanswered make a connection stale', () => {
   it('a subscriber that reads it all the time is not closed as stale by the node (it sent nothing, and the node\'s PINGs waited behind the backlog)', async () => {
     const n = await fx.node({ pingInterval: 250, maxPingsOut: 3 });
-    const port = await slowLink(n.port, 'down', 1_000_000);
+    const { port } = await slowLink(fx, n.port, 'down', 1_000_000);
     const sub = fx.track(await connect(`127.0.0.1:${port}`, { reconnect: false, maxPingOut: 3 }));
     const st = recordStatus(sub);
     let got = 0;
@@ -91,7 +43,7 @@ describe('a backlog of 3 MB over a 1 MB/s link (3 s), pings every 250 ms, 3 unan
 
   it('a publisher whose PINGs wait behind its own unsent events does not declare its connection stale', async () => {
     const n = await fx.node({ pingInterval: 250, maxPingsOut: 3 });
-    const port = await slowLink(n.port, 'up', 1_000_000);
+    const { port } = await slowLink(fx, n.port, 'up', 1_000_000);
     const sub = fx.track(await connect(url(n)));
     let got = 0;
     sub.subscribe('big', { callback: () => void got++ });
@@ -109,7 +61,7 @@ describe('a publisher pinging faster than its node, behind its own upload (revie
   // The review: 1 GB at a 500 ms ping against a node at 20 s: MB_ERR_STALE_CONNECTION at 1.5 s, node alive and reading.
   it('is not declared stale while the node, reading at 1 MB/s, sends its keepalives', async () => {
     const n = await fx.node({ pingInterval: 1000 });
-    const port = await slowLink(n.port, 'up', 1_000_000);
+    const { port } = await slowLink(fx, n.port, 'up', 1_000_000);
     const sub = fx.track(await connect(url(n)));
     let got = 0;
     sub.subscribe('big', { callback: () => void got++ });
