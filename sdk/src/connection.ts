@@ -86,6 +86,8 @@ export class Connection {
   private sentBytes = 0;
   private readonly pingEnds = new Map<number, { bytes: number; events: number }>();
   private confirmedBytes = 0;
+  /** The transport's queue when last read (after each hand-over): at least what it holds now (see fits()). */
+  private queued = 0;
   /**
    * Events given to this connection whose loss nothing else reports (plain
    * publishes, replies, the outbox; not requests or acked publishes), and how
@@ -170,7 +172,20 @@ export class Connection {
 
   /** Bytes given to this connection and not yet taken by the OS / WebSocket: this tick's batch and the transport's queue. */
   get unsent(): number {
-    return this.outBytes + this.batchEnd - this.batchStart + this.transport.pendingBytes;
+    return this.outBytes + this.batchEnd - this.batchStart + (this.queued = this.transport.pendingBytes);
+  }
+
+  /**
+   * Whether `bytes` more keep `unsent` within `max` (or nothing waits): the
+   * send bound's test (send-buffer.ts), on every publish. The transport's
+   * queue is read only near the bound: what it held after the last
+   * hand-over bounds it until the next (it only drains between).
+   */
+  fits(bytes: number, max: number): boolean {
+    const local = this.outBytes + this.batchEnd - this.batchStart;
+    if (local + this.queued + bytes <= max) return true;
+    const unsent = this.unsent;
+    return unsent === 0 || unsent + bytes <= max;
   }
 
   /**
@@ -309,6 +324,7 @@ export class Connection {
     this.sentCount++;
     try {
       this.transport.send(chunks);
+      this.queued = this.transport.pendingBytes;
     } catch (e) {
       const err = isMeshbusError(e) ? e : connectionClosed(`${this.server.href}: transport send failed: ${messageOf(e)}`, { cause: e });
       this.close(err);

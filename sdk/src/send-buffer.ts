@@ -19,10 +19,7 @@ const POLL = 5;
  * connection that the OS (TCP) or the WebSocket has not taken yet.
  */
 export function withRoom(conn: Connection | undefined, bytes: number, max = DEFAULT_MAX_PENDING_BYTES): Connection | undefined {
-  const unsent = conn?.unsent ?? 0;
-  if (unsent > 0 && unsent + bytes > max) {
-    throw new ClientError('MB_ERR_SEND_BUFFER_FULL', `${unsent} B unsent + ${bytes} > maxPendingBytes ${max}`);
-  }
+  if (conn && !conn.fits(bytes, max)) throw new ClientError('MB_ERR_SEND_BUFFER_FULL', `${conn.unsent} B unsent + ${bytes} > maxPendingBytes ${max}`);
   return conn;
 }
 
