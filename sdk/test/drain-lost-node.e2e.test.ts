@@ -15,22 +15,13 @@
  * the first rejected.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Fixture, sleep, spawnNode, type NodeProcess } from '@meshbus/testkit';
-import { connect, type Client, type ClientOptions, type Status } from '../src/index.js';
-import { nextStatus, slowLink, spawnedNodeWithCounter } from './helpers.js';
+import { Fixture, sleep, spawnNode } from '@meshbus/testkit';
+import { connect, type ClientOptions, type Status } from '../src/index.js';
+import { nextStatus, slowLink, spawnedKit, spawnedNodeWithCounter } from './helpers.js';
 
-const procs: NodeProcess[] = [];
-const clients: Client[] = [];
+const { procs, clients } = spawnedKit();
 const fx = new Fixture();
-afterEach(async () => {
-  await fx.teardown();
-  for (const c of clients.splice(0)) await c.close();
-  for (const p of procs.splice(0)) {
-    p.child.kill('SIGCONT');
-    p.child.kill('SIGKILL');
-    await p.exited;
-  }
-});
+afterEach(() => fx.teardown());
 
 const EVENTS = 300;
 const SIZE = 100_000;

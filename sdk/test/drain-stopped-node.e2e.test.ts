@@ -10,21 +10,12 @@
  * makes drain() reject with MB_ERR_TIMEOUT. TCP and WebSocket, a real node
  * process.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { sleep, type NodeProcess } from '@meshbus/testkit';
-import { connect, type Client } from '../src/index.js';
-import { spawnedNodeWithCounter } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { sleep } from '@meshbus/testkit';
+import { connect } from '../src/index.js';
+import { spawnedKit, spawnedNodeWithCounter } from './helpers.js';
 
-const procs: NodeProcess[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close();
-  for (const p of procs.splice(0)) {
-    p.child.kill('SIGCONT');
-    p.child.kill('SIGKILL');
-    await p.exited;
-  }
-});
+const { procs, clients } = spawnedKit();
 
 const EVENTS = 200;
 const SIZE = 100_000;

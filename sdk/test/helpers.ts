@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { afterEach } from 'vitest';
 import tls from 'node:tls';
 import { WebSocketServer, type ServerOptions } from 'ws';
 import type { Redis } from 'ioredis';
@@ -321,6 +322,25 @@ export async function storedOnce(r: Redis, prefix: string, n: number): Promise<{
  * client of `kind` uses, and a subscriber there counting the events of `topic` (flushed: subscribed). The
  * process and the subscriber are left to the caller's `procs` / `clients` teardown.
  */
+/**
+ * The node processes and clients a test file starts, stopped after each
+ * test: clients closed, then each node continued (a test may have stopped
+ * it with SIGSTOP) and killed.
+ */
+export function spawnedKit(): { procs: NodeProcess[]; clients: Client[] } {
+  const procs: NodeProcess[] = [];
+  const clients: Client[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close();
+    for (const p of procs.splice(0)) {
+      p.child.kill('SIGCONT');
+      p.child.kill('SIGKILL');
+      await p.exited;
+    }
+  });
+  return { procs, clients };
+}
+
 export async function spawnedNodeWithCounter(
   kind: 'TCP' | 'WebSocket',
   topic: string,

@@ -13,21 +13,12 @@
  * CPU, the socket and the reconnect timers never served (offline with the
  * outbox full: no reconnect in 5 s though the node was back).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { sleep, type NodeProcess } from '@meshbus/testkit';
-import { connect, type Client } from '../src/index.js';
-import { spawnedNodeWithCounter } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { sleep } from '@meshbus/testkit';
+import { connect } from '../src/index.js';
+import { spawnedKit, spawnedNodeWithCounter } from './helpers.js';
 
-const procs: NodeProcess[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close();
-  for (const p of procs.splice(0)) {
-    p.child.kill('SIGCONT');
-    p.child.kill('SIGKILL');
-    await p.exited;
-  }
-});
+const { procs, clients } = spawnedKit();
 
 const MiB = 1024 * 1024;
 const SIZE = 100_000;
