@@ -25,18 +25,26 @@
  * a publisher whose own PINGs wait behind its unsent data the same way
  * (MQTT keeps the connection alive by what the client sends for this reason).
  *
- * Backed up: a driver that knows its own output is backed up (bytes the OS
- * would not take yet: `backedUp` at a tick) and the other end's keepalive
- * interval (`peerInterval`) does not fail the connection for pings that
- * wait behind that output, until nothing at all was received for
- * (maxOut + 1) × max(interval, peerInterval): the other end sends
- * something at least every peerInterval however much it has to read. A
- * publisher pinging every 500 ms behind 1 GB of its own upload, toward a
- * node pinging every 20 s, was declared stale at 1.5 s while the node read
- * all along. The cost: a dead peer behind a backed-up upload is found after
- * that longer silence (60 s at the node's default 20 s), with what waits
- * bounded by the driver (the SDK's maxPendingBytes). Probes (wake-ups) keep
- * their short deadline: after a sleep the socket is suspect.
+ * Behind an upload: a driver that sees its oldest unanswered PING waiting
+ * behind a backlog of its own output (bytes no PONG has confirmed the other
+ * end read) says how long ago that PING went (`stuck`, ms). Then the pings
+ * unanswered are not held against the connection until nothing at all was
+ * received for the patience, (maxOut + 1) × max(interval, peerInterval):
+ * the other end sends its keepalive at least every peerInterval however
+ * much it has to read. And that PING may not get older than ten times the
+ * patience, so a node that sends keepalives but never reads is found too.
+ * peerInterval (the other end's, a node's WELCOME `ping`) counts at most
+ * PEER_INTERVAL_CAP, so the other end cannot stretch the waits (a WELCOME of
+ * 2^31 ms meant 74 days). A publisher pinging every 500 ms behind 1 GB of
+ * its own upload, toward a node pinging every 20 s, was declared stale at
+ * 1.5 s while the node read all along. The cost: a dead peer behind a
+ * backlog is found after the patience (60 s with the node's default 20 s),
+ * one that keeps pinging without reading after ten times that, the backlog
+ * bounded meanwhile by the driver (the SDK's maxPendingBytes). A probe
+ * (wake-up) that hears nothing is not stale while its PING is younger than
+ * the patience (a 400 ms event-loop stall mid-upload made the connection
+ * stale): the ticks' rule goes on; after a real sleep the PING is as old as
+ * the sleep.
  */
 export interface LivenessOptions {
   /** Ping when nothing was received for this long, ms. */
@@ -45,9 +53,12 @@ export interface LivenessOptions {
   maxOut: number;
   /** After a wake-up (timers were frozen), how long to wait for any byte before failing, ms. */
   wakeTimeout: number;
-  /** The other end's keepalive interval, ms (a node's WELCOME `ping`): see "Backed up" above. Without it, none applies. */
+  /** The other end's keepalive interval, ms (a node's WELCOME `ping`), counted at most PEER_INTERVAL_CAP: see "Behind an upload" above. */
   peerInterval?: number;
 }
+
+/** Most of the other end's interval that "Behind an upload" counts, ms: a node's default (20 s). */
+export const PEER_INTERVAL_CAP = 20_000;
 
 /**
  * What the driver does after a tick: call tick() again in `ms` (after
@@ -67,15 +78,12 @@ export class Liveness {
   /** The sent counter when it last changed, and when (keepalive). */
   private lastSent: number | undefined;
   private sentAt = 0;
-  /** This end's output was backed up at a tick since the pings now unanswered began. */
-  private backedUp = false;
 
   constructor(readonly options: LivenessOptions) {}
 
   /** Starts (or restarts after a probe) at `now`; returns ms until the first tick. */
   start(now: number, received: number): number {
     this.outstanding = 0;
-    this.backedUp = false;
     this.lastTick = now;
     this.lastCount = received;
     this.lastSent = undefined;
@@ -88,9 +96,10 @@ export class Liveness {
    * `received` a counter of chunks (or frames) received (a counter, unlike a
    * ms timestamp, cannot tie with the ping's send time). `sent`, when the
    * driver counts it: a counter of writes (see Keepalive above).
-   * `backedUp`: this end's output waits for the OS now (see Backed up above).
+   * `stuck`: the age of the oldest unanswered PING, ms, when it waits behind
+   * this end's own backlog (see Behind an upload above); else undefined.
    */
-  tick(now: number, lastReceived: number, received: number, sent?: number, backedUp = false): LivenessAction {
+  tick(now: number, lastReceived: number, received: number, sent?: number, stuck?: number): LivenessAction {
     const { interval, maxOut } = this.options;
     const gap = now - this.lastTick;
     const previous = this.lastTick;
@@ -99,28 +108,25 @@ export class Liveness {
     if (received !== this.lastCount) {
       this.lastCount = received;
       this.outstanding = 0;
-      this.backedUp = false;
     }
     // Timers were frozen (sleep, background): do not trust the socket. The
     // clock went back (an NTP step, a clock set by hand): the times say
     // nothing either (an hour back once meant an hour-long wait, a dead socket
     // unnoticed): probe as well.
     if ((gap > interval * 2 && idle > interval) || gap < 0) return { do: 'probe' };
+    if (stuck !== undefined && stuck >= 10 * this.patience) return { do: 'stale', reason: `a PING behind this end's backlog unanswered for ${stuck} ms` };
     if (idle < interval) {
       this.outstanding = 0;
-      this.backedUp = false;
       // Never longer than an interval, whatever the clock did.
       const ms = Math.min(interval, interval - idle);
       // A keepalive: nothing is counted as unanswered (something was received).
       return this.quiet(now, previous, sent) ? { do: 'ping', ms } : { do: 'wait', ms };
     }
-    if (backedUp) this.backedUp = true;
     if (this.outstanding >= maxOut) {
-      const peer = this.options.peerInterval;
-      const patience = peer === undefined ? 0 : (maxOut + 1) * Math.max(interval, peer);
-      // Our pings may wait behind our own output: only the other end's silence counts (no more pings meanwhile).
-      if (this.backedUp && idle < patience) return { do: 'wait', ms: Math.min(interval, patience - idle) };
-      return { do: 'stale', reason: `${this.outstanding} pings unanswered${this.backedUp ? `, nothing received for ${idle} ms` : ''}` };
+      // Our pings wait behind our own output: only the other end's silence counts (no more pings meanwhile).
+      const patience = this.patience;
+      if (stuck !== undefined && idle < patience) return { do: 'wait', ms: Math.min(interval, patience - idle) };
+      return { do: 'stale', reason: `${this.outstanding} pings unanswered${stuck === undefined ? '' : `, nothing received for ${idle} ms`}` };
     }
     this.outstanding++;
     return { do: 'ping', ms: interval };
@@ -150,9 +156,19 @@ export class Liveness {
     return timeout;
   }
 
-  /** The probe's deadline passed: stale unless something arrived since it started; else ms until the next tick. */
-  probeEnded(now: number, received: number, timeout: number): LivenessAction {
-    if (received === this.probeCount) return { do: 'stale', reason: `no answer within ${timeout} ms of a liveness probe` };
+  /**
+   * The probe's deadline passed: stale unless something arrived since it
+   * started, or its PING waits behind this end's backlog (`stuck`, as for
+   * tick()) and is younger than the wait allowed there; else ms until the next tick.
+   */
+  probeEnded(now: number, received: number, timeout: number, stuck?: number): LivenessAction {
+    if (received === this.probeCount && !(stuck !== undefined && stuck < this.patience)) return { do: 'stale', reason: `no answer within ${timeout} ms of a liveness probe` };
     return { do: 'wait', ms: this.start(now, received) };
+  }
+
+  /** How old a PING behind this end's backlog may get (see Behind an upload above), ms. */
+  private get patience(): number {
+    const { interval, maxOut, peerInterval = interval } = this.options;
+    return (maxOut + 1) * Math.max(interval, Math.min(peerInterval, PEER_INTERVAL_CAP));
   }
 }

@@ -150,7 +150,8 @@ mkdirSync(out, { recursive: true });
  * bytes from another realm: 25,472 / 25,672 / 25,928 B. Then +71 / +70 /
  * +68 B for the review of those changes: 25,543 / 25,742 / 25,996 B; +32 /
  * +33 / +32 B for the send bound reading the transport's queue only near
- * it: 25,575 / 25,775 / 26,028 B.
+ * it: 25,575 / 25,775 / 26,028 B. Then +121 / +117 / +108 B for the review
+ * of the liveness rule: 25,696 / 25,892 / 26,136 B.
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table
@@ -161,9 +162,9 @@ mkdirSync(out, { recursive: true });
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 25580,
-  'meshbus.iife.js': 25780,
-  'meshbus.mobile.js': 26030,
+  'meshbus.esm.js': 25700,
+  'meshbus.iife.js': 25895,
+  'meshbus.mobile.js': 26140,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');

@@ -59,6 +59,8 @@ const COPY_MAX = 2 * 1024;
  * sends, without bound (1,000,000 PINGs queued 60 MB of PONGs).
  */
 const PONG_BACKLOG = 64 * 1024;
+/** Unanswered PINGs whose place in the output is kept (1,000,000 timed-out flushes kept ~70 MB). */
+const PINGS_KEPT = 1024;
 const EMPTY = new Uint8Array(0);
 
 export interface ConnectionHandlers {
@@ -82,9 +84,9 @@ export class Connection {
   receivedCount = 0;
   /** Writes handed to the transport (the heartbeat's keepalive input). */
   sentCount = 0;
-  /** Bytes handed to the transport; where each PING still unanswered ends (bytes, events given); the end of the last answered one. */
+  /** Bytes handed to the transport; where each PING still unanswered ends (bytes, events given) and when it went; the end of the last answered one. */
   private sentBytes = 0;
-  private readonly pingEnds = new Map<number, { bytes: number; events: number }>();
+  private readonly pingEnds = new Map<number, { bytes: number; events: number; at: number }>();
   private confirmedBytes = 0;
   /** The transport's queue when last read (after each hand-over): at least what it holds now (see fits()). */
   private queued = 0;
@@ -189,13 +191,22 @@ export class Connection {
   }
 
   /**
-   * Bytes given to this connection that no PONG has shown the node read
-   * yet: what a PING sent now waits behind, in the OS's send buffer
-   * (megabytes on loopback, which Node does not show) as well as in ours.
-   * The heartbeat's backed-up input.
+   * How long ago the oldest unanswered PING went, ms, when more than
+   * `behind` bytes sent before it are unconfirmed (no PONG has shown the
+   * node read them): it waits behind them, in the OS's send buffer too
+   * (megabytes on loopback, which Node does not show). Else undefined. The
+   * heartbeat's input (proto Liveness, "Behind an upload").
    */
-  get unconfirmedBytes(): number {
-    return this.sentBytes + this.outBytes + this.batchEnd - this.batchStart - this.confirmedBytes;
+  stuckFor(behind: number): number | undefined {
+    for (const p of this.pingEnds.values()) return p.bytes - this.confirmedBytes > behind ? Date.now() - p.at : undefined;
+    return undefined;
+  }
+
+  /** Records a PING ending at `bytes`; at most PINGS_KEPT unanswered (flushes that timed out toward a node that never answers). */
+  private pinged(correlation: number, bytes: number): void {
+    const ends = this.pingEnds;
+    if (ends.size >= PINGS_KEPT) ends.delete(ends.keys().next().value as number);
+    ends.set(correlation, { bytes, events: this.eventsGiven, at: Date.now() });
   }
 
   /** Answers a node's PING, unless PONG_BACKLOG bytes already wait for the node (they answer it when they arrive). */
@@ -210,7 +221,7 @@ export class Connection {
     this.room(frame.length);
     const off = this.reserve(frame.length);
     this.slab.set(frame, off);
-    if (spec.type === FrameType.PING) this.pingEnds.set(spec.correlation ?? 0, { bytes: this.sentBytes + this.outBytes + off + frame.length - this.batchStart, events: this.eventsGiven });
+    if (spec.type === FrameType.PING) this.pinged(spec.correlation ?? 0, this.sentBytes + this.outBytes + off + frame.length - this.batchStart);
     this.commit(off + frame.length);
   }
 

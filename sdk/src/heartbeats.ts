@@ -15,8 +15,8 @@ export interface HeartbeatIo {
   receivedCount(): number;
   /** Writes so far: with it the heartbeat also pings when nothing was sent for an interval (keepalive, see proto Liveness). */
   sentCount?(): number;
-  /** The connection's output waits for the OS now (bytes unsent): its PINGs wait behind it (see proto Liveness, Backed up). */
-  backedUp?(): boolean;
+  /** The age of the oldest unanswered PING, ms, when it waits behind this end's own backlog; else undefined (proto Liveness, "Behind an upload"). */
+  stuck?(): number | undefined;
   ping(): void;
   dead(error: MeshbusError): void;
 }
@@ -26,16 +26,15 @@ export interface HeartbeatConnection {
   readonly lastReceived: number;
   readonly receivedCount: number;
   readonly sentCount: number;
-  readonly unconfirmedBytes: number;
+  stuckFor(behind: number): number | undefined;
   close(error: MeshbusError): void;
 }
 
 /**
- * Bytes sent that no PONG has shown the node read, past which the
- * connection counts as backed up: its PINGs may wait behind them, in the
- * OS's send buffer too, which Node does not show (on loopback it took 6 MB
- * at once). A publisher of small events keeps the short deadline of its
- * own pings.
+ * Unconfirmed bytes ahead of the oldest unanswered PING past which it
+ * counts as waiting behind this end's backlog (proto Liveness, "Behind an
+ * upload"): only what went before the PING counts, so a publisher of small
+ * events (below ~64 KiB per ping interval) keeps its own short deadline.
  */
 const BACKED_UP = 64 * 1024;
 
@@ -45,7 +44,7 @@ export function connectionIo(conn: HeartbeatConnection, ping: () => void): Heart
     lastReceived: () => conn.lastReceived,
     receivedCount: () => conn.receivedCount,
     sentCount: () => conn.sentCount,
-    backedUp: () => conn.unconfirmedBytes > BACKED_UP,
+    stuck: () => conn.stuckFor(BACKED_UP),
     ping,
     dead: (e) => conn.close(e),
   };
@@ -93,7 +92,7 @@ export class Heartbeat {
     this.timer = after(ms, () => {
       this.timer = undefined;
       this.probing = false;
-      if (!this.stopped) this.act(this.rule.probeEnded(this.now(), this.io.receivedCount(), ms));
+      if (!this.stopped) this.act(this.rule.probeEnded(this.now(), this.io.receivedCount(), ms, this.io.stuck?.()));
     });
   }
 
@@ -103,7 +102,7 @@ export class Heartbeat {
 
   private readonly tick = (): void => {
     this.timer = undefined;
-    if (!this.stopped) this.act(this.rule.tick(this.now(), this.io.lastReceived(), this.io.receivedCount(), this.io.sentCount?.(), this.io.backedUp?.()));
+    if (!this.stopped) this.act(this.rule.tick(this.now(), this.io.lastReceived(), this.io.receivedCount(), this.io.sentCount?.(), this.io.stuck?.()));
   };
 
   private act(a: LivenessAction): void {

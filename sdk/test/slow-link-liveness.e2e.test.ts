@@ -16,7 +16,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Fixture, until, url } from '@meshbus/testkit';
 import { connect, type Status } from '../src/index.js';
-import { nextStatus, recordStatus, slowLink, tcpProxy } from './helpers.js';
+import { FrameType, encodeFrame } from '@meshbus/proto';
+import { fakeTcpNode, fakeWelcome, nextStatus, recordStatus, slowLink, tcpProxy } from './helpers.js';
 
 const fx = new Fixture();
 afterEach(() => fx.teardown());
@@ -59,8 +60,8 @@ describe('a backlog of 3 MB over a 1 MB/s link (3 s), pings every 250 ms, 3 unan
 
 describe('a publisher pinging faster than its node, behind its own upload (review of 2026-12-04)', () => {
   // The review: 1 GB at a 500 ms ping against a node at 20 s: MB_ERR_STALE_CONNECTION at 1.5 s, node alive and reading.
-  it('is not declared stale while the node, reading at 1 MB/s, sends its keepalives', async () => {
-    const n = await fx.node({ pingInterval: 1000 });
+  it('is not declared stale while the node reads the 3 MB at 1 MB/s and sends its keepalives', async () => {
+    const n = await fx.node({ pingInterval: 2000 });
     const { port } = await slowLink(fx, n.port, 'up', 1_000_000);
     const sub = fx.track(await connect(url(n)));
     let got = 0;
@@ -89,6 +90,59 @@ describe('a publisher pinging faster than its node, behind its own upload (revie
     expect(s).toMatchObject({ type: 'disconnected', error: { code: 'MB_ERR_STALE_CONNECTION' } });
     // (maxPingOut + 1) × 500 ms of silence, plus a tick or two.
     expect(Date.now() - started).toBeLessThan(8000);
+  });
+
+  it('still finds a node that sends keepalives but never reads nor answers', async () => {
+    // A hostile or broken node (or a middlebox passing one direction): WELCOME (200 ms), then it reads nothing and PINGs every 150 ms.
+    const timers: ReturnType<typeof setInterval>[] = [];
+    const hostile = await fakeTcpNode((s, f) => {
+      if (f.type !== FrameType.HELLO) return;
+      s.write(fakeWelcome([], 200));
+      s.pause();
+      timers.push(setInterval(() => s.write(encodeFrame({ type: FrameType.PING, correlation: 1 })), 150));
+    });
+    fx.defer(async () => {
+      for (const t of timers) clearInterval(t);
+      await hostile.stop();
+    });
+    const c = fx.track(await connect(`127.0.0.1:${hostile.port}`, { reconnect: false, pingInterval: 100, maxPingOut: 2 }));
+    const dead = nextStatus(c, (s) => s.type === 'disconnected' || s.type === 'closed', 15_000);
+    const started = Date.now();
+    for (let i = 0; i < 100; i++) c.publish('big', PAYLOAD);
+    // The first version of this rule: never (any byte received counted as an answer while backed up).
+    expect(await dead).toMatchObject({ error: { code: 'MB_ERR_STALE_CONNECTION' } });
+    // Its PING unanswered for ten times (maxPingOut + 1) x 200 ms (6 s), plus a tick or two.
+    expect(Date.now() - started).toBeLessThan(9000);
+  });
+
+  it('a node that never answers PINGs does not make the client keep every PING it sent (1,000,000 timed-out flushes kept ~70 MB)', async () => {
+    const silent = await fakeTcpNode((s, f) => {
+      if (f.type === FrameType.HELLO) s.write(fakeWelcome([], 60_000));
+    });
+    fx.defer(() => silent.stop());
+    const c = fx.track(await connect(`127.0.0.1:${silent.port}`, { reconnect: false, pingInterval: 60_000 }));
+    const flushes = Array.from({ length: 20_000 }, () => c.flush(1).catch(() => 'timed out'));
+    expect(new Set(await Promise.all(flushes))).toEqual(new Set(['timed out']));
+    // What the connection keeps of unanswered PINGs (internal: where each ends in its output).
+    const kept = (c as unknown as { e: { conn: { pingEnds: Map<number, unknown> } } }).e.conn.pingEnds.size;
+    expect(kept).toBeLessThanOrEqual(1024);
+  });
+
+  it('a checkLiveness() probe mid-upload over a slow link is answered by the wait, not failed at its 2 s deadline', async () => {
+    const n = await fx.node({ pingInterval: 2000 });
+    const { port } = await slowLink(fx, n.port, 'up', 1_000_000);
+    const sub = fx.track(await connect(url(n)));
+    let got = 0;
+    sub.subscribe('big', { callback: () => void got++ });
+    await sub.flush();
+    const pub = fx.track(await connect(`127.0.0.1:${port}`, { reconnect: false, pingInterval: 150, maxPingOut: 2 }));
+    const st = recordStatus(pub);
+    for (let i = 0; i < EVENTS; i++) pub.publish('big', PAYLOAD);
+    setTimeout(() => pub.checkLiveness(), 500);
+    await until(() => got === EVENTS || pub.isClosed, 'all events or a close', 15_000);
+    // Before: stale 2 s after the probe, the node alive and reading.
+    expect(closings(st)).toEqual([]);
+    expect(got).toBe(EVENTS);
   });
 });
 

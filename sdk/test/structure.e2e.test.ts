@@ -171,29 +171,54 @@ describe('liveness is one pure rule', () => {
     expect(s.probeEnded(60_200, 0, ms).do).toBe('stale');
   });
 
-  it('backed up with the peer\'s keepalive interval known: its own pings are not held against it until the peer has been silent (maxOut + 1) × that interval', () => {
-    // Pings every 500 ms; the other end's keepalive every 20 s; this end's output backed up throughout.
-    const drive = (peerInterval: number | undefined, backedUp: boolean, until: number): { stale: number; actions: string[] } => {
-      const r = new Liveness({ interval: 500, maxOut: 2, wakeTimeout: 200, peerInterval });
+  it('behind an upload: only the node\'s silence counts, up to (maxOut + 1) x max(interval, peer interval capped at 20 s); the PING\'s age up to ten times that', () => {
+    // Pings every 500 ms; the node's interval `peer`; the oldest PING waits behind this end's backlog from t = 0.
+    const drive = (peer: number | undefined, stuck: boolean, keepalive: boolean, probeAt?: number): { stale: number; actions: string[] } => {
+      const r = new Liveness({ interval: 500, maxOut: 2, wakeTimeout: 200, peerInterval: peer });
       let now = 0;
-      let next = r.start(now, 0);
+      let last = 0;
+      let count = 0;
+      let next = r.start(now, count);
       const actions: string[] = [];
-      while (now < until) {
+      while (now < 10_000_000) {
         now += next;
-        const a = r.tick(now, 0, 0, undefined, backedUp);
+        // A node that sends keepalives (every 400 ms) but never answers: any byte used to count as an answer.
+        if (keepalive) {
+          last = now - (now % 400);
+          count = Math.floor(now / 400);
+        }
+        if (probeAt !== undefined && now >= probeAt) {
+          const ms = r.probe(count);
+          probeAt = undefined;
+          now += ms;
+          const a = r.probeEnded(now, count, ms, stuck ? now : undefined);
+          actions.push(`probe:${a.do}`);
+          if (a.do === 'stale') return { stale: now, actions };
+          next = a.ms;
+          continue;
+        }
+        const a = r.tick(now, last, count, undefined, stuck ? now : undefined);
         actions.push(a.do);
         if (a.do === 'stale') return { stale: now, actions };
         next = a.ms;
       }
       return { stale: Infinity, actions };
     };
-    // Before (and without backedUp or peerInterval): stale at 1.5 s though the peer reads all along.
-    expect(drive(undefined, true, 100_000).stale).toBe(1500);
-    expect(drive(20_000, false, 100_000).stale).toBe(1500);
-    // Backed up: stale only after 60 s of silence from the other end, with no PING piled on after the first two.
-    const held = drive(20_000, true, 100_000);
+    // Not behind an upload: stale at 1.5 s, as before.
+    expect(drive(20_000, false, false).stale).toBe(1500);
+    // Behind it: 60 s with the node's default 20 s, no PING piled on after the first two.
+    const held = drive(20_000, true, false);
     expect(held.stale).toBe(60_000);
     expect(held.actions.filter((a) => a === 'ping')).toHaveLength(2);
+    // Keepalives from a node that never answers do not hide it for ever (the first version of this rule: never stale).
+    const hostile = drive(20_000, true, true).stale;
+    expect(hostile).toBeGreaterThanOrEqual(600_000);
+    expect(hostile).toBeLessThan(601_000);
+    // A node's interval counts at most 20 s (a WELCOME of 2^31 ms meant 74 days).
+    expect(drive(2 ** 31 - 1, true, false).stale).toBe(60_000);
+    // A probe (a stall, checkLiveness()) that hears nothing is not stale while the PING is younger than that.
+    expect(drive(20_000, true, false, 700).actions).toContain('probe:wait');
+    expect(drive(20_000, false, false, 700).actions).toContain('probe:stale');
   });
 });
 
