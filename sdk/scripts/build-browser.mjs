@@ -151,7 +151,9 @@ mkdirSync(out, { recursive: true });
  * +68 B for the review of those changes: 25,543 / 25,742 / 25,996 B; +32 /
  * +33 / +32 B for the send bound reading the transport's queue only near
  * it: 25,575 / 25,775 / 26,028 B. Then +121 / +117 / +108 B for the review
- * of the liveness rule: 25,696 / 25,892 / 26,136 B.
+ * of the liveness rule: 25,696 / 25,892 / 26,136 B; −18 / −16 / −17 B with
+ * a PONG's confirmation moved into the client's PONG case: 25,678 / 25,876 /
+ * 26,119 B.
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table
@@ -162,9 +164,9 @@ mkdirSync(out, { recursive: true });
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 25700,
-  'meshbus.iife.js': 25895,
-  'meshbus.mobile.js': 26140,
+  'meshbus.esm.js': 25680,
+  'meshbus.iife.js': 25880,
+  'meshbus.mobile.js': 26120,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');

@@ -202,6 +202,15 @@ export class Connection {
     return undefined;
   }
 
+  /** A PONG for `correlation`: the node read everything sent before that PING (it answers in order). */
+  ponged(correlation: number): void {
+    const end = this.pingEnds.get(correlation);
+    if (end === undefined) return;
+    this.pingEnds.delete(correlation);
+    if (end.bytes > this.confirmedBytes) this.confirmedBytes = end.bytes;
+    if (end.events > this.eventsConfirmed) this.eventsConfirmed = end.events;
+  }
+
   /** Records a PING ending at `bytes`; at most PINGS_KEPT unanswered (flushes that timed out toward a node that never answers). */
   private pinged(correlation: number, bytes: number): void {
     const ends = this.pingEnds;
@@ -406,14 +415,6 @@ export class Connection {
           this.close(err);
           return;
         }
-      }
-    }
-    if (f.type === FrameType.PONG) {
-      // The node answers PINGs in order, after reading everything sent before each.
-      const end = this.pingEnds.get(f.correlation);
-      if (end !== undefined && this.pingEnds.delete(f.correlation)) {
-        if (end.bytes > this.confirmedBytes) this.confirmedBytes = end.bytes;
-        if (end.events > this.eventsConfirmed) this.eventsConfirmed = end.events;
       }
     }
     if (this.welcome) this.handlers.frame(this, f);

@@ -53,8 +53,9 @@ export async function drainClient(e: Engine, flush: (timeout: number) => Promise
   // (flushing again was a PING/PONG loop: an outbox whose takeAll() failed, a draining node's NACKs).
   // A connection the drain used that ended with events the node never confirmed (killed, SIGTERMed, cut): they may not
   // have arrived, and nothing else reports them. Resolving then was a success with 0 of 300 delivered.
-  // Offline, the connection lost last (its events died with it unless confirmed: drain() made while reconnecting resolved, 0 of 300).
-  let used: Connection | undefined = e.conn ?? e.latest;
+  // The current connection, or offline the one lost last (its events died with it unless confirmed: drain() made while
+  // reconnecting resolved, 0 of 300).
+  let used: Connection | undefined = e.latest;
   let lost = 0;
   const unconfirmed = (c: Connection | undefined): number => (c && !c.isOpen ? c.eventsGiven - c.eventsConfirmed : 0);
   for (let conn = e.conn; e.state === 'draining'; conn = e.conn) {

@@ -402,6 +402,7 @@ export class Engine implements DispatchHost, DurableHost {
         conn.pong(f.correlation);
         return;
       case FrameType.PONG:
+        conn.ponged(f.correlation);
         this.pending.take<PendingFlush>(f.correlation, 'flush')?.resolve();
         return;
       case FrameType.ERROR:

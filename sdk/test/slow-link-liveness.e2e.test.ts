@@ -15,7 +15,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { Fixture, until, url } from '@meshbus/testkit';
-import { connect, type Status } from '../src/index.js';
+import { connect, type Client, type ClientOptions, type Status } from '../src/index.js';
 import { FrameType, encodeFrame } from '@meshbus/proto';
 import { fakeTcpNode, fakeWelcome, nextStatus, recordStatus, slowLink, tcpProxy } from './helpers.js';
 
@@ -25,6 +25,20 @@ afterEach(() => fx.teardown());
 const EVENTS = 30;
 const PAYLOAD = new Uint8Array(100 * 1024);
 const closings = (st: Status[]): Status[] => st.filter((s) => s.type === 'disconnected' || s.type === 'closed');
+
+/** EVENTS events published at once over a 1 MB/s upload (3 s) by a client with `pings`, toward a node with `nodePings`; `got`: delivered. */
+async function uploadAtOneMBps(nodePings: { pingInterval: number; maxPingsOut?: number }, pings: ClientOptions): Promise<{ pub: Client; st: Status[]; got: () => number }> {
+  const n = await fx.node(nodePings);
+  const { port } = await slowLink(fx, n.port, 'up', 1_000_000);
+  const sub = fx.track(await connect(url(n)));
+  let got = 0;
+  sub.subscribe('big', { callback: () => void got++ });
+  await sub.flush();
+  const pub = fx.track(await connect(`127.0.0.1:${port}`, { reconnect: false, ...pings }));
+  const st = recordStatus(pub);
+  for (let i = 0; i < EVENTS; i++) pub.publish('big', PAYLOAD);
+  return { pub, st, got: () => got };
+}
 
 describe('a backlog of 3 MB over a 1 MB/s link (3 s), pings every 250 ms, 3 unanswered make a connection stale', () => {
   it('a subscriber that reads it all the time is not closed as stale by the node (it sent nothing, and the node\'s PINGs waited behind the backlog)', async () => {
@@ -43,37 +57,21 @@ describe('a backlog of 3 MB over a 1 MB/s link (3 s), pings every 250 ms, 3 unan
   });
 
   it('a publisher whose PINGs wait behind its own unsent events does not declare its connection stale', async () => {
-    const n = await fx.node({ pingInterval: 250, maxPingsOut: 3 });
-    const { port } = await slowLink(fx, n.port, 'up', 1_000_000);
-    const sub = fx.track(await connect(url(n)));
-    let got = 0;
-    sub.subscribe('big', { callback: () => void got++ });
-    await sub.flush();
-    const pub = fx.track(await connect(`127.0.0.1:${port}`, { reconnect: false, maxPingOut: 3 }));
-    const st = recordStatus(pub);
-    for (let i = 0; i < EVENTS; i++) pub.publish('big', PAYLOAD);
-    await until(() => got === EVENTS || pub.isClosed, 'all events or a close', 15_000);
+    const { pub, st, got } = await uploadAtOneMBps({ pingInterval: 250, maxPingsOut: 3 }, { maxPingOut: 3 });
+    await until(() => got() === EVENTS || pub.isClosed, 'all events or a close', 15_000);
     expect(closings(st)).toEqual([]);
-    expect(got).toBe(EVENTS);
+    expect(got()).toBe(EVENTS);
   });
 });
 
 describe('a publisher pinging faster than its node, behind its own upload (review of 2026-12-04)', () => {
   // The review: 1 GB at a 500 ms ping against a node at 20 s: MB_ERR_STALE_CONNECTION at 1.5 s, node alive and reading.
   it('is not declared stale while the node reads the 3 MB at 1 MB/s and sends its keepalives', async () => {
-    const n = await fx.node({ pingInterval: 2000 });
-    const { port } = await slowLink(fx, n.port, 'up', 1_000_000);
-    const sub = fx.track(await connect(url(n)));
-    let got = 0;
-    sub.subscribe('big', { callback: () => void got++ });
-    await sub.flush();
-    const pub = fx.track(await connect(`127.0.0.1:${port}`, { reconnect: false, pingInterval: 150, maxPingOut: 2 }));
-    const st = recordStatus(pub);
-    for (let i = 0; i < EVENTS; i++) pub.publish('big', PAYLOAD);
-    await until(() => got === EVENTS || pub.isClosed, 'all events or a close', 15_000);
+    const { pub, st, got } = await uploadAtOneMBps({ pingInterval: 2000 }, { pingInterval: 150, maxPingOut: 2 });
+    await until(() => got() === EVENTS || pub.isClosed, 'all events or a close', 15_000);
     // Before: stale at ~0.45 s, a few of the 30 delivered.
     expect(closings(st)).toEqual([]);
-    expect(got).toBe(EVENTS);
+    expect(got()).toBe(EVENTS);
   });
 
   it('still finds a frozen link stale once the node has been silent (maxPingOut + 1) node intervals', async () => {
@@ -129,20 +127,12 @@ describe('a publisher pinging faster than its node, behind its own upload (revie
   });
 
   it('a checkLiveness() probe mid-upload over a slow link is answered by the wait, not failed at its 2 s deadline', async () => {
-    const n = await fx.node({ pingInterval: 2000 });
-    const { port } = await slowLink(fx, n.port, 'up', 1_000_000);
-    const sub = fx.track(await connect(url(n)));
-    let got = 0;
-    sub.subscribe('big', { callback: () => void got++ });
-    await sub.flush();
-    const pub = fx.track(await connect(`127.0.0.1:${port}`, { reconnect: false, pingInterval: 150, maxPingOut: 2 }));
-    const st = recordStatus(pub);
-    for (let i = 0; i < EVENTS; i++) pub.publish('big', PAYLOAD);
+    const { pub, st, got } = await uploadAtOneMBps({ pingInterval: 2000 }, { pingInterval: 150, maxPingOut: 2 });
     setTimeout(() => pub.checkLiveness(), 500);
-    await until(() => got === EVENTS || pub.isClosed, 'all events or a close', 15_000);
+    await until(() => got() === EVENTS || pub.isClosed, 'all events or a close', 15_000);
     // Before: stale 2 s after the probe, the node alive and reading.
     expect(closings(st)).toEqual([]);
-    expect(got).toBe(EVENTS);
+    expect(got()).toBe(EVENTS);
   });
 });
 
