@@ -15,6 +15,7 @@ import {
   refusalFrame,
   type ErrorCode,
   type Frame,
+  type FrameHandler,
   type FrameScanner,
   type LivenessOptions,
   type ProtocolError,
@@ -62,6 +63,8 @@ export interface ConnectionSettings {
   closeTimeout: number;
   /** The node-wide input budget (input-budget.ts) the bytes of unfinished frames are charged to; none: unbounded (tests, tools). */
   budget?: InputBudget;
+  /** Tell `onFrame` which frames repeat the one before (FrameDecoderOptions.repeats): a client session's PUBs skip checks already made. */
+  repeats?: boolean;
   /** The node-wide outbound budget (outbound-budget.ts) its queue joins (SPEC 10.6); none: unbounded. */
   outbound?: OutboundBudget;
 }
@@ -136,7 +139,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   private lingerUntil = 0;
 
   /** Frames decoded from the transport; an arrow field, so the hot path makes no closure. */
-  protected abstract readonly onFrame: (f: Frame) => void;
+  protected abstract readonly onFrame: FrameHandler;
   protected abstract readonly onDecodeError: (e: ProtocolError) => void;
 
   constructor(
@@ -145,7 +148,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   ) {
     super();
     this.transport = makeTransport(new ConnectionEvents(this));
-    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner, room: settings.budget?.room });
+    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner, room: settings.budget?.room, repeats: settings.repeats });
     this.out = new OutboundQueue(this.transport, settings.highWater, settings.maxPending, settings.policy, this, settings.outbound);
     this.liveness = new Liveness(settings.liveness);
     this.timer = setTimeout(() => {
@@ -401,7 +404,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   private reader: ((f: Frame) => void) | undefined;
 
   /** Where decoded frames go (and frames held for a token check, when released): onFrame, or `reader` during a drain. */
-  protected get frameReader(): (f: Frame) => void {
+  protected get frameReader(): FrameHandler {
     return this.reader ?? this.onFrame;
   }
 

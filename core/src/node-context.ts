@@ -50,6 +50,14 @@ export interface NodeContext {
   /** Routes an event (PUB or REQ) a client published. */
   publish(from: SessionRef, frame: Frame): void;
   /**
+   * `publish` for a PUB whose header and topic repeat those of the event
+   * before it (the scanner's SCAN_REPEAT), which `publish` took into the run
+   * still open: joins the run with what each event gets (stamp, counts).
+   * False when it cannot (the table changed, the run ended or is full): the
+   * session checks and publishes it as any other.
+   */
+  publishRepeat(from: SessionRef, frame: Frame): boolean;
+  /**
    * Delivers the events `publish` kept as a run (publish-run.ts). A session
    * calls it when its input chunk is done and before anything else it does
    * or sends, so a run never outlives the callback that read it.

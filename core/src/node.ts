@@ -60,11 +60,7 @@ const NO_GROUPS: Receivers['groups'] = [];
 /** The sender of events the node publishes itself: receives nothing, is never paused. */
 const INTERNAL_PUBLISHER = new InternalSubscriber('internal');
 
-/**
- * One meshbus node: accepts client connections, routes events through its
- * routing table, and shuts down gracefully. Peering lives in @meshbus/cluster,
- * which plugs into `table` and `hooks`.
- */
+/** One meshbus node: accepts client connections, routes events through its routing table, and shuts down gracefully. Peering lives in @meshbus/cluster, which plugs into `table` and `hooks`. */
 export class MeshNode implements NodeContext {
   readonly id: string;
   readonly options: ResolvedOptions;
@@ -98,10 +94,8 @@ export class MeshNode implements NodeContext {
   private readonly server: Server;
   private readonly originBytes = new Uint8Array(8);
   /**
-   * Sequence of the events this node stamps. It starts from the clock (µs) so a
-   * node restarted under the same configured id keeps increasing: peers drop
-   * sequences that go back (duplicate and reorder protection), so restarting
-   * from 1 would look like old news. Exact below 2^53 for centuries.
+   * Stamps events; its sequence starts from the clock (µs), so a node restarted under the same id keeps increasing:
+   * peers drop sequences that go back (duplicate and reorder protection). Exact below 2^53 for centuries.
    */
   private readonly stamper: EventStamp;
   private timer: ReturnType<typeof setInterval> | undefined;
@@ -179,10 +173,7 @@ export class MeshNode implements NodeContext {
     this.attach((events) => new TcpTransport(socket, events));
   }
 
-  /**
-   * Adds a client connection over any transport: `makeWire` gets the events
-   * the session wants to hear. Used for TCP here and by the WebSocket gateway.
-   */
+  /** Adds a client connection over any transport: `makeTransport` gets the events the session wants to hear. Used for TCP here and by the WebSocket gateway. */
   attach(makeTransport: (events: TransportEvents) => Transport): ClientSession {
     const session = new ClientSession(makeTransport, this);
     const { ip, count } = this.sessions.add(session);
@@ -246,12 +237,10 @@ export class MeshNode implements NodeContext {
   }
 
   /**
-   * Publishes an event from inside the node: encodes the frame and routes it
-   * exactly like a client's PUB (a REQ when `o.reply` is set). Returns how
-   * many receivers got it (a peer link counts as one); on a durable topic,
-   * who will once it is stored, whoever publishes (`o.answer`: the store's
-   * ACK/NACK to `o.from`). Throws ProtocolError MB_ERR_BAD_TOPIC /
-   * MB_ERR_BAD_EXTENSION or SessionError MB_ERR_PAYLOAD_TOO_LARGE.
+   * Publishes an event from inside the node: encodes the frame and routes it exactly like a client's PUB (a REQ when
+   * `o.reply` is set). Returns how many receivers got it (a peer link counts as one); on a durable topic, who will once
+   * it is stored, whoever publishes (`o.answer`: the store's ACK/NACK to `o.from`). Throws ProtocolError
+   * MB_ERR_BAD_TOPIC / MB_ERR_BAD_EXTENSION or SessionError MB_ERR_PAYLOAD_TOO_LARGE.
    */
   publishLocal(topic: string, payload: Uint8Array, o: LocalPublish = {}): number {
     const f = localFrame(topic, payload, o, this.options);
@@ -264,16 +253,14 @@ export class MeshNode implements NodeContext {
   }
 
   /**
-   * The one ingress of an event published on this node (a client's PUB/REQ,
-   * an HTTP or internal publish): finds its receivers (a bad topic or hash
-   * throws a typed error before anything else happens), gives it its mesh
-   * identity (stamp) and counts it; then an event on a durable topic goes to
-   * durability (stored first, delivered when Redis has it: returns STORED),
-   * any other is delivered now (returns how many receivers got it). A PUB
-   * asking for an ACK or a delay on a topic nothing durable covers is
-   * refused instead (NACK/ERROR MB_ERR_NOT_DURABLE to `from`; returns REFUSED).
+   * The one ingress of an event published on this node (a client's PUB/REQ, an HTTP or internal publish): finds its
+   * receivers (a bad topic or hash throws a typed error first), gives it its mesh identity (stamp) and counts it; then
+   * an event on a durable topic goes to durability (stored first, delivered when Redis has it: returns STORED), any
+   * other is delivered now (returns how many receivers got it). A PUB asking for an ACK or a delay on a topic nothing
+   * durable covers is refused instead (NACK/ERROR MB_ERR_NOT_DURABLE to `from`; returns REFUSED).
    */
   private ingress(f: Frame, from: Subscriber & EventSource & { send?(chunk: Uint8Array): void }, mayRun = false): number {
+    const version = this.table.version;
     const receivers = this.table.routeFrame(f, this.decodeTopic);
     const durable = this.durability === undefined ? null : this.durability.match(f);
     // An ACK or a delay asked on a topic nothing durable covers: refused, not a silent plain delivery.
@@ -283,11 +270,7 @@ export class MeshNode implements NodeContext {
       from.send?.(refusal);
       return REFUSED;
     }
-    this.stamper.stamp(f); // its mesh identity: this node's id, a node-wide sequence, a timestamp
-    this.stats.msgsIn++;
-    this.stats.bytesIn += f.size;
-    // Not `_INBOX`/`_TRACE` (never shown, views.ts): reply topics are new at each request (a decode, an entry each).
-    if (f.buf[f.topicStart] !== 0x5f /* _ */) this.topTopics.count(f.topicHash, f);
+    this.admit(f);
     if (durable !== null) {
       this.run.flush();
       this.durability!.publish(f, durable, from);
@@ -297,7 +280,34 @@ export class MeshNode implements NodeContext {
     // For links only, hops raised once in place: the event may then go out in a run like a client's delivery.
     const raised = mayRun && receivers.linksOnly && !f.traced && raiseHops(f);
     const n = mayRun ? this.run.add(f, receivers, from, 'all', raised) : -1;
+    if (n >= 0) this.runVersion = version;
     return n >= 0 ? n : this.fanOut(f, receivers, from, raised ? 'raised' : true);
+  }
+
+  /**
+   * NodeContext.publishRepeat. The checks the event before `f` passed read the same header and topic, or state that changes only outside
+   * this chunk's loop; its receivers hold while the table is unchanged (a full run delivered mid-chunk may close a slow receiver).
+   */
+  publishRepeat(from: ClientSession, f: Frame): boolean {
+    // The payload's length is not compared: the node's limit is checked here (the run's, its receivers', in `continues`).
+    if (f.payloadLen > this.options.maxPayload || this.table.version !== this.runVersion || !this.run.continues(f, from)) return false;
+    this.admit(f);
+    this.deliveryTimer.tick();
+    if (this.run.raisesHops) raiseHops(f);
+    this.run.extend(f);
+    return true;
+  }
+
+  /** The routing table's version when the run's receivers were found. */
+  private runVersion = -1;
+
+  /** What every event entering here gets: its mesh identity (this node's id, a node-wide sequence, a timestamp) and its counts. */
+  private admit(f: Frame): void {
+    this.stamper.stamp(f);
+    this.stats.msgsIn++;
+    this.stats.bytesIn += f.size;
+    // Not `_INBOX`/`_TRACE` (never shown, views.ts): reply topics are new at each request (a decode, an entry each).
+    if (f.buf[f.topicStart] !== 0x5f /* _ */) this.topTopics.count(f.topicHash, f);
   }
 
   /**
@@ -328,16 +338,11 @@ export class MeshNode implements NodeContext {
     return n >= 0 ? n : this.deliver(f, receivers, from, scope);
   }
 
-  /**
-   * Delivers an event the durable store accepted (or a delayed one that is
-   * due), to local receivers and peers alike, like a fresh publish from `from`.
-   */
+  /** Delivers an event the durable store accepted (or a delayed one that is due), to local receivers and peers alike, like a fresh publish from `from`. */
   deliverAccepted(f: Frame, from: Subscriber & EventSource = INTERNAL_PUBLISHER): number {
-    // Leaves now, later than events stamped after it: give it the next sequence so
-    // peers see this node's events in increasing order (they drop any that go back).
-    // And this node's origin: a delayed publish may have been stamped by another node
-    // sharing the store, and that node's id with this node's sequence would upset its
-    // order at peers (a hub also drops a leaf's event stamped by another node).
+    // Leaves now, later than events stamped after it: the next sequence, so peers see this node's events in increasing
+    // order (they drop any that go back). And this node's origin: a delayed publish may have been stamped by another node
+    // sharing the store, whose id with this node's sequence would upset its order at peers (a hub drops those of a leaf).
     this.stamper.restamp(f);
     return this.fanOut(f, this.table.routeFrame(f, this.decodeTopic), from);
   }
@@ -350,14 +355,10 @@ export class MeshNode implements NodeContext {
   }
 
   /**
-   * Delivers `f` to `receivers`; returns how many got it.
-   * `scope`: which receivers by where the event came from (DeliveryScope): peers
-   * are skipped for 'local', gateway links for 'local' and 'region'; leaves are
-   * local receivers of their hub.
-   * `inPlace` (a fresh ingress: the caller reads nothing of `f` after this):
-   * an untraced event for links to other nodes only gets its hops raised
-   * once in its own bytes, sent as they are by every link (forward-slab.ts raiseHops);
-   * 'raised': the caller did that already.
+   * Delivers `f` to `receivers`; returns how many got it. `scope`: which receivers by where the event came from
+   * (DeliveryScope): peers are skipped for 'local', gateway links for 'local' and 'region'; leaves are local receivers
+   * of their hub. `inPlace` (a fresh ingress: the caller reads nothing of `f` after this): an untraced event for links
+   * only gets its hops raised once in its own bytes (forward-slab.ts raiseHops); 'raised': the caller did that already.
    */
   deliver(f: Frame, receivers: Receivers, from: (Subscriber & EventSource) | undefined, scope: DeliveryScope, inPlace: boolean | 'raised' = false): number {
     this.run.flush(); // what was published before this event is delivered before it
@@ -427,10 +428,7 @@ export class MeshNode implements NodeContext {
     }
   }
 
-  /**
-   * Delivers a queue-group event to one member of `group`, local members
-   * first (an event a peer handed to this node for one of its groups).
-   */
+  /** Delivers a queue-group event to one member of `group`, local members first (an event a peer handed to this node for one of its groups). */
   deliverToGroup(f: Frame, receivers: Receivers, group: string, from: (Subscriber & EventSource) | undefined, scope: DeliveryScope): boolean {
     this.run.flush(); // a peer's events before this one reach their receivers first
     const otel = this.otlp?.parentOf(f);

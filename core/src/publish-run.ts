@@ -120,6 +120,29 @@ export class PublishRun {
     return targets.length;
   }
 
+  /**
+   * Whether `f` from `from` may join the run without being routed again: it
+   * starts where the run's last event ends in the same input chunk (so that
+   * event is the frame just before it) and fits the run's bounds. Said of a
+   * frame whose header and topic repeat that event's (the scanner's
+   * SCAN_REPEAT), it gets the run's receivers (MeshNode.publishRepeat).
+   */
+  continues(f: Frame, from: RunSource): boolean {
+    const first = this.first;
+    return first !== undefined && from === this.from && f.start === this.end && f.buf === first.buf && f.payloadLen <= this.maxPayload && f.end - first.start <= BATCH_BYTES;
+  }
+
+  /** Adds `f` (stamped; its hops raised when `raisesHops`) after `continues` said it may. */
+  extend(f: Frame): void {
+    this.end = f.end;
+    this.count++;
+  }
+
+  /** The run goes to links only and its events' hops were raised in place (each one added must be too). */
+  get raisesHops(): boolean {
+    return this.raised;
+  }
+
   /** Delivers the run, if any. Cheap when there is none: called before anything else the node does for a publisher. */
   flush(): void {
     const r = this.receivers;

@@ -24,6 +24,7 @@ export function settingsOf(ctx: NodeContext): ConnectionSettings {
     liveness: { interval: o.pingInterval, maxOut: o.maxPingsOut, wakeTimeout: o.pingInterval },
     closeTimeout: o.drainTimeout,
     budget: ctx.inputBudget,
+    repeats: true,
     // The node's outbound budget (SPEC 10.6), found by its input budget: its peer links share it.
     outbound: outboundBudgetOf(ctx.inputBudget, o.outboundBudget),
   };

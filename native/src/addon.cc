@@ -104,9 +104,18 @@ inline uint32_t CheckHeader(const uint8_t* p, double max_frame_length) {
 
 // buf[start, end) is within the caller's array (checked by the caller);
 // out has room for kScanMeta + cap * kScanSlots words.
+// SCAN_REPEAT (proto frame-scanner.ts): the header but for lengths and CRC, and the topic, equal the previous frame's.
+constexpr uint32_t kScanRepeat = 1u << 24;
+inline bool SameHead(const uint8_t* a, const uint8_t* b) {
+  return std::memcmp(a + kOffMagic, b + kOffMagic, kOffPayloadLen - kOffMagic) == 0 &&
+         std::memcmp(a + kOffSid, b + kOffSid, kOffCrc - kOffSid) == 0 &&
+         std::memcmp(a + kFixedSize, b + kFixedSize, ReadU16(a + kOffTopicLen)) == 0;
+}
+
 uint32_t Scan(const uint8_t* buf, uint64_t start, uint64_t end, double max_frame_length,
-              uint32_t* out, uint64_t cap) {
+              uint32_t* out, uint64_t cap, bool repeats) {
   uint64_t count = 0;
+  const uint8_t* prev = nullptr;
   uint64_t p = start;
   uint32_t err = 0;
   uint64_t pending = 0;
@@ -132,9 +141,11 @@ uint32_t Scan(const uint8_t* buf, uint64_t start, uint64_t end, double max_frame
     uint32_t* o = out + kScanMeta + count * kScanSlots;
     o[0] = uint32_t(p);
     o[1] = uint32_t(size);
-    o[2] = uint32_t(f[kOffType]) | (ReadU16(f + kOffFlags) << 8);
+    o[2] = uint32_t(f[kOffType]) | (ReadU16(f + kOffFlags) << 8) |
+           (repeats && prev != nullptr && SameHead(f, prev) ? kScanRepeat : 0);
     o[3] = ReadU32(f + kOffTopicHash);
     count++;
+    prev = f;
     p += size;
   }
   out[0] = uint32_t(count);
@@ -216,10 +227,10 @@ inline napi_value Uint32(napi_env env, uint32_t v) {
 
 // ------------------------------------------------------------ entry points
 
-// scan(buf, start, end, maxFrameLength, out: Uint32Array) -> count
+// scan(buf, start, end, maxFrameLength, out: Uint32Array, repeats = false) -> count
 napi_value JsScan(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return nullptr;
   if (argc < 5) {
     ThrowType(env, "scan(buf, start, end, maxFrameLength, out) needs five arguments");
@@ -255,8 +266,14 @@ napi_value JsScan(napi_env env, napi_callback_info info) {
     ThrowRange(env, "scan: out must have at least 4 elements");
     return nullptr;
   }
+  // `repeats` as JavaScript's truthiness, like the TypeScript scanner's `if (repeats)`.
+  bool repeats = false;
+  napi_value flag;
+  if (argc > 5 && (napi_coerce_to_bool(env, argv[5], &flag) != napi_ok ||
+                   napi_get_value_bool(env, flag, &repeats) != napi_ok))
+    return nullptr;
   const uint64_t cap = (out_len - kScanMeta) / kScanSlots;
-  return Uint32(env, Scan(buf, start, end, max_frame, static_cast<uint32_t*>(out_ptr), cap));
+  return Uint32(env, Scan(buf, start, end, max_frame, static_cast<uint32_t*>(out_ptr), cap, repeats));
 }
 
 // crc32c(buf, start = 0, end = buf.length, crc = 0) -> u32

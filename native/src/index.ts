@@ -68,7 +68,7 @@ export const SCAN_NATIVE_MIN_BYTES = 2 * FIXED_SIZE;
 
 /** The raw addon exports (src/addon.cc). */
 interface Addon {
-  scan(buf: Uint8Array, start: number, end: number, maxFrameLength: number, out: Uint32Array): number;
+  scan(buf: Uint8Array, start: number, end: number, maxFrameLength: number, out: Uint32Array, repeats?: boolean): number;
   crc32c(buf: Uint8Array, start?: number, end?: number, crc?: number): number;
   topicHash(bytes: Uint8Array, start?: number, end?: number): number;
   writeHeader(
@@ -230,10 +230,10 @@ function makeOps(n: ByteOps | undefined, c: OpsChoice): ByteOps {
     c.scan === 'native'
       ? Object.freeze({
           name: 'native',
-          scan(buf: Uint8Array, start: number, end: number, maxFrameLength: number, out: Uint32Array): number {
+          scan(buf: Uint8Array, start: number, end: number, maxFrameLength: number, out: Uint32Array, repeats = false): number {
             return end - start < SCAN_NATIVE_MIN_BYTES
-              ? jsScan(buf, start, end, maxFrameLength, out)
-              : nativeScan(buf, start, end, maxFrameLength, out);
+              ? jsScan(buf, start, end, maxFrameLength, out, repeats)
+              : nativeScan(buf, start, end, maxFrameLength, out, repeats);
           },
         })
       : jsScanner;

@@ -97,15 +97,43 @@ const maxArb = fc.oneof(
 );
 const slotsArb = fc.tuple(fc.nat(10), fc.nat(3)).map(([k, extra]) => SCAN_META + SCAN_SLOTS * k + (k > 0 ? extra : 0));
 
+/** Scans with both, with and without `repeats` (SCAN_REPEAT), and compares everything; returns the output with `repeats`. */
 function scanBoth(a: ByteOps, b: ByteOps, buf: Uint8Array, start: number, end: number, max: number, len: number): Uint32Array {
-  const oa = new Uint32Array(len).fill(0xdeadbeef);
-  const ob = oa.slice();
-  const ra = a.scanner.scan(buf, start, end, max, oa);
-  const rb = b.scanner.scan(buf, start, end, max, ob);
-  expect(ra).toBe(rb);
-  expect(oa).toEqual(ob);
+  let oa = new Uint32Array(0);
+  for (const repeats of [false, true]) {
+    oa = new Uint32Array(len).fill(0xdeadbeef);
+    const ob = oa.slice();
+    const ra = a.scanner.scan(buf, start, end, max, oa, repeats);
+    const rb = b.scanner.scan(buf, start, end, max, ob, repeats);
+    expect(ra).toBe(rb);
+    expect(oa).toEqual(ob);
+  }
   return oa;
 }
+
+/**
+ * Streams of a few frames repeated, each copy maybe changed in one header or
+ * topic byte (CRC resealed) or in its payload length: the inputs SCAN_REPEAT
+ * is about, which random frames almost never are.
+ */
+const repeatedArb = fc
+  .record({
+    bases: fc.array(fc.record({ topic: fc.uint8Array({ minLength: 1, maxLength: 12 }), payload: fc.nat(40), ext: fc.nat(3) }), { minLength: 1, maxLength: 2 }),
+    copies: fc.array(fc.record({ base: fc.nat(), change: fc.oneof({ arbitrary: fc.constant(-1), weight: 3 }, { arbitrary: fc.nat(80), weight: 1 }), byte: fc.integer({ min: 1, max: 255 }), payload: fc.option(fc.nat(40)) }), { maxLength: 40 }),
+  })
+  .map((r) =>
+    concat(
+      r.copies.map((c) => {
+        const b = r.bases[c.base % r.bases.length]!;
+        const f = frame({ topic: b.topic, ext: new Uint8Array(b.ext), payload: new Uint8Array(c.payload ?? b.payload) });
+        if (c.change < 0) return f;
+        // A header byte past the length prefix (flags, reserved and length fields included: maybe no longer valid) or a topic byte.
+        const at = 4 + (c.change % (FIXED_SIZE - 8 + b.topic.length));
+        const pos = at < OFF.CRC ? at : at + 4;
+        return patch(f, 0, pos, [f[pos]! ^ c.byte]);
+      }),
+    ),
+  );
 
 describe(`differential: native scanner == js scanner${NATIVE_NOTE}`, () => {
   // Without the addon each comparison is reported as skipped (a failure under MESHBUS_REQUIRE_NATIVE=1).
@@ -121,6 +149,20 @@ describe(`differential: native scanner == js scanner${NATIVE_NOTE}`, () => {
       }),
       { numRuns: RUNS },
     );
+  });
+
+  it('repeated frames (SCAN_REPEAT): the same bits, at any [start, end) and out size', (ctx) => {
+    const n = needNative(ctx);
+    let flagged = 0;
+    assertProperty(
+      fc.property(repeatedArb, fc.nat(), slotsArb, (buf, x, len) => {
+        scanBoth(n, jsOps, buf, x % (buf.length + 1), buf.length, DEFAULT_MAX_FRAME, len);
+        const out = scanBoth(n, jsOps, buf, 0, buf.length, DEFAULT_MAX_FRAME, SCAN_META + SCAN_SLOTS * 64);
+        for (let i = 0; i < out[0]!; i++) if (out[SCAN_META + i * SCAN_SLOTS + 2]! >= 1 << 24) flagged++;
+      }),
+      { numRuns: RUNS },
+    );
+    expect(flagged).toBeGreaterThan(RUNS);
   });
 
   it('streams delivered in random chunks: lock-step, identical at every step', (ctx) => {

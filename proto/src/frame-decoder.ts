@@ -1,7 +1,7 @@
 import { DEFAULT_MAX_FRAME, FIXED_SIZE } from './constants.js';
 import { ProtocolError, codeFromNumber } from './errors.js';
 import { Frame } from './frame.js';
-import { SCAN_META, SCAN_SLOTS, jsScanner, type FrameScanner } from './frame-scanner.js';
+import { SCAN_META, SCAN_REPEAT, SCAN_SLOTS, jsScanner, type FrameScanner } from './frame-scanner.js';
 
 export interface FrameDecoderOptions {
   /** Largest accepted value of the length field. */
@@ -14,7 +14,16 @@ export interface FrameDecoderOptions {
    * it, and to the bytes that arrived past it. Default: no bound.
    */
   room?: () => number;
+  /**
+   * Tell `onFrame` which frames repeat the header and topic of the frame
+   * just before them (`repeat`: the scanner's SCAN_REPEAT): a node skips the
+   * checks it made for the first. Default false (no compare).
+   */
+  repeats?: boolean;
 }
+
+/** Where a decoder hands frames: `repeat`, with the `repeats` option, as SCAN_REPEAT says (never for a reassembled frame). */
+export type FrameHandler = (f: Frame, repeat?: boolean) => void;
 
 /** Frames scanned per scanner call; the decoder loops when a chunk holds more. */
 const BATCH = 256;
@@ -63,11 +72,13 @@ export class FrameDecoder {
   private skip = 0;
   private failure: ProtocolError | undefined;
   private readonly room: (() => number) | undefined;
+  private readonly repeats: boolean;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.maxFrameLength = options.maxFrameLength ?? DEFAULT_MAX_FRAME;
     this.scanner = options.scanner ?? jsScanner;
     this.room = options.room;
+    this.repeats = options.repeats === true;
   }
 
   /** A reassembly buffer's size: `ahead` (doubling) within `room`, at least `need`, at most the frame. */
@@ -112,7 +123,7 @@ export class FrameDecoder {
    * for each error (after a fatal one, nothing more). Never throws for bad
    * input. Frames are only valid until the caller releases `chunk`.
    */
-  push(chunk: Uint8Array, onFrame: (f: Frame) => void, onError: (e: ProtocolError) => void): void {
+  push(chunk: Uint8Array, onFrame: FrameHandler, onError: (e: ProtocolError) => void): void {
     if (this.failure) return;
     const out = spareScan ?? new Uint32Array(SCAN_WORDS);
     spareScan = undefined;
@@ -125,7 +136,7 @@ export class FrameDecoder {
     }
   }
 
-  private decode(chunk: Uint8Array, onFrame: (f: Frame) => void, onError: (e: ProtocolError) => void): void {
+  private decode(chunk: Uint8Array, onFrame: FrameHandler, onError: (e: ProtocolError) => void): void {
     let pos = 0;
     const n = chunk.length;
     if (this.skip > 0) {
@@ -140,11 +151,11 @@ export class FrameDecoder {
     }
     const out = this.out;
     while (pos < n) {
-      const count = this.scanner.scan(chunk, pos, n, this.maxFrameLength, out);
+      const count = this.scanner.scan(chunk, pos, n, this.maxFrameLength, out, this.repeats);
       for (let i = 0; i < count; i++) {
         const o = SCAN_META + i * SCAN_SLOTS;
         const s = out[o]!;
-        onFrame(new Frame(chunk, s, s + out[o + 1]!));
+        onFrame(new Frame(chunk, s, s + out[o + 1]!), out[o + 2]! >= SCAN_REPEAT);
       }
       const stop = out[1]!;
       const err = out[2]!;

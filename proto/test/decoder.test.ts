@@ -5,7 +5,7 @@ import { Flags, FrameType, OFF } from '../src/constants.js';
 import { ERROR_CODES, ProtocolError } from '../src/errors.js';
 import { encodeFrame, encodeHead, type FrameSpec } from '../src/frame-encoder.js';
 import { FrameDecoder, decodeFrames } from '../src/frame-decoder.js';
-import { jsScanner, SCAN_META, SCAN_SLOTS } from '../src/frame-scanner.js';
+import { jsScanner, SCAN_META, SCAN_REPEAT, SCAN_SLOTS } from '../src/frame-scanner.js';
 import { resealHeader } from '../src/header.js';
 import type { Frame } from '../src/frame.js';
 import { sampleFrames, streamCases } from '../vectors/generate.js';
@@ -240,6 +240,44 @@ describe('frame scanner contract', () => {
     expect(out[2]).toBe(0);
     expect(Array.from(out.subarray(4, 8))).toEqual([0, a.length, FrameType.PUB | (3 << 8), decodeFrames(a)[0]!.topicHash]);
     expect(out[8]).toBe(a.length);
+  });
+
+  it('with `repeats`, flags a frame whose header (but for its lengths and CRC) and topic repeat the frame just before it', () => {
+    const base: FrameSpec = { type: FrameType.PUB, topic: 'x.y', payload: new Uint8Array(3) };
+    const frames = [
+      encodeFrame(base),
+      encodeFrame(base), // repeat
+      encodeFrame({ ...base, payload: new Uint8Array(10) }), // repeat: lengths and CRC are not compared
+      encodeFrame({ ...base, hops: 1 }),
+      encodeFrame(base),
+      encodeFrame({ ...base, topic: 'x.z' }), // same length, other topic
+      encodeFrame({ ...base, topic: 'x.z' }), // repeat
+      encodeFrame({ ...base, correlation: 5 }),
+      encodeFrame({ ...base, correlation: 5, payload: new Uint8Array([1, 2, 3]) }), // repeat: payload bytes are not compared
+      encodeFrame({ ...base, correlation: 5, sid: 1 }),
+      encodeFrame({ ...base, correlation: 5, sid: 1, seq: 9 }),
+      encodeFrame({ ...base, correlation: 5, sid: 1, seq: 9, timestamp: 1 }),
+      encodeFrame({ ...base, correlation: 5, sid: 1, seq: 9, timestamp: 1, ext: new Uint8Array(0) }), // repeat
+    ];
+    const s = concat(frames);
+    const out = new Uint32Array(SCAN_META + 16 * SCAN_SLOTS);
+    const bits = (): number[] => Array.from({ length: out[0]! }, (_, i) => (out[SCAN_META + i * SCAN_SLOTS + 2]! >= SCAN_REPEAT ? 1 : 0));
+    expect(jsScanner.scan(s, 0, s.length, 1 << 20, out, true)).toBe(frames.length);
+    expect(bits()).toEqual([0, 1, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1]);
+    expect(out[SCAN_META + 2]! & (SCAN_REPEAT - 1)).toBe(FrameType.PUB);
+    // Only within one call: the first frame of the next call is not compared with the last of this one.
+    expect(jsScanner.scan(s, frames[0]!.length, s.length, 1 << 20, out, true)).toBe(frames.length - 1);
+    expect(bits()[0]).toBe(0);
+    // Not asked: no compare, no bit.
+    jsScanner.scan(s, 0, s.length, 1 << 20, out);
+    expect(bits().every((b) => b === 0)).toBe(true);
+    // The decoder passes it on (`repeats`), but never for a frame reassembled across chunks.
+    const seen: boolean[] = [];
+    const d = new FrameDecoder({ repeats: true });
+    const cut = frames[0]!.length + frames[1]!.length + 5;
+    d.push(s.subarray(0, cut), (_f, repeat) => seen.push(repeat === true), (e) => expect.fail(e.message));
+    d.push(s.subarray(cut), (_f, repeat) => seen.push(repeat === true), (e) => expect.fail(e.message));
+    expect(seen).toEqual([false, true, false, false, false, false, true, false, true, false, false, false, true]);
   });
 
   it('reports the pending length of an incomplete frame with a complete header', () => {
