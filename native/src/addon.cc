@@ -429,6 +429,8 @@ Napi::Object Layout(Napi::Env env) {
   o.Set("MAGIC", Napi::Number::New(env, kMagic));
   o.Set("VERSION", Napi::Number::New(env, kVersion));
   o.Set("KNOWN_FLAGS", Napi::Number::New(env, kKnownFlags));
+  // The scan contract's repeat bit: an addon built before it ignores `repeats` (a node would lose its fast path unseen).
+  o.Set("SCAN_REPEAT", Napi::Number::New(env, kScanRepeat));
   Napi::Array types = Napi::Array::New(env);
   uint32_t n = 0;
   for (uint32_t t = 0; t < 256; t++)

@@ -24,6 +24,7 @@ import {
   KNOWN_FLAGS,
   MAGIC,
   OFF,
+  SCAN_REPEAT,
   VERSION,
   crc32c as jsCrc32c,
   jsScanner,
@@ -129,6 +130,7 @@ function protoLayout(): unknown {
     MAGIC,
     VERSION,
     KNOWN_FLAGS,
+    SCAN_REPEAT,
     TYPES: Object.values(FrameType).sort((a, b) => a - b),
     ERRORS: errors,
   };
