@@ -63,8 +63,6 @@ export interface ConnectionSettings {
   closeTimeout: number;
   /** The node-wide input budget (input-budget.ts) the bytes of unfinished frames are charged to; none: unbounded (tests, tools). */
   budget?: InputBudget;
-  /** Tell `onFrame` which frames repeat the one before (FrameDecoderOptions.repeats): a client session's PUBs skip checks already made. */
-  repeats?: boolean;
   /** The node-wide outbound budget (outbound-budget.ts) its queue joins (SPEC 10.6); none: unbounded. */
   outbound?: OutboundBudget;
 }
@@ -148,7 +146,7 @@ export abstract class Connection extends FlowEndpoint implements InputHolder {
   ) {
     super();
     this.transport = makeTransport(new ConnectionEvents(this));
-    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner, room: settings.budget?.room, repeats: settings.repeats });
+    this.decoder = new FrameDecoder({ maxFrameLength: Math.min(settings.preAuthFrameLength, settings.maxFrameLength), scanner: settings.scanner, room: settings.budget?.room });
     this.out = new OutboundQueue(this.transport, settings.highWater, settings.maxPending, settings.policy, this, settings.outbound);
     this.liveness = new Liveness(settings.liveness);
     this.timer = setTimeout(() => {

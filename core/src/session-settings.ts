@@ -1,3 +1,4 @@
+import type { FrameScanner } from '@meshbus/proto';
 import type { ConnectionSettings } from './connection.js';
 import type { NodeContext } from './node-context.js';
 import { outboundBudgetOf } from './outbound-budget.js';
@@ -13,7 +14,8 @@ export function settingsOf(ctx: NodeContext): ConnectionSettings {
   if (s) return s;
   const o = ctx.options;
   s = {
-    scanner: ctx.scanner,
+    // Asked for repeated headers (SCAN_REPEAT): a PUB repeating the one before skips its checks (MeshNode.publishRepeat).
+    scanner: withRepeats(ctx.scanner),
     // Until HELLO is accepted only a small frame is read: nothing larger is buffered or decoded for an unknown peer.
     preAuthFrameLength: o.maxHelloSize,
     maxFrameLength: ctx.maxFrameLength,
@@ -24,10 +26,14 @@ export function settingsOf(ctx: NodeContext): ConnectionSettings {
     liveness: { interval: o.pingInterval, maxOut: o.maxPingsOut, wakeTimeout: o.pingInterval },
     closeTimeout: o.drainTimeout,
     budget: ctx.inputBudget,
-    repeats: true,
     // The node's outbound budget (SPEC 10.6), found by its input budget: its peer links share it.
     outbound: outboundBudgetOf(ctx.inputBudget, o.outboundBudget),
   };
   settingsByNode.set(ctx, s);
   return s;
+}
+
+/** `s` asked for SCAN_REPEAT at every call (a scanner without it, such as proto's jsScanner, marks none). */
+function withRepeats(s: FrameScanner): FrameScanner {
+  return { name: s.name, scan: (buf, start, end, max, out) => s.scan(buf, start, end, max, out, true) };
 }

@@ -27,7 +27,7 @@ import {
   SCAN_REPEAT,
   VERSION,
   crc32c as jsCrc32c,
-  jsScanner,
+  jsRepeatScanner,
   topicHash as jsTopicHash,
   writeHeader as jsWriteHeader,
   type FrameScanner,
@@ -164,7 +164,8 @@ export const nativeCrcImpl: string | undefined = addon?.crcImpl;
 
 export const jsOps: ByteOps = Object.freeze({
   name: 'js',
-  scanner: jsScanner,
+  // With `repeats` (a node's client sessions ask for them), as the addon's scan.
+  scanner: jsRepeatScanner,
   crc32c: jsCrc32c,
   topicHash: jsTopicHash,
   writeHeader: jsWriteHeader,
@@ -227,7 +228,7 @@ function makeOps(n: ByteOps | undefined, c: OpsChoice): ByteOps {
         }
       : jsOps.crc32c;
   const nativeScan = n.scanner.scan;
-  const jsScan = jsScanner.scan;
+  const jsScan = jsRepeatScanner.scan;
   const scanner: FrameScanner =
     c.scan === 'native'
       ? Object.freeze({
@@ -238,7 +239,7 @@ function makeOps(n: ByteOps | undefined, c: OpsChoice): ByteOps {
               : nativeScan(buf, start, end, maxFrameLength, out, repeats);
           },
         })
-      : jsScanner;
+      : jsRepeatScanner;
   const anyNative = c.scan === 'native' || c.crc32c === 'native' || c.topicHash === 'native' || c.writeHeader === 'native';
   return Object.freeze({
     name: anyNative ? 'native' : 'js',

@@ -14,15 +14,13 @@ export interface FrameDecoderOptions {
    * it, and to the bytes that arrived past it. Default: no bound.
    */
   room?: () => number;
-  /**
-   * Tell `onFrame` which frames repeat the header and topic of the frame
-   * just before them (`repeat`: the scanner's SCAN_REPEAT): a node skips the
-   * checks it made for the first. Default false (no compare).
-   */
-  repeats?: boolean;
 }
 
-/** Where a decoder hands frames: `repeat`, with the `repeats` option, as SCAN_REPEAT says (never for a reassembled frame). */
+/**
+ * Where a decoder hands frames: `repeat` as the scanner's SCAN_REPEAT says
+ * (a scanner asked for repeats, e.g. a node's client sessions: it then skips
+ * the checks the frame before passed); false for a reassembled frame.
+ */
 export type FrameHandler = (f: Frame, repeat?: boolean) => void;
 
 /** Frames scanned per scanner call; the decoder loops when a chunk holds more. */
@@ -72,13 +70,11 @@ export class FrameDecoder {
   private skip = 0;
   private failure: ProtocolError | undefined;
   private readonly room: (() => number) | undefined;
-  private readonly repeats: boolean;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.maxFrameLength = options.maxFrameLength ?? DEFAULT_MAX_FRAME;
     this.scanner = options.scanner ?? jsScanner;
     this.room = options.room;
-    this.repeats = options.repeats === true;
   }
 
   /** A reassembly buffer's size: `ahead` (doubling) within `room`, at least `need`, at most the frame. */
@@ -151,7 +147,7 @@ export class FrameDecoder {
     }
     const out = this.out;
     while (pos < n) {
-      const count = this.scanner.scan(chunk, pos, n, this.maxFrameLength, out, this.repeats);
+      const count = this.scanner.scan(chunk, pos, n, this.maxFrameLength, out);
       for (let i = 0; i < count; i++) {
         const o = SCAN_META + i * SCAN_SLOTS;
         const s = out[o]!;

@@ -18,8 +18,10 @@ import { readU16, readU32 } from './bytes.js';
  *   then four slots per frame, from out[4]:
  *     start offset, total size, type | flags << 8 (| SCAN_REPEAT), topic hash
  *
- * With `repeats` set, a frame whose header and topic repeat those of the
- * frame reported just before it in the same call has SCAN_REPEAT in its
+ * With `repeats` set, a scanner that supports it (the native addon's,
+ * jsRepeatScanner in frame-repeats.ts; not jsScanner, which clients and
+ * browsers carry) marks a frame whose header and topic repeat those of the
+ * frame reported just before it in the same call with SCAN_REPEAT in its
  * third slot: bytes [4, 48) and [52, 60) of the header (all but the length
  * prefix, the payload length and the CRC) and the topic bytes are equal. A
  * check that reads only those bytes gives both frames the same answer, so a
@@ -67,19 +69,9 @@ export function checkHeader(buf: Uint8Array, p: number, maxFrameLength: number):
   return 0;
 }
 
-/** Whether the frames at `a` and `b` have the same header (but for lengths and CRC) and topic (SCAN_REPEAT). */
-function sameHead(buf: Uint8Array, a: number, b: number): boolean {
-  for (let i = OFF.MAGIC; i < OFF.PAYLOAD_LEN; i++) if (buf[a + i] !== buf[b + i]) return false;
-  for (let i = OFF.SID; i < OFF.CRC; i++) if (buf[a + i] !== buf[b + i]) return false;
-  const end = FIXED_SIZE + readU16(buf, a + OFF.TOPIC_LEN);
-  for (let i = FIXED_SIZE; i < end; i++) if (buf[a + i] !== buf[b + i]) return false;
-  return true;
-}
-
-function scan(buf: Uint8Array, start: number, end: number, maxFrameLength: number, out: Uint32Array, repeats = false): number {
+function scan(buf: Uint8Array, start: number, end: number, maxFrameLength: number, out: Uint32Array): number {
   const cap = ((out.length - SCAN_META) / SCAN_SLOTS) | 0;
   let count = 0;
-  let prev = -1;
   let p = start;
   let err = 0;
   let pendingSize = 0;
@@ -104,10 +96,9 @@ function scan(buf: Uint8Array, start: number, end: number, maxFrameLength: numbe
     const o = SCAN_META + count * SCAN_SLOTS;
     out[o] = p;
     out[o + 1] = size;
-    out[o + 2] = buf[p + OFF.TYPE]! | (readU16(buf, p + OFF.FLAGS) << 8) | (repeats && prev >= 0 && sameHead(buf, p, prev) ? SCAN_REPEAT : 0);
+    out[o + 2] = buf[p + OFF.TYPE]! | (readU16(buf, p + OFF.FLAGS) << 8);
     out[o + 3] = readU32(buf, p + OFF.TOPIC_HASH);
     count++;
-    prev = p;
     p += size;
   }
   out[0] = count;
@@ -117,5 +108,5 @@ function scan(buf: Uint8Array, start: number, end: number, maxFrameLength: numbe
   return count;
 }
 
-/** The pure TypeScript scanner; runs anywhere. */
+/** The pure TypeScript scanner; runs anywhere. Ignores `repeats` (jsRepeatScanner does not). */
 export const jsScanner: FrameScanner = { name: 'js', scan };

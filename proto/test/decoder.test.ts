@@ -6,6 +6,7 @@ import { ERROR_CODES, ProtocolError } from '../src/errors.js';
 import { encodeFrame, encodeHead, type FrameSpec } from '../src/frame-encoder.js';
 import { FrameDecoder, decodeFrames } from '../src/frame-decoder.js';
 import { jsScanner, SCAN_META, SCAN_REPEAT, SCAN_SLOTS } from '../src/frame-scanner.js';
+import { jsRepeatScanner } from '../src/frame-repeats.js';
 import { resealHeader } from '../src/header.js';
 import type { Frame } from '../src/frame.js';
 import { sampleFrames, streamCases } from '../vectors/generate.js';
@@ -242,7 +243,7 @@ describe('frame scanner contract', () => {
     expect(out[8]).toBe(a.length);
   });
 
-  it('with `repeats`, flags a frame whose header (but for its lengths and CRC) and topic repeat the frame just before it', () => {
+  it('jsRepeatScanner with `repeats` flags a frame whose header (but for its lengths and CRC) and topic repeat the frame just before it', () => {
     const base: FrameSpec = { type: FrameType.PUB, topic: 'x.y', payload: new Uint8Array(3) };
     const frames = [
       encodeFrame(base),
@@ -262,18 +263,20 @@ describe('frame scanner contract', () => {
     const s = concat(frames);
     const out = new Uint32Array(SCAN_META + 16 * SCAN_SLOTS);
     const bits = (): number[] => Array.from({ length: out[0]! }, (_, i) => (out[SCAN_META + i * SCAN_SLOTS + 2]! >= SCAN_REPEAT ? 1 : 0));
-    expect(jsScanner.scan(s, 0, s.length, 1 << 20, out, true)).toBe(frames.length);
+    expect(jsRepeatScanner.scan(s, 0, s.length, 1 << 20, out, true)).toBe(frames.length);
     expect(bits()).toEqual([0, 1, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1]);
     expect(out[SCAN_META + 2]! & (SCAN_REPEAT - 1)).toBe(FrameType.PUB);
     // Only within one call: the first frame of the next call is not compared with the last of this one.
-    expect(jsScanner.scan(s, frames[0]!.length, s.length, 1 << 20, out, true)).toBe(frames.length - 1);
+    expect(jsRepeatScanner.scan(s, frames[0]!.length, s.length, 1 << 20, out, true)).toBe(frames.length - 1);
     expect(bits()[0]).toBe(0);
-    // Not asked: no compare, no bit.
-    jsScanner.scan(s, 0, s.length, 1 << 20, out);
+    // Not asked, or the lean scanner clients carry: no compare, no bit.
+    jsRepeatScanner.scan(s, 0, s.length, 1 << 20, out);
     expect(bits().every((b) => b === 0)).toBe(true);
-    // The decoder passes it on (`repeats`), but never for a frame reassembled across chunks.
+    jsScanner.scan(s, 0, s.length, 1 << 20, out, true);
+    expect(bits().every((b) => b === 0)).toBe(true);
+    // The decoder passes it on from a scanner asked for it, but never for a frame reassembled across chunks.
     const seen: boolean[] = [];
-    const d = new FrameDecoder({ repeats: true });
+    const d = new FrameDecoder({ scanner: { name: 'js', scan: (b, st, e, m, o) => jsRepeatScanner.scan(b, st, e, m, o, true) } });
     const cut = frames[0]!.length + frames[1]!.length + 5;
     d.push(s.subarray(0, cut), (_f, repeat) => seen.push(repeat === true), (e) => expect.fail(e.message));
     d.push(s.subarray(cut), (_f, repeat) => seen.push(repeat === true), (e) => expect.fail(e.message));

@@ -153,7 +153,9 @@ mkdirSync(out, { recursive: true });
  * it: 25,575 / 25,775 / 26,028 B. Then +121 / +117 / +108 B for the review
  * of the liveness rule: 25,696 / 25,892 / 26,136 B; −18 / −16 / −17 B with
  * a PONG's confirmation moved into the client's PONG case: 25,678 / 25,876 /
- * 26,119 B.
+ * 26,119 B; +13 / +25 / +21 B for the decoder passing a node's scanner's
+ * SCAN_REPEAT on (the compare is not in the bundle): 25,691 / 25,901 /
+ * 26,140 B.
  * What is left is the client itself (the SDK's modules alone, proto and
  * msgpack left out, are 13.9 KB gzipped), proto's frame codec and topic
  * rules, mini-msgpack (MsgpackCodec's subset is API) and the error table
@@ -164,9 +166,9 @@ mkdirSync(out, { recursive: true });
  */
 const GOAL = 12 * 1024;
 const BUDGET = {
-  'meshbus.esm.js': 25680,
-  'meshbus.iife.js': 25880,
-  'meshbus.mobile.js': 26120,
+  'meshbus.esm.js': 25695,
+  'meshbus.iife.js': 25905,
+  'meshbus.mobile.js': 26145,
 };
 
 const MINI_MSGPACK = join(root, 'src', 'mini-msgpack.ts');
