@@ -102,9 +102,9 @@ inline uint32_t CheckHeader(const uint8_t* p, double max_frame_length) {
   return 0;
 }
 
-// buf[start, end) is within the caller's array (checked by the caller);
-// out has room for kScanMeta + cap * kScanSlots words.
 // SCAN_REPEAT (proto frame-scanner.ts): the header but for lengths and CRC, and the topic, equal the previous frame's.
+// Both frames are whole and checked (length == 60 + topic + ext + payload), so both topics lie inside them; the
+// header compare, topic length included, runs first.
 constexpr uint32_t kScanRepeat = 1u << 24;
 inline bool SameHead(const uint8_t* a, const uint8_t* b) {
   return std::memcmp(a + kOffMagic, b + kOffMagic, kOffPayloadLen - kOffMagic) == 0 &&
@@ -112,6 +112,8 @@ inline bool SameHead(const uint8_t* a, const uint8_t* b) {
          std::memcmp(a + kFixedSize, b + kFixedSize, ReadU16(a + kOffTopicLen)) == 0;
 }
 
+// buf[start, end) is within the caller's array (checked by the caller);
+// out has room for kScanMeta + cap * kScanSlots words.
 uint32_t Scan(const uint8_t* buf, uint64_t start, uint64_t end, double max_frame_length,
               uint32_t* out, uint64_t cap, bool repeats) {
   uint64_t count = 0;
