@@ -71,6 +71,8 @@ export class MeshNode implements NodeContext {
   private readonly deliveryTimer = new DeliveryTimer(this.timings);
   /** A client's events on one topic waiting to be delivered as one range (publish-run.ts); flushRun() delivers them. */
   private readonly run = new PublishRun(this.stats);
+  /** The routing table's version when the run's receivers were found (publishRepeat). */
+  private runVersion = -1;
   readonly logger: Logger;
   readonly scanner: FrameScanner;
   readonly maxFrameLength: number;
@@ -297,9 +299,6 @@ export class MeshNode implements NodeContext {
     this.run.extend(f);
     return true;
   }
-
-  /** The routing table's version when the run's receivers were found. */
-  private runVersion = -1;
 
   /** What every event entering here gets: its mesh identity (this node's id, a node-wide sequence, a timestamp) and its counts. */
   private admit(f: Frame): void {

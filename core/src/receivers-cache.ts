@@ -56,6 +56,11 @@ export class ReceiversCache<R> {
   /** When sweep() last looked at the cache (Date.now()). */
   private sweptAt = 0;
 
+  /** Changes recorded so far (invalidate): receivers found at one count are still the answer while it holds. */
+  get changeCount(): number {
+    return this.version;
+  }
+
   get size(): number {
     return this.byKey.size;
   }

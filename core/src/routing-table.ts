@@ -326,15 +326,13 @@ export class RoutingTable {
     }
   }
 
-  /** Counts changes of the table: receivers found at one count are still the answer while it holds (MeshNode.publishRepeat). */
+  /** Counts changes of the table (every one goes through changed()): receivers found at one count hold while it does (MeshNode.publishRepeat). */
   get version(): number {
-    return this.changes;
+    return this.cache.changeCount;
   }
-  private changes = 0;
 
   /** Records a change of the subscriptions under `pattern`: cache entries of the topics it matches are stale. */
   private changed(pattern: string): void {
-    this.changes++;
     this.cache.invalidate(pattern);
   }
 
