@@ -81,20 +81,14 @@ export class PublishRun {
       this.flush();
       return -1;
     }
-    const first = this.first;
     if (
       receivers === this.receivers &&
-      first !== undefined &&
-      f.start === this.end &&
-      f.buf === first.buf &&
-      from === this.from &&
+      this.continues(f, from) &&
       scope === this.scope &&
       raised === this.raised &&
-      f.payloadLen <= this.maxPayload &&
-      f.end - first.start <= BATCH_BYTES &&
       // Receivers may be one object for several topics (RoutingTable.route): across a topic change only
       // when no target's delivery depends on the topic, and never onto a reserved one (`_INBOX`).
-      (this.anyTopic ? f.buf[f.topicStart] !== 0x5f /* _ */ : sameTopic(f, first))
+      (this.anyTopic ? f.buf[f.topicStart] !== 0x5f /* _ */ : sameTopic(f, this.first!))
     ) {
       this.end = f.end;
       this.count++;
