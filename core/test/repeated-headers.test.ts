@@ -86,10 +86,8 @@ describe('repeated headers while the routing table changes', () => {
           remote: '127.0.0.1:1',
           kind: 'tcp',
           buffered: 0,
-          write(c, tail) {
+          write() {
             if (w.closed) throw new Error('written after its close');
-            void c;
-            void tail;
           },
           writeRange(_b, s, e) {
             if (w.closed) throw new Error('written after its close');
