@@ -13,7 +13,7 @@
 // as possible), publishes EVENTS pre-encoded PUB frames per publisher in 256 KiB writes, waits
 // until every subscriber has every byte, and prints one JSON line: node CPU (user + sys of all
 // nodes, /proc, 10 ms ticks) between the first write and the last byte received, divided by
-// the events delivered. Run it alternately on two checkouts (A/B) and compare medians: it is
+// the events delivered (`perNode`: each node's share, in the order started: the publishers' node first). Run it alternately on two checkouts (A/B) and compare medians: it is
 // the node's own cost, not a rate to compare with other brokers. Bounded: 60 s at most.
 import { spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
@@ -70,7 +70,7 @@ const expect = frame.length * N * pubs;
 let done = 0;
 const got = subSocks.map(() => 0);
 const allDone = new Promise((res) => subSocks.forEach((s, i) => { s.removeAllListeners('data'); s.on('data', (c) => { got[i] += c.length; if (got[i] >= expect && got[i] - c.length < expect && ++done === subs) res(); }); }));
-const c0 = procs.reduce((a, p) => a + cpu(p), 0); const t0 = process.hrtime.bigint();
+const n0 = procs.map(cpu); const c0 = n0.reduce((a, c) => a + c, 0); const t0 = process.hrtime.bigint();
 await Promise.all(pubSocks.map(async (s) => {
   let left = N;
   while (left > 0) {
@@ -82,9 +82,9 @@ await Promise.all(pubSocks.map(async (s) => {
 }));
 const timeout = sleep(60000).then(() => 'timeout');
 const r = await Promise.race([allDone, timeout]);
-const c1 = procs.reduce((a, p) => a + cpu(p), 0); const t1 = process.hrtime.bigint();
+const n1 = procs.map(cpu); const c1 = n1.reduce((a, c) => a + c, 0); const t1 = process.hrtime.bigint();
 const deliveries = N * pubs * subs;
-console.log(JSON.stringify({ scen, size, r: r ?? 'ok', nsPerEvent: Math.round((c1 - c0) / deliveries), rate: Math.round(deliveries / (Number(t1 - t0) / 1e9)), got: got.map((g) => Math.round(g / frame.length)).slice(0, 3) }));
+console.log(JSON.stringify({ scen, size, r: r ?? 'ok', nsPerEvent: Math.round((c1 - c0) / deliveries), perNode: n1.map((c, i) => Math.round((c - n0[i]) / deliveries)), rate: Math.round(deliveries / (Number(t1 - t0) / 1e9)), got: got.map((g) => Math.round(g / frame.length)).slice(0, 3) }));
 for (const s of [...subSocks, ...pubSocks]) s.destroy();
 for (const p of procs) p.kill(process.env.PROF ? 'SIGINT' : 'SIGKILL'); if (process.env.PROF) await sleep(1500);
 process.exit(0);

@@ -1,18 +1,19 @@
 import type { Socket } from 'node:net';
 import { FrameType, hostPort, type Frame } from '@meshbus/proto';
-import { ConfigError, ToldRecently, outboundBudgetOf, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
+import { ConfigError, ToldRecently, type ClusterView, type DeliveryScope, type LinkView, type MeshNode, type Receivers } from '@meshbus/core';
 import { DedupWindow } from './dedup-window.js';
 import { InterestExchange } from './interest-exchange.js';
 import type { ClusterOptions, MeshMode, ResolvedClusterOptions } from './options.js';
 import { checkClusterOptions } from './option-checks.js';
 import { PeerLink, type LinkHandler, type LinkSettings } from './peer-link.js';
+import { linkSettings } from './link-settings.js';
 import { clusterAddressProblem, type PeerInfo } from './peer-info.js';
 import { REPORT_EVERY, Redialer, sayRedialNote, type RedialEvent, type RedialNote } from './redialer.js';
 import { PeerPort } from './peer-port.js';
 import { Gossip } from './gossip.js';
 import { Gateways } from './gateways.js';
 import { Leaves } from './leaves.js';
-import { leafKeyInfo, leafKeySettings } from './leaf-keys.js';
+import { leafKeyInfo } from './leaf-keys.js';
 import { impossibleOrigin, type RegionView } from './origin-rules.js';
 import { OriginOrder } from './origin-order.js';
 import { PayloadLimits } from './payload-limits.js';
@@ -95,23 +96,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     };
     Object.defineProperty(this.self, 'ws', { enumerable: true, get: () => node.hooks.wsUrl }); // read at each handshake: a gateway may start later
     this.limits = new PayloadLimits(node);
-    this.settings = {
-      self: this.self,
-      secret: this.options.secret,
-      ...leafKeySettings(this.options),
-      authThrottle: node.authThrottle,
-      pingInterval: this.options.pingInterval,
-      handshakeTimeout: this.options.handshakeTimeout,
-      // A link carries any frame the node takes: at least two of the largest (a 100 MiB event closed 64 MiB links).
-      maxPending: Math.max(this.options.maxPending, 2 * node.maxFrameLength),
-      maxStall: node.options.maxStall,
-      maxFrameLength: node.maxFrameLength,
-      budget: node.inputBudget,
-      outbound: outboundBudgetOf(node.inputBudget, node.options.outboundBudget),
-      scanner: node.scanner,
-      logger: node.logger,
-      acceptFailuresTold: new ToldRecently(REPORT_EVERY),
-    };
+    this.settings = linkSettings(node, this.options, this.self);
     this.dialedPeer = new DialedPeers((a) => this.seeds.has(a), this.options.seeds.length + this.options.maxKnownPeers);
     this.peerPort = new PeerPort(this.options, node.logger, (s, key) => this.accepted(s, key));
     this.redialer = new Redialer({
@@ -426,7 +411,10 @@ export class ClusterNode implements LinkHandler, ClusterView {
 
   readonly flushRun = (): void => this.node.flushRun();
 
-  peerEvent(link: PeerLink, f: Frame): void {
+  peerEvent(link: PeerLink, f: Frame, repeat = false): void {
+    // Header but for sequence and timestamp, and topic, as the event before it, still in the run (MeshNode.repeatsRun): the
+    // checks below gave their answer but for the origin's order (a partial mesh's duplicates: the full path).
+    if (repeat && this.options.mode !== 'partial' && this.node.repeatsRun(f, link)) return this.node.forwardedRepeat(f, this.inOrder(link, f));
     if (this.gateways.wrongWay(link, 'events')) {
       this.badPeerEvents++;
       return;
@@ -454,10 +442,7 @@ export class ClusterNode implements LinkHandler, ClusterView {
     }
     const partial = this.options.mode === 'partial';
     // Every other event, queue copies that crossed two links (leaf → hub → peer, gateway → node → peer) included, keeps its origin's order.
-    if (!partial && !resent && !this.order.admit(link, f)) {
-      this.reorderedDropped++;
-      return this.limits.eventLost('outOfOrder');
-    }
+    if (!partial && !resent && !this.inOrder(link, f)) return;
     // One hop in a full mesh: a peer's event goes to local receivers (leaves included); a leaf's, like a client's publish,
     // to everyone who wants it, peers too; another region's, to this region only, never out to a third.
     const scope: DeliveryScope = partial || link.kind === 'leaf' ? 'all' : link.kind === 'gateway' ? 'region' : 'local';
@@ -479,6 +464,14 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // A leaf's re-sent copy goes to a member of the hub's own, else memberGone passes it on marked (to peers, other regions; a partial mesh: as before).
     const groupScope = resent && link.kind === 'leaf' && !partial ? 'local' : scope;
     if (!this.node.deliverToGroup(f, route, queue, link, groupScope)) memberGone(this.node, this.options.mode, f, route, queue, link, resent);
+  }
+
+  /** Whether `f` keeps its origin's order (OriginOrder.admit); if not, it is dropped and counted. */
+  private inOrder(link: PeerLink, f: Frame): boolean {
+    if (this.order.admit(link, f)) return true;
+    this.reorderedDropped++;
+    this.limits.eventLost('outOfOrder');
+    return false;
   }
 
   private tick(): void {

@@ -2,7 +2,6 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { ConfigError } from '@meshbus/core';
 import type { ErrorCode } from '@meshbus/proto';
 import { isRegionName, type LeafIdentity, type ResolvedClusterOptions } from './options.js';
-import type { LinkSettings } from './link-settings.js';
 import { isLeafSalt, type PeerInfo } from './peer-info.js';
 
 /**
@@ -85,7 +84,7 @@ export function leafKeyInfo(leaf: LeafIdentity | undefined): { keyLabel?: string
   return leaf === undefined ? {} : { keyLabel: leafKeyParts(leaf.key).label, keySalt: leaf.salt };
 }
 
-/** What peer links need of the options' leaf keys (LinkSettings): the leaf's own secret, the labels refused, the keyed leaves' rules. */
-export function leafKeySettings(o: Pick<ResolvedClusterOptions, 'leafKey' | 'deniedLeafKeys' | 'leafPermissions'>): Pick<LinkSettings, 'leafKeySecret' | 'deniedLeafKeys' | 'leafPermissions'> {
+/** What peer links need of the options' leaf keys (LinkSettings, link-settings.ts): the leaf's own secret, the labels refused, the keyed leaves' rules. */
+export function leafKeySettings(o: Pick<ResolvedClusterOptions, 'leafKey' | 'deniedLeafKeys' | 'leafPermissions'>): { leafKeySecret?: string; deniedLeafKeys: ReadonlySet<string>; leafPermissions: ResolvedClusterOptions['leafPermissions'] } {
   return { ...(o.leafKey ? { leafKeySecret: leafKeyParts(o.leafKey.key).hex } : {}), deniedLeafKeys: new Set(o.deniedLeafKeys), leafPermissions: o.leafPermissions };
 }

@@ -1,6 +1,9 @@
-import type { AuthThrottle, InputBudget, Logger, OutboundBudget, Permissions, ToldRecently } from '@meshbus/core';
-import type { FrameScanner } from '@meshbus/proto';
+import { ToldRecently, outboundBudgetOf, type AuthThrottle, type InputBudget, type Logger, type MeshNode, type OutboundBudget, type Permissions } from '@meshbus/core';
+import { Repeats, repeatingScanner, type FrameScanner } from '@meshbus/proto';
+import { leafKeySettings } from './leaf-keys.js';
+import type { ResolvedClusterOptions } from './options.js';
 import type { PeerInfo } from './peer-info.js';
+import { REPORT_EVERY } from './redialer.js';
 
 /** What every peer link of a node shares: who the node is, how links authenticate, their bounds (cluster-node.ts makes it). */
 export interface LinkSettings {
@@ -32,4 +35,26 @@ export interface LinkSettings {
    * few minutes, not once per attempt.
    */
   acceptFailuresTold?: ToldRecently;
+}
+
+/** The settings of `node`'s peer links, `self` being what it tells peers. */
+export function linkSettings(node: MeshNode, o: ResolvedClusterOptions, self: PeerInfo): LinkSettings {
+  return {
+    self,
+    secret: o.secret,
+    ...leafKeySettings(o),
+    authThrottle: node.authThrottle,
+    pingInterval: o.pingInterval,
+    handshakeTimeout: o.handshakeTimeout,
+    // A link carries any frame the node takes: at least two of the largest (a 100 MiB event closed 64 MiB links).
+    maxPending: Math.max(o.maxPending, 2 * node.maxFrameLength),
+    maxStall: node.options.maxStall,
+    maxFrameLength: node.maxFrameLength,
+    budget: node.inputBudget,
+    outbound: outboundBudgetOf(node.inputBudget, node.options.outboundBudget),
+    // Asked for repeated headers but for what each origin stamps (SCAN_REPEAT): a peer's next event in a run skips its checks (ClusterNode.peerEvent).
+    scanner: repeatingScanner(node.scanner, Repeats.UNSTAMPED),
+    logger: node.logger,
+    acceptFailuresTold: new ToldRecently(REPORT_EVERY),
+  };
 }

@@ -39,8 +39,8 @@ export const PRE_AUTH_MAX_BYTES = 16 * 1024;
 export interface LinkHandler {
   linkUp(link: PeerLink): void;
   linkDown(link: PeerLink, reason: string): void;
-  /** An event (PUB or REQ) arrived from the peer. */
-  peerEvent(link: PeerLink, frame: Frame): void;
+  /** An event (PUB or REQ) arrived from the peer; `repeat`: the scanner's SCAN_REPEAT (Repeats.UNSTAMPED, LinkSettings.scanner). */
+  peerEvent(link: PeerLink, frame: Frame, repeat?: boolean): void;
   /**
    * Delivers the events the node holds as a run (core publish-run.ts): the
    * link calls it after each input chunk and before any other frame.
@@ -305,7 +305,7 @@ export class PeerLink extends Connection {
     else this.handler.limits.badFrame(this, e.code, e.message);
   };
 
-  protected readonly onFrame = (f: Frame): void => {
+  protected readonly onFrame = (f: Frame, repeat?: boolean): void => {
     try {
       if (this.state === 'handshake') {
         this.onHandshake(f);
@@ -317,7 +317,7 @@ export class PeerLink extends Connection {
         case FrameType.PUB:
         case FrameType.REQ:
           this.msgsIn++;
-          this.handler.peerEvent(this, f);
+          this.handler.peerEvent(this, f, repeat);
           return;
         case FrameType.PING:
           this.pong(f);

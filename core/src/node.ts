@@ -5,12 +5,10 @@ import {
   assertPattern,
   errorFrame,
   checkIngressRules,
-  encodeBody,
   encodeFrame,
   writeHex64,
   type Frame,
   type FrameScanner,
-  thrownText,
 } from '@meshbus/proto';
 import { ops, describeOps } from '@meshbus/native';
 import { ClientSession } from './client-session.js';
@@ -19,10 +17,11 @@ import { checkedTopicDecoder } from './topic-decoder.js';
 import { logDurabilityOff, notDurableRefusal } from './durable/durability-off.js';
 import { resolveDurable, type ResolvedDurable } from './durable/store-config.js';
 import { JwtVerifier } from './auth/jwt.js';
-import { hopLabel, hopRecord, traceClock as now } from './trace-hop.js';
+import { hopLabel, traceClock as now } from './trace-hop.js';
+import { reportHop } from './hop-report.js';
 import { TraceGuard } from './trace-guard.js';
 import { AuthThrottle } from './auth/auth-throttle.js';
-import { OtlpExporter, type TraceParent } from './otlp-export.js';
+import { OtlpExporter } from './otlp-export.js';
 import { randomId } from './ids.js';
 import { jsonLogger, type Logger } from './logger.js';
 import { frameLimit, resolveOptions, type NodeOptions, type ResolvedOptions } from './options.js';
@@ -42,7 +41,6 @@ import { admitted, echoSkip, isLink, takesPayload, type EventSource, type Subscr
 import { askAnswer, localFrame, type LocalPublish } from './local-publish.js';
 import { InternalSubscriber, subscribeInternal, type InternalSubscribeOptions, type InternalSubscription } from './internal-subscriber.js';
 import type { NodeExtension } from './node-extension.js';
-import { throttled } from './told-recently.js';
 
 /** Hooks a cluster layer installs. Peers receive events as Subscribers in the routing table, so no event hook is needed. */
 export interface NodeHooks {
@@ -70,9 +68,7 @@ export class MeshNode implements NodeContext {
   readonly timings: NodeTimings = newTimings();
   private readonly deliveryTimer = new DeliveryTimer(this.timings);
   /** A client's events on one topic waiting to be delivered as one range (publish-run.ts); flushRun() delivers them. */
-  private readonly run = new PublishRun(this.stats);
-  /** The routing table's version when the run's receivers were found (publishRepeat). */
-  private runVersion = -1;
+  private readonly run = new PublishRun(this.stats, this.table);
   readonly logger: Logger;
   readonly scanner: FrameScanner;
   readonly maxFrameLength: number;
@@ -281,8 +277,7 @@ export class MeshNode implements NodeContext {
     this.deliveryTimer.tick();
     // For links only, hops raised once in place: the event may then go out in a run like a client's delivery.
     const raised = mayRun && receivers.linksOnly && !f.traced && raiseHops(f);
-    const n = mayRun ? this.run.add(f, receivers, from, 'all', raised) : -1;
-    if (n >= 0) this.runVersion = version;
+    const n = mayRun ? this.run.add(f, receivers, from, 'all', version, raised) : -1;
     return n >= 0 ? n : this.fanOut(f, receivers, from, raised ? 'raised' : true);
   }
 
@@ -291,8 +286,7 @@ export class MeshNode implements NodeContext {
    * this chunk's loop; its receivers hold while the table is unchanged (a full run delivered mid-chunk may close a slow receiver).
    */
   publishRepeat(from: ClientSession, f: Frame): boolean {
-    // The payload's length is not compared: the node's limit is checked here (the run's, its receivers', in `continues`).
-    if (f.payloadLen > this.options.maxPayload || this.table.version !== this.runVersion || !this.run.continues(f, from)) return false;
+    if (!this.run.repeats(f, from, this.options.maxPayload)) return false;
     this.admit(f);
     this.deliveryTimer.tick();
     if (this.run.raisesHops) raiseHops(f);
@@ -331,10 +325,31 @@ export class MeshNode implements NodeContext {
     return receivers;
   }
 
-  /** `deliver` for an event a peer forwarded (`from`: its link), in a run with the ones before it when it can be (publish-run.ts). */
+  /**
+   * `deliver` for an event a peer forwarded (`from`: its link), in a run with the ones before it when it can be
+   * (publish-run.ts). `receivers`: what forwardedIngress found just before, the table unchanged since.
+   */
   deliverForwarded(f: Frame, receivers: Receivers, from: Subscriber & EventSource, scope: DeliveryScope): number {
-    const n = f.extLen === 0 && !f.traced ? this.run.add(f, receivers, from, scope) : -1;
+    const n = f.extLen === 0 && !f.traced ? this.run.add(f, receivers, from, scope, this.table.version) : -1;
     return n >= 0 ? n : this.deliver(f, receivers, from, scope);
+  }
+
+  /**
+   * Whether a peer's event whose header but for its sequence and timestamp, and topic, repeat the event before it from
+   * `from` (the scanner's SCAN_REPEAT with Repeats.UNSTAMPED) joins the run `deliverForwarded` took that event into
+   * (PublishRun.repeats): the checks that event passed read the compared bytes. Then the caller checks what reads the
+   * rest (the origin's order, by sequence) and calls forwardedRepeat; else it takes the full path.
+   */
+  repeatsRun(f: Frame, from: Subscriber & EventSource): boolean {
+    return this.run.repeats(f, from, this.options.maxPayload);
+  }
+
+  /** A peer's event that repeatsRun() let through, counted as forwardedIngress counts; joins the run if `inOrder` (else dropped). */
+  forwardedRepeat(f: Frame, inOrder: boolean): void {
+    this.stats.msgsIn++;
+    this.stats.bytesIn += f.size;
+    this.deliveryTimer.tick();
+    if (inOrder) this.run.extend(f);
   }
 
   /** Delivers an event the durable store accepted (or a delayed one that is due), to local receivers and peers alike, like a fresh publish from `from`. */
@@ -409,22 +424,8 @@ export class MeshNode implements NodeContext {
       if (trace) trace.push(hopLabel(m.owner, true));
       n++;
     }
-    if (trace) this.reportHop(f, from, tIn, trace, otel);
+    if (trace) reportHop(this, f, from, tIn, trace, otel);
     return this.countOut(n, f.size);
-  }
-
-  /** Publishes the hop record of a traced event (trace-hop.ts), if its trace id is well-formed; exports its OTLP span (`otel`: it carries a traceparent). */
-  private reportHop(f: Frame, from: Subscriber | undefined, tIn: number, to: string[], otel?: TraceParent): void {
-    if (otel) this.otlp!.hop(f, otel, from, tIn, to);
-    if (!f.traced) return;
-    const record = hopRecord(f, { id: this.id, name: this.options.name }, from, tIn, to);
-    if (record === undefined) return;
-    this.stats.traceHops++;
-    try {
-      this.publishLocal(record.topic, encodeBody(record.hop));
-    } catch (e) {
-      throttled(this.logger).warn({ err: thrownText(e) }, 'trace report failed');
-    }
   }
 
   /** Delivers a queue-group event to one member of `group`, local members first (an event a peer handed to this node for one of its groups). */
@@ -440,7 +441,7 @@ export class MeshNode implements NodeContext {
       m.owner.deliver(f, m.sid, drop);
       if (from && drop === undefined && m.owner.congested) from.blockOn(m.owner);
       this.countOut(1, f.size);
-      if (f.traced || otel) this.reportHop(f, from, tIn, [hopLabel(m.owner, true)], otel);
+      if (f.traced || otel) reportHop(this, f, from, tIn, [hopLabel(m.owner, true)], otel);
       return true;
     }
     return false;

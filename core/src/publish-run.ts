@@ -61,17 +61,23 @@ export class PublishRun {
   private maxPayload = Infinity;
   /** The run may go on across topics: its first topic is not reserved and every target `deliversAnyTopic`. */
   private anyTopic = false;
+  /** The routing table's version when the receivers of the run's last event were found (`repeats`). */
+  private version = -1;
 
-  constructor(private readonly stats: NodeStats) {}
+  constructor(
+    private readonly stats: NodeStats,
+    private readonly table: { readonly version: number },
+  ) {}
 
   /**
    * Adds `f` (stamped) to the run, or starts a new one after delivering the
    * last. Returns how many receivers it goes to, or -1 when it cannot be part
    * of a run: then the run is delivered and the caller delivers `f` itself.
-   * `raised`: `f` goes to links only and its hops were raised in place
+   * `version`: the routing table's when `receivers` were found. `raised`:
+   * `f` goes to links only and its hops were raised in place
    * (forward-slab.ts raiseHops); it joins only a run of such events.
    */
-  add(f: Frame, receivers: Receivers, from: RunSource, scope: DeliveryScope, raised = false): number {
+  add(f: Frame, receivers: Receivers, from: RunSource, scope: DeliveryScope, version: number, raised = false): number {
     // At most BATCH_BYTES a run (one 64 KiB read of a receiver's; a WebSocket wire may cut it further): a
     // WebSocket publisher's message may hold megabytes of events, which would otherwise leave as one.
     // Whether a hop record on `_TRACE.<id>` reaches a client depends on its payload (its origin:
@@ -92,6 +98,7 @@ export class PublishRun {
     ) {
       this.end = f.end;
       this.count++;
+      this.version = version;
       return this.targets.length;
     }
     this.flush();
@@ -111,22 +118,34 @@ export class PublishRun {
     this.first = f;
     this.end = f.end;
     this.count = 1;
+    this.version = version;
     return targets.length;
   }
 
   /**
-   * Whether `f` from `from` may join the run without being routed again: it
-   * starts where the run's last event ends in the same input chunk (so that
-   * event is the frame just before it) and fits the run's bounds. Said of a
-   * frame whose header and topic repeat that event's (the scanner's
-   * SCAN_REPEAT), it gets the run's receivers (MeshNode.publishRepeat).
+   * Whether `f` from `from`, whose header and topic repeat the run's last
+   * event (the scanner's SCAN_REPEAT), joins the run without being routed
+   * or checked again (MeshNode.publishRepeat, forwardedRepeat): it
+   * `continues` the run; its payload, whose length is not compared, is
+   * within `maxPayload` (the node's); and the routing table is unchanged
+   * since the receivers were found (a full run delivered mid-chunk may
+   * have closed a slow receiver).
    */
-  continues(f: Frame, from: RunSource): boolean {
+  repeats(f: Frame, from: RunSource, maxPayload: number): boolean {
+    return f.payloadLen <= maxPayload && this.table.version === this.version && this.continues(f, from);
+  }
+
+  /**
+   * Whether `f` from `from` may join the run: it starts where the run's
+   * last event ends in the same input chunk (so that event is the frame
+   * just before it) and fits the run's bounds.
+   */
+  private continues(f: Frame, from: RunSource): boolean {
     const first = this.first;
     return first !== undefined && from === this.from && f.start === this.end && f.buf === first.buf && f.payloadLen <= this.maxPayload && f.end - first.start <= BATCH_BYTES;
   }
 
-  /** Adds `f` (stamped; its hops raised when `raisesHops`) after `continues` said it may. */
+  /** Adds `f` (stamped; its hops raised when `raisesHops`) after `repeats` said it may. */
   extend(f: Frame): void {
     this.end = f.end;
     this.count++;

@@ -1,4 +1,4 @@
-import type { FrameScanner } from '@meshbus/proto';
+import { Repeats, repeatingScanner } from '@meshbus/proto';
 import type { ConnectionSettings } from './connection.js';
 import type { NodeContext } from './node-context.js';
 import { outboundBudgetOf } from './outbound-budget.js';
@@ -15,7 +15,7 @@ export function settingsOf(ctx: NodeContext): ConnectionSettings {
   const o = ctx.options;
   s = {
     // Asked for repeated headers (SCAN_REPEAT): a PUB repeating the one before skips its checks (MeshNode.publishRepeat).
-    scanner: withRepeats(ctx.scanner),
+    scanner: repeatingScanner(ctx.scanner, Repeats.HEADER),
     // Until HELLO is accepted only a small frame is read: nothing larger is buffered or decoded for an unknown peer.
     preAuthFrameLength: o.maxHelloSize,
     maxFrameLength: ctx.maxFrameLength,
@@ -31,9 +31,4 @@ export function settingsOf(ctx: NodeContext): ConnectionSettings {
   };
   settingsByNode.set(ctx, s);
   return s;
-}
-
-/** `s` asked for SCAN_REPEAT at every call (a scanner without it, such as proto's jsScanner, marks none). */
-function withRepeats(s: FrameScanner): FrameScanner {
-  return { name: s.name, scan: (buf, start, end, max, out) => s.scan(buf, start, end, max, out, true) };
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { seededRandom } from '@meshbus/testkit/property';
 import { Flags, FrameDecoder, FrameType, codeFromNumber, decodeError, encodeBody, encodeFrame, type Frame, type FrameSpec } from '@meshbus/proto';
 import { silentLogger, startNode, type MeshNode, type NodeOptions } from '../src/index.js';
 import type { Transport, TransportEvents } from '../src/transport.js';
@@ -121,16 +122,8 @@ function counters(n: MeshNode): Record<string, number> {
 
 const concat = (specs: Array<FrameSpec | Uint8Array>): Uint8Array => Buffer.concat(specs.map((s) => (s instanceof Uint8Array ? s : encodeFrame(s))));
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same stream for both, a seed per case. */
+const rng = seededRandom;
 
 const MAXP = 64;
 

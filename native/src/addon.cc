@@ -102,20 +102,26 @@ inline uint32_t CheckHeader(const uint8_t* p, double max_frame_length) {
   return 0;
 }
 
-// SCAN_REPEAT (proto frame-scanner.ts): the header but for lengths and CRC, and the topic, equal the previous frame's.
-// Both frames are whole and checked (length == 60 + topic + ext + payload), so both topics lie inside them; the
-// header compare, topic length included, runs first.
+// SCAN_REPEAT (proto frame-scanner.ts): the header but for lengths and CRC (kRepeatUnstamped: and for sequence and
+// timestamp), and the topic, equal the previous frame's. Both frames are whole and checked (length == 60 + topic +
+// ext + payload), so both topics lie inside them; the header compare, topic length included, runs first.
 constexpr uint32_t kScanRepeat = 1u << 24;
-inline bool SameHead(const uint8_t* a, const uint8_t* b) {
-  return std::memcmp(a + kOffMagic, b + kOffMagic, kOffPayloadLen - kOffMagic) == 0 &&
-         std::memcmp(a + kOffSid, b + kOffSid, kOffCrc - kOffSid) == 0 &&
+constexpr uint32_t kRepeatHeader = 1;     // proto Repeats.HEADER
+constexpr uint32_t kRepeatUnstamped = 2;  // proto Repeats.UNSTAMPED
+inline bool SameHead(const uint8_t* a, const uint8_t* b, uint32_t repeats) {
+  const bool head =
+      repeats == kRepeatUnstamped
+          ? std::memcmp(a + kOffMagic, b + kOffMagic, kOffSeq - kOffMagic) == 0 &&
+                std::memcmp(a + kOffCorrelation, b + kOffCorrelation, kOffPayloadLen - kOffCorrelation) == 0
+          : std::memcmp(a + kOffMagic, b + kOffMagic, kOffPayloadLen - kOffMagic) == 0;
+  return head && std::memcmp(a + kOffSid, b + kOffSid, kOffCrc - kOffSid) == 0 &&
          std::memcmp(a + kFixedSize, b + kFixedSize, ReadU16(a + kOffTopicLen)) == 0;
 }
 
 // buf[start, end) is within the caller's array (checked by the caller);
 // out has room for kScanMeta + cap * kScanSlots words.
 uint32_t Scan(const uint8_t* buf, uint64_t start, uint64_t end, double max_frame_length,
-              uint32_t* out, uint64_t cap, bool repeats) {
+              uint32_t* out, uint64_t cap, uint32_t repeats) {
   uint64_t count = 0;
   const uint8_t* prev = nullptr;
   uint64_t p = start;
@@ -144,7 +150,7 @@ uint32_t Scan(const uint8_t* buf, uint64_t start, uint64_t end, double max_frame
     o[0] = uint32_t(p);
     o[1] = uint32_t(size);
     o[2] = uint32_t(f[kOffType]) | (ReadU16(f + kOffFlags) << 8) |
-           (repeats && prev != nullptr && SameHead(f, prev) ? kScanRepeat : 0);
+           (repeats != 0 && prev != nullptr && SameHead(f, prev, repeats) ? kScanRepeat : 0);
     o[3] = ReadU32(f + kOffTopicHash);
     count++;
     prev = f;
@@ -229,7 +235,7 @@ inline napi_value Uint32(napi_env env, uint32_t v) {
 
 // ------------------------------------------------------------ entry points
 
-// scan(buf, start, end, maxFrameLength, out: Uint32Array, repeats = false) -> count
+// scan(buf, start, end, maxFrameLength, out: Uint32Array, repeats: boolean | 0 | 1 | 2 = false) -> count
 napi_value JsScan(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value argv[6];
@@ -268,12 +274,28 @@ napi_value JsScan(napi_env env, napi_callback_info info) {
     ThrowRange(env, "scan: out must have at least 4 elements");
     return nullptr;
   }
-  // `repeats` as JavaScript's truthiness, like the TypeScript scanner's `if (repeats)`.
-  bool repeats = false;
-  napi_value flag;
-  if (argc > 5 && (napi_coerce_to_bool(env, argv[5], &flag) != napi_ok ||
-                   napi_get_value_bool(env, flag, &repeats) != napi_ok))
-    return nullptr;
+  // `repeats`: a number is proto's Repeats (0, 1 or 2); anything else as JavaScript's truthiness (true: HEADER),
+  // like the TypeScript scanner's `if (repeats)`.
+  uint32_t repeats = 0;
+  if (argc > 5) {
+    napi_valuetype vt;
+    if (napi_typeof(env, argv[5], &vt) != napi_ok) return nullptr;
+    if (vt == napi_number) {
+      double d;
+      if (napi_get_value_double(env, argv[5], &d) != napi_ok) return nullptr;
+      if (!(d == 0 || d == kRepeatHeader || d == kRepeatUnstamped)) {
+        ThrowRange(env, "scan: repeats must be 0, 1 or 2 (Repeats), or a boolean");
+        return nullptr;
+      }
+      repeats = uint32_t(d);
+    } else {
+      bool b = false;
+      napi_value flag;
+      if (napi_coerce_to_bool(env, argv[5], &flag) != napi_ok || napi_get_value_bool(env, flag, &b) != napi_ok)
+        return nullptr;
+      repeats = b ? kRepeatHeader : 0;
+    }
+  }
   const uint64_t cap = (out_len - kScanMeta) / kScanSlots;
   return Uint32(env, Scan(buf, start, end, max_frame, static_cast<uint32_t*>(out_ptr), cap, repeats));
 }
@@ -433,6 +455,12 @@ Napi::Object Layout(Napi::Env env) {
   o.Set("KNOWN_FLAGS", Napi::Number::New(env, kKnownFlags));
   // The scan contract's repeat bit: an addon built before it ignores `repeats` (a node would lose its fast path unseen).
   o.Set("SCAN_REPEAT", Napi::Number::New(env, kScanRepeat));
+  // And its compares (an addon built before REPEAT_UNSTAMPED would compare a peer's sequences and mark nothing).
+  Napi::Object repeats = Napi::Object::New(env);
+  repeats.Set("NONE", Napi::Number::New(env, 0));
+  repeats.Set("HEADER", Napi::Number::New(env, kRepeatHeader));
+  repeats.Set("UNSTAMPED", Napi::Number::New(env, kRepeatUnstamped));
+  o.Set("REPEATS", repeats);
   Napi::Array types = Napi::Array::New(env);
   uint32_t n = 0;
   for (uint32_t t = 0; t < 256; t++)

@@ -24,6 +24,7 @@ import {
   KNOWN_FLAGS,
   MAGIC,
   OFF,
+  Repeats,
   SCAN_REPEAT,
   VERSION,
   crc32c as jsCrc32c,
@@ -69,7 +70,7 @@ export const SCAN_NATIVE_MIN_BYTES = 2 * FIXED_SIZE;
 
 /** The raw addon exports (src/addon.cc). */
 interface Addon {
-  scan(buf: Uint8Array, start: number, end: number, maxFrameLength: number, out: Uint32Array, repeats?: boolean): number;
+  scan(buf: Uint8Array, start: number, end: number, maxFrameLength: number, out: Uint32Array, repeats?: boolean | Repeats): number;
   crc32c(buf: Uint8Array, start?: number, end?: number, crc?: number): number;
   topicHash(bytes: Uint8Array, start?: number, end?: number): number;
   writeHeader(
@@ -131,6 +132,7 @@ function protoLayout(): unknown {
     VERSION,
     KNOWN_FLAGS,
     SCAN_REPEAT,
+    REPEATS: Repeats,
     TYPES: Object.values(FrameType).sort((a, b) => a - b),
     ERRORS: errors,
   };
@@ -164,7 +166,7 @@ export const nativeCrcImpl: string | undefined = addon?.crcImpl;
 
 export const jsOps: ByteOps = Object.freeze({
   name: 'js',
-  // With `repeats` (a node's client sessions ask for them), as the addon's scan.
+  // With `repeats` (a node's client sessions and peer links ask for them), as the addon's scan.
   scanner: jsRepeatScanner,
   crc32c: jsCrc32c,
   topicHash: jsTopicHash,
@@ -233,7 +235,7 @@ function makeOps(n: ByteOps | undefined, c: OpsChoice): ByteOps {
     c.scan === 'native'
       ? Object.freeze({
           name: 'native',
-          scan(buf: Uint8Array, start: number, end: number, maxFrameLength: number, out: Uint32Array, repeats = false): number {
+          scan(buf: Uint8Array, start: number, end: number, maxFrameLength: number, out: Uint32Array, repeats: boolean | Repeats = false): number {
             return end - start < SCAN_NATIVE_MIN_BYTES
               ? jsScan(buf, start, end, maxFrameLength, out, repeats)
               : nativeScan(buf, start, end, maxFrameLength, out, repeats);

@@ -59,6 +59,9 @@ describe(`native argument checks${NATIVE_NOTE}`, () => {
     expect(() => scan(buf, 0, 10, NaN, out)).toThrow(RangeError);
     expect(() => scan(buf, 0, 10, M, new Uint32Array(3))).toThrow(RangeError);
     expect(() => scan(buf, 0, 10, M, new Uint32Array(0))).toThrow(RangeError);
+    // `repeats`: proto's Repeats (0, 1, 2) or a boolean; another number is no compare the addon has.
+    for (const r of [3, -1, 1.5, NaN, Infinity]) expect(() => scan(buf, 0, 10, M, out, r), String(r)).toThrow(RangeError);
+    for (const r of [0, 1, 2, true, false, undefined, 'yes']) expect(() => scan(buf, 0, 10, M, out, r), String(r)).not.toThrow();
   });
 
   it('scan: bounds are the view, not its ArrayBuffer', () => {

@@ -18,16 +18,18 @@ import { readU16, readU32 } from './bytes.js';
  *   then four slots per frame, from out[4]:
  *     start offset, total size, type | flags << 8 (| SCAN_REPEAT), topic hash
  *
- * With `repeats` set, a scanner that supports it (the native addon's,
- * jsRepeatScanner in frame-repeats.ts; not jsScanner, which clients and
- * browsers carry) marks a frame whose header and topic repeat those of the
- * frame reported just before it in the same call with SCAN_REPEAT in its
- * third slot: bytes [4, 48) and [52, 60) of the header (all but the length
- * prefix, the payload length and the CRC) and the topic bytes are equal. A
- * check that reads only those bytes gives both frames the same answer, so a
- * node can skip it for the second (core/src/publish-run.ts). Compared
- * before the caller sees either frame: a node stamping the first in place
- * does not change the answer.
+ * With `repeats` (Repeats.HEADER, or `true`; frame-repeats.ts), a scanner that supports it
+ * (the native addon's, jsRepeatScanner in frame-repeats.ts; not jsScanner,
+ * which clients and browsers carry) marks a frame whose header and topic
+ * repeat those of the frame reported just before it in the same call with
+ * SCAN_REPEAT in its third slot: bytes [4, 48) and [52, 60) of the header
+ * (all but the length prefix, the payload length and the CRC) and the topic
+ * bytes are equal. With Repeats.UNSTAMPED the sequence and timestamp
+ * ([24, 40)) are left out of the compare too: a peer's events each carry
+ * their origin's own. A check that reads only the compared bytes gives both
+ * frames the same answer, so a node can skip it for the second
+ * (core/src/publish-run.ts). Compared before the caller sees either frame: a
+ * node stamping the first in place does not change the answer.
  *
  * Scanning stops at the first incomplete frame, at the first error, or when
  * `out` is full. Checks run in the order of SPEC.md "Validation", so both
@@ -35,7 +37,8 @@ import { readU16, readU32 } from './bytes.js';
  */
 export interface FrameScanner {
   readonly name: 'js' | 'native';
-  scan(buf: Uint8Array, start: number, end: number, maxFrameLength: number, out: Uint32Array, repeats?: boolean): number;
+  /** `repeats`: frame-repeats.ts Repeats (0, 1, 2), `true` for Repeats.HEADER. */
+  scan(buf: Uint8Array, start: number, end: number, maxFrameLength: number, out: Uint32Array, repeats?: boolean | 0 | 1 | 2): number;
 }
 
 export const SCAN_META = 4;

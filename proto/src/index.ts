@@ -7,7 +7,7 @@ export { utf8Decode, utf8Encode, utf8Length, utf8Write, loneSurrogateAt, assertW
 export { writeHeader, resealHeader, patchHops, type HeaderFields } from './header.js';
 export { patchU8, patchU32, patchU64, patchBytes8, applyCrcDelta, byteDelta } from './header-patch.js';
 export { checkHeader, jsScanner, SCAN_META, SCAN_SLOTS, SCAN_REPEAT, type FrameScanner } from './frame-scanner.js';
-export { jsRepeatScanner } from './frame-repeats.js';
+export { jsRepeatScanner, repeatingScanner, Repeats } from './frame-repeats.js';
 export { Frame } from './frame.js';
 export { FrameDecoder, decodeFrames, type FrameDecoderOptions, type FrameHandler } from './frame-decoder.js';
 export { encodeFrame, encodeHead, headerOf, type FrameSpec } from './frame-encoder.js';

@@ -6,7 +6,7 @@ import { ERROR_CODES, ProtocolError } from '../src/errors.js';
 import { encodeFrame, encodeHead, type FrameSpec } from '../src/frame-encoder.js';
 import { FrameDecoder, decodeFrames } from '../src/frame-decoder.js';
 import { jsScanner, SCAN_META, SCAN_REPEAT, SCAN_SLOTS } from '../src/frame-scanner.js';
-import { jsRepeatScanner } from '../src/frame-repeats.js';
+import { Repeats, jsRepeatScanner, repeatingScanner } from '../src/frame-repeats.js';
 import { resealHeader } from '../src/header.js';
 import type { Frame } from '../src/frame.js';
 import { sampleFrames, streamCases } from '../vectors/generate.js';
@@ -281,6 +281,33 @@ describe('frame scanner contract', () => {
     d.push(s.subarray(0, cut), (_f, repeat) => seen.push(repeat === true), (e) => expect.fail(e.message));
     d.push(s.subarray(cut), (_f, repeat) => seen.push(repeat === true), (e) => expect.fail(e.message));
     expect(seen).toEqual([false, true, false, false, false, false, true, false, true, false, false, false, true]);
+  });
+
+  it('jsRepeatScanner with Repeats.UNSTAMPED leaves the sequence and timestamp out of the compare, nothing else (a peer\'s events)', () => {
+    const origin = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+    const base: FrameSpec = { type: FrameType.PUB, topic: 'x.y', payload: new Uint8Array(3), origin, seq: 100, timestamp: 5, hops: 1 };
+    const frames = [
+      encodeFrame(base),
+      encodeFrame({ ...base, seq: 101 }), // repeat: the next event of the origin
+      encodeFrame({ ...base, seq: 102, timestamp: 6, payload: new Uint8Array(9) }), // repeat
+      encodeFrame({ ...base, seq: 3 }), // repeat: a sequence that goes back is the order check's, not the compare's
+      encodeFrame({ ...base, origin: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 9]) }), // another origin
+      encodeFrame({ ...base, origin: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 9]), hops: 2 }), // other hops
+      encodeFrame({ ...base, origin: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 9]), hops: 2, correlation: 1 }), // other correlation
+      encodeFrame({ ...base, origin: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 9]), hops: 2, correlation: 1, seq: 7 }), // repeat
+      encodeFrame({ ...base, origin: Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 9]), hops: 2, correlation: 1, seq: 8, sid: 4 }), // other sid
+    ];
+    const s = concat(frames);
+    const out = new Uint32Array(SCAN_META + 16 * SCAN_SLOTS);
+    const bits = (): number[] => Array.from({ length: out[0]! }, (_, i) => (out[SCAN_META + i * SCAN_SLOTS + 2]! >= SCAN_REPEAT ? 1 : 0));
+    expect(jsRepeatScanner.scan(s, 0, s.length, 1 << 20, out, Repeats.UNSTAMPED)).toBe(frames.length);
+    expect(bits()).toEqual([0, 1, 1, 1, 0, 0, 0, 1, 0]);
+    // The header compare (a client's) keeps them apart.
+    expect(jsRepeatScanner.scan(s, 0, s.length, 1 << 20, out, Repeats.HEADER)).toBe(frames.length);
+    expect(bits()).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    // repeatingScanner asks for it at every call.
+    repeatingScanner(jsRepeatScanner, Repeats.UNSTAMPED).scan(s, 0, s.length, 1 << 20, out);
+    expect(bits()).toEqual([0, 1, 1, 1, 0, 0, 0, 1, 0]);
   });
 
   it('reports the pending length of an incomplete frame with a complete header', () => {

@@ -71,3 +71,19 @@ export async function assertAsyncProperty<Ts>(prop: fc.IAsyncProperty<Ts>, param
   for (const k of known) throwIfFailed(await fc.check(prop, { ...params, seed: k.seed, ...(k.path ? { path: k.path } : {}) }));
   throwIfFailed(await fc.check(prop, runParams(params)));
 }
+
+/**
+ * A small deterministic PRNG (mulberry32): numbers in [0, 1), the same sequence for the same seed. For tests that
+ * feed one random stream to two systems and compare them (differential tests), where fast-check's shrinking is not
+ * wanted.
+ */
+export function seededRandom(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
