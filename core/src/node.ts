@@ -68,7 +68,7 @@ export class MeshNode implements NodeContext {
   readonly timings: NodeTimings = newTimings();
   private readonly deliveryTimer = new DeliveryTimer(this.timings);
   /** A client's events on one topic waiting to be delivered as one range (publish-run.ts); flushRun() delivers them. */
-  private readonly run = new PublishRun(this.stats, this.table);
+  private readonly run: PublishRun;
   readonly logger: Logger;
   readonly scanner: FrameScanner;
   readonly maxFrameLength: number;
@@ -104,6 +104,7 @@ export class MeshNode implements NodeContext {
     const id = options.id ?? randomId();
     this.logger = options.logger ?? jsonLogger('info', { node: id });
     this.options = resolveOptions(options, { id, logger: this.logger });
+    this.run = new PublishRun(this.stats, this.table, this.options.maxPayload);
     this.decodeTopic = checkedTopicDecoder(this.options);
     this.decodePeerTopic = checkedTopicDecoder({ maxTopicLength: 0xffff, maxTopicDepth: this.options.maxTopicDepth });
     this.id = this.options.id;
@@ -286,7 +287,7 @@ export class MeshNode implements NodeContext {
    * this chunk's loop; its receivers hold while the table is unchanged (a full run delivered mid-chunk may close a slow receiver).
    */
   publishRepeat(from: ClientSession, f: Frame): boolean {
-    if (!this.run.repeats(f, from, this.options.maxPayload)) return false;
+    if (!this.run.repeats(f, from)) return false;
     this.admit(f);
     this.deliveryTimer.tick();
     if (this.run.raisesHops) raiseHops(f);
@@ -341,7 +342,7 @@ export class MeshNode implements NodeContext {
    * rest (the origin's order, by sequence) and calls forwardedRepeat; else it takes the full path.
    */
   repeatsRun(f: Frame, from: Subscriber & EventSource): boolean {
-    return this.run.repeats(f, from, this.options.maxPayload);
+    return this.run.repeats(f, from);
   }
 
   /** A peer's event that repeatsRun() let through, counted as forwardedIngress counts; joins the run if `inOrder` (else dropped). */

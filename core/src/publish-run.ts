@@ -56,7 +56,7 @@ export class PublishRun {
   private first: Frame | undefined;
   private end = 0;
   private count = 0;
-  /** The run's events had their hops raised for links (every target is one); the largest payload every target takes. */
+  /** The run's events had their hops raised for links (every target is one); the largest payload every target and the node take. */
   private raised = false;
   private maxPayload = Infinity;
   /** The run may go on across topics: its first topic is not reserved and every target `deliversAnyTopic`. */
@@ -64,9 +64,11 @@ export class PublishRun {
   /** The routing table's version when the receivers of the run's last event were found (`repeats`). */
   private version = -1;
 
+  /** `nodeMaxPayload`: the node's limit, which a repeated event's payload length (not compared) is held to (`repeats`). */
   constructor(
     private readonly stats: NodeStats,
     private readonly table: { readonly version: number },
+    private readonly nodeMaxPayload: number,
   ) {}
 
   /**
@@ -108,7 +110,7 @@ export class PublishRun {
     for (let i = 0; i < targets.length; i++) max = Math.min(max, targets[i]!.maxPayload ?? Infinity);
     // A link whose peer refuses the payload skips that event and counts it (PeerLink.forwardRaised).
     if (f.payloadLen > max) return -1;
-    this.maxPayload = max;
+    this.maxPayload = Math.min(max, this.nodeMaxPayload);
     this.anyTopic = f.buf[f.topicStart] !== 0x5f /* _ */ && targets.every(deliversAnyTopic);
     this.raised = raised;
     this.receivers = receivers;
@@ -126,13 +128,13 @@ export class PublishRun {
    * Whether `f` from `from`, whose header and topic repeat the run's last
    * event (the scanner's SCAN_REPEAT), joins the run without being routed
    * or checked again (MeshNode.publishRepeat, forwardedRepeat): it
-   * `continues` the run; its payload, whose length is not compared, is
-   * within `maxPayload` (the node's); and the routing table is unchanged
+   * `continues` the run (its payload, whose length is not compared, within
+   * the node's limit and its targets'), and the routing table is unchanged
    * since the receivers were found (a full run delivered mid-chunk may
    * have closed a slow receiver).
    */
-  repeats(f: Frame, from: RunSource, maxPayload: number): boolean {
-    return f.payloadLen <= maxPayload && this.table.version === this.version && this.continues(f, from);
+  repeats(f: Frame, from: RunSource): boolean {
+    return this.table.version === this.version && this.continues(f, from);
   }
 
   /**
