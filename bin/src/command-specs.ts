@@ -133,7 +133,7 @@ export const HISTORY: CommandSpec = {
   options: [
     ...CONNECT_OPTIONS,
     { name: 'last', arg: 'n', default: '20', help: 'How many of the newest events to print (0: only the positions; at most 10000).' },
-    { name: 'json', help: 'Print one JSON object: topic, epoch, lastOffset, recovered and the events (offset, timestamp, data, headers).' },
+    { name: 'json', help: 'Print one JSON object: topic, epoch, lastOffset, complete (false when older events asked for are no longer stored) and the events (offset, timestamp, data, headers).' },
     { name: 'wait', arg: 'duration', default: '5000', help: 'Give up when the node has not sent the history within this long: milliseconds, or 500ms, 5s.' },
   ],
 };

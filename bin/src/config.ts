@@ -359,7 +359,7 @@ export function loadStartConfig(flags: Record<string, unknown>, env: NodeJS.Proc
     } catch (e) {
       throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
     }
-    if (typeof parsed !== 'object' || parsed === null) throw new ConfigError(`config file ${file} must hold a JSON object`);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${file} must hold a JSON object`);
     for (const [k, v] of Object.entries(parsed)) {
       if (!(k in START_SETTINGS)) throw new ConfigError(`config file ${file}: unknown setting "${k}" (known: ${START_KEYS.join(', ')})`);
       cfg[k] = coerce(k as keyof StartConfig, v, file);

@@ -23,6 +23,9 @@ const x25519 = join(dir, 'x25519.pem');
 writeFileSync(x25519, generateKeyPairSync('x25519').publicKey.export({ type: 'spki', format: 'pem' }));
 const configFile = join(dir, 'meshbus.json');
 writeFileSync(configFile, JSON.stringify({ jwksUrl: 'notaurl' }));
+// A JSON array is an object to `typeof`: `[]` started a node on the default ports, `[{"port":1}]` said `unknown setting "0"`.
+const arrayConfig = join(dir, 'array.json');
+writeFileSync(arrayConfig, '[]');
 
 const START = ['start', '--port', '0', '--http-port', 'off', '--ws-port', 'off', '--log-level', 'warn'];
 const BAD_NAME = 'bad\nname';
@@ -34,6 +37,7 @@ describe('start: a bad setting (client token key, node name, Redis URL, durable 
     ['--jwks-url', ['--jwks-url', 'notaurl'], {}, 'meshbus: --jwks-url must be an http(s) URL, got notaurl'],
     ['MESHBUS_JWKS_URL', [], { MESHBUS_JWKS_URL: 'ftp://x' }, 'meshbus: MESHBUS_JWKS_URL must be an http(s) URL, got ftp://x'],
     ['the config file key jwksUrl', ['--config', configFile], {}, 'meshbus: jwksUrl must be an http(s) URL, got notaurl'],
+    ['a config file holding a JSON array', ['--config', arrayConfig], {}, `meshbus: config file ${arrayConfig} must hold a JSON object`],
     ['--name', ['--cluster-port', '0', '--name', BAD_NAME], {}, 'meshbus: --name cannot be used in a cluster: name has control or unprintable characters'],
     ['MESHBUS_NAME', ['--cluster-port', '0'], { MESHBUS_NAME: BAD_NAME }, 'meshbus: MESHBUS_NAME cannot be used in a cluster'],
     // Each worker is a clustered node (its siblings are peers): it passes the 2 on.

@@ -171,11 +171,14 @@ export class ClusterNode implements LinkHandler, ClusterView {
    * never answer, or do not resolve yet, must not keep a node unready forever).
    */
   ready(): boolean {
+    return this.joined() || (this.startedAt !== undefined && Date.now() - this.startedAt >= this.options.readyWait);
+  }
+
+  /** ready() without the `readyWait` way out: a link is up, or there is nothing to join (/readyz's `joined`). */
+  joined(): boolean {
     const o = this.options;
     // A leaf has links only to hubs: one up is all it waits for.
-    if (o.seeds.length === 0 || this.byPeer.size > 0) return true;
-    if (o.seeds.every((s) => this.selfSeeds.has(s))) return true;
-    return this.startedAt !== undefined && Date.now() - this.startedAt >= o.readyWait;
+    return o.seeds.length === 0 || this.byPeer.size > 0 || o.seeds.every((s) => this.selfSeeds.has(s));
   }
 
   /**

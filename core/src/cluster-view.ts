@@ -6,6 +6,8 @@
 export interface ClusterView {
   /** True once the node has joined the cluster (its configured peers answered or it gave up waiting). */
   ready(): boolean;
+  /** Optional: ready() but false when the node only gave up waiting (no peer answered). Absent: ready(). */
+  joined?(): boolean;
   /** The peers this node knows, one entry per peer link. */
   peers(): PeerView[];
   /**

@@ -37,8 +37,9 @@ export function clientAddress(ctx: ViewContext, localIp: string | undefined): st
 
 export function readiness(ctx: ViewContext): { ready: boolean; listening: boolean; joined: boolean; draining: boolean } {
   const listening = ctx.node.port > 0 && !ctx.node.draining;
-  const joined = ctx.cluster?.ready() ?? true;
-  return { ready: listening && joined, listening, joined, draining: ctx.node.draining };
+  const c = ctx.cluster;
+  // `joined` is false after the cluster's wait for seeds ran out with none answering: ready anyway, not joined.
+  return { ready: listening && (c?.ready() ?? true), listening, joined: c === undefined || (c.joined?.() ?? c.ready()), draining: ctx.node.draining };
 }
 
 /** GET /v1/node; `localIp`: the address the request reached this machine at. */
