@@ -5,7 +5,7 @@ import { Engine } from './engine.js';
 import type { PendingFlush, PendingRequest } from './pending.js';
 import { drainClient } from './drain.js';
 import { asError, checkKind, connectionClosed, invalid, messageOf, safely } from './errors.js';
-import { checkConnectOptions, checkDeadline, checkPending, optionsObject } from './option-checks.js';
+import { checkConnectOptions, checkDeadline, checkSubscribeOptions, optionsObject } from './option-checks.js';
 import type { Msg, Responder } from './msg.js';
 import type { CoreConnectOptions, PublishOptions, RequestOptions } from './options.js';
 import { DEFAULT_MAX_PENDING_BYTES, whenWritable, withRoom } from './send-buffer.js';
@@ -115,6 +115,8 @@ export class Client implements SubscriptionOwner, Responder {
 
   /** Adds a status listener; returns a function that removes it. */
   on(type: 'status', listener: (s: Status) => void): () => void {
+    // Another event name was taken and its listener never called.
+    if (type !== 'status') throw invalid(`on: 'status' expected, got ${String(type)}`);
     checkKind('listener', listener, 'function');
     return this.e.feed.emitter.on(type, listener);
   }
@@ -188,7 +190,7 @@ export class Client implements SubscriptionOwner, Responder {
     if (options.max !== undefined && !(Number.isInteger(options.max) && options.max > 0)) {
       throw invalid(`max must be a positive integer, got ${String(options.max)}`);
     }
-    checkPending(options);
+    checkSubscribeOptions(options);
     if (options.since !== undefined || options.recover || options.durable) this.durable('since, recover and durable');
     // Past maxPendingBytes a SUB is refused as an event is (a subscribe/unsubscribe loop toward a stopped node grew 150 MiB in 6 s).
     withRoom(e.conn, pattern.length, e.options.maxPendingBytes);
@@ -215,8 +217,9 @@ export class Client implements SubscriptionOwner, Responder {
       checkKind('replyCodec', options.replyCodec, 'codec');
       const data = toBytes(payload, options.codec);
       e.check(topic, data, options.headers, undefined, true);
+      // As flush()'s: a string that compares as a number ('50') was taken.
+      checkDeadline(options.timeout);
       const timeout = options.timeout ?? e.options.requestTimeout ?? 5000;
-      if (!(timeout > 0)) throw invalid(`timeout must be > 0, got ${timeout}`);
       const req: PendingRequest = { kind: 'request', id: 0, topic, payload: data, headers: options.headers, codec: options.replyCodec ?? e.options.codec, resolve: () => {}, reject: () => {} };
       const conn = e.live(data.length);
       if (!conn) {
@@ -249,6 +252,9 @@ export class Client implements SubscriptionOwner, Responder {
    * use `sub.drain()` to receive them.
    */
   unsubscribe(sub: Subscription): void {
+    // Anything else threw a TypeError; another client's live subscription would have sent an UNSUB for its sid here.
+    const mine = sub instanceof Subscription && (sub.isClosed || this.e.dispatcher.subs.get(sub.sid) === sub);
+    if (!mine) throw invalid('unsubscribe: a Subscription of this client expected');
     if (sub.isClosed) return;
     this.e.dispatcher.end(sub, 'unsubscribed', true);
   }

@@ -1,4 +1,4 @@
-import { TopicTrie, type Extension, type Frame, type MeshbusError } from '@meshbus/proto';
+import { TopicTrie, topicMatches, type Extension, type Frame, type MeshbusError } from '@meshbus/proto';
 import { ClockCache } from './clock-cache.js';
 import { asError } from './errors.js';
 import { Msg, type Responder } from './msg.js';
@@ -170,15 +170,19 @@ export class Dispatcher {
   /**
    * Counts and reports an event nobody here takes: for a subscription that
    * ended (max reached, unsubscribed) it counts against that subscription;
-   * sid 0 with no local match happens when the UNSUB crossed the event.
+   * sid 0 with no local match happens when the UNSUB crossed the event: the
+   * node sends a plain subscription's events by topic, so it counts against
+   * the last ended plain subscription whose pattern matches (it was told as
+   * `no-subscriber`, sid 0).
    */
   private dropped(sid: number, topic: string): void {
     const counters = this.host.counters;
     counters.dropped++;
-    const gone = sid !== 0 ? this.ended.get(sid) : undefined;
+    let gone = sid !== 0 ? this.ended.get(sid) : undefined;
+    if (sid === 0) for (const g of this.ended.values()) if (g.sub.options.queue === undefined && !g.sub.sequenced && topicMatches(g.sub.pattern, topic)) gone = g;
     if (gone) {
       gone.sub.dropped++;
-      this.host.emit({ type: 'dropped', reason: gone.reason, sid, pattern: gone.sub.pattern, topic, count: gone.sub.dropped });
+      this.host.emit({ type: 'dropped', reason: gone.reason, sid: gone.sub.sid, pattern: gone.sub.pattern, topic, count: gone.sub.dropped });
     } else {
       this.host.emit({ type: 'dropped', reason: sid !== 0 ? 'unknown-subscription' : 'no-subscriber', sid, topic, count: counters.dropped });
     }

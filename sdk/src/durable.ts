@@ -233,7 +233,7 @@ class Durable implements DurableExtension {
     const conn = this.host.current();
     if (!conn) return; // the node fails the delivery when the connection drops; the job is retried
     if (ok) conn.sendFrame({ type: FrameType.ACK, correlation });
-    else conn.sendFrame({ type: FrameType.NACK, correlation, payload: encodeBody({ code: 9001, message: reason ?? 'handler failed' }) });
+    else conn.sendFrame({ type: FrameType.NACK, correlation, payload: encodeBody({ code: 9001, message: nackReason(reason) }) });
   }
 
   subBody(sub: Subscription, body: SubBody): void {
@@ -254,3 +254,15 @@ class Durable implements DurableExtension {
     for (const p of this.waiting.splice(0)) p.reject(err);
   }
 }
+
+/**
+ * A NACK's reason within the node's bound on its body (4,096 bytes, SPEC 10.10): 1,000 UTF-16 units are at most
+ * 3,000 bytes. A longer one was refused (MB_ERR_OUT_OF_RANGE with the delivery id, which may also be a sid) and the
+ * job not failed, only timed out. Not cut inside a surrogate pair (a lone surrogate is no UTF-8).
+ */
+function nackReason(reason = 'handler failed'): string {
+  if (reason.length <= MAX_NACK_REASON) return reason;
+  const hi = reason.charCodeAt(MAX_NACK_REASON - 1);
+  return reason.slice(0, hi >= 0xd800 && hi <= 0xdbff ? MAX_NACK_REASON - 1 : MAX_NACK_REASON);
+}
+const MAX_NACK_REASON = 1000;

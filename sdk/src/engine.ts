@@ -20,8 +20,8 @@ import type { ClientStats, ServerInfo, Status } from './types.js';
 
 export type State = 'connecting' | 'connected' | 'reconnecting' | 'draining' | 'closed';
 
-/** Subscription errors a node reports with correlation = sid. */
-const SUB_ERRORS = new Set(['MB_ERR_BAD_TOPIC', 'MB_ERR_TOO_MANY_SUBSCRIPTIONS', 'MB_ERR_PERMISSION_DENIED', 'MB_ERR_NOT_DURABLE']);
+/** Errors with correlation = sid that leave the subscription (SPEC 10.3): any other non-fatal one refuses its SUB. */
+const SUB_NOTICES = new Set([2006, 2016, 2040, 4001, 4010]);
 
 /**
  * Test seam: called at each step of attaching a connection (see attach());
@@ -441,7 +441,7 @@ export class Engine implements DispatchHost, DurableHost {
         }
         if (err.num === 2040) return;
       }
-      if (sub && SUB_ERRORS.has(err.code)) {
+      if (sub && !err.fatal && !SUB_NOTICES.has(err.num)) {
         this.refused(sub, err);
         return;
       }

@@ -49,7 +49,13 @@ export const count =
 
 const isFunction = (v: unknown): boolean => typeof v === 'function';
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
-const KINDS = { function: isFunction, object: isObject, codec: (v: unknown) => isObject(v) && isFunction(v.encode) && isFunction(v.decode) };
+const KINDS = {
+  function: isFunction,
+  object: isObject,
+  boolean: (v: unknown) => typeof v === 'boolean',
+  string: (v: unknown) => typeof v === 'string',
+  codec: (v: unknown) => isObject(v) && isFunction(v.encode) && isFunction(v.decode),
+};
 
 /** The kinds of non-numeric argument checkKind knows (option-checks.ts says why). */
 export type Kind = keyof typeof KINDS;

@@ -1,6 +1,7 @@
 import { check, checkKind, count, type Kind } from './errors.js';
 import { checkLimits, isOutbox } from './outbox.js';
 import type { ConnectOptions } from './options.js';
+import type { SubscribeOptions } from './subscription.js';
 
 /**
  * The SDK's numeric options, checked where they are given (connect(),
@@ -21,10 +22,21 @@ const period = (v: number): boolean => v > 0 && v < Infinity;
 /** A deadline argument (flush, checkLiveness): > 0, Infinity allowed. */
 export const checkDeadline = (v: unknown): void => check('timeout', v, deadline);
 
-/** Subscription queue bounds (pendingLimit, pendingBytes): integers >= 1, or Infinity. */
-export function checkPending(o: { pendingLimit?: number; pendingBytes?: number }): void {
+/**
+ * A subscription's bounds (pendingLimit, pendingBytes: integers >= 1, or
+ * Infinity) and flags; `since` an { epoch, offset } (a wrong one was sent,
+ * refused by the node with MB_ERR_BAD_BODY).
+ */
+export function checkSubscribeOptions(o: SubscribeOptions): void {
   check('pendingLimit', o.pendingLimit, count(1));
   check('pendingBytes', o.pendingBytes, count(1));
+  for (const k of ['recover', 'durable', 'latest'] as const) checkKind(k, o[k], 'boolean');
+  const s = o.since as unknown as Record<string, unknown> | undefined;
+  checkKind('since', s, 'object');
+  if (s) {
+    checkKind('since.epoch', s.epoch ?? null, 'string');
+    check('since.offset', s.offset ?? null, count(0));
+  }
 }
 
 /**
@@ -55,6 +67,14 @@ export function checkConnectOptions(o: ConnectOptions): void {
     ['getToken', o.getToken, 'function'],
     ['durable', o.durable, 'function'],
     ['codec', o.codec, 'codec'],
+    // Sent in HELLO: a wrong kind was refused by the node as MB_ERR_CONNECT_FAILED (cause MB_ERR_BAD_BODY) after a connection.
+    ['name', o.name, 'string'],
+    ['token', o.token, 'string'],
+    ['echo', o.echo, 'boolean'],
+    ['reconnect', o.reconnect, 'boolean'],
+    ['waitOnFirstConnect', o.waitOnFirstConnect, 'boolean'],
+    ['randomize', o.randomize, 'boolean'],
+    ['ignoreClusterPeers', o.ignoreClusterPeers, 'boolean'],
   ];
   for (const [name, v, kind] of kinds) checkKind(name, v, kind);
   const b = o.reconnectBackoff ?? {};

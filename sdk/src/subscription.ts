@@ -1,6 +1,7 @@
 import type { MeshbusError, Position } from '@meshbus/proto';
 import type { Codec } from './codecs.js';
 import type { Msg } from './msg.js';
+import { invalid } from './errors.js';
 import { QueuedIterator } from './queued-iterator.js';
 
 export interface SubscribeOptions {
@@ -169,7 +170,7 @@ export class Subscription implements AsyncIterable<Msg> {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<Msg> {
-    if (!this.queue) throw new TypeError('a subscription with a callback is not iterable');
+    if (!this.queue) throw invalid('a subscription with a callback is not iterable');
     return this.queue;
   }
 

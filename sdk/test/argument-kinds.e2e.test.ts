@@ -69,6 +69,14 @@ describe('non-numeric SDK arguments are checked where they are given', () => {
         ['getToken', { getToken: 'x' }],
         ['codec', { codec: 5 }],
         ['outbox', { outbox: 'x' }],
+        // Sent in HELLO: refused by the node after a connection (MB_ERR_CONNECT_FAILED) or taken as set.
+        ['echo', { echo: 'no' }],
+        ['name', { name: 5 }],
+        ['token', { token: {} }],
+        ['reconnect', { reconnect: 'yes' }],
+        ['waitOnFirstConnect', { waitOnFirstConnect: 1 }],
+        ['randomize', { randomize: 'no' }],
+        ['ignoreClusterPeers', { ignoreClusterPeers: 0 }],
       ];
       const got = [];
       for (const [what, o] of bad) {
@@ -108,6 +116,18 @@ describe('non-numeric SDK arguments are checked where they are given', () => {
         ['request replyCodec', () => any.request!.call(c, 'svc', 'x', { replyCodec: 5 })],
         ['request options null', () => any.request!.call(c, 'svc', 'x', null)],
         ['on listener', () => any.on!.call(c, 'status', 'x')],
+        // The review of the thirty-second session: each was taken (or threw a TypeError) before.
+        ['on an unknown event', () => any.on!.call(c, 'bogus', () => {})],
+        ['subscribe since not a position', () => any.subscribe!.call(c, 'a.>', { since: 'bogus' })],
+        ['subscribe since.offset a string', () => any.subscribe!.call(c, 'a.>', { since: { epoch: 'e', offset: 'a' } })],
+        ['subscribe since.epoch a number', () => any.subscribe!.call(c, 'a.>', { since: { epoch: 5, offset: 1 } })],
+        ['subscribe recover a string', () => any.subscribe!.call(c, 'a.>', { recover: 'no' })],
+        ['subscribe latest a string', () => any.subscribe!.call(c, 'a.>', { latest: 'no' })],
+        ['subscribe durable a number', () => any.subscribe!.call(c, 'a.>', { durable: 1 })],
+        ['request timeout a string', () => any.request!.call(c, 'svc', 'x', { timeout: '50' })],
+        ['unsubscribe undefined', () => any.unsubscribe!.call(c, undefined)],
+        ['unsubscribe an object', () => any.unsubscribe!.call(c, {})],
+        ['iterating a callback subscription', () => c.subscribe('a.cb', { callback: () => {} })[Symbol.asyncIterator]()],
       ];
       const got = [];
       for (const [what, f] of calls) got.push([what, await outcome(f)]);
