@@ -37,6 +37,7 @@ export function webSocketTransport(ctor?: WebSocketConstructor): TransportFactor
 export async function connect(servers: string | string[], given?: BrowserConnectOptions): Promise<Client> {
   const options = optionsObject(given);
   checkKind('WebSocket', options.WebSocket, 'function');
+  checkKind('pageLifecycle', options.pageLifecycle, 'boolean');
   const client = await coreConnect(servers, { transport: webSocketTransport(options.WebSocket), ...options });
   const page = options.pageLifecycle !== false && pageAdapters();
   // A hidden page keeps its connection: browsers keep sockets of background tabs alive.

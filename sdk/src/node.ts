@@ -65,6 +65,8 @@ function webSocketWith(o: WebSocket.ClientOptions & { closeTimeout?: number }): 
 export async function connect(servers: string | string[], options?: NodeConnectOptions): Promise<Client> {
   const { tls, openTelemetry, wsDeflate, ...rest } = optionsObject(options);
   checkKind('tls', tls, 'object');
+  checkKind('openTelemetry', openTelemetry, 'boolean');
+  checkKind('wsDeflate', wsDeflate, 'boolean');
   const names = tlsHostNames(servers);
   const [client, otel] = await Promise.all([
     coreConnect(servers, { transport: tls || names.length > 0 || wsDeflate ? nodeTransports(tls, names, wsDeflate === true) : nodeTransport, durable, ...rest }),

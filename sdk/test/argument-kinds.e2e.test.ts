@@ -94,6 +94,10 @@ describe('non-numeric SDK arguments are checked where they are given', () => {
     expect(await outcome(() => connect(5 as unknown as string))).toBe(REFUSED);
     expect(await outcome(() => connect({} as unknown as string))).toBe(REFUSED);
     expect(await outcome(() => connect(t.tcp, { tls: 'x' as unknown as object }))).toBe(REFUSED);
+    // The entries' own flags (thirty-second session): taken as truthy or falsy before.
+    expect(await outcome(() => connect(t.tcp, { wsDeflate: 'yes' as unknown as boolean }))).toBe(REFUSED);
+    expect(await outcome(() => connect(t.tcp, { openTelemetry: 0 as unknown as boolean }))).toBe(REFUSED);
+    expect(await outcome(() => browserConnect(t.ws, { WebSocket: Ws, pageLifecycle: 'no' as unknown as boolean }))).toBe(REFUSED);
   });
 
   for (const entry of ENTRIES) {
