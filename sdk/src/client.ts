@@ -465,9 +465,16 @@ export class Client implements SubscriptionOwner, Responder {
     else throw connectionClosed('not connected; the reply cannot be delivered later');
   }
 
-  /** @internal ACKs (ok) or NACKs a durable queue delivery. */
-  settle(correlation: number, ok: boolean, reason?: string): void {
-    this.e.durable?.settle(correlation, ok, reason);
+  /**
+   * @internal ACKs (ok) or NACKs a durable queue delivery, on the connection it came on only: its id is that node's
+   * (another node took it as one of its own deliveries, or refused it). Else the node fails it at the close: retried.
+   */
+  settle(correlation: number, ok: boolean, reason: string | undefined, link: number): void {
+    if (link === this.link) this.e.durable?.settle(correlation, ok, reason);
+  }
+  /** @internal Msg's Responder.link: connections attached so far. */
+  get link(): number {
+    return this.e.counters.reconnects;
   }
 
   /** The durable features, or ClientError MB_ERR_INVALID_ARGUMENT naming what needed them. */

@@ -20,8 +20,9 @@ import type { ClientStats, ServerInfo, Status } from './types.js';
 
 export type State = 'connecting' | 'connected' | 'reconnecting' | 'draining' | 'closed';
 
-/** Errors with correlation = sid that leave the subscription (SPEC 10.3): any other non-fatal one refuses its SUB. */
-const SUB_NOTICES = new Set([2006, 2016, 2040, 4001, 4010]);
+/** A node's SUB refusals (SPEC 10.3): BAD_TOPIC, BAD_BODY, PERMISSION_DENIED, TOO_MANY_SUBSCRIPTIONS, OUT_OF_RANGE,
+ * NOT_DURABLE, INTERNAL. Not any code: a reply's or a settle's ERROR carries another id that can equal a sid. */
+const SUB_REFUSALS = new Set([1009, 1010, 2004, 2008, 2021, 4020, 9001]);
 
 /**
  * Test seam: called at each step of attaching a connection (see attach());
@@ -441,7 +442,7 @@ export class Engine implements DispatchHost, DurableHost {
         }
         if (err.num === 2040) return;
       }
-      if (sub && !err.fatal && !SUB_NOTICES.has(err.num)) {
+      if (sub && SUB_REFUSALS.has(err.num)) {
         this.refused(sub, err);
         return;
       }

@@ -5,8 +5,10 @@ import { messageOf } from './errors.js';
 /** What a Msg needs from its client to answer a request. */
 export interface Responder {
   respond(reply: string, correlation: number, payload: unknown, options?: { headers?: Record<string, string>; codec?: Codec<never> }): void;
-  /** ACK (ok) or NACK a durable queue delivery. */
-  settle?(correlation: number, ok: boolean, reason?: string): void;
+  /** ACK (ok) or NACK a durable queue delivery that came on connection `link` (see `link`). */
+  settle?(correlation: number, ok: boolean, reason: string | undefined, link: number): void;
+  /** Counts the client's connections: a delivery is settled on the one it came on only (its id is that node's). */
+  readonly link?: number;
 }
 
 /**
@@ -22,6 +24,8 @@ export class Msg {
   /** Correlation id from the header (the request id of a request). */
   readonly correlation: number;
   private readonly ext: Extension | undefined;
+  /** A durable queue delivery's connection (Responder.link) when it arrived. */
+  private readonly link: number;
 
   constructor(
     private readonly frame: Frame,
@@ -35,6 +39,7 @@ export class Msg {
     this.sid = frame.sid;
     this.correlation = frame.correlation;
     this.ext = ext;
+    this.link = this.sid !== 0 && frame.ackRequested ? (responder.link ?? 0) : 0;
   }
 
   /**
@@ -84,13 +89,13 @@ export class Msg {
   ack(): void {
     if (!this.needsAck) return;
     this.settled = true;
-    this.responder.settle?.(this.correlation, true);
+    this.responder.settle?.(this.correlation, true, undefined, this.link);
   }
   /** Fails a durable queue job: it is retried with backoff, then dead-lettered. */
   nack(reason?: unknown): void {
     if (!this.needsAck) return;
     this.settled = true;
-    this.responder.settle?.(this.correlation, false, reason === undefined ? undefined : messageOf(reason));
+    this.responder.settle?.(this.correlation, false, reason === undefined ? undefined : messageOf(reason), this.link);
   }
   /** Milliseconds since the epoch, stamped by the publisher's node. */
   get timestamp(): number {

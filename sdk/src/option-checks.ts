@@ -35,7 +35,7 @@ export function checkSubscribeOptions(o: SubscribeOptions): void {
   checkKind('since', s, 'object');
   if (s) {
     checkKind('since.epoch', s.epoch ?? null, 'string');
-    check('since.offset', s.offset ?? null, count(0));
+    check('since.offset', s.offset ?? null, (v) => Number.isSafeInteger(v) && v >= 0);
   }
 }
 

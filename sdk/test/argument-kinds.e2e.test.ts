@@ -124,6 +124,8 @@ describe('non-numeric SDK arguments are checked where they are given', () => {
         ['on an unknown event', () => any.on!.call(c, 'bogus', () => {})],
         ['subscribe since not a position', () => any.subscribe!.call(c, 'a.>', { since: 'bogus' })],
         ['subscribe since.offset a string', () => any.subscribe!.call(c, 'a.>', { since: { epoch: 'e', offset: 'a' } })],
+        ['subscribe since.offset Infinity', () => any.subscribe!.call(c, 'a.>', { since: { epoch: 'e', offset: Infinity } })],
+        ['subscribe since.offset not a safe integer', () => any.subscribe!.call(c, 'a.>', { since: { epoch: 'e', offset: 2 ** 60 } })],
         ['subscribe since.epoch a number', () => any.subscribe!.call(c, 'a.>', { since: { epoch: 5, offset: 1 } })],
         ['subscribe recover a string', () => any.subscribe!.call(c, 'a.>', { recover: 'no' })],
         ['subscribe latest a string', () => any.subscribe!.call(c, 'a.>', { latest: 'no' })],

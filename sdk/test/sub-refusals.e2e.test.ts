@@ -13,7 +13,11 @@ import { recordStatus } from './helpers.js';
  *    subscription open for ever: `sub.closed` pending, a `for await` hung,
  *    only an `error` status said so. Now every non-fatal ERROR with a live
  *    subscription's sid ends it, but for the notices SPEC 10.3 lists.
- * 2. A plain subscription's events in flight at its unsubscribe() (the node
+ * 2. Its attack: a rule "every ERROR with a live sid ends it" ended live
+ *    subscriptions on ERRORs whose correlation is another id space's (a
+ *    reply's PUB carries the requester's request id): refusals are the
+ *    codes SPEC 10.3 lists.
+ * 3. A plain subscription's events in flight at its unsubscribe() (the node
  *    sends them by topic, sid 0) were told as `no-subscriber` with sid 0 and
  *    not counted in `sub.dropped`; they now count against it.
  */
@@ -75,6 +79,29 @@ describe('a SUB the node refuses ends its subscription whatever the code', () =>
       c.publish('jobs.1', 'x');
       await until(() => got.length === 1, `${via}: the group's delivery`);
       await c.close();
+    }
+  });
+});
+
+describe('an ERROR whose correlation only equals a sid leaves that subscription', () => {
+  it("a rate limit on a responder's reply (its PUB carries the requester's id) does not end the responder's subscription", async () => {
+    const node = await fx.node({ publishRate: 2, publishBurst: 2 });
+    const gw = await new WsGateway(node, { port: 0, host: '127.0.0.1' }).listen();
+    fx.defer(() => gw.close());
+    for (const server of [url(node.port), `ws://127.0.0.1:${gw.port}`]) {
+      const svc = fx.track(await connect(server));
+      const cli = fx.track(await connect(server));
+      const statuses = recordStatus(svc);
+      // Sids 1, 2, 3 on the responder; the requester's request ids are as small.
+      const plain = [svc.subscribe('other.a'), svc.subscribe('other.b')];
+      const sub = svc.subscribe('svc', { callback: (m) => { for (let k = 0; k < 10; k++) m.respond(`r${k}`); } });
+      await svc.flush();
+      for (let i = 0; i < 4; i++) await cli.request('svc', 'q', { timeout: 1000 }).catch(() => undefined);
+      await until(() => statuses.some((s) => s.type === 'error' && s.error.code === 'MB_ERR_RATE_LIMITED'), `${server}: the rate limit told`);
+      // Was: a subscription whose sid equalled a request id ended with MB_ERR_RATE_LIMITED, and the node kept routing to it.
+      expect([...plain, sub].map((s) => s.isClosed), server).toEqual([false, false, false]);
+      await svc.close();
+      await cli.close();
     }
   });
 });
