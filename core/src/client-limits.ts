@@ -143,3 +143,17 @@ export function checkClientEvent(f: Frame, limits: EventLimits): Extension | und
   checkIngressRules(ext, f.type === FrameType.REQ, 'client');
   return ext;
 }
+
+/**
+ * The correlation of a node's ERROR about a client's frame `f` (SPEC 10.8): `f`'s, but 0 for a reply (a PUB on an
+ * `_INBOX.` topic without ACK_REQUESTED). A reply's correlation is its requester's request id, not one of the
+ * responder's: with it, a refused reply (a responder without `_INBOX.>` in its publish rules) read as the refusal of the
+ * responder's own subscription of that number (SPEC 10.3), ended there and still routed to by the node.
+ */
+export function answerId(f: Frame): number {
+  if (f.type !== FrameType.PUB || f.ackRequested || f.topicLen < INBOX_DOT.length) return f.correlation;
+  for (let i = 0; i < INBOX_DOT.length; i++) if (f.buf[f.topicStart + i] !== INBOX_DOT[i]) return f.correlation;
+  return 0;
+}
+/** `_INBOX.` as bytes. */
+const INBOX_DOT = [0x5f, 0x49, 0x4e, 0x42, 0x4f, 0x58, 0x2e];

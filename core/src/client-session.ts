@@ -10,7 +10,7 @@ import { SessionSubscriptions } from './session-subscriptions.js';
 import { CheckedRules } from './checked-rules.js';
 import { Permissions } from './auth/permissions.js';
 import { TRACE, isDeadLetterTopicAt, mayReadDeadLetter, isOwnInbox, isTraceTopic, isTraceTopicAt } from './auth/reserved-topics.js';
-import { checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken, controlBody } from './client-limits.js';
+import { answerId, checkBodyKeys, checkClientEvent, checkSettle, checkSub, checkToken, controlBody } from './client-limits.js';
 import { subscriptionRefusal } from './subscription-bounds.js';
 import { RateLimiter } from './auth/rate-limiter.js';
 import { ClientAuth } from './client-auth.js';
@@ -177,7 +177,7 @@ export class ClientSession extends Connection {
           if (repeat && this.ctx.publishRepeat(this, f)) return;
           if (this.permissions && !this.permissions.canPublishFrame(f)) {
             this.ctx.stats.permissionDenied++;
-            this.sendError('MB_ERR_PERMISSION_DENIED', f.correlation, `publish to "${f.topic}"`, f.ackRequested);
+            this.sendError('MB_ERR_PERMISSION_DENIED', answerId(f), `publish to "${f.topic}"`, f.ackRequested);
             return;
           }
           const ext = checkClientEvent(f, this.ctx.options);
@@ -218,7 +218,7 @@ export class ClientSession extends Connection {
       }
     } catch (e) {
       // A refused PUB that asked for an ACK gets its NACK (ERROR otherwise).
-      this.onHandlerError(e, f.correlation, f.type === FrameType.PUB && f.ackRequested);
+      this.onHandlerError(e, answerId(f), f.type === FrameType.PUB && f.ackRequested);
     }
   };
 
@@ -319,7 +319,7 @@ export class ClientSession extends Connection {
   private rateLimited(f: Frame): void {
     this.ctx.stats.rateLimited++;
     // At most one ERROR a second, but every acked PUB gets its NACK.
-    if (f.ackRequested || this.limiter!.shouldReport()) this.sendError('MB_ERR_RATE_LIMITED', f.correlation, `more than ${this.ctx.options.publishRate} publishes/s`, f.ackRequested);
+    if (f.ackRequested || this.limiter!.shouldReport()) this.sendError('MB_ERR_RATE_LIMITED', answerId(f), `more than ${this.ctx.options.publishRate} publishes/s`, f.ackRequested);
   }
 
   private onSub(f: Frame): void {

@@ -36,6 +36,8 @@ interface CachedTopic {
 const MAX_CACHED = 16384;
 /** Subscriptions ended recently, by sid: events still in flight for them are counted against them. */
 const MAX_ENDED = 1024;
+/** Plain ones of those searched by pattern for an event with sid 0 nobody takes (the newest first). */
+const MAX_PLAIN_ENDED = 32;
 
 /**
  * Received events → subscriptions. Owns the subscription table (by sid,
@@ -56,6 +58,8 @@ export class Dispatcher {
   };
   private matched: Subscription[] = [];
   private readonly ended = new Map<number, { sub: Subscription; reason: DropReason }>();
+  /** The last MAX_PLAIN_ENDED of those that were plain (sid-0 deliveries): a flood nobody takes looks at these only. */
+  private readonly plainEnded: Array<{ sub: Subscription; reason: DropReason }> = [];
 
   constructor(private readonly host: DispatchHost) {}
 
@@ -78,7 +82,9 @@ export class Dispatcher {
     this.remove(sub);
     if (unsub) this.host.unsub(sub.sid);
     if (this.ended.size >= MAX_ENDED) this.ended.delete(this.ended.keys().next().value!);
-    this.ended.set(sub.sid, { sub, reason });
+    const gone = { sub, reason };
+    this.ended.set(sub.sid, gone);
+    if (sub.options.queue === undefined && !sub.sequenced && this.plainEnded.push(gone) > MAX_PLAIN_ENDED) this.plainEnded.shift();
     sub.end(error);
   }
 
@@ -89,6 +95,7 @@ export class Dispatcher {
       sub.end(error);
     }
     this.ended.clear();
+    this.plainEnded.length = 0;
   }
 
   /** Hands a received PUB/REQ to its subscriptions (and to its request, for a reply). */
@@ -172,14 +179,14 @@ export class Dispatcher {
    * ended (max reached, unsubscribed) it counts against that subscription;
    * sid 0 with no local match happens when the UNSUB crossed the event: the
    * node sends a plain subscription's events by topic, so it counts against
-   * the last ended plain subscription whose pattern matches (it was told as
+   * the last ended plain subscription (of the last 32) whose pattern matches (told as
    * `no-subscriber`, sid 0).
    */
   private dropped(sid: number, topic: string): void {
     const counters = this.host.counters;
     counters.dropped++;
     let gone = sid !== 0 ? this.ended.get(sid) : undefined;
-    if (sid === 0) for (const g of this.ended.values()) if (g.sub.options.queue === undefined && !g.sub.sequenced && topicMatches(g.sub.pattern, topic)) gone = g;
+    for (let i = sid === 0 ? this.plainEnded.length - 1 : -1; i >= 0 && !gone; i--) if (topicMatches(this.plainEnded[i]!.sub.pattern, topic)) gone = this.plainEnded[i];
     if (gone) {
       gone.sub.dropped++;
       this.host.emit({ type: 'dropped', reason: gone.reason, sid: gone.sub.sid, pattern: gone.sub.pattern, topic, count: gone.sub.dropped });
