@@ -1,5 +1,5 @@
 import { FrameType, ProtocolError, SessionError, assertPlainBody, checkIngressRules, decodeExtension, isTraceId, topicProblem, type Extension, type Frame, type HelloBody, type SubBody, type TopicLimits } from '@meshbus/proto';
-import { isNodeOnlyTopic, isNodeOnlyTopicAt } from './auth/reserved-topics.js';
+import { isInboxTopicAt, isNodeOnlyTopic, isNodeOnlyTopicAt } from './auth/reserved-topics.js';
 
 /**
  * The bounds a node puts on every number and size a client sends (SPEC.md
@@ -151,9 +151,5 @@ export function checkClientEvent(f: Frame, limits: EventLimits): Extension | und
  * responder's own subscription of that number (SPEC 10.3), ended there and still routed to by the node.
  */
 export function answerId(f: Frame): number {
-  if (f.type !== FrameType.PUB || f.ackRequested || f.topicLen < INBOX_DOT.length) return f.correlation;
-  for (let i = 0; i < INBOX_DOT.length; i++) if (f.buf[f.topicStart + i] !== INBOX_DOT[i]) return f.correlation;
-  return 0;
+  return f.type === FrameType.PUB && !f.ackRequested && isInboxTopicAt(f.buf, f.topicStart, f.topicLen) ? 0 : f.correlation;
 }
-/** `_INBOX.` as bytes. */
-const INBOX_DOT = [0x5f, 0x49, 0x4e, 0x42, 0x4f, 0x58, 0x2e];

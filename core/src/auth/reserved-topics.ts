@@ -29,9 +29,10 @@ export function isTraceTopic(topic: string): boolean {
   return topic.charCodeAt(0) === 0x5f /* _ */ && firstToken(topic) === TRACE;
 }
 
-/** The bytes of `_TRACE` and `_DLQ`, for the checks on a frame's topic bytes. */
+/** The bytes of `_TRACE`, `_DLQ` and `_INBOX`, for the checks on a frame's topic bytes. */
 const TRACE_BYTES = [0x5f, 0x54, 0x52, 0x41, 0x43, 0x45];
 const DLQ_BYTES = [0x5f, 0x44, 0x4c, 0x51];
+const INBOX_BYTES = [0x5f, 0x49, 0x4e, 0x42, 0x4f, 0x58];
 
 /**
  * True when the topic bytes `buf[start, start + len)` have `first` (bytes)
@@ -50,6 +51,11 @@ function firstTokenIs(buf: Uint8Array, start: number, len: number, first: readon
 /** isTraceTopic on a frame's topic bytes, without decoding them. */
 export function isTraceTopicAt(buf: Uint8Array, start: number, len: number): boolean {
   return buf[start] === 0x5f /* _ */ && firstTokenIs(buf, start, len, TRACE_BYTES);
+}
+
+/** True for a topic under `_INBOX.` (a reply topic, SPEC 10.4), on a frame's topic bytes; not `_INBOX` itself. */
+export function isInboxTopicAt(buf: Uint8Array, start: number, len: number): boolean {
+  return len > INBOX_BYTES.length && buf[start] === 0x5f /* _ */ && firstTokenIs(buf, start, len, INBOX_BYTES);
 }
 
 /** True for `_DLQ` and `_DLQ.…`: dead letters, whose header `mb-topic` names the topic each event was published on. */
