@@ -53,6 +53,13 @@ export interface RunResult {
   serverNsPerMsg?: number;
   // latency (reqrep: round trip; load-p99: delivery latency per event at the paced rate)
   latency?: LatencySummary;
+  /**
+   * Request/reply: this run's histogram (HdrHistogram compressed base64), for
+   * run.ts to pool the rounds; left out of the report.
+   */
+  histogram?: string;
+  /** Request/reply: how many rounds `latency` is of (their samples together). */
+  pooledRounds?: number;
   /** Paced scenarios: the offered rate (events/s) and the max rate it is a fraction of. */
   pacedRate?: number;
   maxRate?: number;
@@ -178,7 +185,8 @@ function job(target: TargetName, role: WorkerJob['role'], urls: string[], conns:
 }
 
 /** Runs one scenario at one payload size against one target (servers started and stopped here). */
-export async function runOne(targetName: TargetName, sc: Scenario, payload: number, s: RunSettings): Promise<RunResult> {
+export async function runOne(targetName: TargetName, sc: Scenario, payload: number, settings: RunSettings): Promise<RunResult> {
+  const s = sc.minDurationMs !== undefined && sc.minDurationMs > settings.durationMs ? { ...settings, durationMs: sc.minDurationMs } : settings;
   const base: RunResult = { scenario: sc.id, target: targetName, payload, nodes: sc.nodes };
   const target = getTarget(targetName);
   if (sc.only && !sc.only.includes(targetName)) return { ...base, skipped: `no ${sc.ws ? 'WebSocket ' : ''}variant for ${targetName} in this harness` };
@@ -332,7 +340,7 @@ async function latency(t: TargetName, payload: number, s: RunSettings, servers: 
   await req.next('ready', 30_000);
   req.send({ cmd: 'start' });
   const m = await req.next('result', s.warmupMs + s.durationMs + 60_000);
-  return { latency: m.latency as LatencySummary, timeouts: m.timeouts as number, rate: Math.round((m.latency as LatencySummary).count / (s.durationMs / 1000)) };
+  return { latency: m.latency as LatencySummary, histogram: m.histogram as string, timeouts: m.timeouts as number, rate: Math.round((m.latency as LatencySummary).count / (s.durationMs / 1000)) };
 }
 
 async function idle(t: TargetName, sc: Scenario, s: RunSettings, servers: Servers, workers: Worker[]): Promise<Partial<RunResult>> {

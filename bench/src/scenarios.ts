@@ -46,6 +46,13 @@ export interface Scenario {
    * this run, so every target carries the same load in events/s).
    */
   paceOf?: 'own' | 'slowest';
+  /**
+   * Measured time per run (ms) when longer than the suite's `--duration`:
+   * request/reply makes ~5,000 round trips a second here, so a 3-s round has
+   * ~15 samples past its p99.9; 10-s rounds, pooled over 3 rounds
+   * (run.ts poolLatency), ~150.
+   */
+  minDurationMs?: number;
   /** A point of a "cost as the work grows" series: which series, and its x (subscriptions or topics). */
   growth?: { series: 'subscriptions' | 'topics'; x: number };
 }
@@ -72,8 +79,8 @@ export function scenarios(full: boolean): Scenario[] {
       what: 'publisher on node A, 5 subscribers on node B and 5 on node C (meshbus: 3 `meshbus start`, full mesh; NATS: 3 servers with routes)' },
     { id: 'm2m4x4', title: '4 pubs → 4 subs', kind: 'stream', nodes: 1, pubs: 4, subs: 4, pubProcs: 2, subProcs: 2, sized: true, full: false,
       what: 'deliveries/s summed over 4 subscribers of one topic fed by 4 publishers (2+2 processes)' },
-    { id: 'reqrep', title: 'request/reply latency', kind: 'latency', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false,
-      what: 'round trip of one request at a time, requester and responder in separate processes; HDR histogram p50/p99/p99.9' },
+    { id: 'reqrep', title: 'request/reply latency', kind: 'latency', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false, minDurationMs: 10_000,
+      what: 'round trip of one request at a time, requester and responder in separate processes; HDR histogram p50/p99/p99.9 of every round\'s round trips together (10-s rounds)' },
     { id: 'load-p99', title: 'delivery latency at 50 % load', kind: 'stream', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false, only: ['meshbus', 'nats'], pace: 0.5,
       what: "1 → 1 with a paced publisher at 50 % of the target's own 1to1 rate of this run; latency per event (publish call → subscriber callback, µs) p50/p99/p99.9" },
     { id: 'load-p99-same', title: 'delivery latency at the same load', kind: 'stream', nodes: 1, pubs: 1, subs: 1, pubProcs: 1, subProcs: 1, sized: true, full: false, only: ['meshbus', 'nats'], pace: 0.5, paceOf: 'slowest',

@@ -10,7 +10,7 @@
  * warm-up, 1 measured, 2 a readiness probe. Subscribers count only flag 1.
  */
 import { getTarget, type BenchClient, type TargetName } from './targets/index.js';
-import { newHistogram, summarize, type LatencySummary } from './histogram.js';
+import { encodeHistogram, newHistogram, summarize, type LatencySummary } from './histogram.js';
 import { now, sleep } from './proc.js';
 import { fillerPattern } from './scenarios.js';
 import { tuneAllocator } from '@meshbus/native';
@@ -316,7 +316,7 @@ function setupReq(job: WorkerJob, c: BenchClient, handlers: Partial<Record<Cmd['
         t = now();
       }
     }
-    return { ev: 'result', latency: summarize(h), timeouts, seconds: job.durationMs / 1000 };
+    return { ev: 'result', latency: summarize(h), histogram: encodeHistogram(h), timeouts, seconds: job.durationMs / 1000 };
   };
 }
 

@@ -90,3 +90,37 @@ describe('medianRound', () => {
     expect(medianRound([rr(30), rr(10), rr(20)]).latency?.p999).toBe(20);
   });
 });
+
+describe('poolLatency', () => {
+  it("reports request/reply percentiles over every round's samples together, each round's p99.9 kept, the histograms left out", async () => {
+    const { poolLatency } = await import('../src/run.js');
+    const { encodeHistogram, newHistogram, summarize } = await import('../src/histogram.js');
+    // Three rounds of 1,000 round trips; one of them had 9 slow ones (5 ms).
+    const round = (slow: number): RunResult => {
+      const h = newHistogram();
+      for (let i = 0; i < 1000 - slow; i++) h.recordValue(100 + (i % 50));
+      for (let i = 0; i < slow; i++) h.recordValue(5000);
+      return { scenario: 'reqrep', target: 'meshbus', payload: 128, rate: 100, timeouts: 1, latency: summarize(h), histogram: encodeHistogram(h) } as RunResult;
+    };
+    const rs = [round(0), round(9), round(0)];
+    expect(rs.map((r) => r.latency!.p999)).toEqual([149, 5003, 149]);
+    const p = poolLatency(rs);
+    expect(p.latency!.count).toBe(3000);
+    // The median round's p99.9 (149 µs) hides the slow round; 9 of the 3,000 samples are past 99.9 %.
+    expect(p.latency!.p999).toBe(5003);
+    expect(p.latency!.p50).toBe(124);
+    expect(p.pooledRounds).toBe(3);
+    expect(p.timeouts).toBe(3);
+    expect(p.roundFigures).toEqual([149, 5003, 149]);
+    expect('histogram' in p).toBe(false);
+  });
+
+  it('keeps one round as it is, without its histogram', async () => {
+    const { poolLatency } = await import('../src/run.js');
+    const r = { scenario: 'reqrep', target: 'nats', payload: 16, rate: 1, latency: { count: 1, p50: 1, p99: 1, p999: 7, max: 7, mean: 1 }, histogram: 'x' } as RunResult;
+    const p = poolLatency([r]);
+    expect(p.latency?.p999).toBe(7);
+    expect(p.pooledRounds).toBeUndefined();
+    expect('histogram' in p).toBe(false);
+  });
+});
