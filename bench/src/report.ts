@@ -85,7 +85,7 @@ export interface RatioRow {
   lost: Partial<Record<TargetName, number>>;
   /** Server CPU ns per delivered event (stream scenarios, servers started by the harness). */
   serverNs: Partial<Record<TargetName, number>>;
-  /** meshbus / peer; `relay`: meshbus / ceiling; `tcp`: meshbus over WebSocket / meshbus over TCP (the same scenario without `-ws`). */
+  /** meshbus / peer; `relay`: meshbus / ceiling; `tcp`: meshbus over WebSocket / meshbus over TCP (the same scenario without `-ws`, run beside it in each round: RunResult.tcpTwin). */
   ratio: Partial<Record<Versus, number>>;
 }
 
@@ -144,7 +144,9 @@ export function ratios(results: RunResult[]): RatioRow[] {
         if (mb !== undefined && v !== undefined && v > 0) row.ratio[peer] = round2(mb / v);
       }
       if (scenario.endsWith('-ws') && metric === 'rate' && mb !== undefined) {
-        const tcp = results.find((r) => r.scenario === scenario.slice(0, -3) && r.payload === Number(p) && r.target === 'meshbus' && !r.error)?.rate;
+        // The TCP twin run in the same rounds, else (older reports, --targets without it) the TCP scenario of the run.
+        const twin = rs.find((r) => r.target === 'meshbus')?.tcpTwin;
+        const tcp = twin && !twin.error ? twin.rate : results.find((r) => r.scenario === scenario.slice(0, -3) && r.payload === Number(p) && r.target === 'meshbus' && !r.error)?.rate;
         if (tcp) row.ratio.tcp = round2(mb / tcp);
       }
       rows.push(row);

@@ -79,17 +79,25 @@ export async function runBench(o: BenchOptions = {}): Promise<Report> {
     for (const payload of sc.sized ? (sc.sizes ?? sizes) : [0]) {
       // Targets back to back for the same scenario and size: drift on a shared machine hits them alike.
       const runs = new Map<TargetName, RunResult[]>();
+      // A WebSocket scenario's TCP twin (meshbus, the same scenario over TCP) runs beside it in each round: the
+      // WS/TCP ratio then compares runs a few seconds apart, not minutes (the machine drifts between scenarios).
+      const twin = sc.ws && ok.includes('meshbus') ? { ...sc, id: sc.id.replace(/-ws$/, ''), ws: false } : undefined;
+      const twins: RunResult[] = [];
       for (let round = 0; round < rounds; round++) {
-        for (const t of round % 2 === 0 ? ok : [...ok].reverse()) {
-          if (getTarget(t).supports?.(sc) === false) continue;
-          const r = await runOne(t, sc, payload, settings);
-          runs.set(t, [...(runs.get(t) ?? []), r]);
-          log(`${rounds > 1 ? `[round ${round + 1}/${rounds}] ` : ''}${summaryLine(r)}`);
+        const order: Array<TargetName | 'twin'> = [...ok, ...(twin ? ['twin' as const] : [])];
+        for (const t of round % 2 === 0 ? order : order.reverse()) {
+          if (t !== 'twin' && getTarget(t).supports?.(sc) === false) continue;
+          const r = t === 'twin' ? await runOne('meshbus', twin!, payload, settings) : await runOne(t, sc, payload, settings);
+          if (t === 'twin') twins.push(r);
+          else runs.set(t, [...(runs.get(t) ?? []), r]);
+          log(`${rounds > 1 ? `[round ${round + 1}/${rounds}] ` : ''}${t === 'twin' ? '(TCP twin) ' : ''}${summaryLine(r)}`);
         }
       }
       for (const t of ok) {
         const rs = runs.get(t);
-        if (rs) results.push(sc.kind === 'latency' ? poolLatency(rs) : medianRound(rs));
+        if (!rs) continue;
+        const r = sc.kind === 'latency' ? poolLatency(rs) : medianRound(rs);
+        results.push(t === 'meshbus' && twins.length > 0 ? { ...r, tcpTwin: medianRound(twins) } : r);
       }
     }
   }

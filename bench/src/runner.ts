@@ -82,6 +82,11 @@ export interface RunResult {
   rssPer10k?: number;
   /** With `--rounds N`: the main figure of every round (this result is the median one; see run.ts medianRound). */
   roundFigures?: number[];
+  /**
+   * A WebSocket scenario (meshbus): its TCP twin's median round, run in the
+   * same rounds, back to back with it; the WS/TCP ratio's denominator.
+   */
+  tcpTwin?: RunResult;
 }
 
 export interface RunSettings {

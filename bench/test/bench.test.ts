@@ -124,3 +124,15 @@ describe('poolLatency', () => {
     expect('histogram' in p).toBe(false);
   });
 });
+
+describe('WS/TCP ratio', () => {
+  it('divides by the TCP twin run in the same rounds, else by the TCP scenario of the run', async () => {
+    const { ratios } = await import('../src/report.js');
+    const r = (scenario: string, rate: number, extra: Partial<RunResult> = {}): RunResult => ({ scenario, target: 'meshbus', payload: 4096, rate, ...extra }) as RunResult;
+    const tcp = r('1to1', 200);
+    const paired = ratios([tcp, r('1to1-ws', 90, { tcpTwin: r('1to1', 100) })]);
+    expect(paired.find((x) => x.scenario === '1to1-ws')?.ratio.tcp).toBe(0.9);
+    const unpaired = ratios([tcp, r('1to1-ws', 90)]);
+    expect(unpaired.find((x) => x.scenario === '1to1-ws')?.ratio.tcp).toBe(0.45);
+  });
+});
