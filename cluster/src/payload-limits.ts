@@ -24,6 +24,12 @@ export class PayloadLimits {
     this.node.stats.dropped[kind]++;
   }
 
+  /** A link's input paused by flow control, or (`stalled`) its receivers given up on at maxStall: counted as a client's are (meshbus_flow_pauses_total, meshbus_flow_stalls_total; before, links' were not). */
+  flowHeld(stalled: boolean): void {
+    if (stalled) this.node.stats.flowStalls++;
+    else this.node.stats.flowPauses++;
+  }
+
   /** An event not sent to `link`'s peer: larger than it accepts. */
   tooLargeForPeer(link: PeerLink, payloadLen: number): void {
     this.node.stats.dropped.tooLargeForPeer++;

@@ -27,11 +27,9 @@ export type { PeerInfo, LinkSettings };
 export const CLIENT_ON_CLUSTER_PORT = "this is a cluster (peer) port, not a client port: clients connect to the node's client port (meshbus start --port, 4480 by default)";
 export const SEED_ON_CLIENT_PORT = "this address answered as a node's client port, not its cluster port: seeds, leaf hubs and gateways name cluster ports (meshbus start --cluster-port, 5480 by default)";
 /**
- * Bytes a link may receive before it has authenticated, checked before each
- * chunk is decoded: the handshake frames are a few hundred bytes, so a
- * connection that claims a huge frame (or streams garbage) is closed after
- * at most this plus one socket read, instead of being buffered up to the
- * node's frame limit.
+ * Bytes a link may receive before it has authenticated, checked before each chunk is decoded: the handshake frames are a few
+ * hundred bytes, so a connection that claims a huge frame (or streams garbage) is closed after at most this plus one socket
+ * read, instead of being buffered up to the node's frame limit.
  */
 export const PRE_AUTH_MAX_BYTES = 16 * 1024;
 
@@ -41,10 +39,7 @@ export interface LinkHandler {
   linkDown(link: PeerLink, reason: string): void;
   /** An event (PUB or REQ) arrived from the peer; `repeat`: the scanner's SCAN_REPEAT (Repeats.UNSTAMPED, LinkSettings.scanner). */
   peerEvent(link: PeerLink, frame: Frame, repeat?: boolean): void;
-  /**
-   * Delivers the events the node holds as a run (core publish-run.ts): the
-   * link calls it after each input chunk and before any other frame.
-   */
+  /** Delivers the events the node holds as a run (core publish-run.ts): the link calls it after each input chunk and before any other frame. */
   flushRun(): void;
   /**
    * Counts and tells (bounded) an event not sent because its payload is
@@ -56,6 +51,8 @@ export interface LinkHandler {
     badFrame(link: PeerLink, code: ErrorCode, message: string): void;
     /** An event this link lost (dropped from or discarded by its queue, or past its maxHops): counted node-wide, `stats.dropped[kind]`. */
     eventLost(kind: 'slowPeer' | 'maxHops' | 'outOfOrder'): void;
+    /** Flow control paused this link's input for a receiver (`flowPauses`), or gave up on its receivers at maxStall (`flowStalls`), counted node-wide as a client's are. */
+    flowHeld(stalled: boolean): void;
   };
   /** A cluster control frame (INTEREST, PEERS, TRACE_HOP) arrived. */
   peerControl(link: PeerLink, frame: Frame): void;
@@ -185,6 +182,10 @@ export class PeerLink extends Connection {
     if (this.paced === undefined) super.resumeInput();
   }
 
+  protected override flowHeld(stalled: boolean): void {
+    this.handler.limits.flowHeld(stalled);
+  }
+
   protected override pausedElsewhere(): boolean {
     return this.paced !== undefined || super.pausedElsewhere();
   }
@@ -208,10 +209,9 @@ export class PeerLink extends Connection {
   }
 
   /**
-   * Forwards an event with the hop count raised (and the peer's group id as
-   * sid for a queue delivery): small events copied whole into the link's
-   * slab, back to back; larger ones as a copied header and then the topic,
-   * extension and payload as received, uncopied (ForwardSlab).
+   * Forwards an event with the hop count raised (and the peer's group id as sid for a queue delivery): small events copied
+   * whole into the link's slab, back to back; larger ones as a copied header and then the topic, extension and payload as
+   * received, uncopied (ForwardSlab).
    */
   deliver(f: Frame, sid: number): void {
     if (this.state !== 'up' || this.rules?.admits(f) === false) return;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RawClient, until } from '@meshbus/testkit';
 import { fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
@@ -25,6 +26,46 @@ afterEach(async () => {
 });
 
 describe('across a peer link', () => {
+  it("stuck subscribers on the other node, one after another, hold the link at most one maxStall in every 11; the link's pauses are counted", async () => {
+    // Replayed from nats-server #2631: every topic on the link waited behind each stuck reader in turn (1 ms → 1.9 s p50).
+    const a = await startMeshNode({}, 'a');
+    nodes.push(a);
+    const b = await startMeshNode({ seeds: [a.peerAddr] }, 'b', { maxStall: 1000, maxPending: 4 * 1024 * 1024 });
+    nodes.push(b);
+    await until(() => fullyMeshed([a, b]), 'link up');
+    const pub = await raw(a);
+    let stop = false;
+    let sent = 0;
+    const data = randomBytes(4096);
+    const pumping = (async () => {
+      while (!stop && sent < 400_000) {
+        if (pub.socket.writableNeedDrain) await new Promise((r) => setTimeout(r, 2));
+        else {
+          pub.pub('feed', data);
+          if (++sent % 32 === 0) await new Promise((r) => setImmediate(r));
+        }
+      }
+    })();
+    const t0 = Date.now();
+    try {
+      for (let k = 1; k <= 4; k++) {
+        const s = await raw(b);
+        s.sub('feed', 1);
+        await s.flush();
+        await until(() => remoteInterest(a) === 1, 'interest at a');
+        s.pauseReading();
+        // Closed as a slow consumer, or (its pings unanswered) as stale.
+        await until(() => b.node.stats.slowConsumers + b.node.stats.staleConnections >= k, `stuck subscriber ${k} closed`, 20_000);
+      }
+    } finally {
+      stop = true;
+      await pumping;
+    }
+    // Old code: a link's pauses were not counted (0), and each stuck subscriber could hold the link a full maxStall.
+    expect(b.node.stats.flowPauses).toBeGreaterThanOrEqual(1);
+    expect(b.node.stats.flowStalls).toBeLessThanOrEqual(Math.ceil((Date.now() - t0) / 11_000));
+  }, 120_000);
+
   it('events of the maximum payload flow to a remote subscriber without the publisher ever hitting maxStall', async () => {
     const [a, b] = await pair();
     const sub = await raw(b);

@@ -122,9 +122,9 @@ export class ClientSession extends Connection {
     this.onHandlerError(e, correlation);
   }
 
-  protected override pauseInput(): void {
-    this.ctx.stats.flowPauses++;
-    super.pauseInput();
+  protected override flowHeld(stalled: boolean): void {
+    if (stalled) this.ctx.stats.flowStalls++;
+    else this.ctx.stats.flowPauses++;
   }
 
   subscriptions(): IterableIterator<Subscription> {
@@ -483,7 +483,7 @@ export class ClientSession extends Connection {
   tick(now: number): void {
     if (this.phase !== 'open') return;
     const o = this.ctx.options;
-    if (this.checkStall(now, o.maxStall)) this.ctx.stats.flowStalls++;
+    this.checkStall(now, o.maxStall);
     this.drops?.send(this.out, this.subs);
     if (this.out.stalled(now, o.writeDeadline)) {
       this.overflow();

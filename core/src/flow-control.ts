@@ -7,10 +7,23 @@ import type { Subscriber, Throttled } from './subscriber.js';
  * slow-consumer policy applies instead. Every receiver releases its waiters
  * as soon as its unsent bytes fall below the high-water mark (or it closes),
  * so `maxStall` is only reached by a receiver that really stopped reading.
+ * After such a stall the source waits for no receiver for STALL_COOLDOWN ×
+ * maxStall: one congested meanwhile is overrun at once (SPEC 10.6).
  */
 export class SourceThrottle {
   private readonly blockers = new Set<Subscriber & ReceiverGate>();
   private since = 0;
+  /**
+   * After this source gave up on receivers at `maxStall` (check), until when
+   * (ms, Date.now()) a receiver found congested is overrun at once instead of
+   * pausing the source again: STALL_COOLDOWN × maxStall. Without it each
+   * stuck receiver made a full stall of its own, one after another: 20
+   * connections that subscribed and never read, opened 0.5 s apart, held a
+   * publisher (and, on another node, the whole link its events came over)
+   * ~72 % of 10 s, its other subscribers' p50 latency 1 ms → 1.9 s
+   * (RELIABILITY.md "Thirty-third session"). 0: none.
+   */
+  private cooldownUntil = 0;
   /** Times the source was paused / gave up waiting after maxStall. */
   pauses = 0;
   stalls = 0;
@@ -28,6 +41,13 @@ export class SourceThrottle {
   blockOn(receiver: Subscriber): void {
     const r = receiver as Subscriber & ReceiverGate;
     if (this.blockers.has(r)) return;
+    if (this.cooldownUntil !== 0) {
+      if (Date.now() < this.cooldownUntil) {
+        r.markOverrun?.();
+        return;
+      }
+      this.cooldownUntil = 0;
+    }
     if (this.blockers.size === 0) {
       this.since = Date.now();
       this.pauses++;
@@ -48,6 +68,7 @@ export class SourceThrottle {
     for (const r of this.blockers) r.markOverrun?.();
     this.blockers.clear();
     this.stalls++;
+    this.cooldownUntil = now + STALL_COOLDOWN * maxStall;
     this.resume();
     return true;
   }
@@ -57,6 +78,13 @@ export class SourceThrottle {
     this.blockers.clear();
   }
 }
+
+/**
+ * How long after a stall that ran out (maxStall) a source pauses for no
+ * receiver, in maxStalls: a source is held at most one maxStall in every
+ * STALL_COOLDOWN + 1, whatever the number of receivers that stop reading.
+ */
+export const STALL_COOLDOWN = 10;
 
 /** Receivers that can stop holding sources back once they overran. */
 export interface ReceiverGate {

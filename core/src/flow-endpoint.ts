@@ -32,10 +32,16 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
   private sourceThrottle(): SourceThrottle {
     return (this.throttle ??= new SourceThrottle(
       this,
-      () => this.pauseInput(),
+      () => {
+        this.flowHeld(false);
+        this.pauseInput();
+      },
       () => this.resumeInput(),
     ));
   }
+
+  /** Flow control paused this source's input, or (`stalled`) gave up on its receivers at maxStall: the subclass counts it node-wide (`flowPauses`, `flowStalls`). */
+  protected flowHeld(_stalled: boolean): void {}
 
   /** Bytes queued toward the other end, and kept for it outside the queue (reserve). */
   get pending(): number {
@@ -125,7 +131,9 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
 
   /** Gives up on receivers that kept this source paused longer than `maxStall`; true when it did. */
   protected checkStall(now: number, maxStall: number): boolean {
-    return this.throttle?.check(now, maxStall) ?? false;
+    const gaveUp = this.throttle?.check(now, maxStall) ?? false;
+    if (gaveUp) this.flowHeld(true);
+    return gaveUp;
   }
 
   /** The endpoint is gone: nobody waits for it, it waits for nobody. */
