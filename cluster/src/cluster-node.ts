@@ -403,7 +403,9 @@ export class ClusterNode implements LinkHandler, ClusterView {
     // Only a body this node reads is decoded, within its bound (peer-bodies.ts).
     if (f.type === FrameType.INTEREST) {
       const body = peerBody(f);
-      if (!this.gateways.wrongWay(link, 'interest', body)) this.interest.received(link, body);
+      // A request for interest, not interest: answered whichever way the link goes (a gateway's dialer asks).
+      if (body.resync === true) this.interest.resyncAsked(link);
+      else if (!this.gateways.wrongWay(link, 'interest', body)) this.interest.received(link, body);
     } else if (f.type === FrameType.PEERS) {
       // A leaf dials its seeds only; leaves and other regions' nodes are not nodes of this mesh.
       if (this.options.mode !== 'leaf' && link.kind === 'peer') this.gossip.received(link, peerBody(f));

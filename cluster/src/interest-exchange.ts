@@ -27,6 +27,14 @@ interface LinkInterest {
   outbox: InterestOutbox;
   /** A leaf link's pace of interest changes (interest-pacing.ts). */
   pacing?: InterestPacing;
+  /** This node refused entries of the link for room since it last asked for them again (askAgain). */
+  refused: boolean;
+  /** When this node last asked the link to announce again (ms, performance.now()), and its pace then. */
+  askedAt: number;
+  askEvery: number;
+  /** When this node last announced everything again at the link's request, and a timer for one held back. */
+  resentAt: number;
+  resendTimer?: ReturnType<typeof setTimeout>;
 }
 
 /**
@@ -43,6 +51,18 @@ type Entry = InterestEntry;
 const MAX_QUEUE_NAME = 256;
 /** Withdrawn ids remembered per link: far more than can be in flight in one interest-propagation window. */
 const MAX_RETIRED = 4096;
+/**
+ * Entries refused for room (maxPeerInterest, the leaves' half) are asked for
+ * again once there is room (INTEREST `{resync: true}`: the link announces all
+ * it announced, under the same ids), at most every ASK_MIN ms per link, the
+ * pace doubling up to ASK_MAX while refusals come back, and a link answers
+ * one such request at most every ASK_MIN ms. Before, a refused entry was
+ * dropped for good: a subscription made while a flood filled the bound never
+ * got another node's events, even once the flood had gone (nats-server #138,
+ * RELIABILITY.md "Thirty-third session").
+ */
+const ASK_MIN = 1000;
+const ASK_MAX = 60_000;
 
 export class InterestExchange {
   private readonly ledger: InterestLedger;
@@ -56,6 +76,8 @@ export class InterestExchange {
   private leafEntries = 0;
   private unsubscribe: (() => void) | undefined;
   private flushQueued = false;
+  /** Runs askAgain while a link has refused entries. */
+  private askTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * partial: interest learned from one link is announced to the others (transitive).
@@ -85,11 +107,27 @@ export class InterestExchange {
 
   stop(): void {
     this.unsubscribe?.();
+    if (this.askTimer !== undefined) clearTimeout(this.askTimer);
+    this.askTimer = undefined;
+    for (const li of this.perLink.values()) if (li.resendTimer !== undefined) clearTimeout(li.resendTimer);
   }
 
   /** A link is up: it gets a snapshot of the interest it should route here. */
   linkUp(link: PeerLink): void {
-    const li: LinkInterest = { announced: new Map(), told: new Map(), announcedById: new Map(), retired: new Map(), nextId: 1, learned: new Map(), weight: 0, outbox: new InterestOutbox() };
+    const li: LinkInterest = {
+      announced: new Map(),
+      told: new Map(),
+      announcedById: new Map(),
+      retired: new Map(),
+      nextId: 1,
+      learned: new Map(),
+      weight: 0,
+      outbox: new InterestOutbox(),
+      refused: false,
+      askedAt: -Infinity,
+      askEvery: ASK_MIN,
+      resentAt: -Infinity,
+    };
     if (link.kind === 'leaf' && this.leafInterestRate !== Infinity) {
       li.pacing = new InterestPacing(this.leafInterestRate, Math.max(this.leafInterestRate, this.maxPeerInterest >>> 1), performance.now());
     }
@@ -108,6 +146,7 @@ export class InterestExchange {
     const li = this.perLink.get(link);
     this.perLink.delete(link);
     if (!li) return;
+    if (li.resendTimer !== undefined) clearTimeout(li.resendTimer);
     if (link.kind === 'leaf') this.leafEntries -= li.weight;
     for (const sub of li.learned.values()) this.node.table.remove(sub);
     for (const key of this.ledger.dropSource(link)) this.propagate(key, link);
@@ -223,6 +262,60 @@ export class InterestExchange {
     return bytes > this.node.options.maxTopicLength ? w + Math.ceil((2 * bytes) / WEIGHT_UNIT) : w;
   }
 
+  /**
+   * `link` asks for everything this node announced to it again (INTEREST
+   * `{resync: true}`: it refused some for room, and has room now): sent as
+   * adds under the same ids (what it holds already is unchanged there), at
+   * most every ASK_MIN ms (a request meanwhile is answered then).
+   */
+  resyncAsked(link: PeerLink): void {
+    const li = this.perLink.get(link);
+    if (!li || li.resendTimer !== undefined) return;
+    const wait = li.resentAt + ASK_MIN - performance.now();
+    if (wait <= 0) return this.resend(link, li);
+    li.resendTimer = setTimeout(() => {
+      li.resendTimer = undefined;
+      if (this.perLink.get(link) === li) this.resend(link, li);
+    }, wait);
+  }
+
+  private resend(link: PeerLink, li: LinkInterest): void {
+    li.resentAt = performance.now();
+    const out = this.queue(link, li);
+    for (const key of li.announced.keys()) out.add(this.announce(link, key, li.told.get(key) ?? 1));
+  }
+
+  /** Entries of `link` were refused for room: asked for again once there is room (askAgain). */
+  private refusedForRoom(li: LinkInterest): void {
+    li.refused = true;
+    this.askTimer ??= setTimeout(this.askAgain, ASK_MIN);
+    this.askTimer.unref?.();
+  }
+
+  /** Asks each link whose entries were refused, and that has room now, to announce again (at its pace); runs while any waits. */
+  private readonly askAgain = (): void => {
+    this.askTimer = undefined;
+    const now = performance.now();
+    let waiting = false;
+    for (const [link, li] of this.perLink) {
+      if (!li.refused) continue;
+      const room = li.weight < this.maxPeerInterest && (link.kind !== 'leaf' || this.leafEntries < this.maxPeerInterest >>> 1);
+      if (!room || now - li.askedAt < li.askEvery) {
+        waiting = true;
+        continue;
+      }
+      // Refused again soon after the last request: ask less often (a flood that keeps the bound full).
+      li.askEvery = now - li.askedAt <= 2 * li.askEvery ? Math.min(2 * li.askEvery, ASK_MAX) : ASK_MIN;
+      li.askedAt = now;
+      li.refused = false;
+      link.sendControl(FrameType.INTEREST, { resync: true });
+    }
+    if (waiting) {
+      this.askTimer = setTimeout(this.askAgain, ASK_MIN);
+      this.askTimer.unref?.();
+    }
+  };
+
   /** An INTEREST frame from `link`: a snapshot, removals and additions of its subscriptions. */
   received(link: PeerLink, body: Record<string, unknown>): void {
     const li = this.perLink.get(link);
@@ -321,6 +414,7 @@ export class InterestExchange {
       throttled(this.node.logger).warn({ peer: link.peerId, refused: bad }, 'peer interest with a queue name over 256 characters refused', 'long queue name', link.peerId);
       link.sendError('MB_ERR_BAD_BODY', 0, `${bad} interest entries refused: queue name over ${MAX_QUEUE_NAME} characters`);
     }
+    if (full + leavesFull > 0) this.refusedForRoom(li);
     if (full > 0) {
       throttled(this.node.logger).warn({ peer: link.peerId, refused: full, maxPeerInterest: this.maxPeerInterest }, 'peer interest past maxPeerInterest refused', 'interest full', link.peerId);
       link.sendError('MB_ERR_TOO_MANY_SUBSCRIPTIONS', 0, `${full} interest entries refused: this link's ${li.learned.size} already weigh ${li.weight} of maxPeerInterest ${this.maxPeerInterest} (entries count by weight)`);
