@@ -1,6 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RawClient, until } from '@meshbus/testkit';
+import { RawClient, floodPublisher, until } from '@meshbus/testkit';
 import { fullyMeshed, remoteInterest, startMeshNode, stopMeshNode, type TestNode } from './mesh-helpers.js';
 
 /** Flow control and SUB `max` across a peer link (SPEC §10.3, §10.6). */
@@ -34,18 +33,7 @@ describe('across a peer link', () => {
     nodes.push(b);
     await until(() => fullyMeshed([a, b]), 'link up');
     const pub = await raw(a);
-    let stop = false;
-    let sent = 0;
-    const data = randomBytes(4096);
-    const pumping = (async () => {
-      while (!stop && sent < 400_000) {
-        if (pub.socket.writableNeedDrain) await new Promise((r) => setTimeout(r, 2));
-        else {
-          pub.pub('feed', data);
-          if (++sent % 32 === 0) await new Promise((r) => setImmediate(r));
-        }
-      }
-    })();
+    const p = floodPublisher(pub, 'feed', 4096, 400_000);
     const t0 = Date.now();
     try {
       for (let k = 1; k <= 4; k++) {
@@ -58,8 +46,7 @@ describe('across a peer link', () => {
         await until(() => b.node.stats.slowConsumers + b.node.stats.staleConnections >= k, `stuck subscriber ${k} closed`, 20_000);
       }
     } finally {
-      stop = true;
-      await pumping;
+      await p.stop();
     }
     // Old code: a link's pauses were not counted (0), and each stuck subscriber could hold the link a full maxStall.
     expect(b.node.stats.flowPauses).toBeGreaterThanOrEqual(1);

@@ -7,23 +7,29 @@ import type { Subscriber, Throttled } from './subscriber.js';
  * slow-consumer policy applies instead. Every receiver releases its waiters
  * as soon as its unsent bytes fall below the high-water mark (or it closes),
  * so `maxStall` is only reached by a receiver that really stopped reading.
- * After such a stall the source waits for no receiver for STALL_COOLDOWN ×
- * maxStall: one congested meanwhile is overrun at once (SPEC 10.6).
+ * After such a stall the source waits for STALL_COOLDOWN × maxStall for no
+ * receiver that has not drained lately: one congested meanwhile is overrun
+ * at once (SPEC 10.6).
  */
 export class SourceThrottle {
   private readonly blockers = new Set<Subscriber & ReceiverGate>();
   private since = 0;
   /**
-   * After this source gave up on receivers at `maxStall` (check), until when
-   * (ms, Date.now()) a receiver found congested is overrun at once instead of
-   * pausing the source again: STALL_COOLDOWN × maxStall. Without it each
-   * stuck receiver made a full stall of its own, one after another: 20
-   * connections that subscribed and never read, opened 0.5 s apart, held a
-   * publisher (and, on another node, the whole link its events came over)
-   * ~72 % of 10 s, its other subscribers' p50 latency 1 ms → 1.9 s
-   * (RELIABILITY.md "Thirty-third session"). 0: none.
+   * Until when (ms, Date.now(); 0: not) this source waits for no receiver
+   * that has not drained lately, after receivers held it a whole `maxStall`
+   * (check): such a receiver is overrun at once instead. Without it each stuck receiver made a full
+   * stall of its own, one after another: 20 connections that subscribed and
+   * never read, opened 0.5 s apart, held a publisher (and, on another node,
+   * the whole link its events came over) ~72 % of 10 s, its other
+   * subscribers' p50 latency 1 ms → 1.9 s (RELIABILITY.md "Thirty-third
+   * session"). Receivers that drained with sources waiting within the last
+   * STALL_COOLDOWN + 1 maxStalls (an honest subscriber slower than the
+   * publisher) and the node's own gates (the durable store: kind 'internal')
+   * still pause it, as before.
    */
   private cooldownUntil = 0;
+  /** The maxStall of the last check (ms): "drained lately" is within STALL_COOLDOWN + 1 of them (an honest receiver may have drained early in the stall, the source paused since). */
+  private maxStall = 1000;
   /** Times the source was paused / gave up waiting after maxStall. */
   pauses = 0;
   stalls = 0;
@@ -42,11 +48,12 @@ export class SourceThrottle {
     const r = receiver as Subscriber & ReceiverGate;
     if (this.blockers.has(r)) return;
     if (this.cooldownUntil !== 0) {
-      if (Date.now() < this.cooldownUntil) {
+      const now = Date.now();
+      if (now >= this.cooldownUntil) this.cooldownUntil = 0;
+      else if (r.kind !== 'internal' && now - (r.drainedAt ?? 0) > (STALL_COOLDOWN + 1) * this.maxStall) {
         r.markOverrun?.();
         return;
       }
-      this.cooldownUntil = 0;
     }
     if (this.blockers.size === 0) {
       this.since = Date.now();
@@ -62,13 +69,19 @@ export class SourceThrottle {
     if (this.blockers.size === 0) this.resume();
   }
 
-  /** Gives up on receivers that kept this source waiting longer than `maxStall`; true when it did. */
+  /** Gives up on receivers that kept this source waiting longer than `maxStall` (true when it did), then starts the cooldown. */
   check(now: number, maxStall: number): boolean {
+    this.maxStall = maxStall;
     if (this.blockers.size === 0 || now - this.since <= maxStall) return false;
-    for (const r of this.blockers) r.markOverrun?.();
+    let remote = false;
+    for (const r of this.blockers) {
+      r.markOverrun?.();
+      if (r.kind !== 'internal') remote = true;
+    }
     this.blockers.clear();
     this.stalls++;
-    this.cooldownUntil = now + STALL_COOLDOWN * maxStall;
+    // The durable store behind (Redis slow): publishers wait for it again at its next congestion, as before.
+    if (remote) this.cooldownUntil = now + STALL_COOLDOWN * maxStall;
     this.resume();
     return true;
   }
@@ -81,14 +94,17 @@ export class SourceThrottle {
 
 /**
  * How long after a stall that ran out (maxStall) a source pauses for no
- * receiver, in maxStalls: a source is held at most one maxStall in every
- * STALL_COOLDOWN + 1, whatever the number of receivers that stop reading.
+ * receiver that has not drained lately, in maxStalls: receivers that stop
+ * reading hold a source about one maxStall in every STALL_COOLDOWN + 1,
+ * whatever their number.
  */
 export const STALL_COOLDOWN = 10;
 
 /** Receivers that can stop holding sources back once they overran. */
 export interface ReceiverGate {
   markOverrun?(): void;
+  /** When it last drained below its mark with sources waiting (Date.now(); 0 or absent: never). */
+  readonly drainedAt?: number;
 }
 
 /**
@@ -100,17 +116,20 @@ export interface ReceiverGate {
 export class ReceiverWaiters {
   private waiters: Set<Throttled> | undefined;
   overrun = false;
+  /** When sources waiting for this receiver were last released by a drain (Date.now(); 0: never). */
+  drainedAt = 0;
 
   add(w: Throttled): void {
     (this.waiters ??= new Set()).add(w);
   }
 
-  /** The receiver drained or closed: wake every waiting source. */
-  release(receiver: Subscriber): void {
+  /** The receiver drained or (`gone`) closed: wake every waiting source. */
+  release(receiver: Subscriber, gone = false): void {
     this.overrun = false;
     const w = this.waiters;
     if (!w) return;
     this.waiters = undefined;
+    if (!gone) this.drainedAt = Date.now();
     for (const p of w) p.unblock(receiver);
   }
 }

@@ -107,6 +107,11 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
     (this.waiters ??= new ReceiverWaiters()).overrun = true;
   }
 
+  /** When this receiver last drained below its mark with sources waiting (Date.now(); 0: never). */
+  get drainedAt(): number {
+    return this.waiters?.drainedAt ?? 0;
+  }
+
   /**
    * Flow control: stop reading from this source until `receiver` catches up,
    * so a burst waits instead of being dropped or overrunning the bound.
@@ -138,7 +143,7 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
 
   /** The endpoint is gone: nobody waits for it, it waits for nobody. */
   protected releaseFlow(): void {
-    this.waiters?.release(this);
+    this.waiters?.release(this, true);
     this.throttle?.clear();
   }
 }

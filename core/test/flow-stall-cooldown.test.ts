@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MeshNode, silentLogger, startNode } from '../src/index.js';
 import { WsGateway } from '../src/ws/index.js';
-import { RawClient, RawWs, until, type RawFrames } from '@meshbus/testkit';
+import { RawClient, RawWs, floodPublisher, until, type RawFrames } from '@meshbus/testkit';
 
 /**
  * A source is held at most one maxStall in every STALL_COOLDOWN + 1, however
@@ -33,19 +32,8 @@ for (const kind of ['TCP', 'WebSocket'] as const) {
       }
       const pub = await RawClient.connect(n.port);
       clients.push(pub);
-      let stop = false;
-      let sent = 0;
-      const data = randomBytes(4096);
       // Bounded: at most 400,000 events (1.6 GB), waiting whenever the node stops reading.
-      const pumping = (async () => {
-        while (!stop && sent < 400_000) {
-          if (pub.socket.writableNeedDrain) await new Promise((r) => setTimeout(r, 2));
-          else {
-            pub.pub('feed', data);
-            if (++sent % 32 === 0) await new Promise((r) => setImmediate(r));
-          }
-        }
-      })();
+      const p = floodPublisher(pub, 'feed', 4096, 400_000);
       const t0 = Date.now();
       try {
         for (let k = 1; k <= 4; k++) {
@@ -58,8 +46,7 @@ for (const kind of ['TCP', 'WebSocket'] as const) {
           await until(() => n.stats.slowConsumers >= k, `slow consumer ${k}`, 15_000);
         }
       } finally {
-        stop = true;
-        await pumping;
+        await p.stop();
       }
       // At most one stall in every 11 maxStalls (the cooldown is 10): old code, one full stall per stuck subscriber
       // (4 in ~5 s). A loaded machine may take longer than one cooldown for the four, hence the elapsed time.
@@ -70,3 +57,73 @@ for (const kind of ['TCP', 'WebSocket'] as const) {
     }, 30_000);
   });
 }
+
+describe('what the cooldown leaves alone', () => {
+  it('an honest subscriber slower than the publisher keeps pacing it through the cooldown (not closed as a slow consumer)', async () => {
+    const n = await startNode({ port: 0, logger: silentLogger, maxStall: 1000, maxPending: 8 * 1024 * 1024 });
+    nodes.push(n);
+    const honest = await RawClient.connect(n.port);
+    clients.push(honest);
+    honest.sub('feed', 1);
+    await honest.flush();
+    // Reads at most ~20 MB/s: slower than the publisher, so flow control paces the publisher to it.
+    let windowStart = Date.now();
+    let inWindow = 0;
+    honest.socket.on('data', (c: Buffer) => {
+      inWindow += c.length;
+      if (inWindow < 2_000_000) return;
+      honest.socket.pause();
+      setTimeout(() => {
+        windowStart = Date.now();
+        inWindow = 0;
+        honest.socket.resume();
+      }, Math.max(1, 100 - (Date.now() - windowStart)));
+    });
+    const pub = await RawClient.connect(n.port);
+    clients.push(pub);
+    const p = floodPublisher(pub, 'feed');
+    try {
+      await until(() => n.stats.flowPauses > 0, 'the honest subscriber paces the publisher');
+      const stuck = await RawClient.connect(n.port);
+      clients.push(stuck);
+      stuck.sub('feed', 1);
+      await stuck.flush();
+      stuck.pauseReading();
+      await until(() => n.stats.flowStalls === 1, 'the stuck one stalls the publisher once', 15_000);
+      await until(() => n.stats.slowConsumers >= 1, 'the stuck one closed', 15_000);
+      // Within the cooldown: the honest one, which drained while the publisher waited for it, still pauses it.
+      await new Promise((r) => setTimeout(r, 4000));
+    } finally {
+      await p.stop();
+    }
+    // Old code of this session's first version: the honest one overrun at once, closed 2 s later.
+    expect(honest.closed).toBe(false);
+    expect(n.stats.slowConsumers).toBe(1);
+  }, 40_000);
+});
+
+describe('SourceThrottle cooldown rule', () => {
+  it("the durable store's gate still pauses a publisher in its cooldown, and its own stall starts none", async () => {
+    const { SourceThrottle } = await import('../src/flow-control.js');
+    const { StoreGate } = await import('../src/durable/store-gate.js');
+    let paused = 0;
+    const t = new SourceThrottle({ unblock: () => {} }, () => void paused++, () => {});
+    const stuck = { kind: 'client' as const, uid: 1, label: 'stuck', deliver: () => {}, addWaiter: () => {}, markOverrun: () => {} };
+    t.blockOn(stuck);
+    const now = Date.now();
+    expect(t.check(now + 1001, 1000)).toBe(true);
+    // In the cooldown: Redis behind (the gate congested) pauses the publisher, as before (a review: with the gate
+    // overrun, a 1 s Redis hiccup became 12,352 refused publishes and 20,000 writes held).
+    const gate = new StoreGate();
+    t.blockOn(gate);
+    expect(t.blocked).toBe(true);
+    expect(paused).toBe(2);
+    // The gate held it a whole maxStall: given up on, but no cooldown from it.
+    const t2 = new SourceThrottle({ unblock: () => {} }, () => {}, () => {});
+    t2.blockOn(new StoreGate());
+    expect(t2.check(Date.now() + 1001, 1000)).toBe(true);
+    const fresh = { ...stuck, uid: 2 };
+    t2.blockOn(fresh);
+    expect(t2.blocked).toBe(true);
+  });
+});

@@ -7,7 +7,7 @@ export { freePort, freePortRange, portFree } from './ports.js';
 export { tcpProxy, type TcpProxy } from './tcp-proxy.js';
 export { LineProcess } from './line-process.js';
 export { Fixture, nodeKit, url, type Closable, type FixtureOptions, type NodeLike } from './fixture.js';
-export { RawClient, RawFrames, RawWs, frameWithExt, stuckSubscriber, type Got } from './raw-client.js';
+export { RawClient, RawFrames, RawWs, floodPublisher, frameWithExt, stuckSubscriber, type Got } from './raw-client.js';
 export {
   deleteKeys,
   ping,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import WebSocket from 'ws';
@@ -309,6 +310,36 @@ export async function stuckSubscriber(
   await s.flush();
   s.pauseReading();
   return s;
+}
+
+/**
+ * A publisher flooding `topic` with random `size`-byte events over `pub` as
+ * fast as its node reads them (waiting while the socket's buffer is full,
+ * yielding every 32 events), at most `max` events: a source for flow-control
+ * tests. `stop()` ends it; `sent` counts what it wrote.
+ */
+export function floodPublisher(pub: RawClient, topic: string, size = 4096, max = 1_000_000): { readonly sent: number; stop(): Promise<void> } {
+  let stop = false;
+  let sent = 0;
+  const data = randomBytes(size);
+  const done = (async () => {
+    while (!stop && sent < max) {
+      if (pub.socket.writableNeedDrain) await new Promise((r) => setTimeout(r, 2));
+      else {
+        pub.pub(topic, data);
+        if (++sent % 32 === 0) await new Promise((r) => setImmediate(r));
+      }
+    }
+  })();
+  return {
+    get sent() {
+      return sent;
+    },
+    stop: async () => {
+      stop = true;
+      await done;
+    },
+  };
 }
 
 /** A frame whose extension block is `ext` verbatim (encodeFrame writes only valid blocks): for tests of malformed ones. */
