@@ -63,6 +63,8 @@ const MAX_RETIRED = 4096;
  */
 const ASK_MIN = 1000;
 const ASK_MAX = 60_000;
+/** How long after asking a link's answer is taken unpaced for the entries it repeats unchanged, ms. */
+const ANSWER_MS = 10_000;
 
 export class InterestExchange {
   private readonly ledger: InterestLedger;
@@ -326,9 +328,12 @@ export class InterestExchange {
     const ranked = this.partial && link.kind === 'peer';
     const dels = Array.isArray(body.del) ? body.del : [];
     const adds = Array.isArray(body.add) ? body.add : [];
-    // What this frame costs: a leaf past its pace waits before its next one (nothing dropped).
-    const wait = li.pacing?.charge((body.snap === true ? li.learned.size : 0) + dels.length + adds.length, performance.now()) ?? 0;
-    if (wait > 0) link.holdInput(wait);
+    const now = performance.now();
+    // Entries the link announces again unchanged, or that are refused again for room, while answering this node's own request
+    // (askAgain) cost it little and are not charged to its pace: a leaf's whole answer held its input, events too, for seconds.
+    const answering = now - li.askedAt < ANSWER_MS;
+    let unchanged = 0;
+    const snapped = body.snap === true ? li.learned.size : 0;
     if (body.snap === true) {
       for (const id of [...li.learned.keys()]) this.forget(link, li, id);
     }
@@ -375,11 +380,13 @@ export class InterestExchange {
       if (more > 0 && (li.weight + more > this.maxPeerInterest || (leaf && this.leafEntries + more > this.maxPeerInterest >>> 1))) {
         if (li.weight + more > this.maxPeerInterest) full++;
         else leavesFull++;
+        if (old === undefined) unchanged++;
         // A refused replacement ends the entry it replaced: the peer no longer has it.
         this.forget(link, li, id);
         continue;
       }
       if (same) {
+        if (old.distance === undefined || old.distance === dist) unchanged++;
         // The same entry at another distance: in a partial mesh a queue member's rank changes (cached receivers
         // of its topics dropped, as for any change of the table), else the routing table is unchanged.
         if (ranked && q !== undefined && old.distance !== dist) this.node.table.distanceChanged(old, dist);
@@ -414,6 +421,9 @@ export class InterestExchange {
       throttled(this.node.logger).warn({ peer: link.peerId, refused: bad }, 'peer interest with a queue name over 256 characters refused', 'long queue name', link.peerId);
       link.sendError('MB_ERR_BAD_BODY', 0, `${bad} interest entries refused: queue name over ${MAX_QUEUE_NAME} characters`);
     }
+    // What this frame cost: a leaf past its pace waits before its next one (nothing dropped).
+    const wait = li.pacing?.charge(snapped + dels.length + adds.length - (answering ? unchanged : 0), now) ?? 0;
+    if (wait > 0) link.holdInput(wait);
     if (full + leavesFull > 0) this.refusedForRoom(li);
     if (full > 0) {
       throttled(this.node.logger).warn({ peer: link.peerId, refused: full, maxPeerInterest: this.maxPeerInterest }, 'peer interest past maxPeerInterest refused', 'interest full', link.peerId);

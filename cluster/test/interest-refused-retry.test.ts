@@ -67,4 +67,50 @@ describe('interest refused for room', () => {
     pub.publish('imp.x', 'late');
     await until(() => got.includes('late'), 'imp.x delivered to the second leaf', 5000);
   });
+
+  it("a leaf's answer to the hub's request is not charged to its interest pace: its events are not held behind it", async () => {
+    // A review of the first version: every answer (all 900 of the leaf's entries, most unchanged or refused again) was
+    // charged to the leaf's pace (200 a second here) and held the leaf link's whole input, events too: probes 3.4 s p50.
+    const SECRET = 'refused-pace';
+    const hub = await node({ secret: SECRET, maxPeerInterest: 1000, leafInterestRate: 200 }, 'hub');
+    const l1 = await node({ secret: SECRET, mode: 'leaf', seeds: [hub.peerAddr] }, 'l1');
+    const l2 = await node({ secret: SECRET, mode: 'leaf', seeds: [hub.peerAddr] }, 'l2');
+    await until(() => hub.cluster.peers().filter((p) => p.state === 'up').length === 2, 'leaves up');
+    const c1 = await cli(l1);
+    const ones = Array.from({ length: 20 }, (_, i) => c1.subscribe(`one.${i}`, { callback: () => {} }));
+    await c1.flush();
+    await until(() => leafInterest(hub) === 20, 'l1 entries');
+    const c2 = await cli(l2);
+    for (let i = 0; i < 900; i++) c2.subscribe(`two.${i}`, { callback: () => {} });
+    await c2.flush();
+    await until(() => leafInterest(hub) === 500, "the leaves' half full", 20_000);
+    // The pace's burst refills after l2's first 900 entries.
+    await new Promise((r) => setTimeout(r, 5000));
+    const hs = await cli(hub);
+    const lat: number[] = [];
+    hs.subscribe('probe', { callback: (m) => void lat.push(Date.now() - Number(Buffer.from(m.data).toString())) });
+    await hs.flush();
+    const pb = await cli(l2);
+    await until(async () => {
+      pb.publish('probe', String(Date.now()));
+      await pb.flush();
+      return lat.length > 0;
+    }, 'probe route', 10_000);
+    lat.length = 0;
+    const probe = setInterval(() => pb.publish('probe', String(Date.now())), 20);
+    try {
+      // l1 leaves one entry a second: room for one, so the hub asks l2 again and again.
+      for (let k = 0; k < 6; k++) {
+        ones[k]!.unsubscribe();
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    } finally {
+      clearInterval(probe);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lat.length).toBeGreaterThan(200);
+    expect(Math.max(...lat)).toBeLessThan(500);
+    // The room made is taken by l2's entries, asked for again (the pace doubles while refusals come back).
+    await until(() => leafInterest(hub) === 500, "the room taken by l2's entries", 40_000);
+  }, 90_000);
 });
