@@ -290,7 +290,11 @@ export class InterestExchange {
   /** Entries of `link` were refused for room: asked for again once there is room (askAgain). */
   private refusedForRoom(li: LinkInterest): void {
     li.refused = true;
-    this.askTimer ??= setTimeout(this.askAgain, ASK_MIN);
+    if (this.askTimer === undefined) this.askLater();
+  }
+
+  private askLater(): void {
+    this.askTimer = setTimeout(this.askAgain, ASK_MIN);
     this.askTimer.unref?.();
   }
 
@@ -312,10 +316,7 @@ export class InterestExchange {
       li.refused = false;
       link.sendControl(FrameType.INTEREST, { resync: true });
     }
-    if (waiting) {
-      this.askTimer = setTimeout(this.askAgain, ASK_MIN);
-      this.askTimer.unref?.();
-    }
+    if (waiting) this.askLater();
   };
 
   /** An INTEREST frame from `link`: a snapshot, removals and additions of its subscriptions. */

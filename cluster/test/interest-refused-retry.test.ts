@@ -8,6 +8,7 @@
  * publish on its own node still reached it).
  */
 import { describe, expect, it } from 'vitest';
+import type { Client, Subscription } from '@meshbus/sdk';
 import { until } from '@meshbus/testkit';
 import { collect, fullyMeshed, meshKit, remoteInterest, type TestNode } from './mesh-helpers.js';
 
@@ -20,14 +21,29 @@ function leafInterest(t: TestNode): number {
   return n;
 }
 
+/** A hub with `hubOpts` (and `secret`) and two leaves of it, linked. */
+async function hubWithTwoLeaves(secret: string, hubOpts: Parameters<typeof node>[0]): Promise<[TestNode, TestNode, TestNode]> {
+  const hub = await node({ secret, ...hubOpts }, 'hub');
+  const l1 = await node({ secret, mode: 'leaf', seeds: [hub.peerAddr] }, 'l1');
+  const l2 = await node({ secret, mode: 'leaf', seeds: [hub.peerAddr] }, 'l2');
+  await until(() => hub.cluster.peers().filter((p) => p.state === 'up').length === 2, 'leaves up');
+  return [hub, l1, l2];
+}
+
+/** A client of `t` subscribed to `count` topics `<prefix>.<i>`, flushed; its subscriptions. */
+async function subscribedTo(t: TestNode, prefix: string, count: number): Promise<{ client: Client; subs: Subscription[] }> {
+  const client = await cli(t);
+  const subs = Array.from({ length: count }, (_, i) => client.subscribe(`${prefix}.${i}`, { callback: () => {} }));
+  await client.flush();
+  return { client, subs };
+}
+
 describe('interest refused for room', () => {
   it('full mesh: a subscription refused while a flood filled the peer\'s bound gets its events once the flood is gone', async () => {
     const a = await node({ maxPeerInterest: 100 }, 'a');
     const b = await node({ seeds: [a.peerAddr] }, 'b');
     await until(() => fullyMeshed([a, b]), 'link up');
-    const flood = await cli(b);
-    for (let i = 0; i < 120; i++) flood.subscribe(`fill.${i}`, { callback: () => {} });
-    await flood.flush();
+    const { client: flood } = await subscribedTo(b, 'fill', 120);
     await until(() => remoteInterest(a) === 100, 'a holds 100 of the 120');
     const y = await cli(b);
     const got = collect(y, 'imp.x');
@@ -46,15 +62,9 @@ describe('interest refused for room', () => {
   });
 
   it("leaves: one leaf's burst that filled the leaves' half does not cut off another leaf's subscription for good", async () => {
-    const SECRET = 'refused-retry';
     // Leaves together get half of maxPeerInterest: 50.
-    const hub = await node({ secret: SECRET, maxPeerInterest: 100 }, 'hub');
-    const l1 = await node({ secret: SECRET, mode: 'leaf', seeds: [hub.peerAddr] }, 'l1');
-    const l2 = await node({ secret: SECRET, mode: 'leaf', seeds: [hub.peerAddr] }, 'l2');
-    await until(() => hub.cluster.peers().filter((p) => p.state === 'up').length === 2, 'leaves up');
-    const flood = await cli(l1);
-    for (let i = 0; i < 60; i++) flood.subscribe(`fill.${i}`, { callback: () => {} });
-    await flood.flush();
+    const [hub, l1, l2] = await hubWithTwoLeaves('refused-retry', { maxPeerInterest: 100 });
+    const { client: flood } = await subscribedTo(l1, 'fill', 60);
     await until(() => leafInterest(hub) === 50, 'the hub holds 50 of the 60');
     const y = await cli(l2);
     const got = collect(y, 'imp.x');
@@ -71,18 +81,10 @@ describe('interest refused for room', () => {
   it("a leaf's answer to the hub's request is not charged to its interest pace: its events are not held behind it", async () => {
     // A review of the first version: every answer (all 900 of the leaf's entries, most unchanged or refused again) was
     // charged to the leaf's pace (200 a second here) and held the leaf link's whole input, events too: probes 3.4 s p50.
-    const SECRET = 'refused-pace';
-    const hub = await node({ secret: SECRET, maxPeerInterest: 1000, leafInterestRate: 200 }, 'hub');
-    const l1 = await node({ secret: SECRET, mode: 'leaf', seeds: [hub.peerAddr] }, 'l1');
-    const l2 = await node({ secret: SECRET, mode: 'leaf', seeds: [hub.peerAddr] }, 'l2');
-    await until(() => hub.cluster.peers().filter((p) => p.state === 'up').length === 2, 'leaves up');
-    const c1 = await cli(l1);
-    const ones = Array.from({ length: 20 }, (_, i) => c1.subscribe(`one.${i}`, { callback: () => {} }));
-    await c1.flush();
+    const [hub, l1, l2] = await hubWithTwoLeaves('refused-pace', { maxPeerInterest: 1000, leafInterestRate: 200 });
+    const { subs: ones } = await subscribedTo(l1, 'one', 20);
     await until(() => leafInterest(hub) === 20, 'l1 entries');
-    const c2 = await cli(l2);
-    for (let i = 0; i < 900; i++) c2.subscribe(`two.${i}`, { callback: () => {} });
-    await c2.flush();
+    await subscribedTo(l2, 'two', 900);
     await until(() => leafInterest(hub) === 500, "the leaves' half full", 20_000);
     // The pace's burst refills after l2's first 900 entries.
     await new Promise((r) => setTimeout(r, 5000));

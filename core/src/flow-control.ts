@@ -17,12 +17,12 @@ export class SourceThrottle {
   /**
    * Until when (ms, Date.now(); 0: not) this source waits for no receiver
    * that has not drained lately, after receivers held it a whole `maxStall`
-   * (check): such a receiver is overrun at once instead. Without it each stuck receiver made a full
-   * stall of its own, one after another: 20 connections that subscribed and
-   * never read, opened 0.5 s apart, held a publisher (and, on another node,
-   * the whole link its events came over) ~72 % of 10 s, its other
-   * subscribers' p50 latency 1 ms → 1.9 s (RELIABILITY.md "Thirty-third
-   * session"). Receivers that drained with sources waiting within the last
+   * (check): such a receiver is overrun at once instead. Without it each
+   * stuck receiver made a full stall of its own, one after another: 20
+   * connections that subscribed and never read, opened 0.5 s apart, held a
+   * publisher (and, on another node, the whole link its events came over)
+   * ~72 % of 10 s, its other subscribers' p50 latency 1 ms → 1.9 s
+   * (RELIABILITY.md "Thirty-third session"). Receivers that drained with sources waiting within the last
    * STALL_COOLDOWN + 1 maxStalls (an honest subscriber slower than the
    * publisher) and the node's own gates (the durable store: kind 'internal')
    * still pause it, as before.

@@ -134,11 +134,9 @@ export abstract class FlowEndpoint implements Subscriber, EventSource {
     if (!this.out.congested) this.waiters?.release(this);
   }
 
-  /** Gives up on receivers that kept this source paused longer than `maxStall`; true when it did. */
-  protected checkStall(now: number, maxStall: number): boolean {
-    const gaveUp = this.throttle?.check(now, maxStall) ?? false;
-    if (gaveUp) this.flowHeld(true);
-    return gaveUp;
+  /** Gives up on receivers that kept this source paused longer than `maxStall` (counted: flowHeld). */
+  protected checkStall(now: number, maxStall: number): void {
+    if (this.throttle?.check(now, maxStall)) this.flowHeld(true);
   }
 
   /** The endpoint is gone: nobody waits for it, it waits for nobody. */

@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { MeshNode, silentLogger, startNode } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { silentLogger, startNode } from '../src/index.js';
 import { WsGateway } from '../src/ws/index.js';
-import { RawClient, RawWs, floodPublisher, until, type RawFrames } from '@meshbus/testkit';
+import { RawClient, RawWs, cleanups, floodPublisher, until } from '@meshbus/testkit';
 
 /**
  * A source is held at most one maxStall in every STALL_COOLDOWN + 1, however
@@ -10,35 +10,29 @@ import { RawClient, RawWs, floodPublisher, until, type RawFrames } from '@meshbu
  * subscribe and never read, opened one after another, each made a full stall
  * of its own: 20 of them 0.5 s apart held a publisher ~72 % of 10 s.
  */
-const nodes: MeshNode[] = [];
-const gateways: WsGateway[] = [];
-const clients: RawFrames[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  for (const g of gateways.splice(0)) await g.close();
-  for (const n of nodes.splice(0)) await n.close();
-});
+/** Teardown, last pushed first: clients, then gateways, then nodes. */
+const undo = cleanups();
 
 for (const kind of ['TCP', 'WebSocket'] as const) {
   describe(`${kind}: stuck subscribers one after another`, () => {
     it('pause the publisher once, not once each: the later ones are overrun at once (slow consumers)', async () => {
       const n = await startNode({ port: 0, logger: silentLogger, maxStall: 1000, maxPending: 4 * 1024 * 1024 });
-      nodes.push(n);
+      undo.push(() => n.close());
       let wsPort = 0;
       if (kind === 'WebSocket') {
         const g = await new WsGateway(n, { port: 0, host: '127.0.0.1' }).listen();
-        gateways.push(g);
+        undo.push(() => g.close());
         wsPort = g.port;
       }
       const pub = await RawClient.connect(n.port);
-      clients.push(pub);
+      undo.push(() => pub.close());
       // Bounded: at most 400,000 events (1.6 GB), waiting whenever the node stops reading.
       const p = floodPublisher(pub, 'feed', 4096, 400_000);
       const t0 = Date.now();
       try {
         for (let k = 1; k <= 4; k++) {
           const s = kind === 'TCP' ? await RawClient.connect(n.port) : await RawWs.connect(`ws://127.0.0.1:${wsPort}/`);
-          clients.push(s);
+          undo.push(() => s.close());
           s.sub('feed', 1);
           await s.flush();
           s.pauseReading();
@@ -61,9 +55,9 @@ for (const kind of ['TCP', 'WebSocket'] as const) {
 describe('what the cooldown leaves alone', () => {
   it('an honest subscriber slower than the publisher keeps pacing it through the cooldown (not closed as a slow consumer)', async () => {
     const n = await startNode({ port: 0, logger: silentLogger, maxStall: 1000, maxPending: 8 * 1024 * 1024 });
-    nodes.push(n);
+    undo.push(() => n.close());
     const honest = await RawClient.connect(n.port);
-    clients.push(honest);
+    undo.push(() => honest.close());
     honest.sub('feed', 1);
     await honest.flush();
     // Reads at most ~20 MB/s: slower than the publisher, so flow control paces the publisher to it.
@@ -80,12 +74,12 @@ describe('what the cooldown leaves alone', () => {
       }, Math.max(1, 100 - (Date.now() - windowStart)));
     });
     const pub = await RawClient.connect(n.port);
-    clients.push(pub);
+    undo.push(() => pub.close());
     const p = floodPublisher(pub, 'feed');
     try {
       await until(() => n.stats.flowPauses > 0, 'the honest subscriber paces the publisher');
       const stuck = await RawClient.connect(n.port);
-      clients.push(stuck);
+      undo.push(() => stuck.close());
       stuck.sub('feed', 1);
       await stuck.flush();
       stuck.pauseReading();
